@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class CrmSiteConfig(AppConfig):
+    default = True
+    name = "crm_site"
+    verbose_name = _("CRM site")
+
+    def ready(self) -> None:
+        from crm_site.roles import sync_role_groups
+
+        # Permissions exist only after migrate has run, so groups are synced then.
+        post_migrate.connect(sync_role_groups, dispatch_uid="crm_site.sync_role_groups")
+
+
+class CrmAdminConfig(admin_apps.AdminConfig):
+    default = False
+    default_site = "crm_site.admin_site.CrmAdminSite"

@@ -1,0 +1,47 @@
+"""What every page's header needs: the navigation this user may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str | Promise
+    url: str
+    icon: str
+    active: bool
+
+
+# (label, URL name, icon, the permission that shows it; None: every signed-in user)
+NAVIGATION = [
+    (_("Home"), "home", "bi-house", None),
+    (_("Customers"), "customers:customer-list", "bi-people", "customers.view_customer"),
+    (_("Sales"), "sales:home", "bi-building", "sales.use_sales"),
+    (_("Service"), "service:home", "bi-tools", "service.use_service"),
+    (_("Marketing"), "marketing:home", "bi-megaphone", "marketing.use_marketing"),
+]
+
+
+def navigation(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = []
+    for label, url_name, icon, perm in NAVIGATION:
+        if perm is not None and not user.has_perm(perm):
+            continue
+        url = reverse(url_name)
+        active = (
+            request.path == url if url_name == "home" else request.path.startswith(url)
+        )
+        items.append(NavItem(label, url, icon, active))
+    return {
+        "nav_items": items,
+        "can_use_admin": user.has_perm("crm_site.use_admin"),
+    }

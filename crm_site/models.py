@@ -1,0 +1,159 @@
+"""Cross-cutting models: users and teams, the audit trail, service heartbeats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm_site.roles import Role, roles_of
+
+
+class Team(models.Model):
+    """A sales team; its sales manager sees the customers of its consultants."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+    )
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        permissions = [("use_admin", _("Can use the administration site"))]
+
+    @property
+    def display_name(self) -> str:
+        # Chinese names are written family name first, with no space.
+        full = f"{self.last_name}{self.first_name}".strip()
+        return full or self.username
+
+    @property
+    def roles(self) -> list[Role]:
+        return roles_of(self)
+
+    @property
+    def role_labels(self) -> str:
+        return " / ".join(str(role.label) for role in self.roles)
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class AuditEntry(models.Model):
+    """One change to a business object: who, when, what, old and new values."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", _("Created")
+        UPDATE = "update", _("Updated")
+        DELETE = "delete", _("Deleted")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.BigIntegerField()
+    object_repr = models.CharField(max_length=200)
+    # {"field": {"old": ..., "new": ...}}; choice fields keep their stored values.
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        indexes = [
+            models.Index(
+                fields=["content_type", "object_id", "-created_at"],
+                name="audit_object_idx",
+            ),
+            models.Index(fields=["actor", "-created_at"], name="audit_actor_idx"),
+        ]
+
+    # "app_label.model" -> URL name of its detail page, filled by each app's ready().
+    target_url_names: dict[str, str] = {}
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.object_repr}"
+
+    @classmethod
+    def register_target(cls, model_label: str, url_name: str) -> None:
+        cls.target_url_names[model_label.lower()] = url_name
+
+    def readable_changes(self) -> list[tuple[str, str, str]]:
+        """(field label, old, new) in the reader's language."""
+        model = self.content_type.model_class()
+        rows = []
+        for name, change in self.changes.items():
+            label, choices = name, {}
+            if model is not None:
+                try:
+                    field = model._meta.get_field(name)
+                except FieldDoesNotExist:
+                    field = None
+                if field is not None:
+                    label = str(field.verbose_name)
+                    choices = {str(k): str(v) for k, v in field.flatchoices}
+            old, new = change.get("old", ""), change.get("new", "")
+            rows.append((label, choices.get(old, old), choices.get(new, new)))
+        return rows
+
+    @property
+    def target_url(self) -> str | None:
+        ct = self.content_type
+        url_name = self.target_url_names.get(f"{ct.app_label}.{ct.model}")
+        return reverse(url_name, args=[self.object_id]) if url_name else None
+
+
+class Heartbeat(models.Model):
+    """When the Celery worker and beat were last seen alive, shown by /health/."""
+
+    class Component(models.TextChoices):
+        WORKER = "worker", _("Celery worker")
+        BEAT = "beat", _("Celery beat")
+
+    component = models.CharField(
+        max_length=20, choices=Component.choices, primary_key=True
+    )
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def beat(cls, component: str, **kwargs: Any) -> None:
+        cls.objects.update_or_create(
+            component=component, defaults={"last_seen": timezone.now()}
+        )

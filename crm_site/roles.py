@@ -1,0 +1,131 @@
+"""The roles people hold in the CRM, as Django groups with permissions.
+
+Views check permissions, never role names, so an administrator can fine-tune a group
+in the admin; this module is the default mapping and keeps the groups in sync after
+every migrate.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    CONSULTANT = "sales_consultant", _("Sales consultant")
+    SALES_MANAGER = "sales_manager", _("Sales manager")
+    SERVICE_AGENT = "service_agent", _("Service agent")
+    SERVICE_MANAGER = "service_manager", _("Service manager")
+    MARKETING = "marketing", _("Marketing")
+    EXECUTIVE = "executive", _("Executive")
+    ADMINISTRATOR = "administrator", _("Administrator")
+
+
+_CUSTOMER_BASE = ["customers.view_customer"]
+
+ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    Role.CONSULTANT: [
+        *_CUSTOMER_BASE,
+        "customers.add_customer",
+        "customers.change_customer",
+        "customers.scope_own",
+        "sales.use_sales",
+    ],
+    Role.SALES_MANAGER: [
+        *_CUSTOMER_BASE,
+        "customers.add_customer",
+        "customers.change_customer",
+        "customers.scope_team",
+        "customers.view_contact",
+        "customers.assign_customer",
+        "sales.use_sales",
+        "sales.manage_sales",
+    ],
+    Role.SERVICE_AGENT: [
+        *_CUSTOMER_BASE,
+        "customers.change_customer",
+        "customers.scope_service",
+        "customers.view_contact",
+        "service.use_service",
+    ],
+    Role.SERVICE_MANAGER: [
+        *_CUSTOMER_BASE,
+        "customers.change_customer",
+        "customers.scope_service",
+        "customers.view_contact",
+        "service.use_service",
+        "service.manage_service",
+    ],
+    # TODO(#5): marketing sees only customers who consented once consent exists.
+    Role.MARKETING: [
+        *_CUSTOMER_BASE,
+        "customers.scope_all",
+        "marketing.use_marketing",
+    ],
+    Role.EXECUTIVE: [
+        *_CUSTOMER_BASE,
+        "customers.scope_all",
+        "sales.use_sales",
+        "sales.manage_sales",
+        "service.use_service",
+        "service.manage_service",
+        "marketing.use_marketing",
+    ],
+    Role.ADMINISTRATOR: [
+        *_CUSTOMER_BASE,
+        "customers.add_customer",
+        "customers.change_customer",
+        "customers.delete_customer",
+        "customers.scope_all",
+        "customers.view_contact",
+        "customers.assign_customer",
+        "sales.use_sales",
+        "sales.manage_sales",
+        "service.use_service",
+        "service.manage_service",
+        "marketing.use_marketing",
+        "crm_site.use_admin",
+        "crm_site.view_user",
+        "crm_site.add_user",
+        "crm_site.change_user",
+        "crm_site.view_team",
+        "crm_site.add_team",
+        "crm_site.change_team",
+        "crm_site.view_auditentry",
+        "crm_site.view_heartbeat",
+        "auth.view_group",
+        "auth.change_group",
+    ],
+}
+
+
+def sync_role_groups(**kwargs: object) -> None:
+    """Create every role group and give it at least its default permissions.
+
+    Runs after each migrate; permissions an administrator added by hand are kept.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    for role, perm_names in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role.value)
+        wanted = []
+        for name in perm_names:
+            app_label, codename = name.split(".", 1)
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is not None:
+                wanted.append(perm)
+        group.permissions.add(*wanted)
+
+
+def roles_of(user: object) -> list[Role]:
+    """The roles a user holds, in the order of the Role enumeration."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    cached = getattr(user, "_crm_roles", None)
+    if cached is None:
+        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        cached = [role for role in Role if role.value in names]
+        user._crm_roles = cached  # type: ignore[attr-defined]
+    return cached

@@ -1,0 +1,13 @@
+"""Cross-cutting Celery tasks."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from crm_site.models import Heartbeat
+
+
+@shared_task(name="crm_site.tasks.heartbeat", ignore_result=True)
+def heartbeat() -> None:
+    """Beat publishes this every 30 s; running it proves a worker is consuming."""
+    Heartbeat.beat(Heartbeat.Component.WORKER)

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from marketing import views
+
+app_name = "marketing"
+
+urlpatterns = [path("", views.marketing_home, name="home")]

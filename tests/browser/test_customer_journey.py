@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from customers.models import Customer
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def login(page, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/")
+
+
+def test_consultant_logs_in_in_chinese_creates_a_customer_and_finds_it_by_phone(
+    page, screenshot, consultant, own_customer
+):
+    login(page, "consultant")
+    assert page.locator("html").get_attribute("lang") == "zh-hans"
+    screenshot("01-home")
+
+    page.get_by_role("link", name="客户").first.click()
+    page.get_by_role("link", name="新建客户").click()
+    page.get_by_label("姓名").fill("王小明")
+    page.get_by_label("手机号").fill("186 1234 5678")
+    page.get_by_label("来源渠道").select_option("wechat")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url("**/customers/*/")
+    assert page.get_by_test_id("customer-mobile").inner_text() == "186 1234 5678"
+    screenshot("02-customer-detail")
+    assert Customer.objects.get(mobile="+8618612345678").assigned_consultant == consultant
+
+    # A second entry of the same number, typed differently, is refused with a link.
+    page.goto("/customers/new/")
+    page.get_by_label("姓名").fill("王小明二")
+    page.get_by_label("手机号").fill("+86 186-1234-5678")
+    page.get_by_role("button", name="保存").click()
+    error = page.locator(".invalid-feedback, .text-danger").filter(has_text="王小明")
+    assert error.count() >= 1
+    screenshot("03-duplicate-refused")
+
+    page.goto("/customers/")
+    page.get_by_placeholder("姓名或手机号").fill("18612345678")
+    page.get_by_placeholder("姓名或手机号").press("Enter")
+    rows = page.get_by_test_id("customer-table").locator("tbody tr")
+    assert rows.count() == 1
+    assert "王小明" in rows.first.inner_text()
+    screenshot("04-search-by-phone")
+
+
+def test_language_switch_turns_the_page_english(page, consultant):
+    login(page, "consultant")
+    page.locator("#language-select").select_option("en")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("link", name="Customers").first.is_visible()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from crm_site.management.commands.demo_data import DEMO_PASSWORD, DEMO_USERS
+from crm_site.models import User
+from customers.models import Customer
+from customers.phones import normalize_phone
+
+
+@pytest.mark.django_db
+def test_demo_data_creates_every_login_and_nothing_twice():
+    call_command("demo_data", customers=120, stdout=StringIO())
+    counts = (User.objects.count(), Customer.objects.count())
+    call_command("demo_data", customers=120, stdout=StringIO())
+    assert (User.objects.count(), Customer.objects.count()) == counts
+    assert counts[1] >= 115  # a rare random twin number is skipped, never duplicated
+    for username, _family, _given, role, _team in DEMO_USERS:
+        user = authenticate(username=username, password=DEMO_PASSWORD)
+        assert user is not None, username
+        assert role in user.roles
+
+
+@pytest.mark.django_db
+def test_demo_customers_have_valid_mobiles_and_chinese_names():
+    call_command("demo_data", customers=50, stdout=StringIO())
+    for customer in Customer.objects.all():
+        assert normalize_phone(customer.mobile, mobile_only=True) == customer.mobile
+        assert all("\u4e00" <= ch <= "\u9fff" for ch in customer.name)

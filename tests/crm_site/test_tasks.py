@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from crm_site import celery as celery_module
+from crm_site.celery import app
+from crm_site.models import Heartbeat
+from crm_site.tasks import heartbeat
+
+
+def test_heartbeat_task_records_the_worker_and_is_safe_to_run_twice(db):
+    heartbeat()
+    first = Heartbeat.objects.get(component="worker").last_seen
+    heartbeat()
+    assert Heartbeat.objects.filter(component="worker").count() == 1
+    assert Heartbeat.objects.get(component="worker").last_seen >= first
+
+
+def test_publishing_the_heartbeat_records_a_beat_tick(db):
+    celery_module._record_beat_tick(sender="crm_site.tasks.heartbeat")
+    assert Heartbeat.objects.get(component="beat").last_seen > timezone.now() - timedelta(seconds=5)
+
+
+def test_publishing_other_tasks_is_not_a_beat_tick(db):
+    celery_module._record_beat_tick(sender="customers.tasks.something")
+    assert not Heartbeat.objects.exists()
+
+
+def test_celery_is_configured_for_json_late_acks_and_time_limits():
+    conf = app.conf
+    assert conf.task_serializer == "json"
+    assert conf.accept_content == ["json"]
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.task_time_limit and conf.task_soft_time_limit
+    assert "heartbeat" in conf.beat_schedule

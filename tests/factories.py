@@ -1,0 +1,54 @@
+"""factory_boy factories for the whole suite."""
+
+from __future__ import annotations
+
+import random
+
+import factory
+from django.contrib.auth.models import Group
+
+from crm_site.models import Team, User
+from crm_site.roles import Role
+from customers.models import Customer
+from customers.sample_data import chinese_name, mobile_number
+
+_rng = random.Random(7)
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda n: f"销售{n}组")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    last_name = factory.LazyFunction(lambda: chinese_name(_rng)[0])
+    first_name = factory.LazyFunction(lambda: chinese_name(_rng)[1:])
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("test-pass-2026")
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: Role | None, **kwargs) -> None:
+        if create and extracted is not None:
+            self.groups.add(Group.objects.get(name=extracted.value))
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    name = factory.LazyFunction(lambda: chinese_name(_rng))
+    mobile = factory.Sequence(lambda n: f"+86139{n:08d}")
+    stage = Customer.Stage.PROSPECT
+    source = Customer.Source.WALK_IN
+
+
+def random_mobile() -> str:
+    return mobile_number(_rng)
