@@ -22,10 +22,20 @@ class NavItem:
 NAVIGATION = [
     (_("Home"), "home", "bi-house", None),
     (_("Customers"), "customers:customer-list", "bi-people", "customers.view_customer"),
+    (
+        _("Register visit"),
+        "customers:register",
+        "bi-person-walking",
+        "customers.add_customer",
+    ),
     (_("Sales"), "sales:home", "bi-building", "sales.use_sales"),
     (_("Service"), "service:home", "bi-tools", "service.use_service"),
     (_("Marketing"), "marketing:home", "bi-megaphone", "marketing.use_marketing"),
 ]
+
+
+# Items whose URL is a prefix of other items' URLs are active on their own page only.
+EXACT = {"home", "customers:customer-list"}
 
 
 def navigation(request: HttpRequest) -> dict:

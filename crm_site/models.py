@@ -9,10 +9,10 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_site import links
 from crm_site.roles import Role, roles_of
 
 
@@ -98,15 +98,8 @@ class AuditEntry(models.Model):
             models.Index(fields=["actor", "-created_at"], name="audit_actor_idx"),
         ]
 
-    # "app_label.model" -> URL name of its detail page, filled by each app's ready().
-    target_url_names: dict[str, str] = {}
-
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.object_repr}"
-
-    @classmethod
-    def register_target(cls, model_label: str, url_name: str) -> None:
-        cls.target_url_names[model_label.lower()] = url_name
 
     def readable_changes(self) -> list[tuple[str, str, str]]:
         """(field label, old, new) in the reader's language."""
@@ -128,9 +121,7 @@ class AuditEntry(models.Model):
 
     @property
     def target_url(self) -> str | None:
-        ct = self.content_type
-        url_name = self.target_url_names.get(f"{ct.app_label}.{ct.model}")
-        return reverse(url_name, args=[self.object_id]) if url_name else None
+        return links.url_for(self.content_type, self.object_id)
 
 
 class Heartbeat(models.Model):

@@ -38,6 +38,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-used-with-debug-on"
 
+# Key of the hash that matches identity numbers. Set it once and keep it: changing it
+# breaks matching of numbers already stored. Falls back to the secret key.
+ID_NUMBER_HASH_KEY = os.environ.get("ID_NUMBER_HASH_KEY") or SECRET_KEY
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -9,6 +9,6 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
-        from crm_site.models import AuditEntry
+        from crm_site import links
 
-        AuditEntry.register_target("customers.customer", "customers:customer-detail")
+        links.register("customers.customer", "customers:customer-detail")

@@ -5,14 +5,29 @@ from __future__ import annotations
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row, Submit
 from django import forms
+from django.core.validators import validate_email
+from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.roles import Role
-from customers.models import Customer
+from customers.identity import (
+    InvalidIdNumber,
+    normalize_id_number,
+    validate_resident_id,
+)
+from customers.models import (
+    Channel,
+    ConsentRecord,
+    ContactPoint,
+    Customer,
+    Interaction,
+    Tag,
+)
 from customers.phones import InvalidPhone, normalize_phone
 
 
@@ -49,8 +64,13 @@ class CustomerForm(forms.ModelForm):
             "mobile",
             "email",
             "gender",
+            "company",
+            "address",
+            "id_type",
+            "id_number",
             "source",
             "stage",
+            "preferred_channel",
             "assigned_consultant",
             "notes",
         ]
@@ -65,9 +85,20 @@ class CustomerForm(forms.ModelForm):
             ),
         }
 
+    tags_text = forms.CharField(
+        label=_("Tags"),
+        required=False,
+        max_length=500,
+        help_text=_("Separate tags with commas, e.g. 学区房, 改善型"),
+    )
+
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        if self.instance.pk:
+            self.fields["tags_text"].initial = ", ".join(
+                tag.name for tag in self.instance.tags.all()
+            )
         self.fields["name"].widget.attrs["autofocus"] = True
         if user.has_perm("customers.assign_customer"):
             self.fields["assigned_consultant"].queryset = consultant_choices(user)
@@ -91,7 +122,17 @@ class CustomerForm(forms.ModelForm):
                 Column("source", css_class="col-md-4"),
                 Column("stage", css_class="col-md-4"),
             ),
+            Row(
+                Column("company", css_class="col-md-6"),
+                Column("address", css_class="col-md-6"),
+            ),
+            Row(
+                Column("id_type", css_class="col-md-4"),
+                Column("id_number", css_class="col-md-4"),
+                Column("preferred_channel", css_class="col-md-4"),
+            ),
             *(["assigned_consultant"] if "assigned_consultant" in self.fields else []),
+            "tags_text",
             "notes",
             Submit("save", _("Save")),
         )
@@ -117,5 +158,334 @@ class CustomerForm(forms.ModelForm):
             raise forms.ValidationError(duplicate_message(existing, self.user))
         return mobile
 
+    def clean_tags_text(self) -> list[str]:
+        names = [
+            " ".join(part.split())
+            for part in self.cleaned_data["tags_text"].replace("\uff0c", ",").split(",")
+        ]
+        names = list(dict.fromkeys(name for name in names if name))
+        if any(len(name) > 50 for name in names):
+            raise forms.ValidationError(gettext("A tag has at most 50 characters."))
+        return names
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        id_type = cleaned.get("id_type")
+        number = normalize_id_number(cleaned.get("id_number", ""))
+        if number and not id_type:
+            self.add_error("id_type", gettext("Choose the type of the document."))
+        elif id_type == Customer.IdType.RESIDENT_ID and number:
+            try:
+                validate_resident_id(number)
+            except InvalidIdNumber as exc:
+                self.add_error("id_number", str(exc))
+        cleaned["id_number"] = number
+        return cleaned
+
     def changed_values(self) -> dict:
-        return {name: self.cleaned_data[name] for name in self.fields}
+        values = {
+            name: self.cleaned_data[name] for name in self.fields if name != "tags_text"
+        }
+        values["tags"] = [
+            Tag.objects.get_or_create(name=name)[0]
+            for name in self.cleaned_data["tags_text"]
+        ]
+        return values
+
+
+class InteractionForm(forms.Form):
+    """The quick-log form on the customer page."""
+
+    kind = forms.ChoiceField(
+        label=_("Kind"),
+        choices=[
+            (value, label)
+            for value, label in Interaction.Kind.choices
+            if value
+            not in {
+                Interaction.Kind.SYSTEM,
+                Interaction.Kind.COMPLAINT,
+                Interaction.Kind.SURVEY,
+            }
+        ],
+    )
+    summary = forms.CharField(
+        label=_("Summary"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    next_follow_up = forms.DateField(
+        label=_("Next follow-up"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    CHANNELS = {
+        Interaction.Kind.VISIT: Channel.FACE_TO_FACE,
+        Interaction.Kind.CALL_IN: Channel.PHONE,
+        Interaction.Kind.CALL_OUT: Channel.PHONE,
+        Interaction.Kind.WECHAT: Channel.WECHAT,
+        Interaction.Kind.EMAIL: Channel.EMAIL,
+        Interaction.Kind.SMS: Channel.SMS,
+        Interaction.Kind.EVENT: Channel.FACE_TO_FACE,
+    }
+
+    def clean_summary(self) -> str:
+        summary = self.cleaned_data["summary"].strip()
+        if not summary:
+            raise forms.ValidationError(gettext("Write what happened."))
+        return summary
+
+    def clean_next_follow_up(self):
+        value = self.cleaned_data["next_follow_up"]
+        if value is not None and value < timezone.localdate():
+            raise forms.ValidationError(
+                gettext("The next follow-up cannot be in the past.")
+            )
+        return value
+
+    @property
+    def channel(self) -> str:
+        return self.CHANNELS.get(self.cleaned_data["kind"], "")
+
+
+class ContactPointForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Type"), choices=ContactPoint.Kind.choices)
+    value = forms.CharField(label=_("Value"), max_length=200)
+    label = forms.CharField(
+        label=_("Label"), max_length=50, required=False, help_text=_("e.g. 配偶, 公司")
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        kind, value = cleaned.get("kind"), (cleaned.get("value") or "").strip()
+        if not kind or not value:
+            return cleaned
+        if kind in ContactPoint.PHONE_KINDS:
+            try:
+                value = normalize_phone(
+                    value, mobile_only=kind == ContactPoint.Kind.MOBILE
+                )
+            except InvalidPhone as exc:
+                self.add_error("value", str(exc))
+        elif kind == ContactPoint.Kind.EMAIL:
+            try:
+                validate_email(value)
+            except forms.ValidationError:
+                self.add_error("value", gettext("Enter a valid e-mail address."))
+            value = value.lower()
+        cleaned["value"] = value
+        return cleaned
+
+
+class ConsentForm(forms.Form):
+    purpose = forms.ChoiceField(
+        label=_("Purpose"), choices=ConsentRecord.Purpose.choices
+    )
+    granted = forms.TypedChoiceField(
+        label=_("Decision"),
+        choices=[("1", _("Given")), ("0", _("Withdrawn"))],
+        coerce=lambda v: v == "1",
+    )
+    method = forms.ChoiceField(
+        label=_("How"),
+        choices=[
+            (v, label)
+            for v, label in ConsentRecord.Method.choices
+            if v != ConsentRecord.Method.IMPORT
+        ],
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class HouseholdLinkForm(forms.Form):
+    """Link a co-buyer, found by the phone number the user types."""
+
+    phone = forms.CharField(label=_("Co-buyer's mobile"), max_length=30)
+    role = forms.ChoiceField(
+        label=_("Their role"), choices=Customer.HouseholdRole.choices
+    )
+
+    def __init__(self, *args, customer: Customer, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.customer = customer
+        self.user = user
+
+    def clean_phone(self) -> Customer:
+        try:
+            mobile = normalize_phone(self.cleaned_data["phone"])
+        except InvalidPhone as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        other = Customer.objects.visible_to(self.user).filter(mobile=mobile).first()
+        if other is None:
+            raise forms.ValidationError(
+                gettext("No customer you can see has this mobile number.")
+            )
+        if other.pk == self.customer.pk:
+            raise forms.ValidationError(gettext("This is the customer's own number."))
+        return other
+
+
+class CustomerFilterForm(forms.Form):
+    """The filters of the customer list; every field is optional."""
+
+    SORTS = {
+        "-created": ("-created_at", "-id"),
+        "name": ("name", "id"),
+        "-last_contact": (F("last_contact_at").desc(nulls_last=True), "-id"),
+        "follow_up": (F("next_follow_up").asc(nulls_last=True), "-id"),
+    }
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    stage = forms.ChoiceField(label=_("Stage"), required=False)
+    source = forms.ChoiceField(label=_("Source channel"), required=False)
+    consultant = forms.TypedChoiceField(
+        label=_("Consultant"), required=False, coerce=str
+    )
+    tag = forms.ModelChoiceField(
+        label=_("Tag"), required=False, queryset=Tag.objects.all()
+    )
+    contact_after = forms.DateField(
+        label=_("Last contact after"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    contact_before = forms.DateField(
+        label=_("Last contact before"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    follow_up = forms.ChoiceField(
+        label=_("Follow-up"),
+        required=False,
+        choices=[
+            ("", _("Any")),
+            ("due", _("Due today or overdue")),
+            ("overdue", _("Overdue")),
+            ("scheduled", _("Scheduled")),
+        ],
+    )
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        required=False,
+        choices=[
+            ("-created", _("Newest first")),
+            ("name", _("Name")),
+            ("-last_contact", _("Latest contact")),
+            ("follow_up", _("Next follow-up")),
+        ],
+    )
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["stage"].choices = [("", _("All stages")), *Customer.Stage.choices]
+        self.fields["source"].choices = [
+            ("", _("All sources")),
+            *Customer.Source.choices,
+        ]
+        consultants = [("", _("Any consultant")), ("pool", _("Public pool"))]
+        if user.has_perm("customers.scope_all") or user.has_perm(
+            "customers.scope_team"
+        ):
+            consultants += [
+                (str(u.pk), u.display_name) for u in consultant_choices(user)
+            ]
+        else:
+            consultants += [("me", _("My customers"))]
+        self.fields["consultant"].choices = consultants
+
+    def filter(self, qs):
+        """Apply the valid filters; invalid values are ignored (and shown as errors)."""
+        self.is_valid()
+        data = {k: v for k, v in self.cleaned_data.items() if k not in self.errors}
+        today = timezone.localdate()
+        if data.get("stage"):
+            qs = qs.filter(stage=data["stage"])
+        if data.get("source"):
+            qs = qs.filter(source=data["source"])
+        consultant = data.get("consultant")
+        if consultant == "pool":
+            qs = qs.filter(assigned_consultant__isnull=True)
+        elif consultant == "me":
+            qs = qs.filter(assigned_consultant=self.user)
+        elif consultant:
+            qs = qs.filter(assigned_consultant_id=int(consultant))
+        if data.get("tag"):
+            qs = qs.filter(tags=data["tag"])
+        if data.get("contact_after"):
+            qs = qs.filter(last_contact_at__date__gte=data["contact_after"])
+        if data.get("contact_before"):
+            qs = qs.filter(last_contact_at__date__lt=data["contact_before"])
+        follow_up = data.get("follow_up")
+        if follow_up == "due":
+            qs = qs.filter(next_follow_up__lte=today)
+        elif follow_up == "overdue":
+            qs = qs.filter(next_follow_up__lt=today)
+        elif follow_up == "scheduled":
+            qs = qs.filter(next_follow_up__isnull=False)
+        if data.get("q"):
+            qs = qs.search(data["q"])
+        sort = data.get("sort")
+        if sort in self.SORTS:
+            return qs.order_by(*self.SORTS[sort])
+        return qs.ranked()
+
+
+class SavedFilterForm(forms.Form):
+    name = forms.CharField(label=_("Name of this filter"), max_length=60)
+
+
+class RegistrationForm(forms.Form):
+    """来访 / 来电登记: the phone first, then a name, what happened, the next step."""
+
+    mobile = forms.CharField(
+        label=_("Mobile"),
+        max_length=30,
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "tel",
+                "autocomplete": "off",
+                "autofocus": True,
+                "placeholder": "138 0013 8000",
+            }
+        ),
+    )
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        required=False,
+        help_text=_("Needed for a new customer only."),
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind"),
+        choices=[
+            (Interaction.Kind.VISIT, _("Walk-in visit")),
+            (Interaction.Kind.CALL_IN, _("Incoming call")),
+        ],
+        widget=forms.RadioSelect,
+        initial=Interaction.Kind.VISIT,
+    )
+    source = forms.ChoiceField(
+        label=_("Source channel"),
+        choices=Customer.Source.choices,
+        initial=Customer.Source.WALK_IN,
+    )
+    summary = forms.CharField(label=_("Summary"), max_length=2000, required=False)
+    next_follow_up = forms.DateField(
+        label=_("Next follow-up"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean_mobile(self) -> str:
+        try:
+            return normalize_phone(self.cleaned_data["mobile"], mobile_only=True)
+        except InvalidPhone as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_next_follow_up(self):
+        value = self.cleaned_data["next_follow_up"]
+        if value is not None and value < timezone.localdate():
+            raise forms.ValidationError(
+                gettext("The next follow-up cannot be in the past.")
+            )
+        return value

@@ -7,15 +7,30 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Right
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from customers.identity import mask_id_number
 from customers.phones import format_phone, mask_phone
-from customers.querysets import CustomerQuerySet
+from customers.querysets import CustomerQuerySet, NameChars
 
 if TYPE_CHECKING:
     from crm_site.models import User
+
+
+class Channel(models.TextChoices):
+    """How we reach a customer, or how they reached us."""
+
+    FACE_TO_FACE = "face_to_face", _("Face to face")
+    PHONE = "phone", _("Phone")
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("E-mail")
+    WECHAT = "wechat", _("WeChat")
+    WEB = "web", _("Web")
+    PARTNER = "partner", _("Channel partner")
 
 
 class Customer(models.Model):
@@ -44,12 +59,31 @@ class Customer(models.Model):
         BUYER = "buyer", _("Buyer")
         OWNER = "owner", _("Owner")
 
-    name = models.CharField(_("name"), max_length=100)
+    class IdType(models.TextChoices):
+        RESIDENT_ID = "resident_id", _("Resident identity card")
+        PASSPORT = "passport", _("Passport")
+        HK_MACAU = (
+            "hk_macau",
+            _("Mainland travel permit for Hong Kong and Macau residents"),
+        )
+        TAIWAN = "taiwan", _("Mainland travel permit for Taiwan residents")
+        BUSINESS_LICENSE = "business_license", _("Business licence")
+        OTHER = "other", _("Other document")
+
+    class HouseholdRole(models.TextChoices):
+        PRINCIPAL = "principal", _("Principal buyer")
+        SPOUSE = "spouse", _("Spouse")
+        PARENT = "parent", _("Parent")
+        CHILD = "child", _("Child")
+        PARTNER = "partner", _("Co-buyer")
+        OTHER = "other", _("Other")
+
+    name = models.CharField(_("Name"), max_length=100)
     kind = models.CharField(
         _("customer type"), max_length=10, choices=Kind.choices, default=Kind.PERSON
     )
-    # E.164 ('+8613800138000'); unique so that one person is one customer.
-    mobile = models.CharField(_("mobile"), max_length=20, unique=True)
+    # E.164 ('+8613800138000'); unique among live customers: one person, one record.
+    mobile = models.CharField(_("mobile"), max_length=20)
     email = models.EmailField(_("e-mail"), blank=True)
     gender = models.CharField(
         _("gender"), max_length=10, choices=Gender.choices, blank=True, default=""
@@ -74,7 +108,53 @@ class Customer(models.Model):
         on_delete=models.PROTECT,
         related_name="assigned_customers",
     )
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    id_type = models.CharField(
+        _("identity document"), max_length=20, choices=IdType.choices, blank=True
+    )
+    # The number itself is shown masked; matching uses the keyed hash only.
+    id_number = models.CharField(_("document number"), max_length=40, blank=True)
+    id_number_hash = models.CharField(max_length=64, blank=True, editable=False)
+    preferred_channel = models.CharField(
+        _("preferred channel"),
+        max_length=20,
+        choices=Channel.choices,
+        blank=True,
+    )
+    household = models.ForeignKey(
+        "customers.Household",
+        verbose_name=_("household"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+    )
+    household_role = models.CharField(
+        _("role in household"), max_length=20, choices=HouseholdRole.choices, blank=True
+    )
+    tags = models.ManyToManyField("customers.Tag", verbose_name=_("tags"), blank=True)
+    # Current consent per purpose; the history with when and how is in ConsentRecord.
+    consent_sms = models.BooleanField(_("marketing by SMS"), default=False)
+    consent_email = models.BooleanField(_("marketing by e-mail"), default=False)
+    consent_phone = models.BooleanField(_("marketing by phone"), default=False)
+    consent_service = models.BooleanField(_("service contact"), default=True)
     notes = models.TextField(_("notes"), blank=True)
+    # Search helpers kept in step with the name by customers.services.
+    name_pinyin = models.CharField(max_length=300, blank=True, editable=False)
+    name_initials = models.CharField(max_length=100, blank=True, editable=False)
+    # Denormalised from the timeline so lists filter and sort without joining it.
+    last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True)
+    next_follow_up = models.DateField(_("next follow-up"), null=True, blank=True)
+    # Set on the absorbed side of a merge; such customers are hidden everywhere.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="absorbed",
+        editable=False,
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -101,8 +181,37 @@ class Customer(models.Model):
             ("scope_service", _("Can see buyers and owners")),
             ("view_contact", _("Can see full phone numbers")),
             ("assign_customer", _("Can assign customers to consultants")),
+            ("export_customer", _("Can export customer lists")),
+            ("import_customer", _("Can import customers")),
+            ("merge_customer", _("Can merge duplicate customers")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mobile"],
+                condition=Q(merged_into__isnull=True),
+                name="customer_mobile_unique_live",
+            ),
         ]
         indexes = [
+            models.Index(Right("mobile", 4), name="customer_mobile_tail_idx"),
+            models.Index(fields=["id_number_hash"], name="customer_id_hash_idx"),
+            models.Index(
+                fields=["name_initials"],
+                name="customer_initials_idx",
+                opclasses=["varchar_pattern_ops"],
+            ),
+            GinIndex(
+                fields=["name_pinyin"],
+                name="customer_pinyin_trgm",
+                opclasses=["gin_trgm_ops"],
+            ),
+            GinIndex(
+                fields=["company"],
+                name="customer_company_trgm",
+                opclasses=["gin_trgm_ops"],
+            ),
+            models.Index(fields=["last_contact_at"], name="customer_last_contact_idx"),
+            models.Index(fields=["next_follow_up"], name="customer_follow_up_idx"),
             models.Index(fields=["-created_at", "-id"], name="customer_created_idx"),
             models.Index(
                 fields=["assigned_consultant", "-created_at"],
@@ -117,6 +226,12 @@ class Customer(models.Model):
                 fields=["mobile"],
                 name="customer_mobile_trgm",
                 opclasses=["gin_trgm_ops"],
+            ),
+            GinIndex(NameChars("name"), name="customer_name_chars"),
+            models.Index(
+                fields=["name"],
+                name="customer_name_prefix",
+                opclasses=["varchar_pattern_ops"],
             ),
         ]
 
@@ -133,7 +248,412 @@ class Customer(models.Model):
             and self.assigned_consultant_id == user.pk
         )
 
+    def id_number_for(self, user: User) -> str:
+        if self.contact_visible_to(user):
+            return self.id_number
+        return mask_id_number(self.id_number)
+
     def mobile_for(self, user: User) -> str:
         if self.contact_visible_to(user):
             return format_phone(self.mobile)
         return mask_phone(self.mobile)
+
+
+class Household(models.Model):
+    """People who buy together (spouses, parents and children, partners)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("household")
+        verbose_name_plural = _("households")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactPoint(models.Model):
+    """A further way to reach a customer besides the primary mobile."""
+
+    class Kind(models.TextChoices):
+        MOBILE = "mobile", _("Mobile")
+        LANDLINE = "landline", _("Landline")
+        EMAIL = "email", _("E-mail")
+        WECHAT = "wechat", _("WeChat ID")
+
+    PHONE_KINDS = (Kind.MOBILE, Kind.LANDLINE)
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="contact_points"
+    )
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    label = models.CharField(_("label"), max_length=50, blank=True)
+    # Phones in E.164, e-mail lower-cased, WeChat IDs as typed.
+    value = models.CharField(_("value"), max_length=200)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("contact point")
+        verbose_name_plural = _("contact points")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "kind", "value"], name="contact_point_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["kind", "value"], name="contact_point_value_idx"),
+            models.Index(Right("value", 4), name="contact_point_tail_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value}"
+
+
+class ConsentRecord(models.Model):
+    """Consent given or withdrawn for one purpose: when, how, recorded by whom."""
+
+    class Purpose(models.TextChoices):
+        SMS = "sms", _("Marketing by SMS")
+        EMAIL = "email", _("Marketing by e-mail")
+        PHONE = "phone", _("Marketing by phone")
+        SERVICE = "service", _("Service contact")
+
+    class Method(models.TextChoices):
+        FORM = "form", _("Signed form")
+        VERBAL = "verbal", _("Verbally, recorded by staff")
+        WEB = "web", _("Web form")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
+        IMPORT = "import", _("Import")
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="consent_records"
+    )
+    purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
+    granted = models.BooleanField(_("granted"))
+    method = models.CharField(_("how"), max_length=20, choices=Method.choices)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    recorded_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        indexes = [
+            models.Index(
+                fields=["customer", "purpose", "-recorded_at"],
+                name="consent_customer_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.purpose} {self.granted}"
+
+
+class Interaction(models.Model):
+    """One touch point on a customer's timeline. Written only by
+    customers.services.interaction_log, whichever app it comes from."""
+
+    class Kind(models.TextChoices):
+        VISIT = "visit", _("Visit")
+        CALL_IN = "call_in", _("Incoming call")
+        CALL_OUT = "call_out", _("Outgoing call")
+        WECHAT = "wechat", _("WeChat")
+        EMAIL = "email", _("E-mail")
+        SMS = "sms", _("SMS")
+        EVENT = "event", _("Event")
+        COMPLAINT = "complaint", _("Complaint")
+        SURVEY = "survey", _("Survey answer")
+        NOTE = "note", _("Note")
+        SYSTEM = "system", _("System")
+
+    # Kinds that are a real contact with the customer (a note or a system entry is not).
+    CONTACT_KINDS = (
+        Kind.VISIT,
+        Kind.CALL_IN,
+        Kind.CALL_OUT,
+        Kind.WECHAT,
+        Kind.EMAIL,
+        Kind.SMS,
+        Kind.EVENT,
+        Kind.COMPLAINT,
+        Kind.SURVEY,
+    )
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="interactions"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    channel = models.CharField(
+        _("channel"), max_length=20, choices=Channel.choices, blank=True
+    )
+    summary = models.TextField(_("summary"))
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # An optional link to the object in another app (a complaint, a deal, a campaign).
+    link_type = models.ForeignKey(
+        "contenttypes.ContentType",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    link_id = models.BigIntegerField(null=True, blank=True)
+    link_label = models.CharField(max_length=200, blank=True)
+    next_follow_up = models.DateField(_("next follow-up"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("interaction")
+        verbose_name_plural = _("interactions")
+        indexes = [
+            models.Index(
+                fields=["customer", "-occurred_at", "-id"],
+                name="interaction_timeline_idx",
+            ),
+            models.Index(
+                fields=["customer", "kind", "-occurred_at"], name="interaction_kind_idx"
+            ),
+            models.Index(
+                fields=["created_by", "next_follow_up"],
+                name="interaction_follow_up_idx",
+                condition=Q(next_follow_up__isnull=False),
+            ),
+            models.Index(fields=["link_type", "link_id"], name="interaction_link_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d}"
+
+    @property
+    def link_url(self) -> str | None:
+        from crm_site import links
+
+        return links.url_for(self.link_type, self.link_id)
+
+
+class SavedFilter(models.Model):
+    """A customer-list filter a user saved under a name."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters"
+    )
+    name = models.CharField(_("name"), max_length=60)
+    query = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("saved filter")
+        verbose_name_plural = _("saved filters")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_filter_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DuplicatePair(models.Model):
+    """Two customers a duplicate scan believes are one person, and why."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DISMISSED = "dismissed", _("Not a duplicate")
+        MERGED = "merged", _("Merged")
+
+    class Reason(models.TextChoices):
+        PHONE = "phone", _("Same phone number")
+        ID_NUMBER = "id_number", _("Same identity document")
+        NAME_PHONE_TAIL = "name_phone_tail", _("Same name and phone tail")
+
+    # Always first.pk < second.pk, so a pair is found once.
+    first = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    reasons = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.OPEN
+    )
+    found_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("duplicate candidate")
+        verbose_name_plural = _("duplicate candidates")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["first", "second"], name="duplicate_pair_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(first__lt=models.F("second")), name="duplicate_pair_ordered"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-found_at"], name="duplicate_status_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_id} ~ {self.second_id}"
+
+
+class MergeRecord(models.Model):
+    """Everything needed to undo a merge: both customers' values and the moved rows."""
+
+    survivor = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="merges"
+    )
+    absorbed = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merged_at = models.DateTimeField(default=timezone.now)
+    survivor_before = models.JSONField(default=dict)
+    absorbed_before = models.JSONField(default=dict)
+    # {"app_label.model": [ids]} of rows moved from the absorbed customer to the survivor.
+    moved = models.JSONField(default=dict)
+    restored_at = models.DateTimeField(null=True, blank=True)
+    restored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("merge record")
+        verbose_name_plural = _("merge records")
+        indexes = [
+            models.Index(fields=["survivor", "-merged_at"], name="merge_survivor_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.absorbed_id} -> {self.survivor_id}"
+
+
+class ImportJob(models.Model):
+    """One upload of a CSV or XLSX file: mapping, dry run, run, and revert."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        CHECKED = "checked", _("Dry run done")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        REVERTED = "reverted", _("Reverted")
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    # {"column header in the file": "customer field"}
+    mapping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.UPLOADED
+    )
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    invalid_count = models.PositiveIntegerField(default=0)
+    # The dry run's per-row verdicts (first rows only) shown before the real run.
+    preview = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    rejected_file = models.FileField(upload_to="imports/rejected/%Y/%m/", blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    reverted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        indexes = [
+            models.Index(fields=["created_by", "-created_at"], name="import_user_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class ImportChange(models.Model):
+    """A customer an import created or updated, with the values before, for revert."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("Created")
+        UPDATED = "updated", _("Updated")
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="changes")
+    customer = models.ForeignKey(
+        Customer, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    before = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "action"], name="import_change_job_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} {self.action} {self.customer_id}"
+
+
+class ExportRecord(models.Model):
+    """Who exported which customer list, when, and how many rows."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    filters = models.JSONField(default=dict, blank=True)
+    file_format = models.CharField(max_length=10)
+    row_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        indexes = [models.Index(fields=["user", "-created_at"], name="export_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.created_at:%Y-%m-%d %H:%M} {self.row_count}"

@@ -1,11 +1,14 @@
-"""Reads over customers that feed lists and landing pages."""
+"""Reads over customers that feed lists, the 360 page and landing pages."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
 from crm_site.models import User
-from customers.models import Customer
+from customers.models import ConsentRecord, ContactPoint, Customer, Interaction
+from customers.phones import format_phone, mask_phone
 
 
 def customer_list(
@@ -16,7 +19,7 @@ def customer_list(
         qs = qs.filter(stage=stage)
     if source:
         qs = qs.filter(source=source)
-    return qs.select_related("assigned_consultant").order_by("-created_at", "-id")
+    return qs.select_related("assigned_consultant").ranked()
 
 
 def customer_counts_by(*, user: User, field: str) -> dict[str, int]:
@@ -28,3 +31,49 @@ def customer_counts_by(*, user: User, field: str) -> dict[str, int]:
         .annotate(n=Count("id"))
     )
     return {row[field]: row["n"] for row in rows}
+
+
+def customer_timeline(*, customer: Customer, kind: str = "") -> QuerySet:
+    qs = Interaction.objects.filter(customer=customer)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.select_related("created_by", "link_type").order_by("-occurred_at", "-id")
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    point: ContactPoint
+    display: str
+
+
+def contact_points_for(*, customer: Customer, user: User) -> list[ContactRow]:
+    """Further contacts, phone numbers masked for users who may not see them."""
+    visible = customer.contact_visible_to(user)
+    rows = []
+    for point in customer.contact_points.order_by("kind", "id"):
+        if point.kind in ContactPoint.PHONE_KINDS:
+            display = format_phone(point.value) if visible else mask_phone(point.value)
+        else:
+            display = point.value
+        rows.append(ContactRow(point, display))
+    return rows
+
+
+def household_of(*, customer: Customer, user: User) -> list[Customer]:
+    """The other members of the customer's household that the user may see."""
+    if customer.household_id is None:
+        return []
+    return list(
+        Customer.objects.visible_to(user)
+        .filter(household_id=customer.household_id)
+        .exclude(pk=customer.pk)
+        .order_by("name")
+    )
+
+
+def consent_history(*, customer: Customer) -> QuerySet:
+    return (
+        ConsentRecord.objects.filter(customer=customer)
+        .select_related("recorded_by")
+        .order_by("-recorded_at", "-id")
+    )

@@ -2,13 +2,68 @@ from __future__ import annotations
 
 from django.urls import path
 
-from customers import views
+from customers.views import customers, duplicates, exports, imports, registration
 
 app_name = "customers"
 
 urlpatterns = [
-    path("", views.customer_list, name="customer-list"),
-    path("new/", views.customer_create, name="customer-create"),
-    path("<int:pk>/", views.customer_detail, name="customer-detail"),
-    path("<int:pk>/edit/", views.customer_edit, name="customer-edit"),
+    path("", customers.customer_list, name="customer-list"),
+    path("new/", customers.customer_create, name="customer-create"),
+    path("<int:pk>/", customers.customer_detail, name="customer-detail"),
+    path("<int:pk>/edit/", customers.customer_edit, name="customer-edit"),
+    path("<int:pk>/timeline/", customers.customer_timeline, name="customer-timeline"),
+    path("<int:pk>/log/", customers.interaction_create, name="interaction-create"),
+    path(
+        "<int:pk>/contacts/",
+        customers.contact_point_create,
+        name="contact-point-create",
+    ),
+    path(
+        "<int:pk>/contacts/<int:point_pk>/delete/",
+        customers.contact_point_delete,
+        name="contact-point-delete",
+    ),
+    path("<int:pk>/consent/", customers.consent_update, name="consent-update"),
+    path("<int:pk>/household/", customers.household_link, name="household-link"),
+    path("filters/", customers.saved_filter_create, name="saved-filter-create"),
+    path(
+        "filters/<int:filter_pk>/delete/",
+        customers.saved_filter_delete,
+        name="saved-filter-delete",
+    ),
+    # Walk-in and call registration (来访 / 来电登记)
+    path("register/", registration.register, name="register"),
+    path("register/lookup/", registration.phone_lookup, name="phone-lookup"),
+    # Export of the filtered list
+    path("export/", exports.customer_export, name="customer-export"),
+    # Import from CSV / XLSX
+    path("imports/", imports.import_list, name="import-list"),
+    path("imports/new/", imports.import_upload, name="import-upload"),
+    path("imports/<int:job_pk>/", imports.import_detail, name="import-detail"),
+    path(
+        "imports/<int:job_pk>/progress/",
+        imports.import_progress,
+        name="import-progress",
+    ),
+    path("imports/<int:job_pk>/run/", imports.import_start, name="import-start"),
+    path(
+        "imports/<int:job_pk>/rejected/",
+        imports.import_rejected,
+        name="import-rejected",
+    ),
+    path("imports/<int:job_pk>/revert/", imports.import_revert, name="import-revert"),
+    # Duplicates and merges
+    path("duplicates/", duplicates.duplicate_list, name="duplicate-list"),
+    path("duplicates/scan/", duplicates.duplicate_scan, name="duplicate-scan"),
+    path(
+        "duplicates/<int:pair_pk>/", duplicates.duplicate_merge, name="duplicate-merge"
+    ),
+    path(
+        "duplicates/<int:pair_pk>/dismiss/",
+        duplicates.duplicate_dismiss,
+        name="duplicate-dismiss",
+    ),
+    path(
+        "merges/<int:merge_pk>/restore/", duplicates.merge_restore, name="merge-restore"
+    ),
 ]

@@ -46,12 +46,24 @@ def other_team(db):
 
 @pytest.fixture
 def consultant(team) -> User:
-    return UserFactory(username="consultant", last_name="李", first_name="娜", team=team, role=Role.CONSULTANT)
+    return UserFactory(
+        username="consultant",
+        last_name="李",
+        first_name="娜",
+        team=team,
+        role=Role.CONSULTANT,
+    )
 
 
 @pytest.fixture
 def other_consultant(team) -> User:
-    return UserFactory(username="consultant2", last_name="王", first_name="强", team=team, role=Role.CONSULTANT)
+    return UserFactory(
+        username="consultant2",
+        last_name="王",
+        first_name="强",
+        team=team,
+        role=Role.CONSULTANT,
+    )
 
 
 @pytest.fixture
@@ -103,17 +115,23 @@ def persona(request):
 
 @pytest.fixture
 def own_customer(consultant):
-    return CustomerFactory(name="张三", mobile="+8613800138000", assigned_consultant=consultant)
+    return CustomerFactory(
+        name="张三", mobile="+8613800138000", assigned_consultant=consultant
+    )
 
 
 @pytest.fixture
 def others_customer(other_consultant):
-    return CustomerFactory(name="赵六", mobile="+8613900139000", assigned_consultant=other_consultant)
+    return CustomerFactory(
+        name="赵六", mobile="+8613900139000", assigned_consultant=other_consultant
+    )
 
 
 @pytest.fixture
 def pool_customer(db):
-    return CustomerFactory(name="钱七", mobile="+8613700137000", assigned_consultant=None)
+    return CustomerFactory(
+        name="钱七", mobile="+8613700137000", assigned_consultant=None
+    )
 
 
 @pytest.fixture

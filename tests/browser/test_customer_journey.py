@@ -32,7 +32,9 @@ def test_consultant_logs_in_in_chinese_creates_a_customer_and_finds_it_by_phone(
     page.wait_for_url("**/customers/*/")
     assert page.get_by_test_id("customer-mobile").inner_text() == "186 1234 5678"
     screenshot("02-customer-detail")
-    assert Customer.objects.get(mobile="+8618612345678").assigned_consultant == consultant
+    assert (
+        Customer.objects.get(mobile="+8618612345678").assigned_consultant == consultant
+    )
 
     # A second entry of the same number, typed differently, is refused with a link.
     page.goto("/customers/new/")

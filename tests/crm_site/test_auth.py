@@ -13,7 +13,9 @@ def test_login_page_is_chinese_by_default(client, db):
 
 
 def test_login_and_logout(client, consultant):
-    response = client.post(reverse("login"), {"username": "consultant", "password": PASSWORD})
+    response = client.post(
+        reverse("login"), {"username": "consultant", "password": PASSWORD}
+    )
     assert response.status_code == 302 and response.url == reverse("home")
     assert client.get(reverse("home")).status_code == 200
     client.post(reverse("logout"))
@@ -21,14 +23,19 @@ def test_login_and_logout(client, consultant):
 
 
 def test_wrong_password_is_refused_with_a_message(client, consultant):
-    response = client.post(reverse("login"), {"username": "consultant", "password": "nope"})
+    response = client.post(
+        reverse("login"), {"username": "consultant", "password": "nope"}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors
 
 
 def test_language_switch_to_english_and_back_from_any_page(client, consultant):
     client.force_login(consultant)
-    client.post(reverse("set_language"), {"language": "en", "next": reverse("customers:customer-list")})
+    client.post(
+        reverse("set_language"),
+        {"language": "en", "next": reverse("customers:customer-list")},
+    )
     body = client.get(reverse("customers:customer-list")).content.decode()
     assert '<html lang="en">' in body and "New customer" in body
     client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
@@ -36,7 +43,9 @@ def test_language_switch_to_english_and_back_from_any_page(client, consultant):
 
 
 def test_language_switch_works_before_login(client, db):
-    response = client.post(reverse("set_language"), {"language": "en", "next": reverse("login")})
+    response = client.post(
+        reverse("set_language"), {"language": "en", "next": reverse("login")}
+    )
     assert response.status_code == 302
     assert "Log in" in client.get(reverse("login")).content.decode()
 
@@ -45,7 +54,11 @@ def test_password_change(client, consultant):
     client.force_login(consultant)
     response = client.post(
         reverse("password_change"),
-        {"old_password": PASSWORD, "new_password1": "An0ther-secret!", "new_password2": "An0ther-secret!"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "An0ther-secret!",
+            "new_password2": "An0ther-secret!",
+        },
     )
     assert response.status_code == 302
     consultant.refresh_from_db()
@@ -56,7 +69,11 @@ def test_password_change_refuses_a_wrong_old_password(client, consultant):
     client.force_login(consultant)
     response = client.post(
         reverse("password_change"),
-        {"old_password": "wrong", "new_password1": "An0ther-secret!", "new_password2": "An0ther-secret!"},
+        {
+            "old_password": "wrong",
+            "new_password1": "An0ther-secret!",
+            "new_password2": "An0ther-secret!",
+        },
     )
     assert response.status_code == 200
     consultant.refresh_from_db()

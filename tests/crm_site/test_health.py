@@ -41,7 +41,9 @@ def test_health_is_red_when_the_worker_has_not_been_seen(client, db):
 
 
 def test_health_is_red_when_beat_stopped_ticking(client, fresh_heartbeats):
-    Heartbeat.objects.filter(component="beat").update(last_seen=timezone.now() - timedelta(minutes=10))
+    Heartbeat.objects.filter(component="beat").update(
+        last_seen=timezone.now() - timedelta(minutes=10)
+    )
     response = client.get(HEALTH, HTTP_ACCEPT="application/json")
     assert response.status_code == 503
     assert response.json()["components"]["beat"]["status"] == "fail"

@@ -51,14 +51,18 @@ def test_navigation_shows_each_role_what_it_may_use(client, persona, allowed):
 @pytest.mark.parametrize(
     ("persona", "allowed"), list(EXPECTED_NAV.items()), indirect=["persona"]
 )
-def test_landing_pages_open_for_their_roles_and_refuse_the_rest(client, persona, allowed):
+def test_landing_pages_open_for_their_roles_and_refuse_the_rest(
+    client, persona, allowed
+):
     client.force_login(persona)
     for name, url in NAV.items():
         expected = 200 if name in allowed else 403
         assert client.get(url).status_code == expected, (persona.username, name)
 
 
-@pytest.mark.parametrize("persona", ["consultant", "sales_manager", "executive", "outsider"], indirect=True)
+@pytest.mark.parametrize(
+    "persona", ["consultant", "sales_manager", "executive", "outsider"], indirect=True
+)
 def test_admin_site_is_for_administrators_only(client, persona):
     persona.is_staff = True
     persona.save()

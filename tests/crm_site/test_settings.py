@@ -52,6 +52,8 @@ def test_env_example_lists_every_variable_settings_read():
     source = (ROOT / "crm_site" / "settings.py").read_text()
     import re
 
-    read = set(re.findall(r'(?:environ\.get|env_bool|env_list)\(\s*"([A-Z_]+)"', source))
+    read = set(
+        re.findall(r'(?:environ\.get|env_bool|env_list)\(\s*"([A-Z_]+)"', source)
+    )
     read |= set(re.findall(r'os\.environ\["([A-Z_]+)"\]', source))
     assert read - names == set(), f"missing from .env.example: {sorted(read - names)}"

@@ -20,7 +20,9 @@ def test_heartbeat_task_records_the_worker_and_is_safe_to_run_twice(db):
 
 def test_publishing_the_heartbeat_records_a_beat_tick(db):
     celery_module._record_beat_tick(sender="crm_site.tasks.heartbeat")
-    assert Heartbeat.objects.get(component="beat").last_seen > timezone.now() - timedelta(seconds=5)
+    assert Heartbeat.objects.get(
+        component="beat"
+    ).last_seen > timezone.now() - timedelta(seconds=5)
 
 
 def test_publishing_other_tasks_is_not_a_beat_tick(db):

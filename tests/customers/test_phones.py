@@ -7,7 +7,13 @@ from customers.phones import InvalidPhone, format_phone, mask_phone, normalize_p
 
 @pytest.mark.parametrize(
     "raw",
-    ["138 0013 8000", "+86 138-0013-8000", "8613800138000", "13800138000", "0086 13800138000"],
+    [
+        "138 0013 8000",
+        "+86 138-0013-8000",
+        "8613800138000",
+        "13800138000",
+        "0086 13800138000",
+    ],
 )
 def test_normalize_phone_gives_one_e164_form_for_every_way_of_writing_it(raw):
     assert normalize_phone(raw) == "+8613800138000"

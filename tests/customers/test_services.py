@@ -24,7 +24,9 @@ def test_customer_create_by_consultant_makes_them_the_owner_and_audits(consultan
 
 def test_customer_create_refuses_a_twin(consultant, own_customer):
     with pytest.raises(services.DuplicateCustomer) as exc:
-        services.customer_create(actor=consultant, name="张三丰", mobile=own_customer.mobile)
+        services.customer_create(
+            actor=consultant, name="张三丰", mobile=own_customer.mobile
+        )
     assert exc.value.existing == own_customer
     assert Customer.objects.count() == 1
     assert not AuditEntry.objects.exists()
@@ -32,7 +34,11 @@ def test_customer_create_refuses_a_twin(consultant, own_customer):
 
 def test_customer_update_records_old_and_new_values(consultant, own_customer):
     services.customer_update(
-        actor=consultant, customer=own_customer, name="张三", stage="buyer", email="z@example.com"
+        actor=consultant,
+        customer=own_customer,
+        name="张三",
+        stage="buyer",
+        email="z@example.com",
     )
     entry = audit_entries_for(own_customer).get()
     assert entry.action == AuditEntry.Action.UPDATE
@@ -43,19 +49,27 @@ def test_customer_update_records_old_and_new_values(consultant, own_customer):
 
 
 def test_customer_update_without_a_change_records_nothing(consultant, own_customer):
-    services.customer_update(actor=consultant, customer=own_customer, name=own_customer.name)
+    services.customer_update(
+        actor=consultant, customer=own_customer, name=own_customer.name
+    )
     assert not AuditEntry.objects.exists()
 
 
-def test_customer_update_refuses_the_mobile_of_another_customer(consultant, own_customer, others_customer):
+def test_customer_update_refuses_the_mobile_of_another_customer(
+    consultant, own_customer, others_customer
+):
     with pytest.raises(services.DuplicateCustomer):
-        services.customer_update(actor=consultant, customer=own_customer, mobile=others_customer.mobile)
+        services.customer_update(
+            actor=consultant, customer=own_customer, mobile=others_customer.mobile
+        )
     own_customer.refresh_from_db()
     assert own_customer.mobile == "+8613800138000"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_desks_registering_the_same_number_at_once_get_one_customer(consultant, other_consultant):
+def test_two_desks_registering_the_same_number_at_once_get_one_customer(
+    consultant, other_consultant
+):
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
@@ -69,7 +83,10 @@ def test_two_desks_registering_the_same_number_at_once_get_one_customer(consulta
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=register, args=(u,)) for u in (consultant, other_consultant)]
+    threads = [
+        threading.Thread(target=register, args=(u,))
+        for u in (consultant, other_consultant)
+    ]
     for t in threads:
         t.start()
     for t in threads:

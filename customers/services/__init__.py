@@ -1,0 +1,31 @@
+"""Use cases over customers. Other apps change customer data only through these."""
+
+from __future__ import annotations
+
+from customers.services.records import (
+    AUDITED_FIELDS,
+    DuplicateCustomer,
+    consent_set,
+    contact_point_add,
+    contact_point_remove,
+    customer_create,
+    customer_find_by_phone,
+    customer_update,
+    existing_with_mobile,
+    household_link,
+)
+from customers.services.timeline import interaction_log
+
+__all__ = [
+    "AUDITED_FIELDS",
+    "DuplicateCustomer",
+    "consent_set",
+    "contact_point_add",
+    "contact_point_remove",
+    "customer_create",
+    "customer_find_by_phone",
+    "customer_update",
+    "existing_with_mobile",
+    "household_link",
+    "interaction_log",
+]

@@ -1,0 +1,247 @@
+"""Creating and changing customer records, their contact points and consents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm_site.audit import audit_record, diff, snapshot
+from crm_site.models import AuditEntry, User
+from customers.identity import id_number_hash, normalize_id_number
+from customers.models import ConsentRecord, ContactPoint, Customer, Household
+from customers.search import pinyin_keys
+
+# Fields whose changes the audit trail records.
+AUDITED_FIELDS = [
+    "name",
+    "kind",
+    "mobile",
+    "email",
+    "gender",
+    "company",
+    "address",
+    "id_type",
+    "id_number",
+    "source",
+    "stage",
+    "preferred_channel",
+    "assigned_consultant",
+    "household",
+    "household_role",
+    "consent_sms",
+    "consent_email",
+    "consent_phone",
+    "consent_service",
+    "notes",
+]
+
+CONSENT_FIELDS = {
+    ConsentRecord.Purpose.SMS: "consent_sms",
+    ConsentRecord.Purpose.EMAIL: "consent_email",
+    ConsentRecord.Purpose.PHONE: "consent_phone",
+    ConsentRecord.Purpose.SERVICE: "consent_service",
+}
+
+
+class DuplicateCustomer(Exception):
+    """The mobile number already belongs to another customer."""
+
+    def __init__(self, existing: Customer) -> None:
+        super().__init__(f"mobile already belongs to customer {existing.pk}")
+        self.existing = existing
+
+
+def existing_with_mobile(
+    mobile: str, *, exclude_pk: int | None = None
+) -> Customer | None:
+    """The live customer whose primary mobile this is, if any."""
+    qs = Customer.objects.live().filter(mobile=mobile)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.select_related("assigned_consultant").first()
+
+
+def refresh_derived_fields(customer: Customer) -> None:
+    """Search keys and the identity hash follow the fields they come from."""
+    customer.name_pinyin, customer.name_initials = pinyin_keys(customer.name)
+    customer.id_number = normalize_id_number(customer.id_number)
+    customer.id_number_hash = id_number_hash(customer.id_number)
+
+
+def _save_unique(customer: Customer) -> None:
+    # The form checks for a twin first; the unique index settles a race between two desks.
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError:
+        existing = existing_with_mobile(customer.mobile, exclude_pk=customer.pk)
+        if existing is None:
+            raise
+        raise DuplicateCustomer(existing) from None
+
+
+@transaction.atomic
+def customer_create(
+    *, actor: User | None, tags: list | None = None, **fields: Any
+) -> Customer:
+    """Register a new customer; a consultant who registers one owns it."""
+    customer = Customer(created_by=actor, **fields)
+    if (
+        actor is not None
+        and customer.assigned_consultant_id is None
+        and actor.has_perm("customers.scope_own")
+    ):
+        customer.assigned_consultant = actor
+    existing = existing_with_mobile(customer.mobile)
+    if existing is not None:
+        raise DuplicateCustomer(existing)
+    refresh_derived_fields(customer)
+    _save_unique(customer)
+    if tags:
+        customer.tags.set(tags)
+    audit_record(
+        actor=actor,
+        instance=customer,
+        action=AuditEntry.Action.CREATE,
+        changes=diff(customer, dict.fromkeys(AUDITED_FIELDS, "")),
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_update(
+    *, actor: User | None, customer: Customer, tags: list | None = None, **fields: Any
+) -> Customer:
+    """Change a customer's fields and record what changed; a no-op change records nothing."""
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    before = snapshot(locked, AUDITED_FIELDS)
+    before_tags = sorted(locked.tags.values_list("name", flat=True))
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    refresh_derived_fields(locked)
+    changes = diff(locked, before)
+    if tags is not None:
+        after_tags = sorted(str(tag) for tag in tags)
+        if after_tags != before_tags:
+            changes["tags"] = {
+                "old": ", ".join(before_tags),
+                "new": ", ".join(after_tags),
+            }
+    if not changes:
+        return locked
+    if "mobile" in changes:
+        existing = existing_with_mobile(locked.mobile, exclude_pk=locked.pk)
+        if existing is not None:
+            raise DuplicateCustomer(existing)
+    _save_unique(locked)
+    if tags is not None:
+        locked.tags.set(tags)
+    audit_record(
+        actor=actor, instance=locked, action=AuditEntry.Action.UPDATE, changes=changes
+    )
+    return locked
+
+
+@transaction.atomic
+def contact_point_add(
+    *, actor: User, customer: Customer, kind: str, value: str, label: str = ""
+) -> ContactPoint:
+    point, created = ContactPoint.objects.get_or_create(
+        customer=customer, kind=kind, value=value, defaults={"label": label}
+    )
+    if created:
+        audit_record(
+            actor=actor,
+            instance=customer,
+            action=AuditEntry.Action.UPDATE,
+            changes={
+                "contact_points": {
+                    "old": "",
+                    "new": f"{point.get_kind_display()} {value}",
+                }
+            },
+        )
+    return point
+
+
+@transaction.atomic
+def contact_point_remove(*, actor: User, point: ContactPoint) -> None:
+    customer = point.customer
+    text = f"{point.get_kind_display()} {point.value}"
+    point.delete()
+    audit_record(
+        actor=actor,
+        instance=customer,
+        action=AuditEntry.Action.UPDATE,
+        changes={"contact_points": {"old": text, "new": ""}},
+    )
+
+
+@transaction.atomic
+def consent_set(
+    *,
+    actor: User | None,
+    customer: Customer,
+    purpose: str,
+    granted: bool,
+    method: str,
+    note: str = "",
+) -> ConsentRecord:
+    """Record consent given or withdrawn; the customer's current flag follows at once."""
+    record = ConsentRecord.objects.create(
+        customer=customer,
+        purpose=purpose,
+        granted=granted,
+        method=method,
+        note=note,
+        recorded_by=actor,
+        recorded_at=timezone.now(),
+    )
+    field = CONSENT_FIELDS[ConsentRecord.Purpose(purpose)]
+    update_fields = {field: granted}
+    customer_update(actor=actor, customer=customer, **update_fields)
+    setattr(customer, field, granted)
+    return record
+
+
+@transaction.atomic
+def household_link(
+    *, actor: User, customer: Customer, other: Customer, role: str
+) -> None:
+    """Put two customers who buy together in one household (joining existing ones)."""
+    household = customer.household or other.household
+    if household is None:
+        household = Household.objects.create(name=customer.name)
+    for member, member_role in (
+        (customer, customer.household_role or Customer.HouseholdRole.PRINCIPAL),
+        (other, role),
+    ):
+        if member.household_id not in (None, household.pk):
+            # The other side already had a household: bring its members along.
+            Customer.objects.filter(household_id=member.household_id).update(
+                household=household
+            )
+        customer_update(
+            actor=actor,
+            customer=member,
+            household=household,
+            household_role=member_role,
+        )
+
+
+def customer_find_by_phone(mobile: str) -> Customer | None:
+    """The live customer who has this E.164 number as primary mobile or further contact."""
+    customer = existing_with_mobile(mobile)
+    if customer is not None:
+        return customer
+    return (
+        Customer.objects.live()
+        .filter(
+            contact_points__kind__in=ContactPoint.PHONE_KINDS,
+            contact_points__value=mobile,
+        )
+        .select_related("assigned_consultant")
+        .first()
+    )

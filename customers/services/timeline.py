@@ -1,0 +1,63 @@
+"""The customer timeline. interaction_log is the only function that writes it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.db.models import Case, F, Q, When
+from django.utils import timezone
+
+from crm_site.models import User
+from customers.models import Customer, Interaction
+
+
+@transaction.atomic
+def interaction_log(
+    *,
+    customer: Customer,
+    kind: str,
+    summary: str,
+    actor: User | None,
+    channel: str = "",
+    occurred_at: datetime | None = None,
+    link: models.Model | None = None,
+    next_follow_up: date | None = None,
+) -> Interaction:
+    """Put one touch point on the customer's timeline.
+
+    A real contact (a visit, a call, a message...) moves the customer's last-contact
+    time forward and replaces the pending follow-up with the one given (or none): the
+    follow-up that was due has just happened. A note only sets a follow-up if given.
+    """
+    occurred_at = occurred_at or timezone.now()
+    interaction = Interaction.objects.create(
+        customer=customer,
+        kind=kind,
+        channel=channel,
+        summary=summary.strip(),
+        occurred_at=occurred_at,
+        created_by=actor,
+        link_type=ContentType.objects.get_for_model(link) if link is not None else None,
+        link_id=link.pk if link is not None else None,
+        link_label=str(link)[:200] if link is not None else "",
+        next_follow_up=next_follow_up,
+    )
+    updates: dict = {}
+    if kind in Interaction.CONTACT_KINDS:
+        # Conditional, so a late-logged older contact never moves the time backwards.
+        updates["last_contact_at"] = Case(
+            When(
+                Q(last_contact_at__isnull=True) | Q(last_contact_at__lt=occurred_at),
+                then=models.Value(occurred_at),
+            ),
+            default=F("last_contact_at"),
+        )
+        updates["next_follow_up"] = next_follow_up
+    elif next_follow_up is not None:
+        updates["next_follow_up"] = next_follow_up
+    if updates:
+        updates["updated_at"] = timezone.now()
+        Customer.objects.filter(pk=customer.pk).update(**updates)
+    return interaction

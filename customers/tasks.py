@@ -1,0 +1,21 @@
+"""Customer background jobs: thin wrappers, IDs in, the work in services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="customers.tasks.import_run", ignore_result=True)
+def import_run(job_id: int) -> None:
+    """Run a checked import; safe to run twice (the job is claimed atomically)."""
+    from customers.services.imports import import_run as run
+
+    run(job_id=job_id)
+
+
+@shared_task(name="customers.tasks.duplicate_scan", ignore_result=True)
+def duplicate_scan() -> None:
+    """Look for candidate duplicate pairs; pairs already known are not added again."""
+    from customers.services.merge import duplicate_scan as scan
+
+    scan()

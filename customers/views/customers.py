@@ -1,0 +1,314 @@
+"""Customer pages: the list, the 360 page with its timeline, create and edit."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm_site.audit import audit_entries_for
+from crm_site.pagination import paginate
+from customers import selectors, services
+from customers.forms import (
+    ConsentForm,
+    ContactPointForm,
+    CustomerFilterForm,
+    CustomerForm,
+    HouseholdLinkForm,
+    InteractionForm,
+    SavedFilterForm,
+    duplicate_message,
+)
+from customers.models import ContactPoint, Customer, Interaction, SavedFilter
+
+FILTER_KEYS = [
+    "q",
+    "stage",
+    "source",
+    "consultant",
+    "tag",
+    "contact_after",
+    "contact_before",
+    "follow_up",
+    "sort",
+]
+
+
+def _visible_customer(request: HttpRequest, pk: int) -> Customer:
+    return get_object_or_404(
+        Customer.objects.visible_to(request.user).select_related(
+            "assigned_consultant", "created_by", "household"
+        ),
+        pk=pk,
+    )
+
+
+def _editable_customer(request: HttpRequest, pk: int) -> Customer:
+    """404 outside the user's scope, 403 inside it without the right to change."""
+    customer = _visible_customer(request, pk)
+    if not Customer.objects.editable_by(request.user).filter(pk=pk).exists():
+        raise PermissionDenied
+    return customer
+
+
+def filter_querystring(data: QueryDict) -> str:
+    kept = QueryDict(mutable=True)
+    for key in FILTER_KEYS:
+        value = data.get(key, "")
+        if value:
+            kept[key] = value
+    return kept.urlencode()
+
+
+@permission_required("customers.view_customer", raise_exception=True)
+def customer_list(request: HttpRequest) -> HttpResponse:
+    form = CustomerFilterForm(request.GET or None, user=request.user)
+    qs = Customer.objects.visible_to(request.user).select_related("assigned_consultant")
+    qs = form.filter(qs) if request.GET else qs.ranked()
+    page = paginate(qs, page=request.GET.get("page"))
+    for customer in page.items:
+        customer.mobile_display = customer.mobile_for(request.user)
+    return render(
+        request,
+        "customers/customer_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": request.GET.get("q", ""),
+            "filter_query": filter_querystring(request.GET),
+            "saved_filters": SavedFilter.objects.filter(user=request.user),
+            "save_form": SavedFilterForm(),
+            "can_add": request.user.has_perm("customers.add_customer"),
+            "can_export": request.user.has_perm("customers.export_customer"),
+        },
+    )
+
+
+@permission_required("customers.view_customer", raise_exception=True)
+@require_POST
+def saved_filter_create(request: HttpRequest) -> HttpResponse:
+    form = SavedFilterForm(request.POST)
+    query = filter_querystring(request.POST)
+    if form.is_valid() and query:
+        SavedFilter.objects.update_or_create(
+            user=request.user, name=form.cleaned_data["name"], defaults={"query": query}
+        )
+        messages.success(request, _("Filter saved."))
+    else:
+        messages.error(
+            request, _("Give the filter a name and set at least one filter.")
+        )
+    return redirect(f"{reverse('customers:customer-list')}?{query}")
+
+
+@permission_required("customers.view_customer", raise_exception=True)
+@require_POST
+def saved_filter_delete(request: HttpRequest, filter_pk: int) -> HttpResponse:
+    get_object_or_404(SavedFilter, pk=filter_pk, user=request.user).delete()
+    messages.success(request, _("Filter deleted."))
+    return redirect("customers:customer-list")
+
+
+def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
+    kind = request.GET.get("kind", "")
+    if kind not in Interaction.Kind.values:
+        kind = ""
+    page = paginate(
+        selectors.customer_timeline(customer=customer, kind=kind),
+        page=request.GET.get("page"),
+        per_page=20,
+    )
+    return {
+        "customer": customer,
+        "timeline": page,
+        "kind": kind,
+        "kinds": Interaction.Kind.choices,
+        "timeline_query": f"kind={kind}" if kind else "",
+    }
+
+
+@permission_required("customers.view_customer", raise_exception=True)
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _visible_customer(request, pk)
+    can_edit = Customer.objects.editable_by(request.user).filter(pk=pk).exists()
+    context = _timeline_context(request, customer)
+    context.update(
+        {
+            "mobile_display": customer.mobile_for(request.user),
+            "id_number_display": customer.id_number_for(request.user),
+            "contact_points": selectors.contact_points_for(
+                customer=customer, user=request.user
+            ),
+            "household": selectors.household_of(customer=customer, user=request.user),
+            "consents": selectors.consent_history(customer=customer)[:10],
+            "tags": list(customer.tags.all()),
+            "history": paginate(
+                audit_entries_for(customer),
+                page=request.GET.get("audit_page"),
+                per_page=10,
+            ),
+            "can_edit": can_edit,
+            "log_form": InteractionForm(),
+            "contact_form": ContactPointForm(),
+            "consent_form": ConsentForm(),
+            "household_form": HouseholdLinkForm(customer=customer, user=request.user),
+        }
+    )
+    return render(request, "customers/customer_detail.html", context)
+
+
+@permission_required("customers.view_customer", raise_exception=True)
+def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    """The timeline alone, for htmx: filtering by kind and paging re-render just it."""
+    customer = _visible_customer(request, pk)
+    return render(
+        request,
+        "customers/customer_detail.html#timeline",
+        _timeline_context(request, customer),
+    )
+
+
+@permission_required("customers.change_customer", raise_exception=True)
+@require_POST
+def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _editable_customer(request, pk)
+    form = InteractionForm(request.POST)
+    if form.is_valid():
+        services.interaction_log(
+            customer=customer,
+            kind=form.cleaned_data["kind"],
+            channel=form.channel,
+            summary=form.cleaned_data["summary"],
+            actor=request.user,
+            next_follow_up=form.cleaned_data["next_follow_up"],
+        )
+        if not request.htmx:
+            messages.success(request, _("Logged on the timeline."))
+            return redirect(customer)
+        form = InteractionForm()
+    elif not request.htmx:
+        messages.error(
+            request,
+            _("The entry was not logged: %(errors)s")
+            % {"errors": form.errors.as_text()},
+        )
+        return redirect(customer)
+    context = _timeline_context(request, customer)
+    context["log_form"] = form
+    return render(
+        request, "customers/customer_detail.html#quick-log-and-timeline", context
+    )
+
+
+@permission_required("customers.change_customer", raise_exception=True)
+def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _editable_customer(request, pk)
+    form = CustomerForm(request.POST or None, instance=customer, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = services.customer_update(
+                actor=request.user, customer=customer, **form.changed_values()
+            )
+        except services.DuplicateCustomer as exc:
+            form.add_error("mobile", duplicate_message(exc.existing, request.user))
+        else:
+            messages.success(
+                request, _("Customer %(name)s saved.") % {"name": customer.name}
+            )
+            return redirect(customer)
+    return render(
+        request, "customers/customer_form.html", {"form": form, "customer": customer}
+    )
+
+
+@permission_required("customers.add_customer", raise_exception=True)
+def customer_create(request: HttpRequest) -> HttpResponse:
+    form = CustomerForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = services.customer_create(
+                actor=request.user, **form.changed_values()
+            )
+        except services.DuplicateCustomer as exc:
+            form.add_error("mobile", duplicate_message(exc.existing, request.user))
+        else:
+            messages.success(
+                request, _("Customer %(name)s created.") % {"name": customer.name}
+            )
+            return redirect(customer)
+    return render(
+        request, "customers/customer_form.html", {"form": form, "customer": None}
+    )
+
+
+@permission_required("customers.change_customer", raise_exception=True)
+@require_POST
+def contact_point_create(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _editable_customer(request, pk)
+    form = ContactPointForm(request.POST)
+    if form.is_valid():
+        services.contact_point_add(
+            actor=request.user, customer=customer, **form.cleaned_data
+        )
+        messages.success(request, _("Contact added."))
+    else:
+        messages.error(
+            request,
+            _("The contact was not added: %(errors)s")
+            % {"errors": form.errors.as_text()},
+        )
+    return redirect(customer)
+
+
+@permission_required("customers.change_customer", raise_exception=True)
+@require_POST
+def contact_point_delete(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
+    customer = _editable_customer(request, pk)
+    point = get_object_or_404(ContactPoint, pk=point_pk, customer=customer)
+    services.contact_point_remove(actor=request.user, point=point)
+    messages.success(request, _("Contact removed."))
+    return redirect(customer)
+
+
+@permission_required("customers.change_customer", raise_exception=True)
+@require_POST
+def consent_update(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _editable_customer(request, pk)
+    form = ConsentForm(request.POST)
+    if form.is_valid():
+        services.consent_set(actor=request.user, customer=customer, **form.cleaned_data)
+        messages.success(request, _("Consent recorded."))
+    else:
+        messages.error(
+            request,
+            _("The consent was not recorded: %(errors)s")
+            % {"errors": form.errors.as_text()},
+        )
+    return redirect(customer)
+
+
+@permission_required("customers.change_customer", raise_exception=True)
+@require_POST
+def household_link(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _editable_customer(request, pk)
+    form = HouseholdLinkForm(request.POST, customer=customer, user=request.user)
+    if form.is_valid():
+        services.household_link(
+            actor=request.user,
+            customer=customer,
+            other=form.cleaned_data["phone"],
+            role=form.cleaned_data["role"],
+        )
+        messages.success(request, _("Co-buyer linked."))
+    else:
+        messages.error(
+            request,
+            _("The co-buyer was not linked: %(errors)s")
+            % {"errors": form.errors.as_text()},
+        )
+    return redirect(customer)

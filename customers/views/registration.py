@@ -1,0 +1,100 @@
+"""Walk-in and call registration (来访 / 来电登记): the phone number first, no twins."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from customers import services
+from customers.forms import RegistrationForm
+from customers.models import Channel, Customer, Interaction
+from customers.phones import try_normalize_phone
+
+CHANNEL_OF_KIND = {
+    Interaction.Kind.VISIT: Channel.FACE_TO_FACE,
+    Interaction.Kind.CALL_IN: Channel.PHONE,
+}
+
+
+def _match_context(request: HttpRequest, customer: Customer | None) -> dict:
+    if customer is None:
+        return {"match": None}
+    visible = Customer.objects.visible_to(request.user).filter(pk=customer.pk).exists()
+    return {
+        "match": customer,
+        "match_visible": visible,
+        "match_mobile": customer.mobile_for(request.user),
+        "match_owner": customer.assigned_consultant,
+    }
+
+
+@permission_required("customers.add_customer", raise_exception=True)
+def phone_lookup(request: HttpRequest) -> HttpResponse:
+    """The hint under the phone field, re-rendered by htmx as the number is typed."""
+    mobile = try_normalize_phone(request.GET.get("mobile", ""))
+    customer = services.customer_find_by_phone(mobile) if mobile else None
+    context = _match_context(request, customer)
+    context["typed"] = bool(request.GET.get("mobile", "").strip())
+    context["valid"] = mobile is not None
+    return render(request, "customers/registration_form.html#lookup", context)
+
+
+@permission_required("customers.add_customer", raise_exception=True)
+def register(request: HttpRequest) -> HttpResponse:
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        existing = services.customer_find_by_phone(data["mobile"])
+        if existing is None and not data["name"].strip():
+            form.add_error("name", _("Enter the name of the new customer."))
+        else:
+            with transaction.atomic():
+                customer = existing or services.customer_create(
+                    actor=request.user,
+                    name=" ".join(data["name"].split()),
+                    mobile=data["mobile"],
+                    source=data["source"],
+                )
+                services.interaction_log(
+                    customer=customer,
+                    kind=data["kind"],
+                    channel=CHANNEL_OF_KIND[data["kind"]],
+                    summary=data["summary"]
+                    or str(Interaction.Kind(data["kind"]).label),
+                    actor=request.user,
+                    next_follow_up=data["next_follow_up"],
+                )
+            if existing is None:
+                messages.success(
+                    request,
+                    _("New customer %(name)s registered.") % {"name": customer.name},
+                )
+            else:
+                messages.success(
+                    request,
+                    _("Logged on the existing customer %(name)s.")
+                    % {"name": customer.name},
+                )
+            if (
+                Customer.objects.visible_to(request.user)
+                .filter(pk=customer.pk)
+                .exists()
+            ):
+                return redirect(customer)
+            return redirect("customers:register")
+    mobile = (
+        try_normalize_phone(request.POST.get("mobile", ""))
+        if request.method == "POST"
+        else None
+    )
+    context = {"form": form, "typed": bool(mobile), "valid": bool(mobile)}
+    context.update(
+        _match_context(
+            request, services.customer_find_by_phone(mobile) if mobile else None
+        )
+    )
+    return render(request, "customers/registration_form.html", context)

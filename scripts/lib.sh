@@ -1,0 +1,830 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+#
+# Shared provisioning helpers for scripts/run.sh, scripts/test.sh and
+# scripts/services.sh. This file is meant to be sourced; sourcing it only
+# defines variables and functions.
+#
+# Entry points:
+#   anju_init MODE            MODE is "run" or "test": cd to the repo root and
+#                             install the EXIT/INT/TERM/HUP traps (cleanup).
+#   ensure_apt_packages PKG.. install missing Debian packages (root only).
+#   anju_find_python          set ANJU_PYTHON to a Python >= 3.11.
+#   anju_ensure_venv MODE     create .venv and pip-install the requirements
+#                             (skipped when the stamp says they are installed).
+#   anju_start_services       PostgreSQL and Redis, unless DATABASE_URL /
+#                             REDIS_URL are already set; exports both URLs.
+#   anju_spawn NAME CMD..     start a long-running child in its own process group.
+#   anju_wait_children        block until one of the children exits.
+#
+# Everything this library starts is stopped again by the exit trap, and only
+# what it started: servers reused from another running script are left alone.
+
+if [[ -n "${_ANJU_LIB_LOADED:-}" ]]; then
+  return 0
+fi
+_ANJU_LIB_LOADED=1
+
+ANJU_ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+ANJU_VENV="$ANJU_ROOT/.venv"
+ANJU_VAR="$ANJU_ROOT/var"
+ANJU_DB_NAME="anju"
+ANJU_MODE=""
+ANJU_PYTHON=""
+ANJU_TMP=""            # throwaway directory (test mode), removed at exit
+ANJU_EXTRA_TMP=()      # further directories removed at exit
+ANJU_CHILD_PIDS=()     # long-running children, each the leader of its own process group
+ANJU_CHILD_NAMES=()
+ANJU_CHILDREN_FILE=""  # run mode: var/run/children.<pid>, to clean up after a kill -9
+ANJU_PG_BIN=""         # directory holding initdb, pg_ctl, postgres
+ANJU_PSQL=""
+ANJU_PG_BASE=""        # holds data/, postgres.log, owner.pid and (usually) the socket
+ANJU_PG_DATA=""
+ANJU_PG_PORT=""
+ANJU_PG_STARTED=0      # 1 when this script must stop PostgreSQL at exit
+ANJU_REDIS_DIR=""
+ANJU_REDIS_PORT=""
+ANJU_REDIS_PID=""
+ANJU_REDIS_STARTED=0   # 1 when this script must stop Redis at exit
+ANJU_REPORT_ELAPSED=0  # 1: print the total run time at exit
+ANJU_START_SECONDS=$SECONDS
+_ANJU_APT_UPDATED=0
+_ANJU_CLEANED=0
+
+# --- Messages -----------------------------------------------------------------
+
+# Messages go to stderr; a closed stderr (e.g. `| tee` killed by Ctrl-C) must
+# not abort the cleanup, hence the `|| true`.
+anju_log() { printf '[anju] %s\n' "$*" >&2 || true; }
+anju_warn() { printf '[anju] WARNING: %s\n' "$*" >&2 || true; }
+anju_die() {
+  printf '[anju] ERROR: %s\n' "$*" >&2 || true
+  exit 1
+}
+anju_heading() { printf '\n==> %s\n' "$*" >&2 || true; }
+
+_anju_is_root() { [[ ${EUID:-$(id -u)} -eq 0 ]]; }
+
+# --- Process helpers -------------------------------------------------------------
+
+# True when PID exists, is not a zombie and its command line matches the
+# extended regex PATTERN (optional).
+_anju_pid_alive() {
+  local pid=$1 pattern=${2:-} stat cmdline
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]] || return 1
+  if [[ -n $pattern ]]; then
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmdline =~ $pattern ]] || return 1
+  fi
+  return 0
+}
+
+# True when a non-zombie process of process group PGID has a command line
+# matching the extended regex PATTERN.
+_anju_group_matches() {
+  local pgid=$1 pattern=$2 f stat fields cmdline
+  for f in /proc/[0-9]*/stat; do
+    stat=$(cat "$f" 2>/dev/null) || continue
+    stat=${stat##*) }
+    read -r -a fields <<<"$stat"
+    [[ ${fields[0]} != Z && ${fields[2]} == "$pgid" ]] || continue
+    cmdline=$(tr '\0' ' ' <"${f%/stat}/cmdline" 2>/dev/null) || continue
+    if [[ $cmdline =~ $pattern ]]; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+# True when some non-zombie process belongs to one of the process groups given.
+_anju_groups_alive() {
+  local f stat fields pgid
+  for f in /proc/[0-9]*/stat; do
+    stat=$(cat "$f" 2>/dev/null) || continue
+    stat=${stat##*) }
+    read -r -a fields <<<"$stat"
+    [[ ${fields[0]} != Z ]] || continue
+    for pgid in "$@"; do
+      if [[ ${fields[2]} == "$pgid" ]]; then
+        return 0
+      fi
+    done
+  done
+  return 1
+}
+
+# Wait up to TIMEOUT seconds for PID (not our child) to disappear.
+_anju_wait_pid_gone() {
+  local pid=$1 timeout=$2 deadline
+  deadline=$((SECONDS + timeout))
+  while _anju_pid_alive "$pid"; do
+    if ((SECONDS >= deadline)); then
+      return 1
+    fi
+    sleep 0.2
+  done
+  return 0
+}
+
+# True when something accepts TCP connections on HOST:PORT.
+_anju_tcp_open() {
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# Print a free TCP port on 127.0.0.1 (the kernel picks it: bind to port 0).
+anju_free_port() {
+  "$ANJU_PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# True when HOST:PORT can be bound (same SO_REUSEADDR semantics as gunicorn).
+anju_port_bindable() {
+  "$ANJU_PYTHON" - "$1" "$2" <<'EOF'
+import socket
+import sys
+
+host, port = sys.argv[1], int(sys.argv[2])
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(family)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind((host, port))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+EOF
+}
+
+# --- Debian packages ---------------------------------------------------------------
+
+_anju_pkg_installed() {
+  # shellcheck disable=SC2016  # ${Status} is a dpkg-query format field
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'
+}
+
+_anju_apt_update_once() {
+  if ((_ANJU_APT_UPDATED == 0)); then
+    anju_log "Running apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q || anju_die "apt-get update failed"
+    _ANJU_APT_UPDATED=1
+  fi
+}
+
+# ensure_apt_packages PKG...: install the Debian packages that are missing.
+ensure_apt_packages() {
+  local missing=() pkg
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    anju_die "dpkg not found (not Debian/Ubuntu?): make sure these are installed: $*"
+  fi
+  for pkg in "$@"; do
+    _anju_pkg_installed "$pkg" || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  if ! _anju_is_root; then
+    anju_die "missing Debian packages: ${missing[*]}
+    install them, then run this script again:
+      sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+  fi
+  command -v apt-get >/dev/null 2>&1 || anju_die "apt-get not found; install: ${missing[*]}"
+  _anju_apt_update_once
+  anju_log "Installing Debian packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    anju_die "apt-get install ${missing[*]} failed"
+}
+
+# --- Python and the virtualenv --------------------------------------------------------
+
+anju_find_python() {
+  local cand exe
+  if [[ -n $ANJU_PYTHON ]]; then
+    return 0
+  fi
+  for cand in python3.13 python3.12 python3.11 python3; do
+    command -v "$cand" >/dev/null 2>&1 || continue
+    # pyenv shims exist for versions that are not selected and then fail: skip those.
+    exe=$("$cand" -c 'import sys; print(sys.executable if sys.version_info >= (3, 11) else "")' 2>/dev/null) || continue
+    if [[ -n $exe && -x $exe ]]; then
+      ANJU_PYTHON=$exe
+      return 0
+    fi
+  done
+  anju_die "Python >= 3.11 not found (looked for python3.13, python3.12, python3.11, python3)"
+}
+
+_anju_venv_ok() {
+  [[ -x $ANJU_VENV/bin/python ]] &&
+    "$ANJU_VENV/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1 &&
+    "$ANJU_VENV/bin/python" -m pip --version >/dev/null 2>&1
+}
+
+_anju_create_venv() {
+  local ver pkg
+  anju_find_python
+  rm -rf -- "$ANJU_VENV"
+  anju_log "Creating the virtualenv .venv with $ANJU_PYTHON"
+  if "$ANJU_PYTHON" -m venv "$ANJU_VENV"; then
+    return 0
+  fi
+  rm -rf -- "$ANJU_VENV"
+  ver=$("$ANJU_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  if ! _anju_is_root || ! command -v apt-get >/dev/null 2>&1; then
+    anju_die "'$ANJU_PYTHON -m venv' failed; install the venv module
+    (Debian/Ubuntu: sudo apt-get install python3-venv python$ver-venv) and run this script again"
+  fi
+  # Debian splits venv/ensurepip out of the interpreter package.
+  _anju_apt_update_once
+  pkg=python3-venv
+  if apt-cache show "python$ver-venv" >/dev/null 2>&1; then
+    pkg="python$ver-venv"
+  fi
+  ensure_apt_packages "$pkg"
+  anju_log "Retrying: creating the virtualenv .venv"
+  if ! "$ANJU_PYTHON" -m venv "$ANJU_VENV"; then
+    rm -rf -- "$ANJU_VENV"
+    anju_die "'$ANJU_PYTHON -m venv' still fails after installing $pkg"
+  fi
+}
+
+_anju_hash_files() {
+  local f
+  for f in "$@"; do
+    [[ -f $ANJU_ROOT/$f ]] || anju_die "$f not found in $ANJU_ROOT"
+  done
+  (cd -- "$ANJU_ROOT" && sha256sum -- "$@") | sha256sum | cut -d' ' -f1
+}
+
+# anju_ensure_venv run|test: .venv with requirements.txt (run) or
+# requirements-dev.txt (test). The pip step is skipped when the stamp file
+# .venv/.anju-requirements records the sha256 of the requirement files.
+anju_ensure_venv() {
+  local mode=$1 stamp="$ANJU_VENV/.anju-requirements" key_run key_dev want reqfile line
+  local keep=()
+  if ! _anju_venv_ok; then
+    _anju_create_venv
+  fi
+  export VIRTUAL_ENV="$ANJU_VENV"
+  export PATH="$ANJU_VENV/bin:$PATH"
+  export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+  ANJU_PYTHON="$ANJU_VENV/bin/python"
+
+  key_run="runtime $(_anju_hash_files requirements.txt)"
+  key_dev="dev $(_anju_hash_files requirements.txt requirements-dev.txt)"
+  if [[ $mode == test ]]; then
+    want=$key_dev
+    reqfile=requirements-dev.txt
+  else
+    want=$key_run
+    reqfile=requirements.txt
+  fi
+  # The dev set includes the runtime set, so it satisfies run mode too.
+  if [[ -f $stamp ]] && { grep -qxF -- "$want" "$stamp" ||
+    { [[ $mode == run ]] && grep -qxF -- "$key_dev" "$stamp"; }; }; then
+    anju_log "Python requirements up to date ($reqfile, stamp in .venv)"
+    return 0
+  fi
+  anju_log "Installing Python requirements from $reqfile"
+  "$ANJU_VENV/bin/python" -m pip install -q -r "$ANJU_ROOT/$reqfile" ||
+    anju_die "pip install -r $reqfile failed"
+  if [[ -f $stamp ]]; then
+    while IFS= read -r line; do
+      if [[ ($line == "$key_run" || $line == "$key_dev") && $line != "$want" ]]; then
+        keep+=("$line")
+      fi
+    done <"$stamp"
+  fi
+  keep+=("$want")
+  printf '%s\n' "${keep[@]}" >"$stamp"
+}
+
+# --- PostgreSQL -----------------------------------------------------------------------
+
+_anju_find_pg_bin() {
+  local d v best="" bestv=-1 want=${1:-}
+  if [[ -n $want && -x /usr/lib/postgresql/$want/bin/initdb ]]; then
+    ANJU_PG_BIN="/usr/lib/postgresql/$want/bin"
+    return 0
+  fi
+  for d in /usr/lib/postgresql/*/bin; do
+    [[ -x $d/initdb && -x $d/pg_ctl && -x $d/postgres ]] || continue
+    v=${d#/usr/lib/postgresql/}
+    v=${v%/bin}
+    [[ $v =~ ^[0-9]+$ ]] || continue
+    if ((v > bestv)); then
+      bestv=$v
+      best=$d
+    fi
+  done
+  if [[ -z $best ]] && command -v pg_ctl >/dev/null 2>&1; then
+    d=$(dirname -- "$(command -v pg_ctl)")
+    if [[ -x $d/initdb && -x $d/postgres ]]; then
+      best=$d
+    fi
+  fi
+  if [[ -z $best ]]; then
+    return 1
+  fi
+  ANJU_PG_BIN=$best
+}
+
+# Run a PostgreSQL server program: as the postgres user when we are root
+# (the server refuses to run as root), from a directory every user can read.
+_anju_pg_run() {
+  if _anju_is_root; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    (cd / && "$@")
+  fi
+}
+
+_anju_psql() {
+  PGCONNECT_TIMEOUT=5 "$ANJU_PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ANJU_PG_PORT" -U postgres "$@"
+}
+
+# Pick ANJU_PG_BASE; when root, make sure the postgres user can reach it.
+_anju_pg_choose_base() {
+  local base fallback hash
+  if [[ $ANJU_MODE == run ]]; then
+    base="$ANJU_VAR/postgres"
+  else
+    base="$ANJU_TMP/postgres"
+  fi
+  mkdir -p -- "$base"
+  if _anju_is_root; then
+    id -u postgres >/dev/null 2>&1 ||
+      anju_die "user 'postgres' does not exist (install PostgreSQL from the Debian packages: apt-get install postgresql)"
+    command -v runuser >/dev/null 2>&1 || anju_die "runuser (util-linux) is required to start PostgreSQL as root"
+    if ! runuser -u postgres -- test -x "$(dirname -- "$base")"; then
+      rmdir -- "$base" 2>/dev/null || true
+      if [[ $ANJU_MODE == run ]]; then
+        hash=$(printf '%s' "$ANJU_ROOT" | sha256sum | cut -c1-12)
+        fallback="/tmp/anju-crm-$hash"
+        mkdir -p -- "$fallback"
+        [[ -O $fallback && ! -L $fallback ]] || anju_die "$fallback exists and is not owned by $(id -un)"
+        chmod 755 "$fallback"
+        anju_warn "the postgres user cannot reach $(dirname -- "$base");
+    keeping the PostgreSQL data in $fallback/postgres instead (lost if /tmp is wiped)"
+        base="$fallback/postgres"
+      else
+        fallback=$(mktemp -d /tmp/anju-test-pg.XXXXXX)
+        chmod 755 "$fallback"
+        ANJU_EXTRA_TMP+=("$fallback")
+        base="$fallback/postgres"
+      fi
+      mkdir -p -- "$base"
+    fi
+    chown postgres: "$base"
+  fi
+  ANJU_PG_BASE=$base
+  ANJU_PG_DATA="$base/data"
+}
+
+# A run-mode server from a previous start may still be running: reuse it, or
+# clean up its postmaster.pid when that process is gone. Sets ANJU_PG_PORT on reuse.
+_anju_pg_reuse_running() {
+  local pidfile="$ANJU_PG_DATA/postmaster.pid" pid port sockdir owner i
+  [[ -f $pidfile ]] || return 0
+  pid=$(sed -n 1p "$pidfile")
+  port=$(sed -n 4p "$pidfile")
+  sockdir=$(sed -n 5p "$pidfile")
+  if ! _anju_pid_alive "$pid" 'postgres'; then
+    anju_log "Removing stale $pidfile (process $pid is gone)"
+    rm -f -- "$pidfile"
+    return 0
+  fi
+  [[ $port =~ ^[0-9]+$ ]] || anju_die "cannot read the port from $pidfile (server pid $pid)"
+  ANJU_PG_PORT=$port
+  for ((i = 0; i < 60; i++)); do
+    if _anju_psql -d postgres -tA -c 'SELECT 1' >/dev/null 2>&1; then
+      break
+    fi
+    sleep 0.5
+  done
+  ((i < 60)) || anju_die "PostgreSQL (pid $pid, port $port) is running but not accepting connections; see $ANJU_PG_BASE/postgres.log"
+  owner=$(cat "$ANJU_PG_BASE/owner.pid" 2>/dev/null || true)
+  if [[ -n $owner && $owner != "$$" ]] && _anju_pid_alive "$owner" '(run|services|test)\.sh'; then
+    anju_log "Reusing PostgreSQL on port $port (pid $pid), owned by the running script $owner"
+  else
+    anju_log "Reusing PostgreSQL on port $port (pid $pid) left by a previous start; stopping it at exit"
+    ANJU_PG_STARTED=1
+    echo "$$" >"$ANJU_PG_BASE/owner.pid"
+    if [[ $sockdir == /tmp/anju-pgsock.* ]]; then
+      ANJU_EXTRA_TMP+=("$sockdir")
+    fi
+  fi
+}
+
+_anju_pg_initdb() {
+  local locale=C.UTF-8 log="$ANJU_PG_BASE/initdb.log"
+  if command -v locale >/dev/null 2>&1 && ! locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then
+    locale=C
+  fi
+  anju_log "Initialising PostgreSQL data in $ANJU_PG_DATA"
+  rm -rf -- "$ANJU_PG_DATA"
+  if ! _anju_pg_run "$ANJU_PG_BIN/initdb" -D "$ANJU_PG_DATA" -U postgres --auth=trust \
+    -E UTF8 --locale="$locale" >"$log" 2>&1; then
+    if [[ $locale == C ]]; then
+      cat -- "$log" >&2
+      anju_die "initdb failed"
+    fi
+    anju_warn "initdb with locale C.UTF-8 failed; retrying with locale C"
+    rm -rf -- "$ANJU_PG_DATA"
+    if ! _anju_pg_run "$ANJU_PG_BIN/initdb" -D "$ANJU_PG_DATA" -U postgres --auth=trust \
+      -E UTF8 --locale=C >"$log" 2>&1; then
+      cat -- "$log" >&2
+      anju_die "initdb failed"
+    fi
+  fi
+}
+
+_anju_start_postgres() {
+  local ver sockdir opts log
+  _anju_pg_choose_base
+  ver=""
+  if [[ -f $ANJU_PG_DATA/PG_VERSION ]]; then
+    ver=$(cat "$ANJU_PG_DATA/PG_VERSION")
+  fi
+  if ! _anju_find_pg_bin "$ver"; then
+    ensure_apt_packages postgresql
+    _anju_find_pg_bin "$ver" || anju_die "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin)"
+  fi
+  if [[ -n $ver && $("$ANJU_PG_BIN/postgres" --version) != *" $ver"* ]]; then
+    anju_die "$ANJU_PG_DATA was created by PostgreSQL $ver, but only $("$ANJU_PG_BIN/postgres" --version) is installed;
+    install PostgreSQL $ver or move $ANJU_PG_BASE away"
+  fi
+  if [[ -x $ANJU_PG_BIN/psql ]]; then
+    ANJU_PSQL="$ANJU_PG_BIN/psql"
+  elif command -v psql >/dev/null 2>&1; then
+    ANJU_PSQL=$(command -v psql)
+  else
+    ensure_apt_packages postgresql-client
+    ANJU_PSQL=$(command -v psql) || anju_die "psql not found"
+  fi
+
+  if [[ $ANJU_MODE == run ]]; then
+    _anju_pg_reuse_running
+  fi
+  if [[ -z $ANJU_PG_PORT ]]; then
+    if [[ ! -f $ANJU_PG_DATA/PG_VERSION ]]; then
+      _anju_pg_initdb
+    fi
+    log="$ANJU_PG_BASE/postgres.log"
+    # Unix socket next to the data, unless the path is too long for a socket
+    # (limit ~107 bytes) or would need quoting inside pg_ctl -o.
+    sockdir=$ANJU_PG_BASE
+    if ((${#sockdir} > 80)) || [[ ! $sockdir =~ ^[A-Za-z0-9_./-]+$ ]]; then
+      sockdir=$(mktemp -d /tmp/anju-pgsock.XXXXXX)
+      chmod 755 "$sockdir"
+      ANJU_EXTRA_TMP+=("$sockdir")
+    fi
+    if _anju_is_root; then
+      chown -R postgres: "$ANJU_PG_BASE" "$sockdir"
+    fi
+    ANJU_PG_PORT=$(anju_free_port)
+    opts="-p $ANJU_PG_PORT -k $sockdir -c listen_addresses=127.0.0.1"
+    if [[ $ANJU_MODE == test ]]; then
+      opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    fi
+    anju_log "Starting PostgreSQL ($("$ANJU_PG_BIN/postgres" --version | awk '{print $3}')) on 127.0.0.1:$ANJU_PG_PORT, data in $ANJU_PG_DATA"
+    ANJU_PG_STARTED=1
+    echo "$$" >"$ANJU_PG_BASE/owner.pid"
+    if ! _anju_pg_run "$ANJU_PG_BIN/pg_ctl" -D "$ANJU_PG_DATA" -w -t 60 -l "$log" -o "$opts" start >/dev/null; then
+      tail -n 30 -- "$log" >&2 || true
+      anju_die "PostgreSQL did not start (log: $log)"
+    fi
+  fi
+
+  if [[ $(_anju_psql -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$ANJU_DB_NAME'") != 1 ]]; then
+    anju_log "Creating database $ANJU_DB_NAME"
+    _anju_psql -d postgres -c "CREATE DATABASE $ANJU_DB_NAME" >/dev/null
+  fi
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$ANJU_PG_PORT/$ANJU_DB_NAME"
+}
+
+_anju_stop_postgres() {
+  if ((ANJU_PG_STARTED == 0)); then
+    return 0
+  fi
+  ANJU_PG_STARTED=0
+  if [[ -f $ANJU_PG_DATA/postmaster.pid ]]; then
+    anju_log "Stopping PostgreSQL (port $ANJU_PG_PORT)"
+    _anju_pg_run "$ANJU_PG_BIN/pg_ctl" -D "$ANJU_PG_DATA" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+      anju_warn "pg_ctl stop failed; see $ANJU_PG_BASE/postgres.log"
+  fi
+  rm -f -- "$ANJU_PG_BASE/owner.pid"
+}
+
+# --- Redis ------------------------------------------------------------------------------
+
+_anju_redis_ping() {
+  if command -v redis-cli >/dev/null 2>&1; then
+    [[ $(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
+  else
+    "$ANJU_PYTHON" - "$1" <<'EOF' 2>/dev/null
+import socket
+import sys
+
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) as s:
+    s.sendall(b"PING\r\n")
+    sys.exit(0 if s.recv(64).startswith(b"+PONG") else 1)
+EOF
+  fi
+}
+
+# Quote a value for redis.conf.
+_anju_redis_quote() {
+  local v=${1//\\/\\\\}
+  v=${v//\"/\\\"}
+  printf '"%s"' "$v"
+}
+
+_anju_start_redis() {
+  local dir pidfile conf pid owner i
+  if ! command -v redis-server >/dev/null 2>&1; then
+    ensure_apt_packages redis-server
+    command -v redis-server >/dev/null 2>&1 || anju_die "redis-server not found"
+  fi
+  if [[ $ANJU_MODE == run ]]; then
+    dir="$ANJU_VAR/redis"
+  else
+    dir="$ANJU_TMP/redis"
+  fi
+  mkdir -p -- "$dir"
+  ANJU_REDIS_DIR=$dir
+  pidfile="$dir/redis.pid"
+
+  # Run mode: a Redis from a previous start may still be running.
+  if [[ $ANJU_MODE == run && -f $pidfile ]]; then
+    pid=$(cat "$pidfile")
+    if _anju_pid_alive "$pid" 'redis-server'; then
+      ANJU_REDIS_PORT=$(cat "$dir/port" 2>/dev/null || true)
+      if ! [[ $ANJU_REDIS_PORT =~ ^[0-9]+$ ]] || ! _anju_redis_ping "$ANJU_REDIS_PORT"; then
+        anju_die "a Redis (pid $pid) from $dir is running but does not answer; stop it (kill $pid) and retry"
+      fi
+      ANJU_REDIS_PID=$pid
+      owner=$(cat "$dir/owner.pid" 2>/dev/null || true)
+      if [[ -n $owner && $owner != "$$" ]] && _anju_pid_alive "$owner" '(run|services|test)\.sh'; then
+        anju_log "Reusing Redis on port $ANJU_REDIS_PORT (pid $pid), owned by the running script $owner"
+      else
+        anju_log "Reusing Redis on port $ANJU_REDIS_PORT (pid $pid) left by a previous start; stopping it at exit"
+        ANJU_REDIS_STARTED=1
+        echo "$$" >"$dir/owner.pid"
+      fi
+      export REDIS_URL="redis://127.0.0.1:$ANJU_REDIS_PORT/0"
+      return 0
+    fi
+    anju_log "Removing stale $pidfile (process $pid is gone)"
+    rm -f -- "$pidfile"
+  fi
+
+  ANJU_REDIS_PORT=$(anju_free_port)
+  echo "$ANJU_REDIS_PORT" >"$dir/port"
+  # Same settings as `redis-server --bind 127.0.0.1 --port P --daemonize yes ...`,
+  # written to a file so that paths with spaces survive.
+  conf="$dir/redis.conf"
+  {
+    echo "bind 127.0.0.1"
+    echo "port $ANJU_REDIS_PORT"
+    echo "daemonize yes"
+    echo "pidfile $(_anju_redis_quote "$pidfile")"
+    echo "logfile $(_anju_redis_quote "$dir/redis.log")"
+    echo "dir $(_anju_redis_quote "$dir")"
+    if [[ $ANJU_MODE == run ]]; then
+      echo "appendonly yes"
+    else
+      echo 'save ""'
+      echo "appendonly no"
+    fi
+  } >"$conf"
+  anju_log "Starting Redis ($(redis-server --version | awk '{print $3}' | sed 's/^v=//')) on 127.0.0.1:$ANJU_REDIS_PORT, data in $dir"
+  ANJU_REDIS_STARTED=1
+  echo "$$" >"$dir/owner.pid"
+  redis-server "$conf" >/dev/null || anju_die "redis-server failed to start (log: $dir/redis.log)"
+  for ((i = 0; i < 150; i++)); do
+    if [[ -s $pidfile ]] && _anju_redis_ping "$ANJU_REDIS_PORT"; then
+      break
+    fi
+    sleep 0.2
+  done
+  ANJU_REDIS_PID=$(cat "$pidfile" 2>/dev/null || true)
+  if ((i >= 150)); then
+    tail -n 30 -- "$dir/redis.log" >&2 || true
+    anju_die "Redis did not answer PING on port $ANJU_REDIS_PORT (log: $dir/redis.log)"
+  fi
+  export REDIS_URL="redis://127.0.0.1:$ANJU_REDIS_PORT/0"
+}
+
+_anju_stop_redis() {
+  local pid
+  if ((ANJU_REDIS_STARTED == 0)); then
+    return 0
+  fi
+  ANJU_REDIS_STARTED=0
+  pid=${ANJU_REDIS_PID:-$(cat "$ANJU_REDIS_DIR/redis.pid" 2>/dev/null || true)}
+  if _anju_pid_alive "$pid" 'redis-server'; then
+    anju_log "Stopping Redis (port $ANJU_REDIS_PORT)"
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! _anju_wait_pid_gone "$pid" 30; then
+      anju_warn "Redis (pid $pid) did not stop in 30 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f -- "$ANJU_REDIS_DIR/owner.pid"
+}
+
+# Start PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set.
+anju_start_services() {
+  anju_find_python
+  if [[ -n ${DATABASE_URL:-} ]]; then
+    anju_log "DATABASE_URL is set: using that database, not starting PostgreSQL"
+  else
+    _anju_start_postgres
+  fi
+  if [[ -n ${REDIS_URL:-} ]]; then
+    anju_log "REDIS_URL is set: using that Redis, not starting one"
+  else
+    _anju_start_redis
+  fi
+}
+
+# --- Steps ---------------------------------------------------------------------------------
+
+# anju_step TITLE CMD...: print a numbered heading, run CMD, and on failure
+# stop the script with CMD's exit status and a clear message.
+_ANJU_STEP_NO=0
+anju_step() {
+  local title=$1 rc=0
+  shift
+  _ANJU_STEP_NO=$((_ANJU_STEP_NO + 1))
+  anju_heading "[$_ANJU_STEP_NO] $title"
+  "$@" || rc=$?
+  if ((rc != 0)); then
+    anju_log "FAILED: $title (exit status $rc)"
+    exit "$rc"
+  fi
+}
+
+# --- Children ---------------------------------------------------------------------------
+
+# anju_spawn NAME CMD...: run CMD in the background as the leader of a new
+# process group (setsid), so that it and all its own children can be stopped.
+anju_spawn() {
+  local name=$1
+  shift
+  setsid "$@" &
+  ANJU_CHILD_PIDS+=("$!")
+  ANJU_CHILD_NAMES+=("$name")
+  if [[ -n $ANJU_CHILDREN_FILE ]]; then
+    echo "$! $(basename -- "$1") $name" >>"$ANJU_CHILDREN_FILE"
+  fi
+  anju_log "Started $name (pid $!)"
+}
+
+# Run mode: stop the children of an earlier start that was killed with -9
+# (recorded in var/run/children.<script pid>, the script being gone).
+_anju_reap_stale_children() {
+  local f owner pgid prog name deadline
+  for f in "$ANJU_VAR"/run/children.*; do
+    [[ -f $f ]] || continue
+    owner=${f##*.}
+    if _anju_pid_alive "$owner" '(run|services|test)\.sh'; then
+      continue
+    fi
+    while read -r pgid prog name; do
+      [[ $pgid =~ ^[0-9]+$ && -n $prog ]] || continue
+      _anju_group_matches "$pgid" "$prog" || continue
+      anju_warn "Stopping $name (process group $pgid) left running by an earlier start"
+      kill -TERM -- "-$pgid" 2>/dev/null || true
+      deadline=$((SECONDS + 30))
+      while _anju_groups_alive "$pgid" && ((SECONDS < deadline)); do
+        sleep 0.2
+      done
+      kill -KILL -- "-$pgid" 2>/dev/null || true
+    done <"$f"
+    rm -f -- "$f"
+  done
+}
+
+# Block until one of the spawned children exits; print which one and return
+# its exit status (or 1 when it exited with 0, which is unexpected too).
+anju_wait_children() {
+  local rc i
+  while true; do
+    rc=0
+    wait -n || rc=$?
+    for i in "${!ANJU_CHILD_PIDS[@]}"; do
+      if ! _anju_pid_alive "${ANJU_CHILD_PIDS[$i]}"; then
+        anju_warn "${ANJU_CHILD_NAMES[$i]} (pid ${ANJU_CHILD_PIDS[$i]}) exited with status $rc"
+        if ((rc == 0)); then
+          rc=1
+        fi
+        return "$rc"
+      fi
+    done
+  done
+}
+
+_anju_stop_children() {
+  local pid deadline
+  if ((${#ANJU_CHILD_PIDS[@]} == 0)); then
+    return 0
+  fi
+  anju_log "Stopping ${ANJU_CHILD_NAMES[*]}"
+  # The group leaders (gunicorn master, celery main process) stop their own
+  # workers on SIGTERM; whatever is left of a group afterwards is killed.
+  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  deadline=$((SECONDS + 30))
+  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+    while _anju_pid_alive "$pid" && ((SECONDS < deadline)); do
+      sleep 0.2
+    done
+  done
+  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  deadline=$((SECONDS + 5))
+  while _anju_groups_alive "${ANJU_CHILD_PIDS[@]}" && ((SECONDS < deadline)); do
+    sleep 0.2
+  done
+  if _anju_groups_alive "${ANJU_CHILD_PIDS[@]}"; then
+    anju_warn "some processes did not stop in time; killing them"
+    for pid in "${ANJU_CHILD_PIDS[@]}"; do
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    done
+  fi
+  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  ANJU_CHILD_PIDS=()
+  ANJU_CHILD_NAMES=()
+}
+
+# --- Setup and cleanup ---------------------------------------------------------------------
+
+_anju_on_signal() {
+  trap '' PIPE
+  anju_log "Received SIG$1, shutting down"
+  case $1 in
+    INT) exit 130 ;;
+    HUP) exit 129 ;;
+    *) exit 143 ;;
+  esac
+}
+
+_anju_on_exit() {
+  local rc=$? d elapsed
+  # Best effort from here on: ignore further signals and errors.
+  trap '' INT TERM HUP PIPE
+  set +e
+  if ((_ANJU_CLEANED == 0)); then
+    _ANJU_CLEANED=1
+    _anju_stop_children
+    _anju_stop_redis
+    _anju_stop_postgres
+    if [[ -n $ANJU_CHILDREN_FILE ]]; then
+      rm -f -- "$ANJU_CHILDREN_FILE"
+    fi
+    for d in "${ANJU_EXTRA_TMP[@]}" "$ANJU_TMP"; do
+      if [[ -n $d && -d $d ]]; then
+        rm -rf -- "$d"
+      fi
+    done
+    if ((ANJU_REPORT_ELAPSED)); then
+      elapsed=$((SECONDS - ANJU_START_SECONDS))
+      printf '\n[anju] Total time: %dm%02ds (exit status %d)\n' $((elapsed / 60)) $((elapsed % 60)) "$rc" >&2
+    fi
+  fi
+  exit "$rc"
+}
+
+# anju_init run|test
+anju_init() {
+  ANJU_MODE=$1
+  case $ANJU_MODE in
+    run | test) ;;
+    *) anju_die "anju_init: unknown mode '$ANJU_MODE'" ;;
+  esac
+  cd -- "$ANJU_ROOT" || anju_die "cannot cd to $ANJU_ROOT"
+  trap _anju_on_exit EXIT
+  trap '_anju_on_signal INT' INT
+  trap '_anju_on_signal TERM' TERM
+  trap '_anju_on_signal HUP' HUP
+  if [[ $ANJU_MODE == test ]]; then
+    ANJU_TMP=$(mktemp -d "${TMPDIR:-/tmp}/anju-test.XXXXXX")
+    chmod 755 "$ANJU_TMP"
+  else
+    mkdir -p -- "$ANJU_VAR/run"
+    _anju_reap_stale_children
+    ANJU_CHILDREN_FILE="$ANJU_VAR/run/children.$$"
+  fi
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Start the whole Anju CRM locally: PostgreSQL and Redis (project-local, data
+# kept in var/), migrations, static files, demo data, then gunicorn, a Celery
+# worker and Celery beat. Ctrl-C stops everything this script started.
+#
+# Environment (all optional):
+#   HOST, PORT            where gunicorn listens (default 127.0.0.1:8000)
+#   DATABASE_URL          use this database instead of starting PostgreSQL
+#   REDIS_URL             use this Redis instead of starting one
+#   DJANGO_SECRET_KEY     default: generated once into var/secret_key
+#   DJANGO_DEBUG          default: false
+#   DJANGO_ALLOWED_HOSTS  default: localhost,127.0.0.1,$HOST
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+DEMO_PASSWORD="demo-pass-2026"
+DEMO_USERS=(consultant consultant2 sales_manager service_agent service_manager marketer executive admin)
+
+anju_init run
+anju_find_python
+if ! anju_port_bindable "$HOST" "$PORT"; then
+  anju_die "$HOST:$PORT is already in use; stop what listens there or choose another port: PORT=8001 scripts/run.sh"
+fi
+
+anju_heading "Python environment"
+anju_ensure_venv run
+[[ -f manage.py ]] || anju_die "manage.py not found in $ANJU_ROOT"
+
+anju_heading "PostgreSQL and Redis"
+anju_start_services
+
+if [[ -z ${DJANGO_SECRET_KEY:-} ]]; then
+  keyfile="$ANJU_VAR/secret_key"
+  if [[ ! -s $keyfile ]]; then
+    anju_log "Generating a secret key in var/secret_key"
+    (umask 077 && python -c 'import secrets; print(secrets.token_urlsafe(50))' >"$keyfile")
+  fi
+  chmod 600 "$keyfile"
+  DJANGO_SECRET_KEY=$(<"$keyfile")
+fi
+export DJANGO_SECRET_KEY
+export DJANGO_DEBUG="${DJANGO_DEBUG:-false}"
+# Plain http on the local machine: no HTTPS redirect, no secure-only cookies.
+export DJANGO_SECURE_HTTPS=false
+export DJANGO_ALLOWED_HOSTS="${DJANGO_ALLOWED_HOSTS:-localhost,127.0.0.1,$HOST}"
+export DJANGO_SETTINGS_MODULE=crm_site.settings
+
+anju_step "migrate" python manage.py migrate --noinput
+anju_step "collectstatic" python manage.py collectstatic --noinput -v0
+anju_step "demo_data" python manage.py demo_data
+
+anju_heading "Starting gunicorn, Celery worker and Celery beat"
+anju_spawn gunicorn gunicorn crm_site.wsgi:application \
+  --bind "$HOST:$PORT" --workers 3 --access-logfile -
+anju_spawn celery-worker celery -A crm_site worker --loglevel INFO --concurrency 2
+anju_spawn celery-beat celery -A crm_site beat --loglevel INFO \
+  --schedule "$ANJU_VAR/celerybeat-schedule"
+
+# Wait until gunicorn accepts connections (or one of the children dies).
+connect_host=$HOST
+case $connect_host in
+  0.0.0.0 | "" | "*") connect_host=127.0.0.1 ;;
+  ::) connect_host=::1 ;;
+esac
+url_host=$connect_host
+if [[ $url_host == *:* ]]; then
+  url_host="[$url_host]"
+fi
+for ((i = 0; i < 300; i++)); do
+  if _anju_tcp_open "$connect_host" "$PORT"; then
+    break
+  fi
+  for j in "${!ANJU_CHILD_PIDS[@]}"; do
+    _anju_pid_alive "${ANJU_CHILD_PIDS[$j]}" ||
+      anju_die "${ANJU_CHILD_NAMES[$j]} exited during startup; see the output above"
+  done
+  sleep 0.2
+done
+((i < 300)) || anju_die "gunicorn did not accept connections on $HOST:$PORT within 60 s"
+
+{
+  echo
+  echo "================================================================"
+  echo " Anju CRM is running: http://$url_host:$PORT/"
+  echo " Log in at:           http://$url_host:$PORT/accounts/login/"
+  echo
+  printf ' %-18s %s\n' "Username" "Password"
+  printf ' %-18s %s\n' "------------------" "--------------"
+  for user in "${DEMO_USERS[@]}"; do
+    printf ' %-18s %s\n' "$user" "$DEMO_PASSWORD"
+  done
+  echo
+  echo " Data is kept in var/ between starts. Press Ctrl-C to stop."
+  echo "================================================================"
+  echo
+}
+
+# Runs until Ctrl-C (the exit trap stops everything) or until a child dies.
+rc=0
+anju_wait_children || rc=$?
+anju_log "Stopping everything because a process exited unexpectedly"
+exit "$rc"
