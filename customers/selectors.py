@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
-from crm_site.models import User
+from crm_site.audit import audit_entries_for
+from crm_site.models import AuditEntry, User
+from crm_site.pagination import Page, paginate
 from customers.models import ConsentRecord, ContactPoint, Customer, Interaction
+from customers.identity import mask_id_number
 from customers.phones import format_phone, mask_phone
 
 
@@ -69,6 +72,34 @@ def household_of(*, customer: Customer, user: User) -> list[Customer]:
         .exclude(pk=customer.pk)
         .order_by("name")
     )
+
+
+# Audited fields shown masked to users who may not see the customer's numbers.
+MASKED_FIELDS = {"mobile": mask_phone, "id_number": mask_id_number}
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    entry: AuditEntry
+    changes: list[tuple[str, str, str]]
+
+
+def customer_history(*, customer: Customer, user: User, page: str | int | None) -> Page:
+    """The customer's audit trail, numbers masked as everywhere else for this user."""
+    result = paginate(audit_entries_for(customer), page=page, per_page=10)
+    masked = not customer.contact_visible_to(user)
+    rows = []
+    for entry in result.items:
+        changes = []
+        for (label, old, new), name in zip(
+            entry.readable_changes(), entry.changes, strict=True
+        ):
+            if masked and name in MASKED_FIELDS:
+                mask = MASKED_FIELDS[name]
+                old, new = (mask(old) if old else ""), (mask(new) if new else "")
+            changes.append((label, old, new))
+        rows.append(HistoryRow(entry, changes))
+    return Page(items=rows, number=result.number, has_next=result.has_next)
 
 
 def consent_history(*, customer: Customer) -> QuerySet:

@@ -211,6 +211,13 @@ def household_link(
     *, actor: User, customer: Customer, other: Customer, role: str
 ) -> None:
     """Put two customers who buy together in one household (joining existing ones)."""
+    # Re-read both: the callers' objects may predate an earlier link.
+    customer, other = (
+        Customer.objects.select_for_update(of=("self",))
+        .select_related("household")
+        .get(pk=c.pk)
+        for c in (customer, other)
+    )
     household = customer.household or other.household
     if household is None:
         household = Household.objects.create(name=customer.name)

@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm_site.audit import audit_entries_for
 from crm_site.pagination import paginate
 from customers import selectors, services
 from customers.forms import (
@@ -147,10 +146,8 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "household": selectors.household_of(customer=customer, user=request.user),
             "consents": selectors.consent_history(customer=customer)[:10],
             "tags": list(customer.tags.all()),
-            "history": paginate(
-                audit_entries_for(customer),
-                page=request.GET.get("audit_page"),
-                per_page=10,
+            "history": selectors.customer_history(
+                customer=customer, user=request.user, page=request.GET.get("audit_page")
             ),
             "can_edit": can_edit,
             "log_form": InteractionForm(),
@@ -199,7 +196,7 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect(customer)
     context = _timeline_context(request, customer)
-    context["log_form"] = form
+    context.update({"log_form": form, "can_edit": True})
     return render(
         request, "customers/customer_detail.html#quick-log-and-timeline", context
     )

@@ -177,7 +177,7 @@ def test_detail_shows_the_audit_trail(client, consultant):
     customer = Customer.objects.get()
     client.post(edit(customer), valid_form(stage="buyer"))
     response = client.get(detail(customer), HTTP_ACCEPT_LANGUAGE="en")
-    trail = [entry.action for entry in response.context["history"].items]
+    trail = [row.entry.action for row in response.context["history"].items]
     assert trail == [AuditEntry.Action.UPDATE, AuditEntry.Action.CREATE]
     assert "Prospect" in response.content.decode()
 

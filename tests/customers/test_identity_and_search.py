@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+from customers import services
+from customers.identity import (
+    InvalidIdNumber,
+    id_number_hash,
+    mask_id_number,
+    validate_resident_id,
+)
+from customers.models import ContactPoint, Customer
+from customers.search import pinyin_keys
+from tests.factories import CustomerFactory
+
+VALID_ID = "11010519491231002X"
+
+
+def test_resident_id_check_digit_is_verified():
+    validate_resident_id(VALID_ID)
+    with pytest.raises(InvalidIdNumber):
+        validate_resident_id("110105194912310021")
+    with pytest.raises(InvalidIdNumber):
+        validate_resident_id("1101051949")
+
+
+def test_id_hash_matches_equal_numbers_and_reveals_nothing():
+    assert id_number_hash(VALID_ID) == id_number_hash(" 11010519491231002x ")
+    assert VALID_ID not in id_number_hash(VALID_ID)
+    assert id_number_hash("") == ""
+
+
+def test_id_number_is_masked_but_for_the_ends():
+    assert mask_id_number(VALID_ID) == "110***********002X"
+
+
+def test_pinyin_keys_cover_full_pinyin_initials_and_surname_readings():
+    assert pinyin_keys("张三") == ("zhangsan", "zs")
+    full, initials = pinyin_keys("曾伟")
+    assert "zengwei" in full.split() and "cengwei" in full.split()
+
+
+@pytest.fixture
+def people(consultant):
+    def make(name, mobile, **kw):
+        return services.customer_create(
+            actor=consultant, name=name, mobile=mobile, **kw
+        )
+
+    return {
+        "zhangsan": make("张三", "+8613800138000"),
+        "wangxiaoming": make("王小明", "+8613911112222"),
+        "company": make("杭州远景科技有限公司", "+8613722223333", kind="company"),
+        "staff": make("李四", "+8615844445555", company="Tencent 腾讯"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("zhangsan", "zhangsan"),
+        ("zs", "zhangsan"),
+        ("ZhangSan", "zhangsan"),
+        ("小明", "wangxiaoming"),
+        ("王小明", "wangxiaoming"),
+        ("wxm", "wangxiaoming"),
+        ("2222", "wangxiaoming"),
+        ("139 1111 2222", "wangxiaoming"),
+        ("远景", "company"),
+        ("tencent", "staff"),
+        ("腾讯", "staff"),
+    ],
+)
+def test_search_finds_by_pinyin_initials_substring_tail_and_company(
+    people, query, expected
+):
+    found = list(Customer.objects.search(query).ranked())
+    assert found == [people[expected]]
+
+
+def test_search_finds_a_number_kept_as_a_further_contact(people):
+    ContactPoint.objects.create(
+        customer=people["zhangsan"], kind="landline", value="+862162345678"
+    )
+    assert list(Customer.objects.search("021-6234 5678")) == [people["zhangsan"]]
+    assert list(Customer.objects.search("5678")) == [people["zhangsan"]]
+
+
+def test_search_ranks_the_exact_name_first(consultant):
+    later = CustomerFactory(name="张三丰")
+    exact = CustomerFactory(name="张三")
+    CustomerFactory(name="李张三")
+    names = [c.name for c in Customer.objects.search("张三").ranked()]
+    assert names[0] == exact.name
+    assert names[1] == later.name
+    assert set(names) == {"张三", "张三丰", "李张三"}
+
+
+def test_absorbed_customers_are_not_found(people):
+    absorbed = people["staff"]
+    Customer.objects.filter(pk=absorbed.pk).update(merged_into=people["zhangsan"])
+    assert not Customer.objects.live().search("李四").exists()

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from customers.models import Customer, SavedFilter, Tag
+from tests.factories import CustomerFactory
+
+LIST = reverse("customers:customer-list")
+
+
+def names(response):
+    return {c.name for c in response.context["page"].items}
+
+
+def test_list_filters_by_consultant_tag_contact_and_follow_up(
+    client, sales_manager, consultant, other_consultant
+):
+    today = timezone.localdate()
+    vip = Tag.objects.create(name="高意向")
+    a = CustomerFactory(
+        name="甲",
+        assigned_consultant=consultant,
+        next_follow_up=today - timedelta(days=2),
+        last_contact_at=timezone.now() - timedelta(days=40),
+    )
+    a.tags.add(vip)
+    CustomerFactory(
+        name="乙",
+        assigned_consultant=other_consultant,
+        next_follow_up=today + timedelta(days=3),
+        last_contact_at=timezone.now(),
+    )
+    CustomerFactory(name="丙", assigned_consultant=None)
+    client.force_login(sales_manager)
+    assert names(client.get(LIST, {"consultant": consultant.pk})) == {"甲"}
+    assert names(client.get(LIST, {"consultant": "pool"})) == {"丙"}
+    assert names(client.get(LIST, {"tag": vip.pk})) == {"甲"}
+    assert names(client.get(LIST, {"follow_up": "overdue"})) == {"甲"}
+    assert names(client.get(LIST, {"follow_up": "scheduled"})) == {"甲", "乙"}
+    month_ago = (today - timedelta(days=30)).isoformat()
+    assert names(client.get(LIST, {"contact_before": month_ago})) == {"甲"}
+    assert names(client.get(LIST, {"contact_after": month_ago})) == {"乙"}
+    ordered = [
+        c.name for c in client.get(LIST, {"sort": "follow_up"}).context["page"].items
+    ]
+    assert ordered == ["甲", "乙", "丙"]
+
+
+def test_consultant_can_filter_to_own_customers(
+    client, consultant, own_customer, pool_customer
+):
+    client.force_login(consultant)
+    assert names(client.get(LIST, {"consultant": "me"})) == {"张三"}
+
+
+def test_invalid_filter_values_are_ignored_not_500(client, sales_manager, own_customer):
+    client.force_login(sales_manager)
+    response = client.get(
+        LIST,
+        {"contact_after": "not-a-date", "tag": "999", "consultant": "abc", "sort": "x"},
+    )
+    assert response.status_code == 200
+    assert names(response) == {"张三"}
+
+
+def test_saving_reusing_and_deleting_a_filter(client, consultant, own_customer):
+    client.force_login(consultant)
+    response = client.post(
+        reverse("customers:saved-filter-create"),
+        {"name": "我的意向", "stage": "prospect", "q": "张"},
+    )
+    assert response.status_code == 302
+    saved = SavedFilter.objects.get(user=consultant)
+    assert "stage=prospect" in saved.query
+    listing = client.get(LIST)
+    assert [f.name for f in listing.context["saved_filters"]] == ["我的意向"]
+    client.post(reverse("customers:saved-filter-delete", args=[saved.pk]))
+    assert not SavedFilter.objects.exists()
+
+
+def test_a_filter_of_another_user_cannot_be_deleted(
+    client, consultant, other_consultant
+):
+    saved = SavedFilter.objects.create(
+        user=other_consultant, name="x", query="stage=owner"
+    )
+    client.force_login(consultant)
+    assert (
+        client.post(
+            reverse("customers:saved-filter-delete", args=[saved.pk])
+        ).status_code
+        == 404
+    )
+    assert SavedFilter.objects.filter(pk=saved.pk).exists()
+
+
+def test_list_shows_absorbed_customers_to_nobody(
+    client, administrator, own_customer, pool_customer
+):
+    Customer.objects.filter(pk=pool_customer.pk).update(merged_into=own_customer)
+    client.force_login(administrator)
+    assert names(client.get(LIST)) == {"张三"}

@@ -1,0 +1,307 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from crm_site.models import AuditEntry
+from customers import services
+from customers.models import ConsentRecord, ContactPoint, Customer, Interaction
+from tests.factories import CustomerFactory
+from tests.helpers import assert_queries_do_not_grow
+
+
+def log_url(customer):
+    return reverse("customers:interaction-create", args=[customer.pk])
+
+
+def test_interaction_log_moves_last_contact_and_sets_the_follow_up(
+    consultant, own_customer
+):
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    services.interaction_log(
+        customer=own_customer,
+        kind="visit",
+        summary="到访",
+        actor=consultant,
+        next_follow_up=tomorrow,
+    )
+    own_customer.refresh_from_db()
+    assert own_customer.last_contact_at is not None
+    assert own_customer.next_follow_up == tomorrow
+
+
+def test_a_real_contact_clears_the_follow_up_it_fulfilled_but_a_note_does_not(
+    consultant, own_customer
+):
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    services.interaction_log(
+        customer=own_customer,
+        kind="call_out",
+        summary="a",
+        actor=consultant,
+        next_follow_up=tomorrow,
+    )
+    services.interaction_log(
+        customer=own_customer, kind="note", summary="note", actor=consultant
+    )
+    own_customer.refresh_from_db()
+    assert own_customer.next_follow_up == tomorrow
+    services.interaction_log(
+        customer=own_customer, kind="call_out", summary="b", actor=consultant
+    )
+    own_customer.refresh_from_db()
+    assert own_customer.next_follow_up is None
+
+
+def test_an_older_contact_logged_late_does_not_move_last_contact_back(
+    consultant, own_customer
+):
+    services.interaction_log(
+        customer=own_customer, kind="visit", summary="now", actor=consultant
+    )
+    own_customer.refresh_from_db()
+    latest = own_customer.last_contact_at
+    services.interaction_log(
+        customer=own_customer,
+        kind="call_in",
+        summary="old",
+        actor=consultant,
+        occurred_at=timezone.now() - timedelta(days=3),
+    )
+    own_customer.refresh_from_db()
+    assert own_customer.last_contact_at == latest
+
+
+def test_interaction_can_link_an_object_of_another_app(
+    consultant, own_customer, other_consultant
+):
+    entry = services.interaction_log(
+        customer=own_customer,
+        kind="system",
+        summary="linked",
+        actor=None,
+        link=other_consultant,
+    )
+    assert entry.link_label == str(other_consultant)
+    assert entry.link_url is None  # users have no registered page
+
+
+def test_consent_withdrawal_is_recorded_and_the_flag_follows(consultant, own_customer):
+    services.consent_set(
+        actor=consultant,
+        customer=own_customer,
+        purpose="sms",
+        granted=True,
+        method="form",
+    )
+    services.consent_set(
+        actor=consultant,
+        customer=own_customer,
+        purpose="sms",
+        granted=False,
+        method="verbal",
+        note="电话里说不要短信",
+    )
+    own_customer.refresh_from_db()
+    assert own_customer.consent_sms is False
+    assert (
+        ConsentRecord.objects.filter(customer=own_customer, purpose="sms").count() == 2
+    )
+    assert AuditEntry.objects.filter(object_id=own_customer.pk).count() == 2
+
+
+def test_household_link_joins_two_customers_and_their_households(
+    consultant, own_customer
+):
+    spouse = CustomerFactory(assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=own_customer, other=spouse, role="spouse"
+    )
+    own_customer.refresh_from_db()
+    spouse.refresh_from_db()
+    assert own_customer.household_id == spouse.household_id is not None
+    assert (
+        spouse.household_role == "spouse" and own_customer.household_role == "principal"
+    )
+    child = CustomerFactory(assigned_consultant=consultant)
+    third = CustomerFactory(assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=child, other=third, role="parent"
+    )
+    services.household_link(
+        actor=consultant, customer=own_customer, other=child, role="child"
+    )
+    assert Customer.objects.filter(household=own_customer.household).count() == 4
+
+
+# Views -------------------------------------------------------------------------
+
+
+def test_quick_log_with_htmx_returns_the_refreshed_timeline(
+    client, consultant, own_customer
+):
+    client.force_login(consultant)
+    response = client.post(
+        log_url(own_customer),
+        {"kind": "visit", "summary": "看样板间"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert "看样板间" in response.content.decode()
+    assert "<html" not in response.content.decode()
+    assert Interaction.objects.filter(customer=own_customer).count() == 1
+
+
+def test_quick_log_without_htmx_redirects_back(client, consultant, own_customer):
+    client.force_login(consultant)
+    response = client.post(
+        log_url(own_customer), {"kind": "call_out", "summary": "回访"}
+    )
+    assert (
+        response.status_code == 302 and response.url == own_customer.get_absolute_url()
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"kind": "visit", "summary": "   "},
+        {"kind": "system", "summary": "x"},
+        {"kind": "visit", "summary": "x", "next_follow_up": "2000-01-01"},
+    ],
+)
+def test_quick_log_refuses_bad_input_and_saves_nothing(
+    client, consultant, own_customer, data
+):
+    client.force_login(consultant)
+    response = client.post(log_url(own_customer), data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "invalid-feedback" in response.content.decode()
+    assert not Interaction.objects.exists()
+
+
+def test_quick_log_outside_scope_is_404_and_without_right_403(
+    client, consultant, marketer, others_customer, pool_customer
+):
+    client.force_login(consultant)
+    assert (
+        client.post(
+            log_url(others_customer), {"kind": "visit", "summary": "x"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            log_url(pool_customer), {"kind": "visit", "summary": "x"}
+        ).status_code
+        == 403
+    )
+    client.force_login(marketer)
+    assert (
+        client.post(
+            log_url(pool_customer), {"kind": "visit", "summary": "x"}
+        ).status_code
+        == 403
+    )
+    assert not Interaction.objects.exists()
+
+
+def test_timeline_partial_filters_by_kind_and_pages(client, consultant, own_customer):
+    for n in range(25):
+        services.interaction_log(
+            customer=own_customer, kind="call_out", summary=f"去电{n}", actor=consultant
+        )
+    services.interaction_log(
+        customer=own_customer, kind="visit", summary="到访一次", actor=consultant
+    )
+    client.force_login(consultant)
+    url = reverse("customers:customer-timeline", args=[own_customer.pk])
+    visits = client.get(url, {"kind": "visit"}).content.decode()
+    assert "到访一次" in visits and "去电" not in visits
+    first = client.get(url).content.decode()
+    assert first.count('class="list-group-item px-0"') == 20 and "page=2" in first
+    second = client.get(url, {"page": 2}).content.decode()
+    assert second.count('class="list-group-item px-0"') == 6
+
+
+def test_timeline_partial_query_count_does_not_grow(client, consultant, own_customer):
+    client.force_login(consultant)
+    url = reverse("customers:customer-timeline", args=[own_customer.pk])
+    assert_queries_do_not_grow(
+        lambda: client.get(url),
+        lambda: [
+            services.interaction_log(
+                customer=own_customer, kind="visit", summary=str(n), actor=consultant
+            )
+            for n in range(30)
+        ],
+        at_most=6,
+    )
+
+
+def test_contact_point_add_normalises_and_remove_audits(
+    client, consultant, own_customer
+):
+    client.force_login(consultant)
+    url = reverse("customers:contact-point-create", args=[own_customer.pk])
+    client.post(url, {"kind": "landline", "value": "021 6234 5678", "label": "公司"})
+    point = ContactPoint.objects.get()
+    assert point.value == "+862162345678"
+    client.post(url, {"kind": "mobile", "value": "12345"})
+    assert ContactPoint.objects.count() == 1
+    client.post(
+        reverse("customers:contact-point-delete", args=[own_customer.pk, point.pk])
+    )
+    assert not ContactPoint.objects.exists()
+    assert AuditEntry.objects.filter(object_id=own_customer.pk).count() == 2
+
+
+def test_detail_masks_further_numbers_and_the_id_for_roles_without_the_right(
+    client, consultant, marketer, own_customer
+):
+    services.customer_update(
+        actor=consultant,
+        customer=own_customer,
+        id_type="resident_id",
+        id_number="11010519491231002X",
+    )
+    ContactPoint.objects.create(
+        customer=own_customer, kind="mobile", value="+8613911112222"
+    )
+    client.force_login(marketer)
+    body = client.get(own_customer.get_absolute_url()).content.decode()
+    assert "110***********002X" in body and "11010519491231002X" not in body
+    assert "139****2222" in body
+    client.force_login(consultant)
+    body = client.get(own_customer.get_absolute_url()).content.decode()
+    assert "11010519491231002X" in body and "139 1111 2222" in body
+
+
+def test_consent_view_records_a_withdrawal(client, consultant, own_customer):
+    client.force_login(consultant)
+    client.post(
+        reverse("customers:consent-update", args=[own_customer.pk]),
+        {"purpose": "service", "granted": "0", "method": "verbal", "note": ""},
+    )
+    own_customer.refresh_from_db()
+    assert own_customer.consent_service is False
+
+
+def test_household_view_links_by_phone_within_scope_only(
+    client, consultant, own_customer, others_customer
+):
+    mine = CustomerFactory(assigned_consultant=consultant, mobile="+8615000001111")
+    client.force_login(consultant)
+    url = reverse("customers:household-link", args=[own_customer.pk])
+    client.post(
+        url, {"phone": "139 0013 9000", "role": "spouse"}
+    )  # not visible to this consultant
+    own_customer.refresh_from_db()
+    assert own_customer.household_id is None
+    client.post(url, {"phone": "150 0000 1111", "role": "spouse"})
+    mine.refresh_from_db()
+    own_customer.refresh_from_db()
+    assert mine.household_id == own_customer.household_id is not None
