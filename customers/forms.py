@@ -161,7 +161,7 @@ class CustomerForm(forms.ModelForm):
     def clean_tags_text(self) -> list[str]:
         names = [
             " ".join(part.split())
-            for part in self.cleaned_data["tags_text"].replace("\uff0c", ",").split(",")
+            for part in self.cleaned_data["tags_text"].replace("，", ",").split(",")
         ]
         names = list(dict.fromkeys(name for name in names if name))
         if any(len(name) > 50 for name in names):

@@ -9,8 +9,8 @@ from django.db.models import Count, QuerySet
 from crm_site.audit import audit_entries_for
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, paginate
-from customers.models import ConsentRecord, ContactPoint, Customer, Interaction
 from customers.identity import mask_id_number
+from customers.models import ConsentRecord, ContactPoint, Customer, Interaction
 from customers.phones import format_phone, mask_phone
 
 

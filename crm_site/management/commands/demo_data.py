@@ -17,9 +17,9 @@ from django.utils import timezone
 from crm_site.models import Team, User
 from crm_site.roles import Role, sync_role_groups
 from customers.models import Customer, Tag
+from customers.sample_data import chinese_name, company_name, mobile_number
 from customers.services import interaction_log
 from customers.services.records import refresh_derived_fields
-from customers.sample_data import chinese_name, company_name, mobile_number
 
 DEMO_PASSWORD = "demo-pass-2026"
 
