@@ -148,3 +148,30 @@ class Heartbeat(models.Model):
         cls.objects.update_or_create(
             component=component, defaults={"last_seen": timezone.now()}
         )
+
+
+class Notification(models.Model):
+    """Something a user should know; shown under the bell in the header."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    message = models.CharField(_("message"), max_length=300)
+    url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="notification_user_idx"),
+            models.Index(
+                fields=["user"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message

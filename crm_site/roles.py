@@ -43,6 +43,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.merge_customer",
         "sales.use_sales",
         "sales.manage_sales",
+        "sales.manage_inventory",
     ],
     Role.SERVICE_AGENT: [
         *_CUSTOMER_BASE,
@@ -90,6 +91,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.merge_customer",
         "sales.use_sales",
         "sales.manage_sales",
+        "sales.manage_inventory",
         "service.use_service",
         "service.manage_service",
         "marketing.use_marketing",

@@ -224,6 +224,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     # Every 30 s: proves beat is publishing and the worker is consuming, for /health/.
     "heartbeat": {"task": "crm_site.tasks.heartbeat", "schedule": 30.0},
+    # Every 5 min: units whose hold (认筹/预留) deadline passed go back on sale, and
+    # the consultant is told. The holds are rows, so a missed run is caught up next time.
+    "sales-holds-expire": {"task": "sales.tasks.holds_expire", "schedule": 300.0},
 }
 # How old the last heartbeat may be before /health/ reports the worker or beat down.
 HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))

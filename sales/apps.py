@@ -7,3 +7,10 @@ from django.utils.translation import gettext_lazy as _
 class SalesConfig(AppConfig):
     name = "sales"
     verbose_name = _("Sales")
+
+    def ready(self) -> None:
+        from crm_site import links
+
+        links.register("sales.opportunity", "sales:opportunity-detail")
+        links.register("sales.unit", "sales:unit-detail")
+        links.register("sales.building", "sales:building-grid")

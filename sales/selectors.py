@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+
 from django.db.models import Count, Q
 
 from crm_site.models import User
 from crm_site.roles import Role
 from customers.models import Customer
+from sales.models import Building, Opportunity, Project, Unit
 
 
 def my_customers_by_stage(*, user: User) -> dict[str, int]:
@@ -48,3 +52,114 @@ def team_workload(*, user: User) -> list[User]:
         )
         .order_by("last_name", "first_name", "username")
     )
+
+
+@dataclass(frozen=True)
+class GridCell:
+    unit: Unit | None
+    matches: bool
+
+
+@dataclass(frozen=True)
+class GridRow:
+    floor: int
+    cells: list[GridCell]
+
+
+@dataclass(frozen=True)
+class Grid:
+    rows: list[GridRow]
+    positions: list[int]
+    counts: list[tuple[str, str, int]]
+    layouts: list[str]
+    total: int
+
+
+def building_grid(
+    *, building: Building, layout: str = "", price_min=None, price_max=None
+) -> Grid:
+    """The sales-control grid: floors top-down × positions, one query for all units."""
+    units = list(
+        Unit.objects.filter(building=building)
+        .only(
+            "id",
+            "number",
+            "floor",
+            "position",
+            "layout",
+            "gross_area",
+            "list_price",
+            "status",
+            "building_id",
+        )
+        .order_by("-floor", "position")
+    )
+    by_floor: dict[int, dict[int, Unit]] = {}
+    for unit in units:
+        by_floor.setdefault(unit.floor, {})[unit.position] = unit
+    positions = sorted({unit.position for unit in units}) or list(
+        range(1, building.units_per_floor + 1)
+    )
+
+    def matches(unit: Unit) -> bool:
+        if layout and unit.layout != layout:
+            return False
+        if price_min is not None and unit.list_price < price_min:
+            return False
+        return not (price_max is not None and unit.list_price > price_max)
+
+    rows = [
+        GridRow(
+            floor,
+            [
+                GridCell(cells.get(p), cells.get(p) is not None and matches(cells[p]))
+                for p in positions
+            ],
+        )
+        for floor, cells in sorted(by_floor.items(), reverse=True)
+    ]
+    tally = Counter(unit.status for unit in units)
+    return Grid(
+        rows=rows,
+        positions=positions,
+        counts=[
+            (value, label, tally.get(value, 0)) for value, label in Unit.Status.choices
+        ],
+        layouts=sorted({unit.layout for unit in units if unit.layout}),
+        total=len(units),
+    )
+
+
+def deals_by_stage(
+    *, user: User, project: Project | None = None
+) -> dict[str, list[Opportunity]]:
+    """Open deals the user may see, grouped by stage for the kanban board."""
+    qs = (
+        Opportunity.objects.visible_to(user)
+        .open()
+        .select_related("customer", "project", "unit", "consultant")
+        .order_by("-stage_changed_at")
+    )
+    if project is not None:
+        qs = qs.filter(project=project)
+    board: dict[str, list[Opportunity]] = {
+        stage: [] for stage in Opportunity.OPEN_STAGES
+    }
+    for deal in qs[:500]:
+        board[deal.stage].append(deal)
+    return board
+
+
+def open_deal_counts(*, user: User) -> list[tuple[str, str, int]]:
+    rows = (
+        Opportunity.objects.visible_to(user)
+        .open()
+        .order_by()
+        .values("stage")
+        .annotate(n=Count("id"))
+    )
+    counts = {row["stage"]: row["n"] for row in rows}
+    return [
+        (stage, Opportunity.Stage(stage).label, counts.get(stage, 0))
+        for stage in Opportunity.OPEN_STAGES
+    ]

@@ -1,14 +1,28 @@
-"""The sales desk."""
+"""The sales desk: the consultant's landing page, the sales-control grid, units and deals."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
+from crm_site.pagination import paginate
 from customers.models import Customer
 from customers.selectors import customer_list
-from sales import selectors
+from sales import selectors, services
+from sales.forms import (
+    BuildingGenerateForm,
+    GridFilterForm,
+    OpportunityOpenForm,
+    ReserveForm,
+    StageMoveForm,
+)
+from sales.models import Building, Opportunity, Project, Unit, UnitHold
 
 
 @permission_required("sales.use_sales", raise_exception=True)
@@ -30,8 +44,287 @@ def sales_home(request: HttpRequest) -> HttpResponse:
             "my_total": sum(by_stage.values()),
             "pool_size": selectors.public_pool_size(),
             "recent": recent,
+            "projects": Project.objects.filter(is_active=True).prefetch_related(
+                "buildings"
+            ),
+            "deal_counts": selectors.open_deal_counts(user=request.user),
             "team": selectors.team_workload(user=request.user)
             if request.user.has_perm("sales.manage_sales")
             else [],
         },
+    )
+
+
+def _grid_context(request: HttpRequest, building: Building) -> dict:
+    form = GridFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    grid = selectors.building_grid(
+        building=building,
+        layout=data.get("layout", ""),
+        price_min=data.get("price_min"),
+        price_max=data.get("price_max"),
+    )
+    return {
+        "building": building,
+        "grid": grid,
+        "filter_form": form,
+        "query": request.GET.urlencode(),
+    }
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def building_grid(request: HttpRequest, pk: int) -> HttpResponse:
+    building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
+    return render(request, "sales/building_grid.html", _grid_context(request, building))
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def building_grid_cells(request: HttpRequest, pk: int) -> HttpResponse:
+    """The grid alone: the page re-fetches it every few seconds so the office screen stays current."""
+    building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
+    return render(
+        request, "sales/building_grid.html#grid", _grid_context(request, building)
+    )
+
+
+@permission_required("sales.manage_inventory", raise_exception=True)
+def building_create(request: HttpRequest) -> HttpResponse:
+    form = BuildingGenerateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            building = services.building_generate(
+                actor=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request,
+                _("Building %(name)s created with %(count)s units.")
+                % {"name": building.name, "count": building.units.count()},
+            )
+            return redirect(building)
+    return render(request, "sales/building_form.html", {"form": form})
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    unit = get_object_or_404(Unit.objects.select_related("building__project"), pk=pk)
+    hold = (
+        UnitHold.objects.filter(unit=unit, status=UnitHold.Status.ACTIVE)
+        .select_related("opportunity__customer", "held_by")
+        .first()
+    )
+    deal = (
+        Opportunity.objects.visible_to(request.user)
+        .filter(unit=unit)
+        .exclude(stage=Opportunity.Stage.LOST)
+        .select_related("customer", "consultant")
+        .first()
+    )
+    form = ReserveForm(user=request.user, project=unit.building.project)
+    return render(
+        request,
+        "sales/unit_detail.html",
+        {
+            "unit": unit,
+            "hold": hold,
+            "deal": deal,
+            "hold_is_visible": hold is not None
+            and deal is not None
+            and hold.opportunity_id == deal.pk,
+            "reserve_form": form,
+            "price_changes": unit.price_changes.select_related("changed_by").order_by(
+                "-changed_at"
+            )[:10],
+        },
+    )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def unit_reserve(request: HttpRequest, pk: int) -> HttpResponse:
+    unit = get_object_or_404(Unit.objects.select_related("building__project"), pk=pk)
+    form = ReserveForm(request.POST, user=request.user, project=unit.building.project)
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+        return redirect(unit)
+    try:
+        with transaction.atomic():
+            opportunity = form.cleaned_data.get(
+                "opportunity"
+            ) or services.opportunity_open(
+                actor=request.user,
+                customer=form.cleaned_data["customer"],
+                project=unit.building.project,
+            )
+            if (
+                not Opportunity.objects.visible_to(request.user)
+                .filter(pk=opportunity.pk)
+                .exists()
+            ):
+                raise PermissionDenied
+            services.unit_reserve(
+                actor=request.user, opportunity=opportunity, unit=unit
+            )
+    except services.UnitUnavailable as exc:
+        messages.error(
+            request,
+            _("Unit %(unit)s is no longer available (%(status)s).")
+            % {"unit": exc.unit.number, "status": exc.unit.get_status_display()},
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, _("Unit %(unit)s is held for you.") % {"unit": unit.number}
+        )
+    return redirect(unit)
+
+
+def _visible_deal(request: HttpRequest, pk: int) -> Opportunity:
+    return get_object_or_404(
+        Opportunity.objects.visible_to(request.user).select_related(
+            "customer", "project", "unit__building", "consultant"
+        ),
+        pk=pk,
+    )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def hold_release(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    hold = get_object_or_404(UnitHold, opportunity=deal, status=UnitHold.Status.ACTIVE)
+    services.unit_release(actor=request.user, hold=hold)
+    messages.success(request, _("The unit is on sale again."))
+    return redirect(deal)
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def opportunity_subscribe(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    try:
+        services.unit_subscribe(actor=request.user, opportunity=deal)
+    except services.UnitUnavailable:
+        messages.error(request, _("The unit is no longer available."))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Subscription recorded."))
+    return redirect(deal)
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def opportunity_list(request: HttpRequest) -> HttpResponse:
+    qs = (
+        Opportunity.objects.visible_to(request.user)
+        .select_related("customer", "project", "unit", "consultant")
+        .order_by("-stage_changed_at", "-id")
+    )
+    stage = request.GET.get("stage", "")
+    if stage in Opportunity.Stage.values:
+        qs = qs.filter(stage=stage)
+    project = request.GET.get("project", "")
+    if project.isdigit():
+        qs = qs.filter(project_id=int(project))
+    page = paginate(qs, page=request.GET.get("page"))
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    return render(
+        request,
+        "sales/opportunity_list.html",
+        {
+            "page": page,
+            "stage": stage,
+            "project": project,
+            "stages": Opportunity.Stage.choices,
+            "projects": Project.objects.all(),
+            "filter_query": filters.urlencode(),
+        },
+    )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def opportunity_board(request: HttpRequest) -> HttpResponse:
+    project = None
+    if request.GET.get("project", "").isdigit():
+        project = Project.objects.filter(pk=int(request.GET["project"])).first()
+    board = selectors.deals_by_stage(user=request.user, project=project)
+    columns = [
+        (stage, Opportunity.Stage(stage).label, board[stage])
+        for stage in Opportunity.OPEN_STAGES
+    ]
+    return render(
+        request,
+        "sales/opportunity_board.html",
+        {"columns": columns, "project": project, "projects": Project.objects.all()},
+    )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    return render(
+        request,
+        "sales/opportunity_detail.html",
+        {
+            "deal": deal,
+            "move_form": StageMoveForm(opportunity=deal),
+            "changes": deal.stage_changes.select_related("changed_by").order_by(
+                "-changed_at"
+            )[:50],
+            "hold": deal.holds.filter(status=UnitHold.Status.ACTIVE)
+            .select_related("unit")
+            .first(),
+            "mobile_display": deal.customer.mobile_for(request.user),
+        },
+    )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    form = StageMoveForm(request.POST, opportunity=deal)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                locked = Opportunity.objects.select_for_update().get(pk=deal.pk)
+                if form.cleaned_data["stage"] == Opportunity.Stage.LOST:
+                    for hold in locked.holds.filter(status=UnitHold.Status.ACTIVE):
+                        services.unit_release(actor=request.user, hold=hold)
+                    locked.refresh_from_db()
+                locked.move_to(
+                    form.cleaned_data["stage"],
+                    actor=request.user,
+                    reason=form.cleaned_data["lost_reason"],
+                    note=form.cleaned_data["note"],
+                )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Stage changed."))
+    else:
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+    return redirect(deal)
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def opportunity_open(request: HttpRequest, customer_pk: int) -> HttpResponse:
+    customer = get_object_or_404(
+        Customer.objects.editable_by(request.user), pk=customer_pk
+    )
+    form = OpportunityOpenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        deal = services.opportunity_open(
+            actor=request.user, customer=customer, project=form.cleaned_data["project"]
+        )
+        messages.success(request, _("Deal opened."))
+        return redirect(deal)
+    return render(
+        request, "sales/opportunity_form.html", {"form": form, "customer": customer}
     )

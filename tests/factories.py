@@ -52,3 +52,34 @@ class CustomerFactory(factory.django.DjangoModelFactory):
 
 def random_mobile() -> str:
     return mobile_number(_rng)
+
+
+def make_building(
+    *,
+    project_name: str = "安居·御景湾",
+    floors: int = 5,
+    per_floor: int = 2,
+    skipped=(4,),
+):
+    """A project and a generated building, through the real service."""
+    from decimal import Decimal
+
+    from sales.models import Project
+    from sales.services import building_generate
+
+    project, _ = Project.objects.get_or_create(
+        name=project_name, defaults={"city": "杭州"}
+    )
+    admin = UserFactory(is_superuser=True)
+    return building_generate(
+        actor=admin,
+        project=project,
+        name=f"{Project.objects.count()}号楼-{admin.pk}",
+        floors=floors,
+        units_per_floor=per_floor,
+        skipped_floors=list(skipped),
+        layouts=["3室2厅2卫"] * per_floor,
+        gross_areas=[Decimal("100.00")] * per_floor,
+        base_price=Decimal("30000"),
+        floor_increment=Decimal("100"),
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -20,6 +21,8 @@ from customers.models import Customer, Tag
 from customers.sample_data import chinese_name, company_name, mobile_number
 from customers.services import interaction_log
 from customers.services.records import refresh_derived_fields
+from sales import services as sales_services
+from sales.models import Opportunity, Project, Unit
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -35,6 +38,53 @@ DEMO_USERS = [
     ("admin", "周", "杰", Role.ADMINISTRATOR, None),
 ]
 
+
+# project, city, [(building, floors, layouts per position, areas, price per m²)]
+DEMO_PROJECTS = [
+    (
+        "安居·御景湾",
+        "杭州",
+        [
+            (
+                "1号楼",
+                18,
+                ["3室2厅2卫", "2室2厅1卫", "2室2厅1卫", "3室2厅2卫"],
+                ["128.50", "89.00", "89.00", "128.50"],
+                "32000",
+            ),
+            (
+                "2号楼",
+                33,
+                [
+                    "4室2厅2卫",
+                    "3室2厅2卫",
+                    "3室2厅1卫",
+                    "2室2厅1卫",
+                    "2室2厅1卫",
+                    "3室2厅1卫",
+                    "3室2厅2卫",
+                    "4室2厅2卫",
+                ],
+                [
+                    "143.00",
+                    "118.00",
+                    "105.00",
+                    "89.00",
+                    "89.00",
+                    "105.00",
+                    "118.00",
+                    "143.00",
+                ],
+                "30500",
+            ),
+        ],
+    ),
+    (
+        "安居·云栖府",
+        "上海",
+        [("A栋", 11, ["4室2厅3卫", "3室2厅2卫"], ["168.00", "136.00"], "68000")],
+    ),
+]
 
 DEMO_TAGS = ["学区房", "改善型", "首置", "投资", "高意向", "老业主"]
 
@@ -65,6 +115,7 @@ class Command(BaseCommand):
         sync_role_groups()
         users = self._users()
         created = self._customers(users, count=customers, seed=seed)
+        self._sales(random.Random(seed + 1), users)
         self.stdout.write(
             self.style.SUCCESS(f"Demo data ready: {created} new customers.")
         )
@@ -139,10 +190,95 @@ class Command(BaseCommand):
         stale = list(Customer.objects.filter(name_pinyin=""))
         for customer in stale:
             refresh_derived_fields(customer)
-        Customer.objects.bulk_update(stale, ["name_pinyin", "name_initials"], batch_size=500)
+        Customer.objects.bulk_update(
+            stale, ["name_pinyin", "name_initials"], batch_size=500
+        )
         self._tags(rng)
         self._timelines(rng, consultants)
         return created
+
+    def _sales(self, rng: random.Random, users: dict[str, User]) -> None:
+        """Two projects, their buildings, and deals walked through every stage."""
+        admin = users["admin"]
+        for project_name, city, buildings in DEMO_PROJECTS:
+            if Project.objects.filter(name=project_name).exists():
+                continue
+            project = Project.objects.create(name=project_name, city=city)
+            for name, floors, layouts, areas, price in buildings:
+                sales_services.building_generate(
+                    actor=admin,
+                    project=project,
+                    name=name,
+                    floors=floors,
+                    units_per_floor=len(layouts),
+                    skipped_floors=[4, 14],
+                    layouts=layouts,
+                    gross_areas=[Decimal(a) for a in areas],
+                    base_price=Decimal(price),
+                    floor_increment=Decimal("120"),
+                )
+            self._deals(rng, project, users)
+
+    def _deals(
+        self, rng: random.Random, project: Project, users: dict[str, User]
+    ) -> None:
+        units = list(Unit.objects.filter(building__project=project).order_by("?")[:60])
+        targets = [
+            *["new", "contacted", "visited", "lost"] * 3,
+            *["reserved"] * 6,
+            *["subscribed"] * 6,
+            *["contracted"] * 5,
+            *["paid"] * 4,
+        ]
+        for consultant_name in ("consultant", "consultant2"):
+            consultant = users[consultant_name]
+            customers = list(
+                Customer.objects.filter(assigned_consultant=consultant).order_by("pk")[
+                    : len(targets) // 2
+                ]
+            )
+            for customer, target in zip(
+                customers, targets[consultant_name == "consultant2" :: 2], strict=False
+            ):
+                deal = sales_services.opportunity_open(
+                    actor=consultant, customer=customer, project=project
+                )
+                self._walk(deal, target, consultant, units)
+        for unit in units[-4:]:
+            if unit.status == Unit.Status.AVAILABLE:
+                Unit.objects.filter(pk=unit.pk).update(status=Unit.Status.NOT_FOR_SALE)
+
+    def _walk(
+        self, deal: Opportunity, target: str, actor: User, units: list[Unit]
+    ) -> None:
+        stage = Opportunity.Stage
+        if target in ("contacted", "visited", "lost"):
+            deal.move_to(stage.CONTACTED, actor=actor)
+            if target != "contacted":
+                deal.move_to(stage.VISITED, actor=actor)
+            if target == "lost":
+                deal.move_to(stage.LOST, actor=actor, reason="price", note="预算不足")
+            return
+        if target == "new":
+            return
+        unit = next((u for u in units if u.status == Unit.Status.AVAILABLE), None)
+        if unit is None:
+            return
+        deal.move_to(stage.VISITED, actor=actor)
+        sales_services.unit_reserve(actor=actor, opportunity=deal, unit=unit)
+        unit.status = Unit.Status.RESERVED
+        if target == "reserved":
+            return
+        sales_services.unit_subscribe(actor=actor, opportunity=deal)
+        unit.status = Unit.Status.SUBSCRIBED
+        if target == "subscribed":
+            return
+        deal.refresh_from_db()
+        deal.move_to(stage.CONTRACTED, actor=actor)
+        Unit.objects.filter(pk=unit.pk).update(status=Unit.Status.CONTRACTED)
+        if target == "paid":
+            deal.move_to(stage.PAID, actor=actor)
+            Unit.objects.filter(pk=unit.pk).update(status=Unit.Status.HANDED_OVER)
 
     def _tags(self, rng: random.Random) -> None:
         tags = [Tag.objects.get_or_create(name=name)[0] for name in DEMO_TAGS]
@@ -154,7 +290,9 @@ class Command(BaseCommand):
         """A few touch points for every customer who has none yet."""
         now = timezone.now()
         today = timezone.localdate()
-        for customer in Customer.objects.filter(interactions__isnull=True).order_by("pk"):
+        for customer in Customer.objects.filter(interactions__isnull=True).order_by(
+            "pk"
+        ):
             actor = customer.assigned_consultant or rng.choice(consultants)
             span = max(1, int((now - customer.created_at).total_seconds()))
             moments = sorted(rng.randrange(span) for _ in range(rng.randint(1, 6)))

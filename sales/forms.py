@@ -1,0 +1,195 @@
+"""Sales forms: parse and normalise; services do the work."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm_site.models import User
+from customers.models import Customer
+from customers.phones import InvalidPhone, normalize_phone
+from sales.models import Opportunity, Project
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.replace("，", ",").split(",") if part.strip()]
+
+
+class BuildingGenerateForm(forms.Form):
+    """A building from a template: floors × units per floor, unlucky floors skipped."""
+
+    project = forms.ModelChoiceField(
+        label=_("Project"), queryset=Project.objects.filter(is_active=True)
+    )
+    name = forms.CharField(
+        label=_("Building name"), max_length=50, help_text=_("e.g. 3号楼")
+    )
+    floors = forms.IntegerField(label=_("Floors"), min_value=1, max_value=100)
+    units_per_floor = forms.IntegerField(
+        label=_("Units per floor"), min_value=1, max_value=30
+    )
+    skipped_floors = forms.CharField(
+        label=_("Skipped floor numbers"),
+        required=False,
+        initial="4, 14",
+        help_text=_("Comma separated; the floor above takes the next number."),
+    )
+    layouts = forms.CharField(
+        label=_("Layout of each unit on a floor"),
+        help_text=_(
+            "Comma separated, one per unit position, e.g. 3室2厅2卫, 2室2厅1卫"
+        ),
+    )
+    gross_areas = forms.CharField(
+        label=_("Gross area of each unit on a floor (m²)"),
+        help_text=_("Comma separated, one per unit position, e.g. 128.5, 89"),
+    )
+    base_price = forms.DecimalField(
+        label=_("Price per m² on the first floor"),
+        min_value=Decimal("1"),
+        decimal_places=2,
+    )
+    floor_increment = forms.DecimalField(
+        label=_("Price increase per floor (per m²)"),
+        min_value=Decimal("0"),
+        decimal_places=2,
+        initial=Decimal("100"),
+    )
+
+    def clean_skipped_floors(self) -> list[int]:
+        try:
+            floors = [int(part) for part in _split(self.cleaned_data["skipped_floors"])]
+        except ValueError:
+            raise forms.ValidationError(
+                gettext("Floor numbers are whole numbers.")
+            ) from None
+        if any(f < 1 for f in floors):
+            raise forms.ValidationError(gettext("Floor numbers start at 1."))
+        return floors
+
+    def clean_layouts(self) -> list[str]:
+        return _split(self.cleaned_data["layouts"])
+
+    def clean_gross_areas(self) -> list[Decimal]:
+        try:
+            areas = [Decimal(part) for part in _split(self.cleaned_data["gross_areas"])]
+        except InvalidOperation:
+            raise forms.ValidationError(
+                gettext("Areas are numbers such as 89 or 128.5.")
+            ) from None
+        if any(a <= 0 or a > 2000 for a in areas):
+            raise forms.ValidationError(gettext("An area is between 0 and 2000 m²."))
+        return areas
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        count = cleaned.get("units_per_floor")
+        for field in ("layouts", "gross_areas"):
+            values = cleaned.get(field)
+            if count and values is not None and len(values) != count:
+                self.add_error(
+                    field,
+                    gettext("Give exactly %(count)s values, one per unit on a floor.")
+                    % {"count": count},
+                )
+        project, name = cleaned.get("project"), cleaned.get("name")
+        if project and name and project.buildings.filter(name=name).exists():
+            self.add_error(
+                "name", gettext("This project already has a building with this name.")
+            )
+        return cleaned
+
+
+class GridFilterForm(forms.Form):
+    layout = forms.CharField(required=False, max_length=50)
+    price_min = forms.DecimalField(required=False, min_value=0, label=_("Price from"))
+    price_max = forms.DecimalField(required=False, min_value=0, label=_("Price to"))
+
+
+class ReserveForm(forms.Form):
+    """Hold a unit for one of the user's open deals, or for a customer found by phone."""
+
+    opportunity = forms.ModelChoiceField(
+        label=_("For the deal"), queryset=Opportunity.objects.none(), required=False
+    )
+    mobile = forms.CharField(
+        label=_("Or the customer's mobile"),
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, user: User, project: Project, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.project = project
+        self.fields["opportunity"].queryset = (
+            Opportunity.objects.visible_to(user)
+            .open()
+            .filter(project=project, unit__isnull=True)
+            .select_related("customer")
+            .order_by("-stage_changed_at")
+        )
+        self.fields["opportunity"].label_from_instance = lambda o: (
+            f"{o.customer.name} · {o.get_stage_display()}"
+        )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("opportunity") or self.errors:
+            return cleaned
+        raw = cleaned.get("mobile", "")
+        if not raw:
+            raise forms.ValidationError(
+                gettext("Choose a deal or type the customer's mobile.")
+            )
+        try:
+            mobile = normalize_phone(raw)
+        except InvalidPhone as exc:
+            self.add_error("mobile", str(exc))
+            return cleaned
+        customer = Customer.objects.visible_to(self.user).filter(mobile=mobile).first()
+        if customer is None:
+            self.add_error(
+                "mobile", gettext("No customer you can see has this mobile number.")
+            )
+        cleaned["customer"] = customer
+        return cleaned
+
+
+class OpportunityOpenForm(forms.Form):
+    project = forms.ModelChoiceField(
+        label=_("Project"), queryset=Project.objects.filter(is_active=True)
+    )
+
+
+class StageMoveForm(forms.Form):
+    stage = forms.ChoiceField(label=_("Move to"), choices=Opportunity.Stage.choices)
+    lost_reason = forms.ChoiceField(
+        label=_("Lost reason"),
+        choices=[("", "—"), *Opportunity.LostReason.choices],
+        required=False,
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+    def __init__(self, *args, opportunity: Opportunity, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        allowed = Opportunity.TRANSITIONS.get(opportunity.stage, set())
+        # Holding and subscribing a unit have their own buttons on the unit.
+        allowed = allowed - {Opportunity.Stage.RESERVED, Opportunity.Stage.SUBSCRIBED}
+        self.fields["stage"].choices = [
+            (value, label)
+            for value, label in Opportunity.Stage.choices
+            if value in allowed
+        ]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("stage") == Opportunity.Stage.LOST and not cleaned.get(
+            "lost_reason"
+        ):
+            self.add_error("lost_reason", gettext("Say why the deal was lost."))
+        return cleaned
