@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.models import Notification
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -54,4 +56,8 @@ def navigation(request: HttpRequest) -> dict:
     return {
         "nav_items": items,
         "can_use_admin": user.has_perm("crm_site.use_admin"),
+        # Counted through the partial index on unread rows, so it stays cheap.
+        "unread_notifications": Notification.objects.filter(
+            user=user, read_at__isnull=True
+        ).count(),
     }

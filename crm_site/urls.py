@@ -11,6 +11,17 @@ from crm_site import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
+    path("notifications/", views.notification_list, name="notifications"),
+    path(
+        "notifications/read-all/",
+        views.notification_read_all,
+        name="notifications-read-all",
+    ),
+    path(
+        "notifications/<int:pk>/open/",
+        views.notification_open,
+        name="notification-open",
+    ),
     # The language switch is on the login page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

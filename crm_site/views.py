@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from crm_site.health import run_checks
-from crm_site.models import AuditEntry
+from crm_site.models import AuditEntry, Notification
+from crm_site.pagination import paginate
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -18,6 +22,37 @@ def home(request: HttpRequest) -> HttpResponse:
         .order_by("-created_at", "-pk")[:10]
     )
     return render(request, "crm_site/home.html", {"recent_changes": recent})
+
+
+def notification_list(request: HttpRequest) -> HttpResponse:
+    page = paginate(
+        Notification.objects.filter(user=request.user).order_by("-created_at", "-pk"),
+        page=request.GET.get("page"),
+    )
+    return render(request, "crm_site/notification_list.html", {"page": page})
+
+
+@require_POST
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark one notification read and go to what it is about."""
+    notification = get_object_or_404(Notification, pk=pk, user=request.user)
+    if notification.read_at is None:
+        Notification.objects.filter(pk=pk, read_at__isnull=True).update(
+            read_at=timezone.now()
+        )
+    return redirect(
+        (url_has_allowed_host_and_scheme(notification.url, allowed_hosts=None)
+        and notification.url)
+        or "notifications"
+    )
+
+
+@require_POST
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    Notification.objects.filter(user=request.user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    return redirect("notifications")
 
 
 @login_not_required
