@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.functional import Promise
+from django.utils.functional import Promise, SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import Notification
@@ -56,8 +56,9 @@ def navigation(request: HttpRequest) -> dict:
     return {
         "nav_items": items,
         "can_use_admin": user.has_perm("crm_site.use_admin"),
-        # Counted through the partial index on unread rows, so it stays cheap.
-        "unread_notifications": Notification.objects.filter(
-            user=user, read_at__isnull=True
-        ).count(),
+        # Counted only when a page shows the bell (htmx fragments do not), through the
+        # partial index on unread rows.
+        "unread_notifications": SimpleLazyObject(
+            lambda: Notification.objects.filter(user=user, read_at__isnull=True).count()
+        ),
     }
