@@ -41,8 +41,10 @@ def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
             read_at=timezone.now()
         )
     return redirect(
-        (url_has_allowed_host_and_scheme(notification.url, allowed_hosts=None)
-        and notification.url)
+        (
+            url_has_allowed_host_and_scheme(notification.url, allowed_hosts=None)
+            and notification.url
+        )
         or "notifications"
     )
 

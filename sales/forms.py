@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
-from sales.models import Opportunity, Project
+from sales.models import Opportunity, Project, Receipt
 
 
 def _split(text: str) -> list[str]:
@@ -193,3 +194,69 @@ class StageMoveForm(forms.Form):
         ):
             self.add_error("lost_reason", gettext("Say why the deal was lost."))
         return cleaned
+
+
+class DiscountForm(forms.Form):
+    percent = forms.DecimalField(
+        label=_("Discount (%)"),
+        min_value=Decimal("0.01"),
+        max_value=Decimal("99.99"),
+        decimal_places=2,
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+
+
+class DiscountDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("approve", _("Approve")), ("reject", _("Reject"))]
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class PaymentPlanForm(forms.Form):
+    scheme = forms.ChoiceField(
+        label=_("Payment scheme"),
+        choices=[
+            ("mortgage", _("30 % down payment and a mortgage")),
+            ("full", _("Full payment")),
+            ("instalments", _("Three instalments")),
+        ],
+    )
+    deposit = forms.DecimalField(
+        label=_("Deposit"),
+        min_value=Decimal("0.01"),
+        decimal_places=2,
+        initial=Decimal("50000"),
+    )
+    start = forms.DateField(
+        label=_("First due date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+
+class ReceiptForm(forms.Form):
+    item = forms.ModelChoiceField(label=_("For"), queryset=None)
+    amount = forms.DecimalField(
+        label=_("Amount"), min_value=Decimal("0.01"), decimal_places=2
+    )
+    received_on = forms.DateField(
+        label=_("Received on"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    method = forms.ChoiceField(label=_("Method"), choices=Receipt.Method.choices)
+    reference = forms.CharField(label=_("Reference"), max_length=100, required=False)
+
+    def __init__(self, *args, opportunity: Opportunity, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["item"].queryset = opportunity.payment_items.all()
+        self.fields["item"].label_from_instance = lambda i: (
+            f"{i.sequence}. {i.get_kind_display()} · ¥{i.outstanding:,.0f}"
+        )
+
+    def clean_received_on(self):
+        value = self.cleaned_data["received_on"]
+        if value > timezone.localdate():
+            raise forms.ValidationError(
+                gettext("Money cannot be received in the future.")
+            )
+        return value

@@ -32,4 +32,24 @@ urlpatterns = [
         views.opportunity_open,
         name="opportunity-open",
     ),
+    path(
+        "deals/<int:pk>/discount/",
+        views.opportunity_discount,
+        name="opportunity-discount",
+    ),
+    path(
+        "deals/<int:pk>/contract/",
+        views.opportunity_contract,
+        name="opportunity-contract",
+    ),
+    path("deals/<int:pk>/plan/", views.payment_plan, name="payment-plan"),
+    path("deals/<int:pk>/receipts/", views.receipt_create, name="receipt-create"),
+    path(
+        "deals/<int:pk>/print/<str:document>/",
+        views.opportunity_print,
+        name="opportunity-print",
+    ),
+    path("approvals/", views.approval_list, name="approval-list"),
+    path("approvals/<int:pk>/decide/", views.approval_decide, name="approval-decide"),
+    path("payments/overdue/", views.payments_overdue, name="payments-overdue"),
 ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -17,12 +21,25 @@ from customers.selectors import customer_list
 from sales import selectors, services
 from sales.forms import (
     BuildingGenerateForm,
+    DiscountDecisionForm,
+    DiscountForm,
     GridFilterForm,
     OpportunityOpenForm,
+    PaymentPlanForm,
+    ReceiptForm,
     ReserveForm,
     StageMoveForm,
 )
-from sales.models import Building, Opportunity, Project, Unit, UnitHold
+from sales.models import (
+    Building,
+    DiscountRequest,
+    Opportunity,
+    PaymentItem,
+    Project,
+    Unit,
+    UnitHold,
+)
+from sales.pricing import quote
 
 
 @permission_required("sales.use_sales", raise_exception=True)
@@ -267,11 +284,29 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
 @permission_required("sales.use_sales", raise_exception=True)
 def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
+    items = list(deal.payment_items.all())
+    totals = {
+        "due": sum((i.amount for i in items), start=Decimal("0")),
+        "received": sum((i.received for i in items), start=Decimal("0")),
+    }
     return render(
         request,
         "sales/opportunity_detail.html",
         {
             "deal": deal,
+            "quote": quote(unit=deal.unit, discount_percent=deal.discount_percent)
+            if deal.unit
+            else None,
+            "discounts": deal.discount_requests.select_related(
+                "requested_by", "decided_by"
+            ).order_by("-requested_at")[:10],
+            "items": items,
+            "totals": totals,
+            "discount_form": DiscountForm(),
+            "plan_form": PaymentPlanForm(),
+            "receipt_form": ReceiptForm(
+                opportunity=deal, initial={"received_on": timezone.localdate()}
+            ),
             "move_form": StageMoveForm(opportunity=deal),
             "changes": deal.stage_changes.select_related("changed_by").order_by(
                 "-changed_at"
@@ -328,3 +363,178 @@ def opportunity_open(request: HttpRequest, customer_pk: int) -> HttpResponse:
     return render(
         request, "sales/opportunity_form.html", {"form": form, "customer": customer}
     )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def opportunity_discount(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    form = DiscountForm(request.POST)
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
+        return redirect(deal)
+    try:
+        result = services.discount_request(
+            actor=request.user, opportunity=deal, **form.cleaned_data
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if result.status == DiscountRequest.Status.APPROVED:
+            messages.success(request, _("Discount granted."))
+        else:
+            messages.info(
+                request,
+                _("The discount is above your limit and waits for a sales manager."),
+            )
+    return redirect(deal)
+
+
+@permission_required("sales.manage_sales", raise_exception=True)
+def approval_list(request: HttpRequest) -> HttpResponse:
+    pending = (
+        DiscountRequest.objects.filter(
+            status=DiscountRequest.Status.PENDING,
+            opportunity__in=Opportunity.objects.visible_to(request.user),
+        )
+        .select_related(
+            "opportunity__customer",
+            "opportunity__unit__building__project",
+            "opportunity__project",
+            "requested_by",
+        )
+        .order_by("requested_at")
+    )
+    page = paginate(pending, page=request.GET.get("page"))
+    for item in page.items:
+        item.quote = quote(unit=item.opportunity.unit, discount_percent=item.percent)
+    return render(
+        request,
+        "sales/approval_list.html",
+        {"page": page, "form": DiscountDecisionForm()},
+    )
+
+
+@permission_required("sales.manage_sales", raise_exception=True)
+@require_POST
+def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    discount = get_object_or_404(
+        DiscountRequest,
+        pk=pk,
+        opportunity__in=Opportunity.objects.visible_to(request.user),
+    )
+    form = DiscountDecisionForm(request.POST)
+    if form.is_valid():
+        services.discount_decide(
+            actor=request.user,
+            request=discount,
+            approve=form.cleaned_data["decision"] == "approve",
+            note=form.cleaned_data["note"],
+        )
+        messages.success(request, _("Decision recorded."))
+    return redirect("sales:approval-list")
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def opportunity_contract(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    try:
+        services.opportunity_contract(actor=request.user, opportunity=deal)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Contract recorded."))
+    return redirect(deal)
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def payment_plan(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    form = PaymentPlanForm(request.POST)
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
+        return redirect(deal)
+    try:
+        services.payment_plan_create(
+            actor=request.user, opportunity=deal, **form.cleaned_data
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Payment plan saved."))
+    return redirect(deal)
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    form = ReceiptForm(request.POST, opportunity=deal)
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
+        return redirect(deal)
+    try:
+        services.receipt_record(actor=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Receipt recorded."))
+    return redirect(deal)
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def payments_overdue(request: HttpRequest) -> HttpResponse:
+    items = (
+        PaymentItem.objects.filter(
+            due_date__lt=timezone.localdate(),
+            received__lt=F("amount"),
+            opportunity__in=Opportunity.objects.visible_to(request.user),
+        )
+        .select_related(
+            "opportunity__customer",
+            "opportunity__unit__building__project",
+            "opportunity__consultant",
+        )
+        .order_by("due_date", "pk")
+    )
+    return render(
+        request,
+        "sales/payment_overdue.html",
+        {"page": paginate(items, page=request.GET.get("page"))},
+    )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def opportunity_print(request: HttpRequest, pk: int, document: str) -> HttpResponse:
+    """Print-ready unit-selection confirmation (选房确认单) or subscription agreement (认购书)."""
+    deal = _visible_deal(request, pk)
+    if document not in ("selection", "subscription") or deal.unit is None:
+        raise Http404
+    if document == "subscription" and deal.stage not in (
+        Opportunity.Stage.SUBSCRIBED,
+        Opportunity.Stage.CONTRACTED,
+        Opportunity.Stage.PAID,
+    ):
+        raise Http404
+    return render(
+        request,
+        f"sales/print_{document}.html",
+        {
+            "deal": deal,
+            "quote": quote(unit=deal.unit, discount_percent=deal.discount_percent),
+            "items": deal.payment_items.all(),
+            "mobile_display": deal.customer.mobile_for(request.user),
+            "id_number_display": deal.customer.id_number_for(request.user),
+            "today": timezone.localdate(),
+        },
+    )
+
+
+def _form_errors_to_messages(request: HttpRequest, form) -> None:
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else ""
+        messages.error(
+            request, f"{label}: {' '.join(errors)}" if label else " ".join(errors)
+        )

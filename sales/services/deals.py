@@ -1,4 +1,4 @@
-"""Sales use cases: generating inventory, opening deals, holding and selling units.
+"""Deals: opening them, holding and subscribing units, expiring holds.
 
 One unit, one buyer: every change of a unit's status locks the unit row first
 (SELECT ... FOR UPDATE), and the database refuses a second active hold on a unit.
@@ -7,19 +7,19 @@ One unit, one buyer: every change of a unit's status locks the unit row first
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm_site.audit import audit_record
-from crm_site.models import AuditEntry, User
+from crm_site.models import User
 from crm_site.notifications import notify
 from customers.models import Customer
 from customers.services import interaction_log
-from sales.models import Building, Opportunity, PriceChange, Project, Unit, UnitHold
+from sales.models import DiscountRequest, Opportunity, Project, Unit, UnitHold
+from sales.pricing import quote
 
 
 class UnitUnavailable(Exception):
@@ -28,95 +28,6 @@ class UnitUnavailable(Exception):
     def __init__(self, unit: Unit) -> None:
         super().__init__(f"unit {unit.pk} is {unit.status}")
         self.unit = unit
-
-
-def floor_numbers(*, floors: int, skipped: list[int]) -> list[int]:
-    """The numbers on the lift buttons: floors counted up, skipping unlucky numbers."""
-    numbers: list[int] = []
-    candidate = 1
-    while len(numbers) < floors:
-        if candidate not in skipped:
-            numbers.append(candidate)
-        candidate += 1
-    return numbers
-
-
-@transaction.atomic
-def building_generate(
-    *,
-    actor: User,
-    project: Project,
-    name: str,
-    floors: int,
-    units_per_floor: int,
-    skipped_floors: list[int],
-    layouts: list[str],
-    gross_areas: list[Decimal],
-    base_price: Decimal,
-    floor_increment: Decimal,
-) -> Building:
-    """A building and all its units from a template: floors × units per floor.
-
-    layouts and gross_areas give each position on a floor (1, 2, ...); the price per m²
-    is base_price plus floor_increment for every floor above the first.
-    """
-    if len(layouts) != units_per_floor or len(gross_areas) != units_per_floor:
-        raise ValidationError(
-            _("Give one layout and one area for every unit of a floor.")
-        )
-    building = Building.objects.create(
-        project=project,
-        name=name,
-        floors=floors,
-        units_per_floor=units_per_floor,
-        skipped_floors=sorted(set(skipped_floors)),
-    )
-    units = []
-    for level, floor in enumerate(floor_numbers(floors=floors, skipped=skipped_floors)):
-        per_m2 = base_price + floor_increment * level
-        for position in range(1, units_per_floor + 1):
-            area = gross_areas[position - 1]
-            price = (per_m2 * area).quantize(Decimal("1"))
-            units.append(
-                Unit(
-                    building=building,
-                    number=f"{floor}{position:02d}",
-                    floor=floor,
-                    position=position,
-                    layout=layouts[position - 1],
-                    gross_area=area,
-                    net_area=(area * Decimal("0.78")).quantize(Decimal("0.01")),
-                    list_price=price,
-                    floor_price=(price * Decimal("0.95")).quantize(Decimal("1")),
-                )
-            )
-    Unit.objects.bulk_create(units, batch_size=1000)
-    audit_record(
-        actor=actor,
-        instance=building,
-        action=AuditEntry.Action.CREATE,
-        changes={"units": {"old": "", "new": str(len(units))}},
-    )
-    return building
-
-
-@transaction.atomic
-def unit_price_change(
-    *, actor: User, unit: Unit, new_price: Decimal, reason: str
-) -> Unit:
-    locked = Unit.objects.select_for_update().get(pk=unit.pk)
-    if locked.list_price == new_price:
-        return locked
-    PriceChange.objects.create(
-        unit=locked,
-        old_price=locked.list_price,
-        new_price=new_price,
-        reason=reason,
-        changed_by=actor,
-    )
-    locked.list_price = new_price
-    locked.save(update_fields=["list_price"])
-    return locked
 
 
 @transaction.atomic
@@ -256,9 +167,7 @@ def holds_expire(*, now=None, limit: int = 500) -> int:
 
 
 @transaction.atomic
-def unit_subscribe(
-    *, actor: User, opportunity: Opportunity, agreed_price: Decimal | None = None
-) -> Opportunity:
+def unit_subscribe(*, actor: User, opportunity: Opportunity) -> Opportunity:
     """Sign the subscription (认购) for the deal's held unit, or an available one."""
     opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     if opportunity.unit_id is None:
@@ -275,10 +184,16 @@ def unit_subscribe(
         unit.status == Unit.Status.RESERVED and hold is None
     ):
         raise UnitUnavailable(unit)
+    if opportunity.discount_requests.filter(
+        status=DiscountRequest.Status.PENDING
+    ).exists():
+        raise ValidationError(_("A discount for this deal is waiting for approval."))
     if hold is not None:
         _end_hold(hold, UnitHold.Status.CONVERTED)
     _set_unit_status(unit, Unit.Status.SUBSCRIBED)
-    opportunity.agreed_price = agreed_price or unit.list_price
+    opportunity.agreed_price = quote(
+        unit=unit, discount_percent=opportunity.discount_percent
+    ).price
     opportunity.save(update_fields=["agreed_price"])
     opportunity.move_to(Opportunity.Stage.SUBSCRIBED, actor=actor)
     if opportunity.customer.stage == Customer.Stage.PROSPECT:
@@ -287,4 +202,19 @@ def unit_subscribe(
         customer_update(
             actor=actor, customer=opportunity.customer, stage=Customer.Stage.BUYER
         )
+    return opportunity
+
+
+@transaction.atomic
+def opportunity_contract(*, actor: User, opportunity: Opportunity) -> Opportunity:
+    """Record the signed purchase contract (签约) of a subscribed deal."""
+    opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
+    if opportunity.stage != Opportunity.Stage.SUBSCRIBED or opportunity.unit_id is None:
+        raise ValidationError(_("Only a subscribed deal can be contracted."))
+    unit = Unit.objects.select_for_update().get(pk=opportunity.unit_id)
+    _set_unit_status(unit, Unit.Status.CONTRACTED)
+    opportunity.move_to(Opportunity.Stage.CONTRACTED, actor=actor)
+    totals = opportunity.payment_items.aggregate(due=Sum("amount"), got=Sum("received"))
+    if totals["due"] and totals["got"] >= totals["due"]:
+        opportunity.move_to(Opportunity.Stage.PAID, actor=actor)
     return opportunity

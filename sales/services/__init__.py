@@ -1,0 +1,37 @@
+"""Sales use cases. Other apps call these, never the models' internals."""
+
+from __future__ import annotations
+
+from sales.services.deals import (
+    UnitUnavailable,
+    holds_expire,
+    opportunity_contract,
+    opportunity_open,
+    unit_release,
+    unit_reserve,
+    unit_subscribe,
+)
+from sales.services.inventory import building_generate, floor_numbers, unit_price_change
+from sales.services.money import (
+    discount_decide,
+    discount_request,
+    payment_plan_create,
+    receipt_record,
+)
+
+__all__ = [
+    "UnitUnavailable",
+    "building_generate",
+    "discount_decide",
+    "discount_request",
+    "floor_numbers",
+    "holds_expire",
+    "opportunity_contract",
+    "opportunity_open",
+    "payment_plan_create",
+    "receipt_record",
+    "unit_price_change",
+    "unit_release",
+    "unit_reserve",
+    "unit_subscribe",
+]

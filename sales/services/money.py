@@ -1,0 +1,288 @@
+"""Money on a deal: discounts within the shared rules, the payment plan, receipts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm_site.models import User
+from crm_site.notifications import notify
+from crm_site.roles import Role
+from customers.services import interaction_log
+from sales.models import DiscountRequest, Opportunity, PaymentItem, Receipt
+from sales.pricing import quote
+
+
+def _sales_managers_of(user: User):
+    return User.objects.filter(
+        is_active=True, team_id=user.team_id, groups__name=Role.SALES_MANAGER.value
+    ).distinct()
+
+
+@transaction.atomic
+def discount_request(
+    *, actor: User, opportunity: Opportunity, percent: Decimal, reason: str
+) -> DiscountRequest:
+    """Ask for a discount. Up to the project's limit it is granted at once; beyond it
+    (or below the unit's floor price) a sales manager decides."""
+    opportunity = (
+        Opportunity.objects.select_for_update(of=("self",))
+        .select_related("project", "unit", "customer", "consultant")
+        .get(pk=opportunity.pk)
+    )
+    if (
+        opportunity.stage
+        not in (
+            Opportunity.Stage.VISITED,
+            Opportunity.Stage.RESERVED,
+        )
+        or opportunity.unit_id is None
+    ):
+        raise ValidationError(
+            _("A discount is set on a deal holding a unit, before subscription.")
+        )
+    if percent <= 0 or percent >= 100:
+        raise ValidationError(_("A discount is between 0 and 100 %."))
+    opportunity.discount_requests.filter(status=DiscountRequest.Status.PENDING).update(
+        status=DiscountRequest.Status.WITHDRAWN, decided_at=timezone.now()
+    )
+    within_rules = (
+        percent <= opportunity.project.discount_limit
+        and not quote(unit=opportunity.unit, discount_percent=percent).below_floor
+    )
+    request = DiscountRequest.objects.create(
+        opportunity=opportunity,
+        percent=percent,
+        reason=reason,
+        requested_by=actor,
+        status=DiscountRequest.Status.APPROVED
+        if within_rules
+        else DiscountRequest.Status.PENDING,
+        decided_by=actor if within_rules else None,
+        decided_at=timezone.now() if within_rules else None,
+    )
+    if within_rules:
+        _apply_discount(opportunity, percent, actor)
+    else:
+        for manager in _sales_managers_of(opportunity.consultant):
+            notify(
+                user=manager,
+                message=_("%(who)s asks a %(percent)s%% discount for %(customer)s.")
+                % {
+                    "who": actor.display_name,
+                    "percent": percent,
+                    "customer": opportunity.customer.name,
+                },
+                url="/sales/approvals/",
+            )
+    return request
+
+
+def _apply_discount(opportunity: Opportunity, percent: Decimal, actor: User) -> None:
+    opportunity.discount_percent = percent
+    opportunity.save(update_fields=["discount_percent"])
+    priced = quote(unit=opportunity.unit, discount_percent=percent)
+    interaction_log(
+        customer=opportunity.customer,
+        kind="system",
+        summary=_("Discount %(percent)s%% on unit %(unit)s: ¥%(price)s")
+        % {
+            "percent": percent,
+            "unit": opportunity.unit.number,
+            "price": f"{priced.price:,.0f}",
+        },
+        actor=actor,
+        link=opportunity,
+    )
+
+
+@transaction.atomic
+def discount_decide(
+    *, actor: User, request: DiscountRequest, approve: bool, note: str = ""
+) -> DiscountRequest:
+    request = (
+        DiscountRequest.objects.select_for_update(of=("self",))
+        .select_related("opportunity__unit", "opportunity__customer")
+        .get(pk=request.pk)
+    )
+    if request.status != DiscountRequest.Status.PENDING:
+        return request
+    request.status = (
+        DiscountRequest.Status.APPROVED if approve else DiscountRequest.Status.REJECTED
+    )
+    request.decided_by = actor
+    request.decided_at = timezone.now()
+    request.decision_note = note
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    if approve:
+        _apply_discount(request.opportunity, request.percent, actor)
+    notify(
+        user=request.requested_by,
+        message=(
+            _("Discount approved: %(customer)s")
+            if approve
+            else _("Discount rejected: %(customer)s")
+        )
+        % {"customer": request.opportunity.customer.name},
+        target=request.opportunity,
+    )
+    return request
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    kind: str
+    due_date: date
+    amount: Decimal
+
+
+def plan_lines(
+    *, total: Decimal, scheme: str, start: date, deposit: Decimal
+) -> list[PlanLine]:
+    """The usual schemes: full payment, or 30 % down with a mortgage, or three instalments."""
+
+    def part(share: str) -> Decimal:
+        return (total * Decimal(share)).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+
+    if scheme == "full":
+        lines = [
+            PlanLine(PaymentItem.Kind.DEPOSIT, start, deposit),
+            PlanLine(
+                PaymentItem.Kind.FULL, start + timedelta(days=30), total - deposit
+            ),
+        ]
+    elif scheme == "mortgage":
+        down = part("0.30")
+        lines = [
+            PlanLine(PaymentItem.Kind.DEPOSIT, start, deposit),
+            PlanLine(
+                PaymentItem.Kind.DOWN_PAYMENT,
+                start + timedelta(days=30),
+                down - deposit,
+            ),
+            PlanLine(
+                PaymentItem.Kind.MORTGAGE, start + timedelta(days=90), total - down
+            ),
+        ]
+    elif scheme == "instalments":
+        first = part("0.40")
+        second = part("0.30")
+        lines = [
+            PlanLine(PaymentItem.Kind.DEPOSIT, start, deposit),
+            PlanLine(
+                PaymentItem.Kind.INSTALMENT, start + timedelta(days=30), first - deposit
+            ),
+            PlanLine(PaymentItem.Kind.INSTALMENT, start + timedelta(days=120), second),
+            PlanLine(
+                PaymentItem.Kind.INSTALMENT,
+                start + timedelta(days=240),
+                total - first - second,
+            ),
+        ]
+    else:
+        raise ValidationError(_("Unknown payment scheme."))
+    if any(line.amount <= 0 for line in lines):
+        raise ValidationError(_("The deposit is larger than the first payment."))
+    return lines
+
+
+@transaction.atomic
+def payment_plan_create(
+    *,
+    actor: User,
+    opportunity: Opportunity,
+    scheme: str,
+    deposit: Decimal,
+    start: date | None = None,
+) -> list[PaymentItem]:
+    """Replace the plan of a subscribed or contracted deal; refused once money came in."""
+    opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
+    if opportunity.stage not in (
+        Opportunity.Stage.SUBSCRIBED,
+        Opportunity.Stage.CONTRACTED,
+    ):
+        raise ValidationError(
+            _("A payment plan belongs to a subscribed or contracted deal.")
+        )
+    if opportunity.agreed_price is None:
+        raise ValidationError(_("The deal has no agreed price."))
+    if opportunity.payment_items.filter(received__gt=0).exists():
+        raise ValidationError(
+            _("Money has been received; the plan can no longer be replaced.")
+        )
+    lines = plan_lines(
+        total=opportunity.agreed_price,
+        scheme=scheme,
+        start=start or timezone.localdate(),
+        deposit=deposit,
+    )
+    opportunity.payment_items.all().delete()
+    return PaymentItem.objects.bulk_create(
+        PaymentItem(
+            opportunity=opportunity,
+            sequence=n,
+            kind=line.kind,
+            due_date=line.due_date,
+            amount=line.amount,
+        )
+        for n, line in enumerate(lines, start=1)
+    )
+
+
+@transaction.atomic
+def receipt_record(
+    *,
+    actor: User,
+    item: PaymentItem,
+    amount: Decimal,
+    received_on: date,
+    method: str,
+    reference: str = "",
+) -> Receipt:
+    """Money in. The deal becomes paid in full when every item is received and the
+    contract is signed."""
+    item = (
+        PaymentItem.objects.select_for_update()
+        .select_related("opportunity")
+        .get(pk=item.pk)
+    )
+    if amount <= 0:
+        raise ValidationError(_("The amount must be positive."))
+    if amount > item.outstanding:
+        raise ValidationError(
+            _("Only ¥%(left)s is outstanding on this item.")
+            % {"left": f"{item.outstanding:,.2f}"}
+        )
+    receipt = Receipt.objects.create(
+        item=item,
+        amount=amount,
+        received_on=received_on,
+        method=method,
+        reference=reference,
+        recorded_by=actor,
+    )
+    PaymentItem.objects.filter(pk=item.pk).update(received=F("received") + amount)
+    opportunity = Opportunity.objects.select_for_update().get(pk=item.opportunity_id)
+    totals = opportunity.payment_items.aggregate(due=Sum("amount"), got=Sum("received"))
+    if (
+        opportunity.stage == Opportunity.Stage.CONTRACTED
+        and totals["due"] is not None
+        and totals["got"] >= totals["due"]
+    ):
+        opportunity.move_to(
+            Opportunity.Stage.PAID, actor=actor, note=_("All payments received")
+        )
+    return receipt
+
+
+def deal_quote(opportunity: Opportunity):
+    if opportunity.unit is None:
+        return None
+    return quote(unit=opportunity.unit, discount_percent=opportunity.discount_percent)
