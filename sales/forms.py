@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django import forms
@@ -260,3 +261,32 @@ class ReceiptForm(forms.Form):
                 gettext("Money cannot be received in the future.")
             )
         return value
+
+
+class DashboardFilterForm(forms.Form):
+    start = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    project = forms.ModelChoiceField(
+        label=_("Project"),
+        queryset=Project.objects.all(),
+        required=False,
+        empty_label=_("All projects"),
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        today = timezone.localdate()
+        end = cleaned.get("end") or today
+        start = cleaned.get("start") or end.replace(day=1) - timedelta(days=60)
+        if start > end:
+            self.add_error("start", gettext("The start is after the end."))
+            start = end
+        if (end - start).days > 3 * 366:
+            self.add_error("start", gettext("Choose at most three years."))
+            start = end - timedelta(days=3 * 366)
+        cleaned["start"], cleaned["end"] = start, end
+        return cleaned

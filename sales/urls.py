@@ -52,4 +52,5 @@ urlpatterns = [
     path("approvals/", views.approval_list, name="approval-list"),
     path("approvals/<int:pk>/decide/", views.approval_decide, name="approval-decide"),
     path("payments/overdue/", views.payments_overdue, name="payments-overdue"),
+    path("dashboard/", views.sales_dashboard, name="dashboard"),
 ]

@@ -18,9 +18,10 @@ from django.views.decorators.http import require_POST
 from crm_site.pagination import paginate
 from customers.models import Customer
 from customers.selectors import customer_list
-from sales import selectors, services
+from sales import dashboard, selectors, services
 from sales.forms import (
     BuildingGenerateForm,
+    DashboardFilterForm,
     DiscountDecisionForm,
     DiscountForm,
     GridFilterForm,
@@ -538,3 +539,41 @@ def _form_errors_to_messages(request: HttpRequest, form) -> None:
         messages.error(
             request, f"{label}: {' '.join(errors)}" if label else " ".join(errors)
         )
+
+
+@permission_required("sales.manage_sales", raise_exception=True)
+def sales_dashboard(request: HttpRequest) -> HttpResponse:
+    form = DashboardFilterForm(request.GET)
+    form.is_valid()  # invalid values fall back to the defaults and show their error
+    data = form.cleaned_data
+    board = dashboard.sales_dashboard(
+        user=request.user,
+        start=data["start"],
+        end=data["end"],
+        project=data.get("project"),
+    )
+    charts = {
+        "funnel": {
+            "labels": [r["label"] for r in board.funnel],
+            "values": [r["value"] for r in board.funnel],
+        },
+        "months": {
+            "labels": [m["month"] for m in board.months],
+            "contracted": [float(m["contracted"]) for m in board.months],
+            "collected": [float(m["collected"]) for m in board.months],
+        },
+        "sell": {
+            "labels": [b["building"] for b in board.sell_through],
+            "rates": [b["rate"] for b in board.sell_through],
+        },
+    }
+    return render(
+        request,
+        "sales/dashboard.html",
+        {
+            "board": board,
+            "form": form,
+            "charts": charts,
+            "cache_minutes": dashboard.CACHE_SECONDS // 60,
+        },
+    )

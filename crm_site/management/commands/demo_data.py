@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from crm_site.models import Team, User
@@ -22,7 +23,7 @@ from customers.sample_data import chinese_name, company_name, mobile_number
 from customers.services import interaction_log
 from customers.services.records import refresh_derived_fields
 from sales import services as sales_services
-from sales.models import Opportunity, Project, Unit
+from sales.models import Opportunity, PaymentItem, Project, Receipt, StageChange, Unit
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -218,6 +219,7 @@ class Command(BaseCommand):
                     floor_increment=Decimal("120"),
                 )
             self._deals(rng, project, users)
+            self._spread_over_the_year(rng, project)
 
     def _deals(
         self, rng: random.Random, project: Project, users: dict[str, User]
@@ -274,11 +276,46 @@ class Command(BaseCommand):
         if target == "subscribed":
             return
         deal.refresh_from_db()
-        deal.move_to(stage.CONTRACTED, actor=actor)
-        Unit.objects.filter(pk=unit.pk).update(status=Unit.Status.CONTRACTED)
+        items = sales_services.payment_plan_create(
+            actor=actor, opportunity=deal, scheme="mortgage", deposit=Decimal("50000")
+        )
+        today = timezone.localdate()
+        sales_services.receipt_record(
+            actor=actor,
+            item=items[0],
+            amount=items[0].amount,
+            received_on=today,
+            method="pos",
+        )
+        sales_services.opportunity_contract(actor=actor, opportunity=deal)
         if target == "paid":
-            deal.move_to(stage.PAID, actor=actor)
+            for item in items[1:]:
+                sales_services.receipt_record(
+                    actor=actor,
+                    item=item,
+                    amount=item.amount,
+                    received_on=today,
+                    method="bank_loan" if item.kind == "mortgage" else "transfer",
+                )
             Unit.objects.filter(pk=unit.pk).update(status=Unit.Status.HANDED_OVER)
+
+    def _spread_over_the_year(self, rng: random.Random, project: Project) -> None:
+        """Move each demo deal's history back by a random number of days, so the
+        dashboard shows a year of activity rather than one afternoon."""
+        for deal in Opportunity.objects.filter(project=project):
+            shift = timedelta(days=rng.randint(0, 330))
+            StageChange.objects.filter(opportunity=deal).update(
+                changed_at=F("changed_at") - shift
+            )
+            Opportunity.objects.filter(pk=deal.pk).update(
+                stage_changed_at=F("stage_changed_at") - shift
+            )
+            Receipt.objects.filter(item__opportunity=deal).update(
+                received_on=F("received_on") - shift
+            )
+            PaymentItem.objects.filter(opportunity=deal).update(
+                due_date=F("due_date") - shift
+            )
 
     def _tags(self, rng: random.Random) -> None:
         tags = [Tag.objects.get_or_create(name=name)[0] for name in DEMO_TAGS]

@@ -1,0 +1,261 @@
+"""The sales dashboard: funnel, breakdowns, money by month, sell-through, forecast.
+
+Every figure is an aggregate query over indexed columns; the whole result is cached for
+a few minutes per user scope and filter, and the page says how fresh it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db.models import Count, DecimalField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from crm_site.models import User
+from customers.models import Customer, Interaction
+from sales.models import Building, Opportunity, Project, Receipt, StageChange, Unit
+
+CACHE_SECONDS = 300
+FUNNEL_STEPS = [
+    ("visits", _("Visits")),
+    (Opportunity.Stage.RESERVED, _("Reservations")),
+    (Opportunity.Stage.SUBSCRIBED, _("Subscriptions")),
+    (Opportunity.Stage.CONTRACTED, _("Contracts")),
+]
+# Chance that an open deal at this stage ends in a contract, for the weighted forecast.
+STAGE_WEIGHTS = {
+    Opportunity.Stage.NEW: Decimal("0.05"),
+    Opportunity.Stage.CONTACTED: Decimal("0.10"),
+    Opportunity.Stage.VISITED: Decimal("0.20"),
+    Opportunity.Stage.RESERVED: Decimal("0.50"),
+    Opportunity.Stage.SUBSCRIBED: Decimal("0.80"),
+    Opportunity.Stage.CONTRACTED: Decimal("1.00"),
+}
+MONEY = DecimalField(max_digits=18, decimal_places=2)
+
+
+@dataclass
+class Dashboard:
+    start: date
+    end: date
+    computed_at: datetime
+    funnel: list[dict] = field(default_factory=list)
+    by_project: list[dict] = field(default_factory=list)
+    by_consultant: list[dict] = field(default_factory=list)
+    by_source: list[dict] = field(default_factory=list)
+    months: list[dict] = field(default_factory=list)
+    sell_through: list[dict] = field(default_factory=list)
+    forecast: list[dict] = field(default_factory=list)
+    forecast_total: Decimal = Decimal("0")
+
+
+def _deals(user: User, project: Project | None):
+    qs = Opportunity.objects.visible_to(user)
+    return qs.filter(project=project) if project else qs
+
+
+def _window(start: date, end: date) -> tuple[datetime, datetime]:
+    tz = timezone.get_current_timezone()
+    return (
+        datetime.combine(start, time.min, tzinfo=tz),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz),
+    )
+
+
+def _breakdown(changes, key: str, label_of) -> list[dict]:
+    rows = (
+        changes.values(key)
+        .annotate(
+            reserved=Count("id", filter=Q(to_stage=Opportunity.Stage.RESERVED)),
+            subscribed=Count("id", filter=Q(to_stage=Opportunity.Stage.SUBSCRIBED)),
+            contracted=Count("id", filter=Q(to_stage=Opportunity.Stage.CONTRACTED)),
+            amount=Coalesce(
+                Sum(
+                    "opportunity__agreed_price",
+                    filter=Q(to_stage=Opportunity.Stage.CONTRACTED),
+                ),
+                Value(Decimal("0")),
+                output_field=MONEY,
+            ),
+        )
+        .order_by("-contracted", "-subscribed")
+    )
+    return [{**row, "label": label_of(row[key])} for row in rows[:50]]
+
+
+def sales_dashboard(
+    *, user: User, start: date, end: date, project: Project | None = None
+) -> Dashboard:
+    scope = (
+        "all"
+        if user.has_perm("customers.scope_all")
+        else f"team{user.team_id}-{user.pk}"
+    )
+    key = hashlib.sha256(
+        f"sales-dashboard:{get_language()}:{scope}:{start}:{end}:"
+        f"{project.pk if project else ''}".encode()
+    ).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    result = _compute(user=user, start=start, end=end, project=project)
+    cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def _compute(
+    *, user: User, start: date, end: date, project: Project | None
+) -> Dashboard:
+    since, until = _window(start, end)
+    deals = _deals(user, project)
+    changes = StageChange.objects.filter(
+        opportunity__in=deals, changed_at__gte=since, changed_at__lt=until
+    )
+    result = Dashboard(start=start, end=end, computed_at=timezone.now())
+
+    counts = changes.aggregate(
+        **{
+            stage: Count("id", filter=Q(to_stage=stage))
+            for stage, _label in FUNNEL_STEPS[1:]
+        }
+    )
+    visits = Interaction.objects.filter(
+        kind=Interaction.Kind.VISIT, occurred_at__gte=since, occurred_at__lt=until
+    )
+    if not user.has_perm("customers.scope_all"):
+        visits = visits.filter(customer__in=Customer.objects.visible_to(user))
+    if project is not None:
+        visits = visits.filter(customer__opportunities__project=project)
+    counts["visits"] = visits.count()
+    previous = None
+    for step, label in FUNNEL_STEPS:
+        value = counts[step]
+        rate = round(100 * value / previous, 1) if previous else None
+        result.funnel.append(
+            {"step": step, "label": str(label), "value": value, "rate": rate}
+        )
+        previous = value
+
+    projects = dict(Project.objects.values_list("id", "name"))
+    result.by_project = _breakdown(
+        changes, "opportunity__project", lambda pk: projects.get(pk, "—")
+    )
+    consultant_ids = changes.values_list(
+        "opportunity__consultant", flat=True
+    ).distinct()
+    names = {u.pk: u.display_name for u in User.objects.filter(pk__in=consultant_ids)}
+    result.by_consultant = _breakdown(
+        changes, "opportunity__consultant", lambda pk: names.get(pk, "—")
+    )
+    sources = dict(Customer.Source.choices)
+    result.by_source = _breakdown(
+        changes,
+        "opportunity__customer__source",
+        lambda value: str(sources.get(value, value)),
+    )
+
+    first_month = (end.replace(day=1) - timedelta(days=335)).replace(day=1)
+    month_since, _ = _window(first_month, end)
+    contracted = (
+        StageChange.objects.filter(
+            opportunity__in=deals,
+            to_stage=Opportunity.Stage.CONTRACTED,
+            changed_at__gte=month_since,
+            changed_at__lt=until,
+        )
+        .annotate(month=TruncMonth("changed_at"))
+        .values("month")
+        .annotate(total=Sum("opportunity__agreed_price"))
+    )
+    collected = (
+        Receipt.objects.filter(
+            item__opportunity__in=deals,
+            received_on__gte=first_month,
+            received_on__lte=end,
+        )
+        .annotate(month=TruncMonth("received_on"))
+        .values("month")
+        .annotate(total=Sum("amount"))
+    )
+    by_month: dict[str, dict] = {}
+    cursor = first_month
+    while cursor <= end:
+        by_month[cursor.strftime("%Y-%m")] = {
+            "month": cursor.strftime("%Y-%m"),
+            "contracted": Decimal("0"),
+            "collected": Decimal("0"),
+        }
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    for row in contracted:
+        month = timezone.localtime(row["month"]).strftime("%Y-%m")
+        if month in by_month:
+            by_month[month]["contracted"] = row["total"] or Decimal("0")
+    for row in collected:
+        month = row["month"].strftime("%Y-%m")
+        if month in by_month:
+            by_month[month]["collected"] = row["total"] or Decimal("0")
+    result.months = list(by_month.values())
+
+    buildings = Building.objects.select_related("project").annotate(
+        total=Count("units", filter=~Q(units__status=Unit.Status.NOT_FOR_SALE)),
+        sold=Count(
+            "units",
+            filter=Q(
+                units__status__in=[
+                    Unit.Status.SUBSCRIBED,
+                    Unit.Status.CONTRACTED,
+                    Unit.Status.HANDED_OVER,
+                ]
+            ),
+        ),
+        held=Count("units", filter=Q(units__status=Unit.Status.RESERVED)),
+    )
+    if project is not None:
+        buildings = buildings.filter(project=project)
+    result.sell_through = [
+        {
+            "building": str(b),
+            "url": b.get_absolute_url(),
+            "total": b.total,
+            "sold": b.sold,
+            "held": b.held,
+            "rate": round(100 * b.sold / b.total, 1) if b.total else 0,
+        }
+        for b in buildings.order_by("project__name", "name")
+    ]
+
+    open_rows = (
+        deals.filter(stage__in=list(STAGE_WEIGHTS))
+        .values("stage")
+        .annotate(
+            count=Count("id"),
+            value=Coalesce(
+                Sum(Coalesce(F("agreed_price"), F("unit__list_price"))),
+                Value(Decimal("0")),
+                output_field=MONEY,
+            ),
+        )
+    )
+    stage_labels = dict(Opportunity.Stage.choices)
+    for row in sorted(open_rows, key=lambda r: list(STAGE_WEIGHTS).index(r["stage"])):
+        weight = STAGE_WEIGHTS[row["stage"]]
+        result.forecast.append(
+            {
+                "stage": str(stage_labels[row["stage"]]),
+                "count": row["count"],
+                "value": row["value"],
+                "weight": int(weight * 100),
+                "weighted": (row["value"] * weight).quantize(Decimal("1")),
+            }
+        )
+    result.forecast_total = sum(
+        (r["weighted"] for r in result.forecast), start=Decimal("0")
+    )
+    return result
