@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site.models import User
 from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
-from sales.models import Opportunity, Project, Receipt
+from sales.models import DealChange, Opportunity, Project, Receipt, Unit
 
 
 def _split(text: str) -> list[str]:
@@ -289,4 +289,56 @@ class DashboardFilterForm(forms.Form):
             self.add_error("start", gettext("Choose at most three years."))
             start = end - timedelta(days=3 * 366)
         cleaned["start"], cleaned["end"] = start, end
+        return cleaned
+
+
+class DealChangeForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Change"), choices=DealChange.Kind.choices)
+    new_unit = forms.ModelChoiceField(
+        label=_("New unit"), queryset=Unit.objects.none(), required=False
+    )
+    new_buyer_mobile = forms.CharField(
+        label=_("New buyer's mobile"),
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+
+    def __init__(self, *args, opportunity: Opportunity, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["new_unit"].queryset = (
+            Unit.objects.filter(
+                building__project_id=opportunity.project_id,
+                status=Unit.Status.AVAILABLE,
+            )
+            .select_related("building")
+            .order_by("building__name", "floor", "position")
+        )
+        self.fields["new_unit"].label_from_instance = lambda u: (
+            f"{u.building.name} {u.number} · {u.layout}"
+        )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        if kind == DealChange.Kind.CHANGE_UNIT and not cleaned.get("new_unit"):
+            self.add_error("new_unit", gettext("Choose the new unit."))
+        if kind == DealChange.Kind.CHANGE_BUYER:
+            raw = cleaned.get("new_buyer_mobile", "")
+            try:
+                mobile = normalize_phone(raw)
+            except InvalidPhone as exc:
+                self.add_error("new_buyer_mobile", str(exc))
+                return cleaned
+            customer = (
+                Customer.objects.visible_to(self.user).filter(mobile=mobile).first()
+            )
+            if customer is None:
+                self.add_error(
+                    "new_buyer_mobile",
+                    gettext("No customer you can see has this mobile number."),
+                )
+            cleaned["new_customer"] = customer
         return cleaned

@@ -576,3 +576,77 @@ class Receipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.received_on}"
+
+
+class DealChange(models.Model):
+    """A change to a subscribed deal — cancellation, another unit, another buyer —
+    that only takes effect once a sales manager approves it. The rows are the history."""
+
+    class Kind(models.TextChoices):
+        CANCEL = "cancel", _("Cancel the subscription")
+        CHANGE_UNIT = "change_unit", _("Change to another unit")
+        CHANGE_BUYER = "change_buyer", _("Change the buyer")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, related_name="changes"
+    )
+    kind = models.CharField(_("change"), max_length=20, choices=Kind.choices)
+    new_unit = models.ForeignKey(
+        Unit,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("new unit"),
+    )
+    new_customer = models.ForeignKey(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("new buyer"),
+    )
+    reason = models.CharField(_("reason"), max_length=200)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=200, blank=True)
+    # What the deal looked like before the approved change (unit, customer, price).
+    before = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("deal change")
+        verbose_name_plural = _("deal changes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["opportunity"],
+                condition=Q(status="pending"),
+                name="deal_change_one_pending",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "requested_at"], name="deal_change_status_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.opportunity_id} {self.kind} {self.status}"

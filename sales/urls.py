@@ -53,4 +53,10 @@ urlpatterns = [
     path("approvals/<int:pk>/decide/", views.approval_decide, name="approval-decide"),
     path("payments/overdue/", views.payments_overdue, name="payments-overdue"),
     path("dashboard/", views.sales_dashboard, name="dashboard"),
+    path(
+        "deals/<int:pk>/changes/", views.deal_change_create, name="deal-change-create"
+    ),
+    path(
+        "changes/<int:pk>/decide/", views.deal_change_decide, name="deal-change-decide"
+    ),
 ]

@@ -22,6 +22,7 @@ from sales import dashboard, selectors, services
 from sales.forms import (
     BuildingGenerateForm,
     DashboardFilterForm,
+    DealChangeForm,
     DiscountDecisionForm,
     DiscountForm,
     GridFilterForm,
@@ -33,6 +34,7 @@ from sales.forms import (
 )
 from sales.models import (
     Building,
+    DealChange,
     DiscountRequest,
     Opportunity,
     PaymentItem,
@@ -304,6 +306,12 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "items": items,
             "totals": totals,
             "discount_form": DiscountForm(),
+            "change_form": DealChangeForm(opportunity=deal, user=request.user)
+            if deal.stage == Opportunity.Stage.SUBSCRIBED
+            else None,
+            "deal_changes": deal.changes.select_related(
+                "new_unit", "new_customer", "requested_by", "decided_by"
+            ).order_by("-requested_at")[:10],
             "plan_form": PaymentPlanForm(),
             "receipt_form": ReceiptForm(
                 opportunity=deal, initial={"received_on": timezone.localdate()}
@@ -409,10 +417,24 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     page = paginate(pending, page=request.GET.get("page"))
     for item in page.items:
         item.quote = quote(unit=item.opportunity.unit, discount_percent=item.percent)
+    changes = (
+        DealChange.objects.filter(
+            status=DealChange.Status.PENDING,
+            opportunity__in=Opportunity.objects.visible_to(request.user),
+        )
+        .select_related(
+            "opportunity__customer",
+            "opportunity__unit__building__project",
+            "new_unit__building__project",
+            "new_customer",
+            "requested_by",
+        )
+        .order_by("requested_at")[:100]
+    )
     return render(
         request,
         "sales/approval_list.html",
-        {"page": page, "form": DiscountDecisionForm()},
+        {"page": page, "form": DiscountDecisionForm(), "changes": changes},
     )
 
 
@@ -577,3 +599,60 @@ def sales_dashboard(request: HttpRequest) -> HttpResponse:
             "cache_minutes": dashboard.CACHE_SECONDS // 60,
         },
     )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def deal_change_create(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = _visible_deal(request, pk)
+    form = DealChangeForm(request.POST, opportunity=deal, user=request.user)
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
+        return redirect(deal)
+    data = form.cleaned_data
+    try:
+        services.deal_change_request(
+            actor=request.user,
+            opportunity=deal,
+            kind=data["kind"],
+            reason=data["reason"],
+            new_unit=data.get("new_unit")
+            if data["kind"] == DealChange.Kind.CHANGE_UNIT
+            else None,
+            new_customer=data.get("new_customer")
+            if data["kind"] == DealChange.Kind.CHANGE_BUYER
+            else None,
+        )
+    except services.UnitUnavailable:
+        messages.error(request, _("The new unit is no longer available."))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.info(request, _("The change waits for a sales manager's approval."))
+    return redirect(deal)
+
+
+@permission_required("sales.manage_sales", raise_exception=True)
+@require_POST
+def deal_change_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    change = get_object_or_404(
+        DealChange, pk=pk, opportunity__in=Opportunity.objects.visible_to(request.user)
+    )
+    form = DiscountDecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.deal_change_decide(
+                actor=request.user,
+                change=change,
+                approve=form.cleaned_data["decision"] == "approve",
+                note=form.cleaned_data["note"],
+            )
+        except services.UnitUnavailable:
+            messages.error(
+                request, _("The new unit was sold meanwhile; refuse the change.")
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Decision recorded."))
+    return redirect("sales:approval-list")

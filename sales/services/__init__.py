@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sales.services.changes import deal_change_decide, deal_change_request
 from sales.services.deals import (
     UnitUnavailable,
     holds_expire,
@@ -22,6 +23,8 @@ from sales.services.money import (
 __all__ = [
     "UnitUnavailable",
     "building_generate",
+    "deal_change_decide",
+    "deal_change_request",
     "discount_decide",
     "discount_request",
     "floor_numbers",
