@@ -342,3 +342,50 @@ class DealChangeForm(forms.Form):
                 )
             cleaned["new_customer"] = customer
         return cleaned
+
+
+class PricePlanForm(forms.Form):
+    mode = forms.ChoiceField(
+        label=_("Adjust by"),
+        choices=[
+            ("percent", _("Percent of the list price")),
+            ("per_m2", _("Yuan per m²")),
+        ],
+    )
+    value = forms.DecimalField(
+        label=_("Amount"),
+        max_digits=10,
+        decimal_places=2,
+        help_text=_("Negative lowers the prices."),
+    )
+    floor_from = forms.IntegerField(label=_("From floor"), required=False, min_value=-5)
+    floor_to = forms.IntegerField(label=_("To floor"), required=False, min_value=-5)
+    layout = forms.CharField(label=_("Only layout"), max_length=50, required=False)
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+
+    def clean_value(self):
+        value = self.cleaned_data["value"]
+        if value == 0:
+            raise forms.ValidationError(
+                gettext("An adjustment of zero changes nothing.")
+            )
+        if self.data.get("mode") == "percent" and not Decimal(
+            "-50"
+        ) <= value <= Decimal("50"):
+            raise forms.ValidationError(gettext("Adjust by at most 50 % at a time."))
+        return value
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        low, high = cleaned.get("floor_from"), cleaned.get("floor_to")
+        if low is not None and high is not None and low > high:
+            self.add_error(
+                "floor_to", gettext("The top floor is below the bottom floor.")
+            )
+        return cleaned
+
+    def criteria(self) -> dict:
+        return {
+            k: self.cleaned_data[k]
+            for k in ("mode", "value", "floor_from", "floor_to", "layout")
+        }

@@ -15,6 +15,7 @@ urlpatterns = [
         views.building_grid_cells,
         name="building-grid-cells",
     ),
+    path("buildings/<int:pk>/prices/", views.price_plan, name="price-plan"),
     path("units/<int:pk>/", views.unit_detail, name="unit-detail"),
     path("units/<int:pk>/reserve/", views.unit_reserve, name="unit-reserve"),
     path("deals/", views.opportunity_list, name="opportunity-list"),

@@ -28,6 +28,7 @@ from sales.forms import (
     GridFilterForm,
     OpportunityOpenForm,
     PaymentPlanForm,
+    PricePlanForm,
     ReceiptForm,
     ReserveForm,
     StageMoveForm,
@@ -656,3 +657,32 @@ def deal_change_decide(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Decision recorded."))
     return redirect("sales:approval-list")
+
+
+@permission_required("sales.manage_inventory", raise_exception=True)
+def price_plan(request: HttpRequest, pk: int) -> HttpResponse:
+    """Reprice many units: fill the form, see the preview, then apply it."""
+    building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
+    form = PricePlanForm(request.POST or None)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            if request.POST.get("confirm") == "1":
+                count = services.price_plan_apply(
+                    actor=request.user,
+                    building=building,
+                    reason=form.cleaned_data["reason"],
+                    **form.criteria(),
+                )
+                messages.success(
+                    request, _("%(count)s unit prices changed.") % {"count": count}
+                )
+                return redirect(building)
+            preview = services.price_plan_preview(building=building, **form.criteria())
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    return render(
+        request,
+        "sales/price_plan.html",
+        {"building": building, "form": form, "preview": preview},
+    )

@@ -12,7 +12,13 @@ from sales.services.deals import (
     unit_reserve,
     unit_subscribe,
 )
-from sales.services.inventory import building_generate, floor_numbers, unit_price_change
+from sales.services.inventory import (
+    building_generate,
+    floor_numbers,
+    price_plan_apply,
+    price_plan_preview,
+    unit_price_change,
+)
 from sales.services.money import (
     discount_decide,
     discount_request,
@@ -32,6 +38,8 @@ __all__ = [
     "opportunity_contract",
     "opportunity_open",
     "payment_plan_create",
+    "price_plan_apply",
+    "price_plan_preview",
     "receipt_record",
     "unit_price_change",
     "unit_release",

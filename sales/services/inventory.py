@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site.audit import audit_record
@@ -100,3 +102,80 @@ def unit_price_change(
     locked.list_price = new_price
     locked.save(update_fields=["list_price"])
     return locked
+
+
+@dataclass(frozen=True)
+class Repricing:
+    unit: Unit
+    old_price: Decimal
+    new_price: Decimal
+
+
+def price_plan_preview(
+    *,
+    building: Building,
+    mode: str,
+    value: Decimal,
+    floor_from: int | None = None,
+    floor_to: int | None = None,
+    layout: str = "",
+    units=None,
+) -> list[Repricing]:
+    """What a price adjustment would do to the building's units still on sale.
+
+    mode "percent" moves each price by value %; mode "per_m2" by value yuan per m².
+    """
+    qs = units if units is not None else Unit.objects.filter(building=building)
+    qs = qs.filter(status=Unit.Status.AVAILABLE)
+    if floor_from is not None:
+        qs = qs.filter(floor__gte=floor_from)
+    if floor_to is not None:
+        qs = qs.filter(floor__lte=floor_to)
+    if layout:
+        qs = qs.filter(layout=layout)
+    plan = []
+    for unit in qs.order_by("-floor", "position"):
+        if mode == "percent":
+            new = unit.list_price * (Decimal("100") + value) / Decimal("100")
+        else:
+            new = unit.list_price + value * unit.gross_area
+        new = new.quantize(Decimal("1"))
+        if new <= 0:
+            raise ValidationError(
+                _("The adjustment would make unit %(unit)s free or negative.")
+                % {"unit": unit.number}
+            )
+        if new != unit.list_price:
+            plan.append(Repricing(unit, unit.list_price, new))
+    return plan
+
+
+@transaction.atomic
+def price_plan_apply(
+    *, actor: User, building: Building, reason: str, **criteria
+) -> int:
+    """Reprice many units at once after a preview; every change keeps its history."""
+    locked = Unit.objects.select_for_update().filter(building=building)
+    plan = price_plan_preview(building=building, units=locked, **criteria)
+    now = timezone.now()
+    PriceChange.objects.bulk_create(
+        PriceChange(
+            unit=r.unit,
+            old_price=r.old_price,
+            new_price=r.new_price,
+            reason=reason,
+            changed_by=actor,
+            changed_at=now,
+        )
+        for r in plan
+    )
+    for r in plan:
+        r.unit.list_price = r.new_price
+    Unit.objects.bulk_update([r.unit for r in plan], ["list_price"], batch_size=500)
+    audit_record(
+        actor=actor,
+        instance=building,
+        action=AuditEntry.Action.UPDATE,
+        changes={"prices": {"old": "", "new": f"{len(plan)} × {reason}"}},
+    )
+    return len(plan)
