@@ -389,3 +389,19 @@ class PricePlanForm(forms.Form):
             k: self.cleaned_data[k]
             for k in ("mode", "value", "floor_from", "floor_to", "layout")
         }
+
+
+class UnitImportForm(forms.Form):
+    project = forms.ModelChoiceField(label=_("Project"), queryset=Project.objects.all())
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_(
+            "XLSX or CSV with the headers 楼栋, 房号, 楼层, 位置, 户型, 建筑面积, 套内面积, 朝向, 表价, 底价."
+        ),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > 5 * 1024 * 1024:
+            raise forms.ValidationError(gettext("The file is larger than 5 MB."))
+        return upload

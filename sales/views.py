@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -32,6 +34,7 @@ from sales.forms import (
     ReceiptForm,
     ReserveForm,
     StageMoveForm,
+    UnitImportForm,
 )
 from sales.models import (
     Building,
@@ -44,6 +47,7 @@ from sales.models import (
     UnitHold,
 )
 from sales.pricing import quote
+from sales.services import unit_import as unit_import_service
 
 
 @permission_required("sales.use_sales", raise_exception=True)
@@ -685,4 +689,63 @@ def price_plan(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "sales/price_plan.html",
         {"building": building, "form": form, "preview": preview},
+    )
+
+
+UNIT_IMPORT_CACHE = "sales-unit-import:{token}"
+
+
+@permission_required("sales.manage_inventory", raise_exception=True)
+def unit_import(request: HttpRequest) -> HttpResponse:
+    """Upload → dry run with every row's verdict → import all or nothing."""
+    form = UnitImportForm(request.POST or None, request.FILES or None)
+    rows = None
+    token = ""
+    if request.method == "POST" and request.POST.get("token"):
+        token = request.POST["token"]
+        saved = cache.get(UNIT_IMPORT_CACHE.format(token=token))
+        if saved is None or saved["user"] != request.user.pk:
+            messages.error(
+                request, _("The dry run has expired; upload the file again.")
+            )
+            return redirect("sales:unit-import")
+        project = get_object_or_404(Project, pk=saved["project"])
+        try:
+            count = unit_import_service.units_import(
+                actor=request.user, project=project, rows=saved["rows"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("sales:unit-import")
+        cache.delete(UNIT_IMPORT_CACHE.format(token=token))
+        messages.success(request, _("%(count)s units imported.") % {"count": count})
+        return redirect("sales:home")
+    if request.method == "POST" and form.is_valid():
+        try:
+            rows = unit_import_service.units_parse(
+                project=form.cleaned_data["project"], upload=form.cleaned_data["file"]
+            )
+        except ValidationError as exc:
+            form.add_error("file", exc)
+        else:
+            if all(row.ok for row in rows):
+                token = secrets.token_urlsafe(16)
+                cache.set(
+                    UNIT_IMPORT_CACHE.format(token=token),
+                    {
+                        "user": request.user.pk,
+                        "project": form.cleaned_data["project"].pk,
+                        "rows": rows,
+                    },
+                    1800,
+                )
+    return render(
+        request,
+        "sales/unit_import.html",
+        {
+            "form": form,
+            "rows": rows,
+            "token": token,
+            "error_count": sum(1 for row in rows if not row.ok) if rows else 0,
+        },
     )

@@ -1,0 +1,277 @@
+"""Importing units from an XLSX (or CSV) file: a dry run with per-row errors, then
+an all-or-nothing import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+from sales.models import Building, Project, Unit
+
+MAX_ROWS = 5000
+COLUMNS = {
+    "楼栋": "building",
+    "building": "building",
+    "房号": "number",
+    "unit": "number",
+    "number": "number",
+    "楼层": "floor",
+    "floor": "floor",
+    "位置": "position",
+    "position": "position",
+    "户型": "layout",
+    "layout": "layout",
+    "建筑面积": "gross_area",
+    "gross area": "gross_area",
+    "gross_area": "gross_area",
+    "套内面积": "net_area",
+    "net area": "net_area",
+    "net_area": "net_area",
+    "朝向": "orientation",
+    "orientation": "orientation",
+    "表价": "list_price",
+    "list price": "list_price",
+    "list_price": "list_price",
+    "底价": "floor_price",
+    "floor price": "floor_price",
+    "floor_price": "floor_price",
+}
+REQUIRED = ("building", "number", "floor", "position", "gross_area", "list_price")
+ORIENTATIONS = {
+    "南": "S",
+    "北": "N",
+    "东": "E",
+    "西": "W",
+    "东南": "SE",
+    "西南": "SW",
+    "南北": "NS",
+}
+
+
+@dataclass
+class UnitRow:
+    line: int
+    values: dict
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _read(upload) -> list[list[str]]:
+    name = (getattr(upload, "name", "") or "").lower()
+    data = upload.read()
+    if name.endswith(".xlsx"):
+        from openpyxl import load_workbook
+
+        try:
+            sheet = load_workbook(
+                io.BytesIO(data), read_only=True, data_only=True
+            ).active
+        except Exception as exc:  # any parse failure means a bad file
+            raise ValidationError(_("This is not a readable XLSX file.")) from exc
+        return [
+            ["" if v is None else str(v).strip() for v in row]
+            for row in sheet.iter_rows(values_only=True)
+        ]
+    if name.endswith(".csv"):
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise ValidationError(_("The file is neither UTF-8 nor GBK text."))
+        return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))]
+    raise ValidationError(_("Upload an .xlsx or .csv file."))
+
+
+def _decimal(text: str, label: str, row: UnitRow, *, required: bool) -> Decimal | None:
+    if not text:
+        if required:
+            row.errors.append(_("%(column)s is missing.") % {"column": label})
+        return None
+    try:
+        value = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        row.errors.append(
+            _("%(column)s is not a number: %(value)s")
+            % {"column": label, "value": text}
+        )
+        return None
+    if value <= 0:
+        row.errors.append(_("%(column)s must be positive.") % {"column": label})
+    return value
+
+
+def units_parse(*, project: Project, upload) -> list[UnitRow]:
+    """Check every row; nothing is written."""
+    table = [row for row in _read(upload) if any(row)]
+    if not table:
+        raise ValidationError(_("The file is empty."))
+    header = [
+        COLUMNS.get(cell.strip().lower(), COLUMNS.get(cell.strip()))
+        for cell in table[0]
+    ]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ValidationError(
+            _(
+                "Missing columns: %(columns)s. Expected headers such as 楼栋, 房号, 楼层, 位置, 户型, 建筑面积, 表价."
+            )
+            % {"columns": ", ".join(missing)}
+        )
+    if len(table) == 1:
+        raise ValidationError(_("The file has a header but no unit."))
+    if len(table) > MAX_ROWS + 1:
+        raise ValidationError(
+            _("At most %(count)s units per file.") % {"count": MAX_ROWS}
+        )
+    existing = set(
+        Unit.objects.filter(building__project=project).values_list(
+            "building__name", "number"
+        )
+    )
+    seen: set[tuple[str, str]] = set()
+    seen_positions: set[tuple[str, int, int]] = set(
+        Unit.objects.filter(building__project=project).values_list(
+            "building__name", "floor", "position"
+        )
+    )
+    rows = []
+    for line, cells in enumerate(table[1:], start=2):
+        raw = {
+            key: (cells[i] if i < len(cells) else "")
+            for i, key in enumerate(header)
+            if key
+        }
+        row = UnitRow(line=line, values={})
+        building, number = raw.get("building", ""), raw.get("number", "")
+        if not building or not number:
+            row.errors.append(_("Building and unit number are required."))
+        try:
+            floor = int(raw.get("floor", ""))
+            position = int(raw.get("position", ""))
+            if position < 1:
+                raise ValueError
+        except ValueError:
+            row.errors.append(
+                _("Floor and position are whole numbers (position from 1).")
+            )
+            floor = position = None
+        gross = _decimal(raw.get("gross_area", ""), _("Gross area"), row, required=True)
+        net = _decimal(raw.get("net_area", ""), _("Net area"), row, required=False)
+        price = _decimal(raw.get("list_price", ""), _("List price"), row, required=True)
+        floor_price = _decimal(
+            raw.get("floor_price", ""), _("Floor price"), row, required=False
+        )
+        if gross and net and net > gross:
+            row.errors.append(_("The net area is larger than the gross area."))
+        if price and floor_price and floor_price > price:
+            row.errors.append(_("The floor price is above the list price."))
+        orientation = raw.get("orientation", "")
+        orientation = ORIENTATIONS.get(orientation, orientation.upper())
+        if orientation and orientation not in Unit.Orientation.values:
+            row.errors.append(
+                _("Unknown orientation: %(value)s") % {"value": raw.get("orientation")}
+            )
+        key = (building, number)
+        if key in existing:
+            row.errors.append(
+                _("Unit %(unit)s already exists in building %(building)s.")
+                % {"unit": number, "building": building}
+            )
+        elif key in seen:
+            row.errors.append(
+                _("Unit %(unit)s appears twice in the file.") % {"unit": number}
+            )
+        seen.add(key)
+        if floor is not None and position is not None:
+            spot = (building, floor, position)
+            if spot in seen_positions:
+                row.errors.append(
+                    _("Two units share floor %(floor)s position %(position)s.")
+                    % {"floor": floor, "position": position}
+                )
+            seen_positions.add(spot)
+        row.values = {
+            "building": building,
+            "number": number,
+            "floor": floor,
+            "position": position,
+            "layout": raw.get("layout", "")[:50],
+            "gross_area": gross,
+            "net_area": net,
+            "orientation": orientation,
+            "list_price": price,
+            "floor_price": floor_price,
+        }
+        rows.append(row)
+    return rows
+
+
+@transaction.atomic
+def units_import(*, actor: User, project: Project, rows: list[UnitRow]) -> int:
+    """Create every unit or none: any row with an error refuses the whole file."""
+    if not rows or any(not row.ok for row in rows):
+        raise ValidationError(
+            _("Fix the rows with errors first; nothing was imported.")
+        )
+    buildings: dict[str, Building] = {}
+    for name in sorted({row.values["building"] for row in rows}):
+        mine = [r.values for r in rows if r.values["building"] == name]
+        building, _created = Building.objects.select_for_update().get_or_create(
+            project=project,
+            name=name,
+            defaults={
+                "floors": len({v["floor"] for v in mine}),
+                "units_per_floor": max(v["position"] for v in mine),
+            },
+        )
+        buildings[name] = building
+    taken = set(
+        Unit.objects.filter(building__in=buildings.values()).values_list(
+            "building__name", "number"
+        )
+    )
+    if any((r.values["building"], r.values["number"]) in taken for r in rows):
+        raise ValidationError(
+            _("Some units were created meanwhile; run the dry run again.")
+        )
+    units = Unit.objects.bulk_create(
+        Unit(
+            building=buildings[v["building"]],
+            **{
+                k: v[k]
+                for k in (
+                    "number",
+                    "floor",
+                    "position",
+                    "layout",
+                    "gross_area",
+                    "net_area",
+                    "orientation",
+                    "list_price",
+                    "floor_price",
+                )
+            },
+        )
+        for v in (row.values for row in rows)
+    )
+    audit_record(
+        actor=actor,
+        instance=project,
+        action=AuditEntry.Action.CREATE,
+        changes={"units": {"old": "", "new": str(len(units))}},
+    )
+    return len(units)
