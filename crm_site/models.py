@@ -101,6 +101,9 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.object_repr}"
 
+    # Labels of audit keys that are not model fields.
+    EXTRA_LABELS = {"units": _("units"), "prices": _("prices")}
+
     def readable_changes(self) -> list[tuple[str, str, str]]:
         """(field label, old, new) in the reader's language."""
         model = self.content_type.model_class()
@@ -112,7 +115,12 @@ class AuditEntry(models.Model):
                     field = model._meta.get_field(name)
                 except FieldDoesNotExist:
                     field = None
-                if field is not None:
+                if field is None:
+                    label = str(self.EXTRA_LABELS.get(name, name))
+                elif field.auto_created and not field.concrete:
+                    # A reverse relation (contact points...): name it after its model.
+                    label = str(field.related_model._meta.verbose_name_plural)
+                else:
                     label = str(field.verbose_name)
                     choices = {str(k): str(v) for k, v in field.flatchoices}
             old, new = change.get("old", ""), change.get("new", "")

@@ -10,5 +10,8 @@ class CustomersConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import links
+        from customers import merge_handlers
 
         links.register("customers.customer", "customers:customer-detail")
+        # The customers app moves its own rows in a merge, like every other app.
+        merge_handlers.connect()

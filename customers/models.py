@@ -149,6 +149,7 @@ class Customer(models.Model):
     # Set on the absorbed side of a merge; such customers are hidden everywhere.
     merged_into = models.ForeignKey(
         "self",
+        verbose_name=_("merged into"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,

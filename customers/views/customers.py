@@ -23,7 +23,13 @@ from customers.forms import (
     SavedFilterForm,
     duplicate_message,
 )
-from customers.models import ContactPoint, Customer, Interaction, SavedFilter
+from customers.models import (
+    ContactPoint,
+    Customer,
+    Interaction,
+    MergeRecord,
+    SavedFilter,
+)
 
 FILTER_KEYS = [
     "q",
@@ -150,6 +156,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 customer=customer, user=request.user, page=request.GET.get("audit_page")
             ),
             "can_edit": can_edit,
+            "merges": MergeRecord.objects.filter(survivor=customer)
+            .select_related("absorbed", "merged_by")
+            .order_by("-merged_at")[:10],
             "log_form": InteractionForm(),
             "contact_form": ContactPointForm(),
             "consent_form": ConsentForm(),

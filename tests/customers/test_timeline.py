@@ -220,7 +220,7 @@ def test_timeline_partial_filters_by_kind_and_pages(client, consultant, own_cust
     client.force_login(consultant)
     url = reverse("customers:customer-timeline", args=[own_customer.pk])
     visits = client.get(url, {"kind": "visit"}).content.decode()
-    assert "到访一次" in visits and "去电" not in visits
+    assert "到访一次" in visits and "去电1" not in visits
     first = client.get(url).content.decode()
     assert first.count('class="list-group-item px-0"') == 20 and "page=2" in first
     second = client.get(url, {"page": 2}).content.decode()
