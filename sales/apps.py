@@ -10,6 +10,10 @@ class SalesConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import links
+        from sales import merge_handlers
+
+        # Deals follow a customer who is merged into another.
+        merge_handlers.connect()
 
         links.register("sales.opportunity", "sales:opportunity-detail")
         links.register("sales.unit", "sales:unit-detail")
