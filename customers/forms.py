@@ -7,7 +7,7 @@ from crispy_forms.layout import Column, Layout, Row, Submit
 from django import forms
 from django.core.validators import validate_email
 from django.db.models import F
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -446,6 +446,11 @@ class RegistrationForm(forms.Form):
                 "autocomplete": "off",
                 "autofocus": True,
                 "placeholder": "138 0013 8000",
+                # Ask the server about the number while it is typed.
+                "hx-get": reverse_lazy("customers:phone-lookup"),
+                "hx-trigger": "input changed delay:250ms",
+                "hx-target": "#lookup-result",
+                "hx-swap": "outerHTML",
             }
         ),
     )

@@ -23,11 +23,11 @@ def test_consultant_logs_in_in_chinese_creates_a_customer_and_finds_it_by_phone(
     assert page.locator("html").get_attribute("lang") == "zh-hans"
     screenshot("01-home")
 
-    page.get_by_role("link", name="客户").first.click()
+    page.get_by_role("link", name="客户", exact=True).first.click()
     page.get_by_role("link", name="新建客户").click()
-    page.get_by_label("姓名").fill("王小明")
-    page.get_by_label("手机号").fill("186 1234 5678")
-    page.get_by_label("来源渠道").select_option("wechat")
+    page.locator("#id_name").fill("王小明")
+    page.locator("#id_mobile").fill("186 1234 5678")
+    page.locator("#id_source").select_option("wechat")
     page.get_by_role("button", name="保存").click()
     page.wait_for_url("**/customers/*/")
     assert page.get_by_test_id("customer-mobile").inner_text() == "186 1234 5678"
@@ -38,16 +38,16 @@ def test_consultant_logs_in_in_chinese_creates_a_customer_and_finds_it_by_phone(
 
     # A second entry of the same number, typed differently, is refused with a link.
     page.goto("/customers/new/")
-    page.get_by_label("姓名").fill("王小明二")
-    page.get_by_label("手机号").fill("+86 186-1234-5678")
+    page.locator("#id_name").fill("王小明二")
+    page.locator("#id_mobile").fill("+86 186-1234-5678")
     page.get_by_role("button", name="保存").click()
     error = page.locator(".invalid-feedback, .text-danger").filter(has_text="王小明")
     assert error.count() >= 1
     screenshot("03-duplicate-refused")
 
     page.goto("/customers/")
-    page.get_by_placeholder("姓名或手机号").fill("18612345678")
-    page.get_by_placeholder("姓名或手机号").press("Enter")
+    page.locator("#id_q").fill("18612345678")
+    page.locator("#id_q").press("Enter")
     rows = page.get_by_test_id("customer-table").locator("tbody tr")
     assert rows.count() == 1
     assert "王小明" in rows.first.inner_text()
@@ -56,7 +56,7 @@ def test_consultant_logs_in_in_chinese_creates_a_customer_and_finds_it_by_phone(
 
 def test_language_switch_turns_the_page_english(page, consultant):
     login(page, "consultant")
-    page.locator("#language-select").select_option("en")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("#language-select").select_option("en")
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("link", name="Customers").first.is_visible()

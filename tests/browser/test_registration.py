@@ -15,7 +15,7 @@ def test_walk_in_registration_by_keyboard_creates_a_customer_and_logs_the_visit(
     page.goto("/customers/register/")
     # The phone field has the focus: the consultant only types and tabs.
     page.keyboard.type("186 2222 3333")
-    page.get_by_test_id("lookup-result").get_by_text("新客户").wait_for()
+    page.get_by_test_id("lookup-result").get_by_text("新号码").wait_for()
     page.keyboard.press("Tab")
     page.keyboard.type("周芷若")
     page.locator("#id_summary").fill("首次到访，看三居室")
