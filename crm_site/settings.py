@@ -227,6 +227,17 @@ CELERY_BEAT_SCHEDULE = {
     # Every 5 min: units whose hold (认筹/预留) deadline passed go back on sale, and
     # the consultant is told. The holds are rows, so a missed run is caught up next time.
     "sales-holds-expire": {"task": "sales.tasks.holds_expire", "schedule": 300.0},
+    # Every 15 min: registrations whose protection lapsed return their customers to the
+    # public pool. Lapsing is claimed row by row, so overlapping runs do it once.
+    "sales-registrations-sweep": {
+        "task": "sales.tasks.registrations_sweep",
+        "schedule": 900.0,
+    },
+    # Hourly: warn consultants of customers about to lapse (each registration once).
+    "sales-registrations-warn": {
+        "task": "sales.tasks.registrations_warn",
+        "schedule": 3600.0,
+    },
 }
 # How old the last heartbeat may be before /health/ reports the worker or beat down.
 HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))

@@ -658,3 +658,32 @@ class ExportRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.created_at:%Y-%m-%d %H:%M} {self.row_count}"
+
+
+class CustomerAccess(models.Model):
+    """A user who owns a customer through another app's rule (a protected registration
+    at a project), so customers can scope its lists without knowing that app."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="access"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="customer_access",
+    )
+    reason = models.CharField(max_length=100, blank=True)
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "user"], name="customer_access_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user", "customer"], name="customer_access_user_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.customer_id}"

@@ -45,12 +45,25 @@ class CustomerQuerySet(QuerySet):
         from customers.models import Customer
 
         clauses: list[Q] = []
+        from customers.models import CustomerAccess
+
         if user.has_perm("customers.scope_team") and user.team_id:
             clauses.append(Q(assigned_consultant__team_id=user.team_id))
+            clauses.append(
+                Q(
+                    pk__in=CustomerAccess.objects.filter(
+                        user__team_id=user.team_id
+                    ).values("customer_id")
+                )
+            )
             if not for_change:
                 clauses.append(Q(assigned_consultant__isnull=True))
         if user.has_perm("customers.scope_own"):
             clauses.append(Q(assigned_consultant=user))
+            # Registered at another project than the one the primary owner has.
+            clauses.append(
+                Q(pk__in=CustomerAccess.objects.filter(user=user).values("customer_id"))
+            )
             if not for_change:
                 # The public pool: unowned customers anyone in sales may see and claim.
                 clauses.append(Q(assigned_consultant__isnull=True))

@@ -14,3 +14,7 @@ from django.dispatch import Signal
 
 customer_merged = Signal()
 customer_merge_restored = Signal()
+
+# interaction_logged(sender=Interaction, interaction): a touch point landed on a timeline.
+# Sales renews ownership protection on real follow-ups.
+interaction_logged = Signal()

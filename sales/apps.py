@@ -14,7 +14,24 @@ class SalesConfig(AppConfig):
 
         # Deals follow a customer who is merged into another.
         merge_handlers.connect()
+        from crm_site import panels
+        from customers.signals import interaction_logged
+        from sales.panels import customer_panel
+
+        panels.register(
+            template="sales/_customer_panel.html", context=customer_panel, order=10
+        )
+        # A consultant's visit or call registers or renews ownership (sales' rule).
+        interaction_logged.connect(
+            _on_interaction_logged, dispatch_uid="sales.registration_on_interaction"
+        )
 
         links.register("sales.opportunity", "sales:opportunity-detail")
         links.register("sales.unit", "sales:unit-detail")
         links.register("sales.building", "sales:building-grid")
+
+
+def _on_interaction_logged(sender, *, interaction, **kwargs) -> None:
+    from sales.services.ownership import registration_on_interaction
+
+    registration_on_interaction(interaction=interaction)

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site.models import User
 from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
-from sales.models import DealChange, Opportunity, Project, Receipt, Unit
+from sales.models import DealChange, Opportunity, Project, ProtectionRule, Receipt, Unit
 
 
 def _split(text: str) -> list[str]:
@@ -218,7 +218,7 @@ class PaymentPlanForm(forms.Form):
     scheme = forms.ChoiceField(
         label=_("Payment scheme"),
         choices=[
-            ("mortgage", _("30 % down payment and a mortgage")),
+            ("mortgage", _("Down payment of 30 percent and a mortgage")),
             ("full", _("Full payment")),
             ("instalments", _("Three instalments")),
         ],
@@ -405,3 +405,23 @@ class UnitImportForm(forms.Form):
         if upload.size > 5 * 1024 * 1024:
             raise forms.ValidationError(gettext("The file is larger than 5 MB."))
         return upload
+
+
+class ProtectionRuleForm(forms.ModelForm):
+    class Meta:
+        model = ProtectionRule
+        fields = [
+            "call_days",
+            "visit_days",
+            "follow_up_days",
+            "warn_days",
+            "daily_claim_cap",
+        ]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for name in ("call_days", "visit_days", "follow_up_days"):
+            value = cleaned.get(name)
+            if value is not None and not 1 <= value <= 365:
+                self.add_error(name, gettext("Between 1 and 365 days."))
+        return cleaned

@@ -61,4 +61,12 @@ urlpatterns = [
     path(
         "changes/<int:pk>/decide/", views.deal_change_decide, name="deal-change-decide"
     ),
+    path("pool/", views.pool_list, name="pool"),
+    path("pool/<int:customer_pk>/claim/", views.pool_claim, name="pool-claim"),
+    path(
+        "registrations/<int:pk>/reassign/",
+        views.registration_reassign,
+        name="registration-reassign",
+    ),
+    path("projects/<int:pk>/rules/", views.project_rules, name="project-rules"),
 ]

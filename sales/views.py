@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm_site.models import User
 from crm_site.pagination import paginate
 from customers.models import Customer
 from customers.selectors import customer_list
@@ -31,6 +32,7 @@ from sales.forms import (
     OpportunityOpenForm,
     PaymentPlanForm,
     PricePlanForm,
+    ProtectionRuleForm,
     ReceiptForm,
     ReserveForm,
     StageMoveForm,
@@ -43,10 +45,12 @@ from sales.models import (
     Opportunity,
     PaymentItem,
     Project,
+    Registration,
     Unit,
     UnitHold,
 )
 from sales.pricing import quote
+from sales.services import ownership
 from sales.services import unit_import as unit_import_service
 
 
@@ -747,5 +751,130 @@ def unit_import(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "token": token,
             "error_count": sum(1 for row in rows if not row.ok) if rows else 0,
+        },
+    )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def pool_list(request: HttpRequest) -> HttpResponse:
+    """The public pool (公海): customers nobody protects, numbers masked, claimable."""
+    qs = ownership.pool_queryset().filter(
+        pk__in=Customer.objects.visible_to(request.user).values("pk")
+    )
+    query = request.GET.get("q", "").strip()
+    if query:
+        qs = qs.search(query)
+    page = paginate(qs.ranked(), page=request.GET.get("page"))
+    for customer in page.items:
+        customer.mobile_display = customer.mobile_for(request.user)
+    projects = list(Project.objects.filter(is_active=True).order_by("name"))
+    return render(
+        request,
+        "sales/pool_list.html",
+        {
+            "page": page,
+            "query": query,
+            "filter_query": f"q={query}" if query else "",
+            "projects": projects,
+            "claims": [
+                (
+                    p,
+                    ownership.claims_today(request.user, p),
+                    ownership.current_rule(p).daily_claim_cap,
+                )
+                for p in projects
+            ],
+        },
+    )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+@require_POST
+def pool_claim(request: HttpRequest, customer_pk: int) -> HttpResponse:
+    customer = get_object_or_404(ownership.pool_queryset(), pk=customer_pk)
+    project = get_object_or_404(
+        Project, pk=request.POST.get("project") or 0, is_active=True
+    )
+    if not request.user.has_perm("customers.scope_own"):
+        raise PermissionDenied
+    try:
+        ownership.pool_claim(actor=request.user, customer=customer, project=project)
+    except (ownership.ClaimRefused, ownership.RegistrationRefused) as exc:
+        messages.error(
+            request,
+            str(exc)
+            if isinstance(exc, ownership.ClaimRefused)
+            else _("This customer is protected at this project."),
+        )
+        return redirect("sales:pool")
+    messages.success(
+        request,
+        _("%(name)s is yours at %(project)s.")
+        % {"name": customer.name, "project": project.name},
+    )
+    return redirect(customer)
+
+
+@permission_required("sales.manage_sales", raise_exception=True)
+@require_POST
+def registration_reassign(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = get_object_or_404(
+        Registration.objects.select_related("customer"),
+        pk=pk,
+        customer__in=Customer.objects.visible_to(request.user),
+    )
+    target = get_object_or_404(
+        User.objects.filter(is_active=True, team_id=request.user.team_id),
+        pk=request.POST.get("consultant") or 0,
+    )
+    reason = request.POST.get("reason", "").strip()[:200]
+    if not reason:
+        messages.error(request, _("Give the reason for the reassignment."))
+        return redirect(registration.customer)
+    try:
+        ownership.registration_reassign(
+            actor=request.user,
+            registration=registration,
+            consultant=target,
+            reason=reason,
+        )
+    except ownership.ClaimRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, _("Reassigned to %(name)s.") % {"name": target.display_name}
+        )
+    return redirect(registration.customer)
+
+
+@permission_required("sales.manage_sales", raise_exception=True)
+def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=pk)
+    current = ownership.current_rule(project)
+    form = ProtectionRuleForm(
+        request.POST or None,
+        initial={
+            name: getattr(current, name) for name in ProtectionRuleForm.Meta.fields
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        rule = ownership.rule_update(
+            actor=request.user, project=project, **form.cleaned_data
+        )
+        messages.success(
+            request,
+            _("Rule version %(version)s is in force.") % {"version": rule.version},
+        )
+        return redirect("sales:project-rules", pk=project.pk)
+    return render(
+        request,
+        "sales/project_rules.html",
+        {
+            "project": project,
+            "form": form,
+            "current": current,
+            "history": project.protection_rules.select_related("created_by").order_by(
+                "-version"
+            )[:20],
         },
     )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from customers.services.ownership import (
+    customer_access_grant,
+    customer_access_revoke,
+    customer_owner_set,
+)
 from customers.services.records import (
     AUDITED_FIELDS,
     DuplicateCustomer,
@@ -22,8 +27,11 @@ __all__ = [
     "consent_set",
     "contact_point_add",
     "contact_point_remove",
+    "customer_access_grant",
+    "customer_access_revoke",
     "customer_create",
     "customer_find_by_phone",
+    "customer_owner_set",
     "customer_update",
     "existing_with_mobile",
     "household_link",

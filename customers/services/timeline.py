@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from crm_site.models import User
 from customers.models import Customer, Interaction
+from customers.signals import interaction_logged
 
 
 @transaction.atomic
@@ -60,4 +61,5 @@ def interaction_log(
     if updates:
         updates["updated_at"] = timezone.now()
         Customer.objects.filter(pk=customer.pk).update(**updates)
+    interaction_logged.send(sender=Interaction, interaction=interaction)
     return interaction

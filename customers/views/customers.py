@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm_site import panels
 from crm_site.pagination import paginate
 from customers import selectors, services
 from customers.forms import (
@@ -156,6 +157,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 customer=customer, user=request.user, page=request.GET.get("audit_page")
             ),
             "can_edit": can_edit,
+            "panels": panels.for_customer(customer=customer, user=request.user),
             "merges": MergeRecord.objects.filter(survivor=customer)
             .select_related("absorbed", "merged_by")
             .order_by("-merged_at")[:10],

@@ -313,7 +313,7 @@ def test_undoing_a_merge_twice_shows_an_error(
     response = client.post(restore_url(record), follow=True)
 
     messages = [str(m) for m in response.context["messages"]]
-    assert "This merge has already been undone." in messages
+    assert "该合并已被撤销。" in messages
 
 
 def test_merge_history_include_offers_undo(rf, sales_manager, own_customer):

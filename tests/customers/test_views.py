@@ -207,7 +207,7 @@ def test_detail_query_count_does_not_grow_with_history(
             )
 
     assert_queries_do_not_grow(
-        lambda: client.get(detail(own_customer)), edit_a_few_times, at_most=14
+        lambda: client.get(detail(own_customer)), edit_a_few_times, at_most=20
     )
 
 

@@ -23,7 +23,16 @@ from customers.sample_data import chinese_name, company_name, mobile_number
 from customers.services import interaction_log
 from customers.services.records import refresh_derived_fields
 from sales import services as sales_services
-from sales.models import Opportunity, PaymentItem, Project, Receipt, StageChange, Unit
+from sales.models import (
+    Opportunity,
+    PaymentItem,
+    Project,
+    Receipt,
+    Registration,
+    StageChange,
+    Unit,
+)
+from sales.services import ownership
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -117,6 +126,7 @@ class Command(BaseCommand):
         users = self._users()
         created = self._customers(users, count=customers, seed=seed)
         self._sales(random.Random(seed + 1), users)
+        self._ownership(random.Random(seed + 2), users)
         self.stdout.write(
             self.style.SUCCESS(f"Demo data ready: {created} new customers.")
         )
@@ -220,6 +230,32 @@ class Command(BaseCommand):
                 )
             self._deals(rng, project, users)
             self._spread_over_the_year(rng, project)
+
+    def _ownership(self, rng: random.Random, users: dict[str, User]) -> None:
+        """Team 一组 sells both projects; its consultants' customers are registered with
+        protection ending at different dates, so the pool, the warnings and the sweep
+        all have something to show."""
+        if Registration.objects.exists():
+            return
+        team = users["consultant"].team
+        projects = list(Project.objects.order_by("name"))
+        for project in projects:
+            project.teams.add(team)
+        now = timezone.now()
+        owned = Customer.objects.filter(
+            assigned_consultant__in=[users["consultant"], users["consultant2"]]
+        ).select_related("assigned_consultant")
+        for customer in owned.order_by("pk"):
+            ownership.registration_create(
+                actor=customer.assigned_consultant,
+                customer=customer,
+                project=projects[customer.pk % len(projects)],
+                consultant=customer.assigned_consultant,
+                basis=rng.choice(["visit", "call"]),
+                now=now - timedelta(days=rng.randint(0, 16), hours=rng.randint(0, 23)),
+            )
+        ownership.registrations_sweep()
+        ownership.registrations_warn()
 
     def _deals(
         self, rng: random.Random, project: Project, users: dict[str, User]

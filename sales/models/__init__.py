@@ -1,0 +1,26 @@
+"""Sales models, one module per area; Django finds them all through this package."""
+
+from __future__ import annotations
+
+from sales.models.deals import DealChange, Opportunity, StageChange, UnitHold
+from sales.models.inventory import Building, PriceChange, Project, SalesAccess, Unit
+from sales.models.money import DiscountRequest, PaymentItem, Receipt
+from sales.models.ownership import OwnershipEvent, ProtectionRule, Registration
+
+__all__ = [
+    "Building",
+    "DealChange",
+    "DiscountRequest",
+    "Opportunity",
+    "OwnershipEvent",
+    "PaymentItem",
+    "PriceChange",
+    "Project",
+    "ProtectionRule",
+    "Receipt",
+    "Registration",
+    "SalesAccess",
+    "StageChange",
+    "Unit",
+    "UnitHold",
+]

@@ -1,0 +1,51 @@
+"""What sales adds to the customer page: ownership per project and the customer's deals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_site.models import User
+from crm_site.roles import Role
+from customers.models import Customer
+from sales.models import Opportunity, OwnershipEvent, Registration
+
+
+def customer_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
+    if not user.has_perm("sales.use_sales"):
+        return None
+    registrations = list(
+        Registration.objects.filter(
+            customer=customer, status=Registration.Status.PROTECTED
+        )
+        .select_related("project", "consultant", "rule")
+        .order_by("project__name")
+    )
+    events = list(
+        OwnershipEvent.objects.filter(customer=customer)
+        .select_related("project", "consultant", "actor")
+        .order_by("-at", "-pk")[:20]
+    )
+    deals = list(
+        Opportunity.objects.visible_to(user)
+        .filter(customer=customer)
+        .select_related("project", "unit")
+        .order_by("-stage_changed_at")[:10]
+    )
+    can_reassign = user.has_perm("sales.manage_sales")
+    consultants = (
+        list(
+            User.objects.filter(
+                is_active=True, groups__name=Role.CONSULTANT.value, team_id=user.team_id
+            ).order_by("last_name", "first_name")
+        )
+        if can_reassign and user.team_id
+        else []
+    )
+    return {
+        "customer": customer,
+        "registrations": registrations,
+        "events": events,
+        "deals": deals,
+        "can_reassign": can_reassign and bool(consultants),
+        "consultants": consultants,
+    }

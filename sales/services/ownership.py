@@ -1,0 +1,450 @@
+"""Customer ownership per project: registration, protection, the public pool.
+
+A consultant's first visit or call with a customer registers the customer at their
+project; protection lasts a window set by the project's (versioned) rule and is renewed
+only by real follow-ups — a logged visit or call. When it lapses, the beat sweep returns
+the customer to the public pool (公海), where anyone may claim them, up to a daily cap.
+Every decision is an OwnershipEvent that says why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm_site.models import User
+from crm_site.notifications import notify
+from customers.models import Customer, Interaction
+from customers.services import (
+    customer_access_grant,
+    customer_access_revoke,
+    customer_owner_set,
+)
+from sales.models import (
+    Opportunity,
+    OwnershipEvent,
+    Project,
+    ProtectionRule,
+    Registration,
+)
+
+# Only these renew protection: a logged visit or call, not an edited note.
+RENEWING_KINDS = (
+    Interaction.Kind.VISIT,
+    Interaction.Kind.CALL_IN,
+    Interaction.Kind.CALL_OUT,
+)
+# A deal at these stages protects its customer until the deal ends.
+DEAL_STAGES = (Opportunity.Stage.SUBSCRIBED, Opportunity.Stage.CONTRACTED)
+
+
+class RegistrationRefused(Exception):
+    """The customer is protected at this project by someone else."""
+
+    def __init__(self, registration: Registration) -> None:
+        super().__init__(f"protected by {registration.consultant_id}")
+        self.registration = registration
+
+
+class ClaimRefused(Exception):
+    pass
+
+
+def current_rule(project: Project) -> ProtectionRule:
+    rule = project.protection_rules.order_by("-version").first()
+    if rule is None:
+        rule, _created = ProtectionRule.objects.get_or_create(
+            project=project, version=1
+        )
+    return rule
+
+
+@transaction.atomic
+def rule_update(*, actor: User, project: Project, **windows: int) -> ProtectionRule:
+    """A new version of the project's rule; registrations keep the version they had."""
+    latest = current_rule(project)
+    fields = {
+        name: windows.get(name, getattr(latest, name))
+        for name in (
+            "call_days",
+            "visit_days",
+            "follow_up_days",
+            "warn_days",
+            "daily_claim_cap",
+        )
+    }
+    return ProtectionRule.objects.create(
+        project=project, version=latest.version + 1, created_by=actor, **fields
+    )
+
+
+def _window(rule: ProtectionRule, basis: str) -> int:
+    return {
+        Registration.Basis.CALL: rule.call_days,
+        Registration.Basis.VISIT: rule.visit_days,
+    }.get(basis, rule.follow_up_days)
+
+
+def _event(registration: Registration | None, **fields) -> OwnershipEvent:
+    if registration is not None:
+        fields.setdefault("customer_id", registration.customer_id)
+        fields.setdefault("project_id", registration.project_id)
+        fields.setdefault("consultant_id", registration.consultant_id)
+        fields.setdefault("rule_version", registration.rule.version)
+        fields.setdefault("protected_until", registration.protected_until)
+    return OwnershipEvent.objects.create(registration=registration, **fields)
+
+
+def _sync_owners(customer: Customer, actor: User | None) -> None:
+    """Customers' view of ownership follows the protected registrations: every holder
+    may see the customer, the latest is the primary consultant, none means the pool."""
+    active = list(
+        Registration.objects.filter(
+            customer=customer, status=Registration.Status.PROTECTED
+        )
+        .select_related("consultant")
+        .order_by("-registered_at")
+    )
+    holders = {r.consultant_id: r.consultant for r in active}
+    for user in holders.values():
+        customer_access_grant(customer=customer, user=user, reason="registration")
+    for access in customer.access.filter(reason="registration").exclude(
+        user_id__in=holders
+    ):
+        customer_access_revoke(customer=customer, user=access.user)
+    customer_owner_set(
+        actor=actor, customer=customer, owner=active[0].consultant if active else None
+    )
+
+
+def registration_create(
+    *,
+    actor: User | None,
+    customer: Customer,
+    project: Project,
+    consultant: User,
+    basis: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Registration:
+    """Register a customer at a project. Refused, with the owner and the end of their
+    protection, when someone else holds it; the same consultant gets their own back.
+    The refusal itself is recorded (outside the savepoint the refusal undoes)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        Customer.objects.select_for_update().get(
+            pk=customer.pk
+        )  # one decision at a time
+        existing = (
+            Registration.objects.select_related("consultant", "rule")
+            .filter(
+                customer=customer, project=project, status=Registration.Status.PROTECTED
+            )
+            .first()
+        )
+        if existing is None:
+            return _register(actor, customer, project, consultant, basis, reason, now)
+        if existing.consultant_id == consultant.pk:
+            return existing
+    _refuse(existing, consultant=consultant, actor=actor)
+    raise RegistrationRefused(existing)
+
+
+def _refuse(existing: Registration, *, consultant: User, actor: User | None) -> None:
+    _event(
+        existing,
+        kind=OwnershipEvent.Kind.REFUSED,
+        consultant_id=consultant.pk,
+        actor=actor,
+        reason=_("Protected by %(owner)s until %(until)s")
+        % {
+            "owner": existing.consultant.display_name,
+            "until": f"{timezone.localtime(existing.protected_until):%Y-%m-%d}",
+        },
+    )
+
+
+def _register(actor, customer, project, consultant, basis, reason, now) -> Registration:
+    rule = current_rule(project)
+    registration = Registration.objects.create(
+        customer=customer,
+        project=project,
+        consultant=consultant,
+        rule=rule,
+        basis=basis,
+        registered_at=now,
+        protected_until=now + timedelta(days=_window(rule, basis)),
+    )
+    kind = {
+        Registration.Basis.CLAIM: OwnershipEvent.Kind.CLAIMED,
+        Registration.Basis.REASSIGN: OwnershipEvent.Kind.REASSIGNED,
+    }.get(basis, OwnershipEvent.Kind.REGISTERED)
+    _event(
+        registration,
+        kind=kind,
+        actor=actor,
+        reason=reason
+        or _("%(basis)s under rule v%(version)s: %(days)s days")
+        % {
+            "basis": registration.get_basis_display(),
+            "version": rule.version,
+            "days": _window(rule, basis),
+        },
+    )
+    _sync_owners(customer, actor)
+    return registration
+
+
+def _tell_protected(user: User, registration: Registration, customer: Customer) -> None:
+    notify(
+        user=user,
+        message=_(
+            "%(customer)s is protected at %(project)s by %(owner)s until %(until)s; your contact was logged but the customer stays theirs."
+        )
+        % {
+            "customer": customer.name,
+            "project": registration.project.name,
+            "owner": registration.consultant.display_name,
+            "until": f"{timezone.localtime(registration.protected_until):%Y-%m-%d}",
+        },
+        target=customer,
+    )
+
+
+def registration_on_interaction(*, interaction: Interaction) -> None:
+    """A consultant's visit or call: register the customer at the consultant's project on
+    first contact, renew their protection on each later one. A contact with a customer
+    someone else protects is logged on the timeline, recorded as refused, and the
+    consultant is told who owns the customer until when."""
+    user = interaction.created_by
+    if (
+        interaction.kind not in RENEWING_KINDS
+        or user is None
+        or not user.has_perm("customers.scope_own")
+    ):
+        return
+    projects = list(
+        Project.objects.filter(is_active=True, teams__members=user).distinct()
+    )
+    for project in projects:
+        with transaction.atomic():
+            registration = (
+                Registration.objects.select_for_update(of=("self",))
+                .select_related("rule", "consultant", "project")
+                .filter(
+                    customer_id=interaction.customer_id,
+                    project=project,
+                    status=Registration.Status.PROTECTED,
+                )
+                .first()
+            )
+        if registration is None:
+            basis = (
+                Registration.Basis.VISIT
+                if interaction.kind == Interaction.Kind.VISIT
+                else Registration.Basis.CALL
+            )
+            try:
+                registration_create(
+                    actor=user,
+                    customer=interaction.customer,
+                    project=project,
+                    consultant=user,
+                    basis=basis,
+                    now=interaction.occurred_at,
+                )
+            except RegistrationRefused as refused:
+                _tell_protected(user, refused.registration, interaction.customer)
+            continue
+        if registration.consultant_id != user.pk:
+            _refuse(registration, consultant=user, actor=user)
+            _tell_protected(user, registration, interaction.customer)
+            continue
+        until = interaction.occurred_at + timedelta(
+            days=registration.rule.follow_up_days
+        )
+        if until > registration.protected_until:
+            Registration.objects.filter(pk=registration.pk).update(
+                protected_until=until, warned_at=None
+            )
+            registration.protected_until = until
+            _event(
+                registration,
+                kind=OwnershipEvent.Kind.RENEWED,
+                actor=user,
+                reason=_("%(kind)s on %(day)s")
+                % {
+                    "kind": interaction.get_kind_display(),
+                    "day": f"{timezone.localtime(interaction.occurred_at):%Y-%m-%d}",
+                },
+            )
+
+
+def _deal_protected(registration: Registration) -> bool:
+    return Opportunity.objects.filter(
+        customer_id=registration.customer_id,
+        project_id=registration.project_id,
+        consultant_id=registration.consultant_id,
+        stage__in=DEAL_STAGES,
+    ).exists()
+
+
+def registrations_sweep(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Return customers whose protection lapsed to the pool. Each registration is claimed
+    with SKIP LOCKED and a conditional status change, so running twice (or two workers at
+    once) lapses each registration once."""
+    now = now or timezone.now()
+    lapsed = 0
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Registration.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("rule", "customer", "project")
+                .filter(
+                    status=Registration.Status.PROTECTED,
+                    protected_until__lt=now,
+                    pk__gt=last_id,
+                )
+                .order_by("pk")[:batch]
+            )
+            for registration in due:
+                last_id = registration.pk
+                if _deal_protected(registration):
+                    continue
+                changed = Registration.objects.filter(
+                    pk=registration.pk, status=Registration.Status.PROTECTED
+                ).update(status=Registration.Status.LAPSED, ended_at=now)
+                if not changed:
+                    continue
+                lapsed += 1
+                _event(
+                    registration,
+                    kind=OwnershipEvent.Kind.LAPSED,
+                    reason=_("No follow-up within the protection period"),
+                )
+                _sync_owners(registration.customer, None)
+                notify(
+                    user=registration.consultant,
+                    message=_(
+                        "%(customer)s returned to the public pool: protection at %(project)s lapsed."
+                    )
+                    % {
+                        "customer": registration.customer.name,
+                        "project": registration.project.name,
+                    },
+                    target=registration.customer,
+                )
+        if len(due) < batch:
+            return lapsed
+
+
+def registrations_warn(*, now: datetime | None = None) -> int:
+    """Warn consultants a few days before a customer would return to the pool; once."""
+    now = now or timezone.now()
+    warned = 0
+    candidates = (
+        Registration.objects.filter(
+            status=Registration.Status.PROTECTED, warned_at__isnull=True
+        )
+        .select_related("rule", "customer", "project", "consultant")
+        .filter(protected_until__gte=now)
+    )
+    for registration in candidates.iterator(chunk_size=500):
+        if registration.protected_until > now + timedelta(
+            days=registration.rule.warn_days
+        ):
+            continue
+        with transaction.atomic():
+            if not Registration.objects.filter(
+                pk=registration.pk, warned_at__isnull=True
+            ).update(warned_at=now):
+                continue
+            warned += 1
+            _event(registration, kind=OwnershipEvent.Kind.WARNED)
+            notify(
+                user=registration.consultant,
+                message=_(
+                    "%(customer)s returns to the pool on %(day)s unless you follow up."
+                )
+                % {
+                    "customer": registration.customer.name,
+                    "day": f"{timezone.localtime(registration.protected_until):%Y-%m-%d}",
+                },
+                target=registration.customer,
+            )
+    return warned
+
+
+def claims_today(user: User, project: Project) -> int:
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return OwnershipEvent.objects.filter(
+        consultant=user,
+        kind=OwnershipEvent.Kind.CLAIMED,
+        project=project,
+        at__gte=start,
+    ).count()
+
+
+@transaction.atomic
+def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registration:
+    """Claim a pool customer at a project, within the day's cap."""
+    rule = current_rule(project)
+    if claims_today(actor, project) >= rule.daily_claim_cap:
+        raise ClaimRefused(
+            _(
+                "You have claimed %(cap)s customers at %(project)s today, the most allowed."
+            )
+            % {"cap": rule.daily_claim_cap, "project": project.name}
+        )
+    if Registration.objects.filter(
+        customer=customer, project=project, status=Registration.Status.PROTECTED
+    ).exists():
+        raise ClaimRefused(_("This customer is protected at this project."))
+    return registration_create(
+        actor=actor,
+        customer=customer,
+        project=project,
+        consultant=actor,
+        basis=Registration.Basis.CLAIM,
+    )
+
+
+@transaction.atomic
+def registration_reassign(
+    *, actor: User, registration: Registration, consultant: User, reason: str
+) -> Registration:
+    """A manager moves a protected customer to another consultant, with a reason."""
+    registration = Registration.objects.select_for_update().get(pk=registration.pk)
+    if registration.status != Registration.Status.PROTECTED:
+        raise ClaimRefused(_("This registration is no longer protected."))
+    Registration.objects.filter(pk=registration.pk).update(
+        status=Registration.Status.ENDED, ended_at=timezone.now()
+    )
+    new = registration_create(
+        actor=actor,
+        customer=registration.customer,
+        project=registration.project,
+        consultant=consultant,
+        basis=Registration.Basis.REASSIGN,
+        reason=reason,
+    )
+    notify(
+        user=registration.consultant,
+        message=_("%(customer)s was reassigned to %(to)s: %(reason)s")
+        % {
+            "customer": registration.customer.name,
+            "to": consultant.display_name,
+            "reason": reason,
+        },
+        target=registration.customer,
+    )
+    return new
+
+
+def pool_queryset():
+    """The public pool: live customers nobody owns (kept in step by _sync_owners)."""
+    return Customer.objects.live().filter(assigned_consultant__isnull=True)
