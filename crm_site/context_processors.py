@@ -23,6 +23,7 @@ class NavItem:
 # (label, URL name, icon, the permission that shows it; None: every signed-in user)
 NAVIGATION = [
     (_("Home"), "home", "bi-house", None),
+    (_("My day"), "sales:my-day", "bi-calendar-check", "customers.scope_own"),
     (_("Customers"), "customers:customer-list", "bi-people", "customers.view_customer"),
     (
         _("Register visit"),
@@ -37,7 +38,7 @@ NAVIGATION = [
 
 
 # Items whose URL is a prefix of other items' URLs are active on their own page only.
-EXACT = {"home", "customers:customer-list"}
+EXACT = {"home", "customers:customer-list", "sales:home"}
 
 
 def navigation(request: HttpRequest) -> dict:

@@ -183,3 +183,30 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class JobRun(models.Model):
+    """When a periodic job last ran and what it did, for the people who rely on it."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    last_started = models.DateTimeField(null=True, blank=True)
+    last_finished = models.DateTimeField(null=True, blank=True)
+    last_result = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def record(cls, name: str, *, started, result: str) -> None:
+        cls.objects.update_or_create(
+            name=name,
+            defaults={
+                "last_started": started,
+                "last_finished": timezone.now(),
+                "last_result": result[:200],
+            },
+        )

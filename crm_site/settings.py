@@ -221,6 +221,11 @@ CELERY_TASK_TIME_LIMIT = 180
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# When consultants get their morning digest of follow-ups (local time), and after how
+# many overdue days a follow-up is escalated to the sales manager.
+FOLLOW_UP_DIGEST_HOUR = int(os.environ.get("FOLLOW_UP_DIGEST_HOUR", "8"))
+FOLLOW_UP_ESCALATE_DAYS = int(os.environ.get("FOLLOW_UP_ESCALATE_DAYS", "3"))
+
 CELERY_BEAT_SCHEDULE = {
     # Every 30 s: proves beat is publishing and the worker is consuming, for /health/.
     "heartbeat": {"task": "crm_site.tasks.heartbeat", "schedule": 30.0},

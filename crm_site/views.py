@@ -16,6 +16,11 @@ from crm_site.pagination import paginate
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    # A consultant's day starts on their own page (我的今日).
+    if request.user.has_perm("customers.scope_own") and request.user.has_perm(
+        "sales.use_sales"
+    ):
+        return redirect("sales:my-day")
     recent = (
         AuditEntry.objects.filter(actor=request.user)
         .select_related("content_type")

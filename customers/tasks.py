@@ -5,7 +5,13 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(name="customers.tasks.import_run", ignore_result=True)
+# A 20 MB file holds some 300,000 rows: far longer than the global 120 s limit.
+@shared_task(
+    name="customers.tasks.import_run",
+    ignore_result=True,
+    soft_time_limit=900,
+    time_limit=960,
+)
 def import_run(job_id: int) -> None:
     """Run a checked import; safe to run twice (the job is claimed atomically)."""
     from customers.services.imports import import_run as run

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from crm_site.models import User
 from crm_site.roles import Role
@@ -163,3 +165,58 @@ def open_deal_counts(*, user: User) -> list[tuple[str, str, int]]:
         (stage, Opportunity.Stage(stage).label, counts.get(stage, 0))
         for stage in Opportunity.OPEN_STAGES
     ]
+
+
+def my_day(*, user: User) -> dict:
+    """What a consultant opens first: today's and overdue follow-ups, protections ending
+    soon, customers who just returned to the pool, open deals by stage."""
+    from sales.models import OwnershipEvent, Registration
+
+    today = timezone.localdate()
+    mine = (
+        Customer.objects.live()
+        .filter(assigned_consultant=user, next_follow_up__isnull=False)
+        .only(
+            "id",
+            "name",
+            "mobile",
+            "stage",
+            "next_follow_up",
+            "last_contact_at",
+            "assigned_consultant_id",
+        )
+    )
+    due_today = list(mine.filter(next_follow_up=today).order_by("name")[:50])
+    overdue = list(
+        mine.filter(next_follow_up__lt=today).order_by("next_follow_up")[:50]
+    )
+    ending = list(
+        Registration.objects.filter(
+            consultant=user,
+            status=Registration.Status.PROTECTED,
+            protected_until__lte=timezone.now() + timedelta(days=7),
+        )
+        .select_related("customer", "project")
+        .order_by("protected_until")[:50]
+    )
+    pool_new = list(
+        OwnershipEvent.objects.filter(
+            kind=OwnershipEvent.Kind.LAPSED,
+            at__gte=timezone.now() - timedelta(days=1),
+            customer__assigned_consultant__isnull=True,
+        )
+        .select_related("customer", "project")
+        .order_by("-at")[:20]
+    )
+    for customer in [*due_today, *overdue]:
+        customer.mobile_display = customer.mobile_for(user)
+    for event in pool_new:
+        event.customer.mobile_display = event.customer.mobile_for(user)
+    return {
+        "today": today,
+        "due_today": due_today,
+        "overdue": overdue,
+        "ending": ending,
+        "pool_new": pool_new,
+        "deal_counts": open_deal_counts(user=user),
+    }

@@ -27,3 +27,32 @@ def registrations_warn() -> int:
     from sales.services.ownership import registrations_warn as warn
 
     return warn()
+
+
+@shared_task(name="sales.tasks.follow_up_digest", ignore_result=True)
+def follow_up_digest() -> int:
+    """The morning job: digest rows first, then one message per row."""
+    from sales.services.reminders import digests_build
+
+    pending = digests_build()
+    for digest_id in pending:
+        digest_send.delay(digest_id)
+    return len(pending)
+
+
+@shared_task(name="sales.tasks.digest_send", ignore_result=True)
+def digest_send(digest_id: int) -> bool:
+    from sales.services.reminders import digest_send as send
+
+    return send(digest_id=digest_id)
+
+
+@shared_task(name="sales.tasks.digests_send_pending", ignore_result=True)
+def digests_send_pending() -> int:
+    """Re-queue digests whose message was lost; sending twice is impossible."""
+    from sales.services.reminders import digests_stale
+
+    stale = digests_stale()
+    for digest_id in stale:
+        digest_send.delay(digest_id)
+    return len(stale)

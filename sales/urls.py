@@ -8,6 +8,7 @@ app_name = "sales"
 
 urlpatterns = [
     path("", views.sales_home, name="home"),
+    path("today/", views.my_day, name="my-day"),
     path("buildings/new/", views.building_create, name="building-create"),
     path("units/import/", views.unit_import, name="unit-import"),
     path("buildings/<int:pk>/", views.building_grid, name="building-grid"),

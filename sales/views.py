@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm_site.models import User
+from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
 from customers.models import Customer
 from customers.selectors import customer_list
@@ -878,3 +878,10 @@ def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
             )[:20],
         },
     )
+
+
+@permission_required("sales.use_sales", raise_exception=True)
+def my_day(request: HttpRequest) -> HttpResponse:
+    context = selectors.my_day(user=request.user)
+    context["digest_job"] = JobRun.objects.filter(name="follow_up_digest").first()
+    return render(request, "sales/my_day.html", context)

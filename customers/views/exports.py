@@ -1,9 +1,37 @@
-"""Export of the filtered customer list (being written)."""
+"""Export of the filtered customer list to XLSX or CSV."""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+
+from customers.forms import CustomerFilterForm
+from customers.models import Customer
+from customers.services import imports as services
+from customers.views.customers import FILTER_KEYS, filter_querystring
 
 
+@permission_required("customers.export_customer", raise_exception=True)
 def customer_export(request: HttpRequest) -> HttpResponse:
-    raise Http404
+    """The list as the user filtered it; numbers masked as on the screen."""
+    form = CustomerFilterForm(request.GET, user=request.user)
+    queryset = form.filter(Customer.objects.visible_to(request.user))
+    filters = {key: request.GET[key] for key in FILTER_KEYS if request.GET.get(key)}
+    try:
+        content, filename, content_type = services.customer_export(
+            user=request.user,
+            queryset=queryset,
+            file_format=request.GET.get("format", "xlsx"),
+            filters=filters,
+        )
+    except services.ExportRefused as exc:
+        messages.error(request, str(exc))
+        query = filter_querystring(request.GET)
+        return redirect(f"{reverse('customers:customer-list')}?{query}")
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response

@@ -6,11 +6,14 @@ from sales.models.deals import DealChange, Opportunity, StageChange, UnitHold
 from sales.models.inventory import Building, PriceChange, Project, SalesAccess, Unit
 from sales.models.money import DiscountRequest, PaymentItem, Receipt
 from sales.models.ownership import OwnershipEvent, ProtectionRule, Registration
+from sales.models.reminders import FollowUpDigest, FollowUpEscalation
 
 __all__ = [
     "Building",
     "DealChange",
     "DiscountRequest",
+    "FollowUpDigest",
+    "FollowUpEscalation",
     "Opportunity",
     "OwnershipEvent",
     "PaymentItem",

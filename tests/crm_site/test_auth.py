@@ -17,7 +17,7 @@ def test_login_and_logout(client, consultant):
         reverse("login"), {"username": "consultant", "password": PASSWORD}
     )
     assert response.status_code == 302 and response.url == reverse("home")
-    assert client.get(reverse("home")).status_code == 200
+    assert client.get(reverse("home"), follow=True).status_code == 200
     client.post(reverse("logout"))
     assert client.get(reverse("home")).status_code == 302
 

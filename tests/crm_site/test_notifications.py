@@ -11,7 +11,7 @@ def test_bell_shows_the_unread_count(client, consultant):
     notify(user=consultant, message="单元 101 的保留已到期", url="/sales/")
     notify(user=consultant, message="第二条")
     client.force_login(consultant)
-    body = client.get(reverse("home")).content.decode()
+    body = client.get(reverse("home"), follow=True).content.decode()
     assert 'data-testid="notification-bell"' in body
     assert ">2</span>" in body
 
