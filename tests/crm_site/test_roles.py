@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from crm_site.roles import ROLE_PERMISSIONS, Role
+from crm_site.roles import ROLE_PERMISSIONS
 
 NAV = {
     "customers": reverse("customers:customer-list"),
