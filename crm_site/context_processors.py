@@ -37,23 +37,24 @@ NAVIGATION = [
 ]
 
 
-# Items whose URL is a prefix of other items' URLs are active on their own page only.
-EXACT = {"home", "customers:customer-list", "sales:home"}
-
-
 def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
-    items = []
-    for label, url_name, icon, perm in NAVIGATION:
-        if perm is not None and not user.has_perm(perm):
-            continue
-        url = reverse(url_name)
-        active = (
-            request.path == url if url_name == "home" else request.path.startswith(url)
-        )
-        items.append(NavItem(label, url, icon, active))
+    allowed = [
+        (label, reverse(url_name), icon)
+        for label, url_name, icon, perm in NAVIGATION
+        if perm is None or user.has_perm(perm)
+    ]
+    # The item whose URL is the longest prefix of the page is the active one, so
+    # /sales/today/ lights "My day" and /sales/deals/ lights "Sales".
+    matches = [
+        url for _l, url, _i in allowed if url != "/" and request.path.startswith(url)
+    ]
+    current = (
+        max(matches, key=len) if matches else ("/" if request.path == "/" else None)
+    )
+    items = [NavItem(label, url, icon, url == current) for label, url, icon in allowed]
     return {
         "nav_items": items,
         "can_use_admin": user.has_perm("crm_site.use_admin"),
