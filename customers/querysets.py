@@ -48,12 +48,18 @@ class CustomerQuerySet(QuerySet):
         from customers.models import CustomerAccess
 
         if user.has_perm("customers.scope_team") and user.team_id:
-            clauses.append(Q(assigned_consultant__team_id=user.team_id))
+            from crm_site.models import User
+
+            # A short list of ids keeps the owner index usable (no join on users).
+            members = list(
+                User.objects.filter(team_id=user.team_id).values_list("pk", flat=True)
+            )
+            clauses.append(Q(assigned_consultant_id__in=members))
             clauses.append(
                 Q(
-                    pk__in=CustomerAccess.objects.filter(
-                        user__team_id=user.team_id
-                    ).values("customer_id")
+                    pk__in=CustomerAccess.objects.filter(user_id__in=members).values(
+                        "customer_id"
+                    )
                 )
             )
             if not for_change:
@@ -83,44 +89,15 @@ class CustomerQuerySet(QuerySet):
         """One box: a full phone number in any format, the last four digits or a run
         of digits, a name or company substring, full pinyin or initials.
 
-        Results are ranked: exact name first, then names starting with the text.
+        Each way of matching runs as its own indexed lookup (see search_ids); the
+        user's scope then applies to that short list of ids. One OR across tables and
+        scopes would make PostgreSQL read the whole table. Results are ranked: exact
+        name first, then names starting with the text.
         """
-        from customers.models import ContactPoint
-        from customers.phones import try_normalize_phone
-        from customers.search import looks_like_pinyin
-
         text = " ".join(text.split())
         if not text:
             return self
-        if PHONE_LIKE.fullmatch(text):
-            digits = "".join(ch for ch in text if ch.isdigit())
-            full = try_normalize_phone(text) if len(digits) >= 7 else None
-            points = ContactPoint.objects.filter(kind__in=ContactPoint.PHONE_KINDS)
-            if full:
-                return self.filter(
-                    Q(mobile=full)
-                    | Q(pk__in=points.filter(value=full).values("customer_id"))
-                )
-            if len(digits) == 4:
-                tails = points.annotate(tail=Right("value", 4)).filter(tail=digits)
-                return self.annotate(mobile_tail=Right("mobile", 4)).filter(
-                    Q(mobile_tail=digits) | Q(pk__in=tails.values("customer_id"))
-                )
-            if len(digits) >= 3:
-                return self.filter(mobile__contains=digits)
-        name_match = Q(name__icontains=text)
-        if not text.isascii():
-            # Narrow through the character index first; LIKE then checks the order.
-            chars = list(dict.fromkeys(text.replace(" ", "")))
-            name_match = Q(name_chars__contains=chars, name__contains=text)
-            qs = self.annotate(name_chars=NameChars("name"))
-        else:
-            qs = self
-        condition = name_match | Q(company__icontains=text)
-        if looks_like_pinyin(text):
-            key = text.replace(" ", "").lower()
-            condition |= Q(name_initials__startswith=key) | Q(name_pinyin__contains=key)
-        return qs.filter(condition).annotate(
+        return self.filter(pk__in=search_ids(text)).annotate(
             search_rank=Case(
                 When(name=text, then=Value(0)),
                 When(name__startswith=text, then=Value(1)),
@@ -134,3 +111,57 @@ class CustomerQuerySet(QuerySet):
         if "search_rank" in self.query.annotations:
             return self.order_by(F("search_rank").asc(), "-created_at", "-id")
         return self.order_by("-created_at", "-id")
+
+
+# The newest matches of each lookup that a search considers; a query that matches more
+# (a single common character) shows the newest of them.
+SEARCH_CAP = 1000
+
+
+def _ids(qs: QuerySet) -> list[int]:
+    return list(qs.order_by("-pk").values_list("pk", flat=True)[:SEARCH_CAP])
+
+
+def search_ids(text: str) -> list[int]:
+    """Ids of live customers matching the search text, each lookup on its own index."""
+    from customers.models import ContactPoint, Customer
+    from customers.phones import try_normalize_phone
+    from customers.search import looks_like_pinyin
+
+    live = Customer.objects.filter(merged_into__isnull=True)
+    points = ContactPoint.objects.filter(kind__in=ContactPoint.PHONE_KINDS)
+    if PHONE_LIKE.fullmatch(text):
+        digits = "".join(ch for ch in text if ch.isdigit())
+        full = try_normalize_phone(text) if len(digits) >= 7 else None
+        if full:
+            return _ids(live.filter(mobile=full)) + list(
+                points.filter(value=full).values_list("customer_id", flat=True)[
+                    :SEARCH_CAP
+                ]
+            )
+        if len(digits) == 4:
+            tails = points.annotate(tail=Right("value", 4)).filter(tail=digits)
+            return _ids(
+                live.annotate(mobile_tail=Right("mobile", 4)).filter(mobile_tail=digits)
+            ) + list(tails.values_list("customer_id", flat=True)[:SEARCH_CAP])
+        if len(digits) >= 3:
+            return _ids(live.filter(mobile__contains=digits))
+    ids: list[int] = []
+    if not text.isascii():
+        # The character index narrows; LIKE then checks the characters' order.
+        chars = list(dict.fromkeys(text.replace(" ", "")))
+        ids += _ids(
+            live.annotate(name_chars=NameChars("name")).filter(
+                name_chars__contains=chars, name__contains=text
+            )
+        )
+    elif len(text) >= 3:
+        ids += _ids(live.filter(name__icontains=text))
+    if len(text) >= 3 or not text.isascii():
+        ids += _ids(live.filter(company__icontains=text))
+    if looks_like_pinyin(text):
+        key = text.replace(" ", "").lower()
+        ids += _ids(live.filter(name_initials__startswith=key))
+        if len(key) >= 3:
+            ids += _ids(live.filter(name_pinyin__contains=key))
+    return list(dict.fromkeys(ids))
