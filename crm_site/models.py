@@ -70,6 +70,7 @@ class AuditEntry(models.Model):
         CREATE = "create", _("Created")
         UPDATE = "update", _("Updated")
         DELETE = "delete", _("Deleted")
+        REVEAL = "reveal", _("Number shown")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -29,6 +29,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.add_customer",
         "customers.change_customer",
         "customers.scope_own",
+        "customers.reveal_contact",
         "sales.use_sales",
     ],
     Role.SALES_MANAGER: [
@@ -37,6 +38,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.change_customer",
         "customers.scope_team",
         "customers.view_contact",
+        "customers.reveal_contact",
         "customers.assign_customer",
         "customers.export_customer",
         "customers.import_customer",

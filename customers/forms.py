@@ -392,6 +392,14 @@ class CustomerFilterForm(forms.Form):
         else:
             consultants += [("me", _("My customers"))]
         self.fields["consultant"].choices = consultants
+        # Rendered by hand on the list page (crispy costs too much on a hot page).
+        for field in self.fields.values():
+            css = (
+                "form-select"
+                if isinstance(field.widget, forms.Select)
+                else "form-control"
+            )
+            field.widget.attrs.setdefault("class", css)
 
     def filter(self, qs):
         """Apply the valid filters; invalid values are ignored (and shown as errors)."""

@@ -181,6 +181,7 @@ class Customer(models.Model):
             ("scope_own", _("Can see own customers and the public pool")),
             ("scope_service", _("Can see buyers and owners")),
             ("view_contact", _("Can see full phone numbers")),
+            ("reveal_contact", _("Can show a masked number, logged and rate-limited")),
             ("assign_customer", _("Can assign customers to consultants")),
             ("export_customer", _("Can export customer lists")),
             ("import_customer", _("Can import customers")),

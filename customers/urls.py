@@ -24,6 +24,7 @@ urlpatterns = [
         name="contact-point-delete",
     ),
     path("<int:pk>/consent/", customers.consent_update, name="consent-update"),
+    path("<int:pk>/reveal/", customers.contact_reveal, name="contact-reveal"),
     path("<int:pk>/household/", customers.household_link, name="household-link"),
     path("filters/", customers.saved_filter_create, name="saved-filter-create"),
     path(

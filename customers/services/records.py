@@ -252,3 +252,13 @@ def customer_find_by_phone(mobile: str) -> Customer | None:
         .select_related("assigned_consultant")
         .first()
     )
+
+
+def contact_reveal(*, actor: User, customer: Customer) -> None:
+    """Record that a user was shown a customer's masked number."""
+    audit_record(
+        actor=actor,
+        instance=customer,
+        action=AuditEntry.Action.REVEAL,
+        changes={"mobile": {"old": "", "new": "***"}},
+    )

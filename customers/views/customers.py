@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -31,6 +34,7 @@ from customers.models import (
     MergeRecord,
     SavedFilter,
 )
+from customers.phones import format_phone
 
 FILTER_KEYS = [
     "q",
@@ -146,6 +150,8 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context.update(
         {
             "mobile_display": customer.mobile_for(request.user),
+            "can_reveal": not customer.contact_visible_to(request.user)
+            and request.user.has_perm("customers.reveal_contact"),
             "id_number_display": customer.id_number_for(request.user),
             "contact_points": selectors.contact_points_for(
                 customer=customer, user=request.user
@@ -319,4 +325,37 @@ def household_link(request: HttpRequest, pk: int) -> HttpResponse:
             _("The co-buyer was not linked: %(errors)s")
             % {"errors": form.errors.as_text()},
         )
+    return redirect(customer)
+
+
+REVEALS_PER_HOUR = 20
+
+
+@permission_required("customers.reveal_contact", raise_exception=True)
+@require_POST
+def contact_reveal(request: HttpRequest, pk: int) -> HttpResponse:
+    """Show a masked number once: checked, rate-limited and written to the audit log."""
+    customer = _visible_customer(request, pk)
+    key = f"reveal:{request.user.pk}:{timezone.now():%Y%m%d%H}"
+    cache.add(key, 0, 3600)
+    if cache.incr(key) > REVEALS_PER_HOUR:
+        message = _("You have shown %(count)s numbers this hour, the most allowed.") % {
+            "count": REVEALS_PER_HOUR
+        }
+        if request.htmx:
+            return HttpResponse(
+                f'<span class="text-danger small">{escape(message)}</span>', status=429
+            )
+        messages.error(request, message)
+        return redirect(customer)
+    services.contact_reveal(actor=request.user, customer=customer)
+    number = format_phone(customer.mobile)
+    if request.htmx:
+        return HttpResponse(
+            f'<span class="phone" data-testid="revealed">{escape(number)}</span>'
+        )
+    messages.info(
+        request,
+        _("Mobile of %(name)s: %(number)s") % {"name": customer.name, "number": number},
+    )
     return redirect(customer)
