@@ -6,6 +6,7 @@ from customers.services.ownership import (
     customer_access_grant,
     customer_access_revoke,
     customer_owner_set,
+    customers_to_pool,
 )
 from customers.services.records import (
     AUDITED_FIELDS,
@@ -35,6 +36,7 @@ __all__ = [
     "customer_find_by_phone",
     "customer_owner_set",
     "customer_update",
+    "customers_to_pool",
     "existing_with_mobile",
     "household_link",
     "interaction_log",

@@ -12,16 +12,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Exists, Max, OuterRef
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm_site.models import User
+from crm_site.models import Notification, User
 from crm_site.notifications import notify
-from customers.models import Customer, Interaction
+from customers.models import Customer, CustomerAccess, Interaction
 from customers.services import (
     customer_access_grant,
     customer_access_revoke,
     customer_owner_set,
+    customers_to_pool,
 )
 from sales.models import (
     Opportunity,
@@ -292,91 +295,185 @@ def _deal_protected(registration: Registration) -> bool:
     ).exists()
 
 
-def registrations_sweep(*, now: datetime | None = None, batch: int = 500) -> int:
-    """Return customers whose protection lapsed to the pool. Each registration is claimed
-    with SKIP LOCKED and a conditional status change, so running twice (or two workers at
-    once) lapses each registration once."""
+def registrations_sweep(*, now: datetime | None = None, batch: int = 5000) -> int:
+    """Return customers whose protection lapsed to the pool.
+
+    Set-based, a batch at a time: due registrations are claimed with SKIP LOCKED and
+    lapsed with a conditional UPDATE, so running twice (or two workers at once) lapses
+    each once. Then, per batch: one event row each, customers with no other protection
+    go to the pool (with their audit entries), access rows go, and each consultant gets
+    one notification for all their lapsed customers.
+    """
     now = now or timezone.now()
-    lapsed = 0
+    deal_protected = Opportunity.objects.filter(
+        customer=OuterRef("customer"),
+        project=OuterRef("project"),
+        consultant=OuterRef("consultant"),
+        stage__in=DEAL_STAGES,
+    )
+    total = 0
     last_id = 0
     while True:
         with transaction.atomic():
-            due = list(
+            rows = list(
                 Registration.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("rule", "customer", "project")
                 .filter(
                     status=Registration.Status.PROTECTED,
                     protected_until__lt=now,
                     pk__gt=last_id,
                 )
-                .order_by("pk")[:batch]
+                .exclude(Exists(deal_protected))
+                .order_by("pk")
+                .values(
+                    "pk",
+                    "customer_id",
+                    "consultant_id",
+                    "project_id",
+                    "rule__version",
+                    "protected_until",
+                )[:batch]
             )
-            for registration in due:
-                last_id = registration.pk
-                if _deal_protected(registration):
-                    continue
-                changed = Registration.objects.filter(
-                    pk=registration.pk, status=Registration.Status.PROTECTED
-                ).update(status=Registration.Status.LAPSED, ended_at=now)
-                if not changed:
-                    continue
-                lapsed += 1
-                _event(
-                    registration,
-                    kind=OwnershipEvent.Kind.LAPSED,
-                    reason=_("No follow-up within the protection period"),
-                )
-                _sync_owners(registration.customer, None)
-                notify(
-                    user=registration.consultant,
-                    message=_(
-                        "%(customer)s returned to the public pool: protection at %(project)s lapsed."
-                    )
-                    % {
-                        "customer": registration.customer.name,
-                        "project": registration.project.name,
-                    },
-                    target=registration.customer,
-                )
-        if len(due) < batch:
-            return lapsed
+            if rows:
+                last_id = rows[-1]["pk"]
+                lapsed_ids = _lapse(rows, now)
+                total += len(lapsed_ids)
+        if len(rows) < batch:
+            return total
+
+
+def _lapse(rows: list[dict], now: datetime) -> list[int]:
+    ids = [row["pk"] for row in rows]
+    Registration.objects.filter(
+        pk__in=ids, status=Registration.Status.PROTECTED
+    ).update(status=Registration.Status.LAPSED, ended_at=now)
+    lapsed = set(
+        Registration.objects.filter(
+            pk__in=ids, status=Registration.Status.LAPSED, ended_at=now
+        ).values_list("pk", flat=True)
+    )
+    rows = [row for row in rows if row["pk"] in lapsed]
+    reason = _("No follow-up within the protection period")
+    OwnershipEvent.objects.bulk_create(
+        OwnershipEvent(
+            registration_id=row["pk"],
+            customer_id=row["customer_id"],
+            project_id=row["project_id"],
+            consultant_id=row["consultant_id"],
+            kind=OwnershipEvent.Kind.LAPSED,
+            rule_version=row["rule__version"],
+            protected_until=row["protected_until"],
+            reason=reason,
+            at=now,
+        )
+        for row in rows
+    )
+    customer_ids = {row["customer_id"] for row in rows}
+    still = dict(
+        Registration.objects.filter(
+            customer_id__in=customer_ids, status=Registration.Status.PROTECTED
+        )
+        .order_by("customer_id", "-registered_at")
+        .distinct("customer_id")
+        .values_list("customer_id", "consultant_id")
+    )
+    holders = set(
+        Registration.objects.filter(
+            customer_id__in=customer_ids, status=Registration.Status.PROTECTED
+        ).values_list("customer_id", "consultant_id")
+    )
+    for row in rows:
+        if (row["customer_id"], row["consultant_id"]) not in holders:
+            CustomerAccess.objects.filter(
+                customer_id=row["customer_id"],
+                user_id=row["consultant_id"],
+                reason="registration",
+            ).delete()
+    to_pool = [pk for pk in customer_ids if pk not in still]
+    for pk, owner in still.items():
+        Customer.objects.filter(pk=pk).exclude(assigned_consultant_id=owner).update(
+            assigned_consultant_id=owner
+        )
+    customers_to_pool(customer_ids=to_pool, when=now)
+    by_consultant: dict[int, int] = {}
+    for row in rows:
+        by_consultant[row["consultant_id"]] = (
+            by_consultant.get(row["consultant_id"], 0) + 1
+        )
+    for consultant_id, count in by_consultant.items():
+        Notification.objects.create(
+            user_id=consultant_id,
+            message=_(
+                "%(count)s of your customers returned to the public pool: protection lapsed."
+            )
+            % {"count": count},
+            url=reverse("sales:pool"),
+            created_at=now,
+        )
+    return [row["pk"] for row in rows]
 
 
 def registrations_warn(*, now: datetime | None = None) -> int:
-    """Warn consultants a few days before a customer would return to the pool; once."""
+    """Warn consultants a few days before customers would return to the pool: each
+    registration once (conditional update), one notification per consultant."""
     now = now or timezone.now()
-    warned = 0
-    candidates = (
-        Registration.objects.filter(
-            status=Registration.Status.PROTECTED, warned_at__isnull=True
-        )
-        .select_related("rule", "customer", "project", "consultant")
-        .filter(protected_until__gte=now)
+    horizon = now + timedelta(
+        days=int(ProtectionRule.objects.aggregate(m=Max("warn_days"))["m"] or 3)
     )
-    for registration in candidates.iterator(chunk_size=500):
-        if registration.protected_until > now + timedelta(
-            days=registration.rule.warn_days
-        ):
-            continue
-        with transaction.atomic():
-            if not Registration.objects.filter(
-                pk=registration.pk, warned_at__isnull=True
-            ).update(warned_at=now):
-                continue
-            warned += 1
-            _event(registration, kind=OwnershipEvent.Kind.WARNED)
-            notify(
-                user=registration.consultant,
-                message=_(
-                    "%(customer)s returns to the pool on %(day)s unless you follow up."
-                )
-                % {
-                    "customer": registration.customer.name,
-                    "day": f"{timezone.localtime(registration.protected_until):%Y-%m-%d}",
-                },
-                target=registration.customer,
+    with transaction.atomic():
+        rows = list(
+            Registration.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                status=Registration.Status.PROTECTED,
+                warned_at__isnull=True,
+                protected_until__gte=now,
+                protected_until__lte=horizon,
             )
-    return warned
+            .values(
+                "pk",
+                "customer_id",
+                "consultant_id",
+                "project_id",
+                "rule__version",
+                "rule__warn_days",
+                "protected_until",
+            )
+        )
+        rows = [
+            r
+            for r in rows
+            if r["protected_until"] <= now + timedelta(days=r["rule__warn_days"])
+        ]
+        Registration.objects.filter(
+            pk__in=[r["pk"] for r in rows], warned_at__isnull=True
+        ).update(warned_at=now)
+        OwnershipEvent.objects.bulk_create(
+            OwnershipEvent(
+                registration_id=r["pk"],
+                customer_id=r["customer_id"],
+                project_id=r["project_id"],
+                consultant_id=r["consultant_id"],
+                kind=OwnershipEvent.Kind.WARNED,
+                rule_version=r["rule__version"],
+                protected_until=r["protected_until"],
+                at=now,
+            )
+            for r in rows
+        )
+        by_consultant: dict[int, list[dict]] = {}
+        for r in rows:
+            by_consultant.setdefault(r["consultant_id"], []).append(r)
+        for consultant_id, mine in by_consultant.items():
+            first = min(r["protected_until"] for r in mine)
+            Notification.objects.create(
+                user_id=consultant_id,
+                message=_(
+                    "%(count)s of your customers return to the pool from %(day)s unless you follow up."
+                )
+                % {"count": len(mine), "day": f"{timezone.localtime(first):%Y-%m-%d}"},
+                url=reverse("sales:my-day"),
+                created_at=now,
+            )
+    return len(rows)
 
 
 def claims_today(user: User, project: Project) -> int:

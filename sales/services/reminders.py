@@ -106,62 +106,64 @@ def _sample(user_id: int, day: date) -> dict:
 
 
 def escalations_build(*, day: date) -> int:
-    """Escalate follow-ups overdue for FOLLOW_UP_ESCALATE_DAYS, once per due date."""
+    """Escalate follow-ups overdue for FOLLOW_UP_ESCALATE_DAYS, once per due date (a
+    unique key), with one notification per sales manager listing how many."""
     limit = day - timedelta(days=settings.FOLLOW_UP_ESCALATE_DAYS)
-    overdue = list(
+    overdue = (
         Customer.objects.live()
         .filter(next_follow_up__lte=limit, assigned_consultant__isnull=False)
-        .select_related("assigned_consultant")
-        .order_by("pk")[:5000]
-    )
-    if not overdue:
-        return 0
-    known = set(
-        FollowUpEscalation.objects.filter(customer__in=overdue).values_list(
-            "customer_id", "due_date"
+        .values_list(
+            "pk",
+            "next_follow_up",
+            "assigned_consultant_id",
+            "assigned_consultant__team_id",
         )
     )
-    created = 0
-    managers_by_team: dict[int | None, list[User]] = {}
-    for customer in overdue:
-        if (customer.pk, customer.next_follow_up) in known:
-            continue
-        with transaction.atomic():
-            _escalation, was_new = FollowUpEscalation.objects.get_or_create(
-                customer=customer,
-                due_date=customer.next_follow_up,
-                defaults={"consultant": customer.assigned_consultant},
+    created_by_team: dict[int | None, int] = {}
+    batch: list[tuple] = []
+
+    def flush() -> None:
+        known = set(
+            FollowUpEscalation.objects.filter(
+                customer_id__in=[row[0] for row in batch]
+            ).values_list("customer_id", "due_date")
+        )
+        fresh = [row for row in batch if (row[0], row[1]) not in known]
+        FollowUpEscalation.objects.bulk_create(
+            [
+                FollowUpEscalation(customer_id=pk, due_date=due, consultant_id=owner)
+                for pk, due, owner, _team in fresh
+            ],
+            ignore_conflicts=True,
+        )
+        for row in fresh:
+            created_by_team[row[3]] = created_by_team.get(row[3], 0) + 1
+        batch.clear()
+
+    for row in overdue.iterator(chunk_size=5000):
+        batch.append(row)
+        if len(batch) >= 5000:
+            flush()
+    if batch:
+        flush()
+    managers = User.objects.filter(
+        is_active=True,
+        team_id__in=[t for t in created_by_team if t],
+        groups__name=Role.SALES_MANAGER.value,
+    ).distinct()
+    for manager in managers:
+        notify(
+            user=manager,
+            message=_(
+                "%(count)s follow-ups of your team are overdue by more than %(days)s days."
             )
-            if not was_new:
-                continue
-            created += 1
-            team = customer.assigned_consultant.team_id
-            if team not in managers_by_team:
-                managers_by_team[team] = (
-                    list(
-                        User.objects.filter(
-                            is_active=True,
-                            team_id=team,
-                            groups__name=Role.SALES_MANAGER.value,
-                        )
-                    )
-                    if team
-                    else []
-                )
-            for manager in managers_by_team[team]:
-                notify(
-                    user=manager,
-                    message=_(
-                        "Follow-up of %(customer)s by %(consultant)s is overdue since %(day)s."
-                    )
-                    % {
-                        "customer": customer.name,
-                        "consultant": customer.assigned_consultant.display_name,
-                        "day": customer.next_follow_up.isoformat(),
-                    },
-                    target=customer,
-                )
-    return created
+            % {
+                "count": created_by_team[manager.team_id],
+                "days": settings.FOLLOW_UP_ESCALATE_DAYS,
+            },
+            url=reverse("customers:customer-list") + "?follow_up=overdue",
+        )
+    return sum(created_by_team.values())
 
 
 def digest_send(*, digest_id: int) -> bool:
