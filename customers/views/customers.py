@@ -34,7 +34,7 @@ from customers.models import (
     MergeRecord,
     SavedFilter,
 )
-from customers.phones import format_phone
+from customers.phones import format_phone, mask_phone, try_normalize_phone
 
 FILTER_KEYS = [
     "q",
@@ -87,6 +87,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         request,
         "customers/customer_list.html",
         {
+            "hidden_match": _hidden_match(request, page),
             "form": form,
             "page": page,
             "query": request.GET.get("q", ""),
@@ -97,6 +98,21 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "can_export": request.user.has_perm("customers.export_customer"),
         },
     )
+
+
+def _hidden_match(request: HttpRequest, page) -> dict | None:
+    """A full number that belongs to a customer the user may not open: say so (for the
+    duplicate check) without revealing who, beyond the masked number and the owner."""
+    if page.items or page.number != 1:
+        return None
+    mobile = try_normalize_phone(request.GET.get("q", ""))
+    customer = services.customer_find_by_phone(mobile) if mobile else None
+    if customer is None:
+        return None
+    return {
+        "mobile": mask_phone(customer.mobile),
+        "owner": customer.assigned_consultant,
+    }
 
 
 @permission_required("customers.view_customer", raise_exception=True)

@@ -69,3 +69,16 @@ def test_masking_in_every_place_a_number_appears(
     client.force_login(consultant)
     body = client.get(reverse("sales:pool")).content.decode()
     assert "137****7000" in body and "137 0013 7000" not in body
+
+
+def test_searching_a_full_number_of_a_hidden_customer_says_it_exists_masked(
+    client, consultant, others_customer
+):
+    client.force_login(consultant)
+    response = client.get(reverse("customers:customer-list"), {"q": "139 0013 9000"})
+    body = response.content.decode()
+    assert response.context["page"].items == []
+    assert 'data-testid="hidden-match"' in body and "139****9000" in body
+    assert "赵六" not in body and "139 0013 9000" not in body.replace(
+        'value="139 0013 9000"', ""
+    )
