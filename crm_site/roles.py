@@ -63,10 +63,10 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
     ],
-    # TODO(#5): marketing sees only customers who consented once consent exists.
+    # Marketing works on the customers who agreed to hear from us, and no others.
     Role.MARKETING: [
         *_CUSTOMER_BASE,
-        "customers.scope_all",
+        "customers.scope_consented",
         "customers.export_customer",
         "customers.import_customer",
         "marketing.use_marketing",

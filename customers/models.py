@@ -180,6 +180,7 @@ class Customer(models.Model):
             ("scope_team", _("Can see the customers of own sales team")),
             ("scope_own", _("Can see own customers and the public pool")),
             ("scope_service", _("Can see buyers and owners")),
+            ("scope_consented", _("Can see customers who consented to marketing")),
             ("view_contact", _("Can see full phone numbers")),
             ("reveal_contact", _("Can show a masked number, logged and rate-limited")),
             ("assign_customer", _("Can assign customers to consultants")),

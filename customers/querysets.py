@@ -73,6 +73,10 @@ class CustomerQuerySet(QuerySet):
             if not for_change:
                 # The public pool: unowned customers anyone in sales may see and claim.
                 clauses.append(Q(assigned_consultant__isnull=True))
+        if user.has_perm("customers.scope_consented"):
+            clauses.append(
+                Q(consent_sms=True) | Q(consent_email=True) | Q(consent_phone=True)
+            )
         if user.has_perm("customers.scope_service"):
             clauses.append(Q(stage__in=[Customer.Stage.BUYER, Customer.Stage.OWNER]))
         if not clauses:

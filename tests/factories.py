@@ -48,6 +48,8 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     mobile = factory.Sequence(lambda n: f"+86139{n:08d}")
     stage = Customer.Stage.PROSPECT
     source = Customer.Source.WALK_IN
+    # Most test customers agreed to SMS marketing, so marketing sees them.
+    consent_sms = True
 
 
 def random_mobile() -> str:

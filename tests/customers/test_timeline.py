@@ -93,22 +93,23 @@ def test_consent_withdrawal_is_recorded_and_the_flag_follows(consultant, own_cus
     services.consent_set(
         actor=consultant,
         customer=own_customer,
-        purpose="sms",
+        purpose="email",
         granted=True,
         method="form",
     )
     services.consent_set(
         actor=consultant,
         customer=own_customer,
-        purpose="sms",
+        purpose="email",
         granted=False,
         method="verbal",
-        note="电话里说不要短信",
+        note="电话里说不要邮件",
     )
     own_customer.refresh_from_db()
-    assert own_customer.consent_sms is False
+    assert own_customer.consent_email is False
     assert (
-        ConsentRecord.objects.filter(customer=own_customer, purpose="sms").count() == 2
+        ConsentRecord.objects.filter(customer=own_customer, purpose="email").count()
+        == 2
     )
     assert AuditEntry.objects.filter(object_id=own_customer.pk).count() == 2
 

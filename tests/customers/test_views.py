@@ -323,6 +323,15 @@ def test_consultant_gets_404_editing_another_consultants_customer(
     assert others_customer.name == "赵六"
 
 
+def test_marketer_sees_only_customers_who_consented(
+    client, marketer, own_customer, others_customer
+):
+    Customer.objects.filter(pk=others_customer.pk).update(consent_sms=False)
+    client.force_login(marketer)
+    assert client.get(LIST).context["page"].items == [own_customer]
+    assert client.get(detail(others_customer)).status_code == 404
+
+
 def test_marketer_may_not_edit(client, marketer, own_customer):
     client.force_login(marketer)
     assert client.get(edit(own_customer)).status_code == 403
