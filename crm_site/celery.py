@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, worker_ready
+from celery.signals import beat_init, before_task_publish, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_site.settings")
 
@@ -30,3 +30,11 @@ def _record_worker_start(**kwargs: object) -> None:
     from crm_site.models import Heartbeat
 
     Heartbeat.beat(Heartbeat.Component.WORKER)
+
+
+@beat_init.connect
+def _record_beat_start(**kwargs: object) -> None:
+    # /health/ shows beat alive from its start, not only from its first tick.
+    from crm_site.models import Heartbeat
+
+    Heartbeat.beat(Heartbeat.Component.BEAT)

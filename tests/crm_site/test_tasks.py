@@ -38,3 +38,9 @@ def test_celery_is_configured_for_json_late_acks_and_time_limits():
     assert conf.task_reject_on_worker_lost is True
     assert conf.task_time_limit and conf.task_soft_time_limit
     assert "heartbeat" in conf.beat_schedule
+
+
+def test_beat_and_worker_starting_count_as_heartbeats(db):
+    celery_module._record_beat_start()
+    celery_module._record_worker_start()
+    assert set(Heartbeat.objects.values_list("component", flat=True)) == {"beat", "worker"}
