@@ -231,6 +231,7 @@ class Customer(models.Model):
                 opclasses=["gin_trgm_ops"],
             ),
             GinIndex(NameChars("name"), name="customer_name_chars"),
+            GinIndex(NameChars("company"), name="customer_company_chars"),
             models.Index(
                 fields=["name"],
                 name="customer_name_prefix",

@@ -18,6 +18,23 @@ if TYPE_CHECKING:
 PHONE_LIKE = re.compile(r"[\d\s+\-()]*\d[\d\s+\-()]*")
 
 
+@models.CharField.register_lookup
+class ILike(models.Lookup):
+    """col ILIKE '%text%': PostgreSQL's trigram indexes serve ILIKE on the column as
+    stored, where Django's icontains (UPPER(col) LIKE UPPER(...)) cannot use them."""
+
+    lookup_name = "ilike"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
+
+    def get_db_prep_lookup(self, value, connection):
+        escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return ("%s", [f"%{escaped}%"])
+
+
 class NameChars(models.Func):
     """string_to_array(name, NULL): the characters of a name, for a GIN index.
 
@@ -160,9 +177,17 @@ def search_ids(text: str) -> list[int]:
             )
         )
     elif len(text) >= 3:
-        ids += _ids(live.filter(name__icontains=text))
-    if len(text) >= 3 or not text.isascii():
-        ids += _ids(live.filter(company__icontains=text))
+        ids += _ids(live.filter(name__ilike=text))
+    if not text.isascii():
+        chars = list(dict.fromkeys(text.replace(" ", "")))
+        ids += _ids(
+            live.annotate(company_chars=NameChars("company")).filter(
+                company_chars__contains=chars, company__contains=text
+            )
+        )
+    elif len(text) >= 3:
+        # Trigrams need three characters; shorter text would read the whole index.
+        ids += _ids(live.filter(company__ilike=text))
     if looks_like_pinyin(text):
         key = text.replace(" ", "").lower()
         ids += _ids(live.filter(name_initials__startswith=key))
