@@ -1,0 +1,72 @@
+"""Shared helpers for the benchmark scripts in bench/ (not part of the application)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+SAMPLE_FILE = OUT / "sample.json"
+
+# Every mainland mobile number is PREFIX + 8 digits; the generator walks a fixed
+# permutation of this space, so numbers are unique without remembering them.
+MOBILE_SPACE_PER_PREFIX = 10**8
+# The permutation is a small Feistel network over 34 bits with cycle walking: a
+# bijection, so no two indexes give the same number, and neighbouring indexes give
+# unrelated numbers (tails and prefixes look random).
+_HALF_BITS = 17
+_HALF_MASK = (1 << _HALF_BITS) - 1
+# bench/import_bench.py takes its numbers from here on, far from generate.py's.
+IMPORT_INDEX_BASE = 3_000_000_000
+
+
+def django_setup() -> None:
+    """Make the project importable and start Django with the environment's settings.
+
+    BENCH_PROJECT_ROOT=/path/to/another/checkout runs the scripts against that copy
+    of the application (e.g. a `git archive` of a commit) instead of this one."""
+    project = os.environ.get("BENCH_PROJECT_ROOT") or str(ROOT)
+    if project not in sys.path:
+        sys.path.insert(0, project)
+    if project != str(ROOT):
+        # Celery puts the working directory first on sys.path: make it that copy.
+        os.chdir(project)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_site.settings")
+    debug = os.environ.get("DJANGO_DEBUG", "").lower() in ("1", "true", "yes", "on")
+    if not debug and not os.environ.get("DJANGO_SECRET_KEY"):
+        # The settings refuse to start without a key when debug is off. These scripts
+        # sign nothing; note that ID_NUMBER_HASH_KEY falls back to the secret key.
+        os.environ["DJANGO_SECRET_KEY"] = "bench-only-not-secret"
+    import django
+
+    django.setup()
+
+
+def _feistel(value: int, seed: int) -> int:
+    left, right = value >> _HALF_BITS, value & _HALF_MASK
+    for round_key in (0x5BD1E995, 0x1B873593, 0x85EBCA6B, 0xC2B2AE35):
+        mixed = ((right * 0x9E3779B1) ^ (right >> 5) ^ (round_key + seed)) & _HALF_MASK
+        left, right = right, left ^ mixed
+    return (left << _HALF_BITS) | right
+
+
+def mobile_for_index(index: int, *, prefixes: list[str], seed: int = 0) -> str:
+    """The E.164 number at position `index` of a seeded permutation of all numbers."""
+    space = len(prefixes) * MOBILE_SPACE_PER_PREFIX
+    if not 0 <= index < space:
+        raise ValueError(f"index {index} outside the number space")
+    value = _feistel(index, seed)
+    while value >= space:  # cycle walking keeps the map a bijection on [0, space)
+        value = _feistel(value, seed)
+    prefix, rest = divmod(value, MOBILE_SPACE_PER_PREFIX)
+    return f"+86{prefixes[prefix]}{rest:08d}"
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_escape(text: str) -> str:
+    """A value for PostgreSQL's COPY text format (NULL is written as \\N separately)."""
+    return text.translate(_COPY_ESCAPES)
