@@ -7,3 +7,10 @@ from django.utils.translation import gettext_lazy as _
 class ServiceConfig(AppConfig):
     name = "service"
     verbose_name = _("Service")
+
+    def ready(self) -> None:
+        from crm_site import links
+        from service import merge_handlers
+
+        links.register("service.servicerequest", "service:request-detail")
+        merge_handlers.connect()

@@ -1,8 +1,16 @@
-"""Service models. For now only the app's permissions, which roles grant."""
+"""Service: owners' requests (complaints, repairs...), their deadlines, hand-overs to the
+departments that fix them, escalations, and the callback that closes them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -20,3 +28,309 @@ class ServiceAccess(models.Model):
 
     def __str__(self) -> str:
         return str(self._meta.verbose_name)
+
+
+class Category(models.TextChoices):
+    CONSTRUCTION = "construction", _("Construction quality")
+    DESIGN = "design", _("Design")
+    PROPERTY_MANAGEMENT = "property_management", _("Property management")
+    SALES_COMMUNICATION = "sales_communication", _("Communication during the sale")
+    PLUMBING = "plumbing", _("Plumbing and water leaks")
+    ELECTRICAL = "electrical", _("Electrical")
+    DOORS_WINDOWS = "doors_windows", _("Doors and windows")
+    WALLS_FLOORS = "walls_floors", _("Walls, floors and ceilings")
+    OTHER = "other", _("Other")
+
+
+class Severity(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+class Department(models.TextChoices):
+    ENGINEERING = "engineering", _("Engineering")
+    PROPERTY = "property", _("Property management company")
+    SALES = "sales", _("Sales office")
+    DESIGN = "design", _("Design institute")
+    CONTRACTOR = "contractor", _("Outside contractor")
+
+
+class DeadlineRule(models.Model):
+    """Hours to respond and to resolve, per category and severity (a blank category
+    is the default for its severity)."""
+
+    category = models.CharField(
+        _("category"), max_length=30, choices=Category.choices, blank=True
+    )
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices)
+    response_hours = models.PositiveSmallIntegerField(_("respond within (hours)"))
+    resolution_hours = models.PositiveSmallIntegerField(_("resolve within (hours)"))
+
+    class Meta:
+        verbose_name = _("deadline rule")
+        verbose_name_plural = _("deadline rules")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "severity"], name="deadline_rule_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category or '*'}/{self.severity}: {self.response_hours}h/{self.resolution_hours}h"
+
+
+# Used when no rule is set: (response hours, resolution hours) by severity.
+DEFAULT_HOURS = {
+    Severity.URGENT: (2, 24),
+    Severity.HIGH: (4, 72),
+    Severity.NORMAL: (24, 168),
+    Severity.LOW: (48, 336),
+}
+
+
+class ServiceRequest(models.Model):
+    class Kind(models.TextChoices):
+        COMPLAINT = "complaint", _("Complaint")
+        REPAIR = "repair", _("Repair request")
+        INQUIRY = "inquiry", _("Inquiry")
+        SUGGESTION = "suggestion", _("Suggestion")
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        ASSIGNED = "assigned", _("Assigned")
+        IN_PROGRESS = "in_progress", _("In progress")
+        RESOLVED = "resolved", _("Resolved")
+        CALLED_BACK = "called_back", _("Called back")
+        CLOSED = "closed", _("Closed")
+
+    class Channel(models.TextChoices):
+        PHONE = "phone", _("Phone")
+        WALK_IN = "walk_in", _("Walk-in")
+        WECHAT = "wechat", _("WeChat")
+        WEB = "web", _("Web")
+        PROPERTY = "property", _("Via property management")
+
+    # The moves a request may make; "not satisfied" at callback reopens it.
+    TRANSITIONS: dict[str, set[str]] = {
+        Status.RECEIVED: {Status.ASSIGNED, Status.IN_PROGRESS},
+        Status.ASSIGNED: {Status.ASSIGNED, Status.IN_PROGRESS},
+        Status.IN_PROGRESS: {Status.ASSIGNED, Status.RESOLVED},
+        Status.RESOLVED: {Status.CALLED_BACK, Status.IN_PROGRESS},
+        Status.CALLED_BACK: {Status.CLOSED, Status.IN_PROGRESS},
+        Status.CLOSED: set(),
+    }
+    OPEN = (
+        Status.RECEIVED,
+        Status.ASSIGNED,
+        Status.IN_PROGRESS,
+        Status.RESOLVED,
+        Status.CALLED_BACK,
+    )
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.PROTECT,
+        related_name="service_requests",
+        verbose_name=_("owner"),
+    )
+    unit = models.ForeignKey(
+        "sales.Unit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="service_requests",
+        verbose_name=_("unit"),
+    )
+    category = models.CharField(_("category"), max_length=30, choices=Category.choices)
+    severity = models.CharField(
+        _("severity"), max_length=10, choices=Severity.choices, default=Severity.NORMAL
+    )
+    channel = models.CharField(
+        _("channel"), max_length=20, choices=Channel.choices, default=Channel.PHONE
+    )
+    description = models.TextField(_("description"))
+    # First-receiver responsibility (首问负责制): whoever records it stays accountable.
+    receiver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="received_requests",
+        verbose_name=_("accountable receiver"),
+    )
+    department = models.CharField(
+        _("handled by"), max_length=20, choices=Department.choices, blank=True
+    )
+    handler = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="handled_requests",
+        verbose_name=_("handler"),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.RECEIVED
+    )
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    response_due = models.DateTimeField(_("respond by"))
+    resolution_due = models.DateTimeField(_("resolve by"))
+    responded_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    satisfied = models.BooleanField(_("owner satisfied"), null=True, blank=True)
+    callback_note = models.CharField(_("callback note"), max_length=300, blank=True)
+    reopen_count = models.PositiveSmallIntegerField(default=0)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("service request")
+        verbose_name_plural = _("service requests")
+        indexes = [
+            models.Index(fields=["status", "-received_at"], name="request_status_idx"),
+            models.Index(fields=["receiver", "status"], name="request_receiver_idx"),
+            models.Index(
+                fields=["customer", "-received_at"], name="request_customer_idx"
+            ),
+            models.Index(
+                fields=["resolution_due"],
+                condition=~Q(status__in=["resolved", "called_back", "closed"]),
+                name="request_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()} · {self.customer}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("service:request-detail", args=[self.pk])
+
+    @property
+    def number(self) -> str:
+        return f"KF{self.received_at:%Y%m%d}-{self.pk:05d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @property
+    def overdue(self) -> bool:
+        now = timezone.now()
+        if self.status in (self.Status.RECEIVED,) and now > self.response_due:
+            return True
+        return (
+            self.status
+            in (self.Status.RECEIVED, self.Status.ASSIGNED, self.Status.IN_PROGRESS)
+            and now > self.resolution_due
+        )
+
+    @property
+    def time_left(self) -> timedelta | None:
+        if self.status not in (
+            self.Status.RECEIVED,
+            self.Status.ASSIGNED,
+            self.Status.IN_PROGRESS,
+        ):
+            return None
+        return self.resolution_due - timezone.now()
+
+    def move_to(self, status: str, *, actor, note: str = "") -> bool:
+        """The one way a request changes status: refuses illegal moves, does nothing
+        when repeated (except a re-assignment), records the step on the owner's timeline."""
+        from customers.services import interaction_log
+
+        if status == self.status and status != self.Status.ASSIGNED:
+            return False
+        if status not in self.TRANSITIONS.get(self.status, set()):
+            raise ValidationError(
+                _("A request cannot go from %(old)s to %(new)s.")
+                % {"old": self.get_status_display(), "new": self.Status(status).label}
+            )
+        old = self.status
+        now = timezone.now()
+        self.status = status
+        fields = ["status"]
+        if self.responded_at is None and status in (
+            self.Status.ASSIGNED,
+            self.Status.IN_PROGRESS,
+        ):
+            self.responded_at = now
+            fields.append("responded_at")
+        if status == self.Status.RESOLVED:
+            self.resolved_at = now
+            fields.append("resolved_at")
+        if status == self.Status.CLOSED:
+            self.closed_at = now
+            fields.append("closed_at")
+        self.save(update_fields=fields)
+        ServiceStep.objects.create(
+            request=self, from_status=old, to_status=status, actor=actor, note=note
+        )
+        summary = _("%(kind)s %(number)s: %(old)s → %(new)s") % {
+            "kind": self.get_kind_display(),
+            "number": self.number,
+            "old": self.Status(old).label,
+            "new": self.Status(status).label,
+        }
+        interaction_log(
+            customer=self.customer,
+            kind="complaint" if self.kind == self.Kind.COMPLAINT else "system",
+            summary=f"{summary} · {note}" if note else str(summary),
+            actor=actor,
+            link=self,
+        )
+        return True
+
+    move_to.alters_data = True
+
+
+class ServiceStep(models.Model):
+    """Every step of a request: status changes and hand-overs, who and when."""
+
+    request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="steps"
+    )
+    from_status = models.CharField(max_length=20, choices=ServiceRequest.Status.choices)
+    to_status = models.CharField(max_length=20, choices=ServiceRequest.Status.choices)
+    department = models.CharField(max_length=20, choices=Department.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["request", "-at"], name="service_step_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.from_status} → {self.to_status}"
+
+
+class Escalation(models.Model):
+    """An overdue request raised one rung up the ladder; a row per request and level, so
+    the sweep raises each level once."""
+
+    class Level(models.IntegerChoices):
+        HANDLER = 1, _("Handler")
+        MANAGER = 2, _("Service manager")
+        EXECUTIVE = 3, _("Executive")
+
+    request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="escalations"
+    )
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+    reason = models.CharField(max_length=200)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("escalation")
+        verbose_name_plural = _("escalations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "level"], name="escalation_once_per_level"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} L{self.level}"

@@ -1,13 +1,29 @@
-"""The service desk."""
+"""The service desk: the queue, recording a request, and working it to the callback."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
+from crm_site.pagination import paginate
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
+from customers.services import customer_find_by_phone
+from service import services
+from service.forms import AssignForm, CallbackForm, RequestForm, ResolveForm
+from service.models import ServiceRequest
+
+WORKING = (
+    ServiceRequest.Status.RECEIVED,
+    ServiceRequest.Status.ASSIGNED,
+    ServiceRequest.Status.IN_PROGRESS,
+)
 
 
 @permission_required("service.use_service", raise_exception=True)
@@ -20,6 +36,10 @@ def service_home(request: HttpRequest) -> HttpResponse:
     )
     for customer in owners:
         customer.mobile_display = customer.mobile_for(request.user)
+    now = timezone.now()
+    mine = ServiceRequest.objects.filter(
+        receiver=request.user, status__in=ServiceRequest.OPEN
+    )
     return render(
         request,
         "service/service_home.html",
@@ -27,5 +47,188 @@ def service_home(request: HttpRequest) -> HttpResponse:
             "owner_count": counts.get(Customer.Stage.OWNER, 0),
             "buyer_count": counts.get(Customer.Stage.BUYER, 0),
             "owners": owners,
+            "my_open": mine.count(),
+            "to_call_back": mine.filter(status=ServiceRequest.Status.RESOLVED).count(),
+            "overdue": ServiceRequest.objects.filter(
+                status__in=WORKING, resolution_due__lt=now
+            ).count(),
         },
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+def request_list(request: HttpRequest) -> HttpResponse:
+    qs = ServiceRequest.objects.select_related(
+        "customer", "receiver", "handler", "unit__building"
+    )
+    view = request.GET.get("view", "open")
+    now = timezone.now()
+    if view == "mine":
+        qs = qs.filter(receiver=request.user, status__in=ServiceRequest.OPEN)
+    elif view == "overdue":
+        qs = qs.filter(status__in=WORKING, resolution_due__lt=now)
+    elif view == "callback":
+        qs = qs.filter(status=ServiceRequest.Status.RESOLVED)
+    elif view == "all":
+        pass
+    else:
+        view = "open"
+        qs = qs.filter(status__in=ServiceRequest.OPEN)
+    page = paginate(
+        qs.order_by("resolution_due", "pk")
+        if view != "all"
+        else qs.order_by("-received_at", "-pk"),
+        page=request.GET.get("page"),
+    )
+    return render(
+        request,
+        "service/request_list.html",
+        {"page": page, "view": view, "filter_query": f"view={view}"},
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+def request_create(request: HttpRequest) -> HttpResponse:
+    form = RequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        customer = customer_find_by_phone(data["mobile"])
+        if (
+            customer is None
+            or not Customer.objects.visible_to(request.user)
+            .filter(pk=customer.pk)
+            .exists()
+        ):
+            form.add_error(
+                "mobile",
+                _("No owner or buyer has this number. Register the customer first."),
+            )
+        else:
+            units = services.owner_units(customer)
+            created = services.request_create(
+                actor=request.user,
+                customer=customer,
+                unit=units[0] if len(units) == 1 else None,
+                kind=data["kind"],
+                category=data["category"],
+                severity=data["severity"],
+                channel=data["channel"],
+                description=data["description"],
+            )
+            messages.success(
+                request,
+                _("Request %(number)s recorded; you are its accountable receiver.")
+                % {"number": created.number},
+            )
+            return redirect(created)
+    return render(request, "service/request_form.html", {"form": form})
+
+
+def _request(request: HttpRequest, pk: int) -> ServiceRequest:
+    return get_object_or_404(
+        ServiceRequest.objects.select_related(
+            "customer", "receiver", "handler", "unit__building__project"
+        ),
+        pk=pk,
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _request(request, pk)
+    return render(
+        request,
+        "service/request_detail.html",
+        {
+            "item": item,
+            "mobile_display": item.customer.mobile_for(request.user),
+            "steps": item.steps.select_related("actor").order_by("-at", "-pk"),
+            "escalations": item.escalations.order_by("level"),
+            "assign_form": AssignForm(),
+            "resolve_form": ResolveForm(),
+            "callback_form": CallbackForm(),
+            "may_call_back": request.user.pk == item.receiver_id
+            or request.user.has_perm("service.manage_service"),
+        },
+    )
+
+
+def _act(request: HttpRequest, pk: int, action) -> HttpResponse:
+    item = _request(request, pk)
+    try:
+        action(item)
+    except PermissionDenied:
+        raise
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Saved."))
+    return redirect(item)
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def request_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors.as_text())
+        return redirect("service:request-detail", pk=pk)
+    return _act(
+        request,
+        pk,
+        lambda item: services.request_assign(
+            actor=request.user, request=item, **form.cleaned_data
+        ),
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def request_start(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda item: services.request_start(actor=request.user, request=item),
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def request_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors.as_text())
+        return redirect("service:request-detail", pk=pk)
+    return _act(
+        request,
+        pk,
+        lambda item: services.request_resolve(
+            actor=request.user, request=item, **form.cleaned_data
+        ),
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def request_callback(request: HttpRequest, pk: int) -> HttpResponse:
+    form = CallbackForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors.as_text())
+        return redirect("service:request-detail", pk=pk)
+    return _act(
+        request,
+        pk,
+        lambda item: services.request_callback(
+            actor=request.user, request=item, **form.cleaned_data
+        ),
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def request_close(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda item: services.request_close(actor=request.user, request=item),
     )

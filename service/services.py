@@ -1,0 +1,280 @@
+"""Service desk use cases: record, hand over, resolve, call back, close, escalate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+from crm_site.notifications import notify
+from crm_site.roles import Role
+from customers.models import Customer
+from customers.services import interaction_log
+from sales.models import Opportunity, Unit
+from service.models import (
+    DEFAULT_HOURS,
+    DeadlineRule,
+    Escalation,
+    ServiceRequest,
+    ServiceStep,
+)
+
+# Rungs of the ladder: (level, hours past the deadline).
+LADDER = [
+    (Escalation.Level.HANDLER, 0),
+    (Escalation.Level.MANAGER, 24),
+    (Escalation.Level.EXECUTIVE, 72),
+]
+
+
+def deadlines_for(*, category: str, severity: str) -> tuple[int, int]:
+    rule = (
+        DeadlineRule.objects.filter(severity=severity, category__in=[category, ""])
+        .order_by("-category")
+        .first()
+    )
+    if rule is not None:
+        return rule.response_hours, rule.resolution_hours
+    return DEFAULT_HOURS[severity]
+
+
+def owner_units(customer: Customer) -> list[Unit]:
+    """Units the customer bought (subscribed, contracted or paid deals)."""
+    return list(
+        Unit.objects.filter(
+            opportunities__customer=customer,
+            opportunities__stage__in=[
+                Opportunity.Stage.SUBSCRIBED,
+                Opportunity.Stage.CONTRACTED,
+                Opportunity.Stage.PAID,
+            ],
+        )
+        .select_related("building__project")
+        .distinct()
+    )
+
+
+@transaction.atomic
+def request_create(
+    *,
+    actor: User,
+    customer: Customer,
+    kind: str,
+    category: str,
+    severity: str,
+    channel: str,
+    description: str,
+    unit: Unit | None = None,
+) -> ServiceRequest:
+    """Record a request; whoever records it is its accountable receiver (首问负责制)."""
+    now = timezone.now()
+    response_hours, resolution_hours = deadlines_for(
+        category=category, severity=severity
+    )
+    request = ServiceRequest.objects.create(
+        kind=kind,
+        customer=customer,
+        unit=unit,
+        category=category,
+        severity=severity,
+        channel=channel,
+        description=description.strip(),
+        receiver=actor,
+        received_at=now,
+        response_due=now + timedelta(hours=response_hours),
+        resolution_due=now + timedelta(hours=resolution_hours),
+    )
+    audit_record(actor=actor, instance=request, action=AuditEntry.Action.CREATE)
+    interaction_log(
+        customer=customer,
+        kind="complaint" if kind == ServiceRequest.Kind.COMPLAINT else "system",
+        channel="phone" if channel == ServiceRequest.Channel.PHONE else "",
+        summary=f"{request.get_kind_display()} {request.number}: {request.description[:200]}",
+        actor=actor,
+        link=request,
+    )
+    return request
+
+
+def _locked(request: ServiceRequest) -> ServiceRequest:
+    return (
+        ServiceRequest.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=request.pk)
+    )
+
+
+@transaction.atomic
+def request_assign(
+    *,
+    actor: User,
+    request: ServiceRequest,
+    department: str,
+    handler: User | None,
+    note: str = "",
+) -> ServiceRequest:
+    """Hand the work to a department (and a person there). The receiver stays accountable."""
+    request = _locked(request)
+    request.department = department
+    request.handler = handler
+    request.save(update_fields=["department", "handler"])
+    request.move_to(
+        ServiceRequest.Status.ASSIGNED,
+        actor=actor,
+        note=note or request.get_department_display(),
+    )
+    last_step = request.steps.order_by("-at", "-pk").first()
+    ServiceStep.objects.filter(pk=last_step.pk).update(department=department)
+    if handler is not None and handler != actor:
+        notify(
+            user=handler,
+            message=_("Service request %(number)s was handed to you.")
+            % {"number": request.number},
+            target=request,
+        )
+    return request
+
+
+@transaction.atomic
+def request_start(*, actor: User, request: ServiceRequest) -> ServiceRequest:
+    request = _locked(request)
+    request.move_to(ServiceRequest.Status.IN_PROGRESS, actor=actor)
+    return request
+
+
+@transaction.atomic
+def request_resolve(
+    *, actor: User, request: ServiceRequest, note: str
+) -> ServiceRequest:
+    request = _locked(request)
+    request.move_to(ServiceRequest.Status.RESOLVED, actor=actor, note=note)
+    if request.receiver_id != actor.pk:
+        notify(
+            user=request.receiver,
+            message=_("Request %(number)s is resolved: call the owner back.")
+            % {"number": request.number},
+            target=request,
+        )
+    return request
+
+
+def _may_call_back(actor: User, request: ServiceRequest) -> bool:
+    return actor.pk == request.receiver_id or actor.has_perm("service.manage_service")
+
+
+@transaction.atomic
+def request_callback(
+    *, actor: User, request: ServiceRequest, satisfied: bool, note: str
+) -> ServiceRequest:
+    """The receiver calls the owner back (回访). Not satisfied: the request reopens and
+    goes to the service manager."""
+    request = _locked(request)
+    if not _may_call_back(actor, request):
+        raise PermissionDenied(_("The accountable receiver makes the callback."))
+    if request.status != ServiceRequest.Status.RESOLVED:
+        raise ValidationError(_("Call back once the request is resolved."))
+    request.satisfied = satisfied
+    request.callback_note = note
+    request.save(update_fields=["satisfied", "callback_note"])
+    if satisfied:
+        request.move_to(ServiceRequest.Status.CALLED_BACK, actor=actor, note=note)
+        return request
+    request.reopen_count += 1
+    request.save(update_fields=["reopen_count"])
+    request.move_to(
+        ServiceRequest.Status.IN_PROGRESS,
+        actor=actor,
+        note=_("Owner not satisfied: %(note)s") % {"note": note},
+    )
+    _escalate(
+        request, Escalation.Level.MANAGER, _("Owner not satisfied at the callback")
+    )
+    return request
+
+
+@transaction.atomic
+def request_close(*, actor: User, request: ServiceRequest) -> ServiceRequest:
+    request = _locked(request)
+    if request.status != ServiceRequest.Status.CALLED_BACK or not request.satisfied:
+        raise ValidationError(
+            _(
+                "A request is closed only after a callback in which the owner was satisfied."
+            )
+        )
+    request.move_to(ServiceRequest.Status.CLOSED, actor=actor)
+    return request
+
+
+def _people(level: int, request: ServiceRequest) -> list[User]:
+    if level == Escalation.Level.HANDLER:
+        return [request.handler or request.receiver]
+    role = Role.SERVICE_MANAGER if level == Escalation.Level.MANAGER else Role.EXECUTIVE
+    return list(User.objects.filter(is_active=True, groups__name=role.value).distinct())
+
+
+def _escalate(request: ServiceRequest, level: int, reason: str) -> bool:
+    escalation, created = Escalation.objects.get_or_create(
+        request=request, level=level, defaults={"reason": reason}
+    )
+    if not created:
+        return False
+    ServiceRequest.objects.filter(pk=request.pk, escalation_level__lt=level).update(
+        escalation_level=level
+    )
+    for user in _people(level, request):
+        notify(
+            user=user,
+            message=_("Escalated (%(level)s): %(number)s — %(reason)s")
+            % {
+                "level": escalation.get_level_display(),
+                "number": request.number,
+                "reason": reason,
+            },
+            target=request,
+        )
+    return True
+
+
+def escalations_sweep(*, now=None) -> int:
+    """Raise overdue requests up the ladder. A row per request and level: running it
+    twice, or after a crash, raises each level once."""
+    now = now or timezone.now()
+    raised = 0
+    working = (
+        ServiceRequest.Status.RECEIVED,
+        ServiceRequest.Status.ASSIGNED,
+        ServiceRequest.Status.IN_PROGRESS,
+    )
+    overdue = (
+        ServiceRequest.objects.filter(status__in=working)
+        .filter(
+            Q(resolution_due__lt=now)
+            | Q(status=ServiceRequest.Status.RECEIVED, response_due__lt=now)
+        )
+        .select_related("receiver", "handler")
+    )
+    for request in overdue.iterator(chunk_size=1000):
+        late_since = (
+            request.resolution_due
+            if request.resolution_due < now
+            else request.response_due
+        )
+        hours_late = (now - late_since).total_seconds() / 3600
+        for level, after in LADDER:
+            if hours_late < after or request.escalation_level >= level:
+                continue
+            with transaction.atomic():
+                raised += _escalate(
+                    request,
+                    level,
+                    _("response overdue")
+                    if late_since == request.response_due
+                    else _("resolution overdue"),
+                )
+    return raised
