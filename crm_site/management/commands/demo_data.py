@@ -33,6 +33,8 @@ from sales.models import (
     Unit,
 )
 from sales.services import ownership
+from service import services as service_services
+from service.models import ServiceRequest
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -96,6 +98,16 @@ DEMO_PROJECTS = [
     ),
 ]
 
+# kind, category, description
+DEMO_REQUESTS = [
+    ("complaint", "plumbing", "卫生间天花板渗水，怀疑楼上防水层有问题。"),
+    ("repair", "electrical", "客厅两个插座没电，空开正常。"),
+    ("complaint", "property_management", "地下车库照明长期不亮，物业未处理。"),
+    ("repair", "doors_windows", "主卧窗户关不严，刮风有异响。"),
+    ("complaint", "sales_communication", "交房面积与合同约定不符，要求解释。"),
+    ("inquiry", "other", "询问房产证办理进度。"),
+]
+
 DEMO_TAGS = ["学区房", "改善型", "首置", "投资", "高意向", "老业主"]
 
 # kind, channel, summary
@@ -127,6 +139,7 @@ class Command(BaseCommand):
         created = self._customers(users, count=customers, seed=seed)
         self._sales(random.Random(seed + 1), users)
         self._ownership(random.Random(seed + 2), users)
+        self._service(random.Random(seed + 3), users)
         self.stdout.write(
             self.style.SUCCESS(f"Demo data ready: {created} new customers.")
         )
@@ -256,6 +269,56 @@ class Command(BaseCommand):
             )
         ownership.registrations_sweep()
         ownership.registrations_warn()
+
+    def _service(self, rng: random.Random, users: dict[str, User]) -> None:
+        """Owners' requests in every state, one of them overdue and escalated."""
+        if ServiceRequest.objects.exists():
+            return
+        agent, manager = users["service_agent"], users["service_manager"]
+        owners = list(
+            Customer.objects.filter(stage=Customer.Stage.OWNER).order_by("pk")[:12]
+        )
+        for n, owner in enumerate(owners):
+            kind, category, text = DEMO_REQUESTS[n % len(DEMO_REQUESTS)]
+            request = service_services.request_create(
+                actor=agent,
+                customer=owner,
+                kind=kind,
+                category=category,
+                severity=rng.choice(["normal", "high", "urgent"]),
+                channel="phone",
+                description=text,
+            )
+            target = n % 6
+            if target >= 1:
+                service_services.request_assign(
+                    actor=agent,
+                    request=request,
+                    department="engineering",
+                    handler=manager,
+                )
+            if target >= 2:
+                service_services.request_start(actor=manager, request=request)
+            if target >= 3:
+                service_services.request_resolve(
+                    actor=manager, request=request, note="已上门处理"
+                )
+            if target >= 4:
+                service_services.request_callback(
+                    actor=agent,
+                    request=request,
+                    satisfied=target != 4 or n % 4 == 0,
+                    note="已回访业主",
+                )
+            if target == 5:
+                service_services.request_close(actor=agent, request=request)
+        late = ServiceRequest.objects.filter(status="received").first()
+        if late is not None:
+            ServiceRequest.objects.filter(pk=late.pk).update(
+                response_due=timezone.now() - timedelta(hours=30),
+                resolution_due=timezone.now() - timedelta(hours=26),
+            )
+            service_services.escalations_sweep()
 
     def _deals(
         self, rng: random.Random, project: Project, users: dict[str, User]
