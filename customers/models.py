@@ -215,6 +215,12 @@ class Customer(models.Model):
             ),
             models.Index(fields=["last_contact_at"], name="customer_last_contact_idx"),
             models.Index(fields=["next_follow_up"], name="customer_follow_up_idx"),
+            # The consultant's day and digest: one consultant's due follow-ups.
+            models.Index(
+                fields=["assigned_consultant", "next_follow_up"],
+                name="customer_owner_follow_up_idx",
+                condition=Q(next_follow_up__isnull=False),
+            ),
             models.Index(fields=["-created_at", "-id"], name="customer_created_idx"),
             models.Index(
                 fields=["assigned_consultant", "-created_at"],

@@ -90,24 +90,65 @@ def _breakdown(changes, key: str, label_of) -> list[dict]:
     return [{**row, "label": label_of(row[key])} for row in rows[:50]]
 
 
+def _cache_key(user: User, start: date, end: date, project: Project | None) -> str:
+    raw = f"sales-dashboard:{get_language()}:{_scope_key(user)}:{start}:{end}:{project.pk if project else ''}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
 def sales_dashboard(
     *, user: User, start: date, end: date, project: Project | None = None
 ) -> Dashboard:
-    scope = (
-        "all"
-        if user.has_perm("customers.scope_all")
-        else f"team{user.team_id}-{user.pk}"
-    )
-    key = hashlib.sha256(
-        f"sales-dashboard:{get_language()}:{scope}:{start}:{end}:"
-        f"{project.pk if project else ''}".encode()
-    ).hexdigest()
+    key = _cache_key(user, start, end, project)
     cached = cache.get(key)
     if cached is not None:
         return cached
     result = _compute(user=user, start=start, end=end, project=project)
     cache.set(key, result, CACHE_SECONDS)
     return result
+
+
+def _scope_key(user: User) -> str:
+    # Deals visible to a user depend on their scope only: one computation serves all
+    # managers of a team, and one all executives.
+    if user.has_perm("customers.scope_all"):
+        return "all"
+    if user.has_perm("sales.manage_sales") and user.team_id:
+        return f"team{user.team_id}"
+    return f"user{user.pk}"
+
+
+def default_window() -> tuple[date, date]:
+    """The period the dashboard opens on: the start of the month before last to today."""
+    end = timezone.localdate()
+    return end.replace(day=1) - timedelta(days=60), end
+
+
+def warm(*, languages: tuple[str, ...] = ("zh-hans",)) -> int:
+    """Precompute the default dashboard of every scope, so no manager waits for it."""
+    from django.utils.translation import override
+
+    from crm_site.roles import Role
+
+    start, end = default_window()
+    seen: set[str] = set()
+    users = User.objects.filter(
+        is_active=True,
+        groups__name__in=[
+            Role.SALES_MANAGER.value,
+            Role.EXECUTIVE.value,
+            Role.ADMINISTRATOR.value,
+        ],
+    ).distinct()
+    for user in users:
+        key = _scope_key(user)
+        if key in seen:
+            continue
+        seen.add(key)
+        for language in languages:
+            with override(language):
+                result = _compute(user=user, start=start, end=end, project=None)
+                cache.set(_cache_key(user, start, end, None), result, CACHE_SECONDS)
+    return len(seen)
 
 
 def _compute(

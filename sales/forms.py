@@ -279,9 +279,15 @@ class DashboardFilterForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        today = timezone.localdate()
-        end = cleaned.get("end") or today
-        start = cleaned.get("start") or end.replace(day=1) - timedelta(days=60)
+        from sales.dashboard import default_window
+
+        default_start, default_end = default_window()
+        end = cleaned.get("end") or default_end
+        start = cleaned.get("start") or (
+            default_start
+            if end == default_end
+            else end.replace(day=1) - timedelta(days=60)
+        )
         if start > end:
             self.add_error("start", gettext("The start is after the end."))
             start = end

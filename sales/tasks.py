@@ -56,3 +56,11 @@ def digests_send_pending() -> int:
     for digest_id in stale:
         digest_send.delay(digest_id)
     return len(stale)
+
+
+@shared_task(name="sales.tasks.dashboard_warm", ignore_result=True)
+def dashboard_warm() -> int:
+    """Precompute the sales dashboard of every scope before anyone asks for it."""
+    from sales.dashboard import warm
+
+    return warm()

@@ -168,6 +168,8 @@ class OwnershipEvent(models.Model):
         verbose_name_plural = _("ownership events")
         indexes = [
             models.Index(fields=["customer", "-at"], name="ownership_customer_idx"),
+            # "New in the pool" on the consultant's day: the latest lapses.
+            models.Index(fields=["kind", "-at"], name="ownership_kind_at_idx"),
             models.Index(
                 fields=["consultant", "kind", "at"], name="ownership_claims_idx"
             ),

@@ -43,4 +43,7 @@ def test_celery_is_configured_for_json_late_acks_and_time_limits():
 def test_beat_and_worker_starting_count_as_heartbeats(db):
     celery_module._record_beat_start()
     celery_module._record_worker_start()
-    assert set(Heartbeat.objects.values_list("component", flat=True)) == {"beat", "worker"}
+    assert set(Heartbeat.objects.values_list("component", flat=True)) == {
+        "beat",
+        "worker",
+    }

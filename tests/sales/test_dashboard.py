@@ -125,3 +125,18 @@ def test_dashboard_is_served_from_cache_within_minutes(client, sales_manager, bu
     from tests.helpers import count_queries
 
     assert count_queries(lambda: client.get(DASHBOARD)) <= 8
+
+
+def test_warming_precomputes_every_scope_once(
+    building, consultant, sales_manager, executive, administrator
+):
+    from sales.dashboard import default_window, warm
+    from tests.helpers import count_queries
+
+    sell(building, consultant, contract=False)
+    assert warm() == 2  # the team's managers and the executives/administrators
+    start, end = default_window()
+    assert (
+        count_queries(lambda: sales_dashboard(user=sales_manager, start=start, end=end))
+        <= 3
+    )
