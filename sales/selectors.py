@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from crm_site.models import User
 from crm_site.roles import Role
+from crm_site.templatetags.money import price_short
 from customers.models import Customer
 from sales.models import Building, Opportunity, Project, Unit
 
@@ -58,8 +60,15 @@ def team_workload(*, user: User) -> list[User]:
 
 @dataclass(frozen=True)
 class GridCell:
+    """One unit as the grid draws it, with its texts ready: 264 cells rendered through
+    template lookups and filters cost more than the query."""
+
     unit: Unit | None
     matches: bool
+    url: str = ""
+    status_label: str = ""
+    area: str = ""
+    price: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,22 @@ class Grid:
     counts: list[tuple[str, str, int]]
     layouts: list[str]
     total: int
+
+
+URL_SENTINEL = 987654321
+
+
+def _cell(unit: Unit | None, matches, unit_url: str, labels: dict) -> GridCell:
+    if unit is None:
+        return GridCell(None, False)
+    return GridCell(
+        unit,
+        matches(unit),
+        url=unit_url.replace(str(URL_SENTINEL), str(unit.pk)),
+        status_label=labels[unit.status],
+        area=f"{unit.gross_area.normalize():f} m²",
+        price=price_short(unit.list_price),
+    )
 
 
 def building_grid(
@@ -110,13 +135,13 @@ def building_grid(
             return False
         return not (price_max is not None and unit.list_price > price_max)
 
+    # reverse() once; each cell's URL differs only by its id.
+    unit_url = reverse("sales:unit-detail", args=[URL_SENTINEL])
+    labels = {value: str(label) for value, label in Unit.Status.choices}
     rows = [
         GridRow(
             floor,
-            [
-                GridCell(cells.get(p), cells.get(p) is not None and matches(cells[p]))
-                for p in positions
-            ],
+            [_cell(cells.get(p), matches, unit_url, labels) for p in positions],
         )
         for floor, cells in sorted(by_floor.items(), reverse=True)
     ]
