@@ -455,6 +455,13 @@ class Interaction(models.Model):
                 condition=Q(next_follow_up__isnull=False),
             ),
             models.Index(fields=["link_type", "link_id"], name="interaction_link_idx"),
+            # Visits per period for the sales funnel, without reading five million rows.
+            models.Index(
+                fields=["occurred_at"],
+                include=["customer_id"],
+                condition=Q(kind="visit"),
+                name="interaction_visit_day_idx",
+            ),
         ]
 
     def __str__(self) -> str:

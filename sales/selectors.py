@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -178,6 +179,20 @@ def deals_by_stage(
 
 
 def open_deal_counts(*, user: User) -> list[tuple[str, str, int]]:
+    """Open deals by stage; counted at most once a minute per user (a busy consultant
+    can have tens of thousands)."""
+    key = f"open-deal-counts:{user.pk}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = _open_deal_counts(user)
+        cache.set(key, counts, 60)
+    return [
+        (stage, Opportunity.Stage(stage).label, counts.get(stage, 0))
+        for stage in Opportunity.OPEN_STAGES
+    ]
+
+
+def _open_deal_counts(user: User) -> dict[str, int]:
     rows = (
         Opportunity.objects.visible_to(user)
         .open()
@@ -185,11 +200,7 @@ def open_deal_counts(*, user: User) -> list[tuple[str, str, int]]:
         .values("stage")
         .annotate(n=Count("id"))
     )
-    counts = {row["stage"]: row["n"] for row in rows}
-    return [
-        (stage, Opportunity.Stage(stage).label, counts.get(stage, 0))
-        for stage in Opportunity.OPEN_STAGES
-    ]
+    return {row["stage"]: row["n"] for row in rows}
 
 
 def my_day(*, user: User) -> dict:

@@ -376,18 +376,18 @@ def _lapse(rows: list[dict], now: datetime) -> list[int]:
         .distinct("customer_id")
         .values_list("customer_id", "consultant_id")
     )
-    holders = set(
-        Registration.objects.filter(
-            customer_id__in=customer_ids, status=Registration.Status.PROTECTED
-        ).values_list("customer_id", "consultant_id")
-    )
-    for row in rows:
-        if (row["customer_id"], row["consultant_id"]) not in holders:
-            CustomerAccess.objects.filter(
-                customer_id=row["customer_id"],
-                user_id=row["consultant_id"],
-                reason="registration",
-            ).delete()
+    # Access rows of consultants who no longer protect the customer: one statement.
+    CustomerAccess.objects.filter(
+        reason="registration", customer_id__in=customer_ids
+    ).exclude(
+        Exists(
+            Registration.objects.filter(
+                customer_id=OuterRef("customer_id"),
+                consultant_id=OuterRef("user_id"),
+                status=Registration.Status.PROTECTED,
+            )
+        )
+    ).delete()
     to_pool = [pk for pk in customer_ids if pk not in still]
     for pk, owner in still.items():
         Customer.objects.filter(pk=pk).exclude(assigned_consultant_id=owner).update(
