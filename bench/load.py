@@ -153,6 +153,9 @@ def q(path: str, text: str) -> str:
     return f"{path}?{urllib.parse.urlencode({'q': text})}"
 
 
+LIVE = {"HX-Request": "true", "HX-Target": "results"}
+
+
 def build_pages(sample: dict, only: set[str] | None) -> list[PageSpec]:
     heavy = sample["heavy_customer_id"]
     phones = sample["phones"]
@@ -166,6 +169,12 @@ def build_pages(sample: dict, only: set[str] | None) -> list[PageSpec]:
         PageSpec("search: pinyin initials", 50, [q("/customers/", s) for s in sample["initials"]]),
         PageSpec("search: full pinyin", 50, [q("/customers/", s) for s in sample["pinyin"]]),
         PageSpec(f"360 page (customer {heavy})", 100, [f"/customers/{heavy}/"]),
+        # The search box searches as you type: only the results fragment comes back.
+        PageSpec("live search: full phone", 50, [q("/customers/", p) for p in typed], LIVE),
+        PageSpec("live search: last 4 digits", 50, [q("/customers/", p[-4:]) for p in phones], LIVE),
+        PageSpec("live search: name (2 chars)", 50, [q("/customers/", n) for n in sample["names"]], LIVE),
+        PageSpec("live search: pinyin initials", 50, [q("/customers/", s) for s in sample["initials"]], LIVE),
+        PageSpec("live search: full pinyin", 50, [q("/customers/", s) for s in sample["pinyin"]], LIVE),
         PageSpec(
             "360 timeline partial",
             100,

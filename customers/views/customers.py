@@ -83,6 +83,17 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     page = paginate(qs, page=request.GET.get("page"))
     for customer in page.items:
         customer.mobile_display = customer.mobile_for(request.user)
+    if request.htmx and request.htmx.target == "results":
+        # Search as you type: only the results are re-rendered.
+        return render(
+            request,
+            "customers/customer_list.html#results",
+            {
+                "page": page,
+                "hidden_match": _hidden_match(request, page),
+                "filter_query": filter_querystring(request.GET),
+            },
+        )
     return render(
         request,
         "customers/customer_list.html",

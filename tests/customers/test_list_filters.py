@@ -103,3 +103,17 @@ def test_list_shows_absorbed_customers_to_nobody(
     Customer.objects.filter(pk=pool_customer.pk).update(merged_into=own_customer)
     client.force_login(administrator)
     assert names(client.get(LIST)) == {"张三"}
+
+
+def test_search_as_you_type_returns_only_the_results(
+    client, sales_manager, own_customer, others_customer
+):
+    from tests.helpers import count_queries
+
+    client.force_login(sales_manager)
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"}
+    response = client.get(LIST, {"q": "138 0013 8000"}, **headers)
+    body = response.content.decode()
+    assert response.status_code == 200 and "<html" not in body
+    assert 'id="results"' in body and "张三" in body and "赵六" not in body
+    assert count_queries(lambda: client.get(LIST, {"q": "张"}, **headers)) <= 10
