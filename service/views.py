@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -153,12 +153,19 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _act(request: HttpRequest, pk: int, action) -> HttpResponse:
+def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpResponse:
+    """Run one workflow step from a POST: validate its form (if any), call the service
+    with the request, report the outcome, go back to the request (POST-redirect-GET)."""
     item = _request(request, pk)
+    data = {}
+    if form_class is not None:
+        form = form_class(request.POST)
+        if not form.is_valid():
+            messages.error(request, form.errors.as_text())
+            return redirect(item)
+        data = form.cleaned_data
     try:
-        action(item)
-    except PermissionDenied:
-        raise
+        service(actor=request.user, request=item, **data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -169,66 +176,28 @@ def _act(request: HttpRequest, pk: int, action) -> HttpResponse:
 @permission_required("service.use_service", raise_exception=True)
 @require_POST
 def request_assign(request: HttpRequest, pk: int) -> HttpResponse:
-    form = AssignForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, form.errors.as_text())
-        return redirect("service:request-detail", pk=pk)
-    return _act(
-        request,
-        pk,
-        lambda item: services.request_assign(
-            actor=request.user, request=item, **form.cleaned_data
-        ),
-    )
+    return _act(request, pk, services.request_assign, AssignForm)
 
 
 @permission_required("service.use_service", raise_exception=True)
 @require_POST
 def request_start(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(
-        request,
-        pk,
-        lambda item: services.request_start(actor=request.user, request=item),
-    )
+    return _act(request, pk, services.request_start)
 
 
 @permission_required("service.use_service", raise_exception=True)
 @require_POST
 def request_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    form = ResolveForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, form.errors.as_text())
-        return redirect("service:request-detail", pk=pk)
-    return _act(
-        request,
-        pk,
-        lambda item: services.request_resolve(
-            actor=request.user, request=item, **form.cleaned_data
-        ),
-    )
+    return _act(request, pk, services.request_resolve, ResolveForm)
 
 
 @permission_required("service.use_service", raise_exception=True)
 @require_POST
 def request_callback(request: HttpRequest, pk: int) -> HttpResponse:
-    form = CallbackForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, form.errors.as_text())
-        return redirect("service:request-detail", pk=pk)
-    return _act(
-        request,
-        pk,
-        lambda item: services.request_callback(
-            actor=request.user, request=item, **form.cleaned_data
-        ),
-    )
+    return _act(request, pk, services.request_callback, CallbackForm)
 
 
 @permission_required("service.use_service", raise_exception=True)
 @require_POST
 def request_close(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(
-        request,
-        pk,
-        lambda item: services.request_close(actor=request.user, request=item),
-    )
+    return _act(request, pk, services.request_close)
