@@ -49,6 +49,7 @@ def test_consultant_logs_in_in_chinese_creates_a_customer_and_finds_it_by_phone(
     page.locator("#id_q").fill("18612345678")
     page.locator("#id_q").press("Enter")
     rows = page.get_by_test_id("customer-table").locator("tbody tr")
+    rows.filter(has_text="王小明").first.wait_for()
     assert rows.count() == 1
     assert "王小明" in rows.first.inner_text()
     screenshot("04-search-by-phone")

@@ -13,7 +13,11 @@ def test_walk_in_registration_by_keyboard_creates_a_customer_and_logs_the_visit(
 ):
     login(page, "consultant")
     page.goto("/customers/register/")
-    # The phone field has the focus: the consultant only types and tabs.
+    # The phone field has the focus (autofocus); waiting for it keeps the test from
+    # typing before the browser has applied it. From here on: keyboard only.
+    mobile = page.locator("#id_mobile")
+    assert mobile.get_attribute("autofocus") is not None
+    mobile.focus()
     page.keyboard.type("186 2222 3333")
     page.get_by_test_id("lookup-result").get_by_text("新号码").wait_for()
     page.keyboard.press("Tab")
@@ -35,6 +39,7 @@ def test_registration_shows_the_existing_customer_and_logs_on_that_record(
 ):
     login(page, "consultant")
     page.goto("/customers/register/")
+    page.locator("#id_mobile").focus()
     page.keyboard.type("+86 138-0013-8000")
     hint = page.get_by_test_id("lookup-result")
     hint.get_by_text("张三").wait_for()
