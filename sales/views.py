@@ -259,6 +259,9 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     project = request.GET.get("project", "")
     if project.isdigit():
         qs = qs.filter(project_id=int(project))
+    consultant = request.GET.get("consultant", "")
+    if consultant.isdigit():
+        qs = qs.filter(consultant_id=int(consultant))
     page = paginate(qs, page=request.GET.get("page"))
     filters = request.GET.copy()
     filters.pop("page", None)
@@ -271,6 +274,16 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
             "project": project,
             "stages": Opportunity.Stage.choices,
             "projects": Project.objects.all(),
+            "consultant": consultant,
+            # Managers list deals per consultant of their team.
+            "consultants": User.objects.filter(
+                pk__in=Opportunity.objects.visible_to(request.user)
+                .order_by()
+                .values("consultant_id")
+                .distinct()
+            ).order_by("last_name", "first_name")
+            if request.user.has_perm("sales.manage_sales")
+            else [],
             "filter_query": filters.urlencode(),
         },
     )

@@ -144,7 +144,7 @@ def test_deal_list_and_board_query_counts_do_not_grow(
             )
 
     assert_queries_do_not_grow(
-        lambda: client.get(reverse("sales:opportunity-list")), grow, at_most=8
+        lambda: client.get(reverse("sales:opportunity-list")), grow, at_most=10
     )
     assert_queries_do_not_grow(
         lambda: client.get(reverse("sales:opportunity-board")), grow, at_most=8
@@ -162,3 +162,21 @@ def test_roles_outside_sales_are_refused_deal_pages(client, persona, deal):
         deal.get_absolute_url(),
     ):
         assert client.get(url).status_code == 403
+
+
+def test_manager_lists_deals_per_consultant(
+    client, deal, sales_manager, other_consultant, building
+):
+    theirs = services.opportunity_open(
+        actor=other_consultant, customer=CustomerFactory(), project=building.project
+    )
+    client.force_login(sales_manager)
+    url = reverse("sales:opportunity-list")
+    assert set(client.get(url).context["page"].items) == {deal, theirs}
+    assert list(
+        client.get(url, {"consultant": other_consultant.pk}).context["page"].items
+    ) == [theirs]
+    assert {c.pk for c in client.get(url).context["consultants"]} == {
+        deal.consultant_id,
+        other_consultant.pk,
+    }
