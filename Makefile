@@ -28,7 +28,7 @@ format: venv ## Format and auto-fix the code with ruff
 	$(RUFF) check --fix .
 
 messages: venv ## Update and compile the zh_Hans translation catalog
-	$(PYTHON) manage.py makemessages -l zh_Hans --no-obsolete --no-location && $(PYTHON) manage.py compilemessages -l zh_Hans
+	$(PYTHON) manage.py makemessages -l zh_Hans --no-obsolete --no-location && $(PYTHON) manage.py compilemessages -l zh_Hans --ignore=.venv --ignore=var
 
 clean-data: ## Explain how to remove the local data in var/ (removes nothing)
 	@echo "Local data (PostgreSQL, Redis, secret key, static files) lives in var/."
