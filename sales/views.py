@@ -463,21 +463,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
 @permission_required("sales.manage_sales", raise_exception=True)
 @require_POST
 def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    discount = get_object_or_404(
-        DiscountRequest,
-        pk=pk,
-        opportunity__in=Opportunity.objects.visible_to(request.user),
-    )
-    form = DiscountDecisionForm(request.POST)
-    if form.is_valid():
-        services.discount_decide(
-            actor=request.user,
-            request=discount,
-            approve=form.cleaned_data["decision"] == "approve",
-            note=form.cleaned_data["note"],
-        )
-        messages.success(request, _("Decision recorded."))
-    return redirect("sales:approval-list")
+    return _decide(request, DiscountRequest, pk, services.discount_decide, "request")
 
 
 @permission_required("sales.use_sales", raise_exception=True)
@@ -657,17 +643,24 @@ def deal_change_create(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("sales.manage_sales", raise_exception=True)
 @require_POST
 def deal_change_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    change = get_object_or_404(
-        DealChange, pk=pk, opportunity__in=Opportunity.objects.visible_to(request.user)
+    return _decide(request, DealChange, pk, services.deal_change_decide, "change")
+
+
+def _decide(
+    request: HttpRequest, model, pk: int, decide, argument: str
+) -> HttpResponse:
+    """A sales manager approves or rejects something waiting in the approvals queue."""
+    item = get_object_or_404(
+        model, pk=pk, opportunity__in=Opportunity.objects.visible_to(request.user)
     )
     form = DiscountDecisionForm(request.POST)
     if form.is_valid():
         try:
-            services.deal_change_decide(
+            decide(
                 actor=request.user,
-                change=change,
                 approve=form.cleaned_data["decision"] == "approve",
                 note=form.cleaned_data["note"],
+                **{argument: item},
             )
         except services.UnitUnavailable:
             messages.error(

@@ -17,7 +17,6 @@ from sales.services.inventory import (
     floor_numbers,
     price_plan_apply,
     price_plan_preview,
-    unit_price_change,
 )
 from sales.services.money import (
     discount_decide,
@@ -41,7 +40,6 @@ __all__ = [
     "price_plan_apply",
     "price_plan_preview",
     "receipt_record",
-    "unit_price_change",
     "unit_release",
     "unit_reserve",
     "unit_subscribe",

@@ -85,25 +85,6 @@ def building_generate(
     return building
 
 
-@transaction.atomic
-def unit_price_change(
-    *, actor: User, unit: Unit, new_price: Decimal, reason: str
-) -> Unit:
-    locked = Unit.objects.select_for_update().get(pk=unit.pk)
-    if locked.list_price == new_price:
-        return locked
-    PriceChange.objects.create(
-        unit=locked,
-        old_price=locked.list_price,
-        new_price=new_price,
-        reason=reason,
-        changed_by=actor,
-    )
-    locked.list_price = new_price
-    locked.save(update_fields=["list_price"])
-    return locked
-
-
 @dataclass(frozen=True)
 class Repricing:
     unit: Unit

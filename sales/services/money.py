@@ -280,9 +280,3 @@ def receipt_record(
             Opportunity.Stage.PAID, actor=actor, note=_("All payments received")
         )
     return receipt
-
-
-def deal_quote(opportunity: Opportunity):
-    if opportunity.unit is None:
-        return None
-    return quote(unit=opportunity.unit, discount_percent=opportunity.discount_percent)
