@@ -202,6 +202,10 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Anju CRM <crm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# SMS gateway: a dotted path to a crm_site.messaging.SmsBackend. The default writes each
+# message to the log; a developer plugs in their provider's backend here.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "crm_site.messaging.LogSmsBackend")
+
 # Celery -------------------------------------------------------------------------
 
 CELERY_BROKER_URL = REDIS_URL

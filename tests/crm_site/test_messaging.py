@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+
+from crm_site import messaging
+
+
+@pytest.fixture
+def locmem_sms(settings):
+    settings.SMS_BACKEND = "crm_site.messaging.LocMemSmsBackend"
+    messaging.sms_outbox.clear()
+    yield messaging.sms_outbox
+    messaging.sms_outbox.clear()
+
+
+def test_default_sms_backend_writes_to_the_log(caplog):
+    with caplog.at_level("INFO", logger="anju.sms"):
+        message_id = messaging.send_sms("13800138000", "您好")
+    assert message_id
+    assert "13800138000" in caplog.text and "您好" in caplog.text
+
+
+def test_locmem_backend_keeps_messages(locmem_sms):
+    message_id = messaging.send_sms("13800138000", "hello")
+    assert locmem_sms == [messaging.SmsMessage("13800138000", "hello", message_id)]
+
+
+def test_missing_phone_or_provider_error_is_send_failed(settings, locmem_sms):
+    with pytest.raises(messaging.SendFailed):
+        messaging.send_sms("", "x")
+    settings.SMS_BACKEND = "crm_site.messaging.SmsBackend"
+    with pytest.raises(messaging.SendFailed):
+        messaging.send_sms("13800138000", "x")
+
+
+def test_send_email_uses_django_mail():
+    message_id = messaging.send_email("a@example.com", "Subject", "Body", html="<p>Body</p>")
+    assert message_id.startswith("<") and len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["a@example.com"]
