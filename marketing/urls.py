@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from marketing import views
+from marketing.views import home as views
 
 app_name = "marketing"
 

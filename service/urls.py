@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from service import views
+from service.views import requests as views
 
 app_name = "service"
 

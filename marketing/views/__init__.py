@@ -1,0 +1,1 @@
+"""Marketing views, one module per concern."""

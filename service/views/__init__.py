@@ -1,0 +1,1 @@
+"""Service views, one module per concern."""
