@@ -28,16 +28,30 @@ class CachedPermissionBackend(ModelBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            key = _key(user_obj.pk)
-            found = cache.get_many([VERSION_KEY, key])
-            version = found.get(VERSION_KEY)
-            cached = found.get(key)
-            if cached is not None and cached[0] == version:
-                user_obj._perm_cache = cached[1]
-            else:
-                perms = super().get_all_permissions(user_obj)
-                cache.set(key, (version, perms), TIMEOUT)
+            _load(user_obj, lambda: super(CachedPermissionBackend, self))
         return user_obj._perm_cache
+
+
+def _load(user, model_backend) -> None:
+    """Set the user's permission set and group names, from the cache when current."""
+    key = _key(user.pk)
+    found = cache.get_many([VERSION_KEY, key])
+    version = found.get(VERSION_KEY)
+    cached = found.get(key)
+    if cached is not None and cached[0] == version:
+        user._perm_cache, user._group_names = cached[1], cached[2]
+        return
+    perms = model_backend().get_all_permissions(user) if user.is_active else set()
+    names = set(user.groups.values_list("name", flat=True))
+    user._perm_cache, user._group_names = perms, names
+    cache.set(key, (version, perms, names), TIMEOUT)
+
+
+def group_names(user) -> set[str]:
+    """The names of the user's groups (their roles), cached with the permissions."""
+    if not hasattr(user, "_group_names"):
+        _load(user, lambda: ModelBackend())
+    return user._group_names
 
 
 def invalidate(**kwargs) -> None:

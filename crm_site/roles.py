@@ -138,7 +138,9 @@ def roles_of(user: object) -> list[Role]:
         return []
     cached = getattr(user, "_crm_roles", None)
     if cached is None:
-        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        from crm_site.auth_backends import group_names
+
+        names = group_names(user)
         cached = [role for role in Role if role.value in names]
         user._crm_roles = cached  # type: ignore[attr-defined]
     return cached
