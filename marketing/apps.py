@@ -7,3 +7,10 @@ from django.utils.translation import gettext_lazy as _
 class MarketingConfig(AppConfig):
     name = "marketing"
     verbose_name = _("Marketing")
+
+    def ready(self) -> None:
+        from marketing.selectors import latest_campaign_of
+        from sales import attribution
+
+        # A deal opened for a customer who answered a campaign is credited to it.
+        attribution.register(latest_campaign_of)
