@@ -90,7 +90,7 @@ def members_snapshot(*, campaign: Campaign, segment: Segment, actor: User) -> in
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (campaign_id, customer_id, added_at) "
-            f"SELECT %s, matched.id, %s FROM ({select_sql}) AS matched "
+            f"SELECT %s, matched.pk, %s FROM ({select_sql}) AS matched (pk) "
             "ON CONFLICT (campaign_id, customer_id) DO NOTHING",
             [campaign.pk, timezone.now(), *params],
         )

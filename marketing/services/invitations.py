@@ -68,7 +68,7 @@ def _queue_channel(campaign: Campaign, channel: str) -> int:
         cursor.execute(
             f"INSERT INTO {table} (campaign_id, member_id, channel, status, "
             "created_at, message_id, error) "
-            f"SELECT %s, picked.id, %s, %s, %s, '', '' FROM ({select_sql}) AS picked "
+            f"SELECT %s, picked.pk, %s, %s, %s, '', '' FROM ({select_sql}) AS picked (pk) "
             "ON CONFLICT (member_id, channel) DO NOTHING",
             [campaign.pk, channel, Invitation.Status.QUEUED, timezone.now(), *params],
         )
