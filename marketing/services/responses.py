@@ -44,7 +44,7 @@ def response_record(
     *, actor: User | None, member: CampaignMember, kind: str
 ) -> tuple[Response, bool]:
     """Record a sign-up or check-in once; repeating it returns the first one."""
-    campaign = member.campaign
+    campaign = Campaign.objects.select_related("created_by").get(pk=member.campaign_id)
     if campaign.status != Campaign.Status.RUNNING:
         raise ResponseRefused(_("The campaign is not running."))
     response, created = Response.objects.get_or_create(
@@ -58,6 +58,7 @@ def response_record(
     )
     if not created:
         return response, False
+    response.campaign = campaign
     customer = Customer.objects.select_for_update().get(pk=member.customer_id)
     summary = (
         _("Checked in at %(campaign)s")
@@ -155,5 +156,4 @@ def checkin_by_code(
     *, actor: User, campaign: Campaign, code: str
 ) -> tuple[Response, bool]:
     member = member_by_code(campaign=campaign, code=code)
-    member.campaign = campaign
     return response_record(actor=actor, member=member, kind=Response.Kind.CHECKIN)

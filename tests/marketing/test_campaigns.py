@@ -35,11 +35,13 @@ def test_member_snapshot_is_idempotent(campaign, marketer, segment):
 
 def test_campaign_start_is_atomic(campaign, marketer):
     CustomerFactory(stage="prospect")
-    with mock.patch(
-        "marketing.services.campaigns.audit_record", side_effect=RuntimeError
+    with (
+        mock.patch(
+            "marketing.services.campaigns.audit_record", side_effect=RuntimeError
+        ),
+        pytest.raises(RuntimeError),
     ):
-        with pytest.raises(RuntimeError):
-            services.campaign_move(actor=marketer, campaign=campaign, status="running")
+        services.campaign_move(actor=marketer, campaign=campaign, status="running")
     campaign.refresh_from_db()
     assert campaign.status == "planned"
     assert not CampaignMember.objects.filter(campaign=campaign).exists()

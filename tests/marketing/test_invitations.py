@@ -34,7 +34,7 @@ def test_invitations_go_only_to_channels_the_member_consented_to(
     services.invitations_send(campaign_id=campaign.pk)
     assert [m.to for m in mail.outbox] == [["both@example.com"]]
     assert len(outboxes) == 3
-    assert "邀请函" == mail.outbox[0].subject
+    assert mail.outbox[0].subject == "邀请函"
     assert "/marketing/u/" in mail.outbox[0].body  # the unsubscribe link
 
 
@@ -111,7 +111,9 @@ def test_a_send_that_crashes_half_way_resumes_without_sending_anyone_twice(
     assert len(outboxes) == 5
 
 
-def test_sending_is_rate_limited_to_one_batch_per_run(campaign, marketer, outboxes, settings):
+def test_sending_is_rate_limited_to_one_batch_per_run(
+    campaign, marketer, outboxes, settings
+):
     settings.MARKETING_SEND_PER_MINUTE = 2
     CustomerFactory.create_batch(5)
     start_and_queue(campaign, marketer)
@@ -144,7 +146,9 @@ def test_unsubscribe_link_withdraws_consent_at_once_without_login(
     customer = CustomerFactory(email="a@example.com", consent_email=True)
     start_and_queue(campaign, marketer)
     email_row = Invitation.objects.get(channel="email")
-    url = reverse("marketing:unsubscribe", args=[public_token(email_row, UNSUBSCRIBE_SALT)])
+    url = reverse(
+        "marketing:unsubscribe", args=[public_token(email_row, UNSUBSCRIBE_SALT)]
+    )
     assert client.get(url).status_code == 200
     customer.refresh_from_db()
     assert customer.consent_email  # a GET (a mail scanner) changes nothing
@@ -153,7 +157,11 @@ def test_unsubscribe_link_withdraws_consent_at_once_without_login(
     customer.refresh_from_db()
     assert not customer.consent_email and customer.consent_sms
     record = ConsentRecord.objects.get(customer=customer)
-    assert (record.purpose, record.granted, record.method) == ("email", False, "unsubscribe")
+    assert (record.purpose, record.granted, record.method) == (
+        "email",
+        False,
+        "unsubscribe",
+    )
     # The queued e-mail is not sent; the SMS still is.
     services.invitations_send(campaign_id=campaign.pk)
     assert mail.outbox == [] and len(outboxes) == 1
