@@ -230,9 +230,10 @@ def campaign_returns(*, campaign_ids: list[int]) -> dict[int, CampaignReturn]:
     return result
 
 
-def returns_by_kind(*, campaigns: list[Campaign]) -> list[tuple[str, CampaignReturn]]:
-    """The campaigns' figures summed per channel (campaign type)."""
-    figures = campaign_returns(campaign_ids=[c.pk for c in campaigns])
+def returns_by_kind(
+    *, campaigns: list[Campaign], figures: dict[int, CampaignReturn]
+) -> list[tuple[str, CampaignReturn]]:
+    """The campaigns' figures (from campaign_returns) summed per channel (type)."""
     by_kind: dict[str, CampaignReturn] = {}
     for campaign in campaigns:
         by_kind.setdefault(campaign.kind, CampaignReturn()).add(figures[campaign.pk])

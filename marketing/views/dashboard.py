@@ -42,7 +42,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "marketing/dashboard.html",
         {
             "rows": [(c, figures[c.pk]) for c in campaigns],
-            "by_kind": selectors.returns_by_kind(campaigns=campaigns),
+            "by_kind": selectors.returns_by_kind(campaigns=campaigns, figures=figures),
             "by_source": selectors.contracted_value_by_source(),
             "total": total,
             "referral_funnel": _referral_funnel(request.user),

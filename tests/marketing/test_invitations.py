@@ -50,9 +50,11 @@ def test_queueing_sends_the_job_on_commit(
 ):
     CustomerFactory()
     services.campaign_move(actor=marketer, campaign=campaign, status="running")
-    with mock.patch("marketing.tasks.invitations_send.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            services.invitations_queue(actor=marketer, campaign=campaign)
+    with (
+        mock.patch("marketing.tasks.invitations_send.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.invitations_queue(actor=marketer, campaign=campaign)
     delay.assert_called_once_with(campaign.pk)
 
 
@@ -93,9 +95,11 @@ def test_a_send_that_crashes_half_way_resumes_without_sending_anyone_twice(
             raise SystemExit("worker killed")  # not a SendFailed: the process dies
         return real_send(invitation, customer)
 
-    with mock.patch("marketing.services.invitations._send", crash_on_fourth):
-        with pytest.raises(SystemExit):
-            services.invitations_send(campaign_id=campaign.pk)
+    with (
+        mock.patch("marketing.services.invitations._send", crash_on_fourth),
+        pytest.raises(SystemExit),
+    ):
+        services.invitations_send(campaign_id=campaign.pk)
     assert len(outboxes) == 3
     # The re-run (the same task delivered again) sends the rest, once each.
     services.invitations_send(campaign_id=campaign.pk)
