@@ -45,7 +45,10 @@ def segments() -> list[tuple[str, dict]]:
     return [
         ("everyone", {}),
         ("prospects by web", {"stage": "prospect", "source": "web"}),
-        ("e-mail consent, contacted this year", {"consent": "email", "contact_after": "2026-01-01"}),
+        (
+            "e-mail consent, contacted this year",
+            {"consent": "email", "contact_after": "2026-01-01"},
+        ),
         ("interested in a project", {"project": project}),
         ("tagged", {"tag": tag}),
         ("owners, no open complaint", {"stage": "owner", "open_complaints": "no"}),
@@ -96,13 +99,21 @@ def main() -> None:
                 f"  worst {worst * 1000:7.1f} ms  {verdict}"
             )
             results.append(
-                {"role": role, "segment": name, "count": count, "median_s": median, "worst_s": worst}
+                {
+                    "role": role,
+                    "segment": name,
+                    "count": count,
+                    "median_s": median,
+                    "worst_s": worst,
+                }
             )
             if args.explain:
                 qs = segment_customers(user=user, criteria=criteria).order_by()
                 sql, params = qs.values("pk").query.sql_with_params()
                 with connection.cursor() as cursor:
-                    cursor.execute(f"EXPLAIN ANALYZE SELECT count(*) FROM ({sql}) s", params)
+                    cursor.execute(
+                        f"EXPLAIN ANALYZE SELECT count(*) FROM ({sql}) s", params
+                    )
                     print("\n".join(row[0] for row in cursor.fetchall()))
     common.OUT.mkdir(parents=True, exist_ok=True)
     (common.OUT / "marketing_results.json").write_text(
