@@ -124,19 +124,7 @@ class SegmentForm(forms.ModelForm):
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = [
-            "name",
-            "kind",
-            "project",
-            "segment",
-            "starts_on",
-            "ends_on",
-            "budget",
-            "invite_email",
-            "invite_sms",
-            "email_subject",
-            "message",
-        ]
+        fields = Campaign.EDITABLE_FIELDS
         widgets = {
             "starts_on": DATE,
             "ends_on": DATE,

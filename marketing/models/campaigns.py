@@ -41,6 +41,21 @@ class Campaign(models.Model):
         Status.CANCELLED: set(),
     }
 
+    # What the campaign form edits (and the audit trail records, with the status).
+    EDITABLE_FIELDS = [
+        "name",
+        "kind",
+        "project",
+        "segment",
+        "starts_on",
+        "ends_on",
+        "budget",
+        "invite_email",
+        "invite_sms",
+        "email_subject",
+        "message",
+    ]
+
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
     project = models.ForeignKey(

@@ -13,20 +13,7 @@ from crm_site.models import AuditEntry, User
 from marketing.models import Campaign, CampaignMember, CostLine, Segment
 from marketing.selectors import segment_customers
 
-AUDITED_FIELDS = [
-    "name",
-    "kind",
-    "project",
-    "segment",
-    "starts_on",
-    "ends_on",
-    "budget",
-    "status",
-    "invite_email",
-    "invite_sms",
-    "email_subject",
-    "message",
-]
+AUDITED_FIELDS = [*Campaign.EDITABLE_FIELDS, "status"]
 
 
 @transaction.atomic

@@ -20,7 +20,7 @@ from marketing.models import Campaign, CampaignMember, Response
 
 USE = "marketing.use_marketing"
 RUN = "marketing.run_campaigns"
-CAMPAIGN_FIELDS = CampaignForm.Meta.fields
+CAMPAIGN_FIELDS = Campaign.EDITABLE_FIELDS
 
 
 def _campaign(pk: int) -> Campaign:
@@ -67,7 +67,8 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             campaign = services.campaign_create(actor=request.user, **fields)
             messages.success(request, _("Campaign created."))
         else:
-            fields.pop("segment") if form.fields["segment"].disabled else None
+            if form.fields["segment"].disabled:
+                fields.pop("segment")  # the members were copied at the start
             campaign = services.campaign_update(
                 actor=request.user, campaign=campaign, **fields
             )
