@@ -245,6 +245,7 @@ class Invitation(models.Model):
         SENT = "sent", _("Sent")
         SKIPPED = "skipped", _("Skipped (no consent)")
         FAILED = "failed", _("Failed")
+        WITHDRAWN = "withdrawn", _("Not sent (campaign ended)")
 
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="invitations"

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from crm_site.audit import audit_record, diff, snapshot
 from crm_site.models import AuditEntry, User
-from marketing.models import Campaign, CampaignMember, CostLine, Segment
+from marketing.models import Campaign, CampaignMember, CostLine, Invitation, Segment
 from marketing.selectors import segment_customers
 
 AUDITED_FIELDS = [*Campaign.EDITABLE_FIELDS, "status"]
@@ -97,6 +97,11 @@ def campaign_move(*, actor: User, campaign: Campaign, status: str) -> Campaign:
     if status == Campaign.Status.RUNNING and locked.segment_id:
         added = members_snapshot(campaign=locked, segment=locked.segment, actor=actor)
         changes["members"] = {"old": "", "new": str(added)}
+    elif status in (Campaign.Status.FINISHED, Campaign.Status.CANCELLED):
+        # An ended campaign invites nobody more.
+        Invitation.objects.filter(
+            campaign=locked, status=Invitation.Status.QUEUED
+        ).update(status=Invitation.Status.WITHDRAWN)
     audit_record(
         actor=actor, instance=locked, action=AuditEntry.Action.UPDATE, changes=changes
     )

@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -76,11 +77,16 @@ def _queue_channel(campaign: Campaign, channel: str) -> int:
 
 
 def invitation_claim(*, campaign_id: int) -> int | None:
-    """Take the next queued row for this sender (others skip it); None when done."""
+    """Take the next queued row for this sender (others skip it); None when done or
+    when the campaign is no longer running."""
     with transaction.atomic():
         pk = (
-            Invitation.objects.select_for_update(skip_locked=True)
-            .filter(campaign_id=campaign_id, status=Invitation.Status.QUEUED)
+            Invitation.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                campaign_id=campaign_id,
+                status=Invitation.Status.QUEUED,
+                campaign__status=Campaign.Status.RUNNING,
+            )
             .order_by("pk")
             .values_list("pk", flat=True)
             .first()
@@ -197,11 +203,15 @@ def invitations_stale_fail(*, now=None) -> int:
 
 
 def campaigns_with_queued() -> list[int]:
+    """Running campaigns with invitations still to send (an index probe each)."""
+    queued = Invitation.objects.filter(
+        campaign_id=OuterRef("pk"), status=Invitation.Status.QUEUED
+    )
     return list(
-        Invitation.objects.filter(status=Invitation.Status.QUEUED)
-        .order_by()
-        .values_list("campaign_id", flat=True)
-        .distinct()
+        Campaign.objects.filter(status=Campaign.Status.RUNNING)
+        .filter(Exists(queued))
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 

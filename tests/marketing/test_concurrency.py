@@ -47,8 +47,8 @@ def test_two_senders_at_once_send_each_invitation_once(marketer, outboxes):
     assert Campaign.objects.get().status == "running"
 
 
-def test_a_second_sender_for_the_same_campaign_waits_its_turn(running):
-    key = f"marketing:sending:{running.pk}"
+def test_a_second_batch_within_the_minute_waits_for_the_pump(running):
+    key = tasks.batch_key(running.pk)
     cache.set(key, 1, 30)
     try:
         with pytest.MonkeyPatch.context() as patch:

@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -121,8 +122,14 @@ def test_sending_is_rate_limited_to_one_batch_per_run(
     settings.MARKETING_SEND_PER_MINUTE = 2
     CustomerFactory.create_batch(5)
     start_and_queue(campaign, marketer)
-    assert tasks.invitations_send(campaign.pk) == 2
+    cache.delete(tasks.batch_key(campaign.pk))
+    try:
+        assert tasks.invitations_send(campaign.pk) == 2
+        assert tasks.invitations_send(campaign.pk) == 0  # the same minute
+    finally:
+        cache.delete(tasks.batch_key(campaign.pk))
     assert len(outboxes) == 2
+    assert services.invitations_send(campaign_id=campaign.pk) == 2  # the next minute
 
 
 def test_the_pump_queues_campaigns_with_work_left(campaign, marketer):
@@ -176,3 +183,17 @@ def test_unsubscribe_link_withdraws_consent_at_once_without_login(
 def test_a_tampered_unsubscribe_link_is_refused(client, db):
     response = client.post(reverse("marketing:unsubscribe", args=["forged"]))
     assert response.status_code == 404
+
+
+def test_an_ended_campaign_sends_no_more_invitations(campaign, marketer, outboxes):
+    CustomerFactory.create_batch(3)
+    start_and_queue(campaign, marketer)
+    services.invitations_send(campaign_id=campaign.pk, limit=1)
+    services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
+    assert services.invitations_send(campaign_id=campaign.pk) == 0
+    assert len(outboxes) == 1
+    statuses = sorted(Invitation.objects.values_list("status", flat=True))
+    assert statuses == ["sent", "withdrawn", "withdrawn"]
+    with mock.patch("marketing.tasks.invitations_send.delay") as delay:
+        assert tasks.invitations_pump() == 0
+    delay.assert_not_called()
