@@ -3,6 +3,7 @@ signed, so it works for that invitation only; the change happens on the POST."""
 
 from __future__ import annotations
 
+import segno
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -66,6 +67,4 @@ def signup(request: HttpRequest, token: str) -> HttpResponse:
 
 def _qr_svg(code: str) -> str:
     """The code as an inline SVG QR image, for the door's scanner or the guest's phone."""
-    import segno
-
     return segno.make(code, micro=False).svg_inline(scale=6)

@@ -98,3 +98,41 @@ def test_marketer_runs_an_email_campaign_and_sees_its_return(
     assert "100.00×" in row.inner_text()
     assert page.get_by_test_id("total-return").inner_text() == "100.00×"
     screenshot("73-marketing-dashboard")
+
+
+def test_campaign_lists_members_and_the_public_sign_up_page(
+    page, screenshot, marketer, settings
+):
+    import random
+
+    from crm_site.models import User
+    from marketing import demo_campaigns
+    from marketing.models import Invitation
+    from marketing.services.invitations import SIGNUP_SALT, public_token
+    from tests.factories import UserFactory
+
+    project = Project.objects.create(name="安居·御景湾")
+    consultant = UserFactory(username="c1")
+    CustomerFactory.create_batch(20, email="x@example.com", consent_email=True)
+    CustomerFactory.create_batch(6, stage="owner")
+    Opportunity.objects.create(
+        customer=CustomerFactory(),
+        project=project,
+        consultant=consultant,
+        stage="paid",
+        agreed_price=Decimal("3100000"),
+    )
+    demo_campaigns.seed(random.Random(5), {u.username: u for u in User.objects.all()})
+    login(page, "marketer")
+    page.goto("/marketing/campaigns/")
+    assert page.get_by_test_id("campaign-table").locator("tbody tr").count() == 4
+    screenshot("74-campaign-list")
+    running = Campaign.objects.get(status="running")
+    page.goto(f"/marketing/campaigns/{running.pk}/members/")
+    screenshot("75-campaign-members")
+    invitation = Invitation.objects.filter(campaign=running).first()
+    page.goto(f"/marketing/s/{public_token(invitation, SIGNUP_SALT)}/")
+    page.get_by_test_id("signup-button").click()
+    page.get_by_test_id("signed-up").wait_for()
+    assert page.get_by_test_id("code").inner_text() == invitation.member.code
+    screenshot("76-public-sign-up")
