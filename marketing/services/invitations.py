@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from crm_site import messaging
 from crm_site.models import User
-from customers.models import ConsentRecord, Customer
+from customers.models import ConsentRecord, Customer, Interaction
 from customers.services import consent_set, interaction_log
 from marketing.models import Campaign, CampaignMember, Invitation
 
@@ -128,9 +128,11 @@ def invitation_deliver(*, invitation_id: int) -> str:
         sent_at=timezone.now(),
         message_id=message_id[:200],
     )
+    # A one-way message, not a conversation: it must not count as the customer's last
+    # contact nor clear the follow-up a consultant has planned.
     interaction_log(
         customer=customer,
-        kind=invitation.channel,
+        kind=Interaction.Kind.SYSTEM,
         channel=invitation.channel,
         summary=_("Invited to campaign %(campaign)s")
         % {"campaign": invitation.campaign},

@@ -71,6 +71,8 @@ def response_record(
         summary=summary,
         actor=actor,
         link=campaign,
+        # Coming to an event is a contact, but the consultant's planned follow-up stays.
+        next_follow_up=customer.next_follow_up,
     )
     if customer.assigned_consultant_id is None:
         lead_assign(actor=actor, response=response, customer=customer)

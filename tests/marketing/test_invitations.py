@@ -74,12 +74,18 @@ def test_consent_is_checked_again_at_send_time(campaign, marketer, outboxes):
     assert Invitation.objects.get().status == "skipped"
 
 
-def test_a_sent_invitation_lands_on_the_timeline(campaign, marketer, outboxes):
-    customer = CustomerFactory()
+def test_a_sent_invitation_lands_on_the_timeline_and_keeps_the_follow_up(
+    campaign, marketer, outboxes
+):
+    follow_up = timezone.localdate() + timedelta(days=3)
+    customer = CustomerFactory(next_follow_up=follow_up)
     start_and_queue(campaign, marketer)
     services.invitations_send(campaign_id=campaign.pk)
     entry = Interaction.objects.get(customer=customer)
-    assert entry.kind == "sms" and campaign.name in entry.summary
+    assert entry.channel == "sms" and campaign.name in entry.summary
+    customer.refresh_from_db()
+    assert customer.next_follow_up == follow_up
+    assert customer.last_contact_at is None  # a mass message is no contact
 
 
 def test_a_send_that_crashes_half_way_resumes_without_sending_anyone_twice(

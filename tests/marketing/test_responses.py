@@ -40,6 +40,8 @@ def test_check_in_by_code_lands_on_the_timeline(running, marketer, consultant):
     assert created and response.kind == "checkin"
     entry = Interaction.objects.get(customer=member.customer, kind="event")
     assert running.name in entry.summary
+    member.customer.refresh_from_db()
+    assert member.customer.last_contact_at is not None
     # A second check-in with the same code changes nothing.
     _again, created = services.checkin_by_code(
         actor=marketer, campaign=running, code=member.code.lower()
