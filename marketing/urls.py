@@ -44,4 +44,5 @@ urlpatterns += [
     path("deals/<int:pk>/campaign/", deals.deal_campaign, name="deal-campaign"),
     path("u/<str:token>/", public.unsubscribe, name="unsubscribe"),
     path("s/<str:token>/", public.signup, name="public-signup"),
+    path("q/<str:token>.png", public.qr_image, name="public-qr"),
 ]

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -150,34 +151,42 @@ def public_url(name: str, token: str) -> str:
     return settings.SITE_URL + reverse(name, args=[token])
 
 
-def invitation_text(invitation: Invitation) -> str:
+def invitation_links(invitation: Invitation) -> dict[str, str]:
+    """The code and the public links one invitation carries."""
+    signup = public_token(invitation, SIGNUP_SALT)
+    return {
+        "code": invitation.member.code,
+        "signup": public_url("marketing:public-signup", signup),
+        "qr": public_url("marketing:public-qr", signup),
+        "unsubscribe": public_url(
+            "marketing:unsubscribe", public_token(invitation, UNSUBSCRIBE_SALT)
+        ),
+    }
+
+
+def invitation_text(invitation: Invitation, links: dict[str, str]) -> str:
     campaign = invitation.campaign
     lines = [
         campaign.message.strip() or campaign.name,
         "",
-        _("Your invitation code: %(code)s") % {"code": invitation.member.code},
-        _("Sign up: %(url)s")
-        % {
-            "url": public_url(
-                "marketing:public-signup", public_token(invitation, SIGNUP_SALT)
-            )
-        },
-        _("Unsubscribe: %(url)s")
-        % {
-            "url": public_url(
-                "marketing:unsubscribe", public_token(invitation, UNSUBSCRIBE_SALT)
-            )
-        },
+        _("Your invitation code: %(code)s") % {"code": links["code"]},
+        _("Sign up: %(url)s") % {"url": links["signup"]},
+        _("Unsubscribe: %(url)s") % {"url": links["unsubscribe"]},
     ]
     return "\n".join(lines)
 
 
 def _send(invitation: Invitation, customer: Customer) -> str:
-    text = invitation_text(invitation)
+    links = invitation_links(invitation)
+    text = invitation_text(invitation, links)
     if invitation.channel == Invitation.Channel.SMS:
         return messaging.send_sms(customer.mobile, text)
     subject = invitation.campaign.email_subject or invitation.campaign.name
-    return messaging.send_email(customer.email, subject, text)
+    html = render_to_string(
+        "marketing/invitation_email.html",
+        {"campaign": invitation.campaign, "customer": customer, **links},
+    )
+    return messaging.send_email(customer.email, subject, text, html=html)
 
 
 def invitations_send(*, campaign_id: int, limit: int | None = None) -> int:

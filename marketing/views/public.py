@@ -3,6 +3,8 @@ signed, so it works for that invitation only; the change happens on the POST."""
 
 from __future__ import annotations
 
+import io
+
 import segno
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
@@ -63,6 +65,21 @@ def signup(request: HttpRequest, token: str) -> HttpResponse:
             "qr": _qr_svg(invitation.member.code),
         },
     )
+
+
+@login_not_required
+def qr_image(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitation's code as a PNG QR image, for the e-mail to show."""
+    invitation = invitation_from_token(token, SIGNUP_SALT)
+    if invitation is None:
+        return _invalid(request)
+    image = io.BytesIO()
+    segno.make(invitation.member.code, micro=False).save(
+        image, kind="png", scale=8, border=2
+    )
+    response = HttpResponse(image.getvalue(), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 def _qr_svg(code: str) -> str:

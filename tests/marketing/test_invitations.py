@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from unittest import mock
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
@@ -203,3 +204,20 @@ def test_an_ended_campaign_sends_no_more_invitations(campaign, marketer, outboxe
     with mock.patch("marketing.tasks.invitations_send.delay") as delay:
         assert tasks.invitations_pump() == 0
     delay.assert_not_called()
+
+
+def test_the_email_carries_the_code_and_a_qr_image_that_needs_no_login(
+    client, campaign, marketer, outboxes
+):
+    CustomerFactory(email="a@example.com", consent_email=True, consent_sms=False)
+    start_and_queue(campaign, marketer)
+    services.invitations_send(campaign_id=campaign.pk)
+    message = mail.outbox[0]
+    html, mimetype = message.alternatives[0]
+    code = Invitation.objects.get().member.code
+    assert mimetype == "text/html" and code in html and code in message.body
+    qr_url = html.split('<img src="', 1)[1].split('"', 1)[0]
+    response = client.get(urlsplit(qr_url).path)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")
