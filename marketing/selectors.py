@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
@@ -183,60 +184,64 @@ class CampaignReturn:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def campaign_returns(*, campaign_ids: list[int]) -> dict[int, CampaignReturn]:
-    """Every figure for many campaigns in four grouped queries, whatever their number."""
-    result = {pk: CampaignReturn() for pk in campaign_ids}
-    if not campaign_ids:
-        return result
-    for row in (
-        CampaignMember.objects.filter(campaign_id__in=campaign_ids)
-        .order_by()
-        .values("campaign_id")
-        .annotate(n=Count("id"))
-    ):
-        result[row["campaign_id"]].members = row["n"]
-    for row in (
-        Response.objects.filter(campaign_id__in=campaign_ids)
-        .order_by()
-        .values("campaign_id")
-        .annotate(
-            responses=Count("member_id", distinct=True),
-            visits=Count("member_id", filter=Q(kind=Response.Kind.CHECKIN)),
+def _grouped_figures(
+    result: dict, *, key: str, campaigns: Q
+) -> dict[Any, CampaignReturn]:
+    """Fill figures grouped by `key` (campaign_id, or campaign__kind) over the
+    campaigns matched by `campaigns` (a Q on the campaign__ relation): four grouped
+    queries, whatever the number of campaigns."""
+
+    def rows(model, **annotations):
+        return (
+            model.objects.filter(campaigns)
+            .order_by()
+            .values(key)
+            .annotate(**annotations)
         )
+
+    def figures(row) -> CampaignReturn:
+        return result.setdefault(row[key], CampaignReturn())
+
+    for row in rows(CampaignMember, n=Count("id")):
+        figures(row).members = row["n"]
+    for row in rows(
+        Response,
+        responses=Count("member_id", distinct=True),
+        visits=Count("member_id", filter=Q(kind=Response.Kind.CHECKIN)),
     ):
-        result[row["campaign_id"]].responses = row["responses"]
-        result[row["campaign_id"]].visits = row["visits"]
-    for row in (
-        Opportunity.objects.filter(campaign_id__in=campaign_ids)
-        .order_by()
-        .values("campaign_id")
-        .annotate(
-            subscriptions=Count("id", filter=Q(stage__in=SUBSCRIBED_STAGES)),
-            contracts=Count("id", filter=Q(stage__in=CONTRACTED_STAGES)),
-            value=Sum("agreed_price", filter=Q(stage__in=CONTRACTED_STAGES)),
-        )
+        figures(row).responses = row["responses"]
+        figures(row).visits = row["visits"]
+    for row in rows(
+        Opportunity,
+        subscriptions=Count("id", filter=Q(stage__in=SUBSCRIBED_STAGES)),
+        contracts=Count("id", filter=Q(stage__in=CONTRACTED_STAGES)),
+        value=Sum("agreed_price", filter=Q(stage__in=CONTRACTED_STAGES)),
     ):
-        figures = result[row["campaign_id"]]
-        figures.subscriptions = row["subscriptions"]
-        figures.contracts = row["contracts"]
-        figures.contracted_value = row["value"] or Decimal("0")
-    for row in (
-        CostLine.objects.filter(campaign_id__in=campaign_ids)
-        .order_by()
-        .values("campaign_id")
-        .annotate(total=Sum("amount"))
-    ):
-        result[row["campaign_id"]].cost = row["total"] or Decimal("0")
+        figures(row).subscriptions = row["subscriptions"]
+        figures(row).contracts = row["contracts"]
+        figures(row).contracted_value = row["value"] or Decimal("0")
+    for row in rows(CostLine, total=Sum("amount")):
+        figures(row).cost = row["total"] or Decimal("0")
     return result
 
 
-def returns_by_kind(
-    *, campaigns: list[Campaign], figures: dict[int, CampaignReturn]
-) -> list[tuple[str, CampaignReturn]]:
-    """The campaigns' figures (from campaign_returns) summed per channel (type)."""
-    by_kind: dict[str, CampaignReturn] = {}
-    for campaign in campaigns:
-        by_kind.setdefault(campaign.kind, CampaignReturn()).add(figures[campaign.pk])
+def campaign_returns(*, campaign_ids: list[int]) -> dict[int, CampaignReturn]:
+    """Every figure of these campaigns, in four grouped queries."""
+    result = {pk: CampaignReturn() for pk in campaign_ids}
+    if not campaign_ids:
+        return result
+    return _grouped_figures(
+        result, key="campaign_id", campaigns=Q(campaign_id__in=campaign_ids)
+    )
+
+
+def returns_by_kind() -> list[tuple[str, CampaignReturn]]:
+    """Every campaign that was not cancelled, summed per channel (campaign type)."""
+    by_kind = _grouped_figures(
+        {},
+        key="campaign__kind",
+        campaigns=~Q(campaign__status=Campaign.Status.CANCELLED),
+    )
     return [
         (label, by_kind[value])
         for value, label in Campaign.Kind.choices

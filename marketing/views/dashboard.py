@@ -34,15 +34,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .order_by("-starts_on", "-id")[:DASHBOARD_CAMPAIGNS]
     )
     figures = selectors.campaign_returns(campaign_ids=[c.pk for c in campaigns])
+    by_kind = selectors.returns_by_kind()
     total = selectors.CampaignReturn()
-    for value in figures.values():
+    for _label, value in by_kind:
         total.add(value)
     return render(
         request,
         "marketing/dashboard.html",
         {
             "rows": [(c, figures[c.pk]) for c in campaigns],
-            "by_kind": selectors.returns_by_kind(campaigns=campaigns, figures=figures),
+            "by_kind": by_kind,
             "by_source": selectors.contracted_value_by_source(),
             "total": total,
             "referral_funnel": _referral_funnel(request.user),

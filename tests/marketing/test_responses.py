@@ -9,7 +9,7 @@ from crm_site.models import Notification
 from customers.models import Interaction
 from marketing import services
 from marketing.codes import decode_code, encode_code
-from marketing.models import CampaignMember, CostLine, Response
+from marketing.models import Campaign, CampaignMember, CostLine, Response
 from marketing.selectors import campaign_returns
 from sales.models import Opportunity, Registration
 from sales.services import opportunity_open
@@ -195,3 +195,36 @@ def test_response_lead_assignment_is_not_repeated(running, marketer, consultant)
         services.checkin_by_code(actor=marketer, campaign=running, code=guest.code)
         services.checkin_by_code(actor=marketer, campaign=running, code=guest.code)
     assert assign.call_count == 1
+
+
+def test_return_by_channel_sums_every_campaign_but_the_cancelled(
+    marketer, consultant, project
+):
+    from marketing.selectors import returns_by_kind
+
+    for name, kind, cost, status in (
+        ("短信一", "sms", "1000", "planned"),
+        ("短信二", "sms", "3000", "planned"),
+        ("活动", "event", "5000", "planned"),
+        ("取消的", "sms", "9000", "cancelled"),
+    ):
+        campaign = make_campaign(marketer, project, name=name, kind=kind)
+        CostLine.objects.create(
+            campaign=campaign, spent_on=campaign.starts_on, item="x", amount=cost
+        )
+        if status == "cancelled":
+            services.campaign_move(actor=marketer, campaign=campaign, status=status)
+    Opportunity.objects.create(
+        customer=CustomerFactory(),
+        project=project,
+        consultant=consultant,
+        campaign=Campaign.objects.get(name="短信一"),
+        stage="paid",
+        agreed_price=Decimal("800000"),
+    )
+    by_kind = {str(label): figures for label, figures in returns_by_kind()}
+    sms = by_kind[str(Campaign.Kind.SMS.label)]
+    event = by_kind[str(Campaign.Kind.EVENT.label)]
+    assert sms.cost == Decimal("4000") and sms.contracts == 1
+    assert sms.return_ratio == Decimal("200.00")
+    assert event.cost == Decimal("5000") and event.return_ratio == Decimal("0.00")
