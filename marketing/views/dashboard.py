@@ -3,6 +3,7 @@ the referral funnel when the referrals module is installed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import import_module
 
 from django.contrib.auth.decorators import permission_required
@@ -15,15 +16,24 @@ from marketing.models import Campaign
 DASHBOARD_CAMPAIGNS = 50
 
 
-def _referral_funnel(user) -> object | None:
+def _referral_funnel() -> dict | None:
     """marketing.referrals.referral_funnel(), if that module exists (another part of
-    the product); the dashboard shows it in its slot, or nothing."""
+    the product). It may return an object naming its own template, a mapping of
+    step → count, or (step, count) pairs; the dashboard's slot shows any of them."""
     try:
         module = import_module("marketing.referrals")
     except ImportError:
         return None
     funnel = getattr(module, "referral_funnel", None)
-    return funnel() if funnel else None
+    result = funnel() if callable(funnel) else None
+    if result is None:
+        return None
+    template = getattr(result, "template", None)
+    if template:
+        return {"template": template, "funnel": result}
+    steps = getattr(result, "steps", result)
+    rows = list(steps.items()) if isinstance(steps, Mapping) else list(steps)
+    return {"rows": rows}
 
 
 @permission_required("marketing.use_marketing", raise_exception=True)
@@ -46,6 +56,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "by_kind": by_kind,
             "by_source": selectors.contracted_value_by_source(),
             "total": total,
-            "referral_funnel": _referral_funnel(request.user),
+            "referral_funnel": _referral_funnel(),
         },
     )

@@ -310,3 +310,17 @@ def test_campaign_detail_and_members_query_counts_do_not_grow(
     for name in ("marketing:campaign-detail", "marketing:campaign-members"):
         url = reverse(name, args=[running.pk])
         assert_queries_do_not_grow(lambda url=url: client.get(url), more, at_most=16)
+
+
+def test_dashboard_shows_the_referral_funnel_only_when_it_exists(client, marketer):
+    import sys
+    import types
+
+    client.force_login(marketer)
+    url = reverse("marketing:dashboard")
+    assert 'data-testid="referral-funnel"' not in client.get(url).content.decode()
+    module = types.ModuleType("marketing.referrals")
+    module.referral_funnel = lambda: {"推荐": 12, "到访": 5, "签约": 2}
+    with mock.patch.dict(sys.modules, {"marketing.referrals": module}):
+        page = client.get(url).content.decode()
+    assert 'data-testid="referral-funnel"' in page and "到访" in page
