@@ -46,6 +46,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "sales.use_sales",
         "sales.manage_sales",
         "sales.manage_inventory",
+        "marketing.attribute_deal",
     ],
     Role.SERVICE_AGENT: [
         *_CUSTOMER_BASE,
@@ -70,6 +71,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.export_customer",
         "customers.import_customer",
         "marketing.use_marketing",
+        "marketing.run_campaigns",
     ],
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
@@ -79,6 +81,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
         "marketing.use_marketing",
+        "marketing.attribute_deal",
     ],
     Role.ADMINISTRATOR: [
         *_CUSTOMER_BASE,
@@ -97,6 +100,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
         "marketing.use_marketing",
+        "marketing.run_campaigns",
+        "marketing.attribute_deal",
         "crm_site.use_admin",
         "crm_site.view_user",
         "crm_site.add_user",

@@ -254,7 +254,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sales.tasks.registrations_warn",
         "schedule": 3600.0,
     },
+    # Every minute: one batch of queued campaign invitations per campaign (the rate
+    # limit), and invitations interrupted mid-send are marked, never sent twice.
+    "marketing-invitations-pump": {
+        "task": "marketing.tasks.invitations_pump",
+        "schedule": 60.0,
+    },
 }
+# Marketing: invitations handed to the providers per minute (each sender run sends one
+# batch of this size), and the address the public links in invitations (sign-up,
+# unsubscribe) point at.
+MARKETING_SEND_PER_MINUTE = int(os.environ.get("MARKETING_SEND_PER_MINUTE", "300"))
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 # How old the last heartbeat may be before /health/ reports the worker or beat down.
 HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))
 
