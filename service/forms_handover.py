@@ -75,9 +75,10 @@ class InspectionItemForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        if data.get("result") == InspectionItem.Result.DEFECT and not (
-            data.get("note") or ""
-        ).strip():
+        if (
+            data.get("result") == InspectionItem.Result.DEFECT
+            and not (data.get("note") or "").strip()
+        ):
             self.add_error("note", gettext("Describe the defect."))
         return data
 

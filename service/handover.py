@@ -323,4 +323,3 @@ def handover_complete(
     )
     surveys.invitation_for_handover(appointment)
     return True
-

@@ -151,7 +151,9 @@ def invitation_for_request(request: ServiceRequest) -> SurveyInvitation | None:
     return invitation
 
 
-def invitation_for_handover(appointment: HandoverAppointment) -> SurveyInvitation | None:
+def invitation_for_handover(
+    appointment: HandoverAppointment,
+) -> SurveyInvitation | None:
     """The survey some days after a handover; at most one per appointment."""
     template = _template(SurveyTemplate.Occasion.HANDOVER)
     if template is None:
@@ -195,7 +197,9 @@ def invitation_from_token(token: str) -> SurveyInvitation:
 # Sending ----------------------------------------------------------------------------
 
 
-def _compose(invitation: SurveyInvitation, *, reminder: bool = False) -> tuple[str, str]:
+def _compose(
+    invitation: SurveyInvitation, *, reminder: bool = False
+) -> tuple[str, str]:
     subject = _("Anju service survey")
     text = _(
         "Dear %(name)s, how satisfied are you with our service? One minute: %(link)s"
@@ -319,4 +323,3 @@ def survey_submit(
         link=locked.request or locked.appointment,
     )
     return response
-

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from service.views import handover
+from service.views import handover, surveys
 from service.views import requests as views
-from service.views import surveys
 
 app_name = "service"
 
@@ -24,7 +23,9 @@ urlpatterns = [
     path("handovers/new/", handover.handover_create, name="handover-create"),
     path("handovers/<int:pk>/", handover.handover_detail, name="handover-detail"),
     path(
-        "handovers/<int:pk>/slots/", handover.handover_slot_add, name="handover-slot-add"
+        "handovers/<int:pk>/slots/",
+        handover.handover_slot_add,
+        name="handover-slot-add",
     ),
     path(
         "handovers/<int:pk>/invite/", handover.handover_invite, name="handover-invite"

@@ -64,7 +64,9 @@ class HandoverBatch(models.Model):
     class Meta:
         verbose_name = _("handover batch")
         verbose_name_plural = _("handover batches")
-        indexes = [models.Index(fields=["-starts_on", "-id"], name="handover_batch_idx")]
+        indexes = [
+            models.Index(fields=["-starts_on", "-id"], name="handover_batch_idx")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(ends_on__gte=models.F("starts_on")),

@@ -168,7 +168,9 @@ def _render_appointment(
     )
 
 
-def _done(request: HttpRequest, appointment: HandoverAppointment, action) -> HttpResponse:
+def _done(
+    request: HttpRequest, appointment: HandoverAppointment, action
+) -> HttpResponse:
     try:
         action()
     except ValidationError as exc:
@@ -212,9 +214,7 @@ def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
     formset = InspectionFormSet(
         request.POST,
         request.FILES,
-        queryset=inspection.items.select_related("repair_request").order_by(
-            "position"
-        ),
+        queryset=inspection.items.select_related("repair_request").order_by("position"),
     )
     if not formset.is_valid():
         messages.error(request, _("Check the items marked in red."))
