@@ -17,11 +17,13 @@ from service.forms_handover import SurveyForm
 from service.models import SurveyInvitation, SurveyResponse
 
 
-def _message(request: HttpRequest, title: str, text: str, status: int) -> HttpResponse:
+def _message(
+    request: HttpRequest, reason: str, title: str, text: str, status: int
+) -> HttpResponse:
     return render(
         request,
         "service/survey_message.html",
-        {"title": title, "text": text},
+        {"reason": reason, "title": title, "text": text},
         status=status,
     )
 
@@ -35,6 +37,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     except signing.SignatureExpired:
         return _message(
             request,
+            "expired",
             _("This link has expired"),
             _("Survey links work for a limited time. Thank you all the same!"),
             410,
@@ -42,6 +45,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     except (signing.BadSignature, SurveyInvitation.DoesNotExist, ValueError):
         return _message(
             request,
+            "invalid",
             _("This link is not valid"),
             _("Please open the link exactly as it was sent to you."),
             404,
@@ -69,6 +73,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
 def _already_answered(request: HttpRequest) -> HttpResponse:
     return _message(
         request,
+        "answered",
         _("You have already answered"),
         _("We have your answer to this survey. Thank you!"),
         200,
@@ -79,6 +84,7 @@ def _already_answered(request: HttpRequest) -> HttpResponse:
 def survey_thanks(request: HttpRequest) -> HttpResponse:
     return _message(
         request,
+        "thanks",
         _("Thank you!"),
         _("Your answer helps us serve you better."),
         200,
