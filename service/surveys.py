@@ -34,6 +34,7 @@ from service.models import (
     SurveyResponse,
     SurveyTemplate,
 )
+from service.survey_defaults import active_template
 
 SCALE_MAX = 5
 LINK_SALT = "service.survey.link"
@@ -122,16 +123,10 @@ def satisfaction_by_month(
 # Invitations ----------------------------------------------------------------------
 
 
-def _template(occasion: str) -> SurveyTemplate | None:
-    return SurveyTemplate.objects.filter(occasion=occasion, is_active=True).first()
-
-
-def invitation_for_request(request: ServiceRequest) -> SurveyInvitation | None:
+def invitation_for_request(request: ServiceRequest) -> SurveyInvitation:
     """The survey after a closed request; at most one per request. The caller holds
     the transaction that closed it."""
-    template = _template(SurveyTemplate.Occasion.REQUEST_CLOSED)
-    if template is None:
-        return None
+    template = active_template(SurveyTemplate.Occasion.REQUEST_CLOSED)
     project_id = None
     if request.unit_id:
         project_id = (
@@ -155,9 +150,7 @@ def invitation_for_handover(
     appointment: HandoverAppointment,
 ) -> SurveyInvitation | None:
     """The survey some days after a handover; at most one per appointment."""
-    template = _template(SurveyTemplate.Occasion.HANDOVER)
-    if template is None:
-        return None
+    template = active_template(SurveyTemplate.Occasion.HANDOVER)
     invitation, _created = SurveyInvitation.objects.get_or_create(
         appointment=appointment,
         defaults={

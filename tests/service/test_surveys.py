@@ -16,8 +16,8 @@ from service.models import (
     SurveyInvitation,
     SurveyQuestion,
     SurveyResponse,
-    SurveyTemplate,
 )
+from service.survey_defaults import active_template
 from tests.helpers import assert_queries_do_not_grow
 
 # The index -------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def _answer(invitation, score, *, months_ago=0):
 
 
 def _invitation_for(customer, project=None):
-    template = SurveyTemplate.objects.get(occasion="request_closed", is_active=True)
+    template = active_template("request_closed")
     request = services.request_create(
         actor=customer.assigned_consultant or _anyone(),
         customer=customer,
