@@ -36,6 +36,24 @@ class Outbox(models.TextChoices):
     SKIPPED = "skipped", _("Not sent (no consent or contact)")
 
 
+class OutboxMessage(models.Model):
+    """The columns of a message to an owner that must be sent once (service.outreach
+    claims, sends and records it)."""
+
+    status = models.CharField(
+        max_length=10, choices=Outbox.choices, default=Outbox.PENDING
+    )
+    channel = models.CharField(max_length=10, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class HandoverBatch(models.Model):
     class Status(models.TextChoices):
         PLANNED = "planned", _("Planned")
@@ -168,7 +186,7 @@ class HandoverAppointment(models.Model):
         return reverse("service:handover-appointment", args=[self.pk])
 
 
-class HandoverNotice(models.Model):
+class HandoverNotice(OutboxMessage):
     """An outbox row: a message to an owner about their handover, sent once."""
 
     class Kind(models.TextChoices):
@@ -183,15 +201,6 @@ class HandoverNotice(models.Model):
     slot = models.ForeignKey(
         HandoverSlot, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    channel = models.CharField(max_length=10, blank=True)
-    status = models.CharField(
-        max_length=10, choices=Outbox.choices, default=Outbox.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, blank=True)
-    error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from service.models.handover import Outbox
+from service.models.handover import OutboxMessage
 
 
 class SurveyTemplate(models.Model):
@@ -69,7 +69,7 @@ class SurveyQuestion(models.Model):
         return self.text
 
 
-class SurveyInvitation(models.Model):
+class SurveyInvitation(OutboxMessage):
     """One survey to one owner, about one closed request or one handover (never twice:
     each link is unique). Sent once when due, reminded at most once, answered once."""
 
@@ -105,15 +105,6 @@ class SurveyInvitation(models.Model):
         related_name="survey_invitation",
     )
     due_at = models.DateTimeField(_("send from"))
-    status = models.CharField(
-        max_length=10, choices=Outbox.choices, default=Outbox.PENDING
-    )
-    channel = models.CharField(max_length=10, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, blank=True)
-    error = models.CharField(max_length=300, blank=True)
     reminder_claimed_at = models.DateTimeField(null=True, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)

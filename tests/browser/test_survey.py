@@ -6,39 +6,22 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from service import handover, services, surveys
+from service import handover, surveys
 from service.models import InspectionItem, ServiceRequest, SurveyInvitation
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_customer_journey import login
 from tests.factories import make_building
-from tests.service.conftest import sell
+from tests.service.conftest import closed_request, sell
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
 
 
-def _closed_request(agent, owner) -> ServiceRequest:
-    request = services.request_create(
-        actor=agent,
-        customer=owner,
-        kind="repair",
-        category="plumbing",
-        severity="normal",
-        channel="phone",
-        description="厨房下水管堵塞",
-    )
-    services.request_start(actor=agent, request=request)
-    services.request_resolve(actor=agent, request=request, note="已疏通")
-    services.request_callback(actor=agent, request=request, satisfied=True, note="好")
-    services.request_close(actor=agent, request=request)
-    return request
-
-
 def test_owner_answers_a_survey_on_a_phone_without_logging_in(
     browser, live_server, service_agent, owner_customer
 ):
-    request = _closed_request(service_agent, owner_customer)
+    request = closed_request(service_agent, owner_customer)
     invitation = SurveyInvitation.objects.get(request=request)
     url = reverse("service:survey-answer", args=[surveys.survey_token(invitation)])
     context = browser.new_context(

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from crm_site import messaging
 from sales.models import Opportunity, Unit
-from service import handover
+from service import handover, services
+from service.models import ServiceRequest
 from tests.factories import CustomerFactory, make_building
 
 
@@ -32,6 +33,24 @@ def sell(unit: Unit, consultant, **customer_fields) -> Opportunity:
         consultant=consultant,
         stage=Opportunity.Stage.CONTRACTED,
     )
+
+
+def closed_request(agent, customer) -> ServiceRequest:
+    """A repair request walked to closed by one agent: its survey invitation exists."""
+    request = services.request_create(
+        actor=agent,
+        customer=customer,
+        kind="repair",
+        category="plumbing",
+        severity="normal",
+        channel="phone",
+        description="厨房水龙头漏水",
+    )
+    services.request_start(actor=agent, request=request)
+    services.request_resolve(actor=agent, request=request, note="已更换")
+    services.request_callback(actor=agent, request=request, satisfied=True, note="好")
+    services.request_close(actor=agent, request=request)
+    return request
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from service.models import (
 )
 from service.survey_defaults import active_template
 from tests.helpers import assert_queries_do_not_grow
+from tests.service.conftest import closed_request
 
 # The index -------------------------------------------------------------------------
 
@@ -49,37 +50,19 @@ def test_index_of_nothing_is_none_and_scores_off_the_scale_are_refused():
 
 
 @pytest.fixture
-def closed_request(service_agent, owner_customer):
-    request = services.request_create(
-        actor=service_agent,
-        customer=owner_customer,
-        kind="repair",
-        category="plumbing",
-        severity="normal",
-        channel="phone",
-        description="厨房水龙头漏水",
-    )
-    services.request_assign(
-        actor=service_agent, request=request, department="engineering", handler=None
-    )
-    services.request_start(actor=service_agent, request=request)
-    services.request_resolve(actor=service_agent, request=request, note="已更换")
-    services.request_callback(
-        actor=service_agent, request=request, satisfied=True, note="满意"
-    )
-    services.request_close(actor=service_agent, request=request)
-    return request
+def closed(service_agent, owner_customer):
+    return closed_request(service_agent, owner_customer)
 
 
 @pytest.fixture
-def invitation(closed_request) -> SurveyInvitation:
-    return SurveyInvitation.objects.get(request=closed_request)
+def invitation(closed) -> SurveyInvitation:
+    return SurveyInvitation.objects.get(request=closed)
 
 
-def test_closing_a_request_creates_its_invitation_once(closed_request):
-    invitation = SurveyInvitation.objects.get(request=closed_request)
+def test_closing_a_request_creates_its_invitation_once(closed):
+    invitation = SurveyInvitation.objects.get(request=closed)
     assert invitation.status == "pending" and invitation.due_at <= timezone.now()
-    assert surveys.invitation_for_request(closed_request) == invitation
+    assert surveys.invitation_for_request(closed) == invitation
     assert SurveyInvitation.objects.count() == 1
 
 
