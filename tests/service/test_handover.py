@@ -413,3 +413,38 @@ def test_handover_pages_do_not_grow_queries_with_rows(
         reverse("service:handover-appointment", args=[appointment.pk]),
     ):
         assert_queries_do_not_grow(lambda url=url: client.get(url), grow, at_most=25)
+
+
+def test_handover_and_survey_rows_follow_a_customer_merge_and_its_undo(
+    invited, service_agent, sales_manager
+):
+    from customers.services.merge import customer_merge, customer_merge_restore
+    from service import surveys
+    from service.models import SurveyResponse
+    from tests.factories import CustomerFactory
+
+    appointment = invited[0]
+    absorbed = appointment.customer
+    handover.handover_complete(actor=service_agent, appointment=appointment)
+    invitation = SurveyInvitation.objects.get(appointment=appointment)
+    surveys.survey_submit(
+        invitation=invitation,
+        scores={q.pk: 4 for q in surveys.questions_of(invitation)},
+        comment="",
+    )
+    survivor = CustomerFactory()
+    record = customer_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
+    )
+    rows = (HandoverAppointment, SurveyInvitation, SurveyResponse)
+    for model in rows:
+        assert {
+            row.customer_id
+            for row in model.objects.filter(customer__in=[absorbed, survivor])
+        } == {survivor.pk}
+    customer_merge_restore(actor=sales_manager, record=record)
+    for model in rows:
+        assert {
+            row.customer_id
+            for row in model.objects.filter(customer__in=[absorbed, survivor])
+        } == {absorbed.pk}
