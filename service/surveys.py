@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.services import interaction_log
-from sales.models import Project
+from sales.models import Opportunity, Project
 from service import outreach
 from service.models import (
     HandoverAppointment,
@@ -127,13 +127,7 @@ def invitation_for_request(request: ServiceRequest) -> SurveyInvitation:
     """The survey after a closed request; at most one per request. The caller holds
     the transaction that closed it."""
     template = active_template(SurveyTemplate.Occasion.REQUEST_CLOSED)
-    project_id = None
-    if request.unit_id:
-        project_id = (
-            ServiceRequest.objects.filter(pk=request.pk)
-            .values_list("unit__building__project_id", flat=True)
-            .get()
-        )
+    project_id = _project_of(request)
     invitation, _created = SurveyInvitation.objects.get_or_create(
         request=request,
         defaults={
@@ -144,6 +138,30 @@ def invitation_for_request(request: ServiceRequest) -> SurveyInvitation:
         },
     )
     return invitation
+
+
+def _project_of(request: ServiceRequest) -> int | None:
+    """The project a request is about: its unit's, else that of the owner's latest
+    purchase (so a complaint taken without a unit still counts for its project)."""
+    if request.unit_id:
+        return (
+            ServiceRequest.objects.filter(pk=request.pk)
+            .values_list("unit__building__project_id", flat=True)
+            .get()
+        )
+    return (
+        Opportunity.objects.filter(
+            customer_id=request.customer_id,
+            stage__in=[
+                Opportunity.Stage.SUBSCRIBED,
+                Opportunity.Stage.CONTRACTED,
+                Opportunity.Stage.PAID,
+            ],
+        )
+        .order_by("-stage_changed_at")
+        .values_list("project_id", flat=True)
+        .first()
+    )
 
 
 def invitation_for_handover(

@@ -19,7 +19,13 @@ PHONE = {"width": 390, "height": 844}
 
 
 def test_owner_answers_a_survey_on_a_phone_without_logging_in(
-    browser, live_server, service_agent, owner_customer
+    browser,
+    live_server,
+    page,
+    screenshot,
+    service_agent,
+    service_manager,
+    owner_customer,
 ):
     request = closed_request(service_agent, owner_customer)
     invitation = SurveyInvitation.objects.get(request=request)
@@ -54,6 +60,13 @@ def test_owner_answers_a_survey_on_a_phone_without_logging_in(
     assert invitation.response.comment == "维修师傅上门很及时"
     # The first question was scored 5, the second 4, the third 5.
     assert invitation.response.answers.count() == 3
+    login(page, "service_manager")
+    page.goto(reverse("service:survey-results"))
+    page.get_by_test_id("survey-comments").get_by_text("维修师傅上门很及时").wait_for()
+    assert page.get_by_test_id("overall-index").inner_text() == str(
+        invitation.response.index
+    )
+    screenshot("65-satisfaction-results")
 
 
 def test_agent_inspects_a_unit_and_turns_its_defects_into_repair_requests(

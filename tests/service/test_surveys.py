@@ -340,3 +340,15 @@ def test_results_page_shows_the_index_and_does_not_grow_queries(
     page = client.get(url)
     assert page.context["answers"] == 4 and page.context["overall"] == Decimal("75.00")
     assert "score 2" in page.content.decode()
+
+
+def test_a_request_without_a_unit_counts_for_the_project_the_owner_bought_in(
+    service_agent, consultant, building
+):
+    from tests.service.conftest import sell
+
+    deal = sell(building.units.first(), consultant)
+    request = closed_request(service_agent, deal.customer)
+    assert request.unit_id is None
+    invitation = SurveyInvitation.objects.get(request=request)
+    assert invitation.project_id == building.project_id
