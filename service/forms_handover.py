@@ -11,6 +11,7 @@ from service.models import HandoverSlot, InspectionItem, SurveyQuestion
 
 DATE = forms.DateInput(attrs={"type": "date"})
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
 
 
 class BatchForm(forms.Form):
@@ -72,6 +73,15 @@ class InspectionItemForm(forms.ModelForm):
         if self.instance.repair_request_id:
             for field in self.fields.values():
                 field.disabled = True
+
+    def clean_photo(self):
+        photo = self.cleaned_data.get("photo")
+        if photo and hasattr(photo, "content_type"):
+            if not (photo.content_type or "").startswith("image/"):
+                raise forms.ValidationError(gettext("Upload a photo (an image file)."))
+            if photo.size > PHOTO_MAX_BYTES:
+                raise forms.ValidationError(gettext("The photo is larger than 10 MB."))
+        return photo
 
     def clean(self) -> dict:
         data = super().clean()

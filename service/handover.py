@@ -212,13 +212,19 @@ def notice_send(*, notice_id: int) -> bool:
     )
 
 
-def notices_send_pending() -> int:
-    """The beat sweep: notices whose task was lost or whose sending may be retried."""
+def notices_pending() -> list[int]:
+    """Notices still to send: their task was lost, the broker was down, or the gateway
+    refused them and they may be retried."""
     outreach.release_stale(HandoverNotice)
     pending = HandoverNotice.objects.filter(status=Outbox.PENDING).values_list(
         "pk", flat=True
     )
-    return sum(notice_send(notice_id=pk) for pk in list(pending[:5000]))
+    return list(pending[:5000])
+
+
+def notices_send_pending() -> int:
+    """Send every pending notice here and now, each once."""
+    return sum(notice_send(notice_id=pk) for pk in notices_pending())
 
 
 # Inspection -------------------------------------------------------------------------

@@ -40,6 +40,8 @@ SCALE_MAX = 5
 LINK_SALT = "service.survey.link"
 HUNDRED = Decimal("100")
 TWO_PLACES = Decimal("0.01")
+# Rows a beat run hands out at most; the next run takes the rest.
+BATCH = 5000
 
 
 class AlreadyAnswered(Exception):
@@ -239,32 +241,42 @@ def invitation_send(*, invitation_id: int) -> bool:
     )
 
 
-def invitations_send_due() -> int:
-    """The beat job: every due invitation, each claimed and sent once."""
+def invitations_due() -> list[int]:
+    """Invitations to send now (after releasing claims of workers that died)."""
     outreach.release_stale(SurveyInvitation)
     due = SurveyInvitation.objects.filter(
         status=Outbox.PENDING, due_at__lte=timezone.now()
     ).values_list("pk", flat=True)
-    return sum(invitation_send(invitation_id=pk) for pk in list(due[:5000]))
+    return list(due[:BATCH])
 
 
-def reminders_send() -> int:
-    """One reminder to owners who have not answered SURVEY_REMINDER_AFTER_DAYS after
-    the invitation; the claim on reminder_claimed_at makes it at most once."""
+def invitations_send_due() -> int:
+    """Send every due invitation here and now, each claimed and sent once."""
+    return sum(invitation_send(invitation_id=pk) for pk in invitations_due())
+
+
+def reminders_due() -> list[int]:
+    """Invitations sent SURVEY_REMINDER_AFTER_DAYS ago, not answered, not reminded."""
     cutoff = timezone.now() - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
-    candidates = list(
+    return list(
         SurveyInvitation.objects.filter(
             status=Outbox.SENT,
             answered_at__isnull=True,
             reminded_at__isnull=True,
             reminder_claimed_at__isnull=True,
             sent_at__lte=cutoff,
-        ).values_list("pk", flat=True)[:5000]
+        ).values_list("pk", flat=True)[:BATCH]
     )
-    return sum(_remind(pk) for pk in candidates)
 
 
-def _remind(pk: int) -> bool:
+def reminders_send() -> int:
+    """Send every due reminder here and now; each at most once."""
+    return sum(reminder_send(invitation_id=pk) for pk in reminders_due())
+
+
+def reminder_send(*, invitation_id: int) -> bool:
+    """The one reminder: claimed on reminder_claimed_at, so it goes at most once."""
+    pk = invitation_id
     claimed = SurveyInvitation.objects.filter(
         pk=pk, reminder_claimed_at__isnull=True, answered_at__isnull=True
     ).update(reminder_claimed_at=timezone.now())

@@ -89,6 +89,15 @@ def test_notice_is_sent_once_by_sms_even_if_the_task_runs_twice(invited):
     assert str(invited[0].unit) in messaging.sms_outbox[0].text
 
 
+def test_the_notice_sweep_queues_a_task_per_pending_notice(invited, monkeypatch):
+    queued = []
+    monkeypatch.setattr(tasks.handover_notice_send, "delay", queued.append)
+    assert tasks.handover_notices_send() == 3
+    assert sorted(queued) == sorted(HandoverNotice.objects.values_list("pk", flat=True))
+    assert tasks.handover_notice_send(queued[0]) is True
+    assert tasks.handover_notice_send(queued[0]) is False
+
+
 def test_notice_goes_by_email_when_the_owner_prefers_it(invited):
     owner = invited[0].customer
     Customer.objects.filter(pk=owner.pk).update(
@@ -338,6 +347,13 @@ def test_agent_books_inspects_and_turns_defects_into_requests(
     assert response.status_code == 200 and response.context["formset"].errors[0]
     assert not InspectionItem.objects.filter(result="pass").exists()
     data["form-0-note"] = "入户门锁芯松动"
+    data["form-0-photo"] = SimpleUploadedFile(
+        "door.exe", b"MZ", "application/x-dosexec"
+    )
+    response = client.post(
+        reverse("service:inspection-save", args=[appointment.pk]), data
+    )
+    assert response.context["formset"].errors[0]["photo"]
     data["form-0-photo"] = SimpleUploadedFile("door.jpg", b"jpeg", "image/jpeg")
     response = client.post(
         reverse("service:inspection-save", args=[appointment.pk]), data

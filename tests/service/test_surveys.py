@@ -100,11 +100,26 @@ def test_no_invitation_to_an_owner_who_refused_service_contact(invitation):
     assert invitation.status == "skipped" and not messaging.sms_outbox
 
 
-def test_the_task_sends_the_due_invitations(invitation):
+def test_beat_jobs_queue_one_task_per_due_row_and_the_task_sends_once(
+    invitation, monkeypatch
+):
     from service import tasks
 
-    assert tasks.survey_invitations_send() == 1
+    queued = []
+    monkeypatch.setattr(tasks.survey_invitation_send, "delay", queued.append)
+    assert tasks.survey_invitations_send() == 1 and queued == [invitation.pk]
+    assert tasks.survey_invitation_send(invitation.pk) is True
+    assert tasks.survey_invitation_send(invitation.pk) is False
     assert tasks.survey_invitations_send() == 0
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(
+        sent_at=timezone.now() - timedelta(days=30)
+    )
+    reminders = []
+    monkeypatch.setattr(tasks.survey_reminder_send, "delay", reminders.append)
+    assert tasks.survey_reminders_send() == 1 and reminders == [invitation.pk]
+    assert tasks.survey_reminder_send(invitation.pk) is True
+    assert tasks.survey_reminder_send(invitation.pk) is False
+    assert len(messaging.sms_outbox) == 2
 
 
 def test_one_reminder_to_owners_who_did_not_answer(invitation, settings):
@@ -352,3 +367,33 @@ def test_a_request_without_a_unit_counts_for_the_project_the_owner_bought_in(
     assert request.unit_id is None
     invitation = SurveyInvitation.objects.get(request=request)
     assert invitation.project_id == building.project_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_at_once_send_each_invitation_once(
+    service_agent, owner_customer
+):
+    import threading
+
+    from django.db import connection
+
+    for _n in range(5):
+        closed_request(service_agent, owner_customer)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(surveys.invitations_send_due())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results) == 5
+    assert len(messaging.sms_outbox) == 5
+    assert SurveyInvitation.objects.filter(status="sent").count() == 5
