@@ -46,6 +46,22 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
     _handover(rng, agent, manager)
     _survey_history(rng, agent)
     surveys.invitations_send_due()
+    _answer_handover_surveys(rng)
+
+
+def _answer_handover_surveys(rng: random.Random) -> None:
+    """Most owners answer the survey sent a week after their handover."""
+    sent = SurveyInvitation.objects.filter(
+        appointment__isnull=False, status="sent", answered_at__isnull=True
+    ).select_related("template")
+    for invitation in list(sent)[:-1]:
+        scores = {
+            q.pk: min(5, max(1, round(rng.gauss(4.2, 0.7))))
+            for q in surveys.questions_of(invitation)
+        }
+        surveys.survey_submit(
+            invitation=invitation, scores=scores, comment=rng.choice(COMMENTS)
+        )
 
 
 def _building() -> Building | None:
@@ -94,8 +110,10 @@ def _handover(rng: random.Random, agent: User, manager: User) -> None:
     handover.batch_invite(actor=manager, batch=batch)
     handover.notices_send_pending()
     appointments = list(batch.appointments.select_related("unit").order_by("pk"))
-    for n, appointment in enumerate(appointments[: max(1, len(appointments) * 2 // 3)]):
-        slot = slots[n // 3 % len(slots)]
+    # All but one owner booked, spread over the batch: the early ones handed over.
+    booked = appointments[: max(1, len(appointments) - 1)]
+    for n, appointment in enumerate(booked):
+        slot = slots[n * len(slots) // len(booked)]
         handover.appointment_book(actor=agent, appointment=appointment, slot=slot)
         if slot.day < today:
             _inspect_and_hand_over(rng, agent, appointment, slot.day)
@@ -105,7 +123,7 @@ def _handover(rng: random.Random, agent: User, manager: User) -> None:
 def _inspect_and_hand_over(rng, agent, appointment, day) -> None:
     inspection = handover.inspection_start(actor=agent, appointment=appointment)
     items = list(inspection.items.order_by("position"))
-    defects = set(rng.sample(range(len(items)), k=rng.randint(0, 2)))
+    defects = set(rng.sample(range(len(items)), k=rng.randint(1, 2)))
     for n, item in enumerate(items):
         item.result = (
             InspectionItem.Result.DEFECT if n in defects else InspectionItem.Result.PASS

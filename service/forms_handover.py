@@ -35,9 +35,11 @@ class BatchForm(forms.Form):
 
 class SlotForm(forms.Form):
     day = forms.DateField(label=_("Day"), widget=DATE)
-    starts_at = forms.TimeField(label=_("From"), widget=TIME)
-    ends_at = forms.TimeField(label=_("Until"), widget=TIME)
-    capacity = forms.IntegerField(label=_("Units"), min_value=1, max_value=500)
+    starts_at = forms.TimeField(label=_("Starts at"), widget=TIME)
+    ends_at = forms.TimeField(label=_("Ends at"), widget=TIME)
+    capacity = forms.IntegerField(
+        label=_("Units in the slot"), min_value=1, max_value=500
+    )
 
 
 class BookForm(forms.Form):
@@ -56,6 +58,23 @@ class BookForm(forms.Form):
             )
             for s in slots
         ]
+
+
+class OwnerBookForm(forms.Form):
+    """The owner's choice among the slots still open to them (large radio buttons)."""
+
+    slot = forms.ModelChoiceField(
+        label=_("Choose a time"),
+        queryset=HandoverSlot.objects.none(),
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a time.")},
+    )
+
+    def __init__(self, *args, slots: list[HandoverSlot], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slot"].queryset = HandoverSlot.objects.filter(
+            pk__in=[s.pk for s in slots]
+        )
 
 
 class InspectionItemForm(forms.ModelForm):

@@ -3,11 +3,14 @@ inspect each unit, turn its defects into repair requests, and hand the keys over
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, time, timedelta
 
+from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -136,10 +139,11 @@ def _queue_notices(ids: list[int]) -> None:
 
 @transaction.atomic
 def appointment_book(
-    *, actor: User, appointment: HandoverAppointment, slot: HandoverSlot
+    *, actor: User | None, appointment: HandoverAppointment, slot: HandoverSlot
 ) -> HandoverAppointment:
     """Book (or move) an owner into a slot while it has room; the slot row is locked,
-    so two desks cannot both take its last place."""
+    so two desks (or a desk and the owner online) cannot both take its last place.
+    actor None: the owner booked through their link."""
     if slot.batch_id != appointment.batch_id:
         raise ValidationError(_("The slot belongs to another batch."))
     slot = HandoverSlot.objects.select_for_update().get(pk=slot.pk)
@@ -171,6 +175,49 @@ def appointment_book(
     return appointment
 
 
+# The owner's booking link ---------------------------------------------------------
+
+BOOKING_SALT = "service.handover.booking"
+
+
+def booking_token(appointment: HandoverAppointment) -> str:
+    return signing.dumps(appointment.pk, salt=BOOKING_SALT)
+
+
+def booking_link(appointment: HandoverAppointment) -> str:
+    path = reverse("service:handover-booking", args=[booking_token(appointment)])
+    return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
+def appointment_from_token(token: str) -> HandoverAppointment:
+    """The appointment a booking link is for; raises signing.BadSignature when the
+    link was altered, HandoverAppointment.DoesNotExist when it is gone. The link works
+    while its batch is open (see booking_open)."""
+    pk = signing.loads(token, salt=BOOKING_SALT)
+    return HandoverAppointment.objects.select_related(
+        "batch", "slot", "unit__building__project", "customer"
+    ).get(pk=int(pk))
+
+
+def booking_open(appointment: HandoverAppointment) -> bool:
+    batch = appointment.batch
+    return (
+        appointment.status != HandoverAppointment.Status.HANDED_OVER
+        and batch.status != HandoverBatch.Status.CLOSED
+        and batch.ends_on >= timezone.localdate()
+    )
+
+
+def slots_open_to_owners(batch: HandoverBatch) -> list[HandoverSlot]:
+    """Slots an owner may still choose online: from tomorrow on, with room left."""
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    return [
+        slot
+        for slot in slots_with_load(batch)
+        if slot.day >= tomorrow and slot.booked < slot.capacity
+    ]
+
+
 def _compose_notice(notice: HandoverNotice) -> tuple[str, str]:
     appointment = notice.appointment
     values = {"name": appointment.customer.name, "unit": str(appointment.unit)}
@@ -189,10 +236,11 @@ def _compose_notice(notice: HandoverNotice) -> tuple[str, str]:
         values |= {
             "start": batch.starts_on.isoformat(),
             "end": batch.ends_on.isoformat(),
+            "link": booking_link(appointment),
         }
         text = _(
             "Dear %(name)s, your home %(unit)s will be handed over between %(start)s "
-            "and %(end)s. Please call the service desk to book your appointment."
+            "and %(end)s. Book your appointment at %(link)s or call the service desk."
         )
     return str(_("Anju handover")), text % values
 

@@ -63,6 +63,11 @@ urlpatterns = [
     path(
         "handovers/photos/<int:pk>/", handover.inspection_photo, name="inspection-photo"
     ),
+    path(
+        "handover/book/<str:token>/",
+        handover.handover_booking,
+        name="handover-booking",
+    ),
     path("surveys/", surveys.survey_results, name="survey-results"),
     path("survey/thanks/", surveys.survey_thanks, name="survey-thanks"),
     path("survey/<str:token>/", surveys.survey_answer, name="survey-answer"),

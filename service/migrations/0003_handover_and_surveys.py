@@ -71,8 +71,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('day', models.DateField(verbose_name='day')),
-                ('starts_at', models.TimeField(verbose_name='from')),
-                ('ends_at', models.TimeField(verbose_name='until')),
+                ('starts_at', models.TimeField(verbose_name='starts at')),
+                ('ends_at', models.TimeField(verbose_name='ends at')),
                 ('capacity', models.PositiveSmallIntegerField(verbose_name='capacity')),
                 ('batch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='slots', to='service.handoverbatch')),
             ],

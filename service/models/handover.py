@@ -106,8 +106,8 @@ class HandoverSlot(models.Model):
         HandoverBatch, on_delete=models.CASCADE, related_name="slots"
     )
     day = models.DateField(_("day"))
-    starts_at = models.TimeField(_("from"))
-    ends_at = models.TimeField(_("until"))
+    starts_at = models.TimeField(_("starts at"))
+    ends_at = models.TimeField(_("ends at"))
     capacity = models.PositiveSmallIntegerField(_("capacity"))
 
     class Meta:

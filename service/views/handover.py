@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
 from service import handover as services
-from service.forms_handover import BatchForm, BookForm, InspectionFormSet, SlotForm
+from service.forms_handover import (
+    BatchForm,
+    BookForm,
+    InspectionFormSet,
+    OwnerBookForm,
+    SlotForm,
+)
 from service.models import HandoverAppointment, HandoverBatch, InspectionItem
 
 USE = "service.use_service"
@@ -259,3 +267,59 @@ def inspection_photo(request: HttpRequest, pk: int) -> FileResponse:
     if not item.photo:
         raise Http404
     return FileResponse(item.photo.open("rb"))
+
+
+def _public_message(request: HttpRequest, reason: str, title: str, text: str, status):
+    return render(
+        request,
+        "service/public_message.html",
+        {"reason": reason, "title": title, "text": text},
+        status=status,
+    )
+
+
+@login_not_required
+@never_cache
+def handover_booking(request: HttpRequest, token: str) -> HttpResponse:
+    """The page an owner opens from their invitation to choose a handover slot."""
+    try:
+        appointment = services.appointment_from_token(token)
+    except (signing.BadSignature, HandoverAppointment.DoesNotExist, ValueError):
+        return _public_message(
+            request,
+            "invalid",
+            _("This link is not valid"),
+            _("Please open the link exactly as it was sent to you."),
+            404,
+        )
+    if not services.booking_open(appointment):
+        return _public_message(
+            request,
+            "closed",
+            _("Booking is closed"),
+            _("Please call the service desk about your handover."),
+            410,
+        )
+    slots = services.slots_open_to_owners(appointment.batch)
+    form = OwnerBookForm(request.POST or None, slots=slots)
+    if request.method == "POST" and form.is_valid():
+        try:
+            appointment = services.appointment_book(
+                actor=None, appointment=appointment, slot=form.cleaned_data["slot"]
+            )
+        except ValidationError as exc:
+            form.add_error("slot", exc.messages)
+        else:
+            return _public_message(
+                request,
+                "booked",
+                _("Your appointment is booked"),
+                _("%(unit)s: %(slot)s. We will send you a confirmation.")
+                % {"unit": appointment.unit, "slot": appointment.slot},
+                200,
+            )
+    return render(
+        request,
+        "service/handover_booking.html",
+        {"appointment": appointment, "form": form, "slots": slots},
+    )

@@ -22,7 +22,7 @@ def _message(
 ) -> HttpResponse:
     return render(
         request,
-        "service/survey_message.html",
+        "service/public_message.html",
         {"reason": reason, "title": title, "text": text},
         status=status,
     )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.urls import reverse
@@ -45,13 +45,13 @@ def test_owner_answers_a_survey_on_a_phone_without_logging_in(
         phone.locator("textarea").fill("维修师傅上门很及时")
         phone.screenshot(path=str(SCREENSHOTS / "60-survey-phone.png"), full_page=True)
         phone.locator("button[type=submit]").click()
-        phone.get_by_test_id("survey-thanks").wait_for()
+        phone.get_by_test_id("message-thanks").wait_for()
         phone.screenshot(path=str(SCREENSHOTS / "61-survey-thanks.png"))
         phone.goto(url)
-        phone.get_by_test_id("survey-answered").wait_for()
+        phone.get_by_test_id("message-answered").wait_for()
         tampered = url[:-2] + ("xx/" if not url.endswith("xx/") else "yy/")
         phone.goto(tampered)
-        phone.get_by_test_id("survey-invalid").wait_for()
+        phone.get_by_test_id("message-invalid").wait_for()
         phone.screenshot(path=str(SCREENSHOTS / "62-survey-invalid.png"))
     finally:
         context.close()
@@ -119,3 +119,51 @@ def test_agent_inspects_a_unit_and_turns_its_defects_into_repair_requests(
     ) == set(requests.values_list("pk", flat=True))
     appointment.refresh_from_db()
     assert appointment.status == "handed_over"
+
+
+def test_owner_books_the_handover_on_a_phone_from_the_invitation_link(
+    browser, live_server, service_manager, consultant
+):
+    building = make_building(floors=2, per_floor=2, skipped=())
+    sell(building.units.order_by("floor", "position").first(), consultant)
+    today = timezone.localdate()
+    batch = handover.batch_create(
+        actor=service_manager,
+        building=building,
+        name="一期交房",
+        starts_on=today,
+        ends_on=today + timedelta(days=7),
+    )
+    for day in (2, 3):
+        handover.slot_add(
+            actor=service_manager,
+            batch=batch,
+            day=today + timedelta(days=day),
+            starts_at=time(9),
+            ends_at=time(12),
+            capacity=5,
+        )
+    handover.batch_invite(actor=service_manager, batch=batch)
+    appointment = batch.appointments.get()
+    context = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", viewport=PHONE, is_mobile=True
+    )
+    phone = context.new_page()
+    phone.set_default_timeout(10_000)
+    try:
+        phone.goto(
+            reverse(
+                "service:handover-booking", args=[handover.booking_token(appointment)]
+            )
+        )
+        form = phone.get_by_test_id("booking-form")
+        form.locator("label").nth(1).click()
+        phone.screenshot(path=str(SCREENSHOTS / "66-booking-phone.png"), full_page=True)
+        form.locator("button[type=submit]").click()
+        phone.get_by_test_id("message-booked").wait_for()
+        phone.screenshot(path=str(SCREENSHOTS / "67-booked.png"))
+    finally:
+        context.close()
+    appointment.refresh_from_db()
+    assert appointment.status == "booked"
+    assert appointment.slot.day == today + timedelta(days=3)

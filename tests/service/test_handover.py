@@ -464,3 +464,69 @@ def test_handover_and_survey_rows_follow_a_customer_merge_and_its_undo(
             row.customer_id
             for row in model.objects.filter(customer__in=[absorbed, survivor])
         } == {absorbed.pk}
+
+
+# The owner's booking link -------------------------------------------------------------
+
+
+@pytest.fixture
+def later_slot(batch, service_manager):
+    return handover.slot_add(
+        actor=service_manager,
+        batch=batch,
+        day=batch.starts_on + timedelta(days=2),
+        starts_at=time(9),
+        ends_at=time(11),
+        capacity=1,
+    )
+
+
+def _booking_url(appointment) -> str:
+    return reverse(
+        "service:handover-booking", args=[handover.booking_token(appointment)]
+    )
+
+
+def test_the_invitation_carries_the_owners_booking_link(invited, settings):
+    notice = HandoverNotice.objects.get(appointment=invited[0])
+    handover.notice_send(notice_id=notice.pk)
+    assert settings.PUBLIC_BASE_URL + _booking_url(invited[0]) in (
+        messaging.sms_outbox[0].text
+    )
+
+
+def test_owner_books_a_slot_online_without_logging_in(
+    client, invited, later_slot, slot
+):
+    url = _booking_url(invited[0])
+    page = client.get(url)
+    # Today's slot is not offered online any more; the later one is.
+    assert page.status_code == 200
+    assert list(page.context["slots"]) == [later_slot]
+    response = client.post(url, {"slot": slot.pk})
+    assert response.status_code == 200 and response.context["form"].errors
+    response = client.post(url, {"slot": later_slot.pk})
+    assert response.context["reason"] == "booked"
+    invited[0].refresh_from_db()
+    assert invited[0].slot == later_slot and invited[0].status == "booked"
+    assert HandoverNotice.objects.filter(
+        appointment=invited[0], kind="confirmation"
+    ).exists()
+    # The slot is now full: another owner is not offered it.
+    other = client.get(_booking_url(invited[1]))
+    assert list(other.context["slots"]) == []
+
+
+def test_booking_link_refuses_tampering_and_closed_bookings(
+    client, invited, service_agent
+):
+    url = _booking_url(invited[0])
+    bad = client.get(url[:-3] + "xx/")
+    assert bad.status_code == 404 and bad.context["reason"] == "invalid"
+    handover.handover_complete(actor=service_agent, appointment=invited[0])
+    assert client.get(url).status_code == 410
+    today = timezone.localdate()
+    HandoverBatch.objects.update(
+        starts_on=today - timedelta(days=5), ends_on=today - timedelta(days=1)
+    )
+    assert client.get(_booking_url(invited[1])).context["reason"] == "closed"
