@@ -530,3 +530,23 @@ def test_booking_link_refuses_tampering_and_closed_bookings(
         starts_on=today - timedelta(days=5), ends_on=today - timedelta(days=1)
     )
     assert client.get(_booking_url(invited[1])).context["reason"] == "closed"
+
+
+def test_the_booking_page_does_not_grow_queries_with_slots(
+    client, invited, batch, service_manager, later_slot
+):
+    url = _booking_url(invited[0])
+    hours = iter(range(8, 18))
+
+    def grow():
+        for _n in range(3):
+            handover.slot_add(
+                actor=service_manager,
+                batch=batch,
+                day=batch.starts_on + timedelta(days=3),
+                starts_at=time(next(hours)),
+                ends_at=time(19),
+                capacity=2,
+            )
+
+    assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=4)

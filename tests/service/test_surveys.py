@@ -397,3 +397,15 @@ def test_two_workers_sending_at_once_send_each_invitation_once(
     assert sum(results) == 5
     assert len(messaging.sms_outbox) == 5
     assert SurveyInvitation.objects.filter(status="sent").count() == 5
+
+
+def test_the_questionnaire_costs_a_few_queries_whatever_the_history(
+    client, invitation, service_agent, owner_customer
+):
+    url = reverse("service:survey-answer", args=[surveys.survey_token(invitation)])
+
+    def grow():
+        for _n in range(3):
+            closed_request(service_agent, owner_customer)
+
+    assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=4)
