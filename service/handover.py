@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -103,7 +103,12 @@ def batch_invite(*, actor: User, batch: HandoverBatch) -> int:
     Running it again invites only units sold since."""
     batch = HandoverBatch.objects.select_for_update().get(pk=batch.pk)
     owners = unit_owners(batch.building)
-    known = set(batch.appointments.values_list("unit_id", flat=True))
+    # A unit invited by an earlier batch of the building stays with that batch.
+    known = set(
+        HandoverAppointment.objects.filter(
+            unit__building_id=batch.building_id
+        ).values_list("unit_id", flat=True)
+    )
     new = [
         HandoverAppointment(batch=batch, unit_id=unit_id, customer_id=customer_id)
         for unit_id, customer_id in owners.items()
@@ -124,7 +129,7 @@ def batch_invite(*, actor: User, batch: HandoverBatch) -> int:
         actor=actor,
         instance=batch,
         action=AuditEntry.Action.UPDATE,
-        changes={"invited": {"old": str(len(known)), "new": str(len(owners))}},
+        changes={"invited": {"old": "", "new": str(len(created))}},
     )
     _queue_notices([n.pk for n in notices])
     return len(created)
@@ -297,10 +302,6 @@ def inspection_start(*, actor: User, appointment: HandoverAppointment) -> Inspec
     return inspection
 
 
-def items_with_defects(inspection: Inspection) -> Q:
-    return Q(inspection=inspection, result=InspectionItem.Result.DEFECT)
-
-
 @transaction.atomic
 def defects_to_requests(*, actor: User, inspection: Inspection) -> list[ServiceRequest]:
     """One repair request per defect not yet turned into one, each linked back to its
@@ -312,7 +313,11 @@ def defects_to_requests(*, actor: User, inspection: Inspection) -> list[ServiceR
     ).get(pk=inspection.appointment_id)
     defects = list(
         InspectionItem.objects.select_for_update()
-        .filter(items_with_defects(inspection), repair_request__isnull=True)
+        .filter(
+            inspection=inspection,
+            result=InspectionItem.Result.DEFECT,
+            repair_request__isnull=True,
+        )
         .order_by("position")
     )
     created = []

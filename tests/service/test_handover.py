@@ -550,3 +550,16 @@ def test_the_booking_page_does_not_grow_queries_with_slots(
             )
 
     assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=4)
+
+
+def test_a_second_batch_of_the_building_does_not_invite_the_same_owners_again(
+    invited, building, service_manager, batch
+):
+    second = handover.batch_create(
+        actor=service_manager,
+        building=building,
+        name="第二批",
+        starts_on=batch.starts_on,
+        ends_on=batch.ends_on,
+    )
+    assert handover.batch_invite(actor=service_manager, batch=second) == 0
