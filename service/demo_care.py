@@ -132,10 +132,6 @@ def _inspect_and_hand_over(rng, agent, appointment, day) -> None:
     InspectionItem.objects.bulk_update(items, ["result", "note"])
     handover.defects_to_requests(actor=agent, inspection=inspection)
     handover.handover_complete(actor=agent, appointment=appointment, on=day)
-    # The survey goes out a week after the (past) handover: due now, sent by the job.
-    SurveyInvitation.objects.filter(appointment=appointment).update(
-        due_at=timezone.now() - timedelta(hours=1)
-    )
 
 
 def _owners(project: Project) -> list[Opportunity]:

@@ -9,7 +9,7 @@ answer is the weighted mean of its 1–5 scores scaled to 0–100 (1 → 0, 5 �
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import override
 
 from customers.services import interaction_log
 from sales.models import Opportunity, Project
@@ -40,6 +41,8 @@ SCALE_MAX = 5
 LINK_SALT = "service.survey.link"
 HUNDRED = Decimal("100")
 TWO_PLACES = Decimal("0.01")
+# Surveys planned days ahead go out at this local time, not at night.
+SEND_AT = time(10)
 # Rows a beat run hands out at most; the next run takes the rest.
 BATCH = 5000
 
@@ -166,19 +169,24 @@ def _project_of(request: ServiceRequest) -> int | None:
     )
 
 
-def invitation_for_handover(
-    appointment: HandoverAppointment,
-) -> SurveyInvitation | None:
-    """The survey some days after a handover; at most one per appointment."""
+def invitation_for_handover(appointment: HandoverAppointment) -> SurveyInvitation:
+    """The survey SURVEY_AFTER_HANDOVER_DAYS after a handover, in the morning (local
+    time); at most one per appointment."""
     template = active_template(SurveyTemplate.Occasion.HANDOVER)
+    handed_over = appointment.handed_over_on or timezone.localdate()
+    due_at = timezone.make_aware(
+        datetime.combine(
+            handed_over + timedelta(days=settings.SURVEY_AFTER_HANDOVER_DAYS),
+            SEND_AT,
+        )
+    )
     invitation, _created = SurveyInvitation.objects.get_or_create(
         appointment=appointment,
         defaults={
             "template": template,
             "customer_id": appointment.customer_id,
             "project_id": appointment.unit.building.project_id,
-            "due_at": timezone.now()
-            + timedelta(days=settings.SURVEY_AFTER_HANDOVER_DAYS),
+            "due_at": due_at,
         },
     )
     return invitation
@@ -286,7 +294,8 @@ def reminder_send(*, invitation_id: int) -> bool:
     target = outreach.pick_channel(invitation.customer)
     if target is None:
         return False
-    subject, text = _compose(invitation, reminder=True)
+    with override(settings.LANGUAGE_CODE):
+        subject, text = _compose(invitation, reminder=True)
     try:
         outreach.deliver(*target, subject, text)
     except outreach.messaging.SendFailed:

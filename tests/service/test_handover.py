@@ -232,8 +232,11 @@ def test_completion_marks_unit_owner_timeline_and_plans_the_survey(
         customer=appointment.customer, link_id=appointment.pk, kind="system"
     ).exists()
     invitation = SurveyInvitation.objects.get(appointment=appointment)
-    delay = invitation.due_at - timezone.now()
-    assert timedelta(days=settings.SURVEY_AFTER_HANDOVER_DAYS - 1) < delay
+    due = timezone.localtime(invitation.due_at)
+    assert due.date() == timezone.localdate() + timedelta(
+        days=settings.SURVEY_AFTER_HANDOVER_DAYS
+    )
+    assert due.hour == 10
     assert invitation.project_id == appointment.unit.building.project_id
 
 
