@@ -131,7 +131,11 @@ def handover_invite(request: HttpRequest, pk: int) -> HttpResponse:
 def _appointment(pk: int) -> HandoverAppointment:
     return get_object_or_404(
         HandoverAppointment.objects.select_related(
-            "customer", "unit__building__project", "slot", "batch"
+            "customer",
+            "unit__building__project",
+            "slot",
+            "batch",
+            "survey_invitation__response",
         ),
         pk=pk,
     )

@@ -373,6 +373,7 @@ def test_agent_books_inspects_and_turns_defects_into_requests(
     page = client.get(url)
     assert page.context["appointment"].status == "handed_over"
     assert request.number in page.content.decode()
+    assert 'data-testid="handover-survey"' in page.content.decode()
 
 
 def test_phone_numbers_are_masked_for_roles_without_the_right(
