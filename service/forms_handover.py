@@ -12,6 +12,8 @@ from service.models import HandoverSlot, InspectionItem, SurveyQuestion
 DATE = forms.DateInput(attrs={"type": "date"})
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
+# Photos from phones; no SVG, which a browser would run as a page.
+PHOTO_EXTENSIONS = {"jpg", "jpeg", "png", "webp", "heic", "heif"}
 
 
 class BatchForm(forms.Form):
@@ -96,8 +98,13 @@ class InspectionItemForm(forms.ModelForm):
     def clean_photo(self):
         photo = self.cleaned_data.get("photo")
         if photo and hasattr(photo, "content_type"):
-            if not (photo.content_type or "").startswith("image/"):
-                raise forms.ValidationError(gettext("Upload a photo (an image file)."))
+            extension = photo.name.rsplit(".", 1)[-1].lower()
+            if extension not in PHOTO_EXTENSIONS or not (
+                photo.content_type or ""
+            ).startswith("image/"):
+                raise forms.ValidationError(
+                    gettext("Upload a photo (JPEG, PNG, WebP or HEIC).")
+                )
             if photo.size > PHOTO_MAX_BYTES:
                 raise forms.ValidationError(gettext("The photo is larger than 10 MB."))
         return photo

@@ -135,6 +135,23 @@ def batch_invite(*, actor: User, batch: HandoverBatch) -> int:
     return len(created)
 
 
+@transaction.atomic
+def batch_close(*, actor: User, batch: HandoverBatch) -> bool:
+    """Close a batch: its booking links stop working. Closing twice does nothing."""
+    closed = HandoverBatch.objects.filter(pk=batch.pk).exclude(
+        status=HandoverBatch.Status.CLOSED
+    )
+    if not closed.update(status=HandoverBatch.Status.CLOSED):
+        return False
+    audit_record(
+        actor=actor,
+        instance=batch,
+        action=AuditEntry.Action.UPDATE,
+        changes={"status": {"old": batch.status, "new": HandoverBatch.Status.CLOSED}},
+    )
+    return True
+
+
 def _queue_notices(ids: list[int]) -> None:
     from service import tasks
 

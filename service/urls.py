@@ -30,6 +30,7 @@ urlpatterns = [
     path(
         "handovers/<int:pk>/invite/", handover.handover_invite, name="handover-invite"
     ),
+    path("handovers/<int:pk>/close/", handover.handover_close, name="handover-close"),
     path(
         "handovers/appointments/<int:pk>/",
         handover.appointment_detail,

@@ -265,12 +265,24 @@ def handover_complete(request: HttpRequest, pk: int) -> HttpResponse:
     return _done(request, appointment, complete)
 
 
+@permission_required(MANAGE, raise_exception=True)
+@require_POST
+def handover_close(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(pk)
+    if services.batch_close(actor=request.user, batch=batch):
+        messages.success(request, _("Batch closed; owners can no longer book online."))
+    return redirect(batch)
+
+
 @permission_required(USE, raise_exception=True)
 def inspection_photo(request: HttpRequest, pk: int) -> FileResponse:
     item = get_object_or_404(InspectionItem, pk=pk)
     if not item.photo:
         raise Http404
-    return FileResponse(item.photo.open("rb"))
+    response = FileResponse(item.photo.open("rb"))
+    # An uploaded file is shown, never run.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 def _public_message(request: HttpRequest, reason: str, title: str, text: str, status):

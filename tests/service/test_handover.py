@@ -251,6 +251,7 @@ def _pages(batch, appointment):
     yield "post", reverse("service:handover-invite", args=[batch.pk]), MANAGERS
     yield "post", reverse("service:handover-slot-add", args=[batch.pk]), MANAGERS
     yield "post", reverse("service:inspection-start", args=[appointment.pk]), SERVICE
+    yield "post", reverse("service:handover-close", args=[batch.pk]), MANAGERS
 
 
 @pytest.mark.parametrize("persona", PERSONAS, indirect=True)
@@ -350,9 +351,7 @@ def test_agent_books_inspects_and_turns_defects_into_requests(
     assert response.status_code == 200 and response.context["formset"].errors[0]
     assert not InspectionItem.objects.filter(result="pass").exists()
     data["form-0-note"] = "入户门锁芯松动"
-    data["form-0-photo"] = SimpleUploadedFile(
-        "door.exe", b"MZ", "application/x-dosexec"
-    )
+    data["form-0-photo"] = SimpleUploadedFile("door.svg", b"<svg/>", "image/svg+xml")
     response = client.post(
         reverse("service:inspection-save", args=[appointment.pk]), data
     )
@@ -368,7 +367,7 @@ def test_agent_books_inspects_and_turns_defects_into_requests(
     request = ServiceRequest.objects.get()
     assert request.inspection_item == items[0]
     photo = client.get(reverse("service:inspection-photo", args=[items[0].pk]))
-    assert photo.status_code == 200
+    assert photo.status_code == 200 and "sandbox" in photo["Content-Security-Policy"]
     client.post(reverse("service:handover-complete", args=[appointment.pk]))
     page = client.get(url)
     assert page.context["appointment"].status == "handed_over"
@@ -567,3 +566,12 @@ def test_a_second_batch_of_the_building_does_not_invite_the_same_owners_again(
         ends_on=batch.ends_on,
     )
     assert handover.batch_invite(actor=service_manager, batch=second) == 0
+
+
+def test_closing_a_batch_stops_online_booking_once(
+    client, invited, batch, service_manager
+):
+    assert handover.batch_close(actor=service_manager, batch=batch)
+    assert not handover.batch_close(actor=service_manager, batch=batch)
+    response = client.get(_booking_url(invited[0]))
+    assert response.status_code == 410 and response.context["reason"] == "closed"
