@@ -23,7 +23,13 @@ from service.forms_handover import (
     OwnerBookForm,
     SlotForm,
 )
-from service.models import HandoverAppointment, HandoverBatch, InspectionItem
+from service.models import (
+    HandoverAppointment,
+    HandoverBatch,
+    Inspection,
+    InspectionItem,
+)
+from service.views.public import invalid_link, public_message
 
 USE = "service.use_service"
 MANAGE = "service.manage_service"
@@ -141,6 +147,15 @@ def _appointment(pk: int) -> HandoverAppointment:
     )
 
 
+def _inspection(pk: int) -> tuple[HandoverAppointment, Inspection]:
+    """The appointment and its started inspection, or 404."""
+    appointment = _appointment(pk)
+    inspection = getattr(appointment, "inspection", None)
+    if inspection is None:
+        raise Http404
+    return appointment, inspection
+
+
 @permission_required(USE, raise_exception=True)
 def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _appointment(pk)
@@ -219,10 +234,7 @@ def inspection_start(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(USE, raise_exception=True)
 @require_POST
 def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
-    appointment = _appointment(pk)
-    inspection = getattr(appointment, "inspection", None)
-    if inspection is None:
-        raise Http404
+    appointment, inspection = _inspection(pk)
     formset = InspectionFormSet(
         request.POST,
         request.FILES,
@@ -240,10 +252,7 @@ def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(USE, raise_exception=True)
 @require_POST
 def inspection_defects(request: HttpRequest, pk: int) -> HttpResponse:
-    appointment = _appointment(pk)
-    inspection = getattr(appointment, "inspection", None)
-    if inspection is None:
-        raise Http404
+    appointment, inspection = _inspection(pk)
     created = services.defects_to_requests(actor=request.user, inspection=inspection)
     messages.success(
         request,
@@ -285,15 +294,6 @@ def inspection_photo(request: HttpRequest, pk: int) -> FileResponse:
     return response
 
 
-def _public_message(request: HttpRequest, reason: str, title: str, text: str, status):
-    return render(
-        request,
-        "service/public_message.html",
-        {"reason": reason, "title": title, "text": text},
-        status=status,
-    )
-
-
 @login_not_required
 @never_cache
 def handover_booking(request: HttpRequest, token: str) -> HttpResponse:
@@ -301,15 +301,9 @@ def handover_booking(request: HttpRequest, token: str) -> HttpResponse:
     try:
         appointment = services.appointment_from_token(token)
     except (signing.BadSignature, HandoverAppointment.DoesNotExist, ValueError):
-        return _public_message(
-            request,
-            "invalid",
-            _("This link is not valid"),
-            _("Please open the link exactly as it was sent to you."),
-            404,
-        )
+        return invalid_link(request)
     if not services.booking_open(appointment):
-        return _public_message(
+        return public_message(
             request,
             "closed",
             _("Booking is closed"),
@@ -326,7 +320,7 @@ def handover_booking(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as exc:
             form.add_error("slot", exc.messages)
         else:
-            return _public_message(
+            return public_message(
                 request,
                 "booked",
                 _("Your appointment is booked"),

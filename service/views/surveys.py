@@ -15,17 +15,7 @@ from crm_site.pagination import paginate
 from service import surveys
 from service.forms_handover import SurveyForm
 from service.models import SurveyInvitation, SurveyResponse
-
-
-def _message(
-    request: HttpRequest, reason: str, title: str, text: str, status: int
-) -> HttpResponse:
-    return render(
-        request,
-        "service/public_message.html",
-        {"reason": reason, "title": title, "text": text},
-        status=status,
-    )
+from service.views.public import invalid_link, public_message
 
 
 @login_not_required
@@ -35,7 +25,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invitation = surveys.invitation_from_token(token)
     except signing.SignatureExpired:
-        return _message(
+        return public_message(
             request,
             "expired",
             _("This link has expired"),
@@ -43,13 +33,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
             410,
         )
     except (signing.BadSignature, SurveyInvitation.DoesNotExist, ValueError):
-        return _message(
-            request,
-            "invalid",
-            _("This link is not valid"),
-            _("Please open the link exactly as it was sent to you."),
-            404,
-        )
+        return invalid_link(request)
     if invitation.answered_at is not None:
         return _already_answered(request)
     form = SurveyForm(request.POST or None, questions=surveys.questions_of(invitation))
@@ -71,7 +55,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _already_answered(request: HttpRequest) -> HttpResponse:
-    return _message(
+    return public_message(
         request,
         "answered",
         _("You have already answered"),
@@ -82,7 +66,7 @@ def _already_answered(request: HttpRequest) -> HttpResponse:
 
 @login_not_required
 def survey_thanks(request: HttpRequest) -> HttpResponse:
-    return _message(
+    return public_message(
         request,
         "thanks",
         _("Thank you!"),

@@ -69,19 +69,24 @@ def test_owner_answers_a_survey_on_a_phone_without_logging_in(
     screenshot("65-satisfaction-results")
 
 
-def test_agent_inspects_a_unit_and_turns_its_defects_into_repair_requests(
-    page, screenshot, service_agent, service_manager, consultant
-):
+def _batch_with_one_owner(manager, consultant):
     building = make_building(floors=2, per_floor=2, skipped=())
     deal = sell(building.units.order_by("floor", "position").first(), consultant)
     today = timezone.localdate()
     batch = handover.batch_create(
-        actor=service_manager,
+        actor=manager,
         building=building,
         name="一期交房",
         starts_on=today,
         ends_on=today + timedelta(days=7),
     )
+    return batch, deal
+
+
+def test_agent_inspects_a_unit_and_turns_its_defects_into_repair_requests(
+    page, screenshot, service_agent, service_manager, consultant
+):
+    batch, deal = _batch_with_one_owner(service_manager, consultant)
     handover.batch_invite(actor=service_manager, batch=batch)
     appointment = batch.appointments.get()
     login(page, "service_agent")
@@ -124,16 +129,8 @@ def test_agent_inspects_a_unit_and_turns_its_defects_into_repair_requests(
 def test_owner_books_the_handover_on_a_phone_from_the_invitation_link(
     browser, live_server, service_manager, consultant
 ):
-    building = make_building(floors=2, per_floor=2, skipped=())
-    sell(building.units.order_by("floor", "position").first(), consultant)
-    today = timezone.localdate()
-    batch = handover.batch_create(
-        actor=service_manager,
-        building=building,
-        name="一期交房",
-        starts_on=today,
-        ends_on=today + timedelta(days=7),
-    )
+    batch, _deal = _batch_with_one_owner(service_manager, consultant)
+    today = batch.starts_on
     for day in (2, 3):
         handover.slot_add(
             actor=service_manager,
