@@ -362,7 +362,8 @@ def handover_complete(
 ) -> bool:
     """Hand the keys over: the appointment and the unit are marked handed over, the
     buyer becomes an owner, the timeline says so and the handover survey is planned.
-    Repeating it does nothing."""
+    Refused while a defect found at inspection is not yet a repair request, so none
+    is forgotten. Repeating it does nothing."""
     on = on or timezone.localdate()
     appointment = (
         HandoverAppointment.objects.select_for_update(of=("self",))
@@ -371,6 +372,14 @@ def handover_complete(
     )
     if appointment.status == HandoverAppointment.Status.HANDED_OVER:
         return False
+    if InspectionItem.objects.filter(
+        inspection__appointment=appointment,
+        result=InspectionItem.Result.DEFECT,
+        repair_request__isnull=True,
+    ).exists():
+        raise ValidationError(
+            _("Turn the defects into repair requests before handing the keys over.")
+        )
     appointment.status = HandoverAppointment.Status.HANDED_OVER
     appointment.handed_over_on = on
     appointment.save(update_fields=["status", "handed_over_on"])

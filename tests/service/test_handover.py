@@ -575,3 +575,13 @@ def test_closing_a_batch_stops_online_booking_once(
     assert not handover.batch_close(actor=service_manager, batch=batch)
     response = client.get(_booking_url(invited[0]))
     assert response.status_code == 410 and response.context["reason"] == "closed"
+
+
+def test_keys_are_not_handed_over_while_a_defect_is_not_yet_a_repair_request(
+    invited, service_agent
+):
+    inspection = _inspect(invited[0], service_agent, defects=1)
+    with pytest.raises(ValidationError):
+        handover.handover_complete(actor=service_agent, appointment=invited[0])
+    handover.defects_to_requests(actor=service_agent, inspection=inspection)
+    assert handover.handover_complete(actor=service_agent, appointment=invited[0])
