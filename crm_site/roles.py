@@ -113,6 +113,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.view_heartbeat",
         "auth.view_group",
         "auth.change_group",
+        "service.view_surveytemplate",
+        "service.add_surveytemplate",
+        "service.change_surveytemplate",
+        "service.view_surveyquestion",
+        "service.add_surveyquestion",
+        "service.change_surveyquestion",
+        "service.delete_surveyquestion",
     ],
 }
 

@@ -261,11 +261,37 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
+# Handover notices and satisfaction surveys (service): links in messages to owners start
+# with PUBLIC_BASE_URL; a survey link works for SURVEY_LINK_MAX_AGE_DAYS; an owner who has
+# not answered is reminded once after SURVEY_REMINDER_AFTER_DAYS; the handover survey
+# goes out SURVEY_AFTER_HANDOVER_DAYS after the keys are handed over.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+SURVEY_LINK_MAX_AGE_DAYS = int(os.environ.get("SURVEY_LINK_MAX_AGE_DAYS", "14"))
+SURVEY_REMINDER_AFTER_DAYS = int(os.environ.get("SURVEY_REMINDER_AFTER_DAYS", "5"))
+SURVEY_AFTER_HANDOVER_DAYS = int(os.environ.get("SURVEY_AFTER_HANDOVER_DAYS", "7"))
+CELERY_BEAT_SCHEDULE |= {
+    # Every 5 min: handover notices still to send (their task was lost, the broker was
+    # down, or sending failed and may be retried). Each row is claimed once.
+    "service-handover-notices": {
+        "task": "service.tasks.handover_notices_send",
+        "schedule": 300.0,
+    },
+    # Every 10 min: survey invitations that are due (a request closed, or 7 days after
+    # a handover). Each is claimed with a conditional UPDATE, so it is sent once.
+    "service-survey-invitations": {
+        "task": "service.tasks.survey_invitations_send",
+        "schedule": 600.0,
+    },
+    # Hourly: one reminder to owners who have not answered after N days; once each.
+    "service-survey-reminders": {
+        "task": "service.tasks.survey_reminders_send",
+        "schedule": 3600.0,
+    },
+}
 # Marketing: invitations handed to the providers per minute (each sender run sends one
-# batch of this size), and the address the public links in invitations (sign-up,
-# unsubscribe) point at.
+# batch of this size). Their public links (sign-up, unsubscribe) start with
+# PUBLIC_BASE_URL, like the service's.
 MARKETING_SEND_PER_MINUTE = int(os.environ.get("MARKETING_SEND_PER_MINUTE", "300"))
-SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 # How old the last heartbeat may be before /health/ reports the worker or beat down.
 HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))
 

@@ -148,7 +148,7 @@ def public_token(invitation: Invitation, salt: str) -> str:
 
 
 def public_url(name: str, token: str) -> str:
-    return settings.SITE_URL + reverse(name, args=[token])
+    return settings.PUBLIC_BASE_URL + reverse(name, args=[token])
 
 
 def invitation_links(invitation: Invitation) -> dict[str, str]:

@@ -11,3 +11,20 @@ from service.models.core import (  # noqa: F401
     ServiceStep,
     Severity,
 )
+from service.models.handover import (  # noqa: F401
+    DEFAULT_CHECKLIST,
+    HandoverAppointment,
+    HandoverBatch,
+    HandoverNotice,
+    HandoverSlot,
+    Inspection,
+    InspectionItem,
+    Outbox,
+)
+from service.models.surveys import (  # noqa: F401
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyTemplate,
+)
