@@ -19,6 +19,7 @@ class Role(models.TextChoices):
     MARKETING = "marketing", _("Marketing")
     EXECUTIVE = "executive", _("Executive")
     ADMINISTRATOR = "administrator", _("Administrator")
+    CHANNEL_PARTNER = "channel_partner", _("Channel partner broker")
 
 
 _CUSTOMER_BASE = ["customers.view_customer"]
@@ -31,6 +32,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.scope_own",
         "customers.reveal_contact",
         "sales.use_sales",
+        "marketing.add_referral",
     ],
     Role.SALES_MANAGER: [
         *_CUSTOMER_BASE,
@@ -46,6 +48,11 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "sales.use_sales",
         "sales.manage_sales",
         "sales.manage_inventory",
+        "marketing.add_referral",
+        "marketing.view_referral",
+        "marketing.approve_reward",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
     ],
     Role.SERVICE_AGENT: [
         *_CUSTOMER_BASE,
@@ -70,6 +77,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.export_customer",
         "customers.import_customer",
         "marketing.use_marketing",
+        "marketing.add_referral",
+        "marketing.view_referral",
+        "marketing.pay_reward",
+        "marketing.add_channelpartner",
+        "marketing.change_channelpartner",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
     ],
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
@@ -79,6 +93,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
         "marketing.use_marketing",
+        "marketing.view_referral",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
     ],
     Role.ADMINISTRATOR: [
         *_CUSTOMER_BASE,
@@ -108,7 +125,17 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.view_heartbeat",
         "auth.view_group",
         "auth.change_group",
+        "marketing.add_referral",
+        "marketing.view_referral",
+        "marketing.approve_reward",
+        "marketing.pay_reward",
+        "marketing.add_channelpartner",
+        "marketing.change_channelpartner",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
     ],
+    # Brokers of channel partners: their own portal, no customer list, nothing else.
+    Role.CHANNEL_PARTNER: ["marketing.partner_portal"],
 }
 
 

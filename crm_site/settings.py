@@ -265,3 +265,6 @@ LOGGING = {
         "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"),
     },
 }
+
+# Marketing: the reward of an owner referral (老带新) at a project without its own rule.
+REFERRAL_REWARD_DEFAULT = os.environ.get("REFERRAL_REWARD_DEFAULT", "5000.00")

@@ -1,3 +1,14 @@
 """Marketing models, one module per concern; everything is importable from here."""
 
 from marketing.models.access import MarketingAccess  # noqa: F401
+from marketing.models.partners import (  # noqa: F401
+    Broker,
+    ChannelPartner,
+    Commission,
+    PartnerRegistration,
+)
+from marketing.models.referrals import (  # noqa: F401
+    Referral,
+    ReferralReward,
+    ReferralRule,
+)

@@ -1,0 +1,1 @@
+"""Marketing use cases: referrals and channel partners."""
