@@ -119,7 +119,9 @@ class BrokerForm(forms.Form):
 class PortalRegistrationForm(forms.Form):
     name = forms.CharField(label=_("Customer name"), max_length=100)
     mobile = MobileField(label=_("Customer mobile"), max_length=30)
-    project = forms.ModelChoiceField(label=_("Project"), queryset=Project.objects.none())
+    project = forms.ModelChoiceField(
+        label=_("Project"), queryset=Project.objects.none()
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -102,7 +102,9 @@ class PartnerRegistration(models.Model):
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="+"
     )
-    project = models.ForeignKey("sales.Project", on_delete=models.PROTECT, related_name="+")
+    project = models.ForeignKey(
+        "sales.Project", on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -165,5 +167,3 @@ class Commission(Payout):
 
     def __str__(self) -> str:
         return f"{self.partner}: {self.amount} ({self.status})"
-
-

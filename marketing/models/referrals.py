@@ -21,7 +21,9 @@ class ReferralRule(models.Model):
         related_name="referral_rule",
         verbose_name=_("project"),
     )
-    reward = models.DecimalField(_("reward per contract"), max_digits=12, decimal_places=2)
+    reward = models.DecimalField(
+        _("reward per contract"), max_digits=12, decimal_places=2
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -88,7 +90,9 @@ class Referral(models.Model):
             models.Index(
                 fields=["project", "-recorded_at"], name="referral_project_idx"
             ),
-            models.Index(fields=["referrer", "-recorded_at"], name="referral_referrer_idx"),
+            models.Index(
+                fields=["referrer", "-recorded_at"], name="referral_referrer_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -109,7 +113,9 @@ class ReferralReward(Payout):
         verbose_name = _("referral reward")
         verbose_name_plural = _("referral rewards")
         indexes = [
-            models.Index(fields=["status", "-due_at"], name="referral_reward_status_idx")
+            models.Index(
+                fields=["status", "-due_at"], name="referral_reward_status_idx"
+            )
         ]
 
     def __str__(self) -> str:

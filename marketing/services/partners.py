@@ -86,7 +86,9 @@ def partner_registration_create(
                 interaction_log(
                     customer=customer,
                     kind="system",
-                    summary=_("Registered at %(project)s by channel partner %(partner)s")
+                    summary=_(
+                        "Registered at %(project)s by channel partner %(partner)s"
+                    )
                     % {"project": project.name, "partner": partner.name},
                     actor=broker,
                 )

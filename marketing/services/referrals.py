@@ -99,7 +99,9 @@ def referral_create(
     return referral
 
 
-def reward_on_contract(*, opportunity: Opportunity, actor: User | None) -> ReferralReward | None:
+def reward_on_contract(
+    *, opportunity: Opportunity, actor: User | None
+) -> ReferralReward | None:
     """The friend's deal was contracted: the referrer's reward becomes due, once.
 
     Runs inside the contract's transaction. The referral row is locked and the reward
