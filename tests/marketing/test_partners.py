@@ -114,14 +114,18 @@ def test_percent_commission_is_due_on_contract_to_the_fen(
     assert Commission.objects.count() == 1
 
 
-def test_fixed_commission_ignores_the_price(other_broker, other_partner, project, consultant, sign):
+def test_fixed_commission_ignores_the_price(
+    other_broker, other_partner, project, consultant, sign
+):
     link = register(other_broker, other_partner, project)
     sign(link.customer, consultant)
     assert Commission.objects.get().amount == Decimal("8000.00")
 
 
 def test_commission_arithmetic_rounds_half_up():
-    partner = ChannelPartner(commission_kind="percent", commission_value=Decimal("1.25"))
+    partner = ChannelPartner(
+        commission_kind="percent", commission_value=Decimal("1.25")
+    )
     assert partner.commission_for(Decimal("1000.20")) == Decimal("12.50")
     assert partner.commission_for(Decimal("1000.40")) == Decimal("12.51")
     assert partner.commission_for(None) == Decimal("0.00")
@@ -193,7 +197,9 @@ def test_the_portal_shows_the_refusal_and_saves_nothing(
 
 def test_the_portal_refuses_a_bad_number_next_to_the_field(client, broker, project):
     client.force_login(broker)
-    response = client.post(REGISTER, {"name": "冯一", "mobile": "123", "project": project.pk})
+    response = client.post(
+        REGISTER, {"name": "冯一", "mobile": "123", "project": project.pk}
+    )
     assert response.status_code == 400
     assert response.context["form"].errors["mobile"]
     assert not Customer.objects.exists()
@@ -217,13 +223,20 @@ def test_a_partner_sees_only_their_own_commissions(
     client, broker, partner, other_broker, other_partner, project, consultant, sign
 ):
     sign(register(broker, partner, project).customer, consultant)
-    sign(register(other_broker, other_partner, project, mobile="+8613922223333").customer, consultant)
+    sign(
+        register(
+            other_broker, other_partner, project, mobile="+8613922223333"
+        ).customer,
+        consultant,
+    )
     client.force_login(broker)
     rows = client.get(reverse("marketing:portal-commissions")).context["page"].items
     assert [c.partner for c in rows] == [partner]
 
 
-def test_a_broker_has_no_customer_list_and_no_customer_page(client, broker, partner, project):
+def test_a_broker_has_no_customer_list_and_no_customer_page(
+    client, broker, partner, project
+):
     link = register(broker, partner, project)
     client.force_login(broker)
     assert client.get(reverse("customers:customer-list")).status_code == 403
@@ -234,7 +247,9 @@ def test_a_broker_has_no_customer_list_and_no_customer_page(client, broker, part
     assert client.get("/").url == PORTAL
 
 
-def test_a_broker_without_an_active_partner_is_refused_the_portal(client, broker, partner):
+def test_a_broker_without_an_active_partner_is_refused_the_portal(
+    client, broker, partner
+):
     partner.is_active = False
     partner.save()
     client.force_login(broker)
@@ -332,7 +347,9 @@ def test_portal_and_commission_list_queries_do_not_grow(
 
     def grow():
         for _ in range(3):
-            link = register(broker, partner, project, mobile=f"+861391111{next(counter):04d}")
+            link = register(
+                broker, partner, project, mobile=f"+861391111{next(counter):04d}"
+            )
             sign(link.customer, consultant)
 
     grow()
@@ -342,5 +359,3 @@ def test_portal_and_commission_list_queries_do_not_grow(
     assert_queries_do_not_grow(lambda: client.get(COMMISSIONS), grow, at_most=12)
     partner_page = reverse("marketing:partner-detail", args=[partner.pk])
     assert_queries_do_not_grow(lambda: client.get(partner_page), grow, at_most=14)
-
-

@@ -31,12 +31,16 @@ def owner(owner_customer):
 
 @pytest.fixture
 def friend(consultant):
-    return CustomerFactory(name="吴九", mobile="+8613811112222", assigned_consultant=consultant)
+    return CustomerFactory(
+        name="吴九", mobile="+8613811112222", assigned_consultant=consultant
+    )
 
 
 @pytest.fixture
 def referral(owner, friend, consultant, project):
-    return referral_create(actor=consultant, referrer=owner, friend=friend, project=project)
+    return referral_create(
+        actor=consultant, referrer=owner, friend=friend, project=project
+    )
 
 
 def test_an_owner_refers_an_existing_customer_and_both_timelines_say_so(
@@ -44,13 +48,13 @@ def test_an_owner_refers_an_existing_customer_and_both_timelines_say_so(
 ):
     assert referral.referrer == owner and referral.friend == friend
     assert Interaction.objects.filter(customer=owner, summary__contains="吴九").exists()
-    assert Interaction.objects.filter(customer=friend, summary__contains="孙八").exists()
+    assert Interaction.objects.filter(
+        customer=friend, summary__contains="孙八"
+    ).exists()
     assert AuditEntry.objects.filter(object_id=referral.pk, action="create").exists()
 
 
-def test_a_referral_may_create_the_friend_as_a_new_referred_customer(
-    owner, consultant
-):
+def test_a_referral_may_create_the_friend_as_a_new_referred_customer(owner, consultant):
     referral = referral_create(
         actor=consultant,
         referrer=owner,
@@ -64,7 +68,9 @@ def test_a_referral_may_create_the_friend_as_a_new_referred_customer(
 
 def test_a_prospect_cannot_refer(own_customer, friend, consultant):
     with pytest.raises(ValidationError):
-        referral_create(actor=consultant, referrer=own_customer, friend=friend, project=None)
+        referral_create(
+            actor=consultant, referrer=own_customer, friend=friend, project=None
+        )
     assert not Referral.objects.exists()
 
 
@@ -72,7 +78,9 @@ def test_a_buyer_with_a_contracted_deal_counts_as_an_owner(
     own_customer, friend, consultant, sign
 ):
     sign(own_customer, consultant)
-    referral_create(actor=consultant, referrer=own_customer, friend=friend, project=None)
+    referral_create(
+        actor=consultant, referrer=own_customer, friend=friend, project=None
+    )
 
 
 def test_a_friend_is_referred_once_and_not_by_themselves(
@@ -85,7 +93,9 @@ def test_a_friend_is_referred_once_and_not_by_themselves(
         referral_create(actor=consultant, referrer=owner, friend=owner, project=None)
 
 
-def test_a_friend_who_already_signed_cannot_be_referred(owner, friend, consultant, sign):
+def test_a_friend_who_already_signed_cannot_be_referred(
+    owner, friend, consultant, sign
+):
     sign(friend, consultant)
     with pytest.raises(ValidationError, match="already signed"):
         referral_create(actor=consultant, referrer=owner, friend=friend, project=None)
@@ -123,9 +133,7 @@ def test_without_a_rule_the_setting_sets_the_reward(referral, friend, consultant
     assert ReferralReward.objects.get().amount == Decimal("3000.00")
 
 
-def test_a_referral_for_another_project_earns_nothing(
-    owner, friend, consultant, sign
-):
+def test_a_referral_for_another_project_earns_nothing(owner, friend, consultant, sign):
     from sales.models import Project
 
     elsewhere = Project.objects.create(name="别处")
@@ -141,7 +149,9 @@ def test_reward_goes_due_approved_paid_with_who_and_when(
     reward = ReferralReward.objects.get()
     with pytest.raises(ValidationError):
         payout_move(actor=marketer, payout=reward, status=Payout.Status.PAID)
-    assert payout_move(actor=sales_manager, payout=reward, status=Payout.Status.APPROVED)
+    assert payout_move(
+        actor=sales_manager, payout=reward, status=Payout.Status.APPROVED
+    )
     assert payout_move(actor=marketer, payout=reward, status=Payout.Status.PAID)
     assert not payout_move(actor=marketer, payout=reward, status=Payout.Status.PAID)
     reward.refresh_from_db()
@@ -153,7 +163,9 @@ def test_reward_goes_due_approved_paid_with_who_and_when(
 def test_the_funnel_counts_each_step(owner, consultant, sign, project, marketer):
     friends = CustomerFactory.create_batch(4, assigned_consultant=consultant)
     for friend in friends:
-        referral_create(actor=consultant, referrer=owner, friend=friend, project=project)
+        referral_create(
+            actor=consultant, referrer=owner, friend=friend, project=project
+        )
     from customers.services import interaction_log
 
     interaction_log(customer=friends[0], kind="visit", summary="到访", actor=consultant)
@@ -212,10 +224,15 @@ def test_a_bad_number_is_refused_next_to_the_field_and_nothing_is_saved(
     )
     assert response.status_code == 400
     assert response.context["form"].errors["friend_mobile"]
-    assert not Referral.objects.exists() and not Customer.objects.filter(name="郑十").exists()
+    assert (
+        not Referral.objects.exists()
+        and not Customer.objects.filter(name="郑十").exists()
+    )
 
 
-def test_recording_for_a_customer_outside_ones_scope_is_404(client, far_consultant, owner):
+def test_recording_for_a_customer_outside_ones_scope_is_404(
+    client, far_consultant, owner
+):
     client.force_login(far_consultant)
     response = client.post(
         reverse("marketing:referral-create", args=[owner.pk]),
@@ -263,10 +280,15 @@ def test_who_may_approve_and_pay_rewards(
     client.force_login(persona)
     url = reverse("marketing:reward-approve", args=[referral.pk])
     assert client.post(url).status_code == approve
-    assert client.post(reverse("marketing:reward-pay", args=[referral.pk])).status_code == pay
+    assert (
+        client.post(reverse("marketing:reward-pay", args=[referral.pk])).status_code
+        == pay
+    )
 
 
-def test_paying_from_the_screen_records_who(client, referral, friend, consultant, sign, administrator):
+def test_paying_from_the_screen_records_who(
+    client, referral, friend, consultant, sign, administrator
+):
     sign(friend, consultant)
     client.force_login(administrator)
     client.post(reverse("marketing:reward-approve", args=[referral.pk]))
@@ -277,7 +299,9 @@ def test_paying_from_the_screen_records_who(client, referral, friend, consultant
     assert page.status_code == 200
 
 
-def test_the_list_filters_by_reward_status(client, marketer, referral, owner, friend, consultant, sign):
+def test_the_list_filters_by_reward_status(
+    client, marketer, referral, owner, friend, consultant, sign
+):
     other = CustomerFactory()
     referral_create(actor=consultant, referrer=owner, friend=other, project=None)
     sign(friend, consultant)

@@ -1,0 +1,279 @@
+"""The managers' overview (首页总览): today and a period at a glance, each figure a link.
+
+Visits, subscriptions, contracts and collections; open and overdue service requests;
+satisfaction; top campaigns. A handful of aggregate queries over indexed columns
+(visits by the partial index on visit days, stage changes by (to_stage, changed_at),
+receipts by day, open requests by status); the result is cached for a minute per
+scope, project, period and language, like sales/dashboard.py does for five.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db.models import Count, DecimalField, Exists, OuterRef, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from crm_site.models import User
+from customers.models import Interaction
+from sales.models import Opportunity, Project, Receipt, StageChange
+from service.models import ServiceRequest
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 60
+MONEY = DecimalField(max_digits=18, decimal_places=2)
+PERIODS = {
+    "week": _("This week"),
+    "month": _("This month"),
+    "last_month": _("Last month"),
+    "quarter": _("This quarter"),
+    "year": _("This year"),
+}
+DEFAULT_PERIOD = "month"
+WORKING = (
+    ServiceRequest.Status.RECEIVED,
+    ServiceRequest.Status.ASSIGNED,
+    ServiceRequest.Status.IN_PROGRESS,
+)
+
+
+def may_see_overview(user: User) -> bool:
+    """Executives and managers land on the overview; everyone else keeps their home."""
+    return any(
+        user.has_perm(perm)
+        for perm in (
+            "customers.scope_all",
+            "sales.manage_sales",
+            "service.manage_service",
+        )
+    )
+
+
+def period_window(period: str, today: date) -> tuple[date, date]:
+    """The first and last day of a named period containing today (last month: before)."""
+    if period == "week":
+        return today - timedelta(days=today.weekday()), today
+    if period == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    if period == "quarter":
+        return today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1), today
+    if period == "year":
+        return today.replace(month=1, day=1), today
+    return today.replace(day=1), today
+
+
+def _moment(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+@dataclass
+class Overview:
+    period: str
+    start: date
+    end: date
+    today: date
+    computed_at: datetime
+    # {"visits": {"today": n, "period": n}, ...}
+    sales: dict = field(default_factory=dict)
+    service: dict = field(default_factory=dict)
+    satisfaction: dict = field(default_factory=dict)
+    # None until campaigns exist (the slot on the page says so).
+    campaigns: list | None = None
+
+
+def _scope_key(user: User) -> str:
+    if user.has_perm("customers.scope_all"):
+        return "all"
+    if user.has_perm("sales.manage_sales") and user.team_id:
+        return f"team{user.team_id}"
+    return f"user{user.pk}"
+
+
+def overview(*, user: User, project: Project | None, period: str) -> Overview:
+    today = timezone.localdate()
+    raw = (
+        f"overview:{get_language()}:{_scope_key(user)}:"
+        f"{project.pk if project else ''}:{period}:{today}"
+    )
+    key = hashlib.sha256(raw.encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    result = compute(user=user, project=project, period=period, today=today)
+    cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def compute(
+    *, user: User, project: Project | None, period: str, today: date
+) -> Overview:
+    start, end = period_window(period, today)
+    result = Overview(
+        period=period,
+        start=start,
+        end=end,
+        today=today,
+        computed_at=timezone.now(),
+    )
+    windows = {
+        "today": (_moment(today), _moment(today + timedelta(days=1))),
+        "period": (_moment(start), _moment(end + timedelta(days=1))),
+    }
+    result.sales = _sales(user, project, windows, (today, start, end))
+    result.service = _service(project, timezone.now())
+    result.satisfaction = _satisfaction(project, *windows["period"])
+    result.campaigns = _top_campaigns(project, start, end)
+    return result
+
+
+def _deals(user: User, project: Project | None):
+    deals = Opportunity.objects.all()
+    scope = _scope_key(user)
+    if scope.startswith("team"):
+        deals = deals.filter(consultant__team_id=user.team_id)
+    elif scope != "all":
+        deals = deals.filter(consultant=user)
+    return deals.filter(project=project) if project else deals
+
+
+def _span(windows: dict) -> tuple[datetime, datetime]:
+    return (
+        min(since for since, _until in windows.values()),
+        max(until for _since, until in windows.values()),
+    )
+
+
+def _sales(user: User, project, windows: dict, days: tuple[date, date, date]) -> dict:
+    since, until = _span(windows)
+    scope = _scope_key(user)
+    deals = _deals(user, project)
+    figures: dict[str, dict] = {}
+
+    visits = Interaction.objects.filter(
+        kind=Interaction.Kind.VISIT, occurred_at__gte=since, occurred_at__lt=until
+    )
+    if scope.startswith("team"):
+        visits = visits.filter(created_by__team_id=user.team_id)
+    elif scope != "all":
+        visits = visits.filter(created_by=user)
+    if project is not None:
+        visits = visits.filter(
+            Exists(
+                Opportunity.objects.filter(
+                    customer_id=OuterRef("customer_id"), project=project
+                )
+            )
+        )
+    figures["visits"] = visits.aggregate(
+        **{
+            name: Count("id", filter=Q(occurred_at__gte=a, occurred_at__lt=b))
+            for name, (a, b) in windows.items()
+        }
+    )
+
+    changes = StageChange.objects.filter(
+        to_stage__in=[Opportunity.Stage.SUBSCRIBED, Opportunity.Stage.CONTRACTED],
+        changed_at__gte=since,
+        changed_at__lt=until,
+    )
+    if project is not None or scope != "all":
+        changes = changes.filter(opportunity__in=deals)
+    aggregates = {}
+    for name, (a, b) in windows.items():
+        when = Q(changed_at__gte=a, changed_at__lt=b)
+        for stage in (Opportunity.Stage.SUBSCRIBED, Opportunity.Stage.CONTRACTED):
+            aggregates[f"{stage}_{name}"] = Count("id", filter=when & Q(to_stage=stage))
+        aggregates[f"amount_{name}"] = Coalesce(
+            Sum(
+                "opportunity__agreed_price",
+                filter=when & Q(to_stage=Opportunity.Stage.CONTRACTED),
+            ),
+            Value(Decimal("0")),
+            output_field=MONEY,
+        )
+    row = changes.aggregate(**aggregates)
+    for stage in (Opportunity.Stage.SUBSCRIBED, Opportunity.Stage.CONTRACTED):
+        figures[f"{stage}s"] = {name: row[f"{stage}_{name}"] for name in windows}
+    figures["contract_value"] = {name: row[f"amount_{name}"] for name in windows}
+
+    today, start, end = days
+    receipts = Receipt.objects.filter(
+        received_on__gte=min(today, start), received_on__lte=max(today, end)
+    )
+    if project is not None or scope != "all":
+        receipts = receipts.filter(item__opportunity__in=deals)
+    figures["collections"] = receipts.aggregate(
+        today=Coalesce(
+            Sum("amount", filter=Q(received_on=today)),
+            Value(Decimal("0")),
+            output_field=MONEY,
+        ),
+        period=Coalesce(
+            Sum("amount", filter=Q(received_on__gte=start, received_on__lte=end)),
+            Value(Decimal("0")),
+            output_field=MONEY,
+        ),
+    )
+    return figures
+
+
+def _requests(project: Project | None):
+    qs = ServiceRequest.objects.all()
+    return qs.filter(unit__building__project=project) if project else qs
+
+
+def _service(project: Project | None, now: datetime) -> dict:
+    return (
+        _requests(project)
+        .filter(status__in=ServiceRequest.OPEN)
+        .aggregate(
+            open=Count("id"),
+            overdue=Count("id", filter=Q(status__in=WORKING, resolution_due__lt=now)),
+        )
+    )
+
+
+def _callback_share(project: Project | None, since: datetime, until: datetime) -> dict:
+    row = (
+        _requests(project)
+        .filter(satisfied__isnull=False, resolved_at__gte=since, resolved_at__lt=until)
+        .aggregate(
+            answered=Count("id"), satisfied=Count("id", filter=Q(satisfied=True))
+        )
+    )
+    share = round(100 * row["satisfied"] / row["answered"]) if row["answered"] else None
+    return {"kind": "callback", "value": share, "answered": row["answered"]}
+
+
+def _satisfaction(project: Project | None, since: datetime, until: datetime) -> dict:
+    """The survey index when service.surveys provides it (another module, wired by the
+    lead); until then the share of called-back owners who said they were satisfied,
+    labelled as such on the page."""
+    try:
+        from service.surveys import satisfaction_index_for  # type: ignore[import-not-found]
+    except ImportError:
+        return _callback_share(project, since, until)
+    try:
+        value = satisfaction_index_for(
+            project=project, start=since.date(), end=(until - timedelta(days=1)).date()
+        )
+    except TypeError:  # another signature than expected: keep the page up
+        logger.warning("service.surveys.satisfaction_index_for signature differs")
+        return _callback_share(project, since, until)
+    return {"kind": "index", "value": value, "answered": None}
+
+
+def _top_campaigns(project: Project | None, start: date, end: date) -> list | None:
+    # TODO(issue 7): the lead wires the campaign figures of marketing's dashboard here
+    # (campaigns are built in another branch); None shows a marked empty slot.
+    return None
