@@ -64,7 +64,9 @@ def activity(consultant, sign, service_agent):
     """Today: two visits, one subscription, one contract, a receipt; service load."""
     customers = CustomerFactory.create_batch(3, assigned_consultant=consultant)
     for customer in customers[:2]:
-        interaction_log(customer=customer, kind="visit", summary="到访", actor=consultant)
+        interaction_log(
+            customer=customer, kind="visit", summary="到访", actor=consultant
+        )
     sign(customers[0], consultant, stage=Opportunity.Stage.SUBSCRIBED)
     deal = sign(customers[1], consultant)
     _receipt(deal, "200000.00", timezone.localdate(), consultant)
@@ -115,14 +117,18 @@ def test_the_executive_sees_todays_and_this_months_figures(client, executive, ac
     assert (board.satisfaction["value"], board.satisfaction["answered"]) == (50, 2)
 
 
-def test_each_figure_links_to_the_page_behind_it_filtered(client, executive, activity, project):
+def test_each_figure_links_to_the_page_behind_it_filtered(
+    client, executive, activity, project
+):
     client.force_login(executive)
     response = client.get(HOME, {"project": project.pk, "period": "year"})
     links = response.context["links"]
     assert links["contracts"] == (
         f"{reverse('sales:opportunity-list')}?stage=contracted&project={project.pk}"
     )
-    assert links["overdue_requests"] == f"{reverse('service:request-list')}?view=overdue"
+    assert (
+        links["overdue_requests"] == f"{reverse('service:request-list')}?view=overdue"
+    )
     assert f"project={project.pk}" in links["collections"]
     body = response.content.decode()
     for url in links.values():
@@ -145,14 +151,19 @@ def test_last_month_excludes_today(client, executive, activity):
     assert board.sales["contracteds"] == {"today": 1, "period": 0}
 
 
-def test_figures_are_cached_for_a_minute_per_filter(client, executive, activity, sign, consultant):
+def test_figures_are_cached_for_a_minute_per_filter(
+    client, executive, activity, sign, consultant
+):
     client.force_login(executive)
     client.get(HOME)
     sign(CustomerFactory(assigned_consultant=consultant), consultant)
     assert client.get(HOME).context["board"].sales["contracteds"]["today"] == 1
-    assert client.get(HOME, {"period": "week"}).context["board"].sales["contracteds"][
-        "today"
-    ] == 2
+    assert (
+        client.get(HOME, {"period": "week"})
+        .context["board"]
+        .sales["contracteds"]["today"]
+        == 2
+    )
 
 
 def test_a_sales_manager_sees_their_teams_figures(
@@ -189,7 +200,9 @@ def test_the_home_page_of_every_role(client, persona, kind):
     assert template in [t.name for t in response.templates]
 
 
-def test_the_service_manager_sees_service_figures_but_no_sales(client, service_manager, activity):
+def test_the_service_manager_sees_service_figures_but_no_sales(
+    client, service_manager, activity
+):
     client.force_login(service_manager)
     body = client.get(HOME).content.decode()
     assert 'data-testid="overview-service"' in body
@@ -203,14 +216,18 @@ def test_the_campaign_slot_is_marked_until_campaigns_are_wired(client, executive
     assert 'data-testid="overview-campaigns"' in response.content.decode()
 
 
-def test_the_overview_queries_do_not_grow(client, executive, consultant, sign, service_agent):
+def test_the_overview_queries_do_not_grow(
+    client, executive, consultant, sign, service_agent
+):
     client.force_login(executive)
 
     def grow():
         cache.clear()
         for _ in range(3):
             customer = CustomerFactory(assigned_consultant=consultant)
-            interaction_log(customer=customer, kind="visit", summary="到访", actor=consultant)
+            interaction_log(
+                customer=customer, kind="visit", summary="到访", actor=consultant
+            )
             sign(customer, consultant)
             _request(customer, service_agent)
 
