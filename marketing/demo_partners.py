@@ -8,6 +8,7 @@ Safe to run twice: it does nothing once the partner has registrations.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from decimal import Decimal
 
@@ -135,7 +136,8 @@ def _partner_registrations(rng, users, partner, broker, project) -> None:
         .first()
     )
     if protected is not None:
-        try:  # a customer a consultant protects: refused and recorded
+        # A customer a consultant protects: refused, and the refusal recorded.
+        with contextlib.suppress(PartnerRegistrationRefused):
             partner_registration_create(
                 broker=broker,
                 partner=partner,
@@ -143,8 +145,6 @@ def _partner_registrations(rng, users, partner, broker, project) -> None:
                 name=protected.customer.name,
                 mobile=protected.customer.mobile,
             )
-        except PartnerRegistrationRefused:
-            pass
     # Two came to the sales office, were handed to a consultant and signed.
     consultant = users["consultant"]
     for link in links[:2]:

@@ -18,7 +18,6 @@ from marketing.services.partners import (
 from marketing.services.payouts import payout_move
 from sales.models import OwnershipEvent, Registration
 from sales.services.ownership import registration_create, registration_reassign
-from tests.factories import CustomerFactory
 from tests.helpers import assert_queries_do_not_grow
 
 PORTAL = reverse("marketing:portal")
