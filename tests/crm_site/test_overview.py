@@ -237,3 +237,21 @@ def test_the_overview_queries_do_not_grow(
 
     grow()
     assert_queries_do_not_grow(load, grow, at_most=12)
+
+
+def test_warm_fills_the_default_overview_of_every_scope_once(
+    executive, administrator, sales_manager, activity, django_assert_max_num_queries
+):
+    from crm_site.tasks import overview_warm
+
+    # Executives and administrators share "all"; the sales manager has the team's.
+    assert overview_warm() == 2
+    # Only the user's permissions are read: the figures come from the cache.
+    with django_assert_max_num_queries(2):
+        from django.utils.translation import override
+
+        with override("zh-hans"):
+            board = overview.overview(
+                user=executive, project=None, period=overview.DEFAULT_PERIOD
+            )
+    assert board.sales["contracteds"]["today"] == 1
