@@ -110,7 +110,7 @@ def main() -> int:
                 for period in PERIODS:
                     today = timezone.localdate()
 
-                    def compute(user=user, project=project, period=period):
+                    def compute(user=user, project=project, period=period, today=today):
                         overview.compute(
                             user=user, project=project, period=period, today=today
                         )

@@ -5,15 +5,16 @@ import pytest
 from marketing.models import PartnerRegistration
 from marketing.services.partners import partner_registration_create
 from tests.browser.test_customer_journey import login
-from tests.marketing.conftest import (  # noqa: F401
-    broker,
-    building,
-    other_broker,
-    other_partner,
-    partner,
-    project,
-    sign,
-)
+from tests.marketing import conftest as marketing_fixtures
+
+# The marketing fixtures, made visible to this module.
+broker = marketing_fixtures.broker
+building = marketing_fixtures.building
+other_broker = marketing_fixtures.other_broker
+other_partner = marketing_fixtures.other_partner
+partner = marketing_fixtures.partner
+project = marketing_fixtures.project
+sign = marketing_fixtures.sign
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +53,7 @@ def test_the_executive_overview_renders_with_figures_linking_to_their_pages(
     screenshot,
     executive,
     consultant,
-    sign,  # noqa: F811
+    sign,
 ):
     from tests.factories import CustomerFactory
 
