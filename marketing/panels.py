@@ -10,6 +10,7 @@ from django.db.models import Q
 from crm_site.models import User
 from customers.models import Customer
 from marketing.models import Referral
+from sales.models import Project
 
 
 def referral_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
@@ -23,11 +24,16 @@ def referral_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
     )
     if not referrals and not can_record:
         return None
-    from marketing.forms import ReferralForm
     from marketing.services.referrals import is_owner
 
+    show_form = can_record and is_owner(customer)
     return {
         "customer": customer,
         "referrals": referrals,
-        "form": ReferralForm() if can_record and is_owner(customer) else None,
+        "show_form": show_form,
+        # A list, so the template's loop costs one query (a form field's choices
+        # would count the projects first).
+        "projects": list(Project.objects.filter(is_active=True).order_by("name"))
+        if show_form
+        else [],
     }

@@ -132,7 +132,8 @@ def reward_on_contract(
         user=referral.recorded_by,
         message=_("Referral reward due to %(referrer)s: %(name)s signed a contract.")
         % {"referrer": referral.referrer.name, "name": referral.friend.name},
-        target=referral,
+        # The owner's page: whoever recorded the referral can open it.
+        target=referral.referrer,
     )
     return reward
 
