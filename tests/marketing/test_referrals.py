@@ -323,3 +323,29 @@ def test_the_referral_list_queries_do_not_grow(client, marketer, owner, consulta
 
     grow()
     assert_queries_do_not_grow(lambda: client.get(LIST), grow, at_most=12)
+
+
+def test_a_contract_by_the_stage_move_screen_also_makes_the_reward_due(
+    client, referral, friend, consultant, sign
+):
+    deal = sign(friend, consultant, stage=Opportunity.Stage.SUBSCRIBED)
+    client.force_login(consultant)
+    client.post(
+        reverse("sales:opportunity-move", args=[deal.pk]),
+        {"stage": Opportunity.Stage.CONTRACTED},
+    )
+    deal.refresh_from_db()
+    assert deal.stage == Opportunity.Stage.CONTRACTED
+    assert ReferralReward.objects.get().referral == referral
+
+
+def test_a_failed_contract_leaves_no_reward(referral, friend, consultant, sign):
+    from django.db import transaction
+
+    deal = sign(friend, consultant, stage=Opportunity.Stage.SUBSCRIBED)
+    deal.refresh_from_db()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        deal.move_to(Opportunity.Stage.CONTRACTED, actor=consultant)
+        assert ReferralReward.objects.exists()
+        raise RuntimeError("the contract's transaction fails after the signal")
+    assert not ReferralReward.objects.exists()
