@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Payout(models.Model):
@@ -16,9 +17,10 @@ class Payout(models.Model):
     marketing (finance) marks it paid. Each step records who and when."""
 
     class Status(models.TextChoices):
-        DUE = "due", _("Due")
-        APPROVED = "approved", _("Approved")
-        PAID = "paid", _("Paid")
+        # A context of their own: "Due" alone already means a due date elsewhere.
+        DUE = "due", pgettext_lazy("payout status", "Due")
+        APPROVED = "approved", pgettext_lazy("payout status", "Approved")
+        PAID = "paid", pgettext_lazy("payout status", "Paid")
 
     # Subclasses narrow this: a commission needs no approval step.
     TRANSITIONS: dict[str, set[str]] = {

@@ -124,7 +124,7 @@ def reward_on_contract(
         customer=referral.referrer,
         kind="system",
         summary=_("Referral reward of %(amount)s due: %(name)s signed a contract")
-        % {"amount": reward.amount, "name": referral.friend.name},
+        % {"amount": f"¥{reward.amount:,.2f}", "name": referral.friend.name},
         actor=actor,
         link=None,
     )
