@@ -10,11 +10,13 @@ class MarketingConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import links, panels
-        from marketing import handlers
+        from marketing import handlers, merge_handlers
         from marketing.panels import referral_panel
 
         # A contracted deal makes referral rewards and partner commissions due.
         handlers.connect()
+        # Referrals and partner registrations follow a merged customer.
+        merge_handlers.connect()
         panels.register(
             template="marketing/_referral_panel.html",
             context=referral_panel,
