@@ -13,7 +13,12 @@ from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from crm_site.roles import Role
 from customers.models import Customer
-from customers.services import customer_create, customer_find_by_phone, interaction_log
+from customers.services import (
+    customer_access_grant,
+    customer_create,
+    customer_find_by_phone,
+    interaction_log,
+)
 from marketing.models import Broker, ChannelPartner, Commission, PartnerRegistration
 from sales.models import Opportunity, Project, Registration
 from sales.services.ownership import RegistrationRefused, registration_create
@@ -83,6 +88,7 @@ def partner_registration_create(
                 },
             )
             if created:
+                _show_to_sales_managers(customer, project)
                 interaction_log(
                     customer=customer,
                     kind="system",
@@ -94,6 +100,19 @@ def partner_registration_create(
                 )
             return link
     raise PartnerRegistrationRefused(existing)
+
+
+def _show_to_sales_managers(customer: Customer, project: Project) -> None:
+    """The sales managers of the project's teams may see a partner's customer, so they
+    can hand them to a consultant when they visit (the broker holds the registration,
+    and a broker belongs to no sales team)."""
+    managers = User.objects.filter(
+        is_active=True,
+        team__in=project.teams.all(),
+        groups__name=Role.SALES_MANAGER.value,
+    ).distinct()
+    for manager in managers:
+        customer_access_grant(customer=customer, user=manager, reason="partner")
 
 
 def _credited_registration(opportunity: Opportunity) -> PartnerRegistration | None:

@@ -358,3 +358,19 @@ def test_portal_and_commission_list_queries_do_not_grow(
     assert_queries_do_not_grow(lambda: client.get(COMMISSIONS), grow, at_most=12)
     partner_page = reverse("marketing:partner-detail", args=[partner.pk])
     assert_queries_do_not_grow(lambda: client.get(partner_page), grow, at_most=14)
+
+
+def test_the_projects_sales_manager_sees_the_partners_customer_and_hands_it_over(
+    client, broker, partner, project, team, sales_manager, consultant
+):
+    project.teams.add(team)
+    link = register(broker, partner, project)
+    client.force_login(sales_manager)
+    assert client.get(link.customer.get_absolute_url()).status_code == 200
+    response = client.post(
+        reverse("sales:registration-reassign", args=[link.registration_id]),
+        {"consultant": consultant.pk, "reason": "到访后转置业顾问"},
+    )
+    assert response.status_code == 302
+    link.customer.refresh_from_db()
+    assert link.customer.assigned_consultant == consultant
