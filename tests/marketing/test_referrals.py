@@ -349,3 +349,25 @@ def test_a_failed_contract_leaves_no_reward(referral, friend, consultant, sign):
         assert ReferralReward.objects.exists()
         raise RuntimeError("the contract's transaction fails after the signal")
     assert not ReferralReward.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [
+        ("consultant", 200),
+        ("sales_manager", 200),
+        ("service_agent", 403),
+        ("service_manager", 403),
+        ("executive", 403),
+        ("administrator", 200),
+        ("outsider", 403),
+        ("broker", 403),
+    ],
+    indirect=["persona"],
+)
+def test_who_may_record_a_referral(client, persona, status, consultant, owner):
+    owner.assigned_consultant = consultant
+    owner.save()
+    client.force_login(persona)
+    url = reverse("marketing:referral-create", args=[owner.pk])
+    assert client.get(url).status_code == status
