@@ -236,7 +236,7 @@ def test_the_overview_queries_do_not_grow(
         client.get(HOME)
 
     grow()
-    assert_queries_do_not_grow(load, grow, at_most=12)
+    assert_queries_do_not_grow(load, grow, at_most=16)
 
 
 def test_warm_fills_the_default_overview_of_every_scope_once(
@@ -255,3 +255,28 @@ def test_warm_fills_the_default_overview_of_every_scope_once(
                 user=executive, project=None, period=overview.DEFAULT_PERIOD
             )
     assert board.sales["contracteds"]["today"] == 1
+
+
+def test_past_days_are_counted_and_cached_apart_from_today(executive, consultant, sign):
+    from datetime import datetime, time
+
+    from sales.models import StageChange
+
+    today = date(2026, 6, 15)
+
+    def contract_on(day: date) -> None:
+        deal = sign(CustomerFactory(assigned_consultant=consultant), consultant)
+        StageChange.objects.filter(opportunity=deal).update(
+            changed_at=timezone.make_aware(datetime.combine(day, time(10)))
+        )
+
+    contract_on(today - timedelta(days=1))
+    board = overview.compute(user=executive, project=None, period="year", today=today)
+    assert board.sales["contracteds"] == {"today": 0, "period": 1}
+    contract_on(today)
+    contract_on(today - timedelta(days=2))  # recorded late: past days are cached
+    board = overview.compute(user=executive, project=None, period="year", today=today)
+    assert board.sales["contracteds"] == {"today": 1, "period": 2}
+    cache.clear()
+    board = overview.compute(user=executive, project=None, period="year", today=today)
+    assert board.sales["contracteds"] == {"today": 1, "period": 3}
