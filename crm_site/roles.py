@@ -84,6 +84,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.change_channelpartner",
         "marketing.view_channelpartner",
         "marketing.view_commission",
+        "marketing.change_referralrule",
     ],
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
@@ -133,6 +134,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.change_channelpartner",
         "marketing.view_channelpartner",
         "marketing.view_commission",
+        "marketing.change_referralrule",
     ],
     # Brokers of channel partners: their own portal, no customer list, nothing else.
     Role.CHANNEL_PARTNER: ["marketing.partner_portal"],

@@ -11,6 +11,7 @@ urlpatterns = [path("", views.marketing_home, name="home")]
 
 urlpatterns += [
     path("referrals/", referrals.referral_list, name="referral-list"),
+    path("referrals/rules/", referrals.referral_rules, name="referral-rules"),
     path("referrals/<int:pk>/", referrals.referral_detail, name="referral-detail"),
     path(
         "referrals/<int:pk>/approve/", referrals.reward_approve, name="reward-approve"

@@ -36,6 +36,25 @@ def reward_amount(project: Project | None) -> Decimal:
 
 
 @transaction.atomic
+def referral_rule_set(
+    *, actor: User, project: Project, reward: Decimal
+) -> ReferralRule:
+    """Set a project's referral reward; rewards already due keep their amount."""
+    rule = ReferralRule.objects.select_for_update().filter(project=project).first()
+    before = str(rule.reward) if rule else ""
+    rule, _created = ReferralRule.objects.update_or_create(
+        project=project, defaults={"reward": reward}
+    )
+    audit_record(
+        actor=actor,
+        instance=rule,
+        action=AuditEntry.Action.UPDATE if before else AuditEntry.Action.CREATE,
+        changes={"reward": {"old": before, "new": str(reward)}},
+    )
+    return rule
+
+
+@transaction.atomic
 def referral_create(
     *,
     actor: User,

@@ -14,12 +14,14 @@ from crm_site.audit import audit_entries_for
 from crm_site.pagination import paginate
 from customers.models import Customer
 from customers.services import DuplicateCustomer, customer_find_by_phone
-from marketing.forms import ReferralFilterForm, ReferralForm
-from marketing.models import ReferralReward
+from marketing.forms import ReferralFilterForm, ReferralForm, ReferralRuleForm
+from marketing.models import ReferralReward, ReferralRule
 from marketing.models.payouts import Payout
 from marketing.selectors import referral_rows, stage_label
 from marketing.services.payouts import payout_move
 from marketing.services.referrals import referral_create as create_referral
+from marketing.services.referrals import referral_rule_set, reward_amount
+from sales.models import Project
 
 
 @permission_required("marketing.add_referral", raise_exception=True)
@@ -120,3 +122,27 @@ def reward_approve(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def reward_pay(request: HttpRequest, pk: int) -> HttpResponse:
     return _settle(request, pk, Payout.Status.PAID)
+
+
+@permission_required("marketing.change_referralrule", raise_exception=True)
+def referral_rules(request: HttpRequest) -> HttpResponse:
+    """Each project's referral reward; a project without a rule pays the default."""
+    form = ReferralRuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        referral_rule_set(
+            actor=request.user,
+            project=form.cleaned_data["project"],
+            reward=form.cleaned_data["reward"],
+        )
+        messages.success(request, _("Referral reward saved."))
+        return redirect("marketing:referral-rules")
+    rules = dict(ReferralRule.objects.values_list("project_id", "reward"))
+    projects = [
+        (project, rules.get(project.pk)) for project in Project.objects.order_by("name")
+    ]
+    return render(
+        request,
+        "marketing/referral_rules.html",
+        {"form": form, "projects": projects, "default": reward_amount(None)},
+        status=400 if form.errors else 200,
+    )

@@ -371,3 +371,46 @@ def test_who_may_record_a_referral(client, persona, status, consultant, owner):
     client.force_login(persona)
     url = reverse("marketing:referral-create", args=[owner.pk])
     assert client.get(url).status_code == status
+
+
+RULES = reverse("marketing:referral-rules")
+
+
+def test_marketing_sets_a_projects_reward_for_rewards_due_from_now_on(
+    client, marketer, referral, friend, consultant, sign, project
+):
+    client.force_login(marketer)
+    assert client.get(RULES).status_code == 200
+    response = client.post(RULES, {"project": project.pk, "reward": "6600"})
+    assert response.status_code == 302
+    assert ReferralRule.objects.get(project=project).reward == Decimal("6600.00")
+    assert AuditEntry.objects.filter(
+        content_type__model="referralrule", action="create"
+    ).exists()
+    sign(friend, consultant)
+    assert ReferralReward.objects.get().amount == Decimal("6600.00")
+
+
+def test_a_negative_reward_is_refused_next_to_the_field(client, marketer, project):
+    client.force_login(marketer)
+    response = client.post(RULES, {"project": project.pk, "reward": "-1"})
+    assert response.status_code == 400
+    assert response.context["form"].errors["reward"]
+    assert not ReferralRule.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [
+        ("consultant", 403),
+        ("sales_manager", 403),
+        ("marketer", 200),
+        ("executive", 403),
+        ("administrator", 200),
+        ("broker", 403),
+    ],
+    indirect=["persona"],
+)
+def test_who_may_set_referral_rewards(client, persona, status):
+    client.force_login(persona)
+    assert client.get(RULES).status_code == status
