@@ -34,6 +34,19 @@ NAVIGATION = [
     (_("Sales"), "sales:home", "bi-building", "sales.use_sales"),
     (_("Service"), "service:home", "bi-tools", "service.use_service"),
     (_("Marketing"), "marketing:home", "bi-megaphone", "marketing.use_marketing"),
+    (_("Referrals"), "marketing:referral-list", "bi-gift", "marketing.view_referral"),
+    (
+        _("Channel partners"),
+        "marketing:partner-list",
+        "bi-briefcase",
+        "marketing.view_channelpartner",
+    ),
+    (
+        _("Partner portal"),
+        "marketing:portal",
+        "bi-person-badge",
+        "marketing.partner_portal",
+    ),
 ]
 
 

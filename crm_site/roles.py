@@ -19,6 +19,7 @@ class Role(models.TextChoices):
     MARKETING = "marketing", _("Marketing")
     EXECUTIVE = "executive", _("Executive")
     ADMINISTRATOR = "administrator", _("Administrator")
+    CHANNEL_PARTNER = "channel_partner", _("Channel partner broker")
 
 
 _CUSTOMER_BASE = ["customers.view_customer"]
@@ -31,6 +32,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.scope_own",
         "customers.reveal_contact",
         "sales.use_sales",
+        "marketing.add_referral",
     ],
     Role.SALES_MANAGER: [
         *_CUSTOMER_BASE,
@@ -47,6 +49,11 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "sales.manage_sales",
         "sales.manage_inventory",
         "marketing.attribute_deal",
+        "marketing.add_referral",
+        "marketing.view_referral",
+        "marketing.approve_reward",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
     ],
     Role.SERVICE_AGENT: [
         *_CUSTOMER_BASE,
@@ -72,6 +79,14 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.import_customer",
         "marketing.use_marketing",
         "marketing.run_campaigns",
+        "marketing.add_referral",
+        "marketing.view_referral",
+        "marketing.pay_reward",
+        "marketing.add_channelpartner",
+        "marketing.change_channelpartner",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
+        "marketing.change_referralrule",
     ],
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
@@ -82,6 +97,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.manage_service",
         "marketing.use_marketing",
         "marketing.attribute_deal",
+        "marketing.view_referral",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
     ],
     Role.ADMINISTRATOR: [
         *_CUSTOMER_BASE,
@@ -120,7 +138,18 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.add_surveyquestion",
         "service.change_surveyquestion",
         "service.delete_surveyquestion",
+        "marketing.add_referral",
+        "marketing.view_referral",
+        "marketing.approve_reward",
+        "marketing.pay_reward",
+        "marketing.add_channelpartner",
+        "marketing.change_channelpartner",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
+        "marketing.change_referralrule",
     ],
+    # Brokers of channel partners: their own portal, no customer list, nothing else.
+    Role.CHANNEL_PARTNER: ["marketing.partner_portal"],
 }
 
 

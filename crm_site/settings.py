@@ -260,6 +260,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.tasks.invitations_pump",
         "schedule": 60.0,
     },
+    # Every 50 s, inside the overview's one-minute cache: the managers' default
+    # overview of each scope is always ready. Only a cache write; a lost run costs one
+    # cold page.
+    "crm-overview-warm": {"task": "crm_site.tasks.overview_warm", "schedule": 50.0},
 }
 # Handover notices and satisfaction surveys (service): links in messages to owners start
 # with PUBLIC_BASE_URL; a survey link works for SURVEY_LINK_MAX_AGE_DAYS; an owner who has
@@ -309,3 +313,6 @@ LOGGING = {
         "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"),
     },
 }
+
+# Marketing: the reward of an owner referral (老带新) at a project without its own rule.
+REFERRAL_REWARD_DEFAULT = os.environ.get("REFERRAL_REWARD_DEFAULT", "5000.00")

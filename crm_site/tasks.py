@@ -11,3 +11,11 @@ from crm_site.models import Heartbeat
 def heartbeat() -> None:
     """Beat publishes this every 30 s; running it proves a worker is consuming."""
     Heartbeat.beat(Heartbeat.Component.WORKER)
+
+
+@shared_task(name="crm_site.tasks.overview_warm", ignore_result=True)
+def overview_warm() -> int:
+    """Precompute the managers' default overview of every scope."""
+    from crm_site.overview import warm
+
+    return warm()

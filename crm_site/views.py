@@ -12,15 +12,21 @@ from django.views.decorators.http import require_POST
 
 from crm_site.health import run_checks
 from crm_site.models import AuditEntry, Notification
+from crm_site.overview import may_see_overview
 from crm_site.pagination import paginate
+from crm_site.views_overview import overview_page
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    # A channel partner's broker works in the partner portal and nowhere else.
+    if user.has_perm("marketing.partner_portal") and not user.is_superuser:
+        return redirect("marketing:portal")
     # A consultant's day starts on their own page (我的今日).
-    if request.user.has_perm("customers.scope_own") and request.user.has_perm(
-        "sales.use_sales"
-    ):
+    if user.has_perm("customers.scope_own") and user.has_perm("sales.use_sales"):
         return redirect("sales:my-day")
+    if may_see_overview(user):
+        return overview_page(request)
     recent = (
         AuditEntry.objects.filter(actor=request.user)
         .select_related("content_type")

@@ -9,13 +9,24 @@ class MarketingConfig(AppConfig):
     verbose_name = _("Marketing")
 
     def ready(self) -> None:
-        from crm_site import links
-        from marketing import campaign_merge
+        from crm_site import links, panels
+        from marketing import campaign_merge, handlers, merge_handlers
+        from marketing.panels import referral_panel
         from marketing.selectors import latest_campaign_of
         from sales import attribution
 
         # A deal opened for a customer who answered a campaign is credited to it.
         attribution.register(latest_campaign_of)
-        # Timeline entries about a campaign link to it; memberships follow merges.
-        links.register("marketing.campaign", "marketing:campaign-detail")
+        # A contracted deal makes referral rewards and partner commissions due.
+        handlers.connect()
+        # Campaign memberships, referrals and partner registrations follow a merge.
         campaign_merge.connect()
+        merge_handlers.connect()
+        panels.register(
+            template="marketing/_referral_panel.html",
+            context=referral_panel,
+            order=30,
+        )
+        links.register("marketing.campaign", "marketing:campaign-detail")
+        links.register("marketing.referral", "marketing:referral-detail")
+        links.register("marketing.channelpartner", "marketing:partner-detail")

@@ -8,4 +8,15 @@ from marketing.models.campaigns import (  # noqa: F401
     Invitation,
     Response,
 )
+from marketing.models.partners import (  # noqa: F401
+    Broker,
+    ChannelPartner,
+    Commission,
+    PartnerRegistration,
+)
+from marketing.models.referrals import (  # noqa: F401
+    Referral,
+    ReferralReward,
+    ReferralRule,
+)
 from marketing.models.segments import Segment  # noqa: F401

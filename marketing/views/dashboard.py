@@ -1,39 +1,35 @@
 """The marketing dashboard: return by campaign and by channel, cost per contract, and
-the referral funnel when the referrals module is installed."""
+the referral funnel."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from importlib import import_module
 
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 
 from marketing import selectors
 from marketing.models import Campaign
+from marketing.referrals import referral_funnel
 
 DASHBOARD_CAMPAIGNS = 50
 
 
-def _referral_funnel() -> dict | None:
-    """marketing.referrals.referral_funnel(), if that module exists (another part of
-    the product). It may return an object naming its own template, a mapping of
-    step → count, or (step, count) pairs; the dashboard's slot shows any of them."""
-    try:
-        module = import_module("marketing.referrals")
-    except ImportError:
-        return None
-    funnel = getattr(module, "referral_funnel", None)
-    result = funnel() if callable(funnel) else None
-    if result is None:
-        return None
-    template = getattr(result, "template", None)
-    if template:
-        return {"template": template, "funnel": result}
-    steps = getattr(result, "steps", result)
-    rows = list(steps.items()) if isinstance(steps, Mapping) else list(steps)
-    return {"rows": rows}
+def _referral_steps() -> list[tuple[str, int, int | None]]:
+    """The referral funnel (old owners bringing friends): each step with its count and
+    its share of the referred friends, in percent."""
+    funnel = referral_funnel()
+    referred = funnel["referred"]
+    steps = [
+        (_("Friends referred"), referred),
+        (_("Visited"), funnel["visited"]),
+        (_("Subscribed"), funnel["subscribed"]),
+        (_("Contracted"), funnel["contracted"]),
+    ]
+    return [
+        (label, count, round(100 * count / referred) if referred else None)
+        for label, count in steps
+    ]
 
 
 @permission_required("marketing.use_marketing", raise_exception=True)
@@ -56,6 +52,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "by_kind": by_kind,
             "by_source": selectors.contracted_value_by_source(),
             "total": total,
-            "referral_funnel": _referral_funnel(),
+            "referral_steps": _referral_steps(),
+            "referral_rewards": referral_funnel(),
         },
     )

@@ -197,6 +197,10 @@ class Opportunity(models.Model):
             actor=actor,
             link=self,
         )
+        if stage == self.Stage.CONTRACTED:
+            from sales.signals import deal_contracted
+
+            deal_contracted.send(sender=Opportunity, opportunity=self, actor=actor)
         return True
 
     move_to.alters_data = True

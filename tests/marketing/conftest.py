@@ -1,17 +1,22 @@
-"""Marketing fixtures: a project sold by the consultants' team, a segment, campaigns."""
+"""Marketing fixtures: a project sold by the consultants' team (a building of units),
+segments and campaigns, deals signed through the real services, channel partners."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 
 from crm_site import messaging
+from crm_site.roles import Role
 from marketing import services
-from marketing.models import Campaign, Segment
-from sales.models import Project
+from marketing.models import Broker, Campaign, ChannelPartner, Segment
+from sales import services as sales_services
+from sales.models import Opportunity, Unit
+from tests.factories import UserFactory, make_building
 
 
 @pytest.fixture
@@ -21,13 +26,6 @@ def outboxes(settings):
     messaging.sms_outbox.clear()
     mail.outbox = []
     return messaging.sms_outbox
-
-
-@pytest.fixture
-def project(team) -> Project:
-    project = Project.objects.create(name="安居·御景湾", city="杭州")
-    project.teams.add(team)
-    return project
 
 
 @pytest.fixture
@@ -63,3 +61,82 @@ def running(campaign, marketer) -> Campaign:
     return services.campaign_move(
         actor=marketer, campaign=campaign, status=Campaign.Status.RUNNING
     )
+
+
+@pytest.fixture
+def building(db):
+    return make_building(floors=12, per_floor=4)
+
+
+@pytest.fixture
+def project(building, team):
+    """The building's project, sold by the consultants' team."""
+    building.project.teams.add(team)
+    return building.project
+
+
+@pytest.fixture
+def sign(building):
+    """sign(customer, consultant, stage="contracted"): a deal of the customer taken to
+    the stage through the sales services, on the next free unit."""
+
+    def run(customer, consultant, stage: str = Opportunity.Stage.CONTRACTED):
+        deal = sales_services.opportunity_open(
+            actor=consultant, customer=customer, project=building.project
+        )
+        unit = Unit.objects.filter(
+            building=building, status=Unit.Status.AVAILABLE
+        ).first()
+        sales_services.unit_reserve(actor=consultant, opportunity=deal, unit=unit)
+        if stage == Opportunity.Stage.RESERVED:
+            return deal
+        sales_services.unit_subscribe(actor=consultant, opportunity=deal)
+        if stage == Opportunity.Stage.SUBSCRIBED:
+            return deal
+        return sales_services.opportunity_contract(actor=consultant, opportunity=deal)
+
+    return run
+
+
+@pytest.fixture
+def partner(db):
+    return ChannelPartner.objects.create(
+        name="链家某门店",
+        contact_name="周经理",
+        contact_phone="+8613512345678",
+        commission_kind=ChannelPartner.CommissionKind.PERCENT,
+        commission_value=Decimal("1.50"),
+    )
+
+
+@pytest.fixture
+def other_partner(db):
+    return ChannelPartner.objects.create(
+        name="我爱我家某门店",
+        contact_name="吴经理",
+        contact_phone="+8613512345679",
+        commission_kind=ChannelPartner.CommissionKind.FIXED,
+        commission_value=Decimal("8000"),
+    )
+
+
+@pytest.fixture
+def broker(partner):
+    user = UserFactory(username="broker", role=Role.CHANNEL_PARTNER)
+    Broker.objects.create(user=user, partner=partner)
+    return user
+
+
+@pytest.fixture
+def other_broker(other_partner):
+    user = UserFactory(username="broker2", role=Role.CHANNEL_PARTNER)
+    Broker.objects.create(user=user, partner=other_partner)
+    return user
+
+
+@pytest.fixture
+def persona(request, broker):
+    """The shared persona fixture, knowing the broker too."""
+    if request.param == "broker":
+        return broker
+    return request.getfixturevalue(request.param)

@@ -312,15 +312,23 @@ def test_campaign_detail_and_members_query_counts_do_not_grow(
         assert_queries_do_not_grow(lambda url=url: client.get(url), more, at_most=16)
 
 
-def test_dashboard_shows_the_referral_funnel_only_when_it_exists(client, marketer):
-    import sys
-    import types
+def test_dashboard_shows_the_referral_funnel(client, marketer):
+    from customers.models import Interaction
+    from customers.services import interaction_log
+    from marketing.services.referrals import referral_create
+    from tests.factories import CustomerFactory
 
+    owner = CustomerFactory(stage="owner")
+    friends = [CustomerFactory() for _ in range(4)]
+    for friend in friends:
+        referral_create(actor=marketer, referrer=owner, friend=friend, project=None)
+    interaction_log(
+        customer=friends[0],
+        kind=Interaction.Kind.VISIT,
+        summary="到访",
+        actor=marketer,
+    )
     client.force_login(marketer)
-    url = reverse("marketing:dashboard")
-    assert 'data-testid="referral-funnel"' not in client.get(url).content.decode()
-    module = types.ModuleType("marketing.referrals")
-    module.referral_funnel = lambda: {"推荐": 12, "到访": 5, "签约": 2}
-    with mock.patch.dict(sys.modules, {"marketing.referrals": module}):
-        page = client.get(url).content.decode()
-    assert 'data-testid="referral-funnel"' in page and "到访" in page
+    page = client.get(reverse("marketing:dashboard")).content.decode()
+    funnel = page.split('data-testid="referral-funnel"')[1].split("</table>")[0]
+    assert ">4<" in funnel and ">1<" in funnel and "25%" in funnel

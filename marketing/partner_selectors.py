@@ -1,0 +1,60 @@
+"""Reads behind the referral and partner lists: one query per page, whatever its size."""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from marketing.models import Commission, PartnerRegistration, Referral
+from sales.models import Opportunity
+
+
+def referral_rows(*, project=None, reward: str = "") -> QuerySet:
+    """Referrals newest first, with the stage of the friend's latest deal."""
+    friend_deals = Opportunity.objects.filter(customer=OuterRef("friend_id"))
+    qs = (
+        Referral.objects.select_related(
+            "referrer", "friend", "project", "opportunity", "reward", "recorded_by"
+        )
+        .annotate(
+            friend_stage=Subquery(
+                friend_deals.order_by("-created_at").values("stage")[:1]
+            )
+        )
+        .order_by("-recorded_at", "-id")
+    )
+    if project is not None:
+        qs = qs.filter(project=project)
+    if reward == "waiting":
+        qs = qs.filter(reward__isnull=True)
+    elif reward:
+        qs = qs.filter(reward__status=reward)
+    return qs
+
+
+def partner_registration_rows(*, partner) -> QuerySet:
+    """A partner's registrations newest first, with the customer's deal stage at the
+    project and the commission, if any."""
+    deals = Opportunity.objects.filter(
+        customer=OuterRef("customer_id"), project=OuterRef("project_id")
+    ).order_by("-created_at")
+    return (
+        PartnerRegistration.objects.filter(partner=partner)
+        .select_related("customer", "project", "registration", "broker")
+        .annotate(deal_stage=Subquery(deals.values("stage")[:1]))
+        .order_by("-created_at", "-id")
+    )
+
+
+def commission_rows(*, partner=None, status: str = "") -> QuerySet:
+    qs = Commission.objects.select_related(
+        "partner", "opportunity__customer", "opportunity__project", "paid_by"
+    ).order_by("-due_at", "-id")
+    if partner is not None:
+        qs = qs.filter(partner=partner)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def stage_label(stage: str | None) -> str:
+    return str(Opportunity.Stage(stage).label) if stage else ""

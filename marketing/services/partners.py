@@ -1,0 +1,184 @@
+"""Channel partners: brokers register customers under the consultants' protection rules,
+and the partner earns a commission when such a customer's deal is contracted."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+from crm_site.roles import Role
+from customers.models import Customer
+from customers.services import (
+    customer_access_grant,
+    customer_create,
+    customer_find_by_phone,
+    interaction_log,
+)
+from marketing.models import Broker, ChannelPartner, Commission, PartnerRegistration
+from sales.models import Opportunity, Project, Registration
+from sales.services.ownership import RegistrationRefused, registration_create
+
+
+class PartnerRegistrationRefused(Exception):
+    """The customer is protected at the project by someone else."""
+
+    def __init__(self, registration: Registration) -> None:
+        self.registration = registration
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        # The words a consultant's refused registration is recorded with.
+        return _("Protected by %(owner)s until %(until)s") % {
+            "owner": self.registration.consultant.display_name,
+            "until": f"{timezone.localtime(self.registration.protected_until):%Y-%m-%d}",
+        }
+
+
+def partner_of(user: User) -> ChannelPartner | None:
+    broker = (
+        Broker.objects.select_related("partner")
+        .filter(user=user, partner__is_active=True)
+        .first()
+    )
+    return broker.partner if broker else None
+
+
+def partner_registration_create(
+    *, broker: User, partner: ChannelPartner, project: Project, name: str, mobile: str
+) -> PartnerRegistration:
+    """Register a customer at a project for the partner, as a consultant would.
+
+    A new number creates the customer (source: channel partner). The registration goes
+    through sales' registration_create with the broker as the holder, so the protection
+    windows, the refusal of a customer someone else protects and its OwnershipEvent
+    are the consultants' own. The refusal is committed (it is evidence in a dispute)
+    before PartnerRegistrationRefused is raised."""
+    with transaction.atomic():
+        customer = customer_find_by_phone(mobile)
+        if customer is None:
+            customer = customer_create(
+                actor=broker, name=name, mobile=mobile, source=Customer.Source.BROKER
+            )
+        try:
+            registration = registration_create(
+                actor=broker,
+                customer=customer,
+                project=project,
+                consultant=broker,
+                basis=Registration.Basis.CALL,
+                reason=_("Registered by channel partner %(partner)s")
+                % {"partner": partner.name},
+            )
+        except RegistrationRefused as refused:
+            existing = refused.registration
+        else:
+            link, created = PartnerRegistration.objects.get_or_create(
+                registration=registration,
+                defaults={
+                    "partner": partner,
+                    "broker": broker,
+                    "customer": customer,
+                    "project": project,
+                },
+            )
+            if created:
+                _show_to_sales_managers(customer, project)
+                interaction_log(
+                    customer=customer,
+                    kind="system",
+                    summary=_(
+                        "Registered at %(project)s by channel partner %(partner)s"
+                    )
+                    % {"project": project.name, "partner": partner.name},
+                    actor=broker,
+                )
+            return link
+    raise PartnerRegistrationRefused(existing)
+
+
+def _show_to_sales_managers(customer: Customer, project: Project) -> None:
+    """The sales managers of the project's teams may see a partner's customer, so they
+    can hand them to a consultant when they visit (the broker holds the registration,
+    and a broker belongs to no sales team)."""
+    managers = User.objects.filter(
+        is_active=True,
+        team__in=project.teams.all(),
+        groups__name=Role.SALES_MANAGER.value,
+    ).distinct()
+    for manager in managers:
+        customer_access_grant(customer=customer, user=manager, reason="partner")
+
+
+def _credited_registration(opportunity: Opportunity) -> PartnerRegistration | None:
+    """The partner registration a contracted deal is credited to: the latest one of the
+    customer at the project made before the deal was contracted, unless it lapsed to the
+    pool before the deal was opened (a handover to sales by reassignment still counts)."""
+    lapsed_first = Q(
+        registration__status=Registration.Status.LAPSED,
+        registration__ended_at__lt=opportunity.created_at,
+    )
+    return (
+        PartnerRegistration.objects.select_related("partner")
+        .filter(
+            customer_id=opportunity.customer_id,
+            project_id=opportunity.project_id,
+            created_at__lte=opportunity.stage_changed_at,
+        )
+        .exclude(lapsed_first)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def commission_on_contract(
+    *, opportunity: Opportunity, actor: User | None
+) -> Commission | None:
+    """The deal of a partner's customer was contracted: the commission becomes due, once
+    per deal (the deal is unique on Commission)."""
+    if Commission.objects.filter(opportunity=opportunity).exists():
+        return None
+    link = _credited_registration(opportunity)
+    if link is None:
+        return None
+    commission, created = Commission.objects.get_or_create(
+        opportunity=opportunity,
+        defaults={
+            "partner": link.partner,
+            "registration": link,
+            "base_price": opportunity.agreed_price,
+            "amount": link.partner.commission_for(opportunity.agreed_price),
+        },
+    )
+    if created:
+        audit_record(actor=actor, instance=commission, action=AuditEntry.Action.CREATE)
+    return commission if created else None
+
+
+@transaction.atomic
+def broker_create(
+    *,
+    actor: User,
+    partner: ChannelPartner,
+    username: str,
+    password: str,
+    family_name: str,
+    given_name: str,
+) -> Broker:
+    """A login for a partner's broker, holding the channel_partner role only."""
+    user = User.objects.create_user(
+        username=username,
+        password=password,
+        last_name=family_name,
+        first_name=given_name,
+    )
+    group, _created = Group.objects.get_or_create(name=Role.CHANNEL_PARTNER.value)
+    user.groups.add(group)
+    broker = Broker.objects.create(user=user, partner=partner)
+    audit_record(actor=actor, instance=broker, action=AuditEntry.Action.CREATE)
+    return broker

@@ -1,0 +1,27 @@
+"""Approving and paying what referrals and partners earn: one step, locked and audited."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+from marketing.models.payouts import Payout
+
+
+@transaction.atomic
+def payout_move(*, actor: User, payout: Payout, status: str) -> bool:
+    """Approve or pay a reward or commission. Under a row lock, so two clicks (or two
+    people) pay once; the second gets False."""
+    locked = type(payout).objects.select_for_update().get(pk=payout.pk)
+    old = locked.status
+    moved = locked.move_to(status, actor=actor)
+    if moved:
+        audit_record(
+            actor=actor,
+            instance=locked,
+            action=AuditEntry.Action.UPDATE,
+            changes={"status": {"old": old, "new": status}},
+        )
+    payout.refresh_from_db()
+    return moved

@@ -1,0 +1,14 @@
+"""Signals sales sends so other apps can follow a deal in their own code.
+
+deal_contracted(sender=Opportunity, opportunity, actor): a deal has just moved to
+"contract signed". Sent inside the transaction that moved it, so what a receiver writes
+(a referral reward, a partner commission) is committed with the contract or not at all.
+Receivers must be idempotent: a deal is contracted once, but a receiver may be asked
+again by a repair job.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+deal_contracted = Signal()

@@ -1,0 +1,3 @@
+"""Fixtures for the overview: the marketing fixtures that sign deals, reused."""
+
+from tests.marketing.conftest import building, project, sign  # noqa: F401

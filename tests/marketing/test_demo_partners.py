@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import random
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from crm_site.management.commands.demo_data import DEMO_PASSWORD, DEMO_USERS
+from crm_site.models import User
+from marketing import demo_partners
+from marketing.models import Commission, PartnerRegistration, Referral, ReferralReward
+
+
+@pytest.mark.django_db
+def test_demo_partners_seed_runs_twice_and_covers_every_state():
+    call_command("demo_data", customers=120, stdout=StringIO())
+    users = {name: User.objects.get(username=name) for name, *_rest in DEMO_USERS}
+    demo_partners.seed(random.Random(7), users)
+    counts = (
+        PartnerRegistration.objects.count(),
+        Referral.objects.count(),
+        Commission.objects.count(),
+        User.objects.count(),
+    )
+    demo_partners.seed(random.Random(7), users)
+    assert counts == (
+        PartnerRegistration.objects.count(),
+        Referral.objects.count(),
+        Commission.objects.count(),
+        User.objects.count(),
+    )
+    broker = authenticate(username="broker", password=DEMO_PASSWORD)
+    assert broker is not None and broker.has_perm("marketing.partner_portal")
+    assert PartnerRegistration.objects.count() == 5
+    assert set(Commission.objects.values_list("status", flat=True)) == {"due", "paid"}
+    assert sorted(ReferralReward.objects.values_list("status", flat=True)) == [
+        "approved",
+        "due",
+        "paid",
+    ]
+    assert Referral.objects.filter(reward__isnull=True).count() == 2
