@@ -251,6 +251,11 @@ CELERY_BEAT_SCHEDULE = {
 # How old the last heartbeat may be before /health/ reports the worker or beat down.
 HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))
 
+# Service clusters: the same category reported in at least this many units of one
+# building within this many days is flagged as one problem.
+SERVICE_CLUSTER_MIN_UNITS = int(os.environ.get("SERVICE_CLUSTER_MIN_UNITS", "3"))
+SERVICE_CLUSTER_DAYS = int(os.environ.get("SERVICE_CLUSTER_DAYS", "30"))
+
 # Logging --------------------------------------------------------------------------
 
 LOGGING = {

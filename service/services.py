@@ -153,6 +153,10 @@ def request_resolve(
     *, actor: User, request: ServiceRequest, note: str
 ) -> ServiceRequest:
     request = _locked(request)
+    if request.work_orders.filter(status__in=["open", "scheduled"]).exists():
+        raise ValidationError(
+            _("Sign off or cancel the open work orders before resolving.")
+        )
     request.move_to(ServiceRequest.Status.RESOLVED, actor=actor, note=note)
     if request.receiver_id != actor.pk:
         notify(

@@ -11,3 +11,5 @@ from service.models.core import (  # noqa: F401
     ServiceStep,
     Severity,
 )
+from service.models.knowledge import Article, ArticleUse  # noqa: F401
+from service.models.work import Chargeback, Contractor, WorkOrder, add_months  # noqa: F401

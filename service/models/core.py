@@ -199,6 +199,8 @@ class ServiceRequest(models.Model):
                 condition=~Q(status__in=["resolved", "called_back", "closed"]),
                 name="request_due_idx",
             ),
+            # Dashboard periods and cluster windows.
+            models.Index(fields=["received_at"], name="request_received_idx"),
         ]
 
     def __str__(self) -> str:
