@@ -219,6 +219,9 @@ class Plan:
             {True: "t", False: "f", None: None}[self.satisfied],
             "业主满意" if self.satisfied else "",
             1 if self.reopened else 0,
+            ts(self.times["resolved"] + timedelta(minutes=30))
+            if self.reopened
+            else None,
             0,
             self.customer,
             None,
@@ -292,7 +295,7 @@ REQUEST_COLUMNS = [
     "id", "kind", "category", "severity", "channel", "description", "department",
     "status", "received_at", "response_due", "resolution_due", "responded_at",
     "resolved_at", "closed_at", "satisfied", "callback_note", "reopen_count",
-    "escalation_level", "customer_id", "handler_id", "receiver_id", "unit_id",
+    "reopened_at", "escalation_level", "customer_id", "handler_id", "receiver_id", "unit_id",
 ]  # fmt: skip
 STEP_COLUMNS = [
     "request_id", "from_status", "to_status", "department", "actor_id", "note", "at",

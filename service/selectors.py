@@ -11,18 +11,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import (
     Count,
-    Exists,
     F,
-    FloatField,
-    IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
-    Value,
 )
-from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from sales.models import Project
@@ -30,7 +23,6 @@ from service.models import (
     Article,
     Contractor,
     ServiceRequest,
-    ServiceStep,
     WorkOrder,
 )
 
@@ -39,61 +31,37 @@ DONE = WorkOrder.Status.DONE
 SCORE_WEIGHTS = {"on_time": 40, "not_reopened": 30, "satisfaction": 30}
 
 
-def _ratio(numerator: str, denominator: str):
-    return Cast(F(numerator), FloatField()) / NullIf(
-        Cast(F(denominator), FloatField()), Value(0.0)
-    )
-
-
-def _reopened_after_work():
-    """A reopening of the request (a callback sent it back to work) after sign-off."""
-    return Exists(
-        ServiceStep.objects.filter(
-            request_id=OuterRef("request_id"),
-            from_status__in=[
-                ServiceRequest.Status.RESOLVED,
-                ServiceRequest.Status.CALLED_BACK,
-            ],
-            to_status=ServiceRequest.Status.IN_PROGRESS,
-            at__gt=OuterRef("signed_off_at"),
-        )
-    )
-
-
-def contractor_scorecards(qs: QuerySet | None = None) -> QuerySet:
-    """Contractors annotated with their scorecard, best first.
+def contractor_scorecards(qs: QuerySet | None = None) -> list[Contractor]:
+    """Contractors with their scorecard, best first: one grouped query, then the
+    rates and score of each contractor from its counts.
 
     on-time rate: signed-off work orders signed off by their due time;
     reopen rate: signed-off work orders whose request was reopened afterwards;
     satisfaction: requests they worked (signed off) whose callback was "satisfied",
-    of those called back; score: the weighted sum (SCORE_WEIGHTS), 0–100.
+    of those called back; score: the weighted sum (SCORE_WEIGHTS), 0–100, with the
+    on-time rate standing in for satisfaction until someone was called back.
     """
     qs = Contractor.objects.all() if qs is None else qs
-    reopened = (
-        WorkOrder.objects.filter(contractor_id=OuterRef("pk"), status=DONE)
-        .filter(_reopened_after_work())
-        .order_by()
-        .values("contractor_id")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     done = Q(work_orders__status=DONE)
-    return (
+    contractors = list(
         qs.annotate(
-            done_count=Count("work_orders", filter=done, distinct=True),
+            done_count=Count("work_orders", filter=done),
             pending_count=Count(
-                "work_orders",
-                filter=Q(work_orders__status__in=WorkOrder.PENDING),
-                distinct=True,
+                "work_orders", filter=Q(work_orders__status__in=WorkOrder.PENDING)
             ),
             on_time_count=Count(
                 "work_orders",
                 filter=done
                 & Q(work_orders__signed_off_at__lte=F("work_orders__due_at")),
-                distinct=True,
             ),
-            reopened_count=Coalesce(
-                Subquery(reopened, output_field=IntegerField()), Value(0)
+            reopened_count=Count(
+                "work_orders",
+                filter=done
+                & Q(
+                    work_orders__request__reopened_at__gt=F(
+                        "work_orders__signed_off_at"
+                    )
+                ),
             ),
             called_back=Count(
                 "work_orders__request",
@@ -105,19 +73,29 @@ def contractor_scorecards(qs: QuerySet | None = None) -> QuerySet:
                 filter=done & Q(work_orders__request__satisfied=True),
                 distinct=True,
             ),
-        )
-        .annotate(
-            on_time_rate=_ratio("on_time_count", "done_count"),
-            reopen_rate=_ratio("reopened_count", "done_count"),
-            satisfaction=_ratio("satisfied_count", "called_back"),
-        )
-        .annotate(
-            score=SCORE_WEIGHTS["on_time"] * F("on_time_rate")
-            + SCORE_WEIGHTS["not_reopened"] * (Value(1.0) - F("reopen_rate"))
-            + SCORE_WEIGHTS["satisfaction"]
-            * Coalesce(F("satisfaction"), F("on_time_rate"))
-        )
-        .order_by(F("score").desc(nulls_last=True), "name")
+        ).order_by("name")
+    )
+    for contractor in contractors:
+        _score(contractor)
+    return sorted(contractors, key=lambda c: (c.score is None, -(c.score or 0), c.name))
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _score(c: Contractor) -> None:
+    c.on_time_rate = _ratio(c.on_time_count, c.done_count)
+    c.reopen_rate = _ratio(c.reopened_count, c.done_count)
+    c.satisfaction = _ratio(c.satisfied_count, c.called_back)
+    if c.on_time_rate is None:
+        c.score = None
+        return
+    satisfaction = c.satisfaction if c.satisfaction is not None else c.on_time_rate
+    c.score = (
+        SCORE_WEIGHTS["on_time"] * c.on_time_rate
+        + SCORE_WEIGHTS["not_reopened"] * (1 - c.reopen_rate)
+        + SCORE_WEIGHTS["satisfaction"] * satisfaction
     )
 
 

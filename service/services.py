@@ -190,7 +190,8 @@ def request_callback(
         request.move_to(ServiceRequest.Status.CALLED_BACK, actor=actor, note=note)
         return request
     request.reopen_count += 1
-    request.save(update_fields=["reopen_count"])
+    request.reopened_at = timezone.now()
+    request.save(update_fields=["reopen_count", "reopened_at"])
     request.move_to(
         ServiceRequest.Status.IN_PROGRESS,
         actor=actor,

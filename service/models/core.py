@@ -183,6 +183,9 @@ class ServiceRequest(models.Model):
     satisfied = models.BooleanField(_("owner satisfied"), null=True, blank=True)
     callback_note = models.CharField(_("callback note"), max_length=300, blank=True)
     reopen_count = models.PositiveSmallIntegerField(default=0)
+    # The last time a callback sent it back to work: contractors' scorecards compare it
+    # with their sign-off without reading the steps.
+    reopened_at = models.DateTimeField(null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

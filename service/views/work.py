@@ -144,11 +144,11 @@ def work_order_list(request: HttpRequest) -> HttpResponse:
 def contractor_list(request: HttpRequest) -> HttpResponse:
     """Contractors ranked by their scorecard."""
     show = request.GET.get("show", "active")
-    qs = contractor_scorecards()
+    qs = Contractor.objects.all()
     if show != "all":
         show = "active"
         qs = qs.filter(active=True)
-    page = paginate(qs, page=request.GET.get("page"))
+    page = paginate(contractor_scorecards(qs), page=request.GET.get("page"))
     return render(
         request,
         "service/contractor_list.html",
@@ -163,8 +163,15 @@ def contractor_list(request: HttpRequest) -> HttpResponse:
 
 @permission_required("service.use_service", raise_exception=True)
 def contractor_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    contractor = get_object_or_404(contractor_scorecards(), pk=pk)
+    contractor = _scored(pk)
     return _contractor_page(request, contractor, ChargebackForm(contractor=contractor))
+
+
+def _scored(pk: int) -> Contractor:
+    found = contractor_scorecards(Contractor.objects.filter(pk=pk))
+    if not found:
+        raise Http404
+    return found[0]
 
 
 def _contractor_page(
@@ -220,7 +227,7 @@ def contractor_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("service.manage_service", raise_exception=True)
 @require_POST
 def chargeback_create(request: HttpRequest, pk: int) -> HttpResponse:
-    contractor = get_object_or_404(contractor_scorecards(), pk=pk)
+    contractor = _scored(pk)
     form = ChargebackForm(request.POST, contractor=contractor)
     if form.is_valid():
         data = form.cleaned_data

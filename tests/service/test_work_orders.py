@@ -195,14 +195,11 @@ def test_scorecard_arithmetic(make_request, contractor, service_agent):
     )
     ServiceRequest.objects.filter(pk=requests[2].pk).update(satisfied=False)
     # Request 2 reopened after the work; request 3 was reopened before it.
-    ServiceStep.objects.create(
-        request=requests[2], from_status="resolved", to_status="in_progress"
+    ServiceRequest.objects.filter(pk=requests[2].pk).update(
+        reopen_count=1, reopened_at=timezone.now()
     )
-    ServiceStep.objects.create(
-        request=requests[3],
-        from_status="resolved",
-        to_status="in_progress",
-        at=timezone.now() - timedelta(days=3),
+    ServiceRequest.objects.filter(pk=requests[3].pk).update(
+        reopen_count=1, reopened_at=timezone.now() - timedelta(days=3)
     )
     other = Contractor.objects.create(name="无活", trade="水电")
     WorkOrder.objects.create(
