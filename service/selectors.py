@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import (
     Count,
     F,
@@ -97,6 +98,29 @@ def _score(c: Contractor) -> None:
         + SCORE_WEIGHTS["not_reopened"] * (1 - c.reopen_rate)
         + SCORE_WEIGHTS["satisfaction"] * satisfaction
     )
+
+
+RANKING_CACHE_SECONDS = 300
+
+
+def _ranking_key(active_only: bool) -> str:
+    return f"service-contractor-ranking:{int(active_only)}"
+
+
+def contractor_ranking(*, active_only: bool = True) -> list[Contractor]:
+    """The ranking page's scorecards, cached a few minutes like the dashboards (the
+    grouped query reads every contractor's work); editing a contractor refreshes it."""
+    key = _ranking_key(active_only)
+    ranking = cache.get(key)
+    if ranking is None:
+        qs = Contractor.objects.all()
+        ranking = contractor_scorecards(qs.filter(active=True) if active_only else qs)
+        cache.set(key, ranking, RANKING_CACHE_SECONDS)
+    return ranking
+
+
+def contractor_ranking_forget() -> None:
+    cache.delete_many([_ranking_key(True), _ranking_key(False)])
 
 
 def contractor_money(contractor: Contractor) -> dict:

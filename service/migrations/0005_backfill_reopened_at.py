@@ -15,6 +15,6 @@ WHERE s.request_id = r.id AND r.reopened_at IS NULL
 
 
 class Migration(migrations.Migration):
-    dependencies = [("service", "0004_request_reopened_at")]
+    dependencies = [("service", "0004_request_reopened_at_open_due_index")]
 
     operations = [migrations.RunSQL(BACKFILL, migrations.RunSQL.noop)]

@@ -202,6 +202,20 @@ class ServiceRequest(models.Model):
                 condition=~Q(status__in=["resolved", "called_back", "closed"]),
                 name="request_due_idx",
             ),
+            # The open queue, in deadline order: walked in order, stops at a page.
+            models.Index(
+                fields=["resolution_due", "id"],
+                condition=Q(
+                    status__in=[
+                        "received",
+                        "assigned",
+                        "in_progress",
+                        "resolved",
+                        "called_back",
+                    ]
+                ),
+                name="request_open_due_idx",
+            ),
             # Dashboard periods and cluster windows.
             models.Index(fields=["received_at"], name="request_received_idx"),
         ]

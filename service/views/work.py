@@ -21,7 +21,13 @@ from service.forms import (
     WorkOrderForm,
 )
 from service.models import Chargeback, Contractor, ServiceRequest, WorkOrder
-from service.selectors import contractor_money, contractor_scorecards
+from service.selectors import (
+    RANKING_CACHE_SECONDS,
+    contractor_money,
+    contractor_ranking,
+    contractor_ranking_forget,
+    contractor_scorecards,
+)
 from service.views.requests import render_detail
 
 
@@ -144,11 +150,10 @@ def work_order_list(request: HttpRequest) -> HttpResponse:
 def contractor_list(request: HttpRequest) -> HttpResponse:
     """Contractors ranked by their scorecard."""
     show = request.GET.get("show", "active")
-    qs = Contractor.objects.all()
     if show != "all":
         show = "active"
-        qs = qs.filter(active=True)
-    page = paginate(contractor_scorecards(qs), page=request.GET.get("page"))
+    ranking = contractor_ranking(active_only=show == "active")
+    page = paginate(ranking, page=request.GET.get("page"))
     return render(
         request,
         "service/contractor_list.html",
@@ -157,6 +162,7 @@ def contractor_list(request: HttpRequest) -> HttpResponse:
             "show": show,
             "filter_query": f"show={show}",
             "rank_offset": (page.number - 1) * 25,
+            "cache_minutes": RANKING_CACHE_SECONDS // 60,
         },
     )
 
@@ -205,6 +211,7 @@ def _contractor_form(
     form = ContractorForm(request.POST or None, instance=contractor)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
+        contractor_ranking_forget()
         messages.success(request, _("Saved."))
         return redirect(saved)
     return render(

@@ -14,13 +14,6 @@ from tests.helpers import assert_queries_do_not_grow
 URL = reverse("service:dashboard")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def _today_window():
     today = timezone.localdate()
     return today - timedelta(days=60), today

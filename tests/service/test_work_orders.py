@@ -516,3 +516,18 @@ def test_request_page_with_work_orders_does_not_grow_queries(
     assert_queries_do_not_grow(
         lambda: client.get(leak.get_absolute_url()), grow, at_most=20
     )
+
+
+def test_the_ranking_is_cached_until_a_contractor_changes(
+    client, make_request, contractor, service_manager
+):
+    client.force_login(service_manager)
+    url = reverse("service:contractor-list")
+    assert [c.name for c in client.get(url).context["page"].items] == ["安居防水"]
+    Contractor.objects.create(name="后来的", trade="x")
+    assert len(client.get(url).context["page"].items) == 1
+    client.post(
+        reverse("service:contractor-edit", args=[contractor.pk]),
+        {"name": "安居防水", "trade": "防水", "warranty_months": "36", "active": "on"},
+    )
+    assert len(client.get(url).context["page"].items) == 2
