@@ -181,6 +181,13 @@ def http_run(args, grid_id: int, bench_user: str) -> list[dict]:
         ("my day: consultant", "consultant", PageSpec("my day", 100, ["/sales/today/"])),
         (f"my day: {bench_user}", bench_user, PageSpec("my day bench", 100, ["/sales/today/"])),
     ]  # fmt: skip
+    return measure_pages(args, pages, clients)
+
+
+def measure_pages(args, pages: list, clients) -> list[dict]:
+    """Load each (name, user, PageSpec) with the user's clients; p50/p95 per page.
+
+    Shared with bench/service_bench.py."""
     if args.pages:
         words = [w.strip() for w in args.pages.split(",")]
         pages = [p for p in pages if any(w in p[0] for w in words)]

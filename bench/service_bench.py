@@ -30,8 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
-from load import Client, LoadError, PageSpec, percentile, require_loopback, run_page
-from sales_bench import Rollback, log
+from load import Client, LoadError, PageSpec, require_loopback
+from sales_bench import Rollback, log, measure_pages
 
 MAX_REQUESTS = 10_000
 PASSWORD = "demo-pass-2026"
@@ -139,38 +139,7 @@ def http_run(args) -> list[dict]:
         ("knowledge search 漏水", "service_agent",
          PageSpec("knowledge", t, ["/service/knowledge/?q=%E6%BC%8F%E6%B0%B4"])),
     ]  # fmt: skip
-    if args.pages:
-        words = [w.strip() for w in args.pages.split(",")]
-        pages = [p for p in pages if any(w in p[0] for w in words)]
-    out = []
-    for name, user, spec in pages:
-        spec.name = name
-        log(f"  {name} as {user} …")
-        result = run_page(
-            clients(user),
-            spec,
-            requests=args.requests,
-            duration=None,
-            warmup=args.warmup,
-        )
-        lat = result.latencies
-        p95 = percentile(lat, 95)
-        out.append(
-            {
-                "page": name,
-                "user": user,
-                "url": spec.urls[0],
-                "requests": len(lat) + result.errors,
-                "errors": result.errors,
-                "p50_ms": round(percentile(lat, 50), 1),
-                "p95_ms": round(p95, 1),
-                "max_ms": round(max(lat, default=0), 1),
-                "target_ms": spec.target_ms,
-                "pass": bool(lat and not result.errors and p95 <= spec.target_ms),
-                "error_samples": result.error_samples,
-            }
-        )
-    return out
+    return measure_pages(args, pages, clients)
 
 
 def print_table(sweep: dict | None, cold: dict | None, pages: list[dict]) -> None:

@@ -149,38 +149,30 @@ def _work_orders(
     waterproofing, plumbers = contractors[0], contractors[1]
     now = timezone.now()
     # 1: the contractor redid the waterproofing; the owner was satisfied.
-    done = services_work.work_order_create(
-        actor=agent,
-        request=leaks[0],
+    done = _signed_off(
+        agent,
+        leaks[0],
+        waterproofing,
         task="重做卫生间防水层，闭水 48 小时",
-        assignee_kind=WorkOrder.Assignee.CONTRACTOR,
-        contractor=waterproofing,
-        appointment_at=now - timedelta(days=15),
+        note="闭水试验通过，业主签字确认",
         cost=Decimal("3200.00"),
+        days_ago=15,
     )
-    services_work.work_order_sign_off(
-        actor=agent, work_order=done, note="闭水试验通过，业主签字确认"
-    )
-    _backdate_sign_off(done, now - timedelta(days=15, hours=-3))
     services.request_start(actor=agent, request=leaks[0])
     services.request_resolve(actor=agent, request=leaks[0], note="防水已重做")
     services.request_callback(
         actor=agent, request=leaks[0], satisfied=True, note="业主满意"
     )
     # 2: the plumber fixed a pipe, the leak came back: reopened, charged back.
-    patched = services_work.work_order_create(
-        actor=agent,
-        request=leaks[1],
+    patched = _signed_off(
+        agent,
+        leaks[1],
+        plumbers,
         task="更换楼上卫生间下水管接头",
-        assignee_kind=WorkOrder.Assignee.CONTRACTOR,
-        contractor=plumbers,
-        appointment_at=now - timedelta(days=9),
+        note="接头已更换，试水无渗漏",
         cost=Decimal("850.00"),
+        days_ago=9,
     )
-    services_work.work_order_sign_off(
-        actor=agent, work_order=patched, note="接头已更换，试水无渗漏"
-    )
-    _backdate_sign_off(patched, now - timedelta(days=9, hours=-2))
     services.request_start(actor=agent, request=leaks[1])
     services.request_resolve(actor=agent, request=leaks[1], note="已更换接头")
     services.request_callback(
@@ -228,7 +220,31 @@ def _work_orders(
     services_work.work_order_cancel(actor=agent, work_order=crew, reason="业主自行更换")
 
 
-def _backdate_sign_off(work_order: WorkOrder, when) -> None:
-    """Demo work was done on its appointment day, not when the demo runs."""
-    WorkOrder.objects.filter(pk=work_order.pk).update(signed_off_at=when)
-    work_order.refresh_from_db()
+def _signed_off(
+    agent: User,
+    request: ServiceRequest,
+    contractor: Contractor,
+    *,
+    task: str,
+    note: str,
+    cost: Decimal,
+    days_ago: int,
+) -> WorkOrder:
+    """A contractor's work, done and signed off on its appointment `days_ago` days ago."""
+    appointment = timezone.now() - timedelta(days=days_ago)
+    work = services_work.work_order_create(
+        actor=agent,
+        request=request,
+        task=task,
+        assignee_kind=WorkOrder.Assignee.CONTRACTOR,
+        contractor=contractor,
+        appointment_at=appointment,
+        cost=cost,
+    )
+    services_work.work_order_sign_off(actor=agent, work_order=work, note=note)
+    # Demo work was done on its appointment day, not when the demo runs.
+    WorkOrder.objects.filter(pk=work.pk).update(
+        signed_off_at=appointment + timedelta(hours=3)
+    )
+    work.refresh_from_db()
+    return work

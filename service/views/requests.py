@@ -222,24 +222,36 @@ def render_detail(
     )
 
 
-def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpResponse:
+def run_step(
+    request: HttpRequest, *, service, form_class, target: dict, back
+) -> HttpResponse:
     """Run one workflow step from a POST: validate its form (if any), call the service
-    with the request, report the outcome, go back to the request (POST-redirect-GET)."""
-    item = _request(request, pk)
+    with the target object(s), report the outcome, go back (POST-redirect-GET)."""
     data = {}
     if form_class is not None:
-        form = form_class(request.POST)
+        form = form_class(request.POST, request.FILES)
         if not form.is_valid():
             messages.error(request, form.errors.as_text())
-            return redirect(item)
+            return redirect(back)
         data = form.cleaned_data
     try:
-        service(actor=request.user, request=item, **data)
+        service(actor=request.user, **target, **data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, _("Saved."))
-    return redirect(item)
+    return redirect(back)
+
+
+def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpResponse:
+    item = _request(request, pk)
+    return run_step(
+        request,
+        service=service,
+        form_class=form_class,
+        target={"request": item},
+        back=item,
+    )
 
 
 @permission_required("service.use_service", raise_exception=True)

@@ -28,7 +28,7 @@ from service.selectors import (
     contractor_ranking_forget,
     contractor_scorecards,
 )
-from service.views.requests import render_detail
+from service.views.requests import render_detail, run_step
 
 
 def _errors_to_form(form, exc: ValidationError) -> None:
@@ -72,21 +72,15 @@ def _work_order(pk: int) -> WorkOrder:
     )
 
 
-def _step(request: HttpRequest, pk: int, service, form_class, **extra) -> HttpResponse:
-    """Run one work-order step from a POST and go back to its request."""
+def _step(request: HttpRequest, pk: int, service, form_class) -> HttpResponse:
     work_order = _work_order(pk)
-    form = form_class(request.POST, request.FILES)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            messages.error(request, " ".join(errors))
-        return redirect(work_order.request)
-    try:
-        service(actor=request.user, work_order=work_order, **form.cleaned_data)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, _("Saved."))
-    return redirect(work_order.request)
+    return run_step(
+        request,
+        service=service,
+        form_class=form_class,
+        target={"work_order": work_order},
+        back=work_order.request,
+    )
 
 
 @permission_required("service.use_service", raise_exception=True)
