@@ -31,10 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 from load import Client, LoadError, PageSpec, require_loopback
-from sales_bench import Rollback, log, measure_pages
+from sales_bench import (
+    Rollback,
+    add_http_arguments,
+    log,
+    measure_pages,
+    print_page_rows,
+)
 
 MAX_REQUESTS = 10_000
-PASSWORD = "demo-pass-2026"
 SWEEP_TARGET_S = 30
 PAGE_TARGET_MS = 200
 
@@ -154,22 +159,12 @@ def print_table(sweep: dict | None, cold: dict | None, pages: list[dict]) -> Non
         log(
             f"{cold['what']:<30} {len(cold['runs_ms']):>6} {'0':>5} {cold['median_ms']:>6.0f} ms {'':>9} {max(cold['runs_ms']):>6.0f} ms {'':>9}  (median)"
         )
-    for p in pages:
-        log(
-            f"{p['page']:<30} {p['requests']:>6} {p['errors']:>5} {p['p50_ms']:>6.1f} ms {p['p95_ms']:>6.1f} ms {p['max_ms']:>6.1f} ms {'≤' + format(p['target_ms'], 'g') + ' ms':>9}  {'PASS' if p['pass'] else 'FAIL'}"
-        )
-        for sample in p["error_samples"]:
-            log(f"  error: {sample}")
+    print_page_rows(pages, width=30)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base-url", default="http://127.0.0.1:8124")
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--requests", type=int, default=200, help="per page")
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--timeout", type=float, default=30.0)
-    parser.add_argument("--password", default=PASSWORD)
+    add_http_arguments(parser)
     parser.add_argument("--pages", help="comma-separated words; only matching pages")
     parser.add_argument("--dashboard-runs", type=int, default=5)
     parser.add_argument("--skip-jobs", action="store_true", help="no sweep / cold run")
