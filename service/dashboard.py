@@ -21,8 +21,8 @@ from django.utils.translation import gettext as _
 
 from sales.dashboard import _window
 from sales.models import Project
-from service.models import Contractor, ServiceRequest
-from service.selectors import Cluster, clusters, contractor_scorecards
+from service.models import ServiceRequest
+from service.selectors import Cluster, clusters, contractor_ranking
 
 CACHE_SECONDS = 300
 WORKING = (
@@ -173,7 +173,7 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
             "satisfaction": _percent(c.satisfied_count, c.called_back),
             "score": round(c.score, 1) if c.score is not None else None,
         }
-        for c in contractor_scorecards(Contractor.objects.filter(active=True))[:10]
+        for c in contractor_ranking(active_only=True)[:10]
     ]
     result.clusters = clusters(until=min(until, now), project=project)
     result.satisfaction = satisfaction_by_project(project)
