@@ -121,6 +121,18 @@ def dashboard_cold(runs: int) -> dict:
     }
 
 
+def _uncached() -> list[str]:
+    """Dashboard URLs whose period differs by a day each: every request a cache miss
+    (the contractor ranking inside stays cached, as it would on a server)."""
+    from datetime import date, timedelta
+
+    end = date.today()
+    return [
+        f"/service/dashboard/?start={end - timedelta(days=90 + n)}&end={end}"
+        for n in range(MAX_REQUESTS // 10)
+    ]
+
+
 def http_run(args) -> list[dict]:
     require_loopback(args.base_url)
     sessions: dict[str, list] = {}
@@ -141,6 +153,7 @@ def http_run(args) -> list[dict]:
         ("request list: all, page 3", "service_agent",
          PageSpec("all", t, ["/service/requests/?view=all&page=3"])),
         ("dashboard (cached)", "service_manager", PageSpec("dashboard", t, ["/service/dashboard/"])),
+        ("dashboard (cache miss)", "service_manager", PageSpec("dashboard miss", t, _uncached())),
         ("contractor ranking", "service_manager",
          PageSpec("contractors", t, ["/service/contractors/"])),
         ("knowledge search 漏水", "service_agent",

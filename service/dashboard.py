@@ -20,7 +20,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from sales.dashboard import _window
-from sales.models import Project
+from sales.models import Building, Project
 from service.models import ServiceRequest
 from service.selectors import Cluster, clusters, contractor_ranking
 
@@ -54,17 +54,44 @@ def _percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-def _bars(rows, key: str, label_of, total: int) -> list[dict]:
-    """Rows of a breakdown with each one's share, widest bar first."""
+def _bars(rows: list[tuple], total: int, limit: int = 20) -> list[dict]:
+    """(key, label, count) rows with each one's share, widest bar first."""
+    ranked = sorted((row for row in rows if row[2]), key=lambda row: -row[2])
     return [
         {
-            "label": label_of(row),
-            "key": row[key],
-            "count": row["count"],
-            "share": _percent(row["count"], total) or 0,
+            "key": key,
+            "label": label,
+            "count": count,
+            "share": _percent(count, total) or 0,
         }
-        for row in rows
+        for key, label, count in ranked[:limit]
     ]
+
+
+def _by_place(period, received: int) -> tuple[list[dict], list[dict]]:
+    """Requests by building and by project from one grouped query (by building); the
+    few buildings' names come from a small query, and requests without a unit count
+    under "no unit recorded"."""
+    counts = dict(
+        period.filter(unit__isnull=False)
+        .order_by()
+        .values("unit__building_id")
+        .annotate(count=Count("id"))
+        .values_list("unit__building_id", "count")
+    )
+    buildings = Building.objects.select_related("project").in_bulk(list(counts))
+    projects: dict = {}
+    for pk, count in counts.items():
+        project = buildings[pk].project
+        key, label, total = projects.get(project.pk, (project.pk, project.name, 0))
+        projects[project.pk] = (key, label, total + count)
+    without_unit = received - sum(counts.values())
+    project_rows = [*projects.values(), (None, _("No unit recorded"), without_unit)]
+    building_rows = [
+        (pk, f"{buildings[pk].project.name} {buildings[pk].name}", count)
+        for pk, count in counts.items()
+    ]
+    return _bars(building_rows, received), _bars(project_rows, received)
 
 
 def satisfaction_by_project(project: Project | None) -> list:
@@ -105,6 +132,8 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
     period = all_requests.filter(received_at__gte=since, received_at__lt=until)
     result = ServiceDashboard(start=start, end=end, computed_at=now)
 
+    categories = dict(ServiceRequest._meta.get_field("category").choices)
+    # One pass over the period: the figures and the count of every category.
     figures = period.aggregate(
         received=Count("id"),
         resolved=Count("id", filter=Q(resolved_at__isnull=False)),
@@ -113,6 +142,10 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
         called_back=Count("id", filter=Q(satisfied__isnull=False)),
         respond=Avg(F("responded_at") - F("received_at")),
         resolve=Avg(F("resolved_at") - F("received_at")),
+        **{
+            f"category_{value}": Count("id", filter=Q(category=value))
+            for value in categories
+        },
     )
     live = all_requests.filter(status__in=ServiceRequest.OPEN).aggregate(
         open=Count("id"),
@@ -127,41 +160,14 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
         "reopen_rate": _percent(figures["reopened"], figures["called_back"]),
     }
     received = figures["received"]
-    categories = dict(ServiceRequest._meta.get_field("category").choices)
     result.by_category = _bars(
-        period.order_by()
-        .values("category")
-        .annotate(count=Count("id"))
-        .order_by("-count"),
-        "category",
-        lambda row: str(categories.get(row["category"], row["category"])),
+        [
+            (value, str(label), figures[f"category_{value}"])
+            for value, label in categories.items()
+        ],
         received,
     )
-    result.by_project = _bars(
-        period.order_by()
-        .values("unit__building__project_id", "unit__building__project__name")
-        .annotate(count=Count("id"))
-        .order_by("-count")[:20],
-        "unit__building__project_id",
-        lambda row: row["unit__building__project__name"] or _("No unit recorded"),
-        received,
-    )
-    result.by_building = _bars(
-        period.filter(unit__isnull=False)
-        .order_by()
-        .values(
-            "unit__building_id",
-            "unit__building__name",
-            "unit__building__project__name",
-        )
-        .annotate(count=Count("id"))
-        .order_by("-count")[:20],
-        "unit__building_id",
-        lambda row: (
-            f"{row['unit__building__project__name']} {row['unit__building__name']}"
-        ),
-        received,
-    )
+    result.by_building, result.by_project = _by_place(period, received)
     result.contractors = [
         {
             "name": c.name,
