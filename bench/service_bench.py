@@ -122,15 +122,22 @@ def dashboard_cold(runs: int) -> dict:
 
 
 def _uncached() -> list[str]:
-    """Dashboard URLs whose period differs by a day each: every request a cache miss
-    (the contractor ranking inside stays cached, as it would on a server)."""
+    """Dashboard URLs whose period differs by a day each, with their cached results
+    deleted first (the bench must share the server's REDIS_URL): every request is a
+    cache miss. The contractor ranking inside stays cached, as it would on a server."""
     from datetime import date, timedelta
 
+    from django.core.cache import cache
+    from django.utils.translation import override
+
+    from service.dashboard import _cache_key
+
     end = date.today()
-    return [
-        f"/service/dashboard/?start={end - timedelta(days=90 + n)}&end={end}"
-        for n in range(MAX_REQUESTS // 10)
-    ]
+    starts = [end - timedelta(days=90 + n) for n in range(MAX_REQUESTS // 10)]
+    for language in ("zh-hans", "en"):
+        with override(language):
+            cache.delete_many([_cache_key(start, end, None) for start in starts])
+    return [f"/service/dashboard/?start={start}&end={end}" for start in starts]
 
 
 def http_run(args) -> list[dict]:

@@ -247,6 +247,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sales.tasks.registrations_warn",
         "schedule": 3600.0,
     },
+    # Every 4 min: recompute the service dashboard's default view (cached 5 min), so a
+    # manager opening it never waits for the aggregates. Running twice only recomputes.
+    "service-dashboard-warm": {
+        "task": "service.tasks.dashboard_warm",
+        "schedule": 240.0,
+    },
 }
 # How old the last heartbeat may be before /health/ reports the worker or beat down.
 HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))

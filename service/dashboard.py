@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from sales.dashboard import _window
+from sales.dashboard import _window, default_window
 from sales.models import Building, Project
 from service.models import ServiceRequest
 from service.selectors import Cluster, clusters, contractor_ranking
@@ -121,6 +121,21 @@ def service_dashboard(
     result = compute(start=start, end=end, project=project)
     cache.set(key, result, CACHE_SECONDS)
     return result
+
+
+def warm(*, languages: tuple[str, ...] = ("zh-hans",)) -> int:
+    """Precompute the default period for all projects and for each one, so managers
+    opening the dashboard do not wait (beat runs it more often than the cache expires)."""
+    from django.utils.translation import override
+
+    start, end = default_window()
+    projects = [None, *Project.objects.order_by("pk")]
+    for language in languages:
+        with override(language):
+            for project in projects:
+                result = compute(start=start, end=end, project=project)
+                cache.set(_cache_key(start, end, project), result, CACHE_SECONDS)
+    return len(projects)
 
 
 def compute(*, start: date, end: date, project: Project | None) -> ServiceDashboard:

@@ -11,3 +11,11 @@ def escalations_sweep() -> int:
     from service.services import escalations_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="service.tasks.dashboard_warm", ignore_result=True)
+def dashboard_warm() -> int:
+    """Precompute the service dashboard's default view (all projects and each one)."""
+    from service.dashboard import warm
+
+    return warm()

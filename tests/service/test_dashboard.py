@@ -143,3 +143,16 @@ def test_dashboard_queries_do_not_grow(client, service_manager, make_request, un
     make_request(unit=units[0])  # the buildings' names are one query from the first
 
     assert_queries_do_not_grow(view, grow, at_most=16)
+
+
+def test_warming_fills_the_cache_the_page_reads(client, service_manager, make_request):
+    from sales.models import Project
+    from service.tasks import dashboard_warm
+
+    make_request()
+    assert dashboard_warm() == 1 + Project.objects.count()  # all, then each
+    client.force_login(service_manager)
+    board = client.get(URL).context["board"]
+    make_request()
+    assert client.get(URL).context["board"].computed_at == board.computed_at
+    assert board.totals["received"] == 1
