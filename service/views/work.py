@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from crm_site.pagination import paginate
 from service import services_work
 from service.forms import (
+    PHOTO_TYPES,
     CancelForm,
     ChargebackForm,
     ContractorForm,
@@ -105,9 +106,13 @@ def work_order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def work_order_photo(request: HttpRequest, pk: int) -> FileResponse:
     """The sign-off photo, only to service staff (media is not served publicly)."""
     work_order = _work_order(pk)
-    if not work_order.signoff_photo:
+    name = work_order.signoff_photo.name
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if not name or extension not in PHOTO_TYPES:
         raise Http404
-    return FileResponse(work_order.signoff_photo.open("rb"))
+    return FileResponse(
+        work_order.signoff_photo.open("rb"), content_type=PHOTO_TYPES[extension]
+    )
 
 
 WORK_VIEWS = {

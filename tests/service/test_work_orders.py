@@ -367,6 +367,7 @@ def test_creating_scheduling_and_signing_off_through_the_pages(
     assert work.status == "done" and work.signoff_photo
     photo = client.get(reverse("service:work-order-photo", args=[work.pk]))
     assert photo.status_code == 200 and b"".join(photo.streaming_content) == PNG
+    assert photo["Content-Type"] == "image/png"
     page = client.get(leak.get_absolute_url())
     assert f"WO{work.pk}" in page.content.decode()
 
@@ -393,7 +394,13 @@ def test_bad_work_order_input_shows_errors_and_saves_nothing(
     assert not WorkOrder.objects.exists()
 
 
-def test_a_non_image_sign_off_photo_is_refused(client, leak, contractor, service_agent):
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [("a.exe", "application/x"), ("page.html", "image/png"), ("noext", "image/png")],
+)
+def test_a_non_image_sign_off_photo_is_refused(
+    client, leak, contractor, service_agent, name, content_type
+):
     work = _to_contractor(
         service_agent, leak, contractor, appointment_at=timezone.now()
     )
@@ -402,7 +409,7 @@ def test_a_non_image_sign_off_photo_is_refused(client, leak, contractor, service
         reverse("service:work-order-sign-off", args=[work.pk]),
         {
             "note": "ok",
-            "photo": SimpleUploadedFile("a.exe", b"MZ", content_type="application/x"),
+            "photo": SimpleUploadedFile(name, b"<script>", content_type=content_type),
         },
     )
     work.refresh_from_db()
