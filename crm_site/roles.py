@@ -46,6 +46,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "sales.use_sales",
         "sales.manage_sales",
         "sales.manage_inventory",
+        "marketing.attribute_deal",
     ],
     Role.SERVICE_AGENT: [
         *_CUSTOMER_BASE,
@@ -70,6 +71,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.export_customer",
         "customers.import_customer",
         "marketing.use_marketing",
+        "marketing.run_campaigns",
     ],
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
@@ -79,6 +81,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
         "marketing.use_marketing",
+        "marketing.attribute_deal",
     ],
     Role.ADMINISTRATOR: [
         *_CUSTOMER_BASE,
@@ -97,6 +100,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
         "marketing.use_marketing",
+        "marketing.run_campaigns",
+        "marketing.attribute_deal",
         "crm_site.use_admin",
         "crm_site.view_user",
         "crm_site.add_user",
@@ -108,6 +113,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.view_heartbeat",
         "auth.view_group",
         "auth.change_group",
+        "service.view_surveytemplate",
+        "service.add_surveytemplate",
+        "service.change_surveytemplate",
+        "service.view_surveyquestion",
+        "service.add_surveyquestion",
+        "service.change_surveyquestion",
+        "service.delete_surveyquestion",
     ],
 }
 
@@ -138,7 +150,9 @@ def roles_of(user: object) -> list[Role]:
         return []
     cached = getattr(user, "_crm_roles", None)
     if cached is None:
-        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        from crm_site.auth_backends import group_names
+
+        names = group_names(user)
         cached = [role for role in Role if role.value in names]
         user._crm_roles = cached  # type: ignore[attr-defined]
     return cached

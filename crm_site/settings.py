@@ -115,16 +115,20 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "crm_site.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "anju",
         "TIMEOUT": 300,
+        # Fail fast when Redis is down: the cache then misses (crm_site.cache).
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }
 }
 
 # Authentication -----------------------------------------------------------
 
 AUTH_USER_MODEL = "crm_site.User"
+# ModelBackend with the permission sets cached (see crm_site/auth_backends.py).
+AUTHENTICATION_BACKENDS = ["crm_site.auth_backends.CachedPermissionBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -184,6 +188,9 @@ if env_bool("DJANGO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 60 * 60 * 12
+# Sessions are read from Redis and written through to PostgreSQL: no query per request,
+# and nobody is logged out when Redis restarts.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -253,7 +260,44 @@ CELERY_BEAT_SCHEDULE = {
         "task": "service.tasks.dashboard_warm",
         "schedule": 240.0,
     },
+    # Every minute: one batch of queued campaign invitations per campaign (the rate
+    # limit), and invitations interrupted mid-send are marked, never sent twice.
+    "marketing-invitations-pump": {
+        "task": "marketing.tasks.invitations_pump",
+        "schedule": 60.0,
+    },
 }
+# Handover notices and satisfaction surveys (service): links in messages to owners start
+# with PUBLIC_BASE_URL; a survey link works for SURVEY_LINK_MAX_AGE_DAYS; an owner who has
+# not answered is reminded once after SURVEY_REMINDER_AFTER_DAYS; the handover survey
+# goes out SURVEY_AFTER_HANDOVER_DAYS after the keys are handed over.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+SURVEY_LINK_MAX_AGE_DAYS = int(os.environ.get("SURVEY_LINK_MAX_AGE_DAYS", "14"))
+SURVEY_REMINDER_AFTER_DAYS = int(os.environ.get("SURVEY_REMINDER_AFTER_DAYS", "5"))
+SURVEY_AFTER_HANDOVER_DAYS = int(os.environ.get("SURVEY_AFTER_HANDOVER_DAYS", "7"))
+CELERY_BEAT_SCHEDULE |= {
+    # Every 5 min: handover notices still to send (their task was lost, the broker was
+    # down, or sending failed and may be retried). Each row is claimed once.
+    "service-handover-notices": {
+        "task": "service.tasks.handover_notices_send",
+        "schedule": 300.0,
+    },
+    # Every 10 min: survey invitations that are due (a request closed, or 7 days after
+    # a handover). Each is claimed with a conditional UPDATE, so it is sent once.
+    "service-survey-invitations": {
+        "task": "service.tasks.survey_invitations_send",
+        "schedule": 600.0,
+    },
+    # Hourly: one reminder to owners who have not answered after N days; once each.
+    "service-survey-reminders": {
+        "task": "service.tasks.survey_reminders_send",
+        "schedule": 3600.0,
+    },
+}
+# Marketing: invitations handed to the providers per minute (each sender run sends one
+# batch of this size). Their public links (sign-up, unsubscribe) start with
+# PUBLIC_BASE_URL, like the service's.
+MARKETING_SEND_PER_MINUTE = int(os.environ.get("MARKETING_SEND_PER_MINUTE", "300"))
 # How old the last heartbeat may be before /health/ reports the worker or beat down.
 HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))
 

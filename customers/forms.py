@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row, Submit
 from django import forms
@@ -15,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.roles import Role
+from crm_site.widgets import FastSelect
 from customers.identity import (
     InvalidIdNumber,
     normalize_id_number,
@@ -324,6 +327,13 @@ class HouseholdLinkForm(forms.Form):
         return other
 
 
+def _consultant_filter_choices(user: User) -> list[tuple[str, str]]:
+    choices = [("", _("Any consultant")), ("pool", _("Public pool"))]
+    if user.has_perm("customers.scope_all") or user.has_perm("customers.scope_team"):
+        return choices + [(str(u.pk), u.display_name) for u in consultant_choices(user)]
+    return [*choices, ("me", _("My customers"))]
+
+
 class CustomerFilterForm(forms.Form):
     """The filters of the customer list; every field is optional."""
 
@@ -335,13 +345,15 @@ class CustomerFilterForm(forms.Form):
     }
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    stage = forms.ChoiceField(label=_("Stage"), required=False)
-    source = forms.ChoiceField(label=_("Source channel"), required=False)
+    stage = forms.ChoiceField(label=_("Stage"), required=False, widget=FastSelect)
+    source = forms.ChoiceField(
+        label=_("Source channel"), required=False, widget=FastSelect
+    )
     consultant = forms.TypedChoiceField(
-        label=_("Consultant"), required=False, coerce=str
+        label=_("Consultant"), required=False, coerce=str, widget=FastSelect
     )
     tag = forms.ModelChoiceField(
-        label=_("Tag"), required=False, queryset=Tag.objects.all()
+        label=_("Tag"), required=False, queryset=Tag.objects.all(), widget=FastSelect
     )
     contact_after = forms.DateField(
         label=_("Last contact after"),
@@ -356,6 +368,7 @@ class CustomerFilterForm(forms.Form):
     follow_up = forms.ChoiceField(
         label=_("Follow-up"),
         required=False,
+        widget=FastSelect,
         choices=[
             ("", _("Any")),
             ("due", _("Due today or overdue")),
@@ -366,6 +379,7 @@ class CustomerFilterForm(forms.Form):
     sort = forms.ChoiceField(
         label=_("Sort by"),
         required=False,
+        widget=FastSelect,
         choices=[
             ("-created", _("Newest first")),
             ("name", _("Name")),
@@ -382,16 +396,9 @@ class CustomerFilterForm(forms.Form):
             ("", _("All sources")),
             *Customer.Source.choices,
         ]
-        consultants = [("", _("Any consultant")), ("pool", _("Public pool"))]
-        if user.has_perm("customers.scope_all") or user.has_perm(
-            "customers.scope_team"
-        ):
-            consultants += [
-                (str(u.pk), u.display_name) for u in consultant_choices(user)
-            ]
-        else:
-            consultants += [("me", _("My customers"))]
-        self.fields["consultant"].choices = consultants
+        # Callable, so the consultants are read only when the select is rendered or a
+        # consultant is chosen (not for every keystroke of the live search).
+        self.fields["consultant"].choices = partial(_consultant_filter_choices, user)
         # Rendered by hand on the list page (crispy costs too much on a hot page).
         for field in self.fields.values():
             css = (

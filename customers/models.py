@@ -215,9 +215,10 @@ class Customer(models.Model):
             ),
             models.Index(fields=["last_contact_at"], name="customer_last_contact_idx"),
             models.Index(fields=["next_follow_up"], name="customer_follow_up_idx"),
-            # The consultant's day and digest: one consultant's due follow-ups.
+            # The consultant's day and digest: one consultant's due follow-ups, today's
+            # already in name order (the day lists them by name).
             models.Index(
-                fields=["assigned_consultant", "next_follow_up"],
+                fields=["assigned_consultant", "next_follow_up", "name"],
                 name="customer_owner_follow_up_idx",
                 condition=Q(next_follow_up__isnull=False),
             ),

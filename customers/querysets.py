@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
-from django.db.models.functions import Right
+from django.db.models.functions import Right, StrIndex
 
 if TYPE_CHECKING:
     from crm_site.models import User
@@ -65,12 +65,8 @@ class CustomerQuerySet(QuerySet):
         from customers.models import CustomerAccess
 
         if user.has_perm("customers.scope_team") and user.team_id:
-            from crm_site.models import User
-
             # A short list of ids keeps the owner index usable (no join on users).
-            members = list(
-                User.objects.filter(team_id=user.team_id).values_list("pk", flat=True)
-            )
+            members = user.team_member_ids()
             clauses.append(Q(assigned_consultant_id__in=members))
             clauses.append(
                 Q(
@@ -143,6 +139,20 @@ def _ids(qs: QuerySet) -> list[int]:
     return list(qs.order_by("-pk").values_list("pk", flat=True)[:SEARCH_CAP])
 
 
+def _chars_match(qs: QuerySet, field: str, text: str) -> QuerySet:
+    """Rows whose ``field`` contains ``text`` (Chinese): the character index narrows,
+    strpos() then checks the characters' order. strpos rather than LIKE, because a LIKE
+    of two characters tempts the planner onto the trigram index, which cannot narrow
+    fewer than three characters and then reads every row."""
+    chars = list(dict.fromkeys(text.replace(" ", "")))
+    return qs.annotate(
+        **{
+            f"{field}_chars": NameChars(field),
+            f"{field}_at": StrIndex(field, Value(text)),
+        }
+    ).filter(**{f"{field}_chars__contains": chars, f"{field}_at__gt": 0})
+
+
 def search_ids(text: str) -> list[int]:
     """Ids of live customers matching the search text, each lookup on its own index."""
     from customers.models import ContactPoint, Customer
@@ -169,22 +179,11 @@ def search_ids(text: str) -> list[int]:
             return _ids(live.filter(mobile__contains=digits))
     ids: list[int] = []
     if not text.isascii():
-        # The character index narrows; LIKE then checks the characters' order.
-        chars = list(dict.fromkeys(text.replace(" ", "")))
-        ids += _ids(
-            live.annotate(name_chars=NameChars("name")).filter(
-                name_chars__contains=chars, name__contains=text
-            )
-        )
+        ids += _ids(_chars_match(live, "name", text))
     elif len(text) >= 3:
         ids += _ids(live.filter(name__ilike=text))
     if not text.isascii():
-        chars = list(dict.fromkeys(text.replace(" ", "")))
-        ids += _ids(
-            live.annotate(company_chars=NameChars("company")).filter(
-                company_chars__contains=chars, company__contains=text
-            )
-        )
+        ids += _ids(_chars_match(live, "company", text))
     elif len(text) >= 3:
         # Trigrams need three characters; shorter text would read the whole index.
         ids += _ids(live.filter(company__ilike=text))

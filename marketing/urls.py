@@ -2,8 +2,47 @@ from __future__ import annotations
 
 from django.urls import path
 
+from marketing.views import campaigns, dashboard, deals, public, responses, segments
 from marketing.views import home as views
 
 app_name = "marketing"
 
 urlpatterns = [path("", views.marketing_home, name="home")]
+
+urlpatterns += [
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("segments/", segments.segment_list, name="segment-list"),
+    path("segments/new/", segments.segment_edit, name="segment-create"),
+    path("segments/count/", segments.segment_count, name="segment-count"),
+    path("segments/<int:pk>/", segments.segment_edit, name="segment-edit"),
+    path("campaigns/", campaigns.campaign_list, name="campaign-list"),
+    path("campaigns/new/", campaigns.campaign_edit, name="campaign-create"),
+    path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign-detail"),
+    path("campaigns/<int:pk>/edit/", campaigns.campaign_edit, name="campaign-edit"),
+    path(
+        "campaigns/<int:pk>/progress/",
+        campaigns.campaign_progress,
+        name="campaign-progress",
+    ),
+    path(
+        "campaigns/<int:pk>/members/",
+        campaigns.campaign_members,
+        name="campaign-members",
+    ),
+    path(
+        "campaigns/<int:pk>/move/<str:status>/",
+        campaigns.campaign_move,
+        name="campaign-move",
+    ),
+    path("campaigns/<int:pk>/send/", campaigns.campaign_send, name="campaign-send"),
+    path("campaigns/<int:pk>/costs/", campaigns.cost_line_add, name="cost-line-add"),
+    path(
+        "campaigns/<int:pk>/check-in/",
+        responses.campaign_checkin,
+        name="campaign-checkin",
+    ),
+    path("deals/<int:pk>/campaign/", deals.deal_campaign, name="deal-campaign"),
+    path("u/<str:token>/", public.unsubscribe, name="unsubscribe"),
+    path("s/<str:token>/", public.signup, name="public-signup"),
+    path("q/<str:token>.png", public.qr_image, name="public-qr"),
+]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.html import format_html_join
+
 from crm_site.models import User
 from crm_site.roles import Role
 from customers.models import Customer
@@ -36,11 +38,24 @@ def customer_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
         list(
             User.objects.filter(
                 is_active=True, groups__name=Role.CONSULTANT.value, team_id=user.team_id
-            ).order_by("last_name", "first_name")
+            )
+            .order_by("last_name", "first_name")
+            .only("id", "username", "first_name", "last_name")
         )
         if can_reassign and user.team_id
         else []
     )
+    for registration in registrations:
+        # The reassign select, built here: a team can have hundreds of consultants.
+        registration.reassign_options = format_html_join(
+            "",
+            '<option value="{}">{}</option>',
+            (
+                (c.pk, c.display_name)
+                for c in consultants
+                if c.pk != registration.consultant_id
+            ),
+        )
     return {
         "customer": customer,
         "registrations": registrations,

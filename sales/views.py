@@ -215,7 +215,7 @@ def unit_reserve(request: HttpRequest, pk: int) -> HttpResponse:
 def _visible_deal(request: HttpRequest, pk: int) -> Opportunity:
     return get_object_or_404(
         Opportunity.objects.visible_to(request.user).select_related(
-            "customer", "project", "unit__building", "consultant"
+            "customer", "project", "unit__building", "consultant", "campaign"
         ),
         pk=pk,
     )

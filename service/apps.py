@@ -13,4 +13,5 @@ class ServiceConfig(AppConfig):
         from service import merge_handlers
 
         links.register("service.servicerequest", "service:request-detail")
+        links.register("service.handoverappointment", "service:handover-appointment")
         merge_handlers.connect()

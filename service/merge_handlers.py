@@ -1,14 +1,29 @@
-"""Service's part of a customer merge: requests follow the surviving customer."""
+"""Service's part of a customer merge: requests, handover appointments and surveys
+follow the surviving customer, and go back on undo."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
+
 from customers.models import Customer, MergeRecord
 from customers.signals import customer_merge_restored, customer_merged
-from service.models import ServiceRequest
+from service.models import (
+    HandoverAppointment,
+    ServiceRequest,
+    SurveyInvitation,
+    SurveyResponse,
+)
 
 KEY = "service.servicerequest"
+# What moves with the customer, under the key recorded in the merge record.
+MOVED: dict[str, type[models.Model]] = {
+    KEY: ServiceRequest,
+    "service.handoverappointment": HandoverAppointment,
+    "service.surveyinvitation": SurveyInvitation,
+    "service.surveyresponse": SurveyResponse,
+}
 
 
 def on_customer_merged(
@@ -19,13 +34,15 @@ def on_customer_merged(
     record: MergeRecord,
     **kwargs: Any,
 ) -> dict[str, list[int]]:
-    ids = sorted(
-        ServiceRequest.objects.filter(customer=absorbed).values_list("pk", flat=True)
-    )
-    if not ids:
-        return {}
-    ServiceRequest.objects.filter(pk__in=ids).update(customer=survivor)
-    return {KEY: ids}
+    moved: dict[str, list[int]] = {}
+    for key, model in MOVED.items():
+        ids = sorted(
+            model.objects.filter(customer=absorbed).values_list("pk", flat=True)
+        )
+        if ids:
+            model.objects.filter(pk__in=ids).update(customer=survivor)
+            moved[key] = ids
+    return moved
 
 
 def on_customer_merge_restored(
@@ -37,10 +54,13 @@ def on_customer_merge_restored(
     moved: dict[str, list[int]],
     **kwargs: Any,
 ) -> dict[str, list[int]]:
-    ids = moved.get(KEY, [])
-    if ids:
-        ServiceRequest.objects.filter(pk__in=ids).update(customer=absorbed)
-    return {KEY: ids} if ids else {}
+    back: dict[str, list[int]] = {}
+    for key, model in MOVED.items():
+        ids = moved.get(key, [])
+        if ids:
+            model.objects.filter(pk__in=ids).update(customer=absorbed)
+            back[key] = ids
+    return back
 
 
 def connect() -> None:

@@ -24,6 +24,7 @@ from service.models import (
     ServiceRequest,
     ServiceStep,
 )
+from service.surveys import invitation_for_request
 
 # Rungs of the ladder: (level, hours past the deadline).
 LADDER = [
@@ -213,6 +214,8 @@ def request_close(*, actor: User, request: ServiceRequest) -> ServiceRequest:
             )
         )
     request.move_to(ServiceRequest.Status.CLOSED, actor=actor)
+    # The satisfaction survey is a row in the same transaction; the beat job sends it.
+    invitation_for_request(request)
     return request
 
 

@@ -19,3 +19,60 @@ def dashboard_warm() -> int:
     from service.dashboard import warm
 
     return warm()
+
+
+@shared_task(name="service.tasks.handover_notice_send", ignore_result=True)
+def handover_notice_send(notice_id: int) -> bool:
+    """Send one handover notice; a duplicate delivery sends nothing."""
+    from service.handover import notice_send
+
+    return notice_send(notice_id=notice_id)
+
+
+@shared_task(name="service.tasks.handover_notices_send", ignore_result=True)
+def handover_notices_send() -> int:
+    """The sweep: one send task per pending handover notice."""
+    from service.handover import notices_pending
+
+    pending = notices_pending()
+    for pk in pending:
+        handover_notice_send.delay(pk)
+    return len(pending)
+
+
+@shared_task(name="service.tasks.survey_invitation_send", ignore_result=True)
+def survey_invitation_send(invitation_id: int) -> bool:
+    """Send one survey invitation; a duplicate delivery sends nothing."""
+    from service.surveys import invitation_send
+
+    return invitation_send(invitation_id=invitation_id)
+
+
+@shared_task(name="service.tasks.survey_invitations_send", ignore_result=True)
+def survey_invitations_send() -> int:
+    """The beat job: one send task per due survey invitation."""
+    from service.surveys import invitations_due
+
+    due = invitations_due()
+    for pk in due:
+        survey_invitation_send.delay(pk)
+    return len(due)
+
+
+@shared_task(name="service.tasks.survey_reminder_send", ignore_result=True)
+def survey_reminder_send(invitation_id: int) -> bool:
+    """Send one survey reminder; at most once per invitation."""
+    from service.surveys import reminder_send
+
+    return reminder_send(invitation_id=invitation_id)
+
+
+@shared_task(name="service.tasks.survey_reminders_send", ignore_result=True)
+def survey_reminders_send() -> int:
+    """The beat job: one reminder task per owner who has not answered in time."""
+    from service.surveys import reminders_due
+
+    due = reminders_due()
+    for pk in due:
+        survey_reminder_send.delay(pk)
+    return len(due)

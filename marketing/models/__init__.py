@@ -1,3 +1,11 @@
 """Marketing models, one module per concern; everything is importable from here."""
 
 from marketing.models.access import MarketingAccess  # noqa: F401
+from marketing.models.campaigns import (  # noqa: F401
+    Campaign,
+    CampaignMember,
+    CostLine,
+    Invitation,
+    Response,
+)
+from marketing.models.segments import Segment  # noqa: F401

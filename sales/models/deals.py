@@ -98,6 +98,16 @@ class Opportunity(models.Model):
     discount_percent = models.DecimalField(
         _("discount (%)"), max_digits=5, decimal_places=2, default=Decimal("0")
     )
+    # The marketing campaign credited with the deal (for its return); set when the
+    # deal opens from the customer's latest campaign response, managers may change it.
+    campaign = models.ForeignKey(
+        "marketing.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deals",
+        verbose_name=_("campaign"),
+    )
     created_at = models.DateTimeField(
         _("created"), default=timezone.now, editable=False
     )
@@ -117,6 +127,11 @@ class Opportunity(models.Model):
                 fields=["project", "stage", "-stage_changed_at"], name="opp_project_idx"
             ),
             models.Index(fields=["customer", "-created_at"], name="opp_customer_idx"),
+            models.Index(
+                fields=["campaign", "stage"],
+                condition=Q(campaign__isnull=False),
+                name="opp_campaign_idx",
+            ),
         ]
 
     def __str__(self) -> str:

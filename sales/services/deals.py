@@ -18,6 +18,7 @@ from crm_site.models import User
 from crm_site.notifications import notify
 from customers.models import Customer
 from customers.services import interaction_log
+from sales import attribution
 from sales.models import DiscountRequest, Opportunity, Project, Unit, UnitHold
 from sales.pricing import quote
 
@@ -43,7 +44,10 @@ def opportunity_open(
     if existing is not None:
         return existing
     opportunity = Opportunity.objects.create(
-        customer=customer, project=project, consultant=consultant or actor
+        customer=customer,
+        project=project,
+        consultant=consultant or actor,
+        campaign_id=attribution.campaign_for(customer=customer),
     )
     interaction_log(
         customer=customer,

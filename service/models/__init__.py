@@ -11,5 +11,22 @@ from service.models.core import (  # noqa: F401
     ServiceStep,
     Severity,
 )
+from service.models.handover import (  # noqa: F401
+    DEFAULT_CHECKLIST,
+    HandoverAppointment,
+    HandoverBatch,
+    HandoverNotice,
+    HandoverSlot,
+    Inspection,
+    InspectionItem,
+    Outbox,
+)
 from service.models.knowledge import Article, ArticleUse  # noqa: F401
+from service.models.surveys import (  # noqa: F401
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyTemplate,
+)
 from service.models.work import Chargeback, Contractor, WorkOrder, add_months  # noqa: F401

@@ -31,3 +31,15 @@ def test_demo_customers_have_valid_mobiles_and_chinese_names():
     for customer in Customer.objects.all():
         assert normalize_phone(customer.mobile, mobile_only=True) == customer.mobile
         assert all("\u4e00" <= ch <= "\u9fff" for ch in customer.name)
+
+
+@pytest.mark.django_db
+def test_demo_data_fills_every_app():
+    from marketing.models import Campaign, Response
+    from service.models import HandoverBatch, SurveyResponse
+
+    call_command("demo_data", customers=120, stdout=StringIO())
+    assert HandoverBatch.objects.exists()
+    assert SurveyResponse.objects.count() >= 10
+    assert Campaign.objects.count() >= 3
+    assert Response.objects.exists()

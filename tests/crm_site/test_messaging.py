@@ -35,6 +35,8 @@ def test_missing_phone_or_provider_error_is_send_failed(settings, locmem_sms):
 
 
 def test_send_email_uses_django_mail():
-    message_id = messaging.send_email("a@example.com", "Subject", "Body", html="<p>Body</p>")
+    message_id = messaging.send_email(
+        "a@example.com", "Subject", "Body", html="<p>Body</p>"
+    )
     assert message_id.startswith("<") and len(mail.outbox) == 1
     assert mail.outbox[0].to == ["a@example.com"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 from decimal import Decimal
+from importlib import import_module
 
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -48,6 +49,13 @@ DEMO_USERS = [
     ("marketer", "杨", "敏", Role.MARKETING, None),
     ("executive", "赵", "磊", Role.EXECUTIVE, None),
     ("admin", "周", "杰", Role.ADMINISTRATOR, None),
+]
+
+
+# Modules with a seed(rng, users) function, run in this order after the steps above.
+DEMO_SEEDERS = [
+    "service.demo_care",
+    "marketing.demo_campaigns",
 ]
 
 
@@ -140,6 +148,9 @@ class Command(BaseCommand):
         self._sales(random.Random(seed + 1), users)
         self._ownership(random.Random(seed + 2), users)
         self._service(random.Random(seed + 3), users)
+        # Each app seeds the rest of its own demo data (idempotent, like the above).
+        for offset, module in enumerate(DEMO_SEEDERS, start=4):
+            import_module(module).seed(random.Random(seed + offset), users)
         self.stdout.write(
             self.style.SUCCESS(f"Demo data ready: {created} new customers.")
         )

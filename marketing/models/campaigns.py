@@ -1,0 +1,342 @@
+"""Campaigns, their cost, their members (a snapshot of a segment), the invitations
+sent to them (an outbox, one row per member and channel) and their responses."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from marketing.codes import decode_code, encode_code
+
+
+class Campaign(models.Model):
+    class Kind(models.TextChoices):
+        EVENT = "event", _("Event")
+        EXHIBITION = "exhibition", _("Exhibition")
+        ADVERTISING = "advertising", _("Advertising")
+        WEB = "web", _("Web")
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("E-mail")
+        REFERRAL = "referral", _("Referral drive")
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        RUNNING = "running", _("Running")
+        FINISHED = "finished", _("Finished")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    # The moves a campaign may make; anything else is refused.
+    TRANSITIONS: dict[str, set[str]] = {
+        Status.PLANNED: {Status.RUNNING, Status.CANCELLED},
+        Status.RUNNING: {Status.FINISHED, Status.CANCELLED},
+        Status.FINISHED: set(),
+        Status.CANCELLED: set(),
+    }
+
+    # What the campaign form edits (and the audit trail records, with the status).
+    EDITABLE_FIELDS = [
+        "name",
+        "kind",
+        "project",
+        "segment",
+        "starts_on",
+        "ends_on",
+        "budget",
+        "invite_email",
+        "invite_sms",
+        "email_subject",
+        "message",
+    ]
+
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    project = models.ForeignKey(
+        "sales.Project",
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        verbose_name=_("project"),
+    )
+    segment = models.ForeignKey(
+        "marketing.Segment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        verbose_name=_("target segment"),
+    )
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"))
+    budget = models.DecimalField(
+        _("budget"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PLANNED
+    )
+    # The invitation: which channels, and what it says.
+    invite_email = models.BooleanField(_("invite by e-mail"), default=False)
+    invite_sms = models.BooleanField(_("invite by SMS"), default=False)
+    email_subject = models.CharField(_("e-mail subject"), max_length=150, blank=True)
+    message = models.TextField(_("invitation text"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-starts_on", "-id"]
+        permissions = [
+            ("run_campaigns", _("Can plan, run and check guests into campaigns")),
+            ("attribute_deal", _("Can change the campaign a deal is credited to")),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-starts_on"], name="campaign_status_idx"),
+            models.Index(fields=["project", "-starts_on"], name="campaign_project_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")),
+                name="campaign_dates_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("marketing:campaign-detail", args=[self.pk])
+
+    @property
+    def channels(self) -> list[str]:
+        return [
+            channel
+            for channel, wanted in (
+                (Invitation.Channel.EMAIL, self.invite_email),
+                (Invitation.Channel.SMS, self.invite_sms),
+            )
+            if wanted
+        ]
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, set())
+
+    def move_to(self, status: str) -> bool:
+        """Validate and apply a status change; False when already there. The caller
+        holds the row lock and records the audit entry."""
+        if status == self.status:
+            return False
+        if not self.can_move_to(status):
+            raise ValidationError(
+                _("A campaign cannot move from %(old)s to %(new)s.")
+                % {"old": self.get_status_display(), "new": self.Status(status).label}
+            )
+        self.status = status
+        if status == self.Status.RUNNING:
+            self.started_at = timezone.now()
+        else:
+            self.ended_at = timezone.now()
+        self.save(update_fields=["status", "started_at", "ended_at"])
+        return True
+
+    move_to.alters_data = True
+
+
+class CostLine(models.Model):
+    """Money actually spent on a campaign: one invoice or expense."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="cost_lines"
+    )
+    spent_on = models.DateField(_("date"))
+    item = models.CharField(_("item"), max_length=150)
+    amount = models.DecimalField(
+        _("amount"),
+        max_digits=14,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("cost line")
+        verbose_name_plural = _("cost lines")
+        indexes = [
+            models.Index(fields=["campaign", "spent_on"], name="cost_line_campaign_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item} {self.amount}"
+
+
+class CampaignMember(models.Model):
+    """A customer the campaign targets, snapshotted from its segment when it started.
+    The member's short code (on the invitation, typed at the door) is its id encoded."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="members"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="campaign_members"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("campaign member")
+        verbose_name_plural = _("campaign members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "customer"], name="campaign_member_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["customer"], name="campaign_member_customer_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.customer_id}"
+
+    @property
+    def code(self) -> str:
+        return encode_code(self.pk)
+
+    @staticmethod
+    def pk_from_code(code: str) -> int | None:
+        return decode_code(code)
+
+
+class Invitation(models.Model):
+    """The outbox: one message to one member on one channel. Claimed (queued →
+    sending) before it is handed to the provider and marked sent after, so a sender
+    that crashes and runs again never sends a row twice."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        SMS = "sms", _("SMS")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped (no consent)")
+        FAILED = "failed", _("Failed")
+        WITHDRAWN = "withdrawn", _("Not sent (campaign ended)")
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="invitations"
+    )
+    member = models.ForeignKey(
+        CampaignMember, on_delete=models.CASCADE, related_name="invitations"
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "channel"], name="invitation_member_channel_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="invitation_status_idx"),
+            models.Index(
+                fields=["claimed_at"],
+                condition=Q(status="sending"),
+                name="invitation_sending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.channel} {self.status}"
+
+
+class Response(models.Model):
+    """A member answered: signed up, or came and checked in at the door."""
+
+    class Kind(models.TextChoices):
+        SIGNUP = "signup", _("Signed up")
+        CHECKIN = "checkin", _("Checked in")
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="responses"
+    )
+    member = models.ForeignKey(
+        CampaignMember, on_delete=models.CASCADE, related_name="responses"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(_("response"), max_length=10, choices=Kind.choices)
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The consultant the response was handed to as a lead (none: owned already, or
+    # left in the public pool).
+    lead_consultant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("lead handed to"),
+    )
+
+    class Meta:
+        verbose_name = _("campaign response")
+        verbose_name_plural = _("campaign responses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "kind"], name="campaign_response_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "kind"], name="response_campaign_idx"),
+            models.Index(fields=["customer", "-at"], name="response_customer_idx"),
+            models.Index(
+                fields=["campaign", "-at"],
+                condition=Q(lead_consultant__isnull=False),
+                name="response_lead_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.kind}"

@@ -1,0 +1,268 @@
+"""Reads for marketing: segment members, campaign progress and return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from crm_site.models import User
+from customers.models import Customer
+from marketing.models import Campaign, CampaignMember, CostLine, Invitation, Response
+from sales.models import Opportunity, Registration
+from service.models import ServiceRequest
+
+# Deals at these stages count as subscriptions, and the last two as contracts.
+SUBSCRIBED_STAGES = (
+    Opportunity.Stage.SUBSCRIBED,
+    Opportunity.Stage.CONTRACTED,
+    Opportunity.Stage.PAID,
+)
+CONTRACTED_STAGES = (Opportunity.Stage.CONTRACTED, Opportunity.Stage.PAID)
+CONSENT_FIELDS = {
+    "email": "consent_email",
+    "sms": "consent_sms",
+    "phone": "consent_phone",
+}
+
+
+def _day_start(value: str) -> datetime:
+    return timezone.make_aware(datetime.combine(date.fromisoformat(value), time.min))
+
+
+def segment_customers(*, user: User, criteria: dict) -> QuerySet:
+    """The live customers the user may see that match a segment's filters.
+
+    Plain columns use the customer indexes; everything kept in another table is an
+    EXISTS subquery, which PostgreSQL runs as a semi-join on that table's own index
+    (never a join that multiplies rows and needs DISTINCT)."""
+    qs = Customer.objects.visible_to(user)
+    if criteria.get("stage"):
+        qs = qs.filter(stage=criteria["stage"])
+    if criteria.get("source"):
+        qs = qs.filter(source=criteria["source"])
+    if criteria.get("consent") in CONSENT_FIELDS:
+        qs = qs.filter(**{CONSENT_FIELDS[criteria["consent"]]: True})
+    if criteria.get("contact_after"):
+        qs = qs.filter(last_contact_at__gte=_day_start(criteria["contact_after"]))
+    if criteria.get("contact_before"):
+        qs = qs.filter(last_contact_at__lt=_day_start(criteria["contact_before"]))
+    if criteria.get("tag"):
+        qs = qs.filter(
+            Exists(
+                Customer.tags.through.objects.filter(
+                    customer_id=OuterRef("pk"), tag_id=criteria["tag"]
+                )
+            )
+        )
+    if criteria.get("project"):
+        project = criteria["project"]
+        qs = qs.filter(
+            Exists(
+                Opportunity.objects.filter(
+                    customer_id=OuterRef("pk"), project_id=project
+                )
+            )
+            | Exists(
+                Registration.objects.filter(
+                    customer_id=OuterRef("pk"), project_id=project
+                )
+            )
+        )
+    qs = _service_filters(qs, criteria)
+    return qs
+
+
+def _service_filters(qs: QuerySet, criteria: dict) -> QuerySet:
+    requests = ServiceRequest.objects.filter(customer_id=OuterRef("pk"))
+    unhappy = Exists(requests.filter(satisfied=False))
+    if criteria.get("satisfaction") == "satisfied":
+        qs = qs.filter(Exists(requests.filter(satisfied=True)) & ~unhappy)
+    elif criteria.get("satisfaction") == "unsatisfied":
+        qs = qs.filter(unhappy)
+    open_complaints = Exists(
+        requests.filter(
+            kind=ServiceRequest.Kind.COMPLAINT, status__in=ServiceRequest.OPEN
+        )
+    )
+    if criteria.get("open_complaints") == "yes":
+        qs = qs.filter(open_complaints)
+    elif criteria.get("open_complaints") == "no":
+        qs = qs.filter(~open_complaints)
+    return qs
+
+
+def segment_count(*, user: User, criteria: dict) -> int:
+    return segment_customers(user=user, criteria=criteria).order_by().count()
+
+
+def latest_campaign_of(*, customer: Customer) -> int | None:
+    """The campaign the customer last answered (signed up or checked in), if any."""
+    return (
+        Response.objects.filter(customer_id=customer.pk)
+        .order_by("-at", "-id")
+        .values_list("campaign_id", flat=True)
+        .first()
+    )
+
+
+@dataclass
+class Progress:
+    counts: dict[str, int]
+    total: int
+
+    @property
+    def done(self) -> int:
+        return self.total - self.counts.get("queued", 0) - self.counts.get("sending", 0)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def active(self) -> bool:
+        return self.total > 0 and self.done < self.total
+
+
+def invitation_progress(*, campaign: Campaign) -> Progress:
+    rows = (
+        Invitation.objects.filter(campaign=campaign)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("id"))
+    )
+    counts = {row["status"]: row["n"] for row in rows}
+    return Progress(counts=counts, total=sum(counts.values()))
+
+
+def _ratio(numerator: Decimal, denominator: Decimal | int) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.01"))
+
+
+@dataclass
+class CampaignReturn:
+    """What one campaign cost and brought. Visits are guests checked in at the door;
+    subscriptions and contracts are the deals credited to the campaign."""
+
+    members: int = 0
+    responses: int = 0
+    visits: int = 0
+    subscriptions: int = 0
+    contracts: int = 0
+    contracted_value: Decimal = field(default_factory=lambda: Decimal("0"))
+    cost: Decimal = field(default_factory=lambda: Decimal("0"))
+
+    @property
+    def cost_per_visit(self) -> Decimal | None:
+        return _ratio(self.cost, self.visits)
+
+    @property
+    def cost_per_contract(self) -> Decimal | None:
+        return _ratio(self.cost, self.contracts)
+
+    @property
+    def return_ratio(self) -> Decimal | None:
+        """Contracted value ÷ cost."""
+        return _ratio(self.contracted_value, self.cost)
+
+    def add(self, other: CampaignReturn) -> None:
+        for name in (
+            "members",
+            "responses",
+            "visits",
+            "subscriptions",
+            "contracts",
+            "contracted_value",
+            "cost",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _grouped_figures(
+    result: dict, *, key: str, campaigns: Q
+) -> dict[Any, CampaignReturn]:
+    """Fill figures grouped by `key` (campaign_id, or campaign__kind) over the
+    campaigns matched by `campaigns` (a Q on the campaign__ relation): four grouped
+    queries, whatever the number of campaigns."""
+
+    def rows(model, **annotations):
+        return (
+            model.objects.filter(campaigns)
+            .order_by()
+            .values(key)
+            .annotate(**annotations)
+        )
+
+    def figures(row) -> CampaignReturn:
+        return result.setdefault(row[key], CampaignReturn())
+
+    for row in rows(CampaignMember, n=Count("id")):
+        figures(row).members = row["n"]
+    for row in rows(
+        Response,
+        responses=Count("member_id", distinct=True),
+        visits=Count("member_id", filter=Q(kind=Response.Kind.CHECKIN)),
+    ):
+        figures(row).responses = row["responses"]
+        figures(row).visits = row["visits"]
+    for row in rows(
+        Opportunity,
+        subscriptions=Count("id", filter=Q(stage__in=SUBSCRIBED_STAGES)),
+        contracts=Count("id", filter=Q(stage__in=CONTRACTED_STAGES)),
+        value=Sum("agreed_price", filter=Q(stage__in=CONTRACTED_STAGES)),
+    ):
+        figures(row).subscriptions = row["subscriptions"]
+        figures(row).contracts = row["contracts"]
+        figures(row).contracted_value = row["value"] or Decimal("0")
+    for row in rows(CostLine, total=Sum("amount")):
+        figures(row).cost = row["total"] or Decimal("0")
+    return result
+
+
+def campaign_returns(*, campaign_ids: list[int]) -> dict[int, CampaignReturn]:
+    """Every figure of these campaigns, in four grouped queries."""
+    result = {pk: CampaignReturn() for pk in campaign_ids}
+    if not campaign_ids:
+        return result
+    return _grouped_figures(
+        result, key="campaign_id", campaigns=Q(campaign_id__in=campaign_ids)
+    )
+
+
+def returns_by_kind() -> list[tuple[str, CampaignReturn]]:
+    """Every campaign that was not cancelled, summed per channel (campaign type)."""
+    by_kind = _grouped_figures(
+        {},
+        key="campaign__kind",
+        campaigns=~Q(campaign__status=Campaign.Status.CANCELLED),
+    )
+    return [
+        (label, by_kind[value])
+        for value, label in Campaign.Kind.choices
+        if value in by_kind
+    ]
+
+
+def contracted_value_by_source() -> list[tuple[str, int, Decimal]]:
+    """Contracts credited to any campaign, by the customer's source channel."""
+    rows = (
+        Opportunity.objects.filter(campaign__isnull=False, stage__in=CONTRACTED_STAGES)
+        .order_by()
+        .values("customer__source")
+        .annotate(n=Count("id"), value=Sum("agreed_price"))
+    )
+    labels = dict(Customer.Source.choices)
+    return [
+        (
+            labels.get(row["customer__source"], row["customer__source"]),
+            row["n"],
+            row["value"] or Decimal("0"),
+        )
+        for row in rows
+    ]

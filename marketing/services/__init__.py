@@ -1,0 +1,47 @@
+"""Marketing use cases: campaigns, invitations, responses and attribution."""
+
+from __future__ import annotations
+
+from marketing.services.attribution import deal_campaign_set
+from marketing.services.campaigns import (
+    campaign_create,
+    campaign_move,
+    campaign_update,
+    cost_line_add,
+    members_snapshot,
+)
+from marketing.services.invitations import (
+    InvitationsRefused,
+    invitation_claim,
+    invitation_deliver,
+    invitations_queue,
+    invitations_send,
+    invitations_stale_fail,
+    unsubscribe,
+)
+from marketing.services.responses import (
+    ResponseRefused,
+    checkin_by_code,
+    lead_assign,
+    response_record,
+)
+
+__all__ = [
+    "InvitationsRefused",
+    "ResponseRefused",
+    "campaign_create",
+    "campaign_move",
+    "campaign_update",
+    "checkin_by_code",
+    "cost_line_add",
+    "deal_campaign_set",
+    "invitation_claim",
+    "invitation_deliver",
+    "invitations_queue",
+    "invitations_send",
+    "invitations_stale_fail",
+    "lead_assign",
+    "members_snapshot",
+    "response_record",
+    "unsubscribe",
+]

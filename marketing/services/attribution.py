@@ -1,0 +1,29 @@
+"""Which campaign a deal is credited to; managers may correct it."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+from marketing.models import Campaign
+from sales.models import Opportunity
+
+
+@transaction.atomic
+def deal_campaign_set(
+    *, actor: User, deal: Opportunity, campaign: Campaign | None
+) -> Opportunity:
+    locked = Opportunity.objects.select_for_update().get(pk=deal.pk)
+    old = locked.campaign
+    if locked.campaign_id == (campaign.pk if campaign else None):
+        return locked
+    locked.campaign = campaign
+    locked.save(update_fields=["campaign"])
+    audit_record(
+        actor=actor,
+        instance=locked,
+        action=AuditEntry.Action.UPDATE,
+        changes={"campaign": {"old": str(old or ""), "new": str(campaign or "")}},
+    )
+    return locked

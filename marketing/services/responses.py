@@ -1,0 +1,161 @@
+"""Responses: sign-ups and check-ins at the door. Each lands on the customer's
+timeline; a responder nobody owns becomes a lead for a consultant of the project's
+team (round-robin), or stays in the public pool when the team has none."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Permission
+from django.db import transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from crm_site.models import User
+from crm_site.notifications import notify
+from customers.models import Customer, Interaction
+from customers.services import interaction_log
+from marketing.models import Campaign, CampaignMember, Response
+from sales.models import Project, Registration
+from sales.services import opportunity_open
+from sales.services.ownership import RegistrationRefused, registration_create
+
+
+class ResponseRefused(Exception):
+    pass
+
+
+def member_by_code(*, campaign: Campaign, code: str) -> CampaignMember:
+    pk = CampaignMember.pk_from_code(code)
+    member = (
+        CampaignMember.objects.select_related("customer")
+        .filter(pk=pk, campaign=campaign)
+        .first()
+        if pk
+        else None
+    )
+    if member is None:
+        raise ResponseRefused(
+            _("No guest of this campaign has the code %(code)s.") % {"code": code}
+        )
+    return member
+
+
+@transaction.atomic
+def response_record(
+    *, actor: User | None, member: CampaignMember, kind: str
+) -> tuple[Response, bool]:
+    """Record a sign-up or check-in once; repeating it returns the first one."""
+    campaign = Campaign.objects.select_related("created_by").get(pk=member.campaign_id)
+    if campaign.status != Campaign.Status.RUNNING:
+        raise ResponseRefused(_("The campaign is not running."))
+    response, created = Response.objects.get_or_create(
+        member=member,
+        kind=kind,
+        defaults={
+            "campaign": campaign,
+            "customer_id": member.customer_id,
+            "recorded_by": actor,
+        },
+    )
+    if not created:
+        return response, False
+    response.campaign = campaign
+    customer = Customer.objects.select_for_update().get(pk=member.customer_id)
+    summary = (
+        _("Checked in at %(campaign)s")
+        if kind == Response.Kind.CHECKIN
+        else _("Signed up for %(campaign)s")
+    ) % {"campaign": campaign.name}
+    interaction_log(
+        customer=customer,
+        kind=Interaction.Kind.EVENT,
+        summary=summary,
+        actor=actor,
+        link=campaign,
+        # Coming to an event is a contact, but the consultant's planned follow-up stays.
+        next_follow_up=customer.next_follow_up,
+    )
+    if customer.assigned_consultant_id is None:
+        lead_assign(actor=actor, response=response, customer=customer)
+    return response, True
+
+
+def _project_consultants(project: Project) -> list[User]:
+    perm = Permission.objects.get(
+        content_type__app_label="customers", codename="scope_own"
+    )
+    return list(
+        User.objects.filter(is_active=True, team__projects=project)
+        .filter(Q(groups__permissions=perm) | Q(user_permissions=perm))
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def _next_consultant(project: Project, consultants: list[User]) -> User:
+    last = (
+        Response.objects.filter(
+            campaign__project=project, lead_consultant__isnull=False
+        )
+        .order_by("-id")
+        .values_list("lead_consultant_id", flat=True)
+        .first()
+    )
+    later = [user for user in consultants if last is not None and user.pk > last]
+    return later[0] if later else consultants[0]
+
+
+def lead_assign(*, actor: User | None, response: Response, customer: Customer) -> None:
+    """Hand an unowned responder to the next consultant of the project's team: a
+    registration (so they own the customer) and a new deal, and a notification."""
+    campaign = response.campaign
+    # One hand-out at a time per project keeps the rotation fair.
+    project = Project.objects.select_for_update().get(pk=campaign.project_id)
+    consultants = _project_consultants(project)
+    if not consultants:
+        if campaign.created_by_id:
+            notify(
+                user=campaign.created_by,
+                message=_(
+                    "%(customer)s answered %(campaign)s; %(project)s has no consultant, so the customer stays in the public pool."
+                )
+                % {
+                    "customer": customer.name,
+                    "campaign": campaign.name,
+                    "project": project.name,
+                },
+                target=campaign,
+            )
+        return
+    consultant = _next_consultant(project, consultants)
+    try:
+        registration_create(
+            actor=actor,
+            customer=customer,
+            project=project,
+            consultant=consultant,
+            basis=Registration.Basis.REASSIGN,
+            reason=_("Lead from campaign %(campaign)s") % {"campaign": campaign.name},
+        )
+    except RegistrationRefused:
+        return  # someone protects the customer at this project already
+    opportunity_open(
+        actor=actor or consultant,
+        customer=customer,
+        project=project,
+        consultant=consultant,
+    )
+    Response.objects.filter(pk=response.pk).update(lead_consultant=consultant)
+    response.lead_consultant = consultant
+    notify(
+        user=consultant,
+        message=_("New lead from campaign %(campaign)s: %(customer)s")
+        % {"campaign": campaign.name, "customer": customer.name},
+        target=customer,
+    )
+
+
+def checkin_by_code(
+    *, actor: User, campaign: Campaign, code: str
+) -> tuple[Response, bool]:
+    member = member_by_code(campaign=campaign, code=code)
+    return response_record(actor=actor, member=member, kind=Response.Kind.CHECKIN)

@@ -1,0 +1,41 @@
+"""Marketing background jobs: sending campaign invitations from their outbox."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.cache import cache
+
+# One batch per campaign per minute, whichever worker and however it was queued (the
+# Send button, the pump): the key is kept for the minute, not released after the run.
+BATCH_SECONDS = 55  # a little under the pump's minute, so beat's jitter skips no batch
+
+
+@shared_task(name="marketing.tasks.invitations_send", ignore_result=True)
+def invitations_send(campaign_id: int) -> int:
+    """Send one batch (MARKETING_SEND_PER_MINUTE) of the campaign's queued rows; the
+    pump sends the next batch a minute later. Safe to run twice or after a crash."""
+    from marketing.services import invitations_send as send
+
+    if not cache.add(batch_key(campaign_id), 1, timeout=BATCH_SECONDS):
+        return 0  # this minute's batch is taken; the pump sends the next one
+    return send(campaign_id=campaign_id)
+
+
+def batch_key(campaign_id: int) -> str:
+    return f"marketing:batch:{campaign_id}"
+
+
+@shared_task(name="marketing.tasks.invitations_pump", ignore_result=True)
+def invitations_pump() -> int:
+    """Every minute: mark interrupted rows, queue a batch for every campaign with
+    queued invitations (a lost message only delays them)."""
+    from marketing.services.invitations import (
+        campaigns_with_queued,
+        invitations_stale_fail,
+    )
+
+    invitations_stale_fail()
+    pending = campaigns_with_queued()
+    for campaign_id in pending:
+        invitations_send.delay(campaign_id)
+    return len(pending)

@@ -1,0 +1,35 @@
+"""Managers correct the campaign a deal is credited to."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+
+from marketing import services
+from marketing.forms import DealCampaignForm
+from sales.models import Opportunity
+
+
+@permission_required("marketing.attribute_deal", raise_exception=True)
+def deal_campaign(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = get_object_or_404(
+        Opportunity.objects.visible_to(request.user).select_related(
+            "customer", "project", "campaign"
+        ),
+        pk=pk,
+    )
+    form = DealCampaignForm(
+        request.POST or None, initial={"campaign": deal.campaign_id}
+    )
+    if request.method == "POST" and form.is_valid():
+        services.deal_campaign_set(
+            actor=request.user, deal=deal, campaign=form.cleaned_data["campaign"]
+        )
+        messages.success(request, _("The deal's campaign was saved."))
+        return redirect(deal)
+    return render(
+        request, "marketing/deal_campaign_form.html", {"form": form, "deal": deal}
+    )

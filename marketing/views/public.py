@@ -1,0 +1,87 @@
+"""Public pages an invitation links to, no login: sign up, unsubscribe. The link is
+signed, so it works for that invitation only; the change happens on the POST."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from marketing import services
+from marketing.models import Response
+from marketing.services.invitations import (
+    SIGNUP_SALT,
+    UNSUBSCRIBE_SALT,
+    invitation_from_token,
+)
+
+
+def _invalid(request: HttpRequest) -> HttpResponse:
+    return render(request, "marketing/public_invalid.html", status=404)
+
+
+@login_not_required
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = invitation_from_token(token, UNSUBSCRIBE_SALT)
+    if invitation is None:
+        return _invalid(request)
+    done = False
+    if request.method == "POST":
+        services.unsubscribe(invitation=invitation)
+        done = True
+    return render(
+        request,
+        "marketing/public_unsubscribe.html",
+        {"invitation": invitation, "done": done},
+    )
+
+
+@login_not_required
+def signup(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = invitation_from_token(token, SIGNUP_SALT)
+    if invitation is None:
+        return _invalid(request)
+    error = ""
+    done = False
+    if request.method == "POST":
+        try:
+            services.response_record(
+                actor=None, member=invitation.member, kind=Response.Kind.SIGNUP
+            )
+            done = True
+        except services.ResponseRefused as exc:
+            error = str(exc)
+    return render(
+        request,
+        "marketing/public_signup.html",
+        {
+            "invitation": invitation,
+            "done": done,
+            "error": error,
+            "code": invitation.member.code,
+            "qr": _qr_svg(invitation.member.code),
+        },
+    )
+
+
+@login_not_required
+def qr_image(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitation's code as a PNG QR image, for the e-mail to show."""
+    invitation = invitation_from_token(token, SIGNUP_SALT)
+    if invitation is None:
+        return _invalid(request)
+    image = io.BytesIO()
+    segno.make(invitation.member.code, micro=False).save(
+        image, kind="png", scale=8, border=2
+    )
+    response = HttpResponse(image.getvalue(), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+def _qr_svg(code: str) -> str:
+    """The code as an inline SVG QR image, for the door's scanner or the guest's phone."""
+    return segno.make(code, micro=False).svg_inline(scale=6)

@@ -1,0 +1,72 @@
+"""Segments: the list, and the builder with its live count."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from crm_site.pagination import paginate
+from marketing import selectors
+from marketing.forms import SegmentForm
+from marketing.models import Segment
+
+USE = "marketing.use_marketing"
+RUN = "marketing.run_campaigns"
+
+
+@permission_required(USE, raise_exception=True)
+def segment_list(request: HttpRequest) -> HttpResponse:
+    page = paginate(
+        Segment.objects.select_related("created_by").order_by("name"),
+        page=request.GET.get("page"),
+    )
+    return render(
+        request,
+        "marketing/segment_list.html",
+        {"page": page, "can_run": request.user.has_perm(RUN)},
+    )
+
+
+def _live_count(request: HttpRequest, data) -> int:
+    """The count for whatever the builder holds now; invalid filters are ignored."""
+    form = SegmentForm(data)
+    form.is_valid()
+    return selectors.segment_count(user=request.user, criteria=form.criteria())
+
+
+@permission_required(RUN, raise_exception=True)
+def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=pk) if pk else None
+    if request.method == "POST":
+        form = SegmentForm(request.POST, instance=segment)
+        if form.is_valid():
+            segment = form.save(commit=False)
+            if segment.created_by_id is None:
+                segment.created_by = request.user
+            segment.save()
+            messages.success(request, _("Segment saved."))
+            return redirect("marketing:segment-list")
+        data = request.POST
+    else:
+        form = SegmentForm(instance=segment)
+        data = {**segment.criteria, "name": segment.name} if segment else {}
+    return render(
+        request,
+        "marketing/segment_form.html",
+        {"form": form, "segment": segment, "count": _live_count(request, data)},
+    )
+
+
+@permission_required(RUN, raise_exception=True)
+@require_GET
+def segment_count(request: HttpRequest) -> HttpResponse:
+    """The htmx partial the builder re-fetches whenever a filter changes."""
+    return render(
+        request,
+        "marketing/segment_form.html#count",
+        {"count": _live_count(request, request.GET)},
+    )

@@ -1,0 +1,410 @@
+"""Handover (交房) use cases: plan a batch, open slots, invite the owners, book them,
+inspect each unit, turn its defects into repair requests, and hand the keys over."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+from customers.models import Customer
+from customers.services import customer_update, interaction_log
+from sales.models import Building, Opportunity, Unit
+from service import outreach, surveys
+from service.models import (
+    DEFAULT_CHECKLIST,
+    Category,
+    HandoverAppointment,
+    HandoverBatch,
+    HandoverNotice,
+    HandoverSlot,
+    Inspection,
+    InspectionItem,
+    Outbox,
+    ServiceRequest,
+)
+
+# A unit's owner is the buyer on its signed (or fully paid) deal.
+SOLD_STAGES = (Opportunity.Stage.CONTRACTED, Opportunity.Stage.PAID)
+
+
+def unit_owners(building: Building) -> dict[int, int]:
+    """{unit id: customer id} for the building's sold units not yet handed over."""
+    deals = (
+        Opportunity.objects.filter(unit__building=building, stage__in=SOLD_STAGES)
+        .exclude(unit__status=Unit.Status.HANDED_OVER)
+        .order_by("unit_id", "-stage_changed_at")
+        .values_list("unit_id", "customer_id")
+    )
+    owners: dict[int, int] = {}
+    for unit_id, customer_id in deals:
+        owners.setdefault(unit_id, customer_id)
+    return owners
+
+
+@transaction.atomic
+def batch_create(
+    *, actor: User, building: Building, name: str, starts_on: date, ends_on: date
+) -> HandoverBatch:
+    if ends_on < starts_on:
+        raise ValidationError({"ends_on": _("The last day is before the first.")})
+    batch = HandoverBatch.objects.create(
+        building=building,
+        name=name.strip(),
+        starts_on=starts_on,
+        ends_on=ends_on,
+        checklist=[dict(row) for row in DEFAULT_CHECKLIST],
+        created_by=actor,
+    )
+    audit_record(actor=actor, instance=batch, action=AuditEntry.Action.CREATE)
+    return batch
+
+
+def slot_add(
+    *,
+    actor: User,
+    batch: HandoverBatch,
+    day: date,
+    starts_at: time,
+    ends_at: time,
+    capacity: int,
+) -> HandoverSlot:
+    if not batch.starts_on <= day <= batch.ends_on:
+        raise ValidationError({"day": _("The day is outside the batch's dates.")})
+    if ends_at <= starts_at:
+        raise ValidationError({"ends_at": _("The window ends before it starts.")})
+    if HandoverSlot.objects.filter(batch=batch, day=day, starts_at=starts_at).exists():
+        raise ValidationError({"starts_at": _("A slot already starts at this time.")})
+    return HandoverSlot.objects.create(
+        batch=batch, day=day, starts_at=starts_at, ends_at=ends_at, capacity=capacity
+    )
+
+
+def slots_with_load(batch: HandoverBatch) -> list[HandoverSlot]:
+    """The batch's slots, each with `booked` (appointments in it); one query."""
+    return list(
+        batch.slots.annotate(booked=Count("appointments")).order_by("day", "starts_at")
+    )
+
+
+@transaction.atomic
+def batch_invite(*, actor: User, batch: HandoverBatch) -> int:
+    """Invite the owner of every sold unit not yet invited: an appointment and an
+    invitation notice each (rows first), then one task per notice after commit.
+    Running it again invites only units sold since."""
+    batch = HandoverBatch.objects.select_for_update().get(pk=batch.pk)
+    owners = unit_owners(batch.building)
+    # A unit invited by an earlier batch of the building stays with that batch.
+    known = set(
+        HandoverAppointment.objects.filter(
+            unit__building_id=batch.building_id
+        ).values_list("unit_id", flat=True)
+    )
+    new = [
+        HandoverAppointment(batch=batch, unit_id=unit_id, customer_id=customer_id)
+        for unit_id, customer_id in owners.items()
+        if unit_id not in known
+    ]
+    created = HandoverAppointment.objects.bulk_create(new, batch_size=500)
+    notices = HandoverNotice.objects.bulk_create(
+        [
+            HandoverNotice(appointment=a, kind=HandoverNotice.Kind.INVITATION)
+            for a in created
+        ],
+        batch_size=500,
+    )
+    if batch.status == HandoverBatch.Status.PLANNED:
+        batch.status = HandoverBatch.Status.OPEN
+        batch.save(update_fields=["status"])
+    audit_record(
+        actor=actor,
+        instance=batch,
+        action=AuditEntry.Action.UPDATE,
+        changes={"invited": {"old": "", "new": str(len(created))}},
+    )
+    _queue_notices([n.pk for n in notices])
+    return len(created)
+
+
+@transaction.atomic
+def batch_close(*, actor: User, batch: HandoverBatch) -> bool:
+    """Close a batch: its booking links stop working. Closing twice does nothing."""
+    closed = HandoverBatch.objects.filter(pk=batch.pk).exclude(
+        status=HandoverBatch.Status.CLOSED
+    )
+    if not closed.update(status=HandoverBatch.Status.CLOSED):
+        return False
+    audit_record(
+        actor=actor,
+        instance=batch,
+        action=AuditEntry.Action.UPDATE,
+        changes={"status": {"old": batch.status, "new": HandoverBatch.Status.CLOSED}},
+    )
+    return True
+
+
+def _queue_notices(ids: list[int]) -> None:
+    from service import tasks
+
+    for pk in ids:
+        outreach.queue_on_commit(tasks.handover_notice_send, pk)
+
+
+@transaction.atomic
+def appointment_book(
+    *, actor: User | None, appointment: HandoverAppointment, slot: HandoverSlot
+) -> HandoverAppointment:
+    """Book (or move) an owner into a slot while it has room; the slot row is locked,
+    so two desks (or a desk and the owner online) cannot both take its last place.
+    actor None: the owner booked through their link."""
+    if slot.batch_id != appointment.batch_id:
+        raise ValidationError(_("The slot belongs to another batch."))
+    slot = HandoverSlot.objects.select_for_update().get(pk=slot.pk)
+    appointment = HandoverAppointment.objects.select_for_update(of=("self",)).get(
+        pk=appointment.pk
+    )
+    if appointment.status == HandoverAppointment.Status.HANDED_OVER:
+        raise ValidationError(_("This unit has been handed over already."))
+    if appointment.slot_id == slot.pk:
+        return appointment
+    taken = slot.appointments.exclude(pk=appointment.pk).count()
+    if taken >= slot.capacity:
+        raise ValidationError(_("This slot is full; choose another."))
+    appointment.slot = slot
+    appointment.status = HandoverAppointment.Status.BOOKED
+    appointment.save(update_fields=["slot", "status"])
+    notice, _created = HandoverNotice.objects.get_or_create(
+        appointment=appointment, kind=HandoverNotice.Kind.CONFIRMATION, slot=slot
+    )
+    interaction_log(
+        customer=appointment.customer,
+        kind="system",
+        summary=_("Handover appointment for %(unit)s: %(slot)s")
+        % {"unit": appointment.unit, "slot": slot},
+        actor=actor,
+        link=appointment,
+    )
+    _queue_notices([notice.pk])
+    return appointment
+
+
+# The owner's booking link ---------------------------------------------------------
+
+BOOKING_SALT = "service.handover.booking"
+
+
+def booking_token(appointment: HandoverAppointment) -> str:
+    return signing.dumps(appointment.pk, salt=BOOKING_SALT)
+
+
+def booking_link(appointment: HandoverAppointment) -> str:
+    path = reverse("service:handover-booking", args=[booking_token(appointment)])
+    return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
+def appointment_from_token(token: str) -> HandoverAppointment:
+    """The appointment a booking link is for; raises signing.BadSignature when the
+    link was altered, HandoverAppointment.DoesNotExist when it is gone. The link works
+    while its batch is open (see booking_open)."""
+    pk = signing.loads(token, salt=BOOKING_SALT)
+    return HandoverAppointment.objects.select_related(
+        "batch", "slot", "unit__building__project", "customer"
+    ).get(pk=int(pk))
+
+
+def booking_open(appointment: HandoverAppointment) -> bool:
+    batch = appointment.batch
+    return (
+        appointment.status != HandoverAppointment.Status.HANDED_OVER
+        and batch.status != HandoverBatch.Status.CLOSED
+        and batch.ends_on >= timezone.localdate()
+    )
+
+
+def slots_open_to_owners(batch: HandoverBatch) -> list[HandoverSlot]:
+    """Slots an owner may still choose online: from tomorrow on, with room left."""
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    return [
+        slot
+        for slot in slots_with_load(batch)
+        if slot.day >= tomorrow and slot.booked < slot.capacity
+    ]
+
+
+def _compose_notice(notice: HandoverNotice) -> tuple[str, str]:
+    appointment = notice.appointment
+    values = {"name": appointment.customer.name, "unit": str(appointment.unit)}
+    if notice.kind == HandoverNotice.Kind.CONFIRMATION and notice.slot is not None:
+        values |= {
+            "day": notice.slot.day.isoformat(),
+            "start": notice.slot.starts_at.strftime("%H:%M"),
+            "end": notice.slot.ends_at.strftime("%H:%M"),
+        }
+        text = _(
+            "Dear %(name)s, your handover appointment for %(unit)s is on %(day)s, "
+            "%(start)s–%(end)s. Please bring your ID card and purchase contract."
+        )
+    else:
+        batch = appointment.batch
+        values |= {
+            "start": batch.starts_on.isoformat(),
+            "end": batch.ends_on.isoformat(),
+            "link": booking_link(appointment),
+        }
+        text = _(
+            "Dear %(name)s, your home %(unit)s will be handed over between %(start)s "
+            "and %(end)s. Book your appointment at %(link)s or call the service desk."
+        )
+    return str(_("Anju handover")), text % values
+
+
+def notice_send(*, notice_id: int) -> bool:
+    """Send one notice; a second call, or a concurrent one, sends nothing."""
+    return outreach.outbox_send(
+        HandoverNotice.objects.select_related(
+            "appointment__customer",
+            "appointment__unit__building__project",
+            "appointment__batch",
+            "slot",
+        ),
+        notice_id,
+        customer_of=lambda row: row.appointment.customer,
+        compose=_compose_notice,
+    )
+
+
+def notices_pending() -> list[int]:
+    """Notices still to send: their task was lost, the broker was down, or the gateway
+    refused them and they may be retried."""
+    outreach.release_stale(HandoverNotice)
+    pending = HandoverNotice.objects.filter(status=Outbox.PENDING).values_list(
+        "pk", flat=True
+    )
+    return list(pending[:5000])
+
+
+def notices_send_pending() -> int:
+    """Send every pending notice here and now, each once."""
+    return sum(notice_send(notice_id=pk) for pk in notices_pending())
+
+
+# Inspection -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def inspection_start(*, actor: User, appointment: HandoverAppointment) -> Inspection:
+    """The inspection of the unit, with the batch's checklist; once per appointment."""
+    inspection, created = Inspection.objects.get_or_create(
+        appointment=appointment, defaults={"inspector": actor}
+    )
+    if created:
+        InspectionItem.objects.bulk_create(
+            InspectionItem(
+                inspection=inspection,
+                position=n,
+                room=row.get("room", ""),
+                item=row.get("item", ""),
+            )
+            for n, row in enumerate(appointment.batch.checklist, start=1)
+        )
+    return inspection
+
+
+@transaction.atomic
+def defects_to_requests(*, actor: User, inspection: Inspection) -> list[ServiceRequest]:
+    """One repair request per defect not yet turned into one, each linked back to its
+    item. The items are locked, so a double click or two desks create each once."""
+    from service.services import request_create
+
+    appointment = HandoverAppointment.objects.select_related(
+        "customer", "unit__building"
+    ).get(pk=inspection.appointment_id)
+    defects = list(
+        InspectionItem.objects.select_for_update()
+        .filter(
+            inspection=inspection,
+            result=InspectionItem.Result.DEFECT,
+            repair_request__isnull=True,
+        )
+        .order_by("position")
+    )
+    created = []
+    for item in defects:
+        request = request_create(
+            actor=actor,
+            customer=appointment.customer,
+            unit=appointment.unit,
+            kind=ServiceRequest.Kind.REPAIR,
+            category=Category.CONSTRUCTION,
+            severity="normal",
+            channel=ServiceRequest.Channel.WALK_IN,
+            description=_("Found at handover inspection — %(room)s, %(item)s: %(note)s")
+            % {"room": item.room, "item": item.item, "note": item.note},
+        )
+        item.repair_request = request
+        item.save(update_fields=["repair_request"])
+        created.append(request)
+    return created
+
+
+@transaction.atomic
+def handover_complete(
+    *, actor: User, appointment: HandoverAppointment, on: date | None = None
+) -> bool:
+    """Hand the keys over: the appointment and the unit are marked handed over, the
+    buyer becomes an owner, the timeline says so and the handover survey is planned.
+    Refused while a defect found at inspection is not yet a repair request, so none
+    is forgotten. Repeating it does nothing."""
+    on = on or timezone.localdate()
+    appointment = (
+        HandoverAppointment.objects.select_for_update(of=("self",))
+        .select_related("customer", "unit__building")
+        .get(pk=appointment.pk)
+    )
+    if appointment.status == HandoverAppointment.Status.HANDED_OVER:
+        return False
+    if InspectionItem.objects.filter(
+        inspection__appointment=appointment,
+        result=InspectionItem.Result.DEFECT,
+        repair_request__isnull=True,
+    ).exists():
+        raise ValidationError(
+            _("Turn the defects into repair requests before handing the keys over.")
+        )
+    appointment.status = HandoverAppointment.Status.HANDED_OVER
+    appointment.handed_over_on = on
+    appointment.save(update_fields=["status", "handed_over_on"])
+    unit = appointment.unit
+    old_status = unit.status
+    Unit.objects.filter(pk=unit.pk).update(
+        status=Unit.Status.HANDED_OVER, status_changed_at=timezone.now()
+    )
+    audit_record(
+        actor=actor,
+        instance=unit,
+        action=AuditEntry.Action.UPDATE,
+        changes={"status": {"old": old_status, "new": Unit.Status.HANDED_OVER}},
+    )
+    if appointment.customer.stage != Customer.Stage.OWNER:
+        customer_update(
+            actor=actor, customer=appointment.customer, stage=Customer.Stage.OWNER
+        )
+    interaction_log(
+        customer=appointment.customer,
+        kind="system",
+        summary=_("Unit %(unit)s handed over on %(day)s")
+        % {"unit": unit, "day": on.isoformat()},
+        actor=actor,
+        link=appointment,
+    )
+    surveys.invitation_for_handover(appointment)
+    return True

@@ -1,0 +1,292 @@
+"""Handover (交房): a batch per building, appointment slots, owners' appointments and the
+notices that invite them, and the per-unit inspection whose defects become repairs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# Rooms and what is checked in each; a batch copies this as its own checklist template.
+DEFAULT_CHECKLIST: list[dict[str, str]] = [
+    {"room": "入户门", "item": "门锁与门框"},
+    {"room": "客厅", "item": "墙面与天花"},
+    {"room": "客厅", "item": "地面与踢脚线"},
+    {"room": "客厅", "item": "开关与插座"},
+    {"room": "厨房", "item": "给排水"},
+    {"room": "厨房", "item": "橱柜与台面"},
+    {"room": "卫生间", "item": "防水与地漏"},
+    {"room": "卫生间", "item": "洁具"},
+    {"room": "主卧", "item": "窗户与密封"},
+    {"room": "阳台", "item": "栏杆与排水"},
+]
+
+
+class Outbox(models.TextChoices):
+    """Where an outgoing message is: written, being sent, sent, or not to be sent."""
+
+    PENDING = "pending", _("To send")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not sent (no consent or contact)")
+
+
+class OutboxMessage(models.Model):
+    """The columns of a message to an owner that must be sent once (service.outreach
+    claims, sends and records it)."""
+
+    status = models.CharField(
+        max_length=10, choices=Outbox.choices, default=Outbox.PENDING
+    )
+    channel = models.CharField(max_length=10, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class HandoverBatch(models.Model):
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        OPEN = "open", _("Handing over")
+        CLOSED = "closed", _("Closed")
+
+    building = models.ForeignKey(
+        "sales.Building",
+        on_delete=models.PROTECT,
+        related_name="handover_batches",
+        verbose_name=_("building"),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    starts_on = models.DateField(_("first day"))
+    ends_on = models.DateField(_("last day"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PLANNED
+    )
+    # The default checklist of every inspection of this batch: [{"room", "item"}...].
+    checklist = models.JSONField(_("checklist template"), default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("handover batch")
+        verbose_name_plural = _("handover batches")
+        indexes = [
+            models.Index(fields=["-starts_on", "-id"], name="handover_batch_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")),
+                name="handover_batch_dates",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("service:handover-detail", args=[self.pk])
+
+
+class HandoverSlot(models.Model):
+    """A time window on a day in which up to `capacity` units are handed over."""
+
+    batch = models.ForeignKey(
+        HandoverBatch, on_delete=models.CASCADE, related_name="slots"
+    )
+    day = models.DateField(_("day"))
+    starts_at = models.TimeField(_("starts at"))
+    ends_at = models.TimeField(_("ends at"))
+    capacity = models.PositiveSmallIntegerField(_("capacity"))
+
+    class Meta:
+        verbose_name = _("appointment slot")
+        verbose_name_plural = _("appointment slots")
+        ordering = ["day", "starts_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "day", "starts_at"], name="handover_slot_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")),
+                name="handover_slot_window",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.starts_at:%H:%M}–{self.ends_at:%H:%M}"
+
+
+class HandoverAppointment(models.Model):
+    """One sold unit of a batch: its owner, invited, booked into a slot, handed over."""
+
+    class Status(models.TextChoices):
+        INVITED = "invited", _("Invited")
+        BOOKED = "booked", _("Booked")
+        HANDED_OVER = "handed_over", _("Handed over")
+
+    batch = models.ForeignKey(
+        HandoverBatch, on_delete=models.CASCADE, related_name="appointments"
+    )
+    unit = models.ForeignKey(
+        "sales.Unit",
+        on_delete=models.PROTECT,
+        related_name="handover_appointments",
+        verbose_name=_("unit"),
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.PROTECT,
+        related_name="handover_appointments",
+        verbose_name=_("owner"),
+    )
+    slot = models.ForeignKey(
+        HandoverSlot,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointments",
+        verbose_name=_("slot"),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.INVITED
+    )
+    handed_over_on = models.DateField(_("handed over on"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("handover appointment")
+        verbose_name_plural = _("handover appointments")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "unit"], name="handover_appointment_unit"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["batch", "status"], name="handover_appt_status_idx"),
+            models.Index(fields=["slot"], name="handover_appt_slot_idx"),
+            models.Index(fields=["customer"], name="handover_appt_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit} · {self.customer}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("service:handover-appointment", args=[self.pk])
+
+
+class HandoverNotice(OutboxMessage):
+    """An outbox row: a message to an owner about their handover, sent once."""
+
+    class Kind(models.TextChoices):
+        INVITATION = "invitation", _("Invitation to book")
+        CONFIRMATION = "confirmation", _("Appointment confirmed")
+
+    appointment = models.ForeignKey(
+        HandoverAppointment, on_delete=models.CASCADE, related_name="notices"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The slot a confirmation is about: a rebooking is a new notice.
+    slot = models.ForeignKey(
+        HandoverSlot, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("handover notice")
+        verbose_name_plural = _("handover notices")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["appointment", "kind"],
+                condition=Q(slot__isnull=True),
+                name="handover_notice_once",
+            ),
+            models.UniqueConstraint(
+                fields=["appointment", "kind", "slot"],
+                name="handover_notice_once_per_slot",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "claimed_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="handover_notice_due_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.appointment_id} {self.kind} {self.status}"
+
+
+class Inspection(models.Model):
+    """The walk through the unit with its owner on handover day."""
+
+    appointment = models.OneToOneField(
+        HandoverAppointment, on_delete=models.CASCADE, related_name="inspection"
+    )
+    inspector = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("inspection")
+        verbose_name_plural = _("inspections")
+
+    def __str__(self) -> str:
+        return f"{_('Inspection')} {self.appointment}"
+
+
+class InspectionItem(models.Model):
+    class Result(models.TextChoices):
+        UNCHECKED = "unchecked", _("Not checked")
+        PASS = "pass", _("Pass")
+        DEFECT = "defect", _("Defect")
+
+    inspection = models.ForeignKey(
+        Inspection, on_delete=models.CASCADE, related_name="items"
+    )
+    position = models.PositiveSmallIntegerField()
+    room = models.CharField(_("room"), max_length=50)
+    item = models.CharField(_("item"), max_length=100)
+    result = models.CharField(
+        _("result"), max_length=10, choices=Result.choices, default=Result.UNCHECKED
+    )
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    photo = models.FileField(_("photo"), upload_to="handover/%Y/%m/", blank=True)
+    # The repair request this defect became; set once, so a second click adds nothing.
+    repair_request = models.OneToOneField(
+        "service.ServiceRequest",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inspection_item",
+    )
+
+    class Meta:
+        verbose_name = _("inspection item")
+        verbose_name_plural = _("inspection items")
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inspection", "position"], name="inspection_item_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room} · {self.item}"
+
+    def clean(self) -> None:
+        if self.result == self.Result.DEFECT and not self.note.strip():
+            raise ValidationError({"note": _("Describe the defect.")})

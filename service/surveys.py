@@ -1,0 +1,357 @@
+"""Satisfaction surveys: the index, invitations, sending, answering, and the figures.
+
+An invitation is a row first (one per closed request, one per handover: unique keys),
+sent by the beat job when due through the owner's preferred channel with a signed link;
+the owner answers once on a page that needs no login. The satisfaction index of an
+answer is the weighted mean of its 1–5 scores scaled to 0–100 (1 → 0, 5 → 100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import Avg, Count, QuerySet
+from django.db.models.functions import TruncMonth
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from customers.services import interaction_log
+from sales.models import Opportunity, Project
+from service import outreach
+from service.models import (
+    HandoverAppointment,
+    Outbox,
+    ServiceRequest,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyTemplate,
+)
+from service.survey_defaults import active_template
+
+SCALE_MAX = 5
+LINK_SALT = "service.survey.link"
+HUNDRED = Decimal("100")
+TWO_PLACES = Decimal("0.01")
+# Surveys planned days ahead go out at this local time, not at night.
+SEND_AT = time(10)
+# Rows a beat run hands out at most; the next run takes the rest.
+BATCH = 5000
+
+
+class AlreadyAnswered(Exception):
+    """The invitation was answered before; an answer is never replaced."""
+
+
+# The index ------------------------------------------------------------------------
+
+
+def satisfaction_index(
+    answers: Iterable[tuple[int, Decimal]], *, scale_max: int = SCALE_MAX
+) -> Decimal | None:
+    """The weighted mean of (score, weight) pairs on a 1..scale_max scale, as 0–100
+    with two decimals; None when nothing was answered."""
+    total = Decimal("0")
+    weights = Decimal("0")
+    for score, weight in answers:
+        if not 1 <= score <= scale_max:
+            raise ValueError(f"score {score} outside 1..{scale_max}")
+        weight = Decimal(weight)
+        total += weight * Decimal(score - 1) / Decimal(scale_max - 1)
+        weights += weight
+    if not weights:
+        return None
+    return (total / weights * HUNDRED).quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+
+
+def satisfaction_index_for(responses: QuerySet[SurveyResponse]) -> Decimal | None:
+    """The index of many answers: the mean of their indices, each owner counting once.
+    One query; None when there is no answer."""
+    value = responses.aggregate(index=Avg("index"))["index"]
+    if value is None:
+        return None
+    return Decimal(value).quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+
+
+def satisfaction_by_month(
+    projects: Iterable[Project] | QuerySet[Project] | None = None, months: int = 12
+) -> list[dict]:
+    """Satisfaction per project and calendar month (Asia/Shanghai), oldest first.
+
+    ``projects``: limit to these projects (None: every project, plus answers with no
+    project under project None). ``months``: this month and the months before it.
+
+    Returns a list of dicts, one per project and month that has answers::
+
+        {"project_id": 3, "project": "安居·御景湾", "month": date(2026, 11, 1),
+         "index": Decimal("86.25"), "answers": 12}
+
+    ``index`` is the satisfaction index (0–100, two decimals) of that month's answers,
+    ``answers`` how many owners answered. One query.
+    """
+    today = timezone.localdate()
+    first = date(today.year, today.month, 1)
+    for _n in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    since = timezone.make_aware(datetime.combine(first, datetime.min.time()))
+    qs = SurveyResponse.objects.filter(submitted_at__gte=since)
+    if projects is not None:
+        qs = qs.filter(project__in=projects)
+    rows = (
+        qs.annotate(month=TruncMonth("submitted_at"))
+        .values("project_id", "project__name", "month")
+        .annotate(index=Avg("index"), answers=Count("id"))
+        .order_by("month", "project__name")
+    )
+    return [
+        {
+            "project_id": row["project_id"],
+            "project": row["project__name"] or "",
+            "month": timezone.localtime(row["month"]).date()
+            if isinstance(row["month"], datetime)
+            else row["month"],
+            "index": Decimal(row["index"]).quantize(TWO_PLACES, ROUND_HALF_UP),
+            "answers": row["answers"],
+        }
+        for row in rows
+    ]
+
+
+# Invitations ----------------------------------------------------------------------
+
+
+def invitation_for_request(request: ServiceRequest) -> SurveyInvitation:
+    """The survey after a closed request; at most one per request. The caller holds
+    the transaction that closed it."""
+    template = active_template(SurveyTemplate.Occasion.REQUEST_CLOSED)
+    project_id = _project_of(request)
+    invitation, _created = SurveyInvitation.objects.get_or_create(
+        request=request,
+        defaults={
+            "template": template,
+            "customer_id": request.customer_id,
+            "project_id": project_id,
+            "due_at": timezone.now(),
+        },
+    )
+    return invitation
+
+
+def _project_of(request: ServiceRequest) -> int | None:
+    """The project a request is about: its unit's, else that of the owner's latest
+    purchase (so a complaint taken without a unit still counts for its project)."""
+    if request.unit_id:
+        return (
+            ServiceRequest.objects.filter(pk=request.pk)
+            .values_list("unit__building__project_id", flat=True)
+            .get()
+        )
+    return (
+        Opportunity.objects.filter(
+            customer_id=request.customer_id,
+            stage__in=[
+                Opportunity.Stage.SUBSCRIBED,
+                Opportunity.Stage.CONTRACTED,
+                Opportunity.Stage.PAID,
+            ],
+        )
+        .order_by("-stage_changed_at")
+        .values_list("project_id", flat=True)
+        .first()
+    )
+
+
+def invitation_for_handover(appointment: HandoverAppointment) -> SurveyInvitation:
+    """The survey SURVEY_AFTER_HANDOVER_DAYS after a handover, in the morning (local
+    time); at most one per appointment."""
+    template = active_template(SurveyTemplate.Occasion.HANDOVER)
+    handed_over = appointment.handed_over_on or timezone.localdate()
+    due_at = timezone.make_aware(
+        datetime.combine(
+            handed_over + timedelta(days=settings.SURVEY_AFTER_HANDOVER_DAYS),
+            SEND_AT,
+        )
+    )
+    invitation, _created = SurveyInvitation.objects.get_or_create(
+        appointment=appointment,
+        defaults={
+            "template": template,
+            "customer_id": appointment.customer_id,
+            "project_id": appointment.unit.building.project_id,
+            "due_at": due_at,
+        },
+    )
+    return invitation
+
+
+# Links ------------------------------------------------------------------------------
+
+
+def survey_token(invitation: SurveyInvitation) -> str:
+    return signing.dumps(invitation.pk, salt=LINK_SALT, compress=True)
+
+
+def survey_link(invitation: SurveyInvitation) -> str:
+    path = reverse("service:survey-answer", args=[survey_token(invitation)])
+    return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
+def invitation_from_token(token: str) -> SurveyInvitation:
+    """The invitation a link is for. Raises signing.SignatureExpired for an old link,
+    signing.BadSignature for a tampered one, SurveyInvitation.DoesNotExist if gone."""
+    pk = signing.loads(
+        token,
+        salt=LINK_SALT,
+        max_age=timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS),
+    )
+    return SurveyInvitation.objects.select_related("template").get(pk=int(pk))
+
+
+# Sending ----------------------------------------------------------------------------
+
+
+def _compose(
+    invitation: SurveyInvitation, *, reminder: bool = False
+) -> tuple[str, str]:
+    subject = _("Anju service survey")
+    text = _(
+        "Dear %(name)s, how satisfied are you with our service? One minute: %(link)s"
+    )
+    if reminder:
+        text = _(
+            "Dear %(name)s, a reminder: we would value your answer to our short survey: %(link)s"
+        )
+    return str(subject), text % {
+        "name": invitation.customer.name,
+        "link": survey_link(invitation),
+    }
+
+
+def _invitations() -> QuerySet[SurveyInvitation]:
+    return SurveyInvitation.objects.select_related("customer")
+
+
+def invitation_send(*, invitation_id: int) -> bool:
+    """Send one invitation; a second call, or a concurrent one, sends nothing."""
+    return outreach.outbox_send(
+        _invitations(),
+        invitation_id,
+        customer_of=lambda row: row.customer,
+        compose=_compose,
+    )
+
+
+def invitations_due() -> list[int]:
+    """Invitations to send now (after releasing claims of workers that died)."""
+    outreach.release_stale(SurveyInvitation)
+    due = SurveyInvitation.objects.filter(
+        status=Outbox.PENDING, due_at__lte=timezone.now()
+    ).values_list("pk", flat=True)
+    return list(due[:BATCH])
+
+
+def invitations_send_due() -> int:
+    """Send every due invitation here and now, each claimed and sent once."""
+    return sum(invitation_send(invitation_id=pk) for pk in invitations_due())
+
+
+def reminders_due() -> list[int]:
+    """Invitations sent SURVEY_REMINDER_AFTER_DAYS ago, not answered, not reminded."""
+    cutoff = timezone.now() - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
+    return list(
+        SurveyInvitation.objects.filter(
+            status=Outbox.SENT,
+            answered_at__isnull=True,
+            reminded_at__isnull=True,
+            reminder_claimed_at__isnull=True,
+            sent_at__lte=cutoff,
+        ).values_list("pk", flat=True)[:BATCH]
+    )
+
+
+def reminders_send() -> int:
+    """Send every due reminder here and now; each at most once."""
+    return sum(reminder_send(invitation_id=pk) for pk in reminders_due())
+
+
+def reminder_send(*, invitation_id: int) -> bool:
+    """The one reminder: claimed on reminder_claimed_at, so it goes at most once."""
+    pk = invitation_id
+    claimed = SurveyInvitation.objects.filter(
+        pk=pk, reminder_claimed_at__isnull=True, answered_at__isnull=True
+    ).update(reminder_claimed_at=timezone.now())
+    if not claimed:
+        return False
+    invitation = _invitations().get(pk=pk)
+    target = outreach.pick_channel(invitation.customer)
+    if target is None:
+        return False
+    with override(settings.LANGUAGE_CODE):
+        subject, text = _compose(invitation, reminder=True)
+    try:
+        outreach.deliver(*target, subject, text)
+    except outreach.messaging.SendFailed:
+        # Not sent: let the next run try again.
+        SurveyInvitation.objects.filter(pk=pk).update(reminder_claimed_at=None)
+        return False
+    SurveyInvitation.objects.filter(pk=pk).update(reminded_at=timezone.now())
+    return True
+
+
+# Answering --------------------------------------------------------------------------
+
+
+def questions_of(invitation: SurveyInvitation) -> list[SurveyQuestion]:
+    return list(invitation.template.questions.order_by("position"))
+
+
+@transaction.atomic
+def survey_submit(
+    *, invitation: SurveyInvitation, scores: dict[int, int], comment: str
+) -> SurveyResponse:
+    """Record an owner's answer, once; it lands on the owner's timeline."""
+    locked = (
+        SurveyInvitation.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=invitation.pk)
+    )
+    if locked.answered_at is not None:
+        raise AlreadyAnswered
+    questions = questions_of(locked)
+    index = satisfaction_index(
+        (scores[q.pk], q.weight) for q in questions if q.pk in scores
+    )
+    response = SurveyResponse.objects.create(
+        invitation=locked,
+        customer=locked.customer,
+        project_id=locked.project_id,
+        index=index if index is not None else Decimal("0"),
+        comment=comment.strip(),
+    )
+    SurveyAnswer.objects.bulk_create(
+        SurveyAnswer(response=response, question=q, score=scores[q.pk])
+        for q in questions
+        if q.pk in scores
+    )
+    locked.answered_at = response.submitted_at
+    locked.save(update_fields=["answered_at"])
+    summary = _("Satisfaction survey answered: index %(index)s") % {"index": index}
+    if response.comment:
+        summary = f"{summary} · {response.comment[:200]}"
+    interaction_log(
+        customer=locked.customer,
+        kind="survey",
+        channel="web",
+        summary=summary,
+        actor=None,
+        link=locked.request or locked.appointment,
+    )
+    return response

@@ -1,0 +1,335 @@
+"""Handover screens: batches, slots, owners' appointments and the unit inspection."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from crm_site.pagination import paginate
+from service import handover as services
+from service.forms_handover import (
+    BatchForm,
+    BookForm,
+    InspectionFormSet,
+    OwnerBookForm,
+    SlotForm,
+)
+from service.models import (
+    HandoverAppointment,
+    HandoverBatch,
+    Inspection,
+    InspectionItem,
+)
+from service.views.public import invalid_link, public_message
+
+USE = "service.use_service"
+MANAGE = "service.manage_service"
+
+
+@permission_required(USE, raise_exception=True)
+def handover_list(request: HttpRequest) -> HttpResponse:
+    batches = HandoverBatch.objects.select_related("building__project").annotate(
+        units=Count("appointments"),
+        done=Count(
+            "appointments",
+            filter=Q(appointments__status=HandoverAppointment.Status.HANDED_OVER),
+        ),
+    )
+    page = paginate(batches.order_by("-starts_on", "-id"), page=request.GET.get("page"))
+    return render(request, "service/handover_list.html", {"page": page})
+
+
+@permission_required(MANAGE, raise_exception=True)
+def handover_create(request: HttpRequest) -> HttpResponse:
+    form = BatchForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        batch = services.batch_create(actor=request.user, **form.cleaned_data)
+        messages.success(request, _("Handover batch created; add its slots."))
+        return redirect(batch)
+    return render(request, "service/handover_form.html", {"form": form})
+
+
+def _batch(pk: int) -> HandoverBatch:
+    return get_object_or_404(
+        HandoverBatch.objects.select_related("building__project"), pk=pk
+    )
+
+
+@permission_required(USE, raise_exception=True)
+def handover_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(pk)
+    return _render_batch(request, batch, SlotForm())
+
+
+def _render_batch(
+    request: HttpRequest, batch: HandoverBatch, slot_form: SlotForm
+) -> HttpResponse:
+    status = request.GET.get("status", "")
+    appointments = batch.appointments.select_related("customer", "unit", "slot")
+    if status in HandoverAppointment.Status.values:
+        appointments = appointments.filter(status=status)
+    page = paginate(
+        appointments.order_by("unit__floor", "unit__position", "pk"),
+        page=request.GET.get("page"),
+    )
+    for appointment in page.items:
+        appointment.mobile_display = appointment.customer.mobile_for(request.user)
+    counts = dict(
+        batch.appointments.values_list("status").annotate(n=Count("id")).order_by()
+    )
+    return render(
+        request,
+        "service/handover_detail.html",
+        {
+            "batch": batch,
+            "slots": services.slots_with_load(batch),
+            "page": page,
+            "status": status,
+            "statuses": [
+                (value, label, counts.get(value, 0))
+                for value, label in HandoverAppointment.Status.choices
+            ],
+            "filter_query": f"status={status}" if status else "",
+            "slot_form": slot_form,
+            "may_manage": request.user.has_perm(MANAGE),
+        },
+    )
+
+
+@permission_required(MANAGE, raise_exception=True)
+@require_POST
+def handover_slot_add(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(pk)
+    form = SlotForm(request.POST)
+    if form.is_valid():
+        try:
+            services.slot_add(actor=request.user, batch=batch, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("Slot added."))
+            return redirect(batch)
+    return _render_batch(request, batch, form)
+
+
+@permission_required(MANAGE, raise_exception=True)
+@require_POST
+def handover_invite(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(pk)
+    count = services.batch_invite(actor=request.user, batch=batch)
+    messages.success(
+        request,
+        _("%(count)s owners invited; their notices are being sent.") % {"count": count},
+    )
+    return redirect(batch)
+
+
+def _appointment(pk: int) -> HandoverAppointment:
+    return get_object_or_404(
+        HandoverAppointment.objects.select_related(
+            "customer",
+            "unit__building__project",
+            "slot",
+            "batch",
+            "survey_invitation__response",
+        ),
+        pk=pk,
+    )
+
+
+def _inspection(pk: int) -> tuple[HandoverAppointment, Inspection]:
+    """The appointment and its started inspection, or 404."""
+    appointment = _appointment(pk)
+    inspection = getattr(appointment, "inspection", None)
+    if inspection is None:
+        raise Http404
+    return appointment, inspection
+
+
+@permission_required(USE, raise_exception=True)
+def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _appointment(pk)
+    return _render_appointment(request, appointment)
+
+
+def _render_appointment(
+    request: HttpRequest,
+    appointment: HandoverAppointment,
+    formset: InspectionFormSet | None = None,
+) -> HttpResponse:
+    inspection = getattr(appointment, "inspection", None)
+    if inspection is not None and formset is None:
+        formset = InspectionFormSet(
+            queryset=inspection.items.select_related("repair_request").order_by(
+                "position"
+            )
+        )
+    slots = services.slots_with_load(appointment.batch)
+    return render(
+        request,
+        "service/handover_appointment.html",
+        {
+            "appointment": appointment,
+            "mobile_display": appointment.customer.mobile_for(request.user),
+            "book_form": BookForm(slots=slots, initial={"slot": appointment.slot_id}),
+            "inspection": inspection,
+            "formset": formset,
+            "open_defects": sum(
+                1
+                for form in formset or []
+                if form.instance.result == InspectionItem.Result.DEFECT
+                and form.instance.repair_request_id is None
+            ),
+            "notices": appointment.notices.select_related("slot").order_by("pk"),
+        },
+    )
+
+
+def _done(
+    request: HttpRequest, appointment: HandoverAppointment, action
+) -> HttpResponse:
+    try:
+        action()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(appointment)
+
+
+@permission_required(USE, raise_exception=True)
+@require_POST
+def appointment_book(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _appointment(pk)
+    form = BookForm(request.POST, slots=services.slots_with_load(appointment.batch))
+    if not form.is_valid():
+        messages.error(request, _("Choose a slot."))
+        return redirect(appointment)
+
+    def book() -> None:
+        services.appointment_book(
+            actor=request.user, appointment=appointment, slot=form.cleaned_data["slot"]
+        )
+        messages.success(request, _("Appointment booked; the owner is notified."))
+
+    return _done(request, appointment, book)
+
+
+@permission_required(USE, raise_exception=True)
+@require_POST
+def inspection_start(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _appointment(pk)
+    services.inspection_start(actor=request.user, appointment=appointment)
+    return redirect(appointment)
+
+
+@permission_required(USE, raise_exception=True)
+@require_POST
+def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment, inspection = _inspection(pk)
+    formset = InspectionFormSet(
+        request.POST,
+        request.FILES,
+        queryset=inspection.items.select_related("repair_request").order_by("position"),
+    )
+    if not formset.is_valid():
+        messages.error(request, _("Check the items marked in red."))
+        return _render_appointment(request, appointment, formset)
+    with transaction.atomic():
+        formset.save()
+    messages.success(request, _("Inspection saved."))
+    return redirect(appointment)
+
+
+@permission_required(USE, raise_exception=True)
+@require_POST
+def inspection_defects(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment, inspection = _inspection(pk)
+    created = services.defects_to_requests(actor=request.user, inspection=inspection)
+    messages.success(
+        request,
+        _("%(count)s repair requests created from the defects.")
+        % {"count": len(created)},
+    )
+    return redirect(appointment)
+
+
+@permission_required(USE, raise_exception=True)
+@require_POST
+def handover_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _appointment(pk)
+
+    def complete() -> None:
+        if services.handover_complete(actor=request.user, appointment=appointment):
+            messages.success(request, _("Handed over. Welcome the new owner!"))
+
+    return _done(request, appointment, complete)
+
+
+@permission_required(MANAGE, raise_exception=True)
+@require_POST
+def handover_close(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(pk)
+    if services.batch_close(actor=request.user, batch=batch):
+        messages.success(request, _("Batch closed; owners can no longer book online."))
+    return redirect(batch)
+
+
+@permission_required(USE, raise_exception=True)
+def inspection_photo(request: HttpRequest, pk: int) -> FileResponse:
+    item = get_object_or_404(InspectionItem, pk=pk)
+    if not item.photo:
+        raise Http404
+    response = FileResponse(item.photo.open("rb"))
+    # An uploaded file is shown, never run.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@login_not_required
+@never_cache
+def handover_booking(request: HttpRequest, token: str) -> HttpResponse:
+    """The page an owner opens from their invitation to choose a handover slot."""
+    try:
+        appointment = services.appointment_from_token(token)
+    except (signing.BadSignature, HandoverAppointment.DoesNotExist, ValueError):
+        return invalid_link(request)
+    if not services.booking_open(appointment):
+        return public_message(
+            request,
+            "closed",
+            _("Booking is closed"),
+            _("Please call the service desk about your handover."),
+            410,
+        )
+    slots = services.slots_open_to_owners(appointment.batch)
+    form = OwnerBookForm(request.POST or None, slots=slots)
+    if request.method == "POST" and form.is_valid():
+        try:
+            appointment = services.appointment_book(
+                actor=None, appointment=appointment, slot=form.cleaned_data["slot"]
+            )
+        except ValidationError as exc:
+            form.add_error("slot", exc.messages)
+        else:
+            return public_message(
+                request,
+                "booked",
+                _("Your appointment is booked"),
+                _("%(unit)s: %(slot)s. We will send you a confirmation.")
+                % {"unit": appointment.unit, "slot": appointment.slot},
+                200,
+            )
+    return render(
+        request,
+        "service/handover_booking.html",
+        {"appointment": appointment, "form": form, "slots": slots},
+    )
