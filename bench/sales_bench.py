@@ -181,6 +181,13 @@ def http_run(args, grid_id: int, bench_user: str) -> list[dict]:
         ("my day: consultant", "consultant", PageSpec("my day", 100, ["/sales/today/"])),
         (f"my day: {bench_user}", bench_user, PageSpec("my day bench", 100, ["/sales/today/"])),
     ]  # fmt: skip
+    return measure_pages(args, pages, clients)
+
+
+def measure_pages(args, pages: list, clients) -> list[dict]:
+    """Load each (name, user, PageSpec) with the user's clients; p50/p95 per page.
+
+    Shared with bench/service_bench.py."""
     if args.pages:
         words = [w.strip() for w in args.pages.split(",")]
         pages = [p for p in pages if any(w in p[0] for w in words)]
@@ -228,23 +235,33 @@ def print_table(jobs: list[dict], cold: dict | None, pages: list[dict]) -> None:
         log(
             f"{cold['what']:<34} {len(runs):>6} {'0':>5} {cold['median_ms']:>6.0f} ms {'':>9} {max(runs):>6.0f} ms {'≤300 ms':>9}  {'PASS' if cold['pass'] else 'FAIL'} (median)"
         )
+    print_page_rows(pages)
+
+
+def print_page_rows(pages: list[dict], width: int = 34) -> None:
+    """The table's page rows, then any error samples (shared with service_bench)."""
     for p in pages:
         log(
-            f"{p['page']:<34} {p['requests']:>6} {p['errors']:>5} {p['p50_ms']:>6.1f} ms {p['p95_ms']:>6.1f} ms {p['max_ms']:>6.1f} ms {'≤' + format(p['target_ms'], 'g') + ' ms':>9}  {'PASS' if p['pass'] else 'FAIL'}"
+            f"{p['page']:<{width}} {p['requests']:>6} {p['errors']:>5} {p['p50_ms']:>6.1f} ms {p['p95_ms']:>6.1f} ms {p['max_ms']:>6.1f} ms {'≤' + format(p['target_ms'], 'g') + ' ms':>9}  {'PASS' if p['pass'] else 'FAIL'}"
         )
     for p in pages:
         for sample in p["error_samples"]:
             log(f"  error on {p['page']}: {sample}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_http_arguments(parser: argparse.ArgumentParser) -> None:
+    """The load options (shared with service_bench)."""
     parser.add_argument("--base-url", default="http://127.0.0.1:8124")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=200, help="per page")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--password", default=PASSWORD)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_http_arguments(parser)
     parser.add_argument(
         "--bench-user",
         help="bench consultant for my day (default: the one with most follow-ups due)",

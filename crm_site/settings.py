@@ -254,6 +254,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sales.tasks.registrations_warn",
         "schedule": 3600.0,
     },
+    # Every 4 min: recompute the service dashboard's default view (cached 5 min), so a
+    # manager opening it never waits for the aggregates. Running twice only recomputes.
+    "service-dashboard-warm": {
+        "task": "service.tasks.dashboard_warm",
+        "schedule": 240.0,
+    },
     # Every minute: one batch of queued campaign invitations per campaign (the rate
     # limit), and invitations interrupted mid-send are marked, never sent twice.
     "marketing-invitations-pump": {
@@ -298,6 +304,11 @@ CELERY_BEAT_SCHEDULE |= {
 MARKETING_SEND_PER_MINUTE = int(os.environ.get("MARKETING_SEND_PER_MINUTE", "300"))
 # How old the last heartbeat may be before /health/ reports the worker or beat down.
 HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))
+
+# Service clusters: the same category reported in at least this many units of one
+# building within this many days is flagged as one problem.
+SERVICE_CLUSTER_MIN_UNITS = int(os.environ.get("SERVICE_CLUSTER_MIN_UNITS", "3"))
+SERVICE_CLUSTER_DAYS = int(os.environ.get("SERVICE_CLUSTER_DAYS", "30"))
 
 # Logging --------------------------------------------------------------------------
 

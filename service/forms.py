@@ -9,7 +9,15 @@ from django.utils.translation import gettext_lazy as _
 from crm_site.models import User
 from crm_site.roles import Role
 from customers.phones import InvalidPhone, normalize_phone
-from service.models import Category, Department, ServiceRequest, Severity
+from service.models import (
+    Article,
+    Category,
+    Contractor,
+    Department,
+    ServiceRequest,
+    Severity,
+    WorkOrder,
+)
 
 
 class RequestForm(forms.Form):
@@ -50,7 +58,11 @@ class RequestForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    department = forms.ChoiceField(label=_("Hand to"), choices=Department.choices)
+    # Outside contractors get work through a work order, with its own sign-off.
+    department = forms.ChoiceField(
+        label=_("Hand to"),
+        choices=[c for c in Department.choices if c[0] != Department.CONTRACTOR],
+    )
     handler = forms.ModelChoiceField(
         label=_("Person"), queryset=User.objects.none(), required=False
     )
@@ -81,3 +93,169 @@ class CallbackForm(forms.Form):
         widget=forms.RadioSelect,
     )
     note = forms.CharField(label=_("What the owner said"), max_length=300)
+
+
+# Work orders, contractors, chargebacks, knowledge --------------------------------
+
+
+class WorkOrderForm(forms.Form):
+    """A work order from a request's page; the service checks the assignee fits."""
+
+    task = forms.CharField(label=_("Task"), max_length=300)
+    assignee_kind = forms.ChoiceField(
+        label=_("Assign to"), choices=WorkOrder.Assignee.choices
+    )
+    department = forms.ChoiceField(
+        label=_("Department"),
+        choices=[("", "—")]
+        + [c for c in Department.choices if c[0] != Department.CONTRACTOR],
+        required=False,
+    )
+    crew = forms.CharField(label=_("Crew"), max_length=100, required=False)
+    contractor = forms.ModelChoiceField(
+        label=_("Contractor"),
+        queryset=Contractor.objects.filter(active=True),
+        required=False,
+    )
+    appointment_at = forms.DateTimeField(
+        label=_("Appointment"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    due_at = forms.DateTimeField(
+        label=_("Finish by"),
+        required=False,
+        help_text=_("Empty: the request's resolution deadline."),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    cost = forms.DecimalField(
+        label=_("Estimated cost (CNY)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        kind = cleaned.get("assignee_kind")
+        needed = {
+            WorkOrder.Assignee.DEPARTMENT: "department",
+            WorkOrder.Assignee.CREW: "crew",
+            WorkOrder.Assignee.CONTRACTOR: "contractor",
+        }.get(kind)
+        if needed and not cleaned.get(needed):
+            self.add_error(needed, gettext("This field is required."))
+        return cleaned
+
+
+class ScheduleForm(forms.Form):
+    appointment_at = forms.DateTimeField(
+        label=_("Appointment"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+
+# Sign-off photo extensions and the content type they are served with.
+PHOTO_TYPES = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "heic": "image/heic",
+}
+
+
+class SignOffForm(forms.Form):
+    note = forms.CharField(label=_("What was found on site"), max_length=300)
+    photo = forms.FileField(
+        label=_("Photo"),
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+    )
+    cost = forms.DecimalField(
+        label=_("Final cost (CNY)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+    )
+
+    def clean_photo(self):
+        photo = self.cleaned_data.get("photo")
+        if photo is None:
+            return None
+        if photo.size > 10 * 1024 * 1024:
+            raise forms.ValidationError(gettext("A photo may be at most 10 MB."))
+        # The name decides how the photo is served back: only image extensions.
+        extension = photo.name.rsplit(".", 1)[-1].lower() if "." in photo.name else ""
+        if extension not in PHOTO_TYPES or not (photo.content_type or "").startswith(
+            "image/"
+        ):
+            raise forms.ValidationError(
+                gettext("Upload a photo (JPEG, PNG, GIF, WebP or HEIC).")
+            )
+        return photo
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+
+class ContractorForm(forms.ModelForm):
+    class Meta:
+        model = Contractor
+        fields = ["name", "trade", "contact_name", "phone", "warranty_months", "active"]
+
+
+class ChargebackForm(forms.Form):
+    work_order = forms.ModelChoiceField(
+        label=_("Defective work"), queryset=WorkOrder.objects.none()
+    )
+    request_number = forms.IntegerField(
+        label=_("Request where the defect was reported (ID)"), min_value=1
+    )
+    amount = forms.DecimalField(
+        label=_("Amount (CNY)"), max_digits=12, decimal_places=2, min_value=0.01
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+    def __init__(self, *args, contractor: Contractor, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["work_order"].queryset = (
+            contractor.work_orders.filter(status=WorkOrder.Status.DONE)
+            .select_related("request")
+            .order_by("-signed_off_at")
+        )
+        self.fields["work_order"].label_from_instance = lambda wo: (
+            f"WO{wo.pk} · {wo.request.number} · {wo.task[:40]}"
+        )
+
+    def clean_request_number(self) -> ServiceRequest:
+        request = ServiceRequest.objects.filter(
+            pk=self.cleaned_data["request_number"]
+        ).first()
+        if request is None:
+            raise forms.ValidationError(gettext("No request has this ID."))
+        return request
+
+
+class ArticleForm(forms.ModelForm):
+    class Meta:
+        model = Article
+        fields = ["title", "category", "keywords", "problem", "cause", "fix"]
+        widgets = {
+            "problem": forms.Textarea(attrs={"rows": 3}),
+            "cause": forms.Textarea(attrs={"rows": 3}),
+            "fix": forms.Textarea(attrs={"rows": 4}),
+        }
+
+
+class ArticleSearchForm(forms.Form):
+    q = forms.CharField(label=_("Search"), max_length=100, required=False)
+    category = forms.ChoiceField(
+        label=_("Category"),
+        choices=[("", _("All categories")), *Category.choices],
+        required=False,
+    )

@@ -154,6 +154,10 @@ def request_resolve(
     *, actor: User, request: ServiceRequest, note: str
 ) -> ServiceRequest:
     request = _locked(request)
+    if request.work_orders.filter(status__in=["open", "scheduled"]).exists():
+        raise ValidationError(
+            _("Sign off or cancel the open work orders before resolving.")
+        )
     request.move_to(ServiceRequest.Status.RESOLVED, actor=actor, note=note)
     if request.receiver_id != actor.pk:
         notify(
@@ -187,7 +191,8 @@ def request_callback(
         request.move_to(ServiceRequest.Status.CALLED_BACK, actor=actor, note=note)
         return request
     request.reopen_count += 1
-    request.save(update_fields=["reopen_count"])
+    request.reopened_at = timezone.now()
+    request.save(update_fields=["reopen_count", "reopened_at"])
     request.move_to(
         ServiceRequest.Status.IN_PROGRESS,
         actor=actor,

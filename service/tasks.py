@@ -13,6 +13,14 @@ def escalations_sweep() -> int:
     return sweep()
 
 
+@shared_task(name="service.tasks.dashboard_warm", ignore_result=True)
+def dashboard_warm() -> int:
+    """Precompute the service dashboard's default view (all projects and each one)."""
+    from service.dashboard import warm
+
+    return warm()
+
+
 @shared_task(name="service.tasks.handover_notice_send", ignore_result=True)
 def handover_notice_send(notice_id: int) -> bool:
     """Send one handover notice; a duplicate delivery sends nothing."""

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
+from service.views import dashboard as dashboard_views
 from service.views import handover, surveys
+from service.views import knowledge as knowledge_views
 from service.views import requests as views
+from service.views import work as work_views
 
 app_name = "service"
 
@@ -19,6 +22,63 @@ urlpatterns = [
         "requests/<int:pk>/callback/", views.request_callback, name="request-callback"
     ),
     path("requests/<int:pk>/close/", views.request_close, name="request-close"),
+    # Work orders and contractors (issue 6, item 5).
+    path(
+        "requests/<int:pk>/work-orders/",
+        work_views.work_order_create,
+        name="work-order-create",
+    ),
+    path(
+        "requests/<int:pk>/articles/<int:article_pk>/",
+        knowledge_views.article_use,
+        name="article-use",
+    ),
+    path("work-orders/", work_views.work_order_list, name="work-order-list"),
+    path(
+        "work-orders/<int:pk>/schedule/",
+        work_views.work_order_schedule,
+        name="work-order-schedule",
+    ),
+    path(
+        "work-orders/<int:pk>/sign-off/",
+        work_views.work_order_sign_off,
+        name="work-order-sign-off",
+    ),
+    path(
+        "work-orders/<int:pk>/cancel/",
+        work_views.work_order_cancel,
+        name="work-order-cancel",
+    ),
+    path(
+        "work-orders/<int:pk>/photo/",
+        work_views.work_order_photo,
+        name="work-order-photo",
+    ),
+    path("contractors/", work_views.contractor_list, name="contractor-list"),
+    path("contractors/new/", work_views.contractor_create, name="contractor-create"),
+    path(
+        "contractors/<int:pk>/", work_views.contractor_detail, name="contractor-detail"
+    ),
+    path(
+        "contractors/<int:pk>/edit/", work_views.contractor_edit, name="contractor-edit"
+    ),
+    path(
+        "contractors/<int:pk>/chargebacks/",
+        work_views.chargeback_create,
+        name="chargeback-create",
+    ),
+    path(
+        "chargebacks/<int:pk>/recovered/",
+        work_views.chargeback_recover,
+        name="chargeback-recover",
+    ),
+    # Knowledge base (item 6).
+    path("knowledge/", knowledge_views.article_list, name="article-list"),
+    path("knowledge/new/", knowledge_views.article_create, name="article-create"),
+    path("knowledge/<int:pk>/", knowledge_views.article_detail, name="article-detail"),
+    path("knowledge/<int:pk>/edit/", knowledge_views.article_edit, name="article-edit"),
+    # Dashboard (item 10).
+    path("dashboard/", dashboard_views.service_dashboard, name="dashboard"),
     path("handovers/", handover.handover_list, name="handover-list"),
     path("handovers/new/", handover.handover_create, name="handover-create"),
     path("handovers/<int:pk>/", handover.handover_detail, name="handover-detail"),

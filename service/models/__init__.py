@@ -21,6 +21,7 @@ from service.models.handover import (  # noqa: F401
     InspectionItem,
     Outbox,
 )
+from service.models.knowledge import Article, ArticleUse  # noqa: F401
 from service.models.surveys import (  # noqa: F401
     SurveyAnswer,
     SurveyInvitation,
@@ -28,3 +29,4 @@ from service.models.surveys import (  # noqa: F401
     SurveyResponse,
     SurveyTemplate,
 )
+from service.models.work import Chargeback, Contractor, WorkOrder, add_months  # noqa: F401

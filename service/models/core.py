@@ -183,6 +183,9 @@ class ServiceRequest(models.Model):
     satisfied = models.BooleanField(_("owner satisfied"), null=True, blank=True)
     callback_note = models.CharField(_("callback note"), max_length=300, blank=True)
     reopen_count = models.PositiveSmallIntegerField(default=0)
+    # The last time a callback sent it back to work: contractors' scorecards compare it
+    # with their sign-off without reading the steps.
+    reopened_at = models.DateTimeField(null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -198,6 +201,37 @@ class ServiceRequest(models.Model):
                 fields=["resolution_due"],
                 condition=~Q(status__in=["resolved", "called_back", "closed"]),
                 name="request_due_idx",
+            ),
+            # The open queue, in deadline order: walked in order, stops at a page.
+            models.Index(
+                fields=["resolution_due", "id"],
+                condition=Q(
+                    status__in=[
+                        "received",
+                        "assigned",
+                        "in_progress",
+                        "resolved",
+                        "called_back",
+                    ]
+                ),
+                name="request_open_due_idx",
+            ),
+            # Dashboard periods and cluster windows, read from the index alone: it
+            # carries every column their aggregates use.
+            models.Index(
+                fields=["received_at"],
+                include=[
+                    "id",
+                    "unit",
+                    "category",
+                    "status",
+                    "responded_at",
+                    "resolved_at",
+                    "resolution_due",
+                    "reopen_count",
+                    "satisfied",
+                ],
+                name="request_received_cover_idx",
             ),
         ]
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
@@ -16,8 +20,17 @@ from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
 from customers.services import customer_find_by_phone
 from service import services
-from service.forms import AssignForm, CallbackForm, RequestForm, ResolveForm
-from service.models import ServiceRequest
+from service.forms import (
+    AssignForm,
+    CallbackForm,
+    CancelForm,
+    RequestForm,
+    ResolveForm,
+    ScheduleForm,
+    SignOffForm,
+    WorkOrderForm,
+)
+from service.models import Category, ServiceRequest
 
 WORKING = (
     ServiceRequest.Status.RECEIVED,
@@ -74,6 +87,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
     else:
         view = "open"
         qs = qs.filter(status__in=ServiceRequest.OPEN)
+    qs, narrowed = _narrow(qs, request.GET)
     page = paginate(
         qs.order_by("resolution_due", "pk")
         if view != "all"
@@ -83,8 +97,38 @@ def request_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "service/request_list.html",
-        {"page": page, "view": view, "filter_query": f"view={view}"},
+        {
+            "page": page,
+            "view": view,
+            "narrowed": narrowed,
+            "filter_query": urlencode({"view": view, **narrowed}),
+        },
     )
+
+
+def _narrow(qs, params) -> tuple:
+    """Optional filters a cluster links with: building, category, received since."""
+    narrowed: dict[str, str] = {}
+    building = params.get("building", "")
+    if building.isdigit():
+        qs = qs.filter(unit__building_id=int(building))
+        narrowed["building"] = building
+    category = params.get("category", "")
+    if category in Category.values:
+        qs = qs.filter(category=category)
+        narrowed["category"] = category
+    try:
+        since = date.fromisoformat(params.get("since", ""))
+    except ValueError:
+        since = None
+    if since is not None:
+        qs = qs.filter(
+            received_at__gte=datetime.combine(
+                since, time.min, tzinfo=timezone.get_current_timezone()
+            )
+        )
+        narrowed["since"] = since.isoformat()
+    return qs, narrowed
 
 
 @permission_required("service.use_service", raise_exception=True)
@@ -135,7 +179,17 @@ def _request(request: HttpRequest, pk: int) -> ServiceRequest:
 
 @permission_required("service.use_service", raise_exception=True)
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _request(request, pk)
+    return render_detail(request, _request(request, pk))
+
+
+def render_detail(
+    request: HttpRequest, item: ServiceRequest, *, status: int = 200, **forms
+) -> HttpResponse:
+    """The request's page; a view whose form failed passes it back bound, so its
+    errors show next to the fields."""
+    from service.selectors import articles_suggested, cluster_of
+
+    cluster, cluster_requests = cluster_of(item)
     return render(
         request,
         "service/request_detail.html",
@@ -147,30 +201,57 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "assign_form": AssignForm(),
             "resolve_form": ResolveForm(),
             "callback_form": CallbackForm(),
+            "work_order_form": forms.get("work_order_form") or WorkOrderForm(),
+            "schedule_form": ScheduleForm(),
+            "signoff_form": SignOffForm(),
+            "cancel_form": CancelForm(),
+            "work_orders": list(
+                item.work_orders.select_related("contractor").order_by(
+                    "created_at", "pk"
+                )
+            ),
+            "articles": list(item.articles.order_by("title")),
+            "suggested_articles": articles_suggested(item),
+            "cluster": cluster,
+            "cluster_requests": cluster_requests,
+            "cluster_days": settings.SERVICE_CLUSTER_DAYS,
             "may_call_back": request.user.pk == item.receiver_id
             or request.user.has_perm("service.manage_service"),
         },
+        status=status,
     )
 
 
-def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpResponse:
+def run_step(
+    request: HttpRequest, *, service, form_class, target: dict, back
+) -> HttpResponse:
     """Run one workflow step from a POST: validate its form (if any), call the service
-    with the request, report the outcome, go back to the request (POST-redirect-GET)."""
-    item = _request(request, pk)
+    with the target object(s), report the outcome, go back (POST-redirect-GET)."""
     data = {}
     if form_class is not None:
-        form = form_class(request.POST)
+        form = form_class(request.POST, request.FILES)
         if not form.is_valid():
             messages.error(request, form.errors.as_text())
-            return redirect(item)
+            return redirect(back)
         data = form.cleaned_data
     try:
-        service(actor=request.user, request=item, **data)
+        service(actor=request.user, **target, **data)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, _("Saved."))
-    return redirect(item)
+    return redirect(back)
+
+
+def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpResponse:
+    item = _request(request, pk)
+    return run_step(
+        request,
+        service=service,
+        form_class=form_class,
+        target={"request": item},
+        back=item,
+    )
 
 
 @permission_required("service.use_service", raise_exception=True)

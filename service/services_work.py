@@ -1,0 +1,300 @@
+"""Work orders, contractors' chargebacks and knowledge links: the use cases.
+
+A work order hands a piece of a request's work to a department, a crew or a contractor;
+the request's receiver stays accountable for it (首问负责制) whoever does the work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+from customers.services import interaction_log
+from service.models import (
+    Article,
+    ArticleUse,
+    Chargeback,
+    Contractor,
+    Department,
+    ServiceRequest,
+    ServiceStep,
+    WorkOrder,
+    add_months,
+)
+
+WORKING = (
+    ServiceRequest.Status.RECEIVED,
+    ServiceRequest.Status.ASSIGNED,
+    ServiceRequest.Status.IN_PROGRESS,
+)
+
+
+def _record(*, actor: User, work_order: WorkOrder, note: str, action: str) -> None:
+    """Leave the step on the request, the line on the owner's timeline, the audit row."""
+    request = work_order.request
+    ServiceStep.objects.create(
+        request=request,
+        from_status=request.status,
+        to_status=request.status,
+        department=work_order.department,
+        actor=actor,
+        note=note[:300],
+    )
+    interaction_log(
+        customer=request.customer,
+        kind="system",
+        summary=f"{request.get_kind_display()} {request.number}: {note}",
+        actor=actor,
+        link=request,
+    )
+    audit_record(
+        actor=actor,
+        instance=work_order,
+        action=action,
+        changes={"status": {"new": work_order.status}},
+    )
+
+
+def _assignee_fields(
+    kind: str, department: str, crew: str, contractor: Contractor | None
+) -> dict:
+    if kind == WorkOrder.Assignee.CONTRACTOR:
+        if contractor is None or not contractor.active:
+            raise ValidationError({"contractor": _("Choose an active contractor.")})
+        return {"contractor": contractor, "department": Department.CONTRACTOR}
+    if kind == WorkOrder.Assignee.CREW:
+        if not crew.strip():
+            raise ValidationError({"crew": _("Name the crew.")})
+        return {"crew": crew.strip(), "department": Department.ENGINEERING}
+    if kind == WorkOrder.Assignee.DEPARTMENT:
+        if department not in Department.values or department == Department.CONTRACTOR:
+            raise ValidationError(
+                {"department": _("Choose a department; contractors get their own.")}
+            )
+        return {"department": department}
+    raise ValidationError({"assignee_kind": _("Choose who does the work.")})
+
+
+@transaction.atomic
+def work_order_create(
+    *,
+    actor: User,
+    request: ServiceRequest,
+    task: str,
+    assignee_kind: str,
+    department: str = "",
+    crew: str = "",
+    contractor: Contractor | None = None,
+    appointment_at: datetime | None = None,
+    due_at: datetime | None = None,
+    cost: Decimal | None = None,
+) -> WorkOrder:
+    """Hand part of a request's work out. A request still at the desk becomes
+    "assigned"; the receiver stays accountable."""
+    request = (
+        ServiceRequest.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=request.pk)
+    )
+    if request.status not in WORKING:
+        raise ValidationError(_("Work orders are for requests still being worked on."))
+    if not task.strip():
+        raise ValidationError({"task": _("Say what is to be done.")})
+    work_order = WorkOrder(
+        request=request,
+        task=task.strip(),
+        assignee_kind=assignee_kind,
+        appointment_at=appointment_at,
+        due_at=due_at or request.resolution_due,
+        cost=cost or Decimal("0.00"),
+        created_by=actor,
+        status=WorkOrder.Status.SCHEDULED if appointment_at else WorkOrder.Status.OPEN,
+        **_assignee_fields(assignee_kind, department, crew, contractor),
+    )
+    work_order.save()
+    if request.status == ServiceRequest.Status.RECEIVED:
+        request.department = work_order.department
+        request.save(update_fields=["department"])
+        request.move_to(
+            ServiceRequest.Status.ASSIGNED, actor=actor, note=work_order.assignee_label
+        )
+    _record(
+        actor=actor,
+        work_order=work_order,
+        action=AuditEntry.Action.CREATE,
+        note=_("Work order WO%(pk)s to %(who)s: %(task)s")
+        % {
+            "pk": work_order.pk,
+            "who": work_order.assignee_label,
+            "task": work_order.task,
+        },
+    )
+    return work_order
+
+
+def _locked(work_order: WorkOrder) -> WorkOrder:
+    return (
+        WorkOrder.objects.select_for_update(of=("self",))
+        .select_related("request__customer", "contractor")
+        .get(pk=work_order.pk)
+    )
+
+
+@transaction.atomic
+def work_order_schedule(
+    *, actor: User, work_order: WorkOrder, appointment_at: datetime
+) -> WorkOrder:
+    work_order = _locked(work_order)
+    work_order.move_to(WorkOrder.Status.SCHEDULED)
+    work_order.appointment_at = appointment_at
+    work_order.save(update_fields=["status", "appointment_at"])
+    _record(
+        actor=actor,
+        work_order=work_order,
+        action=AuditEntry.Action.UPDATE,
+        note=_("Work order WO%(pk)s: %(who)s comes on %(when)s")
+        % {
+            "pk": work_order.pk,
+            "who": work_order.assignee_label,
+            "when": timezone.localtime(appointment_at).strftime("%Y-%m-%d %H:%M"),
+        },
+    )
+    return work_order
+
+
+@transaction.atomic
+def work_order_sign_off(
+    *,
+    actor: User,
+    work_order: WorkOrder,
+    note: str,
+    photo: UploadedFile | None = None,
+    cost: Decimal | None = None,
+) -> WorkOrder:
+    """The owner or the receiver confirms the work on site (note and photo)."""
+    if not note.strip():
+        raise ValidationError({"note": _("Say what was found on site.")})
+    work_order = _locked(work_order)
+    if not work_order.move_to(WorkOrder.Status.DONE):
+        return work_order
+    work_order.signed_off_at = timezone.now()
+    work_order.signed_off_by = actor
+    work_order.signoff_note = note.strip()
+    if cost is not None:
+        work_order.cost = cost
+    if photo is not None:
+        work_order.signoff_photo.save(photo.name, photo, save=False)
+    work_order.save()
+    _record(
+        actor=actor,
+        work_order=work_order,
+        action=AuditEntry.Action.UPDATE,
+        note=_("Work order WO%(pk)s signed off: %(note)s")
+        % {"pk": work_order.pk, "note": work_order.signoff_note},
+    )
+    return work_order
+
+
+@transaction.atomic
+def work_order_cancel(*, actor: User, work_order: WorkOrder, reason: str) -> WorkOrder:
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the work order is cancelled.")})
+    work_order = _locked(work_order)
+    if not work_order.move_to(WorkOrder.Status.CANCELLED):
+        return work_order
+    work_order.cancel_reason = reason.strip()
+    work_order.save(update_fields=["status", "cancel_reason"])
+    _record(
+        actor=actor,
+        work_order=work_order,
+        action=AuditEntry.Action.UPDATE,
+        note=_("Work order WO%(pk)s cancelled: %(reason)s")
+        % {"pk": work_order.pk, "reason": work_order.cancel_reason},
+    )
+    return work_order
+
+
+def warranty_end(work_order: WorkOrder) -> datetime | None:
+    if work_order.signed_off_at is None or work_order.contractor_id is None:
+        return None
+    return add_months(work_order.signed_off_at, work_order.contractor.warranty_months)
+
+
+@transaction.atomic
+def chargeback_create(
+    *,
+    actor: User,
+    work_order: WorkOrder,
+    request: ServiceRequest,
+    amount: Decimal,
+    reason: str,
+) -> Chargeback:
+    """Charge a contractor for a defect in its signed-off work, reported within its
+    warranty: in the work's own request (reopened now) or in a later request."""
+    end = warranty_end(work_order)
+    if end is None:
+        raise ValidationError(
+            _("Only signed-off work by a contractor can be charged back.")
+        )
+    if request.pk == work_order.request_id:
+        reported_at = timezone.now()
+    else:
+        reported_at = request.received_at
+        if reported_at < work_order.signed_off_at:
+            raise ValidationError(
+                {"request": _("That request was received before the work was done.")}
+            )
+    if reported_at > end:
+        raise ValidationError(
+            _("The warranty of this work ended on %(end)s.")
+            % {"end": timezone.localtime(end).strftime("%Y-%m-%d")}
+        )
+    if Chargeback.objects.filter(work_order=work_order, request=request).exists():
+        raise ValidationError(_("This defect is already charged back."))
+    chargeback = Chargeback.objects.create(
+        contractor=work_order.contractor,
+        work_order=work_order,
+        request=request,
+        amount=amount,
+        reason=reason.strip(),
+        created_by=actor,
+    )
+    audit_record(actor=actor, instance=chargeback, action=AuditEntry.Action.CREATE)
+    return chargeback
+
+
+@transaction.atomic
+def chargeback_recover(*, actor: User, chargeback: Chargeback) -> bool:
+    """Mark the money as recovered; once."""
+    updated = Chargeback.objects.filter(
+        pk=chargeback.pk, status=Chargeback.Status.DUE
+    ).update(status=Chargeback.Status.RECOVERED, recovered_at=timezone.now())
+    if updated:
+        chargeback.refresh_from_db()
+        audit_record(
+            actor=actor,
+            instance=chargeback,
+            action=AuditEntry.Action.UPDATE,
+            changes={"status": {"old": "due", "new": "recovered"}},
+        )
+    return bool(updated)
+
+
+def article_use(*, actor: User, request: ServiceRequest, article: Article) -> bool:
+    """Note that a request was handled with an article; once per pair."""
+    _use, created = ArticleUse.objects.get_or_create(
+        article=article, request=request, defaults={"used_by": actor}
+    )
+    return created
+
+
+def article_unuse(*, request: ServiceRequest, article: Article) -> None:
+    ArticleUse.objects.filter(article=article, request=request).delete()

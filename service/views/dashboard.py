@@ -1,0 +1,31 @@
+"""The service dashboard page, for service managers and executives."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from sales.forms import DashboardFilterForm
+from service import dashboard
+
+
+@permission_required("service.manage_service", raise_exception=True)
+def service_dashboard(request: HttpRequest) -> HttpResponse:
+    form = DashboardFilterForm(request.GET)
+    form.is_valid()  # invalid values fall back to the defaults and show their error
+    data = form.cleaned_data
+    board = dashboard.service_dashboard(
+        start=data["start"], end=data["end"], project=data.get("project")
+    )
+    return render(
+        request,
+        "service/dashboard.html",
+        {
+            "board": board,
+            "form": form,
+            "cache_minutes": dashboard.CACHE_SECONDS // 60,
+            "cluster_days": settings.SERVICE_CLUSTER_DAYS,
+        },
+    )

@@ -1,0 +1,92 @@
+"""The knowledge base: search, read, write articles; link them to requests."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry
+from crm_site.pagination import paginate
+from service import services_work
+from service.forms import ArticleForm, ArticleSearchForm
+from service.models import Article, ServiceRequest
+from service.selectors import article_search
+
+
+@permission_required("service.use_service", raise_exception=True)
+def article_list(request: HttpRequest) -> HttpResponse:
+    form = ArticleSearchForm(request.GET)
+    data = form.cleaned_data if form.is_valid() else {}
+    articles = article_search(
+        query=data.get("q", ""), category=data.get("category", "")
+    )
+    return render(
+        request,
+        "service/article_list.html",
+        {
+            "form": form,
+            "page": paginate(articles, page=request.GET.get("page")),
+            "filter_query": urlencode({k: v for k, v in data.items() if v}),
+        },
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    article = get_object_or_404(Article, pk=pk)
+    uses = article.uses.select_related("request__customer").order_by("-at")[:20]
+    return render(
+        request,
+        "service/article_detail.html",
+        {"article": article, "uses": list(uses)},
+    )
+
+
+def _article_form(request: HttpRequest, article: Article | None = None) -> HttpResponse:
+    form = ArticleForm(request.POST or None, instance=article)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save(commit=False)
+        if article is None:
+            saved.created_by = request.user
+        saved.save()
+        audit_record(
+            actor=request.user,
+            instance=saved,
+            action=AuditEntry.Action.CREATE
+            if article is None
+            else AuditEntry.Action.UPDATE,
+        )
+        messages.success(request, _("Saved."))
+        return redirect(saved)
+    return render(
+        request, "service/article_form.html", {"form": form, "article": article}
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+def article_create(request: HttpRequest) -> HttpResponse:
+    return _article_form(request)
+
+
+@permission_required("service.use_service", raise_exception=True)
+def article_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _article_form(request, get_object_or_404(Article, pk=pk))
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def article_use(request: HttpRequest, pk: int, article_pk: int) -> HttpResponse:
+    item = get_object_or_404(ServiceRequest, pk=pk)
+    article = get_object_or_404(Article, pk=article_pk)
+    if request.POST.get("remove"):
+        services_work.article_unuse(request=item, article=article)
+    else:
+        services_work.article_use(actor=request.user, request=item, article=article)
+    return redirect(item)

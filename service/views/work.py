@@ -1,0 +1,266 @@
+"""Work orders on a request, the work-order queue, contractors and their chargebacks."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm_site.pagination import paginate
+from service import services_work
+from service.forms import (
+    PHOTO_TYPES,
+    CancelForm,
+    ChargebackForm,
+    ContractorForm,
+    ScheduleForm,
+    SignOffForm,
+    WorkOrderForm,
+)
+from service.models import Chargeback, Contractor, ServiceRequest, WorkOrder
+from service.selectors import (
+    RANKING_CACHE_SECONDS,
+    contractor_money,
+    contractor_ranking,
+    contractor_ranking_forget,
+    contractor_scorecards,
+)
+from service.views.requests import render_detail, run_step
+
+
+def _errors_to_form(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def work_order_create(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(
+        ServiceRequest.objects.select_related(
+            "customer", "receiver", "handler", "unit__building__project"
+        ),
+        pk=pk,
+    )
+    form = WorkOrderForm(request.POST)
+    if form.is_valid():
+        try:
+            work_order = services_work.work_order_create(
+                actor=request.user, request=item, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Work order WO%(pk)s created for %(who)s.")
+                % {"pk": work_order.pk, "who": work_order.assignee_label},
+            )
+            return redirect(item)
+    return render_detail(request, item, work_order_form=form, status=400)
+
+
+def _work_order(pk: int) -> WorkOrder:
+    return get_object_or_404(
+        WorkOrder.objects.select_related("request", "contractor"), pk=pk
+    )
+
+
+def _step(request: HttpRequest, pk: int, service, form_class) -> HttpResponse:
+    work_order = _work_order(pk)
+    return run_step(
+        request,
+        service=service,
+        form_class=form_class,
+        target={"work_order": work_order},
+        back=work_order.request,
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def work_order_schedule(request: HttpRequest, pk: int) -> HttpResponse:
+    return _step(request, pk, services_work.work_order_schedule, ScheduleForm)
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def work_order_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
+    return _step(request, pk, services_work.work_order_sign_off, SignOffForm)
+
+
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def work_order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _step(request, pk, services_work.work_order_cancel, CancelForm)
+
+
+@permission_required("service.use_service", raise_exception=True)
+def work_order_photo(request: HttpRequest, pk: int) -> FileResponse:
+    """The sign-off photo, only to service staff (media is not served publicly)."""
+    work_order = _work_order(pk)
+    name = work_order.signoff_photo.name
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if not name or extension not in PHOTO_TYPES:
+        raise Http404
+    return FileResponse(
+        work_order.signoff_photo.open("rb"), content_type=PHOTO_TYPES[extension]
+    )
+
+
+WORK_VIEWS = {
+    "pending": WorkOrder.PENDING,
+    "done": (WorkOrder.Status.DONE,),
+    "cancelled": (WorkOrder.Status.CANCELLED,),
+}
+
+
+@permission_required("service.use_service", raise_exception=True)
+def work_order_list(request: HttpRequest) -> HttpResponse:
+    view = request.GET.get("view", "pending")
+    if view not in WORK_VIEWS:
+        view = "pending"
+    qs = WorkOrder.objects.filter(status__in=WORK_VIEWS[view]).select_related(
+        "contractor", "request__customer", "request__unit__building"
+    )
+    order = ("appointment_at", "pk") if view == "pending" else ("-created_at", "-pk")
+    return render(
+        request,
+        "service/work_order_list.html",
+        {
+            "page": paginate(qs.order_by(*order), page=request.GET.get("page")),
+            "view": view,
+            "filter_query": f"view={view}",
+        },
+    )
+
+
+# Contractors --------------------------------------------------------------------------
+
+
+@permission_required("service.use_service", raise_exception=True)
+def contractor_list(request: HttpRequest) -> HttpResponse:
+    """Contractors ranked by their scorecard."""
+    show = request.GET.get("show", "active")
+    if show != "all":
+        show = "active"
+    ranking = contractor_ranking(active_only=show == "active")
+    page = paginate(ranking, page=request.GET.get("page"))
+    return render(
+        request,
+        "service/contractor_list.html",
+        {
+            "page": page,
+            "show": show,
+            "filter_query": f"show={show}",
+            "rank_offset": (page.number - 1) * 25,
+            "cache_minutes": RANKING_CACHE_SECONDS // 60,
+        },
+    )
+
+
+@permission_required("service.use_service", raise_exception=True)
+def contractor_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    contractor = _scored(pk)
+    return _contractor_page(request, contractor, ChargebackForm(contractor=contractor))
+
+
+def _scored(pk: int) -> Contractor:
+    found = contractor_scorecards(Contractor.objects.filter(pk=pk))
+    if not found:
+        raise Http404
+    return found[0]
+
+
+def _contractor_page(
+    request: HttpRequest, contractor: Contractor, form: ChargebackForm, status=200
+) -> HttpResponse:
+    work = contractor.work_orders.select_related(
+        "request__customer", "request__unit__building"
+    ).order_by("-created_at", "-pk")
+    return render(
+        request,
+        "service/contractor_detail.html",
+        {
+            "contractor": contractor,
+            "page": paginate(work, page=request.GET.get("page")),
+            "chargebacks": list(
+                contractor.chargebacks.select_related("request", "work_order").order_by(
+                    "-created_at"
+                )[:50]
+            ),
+            "money": contractor_money(contractor),
+            "chargeback_form": form,
+            "may_manage": request.user.has_perm("service.manage_service"),
+        },
+        status=status,
+    )
+
+
+def _contractor_form(
+    request: HttpRequest, contractor: Contractor | None = None
+) -> HttpResponse:
+    form = ContractorForm(request.POST or None, instance=contractor)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        contractor_ranking_forget()
+        messages.success(request, _("Saved."))
+        return redirect(saved)
+    return render(
+        request,
+        "service/contractor_form.html",
+        {"form": form, "contractor": contractor},
+    )
+
+
+@permission_required("service.manage_service", raise_exception=True)
+def contractor_create(request: HttpRequest) -> HttpResponse:
+    return _contractor_form(request)
+
+
+@permission_required("service.manage_service", raise_exception=True)
+def contractor_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _contractor_form(request, get_object_or_404(Contractor, pk=pk))
+
+
+@permission_required("service.manage_service", raise_exception=True)
+@require_POST
+def chargeback_create(request: HttpRequest, pk: int) -> HttpResponse:
+    contractor = _scored(pk)
+    form = ChargebackForm(request.POST, contractor=contractor)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services_work.chargeback_create(
+                actor=request.user,
+                work_order=data["work_order"],
+                request=data["request_number"],
+                amount=data["amount"],
+                reason=data["reason"],
+            )
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict") and "request" in exc.error_dict:
+                exc = ValidationError({"request_number": exc.error_dict["request"]})
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, _("Chargeback recorded."))
+            return redirect(contractor)
+    return _contractor_page(request, contractor, form, status=400)
+
+
+@permission_required("service.manage_service", raise_exception=True)
+@require_POST
+def chargeback_recover(request: HttpRequest, pk: int) -> HttpResponse:
+    chargeback = get_object_or_404(
+        Chargeback.objects.select_related("contractor"), pk=pk
+    )
+    if services_work.chargeback_recover(actor=request.user, chargeback=chargeback):
+        messages.success(request, _("Marked as recovered."))
+    return redirect(chargeback.contractor)
