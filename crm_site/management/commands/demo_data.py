@@ -54,6 +54,7 @@ DEMO_USERS = [
 
 # Modules with a seed(rng, users) function, run in this order after the steps above.
 DEMO_SEEDERS = [
+    "service.demo_ops",
     "service.demo_care",
     "marketing.demo_partners",
     "marketing.demo_campaigns",
