@@ -136,7 +136,11 @@ SEARCH_CAP = 1000
 
 
 def _ids(qs: QuerySet) -> list[int]:
-    return list(qs.order_by("-pk").values_list("pk", flat=True)[:SEARCH_CAP])
+    # Ordered by id + 0, not id: with "ORDER BY id DESC LIMIT n" PostgreSQL may walk the
+    # primary key backwards hoping to meet n matches soon, and reads the whole table
+    # when fewer match. The expression keeps it on the lookup's own index.
+    newest = (F("pk") + 0).desc()
+    return list(qs.order_by(newest).values_list("pk", flat=True)[:SEARCH_CAP])
 
 
 def _chars_match(qs: QuerySet, field: str, text: str) -> QuerySet:
