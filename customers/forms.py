@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row, Submit
@@ -398,7 +398,9 @@ class CustomerFilterForm(forms.Form):
         ]
         # Callable, so the consultants are read only when the select is rendered or a
         # consultant is chosen (not for every keystroke of the live search).
-        self.fields["consultant"].choices = partial(_consultant_filter_choices, user)
+        self.fields["consultant"].choices = cache(
+            partial(_consultant_filter_choices, user)
+        )
         # Rendered by hand on the list page (crispy costs too much on a hot page).
         for field in self.fields.values():
             css = (
