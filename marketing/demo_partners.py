@@ -41,6 +41,7 @@ from sales.services.ownership import registration_reassign
 
 PARTNER_NAME = "链家·滨江店"
 BROKER = ("broker", "孙", "立")
+DEMO_LOGINS = [(BROKER[0], Role.CHANNEL_PARTNER)]
 
 
 def seed(rng: random.Random, users: dict[str, User]) -> None:

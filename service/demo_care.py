@@ -181,6 +181,7 @@ def _answered_repair(rng, agent, deal: Opportunity, when, mean: float) -> None:
     services.request_close(actor=agent, request=request)
     ServiceRequest.objects.filter(pk=request.pk).update(
         received_at=when - timedelta(days=3),
+        responded_at=when - timedelta(days=3) + timedelta(hours=rng.randint(1, 6)),
         resolved_at=when - timedelta(days=1),
         closed_at=when,
     )

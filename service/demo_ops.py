@@ -128,6 +128,7 @@ def _cluster(rng: random.Random, agent: User) -> list[ServiceRequest]:
         received = now - timedelta(days=18 - 5 * n, hours=rng.randrange(1, 8))
         ServiceRequest.objects.filter(pk=request.pk).update(
             received_at=received,
+            responded_at=received + timedelta(hours=rng.randint(1, 3)),
             response_due=received + timedelta(hours=4),
             resolution_due=received + timedelta(hours=72 + 24 * 7),
         )

@@ -87,7 +87,7 @@ def test_a_friend_is_referred_once_and_not_by_themselves(
     referral, owner, friend, consultant, owner_customer
 ):
     second = CustomerFactory(stage="owner")
-    with pytest.raises(ValidationError, match="already referred"):
+    with pytest.raises(ValidationError, match="已被他人推荐"):
         referral_create(actor=consultant, referrer=second, friend=friend, project=None)
     with pytest.raises(ValidationError):
         referral_create(actor=consultant, referrer=owner, friend=owner, project=None)
@@ -97,7 +97,7 @@ def test_a_friend_who_already_signed_cannot_be_referred(
     owner, friend, consultant, sign
 ):
     sign(friend, consultant)
-    with pytest.raises(ValidationError, match="already signed"):
+    with pytest.raises(ValidationError, match="已签约"):
         referral_create(actor=consultant, referrer=owner, friend=friend, project=None)
 
 

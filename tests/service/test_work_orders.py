@@ -282,7 +282,7 @@ def test_chargeback_after_the_warranty_is_refused(
         signed_off_at=timezone.now() - timedelta(days=800)
     )
     finished.refresh_from_db()
-    with pytest.raises(ValidationError, match="warranty"):
+    with pytest.raises(ValidationError, match="保修期"):
         services_work.chargeback_create(
             actor=service_manager,
             work_order=finished,

@@ -14,7 +14,7 @@ from importlib import import_module
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from crm_site.models import Team, User
@@ -52,7 +52,8 @@ DEMO_USERS = [
 ]
 
 
-# Modules with a seed(rng, users) function, run in this order after the steps above.
+# Modules with a seed(rng, users) function, run in this order after the steps above;
+# a module's DEMO_LOGINS [(username, Role)] are listed with the demo logins.
 DEMO_SEEDERS = [
     "service.demo_ops",
     "service.demo_care",
@@ -157,7 +158,10 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Demo data ready: {created} new customers.")
         )
         self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
-        for username, _family, _given, role, _team in DEMO_USERS:
+        logins = [(username, role) for username, _f, _g, role, _t in DEMO_USERS]
+        for module in DEMO_SEEDERS:
+            logins += getattr(import_module(module), "DEMO_LOGINS", [])
+        for username, role in logins:
             self.stdout.write(f"  {username:<16} {role.label}")
 
     def _users(self) -> dict[str, User]:
@@ -413,9 +417,15 @@ class Command(BaseCommand):
 
     def _spread_over_the_year(self, rng: random.Random, project: Project) -> None:
         """Move each demo deal's history back by a random number of days, so the
-        dashboard shows a year of activity rather than one afternoon."""
-        for deal in Opportunity.objects.filter(project=project):
-            shift = timedelta(days=rng.randint(0, 330))
+        dashboard shows a year of activity rather than one afternoon; the first two with
+        money received stay in the current month, so this month's figures are not empty."""
+        this_month = timezone.localdate().day - 1
+        paid = Receipt.objects.filter(item__opportunity=OuterRef("pk"))
+        deals = Opportunity.objects.filter(project=project).order_by(
+            ~Exists(paid), "pk"
+        )
+        for n, deal in enumerate(deals):
+            shift = timedelta(days=rng.randint(0, this_month if n < 2 else 330))
             StageChange.objects.filter(opportunity=deal).update(
                 changed_at=F("changed_at") - shift
             )
