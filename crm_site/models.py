@@ -137,6 +137,8 @@ class AuditEntry(models.Model):
                 else:
                     label = str(field.verbose_name)
                     choices = {str(k): str(v) for k, v in field.flatchoices}
+                    if isinstance(field, models.BooleanField):
+                        choices = {"True": str(_("Yes")), "False": str(_("No"))}
             old, new = change.get("old", ""), change.get("new", "")
             rows.append((label, choices.get(old, old), choices.get(new, new)))
         return rows

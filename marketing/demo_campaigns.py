@@ -156,6 +156,17 @@ def _credit_deals(
         Opportunity.objects.filter(pk=deal.pk).update(campaign=campaign)
 
 
+def _during_the_campaign(rng: random.Random, campaign: Campaign) -> None:
+    """Sign-ups and check-ins dated within the campaign's days, not at seeding time."""
+    first = timezone.make_aware(datetime.combine(campaign.starts_on, time(10)))
+    days = max(
+        (min(campaign.ends_on, timezone.localdate()) - campaign.starts_on).days, 0
+    )
+    for response in Response.objects.filter(member__campaign=campaign):
+        at = first + timedelta(days=rng.randint(0, days), minutes=rng.randint(0, 480))
+        Response.objects.filter(pk=response.pk).update(at=min(at, timezone.now()))
+
+
 @transaction.atomic
 def seed(rng: random.Random, users: dict[str, User]) -> None:
     marketer = users["marketer"]
@@ -210,5 +221,6 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
         _invitations_sent(campaign, channels)
         _responses(rng, campaign, marketer, guests)
         _credit_deals(rng, campaign, marketer, deals)
+        _during_the_campaign(rng, campaign)
         if final == Campaign.Status.FINISHED:
             services.campaign_move(actor=marketer, campaign=campaign, status=final)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
@@ -78,3 +79,22 @@ def test_password_change_refuses_a_wrong_old_password(client, consultant):
     assert response.status_code == 200
     consultant.refresh_from_db()
     assert consultant.check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_audit_entries_show_yes_and_no_for_flags(consultant):
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import translation
+
+    from crm_site.models import AuditEntry
+    from customers.models import Customer
+
+    entry = AuditEntry(
+        actor=consultant,
+        action="update",
+        content_type=ContentType.objects.get_for_model(Customer),
+        object_id=1,
+        changes={"consent_sms": {"old": "False", "new": "True"}},
+    )
+    with translation.override("zh-hans"):
+        assert entry.readable_changes() == [("短信营销", "否", "是")]
