@@ -10,6 +10,10 @@ moves the listed rows of its own models back to the absorbed customer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
 from django.dispatch import Signal
 
 customer_merged = Signal()
@@ -18,3 +22,42 @@ customer_merge_restored = Signal()
 # interaction_logged(sender=Interaction, interaction): a touch point landed on a timeline.
 # Sales renews ownership protection on real follow-ups.
 interaction_logged = Signal()
+
+
+# rows(absorbed, survivor) -> the queryset of rows that follow the merge
+Rows = Callable[[Any, Any], QuerySet]
+
+
+def follow_merges(app: str, moves: list[tuple[str, Rows, str]]) -> None:
+    """Connect an app's receivers for both signals from a declaration.
+
+    ``moves``: (key in the merge record, rows, the field pointing at the customer).
+    On a merge each set of rows is pointed at the survivor and its ids returned; on
+    undo the rows listed under each key are pointed back at the absorbed customer.
+    """
+
+    def merged(sender, *, survivor, absorbed, **kwargs) -> dict[str, list[int]]:
+        moved: dict[str, list[int]] = {}
+        for key, rows, field in moves:
+            queryset = rows(absorbed, survivor)
+            ids = sorted(queryset.values_list("pk", flat=True))
+            if ids:
+                queryset.model.objects.filter(pk__in=ids).update(**{field: survivor})
+                moved[key] = ids
+        return moved
+
+    def restored(
+        sender, *, survivor, absorbed, moved, **kwargs
+    ) -> dict[str, list[int]]:
+        back: dict[str, list[int]] = {}
+        for key, rows, field in moves:
+            if moved.get(key):
+                model = rows(absorbed, survivor).model
+                model.objects.filter(pk__in=moved[key]).update(**{field: absorbed})
+                back[key] = moved[key]
+        return back
+
+    customer_merged.connect(merged, weak=False, dispatch_uid=f"{app}.merged")
+    customer_merge_restored.connect(
+        restored, weak=False, dispatch_uid=f"{app}.restored"
+    )

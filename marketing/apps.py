@@ -10,7 +10,7 @@ class MarketingConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import links, panels
-        from marketing import campaign_merge, handlers, merge_handlers
+        from marketing import handlers, merge_handlers
         from marketing.panels import referral_panel
         from marketing.selectors import latest_campaign_of
         from sales import attribution
@@ -20,7 +20,6 @@ class MarketingConfig(AppConfig):
         # A contracted deal makes referral rewards and partner commissions due.
         handlers.connect()
         # Campaign memberships, referrals and partner registrations follow a merge.
-        campaign_merge.connect()
         merge_handlers.connect()
         panels.register(
             template="marketing/_referral_panel.html",

@@ -1,68 +1,54 @@
-"""Marketing's part of a customer merge: referrals and partner registrations follow the
-surviving customer, and come back on undo."""
+"""Marketing's part of a customer merge: campaign memberships and responses, referrals
+and partner registrations follow the surviving customer, and come back on undo.
+
+A campaign the survivor is already a member of keeps the absorbed customer's
+membership where it was; a friend is referred once, so when the survivor was already
+referred, the absorbed customer's referral stays where it was."""
 
 from __future__ import annotations
 
-from typing import Any
+from django.db.models import Exists, OuterRef
 
-from customers.models import Customer, MergeRecord
-from customers.signals import customer_merge_restored, customer_merged
-from marketing.models import PartnerRegistration, Referral
-
-# (key in the merge record, model, customer field)
-MOVES = [
-    ("marketing.referral.referrer", Referral, "referrer"),
-    ("marketing.referral.friend", Referral, "friend"),
-    ("marketing.partnerregistration", PartnerRegistration, "customer"),
-]
+from customers.signals import follow_merges
+from marketing.models import CampaignMember, PartnerRegistration, Referral, Response
 
 
-def on_customer_merged(
-    sender: type[Customer],
-    *,
-    survivor: Customer,
-    absorbed: Customer,
-    record: MergeRecord,
-    **kwargs: Any,
-) -> dict[str, list[int]]:
-    moved: dict[str, list[int]] = {}
-    for key, model, field in MOVES:
-        if field == "friend" and Referral.objects.filter(friend=survivor).exists():
-            # A friend is referred once: the survivor's own referral stands.
-            continue
-        ids = sorted(
-            model.objects.filter(**{field: absorbed}).values_list("pk", flat=True)
-        )
-        if ids:
-            model.objects.filter(pk__in=ids).update(**{field: survivor})
-            moved[key] = ids
-    return moved
+def _memberships(absorbed, survivor):
+    already = CampaignMember.objects.filter(
+        campaign_id=OuterRef("campaign_id"), customer=survivor
+    )
+    return CampaignMember.objects.filter(customer=absorbed).exclude(Exists(already))
 
 
-def on_customer_merge_restored(
-    sender: type[Customer],
-    *,
-    survivor: Customer,
-    absorbed: Customer,
-    record: MergeRecord,
-    moved: dict[str, list[int]],
-    **kwargs: Any,
-) -> dict[str, list[int]]:
-    restored: dict[str, list[int]] = {}
-    for key, model, field in MOVES:
-        ids = moved.get(key, [])
-        if ids:
-            model.objects.filter(pk__in=ids).update(**{field: absorbed})
-            restored[key] = ids
-    return restored
+def _responses(absorbed, survivor):
+    # Listed before the memberships: found through the memberships still to move.
+    return Response.objects.filter(member__in=_memberships(absorbed, survivor))
+
+
+def _friend_referrals(absorbed, survivor):
+    if Referral.objects.filter(friend=survivor).exists():
+        return Referral.objects.none()
+    return Referral.objects.filter(friend=absorbed)
 
 
 def connect() -> None:
-    customer_merged.connect(
-        on_customer_merged, sender=Customer, dispatch_uid="marketing.merge.merged"
-    )
-    customer_merge_restored.connect(
-        on_customer_merge_restored,
-        sender=Customer,
-        dispatch_uid="marketing.merge.restored",
+    follow_merges(
+        "marketing",
+        [
+            ("marketing.response", _responses, "customer"),
+            ("marketing.campaignmember", _memberships, "customer"),
+            (
+                "marketing.referral.referrer",
+                lambda absorbed, survivor: Referral.objects.filter(referrer=absorbed),
+                "referrer",
+            ),
+            ("marketing.referral.friend", _friend_referrals, "friend"),
+            (
+                "marketing.partnerregistration",
+                lambda absorbed, survivor: PartnerRegistration.objects.filter(
+                    customer=absorbed
+                ),
+                "customer",
+            ),
+        ],
     )
