@@ -7,10 +7,21 @@ from django.db import models
 from crm_site.models import Notification, User
 
 
+def _may_open(user: User, target: models.Model) -> bool:
+    """Link only to pages the user may open: a channel partner's broker is told about
+    the customers they registered but has no customer pages."""
+    if not hasattr(target, "get_absolute_url"):
+        return False
+    meta = target._meta
+    if meta.label_lower == "customers.customer":
+        return user.has_perm("customers.view_customer")
+    return True
+
+
 def notify(
     *, user: User, message: str, target: models.Model | None = None, url: str = ""
 ) -> Notification:
     """Tell a user something. A row first; e-mail digests are built from these rows."""
-    if target is not None and not url and hasattr(target, "get_absolute_url"):
+    if target is not None and not url and _may_open(user, target):
         url = target.get_absolute_url()
     return Notification.objects.create(user=user, message=message[:300], url=url[:300])

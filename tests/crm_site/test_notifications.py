@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from crm_site.models import Notification
@@ -56,3 +57,15 @@ def test_notification_list_query_count_does_not_grow(client, consultant):
         lambda: [notify(user=consultant, message=str(n)) for n in range(15)],
         at_most=7,
     )
+
+
+@pytest.mark.django_db
+def test_a_notification_links_to_a_customer_only_for_who_may_open_it(consultant):
+    from crm_site.notifications import notify
+    from crm_site.roles import Role
+    from tests.factories import CustomerFactory, UserFactory
+
+    customer = CustomerFactory()
+    broker = UserFactory(role=Role.CHANNEL_PARTNER)
+    assert notify(user=consultant, message="x", target=customer).url
+    assert notify(user=broker, message="x", target=customer).url == ""
