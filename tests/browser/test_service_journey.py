@@ -1,15 +1,27 @@
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import pytest
 
-from service.models import ServiceRequest
+from crm_site import messaging
+from service import surveys
+from service.models import ServiceRequest, SurveyResponse
 from tests.browser.test_customer_journey import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_complaint_from_a_call_is_handed_over_resolved_and_called_back(
-    page, screenshot, service_agent, service_manager, owner_customer
+def test_complaint_from_a_call_is_handed_over_resolved_called_back_and_surveyed(
+    browser,
+    live_server,
+    page,
+    screenshot,
+    settings,
+    service_agent,
+    service_manager,
+    owner_customer,
 ):
     login(page, "service_agent")
     page.goto("/service/requests/new/")
@@ -42,3 +54,27 @@ def test_complaint_from_a_call_is_handed_over_resolved_and_called_back(
         and request.receiver == service_agent
         and request.satisfied
     )
+
+    # The closed request's survey goes out by SMS (the owner's preferred channel) with a
+    # signed link; the owner answers it on their phone, without logging in.
+    settings.SMS_BACKEND = "crm_site.messaging.LocMemSmsBackend"
+    messaging.sms_outbox.clear()
+    assert surveys.invitations_send_due() == 1
+    (sms,) = messaging.sms_outbox
+    link = re.search(r"https?://\S+", sms.text).group(0)
+    path = urlsplit(link).path
+    phone = browser.new_context(
+        base_url=live_server.url,
+        locale="zh-CN",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+    ).new_page()
+    phone.goto(path)
+    for fieldset in phone.get_by_test_id("survey-form").locator("fieldset").all():
+        fieldset.locator("label", has_text="5").click()
+    phone.locator("button[type=submit]").click()
+    phone.get_by_test_id("message-thanks").wait_for()
+    phone.context.close()
+    response = SurveyResponse.objects.get(customer=owner_customer)
+    assert response.index == 100
+    assert owner_customer.interactions.filter(kind="survey").exists()
