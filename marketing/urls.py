@@ -24,6 +24,7 @@ urlpatterns += [
     path("segments/new/", segments.segment_edit, name="segment-create"),
     path("segments/count/", segments.segment_count, name="segment-count"),
     path("segments/<int:pk>/", segments.segment_edit, name="segment-edit"),
+    path("segments/<int:pk>/delete/", segments.segment_delete, name="segment-delete"),
     path("campaigns/", campaigns.campaign_list, name="campaign-list"),
     path("campaigns/new/", campaigns.campaign_edit, name="campaign-create"),
     path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign-detail"),

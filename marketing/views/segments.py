@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from crm_site.pagination import paginate
 from marketing import selectors
@@ -70,3 +70,20 @@ def segment_count(request: HttpRequest) -> HttpResponse:
         "marketing/segment_form.html#count",
         {"count": _live_count(request, request.GET)},
     )
+
+
+@permission_required(RUN, raise_exception=True)
+@require_POST
+def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a segment no campaign targets; one that a campaign uses stays (the
+    campaign's members were copied from it)."""
+    segment = get_object_or_404(Segment, pk=pk)
+    if segment.campaigns.exists():
+        messages.error(
+            request,
+            _("This segment is the target of a campaign and cannot be deleted."),
+        )
+        return redirect("marketing:segment-edit", pk=pk)
+    segment.delete()
+    messages.success(request, _("Segment deleted."))
+    return redirect("marketing:segment-list")

@@ -103,3 +103,24 @@ def test_segment_count_is_one_query(marketer, django_assert_num_queries):
             user=marketer,
             criteria={"stage": "prospect", "open_complaints": "no", "project": 1},
         )
+
+
+def test_a_segment_is_deleted_unless_a_campaign_targets_it(client, marketer, campaign):
+    from django.urls import reverse
+
+    from marketing.models import Segment
+
+    spare = Segment.objects.create(name="闲置客群", criteria={})
+    client.force_login(marketer)
+    client.post(reverse("marketing:segment-delete", args=[campaign.segment.pk]))
+    assert Segment.objects.filter(pk=campaign.segment.pk).exists()
+    client.post(reverse("marketing:segment-delete", args=[spare.pk]))
+    assert not Segment.objects.filter(pk=spare.pk).exists()
+
+
+def test_only_campaign_runners_delete_segments(client, consultant, segment):
+    from django.urls import reverse
+
+    client.force_login(consultant)
+    response = client.post(reverse("marketing:segment-delete", args=[segment.pk]))
+    assert response.status_code == 403
