@@ -82,9 +82,15 @@ class OwnerBookForm(forms.Form):
 class InspectionItemForm(forms.ModelForm):
     class Meta:
         model = InspectionItem
-        fields = ["result", "note", "photo"]
+        fields = ["result", "category", "note", "photo"]
         widgets = {
             "result": forms.RadioSelect,
+            "category": forms.Select(
+                attrs={
+                    "class": "form-select form-select-sm",
+                    "aria-label": _("Category"),
+                }
+            ),
             "note": forms.TextInput(attrs={"placeholder": _("What is wrong")}),
         }
 

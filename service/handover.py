@@ -313,10 +313,15 @@ def inspection_start(*, actor: User, appointment: HandoverAppointment) -> Inspec
                 position=n,
                 room=row.get("room", ""),
                 item=row.get("item", ""),
+                category=_category(row.get("category")),
             )
             for n, row in enumerate(appointment.batch.checklist, start=1)
         )
     return inspection
+
+
+def _category(value: str | None) -> str:
+    return value if value in Category.values else Category.CONSTRUCTION
 
 
 @transaction.atomic
@@ -344,7 +349,7 @@ def defects_to_requests(*, actor: User, inspection: Inspection) -> list[ServiceR
             customer=appointment.customer,
             unit=appointment.unit,
             kind=ServiceRequest.Kind.REPAIR,
-            category=Category.CONSTRUCTION,
+            category=item.category,
             severity="normal",
             channel=ServiceRequest.Channel.WALK_IN,
             description=_("Found at handover inspection — %(room)s, %(item)s: %(note)s")

@@ -11,18 +11,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-# Rooms and what is checked in each; a batch copies this as its own checklist template.
+from service.models.core import Category
+
+# Rooms, what is checked in each and the repair category a defect there belongs to; a
+# batch copies this as its own checklist template.
 DEFAULT_CHECKLIST: list[dict[str, str]] = [
-    {"room": "入户门", "item": "门锁与门框"},
-    {"room": "客厅", "item": "墙面与天花"},
-    {"room": "客厅", "item": "地面与踢脚线"},
-    {"room": "客厅", "item": "开关与插座"},
-    {"room": "厨房", "item": "给排水"},
-    {"room": "厨房", "item": "橱柜与台面"},
-    {"room": "卫生间", "item": "防水与地漏"},
-    {"room": "卫生间", "item": "洁具"},
-    {"room": "主卧", "item": "窗户与密封"},
-    {"room": "阳台", "item": "栏杆与排水"},
+    {"room": "入户门", "item": "门锁与门框", "category": "doors_windows"},
+    {"room": "客厅", "item": "墙面与天花", "category": "walls_floors"},
+    {"room": "客厅", "item": "地面与踢脚线", "category": "walls_floors"},
+    {"room": "客厅", "item": "开关与插座", "category": "electrical"},
+    {"room": "厨房", "item": "给排水", "category": "plumbing"},
+    {"room": "厨房", "item": "橱柜与台面", "category": "construction"},
+    {"room": "卫生间", "item": "防水与地漏", "category": "plumbing"},
+    {"room": "卫生间", "item": "洁具", "category": "plumbing"},
+    {"room": "主卧", "item": "窗户与密封", "category": "doors_windows"},
+    {"room": "阳台", "item": "栏杆与排水", "category": "construction"},
 ]
 
 
@@ -260,6 +263,10 @@ class InspectionItem(models.Model):
     position = models.PositiveSmallIntegerField()
     room = models.CharField(_("room"), max_length=50)
     item = models.CharField(_("item"), max_length=100)
+    # The repair category a defect here becomes (service.models.Category).
+    category = models.CharField(
+        _("category"), max_length=30, choices=Category.choices, default="construction"
+    )
     result = models.CharField(
         _("result"), max_length=10, choices=Result.choices, default=Result.UNCHECKED
     )

@@ -342,6 +342,7 @@ def test_agent_books_inspects_and_turns_defects_into_requests(
     for n, item in enumerate(items):
         data[f"form-{n}-id"] = item.pk
         data[f"form-{n}-result"] = "pass"
+        data[f"form-{n}-category"] = item.category
         data[f"form-{n}-note"] = ""
     data["form-0-result"] = "defect"
     # A defect without a note is refused and nothing is saved.
@@ -585,3 +586,18 @@ def test_keys_are_not_handed_over_while_a_defect_is_not_yet_a_repair_request(
         handover.handover_complete(actor=service_agent, appointment=invited[0])
     handover.defects_to_requests(actor=service_agent, inspection=inspection)
     assert handover.handover_complete(actor=service_agent, appointment=invited[0])
+
+
+def test_a_defect_becomes_a_repair_of_its_checklist_category(invited, service_agent):
+    from service.models import InspectionItem
+
+    inspection = handover.inspection_start(actor=service_agent, appointment=invited[0])
+    item = inspection.items.get(item="防水与地漏")
+    assert item.category == "plumbing"
+    InspectionItem.objects.filter(pk=item.pk).update(
+        result=InspectionItem.Result.DEFECT, note="地漏返水"
+    )
+    (request,) = handover.defects_to_requests(
+        actor=service_agent, inspection=inspection
+    )
+    assert request.category == "plumbing"
