@@ -89,6 +89,27 @@ def slot_add(
     )
 
 
+@transaction.atomic
+def slot_change(
+    *, actor: User, slot: HandoverSlot, capacity: int
+) -> HandoverSlot | None:
+    """Change a slot's capacity, or remove it (capacity 0). Never below the owners
+    already booked into it: they keep their time."""
+    slot = HandoverSlot.objects.select_for_update().get(pk=slot.pk)
+    booked = slot.appointments.count()
+    if capacity < booked:
+        raise ValidationError(
+            _("%(count)s owners are booked into this slot; it cannot hold fewer.")
+            % {"count": booked}
+        )
+    if capacity == 0:
+        slot.delete()
+        return None
+    slot.capacity = capacity
+    slot.save(update_fields=["capacity"])
+    return slot
+
+
 def slots_with_load(batch: HandoverBatch) -> list[HandoverSlot]:
     """The batch's slots, each with `booked` (appointments in it); one query."""
     return list(

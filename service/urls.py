@@ -88,6 +88,11 @@ urlpatterns = [
         name="handover-slot-add",
     ),
     path(
+        "handovers/<int:pk>/slots/<int:slot_pk>/",
+        handover.handover_slot_change,
+        name="handover-slot-change",
+    ),
+    path(
         "handovers/<int:pk>/invite/", handover.handover_invite, name="handover-invite"
     ),
     path("handovers/<int:pk>/close/", handover.handover_close, name="handover-close"),

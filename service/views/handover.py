@@ -26,6 +26,7 @@ from service.forms_handover import (
 from service.models import (
     HandoverAppointment,
     HandoverBatch,
+    HandoverSlot,
     Inspection,
     InspectionItem,
 )
@@ -120,6 +121,28 @@ def handover_slot_add(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Slot added."))
             return redirect(batch)
     return _render_batch(request, batch, form)
+
+
+@permission_required(MANAGE, raise_exception=True)
+@require_POST
+def handover_slot_change(request: HttpRequest, pk: int, slot_pk: int) -> HttpResponse:
+    """A slot's new capacity from the batch page; 0 removes it."""
+    batch = _batch(pk)
+    slot = get_object_or_404(HandoverSlot, pk=slot_pk, batch=batch)
+    try:
+        capacity = int(request.POST.get("capacity", ""))
+        if not 0 <= capacity <= 100:
+            raise ValueError
+    except ValueError:
+        messages.error(request, _("Enter a capacity from 0 to 100."))
+        return redirect(batch)
+    try:
+        kept = services.slot_change(actor=request.user, slot=slot, capacity=capacity)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Slot changed.") if kept else _("Slot removed."))
+    return redirect(batch)
 
 
 @permission_required(MANAGE, raise_exception=True)

@@ -161,6 +161,25 @@ def test_slot_must_fall_within_the_batch_and_not_repeat(batch, slot, service_man
         )
 
 
+def test_a_slot_shrinks_or_goes_only_down_to_its_bookings(
+    client, invited, slot, service_agent, service_manager
+):
+    handover.appointment_book(actor=service_agent, appointment=invited[0], slot=slot)
+    with pytest.raises(ValidationError):
+        handover.slot_change(actor=service_manager, slot=slot, capacity=0)
+    assert handover.slot_change(actor=service_manager, slot=slot, capacity=1)
+    url = reverse("service:handover-slot-change", args=[slot.batch_id, slot.pk])
+    client.force_login(service_agent)
+    assert client.post(url, {"capacity": "5"}).status_code == 403
+    client.force_login(service_manager)
+    client.post(url, {"capacity": "-1"})
+    slot.refresh_from_db()
+    assert slot.capacity == 1
+    type(invited[0]).objects.filter(pk=invited[0].pk).update(slot=None)
+    client.post(url, {"capacity": "0"})
+    assert not type(slot).objects.filter(pk=slot.pk).exists()
+
+
 def test_booking_respects_the_slot_capacity_and_confirms(invited, slot, service_agent):
     for appointment in invited[:2]:
         handover.appointment_book(
