@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -253,6 +254,27 @@ CELERY_BEAT_SCHEDULE = {
     "sales-registrations-warn": {
         "task": "sales.tasks.registrations_warn",
         "schedule": 3600.0,
+    },
+    # Every morning at FOLLOW_UP_DIGEST_HOUR: each consultant's digest row of today's and
+    # overdue follow-ups and customers about to lapse, then one message per row; the
+    # overdue follow-ups are escalated to the sales manager. One row per consultant and
+    # day, so a second run sends nothing twice.
+    "sales-follow-up-digest": {
+        "task": "sales.tasks.follow_up_digest",
+        "schedule": crontab(hour=FOLLOW_UP_DIGEST_HOUR, minute=0),
+    },
+    # Every 15 min: digests whose message was lost (Redis down, worker crashed) are
+    # queued again; each is claimed before it is sent, so none goes out twice.
+    "sales-digests-send-pending": {
+        "task": "sales.tasks.digests_send_pending",
+        "schedule": 900.0,
+    },
+    # Every 4 min: the sales dashboard of every scope, precomputed (cached 5 min).
+    "sales-dashboard-warm": {"task": "sales.tasks.dashboard_warm", "schedule": 240.0},
+    # Every 10 min: overdue service requests go up the escalation ladder, each rung once.
+    "service-escalations-sweep": {
+        "task": "service.tasks.escalations_sweep",
+        "schedule": 600.0,
     },
     # Every 4 min: recompute the service dashboard's default view (cached 5 min), so a
     # manager opening it never waits for the aggregates. Running twice only recomputes.

@@ -47,3 +47,28 @@ def test_beat_and_worker_starting_count_as_heartbeats(db):
         "beat",
         "worker",
     }
+
+
+def test_every_background_job_is_scheduled_and_registered(settings):
+    from crm_site.celery import app
+
+    app.loader.import_default_modules()
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    for entry in schedule.values():
+        assert entry["task"] in app.tasks, entry["task"]
+    scheduled = {entry["task"] for entry in schedule.values()}
+    for job in (
+        "sales.tasks.follow_up_digest",
+        "sales.tasks.digests_send_pending",
+        "sales.tasks.registrations_sweep",
+        "sales.tasks.registrations_warn",
+        "sales.tasks.dashboard_warm",
+        "service.tasks.escalations_sweep",
+        "service.tasks.survey_invitations_send",
+        "service.tasks.survey_reminders_send",
+        "service.tasks.handover_notices_send",
+        "marketing.tasks.invitations_pump",
+    ):
+        assert job in scheduled, job
+    digest = schedule["sales-follow-up-digest"]["schedule"]
+    assert digest.hour == {settings.FOLLOW_UP_DIGEST_HOUR}
