@@ -197,6 +197,12 @@ def _render_appointment(
                 "position"
             )
         )
+    locked = appointment.status == HandoverAppointment.Status.HANDED_OVER
+    if locked:
+        # The keys are handed over: the inspection is the record of that day.
+        for form in formset or []:
+            for field in form.fields.values():
+                field.disabled = True
     slots = services.slots_with_load(appointment.batch)
     return render(
         request,
@@ -207,6 +213,7 @@ def _render_appointment(
             "book_form": BookForm(slots=slots, initial={"slot": appointment.slot_id}),
             "inspection": inspection,
             "formset": formset,
+            "inspection_locked": locked,
             "open_defects": sum(
                 1
                 for form in formset or []
@@ -258,6 +265,11 @@ def inspection_start(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
     appointment, inspection = _inspection(pk)
+    if appointment.status == HandoverAppointment.Status.HANDED_OVER:
+        messages.error(
+            request, _("The keys are handed over; the inspection can no longer change.")
+        )
+        return redirect(appointment)
     formset = InspectionFormSet(
         request.POST,
         request.FILES,

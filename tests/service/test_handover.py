@@ -620,3 +620,27 @@ def test_a_defect_becomes_a_repair_of_its_checklist_category(invited, service_ag
         actor=service_agent, inspection=inspection
     )
     assert request.category == "plumbing"
+
+
+def test_the_inspection_is_read_only_once_the_keys_are_handed_over(
+    client, invited, service_agent
+):
+    from service.models import InspectionItem
+
+    appointment = invited[0]
+    inspection = handover.inspection_start(actor=service_agent, appointment=appointment)
+    handover.handover_complete(actor=service_agent, appointment=appointment)
+    client.force_login(service_agent)
+    page = client.get(appointment.get_absolute_url()).content.decode()
+    assert "disabled" in page and 'data-testid="inspection-form"' in page
+    item = inspection.items.first()
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-0-id": item.pk,
+        "form-0-result": "defect",
+        "form-0-category": "plumbing",
+        "form-0-note": "后补",
+    }
+    client.post(reverse("service:inspection-save", args=[appointment.pk]), data)
+    assert InspectionItem.objects.get(pk=item.pk).result == item.result
