@@ -7,7 +7,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from sales.models import Building
-from service.models import HandoverSlot, InspectionItem, SurveyQuestion
+from service.models import Category, HandoverSlot, InspectionItem, SurveyQuestion
 
 DATE = forms.DateInput(attrs={"type": "date"})
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -42,6 +42,21 @@ class SlotForm(forms.Form):
     capacity = forms.IntegerField(
         label=_("Units in the slot"), min_value=1, max_value=500
     )
+
+
+class ChecklistRowForm(forms.Form):
+    room = forms.CharField(label=_("Room"), max_length=50)
+    item = forms.CharField(label=_("What is checked"), max_length=100)
+    # An initial value, so an untouched empty row (its select still says construction)
+    # counts as unchanged and is skipped.
+    category = forms.ChoiceField(
+        label=_("Category"), choices=Category.choices, initial=Category.CONSTRUCTION
+    )
+
+
+ChecklistFormSet = forms.formset_factory(
+    ChecklistRowForm, extra=3, can_delete=True, max_num=60, validate_max=True
+)
 
 
 class BookForm(forms.Form):

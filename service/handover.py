@@ -69,6 +69,34 @@ def batch_create(
     return batch
 
 
+def checklist_update(
+    *, actor: User, batch: HandoverBatch, rows: list[dict[str, str]]
+) -> HandoverBatch:
+    """Replace the batch's checklist; inspections started from now on use it (those
+    already started keep theirs)."""
+    rows = [
+        {
+            "room": row["room"].strip(),
+            "item": row["item"].strip(),
+            "category": _category(row.get("category")),
+        }
+        for row in rows
+        if row.get("room", "").strip() and row.get("item", "").strip()
+    ]
+    if not rows:
+        raise ValidationError(_("A checklist needs at least one item."))
+    before = batch.checklist
+    batch.checklist = rows
+    batch.save(update_fields=["checklist"])
+    audit_record(
+        actor=actor,
+        instance=batch,
+        action=AuditEntry.Action.UPDATE,
+        changes={"checklist": {"old": len(before), "new": len(rows)}},
+    )
+    return batch
+
+
 def slot_add(
     *,
     actor: User,

@@ -88,6 +88,11 @@ urlpatterns = [
         name="handover-slot-add",
     ),
     path(
+        "handovers/<int:pk>/checklist/",
+        handover.handover_checklist,
+        name="handover-checklist",
+    ),
+    path(
         "handovers/<int:pk>/slots/<int:slot_pk>/",
         handover.handover_slot_change,
         name="handover-slot-change",

@@ -19,6 +19,7 @@ from service import handover as services
 from service.forms_handover import (
     BatchForm,
     BookForm,
+    ChecklistFormSet,
     InspectionFormSet,
     OwnerBookForm,
     SlotForm,
@@ -121,6 +122,33 @@ def handover_slot_add(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Slot added."))
             return redirect(batch)
     return _render_batch(request, batch, form)
+
+
+@permission_required(MANAGE, raise_exception=True)
+def handover_checklist(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit the batch's inspection checklist: rooms, what is checked, the category."""
+    batch = _batch(pk)
+    formset = ChecklistFormSet(
+        request.POST or None, initial=batch.checklist, prefix="rows"
+    )
+    if request.method == "POST" and formset.is_valid():
+        rows = [
+            form.cleaned_data
+            for form in formset
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        try:
+            services.checklist_update(actor=request.user, batch=batch, rows=rows)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Checklist saved."))
+            return redirect(batch)
+    return render(
+        request,
+        "service/handover_checklist.html",
+        {"batch": batch, "formset": formset},
+    )
 
 
 @permission_required(MANAGE, raise_exception=True)

@@ -644,3 +644,36 @@ def test_the_inspection_is_read_only_once_the_keys_are_handed_over(
     }
     client.post(reverse("service:inspection-save", args=[appointment.pk]), data)
     assert InspectionItem.objects.get(pk=item.pk).result == item.result
+
+
+def test_managers_edit_the_checklist_that_new_inspections_walk(
+    client, batch, invited, service_agent, service_manager
+):
+    url = reverse("service:handover-checklist", args=[batch.pk])
+    client.force_login(service_agent)
+    assert client.get(url).status_code == 403
+    client.force_login(service_manager)
+    assert client.get(url).status_code == 200
+    rows = len(batch.checklist)
+    data = {"rows-TOTAL_FORMS": rows + 3, "rows-INITIAL_FORMS": rows}
+    # Two untouched empty rows, as the page sends them.
+    data |= {f"rows-{rows + n}-category": "construction" for n in (1, 2)}
+    for n, row in enumerate(batch.checklist):
+        data |= {f"rows-{n}-{k}": v for k, v in row.items()}
+    data[f"rows-{rows - 1}-DELETE"] = "on"
+    data |= {f"rows-{rows}-room": "车位", f"rows-{rows}-item": "划线与编号"}
+    data[f"rows-{rows}-category"] = "construction"
+    bad = data | {"rows-0-room": ""}
+    assert client.post(url, bad).status_code == 200  # the error shows next to the row
+    batch.refresh_from_db()
+    assert len(batch.checklist) == rows
+    assert client.post(url, data).status_code == 302
+    batch.refresh_from_db()
+    assert len(batch.checklist) == rows
+    assert batch.checklist[-1] == {
+        "room": "车位",
+        "item": "划线与编号",
+        "category": "construction",
+    }
+    inspection = handover.inspection_start(actor=service_agent, appointment=invited[0])
+    assert inspection.items.order_by("position").last().item == "划线与编号"
