@@ -18,6 +18,7 @@ from service.models import (
     Severity,
     WorkOrder,
 )
+from service.photos import clean_photo
 
 
 class RequestForm(forms.Form):
@@ -156,17 +157,6 @@ class ScheduleForm(forms.Form):
     )
 
 
-# Sign-off photo extensions and the content type they are served with.
-PHOTO_TYPES = {
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "heic": "image/heic",
-}
-
-
 class SignOffForm(forms.Form):
     note = forms.CharField(label=_("What was found on site"), max_length=300)
     photo = forms.FileField(
@@ -183,20 +173,7 @@ class SignOffForm(forms.Form):
     )
 
     def clean_photo(self):
-        photo = self.cleaned_data.get("photo")
-        if photo is None:
-            return None
-        if photo.size > 10 * 1024 * 1024:
-            raise forms.ValidationError(gettext("A photo may be at most 10 MB."))
-        # The name decides how the photo is served back: only image extensions.
-        extension = photo.name.rsplit(".", 1)[-1].lower() if "." in photo.name else ""
-        if extension not in PHOTO_TYPES or not (photo.content_type or "").startswith(
-            "image/"
-        ):
-            raise forms.ValidationError(
-                gettext("Upload a photo (JPEG, PNG, GIF, WebP or HEIC).")
-            )
-        return photo
+        return clean_photo(self.cleaned_data.get("photo"))
 
 
 class CancelForm(forms.Form):

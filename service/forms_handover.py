@@ -8,12 +8,10 @@ from django.utils.translation import gettext_lazy as _
 
 from sales.models import Building
 from service.models import Category, HandoverSlot, InspectionItem, SurveyQuestion
+from service.photos import clean_photo
 
 DATE = forms.DateInput(attrs={"type": "date"})
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
-PHOTO_MAX_BYTES = 10 * 1024 * 1024
-# Photos from phones; no SVG, which a browser would run as a page.
-PHOTO_EXTENSIONS = {"jpg", "jpeg", "png", "webp", "heic", "heif"}
 
 
 class BatchForm(forms.Form):
@@ -117,18 +115,7 @@ class InspectionItemForm(forms.ModelForm):
                 field.disabled = True
 
     def clean_photo(self):
-        photo = self.cleaned_data.get("photo")
-        if photo and hasattr(photo, "content_type"):
-            extension = photo.name.rsplit(".", 1)[-1].lower()
-            if extension not in PHOTO_EXTENSIONS or not (
-                photo.content_type or ""
-            ).startswith("image/"):
-                raise forms.ValidationError(
-                    gettext("Upload a photo (JPEG, PNG, WebP or HEIC).")
-                )
-            if photo.size > PHOTO_MAX_BYTES:
-                raise forms.ValidationError(gettext("The photo is larger than 10 MB."))
-        return photo
+        return clean_photo(self.cleaned_data.get("photo"))
 
     def clean(self) -> dict:
         data = super().clean()

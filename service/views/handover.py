@@ -31,6 +31,7 @@ from service.models import (
     Inspection,
     InspectionItem,
 )
+from service.photos import photo_response
 from service.views.public import invalid_link, public_message
 
 USE = "service.use_service"
@@ -349,12 +350,7 @@ def handover_close(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(USE, raise_exception=True)
 def inspection_photo(request: HttpRequest, pk: int) -> FileResponse:
     item = get_object_or_404(InspectionItem, pk=pk)
-    if not item.photo:
-        raise Http404
-    response = FileResponse(item.photo.open("rb"))
-    # An uploaded file is shown, never run.
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return photo_response(item.photo)
 
 
 @login_not_required

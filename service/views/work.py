@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 from crm_site.pagination import paginate
 from service import services_work
 from service.forms import (
-    PHOTO_TYPES,
     CancelForm,
     ChargebackForm,
     ContractorForm,
@@ -22,6 +21,7 @@ from service.forms import (
     WorkOrderForm,
 )
 from service.models import Chargeback, Contractor, ServiceRequest, WorkOrder
+from service.photos import photo_response
 from service.selectors import (
     RANKING_CACHE_SECONDS,
     contractor_money,
@@ -105,14 +105,7 @@ def work_order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("service.use_service", raise_exception=True)
 def work_order_photo(request: HttpRequest, pk: int) -> FileResponse:
     """The sign-off photo, only to service staff (media is not served publicly)."""
-    work_order = _work_order(pk)
-    name = work_order.signoff_photo.name
-    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if not name or extension not in PHOTO_TYPES:
-        raise Http404
-    return FileResponse(
-        work_order.signoff_photo.open("rb"), content_type=PHOTO_TYPES[extension]
-    )
+    return photo_response(_work_order(pk).signoff_photo)
 
 
 WORK_VIEWS = {
