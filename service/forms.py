@@ -18,7 +18,7 @@ from service.models import (
     Severity,
     WorkOrder,
 )
-from service.photos import clean_photo
+from service.photos import PhotosField, clean_photo
 
 
 class RequestForm(forms.Form):
@@ -44,6 +44,7 @@ class RequestForm(forms.Form):
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+    photos = PhotosField(label=_("Photos"), required=False)
 
     def clean_mobile(self) -> str:
         try:
@@ -155,6 +156,10 @@ class ScheduleForm(forms.Form):
         label=_("Appointment"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+
+
+class PhotosForm(forms.Form):
+    photos = PhotosField(label=_("Photos"))
 
 
 class SignOffForm(forms.Form):

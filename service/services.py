@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
@@ -21,6 +22,7 @@ from service.models import (
     DEFAULT_HOURS,
     DeadlineRule,
     Escalation,
+    RequestPhoto,
     ServiceRequest,
     ServiceStep,
 )
@@ -101,6 +103,33 @@ def request_create(
         link=request,
     )
     return request
+
+
+@transaction.atomic
+def photos_add(*, actor: User, request: ServiceRequest, files: list) -> int:
+    """Keep photos of the problem on the request: all of them or none, a step saying
+    how many, and an audit entry."""
+    if not files:
+        return 0
+    before = request.photos.count()
+    RequestPhoto.objects.bulk_create(
+        RequestPhoto(request=request, file=f, uploaded_by=actor) for f in files
+    )
+    ServiceStep.objects.create(
+        request=request,
+        from_status=request.status,
+        to_status=request.status,
+        actor=actor,
+        note=ngettext("%(count)s photo added", "%(count)s photos added", len(files))
+        % {"count": len(files)},
+    )
+    audit_record(
+        actor=actor,
+        instance=request,
+        action=AuditEntry.Action.UPDATE,
+        changes={"photos": {"old": before, "new": before + len(files)}},
+    )
+    return len(files)
 
 
 def _locked(request: ServiceRequest) -> ServiceRequest:

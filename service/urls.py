@@ -15,6 +15,16 @@ urlpatterns = [
     path("requests/", views.request_list, name="request-list"),
     path("requests/new/", views.request_create, name="request-create"),
     path("requests/<int:pk>/", views.request_detail, name="request-detail"),
+    path(
+        "requests/<int:pk>/photos/",
+        views.request_photos_add,
+        name="request-photos-add",
+    ),
+    path(
+        "requests/<int:pk>/photos/<int:photo_pk>/",
+        views.request_photo,
+        name="request-photo",
+    ),
     path("requests/<int:pk>/assign/", views.request_assign, name="request-assign"),
     path("requests/<int:pk>/start/", views.request_start, name="request-start"),
     path("requests/<int:pk>/resolve/", views.request_resolve, name="request-resolve"),

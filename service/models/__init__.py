@@ -6,6 +6,7 @@ from service.models.core import (  # noqa: F401
     DeadlineRule,
     Department,
     Escalation,
+    RequestPhoto,
     ServiceAccess,
     ServiceRequest,
     ServiceStep,

@@ -320,6 +320,27 @@ class ServiceRequest(models.Model):
     move_to.alters_data = True
 
 
+class RequestPhoto(models.Model):
+    """A photo of the problem: from the owner (WeChat, e-mail) or taken on site."""
+
+    request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="photos"
+    )
+    file = models.FileField(_("photo"), upload_to="requests/%Y/%m/")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("request photo")
+        verbose_name_plural = _("request photos")
+        ordering = ["uploaded_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.request} {self.file.name}"
+
+
 class ServiceStep(models.Model):
     """Every step of a request: status changes and hand-overs, who and when."""
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,13 +24,15 @@ from service.forms import (
     AssignForm,
     CallbackForm,
     CancelForm,
+    PhotosForm,
     RequestForm,
     ResolveForm,
     ScheduleForm,
     SignOffForm,
     WorkOrderForm,
 )
-from service.models import Category, ServiceRequest
+from service.models import Category, RequestPhoto, ServiceRequest
+from service.photos import photo_response
 
 WORKING = (
     ServiceRequest.Status.RECEIVED,
@@ -133,7 +135,7 @@ def _narrow(qs, params) -> tuple:
 
 @permission_required("service.use_service", raise_exception=True)
 def request_create(request: HttpRequest) -> HttpResponse:
-    form = RequestForm(request.POST or None)
+    form = RequestForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         customer = customer_find_by_phone(data["mobile"])
@@ -159,6 +161,9 @@ def request_create(request: HttpRequest) -> HttpResponse:
                 channel=data["channel"],
                 description=data["description"],
             )
+            services.photos_add(
+                actor=request.user, request=created, files=data["photos"]
+            )
             messages.success(
                 request,
                 _("Request %(number)s recorded; you are its accountable receiver.")
@@ -182,6 +187,28 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_detail(request, _request(request, pk))
 
 
+@permission_required("service.use_service", raise_exception=True)
+@require_POST
+def request_photos_add(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _request(request, pk)
+    form = PhotosForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render_detail(request, item, status=400, photos_form=form)
+    count = services.photos_add(
+        actor=request.user, request=item, files=form.cleaned_data["photos"]
+    )
+    messages.success(request, _("%(count)s photos added.") % {"count": count})
+    return redirect(item)
+
+
+@permission_required("service.use_service", raise_exception=True)
+def request_photo(request: HttpRequest, pk: int, photo_pk: int) -> FileResponse:
+    item = _request(request, pk)
+    return photo_response(
+        get_object_or_404(RequestPhoto, pk=photo_pk, request=item).file
+    )
+
+
 def render_detail(
     request: HttpRequest, item: ServiceRequest, *, status: int = 200, **forms
 ) -> HttpResponse:
@@ -202,6 +229,8 @@ def render_detail(
             "resolve_form": ResolveForm(),
             "callback_form": CallbackForm(),
             "work_order_form": forms.get("work_order_form") or WorkOrderForm(),
+            "photos_form": forms.get("photos_form") or PhotosForm(),
+            "photos": list(item.photos.order_by("uploaded_at", "pk")),
             "schedule_form": ScheduleForm(),
             "signoff_form": SignOffForm(),
             "cancel_form": CancelForm(),
