@@ -23,8 +23,12 @@ def _links(board: overview.Overview, project: Project | None) -> dict[str, str]:
     window = {"start": board.start.isoformat(), "end": board.end.isoformat()}
     return {
         "visits": _url("sales:dashboard", project=pk, **window),
-        "subscriptions": _url("sales:opportunity-list", stage="subscribed", project=pk),
-        "contracts": _url("sales:opportunity-list", stage="contracted", project=pk),
+        "subscriptions": _url(
+            "sales:opportunity-list", reached="subscribed", project=pk, **window
+        ),
+        "contracts": _url(
+            "sales:opportunity-list", reached="contracted", project=pk, **window
+        ),
         "collections": _url("sales:dashboard", project=pk, **window),
         "overdue_payments": reverse("sales:payments-overdue"),
         "open_requests": _url("service:request-list", view="open"),

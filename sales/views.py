@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib import messages
@@ -10,10 +11,11 @@ from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -46,6 +48,7 @@ from sales.models import (
     PaymentItem,
     Project,
     Registration,
+    StageChange,
     Unit,
     UnitHold,
 )
@@ -262,6 +265,18 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     consultant = request.GET.get("consultant", "")
     if consultant.isdigit():
         qs = qs.filter(consultant_id=int(consultant))
+    reached = _reached_filter(request)
+    if reached:
+        qs = qs.filter(
+            Exists(
+                StageChange.objects.filter(
+                    opportunity=OuterRef("pk"),
+                    to_stage=reached["stage"],
+                    changed_at__gte=reached["since"],
+                    changed_at__lt=reached["until"],
+                )
+            )
+        )
     page = paginate(qs, page=request.GET.get("page"))
     filters = request.GET.copy()
     filters.pop("page", None)
@@ -285,8 +300,30 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
             if request.user.has_perm("sales.manage_sales")
             else [],
             "filter_query": filters.urlencode(),
+            "reached": reached,
         },
     )
+
+
+def _reached_filter(request: HttpRequest) -> dict | None:
+    """?reached=<stage>&start=<date>&end=<date>: the deals that reached the stage on
+    those days (the overview's subscriptions and contracts of a period link here)."""
+    stage = request.GET.get("reached", "")
+    start = parse_date(request.GET.get("start", "") or "")
+    end = parse_date(request.GET.get("end", "") or "")
+    if stage not in Opportunity.Stage.values or not start or not end or end < start:
+        return None
+    midnight = datetime.min.time()
+    return {
+        "stage": stage,
+        "label": Opportunity.Stage(stage).label,
+        "start": start,
+        "end": end,
+        "since": timezone.make_aware(datetime.combine(start, midnight)),
+        "until": timezone.make_aware(
+            datetime.combine(end + timedelta(days=1), midnight)
+        ),
+    }
 
 
 @permission_required("sales.use_sales", raise_exception=True)

@@ -134,8 +134,10 @@ def test_each_figure_links_to_the_page_behind_it_filtered(
     client.force_login(executive)
     response = client.get(HOME, {"project": project.pk, "period": "year"})
     links = response.context["links"]
+    year = timezone.localdate().replace(month=1, day=1)
     assert links["contracts"] == (
-        f"{reverse('sales:opportunity-list')}?stage=contracted&project={project.pk}"
+        f"{reverse('sales:opportunity-list')}?reached=contracted&project={project.pk}"
+        f"&start={year:%Y-%m-%d}&end={timezone.localdate():%Y-%m-%d}"
     )
     assert (
         links["overdue_requests"] == f"{reverse('service:request-list')}?view=overdue"
@@ -146,6 +148,15 @@ def test_each_figure_links_to_the_page_behind_it_filtered(
         assert url.replace("&", "&amp;") in body
     for url in (links["contracts"], links["overdue_requests"], links["visits"]):
         assert client.get(url).status_code == 200
+    # The list behind a figure shows as many deals as the figure says.
+    deals = client.get(links["contracts"]).context["page"].items
+    assert [d.pk for d in deals] == [activity.pk]
+    subscribed = client.get(links["subscriptions"]).context["page"].items
+    assert len(subscribed) == board_figure(response, "subscribeds")
+
+
+def board_figure(response, name: str) -> int:
+    return response.context["board"].sales[name]["period"]
 
 
 def test_the_project_filter_narrows_the_figures(client, executive, activity):
