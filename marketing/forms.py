@@ -50,12 +50,12 @@ class SegmentForm(forms.ModelForm):
         label=_("Last contact before"), required=False, widget=DATE
     )
     satisfaction = forms.ChoiceField(
-        label=_("Owner satisfaction (service callbacks)"),
+        label=_("Owner satisfaction (surveys and callbacks)"),
         required=False,
         choices=[
             ("", _("Any")),
-            ("satisfied", _("Satisfied at every callback")),
-            ("unsatisfied", _("Not satisfied at some callback")),
+            ("satisfied", _("Satisfied (survey index 80+, never unhappy)")),
+            ("unsatisfied", _("Not satisfied (survey index below 60 or a callback)")),
         ],
     )
     open_complaints = forms.ChoiceField(

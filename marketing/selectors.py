@@ -14,7 +14,7 @@ from crm_site.models import User
 from customers.models import Customer
 from marketing.models import Campaign, CampaignMember, CostLine, Invitation, Response
 from sales.models import Opportunity, Registration
-from service.models import ServiceRequest
+from service.models import ServiceRequest, SurveyResponse
 
 # Deals at these stages count as subscriptions, and the last two as contracts.
 SUBSCRIBED_STAGES = (
@@ -23,6 +23,9 @@ SUBSCRIBED_STAGES = (
     Opportunity.Stage.PAID,
 )
 CONTRACTED_STAGES = (Opportunity.Stage.CONTRACTED, Opportunity.Stage.PAID)
+# Survey index (0–100) from which an answer counts as satisfied, and below which not.
+SATISFIED_FROM = 80
+UNSATISFIED_BELOW = 60
 CONSENT_FIELDS = {
     "email": "consent_email",
     "sms": "consent_sms",
@@ -79,9 +82,16 @@ def segment_customers(*, user: User, criteria: dict) -> QuerySet:
 
 def _service_filters(qs: QuerySet, criteria: dict) -> QuerySet:
     requests = ServiceRequest.objects.filter(customer_id=OuterRef("pk"))
-    unhappy = Exists(requests.filter(satisfied=False))
+    answers = SurveyResponse.objects.filter(customer_id=OuterRef("pk"))
+    # An owner's satisfaction: their survey answers and what they said at callbacks.
+    unhappy = Exists(requests.filter(satisfied=False)) | Exists(
+        answers.filter(index__lt=UNSATISFIED_BELOW)
+    )
+    happy = Exists(requests.filter(satisfied=True)) | Exists(
+        answers.filter(index__gte=SATISFIED_FROM)
+    )
     if criteria.get("satisfaction") == "satisfied":
-        qs = qs.filter(Exists(requests.filter(satisfied=True)) & ~unhappy)
+        qs = qs.filter(happy & ~unhappy)
     elif criteria.get("satisfaction") == "unsatisfied":
         qs = qs.filter(unhappy)
     open_complaints = Exists(

@@ -71,8 +71,26 @@ def test_segment_filters_by_satisfaction_and_open_complaints(marketer, service_a
     CustomerFactory(name="无单", stage="owner")
     assert names(marketer, satisfaction="satisfied") == {"满意"}
     assert names(marketer, satisfaction="unsatisfied") == {"不满"}
+    # Survey answers count too: all 5s (index 100) satisfied, all 2s (25) not.
+    surveyed = [CustomerFactory(name=n, stage="owner") for n in ("高分", "低分")]
+    for customer, score in zip(surveyed, (5, 2), strict=True):
+        answer_survey(customer, service_agent, score)
+    assert names(marketer, satisfaction="satisfied") == {"满意", "高分"}
+    assert names(marketer, satisfaction="unsatisfied") == {"不满", "低分"}
     assert names(marketer, open_complaints="yes") == {"不满"}
-    assert names(marketer, open_complaints="no") == {"满意", "无单"}
+    assert names(marketer, open_complaints="no") == {"满意", "无单", "高分", "低分"}
+
+
+def answer_survey(customer, agent, score):
+    from service import surveys
+
+    request = request_for(customer, agent, status="closed", satisfied=None)
+    invitation = surveys.invitation_for_request(request)
+    surveys.survey_submit(
+        invitation=invitation,
+        scores={q.pk: score for q in surveys.questions_of(invitation)},
+        comment="",
+    )
 
 
 def test_segment_filters_by_consent_per_channel(marketer):
