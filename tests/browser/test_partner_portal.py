@@ -67,7 +67,8 @@ def test_the_executive_overview_renders_with_figures_linking_to_their_pages(
     assert "1" in contracts.inner_text()
     screenshot("61-executive-overview")
     contracts.click()
-    page.wait_for_url("**/sales/deals/?stage=contracted*")
+    page.wait_for_url("**/sales/deals/?reached=contracted*")
+    page.get_by_test_id("reached-filter").wait_for()
     assert page.get_by_test_id("deal-table").locator("tbody tr").count() == 1
     page.go_back()
     page.get_by_test_id("fig-overdue-requests").click()
