@@ -11,7 +11,7 @@ class MarketingConfig(AppConfig):
     def ready(self) -> None:
         from crm_site import links, panels
         from marketing import handlers, merge_handlers
-        from marketing.panels import referral_panel
+        from marketing.panels import campaign_panel, referral_panel
         from marketing.selectors import latest_campaign_of
         from sales import attribution
 
@@ -25,6 +25,11 @@ class MarketingConfig(AppConfig):
             template="marketing/_referral_panel.html",
             context=referral_panel,
             order=30,
+        )
+        panels.register(
+            template="marketing/_campaign_panel.html",
+            context=campaign_panel,
+            order=35,
         )
         links.register("marketing.campaign", "marketing:campaign-detail")
         links.register("marketing.referral", "marketing:referral-detail")

@@ -1,15 +1,16 @@
-"""What marketing adds to the customer page: the customer's referrals and a form to
-record a new one when the customer is an owner."""
+"""What marketing adds to the customer page: the campaigns the customer was invited
+to and how they answered, and the customer's referrals with a form to record a new one
+when the customer is an owner."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from crm_site.models import User
 from customers.models import Customer
-from marketing.models import Referral
+from marketing.models import CampaignMember, Referral, Response
 from sales.models import Project
 
 
@@ -36,4 +37,25 @@ def referral_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
         "projects": list(Project.objects.filter(is_active=True).order_by("name"))
         if show_form
         else [],
+    }
+
+
+def campaign_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
+    """The customer's latest campaigns, with whether they signed up and came: one
+    query. Nothing when the customer was in no campaign."""
+    answered = Response.objects.filter(member_id=OuterRef("pk"))
+    memberships = list(
+        CampaignMember.objects.filter(customer=customer)
+        .select_related("campaign")
+        .annotate(
+            signed_up=Exists(answered.filter(kind=Response.Kind.SIGNUP)),
+            checked_in=Exists(answered.filter(kind=Response.Kind.CHECKIN)),
+        )
+        .order_by("-campaign__starts_on", "-pk")[:10]
+    )
+    if not memberships:
+        return None
+    return {
+        "memberships": memberships,
+        "may_open": user.has_perm("marketing.use_marketing"),
     }

@@ -332,3 +332,29 @@ def test_dashboard_shows_the_referral_funnel(client, marketer):
     page = client.get(reverse("marketing:dashboard")).content.decode()
     funnel = page.split('data-testid="referral-funnel"')[1].split("</table>")[0]
     assert ">4<" in funnel and ">1<" in funnel and "25%" in funnel
+
+
+def test_the_customer_page_shows_the_customers_campaigns(
+    client, consultant, marketer, running
+):
+    from customers.models import Customer
+
+    member = CampaignMember.objects.filter(campaign=running).first()
+    customer = member.customer if member else None
+    if customer is None:
+        customer = CustomerFactory(assigned_consultant=consultant)
+        member = CampaignMember.objects.create(campaign=running, customer=customer)
+    Customer.objects.filter(pk=customer.pk).update(assigned_consultant=consultant)
+    from marketing.services import response_record
+
+    response_record(actor=marketer, member=member, kind="checkin")
+    client.force_login(consultant)
+    page = client.get(customer.get_absolute_url()).content.decode()
+    panel = page.split('data-testid="customer-campaigns"')[1].split("</ul>")[0]
+    assert running.name in panel and "已签到" in panel
+    # Consultants may not open the campaign itself: no link.
+    assert running.get_absolute_url() not in panel
+    client.force_login(marketer)
+    Customer.objects.filter(pk=customer.pk).update(consent_sms=True)
+    page = client.get(customer.get_absolute_url()).content.decode()
+    assert running.get_absolute_url() in page
