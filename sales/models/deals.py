@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from sales.models.approval import Decided
 from sales.models.inventory import Project, Unit
 from sales.querysets import OpportunityQuerySet
 
@@ -279,7 +280,7 @@ class UnitHold(models.Model):
         return f"{self.unit} until {self.held_until:%Y-%m-%d %H:%M}"
 
 
-class DealChange(models.Model):
+class DealChange(Decided):
     """A change to a subscribed deal — cancellation, another unit, another buyer —
     that only takes effect once a sales manager approves it. The rows are the history."""
 
@@ -314,22 +315,9 @@ class DealChange(models.Model):
         verbose_name=_("new buyer"),
     )
     reason = models.CharField(_("reason"), max_length=200)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    requested_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.PENDING
     )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=200, blank=True)
     # What the deal looked like before the approved change (unit, customer, price).
     before = models.JSONField(default=dict, blank=True)
 

@@ -10,10 +10,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from sales.models.approval import Decided
 from sales.models.deals import Opportunity
 
 
-class DiscountRequest(models.Model):
+class DiscountRequest(Decided):
     """A discount asked for a deal. Within the project's limit it is granted at once;
     beyond it, it waits in the sales manager's approval queue."""
 
@@ -28,22 +29,9 @@ class DiscountRequest(models.Model):
     )
     percent = models.DecimalField(_("discount (%)"), max_digits=5, decimal_places=2)
     reason = models.CharField(_("reason"), max_length=200)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    requested_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.PENDING
     )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(_("decision note"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("discount request")
