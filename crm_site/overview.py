@@ -27,6 +27,7 @@ from crm_site.models import User
 from customers.models import Interaction
 from marketing.models import Campaign
 from marketing.selectors import campaign_returns
+from sales.dashboard import one_user_per_scope, scope_key
 from sales.models import Opportunity, Project, Receipt, StageChange
 from service.models import ServiceRequest, SurveyResponse
 from service.surveys import satisfaction_index_for
@@ -97,17 +98,9 @@ class Overview:
     campaigns: list = field(default_factory=list)
 
 
-def _scope_key(user: User) -> str:
-    if user.has_perm("customers.scope_all"):
-        return "all"
-    if user.has_perm("sales.manage_sales") and user.team_id:
-        return f"team{user.team_id}"
-    return f"user{user.pk}"
-
-
 def _cache_key(user: User, project: Project | None, period: str, today: date) -> str:
     raw = (
-        f"overview:{get_language()}:{_scope_key(user)}:"
+        f"overview:{get_language()}:{scope_key(user)}:"
         f"{project.pk if project else ''}:{period}:{today}"
     )
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -132,21 +125,15 @@ def warm(*, languages: tuple[str, ...] = ("zh-hans",)) -> int:
     from crm_site.roles import Role
 
     today = timezone.localdate()
-    seen: set[str] = set()
-    users = User.objects.filter(
-        is_active=True,
-        groups__name__in=[
+    users = one_user_per_scope(
+        [
             Role.EXECUTIVE.value,
             Role.SALES_MANAGER.value,
             Role.SERVICE_MANAGER.value,
             Role.ADMINISTRATOR.value,
-        ],
-    ).distinct()
+        ]
+    )
     for user in users:
-        scope = _scope_key(user)
-        if scope in seen:
-            continue
-        seen.add(scope)
         for language in languages:
             with override(language):
                 result = compute(
@@ -157,7 +144,7 @@ def warm(*, languages: tuple[str, ...] = ("zh-hans",)) -> int:
                     result,
                     CACHE_SECONDS,
                 )
-    return len(seen)
+    return len(users)
 
 
 def compute(
@@ -185,7 +172,7 @@ def _deal_filter(user: User, project: Project | None, prefix: str) -> Q:
     `prefix` ("opportunity__", "item__opportunity__"): joins from the few rows of the
     period to their deals, rather than an IN over every deal of the scope."""
     conditions = Q()
-    scope = _scope_key(user)
+    scope = scope_key(user)
     if scope.startswith("team"):
         conditions &= Q(**{f"{prefix}consultant__team_id": user.team_id})
     elif scope != "all":
@@ -212,7 +199,7 @@ def _sales_between(
     visits = Interaction.objects.filter(
         kind=Interaction.Kind.VISIT, occurred_at__gte=since, occurred_at__lt=until
     )
-    if _scope_key(user) != "all" or project is not None:
+    if scope_key(user) != "all" or project is not None:
         # Of customers with a deal in the scope (and project): a semi-join PostgreSQL
         # runs as one hash of those customers.
         visits = visits.filter(
@@ -261,7 +248,7 @@ def _history(user: User, project: Project | None, first: date, stop: date) -> di
     for a year of one project."""
     if first >= stop:
         return dict.fromkeys(SALES_FIGURES, 0)
-    raw = f"overview-history:{_scope_key(user)}:{project.pk if project else ''}:{first}:{stop}"
+    raw = f"overview-history:{scope_key(user)}:{project.pk if project else ''}:{first}:{stop}"
     key = hashlib.sha256(raw.encode()).hexdigest()
     cached = cache.get(key)
     if cached is None:

@@ -91,7 +91,7 @@ def _breakdown(changes, key: str, label_of) -> list[dict]:
 
 
 def _cache_key(user: User, start: date, end: date, project: Project | None) -> str:
-    raw = f"sales-dashboard:{get_language()}:{_scope_key(user)}:{start}:{end}:{project.pk if project else ''}"
+    raw = f"sales-dashboard:{get_language()}:{scope_key(user)}:{start}:{end}:{project.pk if project else ''}"
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -107,14 +107,23 @@ def sales_dashboard(
     return result
 
 
-def _scope_key(user: User) -> str:
-    # Deals visible to a user depend on their scope only: one computation serves all
-    # managers of a team, and one all executives.
+def scope_key(user: User) -> str:
+    """Deals visible to a user depend on their scope only: one computation serves all
+    managers of a team, and one all executives (the overview caches by it too)."""
     if user.has_perm("customers.scope_all"):
         return "all"
     if user.has_perm("sales.manage_sales") and user.team_id:
         return f"team{user.team_id}"
     return f"user{user.pk}"
+
+
+def one_user_per_scope(roles: list[str]) -> list[User]:
+    """A user of each scope among the active holders of these roles: what a warm-up
+    computes for, once per scope."""
+    seen: dict[str, User] = {}
+    for user in User.objects.filter(is_active=True, groups__name__in=roles).distinct():
+        seen.setdefault(scope_key(user), user)
+    return list(seen.values())
 
 
 def default_window() -> tuple[date, date]:
@@ -130,25 +139,15 @@ def warm(*, languages: tuple[str, ...] = ("zh-hans",)) -> int:
     from crm_site.roles import Role
 
     start, end = default_window()
-    seen: set[str] = set()
-    users = User.objects.filter(
-        is_active=True,
-        groups__name__in=[
-            Role.SALES_MANAGER.value,
-            Role.EXECUTIVE.value,
-            Role.ADMINISTRATOR.value,
-        ],
-    ).distinct()
+    users = one_user_per_scope(
+        [Role.SALES_MANAGER.value, Role.EXECUTIVE.value, Role.ADMINISTRATOR.value]
+    )
     for user in users:
-        key = _scope_key(user)
-        if key in seen:
-            continue
-        seen.add(key)
         for language in languages:
             with override(language):
                 result = _compute(user=user, start=start, end=end, project=None)
                 cache.set(_cache_key(user, start, end, None), result, CACHE_SECONDS)
-    return len(seen)
+    return len(users)
 
 
 def _compute(
