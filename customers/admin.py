@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from customers.models import Customer
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    """Customers are read-only here.
+
+    A customer changes only through customers.services, which normalise phone numbers,
+    refresh the pinyin and identity-number hash, write the audit trail and the consent
+    history. The admin would skip all of that, so it shows records and links to the
+    customer page ("View on site") where they are edited.
+    """
+
     list_display = [
         "name",
         "mobile",
@@ -17,5 +26,13 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     list_filter = ["stage", "source", "kind"]
     search_fields = ["name", "=mobile"]
-    raw_id_fields = ["assigned_consultant", "created_by"]
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -171,6 +171,31 @@ class Customer(models.Model):
 
     objects = CustomerQuerySet.as_manager()
 
+    # The business facts of a customer: every change to one leaves an audit entry
+    # (crm_site.audit; bulk updates of them go through audited_update).
+    AUDITED_FIELDS = [
+        "name",
+        "kind",
+        "mobile",
+        "email",
+        "gender",
+        "company",
+        "address",
+        "id_type",
+        "id_number",
+        "source",
+        "stage",
+        "preferred_channel",
+        "assigned_consultant",
+        "household",
+        "household_role",
+        "consent_sms",
+        "consent_email",
+        "consent_phone",
+        "consent_service",
+        "notes",
+    ]
+
     class Meta:
         verbose_name = _("customer")
         verbose_name_plural = _("customers")

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Right, StrIndex
 
+from crm_site.audit import AuditedQuerySet
+
 if TYPE_CHECKING:
     from crm_site.models import User
 
@@ -47,7 +49,7 @@ class NameChars(models.Func):
     output_field = ArrayField(models.TextField())
 
 
-class CustomerQuerySet(QuerySet):
+class CustomerQuerySet(AuditedQuerySet):
     def live(self) -> QuerySet:
         """Customers not absorbed by a merge."""
         return self.filter(merged_into__isnull=True)

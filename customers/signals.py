@@ -28,6 +28,17 @@ interaction_logged = Signal()
 Rows = Callable[[Any, Any], QuerySet]
 
 
+def _point(model, ids: list[int], field: str, customer, actor) -> None:
+    """Point rows at a customer; rows whose changes are audited record the move."""
+    rows = model._base_manager.filter(pk__in=ids)
+    if hasattr(model, "AUDITED_FIELDS"):
+        from crm_site.audit import audited_update
+
+        audited_update(rows, actor=actor, **{field: customer})
+    else:
+        rows.update(**{field: customer})
+
+
 def follow_merges(app: str, moves: list[tuple[str, Rows, str]]) -> None:
     """Connect an app's receivers for both signals from a declaration.
 
@@ -36,13 +47,13 @@ def follow_merges(app: str, moves: list[tuple[str, Rows, str]]) -> None:
     undo the rows listed under each key are pointed back at the absorbed customer.
     """
 
-    def merged(sender, *, survivor, absorbed, **kwargs) -> dict[str, list[int]]:
+    def merged(sender, *, survivor, absorbed, record, **kwargs) -> dict[str, list[int]]:
         moved: dict[str, list[int]] = {}
         for key, rows, field in moves:
             queryset = rows(absorbed, survivor)
             ids = sorted(queryset.values_list("pk", flat=True))
             if ids:
-                queryset.model.objects.filter(pk__in=ids).update(**{field: survivor})
+                _point(queryset.model, ids, field, survivor, record.merged_by)
                 moved[key] = ids
         return moved
 
@@ -53,7 +64,7 @@ def follow_merges(app: str, moves: list[tuple[str, Rows, str]]) -> None:
         for key, rows, field in moves:
             if moved.get(key):
                 model = rows(absorbed, survivor).model
-                model.objects.filter(pk__in=moved[key]).update(**{field: absorbed})
+                _point(model, moved[key], field, absorbed, kwargs.get("actor"))
                 back[key] = moved[key]
         return back
 

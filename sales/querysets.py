@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
+from crm_site.audit import AuditedQuerySet
+
 if TYPE_CHECKING:
     from crm_site.models import User
 
 
-class OpportunityQuerySet(QuerySet):
+class OpportunityQuerySet(AuditedQuerySet):
     def visible_to(self, user: User) -> QuerySet:
         """Consultants see their own deals, sales managers their team's, managers all."""
         if not user.is_authenticated or not user.has_perm("sales.use_sales"):

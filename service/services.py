@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from crm_site.audit import audit_record
+from crm_site.audit import audit_change, audit_record, audited_update, snapshot
 from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
 from crm_site.roles import Role
@@ -213,9 +213,11 @@ def request_callback(
         raise PermissionDenied(_("The accountable receiver makes the callback."))
     if request.status != ServiceRequest.Status.RESOLVED:
         raise ValidationError(_("Call back once the request is resolved."))
+    before = snapshot(request, ["satisfied", "callback_note"])
     request.satisfied = satisfied
     request.callback_note = note
     request.save(update_fields=["satisfied", "callback_note"])
+    audit_change(actor=actor, instance=request, before=before)
     if satisfied:
         request.move_to(ServiceRequest.Status.CALLED_BACK, actor=actor, note=note)
         return request
@@ -261,8 +263,10 @@ def _escalate(request: ServiceRequest, level: int, reason: str) -> bool:
     )
     if not created:
         return False
-    ServiceRequest.objects.filter(pk=request.pk, escalation_level__lt=level).update(
-        escalation_level=level
+    audited_update(
+        ServiceRequest.objects.filter(pk=request.pk, escalation_level__lt=level),
+        actor=None,
+        escalation_level=level,
     )
     for user in _people(level, request):
         notify(

@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from django.test import override_settings
 
@@ -142,3 +145,118 @@ def owner_customer(other_consultant):
         stage="owner",
         assigned_consultant=other_consultant,
     )
+
+
+@pytest.fixture(autouse=True)
+def _every_change_is_audited(request):
+    """No code path changes a customer, deal or service request without an audit entry.
+
+    Every save of an existing row of an audited model whose audited fields change in
+    the database is remembered; when the test ends, each such row must have an audit
+    entry. (Bulk updates are guarded by crm_site.audit.AuditedQuerySet.) Tests that
+    set up a state by saving rows directly say so with @pytest.mark.unaudited.
+    """
+    if request.node.get_closest_marker("unaudited"):
+        yield
+        return
+    marker = request.node.get_closest_marker("django_db")
+    names = request.fixturenames
+    # The database must outlive this fixture's check: set it up first.
+    if (
+        "live_server" in names
+        or "transactional_db" in names
+        or (marker is not None and marker.kwargs.get("transaction"))
+    ):
+        request.getfixturevalue("transactional_db")
+    elif marker is not None or "db" in names:
+        request.getfixturevalue("db")
+    else:
+        yield
+        return
+    yield from _watch_audited_saves()
+
+
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+_PROJECT_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def _called_from_tests() -> bool:
+    """Whether the nearest project frame up the stack is test code (a test's own
+    set-up), not the application code under test."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith(_PROJECT_DIR) and ".venv" not in filename:
+            return filename.startswith(_TESTS_DIR) and filename != __file__
+        frame = frame.f_back
+    return False
+
+
+def _watch_audited_saves():
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models.signals import pre_save
+
+    from crm_site import audit
+    from crm_site.models import AuditEntry
+    from customers.models import Customer
+    from sales.models import Opportunity
+    from service.models import ServiceRequest
+
+    audited = (Customer, Opportunity, ServiceRequest)
+    # (model, pk) -> (the newest audit entry id before its first change, the row's
+    # audited values before it)
+    changed: dict[tuple[type, int], tuple[int, dict]] = {}
+
+    def before_save(sender, instance, raw=False, update_fields=None, **kwargs):
+        if sender not in audited or raw or instance._state.adding or not instance.pk:
+            return
+        if _called_from_tests() or audit._bulk_audited.get():
+            return
+        fields = [
+            sender._meta.get_field(name)
+            for name in sender.AUDITED_FIELDS
+            if update_fields is None or name in update_fields
+        ]
+        if not fields:
+            return
+        stored = (
+            sender._base_manager.filter(pk=instance.pk)
+            .values(*[field.attname for field in fields])
+            .first()
+        )
+        if stored is None:
+            return
+        if any(getattr(instance, f.attname) != stored[f.attname] for f in fields):
+            if (sender, instance.pk) not in changed:
+                mark = AuditEntry.objects.order_by("-pk").values_list("pk", flat=True)
+                changed[sender, instance.pk] = (mark.first() or 0, stored)
+
+    guarded_update = audit.AuditedQuerySet.update
+
+    def update(queryset, **kwargs):
+        # A test may set up a state with a bulk update; the code under test may not.
+        if _called_from_tests():
+            with audit.unaudited("test set-up"):
+                return guarded_update(queryset, **kwargs)
+        return guarded_update(queryset, **kwargs)
+
+    pre_save.connect(before_save, weak=False, dispatch_uid="test-audited-saves")
+    audit.AuditedQuerySet.update = update
+    try:
+        yield
+    finally:
+        audit.AuditedQuerySet.update = guarded_update
+        pre_save.disconnect(dispatch_uid="test-audited-saves")
+    missing = [
+        f"{model.__name__} #{pk}"
+        for (model, pk), (mark, before) in changed.items()
+        # A change rolled back with its transaction needs no entry.
+        if model._base_manager.filter(pk=pk).values(*before).first()
+        not in (None, before)
+        and not AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(model),
+            object_id=pk,
+            pk__gt=mark,
+        ).exists()
+    ]
+    assert not missing, f"changed without an audit entry: {', '.join(missing)}"

@@ -450,6 +450,7 @@ def customer_merge_restore(*, actor: User | None, record: MergeRecord) -> Custom
         absorbed=absorbed,
         record=record,
         moved=record.moved,
+        actor=actor,
     )
     ContactPoint.objects.filter(
         customer=survivor, pk__in=record.survivor_before.get(ADDED_POINTS_KEY, [])

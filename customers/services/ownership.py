@@ -3,10 +3,10 @@ ownership by their own rules (sales: protected registrations) and record it here
 
 from __future__ import annotations
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
-from crm_site.models import AuditEntry, User
+from crm_site.audit import audited_update
+from crm_site.models import User
 from customers.models import Customer, CustomerAccess
 from customers.services.records import customer_update
 
@@ -37,33 +37,10 @@ def customers_to_pool(*, customer_ids: list[int], when) -> int:
     """Many customers back to the public pool at once, each change in the audit trail."""
     if not customer_ids:
         return 0
-    owned = list(
-        Customer.objects.filter(pk__in=customer_ids, assigned_consultant__isnull=False)
-        .select_related("assigned_consultant")
-        .only("pk", "name", "assigned_consultant")
+    return audited_update(
+        Customer.objects.filter(pk__in=customer_ids, assigned_consultant__isnull=False),
+        actor=None,
+        when=when,
+        assigned_consultant=None,
+        updated_at=when,
     )
-    if not owned:
-        return 0
-    with transaction.atomic():
-        Customer.objects.filter(pk__in=[c.pk for c in owned]).update(
-            assigned_consultant=None, updated_at=when
-        )
-        content_type = ContentType.objects.get_for_model(Customer)
-        AuditEntry.objects.bulk_create(
-            AuditEntry(
-                actor=None,
-                action=AuditEntry.Action.UPDATE,
-                content_type=content_type,
-                object_id=c.pk,
-                object_repr=c.name[:200],
-                changes={
-                    "assigned_consultant": {
-                        "old": str(c.assigned_consultant),
-                        "new": "",
-                    }
-                },
-                created_at=when,
-            )
-            for c in owned
-        )
-    return len(owned)

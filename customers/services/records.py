@@ -7,35 +7,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crm_site.audit import audit_record, diff, snapshot
+from crm_site.audit import audit_record, audited_update, diff, snapshot
 from crm_site.models import AuditEntry, User
 from customers.identity import id_number_hash, normalize_id_number
 from customers.models import ConsentRecord, ContactPoint, Customer, Household
 from customers.search import pinyin_keys
 
 # Fields whose changes the audit trail records.
-AUDITED_FIELDS = [
-    "name",
-    "kind",
-    "mobile",
-    "email",
-    "gender",
-    "company",
-    "address",
-    "id_type",
-    "id_number",
-    "source",
-    "stage",
-    "preferred_channel",
-    "assigned_consultant",
-    "household",
-    "household_role",
-    "consent_sms",
-    "consent_email",
-    "consent_phone",
-    "consent_service",
-    "notes",
-]
+AUDITED_FIELDS = Customer.AUDITED_FIELDS
 
 CONSENT_FIELDS = {
     ConsentRecord.Purpose.SMS: "consent_sms",
@@ -227,8 +206,10 @@ def household_link(
     ):
         if member.household_id not in (None, household.pk):
             # The other side already had a household: bring its members along.
-            Customer.objects.filter(household_id=member.household_id).update(
-                household=household
+            audited_update(
+                Customer.objects.filter(household_id=member.household_id),
+                actor=actor,
+                household=household,
             )
         customer_update(
             actor=actor,

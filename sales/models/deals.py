@@ -116,6 +116,20 @@ class Opportunity(models.Model):
 
     objects = OpportunityQuerySet.as_manager()
 
+    # Every change to these leaves an audit entry (crm_site.audit).
+    AUDITED_FIELDS = [
+        "customer",
+        "project",
+        "unit",
+        "consultant",
+        "stage",
+        "lost_reason",
+        "lost_note",
+        "agreed_price",
+        "discount_percent",
+        "campaign",
+    ]
+
     class Meta:
         verbose_name = _("opportunity")
         verbose_name_plural = _("opportunities")
@@ -157,6 +171,7 @@ class Opportunity(models.Model):
         the deal is already there, records the change and puts it on the customer's
         timeline. The caller holds the transaction (and the row lock where it matters).
         """
+        from crm_site.audit import audit_change, snapshot
         from customers.services import interaction_log
 
         if stage == self.stage:
@@ -169,6 +184,7 @@ class Opportunity(models.Model):
         if stage == self.Stage.LOST and not reason:
             raise ValidationError(_("Say why the deal was lost."))
         old = self.stage
+        before = snapshot(self, ["stage", "lost_reason", "lost_note"])
         self.stage = stage
         self.stage_changed_at = when or timezone.now()
         if stage == self.Stage.LOST:
@@ -177,6 +193,7 @@ class Opportunity(models.Model):
         self.save(
             update_fields=["stage", "stage_changed_at", "lost_reason", "lost_note"]
         )
+        audit_change(actor=actor, instance=self, before=before)
         StageChange.objects.create(
             opportunity=self,
             from_stage=old,

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site.audit import audited_update
 from crm_site.models import Notification, User
 from crm_site.notifications import notify
 from customers.models import Customer, CustomerAccess, Interaction
@@ -390,8 +391,11 @@ def _lapse(rows: list[dict], now: datetime) -> list[int]:
     ).delete()
     to_pool = [pk for pk in customer_ids if pk not in still]
     for pk, owner in still.items():
-        Customer.objects.filter(pk=pk).exclude(assigned_consultant_id=owner).update(
-            assigned_consultant_id=owner
+        audited_update(
+            Customer.objects.filter(pk=pk).exclude(assigned_consultant_id=owner),
+            actor=None,
+            when=now,
+            assigned_consultant_id=owner,
         )
     customers_to_pool(customer_ids=to_pool, when=now)
     by_consultant: dict[int, int] = {}

@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm_site.audit import AuditedQuerySet
+
 
 class ServiceAccess(models.Model):
     """Holds the service permissions; no table."""
@@ -188,6 +190,28 @@ class ServiceRequest(models.Model):
     reopened_at = models.DateTimeField(null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
 
+    objects = AuditedQuerySet.as_manager()
+
+    # Every change to these leaves an audit entry (crm_site.audit).
+    AUDITED_FIELDS = [
+        "kind",
+        "customer",
+        "unit",
+        "category",
+        "severity",
+        "channel",
+        "description",
+        "receiver",
+        "department",
+        "handler",
+        "status",
+        "response_due",
+        "resolution_due",
+        "satisfied",
+        "callback_note",
+        "escalation_level",
+    ]
+
     class Meta:
         verbose_name = _("service request")
         verbose_name_plural = _("service requests")
@@ -282,7 +306,10 @@ class ServiceRequest(models.Model):
                 _("A request cannot go from %(old)s to %(new)s.")
                 % {"old": self.get_status_display(), "new": self.Status(status).label}
             )
+        from crm_site.audit import audit_change, snapshot
+
         old = self.status
+        before = snapshot(self, ["status"])
         now = timezone.now()
         self.status = status
         fields = ["status"]
@@ -299,6 +326,7 @@ class ServiceRequest(models.Model):
             self.closed_at = now
             fields.append("closed_at")
         self.save(update_fields=fields)
+        audit_change(actor=actor, instance=self, before=before)
         ServiceStep.objects.create(
             request=self, from_status=old, to_status=status, actor=actor, note=note
         )

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from crm_site.audit import unaudited
 from crm_site.models import Team, User
 from crm_site.roles import Role, sync_role_groups
 from customers.models import Customer, Tag
@@ -144,6 +145,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026)
 
     @transaction.atomic
+    @unaudited("demo data sets up and back-dates its own history")
     def handle(self, *args, customers: int, seed: int, **options) -> None:
         sync_role_groups()
         users = self._users()
