@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from service.models import SurveyQuestion, SurveyTemplate
+from service.models import DeadlineRule, SurveyQuestion, SurveyTemplate
 
 
 class SurveyQuestionInline(admin.TabularInline):
@@ -18,3 +18,12 @@ class SurveyTemplateAdmin(admin.ModelAdmin):
     list_display = ["name", "occasion", "is_active"]
     list_filter = ["occasion", "is_active"]
     inlines = [SurveyQuestionInline]
+
+
+@admin.register(DeadlineRule)
+class DeadlineRuleAdmin(admin.ModelAdmin):
+    """Hours to respond and to resolve per category and severity; a new request takes
+    its deadlines from here (requests already received keep theirs)."""
+
+    list_display = ["severity", "category", "response_hours", "resolution_hours"]
+    list_filter = ["severity", "category"]

@@ -144,3 +144,29 @@ def test_the_admin_shows_customers_read_only(client, administrator, own_customer
     delete_url = reverse("admin:customers_customer_delete", args=[own_customer.pk])
     assert client.post(delete_url, {"post": "yes"}).status_code == 403
     assert Customer.objects.filter(pk=own_customer.pk).exists()
+
+
+def test_administrators_set_project_teams_and_deadline_rules_in_the_admin(
+    client, administrator, team
+):
+    building = make_building()
+    project = building.project
+    client.force_login(administrator)
+    url = reverse("admin:sales_project_change", args=[project.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(
+        url,
+        {
+            "name": project.name,
+            "city": project.city,
+            "address": project.address,
+            "is_active": "on",
+            "discount_limit": "2.00",
+            "hold_days": "3",
+            "teams": [team.pk],
+        },
+    )
+    assert response.status_code == 302
+    assert list(project.teams.all()) == [team]
+    rules = reverse("admin:service_deadlinerule_add")
+    assert client.get(rules).status_code == 200
