@@ -351,7 +351,7 @@ def customer_merge(
         sender=Customer, survivor=survivor, absorbed=absorbed, record=record
     )
     record.moved = _collect_moved(responses)
-    record.save(update_fields=["moved"])
+    record.save(update_fields=["moved", "details"])
 
     DuplicatePair.objects.filter(
         Q(first=absorbed) | Q(second=absorbed), status=DuplicatePair.Status.OPEN
@@ -450,6 +450,7 @@ def customer_merge_restore(*, actor: User | None, record: MergeRecord) -> Custom
         absorbed=absorbed,
         record=record,
         moved=record.moved,
+        actor=actor,
     )
     ContactPoint.objects.filter(
         customer=survivor, pk__in=record.survivor_before.get(ADDED_POINTS_KEY, [])
