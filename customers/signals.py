@@ -139,14 +139,14 @@ def merge_declarations() -> dict[str, Follow]:
     return dict(_DECLARATIONS)
 
 
-def customer_relations() -> list[str]:
+def customer_relations(registry: Any = None) -> list[str]:
     """Every relation to Customer in the model registry, as ``app_label.model.field``:
     foreign keys, one-to-ones and many-to-manys of every app (Customer's own included;
     an auto-created many-to-many table is named by its field)."""
     from customers.models import Customer
 
     found: set[str] = set()
-    for model in apps.get_models():
+    for model in (registry or apps).get_models():
         for f in model._meta.get_fields():
             if not (f.is_relation and f.concrete):
                 continue

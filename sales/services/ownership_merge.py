@@ -53,11 +53,13 @@ def _summary(registrations: list[Registration]) -> str:
     )
 
 
-def _deal_held(customer_ids: list[int]) -> set[tuple[int, int, int]]:
+def _deal_held(customer_ids: list[int]) -> set[tuple[int, int]]:
+    """(project, consultant) of deals that hold protection; either customer's count,
+    since the deals may already have moved to the survivor."""
     return set(
         Opportunity.objects.filter(
             customer_id__in=customer_ids, stage__in=DEAL_STAGES
-        ).values_list("customer_id", "project_id", "consultant_id")
+        ).values_list("project_id", "consultant_id")
     )
 
 
@@ -66,13 +68,13 @@ def _winner(
     theirs: Registration,
     *,
     now: datetime,
-    deal_held: set[tuple[int, int, int]],
+    deal_held: set[tuple[int, int]],
 ) -> tuple[Registration, Registration]:
     """(winner, loser): the earlier still-valid protection; validity first."""
 
     def rank(r: Registration) -> tuple[bool, datetime, int]:
         valid = r.protected_until >= now or (
-            (r.customer_id, r.project_id, r.consultant_id) in deal_held
+            (r.project_id, r.consultant_id) in deal_held
         )
         return (not valid, r.registered_at, r.pk)
 
@@ -205,54 +207,88 @@ def registrations_merge(
         actor=actor, survivor=survivor, protected=protected, contests=contests
     )
 
-    for winner, loser in contests:
-        notify(
-            user=loser.consultant,
-            message=_(
-                "%(absorbed)s was merged into %(survivor)s. Your registration at "
-                "%(project)s ended: %(owner)s's protection since %(day)s is earlier."
-            )
-            % {
-                "absorbed": absorbed.name,
-                "survivor": survivor.name,
-                "project": loser.project.name,
-                "owner": winner.consultant.display_name,
-                "day": _day(winner.registered_at),
-            },
-        )
-    for registration in arrived:
-        notify(
-            user=registration.consultant,
-            message=_(
-                "%(absorbed)s was merged into %(survivor)s; your protection at "
-                "%(project)s continues on %(survivor)s."
-            )
-            % {
-                "absorbed": absorbed.name,
-                "survivor": survivor.name,
-                "project": registration.project.name,
-            },
-            target=survivor,
-        )
+    _tell_consultants(
+        survivor=survivor, absorbed=absorbed, contests=contests, arrived=arrived
+    )
 
-    after = _summary(protected)
-    if after != _summary(before) or access_state["added"] or access_state["removed"]:
-        changes = {"registrations": {"old": _summary(before), "new": after}}
-        if access_state["added"] or access_state["removed"]:
-            changes["access"] = access_state.pop("audit")
+    changes: dict[str, dict[str, str]] = {}
+    if _summary(protected) != _summary(before):
+        changes["registrations"] = {
+            "old": _summary(before),
+            "new": _summary(protected),
+        }
+    audit_access = access_state.pop("audit")
+    if access_state["added"] or access_state["removed"]:
+        changes["access"] = audit_access
+    if changes:
+        # Ownership is part of the customer record: its change is audited too.
         audit_record(
             actor=actor,
             instance=survivor,
             action=AuditEntry.Action.UPDATE,
             changes=changes,
         )
-    access_state.pop("audit", None)
     state = {
         "ended": sorted(r.pk for r in losers),
         "events": sorted(e.pk for e in written),
         **access_state,
     }
     return {REGISTRATIONS_KEY: moved_ids}, state
+
+
+def _projects(registrations: list[Registration]) -> str:
+    return ", ".join(sorted(r.project.name for r in registrations))
+
+
+def _tell_consultants(
+    *,
+    survivor: Customer,
+    absorbed: Customer,
+    contests: list[tuple[Registration, Registration]],
+    arrived: list[Registration],
+) -> None:
+    """One message per consultant: whose registration ended, and why; whose
+    protection now applies to the survivor. A consultant whose registration ended
+    gets no link: the customer may no longer be theirs to open."""
+    lost: dict[int, list[tuple[Registration, Registration]]] = {}
+    for winner, loser in contests:
+        lost.setdefault(loser.consultant_id, []).append((winner, loser))
+    for pairs in lost.values():
+        notify(
+            user=pairs[0][1].consultant,
+            message=_(
+                "%(absorbed)s was merged into %(survivor)s. Your registration "
+                "ended where an earlier protection wins: %(projects)s."
+            )
+            % {
+                "absorbed": absorbed.name,
+                "survivor": survivor.name,
+                "projects": "; ".join(
+                    sorted(
+                        f"{loser.project.name} ({winner.consultant.display_name}, "
+                        f"{_day(winner.registered_at)})"
+                        for winner, loser in pairs
+                    )
+                ),
+            },
+        )
+    kept_on: dict[int, list[Registration]] = {}
+    for registration in arrived:
+        kept_on.setdefault(registration.consultant_id, []).append(registration)
+    for mine in kept_on.values():
+        notify(
+            user=mine[0].consultant,
+            message=_(
+                "%(absorbed)s was merged into %(survivor)s; your protection at "
+                "%(projects)s continues on %(survivor)s."
+            )
+            % {
+                "absorbed": absorbed.name,
+                "survivor": survivor.name,
+                "projects": _projects(mine),
+            },
+            target=survivor,
+        )
 
 
 def _access_follow(
@@ -406,21 +442,25 @@ def registrations_merge_restore(
         )
     OwnershipEvent.objects.bulk_create(events)
 
+    # One message per consultant and customer, however many projects.
+    back_to: dict[tuple[int, int], list[Registration]] = {}
     for registration in touched:
-        if registration.status != Registration.Status.PROTECTED:
-            continue
-        customer = customers[registration.customer_id]
+        if registration.status == Registration.Status.PROTECTED:
+            key = (registration.consultant_id, registration.customer_id)
+            back_to.setdefault(key, []).append(registration)
+    for (_user_id, customer_id), mine in back_to.items():
+        customer = customers[customer_id]
         notify(
-            user=registration.consultant,
+            user=mine[0].consultant,
             message=_(
                 "The merge of %(absorbed)s into %(survivor)s was undone; your "
-                "protection of %(customer)s at %(project)s is as it was."
+                "protection of %(customer)s at %(projects)s is as it was."
             )
             % {
                 "absorbed": absorbed.name,
                 "survivor": survivor.name,
                 "customer": customer.name,
-                "project": registration.project.name,
+                "projects": _projects(mine),
             },
             target=customer,
         )
