@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site.models import AuditEntry, Notification
 from crm_site.roles import Role
@@ -363,3 +363,44 @@ def test_merge_queries_do_not_grow_with_registrations_and_history(
     few = _merge_queries(consultant, other_consultant, sales_manager, rows=1)
     many = _merge_queries(consultant, other_consultant, sales_manager, rows=6)
     assert many <= few
+
+
+def test_undo_gives_back_an_access_row_that_came_from_the_absorbed_customer(
+    client, consultant, other_consultant, sales_manager
+):
+    survivor, absorbed = CustomerFactory(), CustomerFactory()
+    shared = project("一期")
+    register(survivor, consultant, shared, days_ago=5)
+    register(absorbed, other_consultant, shared, days_ago=2)
+    theirs = CustomerAccess.objects.get(customer=absorbed, user=other_consultant)
+    record = merge(survivor, absorbed, sales_manager)
+    assert not CustomerAccess.objects.filter(pk=theirs.pk).exists()
+
+    customer_merge_restore(actor=sales_manager, record=record)
+
+    back = CustomerAccess.objects.get(pk=theirs.pk)
+    assert (back.customer, back.user, back.reason, back.granted_at) == (
+        absorbed,
+        other_consultant,
+        theirs.reason,
+        theirs.granted_at,
+    )
+    assert detail(client, other_consultant, absorbed) == 200
+
+
+def test_the_customer_page_shows_the_merge_on_the_ownership_history(
+    client, consultant, other_consultant, sales_manager
+):
+    survivor, absorbed = CustomerFactory(), CustomerFactory()
+    shared = project("一期")
+    register(survivor, consultant, shared, days_ago=5)
+    register(absorbed, other_consultant, shared, days_ago=2)
+    merge(survivor, absorbed, sales_manager)
+
+    client.force_login(consultant)
+    page = client.get(reverse("customers:customer-detail", args=[survivor.pk]))
+
+    text = page.content.decode()
+    with translation.override(page["Content-Language"]):
+        assert str(OwnershipEvent.Kind.MERGE_KEPT.label) in text
+        assert str(OwnershipEvent.Kind.MERGE_ENDED.label) in text
