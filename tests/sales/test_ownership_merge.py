@@ -342,7 +342,9 @@ def test_undo_leaves_ended_a_registration_whose_project_was_taken_since(
 # Cost -----------------------------------------------------------------------------
 
 
-def _merge_queries(consultant, other_consultant, sales_manager, rows: int) -> int:
+def _merge_queries(
+    consultant, other_consultant, sales_manager, rows: int
+) -> tuple[int, int]:
     survivor, absorbed = CustomerFactory(), CustomerFactory()
     shared = project(f"共同-{rows}")
     register(survivor, consultant, shared, days_ago=1)
@@ -354,15 +356,23 @@ def _merge_queries(consultant, other_consultant, sales_manager, rows: int) -> in
             consultant=other_consultant,
             due_date=timezone.localdate() - timedelta(days=n),
         )
-    return count_queries(lambda: merge(survivor, absorbed, sales_manager))
+    done = {}
+    merging = count_queries(
+        lambda: done.update(record=merge(survivor, absorbed, sales_manager))
+    )
+    undoing = count_queries(
+        lambda: customer_merge_restore(actor=sales_manager, record=done["record"])
+    )
+    return merging, undoing
 
 
-def test_merge_queries_do_not_grow_with_registrations_and_history(
+def test_merge_and_undo_queries_do_not_grow_with_registrations_and_history(
     consultant, other_consultant, sales_manager
 ):
     few = _merge_queries(consultant, other_consultant, sales_manager, rows=1)
     many = _merge_queries(consultant, other_consultant, sales_manager, rows=6)
-    assert many <= few
+    assert many[0] <= few[0], f"merge: {few[0]} queries, then {many[0]}"
+    assert many[1] <= few[1], f"undo: {few[1]} queries, then {many[1]}"
 
 
 def test_undo_gives_back_an_access_row_that_came_from_the_absorbed_customer(
