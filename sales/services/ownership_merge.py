@@ -419,7 +419,10 @@ def registrations_merge_restore(
     events = []
     for registration in touched:
         if registration.pk in ended and registration.pk not in revived:
-            reason = _("Merge undone; not protected again: the project is protected")
+            reason = _(
+                "Merge undone; not protected again: another registration protects "
+                "the customer at this project since"
+            )
         elif registration.pk in revived:
             reason = _("Merge undone: protected again until %(until)s") % {
                 "until": _day(registration.protected_until)
