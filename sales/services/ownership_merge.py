@@ -105,8 +105,10 @@ def registrations_merge(
     the customers app moved the access rows. Returns the moved ids and the state the
     undo needs."""
     now, actor = record.merged_at, record.merged_by
+    # Locked: the lapse sweep (SKIP LOCKED) must not end one while the merge decides.
     registrations = list(
-        Registration.objects.filter(customer_id__in=[survivor.pk, absorbed.pk])
+        Registration.objects.select_for_update(of=("self",))
+        .filter(customer_id__in=[survivor.pk, absorbed.pk])
         .select_related("project", "consultant", "rule")
         .order_by("pk")
     )
