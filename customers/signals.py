@@ -147,6 +147,8 @@ def customer_relations(registry: Any = None) -> list[str]:
 
     found: set[str] = set()
     for model in (registry or apps).get_models():
+        if model._meta.proxy:
+            continue  # its rows are the concrete model's
         for f in model._meta.get_fields():
             if not (f.is_relation and f.concrete):
                 continue

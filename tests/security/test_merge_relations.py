@@ -21,6 +21,7 @@ from customers.services.merge import (
 )
 from customers.signals import (
     MergeKind,
+    _legacy,
     customer_relations,
     follow_merges,
     kept,
@@ -92,6 +93,23 @@ def test_follow_merges_refuses_a_declaration_that_hides_something():
         follow_merges("sales", [moved("sales.registration.consultant")])
     with pytest.raises(ValueError):
         merged("sales.registration.customer", rule="x", merge=lambda **kw: ({}, {}))
+
+
+def test_the_first_form_of_a_declaration_still_declares_a_moved_relation():
+    def rows(absorbed, survivor):
+        return Opportunity.objects.filter(customer=absorbed)
+
+    by_model = _legacy(("sales.opportunity", rows, "customer"))
+    by_field = _legacy(("marketing.referral.referrer", rows, "referrer"))
+    assert (by_model.relation, by_model.key, by_model.kind) == (
+        "sales.opportunity.customer",
+        "sales.opportunity",
+        MergeKind.MOVED,
+    )
+    assert (by_field.relation, by_field.key) == (
+        "marketing.referral.referrer",
+        "marketing.referral.referrer",
+    )
 
 
 # Merge, then undo: every related table as it was ----------------------------------
