@@ -1,95 +1,82 @@
 """The customers app's own part of a merge: its rows follow the surviving customer.
 
-Like every app, customers handles customer_merged / customer_merge_restored in its own
-module; the merge service knows no app's tables but through these signals.
+Like every app, customers declares with follow_merges what a merge does with each of its
+relations to Customer; the merge service knows no app's tables but through the signals
+those declarations answer.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet
-
-from customers.models import (
-    ConsentRecord,
-    ContactPoint,
-    Customer,
-    ImportChange,
-    Interaction,
-    MergeRecord,
-)
-from customers.signals import customer_merge_restored, customer_merged
-
-# Rows that simply change hands: each has a `customer` foreign key and no uniqueness.
-MOVED_MODELS: list[type[Model]] = [Interaction, ConsentRecord, ImportChange]
+from customers.models import ContactPoint, CustomerAccess
+from customers.signals import follow_merges, kept, merged, moved
 
 
-def _key(model: type[Model]) -> str:
-    return model._meta.label_lower
-
-
-def _move(qs: QuerySet, *, to: Customer) -> list[int]:
-    ids = sorted(qs.values_list("pk", flat=True))
-    if ids:
-        qs.model._default_manager.filter(pk__in=ids).update(customer=to)
-    return ids
-
-
-def on_customer_merged(
-    sender: type[Customer],
-    *,
-    survivor: Customer,
-    absorbed: Customer,
-    record: MergeRecord,
-    **kwargs: Any,
-) -> dict[str, list[int]]:
-    moved: dict[str, list[int]] = {}
-    for model in MOVED_MODELS:
-        ids = _move(model._default_manager.filter(customer=absorbed), to=survivor)
-        if ids:
-            moved[_key(model)] = ids
+def _contact_points(absorbed, survivor) -> QuerySet:
     # A contact the survivor already has stays on the absorbed record (unique per
     # customer); nothing is lost, and a restore finds it where it was.
     twins = ContactPoint.objects.filter(
         customer=survivor, kind=OuterRef("kind"), value=OuterRef("value")
     )
-    points = ContactPoint.objects.filter(customer=absorbed).exclude(
+    return ContactPoint.objects.filter(customer=absorbed).exclude(
         Exists(twins) | Q(kind__in=ContactPoint.PHONE_KINDS, value=survivor.mobile)
     )
-    ids = _move(points, to=survivor)
-    if ids:
-        moved[_key(ContactPoint)] = ids
-    return moved
 
 
-def on_customer_merge_restored(
-    sender: type[Customer],
-    *,
-    survivor: Customer,
-    absorbed: Customer,
-    record: MergeRecord,
-    moved: dict[str, list[int]],
-    **kwargs: Any,
-) -> dict[str, list[int]]:
-    back: dict[str, list[int]] = {}
-    for model in [*MOVED_MODELS, ContactPoint]:
-        ids = moved.get(_key(model), [])
-        if ids:
-            back[_key(model)] = _move(
-                model._default_manager.filter(pk__in=ids), to=absorbed
-            )
-    return back
+def _access(absorbed, survivor) -> QuerySet:
+    already = CustomerAccess.objects.filter(customer=survivor, user=OuterRef("user"))
+    return CustomerAccess.objects.filter(customer=absorbed).exclude(Exists(already))
 
 
 def connect() -> None:
-    """Called from CustomersConfig.ready(); dispatch_uid makes repeating it harmless."""
-    customer_merged.connect(
-        on_customer_merged,
-        sender=Customer,
-        dispatch_uid="customers.merge_handlers.on_customer_merged",
-    )
-    customer_merge_restored.connect(
-        on_customer_merge_restored,
-        sender=Customer,
-        dispatch_uid="customers.merge_handlers.on_customer_merge_restored",
+    """Called from CustomersConfig.ready(); declaring again replaces the declarations."""
+    follow_merges(
+        "customers",
+        [
+            moved("customers.interaction.customer"),
+            moved("customers.consentrecord.customer"),
+            moved("customers.importchange.customer"),
+            merged(
+                "customers.contactpoint.customer",
+                rule="A contact point moves unless the survivor already has the same "
+                "one (unique per customer); the twin stays on the absorbed record.",
+                rows=_contact_points,
+            ),
+            merged(
+                "customers.customeraccess.customer",
+                rule="One row per customer and user: a user who already has access to "
+                "the survivor keeps that row, the absorbed's twin stays where it was. "
+                "Sales then brings registration access in line with protection.",
+                rows=_access,
+            ),
+            merged(
+                "customers.customer.tags",
+                rule="The survivor gets both customers' tags (customer_merge); undo "
+                "sets each customer's tags back from the merge record.",
+            ),
+            kept(
+                "customers.customer.merged_into",
+                reason="The merge's own link from the absorbed record to the survivor; "
+                "undo clears it.",
+            ),
+            kept(
+                "customers.mergerecord.survivor",
+                reason="The merge record itself: it must name the two customers.",
+            ),
+            kept(
+                "customers.mergerecord.absorbed",
+                reason="The merge record itself: it must name the two customers.",
+            ),
+            kept(
+                "customers.duplicatepair.first",
+                reason="A decision about these two records; the merge marks the "
+                "absorbed's open pairs merged and undo reopens them.",
+            ),
+            kept(
+                "customers.duplicatepair.second",
+                reason="A decision about these two records; the merge marks the "
+                "absorbed's open pairs merged and undo reopens them.",
+            ),
+        ],
     )

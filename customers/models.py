@@ -586,6 +586,9 @@ class MergeRecord(models.Model):
     absorbed_before = models.JSONField(default=dict)
     # {"app_label.model": [ids]} of rows moved from the absorbed customer to the survivor.
     moved = models.JSONField(default=dict)
+    # {"app_label.model.field": {...}}: what a merge rule did beyond moving rows (a
+    # registration it ended, history it wrote, access it changed), for the undo.
+    details = models.JSONField(default=dict, blank=True)
     restored_at = models.DateTimeField(null=True, blank=True)
     restored_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -718,6 +721,8 @@ class CustomerAccess(models.Model):
     granted_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("customer access")
+        verbose_name_plural = _("customer access")
         constraints = [
             models.UniqueConstraint(
                 fields=["customer", "user"], name="customer_access_unique"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef
 
-from customers.signals import follow_merges
-from marketing.models import CampaignMember, PartnerRegistration, Referral, Response
+from customers.signals import follow_merges, merged, moved
+from marketing.models import CampaignMember, Referral, Response
 
 
 def _memberships(absorbed, survivor):
@@ -35,20 +35,25 @@ def connect() -> None:
     follow_merges(
         "marketing",
         [
-            ("marketing.response", _responses, "customer"),
-            ("marketing.campaignmember", _memberships, "customer"),
-            (
-                "marketing.referral.referrer",
-                lambda absorbed, survivor: Referral.objects.filter(referrer=absorbed),
-                "referrer",
+            merged(
+                "marketing.response.customer",
+                rule="A response follows its campaign membership.",
+                rows=_responses,
             ),
-            ("marketing.referral.friend", _friend_referrals, "friend"),
-            (
-                "marketing.partnerregistration",
-                lambda absorbed, survivor: PartnerRegistration.objects.filter(
-                    customer=absorbed
-                ),
-                "customer",
+            merged(
+                "marketing.campaignmember.customer",
+                rule="One membership per campaign and customer: where the survivor "
+                "is already a member, the absorbed's membership stays where it was.",
+                rows=_memberships,
             ),
+            moved("marketing.referral.referrer", key="marketing.referral.referrer"),
+            merged(
+                "marketing.referral.friend",
+                rule="A friend is referred once: when the survivor was already "
+                "referred, the absorbed customer's referral stays where it was.",
+                rows=_friend_referrals,
+                key="marketing.referral.friend",
+            ),
+            moved("marketing.partnerregistration.customer"),
         ],
     )

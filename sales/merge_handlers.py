@@ -1,29 +1,49 @@
-"""Sales' part of a customer merge: deals follow the surviving customer, and go back
-on undo. Handles the customers app's signals in sales' own code."""
+"""Sales' part of a customer merge: deals, registrations (protection), ownership history
+and follow-up escalations follow the surviving customer, and go back on undo. Declared
+with the customers app's follow_merges, handled in sales' own code."""
 
 from __future__ import annotations
 
-from customers.signals import follow_merges
-from sales.models import DealChange, Opportunity
+from django.db.models import Exists, OuterRef, QuerySet
+
+from customers.signals import follow_merges, merged, moved
+from sales.models import FollowUpEscalation
+from sales.services.ownership_merge import (
+    registrations_merge,
+    registrations_merge_restore,
+)
+
+
+def _escalations(absorbed, survivor) -> QuerySet:
+    # One escalation per customer and due date: the survivor's stands for both.
+    already = FollowUpEscalation.objects.filter(
+        customer=survivor, due_date=OuterRef("due_date")
+    )
+    return FollowUpEscalation.objects.filter(customer=absorbed).exclude(Exists(already))
 
 
 def connect() -> None:
     follow_merges(
         "sales",
         [
-            (
-                "sales.opportunity",
-                lambda absorbed, survivor: Opportunity.objects.filter(
-                    customer=absorbed
-                ),
-                "customer",
+            moved("sales.opportunity.customer"),
+            moved("sales.dealchange.new_customer"),
+            # The history moves before the rule below writes the merge's own entries.
+            moved("sales.ownershipevent.customer"),
+            merged(
+                "sales.registration.customer",
+                rule="Registrations move; where both customers are protected at one "
+                "project the earlier still-valid protection wins, the other ends, its "
+                "consultant is told and both facts go on the ownership history. "
+                "Undo revives the ended one with its original dates.",
+                merge=registrations_merge,
+                restore=registrations_merge_restore,
             ),
-            (
-                "sales.dealchange",
-                lambda absorbed, survivor: DealChange.objects.filter(
-                    new_customer=absorbed
-                ),
-                "new_customer",
+            merged(
+                "sales.followupescalation.customer",
+                rule="Escalated once per customer and due date: an escalation the "
+                "survivor already has for that date stays on the absorbed record.",
+                rows=_escalations,
             ),
         ],
     )

@@ -1,30 +1,19 @@
 """Service's part of a customer merge: requests, handover appointments and surveys
-follow the surviving customer, and go back on undo."""
+follow the surviving customer, and go back on undo. None is unique per customer, so
+every row simply moves."""
 
 from __future__ import annotations
 
-from customers.signals import follow_merges
-from service.models import (
-    HandoverAppointment,
-    ServiceRequest,
-    SurveyInvitation,
-    SurveyResponse,
-)
-
-# What moves with the customer, under the key recorded in the merge record.
-MOVED = {
-    "service.servicerequest": ServiceRequest,
-    "service.handoverappointment": HandoverAppointment,
-    "service.surveyinvitation": SurveyInvitation,
-    "service.surveyresponse": SurveyResponse,
-}
-
-
-def _rows(model):
-    return lambda absorbed, survivor: model.objects.filter(customer=absorbed)
+from customers.signals import follow_merges, moved
 
 
 def connect() -> None:
     follow_merges(
-        "service", [(key, _rows(model), "customer") for key, model in MOVED.items()]
+        "service",
+        [
+            moved("service.servicerequest.customer"),
+            moved("service.handoverappointment.customer"),
+            moved("service.surveyinvitation.customer"),
+            moved("service.surveyresponse.customer"),
+        ],
     )

@@ -351,7 +351,7 @@ def customer_merge(
         sender=Customer, survivor=survivor, absorbed=absorbed, record=record
     )
     record.moved = _collect_moved(responses)
-    record.save(update_fields=["moved"])
+    record.save(update_fields=["moved", "details"])
 
     DuplicatePair.objects.filter(
         Q(first=absorbed) | Q(second=absorbed), status=DuplicatePair.Status.OPEN

@@ -131,6 +131,12 @@ class OwnershipEvent(models.Model):
         LAPSED = "lapsed", _("Returned to the pool")
         CLAIMED = "claimed", _("Claimed from the pool")
         REASSIGNED = "reassigned", _("Reassigned")
+        # A customer merge: a registration came with the absorbed customer, won or
+        # lost against the survivor's at the same project, and its undo.
+        MERGE_MOVED = "merge_moved", _("Came with a merged customer")
+        MERGE_KEPT = "merge_kept", _("Kept in a merge: earlier protection")
+        MERGE_ENDED = "merge_ended", _("Ended by a merge: later protection")
+        MERGE_UNDONE = "merge_undone", _("Merge undone")
 
     registration = models.ForeignKey(
         Registration,
