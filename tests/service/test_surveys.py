@@ -149,13 +149,17 @@ def test_a_refused_reminder_is_tried_again(invitation, monkeypatch):
         sent_at=timezone.now() - timedelta(days=30)
     )
 
-    def refuse(phone, text):
+    def refuse(phone, text, **kwargs):
         raise messaging.SendFailed("down")
 
     monkeypatch.setattr(messaging, "send_sms", refuse)
     assert surveys.reminders_send() == 0
     monkeypatch.undo()
-    assert surveys.reminders_send() == 1
+    # Tried again once its back-off has passed, not before.
+    assert surveys.reminders_send() == 0
+    later = timezone.now() + timedelta(minutes=2)
+    assert surveys.reminders_send(now=later) == 1
+    assert surveys.reminders_send(now=later) == 0
 
 
 def test_handover_survey_is_due_days_after_the_handover(
