@@ -236,3 +236,26 @@ def test_the_email_carries_the_code_and_a_qr_image_that_needs_no_login(
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
     assert response.content.startswith(b"\x89PNG")
+
+
+def test_a_sender_killed_after_the_gateway_accepted_is_settled_without_a_second_sms(
+    campaign, marketer, outboxes
+):
+    CustomerFactory.create_batch(2)
+    start_and_queue(campaign, marketer)
+    with (
+        mock.patch("crm_site.outbox.mark_sent", side_effect=SystemExit("killed")),
+        pytest.raises(SystemExit),
+    ):
+        services.invitations_send(campaign_id=campaign.pk)
+    assert len(outboxes) == 1  # the gateway has the first; the worker died
+    later = timezone.now() + timedelta(hours=1)
+    recovered = services.invitations_recover(now=later)
+    # The first is found at the gateway by its key; the second never reached it.
+    assert (recovered.sent, recovered.requeued, recovered.parked) == (1, 1, 0)
+    services.invitations_send(campaign_id=campaign.pk, now=later)
+    services.invitations_send(campaign_id=campaign.pk, now=later)
+    phones = [m.phone for m in outboxes]
+    assert len(phones) == 2 == len(set(phones))
+    assert Invitation.objects.filter(status="sent").count() == 2
+    assert Interaction.objects.count() == 2  # each on its customer's timeline once

@@ -413,3 +413,23 @@ def test_the_questionnaire_costs_a_few_queries_whatever_the_history(
             closed_request(service_agent, owner_customer)
 
     assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=4)
+
+
+def test_a_reminder_is_a_row_keyed_by_its_invitation_and_skipped_once_answered(
+    invitation, settings
+):
+    from service.models import SurveyReminder
+
+    surveys.invitations_send_due()
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(
+        sent_at=timezone.now() - timedelta(days=30)
+    )
+    assert surveys.reminders_plan() == 1
+    assert surveys.reminders_plan() == 0
+    reminder = SurveyReminder.objects.get()
+    assert reminder.pk == invitation.pk and reminder.status == "pending"
+    # The owner answers before the reminder goes: it is not sent.
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(answered_at=timezone.now())
+    assert surveys.reminder_send(invitation_id=invitation.pk) is False
+    reminder.refresh_from_db()
+    assert reminder.status == "skipped" and len(messaging.sms_outbox) == 1
