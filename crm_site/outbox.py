@@ -220,8 +220,13 @@ def send_claimed(kind: OutboxKind, pk: int, *, now: datetime | None = None) -> b
     row = kind.rows().filter(pk=pk, status=Status.SENDING).first()
     if row is None:
         return False
-    with override(settings.LANGUAGE_CODE):
-        message = kind.compose(row)
+    try:
+        with override(settings.LANGUAGE_CODE):
+            message = kind.compose(row)
+    except Exception as exc:  # a bug or missing data: retried, then failed, not stuck
+        logger.exception("%s %s could not be composed", kind.name, pk)
+        _refused(kind, row, f"{type(exc).__name__}: {exc}", now=now or timezone.now())
+        return False
     if message is None:
         model.objects.filter(pk=pk, status=Status.SENDING).update(status=Status.SKIPPED)
         return False
