@@ -13,7 +13,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from crm_site import outbox
 from crm_site.audit import audit_record
@@ -319,7 +319,7 @@ def _compose_notice(notice: HandoverNotice) -> tuple[str, str]:
 
 class NoticeKind(outbox.OutboxKind):
     name = "service.handover_notice"
-    label = _lazy("Handover notices")
+    label = gettext_lazy("Handover notices")
     model = HandoverNotice
 
     def rows(self):

@@ -20,7 +20,7 @@ from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from crm_site import outbox
 from customers.services import interaction_log
@@ -238,7 +238,7 @@ def _compose(
 
 class InvitationKind(outbox.OutboxKind):
     name = "service.survey_invitation"
-    label = _lazy("Survey invitations")
+    label = gettext_lazy("Survey invitations")
     model = SurveyInvitation
 
     def rows(self):
@@ -256,7 +256,7 @@ class InvitationKind(outbox.OutboxKind):
 
 class ReminderKind(outbox.OutboxKind):
     name = "service.survey_reminder"
-    label = _lazy("Survey reminders")
+    label = gettext_lazy("Survey reminders")
     model = SurveyReminder
 
     def rows(self):

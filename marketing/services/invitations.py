@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from crm_site import outbox
 from crm_site.models import User
@@ -86,7 +86,7 @@ def _queue_channel(campaign: Campaign, channel: str) -> int:
 
 class InvitationKind(outbox.OutboxKind):
     name = "marketing.invitation"
-    label = _lazy("Campaign invitations")
+    label = gettext_lazy("Campaign invitations")
     model = Invitation
 
     def rows(self):

@@ -19,7 +19,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from crm_site import jobs, outbox
 from crm_site.models import User
@@ -209,7 +209,7 @@ def _summary(digest: FollowUpDigest) -> str:
 
 class DigestKind(outbox.OutboxKind):
     name = "sales.follow_up_digest"
-    label = _lazy("Follow-up digests")
+    label = gettext_lazy("Follow-up digests")
     model = FollowUpDigest
 
     def rows(self):
