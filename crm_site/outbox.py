@@ -118,8 +118,12 @@ class OutboxKind:
     label: str
     model: type[OutboxMessage]
     max_attempts = 5
-    # A row "sending" for longer than this was interrupted (no send takes minutes).
-    stale_after = timedelta(minutes=10)
+
+    @property
+    def stale_after(self) -> timedelta:
+        """A row "sending" for longer than this was interrupted (no send takes
+        minutes); OUTBOX_STALE_AFTER_SECONDS, 10 minutes by default."""
+        return timedelta(seconds=settings.OUTBOX_STALE_AFTER_SECONDS)
 
     def rows(self) -> QuerySet:
         """The rows with what compose, after_sent and describe read."""

@@ -331,6 +331,9 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": 600.0,
     },
 }
+# Outgoing messages (crm_site.outbox): a message still "sending" after this many seconds
+# was interrupted by a crash and is checked with the provider (or parked for review).
+OUTBOX_STALE_AFTER_SECONDS = int(os.environ.get("OUTBOX_STALE_AFTER_SECONDS", "600"))
 # Marketing: invitations handed to the providers per minute (each sender run sends one
 # batch of this size). Their public links (sign-up, unsubscribe) start with
 # PUBLIC_BASE_URL, like the service's.
