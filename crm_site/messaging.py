@@ -5,8 +5,12 @@ developer plugs in their SMS provider once (``SMS_BACKEND``, a dotted path to a 
 ``send`` method). The default backend writes each message to the log; ``LocMemSmsBackend``
 keeps them in ``sms_outbox`` for tests, like Django's ``mail.outbox``.
 
-Callers keep their own outbox rows (what must be sent, and whether it was); these functions
-only hand one message to the provider and return its message id, or raise ``SendFailed``.
+Callers keep outbox rows (crm_site.outbox: what must be sent, and whether it was); these
+functions only hand one message to the provider and return its message id, or raise
+``SendFailed``. Every message carries the row's idempotency key: a provider that honours
+it accepts a repeated key once, and ``lookup_sms``/``lookup_email`` ask whether a message
+with that key was accepted (``Accepted``), was not (``NOT_ACCEPTED``) or cannot be known
+(``UNKNOWN``), which is how a send interrupted by a crash is settled without guessing.
 """
 
 from __future__ import annotations
@@ -28,38 +32,93 @@ class SendFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """The provider has the message with this key: its message id."""
+
+    message_id: str
+
+
+# The provider says it never accepted a message with the key: sending it is safe.
+NOT_ACCEPTED = "not-accepted"
+# The provider cannot say (plain SMTP, a gateway without look-up): nobody may guess.
+UNKNOWN = "unknown"
+
+Lookup = Accepted | str
+
+
+@dataclass(frozen=True)
 class SmsMessage:
     phone: str
     text: str
     message_id: str
+    key: str = ""
 
 
 class SmsBackend:
-    """Hands one SMS to a provider and returns the provider's message id."""
+    """Hands one SMS to a provider and returns the provider's message id.
 
-    def send(self, phone: str, text: str) -> str:  # pragma: no cover - interface
+    ``key`` is the message's idempotency key; a provider that supports one should be
+    given it. A backend that can ask the provider whether a key was accepted overrides
+    ``lookup``; the default answers ``UNKNOWN``."""
+
+    def send(self, phone: str, text: str, *, key: str = "") -> str:  # pragma: no cover
         raise NotImplementedError
+
+    def lookup(self, key: str) -> Lookup:
+        return UNKNOWN
 
 
 class LogSmsBackend(SmsBackend):
-    """Writes the message to the ``anju.sms`` log instead of sending it."""
+    """Writes the message to the ``anju.sms`` log instead of sending it, and keeps each
+    key it accepted (``crm_site.LoggedSms``), so it behaves like a provider that honours
+    idempotency keys: a repeated key is accepted once, and ``lookup`` answers."""
 
-    def send(self, phone: str, text: str) -> str:
-        message_id = uuid.uuid4().hex
-        logger.info("SMS %s to %s: %s", message_id, phone, text)
-        return message_id
+    def send(self, phone: str, text: str, *, key: str = "") -> str:
+        from crm_site.models import LoggedSms
+
+        if not key:
+            message_id = uuid.uuid4().hex
+            logger.info("SMS %s to %s: %s", message_id, phone, text)
+            return message_id
+        logged, created = LoggedSms.objects.get_or_create(
+            key=key, defaults={"message_id": uuid.uuid4().hex}
+        )
+        if created:
+            logger.info("SMS %s to %s: %s", logged.message_id, phone, text)
+        else:
+            logger.info("SMS %s: key %s already accepted", logged.message_id, key)
+        return logged.message_id
+
+    def lookup(self, key: str) -> Lookup:
+        from crm_site.models import LoggedSms
+
+        message_id = (
+            LoggedSms.objects.filter(key=key)
+            .values_list("message_id", flat=True)
+            .first()
+        )
+        return Accepted(message_id) if message_id else NOT_ACCEPTED
 
 
 sms_outbox: list[SmsMessage] = []
 
 
 class LocMemSmsBackend(SmsBackend):
-    """Keeps sent messages in ``sms_outbox`` (tests)."""
+    """Keeps every message handed to it in ``sms_outbox`` (tests), duplicates too, so a
+    test sees a second send; ``lookup`` searches the list."""
 
-    def send(self, phone: str, text: str) -> str:
-        message = SmsMessage(phone=phone, text=text, message_id=uuid.uuid4().hex)
+    def send(self, phone: str, text: str, *, key: str = "") -> str:
+        message = SmsMessage(
+            phone=phone, text=text, message_id=uuid.uuid4().hex, key=key
+        )
         sms_outbox.append(message)
         return message.message_id
+
+    def lookup(self, key: str) -> Lookup:
+        for message in sms_outbox:
+            if key and message.key == key:
+                return Accepted(message.message_id)
+        return NOT_ACCEPTED
 
 
 @cache
@@ -71,28 +130,58 @@ def get_sms_backend() -> SmsBackend:
     return _backend_class(settings.SMS_BACKEND)()
 
 
-def send_sms(phone: str, text: str) -> str:
+def send_sms(phone: str, text: str, *, key: str = "") -> str:
     """Send one SMS; returns the provider's message id or raises ``SendFailed``."""
     if not phone:
         raise SendFailed("no phone number")
     try:
-        return get_sms_backend().send(phone, text)
+        return get_sms_backend().send(phone, text, key=key)
     except SendFailed:
         raise
     except Exception as exc:  # a provider's own errors become one kind
         raise SendFailed(str(exc)) from exc
 
 
-def send_email(to: str, subject: str, body: str, html: str | None = None) -> str:
-    """Send one e-mail through Django's mail backend; returns its Message-ID."""
+def lookup_sms(key: str) -> Lookup:
+    """Whether the SMS provider accepted a message with this key."""
+    try:
+        return get_sms_backend().lookup(key)
+    except Exception:  # a provider that cannot answer now cannot answer
+        logger.warning("SMS look-up of %s failed", key, exc_info=True)
+        return UNKNOWN
+
+
+def email_message_id(key: str) -> str:
+    return f"<{key}@anju-crm>" if key else f"<{uuid.uuid4().hex}@anju-crm>"
+
+
+def send_email(
+    to: str, subject: str, body: str, html: str | None = None, *, key: str = ""
+) -> str:
+    """Send one e-mail through Django's mail backend; returns its Message-ID, which is
+    derived from the key so a receiving server can recognise a repeat."""
     if not to:
         raise SendFailed("no e-mail address")
     message = EmailMultiAlternatives(subject=subject, body=body, to=[to])
     if html:
         message.attach_alternative(html, "text/html")
-    message.extra_headers["Message-ID"] = f"<{uuid.uuid4().hex}@anju-crm>"
+    message.extra_headers["Message-ID"] = email_message_id(key)
     try:
         message.send()
     except Exception as exc:
         raise SendFailed(str(exc)) from exc
     return message.extra_headers["Message-ID"]
+
+
+def lookup_email(key: str) -> Lookup:
+    """SMTP cannot say whether a message was accepted, so the answer is UNKNOWN, except
+    for Django's in-memory backend (tests), whose outbox can be searched."""
+    if settings.EMAIL_BACKEND != "django.core.mail.backends.locmem.EmailBackend":
+        return UNKNOWN
+    from django.core import mail
+
+    wanted = email_message_id(key)
+    for message in getattr(mail, "outbox", []):
+        if message.extra_headers.get("Message-ID") == wanted:
+            return Accepted(wanted)
+    return NOT_ACCEPTED

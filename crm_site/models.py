@@ -202,9 +202,14 @@ class Notification(models.Model):
 
 
 class JobRun(models.Model):
-    """When a periodic job last ran and what it did, for the people who rely on it."""
+    """When a periodic job last ran and what it did, for the people who rely on it.
+
+    ``last_period`` is the day (or hour) the job last ran for: crm_site.jobs runs a job
+    once per period, so the scheduled run and a catch-up after an outage never both
+    do it."""
 
     name = models.CharField(max_length=100, primary_key=True)
+    last_period = models.CharField(max_length=20, blank=True)
     last_started = models.DateTimeField(null=True, blank=True)
     last_finished = models.DateTimeField(null=True, blank=True)
     last_result = models.CharField(max_length=200, blank=True)
@@ -212,6 +217,12 @@ class JobRun(models.Model):
     class Meta:
         verbose_name = _("job run")
         verbose_name_plural = _("job runs")
+        permissions = [
+            (
+                "review_outbox",
+                _("Can review messages whose sending was interrupted"),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -226,3 +237,19 @@ class JobRun(models.Model):
                 "last_result": result[:200],
             },
         )
+
+
+class LoggedSms(models.Model):
+    """The keys the log SMS backend accepted (crm_site.messaging.LogSmsBackend), so it
+    answers look-ups like a real gateway: which messages it has, across processes."""
+
+    key = models.CharField(max_length=64, unique=True)
+    message_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("logged SMS")
+        verbose_name_plural = _("logged SMS")
+
+    def __str__(self) -> str:
+        return self.key

@@ -70,6 +70,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.merge_customer",
         "service.use_service",
         "service.manage_service",
+        # Owners' notices and surveys whose sending was interrupted (crm_site.outbox).
+        "crm_site.review_outbox",
     ],
     # Marketing works on the customers who agreed to hear from us, and no others.
     Role.MARKETING: [
@@ -129,6 +131,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.change_team",
         "crm_site.view_auditentry",
         "crm_site.view_heartbeat",
+        "crm_site.review_outbox",
         "auth.view_group",
         "auth.change_group",
         "sales.view_project",

@@ -251,20 +251,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 900.0,
     },
     # Hourly: warn consultants of customers about to lapse (each registration once).
+    # Runs once per clock hour (crm_site.jobs); a run missed while the stack was down
+    # is caught up by "jobs-catch-up".
     "sales-registrations-warn": {
         "task": "sales.tasks.registrations_warn",
         "schedule": 3600.0,
     },
     # Every morning at FOLLOW_UP_DIGEST_HOUR: each consultant's digest row of today's and
     # overdue follow-ups and customers about to lapse, then one message per row; the
-    # overdue follow-ups are escalated to the sales manager. One row per consultant and
-    # day, so a second run sends nothing twice.
+    # overdue follow-ups are escalated to the sales manager. The job runs once a day
+    # (crm_site.jobs records the day on its JobRun row), so "jobs-catch-up" produces
+    # it when the stack was down at the hour, and never twice.
     "sales-follow-up-digest": {
         "task": "sales.tasks.follow_up_digest",
         "schedule": crontab(hour=FOLLOW_UP_DIGEST_HOUR, minute=0),
     },
     # Every 15 min: digests whose message was lost (Redis down, worker crashed) are
-    # queued again; each is claimed before it is sent, so none goes out twice.
+    # queued again; each is claimed before it is sent, and one a crash left "sending"
+    # is checked or parked (crm_site.outbox), so none goes out twice.
     "sales-digests-send-pending": {
         "task": "sales.tasks.digests_send_pending",
         "schedule": 900.0,
@@ -283,7 +287,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 240.0,
     },
     # Every minute: one batch of queued campaign invitations per campaign (the rate
-    # limit), and invitations interrupted mid-send are marked, never sent twice.
+    # limit); invitations interrupted mid-send are checked with the gateway by their
+    # key (sent, queued again, or parked for review), never sent twice.
     "marketing-invitations-pump": {
         "task": "marketing.tasks.invitations_pump",
         "schedule": 60.0,
@@ -292,6 +297,10 @@ CELERY_BEAT_SCHEDULE = {
     # overview of each scope is always ready. Only a cache write; a lost run costs one
     # cold page.
     "crm-overview-warm": {"task": "crm_site.tasks.overview_warm", "schedule": 50.0},
+    # Every 5 min: daily and hourly jobs (crm_site.jobs: the morning digest, the lapse
+    # warning) whose run for the current day or hour is missing (beat or the worker
+    # was down at the time) run now, once: the job's JobRun row is the guard.
+    "jobs-catch-up": {"task": "crm_site.tasks.jobs_catch_up", "schedule": 300.0},
 }
 # Handover notices and satisfaction surveys (service): links in messages to owners start
 # with PUBLIC_BASE_URL; a survey link works for SURVEY_LINK_MAX_AGE_DAYS; an owner who has
@@ -314,12 +323,17 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "service.tasks.survey_invitations_send",
         "schedule": 600.0,
     },
-    # Hourly: one reminder to owners who have not answered after N days; once each.
+    # Every 10 min: a reminder row for each owner who has not answered after N days
+    # (one per invitation: its key), and a task for each reminder due. Any run does
+    # what a missed one left, so an outage only delays reminders.
     "service-survey-reminders": {
         "task": "service.tasks.survey_reminders_send",
-        "schedule": 3600.0,
+        "schedule": 600.0,
     },
 }
+# Outgoing messages (crm_site.outbox): a message still "sending" after this many seconds
+# was interrupted by a crash and is checked with the provider (or parked for review).
+OUTBOX_STALE_AFTER_SECONDS = int(os.environ.get("OUTBOX_STALE_AFTER_SECONDS", "600"))
 # Marketing: invitations handed to the providers per minute (each sender run sends one
 # batch of this size). Their public links (sign-up, unsubscribe) start with
 # PUBLIC_BASE_URL, like the service's.

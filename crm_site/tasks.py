@@ -19,3 +19,12 @@ def overview_warm() -> int:
     from crm_site.overview import warm
 
     return warm()
+
+
+@shared_task(name="crm_site.tasks.jobs_catch_up", ignore_result=True)
+def jobs_catch_up() -> list[str]:
+    """Run the daily and hourly jobs whose run was missed (crm_site.jobs); each job
+    runs once per period, so this and the jobs' own beat entries never both run it."""
+    from crm_site.jobs import catch_up
+
+    return catch_up()

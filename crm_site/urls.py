@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm_site import views
+from crm_site import views, views_outbox
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,6 +21,18 @@ urlpatterns = [
         "notifications/<int:pk>/open/",
         views.notification_open,
         name="notification-open",
+    ),
+    # Messages whose sending was interrupted and could not be checked (crm_site.outbox).
+    path("outbox/parked/", views_outbox.parked_list, name="outbox-parked"),
+    path(
+        "outbox/<str:kind>/<int:pk>/send-again/",
+        views_outbox.parked_send_again,
+        name="outbox-send-again",
+    ),
+    path(
+        "outbox/<str:kind>/<int:pk>/mark-sent/",
+        views_outbox.parked_mark_sent,
+        name="outbox-mark-sent",
     ),
     # The language switch is on the login page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),

@@ -9,6 +9,11 @@ class MarketingConfig(AppConfig):
     verbose_name = _("Marketing")
 
     def ready(self) -> None:
+        from crm_site import outbox
+        from marketing.services.invitations import INVITATIONS
+
+        # Campaign invitations are sent by the one outbox (crm_site.outbox).
+        outbox.register(INVITATIONS)
         from crm_site import links, panels
         from marketing import handlers, merge_handlers
         from marketing.panels import campaign_panel, referral_panel

@@ -127,7 +127,9 @@ class Progress:
 
     @property
     def done(self) -> int:
-        return self.total - self.counts.get("queued", 0) - self.counts.get("sending", 0)
+        return (
+            self.total - self.counts.get("pending", 0) - self.counts.get("sending", 0)
+        )
 
     @property
     def percent(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.cache import cache
 
+from crm_site.jobs import tracked
+
 # One batch per campaign per minute, whichever worker and however it was queued (the
 # Send button, the pump): the key is kept for the minute, not released after the run.
 BATCH_SECONDS = 55  # a little under the pump's minute, so beat's jitter skips no batch
@@ -26,15 +28,17 @@ def batch_key(campaign_id: int) -> str:
 
 
 @shared_task(name="marketing.tasks.invitations_pump", ignore_result=True)
+@tracked("marketing.invitations_pump")
 def invitations_pump() -> int:
-    """Every minute: mark interrupted rows, queue a batch for every campaign with
-    queued invitations (a lost message only delays them)."""
+    """Every minute: settle rows a crashed sender left 'sending' (checked with the
+    provider, never re-sent blindly), queue a batch for every campaign with queued
+    invitations (a lost message only delays them)."""
     from marketing.services.invitations import (
         campaigns_with_queued,
-        invitations_stale_fail,
+        invitations_recover,
     )
 
-    invitations_stale_fail()
+    invitations_recover()
     pending = campaigns_with_queued()
     for campaign_id in pending:
         invitations_send.delay(campaign_id)

@@ -9,6 +9,13 @@ class SalesConfig(AppConfig):
     verbose_name = _("Sales")
 
     def ready(self) -> None:
+        from crm_site import outbox
+        from sales.services import reminders
+
+        # Digests are sent by the one outbox; the morning digest and the hourly lapse
+        # warning run once per period, caught up after an outage (crm_site.jobs).
+        outbox.register(reminders.DIGESTS)
+        reminders.register_jobs()
         from crm_site import links
         from sales import merge_handlers
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from crm_site.jobs import tracked
+
 
 @shared_task(name="sales.tasks.holds_expire", ignore_result=True)
+@tracked("sales.holds_expire")
 def holds_expire() -> int:
     """Release unit holds past their deadline; running it twice releases nothing twice."""
     from sales.services import holds_expire as expire
@@ -14,6 +17,7 @@ def holds_expire() -> int:
 
 
 @shared_task(name="sales.tasks.registrations_sweep", ignore_result=True)
+@tracked("sales.registrations_sweep")
 def registrations_sweep() -> int:
     """Return customers whose protection lapsed to the public pool; idempotent."""
     from sales.services.ownership import registrations_sweep as sweep
@@ -22,22 +26,23 @@ def registrations_sweep() -> int:
 
 
 @shared_task(name="sales.tasks.registrations_warn", ignore_result=True)
-def registrations_warn() -> int:
-    """Warn consultants of customers about to return to the pool; each once."""
-    from sales.services.ownership import registrations_warn as warn
+def registrations_warn() -> str | None:
+    """Warn consultants of customers about to return to the pool; each once, the job
+    once an hour (crm_site.jobs)."""
+    from crm_site.jobs import job_run
+    from sales.services.reminders import WARN_JOB
 
-    return warn()
+    return job_run(WARN_JOB)
 
 
 @shared_task(name="sales.tasks.follow_up_digest", ignore_result=True)
-def follow_up_digest() -> int:
-    """The morning job: digest rows first, then one message per row."""
-    from sales.services.reminders import digests_build
+def follow_up_digest() -> str | None:
+    """The morning job: digest rows first, then one message per row; once a day
+    however often it is delivered (crm_site.jobs guards it)."""
+    from crm_site.jobs import job_run
+    from sales.services.reminders import DIGEST_JOB
 
-    pending = digests_build()
-    for digest_id in pending:
-        digest_send.delay(digest_id)
-    return len(pending)
+    return job_run(DIGEST_JOB)
 
 
 @shared_task(name="sales.tasks.digest_send", ignore_result=True)
@@ -48,8 +53,10 @@ def digest_send(digest_id: int) -> bool:
 
 
 @shared_task(name="sales.tasks.digests_send_pending", ignore_result=True)
+@tracked("sales.digests_send_pending")
 def digests_send_pending() -> int:
-    """Re-queue digests whose message was lost; sending twice is impossible."""
+    """Settle interrupted sends and re-queue digests whose message was lost; sending
+    twice is impossible."""
     from sales.services.reminders import digests_stale
 
     stale = digests_stale()
@@ -59,6 +66,7 @@ def digests_send_pending() -> int:
 
 
 @shared_task(name="sales.tasks.dashboard_warm", ignore_result=True)
+@tracked("sales.dashboard_warm")
 def dashboard_warm() -> int:
     """Precompute the sales dashboard of every scope before anyone asks for it."""
     from sales.dashboard import warm

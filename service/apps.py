@@ -9,6 +9,13 @@ class ServiceConfig(AppConfig):
     verbose_name = _("Service")
 
     def ready(self) -> None:
+        from crm_site import outbox
+        from service import handover, surveys
+
+        # Notices, surveys and reminders are sent by the one outbox (crm_site.outbox).
+        outbox.register(handover.NOTICES)
+        outbox.register(surveys.INVITATIONS)
+        outbox.register(surveys.REMINDERS)
         from crm_site import links
         from service import merge_handlers
 

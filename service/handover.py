@@ -13,7 +13,9 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from crm_site import outbox
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from customers.models import Customer
@@ -29,7 +31,6 @@ from service.models import (
     HandoverSlot,
     Inspection,
     InspectionItem,
-    Outbox,
     ServiceRequest,
 )
 
@@ -316,34 +317,46 @@ def _compose_notice(notice: HandoverNotice) -> tuple[str, str]:
     return str(_("Anju handover")), text % values
 
 
-def notice_send(*, notice_id: int) -> bool:
-    """Send one notice; a second call, or a concurrent one, sends nothing."""
-    return outreach.outbox_send(
-        HandoverNotice.objects.select_related(
+class NoticeKind(outbox.OutboxKind):
+    name = "service.handover_notice"
+    label = gettext_lazy("Handover notices")
+    model = HandoverNotice
+
+    def rows(self):
+        return HandoverNotice.objects.select_related(
             "appointment__customer",
             "appointment__unit__building__project",
             "appointment__batch",
             "slot",
-        ),
-        notice_id,
-        customer_of=lambda row: row.appointment.customer,
-        compose=_compose_notice,
-    )
+        )
+
+    def compose(self, row: HandoverNotice) -> outbox.Message | None:
+        subject, text = _compose_notice(row)
+        return outreach.message_to(row.appointment.customer, subject, text)
+
+    def describe(self, row: HandoverNotice) -> str:
+        return f"{row.appointment.customer} · {row.appointment.unit} · {row.get_kind_display()}"
 
 
-def notices_pending() -> list[int]:
+NOTICES = NoticeKind()
+
+
+def notice_send(*, notice_id: int) -> bool:
+    """Send one notice; a second call, or a concurrent one, sends nothing."""
+    return outbox.send_one(NOTICES, notice_id)
+
+
+def notices_pending(*, now=None) -> list[int]:
     """Notices still to send: their task was lost, the broker was down, or the gateway
-    refused them and they may be retried."""
-    outreach.release_stale(HandoverNotice)
-    pending = HandoverNotice.objects.filter(status=Outbox.PENDING).values_list(
-        "pk", flat=True
-    )
-    return list(pending[:5000])
+    refused them and their next attempt is due. Interrupted sends are settled first."""
+    outbox.recover_stale(NOTICES, now=now)
+    return outbox.due_ids(NOTICES, now=now)
 
 
-def notices_send_pending() -> int:
+def notices_send_pending(*, now=None) -> int:
     """Send every pending notice here and now, each once."""
-    return sum(notice_send(notice_id=pk) for pk in notices_pending())
+    outbox.recover_stale(NOTICES, now=now)
+    return outbox.send_due(NOTICES, now=now)
 
 
 # Inspection -------------------------------------------------------------------------

@@ -1,31 +1,16 @@
-"""Messages to owners from outbox rows (handover notices, survey invitations).
+"""Messages to owners (handover notices, survey invitations and reminders): which
+channel reaches an owner, and queueing a send task after commit.
 
-Each row is claimed with a conditional UPDATE (pending → sending) before anything is
-sent, so a task delivered twice, two beat runs overlapping, or a worker and the sweeper
-racing send it once. A row whose worker died mid-send goes back to pending after
-STALE_AFTER; a refusal by the provider is retried up to MAX_ATTEMPTS times.
+Claiming, sending, retrying and settling interrupted sends is crm_site.outbox's, as for
+every other kind of message; this module only says how service reaches an owner.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from datetime import timedelta
+from django.db import transaction
 
-from django.conf import settings
-from django.db import models, transaction
-from django.db.models import F
-from django.utils import timezone
-from django.utils.translation import override
-
-from crm_site import messaging
+from crm_site import outbox
 from customers.models import Channel, Customer
-from service.models import Outbox
-
-logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 5
-STALE_AFTER = timedelta(minutes=10)
 
 
 def pick_channel(customer: Customer) -> tuple[str, str] | None:
@@ -43,62 +28,19 @@ def pick_channel(customer: Customer) -> tuple[str, str] | None:
     return None
 
 
-def deliver(channel: str, address: str, subject: str, text: str) -> str:
+def message_to(customer: Customer, subject: str, text: str) -> outbox.Message | None:
+    """The message to an owner on their channel, or None (no consent, no address).
+    Called when the message is sent, so consent withdrawn since still counts."""
+    target = pick_channel(customer)
+    if target is None:
+        return None
+    channel, address = target
     if channel == Channel.EMAIL:
-        return messaging.send_email(address, subject, text)
-    return messaging.send_sms(address, f"【{subject}】{text}")
+        return outbox.Message(outbox.Channel.EMAIL, address, subject, text)
+    return outbox.Message(outbox.Channel.SMS, address, subject, f"【{subject}】{text}")
 
 
 def queue_on_commit(task, *args: object) -> None:
     """Queue a task once the rows it reads are committed. robust: a broker that is down
     must not undo or fail the user's action; the beat sweep sends the row later."""
     transaction.on_commit(lambda: task.delay(*args), robust=True)
-
-
-def outbox_send(
-    rows: models.QuerySet,
-    pk: int,
-    *,
-    customer_of: Callable[[models.Model], Customer],
-    compose: Callable[[models.Model], tuple[str, str]],
-) -> bool:
-    """Claim one pending row of `rows`, send its message, record the outcome."""
-    model = rows.model
-    now = timezone.now()
-    claimed = model.objects.filter(pk=pk, status=Outbox.PENDING).update(
-        status=Outbox.SENDING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    if not claimed:
-        return False
-    row = rows.get(pk=pk)
-    target = pick_channel(customer_of(row))
-    if target is None:
-        model.objects.filter(pk=pk).update(status=Outbox.SKIPPED)
-        return False
-    channel, address = target
-    with override(settings.LANGUAGE_CODE):
-        subject, text = compose(row)
-    try:
-        message_id = deliver(channel, address, subject, text)
-    except messaging.SendFailed as exc:
-        logger.warning("%s %s not sent: %s", model.__name__, pk, exc)
-        model.objects.filter(pk=pk).update(
-            status=Outbox.FAILED if row.attempts >= MAX_ATTEMPTS else Outbox.PENDING,
-            error=str(exc)[:300],
-        )
-        return False
-    model.objects.filter(pk=pk).update(
-        status=Outbox.SENT,
-        sent_at=timezone.now(),
-        channel=channel,
-        message_id=message_id[:200],
-        error="",
-    )
-    return True
-
-
-def release_stale(model: type[models.Model]) -> int:
-    """Rows claimed by a worker that never finished go back to pending."""
-    return model.objects.filter(
-        status=Outbox.SENDING, claimed_at__lt=timezone.now() - STALE_AFTER
-    ).update(status=Outbox.PENDING)

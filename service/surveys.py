@@ -15,23 +15,24 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Avg, Count, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import override
+from django.utils.translation import gettext_lazy
 
+from crm_site import outbox
 from customers.services import interaction_log
 from sales.models import Opportunity, Project
 from service import outreach
 from service.models import (
     HandoverAppointment,
-    Outbox,
     ServiceRequest,
     SurveyAnswer,
     SurveyInvitation,
     SurveyQuestion,
+    SurveyReminder,
     SurveyResponse,
     SurveyTemplate,
 )
@@ -235,75 +236,109 @@ def _compose(
     }
 
 
-def _invitations() -> QuerySet[SurveyInvitation]:
-    return SurveyInvitation.objects.select_related("customer")
+class InvitationKind(outbox.OutboxKind):
+    name = "service.survey_invitation"
+    label = gettext_lazy("Survey invitations")
+    model = SurveyInvitation
+
+    def rows(self):
+        return SurveyInvitation.objects.select_related("customer")
+
+    def ready(self, now: datetime) -> Q:
+        return Q(due_at__lte=now)
+
+    def compose(self, row: SurveyInvitation) -> outbox.Message | None:
+        return outreach.message_to(row.customer, *_compose(row))
+
+    def describe(self, row: SurveyInvitation) -> str:
+        return f"{row.customer} · {row.template}"
+
+
+class ReminderKind(outbox.OutboxKind):
+    name = "service.survey_reminder"
+    label = gettext_lazy("Survey reminders")
+    model = SurveyReminder
+
+    def rows(self):
+        return SurveyReminder.objects.select_related(
+            "invitation__customer", "invitation__template"
+        )
+
+    def compose(self, row: SurveyReminder) -> outbox.Message | None:
+        invitation = row.invitation
+        if invitation.answered_at is not None:
+            return None  # answered since the reminder was planned
+        return outreach.message_to(
+            invitation.customer, *_compose(invitation, reminder=True)
+        )
+
+    def after_sent(self, row: SurveyReminder, *, now: datetime) -> None:
+        SurveyInvitation.objects.filter(pk=row.invitation_id).update(reminded_at=now)
+
+    def describe(self, row: SurveyReminder) -> str:
+        return f"{row.invitation.customer} · {row.invitation.template}"
+
+
+INVITATIONS = InvitationKind()
+REMINDERS = ReminderKind()
 
 
 def invitation_send(*, invitation_id: int) -> bool:
     """Send one invitation; a second call, or a concurrent one, sends nothing."""
-    return outreach.outbox_send(
-        _invitations(),
-        invitation_id,
-        customer_of=lambda row: row.customer,
-        compose=_compose,
-    )
+    return outbox.send_one(INVITATIONS, invitation_id)
 
 
-def invitations_due() -> list[int]:
-    """Invitations to send now (after releasing claims of workers that died)."""
-    outreach.release_stale(SurveyInvitation)
-    due = SurveyInvitation.objects.filter(
-        status=Outbox.PENDING, due_at__lte=timezone.now()
-    ).values_list("pk", flat=True)
-    return list(due[:BATCH])
+def invitations_due(*, now: datetime | None = None) -> list[int]:
+    """Invitations to send now (after settling sends a crashed worker interrupted)."""
+    outbox.recover_stale(INVITATIONS, now=now)
+    return outbox.due_ids(INVITATIONS, now=now, limit=BATCH)
 
 
-def invitations_send_due() -> int:
+def invitations_send_due(*, now: datetime | None = None) -> int:
     """Send every due invitation here and now, each claimed and sent once."""
-    return sum(invitation_send(invitation_id=pk) for pk in invitations_due())
+    outbox.recover_stale(INVITATIONS, now=now)
+    return outbox.send_due(INVITATIONS, now=now)
 
 
-def reminders_due() -> list[int]:
-    """Invitations sent SURVEY_REMINDER_AFTER_DAYS ago, not answered, not reminded."""
-    cutoff = timezone.now() - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
-    return list(
+def reminders_plan(*, now: datetime | None = None) -> int:
+    """A reminder row for each invitation sent SURVEY_REMINDER_AFTER_DAYS ago and not
+    answered; one per invitation (its primary key), so planning twice adds none."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
+    ids = list(
         SurveyInvitation.objects.filter(
-            status=Outbox.SENT,
+            status=outbox.Status.SENT,
             answered_at__isnull=True,
             reminded_at__isnull=True,
-            reminder_claimed_at__isnull=True,
             sent_at__lte=cutoff,
+            reminder__isnull=True,
         ).values_list("pk", flat=True)[:BATCH]
     )
+    created = SurveyReminder.objects.bulk_create(
+        [SurveyReminder(invitation_id=pk, next_attempt_at=now) for pk in ids],
+        ignore_conflicts=True,
+        batch_size=500,
+    )
+    return len(created)
 
 
-def reminders_send() -> int:
-    """Send every due reminder here and now; each at most once."""
-    return sum(reminder_send(invitation_id=pk) for pk in reminders_due())
+def reminders_due(*, now: datetime | None = None) -> list[int]:
+    """Reminders to send now (their invitation's id), planning new ones first."""
+    reminders_plan(now=now)
+    outbox.recover_stale(REMINDERS, now=now)
+    return outbox.due_ids(REMINDERS, now=now, limit=BATCH)
+
+
+def reminders_send(*, now: datetime | None = None) -> int:
+    """Plan and send every due reminder here and now; each at most once."""
+    reminders_plan(now=now)
+    outbox.recover_stale(REMINDERS, now=now)
+    return outbox.send_due(REMINDERS, now=now)
 
 
 def reminder_send(*, invitation_id: int) -> bool:
-    """The one reminder: claimed on reminder_claimed_at, so it goes at most once."""
-    pk = invitation_id
-    claimed = SurveyInvitation.objects.filter(
-        pk=pk, reminder_claimed_at__isnull=True, answered_at__isnull=True
-    ).update(reminder_claimed_at=timezone.now())
-    if not claimed:
-        return False
-    invitation = _invitations().get(pk=pk)
-    target = outreach.pick_channel(invitation.customer)
-    if target is None:
-        return False
-    with override(settings.LANGUAGE_CODE):
-        subject, text = _compose(invitation, reminder=True)
-    try:
-        outreach.deliver(*target, subject, text)
-    except outreach.messaging.SendFailed:
-        # Not sent: let the next run try again.
-        SurveyInvitation.objects.filter(pk=pk).update(reminder_claimed_at=None)
-        return False
-    SurveyInvitation.objects.filter(pk=pk).update(reminded_at=timezone.now())
-    return True
+    """Send the invitation's one reminder; a second call sends nothing."""
+    return outbox.send_one(REMINDERS, invitation_id)
 
 
 # Answering --------------------------------------------------------------------------

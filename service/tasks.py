@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from crm_site.jobs import tracked
+
 
 @shared_task(name="service.tasks.escalations_sweep", ignore_result=True)
+@tracked("service.escalations_sweep")
 def escalations_sweep() -> int:
     """Raise overdue requests up the escalation ladder; each level once."""
     from service.services import escalations_sweep as sweep
@@ -14,6 +17,7 @@ def escalations_sweep() -> int:
 
 
 @shared_task(name="service.tasks.dashboard_warm", ignore_result=True)
+@tracked("service.dashboard_warm")
 def dashboard_warm() -> int:
     """Precompute the service dashboard's default view (all projects and each one)."""
     from service.dashboard import warm
@@ -30,6 +34,7 @@ def handover_notice_send(notice_id: int) -> bool:
 
 
 @shared_task(name="service.tasks.handover_notices_send", ignore_result=True)
+@tracked("service.handover_notices_send")
 def handover_notices_send() -> int:
     """The sweep: one send task per pending handover notice."""
     from service.handover import notices_pending
@@ -49,6 +54,7 @@ def survey_invitation_send(invitation_id: int) -> bool:
 
 
 @shared_task(name="service.tasks.survey_invitations_send", ignore_result=True)
+@tracked("service.survey_invitations_send")
 def survey_invitations_send() -> int:
     """The beat job: one send task per due survey invitation."""
     from service.surveys import invitations_due
@@ -68,6 +74,7 @@ def survey_reminder_send(invitation_id: int) -> bool:
 
 
 @shared_task(name="service.tasks.survey_reminders_send", ignore_result=True)
+@tracked("service.survey_reminders_send")
 def survey_reminders_send() -> int:
     """The beat job: one reminder task per owner who has not answered in time."""
     from service.surveys import reminders_due

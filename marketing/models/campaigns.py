@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.outbox import OutboxMessage, outbox_indexes
 from marketing.codes import decode_code, encode_code
 
 
@@ -230,9 +231,9 @@ class CampaignMember(models.Model):
         return decode_code(code)
 
 
-class Invitation(models.Model):
-    """The outbox: one message to one member on one channel. Claimed (queued →
-    sending) before it is handed to the provider and marked sent after, so a sender
+class Invitation(OutboxMessage):
+    """An outbox row (crm_site.outbox): one message to one member on one channel,
+    claimed before it is handed to the provider and marked sent after, so a sender
     that crashes and runs again never sends a row twice."""
 
     class Channel(models.TextChoices):
@@ -240,11 +241,12 @@ class Invitation(models.Model):
         SMS = "sms", _("SMS")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
+        PENDING = "pending", _("Queued")
         SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         SKIPPED = "skipped", _("Skipped (no consent)")
         FAILED = "failed", _("Failed")
+        UNKNOWN = "unknown", _("Outcome unknown (parked for review)")
         WITHDRAWN = "withdrawn", _("Not sent (campaign ended)")
 
     campaign = models.ForeignKey(
@@ -255,13 +257,9 @@ class Invitation(models.Model):
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     status = models.CharField(
-        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
     )
     created_at = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, blank=True)
-    error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("invitation")
@@ -273,11 +271,7 @@ class Invitation(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="invitation_status_idx"),
-            models.Index(
-                fields=["claimed_at"],
-                condition=Q(status="sending"),
-                name="invitation_sending_idx",
-            ),
+            *outbox_indexes("invitation"),
         ]
 
     def __str__(self) -> str:

@@ -12,11 +12,9 @@ from marketing.services.campaigns import (
 )
 from marketing.services.invitations import (
     InvitationsRefused,
-    invitation_claim,
-    invitation_deliver,
     invitations_queue,
+    invitations_recover,
     invitations_send,
-    invitations_stale_fail,
     unsubscribe,
 )
 from marketing.services.responses import (
@@ -35,11 +33,9 @@ __all__ = [
     "checkin_by_code",
     "cost_line_add",
     "deal_campaign_set",
-    "invitation_claim",
-    "invitation_deliver",
     "invitations_queue",
+    "invitations_recover",
     "invitations_send",
-    "invitations_stale_fail",
     "lead_assign",
     "members_snapshot",
     "response_record",

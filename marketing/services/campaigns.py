@@ -100,7 +100,7 @@ def campaign_move(*, actor: User, campaign: Campaign, status: str) -> Campaign:
     elif status in (Campaign.Status.FINISHED, Campaign.Status.CANCELLED):
         # An ended campaign invites nobody more.
         Invitation.objects.filter(
-            campaign=locked, status=Invitation.Status.QUEUED
+            campaign=locked, status=Invitation.Status.PENDING
         ).update(status=Invitation.Status.WITHDRAWN)
     audit_record(
         actor=actor, instance=locked, action=AuditEntry.Action.UPDATE, changes=changes

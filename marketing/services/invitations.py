@@ -1,27 +1,28 @@
 """Invitations: an outbox row per member and channel, sent by a Celery job.
 
 Queueing writes the rows in one INSERT ... SELECT per channel (only members who
-consented to that channel and have an address). The sender claims one row at a time
-(queued → sending, FOR UPDATE SKIP LOCKED), re-checks consent, hands the message to
-the provider and marks it sent. A sender that crashes leaves at most the row it was
-sending as 'sending'; a re-run claims only queued rows, so nobody gets a message
-twice. The pump marks such interrupted rows failed after a while instead of guessing.
+consented to that channel and have an address). Sending is crm_site.outbox's: rows are
+claimed in small batches (FOR UPDATE SKIP LOCKED), consent is checked again when the
+message is composed, the provider gets the row's idempotency key, and a row a crashed
+sender left 'sending' is checked with the provider (sent, queued again, or parked for
+review), never sent again blindly. A sender run sends at most one rate-limit batch.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from crm_site import messaging
+from crm_site import outbox
 from crm_site.models import User
 from customers.models import ConsentRecord, Customer, Interaction
 from customers.services import consent_set, interaction_log
@@ -29,9 +30,6 @@ from marketing.models import Campaign, CampaignMember, Invitation
 
 UNSUBSCRIBE_SALT = "marketing.unsubscribe"
 SIGNUP_SALT = "marketing.signup"
-# A row 'sending' for longer than this was interrupted: the provider may or may not
-# have it, so it is marked failed rather than sent again.
-STALE_SENDING = timedelta(minutes=10)
 CHANNEL_CONSENT = {
     Invitation.Channel.EMAIL: ("consent_email", "email"),
     Invitation.Channel.SMS: ("consent_sms", "mobile"),
@@ -60,6 +58,7 @@ def invitations_queue(*, actor: User, campaign: Campaign) -> int:
 
 def _queue_channel(campaign: Campaign, channel: str) -> int:
     consent_field, address_field = CHANNEL_CONSENT[channel]
+    now = timezone.now()
     members = CampaignMember.objects.filter(
         campaign=campaign,
         **{f"customer__{consent_field}": True},
@@ -69,78 +68,71 @@ def _queue_channel(campaign: Campaign, channel: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (campaign_id, member_id, channel, status, "
-            "created_at, message_id, error) "
-            f"SELECT %s, picked.pk, %s, %s, %s, '', '' FROM ({select_sql}) AS picked (pk) "
+            "created_at, next_attempt_at, attempts, idempotency_key, message_id, error) "
+            f"SELECT %s, picked.pk, %s, %s, %s, %s, 0, gen_random_uuid(), '', '' "
+            f"FROM ({select_sql}) AS picked (pk) "
             "ON CONFLICT (member_id, channel) DO NOTHING",
-            [campaign.pk, channel, Invitation.Status.QUEUED, timezone.now(), *params],
+            [
+                campaign.pk,
+                channel,
+                Invitation.Status.PENDING,
+                now,
+                now,
+                *params,
+            ],
         )
         return cursor.rowcount
 
 
-def invitation_claim(*, campaign_id: int) -> int | None:
-    """Take the next queued row for this sender (others skip it); None when done or
-    when the campaign is no longer running."""
-    with transaction.atomic():
-        pk = (
-            Invitation.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(
-                campaign_id=campaign_id,
-                status=Invitation.Status.QUEUED,
-                campaign__status=Campaign.Status.RUNNING,
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if pk is None:
+class InvitationKind(outbox.OutboxKind):
+    name = "marketing.invitation"
+    label = gettext_lazy("Campaign invitations")
+    model = Invitation
+
+    def rows(self):
+        return Invitation.objects.select_related("campaign", "member__customer")
+
+    def ready(self, now: datetime) -> Q:
+        # An ended campaign's rows are withdrawn; a paused one's wait.
+        return Q(campaign__status=Campaign.Status.RUNNING)
+
+    def compose(self, row: Invitation) -> outbox.Message | None:
+        """The message, unless the member withdrew consent (or their address) since
+        the row was queued."""
+        customer = row.member.customer
+        consent_field, address_field = CHANNEL_CONSENT[row.channel]
+        if not getattr(customer, consent_field) or not getattr(customer, address_field):
             return None
-        Invitation.objects.filter(pk=pk, status=Invitation.Status.QUEUED).update(
-            status=Invitation.Status.SENDING, claimed_at=timezone.now()
+        links = invitation_links(row)
+        text = invitation_text(row, links)
+        if row.channel == Invitation.Channel.SMS:
+            return outbox.Message(outbox.Channel.SMS, customer.mobile, "", text)
+        html = render_to_string(
+            "marketing/invitation_email.html",
+            {"campaign": row.campaign, "customer": customer, **links},
         )
-    return pk
+        subject = row.campaign.email_subject or row.campaign.name
+        return outbox.Message(
+            outbox.Channel.EMAIL, customer.email, subject, text, html=html
+        )
+
+    def after_sent(self, row: Invitation, *, now: datetime) -> None:
+        # A one-way message, not a conversation: it must not count as the customer's
+        # last contact nor clear the follow-up a consultant has planned.
+        interaction_log(
+            customer=row.member.customer,
+            kind=Interaction.Kind.SYSTEM,
+            channel=row.channel,
+            summary=_("Invited to campaign %(campaign)s") % {"campaign": row.campaign},
+            actor=None,
+            link=row.campaign,
+        )
+
+    def describe(self, row: Invitation) -> str:
+        return f"{row.campaign} · {row.member.customer} · {row.get_channel_display()}"
 
 
-def _finish(pk: int, status: str, **fields) -> None:
-    Invitation.objects.filter(pk=pk, status=Invitation.Status.SENDING).update(
-        status=status, **fields
-    )
-
-
-def invitation_deliver(*, invitation_id: int) -> str:
-    """Send one claimed invitation, unless its member withdrew consent meanwhile."""
-    invitation = Invitation.objects.select_related("campaign", "member").get(
-        pk=invitation_id
-    )
-    if invitation.status != Invitation.Status.SENDING:
-        return invitation.status
-    customer = Customer.objects.get(pk=invitation.member.customer_id)
-    consent_field, address_field = CHANNEL_CONSENT[invitation.channel]
-    if not getattr(customer, consent_field) or not getattr(customer, address_field):
-        _finish(invitation.pk, Invitation.Status.SKIPPED)
-        return Invitation.Status.SKIPPED
-    try:
-        message_id = _send(invitation, customer)
-    except messaging.SendFailed as exc:
-        _finish(invitation.pk, Invitation.Status.FAILED, error=str(exc)[:300])
-        return Invitation.Status.FAILED
-    _finish(
-        invitation.pk,
-        Invitation.Status.SENT,
-        sent_at=timezone.now(),
-        message_id=message_id[:200],
-    )
-    # A one-way message, not a conversation: it must not count as the customer's last
-    # contact nor clear the follow-up a consultant has planned.
-    interaction_log(
-        customer=customer,
-        kind=Interaction.Kind.SYSTEM,
-        channel=invitation.channel,
-        summary=_("Invited to campaign %(campaign)s")
-        % {"campaign": invitation.campaign},
-        actor=None,
-        link=invitation.campaign,
-    )
-    return Invitation.Status.SENT
+INVITATIONS = InvitationKind()
 
 
 def public_token(invitation: Invitation, salt: str) -> str:
@@ -176,47 +168,39 @@ def invitation_text(invitation: Invitation, links: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _send(invitation: Invitation, customer: Customer) -> str:
-    links = invitation_links(invitation)
-    text = invitation_text(invitation, links)
-    if invitation.channel == Invitation.Channel.SMS:
-        return messaging.send_sms(customer.mobile, text)
-    subject = invitation.campaign.email_subject or invitation.campaign.name
-    html = render_to_string(
-        "marketing/invitation_email.html",
-        {"campaign": invitation.campaign, "customer": customer, **links},
-    )
-    return messaging.send_email(customer.email, subject, text, html=html)
-
-
-def invitations_send(*, campaign_id: int, limit: int | None = None) -> int:
-    """Send up to one rate-limit batch of the campaign's queued invitations."""
+def invitations_send(
+    *, campaign_id: int, limit: int | None = None, now: datetime | None = None
+) -> int:
+    """Send up to one rate-limit batch of the campaign's queued invitations; returns
+    how many rows were handled (sent, skipped or refused)."""
     limit = limit or settings.MARKETING_SEND_PER_MINUTE
-    sent = 0
-    for _i in range(limit):
-        pk = invitation_claim(campaign_id=campaign_id)
-        if pk is None:
+    handled = 0
+    only = Q(campaign_id=campaign_id)
+    while handled < limit:
+        pks = outbox.claim(
+            INVITATIONS,
+            now=now,
+            limit=min(outbox.CLAIM_BATCH, limit - handled),
+            only=only,
+        )
+        if not pks:
             break
-        invitation_deliver(invitation_id=pk)
-        sent += 1
-    return sent
+        for pk in pks:
+            outbox.send_claimed(INVITATIONS, pk, now=now)
+        handled += len(pks)
+    return handled
 
 
-def invitations_stale_fail(*, now=None) -> int:
-    """Rows left 'sending' by a crashed sender: marked failed, never sent twice."""
-    now = now or timezone.now()
-    return Invitation.objects.filter(
-        status=Invitation.Status.SENDING, claimed_at__lt=now - STALE_SENDING
-    ).update(
-        status=Invitation.Status.FAILED,
-        error=_("Interrupted while sending; not sent again to avoid a duplicate."),
-    )
+def invitations_recover(*, now: datetime | None = None) -> outbox.Recovered:
+    """Rows left 'sending' by a crashed sender: checked with the provider (sent,
+    queued again, or parked for review), never sent again blindly."""
+    return outbox.recover_stale(INVITATIONS, now=now)
 
 
 def campaigns_with_queued() -> list[int]:
     """Running campaigns with invitations still to send (an index probe each)."""
     queued = Invitation.objects.filter(
-        campaign_id=OuterRef("pk"), status=Invitation.Status.QUEUED
+        campaign_id=OuterRef("pk"), status=Invitation.Status.PENDING
     )
     return list(
         Campaign.objects.filter(status=Campaign.Status.RUNNING)
@@ -256,7 +240,7 @@ def unsubscribe(*, invitation: Invitation) -> bool:
     Invitation.objects.filter(
         member__customer=customer,
         channel=invitation.channel,
-        status=Invitation.Status.QUEUED,
+        status=Invitation.Status.PENDING,
     ).update(status=Invitation.Status.SKIPPED)
     if not getattr(customer, consent_field):
         return False

@@ -8,12 +8,15 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.outbox import OutboxMessage, outbox_indexes
+from crm_site.outbox import Status as OutboxStatus
 
-class FollowUpDigest(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Waiting to be sent")
-        SENDING = "sending", _("Being sent")
-        SENT = "sent", _("Sent")
+
+class FollowUpDigest(OutboxMessage):
+    """A consultant's morning digest: an outbox row (crm_site.outbox), sent once by
+    e-mail (or only in the CRM when they have no address) with a notification."""
+
+    Status = OutboxStatus
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -26,12 +29,7 @@ class FollowUpDigest(models.Model):
     lapsing = models.PositiveIntegerField(default=0)
     # A few customers of each list for the e-mail: [{"id", "name", "date"}...]
     payload = models.JSONField(default=dict, blank=True)
-    status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PENDING
-    )
     created_at = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("follow-up digest")
@@ -39,9 +37,7 @@ class FollowUpDigest(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "day"], name="digest_one_per_day")
         ]
-        indexes = [
-            models.Index(fields=["status", "created_at"], name="digest_status_idx")
-        ]
+        indexes = outbox_indexes("digest")
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.day}"

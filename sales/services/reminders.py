@@ -1,46 +1,51 @@
 """The consultants' morning digest and the escalation of overdue follow-ups.
 
 build → one FollowUpDigest row per consultant and day (a unique key: running the job
-twice creates nothing twice); send → each row is claimed with a conditional UPDATE,
-delivered (in the app and by e-mail) and marked sent; a sweeper re-queues rows whose
-message was lost, so a Redis outage or a crashed worker delays a digest, never loses
-or repeats it.
+twice creates nothing twice); send → crm_site.outbox claims the row, e-mails it with
+its idempotency key and, in the transaction that marks it sent, writes the in-app
+notification; a sweeper settles interrupted sends and re-queues rows whose message was
+lost, so a Redis outage or a crashed worker delays a digest, never loses or repeats it.
+The morning job is guarded by crm_site.jobs: it runs once a day, at the hour or, when
+the stack was down then, as soon as it is back.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import override
+from django.utils.translation import gettext_lazy
 
-from crm_site.models import JobRun, User
+from crm_site import jobs, outbox
+from crm_site.models import User
 from crm_site.notifications import notify
 from crm_site.roles import Role
 from customers.models import Customer
 from sales.models import FollowUpDigest, FollowUpEscalation, Registration
 
 SAMPLE = 10
-STALE_AFTER = timedelta(minutes=10)
+DIGEST_JOB = "follow_up_digest"
+WARN_JOB = "registrations_warn"
 
 
-def _lapsing(day: date):
-    soon = timezone.now() + timedelta(days=3)
+def _lapsing(day: date, now: datetime):
+    soon = now + timedelta(days=3)
     return Registration.objects.filter(
         status=Registration.Status.PROTECTED, protected_until__lte=soon
     )
 
 
-def digests_build(*, day: date | None = None) -> list[int]:
-    """Create today's digest rows; returns the ids of rows still to send."""
-    day = day or timezone.localdate()
-    started = timezone.now()
+@transaction.atomic
+def digests_build(*, now: datetime | None = None) -> list[int]:
+    """Create the digest rows of the day of ``now`` (default: today) and escalate
+    long-overdue follow-ups; returns the ids of rows still to send."""
+    now = now or timezone.now()
+    day = timezone.localdate(now)
     counts = (
         Customer.objects.live()
         .filter(next_follow_up__lte=day, assigned_consultant__isnull=False)
@@ -58,7 +63,7 @@ def digests_build(*, day: date | None = None) -> list[int]:
         }
         for row in counts
     }
-    for row in _lapsing(day).values("consultant").annotate(n=Count("id")):
+    for row in _lapsing(day, now).values("consultant").annotate(n=Count("id")):
         rows.setdefault(row["consultant"], {"due_today": 0, "overdue": 0})[
             "lapsing"
         ] = row["n"]
@@ -80,18 +85,42 @@ def digests_build(*, day: date | None = None) -> list[int]:
             )
         )
     FollowUpDigest.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
-    escalated = escalations_build(day=day)
-    pending = list(
+    escalations_build(day=day)
+    return list(
         FollowUpDigest.objects.filter(
             day=day, status=FollowUpDigest.Status.PENDING
         ).values_list("pk", flat=True)
     )
-    JobRun.record(
-        "follow_up_digest",
-        started=started,
-        result=f"{len(new)} digests, {escalated} escalations",
+
+
+def digest_job(*, now: datetime) -> str:
+    """The morning job (crm_site.jobs runs it once a day): the rows, then one send
+    task per row once they are committed."""
+    from sales import tasks
+
+    pending = digests_build(now=now)
+    for digest_id in pending:
+        tasks.digest_send.delay_on_commit(digest_id)
+    return f"{len(pending)} digests to send"
+
+
+def warn_job(*, now: datetime) -> str:
+    """The hourly warning of customers about to lapse (each registration once)."""
+    from sales.services.ownership import registrations_warn
+
+    return f"{registrations_warn(now=now)} warned"
+
+
+def register_jobs() -> None:
+    jobs.register(
+        jobs.ScheduledJob(
+            name=DIGEST_JOB,
+            every=jobs.DAILY,
+            run=digest_job,
+            hour=lambda: settings.FOLLOW_UP_DIGEST_HOUR,
+        )
     )
-    return pending
+    jobs.register(jobs.ScheduledJob(name=WARN_JOB, every=jobs.HOURLY, run=warn_job))
 
 
 def _sample(user_id: int, day: date) -> dict:
@@ -105,9 +134,11 @@ def _sample(user_id: int, day: date) -> dict:
     }
 
 
+@transaction.atomic
 def escalations_build(*, day: date) -> int:
     """Escalate follow-ups overdue for FOLLOW_UP_ESCALATE_DAYS, once per due date (a
-    unique key), with one notification per sales manager listing how many."""
+    unique key), with one notification per sales manager listing how many. The rows
+    and the notifications commit together: an escalation is never recorded unsent."""
     limit = day - timedelta(days=settings.FOLLOW_UP_ESCALATE_DAYS)
     overdue = (
         Customer.objects.live()
@@ -166,54 +197,57 @@ def escalations_build(*, day: date) -> int:
     return sum(created_by_team.values())
 
 
-def digest_send(*, digest_id: int) -> bool:
-    """Deliver one digest; the conditional claim makes a second delivery impossible."""
-    now = timezone.now()
-    claimed = FollowUpDigest.objects.filter(
-        pk=digest_id, status=FollowUpDigest.Status.PENDING
-    ).update(status=FollowUpDigest.Status.SENDING, claimed_at=now)
-    if not claimed:
-        return False
-    digest = FollowUpDigest.objects.select_related("user").get(pk=digest_id)
-    user = digest.user
-    with override(settings.LANGUAGE_CODE):
-        summary = _(
-            "Today: %(due)s follow-ups due, %(overdue)s overdue, %(lapsing)s customers about to return to the pool."
-        ) % {
-            "due": digest.due_today,
-            "overdue": digest.overdue,
-            "lapsing": digest.lapsing,
-        }
-        lines = [summary, ""]
+def _summary(digest: FollowUpDigest) -> str:
+    return _(
+        "Today: %(due)s follow-ups due, %(overdue)s overdue, %(lapsing)s customers about to return to the pool."
+    ) % {
+        "due": digest.due_today,
+        "overdue": digest.overdue,
+        "lapsing": digest.lapsing,
+    }
+
+
+class DigestKind(outbox.OutboxKind):
+    name = "sales.follow_up_digest"
+    label = gettext_lazy("Follow-up digests")
+    model = FollowUpDigest
+
+    def rows(self):
+        return FollowUpDigest.objects.select_related("user")
+
+    def compose(self, row: FollowUpDigest) -> outbox.Message | None:
+        user = row.user
+        if not user.email:
+            return outbox.Message(outbox.Channel.APP, "", "", _summary(row))
+        lines = [_summary(row), ""]
         lines += [
-            f"- {row['name']} ({row['date']})"
-            for row in digest.payload.get("follow_ups", [])
+            f"- {item['name']} ({item['date']})"
+            for item in row.payload.get("follow_ups", [])
         ]
-        with transaction.atomic():
-            notify(user=user, message=summary, url=reverse("sales:my-day"))
-            if user.email:
-                send_mail(
-                    subject=_("Your follow-ups for %(day)s")
-                    % {"day": digest.day.isoformat()},
-                    message="\n".join(lines),
-                    from_email=None,
-                    recipient_list=[user.email],
-                )
-            FollowUpDigest.objects.filter(pk=digest_id).update(
-                status=FollowUpDigest.Status.SENT, sent_at=timezone.now()
-            )
-    return True
+        return outbox.Message(
+            outbox.Channel.EMAIL,
+            user.email,
+            _("Your follow-ups for %(day)s") % {"day": row.day.isoformat()},
+            "\n".join(lines),
+        )
+
+    def after_sent(self, row: FollowUpDigest, *, now: datetime) -> None:
+        notify(user=row.user, message=_summary(row), url=reverse("sales:my-day"))
+
+    def describe(self, row: FollowUpDigest) -> str:
+        return f"{row.user} · {row.day.isoformat()}"
 
 
-def digests_stale() -> list[int]:
-    """Rows whose message never arrived (pending for a while) or whose worker died."""
-    now = timezone.now()
-    FollowUpDigest.objects.filter(
-        status=FollowUpDigest.Status.SENDING, claimed_at__lt=now - STALE_AFTER
-    ).update(status=FollowUpDigest.Status.PENDING, claimed_at=None)
-    return list(
-        FollowUpDigest.objects.filter(
-            status=FollowUpDigest.Status.PENDING,
-            created_at__lt=now - timedelta(minutes=2),
-        ).values_list("pk", flat=True)[:1000]
-    )
+DIGESTS = DigestKind()
+
+
+def digest_send(*, digest_id: int) -> bool:
+    """Deliver one digest; the claim makes a second delivery impossible."""
+    return outbox.send_one(DIGESTS, digest_id)
+
+
+def digests_stale(*, now: datetime | None = None) -> list[int]:
+    """Digests to queue again: interrupted sends are settled with the provider first
+    (sent, pending again, or parked), then every due pending row is returned."""
+    outbox.recover_stale(DIGESTS, now=now)
+    return outbox.due_ids(DIGESTS, now=now, limit=1000)

@@ -20,13 +20,13 @@ from service.models.handover import (  # noqa: F401
     HandoverSlot,
     Inspection,
     InspectionItem,
-    Outbox,
 )
 from service.models.knowledge import Article, ArticleUse  # noqa: F401
 from service.models.surveys import (  # noqa: F401
     SurveyAnswer,
     SurveyInvitation,
     SurveyQuestion,
+    SurveyReminder,
     SurveyResponse,
     SurveyTemplate,
 )

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.outbox import OutboxMessage, outbox_indexes
 from service.models.core import Category
 
 # Rooms, what is checked in each and the repair category a defect there belongs to; a
@@ -27,34 +28,6 @@ DEFAULT_CHECKLIST: list[dict[str, str]] = [
     {"room": "主卧", "item": "窗户与密封", "category": "doors_windows"},
     {"room": "阳台", "item": "栏杆与排水", "category": "construction"},
 ]
-
-
-class Outbox(models.TextChoices):
-    """Where an outgoing message is: written, being sent, sent, or not to be sent."""
-
-    PENDING = "pending", _("To send")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
-    SKIPPED = "skipped", _("Not sent (no consent or contact)")
-
-
-class OutboxMessage(models.Model):
-    """The columns of a message to an owner that must be sent once (service.outreach
-    claims, sends and records it)."""
-
-    status = models.CharField(
-        max_length=10, choices=Outbox.choices, default=Outbox.PENDING
-    )
-    channel = models.CharField(max_length=10, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, blank=True)
-    error = models.CharField(max_length=300, blank=True)
-
-    class Meta:
-        abstract = True
 
 
 class HandoverBatch(models.Model):
@@ -190,7 +163,8 @@ class HandoverAppointment(models.Model):
 
 
 class HandoverNotice(OutboxMessage):
-    """An outbox row: a message to an owner about their handover, sent once."""
+    """An outbox row (crm_site.outbox): a message to an owner about their handover,
+    sent once."""
 
     class Kind(models.TextChoices):
         INVITATION = "invitation", _("Invitation to book")
@@ -220,13 +194,7 @@ class HandoverNotice(OutboxMessage):
                 name="handover_notice_once_per_slot",
             ),
         ]
-        indexes = [
-            models.Index(
-                fields=["status", "claimed_at"],
-                condition=Q(status__in=["pending", "sending"]),
-                name="handover_notice_due_idx",
-            )
-        ]
+        indexes = outbox_indexes("handover_notice")
 
     def __str__(self) -> str:
         return f"{self.appointment_id} {self.kind} {self.status}"

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from service.models.handover import OutboxMessage
+from crm_site.outbox import OutboxMessage, outbox_indexes
 
 
 class SurveyTemplate(models.Model):
@@ -105,7 +105,7 @@ class SurveyInvitation(OutboxMessage):
         related_name="survey_invitation",
     )
     due_at = models.DateTimeField(_("send from"))
-    reminder_claimed_at = models.DateTimeField(null=True, blank=True)
+    # When its reminder (a SurveyReminder row) was sent.
     reminded_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -121,10 +121,11 @@ class SurveyInvitation(OutboxMessage):
             )
         ]
         indexes = [
+            *outbox_indexes("survey_invitation"),
             models.Index(
-                fields=["status", "due_at"],
-                condition=Q(status__in=["pending", "sending"]),
-                name="survey_invitation_due_idx",
+                fields=["due_at"],
+                condition=Q(status="pending"),
+                name="survey_invitation_due_at_idx",
             ),
             models.Index(
                 fields=["sent_at"],
@@ -137,6 +138,27 @@ class SurveyInvitation(OutboxMessage):
 
     def __str__(self) -> str:
         return f"{self.template} · {self.customer}"
+
+
+class SurveyReminder(OutboxMessage):
+    """The one reminder to an owner who has not answered: an outbox row whose key is
+    its invitation, so no invitation is reminded twice."""
+
+    invitation = models.OneToOneField(
+        SurveyInvitation,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="reminder",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("survey reminder")
+        verbose_name_plural = _("survey reminders")
+        indexes = outbox_indexes("survey_reminder")
+
+    def __str__(self) -> str:
+        return f"{self.invitation_id} {self.status}"
 
 
 class SurveyResponse(models.Model):

@@ -4,6 +4,7 @@ import pytest
 from django.core import mail
 
 from crm_site import messaging
+from crm_site.models import LoggedSms
 
 
 @pytest.fixture
@@ -40,3 +41,20 @@ def test_send_email_uses_django_mail():
     )
     assert message_id.startswith("<") and len(mail.outbox) == 1
     assert mail.outbox[0].to == ["a@example.com"]
+
+
+def test_the_log_backend_accepts_a_key_once_and_answers_look_ups(db, settings):
+    settings.SMS_BACKEND = "crm_site.messaging.LogSmsBackend"
+    first = messaging.send_sms("13800138000", "您好", key="k-1")
+    again = messaging.send_sms("13800138000", "您好", key="k-1")
+    assert first == again
+    assert LoggedSms.objects.filter(key="k-1").count() == 1
+    assert messaging.lookup_sms("k-1") == messaging.Accepted(first)
+    assert messaging.lookup_sms("k-2") == messaging.NOT_ACCEPTED
+
+
+def test_a_backend_without_look_up_and_plain_smtp_cannot_say(settings):
+    settings.SMS_BACKEND = "crm_site.messaging.SmsBackend"
+    assert messaging.lookup_sms("k") == messaging.UNKNOWN
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert messaging.lookup_email("k") == messaging.UNKNOWN

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
+from crm_site import messaging
 from customers.models import ConsentRecord, Interaction
 from marketing import services, tasks
 from marketing.models import Invitation
@@ -94,33 +95,37 @@ def test_a_send_that_crashes_half_way_resumes_without_sending_anyone_twice(
 ):
     CustomerFactory.create_batch(6)
     start_and_queue(campaign, marketer)
-    real_send = services.invitations._send
+    real_send = messaging.send_sms
     calls = {"n": 0}
 
-    def crash_on_fourth(invitation, customer):
+    def crash_on_fourth(phone, text, **kwargs):
         calls["n"] += 1
         if calls["n"] == 4:
             raise SystemExit("worker killed")  # not a SendFailed: the process dies
-        return real_send(invitation, customer)
+        return real_send(phone, text, **kwargs)
 
     with (
-        mock.patch("marketing.services.invitations._send", crash_on_fourth),
+        mock.patch("crm_site.messaging.send_sms", crash_on_fourth),
         pytest.raises(SystemExit),
     ):
         services.invitations_send(campaign_id=campaign.pk)
     assert len(outboxes) == 3
-    # The re-run (the same task delivered again) sends the rest, once each.
+    # The re-run (the same task delivered again) sends nothing the dead sender had
+    # claimed (its batch: the interrupted row and the two after it).
     services.invitations_send(campaign_id=campaign.pk)
-    services.invitations_send(campaign_id=campaign.pk)
-    phones = [m.phone for m in outboxes]
-    assert len(phones) == 5 == len(set(phones))
+    assert len(outboxes) == 3
     statuses = sorted(Invitation.objects.values_list("status", flat=True))
-    assert statuses == ["sending"] + ["sent"] * 5
-    # The interrupted row is never retried; the pump marks it failed later.
+    assert statuses == ["sending"] * 3 + ["sent"] * 3
+    # Once stale, each is checked with the gateway by its key: none reached it, so
+    # they are queued again and sent once each.
     later = timezone.now() + timedelta(hours=1)
-    assert services.invitations_stale_fail(now=later) == 1
-    services.invitations_send(campaign_id=campaign.pk)
-    assert len(outboxes) == 5
+    recovered = services.invitations_recover(now=later)
+    assert (recovered.requeued, recovered.sent, recovered.parked) == (3, 0, 0)
+    services.invitations_send(campaign_id=campaign.pk, now=later)
+    services.invitations_send(campaign_id=campaign.pk, now=later)
+    phones = [m.phone for m in outboxes]
+    assert len(phones) == 6 == len(set(phones))
+    assert Invitation.objects.filter(status="sent").count() == 6
 
 
 def test_sending_is_rate_limited_to_one_batch_per_run(
@@ -147,15 +152,25 @@ def test_the_pump_queues_campaigns_with_work_left(campaign, marketer):
     delay.assert_called_once_with(campaign.pk)
 
 
-def test_a_provider_failure_marks_the_row_failed(campaign, marketer, settings):
+def test_a_provider_failure_is_retried_with_back_off_then_marked_failed(
+    campaign, marketer, settings
+):
     CustomerFactory()
     start_and_queue(campaign, marketer)
     from crm_site.messaging import SendFailed
 
+    now = timezone.now()
     with mock.patch("crm_site.messaging.send_sms", side_effect=SendFailed("down")):
-        services.invitations_send(campaign_id=campaign.pk)
-    row = Invitation.objects.get()
-    assert row.status == "failed" and row.error == "down"
+        for attempt in range(1, 6):
+            assert services.invitations_send(campaign_id=campaign.pk, now=now) == 1
+            row = Invitation.objects.get()
+            assert row.attempts == attempt and row.error == "down"
+            if attempt < 5:
+                assert row.status == "pending" and row.next_attempt_at > now
+                # Not before its back-off has passed.
+                assert services.invitations_send(campaign_id=campaign.pk, now=now) == 0
+                now = row.next_attempt_at
+    assert row.status == "failed"
 
 
 def test_unsubscribe_link_withdraws_consent_at_once_without_login(
@@ -221,3 +236,26 @@ def test_the_email_carries_the_code_and_a_qr_image_that_needs_no_login(
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
     assert response.content.startswith(b"\x89PNG")
+
+
+def test_a_sender_killed_after_the_gateway_accepted_is_settled_without_a_second_sms(
+    campaign, marketer, outboxes
+):
+    CustomerFactory.create_batch(2)
+    start_and_queue(campaign, marketer)
+    with (
+        mock.patch("crm_site.outbox.mark_sent", side_effect=SystemExit("killed")),
+        pytest.raises(SystemExit),
+    ):
+        services.invitations_send(campaign_id=campaign.pk)
+    assert len(outboxes) == 1  # the gateway has the first; the worker died
+    later = timezone.now() + timedelta(hours=1)
+    recovered = services.invitations_recover(now=later)
+    # The first is found at the gateway by its key; the second never reached it.
+    assert (recovered.sent, recovered.requeued, recovered.parked) == (1, 1, 0)
+    services.invitations_send(campaign_id=campaign.pk, now=later)
+    services.invitations_send(campaign_id=campaign.pk, now=later)
+    phones = [m.phone for m in outboxes]
+    assert len(phones) == 2 == len(set(phones))
+    assert Invitation.objects.filter(status="sent").count() == 2
+    assert Interaction.objects.count() == 2  # each on its customer's timeline once

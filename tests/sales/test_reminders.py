@@ -49,9 +49,6 @@ def test_digest_rows_once_per_consultant_and_day(follow_ups, consultant):
         "昨天",
         "今天",
     ]
-    assert JobRun.objects.get(name="follow_up_digest").last_result.startswith(
-        "0 digests"
-    )
 
 
 def test_sending_twice_delivers_once_in_the_app_and_by_mail(follow_ups, consultant):
@@ -100,14 +97,24 @@ def test_old_overdue_follow_ups_escalate_to_the_manager_once(
     assert Notification.objects.filter(user=sales_manager).count() == 1
 
 
-def test_digest_tasks_queue_one_send_per_row(follow_ups, monkeypatch):
+def test_digest_task_queues_one_send_per_row_on_commit_and_runs_once_a_day(
+    follow_ups, monkeypatch, settings, django_capture_on_commit_callbacks
+):
     from sales import tasks
 
+    settings.FOLLOW_UP_DIGEST_HOUR = 0  # whenever the test runs, the hour has passed
     sent = []
     monkeypatch.setattr(
         tasks.digest_send, "delay", lambda digest_id: sent.append(digest_id)
     )
-    assert tasks.follow_up_digest() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.follow_up_digest() == "2 digests to send"
+    assert len(sent) == 2
+    assert JobRun.objects.get(name="follow_up_digest").last_result == (
+        "2 digests to send"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.follow_up_digest() is None  # the same day: nothing
     assert len(sent) == 2
 
 

@@ -119,7 +119,7 @@ def test_notice_is_not_sent_to_an_owner_who_refused_service_contact(invited):
 def test_a_refused_notice_is_retried_later_and_a_stale_claim_released(
     invited, monkeypatch
 ):
-    def refuse(phone, text):
+    def refuse(phone, text, **kwargs):
         raise messaging.SendFailed("gateway down")
 
     monkeypatch.setattr(messaging, "send_sms", refuse)
@@ -128,6 +128,7 @@ def test_a_refused_notice_is_retried_later_and_a_stale_claim_released(
     notice.refresh_from_db()
     assert notice.status == "pending" and notice.attempts == 1
     assert notice.error == "gateway down"
+    assert notice.next_attempt_at > timezone.now()  # after a back-off
     monkeypatch.undo()
     HandoverNotice.objects.filter(pk=notice.pk).update(
         status="sending", claimed_at=timezone.now() - timedelta(hours=1)

@@ -149,13 +149,17 @@ def test_a_refused_reminder_is_tried_again(invitation, monkeypatch):
         sent_at=timezone.now() - timedelta(days=30)
     )
 
-    def refuse(phone, text):
+    def refuse(phone, text, **kwargs):
         raise messaging.SendFailed("down")
 
     monkeypatch.setattr(messaging, "send_sms", refuse)
     assert surveys.reminders_send() == 0
     monkeypatch.undo()
-    assert surveys.reminders_send() == 1
+    # Tried again once its back-off has passed, not before.
+    assert surveys.reminders_send() == 0
+    later = timezone.now() + timedelta(minutes=2)
+    assert surveys.reminders_send(now=later) == 1
+    assert surveys.reminders_send(now=later) == 0
 
 
 def test_handover_survey_is_due_days_after_the_handover(
@@ -409,3 +413,23 @@ def test_the_questionnaire_costs_a_few_queries_whatever_the_history(
             closed_request(service_agent, owner_customer)
 
     assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=4)
+
+
+def test_a_reminder_is_a_row_keyed_by_its_invitation_and_skipped_once_answered(
+    invitation, settings
+):
+    from service.models import SurveyReminder
+
+    surveys.invitations_send_due()
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(
+        sent_at=timezone.now() - timedelta(days=30)
+    )
+    assert surveys.reminders_plan() == 1
+    assert surveys.reminders_plan() == 0
+    reminder = SurveyReminder.objects.get()
+    assert reminder.pk == invitation.pk and reminder.status == "pending"
+    # The owner answers before the reminder goes: it is not sent.
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(answered_at=timezone.now())
+    assert surveys.reminder_send(invitation_id=invitation.pk) is False
+    reminder.refresh_from_db()
+    assert reminder.status == "skipped" and len(messaging.sms_outbox) == 1

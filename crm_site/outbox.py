@@ -1,0 +1,435 @@
+"""The one outbox: every message that must reach someone is a row first.
+
+Each kind of message (a consultant's digest, a handover notice, a survey invitation or
+reminder, a campaign invitation) is a model built on ``OutboxMessage`` and an
+``OutboxKind`` that says how to compose it and what follows once it is sent. Everything
+else is here, once:
+
+- claim: ``SELECT … FOR UPDATE SKIP LOCKED`` in small batches (pending → sending), so
+  two workers, a task delivered twice or a sweeper racing a worker take each row once;
+- send: the message goes to the provider with the row's idempotency key; success marks
+  it sent, a refusal schedules another attempt with a growing delay (back-off) until
+  ``max_attempts``, then it is failed;
+- stale: a row left "sending" by a worker that died is checked with the provider by its
+  key: accepted → sent, not accepted → pending again, cannot tell → parked as
+  "unknown" for a person to decide (``message_send_again`` / ``message_mark_sent``).
+  It is never sent again blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
+
+from crm_site import messaging
+
+logger = logging.getLogger(__name__)
+
+# Rows one claim takes: small, so a worker that dies strands few, and constant queries.
+CLAIM_BATCH = 20
+# The first retry after a refusal waits this long, each next one twice as long.
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+# What a stale row that cannot be checked records as its error.
+UNKNOWN_ERROR = (
+    "Interrupted while sending; the provider cannot say whether it was sent."
+)
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", _("To send")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not sent (no consent or contact)")
+    UNKNOWN = "unknown", _("Outcome unknown (parked for review)")
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("E-mail")
+    # Only a notification inside the CRM: written in the same transaction as "sent".
+    APP = "app", _("In the CRM")
+
+
+class OutboxMessage(models.Model):
+    """The columns every outgoing message has. A model that extends it adds what the
+    message is about, and ``outbox_indexes()`` to its Meta.indexes."""
+
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    channel = models.CharField(_("channel"), max_length=10, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Not before this time: when it was queued, or when a refused send may be retried.
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # Given to the provider with the message, so it accepts a repeat once and can say
+    # whether it has it after a crash.
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    message_id = models.CharField(_("provider message id"), max_length=200, blank=True)
+    error = models.CharField(_("last error"), max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+def outbox_indexes(prefix: str) -> list[models.Index]:
+    """The partial indexes the claim, the stale check and the review page read."""
+    return [
+        models.Index(
+            fields=["next_attempt_at"],
+            condition=Q(status="pending"),
+            name=f"{prefix}_due_idx",
+        ),
+        models.Index(
+            fields=["claimed_at"],
+            condition=Q(status__in=["sending", "unknown"]),
+            name=f"{prefix}_claim_idx",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: str
+    address: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class OutboxKind:
+    """How one kind of message is sent. Subclasses set ``name``, ``label`` and
+    ``model`` and write ``compose``; the rest has defaults."""
+
+    name: str
+    label: str
+    model: type[OutboxMessage]
+    max_attempts = 5
+
+    @property
+    def stale_after(self) -> timedelta:
+        """A row "sending" for longer than this was interrupted (no send takes
+        minutes); OUTBOX_STALE_AFTER_SECONDS, 10 minutes by default."""
+        return timedelta(seconds=settings.OUTBOX_STALE_AFTER_SECONDS)
+
+    def rows(self) -> QuerySet:
+        """The rows with what compose, after_sent and describe read."""
+        return self.model.objects.all()
+
+    def ready(self, now: datetime) -> Q:
+        """Further conditions for a pending row to be sent now (due date, campaign)."""
+        return Q()
+
+    def compose(self, row: OutboxMessage) -> Message | None:
+        """The message, decided at send time (consent, address); None: skip it."""
+        raise NotImplementedError
+
+    def after_sent(self, row: OutboxMessage, *, now: datetime) -> None:
+        """Runs in the transaction that marks the row sent (timeline, notification)."""
+
+    def describe(self, row: OutboxMessage) -> str:
+        return str(row)
+
+
+_kinds: dict[str, OutboxKind] = {}
+
+
+def register(kind: OutboxKind) -> OutboxKind:
+    """Each app registers its kinds in AppConfig.ready(); the review page lists them."""
+    _kinds[kind.name] = kind
+    return kind
+
+
+def kinds() -> list[OutboxKind]:
+    return list(_kinds.values())
+
+
+def kind_named(name: str) -> OutboxKind:
+    return _kinds[name]
+
+
+# Claim and send -------------------------------------------------------------------
+
+
+def _pending(kind: OutboxKind, now: datetime) -> QuerySet:
+    return kind.model.objects.filter(
+        kind.ready(now), status=Status.PENDING, next_attempt_at__lte=now
+    )
+
+
+def claim(
+    kind: OutboxKind,
+    *,
+    now: datetime | None = None,
+    limit: int = CLAIM_BATCH,
+    only: Q | None = None,
+) -> list[int]:
+    """Take up to ``limit`` due rows for this worker (pending → sending); rows another
+    worker holds are skipped, not waited for. Two queries, whatever the batch."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        pks = list(
+            _pending(kind, now)
+            .filter(only or Q())
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if pks:
+            kind.model.objects.filter(pk__in=pks).update(
+                status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+            )
+    return pks
+
+
+def deliver(message: Message, *, key: str) -> str:
+    if message.channel == Channel.APP:
+        return ""
+    if message.channel == Channel.EMAIL:
+        return messaging.send_email(
+            message.address, message.subject, message.text, message.html, key=key
+        )
+    return messaging.send_sms(message.address, message.text, key=key)
+
+
+def lookup(channel: str, key: str) -> messaging.Lookup:
+    if channel == Channel.APP:
+        # The notification is written with "sent": not sent means not delivered.
+        return messaging.NOT_ACCEPTED
+    if channel == Channel.EMAIL:
+        return messaging.lookup_email(key)
+    return messaging.lookup_sms(key)
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+
+
+def send_claimed(kind: OutboxKind, pk: int, *, now: datetime | None = None) -> bool:
+    """Send one row this worker claimed; True when the provider accepted it."""
+    model = kind.model
+    row = kind.rows().filter(pk=pk, status=Status.SENDING).first()
+    if row is None:
+        return False
+    try:
+        with override(settings.LANGUAGE_CODE):
+            message = kind.compose(row)
+    except Exception as exc:  # a bug or missing data: retried, then failed, not stuck
+        logger.exception("%s %s could not be composed", kind.name, pk)
+        _refused(kind, row, f"{type(exc).__name__}: {exc}", now=now or timezone.now())
+        return False
+    if message is None:
+        model.objects.filter(pk=pk, status=Status.SENDING).update(status=Status.SKIPPED)
+        return False
+    # Recorded before the provider sees it: a crash is then checked on this channel.
+    model.objects.filter(pk=pk).update(channel=message.channel)
+    row.channel = message.channel
+    try:
+        message_id = deliver(message, key=str(row.idempotency_key))
+    except messaging.SendFailed as exc:
+        _refused(kind, row, str(exc), now=now or timezone.now())
+        return False
+    return mark_sent(kind, row, message_id=message_id, now=timezone.now())
+
+
+def _refused(kind: OutboxKind, row: OutboxMessage, error: str, *, now: datetime):
+    logger.warning("%s %s not sent: %s", kind.name, row.pk, error)
+    if row.attempts >= kind.max_attempts:
+        changes = {"status": Status.FAILED}
+    else:
+        changes = {
+            "status": Status.PENDING,
+            "next_attempt_at": now + backoff(row.attempts),
+        }
+    kind.model.objects.filter(pk=row.pk, status=Status.SENDING).update(
+        error=error[:300], claimed_at=None, **changes
+    )
+
+
+def mark_sent(
+    kind: OutboxKind,
+    row: OutboxMessage,
+    *,
+    message_id: str,
+    now: datetime,
+    was: Iterable[str] = (Status.SENDING,),
+) -> bool:
+    """Sending (or parked) → sent, with what follows a sent message, in one
+    transaction; False when another worker settled the row first."""
+    with transaction.atomic(), override(settings.LANGUAGE_CODE):
+        done = kind.model.objects.filter(pk=row.pk, status__in=list(was)).update(
+            status=Status.SENT, sent_at=now, message_id=message_id[:200], error=""
+        )
+        if done:
+            kind.after_sent(row, now=now)
+    return bool(done)
+
+
+def send_one(kind: OutboxKind, pk: int, *, now: datetime | None = None) -> bool:
+    """The task body for one row: claim it (if it is due and free) and send it."""
+    if not claim(kind, now=now, limit=1, only=Q(pk=pk)):
+        return False
+    return send_claimed(kind, pk, now=now)
+
+
+def send_due(
+    kind: OutboxKind,
+    *,
+    now: datetime | None = None,
+    limit: int | None = None,
+    only: Q | None = None,
+) -> int:
+    """Claim and send due rows batch by batch, up to ``limit`` (a rate limit) or until
+    none is left; returns how many were handed to the provider."""
+    sent = handled = 0
+    while limit is None or handled < limit:
+        size = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - handled)
+        pks = claim(kind, now=now, limit=size, only=only)
+        if not pks:
+            break
+        for pk in pks:
+            sent += send_claimed(kind, pk, now=now)
+        handled += len(pks)
+    return sent
+
+
+def due_ids(
+    kind: OutboxKind, *, now: datetime | None = None, limit: int = 5000
+) -> list[int]:
+    """Rows a sweeper queues a task for (their own task was lost or is late)."""
+    now = now or timezone.now()
+    return list(
+        _pending(kind, now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# Stale rows -----------------------------------------------------------------------
+
+
+@dataclass
+class Recovered:
+    sent: int = 0
+    requeued: int = 0
+    parked: int = 0
+
+
+def recover_stale(
+    kind: OutboxKind, *, now: datetime | None = None, limit: int = 500
+) -> Recovered:
+    """Settle rows left "sending" by a worker that died: ask the provider by key."""
+    now = now or timezone.now()
+    outcome = Recovered()
+    model = kind.model
+    with transaction.atomic():
+        rows = list(
+            kind.rows()
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(status=Status.SENDING, claimed_at__lt=now - kind.stale_after)
+            .order_by("claimed_at")[:limit]
+        )
+        for row in rows:
+            # No channel: the worker died before it composed the message.
+            answer = (
+                lookup(row.channel, str(row.idempotency_key))
+                if row.channel
+                else messaging.NOT_ACCEPTED
+            )
+            if isinstance(answer, messaging.Accepted):
+                mark_sent(kind, row, message_id=answer.message_id, now=now)
+                outcome.sent += 1
+            elif answer == messaging.NOT_ACCEPTED:
+                model.objects.filter(pk=row.pk).update(
+                    status=Status.PENDING, next_attempt_at=now, claimed_at=None
+                )
+                outcome.requeued += 1
+            else:
+                model.objects.filter(pk=row.pk).update(
+                    status=Status.UNKNOWN, error=UNKNOWN_ERROR
+                )
+                outcome.parked += 1
+    if outcome.parked:
+        logger.warning("%s: %s messages parked for review", kind.name, outcome.parked)
+    return outcome
+
+
+# Review of parked messages ----------------------------------------------------------
+
+PARKED_SHOWN = 100
+
+
+@dataclass
+class ParkedGroup:
+    kind: OutboxKind
+    total: int
+    rows: list[tuple[OutboxMessage, str]]
+
+
+def parked_groups() -> list[ParkedGroup]:
+    """Parked messages of every kind (the oldest first), two queries per kind."""
+    groups = []
+    for kind in kinds():
+        parked = kind.rows().filter(status=Status.UNKNOWN)
+        total = parked.count()
+        rows = list(parked.order_by("claimed_at", "pk")[:PARKED_SHOWN]) if total else []
+        groups.append(
+            ParkedGroup(
+                kind=kind, total=total, rows=[(r, kind.describe(r)) for r in rows]
+            )
+        )
+    return groups
+
+
+def _audit(actor, row: OutboxMessage, new: str) -> None:
+    from crm_site.audit import audit_record
+    from crm_site.models import AuditEntry
+
+    audit_record(
+        actor=actor,
+        instance=row,
+        action=AuditEntry.Action.UPDATE,
+        changes={"status": {"old": Status.UNKNOWN.value, "new": new}},
+    )
+
+
+@transaction.atomic
+def message_send_again(*, actor, kind: OutboxKind, pk: int) -> bool:
+    """A reviewer decided the parked message did not arrive: it is sent again (with
+    the same key, so a provider that has it still accepts it once)."""
+    row = kind.rows().select_for_update(of=("self",)).filter(pk=pk).first()
+    if row is None or row.status != Status.UNKNOWN:
+        return False
+    kind.model.objects.filter(pk=pk).update(
+        status=Status.PENDING,
+        next_attempt_at=timezone.now(),
+        claimed_at=None,
+        attempts=0,
+        error="",
+    )
+    _audit(actor, row, Status.PENDING)
+    return True
+
+
+@transaction.atomic
+def message_mark_sent(*, actor, kind: OutboxKind, pk: int) -> bool:
+    """A reviewer established that the parked message did arrive."""
+    row = kind.rows().select_for_update(of=("self",)).filter(pk=pk).first()
+    if row is None or row.status != Status.UNKNOWN:
+        return False
+    mark_sent(kind, row, message_id="", now=timezone.now(), was=[Status.UNKNOWN])
+    _audit(actor, row, Status.SENT)
+    return True

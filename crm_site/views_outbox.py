@@ -1,0 +1,49 @@
+"""The review of messages whose sending was interrupted and cannot be checked."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm_site import outbox
+
+REVIEW = "crm_site.review_outbox"
+
+
+@permission_required(REVIEW, raise_exception=True)
+def parked_list(request: HttpRequest) -> HttpResponse:
+    """Parked messages of every kind, oldest first, with what to do about each."""
+    return render(
+        request, "crm_site/outbox_parked.html", {"groups": outbox.parked_groups()}
+    )
+
+
+def _kind(name: str) -> outbox.OutboxKind:
+    try:
+        return outbox.kind_named(name)
+    except KeyError:
+        raise Http404 from None
+
+
+@require_POST
+@permission_required(REVIEW, raise_exception=True)
+def parked_send_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    if outbox.message_send_again(actor=request.user, kind=_kind(kind), pk=pk):
+        messages.success(request, _("The message will be sent again."))
+    else:
+        messages.info(request, _("This message is no longer parked."))
+    return redirect("outbox-parked")
+
+
+@require_POST
+@permission_required(REVIEW, raise_exception=True)
+def parked_mark_sent(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    if outbox.message_mark_sent(actor=request.user, kind=_kind(kind), pk=pk):
+        messages.success(request, _("The message is recorded as sent."))
+    else:
+        messages.info(request, _("This message is no longer parked."))
+    return redirect("outbox-parked")
