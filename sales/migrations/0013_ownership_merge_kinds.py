@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sales", "0009_deal_change_decision_note"),
+        ("sales", "0012_digest_idempotency_key_unique"),
     ]
 
     operations = [
