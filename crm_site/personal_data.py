@@ -38,6 +38,9 @@ from django.utils.translation import gettext as _
 
 Row = dict[str, Any]
 
+# Stands for a value that must no longer be shown (an old value in the audit trail).
+HIDDEN = "***"
+
 
 @dataclass
 class Erasure:
@@ -47,8 +50,12 @@ class Erasure:
 
     actor: Any
     at: datetime
+    # The customer's name before (a contract keeps it) and the neutral one after.
+    name: str
     label: str
     texts: list[str]
+    # The customer's fields whose old values audit entries must no longer show.
+    fields: set[str] = field(default_factory=set)
     files: list[tuple[Any, str]] = field(default_factory=list)
     related: dict[str, list[int]] = field(default_factory=dict)
 
@@ -257,8 +264,8 @@ def rows(queryset: QuerySet, columns: list[tuple[str, Any] | str]) -> list[Row]:
                 row[label] = f"{last or ''}{first or ''}".strip() or (username or "")
                 continue
             value = values[lookup]
-            row[label] = choices.get(value, display(value)) if choices else display(
-                value
+            row[label] = (
+                choices.get(value, display(value)) if choices else display(value)
             )
         result.append(row)
     return result
@@ -269,3 +276,160 @@ USER_PARTS = ("last_name", "first_name", "username")
 
 def user_label(user: Any) -> str:
     return user.display_name if user is not None else ""
+
+
+# crm_site's own sections: the audit trail and notifications about the customer -----
+
+
+def _audit_entries(customer: Any) -> QuerySet:
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import Q
+
+    from crm_site.models import AuditEntry
+
+    where = Q(pk__in=[])
+    for label, ids in related_objects(customer).items():
+        if ids:
+            content_type = ContentType.objects.get_for_model(apps.get_model(label))
+            where |= Q(content_type=content_type, object_id__in=ids)
+    return AuditEntry.objects.filter(where)
+
+
+def _audit_export(customer: Any) -> list[Row]:
+    entries = _audit_entries(customer).select_related("actor", "content_type")
+    result = []
+    for entry in entries.order_by("created_at", "pk"):
+        model = entry.content_type.model_class()
+        result.append(
+            {
+                _("when"): display(entry.created_at),
+                _("by"): user_label(entry.actor),
+                _("action"): entry.get_action_display(),
+                _("record"): str(model._meta.verbose_name) if model else "",
+                _("record number"): entry.object_id,
+                _("description"): entry.object_repr,
+                _("changes"): "; ".join(
+                    f"{label}: {old} → {new}"
+                    for label, old, new in entry.readable_changes()
+                ),
+            }
+        )
+    return result
+
+
+def _scrub_value(value: Any, erasure: Erasure) -> Any:
+    return erasure.scrub(value) if isinstance(value, str) else value
+
+
+def _audit_anonymise(customer: Any, *, erasure: Erasure) -> int:
+    """Old values of the customer's personal fields, and their identifying texts in
+    any entry about them, are hidden; who changed what and when stays."""
+    personal = erasure.fields
+    customer_model = apps.get_model("customers", "Customer")
+    changed = []
+    for entry in _audit_entries(customer).select_related("content_type"):
+        is_customer = entry.content_type.model_class() is customer_model
+        before = (entry.object_repr, entry.changes)
+        entry.object_repr = (
+            erasure.label if is_customer else erasure.scrub(entry.object_repr)
+        )[:200]
+        changes = {}
+        for name, change in (entry.changes or {}).items():
+            if not isinstance(change, dict):
+                changes[name] = _scrub_value(change, erasure)
+                continue
+            if is_customer and name in personal:
+                changes[name] = {
+                    side: HIDDEN if value not in ("", None) else value
+                    for side, value in change.items()
+                }
+            else:
+                changes[name] = {
+                    side: _scrub_value(value, erasure) for side, value in change.items()
+                }
+        entry.changes = changes
+        if (entry.object_repr, entry.changes) != before:
+            changed.append(entry)
+    from crm_site.models import AuditEntry
+
+    AuditEntry.objects.bulk_update(changed, ["object_repr", "changes"], batch_size=500)
+    return len(changed)
+
+
+def _notification_urls(customer: Any) -> list[str]:
+    from django.contrib.contenttypes.models import ContentType
+
+    from crm_site import links
+
+    urls = []
+    for label, ids in related_objects(customer).items():
+        content_type = ContentType.objects.get_for_model(apps.get_model(label))
+        for pk in ids:
+            url = links.url_for(content_type, pk)
+            if url:
+                urls.append(url)
+    return urls
+
+
+def _notifications(customer: Any) -> QuerySet:
+    # Notifications about the customer link to their page or to one of their deals,
+    # requests...; the url has no index, which is fine for a rare administrator task.
+    from crm_site.models import Notification
+
+    return Notification.objects.filter(url__in=_notification_urls(customer))
+
+
+def _notifications_export(customer: Any) -> list[Row]:
+    return rows(
+        _notifications(customer).order_by("created_at", "pk"),
+        [
+            ("user", _("to")),
+            ("message", _("message")),
+            ("created_at", _("when")),
+        ],
+    )
+
+
+def _notifications_anonymise(customer: Any, *, erasure: Erasure) -> int:
+    from crm_site.models import Notification
+
+    changed = []
+    for notification in _notifications(customer):
+        message = erasure.scrub(notification.message)[:300]
+        if message != notification.message:
+            notification.message = message
+            changed.append(notification)
+    Notification.objects.bulk_update(changed, ["message"], batch_size=500)
+    return len(changed)
+
+
+def connect() -> None:
+    from django.utils.translation import gettext_lazy
+
+    register(
+        Section(
+            key="crm_site.audit",
+            title=gettext_lazy("Audit trail"),
+            order=90,
+            count=lambda c: _audit_entries(c).count(),
+            export=_audit_export,
+            anonymise=_audit_anonymise,
+            retained=lambda c: {"audit": _audit_entries(c).count()},
+            reasons={
+                "audit": gettext_lazy(
+                    "Who changed what and when, with the old personal values "
+                    "hidden: the record of how the data was handled."
+                )
+            },
+        )
+    )
+    register(
+        Section(
+            key="crm_site.notifications",
+            title=gettext_lazy("Notifications to staff"),
+            order=91,
+            count=lambda c: _notifications(c).count(),
+            export=_notifications_export,
+            anonymise=_notifications_anonymise,
+        )
+    )

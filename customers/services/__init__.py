@@ -10,6 +10,7 @@ from customers.services.ownership import (
 )
 from customers.services.records import (
     AUDITED_FIELDS,
+    CustomerAnonymised,
     DuplicateCustomer,
     consent_set,
     contact_point_add,
@@ -21,10 +22,18 @@ from customers.services.records import (
     existing_with_mobile,
     household_link,
 )
+from customers.services.personal_data import (
+    PersonalDataRefused,
+    customer_anonymise,
+    personal_data_export,
+    personal_data_file,
+    personal_data_overview,
+)
 from customers.services.timeline import interaction_log
 
 __all__ = [
     "AUDITED_FIELDS",
+    "CustomerAnonymised",
     "DuplicateCustomer",
     "consent_set",
     "contact_point_add",
@@ -36,6 +45,11 @@ __all__ = [
     "customer_find_by_phone",
     "customer_owner_set",
     "customer_update",
+    "customer_anonymise",
+    "personal_data_export",
+    "personal_data_file",
+    "personal_data_overview",
+    "PersonalDataRefused",
     "customers_to_pool",
     "existing_with_mobile",
     "household_link",
