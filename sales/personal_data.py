@@ -193,7 +193,6 @@ def _deal_changes(customer: Any) -> list[dict]:
         [
             ("opportunity", _("deal")),
             "kind",
-            BUILDING,
             ("new_unit__number", _("new unit")),
             ("new_customer", _("new buyer")),
             "reason",
