@@ -84,7 +84,7 @@ class Customer(models.Model):
     )
     # E.164 ('+8613800138000'); unique among live customers: one person, one record.
     # None only once the customer is anonymised (NULLs never collide in the index).
-    mobile = models.CharField(_("mobile"), max_length=20, null=True)
+    mobile = models.CharField(_("mobile"), max_length=20, null=True)  # noqa: DJ001
     email = models.EmailField(_("e-mail"), blank=True)
     gender = models.CharField(
         _("gender"), max_length=10, choices=Gender.choices, blank=True, default=""
