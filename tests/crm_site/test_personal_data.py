@@ -60,6 +60,7 @@ from sales.models import (
     StageChange,
     UnitHold,
 )
+from sales.services.ownership import pool_queryset
 from service.models import (
     HandoverAppointment,
     HandoverBatch,
@@ -581,6 +582,8 @@ def test_anonymised_customer_disappears_from_search_segments_and_duplicates(
     assert not segment_customers(user=administrator, criteria=segment.criteria).filter(
         pk=customer.pk
     )
+    Customer.objects.filter(pk=customer.pk).update(assigned_consultant=None)
+    assert not pool_queryset().filter(pk=customer.pk).exists()
     CustomerFactory(name=anonymised_label(customer), mobile="+8613977778888")
     duplicate_scan()
     assert not DuplicatePair.objects.filter(first=customer).exists()
