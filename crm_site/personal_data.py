@@ -57,7 +57,6 @@ class Erasure:
     # The customer's fields whose old values audit entries must no longer show.
     fields: set[str] = field(default_factory=set)
     files: list[tuple[Any, str]] = field(default_factory=list)
-    related: dict[str, list[int]] = field(default_factory=dict)
 
     def scrub(self, text: str) -> str:
         """The text with every identifying string of the customer replaced."""
@@ -182,7 +181,6 @@ def anonymise(customer: Any, *, erasure: Erasure) -> dict[str, int]:
     """Run every section's anonymiser in the caller's transaction; rows changed per
     section. Files are deleted after the commit."""
     changed: dict[str, int] = {}
-    erasure.related = related_objects(customer)
     for s in sections():
         if s.anonymise is not None:
             changed[s.key] = s.anonymise(customer, erasure=erasure)
