@@ -782,3 +782,41 @@ def test_the_post_needs_a_csrf_token(administrator, own_customer):
     assert response.status_code == 403
     own_customer.refresh_from_db()
     assert own_customer.anonymised_at is None
+
+
+def test_personal_data_page_query_count_does_not_grow_with_rows(
+    client, administrator, consultant, world
+):
+    customer = world["customer"]
+    client.force_login(administrator)
+    url = reverse("customers:personal-data", args=[customer.pk])
+
+    def grow():
+        for n in range(3):
+            Interaction.objects.create(customer=customer, kind="note", summary="备注")
+            PersonalDataRequest.objects.create(
+                customer=customer, kind="export", reference=f"T-{n}", reason="x"
+            )
+            audit_record(
+                actor=consultant, instance=customer, action=AuditEntry.Action.REVEAL
+            )
+
+    # One count per section, plus what is kept and what blocks: many, but fixed.
+    assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=100)
+
+
+def test_export_is_in_the_administrators_language(client, administrator, world):
+    from django.conf import settings
+
+    customer = world["customer"]
+    client.force_login(administrator)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = client.post(
+        reverse("customers:personal-data-export", args=[customer.pk]),
+        _request(file_format="json"),
+    )
+    document = json.loads(response.content)
+    titles = [section["section"] for section in document["sections"]]
+    assert "Customer record" in titles and "Receipts" in titles
+    profile = document["sections"][0]["rows"][0]
+    assert profile["Name"] == NAME and profile["lifecycle stage"] == "Owner"
