@@ -65,6 +65,36 @@ class Erasure:
                 text = text.replace(value, self.label)
         return text
 
+    def audit(
+        self,
+        model: type[models.Model],
+        ids: Iterable[int],
+        fields: list[str],
+        *,
+        filled: bool = False,
+    ) -> None:
+        """One audit entry per changed row of another app (a deal, a request): which
+        fields the anonymisation blanked (or filled), the personal values hidden."""
+        change = {"old": "", "new": HIDDEN} if filled else {"old": HIDDEN, "new": ""}
+        from django.contrib.contenttypes.models import ContentType
+
+        from crm_site.models import AuditEntry
+
+        content_type = ContentType.objects.get_for_model(model)
+        label = str(model._meta.verbose_name)
+        AuditEntry.objects.bulk_create(
+            AuditEntry(
+                actor=self.actor,
+                action=AuditEntry.Action.ANONYMISE,
+                content_type=content_type,
+                object_id=pk,
+                object_repr=f"{label} #{pk}"[:200],
+                changes={name: dict(change) for name in fields},
+                created_at=self.at,
+            )
+            for pk in sorted(set(ids))
+        )
+
     def delete_file_on_commit(self, file: Any) -> None:
         """A file field's file, deleted from storage only once the transaction commits
         (a rolled-back anonymisation must leave it where it was)."""

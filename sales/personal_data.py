@@ -95,17 +95,15 @@ def _deals(customer: Any) -> list[dict]:
 
 
 def _anonymise_deals(customer: Any, *, erasure: Erasure) -> int:
-    changed = (
-        legal_deals(customer)
-        .exclude(buyer_name=erasure.name)
-        .update(buyer_name=erasure.name)
+    contracts = legal_deals(customer).exclude(buyer_name=erasure.name)
+    erasure.audit(
+        Opportunity, contracts.values_list("pk", flat=True), ["buyer_name"], filled=True
     )
+    changed = contracts.update(buyer_name=erasure.name)
     others = _other_deal_ids(customer)
-    changed += (
-        Opportunity.objects.filter(pk__in=others)
-        .exclude(lost_note="")
-        .update(lost_note="")
-    )
+    noted = Opportunity.objects.filter(pk__in=others).exclude(lost_note="")
+    erasure.audit(Opportunity, noted.values_list("pk", flat=True), ["lost_note"])
+    changed += noted.update(lost_note="")
     changed += (
         StageChange.objects.filter(opportunity_id__in=others)
         .exclude(note="")

@@ -63,11 +63,13 @@ def _requests(customer: Any) -> list[dict]:
 
 
 def _anonymise_requests(customer: Any, *, erasure: Erasure) -> int:
-    changed = (
-        requests_of(customer)
-        .filter(~Q(description="") | ~Q(callback_note=""))
-        .update(description="", callback_note="")
+    worded = requests_of(customer).filter(~Q(description="") | ~Q(callback_note=""))
+    erasure.audit(
+        ServiceRequest,
+        worded.values_list("pk", flat=True),
+        ["description", "callback_note"],
     )
+    changed = worded.update(description="", callback_note="")
     changed += (
         ServiceStep.objects.filter(request__customer=customer)
         .exclude(note="")

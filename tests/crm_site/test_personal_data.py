@@ -565,6 +565,18 @@ def test_anonymise_is_audited_without_the_old_values(administrator, world):
     assert entry.changes["mobile"] == {"old": "***", "new": ""}
     assert entry.changes["reference"]["new"] == "T-1"
     assert NAME not in json.dumps(entry.changes, ensure_ascii=False)
+    # the deals and requests it changed are audited too
+    for model, obj in (
+        ("opportunity", world["deal"]),
+        ("opportunity", world["lost"]),
+        ("servicerequest", world["request"]),
+    ):
+        assert AuditEntry.objects.filter(
+            content_type__model=model,
+            object_id=obj.pk,
+            action=AuditEntry.Action.ANONYMISE,
+            actor=administrator,
+        ).exists(), model
 
 
 def test_anonymised_customer_disappears_from_search_segments_and_duplicates(
