@@ -12,12 +12,14 @@ class CrmSiteConfig(AppConfig):
     verbose_name = _("CRM site")
 
     def ready(self) -> None:
-        from crm_site import auth_backends
+        from crm_site import auth_backends, personal_data
         from crm_site.roles import sync_role_groups
 
         # Permissions exist only after migrate has run, so groups are synced then.
         post_migrate.connect(sync_role_groups, dispatch_uid="crm_site.sync_role_groups")
         auth_backends.connect_signals()
+        # The audit trail and notifications about a person, for their requests.
+        personal_data.connect()
 
 
 class CrmAdminConfig(admin_apps.AdminConfig):

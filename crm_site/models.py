@@ -84,6 +84,8 @@ class AuditEntry(models.Model):
         UPDATE = "update", _("Updated")
         DELETE = "delete", _("Deleted")
         REVEAL = "reveal", _("Number shown")
+        EXPORT = "export", _("Personal information exported")
+        ANONYMISE = "anonymise", _("Personal information anonymised")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -116,7 +118,11 @@ class AuditEntry(models.Model):
         return f"{self.get_action_display()} {self.object_repr}"
 
     # Labels of audit keys that are not model fields.
-    EXTRA_LABELS = {"units": _("units"), "prices": _("prices")}
+    EXTRA_LABELS = {
+        "units": _("units"),
+        "prices": _("prices"),
+        "reference": _("ticket reference"),
+    }
 
     def readable_changes(self) -> list[tuple[str, str, str]]:
         """(field label, old, new) in the reader's language."""

@@ -114,6 +114,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.export_customer",
         "customers.import_customer",
         "customers.merge_customer",
+        "customers.handle_personal_data",
         "sales.use_sales",
         "sales.manage_sales",
         "sales.manage_inventory",

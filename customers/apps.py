@@ -10,8 +10,10 @@ class CustomersConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import links
-        from customers import merge_handlers
+        from customers import merge_handlers, personal_data
 
         links.register("customers.customer", "customers:customer-detail")
         # The customers app moves its own rows in a merge, like every other app.
         merge_handlers.connect()
+        # What customers holds about a person, for personal-information requests.
+        personal_data.connect()

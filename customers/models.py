@@ -83,7 +83,8 @@ class Customer(models.Model):
         _("customer type"), max_length=10, choices=Kind.choices, default=Kind.PERSON
     )
     # E.164 ('+8613800138000'); unique among live customers: one person, one record.
-    mobile = models.CharField(_("mobile"), max_length=20)
+    # None only once the customer is anonymised (NULLs never collide in the index).
+    mobile = models.CharField(_("mobile"), max_length=20, null=True)  # noqa: DJ001
     email = models.EmailField(_("e-mail"), blank=True)
     gender = models.CharField(
         _("gender"), max_length=10, choices=Gender.choices, blank=True, default=""
@@ -168,6 +169,21 @@ class Customer(models.Model):
         _("created"), default=timezone.now, editable=False
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Set by a personal-information request (customers.services.customer_anonymise):
+    # the record stays for the contracts and receipts that point at it, but is never
+    # searched, targeted, matched, merged or edited again.
+    anonymised_at = models.DateTimeField(
+        _("anonymised"), null=True, blank=True, editable=False
+    )
+    anonymised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("anonymised by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
 
     objects = CustomerQuerySet.as_manager()
 
@@ -212,6 +228,10 @@ class Customer(models.Model):
             ("export_customer", _("Can export customer lists")),
             ("import_customer", _("Can import customers")),
             ("merge_customer", _("Can merge duplicate customers")),
+            (
+                "handle_personal_data",
+                _("Can export and anonymise a customer's personal information"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -277,6 +297,10 @@ class Customer(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("customers:customer-detail", args=[self.pk])
 
+    @property
+    def is_anonymised(self) -> bool:
+        return self.anonymised_at is not None
+
     def contact_visible_to(self, user: User) -> bool:
         """Full numbers go to the consultant who owns the customer and to roles with the right."""
         return user.has_perm("customers.view_contact") or (
@@ -290,6 +314,8 @@ class Customer(models.Model):
         return mask_id_number(self.id_number)
 
     def mobile_for(self, user: User) -> str:
+        if not self.mobile:
+            return ""
         if self.contact_visible_to(user):
             return format_phone(self.mobile)
         return mask_phone(self.mobile)
@@ -373,6 +399,7 @@ class ConsentRecord(models.Model):
         WEB = "web", _("Web form")
         UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
         IMPORT = "import", _("Import")
+        ERASURE = "erasure", _("Personal information request")
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="consent_records"
@@ -734,3 +761,48 @@ class CustomerAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} → {self.customer_id}"
+
+
+class PersonalDataRequest(models.Model):
+    """A personal-information request handled for one customer (PIPL): an export of
+    everything the CRM holds about them, or their anonymisation. Who handled it, when,
+    on what ground, and what was done or kept. Kept after anonymisation: it is the
+    proof that the request was answered."""
+
+    class Kind(models.TextChoices):
+        EXPORT = "export", _("Export")
+        ANONYMISE = "anonymise", _("Anonymisation")
+
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.PROTECT,
+        related_name="personal_data_requests",
+        verbose_name=_("customer"),
+    )
+    kind = models.CharField(_("request"), max_length=20, choices=Kind.choices)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("handled by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    handled_at = models.DateTimeField(_("when"), default=timezone.now)
+    reference = models.CharField(_("ticket reference"), max_length=100)
+    reason = models.CharField(_("reason"), max_length=300)
+    file_format = models.CharField(_("file format"), max_length=10, blank=True)
+    # {"counts": {section: rows}, "changed": {section: rows}, "kept": [{"section",
+    # "reason", "count"}]}: data, rendered in the reader's language when shown.
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("personal information request")
+        verbose_name_plural = _("personal information requests")
+        indexes = [
+            models.Index(
+                fields=["customer", "-handled_at"], name="personal_data_customer_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.customer_id}"

@@ -54,6 +54,8 @@ def national_digits(e164: str) -> str:
 
 def format_phone(e164: str) -> str:
     """Readable form: mainland numbers nationally (138 0013 8000), others internationally."""
+    if not e164:
+        return ""
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
@@ -72,6 +74,8 @@ def format_phone(e164: str) -> str:
 
 def mask_phone(e164: str) -> str:
     """138****8000: enough to recognise a number on the phone, not to dial it."""
+    if not e164:
+        return ""
     digits = national_digits(e164)
     if len(digits) <= 4:
         return "*" * len(digits)

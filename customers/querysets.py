@@ -54,11 +54,19 @@ class CustomerQuerySet(AuditedQuerySet):
         """Customers not absorbed by a merge."""
         return self.filter(merged_into__isnull=True)
 
+    def identifiable(self) -> QuerySet:
+        """Customers whose personal information has not been anonymised: the only ones
+        searched, listed, targeted or matched."""
+        return self.filter(anonymised_at__isnull=True)
+
     def _scope(self, user: User, *, for_change: bool) -> QuerySet:
         perm = "customers.change_customer" if for_change else "customers.view_customer"
         if not user.is_authenticated or not user.has_perm(perm):
             return self.none()
         live = self.live()
+        if for_change:
+            # An anonymised customer is never edited again (PIPL request).
+            live = live.identifiable()
         if user.has_perm("customers.scope_all"):
             return live
         from customers.models import Customer
@@ -165,7 +173,7 @@ def search_ids(text: str) -> list[int]:
     from customers.phones import try_normalize_phone
     from customers.search import looks_like_pinyin
 
-    live = Customer.objects.filter(merged_into__isnull=True)
+    live = Customer.objects.filter(merged_into__isnull=True, anonymised_at__isnull=True)
     points = ContactPoint.objects.filter(kind__in=ContactPoint.PHONE_KINDS)
     if PHONE_LIKE.fullmatch(text):
         digits = "".join(ch for ch in text if ch.isdigit())

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from customers.views import customers, duplicates, exports, imports, registration
+from customers.views import (
+    customers,
+    duplicates,
+    exports,
+    imports,
+    personal_data,
+    registration,
+)
 
 app_name = "customers"
 
@@ -26,6 +33,22 @@ urlpatterns = [
     path("<int:pk>/consent/", customers.consent_update, name="consent-update"),
     path("<int:pk>/reveal/", customers.contact_reveal, name="contact-reveal"),
     path("<int:pk>/household/", customers.household_link, name="household-link"),
+    # Personal-information requests (PIPL), for administrators
+    path(
+        "<int:pk>/personal-data/",
+        personal_data.personal_data,
+        name="personal-data",
+    ),
+    path(
+        "<int:pk>/personal-data/export/",
+        personal_data.personal_data_export,
+        name="personal-data-export",
+    ),
+    path(
+        "<int:pk>/personal-data/anonymise/",
+        personal_data.personal_data_anonymise,
+        name="personal-data-anonymise",
+    ),
     path("filters/", customers.saved_filter_create, name="saved-filter-create"),
     path(
         "filters/<int:filter_pk>/delete/",

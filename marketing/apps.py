@@ -15,7 +15,7 @@ class MarketingConfig(AppConfig):
         # Campaign invitations are sent by the one outbox (crm_site.outbox).
         outbox.register(INVITATIONS)
         from crm_site import links, panels
-        from marketing import handlers, merge_handlers
+        from marketing import handlers, merge_handlers, personal_data
         from marketing.panels import campaign_panel, referral_panel
         from marketing.selectors import latest_campaign_of
         from sales import attribution
@@ -26,6 +26,8 @@ class MarketingConfig(AppConfig):
         handlers.connect()
         # Campaign memberships, referrals and partner registrations follow a merge.
         merge_handlers.connect()
+        # What marketing holds about a person, for personal-information requests.
+        personal_data.connect()
         panels.register(
             template="marketing/_referral_panel.html",
             context=referral_panel,

@@ -43,7 +43,8 @@ def segment_customers(*, user: User, criteria: dict) -> QuerySet:
     Plain columns use the customer indexes; everything kept in another table is an
     EXISTS subquery, which PostgreSQL runs as a semi-join on that table's own index
     (never a join that multiplies rows and needs DISTINCT)."""
-    qs = Customer.objects.visible_to(user)
+    # Anonymised customers are never targeted (PIPL request).
+    qs = Customer.objects.visible_to(user).identifiable()
     if criteria.get("stage"):
         qs = qs.filter(stage=criteria["stage"])
     if criteria.get("source"):

@@ -17,10 +17,12 @@ class SalesConfig(AppConfig):
         outbox.register(reminders.DIGESTS)
         reminders.register_jobs()
         from crm_site import links
-        from sales import merge_handlers
+        from sales import merge_handlers, personal_data
 
         # Deals follow a customer who is merged into another.
         merge_handlers.connect()
+        # What sales holds about a person, for personal-information requests.
+        personal_data.connect()
         from crm_site import panels
         from customers.signals import interaction_logged
         from sales.panels import customer_panel

@@ -17,8 +17,10 @@ class ServiceConfig(AppConfig):
         outbox.register(surveys.INVITATIONS)
         outbox.register(surveys.REMINDERS)
         from crm_site import links
-        from service import merge_handlers
+        from service import merge_handlers, personal_data
 
         links.register("service.servicerequest", "service:request-detail")
         links.register("service.handoverappointment", "service:handover-appointment")
         merge_handlers.connect()
+        # What service holds about a person, for personal-information requests.
+        personal_data.connect()

@@ -8,8 +8,16 @@ from customers.services.ownership import (
     customer_owner_set,
     customers_to_pool,
 )
+from customers.services.personal_data import (
+    PersonalDataRefused,
+    customer_anonymise,
+    personal_data_export,
+    personal_data_file,
+    personal_data_overview,
+)
 from customers.services.records import (
     AUDITED_FIELDS,
+    CustomerAnonymised,
     DuplicateCustomer,
     consent_set,
     contact_point_add,
@@ -25,13 +33,16 @@ from customers.services.timeline import interaction_log
 
 __all__ = [
     "AUDITED_FIELDS",
+    "CustomerAnonymised",
     "DuplicateCustomer",
+    "PersonalDataRefused",
     "consent_set",
     "contact_point_add",
     "contact_point_remove",
     "contact_reveal",
     "customer_access_grant",
     "customer_access_revoke",
+    "customer_anonymise",
     "customer_create",
     "customer_find_by_phone",
     "customer_owner_set",
@@ -40,4 +51,7 @@ __all__ = [
     "existing_with_mobile",
     "household_link",
     "interaction_log",
+    "personal_data_export",
+    "personal_data_file",
+    "personal_data_overview",
 ]

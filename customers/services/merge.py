@@ -302,6 +302,8 @@ def customer_merge(
     survivor, absorbed = locked[survivor.pk], locked[absorbed.pk]
     if absorbed.merged_into_id is not None or survivor.merged_into_id is not None:
         raise MergeRefused(_("One of these customers has already been merged."))
+    if survivor.anonymised_at is not None or absorbed.anonymised_at is not None:
+        raise MergeRefused(_("An anonymised customer cannot be merged."))
 
     survivor_before = customer_snapshot(survivor)
     absorbed_before = customer_snapshot(absorbed)
@@ -420,6 +422,10 @@ def customer_merge_restore(*, actor: User | None, record: MergeRecord) -> Custom
         raise MergeRefused(_("This merge has already been undone."))
     locked = _lock_pair(record.survivor_id, record.absorbed_id)
     survivor, absorbed = locked[record.survivor_id], locked[record.absorbed_id]
+    if survivor.anonymised_at is not None or absorbed.anonymised_at is not None:
+        raise MergeRefused(
+            _("The customer has been anonymised; this merge can no longer be undone.")
+        )
     if survivor.merged_into_id is not None:
         raise MergeRefused(
             _(

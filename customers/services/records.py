@@ -24,6 +24,15 @@ CONSENT_FIELDS = {
 }
 
 
+# What may still change on an anonymised customer: the sales and service flows of the
+# contracts it keeps (a buyer becomes an owner at handover, a manager reassigns).
+ANONYMISED_EDITABLE = {"stage", "assigned_consultant"}
+
+
+class CustomerAnonymised(Exception):
+    """A change to the personal information of an anonymised customer."""
+
+
 class DuplicateCustomer(Exception):
     """The mobile number already belongs to another customer."""
 
@@ -95,6 +104,12 @@ def customer_update(
 ) -> Customer:
     """Change a customer's fields and record what changed; a no-op change records nothing."""
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if locked.anonymised_at is not None and (
+        tags is not None or set(fields) - ANONYMISED_EDITABLE
+    ):
+        raise CustomerAnonymised(
+            f"customer {locked.pk} is anonymised: {sorted(fields)} cannot change"
+        )
     before = snapshot(locked, AUDITED_FIELDS)
     before_tags = sorted(locked.tags.values_list("name", flat=True))
     for name, value in fields.items():

@@ -78,7 +78,11 @@ def filter_querystring(data: QueryDict) -> str:
 @permission_required("customers.view_customer", raise_exception=True)
 def customer_list(request: HttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET or None, user=request.user)
-    qs = Customer.objects.visible_to(request.user).select_related("assigned_consultant")
+    qs = (
+        Customer.objects.visible_to(request.user)
+        .identifiable()
+        .select_related("assigned_consultant")
+    )
     qs = form.filter(qs) if request.GET else qs.ranked()
     page = paginate(qs, page=request.GET.get("page"))
     for customer in page.items:

@@ -113,6 +113,11 @@ class Opportunity(models.Model):
         _("created"), default=timezone.now, editable=False
     )
     stage_changed_at = models.DateTimeField(default=timezone.now)
+    # The buyer's name as on the contract, kept here when the customer's personal
+    # information is anonymised: a signed contract is a legal record.
+    buyer_name = models.CharField(
+        _("buyer name on the contract"), max_length=100, blank=True, editable=False
+    )
 
     objects = OpportunityQuerySet.as_manager()
 

@@ -547,5 +547,8 @@ def registration_reassign(
 
 
 def pool_queryset():
-    """The public pool: live customers nobody owns (kept in step by _sync_owners)."""
-    return Customer.objects.live().filter(assigned_consultant__isnull=True)
+    """The public pool: live customers nobody owns (kept in step by _sync_owners);
+    an anonymised customer is nobody's to claim."""
+    return (
+        Customer.objects.live().identifiable().filter(assigned_consultant__isnull=True)
+    )

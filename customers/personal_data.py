@@ -1,0 +1,455 @@
+"""What the customers app holds about one customer, for personal-information requests:
+the record itself, contacts, consents, the timeline, tags, household, duplicates,
+merges, imports, access grants and the request log. Registered in CustomersConfig.ready().
+
+The customer record itself is anonymised by customers.services.customer_anonymise;
+the sections here answer for the rows around it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from crm_site.personal_data import Erasure, Section, register, rows
+from customers.models import (
+    ConsentRecord,
+    ContactPoint,
+    Customer,
+    CustomerAccess,
+    DuplicatePair,
+    ImportChange,
+    Interaction,
+    MergeRecord,
+    PersonalDataRequest,
+)
+
+
+def absorbed_ids(customer: Customer) -> list[int]:
+    """Customers merged into this one, directly or through earlier merges: the same
+    person, whose old records still hold their values."""
+    found: list[int] = []
+    frontier = [customer.pk]
+    while frontier:
+        frontier = list(
+            Customer.objects.filter(merged_into_id__in=frontier).values_list(
+                "pk", flat=True
+            )
+        )
+        found += frontier
+    return found
+
+
+# The record -------------------------------------------------------------------------
+
+PROFILE_COLUMNS = [
+    "id",
+    "name",
+    "kind",
+    "mobile",
+    "email",
+    "gender",
+    "source",
+    "stage",
+    "assigned_consultant",
+    "company",
+    "address",
+    "id_type",
+    "id_number",
+    "preferred_channel",
+    ("household__name", _("household")),
+    "household_role",
+    "consent_sms",
+    "consent_email",
+    "consent_phone",
+    "consent_service",
+    "notes",
+    "last_contact_at",
+    "next_follow_up",
+    "created_at",
+    "merged_into",
+    "anonymised_at",
+]
+
+
+def _profile(customer: Customer) -> list[dict[str, Any]]:
+    # The customer and the old records merged into it: the same person.
+    ids = [customer.pk, *absorbed_ids(customer)]
+    return rows(Customer.objects.filter(pk__in=ids).order_by("pk"), PROFILE_COLUMNS)
+
+
+# Tags -------------------------------------------------------------------------------
+
+Through = Customer.tags.through
+
+
+def _tags(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        Through.objects.filter(customer=customer).order_by("tag__name"),
+        [("tag__name", _("tag"))],
+    )
+
+
+def _anonymise_tags(customer: Customer, *, erasure: Erasure) -> int:
+    ids = [customer.pk, *absorbed_ids(customer)]
+    deleted, _detail = Through.objects.filter(customer_id__in=ids).delete()
+    return deleted
+
+
+# Contact points ---------------------------------------------------------------------
+
+
+def _contacts(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        ContactPoint.objects.filter(customer=customer).order_by("kind", "pk"),
+        ["kind", "label", "value", ("created_at", _("added"))],
+    )
+
+
+def _anonymise_contacts(customer: Customer, *, erasure: Erasure) -> int:
+    ids = [customer.pk, *absorbed_ids(customer)]
+    deleted, _detail = ContactPoint.objects.filter(customer_id__in=ids).delete()
+    return deleted
+
+
+# Consents ---------------------------------------------------------------------------
+
+CONSENT_FIELDS = {
+    ConsentRecord.Purpose.SMS: "consent_sms",
+    ConsentRecord.Purpose.EMAIL: "consent_email",
+    ConsentRecord.Purpose.PHONE: "consent_phone",
+    ConsentRecord.Purpose.SERVICE: "consent_service",
+}
+
+
+def _consents(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        ConsentRecord.objects.filter(customer=customer).order_by("recorded_at", "pk"),
+        [
+            "purpose",
+            "granted",
+            "method",
+            "note",
+            ("recorded_by", _("recorded by")),
+            "recorded_at",
+        ],
+    )
+
+
+def _anonymise_consents(customer: Customer, *, erasure: Erasure) -> int:
+    """Every consent still given is withdrawn (a record of its own); the notes go."""
+    changed = (
+        ConsentRecord.objects.filter(customer=customer).exclude(note="").update(note="")
+    )
+    withdrawn = [
+        ConsentRecord(
+            customer=customer,
+            purpose=purpose,
+            granted=False,
+            method=ConsentRecord.Method.ERASURE,
+            recorded_by=erasure.actor,
+            recorded_at=erasure.at,
+        )
+        for purpose, field in CONSENT_FIELDS.items()
+        if getattr(customer, field)
+    ]
+    ConsentRecord.objects.bulk_create(withdrawn)
+    return changed + len(withdrawn)
+
+
+def _kept_consents(customer: Customer) -> dict[str, int]:
+    return {"consents": ConsentRecord.objects.filter(customer=customer).count()}
+
+
+# Timeline ---------------------------------------------------------------------------
+
+
+def _timeline(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        Interaction.objects.filter(customer=customer).order_by("occurred_at", "pk"),
+        [
+            "occurred_at",
+            "kind",
+            "channel",
+            "summary",
+            ("link_label", _("about")),
+            ("created_by", _("by")),
+            "next_follow_up",
+        ],
+    )
+
+
+def _anonymise_timeline(customer: Customer, *, erasure: Erasure) -> int:
+    return (
+        Interaction.objects.filter(customer=customer)
+        .filter(~Q(summary="") | ~Q(link_label=""))
+        .update(summary="", link_label="")
+    )
+
+
+def _kept_timeline(customer: Customer) -> dict[str, int]:
+    return {"timeline": Interaction.objects.filter(customer=customer).count()}
+
+
+# Duplicates and merges --------------------------------------------------------------
+
+
+def _pairs(customer: Customer):
+    return DuplicatePair.objects.filter(Q(first=customer) | Q(second=customer))
+
+
+def _duplicates(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        _pairs(customer).order_by("found_at", "pk"),
+        [
+            ("first", _("customer")),
+            ("second", _("possible duplicate")),
+            ("reasons", _("why")),
+            ("status", _("status")),
+            ("found_at", _("found")),
+        ],
+    )
+
+
+def _anonymise_duplicates(customer: Customer, *, erasure: Erasure) -> int:
+    ids = [customer.pk, *absorbed_ids(customer)]
+    deleted, _detail = DuplicatePair.objects.filter(
+        Q(first_id__in=ids) | Q(second_id__in=ids)
+    ).delete()
+    return deleted
+
+
+def _merges_of(customer: Customer):
+    ids = [customer.pk, *absorbed_ids(customer)]
+    return MergeRecord.objects.filter(Q(survivor_id__in=ids) | Q(absorbed_id__in=ids))
+
+
+def _merges(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        _merges_of(customer).order_by("merged_at", "pk"),
+        [
+            ("survivor", _("kept customer")),
+            ("absorbed", _("merged customer")),
+            ("merged_by", _("merged by")),
+            ("merged_at", _("merged")),
+            ("restored_at", _("undone")),
+        ],
+    )
+
+
+def _anonymise_merges(customer: Customer, *, erasure: Erasure) -> int:
+    """The values kept for undoing a merge are the person's data: they go, and such a
+    merge can no longer be undone (customer_merge_restore refuses it)."""
+    return (
+        _merges_of(customer)
+        .exclude(survivor_before={}, absorbed_before={})
+        .update(survivor_before={}, absorbed_before={})
+    )
+
+
+def _kept_merges(customer: Customer) -> dict[str, int]:
+    return {"merges": _merges_of(customer).count()}
+
+
+# Imports, access, requests ----------------------------------------------------------
+
+
+def _imports(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        ImportChange.objects.filter(customer=customer).order_by("pk"),
+        [
+            ("job__original_name", _("file")),
+            ("job__created_at", _("imported")),
+            ("job__created_by", _("imported by")),
+            ("action", _("result")),
+        ],
+    )
+
+
+def _anonymise_imports(customer: Customer, *, erasure: Erasure) -> int:
+    """The values before an import are the person's data; and an import's revert must
+    never touch an anonymised record, so the change is detached from it."""
+    return ImportChange.objects.filter(customer=customer).update(
+        customer=None, before={}
+    )
+
+
+def _access(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        CustomerAccess.objects.filter(customer=customer).order_by("granted_at", "pk"),
+        [("user", _("user")), ("reason", _("reason")), ("granted_at", _("since"))],
+    )
+
+
+def _kept_access(customer: Customer) -> dict[str, int]:
+    return {"access": CustomerAccess.objects.filter(customer=customer).count()}
+
+
+def _requests(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        PersonalDataRequest.objects.filter(customer=customer).order_by(
+            "handled_at", "pk"
+        ),
+        ["kind", "handled_by", "handled_at", "reference", "reason", "file_format"],
+    )
+
+
+def _kept_requests(customer: Customer) -> dict[str, int]:
+    return {
+        "requests": PersonalDataRequest.objects.filter(customer=customer).count() + 1
+    }
+
+
+def _related(customer: Customer) -> dict[str, list[int]]:
+    return {"customers.customer": [customer.pk, *absorbed_ids(customer)]}
+
+
+def connect() -> None:
+    register(
+        Section(
+            key="customers.profile",
+            title=_("Customer record"),
+            order=0,
+            count=lambda c: 1 + len(absorbed_ids(c)),
+            export=_profile,
+            covers=("customers.Customer.merged_into",),
+            related=_related,
+        )
+    )
+    register(
+        Section(
+            key="customers.contact_points",
+            title=_("Further contacts"),
+            order=1,
+            count=lambda c: ContactPoint.objects.filter(customer=c).count(),
+            export=_contacts,
+            anonymise=_anonymise_contacts,
+            covers=("customers.ContactPoint.customer",),
+        )
+    )
+    register(
+        Section(
+            key="customers.tags",
+            title=_("Tags"),
+            order=2,
+            count=lambda c: Through.objects.filter(customer=c).count(),
+            export=_tags,
+            anonymise=_anonymise_tags,
+            covers=("customers.Customer_tags.customer",),
+        )
+    )
+    register(
+        Section(
+            key="customers.consents",
+            title=_("Consent history"),
+            order=3,
+            count=lambda c: ConsentRecord.objects.filter(customer=c).count(),
+            export=_consents,
+            anonymise=_anonymise_consents,
+            retained=_kept_consents,
+            reasons={
+                "consents": _(
+                    "Consent records (purpose, given or withdrawn, when): the proof "
+                    "of what the customer allowed; every consent is withdrawn."
+                )
+            },
+            covers=("customers.ConsentRecord.customer",),
+        )
+    )
+    register(
+        Section(
+            key="customers.timeline",
+            title=_("Timeline"),
+            order=4,
+            count=lambda c: Interaction.objects.filter(customer=c).count(),
+            export=_timeline,
+            anonymise=_anonymise_timeline,
+            retained=_kept_timeline,
+            reasons={
+                "timeline": _(
+                    "Timeline entries keep their kind, channel and date without any "
+                    "text: sales and service statistics."
+                )
+            },
+            covers=("customers.Interaction.customer",),
+        )
+    )
+    register(
+        Section(
+            key="customers.duplicates",
+            title=_("Duplicate candidates"),
+            order=5,
+            count=lambda c: _pairs(c).count(),
+            export=_duplicates,
+            anonymise=_anonymise_duplicates,
+            covers=(
+                "customers.DuplicatePair.first",
+                "customers.DuplicatePair.second",
+            ),
+        )
+    )
+    register(
+        Section(
+            key="customers.merges",
+            title=_("Merges"),
+            order=6,
+            count=lambda c: _merges_of(c).count(),
+            export=_merges,
+            anonymise=_anonymise_merges,
+            retained=_kept_merges,
+            reasons={
+                "merges": _(
+                    "Which records were merged and when, without their values; such "
+                    "a merge can no longer be undone."
+                )
+            },
+            covers=("customers.MergeRecord.survivor", "customers.MergeRecord.absorbed"),
+        )
+    )
+    register(
+        Section(
+            key="customers.imports",
+            title=_("Imports"),
+            order=7,
+            count=lambda c: ImportChange.objects.filter(customer=c).count(),
+            export=_imports,
+            anonymise=_anonymise_imports,
+            covers=("customers.ImportChange.customer",),
+        )
+    )
+    register(
+        Section(
+            key="customers.access",
+            title=_("Access of consultants"),
+            order=8,
+            count=lambda c: CustomerAccess.objects.filter(customer=c).count(),
+            export=_access,
+            retained=_kept_access,
+            reasons={
+                "access": _(
+                    "Which consultants may open the record: it holds no personal "
+                    "information and lets them keep serving the contracts."
+                )
+            },
+            covers=("customers.CustomerAccess.customer",),
+        )
+    )
+    register(
+        Section(
+            key="customers.requests",
+            title=_("Personal information requests"),
+            order=99,
+            count=lambda c: PersonalDataRequest.objects.filter(customer=c).count(),
+            export=_requests,
+            retained=_kept_requests,
+            reasons={
+                "requests": _(
+                    "This log of personal information requests (including this "
+                    "one): the proof that each request was answered."
+                )
+            },
+            covers=("customers.PersonalDataRequest.customer",),
+        )
+    )

@@ -1,0 +1,305 @@
+"""Personal-information requests (PIPL) for one customer: export everything the CRM
+holds about them, or anonymise them where no legal record must be kept.
+
+Every app answers for its own rows through crm_site.personal_data; this module owns
+the customer record itself, the request log and the audit entries.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+from crm_site import personal_data
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+from customers.models import ContactPoint, Customer, PersonalDataRequest
+from customers.personal_data import absorbed_ids
+from customers.phones import format_phone, national_digits
+
+
+class PersonalDataRefused(Exception):
+    """An anonymisation that must not happen now; the message is shown to the user."""
+
+
+# The customer's fields that identify them, and what each becomes.
+CLEARED_FIELDS: dict[str, Any] = {
+    "mobile": None,
+    "email": "",
+    "gender": "",
+    "company": "",
+    "address": "",
+    "id_type": "",
+    "id_number": "",
+    "id_number_hash": "",
+    "preferred_channel": "",
+    "household": None,
+    "household_role": "",
+    "notes": "",
+    "name_pinyin": "",
+    "name_initials": "",
+    "next_follow_up": None,
+    "consent_sms": False,
+    "consent_email": False,
+    "consent_phone": False,
+    "consent_service": False,
+}
+
+# Kept in step with other fields, so not named in the audit entry.
+DERIVED = {"name_pinyin", "name_initials", "id_number_hash"}
+
+HIDDEN = personal_data.HIDDEN
+
+
+def anonymised_label(customer: Customer) -> str:
+    """The neutral name an anonymised customer gets, in the site's language: it is
+    stored, and everybody reads the same record."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("Anonymised customer #%(id)s") % {"id": customer.pk}
+
+
+def _identifying_texts(customers: list[Customer]) -> list[str]:
+    """Strings that identify the person, longest first (so a name inside an address is
+    not replaced before the address), to scrub from text written about them."""
+    texts: set[str] = set()
+    for customer in customers:
+        for value in (
+            customer.name,
+            customer.email,
+            customer.id_number,
+            customer.address,
+            customer.company if customer.kind == Customer.Kind.PERSON else "",
+        ):
+            if value and len(value.strip()) >= 2:
+                texts.add(value.strip())
+        if customer.mobile:
+            texts |= {
+                customer.mobile,
+                national_digits(customer.mobile),
+                format_phone(customer.mobile),
+            }
+    points = ContactPoint.objects.filter(customer__in=customers).values_list(
+        "value", flat=True
+    )
+    texts |= {value for value in points if len(value) >= 3}
+    return sorted(texts, key=len, reverse=True)
+
+
+def personal_data_overview(*, customer: Customer) -> dict[str, Any]:
+    """What the CRM holds (rows per section), what anonymising would keep and why, and
+    what stops it now."""
+    return {
+        "counts": personal_data.counts(customer),
+        "kept": personal_data.describe(personal_data.retained(customer)),
+        "blockers": personal_data.blockers(customer)
+        if customer.anonymised_at is None
+        else [],
+        "requests": PersonalDataRequest.objects.filter(customer=customer)
+        .select_related("handled_by")
+        .order_by("-handled_at", "-pk"),
+    }
+
+
+@transaction.atomic
+def personal_data_export(
+    *,
+    actor: User,
+    customer: Customer,
+    reference: str,
+    reason: str,
+    file_format: str,
+) -> tuple[PersonalDataRequest, list[tuple[personal_data.Section, list[dict]]]]:
+    """Every section's rows about the customer, in the current language; the export is
+    logged and audited."""
+    data = personal_data.export(customer)
+    request = PersonalDataRequest.objects.create(
+        customer=customer,
+        kind=PersonalDataRequest.Kind.EXPORT,
+        handled_by=actor,
+        reference=reference,
+        reason=reason,
+        file_format=file_format,
+        summary={"counts": {s.key: len(section_rows) for s, section_rows in data}},
+    )
+    audit_record(
+        actor=actor,
+        instance=customer,
+        action=AuditEntry.Action.EXPORT,
+        changes={"reference": {"old": "", "new": reference}},
+    )
+    return request, data
+
+
+def _clear(customer: Customer, *, label: str) -> dict[str, dict[str, str]]:
+    """Blank the record's personal fields; the audit changes, old values hidden."""
+    changes: dict[str, dict[str, str]] = {}
+    if customer.name != label:
+        changes["name"] = {"old": HIDDEN, "new": label}
+    customer.name = label
+    for name, value in CLEARED_FIELDS.items():
+        attname = Customer._meta.get_field(name).attname
+        if getattr(customer, attname) not in (None, "", False) and name not in DERIVED:
+            if isinstance(value, bool):
+                changes[name] = {"old": "True", "new": "False"}
+            else:
+                changes[name] = {"old": HIDDEN, "new": ""}
+        setattr(customer, name, value)
+    return changes
+
+
+@transaction.atomic
+def customer_anonymise(
+    *, actor: User, customer: Customer, reference: str, reason: str
+) -> PersonalDataRequest:
+    """Anonymise the customer everywhere, in one transaction.
+
+    Refused while the customer has an open service request or an open deal before
+    contract (the case must be settled first), and for a record already anonymised or
+    merged into another. Contracts, receipts and the other legal or accounting records
+    stay (each app says what and why); everything else personal is blanked, replaced
+    or deleted, files once the transaction has committed.
+    """
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if locked.anonymised_at is not None:
+        raise PersonalDataRefused(_("This customer has already been anonymised."))
+    if locked.merged_into_id is not None:
+        raise PersonalDataRefused(
+            _("This record was merged into another customer; handle the request there.")
+        )
+    problems = personal_data.blockers(locked)
+    if problems:
+        raise PersonalDataRefused(" ".join(problems))
+
+    absorbed = list(
+        Customer.objects.select_for_update().filter(pk__in=absorbed_ids(locked))
+    )
+    kept = personal_data.retained(locked)
+    now = timezone.now()
+    erasure = personal_data.Erasure(
+        actor=actor,
+        at=now,
+        name=locked.name,
+        label=anonymised_label(locked),
+        texts=_identifying_texts([locked, *absorbed]),
+        fields={"name", *CLEARED_FIELDS},
+    )
+    changed = personal_data.anonymise(locked, erasure=erasure)
+
+    household = locked.household
+    changes = _clear(locked, label=erasure.label)
+    if household is not None and household.name in erasure.texts:
+        household.name = erasure.label
+        household.save(update_fields=["name"])
+    locked.anonymised_at, locked.anonymised_by = now, actor
+    locked.save()
+    for old in absorbed:
+        _clear(old, label=anonymised_label(old))
+        old.anonymised_at, old.anonymised_by = now, actor
+        old.save()
+        audit_record(
+            actor=actor,
+            instance=old,
+            action=AuditEntry.Action.ANONYMISE,
+            changes={"reference": {"old": "", "new": reference}},
+        )
+    changes["reference"] = {"old": "", "new": reference}
+    audit_record(
+        actor=actor,
+        instance=locked,
+        action=AuditEntry.Action.ANONYMISE,
+        changes=changes,
+    )
+    return PersonalDataRequest.objects.create(
+        customer=locked,
+        kind=PersonalDataRequest.Kind.ANONYMISE,
+        handled_by=actor,
+        handled_at=now,
+        reference=reference,
+        reason=reason,
+        summary={"changed": changed, "kept": kept},
+    )
+
+
+# The export file ---------------------------------------------------------------------
+
+FILE_TYPES = {
+    "json": "application/json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "zip": "application/zip",
+}
+
+
+def _json(customer: Customer, data: list[tuple[Any, list[dict]]]) -> bytes:
+    document = {
+        _("customer number"): customer.pk,
+        _("exported"): timezone.localtime().strftime("%Y-%m-%d %H:%M"),
+        _("sections"): [
+            {_("section"): str(s.title), _("rows"): section_rows}
+            for s, section_rows in data
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2, default=str).encode()
+
+
+def _sheet_title(title: str, taken: set[str]) -> str:
+    base = "".join(" " if ch in "[]:*?/\\" else ch for ch in title)[:28] or "-"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base[:25]} {n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _xlsx(data: list[tuple[Any, list[dict]]]) -> bytes:
+    workbook = Workbook(write_only=True)
+    taken: set[str] = set()
+    for s, section_rows in data:
+        sheet = workbook.create_sheet(title=_sheet_title(str(s.title), taken))
+        headers: list[str] = []
+        for row in section_rows:
+            headers += [key for key in row if key not in headers]
+        if not headers:
+            sheet.append([_("Nothing held.")])
+            continue
+        sheet.append(headers)
+        for row in section_rows:
+            cells = []
+            for header in headers:
+                cell = WriteOnlyCell(sheet, value=row.get(header, ""))
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    # A customer's text is text, never a formula.
+                    cell.data_type = "s"
+                cells.append(cell)
+            sheet.append(cells)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def personal_data_file(
+    *, customer: Customer, data: list[tuple[Any, list[dict]]], file_format: str
+) -> tuple[bytes, str, str]:
+    """(content, filename, content type) of an export, in the current language."""
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    stem = f"personal-data-{customer.pk}-{stamp}"
+    if file_format == "json":
+        content = _json(customer, data)
+    elif file_format == "xlsx":
+        content = _xlsx(data)
+    else:
+        file_format = "zip"
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{stem}.json", _json(customer, data))
+            archive.writestr(f"{stem}.xlsx", _xlsx(data))
+        content = out.getvalue()
+    return content, f"{stem}.{file_format}", FILE_TYPES[file_format]

@@ -1,0 +1,443 @@
+"""What service holds about one customer, for personal-information requests: their
+requests with steps, photos and work orders, handover appointments with inspections
+and notices, surveys and answers. Registered in ServiceConfig.ready().
+
+Requests keep their kind, category, unit and dates (the unit's defect history and
+service statistics) without the owner's words; photos are deleted. The handover of a
+unit is a legal record and stays. Survey scores stay (anonymous statistics), the
+comments go. Messages not yet sent to the owner are not sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from crm_site.personal_data import Erasure, Section, register, rows
+from service.models import (
+    HandoverAppointment,
+    HandoverNotice,
+    InspectionItem,
+    RequestPhoto,
+    ServiceRequest,
+    ServiceStep,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyResponse,
+    WorkOrder,
+)
+from service.models.handover import Outbox
+
+
+def requests_of(customer: Any) -> QuerySet:
+    return ServiceRequest.objects.filter(customer=customer)
+
+
+# Requests ---------------------------------------------------------------------------
+
+
+def _requests(customer: Any) -> list[dict]:
+    return rows(
+        requests_of(customer).order_by("received_at", "pk"),
+        [
+            ("id", _("request")),
+            "kind",
+            "category",
+            "severity",
+            "channel",
+            ("unit__building__name", _("building")),
+            ("unit__number", _("unit")),
+            "description",
+            "status",
+            "receiver",
+            "received_at",
+            ("resolved_at", _("resolved")),
+            ("closed_at", _("closed")),
+            "satisfied",
+            "callback_note",
+        ],
+    )
+
+
+def _anonymise_requests(customer: Any, *, erasure: Erasure) -> int:
+    worded = requests_of(customer).filter(~Q(description="") | ~Q(callback_note=""))
+    erasure.audit(
+        ServiceRequest,
+        worded.values_list("pk", flat=True),
+        ["description", "callback_note"],
+    )
+    changed = worded.update(description="", callback_note="")
+    changed += (
+        ServiceStep.objects.filter(request__customer=customer)
+        .exclude(note="")
+        .update(note="")
+    )
+    return changed
+
+
+def _kept_requests(customer: Any) -> dict[str, int]:
+    return {"requests": requests_of(customer).count()}
+
+
+def _request_blockers(customer: Any) -> list[str]:
+    open_requests = requests_of(customer).filter(status__in=ServiceRequest.OPEN).count()
+    if not open_requests:
+        return []
+    return [
+        ngettext(
+            "%(count)s service request is still open: close it first.",
+            "%(count)s service requests are still open: close them first.",
+            open_requests,
+        )
+        % {"count": open_requests}
+    ]
+
+
+def _steps(customer: Any) -> list[dict]:
+    return rows(
+        ServiceStep.objects.filter(request__customer=customer).order_by("at", "pk"),
+        [
+            ("request", _("request")),
+            ("from_status", _("from")),
+            ("to_status", _("to")),
+            ("department", _("handled by")),
+            ("actor", _("by")),
+            ("at", _("when")),
+            ("note", _("note")),
+        ],
+    )
+
+
+def _photos(customer: Any) -> list[dict]:
+    return rows(
+        RequestPhoto.objects.filter(request__customer=customer).order_by(
+            "uploaded_at", "pk"
+        ),
+        [
+            ("request", _("request")),
+            ("file", _("file")),
+            ("uploaded_by", _("uploaded by")),
+            ("uploaded_at", _("uploaded")),
+        ],
+    )
+
+
+def _anonymise_photos(customer: Any, *, erasure: Erasure) -> int:
+    photos = list(RequestPhoto.objects.filter(request__customer=customer))
+    for photo in photos:
+        erasure.delete_file_on_commit(photo.file)
+    RequestPhoto.objects.filter(pk__in=[p.pk for p in photos]).delete()
+    return len(photos)
+
+
+def _work_orders(customer: Any) -> list[dict]:
+    return rows(
+        WorkOrder.objects.filter(request__customer=customer).order_by(
+            "created_at", "pk"
+        ),
+        [
+            ("request", _("request")),
+            "task",
+            "assignee_kind",
+            ("contractor__name", _("contractor")),
+            "status",
+            "appointment_at",
+            "due_at",
+            "signed_off_at",
+            "signoff_note",
+        ],
+    )
+
+
+def _kept_work_orders(customer: Any) -> dict[str, int]:
+    return {"work_orders": WorkOrder.objects.filter(request__customer=customer).count()}
+
+
+# Handover ---------------------------------------------------------------------------
+
+
+def _appointments(customer: Any) -> list[dict]:
+    return rows(
+        HandoverAppointment.objects.filter(customer=customer).order_by(
+            "created_at", "pk"
+        ),
+        [
+            ("batch__name", _("handover batch")),
+            ("unit__building__name", _("building")),
+            "unit__number",
+            ("slot__day", _("day")),
+            "status",
+            "handed_over_on",
+        ],
+    )
+
+
+def _kept_appointments(customer: Any) -> dict[str, int]:
+    return {"handover": HandoverAppointment.objects.filter(customer=customer).count()}
+
+
+def _inspection(customer: Any) -> list[dict]:
+    return rows(
+        InspectionItem.objects.filter(
+            inspection__appointment__customer=customer
+        ).order_by("inspection", "position"),
+        [
+            ("inspection__appointment__unit__number", _("unit")),
+            "room",
+            "item",
+            "result",
+            "note",
+            ("photo", _("photo")),
+            ("repair_request", _("repair request")),
+        ],
+    )
+
+
+def _anonymise_inspection(customer: Any, *, erasure: Erasure) -> int:
+    items = list(
+        InspectionItem.objects.filter(
+            inspection__appointment__customer=customer
+        ).exclude(photo="")
+    )
+    for item in items:
+        erasure.delete_file_on_commit(item.photo)
+    return InspectionItem.objects.filter(pk__in=[i.pk for i in items]).update(photo="")
+
+
+def _notices(customer: Any) -> list[dict]:
+    return rows(
+        HandoverNotice.objects.filter(appointment__customer=customer).order_by(
+            "created_at", "pk"
+        ),
+        [
+            ("kind", _("message")),
+            ("channel", _("channel")),
+            ("status", _("status")),
+            ("sent_at", _("sent")),
+        ],
+    )
+
+
+def _not_sent(queryset: QuerySet) -> int:
+    return queryset.filter(status=Outbox.PENDING).update(
+        status=Outbox.SKIPPED, error="personal information anonymised"
+    )
+
+
+def _anonymise_notices(customer: Any, *, erasure: Erasure) -> int:
+    return _not_sent(HandoverNotice.objects.filter(appointment__customer=customer))
+
+
+# Surveys ----------------------------------------------------------------------------
+
+
+def _invitations(customer: Any) -> list[dict]:
+    return rows(
+        SurveyInvitation.objects.filter(customer=customer).order_by("created_at", "pk"),
+        [
+            ("template__name", _("survey")),
+            ("request", _("request")),
+            ("status", _("status")),
+            ("sent_at", _("sent")),
+            ("answered_at", _("answered")),
+        ],
+    )
+
+
+def _anonymise_invitations(customer: Any, *, erasure: Erasure) -> int:
+    return _not_sent(SurveyInvitation.objects.filter(customer=customer))
+
+
+def _responses(customer: Any) -> list[dict]:
+    return rows(
+        SurveyResponse.objects.filter(customer=customer).order_by("submitted_at", "pk"),
+        [
+            ("invitation__template__name", _("survey")),
+            ("index", _("satisfaction index")),
+            "comment",
+            ("submitted_at", _("answered")),
+        ],
+    )
+
+
+def _anonymise_responses(customer: Any, *, erasure: Erasure) -> int:
+    return (
+        SurveyResponse.objects.filter(customer=customer)
+        .exclude(comment="")
+        .update(comment="")
+    )
+
+
+def _kept_responses(customer: Any) -> dict[str, int]:
+    return {"scores": SurveyResponse.objects.filter(customer=customer).count()}
+
+
+def _answers(customer: Any) -> list[dict]:
+    return rows(
+        SurveyAnswer.objects.filter(response__customer=customer).order_by(
+            "response", "question__position"
+        ),
+        [
+            ("response__invitation__template__name", _("survey")),
+            ("question__text", _("question")),
+            ("score", _("score")),
+        ],
+    )
+
+
+def _related(customer: Any) -> dict[str, list[int]]:
+    return {
+        "service.servicerequest": list(
+            requests_of(customer).values_list("pk", flat=True)
+        ),
+        "service.handoverappointment": list(
+            HandoverAppointment.objects.filter(customer=customer).values_list(
+                "pk", flat=True
+            )
+        ),
+    }
+
+
+def _count(queryset_of):
+    return lambda customer: queryset_of(customer).count()
+
+
+def connect() -> None:
+    register(
+        Section(
+            key="service.requests",
+            title=gettext_lazy("Service requests"),
+            order=20,
+            count=_count(requests_of),
+            export=_requests,
+            anonymise=_anonymise_requests,
+            retained=_kept_requests,
+            reasons={
+                "requests": gettext_lazy(
+                    "Requests keep their kind, category, unit, status and dates "
+                    "without the owner's words: the unit's defect history and "
+                    "service statistics."
+                )
+            },
+            blockers=_request_blockers,
+            related=_related,
+            covers=("service.ServiceRequest.customer",),
+        )
+    )
+    register(
+        Section(
+            key="service.steps",
+            title=gettext_lazy("Request steps"),
+            order=21,
+            count=_count(lambda c: ServiceStep.objects.filter(request__customer=c)),
+            export=_steps,
+        )
+    )
+    register(
+        Section(
+            key="service.photos",
+            title=gettext_lazy("Request photos"),
+            order=22,
+            count=_count(lambda c: RequestPhoto.objects.filter(request__customer=c)),
+            export=_photos,
+            anonymise=_anonymise_photos,
+        )
+    )
+    register(
+        Section(
+            key="service.work_orders",
+            title=gettext_lazy("Work orders"),
+            order=23,
+            count=_count(lambda c: WorkOrder.objects.filter(request__customer=c)),
+            export=_work_orders,
+            retained=_kept_work_orders,
+            reasons={
+                "work_orders": gettext_lazy(
+                    "Work orders of the requests: the contractors' work, costs and "
+                    "charge-backs are accounting records."
+                )
+            },
+        )
+    )
+    register(
+        Section(
+            key="service.handover",
+            title=gettext_lazy("Handover appointments"),
+            order=24,
+            count=_count(lambda c: HandoverAppointment.objects.filter(customer=c)),
+            export=_appointments,
+            retained=_kept_appointments,
+            reasons={
+                "handover": gettext_lazy(
+                    "The handover of the unit (when, which unit): a legal record."
+                )
+            },
+            covers=("service.HandoverAppointment.customer",),
+        )
+    )
+    register(
+        Section(
+            key="service.inspections",
+            title=gettext_lazy("Handover inspections"),
+            order=25,
+            count=_count(
+                lambda c: InspectionItem.objects.filter(
+                    inspection__appointment__customer=c
+                )
+            ),
+            export=_inspection,
+            anonymise=_anonymise_inspection,
+        )
+    )
+    register(
+        Section(
+            key="service.notices",
+            title=gettext_lazy("Handover messages"),
+            order=26,
+            count=_count(
+                lambda c: HandoverNotice.objects.filter(appointment__customer=c)
+            ),
+            export=_notices,
+            anonymise=_anonymise_notices,
+        )
+    )
+    register(
+        Section(
+            key="service.survey_invitations",
+            title=gettext_lazy("Survey invitations"),
+            order=27,
+            count=_count(lambda c: SurveyInvitation.objects.filter(customer=c)),
+            export=_invitations,
+            anonymise=_anonymise_invitations,
+            covers=("service.SurveyInvitation.customer",),
+        )
+    )
+    register(
+        Section(
+            key="service.survey_responses",
+            title=gettext_lazy("Survey answers"),
+            order=28,
+            count=_count(lambda c: SurveyResponse.objects.filter(customer=c)),
+            export=_responses,
+            anonymise=_anonymise_responses,
+            retained=_kept_responses,
+            reasons={
+                "scores": gettext_lazy(
+                    "Survey scores without comments: anonymous satisfaction statistics."
+                )
+            },
+            covers=("service.SurveyResponse.customer",),
+        )
+    )
+    register(
+        Section(
+            key="service.survey_scores",
+            title=gettext_lazy("Survey scores"),
+            order=29,
+            count=_count(lambda c: SurveyAnswer.objects.filter(response__customer=c)),
+            export=_answers,
+        )
+    )
