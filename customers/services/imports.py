@@ -15,12 +15,10 @@ import json
 import logging
 import re
 import unicodedata
-import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from functools import cache
 from itertools import islice
 from pathlib import PurePath
@@ -37,10 +35,10 @@ from django.db.models import OuterRef, ProtectedError, QuerySet, RestrictedError
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.utils.exceptions import InvalidFileException
 
+from crm_site import spreadsheets
 from crm_site.models import AuditEntry, User
 from customers.identity import (
     InvalidIdNumber,
@@ -61,7 +59,7 @@ from customers.services.records import refresh_derived_fields
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-EXTENSIONS = (".csv", ".xlsx")
+EXTENSIONS = spreadsheets.EXTENSIONS
 BATCH_SIZE = 1000
 PREVIEW_ROWS = 200
 EXPORT_MAX_ROWS = 100_000
@@ -160,73 +158,11 @@ def _norm(text: str) -> str:
     )
 
 
-def _cell_text(value: object) -> str:
-    """One cell as the text a person sees in it."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        # Excel keeps phone numbers typed as numbers as floats: 13800138000.0
-        return str(int(value))
-    if isinstance(value, datetime):
-        if value.time() == time(0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).replace("\x00", "").strip()
-    # Undo the apostrophe our own exports and rejected-row files put before formulas.
+def _cell_text(text: str) -> str:
+    """Undo the apostrophe our own exports and rejected-row files put before formulas."""
     if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-        text = text[1:]
+        return text[1:]
     return text
-
-
-def _decode_csv(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        # Excel's "Unicode text" export.
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
-    elif b"\x00" not in data:
-        # Chinese Excel saves CSV as GBK unless told otherwise; GB18030 is its superset.
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(encoding)
-            except UnicodeDecodeError:
-                continue
-            sample = text[:65536]
-            controls = sum(
-                1
-                for ch in sample
-                if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n"
-            )
-            if controls * 100 > len(sample):
-                break  # it decoded, but as binary noise
-            return text
-    raise ImportRefused(
-        _(
-            "This file cannot be read as text. Save it from Excel as “CSV UTF-8” "
-            "or as an Excel workbook (.xlsx) and upload it again."
-        )
-    )
-
-
-def _csv_rows(data: bytes) -> Iterator[list[str]]:
-    text = _decode_csv(data)
-    first_line = text.split("\n", 1)[0]
-    # Excel's "Unicode text" is tab-separated; some locales use semicolons.
-    delimiter = max((",", "\t", ";"), key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        for row in reader:
-            yield [_cell_text(cell) for cell in row]
-    except csv.Error as exc:
-        raise ImportRefused(
-            _("The CSV file is damaged near line %(line)s: %(error)s")
-            % {"line": reader.line_num, "error": exc}
-        ) from exc
 
 
 @dataclass
@@ -240,44 +176,26 @@ class Table:
 
 @contextmanager
 def _open_table(*, extension: str, stream: IO[bytes]) -> Iterator[Table]:
-    workbook = None
-    if extension == ".csv":
-        raw_rows: Iterator[list[str]] = _csv_rows(stream.read())
-    else:
-        try:
-            workbook = load_workbook(stream, read_only=True, data_only=True)
-            sheet = workbook.worksheets[0]
-        except (zipfile.BadZipFile, InvalidFileException, KeyError, IndexError, OSError, ValueError) as exc:  # fmt: skip
-            raise ImportRefused(
-                _("This is not an Excel workbook (.xlsx) that can be read.")
-            ) from exc
-        raw_rows = (
-            [_cell_text(cell) for cell in row]
-            for row in sheet.iter_rows(values_only=True)
-        )
+    """The file through the shared reader and its limits; its refusals become ours
+    (they reach the caller from the line that breaks a limit)."""
     try:
-        numbered = enumerate(raw_rows, start=1)
-        headers: list[str] | None = None
-        for _line, cells in numbered:
-            if any(cells):
-                headers = cells
-                break
-        if headers is None:
-            raise ImportRefused(_("The file is empty."))
-        while headers and not headers[-1]:
-            headers.pop()
-        _check_headers(headers)
-        width = len(headers)
+        with spreadsheets.read_rows(stream, extension=extension) as raw_rows:
+            _line, headers = next(raw_rows, (0, []))
+            if not headers:
+                raise ImportRefused(_("The file is empty."))
+            headers = [_cell_text(h) for h in headers]
+            _check_headers(headers)
+            width = len(headers)
 
-        def data_rows() -> Iterator[tuple[int, list[str]]]:
-            for line, cells in numbered:
-                if any(cells):
-                    yield line, (cells + [""] * width)[:width]
+            def data_rows() -> Iterator[tuple[int, list[str]]]:
+                for line, cells in raw_rows:
+                    cells = [_cell_text(c) for c in cells[:width]]
+                    if any(cells):
+                        yield line, cells + [""] * (width - len(cells))
 
-        yield Table(headers=headers, rows=data_rows())
-    finally:
-        if workbook is not None:
-            workbook.close()
+            yield Table(headers=headers, rows=data_rows())
+    except spreadsheets.SpreadsheetRefused as exc:
+        raise ImportRefused(str(exc)) from exc
 
 
 def _check_headers(headers: list[str]) -> None:
@@ -298,7 +216,7 @@ def _check_headers(headers: list[str]) -> None:
 
 
 def _extension(name: str) -> str:
-    return PurePath(name).suffix.lower()
+    return spreadsheets.extension_of(name)
 
 
 @contextmanager
