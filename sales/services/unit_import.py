@@ -3,7 +3,6 @@ an all-or-nothing import."""
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -12,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from crm_site import spreadsheets
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from sales.models import Building, Project, Unit
@@ -67,33 +67,23 @@ class UnitRow:
         return not self.errors
 
 
-def _read(upload) -> list[list[str]]:
-    name = (getattr(upload, "name", "") or "").lower()
-    data = upload.read()
-    if name.endswith(".xlsx"):
-        from openpyxl import load_workbook
+# A building file is small; these limits keep its dry run on the request path short.
+LIMITS = spreadsheets.Limits(max_rows=MAX_ROWS + 1, max_columns=50, max_cell_chars=1000)
 
-        try:
-            sheet = load_workbook(
-                io.BytesIO(data), read_only=True, data_only=True
-            ).active
-        except Exception as exc:  # any parse failure means a bad file
-            raise ValidationError(_("This is not a readable XLSX file.")) from exc
-        return [
-            ["" if v is None else str(v).strip() for v in row]
-            for row in sheet.iter_rows(values_only=True)
-        ]
-    if name.endswith(".csv"):
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise ValidationError(_("The file is neither UTF-8 nor GBK text."))
-        return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))]
-    raise ValidationError(_("Upload an .xlsx or .csv file."))
+
+def _read(upload) -> list[list[str]]:
+    """The file's non-empty rows, read through the shared reader and its limits."""
+    extension = spreadsheets.extension_of(getattr(upload, "name", "") or "")
+    if extension not in spreadsheets.EXTENSIONS:
+        raise ValidationError(_("Upload an .xlsx or .csv file."))
+    upload.seek(0)
+    try:
+        with spreadsheets.read_rows(
+            io.BytesIO(upload.read()), extension=extension, limits=LIMITS
+        ) as rows:
+            return [cells for _line, cells in rows]
+    except spreadsheets.SpreadsheetRefused as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def _decimal(text: str, label: str, row: UnitRow, *, required: bool) -> Decimal | None:
