@@ -31,7 +31,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import OuterRef, ProtectedError, QuerySet, RestrictedError
+from django.db.models import OuterRef, ProtectedError, Q, QuerySet, RestrictedError
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -142,6 +142,27 @@ class ImportRefused(Exception):
     """A file, mapping or step the import cannot take; the message is for the user."""
 
 
+# Importing is editing in bulk: it needs the right to edit customers as well as the
+# right to import, and each row stays within the customers the importer may edit.
+IMPORT_PERMISSIONS = ("customers.import_customer", "customers.change_customer")
+
+
+def may_import(user: User | None) -> bool:
+    return bool(user and user.is_active and user.has_perms(IMPORT_PERMISSIONS))
+
+
+def _check_may_import(user: User | None) -> None:
+    if not may_import(user):
+        raise ImportRefused(_("You may not import customers."))
+
+
+def out_of_scope_reason() -> str:
+    """The one reason given for a number the importer may not import, whether it
+    belongs to a customer outside their scope or (without the right to add
+    customers) to nobody: the verdict must not tell which."""
+    return _("This mobile number cannot be imported by you.")
+
+
 class ExportRefused(Exception):
     """An export that cannot be made; the message is for the user."""
 
@@ -232,7 +253,10 @@ def _job_table(job: ImportJob) -> Iterator[Table]:
 
 
 def import_upload(*, actor: User, uploaded_file: UploadedFile) -> ImportJob:
-    """Check an uploaded file can be imported and keep it; nothing else changes."""
+    """Check an uploaded file can be imported and keep it; nothing else changes.
+    Only the first rows are read here (the shared reader's limits bound even that);
+    the dry run in a worker reads the rest."""
+    _check_may_import(actor)
     name = PurePath(uploaded_file.name or "").name
     extension = _extension(name)
     if extension not in EXTENSIONS:
@@ -435,9 +459,15 @@ def _classify(
     columns: dict[str, int],
     seen: dict[str, int],
     lock: bool,
+    actor: User,
 ) -> list[Verdict]:
     """Verdicts for one batch of rows. `seen` maps each accepted mobile to its row, so
-    a later row with the same number is a duplicate even in a later batch."""
+    a later row with the same number is a duplicate even in a later batch.
+
+    A row may update only a customer the actor may edit (the customer page's rule,
+    Customer.objects.editable_by) and create one only with the right to add
+    customers; any other row gets out_of_scope_reason(), the same words for both
+    cases, and nothing the file did not say."""
     verdicts = []
     for line, cells in batch:
         verdict = Verdict(line=line, cells=cells)
@@ -449,6 +479,8 @@ def _classify(
         # Two desks may edit these customers while the import runs.
         existing_qs = existing_qs.select_for_update(of=("self",))
     existing = {c.mobile: c for c in existing_qs}
+    editable = _editable_ids(actor, [c.pk for c in existing.values()])
+    may_add = actor.has_perm("customers.add_customer")
     for verdict in verdicts:
         if verdict.mobile and verdict.mobile in seen:
             verdict.kind = DUPLICATE
@@ -456,7 +488,14 @@ def _classify(
                 _("Same mobile as row %(row)s.") % {"row": seen[verdict.mobile]}
             ]
             continue
-        verdict.customer = existing.get(verdict.mobile)
+        match = existing.get(verdict.mobile)
+        if verdict.mobile and (match.pk not in editable if match else not may_add):
+            # Only what the file alone says, then the one reason: checks that look
+            # at the matched customer (its document type) would tell it exists.
+            verdict.kind = INVALID
+            verdict.reasons.append(out_of_scope_reason())
+            continue
+        verdict.customer = match
         if (
             verdict.customer is None
             and verdict.mobile
@@ -470,6 +509,17 @@ def _classify(
         verdict.kind = UPDATED if verdict.customer is not None else NEW
         seen[verdict.mobile] = verdict.line
     return verdicts
+
+
+def _editable_ids(actor: User, ids: list[int]) -> set[int]:
+    """Which of these customers the actor may edit now (one query per batch)."""
+    if not ids:
+        return set()
+    return set(
+        Customer.objects.editable_by(actor)
+        .filter(pk__in=ids)
+        .values_list("pk", flat=True)
+    )
 
 
 def _batches(
@@ -490,10 +540,75 @@ def _preview_row(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def import_check(*, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
-    """The dry run: a verdict for every row, counts and a preview; no customer changes."""
-    if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
+CHECKABLE = (
+    ImportJob.Status.UPLOADED,
+    ImportJob.Status.CHECKING,
+    ImportJob.Status.CHECKED,
+)
+
+
+def import_check_queue(
+    *, job: ImportJob, actor: User, mapping: dict[str, str]
+) -> ImportJob:
+    """Keep the mapping and queue the dry run: a big file takes longer to read than a
+    request may last, so a worker reads it and the page shows its progress."""
+    from customers import tasks
+
+    _check_may_import(actor)
+    values = {
+        "mapping": {h: f for h, f in mapping.items() if f},
+        "status": ImportJob.Status.CHECKING,
+        "total_rows": 0,
+        "processed_rows": 0,
+        "created_count": 0,
+        "updated_count": 0,
+        "duplicate_count": 0,
+        "invalid_count": 0,
+        "preview": [],
+        "error": "",
+    }
+    with transaction.atomic():
+        changed = ImportJob.objects.filter(pk=job.pk, status__in=CHECKABLE).update(
+            **values
+        )
+        if not changed:
+            raise ImportRefused(_("This import has been started already."))
+        tasks.import_check.delay_on_commit(job.pk)
+    for name, value in values.items():
+        setattr(job, name, value)
+    return job
+
+
+def import_check_run(*, job_id: int) -> None:
+    """The queued dry run. Running it twice gives the same verdicts; a refusal (the
+    file breaks a limit, the mapping no longer fits) goes back to the mapping page
+    as the job's error."""
+    job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
+    if job is None or job.status != ImportJob.Status.CHECKING:
+        return
+    try:
+        import_check(job=job, mapping=job.mapping, progress=True)
+    except ImportRefused as exc:
+        error = str(exc)
+    except Exception:
+        logger.exception("dry run of import %s failed", job_id)
+        error = _("The dry run stopped with an error. Try again.")
+    else:
+        return
+    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.CHECKING).update(
+        status=ImportJob.Status.UPLOADED, error=error[:2000]
+    )
+
+
+def import_check(
+    *, job: ImportJob, mapping: dict[str, str], progress: bool = False
+) -> ImportJob:
+    """The dry run: a verdict for every row, counts and a preview; no customer changes.
+    Verdicts are the importer's (job.created_by), as the run's will be."""
+    if job.status not in CHECKABLE:
         raise ImportRefused(_("This import has been started already."))
+    actor = job.created_by
+    _check_may_import(actor)
     counts: Counter[str] = Counter()
     problems: list[dict[str, Any]] = []
     accepted: list[dict[str, Any]] = []
@@ -502,13 +617,26 @@ def import_check(*, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
     with _job_table(job) as table:
         columns = _clean_mapping(table.headers, mapping)
         for batch in _batches(table.rows):
-            for verdict in _classify(batch, columns=columns, seen=seen, lock=False):
+            verdicts = _classify(
+                batch, columns=columns, seen=seen, lock=False, actor=actor
+            )
+            for verdict in verdicts:
                 total += 1
                 counts[verdict.kind] += 1
                 # Show every kind of problem first: they are what the user must fix.
                 bucket = accepted if verdict.kind in (NEW, UPDATED) else problems
                 if len(bucket) < PREVIEW_ROWS:
                     bucket.append(_preview_row(verdict))
+            if progress:
+                ImportJob.objects.filter(
+                    pk=job.pk, status=ImportJob.Status.CHECKING
+                ).update(
+                    processed_rows=total,
+                    created_count=counts[NEW],
+                    updated_count=counts[UPDATED],
+                    duplicate_count=counts[DUPLICATE],
+                    invalid_count=counts[INVALID],
+                )
     if total == 0:
         raise ImportRefused(_("The file has column names but no customer rows."))
     preview = problems + accepted[: max(0, PREVIEW_ROWS - len(problems))]
@@ -526,10 +654,7 @@ def import_check(*, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
         "error": "",
     }
     # Conditional, so a dry run that races the start button cannot undo the start.
-    changed = ImportJob.objects.filter(
-        pk=job.pk,
-        status__in=(ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED),
-    ).update(**values)
+    changed = ImportJob.objects.filter(pk=job.pk, status__in=CHECKABLE).update(**values)
     if not changed:
         raise ImportRefused(_("This import has been started already."))
     for name, value in values.items():
@@ -544,6 +669,7 @@ def import_start(*, job: ImportJob, actor: User) -> ImportJob:
     """Queue a checked import; the worker is told only once the queueing is committed."""
     from customers import tasks
 
+    _check_may_import(actor)
     if job.status == ImportJob.Status.CHECKED and not (
         job.created_count or job.updated_count
     ):
@@ -638,6 +764,9 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
     """Write one batch: bulk inserts and updates, their ImportChange and audit rows."""
     now = timezone.now()
     actor_id = job.created_by_id
+    # As on the new-customer form: a consultant who brings a customer in owns it, so
+    # the customers they import stay within what they may edit.
+    owner = job.created_by if job.created_by.has_perm("customers.scope_own") else None
     tag_ids = _tag_ids(t for v in verdicts if v.kind in (NEW, UPDATED) for t in v.tags)
     content_type_id = ContentType.objects.get_for_model(Customer).pk
     changes: list[dict[str, Any]] = []
@@ -671,7 +800,11 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
         # A file without a source says nothing about where the customer came from.
         values = {"source": Customer.Source.OTHER, **verdict.values}
         customer = Customer(
-            mobile=verdict.mobile, created_by_id=actor_id, created_at=now, **values
+            mobile=verdict.mobile,
+            created_by_id=actor_id,
+            created_at=now,
+            assigned_consultant=owner,
+            **values,
         )
         refresh_derived_fields(customer)
         created.append((customer, verdict))
@@ -679,6 +812,8 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
     for customer, verdict in created:
         new_values = {"mobile": customer.mobile, "source": customer.source}
         new_values.update(verdict.values)
+        if owner is not None:
+            new_values["assigned_consultant"] = str(owner)
         if verdict.tags:
             new_values["tags"] = ", ".join(verdict.tags)
         record(
@@ -759,6 +894,16 @@ def import_run(*, job_id: int) -> None:
     if not claimed:
         return
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    if not may_import(job.created_by):
+        # The importer's role changed since the dry run.
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED,
+            error=_(
+                "The person who started this import may no longer import customers."
+            ),
+            finished_at=timezone.now(),
+        )
+        return
     counts: Counter[str] = Counter()
     rejected: list[tuple[list[str], str]] = []
     processed = 0
@@ -768,7 +913,15 @@ def import_run(*, job_id: int) -> None:
             seen: dict[str, int] = {}
             for batch in _batches(table.rows):
                 with transaction.atomic():
-                    verdicts = _classify(batch, columns=columns, seen=seen, lock=True)
+                    # The scope is checked again on the locked rows: owners may have
+                    # changed since the dry run.
+                    verdicts = _classify(
+                        batch,
+                        columns=columns,
+                        seen=seen,
+                        lock=True,
+                        actor=job.created_by,
+                    )
                     _apply(job, verdicts)
                     processed += len(batch)
                     counts.update(v.kind for v in verdicts)
@@ -816,6 +969,9 @@ class RevertResult:
     restored: int = 0
     # Created customers kept because they have since been used (timeline, deals, …).
     kept: list[Customer] = field(default_factory=list)
+    # Customers left as they are because the reverting user may not edit them now
+    # (not named: they may be outside what the user may see).
+    out_of_scope: int = 0
 
 
 def _chunks(items: list[int], size: int = BATCH_SIZE) -> Iterator[list[int]]:
@@ -845,7 +1001,10 @@ def _delete_unused(ids: list[int]) -> set[int]:
 def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
     """Undo an import: remove the customers it created that nobody has used since and
     put back the values it overwrote. A created customer that has since got a timeline
-    entry or is referred to elsewhere is kept and reported."""
+    entry or is referred to elsewhere is kept and reported. Only customers the actor
+    may edit now are touched (a created one nobody owns counts as theirs: the import
+    made it); the others are counted, not named."""
+    _check_may_import(actor)
     locked = ImportJob.objects.select_for_update().get(pk=job.pk)
     if locked.status not in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
         raise ImportRefused(_("Only a finished import can be reverted."))
@@ -870,6 +1029,17 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
         .exclude(job=locked)
         .values_list("customer_id", flat=True)
     )
+    in_scope = set(
+        Customer.objects.filter(pk__in=created_here)
+        .filter(
+            Q(assigned_consultant__isnull=True)
+            | Q(pk__in=Customer.objects.editable_by(actor).values("pk"))
+        )
+        .values_list("pk", flat=True)
+    )
+    result.out_of_scope = sum(1 for pk in created_ids if pk not in in_scope)
+    created_ids = [pk for pk in created_ids if pk in in_scope]
+    used &= in_scope
     candidates = [pk for pk in created_ids if pk not in used]
     names = dict(Customer.objects.filter(pk__in=created_here).values_list("pk", "name"))
     kept_ids = used | _delete_unused(candidates)
@@ -902,6 +1072,9 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
         customers = Customer.objects.select_for_update(of=("self",)).in_bulk(
             [r.customer_id for r in rows]
         )
+        editable = _editable_ids(actor, list(customers))
+        result.out_of_scope += sum(1 for pk in customers if pk not in editable)
+        customers = {pk: c for pk, c in customers.items() if pk in editable}
         restored: list[Customer] = []
         audits: list[AuditEntry] = []
         retag: dict[int, list[int]] = {}
