@@ -59,6 +59,8 @@ from customers.services.records import refresh_derived_fields
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# What the reader accepts: a 20 MB file holds some 300,000 rows.
+IMPORT_LIMITS = spreadsheets.Limits(max_rows=300_000, max_columns=100)
 EXTENSIONS = spreadsheets.EXTENSIONS
 BATCH_SIZE = 1000
 PREVIEW_ROWS = 200
@@ -200,7 +202,9 @@ def _open_table(*, extension: str, stream: IO[bytes]) -> Iterator[Table]:
     """The file through the shared reader and its limits; its refusals become ours
     (they reach the caller from the line that breaks a limit)."""
     try:
-        with spreadsheets.read_rows(stream, extension=extension) as raw_rows:
+        with spreadsheets.read_rows(
+            stream, extension=extension, limits=IMPORT_LIMITS
+        ) as raw_rows:
             _line, headers = next(raw_rows, (0, []))
             if not headers:
                 raise ImportRefused(_("The file is empty."))
