@@ -337,6 +337,25 @@ def _csv_rows(data: bytes, limits: Limits) -> Iterator[tuple[int, list[str]]]:
         ) from exc
 
 
+def precheck(data: bytes, *, extension: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    """The checks that cost nothing whatever the file holds (extension, the zip's
+    directory, CSV encoding), for refusing a hostile upload before it is stored;
+    the rows are read later, off the request path."""
+    if extension == ".csv":
+        decode_csv(data)
+        return
+    if extension != ".xlsx":
+        raise SpreadsheetRefused(
+            _("Upload a CSV file (.csv) or an Excel workbook (.xlsx).")
+        )
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise not_a_spreadsheet() from exc
+    with archive:
+        check_zip(archive, limits)
+
+
 # Both ------------------------------------------------------------------------------
 
 
