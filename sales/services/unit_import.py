@@ -315,7 +315,7 @@ def units_check_queue(*, actor: User, project: Project, upload) -> str:
         },
         CHECK_SECONDS,
     )
-    transaction.on_commit(lambda: tasks.unit_import_check.delay(token))
+    tasks.unit_import_check.delay_on_commit(token)
     return token
 
 
