@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import PurePath
 from typing import IO, Any
-from xml.etree.ElementTree import ParseError
 
 from django.utils.translation import gettext as _
 
@@ -230,46 +229,56 @@ def _open_xlsx(stream: IO[bytes], limits: Limits) -> _Sheet:
     raise not_a_spreadsheet()
 
 
+def _parsed(parser: Any) -> Iterator[tuple[int, list[dict]]]:
+    """openpyxl's rows; whatever it raises on a damaged sheet (TypeError from its
+    descriptors, ValueError, ParseError, a bad CRC, a dangling shared-string index)
+    means the file is not a valid spreadsheet."""
+    rows = parser.parse()
+    while True:
+        try:
+            item = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise not_a_spreadsheet() from exc
+        yield item
+
+
 def _xlsx_rows(sheet: _Sheet, limits: Limits) -> Iterator[tuple[int, list[str]]]:
     from openpyxl.worksheet._reader import WorkSheetParser
 
     workbook = sheet.workbook
     try:
-        with sheet.archive.open(sheet.path) as source:
-            parser = WorkSheetParser(
-                source,
-                sheet.strings,
-                data_only=True,
-                epoch=workbook.epoch,
-                date_formats=workbook._date_formats,
-                timedelta_formats=workbook._timedelta_formats,
-            )
-            for line, cells in parser.parse():
-                if line > limits.max_rows:
-                    raise too_many_rows(limits)
-                values: dict[int, str] = {}
-                for cell in cells:
-                    text = cell_text(cell["value"])
-                    if not text:
-                        continue
-                    if cell["column"] > limits.max_columns:
-                        raise too_many_columns(limits)
-                    if len(text) > limits.max_cell_chars:
-                        raise cell_too_long(line, limits)
-                    values[cell["column"]] = text
-                if values:
-                    row = [""] * max(values)
-                    for column, text in values.items():
-                        row[column - 1] = text
-                    yield line, row
-    except SpreadsheetRefused:
-        raise
-    except (zipfile.BadZipFile, ParseError, IndexError, KeyError, ValueError) as exc:
+        source = sheet.archive.open(sheet.path)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise not_a_spreadsheet() from exc
-    except Exception as exc:  # anything else openpyxl meets in damaged XML
-        if exc.__class__.__module__.startswith(("openpyxl", "xml", "lxml")):
-            raise not_a_spreadsheet() from exc
-        raise
+    with source:
+        parser = WorkSheetParser(
+            source,
+            sheet.strings,
+            data_only=True,
+            epoch=workbook.epoch,
+            date_formats=workbook._date_formats,
+            timedelta_formats=workbook._timedelta_formats,
+        )
+        for line, cells in _parsed(parser):
+            if line > limits.max_rows:
+                raise too_many_rows(limits)
+            values: dict[int, str] = {}
+            for cell in cells:
+                text = cell_text(cell["value"])
+                if not text:
+                    continue
+                if cell["column"] > limits.max_columns:
+                    raise too_many_columns(limits)
+                if len(text) > limits.max_cell_chars:
+                    raise cell_too_long(line, limits)
+                values[cell["column"]] = text
+            if values:
+                row = [""] * max(values)
+                for column, text in values.items():
+                    row[column - 1] = text
+                yield line, row
 
 
 # CSV -------------------------------------------------------------------------------
