@@ -641,6 +641,7 @@ class ImportJob(models.Model):
 
     class Status(models.TextChoices):
         UPLOADED = "uploaded", _("Uploaded")
+        CHECKING = "checking", _("Dry run in progress")
         CHECKED = "checked", _("Dry run done")
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")

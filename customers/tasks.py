@@ -19,6 +19,20 @@ def import_run(job_id: int) -> None:
     run(job_id=job_id)
 
 
+# The dry run reads the whole file: for a big one, longer than a request may take.
+@shared_task(
+    name="customers.tasks.import_check",
+    ignore_result=True,
+    soft_time_limit=900,
+    time_limit=960,
+)
+def import_check(job_id: int) -> None:
+    """Dry-run a queued check; safe to run twice (it only writes the verdicts)."""
+    from customers.services.imports import import_check_run
+
+    import_check_run(job_id=job_id)
+
+
 @shared_task(name="customers.tasks.duplicate_scan", ignore_result=True)
 def duplicate_scan() -> None:
     """Look for candidate duplicate pairs; pairs already known are not added again."""

@@ -72,3 +72,11 @@ def dashboard_warm() -> int:
     from sales.dashboard import warm
 
     return warm()
+
+
+@shared_task(name="sales.tasks.unit_import_check", ignore_result=True)
+def unit_import_check(token: str) -> None:
+    """Dry-run an uploaded unit file; safe to run twice (the second finds it done)."""
+    from sales.services.unit_import import units_check_run
+
+    units_check_run(token=token)

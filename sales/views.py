@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -739,19 +739,19 @@ def price_plan(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-UNIT_IMPORT_CACHE = "sales-unit-import:{token}"
+# The dry run's verdicts shown on the page: rows with errors first.
+UNIT_IMPORT_SHOWN_ROWS = 200
 
 
 @permission_required("sales.manage_inventory", raise_exception=True)
 def unit_import(request: HttpRequest) -> HttpResponse:
-    """Upload → dry run with every row's verdict → import all or nothing."""
+    """Upload → dry run in a worker, polled → every row's verdict → import all or
+    nothing. No request reads more of the file than its zip directory."""
     form = UnitImportForm(request.POST or None, request.FILES or None)
-    rows = None
-    token = ""
     if request.method == "POST" and request.POST.get("token"):
         token = request.POST["token"]
-        saved = cache.get(UNIT_IMPORT_CACHE.format(token=token))
-        if saved is None or saved["user"] != request.user.pk:
+        saved = unit_import_service.units_check_state(token=token, actor=request.user)
+        if saved is None or saved["status"] != unit_import_service.CHECKED:
             messages.error(
                 request, _("The dry run has expired; upload the file again.")
             )
@@ -764,38 +764,52 @@ def unit_import(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("sales:unit-import")
-        cache.delete(UNIT_IMPORT_CACHE.format(token=token))
+        cache.delete(unit_import_service.CHECK_CACHE.format(token=token))
         messages.success(request, _("%(count)s units imported.") % {"count": count})
         return redirect("sales:home")
     if request.method == "POST" and form.is_valid():
         try:
-            rows = unit_import_service.units_parse(
-                project=form.cleaned_data["project"], upload=form.cleaned_data["file"]
+            token = unit_import_service.units_check_queue(
+                actor=request.user,
+                project=form.cleaned_data["project"],
+                upload=form.cleaned_data["file"],
             )
         except ValidationError as exc:
             form.add_error("file", exc)
         else:
-            if all(row.ok for row in rows):
-                token = secrets.token_urlsafe(16)
-                cache.set(
-                    UNIT_IMPORT_CACHE.format(token=token),
-                    {
-                        "user": request.user.pk,
-                        "project": form.cleaned_data["project"].pk,
-                        "rows": rows,
-                    },
-                    1800,
-                )
-    return render(
-        request,
-        "sales/unit_import.html",
-        {
-            "form": form,
-            "rows": rows,
-            "token": token,
-            "error_count": sum(1 for row in rows if not row.ok) if rows else 0,
-        },
-    )
+            return redirect(f"{reverse('sales:unit-import')}?check={token}")
+    context: dict = {"form": form, "rows": None, "token": "", "error_count": 0}
+    check = request.GET.get("check", "")
+    if request.method == "GET" and check:
+        state = unit_import_service.units_check_state(token=check, actor=request.user)
+        if state is None:
+            messages.error(
+                request, _("The dry run has expired; upload the file again.")
+            )
+            return redirect("sales:unit-import")
+        context["check"] = check
+        context["status"] = state["status"]
+        if state["status"] == unit_import_service.CHECKING:
+            if request.htmx:
+                return render(request, "sales/unit_import.html#checking", context)
+        elif state["status"] == unit_import_service.REFUSED:
+            context["refusal"] = state["error"]
+        else:
+            rows = state["rows"]
+            errors = [row for row in rows if not row.ok]
+            shown = (errors + [row for row in rows if row.ok])[:UNIT_IMPORT_SHOWN_ROWS]
+            context.update(
+                rows=rows,
+                shown=sorted(shown, key=lambda row: row.line),
+                error_count=len(errors),
+                token="" if errors else check,
+            )
+        if request.htmx:
+            # The dry run finished while the page polled: show its verdicts.
+            response = HttpResponse()
+            response["HX-Refresh"] = "true"
+            return response
+    return render(request, "sales/unit_import.html", context)
 
 
 @permission_required("sales.use_sales", raise_exception=True)

@@ -15,12 +15,10 @@ import json
 import logging
 import re
 import unicodedata
-import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from functools import cache
 from itertools import islice
 from pathlib import PurePath
@@ -33,14 +31,14 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import OuterRef, ProtectedError, QuerySet, RestrictedError
+from django.db.models import OuterRef, ProtectedError, Q, QuerySet, RestrictedError
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.utils.exceptions import InvalidFileException
 
+from crm_site import spreadsheets
 from crm_site.models import AuditEntry, User
 from customers.identity import (
     InvalidIdNumber,
@@ -61,7 +59,9 @@ from customers.services.records import refresh_derived_fields
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-EXTENSIONS = (".csv", ".xlsx")
+# What the reader accepts: a 20 MB file holds some 300,000 rows.
+IMPORT_LIMITS = spreadsheets.Limits(max_rows=300_000, max_columns=100)
+EXTENSIONS = spreadsheets.EXTENSIONS
 BATCH_SIZE = 1000
 PREVIEW_ROWS = 200
 EXPORT_MAX_ROWS = 100_000
@@ -144,6 +144,27 @@ class ImportRefused(Exception):
     """A file, mapping or step the import cannot take; the message is for the user."""
 
 
+# Importing is editing in bulk: it needs the right to edit customers as well as the
+# right to import, and each row stays within the customers the importer may edit.
+IMPORT_PERMISSIONS = ("customers.import_customer", "customers.change_customer")
+
+
+def may_import(user: User | None) -> bool:
+    return bool(user and user.is_active and user.has_perms(IMPORT_PERMISSIONS))
+
+
+def _check_may_import(user: User | None) -> None:
+    if not may_import(user):
+        raise ImportRefused(_("You may not import customers."))
+
+
+def out_of_scope_reason() -> str:
+    """The one reason given for a number the importer may not import, whether it
+    belongs to a customer outside their scope or (without the right to add
+    customers) to nobody: the verdict must not tell which."""
+    return _("This mobile number cannot be imported by you.")
+
+
 class ExportRefused(Exception):
     """An export that cannot be made; the message is for the user."""
 
@@ -160,73 +181,11 @@ def _norm(text: str) -> str:
     )
 
 
-def _cell_text(value: object) -> str:
-    """One cell as the text a person sees in it."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        # Excel keeps phone numbers typed as numbers as floats: 13800138000.0
-        return str(int(value))
-    if isinstance(value, datetime):
-        if value.time() == time(0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).replace("\x00", "").strip()
-    # Undo the apostrophe our own exports and rejected-row files put before formulas.
+def _cell_text(text: str) -> str:
+    """Undo the apostrophe our own exports and rejected-row files put before formulas."""
     if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-        text = text[1:]
+        return text[1:]
     return text
-
-
-def _decode_csv(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        # Excel's "Unicode text" export.
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
-    elif b"\x00" not in data:
-        # Chinese Excel saves CSV as GBK unless told otherwise; GB18030 is its superset.
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(encoding)
-            except UnicodeDecodeError:
-                continue
-            sample = text[:65536]
-            controls = sum(
-                1
-                for ch in sample
-                if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n"
-            )
-            if controls * 100 > len(sample):
-                break  # it decoded, but as binary noise
-            return text
-    raise ImportRefused(
-        _(
-            "This file cannot be read as text. Save it from Excel as “CSV UTF-8” "
-            "or as an Excel workbook (.xlsx) and upload it again."
-        )
-    )
-
-
-def _csv_rows(data: bytes) -> Iterator[list[str]]:
-    text = _decode_csv(data)
-    first_line = text.split("\n", 1)[0]
-    # Excel's "Unicode text" is tab-separated; some locales use semicolons.
-    delimiter = max((",", "\t", ";"), key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        for row in reader:
-            yield [_cell_text(cell) for cell in row]
-    except csv.Error as exc:
-        raise ImportRefused(
-            _("The CSV file is damaged near line %(line)s: %(error)s")
-            % {"line": reader.line_num, "error": exc}
-        ) from exc
 
 
 @dataclass
@@ -240,44 +199,28 @@ class Table:
 
 @contextmanager
 def _open_table(*, extension: str, stream: IO[bytes]) -> Iterator[Table]:
-    workbook = None
-    if extension == ".csv":
-        raw_rows: Iterator[list[str]] = _csv_rows(stream.read())
-    else:
-        try:
-            workbook = load_workbook(stream, read_only=True, data_only=True)
-            sheet = workbook.worksheets[0]
-        except (zipfile.BadZipFile, InvalidFileException, KeyError, IndexError, OSError, ValueError) as exc:  # fmt: skip
-            raise ImportRefused(
-                _("This is not an Excel workbook (.xlsx) that can be read.")
-            ) from exc
-        raw_rows = (
-            [_cell_text(cell) for cell in row]
-            for row in sheet.iter_rows(values_only=True)
-        )
+    """The file through the shared reader and its limits; its refusals become ours
+    (they reach the caller from the line that breaks a limit)."""
     try:
-        numbered = enumerate(raw_rows, start=1)
-        headers: list[str] | None = None
-        for _line, cells in numbered:
-            if any(cells):
-                headers = cells
-                break
-        if headers is None:
-            raise ImportRefused(_("The file is empty."))
-        while headers and not headers[-1]:
-            headers.pop()
-        _check_headers(headers)
-        width = len(headers)
+        with spreadsheets.read_rows(
+            stream, extension=extension, limits=IMPORT_LIMITS
+        ) as raw_rows:
+            _line, headers = next(raw_rows, (0, []))
+            if not headers:
+                raise ImportRefused(_("The file is empty."))
+            headers = [_cell_text(h) for h in headers]
+            _check_headers(headers)
+            width = len(headers)
 
-        def data_rows() -> Iterator[tuple[int, list[str]]]:
-            for line, cells in numbered:
-                if any(cells):
-                    yield line, (cells + [""] * width)[:width]
+            def data_rows() -> Iterator[tuple[int, list[str]]]:
+                for line, cells in raw_rows:
+                    cells = [_cell_text(c) for c in cells[:width]]
+                    if any(cells):
+                        yield line, cells + [""] * (width - len(cells))
 
-        yield Table(headers=headers, rows=data_rows())
-    finally:
-        if workbook is not None:
-            workbook.close()
+            yield Table(headers=headers, rows=data_rows())
+    except spreadsheets.SpreadsheetRefused as exc:
+        raise ImportRefused(str(exc)) from exc
 
 
 def _check_headers(headers: list[str]) -> None:
@@ -298,7 +241,7 @@ def _check_headers(headers: list[str]) -> None:
 
 
 def _extension(name: str) -> str:
-    return PurePath(name).suffix.lower()
+    return spreadsheets.extension_of(name)
 
 
 @contextmanager
@@ -314,7 +257,10 @@ def _job_table(job: ImportJob) -> Iterator[Table]:
 
 
 def import_upload(*, actor: User, uploaded_file: UploadedFile) -> ImportJob:
-    """Check an uploaded file can be imported and keep it; nothing else changes."""
+    """Check an uploaded file can be imported and keep it; nothing else changes.
+    Only the first rows are read here (the shared reader's limits bound even that);
+    the dry run in a worker reads the rest."""
+    _check_may_import(actor)
     name = PurePath(uploaded_file.name or "").name
     extension = _extension(name)
     if extension not in EXTENSIONS:
@@ -517,9 +463,15 @@ def _classify(
     columns: dict[str, int],
     seen: dict[str, int],
     lock: bool,
+    actor: User,
 ) -> list[Verdict]:
     """Verdicts for one batch of rows. `seen` maps each accepted mobile to its row, so
-    a later row with the same number is a duplicate even in a later batch."""
+    a later row with the same number is a duplicate even in a later batch.
+
+    A row may update only a customer the actor may edit (the customer page's rule,
+    Customer.objects.editable_by) and create one only with the right to add
+    customers; any other row gets out_of_scope_reason(), the same words for both
+    cases, and nothing the file did not say."""
     verdicts = []
     for line, cells in batch:
         verdict = Verdict(line=line, cells=cells)
@@ -531,6 +483,8 @@ def _classify(
         # Two desks may edit these customers while the import runs.
         existing_qs = existing_qs.select_for_update(of=("self",))
     existing = {c.mobile: c for c in existing_qs}
+    editable = _editable_ids(actor, [c.pk for c in existing.values()])
+    may_add = actor.has_perm("customers.add_customer")
     for verdict in verdicts:
         if verdict.mobile and verdict.mobile in seen:
             verdict.kind = DUPLICATE
@@ -538,7 +492,14 @@ def _classify(
                 _("Same mobile as row %(row)s.") % {"row": seen[verdict.mobile]}
             ]
             continue
-        verdict.customer = existing.get(verdict.mobile)
+        match = existing.get(verdict.mobile)
+        if verdict.mobile and (match.pk not in editable if match else not may_add):
+            # Only what the file alone says, then the one reason: checks that look
+            # at the matched customer (its document type) would tell it exists.
+            verdict.kind = INVALID
+            verdict.reasons.append(out_of_scope_reason())
+            continue
+        verdict.customer = match
         if (
             verdict.customer is None
             and verdict.mobile
@@ -552,6 +513,17 @@ def _classify(
         verdict.kind = UPDATED if verdict.customer is not None else NEW
         seen[verdict.mobile] = verdict.line
     return verdicts
+
+
+def _editable_ids(actor: User, ids: list[int]) -> set[int]:
+    """Which of these customers the actor may edit now (one query per batch)."""
+    if not ids:
+        return set()
+    return set(
+        Customer.objects.editable_by(actor)
+        .filter(pk__in=ids)
+        .values_list("pk", flat=True)
+    )
 
 
 def _batches(
@@ -572,10 +544,75 @@ def _preview_row(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def import_check(*, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
-    """The dry run: a verdict for every row, counts and a preview; no customer changes."""
-    if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED):
+CHECKABLE = (
+    ImportJob.Status.UPLOADED,
+    ImportJob.Status.CHECKING,
+    ImportJob.Status.CHECKED,
+)
+
+
+def import_check_queue(
+    *, job: ImportJob, actor: User, mapping: dict[str, str]
+) -> ImportJob:
+    """Keep the mapping and queue the dry run: a big file takes longer to read than a
+    request may last, so a worker reads it and the page shows its progress."""
+    from customers import tasks
+
+    _check_may_import(actor)
+    values = {
+        "mapping": {h: f for h, f in mapping.items() if f},
+        "status": ImportJob.Status.CHECKING,
+        "total_rows": 0,
+        "processed_rows": 0,
+        "created_count": 0,
+        "updated_count": 0,
+        "duplicate_count": 0,
+        "invalid_count": 0,
+        "preview": [],
+        "error": "",
+    }
+    with transaction.atomic():
+        changed = ImportJob.objects.filter(pk=job.pk, status__in=CHECKABLE).update(
+            **values
+        )
+        if not changed:
+            raise ImportRefused(_("This import has been started already."))
+        tasks.import_check.delay_on_commit(job.pk)
+    for name, value in values.items():
+        setattr(job, name, value)
+    return job
+
+
+def import_check_run(*, job_id: int) -> None:
+    """The queued dry run. Running it twice gives the same verdicts; a refusal (the
+    file breaks a limit, the mapping no longer fits) goes back to the mapping page
+    as the job's error."""
+    job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
+    if job is None or job.status != ImportJob.Status.CHECKING:
+        return
+    try:
+        import_check(job=job, mapping=job.mapping, progress=True)
+    except ImportRefused as exc:
+        error = str(exc)
+    except Exception:
+        logger.exception("dry run of import %s failed", job_id)
+        error = _("The dry run stopped with an error. Try again.")
+    else:
+        return
+    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.CHECKING).update(
+        status=ImportJob.Status.UPLOADED, error=error[:2000]
+    )
+
+
+def import_check(
+    *, job: ImportJob, mapping: dict[str, str], progress: bool = False
+) -> ImportJob:
+    """The dry run: a verdict for every row, counts and a preview; no customer changes.
+    Verdicts are the importer's (job.created_by), as the run's will be."""
+    if job.status not in CHECKABLE:
         raise ImportRefused(_("This import has been started already."))
+    actor = job.created_by
+    _check_may_import(actor)
     counts: Counter[str] = Counter()
     problems: list[dict[str, Any]] = []
     accepted: list[dict[str, Any]] = []
@@ -584,13 +621,26 @@ def import_check(*, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
     with _job_table(job) as table:
         columns = _clean_mapping(table.headers, mapping)
         for batch in _batches(table.rows):
-            for verdict in _classify(batch, columns=columns, seen=seen, lock=False):
+            verdicts = _classify(
+                batch, columns=columns, seen=seen, lock=False, actor=actor
+            )
+            for verdict in verdicts:
                 total += 1
                 counts[verdict.kind] += 1
                 # Show every kind of problem first: they are what the user must fix.
                 bucket = accepted if verdict.kind in (NEW, UPDATED) else problems
                 if len(bucket) < PREVIEW_ROWS:
                     bucket.append(_preview_row(verdict))
+            if progress:
+                ImportJob.objects.filter(
+                    pk=job.pk, status=ImportJob.Status.CHECKING
+                ).update(
+                    processed_rows=total,
+                    created_count=counts[NEW],
+                    updated_count=counts[UPDATED],
+                    duplicate_count=counts[DUPLICATE],
+                    invalid_count=counts[INVALID],
+                )
     if total == 0:
         raise ImportRefused(_("The file has column names but no customer rows."))
     preview = problems + accepted[: max(0, PREVIEW_ROWS - len(problems))]
@@ -608,10 +658,7 @@ def import_check(*, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
         "error": "",
     }
     # Conditional, so a dry run that races the start button cannot undo the start.
-    changed = ImportJob.objects.filter(
-        pk=job.pk,
-        status__in=(ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED),
-    ).update(**values)
+    changed = ImportJob.objects.filter(pk=job.pk, status__in=CHECKABLE).update(**values)
     if not changed:
         raise ImportRefused(_("This import has been started already."))
     for name, value in values.items():
@@ -626,6 +673,7 @@ def import_start(*, job: ImportJob, actor: User) -> ImportJob:
     """Queue a checked import; the worker is told only once the queueing is committed."""
     from customers import tasks
 
+    _check_may_import(actor)
     if job.status == ImportJob.Status.CHECKED and not (
         job.created_count or job.updated_count
     ):
@@ -720,6 +768,9 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
     """Write one batch: bulk inserts and updates, their ImportChange and audit rows."""
     now = timezone.now()
     actor_id = job.created_by_id
+    # As on the new-customer form: a consultant who brings a customer in owns it, so
+    # the customers they import stay within what they may edit.
+    owner = job.created_by if job.created_by.has_perm("customers.scope_own") else None
     tag_ids = _tag_ids(t for v in verdicts if v.kind in (NEW, UPDATED) for t in v.tags)
     content_type_id = ContentType.objects.get_for_model(Customer).pk
     changes: list[dict[str, Any]] = []
@@ -753,7 +804,11 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
         # A file without a source says nothing about where the customer came from.
         values = {"source": Customer.Source.OTHER, **verdict.values}
         customer = Customer(
-            mobile=verdict.mobile, created_by_id=actor_id, created_at=now, **values
+            mobile=verdict.mobile,
+            created_by_id=actor_id,
+            created_at=now,
+            assigned_consultant=owner,
+            **values,
         )
         refresh_derived_fields(customer)
         created.append((customer, verdict))
@@ -761,6 +816,8 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
     for customer, verdict in created:
         new_values = {"mobile": customer.mobile, "source": customer.source}
         new_values.update(verdict.values)
+        if owner is not None:
+            new_values["assigned_consultant"] = str(owner)
         if verdict.tags:
             new_values["tags"] = ", ".join(verdict.tags)
         record(
@@ -841,6 +898,16 @@ def import_run(*, job_id: int) -> None:
     if not claimed:
         return
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    if not may_import(job.created_by):
+        # The importer's role changed since the dry run.
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED,
+            error=_(
+                "The person who started this import may no longer import customers."
+            ),
+            finished_at=timezone.now(),
+        )
+        return
     counts: Counter[str] = Counter()
     rejected: list[tuple[list[str], str]] = []
     processed = 0
@@ -850,7 +917,15 @@ def import_run(*, job_id: int) -> None:
             seen: dict[str, int] = {}
             for batch in _batches(table.rows):
                 with transaction.atomic():
-                    verdicts = _classify(batch, columns=columns, seen=seen, lock=True)
+                    # The scope is checked again on the locked rows: owners may have
+                    # changed since the dry run.
+                    verdicts = _classify(
+                        batch,
+                        columns=columns,
+                        seen=seen,
+                        lock=True,
+                        actor=job.created_by,
+                    )
                     _apply(job, verdicts)
                     processed += len(batch)
                     counts.update(v.kind for v in verdicts)
@@ -898,6 +973,9 @@ class RevertResult:
     restored: int = 0
     # Created customers kept because they have since been used (timeline, deals, …).
     kept: list[Customer] = field(default_factory=list)
+    # Customers left as they are because the reverting user may not edit them now
+    # (not named: they may be outside what the user may see).
+    out_of_scope: int = 0
 
 
 def _chunks(items: list[int], size: int = BATCH_SIZE) -> Iterator[list[int]]:
@@ -927,7 +1005,10 @@ def _delete_unused(ids: list[int]) -> set[int]:
 def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
     """Undo an import: remove the customers it created that nobody has used since and
     put back the values it overwrote. A created customer that has since got a timeline
-    entry or is referred to elsewhere is kept and reported."""
+    entry or is referred to elsewhere is kept and reported. Only customers the actor
+    may edit now are touched (a created one nobody owns counts as theirs: the import
+    made it); the others are counted, not named."""
+    _check_may_import(actor)
     locked = ImportJob.objects.select_for_update().get(pk=job.pk)
     if locked.status not in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
         raise ImportRefused(_("Only a finished import can be reverted."))
@@ -952,6 +1033,17 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
         .exclude(job=locked)
         .values_list("customer_id", flat=True)
     )
+    in_scope = set(
+        Customer.objects.filter(pk__in=created_here)
+        .filter(
+            Q(assigned_consultant__isnull=True)
+            | Q(pk__in=Customer.objects.editable_by(actor).values("pk"))
+        )
+        .values_list("pk", flat=True)
+    )
+    result.out_of_scope = sum(1 for pk in created_ids if pk not in in_scope)
+    created_ids = [pk for pk in created_ids if pk in in_scope]
+    used &= in_scope
     candidates = [pk for pk in created_ids if pk not in used]
     names = dict(Customer.objects.filter(pk__in=created_here).values_list("pk", "name"))
     kept_ids = used | _delete_unused(candidates)
@@ -984,6 +1076,9 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
         customers = Customer.objects.select_for_update(of=("self",)).in_bulk(
             [r.customer_id for r in rows]
         )
+        editable = _editable_ids(actor, list(customers))
+        result.out_of_scope += sum(1 for pk in customers if pk not in editable)
+        customers = {pk: c for pk, c in customers.items() if pk in editable}
         restored: list[Customer] = []
         audits: list[AuditEntry] = []
         retag: dict[int, list[int]] = {}

@@ -16,8 +16,13 @@ from customers.forms_imports import ImportMappingForm, ImportUploadForm
 from customers.models import ImportJob
 from customers.services import imports as services
 
-PERMISSION = "customers.import_customer"
-ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+# Importing edits customers in bulk: both rights, whatever a role's groups say.
+PERMISSION = services.IMPORT_PERMISSIONS
+ACTIVE = (
+    ImportJob.Status.CHECKING,
+    ImportJob.Status.QUEUED,
+    ImportJob.Status.RUNNING,
+)
 FINISHED = (
     ImportJob.Status.DONE,
     ImportJob.Status.FAILED,
@@ -42,6 +47,8 @@ def _progress_context(job: ImportJob) -> dict:
     percent = job.processed_rows * 100 // total if total else 0
     return {
         "job": job,
+        # The dry run does not know how many rows the file has until it has read it.
+        "checking": job.status == ImportJob.Status.CHECKING,
         "active": job.status in ACTIVE,
         "finished": job.status in FINISHED,
         "percent": percent,
@@ -77,7 +84,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 @permission_required(PERMISSION, raise_exception=True)
 def import_detail(request: HttpRequest, job_pk: int) -> HttpResponse:
     job = _job(request, job_pk)
-    mappable = job.status in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED)
+    mappable = job.status in services.CHECKABLE
     form = None
     samples: list[list[str]] = []
     headers: list[str] = []
@@ -93,12 +100,17 @@ def import_detail(request: HttpRequest, job_pk: int) -> HttpResponse:
         )
         if request.method == "POST" and form.is_valid():
             try:
-                services.import_check(job=job, mapping=form.mapping())
+                services.import_check_queue(
+                    job=job, actor=request.user, mapping=form.mapping()
+                )
             except services.ImportRefused as exc:
                 messages.error(request, str(exc))
             else:
                 messages.success(
-                    request, _("Dry run done. Nothing has been changed yet.")
+                    request,
+                    _(
+                        "Dry run started. Nothing is changed until you start the import."
+                    ),
                 )
             return redirect("customers:import-detail", job_pk=job.pk)
     elif request.method == "POST":
@@ -197,6 +209,12 @@ def import_revert(request: HttpRequest, job_pk: int) -> HttpResponse:
         _("Import reverted: %(deleted)s customers removed, %(restored)s restored.")
         % {"deleted": result.deleted, "restored": result.restored},
     )
+    if result.out_of_scope:
+        messages.warning(
+            request,
+            _("%(count)s customers were left as they are: you may not change them now.")
+            % {"count": result.out_of_scope},
+        )
     if result.kept:
         names = ", ".join(c.name for c in result.kept[:20])
         if len(result.kept) > 20:

@@ -1,17 +1,28 @@
 """Importing units from an XLSX (or CSV) file: a dry run with per-row errors, then
-an all-or-nothing import."""
+an all-or-nothing import.
+
+The dry run reads the whole file, which for a full file takes longer than a request
+may hold a web worker; so the upload is stored and checked at once only for what
+costs nothing (the zip's directory, the encoding), a worker runs the dry run, and
+the page polls for its verdicts. The state lives in the cache under a token for
+half an hour: a lost dry run costs the user one more upload, nothing else."""
 
 from __future__ import annotations
 
-import csv
 import io
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from crm_site import spreadsheets
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from sales.models import Building, Project, Unit
@@ -67,33 +78,23 @@ class UnitRow:
         return not self.errors
 
 
-def _read(upload) -> list[list[str]]:
-    name = (getattr(upload, "name", "") or "").lower()
-    data = upload.read()
-    if name.endswith(".xlsx"):
-        from openpyxl import load_workbook
+# A building file is small; these limits keep its dry run on the request path short.
+LIMITS = spreadsheets.Limits(max_rows=MAX_ROWS + 1, max_columns=50, max_cell_chars=1000)
 
-        try:
-            sheet = load_workbook(
-                io.BytesIO(data), read_only=True, data_only=True
-            ).active
-        except Exception as exc:  # any parse failure means a bad file
-            raise ValidationError(_("This is not a readable XLSX file.")) from exc
-        return [
-            ["" if v is None else str(v).strip() for v in row]
-            for row in sheet.iter_rows(values_only=True)
-        ]
-    if name.endswith(".csv"):
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise ValidationError(_("The file is neither UTF-8 nor GBK text."))
-        return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))]
-    raise ValidationError(_("Upload an .xlsx or .csv file."))
+
+def _read(upload) -> list[list[str]]:
+    """The file's non-empty rows, read through the shared reader and its limits."""
+    extension = spreadsheets.extension_of(getattr(upload, "name", "") or "")
+    if extension not in spreadsheets.EXTENSIONS:
+        raise ValidationError(_("Upload an .xlsx or .csv file."))
+    upload.seek(0)
+    try:
+        with spreadsheets.read_rows(
+            io.BytesIO(upload.read()), extension=extension, limits=LIMITS
+        ) as rows:
+            return [cells for _line, cells in rows]
+    except spreadsheets.SpreadsheetRefused as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def _decimal(text: str, label: str, row: UnitRow, *, required: bool) -> Decimal | None:
@@ -275,3 +276,67 @@ def units_import(*, actor: User, project: Project, rows: list[UnitRow]) -> int:
         changes={"units": {"old": "", "new": str(len(units))}},
     )
     return len(units)
+
+
+CHECK_CACHE = "sales-unit-import:{token}"
+CHECK_SECONDS = 1800
+CHECKING, CHECKED, REFUSED = "checking", "checked", "refused"
+
+
+def units_check_state(*, token: str, actor: User) -> dict | None:
+    """The dry run behind a token, if it is this user's and has not expired."""
+    state = cache.get(CHECK_CACHE.format(token=token)) if token else None
+    if not state or state.get("user") != actor.pk:
+        return None
+    return state
+
+
+def units_check_queue(*, actor: User, project: Project, upload) -> str:
+    """Store the upload and queue its dry run; returns the token of the dry run."""
+    from sales import tasks
+
+    extension = spreadsheets.extension_of(getattr(upload, "name", "") or "")
+    upload.seek(0)
+    data = upload.read()
+    try:
+        spreadsheets.precheck(data, extension=extension, limits=LIMITS)
+    except spreadsheets.SpreadsheetRefused as exc:
+        raise ValidationError(str(exc)) from exc
+    token = secrets.token_urlsafe(16)
+    path = default_storage.save(f"unit-imports/{token}{extension}", ContentFile(data))
+    cache.set(
+        CHECK_CACHE.format(token=token),
+        {
+            "user": actor.pk,
+            "project": project.pk,
+            "status": CHECKING,
+            "file": path,
+            "name": f"units{extension}",
+        },
+        CHECK_SECONDS,
+    )
+    tasks.unit_import_check.delay_on_commit(token)
+    return token
+
+
+def units_check_run(*, token: str) -> None:
+    """The queued dry run: its rows (or the file's refusal) replace the state. A
+    second delivery finds the dry run done and does nothing."""
+    key = CHECK_CACHE.format(token=token)
+    state = cache.get(key)
+    if not state or state.get("status") != CHECKING:
+        return
+    try:
+        project = Project.objects.get(pk=state["project"])
+        with default_storage.open(state["file"], "rb") as handle:
+            rows = units_parse(project=project, upload=File(handle, name=state["name"]))
+    except ValidationError as exc:
+        state.update(status=REFUSED, error=" ".join(exc.messages))
+    except (Project.DoesNotExist, OSError):
+        state.update(
+            status=REFUSED, error=_("The dry run has expired; upload the file again.")
+        )
+    else:
+        state.update(status=CHECKED, rows=rows)
+    default_storage.delete(state["file"])
+    cache.set(key, state, CHECK_SECONDS)

@@ -142,8 +142,8 @@ def test_upload_reads_a_gbk_csv_as_chinese_excel_saves_it(sales_manager):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("客户.csv", bytes(range(256)) * 40, "cannot be read as text"),
-        ("客户.xlsx", b"PK\x03\x04 not really a workbook", "not an Excel workbook"),
+        ("客户.csv", bytes(range(256)) * 40, "not a valid spreadsheet"),
+        ("客户.xlsx", b"PK\x03\x04 not really a workbook", "not a valid spreadsheet"),
         ("客户.csv", HEADER.encode(), "no customer rows"),
         ("客户.csv", b"\n\n", "empty"),
         ("客户.txt", HEADER.encode() + "王五,13812345678\n".encode(), "CSV file"),
@@ -541,14 +541,32 @@ def test_mapping_a_field_twice_is_a_form_error(client, sales_manager):
     assert response.context["form"].errors["column_7"]
 
 
-def test_mapping_form_runs_the_dry_run_and_shows_the_verdicts(client, sales_manager):
+def test_mapping_form_queues_the_dry_run_and_shows_its_progress_then_the_verdicts(
+    client, sales_manager, django_capture_on_commit_callbacks
+):
     job = upload(sales_manager, HEADER + "王五,13812345678,,,,,,\n赵六,123,,,,,,\n")
     client.force_login(sales_manager)
-    response = client.post(detail_url(job), {"column_0": "name", "column_1": "mobile"})
+    with (
+        mock.patch("customers.tasks.import_check.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(
+            detail_url(job), {"column_0": "name", "column_1": "mobile"}
+        )
     assert response.status_code == 302
+    delay.assert_called_once_with(job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.CHECKING
+    assert job.mapping == {"姓名": "name", "手机": "mobile"}
+    body = client.get(detail_url(job)).content.decode()
+    assert 'data-testid="import-checking"' in body
+    assert 'hx-trigger="every 1s"' in body
+
+    imports.import_check_run(job_id=job.pk)
+    imports.import_check_run(job_id=job.pk)  # a second delivery finds nothing to do
     job.refresh_from_db()
     assert job.status == ImportJob.Status.CHECKED
-    assert job.mapping == {"姓名": "name", "手机": "mobile"}
+    assert (job.created_count, job.invalid_count) == (1, 1)
     body = client.get(detail_url(job)).content.decode()
     assert 'data-testid="import-preview"' in body
     assert 'data-testid="import-start"' in body
@@ -631,9 +649,26 @@ def test_rejected_rows_of_an_import_without_any_are_not_found(client, sales_mana
     assert response.status_code == 404
 
 
-def test_import_list_shows_own_imports(client, marketer):
-    upload(marketer, HEADER + "王五,13812345678,,,,,,\n")
-    client.force_login(marketer)
+def test_a_refused_dry_run_goes_back_to_the_mapping_with_its_reason(
+    client, sales_manager
+):
+    job = upload(sales_manager, HEADER + "王五,13812345678,,,,,,\n")
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.CHECKING, mapping={"姓名": "name"}
+    )
+    imports.import_check_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.UPLOADED
+    assert "mobile" in job.error
+    client.force_login(sales_manager)
+    body = client.get(detail_url(job)).content.decode()
+    assert 'data-testid="import-check-error"' in body
+    assert 'data-testid="import-mapping-form"' in body
+
+
+def test_import_list_shows_own_imports(client, sales_manager):
+    upload(sales_manager, HEADER + "王五,13812345678,,,,,,\n")
+    client.force_login(sales_manager)
     response = client.get(reverse("customers:import-list"))
     assert response.status_code == 200
     assert "客户.csv" in response.content.decode()
@@ -651,10 +686,10 @@ def test_detail_page_renders_in_chinese_in_every_status(
         response = client.get(detail_url(job))
     assert response.status_code == 200
     polls = 'hx-trigger="every 1s"' in response.content.decode()
-    assert polls == (status in ("queued", "running"))
+    assert polls == (status in ("checking", "queued", "running"))
 
 
-def test_updated_rows_of_other_teams_are_matched_by_phone(
+def test_rows_matching_another_teams_customer_are_rejected_not_updated(
     sales_manager, far_consultant
 ):
     far = CustomerFactory(
@@ -662,6 +697,6 @@ def test_updated_rows_of_other_teams_are_matched_by_phone(
     )
     job = run(checked(sales_manager, HEADER + ",13912345678,,,,owner,,\n"))
     far.refresh_from_db()
-    assert far.stage == Customer.Stage.OWNER
+    assert far.stage != Customer.Stage.OWNER
     assert far.name == "远方"
-    assert job.updated_count == 1
+    assert (job.updated_count, job.invalid_count) == (0, 1)

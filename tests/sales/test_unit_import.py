@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from unittest import mock
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -8,6 +9,7 @@ from django.urls import reverse
 from openpyxl import Workbook
 
 from sales.models import Building, Project, Unit
+from sales.services import unit_import
 
 HEADER = [
     "楼栋",
@@ -44,9 +46,15 @@ def project(db):
 
 
 def upload(client, project, file):
-    return client.post(
+    """Upload, let the worker run the dry run, and return the page that shows it."""
+    response = client.post(
         reverse("sales:unit-import"), {"project": project.pk, "file": file}
     )
+    if response.status_code != 302:
+        return response
+    token = response["Location"].split("check=")[1]
+    unit_import.units_check_run(token=token)
+    return client.get(response["Location"])
 
 
 def test_dry_run_then_import_creates_the_building_and_units(
@@ -102,7 +110,8 @@ def test_a_bad_row_is_reported_and_nothing_is_imported(
 def test_bad_files_get_a_clear_message(client, sales_manager, project, file):
     client.force_login(sales_manager)
     response = upload(client, project, file)
-    assert "file" in response.context["form"].errors
+    # Refused at once (extension, not a zip) or by the dry run (the columns).
+    assert "file" in response.context["form"].errors or response.context["refusal"]
     assert not Unit.objects.exists()
 
 
@@ -133,3 +142,41 @@ def test_import_is_for_inventory_managers_and_tokens_are_personal(
     client.force_login(administrator)
     client.post(reverse("sales:unit-import"), {"token": token})
     assert not Unit.objects.exists()
+
+
+def test_the_upload_queues_the_dry_run_and_the_page_polls_until_it_is_done(
+    client, sales_manager, project, django_capture_on_commit_callbacks
+):
+    client.force_login(sales_manager)
+    with (
+        mock.patch("sales.tasks.unit_import_check.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(
+            reverse("sales:unit-import"),
+            {"project": project.pk, "file": xlsx([HEADER, *GOOD])},
+        )
+    assert response.status_code == 302
+    token = response["Location"].split("check=")[1]
+    delay.assert_called_once_with(token)
+    poll = client.get(response["Location"], headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 1s"' in poll.content.decode()
+    assert "<html" not in poll.content.decode()
+
+    unit_import.units_check_run(token=token)
+    unit_import.units_check_run(token=token)  # a second delivery does nothing
+    poll = client.get(response["Location"], headers={"HX-Request": "true"})
+    assert poll["HX-Refresh"] == "true"
+    page = client.get(response["Location"])
+    assert page.context["token"] == token and len(page.context["rows"]) == 3
+    assert not Unit.objects.exists()
+
+
+def test_a_dry_run_is_personal(client, sales_manager, administrator, project):
+    client.force_login(sales_manager)
+    response = client.post(
+        reverse("sales:unit-import"),
+        {"project": project.pk, "file": xlsx([HEADER, *GOOD])},
+    )
+    client.force_login(administrator)
+    assert client.get(response["Location"]).status_code == 302
