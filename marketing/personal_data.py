@@ -59,7 +59,7 @@ def _invitations(customer: Any) -> list[dict]:
 
 def _anonymise_invitations(customer: Any, *, erasure: Erasure) -> int:
     return Invitation.objects.filter(
-        member__customer=customer, status=Invitation.Status.QUEUED
+        member__customer=customer, status=Invitation.Status.PENDING
     ).update(status=Invitation.Status.WITHDRAWN)
 
 

@@ -29,7 +29,7 @@ from service.models import (
     SurveyResponse,
     WorkOrder,
 )
-from service.models.handover import Outbox
+from crm_site.outbox import Status as Outbox
 
 
 def requests_of(customer: Any) -> QuerySet:

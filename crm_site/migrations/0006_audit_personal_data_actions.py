@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm_site', '0004_reveal_permission'),
+        ('crm_site', '0005_job_periods_logged_sms'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0010_owner_follow_up_name'),
+        ('customers', '0011_mergerecord_details_access_names'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sales', '0009_deal_change_decision_note'),
+        ('sales', '0013_ownership_merge_kinds'),
     ]
 
     operations = [

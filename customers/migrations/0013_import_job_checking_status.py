@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0010_owner_follow_up_name'),
+        ('customers', '0012_personal_data_requests'),
     ]
 
     operations = [
