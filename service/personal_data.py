@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from crm_site.outbox import Status as Outbox
 from crm_site.personal_data import Erasure, Section, register, rows
 from service.models import (
     HandoverAppointment,
@@ -29,7 +30,6 @@ from service.models import (
     SurveyResponse,
     WorkOrder,
 )
-from crm_site.outbox import Status as Outbox
 
 
 def requests_of(customer: Any) -> QuerySet:

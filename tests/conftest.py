@@ -226,10 +226,11 @@ def _watch_audited_saves():
         )
         if stored is None:
             return
-        if any(getattr(instance, f.attname) != stored[f.attname] for f in fields):
-            if (sender, instance.pk) not in changed:
-                mark = AuditEntry.objects.order_by("-pk").values_list("pk", flat=True)
-                changed[sender, instance.pk] = (mark.first() or 0, stored)
+        if (sender, instance.pk) not in changed and any(
+            getattr(instance, f.attname) != stored[f.attname] for f in fields
+        ):
+            mark = AuditEntry.objects.order_by("-pk").values_list("pk", flat=True)
+            changed[sender, instance.pk] = (mark.first() or 0, stored)
 
     guarded_update = audit.AuditedQuerySet.update
 
