@@ -100,8 +100,8 @@ PAGES = [
     "/customers/?q=%E7%8E%8B",
     "/sales/pool/",
     "/notifications/",
-    "/marketing/campaigns/",
-    "/service/requests/",
+    "/sales/deals/",
+    "/sales/deals/board/",
 ]
 
 
@@ -260,7 +260,13 @@ class Stack:
         cmd = [pg_ctl, "-D", str(self.pg_data), *args]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd="/")
+        subprocess.run(
+            cmd,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+        )
 
     def pg_stop(self) -> None:
         # The options it was started with (port, socket directory) are kept for start.
@@ -394,7 +400,7 @@ def summarise(samples: list[Sample]) -> dict:
         return {"requests": 0}
     times = sorted(s.seconds for s in samples)
     statuses = Counter(s.status for s in samples)
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return {
         "requests": len(samples),
         "answered": sum(1 for s in samples if 200 <= s.status < 500),
@@ -477,12 +483,21 @@ def _message_report(target: dict, rows, phones: dict[int, str], sms_file: Path):
     }
 
 
-def _kill_worker_when(stack: Stack, check: Callable[[], bool], timeout: float) -> dict:
+def _kill_worker_when(
+    stack: Stack, check: Callable[[], bool], timeout: float, how: str
+) -> dict:
+    """kill -9 the worker once `check` holds: its main process only ("main": the
+    supervisor then stops its pool processes with SIGTERM, which finish their task),
+    or its whole process group ("group": every process dies mid-task, as in a
+    crash of the machine or an out-of-memory kill of the container)."""
     _wait(check, timeout, "the send to be under way")
     pid = stack.child("celery-worker")
-    os.kill(pid, signal.SIGKILL)
+    if how == "group":
+        os.killpg(pid, signal.SIGKILL)
+    else:
+        os.kill(pid, signal.SIGKILL)
     back = stack.wait_child_restarted("celery-worker", pid, 90)
-    return {"killed_pid": pid, "worker_back_after_s": round(back, 1)}
+    return {"kill": how, "killed_pid": pid, "worker_back_after_s": round(back, 1)}
 
 
 def _settle(target: dict, rows, timeout: float, poke: Callable[[], None]) -> float:
@@ -541,9 +556,9 @@ def scenario_redis_stop(stack: Stack, args) -> dict:
     probe = _probe(stack, args)
     stack.redis_stop()
     try:
-        samples = probe.start(args.redis_seconds + 10)
+        probe.start(args.redis_seconds + 10)
         time.sleep(args.redis_seconds)
-        probe.stop()
+        samples = probe.stop()
     finally:
         stack.redis_start()
     result = summarise(samples)
@@ -559,9 +574,9 @@ def scenario_redis_hang(stack: Stack, args) -> dict:
     pid = stack.redis_pid()
     os.kill(pid, signal.SIGSTOP)
     try:
-        samples = probe.start(args.hang_seconds + 10)
+        probe.start(args.hang_seconds + 10)
         time.sleep(args.hang_seconds)
-        probe.stop()
+        samples = probe.stop()
     finally:
         os.kill(pid, signal.SIGCONT)
     return summarise(samples)
@@ -603,6 +618,7 @@ def scenario_campaign(stack: Stack, args) -> dict:
     from crm_site.models import User
     from marketing.models import Campaign, CampaignMember
     from marketing.services import campaign_create, campaign_move, invitations_queue
+    from sales.models import Project
 
     target = TARGETS["campaign"]
     rows_model = _model(target["row_model"])
@@ -614,7 +630,7 @@ def scenario_campaign(stack: Stack, args) -> dict:
         actor=marketer,
         name=f"{TAG} {datetime.now():%H:%M:%S}",
         kind=Campaign.Kind.EVENT,
-        project=None,
+        project=Project.objects.order_by("pk").first(),
         segment=None,
         starts_on=today,
         ends_on=today + timedelta(days=1),
@@ -633,7 +649,7 @@ def scenario_campaign(stack: Stack, args) -> dict:
     invitations_queue(actor=marketer, campaign=campaign)  # publishes the sender
     sent = rows.filter(status__in=target["sent"])
     result = _kill_worker_when(
-        stack, lambda: sent.count() >= args.messages // 3, args.send_timeout
+        stack, lambda: sent.count() >= args.messages // 3, args.send_timeout, args.kill
     )
     result["sent_before_kill"] = sent.count()
 
@@ -691,7 +707,7 @@ def scenario_survey(stack: Stack, args) -> dict:
     poke()  # the beat job: one send task per due row
     sent = rows.filter(status__in=target["sent"])
     result = _kill_worker_when(
-        stack, lambda: sent.count() >= args.surveys // 3, args.send_timeout
+        stack, lambda: sent.count() >= args.surveys // 3, args.send_timeout, args.kill
     )
     result["sent_before_kill"] = sent.count()
     settled = _settle(target, rows, args.send_timeout, poke)
@@ -746,6 +762,7 @@ def scenario_digest(stack: Stack, args) -> dict:
     sent = rows.filter(status__in=target["sent"]).count()
     return {
         "digest_time": f"{due:%Y-%m-%d %H:%M}",
+        "rows_before": before,
         "beat_down_s": round(restarted - down_at, 1),
         "beat_back_after_s": round(back, 1),
         "rows_built_while_beat_down": built_while_down,
@@ -758,7 +775,7 @@ def scenario_digest(stack: Stack, args) -> dict:
 
 def scenario_pg_restart(stack: Stack, args) -> dict:
     probe = _probe(stack, args)
-    samples = probe.start(args.pg_seconds + 90)
+    samples = probe.start(args.pg_seconds + 90).samples
     time.sleep(3)
     stack.pg_stop()
     stopped = time.monotonic()
@@ -874,6 +891,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--surveys", type=int, default=300)
     parser.add_argument("--send-timeout", type=float, default=300)
+    parser.add_argument(
+        "--kill",
+        choices=["main", "group"],
+        default="group",
+        help="kill -9 the worker's main process or its whole process group",
+    )
     parser.add_argument("--digest-wait", type=float, default=900)
     parser.add_argument("--digest-settle", type=float, default=180)
     parser.add_argument(
