@@ -292,12 +292,14 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> float:
+def _wait(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
+) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if check():
             return time.monotonic() - started
-        time.sleep(0.2)
+        time.sleep(interval)
     raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
@@ -490,8 +492,9 @@ def _kill_worker_when(
     supervisor then stops its pool processes with SIGTERM, which finish their task),
     or its whole process group ("group": every process dies mid-task, as in a
     crash of the machine or an out-of-memory kill of the container)."""
-    _wait(check, timeout, "the send to be under way")
     pid = stack.child("celery-worker")
+    # Polled tightly: the aim is to kill while a row is claimed and not finished.
+    _wait(check, timeout, "the send to be under way", interval=0.005)
     if how == "group":
         os.killpg(pid, signal.SIGKILL)
     else:
@@ -649,7 +652,13 @@ def scenario_campaign(stack: Stack, args) -> dict:
     invitations_queue(actor=marketer, campaign=campaign)  # publishes the sender
     sent = rows.filter(status__in=target["sent"])
     result = _kill_worker_when(
-        stack, lambda: sent.count() >= args.messages // 3, args.send_timeout, args.kill
+        stack,
+        lambda: (
+            sent.count() >= args.messages // 3
+            and rows.filter(status__in=target["interrupted"]).exists()
+        ),
+        args.send_timeout,
+        args.kill,
     )
     result["sent_before_kill"] = sent.count()
 
@@ -707,7 +716,13 @@ def scenario_survey(stack: Stack, args) -> dict:
     poke()  # the beat job: one send task per due row
     sent = rows.filter(status__in=target["sent"])
     result = _kill_worker_when(
-        stack, lambda: sent.count() >= args.surveys // 3, args.send_timeout, args.kill
+        stack,
+        lambda: (
+            sent.count() >= args.surveys // 3
+            and rows.filter(status__in=target["interrupted"]).exists()
+        ),
+        args.send_timeout,
+        args.kill,
     )
     result["sent_before_kill"] = sent.count()
     settled = _settle(target, rows, args.send_timeout, poke)
