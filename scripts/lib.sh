@@ -735,11 +735,13 @@ _anju_write_children_file() {
 
 # Stop what is left of process group PGID (the workers of a gunicorn master or
 # a Celery worker killed with -9 keep running, and gunicorn's keep the port).
+# Orphans get 2 s to finish a request or task (an idle gunicorn worker may wait
+# far longer for its next connection before it notices SIGTERM), then SIGKILL.
 _anju_stop_group() {
   local pgid=$1 deadline
   _anju_groups_alive "$pgid" || return 0
   kill -TERM -- "-$pgid" 2>/dev/null || true
-  deadline=$((SECONDS + 5))
+  deadline=$((SECONDS + 2))
   while _anju_groups_alive "$pgid" && ((SECONDS < deadline)); do
     sleep 0.2
   done
