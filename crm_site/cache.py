@@ -1,10 +1,23 @@
 """The cache backend: Redis, but a Redis outage makes the cache miss rather than fail
-the request (sessions fall back to the database, cached figures are recomputed)."""
+the request (sessions fall back to the database, cached figures are recomputed).
+
+Two things keep a page fast while Redis is down or hangs (SIGSTOP, a dead network
+path: connections are accepted, nothing answers):
+
+- short socket timeouts and no retries (settings.CACHES["default"]["OPTIONS"]), so
+  one call waits at most a fraction of a second;
+- a circuit breaker shared by every thread of the process: after a failed call the
+  cache is treated as down for ``retry_after`` seconds and answers at once (a miss, a
+  skipped write) without touching the network. Then one call tries Redis again.
+  A page makes a dozen cache calls; without the breaker each would wait its timeout.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -14,23 +27,91 @@ logger = logging.getLogger(__name__)
 
 _OUTAGE = (RedisConnectionError, RedisTimeoutError)
 
+# Seconds the cache is skipped after a failure (per process, per Redis location).
+DEFAULT_RETRY_AFTER = 5.0
 
-def _tolerant(method, fallback):
+
+class CacheUnavailable(ValueError):
+    """incr() while Redis is down. A ValueError, as for a missing key (Django's
+    contract), so callers that recreate a missing counter keep working; callers that
+    count something that matters (a rate limit) catch this and count elsewhere."""
+
+
+class _Breaker:
+    """Open (skip Redis) until a point in time; shared by all threads of a process."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def is_open(self, location: str) -> bool:
+        until = self._until.get(location)
+        return until is not None and time.monotonic() < until
+
+    def trip(self, location: str, seconds: float) -> bool:
+        """Open the breaker; True when it was closed (log the outage once)."""
+        with self._lock:
+            was_closed = not self.is_open(location)
+            self._until[location] = time.monotonic() + seconds
+            return was_closed
+
+    def reset(self, location: str) -> None:
+        if location in self._until:
+            with self._lock:
+                self._until.pop(location, None)
+
+
+breaker = _Breaker()
+
+
+def _tolerant(name: str, fallback):
+    method = getattr(RedisCache, name)
+
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except _OUTAGE as exc:
-            logger.warning("cache unavailable (%s): %s", method.__name__, exc)
+        if breaker.is_open(self._location):
             return fallback(*args, **kwargs)
+        try:
+            result = method(self, *args, **kwargs)
+        except _OUTAGE as exc:
+            if breaker.trip(self._location, self._retry_after):
+                logger.warning(
+                    "cache unavailable (%s): %s; skipping it for %ss",
+                    name,
+                    exc,
+                    self._retry_after,
+                )
+            return fallback(*args, **kwargs)
+        breaker.reset(self._location)
+        return result
 
     return wrapper
 
 
+def _incr_unavailable(*args, **kwargs):
+    raise CacheUnavailable("the cache is unavailable")
+
+
 class ResilientRedisCache(RedisCache):
-    """RedisCache whose reads miss and whose writes are skipped while Redis is down."""
+    """RedisCache whose reads miss and whose writes are skipped while Redis is down.
+
+    OPTIONS may hold ``retry_after`` (seconds the cache is skipped after a failure);
+    the others go to redis-py as for Django's RedisCache.
+    """
+
+    def __init__(self, server, params):
+        options = dict(params.get("OPTIONS") or {})
+        self._retry_after = float(options.pop("retry_after", DEFAULT_RETRY_AFTER))
+        super().__init__(server, {**params, "OPTIONS": options})
+        self._location = server if isinstance(server, str) else ",".join(server)
+
+    def available(self) -> bool:
+        """False while the breaker is open (Redis failed a moment ago)."""
+        return not breaker.is_open(self._location)
 
 
+# Every public method of RedisCache that talks to Redis; get_or_set, decr,
+# incr_version, get/set_many's callers and the async variants build on these.
 for _name, _fallback in {
     "get": lambda key, default=None, version=None: default,
     "get_many": lambda keys, version=None: {},
@@ -41,9 +122,7 @@ for _name, _fallback in {
     "touch": lambda *args, **kwargs: False,
     "delete": lambda *args, **kwargs: False,
     "delete_many": lambda *args, **kwargs: None,
+    "incr": _incr_unavailable,
+    "clear": lambda *args, **kwargs: False,
 }.items():
-    setattr(
-        ResilientRedisCache,
-        _name,
-        _tolerant(getattr(RedisCache, _name), _fallback),
-    )
+    setattr(ResilientRedisCache, _name, _tolerant(_name, _fallback))

@@ -42,7 +42,9 @@ def check_database() -> Check:
 def check_redis() -> Check:
     try:
         client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+            settings.REDIS_URL,
+            socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
         )
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means Redis is down

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A view that cannot reach PostgreSQL answers with the friendly 503 page.
+    "crm_site.outage.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -110,9 +112,17 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# A PostgreSQL that does not answer fails the request in seconds (the 503 page,
+# crm_site.outage) instead of holding a web worker.
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = int(
+    os.environ.get("DATABASE_CONNECT_TIMEOUT", "3")
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Seconds a web request waits for Redis (cache, sessions, publishing a task) before
+# going on without it. Pages must answer within 1 s while Redis hangs.
+REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.3"))
 
 CACHES = {
     "default": {
@@ -120,8 +130,14 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "anju",
         "TIMEOUT": 300,
-        # Fail fast when Redis is down: the cache then misses (crm_site.cache).
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        # Fail fast when Redis is down or hangs: the cache then misses, and is skipped
+        # for `retry_after` seconds so a page pays the timeout at most once
+        # (crm_site.cache). Local Redis answers in well under a millisecond.
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "retry_after": 5,
+        },
     }
 }
 
@@ -230,7 +246,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 # Redis redelivers an unacknowledged task after this; longer than any task runs.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Publishing (after a request's commit) waits at most REDIS_SOCKET_TIMEOUT per try and
+# retries once (a pooled connection may have died with a Redis restart); a failed
+# publish is logged and the row is picked up by its sweeper (crm_site.celery).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0,
+    "interval_max": 0,
+}
+# The worker's own broker connection (BRPOP, acknowledgements) may wait longer.
+CELERY_WORKER_BROKER_SOCKET_TIMEOUT = 10.0
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # When consultants get their morning digest of follow-ups (local time), and after how
@@ -238,9 +269,20 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 FOLLOW_UP_DIGEST_HOUR = int(os.environ.get("FOLLOW_UP_DIGEST_HOUR", "8"))
 FOLLOW_UP_ESCALATE_DAYS = int(os.environ.get("FOLLOW_UP_ESCALATE_DAYS", "3"))
 
+# How often beat ticks and the worker records that it is alive (crm_site.celery), and
+# how old the last heartbeat may be before /health/ reports the worker or beat down:
+# a dead worker shows within HEALTH_HEARTBEAT_MAX_AGE + one interval.
+HEALTH_HEARTBEAT_INTERVAL = float(os.environ.get("HEALTH_HEARTBEAT_INTERVAL", "10"))
+HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "25"))
+
 CELERY_BEAT_SCHEDULE = {
-    # Every 30 s: proves beat is publishing and the worker is consuming, for /health/.
-    "heartbeat": {"task": "crm_site.tasks.heartbeat", "schedule": 30.0},
+    # Every HEALTH_HEARTBEAT_INTERVAL: proves beat is publishing and the worker is
+    # consuming, for /health/. Expires unrun: a stopped worker finds no backlog.
+    "heartbeat": {
+        "task": "crm_site.tasks.heartbeat",
+        "schedule": HEALTH_HEARTBEAT_INTERVAL,
+        "options": {"expires": HEALTH_HEARTBEAT_INTERVAL * 2},
+    },
     # Every 5 min: units whose hold (认筹/预留) deadline passed go back on sale, and
     # the consultant is told. The holds are rows, so a missed run is caught up next time.
     "sales-holds-expire": {"task": "sales.tasks.holds_expire", "schedule": 300.0},
@@ -338,8 +380,6 @@ OUTBOX_STALE_AFTER_SECONDS = int(os.environ.get("OUTBOX_STALE_AFTER_SECONDS", "6
 # batch of this size). Their public links (sign-up, unsubscribe) start with
 # PUBLIC_BASE_URL, like the service's.
 MARKETING_SEND_PER_MINUTE = int(os.environ.get("MARKETING_SEND_PER_MINUTE", "300"))
-# How old the last heartbeat may be before /health/ reports the worker or beat down.
-HEALTH_HEARTBEAT_MAX_AGE = int(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE", "120"))
 
 # Service clusters: the same category reported in at least this many units of one
 # building within this many days is flagged as one problem.

@@ -9,7 +9,8 @@ from crm_site.models import Heartbeat
 
 @shared_task(name="crm_site.tasks.heartbeat", ignore_result=True)
 def heartbeat() -> None:
-    """Beat publishes this every 30 s; running it proves a worker is consuming."""
+    """Beat publishes this every HEALTH_HEARTBEAT_INTERVAL; running it proves a worker
+    is consuming (the worker also beats from its main process, crm_site.celery)."""
     Heartbeat.beat(Heartbeat.Component.WORKER)
 
 

@@ -8,6 +8,9 @@ from django.views.i18n import set_language
 
 from crm_site import views, views_outbox
 
+# A database outage shows the friendly 503 page; anything else the plain 500 page.
+handler500 = "crm_site.outage.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),

@@ -16,6 +16,8 @@
 #                             REDIS_URL are already set; exports both URLs.
 #   anju_spawn NAME CMD..     start a long-running child in its own process group.
 #   anju_wait_children        block until one of the children exits.
+#   anju_supervise_children   keep the children running (restart with back-off)
+#                             until a signal stops the script.
 #
 # Everything this library starts is stopped again by the exit trap, and only
 # what it started: servers reused from another running script are left alone.
@@ -34,7 +36,16 @@ ANJU_PYTHON=""
 ANJU_TMP=""            # throwaway directory (test mode), removed at exit
 ANJU_EXTRA_TMP=()      # further directories removed at exit
 ANJU_CHILD_PIDS=()     # long-running children, each the leader of its own process group
-ANJU_CHILD_NAMES=()
+ANJU_CHILD_NAMES=()    #   ("" while a crashed child waits for its restart)
+ANJU_CHILD_CMDS=()     # each child's command, shell-quoted, to start it again
+ANJU_CHILD_STARTED=()  # $SECONDS when each was (re)started
+ANJU_CHILD_DELAY=()    # back-off before its next restart
+ANJU_CHILD_RESTART_AT=()
+ANJU_CHILD_RESTARTS=0
+ANJU_RESTART_MIN_DELAY=${ANJU_RESTART_MIN_DELAY:-1}  # seconds; doubles per crash
+ANJU_RESTART_MAX_DELAY=${ANJU_RESTART_MAX_DELAY:-30}
+ANJU_RESTART_RESET=${ANJU_RESTART_RESET:-60}  # up this long: back-off starts over
+_ANJU_SLEEP_PID=""
 ANJU_CHILDREN_FILE=""  # run mode: var/run/children.<pid>, to clean up after a kill -9
 ANJU_PG_BIN=""         # directory holding initdb, pg_ctl, postgres
 ANJU_PSQL=""
@@ -628,7 +639,15 @@ _anju_stop_redis() {
     return 0
   fi
   ANJU_REDIS_STARTED=0
-  pid=${ANJU_REDIS_PID:-$(cat "$ANJU_REDIS_DIR/redis.pid" 2>/dev/null || true)}
+  # The pidfile first: Redis may have been restarted since (bench/faults.py does).
+  pid=$(cat "$ANJU_REDIS_DIR/redis.pid" 2>/dev/null || true)
+  if ! _anju_pid_alive "$pid" 'redis-server'; then
+    pid=$ANJU_REDIS_PID
+  fi
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    # A Redis stopped with SIGSTOP (a fault test) cannot handle SIGTERM.
+    kill -CONT "$pid" 2>/dev/null || true
+  fi
   if _anju_pid_alive "$pid" 'redis-server'; then
     anju_log "Stopping Redis (port $ANJU_REDIS_PORT)"
     kill -TERM "$pid" 2>/dev/null || true
@@ -676,16 +695,61 @@ anju_step() {
 
 # anju_spawn NAME CMD...: run CMD in the background as the leader of a new
 # process group (setsid), so that it and all its own children can be stopped.
+# The command is remembered, so that anju_supervise_children can start it again.
 anju_spawn() {
   local name=$1
   shift
-  setsid "$@" &
-  ANJU_CHILD_PIDS+=("$!")
   ANJU_CHILD_NAMES+=("$name")
-  if [[ -n $ANJU_CHILDREN_FILE ]]; then
-    echo "$! $(basename -- "$1") $name" >>"$ANJU_CHILDREN_FILE"
-  fi
-  anju_log "Started $name (pid $!)"
+  ANJU_CHILD_CMDS+=("$(printf '%q ' "$@")")
+  ANJU_CHILD_PIDS+=("")
+  ANJU_CHILD_STARTED+=(0)
+  ANJU_CHILD_DELAY+=("$ANJU_RESTART_MIN_DELAY")
+  ANJU_CHILD_RESTART_AT+=(0)
+  _anju_start_child $((${#ANJU_CHILD_NAMES[@]} - 1))
+}
+
+# Start child number I from its remembered command.
+_anju_start_child() {
+  local i=$1
+  eval "setsid ${ANJU_CHILD_CMDS[$i]} &"
+  ANJU_CHILD_PIDS[i]=$!
+  ANJU_CHILD_STARTED[i]=$SECONDS
+  _anju_write_children_file
+  anju_log "Started ${ANJU_CHILD_NAMES[$i]} (pid $!)"
+}
+
+# Run mode: var/run/children.<script pid> lists "pgid program name" for each
+# running child, to clean up after a kill -9 of this script (and for
+# bench/faults.py, which finds the worker and beat there).
+_anju_write_children_file() {
+  local i prog
+  [[ -n $ANJU_CHILDREN_FILE ]] || return 0
+  {
+    for i in "${!ANJU_CHILD_PIDS[@]}"; do
+      [[ -n ${ANJU_CHILD_PIDS[$i]} ]] || continue
+      read -r prog _ <<<"${ANJU_CHILD_CMDS[$i]}"
+      echo "${ANJU_CHILD_PIDS[$i]} $(basename -- "$prog") ${ANJU_CHILD_NAMES[$i]}"
+    done
+  } >"$ANJU_CHILDREN_FILE.tmp" && mv -f -- "$ANJU_CHILDREN_FILE.tmp" "$ANJU_CHILDREN_FILE"
+}
+
+# Stop what is left of process group PGID (the workers of a gunicorn master or
+# a Celery worker killed with -9 keep running, and gunicorn's keep the port).
+# Orphans get 2 s to finish a request or task (an idle gunicorn worker may wait
+# far longer for its next connection before it notices SIGTERM), then SIGKILL.
+_anju_stop_group() {
+  local pgid=$1 deadline
+  _anju_groups_alive "$pgid" || return 0
+  kill -TERM -- "-$pgid" 2>/dev/null || true
+  deadline=$((SECONDS + 2))
+  while _anju_groups_alive "$pgid" && ((SECONDS < deadline)); do
+    sleep 0.2
+  done
+  kill -KILL -- "-$pgid" 2>/dev/null || true
+  deadline=$((SECONDS + 5))
+  while _anju_groups_alive "$pgid" && ((SECONDS < deadline)); do
+    sleep 0.1
+  done
 }
 
 # Run mode: stop the children of an earlier start that was killed with -9
@@ -695,6 +759,10 @@ _anju_reap_stale_children() {
   for f in "$ANJU_VAR"/run/children.*; do
     [[ -f $f ]] || continue
     owner=${f##*.}
+    if [[ $owner == tmp ]]; then
+      rm -f -- "$f"
+      continue
+    fi
     if _anju_pid_alive "$owner" '(run|services|test)\.sh'; then
       continue
     fi
@@ -732,37 +800,102 @@ anju_wait_children() {
   done
 }
 
+# Keep the children running until a signal stops the script (the exit trap then
+# stops everything). A child that exits, crashes or is killed (kill -9) is
+# started again after a back-off: ANJU_RESTART_MIN_DELAY seconds, doubling on
+# each crash up to ANJU_RESTART_MAX_DELAY, back to the minimum once it has stayed
+# up ANJU_RESTART_RESET seconds. What is left of its process group is stopped
+# first. While var/run/hold-NAME exists a stopped child is not restarted
+# (maintenance; bench/faults.py keeps beat down that way). Checked once a
+# second; the sleep is interruptible, so Ctrl-C is handled at once.
+anju_supervise_children() {
+  local i pid rc up delay
+  while true; do
+    for i in "${!ANJU_CHILD_PIDS[@]}"; do
+      pid=${ANJU_CHILD_PIDS[$i]}
+      if [[ -n $pid ]] && ! _anju_pid_alive "$pid"; then
+        rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        up=$((SECONDS - ANJU_CHILD_STARTED[i]))
+        if ((up >= ANJU_RESTART_RESET)); then
+          ANJU_CHILD_DELAY[i]=$ANJU_RESTART_MIN_DELAY
+        fi
+        delay=${ANJU_CHILD_DELAY[$i]}
+        anju_warn "${ANJU_CHILD_NAMES[$i]} (pid $pid) exited with status $rc after ${up} s; restarting it in ${delay} s"
+        _anju_stop_group "$pid"
+        ANJU_CHILD_PIDS[i]=""
+        _anju_write_children_file
+        ANJU_CHILD_RESTART_AT[i]=$((SECONDS + delay))
+        delay=$((delay * 2))
+        ANJU_CHILD_DELAY[i]=$((delay > ANJU_RESTART_MAX_DELAY ? ANJU_RESTART_MAX_DELAY : delay))
+        ANJU_CHILD_RESTARTS=$((ANJU_CHILD_RESTARTS + 1))
+      fi
+      if [[ -z ${ANJU_CHILD_PIDS[$i]} ]] && ((SECONDS >= ANJU_CHILD_RESTART_AT[i])); then
+        if [[ -n $ANJU_CHILDREN_FILE && -e $ANJU_VAR/run/hold-${ANJU_CHILD_NAMES[$i]} ]]; then
+          # Held on purpose (maintenance, bench/faults.py): not restarted until the
+          # file is removed.
+          if ((ANJU_CHILD_RESTART_AT[i] >= 0)); then
+            anju_log "${ANJU_CHILD_NAMES[$i]} is held (var/run/hold-${ANJU_CHILD_NAMES[$i]}); not restarting it"
+            ANJU_CHILD_RESTART_AT[i]=-1
+          fi
+        else
+          _anju_start_child "$i"
+        fi
+      fi
+    done
+    sleep 1 &
+    _ANJU_SLEEP_PID=$!
+    wait "$_ANJU_SLEEP_PID" 2>/dev/null || true
+    _ANJU_SLEEP_PID=""
+  done
+}
+
+# The running children's process group ids (skips those waiting to restart).
+_anju_running_children() {
+  local pid
+  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+    [[ -n $pid ]] && echo "$pid"
+  done
+  return 0
+}
+
 _anju_stop_children() {
-  local pid deadline
-  if ((${#ANJU_CHILD_PIDS[@]} == 0)); then
+  local pid deadline pids=()
+  if [[ -n ${_ANJU_SLEEP_PID:-} ]]; then
+    kill "$_ANJU_SLEEP_PID" 2>/dev/null || true
+  fi
+  mapfile -t pids < <(_anju_running_children)
+  if ((${#pids[@]} == 0)); then
+    ANJU_CHILD_PIDS=()
+    ANJU_CHILD_NAMES=()
     return 0
   fi
   anju_log "Stopping ${ANJU_CHILD_NAMES[*]}"
   # The group leaders (gunicorn master, celery main process) stop their own
   # workers on SIGTERM; whatever is left of a group afterwards is killed.
-  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+  for pid in "${pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
   done
   deadline=$((SECONDS + 30))
-  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+  for pid in "${pids[@]}"; do
     while _anju_pid_alive "$pid" && ((SECONDS < deadline)); do
       sleep 0.2
     done
   done
-  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+  for pid in "${pids[@]}"; do
     kill -TERM -- "-$pid" 2>/dev/null || true
   done
   deadline=$((SECONDS + 5))
-  while _anju_groups_alive "${ANJU_CHILD_PIDS[@]}" && ((SECONDS < deadline)); do
+  while _anju_groups_alive "${pids[@]}" && ((SECONDS < deadline)); do
     sleep 0.2
   done
-  if _anju_groups_alive "${ANJU_CHILD_PIDS[@]}"; then
+  if _anju_groups_alive "${pids[@]}"; then
     anju_warn "some processes did not stop in time; killing them"
-    for pid in "${ANJU_CHILD_PIDS[@]}"; do
+    for pid in "${pids[@]}"; do
       kill -KILL -- "-$pid" 2>/dev/null || true
     done
   fi
-  for pid in "${ANJU_CHILD_PIDS[@]}"; do
+  for pid in "${pids[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
   ANJU_CHILD_PIDS=()
@@ -825,6 +958,7 @@ anju_init() {
   else
     mkdir -p -- "$ANJU_VAR/run"
     _anju_reap_stale_children
+    rm -f -- "$ANJU_VAR"/run/hold-*
     ANJU_CHILDREN_FILE="$ANJU_VAR/run/children.$$"
   fi
 }

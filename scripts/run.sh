@@ -10,6 +10,8 @@
 #   DJANGO_SECRET_KEY     default: generated once into var/secret_key
 #   DJANGO_DEBUG          default: false
 #   DJANGO_ALLOWED_HOSTS  default: localhost,127.0.0.1,$HOST
+#   ANJU_RESTART_MIN_DELAY, ANJU_RESTART_MAX_DELAY, ANJU_RESTART_RESET
+#                         back-off of a crashed child (default 1, 30, 60 s)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -99,8 +101,6 @@ done
   echo
 }
 
-# Runs until Ctrl-C (the exit trap stops everything) or until a child dies.
-rc=0
-anju_wait_children || rc=$?
-anju_log "Stopping everything because a process exited unexpectedly"
-exit "$rc"
+# Runs until Ctrl-C or SIGTERM (the exit trap stops everything). A child that
+# crashes or is killed is started again with a back-off (1 s doubling to 30 s).
+anju_supervise_children

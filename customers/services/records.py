@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -250,8 +251,32 @@ def customer_find_by_phone(mobile: str) -> Customer | None:
     )
 
 
-def contact_reveal(*, actor: User, customer: Customer) -> None:
-    """Record that a user was shown a customer's masked number."""
+class RevealLimitReached(Exception):
+    """The user has been shown as many numbers as allowed in the last hour."""
+
+
+def contact_reveals_since(*, actor: User, since: datetime) -> int:
+    """How many masked numbers the user was shown since then (the audit trail)."""
+    return AuditEntry.objects.filter(
+        actor=actor, action=AuditEntry.Action.REVEAL, created_at__gte=since
+    ).count()
+
+
+@transaction.atomic
+def contact_reveal(
+    *, actor: User, customer: Customer, per_hour: int | None = None
+) -> None:
+    """Record that a user was shown a customer's masked number.
+
+    With `per_hour`, the limit is counted in the audit trail (the last 60 minutes),
+    the user's row locked so that two tabs cannot both take the last reveal; used
+    while the cache that normally counts reveals is unavailable.
+    """
+    if per_hour is not None:
+        list(User.objects.select_for_update().filter(pk=actor.pk).values_list("pk"))
+        since = timezone.now() - timedelta(hours=1)
+        if contact_reveals_since(actor=actor, since=since) >= per_hour:
+            raise RevealLimitReached
     audit_record(
         actor=actor,
         instance=customer,

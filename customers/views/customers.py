@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site import panels
+from crm_site.cache import CacheUnavailable
 from crm_site.pagination import paginate
 from customers import selectors, services
 from customers.forms import (
@@ -362,14 +363,41 @@ def household_link(request: HttpRequest, pk: int) -> HttpResponse:
 REVEALS_PER_HOUR = 20
 
 
+def _reveal_count(user) -> int:
+    """This reveal's number within the clock hour, counted in the cache.
+
+    A counter that is new (the first reveal of the hour, or the cache was emptied) is
+    seeded from the audit trail, so a Redis restart does not reset anyone's limit.
+    Raises CacheUnavailable while Redis is down.
+    """
+    now = timezone.now()
+    key = f"reveal:{user.pk}:{now:%Y%m%d%H}"
+    if not cache.has_key(key):
+        hour_start = now.replace(minute=0, second=0, microsecond=0)
+        seen = services.contact_reveals_since(actor=user, since=hour_start)
+        cache.add(key, seen, 3600)
+    return cache.incr(key)
+
+
 @permission_required("customers.reveal_contact", raise_exception=True)
 @require_POST
 def contact_reveal(request: HttpRequest, pk: int) -> HttpResponse:
     """Show a masked number once: checked, rate-limited and written to the audit log."""
     customer = _visible_customer(request, pk)
-    key = f"reveal:{request.user.pk}:{timezone.now():%Y%m%d%H}"
-    cache.add(key, 0, 3600)
-    if cache.incr(key) > REVEALS_PER_HOUR:
+    try:
+        limit_reached = _reveal_count(request.user) > REVEALS_PER_HOUR
+        per_hour = None
+    except CacheUnavailable:
+        # Redis is down: the audit trail counts instead (never unlimited, never 500).
+        limit_reached, per_hour = False, REVEALS_PER_HOUR
+    if not limit_reached:
+        try:
+            services.contact_reveal(
+                actor=request.user, customer=customer, per_hour=per_hour
+            )
+        except services.RevealLimitReached:
+            limit_reached = True
+    if limit_reached:
         message = _("You have shown %(count)s numbers this hour, the most allowed.") % {
             "count": REVEALS_PER_HOUR
         }
@@ -379,7 +407,6 @@ def contact_reveal(request: HttpRequest, pk: int) -> HttpResponse:
             )
         messages.error(request, message)
         return redirect(customer)
-    services.contact_reveal(actor=request.user, customer=customer)
     number = format_phone(customer.mobile)
     if request.htmx:
         return HttpResponse(
