@@ -61,6 +61,12 @@ def connect() -> None:
                 "undo clears it.",
             ),
             kept(
+                "customers.personaldatarequest.customer",
+                reason="The log of a personal-information request names the record "
+                "it was made about; a merge does not change what was exported or "
+                "erased then.",
+            ),
+            kept(
                 "customers.mergerecord.survivor",
                 reason="The merge record itself: it must name the two customers.",
             ),
