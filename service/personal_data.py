@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from crm_site.audit import unaudited
 from crm_site.outbox import Status as Outbox
 from crm_site.personal_data import Erasure, Section, register, rows
 from service.models import (
@@ -69,7 +70,9 @@ def _anonymise_requests(customer: Any, *, erasure: Erasure) -> int:
         worded.values_list("pk", flat=True),
         ["description", "callback_note"],
     )
-    changed = worded.update(description="", callback_note="")
+    # Erasure.audit above records the change without the personal values.
+    with unaudited("anonymisation records its own entries without the old values"):
+        changed = worded.update(description="", callback_note="")
     changed += (
         ServiceStep.objects.filter(request__customer=customer)
         .exclude(note="")
