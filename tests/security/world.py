@@ -172,6 +172,21 @@ TOKEN_OF: dict[str, str] = {
     "service:survey-answer": "survey_token",
 }
 
+#: Who may see each far-side object: everyone else must get 404 (or 403).
+FAR_VISIBLE_TO: dict[str, set[str]] = {
+    "customer": {"executive", "administrator", "far_consultant"},
+    "deal": {"executive", "administrator", "far_consultant"},
+    "discount_request": {"executive", "administrator", "far_consultant"},
+    "registration": {"executive", "administrator", "far_consultant"},
+    "contact_point": {"executive", "administrator", "far_consultant"},
+    "saved_filter": {"far_consultant"},
+    "notification": {"far_consultant"},
+    # Channel partners are marketing's records, seen by all who see partners; only
+    # a broker is limited to its own.
+    "partner": {"marketer", "sales_manager", "executive", "administrator"},
+    "partner_registration": {"far_broker", "executive", "administrator"},
+}
+
 
 @dataclass
 class World:
@@ -194,6 +209,10 @@ class World:
         """True when the URL's objects have a far (out-of-scope) counterpart."""
         keys = PK_OF.get(url_name, {}).values()
         return any(key in self.far for key in keys)
+
+    def far_keys(self, url_name: str) -> list[str]:
+        """The world keys of the URL's ids that have a far counterpart."""
+        return [k for k in PK_OF.get(url_name, {}).values() if k in self.far]
 
     def kwargs_for(
         self, url_name: str, kwarg_names: list[str], *, far: bool = False
