@@ -209,6 +209,112 @@ MARKETING_OWN_ACTIONS: frozenset[str] = frozenset(
 )
 
 
+#: What each permission means to a reader, for the README's role table (rendered by
+#: tests/security/test_role_table.py, which fails when the table and this disagree).
+#: Permissions sharing a phrase are listed once; None: implied by another phrase.
+PERMISSION_SUMMARY: dict[str, str | None] = {
+    "customers.view_customer": None,
+    "customers.scope_all": "every customer",
+    "customers.scope_team": "the customers of their team and the pool",
+    "customers.scope_own": "their own customers and the public pool",
+    "customers.scope_service": "buyers and owners",
+    "customers.scope_consented": "customers who consented to marketing",
+    "customers.view_contact": "full phone numbers",
+    "customers.export_customer": "exports of the customer list (each recorded)",
+    "sales.view_sales_desk": (
+        "the sales desk (grid, units, deals in scope, pool, overdue payments, printouts)"
+    ),
+    "sales.view_sales_management": (
+        "sales approvals, the sales dashboard and the protection rules"
+    ),
+    "service.view_service_desk": (
+        "the service desk (requests, work orders, contractors, knowledge base, "
+        "handovers)"
+    ),
+    "service.view_service_management": (
+        "the service dashboard and the satisfaction results"
+    ),
+    "marketing.use_marketing": "marketing (campaigns, segments, guests, dashboard)",
+    "marketing.view_referral": "referrals and rewards",
+    "marketing.view_channelpartner": "channel partners",
+    "marketing.view_commission": "partner commissions",
+    "customers.add_customer": "register customers",
+    "customers.change_customer": "edit customers in scope and log on their timeline",
+    "customers.reveal_contact": "show a masked number (logged, rate-limited)",
+    "customers.assign_customer": "assign customers",
+    "customers.import_customer": "import customers",
+    "customers.merge_customer": "merge duplicates",
+    "customers.delete_customer": "delete customers",
+    "sales.use_sales": (
+        "work deals (reserve, release, subscribe, contract, payments, discounts, "
+        "changes) and claim from the pool"
+    ),
+    "sales.manage_sales": (
+        "decide approvals, reassign registrations, set protection rules"
+    ),
+    "sales.manage_inventory": "create buildings, import units, reprice",
+    "service.use_service": (
+        "work requests and work orders, inspect handovers, write the knowledge base"
+    ),
+    "service.manage_service": (
+        "run handover batches, manage contractors and chargebacks"
+    ),
+    "marketing.run_campaigns": "plan, send and run campaigns, segments and check-ins",
+    "marketing.attribute_deal": "credit a deal to a campaign",
+    "marketing.add_referral": "record referrals",
+    "marketing.approve_reward": "approve referral rewards",
+    "marketing.pay_reward": "mark rewards and commissions paid",
+    "marketing.add_channelpartner": "add and edit channel partners and their brokers",
+    "marketing.change_channelpartner": (
+        "add and edit channel partners and their brokers"
+    ),
+    "marketing.change_referralrule": "set referral rewards",
+    "marketing.partner_portal": (
+        "the partner portal only: register customers for their partner, see its "
+        "registrations and commissions"
+    ),
+    "crm_site.use_admin": "the Django admin (users, teams, groups, survey templates)",
+    "crm_site.add_user": None,
+    "crm_site.change_user": None,
+    "crm_site.add_team": None,
+    "crm_site.change_team": None,
+    "auth.change_group": None,
+    "service.add_surveytemplate": None,
+    "service.change_surveytemplate": None,
+    "service.add_surveyquestion": None,
+    "service.change_surveyquestion": None,
+    "service.delete_surveyquestion": None,
+    "crm_site.view_user": "the admin's users, teams, groups, audit trail, heartbeats",
+    "crm_site.view_team": None,
+    "crm_site.view_auditentry": None,
+    "crm_site.view_heartbeat": None,
+    "auth.view_group": None,
+    "service.view_surveytemplate": None,
+    "service.view_surveyquestion": None,
+}
+
+
+def role_table() -> list[str]:
+    """The README's role table, one Markdown line each, from the declared matrix."""
+
+    def phrases(perms: list[str]) -> str:
+        seen: list[str] = []
+        order = list(PERMISSION_SUMMARY)
+        for perm in sorted(perms, key=order.index):
+            phrase = PERMISSION_SUMMARY[perm]
+            if phrase and phrase not in seen:
+                seen.append(phrase)
+        return "; ".join(seen)
+
+    lines = ["| role | may see | may do |", "|---|---|---|"]
+    for role in Role:
+        perms = ROLE_PERMISSIONS[role]
+        see = phrases([p for p in perms if p in SEE_PERMISSIONS])
+        do = phrases(actions_of(role)) or "nothing (read only)"
+        lines.append(f"| {role.label} (`{role.value}`) | {see or '—'} | {do} |")
+    return lines
+
+
 def actions_of(role: Role) -> list[str]:
     """The action permissions a role holds by default."""
     return [p for p in ROLE_PERMISSIONS[role] if p not in SEE_PERMISSIONS]
