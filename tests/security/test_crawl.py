@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.db import connection, transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from crm_site.permissions import Kind, access_of
@@ -136,12 +136,22 @@ def _is_login_redirect(response) -> bool:
     )
 
 
-@pytest.fixture
-def world(db, settings, tmp_path) -> World:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.SMS_BACKEND = "crm_site.messaging.LocMemSmsBackend"
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    return build_world()
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[World]:
+    """One world for the whole module, rolled back at its end: every request runs
+    in its own rolled-back savepoint, so no test sees another's changes."""
+    media = tmp_path_factory.mktemp("media")
+    with (
+        override_settings(
+            MEDIA_ROOT=media,
+            SMS_BACKEND="crm_site.messaging.LocMemSmsBackend",
+            EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+        ),
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+    ):
+        yield build_world()
+        transaction.set_rollback(True)
 
 
 def _clients(world: World, names: list[str]) -> dict[str, Client]:
