@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site import outbox
+from crm_site.permissions import action_required, see_required
 
 REVIEW = "crm_site.review_outbox"
 
 
-@permission_required(REVIEW, raise_exception=True)
+@see_required(REVIEW)
 def parked_list(request: HttpRequest) -> HttpResponse:
     """Parked messages of every kind, oldest first, with what to do about each."""
     return render(
@@ -29,8 +29,8 @@ def _kind(name: str) -> outbox.OutboxKind:
         raise Http404 from None
 
 
+@action_required(REVIEW)
 @require_POST
-@permission_required(REVIEW, raise_exception=True)
 def parked_send_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     if outbox.message_send_again(actor=request.user, kind=_kind(kind), pk=pk):
         messages.success(request, _("The message will be sent again."))
@@ -39,8 +39,8 @@ def parked_send_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     return redirect("outbox-parked")
 
 
+@action_required(REVIEW)
 @require_POST
-@permission_required(REVIEW, raise_exception=True)
 def parked_mark_sent(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     if outbox.message_mark_sent(actor=request.user, kind=_kind(kind), pk=pk):
         messages.success(request, _("The message is recorded as sent."))

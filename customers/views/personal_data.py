@@ -4,7 +4,6 @@ CRM holds, the export, and the anonymisation."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
@@ -12,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from crm_site.permissions import action_required, see_required
 from customers import services
 from customers.forms_personal_data import AnonymiseForm, PersonalDataExportForm
 from customers.models import Customer
@@ -50,13 +50,13 @@ def _page(
 
 
 @never_cache
-@permission_required(PERMISSION, raise_exception=True)
+@see_required(PERMISSION)
 def personal_data(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, _customer(request, pk))
 
 
 @never_cache
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 @require_POST
 def personal_data_export(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer(request, pk)
@@ -80,7 +80,7 @@ def personal_data_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @never_cache
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 @require_POST
 def personal_data_anonymise(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _customer(request, pk)

@@ -60,6 +60,12 @@ PK_OF: dict[str, dict[str, str]] = {
     # crm_site
     "notification-open": {"pk": "notification"},
     # customers
+    "outbox-send-again": {"pk": "parked_invitation"},
+    "outbox-mark-sent": {"pk": "parked_invitation"},
+    # customers
+    "customers:personal-data": {"pk": "customer"},
+    "customers:personal-data-export": {"pk": "customer"},
+    "customers:personal-data-anonymise": {"pk": "customer"},
     "customers:customer-detail": {"pk": "customer"},
     "customers:customer-edit": {"pk": "customer"},
     "customers:customer-timeline": {"pk": "customer"},
@@ -163,6 +169,8 @@ PK_OF: dict[str, dict[str, str]] = {
 OTHER_KWARGS: dict[str, dict[str, str]] = {
     "sales:opportunity-print": {"document": "selection"},
     "marketing:campaign-move": {"status": "running"},
+    "outbox-send-again": {"kind": "marketing.invitation"},
+    "outbox-mark-sent": {"kind": "marketing.invitation"},
 }
 TOKEN_OF: dict[str, str] = {
     "marketing:unsubscribe": "unsubscribe_token",
@@ -543,6 +551,11 @@ def build_world() -> World:
         campaign=campaign, member=member, channel="sms"
     )
     n["invitation"] = invitation
+    # A message whose send was interrupted and could not be checked: the outbox
+    # review page lists it.
+    n["parked_invitation"] = Invitation.objects.create(
+        campaign=campaign, member=member, channel="email", status="unknown"
+    )
     n["response"] = Response.objects.create(
         campaign=campaign, member=member, customer=customer, kind="signed_up"
     )
