@@ -2,7 +2,8 @@
 
 Service surveys, handover notices and marketing invitations all send through here, so a
 developer plugs in their SMS provider once (``SMS_BACKEND``, a dotted path to a class with a
-``send`` method). The default backend writes each message to the log; ``LocMemSmsBackend``
+``send`` method). The default backend logs that a message was handed over (masked number,
+length; never the text, which holds names and live links); ``LocMemSmsBackend``
 keeps them in ``sms_outbox`` for tests, like Django's ``mail.outbox``.
 
 Callers keep their own outbox rows (what must be sent, and whether it was); these functions
@@ -19,6 +20,8 @@ from functools import cache
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.module_loading import import_string
+
+from crm_site.logging import mask_phone
 
 logger = logging.getLogger("anju.sms")
 
@@ -42,11 +45,17 @@ class SmsBackend:
 
 
 class LogSmsBackend(SmsBackend):
-    """Writes the message to the ``anju.sms`` log instead of sending it."""
+    """Logs that a message would have been sent, instead of sending it: its id, the
+    masked number and its length. Never the text: it holds names and live links."""
 
     def send(self, phone: str, text: str) -> str:
         message_id = uuid.uuid4().hex
-        logger.info("SMS %s to %s: %s", message_id, phone, text)
+        logger.info(
+            "SMS %s to %s: %d characters (not sent: log backend)",
+            message_id,
+            mask_phone(phone),
+            len(text),
+        )
         return message_id
 
 

@@ -84,6 +84,8 @@ class AuditEntry(models.Model):
         UPDATE = "update", _("Updated")
         DELETE = "delete", _("Deleted")
         REVEAL = "reveal", _("Number shown")
+        LOCK_OUT = "lockout", _("Log-in locked")
+        UNLOCK = "unlock", _("Log-in unlocked")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
