@@ -35,11 +35,14 @@ MASK = "***"
 
 
 def _public_link_pattern() -> re.Pattern[str] | None:
-    try:
-        from django.conf import settings
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
 
+    try:
         base = getattr(settings, "PUBLIC_BASE_URL", "")
-    except Exception:  # settings not configured (a script): the paths still match
+    except (
+        ImproperlyConfigured
+    ):  # settings not configured (a script): paths still match
         base = ""
     if not base:
         return None
@@ -97,7 +100,7 @@ class MaskPersonalDataFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a broken format string: keep what logging would print
+        except (TypeError, ValueError):  # a broken format string: keep the raw text
             message = str(record.msg)
         record.msg = mask_text(message)
         record.args = None
