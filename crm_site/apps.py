@@ -12,7 +12,7 @@ class CrmSiteConfig(AppConfig):
     verbose_name = _("CRM site")
 
     def ready(self) -> None:
-        from crm_site import auth_backends, lockout  # noqa: F401 (its receivers)
+        from crm_site import auth_backends, checks, lockout  # noqa: F401 (registers)
         from crm_site.roles import sync_role_groups
 
         # Permissions exist only after migrate has run, so groups are synced then.
