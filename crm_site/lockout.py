@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
@@ -24,7 +25,7 @@ from django.db import models, transaction
 from django.db.models import Q, Sum
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
+from django.shortcuts import render
 from django.utils import timezone
 
 from crm_site.audit import audit_record
@@ -47,6 +48,16 @@ class LockoutHandler(AxesDatabaseHandler):
         )
         scaled = per_address * settings.LOGIN_FAILURE_LIMIT
         return max(per_user, scaled // settings.LOGIN_ADDRESS_FAILURE_LIMIT)
+
+    def reset_user_attempts(self, request, credentials=None) -> int:
+        """After a successful log-in, forget that username's failures only. Axes'
+        own reset also clears the address's count, so an attacker holding one account
+        could log in between guesses and never hit the per-address limit."""
+        username = get_client_username(request, credentials)
+        if not username:
+            return 0
+        deleted, _ = AccessAttempt.objects.filter(username=username).delete()
+        return deleted
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -71,7 +82,7 @@ def lockout_response(
     The form is unbound: validating it would try the password once more."""
     username = request.POST.get("username", "")[:150]
     form = AuthenticationForm(request, initial={"username": username})
-    return TemplateResponse(
+    return render(
         request,
         "registration/login.html",
         {
