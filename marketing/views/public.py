@@ -61,7 +61,7 @@ def signup(request: HttpRequest, token: str) -> HttpResponse:
             "invitation": invitation,
             "done": done,
             "error": error,
-            "code": invitation.member.code,
+            "code": invitation.member.code_display,
             "qr": _qr_svg(invitation.member.code),
         },
     )
