@@ -13,8 +13,6 @@ locked, from where, and who let them back in.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
 from axes.models import AccessAttempt
@@ -133,12 +131,6 @@ def audit_lockout(sender, request, username=None, ip_address=None, **kwargs) -> 
             .isoformat(),
         ),
     )
-
-
-def locked_attempts():
-    """Attempt rows still inside the lock-out window (those that may be locking)."""
-    since = timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-    return AccessAttempt.objects.filter(attempt_time__gte=since)
 
 
 @transaction.atomic
