@@ -37,8 +37,11 @@ def django_setup() -> None:
     debug = os.environ.get("DJANGO_DEBUG", "").lower() in ("1", "true", "yes", "on")
     if not debug and not os.environ.get("DJANGO_SECRET_KEY"):
         # The settings refuse to start without a key when debug is off. These scripts
-        # sign nothing; note that ID_NUMBER_HASH_KEY falls back to the secret key.
+        # sign nothing.
         os.environ["DJANGO_SECRET_KEY"] = "bench-only-not-secret"
+    if not debug and not os.environ.get("ID_NUMBER_HASH_KEY"):
+        # Nor without the ID-number hash key; use the server's to match its hashes.
+        os.environ["ID_NUMBER_HASH_KEY"] = "bench-only-not-secret-id-key"
     import django
 
     django.setup()

@@ -12,7 +12,12 @@ class CrmSiteConfig(AppConfig):
     verbose_name = _("CRM site")
 
     def ready(self) -> None:
-        from crm_site import auth_backends, personal_data
+        from crm_site import (  # noqa: F401 (registers)
+            auth_backends,
+            checks,
+            lockout,
+            personal_data,
+        )
         from crm_site.roles import sync_role_groups
 
         # Permissions exist only after migrate has run, so groups are synced then.

@@ -2,7 +2,8 @@
 
 Service surveys, handover notices and marketing invitations all send through here, so a
 developer plugs in their SMS provider once (``SMS_BACKEND``, a dotted path to a class with a
-``send`` method). The default backend writes each message to the log; ``LocMemSmsBackend``
+``send`` method). The default backend logs that a message was handed over (masked number,
+length; never the text, which holds names and live links); ``LocMemSmsBackend``
 keeps them in ``sms_outbox`` for tests, like Django's ``mail.outbox``.
 
 Callers keep outbox rows (crm_site.outbox: what must be sent, and whether it was); these
@@ -23,6 +24,8 @@ from functools import cache
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.module_loading import import_string
+
+from crm_site.logging import mask_phone
 
 logger = logging.getLogger("anju.sms")
 
@@ -69,25 +72,36 @@ class SmsBackend:
 
 
 class LogSmsBackend(SmsBackend):
-    """Writes the message to the ``anju.sms`` log instead of sending it, and keeps each
-    key it accepted (``crm_site.LoggedSms``), so it behaves like a provider that honours
-    idempotency keys: a repeated key is accepted once, and ``lookup`` answers."""
+    """Logs that a message would have been sent, instead of sending it: its id, the
+    masked number and its length, never the text (it holds names and live links).
+    It keeps each key it accepted (``crm_site.LoggedSms``), so it behaves like a
+    provider that honours idempotency keys: a repeated key is accepted once, and
+    ``lookup`` answers."""
 
     def send(self, phone: str, text: str, *, key: str = "") -> str:
         from crm_site.models import LoggedSms
 
         if not key:
             message_id = uuid.uuid4().hex
-            logger.info("SMS %s to %s: %s", message_id, phone, text)
+            self._log(message_id, phone, text)
             return message_id
         logged, created = LoggedSms.objects.get_or_create(
             key=key, defaults={"message_id": uuid.uuid4().hex}
         )
         if created:
-            logger.info("SMS %s to %s: %s", logged.message_id, phone, text)
+            self._log(logged.message_id, phone, text)
         else:
-            logger.info("SMS %s: key %s already accepted", logged.message_id, key)
+            logger.info("SMS %s: key already accepted", logged.message_id)
         return logged.message_id
+
+    @staticmethod
+    def _log(message_id: str, phone: str, text: str) -> None:
+        logger.info(
+            "SMS %s to %s: %d characters (not sent: log backend)",
+            message_id,
+            mask_phone(phone),
+            len(text),
+        )
 
     def lookup(self, key: str) -> Lookup:
         from crm_site.models import LoggedSms

@@ -86,6 +86,8 @@ class AuditEntry(models.Model):
         REVEAL = "reveal", _("Number shown")
         EXPORT = "export", _("Personal information exported")
         ANONYMISE = "anonymise", _("Personal information anonymised")
+        LOCK_OUT = "lockout", _("Log-in locked")
+        UNLOCK = "unlock", _("Log-in unlocked")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

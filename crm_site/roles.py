@@ -144,6 +144,11 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.view_auditentry",
         "crm_site.view_heartbeat",
         "crm_site.review_outbox",
+        # Log-in lock-outs: see the failed attempts and unlock (crm_site/lockout.py).
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "axes.view_accessfailurelog",
+        "axes.view_accesslog",
         "auth.view_group",
         "auth.change_group",
         "sales.view_project",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -40,8 +42,16 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-used-with-debug-on"
 
 # Key of the hash that matches identity numbers. Set it once and keep it: changing it
-# breaks matching of numbers already stored. Falls back to the secret key.
-ID_NUMBER_HASH_KEY = os.environ.get("ID_NUMBER_HASH_KEY") or SECRET_KEY
+# breaks matching of numbers already stored. Its own key, never the secret key: rotating
+# the secret key (sessions, signed links) must not orphan every stored hash, and a
+# leaked secret key must not make the hashes searchable.
+ID_NUMBER_HASH_KEY = os.environ.get("ID_NUMBER_HASH_KEY", "")
+if not ID_NUMBER_HASH_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "ID_NUMBER_HASH_KEY must be set when DJANGO_DEBUG is off."
+        )
+    ID_NUMBER_HASH_KEY = "insecure-development-id-hash-key-only-used-with-debug-on"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -64,6 +74,8 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +83,9 @@ MIDDLEWARE = [
     "crm_site.outage.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files keep their own headers and caching.
+    "csp.middleware.CSPMiddleware",
+    "crm_site.no_store.PrivateCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -80,6 +95,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Last: turns a login refused by the lock-out into the login page with its message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm_site.urls"
@@ -144,8 +161,13 @@ CACHES = {
 # Authentication -----------------------------------------------------------
 
 AUTH_USER_MODEL = "crm_site.User"
-# ModelBackend with the permission sets cached (see crm_site/auth_backends.py).
-AUTHENTICATION_BACKENDS = ["crm_site.auth_backends.CachedPermissionBackend"]
+# First django-axes' lock-out check (it logs nobody in, it refuses locked-out
+# credentials), then ModelBackend with the permission sets cached
+# (see crm_site/auth_backends.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "crm_site.auth_backends.CachedPermissionBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -157,6 +179,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login throttling (django-axes, see crm_site/lockout.py). After LOGIN_FAILURE_LIMIT
+# wrong passwords for one username, or LOGIN_ADDRESS_FAILURE_LIMIT from one address
+# (higher: a sales office often shares one address), logging in is refused for
+# LOGIN_LOCKOUT_MINUTES, the right password included, unless an administrator unlocks
+# it first. Attempts are rows in PostgreSQL, not the cache: a lock-out survives a Redis
+# restart, and a Redis outage (the cache then misses) cannot open the door.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
+LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))
+AXES_HANDLER = "crm_site.lockout.LockoutHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# Failures while locked out do not restart the clock: the message's "N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "crm_site.lockout.lockout_response"
+# Behind a reverse proxy, REMOTE_ADDR is the proxy: read the client's address from the
+# header the proxy sets (see crm_site/lockout.py).
+AXES_CLIENT_IP_CALLABLE = "crm_site.lockout.client_address"
 
 # Language and time ----------------------------------------------------------
 
@@ -211,11 +255,33 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content Security Policy (django-csp) on every response: scripts only from our own
+# static files (no inline script, no on*= handlers, no eval), nothing may frame a page,
+# forms post only to us. Styles allow inline style attributes: the templates set
+# progress-bar widths and similar computed values in style="" attributes, which carry no
+# script; htmx also adds its indicator <style>.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        # data: for the SVG icons in Bootstrap's CSS and generated QR images.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 # E-mail -----------------------------------------------------------------------
 
+# The default prints each mail's kind, masked recipient and size, never its text or
+# links (crm_site/mail.py); set the SMTP backend in production.
 EMAIL_BACKEND = os.environ.get(
-    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+    "DJANGO_EMAIL_BACKEND", "crm_site.mail.MaskedConsoleEmailBackend"
 )
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
@@ -388,13 +454,22 @@ SERVICE_CLUSTER_DAYS = int(os.environ.get("SERVICE_CLUSTER_DAYS", "30"))
 
 # Logging --------------------------------------------------------------------------
 
+# Every handler masks mobile numbers, resident ID numbers and signed links
+# (crm_site/logging.py): the log is read by more people than the customer table.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"mask_personal": {"()": "crm_site.logging.MaskPersonalDataFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_personal"],
+        }
+    },
     "root": {
         "handlers": ["console"],
         "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO"),

@@ -1,42 +1,54 @@
-"""Short invitation codes: a member's id, scrambled and written in Crockford base 32.
+"""Invitation codes: random, unguessable, easy to read out at the door.
 
-The scrambling is a bijection on 30 bits (multiply by an odd constant, then xor), so
-codes are unique without being stored, neighbouring members get unrelated codes, and a
-code maps straight back to its row. Six characters, no I/L/O/U to misread at the door.
+A code is 12 hexadecimal characters (48 random bits) drawn by PostgreSQL's
+``gen_random_uuid()`` (a cryptographically strong generator) when the member row is
+inserted, so the INSERT ... SELECT that snapshots a million members draws them in the
+database. Nothing about a code follows from the member, the customer or another code
+(the old codes were the member id scrambled, and could be computed). Hexadecimal has no
+I, L, O or U to misread; people's O, I and L are read as 0 and 1. Codes are unique within
+a campaign (a constraint), and shown in groups of four.
 """
 
 from __future__ import annotations
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-BITS = 30
-MASK = (1 << BITS) - 1
-MULTIPLIER = 0x2F1C_3A5B | 1
-INVERSE = pow(MULTIPLIER, -1, 1 << BITS)
-SALT = 0x15A4_E35D & MASK
-LENGTH = 6
-# Letters people type for the ones the alphabet leaves out.
-READ_AS = {"I": "1", "L": "1", "O": "0"}
+import secrets
+
+from django.contrib.postgres.functions import RandomUUID
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Left, Replace, Upper
+
+LENGTH = 12
+ALPHABET = "0123456789ABCDEF"
+# Letters people type for the digits they look like.
+READ_AS = {"O": "0", "I": "1", "L": "1"}
 
 
-def encode_code(pk: int) -> str:
-    if not 0 < pk <= MASK:
-        raise ValueError("id out of range for a short code")
-    value = ((pk * MULTIPLIER) & MASK) ^ SALT
-    chars = []
-    for _ in range(LENGTH):
-        chars.append(ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+def code_db_default():
+    """The database expression that draws a new code (the column's default)."""
+    return Upper(
+        Left(
+            Replace(
+                Cast(RandomUUID(), output_field=CharField()), Value("-"), Value("")
+            ),
+            LENGTH,
+        )
+    )
 
 
-def decode_code(code: str) -> int | None:
-    """The id a code stands for, or None when it is not a well-formed code."""
-    text = "".join(code.split()).upper().replace("-", "")
-    text = "".join(READ_AS.get(ch, ch) for ch in text)
-    if len(text) != LENGTH or any(ch not in ALPHABET for ch in text):
+def new_code() -> str:
+    """A code drawn in Python (the data migration, and repairs of a collision)."""
+    return secrets.token_hex(LENGTH // 2).upper()
+
+
+def normalize_code(text: str) -> str | None:
+    """The stored form of a typed or scanned code, or None when it cannot be one."""
+    cleaned = "".join(text.split()).upper().replace("-", "")
+    cleaned = "".join(READ_AS.get(ch, ch) for ch in cleaned)
+    if len(cleaned) != LENGTH or any(ch not in ALPHABET for ch in cleaned):
         return None
-    value = 0
-    for ch in text:
-        value = (value << 5) | ALPHABET.index(ch)
-    pk = ((value ^ SALT) * INVERSE) & MASK
-    return pk or None
+    return cleaned
+
+
+def display_code(code: str) -> str:
+    """3F9A-2C71-B0D4: groups of four, to read out and type."""
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))

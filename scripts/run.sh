@@ -8,6 +8,7 @@
 #   DATABASE_URL          use this database instead of starting PostgreSQL
 #   REDIS_URL             use this Redis instead of starting one
 #   DJANGO_SECRET_KEY     default: generated once into var/secret_key
+#   ID_NUMBER_HASH_KEY    default: generated once into var/id_number_hash_key
 #   DJANGO_DEBUG          default: false
 #   DJANGO_ALLOWED_HOSTS  default: localhost,127.0.0.1,$HOST
 #   ANJU_RESTART_MIN_DELAY, ANJU_RESTART_MAX_DELAY, ANJU_RESTART_RESET
@@ -45,6 +46,18 @@ if [[ -z ${DJANGO_SECRET_KEY:-} ]]; then
   DJANGO_SECRET_KEY=$(<"$keyfile")
 fi
 export DJANGO_SECRET_KEY
+# The identity-number hash key, its own secret: generated once next to the secret key
+# and kept (a new one would stop every stored ID hash from matching).
+if [[ -z ${ID_NUMBER_HASH_KEY:-} ]]; then
+  idkeyfile="$ANJU_VAR/id_number_hash_key"
+  if [[ ! -s $idkeyfile ]]; then
+    anju_log "Generating the ID-number hash key in var/id_number_hash_key"
+    (umask 077 && python -c 'import secrets; print(secrets.token_urlsafe(50))' >"$idkeyfile")
+  fi
+  chmod 600 "$idkeyfile"
+  ID_NUMBER_HASH_KEY=$(<"$idkeyfile")
+fi
+export ID_NUMBER_HASH_KEY
 export DJANGO_DEBUG="${DJANGO_DEBUG:-false}"
 # Plain http on the local machine: no HTTPS redirect, no secure-only cookies.
 export DJANGO_SECURE_HTTPS=false

@@ -28,8 +28,9 @@ anju_ensure_venv test
 anju_heading "PostgreSQL and Redis"
 anju_start_services
 
-export DJANGO_SECRET_KEY
+export DJANGO_SECRET_KEY ID_NUMBER_HASH_KEY
 DJANGO_SECRET_KEY=$(random_key)
+ID_NUMBER_HASH_KEY=$(random_key)
 export DJANGO_DEBUG=false
 export DJANGO_SETTINGS_MODULE=crm_site.settings
 
@@ -38,6 +39,7 @@ anju_step "ruff format --check" ruff format --check .
 anju_step "makemigrations --check" python manage.py makemigrations --check --dry-run
 # Production-like settings, only for this command (env does not leak them).
 anju_step "check --deploy" env DJANGO_DEBUG=false DJANGO_SECRET_KEY="$(random_key)" \
+  ID_NUMBER_HASH_KEY="$(random_key)" \
   DJANGO_SECURE_HTTPS=true DJANGO_ALLOWED_HOSTS=crm.example.com \
   python manage.py check --deploy --fail-level WARNING
 

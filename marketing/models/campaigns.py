@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.outbox import OutboxMessage, outbox_indexes
-from marketing.codes import decode_code, encode_code
+from marketing.codes import code_db_default, display_code, normalize_code
 
 
 class Campaign(models.Model):
@@ -197,7 +197,8 @@ class CostLine(models.Model):
 
 class CampaignMember(models.Model):
     """A customer the campaign targets, snapshotted from its segment when it started.
-    The member's short code (on the invitation, typed at the door) is its id encoded."""
+    The member's code (on the invitation, typed or scanned at the door) is random,
+    drawn by the database on insert (marketing.codes)."""
 
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="members"
@@ -206,6 +207,12 @@ class CampaignMember(models.Model):
         "customers.Customer", on_delete=models.PROTECT, related_name="campaign_members"
     )
     added_at = models.DateTimeField(default=timezone.now)
+    code = models.CharField(
+        _("invitation code"),
+        max_length=12,
+        db_default=code_db_default(),
+        editable=False,
+    )
 
     class Meta:
         verbose_name = _("campaign member")
@@ -213,7 +220,11 @@ class CampaignMember(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "customer"], name="campaign_member_unique"
-            )
+            ),
+            # Also the index the door's look-up by code uses.
+            models.UniqueConstraint(
+                fields=["campaign", "code"], name="campaign_member_code_unique"
+            ),
         ]
         indexes = [
             models.Index(fields=["customer"], name="campaign_member_customer_idx")
@@ -223,12 +234,12 @@ class CampaignMember(models.Model):
         return f"{self.campaign_id}/{self.customer_id}"
 
     @property
-    def code(self) -> str:
-        return encode_code(self.pk)
+    def code_display(self) -> str:
+        return display_code(self.code)
 
     @staticmethod
-    def pk_from_code(code: str) -> int | None:
-        return decode_code(code)
+    def normalize_code(code: str) -> str | None:
+        return normalize_code(code)
 
 
 class Invitation(OutboxMessage):

@@ -105,6 +105,12 @@ class PartnerRegistration(models.Model):
     project = models.ForeignKey(
         "sales.Project", on_delete=models.PROTECT, related_name="+"
     )
+    # The name the broker typed. The portal shows it, never the customer's name in the
+    # CRM: a number that matched an existing customer must not tell the broker whose
+    # number it is.
+    name_given = models.CharField(
+        _("name given by the broker"), max_length=100, blank=True, default=""
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -67,21 +67,29 @@ def members_snapshot(*, campaign: Campaign, segment: Segment, actor: User) -> in
     """Copy the segment's current members into the campaign in one INSERT ... SELECT.
 
     The database does the work (no rows travel through Python, so a million members
-    take one statement); the unique (campaign, customer) index makes a repeat add
-    nobody twice. Members are those the starting user may see."""
+    take one statement, each member's random code drawn by the column default); the
+    unique (campaign, customer) index makes a repeat add nobody twice. A member whose
+    random code collided with another's (unique per campaign) is skipped by the same
+    ON CONFLICT, so the statement runs again until it adds nobody: usually twice.
+    Members are those the starting user may see."""
     members = (
         segment_customers(user=actor, criteria=segment.criteria).order_by().values("pk")
     )
     select_sql, params = members.query.sql_with_params()
     table = connection.ops.quote_name(CampaignMember._meta.db_table)
+    added = 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (campaign_id, customer_id, added_at) "
-            f"SELECT %s, matched.pk, %s FROM ({select_sql}) AS matched (pk) "
-            "ON CONFLICT (campaign_id, customer_id) DO NOTHING",
-            [campaign.pk, timezone.now(), *params],
-        )
-        return cursor.rowcount
+        for _pass in range(5):
+            cursor.execute(
+                f"INSERT INTO {table} (campaign_id, customer_id, added_at) "
+                f"SELECT %s, matched.pk, %s FROM ({select_sql}) AS matched (pk) "
+                "ON CONFLICT DO NOTHING",
+                [campaign.pk, timezone.now(), *params],
+            )
+            if cursor.rowcount == 0:
+                break
+            added += cursor.rowcount
+    return added
 
 
 @transaction.atomic

@@ -147,7 +147,7 @@ def invitation_links(invitation: Invitation) -> dict[str, str]:
     """The code and the public links one invitation carries."""
     signup = public_token(invitation, SIGNUP_SALT)
     return {
-        "code": invitation.member.code,
+        "code": invitation.member.code_display,
         "signup": public_url("marketing:public-signup", signup),
         "qr": public_url("marketing:public-qr", signup),
         "unsubscribe": public_url(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site.audit import audit_record
@@ -25,7 +24,12 @@ from sales.services.ownership import RegistrationRefused, registration_create
 
 
 class PartnerRegistrationRefused(Exception):
-    """The customer is protected at the project by someone else."""
+    """The customer is protected at the project by someone else.
+
+    The broker is outside the company: the message tells them only that the customer
+    is taken, not by whom nor until when (the date would tell them when to try again
+    to take the customer over) nor anything about the customer. The refusal on record
+    (OwnershipEvent) keeps the owner and the date, for the sales managers."""
 
     def __init__(self, registration: Registration) -> None:
         self.registration = registration
@@ -33,11 +37,11 @@ class PartnerRegistrationRefused(Exception):
 
     @property
     def message(self) -> str:
-        # The words a consultant's refused registration is recorded with.
-        return _("Protected by %(owner)s until %(until)s") % {
-            "owner": self.registration.consultant.display_name,
-            "until": f"{timezone.localtime(self.registration.protected_until):%Y-%m-%d}",
-        }
+        return _(
+            "This customer is already registered at this project and cannot be "
+            "registered for you. Ask your contact in the sales office if you think "
+            "this is wrong."
+        )
 
 
 def partner_of(user: User) -> ChannelPartner | None:
@@ -85,6 +89,7 @@ def partner_registration_create(
                     "broker": broker,
                     "customer": customer,
                     "project": project,
+                    "name_given": name[:100],
                 },
             )
             if created:

@@ -24,12 +24,12 @@ class ResponseRefused(Exception):
 
 
 def member_by_code(*, campaign: Campaign, code: str) -> CampaignMember:
-    pk = CampaignMember.pk_from_code(code)
+    normalized = CampaignMember.normalize_code(code)
     member = (
         CampaignMember.objects.select_related("customer")
-        .filter(pk=pk, campaign=campaign)
+        .filter(campaign=campaign, code=normalized)
         .first()
-        if pk
+        if normalized
         else None
     )
     if member is None:

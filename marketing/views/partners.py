@@ -86,7 +86,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "brokers": partner.brokers.select_related("user").order_by(
                 "user__username"
             ),
-            "page": _registration_page(request, partner),
+            "page": _registration_page(request, partner, for_partner=False),
             "totals": totals,
             "broker_form": BrokerForm()
             if request.user.has_perm("marketing.change_channelpartner")
@@ -157,7 +157,9 @@ def commission_pay(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("marketing:commission-list")
 
 
-def _registration_page(request: HttpRequest, partner: ChannelPartner):
+def _registration_page(
+    request: HttpRequest, partner: ChannelPartner, *, for_partner: bool
+):
     page = paginate(
         partner_registration_rows(partner=partner), page=request.GET.get("page")
     )
@@ -165,6 +167,13 @@ def _registration_page(request: HttpRequest, partner: ChannelPartner):
         # Nobody reads a full number off a partner's list, brokers included.
         row.masked_mobile = mask_phone(row.customer.mobile)
         row.deal_stage_label = stage_label(row.deal_stage)
+        # A broker sees the name they typed (older rows: the surname only), never the
+        # name the CRM holds for the number.
+        row.shown_name = (
+            (row.name_given or f"{row.customer.name[:1]}*")
+            if for_partner
+            else row.customer.name
+        )
     return page
 
 
@@ -187,7 +196,10 @@ def portal(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "marketing/portal.html",
-        {"partner": partner, "page": _registration_page(request, partner)},
+        {
+            "partner": partner,
+            "page": _registration_page(request, partner, for_partner=True),
+        },
     )
 
 
@@ -212,7 +224,9 @@ def portal_register(request: HttpRequest) -> HttpResponse:
                 request,
                 _("%(name)s is registered at %(project)s, protected until %(until)s.")
                 % {
-                    "name": link.customer.name,
+                    # The name the broker typed: the record found by the number
+                    # may be someone's customer under another name.
+                    "name": data["name"],
                     "project": link.project.name,
                     "until": f"{timezone.localtime(link.registration.protected_until):%Y-%m-%d}",
                 },

@@ -61,7 +61,7 @@ def signup(request: HttpRequest, token: str) -> HttpResponse:
             "invitation": invitation,
             "done": done,
             "error": error,
-            "code": invitation.member.code,
+            "code": invitation.member.code_display,
             "qr": _qr_svg(invitation.member.code),
         },
     )
@@ -77,9 +77,9 @@ def qr_image(request: HttpRequest, token: str) -> HttpResponse:
     segno.make(invitation.member.code, micro=False).save(
         image, kind="png", scale=8, border=2
     )
-    response = HttpResponse(image.getvalue(), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    # Like every signed-link response, not cached (crm_site.no_store): the image is the
+    # guest's door code.
+    return HttpResponse(image.getvalue(), content_type="image/png")
 
 
 def _qr_svg(code: str) -> str:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from crm_site.audit import audited_update
 from crm_site.models import Notification, User
 from crm_site.notifications import notify
+from crm_site.roles import Role, roles_of
 from customers.models import Customer, CustomerAccess, Interaction
 from customers.services import (
     customer_access_grant,
@@ -533,17 +534,26 @@ def registration_reassign(
         basis=Registration.Basis.REASSIGN,
         reason=reason,
     )
-    notify(
-        user=registration.consultant,
-        message=_("%(customer)s was reassigned to %(to)s: %(reason)s")
-        % {
+    if _outside_partner(registration.consultant):
+        # A channel partner's broker learns that sales took the customer over, never
+        # which consultant now protects them (the reason may name them too).
+        message = _("%(customer)s was handed over to the sales office.") % {
+            "customer": registration.customer.name
+        }
+    else:
+        message = _("%(customer)s was reassigned to %(to)s: %(reason)s") % {
             "customer": registration.customer.name,
             "to": consultant.display_name,
             "reason": reason,
-        },
-        target=registration.customer,
-    )
+        }
+    notify(user=registration.consultant, message=message, target=registration.customer)
     return new
+
+
+def _outside_partner(user: User) -> bool:
+    """A channel partner's broker: outside the company, told nothing about who in
+    sales holds a customer."""
+    return Role.CHANNEL_PARTNER in roles_of(user)
 
 
 def pool_queryset():

@@ -52,8 +52,20 @@ def page(browser, live_server):
     )
     page = context.new_page()
     page.set_default_timeout(10_000)
+    # Every page runs under the Content Security Policy: a blocked script, style or
+    # image is a defect the journey would otherwise not notice.
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert violations == [], violations
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from crm_site.management.commands.demo_data import DEMO_PASSWORD, DEMO_USERS
 from crm_site.models import User
@@ -20,7 +21,11 @@ def test_demo_data_creates_every_login_and_nothing_twice():
     assert (User.objects.count(), Customer.objects.count()) == counts
     assert counts[1] >= 115  # a rare random twin number is skipped, never duplicated
     for username, _family, _given, role, _team in DEMO_USERS:
-        user = authenticate(username=username, password=DEMO_PASSWORD)
+        user = authenticate(
+            RequestFactory().post("/accounts/login/"),
+            username=username,
+            password=DEMO_PASSWORD,
+        )
         assert user is not None, username
         assert role in user.roles
 

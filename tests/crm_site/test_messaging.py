@@ -15,11 +15,12 @@ def locmem_sms(settings):
     messaging.sms_outbox.clear()
 
 
-def test_default_sms_backend_writes_to_the_log(caplog):
+def test_default_sms_backend_logs_the_masked_number_and_length_only(caplog):
     with caplog.at_level("INFO", logger="anju.sms"):
         message_id = messaging.send_sms("13800138000", "您好")
-    assert message_id
-    assert "13800138000" in caplog.text and "您好" in caplog.text
+    assert message_id and message_id in caplog.text
+    assert "138****8000" in caplog.text and "2 characters" in caplog.text
+    assert "13800138000" not in caplog.text and "您好" not in caplog.text
 
 
 def test_locmem_backend_keeps_messages(locmem_sms):

@@ -241,7 +241,7 @@ def test_public_signup_records_a_response_and_shows_the_code(
     )
     response = client.get(url)
     assert response.status_code == 200
-    assert invitation.member.code in response.content.decode()
+    assert invitation.member.code_display in response.content.decode()
     assert "<svg" in response.content.decode()
     client.post(url)
     assert invitation.member.responses.get().kind == "signup"

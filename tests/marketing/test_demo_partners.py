@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from crm_site.management.commands.demo_data import DEMO_PASSWORD, DEMO_USERS
 from crm_site.models import User
@@ -31,7 +32,11 @@ def test_demo_partners_seed_runs_twice_and_covers_every_state():
         Commission.objects.count(),
         User.objects.count(),
     )
-    broker = authenticate(username="broker", password=DEMO_PASSWORD)
+    broker = authenticate(
+        RequestFactory().post("/accounts/login/"),
+        username="broker",
+        password=DEMO_PASSWORD,
+    )
     assert broker is not None and broker.has_perm("marketing.partner_portal")
     assert PartnerRegistration.objects.count() == 5
     assert set(Commission.objects.values_list("status", flat=True)) == {"due", "paid"}

@@ -229,7 +229,7 @@ def test_the_email_carries_the_code_and_a_qr_image_that_needs_no_login(
     services.invitations_send(campaign_id=campaign.pk)
     message = mail.outbox[0]
     html, mimetype = message.alternatives[0]
-    code = Invitation.objects.get().member.code
+    code = Invitation.objects.get().member.code_display
     assert mimetype == "text/html" and code in html and code in message.body
     qr_url = html.split('<img src="', 1)[1].split('"', 1)[0]
     response = client.get(urlsplit(qr_url).path)

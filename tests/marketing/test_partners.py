@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from crm_site.models import User
+from crm_site.models import Notification, User
 from customers.models import Customer
 from marketing.models import ChannelPartner, Commission, PartnerRegistration
 from marketing.models.payouts import Payout
@@ -67,12 +68,16 @@ def test_registration_is_refused_when_a_consultant_protects_the_customer(
     with pytest.raises(PartnerRegistrationRefused) as refused:
         register(broker, partner, project, mobile=own_customer.mobile)
     assert not PartnerRegistration.objects.exists()
-    # The refusal is on record, in the words a consultant's refusal is recorded with.
+    # The refusal is on record with the owner, for the sales managers; the broker's
+    # message names nobody and no date.
     event = OwnershipEvent.objects.get(
         customer=own_customer, kind="refused", consultant_id=broker.pk
     )
-    assert refused.value.message == event.reason
     assert consultant.display_name in event.reason
+    message = refused.value.message
+    assert consultant.display_name not in message
+    assert consultant.last_name not in message and own_customer.name not in message
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", message)
 
 
 def test_a_consultant_is_refused_a_customer_the_partner_protects(
@@ -189,9 +194,62 @@ def test_the_portal_shows_the_refusal_and_saves_nothing(
     )
     assert response.status_code == 400
     errors = " ".join(response.context["form"].non_field_errors())
-    assert consultant.display_name in errors
-    assert errors == OwnershipEvent.objects.get(kind="refused").reason
+    assert errors
+    body = response.content.decode()
+    # Nothing on the page tells the broker who protects the customer or until when.
+    assert consultant.display_name not in body and consultant.username not in body
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", errors)
     assert not PartnerRegistration.objects.exists()
+
+
+def test_a_successful_registration_repeats_the_name_the_broker_typed(
+    client, broker, project, own_customer
+):
+    client.force_login(broker)
+    response = client.post(
+        REGISTER,
+        {"name": "冯一", "mobile": own_customer.mobile, "project": project.pk},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "冯一" in body
+    # The number belongs to a customer stored as 张三: the broker does not learn it.
+    assert own_customer.name not in body
+
+
+def test_a_broker_whose_customer_is_handed_to_sales_is_not_told_to_whom(
+    broker, partner, project, sales_manager, consultant
+):
+    link = register(broker, partner, project)
+    registration_reassign(
+        actor=sales_manager,
+        registration=link.registration,
+        consultant=consultant,
+        reason=f"到访后转给{consultant.display_name}",
+    )
+    note = Notification.objects.filter(user=broker).latest("pk")
+    assert consultant.display_name not in note.message
+    assert consultant.last_name not in note.message
+
+
+def test_a_consultant_whose_customer_is_reassigned_is_told_to_whom(
+    sales_manager, consultant, other_consultant, own_customer, project
+):
+    registration = registration_create(
+        actor=consultant,
+        customer=own_customer,
+        project=project,
+        consultant=consultant,
+        basis=Registration.Basis.VISIT,
+    )
+    registration_reassign(
+        actor=sales_manager,
+        registration=registration,
+        consultant=other_consultant,
+        reason="调岗",
+    )
+    note = Notification.objects.filter(user=consultant).latest("pk")
+    assert other_consultant.display_name in note.message
 
 
 def test_the_portal_refuses_a_bad_number_next_to_the_field(client, broker, project):

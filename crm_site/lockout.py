@@ -1,0 +1,169 @@
+"""Log-in lock-out (django-axes): throttled per username and per address, audited,
+unlockable by an administrator.
+
+Axes counts failures in PostgreSQL (``AccessAttempt`` rows). Its stock handler compares
+every count with one limit; ours compares the per-address count with its own, higher
+limit (``LOGIN_ADDRESS_FAILURE_LIMIT``), because the consultants of a sales office often
+share one address and one colleague's typos must not lock out the whole office.
+
+Each lock-out and each unlock is an ``AuditEntry`` on the user (or, for an address
+trying names that are nobody's, on the attempt row), so an administrator sees who was
+locked, from where, and who let them back in.
+"""
+
+from __future__ import annotations
+
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
+from axes.signals import user_locked_out
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.db import models, transaction
+from django.db.models import Q, Sum
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry, User
+
+
+def _sum(attempts) -> int:
+    return attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """Axes' database handler with a separate limit for the per-address count.
+
+    Axes locks when ``get_failures`` reaches ``AXES_FAILURE_LIMIT``; the address count
+    is scaled so that it reaches that limit at ``LOGIN_ADDRESS_FAILURE_LIMIT``."""
+
+    def get_failures(self, request, credentials=None) -> int:
+        per_user, per_address = (
+            _sum(attempts) for attempts in self.get_user_attempts(request, credentials)
+        )
+        scaled = per_address * settings.LOGIN_FAILURE_LIMIT
+        return max(per_user, scaled // settings.LOGIN_ADDRESS_FAILURE_LIMIT)
+
+    def reset_user_attempts(self, request, credentials=None) -> int:
+        """After a successful log-in, forget that username's failures only. Axes'
+        own reset also clears the address's count, so an attacker holding one account
+        could log in between guesses and never hit the per-address limit."""
+        username = get_client_username(request, credentials)
+        if not username:
+            return 0
+        deleted, _ = AccessAttempt.objects.filter(username=username).delete()
+        return deleted
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address: behind the reverse proxy (DJANGO_BEHIND_PROXY), the last
+    address it appended to X-Forwarded-For; otherwise the connection's."""
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.META.get("REMOTE_ADDR")
+
+
+def lockout_minutes() -> int:
+    return settings.LOGIN_LOCKOUT_MINUTES
+
+
+def lockout_response(
+    request: HttpRequest, original_response=None, credentials=None
+) -> HttpResponse:
+    """The login page again, with the lock-out message instead of "wrong password".
+    The form is unbound: validating it would try the password once more."""
+    username = request.POST.get("username", "")[:150]
+    form = AuthenticationForm(request, initial={"username": username})
+    return render(
+        request,
+        "registration/login.html",
+        {
+            "form": form,
+            "locked_out": True,
+            "lockout_minutes": lockout_minutes(),
+            "next": request.POST.get("next", ""),
+        },
+        status=429,
+    )
+
+
+def _audit_target(username: str | None, ip_address: str | None) -> models.Model | None:
+    user = User.objects.filter(username=username).first() if username else None
+    if user is not None:
+        return user
+    return (
+        AccessAttempt.objects.filter(Q(ip_address=ip_address) | Q(username=username))
+        .order_by("-attempt_time")
+        .first()
+    )
+
+
+def _changes(**values: str | None) -> dict[str, dict[str, str]]:
+    return {
+        name: {"old": "", "new": str(value)} for name, value in values.items() if value
+    }
+
+
+@receiver(user_locked_out, dispatch_uid="crm_site.lockout.audit")
+def audit_lockout(sender, request, username=None, ip_address=None, **kwargs) -> None:
+    # Axes also sends the signal for each refused attempt while locked; only the
+    # failure that crossed the limit has a fresh count on the request.
+    if getattr(request, "axes_failures_since_start", None) is None:
+        return
+    target = _audit_target(username, ip_address)
+    if target is None:
+        return
+    audit_record(
+        actor=None,
+        instance=target,
+        action=AuditEntry.Action.LOCK_OUT,
+        changes=_changes(
+            username=username,
+            ip_address=ip_address,
+            until=timezone.localtime(timezone.now() + settings.AXES_COOLOFF_TIME)
+            .replace(microsecond=0)
+            .isoformat(),
+        ),
+    )
+
+
+@transaction.atomic
+def login_unlock(
+    *,
+    actor: User,
+    username: str | None = None,
+    ip_address: str | None = None,
+    attempts=None,
+) -> int:
+    """Forget the failed attempts of a username, an address, or the given attempt rows,
+    so they may log in again at once; audited. Returns how many rows were removed."""
+    if attempts is None:
+        if not username and not ip_address:
+            return 0
+        match = Q()
+        if username:
+            match |= Q(username=username)
+        if ip_address:
+            match |= Q(ip_address=ip_address)
+        attempts = AccessAttempt.objects.filter(match)
+    rows = list(attempts.values("pk", "username", "ip_address"))
+    if not rows:
+        return 0
+    for row in rows:
+        target = _audit_target(row["username"], row["ip_address"])
+        if target is None:
+            continue
+        audit_record(
+            actor=actor,
+            instance=target,
+            action=AuditEntry.Action.UNLOCK,
+            changes=_changes(username=row["username"], ip_address=row["ip_address"]),
+        )
+    deleted, _ = AccessAttempt.objects.filter(pk__in=[r["pk"] for r in rows]).delete()
+    return deleted
