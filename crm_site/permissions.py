@@ -13,7 +13,7 @@ every URL pattern and fails on a view that carries none.
 - ``@self_service("why")``: a logged-in user on their own things only (own
   notifications and saved filters, password, the landing page); no permission.
 
-The Django admin is the fourth kind, ``ADMIN``: it is classified by its namespace and
+The Django admin is a fifth kind, ``ADMIN``: it is classified by its namespace and
 guarded by its own site (crm_site.admin_site, the ``crm_site.use_admin`` permission).
 
 Row-level scope stays the view's business: look the object up within
