@@ -13,7 +13,7 @@ every URL pattern and fails on a view that carries none.
 - ``@self_service("why")``: a logged-in user on their own things only (own
   notifications and saved filters, password, the landing page); no permission.
 
-The Django admin is the fourth kind, ``ADMIN``: it is classified by its namespace and
+The Django admin is a fifth kind, ``ADMIN``: it is classified by its namespace and
 guarded by its own site (crm_site.admin_site, the ``crm_site.use_admin`` permission).
 
 Row-level scope stays the view's business: look the object up within
@@ -70,6 +70,16 @@ def _mark(view: View, access: Access) -> View:
     return view
 
 
+def _copy(view: View) -> View:
+    """A wrapper to mark, so a shared function (Django's set_language) stays as it is."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 def see_required(perm: str) -> Callable[[View], View]:
     """A read-only page: GET/HEAD only, with the see permission."""
 
@@ -109,7 +119,9 @@ def public(reason: str) -> Callable[[View], View]:
     """No login: the view checks its own token or signature (say which in reason)."""
 
     def decorator(view: View) -> View:
-        return _mark(login_not_required(view), Access(Kind.PUBLIC, reason=reason))
+        return _mark(
+            login_not_required(_copy(view)), Access(Kind.PUBLIC, reason=reason)
+        )
 
     return decorator
 
@@ -118,7 +130,7 @@ def self_service(reason: str) -> Callable[[View], View]:
     """Logged in, no permission: the view touches only the user's own rows."""
 
     def decorator(view: View) -> View:
-        return _mark(view, Access(Kind.SELF_SERVICE, reason=reason))
+        return _mark(_copy(view), Access(Kind.SELF_SERVICE, reason=reason))
 
     return decorator
 

@@ -2,7 +2,9 @@
 
 Views check permissions, never role names, so an administrator can fine-tune a group
 in the admin; this module is the default mapping and keeps the groups in sync after
-every migrate.
+every migrate. A permission either lets a role see (SEE_PERMISSIONS) or act (every
+other one); views declare which they need (crm_site.permissions), and the README's
+role table is rendered from this matrix (role_table).
 """
 
 from __future__ import annotations
