@@ -64,8 +64,8 @@ class _Breaker:
 breaker = _Breaker()
 
 
-def _tolerant(name: str, fallback):
-    method = getattr(RedisCache, name)
+def _tolerant(operation: str, fallback):
+    method = getattr(RedisCache, operation)
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -77,7 +77,7 @@ def _tolerant(name: str, fallback):
             if breaker.trip(self._location, self._retry_after):
                 logger.warning(
                     "cache unavailable (%s): %s; skipping it for %ss",
-                    name,
+                    operation,
                     exc,
                     self._retry_after,
                 )

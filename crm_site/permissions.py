@@ -36,6 +36,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ADMIN_NAMESPACES = frozenset({"admin"})
 
 
+#: One permission, or several that are all needed (importing customers needs the import
+#: right and the right to edit customers).
+Perm = str | tuple[str, ...]
+
+
 class Kind(StrEnum):
     SEE = "see"
     ACTION = "action"
@@ -49,11 +54,11 @@ class Access:
     """The declaration a view carries as ``view.access``."""
 
     kind: Kind
-    see: str | None = None
-    act: str | None = None
+    see: Perm | None = None
+    act: Perm | None = None
     reason: str = ""
 
-    def permission_for(self, method: str) -> str | None:
+    def permission_for(self, method: str) -> Perm | None:
         """The permission a request with this method needs (None: no permission)."""
         if self.kind in (Kind.PUBLIC, Kind.SELF_SERVICE, Kind.ADMIN):
             return None
@@ -63,6 +68,13 @@ class Access:
 
 
 View = Callable[..., HttpResponse]
+
+
+def has_access(user: object, perm: Perm) -> bool:
+    """Whether the user holds the permission (all of them, for a tuple)."""
+    if isinstance(perm, tuple):
+        return user.has_perms(perm)  # type: ignore[attr-defined]
+    return user.has_perm(perm)  # type: ignore[attr-defined]
 
 
 def _mark(view: View, access: Access) -> View:
@@ -80,7 +92,7 @@ def _copy(view: View) -> View:
     return wrapped
 
 
-def see_required(perm: str) -> Callable[[View], View]:
+def see_required(perm: Perm) -> Callable[[View], View]:
     """A read-only page: GET/HEAD only, with the see permission."""
 
     def decorator(view: View) -> View:
@@ -88,7 +100,7 @@ def see_required(perm: str) -> Callable[[View], View]:
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method not in ("GET", "HEAD"):
                 return HttpResponseNotAllowed(["GET", "HEAD"])
-            if not request.user.has_perm(perm):
+            if not has_access(request.user, perm):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
@@ -97,7 +109,7 @@ def see_required(perm: str) -> Callable[[View], View]:
     return decorator
 
 
-def action_required(perm: str, *, see: str | None = None) -> Callable[[View], View]:
+def action_required(perm: Perm, *, see: Perm | None = None) -> Callable[[View], View]:
     """A view that changes data: unsafe methods need ``perm``, GET needs ``see``."""
 
     def decorator(view: View) -> View:
@@ -106,7 +118,7 @@ def action_required(perm: str, *, see: str | None = None) -> Callable[[View], Vi
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             needed = access.permission_for(request.method or "GET")
-            if needed and not request.user.has_perm(needed):
+            if needed and not has_access(request.user, needed):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 

@@ -208,6 +208,11 @@ SEE_PERMISSIONS: frozenset[str] = frozenset(
         "auth.view_group",
         "service.view_surveytemplate",
         "service.view_surveyquestion",
+        "sales.view_project",
+        "service.view_deadlinerule",
+        "axes.view_accessattempt",
+        "axes.view_accessfailurelog",
+        "axes.view_accesslog",
     }
 )
 
@@ -308,6 +313,22 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "auth.view_group": None,
     "service.view_surveytemplate": None,
     "service.view_surveyquestion": None,
+    "sales.view_project": None,
+    "service.view_deadlinerule": None,
+    "axes.view_accessattempt": None,
+    "axes.view_accessfailurelog": None,
+    "axes.view_accesslog": None,
+    "crm_site.review_outbox": (
+        "decide on messages whose sending was interrupted (send again or mark sent)"
+    ),
+    "customers.handle_personal_data": (
+        "export or anonymise a customer's personal information (PIPL requests)"
+    ),
+    "axes.delete_accessattempt": "unlock log-ins locked after failed passwords",
+    "sales.change_project": "set a project's sales teams and settings (admin)",
+    "service.add_deadlinerule": "set the service deadline rules (admin)",
+    "service.change_deadlinerule": None,
+    "service.delete_deadlinerule": None,
 }
 
 

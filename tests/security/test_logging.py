@@ -205,5 +205,8 @@ def _mentions(node, personal: set[str]) -> bool:
     if isinstance(node, ast.Name) and node.id in personal:
         return True
     if isinstance(node, ast.Attribute) and node.attr in personal:
-        return True
+        # A task's or a message kind's name is code, not a person's.
+        return not (
+            isinstance(node.value, ast.Name) and node.value.id in ("self", "kind")
+        )
     return any(_mentions(child, personal) for child in ast.iter_child_nodes(node))
