@@ -70,7 +70,8 @@ anju_step "demo_data" python manage.py demo_data
 
 anju_heading "Starting gunicorn, Celery worker and Celery beat"
 anju_spawn gunicorn gunicorn crm_site.wsgi:application \
-  --bind "$HOST:$PORT" --workers 3 --access-logfile -
+  --bind "$HOST:$PORT" --workers 3 --access-logfile - \
+  --config "$ANJU_ROOT/scripts/gunicorn.conf.py"
 anju_spawn celery-worker celery -A crm_site worker --loglevel INFO --concurrency 2
 anju_spawn celery-beat celery -A crm_site beat --loglevel INFO \
   --schedule "$ANJU_VAR/celerybeat-schedule"
