@@ -1,0 +1,277 @@
+"""A fuzz pass over every page and form: bad input is refused, never a 500.
+
+Every URL from the resolver is opened with garbage in its query string (the
+filters of its own GET forms, the page number, the usual date filters), and
+every form found on those pages is posted with garbage in its fields:
+10,000-character strings, control characters, NUL, XSS and SQL-like
+payloads, impossible dates and numbers. The run is deterministic: each field
+meets each payload once across the rounds (a Latin square), not the whole
+cross-product.
+
+The pass fails on any server error, and on any response that renders the raw
+``<script>alert(1)`` (payloads may be stored as data; pages must escape them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from crm_site.models import User
+from tests.security.fuzz_targets import targets
+
+SCRIPT = "<script>alert(1)</script>"
+PAYLOADS = [
+    SCRIPT,
+    '"><img src=x onerror=alert(1)>',
+    "' OR 1=1 --",
+    "x" * 10_000,
+    "\x00",
+    "a\x00b",
+    "ctl\x01\x02\x0b\x1f\x7f",
+    "",
+    "-1",
+    "0",
+    "1" + "0" * 30,
+    "9223372036854775808",
+    "99999999999999999999.99",
+    "1e400",
+    "NaN",
+    "-Infinity",
+    "9999-12-31",
+    "0001-01-01",
+    "2026-02-30",
+    "275760-09-13T00:00",
+    "1900-01-01T25:61",
+    "١٢٣",
+    "%00",
+    "[]",
+]
+RAW_SCRIPT = "<script>alert(1)"
+# Query-string keys every list is tried with, on top of its own filter forms.
+COMMON_QUERY_KEYS = ["page", "q", "start", "end", "since", "project", "status"]
+# Logging out or in would end the fuzzing session.
+NEVER_POSTED = {"/accounts/logout/", "/accounts/login/"}
+# Cap the forms posted per page: list pages repeat one form per row.
+FORMS_PER_PAGE = 6
+
+
+@dataclass
+class Form:
+    method: str
+    action: str
+    multipart: bool
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class FormParser(HTMLParser):
+    """The forms of a page, with each field's default value (what a browser sends)."""
+
+    def __init__(self, page_path: str) -> None:
+        super().__init__()
+        self.page_path = page_path
+        self.forms: list[Form] = []
+        self._form: Form | None = None
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form":
+            method = "post" if a.get("hx-post") else a.get("method", "get").lower()
+            action = a.get("hx-post") or a.get("hx-get") or a.get("action") or ""
+            self._form = Form(
+                method=method,
+                action=action or self.page_path,
+                multipart="multipart" in a.get("enctype", ""),
+            )
+            self.forms.append(self._form)
+        if self._form is None or not a.get("name"):
+            return
+        name = a["name"]
+        if name == "csrfmiddlewaretoken":
+            return
+        if tag == "input":
+            kind = a.get("type", "text")
+            if kind in ("file", "submit", "button", "image", "reset"):
+                return
+            if kind in ("checkbox", "radio"):
+                if name not in self._form.fields or "checked" in a:
+                    self._form.fields[name] = a.get("value", "on")
+                return
+            default = {
+                "date": "2026-01-15",
+                "datetime-local": "2026-01-15T10:00",
+                "number": "1",
+                "email": "a@example.com",
+                "tel": "13800138000",
+            }.get(kind, "x")
+            self._form.fields[name] = a.get("value") or default
+        elif tag == "select":
+            self._select = name
+            self._form.fields.setdefault(name, "")
+        elif tag == "option" and self._select:
+            if not self._form.fields[self._select] or "selected" in a:
+                self._form.fields[self._select] = a.get("value", "")
+        elif tag == "textarea":
+            self._textarea = name
+            self._form.fields[name] = "x"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Demo data (one of nearly every object) and a superuser, rolled back after."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        call_command("demo_data", customers=12, seed=11, verbosity=0)
+        root = User.objects.create_superuser("fuzz-root", password="x")
+        yield {"root": root}
+        transaction.set_rollback(True)
+
+
+class Run:
+    def __init__(self, client) -> None:
+        self.client = client
+        self.client.raise_request_exception = True
+        self.failures: list[str] = []
+        self.requests = 0
+        self.statuses: dict = {}
+        self.slow: list = []
+
+    def _check(self, label: str, send) -> object | None:
+        self.requests += 1
+        began = time.monotonic()
+        try:
+            response = send()
+            self.slow.append((time.monotonic() - began, label[:120]))
+        except Exception as exc:  # noqa: BLE001 - every error is a finding
+            self.failures.append(f"{label}: {type(exc).__name__}: {exc!s:.200}")
+            return None
+        self.statuses[(label.split()[0], response.status_code)] = (
+            self.statuses.get((label.split()[0], response.status_code), 0) + 1
+        )
+        if response.status_code >= 500 and not label.startswith("GET /health/"):
+            self.failures.append(f"{label}: HTTP {response.status_code}")
+        body = getattr(response, "content", b"")
+        if RAW_SCRIPT.encode() in body:
+            self.failures.append(f"{label}: raw {RAW_SCRIPT!r} in the page")
+        return response
+
+    def get(self, path: str, query: dict | None = None):
+        query = query or {}
+        return self._check(
+            f"GET {path}?{sorted(query)}",
+            lambda: self.client.get(path, query),
+        )
+
+    def post(self, path: str, data: dict, *, multipart: bool):
+        label = f"POST {path} {sorted(data)}"
+        if multipart:
+            return self._check(label, lambda: self.client.post(path, data))
+        return self._check(
+            label,
+            lambda: self.client.post(
+                path,
+                urlencode(data, doseq=True),
+                content_type="application/x-www-form-urlencoded",
+            ),
+        )
+
+
+def _rounds(keys: list[str]) -> list[dict[str, str]]:
+    """Each key meets each payload once; in each round half the keys keep a
+    plausible value so that validation gets past the first field."""
+    rounds = []
+    for r in range(len(PAYLOADS)):
+        rounds.append(
+            {
+                key: PAYLOADS[(r + j) % len(PAYLOADS)]
+                for j, key in enumerate(keys)
+                if (r + j) % 2 == 0 or len(keys) == 1
+            }
+        )
+    return rounds
+
+
+def _fuzzed_form(form: Form, r: int) -> dict[str, str]:
+    data = dict(form.fields)
+    for j, name in enumerate(sorted(form.fields)):
+        if (r + j) % 2 == 0:
+            data[name] = PAYLOADS[(r + j) % len(PAYLOADS)]
+    return data
+
+
+def _local(action: str) -> str | None:
+    parts = urlsplit(action)
+    if parts.netloc or not parts.path.startswith("/"):
+        return None
+    return parts.path
+
+
+@pytest.mark.django_db
+def test_fuzzing_every_page_and_form_gives_no_server_error_and_no_raw_script(
+    world, client
+):
+    client.force_login(world["root"])
+    run = Run(client)
+    pages = {}
+    for target in targets():
+        response = run.get(target.path)
+        if response is not None and response.status_code == 200:
+            pages[target.path] = response
+
+    # Post garbage to every form first, so the pages below render what was stored.
+    posted = set()
+    for path, response in pages.items():
+        if "text/html" not in response.get("Content-Type", ""):
+            continue
+        parser = FormParser(path)
+        parser.feed(response.content.decode())
+        for form in parser.forms[:FORMS_PER_PAGE]:
+            action = _local(form.action)
+            if (
+                form.method != "post"
+                or action is None
+                or action in posted
+                or action in NEVER_POSTED
+            ):
+                continue
+            posted.add(action)
+            for r in range(len(PAYLOADS)):
+                run.post(action, _fuzzed_form(form, r), multipart=form.multipart)
+
+    for path, response in pages.items():
+        keys = set(COMMON_QUERY_KEYS)
+        if "text/html" in response.get("Content-Type", ""):
+            parser = FormParser(path)
+            parser.feed(response.content.decode())
+            keys |= set(
+                itertools.chain.from_iterable(
+                    f.fields for f in parser.forms if f.method == "get"
+                )
+            )
+        for query in _rounds(sorted(keys)):
+            run.get(path, query)
+        run.get(path, {"page": str(10**30)})
+
+    print(run.requests, sorted(run.statuses.items()))
+    print("\n".join(f"{t:.2f} {l}" for t, l in sorted(run.slow)[-25:]))
+    print(sum(t for t, _ in run.slow))
+    assert run.requests > 500
+    assert not run.failures, f"{len(run.failures)} failures:\n" + "\n".join(
+        run.failures[:80]
+    )
