@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Last, so that it wraps only the view: see crm_site/submissions.py.
+    "crm_site.submissions.SubmitOnceMiddleware",
 ]
 
 ROOT_URLCONF = "crm_site.urls"
@@ -293,6 +295,12 @@ CELERY_BEAT_SCHEDULE = {
     # overview of each scope is always ready. Only a cache write; a lost run costs one
     # cold page.
     "crm-overview-warm": {"task": "crm_site.tasks.overview_warm", "schedule": 50.0},
+    # Nightly: one-time form tokens older than two days are forgotten (a form sent
+    # again after that is a new submission). Deleting twice deletes nothing more.
+    "crm-submissions-prune": {
+        "task": "crm_site.tasks.submissions_prune",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 # Handover notices and satisfaction surveys (service): links in messages to owners start
 # with PUBLIC_BASE_URL; a survey link works for SURVEY_LINK_MAX_AGE_DAYS; an owner who has

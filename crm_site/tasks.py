@@ -19,3 +19,11 @@ def overview_warm() -> int:
     from crm_site.overview import warm
 
     return warm()
+
+
+@shared_task(name="crm_site.tasks.submissions_prune", ignore_result=True)
+def submissions_prune() -> int:
+    """Forget one-time form tokens older than two days."""
+    from crm_site.submissions import submissions_prune
+
+    return submissions_prune()

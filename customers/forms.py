@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache, partial
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Column, Layout, Row, Submit
+from crispy_forms.layout import HTML, Column, Layout, Row, Submit
 from django import forms
 from django.core.validators import validate_email
 from django.db.models import F
@@ -138,6 +138,7 @@ class CustomerForm(InputLimits, forms.ModelForm):
             *(["assigned_consultant"] if "assigned_consultant" in self.fields else []),
             "tags_text",
             "notes",
+            HTML("{% load submit_once %}{% submission_token %}"),
             Submit("save", _("Save")),
         )
 

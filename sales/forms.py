@@ -77,7 +77,9 @@ class BuildingGenerateForm(InputLimits, forms.Form):
         return _split(self.cleaned_data["layouts"])
 
     def clean_gross_areas(self) -> list[Decimal]:
-        areas = [parse_decimal(part) for part in _split(self.cleaned_data["gross_areas"])]
+        areas = [
+            parse_decimal(part) for part in _split(self.cleaned_data["gross_areas"])
+        ]
         if None in areas:
             raise forms.ValidationError(
                 gettext("Areas are numbers such as 89 or 128.5.")
