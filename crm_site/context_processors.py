@@ -31,8 +31,8 @@ NAVIGATION = [
         "bi-person-walking",
         "customers.add_customer",
     ),
-    (_("Sales"), "sales:home", "bi-building", "sales.use_sales"),
-    (_("Service"), "service:home", "bi-tools", "service.use_service"),
+    (_("Sales"), "sales:home", "bi-building", "sales.view_sales_desk"),
+    (_("Service"), "service:home", "bi-tools", "service.view_service_desk"),
     (_("Marketing"), "marketing:home", "bi-megaphone", "marketing.use_marketing"),
     (_("Referrals"), "marketing:referral-list", "bi-gift", "marketing.view_referral"),
     (

@@ -60,8 +60,8 @@ def may_see_overview(user: User) -> bool:
         user.has_perm(perm)
         for perm in (
             "customers.scope_all",
-            "sales.manage_sales",
-            "service.manage_service",
+            "sales.view_sales_management",
+            "service.view_service_management",
         )
     )
 

@@ -23,10 +23,15 @@ class Role(models.TextChoices):
 
 
 _CUSTOMER_BASE = ["customers.view_customer"]
+_SALES_DESK = ["sales.view_sales_desk"]
+_SALES_MANAGEMENT = [*_SALES_DESK, "sales.view_sales_management"]
+_SERVICE_DESK = ["service.view_service_desk"]
+_SERVICE_MANAGEMENT = [*_SERVICE_DESK, "service.view_service_management"]
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.CONSULTANT: [
         *_CUSTOMER_BASE,
+        *_SALES_DESK,
         "customers.add_customer",
         "customers.change_customer",
         "customers.scope_own",
@@ -36,6 +41,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.SALES_MANAGER: [
         *_CUSTOMER_BASE,
+        *_SALES_MANAGEMENT,
         "customers.add_customer",
         "customers.change_customer",
         "customers.scope_team",
@@ -57,6 +63,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.SERVICE_AGENT: [
         *_CUSTOMER_BASE,
+        *_SERVICE_DESK,
         "customers.change_customer",
         "customers.scope_service",
         "customers.view_contact",
@@ -64,6 +71,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.SERVICE_MANAGER: [
         *_CUSTOMER_BASE,
+        *_SERVICE_MANAGEMENT,
         "customers.change_customer",
         "customers.scope_service",
         "customers.view_contact",
@@ -71,15 +79,17 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
     ],
-    # Marketing works on the customers who agreed to hear from us, and no others.
+    # Marketing works on the customers who agreed to hear from us, and no others. It
+    # changes only marketing's own records: campaigns, segments, events and their
+    # guests, referral rules and rewards, channel partners and their commissions. It
+    # neither imports customers nor records referrals (both create and change
+    # customers, which is the desks' work).
     Role.MARKETING: [
         *_CUSTOMER_BASE,
         "customers.scope_consented",
         "customers.export_customer",
-        "customers.import_customer",
         "marketing.use_marketing",
         "marketing.run_campaigns",
-        "marketing.add_referral",
         "marketing.view_referral",
         "marketing.pay_reward",
         "marketing.add_channelpartner",
@@ -88,21 +98,22 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.view_commission",
         "marketing.change_referralrule",
     ],
+    # The executive reads everything and changes nothing. An action given to it later
+    # (answering owners' letters, say) is its own action permission, added here.
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
+        *_SALES_MANAGEMENT,
+        *_SERVICE_MANAGEMENT,
         "customers.scope_all",
-        "sales.use_sales",
-        "sales.manage_sales",
-        "service.use_service",
-        "service.manage_service",
         "marketing.use_marketing",
-        "marketing.attribute_deal",
         "marketing.view_referral",
         "marketing.view_channelpartner",
         "marketing.view_commission",
     ],
     Role.ADMINISTRATOR: [
         *_CUSTOMER_BASE,
+        *_SALES_MANAGEMENT,
+        *_SERVICE_MANAGEMENT,
         "customers.add_customer",
         "customers.change_customer",
         "customers.delete_customer",
@@ -152,11 +163,169 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.CHANNEL_PARTNER: ["marketing.partner_portal"],
 }
 
+#: Permissions that let a holder see (or narrow what it sees), and change nothing.
+#: Every other permission in ROLE_PERMISSIONS is an action.
+SEE_PERMISSIONS: frozenset[str] = frozenset(
+    {
+        "customers.view_customer",
+        "customers.scope_all",
+        "customers.scope_team",
+        "customers.scope_own",
+        "customers.scope_service",
+        "customers.scope_consented",
+        "customers.view_contact",
+        # A read: the export writes only its own audit record (who took what).
+        "customers.export_customer",
+        "sales.view_sales_desk",
+        "sales.view_sales_management",
+        "service.view_service_desk",
+        "service.view_service_management",
+        "marketing.use_marketing",
+        "marketing.view_referral",
+        "marketing.view_channelpartner",
+        "marketing.view_commission",
+        "crm_site.view_user",
+        "crm_site.view_team",
+        "crm_site.view_auditentry",
+        "crm_site.view_heartbeat",
+        "auth.view_group",
+        "service.view_surveytemplate",
+        "service.view_surveyquestion",
+    }
+)
+
+#: Roles that change no record: they hold see permissions only.
+READ_ONLY_ROLES: frozenset[Role] = frozenset({Role.EXECUTIVE})
+
+#: The actions of the marketing role: each changes only marketing's own records.
+MARKETING_OWN_ACTIONS: frozenset[str] = frozenset(
+    {
+        "marketing.run_campaigns",
+        "marketing.pay_reward",
+        "marketing.add_channelpartner",
+        "marketing.change_channelpartner",
+        "marketing.change_referralrule",
+    }
+)
+
+
+#: What each permission means to a reader, for the README's role table (rendered by
+#: tests/security/test_role_table.py, which fails when the table and this disagree).
+#: Permissions sharing a phrase are listed once; None: implied by another phrase.
+PERMISSION_SUMMARY: dict[str, str | None] = {
+    "customers.view_customer": None,
+    "customers.scope_all": "every customer",
+    "customers.scope_team": "the customers of their team and the pool",
+    "customers.scope_own": "their own customers and the public pool",
+    "customers.scope_service": "buyers and owners",
+    "customers.scope_consented": "customers who consented to marketing",
+    "customers.view_contact": "full phone numbers",
+    "customers.export_customer": "exports of the customer list (each recorded)",
+    "sales.view_sales_desk": (
+        "the sales desk (grid, units, deals in scope, pool, overdue payments, printouts)"
+    ),
+    "sales.view_sales_management": (
+        "sales approvals, the sales dashboard and the protection rules"
+    ),
+    "service.view_service_desk": (
+        "the service desk (requests, work orders, contractors, knowledge base, "
+        "handovers)"
+    ),
+    "service.view_service_management": (
+        "the service dashboard and the satisfaction results"
+    ),
+    "marketing.use_marketing": "marketing (campaigns, segments, guests, dashboard)",
+    "marketing.view_referral": "referrals and rewards",
+    "marketing.view_channelpartner": "channel partners",
+    "marketing.view_commission": "partner commissions",
+    "customers.add_customer": "register customers",
+    "customers.change_customer": "edit customers in scope and log on their timeline",
+    "customers.reveal_contact": "show a masked number (logged, rate-limited)",
+    "customers.assign_customer": "assign customers",
+    "customers.import_customer": "import customers",
+    "customers.merge_customer": "merge duplicates",
+    "customers.delete_customer": "delete customers",
+    "sales.use_sales": (
+        "work deals (reserve, release, subscribe, contract, payments, discounts, "
+        "changes) and claim from the pool"
+    ),
+    "sales.manage_sales": (
+        "decide approvals, reassign registrations, set protection rules"
+    ),
+    "sales.manage_inventory": "create buildings, import units, reprice",
+    "service.use_service": (
+        "work requests and work orders, inspect handovers, write the knowledge base"
+    ),
+    "service.manage_service": (
+        "run handover batches, manage contractors and chargebacks"
+    ),
+    "marketing.run_campaigns": "plan, send and run campaigns, segments and check-ins",
+    "marketing.attribute_deal": "credit a deal to a campaign",
+    "marketing.add_referral": "record referrals",
+    "marketing.approve_reward": "approve referral rewards",
+    "marketing.pay_reward": "mark rewards and commissions paid",
+    "marketing.add_channelpartner": "add and edit channel partners and their brokers",
+    "marketing.change_channelpartner": (
+        "add and edit channel partners and their brokers"
+    ),
+    "marketing.change_referralrule": "set referral rewards",
+    "marketing.partner_portal": (
+        "the partner portal only: register customers for their partner, see its "
+        "registrations and commissions"
+    ),
+    "crm_site.use_admin": "the Django admin (users, teams, groups, survey templates)",
+    "crm_site.add_user": None,
+    "crm_site.change_user": None,
+    "crm_site.add_team": None,
+    "crm_site.change_team": None,
+    "auth.change_group": None,
+    "service.add_surveytemplate": None,
+    "service.change_surveytemplate": None,
+    "service.add_surveyquestion": None,
+    "service.change_surveyquestion": None,
+    "service.delete_surveyquestion": None,
+    "crm_site.view_user": "the admin's users, teams, groups, audit trail, heartbeats",
+    "crm_site.view_team": None,
+    "crm_site.view_auditentry": None,
+    "crm_site.view_heartbeat": None,
+    "auth.view_group": None,
+    "service.view_surveytemplate": None,
+    "service.view_surveyquestion": None,
+}
+
+
+def role_table() -> list[str]:
+    """The README's role table, one Markdown line each, from the declared matrix."""
+
+    def phrases(perms: list[str]) -> str:
+        seen: list[str] = []
+        order = list(PERMISSION_SUMMARY)
+        for perm in sorted(perms, key=order.index):
+            phrase = PERMISSION_SUMMARY[perm]
+            if phrase and phrase not in seen:
+                seen.append(phrase)
+        return "; ".join(seen)
+
+    lines = ["| role | may see | may do |", "|---|---|---|"]
+    for role in Role:
+        perms = ROLE_PERMISSIONS[role]
+        see = phrases([p for p in perms if p in SEE_PERMISSIONS])
+        do = phrases(actions_of(role)) or "nothing (read only)"
+        lines.append(f"| {role.label} (`{role.value}`) | {see or '—'} | {do} |")
+    return lines
+
+
+def actions_of(role: Role) -> list[str]:
+    """The action permissions a role holds by default."""
+    return [p for p in ROLE_PERMISSIONS[role] if p not in SEE_PERMISSIONS]
+
 
 def sync_role_groups(**kwargs: object) -> None:
     """Create every role group and give it at least its default permissions.
 
     Runs after each migrate; permissions an administrator added by hand are kept.
+    Defaults taken back by a release are removed once, by a data migration
+    (revoke_defaults), so an administrator may still give them back by hand.
     """
     from django.contrib.auth.models import Group, Permission
 
@@ -171,6 +340,30 @@ def sync_role_groups(**kwargs: object) -> None:
             if perm is not None:
                 wanted.append(perm)
         group.permissions.add(*wanted)
+
+
+def revoke_defaults(
+    group_model: type, permission_model: type, revoked: dict[str, list[str]]
+) -> int:
+    """Take revoked defaults away from existing role groups; returns how many.
+
+    ``revoked`` maps a group name to "app_label.codename" names. Only those are
+    removed: whatever an administrator added that was never a default stays."""
+    removed = 0
+    for group_name, names in revoked.items():
+        group = group_model.objects.filter(name=group_name).first()
+        if group is None:
+            continue
+        for name in names:
+            app_label, codename = name.split(".", 1)
+            perms = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            )
+            for perm in perms:
+                if group.permissions.filter(pk=perm.pk).exists():
+                    group.permissions.remove(perm)
+                    removed += 1
+    return removed
 
 
 def roles_of(user: object) -> list[Role]:

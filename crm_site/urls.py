@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
 from crm_site import views
+from crm_site.permissions import public, self_service
+
+OWN_ACCOUNT = "a user's own session and password"
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -23,17 +25,29 @@ urlpatterns = [
         name="notification-open",
     ),
     # The language switch is on the login page too.
-    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "i18n/setlang/",
+        public("the language switch, on the login page too")(set_language),
+        name="set_language",
+    ),
+    path(
+        "accounts/login/",
+        public("the login page")(auth_views.LoginView.as_view()),
+        name="login",
+    ),
+    path(
+        "accounts/logout/",
+        self_service(OWN_ACCOUNT)(auth_views.LogoutView.as_view()),
+        name="logout",
+    ),
     path(
         "accounts/password/",
-        auth_views.PasswordChangeView.as_view(),
+        self_service(OWN_ACCOUNT)(auth_views.PasswordChangeView.as_view()),
         name="password_change",
     ),
     path(
         "accounts/password/done/",
-        auth_views.PasswordChangeDoneView.as_view(),
+        self_service(OWN_ACCOUNT)(auth_views.PasswordChangeDoneView.as_view()),
         name="password_change_done",
     ),
     path("customers/", include("customers.urls")),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -14,9 +13,13 @@ from crm_site.health import run_checks
 from crm_site.models import AuditEntry, Notification
 from crm_site.overview import may_see_overview
 from crm_site.pagination import paginate
+from crm_site.permissions import public, self_service
 from crm_site.views_overview import overview_page
 
 
+@self_service(
+    "every user's landing page: their own recent changes, or the overview their see permissions allow"
+)
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     # A channel partner's broker works in the partner portal and nowhere else.
@@ -35,6 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "crm_site/home.html", {"recent_changes": recent})
 
 
+@self_service("a user's own notifications")
 def notification_list(request: HttpRequest) -> HttpResponse:
     page = paginate(
         Notification.objects.filter(user=request.user).order_by("-created_at", "-pk"),
@@ -43,6 +47,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     return render(request, "crm_site/notification_list.html", {"page": page})
 
 
+@self_service("a user's own notifications")
 @require_POST
 def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark one notification read and go to what it is about."""
@@ -60,6 +65,7 @@ def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@self_service("a user's own notifications")
 @require_POST
 def notification_read_all(request: HttpRequest) -> HttpResponse:
     Notification.objects.filter(user=request.user, read_at__isnull=True).update(
@@ -68,7 +74,7 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
     return redirect("notifications")
 
 
-@login_not_required
+@public("the health check of monitors and the load balancer; no personal data")
 @never_cache
 def health(request: HttpRequest) -> HttpResponse:
     checks = run_checks()

@@ -112,7 +112,7 @@ def scope_key(user: User) -> str:
     managers of a team, and one all executives (the overview caches by it too)."""
     if user.has_perm("customers.scope_all"):
         return "all"
-    if user.has_perm("sales.manage_sales") and user.team_id:
+    if user.has_perm("sales.view_sales_management") and user.team_id:
         return f"team{user.team_id}"
     return f"user{user.pk}"
 

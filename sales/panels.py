@@ -13,7 +13,7 @@ from sales.models import Opportunity, OwnershipEvent, Registration
 
 
 def customer_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
-    if not user.has_perm("sales.use_sales"):
+    if not user.has_perm("sales.view_sales_desk"):
         return None
     registrations = list(
         Registration.objects.filter(

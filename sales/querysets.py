@@ -13,11 +13,11 @@ if TYPE_CHECKING:
 class OpportunityQuerySet(QuerySet):
     def visible_to(self, user: User) -> QuerySet:
         """Consultants see their own deals, sales managers their team's, managers all."""
-        if not user.is_authenticated or not user.has_perm("sales.use_sales"):
+        if not user.is_authenticated or not user.has_perm("sales.view_sales_desk"):
             return self.none()
         if user.has_perm("customers.scope_all"):
             return self
-        if user.has_perm("sales.manage_sales") and user.team_id:
+        if user.has_perm("sales.view_sales_management") and user.team_id:
             return self.filter(consultant__team_id=user.team_id)
         return self.filter(consultant=user)
 

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_list
@@ -57,7 +57,7 @@ from sales.services import ownership
 from sales.services import unit_import as unit_import_service
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def sales_home(request: HttpRequest) -> HttpResponse:
     by_stage = selectors.my_customers_by_stage(user=request.user)
     recent = list(
@@ -81,7 +81,7 @@ def sales_home(request: HttpRequest) -> HttpResponse:
             ),
             "deal_counts": selectors.open_deal_counts(user=request.user),
             "team": selectors.team_workload(user=request.user)
-            if request.user.has_perm("sales.manage_sales")
+            if request.user.has_perm("sales.view_sales_management")
             else [],
         },
     )
@@ -104,13 +104,13 @@ def _grid_context(request: HttpRequest, building: Building) -> dict:
     }
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def building_grid(request: HttpRequest, pk: int) -> HttpResponse:
     building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
     return render(request, "sales/building_grid.html", _grid_context(request, building))
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def building_grid_cells(request: HttpRequest, pk: int) -> HttpResponse:
     """The grid alone: the page re-fetches it every few seconds so the office screen stays current."""
     building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
@@ -119,7 +119,7 @@ def building_grid_cells(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("sales.manage_inventory", raise_exception=True)
+@action_required("sales.manage_inventory")
 def building_create(request: HttpRequest) -> HttpResponse:
     form = BuildingGenerateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -139,7 +139,7 @@ def building_create(request: HttpRequest) -> HttpResponse:
     return render(request, "sales/building_form.html", {"form": form})
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     unit = get_object_or_404(Unit.objects.select_related("building__project"), pk=pk)
     hold = (
@@ -173,7 +173,7 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def unit_reserve(request: HttpRequest, pk: int) -> HttpResponse:
     unit = get_object_or_404(Unit.objects.select_related("building__project"), pk=pk)
@@ -224,7 +224,7 @@ def _visible_deal(request: HttpRequest, pk: int) -> Opportunity:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def hold_release(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
@@ -234,7 +234,7 @@ def hold_release(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(deal)
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def opportunity_subscribe(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
@@ -249,7 +249,7 @@ def opportunity_subscribe(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(deal)
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def opportunity_list(request: HttpRequest) -> HttpResponse:
     qs = (
         Opportunity.objects.visible_to(request.user)
@@ -297,7 +297,7 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
                 .values("consultant_id")
                 .distinct()
             ).order_by("last_name", "first_name")
-            if request.user.has_perm("sales.manage_sales")
+            if request.user.has_perm("sales.view_sales_management")
             else [],
             "filter_query": filters.urlencode(),
             "reached": reached,
@@ -326,7 +326,7 @@ def _reached_filter(request: HttpRequest) -> dict | None:
     }
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def opportunity_board(request: HttpRequest) -> HttpResponse:
     project = None
     if project_id := parse_id(request.GET.get("project")):
@@ -343,7 +343,7 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
     items = list(deal.payment_items.all())
@@ -387,7 +387,7 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
@@ -416,7 +416,7 @@ def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(deal)
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 def opportunity_open(request: HttpRequest, customer_pk: int) -> HttpResponse:
     customer = get_object_or_404(
         Customer.objects.editable_by(request.user), pk=customer_pk
@@ -433,7 +433,7 @@ def opportunity_open(request: HttpRequest, customer_pk: int) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def opportunity_discount(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
@@ -458,7 +458,7 @@ def opportunity_discount(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(deal)
 
 
-@permission_required("sales.manage_sales", raise_exception=True)
+@see_required("sales.view_sales_management")
 def approval_list(request: HttpRequest) -> HttpResponse:
     pending = (
         DiscountRequest.objects.filter(
@@ -497,13 +497,13 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("sales.manage_sales", raise_exception=True)
+@action_required("sales.manage_sales")
 @require_POST
 def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
     return _decide(request, DiscountRequest, pk, services.discount_decide, "request")
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def opportunity_contract(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
@@ -516,7 +516,7 @@ def opportunity_contract(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(deal)
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def payment_plan(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
@@ -535,7 +535,7 @@ def payment_plan(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(deal)
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
@@ -552,7 +552,7 @@ def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(deal)
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def payments_overdue(request: HttpRequest) -> HttpResponse:
     items = (
         PaymentItem.objects.filter(
@@ -574,7 +574,7 @@ def payments_overdue(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def opportunity_print(request: HttpRequest, pk: int, document: str) -> HttpResponse:
     """Print-ready unit-selection confirmation (选房确认单) or subscription agreement (认购书)."""
     deal = _visible_deal(request, pk)
@@ -608,7 +608,7 @@ def _form_errors_to_messages(request: HttpRequest, form) -> None:
         )
 
 
-@permission_required("sales.manage_sales", raise_exception=True)
+@see_required("sales.view_sales_management")
 def sales_dashboard(request: HttpRequest) -> HttpResponse:
     form = DashboardFilterForm(request.GET)
     form.is_valid()  # invalid values fall back to the defaults and show their error
@@ -646,7 +646,7 @@ def sales_dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def deal_change_create(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
@@ -677,7 +677,7 @@ def deal_change_create(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(deal)
 
 
-@permission_required("sales.manage_sales", raise_exception=True)
+@action_required("sales.manage_sales")
 @require_POST
 def deal_change_decide(request: HttpRequest, pk: int) -> HttpResponse:
     return _decide(request, DealChange, pk, services.deal_change_decide, "change")
@@ -710,7 +710,7 @@ def _decide(
     return redirect("sales:approval-list")
 
 
-@permission_required("sales.manage_inventory", raise_exception=True)
+@action_required("sales.manage_inventory")
 def price_plan(request: HttpRequest, pk: int) -> HttpResponse:
     """Reprice many units: fill the form, see the preview, then apply it."""
     building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
@@ -742,7 +742,7 @@ def price_plan(request: HttpRequest, pk: int) -> HttpResponse:
 UNIT_IMPORT_CACHE = "sales-unit-import:{token}"
 
 
-@permission_required("sales.manage_inventory", raise_exception=True)
+@action_required("sales.manage_inventory")
 def unit_import(request: HttpRequest) -> HttpResponse:
     """Upload → dry run with every row's verdict → import all or nothing."""
     form = UnitImportForm(request.POST or None, request.FILES or None)
@@ -798,7 +798,7 @@ def unit_import(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def pool_list(request: HttpRequest) -> HttpResponse:
     """The public pool (公海): customers nobody protects, numbers masked, claimable."""
     qs = ownership.pool_queryset().filter(
@@ -831,7 +831,7 @@ def pool_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@action_required("sales.use_sales")
 @require_POST
 def pool_claim(request: HttpRequest, customer_pk: int) -> HttpResponse:
     customer = get_object_or_404(ownership.pool_queryset(), pk=customer_pk)
@@ -858,7 +858,7 @@ def pool_claim(request: HttpRequest, customer_pk: int) -> HttpResponse:
     return redirect(customer)
 
 
-@permission_required("sales.manage_sales", raise_exception=True)
+@action_required("sales.manage_sales")
 @require_POST
 def registration_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     registration = get_object_or_404(
@@ -890,7 +890,7 @@ def registration_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(registration.customer)
 
 
-@permission_required("sales.manage_sales", raise_exception=True)
+@action_required("sales.manage_sales", see="sales.view_sales_management")
 def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
     project = get_object_or_404(Project, pk=pk)
     current = ownership.current_rule(project)
@@ -923,7 +923,7 @@ def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("sales.use_sales", raise_exception=True)
+@see_required("sales.view_sales_desk")
 def my_day(request: HttpRequest) -> HttpResponse:
     context = selectors.my_day(user=request.user)
     context["digest_job"] = JobRun.objects.filter(name="follow_up_digest").first()

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from crm_site import panels
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required, self_service
 from customers import selectors, services
 from customers.forms import (
     ConsentForm,
@@ -75,7 +76,7 @@ def filter_querystring(data: QueryDict) -> str:
     return kept.urlencode()
 
 
-@permission_required("customers.view_customer", raise_exception=True)
+@see_required("customers.view_customer")
 def customer_list(request: HttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET or None, user=request.user)
     qs = Customer.objects.visible_to(request.user).select_related("assigned_consultant")
@@ -126,6 +127,7 @@ def _hidden_match(request: HttpRequest, page) -> dict | None:
     }
 
 
+@self_service("a user's own saved filters")
 @permission_required("customers.view_customer", raise_exception=True)
 @require_POST
 def saved_filter_create(request: HttpRequest) -> HttpResponse:
@@ -143,6 +145,7 @@ def saved_filter_create(request: HttpRequest) -> HttpResponse:
     return redirect(f"{reverse('customers:customer-list')}?{query}")
 
 
+@self_service("a user's own saved filters")
 @permission_required("customers.view_customer", raise_exception=True)
 @require_POST
 def saved_filter_delete(request: HttpRequest, filter_pk: int) -> HttpResponse:
@@ -169,7 +172,7 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
     }
 
 
-@permission_required("customers.view_customer", raise_exception=True)
+@see_required("customers.view_customer")
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _visible_customer(request, pk)
     can_edit = Customer.objects.editable_by(request.user).filter(pk=pk).exists()
@@ -203,7 +206,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "customers/customer_detail.html", context)
 
 
-@permission_required("customers.view_customer", raise_exception=True)
+@see_required("customers.view_customer")
 def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     """The timeline alone, for htmx: filtering by kind and paging re-render just it."""
     customer = _visible_customer(request, pk)
@@ -214,7 +217,7 @@ def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("customers.change_customer", raise_exception=True)
+@action_required("customers.change_customer")
 @require_POST
 def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
@@ -246,7 +249,7 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("customers.change_customer", raise_exception=True)
+@action_required("customers.change_customer")
 def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     form = CustomerForm(request.POST or None, instance=customer, user=request.user)
@@ -267,7 +270,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("customers.add_customer", raise_exception=True)
+@action_required("customers.add_customer")
 def customer_create(request: HttpRequest) -> HttpResponse:
     form = CustomerForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -287,7 +290,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("customers.change_customer", raise_exception=True)
+@action_required("customers.change_customer")
 @require_POST
 def contact_point_create(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
@@ -306,7 +309,7 @@ def contact_point_create(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(customer)
 
 
-@permission_required("customers.change_customer", raise_exception=True)
+@action_required("customers.change_customer")
 @require_POST
 def contact_point_delete(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
@@ -316,7 +319,7 @@ def contact_point_delete(request: HttpRequest, pk: int, point_pk: int) -> HttpRe
     return redirect(customer)
 
 
-@permission_required("customers.change_customer", raise_exception=True)
+@action_required("customers.change_customer")
 @require_POST
 def consent_update(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
@@ -333,7 +336,7 @@ def consent_update(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(customer)
 
 
-@permission_required("customers.change_customer", raise_exception=True)
+@action_required("customers.change_customer")
 @require_POST
 def household_link(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
@@ -358,7 +361,7 @@ def household_link(request: HttpRequest, pk: int) -> HttpResponse:
 REVEALS_PER_HOUR = 20
 
 
-@permission_required("customers.reveal_contact", raise_exception=True)
+@action_required("customers.reveal_contact")
 @require_POST
 def contact_reveal(request: HttpRequest, pk: int) -> HttpResponse:
     """Show a masked number once: checked, rate-limited and written to the audit log."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from crm_site.models import User
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from customers import tasks
 from customers.forms_merge import MergeForm
 from customers.models import Customer, DuplicatePair, MergeRecord
@@ -63,7 +63,7 @@ def _scoped_pair(request: HttpRequest, pair_pk: int) -> DuplicatePair:
     return pair
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@see_required(PERMISSION)
 def duplicate_list(request: HttpRequest) -> HttpResponse:
     visible = Customer.objects.visible_to(request.user).values("pk")
     pairs = (
@@ -88,7 +88,7 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 @require_POST
 def duplicate_scan(request: HttpRequest) -> HttpResponse:
     # A scan reads the whole customer table: it runs on a worker, never in a request.
@@ -133,7 +133,7 @@ def _sides(pair: DuplicatePair, survivor_pk: str | None) -> tuple[Customer, Cust
     return first, second
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 def duplicate_merge(request: HttpRequest, pair_pk: int) -> HttpResponse:
     pair = _scoped_pair(request, pair_pk)
     if pair.status != DuplicatePair.Status.OPEN:
@@ -194,7 +194,7 @@ def duplicate_merge(request: HttpRequest, pair_pk: int) -> HttpResponse:
     )
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 @require_POST
 def duplicate_dismiss(request: HttpRequest, pair_pk: int) -> HttpResponse:
     pair = _scoped_pair(request, pair_pk)
@@ -203,7 +203,7 @@ def duplicate_dismiss(request: HttpRequest, pair_pk: int) -> HttpResponse:
     return redirect("customers:duplicate-list")
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 @require_POST
 def merge_restore(request: HttpRequest, merge_pk: int) -> HttpResponse:
     record = get_object_or_404(

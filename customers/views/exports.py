@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
+from crm_site.permissions import see_required
 from customers.forms import CustomerFilterForm
 from customers.models import Customer
 from customers.services import imports as services
 from customers.views.customers import FILTER_KEYS, filter_querystring
 
 
-@permission_required("customers.export_customer", raise_exception=True)
+@see_required("customers.export_customer")
 def customer_export(request: HttpRequest) -> HttpResponse:
     """The list as the user filtered it; numbers masked as on the screen."""
     form = CustomerFilterForm(request.GET, user=request.user)

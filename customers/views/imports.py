@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from customers.forms_imports import ImportMappingForm, ImportUploadForm
 from customers.models import ImportJob
 from customers.services import imports as services
@@ -48,7 +48,7 @@ def _progress_context(job: ImportJob) -> dict:
     }
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@see_required(PERMISSION)
 def import_list(request: HttpRequest) -> HttpResponse:
     page = paginate(
         _jobs(request).order_by("-created_at", "-id"), page=request.GET.get("page")
@@ -56,7 +56,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
     return render(request, "customers/import_list.html", {"page": page})
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 def import_upload(request: HttpRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -74,7 +74,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "customers/import_upload.html", {"form": form})
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 def import_detail(request: HttpRequest, job_pk: int) -> HttpResponse:
     job = _job(request, job_pk)
     mappable = job.status in (ImportJob.Status.UPLOADED, ImportJob.Status.CHECKED)
@@ -140,7 +140,7 @@ def import_detail(request: HttpRequest, job_pk: int) -> HttpResponse:
     return render(request, "customers/import_detail.html", context)
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@see_required(PERMISSION)
 def import_progress(request: HttpRequest, job_pk: int) -> HttpResponse:
     """The progress bar alone, polled by htmx every second while the import runs."""
     job = _job(request, job_pk)
@@ -153,7 +153,7 @@ def import_progress(request: HttpRequest, job_pk: int) -> HttpResponse:
     return response
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 @require_POST
 def import_start(request: HttpRequest, job_pk: int) -> HttpResponse:
     job = _job(request, job_pk)
@@ -166,7 +166,7 @@ def import_start(request: HttpRequest, job_pk: int) -> HttpResponse:
     return redirect("customers:import-detail", job_pk=job.pk)
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@see_required(PERMISSION)
 def import_rejected(request: HttpRequest, job_pk: int) -> FileResponse:
     job = _job(request, job_pk)
     if not job.rejected_file:
@@ -183,7 +183,7 @@ def import_rejected(request: HttpRequest, job_pk: int) -> FileResponse:
     )
 
 
-@permission_required(PERMISSION, raise_exception=True)
+@action_required(PERMISSION)
 @require_POST
 def import_revert(request: HttpRequest, job_pk: int) -> HttpResponse:
     job = _job(request, job_pk)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from crm_site.permissions import action_required, see_required
 from customers import services
 from customers.forms import RegistrationForm
 from customers.models import Channel, Customer, Interaction
@@ -32,7 +32,7 @@ def _match_context(request: HttpRequest, customer: Customer | None) -> dict:
     }
 
 
-@permission_required("customers.add_customer", raise_exception=True)
+@see_required("customers.add_customer")
 def phone_lookup(request: HttpRequest) -> HttpResponse:
     """The hint under the phone field, re-rendered by htmx as the number is typed."""
     mobile = try_normalize_phone(request.GET.get("mobile", ""))
@@ -43,7 +43,7 @@ def phone_lookup(request: HttpRequest) -> HttpResponse:
     return render(request, "customers/registration_form.html#lookup", context)
 
 
-@permission_required("customers.add_customer", raise_exception=True)
+@action_required("customers.add_customer")
 def register(request: HttpRequest) -> HttpResponse:
     form = RegistrationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from crm_site.audit import audit_entries_for
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from marketing import selectors, services
 from marketing.forms import CampaignForm, CostLineForm
 from marketing.models import Campaign, CampaignMember, Response
@@ -29,7 +29,7 @@ def _campaign(pk: int) -> Campaign:
     )
 
 
-@permission_required(USE, raise_exception=True)
+@see_required(USE)
 def campaign_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     qs = Campaign.objects.select_related("project").order_by("-starts_on", "-id")
@@ -51,7 +51,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required(RUN, raise_exception=True)
+@action_required(RUN)
 def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     campaign = _campaign(pk) if pk else None
     if campaign is not None and campaign.status in (
@@ -113,7 +113,7 @@ def _detail_context(
     return context
 
 
-@permission_required(USE, raise_exception=True)
+@see_required(USE)
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)
     return render(
@@ -121,7 +121,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required(USE, raise_exception=True)
+@see_required(USE)
 def campaign_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress bar, polled by htmx while invitations are going out."""
     return render(
@@ -131,7 +131,7 @@ def campaign_progress(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required(USE, raise_exception=True)
+@see_required(USE)
 def campaign_members(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)
     page = paginate(
@@ -150,7 +150,7 @@ def campaign_members(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required(RUN, raise_exception=True)
+@action_required(RUN)
 @require_POST
 def campaign_move(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     campaign = _campaign(pk)
@@ -169,7 +169,7 @@ def campaign_move(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     return redirect(campaign)
 
 
-@permission_required(RUN, raise_exception=True)
+@action_required(RUN)
 @require_POST
 def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)
@@ -186,7 +186,7 @@ def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(campaign)
 
 
-@permission_required(RUN, raise_exception=True)
+@action_required(RUN)
 @require_POST
 def cost_line_add(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)

@@ -3,11 +3,11 @@ the referral funnel."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.permissions import see_required
 from marketing import selectors
 from marketing.models import Campaign
 from marketing.referrals import referral_funnel
@@ -32,7 +32,7 @@ def _referral_steps() -> list[tuple[str, int, int | None]]:
     ]
 
 
-@permission_required("marketing.use_marketing", raise_exception=True)
+@see_required("marketing.use_marketing")
 def dashboard(request: HttpRequest) -> HttpResponse:
     campaigns = list(
         Campaign.objects.exclude(status=Campaign.Status.CANCELLED)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from crm_site.permissions import action_required
 from marketing import services
 from marketing.forms import DealCampaignForm
 from sales.models import Opportunity
 
 
-@permission_required("marketing.attribute_deal", raise_exception=True)
+@action_required("marketing.attribute_deal")
 def deal_campaign(request: HttpRequest, pk: int) -> HttpResponse:
     deal = get_object_or_404(
         Opportunity.objects.visible_to(request.user).select_related(

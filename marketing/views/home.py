@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from crm_site.permissions import see_required
 from customers.models import Customer
 from customers.selectors import customer_counts_by
 
@@ -20,7 +20,7 @@ def _rows(
     ]
 
 
-@permission_required("marketing.use_marketing", raise_exception=True)
+@see_required("marketing.use_marketing")
 def marketing_home(request: HttpRequest) -> HttpResponse:
     by_source = customer_counts_by(user=request.user, field="source")
     by_stage = customer_counts_by(user=request.user, field="stage")

@@ -4,7 +4,6 @@ partner portal, which shows their own partner's registrations and nothing else."
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from customers.phones import mask_phone
 from marketing.models import ChannelPartner, Commission
 from marketing.models.payouts import Payout
@@ -32,7 +32,7 @@ from marketing.services.partners import (
 from marketing.services.payouts import payout_move
 
 
-@permission_required("marketing.view_channelpartner", raise_exception=True)
+@see_required("marketing.view_channelpartner")
 def partner_list(request: HttpRequest) -> HttpResponse:
     partners = ChannelPartner.objects.annotate(
         broker_count=Count("brokers", distinct=True),
@@ -61,17 +61,17 @@ def _partner_form(
     )
 
 
-@permission_required("marketing.add_channelpartner", raise_exception=True)
+@action_required("marketing.add_channelpartner")
 def partner_create(request: HttpRequest) -> HttpResponse:
     return _partner_form(request, None)
 
 
-@permission_required("marketing.change_channelpartner", raise_exception=True)
+@action_required("marketing.change_channelpartner")
 def partner_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _partner_form(request, get_object_or_404(ChannelPartner, pk=pk))
 
 
-@permission_required("marketing.view_channelpartner", raise_exception=True)
+@see_required("marketing.view_channelpartner")
 def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(ChannelPartner, pk=pk)
     totals = partner.commissions.aggregate(
@@ -95,7 +95,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("marketing.change_channelpartner", raise_exception=True)
+@action_required("marketing.change_channelpartner")
 def broker_add(request: HttpRequest, pk: int) -> HttpResponse:
     partner = get_object_or_404(ChannelPartner, pk=pk)
     form = BrokerForm(request.POST or None)
@@ -111,7 +111,7 @@ def broker_add(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required("marketing.view_commission", raise_exception=True)
+@see_required("marketing.view_commission")
 def commission_list(request: HttpRequest) -> HttpResponse:
     partner_id = request.GET.get("partner", "")
     status = request.GET.get("status", "")
@@ -143,7 +143,7 @@ def commission_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("marketing.pay_reward", raise_exception=True)
+@action_required("marketing.pay_reward")
 @require_POST
 def commission_pay(request: HttpRequest, pk: int) -> HttpResponse:
     commission = get_object_or_404(Commission, pk=pk)
@@ -181,6 +181,7 @@ def _portal_partner(request: HttpRequest) -> ChannelPartner:
     return partner
 
 
+@see_required("marketing.partner_portal")
 def portal(request: HttpRequest) -> HttpResponse:
     partner = _portal_partner(request)
     return render(
@@ -190,6 +191,7 @@ def portal(request: HttpRequest) -> HttpResponse:
     )
 
 
+@action_required("marketing.partner_portal")
 def portal_register(request: HttpRequest) -> HttpResponse:
     partner = _portal_partner(request)
     form = PortalRegistrationForm(request.POST or None)
@@ -224,6 +226,7 @@ def portal_register(request: HttpRequest) -> HttpResponse:
     )
 
 
+@see_required("marketing.partner_portal")
 def portal_commissions(request: HttpRequest) -> HttpResponse:
     partner = _portal_partner(request)
     page = paginate(commission_rows(partner=partner), page=request.GET.get("page"))

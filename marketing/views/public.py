@@ -6,10 +6,10 @@ from __future__ import annotations
 import io
 
 import segno
-from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from crm_site.permissions import public
 from marketing import services
 from marketing.models import Response
 from marketing.services.invitations import (
@@ -23,7 +23,7 @@ def _invalid(request: HttpRequest) -> HttpResponse:
     return render(request, "marketing/public_invalid.html", status=404)
 
 
-@login_not_required
+@public("the guest's signed unsubscribe link")
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     invitation = invitation_from_token(token, UNSUBSCRIBE_SALT)
     if invitation is None:
@@ -39,7 +39,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@login_not_required
+@public("the guest's signed sign-up link")
 def signup(request: HttpRequest, token: str) -> HttpResponse:
     invitation = invitation_from_token(token, SIGNUP_SALT)
     if invitation is None:
@@ -67,7 +67,7 @@ def signup(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@login_not_required
+@public("the QR code of the guest's signed sign-up link")
 def qr_image(request: HttpRequest, token: str) -> HttpResponse:
     """The invitation's code as a PNG QR image, for the e-mail to show."""
     invitation = invitation_from_token(token, SIGNUP_SALT)

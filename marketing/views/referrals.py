@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from crm_site.audit import audit_entries_for
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from customers.models import Customer
 from customers.services import DuplicateCustomer, customer_find_by_phone
 from marketing.models import ReferralReward, ReferralRule
@@ -24,7 +24,7 @@ from marketing.services.referrals import referral_rule_set, reward_amount
 from sales.models import Project
 
 
-@permission_required("marketing.add_referral", raise_exception=True)
+@action_required("marketing.add_referral")
 def referral_create(request: HttpRequest, customer_pk: int) -> HttpResponse:
     referrer = get_object_or_404(
         Customer.objects.visible_to(request.user), pk=customer_pk
@@ -59,7 +59,7 @@ def referral_create(request: HttpRequest, customer_pk: int) -> HttpResponse:
     )
 
 
-@permission_required("marketing.view_referral", raise_exception=True)
+@see_required("marketing.view_referral")
 def referral_list(request: HttpRequest) -> HttpResponse:
     form = ReferralFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
@@ -80,7 +80,7 @@ def referral_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("marketing.view_referral", raise_exception=True)
+@see_required("marketing.view_referral")
 def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
     referral = get_object_or_404(referral_rows(), pk=pk)
     referral.friend_stage_label = stage_label(referral.friend_stage)
@@ -112,19 +112,19 @@ def _settle(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     return redirect("marketing:referral-detail", pk=pk)
 
 
-@permission_required("marketing.approve_reward", raise_exception=True)
+@action_required("marketing.approve_reward")
 @require_POST
 def reward_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return _settle(request, pk, Payout.Status.APPROVED)
 
 
-@permission_required("marketing.pay_reward", raise_exception=True)
+@action_required("marketing.pay_reward")
 @require_POST
 def reward_pay(request: HttpRequest, pk: int) -> HttpResponse:
     return _settle(request, pk, Payout.Status.PAID)
 
 
-@permission_required("marketing.change_referralrule", raise_exception=True)
+@action_required("marketing.change_referralrule")
 def referral_rules(request: HttpRequest) -> HttpResponse:
     """Each project's referral reward; a project without a rule pays the default."""
     form = ReferralRuleForm(request.POST or None)

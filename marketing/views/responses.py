@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from crm_site.permissions import action_required
 from marketing import services
 from marketing.forms import CheckInForm
 from marketing.models import Campaign, Response
@@ -13,7 +13,7 @@ from marketing.models import Campaign, Response
 RUN = "marketing.run_campaigns"
 
 
-@permission_required(RUN, raise_exception=True)
+@action_required(RUN)
 def campaign_checkin(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
     result: dict = {}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from marketing import selectors
 from marketing.forms import SegmentForm
 from marketing.models import Segment
@@ -18,7 +18,7 @@ USE = "marketing.use_marketing"
 RUN = "marketing.run_campaigns"
 
 
-@permission_required(USE, raise_exception=True)
+@see_required(USE)
 def segment_list(request: HttpRequest) -> HttpResponse:
     page = paginate(
         Segment.objects.select_related("created_by").order_by("name"),
@@ -38,7 +38,7 @@ def _live_count(request: HttpRequest, data) -> int:
     return selectors.segment_count(user=request.user, criteria=form.criteria())
 
 
-@permission_required(RUN, raise_exception=True)
+@action_required(RUN)
 def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk) if pk else None
     if request.method == "POST":
@@ -61,7 +61,7 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     )
 
 
-@permission_required(RUN, raise_exception=True)
+@see_required(RUN)
 @require_GET
 def segment_count(request: HttpRequest) -> HttpResponse:
     """The htmx partial the builder re-fetches whenever a filter changes."""
@@ -72,7 +72,7 @@ def segment_count(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required(RUN, raise_exception=True)
+@action_required(RUN)
 @require_POST
 def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete a segment no campaign targets; one that a campaign uses stays (the

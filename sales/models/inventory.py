@@ -20,6 +20,8 @@ class SalesAccess(models.Model):
         default_permissions = ()
         verbose_name = _("sales access")
         permissions = [
+            ("view_sales_desk", _("Can see the sales desk")),
+            ("view_sales_management", _("Can see sales approvals and the dashboard")),
             ("use_sales", _("Can use the sales desk")),
             ("manage_sales", _("Can manage sales teams")),
             ("manage_inventory", _("Can manage projects, buildings and units")),

@@ -23,6 +23,11 @@ class ServiceAccess(models.Model):
         default_permissions = ()
         verbose_name = _("service access")
         permissions = [
+            ("view_service_desk", _("Can see the service desk")),
+            (
+                "view_service_management",
+                _("Can see the service dashboard and survey results"),
+            ),
             ("use_service", _("Can use the service desk")),
             ("manage_service", _("Can manage the service desk")),
         ]

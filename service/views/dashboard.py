@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from crm_site.permissions import see_required
 from sales.forms import DashboardFilterForm
 from service import dashboard
 
 
-@permission_required("service.manage_service", raise_exception=True)
+@see_required("service.view_service_management")
 def service_dashboard(request: HttpRequest) -> HttpResponse:
     form = DashboardFilterForm(request.GET)
     form.is_valid()  # invalid values fall back to the defaults and show their error

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, public, see_required
 from service import handover as services
 from service.forms_handover import (
     BatchForm,
@@ -38,7 +38,7 @@ USE = "service.use_service"
 MANAGE = "service.manage_service"
 
 
-@permission_required(USE, raise_exception=True)
+@see_required("service.view_service_desk")
 def handover_list(request: HttpRequest) -> HttpResponse:
     batches = HandoverBatch.objects.select_related("building__project").annotate(
         units=Count("appointments"),
@@ -51,7 +51,7 @@ def handover_list(request: HttpRequest) -> HttpResponse:
     return render(request, "service/handover_list.html", {"page": page})
 
 
-@permission_required(MANAGE, raise_exception=True)
+@action_required("service.manage_service")
 def handover_create(request: HttpRequest) -> HttpResponse:
     form = BatchForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -67,7 +67,7 @@ def _batch(pk: int) -> HandoverBatch:
     )
 
 
-@permission_required(USE, raise_exception=True)
+@see_required("service.view_service_desk")
 def handover_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch(pk)
     return _render_batch(request, batch, SlotForm())
@@ -108,7 +108,7 @@ def _render_batch(
     )
 
 
-@permission_required(MANAGE, raise_exception=True)
+@action_required("service.manage_service")
 @require_POST
 def handover_slot_add(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch(pk)
@@ -125,7 +125,7 @@ def handover_slot_add(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_batch(request, batch, form)
 
 
-@permission_required(MANAGE, raise_exception=True)
+@action_required("service.manage_service")
 def handover_checklist(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit the batch's inspection checklist: rooms, what is checked, the category."""
     batch = _batch(pk)
@@ -152,7 +152,7 @@ def handover_checklist(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@permission_required(MANAGE, raise_exception=True)
+@action_required("service.manage_service")
 @require_POST
 def handover_slot_change(request: HttpRequest, pk: int, slot_pk: int) -> HttpResponse:
     """A slot's new capacity from the batch page; 0 removes it."""
@@ -174,7 +174,7 @@ def handover_slot_change(request: HttpRequest, pk: int, slot_pk: int) -> HttpRes
     return redirect(batch)
 
 
-@permission_required(MANAGE, raise_exception=True)
+@action_required("service.manage_service")
 @require_POST
 def handover_invite(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch(pk)
@@ -208,7 +208,7 @@ def _inspection(pk: int) -> tuple[HandoverAppointment, Inspection]:
     return appointment, inspection
 
 
-@permission_required(USE, raise_exception=True)
+@see_required("service.view_service_desk")
 def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _appointment(pk)
     return _render_appointment(request, appointment)
@@ -264,7 +264,7 @@ def _done(
     return redirect(appointment)
 
 
-@permission_required(USE, raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def appointment_book(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _appointment(pk)
@@ -282,7 +282,7 @@ def appointment_book(request: HttpRequest, pk: int) -> HttpResponse:
     return _done(request, appointment, book)
 
 
-@permission_required(USE, raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def inspection_start(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _appointment(pk)
@@ -290,7 +290,7 @@ def inspection_start(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(appointment)
 
 
-@permission_required(USE, raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
     appointment, inspection = _inspection(pk)
@@ -313,7 +313,7 @@ def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(appointment)
 
 
-@permission_required(USE, raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def inspection_defects(request: HttpRequest, pk: int) -> HttpResponse:
     appointment, inspection = _inspection(pk)
@@ -326,7 +326,7 @@ def inspection_defects(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(appointment)
 
 
-@permission_required(USE, raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def handover_complete(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _appointment(pk)
@@ -338,7 +338,7 @@ def handover_complete(request: HttpRequest, pk: int) -> HttpResponse:
     return _done(request, appointment, complete)
 
 
-@permission_required(MANAGE, raise_exception=True)
+@action_required("service.manage_service")
 @require_POST
 def handover_close(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch(pk)
@@ -347,13 +347,13 @@ def handover_close(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(batch)
 
 
-@permission_required(USE, raise_exception=True)
+@see_required("service.view_service_desk")
 def inspection_photo(request: HttpRequest, pk: int) -> FileResponse:
     item = get_object_or_404(InspectionItem, pk=pk)
     return photo_response(item.photo)
 
 
-@login_not_required
+@public("the owner's signed booking link")
 @never_cache
 def handover_booking(request: HttpRequest, token: str) -> HttpResponse:
     """The page an owner opens from their invitation to choose a handover slot."""

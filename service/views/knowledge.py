@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -14,13 +13,14 @@ from django.views.decorators.http import require_POST
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from service import services_work
 from service.forms import ArticleForm, ArticleSearchForm
 from service.models import Article, ServiceRequest
 from service.selectors import article_search
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def article_list(request: HttpRequest) -> HttpResponse:
     form = ArticleSearchForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
@@ -38,7 +38,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
     article = get_object_or_404(Article, pk=pk)
     uses = article.uses.select_related("request__customer").order_by("-at")[:20]
@@ -70,17 +70,17 @@ def _article_form(request: HttpRequest, article: Article | None = None) -> HttpR
     )
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 def article_create(request: HttpRequest) -> HttpResponse:
     return _article_form(request)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 def article_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _article_form(request, get_object_or_404(Article, pk=pk))
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def article_use(request: HttpRequest, pk: int, article_pk: int) -> HttpResponse:
     item = get_object_or_404(ServiceRequest, pk=pk)

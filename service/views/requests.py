@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
@@ -42,7 +42,7 @@ WORKING = (
 )
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def service_home(request: HttpRequest) -> HttpResponse:
     counts = customer_counts_by(user=request.user, field="stage")
     owners = list(
@@ -72,7 +72,7 @@ def service_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def request_list(request: HttpRequest) -> HttpResponse:
     qs = ServiceRequest.objects.select_related(
         "customer", "receiver", "handler", "unit__building"
@@ -131,7 +131,7 @@ def _narrow(qs, params) -> tuple:
     return qs, narrowed
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 def request_create(request: HttpRequest) -> HttpResponse:
     form = RequestForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -180,12 +180,12 @@ def _request(request: HttpRequest, pk: int) -> ServiceRequest:
     )
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_detail(request, _request(request, pk))
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def request_photos_add(request: HttpRequest, pk: int) -> HttpResponse:
     item = _request(request, pk)
@@ -199,7 +199,7 @@ def request_photos_add(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(item)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def request_photo(request: HttpRequest, pk: int, photo_pk: int) -> FileResponse:
     item = _request(request, pk)
     return photo_response(
@@ -281,31 +281,31 @@ def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpRespons
     )
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def request_assign(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, services.request_assign, AssignForm)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def request_start(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, services.request_start)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def request_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, services.request_resolve, ResolveForm)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def request_callback(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, services.request_callback, CallbackForm)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def request_close(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, services.request_close)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,13 +11,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from crm_site.pagination import paginate
+from crm_site.permissions import public, see_required
 from service import surveys
 from service.forms_handover import SurveyForm
 from service.models import SurveyInvitation, SurveyResponse
 from service.views.public import invalid_link, public_message
 
 
-@login_not_required
+@public("the customer's signed survey link")
 @never_cache
 def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     """The questionnaire an owner opens from the link in their SMS or e-mail."""
@@ -64,7 +64,7 @@ def _already_answered(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_not_required
+@public("the thank-you page after a survey")
 def survey_thanks(request: HttpRequest) -> HttpResponse:
     return public_message(
         request,
@@ -75,7 +75,7 @@ def survey_thanks(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("service.manage_service", raise_exception=True)
+@see_required("service.view_service_management")
 def survey_results(request: HttpRequest) -> HttpResponse:
     """Satisfaction by project and month, and the latest comments."""
     rows = surveys.satisfaction_by_month(months=12)

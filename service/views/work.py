@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
 from service import services_work
 from service.forms import (
     CancelForm,
@@ -40,7 +40,7 @@ def _errors_to_form(form, exc: ValidationError) -> None:
         form.add_error(None, exc)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def work_order_create(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(
@@ -84,25 +84,25 @@ def _step(request: HttpRequest, pk: int, service, form_class) -> HttpResponse:
     )
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def work_order_schedule(request: HttpRequest, pk: int) -> HttpResponse:
     return _step(request, pk, services_work.work_order_schedule, ScheduleForm)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def work_order_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     return _step(request, pk, services_work.work_order_sign_off, SignOffForm)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@action_required("service.use_service")
 @require_POST
 def work_order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return _step(request, pk, services_work.work_order_cancel, CancelForm)
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def work_order_photo(request: HttpRequest, pk: int) -> FileResponse:
     """The sign-off photo, only to service staff (media is not served publicly)."""
     return photo_response(_work_order(pk).signoff_photo)
@@ -115,7 +115,7 @@ WORK_VIEWS = {
 }
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def work_order_list(request: HttpRequest) -> HttpResponse:
     view = request.GET.get("view", "pending")
     if view not in WORK_VIEWS:
@@ -138,7 +138,7 @@ def work_order_list(request: HttpRequest) -> HttpResponse:
 # Contractors --------------------------------------------------------------------------
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def contractor_list(request: HttpRequest) -> HttpResponse:
     """Contractors ranked by their scorecard."""
     show = request.GET.get("show", "active")
@@ -159,7 +159,7 @@ def contractor_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("service.use_service", raise_exception=True)
+@see_required("service.view_service_desk")
 def contractor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contractor = _scored(pk)
     return _contractor_page(request, contractor, ChargebackForm(contractor=contractor))
@@ -213,17 +213,17 @@ def _contractor_form(
     )
 
 
-@permission_required("service.manage_service", raise_exception=True)
+@action_required("service.manage_service")
 def contractor_create(request: HttpRequest) -> HttpResponse:
     return _contractor_form(request)
 
 
-@permission_required("service.manage_service", raise_exception=True)
+@action_required("service.manage_service")
 def contractor_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _contractor_form(request, get_object_or_404(Contractor, pk=pk))
 
 
-@permission_required("service.manage_service", raise_exception=True)
+@action_required("service.manage_service")
 @require_POST
 def chargeback_create(request: HttpRequest, pk: int) -> HttpResponse:
     contractor = _scored(pk)
@@ -248,7 +248,7 @@ def chargeback_create(request: HttpRequest, pk: int) -> HttpResponse:
     return _contractor_page(request, contractor, form, status=400)
 
 
-@permission_required("service.manage_service", raise_exception=True)
+@action_required("service.manage_service")
 @require_POST
 def chargeback_recover(request: HttpRequest, pk: int) -> HttpResponse:
     chargeback = get_object_or_404(

@@ -82,3 +82,87 @@ def test_header_shows_the_user_and_role(client, consultant):
     body = client.get(reverse("home"), follow=True).content.decode()
     assert consultant.display_name in body
     assert "置业顾问" in body
+
+
+def _granted(group: Group) -> set[str]:
+    return {
+        f"{p.content_type.app_label}.{p.codename}"
+        for p in group.permissions.select_related("content_type")
+    }
+
+
+def _perm(name: str):
+    from django.contrib.auth.models import Permission
+
+    app_label, codename = name.split(".", 1)
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+@pytest.mark.django_db
+def test_an_upgraded_executive_group_loses_the_actions_it_held_and_keeps_hand_added_ones():
+    """A database from before this release: the executive group still holds the
+    managers' actions, and an administrator added a permission of their own."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Permission
+
+    revoke = importlib.import_module(
+        "crm_site.migrations.0005_revoke_read_only_role_actions"
+    )
+    executive = Group.objects.get(name="executive")
+    marketing = Group.objects.get(name="marketing")
+    for name in revoke.REVOKED["executive"]:
+        executive.permissions.add(_perm(name))
+    for name in revoke.REVOKED["marketing"]:
+        marketing.permissions.add(_perm(name))
+    hand_added = _perm("customers.view_contact")
+    executive.permissions.add(hand_added)
+
+    revoke.revoke(apps, None)
+
+    assert not _granted(executive) & set(revoke.REVOKED["executive"])
+    assert not _granted(marketing) & set(revoke.REVOKED["marketing"])
+    assert "customers.view_contact" in _granted(executive)
+    assert Permission.objects.filter(pk=hand_added.pk).exists()
+
+
+def test_no_revoked_default_is_a_default_again():
+    import importlib
+
+    revoke = importlib.import_module(
+        "crm_site.migrations.0005_revoke_read_only_role_actions"
+    )
+    for group_name, names in revoke.REVOKED.items():
+        role = next(r for r in ROLE_PERMISSIONS if r.value == group_name)
+        assert not set(names) & set(ROLE_PERMISSIONS[role]), role
+
+
+@pytest.mark.parametrize("persona", ["executive"], indirect=True)
+def test_the_executive_sees_the_desks_but_every_action_refuses_it(
+    client, persona, own_customer
+):
+    from sales import services as sales_services
+    from tests.factories import make_building
+
+    building = make_building()
+    deal = sales_services.opportunity_open(
+        actor=own_customer.assigned_consultant,
+        customer=own_customer,
+        project=building.project,
+    )
+    client.force_login(persona)
+    assert (
+        client.get(reverse("sales:opportunity-detail", args=[deal.pk])).status_code
+        == 200
+    )
+    assert client.get(reverse("sales:approval-list")).status_code == 200
+    assert client.get(reverse("service:dashboard")).status_code == 200
+    for url in (
+        reverse("sales:opportunity-move", args=[deal.pk]),
+        reverse("sales:hold-release", args=[deal.pk]),
+        reverse("sales:opportunity-contract", args=[deal.pk]),
+    ):
+        assert client.post(url, {"stage": "lost"}).status_code == 403, url
+    deal.refresh_from_db()
+    assert deal.stage != "lost"

@@ -631,9 +631,9 @@ def test_rejected_rows_of_an_import_without_any_are_not_found(client, sales_mana
     assert response.status_code == 404
 
 
-def test_import_list_shows_own_imports(client, marketer):
-    upload(marketer, HEADER + "王五,13812345678,,,,,,\n")
-    client.force_login(marketer)
+def test_import_list_shows_own_imports(client, sales_manager):
+    upload(sales_manager, HEADER + "王五,13812345678,,,,,,\n")
+    client.force_login(sales_manager)
     response = client.get(reverse("customers:import-list"))
     assert response.status_code == 200
     assert "客户.csv" in response.content.decode()

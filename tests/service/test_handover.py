@@ -35,8 +35,10 @@ PERSONAS = [
     "administrator",
     "outsider",
 ]
-SERVICE = {"service_agent", "service_manager", "executive", "administrator"}
-MANAGERS = {"service_manager", "executive", "administrator"}
+# The executive sees the handover pages and acts on none.
+SEE = {"service_agent", "service_manager", "executive", "administrator"}
+SERVICE = {"service_agent", "service_manager", "administrator"}
+MANAGERS = {"service_manager", "administrator"}
 
 
 # Owners and invitations -------------------------------------------------------------
@@ -263,9 +265,9 @@ def test_completion_marks_unit_owner_timeline_and_plans_the_survey(
 
 
 def _pages(batch, appointment):
-    yield "get", reverse("service:handover-list"), SERVICE
-    yield "get", reverse("service:handover-detail", args=[batch.pk]), SERVICE
-    yield "get", reverse("service:handover-appointment", args=[appointment.pk]), SERVICE
+    yield "get", reverse("service:handover-list"), SEE
+    yield "get", reverse("service:handover-detail", args=[batch.pk]), SEE
+    yield "get", reverse("service:handover-appointment", args=[appointment.pk]), SEE
     yield "get", reverse("service:handover-create"), MANAGERS
     yield "post", reverse("service:handover-invite", args=[batch.pk]), MANAGERS
     yield "post", reverse("service:handover-slot-add", args=[batch.pk]), MANAGERS

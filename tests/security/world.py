@@ -1,0 +1,609 @@
+"""One of every object of every app, and the people who work on them.
+
+The URL crawl (test_crawl.py) and the fuzz pass build this world once and ask it for
+the ids a URL pattern needs:
+
+    world = build_world()
+    world.user("executive")                        # a persona, None for "anonymous"
+    world.kwargs_for("sales:opportunity-detail", ["pk"])            # {"pk": 12}
+    world.kwargs_for("sales:opportunity-detail", ["pk"], far=True)  # another team's
+
+Objects come in two sides. The near side belongs to the first sales team (the
+consultant's customers and deals, the partner of the broker); the far side belongs to
+a consultant of another team, to a customer who gave no marketing consent and to
+another channel partner, so that everyone but the executive and the administrator
+is outside its scope there.
+
+The API (build_world, World.user, World.obj, World.kwargs_for, PERSONAS, PK_OF) is
+shared with other tests: extend it, do not change what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+from django.db.models import Model
+from django.utils import timezone
+
+from crm_site.models import Notification, User
+from crm_site.roles import Role
+from tests.factories import CustomerFactory, TeamFactory, UserFactory, make_building
+
+# A 1×1 PNG: stored photos and QR-like files need real bytes, not their content.
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+    b"\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01"
+    b"\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+#: Every persona the crawl logs in as, with its role (None: logged in, no role).
+PERSONAS: dict[str, Role | None] = {
+    "consultant": Role.CONSULTANT,
+    "other_consultant": Role.CONSULTANT,
+    "far_consultant": Role.CONSULTANT,
+    "sales_manager": Role.SALES_MANAGER,
+    "service_agent": Role.SERVICE_AGENT,
+    "service_manager": Role.SERVICE_MANAGER,
+    "marketer": Role.MARKETING,
+    "executive": Role.EXECUTIVE,
+    "administrator": Role.ADMINISTRATOR,
+    "broker": Role.CHANNEL_PARTNER,
+    "outsider": None,
+}
+
+#: What the ``pk`` (and other id) kwargs of each URL name stand for: world object keys.
+PK_OF: dict[str, dict[str, str]] = {
+    # crm_site
+    "notification-open": {"pk": "notification"},
+    # customers
+    "customers:customer-detail": {"pk": "customer"},
+    "customers:customer-edit": {"pk": "customer"},
+    "customers:customer-timeline": {"pk": "customer"},
+    "customers:interaction-create": {"pk": "customer"},
+    "customers:contact-point-create": {"pk": "customer"},
+    "customers:contact-point-delete": {"pk": "customer", "point_pk": "contact_point"},
+    "customers:consent-update": {"pk": "customer"},
+    "customers:contact-reveal": {"pk": "customer"},
+    "customers:household-link": {"pk": "customer"},
+    "customers:saved-filter-delete": {"filter_pk": "saved_filter"},
+    "customers:import-detail": {"job_pk": "import_job"},
+    "customers:import-progress": {"job_pk": "import_job"},
+    "customers:import-start": {"job_pk": "import_job"},
+    "customers:import-rejected": {"job_pk": "import_job"},
+    "customers:import-revert": {"job_pk": "import_job"},
+    "customers:duplicate-merge": {"pair_pk": "duplicate_pair"},
+    "customers:duplicate-dismiss": {"pair_pk": "duplicate_pair"},
+    "customers:merge-restore": {"merge_pk": "merge_record"},
+    # sales
+    "sales:building-grid": {"pk": "building"},
+    "sales:building-grid-cells": {"pk": "building"},
+    "sales:price-plan": {"pk": "building"},
+    "sales:unit-detail": {"pk": "unit"},
+    "sales:unit-reserve": {"pk": "free_unit"},
+    "sales:opportunity-detail": {"pk": "deal"},
+    "sales:opportunity-move": {"pk": "deal"},
+    "sales:hold-release": {"pk": "deal"},
+    "sales:opportunity-subscribe": {"pk": "deal"},
+    "sales:opportunity-open": {"customer_pk": "customer"},
+    "sales:opportunity-discount": {"pk": "deal"},
+    "sales:opportunity-contract": {"pk": "deal"},
+    "sales:payment-plan": {"pk": "deal"},
+    "sales:receipt-create": {"pk": "deal"},
+    "sales:opportunity-print": {"pk": "deal"},
+    "sales:approval-decide": {"pk": "discount_request"},
+    "sales:deal-change-create": {"pk": "subscribed_deal"},
+    "sales:deal-change-decide": {"pk": "deal_change"},
+    "sales:pool-claim": {"customer_pk": "pool_customer"},
+    "sales:registration-reassign": {"pk": "registration"},
+    "sales:project-rules": {"pk": "project"},
+    # service
+    "service:request-detail": {"pk": "service_request"},
+    "service:request-photos-add": {"pk": "service_request"},
+    "service:request-photo": {"pk": "service_request", "photo_pk": "request_photo"},
+    "service:request-assign": {"pk": "service_request"},
+    "service:request-start": {"pk": "service_request"},
+    "service:request-resolve": {"pk": "service_request"},
+    "service:request-callback": {"pk": "service_request"},
+    "service:request-close": {"pk": "service_request"},
+    "service:work-order-create": {"pk": "service_request"},
+    "service:article-use": {"pk": "service_request", "article_pk": "article"},
+    "service:work-order-schedule": {"pk": "work_order"},
+    "service:work-order-sign-off": {"pk": "work_order"},
+    "service:work-order-cancel": {"pk": "work_order"},
+    "service:work-order-photo": {"pk": "work_order"},
+    "service:contractor-detail": {"pk": "contractor"},
+    "service:contractor-edit": {"pk": "contractor"},
+    "service:chargeback-create": {"pk": "contractor"},
+    "service:chargeback-recover": {"pk": "chargeback"},
+    "service:article-detail": {"pk": "article"},
+    "service:article-edit": {"pk": "article"},
+    "service:handover-detail": {"pk": "handover_batch"},
+    "service:handover-slot-add": {"pk": "handover_batch"},
+    "service:handover-checklist": {"pk": "handover_batch"},
+    "service:handover-slot-change": {
+        "pk": "handover_batch",
+        "slot_pk": "handover_slot",
+    },
+    "service:handover-invite": {"pk": "handover_batch"},
+    "service:handover-close": {"pk": "handover_batch"},
+    "service:handover-appointment": {"pk": "handover_appointment"},
+    "service:handover-book": {"pk": "handover_appointment"},
+    "service:inspection-start": {"pk": "handover_appointment"},
+    "service:inspection-save": {"pk": "handover_appointment"},
+    "service:inspection-defects": {"pk": "handover_appointment"},
+    "service:handover-complete": {"pk": "handover_appointment"},
+    "service:inspection-photo": {"pk": "inspection_item"},
+    # marketing
+    "marketing:segment-edit": {"pk": "segment"},
+    "marketing:segment-delete": {"pk": "segment"},
+    "marketing:campaign-detail": {"pk": "campaign"},
+    "marketing:campaign-edit": {"pk": "campaign"},
+    "marketing:campaign-progress": {"pk": "campaign"},
+    "marketing:campaign-members": {"pk": "campaign"},
+    "marketing:campaign-move": {"pk": "campaign"},
+    "marketing:campaign-send": {"pk": "campaign"},
+    "marketing:cost-line-add": {"pk": "campaign"},
+    "marketing:campaign-checkin": {"pk": "campaign"},
+    "marketing:deal-campaign": {"pk": "deal"},
+    "marketing:referral-detail": {"pk": "referral"},
+    "marketing:reward-approve": {"pk": "referral"},
+    "marketing:reward-pay": {"pk": "referral"},
+    "marketing:referral-create": {"customer_pk": "owner"},
+    "marketing:partner-detail": {"pk": "partner"},
+    "marketing:partner-edit": {"pk": "partner"},
+    "marketing:broker-add": {"pk": "partner"},
+    "marketing:commission-pay": {"pk": "commission"},
+}
+
+#: Non-id kwargs: the value a URL gets whatever the side (tokens are world keys).
+OTHER_KWARGS: dict[str, dict[str, str]] = {
+    "sales:opportunity-print": {"document": "selection"},
+    "marketing:campaign-move": {"status": "running"},
+}
+TOKEN_OF: dict[str, str] = {
+    "marketing:unsubscribe": "unsubscribe_token",
+    "marketing:public-signup": "signup_token",
+    "marketing:public-qr": "signup_token",
+    "service:handover-booking": "booking_token",
+    "service:survey-answer": "survey_token",
+}
+
+#: Who may see each far-side object: everyone else must get 404 (or 403).
+FAR_VISIBLE_TO: dict[str, set[str]] = {
+    "customer": {"executive", "administrator", "far_consultant"},
+    "deal": {"executive", "administrator", "far_consultant"},
+    "discount_request": {"executive", "administrator", "far_consultant"},
+    "registration": {"executive", "administrator", "far_consultant"},
+    "contact_point": {"executive", "administrator", "far_consultant"},
+    "saved_filter": {"far_consultant"},
+    "notification": {"far_consultant"},
+    # Channel partners are marketing's records, seen by all who see partners; only
+    # a broker is limited to its own.
+    "partner": {"marketer", "sales_manager", "executive", "administrator"},
+    "partner_registration": {"far_broker", "executive", "administrator"},
+}
+
+
+@dataclass
+class World:
+    users: dict[str, User | None] = field(default_factory=dict)
+    near: dict[str, Model] = field(default_factory=dict)
+    far: dict[str, Model] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def user(self, persona: str) -> User | None:
+        """The persona's user; ``anonymous`` is None."""
+        return self.users.get(persona)
+
+    def obj(self, key: str, *, far: bool = False) -> Model:
+        """A world object; far=True gives the far side's when it has one."""
+        if far and key in self.far:
+            return self.far[key]
+        return self.near[key]
+
+    def has_far(self, url_name: str) -> bool:
+        """True when the URL's objects have a far (out-of-scope) counterpart."""
+        keys = PK_OF.get(url_name, {}).values()
+        return any(key in self.far for key in keys)
+
+    def far_keys(self, url_name: str) -> list[str]:
+        """The world keys of the URL's ids that have a far counterpart."""
+        return [k for k in PK_OF.get(url_name, {}).values() if k in self.far]
+
+    def kwargs_for(
+        self, url_name: str, kwarg_names: list[str], *, far: bool = False
+    ) -> dict[str, object]:
+        """The kwargs to reverse ``url_name`` with, from the world's objects.
+
+        Raises KeyError for a kwarg the world does not know: a new URL pattern must be
+        added to PK_OF (or OTHER_KWARGS / TOKEN_OF) when it is added to urls.py."""
+        result: dict[str, object] = {}
+        for name in kwarg_names:
+            if name == "token":
+                result[name] = self.tokens[TOKEN_OF[url_name]]
+            elif name in OTHER_KWARGS.get(url_name, {}):
+                result[name] = OTHER_KWARGS[url_name][name]
+            else:
+                result[name] = self.obj(PK_OF[url_name][name], far=far).pk
+        return result
+
+
+def _persona(name: str, role: Role | None, **fields) -> User:
+    user = UserFactory(username=f"w_{name}", **fields)
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role.value))
+    return user
+
+
+def build_world() -> World:
+    """Create the world in the current test database; call it inside a db test."""
+    from customers.models import (
+        ContactPoint,
+        DuplicatePair,
+        ImportJob,
+        MergeRecord,
+        SavedFilter,
+    )
+    from marketing import services as marketing_services
+    from marketing.models import (
+        Broker,
+        Campaign,
+        CampaignMember,
+        ChannelPartner,
+        CostLine,
+        Invitation,
+        ReferralReward,
+        ReferralRule,
+        Response,
+        Segment,
+    )
+    from marketing.services.invitations import public_token
+    from marketing.services.partners import (
+        commission_on_contract,
+        partner_registration_create,
+    )
+    from marketing.services.referrals import referral_create
+    from marketing.views.public import SIGNUP_SALT, UNSUBSCRIBE_SALT
+    from sales import services as sales_services
+    from sales.models import DealChange, DiscountRequest, Opportunity, Unit
+    from sales.services import ownership
+    from service import handover, services_work
+    from service import services as service_services
+    from service.models import (
+        Article,
+        Contractor,
+        Inspection,
+        InspectionItem,
+        RequestPhoto,
+        SurveyInvitation,
+        SurveyTemplate,
+        WorkOrder,
+    )
+    from service.surveys import survey_token
+
+    w = World()
+    team = TeamFactory(name="世界一组")
+    far_team = TeamFactory(name="世界二组")
+    for name, role in PERSONAS.items():
+        team_of = {"far_consultant": far_team}.get(name, team)
+        w.users[name] = _persona(
+            name, role, team=team_of if role in _TEAM_ROLES else None
+        )
+    w.users["anonymous"] = None
+    consultant = w.users["consultant"]
+    far_consultant = w.users["far_consultant"]
+    manager = w.users["service_manager"]
+    agent = w.users["service_agent"]
+    marketer = w.users["marketer"]
+    n, f = w.near, w.far
+
+    # Sales: a project of both teams, a building, deals at every step --------------
+    building = make_building(project_name="世界·安居苑", floors=4, per_floor=4)
+    project = building.project
+    project.teams.add(team, far_team)
+    units = list(Unit.objects.filter(building=building).order_by("floor", "position"))
+    n.update(project=project, building=building, unit=units[0], free_unit=units[-1])
+
+    customer = CustomerFactory(
+        name="近客", assigned_consultant=consultant, consent_sms=True
+    )
+    far_customer = CustomerFactory(
+        name="远客", assigned_consultant=far_consultant, consent_sms=False
+    )
+    n["customer"], f["customer"] = customer, far_customer
+    n["pool_customer"] = CustomerFactory(name="公海客", assigned_consultant=None)
+
+    deal = sales_services.opportunity_open(
+        actor=consultant, customer=customer, project=project
+    )
+    sales_services.unit_reserve(actor=consultant, opportunity=deal, unit=units[0])
+    far_deal = sales_services.opportunity_open(
+        actor=far_consultant, customer=far_customer, project=project
+    )
+    sales_services.unit_reserve(
+        actor=far_consultant, opportunity=far_deal, unit=units[1]
+    )
+    n["deal"], f["deal"] = deal, far_deal
+    n["discount_request"] = DiscountRequest.objects.create(
+        opportunity=deal,
+        requested_by=consultant,
+        percent=Decimal("9.00"),
+        reason="老客",
+    )
+    f["discount_request"] = DiscountRequest.objects.create(
+        opportunity=far_deal,
+        requested_by=far_consultant,
+        percent=Decimal("9.00"),
+        reason="老客",
+    )
+
+    subscriber = CustomerFactory(name="认购客", assigned_consultant=consultant)
+    subscribed = sales_services.opportunity_open(
+        actor=consultant, customer=subscriber, project=project
+    )
+    sales_services.unit_reserve(actor=consultant, opportunity=subscribed, unit=units[2])
+    sales_services.unit_subscribe(actor=consultant, opportunity=subscribed)
+    n["subscribed_deal"] = subscribed
+    n["deal_change"] = DealChange.objects.create(
+        opportunity=subscribed,
+        requested_by=consultant,
+        kind=DealChange.Kind.CHANGE_UNIT,
+        new_unit=units[3],
+        reason="换房",
+    )
+
+    # An owner: a contracted deal on a unit of the building (service and referrals).
+    owner = CustomerFactory(
+        name="业主", stage="owner", assigned_consultant=consultant, consent_sms=True
+    )
+    owned_unit = units[4]
+    Unit.objects.filter(pk=owned_unit.pk).update(status=Unit.Status.CONTRACTED)
+    n["owner"] = owner
+    n["owner_deal"] = Opportunity.objects.create(
+        customer=owner,
+        project=project,
+        unit=owned_unit,
+        consultant=consultant,
+        stage=Opportunity.Stage.CONTRACTED,
+    )
+
+    n["registration"] = ownership.registration_create(
+        actor=consultant,
+        customer=customer,
+        project=project,
+        consultant=consultant,
+        basis="visit",
+    )
+    f["registration"] = ownership.registration_create(
+        actor=far_consultant,
+        customer=far_customer,
+        project=project,
+        consultant=far_consultant,
+        basis="visit",
+    )
+
+    # Customers: contacts, filters, imports, duplicates, a merge ---------------------
+    n["contact_point"] = ContactPoint.objects.create(
+        customer=customer, kind="mobile", value="+8613300133000"
+    )
+    f["contact_point"] = ContactPoint.objects.create(
+        customer=far_customer, kind="mobile", value="+8613300133001"
+    )
+    n["saved_filter"] = SavedFilter.objects.create(
+        user=consultant, name="我的意向", query="stage=prospect"
+    )
+    f["saved_filter"] = SavedFilter.objects.create(
+        user=far_consultant, name="他的意向", query="stage=prospect"
+    )
+    job = ImportJob(created_by=w.users["sales_manager"], original_name="a.csv")
+    job.file.save("a.csv", ContentFile(b"name,mobile\n"), save=False)
+    job.save()
+    n["import_job"] = job
+    first = CustomerFactory(name="重复甲", assigned_consultant=consultant)
+    second = CustomerFactory(name="重复乙", assigned_consultant=consultant)
+    n["duplicate_pair"] = DuplicatePair.objects.create(first=first, second=second)
+    absorbed = CustomerFactory(name="已合并", assigned_consultant=consultant)
+    n["merge_record"] = MergeRecord.objects.create(
+        survivor=first, absorbed=absorbed, merged_by=w.users["sales_manager"]
+    )
+
+    n["notification"] = Notification.objects.create(
+        user=consultant, message="世界通知", url="/"
+    )
+    f["notification"] = Notification.objects.create(
+        user=far_consultant, message="远方通知", url="/"
+    )
+
+    # Service: a request with a photo, work orders, a contractor, knowledge ---------
+    request = service_services.request_create(
+        actor=agent,
+        customer=owner,
+        unit=owned_unit,
+        kind="repair",
+        category="plumbing",
+        severity="high",
+        channel="phone",
+        description="卫生间漏水",
+    )
+    n["service_request"] = request
+    photo = RequestPhoto(request=request, uploaded_by=agent)
+    photo.file.save("leak.png", ContentFile(PNG), save=False)
+    photo.save()
+    n["request_photo"] = photo
+    contractor = Contractor.objects.create(
+        name="世界防水", trade="防水", warranty_months=24
+    )
+    n["contractor"] = contractor
+    work_order = services_work.work_order_create(
+        actor=manager,
+        request=request,
+        task="修补防水",
+        assignee_kind="contractor",
+        contractor=contractor,
+        due_at=timezone.now() + timedelta(days=2),
+    )
+    n["work_order"] = work_order
+    # Only signed-off contractor work can be charged back.
+    done = WorkOrder.objects.create(
+        request=request,
+        task="换水管",
+        assignee_kind="contractor",
+        department="contractor",
+        contractor=contractor,
+        status="done",
+        due_at=timezone.now() + timedelta(days=1),
+        signed_off_at=timezone.now() - timedelta(hours=6),
+        signed_off_by=manager,
+        created_by=manager,
+    )
+    n["done_work_order"] = done
+    n["chargeback"] = services_work.chargeback_create(
+        actor=manager,
+        work_order=done,
+        request=request,
+        amount=Decimal("500.00"),
+        reason="返工",
+    )
+    n["article"] = Article.objects.create(
+        title="卫生间漏水",
+        category="plumbing",
+        problem="地漏渗水",
+        fix="重做防水",
+        created_by=manager,
+    )
+
+    # Handover: a batch of the building, a slot, the owner's appointment -------------
+    today = timezone.localdate()
+    batch = handover.batch_create(
+        actor=manager,
+        building=building,
+        name="世界交房",
+        starts_on=today,
+        ends_on=today + timedelta(days=10),
+    )
+    n["handover_batch"] = batch
+    n["handover_slot"] = handover.slot_add(
+        actor=manager,
+        batch=batch,
+        day=today + timedelta(days=1),
+        starts_at=time(9),
+        ends_at=time(11),
+        capacity=3,
+    )
+    handover.batch_invite(actor=manager, batch=batch)
+    appointment = batch.appointments.order_by("pk").first()
+    n["handover_appointment"] = appointment
+    inspection = Inspection.objects.create(appointment=appointment, inspector=manager)
+    item = InspectionItem(
+        inspection=inspection, position=1, room="厨房", item="墙面", result="defect"
+    )
+    item.photo.save("wall.png", ContentFile(PNG), save=False)
+    item.save()
+    n["inspection_item"] = item
+    w.tokens["booking_token"] = handover.booking_token(appointment)
+
+    template = SurveyTemplate.objects.filter(is_active=True).first()
+    if template is None:
+        template = SurveyTemplate.objects.create(name="回访", occasion="request_closed")
+    survey = SurveyInvitation.objects.create(
+        template=template,
+        customer=owner,
+        project=project,
+        request=request,
+        due_at=timezone.now() - timedelta(minutes=1),
+    )
+    n["survey_invitation"] = survey
+    w.tokens["survey_token"] = survey_token(survey)
+
+    # Marketing: a segment, a campaign with a member, an invitation, a response -------
+    segment = Segment.objects.create(name="世界客群", criteria={"stage": "prospect"})
+    n["segment"] = segment
+    campaign = marketing_services.campaign_create(
+        actor=marketer,
+        name="世界品鉴会",
+        kind=Campaign.Kind.EVENT,
+        project=project,
+        segment=segment,
+        starts_on=today,
+        ends_on=today + timedelta(days=7),
+        invite_sms=True,
+        message="诚邀您参加",
+    )
+    n["campaign"] = campaign
+    n["cost_line"] = CostLine.objects.create(
+        campaign=campaign, spent_on=today, item="场地", amount=Decimal("1000.00")
+    )
+    member = CampaignMember.objects.create(campaign=campaign, customer=customer)
+    n["campaign_member"] = member
+    invitation = Invitation.objects.create(
+        campaign=campaign, member=member, channel="sms"
+    )
+    n["invitation"] = invitation
+    n["response"] = Response.objects.create(
+        campaign=campaign, member=member, customer=customer, kind="signed_up"
+    )
+    w.tokens["unsubscribe_token"] = public_token(invitation, UNSUBSCRIBE_SALT)
+    w.tokens["signup_token"] = public_token(invitation, SIGNUP_SALT)
+
+    ReferralRule.objects.create(project=project, reward=Decimal("8888.00"))
+    friend = CustomerFactory(name="朋友", assigned_consultant=consultant)
+    referral = referral_create(
+        actor=consultant, referrer=owner, friend=friend, project=project
+    )
+    n["referral"] = referral
+    n["referral_reward"] = ReferralReward.objects.create(
+        referral=referral, amount=Decimal("8888.00")
+    )
+
+    partner = ChannelPartner.objects.create(
+        name="世界门店",
+        contact_name="周经理",
+        contact_phone="+8613512345678",
+        commission_kind=ChannelPartner.CommissionKind.PERCENT,
+        commission_value=Decimal("1.50"),
+    )
+    far_partner = ChannelPartner.objects.create(
+        name="远方门店",
+        contact_name="吴经理",
+        contact_phone="+8613512345679",
+        commission_kind=ChannelPartner.CommissionKind.FIXED,
+        commission_value=Decimal("8000"),
+    )
+    n["partner"], f["partner"] = partner, far_partner
+    Broker.objects.create(user=w.users["broker"], partner=partner)
+    far_broker = _persona("far_broker", Role.CHANNEL_PARTNER)
+    Broker.objects.create(user=far_broker, partner=far_partner)
+    w.users["far_broker"] = far_broker
+    link = partner_registration_create(
+        broker=w.users["broker"],
+        partner=partner,
+        project=project,
+        name="经纪客",
+        mobile="+8613911112222",
+    )
+    n["partner_registration"] = link
+    f["partner_registration"] = partner_registration_create(
+        broker=far_broker,
+        partner=far_partner,
+        project=project,
+        name="远经纪客",
+        mobile="+8613911113333",
+    )
+    partner_deal = Opportunity.objects.create(
+        customer=link.customer,
+        project=project,
+        unit=units[5],
+        consultant=consultant,
+        stage=Opportunity.Stage.CONTRACTED,
+    )
+    Unit.objects.filter(pk=units[5].pk).update(status=Unit.Status.CONTRACTED)
+    n["commission"] = commission_on_contract(opportunity=partner_deal, actor=None)
+    return w
+
+
+# Roles that belong to a sales team (their scope is the team's).
+_TEAM_ROLES = {Role.CONSULTANT, Role.SALES_MANAGER}
