@@ -475,7 +475,9 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     )
     page = paginate(pending, page=request.GET.get("page"))
     for item in page.items:
-        item.quote = quote(unit=item.opportunity.unit, discount_percent=item.percent)
+        # A deal whose hold was released since the request has no price to show.
+        unit = item.opportunity.unit
+        item.quote = unit and quote(unit=unit, discount_percent=item.percent)
     changes = (
         DealChange.objects.filter(
             status=DealChange.Status.PENDING,

@@ -305,3 +305,38 @@ def test_two_simultaneous_sends_of_one_form_log_once(consultant, own_customer):
         thread.join()
     assert statuses == [302, 302]
     assert Interaction.objects.filter(customer=own_customer).count() == 1
+
+
+# Found by the fuzz pass -------------------------------------------------------------
+
+
+def test_a_discount_request_whose_hold_was_released_neither_breaks_nor_applies(
+    client, consultant, sales_manager, own_customer
+):
+    from django.core.exceptions import ValidationError
+
+    from sales import services as sales_services
+    from sales.models import DiscountRequest, UnitHold
+    from tests.factories import make_building
+
+    building = make_building()
+    deal = sales_services.opportunity_open(
+        actor=consultant, customer=own_customer, project=building.project
+    )
+    unit = building.units.order_by("floor", "position").first()
+    sales_services.unit_reserve(actor=consultant, opportunity=deal, unit=unit)
+    request = DiscountRequest.objects.create(
+        opportunity=deal, percent=Decimal("9"), reason="x", requested_by=consultant
+    )
+    hold = UnitHold.objects.get(opportunity=deal, status=UnitHold.Status.ACTIVE)
+    sales_services.unit_release(actor=consultant, hold=hold)
+    deal.refresh_from_db()
+    assert deal.unit is None
+    client.force_login(sales_manager)
+    assert client.get(reverse("sales:approval-list")).status_code == 200
+    with pytest.raises(ValidationError):
+        sales_services.discount_decide(
+            actor=sales_manager, request=request, approve=True
+        )
+    request.refresh_from_db()
+    assert request.status == DiscountRequest.Status.PENDING
