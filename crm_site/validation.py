@@ -87,20 +87,25 @@ def clean_date_range(
     start_field: str,
     end_field: str,
     *,
+    start: date | None = None,
+    end: date | None = None,
     max_days: int | None = None,
+    too_long: str | None = None,
 ) -> tuple[date | None, date | None]:
     """Check a start/end pair on a form: start not after end, at most ``max_days``.
 
-    Errors go on the start field; the pair returned is corrected so that a
-    filter can still run on it."""
-    start = form.cleaned_data.get(start_field)
-    end = form.cleaned_data.get(end_field)
+    ``start`` and ``end`` default to the cleaned fields (a form may pass its own
+    defaults). Errors go on the start field; the pair returned is corrected so
+    that a filter can still run on it."""
+    start = start or form.cleaned_data.get(start_field)
+    end = end or form.cleaned_data.get(end_field)
     if start and end and start > end:
         form.add_error(start_field, _("The start is after the end."))
         start = end
     if start and end and max_days is not None and (end - start).days > max_days:
         form.add_error(
-            start_field, _("Choose at most %(days)s days.") % {"days": max_days}
+            start_field,
+            too_long or _("Choose at most %(days)s days.") % {"days": max_days},
         )
         start = end - timedelta(days=max_days)
     return start, end

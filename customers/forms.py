@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.roles import Role
-from crm_site.validation import InputLimits
+from crm_site.validation import InputLimits, clean_date_range
 from crm_site.widgets import FastSelect
 from customers.identity import (
     InvalidIdNumber,
@@ -411,6 +411,11 @@ class CustomerFilterForm(InputLimits, forms.Form):
                 else "form-control"
             )
             field.widget.attrs.setdefault("class", css)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        clean_date_range(self, "contact_after", "contact_before")
+        return cleaned
 
     def filter(self, qs):
         """Apply the valid filters; invalid values are ignored (and shown as errors)."""

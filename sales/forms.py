@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
-from crm_site.validation import InputLimits, parse_decimal
+from crm_site.validation import InputLimits, clean_date_range, parse_decimal
 from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
 from sales.models import DealChange, Opportunity, Project, ProtectionRule, Receipt, Unit
@@ -290,13 +290,15 @@ class DashboardFilterForm(InputLimits, forms.Form):
             if end == default_end
             else end.replace(day=1) - timedelta(days=60)
         )
-        if start > end:
-            self.add_error("start", gettext("The start is after the end."))
-            start = end
-        if (end - start).days > 3 * 366:
-            self.add_error("start", gettext("Choose at most three years."))
-            start = end - timedelta(days=3 * 366)
-        cleaned["start"], cleaned["end"] = start, end
+        cleaned["start"], cleaned["end"] = clean_date_range(
+            self,
+            "start",
+            "end",
+            start=start,
+            end=end,
+            max_days=3 * 366,
+            too_long=gettext("Choose at most three years."),
+        )
         return cleaned
 
 

@@ -37,11 +37,9 @@ PAYLOADS = [
     "' OR 1=1 --",
     "x" * 10_000,
     "\x00",
-    "a\x00b",
     "ctl\x01\x02\x0b\x1f\x7f",
     "",
     "-1",
-    "0",
     "1" + "0" * 30,
     "9223372036854775808",
     "99999999999999999999.99",
@@ -54,8 +52,6 @@ PAYLOADS = [
     "275760-09-13T00:00",
     "1900-01-01T25:61",
     "١٢٣",
-    "%00",
-    "[]",
 ]
 RAW_SCRIPT = "<script>alert(1)"
 # Query-string keys every list is tried with, on top of its own filter forms.
@@ -192,6 +188,8 @@ class Run:
         self.clients = clients
         self.failures: list[str] = []
         self.requests = 0
+        # Where successful posts landed (new objects' pages), visited at the end.
+        self.landed: set[str] = set()
 
     def _check(self, label: str, send) -> object | None:
         self.requests += 1
@@ -223,15 +221,21 @@ class Run:
         client = self.client_for(path)
         label = f"POST {path} {sorted(data)}"
         if multipart:
-            return self._check(label, lambda: client.post(path, data))
-        return self._check(
-            label,
-            lambda: client.post(
-                path,
-                urlencode(data, doseq=True),
-                content_type="application/x-www-form-urlencoded",
-            ),
-        )
+            response = self._check(label, lambda: client.post(path, data))
+        else:
+            response = self._check(
+                label,
+                lambda: client.post(
+                    path,
+                    urlencode(data, doseq=True),
+                    content_type="application/x-www-form-urlencoded",
+                ),
+            )
+        if response is not None and response.status_code == 302:
+            target = _local(response["Location"])
+            if target and not target.startswith("/accounts/"):
+                self.landed.add(target)
+        return response
 
 
 def _rounds(keys: list[str], *, step: int = 1) -> list[dict[str, str]]:
@@ -328,6 +332,9 @@ def test_fuzzing_every_page_and_form_gives_no_server_error_and_no_raw_script(wor
         for query in _rounds(keys, step=1 if filters else 3):
             run.get(path, query)
         run.get(path, {"page": str(10**30)})
+
+    for path in sorted(run.landed - set(pages)):
+        run.get(path)
 
     assert len(pages) > 60 and run.requests > 1500
     assert not run.failures, f"{len(run.failures)} failures:\n" + "\n".join(

@@ -340,3 +340,14 @@ def test_a_discount_request_whose_hold_was_released_neither_breaks_nor_applies(
         )
     request.refresh_from_db()
     assert request.status == DiscountRequest.Status.PENDING
+
+
+def test_customer_list_names_a_reversed_contact_window_and_still_answers(
+    client, sales_manager
+):
+    client.force_login(sales_manager)
+    response = client.get(
+        LIST, {"contact_after": "2026-05-01", "contact_before": "2026-01-01"}
+    )
+    assert response.status_code == 200
+    assert "contact_after" in response.context["form"].errors
