@@ -261,3 +261,26 @@ class LoggedSms(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class FormSubmission(models.Model):
+    """A one-time form token that was used: a second POST with it creates nothing.
+
+    The row is written in the same transaction as what the form created, so a
+    replay that arrives while the first POST is still running waits on the
+    unique token and then finds it used (see crm_site.submissions)."""
+
+    token = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    path = models.CharField(max_length=200)
+    result_url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("form submission")
+        verbose_name_plural = _("form submissions")
+
+    def __str__(self) -> str:
+        return self.path

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+
+# A page number is parsed from the query string: anything past this offset is
+# "past the end" for every list we have, and keeps OFFSET inside bigint.
+MAX_OFFSET = 10**9
 
 
 @dataclass(frozen=True)
@@ -14,6 +19,9 @@ class Page:
     items: list
     number: int
     has_next: bool
+    # True when the requested page was past the end (or not a page number) and
+    # this is the page shown instead.
+    moved: bool = False
 
     @property
     def has_previous(self) -> bool:
@@ -28,11 +36,41 @@ class Page:
         return self.number - 1
 
 
-def paginate(qs: QuerySet, *, page: str | int | None, per_page: int = 25) -> Page:
+def parse_page_number(page: str | int | None) -> tuple[int, bool]:
+    """The page number asked for, and whether the raw value had to be corrected."""
+    if page in (None, ""):
+        return 1, False
     try:
-        number = max(1, int(page or 1))
+        number = int(str(page).strip())
     except (TypeError, ValueError):
-        number = 1
+        return 1, True
+    if number < 1:
+        return 1, True
+    return number, False
+
+
+def _slice(qs: QuerySet | Sequence, number: int, per_page: int) -> list:
     offset = (number - 1) * per_page
-    rows = list(qs[offset : offset + per_page + 1])
-    return Page(items=rows[:per_page], number=number, has_next=len(rows) > per_page)
+    return list(qs[offset : offset + per_page + 1])
+
+
+def paginate(
+    qs: QuerySet | Sequence, *, page: str | int | None, per_page: int = 25
+) -> Page:
+    number, moved = parse_page_number(page)
+    number = min(number, MAX_OFFSET // per_page + 1)
+    rows = _slice(qs, number, per_page)
+    if not rows and number > 1:
+        # Past the end: the rare case where counting is worth it. The list is
+        # shorter than the requested offset, so the count stops there.
+        offset = min((number - 1) * per_page, MAX_OFFSET)
+        if isinstance(qs, QuerySet):
+            total = qs[:offset].count()
+        else:
+            total = min(len(qs), offset)
+        number = max(1, -(-total // per_page))
+        rows = _slice(qs, number, per_page)
+        moved = True
+    return Page(
+        items=rows[:per_page], number=number, has_next=len(rows) > per_page, moved=moved
+    )

@@ -92,11 +92,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "crm_site.middleware.InputGuardMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    # Last: turns a login refused by the lock-out into the login page with its message.
+    # Turns a login refused by the lock-out into the login page with its message.
     "axes.middleware.AxesMiddleware",
+    # Last, so that it wraps only the view: see crm_site/submissions.py.
+    "crm_site.submissions.SubmitOnceMiddleware",
 ]
 
 ROOT_URLCONF = "crm_site.urls"
@@ -409,6 +412,12 @@ CELERY_BEAT_SCHEDULE = {
     # warning) whose run for the current day or hour is missing (beat or the worker
     # was down at the time) run now, once: the job's JobRun row is the guard.
     "jobs-catch-up": {"task": "crm_site.tasks.jobs_catch_up", "schedule": 300.0},
+    # Nightly: one-time form tokens older than two days are forgotten (a form sent
+    # again after that is a new submission). Deleting twice deletes nothing more.
+    "crm-submissions-prune": {
+        "task": "crm_site.tasks.submissions_prune",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 # Handover notices and satisfaction surveys (service): links in messages to owners start
 # with PUBLIC_BASE_URL; a survey link works for SURVEY_LINK_MAX_AGE_DAYS; an owner who has

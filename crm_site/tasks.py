@@ -29,3 +29,11 @@ def jobs_catch_up() -> list[str]:
     from crm_site.jobs import catch_up
 
     return catch_up()
+
+
+@shared_task(name="crm_site.tasks.submissions_prune", ignore_result=True)
+def submissions_prune() -> int:
+    """Forget one-time form tokens older than two days."""
+    from crm_site.submissions import submissions_prune
+
+    return submissions_prune()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache, partial
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Column, Layout, Row, Submit
+from crispy_forms.layout import HTML, Column, Layout, Row, Submit
 from django import forms
 from django.core.validators import validate_email
 from django.db.models import F
@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.roles import Role
+from crm_site.validation import InputLimits, clean_date_range
 from crm_site.widgets import FastSelect
 from customers.identity import (
     InvalidIdNumber,
@@ -58,7 +59,7 @@ def consultant_choices(user: User):
     return qs.order_by("last_name", "first_name", "username").distinct()
 
 
-class CustomerForm(forms.ModelForm):
+class CustomerForm(InputLimits, forms.ModelForm):
     class Meta:
         model = Customer
         fields = [
@@ -137,6 +138,7 @@ class CustomerForm(forms.ModelForm):
             *(["assigned_consultant"] if "assigned_consultant" in self.fields else []),
             "tags_text",
             "notes",
+            HTML("{% load submit_once %}{% submission_token %}"),
             Submit("save", _("Save")),
         )
 
@@ -196,7 +198,7 @@ class CustomerForm(forms.ModelForm):
         return values
 
 
-class InteractionForm(forms.Form):
+class InteractionForm(InputLimits, forms.Form):
     """The quick-log form on the customer page."""
 
     kind = forms.ChoiceField(
@@ -250,7 +252,7 @@ class InteractionForm(forms.Form):
         return self.CHANNELS.get(self.cleaned_data["kind"], "")
 
 
-class ContactPointForm(forms.Form):
+class ContactPointForm(InputLimits, forms.Form):
     kind = forms.ChoiceField(label=_("Type"), choices=ContactPoint.Kind.choices)
     value = forms.CharField(label=_("Value"), max_length=200)
     label = forms.CharField(
@@ -279,7 +281,7 @@ class ContactPointForm(forms.Form):
         return cleaned
 
 
-class ConsentForm(forms.Form):
+class ConsentForm(InputLimits, forms.Form):
     purpose = forms.ChoiceField(
         label=_("Purpose"), choices=ConsentRecord.Purpose.choices
     )
@@ -299,7 +301,7 @@ class ConsentForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
 
 
-class HouseholdLinkForm(forms.Form):
+class HouseholdLinkForm(InputLimits, forms.Form):
     """Link a co-buyer, found by the phone number the user types."""
 
     phone = forms.CharField(label=_("Co-buyer's mobile"), max_length=30)
@@ -334,7 +336,7 @@ def _consultant_filter_choices(user: User) -> list[tuple[str, str]]:
     return [*choices, ("me", _("My customers"))]
 
 
-class CustomerFilterForm(forms.Form):
+class CustomerFilterForm(InputLimits, forms.Form):
     """The filters of the customer list; every field is optional."""
 
     SORTS = {
@@ -410,6 +412,11 @@ class CustomerFilterForm(forms.Form):
             )
             field.widget.attrs.setdefault("class", css)
 
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        clean_date_range(self, "contact_after", "contact_before")
+        return cleaned
+
     def filter(self, qs):
         """Apply the valid filters; invalid values are ignored (and shown as errors)."""
         self.is_valid()
@@ -447,11 +454,11 @@ class CustomerFilterForm(forms.Form):
         return qs.ranked()
 
 
-class SavedFilterForm(forms.Form):
+class SavedFilterForm(InputLimits, forms.Form):
     name = forms.CharField(label=_("Name of this filter"), max_length=60)
 
 
-class RegistrationForm(forms.Form):
+class RegistrationForm(InputLimits, forms.Form):
     """来访 / 来电登记: the phone first, then a name, what happened, the next step."""
 
     mobile = forms.CharField(

@@ -7,13 +7,14 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.validation import InputLimits
 from customers.models import Customer
 from customers.services.merge import MERGE_FIELDS, merge_defaults
 
 SIDE_CHOICES = [("survivor", _("Survivor's value")), ("absorbed", _("Other value"))]
 
 
-class MergeForm(forms.Form):
+class MergeForm(InputLimits, forms.Form):
     """One radio per merge field; the initial choice keeps non-empty survivor values."""
 
     def __init__(

@@ -7,6 +7,7 @@ from datetime import date
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.validation import InputLimits
 from customers.models import Customer, Tag
 from marketing.models import Campaign, CostLine, Segment
 from sales.models import Project
@@ -14,7 +15,7 @@ from sales.models import Project
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class SegmentForm(forms.ModelForm):
+class SegmentForm(InputLimits, forms.ModelForm):
     """A segment's name and filters; the filters are kept as JSON in `criteria`."""
 
     CRITERIA = [
@@ -121,7 +122,7 @@ class SegmentForm(forms.ModelForm):
         return super().save(commit=commit)
 
 
-class CampaignForm(forms.ModelForm):
+class CampaignForm(InputLimits, forms.ModelForm):
     class Meta:
         model = Campaign
         fields = Campaign.EDITABLE_FIELDS
@@ -157,14 +158,14 @@ class CampaignForm(forms.ModelForm):
         return data
 
 
-class CostLineForm(forms.ModelForm):
+class CostLineForm(InputLimits, forms.ModelForm):
     class Meta:
         model = CostLine
         fields = ["spent_on", "item", "amount"]
         widgets = {"spent_on": DATE}
 
 
-class CheckInForm(forms.Form):
+class CheckInForm(InputLimits, forms.Form):
     code = forms.CharField(
         label=_("Invitation code"),
         max_length=20,
@@ -179,7 +180,7 @@ class CheckInForm(forms.Form):
     )
 
 
-class DealCampaignForm(forms.Form):
+class DealCampaignForm(InputLimits, forms.Form):
     campaign = forms.ModelChoiceField(
         label=_("Credited to campaign"),
         required=False,

@@ -9,6 +9,7 @@ from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
+from crm_site.validation import InputLimits
 from customers.phones import InvalidPhone, normalize_phone
 from marketing.models import ChannelPartner
 from marketing.models.payouts import Payout
@@ -34,7 +35,7 @@ def _projects():
     return Project.objects.filter(is_active=True).order_by("name")
 
 
-class ReferralForm(forms.Form):
+class ReferralForm(InputLimits, forms.Form):
     friend_name = forms.CharField(label=_("Friend's name"), max_length=100)
     friend_mobile = MobileField(label=_("Friend's mobile"), max_length=30)
     project = forms.ModelChoiceField(
@@ -50,7 +51,7 @@ class ReferralForm(forms.Form):
         self.fields["project"].queryset = _projects()
 
 
-class ReferralFilterForm(forms.Form):
+class ReferralFilterForm(InputLimits, forms.Form):
     project = forms.ModelChoiceField(
         label=_("Project"), queryset=Project.objects.none(), required=False
     )
@@ -69,7 +70,7 @@ class ReferralFilterForm(forms.Form):
         self.fields["project"].queryset = Project.objects.order_by("name")
 
 
-class PartnerForm(forms.ModelForm):
+class PartnerForm(InputLimits, forms.ModelForm):
     contact_phone = MobileField(label=_("contact phone"), max_length=30)
 
     class Meta:
@@ -96,7 +97,7 @@ class PartnerForm(forms.ModelForm):
         return data
 
 
-class BrokerForm(forms.Form):
+class BrokerForm(InputLimits, forms.Form):
     username = forms.CharField(label=_("Login name"), max_length=150)
     family_name = forms.CharField(label=_("Family name"), max_length=150)
     given_name = forms.CharField(label=_("Given name"), max_length=150)
@@ -116,7 +117,7 @@ class BrokerForm(forms.Form):
         return password
 
 
-class PortalRegistrationForm(forms.Form):
+class PortalRegistrationForm(InputLimits, forms.Form):
     name = forms.CharField(label=_("Customer name"), max_length=100)
     mobile = MobileField(label=_("Customer mobile"), max_length=30)
     project = forms.ModelChoiceField(
@@ -128,7 +129,7 @@ class PortalRegistrationForm(forms.Form):
         self.fields["project"].queryset = _projects()
 
 
-class ReferralRuleForm(forms.Form):
+class ReferralRuleForm(InputLimits, forms.Form):
     project = forms.ModelChoiceField(
         label=_("Project"), queryset=Project.objects.none()
     )

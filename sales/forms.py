@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
+from crm_site.validation import InputLimits, clean_date_range, parse_decimal
 from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
 from sales.models import DealChange, Opportunity, Project, ProtectionRule, Receipt, Unit
@@ -20,7 +21,7 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.replace("，", ",").split(",") if part.strip()]
 
 
-class BuildingGenerateForm(forms.Form):
+class BuildingGenerateForm(InputLimits, forms.Form):
     """A building from a template: floors × units per floor, unlucky floors skipped."""
 
     project = forms.ModelChoiceField(
@@ -76,12 +77,13 @@ class BuildingGenerateForm(forms.Form):
         return _split(self.cleaned_data["layouts"])
 
     def clean_gross_areas(self) -> list[Decimal]:
-        try:
-            areas = [Decimal(part) for part in _split(self.cleaned_data["gross_areas"])]
-        except InvalidOperation:
+        areas = [
+            parse_decimal(part) for part in _split(self.cleaned_data["gross_areas"])
+        ]
+        if None in areas:
             raise forms.ValidationError(
                 gettext("Areas are numbers such as 89 or 128.5.")
-            ) from None
+            )
         if any(a <= 0 or a > 2000 for a in areas):
             raise forms.ValidationError(gettext("An area is between 0 and 2000 m²."))
         return areas
@@ -105,13 +107,13 @@ class BuildingGenerateForm(forms.Form):
         return cleaned
 
 
-class GridFilterForm(forms.Form):
+class GridFilterForm(InputLimits, forms.Form):
     layout = forms.CharField(required=False, max_length=50)
     price_min = forms.DecimalField(required=False, min_value=0, label=_("Price from"))
     price_max = forms.DecimalField(required=False, min_value=0, label=_("Price to"))
 
 
-class ReserveForm(forms.Form):
+class ReserveForm(InputLimits, forms.Form):
     """Hold a unit for one of the user's open deals, or for a customer found by phone."""
 
     opportunity = forms.ModelChoiceField(
@@ -162,13 +164,13 @@ class ReserveForm(forms.Form):
         return cleaned
 
 
-class OpportunityOpenForm(forms.Form):
+class OpportunityOpenForm(InputLimits, forms.Form):
     project = forms.ModelChoiceField(
         label=_("Project"), queryset=Project.objects.filter(is_active=True)
     )
 
 
-class StageMoveForm(forms.Form):
+class StageMoveForm(InputLimits, forms.Form):
     stage = forms.ChoiceField(label=_("Move to"), choices=Opportunity.Stage.choices)
     lost_reason = forms.ChoiceField(
         label=_("Lost reason"),
@@ -197,7 +199,7 @@ class StageMoveForm(forms.Form):
         return cleaned
 
 
-class DiscountForm(forms.Form):
+class DiscountForm(InputLimits, forms.Form):
     percent = forms.DecimalField(
         label=_("Discount (%)"),
         min_value=Decimal("0.01"),
@@ -207,14 +209,14 @@ class DiscountForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=200)
 
 
-class DiscountDecisionForm(forms.Form):
+class DiscountDecisionForm(InputLimits, forms.Form):
     decision = forms.ChoiceField(
         choices=[("approve", _("Approve")), ("reject", _("Reject"))]
     )
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
 
 
-class PaymentPlanForm(forms.Form):
+class PaymentPlanForm(InputLimits, forms.Form):
     scheme = forms.ChoiceField(
         label=_("Payment scheme"),
         choices=[
@@ -236,7 +238,7 @@ class PaymentPlanForm(forms.Form):
     )
 
 
-class ReceiptForm(forms.Form):
+class ReceiptForm(InputLimits, forms.Form):
     item = forms.ModelChoiceField(label=_("For"), queryset=None)
     amount = forms.DecimalField(
         label=_("Amount"), min_value=Decimal("0.01"), decimal_places=2
@@ -263,7 +265,7 @@ class ReceiptForm(forms.Form):
         return value
 
 
-class DashboardFilterForm(forms.Form):
+class DashboardFilterForm(InputLimits, forms.Form):
     start = forms.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -288,17 +290,19 @@ class DashboardFilterForm(forms.Form):
             if end == default_end
             else end.replace(day=1) - timedelta(days=60)
         )
-        if start > end:
-            self.add_error("start", gettext("The start is after the end."))
-            start = end
-        if (end - start).days > 3 * 366:
-            self.add_error("start", gettext("Choose at most three years."))
-            start = end - timedelta(days=3 * 366)
-        cleaned["start"], cleaned["end"] = start, end
+        cleaned["start"], cleaned["end"] = clean_date_range(
+            self,
+            "start",
+            "end",
+            start=start,
+            end=end,
+            max_days=3 * 366,
+            too_long=gettext("Choose at most three years."),
+        )
         return cleaned
 
 
-class DealChangeForm(forms.Form):
+class DealChangeForm(InputLimits, forms.Form):
     kind = forms.ChoiceField(label=_("Change"), choices=DealChange.Kind.choices)
     new_unit = forms.ModelChoiceField(
         label=_("New unit"), queryset=Unit.objects.none(), required=False
@@ -350,7 +354,7 @@ class DealChangeForm(forms.Form):
         return cleaned
 
 
-class PricePlanForm(forms.Form):
+class PricePlanForm(InputLimits, forms.Form):
     mode = forms.ChoiceField(
         label=_("Adjust by"),
         choices=[
@@ -413,7 +417,7 @@ class UnitImportForm(forms.Form):
         return upload
 
 
-class ProtectionRuleForm(forms.ModelForm):
+class ProtectionRuleForm(InputLimits, forms.ModelForm):
     class Meta:
         model = ProtectionRule
         fields = [

@@ -14,13 +14,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
+from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_list
 from sales import dashboard, selectors, services
@@ -309,8 +309,8 @@ def _reached_filter(request: HttpRequest) -> dict | None:
     """?reached=<stage>&start=<date>&end=<date>: the deals that reached the stage on
     those days (the overview's subscriptions and contracts of a period link here)."""
     stage = request.GET.get("reached", "")
-    start = parse_date(request.GET.get("start", "") or "")
-    end = parse_date(request.GET.get("end", "") or "")
+    start = parse_date(request.GET.get("start"))
+    end = parse_date(request.GET.get("end"))
     if stage not in Opportunity.Stage.values or not start or not end or end < start:
         return None
     midnight = datetime.min.time()
@@ -329,8 +329,8 @@ def _reached_filter(request: HttpRequest) -> dict | None:
 @see_required("sales.view_sales_desk")
 def opportunity_board(request: HttpRequest) -> HttpResponse:
     project = None
-    if request.GET.get("project", "").isdigit():
-        project = Project.objects.filter(pk=int(request.GET["project"])).first()
+    if project_id := parse_id(request.GET.get("project")):
+        project = Project.objects.filter(pk=project_id).first()
     board = selectors.deals_by_stage(user=request.user, project=project)
     columns = [
         (stage, Opportunity.Stage(stage).label, board[stage])
@@ -475,7 +475,9 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     )
     page = paginate(pending, page=request.GET.get("page"))
     for item in page.items:
-        item.quote = quote(unit=item.opportunity.unit, discount_percent=item.percent)
+        # A deal whose hold was released since the request has no price to show.
+        unit = item.opportunity.unit
+        item.quote = unit and quote(unit=unit, discount_percent=item.percent)
     changes = (
         DealChange.objects.filter(
             status=DealChange.Status.PENDING,
@@ -850,7 +852,7 @@ def pool_list(request: HttpRequest) -> HttpResponse:
 def pool_claim(request: HttpRequest, customer_pk: int) -> HttpResponse:
     customer = get_object_or_404(ownership.pool_queryset(), pk=customer_pk)
     project = get_object_or_404(
-        Project, pk=request.POST.get("project") or 0, is_active=True
+        Project, pk=parse_id(request.POST.get("project")) or 0, is_active=True
     )
     if not request.user.has_perm("customers.scope_own"):
         raise PermissionDenied

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.roles import Role
+from crm_site.validation import InputLimits
 from customers.phones import InvalidPhone, normalize_phone
 from service.models import (
     Article,
@@ -21,7 +22,7 @@ from service.models import (
 from service.photos import PhotosField, clean_photo
 
 
-class RequestForm(forms.Form):
+class RequestForm(InputLimits, forms.Form):
     """Recording a request from a call takes a minute: the owner's phone first."""
 
     mobile = forms.CharField(
@@ -59,7 +60,7 @@ class RequestForm(forms.Form):
         return text
 
 
-class AssignForm(forms.Form):
+class AssignForm(InputLimits, forms.Form):
     # Outside contractors get work through a work order, with its own sign-off.
     department = forms.ChoiceField(
         label=_("Hand to"),
@@ -83,11 +84,11 @@ class AssignForm(forms.Form):
         self.fields["handler"].label_from_instance = lambda u: u.display_name
 
 
-class ResolveForm(forms.Form):
+class ResolveForm(InputLimits, forms.Form):
     note = forms.CharField(label=_("What was done"), max_length=300)
 
 
-class CallbackForm(forms.Form):
+class CallbackForm(InputLimits, forms.Form):
     satisfied = forms.TypedChoiceField(
         label=_("Is the owner satisfied?"),
         choices=[("1", _("Satisfied")), ("0", _("Not satisfied"))],
@@ -100,7 +101,7 @@ class CallbackForm(forms.Form):
 # Work orders, contractors, chargebacks, knowledge --------------------------------
 
 
-class WorkOrderForm(forms.Form):
+class WorkOrderForm(InputLimits, forms.Form):
     """A work order from a request's page; the service checks the assignee fits."""
 
     task = forms.CharField(label=_("Task"), max_length=300)
@@ -151,18 +152,18 @@ class WorkOrderForm(forms.Form):
         return cleaned
 
 
-class ScheduleForm(forms.Form):
+class ScheduleForm(InputLimits, forms.Form):
     appointment_at = forms.DateTimeField(
         label=_("Appointment"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
 
-class PhotosForm(forms.Form):
+class PhotosForm(InputLimits, forms.Form):
     photos = PhotosField(label=_("Photos"))
 
 
-class SignOffForm(forms.Form):
+class SignOffForm(InputLimits, forms.Form):
     note = forms.CharField(label=_("What was found on site"), max_length=300)
     photo = forms.FileField(
         label=_("Photo"),
@@ -181,17 +182,17 @@ class SignOffForm(forms.Form):
         return clean_photo(self.cleaned_data.get("photo"))
 
 
-class CancelForm(forms.Form):
+class CancelForm(InputLimits, forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=300)
 
 
-class ContractorForm(forms.ModelForm):
+class ContractorForm(InputLimits, forms.ModelForm):
     class Meta:
         model = Contractor
         fields = ["name", "trade", "contact_name", "phone", "warranty_months", "active"]
 
 
-class ChargebackForm(forms.Form):
+class ChargebackForm(InputLimits, forms.Form):
     work_order = forms.ModelChoiceField(
         label=_("Defective work"), queryset=WorkOrder.objects.none()
     )
@@ -223,7 +224,7 @@ class ChargebackForm(forms.Form):
         return request
 
 
-class ArticleForm(forms.ModelForm):
+class ArticleForm(InputLimits, forms.ModelForm):
     class Meta:
         model = Article
         fields = ["title", "category", "keywords", "problem", "cause", "fix"]
@@ -234,7 +235,7 @@ class ArticleForm(forms.ModelForm):
         }
 
 
-class ArticleSearchForm(forms.Form):
+class ArticleSearchForm(InputLimits, forms.Form):
     q = forms.CharField(label=_("Search"), max_length=100, required=False)
     category = forms.ChoiceField(
         label=_("Category"),

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.validation import InputLimits
 from sales.models import Building
 from service.models import Category, HandoverSlot, InspectionItem, SurveyQuestion
 from service.photos import clean_photo
@@ -14,7 +15,7 @@ DATE = forms.DateInput(attrs={"type": "date"})
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 
 
-class BatchForm(forms.Form):
+class BatchForm(InputLimits, forms.Form):
     building = forms.ModelChoiceField(
         label=_("Building"),
         queryset=Building.objects.select_related("project").order_by(
@@ -33,7 +34,7 @@ class BatchForm(forms.Form):
         return data
 
 
-class SlotForm(forms.Form):
+class SlotForm(InputLimits, forms.Form):
     day = forms.DateField(label=_("Day"), widget=DATE)
     starts_at = forms.TimeField(label=_("Starts at"), widget=TIME)
     ends_at = forms.TimeField(label=_("Ends at"), widget=TIME)
@@ -42,7 +43,7 @@ class SlotForm(forms.Form):
     )
 
 
-class ChecklistRowForm(forms.Form):
+class ChecklistRowForm(InputLimits, forms.Form):
     room = forms.CharField(label=_("Room"), max_length=50)
     item = forms.CharField(label=_("What is checked"), max_length=100)
     # An initial value, so an untouched empty row (its select still says construction)
@@ -57,7 +58,7 @@ ChecklistFormSet = forms.formset_factory(
 )
 
 
-class BookForm(forms.Form):
+class BookForm(InputLimits, forms.Form):
     slot = forms.ModelChoiceField(label=_("Slot"), queryset=HandoverSlot.objects.none())
 
     def __init__(self, *args, slots: list[HandoverSlot], **kwargs) -> None:
@@ -75,7 +76,7 @@ class BookForm(forms.Form):
         ]
 
 
-class OwnerBookForm(forms.Form):
+class OwnerBookForm(InputLimits, forms.Form):
     """The owner's choice among the slots still open to them (large radio buttons)."""
 
     slot = forms.ModelChoiceField(
@@ -92,7 +93,7 @@ class OwnerBookForm(forms.Form):
         )
 
 
-class InspectionItemForm(forms.ModelForm):
+class InspectionItemForm(InputLimits, forms.ModelForm):
     class Meta:
         model = InspectionItem
         fields = ["result", "category", "note", "photo"]
@@ -134,7 +135,7 @@ InspectionFormSet = forms.modelformset_factory(
 SCALE = [(n, str(n)) for n in range(5, 0, -1)]
 
 
-class SurveyForm(forms.Form):
+class SurveyForm(InputLimits, forms.Form):
     """One 1–5 radio row per question and a free comment."""
 
     comment = forms.CharField(

@@ -114,6 +114,11 @@ def discount_decide(
     )
     if request.status != DiscountRequest.Status.PENDING:
         return request
+    if approve and request.opportunity.unit is None:
+        # The hold was released after the request: there is no price to discount.
+        raise ValidationError(
+            _("This deal holds no unit any more; reject the request instead.")
+        )
     request.status = (
         DiscountRequest.Status.APPROVED if approve else DiscountRequest.Status.REJECTED
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import datetime, time
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
+from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
 from customers.services import customer_find_by_phone
@@ -112,17 +113,14 @@ def _narrow(qs, params) -> tuple:
     """Optional filters a cluster links with: building, category, received since."""
     narrowed: dict[str, str] = {}
     building = params.get("building", "")
-    if building.isdigit():
-        qs = qs.filter(unit__building_id=int(building))
+    if parse_id(building):
+        qs = qs.filter(unit__building_id=parse_id(building))
         narrowed["building"] = building
     category = params.get("category", "")
     if category in Category.values:
         qs = qs.filter(category=category)
         narrowed["category"] = category
-    try:
-        since = date.fromisoformat(params.get("since", ""))
-    except ValueError:
-        since = None
+    since = parse_date(params.get("since"))
     if since is not None:
         qs = qs.filter(
             received_at__gte=datetime.combine(
