@@ -193,6 +193,7 @@ def test_other_control_characters_are_removed_with_a_note(
         "kind=call_out&summary=" + "called%01%1b%7f back",
         content_type="application/x-www-form-urlencoded",
         follow=True,
+        headers={"accept-language": "en"},
     )
     assert Interaction.objects.get(customer=own_customer).summary == "called back"
     assert "control characters were removed" in response.content.decode()
@@ -215,7 +216,9 @@ def test_a_double_submitted_quick_log_is_logged_once(client, consultant, own_cus
     client.force_login(consultant)
     data = {"kind": "call_out", "summary": "回访", FIELD: new_token()}
     first = client.post(log_url(own_customer), data)
-    second = client.post(log_url(own_customer), data, follow=True)
+    second = client.post(
+        log_url(own_customer), data, follow=True, headers={"accept-language": "en"}
+    )
     assert Interaction.objects.filter(customer=own_customer).count() == 1
     assert first.status_code == 302 and first.url == own_customer.get_absolute_url()
     assert second.redirect_chain[0][0] == own_customer.get_absolute_url()
