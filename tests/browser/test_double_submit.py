@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from customers.models import Interaction
 from tests.browser.test_customer_journey import login
@@ -37,10 +38,9 @@ def test_the_quick_log_button_is_disabled_while_the_entry_is_sent(
     form.locator("textarea[name=summary]").fill("回访，客户考虑中")
     button = form.locator("button[type=submit]")
     button.click()
-    page.wait_for_function(
-        "document.querySelector('[data-testid=quick-log] button[type=submit]').disabled"
-    )
-    page.evaluate("document.querySelector('[data-testid=quick-log]').requestSubmit()")
+    # Locator waits and a function handle: the CSP forbids evaluating strings.
+    expect(button).to_be_disabled()
+    form.evaluate("form => form.requestSubmit()")
     page.get_by_text("回访，客户考虑中").first.wait_for()
     assert len(sent) == 1
     assert Interaction.objects.filter(customer=own_customer).count() == 1
