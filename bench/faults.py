@@ -157,6 +157,13 @@ class FileSmsBackend:
             os.write(fd, line)
         finally:
             os.close(fd)
+        # --gateway-delay: the provider has the message, its answer is still on the
+        # way (a slow gateway): a crash now leaves a row the provider did accept.
+        try:
+            delay = float(Path(self._path() + DELAY_SUFFIX).read_text())
+        except (OSError, ValueError):
+            delay = 0.0
+        time.sleep(min(max(delay, 0.0), 5.0))
         return message_id
 
     def lookup(self, key: str):
@@ -174,6 +181,9 @@ class FileSmsBackend:
 # While a file of this name sits next to the SMS file (bench option --no-lookup),
 # lookup answers UNKNOWN, like a gateway without look-up: interrupted rows are parked.
 NO_LOOKUP_SUFFIX = ".no-lookup"
+# While a file of this name holds a number (--gateway-delay), send waits that many
+# seconds after writing the message before it answers.
+DELAY_SUFFIX = ".delay"
 
 _SMS_LINE = re.compile(r"^SMS ([0-9a-f]{32}) to (\S+)(?: key (\S+))?$")
 
@@ -576,6 +586,27 @@ def _customer_path(model) -> str:
     return "customer_id" if "customer" in names else "member__customer_id"
 
 
+def _kill_moment(target: dict, rows, after: int, args) -> Callable[[], bool]:
+    """When to kill: once `after` rows are sent and a row is claimed ("sending");
+    with --kill-at handed, only once the provider has a claimed row's message (its
+    key is in the SMS file) and the CRM has not recorded it sent: the crash that sent
+    a message twice before the outbox."""
+    sent = rows.filter(status__in=target["sent"])
+    claimed = rows.filter(status__in=target["interrupted"])
+
+    def check() -> bool:
+        if sent.count() < after:
+            return False
+        keys = {str(k) for k in claimed.values_list(target["key_field"], flat=True)}
+        if not keys:
+            return False
+        if args.kill_at == "claimed":
+            return True
+        return any(key in keys for _id, _phone, key in sms_lines(args.sms_file))
+
+    return check
+
+
 def _kill_worker_when(
     stack: Stack,
     check: Callable[[], bool],
@@ -799,13 +830,9 @@ def scenario_campaign(stack: Stack, args) -> dict:
     rows = rows_model.objects.filter(campaign=campaign)
     started = time.monotonic()
     invitations_queue(actor=marketer, campaign=campaign)  # publishes the sender
-    sent = rows.filter(status__in=target["sent"])
     result, interrupted = _kill_worker_when(
         stack,
-        lambda: (
-            sent.count() >= args.messages // 3
-            and rows.filter(status__in=target["interrupted"]).exists()
-        ),
+        _kill_moment(target, rows, args.messages // 3, args),
         args.send_timeout,
         args.kill,
         target,
@@ -863,13 +890,9 @@ def scenario_survey(stack: Stack, args) -> dict:
         _publish(target["sweep_task"])
 
     poke()  # the beat job: one send task per due row
-    sent = rows.filter(status__in=target["sent"])
     result, interrupted = _kill_worker_when(
         stack,
-        lambda: (
-            sent.count() >= args.surveys // 3
-            and rows.filter(status__in=target["interrupted"]).exists()
-        ),
+        _kill_moment(target, rows, args.surveys // 3, args),
         args.send_timeout,
         args.kill,
         target,
@@ -1114,6 +1137,13 @@ def main() -> None:
         default="group",
         help="kill -9 the worker's main process or its whole process group",
     )
+    parser.add_argument(
+        "--kill-at",
+        choices=["claimed", "handed"],
+        default="claimed",
+        help="kill as soon as a row is claimed, or only once the gateway has a "
+        "claimed row's message (use with --gateway-delay)",
+    )
     parser.add_argument("--digest-wait", type=float, default=900)
     # Beat's catch-up entry runs every 5 min; the first one 5 min after beat starts.
     parser.add_argument("--digest-settle", type=float, default=420)
@@ -1123,6 +1153,14 @@ def main() -> None:
         action="store_true",
         help="the bench's gateway cannot say whether it has a message (lookup "
         "answers unknown) during the campaign and survey scenarios",
+    )
+    parser.add_argument(
+        "--gateway-delay",
+        type=float,
+        default=0.0,
+        help="seconds the bench's gateway takes to answer after it has a message "
+        "(at most 5): widens the window in which a kill finds a row the provider "
+        "already accepted",
     )
     parser.add_argument(
         "--out",
@@ -1149,6 +1187,11 @@ def main() -> None:
         no_lookup.touch()
     else:
         no_lookup.unlink(missing_ok=True)
+    delay = Path(str(args.sms_file) + DELAY_SUFFIX)
+    if args.gateway_delay > 0:
+        delay.write_text(str(min(args.gateway_delay, 5.0)))
+    else:
+        delay.unlink(missing_ok=True)
     results: dict[str, dict] = {}
     try:
         for scenario in chosen:
@@ -1163,6 +1206,7 @@ def main() -> None:
             print(json.dumps(results[scenario.name], default=str), file=sys.stderr)
     finally:
         no_lookup.unlink(missing_ok=True)
+        delay.unlink(missing_ok=True)
     print(table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
