@@ -2,23 +2,33 @@
 """Faults cost nothing (issue 11): break a running stack on purpose and measure.
 
 Start the stack with its own PostgreSQL and Redis (scripts/run.sh), with the bench's
-SMS backend (every message appended to a file, one line each, so duplicates show)
-and a campaign rate that sends 1,000 invitations in one batch:
+SMS gateway (every hand-over appended to a file with its idempotency key, so a second
+hand-over shows; look-ups by key answered from the file), a campaign rate that sends
+1,000 invitations in one batch, a short outbox stale limit (a row a crash left
+"sending" is checked with the gateway after 30 s instead of 10 minutes) and the digest
+hour coming up next:
 
-    SMS_BACKEND=bench.faults.FileSmsBackend FAULTS_SMS_FILE=var/faults-sms.log \\
-    MARKETING_SEND_PER_MINUTE=1000 PORT=8611 scripts/run.sh
+    SMS_BACKEND=bench.faults.FileSmsBackend FAULTS_SMS_FILE=$PWD/var/faults-sms.log \\
+    MARKETING_SEND_PER_MINUTE=1000 OUTBOX_STALE_AFTER_SECONDS=30 \\
+    FOLLOW_UP_DIGEST_HOUR=<next hour> PORT=8611 scripts/run.sh
 
-then, in another terminal, from the same checkout:
+then, in another terminal, from the same checkout and with the same FAULTS_SMS_FILE,
+OUTBOX_STALE_AFTER_SECONDS and FOLLOW_UP_DIGEST_HOUR:
 
     .venv/bin/python bench/faults.py --base-url http://127.0.0.1:8611 [--only a,b]
 
 Scenarios (--list shows them with what each depends on): Redis stopped 60 s and Redis
 hanging (SIGSTOP) — pages answered, p95, server errors; the worker killed (kill -9):
 /health/ notices, and the middle of a 1,000-message campaign send and of a survey
-batch — messages sent once, twice, lost; beat down over the digest hour — the digest
-delivered after the restart; PostgreSQL stopped and started — 503s, server errors,
-seconds to recovery. A table is printed at the end and written to
-bench/out/faults.json.
+batch — messages handed over once, twice, lost, parked (outcome unknown), and what
+recovery made of the rows the crash left "sending"; beat down over the digest hour,
+its schedule file removed — the digest delivered once after the restart by the
+catch-up; PostgreSQL stopped and started — 503s, server errors, seconds to recovery.
+A table is printed at the end and written to bench/out/faults.json (--out).
+
+The gateway can be made slow (--gateway-delay: it has the message before it answers,
+and --kill-at handed kills the worker in that window, the crash that used to send a
+message twice) or unable to answer look-ups (--no-lookup: interrupted rows are parked).
 
 The bench finds the stack's servers in var/ (as scripts/run.sh leaves them:
 var/postgres, var/redis, var/run/children.<pid>); DATABASE_URL and REDIS_URL override
@@ -26,9 +36,10 @@ them. It talks only to 127.0.0.1, every loop is bounded in count and time, and i
 leaves the servers running as it found them. Data it creates is tagged "faults-bench"
 (campaign names, customer names, mobile numbers +86 199 9xxx xxxx).
 
-The scenarios are written against the models and tasks of main at the time of writing;
-the TARGETS table below names every model, status and task they touch, so a change of
-the sending code means editing that table, not the scenarios.
+The scenarios are written against crm_site.outbox (one outbox for every message,
+docs/outbox.md) and crm_site.jobs (daily jobs with catch-up); the TARGETS table below
+names every model, status, setting and task they touch, so a change of the sending
+code means editing that table, not the scenarios.
 """
 
 from __future__ import annotations
