@@ -2,23 +2,33 @@
 """Faults cost nothing (issue 11): break a running stack on purpose and measure.
 
 Start the stack with its own PostgreSQL and Redis (scripts/run.sh), with the bench's
-SMS backend (every message appended to a file, one line each, so duplicates show)
-and a campaign rate that sends 1,000 invitations in one batch:
+SMS gateway (every hand-over appended to a file with its idempotency key, so a second
+hand-over shows; look-ups by key answered from the file), a campaign rate that sends
+1,000 invitations in one batch, a short outbox stale limit (a row a crash left
+"sending" is checked with the gateway after 30 s instead of 10 minutes) and the digest
+hour coming up next:
 
-    SMS_BACKEND=bench.faults.FileSmsBackend FAULTS_SMS_FILE=var/faults-sms.log \\
-    MARKETING_SEND_PER_MINUTE=1000 PORT=8611 scripts/run.sh
+    SMS_BACKEND=bench.faults.FileSmsBackend FAULTS_SMS_FILE=$PWD/var/faults-sms.log \\
+    MARKETING_SEND_PER_MINUTE=1000 OUTBOX_STALE_AFTER_SECONDS=30 \\
+    FOLLOW_UP_DIGEST_HOUR=<next hour> PORT=8611 scripts/run.sh
 
-then, in another terminal, from the same checkout:
+then, in another terminal, from the same checkout and with the same FAULTS_SMS_FILE,
+OUTBOX_STALE_AFTER_SECONDS and FOLLOW_UP_DIGEST_HOUR:
 
     .venv/bin/python bench/faults.py --base-url http://127.0.0.1:8611 [--only a,b]
 
 Scenarios (--list shows them with what each depends on): Redis stopped 60 s and Redis
 hanging (SIGSTOP) — pages answered, p95, server errors; the worker killed (kill -9):
 /health/ notices, and the middle of a 1,000-message campaign send and of a survey
-batch — messages sent once, twice, lost; beat down over the digest hour — the digest
-delivered after the restart; PostgreSQL stopped and started — 503s, server errors,
-seconds to recovery. A table is printed at the end and written to
-bench/out/faults.json.
+batch — messages handed over once, twice, lost, parked (outcome unknown), and what
+recovery made of the rows the crash left "sending"; beat down over the digest hour,
+its schedule file removed — the digest delivered once after the restart by the
+catch-up; PostgreSQL stopped and started — 503s, server errors, seconds to recovery.
+A table is printed at the end and written to bench/out/faults.json (--out).
+
+The gateway can be made slow (--gateway-delay: it has the message before it answers,
+and --kill-at handed kills the worker in that window, the crash that used to send a
+message twice) or unable to answer look-ups (--no-lookup: interrupted rows are parked).
 
 The bench finds the stack's servers in var/ (as scripts/run.sh leaves them:
 var/postgres, var/redis, var/run/children.<pid>); DATABASE_URL and REDIS_URL override
@@ -26,9 +36,10 @@ them. It talks only to 127.0.0.1, every loop is bounded in count and time, and i
 leaves the servers running as it found them. Data it creates is tagged "faults-bench"
 (campaign names, customer names, mobile numbers +86 199 9xxx xxxx).
 
-The scenarios are written against the models and tasks of main at the time of writing;
-the TARGETS table below names every model, status and task they touch, so a change of
-the sending code means editing that table, not the scenarios.
+The scenarios are written against crm_site.outbox (one outbox for every message,
+docs/outbox.md) and crm_site.jobs (daily jobs with catch-up); the TARGETS table below
+names every model, status, setting and task they touch, so a change of the sending
+code means editing that table, not the scenarios.
 """
 
 from __future__ import annotations
@@ -63,34 +74,56 @@ DEMO_PASSWORD = "demo-pass-2026"
 # Every loop stops after this many requests whatever its duration.
 MAX_REQUESTS_PER_PROBE = 20_000
 
-# What each sending scenario reads and calls. After the outbox rewrite, edit here.
+# What each sending scenario reads and calls: the names of crm_site.outbox (one outbox
+# for every kind of message; docs/outbox.md) and crm_site.jobs (daily jobs with
+# catch-up). A change of the sending code means editing here, not the scenarios.
+OUTBOX = {
+    "sent": ["sent"],
+    "in_flight": ["pending", "sending"],
+    # Claimed by a worker that died before it settled the row:
+    "interrupted": ["sending"],
+    # Checked with the provider after a crash and it could not say: parked for review,
+    # never sent again blindly (neither lost nor sent twice; reported on their own).
+    "parked": ["unknown"],
+    "claimed_at_field": "claimed_at",
+    "key_field": "idempotency_key",
+    # Seconds after which a "sending" row counts as interrupted (the stack's setting;
+    # start it with a low value so recovery happens within the run).
+    "stale_after_setting": "OUTBOX_STALE_AFTER_SECONDS",
+}
 TARGETS = {
     "campaign": {
+        **OUTBOX,
         "row_model": "marketing.Invitation",
-        "sent": ["sent"],
-        "in_flight": ["queued", "sending"],
-        # Rows claimed but never finished by a crashed sender:
-        "interrupted": ["sending"],
-        "claimed_at_field": "claimed_at",
-        # The periodic job that handles interrupted rows and re-queues the rest.
+        # Every minute: settles stale rows (invitations_recover), queues a batch per
+        # campaign with pending rows.
         "sweep_task": "marketing.tasks.invitations_pump",
-        "stale_after": "marketing.services.invitations.STALE_SENDING",
     },
     "survey": {
+        **OUTBOX,
         "row_model": "service.SurveyInvitation",
-        "sent": ["sent"],
-        "in_flight": ["pending", "sending"],
-        "interrupted": ["sending"],
-        "claimed_at_field": "claimed_at",
+        # Every 10 min: settles stale rows, one send task per due row.
         "sweep_task": "service.tasks.survey_invitations_send",
-        "stale_after": "service.outreach.STALE_AFTER",
     },
     "digest": {
+        **OUTBOX,
         "row_model": "sales.FollowUpDigest",
         "day_field": "day",
-        "sent": ["sent"],
         "hour_setting": "FOLLOW_UP_DIGEST_HOUR",
+        # The job and its guard: JobRun(name=job).last_period is the day it ran for.
+        "job": "follow_up_digest",
+        "job_model": "crm_site.JobRun",
+        "job_task": "sales.tasks.follow_up_digest",
+        "catch_up_task": "crm_site.tasks.jobs_catch_up",
+        # Beat's entries (crm_site.settings.CELERY_BEAT_SCHEDULE): the crontab at the
+        # hour and the catch-up sweep (every 5 min) that makes up a missed run.
         "beat_entry": "sales-follow-up-digest",
+        "catch_up_entry": "jobs-catch-up",
+        "catch_up_every_s": 300,
+        # Beat's own record of its last runs, removed before beat is started again so
+        # that the catch-up owes nothing to it.
+        "beat_schedule_glob": "celerybeat-schedule*",
+        "notification_model": "crm_site.Notification",
     },
 }
 
@@ -109,37 +142,84 @@ PAGES = [
 
 
 class FileSmsBackend:
-    """An SMS backend for this bench: appends `SMS <id> to <phone>` to FAULTS_SMS_FILE.
+    """An SMS "gateway" for this bench: one line per hand-over in FAULTS_SMS_FILE,
+    `SMS <message id> to <phone> key <idempotency key>`, written with O_APPEND by every
+    process, so the file is the truth about what the CRM handed over, however often.
 
-    One line per hand-over to the "provider", written with O_APPEND by every process,
-    so the file is the truth about what was sent, however often."""
+    It is not a crm_site.messaging.SmsBackend subclass (the stack imports it by its
+    dotted path; the bench itself runs without Django until it needs the database),
+    but it has the same interface: `send(phone, text, key=)` and `lookup(key)`.
+    Like a gateway that keeps its clients' references, `lookup` answers from the file
+    whether a message with that key was accepted (the outbox asks it about a row a
+    crash left "sending"). `send` does not drop a repeated key: a second hand-over of
+    the same message is written again, so the bench sees it and counts it as twice."""
 
-    def send(self, phone: str, text: str) -> str:
+    @staticmethod
+    def _path() -> str:
+        return os.environ.get("FAULTS_SMS_FILE", str(VAR / "faults-sms.log"))
+
+    def send(self, phone: str, text: str, *, key: str = "") -> str:
         import uuid
 
         message_id = uuid.uuid4().hex
-        path = os.environ.get("FAULTS_SMS_FILE", str(VAR / "faults-sms.log"))
-        line = f"SMS {message_id} to {phone}\n".encode()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        line = f"SMS {message_id} to {phone} key {key or '-'}\n".encode()
+        fd = os.open(self._path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line)
         finally:
             os.close(fd)
+        # --gateway-delay: the provider has the message, its answer is still on the
+        # way (a slow gateway): a crash now leaves a row the provider did accept.
+        try:
+            delay = float(Path(self._path() + DELAY_SUFFIX).read_text())
+        except (OSError, ValueError):
+            delay = 0.0
+        time.sleep(min(max(delay, 0.0), 5.0))
         return message_id
 
+    def lookup(self, key: str):
+        from crm_site.messaging import NOT_ACCEPTED, UNKNOWN, Accepted
 
-def sms_counts(path: Path, phones: set[str]) -> Counter:
-    """Messages per phone among `phones`, from the FileSmsBackend's file."""
-    counts: Counter = Counter()
+        if Path(self._path() + NO_LOOKUP_SUFFIX).exists():
+            return UNKNOWN  # --no-lookup: a gateway that cannot be asked
+        if key:
+            for message_id, _phone, line_key in sms_lines(Path(self._path())):
+                if line_key == key:
+                    return Accepted(message_id)
+        return NOT_ACCEPTED
+
+
+# While a file of this name sits next to the SMS file (bench option --no-lookup),
+# lookup answers UNKNOWN, like a gateway without look-up: interrupted rows are parked.
+NO_LOOKUP_SUFFIX = ".no-lookup"
+# While a file of this name holds a number (--gateway-delay), send waits that many
+# seconds after writing the message before it answers.
+DELAY_SUFFIX = ".delay"
+
+_SMS_LINE = re.compile(r"^SMS ([0-9a-f]{32}) to (\S+)(?: key (\S+))?$")
+
+
+def sms_lines(path: Path):
+    """(message id, phone, key) of every hand-over in the FileSmsBackend's file."""
     if not path.exists():
-        return counts
-    pattern = re.compile(r"^SMS [0-9a-f]{32} to (\S+)")
+        return
     with path.open(encoding="utf-8", errors="replace") as f:
         for line in f:
-            m = pattern.match(line)
-            if m and m.group(1) in phones:
-                counts[m.group(1)] += 1
-    return counts
+            m = _SMS_LINE.match(line.rstrip("\n"))
+            if m:
+                yield m.group(1), m.group(2), m.group(3) or "-"
+
+
+def sms_counts(path: Path, phones: set[str]) -> tuple[Counter, Counter]:
+    """Hand-overs per phone among `phones`, and per (phone, key): the second shows the
+    same message handed over twice, the first any second message to one person."""
+    per_phone: Counter = Counter()
+    per_key: Counter = Counter()
+    for _message_id, phone, key in sms_lines(path):
+        if phone in phones:
+            per_phone[phone] += 1
+            per_key[(phone, key)] += 1
+    return per_phone, per_key
 
 
 # --- The stack: where its servers and processes are -----------------------------
@@ -435,13 +515,6 @@ def _model(label: str):
     return apps.get_model(label)
 
 
-def _setting_or_attr(dotted: str):
-    module, _, name = dotted.rpartition(".")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
-
 def _publish(task_name: str, *args) -> None:
     from crm_site.celery import app
 
@@ -472,26 +545,93 @@ def _row_states(target: dict, rows) -> dict:
 
 
 def _message_report(target: dict, rows, phones: dict[int, str], sms_file: Path):
-    """Once / twice / lost, from the SMS file, per bench customer."""
-    counts = sms_counts(sms_file, set(phones.values()))
-    per_customer = [counts.get(phone, 0) for phone in phones.values()]
+    """Once / twice / lost / parked per bench customer, from the SMS file (what the
+    "provider" was handed) checked against the rows (what the CRM recorded)."""
+    per_phone, per_key = sms_counts(sms_file, set(phones.values()))
+    key_field = target["key_field"]
+    # The row of each customer: its state and key (one row per customer here).
+    by_customer = {
+        customer_id: (status, str(key))
+        for customer_id, status, key in rows.values_list(
+            _customer_path(rows.model), "status", key_field
+        )
+    }
+    sent_once = twice = lost = parked = parked_delivered = 0
+    sent_row_not_handed = handed_row_not_sent = 0
+    for customer_id, phone in phones.items():
+        status, key = by_customer.get(customer_id, ("", ""))
+        handed = per_phone.get(phone, 0)
+        if handed >= 2:
+            twice += 1
+        if status in target["parked"]:
+            parked += 1
+            parked_delivered += per_key.get((phone, key), 0) > 0
+            continue
+        if handed == 1:
+            sent_once += 1
+        elif handed == 0:
+            lost += 1
+        if status in target["sent"] and per_key.get((phone, key), 0) == 0:
+            sent_row_not_handed += 1
+        if status not in target["sent"] and per_key.get((phone, key), 0) > 0:
+            handed_row_not_sent += 1
     return {
         "rows": rows.count(),
         "row_states": _row_states(target, rows),
-        "messages": sum(per_customer),
-        "sent_once": sum(1 for c in per_customer if c == 1),
-        "sent_twice_or_more": sum(1 for c in per_customer if c >= 2),
-        "not_sent": sum(1 for c in per_customer if c == 0),
+        "messages_handed_over": sum(per_phone.values()),
+        "sent_once": sent_once,
+        "sent_twice_or_more": twice,
+        # The same message (one idempotency key) handed over more than once.
+        "same_key_twice": sum(1 for n in per_key.values() if n >= 2),
+        "not_sent_lost": lost,
+        "parked_unknown": parked,
+        "parked_but_provider_had_it": parked_delivered,
+        "row_sent_but_not_handed_over": sent_row_not_handed,
+        "handed_over_but_row_not_sent": handed_row_not_sent,
     }
 
 
+def _customer_path(model) -> str:
+    """The lookup from an outbox row to its customer (campaign rows go by member)."""
+    names = {f.name for f in model._meta.get_fields()}
+    return "customer_id" if "customer" in names else "member__customer_id"
+
+
+def _kill_moment(target: dict, rows, after: int, args) -> Callable[[], bool]:
+    """When to kill: once `after` rows are sent and a row is claimed ("sending");
+    with --kill-at handed, only once the provider has a claimed row's message (its
+    key is in the SMS file) and the CRM has not recorded it sent: the crash that sent
+    a message twice before the outbox."""
+    sent = rows.filter(status__in=target["sent"])
+    claimed = rows.filter(status__in=target["interrupted"])
+
+    def check() -> bool:
+        if sent.count() < after:
+            return False
+        keys = {str(k) for k in claimed.values_list(target["key_field"], flat=True)}
+        if not keys:
+            return False
+        if args.kill_at == "claimed":
+            return True
+        return any(key in keys for _id, _phone, key in sms_lines(args.sms_file))
+
+    return check
+
+
 def _kill_worker_when(
-    stack: Stack, check: Callable[[], bool], timeout: float, how: str
-) -> dict:
+    stack: Stack,
+    check: Callable[[], bool],
+    timeout: float,
+    how: str,
+    target: dict,
+    rows,
+    sms_file: Path,
+) -> tuple[dict, list[int]]:
     """kill -9 the worker once `check` holds: its main process only ("main": the
     supervisor then stops its pool processes with SIGTERM, which finish their task),
     or its whole process group ("group": every process dies mid-task, as in a
-    crash of the machine or an out-of-memory kill of the container)."""
+    crash of the machine or an out-of-memory kill of the container). Returns the
+    figures and the rows the crash left claimed ("sending" just after the kill)."""
     pid = stack.child("celery-worker")
     # Polled tightly: the aim is to kill while a row is claimed and not finished.
     _wait(check, timeout, "the send to be under way", interval=0.005)
@@ -499,8 +639,39 @@ def _kill_worker_when(
         os.killpg(pid, signal.SIGKILL)
     else:
         os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    if how == "main":
+        # The pool processes finish their task before the supervisor stops them.
+        time.sleep(1)
+    interrupted = list(
+        rows.filter(status__in=target["interrupted"]).values_list("pk", flat=True)
+    )
+    keys = {str(k) for k in rows.values_list(target["key_field"], flat=True)}
+    crash_keys = {
+        str(k)
+        for k in rows.filter(pk__in=interrupted).values_list(
+            target["key_field"], flat=True
+        )
+    }
+    in_file = [key for _id, _phone, key in sms_lines(sms_file) if key in keys]
+    handed = len(in_file)
+    # The dead worker writes nothing more: which claimed rows the provider already had.
+    crash_handed = len(crash_keys.intersection(in_file))
+    snapshot = time.monotonic() - killed
+    sent_at_kill = rows.filter(status__in=target["sent"]).count()
     back = stack.wait_child_restarted("celery-worker", pid, 90)
-    return {"kill": how, "killed_pid": pid, "worker_back_after_s": round(back, 1)}
+    return {
+        "kill": how,
+        "killed_pid": pid,
+        "kill_snapshot_after_s": round(snapshot, 2),
+        "sent_rows_at_kill": sent_at_kill,
+        "handed_over_at_kill": handed,
+        "left_sending_by_crash": len(interrupted),
+        # Of those, the provider already had (the crash came after the hand-over):
+        # recovery must mark them sent, not send them again.
+        "crash_rows_provider_had_at_kill": crash_handed,
+        "worker_back_after_s": round(back, 1),
+    }, interrupted
 
 
 def _settle(target: dict, rows, timeout: float, poke: Callable[[], None]) -> float:
@@ -517,16 +688,24 @@ def _settle(target: dict, rows, timeout: float, poke: Callable[[], None]) -> flo
     return float("nan")
 
 
-def _after_stale(target: dict, rows, poke: Callable[[], None], wait: float) -> int:
-    """Rows a crash left claimed: age them past the stale limit, run the sweeper once,
-    and wait for it (what happens 10 minutes later, without waiting 10 minutes)."""
-    stale_after = _setting_or_attr(target["stale_after"])
-    interrupted = rows.filter(status__in=target["interrupted"])
-    n = interrupted.count()
-    if n:
-        from django.utils import timezone
+def _recover(
+    target: dict, rows, interrupted: list[int], poke: Callable[[], None], args
+) -> dict:
+    """Wait until no row is in flight: the stack sends the rest and settles the rows
+    the crash left "sending" by itself (its sweeper, poked every 20 s, checks them with
+    the provider once they are older than OUTBOX_STALE_AFTER_SECONDS), bounded by
+    --send-timeout. Rows still "sending" then (a stack left with the default 10
+    minutes) are aged past the limit and swept once: what happens 10 minutes later,
+    without waiting 10 minutes (reported as aged_by_bench)."""
+    from django.conf import settings
+    from django.utils import timezone
 
-        interrupted.update(
+    stale_after = timedelta(seconds=getattr(settings, target["stale_after_setting"]))
+    started = time.monotonic()
+    settled = _settle(target, rows, args.send_timeout, poke)
+    aged = 0
+    if settled != settled:  # nan: something still in flight
+        aged = rows.filter(status__in=target["interrupted"]).update(
             **{
                 target["claimed_at_field"]: timezone.now()
                 - stale_after
@@ -534,8 +713,20 @@ def _after_stale(target: dict, rows, poke: Callable[[], None], wait: float) -> i
             }
         )
         poke()
-        _settle(target, rows, wait, poke)
-    return n
+        settled = _settle(target, rows, 90, poke)
+    return {
+        "settled_after_s": None
+        if settled != settled
+        else round(time.monotonic() - started, 1),
+        # What recovery made of the rows the crash left "sending": sent (found by
+        # key at the provider, or not found, queued again and sent once) or unknown
+        # (parked for review).
+        "crash_rows_now": dict(
+            Counter(rows.filter(pk__in=interrupted).values_list("status", flat=True))
+        ),
+        "aged_by_bench": aged,
+        "still_in_flight": rows.filter(status__in=target["in_flight"]).count(),
+    }
 
 
 # --- Scenarios ------------------------------------------------------------------------
@@ -650,24 +841,20 @@ def scenario_campaign(stack: Stack, args) -> dict:
     rows = rows_model.objects.filter(campaign=campaign)
     started = time.monotonic()
     invitations_queue(actor=marketer, campaign=campaign)  # publishes the sender
-    sent = rows.filter(status__in=target["sent"])
-    result = _kill_worker_when(
+    result, interrupted = _kill_worker_when(
         stack,
-        lambda: (
-            sent.count() >= args.messages // 3
-            and rows.filter(status__in=target["interrupted"]).exists()
-        ),
+        _kill_moment(target, rows, args.messages // 3, args),
         args.send_timeout,
         args.kill,
+        target,
+        rows,
+        args.sms_file,
     )
-    result["sent_before_kill"] = sent.count()
 
     def poke():
         _publish(target["sweep_task"])
 
-    settled = _settle(target, rows, args.send_timeout, poke)
-    result["settled_after_s"] = round(settled, 1)
-    result["interrupted_rows_aged"] = _after_stale(target, rows, poke, 60)
+    result.update(_recover(target, rows, interrupted, poke, args))
     result.update(_message_report(target, rows, phones, args.sms_file))
     result["total_s"] = round(time.monotonic() - started, 1)
     return result
@@ -714,32 +901,35 @@ def scenario_survey(stack: Stack, args) -> dict:
         _publish(target["sweep_task"])
 
     poke()  # the beat job: one send task per due row
-    sent = rows.filter(status__in=target["sent"])
-    result = _kill_worker_when(
+    result, interrupted = _kill_worker_when(
         stack,
-        lambda: (
-            sent.count() >= args.surveys // 3
-            and rows.filter(status__in=target["interrupted"]).exists()
-        ),
+        _kill_moment(target, rows, args.surveys // 3, args),
         args.send_timeout,
         args.kill,
+        target,
+        rows,
+        args.sms_file,
     )
-    result["sent_before_kill"] = sent.count()
-    settled = _settle(target, rows, args.send_timeout, poke)
-    result["settled_after_s"] = round(settled, 1)
-    result["interrupted_rows_aged"] = _after_stale(target, rows, poke, 60)
+    result.update(_recover(target, rows, interrupted, poke, args))
     result.update(_message_report(target, rows, phones, args.sms_file))
     result["total_s"] = round(time.monotonic() - started, 1)
     return result
 
 
 def scenario_digest(stack: Stack, args) -> dict:
+    """Beat is stopped (held) before the digest hour and started again a minute after
+    it, with beat's schedule file removed: the crontab entry at the hour is then simply
+    missed, and only the catch-up (crm_site.jobs, JobRun.last_period) can produce the
+    day's digest. Then the job and the catch-up are run again, as a beat that did keep
+    its file would: they must add nothing."""
     django_setup(stack)
     from django.conf import settings
     from django.utils import timezone
 
     target = TARGETS["digest"]
     rows_model = _model(target["row_model"])
+    job_model = _model(target["job_model"])
+    notifications = _model(target["notification_model"])
     hour = getattr(settings, target["hour_setting"])
     now = timezone.localtime()
     due = now.replace(hour=hour, minute=0, second=0, microsecond=0)
@@ -752,7 +942,11 @@ def scenario_digest(stack: Stack, args) -> dict:
             f"start the stack with {target['hour_setting']}={(now + timedelta(hours=1)).hour}"
             " and run this scenario in the minutes before that hour"
         }
-    rows = rows_model.objects.filter(**{target["day_field"]: due.date()})
+    day = due.date()
+    job = job_model.objects.filter(name=target["job"]).first()
+    if job and job.last_period == day.isoformat():
+        return {"skipped": f"the digest of {day} already ran ({job.last_result})"}
+    rows = rows_model.objects.filter(**{target["day_field"]: day})
     before = rows.count()
     stack.hold("celery-beat", True)
     try:
@@ -762,29 +956,65 @@ def scenario_digest(stack: Stack, args) -> dict:
         down_at = time.monotonic()
         time.sleep(wait + 60)  # bounded by --digest-wait
         built_while_down = rows.count() - before
+        # Beat's record of its last runs goes: the catch-up must not depend on it.
+        removed = [p.name for p in VAR.glob(target["beat_schedule_glob"])]
+        for name in removed:
+            (VAR / name).unlink(missing_ok=True)
     finally:
         stack.hold("celery-beat", False)
     back = stack.wait_child_restarted("celery-beat", pid, 90)
     restarted = time.monotonic()
+    notified_since = timezone.now()
     deadline = restarted + args.digest_settle
+    delivered_after = None
     while time.monotonic() < deadline:
         if (
             rows.filter(status__in=target["sent"]).exists()
-            and not rows.exclude(status__in=target["sent"]).exists()
+            and not rows.filter(status__in=target["in_flight"]).exists()
         ):
+            delivered_after = time.monotonic() - restarted
             break
         time.sleep(2)
-    sent = rows.filter(status__in=target["sent"]).count()
+    states = _row_states(target, rows)
+    job = job_model.objects.filter(name=target["job"]).first()
+    users = list(rows.values_list("user_id", flat=True))
+    notes = notifications.objects.filter(
+        user_id__in=users, created_at__gte=notified_since, url__endswith="/today/"
+    )
+    first_notes = notes.count()
+    # Run again, as a beat that kept its schedule file (the crontab) and the next
+    # catch-up would: the day's JobRun row makes both do nothing.
+    _publish(target["job_task"])
+    _publish(target["catch_up_task"])
+    time.sleep(args.digest_repeat_wait)
+    per_user = Counter(rows.values_list("user_id", flat=True))
     return {
-        "digest_time": f"{due:%Y-%m-%d %H:%M}",
+        "digest_time": f"{due:%Y-%m-%d %H:%M} local",
         "rows_before": before,
         "beat_down_s": round(restarted - down_at, 1),
+        "beat_schedule_files_removed": removed,
         "beat_back_after_s": round(back, 1),
         "rows_built_while_beat_down": built_while_down,
-        "rows_after_restart": rows.count(),
-        "rows_sent_after_restart": sent,
-        "delivered": sent > 0,
-        "waited_after_restart_s": round(time.monotonic() - restarted, 1),
+        "rows_after_restart": sum(per_user.values()),
+        "row_states": states,
+        "delivered_after_restart_s": None
+        if delivered_after is None
+        else round(delivered_after, 1),
+        "job_last_period": job.last_period if job else None,
+        "job_last_result": job.last_result if job else None,
+        "job_ran_at": f"{timezone.localtime(job.last_started):%H:%M:%S}"
+        if job and job.last_started
+        else None,
+        "digest_notifications": first_notes,
+        "after_job_and_catch_up_run_again": {
+            "rows": sum(per_user.values()),
+            "users_with_two_rows": sum(1 for n in per_user.values() if n > 1),
+            "digest_notifications": notes.count(),
+            "job_last_started_unchanged": (
+                job_model.objects.get(name=target["job"]).last_started
+                == (job.last_started if job else None)
+            ),
+        },
     }
 
 
@@ -842,26 +1072,32 @@ SCENARIOS = [
     Scenario(
         "campaign",
         "Worker kill -9 in a 1,000-message campaign send",
-        "TARGETS['campaign']: marketing.Invitation (queued/sending/sent), "
-        "services campaign_create/campaign_move/invitations_queue, the pump task; "
-        "STALE_SENDING; stack started with SMS_BACKEND=bench.faults.FileSmsBackend "
-        "and MARKETING_SEND_PER_MINUTE >= --messages",
+        "TARGETS['campaign']: marketing.Invitation, crm_site.outbox states "
+        "(pending/sending/sent/unknown) and idempotency_key; services "
+        "campaign_create/campaign_move/invitations_queue; the pump task "
+        "(invitations_recover); stack started with "
+        "SMS_BACKEND=bench.faults.FileSmsBackend (send(key=), lookup), "
+        "MARKETING_SEND_PER_MINUTE >= --messages and a low OUTBOX_STALE_AFTER_SECONDS",
         scenario_campaign,
     ),
     Scenario(
         "survey",
         "Worker kill -9 in a survey batch",
-        "TARGETS['survey']: service.SurveyInvitation (OutboxMessage states), "
-        "service.services.request_create, the beat job survey_invitations_send, "
-        "service.outreach.STALE_AFTER; SMS_BACKEND as for campaign",
+        "TARGETS['survey']: service.SurveyInvitation (crm_site.outbox states), "
+        "service.services.request_create, the beat job survey_invitations_send "
+        "(recover_stale, then one task per due row); SMS_BACKEND and "
+        "OUTBOX_STALE_AFTER_SECONDS as for campaign",
         scenario_survey,
     ),
     Scenario(
         "digest",
-        "Beat down over the digest hour",
+        "Beat down over the digest hour (schedule file removed)",
         "TARGETS['digest']: sales.FollowUpDigest rows per day and status, "
-        "FOLLOW_UP_DIGEST_HOUR (the stack and the bench must agree); the digest "
-        "hour must be within --digest-wait",
+        "crm_site.JobRun(follow_up_digest).last_period, the tasks "
+        "sales.tasks.follow_up_digest and crm_site.tasks.jobs_catch_up (beat entry "
+        "jobs-catch-up, every 5 min), var/celerybeat-schedule*, the digest's "
+        "notification; FOLLOW_UP_DIGEST_HOUR (the stack and the bench must agree) "
+        "within --digest-wait",
         scenario_digest,
     ),
     Scenario(
@@ -912,8 +1148,37 @@ def main() -> None:
         default="group",
         help="kill -9 the worker's main process or its whole process group",
     )
+    parser.add_argument(
+        "--kill-at",
+        choices=["claimed", "handed"],
+        default="claimed",
+        help="kill as soon as a row is claimed, or only once the gateway has a "
+        "claimed row's message (use with --gateway-delay)",
+    )
     parser.add_argument("--digest-wait", type=float, default=900)
-    parser.add_argument("--digest-settle", type=float, default=180)
+    # Beat's catch-up entry runs every 5 min; the first one 5 min after beat starts.
+    parser.add_argument("--digest-settle", type=float, default=420)
+    parser.add_argument("--digest-repeat-wait", type=float, default=20)
+    parser.add_argument(
+        "--no-lookup",
+        action="store_true",
+        help="the bench's gateway cannot say whether it has a message (lookup "
+        "answers unknown) during the campaign and survey scenarios",
+    )
+    parser.add_argument(
+        "--gateway-delay",
+        type=float,
+        default=0.0,
+        help="seconds the bench's gateway takes to answer after it has a message "
+        "(at most 5): widens the window in which a kill finds a row the provider "
+        "already accepted",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT / "faults.json",
+        help="where the figures are written (JSON)",
+    )
     parser.add_argument(
         "--sms-file",
         type=Path,
@@ -928,19 +1193,34 @@ def main() -> None:
         return
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only.split(",")]
     stack = Stack.discover(args.base_url)
+    no_lookup = Path(str(args.sms_file) + NO_LOOKUP_SUFFIX)
+    if args.no_lookup:
+        no_lookup.touch()
+    else:
+        no_lookup.unlink(missing_ok=True)
+    delay = Path(str(args.sms_file) + DELAY_SUFFIX)
+    if args.gateway_delay > 0:
+        delay.write_text(str(min(args.gateway_delay, 5.0)))
+    else:
+        delay.unlink(missing_ok=True)
     results: dict[str, dict] = {}
-    for scenario in chosen:
-        print(f"--> {scenario.title}", file=sys.stderr, flush=True)
-        started = time.monotonic()
-        try:
-            results[scenario.name] = scenario.run(stack, args)
-        except Exception as exc:  # noqa: BLE001 - report and go on to the next one
-            results[scenario.name] = {"error": f"{type(exc).__name__}: {exc}"}
-        results[scenario.name]["scenario_s"] = round(time.monotonic() - started, 1)
-        print(json.dumps(results[scenario.name], default=str), file=sys.stderr)
+    try:
+        for scenario in chosen:
+            print(f"--> {scenario.title}", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            try:
+                results[scenario.name] = scenario.run(stack, args)
+            except Exception as exc:  # noqa: BLE001 - report, go on to the next one
+                results[scenario.name] = {"error": f"{type(exc).__name__}: {exc}"}
+            took = round(time.monotonic() - started, 1)
+            results[scenario.name]["scenario_s"] = took
+            print(json.dumps(results[scenario.name], default=str), file=sys.stderr)
+    finally:
+        no_lookup.unlink(missing_ok=True)
+        delay.unlink(missing_ok=True)
     print(table(results))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "faults.json").write_text(json.dumps(results, indent=2, default=str))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":
