@@ -124,7 +124,8 @@ def _bulk_allowed() -> Iterator[None]:
 def unaudited(reason: str) -> Iterator[None]:
     """Let bulk updates through without entries, for data that is not a business
     change (demo data back-dating its own history). ``reason`` documents why."""
-    assert reason, "say why the change needs no audit entry"
+    if not reason:
+        raise ValueError("say why the change needs no audit entry")
     with _bulk_allowed():
         yield
 
@@ -139,8 +140,9 @@ def audited_update(
 ) -> int:
     """Update the rows of ``queryset`` and record, per row, what changed.
 
-    Three statements whatever the number of rows: read the rows (locked), update them,
-    insert the entries. Rows where nothing changed get no entry.
+    Four statements whatever the number of rows: read the rows (locked), update them,
+    read them again (the new values, expressions included), insert the entries. Rows
+    where nothing changed get no entry.
     """
     model = queryset.model
     names = [model._meta.get_field(name).name for name in values]
