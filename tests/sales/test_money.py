@@ -326,6 +326,8 @@ def test_print_pages(client, held, consultant, other_consultant):
         reverse("sales:opportunity-print", args=[deal.pk, "subscription"])
     )
     assert agreement.status_code == 200 and "3,000,000" in agreement.content.decode()
+    # The amount a buyer signs for, in capital numerals (大写金额).
+    assert "人民币叁佰万元整" in agreement.content.decode()
     assert (
         client.get(
             reverse("sales:opportunity-print", args=[deal.pk, "bogus"])
