@@ -588,13 +588,18 @@ def opportunity_print(request: HttpRequest, pk: int, document: str) -> HttpRespo
         Opportunity.Stage.PAID,
     ):
         raise Http404
+    items = list(deal.payment_items.all())
     return render(
         request,
         f"sales/print_{document}.html",
         {
             "deal": deal,
             "quote": quote(unit=deal.unit, discount_percent=deal.discount_percent),
-            "items": deal.payment_items.all(),
+            "items": items,
+            # The deposit the buyer pays on signing the subscription (定金).
+            "deposit": next(
+                (i for i in items if i.kind == PaymentItem.Kind.DEPOSIT), None
+            ),
             "mobile_display": deal.customer.mobile_for(request.user),
             "id_number_display": deal.customer.id_number_for(request.user),
             "today": timezone.localdate(),

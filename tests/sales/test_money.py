@@ -328,6 +328,18 @@ def test_print_pages(client, held, consultant, other_consultant):
     assert agreement.status_code == 200 and "3,000,000" in agreement.content.decode()
     # The amount a buyer signs for, in capital numerals (大写金额).
     assert "人民币叁佰万元整" in agreement.content.decode()
+    services.payment_plan_create(
+        actor=consultant,
+        opportunity=deal,
+        scheme="instalments",
+        deposit=Decimal("50000"),
+        start=timezone.localdate(),
+    )
+    agreement = client.get(
+        reverse("sales:opportunity-print", args=[deal.pk, "subscription"])
+    ).content.decode()
+    assert 'data-testid="deposit"' in agreement
+    assert "人民币伍万元整" in agreement
     assert (
         client.get(
             reverse("sales:opportunity-print", args=[deal.pk, "bogus"])
