@@ -65,7 +65,20 @@ class Erasure:
                 text = text.replace(value, self.label)
         return text
 
-    def audit(
+    def update(
+        self, queryset: models.QuerySet, *, filled: bool = False, **values: Any
+    ) -> int:
+        """Blank (or fill) fields of another app's rows (a deal, a request) and write
+        one audit entry per row saying which, the personal values hidden. An
+        audited_update entry would keep the old values: this is its own entry."""
+        from crm_site.audit import unaudited
+
+        ids = list(queryset.values_list("pk", flat=True))
+        self._audit(queryset.model, ids, list(values), filled=filled)
+        with unaudited("anonymisation records its own entries without the old values"):
+            return queryset.model._base_manager.filter(pk__in=ids).update(**values)
+
+    def _audit(
         self,
         model: type[models.Model],
         ids: Iterable[int],
@@ -73,8 +86,6 @@ class Erasure:
         *,
         filled: bool = False,
     ) -> None:
-        """One audit entry per changed row of another app (a deal, a request): which
-        fields the anonymisation blanked (or filled), the personal values hidden."""
         change = {"old": "", "new": HIDDEN} if filled else {"old": HIDDEN, "new": ""}
         from django.contrib.contenttypes.models import ContentType
 

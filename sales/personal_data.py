@@ -15,7 +15,6 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from crm_site.audit import unaudited
 from crm_site.personal_data import Erasure, Section, register, rows
 from sales.models import (
     DealChange,
@@ -97,17 +96,10 @@ def _deals(customer: Any) -> list[dict]:
 
 def _anonymise_deals(customer: Any, *, erasure: Erasure) -> int:
     contracts = legal_deals(customer).exclude(buyer_name=erasure.name)
-    erasure.audit(
-        Opportunity, contracts.values_list("pk", flat=True), ["buyer_name"], filled=True
-    )
-    changed = contracts.update(buyer_name=erasure.name)
+    changed = erasure.update(contracts, filled=True, buyer_name=erasure.name)
     others = _other_deal_ids(customer)
     noted = Opportunity.objects.filter(pk__in=others).exclude(lost_note="")
-    erasure.audit(Opportunity, noted.values_list("pk", flat=True), ["lost_note"])
-    # Erasure.audit above records the change without the personal values, which an
-    # audited_update entry would keep.
-    with unaudited("anonymisation records its own entries without the old values"):
-        changed += noted.update(lost_note="")
+    changed += erasure.update(noted, lost_note="")
     changed += (
         StageChange.objects.filter(opportunity_id__in=others)
         .exclude(note="")

@@ -16,7 +16,6 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from crm_site.audit import unaudited
 from crm_site.outbox import Status as Outbox
 from crm_site.personal_data import Erasure, Section, register, rows
 from service.models import (
@@ -65,14 +64,7 @@ def _requests(customer: Any) -> list[dict]:
 
 def _anonymise_requests(customer: Any, *, erasure: Erasure) -> int:
     worded = requests_of(customer).filter(~Q(description="") | ~Q(callback_note=""))
-    erasure.audit(
-        ServiceRequest,
-        worded.values_list("pk", flat=True),
-        ["description", "callback_note"],
-    )
-    # Erasure.audit above records the change without the personal values.
-    with unaudited("anonymisation records its own entries without the old values"):
-        changed = worded.update(description="", callback_note="")
+    changed = erasure.update(worded, description="", callback_note="")
     changed += (
         ServiceStep.objects.filter(request__customer=customer)
         .exclude(note="")
