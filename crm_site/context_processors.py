@@ -31,6 +31,13 @@ NAVIGATION = [
         "bi-person-walking",
         "customers.add_customer",
     ),
+    # One-stop intake: every role that takes calls records a caller's request.
+    (
+        _("Record a request"),
+        "service:request-create",
+        "bi-telephone-plus",
+        "service.record_service_request",
+    ),
     (_("Sales"), "sales:home", "bi-building", "sales.view_sales_desk"),
     (_("Service"), "service:home", "bi-tools", "service.view_service_desk"),
     (_("Marketing"), "marketing:home", "bi-megaphone", "marketing.use_marketing"),

@@ -27,7 +27,10 @@ class Role(models.TextChoices):
 _CUSTOMER_BASE = ["customers.view_customer"]
 _SALES_DESK = ["sales.view_sales_desk"]
 _SALES_MANAGEMENT = [*_SALES_DESK, "sales.view_sales_management"]
-_SERVICE_DESK = ["service.view_service_desk"]
+_SERVICE_DESK = ["service.view_service_desk", "service.view_service_request"]
+# Every role that takes calls records a caller's request (首问负责制: whoever receives
+# it, records it) and then sees what it recorded, without the whole service desk.
+_TAKES_CALLS = ["service.view_service_request", "service.record_service_request"]
 _SERVICE_MANAGEMENT = [*_SERVICE_DESK, "service.view_service_management"]
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
@@ -40,6 +43,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.reveal_contact",
         "sales.use_sales",
         "marketing.add_referral",
+        *_TAKES_CALLS,
     ],
     Role.SALES_MANAGER: [
         *_CUSTOMER_BASE,
@@ -62,6 +66,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.approve_reward",
         "marketing.view_channelpartner",
         "marketing.view_commission",
+        *_TAKES_CALLS,
     ],
     Role.SERVICE_AGENT: [
         *_CUSTOMER_BASE,
@@ -70,6 +75,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.scope_service",
         "customers.view_contact",
         "service.use_service",
+        "service.record_service_request",
     ],
     Role.SERVICE_MANAGER: [
         *_CUSTOMER_BASE,
@@ -80,6 +86,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.merge_customer",
         "service.use_service",
         "service.manage_service",
+        "service.record_service_request",
         # Owners' notices and surveys whose sending was interrupted (crm_site.outbox).
         "crm_site.review_outbox",
     ],
@@ -133,6 +140,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "sales.manage_inventory",
         "service.use_service",
         "service.manage_service",
+        "service.record_service_request",
         "marketing.use_marketing",
         "marketing.run_campaigns",
         "marketing.attribute_deal",
@@ -197,6 +205,7 @@ SEE_PERMISSIONS: frozenset[str] = frozenset(
         "sales.view_sales_management",
         "service.view_service_desk",
         "service.view_service_management",
+        "service.view_service_request",
         "marketing.use_marketing",
         "marketing.view_referral",
         "marketing.view_channelpartner",
@@ -256,6 +265,8 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "service.view_service_management": (
         "the service dashboard and the satisfaction results"
     ),
+    # Implied: the whole desk, or what they recorded (the action below says so).
+    "service.view_service_request": None,
     "marketing.use_marketing": "marketing (campaigns, segments, guests, dashboard)",
     "marketing.view_referral": "referrals and rewards",
     "marketing.view_channelpartner": "channel partners",
@@ -280,6 +291,9 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     ),
     "service.manage_service": (
         "run handover batches, manage contractors and chargebacks"
+    ),
+    "service.record_service_request": (
+        "record a service request from any caller, as its first receiver, and follow it"
     ),
     "marketing.run_campaigns": "plan, send and run campaigns, segments and check-ins",
     "marketing.attribute_deal": "credit a deal to a campaign",

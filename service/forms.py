@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django import forms
+from django.urls import reverse_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.roles import Role
 from crm_site.validation import InputLimits
-from customers.phones import InvalidPhone, normalize_phone
 from service.models import (
     Article,
     Category,
@@ -23,14 +23,36 @@ from service.photos import PhotosField, clean_photo
 
 
 class RequestForm(InputLimits, forms.Form):
-    """Recording a request from a call takes a minute: the owner's phone first."""
+    """One-stop intake (首问负责制): the caller first, found by mobile or name, then
+    their unit, then the request. ``customer`` and ``unit`` are the radios the lookup
+    shows; the view checks them against what the lookup found for this user."""
 
     mobile = forms.CharField(
-        label=_("Owner's mobile"),
-        max_length=30,
+        label=_("Caller's mobile or name"),
+        max_length=100,
         widget=forms.TextInput(
-            attrs={"inputmode": "tel", "autocomplete": "off", "autofocus": True}
+            attrs={
+                "autocomplete": "off",
+                "autofocus": True,
+                "placeholder": "138 0013 8000",
+                # Ask the server about the caller while the number or name is typed;
+                # a name typed for a new caller survives the re-render.
+                "hx-get": reverse_lazy("service:caller-lookup"),
+                "hx-trigger": "input changed delay:300ms",
+                "hx-target": "#caller-result",
+                "hx-swap": "outerHTML",
+                "hx-include": "#id_name",
+                "hx-sync": "this:replace",
+            }
         ),
+    )
+    customer = forms.IntegerField(required=False, min_value=1)
+    unit = forms.IntegerField(required=False, min_value=1)
+    name = forms.CharField(
+        label=_("Caller's name"),
+        max_length=100,
+        required=False,
+        help_text=_("A caller not on record is registered with this name."),
     )
     kind = forms.ChoiceField(label=_("Kind"), choices=ServiceRequest.Kind.choices)
     category = forms.ChoiceField(label=_("Category"), choices=Category.choices)
@@ -48,10 +70,10 @@ class RequestForm(InputLimits, forms.Form):
     photos = PhotosField(label=_("Photos"), required=False)
 
     def clean_mobile(self) -> str:
-        try:
-            return normalize_phone(self.cleaned_data["mobile"])
-        except InvalidPhone as exc:
-            raise forms.ValidationError(str(exc)) from exc
+        text = " ".join(self.cleaned_data["mobile"].split())
+        if not text:
+            raise forms.ValidationError(gettext("Type the caller's mobile or name."))
+        return text
 
     def clean_description(self) -> str:
         text = self.cleaned_data["description"].strip()

@@ -265,3 +265,69 @@ def articles_suggested(request: ServiceRequest, *, limit: int = 5) -> list[Artic
     return list(
         article_search(category=request.category).exclude(uses__request=request)[:limit]
     )
+
+
+# One-stop intake: finding the caller ------------------------------------------------
+
+#: Callers a name search shows at most (the best-ranked matches).
+CALLER_MATCHES = 8
+
+
+@dataclass
+class CallerLookup:
+    """What the intake form found for the text typed: the customers it may offer,
+    each with the number as this user may see it and their units, and the one picked."""
+
+    text: str
+    #: The text as a full E.164 number, when it is one.
+    mobile: str | None
+    matches: list
+    picked: object | None
+
+    @property
+    def new_caller(self) -> bool:
+        """A full number nobody has: the caller is registered when the request is."""
+        return self.mobile is not None and not self.matches
+
+
+def caller_lookup(*, user, text: str, picked_id: int | None = None) -> CallerLookup:
+    """The caller by mobile or name, for whoever takes the call (首问负责制).
+
+    A full mobile number finds its customer whatever their owner or stage: the first
+    receiver records for every caller. The number shown follows the masking rules, so
+    a consultant does not learn another consultant's customer's number. A name (or
+    part of a number) is searched within the user's own scope only, on the search
+    indexes (customers.querysets.search_ids). A single match is picked at once.
+    Queries: the lookup's own few, and one for every match's units.
+    """
+    from customers.models import Customer
+    from customers.phones import try_normalize_phone
+    from customers.querysets import PHONE_LIKE
+    from customers.services import customer_find_by_phone
+    from service.services import is_owner, units_owned_by
+
+    text = " ".join(text.split())[:100]
+    mobile = None
+    if PHONE_LIKE.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 7:
+        mobile = try_normalize_phone(text)
+    if mobile:
+        found = customer_find_by_phone(mobile)
+        matches = [found] if found is not None and not found.is_anonymised else []
+    elif text:
+        matches = list(
+            Customer.objects.visible_to(user)
+            .search(text)
+            .ranked()
+            .select_related(None)[:CALLER_MATCHES]
+        )
+    else:
+        matches = []
+    owned = units_owned_by([customer.pk for customer in matches])
+    for customer in matches:
+        customer.mobile_display = customer.mobile_for(user)
+        customer.owned_units = owned.get(customer.pk, [])
+        customer.owns = is_owner(customer, customer.owned_units)
+    picked = next((c for c in matches if c.pk == picked_id), None)
+    if picked is None and picked_id is None and len(matches) == 1:
+        picked = matches[0]
+    return CallerLookup(text=text, mobile=mobile, matches=matches, picked=picked)

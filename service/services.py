@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,7 +17,12 @@ from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
 from crm_site.roles import Role
 from customers.models import Customer
-from customers.services import interaction_log
+from customers.services import (
+    DuplicateCustomer,
+    customer_create,
+    customer_find_by_phone,
+    interaction_log,
+)
 from sales.models import Opportunity, Unit
 from service.models import (
     DEFAULT_HOURS,
@@ -47,20 +53,151 @@ def deadlines_for(*, category: str, severity: str) -> tuple[int, int]:
     return DEFAULT_HOURS[severity]
 
 
+#: Deal stages at which the buyer owns the unit: subscribed, contracted, paid in full
+#: (handed-over units stay at the last of these).
+OWNING_STAGES = (
+    Opportunity.Stage.SUBSCRIBED,
+    Opportunity.Stage.CONTRACTED,
+    Opportunity.Stage.PAID,
+)
+
+
+def units_owned_by(customer_ids: list[int]) -> dict[int, list[Unit]]:
+    """Each customer's units (subscribed, contracted or paid deals), in one query
+    whatever the number of customers (opp_customer_idx)."""
+    owned: dict[int, list[Unit]] = {}
+    if not customer_ids:
+        return owned
+    deals = (
+        Opportunity.objects.filter(
+            customer_id__in=customer_ids,
+            stage__in=OWNING_STAGES,
+            unit__isnull=False,
+        )
+        .select_related("unit__building__project")
+        .order_by(
+            "unit__building__project__name",
+            "unit__building__name",
+            "unit__number",
+            "pk",
+        )
+    )
+    for deal in deals:
+        units = owned.setdefault(deal.customer_id, [])
+        if all(unit.pk != deal.unit_id for unit in units):
+            units.append(deal.unit)
+    return owned
+
+
 def owner_units(customer: Customer) -> list[Unit]:
     """Units the customer bought (subscribed, contracted or paid deals)."""
-    return list(
-        Unit.objects.filter(
-            opportunities__customer=customer,
-            opportunities__stage__in=[
-                Opportunity.Stage.SUBSCRIBED,
-                Opportunity.Stage.CONTRACTED,
-                Opportunity.Stage.PAID,
-            ],
-        )
-        .select_related("building__project")
-        .distinct()
+    return units_owned_by([customer.pk]).get(customer.pk, [])
+
+
+def is_owner(customer: Customer, units: list[Unit]) -> bool:
+    """A buyer or owner: a unit on record, or the stage sales moved them to."""
+    return bool(units) or customer.stage in (
+        Customer.Stage.BUYER,
+        Customer.Stage.OWNER,
     )
+
+
+# The source a caller registered at intake is given, by the channel of the call.
+SOURCE_OF_CHANNEL = {
+    ServiceRequest.Channel.PHONE: Customer.Source.PHONE,
+    ServiceRequest.Channel.WALK_IN: Customer.Source.WALK_IN,
+    ServiceRequest.Channel.WECHAT: Customer.Source.WECHAT,
+    ServiceRequest.Channel.WEB: Customer.Source.WEB,
+    ServiceRequest.Channel.PROPERTY: Customer.Source.OTHER,
+}
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What recording a caller's request did."""
+
+    request: ServiceRequest
+    #: The caller was not on record: registered as a new customer.
+    registered: bool
+    #: The caller owns no unit: recorded as an enquiry (咨询) whatever kind was chosen.
+    as_enquiry: bool
+
+
+@transaction.atomic
+def request_intake(
+    *,
+    actor: User,
+    caller: Customer | None,
+    new_name: str = "",
+    new_mobile: str = "",
+    unit: Unit | None,
+    kind: str,
+    category: str,
+    severity: str,
+    channel: str,
+    description: str,
+    photos: list | None = None,
+) -> Intake:
+    """One-stop intake (首问负责制): whoever takes the call records it, for any caller.
+
+    A caller not on record is registered (name and E.164 mobile, through
+    customers.services, so the duplicate rules hold); a caller who owns nothing is
+    recorded as an enquiry, never refused. A repair needs one of the caller's units;
+    the only one is taken when none is given. All of it, photos included, or nothing:
+    a ValidationError keyed by form field leaves no row behind.
+    """
+    registered = False
+    if caller is None:
+        name = " ".join(new_name.split())
+        if not name:
+            raise ValidationError(
+                {"name": _("Enter the caller's name: they are registered with it.")}
+            )
+        # Another desk may have registered the number since the form was shown.
+        caller = customer_find_by_phone(new_mobile)
+        if caller is None:
+            try:
+                caller = customer_create(
+                    actor=actor,
+                    name=name,
+                    mobile=new_mobile,
+                    source=SOURCE_OF_CHANNEL.get(channel, Customer.Source.OTHER),
+                )
+                registered = True
+            except DuplicateCustomer as exc:
+                caller = exc.existing
+    units = owner_units(caller)
+    as_enquiry = False
+    if not is_owner(caller, units):
+        as_enquiry = kind != ServiceRequest.Kind.INQUIRY
+        kind = ServiceRequest.Kind.INQUIRY
+    if unit is None and len(units) == 1:
+        unit = units[0]
+    if unit is not None and all(unit.pk != owned.pk for owned in units):
+        raise ValidationError({"unit": _("Pick one of the caller's units.")})
+    if kind == ServiceRequest.Kind.REPAIR and unit is None:
+        raise ValidationError(
+            {
+                "unit": _("A repair needs the unit: pick one of the caller's units.")
+                if units
+                else _(
+                    "No unit is on record for this caller, and a repair needs one: "
+                    "record it as a complaint or an enquiry."
+                )
+            }
+        )
+    request = request_create(
+        actor=actor,
+        customer=caller,
+        unit=unit,
+        kind=kind,
+        category=category,
+        severity=severity,
+        channel=channel,
+        description=description,
+    )
+    photos_add(actor=actor, request=request, files=photos or [])
+    return Intake(request=request, registered=registered, as_enquiry=as_enquiry)
 
 
 @transaction.atomic

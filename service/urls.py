@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.service_home, name="home"),
     path("requests/", views.request_list, name="request-list"),
     path("requests/new/", views.request_create, name="request-create"),
+    path("requests/new/caller/", views.caller_lookup_view, name="caller-lookup"),
     path("requests/<int:pk>/", views.request_detail, name="request-detail"),
     path(
         "requests/<int:pk>/photos/",

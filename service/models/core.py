@@ -32,10 +32,34 @@ class ServiceAccess(models.Model):
             ),
             ("use_service", _("Can use the service desk")),
             ("manage_service", _("Can manage the service desk")),
+            # One-stop intake (首问负责制): whoever takes the call records it, in
+            # any role that takes calls, and follows what they recorded.
+            (
+                "record_service_request",
+                _("Can record a service request from a caller"),
+            ),
+            (
+                "view_service_request",
+                _("Can see service requests (the desk's, or those they recorded)"),
+            ),
         ]
 
     def __str__(self) -> str:
         return str(self._meta.verbose_name)
+
+
+class ServiceRequestQuerySet(AuditedQuerySet):
+    def visible_to(self, user) -> models.QuerySet:
+        """The service desk sees every request; anyone else who records requests
+        sees those they received (首问负责制), and nothing more."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.has_perm("service.view_service_desk"):
+            return self
+        if user.has_perm("service.view_service_request"):
+            # request_receiver_idx (receiver, status) serves this.
+            return self.filter(receiver=user)
+        return self.none()
 
 
 class Category(models.TextChoices):
@@ -195,7 +219,7 @@ class ServiceRequest(models.Model):
     reopened_at = models.DateTimeField(null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
 
-    objects = AuditedQuerySet.as_manager()
+    objects = ServiceRequestQuerySet.as_manager()
 
     # Every change to these leaves an audit entry (crm_site.audit).
     AUDITED_FIELDS = [

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -19,7 +20,6 @@ from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
-from customers.services import customer_find_by_phone
 from service import services
 from service.forms import (
     AssignForm,
@@ -34,6 +34,7 @@ from service.forms import (
 )
 from service.models import Category, RequestPhoto, ServiceRequest
 from service.photos import photo_response
+from service.selectors import caller_lookup
 
 WORKING = (
     ServiceRequest.Status.RECEIVED,
@@ -72,9 +73,10 @@ def service_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-@see_required("service.view_service_desk")
+@see_required("service.view_service_request")
 def request_list(request: HttpRequest) -> HttpResponse:
-    qs = ServiceRequest.objects.select_related(
+    # The desk sees every request; whoever else records them, their own.
+    qs = ServiceRequest.objects.visible_to(request.user).select_related(
         "customer", "receiver", "handler", "unit__building"
     )
     view = request.GET.get("view", "open")
@@ -131,56 +133,133 @@ def _narrow(qs, params) -> tuple:
     return qs, narrowed
 
 
-@action_required("service.use_service")
+def _intake_context(
+    request: HttpRequest, data, form: RequestForm | None = None
+) -> dict:
+    lookup = caller_lookup(
+        user=request.user,
+        text=data.get("mobile", ""),
+        picked_id=parse_id(data.get("customer")),
+    )
+    return {
+        "form": form or RequestForm(initial={"name": data.get("name", "")}),
+        "lookup": lookup,
+        "unit_id": parse_id(data.get("unit")),
+    }
+
+
+@see_required("service.record_service_request")
+def caller_lookup_view(request: HttpRequest) -> HttpResponse:
+    """The callers under the intake's first field, re-rendered by htmx as the number
+    or name is typed, and again when one is picked (their units)."""
+    return render(
+        request,
+        "service/request_form.html#caller",
+        _intake_context(request, request.GET),
+    )
+
+
+@action_required("service.record_service_request")
 def request_create(request: HttpRequest) -> HttpResponse:
+    """One-stop intake (首问负责制): whoever takes the call records it, for any caller,
+    and is its first receiver."""
     form = RequestForm(request.POST or None, request.FILES or None)
+    context = _intake_context(
+        request, request.POST if request.method == "POST" else request.GET, form
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        customer = customer_find_by_phone(data["mobile"])
-        if (
-            customer is None
-            or not Customer.objects.visible_to(request.user)
-            .filter(pk=customer.pk)
-            .exists()
-        ):
+        lookup = context["lookup"]
+        caller = lookup.picked
+        unit = None
+        if caller is None and (data["customer"] or lookup.mobile is None):
             form.add_error(
                 "mobile",
-                _("No owner or buyer has this number. Register the customer first."),
+                _("Pick the caller from the list again.")
+                if data["customer"]
+                else _(
+                    "Pick the caller from the list, or type their full mobile number."
+                ),
             )
-        else:
-            units = services.owner_units(customer)
-            created = services.request_create(
-                actor=request.user,
-                customer=customer,
-                unit=units[0] if len(units) == 1 else None,
-                kind=data["kind"],
-                category=data["category"],
-                severity=data["severity"],
-                channel=data["channel"],
-                description=data["description"],
+        elif caller is not None and data["unit"]:
+            unit = next((u for u in caller.owned_units if u.pk == data["unit"]), None)
+            if unit is None:
+                form.add_error("unit", _("Pick one of the caller's units."))
+        if not form.errors:
+            try:
+                intake = services.request_intake(
+                    actor=request.user,
+                    caller=caller,
+                    new_name=data["name"],
+                    new_mobile=lookup.mobile or "",
+                    unit=unit,
+                    kind=data["kind"],
+                    category=data["category"],
+                    severity=data["severity"],
+                    channel=data["channel"],
+                    description=data["description"],
+                    photos=data["photos"],
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, _recorded_message(request, intake))
+                return redirect(intake.request)
+    return render(request, "service/request_form.html", context)
+
+
+def _when(moment: datetime) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d H:i")
+
+
+def _recorded_message(request: HttpRequest, intake: services.Intake) -> str:
+    """What was recorded and what happens next, never just "saved"."""
+    item = intake.request
+    parts = []
+    if intake.registered:
+        parts.append(
+            _("%(name)s was not on record and is now registered as a customer.")
+            % {"name": item.customer.name}
+        )
+    if intake.as_enquiry:
+        parts.append(_("The caller owns no unit, so this is recorded as an enquiry."))
+    parts.append(
+        _(
+            "Request %(number)s recorded: %(kind)s from %(caller)s%(unit)s. You are "
+            "its first receiver. Respond by %(respond)s, resolve by %(resolve)s."
+        )
+        % {
+            "number": item.number,
+            "kind": item.get_kind_display(),
+            "caller": item.customer.name,
+            "unit": f" ({item.unit})" if item.unit else "",
+            "respond": _when(item.response_due),
+            "resolve": _when(item.resolution_due),
+        }
+    )
+    if request.user.has_perm("service.use_service"):
+        parts.append(_("Next: hand it over to the department that fixes it, below."))
+    else:
+        parts.append(
+            _(
+                "The service desk hands it to the department that fixes it; you are "
+                "notified when it is resolved."
             )
-            services.photos_add(
-                actor=request.user, request=created, files=data["photos"]
-            )
-            messages.success(
-                request,
-                _("Request %(number)s recorded; you are its accountable receiver.")
-                % {"number": created.number},
-            )
-            return redirect(created)
-    return render(request, "service/request_form.html", {"form": form})
+        )
+    return " ".join(str(part) for part in parts)
 
 
 def _request(request: HttpRequest, pk: int) -> ServiceRequest:
     return get_object_or_404(
-        ServiceRequest.objects.select_related(
+        ServiceRequest.objects.visible_to(request.user).select_related(
             "customer", "receiver", "handler", "unit__building__project"
         ),
         pk=pk,
     )
 
 
-@see_required("service.view_service_desk")
+@see_required("service.view_service_request")
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_detail(request, _request(request, pk))
 
@@ -214,13 +293,21 @@ def render_detail(
     errors show next to the fields."""
     from service.selectors import articles_suggested, cluster_of
 
-    cluster, cluster_requests = cluster_of(item)
+    user = request.user
+    # Whoever recorded a request sees it without the service desk (首问负责制): its
+    # facts and steps, not the desk's photos, work orders and knowledge base.
+    desk = user.has_perm("service.view_service_desk")
+    cluster, cluster_requests = cluster_of(item) if desk else (None, [])
     return render(
         request,
         "service/request_detail.html",
         {
             "item": item,
-            "mobile_display": item.customer.mobile_for(request.user),
+            "desk": desk,
+            "customer_visible": Customer.objects.visible_to(user)
+            .filter(pk=item.customer_id)
+            .exists(),
+            "mobile_display": item.customer.mobile_for(user),
             "steps": item.steps.select_related("actor").order_by("-at", "-pk"),
             "escalations": item.escalations.order_by("level"),
             "assign_form": AssignForm(),
@@ -228,7 +315,7 @@ def render_detail(
             "callback_form": CallbackForm(),
             "work_order_form": forms.get("work_order_form") or WorkOrderForm(),
             "photos_form": forms.get("photos_form") or PhotosForm(),
-            "photos": list(item.photos.order_by("uploaded_at", "pk")),
+            "photos": list(item.photos.order_by("uploaded_at", "pk")) if desk else [],
             "schedule_form": ScheduleForm(),
             "signoff_form": SignOffForm(),
             "cancel_form": CancelForm(),
@@ -236,14 +323,16 @@ def render_detail(
                 item.work_orders.select_related("contractor").order_by(
                     "created_at", "pk"
                 )
-            ),
-            "articles": list(item.articles.order_by("title")),
-            "suggested_articles": articles_suggested(item),
+            )
+            if desk
+            else [],
+            "articles": list(item.articles.order_by("title")) if desk else [],
+            "suggested_articles": articles_suggested(item) if desk else [],
             "cluster": cluster,
             "cluster_requests": cluster_requests,
             "cluster_days": settings.SERVICE_CLUSTER_DAYS,
-            "may_call_back": request.user.pk == item.receiver_id
-            or request.user.has_perm("service.manage_service"),
+            "may_call_back": user.pk == item.receiver_id
+            or user.has_perm("service.manage_service"),
         },
         status=status,
     )

@@ -89,7 +89,7 @@ def test_a_request_recorded_from_a_call_can_carry_photos(
         reverse("service:request-create"),
         {
             "mobile": owner_customer.mobile,
-            "kind": "repair",
+            "kind": "complaint",
             "category": "plumbing",
             "severity": "normal",
             "channel": "phone",
