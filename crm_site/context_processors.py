@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.functional import Promise, SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm_site.models import Notification
 
@@ -33,7 +34,7 @@ NAVIGATION = [
     ),
     # One-stop intake: every role that takes calls records a caller's request.
     (
-        _("Record a request"),
+        pgettext_lazy("navigation", "New request"),
         "service:request-create",
         "bi-telephone-plus",
         "service.record_service_request",

@@ -224,20 +224,26 @@ def _recorded_message(request: HttpRequest, intake: services.Intake) -> str:
         )
     if intake.as_enquiry:
         parts.append(_("The caller owns no unit, so this is recorded as an enquiry."))
-    parts.append(
-        _(
-            "Request %(number)s recorded: %(kind)s from %(caller)s%(unit)s. You are "
-            "its first receiver. Respond by %(respond)s, resolve by %(resolve)s."
+    facts = {
+        "number": item.number,
+        "kind": item.get_kind_display(),
+        "caller": item.customer.name,
+        "unit": str(item.unit) if item.unit else "",
+        "respond": _when(item.response_due),
+        "resolve": _when(item.resolution_due),
+    }
+    if item.unit:
+        recorded = _(
+            "Request %(number)s recorded: %(kind)s from %(caller)s, unit %(unit)s. "
+            "You are its first receiver. Respond by %(respond)s, resolve by "
+            "%(resolve)s."
         )
-        % {
-            "number": item.number,
-            "kind": item.get_kind_display(),
-            "caller": item.customer.name,
-            "unit": f" ({item.unit})" if item.unit else "",
-            "respond": _when(item.response_due),
-            "resolve": _when(item.resolution_due),
-        }
-    )
+    else:
+        recorded = _(
+            "Request %(number)s recorded: %(kind)s from %(caller)s. You are its "
+            "first receiver. Respond by %(respond)s, resolve by %(resolve)s."
+        )
+    parts.append(recorded % facts)
     if request.user.has_perm("service.use_service"):
         parts.append(_("Next: hand it over to the department that fixes it, below."))
     else:

@@ -305,7 +305,9 @@ def test_a_consultant_records_an_owners_call_becomes_first_receiver_and_sees_onl
     assert client.post(start).status_code == 403
 
 
-@pytest.mark.parametrize("persona", ["executive", "marketer", "outsider"], indirect=True)
+@pytest.mark.parametrize(
+    "persona", ["executive", "marketer", "outsider"], indirect=True
+)
 def test_roles_that_take_no_calls_cannot_record(client, persona, two_unit_owner):
     client.force_login(persona)
     assert client.get(reverse(CREATE)).status_code == 403
