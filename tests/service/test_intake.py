@@ -110,6 +110,20 @@ def test_a_name_search_stays_within_the_users_scope(
     assert "张三" not in lookup(client, mobile="张三")
 
 
+def test_picking_one_of_several_callers_shows_that_callers_units(
+    client, service_agent, two_unit_owner, one_unit_owner, units
+):
+    CustomerFactory(name="周小川", stage="owner")
+    client.force_login(service_agent)
+    shown = lookup(client, mobile="周")
+    assert shown.count('data-testid="caller-match"') == 2
+    assert 'data-testid="caller-units"' not in shown  # nobody picked yet
+    shown = lookup(client, mobile="周", customer=two_unit_owner.pk)
+    units_part = shown.split('data-testid="caller-units"')[1]
+    assert f'value="{units[0].pk}"' in units_part
+    assert f'value="{units[2].pk}"' not in units_part
+
+
 def test_the_lookup_query_count_does_not_grow_with_matches_and_units(
     client, service_agent, units, other_consultant
 ):
