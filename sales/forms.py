@@ -435,3 +435,26 @@ class ProtectionRuleForm(InputLimits, forms.ModelForm):
             if value is not None and not 1 <= value <= 365:
                 self.add_error(name, gettext("Between 1 and 365 days."))
         return cleaned
+
+
+class CoBuyersForm(forms.Form):
+    """Tick the household members who buy with the buyer."""
+
+    co_buyers = forms.ModelMultipleChoiceField(
+        label=_("Co-buyers"),
+        queryset=Customer.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Members of the buyer's household; they are named on the documents."
+        ),
+    )
+
+    def __init__(self, *args, candidates, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["co_buyers"].queryset = candidates
+        self.fields["co_buyers"].label_from_instance = lambda c: (
+            f"{c.name} · {c.get_household_role_display()}"
+            if c.household_role
+            else c.name
+        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, QuerySet
 
 from customers.signals import follow_merges, merged, moved
-from sales.models import FollowUpEscalation
+from sales.models import CoBuyer, FollowUpEscalation
 from sales.services.ownership_merge import (
     registrations_merge,
     registrations_merge_restore,
@@ -20,6 +20,18 @@ def _escalations(absorbed, survivor) -> QuerySet:
         customer=survivor, due_date=OuterRef("due_date")
     )
     return FollowUpEscalation.objects.filter(customer=absorbed).exclude(Exists(already))
+
+
+def _co_buyers(absorbed, survivor) -> QuerySet:
+    # Named once per deal, and never as a co-buyer of their own deal.
+    already = CoBuyer.objects.filter(
+        customer=survivor, opportunity_id=OuterRef("opportunity_id")
+    )
+    return (
+        CoBuyer.objects.filter(customer=absorbed)
+        .exclude(Exists(already))
+        .exclude(opportunity__customer=survivor)
+    )
 
 
 def connect() -> None:
@@ -38,6 +50,12 @@ def connect() -> None:
                 "Undo revives the ended one with its original dates.",
                 merge=registrations_merge,
                 restore=registrations_merge_restore,
+            ),
+            merged(
+                "sales.cobuyer.customer",
+                rule="Co-buyers move to the survivor, except on a deal the survivor "
+                "already co-buys or buys itself: that row stays on the absorbed record.",
+                rows=_co_buyers,
             ),
             merged(
                 "sales.followupescalation.customer",

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from crm_site.personal_data import Erasure, Section, register, rows
 from sales.models import (
+    CoBuyer,
     DealChange,
     DiscountRequest,
     FollowUpEscalation,
@@ -317,6 +318,19 @@ def _escalations(customer: Any) -> list[dict]:
     )
 
 
+def _co_buyers(customer: Any) -> list[dict]:
+    return rows(
+        CoBuyer.objects.filter(customer=customer).order_by("added_at", "pk"),
+        [
+            ("opportunity_id", gettext_lazy("deal")),
+            ("opportunity__project__name", gettext_lazy("project")),
+            ("opportunity__unit__number", gettext_lazy("unit")),
+            ("opportunity__customer__name", gettext_lazy("buyer")),
+            ("added_at", gettext_lazy("named on")),
+        ],
+    )
+
+
 def _related(customer: Any) -> dict[str, list[int]]:
     return {"sales.opportunity": list(deals_of(customer).values_list("pk", flat=True))}
 
@@ -443,6 +457,25 @@ def connect() -> None:
                 )
             },
             covers=("sales.OwnershipEvent.customer",),
+        )
+    )
+    register(
+        Section(
+            key="sales.co_buyers",
+            title=gettext_lazy("Co-buyer on deals"),
+            order=13,
+            count=_count(lambda c: CoBuyer.objects.filter(customer=c)),
+            export=_co_buyers,
+            retained=lambda c: {
+                "co_buyers": CoBuyer.objects.filter(customer=c).count()
+            },
+            reasons={
+                "co_buyers": gettext_lazy(
+                    "Being named as a co-buyer on a deal: part of the deal's legal "
+                    "record, without any text."
+                )
+            },
+            covers=("sales.CoBuyer.customer",),
         )
     )
     register(

@@ -24,6 +24,11 @@ urlpatterns = [
     path("deals/board/", views.opportunity_board, name="opportunity-board"),
     path("deals/<int:pk>/", views.opportunity_detail, name="opportunity-detail"),
     path("deals/<int:pk>/move/", views.opportunity_move, name="opportunity-move"),
+    path(
+        "deals/<int:pk>/co-buyers/",
+        views.opportunity_co_buyers,
+        name="opportunity-co-buyers",
+    ),
     path("deals/<int:pk>/release/", views.hold_release, name="hold-release"),
     path(
         "deals/<int:pk>/subscribe/",

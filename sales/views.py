@@ -26,6 +26,7 @@ from customers.selectors import customer_list
 from sales import dashboard, selectors, services
 from sales.forms import (
     BuildingGenerateForm,
+    CoBuyersForm,
     DashboardFilterForm,
     DealChangeForm,
     DiscountDecisionForm,
@@ -55,6 +56,11 @@ from sales.models import (
 from sales.pricing import quote
 from sales.services import ownership
 from sales.services import unit_import as unit_import_service
+from sales.services.co_buyers import (
+    CO_BUYER_STAGES,
+    co_buyer_candidates,
+    deal_co_buyers_set,
+)
 
 
 @see_required("sales.view_sales_desk")
@@ -347,6 +353,8 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
 def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
     items = list(deal.payment_items.all())
+    co_buyers = [row.customer for row in deal.co_buyers.select_related("customer")]
+    candidates = co_buyer_candidates(deal)
     totals = {
         "due": sum((i.amount for i in items), start=Decimal("0")),
         "received": sum((i.received for i in items), start=Decimal("0")),
@@ -383,6 +391,13 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .select_related("unit")
             .first(),
             "mobile_display": deal.customer.mobile_for(request.user),
+            "co_buyers": co_buyers,
+            "co_buyers_form": CoBuyersForm(
+                candidates=candidates,
+                initial={"co_buyers": [c.pk for c in co_buyers]},
+            )
+            if deal.stage in CO_BUYER_STAGES and deal.customer.household_id
+            else None,
         },
     )
 
@@ -413,6 +428,40 @@ def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         for error in form.errors.values():
             messages.error(request, " ".join(error))
+    return redirect(deal)
+
+
+@action_required("sales.use_sales")
+@require_POST
+def opportunity_co_buyers(request: HttpRequest, pk: int) -> HttpResponse:
+    """Name the household members who buy with the buyer (共同购房人)."""
+    deal = _visible_deal(request, pk)
+    form = CoBuyersForm(request.POST, candidates=co_buyer_candidates(deal))
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
+        return redirect(deal)
+    chosen = list(form.cleaned_data["co_buyers"])
+    try:
+        changed = deal_co_buyers_set(actor=request.user, deal=deal, customers=chosen)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if not changed:
+            messages.info(request, _("The co-buyers are unchanged."))
+        elif chosen:
+            messages.success(
+                request,
+                _(
+                    "Co-buyers on this deal: %(names)s. They are named on the "
+                    "selection confirmation and the subscription agreement."
+                )
+                % {"names": "、".join(c.name for c in chosen)},
+            )
+        else:
+            messages.success(
+                request,
+                _("No co-buyer now: the buyer alone is named on the documents."),
+            )
     return redirect(deal)
 
 
@@ -602,6 +651,17 @@ def opportunity_print(request: HttpRequest, pk: int, document: str) -> HttpRespo
             ),
             "mobile_display": deal.customer.mobile_for(request.user),
             "id_number_display": deal.customer.id_number_for(request.user),
+            # Everyone who signs with the buyer, numbers masked as for the buyer.
+            "co_buyers": [
+                {
+                    "customer": row.customer,
+                    "mobile": row.customer.mobile_for(request.user),
+                    "id_number": row.customer.id_number_for(request.user),
+                }
+                for row in deal.co_buyers.select_related("customer").order_by(
+                    "added_at", "pk"
+                )
+            ],
             "today": timezone.localdate(),
         },
     )

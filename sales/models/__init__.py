@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sales.models.deals import DealChange, Opportunity, StageChange, UnitHold
+from sales.models.deals import (
+    CoBuyer,
+    DealChange,
+    Opportunity,
+    StageChange,
+    UnitHold,
+)
 from sales.models.inventory import Building, PriceChange, Project, SalesAccess, Unit
 from sales.models.money import DiscountRequest, PaymentItem, Receipt
 from sales.models.ownership import OwnershipEvent, ProtectionRule, Registration
@@ -10,6 +16,7 @@ from sales.models.reminders import FollowUpDigest, FollowUpEscalation
 
 __all__ = [
     "Building",
+    "CoBuyer",
     "DealChange",
     "DiscountRequest",
     "FollowUpDigest",

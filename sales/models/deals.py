@@ -229,6 +229,38 @@ class Opportunity(models.Model):
     move_to.alters_data = True
 
 
+class CoBuyer(models.Model):
+    """A co-buyer (共同购房人) named on a deal and on its documents: a member of the
+    buyer's household. Set through sales.services.deals.deal_co_buyers_set."""
+
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, related_name="co_buyers"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("co-buyer"),
+        on_delete=models.PROTECT,
+        related_name="co_bought_deals",
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("co-buyer")
+        verbose_name_plural = _("co-buyers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["opportunity", "customer"], name="co_buyer_once_per_deal"
+            )
+        ]
+        indexes = [models.Index(fields=["customer"], name="co_buyer_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.opportunity_id}: {self.customer_id}"
+
+
 class StageChange(models.Model):
     opportunity = models.ForeignKey(
         Opportunity, on_delete=models.CASCADE, related_name="stage_changes"

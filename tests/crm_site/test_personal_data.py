@@ -48,6 +48,7 @@ from marketing.models import (
 )
 from marketing.selectors import segment_customers
 from sales.models import (
+    CoBuyer,
     DealChange,
     DiscountRequest,
     FollowUpEscalation,
@@ -164,6 +165,15 @@ def world(consultant, service_agent):
     )
     StageChange.objects.create(
         opportunity=deal, from_stage="visited", to_stage="subscribed", note="认购"
+    )
+    # Named as a co-buyer on someone else's deal.
+    CoBuyer.objects.create(
+        customer=customer,
+        opportunity=Opportunity.objects.create(
+            customer=CustomerFactory(name="配偶"),
+            project=project,
+            consultant=consultant,
+        ),
     )
     StageChange.objects.create(
         opportunity=lost, from_stage="new", to_stage="lost", note=f"{NAME} 不买了"

@@ -92,6 +92,7 @@ PK_OF: dict[str, dict[str, str]] = {
     "sales:unit-reserve": {"pk": "free_unit"},
     "sales:opportunity-detail": {"pk": "deal"},
     "sales:opportunity-move": {"pk": "deal"},
+    "sales:opportunity-co-buyers": {"pk": "deal"},
     "sales:hold-release": {"pk": "deal"},
     "sales:opportunity-subscribe": {"pk": "deal"},
     "sales:opportunity-open": {"customer_pk": "customer"},
