@@ -412,13 +412,23 @@ def _render_deal(
 
 def _unit_picker(deal: Opportunity, form: DealChangeForm) -> dict:
     """The change form's unit picker: the project's buildings and the first available
-    units; the picker's fields then ask deal_unit_options for the rest."""
+    units (as last filtered when the form comes back with errors); the picker's
+    fields then ask deal_unit_options for the rest."""
+    data = form.data if form.is_bound else {}
+    filters = {
+        "building_id": parse_id(data.get("building")),
+        "floor": _parse_floor(data.get("floor")),
+        "text": (data.get("q") or "").strip()[:20],
+    }
     return {
         "buildings": Building.objects.filter(project_id=deal.project_id).order_by(
             "name"
         ),
-        "choices": selectors.units_available_for_change(project_id=deal.project_id),
-        "selected": parse_id(form.data.get("new_unit")) if form.is_bound else None,
+        "choices": selectors.units_available_for_change(
+            project_id=deal.project_id, **filters
+        ),
+        "selected": parse_id(data.get("new_unit")),
+        **filters,
     }
 
 

@@ -330,12 +330,17 @@ def test_change_form_refuses_a_unit_that_is_not_available_next_to_the_field(
     url = reverse("sales:deal-change-create", args=[subscribed.pk])
 
     response = client.post(
-        url, {"kind": "change_unit", "reason": "换房", "new_unit": taken.pk}
+        url,
+        {"kind": "change_unit", "reason": "换房", "new_unit": taken.pk, "floor": "3"},
     )
     assert response.status_code == 400
     error = response.context["change_form"].errors["new_unit"][0]
     assert "201" in error
-    assert 'data-testid="new-unit-error"' in response.content.decode()
+    body = response.content.decode()
+    assert 'data-testid="new-unit-error"' in body
+    # The picker comes back as the consultant left it: floor 3's units.
+    assert 'name="floor" type="number"' in body and 'value="3"' in body
+    assert response.context["unit_picker"]["choices"].units[0].floor == 3
 
     response = client.post(
         url,
