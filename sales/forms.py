@@ -304,8 +304,17 @@ class DashboardFilterForm(InputLimits, forms.Form):
 
 class DealChangeForm(InputLimits, forms.Form):
     kind = forms.ChoiceField(label=_("Change"), choices=DealChange.Kind.choices)
+    # Picked by building, floor and number (sales/_unit_picker.html), never from a
+    # list of every unit: any unit of the project parses, clean_new_unit() says why a
+    # taken one cannot be chosen.
     new_unit = forms.ModelChoiceField(
-        label=_("New unit"), queryset=Unit.objects.none(), required=False
+        label=_("New unit"),
+        queryset=Unit.objects.none(),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid_choice": _("Choose an available unit of this deal's project.")
+        },
     )
     new_buyer_mobile = forms.CharField(
         label=_("New buyer's mobile"),
@@ -318,17 +327,18 @@ class DealChangeForm(InputLimits, forms.Form):
     def __init__(self, *args, opportunity: Opportunity, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["new_unit"].queryset = (
-            Unit.objects.filter(
-                building__project_id=opportunity.project_id,
-                status=Unit.Status.AVAILABLE,
+        self.fields["new_unit"].queryset = Unit.objects.filter(
+            building__project_id=opportunity.project_id
+        ).select_related("building")
+
+    def clean_new_unit(self) -> Unit | None:
+        unit = self.cleaned_data.get("new_unit")
+        if unit is not None and unit.status != Unit.Status.AVAILABLE:
+            raise forms.ValidationError(
+                gettext("Unit %(unit)s is not available (%(status)s); choose another.")
+                % {"unit": unit.number, "status": unit.get_status_display()}
             )
-            .select_related("building")
-            .order_by("building__name", "floor", "position")
-        )
-        self.fields["new_unit"].label_from_instance = lambda u: (
-            f"{u.building.name} {u.number} · {u.layout}"
-        )
+        return unit
 
     def clean(self) -> dict:
         cleaned = super().clean()

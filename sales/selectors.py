@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, DecimalField, F, Prefetch, Q, Sum, Value
+from django.db.models.functions import Coalesce, Round
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,7 +17,15 @@ from crm_site.models import User
 from crm_site.roles import Role
 from crm_site.templatetags.money import price_short
 from customers.models import Customer
-from sales.models import Building, Opportunity, Project, Unit
+from sales.models import (
+    Building,
+    DealChange,
+    DiscountRequest,
+    Opportunity,
+    Project,
+    StageChange,
+    Unit,
+)
 
 
 def my_customers_by_stage(*, user: User) -> dict[str, int]:
@@ -59,6 +69,19 @@ def team_workload(*, user: User) -> list[User]:
     )
 
 
+# Each unit status has its own symbol (Bootstrap Icons) besides its colour, so the grid
+# reads without colour: on a washed-out office screen, printed in black and white, or by
+# a colour-blind consultant. The colours (app.css) are the Okabe–Ito palette.
+STATUS_ICONS: dict[str, str] = {
+    Unit.Status.AVAILABLE: "bi-circle",
+    Unit.Status.RESERVED: "bi-hourglass-split",
+    Unit.Status.SUBSCRIBED: "bi-pen-fill",
+    Unit.Status.CONTRACTED: "bi-file-earmark-check-fill",
+    Unit.Status.HANDED_OVER: "bi-key-fill",
+    Unit.Status.NOT_FOR_SALE: "bi-slash-circle",
+}
+
+
 @dataclass(frozen=True)
 class GridCell:
     """One unit as the grid draws it, with its texts ready: 264 cells rendered through
@@ -70,6 +93,17 @@ class GridCell:
     status_label: str = ""
     area: str = ""
     price: str = ""
+    icon: str = ""
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    """One line of the grid's legend: the status, its symbol and how many units."""
+
+    status: str
+    label: str
+    icon: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -82,7 +116,7 @@ class GridRow:
 class Grid:
     rows: list[GridRow]
     positions: list[int]
-    counts: list[tuple[str, str, int]]
+    counts: list[StatusCount]
     layouts: list[str]
     total: int
 
@@ -100,6 +134,7 @@ def _cell(unit: Unit | None, matches, unit_url: str, labels: dict) -> GridCell:
         status_label=labels[unit.status],
         area=f"{unit.gross_area.normalize():f} m²",
         price=price_short(unit.list_price),
+        icon=STATUS_ICONS.get(unit.status, ""),
     )
 
 
@@ -151,21 +186,49 @@ def building_grid(
         rows=rows,
         positions=positions,
         counts=[
-            (value, label, tally.get(value, 0)) for value, label in Unit.Status.choices
+            StatusCount(value, str(label), STATUS_ICONS[value], tally.get(value, 0))
+            for value, label in Unit.Status.choices
         ],
         layouts=sorted({unit.layout for unit in units if unit.layout}),
         total=len(units),
     )
 
 
+# What a deal is worth on the board: the agreed price once subscribed, before that the
+# held unit's list price less the discount in force (as sales.pricing.quote rounds it).
+DEAL_AMOUNT = Coalesce(
+    F("agreed_price"),
+    F("unit__list_price")
+    - Round(F("unit__list_price") * F("discount_percent") / Value(Decimal("100"))),
+    output_field=DecimalField(max_digits=14, decimal_places=2),
+)
+# The board draws at most this many deals in all; the column heads count every deal.
+BOARD_DEALS_SHOWN = 500
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    stage: str
+    label: str
+    deals: list[Opportunity]
+    count: int
+    amount: Decimal
+
+    @property
+    def hidden(self) -> int:
+        return self.count - len(self.deals)
+
+
 def deals_by_stage(
     *, user: User, project: Project | None = None
 ) -> dict[str, list[Opportunity]]:
-    """Open deals the user may see, grouped by stage for the kanban board."""
+    """Open deals the user may see, grouped by stage for the kanban board, each with
+    its `amount`."""
     qs = (
         Opportunity.objects.visible_to(user)
         .open()
         .select_related("customer", "project", "unit", "consultant")
+        .annotate(amount=DEAL_AMOUNT)
         .order_by("-stage_changed_at")
     )
     if project is not None:
@@ -173,9 +236,34 @@ def deals_by_stage(
     board: dict[str, list[Opportunity]] = {
         stage: [] for stage in Opportunity.OPEN_STAGES
     }
-    for deal in qs[:500]:
+    for deal in qs[:BOARD_DEALS_SHOWN]:
         board[deal.stage].append(deal)
     return board
+
+
+def deal_board(*, user: User, project: Project | None = None) -> list[BoardColumn]:
+    """The kanban columns: the deals shown and, in one more query, every open deal's
+    count and amount per stage (the board may show fewer)."""
+    board = deals_by_stage(user=user, project=project)
+    qs = Opportunity.objects.visible_to(user).open()
+    if project is not None:
+        qs = qs.filter(project=project)
+    totals = {
+        row["stage"]: row
+        for row in qs.order_by()
+        .values("stage")
+        .annotate(n=Count("id"), amount=Sum(DEAL_AMOUNT))
+    }
+    return [
+        BoardColumn(
+            stage=stage,
+            label=str(Opportunity.Stage(stage).label),
+            deals=board[stage],
+            count=totals.get(stage, {}).get("n", 0),
+            amount=totals.get(stage, {}).get("amount") or Decimal("0"),
+        )
+        for stage in Opportunity.OPEN_STAGES
+    ]
 
 
 def open_deal_counts(*, user: User) -> list[tuple[str, str, int]]:
@@ -256,3 +344,101 @@ def my_day(*, user: User) -> dict:
         "pool_new": pool_new,
         "deal_counts": open_deal_counts(user=user),
     }
+
+
+# The approvals queue shows each deal's latest steps: enough to judge, one screen high.
+HISTORY_SHOWN = 6
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One step of a deal as the approvals queue lists it: a stage change, an earlier
+    discount request or an earlier change after subscription (`kind` says which)."""
+
+    at: datetime
+    kind: str
+    item: StageChange | DiscountRequest | DealChange
+
+
+def deal_history_prefetches(path: str = "opportunity") -> list[Prefetch]:
+    """Each deal's latest stage changes and decided requests, a few per deal, in three
+    queries for a whole page of deals (sliced prefetches)."""
+    return [
+        Prefetch(
+            f"{path}__stage_changes",
+            queryset=StageChange.objects.select_related("changed_by").order_by(
+                "-changed_at", "-pk"
+            )[:HISTORY_SHOWN],
+            to_attr="recent_stage_changes",
+        ),
+        Prefetch(
+            f"{path}__discount_requests",
+            queryset=DiscountRequest.objects.exclude(
+                status=DiscountRequest.Status.PENDING
+            )
+            .select_related("decided_by")
+            .order_by("-requested_at", "-pk")[:HISTORY_SHOWN],
+            to_attr="past_discounts",
+        ),
+        Prefetch(
+            f"{path}__changes",
+            queryset=DealChange.objects.exclude(status=DealChange.Status.PENDING)
+            .select_related("decided_by", "new_unit", "new_customer")
+            .order_by("-requested_at", "-pk")[:HISTORY_SHOWN],
+            to_attr="past_changes",
+        ),
+    ]
+
+
+def deal_history(deal: Opportunity) -> list[HistoryEntry]:
+    """The deal's latest steps, newest first, from deal_history_prefetches()."""
+    entries = [
+        HistoryEntry(c.changed_at, "stage", c) for c in deal.recent_stage_changes
+    ]
+    entries += [
+        HistoryEntry(r.decided_at or r.requested_at, "discount", r)
+        for r in deal.past_discounts
+    ]
+    entries += [
+        HistoryEntry(c.decided_at or c.requested_at, "change", c)
+        for c in deal.past_changes
+    ]
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:HISTORY_SHOWN]
+
+
+# The unit picker of a change of unit lists this many matches; more means "narrow it".
+UNIT_CHOICES_SHOWN = 30
+
+
+@dataclass(frozen=True)
+class UnitChoices:
+    units: list[Unit]
+    more: bool
+
+
+def units_available_for_change(
+    *,
+    project_id: int,
+    building_id: int | None = None,
+    floor: int | None = None,
+    text: str = "",
+) -> UnitChoices:
+    """Available units of the project a deal may change to, filtered by building,
+    floor and unit number (part of it), in one query (unit_status_idx per building)."""
+    qs = Unit.objects.filter(
+        building__project_id=project_id, status=Unit.Status.AVAILABLE
+    ).select_related("building")
+    if building_id is not None:
+        qs = qs.filter(building_id=building_id)
+    if floor is not None:
+        qs = qs.filter(floor=floor)
+    text = text.strip()[:20]
+    if text:
+        qs = qs.filter(number__icontains=text)
+    units = list(
+        qs.order_by("building__name", "floor", "position")[: UNIT_CHOICES_SHOWN + 1]
+    )
+    return UnitChoices(
+        units=units[:UNIT_CHOICES_SHOWN], more=len(units) > UNIT_CHOICES_SHOWN
+    )

@@ -65,6 +65,11 @@ urlpatterns = [
         "deals/<int:pk>/changes/", views.deal_change_create, name="deal-change-create"
     ),
     path(
+        "deals/<int:pk>/unit-options/",
+        views.deal_unit_options,
+        name="deal-unit-options",
+    ),
+    path(
         "changes/<int:pk>/decide/", views.deal_change_decide, name="deal-change-decide"
     ),
     path("pool/", views.pool_list, name="pool"),

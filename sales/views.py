@@ -53,7 +53,7 @@ from sales.models import (
     Unit,
     UnitHold,
 )
-from sales.pricing import quote
+from sales.pricing import change_effect, discount_effect, quote
 from sales.services import ownership
 from sales.services import unit_import as unit_import_service
 from sales.services.co_buyers import (
@@ -102,11 +102,18 @@ def _grid_context(request: HttpRequest, building: Building) -> dict:
         price_min=data.get("price_min"),
         price_max=data.get("price_max"),
     )
+    # ?screen=big: the office's wall screen — no navigation, full width, large type.
+    big_screen = request.GET.get("screen") == "big"
+    plain = request.GET.copy()
+    plain.pop("screen", None)
     return {
         "building": building,
         "grid": grid,
         "filter_form": form,
         "query": request.GET.urlencode(),
+        "big_screen": big_screen,
+        "big_screen_query": f"{plain.urlencode()}&screen=big".lstrip("&"),
+        "normal_query": plain.urlencode(),
     }
 
 
@@ -337,21 +344,35 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
     project = None
     if project_id := parse_id(request.GET.get("project")):
         project = Project.objects.filter(pk=project_id).first()
-    board = selectors.deals_by_stage(user=request.user, project=project)
-    columns = [
-        (stage, Opportunity.Stage(stage).label, board[stage])
-        for stage in Opportunity.OPEN_STAGES
-    ]
+    columns = selectors.deal_board(user=request.user, project=project)
     return render(
         request,
         "sales/opportunity_board.html",
-        {"columns": columns, "project": project, "projects": Project.objects.all()},
+        {
+            "columns": columns,
+            "total_count": sum(c.count for c in columns),
+            "total_amount": sum((c.amount for c in columns), start=Decimal("0")),
+            "project": project,
+            "projects": Project.objects.all(),
+        },
     )
 
 
 @see_required("sales.view_sales_desk")
 def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    deal = _visible_deal(request, pk)
+    return _render_deal(request, _visible_deal(request, pk))
+
+
+def _render_deal(
+    request: HttpRequest,
+    deal: Opportunity,
+    *,
+    change_form: DealChangeForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The deal page; a change form that did not validate is shown with its errors."""
+    if change_form is None and deal.stage == Opportunity.Stage.SUBSCRIBED:
+        change_form = DealChangeForm(opportunity=deal, user=request.user)
     items = list(deal.payment_items.all())
     co_buyers = [row.customer for row in deal.co_buyers.select_related("customer")]
     candidates = co_buyer_candidates(deal)
@@ -373,8 +394,9 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "items": items,
             "totals": totals,
             "discount_form": DiscountForm(),
-            "change_form": DealChangeForm(opportunity=deal, user=request.user)
-            if deal.stage == Opportunity.Stage.SUBSCRIBED
+            "change_form": change_form,
+            "unit_picker": _unit_picker(deal, change_form)
+            if change_form is not None
             else None,
             "deal_changes": deal.changes.select_related(
                 "new_unit", "new_customer", "requested_by", "decided_by"
@@ -398,6 +420,59 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )
             if deal.stage in CO_BUYER_STAGES and deal.customer.household_id
             else None,
+        },
+        status=status,
+    )
+
+
+def _unit_picker(deal: Opportunity, form: DealChangeForm) -> dict:
+    """The change form's unit picker: the project's buildings and the first available
+    units (as last filtered when the form comes back with errors); the picker's
+    fields then ask deal_unit_options for the rest."""
+    data = form.data if form.is_bound else {}
+    filters = {
+        "building_id": parse_id(data.get("building")),
+        "floor": _parse_floor(data.get("floor")),
+        "text": (data.get("q") or "").strip()[:20],
+    }
+    return {
+        "buildings": Building.objects.filter(project_id=deal.project_id).order_by(
+            "name"
+        ),
+        "choices": selectors.units_available_for_change(
+            project_id=deal.project_id, **filters
+        ),
+        "selected": parse_id(data.get("new_unit")),
+        **filters,
+    }
+
+
+def _parse_floor(value: str | None) -> int | None:
+    try:
+        floor = int((value or "").strip())
+    except ValueError:
+        return None
+    return floor if -20 <= floor <= 300 else None
+
+
+@see_required("sales.view_sales_desk")
+def deal_unit_options(request: HttpRequest, pk: int) -> HttpResponse:
+    """The unit picker's matches (htmx): available units of the deal's project by
+    building, floor and number."""
+    deal = _visible_deal(request, pk)
+    return render(
+        request,
+        "sales/_unit_picker.html#options",
+        {
+            "deal": deal,
+            "choices": selectors.units_available_for_change(
+                project_id=deal.project_id,
+                # Another project's building matches nothing: the project filters.
+                building_id=parse_id(request.GET.get("building")),
+                floor=_parse_floor(request.GET.get("floor")),
+                text=request.GET.get("q", ""),
+            ),
+            "selected": parse_id(request.GET.get("new_unit")),
         },
     )
 
@@ -520,27 +595,33 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "opportunity__project",
             "requested_by",
         )
+        .prefetch_related(*selectors.deal_history_prefetches())
         .order_by("requested_at")
     )
     page = paginate(pending, page=request.GET.get("page"))
     for item in page.items:
         # A deal whose hold was released since the request has no price to show.
-        unit = item.opportunity.unit
-        item.quote = unit and quote(unit=unit, discount_percent=item.percent)
-    changes = (
+        item.effect = discount_effect(item)
+        item.history = selectors.deal_history(item.opportunity)
+    changes = list(
         DealChange.objects.filter(
             status=DealChange.Status.PENDING,
             opportunity__in=Opportunity.objects.visible_to(request.user),
         )
         .select_related(
             "opportunity__customer",
+            "opportunity__project",
             "opportunity__unit__building__project",
             "new_unit__building__project",
             "new_customer",
             "requested_by",
         )
+        .prefetch_related(*selectors.deal_history_prefetches())
         .order_by("requested_at")[:100]
     )
+    for change in changes:
+        change.effect = change_effect(change)
+        change.history = selectors.deal_history(change.opportunity)
     return render(
         request,
         "sales/approval_list.html",
@@ -719,8 +800,8 @@ def deal_change_create(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
     form = DealChangeForm(request.POST, opportunity=deal, user=request.user)
     if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return redirect(deal)
+        # Shown next to its fields, with the unit picker as it was.
+        return _render_deal(request, deal, change_form=form, status=400)
     data = form.cleaned_data
     try:
         services.deal_change_request(
@@ -882,7 +963,7 @@ def unit_import(request: HttpRequest) -> HttpResponse:
 @see_required("sales.view_sales_desk")
 def pool_list(request: HttpRequest) -> HttpResponse:
     """The public pool (公海): customers nobody protects, numbers masked, claimable."""
-    qs = ownership.pool_queryset().filter(
+    qs = ownership.pool_claimable().filter(
         pk__in=Customer.objects.visible_to(request.user).values("pk")
     )
     query = request.GET.get("q", "").strip()

@@ -29,6 +29,17 @@ def yuan(value, places: int = 0) -> str:
 
 
 @register.filter
+def yuan_signed(value) -> str:
+    """A difference in yuan with its sign always written: +¥60,000, −¥60,000, ¥0."""
+    amount = _decimal(value)
+    if amount is None:
+        return "—"
+    if amount == 0:
+        return "¥0"
+    return f"{'+' if amount > 0 else '−'}¥{abs(amount):,.0f}"
+
+
+@register.filter
 def price_short(value) -> str:
     """A price in a grid cell: 437万 in Chinese, ¥4.37M in English."""
     amount = _decimal(value)

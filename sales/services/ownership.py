@@ -44,6 +44,8 @@ RENEWING_KINDS = (
 )
 # A deal at these stages protects its customer until the deal ends.
 DEAL_STAGES = (Opportunity.Stage.SUBSCRIBED, Opportunity.Stage.CONTRACTED)
+# A deal at these stages makes its customer a buyer, never claimable from the pool.
+BUYER_STAGES = (*DEAL_STAGES, Opportunity.Stage.PAID)
 
 
 class RegistrationRefused(Exception):
@@ -493,7 +495,24 @@ def claims_today(user: User, project: Project) -> int:
 
 @transaction.atomic
 def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registration:
-    """Claim a pool customer at a project, within the day's cap."""
+    """Claim a pool customer at a project, within the day's cap. A buyer or an owner
+    is never claimed: their consultant and the service desk look after them."""
+    # One decision per customer at a time (registration_create takes the same lock):
+    # a subscription recorded meanwhile is seen below.
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if (
+        customer.stage == Customer.Stage.OWNER
+        or Opportunity.objects.filter(
+            customer=customer, stage__in=BUYER_STAGES
+        ).exists()
+    ):
+        raise ClaimRefused(
+            _(
+                "%(name)s is a buyer or an owner (subscribed, contracted or handed a "
+                "home) and cannot be claimed from the public pool."
+            )
+            % {"name": customer.name}
+        )
     rule = current_rule(project)
     if claims_today(actor, project) >= rule.daily_claim_cap:
         raise ClaimRefused(
@@ -561,4 +580,20 @@ def pool_queryset():
     an anonymised customer is nobody's to claim."""
     return (
         Customer.objects.live().identifiable().filter(assigned_consultant__isnull=True)
+    )
+
+
+def pool_claimable():
+    """The pool as the pool page lists it: without buyers and owners, whom pool_claim
+    refuses (the deal lookup runs on opp_customer_idx per listed customer)."""
+    return (
+        pool_queryset()
+        .exclude(stage=Customer.Stage.OWNER)
+        .exclude(
+            Exists(
+                Opportunity.objects.filter(
+                    customer=OuterRef("pk"), stage__in=BUYER_STAGES
+                )
+            )
+        )
     )

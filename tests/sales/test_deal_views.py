@@ -129,7 +129,8 @@ def test_list_and_board_show_visible_deals_only(
         client.get(reverse("sales:opportunity-list")).context["page"].items
     ) == [deal]
     columns = client.get(reverse("sales:opportunity-board")).context["columns"]
-    assert sum(len(deals) for _s, _l, deals in columns) == 1
+    assert sum(len(column.deals) for column in columns) == 1
+    assert sum(column.count for column in columns) == 1
 
 
 def test_deal_list_and_board_query_counts_do_not_grow(

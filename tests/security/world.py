@@ -103,6 +103,7 @@ PK_OF: dict[str, dict[str, str]] = {
     "sales:opportunity-print": {"pk": "deal"},
     "sales:approval-decide": {"pk": "discount_request"},
     "sales:deal-change-create": {"pk": "subscribed_deal"},
+    "sales:deal-unit-options": {"pk": "subscribed_deal"},
     "sales:deal-change-decide": {"pk": "deal_change"},
     "sales:pool-claim": {"customer_pk": "pool_customer"},
     "sales:registration-reassign": {"pk": "registration"},
