@@ -51,7 +51,7 @@ def send(campaign: Campaign, preview: SendPreview) -> Confirmation:
             + _("no consent to the channel, no address, or invited already"),
         ),
         (
-            _("Sending"),
+            _("Sending rate"),
             _("up to %(rate)s a minute: about %(minutes)s min")
             % {
                 "rate": _n(settings.MARKETING_SEND_PER_MINUTE),

@@ -262,7 +262,7 @@ def discount_decision(item: DiscountRequest, *, approve: bool) -> Confirmation:
     if unit is not None:
         asked = quote(unit=unit, discount_percent=item.percent)
         current = quote(unit=unit, discount_percent=deal.discount_percent)
-        facts[3:3] = [
+        facts[4:4] = [
             (_("List price"), _money(asked.list_price)),
             (_("Current price"), _money(current.price)),
             (_("Price after the discount"), _money(asked.price)),

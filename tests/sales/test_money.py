@@ -364,3 +364,13 @@ def test_contract_through_the_page(client, held, consultant):
     deal.refresh_from_db()
     assert deal.stage == Opportunity.Stage.CONTRACTED
     assert deal.unit.status == "contracted"
+
+
+def test_a_discount_granted_at_once_leaves_an_audit_entry(held, consultant):
+    from crm_site.audit import audit_entries_for
+
+    services.discount_request(
+        actor=consultant, opportunity=held, percent=Decimal("2"), reason="老带新"
+    )
+    entry = audit_entries_for(held).first()
+    assert entry.changes["discount_percent"]["new"] == "2"
