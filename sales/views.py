@@ -17,13 +17,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm_site import confirm
 from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_list
-from sales import dashboard, selectors, services
+from sales import confirmations, dashboard, selectors, services
 from sales.forms import (
     BuildingGenerateForm,
     CoBuyersForm,
@@ -241,24 +242,41 @@ def _visible_deal(request: HttpRequest, pk: int) -> Opportunity:
 @require_POST
 def hold_release(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
-    hold = get_object_or_404(UnitHold, opportunity=deal, status=UnitHold.Status.ACTIVE)
+    hold = get_object_or_404(
+        UnitHold.objects.select_related("unit__building__project"),
+        opportunity=deal,
+        status=UnitHold.Status.ACTIVE,
+    )
+    if not confirm.confirmed(request):
+        return confirm.ask(request, confirmations.release(deal, hold=hold), back=deal)
     services.unit_release(actor=request.user, hold=hold)
-    messages.success(request, _("The unit is on sale again."))
+    messages.success(request, confirmations.released(deal, unit=hold.unit))
     return redirect(deal)
+
+
+# A deal that may still subscribe (the service checks the unit): asked first.
+SUBSCRIBABLE = (
+    Opportunity.Stage.NEW,
+    Opportunity.Stage.CONTACTED,
+    Opportunity.Stage.VISITED,
+    Opportunity.Stage.RESERVED,
+)
 
 
 @action_required("sales.use_sales")
 @require_POST
 def opportunity_subscribe(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
+    if deal.stage in SUBSCRIBABLE and deal.unit and not confirm.confirmed(request):
+        return confirm.ask(request, confirmations.subscribe(deal), back=deal)
     try:
-        services.unit_subscribe(actor=request.user, opportunity=deal)
+        deal = services.unit_subscribe(actor=request.user, opportunity=deal)
     except services.UnitUnavailable:
         messages.error(request, _("The unit is no longer available."))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("Subscription recorded."))
+        messages.success(request, confirmations.subscribed(deal))
     return redirect(deal)
 
 
@@ -376,6 +394,7 @@ def _render_deal(
     items = list(deal.payment_items.all())
     co_buyers = [row.customer for row in deal.co_buyers.select_related("customer")]
     candidates = co_buyer_candidates(deal)
+    hold = deal.holds.filter(status=UnitHold.Status.ACTIVE).select_related("unit").first()
     totals = {
         "due": sum((i.amount for i in items), start=Decimal("0")),
         "received": sum((i.received for i in items), start=Decimal("0")),
@@ -409,9 +428,10 @@ def _render_deal(
             "changes": deal.stage_changes.select_related("changed_by").order_by(
                 "-changed_at"
             )[:50],
-            "hold": deal.holds.filter(status=UnitHold.Status.ACTIVE)
-            .select_related("unit")
-            .first(),
+            "hold": hold,
+            "confirm": confirmations.for_deal(deal, hold=hold, items=items)
+            if request.user.has_perm("sales.use_sales")
+            else {},
             "mobile_display": deal.customer.mobile_for(request.user),
             "co_buyers": co_buyers,
             "co_buyers_form": CoBuyersForm(
@@ -603,6 +623,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         # A deal whose hold was released since the request has no price to show.
         item.effect = discount_effect(item)
         item.history = selectors.deal_history(item.opportunity)
+        item.asks = confirmations.for_decision(item, confirmations.discount_decision)
     changes = list(
         DealChange.objects.filter(
             status=DealChange.Status.PENDING,
@@ -622,6 +643,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     for change in changes:
         change.effect = change_effect(change)
         change.history = selectors.deal_history(change.opportunity)
+        change.asks = confirmations.for_decision(change, confirmations.change_decision)
     return render(
         request,
         "sales/approval_list.html",
@@ -632,19 +654,32 @@ def approval_list(request: HttpRequest) -> HttpResponse:
 @action_required("sales.manage_sales")
 @require_POST
 def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, DiscountRequest, pk, services.discount_decide, "request")
+    return _decide(
+        request,
+        DiscountRequest.objects.all(),
+        pk,
+        services.discount_decide,
+        "request",
+        asked=confirmations.discount_decision,
+        told=confirmations.discount_decided,
+    )
 
 
 @action_required("sales.use_sales")
 @require_POST
 def opportunity_contract(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
+    if deal.stage == Opportunity.Stage.SUBSCRIBED and not confirm.confirmed(request):
+        items = list(deal.payment_items.all())
+        return confirm.ask(
+            request, confirmations.contract(deal, items=items), back=deal
+        )
     try:
-        services.opportunity_contract(actor=request.user, opportunity=deal)
+        deal = services.opportunity_contract(actor=request.user, opportunity=deal)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("Contract recorded."))
+        messages.success(request, confirmations.contracted(deal))
     return redirect(deal)
 
 
@@ -828,22 +863,52 @@ def deal_change_create(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("sales.manage_sales")
 @require_POST
 def deal_change_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, DealChange, pk, services.deal_change_decide, "change")
+    return _decide(
+        request,
+        DealChange.objects.select_related(
+            "new_unit__building__project", "new_customer"
+        ),
+        pk,
+        services.deal_change_decide,
+        "change",
+        asked=confirmations.change_decision,
+        told=confirmations.change_decided,
+    )
 
 
 def _decide(
-    request: HttpRequest, model, pk: int, decide, argument: str
+    request: HttpRequest,
+    queryset,
+    pk: int,
+    decide,
+    argument: str,
+    *,
+    asked,
+    told,
 ) -> HttpResponse:
-    """A sales manager approves or rejects something waiting in the approvals queue."""
+    """A sales manager approves or rejects something waiting in the approvals queue,
+    having seen what the decision does (``asked``); ``told`` says what it did."""
     item = get_object_or_404(
-        model, pk=pk, opportunity__in=Opportunity.objects.visible_to(request.user)
+        queryset.select_related(
+            "opportunity__customer",
+            "opportunity__unit__building__project",
+            "opportunity__project",
+            "requested_by",
+        ),
+        pk=pk,
+        opportunity__in=Opportunity.objects.visible_to(request.user),
     )
     form = DiscountDecisionForm(request.POST)
     if form.is_valid():
+        approve = form.cleaned_data["decision"] == "approve"
+        if item.status == item.Status.PENDING and not confirm.confirmed(request):
+            return confirm.ask(
+                request, asked(item, approve=approve), back="sales:approval-list"
+            )
         try:
-            decide(
+            decided = decide(
                 actor=request.user,
-                approve=form.cleaned_data["decision"] == "approve",
+                approve=approve,
                 note=form.cleaned_data["note"],
                 **{argument: item},
             )
@@ -854,7 +919,16 @@ def _decide(
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, _("Decision recorded."))
+            if (
+                item.status != item.Status.PENDING
+                or decided.decided_by_id != request.user.pk
+            ):
+                messages.info(request, _("This was decided already."))
+            else:
+                messages.success(
+                    request,
+                    told(item, approved=decided.status == item.Status.APPROVED),
+                )
     return redirect("sales:approval-list")
 
 

@@ -56,13 +56,21 @@ def invitations_queue(*, actor: User, campaign: Campaign) -> int:
     return added
 
 
-def _queue_channel(campaign: Campaign, channel: str) -> int:
+def recipients(channel: str) -> Q:
+    """The campaign members a send reaches on a channel: consented to it, with an
+    address, not invited on it yet. The send queues exactly these, and the
+    confirmation before it counts them (marketing.selectors.invitations_preview)."""
     consent_field, address_field = CHANNEL_CONSENT[channel]
+    return (
+        Q(**{f"customer__{consent_field}": True})
+        & ~Q(**{f"customer__{address_field}": ""})
+        & Q(~Exists(Invitation.objects.filter(member=OuterRef("pk"), channel=channel)))
+    )
+
+
+def _queue_channel(campaign: Campaign, channel: str) -> int:
     now = timezone.now()
-    members = CampaignMember.objects.filter(
-        campaign=campaign,
-        **{f"customer__{consent_field}": True},
-    ).exclude(**{f"customer__{address_field}": ""})
+    members = CampaignMember.objects.filter(recipients(channel), campaign=campaign)
     select_sql, params = members.values("pk").query.sql_with_params()
     table = connection.ops.quote_name(Invitation._meta.db_table)
     with connection.cursor() as cursor:

@@ -11,10 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm_site import confirm
 from crm_site.audit import audit_entries_for
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
-from marketing import selectors, services
+from marketing import confirmations, selectors, services
 from marketing.forms import CampaignForm, CostLineForm
 from marketing.models import Campaign, CampaignMember, Response
 
@@ -110,7 +111,24 @@ def _detail_context(
             "statuses": Campaign.Status,
         }
     )
+    context["confirm"] = _asks(request, campaign, context)
     return context
+
+
+def _asks(request: HttpRequest, campaign: Campaign, context: dict) -> dict:
+    """The confirmations the page's actions open: send and cancel."""
+    if not context["can_run"]:
+        return {}
+    asks = {}
+    if campaign.status == Campaign.Status.RUNNING and campaign.channels:
+        asks["send"] = confirmations.send(
+            campaign, selectors.invitations_preview(campaign=campaign)
+        )
+    if campaign.status in (Campaign.Status.PLANNED, Campaign.Status.RUNNING):
+        asks["cancel"] = confirmations.cancel(
+            campaign, progress=context["progress"], figures=context["figures"]
+        )
+    return asks
 
 
 @see_required(USE)
@@ -156,6 +174,14 @@ def campaign_move(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     campaign = _campaign(pk)
     if status not in Campaign.Status.values:
         return redirect(campaign)
+    cancelling = status == Campaign.Status.CANCELLED
+    if cancelling and campaign.can_move_to(status) and not confirm.confirmed(request):
+        ask = confirmations.cancel(
+            campaign,
+            progress=selectors.invitation_progress(campaign=campaign),
+            figures=selectors.campaign_returns(campaign_ids=[campaign.pk])[campaign.pk],
+        )
+        return confirm.ask(request, ask, back=campaign)
     try:
         services.campaign_move(actor=request.user, campaign=campaign, status=status)
     except ValidationError as exc:
@@ -163,7 +189,9 @@ def campaign_move(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     else:
         messages.success(
             request,
-            _("Campaign is now: %(status)s")
+            confirmations.cancelled(campaign)
+            if cancelling
+            else _("Campaign is now: %(status)s")
             % {"status": Campaign.Status(status).label},
         )
     return redirect(campaign)
@@ -173,16 +201,17 @@ def campaign_move(request: HttpRequest, pk: int, status: str) -> HttpResponse:
 @require_POST
 def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)
+    preview = selectors.invitations_preview(campaign=campaign)
+    if campaign.status == Campaign.Status.RUNNING and not confirm.confirmed(request):
+        return confirm.ask(
+            request, confirmations.send(campaign, preview), back=campaign
+        )
     try:
         added = services.invitations_queue(actor=request.user, campaign=campaign)
     except services.InvitationsRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(
-            request,
-            _("%(count)s invitations queued; they go out in batches.")
-            % {"count": added},
-        )
+        messages.success(request, confirmations.sent(added=added, preview=preview))
     return redirect(campaign)
 
 

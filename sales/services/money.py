@@ -12,6 +12,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site.audit import audit_change, snapshot
 from crm_site.models import User
 from crm_site.notifications import notify
 from crm_site.roles import Role
@@ -86,8 +87,10 @@ def discount_request(
 
 
 def _apply_discount(opportunity: Opportunity, percent: Decimal, actor: User) -> None:
+    before = snapshot(opportunity, ["discount_percent"])
     opportunity.discount_percent = percent
     opportunity.save(update_fields=["discount_percent"])
+    audit_change(actor=actor, instance=opportunity, before=before)
     priced = quote(unit=opportunity.unit, discount_percent=percent)
     interaction_log(
         customer=opportunity.customer,

@@ -15,12 +15,13 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm_site import confirm
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
-from service import services
+from service import confirmations, services
 from service.forms import (
     AssignForm,
     CallbackForm,
@@ -339,6 +340,10 @@ def render_detail(
             "cluster_days": settings.SERVICE_CLUSTER_DAYS,
             "may_call_back": user.pk == item.receiver_id
             or user.has_perm("service.manage_service"),
+            "confirm": {"close": confirmations.close(item)}
+            if item.status == ServiceRequest.Status.CALLED_BACK
+            and user.has_perm("service.use_service")
+            else {},
         },
         status=status,
     )
@@ -403,4 +408,15 @@ def request_callback(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def request_close(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, services.request_close)
+    item = _request(request, pk)
+    if item.status == ServiceRequest.Status.CALLED_BACK and not confirm.confirmed(
+        request
+    ):
+        return confirm.ask(request, confirmations.close(item), back=item)
+    try:
+        services.request_close(actor=request.user, request=item)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, confirmations.closed(item))
+    return redirect(item)

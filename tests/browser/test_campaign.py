@@ -65,6 +65,11 @@ def test_marketer_runs_an_email_campaign_and_sees_its_return(
     page.wait_for_url(f"**/marketing/campaigns/{campaign.pk}/")
     assert CampaignMember.objects.filter(campaign=campaign).count() == 3
     page.get_by_test_id("send-invitations").click()
+    # Sending asks first: the dialog counts the three recipients.
+    dialog = page.locator("dialog[open]")
+    expect(dialog.locator("h2")).to_contain_text("3")
+    with page.expect_navigation():
+        dialog.get_by_test_id("confirm-ok").click()
     page.wait_for_url(f"**/marketing/campaigns/{campaign.pk}/")
     # The worker's job, run here: the page's progress bar polls until it is done.
     invitations_send(campaign_id=campaign.pk)

@@ -4,6 +4,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from crm_site import messaging
 from service import surveys
@@ -45,7 +46,12 @@ def test_complaint_from_a_call_is_handed_over_resolved_called_back_and_surveyed(
     callback.locator("input[name=satisfied][value='1']").check()
     callback.locator("#id_note").fill("业主表示满意")
     callback.locator("button[type=submit]").click()
-    page.get_by_role("button", name="关闭工单").click()
+    page.get_by_test_id("close-request").click()
+    # Closing asks first, naming the owner and the survey that follows.
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text(owner_customer.name)
+    screenshot("41a-confirm-close")
+    dialog.get_by_test_id("confirm-ok").click()
     page.get_by_test_id("request-status").filter(has_text="已关闭").wait_for()
     screenshot("41-request-closed")
     request = ServiceRequest.objects.get()

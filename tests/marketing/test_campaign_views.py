@@ -185,7 +185,9 @@ def test_start_send_and_progress(client, marketer, campaign, outboxes):
     client.post(reverse("marketing:campaign-move", args=[campaign.pk, "running"]))
     assert CampaignMember.objects.filter(campaign=campaign).count() == 1
     with mock.patch("marketing.tasks.invitations_send.delay"):
-        client.post(reverse("marketing:campaign-send", args=[campaign.pk]))
+        client.post(
+            reverse("marketing:campaign-send", args=[campaign.pk]), {"confirmed": "1"}
+        )
     response = client.get(reverse("marketing:campaign-progress", args=[campaign.pk]))
     assert "every 2s" in response.content.decode()
     from marketing.services import invitations_send

@@ -136,7 +136,7 @@ def test_change_pages(client, deal, consultant, sales_manager):
     assert change in list(client.get(reverse("sales:approval-list")).context["changes"])
     client.post(
         reverse("sales:deal-change-decide", args=[change.pk]),
-        {"decision": "approve", "note": "同意"},
+        {"decision": "approve", "note": "同意", "confirmed": "1"},
     )
     change.refresh_from_db()
     assert change.status == "approved"

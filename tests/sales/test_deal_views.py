@@ -94,11 +94,13 @@ def test_subscribe_and_release_from_the_deal_page(client, deal, consultant, buil
     first, second = building.units.order_by("pk")[:2]
     services.unit_reserve(actor=consultant, opportunity=deal, unit=first)
     client.force_login(consultant)
-    client.post(reverse("sales:hold-release", args=[deal.pk]))
+    client.post(reverse("sales:hold-release", args=[deal.pk]), {"confirmed": "1"})
     first.refresh_from_db()
     assert first.status == "available"
     services.unit_reserve(actor=consultant, opportunity=deal, unit=second)
-    client.post(reverse("sales:opportunity-subscribe", args=[deal.pk]))
+    client.post(
+        reverse("sales:opportunity-subscribe", args=[deal.pk]), {"confirmed": "1"}
+    )
     second.refresh_from_db()
     assert second.status == "subscribed"
 

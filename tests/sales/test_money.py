@@ -225,7 +225,7 @@ def test_discount_and_approval_through_the_pages(
     assert list(page.context["page"].items) == [request]
     client.post(
         reverse("sales:approval-decide", args=[request.pk]),
-        {"decision": "approve", "note": "同意"},
+        {"decision": "approve", "note": "同意", "confirmed": "1"},
     )
     held.refresh_from_db()
     assert held.discount_percent == Decimal("3.50")
@@ -358,7 +358,19 @@ def test_print_pages(client, held, consultant, other_consultant):
 def test_contract_through_the_page(client, held, consultant):
     deal = subscribed(held, consultant)
     client.force_login(consultant)
-    client.post(reverse("sales:opportunity-contract", args=[deal.pk]))
+    client.post(
+        reverse("sales:opportunity-contract", args=[deal.pk]), {"confirmed": "1"}
+    )
     deal.refresh_from_db()
     assert deal.stage == Opportunity.Stage.CONTRACTED
     assert deal.unit.status == "contracted"
+
+
+def test_a_discount_granted_at_once_leaves_an_audit_entry(held, consultant):
+    from crm_site.audit import audit_entries_for
+
+    services.discount_request(
+        actor=consultant, opportunity=held, percent=Decimal("2"), reason="老带新"
+    )
+    entry = audit_entries_for(held).first()
+    assert entry.changes["discount_percent"]["new"] == "2"

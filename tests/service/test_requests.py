@@ -241,7 +241,9 @@ def test_pages_through_the_workflow(client, complaint, service_agent, service_ma
         reverse("service:request-callback", args=[complaint.pk]),
         {"satisfied": "1", "note": "满意"},
     )
-    client.post(reverse("service:request-close", args=[complaint.pk]))
+    client.post(
+        reverse("service:request-close", args=[complaint.pk]), {"confirmed": "1"}
+    )
     complaint.refresh_from_db()
     assert complaint.status == "closed"
 
