@@ -1,0 +1,25 @@
+"""``{% query_as_hidden_inputs filter_query %}``: a list's filters, carried by a GET form."""
+
+from __future__ import annotations
+
+from django import template
+from django.http import QueryDict
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+
+@register.simple_tag
+def query_as_hidden_inputs(query: str | None, skip: str = "page") -> SafeString:
+    """Hidden inputs for every parameter of ``query`` but ``skip``, so that a form
+    that submits ``skip`` keeps the list's filters."""
+    pairs = [
+        (key, value)
+        for key, values in QueryDict(query or "").lists()
+        if key != skip
+        for value in values
+    ]
+    if not pairs:
+        return SafeString("")
+    return format_html_join("", '<input type="hidden" name="{}" value="{}">', pairs)
