@@ -7,7 +7,10 @@ page follows). How many rows match is then told as cheaply as it can be:
 - otherwise the rows are counted up to ``PAGINATION_COUNT_CAP`` (a count over a
   subquery with ``LIMIT cap + 1``), so a count never reads more than cap + 1 matches;
 - past the cap the planner's estimate for the list query (``EXPLAIN``, which plans
-  but reads no rows) is shown rounded, as "about N".
+  but reads no rows) is shown rounded, as "about N". The estimate is also what is
+  shown when it is far above the cap, or when the planner prices even the capped
+  count above ``PAGINATION_COUNT_MAX_COST`` (a selective filter without an index:
+  counting its few thousand matches would read the whole table).
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from django.db.models import QuerySet
 # "past the end" for every list we have, and keeps OFFSET inside bigint.
 MAX_OFFSET = 10**9
 
-# Counting 10,000 ids costs a few milliseconds; past that an exact figure is not
+# Counting 5,000 ids costs a few milliseconds; past that an exact figure is not
 # worth a page view.
-DEFAULT_COUNT_CAP = 10_000
+DEFAULT_COUNT_CAP = 5_000
+# A count the planner prices above this (in its cost units; a sequential scan of
+# 300,000 customers is about 11,000 and takes some 20 ms here) is not cheap: the
+# estimate is shown instead. bench/pagination_bench.py shows what each list costs.
+DEFAULT_COUNT_MAX_COST = 8_000.0
+# An estimate this many times the cap is trusted without counting.
+CLEARLY_ABOVE_CAP = 3
 
 
 @dataclass(frozen=True)
@@ -96,29 +105,67 @@ def round_estimate(estimate: int) -> int:
     return round(estimate / unit) * unit
 
 
-def planner_estimate(qs: QuerySet) -> int:
-    """The planner's row estimate for the query: EXPLAIN plans it, reads no rows."""
+@dataclass(frozen=True)
+class Plan:
+    """The planner's view of a list query: how many rows it expects, what reading them
+    all would cost (in the planner's units)."""
+
+    rows: int
+    startup_cost: float
+    total_cost: float
+
+    def cost_of_first(self, limit: int) -> float:
+        """What reading only the first ``limit`` rows costs: the planner's own
+        arithmetic for a LIMIT node."""
+        if self.rows <= limit:
+            return self.total_cost
+        fraction = limit / self.rows
+        return self.startup_cost + (self.total_cost - self.startup_cost) * fraction
+
+
+def query_plan(qs: QuerySet) -> Plan:
+    """EXPLAIN of the list query: it plans, reads no rows."""
     sql, params = qs.order_by().query.sql_with_params()
     with connections[qs.db].cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
     if isinstance(plan, str):
         plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
+    top = plan[0]["Plan"]
+    return Plan(
+        rows=int(top["Plan Rows"]),
+        startup_cost=float(top["Startup Cost"]),
+        total_cost=float(top["Total Cost"]),
+    )
+
+
+def planner_estimate(qs: QuerySet) -> int:
+    return query_plan(qs).rows
 
 
 def _total(qs: QuerySet | Sequence) -> tuple[int, bool]:
     """(how many rows match, whether that is an estimate) for a list with more than
-    one page."""
+    one page.
+
+    The planner is asked first (about a millisecond). Far above the cap its estimate
+    is shown; otherwise the rows are counted up to the cap, unless even that count
+    would be dear: a selective filter no index serves makes "count up to 10,000"
+    read the whole table, and the estimate is shown instead.
+    """
     if not isinstance(qs, QuerySet):
         return len(qs), False
     cap = count_cap()
+    plan = query_plan(qs)
+    if plan.rows > cap * CLEARLY_ABOVE_CAP or plan.cost_of_first(cap + 1) > getattr(
+        settings, "PAGINATION_COUNT_MAX_COST", DEFAULT_COUNT_MAX_COST
+    ):
+        return round_estimate(plan.rows), True
     # Ordering does not change a count: dropping it lets the planner stop at the
     # first cap + 1 matches it finds in any order.
     counted = qs.order_by()[: cap + 1].count()
     if counted <= cap:
         return counted, False
-    return round_estimate(max(planner_estimate(qs), cap + 1)), True
+    return round_estimate(max(plan.rows, cap + 1)), True
 
 
 def paginate(

@@ -27,7 +27,7 @@ def test_the_total_of_a_single_page_costs_no_query(db, consultant):
     assert (page.total, page.total_is_estimate, page.last_page_number) == (3, False, 1)
 
 
-def test_a_list_under_the_cap_is_counted_exactly_with_one_bounded_query(
+def test_a_list_under_the_cap_is_planned_then_counted_exactly_with_a_bounded_query(
     db, consultant, settings
 ):
     settings.PAGINATION_COUNT_CAP = 50
@@ -36,8 +36,9 @@ def test_a_list_under_the_cap_is_counted_exactly_with_one_bounded_query(
     with CaptureQueriesContext(connection) as ctx:
         page = paginate(qs, page="1", per_page=10)
     assert (page.total, page.total_is_estimate, page.last_page_number) == (30, False, 3)
-    assert len(ctx.captured_queries) == 2
-    count_sql = ctx.captured_queries[1]["sql"]
+    assert len(ctx.captured_queries) == 3
+    assert ctx.captured_queries[1]["sql"].startswith("EXPLAIN (FORMAT JSON)")
+    count_sql = ctx.captured_queries[2]["sql"]
     assert "COUNT(*)" in count_sql and "LIMIT 51" in count_sql
     # The count ignores the ordering: the planner may stop at any 51 rows.
     assert "ORDER BY" not in count_sql
@@ -56,7 +57,31 @@ def test_a_list_above_the_cap_shows_the_planners_rounded_estimate(
     assert page.total >= 6
     assert page.last_page_number is None
     assert len(ctx.captured_queries) == 3
-    assert ctx.captured_queries[2]["sql"].startswith("EXPLAIN (FORMAT JSON)")
+
+
+def test_a_list_far_above_the_cap_is_not_counted_at_all(db, consultant, settings):
+    settings.PAGINATION_COUNT_CAP = 2
+    CustomerFactory.create_batch(12, assigned_consultant=consultant)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+    with CaptureQueriesContext(connection) as ctx:
+        page = paginate(Customer.objects.order_by("pk"), page="1", per_page=4)
+    assert (page.total, page.total_is_estimate) == (12, True)
+    assert [q["sql"].split(" ")[0] for q in ctx.captured_queries] == [
+        "SELECT",
+        "EXPLAIN",
+    ]
+
+
+def test_a_count_the_planner_prices_dear_is_not_run(db, consultant, settings):
+    # A selective filter no index serves: counting even a few rows would read the
+    # whole table, so the estimate is shown.
+    settings.PAGINATION_COUNT_MAX_COST = 0
+    CustomerFactory.create_batch(30, assigned_consultant=consultant)
+    with CaptureQueriesContext(connection) as ctx:
+        page = paginate(Customer.objects.order_by("pk"), page="1")
+    assert page.total_is_estimate
+    assert len(ctx.captured_queries) == 2
 
 
 def test_the_last_page_knows_the_exact_total_even_above_the_cap(
