@@ -23,3 +23,12 @@ def query_as_hidden_inputs(query: str | None, skip: str = "page") -> SafeString:
     if not pairs:
         return SafeString("")
     return format_html_join("", '<input type="hidden" name="{}" value="{}">', pairs)
+
+
+@register.filter
+def grouped(value: int | None) -> str:
+    """A count with digits grouped in threes in every language (300,000), as the
+    money filters print amounts: the Chinese locale groups nothing."""
+    if value is None:
+        return ""
+    return f"{int(value):,}"
