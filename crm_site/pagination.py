@@ -1,15 +1,42 @@
-"""Pagination that never counts the whole table."""
+"""Pagination that never counts the whole table.
+
+A page is read with one query (one row more than the page, to know whether another
+page follows). How many rows match is then told as cheaply as it can be:
+
+- when the page is the last one, the total is known without asking;
+- otherwise the rows are counted up to ``PAGINATION_COUNT_CAP`` (a count over a
+  subquery with ``LIMIT cap + 1``), so a count never reads more than cap + 1 matches;
+- past the cap the planner's estimate for the list query (``EXPLAIN``, which plans
+  but reads no rows) is shown rounded, as "about N". The estimate is also what is
+  shown when it is far above the cap, or when the planner prices even the capped
+  count above ``PAGINATION_COUNT_MAX_COST`` (a selective filter without an index:
+  counting its few thousand matches would read the whole table).
+"""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db import connections
 from django.db.models import QuerySet
 
 # A page number is parsed from the query string: anything past this offset is
 # "past the end" for every list we have, and keeps OFFSET inside bigint.
 MAX_OFFSET = 10**9
+
+# Counting 5,000 ids costs a few milliseconds; past that an exact figure is not
+# worth a page view.
+DEFAULT_COUNT_CAP = 5_000
+# A count the planner prices above this (in its cost units; a sequential scan of
+# 300,000 customers is about 11,000 and takes some 20 ms here) is not cheap: the
+# estimate is shown instead. bench/pagination_bench.py shows what each list costs.
+DEFAULT_COUNT_MAX_COST = 8_000.0
+# An estimate this many times the cap is trusted without counting.
+CLEARLY_ABOVE_CAP = 3
 
 
 @dataclass(frozen=True)
@@ -22,6 +49,11 @@ class Page:
     # True when the requested page was past the end (or not a page number) and
     # this is the page shown instead.
     moved: bool = False
+    # How many rows match: exact, or the planner's rounded estimate when
+    # total_is_estimate; None when the list was paginated without a count.
+    total: int | None = None
+    total_is_estimate: bool = False
+    per_page: int = 25
 
     @property
     def has_previous(self) -> bool:
@@ -34,6 +66,17 @@ class Page:
     @property
     def previous_page_number(self) -> int:
         return self.number - 1
+
+    @property
+    def last_page_number(self) -> int | None:
+        """The last page when the total is exact, else None (not known cheaply)."""
+        if self.total is None or self.total_is_estimate:
+            return None
+        return max(1, -(-self.total // self.per_page))
+
+
+def count_cap() -> int:
+    return int(getattr(settings, "PAGINATION_COUNT_CAP", DEFAULT_COUNT_CAP))
 
 
 def parse_page_number(page: str | int | None) -> tuple[int, bool]:
@@ -54,9 +97,86 @@ def _slice(qs: QuerySet | Sequence, number: int, per_page: int) -> list:
     return list(qs[offset : offset + per_page + 1])
 
 
+def round_estimate(estimate: int) -> int:
+    """Two significant digits: 1,000,312 -> 1,000,000; 12,345 -> 12,000."""
+    if estimate < 100:
+        return estimate
+    unit = 10 ** (int(math.log10(estimate)) - 1)
+    return round(estimate / unit) * unit
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The planner's view of a list query: how many rows it expects, what reading them
+    all would cost (in the planner's units)."""
+
+    rows: int
+    startup_cost: float
+    total_cost: float
+
+    def cost_of_first(self, limit: int) -> float:
+        """What reading only the first ``limit`` rows costs: the planner's own
+        arithmetic for a LIMIT node."""
+        if self.rows <= limit:
+            return self.total_cost
+        fraction = limit / self.rows
+        return self.startup_cost + (self.total_cost - self.startup_cost) * fraction
+
+
+def query_plan(qs: QuerySet) -> Plan:
+    """EXPLAIN of the list query: it plans, reads no rows."""
+    sql, params = qs.order_by().query.sql_with_params()
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    top = plan[0]["Plan"]
+    return Plan(
+        rows=int(top["Plan Rows"]),
+        startup_cost=float(top["Startup Cost"]),
+        total_cost=float(top["Total Cost"]),
+    )
+
+
+def planner_estimate(qs: QuerySet) -> int:
+    return query_plan(qs).rows
+
+
+def _total(qs: QuerySet | Sequence) -> tuple[int, bool]:
+    """(how many rows match, whether that is an estimate) for a list with more than
+    one page.
+
+    The planner is asked first (about a millisecond). Far above the cap its estimate
+    is shown; otherwise the rows are counted up to the cap, unless even that count
+    would be dear: a selective filter no index serves makes "count up to 10,000"
+    read the whole table, and the estimate is shown instead.
+    """
+    if not isinstance(qs, QuerySet):
+        return len(qs), False
+    cap = count_cap()
+    plan = query_plan(qs)
+    if plan.rows > cap * CLEARLY_ABOVE_CAP or plan.cost_of_first(cap + 1) > getattr(
+        settings, "PAGINATION_COUNT_MAX_COST", DEFAULT_COUNT_MAX_COST
+    ):
+        return round_estimate(plan.rows), True
+    # Ordering does not change a count: dropping it lets the planner stop at the
+    # first cap + 1 matches it finds in any order.
+    counted = qs.order_by()[: cap + 1].count()
+    if counted <= cap:
+        return counted, False
+    return round_estimate(max(plan.rows, cap + 1)), True
+
+
 def paginate(
-    qs: QuerySet | Sequence, *, page: str | int | None, per_page: int = 25
+    qs: QuerySet | Sequence,
+    *,
+    page: str | int | None,
+    per_page: int = 25,
+    count: bool = True,
 ) -> Page:
+    """The requested page; ``count=False`` for feeds read with Newer / Older links
+    that show no total."""
     number, moved = parse_page_number(page)
     number = min(number, MAX_OFFSET // per_page + 1)
     rows = _slice(qs, number, per_page)
@@ -71,6 +191,21 @@ def paginate(
         number = max(1, -(-total // per_page))
         rows = _slice(qs, number, per_page)
         moved = True
+    has_next = len(rows) > per_page
+    total: int | None = None
+    estimate = False
+    if count:
+        if has_next:
+            total, estimate = _total(qs)
+        else:
+            # The last page: every row before it was full.
+            total = (number - 1) * per_page + len(rows)
     return Page(
-        items=rows[:per_page], number=number, has_next=len(rows) > per_page, moved=moved
+        items=rows[:per_page],
+        number=number,
+        has_next=has_next,
+        moved=moved,
+        total=total,
+        total_is_estimate=estimate,
+        per_page=per_page,
     )

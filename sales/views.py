@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.cache import cache
@@ -1053,7 +1054,8 @@ def pool_list(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "query": query,
-            "filter_query": f"q={query}" if query else "",
+            # Encoded: the text may hold "&" or "#", which would cut the link short.
+            "filter_query": urlencode({"q": query}) if query else "",
             "projects": projects,
             "claims": [
                 (

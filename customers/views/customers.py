@@ -167,6 +167,8 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
         selectors.customer_timeline(customer=customer, kind=kind),
         page=request.GET.get("page"),
         per_page=20,
+        # The timeline is a feed read with Newer / Older links: no total shown.
+        count=False,
     )
     return {
         "customer": customer,
