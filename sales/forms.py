@@ -182,8 +182,21 @@ class StageMoveForm(InputLimits, forms.Form):
     def __init__(self, *args, opportunity: Opportunity, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         allowed = Opportunity.TRANSITIONS.get(opportunity.stage, set())
-        # Holding and subscribing a unit have their own buttons on the unit.
-        allowed = allowed - {Opportunity.Stage.RESERVED, Opportunity.Stage.SUBSCRIBED}
+        # Holding, subscribing and signing have their own steps (which move the
+        # unit too), and a deal becomes paid when its money is in; after the
+        # subscription, cancelling is a deal change a sales manager approves.
+        allowed = allowed - {
+            Opportunity.Stage.RESERVED,
+            Opportunity.Stage.SUBSCRIBED,
+            Opportunity.Stage.CONTRACTED,
+            Opportunity.Stage.PAID,
+        }
+        if opportunity.stage in (
+            Opportunity.Stage.SUBSCRIBED,
+            Opportunity.Stage.CONTRACTED,
+            Opportunity.Stage.PAID,
+        ):
+            allowed = set()
         self.fields["stage"].choices = [
             (value, label)
             for value, label in Opportunity.Stage.choices

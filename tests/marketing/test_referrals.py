@@ -325,14 +325,20 @@ def test_the_referral_list_queries_do_not_grow(client, marketer, owner, consulta
     assert_queries_do_not_grow(lambda: client.get(LIST), grow, at_most=12)
 
 
-def test_a_contract_by_the_stage_move_screen_also_makes_the_reward_due(
+def test_a_contract_recorded_on_the_deal_page_makes_the_reward_due(
     client, referral, friend, consultant, sign
 ):
     deal = sign(friend, consultant, stage=Opportunity.Stage.SUBSCRIBED)
     client.force_login(consultant)
+    # The stage screen offers no contract: signing is its own confirmed step.
     client.post(
         reverse("sales:opportunity-move", args=[deal.pk]),
         {"stage": Opportunity.Stage.CONTRACTED},
+    )
+    deal.refresh_from_db()
+    assert deal.stage == Opportunity.Stage.SUBSCRIBED
+    client.post(
+        reverse("sales:opportunity-contract", args=[deal.pk]), {"confirmed": "1"}
     )
     deal.refresh_from_db()
     assert deal.stage == Opportunity.Stage.CONTRACTED

@@ -183,3 +183,23 @@ def test_manager_lists_deals_per_consultant(
         deal.consultant_id,
         other_consultant.pk,
     }
+
+
+def test_after_subscription_the_stage_screen_neither_signs_nor_cancels(
+    client, deal, consultant, building
+):
+    services.unit_reserve(
+        actor=consultant, opportunity=deal, unit=building.units.order_by("pk").first()
+    )
+    services.unit_subscribe(actor=consultant, opportunity=deal)
+    client.force_login(consultant)
+    page = client.get(deal.get_absolute_url()).content.decode()
+    assert reverse("sales:opportunity-move", args=[deal.pk]) not in page
+    for stage in ("contracted", "lost", "paid"):
+        client.post(
+            reverse("sales:opportunity-move", args=[deal.pk]),
+            {"stage": stage, "lost_reason": "price"},
+        )
+        deal.refresh_from_db()
+        # Signing is its own step, cancelling a deal change a manager approves.
+        assert deal.stage == "subscribed", stage
