@@ -106,7 +106,7 @@ class Number(Param):
     def store(self, value: Any) -> Any:
         if value in (None, ""):
             return ""
-        return str(Decimal(value).normalize()) if not isinstance(value, int) else value
+        return format(Decimal(str(value)).normalize(), "f")
 
     def show(self, value: Any) -> str:
         try:
@@ -174,6 +174,9 @@ class Event:
     code: str
     message: Promise
     params: Mapping[str, Param] = field(default_factory=dict)
+    # Formats this event's prose had before it was an event (untranslated), so a
+    # data migration can recognise old rows (crm_site.events_legacy).
+    legacy: tuple[str, ...] = ()
 
     def __call__(self, **values: Any) -> Entry:
         """The entry to store for this event (unknown or missing names refused)."""
@@ -199,12 +202,14 @@ class Event:
 _EVENTS: dict[str, Event] = {}
 
 
-def register(code: str, message: Promise, **params: Param) -> Event:
+def register(
+    code: str, message: Promise, *, legacy: tuple[str, ...] = (), **params: Param
+) -> Event:
     """Declare an event once (at import of the app's events module)."""
     existing = _EVENTS.get(code)
     if existing is not None:
         return existing
-    event = Event(code, message, params)
+    event = Event(code, message, params, legacy)
     _EVENTS[code] = event
     return event
 

@@ -9,6 +9,8 @@ from crm_site import events
 CONTACT_WITHOUT_NOTES = events.register(
     "customers.contact",
     _("%(kind)s, no notes"),
+    # Walk-ins registered without notes once stored the kind's name alone.
+    legacy=("%(kind)s",),
     kind=events.Choice("customers.Interaction", "kind"),
 )
 MERGED = events.register(
