@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -9,10 +11,10 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm_site import links
+from crm_site import events, links
 from crm_site.roles import Role, roles_of
 
 
@@ -76,6 +78,28 @@ class User(AbstractUser):
         return self.display_name
 
 
+def _as_written(field: models.Field | None, value: Any) -> str:
+    """A stored value as people write it: ¥2,350,000.00, 5%, 2026-12-10 14:30."""
+    if value in (None, "") or field is None:
+        return "" if value is None else str(value)
+    try:
+        if isinstance(field, models.DecimalField):
+            number = Decimal(str(value))
+            if "percent" in field.name:
+                return formats.number_format(number.normalize()) + "%"
+            if field.decimal_places == 2 and "area" not in field.name:
+                return "¥" + formats.number_format(number, 2, force_grouping=True)
+            return formats.number_format(number, force_grouping=True)
+        if isinstance(field, models.DateTimeField):
+            moment = datetime.fromisoformat(str(value))
+            if timezone.is_aware(moment):
+                moment = timezone.localtime(moment)
+            return formats.date_format(moment, "Y-m-d H:i")
+    except (InvalidOperation, ValueError):
+        pass
+    return str(value)
+
+
 class AuditEntry(models.Model):
     """One change to a business object: who, when, what, old and new values."""
 
@@ -131,7 +155,7 @@ class AuditEntry(models.Model):
         model = self.content_type.model_class()
         rows = []
         for name, change in self.changes.items():
-            label, choices = name, {}
+            label, choices, field = name, {}, None
             if model is not None:
                 try:
                     field = model._meta.get_field(name)
@@ -148,7 +172,13 @@ class AuditEntry(models.Model):
                     if isinstance(field, models.BooleanField):
                         choices = {"True": str(_("Yes")), "False": str(_("No"))}
             old, new = change.get("old", ""), change.get("new", "")
-            rows.append((label, choices.get(old, old), choices.get(new, new)))
+            rows.append(
+                (
+                    label,
+                    choices.get(str(old)) or _as_written(field, old),
+                    choices.get(str(new)) or _as_written(field, new),
+                )
+            )
         return rows
 
     @property
@@ -188,7 +218,11 @@ class Notification(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
-    message = models.CharField(_("message"), max_length=300)
+    # An event code and its parameters (crm_site.events), rendered in the reader's
+    # language; message holds text that is not an event (and older rows).
+    event = models.CharField(max_length=60, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    message = models.CharField(_("message"), max_length=300, blank=True)
     url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(_("when"), default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -206,7 +240,11 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.message
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return events.text_of(self.event, self.params, self.message)
 
 
 class JobRun(models.Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from crm_site import events
 from crm_site.models import Notification, User
 
 
@@ -19,9 +20,26 @@ def _may_open(user: User, target: models.Model) -> bool:
 
 
 def notify(
-    *, user: User, message: str, target: models.Model | None = None, url: str = ""
+    *,
+    user: User,
+    entry: events.Entry | None = None,
+    message: str = "",
+    target: models.Model | None = None,
+    url: str = "",
 ) -> Notification:
-    """Tell a user something. A row first; e-mail digests are built from these rows."""
+    """Tell a user something. A row first; e-mail digests are built from these rows.
+
+    What the system says is an ``entry`` (crm_site.events), shown in the reader's
+    language; ``message`` is for words a person wrote.
+    """
+    if entry is None and not message:
+        raise ValueError("notify needs an event entry or a message")
     if target is not None and not url and _may_open(user, target):
         url = target.get_absolute_url()
-    return Notification.objects.create(user=user, message=message[:300], url=url[:300])
+    return Notification.objects.create(
+        user=user,
+        event=entry.code if entry is not None else "",
+        params=entry.params if entry is not None else {},
+        message=message[:300],
+        url=url[:300],
+    )

@@ -419,14 +419,23 @@ def _notifications(customer: Any) -> QuerySet:
 
 
 def _notifications_export(customer: Any) -> list[Row]:
-    return rows(
-        _notifications(customer).order_by("created_at", "pk"),
+    from crm_site import events
+
+    notifications = _notifications(customer).order_by("created_at", "pk")
+    result = rows(
+        notifications,
         [
             ("user", _("to")),
             ("message", _("message")),
             ("created_at", _("when")),
         ],
     )
+    # An event's words, as the reader would see them.
+    label = str(_("message"))
+    texts = notifications.values_list("event", "params", "message")
+    for row, (event, params, message) in zip(result, texts, strict=True):
+        row[label] = events.text_of(event, params, message)
+    return result
 
 
 def _notifications_anonymise(customer: Any, *, erasure: Erasure) -> int:
@@ -435,10 +444,15 @@ def _notifications_anonymise(customer: Any, *, erasure: Erasure) -> int:
     changed = []
     for notification in _notifications(customer):
         message = erasure.scrub(notification.message)[:300]
-        if message != notification.message:
+        params = {
+            name: erasure.scrub(value) if isinstance(value, str) else value
+            for name, value in notification.params.items()
+        }
+        if message != notification.message or params != notification.params:
             notification.message = message
+            notification.params = params
             changed.append(notification)
-    Notification.objects.bulk_update(changed, ["message"], batch_size=500)
+    Notification.objects.bulk_update(changed, ["message", "params"], batch_size=500)
     return len(changed)
 
 

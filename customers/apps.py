@@ -10,9 +10,10 @@ class CustomersConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import links
-        from customers import merge_handlers, personal_data
+        from customers import events, merge_handlers, personal_data  # noqa: F401
 
         links.register("customers.customer", "customers:customer-detail")
+        # Importing customers.events registers what the app writes on a timeline.
         # The customers app moves its own rows in a merge, like every other app.
         merge_handlers.connect()
         # What customers holds about a person, for personal-information requests.

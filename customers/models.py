@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_site import events
 from customers.identity import mask_id_number
 from customers.phones import format_phone, mask_phone
 from customers.querysets import CustomerQuerySet, NameChars
@@ -468,7 +469,12 @@ class Interaction(models.Model):
     channel = models.CharField(
         _("channel"), max_length=20, choices=Channel.choices, blank=True
     )
-    summary = models.TextField(_("summary"))
+    # What the person wrote. A system entry stores an event code and its parameters
+    # instead (crm_site.events), rendered in the reader's language; a summary next to
+    # an event is the person's own note on it.
+    summary = models.TextField(_("summary"), blank=True)
+    event = models.CharField(max_length=60, blank=True)
+    params = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField(_("when"), default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -519,6 +525,11 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d}"
+
+    @property
+    def text(self) -> str:
+        """The entry in the reader's language."""
+        return events.text_of(self.event, self.params, self.summary)
 
     @property
     def link_url(self) -> str | None:

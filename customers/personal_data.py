@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from crm_site import events
 from crm_site.personal_data import Erasure, Section, register, rows
 from customers.models import (
     ConsentRecord,
@@ -167,8 +168,11 @@ def _kept_consents(customer: Customer) -> dict[str, int]:
 
 
 def _timeline(customer: Customer) -> list[dict[str, Any]]:
-    return rows(
-        Interaction.objects.filter(customer=customer).order_by("occurred_at", "pk"),
+    timeline = Interaction.objects.filter(customer=customer).order_by(
+        "occurred_at", "pk"
+    )
+    result = rows(
+        timeline,
         [
             "occurred_at",
             "kind",
@@ -179,13 +183,21 @@ def _timeline(customer: Customer) -> list[dict[str, Any]]:
             "next_follow_up",
         ],
     )
+    # What the system wrote is an event: the export gives its words, as shown.
+    label = str(Interaction._meta.get_field("summary").verbose_name)
+    texts = timeline.values_list("event", "params", "summary")
+    for row, (event, params, summary) in zip(result, texts, strict=True):
+        row[label] = events.text_of(event, params, summary)
+    return result
 
 
 def _anonymise_timeline(customer: Customer, *, erasure: Erasure) -> int:
+    # An event's parameters may name people (a referred friend): they go with the
+    # summary; the event code stays, so the entry still says what happened.
     return (
         Interaction.objects.filter(customer=customer)
-        .filter(~Q(summary="") | ~Q(link_label=""))
-        .update(summary="", link_label="")
+        .filter(~Q(summary="") | ~Q(link_label="") | ~Q(params={}))
+        .update(summary="", link_label="", params={})
     )
 
 

@@ -98,6 +98,9 @@ def customer_history(*, customer: Customer, user: User, page: str | int | None) 
             if masked and name in MASKED_FIELDS:
                 mask = MASKED_FIELDS[name]
                 old, new = (mask(old) if old else ""), (mask(new) if new else "")
+            elif name == "mobile":
+                # Stored as +8613800138000; written as people write it.
+                old, new = format_phone(old), format_phone(new)
             changes.append((label, old, new))
         rows.append(HistoryRow(entry, changes))
     return Page(items=rows, number=result.number, has_next=result.has_next)

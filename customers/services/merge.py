@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from crm_site.audit import audit_record, diff, snapshot
 from crm_site.models import AuditEntry, User
+from customers import events as customer_events
 from customers.models import (
     ContactPoint,
     Customer,
@@ -382,11 +383,7 @@ def customer_merge(
     interaction_log(
         customer=survivor,
         kind=Interaction.Kind.SYSTEM,
-        summary=_(
-            "Merged duplicate customer %(absorbed)s into this one "
-            "(%(count)s records moved)."
-        )
-        % {"absorbed": _label(absorbed), "count": moved_count},
+        entry=customer_events.MERGED(absorbed=_label(absorbed), count=moved_count),
         actor=actor,
         occurred_at=now,
     )
@@ -504,16 +501,14 @@ def customer_merge_restore(*, actor: User | None, record: MergeRecord) -> Custom
     interaction_log(
         customer=survivor,
         kind=Interaction.Kind.SYSTEM,
-        summary=_("Merge undone: %(absorbed)s is a separate customer again.")
-        % {"absorbed": _label(absorbed)},
+        entry=customer_events.MERGE_UNDONE(absorbed=_label(absorbed)),
         actor=actor,
         occurred_at=now,
     )
     interaction_log(
         customer=absorbed,
         kind=Interaction.Kind.SYSTEM,
-        summary=_("Restored from the merge into %(survivor)s.")
-        % {"survivor": _label(survivor)},
+        entry=customer_events.RESTORED(survivor=_label(survivor)),
         actor=actor,
         occurred_at=now,
     )

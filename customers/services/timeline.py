@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
+from crm_site import events
 from crm_site.models import User
 from customers.models import Customer, Interaction
 from customers.signals import interaction_logged
@@ -19,8 +20,9 @@ def interaction_log(
     *,
     customer: Customer,
     kind: str,
-    summary: str,
     actor: User | None,
+    summary: str = "",
+    entry: events.Entry | None = None,
     channel: str = "",
     occurred_at: datetime | None = None,
     link: models.Model | None = None,
@@ -31,13 +33,22 @@ def interaction_log(
     A real contact (a visit, a call, a message...) moves the customer's last-contact
     time forward and replaces the pending follow-up with the one given (or none): the
     follow-up that was due has just happened. A note only sets a follow-up if given.
+
+    What the system writes is an ``entry`` (an event code and its parameters, shown in
+    the reader's language); ``summary`` is what a person wrote, alone or as a note on
+    the entry.
     """
+    summary = summary.strip()
+    if entry is None and not summary:
+        raise ValueError("interaction_log needs a summary or an event entry")
     occurred_at = occurred_at or timezone.now()
     interaction = Interaction.objects.create(
         customer=customer,
         kind=kind,
         channel=channel,
-        summary=summary.strip(),
+        summary=summary,
+        event=entry.code if entry is not None else "",
+        params=entry.params if entry is not None else {},
         occurred_at=occurred_at,
         created_by=actor,
         link_type=ContentType.objects.get_for_model(link) if link is not None else None,

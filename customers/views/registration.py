@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from crm_site.permissions import action_required, see_required
+from customers import events as customer_events
 from customers import services
 from customers.forms import RegistrationForm
 from customers.models import Channel, Customer, Interaction
@@ -63,8 +64,10 @@ def register(request: HttpRequest) -> HttpResponse:
                     customer=customer,
                     kind=data["kind"],
                     channel=CHANNEL_OF_KIND[data["kind"]],
-                    summary=data["summary"]
-                    or str(Interaction.Kind(data["kind"]).label),
+                    summary=data["summary"],
+                    entry=None
+                    if data["summary"]
+                    else customer_events.CONTACT_WITHOUT_NOTES(kind=data["kind"]),
                     actor=request.user,
                     next_follow_up=data["next_follow_up"],
                 )

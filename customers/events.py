@@ -1,0 +1,33 @@
+"""What the customers app writes on a timeline, as events (crm_site.events)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from crm_site import events
+
+CONTACT_WITHOUT_NOTES = events.register(
+    "customers.contact",
+    _("%(kind)s, no notes"),
+    # Walk-ins registered without notes once stored the kind's name alone.
+    legacy=("%(kind)s",),
+    kind=events.Choice("customers.Interaction", "kind"),
+)
+MERGED = events.register(
+    "customers.merged",
+    _(
+        "Merged duplicate customer %(absorbed)s into this one (%(count)s records moved)."
+    ),
+    absorbed=events.Text(),
+    count=events.Number(),
+)
+MERGE_UNDONE = events.register(
+    "customers.merge_undone",
+    _("Merge undone: %(absorbed)s is a separate customer again."),
+    absorbed=events.Text(),
+)
+RESTORED = events.register(
+    "customers.restored",
+    _("Restored from the merge into %(survivor)s."),
+    survivor=events.Text(),
+)
