@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from crm_site import events
 from crm_site.personal_data import Erasure, Section, register, rows
 from sales.models import (
     DealChange,
@@ -142,19 +143,26 @@ def _deal_blockers(customer: Any) -> list[str]:
 
 
 def _stage_changes(customer: Any) -> list[dict]:
-    return rows(
-        StageChange.objects.filter(opportunity__customer=customer).order_by(
-            "changed_at", "pk"
-        ),
+    changes = StageChange.objects.filter(opportunity__customer=customer).order_by(
+        "changed_at", "pk"
+    )
+    label = _("note")
+    result = rows(
+        changes,
         [
             ("opportunity", _("deal")),
             ("from_stage", _("from")),
             ("to_stage", _("to")),
             ("changed_by", _("by")),
             ("changed_at", _("when")),
-            ("note", _("note")),
+            ("note", label),
         ],
     )
+    # The system's reason for a move is an event: the export gives its words.
+    texts = changes.values_list("event", "params", "note")
+    for row, (event, params, note) in zip(result, texts, strict=True):
+        row[label] = events.text_of(event, params, note)
+    return result
 
 
 def _discounts(customer: Any) -> list[dict]:

@@ -28,6 +28,7 @@ from customers.services import (
     customer_owner_set,
     customers_to_pool,
 )
+from sales import events as sales_events
 from sales.models import (
     Opportunity,
     OwnershipEvent,
@@ -206,15 +207,12 @@ def _register(actor, customer, project, consultant, basis, reason, now) -> Regis
 def _tell_protected(user: User, registration: Registration, customer: Customer) -> None:
     notify(
         user=user,
-        message=_(
-            "%(customer)s is protected at %(project)s by %(owner)s until %(until)s; your contact was logged but the customer stays theirs."
-        )
-        % {
-            "customer": customer.name,
-            "project": registration.project.name,
-            "owner": registration.consultant.display_name,
-            "until": f"{timezone.localtime(registration.protected_until):%Y-%m-%d}",
-        },
+        entry=sales_events.CUSTOMER_PROTECTED(
+            customer=customer.name,
+            project=registration.project.name,
+            owner=registration.consultant.display_name,
+            until=timezone.localtime(registration.protected_until).date(),
+        ),
         target=customer,
     )
 
@@ -405,12 +403,11 @@ def _lapse(rows: list[dict], now: datetime) -> list[int]:
             by_consultant.get(row["consultant_id"], 0) + 1
         )
     for consultant_id, count in by_consultant.items():
+        entry = sales_events.POOL_RETURNED(count=count)
         Notification.objects.create(
             user_id=consultant_id,
-            message=_(
-                "%(count)s of your customers returned to the public pool: protection lapsed."
-            )
-            % {"count": count},
+            event=entry.code,
+            params=entry.params,
             url=reverse("sales:pool"),
             created_at=now,
         )
@@ -469,12 +466,13 @@ def registrations_warn(*, now: datetime | None = None) -> int:
             by_consultant.setdefault(r["consultant_id"], []).append(r)
         for consultant_id, mine in by_consultant.items():
             first = min(r["protected_until"] for r in mine)
+            entry = sales_events.POOL_WARNING(
+                count=len(mine), day=timezone.localtime(first).date()
+            )
             Notification.objects.create(
                 user_id=consultant_id,
-                message=_(
-                    "%(count)s of your customers return to the pool from %(day)s unless you follow up."
-                )
-                % {"count": len(mine), "day": f"{timezone.localtime(first):%Y-%m-%d}"},
+                event=entry.code,
+                params=entry.params,
                 url=reverse("sales:my-day"),
                 created_at=now,
             )
@@ -537,16 +535,19 @@ def registration_reassign(
     if _outside_partner(registration.consultant):
         # A channel partner's broker learns that sales took the customer over, never
         # which consultant now protects them (the reason may name them too).
-        message = _("%(customer)s was handed over to the sales office.") % {
-            "customer": registration.customer.name
-        }
+        entry = sales_events.HANDED_TO_SALES_OFFICE(customer=registration.customer.name)
+        note = ""
     else:
-        message = _("%(customer)s was reassigned to %(to)s: %(reason)s") % {
-            "customer": registration.customer.name,
-            "to": consultant.display_name,
-            "reason": reason,
-        }
-    notify(user=registration.consultant, message=message, target=registration.customer)
+        entry = sales_events.REASSIGNED(
+            customer=registration.customer.name, to=consultant.display_name
+        )
+        note = reason  # the manager's own words, shown after the event's
+    notify(
+        user=registration.consultant,
+        entry=entry,
+        message=note,
+        target=registration.customer,
+    )
     return new
 
 

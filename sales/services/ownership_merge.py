@@ -25,6 +25,7 @@ from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
 from customers.models import Customer, CustomerAccess, MergeRecord
 from customers.services import customer_owner_set
+from sales import events as sales_events
 from sales.models import Opportunity, OwnershipEvent, Registration
 
 REGISTRATIONS_KEY = "sales.registration"
@@ -258,21 +259,18 @@ def _tell_consultants(
     for pairs in lost.values():
         notify(
             user=pairs[0][1].consultant,
-            message=_(
-                "%(absorbed)s was merged into %(survivor)s. Your registration "
-                "ended where an earlier protection wins: %(projects)s."
-            )
-            % {
-                "absorbed": absorbed.name,
-                "survivor": survivor.name,
-                "projects": "; ".join(
+            entry=sales_events.MERGE_REGISTRATION_ENDED(
+                absorbed=absorbed.name,
+                survivor=survivor.name,
+                # Names and days: the same in every language.
+                projects="; ".join(
                     sorted(
                         f"{loser.project.name} ({winner.consultant.display_name}, "
                         f"{_day(winner.registered_at)})"
                         for winner, loser in pairs
                     )
                 ),
-            },
+            ),
         )
     kept_on: dict[int, list[Registration]] = {}
     for registration in arrived:
@@ -280,15 +278,11 @@ def _tell_consultants(
     for mine in kept_on.values():
         notify(
             user=mine[0].consultant,
-            message=_(
-                "%(absorbed)s was merged into %(survivor)s; your protection at "
-                "%(projects)s continues on %(survivor)s."
-            )
-            % {
-                "absorbed": absorbed.name,
-                "survivor": survivor.name,
-                "projects": _projects(mine),
-            },
+            entry=sales_events.MERGE_PROTECTION_CONTINUES(
+                absorbed=absorbed.name,
+                survivor=survivor.name,
+                projects=_projects(mine),
+            ),
             target=survivor,
         )
 
@@ -457,16 +451,12 @@ def registrations_merge_restore(
         customer = customers[customer_id]
         notify(
             user=mine[0].consultant,
-            message=_(
-                "The merge of %(absorbed)s into %(survivor)s was undone; your "
-                "protection of %(customer)s at %(projects)s is as it was."
-            )
-            % {
-                "absorbed": absorbed.name,
-                "survivor": survivor.name,
-                "customer": customer.name,
-                "projects": _projects(mine),
-            },
+            entry=sales_events.MERGE_UNDONE_PROTECTION(
+                absorbed=absorbed.name,
+                survivor=survivor.name,
+                customer=customer.name,
+                projects=_projects(mine),
+            ),
             target=customer,
         )
     after = _protected_of([survivor.pk, absorbed.pk])

@@ -536,7 +536,7 @@ def test_anonymise_clears_personal_fields_everywhere_and_keeps_contracts(
         assert NAME not in entry.object_repr
         assert MOBILE not in json.dumps(entry.changes)
     for notification in Notification.objects.all():
-        assert NAME not in notification.message
+        assert NAME not in notification.text
     # everything together: nothing in the export still names them
     exported = json.dumps(
         [rows for _s, rows in personal_data.export(customer)],

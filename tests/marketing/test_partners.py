@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import translation
 
 from crm_site.models import Notification, User
 from customers.models import Customer
@@ -228,8 +229,9 @@ def test_a_broker_whose_customer_is_handed_to_sales_is_not_told_to_whom(
         reason=f"到访后转给{consultant.display_name}",
     )
     note = Notification.objects.filter(user=broker).latest("pk")
-    assert consultant.display_name not in note.message
-    assert consultant.last_name not in note.message
+    assert note.event == "sales.handed_to_sales_office" and note.message == ""
+    assert consultant.display_name not in note.text
+    assert consultant.last_name not in note.text
 
 
 def test_a_consultant_whose_customer_is_reassigned_is_told_to_whom(
@@ -249,7 +251,12 @@ def test_a_consultant_whose_customer_is_reassigned_is_told_to_whom(
         reason="调岗",
     )
     note = Notification.objects.filter(user=consultant).latest("pk")
-    assert other_consultant.display_name in note.message
+    assert note.event == "sales.reassigned" and note.message == "调岗"
+    with translation.override("en"):
+        assert note.text == (
+            f"{own_customer.name} was reassigned to {other_consultant.display_name}"
+            " · 调岗"
+        )
 
 
 def test_the_portal_refuses_a_bad_number_next_to_the_field(client, broker, project):
