@@ -62,3 +62,16 @@ REWARD_DUE_NOTICE = events.register(
     referrer=events.Text(),
     name=events.Text(),
 )
+
+# Why a registration was made (OwnershipEvent.event) ----------------------------------
+
+REGISTERED_BY_PARTNER = events.register(
+    "marketing.registered_by_partner",
+    _("Registered by channel partner %(partner)s"),
+    partner=events.Text(),
+)
+LEAD_FROM_CAMPAIGN = events.register(
+    "marketing.lead_from_campaign",
+    _("Lead from campaign %(campaign)s"),
+    campaign=events.Text(),
+)

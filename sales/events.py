@@ -196,3 +196,68 @@ FOLLOW_UP_DIGEST = events.register(
     overdue=events.Number(),
     lapsing=events.Number(),
 )
+
+# Why an ownership decision was made (OwnershipEvent.event) ---------------------------
+
+PROTECTED_BY = events.register(
+    "sales.protected_by",
+    _("Protected by %(owner)s until %(until)s"),
+    owner=events.Text(),
+    until=events.Date(),
+)
+REGISTERED_UNDER_RULE = events.register(
+    "sales.registered_under_rule",
+    _("%(basis)s under rule v%(version)s: %(days)s days"),
+    basis=events.Choice("sales.Registration", "basis"),
+    version=events.Text(),
+    days=events.Number(),
+)
+RENEWED_BY_CONTACT = events.register(
+    "sales.renewed_by_contact",
+    _("%(kind)s on %(day)s"),
+    kind=events.Choice("customers.Interaction", "kind"),
+    day=events.Date(),
+)
+NO_FOLLOW_UP = events.register(
+    "sales.no_follow_up", _("No follow-up within the protection period")
+)
+MERGE_CAME_WITH = events.register(
+    "sales.merge_came_with",
+    _("Came with %(absorbed)s, merged into this customer"),
+    absorbed=events.Text(),
+)
+MERGE_WINS = events.register(
+    "sales.merge_wins",
+    _(
+        "Merge of %(absorbed)s: protection since %(day)s wins over "
+        "%(other)s's from %(other_day)s"
+    ),
+    absorbed=events.Text(),
+    day=events.Date(),
+    other=events.Text(),
+    other_day=events.Date(),
+)
+MERGE_LOSES = events.register(
+    "sales.merge_loses",
+    _("Merge of %(absorbed)s: %(owner)s's protection since %(day)s is earlier"),
+    absorbed=events.Text(),
+    owner=events.Text(),
+    day=events.Date(),
+)
+MERGE_UNDONE_NOT_PROTECTED = events.register(
+    "sales.merge_undone_not_protected",
+    _(
+        "Merge undone; not protected again: another registration protects "
+        "the customer at this project since"
+    ),
+)
+MERGE_UNDONE_PROTECTED_AGAIN = events.register(
+    "sales.merge_undone_protected_again",
+    _("Merge undone: protected again until %(until)s"),
+    until=events.Date(),
+)
+MERGE_UNDONE_BACK_WITH = events.register(
+    "sales.merge_undone_back_with",
+    _("Merge undone: back with %(customer)s"),
+    customer=events.Text(),
+)

@@ -77,8 +77,7 @@ def partner_registration_create(
                 project=project,
                 consultant=broker,
                 basis=Registration.Basis.CALL,
-                reason=_("Registered by channel partner %(partner)s")
-                % {"partner": partner.name},
+                because=marketing_events.REGISTERED_BY_PARTNER(partner=partner.name),
             )
         except RegistrationRefused as refused:
             existing = refused.registration

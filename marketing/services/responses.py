@@ -132,7 +132,7 @@ def lead_assign(*, actor: User | None, response: Response, customer: Customer) -
             project=project,
             consultant=consultant,
             basis=Registration.Basis.REASSIGN,
-            reason=_("Lead from campaign %(campaign)s") % {"campaign": campaign.name},
+            because=marketing_events.LEAD_FROM_CAMPAIGN(campaign=campaign.name),
         )
     except RegistrationRefused:
         return  # someone protects the customer at this project already

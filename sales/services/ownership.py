@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site import events
 from crm_site.audit import audited_update
 from crm_site.models import Notification, User
 from crm_site.notifications import notify
@@ -94,7 +95,16 @@ def _window(rule: ProtectionRule, basis: str) -> int:
     }.get(basis, rule.follow_up_days)
 
 
-def _event(registration: Registration | None, **fields) -> OwnershipEvent:
+def _event(
+    registration: Registration | None,
+    *,
+    because: events.Entry | None = None,
+    **fields,
+) -> OwnershipEvent:
+    """Record an ownership decision; ``because`` is the system's reason (an event
+    entry), ``reason`` in fields a person's own words."""
+    if because is not None:
+        fields.update(event=because.code, params=because.params)
     if registration is not None:
         fields.setdefault("customer_id", registration.customer_id)
         fields.setdefault("project_id", registration.project_id)
@@ -134,11 +144,14 @@ def registration_create(
     consultant: User,
     basis: str,
     reason: str = "",
+    because: events.Entry | None = None,
     now: datetime | None = None,
 ) -> Registration:
     """Register a customer at a project. Refused, with the owner and the end of their
     protection, when someone else holds it; the same consultant gets their own back.
-    The refusal itself is recorded (outside the savepoint the refusal undoes)."""
+    The refusal itself is recorded (outside the savepoint the refusal undoes).
+    ``reason`` is a manager's own words; ``because`` the system's reason (an event
+    entry), by default the basis and the rule."""
     now = now or timezone.now()
     with transaction.atomic():
         Customer.objects.select_for_update().get(
@@ -152,7 +165,9 @@ def registration_create(
             .first()
         )
         if existing is None:
-            return _register(actor, customer, project, consultant, basis, reason, now)
+            return _register(
+                actor, customer, project, consultant, basis, reason, because, now
+            )
         if existing.consultant_id == consultant.pk:
             return existing
     _refuse(existing, consultant=consultant, actor=actor)
@@ -165,15 +180,16 @@ def _refuse(existing: Registration, *, consultant: User, actor: User | None) -> 
         kind=OwnershipEvent.Kind.REFUSED,
         consultant_id=consultant.pk,
         actor=actor,
-        reason=_("Protected by %(owner)s until %(until)s")
-        % {
-            "owner": existing.consultant.display_name,
-            "until": f"{timezone.localtime(existing.protected_until):%Y-%m-%d}",
-        },
+        because=sales_events.PROTECTED_BY(
+            owner=existing.consultant.display_name,
+            until=timezone.localtime(existing.protected_until).date(),
+        ),
     )
 
 
-def _register(actor, customer, project, consultant, basis, reason, now) -> Registration:
+def _register(
+    actor, customer, project, consultant, basis, reason, because, now
+) -> Registration:
     rule = current_rule(project)
     registration = Registration.objects.create(
         customer=customer,
@@ -192,13 +208,15 @@ def _register(actor, customer, project, consultant, basis, reason, now) -> Regis
         registration,
         kind=kind,
         actor=actor,
-        reason=reason
-        or _("%(basis)s under rule v%(version)s: %(days)s days")
-        % {
-            "basis": registration.get_basis_display(),
-            "version": rule.version,
-            "days": _window(rule, basis),
-        },
+        reason=reason,
+        because=because
+        or (
+            None
+            if reason
+            else sales_events.REGISTERED_UNDER_RULE(
+                basis=basis, version=rule.version, days=_window(rule, basis)
+            )
+        ),
     )
     _sync_owners(customer, actor)
     return registration
@@ -278,11 +296,10 @@ def registration_on_interaction(*, interaction: Interaction) -> None:
                 registration,
                 kind=OwnershipEvent.Kind.RENEWED,
                 actor=user,
-                reason=_("%(kind)s on %(day)s")
-                % {
-                    "kind": interaction.get_kind_display(),
-                    "day": f"{timezone.localtime(interaction.occurred_at):%Y-%m-%d}",
-                },
+                because=sales_events.RENEWED_BY_CONTACT(
+                    kind=interaction.kind,
+                    day=timezone.localtime(interaction.occurred_at).date(),
+                ),
             )
 
 
@@ -352,7 +369,7 @@ def _lapse(rows: list[dict], now: datetime) -> list[int]:
         ).values_list("pk", flat=True)
     )
     rows = [row for row in rows if row["pk"] in lapsed]
-    reason = _("No follow-up within the protection period")
+    lapsed_because = sales_events.NO_FOLLOW_UP()
     OwnershipEvent.objects.bulk_create(
         OwnershipEvent(
             registration_id=row["pk"],
@@ -362,7 +379,8 @@ def _lapse(rows: list[dict], now: datetime) -> list[int]:
             kind=OwnershipEvent.Kind.LAPSED,
             rule_version=row["rule__version"],
             protected_until=row["protected_until"],
-            reason=reason,
+            event=lapsed_because.code,
+            params=lapsed_because.params,
             at=now,
         )
         for row in rows

@@ -74,7 +74,9 @@ def test_registration_is_refused_when_a_consultant_protects_the_customer(
     event = OwnershipEvent.objects.get(
         customer=own_customer, kind="refused", consultant_id=broker.pk
     )
-    assert consultant.display_name in event.reason
+    assert event.event == "sales.protected_by" and event.reason == ""
+    assert event.params["owner"] == consultant.display_name
+    assert consultant.display_name in event.text
     message = refused.value.message
     assert consultant.display_name not in message
     assert consultant.last_name not in message and own_customer.name not in message
