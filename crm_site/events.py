@@ -77,8 +77,12 @@ class Choice(Param):
         if value in (None, ""):
             return MISSING
         model = apps.get_model(self.model)
-        choices = dict(model._meta.get_field(self.field_name).flatchoices)
-        label = choices.get(value)
+        # Keys as text: an integer choice (a level) is stored as "2".
+        choices = {
+            str(key): label
+            for key, label in model._meta.get_field(self.field_name).flatchoices
+        }
+        label = choices.get(str(value))
         return str(label) if label is not None else str(value)
 
 
@@ -106,6 +110,7 @@ class Number(Param):
     def store(self, value: Any) -> Any:
         if value in (None, ""):
             return ""
+        # Always a string, without an exponent: Decimal("100.00").normalize() is 1E+2.
         return format(Decimal(str(value)).normalize(), "f")
 
     def show(self, value: Any) -> str:
@@ -156,6 +161,24 @@ class DateTime(Param):
         if timezone.is_aware(moment):
             moment = timezone.localtime(moment)
         return formats.date_format(moment, "Y-m-d H:i")
+
+
+@dataclass(frozen=True)
+class Nested(Param):
+    """Another entry inside this one (why a deal or a request moved), kept as its code
+    and parameters and shown in the reader's words."""
+
+    def store(self, value: Any) -> Any:
+        if value in (None, ""):
+            return {}
+        if isinstance(value, Entry):
+            return {"event": value.code, "params": value.params}
+        raise TypeError(f"a nested parameter takes an Entry, not {value!r}")
+
+    def show(self, value: Any) -> str:
+        if not isinstance(value, Mapping) or not value.get("event"):
+            return MISSING if value in (None, "", {}) else str(value)
+        return render(value["event"], value.get("params"), fallback=MISSING)
 
 
 @dataclass(frozen=True)

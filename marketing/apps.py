@@ -10,6 +10,7 @@ class MarketingConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import outbox
+        from marketing import events  # noqa: F401  (registers what marketing writes)
         from marketing.services.invitations import INVITATIONS
 
         # Campaign invitations are sent by the one outbox (crm_site.outbox).

@@ -10,6 +10,7 @@ class SalesConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import outbox
+        from sales import events  # noqa: F401  (registers what sales writes)
         from sales.services import reminders
 
         # Digests are sent by the one outbox; the morning digest and the hourly lapse

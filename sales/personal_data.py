@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from crm_site import events
 from crm_site.personal_data import Erasure, Section, register, rows
 from sales.models import (
     CoBuyer,
@@ -143,19 +144,26 @@ def _deal_blockers(customer: Any) -> list[str]:
 
 
 def _stage_changes(customer: Any) -> list[dict]:
-    return rows(
-        StageChange.objects.filter(opportunity__customer=customer).order_by(
-            "changed_at", "pk"
-        ),
+    changes = StageChange.objects.filter(opportunity__customer=customer).order_by(
+        "changed_at", "pk"
+    )
+    label = _("note")
+    result = rows(
+        changes,
         [
             ("opportunity", _("deal")),
             ("from_stage", _("from")),
             ("to_stage", _("to")),
             ("changed_by", _("by")),
             ("changed_at", _("when")),
-            ("note", _("note")),
+            ("note", label),
         ],
     )
+    # The system's reason for a move is an event: the export gives its words.
+    texts = changes.values_list("event", "params", "note")
+    for row, (event, params, note) in zip(result, texts, strict=True):
+        row[label] = events.text_of(event, params, note)
+    return result
 
 
 def _discounts(customer: Any) -> list[dict]:
@@ -275,28 +283,45 @@ def _registrations(customer: Any) -> list[dict]:
 
 
 def _ownership(customer: Any) -> list[dict]:
-    return rows(
-        OwnershipEvent.objects.filter(customer=customer).order_by("at", "pk"),
+    decisions = OwnershipEvent.objects.filter(customer=customer).order_by("at", "pk")
+    label = _("reason")
+    result = rows(
+        decisions,
         [
             ("project__name", _("project")),
             ("kind", _("event")),
             ("consultant", _("consultant")),
             ("actor", _("by")),
-            ("reason", _("reason")),
+            ("reason", label),
             ("at", _("when")),
         ],
     )
+    # The system's reason is an event: the export gives its words.
+    texts = decisions.values_list("event", "params", "reason")
+    for row, (event, params, reason) in zip(result, texts, strict=True):
+        row[label] = events.text_of(event, params, reason)
+    return result
 
 
 def _anonymise_ownership(customer: Any, *, erasure: Erasure) -> int:
-    events = list(OwnershipEvent.objects.filter(customer=customer).exclude(reason=""))
+    """The customer's name may be in a manager's reason or an event's parameters (a
+    merge names the absorbed customer): scrubbed, the decision itself stays."""
+    decisions = list(
+        OwnershipEvent.objects.filter(customer=customer).filter(
+            ~Q(reason="") | ~Q(params={})
+        )
+    )
     changed = []
-    for event in events:
-        scrubbed = erasure.scrub(event.reason)
-        if scrubbed != event.reason:
-            event.reason = scrubbed
-            changed.append(event)
-    OwnershipEvent.objects.bulk_update(changed, ["reason"])
+    for decision in decisions:
+        reason = erasure.scrub(decision.reason)
+        params = {
+            name: erasure.scrub(value) if isinstance(value, str) else value
+            for name, value in decision.params.items()
+        }
+        if reason != decision.reason or params != decision.params:
+            decision.reason, decision.params = reason, params
+            changed.append(decision)
+    OwnershipEvent.objects.bulk_update(changed, ["reason", "params"])
     return len(changed)
 
 

@@ -10,7 +10,11 @@ class ServiceConfig(AppConfig):
 
     def ready(self) -> None:
         from crm_site import outbox
-        from service import handover, surveys
+        from service import (
+            events,  # noqa: F401  (registers what service writes)
+            handover,
+            surveys,
+        )
 
         # Notices, surveys and reminders are sent by the one outbox (crm_site.outbox).
         outbox.register(handover.NOTICES)

@@ -21,6 +21,7 @@ from crm_site.models import AuditEntry, User
 from customers.models import Customer
 from customers.services import customer_update, interaction_log
 from sales.models import Building, Opportunity, Unit
+from service import events as service_events
 from service import outreach, surveys
 from service.models import (
     DEFAULT_CHECKLIST,
@@ -238,8 +239,7 @@ def appointment_book(
     interaction_log(
         customer=appointment.customer,
         kind="system",
-        summary=_("Handover appointment for %(unit)s: %(slot)s")
-        % {"unit": appointment.unit, "slot": slot},
+        entry=service_events.HANDOVER_BOOKED(unit=appointment.unit, slot=slot),
         actor=actor,
         link=appointment,
     )
@@ -468,8 +468,7 @@ def handover_complete(
     interaction_log(
         customer=appointment.customer,
         kind="system",
-        summary=_("Unit %(unit)s handed over on %(day)s")
-        % {"unit": unit, "day": on.isoformat()},
+        entry=service_events.HANDED_OVER(unit=unit, day=on),
         actor=actor,
         link=appointment,
     )

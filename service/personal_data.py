@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from crm_site import events
 from crm_site.outbox import Status as Outbox
 from crm_site.personal_data import Erasure, Section, register, rows
 from service.models import (
@@ -92,8 +93,10 @@ def _request_blockers(customer: Any) -> list[str]:
 
 
 def _steps(customer: Any) -> list[dict]:
-    return rows(
-        ServiceStep.objects.filter(request__customer=customer).order_by("at", "pk"),
+    steps = ServiceStep.objects.filter(request__customer=customer).order_by("at", "pk")
+    label = _("note")
+    result = rows(
+        steps,
         [
             ("request", _("request")),
             ("from_status", _("from")),
@@ -101,9 +104,14 @@ def _steps(customer: Any) -> list[dict]:
             ("department", _("handled by")),
             ("actor", _("by")),
             ("at", _("when")),
-            ("note", _("note")),
+            ("note", label),
         ],
     )
+    # What the system said about a step is an event: the export gives its words.
+    texts = steps.values_list("event", "params", "note")
+    for row, (event, params, note) in zip(result, texts, strict=True):
+        row[label] = events.text_of(event, params, note)
+    return result
 
 
 def _photos(customer: Any) -> list[dict]:

@@ -10,7 +10,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from crm_site.audit import audit_change, audit_record, audited_update, snapshot
 from crm_site.models import AuditEntry, User
@@ -24,6 +23,7 @@ from customers.services import (
     interaction_log,
 )
 from sales.models import Opportunity, Unit
+from service import events as service_events
 from service.models import (
     DEFAULT_HOURS,
     DeadlineRule,
@@ -235,7 +235,8 @@ def request_create(
         customer=customer,
         kind="complaint" if kind == ServiceRequest.Kind.COMPLAINT else "system",
         channel="phone" if channel == ServiceRequest.Channel.PHONE else "",
-        summary=f"{request.get_kind_display()} {request.number}: {request.description[:200]}",
+        entry=service_events.REQUEST_RECORDED(kind=kind, number=request.number),
+        summary=request.description[:200],
         actor=actor,
         link=request,
     )
@@ -252,13 +253,14 @@ def photos_add(*, actor: User, request: ServiceRequest, files: list) -> int:
     RequestPhoto.objects.bulk_create(
         RequestPhoto(request=request, file=f, uploaded_by=actor) for f in files
     )
+    added = service_events.PHOTOS_ADDED(count=len(files))
     ServiceStep.objects.create(
         request=request,
         from_status=request.status,
         to_status=request.status,
         actor=actor,
-        note=ngettext("%(count)s photo added", "%(count)s photos added", len(files))
-        % {"count": len(files)},
+        event=added.code,
+        params=added.params,
     )
     audit_record(
         actor=actor,
@@ -294,15 +296,14 @@ def request_assign(
     request.move_to(
         ServiceRequest.Status.ASSIGNED,
         actor=actor,
-        note=note or request.get_department_display(),
+        note=note,
+        because=service_events.HANDED_TO(who={"department": department}),
+        department=department,
     )
-    last_step = request.steps.order_by("-at", "-pk").first()
-    ServiceStep.objects.filter(pk=last_step.pk).update(department=department)
     if handler is not None and handler != actor:
         notify(
             user=handler,
-            message=_("Service request %(number)s was handed to you.")
-            % {"number": request.number},
+            entry=service_events.HANDED_TO_YOU(number=request.number),
             target=request,
         )
     return request
@@ -328,8 +329,7 @@ def request_resolve(
     if request.receiver_id != actor.pk:
         notify(
             user=request.receiver,
-            message=_("Request %(number)s is resolved: call the owner back.")
-            % {"number": request.number},
+            entry=service_events.RESOLVED_CALL_BACK(number=request.number),
             target=request,
         )
     return request
@@ -364,11 +364,10 @@ def request_callback(
     request.move_to(
         ServiceRequest.Status.IN_PROGRESS,
         actor=actor,
-        note=_("Owner not satisfied: %(note)s") % {"note": note},
+        note=note,
+        because=service_events.OWNER_NOT_SATISFIED(),
     )
-    _escalate(
-        request, Escalation.Level.MANAGER, _("Owner not satisfied at the callback")
-    )
+    _escalate(request, Escalation.Level.MANAGER, Escalation.Reason.NOT_SATISFIED)
     return request
 
 
@@ -408,12 +407,9 @@ def _escalate(request: ServiceRequest, level: int, reason: str) -> bool:
     for user in _people(level, request):
         notify(
             user=user,
-            message=_("Escalated (%(level)s): %(number)s — %(reason)s")
-            % {
-                "level": escalation.get_level_display(),
-                "number": request.number,
-                "reason": reason,
-            },
+            entry=service_events.ESCALATED(
+                level=level, number=request.number, reason=escalation.reason
+            ),
             target=request,
         )
     return True
@@ -451,8 +447,8 @@ def escalations_sweep(*, now=None) -> int:
                 raised += _escalate(
                     request,
                     level,
-                    _("response overdue")
+                    Escalation.Reason.RESPONSE_OVERDUE
                     if late_since == request.response_due
-                    else _("resolution overdue"),
+                    else Escalation.Reason.RESOLUTION_OVERDUE,
                 )
     return raised

@@ -15,9 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site import events
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from customers.services import interaction_log
+from service import events as service_events
 from service.models import (
     Article,
     ArticleUse,
@@ -37,8 +39,16 @@ WORKING = (
 )
 
 
-def _record(*, actor: User, work_order: WorkOrder, note: str, action: str) -> None:
-    """Leave the step on the request, the line on the owner's timeline, the audit row."""
+def _record(
+    *,
+    actor: User,
+    work_order: WorkOrder,
+    step: events.Entry,
+    action: str,
+    note: str = "",
+) -> None:
+    """Leave the step on the request, the line on the owner's timeline, the audit row.
+    ``step`` is what happened (an event entry); ``note`` what the person wrote."""
     request = work_order.request
     ServiceStep.objects.create(
         request=request,
@@ -47,11 +57,16 @@ def _record(*, actor: User, work_order: WorkOrder, note: str, action: str) -> No
         department=work_order.department,
         actor=actor,
         note=note[:300],
+        event=step.code,
+        params=step.params,
     )
     interaction_log(
         customer=request.customer,
         kind="system",
-        summary=f"{request.get_kind_display()} {request.number}: {note}",
+        entry=service_events.WORK_ORDER_STEP(
+            kind=request.kind, number=request.number, step=step
+        ),
+        summary=note,
         actor=actor,
         link=request,
     )
@@ -124,18 +139,21 @@ def work_order_create(
         request.department = work_order.department
         request.save(update_fields=["department"])
         request.move_to(
-            ServiceRequest.Status.ASSIGNED, actor=actor, note=work_order.assignee_label
+            ServiceRequest.Status.ASSIGNED,
+            actor=actor,
+            because=service_events.HANDED_TO(
+                who=service_events.assignee_of(work_order)
+            ),
         )
     _record(
         actor=actor,
         work_order=work_order,
         action=AuditEntry.Action.CREATE,
-        note=_("Work order WO%(pk)s to %(who)s: %(task)s")
-        % {
-            "pk": work_order.pk,
-            "who": work_order.assignee_label,
-            "task": work_order.task,
-        },
+        step=service_events.WORK_ORDER_CREATED(
+            pk=work_order.pk,
+            who=service_events.assignee_of(work_order),
+            task=work_order.task,
+        ),
     )
     return work_order
 
@@ -160,12 +178,11 @@ def work_order_schedule(
         actor=actor,
         work_order=work_order,
         action=AuditEntry.Action.UPDATE,
-        note=_("Work order WO%(pk)s: %(who)s comes on %(when)s")
-        % {
-            "pk": work_order.pk,
-            "who": work_order.assignee_label,
-            "when": timezone.localtime(appointment_at).strftime("%Y-%m-%d %H:%M"),
-        },
+        step=service_events.WORK_ORDER_SCHEDULED(
+            pk=work_order.pk,
+            who=service_events.assignee_of(work_order),
+            when=appointment_at,
+        ),
     )
     return work_order
 
@@ -197,8 +214,8 @@ def work_order_sign_off(
         actor=actor,
         work_order=work_order,
         action=AuditEntry.Action.UPDATE,
-        note=_("Work order WO%(pk)s signed off: %(note)s")
-        % {"pk": work_order.pk, "note": work_order.signoff_note},
+        step=service_events.WORK_ORDER_SIGNED_OFF(pk=work_order.pk),
+        note=work_order.signoff_note,
     )
     return work_order
 
@@ -216,8 +233,8 @@ def work_order_cancel(*, actor: User, work_order: WorkOrder, reason: str) -> Wor
         actor=actor,
         work_order=work_order,
         action=AuditEntry.Action.UPDATE,
-        note=_("Work order WO%(pk)s cancelled: %(reason)s")
-        % {"pk": work_order.pk, "reason": work_order.cancel_reason},
+        step=service_events.WORK_ORDER_CANCELLED(pk=work_order.pk),
+        note=work_order.cancel_reason,
     )
     return work_order
 

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from crm_site import outbox
 from customers.services import interaction_log
 from sales.models import Opportunity, Project
+from service import events as service_events
 from service import outreach
 from service.models import (
     HandoverAppointment,
@@ -378,14 +379,12 @@ def survey_submit(
     )
     locked.answered_at = response.submitted_at
     locked.save(update_fields=["answered_at"])
-    summary = _("Satisfaction survey answered: index %(index)s") % {"index": index}
-    if response.comment:
-        summary = f"{summary} · {response.comment[:200]}"
     interaction_log(
         customer=locked.customer,
         kind="survey",
         channel="web",
-        summary=summary,
+        entry=service_events.SURVEY_ANSWERED(index=index),
+        summary=response.comment[:200],
         actor=None,
         link=locked.request or locked.appointment,
     )

@@ -26,6 +26,7 @@ from crm_site import outbox
 from crm_site.models import User
 from customers.models import ConsentRecord, Customer, Interaction
 from customers.services import consent_set, interaction_log
+from marketing import events as marketing_events
 from marketing.models import Campaign, CampaignMember, Invitation
 
 UNSUBSCRIBE_SALT = "marketing.unsubscribe"
@@ -131,7 +132,7 @@ class InvitationKind(outbox.OutboxKind):
             customer=row.member.customer,
             kind=Interaction.Kind.SYSTEM,
             channel=row.channel,
-            summary=_("Invited to campaign %(campaign)s") % {"campaign": row.campaign},
+            entry=marketing_events.INVITED(campaign=row.campaign),
             actor=None,
             link=row.campaign,
         )

@@ -18,6 +18,7 @@ from customers.services import (
     customer_find_by_phone,
     interaction_log,
 )
+from marketing import events as marketing_events
 from marketing.models import Broker, ChannelPartner, Commission, PartnerRegistration
 from sales.models import Opportunity, Project, Registration
 from sales.services.ownership import RegistrationRefused, registration_create
@@ -76,8 +77,7 @@ def partner_registration_create(
                 project=project,
                 consultant=broker,
                 basis=Registration.Basis.CALL,
-                reason=_("Registered by channel partner %(partner)s")
-                % {"partner": partner.name},
+                because=marketing_events.REGISTERED_BY_PARTNER(partner=partner.name),
             )
         except RegistrationRefused as refused:
             existing = refused.registration
@@ -97,10 +97,9 @@ def partner_registration_create(
                 interaction_log(
                     customer=customer,
                     kind="system",
-                    summary=_(
-                        "Registered at %(project)s by channel partner %(partner)s"
-                    )
-                    % {"project": project.name, "partner": partner.name},
+                    entry=marketing_events.PARTNER_REGISTERED(
+                        project=project.name, partner=partner.name
+                    ),
                     actor=broker,
                 )
             return link

@@ -14,6 +14,7 @@ from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
 from customers.models import Customer
 from customers.services import customer_create, interaction_log
+from marketing import events as marketing_events
 from marketing.models import Referral, ReferralReward, ReferralRule
 from sales.models import Opportunity, Project
 
@@ -108,12 +109,12 @@ def referral_create(
             _("%(name)s was already referred by someone else.") % {"name": friend.name}
         ) from None
     audit_record(actor=actor, instance=referral, action=AuditEntry.Action.CREATE)
-    for customer, summary in (
-        (referrer, _("Referred %(name)s") % {"name": friend.name}),
-        (friend, _("Referred by %(name)s") % {"name": referrer.name}),
+    for customer, entry in (
+        (referrer, marketing_events.REFERRED(name=friend.name)),
+        (friend, marketing_events.REFERRED_BY(name=referrer.name)),
     ):
         interaction_log(
-            customer=customer, kind="system", summary=summary, actor=actor, link=None
+            customer=customer, kind="system", entry=entry, actor=actor, link=None
         )
     return referral
 
@@ -142,15 +143,17 @@ def reward_on_contract(
     interaction_log(
         customer=referral.referrer,
         kind="system",
-        summary=_("Referral reward of %(amount)s due: %(name)s signed a contract")
-        % {"amount": f"¥{reward.amount:,.2f}", "name": referral.friend.name},
+        entry=marketing_events.REWARD_DUE(
+            amount=reward.amount, name=referral.friend.name
+        ),
         actor=actor,
         link=None,
     )
     notify(
         user=referral.recorded_by,
-        message=_("Referral reward due to %(referrer)s: %(name)s signed a contract.")
-        % {"referrer": referral.referrer.name, "name": referral.friend.name},
+        entry=marketing_events.REWARD_DUE_NOTICE(
+            referrer=referral.referrer.name, name=referral.friend.name
+        ),
         # The owner's page: whoever recorded the referral can open it.
         target=referral.referrer,
     )

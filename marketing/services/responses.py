@@ -13,6 +13,7 @@ from crm_site.models import User
 from crm_site.notifications import notify
 from customers.models import Customer, Interaction
 from customers.services import interaction_log
+from marketing import events as marketing_events
 from marketing.models import Campaign, CampaignMember, Response
 from sales.models import Project, Registration
 from sales.services import opportunity_open
@@ -60,15 +61,15 @@ def response_record(
         return response, False
     response.campaign = campaign
     customer = Customer.objects.select_for_update().get(pk=member.customer_id)
-    summary = (
-        _("Checked in at %(campaign)s")
+    answered = (
+        marketing_events.CHECKED_IN
         if kind == Response.Kind.CHECKIN
-        else _("Signed up for %(campaign)s")
-    ) % {"campaign": campaign.name}
+        else marketing_events.SIGNED_UP
+    )
     interaction_log(
         customer=customer,
         kind=Interaction.Kind.EVENT,
-        summary=summary,
+        entry=answered(campaign=campaign.name),
         actor=actor,
         link=campaign,
         # Coming to an event is a contact, but the consultant's planned follow-up stays.
@@ -115,14 +116,11 @@ def lead_assign(*, actor: User | None, response: Response, customer: Customer) -
         if campaign.created_by_id:
             notify(
                 user=campaign.created_by,
-                message=_(
-                    "%(customer)s answered %(campaign)s; %(project)s has no consultant, so the customer stays in the public pool."
-                )
-                % {
-                    "customer": customer.name,
-                    "campaign": campaign.name,
-                    "project": project.name,
-                },
+                entry=marketing_events.NO_CONSULTANT(
+                    customer=customer.name,
+                    campaign=campaign.name,
+                    project=project.name,
+                ),
                 target=campaign,
             )
         return
@@ -134,7 +132,7 @@ def lead_assign(*, actor: User | None, response: Response, customer: Customer) -
             project=project,
             consultant=consultant,
             basis=Registration.Basis.REASSIGN,
-            reason=_("Lead from campaign %(campaign)s") % {"campaign": campaign.name},
+            because=marketing_events.LEAD_FROM_CAMPAIGN(campaign=campaign.name),
         )
     except RegistrationRefused:
         return  # someone protects the customer at this project already
@@ -148,8 +146,7 @@ def lead_assign(*, actor: User | None, response: Response, customer: Customer) -
     response.lead_consultant = consultant
     notify(
         user=consultant,
-        message=_("New lead from campaign %(campaign)s: %(customer)s")
-        % {"campaign": campaign.name, "customer": customer.name},
+        entry=marketing_events.NEW_LEAD(campaign=campaign.name, customer=customer.name),
         target=customer,
     )
 

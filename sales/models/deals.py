@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_site import events
 from sales.models.approval import Decided
 from sales.models.inventory import Project, Unit
 from sales.querysets import OpportunityQuerySet
@@ -168,16 +169,27 @@ class Opportunity(models.Model):
         return stage in self.TRANSITIONS.get(self.stage, set())
 
     def move_to(
-        self, stage: str, *, actor, reason: str = "", note: str = "", when=None
+        self,
+        stage: str,
+        *,
+        actor,
+        reason: str = "",
+        note: str = "",
+        because: events.Entry | None = None,
+        when=None,
     ) -> bool:
         """The one way a deal changes stage.
 
         Refuses an illegal move with ValidationError, does nothing (returns False) when
         the deal is already there, records the change and puts it on the customer's
         timeline. The caller holds the transaction (and the row lock where it matters).
+        ``note`` is what a person wrote; ``because`` is the system's reason for the
+        move (an event entry, e.g. sales.events.HOLD_EXPIRED), shown in the reader's
+        language.
         """
         from crm_site.audit import audit_change, snapshot
         from customers.services import interaction_log
+        from sales import events as sales_events
 
         if stage == self.stage:
             return False
@@ -205,18 +217,17 @@ class Opportunity(models.Model):
             to_stage=stage,
             changed_by=actor,
             note=note,
+            event=because.code if because is not None else "",
+            params=because.params if because is not None else {},
         )
-        summary = _("Deal %(project)s: %(old)s → %(new)s") % {
-            "project": self.project.name,
-            "old": self.Stage(old).label,
-            "new": self.Stage(stage).label,
-        }
-        if note:
-            summary = f"{summary} · {note}"
+        moved = {"project": self.project.name, "old": old, "new": stage}
         interaction_log(
             customer=self.customer,
             kind="system",
-            summary=str(summary),
+            entry=sales_events.DEAL_STAGE_BECAUSE(**moved, reason=because)
+            if because is not None
+            else sales_events.DEAL_STAGE(**moved),
+            summary=note,
             actor=actor,
             link=self,
         )
@@ -271,7 +282,11 @@ class StageChange(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     changed_at = models.DateTimeField(default=timezone.now)
+    # What a person wrote; a move the system made for a reason of its own (a hold
+    # expired) stores that reason as an event code and parameters (crm_site.events).
     note = models.CharField(max_length=200, blank=True)
+    event = models.CharField(max_length=60, blank=True)
+    params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -285,6 +300,11 @@ class StageChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.opportunity_id}: {self.from_stage} → {self.to_stage}"
+
+    @property
+    def text(self) -> str:
+        """Why the deal moved, in the reader's language, then the person's note."""
+        return events.text_of(self.event, self.params, self.note)
 
 
 class UnitHold(models.Model):

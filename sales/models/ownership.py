@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_site import events
 from sales.models.inventory import Project
 
 
@@ -166,7 +167,11 @@ class OwnershipEvent(models.Model):
     )
     rule_version = models.PositiveSmallIntegerField(null=True, blank=True)
     protected_until = models.DateTimeField(null=True, blank=True)
+    # A manager's own words; the system's reason for a decision is an event code and
+    # its parameters (crm_site.events), shown in the reader's language.
     reason = models.CharField(max_length=300, blank=True)
+    event = models.CharField(max_length=60, blank=True)
+    params = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -183,3 +188,8 @@ class OwnershipEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.customer_id}"
+
+    @property
+    def text(self) -> str:
+        """Why, in the reader's language, then the manager's own words."""
+        return events.text_of(self.event, self.params, self.reason)

@@ -11,6 +11,7 @@ from crm_site.models import User
 from crm_site.notifications import notify
 from customers.models import Customer
 from customers.services import interaction_log
+from sales import events as sales_events
 from sales.models import DealChange, Opportunity, Unit
 from sales.pricing import quote
 from sales.services.deals import UnitUnavailable, _set_unit_status
@@ -52,14 +53,11 @@ def deal_change_request(
     for manager in _sales_managers_of(opportunity.consultant):
         notify(
             user=manager,
-            message=_(
-                "%(who)s asks to change a subscribed deal: %(kind)s (%(customer)s)."
-            )
-            % {
-                "who": actor.display_name,
-                "kind": change.get_kind_display(),
-                "customer": opportunity.customer.name,
-            },
+            entry=sales_events.CHANGE_ASKED(
+                who=actor.display_name,
+                kind=change.kind,
+                customer=opportunity.customer.name,
+            ),
             url="/sales/approvals/",
         )
     return change
@@ -89,8 +87,7 @@ def deal_change_decide(
         )
         notify(
             user=change.requested_by,
-            message=_("Change refused: %(customer)s")
-            % {"customer": deal.customer.name},
+            entry=sales_events.CHANGE_REFUSED(customer=deal.customer.name),
             target=deal,
         )
         return change
@@ -108,7 +105,8 @@ def deal_change_decide(
             Opportunity.Stage.LOST,
             actor=actor,
             reason=Opportunity.LostReason.OTHER,
-            note=_("Subscription cancelled: %(reason)s") % {"reason": change.reason},
+            because=sales_events.SUBSCRIPTION_CANCELLED(),
+            note=change.reason,
         )
     elif change.kind == DealChange.Kind.CHANGE_UNIT:
         new_unit = Unit.objects.select_for_update().get(pk=change.new_unit_id)
@@ -126,8 +124,7 @@ def deal_change_decide(
             kind="system",
             actor=actor,
             link=deal,
-            summary=_("Unit changed from %(old)s to %(new)s")
-            % {"old": old_unit.number, "new": new_unit.number},
+            entry=sales_events.UNIT_CHANGED(old=old_unit.number, new=new_unit.number),
         )
     else:
         old_customer = deal.customer
@@ -139,12 +136,11 @@ def deal_change_decide(
                 kind="system",
                 actor=actor,
                 link=deal,
-                summary=_("Buyer of unit %(unit)s changed from %(old)s to %(new)s")
-                % {
-                    "unit": old_unit.number,
-                    "old": old_customer.name,
-                    "new": change.new_customer.name,
-                },
+                entry=sales_events.BUYER_CHANGED(
+                    unit=old_unit.number,
+                    old=old_customer.name,
+                    new=change.new_customer.name,
+                ),
             )
     change.status = DealChange.Status.APPROVED
     change.save(
@@ -152,7 +148,7 @@ def deal_change_decide(
     )
     notify(
         user=change.requested_by,
-        message=_("Change approved: %(kind)s") % {"kind": change.get_kind_display()},
+        entry=sales_events.CHANGE_APPROVED(kind=change.kind),
         target=deal,
     )
     return change

@@ -19,6 +19,7 @@ from crm_site.notifications import notify
 from customers.models import Customer
 from customers.services import interaction_log
 from sales import attribution
+from sales import events as sales_events
 from sales.models import DiscountRequest, Opportunity, Project, Unit, UnitHold
 from sales.pricing import quote
 
@@ -52,7 +53,7 @@ def opportunity_open(
     interaction_log(
         customer=customer,
         kind="system",
-        summary=_("Deal opened at %(project)s") % {"project": project.name},
+        entry=sales_events.DEAL_OPENED(project=project.name),
         actor=actor,
         link=opportunity,
     )
@@ -103,11 +104,7 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
     opportunity.move_to(
         Opportunity.Stage.RESERVED,
         actor=actor,
-        note=_("Unit %(unit)s held until %(until)s")
-        % {
-            "unit": locked.number,
-            "until": timezone.localtime(held_until).strftime("%Y-%m-%d %H:%M"),
-        },
+        because=sales_events.UNIT_HELD(unit=locked.number, until=held_until),
     )
     return hold
 
@@ -132,21 +129,16 @@ def unit_release(*, actor: User | None, hold: UnitHold, expired: bool = False) -
     opportunity.unit = None
     opportunity.save(update_fields=["unit"])
     if opportunity.stage == Opportunity.Stage.RESERVED:
-        note = (
-            _("Hold on unit %(unit)s expired")
-            if expired
-            else _("Unit %(unit)s released")
-        )
+        because = sales_events.HOLD_EXPIRED if expired else sales_events.UNIT_RELEASED
         opportunity.move_to(
-            Opportunity.Stage.VISITED, actor=actor, note=note % {"unit": unit.number}
+            Opportunity.Stage.VISITED, actor=actor, because=because(unit=unit.number)
         )
     if expired:
         notify(
             user=hold.held_by,
-            message=_(
-                "The hold on unit %(unit)s for %(customer)s has expired; the unit is on sale again."
-            )
-            % {"unit": str(unit), "customer": opportunity.customer.name},
+            entry=sales_events.HOLD_EXPIRED_NOTICE(
+                unit=str(unit), customer=opportunity.customer.name
+            ),
             target=opportunity,
         )
     return True

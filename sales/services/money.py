@@ -17,6 +17,7 @@ from crm_site.models import User
 from crm_site.notifications import notify
 from crm_site.roles import Role
 from customers.services import interaction_log
+from sales import events as sales_events
 from sales.models import DiscountRequest, Opportunity, PaymentItem, Receipt
 from sales.pricing import quote
 
@@ -75,12 +76,11 @@ def discount_request(
         for manager in _sales_managers_of(opportunity.consultant):
             notify(
                 user=manager,
-                message=_("%(who)s asks a %(percent)s%% discount for %(customer)s.")
-                % {
-                    "who": actor.display_name,
-                    "percent": percent,
-                    "customer": opportunity.customer.name,
-                },
+                entry=sales_events.DISCOUNT_ASKED(
+                    who=actor.display_name,
+                    percent=percent,
+                    customer=opportunity.customer.name,
+                ),
                 url="/sales/approvals/",
             )
     return request
@@ -95,12 +95,9 @@ def _apply_discount(opportunity: Opportunity, percent: Decimal, actor: User) -> 
     interaction_log(
         customer=opportunity.customer,
         kind="system",
-        summary=_("Discount %(percent)s%% on unit %(unit)s: ¥%(price)s")
-        % {
-            "percent": percent,
-            "unit": opportunity.unit.number,
-            "price": f"{priced.price:,.0f}",
-        },
+        entry=sales_events.DISCOUNT(
+            percent=percent, unit=opportunity.unit.number, price=priced.price
+        ),
         actor=actor,
         link=opportunity,
     )
@@ -133,12 +130,11 @@ def discount_decide(
         _apply_discount(request.opportunity, request.percent, actor)
     notify(
         user=request.requested_by,
-        message=(
-            _("Discount approved: %(customer)s")
+        entry=(
+            sales_events.DISCOUNT_APPROVED
             if approve
-            else _("Discount rejected: %(customer)s")
-        )
-        % {"customer": request.opportunity.customer.name},
+            else sales_events.DISCOUNT_REJECTED
+        )(customer=request.opportunity.customer.name),
         target=request.opportunity,
     )
     return request
@@ -285,6 +281,6 @@ def receipt_record(
         and totals["got"] >= totals["due"]
     ):
         opportunity.move_to(
-            Opportunity.Stage.PAID, actor=actor, note=_("All payments received")
+            Opportunity.Stage.PAID, actor=actor, because=sales_events.PAID_IN_FULL()
         )
     return receipt

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site import events
 from crm_site.audit import audited_update
 from crm_site.models import Notification, User
 from crm_site.notifications import notify
@@ -28,6 +29,7 @@ from customers.services import (
     customer_owner_set,
     customers_to_pool,
 )
+from sales import events as sales_events
 from sales.models import (
     Opportunity,
     OwnershipEvent,
@@ -95,7 +97,16 @@ def _window(rule: ProtectionRule, basis: str) -> int:
     }.get(basis, rule.follow_up_days)
 
 
-def _event(registration: Registration | None, **fields) -> OwnershipEvent:
+def _event(
+    registration: Registration | None,
+    *,
+    because: events.Entry | None = None,
+    **fields,
+) -> OwnershipEvent:
+    """Record an ownership decision; ``because`` is the system's reason (an event
+    entry), ``reason`` in fields a person's own words."""
+    if because is not None:
+        fields.update(event=because.code, params=because.params)
     if registration is not None:
         fields.setdefault("customer_id", registration.customer_id)
         fields.setdefault("project_id", registration.project_id)
@@ -135,11 +146,14 @@ def registration_create(
     consultant: User,
     basis: str,
     reason: str = "",
+    because: events.Entry | None = None,
     now: datetime | None = None,
 ) -> Registration:
     """Register a customer at a project. Refused, with the owner and the end of their
     protection, when someone else holds it; the same consultant gets their own back.
-    The refusal itself is recorded (outside the savepoint the refusal undoes)."""
+    The refusal itself is recorded (outside the savepoint the refusal undoes).
+    ``reason`` is a manager's own words; ``because`` the system's reason (an event
+    entry), by default the basis and the rule."""
     now = now or timezone.now()
     with transaction.atomic():
         Customer.objects.select_for_update().get(
@@ -153,7 +167,9 @@ def registration_create(
             .first()
         )
         if existing is None:
-            return _register(actor, customer, project, consultant, basis, reason, now)
+            return _register(
+                actor, customer, project, consultant, basis, reason, because, now
+            )
         if existing.consultant_id == consultant.pk:
             return existing
     _refuse(existing, consultant=consultant, actor=actor)
@@ -166,15 +182,16 @@ def _refuse(existing: Registration, *, consultant: User, actor: User | None) -> 
         kind=OwnershipEvent.Kind.REFUSED,
         consultant_id=consultant.pk,
         actor=actor,
-        reason=_("Protected by %(owner)s until %(until)s")
-        % {
-            "owner": existing.consultant.display_name,
-            "until": f"{timezone.localtime(existing.protected_until):%Y-%m-%d}",
-        },
+        because=sales_events.PROTECTED_BY(
+            owner=existing.consultant.display_name,
+            until=timezone.localtime(existing.protected_until).date(),
+        ),
     )
 
 
-def _register(actor, customer, project, consultant, basis, reason, now) -> Registration:
+def _register(
+    actor, customer, project, consultant, basis, reason, because, now
+) -> Registration:
     rule = current_rule(project)
     registration = Registration.objects.create(
         customer=customer,
@@ -193,13 +210,15 @@ def _register(actor, customer, project, consultant, basis, reason, now) -> Regis
         registration,
         kind=kind,
         actor=actor,
-        reason=reason
-        or _("%(basis)s under rule v%(version)s: %(days)s days")
-        % {
-            "basis": registration.get_basis_display(),
-            "version": rule.version,
-            "days": _window(rule, basis),
-        },
+        reason=reason,
+        because=because
+        or (
+            None
+            if reason
+            else sales_events.REGISTERED_UNDER_RULE(
+                basis=basis, version=rule.version, days=_window(rule, basis)
+            )
+        ),
     )
     _sync_owners(customer, actor)
     return registration
@@ -208,15 +227,12 @@ def _register(actor, customer, project, consultant, basis, reason, now) -> Regis
 def _tell_protected(user: User, registration: Registration, customer: Customer) -> None:
     notify(
         user=user,
-        message=_(
-            "%(customer)s is protected at %(project)s by %(owner)s until %(until)s; your contact was logged but the customer stays theirs."
-        )
-        % {
-            "customer": customer.name,
-            "project": registration.project.name,
-            "owner": registration.consultant.display_name,
-            "until": f"{timezone.localtime(registration.protected_until):%Y-%m-%d}",
-        },
+        entry=sales_events.CUSTOMER_PROTECTED(
+            customer=customer.name,
+            project=registration.project.name,
+            owner=registration.consultant.display_name,
+            until=timezone.localtime(registration.protected_until).date(),
+        ),
         target=customer,
     )
 
@@ -282,11 +298,10 @@ def registration_on_interaction(*, interaction: Interaction) -> None:
                 registration,
                 kind=OwnershipEvent.Kind.RENEWED,
                 actor=user,
-                reason=_("%(kind)s on %(day)s")
-                % {
-                    "kind": interaction.get_kind_display(),
-                    "day": f"{timezone.localtime(interaction.occurred_at):%Y-%m-%d}",
-                },
+                because=sales_events.RENEWED_BY_CONTACT(
+                    kind=interaction.kind,
+                    day=timezone.localtime(interaction.occurred_at).date(),
+                ),
             )
 
 
@@ -356,7 +371,7 @@ def _lapse(rows: list[dict], now: datetime) -> list[int]:
         ).values_list("pk", flat=True)
     )
     rows = [row for row in rows if row["pk"] in lapsed]
-    reason = _("No follow-up within the protection period")
+    lapsed_because = sales_events.NO_FOLLOW_UP()
     OwnershipEvent.objects.bulk_create(
         OwnershipEvent(
             registration_id=row["pk"],
@@ -366,7 +381,8 @@ def _lapse(rows: list[dict], now: datetime) -> list[int]:
             kind=OwnershipEvent.Kind.LAPSED,
             rule_version=row["rule__version"],
             protected_until=row["protected_until"],
-            reason=reason,
+            event=lapsed_because.code,
+            params=lapsed_because.params,
             at=now,
         )
         for row in rows
@@ -407,12 +423,11 @@ def _lapse(rows: list[dict], now: datetime) -> list[int]:
             by_consultant.get(row["consultant_id"], 0) + 1
         )
     for consultant_id, count in by_consultant.items():
+        entry = sales_events.POOL_RETURNED(count=count)
         Notification.objects.create(
             user_id=consultant_id,
-            message=_(
-                "%(count)s of your customers returned to the public pool: protection lapsed."
-            )
-            % {"count": count},
+            event=entry.code,
+            params=entry.params,
             url=reverse("sales:pool"),
             created_at=now,
         )
@@ -471,12 +486,13 @@ def registrations_warn(*, now: datetime | None = None) -> int:
             by_consultant.setdefault(r["consultant_id"], []).append(r)
         for consultant_id, mine in by_consultant.items():
             first = min(r["protected_until"] for r in mine)
+            entry = sales_events.POOL_WARNING(
+                count=len(mine), day=timezone.localtime(first).date()
+            )
             Notification.objects.create(
                 user_id=consultant_id,
-                message=_(
-                    "%(count)s of your customers return to the pool from %(day)s unless you follow up."
-                )
-                % {"count": len(mine), "day": f"{timezone.localtime(first):%Y-%m-%d}"},
+                event=entry.code,
+                params=entry.params,
                 url=reverse("sales:my-day"),
                 created_at=now,
             )
@@ -556,16 +572,19 @@ def registration_reassign(
     if _outside_partner(registration.consultant):
         # A channel partner's broker learns that sales took the customer over, never
         # which consultant now protects them (the reason may name them too).
-        message = _("%(customer)s was handed over to the sales office.") % {
-            "customer": registration.customer.name
-        }
+        entry = sales_events.HANDED_TO_SALES_OFFICE(customer=registration.customer.name)
+        note = ""
     else:
-        message = _("%(customer)s was reassigned to %(to)s: %(reason)s") % {
-            "customer": registration.customer.name,
-            "to": consultant.display_name,
-            "reason": reason,
-        }
-    notify(user=registration.consultant, message=message, target=registration.customer)
+        entry = sales_events.REASSIGNED(
+            customer=registration.customer.name, to=consultant.display_name
+        )
+        note = reason  # the manager's own words, shown after the event's
+    notify(
+        user=registration.consultant,
+        entry=entry,
+        message=note,
+        target=registration.customer,
+    )
     return new
 
 

@@ -18,13 +18,14 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from crm_site.audit import audit_record
+from crm_site.events import Entry
 from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
 from customers.models import Customer, CustomerAccess, MergeRecord
 from customers.services import customer_owner_set
+from sales import events as sales_events
 from sales.models import Opportunity, OwnershipEvent, Registration
 
 REGISTRATIONS_KEY = "sales.registration"
@@ -83,9 +84,16 @@ def _winner(
 
 
 def _event(
-    registration: Registration, *, customer: Customer, kind: str, **fields: Any
+    registration: Registration,
+    *,
+    customer: Customer,
+    kind: str,
+    because: Entry,
+    **fields: Any,
 ) -> OwnershipEvent:
     return OwnershipEvent(
+        event=because.code,
+        params=because.params,
         registration=registration,
         customer=customer,
         project_id=registration.project_id,
@@ -149,8 +157,7 @@ def registrations_merge(
             kind=OwnershipEvent.Kind.MERGE_MOVED,
             actor=actor,
             at=now,
-            reason=_("Came with %(absorbed)s, merged into this customer")
-            % {"absorbed": _label(absorbed)},
+            because=sales_events.MERGE_CAME_WITH(absorbed=_label(absorbed)),
         )
         for registration in arrived
     ]
@@ -162,16 +169,12 @@ def registrations_merge(
                 kind=OwnershipEvent.Kind.MERGE_KEPT,
                 actor=actor,
                 at=now,
-                reason=_(
-                    "Merge of %(absorbed)s: protection since %(day)s wins over "
-                    "%(other)s's from %(other_day)s"
-                )
-                % {
-                    "absorbed": _label(absorbed),
-                    "day": _day(winner.registered_at),
-                    "other": loser.consultant.display_name,
-                    "other_day": _day(loser.registered_at),
-                },
+                because=sales_events.MERGE_WINS(
+                    absorbed=_label(absorbed),
+                    day=timezone.localtime(winner.registered_at),
+                    other=loser.consultant.display_name,
+                    other_day=timezone.localtime(loser.registered_at),
+                ),
             )
         )
         events.append(
@@ -181,15 +184,11 @@ def registrations_merge(
                 kind=OwnershipEvent.Kind.MERGE_ENDED,
                 actor=actor,
                 at=now,
-                reason=_(
-                    "Merge of %(absorbed)s: %(owner)s's protection since %(day)s "
-                    "is earlier"
-                )
-                % {
-                    "absorbed": _label(absorbed),
-                    "owner": winner.consultant.display_name,
-                    "day": _day(winner.registered_at),
-                },
+                because=sales_events.MERGE_LOSES(
+                    absorbed=_label(absorbed),
+                    owner=winner.consultant.display_name,
+                    day=timezone.localtime(winner.registered_at),
+                ),
             )
         )
     written = OwnershipEvent.objects.bulk_create(events)
@@ -258,21 +257,18 @@ def _tell_consultants(
     for pairs in lost.values():
         notify(
             user=pairs[0][1].consultant,
-            message=_(
-                "%(absorbed)s was merged into %(survivor)s. Your registration "
-                "ended where an earlier protection wins: %(projects)s."
-            )
-            % {
-                "absorbed": absorbed.name,
-                "survivor": survivor.name,
-                "projects": "; ".join(
+            entry=sales_events.MERGE_REGISTRATION_ENDED(
+                absorbed=absorbed.name,
+                survivor=survivor.name,
+                # Names and days: the same in every language.
+                projects="; ".join(
                     sorted(
                         f"{loser.project.name} ({winner.consultant.display_name}, "
                         f"{_day(winner.registered_at)})"
                         for winner, loser in pairs
                     )
                 ),
-            },
+            ),
         )
     kept_on: dict[int, list[Registration]] = {}
     for registration in arrived:
@@ -280,15 +276,11 @@ def _tell_consultants(
     for mine in kept_on.values():
         notify(
             user=mine[0].consultant,
-            message=_(
-                "%(absorbed)s was merged into %(survivor)s; your protection at "
-                "%(projects)s continues on %(survivor)s."
-            )
-            % {
-                "absorbed": absorbed.name,
-                "survivor": survivor.name,
-                "projects": _projects(mine),
-            },
+            entry=sales_events.MERGE_PROTECTION_CONTINUES(
+                absorbed=absorbed.name,
+                survivor=survivor.name,
+                projects=_projects(mine),
+            ),
             target=survivor,
         )
 
@@ -421,18 +413,13 @@ def registrations_merge_restore(
     events = []
     for registration in touched:
         if registration.pk in ended and registration.pk not in revived:
-            reason = _(
-                "Merge undone; not protected again: another registration protects "
-                "the customer at this project since"
-            )
+            because = sales_events.MERGE_UNDONE_NOT_PROTECTED()
         elif registration.pk in revived:
-            reason = _("Merge undone: protected again until %(until)s") % {
-                "until": _day(registration.protected_until)
-            }
+            because = sales_events.MERGE_UNDONE_PROTECTED_AGAIN(
+                until=timezone.localtime(registration.protected_until)
+            )
         elif registration.status == Registration.Status.PROTECTED:
-            reason = _("Merge undone: back with %(customer)s") % {
-                "customer": _label(absorbed)
-            }
+            because = sales_events.MERGE_UNDONE_BACK_WITH(customer=_label(absorbed))
         else:
             continue
         events.append(
@@ -442,7 +429,7 @@ def registrations_merge_restore(
                 kind=OwnershipEvent.Kind.MERGE_UNDONE,
                 actor=actor,
                 at=now,
-                reason=reason,
+                because=because,
             )
         )
     OwnershipEvent.objects.bulk_create(events)
@@ -457,16 +444,12 @@ def registrations_merge_restore(
         customer = customers[customer_id]
         notify(
             user=mine[0].consultant,
-            message=_(
-                "The merge of %(absorbed)s into %(survivor)s was undone; your "
-                "protection of %(customer)s at %(projects)s is as it was."
-            )
-            % {
-                "absorbed": absorbed.name,
-                "survivor": survivor.name,
-                "customer": customer.name,
-                "projects": _projects(mine),
-            },
+            entry=sales_events.MERGE_UNDONE_PROTECTION(
+                absorbed=absorbed.name,
+                survivor=survivor.name,
+                customer=customer.name,
+                projects=_projects(mine),
+            ),
             target=customer,
         )
     after = _protected_of([survivor.pk, absorbed.pk])

@@ -21,11 +21,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm_site import jobs, outbox
+from crm_site import events, jobs, outbox
 from crm_site.models import User
 from crm_site.notifications import notify
 from crm_site.roles import Role
 from customers.models import Customer
+from sales import events as sales_events
 from sales.models import FollowUpDigest, FollowUpEscalation, Registration
 
 SAMPLE = 10
@@ -185,26 +186,21 @@ def escalations_build(*, day: date) -> int:
     for manager in managers:
         notify(
             user=manager,
-            message=_(
-                "%(count)s follow-ups of your team are overdue by more than %(days)s days."
-            )
-            % {
-                "count": created_by_team[manager.team_id],
-                "days": settings.FOLLOW_UP_ESCALATE_DAYS,
-            },
+            entry=sales_events.FOLLOW_UPS_OVERDUE(
+                count=created_by_team[manager.team_id],
+                days=settings.FOLLOW_UP_ESCALATE_DAYS,
+            ),
             url=reverse("customers:customer-list") + "?follow_up=overdue",
         )
     return sum(created_by_team.values())
 
 
-def _summary(digest: FollowUpDigest) -> str:
-    return _(
-        "Today: %(due)s follow-ups due, %(overdue)s overdue, %(lapsing)s customers about to return to the pool."
-    ) % {
-        "due": digest.due_today,
-        "overdue": digest.overdue,
-        "lapsing": digest.lapsing,
-    }
+def _summary(digest: FollowUpDigest) -> events.Entry:
+    """The digest's first line: an event, in the reader's language on the
+    notification; str() of it writes the message in the active language."""
+    return sales_events.FOLLOW_UP_DIGEST(
+        due=digest.due_today, overdue=digest.overdue, lapsing=digest.lapsing
+    )
 
 
 class DigestKind(outbox.OutboxKind):
@@ -218,8 +214,8 @@ class DigestKind(outbox.OutboxKind):
     def compose(self, row: FollowUpDigest) -> outbox.Message | None:
         user = row.user
         if not user.email:
-            return outbox.Message(outbox.Channel.APP, "", "", _summary(row))
-        lines = [_summary(row), ""]
+            return outbox.Message(outbox.Channel.APP, "", "", str(_summary(row)))
+        lines = [str(_summary(row)), ""]
         lines += [
             f"- {item['name']} ({item['date']})"
             for item in row.payload.get("follow_ups", [])
@@ -232,7 +228,7 @@ class DigestKind(outbox.OutboxKind):
         )
 
     def after_sent(self, row: FollowUpDigest, *, now: datetime) -> None:
-        notify(user=row.user, message=_summary(row), url=reverse("sales:my-day"))
+        notify(user=row.user, entry=_summary(row), url=reverse("sales:my-day"))
 
     def describe(self, row: FollowUpDigest) -> str:
         return f"{row.user} · {row.day.isoformat()}"

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm_site import events
 from crm_site.audit import AuditedQuerySet
 
 
@@ -323,10 +324,23 @@ class ServiceRequest(models.Model):
             return None
         return self.resolution_due - timezone.now()
 
-    def move_to(self, status: str, *, actor, note: str = "") -> bool:
+    def move_to(
+        self,
+        status: str,
+        *,
+        actor,
+        note: str = "",
+        because: events.Entry | None = None,
+        department: str = "",
+    ) -> bool:
         """The one way a request changes status: refuses illegal moves, does nothing
-        when repeated (except a re-assignment), records the step on the owner's timeline."""
+        when repeated (except a re-assignment), records the step on the owner's timeline.
+
+        ``note`` is what a person wrote; ``because`` the system's word on the step (an
+        event entry, e.g. service.events.HANDED_TO), shown in the reader's language.
+        """
         from customers.services import interaction_log
+        from service import events as service_events
 
         if status == self.status and status != self.Status.ASSIGNED:
             return False
@@ -357,18 +371,23 @@ class ServiceRequest(models.Model):
         self.save(update_fields=fields)
         audit_change(actor=actor, instance=self, before=before)
         ServiceStep.objects.create(
-            request=self, from_status=old, to_status=status, actor=actor, note=note
+            request=self,
+            from_status=old,
+            to_status=status,
+            department=department,
+            actor=actor,
+            note=note,
+            event=because.code if because is not None else "",
+            params=because.params if because is not None else {},
         )
-        summary = _("%(kind)s %(number)s: %(old)s → %(new)s") % {
-            "kind": self.get_kind_display(),
-            "number": self.number,
-            "old": self.Status(old).label,
-            "new": self.Status(status).label,
-        }
+        moved = {"kind": self.kind, "number": self.number, "old": old, "new": status}
         interaction_log(
             customer=self.customer,
             kind="complaint" if self.kind == self.Kind.COMPLAINT else "system",
-            summary=f"{summary} · {note}" if note else str(summary),
+            entry=service_events.STATUS_CHANGED_BECAUSE(**moved, reason=because)
+            if because is not None
+            else service_events.STATUS_CHANGED(**moved),
+            summary=note,
             actor=actor,
             link=self,
         )
@@ -410,7 +429,12 @@ class ServiceStep(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # What a person wrote; what the system says about the step (handed to a
+    # department, a work order, photos added) is an event code and its parameters
+    # (crm_site.events), shown in the reader's language.
     note = models.CharField(max_length=300, blank=True)
+    event = models.CharField(max_length=60, blank=True)
+    params = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -418,6 +442,10 @@ class ServiceStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.from_status} → {self.to_status}"
+
+    @property
+    def text(self) -> str:
+        return events.text_of(self.event, self.params, self.note)
 
 
 class Escalation(models.Model):
@@ -429,11 +457,17 @@ class Escalation(models.Model):
         MANAGER = 2, _("Service manager")
         EXECUTIVE = 3, _("Executive")
 
+    class Reason(models.TextChoices):
+        RESPONSE_OVERDUE = "response_overdue", _("response overdue")
+        RESOLUTION_OVERDUE = "resolution_overdue", _("resolution overdue")
+        NOT_SATISFIED = "not_satisfied", _("Owner not satisfied at the callback")
+
     request = models.ForeignKey(
         ServiceRequest, on_delete=models.CASCADE, related_name="escalations"
     )
     level = models.PositiveSmallIntegerField(choices=Level.choices)
-    reason = models.CharField(max_length=200)
+    # A code, shown in the reader's language.
+    reason = models.CharField(max_length=200, choices=Reason.choices)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from playwright.sync_api import expect
 
 from service import services
 from service.models import Contractor, WorkOrder
@@ -59,6 +60,14 @@ def test_agent_hands_a_leak_to_a_contractor_signs_it_off_and_the_manager_sees_it
     screenshot("51-work-order-signed-off")
     order = WorkOrder.objects.get()
     assert order.status == "done" and order.signoff_photo
+    # The steps are stored as events and written in the reader's language.
+    steps = page.get_by_test_id("steps")
+    expect(steps).to_contain_text(
+        f"派工单 WO{order.pk} 派给 安居防水工程：重做卫生间防水层"
+    )
+    expect(steps).to_contain_text("闭水试验通过，业主签字确认")
+    steps.scroll_into_view_if_needed()
+    screenshot("51b-work-order-steps")
     leak.refresh_from_db()
     assert leak.receiver == service_agent and leak.department == "contractor"
 

@@ -229,6 +229,8 @@ def world(consultant, service_agent):
         kind="registered",
         consultant=consultant,
         reason=f"{NAME} 到访登记",
+        event="sales.merge_came_with",
+        params={"absorbed": f"{NAME} (#9)"},
     )
     FollowUpEscalation.objects.create(
         customer=customer, consultant=consultant, due_date=date(2026, 1, 1)
@@ -523,7 +525,7 @@ def test_anonymise_clears_personal_fields_everywhere_and_keeps_contracts(
     assert StageChange.objects.get(opportunity=deal).note == "认购"
     assert lost.buyer_name == "" and lost.lost_note == ""
     assert StageChange.objects.get(opportunity=lost).note == ""
-    assert NAME not in OwnershipEvent.objects.get(customer=customer).reason
+    assert NAME not in OwnershipEvent.objects.get(customer=customer).text
     # service
     request = ServiceRequest.objects.get(pk=world["request"].pk)
     assert (request.description, request.callback_note) == ("", "")
@@ -546,7 +548,7 @@ def test_anonymise_clears_personal_fields_everywhere_and_keeps_contracts(
         assert NAME not in entry.object_repr
         assert MOBILE not in json.dumps(entry.changes)
     for notification in Notification.objects.all():
-        assert NAME not in notification.message
+        assert NAME not in notification.text
     # everything together: nothing in the export still names them
     exported = json.dumps(
         [rows for _s, rows in personal_data.export(customer)],

@@ -40,6 +40,8 @@ def _sample(kind: events.Param):
         return timezone.make_aware(dt.datetime(2026, 12, 10, 14, 30))
     if isinstance(kind, events.Date):
         return dt.date(2026, 12, 10)
+    if isinstance(kind, events.Nested):
+        return events.get("sales.hold_expired")(unit="101")
     return "101"
 
 

@@ -84,7 +84,8 @@ def test_a_sent_invitation_lands_on_the_timeline_and_keeps_the_follow_up(
     start_and_queue(campaign, marketer)
     services.invitations_send(campaign_id=campaign.pk)
     entry = Interaction.objects.get(customer=customer)
-    assert entry.channel == "sms" and campaign.name in entry.summary
+    assert entry.channel == "sms" and entry.event == "marketing.invited"
+    assert entry.params == {"campaign": campaign.name} and campaign.name in entry.text
     customer.refresh_from_db()
     assert customer.next_follow_up == follow_up
     assert customer.last_contact_at is None  # a mass message is no contact

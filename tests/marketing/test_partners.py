@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import translation
 
 from crm_site.models import Notification, User
 from customers.models import Customer
@@ -73,7 +74,9 @@ def test_registration_is_refused_when_a_consultant_protects_the_customer(
     event = OwnershipEvent.objects.get(
         customer=own_customer, kind="refused", consultant_id=broker.pk
     )
-    assert consultant.display_name in event.reason
+    assert event.event == "sales.protected_by" and event.reason == ""
+    assert event.params["owner"] == consultant.display_name
+    assert consultant.display_name in event.text
     message = refused.value.message
     assert consultant.display_name not in message
     assert consultant.last_name not in message and own_customer.name not in message
@@ -228,8 +231,9 @@ def test_a_broker_whose_customer_is_handed_to_sales_is_not_told_to_whom(
         reason=f"到访后转给{consultant.display_name}",
     )
     note = Notification.objects.filter(user=broker).latest("pk")
-    assert consultant.display_name not in note.message
-    assert consultant.last_name not in note.message
+    assert note.event == "sales.handed_to_sales_office" and note.message == ""
+    assert consultant.display_name not in note.text
+    assert consultant.last_name not in note.text
 
 
 def test_a_consultant_whose_customer_is_reassigned_is_told_to_whom(
@@ -249,7 +253,12 @@ def test_a_consultant_whose_customer_is_reassigned_is_told_to_whom(
         reason="调岗",
     )
     note = Notification.objects.filter(user=consultant).latest("pk")
-    assert other_consultant.display_name in note.message
+    assert note.event == "sales.reassigned" and note.message == "调岗"
+    with translation.override("en"):
+        assert note.text == (
+            f"{own_customer.name} was reassigned to {other_consultant.display_name}"
+            " · 调岗"
+        )
 
 
 def test_the_portal_refuses_a_bad_number_next_to_the_field(client, broker, project):

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site.models import AuditEntry
 from customers.models import Customer, Interaction
@@ -47,10 +47,15 @@ def test_an_owner_refers_an_existing_customer_and_both_timelines_say_so(
     referral, owner, friend
 ):
     assert referral.referrer == owner and referral.friend == friend
-    assert Interaction.objects.filter(customer=owner, summary__contains="吴九").exists()
-    assert Interaction.objects.filter(
-        customer=friend, summary__contains="孙八"
-    ).exists()
+    referred = Interaction.objects.get(customer=owner, event="marketing.referred")
+    assert referred.params == {"name": "吴九"} and referred.kind == "system"
+    by = Interaction.objects.get(customer=friend, event="marketing.referred_by")
+    assert by.params == {"name": owner.name}
+    with translation.override("en"):
+        assert (referred.text, by.text) == (
+            "Referred 吴九",
+            f"Referred by {owner.name}",
+        )
     assert AuditEntry.objects.filter(object_id=referral.pk, action="create").exists()
 
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.utils import translation
 
 from crm_site.models import Notification
 from customers.models import Interaction
@@ -38,7 +39,9 @@ def test_check_in_by_code_lands_on_the_timeline(running, marketer, consultant):
     )
     assert created and response.kind == "checkin"
     entry = Interaction.objects.get(customer=member.customer, kind="event")
-    assert running.name in entry.summary
+    assert entry.event == "marketing.checked_in"
+    with translation.override("en"):
+        assert entry.text == f"Checked in at {running.name}"
     member.customer.refresh_from_db()
     assert member.customer.last_contact_at is not None
     # A second check-in with the same code changes nothing.

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site.models import Notification
 from customers import services as customer_services
@@ -42,6 +42,11 @@ def test_first_visit_registers_the_customer_for_the_visit_window(
     assert pool_customer.assigned_consultant == consultant
     event = OwnershipEvent.objects.get()
     assert event.kind == "registered" and event.rule_version == 1
+    # Why: the basis and the rule, as an event shown in the reader's language.
+    assert event.event == "sales.registered_under_rule" and event.reason == ""
+    assert event.params == {"basis": "visit", "version": "1", "days": 7}
+    with translation.override("en"):
+        assert event.text == "Visit registration under rule v1: 7 days"
 
 
 def test_a_call_registers_for_the_call_window(project, consultant, pool_customer):
@@ -72,7 +77,9 @@ def test_only_real_follow_ups_renew_protection(project, consultant, pool_custome
     assert (
         renewed.protected_until.date() == (timezone.now() + timedelta(days=30)).date()
     )
-    assert OwnershipEvent.objects.filter(kind="renewed").count() == 1
+    renewal = OwnershipEvent.objects.get(kind="renewed")
+    assert renewal.event == "sales.renewed_by_contact"
+    assert renewal.params["kind"] == "call_out"
 
 
 def test_registering_a_protected_customer_is_refused_with_owner_and_date(
@@ -129,7 +136,8 @@ def test_sweep_returns_lapsed_customers_to_the_pool_once(
     assert pool_customer.assigned_consultant is None
     assert Registration.objects.get().status == "lapsed"
     assert ownership.registrations_sweep() == 0
-    assert OwnershipEvent.objects.filter(kind="lapsed").count() == 1
+    lapse = OwnershipEvent.objects.get(kind="lapsed")
+    assert lapse.event == "sales.no_follow_up" and lapse.reason == ""
     assert Notification.objects.filter(user=consultant).count() == 1
 
 

@@ -99,7 +99,10 @@ def test_the_consultant_who_owned_the_absorbed_customer_opens_the_survivor(
         mine,
         sales_manager,
     )
-    told = Notification.objects.get(user=other_consultant, message__contains="二期")
+    told = Notification.objects.get(
+        user=other_consultant, event="sales.merge_protection_continues"
+    )
+    assert "二期" in told.params["projects"]
     assert told.url == survivor.get_absolute_url()
 
 
@@ -180,8 +183,11 @@ def test_at_one_project_the_earlier_protection_wins_and_the_later_one_ends(
         other_consultant,
     )
     # The other consultant is told, without a link to a customer no longer theirs.
-    told = Notification.objects.get(user=other_consultant, message__contains="一期")
-    assert consultant.display_name in told.message and told.url == ""
+    told = Notification.objects.get(
+        user=other_consultant, event="sales.merge_registration_ended"
+    )
+    assert "一期" in told.params["projects"]
+    assert consultant.display_name in told.text and told.url == ""
     assert not CustomerAccess.objects.filter(
         customer=survivor, user=other_consultant
     ).exists()
@@ -208,7 +214,7 @@ def test_the_absorbed_customers_earlier_protection_wins_and_takes_the_customer(
     assert detail(client, other_consultant, survivor) == 200
     assert detail(client, consultant, survivor) == 404
     assert Notification.objects.filter(
-        user=consultant, message__contains=other_consultant.display_name
+        user=consultant, params__projects__icontains=other_consultant.display_name
     ).exists()
     # The owner change and the registrations are both in the audit trail.
     entries = AuditEntry.objects.filter(

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site.models import Notification
 from customers.models import Interaction
@@ -112,7 +112,15 @@ def test_every_legal_move_is_allowed_and_recorded_on_the_timeline(deal, consulta
     timeline = Interaction.objects.filter(
         customer=deal.customer, kind="system"
     ).order_by("-id")
-    assert "→" in timeline.first().summary
+    last = timeline.first()
+    assert last.event == "sales.deal_stage" and last.summary == ""
+    assert last.params == {
+        "project": deal.project.name,
+        "old": "contacted",
+        "new": "visited",
+    }
+    with translation.override("en"):
+        assert last.text == f"Deal {deal.project.name}: Contacted → Visited"
 
 
 def test_lost_needs_a_reason(deal, consultant):

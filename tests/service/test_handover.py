@@ -198,7 +198,9 @@ def test_booking_respects_the_slot_capacity_and_confirms(invited, slot, service_
     invited[0].refresh_from_db()
     assert invited[0].status == "booked" and invited[0].slot == slot
     assert Interaction.objects.filter(
-        customer=invited[0].customer, summary__contains=str(slot)
+        customer=invited[0].customer,
+        event="service.handover_booked",
+        params__slot=str(slot),
     ).exists()
 
 

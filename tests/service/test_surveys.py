@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail, signing
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site import messaging
 from customers.models import Customer, Interaction
@@ -197,7 +197,10 @@ def test_owner_answers_without_login_and_the_answer_lands_on_the_timeline(
     assert answer.index == 100 and answer.comment == "师傅很专业"
     assert answer.answers.count() == 3
     entry = Interaction.objects.get(customer=invitation.customer, kind="survey")
-    assert "100" in entry.summary and entry.link_id == invitation.request_id
+    assert entry.event == "service.survey_answered" and entry.params["index"] == "100"
+    assert entry.summary == "师傅很专业" and entry.link_id == invitation.request_id
+    with translation.override("en"):
+        assert entry.text == "Satisfaction survey answered: index 100 · 师傅很专业"
 
 
 def test_a_link_works_once_then_says_already_answered(client, invitation):

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site.models import AuditEntry
 from customers.models import Interaction
@@ -49,10 +49,19 @@ def test_handing_to_a_contractor_keeps_the_receiver_accountable(
     assert work.status == "open" and work.due_at == leak.resolution_due
     assert leak.status == "assigned" and leak.department == "contractor"
     assert leak.receiver == service_agent
-    assert ServiceStep.objects.filter(request=leak, note__contains="安居防水").exists()
-    assert Interaction.objects.filter(
-        customer=leak.customer, summary__contains="WO"
-    ).exists()
+    handed = ServiceStep.objects.get(request=leak, event="service.handed_to")
+    assert handed.params == {"who": {"name": contractor.name}} and handed.note == ""
+    step = ServiceStep.objects.get(request=leak, event="service.work_order_created")
+    assert step.params["pk"] == str(work.pk) and step.params["task"] == work.task
+    line = Interaction.objects.get(
+        customer=leak.customer, event="service.work_order_step"
+    )
+    assert line.params["step"] == {"event": step.event, "params": step.params}
+    with translation.override("en"):
+        assert line.text == (
+            f"Repair request {leak.number}: Work order WO{work.pk} to {contractor.name}: "
+            f"{work.task}"
+        )
     assert AuditEntry.objects.filter(
         object_id=work.pk, action="create", content_type__model="workorder"
     ).exists()
@@ -76,15 +85,15 @@ def test_a_work_order_with_an_appointment_is_scheduled_and_signed_off(
     assert work.status == "done" and work.signed_off_at and work.on_time
     assert work.signoff_photo.name.startswith("work_orders/")
     assert work.cost == Decimal("800")
-    assert (
-        Interaction.objects.filter(
-            customer=leak.customer, summary__contains="闭水试验通过"
-        ).count()
-        == 1
-    )
+    signed = Interaction.objects.get(customer=leak.customer, summary="闭水试验通过")
+    assert signed.params["step"]["event"] == "service.work_order_signed_off"
+    with translation.override("en"):
+        assert signed.text.endswith(f"Work order WO{work.pk} signed off · 闭水试验通过")
     # Signing off twice does nothing.
     services_work.work_order_sign_off(actor=service_agent, work_order=work, note="x")
-    assert ServiceStep.objects.filter(note__contains="signed off").count() <= 1
+    assert (
+        ServiceStep.objects.filter(event="service.work_order_signed_off").count() == 1
+    )
 
 
 @pytest.mark.parametrize(

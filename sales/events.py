@@ -1,0 +1,263 @@
+"""What the sales app writes on timelines, deal steps and notifications, as events
+(crm_site.events). Imported by SalesConfig.ready()."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from crm_site import events
+
+STAGE = events.Choice("sales.Opportunity", "stage")
+
+# Timeline entries -------------------------------------------------------------------
+
+DEAL_OPENED = events.register(
+    "sales.deal_opened", _("Deal opened at %(project)s"), project=events.Text()
+)
+DEAL_STAGE = events.register(
+    "sales.deal_stage",
+    _("Deal %(project)s: %(old)s → %(new)s"),
+    project=events.Text(),
+    old=STAGE,
+    new=STAGE,
+)
+# A stage change the system made for a reason of its own (a hold expired...).
+DEAL_STAGE_BECAUSE = events.register(
+    "sales.deal_stage_because",
+    _("Deal %(project)s: %(old)s → %(new)s · %(reason)s"),
+    project=events.Text(),
+    old=STAGE,
+    new=STAGE,
+    reason=events.Nested(),
+)
+DISCOUNT = events.register(
+    "sales.discount",
+    _("Discount %(percent)s%% on unit %(unit)s: %(price)s"),
+    percent=events.Number(),
+    unit=events.Text(),
+    price=events.Money(),
+)
+UNIT_CHANGED = events.register(
+    "sales.unit_changed",
+    _("Unit changed from %(old)s to %(new)s"),
+    old=events.Text(),
+    new=events.Text(),
+)
+BUYER_CHANGED = events.register(
+    "sales.buyer_changed",
+    _("Buyer of unit %(unit)s changed from %(old)s to %(new)s"),
+    unit=events.Text(),
+    old=events.Text(),
+    new=events.Text(),
+)
+
+# Why the system moved a deal (a stage change's reason) -------------------------------
+
+UNIT_HELD = events.register(
+    "sales.unit_held",
+    _("Unit %(unit)s held until %(until)s"),
+    unit=events.Text(),
+    until=events.DateTime(),
+)
+HOLD_EXPIRED = events.register(
+    "sales.hold_expired", _("Hold on unit %(unit)s expired"), unit=events.Text()
+)
+UNIT_RELEASED = events.register(
+    "sales.unit_released", _("Unit %(unit)s released"), unit=events.Text()
+)
+PAID_IN_FULL = events.register("sales.paid_in_full", _("All payments received"))
+# The consultant's reason for the cancellation is the stage change's note.
+SUBSCRIPTION_CANCELLED = events.register(
+    "sales.subscription_cancelled", _("Subscription cancelled")
+)
+
+# Notifications ----------------------------------------------------------------------
+
+HOLD_EXPIRED_NOTICE = events.register(
+    "sales.hold_expired_notice",
+    _(
+        "The hold on unit %(unit)s for %(customer)s has expired; the unit is on sale again."
+    ),
+    unit=events.Text(),
+    customer=events.Text(),
+)
+DISCOUNT_ASKED = events.register(
+    "sales.discount_asked",
+    _("%(who)s asks a %(percent)s%% discount for %(customer)s."),
+    who=events.Text(),
+    percent=events.Number(),
+    customer=events.Text(),
+)
+DISCOUNT_APPROVED = events.register(
+    "sales.discount_approved",
+    _("Discount approved: %(customer)s"),
+    customer=events.Text(),
+)
+DISCOUNT_REJECTED = events.register(
+    "sales.discount_rejected",
+    _("Discount rejected: %(customer)s"),
+    customer=events.Text(),
+)
+CHANGE_ASKED = events.register(
+    "sales.change_asked",
+    _("%(who)s asks to change a subscribed deal: %(kind)s (%(customer)s)."),
+    who=events.Text(),
+    kind=events.Choice("sales.DealChange", "kind"),
+    customer=events.Text(),
+)
+CHANGE_REFUSED = events.register(
+    "sales.change_refused",
+    _("Change refused: %(customer)s"),
+    customer=events.Text(),
+)
+CHANGE_APPROVED = events.register(
+    "sales.change_approved",
+    _("Change approved: %(kind)s"),
+    kind=events.Choice("sales.DealChange", "kind"),
+)
+CUSTOMER_PROTECTED = events.register(
+    "sales.customer_protected",
+    _(
+        "%(customer)s is protected at %(project)s by %(owner)s until %(until)s; your contact was logged but the customer stays theirs."
+    ),
+    customer=events.Text(),
+    project=events.Text(),
+    owner=events.Text(),
+    until=events.Date(),
+)
+POOL_RETURNED = events.register(
+    "sales.pool_returned",
+    _("%(count)s of your customers returned to the public pool: protection lapsed."),
+    count=events.Number(),
+)
+POOL_WARNING = events.register(
+    "sales.pool_warning",
+    _(
+        "%(count)s of your customers return to the pool from %(day)s unless you follow up."
+    ),
+    count=events.Number(),
+    day=events.Date(),
+)
+HANDED_TO_SALES_OFFICE = events.register(
+    "sales.handed_to_sales_office",
+    _("%(customer)s was handed over to the sales office."),
+    customer=events.Text(),
+)
+# The manager's reason is the notification's message, after the words.
+REASSIGNED = events.register(
+    "sales.reassigned",
+    _("%(customer)s was reassigned to %(to)s"),
+    customer=events.Text(),
+    to=events.Text(),
+)
+MERGE_REGISTRATION_ENDED = events.register(
+    "sales.merge_registration_ended",
+    _(
+        "%(absorbed)s was merged into %(survivor)s. Your registration "
+        "ended where an earlier protection wins: %(projects)s."
+    ),
+    absorbed=events.Text(),
+    survivor=events.Text(),
+    projects=events.Text(limit=250),
+)
+MERGE_PROTECTION_CONTINUES = events.register(
+    "sales.merge_protection_continues",
+    _(
+        "%(absorbed)s was merged into %(survivor)s; your protection at "
+        "%(projects)s continues on %(survivor)s."
+    ),
+    absorbed=events.Text(),
+    survivor=events.Text(),
+    projects=events.Text(limit=250),
+)
+MERGE_UNDONE_PROTECTION = events.register(
+    "sales.merge_undone_protection",
+    _(
+        "The merge of %(absorbed)s into %(survivor)s was undone; your "
+        "protection of %(customer)s at %(projects)s is as it was."
+    ),
+    absorbed=events.Text(),
+    survivor=events.Text(),
+    customer=events.Text(),
+    projects=events.Text(limit=250),
+)
+FOLLOW_UPS_OVERDUE = events.register(
+    "sales.follow_ups_overdue",
+    _("%(count)s follow-ups of your team are overdue by more than %(days)s days."),
+    count=events.Number(),
+    days=events.Number(),
+)
+FOLLOW_UP_DIGEST = events.register(
+    "sales.follow_up_digest",
+    _(
+        "Today: %(due)s follow-ups due, %(overdue)s overdue, %(lapsing)s customers about to return to the pool."
+    ),
+    due=events.Number(),
+    overdue=events.Number(),
+    lapsing=events.Number(),
+)
+
+# Why an ownership decision was made (OwnershipEvent.event) ---------------------------
+
+PROTECTED_BY = events.register(
+    "sales.protected_by",
+    _("Protected by %(owner)s until %(until)s"),
+    owner=events.Text(),
+    until=events.Date(),
+)
+REGISTERED_UNDER_RULE = events.register(
+    "sales.registered_under_rule",
+    _("%(basis)s under rule v%(version)s: %(days)s days"),
+    basis=events.Choice("sales.Registration", "basis"),
+    version=events.Text(),
+    days=events.Number(),
+)
+RENEWED_BY_CONTACT = events.register(
+    "sales.renewed_by_contact",
+    _("%(kind)s on %(day)s"),
+    kind=events.Choice("customers.Interaction", "kind"),
+    day=events.Date(),
+)
+NO_FOLLOW_UP = events.register(
+    "sales.no_follow_up", _("No follow-up within the protection period")
+)
+MERGE_CAME_WITH = events.register(
+    "sales.merge_came_with",
+    _("Came with %(absorbed)s, merged into this customer"),
+    absorbed=events.Text(),
+)
+MERGE_WINS = events.register(
+    "sales.merge_wins",
+    _(
+        "Merge of %(absorbed)s: protection since %(day)s wins over "
+        "%(other)s's from %(other_day)s"
+    ),
+    absorbed=events.Text(),
+    day=events.Date(),
+    other=events.Text(),
+    other_day=events.Date(),
+)
+MERGE_LOSES = events.register(
+    "sales.merge_loses",
+    _("Merge of %(absorbed)s: %(owner)s's protection since %(day)s is earlier"),
+    absorbed=events.Text(),
+    owner=events.Text(),
+    day=events.Date(),
+)
+MERGE_UNDONE_NOT_PROTECTED = events.register(
+    "sales.merge_undone_not_protected",
+    _(
+        "Merge undone; not protected again: another registration protects "
+        "the customer at this project since"
+    ),
+)
+MERGE_UNDONE_PROTECTED_AGAIN = events.register(
+    "sales.merge_undone_protected_again",
+    _("Merge undone: protected again until %(until)s"),
+    until=events.Date(),
+)
+MERGE_UNDONE_BACK_WITH = events.register(
+    "sales.merge_undone_back_with",
+    _("Merge undone: back with %(customer)s"),
+    customer=events.Text(),
+)
