@@ -24,6 +24,7 @@ from crm_site import events
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 NOTE_SEPARATOR = " · "
+NOTE = "_note"
 
 
 def _regex(template: str) -> re.Pattern[str] | None:
@@ -34,12 +35,15 @@ def _regex(template: str) -> re.Pattern[str] | None:
         if name in names:
             return None
         names.add(name)
-        parts.append(f"(?P<{name}>.+?)")
+        # A legacy format's %(_note)s is where the person's words were written.
+        parts.append("(?P<_note>.*)" if name == NOTE else f"(?P<{name}>.+?)")
         pos = match.end()
     parts.append(re.escape(template[pos:].replace("%%", "%")))
     body = "".join(parts)
-    # The person's own note, if any, followed the words after a middle dot.
-    return re.compile(f"{body}(?:{re.escape(NOTE_SEPARATOR)}(?P<_note>.*))?", re.S)
+    if NOTE in names:
+        return re.compile(body, re.S)
+    # Otherwise the person's note, if any, followed the words after a middle dot.
+    return re.compile(f"{body}(?:{re.escape(NOTE_SEPARATOR)}(?P<{NOTE}>.*))?", re.S)
 
 
 def _literal_length(template: str) -> int:
@@ -80,6 +84,8 @@ def _choice_values(model: str, field_name: str) -> dict[str, str]:
 def _stored(kind: events.Param, words: str) -> Any:
     """What the parameter stores for the words it was shown as; None if not its words."""
     words = words.strip()
+    if isinstance(kind, events.Nested):
+        return None  # an entry inside an entry was never written as words
     if isinstance(kind, events.Choice):
         return _choice_values(kind.model, kind.field_name).get(words)
     if isinstance(kind, events.Money | events.Number):
@@ -101,12 +107,15 @@ def parse(text: str) -> tuple[events.Entry, str] | None:
         values = {}
         for name, kind in event.params.items():
             words = match.groupdict().get(name)
-            value = _stored(kind, words) if words is not None else None
+            try:
+                value = _stored(kind, words) if words is not None else None
+            except (TypeError, ValueError):
+                value = None
             if value is None:
                 break
             values[name] = value
         else:
-            return events.Entry(event.code, values), (match.group("_note") or "")
+            return events.Entry(event.code, values), (match.group(NOTE) or "").strip()
     return None
 
 

@@ -36,6 +36,10 @@ DISCOUNT = events.register(
     percent=events.Number(),
     unit=events.Text(),
     price=events.Money(),
+    legacy=(
+        "Discount %(percent)s%% on unit %(unit)s: ¥%(price)s",
+        "房源 %(unit)s 折扣 %(percent)s%%：¥%(price)s",
+    ),
 )
 UNIT_CHANGED = events.register(
     "sales.unit_changed",
@@ -68,7 +72,9 @@ UNIT_RELEASED = events.register(
 PAID_IN_FULL = events.register("sales.paid_in_full", _("All payments received"))
 # The consultant's reason for the cancellation is the stage change's note.
 SUBSCRIPTION_CANCELLED = events.register(
-    "sales.subscription_cancelled", _("Subscription cancelled")
+    "sales.subscription_cancelled",
+    _("Subscription cancelled"),
+    legacy=("Subscription cancelled: %(_note)s", "认购已取消：%(_note)s"),
 )
 
 # Notifications ----------------------------------------------------------------------
@@ -149,6 +155,10 @@ REASSIGNED = events.register(
     _("%(customer)s was reassigned to %(to)s"),
     customer=events.Text(),
     to=events.Text(),
+    legacy=(
+        "%(customer)s was reassigned to %(to)s: %(_note)s",
+        "%(customer)s 已转派给 %(to)s：%(_note)s",
+    ),
 )
 MERGE_REGISTRATION_ENDED = events.register(
     "sales.merge_registration_ended",

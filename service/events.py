@@ -50,6 +50,7 @@ REQUEST_RECORDED = events.register(
     _("%(kind)s %(number)s recorded"),
     kind=KIND,
     number=events.Text(),
+    legacy=("%(kind)s %(number)s: %(_note)s",),
 )
 STATUS_CHANGED = events.register(
     "service.status_changed",
@@ -100,11 +101,20 @@ SURVEY_ANSWERED = events.register(
 
 HANDED_TO = events.register("service.handed_to", _("Handed to %(who)s"), who=Assignee())
 PHOTOS_ADDED = events.register(
-    "service.photos_added", _("Photos added: %(count)s"), count=events.Number()
+    "service.photos_added",
+    _("Photos added: %(count)s"),
+    count=events.Number(),
+    legacy=(
+        "%(count)s photo added",
+        "%(count)s photos added",
+        "已添加 %(count)s 张照片",
+    ),
 )
 # The owner's words at the callback are the step's note.
 OWNER_NOT_SATISFIED = events.register(
-    "service.owner_not_satisfied", _("Owner not satisfied")
+    "service.owner_not_satisfied",
+    _("Owner not satisfied"),
+    legacy=("Owner not satisfied: %(_note)s", "业主不满意：%(_note)s"),
 )
 WORK_ORDER_CREATED = events.register(
     "service.work_order_created",
@@ -125,11 +135,19 @@ WORK_ORDER_SIGNED_OFF = events.register(
     "service.work_order_signed_off",
     _("Work order WO%(pk)s signed off"),
     pk=events.Text(),
+    legacy=(
+        "Work order WO%(pk)s signed off: %(_note)s",
+        "派工单 WO%(pk)s 已验收：%(_note)s",
+    ),
 )
 WORK_ORDER_CANCELLED = events.register(
     "service.work_order_cancelled",
     _("Work order WO%(pk)s cancelled"),
     pk=events.Text(),
+    legacy=(
+        "Work order WO%(pk)s cancelled: %(_note)s",
+        "派工单 WO%(pk)s 已取消：%(_note)s",
+    ),
 )
 
 # Notifications ----------------------------------------------------------------------
