@@ -21,6 +21,7 @@ from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
+from customers.forms import InteractionForm
 from customers.models import Customer
 from customers.selectors import customer_list
 from sales import dashboard, selectors, services
@@ -947,5 +948,7 @@ def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
 @see_required("sales.view_sales_desk")
 def my_day(request: HttpRequest) -> HttpResponse:
     context = selectors.my_day(user=request.user)
+    # One blank quick-log form serves every row (its kinds and field names).
+    context["log_form"] = InteractionForm()
     context["digest_job"] = JobRun.objects.filter(name="follow_up_digest").first()
     return render(request, "sales/my_day.html", context)
