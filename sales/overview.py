@@ -13,16 +13,34 @@ from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.db.models import Count, DecimalField, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.db.models import Value as V
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import overview
 from crm_site.models import User
 from customers.models import Interaction
-from sales.models import Opportunity, Project, Receipt, StageChange
+from sales.models import (
+    DealChange,
+    DiscountRequest,
+    Opportunity,
+    PaymentItem,
+    Project,
+    Receipt,
+    StageChange,
+)
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
 
@@ -87,6 +105,37 @@ def receipts_in(
     )
 
 
+def overdue_payments(*, user: User, project_id: int | None) -> QuerySet[PaymentItem]:
+    """Instalments past their due date and not fully received."""
+    return PaymentItem.objects.filter(
+        deal_filter(overview.scope_key(user), user, project_id, "opportunity__"),
+        due_date__lt=timezone.localdate(),
+        received__lt=F("amount"),
+    )
+
+
+def pending_approvals(
+    *, user: User, project_id: int | None
+) -> tuple[QuerySet[DiscountRequest], QuerySet[DealChange]]:
+    """Discounts and deal changes waiting for a sales manager."""
+    scope = deal_filter(overview.scope_key(user), user, project_id, "opportunity__")
+    return (
+        DiscountRequest.objects.filter(scope, status=DiscountRequest.Status.PENDING),
+        DealChange.objects.filter(scope, status=DealChange.Status.PENDING),
+    )
+
+
+def current(scope: overview.Scope) -> dict:
+    """What waits now: overdue instalments and approvals (three counts)."""
+    discounts, changes = pending_approvals(user=scope.user, project_id=scope.project_id)
+    return {
+        "sales.overdue_payments": overdue_payments(
+            user=scope.user, project_id=scope.project_id
+        ).count(),
+        "sales.approvals": discounts.count() + changes.count(),
+    }
+
+
 def compute(scope: overview.Scope, first: date, stop: date, keys: set[str]) -> dict:
     """Sales figures of the days first <= day < stop: three aggregate queries."""
     window = {"user": scope.user, "project_id": scope.project_id, "first": first}
@@ -149,6 +198,10 @@ def links(scope: overview.Scope, start: date, end: date) -> dict[str, str]:
         "sales.contracts": contracts,
         "sales.contract_value": contracts,
         "sales.collections": _url("sales:receipt-list", **window),
+        "sales.overdue_payments": _url(
+            "sales:payments-overdue", project=scope.project_id
+        ),
+        "sales.approvals": _url("sales:approval-list", project=scope.project_id),
     }
 
 
@@ -172,8 +225,21 @@ def register() -> None:
                     "sales.contract_value", _("Contracted value"), money=True
                 ),
                 overview.Figure("sales.collections", _("Collections"), money=True),
+                overview.Figure(
+                    "sales.overdue_payments",
+                    _("Overdue payments"),
+                    now=True,
+                    lower_is_better=True,
+                ),
+                overview.Figure(
+                    "sales.approvals",
+                    _("Approvals waiting"),
+                    now=True,
+                    lower_is_better=True,
+                ),
             ),
             compute=compute,
+            current=current,
             links=links,
         )
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -237,6 +237,21 @@ def my_day(*, user: User) -> dict:
             status=Registration.Status.PROTECTED,
             protected_until__gt=now,
             protected_until__lte=now + timedelta(days=7),
+        )
+        # A subscribed or contracted deal keeps its customer protected until the
+        # deal ends (sales.services.ownership): nothing to do for those.
+        .exclude(
+            Exists(
+                Opportunity.objects.filter(
+                    customer_id=OuterRef("customer_id"),
+                    project_id=OuterRef("project_id"),
+                    consultant_id=OuterRef("consultant_id"),
+                    stage__in=[
+                        Opportunity.Stage.SUBSCRIBED,
+                        Opportunity.Stage.CONTRACTED,
+                    ],
+                )
+            )
         )
         .select_related("customer", "project")
         .order_by("protected_until")[:50]

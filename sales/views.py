@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -53,6 +53,7 @@ from sales.models import (
     Unit,
     UnitHold,
 )
+from sales.overview import overdue_payments, pending_approvals
 from sales.pricing import quote
 from sales.services import ownership
 from sales.services import unit_import as unit_import_service
@@ -461,42 +462,37 @@ def opportunity_discount(request: HttpRequest, pk: int) -> HttpResponse:
 
 @see_required("sales.view_sales_management")
 def approval_list(request: HttpRequest) -> HttpResponse:
-    pending = (
-        DiscountRequest.objects.filter(
-            status=DiscountRequest.Status.PENDING,
-            opportunity__in=Opportunity.objects.visible_to(request.user),
-        )
-        .select_related(
-            "opportunity__customer",
-            "opportunity__unit__building__project",
-            "opportunity__project",
-            "requested_by",
-        )
-        .order_by("requested_at")
+    project_id = parse_id(request.GET.get("project"))
+    discounts, deal_changes = pending_approvals(
+        user=request.user, project_id=project_id
     )
+    pending = discounts.select_related(
+        "opportunity__customer",
+        "opportunity__unit__building__project",
+        "opportunity__project",
+        "requested_by",
+    ).order_by("requested_at")
     page = paginate(pending, page=request.GET.get("page"))
     for item in page.items:
         # A deal whose hold was released since the request has no price to show.
         unit = item.opportunity.unit
         item.quote = unit and quote(unit=unit, discount_percent=item.percent)
-    changes = (
-        DealChange.objects.filter(
-            status=DealChange.Status.PENDING,
-            opportunity__in=Opportunity.objects.visible_to(request.user),
-        )
-        .select_related(
-            "opportunity__customer",
-            "opportunity__unit__building__project",
-            "new_unit__building__project",
-            "new_customer",
-            "requested_by",
-        )
-        .order_by("requested_at")[:100]
-    )
+    changes = deal_changes.select_related(
+        "opportunity__customer",
+        "opportunity__unit__building__project",
+        "new_unit__building__project",
+        "new_customer",
+        "requested_by",
+    ).order_by("requested_at")[:100]
     return render(
         request,
         "sales/approval_list.html",
-        {"page": page, "form": DiscountDecisionForm(), "changes": changes},
+        {
+            "page": page,
+            "form": DiscountDecisionForm(),
+            "changes": changes,
+            "filter_query": f"project={project_id}" if project_id else "",
+        },
     )
 
 
@@ -557,12 +553,9 @@ def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @see_required("sales.view_sales_desk")
 def payments_overdue(request: HttpRequest) -> HttpResponse:
+    project_id = parse_id(request.GET.get("project"))
     items = (
-        PaymentItem.objects.filter(
-            due_date__lt=timezone.localdate(),
-            received__lt=F("amount"),
-            opportunity__in=Opportunity.objects.visible_to(request.user),
-        )
+        overdue_payments(user=request.user, project_id=project_id)
         .select_related(
             "opportunity__customer",
             "opportunity__unit__building__project",
@@ -573,7 +566,10 @@ def payments_overdue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sales/payment_overdue.html",
-        {"page": paginate(items, page=request.GET.get("page"))},
+        {
+            "page": paginate(items, page=request.GET.get("page")),
+            "filter_query": f"project={project_id}" if project_id else "",
+        },
     )
 
 

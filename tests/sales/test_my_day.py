@@ -145,3 +145,19 @@ def test_my_day_queries_do_not_grow_with_rows(
     cache.clear()
     with django_assert_num_queries(len(first.captured_queries)):
         client.get(MY_DAY)
+
+
+def test_a_protection_held_by_a_signed_deal_is_not_listed(client, consultant, project):
+    from sales.models import Opportunity
+
+    registration = _protected(consultant, "已签约", timedelta(days=2))
+    Opportunity.objects.create(
+        customer=registration.customer,
+        project=project,
+        consultant=consultant,
+        stage=Opportunity.Stage.CONTRACTED,
+    )
+    _protected(consultant, "要跟进", timedelta(days=2))
+    client.force_login(consultant)
+    ending = client.get(MY_DAY).context["ending"]
+    assert [r.customer.name for r in ending] == ["要跟进"]
