@@ -116,6 +116,7 @@ def test_every_roles_home_is_its_work_at_desktop_and_phone_width(
             row.locator("input[name=summary]").fill("已电话联系，周末来看房")
             row.get_by_role("button", name="记录").click()
             page.get_by_test_id("quick-log-done").wait_for()
+            screenshot("home-consultant-zh-390-logged")
         if role == "service_agent":
             first = page.get_by_test_id("request-table").locator("tbody tr").first
             assert "table-danger" in (first.get_attribute("class") or "")
