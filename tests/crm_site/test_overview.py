@@ -576,3 +576,24 @@ def test_the_service_agents_queue_puts_the_late_requests_first(
         waiting.pk,
         soon.pk,
     ]
+
+
+def test_an_administrator_sets_a_target_for_a_registered_figure(client, administrator):
+    from crm_site.models import Target
+
+    client.force_login(administrator)
+    url = reverse("admin:crm_site_target_add")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'value="sales.contracts"' in page.content.decode()
+    response = client.post(
+        url,
+        {"figure": "sales.contracts", "month": "2026-06-17", "value": "12"},
+    )
+    assert response.status_code == 302
+    target = Target.objects.get()
+    assert (target.month, target.value) == (date(2026, 6, 1), 12)
+    refused = client.post(
+        url, {"figure": "no.such_figure", "month": "2026-06-01", "value": "1"}
+    )
+    assert refused.status_code == 200 and Target.objects.count() == 1
