@@ -461,10 +461,9 @@ def test_the_page_shows_the_change_the_previous_value_and_the_target(
 def test_every_figures_link_yields_exactly_the_rows_it_counts(
     client, executive, sales_manager, activity, project, service_agent
 ):
+    from marketing.models import Campaign, CampaignMember, Response
     from sales.models import Receipt
     from service.models import SurveyResponse
-
-    from marketing.models import Campaign, CampaignMember, Response
 
     campaign = Campaign.objects.create(
         name="开盘品鉴会",
