@@ -596,3 +596,40 @@ def test_an_administrator_sets_a_target_for_a_registered_figure(client, administ
         url, {"figure": "no.such_figure", "month": "2026-06-01", "value": "1"}
     )
     assert refused.status_code == 200 and Target.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "name", ["sales:visit-list", "sales:receipt-list", "marketing:response-list"]
+)
+def test_the_lists_behind_the_figures_run_a_fixed_number_of_queries(
+    client, executive, consultant, sign, project, name
+):
+    from marketing.models import Campaign, CampaignMember, Response
+
+    campaign = Campaign.objects.create(
+        name="开放日",
+        kind="event",
+        project=project,
+        starts_on=timezone.localdate(),
+        ends_on=timezone.localdate(),
+    )
+
+    def grow():
+        for _ in range(3):
+            customer = CustomerFactory(assigned_consultant=consultant)
+            interaction_log(
+                customer=customer, kind="visit", summary="到访", actor=consultant
+            )
+            _receipt(
+                sign(customer, consultant), "1000.00", timezone.localdate(), consultant
+            )
+            member = CampaignMember.objects.create(campaign=campaign, customer=customer)
+            Response.objects.create(
+                campaign=campaign, member=member, customer=customer, kind="signup"
+            )
+
+    client.force_login(executive)
+    grow()
+    url = reverse(name)
+    assert len(client.get(url).context["page"].items) == 3
+    assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=12)
