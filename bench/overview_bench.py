@@ -115,7 +115,10 @@ def main() -> int:
 
                     def compute(user=user, project=project, period=period, today=today):
                         overview.compute(
-                            user=user, project=project, period=period, today=today
+                            user=user,
+                            project_id=project.pk if project else None,
+                            period=period,
+                            today=today,
                         )
 
                     params = {"period": period}
@@ -128,7 +131,13 @@ def main() -> int:
                             cache.clear()
                         elif mode == "minute":
                             cache.delete(
-                                overview._cache_key(user, project, period, today)
+                                overview._cache_key(
+                                    user,
+                                    project.pk if project else None,
+                                    period,
+                                    today,
+                                    [s.key for s in overview.visible_sections(user)],
+                                )
                             )
                         request = factory.get("/", params)
                         request.user = user

@@ -3,13 +3,15 @@ from __future__ import annotations
 import axes.admin  # registers axes' admins first, so ours can replace one
 from axes.admin import AccessAttemptAdmin as BaseAccessAttemptAdmin
 from axes.models import AccessAttempt
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from crm_site import overview
 from crm_site.lockout import login_unlock
-from crm_site.models import AuditEntry, Heartbeat, Team, User
+from crm_site.models import AuditEntry, Heartbeat, Target, Team, User
 
 
 def _unlocked_message(request: HttpRequest, count: int) -> None:
@@ -90,3 +92,33 @@ class AuditEntryAdmin(admin.ModelAdmin):
 @admin.register(Heartbeat)
 class HeartbeatAdmin(admin.ModelAdmin):
     list_display = ["component", "last_seen"]
+
+
+class TargetForm(forms.ModelForm):
+    """The figure is chosen from those the apps registered with the overview."""
+
+    class Meta:
+        model = Target
+        fields = ["figure", "month", "project", "team", "value"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["figure"] = forms.ChoiceField(
+            label=Target._meta.get_field("figure").verbose_name,
+            choices=overview.figure_choices(),
+        )
+
+    def clean_month(self):
+        return self.cleaned_data["month"].replace(day=1)
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    form = TargetForm
+    list_display = ["figure_label", "month", "project", "team", "value"]
+    list_filter = ["figure", "team", "project"]
+    date_hierarchy = "month"
+
+    @admin.display(description=_("figure"), ordering="figure")
+    def figure_label(self, obj: Target) -> str:
+        return str(dict(overview.figure_choices()).get(obj.figure, obj.figure))

@@ -322,3 +322,52 @@ class FormSubmission(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class Target(models.Model):
+    """A month's target for one figure of the overview (crm_site.overview), set in the
+    admin: for every project or one, for every team or one. The figure keys come from
+    the overview's registry (the apps register them), so this model names no app's
+    figures itself."""
+
+    figure = models.CharField(_("figure"), max_length=60)
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    project = models.ForeignKey(
+        "sales.Project",
+        verbose_name=_("project"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text=_("Empty: all projects together."),
+    )
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="targets",
+        help_text=_("Empty: the whole company; a team: what its sales manager sees."),
+    )
+    value = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
+        ordering = ["-month", "figure"]
+        constraints = [
+            # One target per figure, month, project and team; NULLS NOT DISTINCT makes
+            # "all projects" and "no team" count as one value each.
+            models.UniqueConstraint(
+                fields=["figure", "month", "project", "team"],
+                name="target_unique_scope",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=models.Q(month__day=1), name="target_month_first_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.figure} {self.month:%Y-%m}"

@@ -1,36 +1,37 @@
-"""The managers' overview (首页总览): today and a period at a glance, each figure a link.
+"""The managers' overview (首页总览): a registry of figures, each compared and a link.
 
-Visits, subscriptions, contracts and collections; open and overdue service requests;
-satisfaction; top campaigns. A handful of aggregate queries over indexed columns
-(visits by the partial index on visit days, stage changes by (to_stage, changed_at),
-receipts by day, open requests by status); the result is cached for a minute per
-scope, project, period and language, like sales/dashboard.py does for five.
+Each app registers a section in its ``AppConfig.ready()`` (``register``): its figures
+(a key such as ``sales.contracts``, a label, whether it is money), a function that
+computes them for a window of days, another that gives, for the same window, the URL
+of the filtered list that yields exactly the rows counted, and the permission that
+shows the section. ``crm_site`` imports none of the apps: it asks the registry.
+
+Every figure of a period is shown with the same days of the previous period (▲/▼, the
+change and the previous value) and with its target (``crm_site.models.Target``, set in
+the admin per figure key, month and optionally project and team) when one is set.
+
+Figures of past days change rarely (a receipt recorded late), so each window of past
+days is cached for HISTORY_SECONDS and only today's figures are recomputed; the whole
+page is cached for a minute per scope, project, period and language.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, DecimalField, Exists, OuterRef, Q, Sum, Value
-from django.db.models.functions import Coalesce
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from crm_site.models import User
-from customers.models import Interaction
-from marketing.models import Campaign
-from marketing.selectors import campaign_returns
-from sales.dashboard import one_user_per_scope, scope_key
-from sales.models import Opportunity, Project, Receipt, StageChange
-from service.models import ServiceRequest, SurveyResponse
-from service.surveys import satisfaction_index_for
+from crm_site.models import Target, User
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ CACHE_SECONDS = 60
 # Figures of the days before today change rarely (a receipt recorded late): a quarter
 # of an hour of staleness for them buys a fast page on the first request of a minute.
 HISTORY_SECONDS = 900
-MONEY = DecimalField(max_digits=18, decimal_places=2)
 PERIODS = {
     "week": _("This week"),
     "month": _("This month"),
@@ -47,11 +47,109 @@ PERIODS = {
     "year": _("This year"),
 }
 DEFAULT_PERIOD = "month"
-WORKING = (
-    ServiceRequest.Status.RECEIVED,
-    ServiceRequest.Status.ASSIGNED,
-    ServiceRequest.Status.IN_PROGRESS,
-)
+# A target is set per month; a week has none.
+MONTHLY_PERIODS = ("month", "last_month", "quarter", "year")
+MONTHS_BACK = {"month": 1, "last_month": 1, "quarter": 3, "year": 12}
+
+
+# --- The registry -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of a section. ``key`` names it for targets (``sales.contracts``)."""
+
+    key: str
+    label: Any
+    money: bool = False
+    # Summing the days gives the period (counts and sums): past days are cached apart.
+    additive: bool = True
+    # A count of now (open requests): no period, so no previous period either.
+    now: bool = False
+    # Overdue requests: fewer is better (a rise is shown red, the target is a ceiling).
+    lower_is_better: bool = False
+    decimals: int = 0
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose figures: the user (their deals' scope) and the project filter."""
+
+    user: User
+    project_id: int | None
+    key: str
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    label: Any
+    permission: str
+    figures: tuple[Figure, ...] = ()
+    # (scope, first, stop, keys) -> {figure key: value} of the days first <= d < stop.
+    compute: Callable[..., dict[str, Any]] | None = None
+    # (scope) -> {figure key: value} of the figures of now.
+    current: Callable[..., dict[str, Any]] | None = None
+    # (scope, start, end) -> {figure key: URL of the list behind it}; end inclusive.
+    links: Callable[..., dict[str, str]] | None = None
+    # An extra block under the figures (the top campaigns): template and its data.
+    template: str | None = None
+    extra: Callable[..., Any] | None = None
+    order: int = 50
+
+
+_SECTIONS: dict[str, Section] = {}
+_PROJECTS: list[Callable[[], list[tuple[int, str]]]] = []
+
+
+def register(section: Section) -> None:
+    """Add (or replace, on a second ready()) an app's section of the overview."""
+    _SECTIONS[section.key] = section
+
+
+def register_projects(choices: Callable[[], list[tuple[int, str]]]) -> None:
+    """The project filter's choices, as (pk, name): given by the app owning projects."""
+    if choices not in _PROJECTS:
+        _PROJECTS.append(choices)
+
+
+def sections() -> list[Section]:
+    return sorted(_SECTIONS.values(), key=lambda s: (s.order, s.key))
+
+
+def figures() -> dict[str, Figure]:
+    """Every registered figure by key: the choices of a target's figure."""
+    return {f.key: f for s in sections() for f in s.figures}
+
+
+def figure_choices() -> list[tuple[str, str]]:
+    return [(f.key, f"{s.label} · {f.label}") for s in sections() for f in s.figures]
+
+
+def project_choices() -> list[tuple[int, str]]:
+    return [choice for provider in _PROJECTS for choice in provider()]
+
+
+# --- Scope and periods ----------------------------------------------------------------
+
+
+def scope_key(user: User) -> str:
+    """Deals visible to a user depend on their scope only: one computation serves all
+    managers of a team, and one all executives."""
+    if user.has_perm("customers.scope_all"):
+        return "all"
+    if user.has_perm("sales.view_sales_management") and user.team_id:
+        return f"team{user.team_id}"
+    return f"user{user.pk}"
+
+
+def one_user_per_scope(roles: list[str]) -> list[User]:
+    """A user of each scope among the active holders of these roles: what a warm-up
+    computes for, once per scope."""
+    seen: dict[str, User] = {}
+    for user in User.objects.filter(is_active=True, groups__name__in=roles).distinct():
+        seen.setdefault(scope_key(user), user)
+    return list(seen.values())
 
 
 def may_see_overview(user: User) -> bool:
@@ -80,8 +178,97 @@ def period_window(period: str, today: date) -> tuple[date, date]:
     return today.replace(day=1), today
 
 
-def _moment(day: date) -> datetime:
+def _months_before(day: date, months: int) -> date:
+    """The same day ``months`` earlier, the last of the month when that one is shorter."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def previous_window(period: str, start: date, end: date) -> tuple[date, date]:
+    """The same days of the period before: this month to the 15th against last month
+    to the 15th, last month against the whole month before it."""
+    if period == "week":
+        return start - timedelta(days=7), end - timedelta(days=7)
+    months = MONTHS_BACK.get(period, 1)
+    first = _months_before(start, months)
+    if period == "last_month":
+        return first, start - timedelta(days=1)
+    return first, min(_months_before(end, months), start - timedelta(days=1))
+
+
+def moment(day: date) -> datetime:
+    """The start of a day in the site's time zone."""
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def months_of(start: date, end: date) -> list[date]:
+    """The first days of the months from start's to end's."""
+    months, month = [], start.replace(day=1)
+    while month <= end:
+        months.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return months
+
+
+# --- What the page shows --------------------------------------------------------------
+
+
+@dataclass
+class FigureValue:
+    figure: Figure
+    value: Any
+    today: Any = None
+    previous: Any = None
+    target: Decimal | None = None
+    url: str = ""
+
+    @property
+    def change(self) -> Any:
+        if self.previous is None or self.value is None:
+            return None
+        return self.value - self.previous
+
+    @property
+    def direction(self) -> str:
+        change = self.change
+        if change is None:
+            return ""
+        return "up" if change > 0 else "down" if change < 0 else "same"
+
+    @property
+    def good(self) -> bool | None:
+        """Whether the change is good news (a rise, or a fall of a lower-is-better)."""
+        if self.direction in ("", "same"):
+            return None
+        return (self.direction == "up") != self.figure.lower_is_better
+
+    @property
+    def change_abs(self) -> Any:
+        change = self.change
+        return None if change is None else abs(change)
+
+    @property
+    def target_percent(self) -> int | None:
+        if self.target is None or self.value is None or not self.target:
+            return None
+        return int(Decimal(self.value) * 100 / self.target)
+
+    @property
+    def target_met(self) -> bool | None:
+        if self.target is None or self.value is None:
+            return None
+        if self.figure.lower_is_better:
+            return self.value <= self.target
+        return self.value >= self.target
+
+
+@dataclass
+class SectionValues:
+    section: Section
+    values: list[FigureValue]
+    extra: Any = None
 
 
 @dataclass
@@ -89,30 +276,66 @@ class Overview:
     period: str
     start: date
     end: date
+    previous_start: date
+    previous_end: date
     today: date
     computed_at: datetime
-    # {"visits": {"today": n, "period": n}, ...}
-    sales: dict = field(default_factory=dict)
-    service: dict = field(default_factory=dict)
-    satisfaction: dict = field(default_factory=dict)
-    campaigns: list = field(default_factory=list)
+    # {figure key: {"value": v, "today": v, "previous": v}}
+    raw: dict = field(default_factory=dict)
+    targets: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+    section_keys: tuple[str, ...] = ()
+
+    def value(self, key: str) -> Any:
+        return self.raw[key]["value"]
+
+    def sections_for(self, scope: Scope) -> list[SectionValues]:
+        """The sections of the page in order, each figure with its link (no query)."""
+        result = []
+        for section in sections():
+            if section.key not in self.section_keys:
+                continue
+            links = section.links(scope, self.start, self.end) if section.links else {}
+            result.append(
+                SectionValues(
+                    section=section,
+                    values=[
+                        FigureValue(
+                            figure=figure,
+                            url=links.get(figure.key, ""),
+                            target=self.targets.get(figure.key),
+                            **self.raw[figure.key],
+                        )
+                        for figure in section.figures
+                    ],
+                    extra=self.extras.get(section.key),
+                )
+            )
+        return result
 
 
-def _cache_key(user: User, project: Project | None, period: str, today: date) -> str:
+def visible_sections(user: User) -> list[Section]:
+    return [s for s in sections() if user.has_perm(s.permission)]
+
+
+def _cache_key(
+    user: User, project_id: int | None, period: str, today: date, keys: list[str]
+) -> str:
     raw = (
-        f"overview:{get_language()}:{scope_key(user)}:"
-        f"{project.pk if project else ''}:{period}:{today}"
+        f"overview:{get_language()}:{scope_key(user)}:{','.join(keys)}:"
+        f"{project_id or ''}:{period}:{today}"
     )
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def overview(*, user: User, project: Project | None, period: str) -> Overview:
+def overview(*, user: User, project_id: int | None, period: str) -> Overview:
     today = timezone.localdate()
-    key = _cache_key(user, project, period, today)
+    shown = visible_sections(user)
+    key = _cache_key(user, project_id, period, today, [s.key for s in shown])
     cached = cache.get(key)
     if cached is not None:
         return cached
-    result = compute(user=user, project=project, period=period, today=today)
+    result = compute(user=user, project_id=project_id, period=period, today=today)
     cache.set(key, result, CACHE_SECONDS)
     return result
 
@@ -134,13 +357,14 @@ def warm(*, languages: tuple[str, ...] = ("zh-hans",)) -> int:
         ]
     )
     for user in users:
+        keys = [s.key for s in visible_sections(user)]
         for language in languages:
             with override(language):
                 result = compute(
-                    user=user, project=None, period=DEFAULT_PERIOD, today=today
+                    user=user, project_id=None, period=DEFAULT_PERIOD, today=today
                 )
                 cache.set(
-                    _cache_key(user, None, DEFAULT_PERIOD, today),
+                    _cache_key(user, None, DEFAULT_PERIOD, today, keys),
                     result,
                     CACHE_SECONDS,
                 )
@@ -148,185 +372,127 @@ def warm(*, languages: tuple[str, ...] = ("zh-hans",)) -> int:
 
 
 def compute(
-    *, user: User, project: Project | None, period: str, today: date
+    *, user: User, project_id: int | None, period: str, today: date
 ) -> Overview:
     start, end = period_window(period, today)
+    previous_start, previous_end = previous_window(period, start, end)
+    scope = Scope(user=user, project_id=project_id, key=scope_key(user))
+    shown = visible_sections(user)
     result = Overview(
         period=period,
         start=start,
         end=end,
+        previous_start=previous_start,
+        previous_end=previous_end,
         today=today,
         computed_at=timezone.now(),
+        section_keys=tuple(s.key for s in shown),
     )
-    result.sales = _sales(user, project, today, start, end)
-    result.service = _service(project, timezone.now())
-    result.satisfaction = _satisfaction(
-        project, _moment(start), _moment(end + timedelta(days=1))
-    )
-    result.campaigns = _top_campaigns(project, start, end)
+    for section in shown:
+        result.raw.update(
+            _section_figures(
+                section, scope, today, start, end, previous_start, previous_end
+            )
+        )
+        if section.extra is not None:
+            result.extras[section.key] = section.extra(scope, start, end)
+    result.targets = _targets(scope, period, start, end, shown)
     return result
 
 
-def _deal_filter(user: User, project: Project | None, prefix: str) -> Q:
-    """The user's scope and the project as conditions on a deal reached through
-    `prefix` ("opportunity__", "item__opportunity__"): joins from the few rows of the
-    period to their deals, rather than an IN over every deal of the scope."""
-    conditions = Q()
-    scope = scope_key(user)
-    if scope.startswith("team"):
-        conditions &= Q(**{f"{prefix}consultant__team_id": user.team_id})
-    elif scope != "all":
-        conditions &= Q(**{f"{prefix}consultant_id": user.pk})
-    if project is not None:
-        conditions &= Q(**{f"{prefix}project_id": project.pk})
-    return conditions
-
-
-SALES_FIGURES = (
-    "visits",
-    "subscribeds",
-    "contracteds",
-    "contract_value",
-    "collections",
-)
-
-
-def _sales_between(
-    user: User, project: Project | None, first: date, stop: date
-) -> dict:
-    """Sales figures of the days first <= day < stop: three aggregate queries."""
-    since, until = _moment(first), _moment(stop)
-    visits = Interaction.objects.filter(
-        kind=Interaction.Kind.VISIT, occurred_at__gte=since, occurred_at__lt=until
-    )
-    if scope_key(user) != "all" or project is not None:
-        # Of customers with a deal in the scope (and project): a semi-join PostgreSQL
-        # runs as one hash of those customers.
-        visits = visits.filter(
-            Exists(
-                Opportunity.objects.filter(
-                    _deal_filter(user, project, ""), customer_id=OuterRef("customer_id")
-                )
-            )
+def _section_figures(
+    section: Section,
+    scope: Scope,
+    today: date,
+    start: date,
+    end: date,
+    previous_start: date,
+    previous_end: date,
+) -> dict[str, dict]:
+    """{key: {"value", "today", "previous"}} of one section's figures."""
+    additive = {f.key for f in section.figures if f.additive and not f.now}
+    whole = {f.key for f in section.figures if not f.additive and not f.now}
+    now = {f.key for f in section.figures if f.now}
+    tomorrow = today + timedelta(days=1)
+    stop = end + timedelta(days=1)
+    raw: dict[str, dict] = {}
+    if additive or whole:
+        previous = _history(
+            section,
+            scope,
+            previous_start,
+            previous_end + timedelta(days=1),
+            additive | whole,
         )
-    changes = StageChange.objects.filter(
-        _deal_filter(user, project, "opportunity__"),
-        to_stage__in=[Opportunity.Stage.SUBSCRIBED, Opportunity.Stage.CONTRACTED],
-        changed_at__gte=since,
-        changed_at__lt=until,
-    ).aggregate(
-        subscribeds=Count("id", filter=Q(to_stage=Opportunity.Stage.SUBSCRIBED)),
-        contracteds=Count("id", filter=Q(to_stage=Opportunity.Stage.CONTRACTED)),
-        contract_value=Coalesce(
-            Sum(
-                "opportunity__agreed_price",
-                filter=Q(to_stage=Opportunity.Stage.CONTRACTED),
-            ),
-            Value(Decimal("0")),
-            output_field=MONEY,
-        ),
-    )
-    collections = Receipt.objects.filter(
-        _deal_filter(user, project, "item__opportunity__"),
-        received_on__gte=first,
-        received_on__lt=stop,
-    ).aggregate(total=Coalesce(Sum("amount"), Value(Decimal("0")), output_field=MONEY))[
-        "total"
-    ]
-    return {
-        # Counting customer_id, which the partial visit index includes, lets
-        # PostgreSQL answer from the index alone (no heap visits).
-        "visits": visits.aggregate(n=Count("customer_id"))["n"],
-        **changes,
-        "collections": collections,
-    }
+    if additive:
+        live = section.compute(scope, today, tomorrow, additive)
+        past = _history(section, scope, start, min(stop, today), additive)
+        includes_today = start <= today <= end
+        for key in additive:
+            raw[key] = {
+                "today": live[key],
+                "value": past[key] + (live[key] if includes_today else 0),
+                "previous": previous[key],
+            }
+    if whole:
+        values = section.compute(scope, start, stop, whole)
+        for key in whole:
+            raw[key] = {"value": values[key], "previous": previous[key]}
+    if now:
+        values = section.current(scope)
+        for key in now:
+            raw[key] = {"value": values[key]}
+    return raw
 
 
-def _history(user: User, project: Project | None, first: date, stop: date) -> dict:
+def _history(
+    section: Section, scope: Scope, first: date, stop: date, keys: set[str]
+) -> dict:
     """Figures of past days, cached longer than the page (HISTORY_SECONDS): only
     today's figures are recomputed each minute, which keeps a cold page fast even
     for a year of one project."""
     if first >= stop:
-        return dict.fromkeys(SALES_FIGURES, 0)
-    raw = f"overview-history:{scope_key(user)}:{project.pk if project else ''}:{first}:{stop}"
+        return dict.fromkeys(keys, 0)
+    raw = (
+        f"overview-history:{section.key}:{scope.key}:{scope.project_id or ''}:"
+        f"{','.join(sorted(keys))}:{first}:{stop}"
+    )
     key = hashlib.sha256(raw.encode()).hexdigest()
     cached = cache.get(key)
     if cached is None:
-        cached = _sales_between(user, project, first, stop)
+        cached = section.compute(scope, first, stop, keys)
         cache.set(key, cached, HISTORY_SECONDS)
     return cached
 
 
-def _sales(
-    user: User, project: Project | None, today: date, start: date, end: date
-) -> dict:
-    """{"visits": {"today": n, "period": n}, ...}: the period is its past days (cached)
-    plus today when the period includes it."""
-    tomorrow = today + timedelta(days=1)
-    live = _sales_between(user, project, today, tomorrow)
-    past = _history(user, project, start, min(end + timedelta(days=1), today))
-    includes_today = start <= today <= end
-    return {
-        name: {
-            "today": live[name],
-            "period": past[name] + (live[name] if includes_today else 0),
-        }
-        for name in SALES_FIGURES
-    }
-
-
-def _requests(project: Project | None):
-    qs = ServiceRequest.objects.all()
-    return qs.filter(unit__building__project=project) if project else qs
-
-
-def _service(project: Project | None, now: datetime) -> dict:
-    return (
-        _requests(project)
-        .filter(status__in=ServiceRequest.OPEN)
-        .aggregate(
-            open=Count("id"),
-            overdue=Count("id", filter=Q(status__in=WORKING, resolution_due__lt=now)),
-        )
-    )
-
-
-def _satisfaction(project: Project | None, since: datetime, until: datetime) -> dict:
-    """The satisfaction index (0–100) of the surveys answered in the period."""
-    answers = SurveyResponse.objects.filter(
-        submitted_at__gte=since, submitted_at__lt=until
-    )
-    if project is not None:
-        answers = answers.filter(project=project)
-    stats = answers.aggregate(answered=Count("id"))
-    return {
-        "value": satisfaction_index_for(answers) if stats["answered"] else None,
-        "answered": stats["answered"],
-    }
-
-
-TOP_CAMPAIGNS = 5
-
-
-def _top_campaigns(project: Project | None, start: date, end: date) -> list[dict]:
-    """The campaigns running during the period, ranked by the value they contracted."""
-    campaigns = Campaign.objects.exclude(status=Campaign.Status.CANCELLED).filter(
-        starts_on__lte=end, ends_on__gte=start
-    )
-    if project is not None:
-        campaigns = campaigns.filter(project=project)
-    campaigns = list(campaigns.only("id", "name").order_by("-starts_on", "-id")[:200])
-    figures = campaign_returns(campaign_ids=[c.pk for c in campaigns])
-    ranked = sorted(
-        campaigns,
-        key=lambda c: (figures[c.pk].contracted_value, figures[c.pk].responses),
-        reverse=True,
-    )[:TOP_CAMPAIGNS]
-    return [
-        {
-            "name": c.name,
-            "url": reverse("marketing:campaign-detail", args=[c.pk]),
-            "figures": figures[c.pk],
-        }
-        for c in ranked
-    ]
+def _targets(
+    scope: Scope, period: str, start: date, end: date, shown: list[Section]
+) -> dict[str, Decimal]:
+    """The target of each figure for the period, when one is set for each of its
+    months: additive figures add the months' targets up, the others average them. The
+    target is the one set for exactly this project (or none) and this team (a sales
+    manager's) or none. One query."""
+    if period not in MONTHLY_PERIODS:
+        return {}
+    wanted = {f.key: f for s in shown for f in s.figures}
+    months = months_of(start, end)
+    team_id = int(scope.key[4:]) if scope.key.startswith("team") else None
+    rows = Target.objects.filter(
+        figure__in=list(wanted),
+        month__in=months,
+        project_id=scope.project_id,
+        team_id=team_id,
+    ).values_list("figure", "month", "value")
+    by_figure: dict[str, dict[date, Decimal]] = {}
+    for key, month, value in rows:
+        by_figure.setdefault(key, {})[month] = value
+    targets = {}
+    for key, values in by_figure.items():
+        if len(values) != len(months):
+            continue
+        total = sum(values.values(), Decimal("0"))
+        if wanted[key].additive and not wanted[key].now:
+            targets[key] = total
+        else:
+            targets[key] = total / len(months)
+    return targets

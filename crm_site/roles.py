@@ -154,6 +154,11 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.view_auditentry",
         "crm_site.view_heartbeat",
         "crm_site.review_outbox",
+        # The overview's targets per figure and month (crm_site.overview).
+        "crm_site.view_target",
+        "crm_site.add_target",
+        "crm_site.change_target",
+        "crm_site.delete_target",
         # Log-in lock-outs: see the failed attempts and unlock (crm_site/lockout.py).
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
@@ -214,6 +219,7 @@ SEE_PERMISSIONS: frozenset[str] = frozenset(
         "crm_site.view_team",
         "crm_site.view_auditentry",
         "crm_site.view_heartbeat",
+        "crm_site.view_target",
         "auth.view_group",
         "service.view_surveytemplate",
         "service.view_surveyquestion",
@@ -341,6 +347,10 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "axes.delete_accessattempt": "unlock log-ins locked after failed passwords",
     "sales.change_project": "set a project's sales teams and settings (admin)",
     "service.add_deadlinerule": "set the service deadline rules (admin)",
+    "crm_site.add_target": "set the overview's monthly targets (admin)",
+    "crm_site.change_target": None,
+    "crm_site.delete_target": None,
+    "crm_site.view_target": None,
     "service.change_deadlinerule": None,
     "service.delete_deadlinerule": None,
 }

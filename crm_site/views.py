@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -18,7 +19,8 @@ from crm_site.views_overview import overview_page
 
 
 @self_service(
-    "every user's landing page: their own recent changes, or the overview their see permissions allow"
+    "every user's landing page: their work (my day, the queue, the overview, the "
+    "marketing dashboard) as their see permissions allow, or their recent changes"
 )
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
@@ -30,6 +32,12 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("sales:my-day")
     if may_see_overview(user):
         return overview_page(request)
+    # A service agent's work is their queue of requests, the late ones first.
+    if user.has_perm("service.use_service"):
+        return redirect(f"{reverse('service:request-list')}?view=mine")
+    # Marketing's is its dashboard: what each campaign brought.
+    if user.has_perm("marketing.use_marketing"):
+        return redirect("marketing:dashboard")
     recent = (
         AuditEntry.objects.filter(actor=request.user)
         .select_related("content_type")

@@ -39,6 +39,10 @@ class MarketingConfig(AppConfig):
             context=campaign_panel,
             order=35,
         )
+        from marketing import overview as marketing_overview
+
+        # The top campaigns on the managers' overview.
+        marketing_overview.register()
         links.register("marketing.campaign", "marketing:campaign-detail")
         links.register("marketing.referral", "marketing:referral-detail")
         links.register("marketing.channelpartner", "marketing:partner-detail")

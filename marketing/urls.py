@@ -20,6 +20,7 @@ urlpatterns = [path("", views.marketing_home, name="home")]
 
 urlpatterns += [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("responses/", responses.response_list, name="response-list"),
     path("segments/", segments.segment_list, name="segment-list"),
     path("segments/new/", segments.segment_edit, name="segment-create"),
     path("segments/count/", segments.segment_count, name="segment-count"),

@@ -36,6 +36,11 @@ class SalesConfig(AppConfig):
             _on_interaction_logged, dispatch_uid="sales.registration_on_interaction"
         )
 
+        from sales import overview as sales_overview
+
+        # Sales' figures on the managers' overview, and the project filter's choices.
+        sales_overview.register()
+
         links.register("sales.opportunity", "sales:opportunity-detail")
         links.register("sales.unit", "sales:unit-detail")
         links.register("sales.building", "sales:building-grid")

@@ -19,6 +19,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
+from crm_site.overview import one_user_per_scope, scope_key
 from customers.models import Customer, Interaction
 from sales.models import Building, Opportunity, Project, Receipt, StageChange, Unit
 
@@ -105,25 +106,6 @@ def sales_dashboard(
     result = _compute(user=user, start=start, end=end, project=project)
     cache.set(key, result, CACHE_SECONDS)
     return result
-
-
-def scope_key(user: User) -> str:
-    """Deals visible to a user depend on their scope only: one computation serves all
-    managers of a team, and one all executives (the overview caches by it too)."""
-    if user.has_perm("customers.scope_all"):
-        return "all"
-    if user.has_perm("sales.view_sales_management") and user.team_id:
-        return f"team{user.team_id}"
-    return f"user{user.pk}"
-
-
-def one_user_per_scope(roles: list[str]) -> list[User]:
-    """A user of each scope among the active holders of these roles: what a warm-up
-    computes for, once per scope."""
-    seen: dict[str, User] = {}
-    for user in User.objects.filter(is_active=True, groups__name__in=roles).distinct():
-        seen.setdefault(scope_key(user), user)
-    return list(seen.values())
 
 
 def default_window() -> tuple[date, date]:

@@ -8,7 +8,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count, DecimalField, F, Prefetch, Q, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, Round
 from django.urls import reverse
 from django.utils import timezone
@@ -292,11 +302,14 @@ def _open_deal_counts(user: User) -> dict[str, int]:
 
 
 def my_day(*, user: User) -> dict:
-    """What a consultant opens first: today's and overdue follow-ups, protections ending
-    soon, customers who just returned to the pool, open deals by stage."""
+    """What a consultant opens first, only what they can act on now: today's and
+    overdue follow-ups (with the number and a one-click log), protections ending in
+    the next seven days (a logged visit or call renews them; already lapsed ones are
+    the pool's), customers who just returned to the pool (claim), open deals by stage."""
     from sales.models import OwnershipEvent, Registration
 
     today = timezone.localdate()
+    now = timezone.now()
     mine = (
         Customer.objects.live()
         .filter(assigned_consultant=user, next_follow_up__isnull=False)
@@ -314,11 +327,29 @@ def my_day(*, user: User) -> dict:
     overdue = list(
         mine.filter(next_follow_up__lt=today).order_by("next_follow_up")[:50]
     )
+    # Ending within a week and not yet ended: the (consultant, status,
+    # protected_until) index walks exactly these.
     ending = list(
         Registration.objects.filter(
             consultant=user,
             status=Registration.Status.PROTECTED,
-            protected_until__lte=timezone.now() + timedelta(days=7),
+            protected_until__gt=now,
+            protected_until__lte=now + timedelta(days=7),
+        )
+        # A subscribed or contracted deal keeps its customer protected until the
+        # deal ends (sales.services.ownership): nothing to do for those.
+        .exclude(
+            Exists(
+                Opportunity.objects.filter(
+                    customer_id=OuterRef("customer_id"),
+                    project_id=OuterRef("project_id"),
+                    consultant_id=OuterRef("consultant_id"),
+                    stage__in=[
+                        Opportunity.Stage.SUBSCRIBED,
+                        Opportunity.Stage.CONTRACTED,
+                    ],
+                )
+            )
         )
         .select_related("customer", "project")
         .order_by("protected_until")[:50]
@@ -326,23 +357,31 @@ def my_day(*, user: User) -> dict:
     pool_new = list(
         OwnershipEvent.objects.filter(
             kind=OwnershipEvent.Kind.LAPSED,
-            at__gte=timezone.now() - timedelta(days=1),
+            at__gte=now - timedelta(days=1),
             customer__assigned_consultant__isnull=True,
         )
         .select_related("customer", "project")
         .order_by("-at")[:20]
     )
-    for customer in [*due_today, *overdue]:
+    deal_counts = open_deal_counts(user=user)
+    may_reveal = user.has_perm("customers.reveal_contact")
+    for customer in [
+        *due_today,
+        *overdue,
+        *(r.customer for r in ending),
+        *(e.customer for e in pool_new),
+    ]:
         customer.mobile_display = customer.mobile_for(user)
-    for event in pool_new:
-        event.customer.mobile_display = event.customer.mobile_for(user)
+        customer.full_number = customer.contact_visible_to(user)
+        customer.can_reveal = may_reveal and not customer.full_number
     return {
         "today": today,
         "due_today": due_today,
         "overdue": overdue,
         "ending": ending,
         "pool_new": pool_new,
-        "deal_counts": open_deal_counts(user=user),
+        "deal_counts": deal_counts,
+        "open_deals": sum(count for _stage, _label, count in deal_counts),
     }
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sales import views
+from sales import views, views_overview
 
 app_name = "sales"
 
@@ -21,6 +21,8 @@ urlpatterns = [
     path("units/<int:pk>/", views.unit_detail, name="unit-detail"),
     path("units/<int:pk>/reserve/", views.unit_reserve, name="unit-reserve"),
     path("deals/", views.opportunity_list, name="opportunity-list"),
+    path("visits/", views_overview.visit_list, name="visit-list"),
+    path("receipts/", views_overview.receipt_list, name="receipt-list"),
     path("deals/board/", views.opportunity_board, name="opportunity-board"),
     path("deals/<int:pk>/", views.opportunity_detail, name="opportunity-detail"),
     path("deals/<int:pk>/move/", views.opportunity_move, name="opportunity-move"),

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,6 +23,7 @@ from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
+from customers.forms import InteractionForm
 from customers.models import Customer
 from customers.selectors import customer_list
 from sales import confirmations, dashboard, selectors, services
@@ -55,6 +56,7 @@ from sales.models import (
     Unit,
     UnitHold,
 )
+from sales.overview import overdue_payments, pending_approvals
 from sales.pricing import change_effect, discount_effect, quote
 from sales.services import ownership
 from sales.services import unit_import as unit_import_service
@@ -395,7 +397,9 @@ def _render_deal(
     items = list(deal.payment_items.all())
     co_buyers = [row.customer for row in deal.co_buyers.select_related("customer")]
     candidates = co_buyer_candidates(deal)
-    hold = deal.holds.filter(status=UnitHold.Status.ACTIVE).select_related("unit").first()
+    hold = (
+        deal.holds.filter(status=UnitHold.Status.ACTIVE).select_related("unit").first()
+    )
     totals = {
         "due": sum((i.amount for i in items), start=Decimal("0")),
         "received": sum((i.received for i in items), start=Decimal("0")),
@@ -605,12 +609,12 @@ def opportunity_discount(request: HttpRequest, pk: int) -> HttpResponse:
 
 @see_required("sales.view_sales_management")
 def approval_list(request: HttpRequest) -> HttpResponse:
+    project_id = parse_id(request.GET.get("project"))
+    discounts, deal_changes = pending_approvals(
+        user=request.user, project_id=project_id
+    )
     pending = (
-        DiscountRequest.objects.filter(
-            status=DiscountRequest.Status.PENDING,
-            opportunity__in=Opportunity.objects.visible_to(request.user),
-        )
-        .select_related(
+        discounts.select_related(
             "opportunity__customer",
             "opportunity__unit__building__project",
             "opportunity__project",
@@ -626,11 +630,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         item.history = selectors.deal_history(item.opportunity)
         item.asks = confirmations.for_decision(item, confirmations.discount_decision)
     changes = list(
-        DealChange.objects.filter(
-            status=DealChange.Status.PENDING,
-            opportunity__in=Opportunity.objects.visible_to(request.user),
-        )
-        .select_related(
+        deal_changes.select_related(
             "opportunity__customer",
             "opportunity__project",
             "opportunity__unit__building__project",
@@ -648,7 +648,12 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sales/approval_list.html",
-        {"page": page, "form": DiscountDecisionForm(), "changes": changes},
+        {
+            "page": page,
+            "form": DiscountDecisionForm(),
+            "changes": changes,
+            "filter_query": f"project={project_id}" if project_id else "",
+        },
     )
 
 
@@ -722,12 +727,9 @@ def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @see_required("sales.view_sales_desk")
 def payments_overdue(request: HttpRequest) -> HttpResponse:
+    project_id = parse_id(request.GET.get("project"))
     items = (
-        PaymentItem.objects.filter(
-            due_date__lt=timezone.localdate(),
-            received__lt=F("amount"),
-            opportunity__in=Opportunity.objects.visible_to(request.user),
-        )
+        overdue_payments(user=request.user, project_id=project_id)
         .select_related(
             "opportunity__customer",
             "opportunity__unit__building__project",
@@ -738,7 +740,10 @@ def payments_overdue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sales/payment_overdue.html",
-        {"page": paginate(items, page=request.GET.get("page"))},
+        {
+            "page": paginate(items, page=request.GET.get("page")),
+            "filter_query": f"project={project_id}" if project_id else "",
+        },
     )
 
 
@@ -1164,5 +1169,7 @@ def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
 @see_required("sales.view_sales_desk")
 def my_day(request: HttpRequest) -> HttpResponse:
     context = selectors.my_day(user=request.user)
+    # One blank quick-log form serves every row (its kinds and field names).
+    context["log_form"] = InteractionForm()
     context["digest_job"] = JobRun.objects.filter(name="follow_up_digest").first()
     return render(request, "sales/my_day.html", context)

@@ -26,5 +26,9 @@ class ServiceConfig(AppConfig):
         links.register("service.servicerequest", "service:request-detail")
         links.register("service.handoverappointment", "service:handover-appointment")
         merge_handlers.connect()
+        from service import overview as service_overview
+
+        # Service's figures on the managers' overview.
+        service_overview.register()
         # What service holds about a person, for personal-information requests.
         personal_data.connect()

@@ -229,8 +229,10 @@ def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
 def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     form = InteractionForm(request.POST)
+    # A row of a work list (My day) logs in place: htmx swaps the row for its result.
+    as_row = bool(request.htmx) and request.POST.get("as") == "row"
     if form.is_valid():
-        services.interaction_log(
+        logged = services.interaction_log(
             customer=customer,
             kind=form.cleaned_data["kind"],
             channel=form.channel,
@@ -238,10 +240,31 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
             actor=request.user,
             next_follow_up=form.cleaned_data["next_follow_up"],
         )
+        if as_row:
+            return render(
+                request,
+                "customers/_quick_log_row.html",
+                {
+                    "customer": customer,
+                    "logged": logged,
+                    "next_follow_up": form.cleaned_data["next_follow_up"],
+                },
+            )
         if not request.htmx:
             messages.success(request, _("Logged on the timeline."))
             return redirect(customer)
         form = InteractionForm()
+    elif as_row:
+        customer.mobile_display = customer.mobile_for(request.user)
+        customer.full_number = customer.contact_visible_to(request.user)
+        customer.can_reveal = not customer.full_number and request.user.has_perm(
+            "customers.reveal_contact"
+        )
+        return render(
+            request,
+            "customers/_quick_log_row.html",
+            {"customer": customer, "log_form": form},
+        )
     elif not request.htmx:
         messages.error(
             request,

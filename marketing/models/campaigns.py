@@ -336,6 +336,8 @@ class Response(models.Model):
         indexes = [
             models.Index(fields=["campaign", "kind"], name="response_campaign_idx"),
             models.Index(fields=["customer", "-at"], name="response_customer_idx"),
+            # The overview's responses of a period, and the list behind them.
+            models.Index(fields=["-at", "id"], name="response_at_idx"),
             models.Index(
                 fields=["campaign", "-at"],
                 condition=Q(lead_consultant__isnull=False),

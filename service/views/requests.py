@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Case, Value, When
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site import confirm
+from crm_site.overview import moment
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
@@ -94,12 +96,19 @@ def request_list(request: HttpRequest) -> HttpResponse:
         view = "open"
         qs = qs.filter(status__in=ServiceRequest.OPEN)
     qs, narrowed = _narrow(qs, request.GET)
-    page = paginate(
-        qs.order_by("resolution_due", "pk")
-        if view != "all"
-        else qs.order_by("-received_at", "-pk"),
-        page=request.GET.get("page"),
-    )
+    if view == "mine":
+        # The agent's queue, the landing page of the desk: what is late comes first.
+        qs = qs.annotate(
+            late=Case(
+                When(status__in=WORKING, resolution_due__lt=now, then=Value(0)),
+                default=Value(1),
+            )
+        ).order_by("late", "resolution_due", "pk")
+    elif view != "all":
+        qs = qs.order_by("resolution_due", "pk")
+    else:
+        qs = qs.order_by("-received_at", "-pk")
+    page = paginate(qs, page=request.GET.get("page"))
     return render(
         request,
         "service/request_list.html",
@@ -113,7 +122,8 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 def _narrow(qs, params) -> tuple:
-    """Optional filters a cluster links with: building, category, received since."""
+    """Optional filters a cluster or an overview figure links with: building,
+    category, project, received since / from start to end."""
     narrowed: dict[str, str] = {}
     building = params.get("building", "")
     if parse_id(building):
@@ -123,14 +133,18 @@ def _narrow(qs, params) -> tuple:
     if category in Category.values:
         qs = qs.filter(category=category)
         narrowed["category"] = category
-    since = parse_date(params.get("since"))
+    project = parse_id(params.get("project"))
+    if project:
+        qs = qs.filter(unit__building__project_id=project)
+        narrowed["project"] = str(project)
+    since = parse_date(params.get("since")) or parse_date(params.get("start"))
     if since is not None:
-        qs = qs.filter(
-            received_at__gte=datetime.combine(
-                since, time.min, tzinfo=timezone.get_current_timezone()
-            )
-        )
-        narrowed["since"] = since.isoformat()
+        qs = qs.filter(received_at__gte=moment(since))
+        narrowed["start"] = since.isoformat()
+    end = parse_date(params.get("end"))
+    if end is not None:
+        qs = qs.filter(received_at__lt=moment(end + timedelta(days=1)))
+        narrowed["end"] = end.isoformat()
     return qs, narrowed
 
 
@@ -210,8 +224,8 @@ def request_create(request: HttpRequest) -> HttpResponse:
     return render(request, "service/request_form.html", context)
 
 
-def _when(moment: datetime) -> str:
-    return date_format(timezone.localtime(moment), "Y-m-d H:i")
+def _when(at: datetime) -> str:
+    return date_format(timezone.localtime(at), "Y-m-d H:i")
 
 
 def _recorded_message(request: HttpRequest, intake: services.Intake) -> str:

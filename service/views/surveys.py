@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
@@ -10,11 +12,15 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
+from crm_site.overview import moment
 from crm_site.pagination import paginate
 from crm_site.permissions import public, see_required
+from crm_site.validation import parse_date, parse_id
+from sales.models import Project
 from service import surveys
 from service.forms_handover import SurveyForm
 from service.models import SurveyInvitation, SurveyResponse
+from service.overview import answers_in
 from service.views.public import invalid_link, public_message
 
 
@@ -89,10 +95,18 @@ def survey_results(request: HttpRequest) -> HttpResponse:
         }
         for month in months
     ]
+    window = _answers_window(request)
+    if window is None:
+        answers = SurveyResponse.objects.exclude(comment="")
+    else:
+        # The answers behind the overview's satisfaction figure of a period.
+        answers = answers_in(
+            window["project_id"],
+            moment(window["start"]),
+            moment(window["end"] + timedelta(days=1)),
+        )
     comments = paginate(
-        SurveyResponse.objects.exclude(comment="")
-        .select_related("customer", "project")
-        .order_by("-submitted_at", "-pk"),
+        answers.select_related("customer", "project").order_by("-submitted_at", "-pk"),
         page=request.GET.get("page"),
         per_page=20,
     )
@@ -105,8 +119,34 @@ def survey_results(request: HttpRequest) -> HttpResponse:
             "overall": _overall(rows),
             "answers": sum(row["answers"] for row in rows),
             "page": comments,
+            "window": window,
+            "filter_query": window["query"] if window else "",
         },
     )
+
+
+def _answers_window(request: HttpRequest) -> dict | None:
+    """?start&end[&project]: every answer of those days, with or without a comment."""
+    start = parse_date(request.GET.get("start"))
+    end = parse_date(request.GET.get("end"))
+    if start is None or end is None or end < start:
+        return None
+    project_id = parse_id(request.GET.get("project"))
+    return {
+        "start": start,
+        "end": end,
+        "project_id": project_id,
+        "project": Project.objects.filter(pk=project_id).first()
+        if project_id
+        else None,
+        "query": urlencode(
+            {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                **({"project": project_id} if project_id else {}),
+            }
+        ),
+    }
 
 
 def _overall(rows: list[dict]) -> Decimal | None:

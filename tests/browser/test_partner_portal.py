@@ -62,7 +62,7 @@ def test_the_executive_overview_renders_with_figures_linking_to_their_pages(
     cache.clear()  # figures another test left in the shared cache
     sign(CustomerFactory(assigned_consultant=consultant), consultant)
     login(page, "executive")
-    contracts = page.get_by_test_id("fig-contracts")
+    contracts = page.get_by_test_id("fig-sales.contracts")
     contracts.wait_for()
     assert "1" in contracts.inner_text()
     screenshot("61-executive-overview")
@@ -71,5 +71,5 @@ def test_the_executive_overview_renders_with_figures_linking_to_their_pages(
     page.get_by_test_id("reached-filter").wait_for()
     assert page.get_by_test_id("deal-table").locator("tbody tr").count() == 1
     page.go_back()
-    page.get_by_test_id("fig-overdue-requests").click()
+    page.get_by_test_id("fig-service.overdue").click()
     page.wait_for_url("**/service/requests/?view=overdue")
