@@ -447,7 +447,7 @@ class CustomerFilterForm(InputLimits, forms.Form):
         elif follow_up == "scheduled":
             qs = qs.filter(next_follow_up__isnull=False)
         if data.get("q"):
-            qs = qs.search(data["q"])
+            qs = qs.search(data["q"], user=self.user)
         sort = data.get("sort")
         if sort in self.SORTS:
             return qs.order_by(*self.SORTS[sort])

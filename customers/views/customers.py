@@ -37,6 +37,7 @@ from customers.models import (
     SavedFilter,
 )
 from customers.phones import format_phone, mask_phone, try_normalize_phone
+from customers.querysets import digits_too_few
 
 FILTER_KEYS = [
     "q",
@@ -97,6 +98,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             {
                 "page": page,
                 "hidden_match": _hidden_match(request, page),
+                "digits_too_few": digits_too_few(request.GET.get("q", "")),
                 "filter_query": filter_querystring(request.GET),
             },
         )
@@ -105,6 +107,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "customers/customer_list.html",
         {
             "hidden_match": _hidden_match(request, page),
+            "digits_too_few": digits_too_few(request.GET.get("q", "")),
             "form": form,
             "page": page,
             "query": request.GET.get("q", ""),
