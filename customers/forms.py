@@ -475,6 +475,8 @@ class RegistrationForm(InputLimits, forms.Form):
                 "hx-trigger": "input changed delay:250ms",
                 "hx-target": "#lookup-result",
                 "hx-swap": "outerHTML",
+                # The hint says whose number it is, or why it is not a mobile number.
+                "aria-describedby": "lookup-result",
             }
         ),
     )

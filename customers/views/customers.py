@@ -230,7 +230,8 @@ def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
 def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     form = InteractionForm(request.POST)
-    if form.is_valid():
+    logged = form.is_valid()
+    if logged:
         services.interaction_log(
             customer=customer,
             kind=form.cleaned_data["kind"],
@@ -243,6 +244,9 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Logged on the timeline."))
             return redirect(customer)
         form = InteractionForm()
+        # Read again: the log moved the last contact and the follow-up, and another
+        # app may have acted on it (sales registers the customer, so owner and stage).
+        customer = _visible_customer(request, pk)
     elif not request.htmx:
         messages.error(
             request,
@@ -252,9 +256,18 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(customer)
     context = _timeline_context(request, customer)
     context.update({"log_form": form, "can_edit": True})
-    return render(
-        request, "customers/customer_detail.html#quick-log-and-timeline", context
-    )
+    if logged:
+        # What else the log changed on the page, swapped in out of band.
+        context.update(
+            {
+                "oob": True,
+                "tags": list(customer.tags.all()),
+                "panels": panels.for_customer(
+                    customer=customer, user=request.user, refreshed_only=True
+                ),
+            }
+        )
+    return render(request, "customers/customer_detail.html#logged", context)
 
 
 @action_required("customers.change_customer")
