@@ -475,8 +475,10 @@ class RegistrationForm(InputLimits, forms.Form):
                 "hx-trigger": "input changed delay:250ms",
                 "hx-target": "#lookup-result",
                 "hx-swap": "outerHTML",
-                # The hint says whose number it is, or why it is not a mobile number.
+                # The hint says whose number it is, or why it is not a mobile number;
+                # editing the number clears a refusal of the old one (behaviours.js).
                 "aria-describedby": "lookup-result",
+                "data-checked-live": True,
             }
         ),
     )
