@@ -246,7 +246,7 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
         form = InteractionForm()
         # Read again: the log moved the last contact and the follow-up, and another
         # app may have acted on it (sales registers the customer, so owner and stage).
-        customer = _visible_customer(request, pk)
+        customer = Customer.objects.select_related("assigned_consultant").get(pk=pk)
     elif not request.htmx:
         messages.error(
             request,
