@@ -94,7 +94,7 @@ def main() -> int:
     for label, text in searches:
         # search() may run lookups of its own (ids first, then the page): keep them.
         with CaptureQueriesContext(connection) as captured:
-            qs = base.search(text).ranked()[:PAGE]
+            qs = base.search(text, user=user).ranked()[:PAGE]
         for number, query in enumerate(captured.captured_queries, 1):
             queries.append((f"{label} q={text!r}: lookup {number}", query["sql"]))
         queries.append((f"{label} q={text!r}", qs))

@@ -1,11 +1,15 @@
 """Panels other apps add to the customer page, so customers needs no import of them.
 
 An app registers a template and a function giving its context for (customer, user);
-the function returns None when it has nothing to show that user.
+the function returns None when it has nothing to show that user. A panel whose content
+follows the timeline (sales' ownership: a visit renews protection) registers with
+``refresh_on_log=True``: after a quick log on the customer page the base re-renders
+it in place (an htmx out-of-band swap), without the page being reloaded.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,23 +19,52 @@ from typing import Any
 class Panel:
     template: str
     context: dict[str, Any]
+    refresh_on_log: bool = False
+
+    @property
+    def dom_id(self) -> str:
+        """The id of the element wrapping the panel, which an out-of-band swap finds."""
+        return dom_id(self.template)
 
 
-_PANELS: list[tuple[int, str, Callable[..., dict[str, Any] | None]]] = []
+@dataclass(frozen=True)
+class _Registered:
+    order: int
+    template: str
+    context: Callable[..., dict[str, Any] | None]
+    refresh_on_log: bool
+
+
+_PANELS: list[_Registered] = []
+
+
+def dom_id(template: str) -> str:
+    """'sales/_customer_panel.html' -> 'panel-sales-customer-panel'."""
+    stem = template.removesuffix(".html")
+    return "panel-" + "-".join(part for part in re.split(r"[^a-z0-9]+", stem) if part)
 
 
 def register(
-    *, template: str, context: Callable[..., dict[str, Any] | None], order: int = 50
+    *,
+    template: str,
+    context: Callable[..., dict[str, Any] | None],
+    order: int = 50,
+    refresh_on_log: bool = False,
 ) -> None:
-    if all(t != template for _o, t, _c in _PANELS):
-        _PANELS.append((order, template, context))
-        _PANELS.sort(key=lambda item: item[0])
+    if all(p.template != template for p in _PANELS):
+        _PANELS.append(_Registered(order, template, context, refresh_on_log))
+        _PANELS.sort(key=lambda p: p.order)
 
 
-def for_customer(*, customer: Any, user: Any) -> list[Panel]:
+def for_customer(
+    *, customer: Any, user: Any, refreshed_only: bool = False
+) -> list[Panel]:
+    """The panels to show; ``refreshed_only``: those re-rendered after a quick log."""
     panels = []
-    for _order, template, context in _PANELS:
-        data = context(customer=customer, user=user)
+    for registered in _PANELS:
+        if refreshed_only and not registered.refresh_on_log:
+            continue
+        data = registered.context(customer=customer, user=user)
         if data is not None:
-            panels.append(Panel(template, data))
+            panels.append(Panel(registered.template, data, registered.refresh_on_log))
     return panels

@@ -447,7 +447,7 @@ class CustomerFilterForm(InputLimits, forms.Form):
         elif follow_up == "scheduled":
             qs = qs.filter(next_follow_up__isnull=False)
         if data.get("q"):
-            qs = qs.search(data["q"])
+            qs = qs.search(data["q"], user=self.user)
         sort = data.get("sort")
         if sort in self.SORTS:
             return qs.order_by(*self.SORTS[sort])
@@ -475,6 +475,10 @@ class RegistrationForm(InputLimits, forms.Form):
                 "hx-trigger": "input changed delay:250ms",
                 "hx-target": "#lookup-result",
                 "hx-swap": "outerHTML",
+                # The hint says whose number it is, or why it is not a mobile number;
+                # editing the number clears a refusal of the old one (behaviours.js).
+                "aria-describedby": "lookup-result",
+                "data-checked-live": True,
             }
         ),
     )

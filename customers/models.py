@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Right
@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site import events
 from customers.identity import mask_id_number
 from customers.phones import format_phone, mask_phone
-from customers.querysets import CustomerQuerySet, NameChars
+from customers.querysets import CustomerQuerySet, NameChars, NationalDigits
 
 if TYPE_CHECKING:
     from crm_site.models import User
@@ -278,10 +278,10 @@ class Customer(models.Model):
             GinIndex(
                 fields=["name"], name="customer_name_trgm", opclasses=["gin_trgm_ops"]
             ),
+            # Any run of three or more digits of the number (search_ids).
             GinIndex(
-                fields=["mobile"],
-                name="customer_mobile_trgm",
-                opclasses=["gin_trgm_ops"],
+                OpClass(NationalDigits("mobile"), name="gin_trgm_ops"),
+                name="customer_mobile_digits_trgm",
             ),
             GinIndex(NameChars("name"), name="customer_name_chars"),
             GinIndex(NameChars("company"), name="customer_company_chars"),
@@ -379,6 +379,12 @@ class ContactPoint(models.Model):
         indexes = [
             models.Index(fields=["kind", "value"], name="contact_point_value_idx"),
             models.Index(Right("value", 4), name="contact_point_tail_idx"),
+            # Any run of three or more digits of a further number (search_ids).
+            GinIndex(
+                OpClass(NationalDigits("value"), name="gin_trgm_ops"),
+                name="contact_point_digits_trgm",
+                condition=Q(kind__in=("mobile", "landline")),
+            ),
         ]
 
     def __str__(self) -> str:

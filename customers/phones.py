@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import phonenumbers
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +13,11 @@ MOBILE_TYPES = {
     phonenumbers.PhoneNumberType.MOBILE,
     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
 }
+
+
+MAINLAND_CODE = 86
+MAINLAND_MOBILE_DIGITS = 11
+PHONE_CHARACTERS = re.compile(r"[\d\s+\-().]*")
 
 
 class InvalidPhone(ValueError):
@@ -25,6 +33,14 @@ def parse_phone(raw: str, *, mobile_only: bool = False) -> phonenumbers.PhoneNum
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone(_("This is not a phone number.")) from exc
     if not phonenumbers.is_valid_number(number):
+        national = str(number.national_number)
+        if number.country_code == MAINLAND_CODE and national.startswith("1"):
+            if len(national) != MAINLAND_MOBILE_DIGITS:
+                raise InvalidPhone(_("A mainland mobile number has 11 digits."))
+            # Eleven digits from 1, yet no operator hands out numbers starting so.
+            raise InvalidPhone(
+                _("This is not a valid mobile number: check the first digits.")
+            )
         raise InvalidPhone(_("This phone number is not valid."))
     if mobile_only and phonenumbers.number_type(number) not in MOBILE_TYPES:
         raise InvalidPhone(_("Enter a mobile number, not a landline."))
@@ -42,6 +58,77 @@ def try_normalize_phone(raw: str) -> str | None:
         return normalize_phone(raw)
     except InvalidPhone:
         return None
+
+
+@dataclass(frozen=True)
+class TypedMobile:
+    """A mobile field's text while it is typed: ``state`` is "empty", "incomplete"
+    (digits may still be missing), "valid" (``e164`` set) or "invalid" (``error``
+    says why it can never become a mobile number)."""
+
+    state: str
+    e164: str = ""
+    error: str = ""
+
+
+def typed_mobile(raw: str) -> TypedMobile:
+    """Judge a mobile number as it is typed, for the hint under the field.
+
+    It is called invalid as soon as that is certain (eleven digits from 1 that no
+    operator uses, a whole landline, letters), never while digits may be missing.
+    """
+    text = (raw or "").strip()
+    if not text:
+        return TypedMobile("empty")
+    try:
+        return TypedMobile("valid", e164=normalize_phone(text, mobile_only=True))
+    except InvalidPhone as exc:
+        invalid = TypedMobile("invalid", error=str(exc))
+    if not PHONE_CHARACTERS.fullmatch(text):
+        return invalid
+    incomplete = TypedMobile("incomplete")
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if text.startswith("+") or digits.startswith("00"):
+        code_and_number = digits.removeprefix("00")
+        if str(MAINLAND_CODE).startswith(code_and_number):
+            return incomplete  # "+", "+8", "0086" so far
+        if not code_and_number.startswith(str(MAINLAND_CODE)):
+            return _typed_foreign(text, invalid)
+        national = code_and_number[2:]
+    elif digits.startswith(str(MAINLAND_CODE)) and len(digits) > MAINLAND_MOBILE_DIGITS:
+        national = digits[2:]  # 86 186 2222 3333 without the +
+    else:
+        national = digits
+    if national.startswith("1"):
+        return incomplete if len(national) < MAINLAND_MOBILE_DIGITS else invalid
+    # Not a mobile number: certain once it is a whole landline (0755 1234 5678) or
+    # longer than any mainland number.
+    if _is_valid(text) or len(national) > 12:
+        return invalid
+    return incomplete
+
+
+def _is_valid(text: str) -> bool:
+    try:
+        parse_phone(text)
+    except InvalidPhone:
+        return False
+    return True
+
+
+def _typed_foreign(text: str, invalid: TypedMobile) -> TypedMobile:
+    try:
+        number = phonenumbers.parse(text, settings.PHONE_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return TypedMobile("incomplete")
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if phonenumbers.is_valid_number(number) or reason in {
+        phonenumbers.ValidationResult.TOO_LONG,
+        phonenumbers.ValidationResult.INVALID_COUNTRY_CODE,
+        phonenumbers.ValidationResult.INVALID_LENGTH,
+    }:
+        return invalid
+    return TypedMobile("incomplete")
 
 
 def national_digits(e164: str) -> str:

@@ -9,10 +9,21 @@ from typing import TYPE_CHECKING
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Right, StrIndex
 
 from crm_site.audit import AuditedQuerySet
+from customers.phones import MAINLAND_CODE
 
 if TYPE_CHECKING:
     from crm_site.models import User
@@ -35,6 +46,31 @@ class ILike(models.Lookup):
     def get_db_prep_lookup(self, value, connection):
         escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return ("%s", [f"%{escaped}%"])
+
+
+@models.CharField.register_lookup
+class Like(ILike):
+    """col LIKE '%text%', case-sensitive: digits have no case, and a plain LIKE on the
+    expression as indexed lets the trigram index of NationalDigits serve it."""
+
+    lookup_name = "like"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} LIKE {rhs}", [*lhs_params, *rhs_params]
+
+
+class NationalDigits(models.Func):
+    """A stored E.164 number without the mainland's +86 (other numbers as stored).
+
+    A run of digits is looked for here, not in the stored form, so '861' does not find
+    every +86 1.. number. Its trigram index (three digits make a trigram) serves any
+    run of three or more digits, from anywhere in the number.
+    """
+
+    template = "regexp_replace(%(expressions)s, '^[+]86', '')"
+    output_field = models.CharField()
 
 
 class NameChars(models.Func):
@@ -112,19 +148,20 @@ class CustomerQuerySet(AuditedQuerySet):
     def editable_by(self, user: User) -> QuerySet:
         return self._scope(user, for_change=True)
 
-    def search(self, text: str) -> QuerySet:
-        """One box: a full phone number in any format, the last four digits or a run
-        of digits, a name or company substring, full pinyin or initials.
+    def search(self, text: str, *, user: User | None) -> QuerySet:
+        """One box: a full phone number in any format, any run of three or more of its
+        digits, a name or company substring, full pinyin or initials.
 
         Each way of matching runs as its own indexed lookup (see search_ids); the
         user's scope then applies to that short list of ids. One OR across tables and
         scopes would make PostgreSQL read the whole table. Results are ranked: exact
-        name first, then names starting with the text.
+        name first, then names starting with the text. ``user`` is who searches (None:
+        the system): a number they see masked is not found by its hidden digits.
         """
         text = " ".join(text.split())
         if not text:
             return self
-        return self.filter(pk__in=search_ids(text)).annotate(
+        return self.filter(pk__in=search_ids(text, user=user)).annotate(
             search_rank=Case(
                 When(name=text, then=Value(0)),
                 When(name__startswith=text, then=Value(1)),
@@ -143,6 +180,9 @@ class CustomerQuerySet(AuditedQuerySet):
 # The newest matches of each lookup that a search considers; a query that matches more
 # (a single common character) shows the newest of them.
 SEARCH_CAP = 1000
+# The shortest run of digits searched: a trigram, the unit of the index. One or two
+# digits would match nearly every customer.
+MIN_RUN = 3
 
 
 def _ids(qs: QuerySet) -> list[int]:
@@ -167,8 +207,75 @@ def _chars_match(qs: QuerySet, field: str, text: str) -> QuerySet:
     ).filter(**{f"{field}_chars__contains": chars, f"{field}_at__gt": 0})
 
 
-def search_ids(text: str) -> list[int]:
-    """Ids of live customers matching the search text, each lookup on its own index."""
+def _digit_run(qs: QuerySet, *, field: str, digits: str, masked: bool) -> QuerySet:
+    """Rows whose number ``field`` holds the run of ``digits`` anywhere in its national
+    digits, found on the NationalDigits trigram index.
+
+    For a user who sees numbers masked (138****8000), ``shown`` tells whether the run
+    lies within what the mask shows, the first three or the last four digits. Such a
+    user finds a masked number only that way (or by the full number): otherwise
+    searching runs such as 1380, 1381... would spell out the hidden middle digits.
+    """
+    qs = qs.annotate(national=NationalDigits(field)).filter(national__like=digits)
+    if not masked:
+        return qs
+    # On the stored column, not the national digits: a common run matches tens of
+    # thousands of rows, and regexp_replace() on each of them again is the slow part.
+    shown = Q(run_at_tail__gt=0)
+    if len(digits) == 3:
+        shown |= Q(**{f"{field}__startswith": f"+{MAINLAND_CODE}{digits}"})
+    return qs.annotate(
+        run_at_tail=StrIndex(Right(field, 4), Value(digits)),
+        shown=ExpressionWrapper(shown, output_field=BooleanField()),
+    )
+
+
+def _digit_run_ids(digits: str, *, user: User | None) -> list[int]:
+    """Customers with the run of digits in their mobile or a further phone number."""
+    from customers.models import ContactPoint, Customer
+
+    masked = user is not None and not user.has_perm("customers.view_contact")
+    live = Customer.objects.filter(merged_into__isnull=True, anonymised_at__isnull=True)
+    customers = _digit_run(live, field="mobile", digits=digits, masked=masked)
+    if masked:
+        # The user's own customers' numbers are shown in full (contact_visible_to).
+        customers = customers.filter(Q(shown=True) | Q(assigned_consultant=user))
+    ids = _ids(customers)
+    points = _digit_run(
+        ContactPoint.objects.filter(kind__in=ContactPoint.PHONE_KINDS),
+        field="value",
+        digits=digits,
+        masked=masked,
+    ).order_by((F("pk") + 0).desc())  # as in _ids: keeps PostgreSQL on the index
+    if not masked:
+        return ids + list(points.values_list("customer_id", flat=True)[:SEARCH_CAP])
+    rows = list(points.values_list("customer_id", "shown")[:SEARCH_CAP])
+    # The owner is checked on the few matching customers by primary key, apart: an
+    # OR with a join or a subquery makes PostgreSQL read every customer of the user.
+    hidden = {customer_id for customer_id, shown in rows if not shown}
+    owned = set(
+        Customer.objects.filter(pk__in=hidden, assigned_consultant=user).values_list(
+            "pk", flat=True
+        )
+        if hidden
+        else ()
+    )
+    return ids + [cid for cid, shown in rows if shown or cid in owned]
+
+
+def digits_too_few(text: str) -> bool:
+    """Text that can only be a number but has fewer digits than a search needs."""
+    text = " ".join(text.split())
+    digits = sum(ch.isdigit() for ch in text)
+    return bool(text) and bool(PHONE_LIKE.fullmatch(text)) and digits < MIN_RUN
+
+
+def search_ids(text: str, *, user: User | None) -> list[int]:
+    """Ids of live customers matching the search text, each lookup on its own index.
+
+    ``user`` is whoever searches: numbers they see masked are found only by what the
+    mask shows (see _digit_run). None searches as the system, for internal callers.
+    """
     from customers.models import ContactPoint, Customer
     from customers.phones import try_normalize_phone
     from customers.search import looks_like_pinyin
@@ -184,13 +291,9 @@ def search_ids(text: str) -> list[int]:
                     :SEARCH_CAP
                 ]
             )
-        if len(digits) == 4:
-            tails = points.annotate(tail=Right("value", 4)).filter(tail=digits)
-            return _ids(
-                live.annotate(mobile_tail=Right("mobile", 4)).filter(mobile_tail=digits)
-            ) + list(tails.values_list("customer_id", flat=True)[:SEARCH_CAP])
-        if len(digits) >= 3:
-            return _ids(live.filter(mobile__contains=digits))
+        if len(digits) >= MIN_RUN:
+            return list(dict.fromkeys(_digit_run_ids(digits, user=user)))
+        return []
     ids: list[int] = []
     if not text.isascii():
         ids += _ids(_chars_match(live, "name", text))

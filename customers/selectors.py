@@ -17,7 +17,7 @@ from customers.phones import format_phone, mask_phone
 def customer_list(
     *, user: User, query: str = "", stage: str = "", source: str = ""
 ) -> QuerySet:
-    qs = Customer.objects.visible_to(user).identifiable().search(query)
+    qs = Customer.objects.visible_to(user).identifiable().search(query, user=user)
     if stage:
         qs = qs.filter(stage=stage)
     if source:

@@ -28,8 +28,13 @@ class SalesConfig(AppConfig):
         from customers.signals import interaction_logged
         from sales.panels import customer_panel
 
+        # A visit or call logged on the customer page renews protection: the panel
+        # is re-rendered in place with the timeline.
         panels.register(
-            template="sales/_customer_panel.html", context=customer_panel, order=10
+            template="sales/_customer_panel.html",
+            context=customer_panel,
+            order=10,
+            refresh_on_log=True,
         )
         # A consultant's visit or call registers or renews ownership (sales' rule).
         interaction_logged.connect(

@@ -1048,7 +1048,7 @@ def pool_list(request: HttpRequest) -> HttpResponse:
     )
     query = request.GET.get("q", "").strip()
     if query:
-        qs = qs.search(query)
+        qs = qs.search(query, user=request.user)
     page = paginate(qs.ranked(), page=request.GET.get("page"))
     for customer in page.items:
         customer.mobile_display = customer.mobile_for(request.user)

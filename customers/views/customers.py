@@ -37,6 +37,7 @@ from customers.models import (
     SavedFilter,
 )
 from customers.phones import format_phone, mask_phone, try_normalize_phone
+from customers.querysets import digits_too_few
 
 FILTER_KEYS = [
     "q",
@@ -97,6 +98,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             {
                 "page": page,
                 "hidden_match": _hidden_match(request, page),
+                "digits_too_few": digits_too_few(request.GET.get("q", "")),
                 "filter_query": filter_querystring(request.GET),
             },
         )
@@ -105,6 +107,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "customers/customer_list.html",
         {
             "hidden_match": _hidden_match(request, page),
+            "digits_too_few": digits_too_few(request.GET.get("q", "")),
             "form": form,
             "page": page,
             "query": request.GET.get("q", ""),
@@ -231,6 +234,7 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
     form = InteractionForm(request.POST)
     # A row of a work list (My day) logs in place: htmx swaps the row for its result.
     as_row = bool(request.htmx) and request.POST.get("as") == "row"
+    logged = None
     if form.is_valid():
         logged = services.interaction_log(
             customer=customer,
@@ -254,6 +258,9 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Logged on the timeline."))
             return redirect(customer)
         form = InteractionForm()
+        # Read again: the log moved the last contact and the follow-up, and another
+        # app may have acted on it (sales registers the customer, so owner and stage).
+        customer = Customer.objects.select_related("assigned_consultant").get(pk=pk)
     elif as_row:
         customer.mobile_display = customer.mobile_for(request.user)
         customer.full_number = customer.contact_visible_to(request.user)
@@ -274,9 +281,18 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(customer)
     context = _timeline_context(request, customer)
     context.update({"log_form": form, "can_edit": True})
-    return render(
-        request, "customers/customer_detail.html#quick-log-and-timeline", context
-    )
+    if logged:
+        # What else the log changed on the page, swapped in out of band.
+        context.update(
+            {
+                "oob": True,
+                "tags": list(customer.tags.all()),
+                "panels": panels.for_customer(
+                    customer=customer, user=request.user, refreshed_only=True
+                ),
+            }
+        )
+    return render(request, "customers/customer_detail.html#logged", context)
 
 
 @action_required("customers.change_customer")

@@ -13,12 +13,21 @@ from customers import events as customer_events
 from customers import services
 from customers.forms import RegistrationForm
 from customers.models import Channel, Customer, Interaction
-from customers.phones import try_normalize_phone
+from customers.phones import TypedMobile, typed_mobile
 
 CHANNEL_OF_KIND = {
     Interaction.Kind.VISIT: Channel.FACE_TO_FACE,
     Interaction.Kind.CALL_IN: Channel.PHONE,
 }
+
+
+def _hint_context(request: HttpRequest, typed: TypedMobile) -> dict:
+    """The hint under the phone field: who the number belongs to, a new number, keep
+    typing, or why it is not a mobile number."""
+    customer = (
+        services.customer_find_by_phone(typed.e164) if typed.state == "valid" else None
+    )
+    return {"typed": typed, **_match_context(request, customer)}
 
 
 def _match_context(request: HttpRequest, customer: Customer | None) -> dict:
@@ -36,12 +45,12 @@ def _match_context(request: HttpRequest, customer: Customer | None) -> dict:
 @see_required("customers.add_customer")
 def phone_lookup(request: HttpRequest) -> HttpResponse:
     """The hint under the phone field, re-rendered by htmx as the number is typed."""
-    mobile = try_normalize_phone(request.GET.get("mobile", ""))
-    customer = services.customer_find_by_phone(mobile) if mobile else None
-    context = _match_context(request, customer)
-    context["typed"] = bool(request.GET.get("mobile", "").strip())
-    context["valid"] = mobile is not None
-    return render(request, "customers/registration_form.html#lookup", context)
+    typed = typed_mobile(request.GET.get("mobile", ""))
+    return render(
+        request,
+        "customers/registration_form.html#lookup",
+        _hint_context(request, typed),
+    )
 
 
 @action_required("customers.add_customer")
@@ -89,15 +98,11 @@ def register(request: HttpRequest) -> HttpResponse:
             ):
                 return redirect(customer)
             return redirect("customers:register")
-    mobile = (
-        try_normalize_phone(request.POST.get("mobile", ""))
-        if request.method == "POST"
-        else None
+    # A refused number has its message next to the field; the hint does not repeat it.
+    typed = (
+        typed_mobile(request.POST.get("mobile", ""))
+        if request.method == "POST" and "mobile" not in form.errors
+        else TypedMobile("empty")
     )
-    context = {"form": form, "typed": bool(mobile), "valid": bool(mobile)}
-    context.update(
-        _match_context(
-            request, services.customer_find_by_phone(mobile) if mobile else None
-        )
-    )
+    context = {"form": form, **_hint_context(request, typed)}
     return render(request, "customers/registration_form.html", context)

@@ -599,7 +599,7 @@ def test_anonymised_customer_disappears_from_search_segments_and_duplicates(
         actor=administrator, customer=customer, reference="T-1", reason="本人要求"
     )
     for text in (anonymised_label(customer), "13912345678", "5678", NAME):
-        assert customer.pk not in Customer.objects.search(text).values_list(
+        assert customer.pk not in Customer.objects.search(text, user=None).values_list(
             "pk", flat=True
         )
     segment = Segment.objects.create(name="全部", criteria={})

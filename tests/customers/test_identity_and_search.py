@@ -64,7 +64,7 @@ def people(consultant):
         ("小明", "wangxiaoming"),
         ("王小明", "wangxiaoming"),
         ("wxm", "wangxiaoming"),
-        ("2222", "wangxiaoming"),
+        ("12222", "wangxiaoming"),
         ("139 1111 2222", "wangxiaoming"),
         ("远景", "company"),
         ("tencent", "staff"),
@@ -74,7 +74,7 @@ def people(consultant):
 def test_search_finds_by_pinyin_initials_substring_tail_and_company(
     people, query, expected
 ):
-    found = list(Customer.objects.search(query).ranked())
+    found = list(Customer.objects.search(query, user=None).ranked())
     assert found == [people[expected]]
 
 
@@ -82,15 +82,17 @@ def test_search_finds_a_number_kept_as_a_further_contact(people):
     ContactPoint.objects.create(
         customer=people["zhangsan"], kind="landline", value="+862162345678"
     )
-    assert list(Customer.objects.search("021-6234 5678")) == [people["zhangsan"]]
-    assert list(Customer.objects.search("5678")) == [people["zhangsan"]]
+    assert list(Customer.objects.search("021-6234 5678", user=None)) == [
+        people["zhangsan"]
+    ]
+    assert list(Customer.objects.search("5678", user=None)) == [people["zhangsan"]]
 
 
 def test_search_ranks_the_exact_name_first(consultant):
     later = CustomerFactory(name="张三丰")
     exact = CustomerFactory(name="张三")
     CustomerFactory(name="李张三")
-    names = [c.name for c in Customer.objects.search("张三").ranked()]
+    names = [c.name for c in Customer.objects.search("张三", user=None).ranked()]
     assert names[0] == exact.name
     assert names[1] == later.name
     assert set(names) == {"张三", "张三丰", "李张三"}
@@ -99,4 +101,4 @@ def test_search_ranks_the_exact_name_first(consultant):
 def test_absorbed_customers_are_not_found(people):
     absorbed = people["staff"]
     Customer.objects.filter(pk=absorbed.pk).update(merged_into=people["zhangsan"])
-    assert not Customer.objects.live().search("李四").exists()
+    assert not Customer.objects.live().search("李四", user=None).exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from customers.models import ContactPoint, Customer, Interaction
@@ -121,3 +122,56 @@ def test_registration_needs_the_right_to_add_customers(client, marketer):
     client.force_login(marketer)
     assert client.get(REGISTER).status_code == 403
     assert client.get(LOOKUP, {"mobile": "13800138000"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("typed", "state"),
+    [
+        ("1862", "incomplete"),
+        ("186 2222 333", "incomplete"),
+        ("+86 186", "incomplete"),
+        ("18622223333", "valid"),
+        ("123 4567 8901", "invalid"),  # eleven digits, no such operator prefix
+        ("186 2222 33334", "invalid"),  # one digit too many
+        ("021 6234 5678", "invalid"),  # a whole landline
+        ("138abc", "invalid"),
+    ],
+)
+def test_lookup_hint_calls_a_number_invalid_as_soon_as_it_is_certain(
+    client, consultant, typed, state
+):
+    client.force_login(consultant)
+    response = client.get(LOOKUP, {"mobile": typed})
+    body = response.content.decode()
+    assert f'data-state="{state}"' in body
+    assert ('data-testid="mobile-invalid"' in body) == (state == "invalid")
+
+
+def test_the_hint_and_the_refusal_say_why_the_number_is_invalid(client, consultant):
+    client.force_login(consultant)
+    client.cookies["django_language"] = "en"  # the messages in their source wording
+    why = "This is not a valid mobile number: check the first digits."
+    assert why in client.get(LOOKUP, {"mobile": "12345678901"}).content.decode()
+    response = client.post(
+        REGISTER,
+        {"mobile": "12345678901", "name": "某人", "kind": "visit", "source": "walk_in"},
+    )
+    assert response.context["form"].errors["mobile"] == [why]
+    body = response.content.decode()
+    # Next to the field, once: the hint under it stays quiet.
+    assert body.count(why) == 1
+    assert 'data-testid="mobile-invalid"' not in body
+    assert not Customer.objects.exists()
+    too_long = client.get(LOOKUP, {"mobile": "186 2222 33334"}).content.decode()
+    assert "A mainland mobile number has 11 digits." in too_long
+
+
+def test_the_hint_link_to_an_existing_customer_is_not_a_tab_stop(
+    client, consultant, own_customer
+):
+    client.force_login(consultant)
+    hint = client.get(LOOKUP, {"mobile": "13800138000"}).content.decode()
+    assert f'href="{own_customer.get_absolute_url()}"' in hint
+    assert 'tabindex="-1"' in hint
+    page = client.get(REGISTER).content.decode()
+    assert 'aria-describedby="lookup-result"' in page
