@@ -316,7 +316,7 @@ def caller_lookup(*, user, text: str, picked_id: int | None = None) -> CallerLoo
     elif text:
         matches = list(
             Customer.objects.visible_to(user)
-            .search(text)
+            .search(text, user=user)
             .ranked()
             .select_related(None)[:CALLER_MATCHES]
         )
