@@ -5,7 +5,7 @@ from django.db.models import Q
 
 # The kinds the system writes under; a person's own visit or call is left alone
 # unless it is exactly the name of its kind (a walk-in registered without notes).
-SYSTEM_KINDS = ["system"]
+SYSTEM_KINDS = ["system", "complaint", "survey", "event"]
 
 
 def forwards(apps, schema_editor):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm_site', '0010_merge_form_submissions'),
+        ('crm_site', '0012_notification_events_from_text'),
         ('sales', '0015_merge_see_permissions'),
     ]
 

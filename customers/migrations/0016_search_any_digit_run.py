@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0013_import_job_checking_status'),
+        ('customers', '0015_interaction_events_from_text'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

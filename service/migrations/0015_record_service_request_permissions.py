@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('service', '0013_merge_see_permissions'),
+        ('service', '0014_step_event_escalation_reason_code'),
     ]
 
     operations = [

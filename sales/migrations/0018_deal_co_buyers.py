@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0013_import_job_checking_status'),
-        ('sales', '0015_merge_see_permissions'),
+        ('sales', '0017_ownership_event_event'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
