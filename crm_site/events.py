@@ -100,7 +100,8 @@ class Money(Param):
             amount = Decimal(value)
         except (InvalidOperation, TypeError, ValueError):
             return MISSING if value in (None, "") else str(value)
-        return "¥" + formats.number_format(amount, 2, force_grouping=True)
+        # Grouped by thousands in every language, as on the contracts.
+        return f"¥{amount:,.2f}"
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,8 @@ class Number(Param):
         except (InvalidOperation, TypeError, ValueError):
             return MISSING if value in (None, "") else str(value)
         if number == number.to_integral_value():
-            return formats.number_format(int(number), force_grouping=True)
-        return formats.number_format(number.normalize(), force_grouping=True)
+            return f"{int(number):,}"
+        return f"{number.normalize():,f}"
 
 
 @dataclass(frozen=True)

@@ -86,10 +86,10 @@ def _as_written(field: models.Field | None, value: Any) -> str:
         if isinstance(field, models.DecimalField):
             number = Decimal(str(value))
             if "percent" in field.name:
-                return formats.number_format(number.normalize()) + "%"
+                return f"{number.normalize():f}%"
             if field.decimal_places == 2 and "area" not in field.name:
-                return "¥" + formats.number_format(number, 2, force_grouping=True)
-            return formats.number_format(number, force_grouping=True)
+                return f"¥{number:,.2f}"
+            return f"{number:,f}"
         if isinstance(field, models.DateTimeField):
             moment = datetime.fromisoformat(str(value))
             if timezone.is_aware(moment):
