@@ -44,7 +44,7 @@ def test_first_visit_registers_the_customer_for_the_visit_window(
     assert event.kind == "registered" and event.rule_version == 1
     # Why: the basis and the rule, as an event shown in the reader's language.
     assert event.event == "sales.registered_under_rule" and event.reason == ""
-    assert event.params == {"basis": "visit", "version": "1", "days": 7}
+    assert event.params == {"basis": "visit", "version": "1", "days": "7"}
     with translation.override("en"):
         assert event.text == "Visit registration under rule v1: 7 days"
 

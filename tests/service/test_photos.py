@@ -37,7 +37,7 @@ def test_photos_are_kept_on_the_request_and_served_as_images(
     assert response.status_code == 302
     assert request.photos.count() == 2
     added = request.steps.get(event="service.photos_added")
-    assert added.params == {"count": 2} and added.note == ""
+    assert added.params == {"count": "2"} and added.note == ""
     first = request.photos.order_by("pk").first()
     shown = client.get(reverse("service:request-photo", args=[request.pk, first.pk]))
     assert shown["Content-Type"] == "image/png"
