@@ -72,6 +72,8 @@ INTERACTION_COLUMNS = [
     "kind",
     "channel",
     "summary",
+    "event",
+    "params",
     "occurred_at",
     "created_by_id",
     "link_type_id",
@@ -563,6 +565,9 @@ def main() -> None:
                             kind,
                             channel,
                             summaries[rng.randrange(len(summaries))],
+                            # What people wrote: no system event.
+                            "",
+                            "{}",
                             stamp,
                             str(by),
                             "\\N",

@@ -352,7 +352,9 @@ def create_deals(rng, project, buildings, customers, demo_ids, deals_total, now)
             room = (now - created).total_seconds()
             for to_stage in steps:
                 at = at + timedelta(seconds=rng.random() * room / (len(steps) + 1))
-                sc_rows.append((opp_id, previous, to_stage, consultant_id, ts(at), ""))
+                sc_rows.append(
+                    (opp_id, previous, to_stage, consultant_id, ts(at), "", "", "{}")
+                )
                 previous = to_stage
             unit_id = agreed = None
             lost_reason = ""
@@ -418,7 +420,8 @@ def create_deals(rng, project, buildings, customers, demo_ids, deals_total, now)
     with Step(f"COPY {len(sc_rows):,} stage changes"):
         copy_rows(
             "sales_stagechange",
-            ["opportunity_id", "from_stage", "to_stage", "changed_by_id", "changed_at", "note"],
+            ["opportunity_id", "from_stage", "to_stage", "changed_by_id", "changed_at", "note",
+             "event", "params"],
             sc_rows,
         )  # fmt: skip
     with Step(

@@ -240,6 +240,8 @@ class Plan:
                 self.receiver,
                 "",
                 ts(self.times[after]),
+                "",
+                "{}",
             )
         if self.reopened:
             # Not satisfied at a first callback, worked again, then satisfied.
@@ -250,8 +252,11 @@ class Plan:
                 "in_progress",
                 "",
                 self.receiver,
-                "业主不满意",
+                "",
                 ts(at),
+                # What the system wrote is an event (crm_site.events).
+                "service.owner_not_satisfied",
+                "{}",
             )
 
     def work_order_row(self, work_id: int, created_by: int) -> tuple | None:
@@ -299,6 +304,7 @@ REQUEST_COLUMNS = [
 ]  # fmt: skip
 STEP_COLUMNS = [
     "request_id", "from_status", "to_status", "department", "actor_id", "note", "at",
+    "event", "params",
 ]  # fmt: skip
 WORK_COLUMNS = [
     "id", "request_id", "task", "assignee_kind", "department", "crew", "contractor_id",
