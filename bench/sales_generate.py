@@ -403,7 +403,7 @@ def create_deals(rng, project, buildings, customers, demo_ids, deals_total, now)
                 lost_reason = rng.choice(LOST_REASONS)
             yield (
                 opp_id, customer_id, project.pk, unit_id, consultant_id, stage,
-                lost_reason, "", agreed, "0", ts(created), ts(at),
+                lost_reason, "", agreed, "0", ts(created), ts(at), "",
             )  # fmt: skip
             opp_id += 1
 
@@ -412,7 +412,7 @@ def create_deals(rng, project, buildings, customers, demo_ids, deals_total, now)
             "sales_opportunity",
             ["id", "customer_id", "project_id", "unit_id", "consultant_id", "stage",
              "lost_reason", "lost_note", "agreed_price", "discount_percent",
-             "created_at", "stage_changed_at"],
+             "created_at", "stage_changed_at", "buyer_name"],
             deal_rows(),
         )  # fmt: skip
         sync_sequence("sales_opportunity")
