@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
@@ -14,7 +16,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm_site import panels
+from crm_site import fragments, panels
 from crm_site.cache import CacheUnavailable
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required, self_service
@@ -173,19 +175,25 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
         # The timeline is a feed read with Newer / Older links: no total shown.
         count=False,
     )
+    page = replace(page, items=selectors.timeline_rows(page.items))
     return {
         "customer": customer,
         "timeline": page,
         "kind": kind,
         "kinds": Interaction.Kind.choices,
         "timeline_query": f"kind={kind}" if kind else "",
+        # In the cache keys of the blank forms: a deploy renders them anew.
+        "release": fragments.RELEASE,
     }
 
 
 @see_required("customers.view_customer")
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = _visible_customer(request, pk)
-    can_edit = Customer.objects.editable_by(request.user).filter(pk=pk).exists()
+    # One query for the customer, its tags and whether the user may change it; the
+    # rarely read records (change history, merges, consent history) load below the
+    # fold (customer_history, customer_consents); blank forms come from the cache.
+    customer = get_object_or_404(selectors.customer_for_page(user=request.user), pk=pk)
+    can_edit = customer.can_edit
     context = _timeline_context(request, customer)
     context.update(
         {
@@ -197,23 +205,55 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 customer=customer, user=request.user
             ),
             "household": selectors.household_of(customer=customer, user=request.user),
-            "consents": selectors.consent_history(customer=customer)[:10],
-            "tags": list(customer.tags.all()),
+            "tags": customer.tag_names,
+            "audit_page": request.GET.get("audit_page", ""),
+            "can_edit": can_edit,
+            "panels": panels.for_customer(customer=customer, user=request.user),
+        }
+    )
+    if can_edit:
+        # Built only to be rendered on a cache miss (the template's {% cache %}).
+        context.update(
+            {
+                "log_form": InteractionForm(),
+                "contact_form": ContactPointForm(),
+                "consent_form": ConsentForm(),
+                "household_form": HouseholdLinkForm(
+                    customer=customer, user=request.user
+                ),
+            }
+        )
+    return render(request, "customers/customer_detail.html", context)
+
+
+@see_required("customers.view_customer")
+def customer_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """The change history and the merges, loaded when the page scrolls to them."""
+    customer = _visible_customer(request, pk)
+    return render(
+        request,
+        "customers/customer_detail.html#history",
+        {
+            "customer": customer,
             "history": selectors.customer_history(
                 customer=customer, user=request.user, page=request.GET.get("audit_page")
             ),
-            "can_edit": can_edit,
-            "panels": panels.for_customer(customer=customer, user=request.user),
             "merges": MergeRecord.objects.filter(survivor=customer)
             .select_related("absorbed", "merged_by")
             .order_by("-merged_at")[:10],
-            "log_form": InteractionForm(),
-            "contact_form": ContactPointForm(),
-            "consent_form": ConsentForm(),
-            "household_form": HouseholdLinkForm(customer=customer, user=request.user),
-        }
+        },
     )
-    return render(request, "customers/customer_detail.html", context)
+
+
+@see_required("customers.view_customer")
+def customer_consents(request: HttpRequest, pk: int) -> HttpResponse:
+    """The latest consent records, loaded when the page scrolls to them."""
+    customer = _visible_customer(request, pk)
+    return render(
+        request,
+        "customers/customer_detail.html#consents",
+        {"consents": selectors.consent_history(customer=customer)[:10]},
+    )
 
 
 @see_required("customers.view_customer")
@@ -286,7 +326,7 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
         context.update(
             {
                 "oob": True,
-                "tags": list(customer.tags.all()),
+                "tags": [tag.name for tag in customer.tags.all()],
                 "panels": panels.for_customer(
                     customer=customer, user=request.user, refreshed_only=True
                 ),

@@ -69,6 +69,8 @@ PK_OF: dict[str, dict[str, str]] = {
     "customers:customer-detail": {"pk": "customer"},
     "customers:customer-edit": {"pk": "customer"},
     "customers:customer-timeline": {"pk": "customer"},
+    "customers:customer-history": {"pk": "customer"},
+    "customers:customer-consents": {"pk": "customer"},
     "customers:interaction-create": {"pk": "customer"},
     "customers:contact-point-create": {"pk": "customer"},
     "customers:contact-point-delete": {"pk": "customer", "point_pk": "contact_point"},
