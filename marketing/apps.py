@@ -36,6 +36,10 @@ class MarketingConfig(AppConfig):
             template="marketing/_referral_panel.html",
             context=referral_panel,
             order=30,
+            shown_to=lambda user: (
+                user.has_perm("marketing.add_referral")
+                or user.has_perm("marketing.view_referral")
+            ),
         )
         panels.register(
             template="marketing/_campaign_panel.html",

@@ -39,6 +39,7 @@ class SalesConfig(AppConfig):
             context=customer_panel,
             order=10,
             refresh_on_log=True,
+            shown_to=lambda user: user.has_perm("sales.view_sales_desk"),
         )
         # A consultant's visit or call registers or renews ownership (sales' rule).
         interaction_logged.connect(

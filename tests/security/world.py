@@ -70,6 +70,7 @@ PK_OF: dict[str, dict[str, str]] = {
     "customers:customer-edit": {"pk": "customer"},
     "customers:customer-timeline": {"pk": "customer"},
     "customers:customer-history": {"pk": "customer"},
+    "customers:customer-panels": {"pk": "customer"},
     "customers:customer-consents": {"pk": "customer"},
     "customers:interaction-create": {"pk": "customer"},
     "customers:contact-point-create": {"pk": "customer"},
