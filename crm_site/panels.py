@@ -5,6 +5,11 @@ the function returns None when it has nothing to show that user. A panel whose c
 follows the timeline (sales' ownership: a visit renews protection) registers with
 ``refresh_on_log=True``: after a quick log on the customer page the base re-renders
 it in place (an htmx out-of-band swap), without the page being reloaded.
+
+The panels sit below the timeline and are loaded right after the page (one htmx
+request for all of them, customers.views.customer_panels), so the page itself costs
+none of their queries. ``shown_to`` (a check on the user alone, no query) lets the
+page skip that request for users who could never see the panel.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class _Registered:
     template: str
     context: Callable[..., dict[str, Any] | None]
     refresh_on_log: bool
+    shown_to: Callable[[Any], bool] | None = None
 
 
 _PANELS: list[_Registered] = []
@@ -50,10 +56,16 @@ def register(
     context: Callable[..., dict[str, Any] | None],
     order: int = 50,
     refresh_on_log: bool = False,
+    shown_to: Callable[[Any], bool] | None = None,
 ) -> None:
     if all(p.template != template for p in _PANELS):
-        _PANELS.append(_Registered(order, template, context, refresh_on_log))
+        _PANELS.append(_Registered(order, template, context, refresh_on_log, shown_to))
         _PANELS.sort(key=lambda p: p.order)
+
+
+def any_for(user: Any) -> bool:
+    """Whether some panel may show for this user (then the page loads them)."""
+    return any(p.shown_to is None or p.shown_to(user) for p in _PANELS)
 
 
 def for_customer(
@@ -63,6 +75,8 @@ def for_customer(
     panels = []
     for registered in _PANELS:
         if refreshed_only and not registered.refresh_on_log:
+            continue
+        if registered.shown_to is not None and not registered.shown_to(user):
             continue
         data = registered.context(customer=customer, user=user)
         if data is not None:

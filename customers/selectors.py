@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import BooleanField, Count, Exists, OuterRef, QuerySet, Value
+from django.utils.timezone import localtime
+from django.utils.translation import gettext
 
+from crm_site import links
 from crm_site.audit import audit_entries_for
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, paginate
 from customers.identity import mask_id_number
-from customers.models import ConsentRecord, ContactPoint, Customer, Interaction
+from customers.models import (
+    ConsentRecord,
+    ContactPoint,
+    Customer,
+    Interaction,
+    Tag,
+)
 from customers.phones import format_phone, mask_phone
 
 
@@ -36,11 +48,86 @@ def customer_counts_by(*, user: User, field: str) -> dict[str, int]:
     return {row[field]: row["n"] for row in rows}
 
 
+def customer_for_page(*, user: User) -> QuerySet:
+    """The customers the user may open, each with what the 360 page shows around it
+    read in the same query: owner, creator and household, the tag names
+    (``tag_names``) and whether the user may change it (``can_edit``)."""
+    if user.has_perm("customers.change_customer"):
+        can_edit = Exists(Customer.objects.editable_by(user).filter(pk=OuterRef("pk")))
+    else:
+        can_edit = Value(False, output_field=BooleanField())
+    return (
+        Customer.objects.visible_to(user)
+        .select_related("assigned_consultant", "created_by", "household")
+        .annotate(
+            tag_names=ArraySubquery(
+                Tag.objects.filter(customer=OuterRef("pk"))
+                .order_by("name")
+                .values("name")
+            ),
+            can_edit=can_edit,
+        )
+    )
+
+
 def customer_timeline(*, customer: Customer, kind: str = "") -> QuerySet:
     qs = Interaction.objects.filter(customer=customer)
     if kind:
         qs = qs.filter(kind=kind)
-    return qs.select_related("created_by", "link_type").order_by("-occurred_at", "-id")
+    # The link's content type comes from ContentType's own cache (timeline_rows).
+    return qs.select_related("created_by").order_by("-occurred_at", "-id")
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One timeline entry with everything the template shows already worked out, so
+    the page's loop only prints (labels, dates and links once per page, not per row)."""
+
+    kind: str
+    kind_label: str
+    channel_label: str
+    when: str
+    author: str
+    text: str
+    link_label: str
+    link_url: str | None
+    next_follow_up: str
+
+
+def timeline_rows(items: Iterable[Interaction]) -> list[TimelineRow]:
+    kinds = {value: str(label) for value, label in Interaction.Kind.choices}
+    channels = {
+        value: str(label)
+        for value, label in Interaction._meta.get_field("channel").choices
+    }
+    system = gettext("System")
+    builders: dict[int, Callable[[int], str] | None] = {}
+    rows = []
+    for item in items:
+        link_url = None
+        if item.link_type_id is not None and item.link_id is not None:
+            if item.link_type_id not in builders:
+                builders[item.link_type_id] = links.url_builder(
+                    ContentType.objects.get_for_id(item.link_type_id)
+                )
+            build = builders[item.link_type_id]
+            link_url = build(item.link_id) if build else None
+        rows.append(
+            TimelineRow(
+                kind=item.kind,
+                kind_label=kinds.get(item.kind, item.kind),
+                channel_label=channels.get(item.channel, item.channel),
+                when=localtime(item.occurred_at).strftime("%Y-%m-%d %H:%M"),
+                author=item.created_by.display_name if item.created_by else system,
+                text=item.text,
+                link_label=item.link_label,
+                link_url=link_url,
+                next_follow_up=item.next_follow_up.strftime("%Y-%m-%d")
+                if item.next_follow_up
+                else "",
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ urlpatterns = [
     path("<int:pk>/", customers.customer_detail, name="customer-detail"),
     path("<int:pk>/edit/", customers.customer_edit, name="customer-edit"),
     path("<int:pk>/timeline/", customers.customer_timeline, name="customer-timeline"),
+    path("<int:pk>/panels/", customers.customer_panels, name="customer-panels"),
+    path("<int:pk>/history/", customers.customer_history, name="customer-history"),
+    path("<int:pk>/consents/", customers.customer_consents, name="customer-consents"),
     path("<int:pk>/log/", customers.interaction_create, name="interaction-create"),
     path(
         "<int:pk>/contacts/",

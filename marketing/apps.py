@@ -15,11 +15,12 @@ class MarketingConfig(AppConfig):
 
         # Campaign invitations are sent by the one outbox (crm_site.outbox).
         outbox.register(INVITATIONS)
-        from crm_site import links, panels
+        from crm_site import fragments, links, panels
         from marketing import handlers, merge_handlers, personal_data
         from marketing.panels import campaign_panel, referral_panel
         from marketing.selectors import latest_campaign_of
         from sales import attribution
+        from sales.models import Project
 
         # A deal opened for a customer who answered a campaign is credited to it.
         attribution.register(latest_campaign_of)
@@ -29,10 +30,16 @@ class MarketingConfig(AppConfig):
         merge_handlers.connect()
         # What marketing holds about a person, for personal-information requests.
         personal_data.connect()
+        # The referral form's project choices are cached until a project changes.
+        fragments.track(Project)
         panels.register(
             template="marketing/_referral_panel.html",
             context=referral_panel,
             order=30,
+            shown_to=lambda user: (
+                user.has_perm("marketing.add_referral")
+                or user.has_perm("marketing.view_referral")
+            ),
         )
         panels.register(
             template="marketing/_campaign_panel.html",

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
 
+from crm_site import fragments
 from crm_site.models import User
 from customers.models import Customer
 from marketing.models import CampaignMember, Referral, Response
@@ -32,12 +33,19 @@ def referral_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
         "customer": customer,
         "referrals": referrals,
         "show_form": show_form,
-        # A list, so the template's loop costs one query (a form field's choices
-        # would count the projects first).
-        "projects": list(Project.objects.filter(is_active=True).order_by("name"))
-        if show_form
-        else [],
+        # The select's choices, from the cache while no project changed.
+        "projects": active_project_choices() if show_form else [],
     }
+
+
+def active_project_choices() -> list[dict[str, Any]]:
+    return fragments.cached(
+        "active-projects",
+        lambda: list(
+            Project.objects.filter(is_active=True).order_by("name").values("pk", "name")
+        ),
+        depends_on=[Project],
+    )
 
 
 def campaign_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:

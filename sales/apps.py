@@ -24,10 +24,14 @@ class SalesConfig(AppConfig):
         merge_handlers.connect()
         # What sales holds about a person, for personal-information requests.
         personal_data.connect()
-        from crm_site import panels
+        from crm_site import fragments, panels
+        from crm_site.models import User
         from customers.signals import interaction_logged
         from sales.panels import customer_panel
 
+        # The panel's reassign choices (a team's consultants) are cached until a user
+        # or a group membership changes.
+        fragments.track(User, User.groups.through)
         # A visit or call logged on the customer page renews protection: the panel
         # is re-rendered in place with the timeline.
         panels.register(
@@ -35,6 +39,7 @@ class SalesConfig(AppConfig):
             context=customer_panel,
             order=10,
             refresh_on_log=True,
+            shown_to=lambda user: user.has_perm("sales.view_sales_desk"),
         )
         # A consultant's visit or call registers or renews ownership (sales' rule).
         interaction_logged.connect(

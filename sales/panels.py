@@ -6,10 +6,32 @@ from typing import Any
 
 from django.utils.html import format_html_join
 
+from crm_site import fragments
 from crm_site.models import User
 from crm_site.roles import Role
 from customers.models import Customer
 from sales.models import Opportunity, OwnershipEvent, Registration
+
+
+def team_consultant_choices(team_id: int) -> list[tuple[int, str]]:
+    """(id, name) of a team's active consultants, cached until a user or a group
+    membership changes (tracked in SalesConfig.ready)."""
+
+    def build() -> list[tuple[int, str]]:
+        return [
+            (c.pk, c.display_name)
+            for c in User.objects.filter(
+                is_active=True, groups__name=Role.CONSULTANT.value, team_id=team_id
+            )
+            .order_by("last_name", "first_name")
+            .only("id", "username", "first_name", "last_name")
+        ]
+
+    return fragments.cached(
+        f"team-consultants:{team_id}",
+        build,
+        depends_on=[User, User.groups.through],
+    )
 
 
 def customer_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
@@ -35,15 +57,7 @@ def customer_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
     )
     can_reassign = user.has_perm("sales.manage_sales")
     consultants = (
-        list(
-            User.objects.filter(
-                is_active=True, groups__name=Role.CONSULTANT.value, team_id=user.team_id
-            )
-            .order_by("last_name", "first_name")
-            .only("id", "username", "first_name", "last_name")
-        )
-        if can_reassign and user.team_id
-        else []
+        team_consultant_choices(user.team_id) if can_reassign and user.team_id else []
     )
     for registration in registrations:
         # The reassign select, built here: a team can have hundreds of consultants.
@@ -51,9 +65,9 @@ def customer_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
             "",
             '<option value="{}">{}</option>',
             (
-                (c.pk, c.display_name)
-                for c in consultants
-                if c.pk != registration.consultant_id
+                (pk, name)
+                for pk, name in consultants
+                if pk != registration.consultant_id
             ),
         )
     return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 
 from django.db import connection
@@ -25,3 +27,22 @@ def assert_queries_do_not_grow(
     action()  # new users or roles in `grow` invalidate the cached permissions
     after = count_queries(action)
     assert after <= before, f"queries grew from {before} to {after} with more rows"
+
+
+# What the customer page loads right after it or when scrolled to (htmx).
+_LAZY = re.compile(r'hx-get="([^"]+)" hx-trigger="(?:load|revealed)"')
+
+
+def customer_page(client, customer, **extra) -> str:
+    """The customer page as a reader sees it: the page and its lazy-loaded sections
+    (other apps' panels, change history, consent history), each fetched as htmx
+    would."""
+    response = client.get(customer.get_absolute_url(), **extra)
+    assert response.status_code == 200
+    body = response.content.decode()
+    parts = [body]
+    for url in _LAZY.findall(body):
+        fragment = client.get(html.unescape(url), HTTP_HX_REQUEST="true", **extra)
+        assert fragment.status_code == 200
+        parts.append(fragment.content.decode())
+    return "\n".join(parts)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from crispy_forms.templatetags.crispy_forms_filters import as_crispy_form
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm_site import panels
+from crm_site import fragments, panels
 from crm_site.cache import CacheUnavailable
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required, self_service
@@ -173,6 +177,7 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
         # The timeline is a feed read with Newer / Older links: no total shown.
         count=False,
     )
+    page = replace(page, items=selectors.timeline_rows(page.items))
     return {
         "customer": customer,
         "timeline": page,
@@ -182,10 +187,33 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
     }
 
 
+def _blank_forms() -> dict[str, str]:
+    """The page's blank forms as HTML, rendered once per language and release and
+    read from the cache in one round trip. They depend on neither the customer nor
+    the user (their choices are fixed lists)."""
+
+    def build() -> dict[str, str]:
+        return {
+            "log": render_to_string(
+                "customers/customer_detail.html#log-fields",
+                {"log_form": InteractionForm()},
+            ),
+            "contact": as_crispy_form(ContactPointForm()),
+            "consent": as_crispy_form(ConsentForm()),
+            "household": as_crispy_form(HouseholdLinkForm(customer=None, user=None)),
+        }
+
+    return fragments.cached("customer-blank-forms", build, depends_on=[])
+
+
 @see_required("customers.view_customer")
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = _visible_customer(request, pk)
-    can_edit = Customer.objects.editable_by(request.user).filter(pk=pk).exists()
+    # One query for the customer, its tags and whether the user may change it; the
+    # other apps' panels load right after the page (customer_panels), the rarely read
+    # records (change history, merges, consent history) when scrolled to
+    # (customer_history, customer_consents); blank forms come from the cache.
+    customer = get_object_or_404(selectors.customer_for_page(user=request.user), pk=pk)
+    can_edit = customer.can_edit
     context = _timeline_context(request, customer)
     context.update(
         {
@@ -197,23 +225,60 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 customer=customer, user=request.user
             ),
             "household": selectors.household_of(customer=customer, user=request.user),
-            "consents": selectors.consent_history(customer=customer)[:10],
-            "tags": list(customer.tags.all()),
+            "tags": customer.tag_names,
+            "audit_page": request.GET.get("audit_page", ""),
+            "can_edit": can_edit,
+            "has_panels": panels.any_for(request.user),
+        }
+    )
+    if can_edit:
+        context["blank_forms"] = _blank_forms()
+    return render(request, "customers/customer_detail.html", context)
+
+
+@see_required("customers.view_customer")
+def customer_panels(request: HttpRequest, pk: int) -> HttpResponse:
+    """What other apps add to the customer page (crm_site.panels), loaded right after
+    the page; each panel's own context function decides what this user sees."""
+    customer = _visible_customer(request, pk)
+    return render(
+        request,
+        "customers/customer_detail.html#panels",
+        {
+            "customer": customer,
+            "panels": panels.for_customer(customer=customer, user=request.user),
+        },
+    )
+
+
+@see_required("customers.view_customer")
+def customer_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """The change history and the merges, loaded when the page scrolls to them."""
+    customer = _visible_customer(request, pk)
+    return render(
+        request,
+        "customers/customer_detail.html#history",
+        {
+            "customer": customer,
             "history": selectors.customer_history(
                 customer=customer, user=request.user, page=request.GET.get("audit_page")
             ),
-            "can_edit": can_edit,
-            "panels": panels.for_customer(customer=customer, user=request.user),
             "merges": MergeRecord.objects.filter(survivor=customer)
             .select_related("absorbed", "merged_by")
             .order_by("-merged_at")[:10],
-            "log_form": InteractionForm(),
-            "contact_form": ContactPointForm(),
-            "consent_form": ConsentForm(),
-            "household_form": HouseholdLinkForm(customer=customer, user=request.user),
-        }
+        },
     )
-    return render(request, "customers/customer_detail.html", context)
+
+
+@see_required("customers.view_customer")
+def customer_consents(request: HttpRequest, pk: int) -> HttpResponse:
+    """The latest consent records, loaded when the page scrolls to them."""
+    customer = _visible_customer(request, pk)
+    return render(
+        request,
+        "customers/customer_detail.html#consents",
+        {"consents": selectors.consent_history(customer=customer)[:10]},
+    )
 
 
 @see_required("customers.view_customer")
@@ -280,13 +345,17 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect(customer)
     context = _timeline_context(request, customer)
-    context.update({"log_form": form, "can_edit": True})
+    context.update({"can_edit": True})
+    if form.is_bound:
+        context["log_form"] = form
+    else:
+        context["blank_forms"] = _blank_forms()
     if logged:
         # What else the log changed on the page, swapped in out of band.
         context.update(
             {
                 "oob": True,
-                "tags": list(customer.tags.all()),
+                "tags": [tag.name for tag in customer.tags.all()],
                 "panels": panels.for_customer(
                     customer=customer, user=request.user, refreshed_only=True
                 ),

@@ -74,8 +74,12 @@ def test_the_page_wraps_each_panel_where_the_swap_finds_it(
     page = client.get(own_customer.get_absolute_url()).content.decode()
     for element in ("customer-heading", "customer-activity"):
         assert f'id="{element}"' in page
-    assert f'<div id="{panels.dom_id("sales/_customer_panel.html")}">' in page
-    assert 'hx-swap-oob="true"' not in page
+    # The panels load right after the page, each in the element the swap finds.
+    panels_url = reverse("customers:customer-panels", args=[own_customer.pk])
+    assert f'hx-get="{panels_url}"' in page
+    loaded = client.get(panels_url).content.decode()
+    assert f'<div id="{panels.dom_id("sales/_customer_panel.html")}">' in loaded
+    assert 'hx-swap-oob="true"' not in page + loaded
 
 
 def test_a_refused_quick_log_swaps_nothing_out_of_band(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -176,10 +178,14 @@ def test_detail_shows_the_audit_trail(client, consultant):
     client.post(CREATE, valid_form())
     customer = Customer.objects.get()
     client.post(edit(customer), valid_form(stage="buyer"))
-    response = client.get(detail(customer), HTTP_ACCEPT_LANGUAGE="en")
-    trail = [row.entry.action for row in response.context["history"].items]
-    assert trail == [AuditEntry.Action.UPDATE, AuditEntry.Action.CREATE]
-    assert "Prospect" in response.content.decode()
+    page = client.get(detail(customer), HTTP_ACCEPT_LANGUAGE="en")
+    history_url = reverse("customers:customer-history", args=[customer.pk])
+    # The trail loads when the page scrolls to it.
+    assert f'hx-get="{history_url}"' in page.content.decode()
+    body = client.get(history_url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    trail = re.findall(r"<strong>(\w+)</strong>", body)
+    assert trail == [AuditEntry.Action.UPDATE.label, AuditEntry.Action.CREATE.label]
+    assert "Prospect" in body
 
 
 def test_detail_query_count_does_not_grow_with_history(

@@ -12,7 +12,7 @@ from marketing.models import Campaign, CampaignMember, CostLine, Invitation, Seg
 from marketing.services.invitations import SIGNUP_SALT, public_token
 from sales.models import Opportunity
 from tests.factories import CustomerFactory
-from tests.helpers import assert_queries_do_not_grow
+from tests.helpers import assert_queries_do_not_grow, customer_page
 from tests.marketing.conftest import make_campaign
 
 ALL_ROLES = [
@@ -351,12 +351,12 @@ def test_the_customer_page_shows_the_customers_campaigns(
 
     response_record(actor=marketer, member=member, kind="checkin")
     client.force_login(consultant)
-    page = client.get(customer.get_absolute_url()).content.decode()
+    page = customer_page(client, customer)
     panel = page.split('data-testid="customer-campaigns"')[1].split("</ul>")[0]
     assert running.name in panel and "已签到" in panel
     # Consultants may not open the campaign itself: no link.
     assert running.get_absolute_url() not in panel
     client.force_login(marketer)
     Customer.objects.filter(pk=customer.pk).update(consent_sms=True)
-    page = client.get(customer.get_absolute_url()).content.decode()
+    page = customer_page(client, customer)
     assert running.get_absolute_url() in page

@@ -19,7 +19,7 @@ from marketing.services.payouts import payout_move
 from marketing.services.referrals import referral_create
 from sales.models import Opportunity
 from tests.factories import CustomerFactory
-from tests.helpers import assert_queries_do_not_grow
+from tests.helpers import assert_queries_do_not_grow, customer_page
 
 LIST = reverse("marketing:referral-list")
 
@@ -201,8 +201,7 @@ def test_the_customer_page_shows_the_referral_panel_with_the_form_for_an_owner(
     owner.assigned_consultant = consultant
     owner.save()
     client.force_login(consultant)
-    response = client.get(owner.get_absolute_url())
-    assert b'data-testid="referral-form"' in response.content
+    assert 'data-testid="referral-form"' in customer_page(client, owner)
 
 
 def test_recording_a_referral_from_the_customer_page(client, consultant, owner):

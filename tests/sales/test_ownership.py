@@ -13,6 +13,7 @@ from sales import services
 from sales.models import OwnershipEvent, Project, Registration
 from sales.services import ownership
 from tests.factories import CustomerFactory, make_building
+from tests.helpers import customer_page
 
 
 @pytest.fixture
@@ -249,7 +250,7 @@ def test_customer_page_shows_ownership_history(
 ):
     visit(pool_customer, consultant)
     client.force_login(consultant)
-    body = client.get(pool_customer.get_absolute_url()).content.decode()
+    body = customer_page(client, pool_customer)
     assert (
         'data-testid="ownership"' in body and 'data-testid="ownership-history"' in body
     )

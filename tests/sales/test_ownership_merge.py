@@ -23,7 +23,7 @@ from sales.models import (
 )
 from sales.services import ownership
 from tests.factories import CustomerFactory, UserFactory
-from tests.helpers import count_queries
+from tests.helpers import count_queries, customer_page
 
 pytestmark = pytest.mark.django_db
 
@@ -414,9 +414,7 @@ def test_the_customer_page_shows_the_merge_on_the_ownership_history(
     merge(survivor, absorbed, sales_manager)
 
     client.force_login(consultant)
-    page = client.get(reverse("customers:customer-detail", args=[survivor.pk]))
-
-    text = page.content.decode()
-    with translation.override(page["Content-Language"]):
+    text = customer_page(client, survivor)
+    with translation.override("zh-hans"):
         assert str(OwnershipEvent.Kind.MERGE_KEPT.label) in text
         assert str(OwnershipEvent.Kind.MERGE_ENDED.label) in text
