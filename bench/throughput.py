@@ -178,43 +178,86 @@ def local_ports(pid: int) -> set[int]:
     return ports
 
 
-def postgres_backends(worker_pids: list[int]) -> list[int]:
-    """The PostgreSQL backends whose client is one of the workers (needs psycopg2)."""
+def postgres_backends(cursor, worker_pids: list[int]) -> list[int]:
+    """The PostgreSQL backends whose client is one of the workers, and their parallel
+    query workers."""
     ports = set()
     for pid in worker_pids:
         ports |= local_ports(pid)
-    if not ports or not os.environ.get("DATABASE_URL"):
+    if not ports:
         return []
-    try:
-        import psycopg2
-    except ImportError:
-        return []
-    with psycopg2.connect(os.environ["DATABASE_URL"]) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT pid FROM pg_stat_activity WHERE client_port = ANY(%s)"
-            " AND client_addr IN ('127.0.0.1', '::1')",
-            [sorted(ports)],
-        )
-        backends = [row[0] for row in cur.fetchall()]
-    conn.close()
-    return backends
+    cursor.execute(
+        "SELECT pid FROM pg_stat_activity WHERE client_port = ANY(%(ports)s)"
+        " AND client_addr IN ('127.0.0.1', '::1') UNION"
+        " SELECT w.pid FROM pg_stat_activity w JOIN pg_stat_activity l"
+        " ON w.leader_pid = l.pid AND w.pid <> l.pid"
+        " WHERE l.client_port = ANY(%(ports)s)",
+        {"ports": sorted(ports)},
+    )
+    return [row[0] for row in cursor.fetchall()]
 
 
 class ServerCpu:
-    """CPU seconds of the gunicorn workers and of their PostgreSQL backends."""
+    """CPU seconds of the gunicorn workers and of the PostgreSQL backends serving them,
+    polled every `interval` seconds while a phase runs: Django reconnects every
+    CONN_MAX_AGE seconds, so backends come and go (a new one counts from zero; what a
+    closing one did after its last poll is lost). Parallel query workers live shorter
+    than a poll and are mostly missed. Needs psycopg2 for the PostgreSQL part."""
 
-    def __init__(self, master: int | None) -> None:
+    def __init__(self, master: int | None, interval: float = 0.25) -> None:
         self.master = master
+        self.interval = interval
+        self.workers: list[int] = children(master) if master else []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._first: dict[tuple[str, int], float] = {}
+        self._last: dict[tuple[str, int], float] = {}
+        self._cursor = None
+        if master and os.environ.get("DATABASE_URL"):
+            try:
+                import psycopg2
 
-    def sample(self) -> dict[str, float]:
+                conn = psycopg2.connect(os.environ["DATABASE_URL"])
+                conn.autocommit = True
+                self._cursor = conn.cursor()
+            except Exception:  # noqa: BLE001 - CPU of PostgreSQL is optional
+                self._cursor = None
+
+    def _poll(self, first: bool) -> None:
+        self.workers = children(self.master)
+        pids = [("workers", p) for p in self.workers]
+        if self._cursor is not None:
+            backends = postgres_backends(self._cursor, self.workers)
+            pids += [("postgres", p) for p in backends]
+        for key in pids:
+            used = cpu_seconds(key[1])
+            if key not in self._first:
+                self._first[key] = used if first else 0.0
+            self._last[key] = max(used, self._last.get(key, 0.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._poll(first=False)
+
+    def start(self) -> None:
         if not self.master:
+            return
+        self._first, self._last = {}, {}
+        self._poll(first=True)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        if not self.master or self._thread is None:
             return {}
-        workers = children(self.master)
-        return {
-            "workers": sum(cpu_seconds(p) for p in workers),
-            "postgres": sum(cpu_seconds(p) for p in postgres_backends(workers)),
-            "n_workers": len(workers),
-        }
+        self._stop.set()
+        self._thread.join()
+        self._poll(first=False)
+        used = {"workers": 0.0, "postgres": 0.0}
+        for key, last in self._last.items():
+            used[key[0]] += last - self._first[key]
+        return used
 
 
 # --- Gunicorn -----------------------------------------------------------------------
@@ -298,9 +341,10 @@ def run_page(args, base_url: str, cookies: list[str], page: Page, cpu: ServerCpu
         return results, seconds
 
     phase(args.warmup)
-    before, load_before = cpu.sample(), os.getloadavg()[0]
+    load_before = os.getloadavg()[0]
+    cpu.start()
     results, seconds = phase(args.duration)
-    after = cpu.sample()
+    used = cpu.stop()
     latencies = [ms for r in results for ms in r["latencies"]]
     errors = [e for r in results for e in r["errors"]]
     done = len(latencies)
@@ -315,9 +359,8 @@ def run_page(args, base_url: str, cookies: list[str], page: Page, cpu: ServerCpu
         "client_cpu_ms": sum(r["cpu_seconds"] for r in results) * 1000 / max(done, 1),
         "load_average": round(max(load_before, os.getloadavg()[0]), 2),
     }
-    if before and after:
-        for key in ("workers", "postgres"):
-            row[f"{key}_cpu_ms"] = (after[key] - before[key]) * 1000 / max(done, 1)
+    for key, value in used.items():
+        row[f"{key}_cpu_ms"] = value * 1000 / max(done, 1)
     return row
 
 
@@ -398,7 +441,7 @@ def main() -> int:
         database = urllib.parse.urlsplit(os.environ.get("DATABASE_URL", "")).path
         print(
             f"{base_url} ({'started here' if server else 'running'}, "
-            f"{cpu.sample().get('n_workers', '?')} workers, database {database[1:]}); "
+            f"{len(children(master)) if master else '?'} workers, database {database[1:]}); "
             f"{args.processes} processes × {args.threads} threads as {args.user}; "
             f"{args.duration:g} s per page after {args.warmup:g} s; {os.cpu_count()} "
             f"CPUs, load average {os.getloadavg()[0]:.2f}\n"
