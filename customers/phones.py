@@ -150,11 +150,13 @@ def format_phone(e164: str) -> str:
     """Readable form: mainland numbers nationally (138 0013 8000), others internationally."""
     if not e164:
         return ""
-    if settings.PHONE_DEFAULT_REGION == "CN" and (
-        match := _MAINLAND_E164.fullmatch(e164)
+    match = _MAINLAND_E164.fullmatch(e164)
+    if (
+        match
+        and settings.PHONE_DEFAULT_REGION == "CN"
+        and len(digits := match[1]) == MAINLAND_MOBILE_DIGITS
     ):
-        if len(digits := match[1]) == MAINLAND_MOBILE_DIGITS:
-            return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+        return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
