@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.template import engines
 from django.template.loaders.cached import Loader as CachedLoader
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 
 from crm_site.models import Notification
@@ -124,3 +124,20 @@ def test_the_header_links_lead_where_they_say(client, consultant):
     page = client.get(reverse("notifications")).content.decode()
     for name in ("home", "notifications", "password_change", "logout"):
         assert f'"{reverse(name)}"' in page
+
+
+@pytest.mark.django_db
+def test_remembered_urls_are_the_urls_reverse_gives(consultant):
+    from crm_site.reversing import cached_reverse, reverse_id
+
+    customer = CustomerFactory(assigned_consultant=consultant)
+    assert customer.get_absolute_url() == reverse(
+        "customers:customer-detail", args=[customer.pk]
+    )
+    for pk in (1, 42, 1000310):
+        assert reverse_id("customers:interaction-create", pk) == reverse(
+            "customers:interaction-create", args=[pk]
+        )
+    assert cached_reverse("sales:my-day") == reverse("sales:my-day")
+    with pytest.raises(NoReverseMatch):
+        reverse_id("customers:contact-point-delete", 1)
