@@ -15,7 +15,9 @@ class CrmSiteConfig(AppConfig):
         from crm_site import (  # noqa: F401 (registers)
             auth_backends,
             checks,
+            choices,
             lockout,
+            notifications,
             personal_data,
         )
         from crm_site.roles import sync_role_groups
@@ -23,8 +25,11 @@ class CrmSiteConfig(AppConfig):
         # Permissions exist only after migrate has run, so groups are synced then.
         post_migrate.connect(sync_role_groups, dispatch_uid="crm_site.sync_role_groups")
         auth_backends.connect_signals()
+        notifications.connect_signals()
         # The audit trail and notifications about a person, for their requests.
         personal_data.connect()
+        # get_FOO_display() with each field's labels mapped once (crm_site.choices).
+        choices.install()
 
 
 class CrmAdminConfig(admin_apps.AdminConfig):

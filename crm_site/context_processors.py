@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.functional import Promise, SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from crm_site.models import Notification
+from crm_site.notifications import unread_count
+from crm_site.reversing import cached_reverse
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,24 @@ NAVIGATION = [
 ]
 
 
+# The header's other links (brand, bell, user menu) as header_urls.<key>.
+HEADER_URLS = {
+    "home": "home",
+    "notifications": "notifications",
+    "password_change": "password_change",
+    "admin_index": "admin:index",
+    "health": "health",
+    "outbox_parked": "outbox-parked",
+    "logout": "logout",
+}
+
+
 def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": []}
+        return {"nav_items": [], "header_urls": {"home": cached_reverse("home")}}
     allowed = [
-        (label, reverse(url_name), icon)
+        (label, cached_reverse(url_name), icon)
         for label, url_name, icon, perm in NAVIGATION
         if perm is None or user.has_perm(perm)
     ]
@@ -78,10 +90,9 @@ def navigation(request: HttpRequest) -> dict:
     items = [NavItem(label, url, icon, url == current) for label, url, icon in allowed]
     return {
         "nav_items": items,
+        "header_urls": {key: cached_reverse(name) for key, name in HEADER_URLS.items()},
         "can_use_admin": user.has_perm("crm_site.use_admin"),
-        # Counted only when a page shows the bell (htmx fragments do not), through the
-        # partial index on unread rows.
-        "unread_notifications": SimpleLazyObject(
-            lambda: Notification.objects.filter(user=user, read_at__isnull=True).count()
-        ),
+        # Counted only when a page shows the bell (htmx fragments do not), cached per
+        # user (crm_site.notifications.unread_count).
+        "unread_notifications": SimpleLazyObject(lambda: unread_count(user)),
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import models
+from django.core.cache import cache
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
 
 from crm_site import events
 from crm_site.models import Notification, User
@@ -43,3 +45,50 @@ def notify(
         message=message[:300],
         url=url[:300],
     )
+
+
+# The bell's count of unread notifications is on every page. It is cached per user for
+# UNREAD_TTL seconds and forgotten whenever one of the user's notifications is created,
+# read or deleted, so the badge is exact after the user's own actions and at most
+# UNREAD_TTL seconds behind someone else's in a race.
+UNREAD_TTL = 30
+
+
+def _unread_key(user_id: int) -> str:
+    return f"unread:{user_id}"
+
+
+def unread_count(user: User) -> int:
+    """How many of the user's notifications are unread (cached; see UNREAD_TTL)."""
+    key = _unread_key(user.pk)
+    count = cache.get(key)
+    if count is None:
+        count = Notification.objects.filter(user=user, read_at__isnull=True).count()
+        cache.set(key, count, UNREAD_TTL)
+    return count
+
+
+def forget_unread(user_id: int) -> None:
+    """Drop the cached count now and again when the transaction commits (a page that
+    recounted before the commit would otherwise cache the old figure)."""
+    key = _unread_key(user_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+def _notification_changed(sender, instance: Notification, **kwargs) -> None:
+    forget_unread(instance.user_id)
+
+
+def _user_saved(sender, instance: User, created: bool = False, **kwargs) -> None:
+    # A new user's id may have been used before (a test database created anew).
+    if created:
+        forget_unread(instance.pk)
+
+
+def connect_signals() -> None:
+    post_save.connect(_notification_changed, sender=Notification, dispatch_uid="unread")
+    post_delete.connect(
+        _notification_changed, sender=Notification, dispatch_uid="unread-del"
+    )
+    post_save.connect(_user_saved, sender=User, dispatch_uid="unread-user")

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from crm_site.health import run_checks
 from crm_site.models import AuditEntry, Notification
+from crm_site.notifications import forget_unread
 from crm_site.overview import may_see_overview
 from crm_site.pagination import paginate
 from crm_site.permissions import public, self_service
@@ -64,6 +65,7 @@ def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
         Notification.objects.filter(pk=pk, read_at__isnull=True).update(
             read_at=timezone.now()
         )
+        forget_unread(request.user.pk)
     return redirect(
         (
             url_has_allowed_host_and_scheme(notification.url, allowed_hosts=None)
@@ -79,6 +81,7 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
     Notification.objects.filter(user=request.user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+    forget_unread(request.user.pk)
     return redirect("notifications")
 
 

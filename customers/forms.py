@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from functools import cache, partial
+from functools import cache, cached_property, partial
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Layout, Row, Submit
 from django import forms
 from django.core.validators import validate_email
 from django.db.models import F
+from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -238,6 +239,26 @@ class InteractionForm(InputLimits, forms.Form):
         if not summary:
             raise forms.ValidationError(gettext("Write what happened."))
         return summary
+
+    @cached_property
+    def quick_fields(self) -> str:
+        """The fields of a quick-log row, rendered once per form: My day shows one row
+        per customer, all from the same blank form (rendering the fields in each row
+        cost half of the page)."""
+        return render_to_string("customers/_quick_log_fields.html", {"log_form": self})
+
+    @cached_property
+    def kind_options(self) -> str:
+        """The <option>s of the kind select."""
+        chosen = str(self["kind"].value() or Interaction.Kind.CALL_OUT)
+        return format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (value, " selected" if str(value) == chosen else "", label)
+                for value, label in self.fields["kind"].choices
+            ),
+        )
 
     def clean_next_follow_up(self):
         value = self.cleaned_data["next_follow_up"]

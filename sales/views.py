@@ -1053,6 +1053,8 @@ def pool_list(request: HttpRequest) -> HttpResponse:
     for customer in page.items:
         customer.mobile_display = customer.mobile_for(request.user)
     projects = list(Project.objects.filter(is_active=True).order_by("name"))
+    claimed = ownership.claims_today_by_project(request.user)
+    rules = ownership.current_rules(projects)
     return render(
         request,
         "sales/pool_list.html",
@@ -1063,12 +1065,7 @@ def pool_list(request: HttpRequest) -> HttpResponse:
             "filter_query": urlencode({"q": query}) if query else "",
             "projects": projects,
             "claims": [
-                (
-                    p,
-                    ownership.claims_today(request.user, p),
-                    ownership.current_rule(p).daily_claim_cap,
-                )
-                for p in projects
+                (p, claimed.get(p.pk, 0), rules[p.pk].daily_claim_cap) for p in projects
             ],
         },
     )

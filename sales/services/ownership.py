@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Count, Exists, Max, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -507,6 +507,31 @@ def claims_today(user: User, project: Project) -> int:
         project=project,
         at__gte=start,
     ).count()
+
+
+def claims_today_by_project(user: User) -> dict[int, int]:
+    """claims_today() of every project at once: project id → claims (the pool page
+    shows every project's, in one query whatever the number of projects)."""
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return dict(
+        OwnershipEvent.objects.filter(
+            consultant=user, kind=OwnershipEvent.Kind.CLAIMED, at__gte=start
+        )
+        .values_list("project_id")
+        .annotate(claims=Count("pk"))
+        .order_by()
+    )
+
+
+def current_rules(projects: list[Project]) -> dict[int, ProtectionRule]:
+    """current_rule() of each project, read in one query: project id → rule."""
+    latest = {
+        rule.project_id: rule
+        for rule in ProtectionRule.objects.filter(project__in=projects)
+        .order_by("project_id", "-version")
+        .distinct("project_id")
+    }
+    return {p.pk: latest.get(p.pk) or current_rule(p) for p in projects}
 
 
 @transaction.atomic
