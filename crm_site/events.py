@@ -37,6 +37,8 @@ from django.apps import apps
 from django.utils import formats
 from django.utils.functional import Promise
 
+from crm_site.templatetags.money import yuan
+
 MISSING = "—"
 
 
@@ -100,8 +102,8 @@ class Money(Param):
             amount = Decimal(value)
         except (InvalidOperation, TypeError, ValueError):
             return MISSING if value in (None, "") else str(value)
-        # Grouped by thousands in every language, as on the contracts.
-        return f"¥{amount:,.2f}"
+        # Grouped by thousands in every language, as the money tags write it.
+        return yuan(amount, 2)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site import events, links
 from crm_site.roles import Role, roles_of
+from crm_site.templatetags.money import yuan
 
 
 class Team(models.Model):
@@ -88,7 +89,7 @@ def _as_written(field: models.Field | None, value: Any) -> str:
             if "percent" in field.name:
                 return f"{number.normalize():f}%"
             if field.decimal_places == 2 and "area" not in field.name:
-                return f"¥{number:,.2f}"
+                return yuan(number, 2)
             return f"{number:,f}"
         if isinstance(field, models.DateTimeField):
             moment = datetime.fromisoformat(str(value))
