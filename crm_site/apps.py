@@ -16,6 +16,7 @@ class CrmSiteConfig(AppConfig):
             auth_backends,
             checks,
             choices,
+            fragments,
             lockout,
             notifications,
             personal_data,
@@ -30,6 +31,10 @@ class CrmSiteConfig(AppConfig):
         personal_data.connect()
         # get_FOO_display() with each field's labels mapped once (crm_site.choices).
         choices.install()
+        # Team member ids and choice lists of users are cached until a user changes.
+        from crm_site.models import User
+
+        fragments.track(User, User.groups.through)
 
 
 class CrmAdminConfig(admin_apps.AdminConfig):

@@ -40,10 +40,18 @@ def bump(model: type[models.Model]) -> None:
     cache.set(_version_key(model), uuid.uuid4().hex, None)
 
 
+_TRACKED: set[str] = set()
+
+
+def is_tracked(model: type[models.Model]) -> bool:
+    return model._meta.label_lower in _TRACKED
+
+
 def track(*tracked: type[models.Model]) -> None:
     """Bump a model's version whenever one of its rows (or, for an m2m through
     model, one of its links) changes."""
     for model in tracked:
+        _TRACKED.add(model._meta.label_lower)
         uid = f"fragments-{model._meta.label_lower}"
 
         def changed(sender: Any, _model: type[models.Model] = model, **kwargs) -> None:
@@ -61,10 +69,13 @@ def cached(
     *,
     depends_on: Sequence[type[models.Model]],
     timeout: int = TIMEOUT,
+    per_language: bool = True,
 ) -> Any:
     """``build()`` once per language and version of ``depends_on``; picklable values
     only (ids and names, not model instances with lazy relations)."""
-    key = f"fragment:{name}:{RELEASE}:{get_language()}"
+    key = f"fragment:{name}:{RELEASE}"
+    if per_language:
+        key = f"{key}:{get_language()}"
     version_keys = [_version_key(model) for model in depends_on]
     found = cache.get_many([key, *version_keys])
     versions = tuple(found.get(k) for k in version_keys)

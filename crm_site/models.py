@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm_site import events, links
+from crm_site import events, fragments, links
 from crm_site.roles import Role, roles_of
 from crm_site.templatetags.money import yuan
 
@@ -54,17 +54,35 @@ class User(AbstractUser):
         full = f"{self.last_name}{self.first_name}".strip()
         return full or self.username
 
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        # A page asks some fifty times; Django's answer loads and instantiates every
+        # authentication backend on each call. Once the backend has put the user's
+        # permissions on the user (ModelBackend and CachedPermissionBackend both keep
+        # them in _perm_cache; the lock-out backend grants none), ask that set.
+        if obj is None and self.is_active and not self.is_superuser:
+            perms = getattr(self, "_perm_cache", None)
+            if perms is not None:
+                return perm in perms
+        return super().has_perm(perm, obj)
+
     def team_member_ids(self) -> list[int]:
-        """Ids of everyone in this user's team (themselves included), read once per
-        request: the team scope of several querysets on one page uses it."""
+        """Ids of everyone in this user's team (themselves included): the team scope
+        of several querysets on a page uses it. Kept on the user for the request and
+        in the cache until a user row changes."""
         if not self.team_id:
             return []
         cached = getattr(self, "_team_member_ids", None)
         if cached is None or cached[0] != self.team_id:
-            ids = list(
-                User.objects.filter(team_id=self.team_id).values_list("pk", flat=True)
+            team_id = self.team_id
+            ids = fragments.cached(
+                f"team-members:{team_id}",
+                lambda: list(
+                    User.objects.filter(team_id=team_id).values_list("pk", flat=True)
+                ),
+                depends_on=[User],
+                per_language=False,
             )
-            cached = self._team_member_ids = (self.team_id, ids)
+            cached = self._team_member_ids = (team_id, ids)
         return cached[1]
 
     @property

@@ -15,6 +15,7 @@ page follows). How many rows match is then told as cheaply as it can be:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connections
 from django.db.models import QuerySet
+
+from crm_site import fragments
 
 # A page number is parsed from the query string: anything past this offset is
 # "past the end" for every list we have, and keeps OFFSET inside bigint.
@@ -37,6 +40,9 @@ DEFAULT_COUNT_CAP = 5_000
 DEFAULT_COUNT_MAX_COST = 8_000.0
 # An estimate this many times the cap is trusted without counting.
 CLEARLY_ABOVE_CAP = 3
+# How long a total is remembered when no row of its model changed (bulk updates send
+# no signal; the count of rows joined from other tables may also move meanwhile).
+COUNT_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,20 @@ def _total(qs: QuerySet | Sequence) -> tuple[int, bool]:
     """
     if not isinstance(qs, QuerySet):
         return len(qs), False
+    if not fragments.is_tracked(qs.model):
+        return _count(qs)
+    sql, params = qs.order_by().query.sql_with_params()
+    digest = hashlib.blake2b(f"{sql}\x00{params!r}".encode(), digest_size=12)
+    return fragments.cached(
+        f"count:{digest.hexdigest()}",
+        lambda: _count(qs),
+        depends_on=[qs.model],
+        timeout=COUNT_TIMEOUT,
+        per_language=False,
+    )
+
+
+def _count(qs: QuerySet) -> tuple[int, bool]:
     cap = count_cap()
     plan = query_plan(qs)
     if plan.rows > cap * CLEARLY_ABOVE_CAP or plan.cost_of_first(cap + 1) > getattr(

@@ -9,8 +9,9 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
-        from crm_site import links
+        from crm_site import fragments, links
         from customers import events, merge_handlers, personal_data  # noqa: F401
+        from customers.models import Customer, SavedFilter, Tag
 
         links.register("customers.customer", "customers:customer-detail")
         # Importing customers.events registers what the app writes on a timeline.
@@ -18,3 +19,7 @@ class CustomersConfig(AppConfig):
         merge_handlers.connect()
         # What customers holds about a person, for personal-information requests.
         personal_data.connect()
+        # The list's cached filter selects offer tags (and users, tracked by crm_site).
+        fragments.track(Tag, SavedFilter)
+        # The customer list's total is remembered until a customer changes.
+        fragments.track(Customer)

@@ -24,14 +24,12 @@ class SalesConfig(AppConfig):
         merge_handlers.connect()
         # What sales holds about a person, for personal-information requests.
         personal_data.connect()
-        from crm_site import fragments, panels
-        from crm_site.models import User
+        from crm_site import panels
         from customers.signals import interaction_logged
         from sales.panels import customer_panel
 
         # The panel's reassign choices (a team's consultants) are cached until a user
-        # or a group membership changes.
-        fragments.track(User, User.groups.through)
+        # or a group membership changes (crm_site tracks users).
         # A visit or call logged on the customer page renews protection: the panel
         # is re-rendered in place with the timeline.
         panels.register(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from crispy_forms.templatetags.crispy_forms_filters import as_crispy_form
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from crm_site import fragments, panels
 from crm_site.cache import CacheUnavailable
+from crm_site.models import User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required, self_service
 from customers import selectors, services
@@ -39,6 +41,7 @@ from customers.models import (
     Interaction,
     MergeRecord,
     SavedFilter,
+    Tag,
 )
 from customers.phones import format_phone, mask_phone, try_normalize_phone
 from customers.querysets import digits_too_few
@@ -113,14 +116,52 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "hidden_match": _hidden_match(request, page),
             "digits_too_few": digits_too_few(request.GET.get("q", "")),
             "form": form,
+            "filter_fields": _filter_fields(request, form),
             "page": page,
             "query": request.GET.get("q", ""),
             "filter_query": filter_querystring(request.GET),
-            "saved_filters": SavedFilter.objects.filter(user=request.user),
+            "saved_filters": _saved_filters(request.user),
             "save_form": SavedFilterForm(),
             "can_add": request.user.has_perm("customers.add_customer"),
             "can_export": request.user.has_perm("customers.export_customer"),
         },
+    )
+
+
+def _filter_fields(request: HttpRequest, form: CustomerFilterForm) -> str:
+    """The list's filter selects as HTML, cached per language, scope and chosen values:
+    the consultant and tag lists cost two queries and most of the form's rendering,
+    and are the same for every user of a team."""
+    user = request.user
+    if user.has_perm("customers.scope_all"):
+        scope = "all"
+    elif user.has_perm("customers.scope_team"):
+        scope = f"team-{user.team_id}"
+    else:
+        scope = "own"
+    chosen = QueryDict(mutable=True)
+    for key in FILTER_KEYS[1:]:
+        if value := request.GET.get(key, ""):
+            chosen[key] = value
+    digest = hashlib.blake2b(chosen.urlencode().encode(), digest_size=8).hexdigest()
+    return fragments.cached(
+        f"customer-filters:{scope}:{digest}",
+        lambda: render_to_string(
+            "customers/customer_list.html#filter-fields", {"form": form}
+        ),
+        depends_on=[User, User.groups.through, Tag],
+    )
+
+
+def _saved_filters(user: User) -> list[dict]:
+    """The user's saved filters, from the cache until one of them changes."""
+    return fragments.cached(
+        f"saved-filters:{user.pk}",
+        lambda: list(
+            SavedFilter.objects.filter(user=user).values("pk", "name", "query")
+        ),
+        depends_on=[SavedFilter],
+        per_language=False,
     )
 
 

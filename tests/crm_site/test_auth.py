@@ -98,3 +98,31 @@ def test_audit_entries_show_yes_and_no_for_flags(consultant):
     )
     with translation.override("zh-hans"):
         assert entry.readable_changes() == [("短信营销", "否", "是")]
+
+
+def test_the_signed_in_user_comes_from_the_cache_yet_a_deactivation_applies_at_once(
+    client, consultant
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(consultant)
+    notifications = reverse("notifications")
+    assert client.get(notifications).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(notifications).status_code == 200
+    assert not [q for q in ctx.captured_queries if "crm_site_user" in q["sql"]]
+    consultant.is_active = False
+    consultant.save()
+    assert client.get(notifications).status_code == 302
+
+
+def test_a_new_password_signs_out_other_sessions_though_users_are_cached(
+    client, consultant
+):
+    client.force_login(consultant)
+    notifications = reverse("notifications")
+    assert client.get(notifications).status_code == 200
+    consultant.set_password("another-pass-2026")
+    consultant.save()
+    assert client.get(notifications).status_code == 302

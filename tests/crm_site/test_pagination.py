@@ -44,6 +44,20 @@ def test_a_list_under_the_cap_is_planned_then_counted_exactly_with_a_bounded_que
     assert "ORDER BY" not in count_sql
 
 
+def test_a_total_is_remembered_until_a_row_of_its_model_changes(
+    db, consultant, settings
+):
+    settings.PAGINATION_COUNT_CAP = 50
+    CustomerFactory.create_batch(30, assigned_consultant=consultant)
+    qs = Customer.objects.filter(assigned_consultant=consultant).order_by("pk")
+    assert paginate(qs, page="1", per_page=10).total == 30
+    with CaptureQueriesContext(connection) as ctx:
+        assert paginate(qs, page="2", per_page=10).total == 30
+    assert len(ctx.captured_queries) == 1  # the page itself, no plan, no count
+    CustomerFactory(assigned_consultant=consultant)
+    assert paginate(qs, page="1", per_page=10).total == 31
+
+
 def test_a_list_above_the_cap_shows_the_planners_rounded_estimate(
     db, consultant, settings
 ):

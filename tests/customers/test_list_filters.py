@@ -76,7 +76,7 @@ def test_saving_reusing_and_deleting_a_filter(client, consultant, own_customer):
     saved = SavedFilter.objects.get(user=consultant)
     assert "stage=prospect" in saved.query
     listing = client.get(LIST)
-    assert [f.name for f in listing.context["saved_filters"]] == ["我的意向"]
+    assert [f["name"] for f in listing.context["saved_filters"]] == ["我的意向"]
     client.post(reverse("customers:saved-filter-delete", args=[saved.pk]))
     assert not SavedFilter.objects.exists()
 

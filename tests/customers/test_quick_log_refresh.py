@@ -23,10 +23,10 @@ def project(team):
     return project
 
 
-# Session user, customer, scope check; the log with sales' renewal of protection
+# Customer, scope check (the session's user comes from the cache); the log with sales' renewal of protection
 # (savepoints, projects, registration, update, event); then the answer: the customer
 # read again, the timeline page, tags and the protection panel's three lists.
-QUICK_LOG_QUERIES = 19
+QUICK_LOG_QUERIES = 18
 
 
 def log_url(customer):

@@ -354,3 +354,5 @@ def test_customer_list_names_a_reversed_contact_window_and_still_answers(
     )
     assert response.status_code == 200
     assert "contact_after" in response.context["form"].errors
+    # The user sees why the window was ignored (the cached filter fields carry it).
+    assert 'data-testid="filter-errors"' in response.content.decode()
