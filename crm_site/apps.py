@@ -18,6 +18,7 @@ class CrmSiteConfig(AppConfig):
             choices,
             fragments,
             lockout,
+            lookups,
             notifications,
             personal_data,
         )

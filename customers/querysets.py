@@ -111,14 +111,15 @@ class CustomerQuerySet(AuditedQuerySet):
         from customers.models import CustomerAccess
 
         if user.has_perm("customers.scope_team") and user.team_id:
-            # A short list of ids keeps the owner index usable (no join on users).
+            # A list of ids keeps the owner index usable (no join on users); sent
+            # as one array (crm_site.lookups), however large the team.
             members = user.team_member_ids()
-            clauses.append(Q(assigned_consultant_id__in=members))
+            clauses.append(Q(assigned_consultant_id__any_of=members))
             clauses.append(
                 Q(
-                    pk__in=CustomerAccess.objects.filter(user_id__in=members).values(
-                        "customer_id"
-                    )
+                    pk__in=CustomerAccess.objects.filter(
+                        user_id__any_of=members
+                    ).values("customer_id")
                 )
             )
             if not for_change:
@@ -158,10 +159,13 @@ class CustomerQuerySet(AuditedQuerySet):
         name first, then names starting with the text. ``user`` is who searches (None:
         the system): a number they see masked is not found by its hidden digits.
         """
-        text = " ".join(text.split())
+        # NUL never reaches PostgreSQL (it refuses it in text): multipart forms are
+        # not screened by crm_site.middleware.InputGuardMiddleware.
+        text = " ".join(text.replace("\x00", "").split())
         if not text:
             return self
-        return self.filter(pk__in=search_ids(text, user=user)).annotate(
+        # Up to a few thousand ids: one array parameter (crm_site.lookups).
+        return self.filter(pk__any_of=search_ids(text, user=user)).annotate(
             search_rank=Case(
                 When(name=text, then=Value(0)),
                 When(name__startswith=text, then=Value(1)),
@@ -254,9 +258,9 @@ def _digit_run_ids(digits: str, *, user: User | None) -> list[int]:
     # OR with a join or a subquery makes PostgreSQL read every customer of the user.
     hidden = {customer_id for customer_id, shown in rows if not shown}
     owned = set(
-        Customer.objects.filter(pk__in=hidden, assigned_consultant=user).values_list(
-            "pk", flat=True
-        )
+        Customer.objects.filter(
+            pk__any_of=hidden, assigned_consultant=user
+        ).values_list("pk", flat=True)
         if hidden
         else ()
     )

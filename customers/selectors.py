@@ -131,6 +131,57 @@ def timeline_rows(items: Iterable[Interaction]) -> list[TimelineRow]:
 
 
 @dataclass(frozen=True)
+class CustomerRow:
+    """One row of the customer list, worked out once so the page's loop only prints
+    (like TimelineRow): no method calls, choice lookups or date filters per cell."""
+
+    pk: int
+    url: str
+    name: str
+    kind_label: str  # set for companies only
+    mobile: str
+    stage: str
+    stage_label: str
+    source_label: str
+    consultant: str  # the consultant's name, or "Public pool"
+    in_pool: bool
+    last_contact: str
+    next_follow_up: str
+
+
+def customer_rows(customers: Iterable[Customer], *, user: User) -> list[CustomerRow]:
+    """``customers`` with ``assigned_consultant`` selected; numbers masked per user."""
+    stages = {value: str(label) for value, label in Customer.Stage.choices}
+    sources = {value: str(label) for value, label in Customer.Source.choices}
+    company = str(Customer.Kind.COMPANY.label)
+    pool = gettext("Public pool")
+    rows = []
+    for customer in customers:
+        consultant = customer.assigned_consultant
+        rows.append(
+            CustomerRow(
+                pk=customer.pk,
+                url=customer.get_absolute_url(),
+                name=customer.name,
+                kind_label=company if customer.kind == Customer.Kind.COMPANY else "",
+                mobile=customer.mobile_for(user),
+                stage=customer.stage,
+                stage_label=stages.get(customer.stage, customer.stage),
+                source_label=sources.get(customer.source, customer.source),
+                consultant=consultant.display_name if consultant else pool,
+                in_pool=consultant is None,
+                last_contact=localtime(customer.last_contact_at).strftime("%Y-%m-%d")
+                if customer.last_contact_at
+                else "",
+                next_follow_up=customer.next_follow_up.strftime("%Y-%m-%d")
+                if customer.next_follow_up
+                else "",
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
 class ContactRow:
     point: ContactPoint
     display: str

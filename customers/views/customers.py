@@ -95,8 +95,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     )
     qs = form.filter(qs) if request.GET else qs.ranked()
     page = paginate(qs, page=request.GET.get("page"))
-    for customer in page.items:
-        customer.mobile_display = customer.mobile_for(request.user)
+    rows = selectors.customer_rows(page.items, user=request.user)
     if request.htmx and request.htmx.target == "results":
         # Search as you type: only the results are re-rendered.
         return render(
@@ -104,6 +103,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "customers/customer_list.html#results",
             {
                 "page": page,
+                "rows": rows,
                 "hidden_match": _hidden_match(request, page),
                 "digits_too_few": digits_too_few(request.GET.get("q", "")),
                 "filter_query": filter_querystring(request.GET),
@@ -118,6 +118,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "filter_fields": _filter_fields(request, form),
             "page": page,
+            "rows": rows,
             "query": request.GET.get("q", ""),
             "filter_query": filter_querystring(request.GET),
             "saved_filters": _saved_filters(request.user),

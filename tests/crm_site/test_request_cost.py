@@ -141,3 +141,26 @@ def test_remembered_urls_are_the_urls_reverse_gives(consultant):
     assert cached_reverse("sales:my-day") == reverse("sales:my-day")
     with pytest.raises(NoReverseMatch):
         reverse_id("customers:contact-point-delete", 1)
+
+
+@pytest.mark.django_db
+def test_any_of_finds_what_in_finds_with_the_list_as_one_parameter():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    customers = CustomerFactory.create_batch(3)
+    ids = [c.pk for c in customers[:2]] + [10**12]
+    with CaptureQueriesContext(connection) as ctx:
+        found = set(
+            Customer.objects.filter(pk__any_of=ids).values_list("pk", flat=True)
+        )
+    assert found == set(
+        Customer.objects.filter(pk__in=ids).values_list("pk", flat=True)
+    )
+    assert found == {customers[0].pk, customers[1].pk}
+    assert "= ANY(" in ctx.captured_queries[0]["sql"]
+    assert not Customer.objects.filter(pk__any_of=[]).exists()
+    # On a foreign key too (the team scope).
+    owner = customers[2].assigned_consultant_id
+    if owner is not None:
+        assert Customer.objects.filter(assigned_consultant_id__any_of=[owner]).exists()
