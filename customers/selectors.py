@@ -15,6 +15,7 @@ from crm_site import links
 from crm_site.audit import audit_entries_for
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, paginate
+from crm_site.reversing import reverse_id
 from customers.identity import mask_id_number
 from customers.models import (
     ConsentRecord,
@@ -176,6 +177,53 @@ def customer_rows(customers: Iterable[Customer], *, user: User) -> list[Customer
                 next_follow_up=customer.next_follow_up.strftime("%Y-%m-%d")
                 if customer.next_follow_up
                 else "",
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class QuickLogRow:
+    """A customer in a work list (My day) with a one-line log form, worked out once so
+    the list's loop only prints. ``logged`` (the kind's label) and ``next_follow_up``
+    are set in the answer to a log made from the row."""
+
+    pk: int
+    url: str
+    name: str
+    mobile: str  # the stored number, for tel: links when shown in full
+    mobile_display: str
+    full_number: bool
+    can_reveal: bool
+    reveal_url: str
+    log_url: str
+    note: str = ""
+    note_class: str = ""
+    logged: str = ""
+    next_follow_up: str = ""
+
+
+def quick_log_rows(
+    items: Iterable[tuple[Customer, str]], *, user: User, note_class: str = ""
+) -> list[QuickLogRow]:
+    """(customer, note) pairs as rows; numbers masked per user."""
+    may_reveal = user.has_perm("customers.reveal_contact")
+    rows = []
+    for customer, note in items:
+        full = customer.contact_visible_to(user)
+        rows.append(
+            QuickLogRow(
+                pk=customer.pk,
+                url=customer.get_absolute_url(),
+                name=customer.name,
+                mobile=customer.mobile,
+                mobile_display=customer.mobile_for(user),
+                full_number=full,
+                can_reveal=may_reveal and not full,
+                reveal_url=reverse_id("customers:contact-reveal", customer.pk),
+                log_url=reverse_id("customers:interaction-create", customer.pk),
+                note=note,
+                note_class=note_class,
             )
         )
     return rows

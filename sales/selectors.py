@@ -364,16 +364,10 @@ def my_day(*, user: User) -> dict:
         .order_by("-at")[:20]
     )
     deal_counts = open_deal_counts(user=user)
-    may_reveal = user.has_perm("customers.reveal_contact")
-    for customer in [
-        *due_today,
-        *overdue,
-        *(r.customer for r in ending),
-        *(e.customer for e in pool_new),
-    ]:
-        customer.mobile_display = customer.mobile_for(user)
-        customer.full_number = customer.contact_visible_to(user)
-        customer.can_reveal = may_reveal and not customer.full_number
+    # The follow-up and protection rows are worked out by the page
+    # (customers.selectors.quick_log_rows); the pool's rows show the number here.
+    for event in pool_new:
+        event.customer.mobile_display = event.customer.mobile_for(user)
     return {
         "today": today,
         "due_today": due_today,

@@ -25,7 +25,7 @@ from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
 from customers.forms import InteractionForm
 from customers.models import Customer
-from customers.selectors import customer_list
+from customers.selectors import customer_list, quick_log_rows
 from sales import confirmations, dashboard, selectors, services
 from sales.forms import (
     BuildingGenerateForm,
@@ -1166,7 +1166,37 @@ def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
 @see_required("sales.view_sales_desk")
 def my_day(request: HttpRequest) -> HttpResponse:
     context = selectors.my_day(user=request.user)
-    # One blank quick-log form serves every row (its kinds and field names).
+    # Rows worked out once (customers.selectors.quick_log_rows): the page's loops
+    # only print. One blank quick-log form serves every row.
+    user = request.user
+    context["overdue_rows"] = quick_log_rows(
+        (
+            (c, _("Due %(day)s") % {"day": c.next_follow_up.strftime("%Y-%m-%d")})
+            for c in context["overdue"]
+        ),
+        user=user,
+        note_class="text-danger",
+    )
+    context["due_today_rows"] = quick_log_rows(
+        ((c, "") for c in context["due_today"]), user=user
+    )
+    context["ending_rows"] = quick_log_rows(
+        (
+            (
+                r.customer,
+                _("%(project)s · protected until %(day)s")
+                % {
+                    "project": r.project.name,
+                    "day": timezone.localtime(r.protected_until).strftime(
+                        "%Y-%m-%d %H:%M"
+                    ),
+                },
+            )
+            for r in context["ending"]
+        ),
+        user=user,
+        note_class="text-warning-emphasis",
+    )
     context["log_form"] = InteractionForm()
     context["digest_job"] = JobRun.objects.filter(name="follow_up_digest").first()
     return render(request, "sales/my_day.html", context)

@@ -352,15 +352,16 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
             next_follow_up=form.cleaned_data["next_follow_up"],
         )
         if as_row:
-            return render(
-                request,
-                "customers/_quick_log_row.html",
-                {
-                    "customer": customer,
-                    "logged": logged,
-                    "next_follow_up": form.cleaned_data["next_follow_up"],
-                },
+            (row,) = selectors.quick_log_rows([(customer, "")], user=request.user)
+            next_follow_up = form.cleaned_data["next_follow_up"]
+            row = replace(
+                row,
+                logged=logged.get_kind_display(),
+                next_follow_up=next_follow_up.strftime("%Y-%m-%d")
+                if next_follow_up
+                else "",
             )
+            return render(request, "customers/_quick_log_rows.html", {"rows": [row]})
         if not request.htmx:
             messages.success(request, _("Logged on the timeline."))
             return redirect(customer)
@@ -369,15 +370,13 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
         # app may have acted on it (sales registers the customer, so owner and stage).
         customer = Customer.objects.select_related("assigned_consultant").get(pk=pk)
     elif as_row:
-        customer.mobile_display = customer.mobile_for(request.user)
-        customer.full_number = customer.contact_visible_to(request.user)
-        customer.can_reveal = not customer.full_number and request.user.has_perm(
-            "customers.reveal_contact"
-        )
         return render(
             request,
-            "customers/_quick_log_row.html",
-            {"customer": customer, "log_form": form},
+            "customers/_quick_log_rows.html",
+            {
+                "rows": selectors.quick_log_rows([(customer, "")], user=request.user),
+                "log_form": form,
+            },
         )
     elif not request.htmx:
         messages.error(
