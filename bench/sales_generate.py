@@ -20,7 +20,10 @@ the demo users. Creates:
   lapses them), ~4 % ending within 3 days.
 
 --reset removes the sales rows of the bench project first (deals and everything
-hanging off them, registrations, ownership events, rules, buildings, the project).
+hanging off them, registrations, ownership events, rules, buildings, the project). It
+stops before deleting anything when other apps' rows hang off the project (service
+requests, handovers, surveys, campaigns, referrals): run service_generate.py --reset
+first, or start from a new database.
 Prints the time of each step and ANALYZEs the tables at the end. Only bench/
 helpers and the application's services are used; the script edits no app code.
 """
@@ -146,6 +149,14 @@ def sync_sequence(table: str) -> None:
         )
 
 
+def scalar(query: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(query)
+        return cursor.fetchone()[0]
+
+
 def sql(statement: str, params=None) -> int:
     from django.db import connection, transaction
 
@@ -163,6 +174,27 @@ def reset() -> None:
         return
     p = project.pk
     opp = f"SELECT id FROM sales_opportunity WHERE project_id = {p}"
+    units = f"SELECT u.id FROM sales_unit u JOIN sales_building b ON b.id = u.building_id WHERE b.project_id = {p}"
+    # Other apps' rows that must not vanish with a bench reset (and that a DELETE here
+    # would trip over): say so and stop, rather than fail half-way.
+    others = [
+        ("service requests", f"SELECT count(*) FROM service_servicerequest WHERE unit_id IN ({units})"),
+        ("handover batches", f"SELECT count(*) FROM service_handoverbatch WHERE building_id IN (SELECT id FROM sales_building WHERE project_id = {p})"),
+        ("handover appointments", f"SELECT count(*) FROM service_handoverappointment WHERE unit_id IN ({units})"),
+        ("survey invitations", f"SELECT count(*) FROM service_surveyinvitation WHERE project_id = {p}"),
+        ("survey answers", f"SELECT count(*) FROM service_surveyresponse WHERE project_id = {p}"),
+        ("campaigns", f"SELECT count(*) FROM marketing_campaign WHERE project_id = {p}"),
+        ("partner registrations", f"SELECT count(*) FROM marketing_partnerregistration WHERE project_id = {p}"),
+        ("referrals", f"SELECT count(*) FROM marketing_referral WHERE project_id = {p}"),
+    ]  # fmt: skip
+    blocking = [(label, n) for label, query in others if (n := scalar(query))]
+    if blocking:
+        listed = ", ".join(f"{n:,} {label}" for label, n in blocking)
+        raise SystemExit(
+            f"The bench project has rows of other apps ({listed}). Run "
+            "bench/service_generate.py --reset first for the service rows, or start "
+            "from a new database."
+        )
     statements = [
         ("receipts", f"DELETE FROM sales_receipt WHERE item_id IN (SELECT id FROM sales_paymentitem WHERE opportunity_id IN ({opp}))"),
         ("payment items", f"DELETE FROM sales_paymentitem WHERE opportunity_id IN ({opp})"),
@@ -170,6 +202,7 @@ def reset() -> None:
         ("deal changes", f"DELETE FROM sales_dealchange WHERE opportunity_id IN ({opp})"),
         ("unit holds", f"DELETE FROM sales_unithold WHERE opportunity_id IN ({opp})"),
         ("stage changes", f"DELETE FROM sales_stagechange WHERE opportunity_id IN ({opp})"),
+        ("co-buyers", f"DELETE FROM sales_cobuyer WHERE opportunity_id IN ({opp})"),
         ("deals", f"DELETE FROM sales_opportunity WHERE project_id = {p}"),
         ("ownership events", f"DELETE FROM sales_ownershipevent WHERE project_id = {p}"),
         ("registrations", f"DELETE FROM sales_registration WHERE project_id = {p}"),
@@ -178,6 +211,7 @@ def reset() -> None:
         ("units", f"DELETE FROM sales_unit WHERE building_id IN (SELECT id FROM sales_building WHERE project_id = {p})"),
         ("buildings", f"DELETE FROM sales_building WHERE project_id = {p}"),
         ("project teams", f"DELETE FROM sales_project_teams WHERE project_id = {p}"),
+        ("targets", f"DELETE FROM crm_site_target WHERE project_id = {p}"),
         ("project", f"DELETE FROM sales_project WHERE id = {p}"),
     ]  # fmt: skip
     for label, statement in statements:
