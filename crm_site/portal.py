@@ -93,6 +93,50 @@ def sections_for(ctx: OwnerContext) -> list[Section]:
     return [s for s in sections() if s.shown is None or s.shown(ctx)]
 
 
+# Panels on a home ---------------------------------------------------------------------
+#
+# Sales draws the owner's homes (my homes); other apps add what they know about each
+# unit (service: the handover slot and the inspection) as panels under it, without
+# sales importing them. ``context(household_ids, unit_ids)`` answers for all the units
+# at once (a query or two whatever their number): {unit id: template context}, a unit
+# it has nothing about left out.
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    key: str
+    template: str
+    context: Callable[[frozenset[int], list[int]], dict[int, dict[str, Any]]]
+    order: int = 100
+
+
+_HOME_PANELS: dict[str, HomePanel] = {}
+
+
+def register_home_panel(
+    key: str,
+    *,
+    template: str,
+    context: Callable[[frozenset[int], list[int]], dict[int, dict[str, Any]]],
+    order: int = 100,
+) -> None:
+    _HOME_PANELS[key] = HomePanel(key, template, context, order)
+
+
+def home_panels(
+    household_ids: frozenset[int], unit_ids: list[int]
+) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    """{unit id: [(template, context), ...]} in panel order."""
+    found: dict[int, list[tuple[str, dict[str, Any]]]] = {pk: [] for pk in unit_ids}
+    if not unit_ids:
+        return found
+    for panel in sorted(_HOME_PANELS.values(), key=lambda p: (p.order, p.key)):
+        for unit_id, ctx in panel.context(household_ids, unit_ids).items():
+            if unit_id in found:
+                found[unit_id].append((panel.template, ctx))
+    return found
+
+
 # Household and eligibility hooks ----------------------------------------------------
 
 _HOUSEHOLD: list[Callable[[Any], Iterable[int]]] = []
