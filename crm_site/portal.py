@@ -234,7 +234,7 @@ class OwnerSessionMiddleware:
             session.session_key,
             # A remembered device keeps the cookie for 30 days; otherwise it ends
             # with the browser (the server side still expires it, see sign_in).
-            max_age=session.get_expiry_age() if remembered else None,
+            max_age=settings.PORTAL_REMEMBER_DAYS * 24 * 3600 if remembered else None,
             path=settings.PORTAL_PATH,
             secure=settings.SESSION_COOKIE_SECURE,
             httponly=True,
