@@ -91,7 +91,7 @@ def test_an_owner_books_a_slot_and_the_timeline_says_so(
 def test_a_full_slot_is_not_offered_and_cannot_be_booked(
     owner_client, owner_household, service_manager, consultant
 ):
-    appointment, (morning, afternoon) = _handover(
+    appointment, (morning, _afternoon) = _handover(
         owner_household, service_manager, consultant, capacity=1
     )
     # Someone else's unit of the building took the morning's only place.
