@@ -85,6 +85,20 @@ def stage_words(deal: Opportunity) -> str:
     return str(STAGE_WORDS.get(deal.stage, deal.get_stage_display()))
 
 
+def _buyer_fields_not_shown() -> list[str]:
+    from customers.models import Customer
+
+    return [
+        f"customer__{field.name}"
+        for field in Customer._meta.concrete_fields
+        if field.name not in ("id", "name", "mobile", "id_type", "id_number")
+        and not field.is_relation
+    ]
+
+
+BUYER_FIELDS_NOT_SHOWN = _buyer_fields_not_shown()
+
+
 def household_deals(household_ids: Iterable[int]):
     """The bought deals a member of the household is buyer or co-buyer of, with the
     unit, the project and the co-buyers: three queries whatever their number."""
@@ -98,6 +112,8 @@ def household_deals(household_ids: Iterable[int]):
             )
         )
         .select_related("customer", "project", "unit__building__project")
+        # The buyer's name is all the owner's pages show of the buyer's record.
+        .defer(*BUYER_FIELDS_NOT_SHOWN)
         .prefetch_related(
             Prefetch(
                 "co_buyers",
