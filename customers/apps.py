@@ -23,3 +23,8 @@ class CustomersConfig(AppConfig):
         fragments.track(Tag, SavedFilter)
         # The customer list's total is remembered until a customer changes.
         fragments.track(Customer)
+        from crm_site import outbox
+        from customers.services import portal as portal_sign_in
+
+        # Owner portal sign-in codes go out through the one outbox.
+        outbox.register(portal_sign_in.CODES)

@@ -39,3 +39,29 @@ def duplicate_scan() -> None:
     from customers.services.merge import duplicate_scan as scan
 
     scan()
+
+
+@shared_task(name="customers.tasks.portal_code_send", ignore_result=True)
+def portal_code_send(code_id: int) -> bool:
+    """Send one owner portal sign-in code; the outbox claims it, so running twice
+    sends it once."""
+    from customers.services.portal import portal_code_send as send
+
+    return send(code_id=code_id)
+
+
+@shared_task(name="customers.tasks.portal_codes_send_pending", ignore_result=True)
+def portal_codes_send_pending() -> int:
+    """Sign-in codes whose task was lost and that are still alive."""
+    from customers.services.portal import portal_codes_send_pending as send
+
+    return send()
+
+
+@shared_task(name="customers.tasks.portal_codes_prune", ignore_result=True)
+def portal_codes_prune() -> int:
+    """Forget sign-in code rows older than a week (they only serve the limits, which
+    look back an hour, and the personal-information export)."""
+    from customers.services.portal import portal_codes_prune as prune
+
+    return prune()

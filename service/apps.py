@@ -32,3 +32,8 @@ class ServiceConfig(AppConfig):
         service_overview.register()
         # What service holds about a person, for personal-information requests.
         personal_data.connect()
+        from service import portal as service_portal
+
+        # The owners' portal: handover and inspection under each home, the open
+        # surveys, and handover owners may sign in.
+        service_portal.register()
