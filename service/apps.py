@@ -32,3 +32,7 @@ class ServiceConfig(AppConfig):
         service_overview.register()
         # What service holds about a person, for personal-information requests.
         personal_data.connect()
+        from service import points
+
+        # A survey answered earns member-club points (marketing's registry).
+        points.register()
