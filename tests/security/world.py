@@ -164,6 +164,8 @@ PK_OF: dict[str, dict[str, str]] = {
     "marketing:reward-approve": {"pk": "referral"},
     "marketing:reward-pay": {"pk": "referral"},
     "marketing:referral-create": {"customer_pk": "owner"},
+    "marketing:club-member": {"pk": "club_member"},
+    "marketing:club-correct": {"pk": "club_member"},
     "marketing:partner-detail": {"pk": "partner"},
     "marketing:partner-edit": {"pk": "partner"},
     "marketing:broker-add": {"pk": "partner"},
@@ -198,6 +200,8 @@ FAR_VISIBLE_TO: dict[str, set[str]] = {
     # a broker is limited to its own.
     "partner": {"marketer", "sales_manager", "executive", "administrator"},
     "partner_registration": {"far_broker", "executive", "administrator"},
+    # A club member's ledger: whoever sees the customer (and the club).
+    "club_member": {"executive", "administrator", "far_consultant"},
 }
 
 
@@ -576,6 +580,19 @@ def build_world() -> World:
     n["referral_reward"] = ReferralReward.objects.create(
         referral=referral, amount=Decimal("8888.00")
     )
+
+    # The member club: a level, a rule, the owner's points; the far side's member is
+    # the far customer (another team's, no marketing consent).
+    from marketing.models import ClubLevel, PointRule
+    from marketing.services.club import members_enrol, points_correct
+
+    ClubLevel.objects.create(name="银卡", min_points=100, benefits="免费洗车")
+    PointRule.objects.create(source="event_attended", points=50)
+    members_enrol()
+    points_correct(
+        actor=w.users["administrator"], member=owner, points=120, reason="开卡礼"
+    )
+    n["club_member"], f["club_member"] = owner, far_customer
 
     partner = ChannelPartner.objects.create(
         name="世界门店",
