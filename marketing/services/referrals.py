@@ -136,7 +136,7 @@ def reward_on_contract(
     Runs inside the contract's transaction. The referral row is locked and the reward
     is one row per referral (a OneToOne), so a repeated call does nothing."""
     referral = (
-        Referral.objects.select_for_update()
+        Referral.objects.select_for_update(of=("self",))
         .select_related("referrer", "friend", "recorded_by")
         .filter(customer_matches(opportunity))
         .first()
