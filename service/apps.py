@@ -36,3 +36,8 @@ class ServiceConfig(AppConfig):
 
         # A survey answered earns member-club points (marketing's registry).
         points.register()
+        from service import portal as service_portal
+
+        # The owners' portal: handover and inspection under each home, the open
+        # surveys, and handover owners may sign in.
+        service_portal.register()
