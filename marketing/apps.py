@@ -60,6 +60,10 @@ class MarketingConfig(AppConfig):
             order=32,
             shown_to=lambda user: user.has_perm("marketing.view_pointentry"),
         )
+        from marketing import portal as marketing_portal
+
+        # The owners' portal: recommend a friend, and the member club.
+        marketing_portal.register()
         from marketing import overview as marketing_overview
 
         # The top campaigns on the managers' overview.

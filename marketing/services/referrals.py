@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
-from customers.models import Customer
+from customers.models import Channel, Customer
 from customers.services import (
     DuplicateCustomer,
     customer_create,
@@ -186,7 +186,7 @@ def customer_matches(opportunity: Opportunity):
     )
 
 
-PORTAL_CHANNEL = "portal"
+PORTAL_CHANNEL = Channel.PORTAL
 
 
 def _consultant_for_new_friend(owner: Customer) -> User | None:

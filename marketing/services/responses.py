@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from crm_site.models import User
 from crm_site.notifications import notify
-from customers.models import Customer, Interaction
+from customers.models import Channel, Customer, Interaction
 from customers.services import interaction_log
 from marketing import events as marketing_events
 from marketing.models import Campaign, CampaignMember, Response
@@ -90,6 +90,8 @@ def response_record(
     answered = (
         marketing_events.CHECKED_IN
         if kind == Response.Kind.CHECKIN
+        else marketing_events.SIGNED_UP_IN_PORTAL
+        if channel == Channel.PORTAL
         else marketing_events.SIGNED_UP
     )
     interaction_log(

@@ -174,6 +174,7 @@ PK_OF: dict[str, dict[str, str]] = {
     "sales_portal:home-detail": {"pk": "portal_deal"},
     "sales_portal:document": {"pk": "portal_deal"},
     "service_portal:handover-booking": {"pk": "portal_appointment"},
+    "marketing_portal:event-signup": {"pk": "portal_event_member"},
 }
 
 #: Non-id kwargs: the value a URL gets whatever the side (tokens are world keys).
@@ -643,7 +644,46 @@ def build_world() -> World:
     Unit.objects.filter(pk=units[5].pk).update(status=Unit.Status.CONTRACTED)
     n["commission"] = commission_on_contract(opportunity=partner_deal, actor=None)
     _portal_households(w)
+    _portal_club(w)
     return w
+
+
+def _portal_club(w: World) -> None:
+    """Each portal household's member club: points, a running club event that invites
+    the owner, a friend they recommended."""
+    from marketing import services as marketing_services
+    from marketing.models import CampaignMember
+    from marketing.services.club import points_correct
+    from marketing.services.referrals import referral_from_owner
+
+    for side, actor, mobile in (
+        (w.near, w.users["marketer"], "+8613812351111"),
+        (w.far, w.users["administrator"], "+8613812352222"),
+    ):
+        owner = side["portal_owner"]
+        points_correct(
+            actor=w.users["administrator"], member=owner, points=150, reason="开卡礼"
+        )
+        campaign = marketing_services.campaign_create(
+            actor=actor,
+            name=f"{owner.name}的业主答谢会",
+            kind="event",
+            project=side["portal_unit"].building.project,
+            starts_on=timezone.localdate(),
+            ends_on=timezone.localdate() + timedelta(days=7),
+        )
+        marketing_services.campaign_move(
+            actor=actor, campaign=campaign, status="running"
+        )
+        side["portal_event_member"] = CampaignMember.objects.create(
+            campaign=campaign, customer=owner
+        )
+        referral_from_owner(
+            owner=owner,
+            friend_name=f"{owner.name}的朋友",
+            friend_mobile=mobile,
+            friend_agreed=True,
+        )
 
 
 def _portal_households(w: World) -> None:
