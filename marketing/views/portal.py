@@ -104,7 +104,9 @@ def event_signup(request: HttpRequest, pk: int) -> HttpResponse:
         if created:
             messages.success(
                 request,
-                _("You are signed up for %(event)s. Show your code %(code)s at the door.")
+                _(
+                    "You are signed up for %(event)s. Show your code %(code)s at the door."
+                )
                 % {"event": member.campaign.name, "code": member.code_display},
             )
     return redirect("marketing_portal:club")

@@ -60,6 +60,7 @@ DEMO_SEEDERS = [
     "service.demo_care",
     "marketing.demo_partners",
     "marketing.demo_campaigns",
+    "marketing.demo_club",
 ]
 
 
