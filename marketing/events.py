@@ -46,6 +46,15 @@ RECOMMENDED_IN_PORTAL = events.register(
     _("Recommended a friend in the owner portal: %(name)s"),
     name=events.Text(),
 )
+RECOMMENDATION_DECLINED = events.register(
+    "marketing.recommendation_declined",
+    _(
+        "Recommended a friend in the owner portal: %(name)s. Not recorded as a "
+        "referral: %(outcome)s (the owner was not told)."
+    ),
+    name=events.Text(),
+    outcome=events.Choice(model="marketing.Recommendation", field_name="outcome"),
+)
 SIGNED_UP_IN_PORTAL = events.register(
     "marketing.signed_up_in_portal",
     _("Signed up in the owner portal for %(campaign)s"),

@@ -270,7 +270,11 @@ def referral_from_owner(
         customer=owner,
         kind="system",
         channel=PORTAL_CHANNEL,
-        entry=marketing_events.RECOMMENDED_IN_PORTAL(name=name),
+        entry=marketing_events.RECOMMENDED_IN_PORTAL(name=name)
+        if referral is not None
+        else marketing_events.RECOMMENDATION_DECLINED(
+            name=name, outcome=recommendation.outcome
+        ),
         actor=None,
         link=referral,
     )

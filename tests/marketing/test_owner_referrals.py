@@ -82,10 +82,11 @@ def test_a_friend_who_cannot_be_referred_is_kept_declined_without_an_error(
     recommendation = _recommend(owner, mobile=mobile)
     assert recommendation.outcome == outcome and recommendation.referral is None
     assert Referral.objects.count() == referrals_before
-    # The owner's timeline has their action all the same.
-    assert Interaction.objects.filter(
-        customer=owner, event="marketing.recommended_in_portal"
-    ).exists()
+    # The owner's timeline has their action all the same, with the reason for staff.
+    entry = Interaction.objects.get(
+        customer=owner, event="marketing.recommendation_declined"
+    )
+    assert entry.params["outcome"] == outcome and entry.channel == "portal"
 
 
 def test_a_recommendation_needs_the_friends_agreement_and_an_owner(own_customer, owner):
