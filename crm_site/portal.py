@@ -39,6 +39,8 @@ from crm_site.reversing import cached_reverse
 
 # Session keys of an owner session.
 OWNER_KEY = "portal_owner_id"
+HOUSEHOLD_KEY = "portal_household"
+CHECKED_AT_KEY = "portal_checked_at"
 SIGNED_IN_AT_KEY = "portal_signed_in_at"
 REMEMBERED_KEY = "portal_remembered"
 
@@ -272,6 +274,31 @@ def owner_id(request: HttpRequest) -> int | None:
         return None
     value = session.get(OWNER_KEY)
     return int(value) if value else None
+
+
+def checked_household(request: HttpRequest, owner: Any) -> frozenset[int] | None:
+    """The owner's household ids, or None when they may no longer sign in.
+
+    Whether the owner is still eligible, and who their household is, are asked of
+    the apps' hooks (a few queries) at most every PORTAL_RECHECK_SECONDS and kept in
+    the owner session meanwhile: a deal lost or a co-buyer removed takes effect
+    within that time."""
+    session = request.owner_session
+    now = timezone.now().timestamp()
+    checked = session.get(CHECKED_AT_KEY)
+    kept = session.get(HOUSEHOLD_KEY)
+    if (
+        checked is not None
+        and kept is not None
+        and 0 <= now - checked < settings.PORTAL_RECHECK_SECONDS
+    ):
+        return frozenset(kept)
+    if not is_eligible(owner):
+        return None
+    ids = household_ids(owner)
+    session[HOUSEHOLD_KEY] = sorted(ids)
+    session[CHECKED_AT_KEY] = now
+    return ids
 
 
 def session_for(customer: Any, *, remember: bool = False) -> SessionStore:

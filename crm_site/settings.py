@@ -219,6 +219,9 @@ PORTAL_SESSION_SECONDS = int(
     os.environ.get("PORTAL_SESSION_SECONDS", str(60 * 60 * 12))
 )
 PORTAL_REMEMBER_DAYS = int(os.environ.get("PORTAL_REMEMBER_DAYS", "30"))
+# How long an owner session trusts its household and eligibility before asking the
+# apps again (a lost deal or a removed co-buyer takes effect within this time).
+PORTAL_RECHECK_SECONDS = int(os.environ.get("PORTAL_RECHECK_SECONDS", "60"))
 # One-time sign-in codes: how long one lives, how many wrong tries burn it, and how
 # many may be asked for per number (at most one each PORTAL_CODE_INTERVAL_SECONDS)
 # and per address within an hour. Wrong codes count towards the log-in lock-out
@@ -449,6 +452,16 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-catch-up": {"task": "crm_site.tasks.jobs_catch_up", "schedule": 300.0},
     # Nightly: one-time form tokens older than two days are forgotten (a form sent
     # again after that is a new submission). Deleting twice deletes nothing more.
+    # Nightly: expired owner portal sessions and week-old sign-in code rows are
+    # forgotten. Deleting twice deletes nothing more.
+    "crm-portal-sessions-prune": {
+        "task": "crm_site.tasks.portal_sessions_prune",
+        "schedule": crontab(hour=3, minute=40),
+    },
+    "customers-portal-codes-prune": {
+        "task": "customers.tasks.portal_codes_prune",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "crm-submissions-prune": {
         "task": "crm_site.tasks.submissions_prune",
         "schedule": crontab(hour=3, minute=30),

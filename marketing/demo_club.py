@@ -14,7 +14,15 @@ from django.utils import timezone
 from crm_site.audit import unaudited
 from crm_site.models import User
 from marketing import services
-from marketing.models import Campaign, ClubLevel, PointEntry, PointRule, Segment
+from customers.services import existing_with_mobile
+from marketing.models import (
+    Campaign,
+    CampaignMember,
+    ClubLevel,
+    PointEntry,
+    PointRule,
+    Segment,
+)
 from marketing.services.club import members, members_enrol, points_correct, points_sweep
 from sales.models import Project
 
@@ -39,6 +47,8 @@ RULES = [
 WELCOME = 600
 WELCOME_REASON = "开卡礼（演示数据）"
 EVENT = "银卡会员·金秋品酒会"
+# The owner portal's demo owner (service.demo_portal).
+DEMO_OWNER_MOBILE = "+8613800138888"
 
 
 @transaction.atomic
@@ -54,8 +64,12 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
     members_enrol()
     points_sweep()
     admin = users.get("admin") or users["marketer"]
+    demo_owner = existing_with_mobile(DEMO_OWNER_MOBILE)
     if not PointEntry.objects.filter(reason=WELCOME_REASON).exists():
-        for owner in members().order_by("pk")[:6]:
+        welcomed = list(members().order_by("pk")[:5])
+        if demo_owner is not None and demo_owner not in welcomed:
+            welcomed.append(demo_owner)
+        for owner in welcomed:
             points_correct(
                 actor=admin, member=owner, points=WELCOME, reason=WELCOME_REASON
             )
@@ -80,6 +94,10 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
         message="诚邀银卡及以上会员品鉴秋季新酒，会所二楼，下午三点。",
         min_level=ClubLevel.objects.get(name="银卡"),
     )
-    services.campaign_move(
+    campaign = services.campaign_move(
         actor=marketer, campaign=campaign, status=Campaign.Status.RUNNING
     )
+    if demo_owner is not None:
+        # The portal's demo owner (a buyer whose contract is signed, silver with her
+        # welcome points) is invited too, so the portal shows the event to sign up for.
+        CampaignMember.objects.get_or_create(campaign=campaign, customer=demo_owner)
