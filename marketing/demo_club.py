@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from crm_site.audit import unaudited
 from crm_site.models import User
-from marketing import services
 from customers.services import existing_with_mobile
+from marketing import services
 from marketing.models import (
     Campaign,
     CampaignMember,
