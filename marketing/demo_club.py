@@ -65,18 +65,28 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
     points_sweep()
     admin = users.get("admin") or users["marketer"]
     demo_owner = existing_with_mobile(DEMO_OWNER_MOBILE)
-    if not PointEntry.objects.filter(reason=WELCOME_REASON).exists():
-        welcomed = list(members().order_by("pk")[:5])
-        if demo_owner is not None and demo_owner not in welcomed:
-            welcomed.append(demo_owner)
-        for owner in welcomed:
+    welcomed = list(members().order_by("pk")[:5])
+    if demo_owner is not None and demo_owner not in welcomed:
+        welcomed.append(demo_owner)
+    for owner in welcomed:
+        # Each once: a second run (or a demo owner added later) welcomes nobody twice.
+        if not PointEntry.objects.filter(member=owner, reason=WELCOME_REASON).exists():
             points_correct(
                 actor=admin, member=owner, points=WELCOME, reason=WELCOME_REASON
             )
+    campaign = _club_event(users["marketer"])
+    if campaign is not None and demo_owner is not None:
+        # The portal's demo owner (a buyer whose contract is signed, silver with her
+        # welcome points) is invited too, so the portal shows the event to sign up for.
+        CampaignMember.objects.get_or_create(campaign=campaign, customer=demo_owner)
+
+
+def _club_event(marketer: User) -> Campaign | None:
+    """The demo club event, running, for silver members and above (once)."""
+    found = Campaign.objects.filter(name=EVENT).first()
     project = Project.objects.order_by("pk").first()
-    if project is None or Campaign.objects.filter(name=EVENT).exists():
-        return
-    marketer = users["marketer"]
+    if found is not None or project is None:
+        return found
     segment, _created = Segment.objects.get_or_create(
         name="业主·全部",
         defaults={"criteria": {"stage": "owner"}, "created_by": marketer},
@@ -94,10 +104,6 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
         message="诚邀银卡及以上会员品鉴秋季新酒，会所二楼，下午三点。",
         min_level=ClubLevel.objects.get(name="银卡"),
     )
-    campaign = services.campaign_move(
+    return services.campaign_move(
         actor=marketer, campaign=campaign, status=Campaign.Status.RUNNING
     )
-    if demo_owner is not None:
-        # The portal's demo owner (a buyer whose contract is signed, silver with her
-        # welcome points) is invited too, so the portal shows the event to sign up for.
-        CampaignMember.objects.get_or_create(campaign=campaign, customer=demo_owner)
