@@ -167,8 +167,8 @@ def _batches(items: Iterable[Occurrence], size: int) -> Iterator[list[Occurrence
 
 @transaction.atomic
 def _award_batch(rule: PointRule, batch: list[Occurrence]) -> int:
-    keys = {o.key for o in batch}
-    done = set(PointEntry.objects.filter(key__in=keys).values_list("key", flat=True))
+    seen = {o.key for o in batch}
+    done = set(PointEntry.objects.filter(key__in=seen).values_list("key", flat=True))
     fresh = {o.key: o for o in batch if o.key not in done}
     if not fresh:
         return 0
@@ -180,7 +180,9 @@ def _award_batch(rule: PointRule, batch: list[Occurrence]) -> int:
         return 0
     customer_ids = sorted({o.customer_id for o in wanted})
     _lock_members(customer_ids)
-    before = PointEntry.objects.filter(member_id__in=customer_ids).count()
+    keys = [o.key[:80] for o in wanted]
+    # Another award may have taken some of these keys since they were read.
+    before = PointEntry.objects.filter(key__in=keys).count()
     # The unique key settles a race with another award of the same occurrence.
     PointEntry.objects.bulk_create(
         [
@@ -197,7 +199,7 @@ def _award_batch(rule: PointRule, batch: list[Occurrence]) -> int:
         ignore_conflicts=True,
     )
     balances_refresh(customer_ids)
-    return PointEntry.objects.filter(member_id__in=customer_ids).count() - before
+    return PointEntry.objects.filter(key__in=keys).count() - before
 
 
 def points_award(
