@@ -84,3 +84,32 @@ def test_an_owner_recommends_a_friend_and_signs_up_for_a_club_event(
         assert violations == []
     finally:
         context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_marketing_corrects_a_members_points_on_the_ledger_page(
+    page, screenshot, marketer
+):
+    from customers.models import Customer
+    from tests.browser.test_customer_journey import login
+    from tests.factories import CustomerFactory
+
+    ClubLevel.objects.create(name="普卡", min_points=0)
+    ClubLevel.objects.create(name="银卡", min_points=100)
+    owner = CustomerFactory(name="林业主", stage=Customer.Stage.OWNER, consent_sms=True)
+    members_enrol()
+    points_correct(actor=marketer, member=owner, points=80, reason="开卡礼")
+    login(page, "marketer")
+    page.goto("/marketing/club/")
+    table = page.get_by_test_id("club-member-table")
+    assert "林业主" in table.inner_text()
+    screenshot("94-club-members")
+    table.get_by_role("link", name="林业主").click()
+    form = page.get_by_test_id("club-correct-form")
+    form.locator("input[name=points]").fill("40")
+    form.locator("input[name=reason]").fill("活动积分补发")
+    form.locator("button[type=submit]").click()
+    page.get_by_test_id("club-balance").wait_for()
+    assert "120" in page.get_by_test_id("club-balance").inner_text()
+    assert "活动积分补发" in page.get_by_test_id("club-ledger").inner_text()
+    screenshot("94-club-ledger")
