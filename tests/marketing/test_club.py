@@ -474,3 +474,22 @@ def test_only_an_event_can_be_kept_to_club_members(client, marketer, project, le
         },
     )
     assert response.status_code == 200 and not Campaign.objects.exists()
+
+
+def test_administrators_set_levels_and_rules_in_the_admin(client, administrator):
+    client.force_login(administrator)
+    add_rule = client.get(reverse("admin:marketing_pointrule_add")).content.decode()
+    for source in ("referral_contract", "event_attended", "survey_answered"):
+        assert f'value="{source}"' in add_rule
+    response = client.post(
+        reverse("admin:marketing_pointrule_add"),
+        {"source": "ownership_year", "points": "200", "is_active": "on"},
+    )
+    assert response.status_code == 302
+    assert PointRule.objects.get().points == 200
+    response = client.post(
+        reverse("admin:marketing_clublevel_add"),
+        {"name": "金卡", "min_points": "2000", "benefits": "物业费九折", "order": "3"},
+    )
+    assert response.status_code == 302
+    assert ClubLevel.objects.get().benefit_lines == ["物业费九折"]
