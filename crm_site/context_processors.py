@@ -44,6 +44,12 @@ NAVIGATION = [
     (_("Marketing"), "marketing:home", "bi-megaphone", "marketing.use_marketing"),
     (_("Referrals"), "marketing:referral-list", "bi-gift", "marketing.view_referral"),
     (
+        _("Member club"),
+        "marketing:club-members",
+        "bi-award",
+        "marketing.view_pointentry",
+    ),
+    (
         _("Channel partners"),
         "marketing:partner-list",
         "bi-briefcase",

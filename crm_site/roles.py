@@ -66,6 +66,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.approve_reward",
         "marketing.view_channelpartner",
         "marketing.view_commission",
+        "marketing.view_pointentry",
         *_TAKES_CALLS,
     ],
     Role.SERVICE_AGENT: [
@@ -76,6 +77,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "customers.view_contact",
         "service.use_service",
         "service.record_service_request",
+        "marketing.view_pointentry",
     ],
     Role.SERVICE_MANAGER: [
         *_CUSTOMER_BASE,
@@ -89,6 +91,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.record_service_request",
         # Owners' notices and surveys whose sending was interrupted (crm_site.outbox).
         "crm_site.review_outbox",
+        "marketing.view_pointentry",
     ],
     # Marketing works on the customers who agreed to hear from us, and no others. It
     # changes only marketing's own records: campaigns, segments, events and their
@@ -108,6 +111,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.view_channelpartner",
         "marketing.view_commission",
         "marketing.change_referralrule",
+        "marketing.view_pointentry",
+        "marketing.correct_points",
     ],
     # The executive reads everything and changes nothing. An action given to it later
     # (answering owners' letters, say) is its own action permission, added here.
@@ -120,6 +125,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.view_referral",
         "marketing.view_channelpartner",
         "marketing.view_commission",
+        "marketing.view_pointentry",
     ],
     Role.ADMINISTRATOR: [
         *_CUSTOMER_BASE,
@@ -188,6 +194,17 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.view_channelpartner",
         "marketing.view_commission",
         "marketing.change_referralrule",
+        "marketing.view_pointentry",
+        "marketing.correct_points",
+        # The member club's levels and point rules, set in the admin.
+        "marketing.view_clublevel",
+        "marketing.add_clublevel",
+        "marketing.change_clublevel",
+        "marketing.delete_clublevel",
+        "marketing.view_pointrule",
+        "marketing.add_pointrule",
+        "marketing.change_pointrule",
+        "marketing.delete_pointrule",
     ],
     # Brokers of channel partners: their own portal, no customer list, nothing else.
     Role.CHANNEL_PARTNER: ["marketing.partner_portal"],
@@ -215,6 +232,9 @@ SEE_PERMISSIONS: frozenset[str] = frozenset(
         "marketing.view_referral",
         "marketing.view_channelpartner",
         "marketing.view_commission",
+        "marketing.view_pointentry",
+        "marketing.view_clublevel",
+        "marketing.view_pointrule",
         "crm_site.view_user",
         "crm_site.view_team",
         "crm_site.view_auditentry",
@@ -242,6 +262,7 @@ MARKETING_OWN_ACTIONS: frozenset[str] = frozenset(
         "marketing.add_channelpartner",
         "marketing.change_channelpartner",
         "marketing.change_referralrule",
+        "marketing.correct_points",
     }
 )
 
@@ -277,6 +298,7 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "marketing.view_referral": "referrals and rewards",
     "marketing.view_channelpartner": "channel partners",
     "marketing.view_commission": "partner commissions",
+    "marketing.view_pointentry": "the member club (members, levels, points ledgers)",
     "customers.add_customer": "register customers",
     "customers.change_customer": "edit customers in scope and log on their timeline",
     "customers.reveal_contact": "show a masked number (logged, rate-limited)",
@@ -311,6 +333,15 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
         "add and edit channel partners and their brokers"
     ),
     "marketing.change_referralrule": "set referral rewards",
+    "marketing.correct_points": "correct a member's points (a new entry, audited)",
+    "marketing.add_clublevel": "set the member club's levels and point rules (admin)",
+    "marketing.change_clublevel": None,
+    "marketing.delete_clublevel": None,
+    "marketing.add_pointrule": None,
+    "marketing.change_pointrule": None,
+    "marketing.delete_pointrule": None,
+    "marketing.view_clublevel": None,
+    "marketing.view_pointrule": None,
     "marketing.partner_portal": (
         "the partner portal only: register customers for their partner, see its "
         "registrations and commissions"

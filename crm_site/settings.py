@@ -434,6 +434,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.tasks.invitations_pump",
         "schedule": 60.0,
     },
+    # Hourly: member-club points for every active rule's occurrences since the last
+    # run (surveys answered, years of ownership, and any on-commit award that was
+    # lost). Runs once per clock hour (crm_site.jobs; "jobs-catch-up" runs a missed
+    # one); each occurrence is keyed, so nothing is awarded twice.
+    "marketing-points-sweep": {
+        "task": "marketing.tasks.points_sweep",
+        "schedule": 3600.0,
+    },
     # Every 50 s, inside the overview's one-minute cache: the managers' default
     # overview of each scope is always ready. Only a cache write; a lost run costs one
     # cold page.

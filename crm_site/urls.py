@@ -72,5 +72,6 @@ urlpatterns = [
     path("portal/", include("customers.portal_urls")),
     path("portal/sales/", include("sales.portal_urls")),
     path("portal/service/", include("service.portal_urls")),
+    path("portal/marketing/", include("marketing.portal_urls")),
     path("admin/", admin.site.urls),
 ]

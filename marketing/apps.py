@@ -46,6 +46,24 @@ class MarketingConfig(AppConfig):
             context=campaign_panel,
             order=35,
         )
+        from marketing import point_sources
+        from marketing.panels import club_panel
+        from marketing.services import club
+
+        # The member club: the sources marketing sees itself (other apps register
+        # theirs), the hourly sweep, and the member's card on the customer page.
+        point_sources.register()
+        club.register_jobs()
+        panels.register(
+            template="marketing/_club_panel.html",
+            context=club_panel,
+            order=32,
+            shown_to=lambda user: user.has_perm("marketing.view_pointentry"),
+        )
+        from marketing import portal as marketing_portal
+
+        # The owners' portal: recommend a friend, and the member club.
+        marketing_portal.register()
         from marketing import overview as marketing_overview
 
         # The top campaigns on the managers' overview.

@@ -39,6 +39,28 @@ REWARD_DUE = events.register(
     name=events.Text(),
 )
 
+# What an owner does in the owner portal (channel "portal") --------------------------
+
+RECOMMENDED_IN_PORTAL = events.register(
+    "marketing.recommended_in_portal",
+    _("Recommended a friend in the owner portal: %(name)s"),
+    name=events.Text(),
+)
+RECOMMENDATION_DECLINED = events.register(
+    "marketing.recommendation_declined",
+    _(
+        "Recommended a friend in the owner portal: %(name)s. Not recorded as a "
+        "referral: %(outcome)s (the owner was not told)."
+    ),
+    name=events.Text(),
+    outcome=events.Choice(model="marketing.Recommendation", field_name="outcome"),
+)
+SIGNED_UP_IN_PORTAL = events.register(
+    "marketing.signed_up_in_portal",
+    _("Signed up in the owner portal for %(campaign)s"),
+    campaign=events.Text(),
+)
+
 # Notifications ----------------------------------------------------------------------
 
 NO_CONSULTANT = events.register(
@@ -59,6 +81,13 @@ NEW_LEAD = events.register(
 REWARD_DUE_NOTICE = events.register(
     "marketing.reward_due_notice",
     _("Referral reward due to %(referrer)s: %(name)s signed a contract."),
+    referrer=events.Text(),
+    name=events.Text(),
+)
+
+PORTAL_REFERRAL_NOTICE = events.register(
+    "marketing.portal_referral_notice",
+    _("%(referrer)s recommended a friend in the owner portal: %(name)s."),
     referrer=events.Text(),
     name=events.Text(),
 )

@@ -143,6 +143,7 @@ class CampaignForm(InputLimits, forms.ModelForm):
         if self.instance.pk and self.instance.status != Campaign.Status.PLANNED:
             # The members were taken from the segment at the start: it cannot change.
             self.fields["segment"].disabled = True
+            self.fields["min_level"].disabled = True
 
     def clean(self) -> dict:
         data = super().clean()
@@ -153,6 +154,8 @@ class CampaignForm(InputLimits, forms.ModelForm):
             "segment"
         ):
             self.add_error("segment", _("Invitations go to a segment: choose one."))
+        if data.get("min_level") and data.get("kind") != Campaign.Kind.EVENT:
+            self.add_error("min_level", _("Only an event can be kept to club members."))
         if data.get("invite_email") and not data.get("email_subject"):
             self.add_error("email_subject", _("An e-mail needs a subject."))
         return data

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef
 
-from customers.signals import follow_merges, merged, moved
-from marketing.models import CampaignMember, Referral, Response
+from customers.signals import follow_merges, kept, merged, moved
+from marketing.models import CampaignMember, PointEntry, Referral, Response
 
 
 def _memberships(absorbed, survivor):
@@ -29,6 +29,41 @@ def _friend_referrals(absorbed, survivor):
     if Referral.objects.filter(friend=survivor).exists():
         return Referral.objects.none()
     return Referral.objects.filter(friend=absorbed)
+
+
+def _move_points(ids: list[int], customer) -> None:
+    # The base manager: the ledger's own manager refuses updates, and a merge moves
+    # the entries whole without editing one.
+    PointEntry._base_manager.filter(pk__in=ids).update(member=customer)
+
+
+def _merge_points(*, survivor, absorbed, record):
+    """The absorbed customer's points entries go to the survivor, and both balances
+    are summed again from the ledger."""
+    from marketing.services.club import _lock_members, balances_refresh
+
+    ids = list(
+        PointEntry.objects.filter(member=absorbed)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return {}, {}
+    _lock_members(sorted([survivor.pk, absorbed.pk]))
+    _move_points(ids, survivor)
+    balances_refresh([survivor.pk, absorbed.pk])
+    return {"marketing.pointentry": ids}, {}
+
+
+def _restore_points(*, survivor, absorbed, record, moved, state, actor):
+    from marketing.services.club import _lock_members, balances_refresh
+
+    ids = moved.get("marketing.pointentry") or []
+    if not ids:
+        return
+    _lock_members(sorted([survivor.pk, absorbed.pk]))
+    _move_points(ids, absorbed)
+    balances_refresh([survivor.pk, absorbed.pk])
 
 
 def connect() -> None:
@@ -55,5 +90,19 @@ def connect() -> None:
                 key="marketing.referral.friend",
             ),
             moved("marketing.partnerregistration.customer"),
+            moved("marketing.recommendation.owner"),
+            merged(
+                "marketing.pointentry.member",
+                rule="The absorbed customer's points entries go to the survivor, "
+                "whole (no entry is edited); both balances are summed again.",
+                merge=_merge_points,
+                restore=_restore_points,
+                key="marketing.pointentry",
+            ),
+            kept(
+                "marketing.clubmember.customer",
+                reason="A balance is the sum of the customer's ledger: the points "
+                "entries' rule sums both customers' balances again.",
+            ),
         ],
     )

@@ -67,3 +67,16 @@ def campaign_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
         "memberships": memberships,
         "may_open": user.has_perm("marketing.use_marketing"),
     }
+
+
+def club_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
+    """The member's club card: level, balance, the latest entries. Nothing for a
+    customer not in the club (three queries when there is a card)."""
+    if not user.has_perm("marketing.view_pointentry"):
+        return None
+    from marketing.club_selectors import club_card
+
+    card = club_card([customer.pk])
+    if card is None:
+        return None
+    return {"customer": customer, "card": card}

@@ -18,8 +18,11 @@ from django.utils.translation import gettext_lazy
 from crm_site.personal_data import Erasure, Section, register, rows
 from marketing.models import (
     CampaignMember,
+    ClubMember,
     Invitation,
     PartnerRegistration,
+    PointEntry,
+    Recommendation,
     Referral,
     Response,
 )
@@ -88,6 +91,7 @@ def _referrals(customer: Any) -> list[dict]:
             ("referrer", _("referrer (customer number)")),
             ("friend", _("friend (customer number)")),
             ("project__name", _("project")),
+            "name_given",
             "note",
             "recorded_at",
             ("reward__amount", _("reward")),
@@ -97,7 +101,11 @@ def _referrals(customer: Any) -> list[dict]:
 
 
 def _anonymise_referrals(customer: Any, *, erasure: Erasure) -> int:
-    return _referrals_of(customer).exclude(note="").update(note="")
+    return (
+        _referrals_of(customer)
+        .exclude(note="", name_given="")
+        .update(note="", name_given="")
+    )
 
 
 def _kept_referrals(customer: Any) -> dict[str, int]:
@@ -119,6 +127,37 @@ def _partner_registrations(customer: Any) -> list[dict]:
 
 def _kept_partner_registrations(customer: Any) -> dict[str, int]:
     return {"partners": PartnerRegistration.objects.filter(customer=customer).count()}
+
+
+def _points(customer: Any) -> list[dict]:
+    return rows(
+        PointEntry.objects.filter(member=customer).order_by("occurred_at", "pk"),
+        ["occurred_at", "kind", "source", "points", "reason"],
+    )
+
+
+def _kept_points(customer: Any) -> dict[str, int]:
+    return {
+        "points": PointEntry.objects.filter(member=customer).count()
+        + ClubMember.objects.filter(customer=customer).count()
+    }
+
+
+def _recommendations(customer: Any) -> list[dict]:
+    return rows(
+        Recommendation.objects.filter(owner=customer).order_by("created_at", "pk"),
+        ["created_at", "name_given", "mobile_given", "outcome"],
+    )
+
+
+def _anonymise_recommendations(customer: Any, *, erasure: Erasure) -> int:
+    # The friend's name and number as the owner typed them: the friend's data,
+    # held only because of this owner.
+    return (
+        Recommendation.objects.filter(owner=customer)
+        .exclude(name_given="", mobile_given="")
+        .update(name_given="", mobile_given="")
+    )
 
 
 def _related(customer: Any) -> dict[str, list[int]]:
@@ -186,6 +225,35 @@ def connect() -> None:
             },
             related=_related,
             covers=("marketing.Referral.referrer", "marketing.Referral.friend"),
+        )
+    )
+    register(
+        Section(
+            key="marketing.club",
+            title=gettext_lazy("Member club points"),
+            order=35,
+            count=_count(lambda c: PointEntry.objects.filter(member=c)),
+            export=_points,
+            retained=_kept_points,
+            reasons={
+                "points": gettext_lazy(
+                    "The points ledger and balance: a record of the benefits the "
+                    "member earned, never edited; it holds no personal information "
+                    "beyond the link to the member."
+                )
+            },
+            covers=("marketing.PointEntry.member", "marketing.ClubMember.customer"),
+        )
+    )
+    register(
+        Section(
+            key="marketing.recommendations",
+            title=gettext_lazy("Friends recommended in the owner portal"),
+            order=36,
+            count=_count(lambda c: Recommendation.objects.filter(owner=c)),
+            export=_recommendations,
+            anonymise=_anonymise_recommendations,
+            covers=("marketing.Recommendation.owner",),
         )
     )
     register(

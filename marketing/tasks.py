@@ -43,3 +43,23 @@ def invitations_pump() -> int:
     for campaign_id in pending:
         invitations_send.delay(campaign_id)
     return len(pending)
+
+
+@shared_task(name="marketing.tasks.points_award", ignore_result=True)
+def points_award(source: str, customer_ids: list[int]) -> int:
+    """Award a source's occurrences of these members now (queued on commit where
+    marketing sees the fact: a referral reaching contract, a check-in at an event).
+    The occurrence key makes a second run, or the hourly sweep, award nothing more."""
+    from marketing.services.club import points_award as award
+
+    return award(source=source, customer_ids=customer_ids)
+
+
+@shared_task(name="marketing.tasks.points_sweep", ignore_result=True)
+def points_sweep() -> str | None:
+    """The hourly sweep of every active point rule's sources (crm_site.jobs runs it
+    once an hour and catches a missed hour up)."""
+    from crm_site.jobs import job_run
+    from marketing.services.club import SWEEP_JOB
+
+    return job_run(SWEEP_JOB)

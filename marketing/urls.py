@@ -4,6 +4,7 @@ from django.urls import path
 
 from marketing.views import (
     campaigns,
+    club,
     dashboard,
     deals,
     partners,
@@ -67,6 +68,13 @@ urlpatterns += [
         "customers/<int:customer_pk>/refer/",
         referrals.referral_create,
         name="referral-create",
+    ),
+    path("club/", club.member_list, name="club-members"),
+    path("club/members/<int:pk>/", club.member_ledger, name="club-member"),
+    path(
+        "club/members/<int:pk>/correct/",
+        club.points_correction,
+        name="club-correct",
     ),
     path("partners/", partners.partner_list, name="partner-list"),
     path("partners/new/", partners.partner_create, name="partner-create"),

@@ -32,6 +32,10 @@ class ServiceConfig(AppConfig):
         service_overview.register()
         # What service holds about a person, for personal-information requests.
         personal_data.connect()
+        from service import points
+
+        # A survey answered earns member-club points (marketing's registry).
+        points.register()
         from service import portal as service_portal
 
         # The owners' portal: handover and inspection under each home, the open

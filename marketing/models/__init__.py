@@ -8,6 +8,12 @@ from marketing.models.campaigns import (  # noqa: F401
     Invitation,
     Response,
 )
+from marketing.models.club import (  # noqa: F401
+    ClubLevel,
+    ClubMember,
+    PointEntry,
+    PointRule,
+)
 from marketing.models.partners import (  # noqa: F401
     Broker,
     ChannelPartner,
@@ -15,6 +21,7 @@ from marketing.models.partners import (  # noqa: F401
     PartnerRegistration,
 )
 from marketing.models.referrals import (  # noqa: F401
+    Recommendation,
     Referral,
     ReferralReward,
     ReferralRule,

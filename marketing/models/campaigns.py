@@ -55,6 +55,7 @@ class Campaign(models.Model):
         "invite_sms",
         "email_subject",
         "message",
+        "min_level",
     ]
 
     name = models.CharField(_("name"), max_length=100)
@@ -90,6 +91,20 @@ class Campaign(models.Model):
     invite_sms = models.BooleanField(_("invite by SMS"), default=False)
     email_subject = models.CharField(_("e-mail subject"), max_length=150, blank=True)
     message = models.TextField(_("invitation text"), blank=True)
+    # A club event (会员活动): only members of this level or above are invited, and
+    # only they may sign up.
+    min_level = models.ForeignKey(
+        "marketing.ClubLevel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        verbose_name=_("club members from level"),
+        help_text=_(
+            "Events only: invite only club members of this level or above. Empty: "
+            "everyone in the segment."
+        ),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -71,10 +71,15 @@ def members_snapshot(*, campaign: Campaign, segment: Segment, actor: User) -> in
     unique (campaign, customer) index makes a repeat add nobody twice. A member whose
     random code collided with another's (unique per campaign) is skipped by the same
     ON CONFLICT, so the statement runs again until it adds nobody: usually twice.
-    Members are those the starting user may see."""
-    members = (
-        segment_customers(user=actor, criteria=segment.criteria).order_by().values("pk")
-    )
+    Members are those the starting user may see; for a club event, only the members
+    of its level or above."""
+    members = segment_customers(user=actor, criteria=segment.criteria)
+    if campaign.min_level_id:
+        # A club event: only members whose balance reaches the level are invited.
+        members = members.filter(
+            club_member__balance__gte=campaign.min_level.min_points
+        )
+    members = members.order_by().values("pk")
     select_sql, params = members.query.sql_with_params()
     table = connection.ops.quote_name(CampaignMember._meta.db_table)
     added = 0

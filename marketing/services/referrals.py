@@ -12,10 +12,15 @@ from django.utils.translation import gettext as _
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
-from customers.models import Customer
-from customers.services import customer_create, interaction_log
+from customers.models import Channel, Customer
+from customers.services import (
+    DuplicateCustomer,
+    customer_create,
+    customer_find_by_phone,
+    interaction_log,
+)
 from marketing import events as marketing_events
-from marketing.models import Referral, ReferralReward, ReferralRule
+from marketing.models import Recommendation, Referral, ReferralReward, ReferralRule
 from sales.models import Opportunity, Project
 
 SIGNED = (Opportunity.Stage.CONTRACTED, Opportunity.Stage.PAID)
@@ -65,8 +70,11 @@ def referral_create(
     friend_name: str = "",
     friend_mobile: str = "",
     note: str = "",
+    log_referrer: bool = True,
 ) -> Referral:
     """Record that an owner brought a friend: an existing customer or a new record.
+    ``actor`` is None when the owner recommended the friend in the owner portal
+    (referral_from_owner, which writes the owner's own timeline entry).
 
     Refused when the referrer is no owner, refers themselves, or the friend was
     already referred or has already signed (there is nothing left to reward)."""
@@ -103,16 +111,17 @@ def referral_create(
                 opportunity=deal,
                 note=note,
                 recorded_by=actor,
+                name_given=friend_name[:100],
             )
     except IntegrityError:
         raise ValidationError(
             _("%(name)s was already referred by someone else.") % {"name": friend.name}
         ) from None
     audit_record(actor=actor, instance=referral, action=AuditEntry.Action.CREATE)
-    for customer, entry in (
-        (referrer, marketing_events.REFERRED(name=friend.name)),
-        (friend, marketing_events.REFERRED_BY(name=referrer.name)),
-    ):
+    entries = [(friend, marketing_events.REFERRED_BY(name=referrer.name))]
+    if log_referrer:
+        entries.insert(0, (referrer, marketing_events.REFERRED(name=friend.name)))
+    for customer, entry in entries:
         interaction_log(
             customer=customer, kind="system", entry=entry, actor=actor, link=None
         )
@@ -127,7 +136,7 @@ def reward_on_contract(
     Runs inside the contract's transaction. The referral row is locked and the reward
     is one row per referral (a OneToOne), so a repeated call does nothing."""
     referral = (
-        Referral.objects.select_for_update()
+        Referral.objects.select_for_update(of=("self",))
         .select_related("referrer", "friend", "recorded_by")
         .filter(customer_matches(opportunity))
         .first()
@@ -140,6 +149,11 @@ def reward_on_contract(
         referral=referral, amount=reward_amount(opportunity.project)
     )
     audit_record(actor=actor, instance=reward, action=AuditEntry.Action.CREATE)
+    from marketing import tasks
+    from marketing.point_sources import REFERRAL_CONTRACT
+
+    # The referrer's club points, once the contract is committed.
+    tasks.points_award.delay_on_commit(REFERRAL_CONTRACT, [referral.referrer_id])
     interaction_log(
         customer=referral.referrer,
         kind="system",
@@ -149,14 +163,18 @@ def reward_on_contract(
         actor=actor,
         link=None,
     )
-    notify(
-        user=referral.recorded_by,
-        entry=marketing_events.REWARD_DUE_NOTICE(
-            referrer=referral.referrer.name, name=referral.friend.name
-        ),
-        # The owner's page: whoever recorded the referral can open it.
-        target=referral.referrer,
-    )
+    # Whoever recorded the referral; for one the owner made in the portal, the
+    # referrer's consultant.
+    told = referral.recorded_by or referral.referrer.assigned_consultant
+    if told is not None:
+        notify(
+            user=told,
+            entry=marketing_events.REWARD_DUE_NOTICE(
+                referrer=referral.referrer.name, name=referral.friend.name
+            ),
+            # The owner's page: whoever recorded the referral can open it.
+            target=referral.referrer,
+        )
     return reward
 
 
@@ -166,3 +184,123 @@ def customer_matches(opportunity: Opportunity):
     return Q(friend_id=opportunity.customer_id) & (
         Q(project__isnull=True) | Q(project_id=opportunity.project_id)
     )
+
+
+PORTAL_CHANNEL = Channel.PORTAL
+
+
+def _consultant_for_new_friend(owner: Customer) -> User | None:
+    """A friend new to the CRM goes to the referrer's consultant (the 老带新 lead),
+    when that consultant still works here; otherwise to the public pool."""
+    consultant = owner.assigned_consultant
+    if consultant is not None and consultant.is_active:
+        return consultant
+    return None
+
+
+@transaction.atomic
+def referral_from_owner(
+    *,
+    owner: Customer,
+    friend_name: str,
+    friend_mobile: str,
+    friend_agreed: bool,
+    project: Project | None = None,
+) -> Recommendation:
+    """An owner recommends a friend in the owner portal (老带新).
+
+    The friend is found by number as at the desk (a twin is never created: an
+    existing customer keeps their record and the consultant who protects them); a
+    new number becomes a customer of the referrer's consultant. The recommendation
+    becomes a referral with the owner as referrer unless the friend was already
+    referred, has already signed or is of the owner's own household: then it is kept
+    declined, with the reason for the staff only. Either way the owner's portal shows
+    the name they typed and nothing from the CRM about the friend."""
+    if not friend_agreed:
+        raise ValidationError(
+            _("Recommend a friend only after they agreed to be contacted by us.")
+        )
+    if not is_owner(owner):
+        raise ValidationError(
+            _("Recommending friends opens once your purchase contract is signed.")
+        )
+    name = friend_name.strip()[:100]
+    owner = Customer.objects.select_for_update().get(pk=owner.pk)
+    friend = customer_find_by_phone(friend_mobile)
+    outcome = _declined_because(owner, friend)
+    referral = None
+    if outcome is None:
+        if friend is None:
+            consultant = _consultant_for_new_friend(owner)
+            try:
+                friend = customer_create(
+                    actor=None,
+                    name=name,
+                    mobile=friend_mobile,
+                    source=Customer.Source.REFERRAL,
+                    assigned_consultant=consultant,
+                )
+            except DuplicateCustomer as twin:
+                # Registered at the desk a moment ago: that record, as above.
+                friend = twin.existing
+                outcome = _declined_because(owner, friend)
+        if outcome is None:
+            try:
+                with transaction.atomic():
+                    referral = referral_create(
+                        actor=None,
+                        referrer=owner,
+                        project=project,
+                        friend=friend,
+                        friend_name=name,
+                        log_referrer=False,
+                    )
+            except ValidationError:
+                # Referred or signed in a race with another desk.
+                outcome = Recommendation.Outcome.ALREADY_REFERRED
+    recommendation = Recommendation.objects.create(
+        owner=owner,
+        name_given=name,
+        mobile_given=friend_mobile,
+        friend_agreed=True,
+        outcome=outcome or Recommendation.Outcome.REFERRED,
+        referral=referral,
+    )
+    interaction_log(
+        customer=owner,
+        kind="system",
+        channel=PORTAL_CHANNEL,
+        entry=marketing_events.RECOMMENDED_IN_PORTAL(name=name)
+        if referral is not None
+        else marketing_events.RECOMMENDATION_DECLINED(
+            name=name, outcome=recommendation.outcome
+        ),
+        actor=None,
+        link=referral,
+    )
+    told = (friend.assigned_consultant if friend is not None else None) or (
+        owner.assigned_consultant
+    )
+    if referral is not None and told is not None and told.is_active:
+        notify(
+            user=told,
+            entry=marketing_events.PORTAL_REFERRAL_NOTICE(
+                referrer=owner.name, name=friend.name
+            ),
+            target=friend,
+        )
+    return recommendation
+
+
+def _declined_because(owner: Customer, friend: Customer | None) -> str | None:
+    if friend is None:
+        return None
+    if friend.pk == owner.pk or (
+        friend.household_id is not None and friend.household_id == owner.household_id
+    ):
+        return Recommendation.Outcome.OWN_HOUSEHOLD
+    if Referral.objects.filter(friend=friend).exists():
+        return Recommendation.Outcome.ALREADY_REFERRED
+    if Opportunity.objects.filter(customer=friend, stage__in=SIGNED).exists():
+        return Recommendation.Outcome.ALREADY_SIGNED
+    return None

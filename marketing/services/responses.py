@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from crm_site.models import User
 from crm_site.notifications import notify
-from customers.models import Customer, Interaction
+from customers.models import Channel, Customer, Interaction
 from customers.services import interaction_log
 from marketing import events as marketing_events
 from marketing.models import Campaign, CampaignMember, Response
@@ -40,14 +40,40 @@ def member_by_code(*, campaign: Campaign, code: str) -> CampaignMember:
     return member
 
 
+def level_reached(*, campaign: Campaign, customer_id: int) -> bool:
+    """Whether the customer may sign up for a club event restricted to a level."""
+    if campaign.min_level_id is None:
+        return True
+    from marketing.models import ClubMember
+
+    return ClubMember.objects.filter(
+        customer_id=customer_id, balance__gte=campaign.min_level.min_points
+    ).exists()
+
+
 @transaction.atomic
 def response_record(
-    *, actor: User | None, member: CampaignMember, kind: str
+    *,
+    actor: User | None,
+    member: CampaignMember,
+    kind: str,
+    channel: str = "",
 ) -> tuple[Response, bool]:
-    """Record a sign-up or check-in once; repeating it returns the first one."""
-    campaign = Campaign.objects.select_related("created_by").get(pk=member.campaign_id)
+    """Record a sign-up or check-in once; repeating it returns the first one.
+    ``channel`` says where a sign-up came from when not a link or the door (the
+    owner portal)."""
+    campaign = Campaign.objects.select_related("created_by", "min_level").get(
+        pk=member.campaign_id
+    )
     if campaign.status != Campaign.Status.RUNNING:
         raise ResponseRefused(_("The campaign is not running."))
+    if kind == Response.Kind.SIGNUP and not level_reached(
+        campaign=campaign, customer_id=member.customer_id
+    ):
+        raise ResponseRefused(
+            _("This event is for club members of level %(level)s and above.")
+            % {"level": campaign.min_level.name}
+        )
     response, created = Response.objects.get_or_create(
         member=member,
         kind=kind,
@@ -64,6 +90,8 @@ def response_record(
     answered = (
         marketing_events.CHECKED_IN
         if kind == Response.Kind.CHECKIN
+        else marketing_events.SIGNED_UP_IN_PORTAL
+        if channel == Channel.PORTAL
         else marketing_events.SIGNED_UP
     )
     interaction_log(
@@ -71,10 +99,17 @@ def response_record(
         kind=Interaction.Kind.EVENT,
         entry=answered(campaign=campaign.name),
         actor=actor,
+        channel=channel,
         link=campaign,
         # Coming to an event is a contact, but the consultant's planned follow-up stays.
         next_follow_up=customer.next_follow_up,
     )
+    if kind == Response.Kind.CHECKIN and campaign.kind == Campaign.Kind.EVENT:
+        from marketing import tasks
+        from marketing.point_sources import EVENT_ATTENDED
+
+        # Club points for coming to the event, once the check-in is committed.
+        tasks.points_award.delay_on_commit(EVENT_ATTENDED, [customer.pk])
     if customer.assigned_consultant_id is None:
         lead_assign(actor=actor, response=response, customer=customer)
     return response, True

@@ -26,7 +26,10 @@ CAMPAIGN_FIELDS = Campaign.EDITABLE_FIELDS
 
 def _campaign(pk: int) -> Campaign:
     return get_object_or_404(
-        Campaign.objects.select_related("project", "segment", "created_by"), pk=pk
+        Campaign.objects.select_related(
+            "project", "segment", "created_by", "min_level"
+        ),
+        pk=pk,
     )
 
 
@@ -70,6 +73,7 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         else:
             if form.fields["segment"].disabled:
                 fields.pop("segment")  # the members were copied at the start
+                fields.pop("min_level")
             campaign = services.campaign_update(
                 actor=request.user, campaign=campaign, **fields
             )

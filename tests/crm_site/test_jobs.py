@@ -31,7 +31,10 @@ def digest_day(consultant, settings, monkeypatch):
 
 
 def test_the_digest_is_not_produced_before_its_hour(digest_day):
-    assert jobs.catch_up(now=local(2, 7, 59)) == ["registrations_warn"]
+    assert jobs.catch_up(now=local(2, 7, 59)) == [
+        "registrations_warn",
+        "marketing.points_sweep",
+    ]
     assert not FollowUpDigest.objects.exists()
 
 

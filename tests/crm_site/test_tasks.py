@@ -68,6 +68,7 @@ def test_every_background_job_is_scheduled_and_registered(settings):
         "service.tasks.survey_reminders_send",
         "service.tasks.handover_notices_send",
         "marketing.tasks.invitations_pump",
+        "marketing.tasks.points_sweep",
     ):
         assert job in scheduled, job
     digest = schedule["sales-follow-up-digest"]["schedule"]

@@ -35,3 +35,25 @@ def test_demo_campaigns_seed_twice_adds_nothing_the_second_time(
         m.objects.count()
         for m in (Campaign, CampaignMember, CostLine, Response, Opportunity)
     ]
+
+
+def test_demo_club_seeds_levels_rules_points_and_an_event_once(marketer, project):
+    from marketing import demo_club
+    from marketing.models import ClubLevel, ClubMember, PointEntry, PointRule
+
+    CustomerFactory.create_batch(8, stage="owner", consent_sms=True)
+    users = {u.username: u for u in User.objects.all()}
+    demo_club.seed(random.Random(1), users)
+    counts = [
+        m.objects.count()
+        for m in (ClubLevel, PointRule, PointEntry, ClubMember, Campaign)
+    ]
+    assert counts[:2] == [3, 4] and counts[2] == 5 and counts[3] == 8
+    event = Campaign.objects.get(name=demo_club.EVENT)
+    assert event.min_level.name == "银卡" and event.status == "running"
+    assert event.members.count() == 5  # the owners with welcome points
+    demo_club.seed(random.Random(1), users)
+    assert counts == [
+        m.objects.count()
+        for m in (ClubLevel, PointRule, PointEntry, ClubMember, Campaign)
+    ]

@@ -164,6 +164,8 @@ PK_OF: dict[str, dict[str, str]] = {
     "marketing:reward-approve": {"pk": "referral"},
     "marketing:reward-pay": {"pk": "referral"},
     "marketing:referral-create": {"customer_pk": "owner"},
+    "marketing:club-member": {"pk": "club_member"},
+    "marketing:club-correct": {"pk": "club_member"},
     "marketing:partner-detail": {"pk": "partner"},
     "marketing:partner-edit": {"pk": "partner"},
     "marketing:broker-add": {"pk": "partner"},
@@ -172,6 +174,7 @@ PK_OF: dict[str, dict[str, str]] = {
     "sales_portal:home-detail": {"pk": "portal_deal"},
     "sales_portal:document": {"pk": "portal_deal"},
     "service_portal:handover-booking": {"pk": "portal_appointment"},
+    "marketing_portal:event-signup": {"pk": "portal_event_member"},
 }
 
 #: Non-id kwargs: the value a URL gets whatever the side (tokens are world keys).
@@ -203,6 +206,8 @@ FAR_VISIBLE_TO: dict[str, set[str]] = {
     # a broker is limited to its own.
     "partner": {"marketer", "sales_manager", "executive", "administrator"},
     "partner_registration": {"far_broker", "executive", "administrator"},
+    # A club member's ledger: whoever sees the customer (and the club).
+    "club_member": {"executive", "administrator", "far_consultant"},
 }
 
 
@@ -582,6 +587,19 @@ def build_world() -> World:
         referral=referral, amount=Decimal("8888.00")
     )
 
+    # The member club: a level, a rule, the owner's points; the far side's member is
+    # the far customer (another team's, no marketing consent).
+    from marketing.models import ClubLevel, PointRule
+    from marketing.services.club import members_enrol, points_correct
+
+    ClubLevel.objects.create(name="银卡", min_points=100, benefits="免费洗车")
+    PointRule.objects.create(source="event_attended", points=50)
+    members_enrol()
+    points_correct(
+        actor=w.users["administrator"], member=owner, points=120, reason="开卡礼"
+    )
+    n["club_member"], f["club_member"] = owner, far_customer
+
     partner = ChannelPartner.objects.create(
         name="世界门店",
         contact_name="周经理",
@@ -626,7 +644,46 @@ def build_world() -> World:
     Unit.objects.filter(pk=units[5].pk).update(status=Unit.Status.CONTRACTED)
     n["commission"] = commission_on_contract(opportunity=partner_deal, actor=None)
     _portal_households(w)
+    _portal_club(w)
     return w
+
+
+def _portal_club(w: World) -> None:
+    """Each portal household's member club: points, a running club event that invites
+    the owner, a friend they recommended."""
+    from marketing import services as marketing_services
+    from marketing.models import CampaignMember
+    from marketing.services.club import points_correct
+    from marketing.services.referrals import referral_from_owner
+
+    for side, actor, mobile in (
+        (w.near, w.users["marketer"], "+8613812351111"),
+        (w.far, w.users["administrator"], "+8613812352222"),
+    ):
+        owner = side["portal_owner"]
+        points_correct(
+            actor=w.users["administrator"], member=owner, points=150, reason="开卡礼"
+        )
+        campaign = marketing_services.campaign_create(
+            actor=actor,
+            name=f"{owner.name}的业主答谢会",
+            kind="event",
+            project=side["portal_unit"].building.project,
+            starts_on=timezone.localdate(),
+            ends_on=timezone.localdate() + timedelta(days=7),
+        )
+        marketing_services.campaign_move(
+            actor=actor, campaign=campaign, status="running"
+        )
+        side["portal_event_member"] = CampaignMember.objects.create(
+            campaign=campaign, customer=owner
+        )
+        referral_from_owner(
+            owner=owner,
+            friend_name=f"{owner.name}的朋友",
+            friend_mobile=mobile,
+            friend_agreed=True,
+        )
 
 
 def _portal_households(w: World) -> None:

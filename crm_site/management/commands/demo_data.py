@@ -62,6 +62,8 @@ DEMO_SEEDERS = [
     "marketing.demo_partners",
     "marketing.demo_campaigns",
     "service.demo_portal",
+    # After the demo owner: they get their points and the club event's invitation.
+    "marketing.demo_club",
 ]
 
 
