@@ -9,9 +9,10 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
-        from crm_site import fragments, links
+        from crm_site import fragments, links, outbox
         from customers import events, merge_handlers, personal_data  # noqa: F401
         from customers.models import Customer, SavedFilter, Tag
+        from customers.services import portal as portal_sign_in
 
         links.register("customers.customer", "customers:customer-detail")
         # Importing customers.events registers what the app writes on a timeline.
@@ -23,8 +24,5 @@ class CustomersConfig(AppConfig):
         fragments.track(Tag, SavedFilter)
         # The customer list's total is remembered until a customer changes.
         fragments.track(Customer)
-        from crm_site import outbox
-        from customers.services import portal as portal_sign_in
-
         # Owner portal sign-in codes go out through the one outbox.
         outbox.register(portal_sign_in.CODES)
