@@ -31,3 +31,8 @@ from service.models.surveys import (  # noqa: F401
     SurveyTemplate,
 )
 from service.models.work import Chargeback, Contractor, WorkOrder, add_months  # noqa: F401
+from service.models.portal import (  # noqa: F401
+    MailboxSettings,
+    OwnerLetter,
+    PortalNotice,
+)
