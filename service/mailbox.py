@@ -221,15 +221,27 @@ def letters_escalate(*, now: datetime | None = None) -> int:
 VIEWS = ("open", "overdue", "answered", "all")
 
 
-def letter_queue(view: str, *, project_id: int | None = None, now=None) -> QuerySet:
+def letter_queue(
+    view: str,
+    *,
+    project_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now=None,
+) -> QuerySet:
     """The letters of a queue view, in the order the page shows them: what is due
-    first while unanswered, the latest answered first otherwise."""
+    first while unanswered, the latest answered first otherwise. ``since`` /
+    ``until``: written in that window (the overview's figure links with it)."""
     now = now or timezone.now()
     letters = OwnerLetter.objects.select_related(
         "customer", "unit__building", "answered_by"
     )
     if project_id:
         letters = letters.filter(project_id=project_id)
+    if since is not None:
+        letters = letters.filter(written_at__gte=since)
+    if until is not None:
+        letters = letters.filter(written_at__lt=until)
     if view == "overdue":
         return letters.filter(answered_at__isnull=True, due_at__lt=now).order_by(
             "due_at", "pk"

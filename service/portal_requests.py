@@ -93,10 +93,7 @@ def portal_request_submit(
         raise ValidationError({"description": _("Describe the problem.")})
     if len(photos) > MAX_PHOTOS:
         raise ValidationError(
-            {
-                "photos": _("At most %(count)s photos at a time.")
-                % {"count": MAX_PHOTOS}
-            }
+            {"photos": _("At most %(count)s photos at a time.") % {"count": MAX_PHOTOS}}
         )
     request = request_create(
         actor=None,
@@ -313,9 +310,7 @@ def owner_steps(request: ServiceRequest) -> list[OwnerStep]:
             words = REOPENED_WORDS if reopened else OWNER_WORDS[step.to_status]
             shown = step.actor_id is None or step.to_status == Status.RESOLVED
             result.append(
-                OwnerStep(
-                    at=step.at, words=str(words), note=step.note if shown else ""
-                )
+                OwnerStep(at=step.at, words=str(words), note=step.note if shown else "")
             )
         elif step.event in STEP_WORDS:
             result.append(OwnerStep(at=step.at, words=str(STEP_WORDS[step.event])))

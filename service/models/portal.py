@@ -94,7 +94,9 @@ class OwnerLetter(models.Model):
                 condition=Q(answered_at__isnull=True),
                 name="letter_open_due_idx",
             ),
-            models.Index(fields=["customer", "-written_at"], name="letter_customer_idx"),
+            models.Index(
+                fields=["customer", "-written_at"], name="letter_customer_idx"
+            ),
         ]
 
     def __str__(self) -> str:
