@@ -116,6 +116,9 @@ PK_OF: dict[str, dict[str, str]] = {
     "service:request-photos-add": {"pk": "service_request"},
     "service:request-photo": {"pk": "service_request", "photo_pk": "request_photo"},
     "service:request-assign": {"pk": "service_request"},
+    "service:request-accept": {"pk": "portal_request"},
+    "service:letter-detail": {"pk": "owner_letter"},
+    "service:letter-answer": {"pk": "owner_letter"},
     "service:request-start": {"pk": "service_request"},
     "service:request-resolve": {"pk": "service_request"},
     "service:request-callback": {"pk": "service_request"},
@@ -443,6 +446,27 @@ def build_world() -> World:
         description="卫生间漏水",
     )
     n["service_request"] = request
+    # From the owners' portal: waiting for an agent to accept it; and a letter to the
+    # general manager waiting for an answer.
+    n["portal_request"] = service_services.request_create(
+        actor=None,
+        customer=owner,
+        unit=owned_unit,
+        kind="repair",
+        category="plumbing",
+        severity="normal",
+        channel="portal",
+        description="厨房下水堵塞",
+    )
+    from service.mailbox import letter_write
+
+    n["owner_letter"] = letter_write(
+        owner=owner,
+        household_ids=frozenset({owner.pk}),
+        subject="小区绿化",
+        body="希望尽快完成绿化。",
+        unit=owned_unit,
+    )
     photo = RequestPhoto(request=request, uploaded_by=agent)
     photo.file.save("leak.png", ContentFile(PNG), save=False)
     photo.save()
