@@ -71,6 +71,10 @@ HEADER_URLS = {
 
 
 def navigation(request: HttpRequest) -> dict:
+    if getattr(request, "owner_session", None) is not None:
+        # A portal page: the owners' own navigation (portal_navigation), and no look
+        # at a staff session the browser may also hold.
+        return {}
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": [], "header_urls": {"home": cached_reverse("home")}}
@@ -95,4 +99,24 @@ def navigation(request: HttpRequest) -> dict:
         # Counted only when a page shows the bell (htmx fragments do not), cached per
         # user (crm_site.notifications.unread_count).
         "unread_notifications": SimpleLazyObject(lambda: unread_count(user)),
+    }
+
+
+def portal_navigation(request: HttpRequest) -> dict:
+    """The owners' portal's navigation, from the sections the apps registered."""
+    owner = getattr(request, "owner", None)
+    if owner is None:
+        return {}
+    from crm_site import portal
+
+    ctx = portal.OwnerContext(owner=owner, household_ids=request.household_ids)
+    sections = portal.sections_for(ctx)
+    # The section whose URL is the longest prefix of the page is the current one.
+    matches = [s.url for s in sections if request.path.startswith(s.url)]
+    current = max(matches, key=len) if matches else None
+    return {
+        "portal_owner": owner,
+        "portal_sections": [
+            {"section": s, "url": s.url, "active": s.url == current} for s in sections
+        ],
     }

@@ -167,3 +167,97 @@ def login_unlock(
         )
     deleted, _ = AccessAttempt.objects.filter(pk__in=[r["pk"] for r in rows]).delete()
     return deleted
+
+
+# The owners' portal ------------------------------------------------------------------
+#
+# Owners sign in with a one-time code, not a password, so axes' authenticate() hook
+# never sees them; their wrong codes are counted here in axes' own table (one
+# AccessAttempt row per number key and address), under the same limits and cool-off
+# as staff log-ins, and an administrator unlocks them on the same admin page. The
+# "username" of such a row is ``portal:<key>``: the key names the customer
+# (``c<id>``) or, for a number that is nobody's, a keyed hash of it (never the number).
+
+PORTAL_PREFIX = "portal:"
+
+
+def portal_username(key: str) -> str:
+    return f"{PORTAL_PREFIX}{key}"
+
+
+def _portal_recent(match: Q):
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    return AccessAttempt.objects.filter(match, attempt_time__gte=since)
+
+
+def portal_locked(*, key: str, ip_address: str | None) -> bool:
+    """Whether sign-in with this number key, or from this address, is locked now."""
+    if _sum(_portal_recent(Q(username=portal_username(key)))) >= (
+        settings.LOGIN_FAILURE_LIMIT
+    ):
+        return True
+    if not ip_address:
+        return False
+    per_address = _portal_recent(
+        Q(ip_address=ip_address, username__startswith=PORTAL_PREFIX)
+    )
+    return _sum(per_address) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT
+
+
+@transaction.atomic
+def portal_failure_record(
+    *,
+    key: str,
+    ip_address: str | None,
+    user_agent: str = "",
+    path: str = "",
+    target: models.Model | None,
+) -> bool:
+    """Count one wrong code for the number key from this address; True when this
+    failure locked the number or the address (audited on ``target``, the customer,
+    or else on the attempt row)."""
+    was_locked = portal_locked(key=key, ip_address=ip_address)
+    now = timezone.now()
+    attempt, created = AccessAttempt.objects.select_for_update().get_or_create(
+        username=portal_username(key),
+        ip_address=ip_address,
+        user_agent=user_agent[:255],
+        defaults={
+            "http_accept": "",
+            "path_info": path[:255],
+            "get_data": "",
+            "post_data": "",
+            "failures_since_start": 1,
+        },
+    )
+    if not created:
+        # A failure after the cool-off starts the count again, as axes does.
+        stale = attempt.attempt_time < now - settings.AXES_COOLOFF_TIME
+        AccessAttempt.objects.filter(pk=attempt.pk).update(
+            failures_since_start=1 if stale else models.F("failures_since_start") + 1,
+            attempt_time=now,
+        )
+    else:
+        AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=now)
+    locked = portal_locked(key=key, ip_address=ip_address)
+    if locked and not was_locked:
+        audit_record(
+            actor=None,
+            instance=target if target is not None else attempt,
+            action=AuditEntry.Action.LOCK_OUT,
+            changes=_changes(
+                username=portal_username(key),
+                ip_address=ip_address,
+                until=timezone.localtime(now + settings.AXES_COOLOFF_TIME)
+                .replace(microsecond=0)
+                .isoformat(),
+            ),
+        )
+    return locked
+
+
+def portal_failures_reset(*, key: str) -> int:
+    """After a right code, forget the number's failures (not the address's: one
+    person's sign-in must not wipe an attacker's count from the same address)."""
+    deleted, _ = AccessAttempt.objects.filter(username=portal_username(key)).delete()
+    return deleted

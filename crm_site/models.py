@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils import formats, timezone
@@ -113,6 +114,8 @@ class AuditEntry(models.Model):
         ANONYMISE = "anonymise", _("Personal information anonymised")
         LOCK_OUT = "lockout", _("Log-in locked")
         UNLOCK = "unlock", _("Log-in unlocked")
+        SIGN_IN = "sign_in", _("Signed in to the owner portal")
+        SIGN_IN_FAILED = "sign_in_failed", _("Owner portal sign-in failed")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -372,3 +375,18 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return f"{self.figure} {self.month:%Y-%m}"
+
+
+class PortalSession(AbstractBaseSession):
+    """An owner's session in the portal (crm_site.portal): a table of its own, so a
+    staff session key never opens the portal and an owner's never a staff page."""
+
+    class Meta:
+        verbose_name = _("owner session")
+        verbose_name_plural = _("owner sessions")
+
+    @classmethod
+    def get_session_store_class(cls):
+        from crm_site.portal import SessionStore
+
+        return SessionStore

@@ -12,6 +12,11 @@ every URL pattern and fails on a view that carries none.
   The view proves who may use it itself (a signature, a token).
 - ``@self_service("why")``: a logged-in user on their own things only (own
   notifications and saved filters, password, the landing page); no permission.
+- ``@owner_required``: a page of the owners' portal (crm_site.portal). Only a signed-in
+  owner session passes (its own cookie and table, never a staff session); the view
+  gets ``request.owner`` (the customer) and ``request.household_ids`` and looks every
+  object up within those ids (404 outside them). Anyone else is sent to the portal's
+  sign-in page.
 
 The Django admin is a fifth kind, ``ADMIN``: it is classified by its namespace and
 guarded by its own site (crm_site.admin_site, the ``crm_site.use_admin`` permission).
@@ -29,7 +34,13 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: URL namespaces served by the Django admin site.
@@ -47,6 +58,7 @@ class Kind(StrEnum):
     PUBLIC = "public"
     SELF_SERVICE = "self_service"
     ADMIN = "admin"
+    OWNER = "owner"
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class Access:
 
     def permission_for(self, method: str) -> Perm | None:
         """The permission a request with this method needs (None: no permission)."""
-        if self.kind in (Kind.PUBLIC, Kind.SELF_SERVICE, Kind.ADMIN):
+        if self.kind in (Kind.PUBLIC, Kind.SELF_SERVICE, Kind.ADMIN, Kind.OWNER):
             return None
         if method.upper() in SAFE_METHODS:
             return self.see or self.act
@@ -145,6 +157,56 @@ def self_service(reason: str) -> Callable[[View], View]:
         return _mark(_copy(view), Access(Kind.SELF_SERVICE, reason=reason))
 
     return decorator
+
+
+def owner_required(view: View) -> View:
+    """A page of the owners' portal: a signed-in owner only (see crm_site.portal).
+
+    Staff sessions never pass: the owner is read from the owner session alone, which
+    has its own cookie and table. An owner whose record was merged away, anonymised or
+    who may no longer sign in (the deal was lost) is signed out."""
+    from crm_site import portal
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        owner = _signed_in_owner(request)
+        if owner is None:
+            portal.sign_out(request)
+            return _to_sign_in(request)
+        request.owner = owner
+        request.household_ids = portal.household_ids(owner)
+        return view(request, *args, **kwargs)
+
+    return _mark(login_not_required(wrapped), Access(Kind.OWNER, reason="owner"))
+
+
+def _signed_in_owner(request: HttpRequest):
+    from django.apps import apps
+
+    from crm_site import portal
+
+    pk = portal.owner_id(request)
+    if pk is None:
+        return None
+    customer_model = apps.get_model("customers", "Customer")
+    owner = customer_model.objects.filter(
+        pk=pk, merged_into__isnull=True, anonymised_at__isnull=True
+    ).first()
+    if owner is None or not portal.is_eligible(owner):
+        return None
+    return owner
+
+
+def _to_sign_in(request: HttpRequest) -> HttpResponse:
+    from crm_site.reversing import cached_reverse
+
+    url = cached_reverse("portal:sign-in")
+    path = request.get_full_path()
+    if request.method == "GET" and url_has_allowed_host_and_scheme(
+        path, allowed_hosts=None
+    ):
+        url = f"{url}?{urlencode({'next': path})}"
+    return HttpResponseRedirect(url)
 
 
 def access_of(view: object, namespace: str = "") -> Access | None:

@@ -87,6 +87,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "crm_site.no_store.PrivateCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Owners' sessions, separate from staff sessions (own cookie and table), on the
+    # portal's paths only (crm_site.portal).
+    "crm_site.portal.OwnerSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,6 +121,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm_site.context_processors.navigation",
+                "crm_site.context_processors.portal_navigation",
             ],
         },
     }
@@ -204,6 +208,28 @@ AXES_LOCKOUT_CALLABLE = "crm_site.lockout.lockout_response"
 # Behind a reverse proxy, REMOTE_ADDR is the proxy: read the client's address from the
 # header the proxy sets (see crm_site/lockout.py).
 AXES_CLIENT_IP_CALLABLE = "crm_site.lockout.client_address"
+
+# Owners' portal (crm_site.portal, customers.portal) -------------------------------
+# Owner sessions: their own cookie, sent only under PORTAL_PATH. A session ends with
+# the browser (and after PORTAL_SESSION_SECONDS at the latest) unless the owner asks
+# to remember the device, then it lasts PORTAL_REMEMBER_DAYS.
+PORTAL_PATH = "/portal/"
+PORTAL_SESSION_COOKIE = "anju_owner"
+PORTAL_SESSION_SECONDS = int(
+    os.environ.get("PORTAL_SESSION_SECONDS", str(60 * 60 * 12))
+)
+PORTAL_REMEMBER_DAYS = int(os.environ.get("PORTAL_REMEMBER_DAYS", "30"))
+# One-time sign-in codes: how long one lives, how many wrong tries burn it, and how
+# many may be asked for per number (at most one each PORTAL_CODE_INTERVAL_SECONDS)
+# and per address within an hour. Wrong codes count towards the log-in lock-out
+# (LOGIN_FAILURE_LIMIT per number, LOGIN_ADDRESS_FAILURE_LIMIT per address).
+PORTAL_CODE_MINUTES = int(os.environ.get("PORTAL_CODE_MINUTES", "5"))
+PORTAL_CODE_TRIES = int(os.environ.get("PORTAL_CODE_TRIES", "5"))
+PORTAL_CODE_INTERVAL_SECONDS = int(os.environ.get("PORTAL_CODE_INTERVAL_SECONDS", "60"))
+PORTAL_CODES_PER_NUMBER_HOUR = int(os.environ.get("PORTAL_CODES_PER_NUMBER_HOUR", "5"))
+PORTAL_CODES_PER_ADDRESS_HOUR = int(
+    os.environ.get("PORTAL_CODES_PER_ADDRESS_HOUR", "20")
+)
 
 # Language and time ----------------------------------------------------------
 
@@ -444,6 +470,12 @@ CELERY_BEAT_SCHEDULE |= {
     # Every 10 min: a reminder row for each owner who has not answered after N days
     # (one per invitation: its key), and a task for each reminder due. Any run does
     # what a missed one left, so an outage only delays reminders.
+    # Every minute: owner portal sign-in codes whose task was lost (broker down) and
+    # that are still alive (5 minutes); the outbox claims each row, so none goes twice.
+    "customers-portal-codes": {
+        "task": "customers.tasks.portal_codes_send_pending",
+        "schedule": 60.0,
+    },
     "service-survey-reminders": {
         "task": "service.tasks.survey_reminders_send",
         "schedule": 600.0,

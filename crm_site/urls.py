@@ -68,5 +68,7 @@ urlpatterns = [
     path("sales/", include("sales.urls")),
     path("service/", include("service.urls")),
     path("marketing/", include("marketing.urls")),
+    # The owners' portal (crm_site.portal): its own pages, then each app's sections.
+    path("portal/", include("customers.portal_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -18,3 +18,8 @@ class CustomersConfig(AppConfig):
         merge_handlers.connect()
         # What customers holds about a person, for personal-information requests.
         personal_data.connect()
+        from crm_site import outbox
+        from customers.services import portal as portal_sign_in
+
+        # Owner portal sign-in codes go out through the one outbox.
+        outbox.register(portal_sign_in.CODES)

@@ -31,3 +31,20 @@ RESTORED = events.register(
     _("Restored from the merge into %(survivor)s."),
     survivor=events.Text(),
 )
+# The owners' portal (customers.services.portal): who signed in, and wrong codes.
+PORTAL_SIGNED_IN = events.register(
+    "customers.portal_signed_in",
+    _("Signed in to the owner portal."),
+)
+PORTAL_SIGNED_IN_REMEMBERED = events.register(
+    "customers.portal_signed_in_remembered",
+    _("Signed in to the owner portal; this device is remembered for 30 days."),
+)
+PORTAL_SIGN_IN_FAILED = events.register(
+    "customers.portal_sign_in_failed",
+    _("A wrong or expired sign-in code was entered for the owner portal."),
+)
+PORTAL_LOCKED = events.register(
+    "customers.portal_locked",
+    _("Owner portal sign-in locked after repeated wrong codes."),
+)

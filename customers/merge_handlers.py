@@ -80,6 +80,12 @@ def connect() -> None:
                 "absorbed's open pairs merged and undo reopens them.",
             ),
             kept(
+                "customers.portalcode.customer",
+                reason="A sign-in code is for the number it was sent to and lives "
+                "five minutes; the absorbed record can no longer sign in, so its "
+                "codes are dead either way.",
+            ),
+            kept(
                 "customers.duplicatepair.second",
                 reason="A decision about these two records; the merge marks the "
                 "absorbed's open pairs merged and undo reopens them.",

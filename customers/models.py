@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import events
+from crm_site.outbox import OutboxMessage, outbox_indexes
 from crm_site.reversing import reverse_id
 from customers.identity import mask_id_number
 from customers.phones import format_phone, mask_phone
@@ -32,6 +33,8 @@ class Channel(models.TextChoices):
     WECHAT = "wechat", _("WeChat")
     WEB = "web", _("Web")
     PARTNER = "partner", _("Channel partner")
+    # The owners' portal (crm_site.portal): what an owner did there themselves.
+    PORTAL = "portal", _("Owner portal")
 
 
 class Customer(models.Model):
@@ -825,3 +828,45 @@ class PersonalDataRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.customer_id}"
+
+
+class PortalCode(OutboxMessage):
+    """A one-time sign-in code for the owners' portal, asked for a mobile number; an
+    outbox row (crm_site.outbox), so asking never waits on the SMS provider.
+
+    Every request is a row, whether the number belongs to an owner or not (``customer``
+    empty, status skipped, nothing sent): the limits per number and per address count
+    rows, and the answer is the same either way. The number itself is not stored, only
+    its keyed hash (``phone_key``); the code only as a keyed hash (``code_hash``)."""
+
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="portal_codes",
+    )
+    phone_key = models.CharField(max_length=64)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("portal sign-in code")
+        verbose_name_plural = _("portal sign-in codes")
+        indexes = [
+            models.Index(
+                fields=["phone_key", "-created_at"], name="portal_code_phone_idx"
+            ),
+            models.Index(
+                fields=["ip_address", "-created_at"], name="portal_code_address_idx"
+            ),
+            models.Index(fields=["customer"], name="portal_code_customer_idx"),
+            *outbox_indexes("portal_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pk} {self.status}"

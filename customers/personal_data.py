@@ -25,6 +25,7 @@ from customers.models import (
     Interaction,
     MergeRecord,
     PersonalDataRequest,
+    PortalCode,
 )
 
 
@@ -288,6 +289,24 @@ def _anonymise_imports(customer: Customer, *, erasure: Erasure) -> int:
     )
 
 
+def _portal_codes(customer: Customer) -> list[dict[str, Any]]:
+    # The codes themselves are never stored; when and from where they were asked is.
+    return rows(
+        PortalCode.objects.filter(customer=customer).order_by("created_at", "pk"),
+        [
+            ("created_at", _("asked at")),
+            ("ip_address", _("address")),
+            ("status", _("status")),
+            ("used_at", _("used at")),
+        ],
+    )
+
+
+def _anonymise_portal_codes(customer: Customer, *, erasure: Erasure) -> int:
+    deleted, _rows = PortalCode.objects.filter(customer=customer).delete()
+    return deleted
+
+
 def _access(customer: Customer) -> list[dict[str, Any]]:
     return rows(
         CustomerAccess.objects.filter(customer=customer).order_by("granted_at", "pk"),
@@ -446,6 +465,17 @@ def connect() -> None:
                 )
             },
             covers=("customers.CustomerAccess.customer",),
+        )
+    )
+    register(
+        Section(
+            key="customers.portal_codes",
+            title=_("Owner portal sign-in codes"),
+            order=9,
+            count=lambda c: PortalCode.objects.filter(customer=c).count(),
+            export=_portal_codes,
+            anonymise=_anonymise_portal_codes,
+            covers=("customers.PortalCode.customer",),
         )
     )
     register(

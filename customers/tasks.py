@@ -39,3 +39,20 @@ def duplicate_scan() -> None:
     from customers.services.merge import duplicate_scan as scan
 
     scan()
+
+
+@shared_task(name="customers.tasks.portal_code_send", ignore_result=True)
+def portal_code_send(code_id: int) -> bool:
+    """Send one owner portal sign-in code; the outbox claims it, so running twice
+    sends it once."""
+    from customers.services.portal import portal_code_send as send
+
+    return send(code_id=code_id)
+
+
+@shared_task(name="customers.tasks.portal_codes_send_pending", ignore_result=True)
+def portal_codes_send_pending() -> int:
+    """Sign-in codes whose task was lost and that are still alive."""
+    from customers.services.portal import portal_codes_send_pending as send
+
+    return send()

@@ -51,6 +51,12 @@ class SalesConfig(AppConfig):
         # Sales' figures on the managers' overview, and the project filter's choices.
         sales_overview.register()
 
+        from sales import portal as sales_portal
+
+        # Who may sign in to the owners' portal and whose records they see; the
+        # portal's sales sections (my homes, my payments).
+        sales_portal.register()
+
         links.register("sales.opportunity", "sales:opportunity-detail")
         links.register("sales.unit", "sales:unit-detail")
         links.register("sales.building", "sales:building-grid")

@@ -17,6 +17,16 @@ from crm_site.models import User
 from crm_site.roles import Role
 from tests.factories import CustomerFactory, TeamFactory, UserFactory
 
+# The owners' portal personas: owner, owner_client, other_owner, other_owner_client.
+from tests.portal_fixtures import (  # noqa: F401
+    other_owner,
+    other_owner_client,
+    other_owner_household,
+    owner,
+    owner_client,
+    owner_household,
+)
+
 PASSWORD = "test-pass-2026"
 
 

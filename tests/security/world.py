@@ -644,7 +644,99 @@ def build_world() -> World:
     )
     Unit.objects.filter(pk=units[5].pk).update(status=Unit.Status.CONTRACTED)
     n["commission"] = commission_on_contract(opportunity=partner_deal, actor=None)
+    _portal_households(w)
     return w
+
+
+def _portal_households(w: World) -> None:
+    """Two households of the owners' portal: the near one signs in (portal_owner), the
+    far one is another household whose objects must stay out of its reach. Each has a
+    contracted deal with a co-buyer, a payment plan with a receipt, a handover
+    appointment with a slot and an inspection with a defect, and a survey."""
+    from sales.models import PaymentItem
+    from sales.services import opportunity_contract
+    from sales.services.money import receipt_record
+    from sales.services.ownership import current_rule
+    from service import handover
+    from service.models import (
+        Inspection,
+        InspectionItem,
+        SurveyInvitation,
+        SurveyTemplate,
+    )
+    from tests.portal_fixtures import make_owner_household
+
+    today = timezone.localdate()
+    manager = w.users["service_manager"]
+    sides = (
+        (w.near, w.users["consultant"], "世界·业主苑", "近业主", "+8613812350001"),
+        (w.far, w.users["far_consultant"], "世界·远邻苑", "远业主", "+8613812359001"),
+    )
+    template = SurveyTemplate.objects.filter(occasion="handover").first()
+    if template is None:
+        template = SurveyTemplate.objects.create(name="交房回访", occasion="handover")
+    for side, actor, project_name, name, mobile in sides:
+        home = make_owner_household(
+            actor=actor,
+            project_name=project_name,
+            buyer_name=name,
+            buyer_mobile=mobile,
+            co_buyer_name=f"{name}配偶",
+            co_buyer_mobile=mobile[:-1] + "2",
+        )
+        # The rule a protection page would otherwise create on first read.
+        current_rule(home.unit.building.project)
+        deal = opportunity_contract(actor=actor, opportunity=home.deal)
+        item = PaymentItem.objects.filter(opportunity=deal).order_by("sequence").first()
+        side["portal_receipt"] = receipt_record(
+            actor=actor,
+            item=item,
+            amount=item.amount,
+            received_on=today,
+            method="transfer",
+        )
+        batch = handover.batch_create(
+            actor=manager,
+            building=home.unit.building,
+            name=f"{project_name}交房",
+            starts_on=today,
+            ends_on=today + timedelta(days=10),
+        )
+        slot = handover.slot_add(
+            actor=manager,
+            batch=batch,
+            day=today + timedelta(days=2),
+            starts_at=time(9),
+            ends_at=time(11),
+            capacity=5,
+        )
+        handover.batch_invite(actor=manager, batch=batch)
+        appointment = batch.appointments.get(unit=home.unit)
+        inspection = Inspection.objects.create(
+            appointment=appointment, inspector=manager
+        )
+        InspectionItem.objects.create(
+            inspection=inspection,
+            position=1,
+            room="卫生间",
+            item="防水与地漏",
+            result="defect",
+            note="地漏反水",
+        )
+        side["portal_owner"] = home.buyer
+        side["portal_co_buyer"] = home.co_buyer
+        side["portal_deal"] = deal
+        side["portal_unit"] = home.unit
+        side["portal_appointment"] = appointment
+        side["portal_slot"] = slot
+        side["portal_survey"] = SurveyInvitation.objects.create(
+            template=template,
+            customer=home.buyer,
+            project=home.unit.building.project,
+            appointment=appointment,
+            due_at=timezone.now() - timedelta(minutes=1),
+            status="sent",
+        )
 
 
 # Roles that belong to a sales team (their scope is the team's).
