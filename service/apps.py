@@ -36,3 +36,20 @@ class ServiceConfig(AppConfig):
         service_overview.register()
         # What service holds about a person, for personal-information requests.
         personal_data.connect()
+        from crm_site import portal
+
+        # The owners' portal: repairs and complaints, and the GM mailbox.
+        portal.register(
+            "service.requests",
+            title=_("Repairs"),
+            url_name="service_portal:request-list",
+            order=30,
+            icon="bi-tools",
+        )
+        portal.register(
+            "service.letters",
+            title=_("GM mailbox"),
+            url_name="service_portal:letter-list",
+            order=60,
+            icon="bi-envelope-paper",
+        )

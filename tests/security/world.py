@@ -119,6 +119,16 @@ PK_OF: dict[str, dict[str, str]] = {
     "service:request-accept": {"pk": "portal_request"},
     "service:letter-detail": {"pk": "owner_letter"},
     "service:letter-answer": {"pk": "owner_letter"},
+    # The owners' portal (service): each household's own request and letter.
+    "service_portal:request-detail": {"pk": "portal_service_request"},
+    "service_portal:request-photo": {
+        "pk": "portal_service_request",
+        "photo_pk": "portal_request_photo",
+    },
+    "service_portal:request-confirm": {"pk": "portal_service_request"},
+    "service_portal:request-reject": {"pk": "portal_service_request"},
+    "service_portal:request-rate": {"pk": "portal_service_request"},
+    "service_portal:letter-detail": {"pk": "portal_letter"},
     "service:request-start": {"pk": "service_request"},
     "service:request-resolve": {"pk": "service_request"},
     "service:request-callback": {"pk": "service_request"},
@@ -658,12 +668,15 @@ def _portal_households(w: World) -> None:
     from sales.services.money import receipt_record
     from sales.services.ownership import current_rule
     from service import handover
+    from service.mailbox import letter_write
     from service.models import (
         Inspection,
         InspectionItem,
+        RequestPhoto,
         SurveyInvitation,
         SurveyTemplate,
     )
+    from service.portal_requests import portal_request_submit
     from tests.portal_fixtures import make_owner_household
 
     today = timezone.localdate()
@@ -722,6 +735,26 @@ def _portal_households(w: World) -> None:
             item="防水与地漏",
             result="defect",
             note="地漏反水",
+        )
+        household = frozenset({home.buyer.pk, home.co_buyer.pk})
+        side["portal_service_request"] = portal_request_submit(
+            owner=home.co_buyer,
+            household_ids=household,
+            unit=home.unit,
+            kind="repair",
+            category="plumbing",
+            description="阳台地漏反水",
+        )
+        photo = RequestPhoto(request=side["portal_service_request"])
+        photo.file.save("drain.png", ContentFile(PNG), save=False)
+        photo.save()
+        side["portal_request_photo"] = photo
+        side["portal_letter"] = letter_write(
+            owner=home.buyer,
+            household_ids=household,
+            subject="希望增加充电桩",
+            body="地下车库能否增加充电桩？",
+            unit=home.unit,
         )
         side["portal_owner"] = home.buyer
         side["portal_co_buyer"] = home.co_buyer
