@@ -76,7 +76,7 @@ def letter_create(request: HttpRequest) -> HttpResponse:
 def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
     letter = get_object_or_404(
         mailbox.letters_of_household(request.household_ids).select_related(
-            "unit__building", "answered_by"
+            "customer", "unit__building"
         ),
         pk=pk,
     )

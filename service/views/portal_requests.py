@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
 from crm_site.permissions import owner_required
@@ -28,7 +27,7 @@ from service.photos import photo_response
 def _mine(request: HttpRequest, pk: int) -> ServiceRequest:
     return get_object_or_404(
         portal_requests.requests_of_household(request.household_ids).select_related(
-            "unit__building__project"
+            "customer", "unit__building__project"
         ),
         pk=pk,
     )
@@ -138,9 +137,10 @@ def _done(request: HttpRequest, item: ServiceRequest, call, message: str):
 
 
 @owner_required
-@require_POST
 def request_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     item = _mine(request, pk)
+    if request.method != "POST":
+        return redirect("service_portal:request-detail", pk=item.pk)
     form = PortalConfirmForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     return _done(
@@ -154,9 +154,10 @@ def request_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @owner_required
-@require_POST
 def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
     item = _mine(request, pk)
+    if request.method != "POST":
+        return redirect("service_portal:request-detail", pk=item.pk)
     form = PortalRejectForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Tell us what is still wrong."))
@@ -177,9 +178,10 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @owner_required
-@require_POST
 def request_rate(request: HttpRequest, pk: int) -> HttpResponse:
     item = _mine(request, pk)
+    if request.method != "POST":
+        return redirect("service_portal:request-detail", pk=item.pk)
     invitation = portal_requests.rating_invitation(item)
     if invitation is None:
         messages.error(request, _("This request cannot be rated now."))
