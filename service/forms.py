@@ -311,7 +311,7 @@ class PortalRequestForm(InputLimits, forms.Form):
     """An owner's repair or complaint, for one of their homes, with up to six photos
     checked as the desk's are (service.photos)."""
 
-    unit = forms.TypedChoiceField(label=_("Home"), coerce=int, choices=())
+    unit = forms.TypedChoiceField(label=_("Your home"), coerce=int, choices=())
     kind = forms.ChoiceField(
         label=_("What is it?"),
         choices=[
