@@ -174,7 +174,10 @@ def owner_required(view: View) -> View:
             portal.sign_out(request)
             return _to_sign_in(request)
         request.owner = owner
-        request.household_ids = portal.household_ids(owner)
+        request.household_ids = portal.checked_household(request, owner)
+        if request.household_ids is None:
+            portal.sign_out(request)
+            return _to_sign_in(request)
         return view(request, *args, **kwargs)
 
     return _mark(login_not_required(wrapped), Access(Kind.OWNER, reason="owner"))
@@ -192,8 +195,6 @@ def _signed_in_owner(request: HttpRequest):
     owner = customer_model.objects.filter(
         pk=pk, merged_into__isnull=True, anonymised_at__isnull=True
     ).first()
-    if owner is None or not portal.is_eligible(owner):
-        return None
     return owner
 
 

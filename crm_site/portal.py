@@ -39,6 +39,8 @@ from crm_site.reversing import cached_reverse
 
 # Session keys of an owner session.
 OWNER_KEY = "portal_owner_id"
+HOUSEHOLD_KEY = "portal_household"
+CHECKED_AT_KEY = "portal_checked_at"
 SIGNED_IN_AT_KEY = "portal_signed_in_at"
 REMEMBERED_KEY = "portal_remembered"
 
@@ -91,6 +93,50 @@ class OwnerContext:
 
 def sections_for(ctx: OwnerContext) -> list[Section]:
     return [s for s in sections() if s.shown is None or s.shown(ctx)]
+
+
+# Panels on a home ---------------------------------------------------------------------
+#
+# Sales draws the owner's homes (my homes); other apps add what they know about each
+# unit (service: the handover slot and the inspection) as panels under it, without
+# sales importing them. ``context(household_ids, unit_ids)`` answers for all the units
+# at once (a query or two whatever their number): {unit id: template context}, a unit
+# it has nothing about left out.
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    key: str
+    template: str
+    context: Callable[[frozenset[int], list[int]], dict[int, dict[str, Any]]]
+    order: int = 100
+
+
+_HOME_PANELS: dict[str, HomePanel] = {}
+
+
+def register_home_panel(
+    key: str,
+    *,
+    template: str,
+    context: Callable[[frozenset[int], list[int]], dict[int, dict[str, Any]]],
+    order: int = 100,
+) -> None:
+    _HOME_PANELS[key] = HomePanel(key, template, context, order)
+
+
+def home_panels(
+    household_ids: frozenset[int], unit_ids: list[int]
+) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    """{unit id: [(template, context), ...]} in panel order."""
+    found: dict[int, list[tuple[str, dict[str, Any]]]] = {pk: [] for pk in unit_ids}
+    if not unit_ids:
+        return found
+    for panel in sorted(_HOME_PANELS.values(), key=lambda p: (p.order, p.key)):
+        for unit_id, ctx in panel.context(household_ids, unit_ids).items():
+            if unit_id in found:
+                found[unit_id].append((panel.template, ctx))
+    return found
 
 
 # Household and eligibility hooks ----------------------------------------------------
@@ -190,7 +236,7 @@ class OwnerSessionMiddleware:
             session.session_key,
             # A remembered device keeps the cookie for 30 days; otherwise it ends
             # with the browser (the server side still expires it, see sign_in).
-            max_age=session.get_expiry_age() if remembered else None,
+            max_age=settings.PORTAL_REMEMBER_DAYS * 24 * 3600 if remembered else None,
             path=settings.PORTAL_PATH,
             secure=settings.SESSION_COOKIE_SECURE,
             httponly=True,
@@ -228,6 +274,31 @@ def owner_id(request: HttpRequest) -> int | None:
         return None
     value = session.get(OWNER_KEY)
     return int(value) if value else None
+
+
+def checked_household(request: HttpRequest, owner: Any) -> frozenset[int] | None:
+    """The owner's household ids, or None when they may no longer sign in.
+
+    Whether the owner is still eligible, and who their household is, are asked of
+    the apps' hooks (a few queries) at most every PORTAL_RECHECK_SECONDS and kept in
+    the owner session meanwhile: a deal lost or a co-buyer removed takes effect
+    within that time."""
+    session = request.owner_session
+    now = timezone.now().timestamp()
+    checked = session.get(CHECKED_AT_KEY)
+    kept = session.get(HOUSEHOLD_KEY)
+    if (
+        checked is not None
+        and kept is not None
+        and 0 <= now - checked < settings.PORTAL_RECHECK_SECONDS
+    ):
+        return frozenset(kept)
+    if not is_eligible(owner):
+        return None
+    ids = household_ids(owner)
+    session[HOUSEHOLD_KEY] = sorted(ids)
+    session[CHECKED_AT_KEY] = now
+    return ids
 
 
 def session_for(customer: Any, *, remember: bool = False) -> SessionStore:

@@ -219,6 +219,9 @@ PORTAL_SESSION_SECONDS = int(
     os.environ.get("PORTAL_SESSION_SECONDS", str(60 * 60 * 12))
 )
 PORTAL_REMEMBER_DAYS = int(os.environ.get("PORTAL_REMEMBER_DAYS", "30"))
+# How long an owner session trusts its household and eligibility before asking the
+# apps again (a lost deal or a removed co-buyer takes effect within this time).
+PORTAL_RECHECK_SECONDS = int(os.environ.get("PORTAL_RECHECK_SECONDS", "60"))
 # One-time sign-in codes: how long one lives, how many wrong tries burn it, and how
 # many may be asked for per number (at most one each PORTAL_CODE_INTERVAL_SECONDS)
 # and per address within an hour. Wrong codes count towards the log-in lock-out

@@ -70,6 +70,7 @@ urlpatterns = [
     path("marketing/", include("marketing.urls")),
     # The owners' portal (crm_site.portal): its own pages, then each app's sections.
     path("portal/", include("customers.portal_urls")),
+    path("portal/sales/", include("sales.portal_urls")),
     path("portal/service/", include("service.portal_urls")),
     path("admin/", admin.site.urls),
 ]

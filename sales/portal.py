@@ -4,10 +4,14 @@ shares a household, from the deals; and its sections (my homes, my payments)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from sales.models import CoBuyer, Opportunity
+from sales.models import CoBuyer, Opportunity, PaymentItem, Receipt, Unit
 
 # A buyer (and their co-buyers) may sign in from subscription (认购) on.
 BOUGHT_STAGES = (
@@ -62,8 +66,128 @@ def household(customer) -> set[int]:
     return ids
 
 
+# What the owner sees -----------------------------------------------------------------
+
+#: A deal's stage as an owner would say it.
+STAGE_WORDS = {
+    Opportunity.Stage.SUBSCRIBED: _(
+        "Subscription signed; the purchase contract comes next."
+    ),
+    Opportunity.Stage.CONTRACTED: _("Purchase contract signed; payments under way."),
+    Opportunity.Stage.PAID: _("Paid in full."),
+}
+HANDED_OVER_WORDS = _("Handed over: welcome home.")
+
+
+def stage_words(deal: Opportunity) -> str:
+    if deal.unit is not None and deal.unit.status == Unit.Status.HANDED_OVER:
+        return str(HANDED_OVER_WORDS)
+    return str(STAGE_WORDS.get(deal.stage, deal.get_stage_display()))
+
+
+def household_deals(household_ids: Iterable[int]):
+    """The bought deals a member of the household is buyer or co-buyer of, with the
+    unit, the project and the co-buyers: three queries whatever their number."""
+    ids = list(household_ids)
+    return (
+        bought_deals()
+        .filter(
+            Q(customer_id__in=ids)
+            | Exists(
+                CoBuyer.objects.filter(opportunity=OuterRef("pk"), customer_id__in=ids)
+            )
+        )
+        .select_related("customer", "project", "unit__building__project")
+        .prefetch_related(
+            Prefetch(
+                "co_buyers",
+                queryset=CoBuyer.objects.select_related("customer").order_by(
+                    "added_at", "pk"
+                ),
+            )
+        )
+        .order_by("-stage_changed_at", "-pk")
+    )
+
+
+@dataclass
+class Payments:
+    """One deal's payment plan as the owner reads it."""
+
+    deal: Opportunity
+    items: list[PaymentItem]
+    receipts: list[Receipt]
+    total: Decimal = Decimal("0")
+    received: Decimal = Decimal("0")
+    outstanding: Decimal = Decimal("0")
+    overdue: Decimal = Decimal("0")
+    due_next: PaymentItem | None = None
+    documents: list[str] = field(default_factory=list)
+
+
+def household_payments(household_ids: Iterable[int]) -> list[Payments]:
+    """Per bought deal of the household: the plan, the receipts, what is received,
+    outstanding and overdue. Five queries whatever the number of deals and lines."""
+    from sales.selectors import printable_documents
+
+    today = timezone.localdate()
+    deals = list(
+        household_deals(household_ids).prefetch_related(
+            Prefetch(
+                "payment_items",
+                queryset=PaymentItem.objects.order_by("sequence").prefetch_related(
+                    Prefetch(
+                        "receipts",
+                        queryset=Receipt.objects.order_by("received_on", "pk"),
+                    )
+                ),
+            )
+        )
+    )
+    result = []
+    for deal in deals:
+        items = list(deal.payment_items.all())
+        receipts = [r for item in items for r in item.receipts.all()]
+        for receipt in receipts:
+            receipt.kind_label = next(
+                i.get_kind_display() for i in items if i.pk == receipt.item_id
+            )
+        open_items = [i for i in items if i.outstanding > 0]
+        result.append(
+            Payments(
+                deal=deal,
+                items=items,
+                receipts=sorted(receipts, key=lambda r: (r.received_on, r.pk)),
+                total=sum((i.amount for i in items), Decimal("0")),
+                received=sum((i.received for i in items), Decimal("0")),
+                outstanding=sum((i.outstanding for i in open_items), Decimal("0")),
+                overdue=sum(
+                    (i.outstanding for i in open_items if i.due_date < today),
+                    Decimal("0"),
+                ),
+                due_next=next((i for i in open_items if i.due_date >= today), None),
+                documents=printable_documents(deal),
+            )
+        )
+    return result
+
+
 def register() -> None:
     from crm_site import portal
 
     portal.register_eligibility(eligible)
     portal.register_household(household)
+    portal.register(
+        "sales.homes",
+        title=_("My homes"),
+        url_name="sales_portal:homes",
+        order=10,
+        icon="bi-building",
+    )
+    portal.register(
+        "sales.payments",
+        title=_("My payments"),
+        url_name="sales_portal:payments",
+        order=20,
+        icon="bi-cash-coin",
+    )

@@ -481,3 +481,53 @@ def units_available_for_change(
     return UnitChoices(
         units=units[:UNIT_CHOICES_SHOWN], more=len(units) > UNIT_CHOICES_SHOWN
     )
+
+
+# Print-ready documents of a deal ---------------------------------------------------
+
+#: The documents a deal prints: the unit-selection confirmation (选房确认单) once it
+#: has a unit, the subscription agreement (认购书) from subscription on.
+DOCUMENTS = ("selection", "subscription")
+SUBSCRIPTION_STAGES = (
+    Opportunity.Stage.SUBSCRIBED,
+    Opportunity.Stage.CONTRACTED,
+    Opportunity.Stage.PAID,
+)
+
+
+def printable_documents(deal: Opportunity) -> list[str]:
+    if deal.unit_id is None:
+        return []
+    if deal.stage in SUBSCRIPTION_STAGES:
+        return ["selection", "subscription"]
+    return ["selection"]
+
+
+def print_context(*, deal: Opportunity, viewer) -> dict:
+    """What sales/print_<document>.html shows, numbers masked as ``viewer`` may see
+    them (a staff user; an owner in the portal sees them masked)."""
+    from sales.models import PaymentItem
+    from sales.pricing import quote
+
+    items = list(deal.payment_items.all())
+    return {
+        "deal": deal,
+        "quote": quote(unit=deal.unit, discount_percent=deal.discount_percent),
+        "items": items,
+        # The deposit the buyer pays on signing the subscription (定金).
+        "deposit": next((i for i in items if i.kind == PaymentItem.Kind.DEPOSIT), None),
+        "mobile_display": deal.customer.mobile_for(viewer),
+        "id_number_display": deal.customer.id_number_for(viewer),
+        # Everyone who signs with the buyer, numbers masked as for the buyer.
+        "co_buyers": [
+            {
+                "customer": row.customer,
+                "mobile": row.customer.mobile_for(viewer),
+                "id_number": row.customer.id_number_for(viewer),
+            }
+            for row in deal.co_buyers.select_related("customer").order_by(
+                "added_at", "pk"
+            )
+        ],
+        "today": timezone.localdate(),
+    }

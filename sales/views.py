@@ -49,7 +49,6 @@ from sales.models import (
     DealChange,
     DiscountRequest,
     Opportunity,
-    PaymentItem,
     Project,
     Registration,
     StageChange,
@@ -751,41 +750,12 @@ def payments_overdue(request: HttpRequest) -> HttpResponse:
 def opportunity_print(request: HttpRequest, pk: int, document: str) -> HttpResponse:
     """Print-ready unit-selection confirmation (选房确认单) or subscription agreement (认购书)."""
     deal = _visible_deal(request, pk)
-    if document not in ("selection", "subscription") or deal.unit is None:
+    if document not in selectors.printable_documents(deal):
         raise Http404
-    if document == "subscription" and deal.stage not in (
-        Opportunity.Stage.SUBSCRIBED,
-        Opportunity.Stage.CONTRACTED,
-        Opportunity.Stage.PAID,
-    ):
-        raise Http404
-    items = list(deal.payment_items.all())
     return render(
         request,
         f"sales/print_{document}.html",
-        {
-            "deal": deal,
-            "quote": quote(unit=deal.unit, discount_percent=deal.discount_percent),
-            "items": items,
-            # The deposit the buyer pays on signing the subscription (定金).
-            "deposit": next(
-                (i for i in items if i.kind == PaymentItem.Kind.DEPOSIT), None
-            ),
-            "mobile_display": deal.customer.mobile_for(request.user),
-            "id_number_display": deal.customer.id_number_for(request.user),
-            # Everyone who signs with the buyer, numbers masked as for the buyer.
-            "co_buyers": [
-                {
-                    "customer": row.customer,
-                    "mobile": row.customer.mobile_for(request.user),
-                    "id_number": row.customer.id_number_for(request.user),
-                }
-                for row in deal.co_buyers.select_related("customer").order_by(
-                    "added_at", "pk"
-                )
-            ],
-            "today": timezone.localdate(),
-        },
+        selectors.print_context(deal=deal, viewer=request.user),
     )
 
 

@@ -110,6 +110,8 @@ done
     printf ' %-18s %s\n' "$user" "$DEMO_PASSWORD"
   done
   echo
+  echo " Owner portal:        http://$url_host:$PORT/portal/ (demo owner 138 0013 8888;"
+  echo "                      the sign-in code appears in this output: 'sign-in code')"
   echo " Data is kept in var/ between starts. Press Ctrl-C to stop."
   echo "================================================================"
   echo

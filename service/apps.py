@@ -36,6 +36,11 @@ class ServiceConfig(AppConfig):
         service_overview.register()
         # What service holds about a person, for personal-information requests.
         personal_data.connect()
+        from service import portal as service_portal
+
+        # The owners' portal: handover and inspection under each home, the open
+        # surveys, and handover owners may sign in.
+        service_portal.register()
         from crm_site import portal
 
         # The owners' portal: repairs and complaints, and the GM mailbox.
@@ -50,6 +55,6 @@ class ServiceConfig(AppConfig):
             "service.letters",
             title=_("GM mailbox"),
             url_name="service_portal:letter-list",
-            order=60,
+            order=70,
             icon="bi-envelope-paper",
         )

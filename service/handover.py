@@ -212,11 +212,16 @@ def _queue_notices(ids: list[int]) -> None:
 
 @transaction.atomic
 def appointment_book(
-    *, actor: User | None, appointment: HandoverAppointment, slot: HandoverSlot
+    *,
+    actor: User | None,
+    appointment: HandoverAppointment,
+    slot: HandoverSlot,
+    channel: str = "",
 ) -> HandoverAppointment:
     """Book (or move) an owner into a slot while it has room; the slot row is locked,
     so two desks (or a desk and the owner online) cannot both take its last place.
-    actor None: the owner booked through their link."""
+    actor None: the owner booked through their link or the portal (channel
+    "portal")."""
     if slot.batch_id != appointment.batch_id:
         raise ValidationError(_("The slot belongs to another batch."))
     slot = HandoverSlot.objects.select_for_update().get(pk=slot.pk)
@@ -242,6 +247,7 @@ def appointment_book(
         entry=service_events.HANDOVER_BOOKED(unit=appointment.unit, slot=slot),
         actor=actor,
         link=appointment,
+        channel=channel,
     )
     _queue_notices([notice.pk])
     return appointment

@@ -1,11 +1,12 @@
-"""Service's pages in the owners' portal (namespace "service_portal"), included at
-/portal/service/: repairs and complaints, and the GM mailbox."""
+"""Service's pages in the owners' portal (namespace "service_portal"), at
+/portal/service/: handover booking and surveys, repairs and complaints, the GM
+mailbox."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from service.views import portal_mailbox, portal_requests
+from service.views import portal_handover, portal_mailbox, portal_requests
 
 app_name = "service_portal"
 
@@ -32,4 +33,10 @@ urlpatterns = [
     path("letters/", portal_mailbox.letter_list, name="letter-list"),
     path("letters/new/", portal_mailbox.letter_create, name="letter-create"),
     path("letters/<int:pk>/", portal_mailbox.letter_detail, name="letter-detail"),
+    path(
+        "handover/<int:pk>/book/",
+        portal_handover.handover_booking,
+        name="handover-booking",
+    ),
+    path("surveys/", portal_handover.surveys, name="surveys"),
 ]

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,7 +28,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm_site import outbox, portal
+from crm_site import messaging, outbox, portal
 from crm_site.audit import audit_record
 from crm_site.lockout import (
     portal_failure_record,
@@ -37,26 +38,32 @@ from crm_site.lockout import (
 from crm_site.models import AuditEntry
 from customers import events as customer_events
 from customers.models import Channel, Customer, Interaction, PortalCode
+from customers.phones import mask_phone
 from customers.services.records import existing_with_mobile
 from customers.services.timeline import interaction_log
 
 CODE_DIGITS = 6
+logger = logging.getLogger("anju.sms")
 
 
 def phone_key(phone: str) -> str:
     """A keyed hash of an E.164 number: the rows count requests per number without
     holding the number."""
-    return salted_hmac("customers.portal.phone", phone).hexdigest()
+    return salted_hmac("customers.portal.phone", phone, algorithm="sha256").hexdigest()
 
 
 def _code_for(row: PortalCode) -> str:
-    digest = salted_hmac("customers.portal.code", str(row.idempotency_key)).digest()
+    digest = salted_hmac(
+        "customers.portal.code", str(row.idempotency_key), algorithm="sha256"
+    ).digest()
     return f"{int.from_bytes(digest[:8], 'big') % 10**CODE_DIGITS:0{CODE_DIGITS}d}"
 
 
 def _code_hash(row: PortalCode, code: str) -> str:
     return salted_hmac(
-        "customers.portal.code-hash", f"{row.idempotency_key}:{code}"
+        "customers.portal.code-hash",
+        f"{row.idempotency_key}:{code}",
+        algorithm="sha256",
     ).hexdigest()
 
 
@@ -259,6 +266,17 @@ class CodeKind(outbox.OutboxKind):
         return outbox.Message(
             channel=outbox.Channel.SMS, address=customer.mobile, subject="", text=text
         )
+
+    def after_sent(self, row: PortalCode, *, now: datetime) -> None:
+        # With the log backend nothing reaches a phone, so the code is written to the
+        # log instead: the only way to sign in to a demo or development install.
+        # A real provider's codes are never logged.
+        if isinstance(messaging.get_sms_backend(), messaging.LogSmsBackend):
+            logger.info(
+                "Owner portal sign-in code for %s: %s (log SMS backend, not sent)",
+                mask_phone(row.customer.mobile or ""),
+                _code_for(row),
+            )
 
     def describe(self, row: PortalCode) -> str:
         return f"{row.customer} · {row.created_at:%Y-%m-%d %H:%M}"

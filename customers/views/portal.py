@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from crm_site import portal
 from crm_site.lockout import client_address
@@ -149,6 +150,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 
 @owner_required
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """The owner's start page: the sections the apps offer them."""
     return render(request, "portal/home.html", {})

@@ -109,3 +109,19 @@ def test_a_section_registered_by_an_app_is_drawn_in_the_navigation(owner_client)
         assert "测试栏目" in response.content.decode()
     finally:
         portal._SECTIONS.pop("test-section")
+
+
+def test_the_household_is_kept_in_the_session_and_checked_again_after_a_while(
+    owner_client, owner, settings
+):
+    from sales.models import Opportunity
+
+    home = reverse("portal:home")
+    assert owner_client.get(home).status_code == 200
+    Opportunity.objects.filter(customer=owner).update(stage="lost")
+    # Within PORTAL_RECHECK_SECONDS the session's answer holds (no queries to ask)...
+    assert owner_client.get(home).status_code == 200
+    # ...after it, the apps are asked again and the owner is signed out.
+    settings.PORTAL_RECHECK_SECONDS = 0
+    assert owner_client.get(home).status_code == 302
+    assert owner_client.get(home).status_code == 302

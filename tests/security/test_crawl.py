@@ -295,7 +295,9 @@ def test_every_role_gets_exactly_what_its_permissions_allow_on_every_url(world):
                     # walks them as owners).
                     response, written, changed = _request(client, method, url)
                     if isinstance(response, Exception):
-                        failures.append(f"{where} {method.upper()}: raised {response!r}")
+                        failures.append(
+                            f"{where} {method.upper()}: raised {response!r}"
+                        )
                     elif not _is_portal_sign_in_redirect(response):
                         failures.append(
                             f"{where} {method.upper()} owner page: "

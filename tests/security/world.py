@@ -181,11 +181,16 @@ PK_OF: dict[str, dict[str, str]] = {
     "marketing:partner-edit": {"pk": "partner"},
     "marketing:broker-add": {"pk": "partner"},
     "marketing:commission-pay": {"pk": "commission"},
+    # the owners' portal (tests/security/test_portal_crawl.py)
+    "sales_portal:home-detail": {"pk": "portal_deal"},
+    "sales_portal:document": {"pk": "portal_deal"},
+    "service_portal:handover-booking": {"pk": "portal_appointment"},
 }
 
 #: Non-id kwargs: the value a URL gets whatever the side (tokens are world keys).
 OTHER_KWARGS: dict[str, dict[str, str]] = {
     "sales:opportunity-print": {"document": "selection"},
+    "sales_portal:document": {"document": "subscription"},
     "marketing:campaign-move": {"status": "running"},
     "outbox-send-again": {"kind": "marketing.invitation"},
     "outbox-mark-sent": {"kind": "marketing.invitation"},

@@ -54,12 +54,14 @@ DEMO_USERS = [
 
 
 # Modules with a seed(rng, users) function, run in this order after the steps above;
-# a module's DEMO_LOGINS [(username, Role)] are listed with the demo logins.
+# a module's DEMO_LOGINS [(username, Role)] are listed with the demo logins, and its
+# DEMO_NOTES (lines of text) after them.
 DEMO_SEEDERS = [
     "service.demo_ops",
     "service.demo_care",
     "marketing.demo_partners",
     "marketing.demo_campaigns",
+    "service.demo_portal",
 ]
 
 
@@ -165,6 +167,9 @@ class Command(BaseCommand):
             logins += getattr(import_module(module), "DEMO_LOGINS", [])
         for username, role in logins:
             self.stdout.write(f"  {username:<16} {role.label}")
+        for module in DEMO_SEEDERS:
+            for line in getattr(import_module(module), "DEMO_NOTES", []):
+                self.stdout.write(line)
 
     def _users(self) -> dict[str, User]:
         users = {}

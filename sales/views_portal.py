@@ -1,0 +1,80 @@
+"""Sales' pages in the owners' portal: my homes and my payments, with the signed
+documents to print. Every read is within ``request.household_ids`` (404 outside)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
+
+from crm_site import portal
+from crm_site.permissions import owner_required
+from sales import selectors
+from sales.portal import household_deals, household_payments, stage_words
+
+
+def _household_deal(request: HttpRequest, pk: int):
+    return get_object_or_404(household_deals(request.household_ids), pk=pk)
+
+
+def _homes(request: HttpRequest, deals: list) -> list[dict]:
+    panels = portal.home_panels(
+        request.household_ids, [d.unit_id for d in deals if d.unit_id]
+    )
+    return [
+        {
+            "deal": deal,
+            "stage_words": stage_words(deal),
+            "co_buyers": [row.customer for row in deal.co_buyers.all()],
+            "panels": panels.get(deal.unit_id, []),
+        }
+        for deal in deals
+    ]
+
+
+@owner_required
+@require_safe
+def homes(request: HttpRequest) -> HttpResponse:
+    """Every unit the household bought: project, building, unit, area, stage."""
+    deals = list(household_deals(request.household_ids))
+    return render(request, "sales/portal_homes.html", {"homes": _homes(request, deals)})
+
+
+@owner_required
+@require_safe
+def home_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One home: its facts, who bought it, and what the other apps add (handover,
+    inspection)."""
+    deal = _household_deal(request, pk)
+    return render(
+        request,
+        "sales/portal_home_detail.html",
+        {"home": _homes(request, [deal])[0]},
+    )
+
+
+@owner_required
+@require_safe
+def payments(request: HttpRequest) -> HttpResponse:
+    """The payment plan of each home, receipts, what is due and overdue."""
+    return render(
+        request,
+        "sales/portal_payments.html",
+        {"plans": household_payments(request.household_ids)},
+    )
+
+
+@owner_required
+@require_safe
+def document(request: HttpRequest, pk: int, document: str) -> HttpResponse:
+    """The subscription agreement (认购书) or the unit-selection confirmation, as the
+    sales office prints them; numbers masked."""
+    deal = _household_deal(request, pk)
+    if document not in selectors.printable_documents(deal):
+        raise Http404
+    return render(
+        request,
+        f"sales/print_{document}.html",
+        selectors.print_context(deal=deal, viewer=AnonymousUser()),
+    )

@@ -1,0 +1,107 @@
+"""What service adds to the owners' portal (crm_site.portal): under each home the
+handover (batch, slot, booking) and the inspection with its defects and their repair
+status; the open surveys section; and handover owners may sign in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from service import handover
+from service.models import (
+    HandoverAppointment,
+    InspectionItem,
+    SurveyInvitation,
+)
+
+
+def eligible(customer_ids: Iterable[int]) -> set[int]:
+    """Owners invited to a handover (the unit is theirs)."""
+    return set(
+        HandoverAppointment.objects.filter(
+            customer_id__in=list(customer_ids)
+        ).values_list("customer_id", flat=True)
+    )
+
+
+def household_appointments(household_ids: Iterable[int]):
+    return HandoverAppointment.objects.filter(
+        customer_id__in=list(household_ids)
+    ).select_related("batch", "slot", "unit__building__project")
+
+
+def home_panel(household_ids: frozenset[int], unit_ids: list[int]) -> dict[int, dict]:
+    """Per unit: its handover appointment and the inspection's defects with their
+    repair requests. Three queries whatever the number of units and defects."""
+    appointments = list(
+        household_appointments(household_ids)
+        .filter(unit_id__in=unit_ids)
+        .prefetch_related(
+            Prefetch(
+                "inspection__items",
+                queryset=InspectionItem.objects.filter(
+                    result__in=[InspectionItem.Result.DEFECT]
+                )
+                .select_related("repair_request")
+                .order_by("position"),
+                to_attr="defects",
+            )
+        )
+        .order_by("unit_id", "-created_at")
+    )
+    panels: dict[int, dict] = {}
+    for appointment in appointments:
+        if appointment.unit_id in panels:
+            continue
+        inspection = getattr(appointment, "inspection", None)
+        panels[appointment.unit_id] = {
+            "appointment": appointment,
+            "booking_open": handover.booking_open(appointment),
+            "inspection": inspection,
+            "defects": inspection.defects if inspection is not None else [],
+        }
+    return panels
+
+
+def open_surveys(household_ids: Iterable[int]) -> list[SurveyInvitation]:
+    """Surveys sent to the household, not answered, whose link still works."""
+    since = timezone.now() - timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS)
+    return list(
+        SurveyInvitation.objects.filter(
+            customer_id__in=list(household_ids),
+            status="sent",
+            answered_at__isnull=True,
+            sent_at__gte=since,
+        )
+        .select_related(
+            "template",
+            "project",
+            "request",
+            "appointment__unit__building",
+        )
+        .order_by("-sent_at", "-pk")
+    )
+
+
+def register() -> None:
+    from crm_site import portal
+
+    portal.register_eligibility(eligible)
+    portal.register_home_panel(
+        "service.handover",
+        template="service/_portal_home_handover.html",
+        context=home_panel,
+        order=10,
+    )
+    portal.register(
+        "service.surveys",
+        title=_("Surveys"),
+        url_name="service_portal:surveys",
+        order=60,
+        icon="bi-clipboard-check",
+    )
