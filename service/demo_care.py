@@ -49,56 +49,6 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
     _survey_history(rng, agent)
     surveys.invitations_send_due()
     _answer_handover_surveys(rng)
-    _portal(agent)
-
-
-def _portal(agent: User) -> None:
-    """An owner's repair from the owners' portal, accepted by the agent and being
-    worked on, another still waiting to be accepted, and a letter to the general
-    manager waiting for its answer; all from the first owner on record (a bought deal
-    with a unit), whom the portal's demo sign-in can use."""
-    from crm_site import portal as owners_portal
-    from service import mailbox, portal_requests
-    from service.models import OwnerLetter
-
-    deal = (
-        Opportunity.objects.filter(stage__in=services.OWNING_STAGES, unit__isnull=False)
-        .select_related("customer", "unit")
-        .order_by("pk")
-        .first()
-    )
-    if deal is None:
-        return
-    household = owners_portal.household_ids(deal.customer)
-    if not ServiceRequest.objects.filter(
-        channel=ServiceRequest.Channel.PORTAL
-    ).exists():
-        working = portal_requests.portal_request_submit(
-            owner=deal.customer,
-            household_ids=household,
-            unit=deal.unit,
-            kind=ServiceRequest.Kind.REPAIR,
-            category="doors_windows",
-            description="主卧窗户关不严，下雨时窗台进水。",
-        )
-        portal_requests.request_accept(actor=agent, request=working)
-        services.request_start(actor=agent, request=working)
-        portal_requests.portal_request_submit(
-            owner=deal.customer,
-            household_ids=household,
-            unit=deal.unit,
-            kind=ServiceRequest.Kind.COMPLAINT,
-            category="property_management",
-            description="地下车库照明坏了一周，物业一直没有修。",
-        )
-    if not OwnerLetter.objects.exists():
-        mailbox.letter_write(
-            owner=deal.customer,
-            household_ids=household,
-            subject="小区东侧绿化何时完成？",
-            body="交房已经半年，东侧绿化带还是一片空地，希望公司给出完成时间。",
-            unit=deal.unit,
-        )
 
 
 def _answer_handover_surveys(rng: random.Random) -> None:

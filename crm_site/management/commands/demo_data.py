@@ -62,6 +62,7 @@ DEMO_SEEDERS = [
     "marketing.demo_partners",
     "marketing.demo_campaigns",
     "service.demo_portal",
+    "service.demo_repairs",
 ]
 
 
