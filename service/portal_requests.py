@@ -213,6 +213,13 @@ def rating_invitation(request: ServiceRequest) -> SurveyInvitation | None:
     )
 
 
+def rating_of(request: ServiceRequest) -> SurveyResponse | None:
+    """The owner's answer to the request's satisfaction survey (their rating), if any."""
+    if request.status != ServiceRequest.Status.CLOSED:
+        return None
+    return SurveyResponse.objects.filter(invitation__request=request).first()
+
+
 @transaction.atomic
 def portal_request_rate(
     *,

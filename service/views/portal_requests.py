@@ -94,7 +94,10 @@ def request_create(request: HttpRequest) -> HttpResponse:
 
 @owner_required
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _mine(request, pk)
+    return _detail(request, _mine(request, pk))
+
+
+def _detail(request: HttpRequest, item: ServiceRequest) -> HttpResponse:
     invitation = portal_requests.rating_invitation(item)
     return render(
         request,
@@ -109,11 +112,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rating_form": PortalRatingForm(questions=surveys.questions_of(invitation))
             if invitation
             else None,
-            "rating": item.survey_invitation.response
-            if item.status == ServiceRequest.Status.CLOSED
-            and hasattr(item, "survey_invitation")
-            and hasattr(item.survey_invitation, "response")
-            else None,
+            "rating": None if invitation else portal_requests.rating_of(item),
         },
     )
 
@@ -140,7 +139,7 @@ def _done(request: HttpRequest, item: ServiceRequest, call, message: str):
 def request_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     item = _mine(request, pk)
     if request.method != "POST":
-        return redirect("service_portal:request-detail", pk=item.pk)
+        return _detail(request, item)  # the page that holds this form
     form = PortalConfirmForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     return _done(
@@ -157,7 +156,7 @@ def request_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
     item = _mine(request, pk)
     if request.method != "POST":
-        return redirect("service_portal:request-detail", pk=item.pk)
+        return _detail(request, item)  # the page that holds this form
     form = PortalRejectForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Tell us what is still wrong."))
@@ -181,7 +180,7 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def request_rate(request: HttpRequest, pk: int) -> HttpResponse:
     item = _mine(request, pk)
     if request.method != "POST":
-        return redirect("service_portal:request-detail", pk=item.pk)
+        return _detail(request, item)  # the page that holds this form
     invitation = portal_requests.rating_invitation(item)
     if invitation is None:
         messages.error(request, _("This request cannot be rated now."))

@@ -364,7 +364,7 @@ def render_detail(
             "cluster_days": settings.SERVICE_CLUSTER_DAYS,
             "may_call_back": user.pk == item.receiver_id
             or user.has_perm("service.manage_service"),
-            "portal_rating": portal_rating(item)
+            "portal_rating": portal_requests.rating_of(item)
             if item.channel == ServiceRequest.Channel.PORTAL
             else None,
             "confirm": {"close": confirmations.close(item)}
@@ -374,15 +374,6 @@ def render_detail(
         },
         status=status,
     )
-
-
-def portal_rating(item: ServiceRequest):
-    """The owner's rating of a closed portal request (their survey answer), if any."""
-    if item.status != ServiceRequest.Status.CLOSED:
-        return None
-    from service.models import SurveyResponse
-
-    return SurveyResponse.objects.filter(invitation__request=item).first()
 
 
 def run_step(
