@@ -444,6 +444,16 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-catch-up": {"task": "crm_site.tasks.jobs_catch_up", "schedule": 300.0},
     # Nightly: one-time form tokens older than two days are forgotten (a form sent
     # again after that is a new submission). Deleting twice deletes nothing more.
+    # Nightly: expired owner portal sessions and week-old sign-in code rows are
+    # forgotten. Deleting twice deletes nothing more.
+    "crm-portal-sessions-prune": {
+        "task": "crm_site.tasks.portal_sessions_prune",
+        "schedule": crontab(hour=3, minute=40),
+    },
+    "customers-portal-codes-prune": {
+        "task": "customers.tasks.portal_codes_prune",
+        "schedule": crontab(hour=3, minute=45),
+    },
     "crm-submissions-prune": {
         "task": "crm_site.tasks.submissions_prune",
         "schedule": crontab(hour=3, minute=30),

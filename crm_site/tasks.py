@@ -37,3 +37,11 @@ def submissions_prune() -> int:
     from crm_site.submissions import submissions_prune
 
     return submissions_prune()
+
+
+@shared_task(name="crm_site.tasks.portal_sessions_prune", ignore_result=True)
+def portal_sessions_prune() -> None:
+    """Forget expired owner sessions (Django's clearsessions knows only staff ones)."""
+    from crm_site.portal import SessionStore
+
+    SessionStore.clear_expired()

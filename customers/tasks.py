@@ -56,3 +56,12 @@ def portal_codes_send_pending() -> int:
     from customers.services.portal import portal_codes_send_pending as send
 
     return send()
+
+
+@shared_task(name="customers.tasks.portal_codes_prune", ignore_result=True)
+def portal_codes_prune() -> int:
+    """Forget sign-in code rows older than a week (they only serve the limits, which
+    look back an hour, and the personal-information export)."""
+    from customers.services.portal import portal_codes_prune as prune
+
+    return prune()

@@ -294,3 +294,13 @@ def portal_codes_send_pending(*, now: datetime | None = None) -> int:
     """Codes whose task was lost (broker down), still alive: sent now, each once."""
     outbox.recover_stale(CODES, now=now)
     return outbox.send_due(CODES, now=now)
+
+
+def portal_codes_prune(*, now: datetime | None = None, days: int = 7) -> int:
+    """Delete sign-in code rows older than ``days`` (sign-ins stay in the audit trail
+    and on the timeline). Running it twice deletes nothing more."""
+    now = now or timezone.now()
+    deleted, _rows = PortalCode.objects.filter(
+        created_at__lt=now - timedelta(days=days)
+    ).delete()
+    return deleted

@@ -32,6 +32,7 @@ from customers.models import (
     Interaction,
     MergeRecord,
     PersonalDataRequest,
+    PortalCode,
     Tag,
 )
 from customers.services.merge import MergeRefused, customer_merge, duplicate_scan
@@ -122,6 +123,14 @@ def world(consultant, service_agent):
     customer.refresh_from_db()
     customer.tags.add(Tag.objects.create(name="高意向"))
     ContactPoint.objects.create(customer=customer, kind="wechat", value="ouyang_my")
+    # An owner portal sign-in code asked for (the code itself is never stored).
+    PortalCode.objects.create(
+        customer=customer,
+        phone_key="0" * 64,
+        code_hash="0" * 64,
+        ip_address="10.0.0.8",
+        expires_at=timezone.now(),
+    )
     ConsentRecord.objects.create(
         customer=customer,
         purpose="email",

@@ -125,3 +125,9 @@ def test_the_household_is_kept_in_the_session_and_checked_again_after_a_while(
     settings.PORTAL_RECHECK_SECONDS = 0
     assert owner_client.get(home).status_code == 302
     assert owner_client.get(home).status_code == 302
+
+
+def test_a_page_not_found_in_the_portal_leads_back_to_the_portal(owner_client):
+    response = owner_client.get("/portal/sales/homes/999999999/")
+    assert response.status_code == 404
+    assert f'href="{reverse("portal:home")}"' in response.content.decode()

@@ -367,3 +367,21 @@ def test_a_merged_away_customer_cannot_sign_in(owner):
 
     Customer.objects.filter(pk=owner.pk).update(merged_into=other)
     assert _enter(client, code).status_code == 400
+
+
+def test_old_code_rows_and_expired_owner_sessions_are_pruned_twice_safely(owner):
+    from crm_site import portal
+    from crm_site.models import PortalSession
+    from crm_site.tasks import portal_sessions_prune
+
+    _ask(Client())
+    PortalCode.objects.update(created_at=timezone.now() - timedelta(days=8))
+    assert tasks.portal_codes_prune() == 1
+    assert tasks.portal_codes_prune() == 0
+    session = portal.session_for(owner)
+    PortalSession.objects.filter(session_key=session.session_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    portal_sessions_prune()
+    portal_sessions_prune()
+    assert not PortalSession.objects.filter(session_key=session.session_key).exists()
