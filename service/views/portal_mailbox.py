@@ -8,8 +8,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from crm_site.pagination import paginate
@@ -53,17 +51,8 @@ def letter_create(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    _(
-                        "Your letter %(number)s is with the general manager's office. "
-                        "You will have an answer by %(due)s, and a message when it "
-                        "comes."
-                    )
-                    % {
-                        "number": letter.number,
-                        "due": date_format(
-                            timezone.localtime(letter.due_at), "Y-m-d H:i"
-                        ),
-                    },
+                    _("Sent: your letter %(number)s is with the general manager.")
+                    % {"number": letter.number},
                 )
                 return redirect("service_portal:letter-detail", pk=letter.pk)
         status = 400

@@ -5,54 +5,41 @@ it; the owner confirms the fix and rates it; then writes to the general manager.
 
 from __future__ import annotations
 
-import re
+import struct
+import zlib
 
 import pytest
 from playwright.sync_api import expect
 
-from crm_site import messaging
-from customers.services.portal import portal_codes_send_pending
 from service.models import OwnerLetter, PortalNotice, ServiceRequest, SurveyResponse
+from tests.browser.portal import phone_page, sign_in_owner
 from tests.browser.test_customer_journey import login
-from tests.security.world import PNG
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PHONE = {"width": 390, "height": 844}
 
+def photo_png(width: int = 160, height: int = 120) -> bytes:
+    """A real picture for the thumbnail (a wet grey floor with a blue puddle), made
+    without an imaging library: raw RGB rows, deflated, in PNG chunks."""
 
-def owner_page(browser, live_server):
-    """The owner's phone: its own browser context (own cookies), Chinese, 390×844,
-    failing on any Content Security Policy violation like the staff page."""
-    context = browser.new_context(
-        base_url=live_server.url, locale="zh-CN", viewport=PHONE, is_mobile=True
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b""
+    for y in range(height):
+        row = b"\x00"
+        for x in range(width):
+            inside = (x - 90) ** 2 / 45**2 + (y - 70) ** 2 / 28**2 < 1
+            row += bytes((40, 110, 200) if inside else (170, 170, 165))
+        rows += row
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
     )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda m: (
-            violations.append(m.text) if "Content Security Policy" in m.text else None
-        ),
-    )
-    return context, page, violations
-
-
-def sign_in_owner(page, mobile: str) -> None:
-    """Through the UI, with the code read from the SMS log backend (the code's task
-    has no worker here: the pending code is sent as the sweep would)."""
-    page.goto("/portal/sign-in/")
-    page.get_by_test_id("portal-sign-in").locator("input[name=mobile]").fill(mobile)
-    page.get_by_test_id("portal-sign-in").locator("button[type=submit]").click()
-    page.get_by_test_id("portal-code-form").wait_for()
-    portal_codes_send_pending()
-    text = messaging.sms_outbox[-1].text
-    code = re.search(r"\b(\d{6})\b", text).group(1)
-    form = page.get_by_test_id("portal-code-form")
-    form.locator("input[name=code]").fill(code)
-    form.locator("button[type=submit]").click()
-    page.wait_for_url("**/portal/")
 
 
 def test_an_owner_reports_a_repair_the_desk_fixes_it_and_the_owner_confirms_and_rates(
@@ -62,18 +49,17 @@ def test_an_owner_reports_a_repair_the_desk_fixes_it_and_the_owner_confirms_and_
     screenshot,
     settings,
     tmp_path,
+    caplog,
     owner,
     owner_household,
     service_agent,
 ):
-    settings.SMS_BACKEND = "crm_site.messaging.LocMemSmsBackend"
     settings.MEDIA_ROOT = tmp_path / "media"
-    messaging.sms_outbox.clear()
     photo = tmp_path / "leak.png"
-    photo.write_bytes(PNG)
+    photo.write_bytes(photo_png())
 
-    context, phone, violations = owner_page(browser, live_server)
-    sign_in_owner(phone, owner.mobile[3:])
+    context, phone, violations = phone_page(browser, live_server)
+    sign_in_owner(phone, owner.mobile[3:], caplog)
     phone.goto("/portal/service/requests/")
     phone.get_by_test_id("new-request").click()
     form = phone.get_by_test_id("portal-request-form")
