@@ -32,6 +32,9 @@ _SERVICE_DESK = ["service.view_service_desk", "service.view_service_request"]
 # it, records it) and then sees what it recorded, without the whole service desk.
 _TAKES_CALLS = ["service.view_service_request", "service.record_service_request"]
 _SERVICE_MANAGEMENT = [*_SERVICE_DESK, "service.view_service_management"]
+# The general manager's mailbox (总经理信箱): owners' letters, seen and answered by the
+# executive and the service manager.
+_GM_MAILBOX = ["service.view_gm_mailbox", "service.answer_gm_letter"]
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.CONSULTANT: [
@@ -89,6 +92,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
         "service.record_service_request",
+        *_GM_MAILBOX,
         # Owners' notices and surveys whose sending was interrupted (crm_site.outbox).
         "crm_site.review_outbox",
         "marketing.view_pointentry",
@@ -114,12 +118,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "marketing.view_pointentry",
         "marketing.correct_points",
     ],
-    # The executive reads everything and changes nothing. An action given to it later
-    # (answering owners' letters, say) is its own action permission, added here.
+    # The executive reads everything and changes nothing but what EXECUTIVE_OWN_ACTIONS
+    # lists: answering the owners' letters to the general manager.
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
         *_SALES_MANAGEMENT,
         *_SERVICE_MANAGEMENT,
+        *_GM_MAILBOX,
         "customers.scope_all",
         "marketing.use_marketing",
         "marketing.view_referral",
@@ -147,6 +152,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.use_service",
         "service.manage_service",
         "service.record_service_request",
+        *_GM_MAILBOX,
         "marketing.use_marketing",
         "marketing.run_campaigns",
         "marketing.attribute_deal",
@@ -178,6 +184,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "service.add_deadlinerule",
         "service.change_deadlinerule",
         "service.delete_deadlinerule",
+        "service.view_mailboxsettings",
+        "service.add_mailboxsettings",
+        "service.change_mailboxsettings",
         "service.view_surveytemplate",
         "service.add_surveytemplate",
         "service.change_surveytemplate",
@@ -228,6 +237,7 @@ SEE_PERMISSIONS: frozenset[str] = frozenset(
         "service.view_service_desk",
         "service.view_service_management",
         "service.view_service_request",
+        "service.view_gm_mailbox",
         "marketing.use_marketing",
         "marketing.view_referral",
         "marketing.view_channelpartner",
@@ -245,14 +255,24 @@ SEE_PERMISSIONS: frozenset[str] = frozenset(
         "service.view_surveyquestion",
         "sales.view_project",
         "service.view_deadlinerule",
+        "service.view_mailboxsettings",
         "axes.view_accessattempt",
         "axes.view_accessfailurelog",
         "axes.view_accesslog",
     }
 )
 
-#: Roles that change no record: they hold see permissions only.
+#: Roles that change no record: they hold see permissions only, but for the actions
+#: READ_ONLY_OWN_ACTIONS gives them (each its own permission, each changing only its
+#: own kind of record).
 READ_ONLY_ROLES: frozenset[Role] = frozenset({Role.EXECUTIVE})
+
+#: The executive answers the owners' letters to the general manager (issue 14) and
+#: changes nothing else.
+EXECUTIVE_OWN_ACTIONS: frozenset[str] = frozenset({"service.answer_gm_letter"})
+READ_ONLY_OWN_ACTIONS: dict[Role, frozenset[str]] = {
+    Role.EXECUTIVE: EXECUTIVE_OWN_ACTIONS
+}
 
 #: The actions of the marketing role: each changes only marketing's own records.
 MARKETING_OWN_ACTIONS: frozenset[str] = frozenset(
@@ -294,6 +314,7 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     ),
     # Implied: the whole desk, or what they recorded (the action below says so).
     "service.view_service_request": None,
+    "service.view_gm_mailbox": "the owners' letters to the general manager",
     "marketing.use_marketing": "marketing (campaigns, segments, guests, dashboard)",
     "marketing.view_referral": "referrals and rewards",
     "marketing.view_channelpartner": "channel partners",
@@ -323,6 +344,7 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "service.record_service_request": (
         "record a service request from any caller, as its first receiver, and follow it"
     ),
+    "service.answer_gm_letter": "answer owners' letters to the general manager",
     "marketing.run_campaigns": "plan, send and run campaigns, segments and check-ins",
     "marketing.attribute_deal": "credit a deal to a campaign",
     "marketing.add_referral": "record referrals",
@@ -383,6 +405,9 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "crm_site.delete_target": None,
     "crm_site.view_target": None,
     "service.change_deadlinerule": None,
+    "service.view_mailboxsettings": None,
+    "service.add_mailboxsettings": "set the GM mailbox's deadline (admin)",
+    "service.change_mailboxsettings": None,
     "service.delete_deadlinerule": None,
 }
 

@@ -501,6 +501,12 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "service.tasks.survey_reminders_send",
         "schedule": 600.0,
     },
+    # Every 5 min: messages to owners about their portal requests and letters whose
+    # task was lost or whose retry is due (each row is claimed once, so never twice).
+    "service-portal-notices": {
+        "task": "service.tasks.portal_notices_send",
+        "schedule": 300.0,
+    },
 }
 # Outgoing messages (crm_site.outbox): a message still "sending" after this many seconds
 # was interrupted by a crash and is checked with the provider (or parked for review).

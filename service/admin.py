@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from service.models import DeadlineRule, SurveyQuestion, SurveyTemplate
+from service.models import (
+    DeadlineRule,
+    MailboxSettings,
+    SurveyQuestion,
+    SurveyTemplate,
+)
 
 
 class SurveyQuestionInline(admin.TabularInline):
@@ -27,3 +32,19 @@ class DeadlineRuleAdmin(admin.ModelAdmin):
 
     list_display = ["severity", "category", "response_hours", "resolution_hours"]
     list_filter = ["severity", "category"]
+
+
+@admin.register(MailboxSettings)
+class MailboxSettingsAdmin(admin.ModelAdmin):
+    """The GM mailbox's deadline (one row): a letter written from now on must be
+    answered within this many (working) days, else it is escalated."""
+
+    list_display = ["__str__", "answer_within_days", "working_days_only"]
+
+    def has_add_permission(self, request) -> bool:
+        return not MailboxSettings.objects.exists() and super().has_add_permission(
+            request
+        )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -13,6 +13,7 @@ class ServiceConfig(AppConfig):
         from service import (
             events,  # noqa: F401  (registers what service writes)
             handover,
+            portal_requests,
             surveys,
         )
 
@@ -20,11 +21,14 @@ class ServiceConfig(AppConfig):
         outbox.register(handover.NOTICES)
         outbox.register(surveys.INVITATIONS)
         outbox.register(surveys.REMINDERS)
+        # Messages to owners about their portal requests and letters.
+        outbox.register(portal_requests.NOTICES)
         from crm_site import links
         from service import merge_handlers, personal_data
 
         links.register("service.servicerequest", "service:request-detail")
         links.register("service.handoverappointment", "service:handover-appointment")
+        links.register("service.ownerletter", "service:letter-detail")
         merge_handlers.connect()
         from service import overview as service_overview
 
@@ -41,3 +45,20 @@ class ServiceConfig(AppConfig):
         # The owners' portal: handover and inspection under each home, the open
         # surveys, and handover owners may sign in.
         service_portal.register()
+        from crm_site import portal
+
+        # The owners' portal: repairs and complaints, and the GM mailbox.
+        portal.register(
+            "service.requests",
+            title=_("Repairs"),
+            url_name="service_portal:request-list",
+            order=30,
+            icon="bi-tools",
+        )
+        portal.register(
+            "service.letters",
+            title=_("GM mailbox"),
+            url_name="service_portal:letter-list",
+            order=70,
+            icon="bi-envelope-paper",
+        )

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from sales.dashboard import _window, default_window
 from sales.models import Building, Project
+from service.mailbox import letter_figures
 from service.models import ServiceRequest
 from service.selectors import Cluster, clusters, contractor_ranking
 
@@ -44,6 +45,8 @@ class ServiceDashboard:
     contractors: list[dict] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     satisfaction: list = field(default_factory=list)
+    # The owners' letters to the general manager (service.mailbox.LetterFigures).
+    letters: object = None
 
 
 def _hours(duration: timedelta | None) -> float | None:
@@ -154,6 +157,7 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
         resolved=Count("id", filter=Q(resolved_at__isnull=False)),
         in_time=Count("id", filter=Q(resolved_at__lte=F("resolution_due"))),
         reopened=Count("id", filter=Q(reopen_count__gt=0)),
+        from_portal=Count("id", filter=Q(channel=ServiceRequest.Channel.PORTAL)),
         called_back=Count("id", filter=Q(satisfied__isnull=False)),
         respond=Avg(F("responded_at") - F("received_at")),
         resolve=Avg(F("resolved_at") - F("received_at")),
@@ -165,6 +169,10 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
     live = all_requests.filter(status__in=ServiceRequest.OPEN).aggregate(
         open=Count("id"),
         overdue=Count("id", filter=Q(status__in=WORKING, resolution_due__lt=now)),
+        to_accept=Count(
+            "id",
+            filter=Q(channel=ServiceRequest.Channel.PORTAL, receiver__isnull=True),
+        ),
     )
     result.totals = {
         **figures,
@@ -198,4 +206,7 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
     ]
     result.clusters = clusters(until=min(until, now), project=project)
     result.satisfaction = satisfaction_by_project(project)
+    result.letters = letter_figures(
+        since=since, until=until, project_id=project.pk if project else None, now=now
+    )
     return result

@@ -97,7 +97,42 @@ SURVEY_ANSWERED = events.register(
     index=events.Number(),
 )
 
+# The owner's own acts in the owners' portal (issue 14). The owner's words (the
+# description, the letter, the reason for rejecting) are the entry's note.
+PORTAL_REQUEST_SUBMITTED = events.register(
+    "service.portal_request_submitted",
+    _("%(kind)s %(number)s submitted by the owner in the portal"),
+    kind=KIND,
+    number=events.Text(),
+)
+LETTER_WRITTEN = events.register(
+    "service.letter_written",
+    _("Letter %(number)s to the general manager: %(subject)s"),
+    number=events.Text(),
+    subject=events.Text(),
+)
+LETTER_ANSWERED = events.register(
+    "service.letter_answered",
+    _("Letter %(number)s to the general manager answered by %(who)s"),
+    number=events.Text(),
+    who=events.Text(),
+)
+
 # Steps of a request (ServiceStep.event) ----------------------------------------------
+
+ACCEPTED = events.register(
+    "service.accepted", _("Accepted by %(who)s, its first receiver"), who=events.Text()
+)
+# Why a portal request moved when the owner moved it.
+OWNER_REJECTED_FIX = events.register(
+    "service.owner_rejected_fix", _("The owner rejected the fix in the portal")
+)
+OWNER_CONFIRMED_FIX = events.register(
+    "service.owner_confirmed_fix", _("The owner confirmed the fix in the portal")
+)
+RATED = events.register(
+    "service.rated", _("Rated by the owner: index %(index)s"), index=events.Number()
+)
 
 HANDED_TO = events.register("service.handed_to", _("Handed to %(who)s"), who=Assignee())
 PHOTOS_ADDED = events.register(
@@ -160,6 +195,17 @@ HANDED_TO_YOU = events.register(
 RESOLVED_CALL_BACK = events.register(
     "service.resolved_call_back",
     _("Request %(number)s is resolved: call the owner back."),
+    number=events.Text(),
+)
+LETTER_RECEIVED = events.register(
+    "service.letter_received",
+    _("A letter to the general manager (%(number)s): %(subject)s"),
+    number=events.Text(),
+    subject=events.Text(),
+)
+LETTER_OVERDUE = events.register(
+    "service.letter_overdue",
+    _("Letter %(number)s to the general manager is past its deadline: answer it."),
     number=events.Text(),
 )
 ESCALATED = events.register(

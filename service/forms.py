@@ -264,3 +264,153 @@ class ArticleSearchForm(InputLimits, forms.Form):
         choices=[("", _("All categories")), *Category.choices],
         required=False,
     )
+
+
+# The GM mailbox and the owners' portal (issue 14) -------------------------------------
+
+
+class LetterAnswerForm(InputLimits, forms.Form):
+    answer = forms.CharField(
+        label=_("Answer to the owner"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+
+    def clean_answer(self) -> str:
+        text = self.cleaned_data["answer"].strip()
+        if not text:
+            raise forms.ValidationError(gettext("Write the answer."))
+        return text
+
+
+class LetterQueueForm(InputLimits, forms.Form):
+    """The queue's filters; bad values fall back to the defaults."""
+
+    view = forms.ChoiceField(
+        choices=[
+            ("open", _("To answer")),
+            ("overdue", _("Overdue")),
+            ("answered", _("Answered")),
+            ("all", _("All")),
+        ],
+        required=False,
+    )
+    project = forms.IntegerField(required=False, min_value=1)
+    start = forms.DateField(required=False)
+    end = forms.DateField(required=False)
+
+
+def _unit_choices(units) -> list[tuple[int, str]]:
+    return [
+        (unit.pk, f"{unit.building.project.name} {unit.building.name} {unit.number}")
+        for unit in units
+    ]
+
+
+class PortalRequestForm(InputLimits, forms.Form):
+    """An owner's repair or complaint, for one of their homes, with up to six photos
+    checked as the desk's are (service.photos)."""
+
+    unit = forms.TypedChoiceField(label=_("Your home"), coerce=int, choices=())
+    kind = forms.ChoiceField(
+        label=_("What is it?"),
+        choices=[
+            (ServiceRequest.Kind.REPAIR, _("A repair")),
+            (ServiceRequest.Kind.COMPLAINT, _("A complaint")),
+        ],
+        widget=forms.RadioSelect,
+        initial=ServiceRequest.Kind.REPAIR,
+    )
+    category = forms.ChoiceField(label=_("About"), choices=Category.choices)
+    description = forms.CharField(
+        label=_("What is the problem?"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    photos = PhotosField(label=_("Photos (up to 6)"), required=False, max_files=6)
+
+    def __init__(self, *args, units=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.units = {unit.pk: unit for unit in units}
+        self.fields["unit"].choices = _unit_choices(units)
+
+    def clean_unit(self):
+        unit = self.units.get(self.cleaned_data["unit"])
+        if unit is None:
+            raise forms.ValidationError(gettext("Choose one of your homes."))
+        return unit
+
+    def clean_description(self) -> str:
+        text = self.cleaned_data["description"].strip()
+        if not text:
+            raise forms.ValidationError(gettext("Describe the problem."))
+        return text
+
+
+class PortalRejectForm(InputLimits, forms.Form):
+    note = forms.CharField(
+        label=_("What is still wrong?"),
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class PortalConfirmForm(InputLimits, forms.Form):
+    note = forms.CharField(
+        label=_("Anything to add? (optional)"), max_length=300, required=False
+    )
+
+
+class PortalRatingForm(InputLimits, forms.Form):
+    """The closed-request survey's questions, each 1–5, and a comment."""
+
+    comment = forms.CharField(
+        label=_("Comment (optional)"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, questions=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.questions = list(questions)
+        for question in self.questions:
+            self.fields[f"q{question.pk}"] = forms.TypedChoiceField(
+                label=question.text,
+                choices=[(n, str(n)) for n in range(1, 6)],
+                coerce=int,
+                widget=forms.RadioSelect,
+            )
+
+    def scores(self) -> dict[int, int]:
+        return {q.pk: self.cleaned_data[f"q{q.pk}"] for q in self.questions}
+
+
+class PortalLetterForm(InputLimits, forms.Form):
+    subject = forms.CharField(label=_("Subject"), max_length=200)
+    body = forms.CharField(
+        label=_("Your letter"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    unit = forms.TypedChoiceField(
+        label=_("About one of your homes (optional)"),
+        coerce=int,
+        choices=(),
+        required=False,
+        empty_value=None,
+    )
+
+    def __init__(self, *args, units=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.units = {unit.pk: unit for unit in units}
+        self.fields["unit"].choices = [("", "—"), *_unit_choices(units)]
+
+    def clean_unit(self):
+        pk = self.cleaned_data.get("unit")
+        if pk is None:
+            return None
+        unit = self.units.get(pk)
+        if unit is None:
+            raise forms.ValidationError(gettext("Choose one of your homes."))
+        return unit

@@ -1,5 +1,5 @@
-"""Service's part of a customer merge: requests, handover appointments and surveys
-follow the surviving customer, and go back on undo. None is unique per customer, so
+"""Service's part of a customer merge: requests, handover appointments, surveys and
+letters to the general manager follow the surviving customer, and go back on undo. None is unique per customer, so
 every row simply moves."""
 
 from __future__ import annotations
@@ -15,5 +15,6 @@ def connect() -> None:
             moved("service.handoverappointment.customer"),
             moved("service.surveyinvitation.customer"),
             moved("service.surveyresponse.customer"),
+            moved("service.ownerletter.customer"),
         ],
     )

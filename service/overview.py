@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import overview
-from service.models import ServiceRequest, SurveyResponse
+from service.models import OwnerLetter, ServiceRequest, SurveyResponse
 from service.surveys import satisfaction_index_for
 
 WORKING = (
@@ -91,7 +91,65 @@ def links(scope: overview.Scope, start: date, end: date) -> dict[str, str]:
     }
 
 
+# The GM mailbox's figures: a section of their own, for those who see the mailbox.
+
+
+def letters_compute(
+    scope: overview.Scope, first: date, stop: date, keys: set[str]
+) -> dict:
+    if "service.letters_received" not in keys:
+        return {}
+    letters = OwnerLetter.objects.filter(
+        written_at__gte=overview.moment(first), written_at__lt=overview.moment(stop)
+    )
+    if scope.project_id:
+        letters = letters.filter(project_id=scope.project_id)
+    return {"service.letters_received": letters.count()}
+
+
+def letters_current(scope: overview.Scope) -> dict:
+    letters = OwnerLetter.objects.filter(
+        answered_at__isnull=True, due_at__lt=timezone.now()
+    )
+    if scope.project_id:
+        letters = letters.filter(project_id=scope.project_id)
+    return {"service.letters_overdue": letters.count()}
+
+
+def letters_links(scope: overview.Scope, start: date, end: date) -> dict[str, str]:
+    project = scope.project_id
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+    return {
+        "service.letters_received": _url(
+            "service:letter-list", view="all", project=project, **window
+        ),
+        "service.letters_overdue": _url(
+            "service:letter-list", view="overdue", project=project
+        ),
+    }
+
+
 def register() -> None:
+    overview.register(
+        overview.Section(
+            key="gm_mailbox",
+            label=_("GM mailbox"),
+            permission="service.view_gm_mailbox",
+            order=25,
+            figures=(
+                overview.Figure("service.letters_received", _("Letters received")),
+                overview.Figure(
+                    "service.letters_overdue",
+                    _("Letters overdue"),
+                    now=True,
+                    lower_is_better=True,
+                ),
+            ),
+            compute=letters_compute,
+            current=letters_current,
+            links=letters_links,
+        )
+    )
     overview.register(
         overview.Section(
             key="service",

@@ -23,6 +23,8 @@ from service.models import (
     HandoverAppointment,
     HandoverNotice,
     InspectionItem,
+    OwnerLetter,
+    PortalNotice,
     RequestPhoto,
     ServiceRequest,
     ServiceStep,
@@ -291,6 +293,58 @@ def _answers(customer: Any) -> list[dict]:
     )
 
 
+# Portal: messages about requests, letters to the general manager -------------------
+
+
+def _portal_notices_of(customer: Any) -> QuerySet:
+    return PortalNotice.objects.filter(
+        Q(request__customer=customer) | Q(letter__customer=customer)
+    )
+
+
+def _portal_notices(customer: Any) -> list[dict]:
+    return rows(
+        _portal_notices_of(customer).order_by("created_at", "pk"),
+        [
+            ("request", _("request")),
+            ("letter", _("letter")),
+            ("channel", _("channel")),
+            ("status", _("status")),
+            ("sent_at", _("sent")),
+        ],
+    )
+
+
+def _anonymise_portal_notices(customer: Any, *, erasure: Erasure) -> int:
+    return _not_sent(_portal_notices_of(customer))
+
+
+def _letters(customer: Any) -> list[dict]:
+    return rows(
+        OwnerLetter.objects.filter(customer=customer).order_by("written_at", "pk"),
+        [
+            ("id", _("letter")),
+            ("unit__number", _("unit")),
+            "subject",
+            "body",
+            "written_at",
+            "answer",
+            "answered_by",
+            "answered_at",
+        ],
+    )
+
+
+def _anonymise_letters(customer: Any, *, erasure: Erasure) -> int:
+    return erasure.update(
+        OwnerLetter.objects.filter(customer=customer), subject="", body="", answer=""
+    )
+
+
+def _kept_letters(customer: Any) -> dict[str, int]:
+    return {"letters": OwnerLetter.objects.filter(customer=customer).count()}
+
+
 def _related(customer: Any) -> dict[str, list[int]]:
     return {
         "service.servicerequest": list(
@@ -300,6 +354,9 @@ def _related(customer: Any) -> dict[str, list[int]]:
             HandoverAppointment.objects.filter(customer=customer).values_list(
                 "pk", flat=True
             )
+        ),
+        "service.ownerletter": list(
+            OwnerLetter.objects.filter(customer=customer).values_list("pk", flat=True)
         ),
     }
 
@@ -442,5 +499,33 @@ def connect() -> None:
             order=29,
             count=_count(lambda c: SurveyAnswer.objects.filter(response__customer=c)),
             export=_answers,
+        )
+    )
+    register(
+        Section(
+            key="service.letters",
+            title=gettext_lazy("Letters to the general manager"),
+            order=30,
+            count=_count(lambda c: OwnerLetter.objects.filter(customer=c)),
+            export=_letters,
+            anonymise=_anonymise_letters,
+            retained=_kept_letters,
+            reasons={
+                "letters": gettext_lazy(
+                    "Letters keep their dates and who answered them, without the "
+                    "words: the mailbox's response times."
+                )
+            },
+            covers=("service.OwnerLetter.customer",),
+        )
+    )
+    register(
+        Section(
+            key="service.portal_notices",
+            title=gettext_lazy("Portal messages"),
+            order=31,
+            count=_count(_portal_notices_of),
+            export=_portal_notices,
+            anonymise=_anonymise_portal_notices,
         )
     )

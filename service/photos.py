@@ -59,16 +59,20 @@ class MultiplePhotoInput(forms.ClearableFileInput):
 class PhotosField(forms.FileField):
     """Several photos in one input (a phone's gallery selection)."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, max_files: int = 10, **kwargs) -> None:
         kwargs.setdefault(
             "widget", MultiplePhotoInput(attrs={"accept": "image/*", "multiple": True})
         )
+        self.max_files = max_files
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
         files = data if isinstance(data, list | tuple) else [data] if data else []
-        if len(files) > 10:
-            raise forms.ValidationError(gettext("At most 10 photos at a time."))
+        if len(files) > self.max_files:
+            raise forms.ValidationError(
+                gettext("At most %(count)s photos at a time.")
+                % {"count": self.max_files}
+            )
         if not files and self.required:
             raise forms.ValidationError(self.error_messages["required"], "required")
         return [clean_photo(super(PhotosField, self).clean(f, initial)) for f in files]

@@ -203,7 +203,7 @@ def request_intake(
 @transaction.atomic
 def request_create(
     *,
-    actor: User,
+    actor: User | None,
     customer: Customer,
     kind: str,
     category: str,
@@ -212,7 +212,13 @@ def request_create(
     description: str,
     unit: Unit | None = None,
 ) -> ServiceRequest:
-    """Record a request; whoever records it is its accountable receiver (首问负责制)."""
+    """Record a request; whoever records it is its accountable receiver (首问负责制).
+
+    actor None: the owner submitted it in the portal (channel "portal"); it has no
+    receiver until an agent accepts it (service.portal_requests.request_accept)."""
+    portal = channel == ServiceRequest.Channel.PORTAL
+    if (actor is None) != portal:
+        raise ValueError("a portal request, and only one, is recorded without a user")
     now = timezone.now()
     response_hours, resolution_hours = deadlines_for(
         category=category, severity=severity
@@ -231,11 +237,19 @@ def request_create(
         resolution_due=now + timedelta(hours=resolution_hours),
     )
     audit_record(actor=actor, instance=request, action=AuditEntry.Action.CREATE)
+    recorded = (
+        service_events.PORTAL_REQUEST_SUBMITTED
+        if portal
+        else service_events.REQUEST_RECORDED
+    )
     interaction_log(
         customer=customer,
         kind="complaint" if kind == ServiceRequest.Kind.COMPLAINT else "system",
-        channel="phone" if channel == ServiceRequest.Channel.PHONE else "",
-        entry=service_events.REQUEST_RECORDED(kind=kind, number=request.number),
+        channel={
+            ServiceRequest.Channel.PHONE: "phone",
+            ServiceRequest.Channel.PORTAL: "portal",
+        }.get(channel, ""),
+        entry=recorded(kind=kind, number=request.number),
         summary=request.description[:200],
         actor=actor,
         link=request,
@@ -244,9 +258,9 @@ def request_create(
 
 
 @transaction.atomic
-def photos_add(*, actor: User, request: ServiceRequest, files: list) -> int:
+def photos_add(*, actor: User | None, request: ServiceRequest, files: list) -> int:
     """Keep photos of the problem on the request: all of them or none, a step saying
-    how many, and an audit entry."""
+    how many, and an audit entry. actor None: the owner's, from the portal."""
     if not files:
         return 0
     before = request.photos.count()
@@ -279,6 +293,17 @@ def _locked(request: ServiceRequest) -> ServiceRequest:
     )
 
 
+def must_be_accepted(request: ServiceRequest) -> None:
+    """Work starts once someone is accountable: a portal request is accepted first."""
+    if request.receiver_id is None:
+        raise ValidationError(
+            _(
+                "Accept this request from the owners' portal first: whoever accepts "
+                "it becomes its first receiver."
+            )
+        )
+
+
 @transaction.atomic
 def request_assign(
     *,
@@ -290,6 +315,7 @@ def request_assign(
 ) -> ServiceRequest:
     """Hand the work to a department (and a person there). The receiver stays accountable."""
     request = _locked(request)
+    must_be_accepted(request)
     request.department = department
     request.handler = handler
     request.save(update_fields=["department", "handler"])
@@ -312,6 +338,7 @@ def request_assign(
 @transaction.atomic
 def request_start(*, actor: User, request: ServiceRequest) -> ServiceRequest:
     request = _locked(request)
+    must_be_accepted(request)
     request.move_to(ServiceRequest.Status.IN_PROGRESS, actor=actor)
     return request
 
@@ -348,6 +375,27 @@ def request_callback(
     request = _locked(request)
     if not _may_call_back(actor, request):
         raise PermissionDenied(_("The accountable receiver makes the callback."))
+    return callback_record(
+        actor=actor,
+        request=request,
+        satisfied=satisfied,
+        note=note,
+        not_satisfied=service_events.OWNER_NOT_SATISFIED(),
+    )
+
+
+def callback_record(
+    *,
+    actor: User | None,
+    request: ServiceRequest,
+    satisfied: bool,
+    note: str,
+    satisfied_because=None,
+    not_satisfied,
+) -> ServiceRequest:
+    """The owner's word on the fix, on a locked request: given at a callback by the
+    receiver, or by the owner in the portal (actor None). Not satisfied reopens it,
+    counts the reopening and escalates to the service manager, whoever reported it."""
     if request.status != ServiceRequest.Status.RESOLVED:
         raise ValidationError(_("Call back once the request is resolved."))
     before = snapshot(request, ["satisfied", "callback_note"])
@@ -356,7 +404,12 @@ def request_callback(
     request.save(update_fields=["satisfied", "callback_note"])
     audit_change(actor=actor, instance=request, before=before)
     if satisfied:
-        request.move_to(ServiceRequest.Status.CALLED_BACK, actor=actor, note=note)
+        request.move_to(
+            ServiceRequest.Status.CALLED_BACK,
+            actor=actor,
+            note=note,
+            because=satisfied_because,
+        )
         return request
     request.reopen_count += 1
     request.reopened_at = timezone.now()
@@ -365,14 +418,19 @@ def request_callback(
         ServiceRequest.Status.IN_PROGRESS,
         actor=actor,
         note=note,
-        because=service_events.OWNER_NOT_SATISFIED(),
+        because=not_satisfied,
     )
     _escalate(request, Escalation.Level.MANAGER, Escalation.Reason.NOT_SATISFIED)
     return request
 
 
 @transaction.atomic
-def request_close(*, actor: User, request: ServiceRequest) -> ServiceRequest:
+def request_close(
+    *, actor: User | None, request: ServiceRequest, survey_after=None
+) -> ServiceRequest:
+    """Close after a satisfied callback. actor None: the owner confirmed the fix in
+    the portal; ``survey_after`` then gives them time to rate it there before the
+    survey goes out by message."""
     request = _locked(request)
     if request.status != ServiceRequest.Status.CALLED_BACK or not request.satisfied:
         raise ValidationError(
@@ -382,13 +440,20 @@ def request_close(*, actor: User, request: ServiceRequest) -> ServiceRequest:
         )
     request.move_to(ServiceRequest.Status.CLOSED, actor=actor)
     # The satisfaction survey is a row in the same transaction; the beat job sends it.
-    invitation_for_request(request)
+    invitation_for_request(request, due_after=survey_after)
     return request
 
 
 def _people(level: int, request: ServiceRequest) -> list[User]:
     if level == Escalation.Level.HANDLER:
-        return [request.handler or request.receiver]
+        if request.handler_id or request.receiver_id:
+            return [request.handler or request.receiver]
+        # A portal request nobody accepted: the whole desk hears of it.
+        return list(
+            User.objects.filter(
+                is_active=True, groups__name=Role.SERVICE_AGENT.value
+            ).distinct()
+        )
     role = Role.SERVICE_MANAGER if level == Escalation.Level.MANAGER else Role.EXECUTIVE
     return list(User.objects.filter(is_active=True, groups__name=role.value).distinct())
 
@@ -417,9 +482,12 @@ def _escalate(request: ServiceRequest, level: int, reason: str) -> bool:
 
 def escalations_sweep(*, now=None) -> int:
     """Raise overdue requests up the ladder. A row per request and level: running it
-    twice, or after a crash, raises each level once."""
+    twice, or after a crash, raises each level once. Letters to the general manager
+    past their deadline are escalated by the same sweep (service.mailbox)."""
+    from service.mailbox import letters_escalate
+
     now = now or timezone.now()
-    raised = 0
+    raised = letters_escalate(now=now)
     working = (
         ServiceRequest.Status.RECEIVED,
         ServiceRequest.Status.ASSIGNED,

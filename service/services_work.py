@@ -121,6 +121,9 @@ def work_order_create(
     )
     if request.status not in WORKING:
         raise ValidationError(_("Work orders are for requests still being worked on."))
+    from service.services import must_be_accepted
+
+    must_be_accepted(request)
     if not task.strip():
         raise ValidationError({"task": _("Say what is to be done.")})
     work_order = WorkOrder(

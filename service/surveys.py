@@ -130,9 +130,12 @@ def satisfaction_by_month(
 # Invitations ----------------------------------------------------------------------
 
 
-def invitation_for_request(request: ServiceRequest) -> SurveyInvitation:
+def invitation_for_request(
+    request: ServiceRequest, *, due_after: timedelta | None = None
+) -> SurveyInvitation:
     """The survey after a closed request; at most one per request. The caller holds
-    the transaction that closed it."""
+    the transaction that closed it. ``due_after``: sent that much later (the owner
+    may answer it in the portal meanwhile, and then gets no message)."""
     template = active_template(SurveyTemplate.Occasion.REQUEST_CLOSED)
     project_id = _project_of(request)
     invitation, _created = SurveyInvitation.objects.get_or_create(
@@ -141,7 +144,7 @@ def invitation_for_request(request: ServiceRequest) -> SurveyInvitation:
             "template": template,
             "customer_id": request.customer_id,
             "project_id": project_id,
-            "due_at": timezone.now(),
+            "due_at": timezone.now() + (due_after or timedelta()),
         },
     )
     return invitation
@@ -249,6 +252,8 @@ class InvitationKind(outbox.OutboxKind):
         return Q(due_at__lte=now)
 
     def compose(self, row: SurveyInvitation) -> outbox.Message | None:
+        if row.answered_at is not None:
+            return None  # answered in the owners' portal before it was due
         return outreach.message_to(row.customer, *_compose(row))
 
     def describe(self, row: SurveyInvitation) -> str:

@@ -83,3 +83,23 @@ def survey_reminders_send() -> int:
     for pk in due:
         survey_reminder_send.delay(pk)
     return len(due)
+
+
+@shared_task(name="service.tasks.portal_notice_send", ignore_result=True)
+def portal_notice_send(notice_id: int) -> bool:
+    """Send one message about an owner's portal request or letter; once."""
+    from service.portal_requests import notice_send
+
+    return notice_send(notice_id=notice_id)
+
+
+@shared_task(name="service.tasks.portal_notices_send", ignore_result=True)
+@tracked("service.portal_notices_send")
+def portal_notices_send() -> int:
+    """The sweep: one send task per message whose own task was lost or is due again."""
+    from service.portal_requests import notices_pending
+
+    pending = notices_pending()
+    for pk in pending:
+        portal_notice_send.delay(pk)
+    return len(pending)

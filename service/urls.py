@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from service.views import dashboard as dashboard_views
-from service.views import handover, surveys
+from service.views import handover, mailbox, surveys
 from service.views import knowledge as knowledge_views
 from service.views import requests as views
 from service.views import work as work_views
@@ -26,6 +26,7 @@ urlpatterns = [
         views.request_photo,
         name="request-photo",
     ),
+    path("requests/<int:pk>/accept/", views.request_accept, name="request-accept"),
     path("requests/<int:pk>/assign/", views.request_assign, name="request-assign"),
     path("requests/<int:pk>/start/", views.request_start, name="request-start"),
     path("requests/<int:pk>/resolve/", views.request_resolve, name="request-resolve"),
@@ -88,6 +89,10 @@ urlpatterns = [
     path("knowledge/new/", knowledge_views.article_create, name="article-create"),
     path("knowledge/<int:pk>/", knowledge_views.article_detail, name="article-detail"),
     path("knowledge/<int:pk>/edit/", knowledge_views.article_edit, name="article-edit"),
+    # The general manager's mailbox (issue 14, item 7).
+    path("letters/", mailbox.letter_list, name="letter-list"),
+    path("letters/<int:pk>/", mailbox.letter_detail, name="letter-detail"),
+    path("letters/<int:pk>/answer/", mailbox.letter_answer, name="letter-answer"),
     # Dashboard (item 10).
     path("dashboard/", dashboard_views.service_dashboard, name="dashboard"),
     path("handovers/", handover.handover_list, name="handover-list"),

@@ -22,6 +22,11 @@ from service.models.handover import (  # noqa: F401
     InspectionItem,
 )
 from service.models.knowledge import Article, ArticleUse  # noqa: F401
+from service.models.portal import (  # noqa: F401
+    MailboxSettings,
+    OwnerLetter,
+    PortalNotice,
+)
 from service.models.surveys import (  # noqa: F401
     SurveyAnswer,
     SurveyInvitation,

@@ -43,6 +43,10 @@ class ServiceAccess(models.Model):
                 "view_service_request",
                 _("Can see service requests (the desk's, or those they recorded)"),
             ),
+            # The general manager's mailbox (总经理信箱): the queue of owners' letters,
+            # and answering them (the executive's only action).
+            ("view_gm_mailbox", _("Can see the letters to the general manager")),
+            ("answer_gm_letter", _("Can answer letters to the general manager")),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +148,9 @@ class ServiceRequest(models.Model):
         WECHAT = "wechat", _("WeChat")
         WEB = "web", _("Web")
         PROPERTY = "property", _("Via property management")
+        # Submitted by the owner in the owners' portal: no receiver until an agent
+        # accepts it (service.portal_requests.request_accept).
+        PORTAL = "portal", _("Owner portal")
 
     # The moves a request may make; "not satisfied" at callback reopens it.
     TRANSITIONS: dict[str, set[str]] = {
@@ -186,12 +193,16 @@ class ServiceRequest(models.Model):
     )
     description = models.TextField(_("description"))
     # First-receiver responsibility (首问负责制): whoever records it stays accountable.
+    # Empty only for a portal request nobody has accepted yet.
     receiver = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
         on_delete=models.PROTECT,
         related_name="received_requests",
         verbose_name=_("accountable receiver"),
     )
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
     department = models.CharField(
         _("handled by"), max_length=20, choices=Department.choices, blank=True
     )
@@ -245,7 +256,20 @@ class ServiceRequest(models.Model):
     class Meta:
         verbose_name = _("service request")
         verbose_name_plural = _("service requests")
+        constraints = [
+            # Only an owner's portal request waits for someone to accept it.
+            models.CheckConstraint(
+                condition=Q(receiver__isnull=False) | Q(channel="portal"),
+                name="request_receiver_unless_portal",
+            )
+        ]
         indexes = [
+            # The desk's queue of portal requests nobody has accepted yet.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(channel="portal", receiver__isnull=True),
+                name="request_unaccepted_idx",
+            ),
             models.Index(fields=["status", "-received_at"], name="request_status_idx"),
             models.Index(fields=["receiver", "status"], name="request_receiver_idx"),
             models.Index(
@@ -298,6 +322,11 @@ class ServiceRequest(models.Model):
     @property
     def number(self) -> str:
         return f"KF{self.received_at:%Y%m%d}-{self.pk:05d}"
+
+    @property
+    def awaiting_acceptance(self) -> bool:
+        """A portal request no agent has accepted: nobody is accountable yet."""
+        return self.receiver_id is None
 
     @property
     def is_open(self) -> bool:
@@ -370,7 +399,7 @@ class ServiceRequest(models.Model):
             fields.append("closed_at")
         self.save(update_fields=fields)
         audit_change(actor=actor, instance=self, before=before)
-        ServiceStep.objects.create(
+        step = ServiceStep.objects.create(
             request=self,
             from_status=old,
             to_status=status,
@@ -380,6 +409,11 @@ class ServiceRequest(models.Model):
             event=because.code if because is not None else "",
             params=because.params if because is not None else {},
         )
+        if self.channel == self.Channel.PORTAL:
+            # The owner hears of every change the desk makes (a row, then a task).
+            from service.portal_requests import notice_for_step
+
+            notice_for_step(step)
         moved = {"kind": self.kind, "number": self.number, "old": old, "new": status}
         interaction_log(
             customer=self.customer,
@@ -403,8 +437,13 @@ class RequestPhoto(models.Model):
         ServiceRequest, on_delete=models.CASCADE, related_name="photos"
     )
     file = models.FileField(_("photo"), upload_to="requests/%Y/%m/")
+    # Empty: the owner's own, sent with their request from the portal.
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     uploaded_at = models.DateTimeField(default=timezone.now)
 

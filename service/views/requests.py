@@ -23,7 +23,7 @@ from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
-from service import confirmations, services
+from service import confirmations, portal_requests, services
 from service.forms import (
     AssignForm,
     CallbackForm,
@@ -90,6 +90,9 @@ def request_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(status__in=WORKING, resolution_due__lt=now)
     elif view == "callback":
         qs = qs.filter(status=ServiceRequest.Status.RESOLVED)
+    elif view == "portal":
+        # Owners' portal requests nobody has accepted yet (request_unaccepted_idx).
+        qs = qs.filter(channel=ServiceRequest.Channel.PORTAL, receiver__isnull=True)
     elif view == "all":
         pass
     else:
@@ -104,6 +107,8 @@ def request_list(request: HttpRequest) -> HttpResponse:
                 default=Value(1),
             )
         ).order_by("late", "resolution_due", "pk")
+    elif view == "portal":
+        qs = qs.order_by("received_at", "pk")
     elif view != "all":
         qs = qs.order_by("resolution_due", "pk")
     else:
@@ -123,8 +128,13 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 def _narrow(qs, params) -> tuple:
     """Optional filters a cluster or an overview figure links with: building,
-    category, project, received since / from start to end."""
+    category, project, channel (the owners' portal...), received since / from start
+    to end."""
     narrowed: dict[str, str] = {}
+    channel = params.get("channel", "")
+    if channel in ServiceRequest.Channel.values:
+        qs = qs.filter(channel=channel)
+        narrowed["channel"] = channel
     building = params.get("building", "")
     if parse_id(building):
         qs = qs.filter(unit__building_id=parse_id(building))
@@ -354,6 +364,9 @@ def render_detail(
             "cluster_days": settings.SERVICE_CLUSTER_DAYS,
             "may_call_back": user.pk == item.receiver_id
             or user.has_perm("service.manage_service"),
+            "portal_rating": portal_requests.rating_of(item)
+            if item.channel == ServiceRequest.Channel.PORTAL
+            else None,
             "confirm": {"close": confirmations.close(item)}
             if item.status == ServiceRequest.Status.CALLED_BACK
             and user.has_perm("service.use_service")
@@ -393,6 +406,27 @@ def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpRespons
         target={"request": item},
         back=item,
     )
+
+
+@action_required("service.use_service")
+@require_POST
+def request_accept(request: HttpRequest, pk: int) -> HttpResponse:
+    """Accept an owner's portal request: the agent becomes its first receiver."""
+    item = _request(request, pk)
+    try:
+        portal_requests.request_accept(actor=request.user, request=item)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _(
+                "You accepted %(number)s and are its first receiver. The owner has "
+                "been told by message."
+            )
+            % {"number": item.number},
+        )
+    return redirect(item)
 
 
 @action_required("service.use_service")

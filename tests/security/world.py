@@ -116,6 +116,19 @@ PK_OF: dict[str, dict[str, str]] = {
     "service:request-photos-add": {"pk": "service_request"},
     "service:request-photo": {"pk": "service_request", "photo_pk": "request_photo"},
     "service:request-assign": {"pk": "service_request"},
+    "service:request-accept": {"pk": "portal_request"},
+    "service:letter-detail": {"pk": "owner_letter"},
+    "service:letter-answer": {"pk": "owner_letter"},
+    # The owners' portal (service): each household's own request and letter.
+    "service_portal:request-detail": {"pk": "portal_service_request"},
+    "service_portal:request-photo": {
+        "pk": "portal_service_request",
+        "photo_pk": "portal_request_photo",
+    },
+    "service_portal:request-confirm": {"pk": "portal_service_request"},
+    "service_portal:request-reject": {"pk": "portal_service_request"},
+    "service_portal:request-rate": {"pk": "portal_service_request"},
+    "service_portal:letter-detail": {"pk": "portal_letter"},
     "service:request-start": {"pk": "service_request"},
     "service:request-resolve": {"pk": "service_request"},
     "service:request-callback": {"pk": "service_request"},
@@ -453,6 +466,27 @@ def build_world() -> World:
         description="卫生间漏水",
     )
     n["service_request"] = request
+    # From the owners' portal: waiting for an agent to accept it; and a letter to the
+    # general manager waiting for an answer.
+    n["portal_request"] = service_services.request_create(
+        actor=None,
+        customer=owner,
+        unit=owned_unit,
+        kind="repair",
+        category="plumbing",
+        severity="normal",
+        channel="portal",
+        description="厨房下水堵塞",
+    )
+    from service.mailbox import letter_write
+
+    n["owner_letter"] = letter_write(
+        owner=owner,
+        household_ids=frozenset({owner.pk}),
+        subject="小区绿化",
+        body="希望尽快完成绿化。",
+        unit=owned_unit,
+    )
     photo = RequestPhoto(request=request, uploaded_by=agent)
     photo.file.save("leak.png", ContentFile(PNG), save=False)
     photo.save()
@@ -696,12 +730,15 @@ def _portal_households(w: World) -> None:
     from sales.services.money import receipt_record
     from sales.services.ownership import current_rule
     from service import handover
+    from service.mailbox import letter_write
     from service.models import (
         Inspection,
         InspectionItem,
+        RequestPhoto,
         SurveyInvitation,
         SurveyTemplate,
     )
+    from service.portal_requests import portal_request_submit
     from tests.portal_fixtures import make_owner_household
 
     today = timezone.localdate()
@@ -760,6 +797,26 @@ def _portal_households(w: World) -> None:
             item="防水与地漏",
             result="defect",
             note="地漏反水",
+        )
+        household = frozenset({home.buyer.pk, home.co_buyer.pk})
+        side["portal_service_request"] = portal_request_submit(
+            owner=home.co_buyer,
+            household_ids=household,
+            unit=home.unit,
+            kind="repair",
+            category="plumbing",
+            description="阳台地漏反水",
+        )
+        photo = RequestPhoto(request=side["portal_service_request"])
+        photo.file.save("drain.png", ContentFile(PNG), save=False)
+        photo.save()
+        side["portal_request_photo"] = photo
+        side["portal_letter"] = letter_write(
+            owner=home.buyer,
+            household_ids=household,
+            subject="希望增加充电桩",
+            body="地下车库能否增加充电桩？",
+            unit=home.unit,
         )
         side["portal_owner"] = home.buyer
         side["portal_co_buyer"] = home.co_buyer

@@ -48,6 +48,7 @@ def test_demo_seed_runs_twice_and_fills_handover_and_surveys(demo_world):
         SurveyResponse.objects.count(),
     )
     assert counts[0] == 1 and counts[1] == 8
+
     assert HandoverAppointment.objects.filter(status="handed_over").exists()
     defects = InspectionItem.objects.filter(result="defect")
     assert not defects.filter(repair_request__isnull=True).exists()

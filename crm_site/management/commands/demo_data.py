@@ -64,6 +64,7 @@ DEMO_SEEDERS = [
     "service.demo_portal",
     # After the demo owner: they get their points and the club event's invitation.
     "marketing.demo_club",
+    "service.demo_repairs",
 ]
 
 

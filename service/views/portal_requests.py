@@ -1,0 +1,204 @@
+"""Repairs and complaints in the owners' portal: the household's requests, a new one
+with photos, its steps in plain words, confirming or rejecting the fix, rating it.
+
+Every query is within ``request.household_ids`` (404 outside the household)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+
+from crm_site.pagination import paginate
+from crm_site.permissions import owner_required
+from service import portal_requests, surveys
+from service.forms import (
+    PortalConfirmForm,
+    PortalRatingForm,
+    PortalRejectForm,
+    PortalRequestForm,
+)
+from service.models import RequestPhoto, ServiceRequest
+from service.photos import photo_response
+
+
+def _mine(request: HttpRequest, pk: int) -> ServiceRequest:
+    return get_object_or_404(
+        portal_requests.requests_of_household(request.household_ids).select_related(
+            "customer", "unit__building__project"
+        ),
+        pk=pk,
+    )
+
+
+@owner_required
+def request_list(request: HttpRequest) -> HttpResponse:
+    page = paginate(
+        portal_requests.requests_of_household(request.household_ids)
+        .select_related("unit__building")
+        .order_by("-received_at", "-pk"),
+        page=request.GET.get("page"),
+        per_page=20,
+    )
+    for item in page.items:
+        item.owner_status = portal_requests.owner_status(item)
+    return render(request, "service/portal/request_list.html", {"page": page})
+
+
+@owner_required
+def request_create(request: HttpRequest) -> HttpResponse:
+    units = portal_requests.household_units(request.household_ids)
+    form = PortalRequestForm(
+        request.POST or None,
+        request.FILES or None,
+        units=units,
+        initial={"unit": units[0].pk} if len(units) == 1 else None,
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                item = portal_requests.portal_request_submit(
+                    owner=request.owner,
+                    household_ids=request.household_ids,
+                    unit=data["unit"],
+                    kind=data["kind"],
+                    category=data["category"],
+                    description=data["description"],
+                    photos=data["photos"],
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "Sent. Your request number is %(number)s. The service desk "
+                        "will accept it and tell you by message at each step."
+                    )
+                    % {"number": item.number},
+                )
+                return redirect("service_portal:request-detail", pk=item.pk)
+        status = 400
+    return render(
+        request,
+        "service/portal/request_form.html",
+        {"form": form, "units": units},
+        status=status,
+    )
+
+
+@owner_required
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, _mine(request, pk))
+
+
+def _detail(request: HttpRequest, item: ServiceRequest) -> HttpResponse:
+    invitation = portal_requests.rating_invitation(item)
+    return render(
+        request,
+        "service/portal/request_detail.html",
+        {
+            "item": item,
+            "status_words": portal_requests.owner_status(item),
+            "steps": portal_requests.owner_steps(item),
+            "photos": list(item.photos.order_by("uploaded_at", "pk")),
+            "confirm_form": PortalConfirmForm(),
+            "reject_form": PortalRejectForm(),
+            "rating_form": PortalRatingForm(questions=surveys.questions_of(invitation))
+            if invitation
+            else None,
+            "rating": None if invitation else portal_requests.rating_of(item),
+        },
+    )
+
+
+@owner_required
+def request_photo(request: HttpRequest, pk: int, photo_pk: int) -> FileResponse:
+    item = _mine(request, pk)
+    return photo_response(
+        get_object_or_404(RequestPhoto, pk=photo_pk, request=item).file
+    )
+
+
+def _done(request: HttpRequest, item: ServiceRequest, call, message: str):
+    try:
+        call()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, message)
+    return redirect("service_portal:request-detail", pk=item.pk)
+
+
+@owner_required
+def request_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _mine(request, pk)
+    if request.method != "POST":
+        return _detail(request, item)  # the page that holds this form
+    form = PortalConfirmForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    return _done(
+        request,
+        item,
+        lambda: portal_requests.portal_request_confirm(
+            household_ids=request.household_ids, request=item, note=note
+        ),
+        _("Thank you: the request is closed. Please rate our service below."),
+    )
+
+
+@owner_required
+def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _mine(request, pk)
+    if request.method != "POST":
+        return _detail(request, item)  # the page that holds this form
+    form = PortalRejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Tell us what is still wrong."))
+        return redirect("service_portal:request-detail", pk=item.pk)
+    return _done(
+        request,
+        item,
+        lambda: portal_requests.portal_request_reject(
+            household_ids=request.household_ids,
+            request=item,
+            note=form.cleaned_data["note"],
+        ),
+        _(
+            "We are sorry it is not solved. The request is open again and the service "
+            "manager has been told."
+        ),
+    )
+
+
+@owner_required
+def request_rate(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _mine(request, pk)
+    if request.method != "POST":
+        return _detail(request, item)  # the page that holds this form
+    invitation = portal_requests.rating_invitation(item)
+    if invitation is None:
+        messages.error(request, _("This request cannot be rated now."))
+        return redirect("service_portal:request-detail", pk=item.pk)
+    form = PortalRatingForm(request.POST, questions=surveys.questions_of(invitation))
+    if not form.is_valid():
+        messages.error(request, _("Give every question a score from 1 to 5."))
+        return redirect("service_portal:request-detail", pk=item.pk)
+
+    def rate():
+        try:
+            portal_requests.portal_request_rate(
+                household_ids=request.household_ids,
+                request=item,
+                scores=form.scores(),
+                comment=form.cleaned_data["comment"],
+            )
+        except surveys.AlreadyAnswered:
+            raise ValidationError(_("You have rated this request already.")) from None
+
+    return _done(request, item, rate, _("Thank you for your rating."))
