@@ -44,13 +44,18 @@ def phone_page(browser, live_server):
     return context, page, violations
 
 
-def sign_in_owner(page, mobile: str, caplog, *, remember: bool = False) -> None:
-    """From the sign-in page to the portal's home page."""
+def sign_in_owner(
+    page, mobile: str, caplog, *, remember: bool = False, screenshot_dir=None
+) -> None:
+    """From the sign-in page to the portal's home page (screenshots of both steps
+    into ``screenshot_dir`` when given)."""
     page.goto("/portal/sign-in/")
     form = page.get_by_test_id("portal-sign-in")
     form.locator("input[name=mobile]").fill(mobile)
     form.locator("button[type=submit]").click()
     page.wait_for_url("**/portal/sign-in/code/")
+    if screenshot_dir is not None:
+        page.screenshot(path=str(screenshot_dir / "89-portal-sign-in-code.png"))
     code = code_from_sms_log(caplog)
     form = page.get_by_test_id("portal-code-form")
     form.locator("input[name=code]").fill(code)

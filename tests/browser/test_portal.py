@@ -41,7 +41,9 @@ def test_an_owner_signs_in_on_a_phone_and_sees_the_home_and_the_payments(
     context, page, violations = phone_page(browser, live_server)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
-        sign_in_owner(page, "138 1234 0001", caplog, remember=True)
+        sign_in_owner(
+            page, "138 1234 0001", caplog, remember=True, screenshot_dir=SCREENSHOTS
+        )
         assert page.locator("html").get_attribute("lang") == "zh-hans"
         page.screenshot(path=str(SCREENSHOTS / "90-portal-home.png"), full_page=True)
         page.get_by_test_id("portal-tabs").locator(
