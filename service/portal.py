@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -37,23 +36,24 @@ def household_appointments(household_ids: Iterable[int]):
 
 def home_panel(household_ids: frozenset[int], unit_ids: list[int]) -> dict[int, dict]:
     """Per unit: its handover appointment and the inspection's defects with their
-    repair requests. Three queries whatever the number of units and defects."""
+    repair requests. Two queries whatever the number of units and defects."""
     appointments = list(
         household_appointments(household_ids)
         .filter(unit_id__in=unit_ids)
-        .prefetch_related(
-            Prefetch(
-                "inspection__items",
-                queryset=InspectionItem.objects.filter(
-                    result__in=[InspectionItem.Result.DEFECT]
-                )
-                .select_related("repair_request")
-                .order_by("position"),
-                to_attr="defects",
-            )
-        )
+        .select_related("inspection")
         .order_by("unit_id", "-created_at")
     )
+    inspections = [a.inspection for a in appointments if getattr(a, "inspection", None)]
+    defects: dict[int, list[InspectionItem]] = {i.pk: [] for i in inspections}
+    if inspections:
+        for item in (
+            InspectionItem.objects.filter(
+                inspection__in=inspections, result=InspectionItem.Result.DEFECT
+            )
+            .select_related("repair_request")
+            .order_by("position")
+        ):
+            defects[item.inspection_id].append(item)
     panels: dict[int, dict] = {}
     for appointment in appointments:
         if appointment.unit_id in panels:
@@ -63,7 +63,7 @@ def home_panel(household_ids: frozenset[int], unit_ids: list[int]) -> dict[int, 
             "appointment": appointment,
             "booking_open": handover.booking_open(appointment),
             "inspection": inspection,
-            "defects": inspection.defects if inspection is not None else [],
+            "defects": defects.get(inspection.pk, []) if inspection else [],
         }
     return panels
 

@@ -58,21 +58,15 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         else:
             session[PHONE_KEY] = phone
             session[NEXT_KEY] = _next_url(request, request.POST.get("next"))
+            # The code page itself says a code is on its way (if the number is an
+            # owner's); only a request too soon after the last one needs a word.
             if outcome == CodeRequest.TOO_SOON:
                 messages.info(
                     request,
                     _(
-                        "A code was sent a moment ago; please wait a minute before asking for another."
+                        "A code was sent a moment ago; please wait a minute before "
+                        "asking for another."
                     ),
-                )
-            else:
-                messages.success(
-                    request,
-                    _(
-                        "If this number belongs to an owner, a code is on its way by "
-                        "SMS. It is valid for %(minutes)s minutes."
-                    )
-                    % {"minutes": settings.PORTAL_CODE_MINUTES},
                 )
             return redirect("portal:sign-in-code")
     elif request.method == "POST":
