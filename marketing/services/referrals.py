@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site.audit import audit_record
@@ -187,6 +189,9 @@ def customer_matches(opportunity: Opportunity):
 
 
 PORTAL_CHANNEL = Channel.PORTAL
+# Recommendations one owner may send in a day: enough for a family gathering, too few
+# to fill the CRM with numbers from a list.
+RECOMMENDATIONS_PER_DAY = 10
 
 
 def _consultant_for_new_friend(owner: Customer) -> User | None:
@@ -226,6 +231,16 @@ def referral_from_owner(
         )
     name = friend_name.strip()[:100]
     owner = Customer.objects.select_for_update().get(pk=owner.pk)
+    today = Recommendation.objects.filter(
+        owner=owner, created_at__gte=timezone.now() - timedelta(days=1)
+    ).count()
+    if today >= RECOMMENDATIONS_PER_DAY:
+        raise ValidationError(
+            _(
+                "You have recommended many friends today. Please try again tomorrow, "
+                "or call your consultant."
+            )
+        )
     friend = customer_find_by_phone(friend_mobile)
     outcome = _declined_because(owner, friend)
     referral = None

@@ -95,3 +95,13 @@ def test_a_recommendation_needs_the_friends_agreement_and_an_owner(own_customer,
     with pytest.raises(ValidationError):
         _recommend(own_customer)
     assert not Recommendation.objects.exists() and not Referral.objects.exists()
+
+
+def test_an_owner_recommends_at_most_ten_friends_a_day(owner):
+    from marketing.services.referrals import RECOMMENDATIONS_PER_DAY
+
+    for n in range(RECOMMENDATIONS_PER_DAY):
+        _recommend(owner, name=f"朋友{n}", mobile=f"+861381111{n:04d}")
+    with pytest.raises(ValidationError):
+        _recommend(owner, name="再一个", mobile="+8613822229999")
+    assert Recommendation.objects.count() == RECOMMENDATIONS_PER_DAY
