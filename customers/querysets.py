@@ -23,6 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Right, StrIndex
 
 from crm_site.audit import AuditedQuerySet
+from crm_site.lookups import IdArray
 from customers.phones import MAINLAND_CODE
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class CustomerQuerySet(AuditedQuerySet):
         if user.has_perm("customers.scope_team") and user.team_id:
             # A list of ids keeps the owner index usable (no join on users); sent
             # as one array (crm_site.lookups), however large the team.
-            members = user.team_member_ids()
+            members = IdArray(user.team_member_ids())
             clauses.append(Q(assigned_consultant_id__any_of=members))
             clauses.append(
                 Q(
@@ -165,7 +166,7 @@ class CustomerQuerySet(AuditedQuerySet):
         if not text:
             return self
         # Up to a few thousand ids: one array parameter (crm_site.lookups).
-        return self.filter(pk__any_of=search_ids(text, user=user)).annotate(
+        return self.filter(pk__any_of=IdArray(search_ids(text, user=user))).annotate(
             search_rank=Case(
                 When(name=text, then=Value(0)),
                 When(name__startswith=text, then=Value(1)),

@@ -10,6 +10,7 @@ from django.template.loaders.cached import Loader as CachedLoader
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 
+from crm_site.lookups import IdArray
 from crm_site.models import Notification
 from crm_site.notifications import notify, unread_count
 from customers.forms import InteractionForm
@@ -160,6 +161,15 @@ def test_any_of_finds_what_in_finds_with_the_list_as_one_parameter():
     assert found == {customers[0].pk, customers[1].pk}
     assert "= ANY(" in ctx.captured_queries[0]["sql"]
     assert not Customer.objects.filter(pk__any_of=[]).exists()
+    # IdArray: the same rows, the list handed to the ORM as one value.
+    assert (
+        set(
+            Customer.objects.filter(pk__any_of=IdArray(ids)).values_list(
+                "pk", flat=True
+            )
+        )
+        == found
+    )
     # On a foreign key too (the team scope).
     owner = customers[2].assigned_consultant_id
     if owner is not None:
