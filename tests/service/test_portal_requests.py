@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site import messaging, outbox
 from crm_site.models import AuditEntry
@@ -401,7 +401,8 @@ def test_the_owner_reads_the_steps_in_plain_words(home, household, service_agent
     portal_requests.portal_request_reject(
         household_ids=household, request=request, note="还在漏"
     )
-    words = [step.words for step in portal_requests.owner_steps(request)]
+    with translation.override("en"):
+        words = [str(step.words) for step in portal_requests.owner_steps(request)]
     assert words[0] == "You sent it in the portal"
     assert "Accepted by the service desk, who stays responsible" in words
     assert "Being worked on" in words
@@ -460,7 +461,9 @@ def test_an_accepted_request_is_not_taken_over(client, home, household, service_
     portal_requests.request_accept(actor=other, request=request)
     client.force_login(service_agent)
     response = client.post(
-        reverse("service:request-accept", args=[request.pk]), follow=True
+        reverse("service:request-accept", args=[request.pk]),
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert "already accepted" in response.content.decode()
     request.refresh_from_db()

@@ -75,7 +75,7 @@ def test_the_owner_reports_a_repair_with_a_photo(owner_client, owner_household):
     )
     assert request.channel == "portal" and request.photos.count() == 1
     assert request.customer == owner_household.buyer
-    detail = owner_client.get(response["Location"])
+    detail = owner_client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en")
     assert "waiting for the service desk" in detail.content.decode()
     listed = owner_client.get(reverse("service_portal:request-list"))
     assert request.number in listed.content.decode()
@@ -184,7 +184,8 @@ def test_the_owner_rejects_the_fix_and_it_reopens(owner_client, resolved):
     resolved.refresh_from_db()
     assert resolved.status == "in_progress" and resolved.reopen_count == 1
     page = owner_client.get(
-        reverse("service_portal:request-detail", args=[resolved.pk])
+        reverse("service_portal:request-detail", args=[resolved.pk]),
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert "Not solved yet" in page.content.decode()
 
