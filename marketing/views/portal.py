@@ -11,16 +11,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
+from crm_site.pagination import paginate
 from crm_site.permissions import owner_required
 from customers.models import Channel
 from marketing import portal as marketing_portal
 from marketing.club_forms import RecommendFriendForm
 from marketing.club_selectors import club_card
-from marketing.models import Response
+from marketing.models import PointEntry, Response
 from marketing.services import ResponseRefused, response_record
 from marketing.services.referrals import is_owner, referral_from_owner
 
-LEDGER_ROWS = 30
+# Points history lines a page (older ones on the next pages).
+LEDGER_ROWS = 20
 
 
 @owner_required
@@ -75,12 +77,21 @@ def recommend(request: HttpRequest) -> HttpResponse:
 def club(request: HttpRequest) -> HttpResponse:
     """The owner's level, points and ledger, the levels' benefits, and the events
     that invite them."""
-    card = club_card([request.owner.pk], entries=LEDGER_ROWS)
+    card = club_card([request.owner.pk], entries=0)
+    history = paginate(
+        PointEntry.objects.filter(member_id=request.owner.pk).order_by(
+            "-occurred_at", "-pk"
+        ),
+        page=request.GET.get("page"),
+        per_page=LEDGER_ROWS,
+        count=False,
+    )
     return render(
         request,
         "marketing/portal_club.html",
         {
             "card": card,
+            "history": history,
             "events": list(marketing_portal.owner_events(request.owner.pk)),
         },
     )

@@ -255,6 +255,22 @@ def test_the_club_page_shows_level_points_benefits_and_the_ledger(
     assert "免费洗车" in page and "开卡礼" in page
 
 
+def test_the_points_history_is_paged(owner_client, signed_owner, levels, marketer):
+    from marketing.services.club import members_enrol
+    from marketing.views.portal import LEDGER_ROWS
+
+    members_enrol()
+    for n in range(LEDGER_ROWS + 3):
+        points_correct(actor=marketer, member=signed_owner, points=1, reason=f"补发{n}")
+    first = owner_client.get(CLUB).context
+    assert len(first["history"].items) == LEDGER_ROWS and first["history"].has_next
+    second = owner_client.get(CLUB, {"page": "2"}).context["history"]
+    assert not second.has_next
+    # Members enrolled with a welcome entry or not: the rest is on page two.
+    assert 3 <= len(second.items) <= 4
+    assert "补发0" in owner_client.get(CLUB, {"page": "2"}).content.decode()
+
+
 def test_a_buyer_before_the_contract_is_not_a_member_yet(owner_client, owner, levels):
     page = owner_client.get(CLUB).content.decode()
     assert 'data-testid="club-not-member"' in page
