@@ -445,19 +445,26 @@ def sync_role_groups(**kwargs: object) -> None:
     Defaults taken back by a release are removed once, by a data migration
     (revoke_defaults), so an administrator may still give them back by hand.
     """
+    from django.apps import apps
     from django.contrib.auth.models import Group, Permission
 
+    # post_migrate is sent once per app (and after every flush of a transactional
+    # test); the groups need every app's permissions, which all exist once the last
+    # app's signal is handled. Called directly (no app_config), it always runs.
+    app_config = kwargs.get("app_config")
+    if app_config is not None:
+        with_models = [a for a in apps.get_app_configs() if a.models_module is not None]
+        if app_config is not with_models[-1]:
+            return
+    known = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in Permission.objects.values_list(
+            "pk", "content_type__app_label", "codename"
+        )
+    }
     for role, perm_names in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role.value)
-        wanted = []
-        for name in perm_names:
-            app_label, codename = name.split(".", 1)
-            perm = Permission.objects.filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
-            if perm is not None:
-                wanted.append(perm)
-        group.permissions.add(*wanted)
+        group.permissions.add(*[known[name] for name in perm_names if name in known])
 
 
 def revoke_defaults(
