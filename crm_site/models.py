@@ -408,3 +408,8 @@ class PortalSession(AbstractBaseSession):
         from crm_site.portal import SessionStore
 
         return SessionStore
+
+
+# The API's keys live with the API (crm_site.api.models); imported here so that the
+# app's models are all found where Django looks for them.
+from crm_site.api.models import ApiKey  # noqa: E402, F401

@@ -18,7 +18,12 @@ every URL pattern and fails on a view that carries none.
   object up within those ids (404 outside them). Anyone else is sent to the portal's
   sign-in page.
 
-The Django admin is a fifth kind, ``ADMIN``: it is classified by its namespace and
+- ``api``: a call of the REST API under /api/v1/ (crm_site.api). No session: the
+  caller presents an integration's key, whose scopes the view's ``required_scopes``
+  must include and whose ``acts_as`` user the view checks permissions and row scope
+  against, as the UI does.
+
+The Django admin is a further kind, ``ADMIN``: it is classified by its namespace and
 guarded by its own site (crm_site.admin_site, the ``crm_site.use_admin`` permission).
 
 Row-level scope stays the view's business: look the object up within
@@ -59,6 +64,7 @@ class Kind(StrEnum):
     SELF_SERVICE = "self_service"
     ADMIN = "admin"
     OWNER = "owner"
+    API = "api"
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,13 @@ class Access:
 
     def permission_for(self, method: str) -> Perm | None:
         """The permission a request with this method needs (None: no permission)."""
-        if self.kind in (Kind.PUBLIC, Kind.SELF_SERVICE, Kind.ADMIN, Kind.OWNER):
+        if self.kind in (
+            Kind.PUBLIC,
+            Kind.SELF_SERVICE,
+            Kind.ADMIN,
+            Kind.OWNER,
+            Kind.API,
+        ):
             return None
         if method.upper() in SAFE_METHODS:
             return self.see or self.act

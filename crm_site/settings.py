@@ -76,6 +76,9 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -547,3 +550,33 @@ LOGGING = {
 
 # Marketing: the reward of an owner referral (老带新) at a project without its own rule.
 REFERRAL_REWARD_DEFAULT = os.environ.get("REFERRAL_REWARD_DEFAULT", "5000.00")
+
+# The REST API (crm_site.api): Django REST framework, with drf-spectacular for the
+# OpenAPI 3 schema and its documentation page (assets from drf-spectacular-sidecar,
+# served by us: the product runs on intranets without a CDN).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["crm_site.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["crm_site.api.scopes.HasScope"],
+    "DEFAULT_PAGINATION_CLASS": "crm_site.api.pagination.Cursor",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "crm_site.api.problems.problem_handler",
+    "UNAUTHENTICATED_USER": None,
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Anju CRM API",
+    "DESCRIPTION": "Customers, interactions, inventory, deals, service requests, "
+    "campaign sign-ups and survey results, for the systems around the CRM.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SECURITY": [{"ApiKey": []}],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}}
+    },
+}

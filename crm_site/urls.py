@@ -73,5 +73,7 @@ urlpatterns = [
     path("portal/sales/", include("sales.portal_urls")),
     path("portal/service/", include("service.portal_urls")),
     path("portal/marketing/", include("marketing.portal_urls")),
+    # The REST API for other systems (crm_site.api): keys, not logins.
+    path("api/v1/", include("crm_site.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -27,6 +27,9 @@ from tests.portal_fixtures import (  # noqa: F401
     owner_household,
 )
 
+# Calling the REST API with an integration's key: api_client(user, *scopes).
+from tests.api_fixtures import api_client  # noqa: E402, F401
+
 PASSWORD = "test-pass-2026"
 
 
