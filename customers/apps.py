@@ -26,3 +26,9 @@ class CustomersConfig(AppConfig):
         fragments.track(Customer)
         # Owner portal sign-in codes go out through the one outbox.
         outbox.register(portal_sign_in.CODES)
+        # The REST API's customers and their timelines (crm_site.api).
+        from crm_site import api
+        from customers.api import CustomerViewSet, InteractionViewSet
+
+        api.register("customers", CustomerViewSet, basename="customer")
+        api.register("interactions", InteractionViewSet, basename="interaction")

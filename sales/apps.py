@@ -58,6 +58,14 @@ class SalesConfig(AppConfig):
         links.register("sales.opportunity", "sales:opportunity-detail")
         links.register("sales.unit", "sales:unit-detail")
         links.register("sales.building", "sales:building-grid")
+        # The REST API's inventory and deals (crm_site.api).
+        from crm_site import api
+        from sales.api import BuildingViewSet, DealViewSet, ProjectViewSet, UnitViewSet
+
+        api.register("projects", ProjectViewSet, basename="project")
+        api.register("buildings", BuildingViewSet, basename="building")
+        api.register("units", UnitViewSet, basename="unit")
+        api.register("deals", DealViewSet, basename="deal")
 
 
 def _on_interaction_logged(sender, *, interaction, **kwargs) -> None:
