@@ -836,3 +836,14 @@ def _portal_households(w: World) -> None:
 
 # Roles that belong to a sales team (their scope is the team's).
 _TEAM_ROLES = {Role.CONSULTANT, Role.SALES_MANAGER}
+
+# The REST API's customers, inventory and deals (customers/api.py, sales/api.py).
+PK_OF.update(
+    {
+        "api:customer-detail": {"pk": "customer"},
+        "api:project-detail": {"pk": "project"},
+        "api:building-detail": {"pk": "building"},
+        "api:unit-detail": {"pk": "unit"},
+        "api:deal-detail": {"pk": "deal"},
+    }
+)
