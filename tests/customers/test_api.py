@@ -500,3 +500,16 @@ def test_timeline_queries_do_not_grow_with_rows(api_client, consultant, own_cust
             )
 
     assert_queries_do_not_grow(lambda: _ids(client.get(url)), grow, at_most=8)
+
+
+def test_schema_documents_the_filters_and_the_twin_conflict(client):
+    schema = client.get("/api/v1/schema/?format=json").json()
+    customers = schema["paths"]["/api/v1/customers/"]
+    assert {p["name"] for p in customers["get"]["parameters"]} >= {"phone", "q"}
+    assert {"409", "422"} <= set(customers["post"]["responses"])
+    timeline = schema["paths"]["/api/v1/interactions/"]["get"]["parameters"]
+    assert {"name": "customer", "required": True}.items() <= next(
+        p for p in timeline if p["name"] == "customer"
+    ).items()
+    units = schema["paths"]["/api/v1/units/"]["get"]["parameters"]
+    assert {p["name"] for p in units} >= {"project", "building", "status"}
