@@ -195,3 +195,17 @@ def test_the_sign_up_list_masks_numbers_and_its_query_count_does_not_grow(
         lambda: client.get(signups_url(running)), grow, at_most=10
     )
     assert len(client.get(signups_url(running)).json()["results"]) == 4
+
+
+def test_the_campaign_list_query_count_does_not_grow(
+    api_client, marketer, running, project
+):
+    client = api_client(marketer, WRITE)
+
+    def grow():
+        for n in range(3):
+            more = make_campaign(marketer, project, name=f"活动{n}")
+            Campaign.objects.filter(pk=more.pk).update(status="running")
+
+    assert_queries_do_not_grow(lambda: client.get(CAMPAIGNS), grow, at_most=6)
+    assert len(client.get(CAMPAIGNS).json()["results"]) == 4

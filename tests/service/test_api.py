@@ -444,3 +444,28 @@ def test_the_survey_list_query_count_does_not_grow(
             answer(SurveyInvitation.objects.get(request=closed))
 
     assert_queries_do_not_grow(lambda: client.get(SURVEYS), grow, at_most=8)
+
+
+def test_an_agent_accepts_an_owners_portal_request_and_becomes_its_receiver(
+    api_client, service_agent, owner
+):
+    from service import services
+
+    portal = services.request_create(
+        actor=None,
+        customer=owner,
+        kind="repair",
+        category="plumbing",
+        severity="normal",
+        channel="portal",
+        description="阳台渗水",
+    )
+    client = api_client(service_agent, WRITE)
+    response = client.post(
+        f"{REQUESTS}{portal.pk}/steps/", {"action": "accept"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["receiver"] == service_agent.display_name
+    portal.refresh_from_db()
+    assert portal.receiver == service_agent
+    assert audited(portal, AuditEntry.Action.UPDATE)
