@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -421,7 +422,11 @@ class ServiceRequestViewSet(
         item.registered = intake.registered
         item.as_enquiry = intake.as_enquiry
         body = IntakeResultSerializer(item, context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(
+            body,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("api:service-request-detail", args=[item.pk])},
+        )
 
     @extend_schema(
         summary="Take a step on a request (hand over, resolve, call back …)",

@@ -99,6 +99,7 @@ def test_a_hotline_key_records_a_request_for_an_owner_and_unit(
     }
     assert body["unit"]["id"] == units[1].pk
     assert body["status"] == "received" and body["registered"] is False
+    assert response["Location"] == f"{REQUESTS}{item.pk}/"
     assert audited(item)
 
 
