@@ -71,3 +71,8 @@ class MarketingConfig(AppConfig):
         links.register("marketing.campaign", "marketing:campaign-detail")
         links.register("marketing.referral", "marketing:referral-detail")
         links.register("marketing.channelpartner", "marketing:partner-detail")
+        from crm_site import api
+        from marketing.api import CampaignViewSet
+
+        # The REST API: running campaigns and landing-page sign-ups.
+        api.register("campaigns", CampaignViewSet, basename="campaign")

@@ -62,3 +62,11 @@ class ServiceConfig(AppConfig):
             order=70,
             icon="bi-envelope-paper",
         )
+        from crm_site import api
+        from service.api import ServiceRequestViewSet, SurveyResultViewSet
+
+        # The REST API: requests from the hotline or WeChat, and survey results.
+        api.register(
+            "service-requests", ServiceRequestViewSet, basename="service-request"
+        )
+        api.register("surveys", SurveyResultViewSet, basename="survey")

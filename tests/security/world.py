@@ -679,6 +679,7 @@ def build_world() -> World:
     n["commission"] = commission_on_contract(opportunity=partner_deal, actor=None)
     _portal_households(w)
     _portal_club(w)
+    _api_service_marketing(w)
     return w
 
 
@@ -847,3 +848,44 @@ PK_OF.update(
         "api:deal-detail": {"pk": "deal"},
     }
 )
+
+
+# The service and marketing API (service/api.py, marketing/api.py) ------------------
+PK_OF.update(
+    {
+        "api:service-request-detail": {"pk": "service_request"},
+        "api:service-request-steps": {"pk": "service_request"},
+        "api:survey-detail": {"pk": "survey_response"},
+        "api:campaign-detail": {"pk": "campaign"},
+        "api:campaign-sign-ups": {"pk": "campaign"},
+    }
+)
+
+
+def _api_service_marketing(w: World) -> None:
+    """An answered survey (the survey results' API), about a request of its own."""
+    from service import services as service_services
+    from service.models import SurveyInvitation, SurveyResponse, SurveyTemplate
+
+    owner = w.near["service_request"].customer
+    request = service_services.request_create(
+        actor=w.users["service_agent"],
+        customer=owner,
+        kind="complaint",
+        category="design",
+        severity="normal",
+        channel="phone",
+        description="已答问卷",
+    )
+    invitation = SurveyInvitation.objects.create(
+        template=SurveyTemplate.objects.filter(is_active=True).first()
+        or SurveyTemplate.objects.create(name="回访", occasion="request_closed"),
+        customer=owner,
+        request=request,
+        due_at=timezone.now() - timedelta(days=1),
+        status="sent",
+        answered_at=timezone.now(),
+    )
+    w.near["survey_response"] = SurveyResponse.objects.create(
+        invitation=invitation, customer=owner, index=Decimal("80"), comment="满意"
+    )
