@@ -562,6 +562,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm_site.api.problems.problem_handler",
+    # Each key's own rate_per_minute, counted in Redis (crm_site.api.throttling).
+    "DEFAULT_THROTTLE_CLASSES": ["crm_site.api.throttling.KeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
 }
@@ -576,7 +578,29 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SECURITY": [{"ApiKey": []}],
+    # The key, the problem responses every operation may answer, Idempotency-Key on
+    # every POST: added to every operation (crm_site.api.schema), so a resource
+    # declares only what is its own.
     "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}}
+        "securitySchemes": {
+            "ApiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "anju_<lookup>_<secret>",
+                "description": "An integration's key, created by an administrator.",
+            }
+        }
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crm_site.api.schema.add_common_responses",
+    ],
+}
+CELERY_BEAT_SCHEDULE |= {
+    # Hourly: the API's stored answers to Idempotency-Key POSTs are kept 24 hours
+    # (crm_site.api.idempotency); older rows are removed in one DELETE on an index.
+    "api-idempotency-purge": {
+        "task": "crm_site.tasks.idempotency_purge",
+        "schedule": 3600.0,
     },
 }

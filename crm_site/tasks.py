@@ -45,3 +45,11 @@ def portal_sessions_prune() -> None:
     from crm_site.portal import SessionStore
 
     SessionStore.clear_expired()
+
+
+@shared_task(name="crm_site.tasks.idempotency_purge", ignore_result=True)
+def idempotency_purge() -> int:
+    """Forget the API's stored answers to Idempotency-Key POSTs older than 24 h."""
+    from crm_site.api.idempotency import purge
+
+    return purge()

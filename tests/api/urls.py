@@ -1,0 +1,26 @@
+"""A URLconf for the foundation's tests: the real /api/v1/ plus the test-only
+resource of tests/api/resource.py, and the rest of the site."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from crm_site.api import urls as api_urls
+from crm_site.urls import urlpatterns as site_patterns
+from tests.api.resource import PingView, TeamViewSet
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("test-teams", TeamViewSet, basename="test-team")
+
+api_patterns = [
+    *api_urls.urlpatterns,
+    *api_urls._api_views(
+        [*router.urls, path("test-ping/", PingView.as_view(), name="test-ping")]
+    ),
+]
+
+urlpatterns = [
+    path("api/v1/", include((api_patterns, "api"))),
+    *[p for p in site_patterns if str(p.pattern) != "api/v1/"],
+]
