@@ -9,8 +9,43 @@ every POST. A resource's own ``extend_schema`` responses (a 409 with
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import get_doc
+
 from crm_site.api.idempotency import HEADER, REPLAYED_HEADER
 from crm_site.api.problems import CONTENT_TYPE
+
+
+class ApiSchema(AutoSchema):
+    """The operation's description is its own (action or view docstring): not the
+    base classes' text about themselves."""
+
+    def get_description(self) -> str:
+        action = getattr(self.view, getattr(self.view, "action", None) or "", None)
+        action = action or getattr(self.view, self.method.lower(), None)
+        own = get_doc(action) if action is not None else ""
+        view_class = self.view.__class__
+        if not own and view_class.__dict__.get("__doc__"):
+            own = get_doc(view_class)
+        return own
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """The security scheme of every operation: the integration's key."""
+
+    target_class = "crm_site.api.auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "anju_<lookup>_<secret>",
+            "description": "An integration's key, created by an administrator "
+            "(Authorization: Bearer anju_…).",
+        }
+
 
 WRITES = {"post", "put", "patch", "delete"}
 METHODS = WRITES | {"get", "head", "options"}
