@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
+from django.http.request import RawPostDataException
 from django.utils import timezone
 
 from crm_site.api.models import ApiKey, IdempotentRequest
@@ -53,7 +54,12 @@ def _fingerprint(request) -> str:
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(b"\n" + request.get_full_path().encode() + b"\n")
-    digest.update(request._request.body)
+    try:
+        body = request._request.body
+    except RawPostDataException:
+        # A form-encoded body the middleware already read (the API answers 415).
+        body = request._request.POST.urlencode().encode()
+    digest.update(body)
     return digest.hexdigest()
 
 

@@ -67,3 +67,7 @@ class ApiView(ApiMixin, APIView):
 
 class ApiViewSet(ApiMixin, viewsets.GenericViewSet):
     """A resource of the API; mix in DRF's list/retrieve/create/update mixins."""
+
+    # Ids are numbers: anything else is a 404 at the URL, never a ValueError from
+    # the lookup (a resource keyed otherwise sets its own).
+    lookup_value_regex = "[0-9]+"

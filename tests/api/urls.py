@@ -24,3 +24,15 @@ urlpatterns = [
     path("api/v1/", include((api_patterns, "api"))),
     *[p for p in site_patterns if str(p.pattern) != "api/v1/"],
 ]
+
+# The test resource's own schema, for the fuzz of the foundation (test_fuzz_schema).
+urlpatterns.insert(
+    0,
+    path(
+        "api/v1/test-schema/",
+        api_urls.public(api_urls.DOCS)(
+            api_urls.SpectacularAPIView.as_view(urlconf="tests.api.urls")
+        ),
+        name="test-schema",
+    ),
+)
