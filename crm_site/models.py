@@ -155,8 +155,11 @@ class AuditEntry(models.Model):
     created_at = models.DateTimeField(_("when"), default=timezone.now)
     # The integration (API key name) the change came through, "" for the UI: the
     # default reads the call's context (crm_site.api.context), so every way a row
-    # is written (audit_record, audited_update, a service's bulk_create) fills it.
-    via = models.CharField(_("via"), max_length=100, blank=True, default=current_via)
+    # is written (audit_record, audited_update, a service's bulk_create) fills it;
+    # the column's own default covers raw INSERTs (the import's INSERT … unnest).
+    via = models.CharField(
+        _("via"), max_length=100, blank=True, default=current_via, db_default=""
+    )
 
     class Meta:
         verbose_name = _("audit entry")

@@ -36,3 +36,20 @@ urlpatterns.insert(
         name="test-schema",
     ),
 )
+
+
+def _test_docs(request):
+    from django.shortcuts import render
+    from django.urls import reverse
+
+    return render(request, "api/docs.html", {"schema_url": reverse("test-schema")})
+
+
+urlpatterns.insert(
+    0,
+    path(
+        "api/v1/test-docs/",
+        api_urls.public(api_urls.DOCS)(_test_docs),
+        name="test-docs",
+    ),
+)

@@ -1,0 +1,23 @@
+"""The API's documentation page renders in a real browser under the site's CSP
+(the page fixture fails on any CSP violation)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_api_docs_render_without_inline_scripts(page, screenshot):
+    response = page.goto("/api/v1/docs/")
+    assert response.status == 200
+    page.get_by_text("Anju CRM API").first.wait_for()
+    screenshot("api_docs")
+
+
+@pytest.mark.urls("tests.api.urls")
+def test_the_docs_show_operations_and_problems(page, screenshot):
+    page.goto("/api/v1/test-docs/")
+    page.get_by_text("/api/v1/test-teams/").first.wait_for()
+    assert page.get_by_text("Idempotency-Key").count() >= 1
+    screenshot("api_docs_operations")
