@@ -79,6 +79,14 @@ PROBLEM_SCHEMA = {
         },
     },
     "required": ["type", "title", "status"],
+    "example": {
+        "type": "https://anju-crm.example/problems/invalid",
+        "title": "Invalid input.",
+        "status": 400,
+        "detail": "mobile: Enter a valid mobile number.",
+        "instance": "/api/v1/customers/",
+        "errors": [{"field": "mobile", "message": "Enter a valid mobile number."}],
+    },
 }
 
 RESPONSES = {

@@ -1,22 +1,24 @@
-// The API's documentation page (/api/v1/docs/): Redoc, vendored by
+// The API's documentation page (/api/v1/docs/): Swagger UI, vendored by
 // drf-spectacular-sidecar, on the schema whose URL the page carries. A file, not an
-// inline script, so the page keeps the site's Content-Security-Policy.
+// inline script, so the page keeps the site's Content-Security-Policy; nothing is
+// fetched from elsewhere (no validator badge, no CDN).
 (function () {
   "use strict";
   var element = document.getElementById("api-docs");
-  if (!element || !window.Redoc) {
+  if (!element || !window.SwaggerUIBundle) {
     return;
   }
-  window.Redoc.init(
-    element.getAttribute("data-schema-url"),
-    {
-      // Search runs in a Web Worker built from a blob: URL, which the CSP forbids.
-      disableSearch: true,
-      expandResponses: "200,201",
-      hideDownloadButton: false,
-      pathInMiddlePanel: true,
-      requiredPropsFirst: true,
-    },
-    element
-  );
+  window.SwaggerUIBundle({
+    url: element.getAttribute("data-schema-url"),
+    domNode: element,
+    deepLinking: true,
+    docExpansion: "list",
+    defaultModelsExpandDepth: 0,
+    displayOperationId: false,
+    persistAuthorization: false,
+    tryItOutEnabled: false,
+    validatorUrl: null,
+    presets: [window.SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+  });
 })();

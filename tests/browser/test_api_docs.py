@@ -19,5 +19,11 @@ def test_the_api_docs_render_without_inline_scripts(page, screenshot):
 def test_the_docs_show_operations_and_problems(page, screenshot):
     page.goto("/api/v1/test-docs/")
     page.get_by_text("/api/v1/test-teams/").first.wait_for()
-    assert page.get_by_text("Idempotency-Key").count() >= 1
     screenshot("api_docs_operations")
+    # One operation opened: its Idempotency-Key header and problem responses.
+    page.locator("#operations-test-teams-test_teams_create button").first.click()
+    block = page.locator("#operations-test-teams-test_teams_create")
+    block.get_by_text("Idempotency-Key").first.wait_for()
+    for code in ("400", "401", "403", "409", "422", "429"):
+        assert block.locator(f"tr.response[data-code='{code}']").count() == 1, code
+    screenshot("api_docs_operation")
