@@ -370,3 +370,19 @@ def test_invalid_cursor_and_json_are_problems(writer):
     response = writer.post(URL, "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_the_customer_history_names_the_system(client, consultant, own_customer):
+    from django.urls import reverse
+
+    from crm_site.api.context import calling_as
+    from crm_site.audit import audit_record
+
+    with calling_as("ERP"):
+        audit_record(
+            actor=consultant, instance=own_customer, action=AuditEntry.Action.UPDATE
+        )
+    client.force_login(consultant)
+    url = reverse("customers:customer-history", args=[own_customer.pk])
+    body = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"{consultant.display_name} via ERP" in body
