@@ -609,4 +609,12 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "crm_site.tasks.idempotency_purge",
         "schedule": 3600.0,
     },
+    # Every minute: the API keys' last use, noted in Redis by each call (no database
+    # write per call), copied to their rows for the admin's list. A missed run is
+    # caught up by the next (the notes live a day).
+    "api-keys-last-use": {
+        "task": "crm_site.tasks.api_keys_last_use_save",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
 }

@@ -53,3 +53,11 @@ def idempotency_purge() -> int:
     from crm_site.api.idempotency import purge
 
     return purge()
+
+
+@shared_task(name="crm_site.tasks.api_keys_last_use_save", ignore_result=True)
+def api_keys_last_use_save() -> int:
+    """Copy the API keys' last use from Redis to their rows."""
+    from crm_site.api.keys import api_keys_last_use_save
+
+    return api_keys_last_use_save()

@@ -3,8 +3,6 @@ recording their last use."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
@@ -16,9 +14,6 @@ from crm_site.models import AuditEntry, User
 
 #: Fields whose change is audited (the secret never is: only that it was rotated).
 AUDITED = ["name", "scopes", "acts_as", "rate_per_minute"]
-
-#: Last use is recorded at most once per this interval and key.
-LAST_USE_RESOLUTION = timedelta(minutes=1)
 
 
 @transaction.atomic
@@ -85,17 +80,34 @@ def api_key_revoke(*, actor: User | None, key: ApiKey) -> bool:
     return bool(changed)
 
 
+def _used_marker(pk: int) -> str:
+    return f"api-key-used:{pk}"
+
+
 def api_key_used(key: ApiKey) -> None:
-    """Record that the key was used now, without a write per request: a cache
-    marker lets one request a minute through, and the UPDATE is conditional, so
-    with the cache down it still writes at most once a minute per key."""
-    marker = f"api-key-used:{key.pk}"
-    seconds = int(LAST_USE_RESOLUTION.total_seconds())
-    recorded_lately = not cache.add(marker, 1, seconds)
-    if recorded_lately and getattr(cache, "available", lambda: True)():
-        return
-    now = timezone.now()
-    ApiKey.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USE_RESOLUTION),
-        pk=key.pk,
-    ).update(last_used_at=now)
+    """Note that the key was used now: in Redis only, so a call costs no database
+    write (and every call the same queries); ``api_keys_last_use_save`` copies the
+    times to the rows once a minute. With Redis down, uses go unrecorded."""
+    cache.set(_used_marker(key.pk), timezone.now().timestamp(), 24 * 3600)
+
+
+def api_keys_last_use_save() -> int:
+    """Copy the last uses noted in Redis to ``ApiKey.last_used_at`` (the periodic
+    job, every minute): one conditional UPDATE per key used since; returns how
+    many keys changed."""
+    from datetime import UTC, datetime
+
+    pks = list(
+        ApiKey.objects.filter(revoked_at__isnull=True).values_list("pk", flat=True)
+    )
+    noted = cache.get_many([_used_marker(pk) for pk in pks])
+    changed = 0
+    for pk in pks:
+        stamp = noted.get(_used_marker(pk))
+        if stamp is None:
+            continue
+        when = datetime.fromtimestamp(stamp, tz=UTC)
+        changed += ApiKey.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=when), pk=pk
+        ).update(last_used_at=when)
+    return changed

@@ -89,22 +89,25 @@ def test_a_key_acting_as_an_inactive_user_is_refused(writer, administrator):
     assert writer.get(URL).status_code == 401
 
 
-def test_last_use_is_recorded_once_a_minute(writer, django_assert_num_queries):
-    writer.key.refresh_from_db()
-    assert writer.key.last_used_at is None
-    writer.get(URL)
-    writer.key.refresh_from_db()
-    first = writer.key.last_used_at
-    assert first is not None
-    # The next calls in the minute write nothing (the cache marker holds them).
+def test_last_use_costs_no_write_per_call_and_is_saved_each_minute(writer):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    with CaptureQueriesContext(connection) as queries:
-        writer.get(URL)
-    assert not [q for q in queries if q["sql"].startswith("UPDATE")]
+    from crm_site.tasks import api_keys_last_use_save
+
     writer.key.refresh_from_db()
-    assert writer.key.last_used_at == first
+    assert writer.key.last_used_at is None
+    with CaptureQueriesContext(connection) as first:
+        writer.get(URL)
+    with CaptureQueriesContext(connection) as second:
+        writer.get(URL)
+    assert not [q for q in first if not q["sql"].startswith("SELECT")]
+    assert len(first) == len(second)  # every call the same queries
+    assert api_keys_last_use_save() == 1
+    writer.key.refresh_from_db()
+    first_use = writer.key.last_used_at
+    assert first_use is not None
+    assert api_keys_last_use_save() == 0  # nothing new: no write
 
 
 # Rate limit ----------------------------------------------------------------------
