@@ -6,12 +6,27 @@ from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import overview
+from crm_site.api.keys import (
+    AUDITED,
+    api_key_create,
+    api_key_revoke,
+    api_key_rotate,
+    api_key_update,
+)
+from crm_site.api.models import ApiKey
+from crm_site.api.scopes import Scope
+from crm_site.audit import snapshot
 from crm_site.lockout import login_unlock
 from crm_site.models import AuditEntry, Heartbeat, Target, Team, User
+from crm_site.roles import Role
 
 
 def _unlocked_message(request: HttpRequest, count: int) -> None:
@@ -77,8 +92,9 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor", "action", "content_type", "object_repr"]
-    list_filter = ["action", "content_type"]
+    list_display = ["created_at", "by", "action", "content_type", "object_repr"]
+    list_filter = ["action", "content_type", "via"]
+    list_select_related = ["actor", "content_type"]
     raw_id_fields = ["actor"]
     show_full_result_count = False
 
@@ -87,6 +103,221 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    @admin.display(description=_("by"), ordering="actor")
+    def by(self, obj: AuditEntry) -> str:
+        return obj.actor_label
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("scopes"),
+        choices=Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "acts_as", "scopes", "rate_per_minute"]
+        help_texts = {
+            "acts_as": _(
+                "The key sees, masks and may do what this user's role allows, "
+                "narrowed further by its scopes."
+            ),
+            "rate_per_minute": _("Calls over this in a minute get 429."),
+        }
+
+    def clean_acts_as(self):
+        user = self.cleaned_data["acts_as"]
+        if user is not None and not user.is_active:
+            raise forms.ValidationError(_("This user is inactive."))
+        return user
+
+    def clean_rate_per_minute(self):
+        rate = self.cleaned_data["rate_per_minute"]
+        if rate < 1:
+            raise forms.ValidationError(_("At least one call a minute."))
+        return rate
+
+
+def _secret_page(request: HttpRequest, admin_site, key: ApiKey, secret: str):
+    """The one page that shows a key's secret: the answer to the POST that made it
+    (never a redirect, a message or a later page; not cached)."""
+    response = TemplateResponse(
+        request,
+        "api/admin_key_secret.html",
+        {
+            **admin_site.each_context(request),
+            "title": _("The key for %(name)s") % {"name": key.name},
+            "key": key,
+            "secret": secret,
+            "opts": ApiKey._meta,
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Integration keys: created with their scopes and acts-as user, shown once,
+    rotated, revoked (never deleted: the audit trail names them)."""
+
+    form = ApiKeyForm
+    change_form_template = "api/admin_key_change_form.html"
+    list_display = [
+        "name",
+        "state",
+        "scope_list",
+        "acts_as",
+        "role",
+        "rate_per_minute",
+        "last_used_at",
+        "created_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name"]
+    autocomplete_fields = ["acts_as"]
+    readonly_fields = [
+        "lookup",
+        "created_by",
+        "created_at",
+        "rotated_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    actions = ["revoke_selected"]
+
+    def get_queryset(self, request: HttpRequest):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("acts_as")
+            .prefetch_related("acts_as__groups")
+        )
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        fields = ["name", "acts_as", "scopes", "rate_per_minute"]
+        return fields if obj is None else [*fields, *self.readonly_fields]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("state"))
+    def state(self, obj: ApiKey) -> str:
+        if obj.revoked_at:
+            return str(_("Revoked"))
+        if not obj.acts_as.is_active:
+            return str(_("User inactive"))
+        return str(_("Active"))
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    @admin.display(description=_("role"))
+    def role(self, obj: ApiKey) -> str:
+        names = {group.name for group in obj.acts_as.groups.all()}
+        return ", ".join(str(role.label) for role in Role if role.value in names)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change) -> None:
+        if change:
+            before = snapshot(ApiKey.objects.get(pk=obj.pk), AUDITED)
+            api_key_update(actor=request.user, key=obj, before=before)
+            return
+        key, secret = api_key_create(
+            actor=request.user,
+            name=obj.name,
+            acts_as=obj.acts_as,
+            scopes=obj.scopes,
+            rate_per_minute=obj.rate_per_minute,
+        )
+        obj.pk, obj.lookup, obj.digest = key.pk, key.lookup, key.digest
+        obj.created_by, obj.created_at = key.created_by, key.created_at
+        obj._state.adding = False
+        request._api_key_secret = secret  # for response_add, this request only
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None):
+        secret = getattr(request, "_api_key_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        return _secret_page(request, self.admin_site, obj, secret)
+
+    def get_urls(self):
+        def wrap(view):
+            return self.admin_site.admin_view(view)
+
+        return [
+            path(
+                "<path:object_id>/rotate/",
+                wrap(self.rotate_view),
+                name="crm_site_apikey_rotate",
+            ),
+            path(
+                "<path:object_id>/revoke/",
+                wrap(self.revoke_view),
+                name="crm_site_apikey_revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _confirm(self, request: HttpRequest, key: ApiKey, what: str, question):
+        return TemplateResponse(
+            request,
+            "api/admin_key_confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": question,
+                "key": key,
+                "what": what,
+                "opts": ApiKey._meta,
+            },
+        )
+
+    def _key_for_change(self, request: HttpRequest, object_id: str) -> ApiKey:
+        key = get_object_or_404(ApiKey, pk=object_id)
+        if not self.has_change_permission(request, key):
+            raise PermissionDenied
+        return key
+
+    def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        key = self._key_for_change(request, object_id)
+        if key.revoked_at:
+            messages.error(request, _("A revoked key cannot be rotated."))
+            return HttpResponseRedirect(
+                reverse("admin:crm_site_apikey_change", args=[key.pk])
+            )
+        if request.method != "POST":
+            return self._confirm(
+                request,
+                key,
+                "rotate",
+                _("Rotate the key of %(name)s? The current key stops working at once.")
+                % {"name": key.name},
+            )
+        secret = api_key_rotate(actor=request.user, key=key)
+        key.refresh_from_db()
+        return _secret_page(request, self.admin_site, key, secret)
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        key = self._key_for_change(request, object_id)
+        if request.method != "POST":
+            return self._confirm(
+                request,
+                key,
+                "revoke",
+                _("Revoke the key of %(name)s? It stops working at once, for good.")
+                % {"name": key.name},
+            )
+        if api_key_revoke(actor=request.user, key=key):
+            messages.success(request, _("The key was revoked."))
+        return HttpResponseRedirect(reverse("admin:crm_site_apikey_changelist"))
+
+    @admin.action(description=_("Revoke the selected keys"), permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset) -> None:
+        count = sum(api_key_revoke(actor=request.user, key=key) for key in queryset)
+        messages.success(request, _("%(count)s keys revoked.") % {"count": count})
 
 
 @admin.register(Heartbeat)

@@ -16,6 +16,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import events, fragments, links
+from crm_site.api.context import current_via
 from crm_site.roles import Role, roles_of
 from crm_site.templatetags.money import yuan
 
@@ -134,6 +135,8 @@ class AuditEntry(models.Model):
         UNLOCK = "unlock", _("Log-in unlocked")
         SIGN_IN = "sign_in", _("Signed in to the owner portal")
         SIGN_IN_FAILED = "sign_in_failed", _("Owner portal sign-in failed")
+        KEY_ROTATE = "key_rotate", _("API key rotated")
+        KEY_REVOKE = "key_revoke", _("API key revoked")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -150,6 +153,13 @@ class AuditEntry(models.Model):
     # {"field": {"old": ..., "new": ...}}; choice fields keep their stored values.
     changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(_("when"), default=timezone.now)
+    # The integration (API key name) the change came through, "" for the UI: the
+    # default reads the call's context (crm_site.api.context), so every way a row
+    # is written (audit_record, audited_update, a service's bulk_create) fills it;
+    # the column's own default covers raw INSERTs (the import's INSERT … unnest).
+    via = models.CharField(
+        _("via"), max_length=100, blank=True, default=current_via, db_default=""
+    )
 
     class Meta:
         verbose_name = _("audit entry")
@@ -164,6 +174,14 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.object_repr}"
+
+    @property
+    def actor_label(self) -> str:
+        """Who made the change as the trail shows it: "张三 via ERP", "System"."""
+        who = self.actor.display_name if self.actor else str(_("System"))
+        if self.via:
+            return _("%(who)s via %(system)s") % {"who": who, "system": self.via}
+        return who
 
     # Labels of audit keys that are not model fields.
     EXTRA_LABELS = {
@@ -412,4 +430,4 @@ class PortalSession(AbstractBaseSession):
 
 # The API's keys live with the API (crm_site.api.models); imported here so that the
 # app's models are all found where Django looks for them.
-from crm_site.api.models import ApiKey  # noqa: E402, F401
+from crm_site.api.models import ApiKey, IdempotentRequest  # noqa: E402, F401

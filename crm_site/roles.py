@@ -171,6 +171,10 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.add_target",
         "crm_site.change_target",
         "crm_site.delete_target",
+        # Integration keys of the REST API: create, rotate, revoke (crm_site.api).
+        "crm_site.view_apikey",
+        "crm_site.add_apikey",
+        "crm_site.change_apikey",
         # Log-in lock-outs: see the failed attempts and unlock (crm_site/lockout.py).
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
@@ -404,6 +408,9 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "crm_site.change_target": None,
     "crm_site.delete_target": None,
     "crm_site.view_target": None,
+    "crm_site.view_apikey": None,
+    "crm_site.add_apikey": None,
+    "crm_site.change_apikey": None,
     "service.change_deadlinerule": None,
     "service.view_mailboxsettings": None,
     "service.add_mailboxsettings": "set the GM mailbox's deadline (admin)",

@@ -45,3 +45,19 @@ def portal_sessions_prune() -> None:
     from crm_site.portal import SessionStore
 
     SessionStore.clear_expired()
+
+
+@shared_task(name="crm_site.tasks.idempotency_purge", ignore_result=True)
+def idempotency_purge() -> int:
+    """Forget the API's stored answers to Idempotency-Key POSTs older than 24 h."""
+    from crm_site.api.idempotency import purge
+
+    return purge()
+
+
+@shared_task(name="crm_site.tasks.api_keys_last_use_save", ignore_result=True)
+def api_keys_last_use_save() -> int:
+    """Copy the API keys' last use from Redis to their rows."""
+    from crm_site.api.keys import api_keys_last_use_save
+
+    return api_keys_last_use_save()

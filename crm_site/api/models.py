@@ -97,3 +97,33 @@ class ApiKey(models.Model):
         if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 16:
             return None
         return parts[1], parts[2]
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to a POST sent with an ``Idempotency-Key`` header.
+
+    A repeat of the same key and body gets this answer again instead of acting
+    twice; a repeat while the first is still running (``status`` still null) gets
+    409. Kept 24 hours (crm_site.tasks.idempotency_purge)."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of the method, path and body: the same key with another body is a
+    # client error (422), not a replay.
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.BinaryField(default=b"")
+    content_type = models.CharField(max_length=100, blank=True)
+    location = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "key"], name="api_idempotency_unique_key"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="api_idempotency_age_idx")]
+
+    def __str__(self) -> str:
+        return self.key

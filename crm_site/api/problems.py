@@ -1,14 +1,31 @@
-"""Errors as RFC 9457 problem details, in the caller's language (Accept-Language)."""
+"""Errors as RFC 9457 problem details, in the caller's language (Accept-Language).
+
+Every error of the API answers ``application/problem+json``::
+
+    {"type": "https://anju-crm.example/problems/invalid", "title": "Invalid input.",
+     "status": 400, "detail": "mobile: Enter a valid mobile number.",
+     "instance": "/api/v1/customers/", "errors": [{"field": "mobile", "message": …}]}
+
+DRF's exceptions, Django's ``Http404`` / ``PermissionDenied`` and a Django
+``ValidationError`` raised by a service (its ``message_dict`` becomes the field
+errors) all end here. Anything else is a server error: logged with its traceback,
+answered with a 500 problem that says nothing of the internals.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+logger = logging.getLogger("crm_site.api")
 
 PROBLEM_TYPE_BASE = "https://anju-crm.example/problems/"
 CONTENT_TYPE = "application/problem+json"
@@ -20,10 +37,50 @@ class Conflict(exceptions.APIException):
 
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+    default_detail = _("This conflicts with the current state of the record.")
 
     def __init__(self, detail: Any = None, *, extra: dict | None = None) -> None:
         super().__init__(detail)
         self.extra = extra or {}
+
+
+class IdempotencyKeyInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "idempotency_key_invalid"
+    default_detail = _(
+        "The Idempotency-Key header must be 1 to 255 visible ASCII characters."
+    )
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    """422: the key was used before for a different request."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+    default_detail = _(
+        "This Idempotency-Key was already used for a different request; "
+        "send a new key for a new request."
+    )
+
+
+class IdempotentRequestInProgress(exceptions.APIException):
+    """409: the first request with this key is still running."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "idempotency_in_progress"
+    default_detail = _(
+        "A request with this Idempotency-Key is still being processed; "
+        "retry in a moment."
+    )
+
+
+class ServerError(exceptions.APIException):
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_code = "server_error"
+    default_detail = _(
+        "The server could not complete this call. It has been logged; "
+        "retry later or contact the CRM's administrator."
+    )
 
 
 def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
@@ -31,7 +88,7 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     if isinstance(detail, dict):
         for name, value in detail.items():
-            field = name if name != "non_field_errors" else ""
+            field = name if name not in ("non_field_errors", "__all__") else ""
             errors += _field_errors(value, f"{prefix}.{field}" if prefix else field)
     elif isinstance(detail, list):
         for item in detail:
@@ -41,23 +98,51 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     return errors
 
 
+def from_django_validation_error(
+    exc: DjangoValidationError,
+) -> exceptions.ValidationError:
+    """A service's ValidationError as DRF's, keyed by field ("" for the whole)."""
+    if hasattr(exc, "error_dict"):
+        detail = {
+            ("non_field_errors" if name == "__all__" else name): messages
+            for name, messages in exc.message_dict.items()
+        }
+    else:
+        detail = {"non_field_errors": exc.messages}
+    return exceptions.ValidationError(detail)
+
+
+def _title(exc: exceptions.APIException) -> str:
+    return str(getattr(exc, "default_detail", "")) or str(exc.default_code)
+
+
 def problem_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = from_django_validation_error(exc)
+    request = context.get("request")
     response = exception_handler(exc, context)
     if response is None:
-        return None  # a server error: Django's 500 handling and logging
-    code = getattr(exc, "default_code", "error")
+        # A fault: the traceback goes to the log, the caller learns nothing of it.
+        logger.error(
+            "API server error: %s %s",
+            getattr(request, "method", "?"),
+            request.get_full_path() if request is not None else "?",
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        set_rollback()
+        exc = ServerError()
+        response = Response(status=exc.status_code)
+    code = exc.get_codes() if isinstance(exc, exceptions.ValidationError) else None
+    code = "invalid" if code is not None else getattr(exc, "default_code", "error")
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + str(code).replace("_", "-"),
-        "title": str(getattr(exc, "default_detail", "")) or str(code),
+        "title": _title(exc),
         "status": response.status_code,
     }
-    request = context.get("request")
-    if request is not None:
-        body["instance"] = request.get_full_path()
     if isinstance(exc, exceptions.ValidationError):
         body["errors"] = _field_errors(exc.detail)
         body["detail"] = "; ".join(
@@ -66,6 +151,8 @@ def problem_handler(exc: Exception, context: dict) -> Response | None:
         )
     else:
         body["detail"] = str(exc.detail) if hasattr(exc, "detail") else body["title"]
+    if request is not None:
+        body["instance"] = request.get_full_path()
     body.update(getattr(exc, "extra", {}))
     response.data = body
     response.content_type = CONTENT_TYPE

@@ -1,9 +1,13 @@
 """The base classes every API view derives from.
 
 Resources subclass ``ApiViewSet`` (or ``ApiView`` for a plain endpoint) rather than
-DRF's own classes, so that what every call must do is done once, here: the key's
-name on the audit trail, ``Idempotency-Key`` on POST, Django ``ValidationError``s
-from services turned into field errors (problem details).
+DRF's own classes, so that what every call must do is done once, here:
+
+- the key's name on the audit trail (``AuditEntry.via``, crm_site.api.context);
+- ``Idempotency-Key`` on POST (crm_site.api.idempotency);
+- errors as problem details, a Django ``ValidationError`` from a service included
+  (crm_site.api.problems); authentication, scopes and the rate limit come from
+  REST_FRAMEWORK's defaults.
 """
 
 from __future__ import annotations
@@ -11,10 +15,59 @@ from __future__ import annotations
 from rest_framework import viewsets
 from rest_framework.views import APIView
 
+from crm_site.api import context, idempotency
 
-class ApiView(APIView):
+
+class ApiMixin:
+    """What ApiView and ApiViewSet add to DRF's dispatch."""
+
+    _idempotent = None
+    _via_token = None
+
+    def initial(self, request, *args, **kwargs) -> None:
+        # Authentication, scope, permissions and the rate limit first: a refused
+        # call neither names a key on the trail nor takes an idempotency key.
+        super().initial(request, *args, **kwargs)
+        key = getattr(request, "auth", None)
+        name = getattr(key, "name", None)
+        if name:
+            self._via_token = context.enter(name)
+        if request.method == "POST" and key is not None and hasattr(key, "scopes"):
+            self._idempotent = idempotency.begin(request, key)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record, self._idempotent = self._idempotent, None
+        if record is not None:
+            idempotency.finish(record, response)
+        return response
+
+    def dispatch(self, request, *args, **kwargs):
+        self._idempotent = self._via_token = None
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            if self._idempotent is not None:
+                # The view raised past the exception handler: nothing to store.
+                idempotency.abandon(self._idempotent)
+                self._idempotent = None
+            if self._via_token is not None:
+                context.leave(self._via_token)
+                self._via_token = None
+
+
+class ApiView(ApiMixin, APIView):
     """A plain endpoint of the API (not a resource with list and detail)."""
 
 
-class ApiViewSet(viewsets.GenericViewSet):
+class ApiViewSet(ApiMixin, viewsets.GenericViewSet):
     """A resource of the API; mix in DRF's list/retrieve/create/update mixins."""
+
+    # Ids are numbers: anything else is a 404 at the URL, never a ValueError from
+    # the lookup (a resource keyed otherwise sets its own).
+    lookup_value_regex = "[0-9]+"

@@ -70,6 +70,8 @@ READ_ONLY_PERSONAS = {
 } | {"outsider", "marketer"}
 
 REFUSED = {403, 404, 405}
+#: An API view called without a key (a staff session or nothing): 401 problem.
+API_REFUSED = {401, 403}
 #: Server errors that are the answer, not a fault: (URL name, status).
 EXPECTED_ERRORS = {
     # No worker or beat runs in tests, so the health page says so.
@@ -272,6 +274,22 @@ def test_every_role_gets_exactly_what_its_permissions_allow_on_every_url(world):
             user = world.user(persona)
             where = f"{persona} {route.name}"
             for method in ("get", "post"):
+                if access.kind == Kind.API:
+                    # The API answers an integration's key only: no staff session
+                    # (nor none) opens it, and nothing is written.
+                    response, written, _changed_tables = _request(client, method, url)
+                    if isinstance(response, Exception):
+                        failures.append(
+                            f"{where} {method.upper()}: raised {response!r}"
+                        )
+                    elif response.status_code not in API_REFUSED:
+                        failures.append(
+                            f"{where} {method.upper()} API without a key: "
+                            f"{response.status_code}"
+                        )
+                    elif written:
+                        failures.append(f"{where} {method.upper()} wrote {written}")
+                    continue
                 needed = access.permission_for(method.upper())
                 allowed = access.kind == Kind.PUBLIC or (
                     user is not None and (needed is None or has_access(user, needed))
@@ -347,6 +365,8 @@ def test_no_role_reaches_an_object_outside_its_scope(world):
             continue
         if access_of(route.callback, route.namespace).kind == Kind.OWNER:
             continue  # owners' pages: test_portal_crawl.py
+        if access_of(route.callback, route.namespace).kind == Kind.API:
+            continue  # no session opens the API; keys' scopes: tests/*/test_api*
         far_keys = [key for key in world.far_keys(route.name) if key in FAR_VISIBLE_TO]
         url = reverse(
             route.name,
@@ -364,6 +384,42 @@ def test_no_role_reaches_an_object_outside_its_scope(world):
                         f"{persona} {method.upper()} {route.name} far: "
                         f"{response.status_code}"
                     )
+    assert not failures, "\n".join(failures)
+
+
+def test_an_api_key_opens_no_page_of_the_site(world):
+    """A key (every scope, acting as the administrator) sent as a Bearer header
+    is no login: every staff page sends it to the log-in, every owner's page to the
+    portal's sign-in, and the admin to its own log-in."""
+    from crm_site.api.scopes import Scope
+    from tests.api_fixtures import make_key
+
+    failures = []
+    with transaction.atomic():
+        _key, raw = make_key(world.user("administrator"), *Scope.values)
+        client = Client(
+            raise_request_exception=True, HTTP_AUTHORIZATION=f"Bearer {raw}"
+        )
+        for route in walk():
+            if _is_admin(route):
+                continue
+            access = access_of(route.callback, route.namespace)
+            if access.kind in (Kind.PUBLIC, Kind.API) or route.name == "logout":
+                continue
+            url = reverse(
+                route.name, kwargs=world.kwargs_for(route.name, route.kwarg_names)
+            )
+            response, _written, _changed = _request(client, "get", url)
+            if isinstance(response, Exception):
+                failures.append(f"{route.name}: raised {response!r}")
+            elif access.kind == Kind.OWNER:
+                if not _is_portal_sign_in_redirect(response):
+                    failures.append(f"{route.name}: {response.status_code}")
+            elif not _is_login_redirect(response):
+                failures.append(f"{route.name}: {response.status_code}")
+        response = client.get(reverse("admin:index"))
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+        transaction.set_rollback(True)
     assert not failures, "\n".join(failures)
 
 
