@@ -26,3 +26,18 @@ class CustomersConfig(AppConfig):
         fragments.track(Customer)
         # Owner portal sign-in codes go out through the one outbox.
         outbox.register(portal_sign_in.CODES)
+        # The screen pop (来电弹屏): the telephony system's endpoint, and the cache of
+        # who has an extension kept in step with the admin.
+        from django.urls import path
+
+        from crm_site import api
+        from customers import telephony_api, telephony_signals
+
+        api.register_path(
+            path(
+                "telephony/calls/",
+                telephony_api.CallEventView.as_view(),
+                name="telephony-calls",
+            )
+        )
+        telephony_signals.connect()

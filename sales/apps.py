@@ -58,6 +58,10 @@ class SalesConfig(AppConfig):
         links.register("sales.opportunity", "sales:opportunity-detail")
         links.register("sales.unit", "sales:unit-detail")
         links.register("sales.building", "sales:building-grid")
+        # The screen pop card's sales section (customers.telephony).
+        from sales import telephony as sales_telephony
+
+        sales_telephony.register()
 
 
 def _on_interaction_logged(sender, *, interaction, **kwargs) -> None:

@@ -62,3 +62,8 @@ class ServiceConfig(AppConfig):
             order=70,
             icon="bi-envelope-paper",
         )
+        # The screen pop card's service section (customers.telephony).
+        from service import telephony as service_telephony
+
+        service_telephony.register()
+

@@ -166,8 +166,13 @@ def _intake_context(
         text=data.get("mobile", ""),
         picked_id=parse_id(data.get("customer")),
     )
+    # Opened prefilled (the screen pop's "open a service request"): the caller's
+    # number or name, the customer and unit picked, the channel of the call.
+    initial = {"name": data.get("name", ""), "mobile": data.get("mobile", "")[:100]}
+    if data.get("channel") in ServiceRequest.Channel.values:
+        initial["channel"] = data["channel"]
     return {
-        "form": form or RequestForm(initial={"name": data.get("name", "")}),
+        "form": form or RequestForm(initial=initial),
         "lookup": lookup,
         "unit_id": parse_id(data.get("unit")),
     }
