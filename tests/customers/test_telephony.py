@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm_site.api.scopes import Scope
+from crm_site.roles import Role
 from customers import events as customer_events
 from customers import services, telephony
 from customers.models import AgentExtension, Call, ContactPoint, Customer, Interaction
@@ -18,7 +19,6 @@ from customers.services import telephony as call_services
 from customers.services.merge import customer_merge
 from sales.models import Opportunity
 from service import services as service_services
-from crm_site.roles import Role
 from tests.factories import CustomerFactory, UserFactory, make_building
 from tests.helpers import count_queries
 
@@ -254,14 +254,17 @@ def test_logging_a_call_needs_the_right_to_change_customers(
 
 
 def test_an_unknown_caller_is_logged_when_registered_from_the_card(
-    client, switch, agent
+    client, switch, consultant
 ):
+    # A consultant on the sales hotline registers callers (a service agent records
+    # a request instead: the intake registers them).
+    AgentExtension.objects.create(extension="8001", user=consultant)
     post(switch, "ringing", caller="186 2222 3333")
     post(switch, "answered")
     post(switch, "ended")
     call = Call.objects.get()
     assert call.customer is None and call.interaction is None
-    client.force_login(agent)
+    client.force_login(consultant)
     url = reverse("customers:screen-pop-register", args=[call.pk])
     form = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
     assert 'value="186 2222 3333"' in form.content.decode()
@@ -284,10 +287,11 @@ def test_an_unknown_caller_is_logged_when_registered_from_the_card(
     assert Interaction.objects.filter(customer=customer, kind="call_in").count() == 1
 
 
-def test_registering_with_a_bad_number_saves_nothing(client, switch, agent):
+def test_registering_with_a_bad_number_saves_nothing(client, switch, consultant):
+    AgentExtension.objects.create(extension="8001", user=consultant)
     post(switch, "ringing", caller="186 2222 3333")
     call = Call.objects.get()
-    client.force_login(agent)
+    client.force_login(consultant)
     response = client.post(
         reverse("customers:screen-pop-register", args=[call.pk]),
         {"name": "新来电", "kind": "person", "mobile": "12", "source": "phone"},
@@ -381,7 +385,7 @@ def test_a_reconnecting_stream_replays_what_it_missed(
     assert [d["event"] for _i, d in replayed] == ["ringing", "answered"]
     assert [i for i, _d in replayed] == [x[0].decode() for x in ids[1:]]
     # The page's own query parameter works the same (a new page of the same tab).
-    response, chunks = _open_stream(client, QUERY_STRING=f"last={ids[1][0].decode()}")
+    _response, chunks = _open_stream(client, QUERY_STRING=f"last={ids[1][0].decode()}")
     assert [_event(c)[1]["event"] for c in chunks if b"event: call" in c] == [
         "answered"
     ]
@@ -394,7 +398,7 @@ def test_a_fresh_stream_replays_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         post(switch, "ringing")
     client.force_login(agent)
-    response, chunks = _open_stream(client)
+    _response, chunks = _open_stream(client)
     assert [c for c in chunks if b"event: call" in c] == []
 
 
@@ -411,16 +415,16 @@ def test_the_stream_needs_a_login(client):
 def test_pages_open_the_stream_for_agents_with_an_extension_only(
     client, agent, consultant
 ):
+    page = reverse("customers:customer-list")
     client.force_login(agent)
-    assert 'data-testid="screen-pop"' in client.get("/").content.decode()
+    assert 'data-testid="screen-pop"' in client.get(page).content.decode()
     client.force_login(consultant)
-    assert 'data-testid="screen-pop"' not in client.get("/").content.decode()
+    assert 'data-testid="screen-pop"' not in client.get(page).content.decode()
     # Given an extension in the admin, the next page opens it (the cache follows).
     AgentExtension.objects.create(extension="8002", user=consultant)
-    assert 'data-testid="screen-pop"' in client.get("/").content.decode()
+    assert 'data-testid="screen-pop"' in client.get(page).content.decode()
     AgentExtension.objects.filter(user=consultant).delete()
-    AgentExtension.objects.get(user=agent).delete()
-    assert 'data-testid="screen-pop"' not in client.get("/").content.decode()
+    assert 'data-testid="screen-pop"' not in client.get(page).content.decode()
 
 
 # The card ----------------------------------------------------------------------
@@ -504,16 +508,26 @@ def test_a_customer_outside_the_agents_scope_shows_no_name(
     assert other_consultant.display_name in body
 
 
-def test_a_new_caller_card_offers_registration_and_a_request(client, agent):
+def test_a_new_caller_card_offers_registration_and_a_request(client, agent, consultant):
     call_services.call_event(
         event="ringing", call_id="n-1", caller="186 2222 3333", extension="8001"
     )
-    body = _card(client_login(client, agent), Call.objects.get())
+    call = Call.objects.get()
+    body = _card(client_login(client, agent), call)
     assert "New caller" in body
-    assert (
-        reverse("customers:screen-pop-register", args=[Call.objects.get().pk]) in body
-    )
+    assert "186 2222 3333" in body
+    # The desk records a request (the intake registers the caller) ...
     assert 'data-testid="screen-pop-new-request"' in body
+    assert "mobile=%2B8618622223333" in body
+    assert reverse("customers:screen-pop-register", args=[call.pk]) not in body
+    # ... a consultant on the sales line registers them.
+    AgentExtension.objects.create(extension="8101", user=consultant)
+    call_services.call_event(
+        event="ringing", call_id="n-2", caller="186 2222 3333", extension="8101"
+    )
+    call = Call.objects.get(call_id="n-2")
+    body = _card(client_login(client, consultant), call)
+    assert reverse("customers:screen-pop-register", args=[call.pk]) in body
 
 
 def test_the_card_costs_the_same_queries_whatever_the_history(
