@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from customers import telephony
+from customers.phones import format_phone
 from service.models import ServiceRequest
 from service.services import units_owned_by
 
@@ -22,7 +23,7 @@ def _context(*, call, customer, user) -> dict[str, Any] | None:
         if not can_record or not call.caller.startswith("+"):
             return None
         # A new caller: the intake registers them by the number they call from.
-        query = {"mobile": call.caller, "channel": ServiceRequest.Channel.PHONE}
+        query = {"mobile": format_phone(call.caller), "channel": ServiceRequest.Channel.PHONE}
         return {
             "requests": [],
             "create_url": f"{reverse('service:request-create')}?{urlencode(query)}",
@@ -39,8 +40,8 @@ def _context(*, call, customer, user) -> dict[str, Any] | None:
         query = {
             # The intake finds the caller by number when the agent may see it, by
             # name otherwise: the page never holds a number the agent may not see.
-            "mobile": customer.mobile
-            if customer.contact_visible_to(user)
+            "mobile": format_phone(customer.mobile)
+            if customer.mobile and customer.contact_visible_to(user)
             else customer.name,
             "customer": customer.pk,
             "channel": ServiceRequest.Channel.PHONE,

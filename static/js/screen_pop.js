@@ -80,6 +80,9 @@
       url += "?last=" + encodeURIComponent(last);
     }
     var source = new EventSource(url);
+    source.addEventListener("open", function () {
+      root.dataset.state = "open"; // listening (the browser test waits for it)
+    });
     source.addEventListener("call", function (event) {
       if (event.lastEventId) {
         store(LAST, event.lastEventId);

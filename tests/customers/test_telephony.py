@@ -380,7 +380,7 @@ def test_a_reconnecting_stream_replays_what_it_missed(
     ids = telephony._client().xrange(telephony.recent_key(agent.pk))
     first_id = ids[0][0].decode()
     client.force_login(agent)
-    response, chunks = _open_stream(client, HTTP_LAST_EVENT_ID=first_id)
+    _response, chunks = _open_stream(client, HTTP_LAST_EVENT_ID=first_id)
     replayed = [_event(c) for c in chunks if b"event: call" in c]
     assert [d["event"] for _i, d in replayed] == ["ringing", "answered"]
     assert [i for i, _d in replayed] == [x[0].decode() for x in ids[1:]]
@@ -518,7 +518,7 @@ def test_a_new_caller_card_offers_registration_and_a_request(client, agent, cons
     assert "186 2222 3333" in body
     # The desk records a request (the intake registers the caller) ...
     assert 'data-testid="screen-pop-new-request"' in body
-    assert "mobile=%2B8618622223333" in body
+    assert "mobile=186+2222+3333" in body
     assert reverse("customers:screen-pop-register", args=[call.pk]) not in body
     # ... a consultant on the sales line registers them.
     AgentExtension.objects.create(extension="8101", user=consultant)

@@ -679,6 +679,7 @@ def build_world() -> World:
     n["commission"] = commission_on_contract(opportunity=partner_deal, actor=None)
     _portal_households(w)
     _portal_club(w)
+    _screen_pop(w)
     return w
 
 
@@ -836,3 +837,37 @@ def _portal_households(w: World) -> None:
 
 # Roles that belong to a sales team (their scope is the team's).
 _TEAM_ROLES = {Role.CONSULTANT, Role.SALES_MANAGER}
+
+
+# The screen pop (issue 15): a call that rang at the service agent's, and one at the
+# far consultant's. No persona has an extension, so the crawl's GET of the event
+# stream answers 204 at once instead of holding the connection open.
+PK_OF.update(
+    {
+        "customers:screen-pop-card": {"pk": "call"},
+        "customers:screen-pop-log": {"pk": "call"},
+        "customers:screen-pop-register": {"pk": "call"},
+    }
+)
+FAR_VISIBLE_TO["call"] = {"far_consultant"}
+
+
+def _screen_pop(w: World) -> None:
+    from customers.models import Call
+
+    now = timezone.now()
+    w.near["call"] = Call.objects.create(
+        call_id="world-near",
+        caller=w.near["customer"].mobile,
+        customer=w.near["customer"],
+        agent=w.users["service_agent"],
+        extension="8001",
+        ringing_at=now,
+    )
+    w.far["call"] = Call.objects.create(
+        call_id="world-far",
+        caller="+8613800009999",
+        agent=w.users["far_consultant"],
+        extension="8002",
+        ringing_at=now,
+    )
