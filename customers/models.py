@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm_site import events
 from crm_site.outbox import OutboxMessage, outbox_indexes
@@ -905,9 +906,9 @@ class Call(models.Model):
     registered from the card."""
 
     class Status(models.TextChoices):
-        RINGING = "ringing", _("Ringing")
-        ANSWERED = "answered", _("Answered")
-        ENDED = "ended", _("Ended")
+        RINGING = "ringing", pgettext_lazy("call status", "Ringing")
+        ANSWERED = "answered", pgettext_lazy("call status", "Answered")
+        ENDED = "ended", pgettext_lazy("call status", "Ended")
 
     call_id = models.CharField(_("call id"), max_length=100, unique=True)
     # E.164 when the number parses; what the switch sent otherwise (a withheld number).
@@ -930,9 +931,15 @@ class Call(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.RINGING
     )
-    ringing_at = models.DateTimeField(_("ringing"), null=True, blank=True)
-    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
-    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    ringing_at = models.DateTimeField(
+        pgettext_lazy("call", "rang at"), null=True, blank=True
+    )
+    answered_at = models.DateTimeField(
+        pgettext_lazy("call", "answered at"), null=True, blank=True
+    )
+    ended_at = models.DateTimeField(
+        pgettext_lazy("call", "ended at"), null=True, blank=True
+    )
     duration = models.PositiveIntegerField(_("duration (s)"), null=True, blank=True)
     # What the agent wrote on the card; goes on the timeline with the call.
     note = models.TextField(_("note"), blank=True)
