@@ -81,6 +81,7 @@ class Listener(threading.Thread):
         self.port, self.cookie, self.stop = port, cookie, stop
         self.received: list[tuple[float, dict]] = []
         self.reconnects = 0
+        self.connected_at: list[float] = []
         self.ready = threading.Event()
 
     def run(self) -> None:
@@ -99,11 +100,12 @@ class Listener(threading.Thread):
                     raise RuntimeError(f"stream answered {response.status}")
                 event_id = data = ""
                 while not self.stop.is_set():
-                    line = response.fp.readline()
+                    line = response.readline()
                     if not line:
                         break  # the server ended the stream: reconnect
                     text = line.decode().rstrip("\n")
                     if text.startswith("retry:"):
+                        self.connected_at.append(time.time())
                         self.ready.set()
                     elif text.startswith("id: "):
                         event_id = text[4:]
@@ -232,6 +234,7 @@ def main() -> None:
             Call.objects.filter(call_id__in=list(posted)).values_list("call_id", "pk")
         )
         latencies, lost, doubled = [], 0, 0
+        live, replayed = [], []
         for call_id, (index, at) in posted.items():
             arrivals = [
                 when
@@ -243,6 +246,9 @@ def main() -> None:
                 continue
             doubled += len(arrivals) - 1
             latencies.append((arrivals[0] - at) * 1000)
+            # Rang while the agent's stream was reconnecting: replayed from Redis.
+            across = any(at <= c <= arrivals[0] for c in listeners[index].connected_at)
+            (replayed if across else live).append(latencies[-1])
         print(
             f"screen pop: {args.agents} agents (streams), {args.workers} gunicorn "
             f"workers × {args.threads} threads, {args.calls} ringing calls in "
@@ -252,6 +258,16 @@ def main() -> None:
             f"POST → event on the stream: p50 {statistics.median(latencies):.1f} ms, "
             f"p95 {_percentile(latencies, 95):.1f} ms, max {max(latencies):.1f} ms"
         )
+        if live:
+            print(
+                f"  on an open stream ({len(live)}): p50 {statistics.median(live):.1f}"
+                f" ms, p95 {_percentile(live, 95):.1f} ms, max {max(live):.1f} ms"
+            )
+        if replayed:
+            print(
+                f"  replayed after a reconnect ({len(replayed)}): max "
+                f"{max(replayed):.1f} ms"
+            )
         print(
             f"the POST itself: p50 {statistics.median(post_ms):.1f} ms, "
             f"p95 {_percentile(post_ms, 95):.1f} ms, max {max(post_ms):.1f} ms"

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,9 +47,10 @@ from django.core.cache import cache as django_cache
 
 logger = logging.getLogger(__name__)
 
-# A stream answers this long, then ends; the browser reconnects at once (retry:) with
-# the last event id it saw. Short enough that a worker thread is never held by a tab
-# that went away without closing its connection for long.
+# A stream answers this long (less a random part of up to a fifth, so that pages
+# opened together do not all reconnect at the same moment), then ends; the browser
+# reconnects at once (retry:) with the last event id it saw. Short enough that a
+# worker thread is never held long by a tab that went away without closing.
 STREAM_SECONDS = 25.0
 # A comment line this often, so proxies keep the connection open and a closed tab is
 # noticed (the write fails) within this time.
@@ -57,7 +59,7 @@ HEARTBEAT_SECONDS = 10.0
 RECENT_SECONDS = 60
 RECENT_MAX = 50
 # Milliseconds the browser waits before it reconnects.
-RETRY_MS = 500
+RETRY_MS = 200
 
 
 # The card's sections -----------------------------------------------------------------
@@ -223,7 +225,8 @@ def stream(
     the channel brings until ``seconds`` have passed; an event both replayed and
     received is sent once (ids only grow).
     """
-    seconds = STREAM_SECONDS if seconds is None else seconds
+    if seconds is None:
+        seconds = STREAM_SECONDS * random.uniform(0.8, 1.0)
     heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
     client = _stream_client()
     pubsub = client.pubsub(ignore_subscribe_messages=True)
