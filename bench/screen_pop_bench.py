@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=50)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
         "--gap", type=float, default=0.05, help="seconds between two calls"
@@ -278,8 +278,13 @@ def main() -> None:
         )
     finally:
         stop.set()
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        # Quit at once: open streams would hold a graceful stop for its timeout.
+        os.killpg(proc.pid, signal.SIGQUIT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 if __name__ == "__main__":
