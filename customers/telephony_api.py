@@ -71,6 +71,13 @@ class CallEventView(ApiView):
             422: OpenApiResponse(description="No agent has this extension."),
         },
         summary="Post a call event (ringing, answered, ended)",
+        description=(
+            "The telephony system posts each event of a call as it happens. A "
+            "ringing call pops the caller's card on the browser of the agent whose "
+            "extension it rings at; an ended call goes on the caller's timeline with "
+            "its duration. Each (call_id, event) counts once: sent again it answers "
+            "200 with applied=false and changes nothing."
+        ),
     )
     def post(self, request):
         # The end of a call is written on the caller's timeline, as a desk would.

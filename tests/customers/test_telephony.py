@@ -190,6 +190,19 @@ def test_an_ended_call_is_logged_once_with_its_duration(switch, agent, owner):
     assert owner.last_contact_at == start
 
 
+def test_the_logged_call_reads_on_the_customer_page_in_both_languages(
+    client, switch, agent, owner
+):
+    start = timezone.now() - timedelta(minutes=3)
+    post(switch, "ringing", at=start.isoformat())
+    post(switch, "answered", at=start.isoformat())
+    post(switch, "ended", at=(start + timedelta(seconds=61)).isoformat())
+    client.force_login(agent)
+    page = client.get(owner.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    assert "Incoming call taken at extension 8001, 61 s" in page.content.decode()
+
+
 def test_an_unanswered_call_is_logged_as_missed(switch, agent, owner):
     post(switch, "ringing")
     post(switch, "ended")
