@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from customers.models import Customer
+from customers.models import AgentExtension, Customer
 
 
 @admin.register(Customer)
@@ -36,3 +36,13 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(AgentExtension)
+class AgentExtensionAdmin(admin.ModelAdmin):
+    """Which user answers which extension: the telephony system names the extension a
+    call rings on, and that user's browser shows the caller's card (screen pop)."""
+
+    list_display = ["extension", "user"]
+    search_fields = ["extension", "user__username", "user__last_name"]
+    autocomplete_fields = ["user"]

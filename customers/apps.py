@@ -32,3 +32,18 @@ class CustomersConfig(AppConfig):
 
         api.register("customers", CustomerViewSet, basename="customer")
         api.register("interactions", InteractionViewSet, basename="interaction")
+
+        # The screen pop (来电弹屏): the telephony system's endpoint, and the cache of
+        # who has an extension kept in step with the admin.
+        from django.urls import path
+
+        from customers import telephony_api, telephony_signals
+
+        api.register_path(
+            path(
+                "telephony/calls/",
+                telephony_api.CallEventView.as_view(),
+                name="telephony-calls",
+            )
+        )
+        telephony_signals.connect()

@@ -48,3 +48,15 @@ PORTAL_LOCKED = events.register(
     "customers.portal_locked",
     _("Owner portal sign-in locked after repeated wrong codes."),
 )
+# The screen pop (customers.services.telephony): a call on the hotline, once it ended.
+CALL_TAKEN = events.register(
+    "customers.call_taken",
+    _("Incoming call taken at extension %(extension)s, %(seconds)s s"),
+    extension=events.Text(),
+    seconds=events.Number(),
+)
+CALL_MISSED = events.register(
+    "customers.call_missed",
+    _("Missed call: rang at extension %(extension)s, not answered"),
+    extension=events.Text(),
+)

@@ -37,6 +37,8 @@ def connect() -> None:
             moved("customers.interaction.customer"),
             moved("customers.consentrecord.customer"),
             moved("customers.importchange.customer"),
+            # The screen pop's calls: the caller is the surviving customer now.
+            moved("customers.call.customer"),
             merged(
                 "customers.contactpoint.customer",
                 rule="A contact point moves unless the survivor already has the same "

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm_site import events
 from crm_site.outbox import OutboxMessage, outbox_indexes
@@ -870,3 +871,101 @@ class PortalCode(OutboxMessage):
 
     def __str__(self) -> str:
         return f"{self.pk} {self.status}"
+
+
+# The call-centre screen pop (来电弹屏) ---------------------------------------------
+
+
+class AgentExtension(models.Model):
+    """An agent's telephone extension: the telephony system names the extension a
+    call rings on, the CRM shows the card to the user behind it. Edited in the admin."""
+
+    extension = models.CharField(_("extension"), max_length=20, unique=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("agent"),
+        on_delete=models.CASCADE,
+        related_name="telephony_extension",
+    )
+
+    class Meta:
+        verbose_name = _("agent extension")
+        verbose_name_plural = _("agent extensions")
+        ordering = ["extension"]
+
+    def __str__(self) -> str:
+        return self.extension
+
+
+class Call(models.Model):
+    """One call the telephony system told us about, from ringing to its end.
+
+    Events come in as they happen (customers.services.telephony.call_event); each sets
+    its own time once, so a repeated event changes nothing. The call lands on the
+    caller's timeline once (``interaction``), when it ends or when an unknown caller is
+    registered from the card."""
+
+    class Status(models.TextChoices):
+        RINGING = "ringing", pgettext_lazy("call status", "Ringing")
+        ANSWERED = "answered", pgettext_lazy("call status", "Answered")
+        ENDED = "ended", pgettext_lazy("call status", "Ended")
+
+    call_id = models.CharField(_("call id"), max_length=100, unique=True)
+    # E.164 when the number parses; what the switch sent otherwise (a withheld number).
+    caller = models.CharField(_("caller"), max_length=40, blank=True)
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("agent"),
+        on_delete=models.PROTECT,
+        related_name="calls",
+    )
+    extension = models.CharField(_("extension"), max_length=20)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.RINGING
+    )
+    ringing_at = models.DateTimeField(
+        pgettext_lazy("call", "rang at"), null=True, blank=True
+    )
+    answered_at = models.DateTimeField(
+        pgettext_lazy("call", "answered at"), null=True, blank=True
+    )
+    ended_at = models.DateTimeField(
+        pgettext_lazy("call", "ended at"), null=True, blank=True
+    )
+    duration = models.PositiveIntegerField(_("duration (s)"), null=True, blank=True)
+    # What the agent wrote on the card; goes on the timeline with the call.
+    note = models.TextField(_("note"), blank=True)
+    interaction = models.OneToOneField(
+        Interaction,
+        verbose_name=_("timeline entry"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
+        indexes = [
+            # An agent's recent calls (the card, the stream's replay).
+            models.Index(fields=["agent", "-created_at"], name="call_agent_idx"),
+            # Calls of a number nobody was registered with yet.
+            models.Index(
+                fields=["caller", "-created_at"],
+                name="call_unknown_caller_idx",
+                condition=Q(customer__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.call_id

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site import events
 from crm_site.personal_data import Erasure, Section, register, rows
 from customers.models import (
+    Call,
     ConsentRecord,
     ContactPoint,
     Customer,
@@ -333,6 +334,30 @@ def _kept_requests(customer: Customer) -> dict[str, int]:
     }
 
 
+def _calls(customer: Customer) -> list[dict[str, Any]]:
+    return rows(
+        Call.objects.filter(customer=customer).order_by("created_at", "pk"),
+        [
+            "caller",
+            "ringing_at",
+            "answered_at",
+            "ended_at",
+            "duration",
+            ("agent", _("agent")),
+            "note",
+        ],
+    )
+
+
+def _anonymise_calls(customer: Customer, *, erasure: Erasure) -> int:
+    # The number and the note are the person's; when and how long stay (statistics).
+    return (
+        Call.objects.filter(customer=customer)
+        .filter(~Q(caller="") | ~Q(note=""))
+        .update(caller="", note="")
+    )
+
+
 def _related(customer: Customer) -> dict[str, list[int]]:
     return {"customers.customer": [customer.pk, *absorbed_ids(customer)]}
 
@@ -476,6 +501,17 @@ def connect() -> None:
             export=_portal_codes,
             anonymise=_anonymise_portal_codes,
             covers=("customers.PortalCode.customer",),
+        )
+    )
+    register(
+        Section(
+            key="customers.calls",
+            title=_("Calls (screen pop)"),
+            order=10,
+            count=lambda c: Call.objects.filter(customer=c).count(),
+            export=_calls,
+            anonymise=_anonymise_calls,
+            covers=("customers.Call.customer",),
         )
     )
     register(

@@ -9,6 +9,7 @@ from customers.views import (
     imports,
     personal_data,
     registration,
+    telephony,
 )
 
 app_name = "customers"
@@ -92,5 +93,25 @@ urlpatterns = [
     ),
     path(
         "merges/<int:merge_pk>/restore/", duplicates.merge_restore, name="merge-restore"
+    ),
+]
+
+# The call-centre screen pop (来电弹屏): the agent's event stream, the card, its buttons
+urlpatterns += [
+    path("screen-pop/stream/", telephony.screen_pop_stream, name="screen-pop-stream"),
+    path(
+        "screen-pop/calls/<int:pk>/",
+        telephony.screen_pop_card,
+        name="screen-pop-card",
+    ),
+    path(
+        "screen-pop/calls/<int:pk>/log/",
+        telephony.screen_pop_log,
+        name="screen-pop-log",
+    ),
+    path(
+        "screen-pop/calls/<int:pk>/register/",
+        telephony.screen_pop_register,
+        name="screen-pop-register",
     ),
 ]

@@ -67,6 +67,11 @@ class SalesConfig(AppConfig):
         api.register("units", UnitViewSet, basename="unit")
         api.register("deals", DealViewSet, basename="deal")
 
+        # The screen pop card's sales section (customers.telephony).
+        from sales import telephony as sales_telephony
+
+        sales_telephony.register()
+
 
 def _on_interaction_logged(sender, *, interaction, **kwargs) -> None:
     from sales.services.ownership import registration_on_interaction

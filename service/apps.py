@@ -70,3 +70,8 @@ class ServiceConfig(AppConfig):
             "service-requests", ServiceRequestViewSet, basename="service-request"
         )
         api.register("surveys", SurveyResultViewSet, basename="survey")
+
+        # The screen pop card's service section (customers.telephony).
+        from service import telephony as service_telephony
+
+        service_telephony.register()

@@ -158,6 +158,16 @@ def _narrow(qs, params) -> tuple:
     return qs, narrowed
 
 
+def _prefill(data) -> dict:
+    """The intake opened prefilled (the screen pop's "open a service request"): the
+    caller's number or name and the channel of the call; the customer and unit are
+    picked by the lookup from the same parameters."""
+    initial = {"name": data.get("name", ""), "mobile": data.get("mobile", "")[:100]}
+    if data.get("channel") in ServiceRequest.Channel.values:
+        initial["channel"] = data["channel"]
+    return initial
+
+
 def _intake_context(
     request: HttpRequest, data, form: RequestForm | None = None
 ) -> dict:
@@ -167,7 +177,7 @@ def _intake_context(
         picked_id=parse_id(data.get("customer")),
     )
     return {
-        "form": form or RequestForm(initial={"name": data.get("name", "")}),
+        "form": form or RequestForm(initial=_prefill(data)),
         "lookup": lookup,
         "unit_id": parse_id(data.get("unit")),
     }
@@ -188,7 +198,9 @@ def caller_lookup_view(request: HttpRequest) -> HttpResponse:
 def request_create(request: HttpRequest) -> HttpResponse:
     """One-stop intake (首问负责制): whoever takes the call records it, for any caller,
     and is its first receiver."""
-    form = RequestForm(request.POST or None, request.FILES or None)
+    form = RequestForm(
+        request.POST or None, request.FILES or None, initial=_prefill(request.GET)
+    )
     context = _intake_context(
         request, request.POST if request.method == "POST" else request.GET, form
     )

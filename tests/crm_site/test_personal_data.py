@@ -131,6 +131,18 @@ def world(consultant, service_agent):
         ip_address="10.0.0.8",
         expires_at=timezone.now(),
     )
+    # A call that popped up on an agent's screen (issue 15).
+    from customers.models import Call
+
+    Call.objects.create(
+        call_id="pipl-1",
+        caller=customer.mobile,
+        customer=customer,
+        agent=consultant,
+        extension="8001",
+        ringing_at=timezone.now(),
+        note=f"{NAME} 问交房",
+    )
     ConsentRecord.objects.create(
         customer=customer,
         purpose="email",
@@ -468,8 +480,9 @@ def test_export_query_count_does_not_grow_with_rows_per_section(world, consultan
             )
 
     # 66: issue 14 added sections (club points, portal recommendations, letters to
-    # the general manager, portal messages, portal sign-in codes), a query each.
-    assert_queries_do_not_grow(lambda: personal_data.export(customer), grow, at_most=66)
+    # the general manager, portal messages, portal sign-in codes), a query each;
+    # 67: issue 15's calls (screen pop).
+    assert_queries_do_not_grow(lambda: personal_data.export(customer), grow, at_most=67)
 
 
 def test_export_view_downloads_a_zip_of_json_and_xlsx_logged_and_audited(

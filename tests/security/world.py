@@ -680,6 +680,7 @@ def build_world() -> World:
     _portal_households(w)
     _portal_club(w)
     _api_service_marketing(w)
+    _screen_pop(w)
     return w
 
 
@@ -888,4 +889,38 @@ def _api_service_marketing(w: World) -> None:
     )
     w.near["survey_response"] = SurveyResponse.objects.create(
         invitation=invitation, customer=owner, index=Decimal("80"), comment="满意"
+    )
+
+
+# The screen pop (issue 15): a call that rang at the service agent's, and one at the
+# far consultant's. No persona has an extension, so the crawl's GET of the event
+# stream answers 204 at once instead of holding the connection open.
+PK_OF.update(
+    {
+        "customers:screen-pop-card": {"pk": "call"},
+        "customers:screen-pop-log": {"pk": "call"},
+        "customers:screen-pop-register": {"pk": "call"},
+    }
+)
+FAR_VISIBLE_TO["call"] = {"far_consultant"}
+
+
+def _screen_pop(w: World) -> None:
+    from customers.models import Call
+
+    now = timezone.now()
+    w.near["call"] = Call.objects.create(
+        call_id="world-near",
+        caller=w.near["customer"].mobile,
+        customer=w.near["customer"],
+        agent=w.users["service_agent"],
+        extension="8001",
+        ringing_at=now,
+    )
+    w.far["call"] = Call.objects.create(
+        call_id="world-far",
+        caller="+8613800009999",
+        agent=w.users["far_consultant"],
+        extension="8002",
+        ringing_at=now,
     )

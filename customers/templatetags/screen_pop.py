@@ -1,0 +1,24 @@
+"""``{% screen_pop_extension as ext %}``: the signed-in agent's extension, for the
+base template to open the screen-pop stream (cached: no query on a page)."""
+
+from __future__ import annotations
+
+from django import template
+
+from customers.telephony import extension_of
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def screen_pop_extension(context) -> str:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if (
+        request is None
+        or user is None
+        or not user.is_authenticated
+        or getattr(request, "owner_session", None) is not None
+    ):
+        return ""
+    return extension_of(user)
