@@ -166,6 +166,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.view_auditentry",
         "crm_site.view_heartbeat",
         "crm_site.review_outbox",
+        # Webhook subscriptions and their delivery log (crm_site.webhooks).
+        "crm_site.view_webhooksubscription",
+        "crm_site.add_webhooksubscription",
+        "crm_site.change_webhooksubscription",
+        "crm_site.delete_webhooksubscription",
+        "crm_site.view_webhookdelivery",
+        "crm_site.replay_webhookdelivery",
         # The overview's targets per figure and month (crm_site.overview).
         "crm_site.view_target",
         "crm_site.add_target",
@@ -409,6 +416,14 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "service.add_mailboxsettings": "set the GM mailbox's deadline (admin)",
     "service.change_mailboxsettings": None,
     "service.delete_deadlinerule": None,
+    "crm_site.change_webhooksubscription": (
+        "subscribe integrations to webhooks, pause, resume, rotate their secrets"
+    ),
+    "crm_site.view_webhooksubscription": None,
+    "crm_site.add_webhooksubscription": None,
+    "crm_site.delete_webhooksubscription": None,
+    "crm_site.view_webhookdelivery": "read the webhook delivery log",
+    "crm_site.replay_webhookdelivery": "replay a webhook delivery (audited)",
 }
 
 

@@ -45,3 +45,23 @@ def portal_sessions_prune() -> None:
     from crm_site.portal import SessionStore
 
     SessionStore.clear_expired()
+
+
+@shared_task(name="crm_site.tasks.webhook_deliver", ignore_result=True)
+def webhook_deliver(delivery_id: int) -> bool:
+    """POST one webhook delivery; a duplicate task sends nothing."""
+    from crm_site.webhooks.services import delivery_send
+
+    return delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(name="crm_site.tasks.webhooks_send_pending", ignore_result=True)
+def webhooks_send_pending() -> int:
+    """The sweep: deliveries a dead worker left "sending" are due again, then one
+    task per due delivery (its task was lost, or its retry time has come)."""
+    from crm_site.webhooks.services import deliveries_pending
+
+    pending = deliveries_pending()
+    for pk in pending:
+        webhook_deliver.delay(pk)
+    return len(pending)

@@ -26,3 +26,5 @@ class CustomersConfig(AppConfig):
         fragments.track(Customer)
         # Owner portal sign-in codes go out through the one outbox.
         outbox.register(portal_sign_in.CODES)
+        # The webhook events this app sends (crm_site.webhooks).
+        from customers import webhooks  # noqa: F401

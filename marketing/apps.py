@@ -71,3 +71,5 @@ class MarketingConfig(AppConfig):
         links.register("marketing.campaign", "marketing:campaign-detail")
         links.register("marketing.referral", "marketing:referral-detail")
         links.register("marketing.channelpartner", "marketing:partner-detail")
+        # The webhook events this app sends (crm_site.webhooks).
+        from marketing import webhooks  # noqa: F401

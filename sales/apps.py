@@ -58,6 +58,8 @@ class SalesConfig(AppConfig):
         links.register("sales.opportunity", "sales:opportunity-detail")
         links.register("sales.unit", "sales:unit-detail")
         links.register("sales.building", "sales:building-grid")
+        # The webhook events this app sends (crm_site.webhooks).
+        from sales import webhooks  # noqa: F401
 
 
 def _on_interaction_logged(sender, *, interaction, **kwargs) -> None:

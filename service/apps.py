@@ -62,3 +62,5 @@ class ServiceConfig(AppConfig):
             order=70,
             icon="bi-envelope-paper",
         )
+        # The webhook events this app sends (crm_site.webhooks).
+        from service import webhooks  # noqa: F401
