@@ -140,9 +140,11 @@ def test_every_event_of_the_issue_is_registered_by_its_app():
 def test_a_delivery_is_signed_and_the_receiver_verifies_it(
     subscription, receiver, django_capture_on_commit_callbacks
 ):
-    with mock.patch.object(tasks.webhook_deliver, "delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True) as queued:
-            event = emit(customer_id=7)
+    with (
+        mock.patch.object(tasks.webhook_deliver, "delay") as delay,
+        django_capture_on_commit_callbacks(execute=True) as queued,
+    ):
+        event = emit(customer_id=7)
     assert len(queued) == 1
     delivery = only_delivery()
     delay.assert_called_once_with(delivery.pk)
@@ -307,7 +309,7 @@ def test_emit_writes_nothing_and_reads_no_table_when_nobody_subscribes(
 def test_emit_is_one_insert_per_table_and_only_for_who_wants_the_event(
     subscription, key, receiver, administrator, django_assert_num_queries
 ):
-    other, _ = services.subscription_create(
+    services.subscription_create(
         actor=administrator,
         api_key=key,
         url=receiver.url,
@@ -319,9 +321,10 @@ def test_emit_is_one_insert_per_table_and_only_for_who_wants_the_event(
     emit()
     with django_assert_num_queries(4):  # savepoint, event, deliveries, release
         emit()
-    assert set(
-        WebhookDelivery.objects.values_list("subscription", flat=True)
-    ) == {subscription.pk, third.pk}
+    assert set(WebhookDelivery.objects.values_list("subscription", flat=True)) == {
+        subscription.pk,
+        third.pk,
+    }
 
 
 def test_a_revoked_key_or_one_without_the_scope_receives_nothing(
@@ -514,7 +517,11 @@ def test_the_delivery_log_filters_and_replays(client, administrator, subscriptio
     client.force_login(administrator)
     log = reverse("admin:crm_site_webhookdelivery_changelist")
     response = client.get(
-        log, {"subscription__id__exact": subscription.pk, "event_type": "deal.stage_changed"}
+        log,
+        {
+            "subscription__id__exact": subscription.pk,
+            "event_type": "deal.stage_changed",
+        },
     )
     assert response.status_code == 200
     assert response.context["cl"].result_count == 1
