@@ -416,14 +416,13 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "service.add_mailboxsettings": "set the GM mailbox's deadline (admin)",
     "service.change_mailboxsettings": None,
     "service.delete_deadlinerule": None,
-    "crm_site.change_webhooksubscription": (
-        "subscribe integrations to webhooks, pause, resume, rotate their secrets"
-    ),
+    # Webhooks are managed in the admin (crm_site.webhooks): covered by its phrase.
+    "crm_site.change_webhooksubscription": None,
     "crm_site.view_webhooksubscription": None,
     "crm_site.add_webhooksubscription": None,
     "crm_site.delete_webhooksubscription": None,
-    "crm_site.view_webhookdelivery": "read the webhook delivery log",
-    "crm_site.replay_webhookdelivery": "replay a webhook delivery (audited)",
+    "crm_site.view_webhookdelivery": None,
+    "crm_site.replay_webhookdelivery": None,
 }
 
 
