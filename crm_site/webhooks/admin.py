@@ -119,6 +119,11 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     ]
     actions = ["pause", "resume", "rotate_secret"]
 
+    def get_fields(self, request, obj=None):
+        if obj is None:  # the state appears once there is one
+            return ["api_key", "url", "events", "description"]
+        return super().get_fields(request, obj)
+
     @admin.display(description=_("events"))
     def events_shown(self, obj: WebhookSubscription) -> str:
         return ", ".join(obj.events)
@@ -216,13 +221,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = [
         "created_at",
         "event_type",
-        "event_id",
-        "subscription",
         "status",
         "response_code",
         "attempts",
         "response_ms",
-        "sent_at",
+        "subscription_shown",
         "replay_of_id",
     ]
     list_filter = ["status", EventTypeFilter, "subscription"]
@@ -254,6 +257,10 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     @admin.display(description=_("event"), ordering="event__type")
     def event_type(self, obj: WebhookDelivery) -> str:
         return obj.event.type
+
+    @admin.display(description=_("subscription"), ordering="subscription")
+    def subscription_shown(self, obj: WebhookDelivery) -> str:
+        return f"{obj.subscription.api_key} #{obj.subscription_id}"
 
     @admin.display(description=_("replay of"))
     def replay_of_id(self, obj: WebhookDelivery) -> str:

@@ -43,7 +43,7 @@ class WebhookSubscription(models.Model):
     events = ArrayField(
         models.CharField(max_length=50), verbose_name=_("events"), default=list
     )
-    description = models.CharField(_("description"), max_length=200, blank=True)
+    description = models.CharField(_("purpose"), max_length=200, blank=True)
     secret = models.CharField(max_length=100, default=new_secret, editable=False)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -16,7 +17,7 @@ from crm_site import events, fragments, outbox
 from crm_site.api.models import ApiKey
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
-from crm_site.webhooks import check_payload, event_type
+from crm_site.webhooks import check_payload, event_type, event_types, targets
 from crm_site.webhooks.delivery import DELIVERIES
 from crm_site.webhooks.models import (
     WebhookDelivery,
@@ -115,11 +116,29 @@ def event_emit(event: str, *, data: dict[str, Any]) -> WebhookEvent | None:
 # Subscriptions ---------------------------------------------------------------------
 
 
+def _check(*, api_key: ApiKey, url: str, events: list[str]) -> None:
+    """The rules whoever subscribes (the admin's form checks them first)."""
+    errors: dict[str, list[str]] = {}
+    if "webhooks" not in api_key.scopes or api_key.revoked_at is not None:
+        errors["api_key"] = [str(_("The key needs the scope “Receive webhooks”."))]
+    try:
+        targets.check_url(url)
+    except targets.TargetRefused as exc:
+        errors["url"] = [str(exc)]
+    known = {e.name for e in event_types()}
+    unknown = [name for name in events if name not in known]
+    if unknown or not events:
+        errors["events"] = [str(_("Choose the events to receive."))]
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
 def subscription_create(
     *, actor: User, api_key: ApiKey, url: str, events: list[str], description: str = ""
 ) -> tuple[WebhookSubscription, str]:
     """A new subscription and its signing secret (returned: shown once)."""
+    _check(api_key=api_key, url=url, events=events)
     subscription = WebhookSubscription.objects.create(
         api_key=api_key, url=url, events=sorted(events), description=description
     )
@@ -299,6 +318,11 @@ def subscription_update(
 ) -> WebhookSubscription:
     """Change the URL, events or description; what changed is audited."""
     locked = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+    _check(
+        api_key=locked.api_key,
+        url=fields.get("url", locked.url),
+        events=fields.get("events", locked.events),
+    )
     changes = {}
     for name, value in fields.items():
         old = getattr(locked, name)

@@ -556,3 +556,20 @@ def test_people_without_the_administrator_role_cannot_open_the_screens(
     ):
         response = client.get(reverse(name))
         assert response.status_code == 302  # the admin's log-in page
+
+
+def test_the_service_refuses_a_key_without_the_scope_an_unsafe_url_or_no_events(
+    administrator, receiver
+):
+    from django.core.exceptions import ValidationError
+
+    plain = make_key(administrator, "customers:read")[0]
+    with pytest.raises(ValidationError) as refused:
+        services.subscription_create(
+            actor=administrator,
+            api_key=plain,
+            url="http://169.254.169.254/",
+            events=[],
+        )
+    assert set(refused.value.message_dict) == {"api_key", "url", "events"}
+    assert not WebhookSubscription.objects.exists()
