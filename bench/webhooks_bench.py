@@ -91,7 +91,7 @@ class Receiver:
             return len(self.ids)
 
 
-def start_worker(name: str) -> subprocess.Popen:
+def start_worker(name: str, concurrency: int) -> subprocess.Popen:
     return subprocess.Popen(
         [
             str(ROOT / ".venv/bin/celery"),
@@ -99,7 +99,7 @@ def start_worker(name: str) -> subprocess.Popen:
             "crm_site",
             "worker",
             "--concurrency",
-            "2",
+            str(concurrency),
             "--loglevel",
             "WARNING",
             "-n",
@@ -117,6 +117,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--kill-after", type=int, default=300)
+    # scripts/run.sh starts the worker with 2 processes.
+    parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
 
     import django
@@ -151,7 +153,7 @@ def main() -> None:
     queued_s = time.monotonic() - started
     print(f"queued {args.events} events (one transaction) in {queued_s:.1f} s")
 
-    worker = start_worker("bench-a")
+    worker = start_worker("bench-a", args.concurrency)
     deadline = time.monotonic() + MAX_SECONDS
     while receiver.distinct < args.kill_after and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -167,7 +169,7 @@ def main() -> None:
         f"{sending} rows left 'sending'"
     )
 
-    worker = start_worker("bench-b")
+    worker = start_worker("bench-b", args.concurrency)
     last_sweep = 0.0
     try:
         while time.monotonic() < deadline:
@@ -199,7 +201,7 @@ def main() -> None:
     print(f"bad signatures: {receiver.bad_signatures}")
     if before_kill > 0:
         print(
-            f"deliveries/minute before the kill (worker running, 2 processes): "
+            f"deliveries/minute before the kill ({args.concurrency} processes): "
             f"{killed_at / before_kill * 60:,.0f}"
         )
     print(

@@ -261,8 +261,9 @@ def send_claimed(kind: OutboxKind, pk: int, *, now: datetime | None = None) -> b
         model.objects.filter(pk=pk, status=Status.SENDING).update(status=Status.SKIPPED)
         return False
     # Recorded before the provider sees it: a crash is then checked on this channel.
-    model.objects.filter(pk=pk).update(channel=message.channel)
-    row.channel = message.channel
+    if row.channel != message.channel:
+        model.objects.filter(pk=pk).update(channel=message.channel)
+        row.channel = message.channel
     try:
         message_id = kind.deliver(row, message)
     except messaging.SendFailed as exc:

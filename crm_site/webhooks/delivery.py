@@ -184,6 +184,9 @@ class WebhookKind(outbox.OutboxKind):
         return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
 
     def after_sent(self, row: WebhookDelivery, *, now: datetime) -> None:
+        subscription = row.subscription
+        if not subscription.consecutive_failures and subscription.failing_since is None:
+            return  # as read when the row was claimed: nothing to reset
         WebhookSubscription.objects.filter(
             Q(consecutive_failures__gt=0) | Q(failing_since__isnull=False),
             pk=row.subscription_id,

@@ -107,7 +107,9 @@ def event_emit(event: str, *, data: dict[str, Any]) -> WebhookEvent | None:
     payload = {**data, "url": url} if url else dict(data)
     row = WebhookEvent.objects.create(type=event, data=payload)
     deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(event=row, subscription_id=pk) for pk in wanted
+        # The channel is known now: the send need not record it.
+        WebhookDelivery(event=row, subscription_id=pk, channel=outbox.Channel.WEBHOOK)
+        for pk in wanted
     )
     _queue([d.pk for d in deliveries])
     return row
@@ -288,6 +290,7 @@ def delivery_replay(*, actor: User, delivery: WebhookDelivery) -> WebhookDeliver
         event_id=delivery.event_id,
         subscription_id=delivery.subscription_id,
         replay_of=delivery,
+        channel=outbox.Channel.WEBHOOK,
     )
     audit_record(
         actor=actor,
