@@ -525,6 +525,9 @@ WEBHOOK_STALE_AFTER_SECONDS = int(os.environ.get("WEBHOOK_STALE_AFTER_SECONDS", 
 WEBHOOK_PAUSE_AFTER_FAILURES = int(os.environ.get("WEBHOOK_PAUSE_AFTER_FAILURES", "20"))
 WEBHOOK_PAUSE_AFTER_HOURS = int(os.environ.get("WEBHOOK_PAUSE_AFTER_HOURS", "12"))
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+# After a secret is rotated, deliveries carry a signature with the old one too for this
+# many hours, so the receiver can switch without refusing any.
+WEBHOOK_SECRET_OVERLAP_HOURS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
 CELERY_BEAT_SCHEDULE |= {
     # Every minute: webhook deliveries whose task was lost or whose retry is due, after
     # those a dead worker left "sending" are made due again (same webhook-id, which

@@ -143,7 +143,10 @@ class WebhookKind(outbox.OutboxKind):
             "user-agent": USER_AGENT,
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(row.subscription.secret, msg_id, timestamp, body),
+            "webhook-signature": " ".join(
+                sign(secret, msg_id, timestamp, body)
+                for secret in row.subscription.signing_secrets(timezone.now())
+            ),
         }
         started = time.monotonic()
         code: int | None = None

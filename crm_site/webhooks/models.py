@@ -45,6 +45,10 @@ class WebhookSubscription(models.Model):
     )
     description = models.CharField(_("purpose"), max_length=200, blank=True)
     secret = models.CharField(max_length=100, default=new_secret, editable=False)
+    # After a rotation, deliveries are signed with both secrets for a while, so the
+    # receiver can switch without refusing any (Standard Webhooks: several signatures).
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
     )
@@ -64,6 +68,15 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key} → {self.url}"
+
+    def signing_secrets(self, now) -> list[str]:
+        if (
+            self.previous_secret
+            and self.previous_secret_until
+            and (now < self.previous_secret_until)
+        ):
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class WebhookEvent(models.Model):

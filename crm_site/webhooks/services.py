@@ -156,10 +156,17 @@ def subscription_create(
 
 @transaction.atomic
 def secret_rotate(*, actor: User, subscription: WebhookSubscription) -> str:
-    """A new signing secret, in force at once; returned (shown once)."""
+    """A new signing secret, in force at once; returned (shown once). Deliveries
+    carry a signature with the old one too for WEBHOOK_SECRET_OVERLAP_HOURS."""
     secret = new_secret()
+    now = timezone.now()
+    locked = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
     WebhookSubscription.objects.filter(pk=subscription.pk).update(
-        secret=secret, secret_rotated_at=timezone.now()
+        secret=secret,
+        secret_rotated_at=now,
+        previous_secret=locked.secret,
+        previous_secret_until=now
+        + timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS),
     )
     audit_record(
         actor=actor,

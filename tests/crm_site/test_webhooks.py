@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -573,3 +574,50 @@ def test_the_service_refuses_a_key_without_the_scope_an_unsafe_url_or_no_events(
         )
     assert set(refused.value.message_dict) == {"api_key", "url", "events"}
     assert not WebhookSubscription.objects.exists()
+
+
+def test_reserving_a_unit_sends_the_unit_and_deal_events(
+    key, receiver, administrator, consultant, own_customer
+):
+    from sales import services as sales
+    from tests.factories import make_building
+
+    services.subscription_create(
+        actor=administrator,
+        api_key=key,
+        url=receiver.url,
+        events=["deal.stage_changed", "unit.status_changed"],
+    )
+    building = make_building()
+    deal = sales.opportunity_open(
+        actor=consultant, customer=own_customer, project=building.project
+    )
+    unit = building.units.first()
+    sales.unit_reserve(actor=consultant, opportunity=deal, unit=unit)
+    data = dict(WebhookEvent.objects.values_list("type", "data"))
+    assert data["unit.status_changed"] == {
+        "unit_id": unit.pk,
+        "from": "available",
+        "to": "reserved",
+        "url": f"{settings.PUBLIC_BASE_URL}/api/v1/units/{unit.pk}/",
+    }
+    assert data["deal.stage_changed"]["deal_id"] == deal.pk
+    assert data["deal.stage_changed"]["to"] == "reserved"
+
+
+def test_after_a_rotation_deliveries_verify_with_the_new_and_for_a_day_the_old_secret(
+    subscription, receiver, administrator
+):
+    old = subscription.secret
+    new = services.secret_rotate(actor=administrator, subscription=subscription)
+    emit()
+    outbox.send_one(DELIVERIES, only_delivery().pk)
+    headers, body = receiver.received[0]
+    assert verify(new, headers, body) and verify(old, headers, body)
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        previous_secret_until=timezone.now()
+    )
+    emit()
+    outbox.send_due(DELIVERIES)
+    headers, body = receiver.received[1]
+    assert verify(new, headers, body) and not verify(old, headers, body)
