@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from crm_site.jobs import tracked
 from crm_site.models import Heartbeat
 
 
@@ -56,6 +57,7 @@ def webhook_deliver(delivery_id: int) -> bool:
 
 
 @shared_task(name="crm_site.tasks.webhooks_send_pending", ignore_result=True)
+@tracked("crm_site.webhooks_send_pending")
 def webhooks_send_pending() -> int:
     """The sweep: deliveries a dead worker left "sending" are due again, then one
     task per due delivery (its task was lost, or its retry time has come)."""

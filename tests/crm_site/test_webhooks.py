@@ -621,3 +621,14 @@ def test_after_a_rotation_deliveries_verify_with_the_new_and_for_a_day_the_old_s
     outbox.send_due(DELIVERIES)
     headers, body = receiver.received[1]
     assert verify(new, headers, body) and not verify(old, headers, body)
+
+
+def test_the_sweeper_is_scheduled_and_queues_what_is_due(subscription, receiver):
+    from django.conf import settings as conf
+
+    scheduled = {entry["task"] for entry in conf.CELERY_BEAT_SCHEDULE.values()}
+    assert "crm_site.tasks.webhooks_send_pending" in scheduled
+    emit()
+    with mock.patch.object(tasks.webhook_deliver, "delay") as delay:
+        assert tasks.webhooks_send_pending() == 1
+    delay.assert_called_once_with(only_delivery().pk)
