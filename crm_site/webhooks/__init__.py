@@ -87,3 +87,11 @@ def emit(event: str, *, data: dict[str, Any]) -> None:
     from crm_site.webhooks.services import event_emit
 
     event_emit(event, data=data)
+
+
+def emit_many(event: str, *, data: list[dict[str, Any]]) -> None:
+    """``emit`` for many objects at once (an import): one INSERT of events and one of
+    deliveries, whatever the count."""
+    from crm_site.webhooks.services import event_emit_many
+
+    event_emit_many(event, data=data)

@@ -632,3 +632,22 @@ def test_the_sweeper_is_scheduled_and_queues_what_is_due(subscription, receiver)
     with mock.patch.object(tasks.webhook_deliver, "delay") as delay:
         assert tasks.webhooks_send_pending() == 1
     delay.assert_called_once_with(only_delivery().pk)
+
+
+def test_emit_many_writes_two_inserts_whatever_the_count(
+    subscription, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    emit()  # the subscriber set is cached
+    WebhookDelivery.objects.all().delete()
+    for count in (3, 300):
+        with (
+            django_assert_num_queries(2),
+            django_capture_on_commit_callbacks() as queued,
+        ):
+            webhooks.emit_many(
+                "customer.created",
+                data=[{"customer_id": n} for n in range(count)],
+            )
+        # Many at once: one sweep queues them, not a task each.
+        assert len(queued) == (count if count <= services.QUEUE_AT_ONCE else 1)
+    assert WebhookDelivery.objects.count() == 303
