@@ -42,10 +42,11 @@ class CrmSiteConfig(AppConfig):
         from crm_site.api.models import ApiKey
         from crm_site.webhooks import admin as webhooks_admin  # noqa: F401
         from crm_site.webhooks import services as webhooks_services  # noqa: F401
-        from crm_site.webhooks.delivery import DELIVERIES
+        from crm_site.webhooks.delivery import DELIVERIES, PAUSE_NOTICES
         from crm_site.webhooks.models import WebhookSubscription
 
         outbox.register(DELIVERIES)
+        outbox.register(PAUSE_NOTICES)
         fragments.track(WebhookSubscription, ApiKey)
 
 

@@ -418,5 +418,6 @@ from crm_site.api.models import ApiKey  # noqa: E402, F401
 from crm_site.webhooks.models import (  # noqa: E402, F401
     WebhookDelivery,
     WebhookEvent,
+    WebhookPauseNotice,
     WebhookSubscription,
 )

@@ -56,6 +56,14 @@ def webhook_deliver(delivery_id: int) -> bool:
     return delivery_send(delivery_id=delivery_id)
 
 
+@shared_task(name="crm_site.tasks.webhook_pause_notice_send", ignore_result=True)
+def webhook_pause_notice_send(notice_id: int) -> bool:
+    """E-mail one administrator that a webhook subscription paused; once."""
+    from crm_site.webhooks.services import pause_notice_send
+
+    return pause_notice_send(notice_id=notice_id)
+
+
 @shared_task(name="crm_site.tasks.webhooks_send_pending", ignore_result=True)
 @tracked("crm_site.webhooks_send_pending")
 def webhooks_send_pending() -> int:

@@ -26,12 +26,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from crm_site import messaging, outbox
 from crm_site.webhooks import targets
-from crm_site.webhooks.models import SECRET_PREFIX, WebhookDelivery, WebhookSubscription
+from crm_site.webhooks.models import (
+    SECRET_PREFIX,
+    WebhookDelivery,
+    WebhookPauseNotice,
+    WebhookSubscription,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -213,3 +219,40 @@ class WebhookKind(outbox.OutboxKind):
 
 
 DELIVERIES = WebhookKind()
+
+
+class PauseNoticeKind(outbox.OutboxKind):
+    name = "crm_site.webhook_pause_notice"
+    label = gettext_lazy("Webhook pause e-mails to administrators")
+    model = WebhookPauseNotice
+
+    def rows(self) -> QuerySet:
+        return WebhookPauseNotice.objects.select_related("subscription", "user")
+
+    def compose(self, row: WebhookPauseNotice) -> outbox.Message | None:
+        if not row.user.email or not row.user.is_active:
+            return None
+        link = settings.PUBLIC_BASE_URL + reverse(
+            "admin:crm_site_webhooksubscription_change", args=[row.subscription_id]
+        )
+        return outbox.Message(
+            channel=outbox.Channel.EMAIL,
+            address=row.user.email,
+            subject=str(gettext_lazy("Webhooks paused: %(url)s"))
+            % {"url": row.subscription.url},
+            text=str(
+                gettext_lazy(
+                    "Webhooks to %(url)s were paused after repeated failed "
+                    "deliveries (%(reason)s). Deliveries wait; none is lost. Resume "
+                    "the subscription once the receiver works: %(link)s"
+                )
+            )
+            % {
+                "url": row.subscription.url,
+                "reason": row.subscription.paused_reason,
+                "link": link,
+            },
+        )
+
+
+PAUSE_NOTICES = PauseNoticeKind()

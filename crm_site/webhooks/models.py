@@ -163,3 +163,24 @@ class WebhookDelivery(OutboxMessage):
 
     def __str__(self) -> str:
         return f"{self.event.type} → {self.subscription.url}"
+
+
+class WebhookPauseNotice(OutboxMessage):
+    """The e-mail that tells an administrator a subscription paused itself (the
+    in-app notification is written with the pause; this one goes by the outbox)."""
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(
+        "crm_site.User", on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook pause e-mail")
+        verbose_name_plural = _("webhook pause e-mails")
+        indexes = outbox_indexes("webhookpausenotice")
+
+    def __str__(self) -> str:
+        return f"{self.user} ← {self.subscription.url}"

@@ -18,10 +18,11 @@ from crm_site.api.models import ApiKey
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from crm_site.webhooks import check_payload, event_type, event_types, targets
-from crm_site.webhooks.delivery import DELIVERIES
+from crm_site.webhooks.delivery import DELIVERIES, PAUSE_NOTICES
 from crm_site.webhooks.models import (
     WebhookDelivery,
     WebhookEvent,
+    WebhookPauseNotice,
     WebhookSubscription,
     new_secret,
 )
@@ -312,8 +313,18 @@ def subscription_failed(*, subscription_id: int, now: datetime) -> bool:
         from crm_site.notifications import notify
 
         url = reverse("admin:crm_site_webhooksubscription_change", args=[paused.pk])
-        for user in _administrators():
+        administrators = _administrators()
+        for user in administrators:
             notify(user=user, entry=PAUSED(url=paused.url[:200], count=count), url=url)
+        # And an e-mail each, through the outbox (a row now, sent after commit).
+        notices = WebhookPauseNotice.objects.bulk_create(
+            WebhookPauseNotice(subscription=paused, user=user)
+            for user in administrators
+        )
+        from crm_site import tasks
+
+        for notice in notices:
+            tasks.webhook_pause_notice_send.delay_on_commit(notice.pk)
     return True
 
 
@@ -346,10 +357,17 @@ def delivery_send(*, delivery_id: int) -> bool:
     return outbox.send_one(DELIVERIES, delivery_id)
 
 
+def pause_notice_send(*, notice_id: int) -> bool:
+    return outbox.send_one(PAUSE_NOTICES, notice_id)
+
+
 def deliveries_pending(*, now: datetime | None = None) -> list[int]:
     """For the sweeper: settle deliveries a dead worker left "sending" (sent again,
     same webhook-id), then the due ones whose task was lost or whose retry is due."""
     outbox.recover_stale(DELIVERIES, now=now)
+    # The administrators' pause e-mails are few: sent here, by the same outbox.
+    outbox.recover_stale(PAUSE_NOTICES, now=now)
+    outbox.send_due(PAUSE_NOTICES, now=now)
     return outbox.due_ids(DELIVERIES, now=now)
 
 

@@ -15,6 +15,7 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +27,7 @@ from crm_site.webhooks.delivery import BACKOFF, DELIVERIES
 from crm_site.webhooks.models import (
     WebhookDelivery,
     WebhookEvent,
+    WebhookPauseNotice,
     WebhookSubscription,
 )
 from customers.services import customer_create, customer_update, interaction_log
@@ -268,6 +270,14 @@ def test_repeated_failures_pause_the_subscription_and_tell_the_administrators(
     notes = Notification.objects.filter(event="crm_site.webhook_paused")
     assert list(notes.values_list("user", flat=True)) == [administrator.pk]
     assert not Notification.objects.filter(user=consultant).exists()
+    # And an e-mail, through the outbox.
+    notice = WebhookPauseNotice.objects.get()
+    assert notice.user == administrator
+    assert tasks.webhook_pause_notice_send(notice.pk) is True
+    assert tasks.webhook_pause_notice_send(notice.pk) is False
+    [email] = mail.outbox
+    assert email.to == [administrator.email]
+    assert subscription.url in email.subject and "/admin/" in email.body
     # Paused: the fourth waits, and events still queue behind it; none is lost.
     emit(customer_id=99)
     assert outbox.send_one(DELIVERIES, pks[3]) is False
