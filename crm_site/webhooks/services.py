@@ -36,7 +36,6 @@ PAUSED = events.register(
     url=events.Text(),
     count=events.Number(),
 )
-MANAGE = "crm_site.change_webhooksubscription"
 
 
 # Emit ------------------------------------------------------------------------------
