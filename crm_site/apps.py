@@ -36,6 +36,18 @@ class CrmSiteConfig(AppConfig):
         from crm_site.models import User
 
         fragments.track(User, User.groups.through)
+        # Webhooks (crm_site.webhooks): deliveries go out through the one outbox; the
+        # cached set of subscribers follows subscriptions and keys.
+        from crm_site import outbox
+        from crm_site.api.models import ApiKey
+        from crm_site.webhooks import admin as webhooks_admin  # noqa: F401
+        from crm_site.webhooks import services as webhooks_services  # noqa: F401
+        from crm_site.webhooks.delivery import DELIVERIES, PAUSE_NOTICES
+        from crm_site.webhooks.models import WebhookSubscription
+
+        outbox.register(DELIVERIES)
+        outbox.register(PAUSE_NOTICES)
+        fragments.track(WebhookSubscription, ApiKey)
 
 
 class CrmAdminConfig(admin_apps.AdminConfig):

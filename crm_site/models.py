@@ -431,3 +431,11 @@ class PortalSession(AbstractBaseSession):
 # The API's keys live with the API (crm_site.api.models); imported here so that the
 # app's models are all found where Django looks for them.
 from crm_site.api.models import ApiKey, IdempotentRequest  # noqa: E402, F401
+
+# Webhook subscriptions, events and deliveries (crm_site.webhooks).
+from crm_site.webhooks.models import (  # noqa: E402, F401
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookPauseNotice,
+    WebhookSubscription,
+)

@@ -14,6 +14,11 @@ else is here, once:
   key: accepted → sent, not accepted → pending again, cannot tell → parked as
   "unknown" for a person to decide (``message_send_again`` / ``message_mark_sent``).
   It is never sent again blindly.
+
+A kind may bring its own channel: it overrides ``deliver`` (how the message leaves,
+e.g. a webhook's signed HTTP POST), ``lookup`` (what a stale row's outcome is on that
+channel), ``backoff`` (how long it waits after a refusal) and ``refused`` (what
+follows a refusal). The claim, the send, the retry and the stale check stay here.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class Channel(models.TextChoices):
     EMAIL = "email", _("E-mail")
     # Only a notification inside the CRM: written in the same transaction as "sent".
     APP = "app", _("In the CRM")
+    # An HTTP POST to an integration (crm_site.webhooks): the kind delivers it itself.
+    WEBHOOK = "webhook", _("Webhook")
 
 
 class OutboxMessage(models.Model):
@@ -142,6 +149,25 @@ class OutboxKind:
 
     def describe(self, row: OutboxMessage) -> str:
         return str(row)
+
+    # A kind with its own channel overrides these four.
+
+    def deliver(self, row: OutboxMessage, message: Message) -> str:
+        """Hand the message over; the provider's message id, or SendFailed."""
+        return deliver(message, key=str(row.idempotency_key))
+
+    def lookup(self, row: OutboxMessage) -> messaging.Lookup:
+        """Whether a row a dead worker left "sending" reached the provider."""
+        return lookup(row.channel, str(row.idempotency_key))
+
+    def backoff(self, attempts: int) -> timedelta:
+        """How long a refused row waits before its next attempt."""
+        return backoff(attempts)
+
+    def refused(
+        self, row: OutboxMessage, *, error: str, now: datetime, failed: bool
+    ) -> None:
+        """Runs after a refusal was recorded (``failed``: no attempt is left)."""
 
 
 _kinds: dict[str, OutboxKind] = {}
@@ -235,10 +261,11 @@ def send_claimed(kind: OutboxKind, pk: int, *, now: datetime | None = None) -> b
         model.objects.filter(pk=pk, status=Status.SENDING).update(status=Status.SKIPPED)
         return False
     # Recorded before the provider sees it: a crash is then checked on this channel.
-    model.objects.filter(pk=pk).update(channel=message.channel)
-    row.channel = message.channel
+    if row.channel != message.channel:
+        model.objects.filter(pk=pk).update(channel=message.channel)
+        row.channel = message.channel
     try:
-        message_id = deliver(message, key=str(row.idempotency_key))
+        message_id = kind.deliver(row, message)
     except messaging.SendFailed as exc:
         _refused(kind, row, str(exc), now=now or timezone.now())
         return False
@@ -247,16 +274,18 @@ def send_claimed(kind: OutboxKind, pk: int, *, now: datetime | None = None) -> b
 
 def _refused(kind: OutboxKind, row: OutboxMessage, error: str, *, now: datetime):
     logger.warning("%s %s not sent: %s", kind.name, row.pk, error)
-    if row.attempts >= kind.max_attempts:
+    failed = row.attempts >= kind.max_attempts
+    if failed:
         changes = {"status": Status.FAILED}
     else:
         changes = {
             "status": Status.PENDING,
-            "next_attempt_at": now + backoff(row.attempts),
+            "next_attempt_at": now + kind.backoff(row.attempts),
         }
-    kind.model.objects.filter(pk=row.pk, status=Status.SENDING).update(
+    if kind.model.objects.filter(pk=row.pk, status=Status.SENDING).update(
         error=error[:300], claimed_at=None, **changes
-    )
+    ):
+        kind.refused(row, error=error, now=now, failed=failed)
 
 
 def mark_sent(
@@ -344,11 +373,7 @@ def recover_stale(
         )
         for row in rows:
             # No channel: the worker died before it composed the message.
-            answer = (
-                lookup(row.channel, str(row.idempotency_key))
-                if row.channel
-                else messaging.NOT_ACCEPTED
-            )
+            answer = kind.lookup(row) if row.channel else messaging.NOT_ACCEPTED
             if isinstance(answer, messaging.Accepted):
                 mark_sent(kind, row, message_id=answer.message_id, now=now)
                 outcome.sent += 1

@@ -166,6 +166,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.view_auditentry",
         "crm_site.view_heartbeat",
         "crm_site.review_outbox",
+        # Webhook subscriptions and their delivery log (crm_site.webhooks).
+        "crm_site.view_webhooksubscription",
+        "crm_site.add_webhooksubscription",
+        "crm_site.change_webhooksubscription",
+        "crm_site.delete_webhooksubscription",
+        "crm_site.view_webhookdelivery",
+        "crm_site.replay_webhookdelivery",
         # The overview's targets per figure and month (crm_site.overview).
         "crm_site.view_target",
         "crm_site.add_target",
@@ -416,6 +423,13 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "service.add_mailboxsettings": "set the GM mailbox's deadline (admin)",
     "service.change_mailboxsettings": None,
     "service.delete_deadlinerule": None,
+    # Webhooks are managed in the admin (crm_site.webhooks): covered by its phrase.
+    "crm_site.change_webhooksubscription": None,
+    "crm_site.view_webhooksubscription": None,
+    "crm_site.add_webhooksubscription": None,
+    "crm_site.delete_webhooksubscription": None,
+    "crm_site.view_webhookdelivery": None,
+    "crm_site.replay_webhookdelivery": None,
 }
 
 

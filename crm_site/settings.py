@@ -514,6 +514,29 @@ CELERY_BEAT_SCHEDULE |= {
 # Outgoing messages (crm_site.outbox): a message still "sending" after this many seconds
 # was interrupted by a crash and is checked with the provider (or parked for review).
 OUTBOX_STALE_AFTER_SECONDS = int(os.environ.get("OUTBOX_STALE_AFTER_SECONDS", "600"))
+# Webhooks (crm_site.webhooks): a POST waits WEBHOOK_TIMEOUT_SECONDS for an answer; a
+# delivery "sending" for WEBHOOK_STALE_AFTER_SECONDS was interrupted and is sent again
+# (same webhook-id). A subscription pauses after WEBHOOK_PAUSE_AFTER_FAILURES failed
+# deliveries in a row or failing for WEBHOOK_PAUSE_AFTER_HOURS. Receivers on this
+# machine or the private network (and plain http) only with
+# WEBHOOK_ALLOW_PRIVATE_TARGETS=true (an intranet); link-local never.
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_STALE_AFTER_SECONDS = int(os.environ.get("WEBHOOK_STALE_AFTER_SECONDS", "60"))
+WEBHOOK_PAUSE_AFTER_FAILURES = int(os.environ.get("WEBHOOK_PAUSE_AFTER_FAILURES", "20"))
+WEBHOOK_PAUSE_AFTER_HOURS = int(os.environ.get("WEBHOOK_PAUSE_AFTER_HOURS", "12"))
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+# After a secret is rotated, deliveries carry a signature with the old one too for this
+# many hours, so the receiver can switch without refusing any.
+WEBHOOK_SECRET_OVERLAP_HOURS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_HOURS", "24"))
+CELERY_BEAT_SCHEDULE |= {
+    # Every minute: webhook deliveries whose task was lost or whose retry is due, after
+    # those a dead worker left "sending" are made due again (same webhook-id, which
+    # receivers de-duplicate by). Each row is claimed once per attempt.
+    "crm-webhooks-send-pending": {
+        "task": "crm_site.tasks.webhooks_send_pending",
+        "schedule": 60.0,
+    },
+}
 # Marketing: invitations handed to the providers per minute (each sender run sends one
 # batch of this size). Their public links (sign-up, unsubscribe) start with
 # PUBLIC_BASE_URL, like the service's.

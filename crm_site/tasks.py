@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from crm_site.jobs import tracked
 from crm_site.models import Heartbeat
 
 
@@ -61,3 +62,32 @@ def api_keys_last_use_save() -> int:
     from crm_site.api.keys import api_keys_last_use_save
 
     return api_keys_last_use_save()
+
+
+@shared_task(name="crm_site.tasks.webhook_deliver", ignore_result=True)
+def webhook_deliver(delivery_id: int) -> bool:
+    """POST one webhook delivery; a duplicate task sends nothing."""
+    from crm_site.webhooks.services import delivery_send
+
+    return delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(name="crm_site.tasks.webhook_pause_notice_send", ignore_result=True)
+def webhook_pause_notice_send(notice_id: int) -> bool:
+    """E-mail one administrator that a webhook subscription paused; once."""
+    from crm_site.webhooks.services import pause_notice_send
+
+    return pause_notice_send(notice_id=notice_id)
+
+
+@shared_task(name="crm_site.tasks.webhooks_send_pending", ignore_result=True)
+@tracked("crm_site.webhooks_send_pending")
+def webhooks_send_pending() -> int:
+    """The sweep: deliveries a dead worker left "sending" are due again, then one
+    task per due delivery (its task was lost, or its retry time has come)."""
+    from crm_site.webhooks.services import deliveries_pending
+
+    pending = deliveries_pending()
+    for pk in pending:
+        webhook_deliver.delay(pk)
+    return len(pending)

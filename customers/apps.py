@@ -47,3 +47,6 @@ class CustomersConfig(AppConfig):
             )
         )
         telephony_signals.connect()
+
+        # The webhook events this app sends (crm_site.webhooks).
+        from customers import webhooks  # noqa: F401

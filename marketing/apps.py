@@ -76,3 +76,6 @@ class MarketingConfig(AppConfig):
 
         # The REST API: running campaigns and landing-page sign-ups.
         api.register("campaigns", CampaignViewSet, basename="campaign")
+
+        # The webhook events this app sends (crm_site.webhooks).
+        from marketing import webhooks  # noqa: F401

@@ -72,6 +72,9 @@ class SalesConfig(AppConfig):
 
         sales_telephony.register()
 
+        # The webhook events this app sends (crm_site.webhooks).
+        from sales import webhooks  # noqa: F401
+
 
 def _on_interaction_logged(sender, *, interaction, **kwargs) -> None:
     from sales.services.ownership import registration_on_interaction

@@ -75,3 +75,6 @@ class ServiceConfig(AppConfig):
         from service import telephony as service_telephony
 
         service_telephony.register()
+
+        # The webhook events this app sends (crm_site.webhooks).
+        from service import webhooks  # noqa: F401

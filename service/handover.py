@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm_site import outbox
+from crm_site import outbox, webhooks
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from customers.models import Customer
@@ -466,6 +466,10 @@ def handover_complete(
         instance=unit,
         action=AuditEntry.Action.UPDATE,
         changes={"status": {"old": old_status, "new": Unit.Status.HANDED_OVER}},
+    )
+    webhooks.emit(
+        "unit.status_changed",
+        data={"unit_id": unit.pk, "from": old_status, "to": Unit.Status.HANDED_OVER},
     )
     if appointment.customer.stage != Customer.Stage.OWNER:
         customer_update(

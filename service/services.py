@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site import webhooks
 from crm_site.audit import audit_change, audit_record, audited_update, snapshot
 from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
@@ -253,6 +254,17 @@ def request_create(
         summary=request.description[:200],
         actor=actor,
         link=request,
+    )
+    webhooks.emit(
+        "service_request.created",
+        data={
+            "service_request_id": request.pk,
+            "number": request.number,
+            "customer_id": customer.pk,
+            "unit_id": unit.pk if unit is not None else None,
+            "kind": kind,
+            "channel": channel,
+        },
     )
     return request
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm_site import outbox
+from crm_site import outbox, webhooks
 from customers.services import interaction_log
 from sales.models import Opportunity, Project
 from service import events as service_events
@@ -392,5 +392,9 @@ def survey_submit(
         summary=response.comment[:200],
         actor=None,
         link=locked.request or locked.appointment,
+    )
+    webhooks.emit(
+        "survey.answered",
+        data={"survey_id": response.pk, "customer_id": locked.customer_id},
     )
     return response

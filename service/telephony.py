@@ -23,7 +23,10 @@ def _context(*, call, customer, user) -> dict[str, Any] | None:
         if not can_record or not call.caller.startswith("+"):
             return None
         # A new caller: the intake registers them by the number they call from.
-        query = {"mobile": format_phone(call.caller), "channel": ServiceRequest.Channel.PHONE}
+        query = {
+            "mobile": format_phone(call.caller),
+            "channel": ServiceRequest.Channel.PHONE,
+        }
         return {
             "requests": [],
             "create_url": f"{reverse('service:request-create')}?{urlencode(query)}",

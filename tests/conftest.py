@@ -15,6 +15,9 @@ from django.test import override_settings
 
 from crm_site.models import User
 from crm_site.roles import Role
+
+# Calling the REST API with an integration's key: api_client(user, *scopes).
+from tests.api_fixtures import api_client  # noqa: F401
 from tests.factories import CustomerFactory, TeamFactory, UserFactory
 
 # The owners' portal personas: owner, owner_client, other_owner, other_owner_client.
@@ -26,9 +29,6 @@ from tests.portal_fixtures import (  # noqa: F401
     owner_client,
     owner_household,
 )
-
-# Calling the REST API with an integration's key: api_client(user, *scopes).
-from tests.api_fixtures import api_client  # noqa: E402, F401
 
 PASSWORD = "test-pass-2026"
 

@@ -38,7 +38,7 @@ from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-from crm_site import spreadsheets
+from crm_site import spreadsheets, webhooks
 from crm_site.models import AuditEntry, User
 from customers.identity import (
     InvalidIdNumber,
@@ -813,6 +813,9 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
         refresh_derived_fields(customer)
         created.append((customer, verdict))
     Customer.objects.bulk_create([c for c, _v in created])
+    webhooks.emit_many(
+        "customer.created", data=[{"customer_id": c.pk} for c, _v in created]
+    )
     for customer, verdict in created:
         new_values = {"mobile": customer.mobile, "source": customer.source}
         new_values.update(verdict.values)
@@ -857,6 +860,9 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
         changed_customers.append(customer)
         record(customer, ImportChange.Action.UPDATED, before, audit)
     _bulk_update(changed_customers, [*WRITTEN_FIELDS, *DERIVED_FIELDS, "updated_at"])
+    webhooks.emit_many(
+        "customer.updated", data=[{"customer_id": c.pk} for c in changed_customers]
+    )
     _insert(Customer.tags.through, links, ignore_conflicts=True)
     _insert(ImportChange, changes)
     _insert(AuditEntry, audits)

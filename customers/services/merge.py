@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site import webhooks
 from crm_site.audit import audit_record, diff, snapshot
 from crm_site.models import AuditEntry, User
 from customers import events as customer_events
@@ -386,6 +387,10 @@ def customer_merge(
         entry=customer_events.MERGED(absorbed=_label(absorbed), count=moved_count),
         actor=actor,
         occurred_at=now,
+    )
+    webhooks.emit(
+        "customer.merged",
+        data={"customer_id": survivor.pk, "merged_customer_id": absorbed.pk},
     )
     return record
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm_site import webhooks
 from crm_site.audit import audit_record, audited_update, diff, snapshot
 from crm_site.models import AuditEntry, User
 from customers.identity import id_number_hash, normalize_id_number
@@ -96,6 +97,7 @@ def customer_create(
         action=AuditEntry.Action.CREATE,
         changes=diff(customer, dict.fromkeys(AUDITED_FIELDS, "")),
     )
+    webhooks.emit("customer.created", data={"customer_id": customer.pk})
     return customer
 
 
@@ -136,6 +138,7 @@ def customer_update(
     audit_record(
         actor=actor, instance=locked, action=AuditEntry.Action.UPDATE, changes=changes
     )
+    webhooks.emit("customer.updated", data={"customer_id": locked.pk})
     return locked
 
 

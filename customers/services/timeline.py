@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from crm_site import events
+from crm_site import events, webhooks
 from crm_site.models import User
 from customers.models import Customer, Interaction
 from customers.signals import interaction_logged
@@ -73,4 +73,13 @@ def interaction_log(
         updates["updated_at"] = timezone.now()
         Customer.objects.filter(pk=customer.pk).update(**updates)
     interaction_logged.send(sender=Interaction, interaction=interaction)
+    webhooks.emit(
+        "interaction.logged",
+        data={
+            "interaction_id": interaction.pk,
+            "customer_id": customer.pk,
+            "kind": kind,
+            "event": interaction.event,
+        },
+    )
     return interaction

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site import webhooks
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
@@ -177,6 +178,14 @@ def reward_on_contract(
             # The owner's page: whoever recorded the referral can open it.
             target=referral.referrer,
         )
+    webhooks.emit(
+        "referral.reward_due",
+        data={
+            "referral_id": referral.pk,
+            "referrer_id": referral.referrer_id,
+            "deal_id": opportunity.pk,
+        },
+    )
     return reward
 
 

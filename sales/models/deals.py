@@ -187,6 +187,7 @@ class Opportunity(models.Model):
         move (an event entry, e.g. sales.events.HOLD_EXPIRED), shown in the reader's
         language.
         """
+        from crm_site import webhooks
         from crm_site.audit import audit_change, snapshot
         from customers.services import interaction_log
         from sales import events as sales_events
@@ -230,6 +231,15 @@ class Opportunity(models.Model):
             summary=note,
             actor=actor,
             link=self,
+        )
+        webhooks.emit(
+            "deal.stage_changed",
+            data={
+                "deal_id": self.pk,
+                "customer_id": self.customer_id,
+                "from": old,
+                "to": stage,
+            },
         )
         if stage == self.Stage.CONTRACTED:
             from sales.signals import deal_contracted

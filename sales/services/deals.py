@@ -14,6 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_site import webhooks
 from crm_site.models import User
 from crm_site.notifications import notify
 from customers.models import Customer
@@ -61,9 +62,13 @@ def opportunity_open(
 
 
 def _set_unit_status(unit: Unit, status: str) -> None:
+    old = unit.status
     unit.status = status
     unit.status_changed_at = timezone.now()
     unit.save(update_fields=["status", "status_changed_at"])
+    webhooks.emit(
+        "unit.status_changed", data={"unit_id": unit.pk, "from": old, "to": status}
+    )
 
 
 @transaction.atomic

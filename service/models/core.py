@@ -368,6 +368,7 @@ class ServiceRequest(models.Model):
         ``note`` is what a person wrote; ``because`` the system's word on the step (an
         event entry, e.g. service.events.HANDED_TO), shown in the reader's language.
         """
+        from crm_site import webhooks
         from customers.services import interaction_log
         from service import events as service_events
 
@@ -415,6 +416,12 @@ class ServiceRequest(models.Model):
 
             notice_for_step(step)
         moved = {"kind": self.kind, "number": self.number, "old": old, "new": status}
+        hook = {"service_request_id": self.pk, "number": self.number}
+        webhooks.emit(
+            "service_request.status_changed", data=hook | {"from": old, "to": status}
+        )
+        if status == self.Status.CLOSED:
+            webhooks.emit("service_request.closed", data=hook)
         interaction_log(
             customer=self.customer,
             kind="complaint" if self.kind == self.Kind.COMPLAINT else "system",
