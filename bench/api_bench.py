@@ -117,10 +117,13 @@ class InProcess:
     def __init__(self, raw_key: str) -> None:
         from rest_framework.test import APIClient
 
-        self.client = APIClient(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        self.client = APIClient(
+            HTTP_AUTHORIZATION=f"Bearer {raw_key}", HTTP_HOST="localhost"
+        )
 
     def get(self, url: str) -> tuple[int, bytes]:
-        response = self.client.get(url)
+        # HTTPS as behind the proxy (SECURE_SSL_REDIRECT is on without DEBUG).
+        response = self.client.get(url, secure=True)
         return response.status_code, response.content
 
 
@@ -174,6 +177,22 @@ def main() -> int:
         return 0
     if args.base_url:
         require_loopback(args.base_url)
+    else:
+        import logging
+
+        from django.test.utils import override_settings
+
+        # A failing call is counted (and one printed), not logged at length; an
+        # error page rendered here takes its static URLs from the source tree.
+        logging.getLogger("django.request").setLevel(logging.CRITICAL)
+        override_settings(
+            STORAGES={
+                "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+                "staticfiles": {
+                    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+                },
+            }
+        ).enable()
     phones = sample_phones(args.phones)
     if not phones:
         print("SKIP: no customer with a mobile number in this database.")

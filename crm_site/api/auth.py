@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-from crm_site.api.keys import api_key_used
 from crm_site.api.models import ApiKey
 
 
@@ -34,7 +33,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             )
         if key is None or not key.matches(parts[1]):
             raise exceptions.AuthenticationFailed(_("Unknown or revoked key."))
-        api_key_used(key)
         return key.acts_as, key
 
     def authenticate_header(self, request) -> str:

@@ -80,15 +80,14 @@ def api_key_revoke(*, actor: User | None, key: ApiKey) -> bool:
     return bool(changed)
 
 
-def _used_marker(pk: int) -> str:
+#: Seconds a noted use waits in Redis for the job that saves it.
+LAST_USE_KEEP = 24 * 3600
+
+
+def used_marker(pk: int) -> str:
+    """The cache key where each call notes the key's last use (the rate limiter
+    sets it in the same round trip as its count: crm_site.api.throttling)."""
     return f"api-key-used:{pk}"
-
-
-def api_key_used(key: ApiKey) -> None:
-    """Note that the key was used now: in Redis only, so a call costs no database
-    write (and every call the same queries); ``api_keys_last_use_save`` copies the
-    times to the rows once a minute. With Redis down, uses go unrecorded."""
-    cache.set(_used_marker(key.pk), timezone.now().timestamp(), 24 * 3600)
 
 
 def api_keys_last_use_save() -> int:
@@ -100,10 +99,10 @@ def api_keys_last_use_save() -> int:
     pks = list(
         ApiKey.objects.filter(revoked_at__isnull=True).values_list("pk", flat=True)
     )
-    noted = cache.get_many([_used_marker(pk) for pk in pks])
+    noted = cache.get_many([used_marker(pk) for pk in pks])
     changed = 0
     for pk in pks:
-        stamp = noted.get(_used_marker(pk))
+        stamp = noted.get(used_marker(pk))
         if stamp is None:
             continue
         when = datetime.fromtimestamp(stamp, tz=UTC)

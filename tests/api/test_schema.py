@@ -82,7 +82,9 @@ def test_the_recorder_sees_which_operations_a_test_ran(api_client, administrator
         ("GET", "/api/v1/test-teams/"),
         ("GET", "/api/v1/test-teams/0/"),
     ]
-    assert sorted(coverage.unexercised(schema, hits)) == [
+    # (The test URLconf routes the registered resources too: only its own here.)
+    test_only = [op for op in coverage.unexercised(schema, hits) if "/test-" in op]
+    assert sorted(test_only) == [
         "GET /api/v1/test-teams/{id}/",
         "POST /api/v1/test-ping/",
         "POST /api/v1/test-teams/",
