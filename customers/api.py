@@ -15,7 +15,6 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Prefetch, QuerySet
 from django.forms.models import model_to_dict
@@ -91,43 +90,6 @@ def field_errors(form) -> dict[str, list[str]]:
         ]
         for name, messages in form.errors.items()
     }
-
-
-class ResourceViewSet(ApiViewSet):
-    """A resource acting as the key's user: ``required_perms`` names, per action, the
-    permission the same page or form of the UI needs (403 without it); bad input is
-    422 with field errors, whether a serializer, a form or a service refused it."""
-
-    required_perms: dict[str, str] = {}
-    # Ids are digits (a longer one could not be a row: 404, not a database error).
-    lookup_value_regex = r"[0-9]{1,18}"
-
-    def initial(self, request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        if self.action is None:
-            return  # an unknown method: DRF answers 405 itself
-        perm = self.required_perms.get(self.action)
-        # An action without a declared permission is refused, never opened.
-        if perm is None or not request.user.has_perm(perm):
-            raise PermissionDenied
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, DjangoValidationError):
-            exc = serializers.ValidationError(
-                exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-            )
-        response = super().handle_exception(exc)
-        if isinstance(exc, serializers.ValidationError):
-            response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-            if isinstance(response.data, dict) and "status" in response.data:
-                response.data["status"] = response.status_code
-        return response
-
-    def query(self, serializer_class: type[serializers.Serializer]) -> dict:
-        """The query parameters, validated (422 with field errors)."""
-        params = serializer_class(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        return params.validated_data
 
 
 class Ref(serializers.Serializer):
@@ -402,9 +364,7 @@ def _twin_conflict(existing: Customer, user: User) -> Conflict:
         },
     ),
 )
-class CustomerViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet
-):
+class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """Customers: find by phone or name, read, register (a twin is 409), change."""
 
     serializer_class = CustomerSerializer
@@ -631,7 +591,7 @@ class TimelineCursor(Cursor):
         responses={201: InteractionSerializer, **PROBLEMS, **INVALID},
     ),
 )
-class InteractionViewSet(mixins.ListModelMixin, ResourceViewSet):
+class InteractionViewSet(mixins.ListModelMixin, ApiViewSet):
     """The customers' timelines: read one, log a touch point on one."""
 
     serializer_class = InteractionSerializer
@@ -695,4 +655,4 @@ class InteractionViewSet(mixins.ListModelMixin, ResourceViewSet):
         )
 
 
-__all__ = ["CustomerViewSet", "InteractionViewSet", "ResourceViewSet"]
+__all__ = ["CustomerViewSet", "InteractionViewSet"]

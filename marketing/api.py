@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -22,7 +21,7 @@ from rest_framework.response import Response as ApiResponse
 
 from crm_site.api.problems import Conflict
 from crm_site.api.scopes import Scope
-from crm_site.api.views import ApiViewSet
+from crm_site.api.views import ApiViewSet, require_perm
 from customers.phones import InvalidPhone, normalize_phone
 from marketing.models import Campaign, Response
 from marketing.services import ResponseRefused
@@ -46,18 +45,6 @@ PROBLEM_422 = OpenApiResponse(
 
 USE = "marketing.use_marketing"
 RUN = "marketing.run_campaigns"
-
-
-class Unprocessable(serializers.ValidationError):
-    """Bad input, as a 422 problem with field errors (nothing was saved)."""
-
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-
-
-def need(request: Request, perm: str) -> None:
-    """The permission the UI's view needs, for the key's user (403 without it)."""
-    if not request.user.has_perm(perm):
-        raise PermissionDenied
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -189,11 +176,11 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         return campaigns
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> ApiResponse:
-        need(request, USE)
+        require_perm(request, USE)
         return super().list(request, *args, **kwargs)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> ApiResponse:
-        need(request, USE)
+        require_perm(request, USE)
         return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
@@ -226,7 +213,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     def sign_ups(self, request: Request, pk: str | None = None) -> ApiResponse:
         if request.method == "POST":
             return self._sign_up(request)
-        need(request, USE)
+        require_perm(request, USE)
         campaign = self.get_object()
         # response_campaign_idx (campaign, kind)
         responses = Response.objects.filter(
@@ -237,11 +224,11 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         return self.get_paginated_response(body.data)
 
     def _sign_up(self, request: Request) -> ApiResponse:
-        need(request, RUN)
+        require_perm(request, RUN)
         campaign = self.get_object()
         serializer = SignUpInputSerializer(data=request.data)
         if not serializer.is_valid():
-            raise Unprocessable(serializer.errors)
+            raise serializers.ValidationError(serializer.errors)
         data = serializer.validated_data
         try:
             signup = signup_from_landing(

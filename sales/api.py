@@ -13,7 +13,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
 
 from crm_site.api.scopes import Scope
-from customers.api import INVALID, PROBLEMS, Ref, ResourceViewSet
+from crm_site.api.views import ApiViewSet
+from customers.api import INVALID, PROBLEMS, Ref
 from sales.models import Building, Opportunity, Project, StageChange, Unit
 
 ID = {"min_value": 1, "max_value": 2**63 - 1, "required": False}
@@ -84,9 +85,7 @@ class UnitFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Unit.Status.choices, required=False)
 
 
-class InventoryViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet
-):
+class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     required_scopes = Scope.INVENTORY_READ
     # As the sales-control grid and the unit page.
     required_perms = {
@@ -243,7 +242,7 @@ class DealFilterSerializer(serializers.Serializer):
         responses={200: DealSerializer, **PROBLEMS},
     ),
 )
-class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
+class DealViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = DealSerializer
     required_scopes = Scope.DEALS_READ
     # As the deal list and the deal page.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
@@ -28,9 +27,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from crm_site.api.problems import Conflict
+from crm_site.api.problems import refusal
 from crm_site.api.scopes import Scope
-from crm_site.api.views import ApiViewSet
+from crm_site.api.views import ApiViewSet, require_perm
 from crm_site.validation import BIGINT_MAX, DateInRange
 from customers.models import Customer
 from service import portal_requests, services
@@ -66,30 +65,10 @@ PROBLEM_422 = OpenApiResponse(
 )
 
 
-class Unprocessable(serializers.ValidationError):
-    """Bad input, as a 422 problem with field errors (nothing was saved)."""
-
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-
-
 def valid(serializer: serializers.Serializer) -> dict[str, Any]:
     if not serializer.is_valid():
-        raise Unprocessable(serializer.errors)
+        raise serializers.ValidationError(serializer.errors)
     return serializer.validated_data
-
-
-def refused(exc: DjangoValidationError) -> Exception:
-    """A service's refusal as a problem: errors keyed by field are bad input (422);
-    a refusal without a field is the row's state saying no (409)."""
-    if hasattr(exc, "error_dict"):
-        return Unprocessable(exc.message_dict)
-    return Conflict(" ".join(exc.messages))
-
-
-def need(request: Request, perm: str) -> None:
-    """The permission the UI's view needs, for the key's user (403 without it)."""
-    if not request.user.has_perm(perm):
-        raise PermissionDenied
 
 
 def _id_field(**kwargs: Any) -> serializers.IntegerField:
@@ -347,7 +326,7 @@ class ServiceRequestViewSet(
         )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        need(request, "service.view_service_request")
+        require_perm(request, "service.view_service_request")
         filters = valid(RequestFilterSerializer(data=request.query_params))
         items = self.get_queryset()
         # request_customer_idx, request_status_idx and the unit's foreign-key index.
@@ -361,7 +340,7 @@ class ServiceRequestViewSet(
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        need(request, "service.view_service_request")
+        require_perm(request, "service.view_service_request")
         return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
@@ -377,7 +356,7 @@ class ServiceRequestViewSet(
         },
     )
     def create(self, request: Request) -> Response:
-        need(request, "service.record_service_request")
+        require_perm(request, "service.record_service_request")
         data = valid(IntakeSerializer(data=request.data))
         user = request.user
         mobile = ""
@@ -386,14 +365,14 @@ class ServiceRequestViewSet(
                 Customer.objects.visible_to(user).filter(pk=data["customer"]).first()
             )
             if caller is None:
-                raise Unprocessable(
+                raise serializers.ValidationError(
                     {"customer": [_("No such customer in your scope.")]}
                 )
         else:
             # The intake form's own look-up: a full number finds any caller.
             lookup = caller_lookup(user=user, text=data["mobile"])
             if lookup.mobile is None:
-                raise Unprocessable(
+                raise serializers.ValidationError(
                     {"mobile": [_("Type the caller's full mobile number.")]}
                 )
             caller, mobile = lookup.picked, lookup.mobile
@@ -402,7 +381,9 @@ class ServiceRequestViewSet(
             owned = services.owner_units(caller) if caller is not None else []
             unit = next((u for u in owned if u.pk == data["unit"]), None)
             if unit is None:
-                raise Unprocessable({"unit": [_("Pick one of the caller's units.")]})
+                raise serializers.ValidationError(
+                    {"unit": [_("Pick one of the caller's units.")]}
+                )
         try:
             intake = services.request_intake(
                 actor=user,
@@ -417,7 +398,7 @@ class ServiceRequestViewSet(
                 description=data["description"],
             )
         except DjangoValidationError as exc:
-            raise refused(exc) from exc
+            raise refusal(exc) from exc
         item = self.get_queryset().get(pk=intake.request.pk)
         item.registered = intake.registered
         item.as_enquiry = intake.as_enquiry
@@ -444,7 +425,7 @@ class ServiceRequestViewSet(
     )
     @action(detail=True, methods=["post"], url_path="steps")
     def steps(self, request: Request, pk: str | None = None) -> Response:
-        need(request, "service.use_service")
+        require_perm(request, "service.use_service")
         item = self.get_object()
         data = valid(StepInputSerializer(data=request.data))
         step = data["action"]
@@ -453,7 +434,7 @@ class ServiceRequestViewSet(
         if form_class is not None:
             form = form_class(_form_data(data))
             if not form.is_valid():
-                raise Unprocessable(
+                raise serializers.ValidationError(
                     {name: list(errors) for name, errors in form.errors.items()}
                 )
             fields = form.cleaned_data
@@ -471,7 +452,7 @@ class ServiceRequestViewSet(
             else:
                 services.request_close(actor=request.user, request=item)
         except DjangoValidationError as exc:
-            raise refused(exc) from exc
+            raise refusal(exc) from exc
         item = self.get_queryset().get(pk=item.pk)
         return Response(self.get_serializer(item).data, status=status.HTTP_201_CREATED)
 
@@ -556,7 +537,7 @@ class SurveyResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        need(request, "service.view_service_management")
+        require_perm(request, "service.view_service_management")
 
     def get_queryset(self) -> QuerySet[SurveyResponse]:
         return SurveyResponse.objects.select_related("invitation").prefetch_related(

@@ -3,7 +3,7 @@
 Every error of the API answers ``application/problem+json``::
 
     {"type": "https://anju-crm.example/problems/invalid", "title": "Invalid input.",
-     "status": 400, "detail": "mobile: Enter a valid mobile number.",
+     "status": 422, "detail": "mobile: Enter a valid mobile number.",
      "instance": "/api/v1/customers/", "errors": [{"field": "mobile", "message": …}]}
 
 DRF's exceptions, Django's ``Http404`` / ``PermissionDenied`` and a Django
@@ -112,6 +112,15 @@ def from_django_validation_error(
     return exceptions.ValidationError(detail)
 
 
+def refusal(exc: DjangoValidationError) -> exceptions.APIException:
+    """A service's refusal of a change to an existing record: errors keyed by field
+    are bad input (422); a refusal of the whole is the record's state saying no
+    (409)."""
+    if hasattr(exc, "error_dict"):
+        return from_django_validation_error(exc)
+    return Conflict(" ".join(exc.messages))
+
+
 def _title(exc: exceptions.APIException) -> str:
     return str(getattr(exc, "default_detail", "")) or str(exc.default_code)
 
@@ -144,6 +153,10 @@ def problem_handler(exc: Exception, context: dict) -> Response | None:
         "status": response.status_code,
     }
     if isinstance(exc, exceptions.ValidationError):
+        # Well-formed but invalid input: 422 (400 stays for what cannot be read,
+        # malformed JSON or a bad header).
+        response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+        body["status"] = response.status_code
         body["errors"] = _field_errors(exc.detail)
         body["detail"] = "; ".join(
             f"{e['field']}: {e['message']}" if e["field"] else e["message"]

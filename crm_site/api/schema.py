@@ -1,8 +1,8 @@
 """What every operation of the OpenAPI document shares, added in one place.
 
 A drf-spectacular post-processing hook (SPECTACULAR_SETTINGS): the ``Problem``
-schema, the problem responses each operation may answer (400/401/403/404/429 for
-all; 409/422 for writes too), ``Retry-After`` on 429 and ``Idempotency-Key`` on
+schema, the problem responses each operation may answer (400/401/403/404/422/429 for
+all; 409 for writes too), ``Retry-After`` on 429 and ``Idempotency-Key`` on
 every POST. A resource's own ``extend_schema`` responses (a 409 with
 ``existing_id``…) are kept: only missing codes are added.
 """
@@ -82,7 +82,7 @@ PROBLEM_SCHEMA = {
     "example": {
         "type": "https://anju-crm.example/problems/invalid",
         "title": "Invalid input.",
-        "status": 400,
+        "status": 422,
         "detail": "mobile: Enter a valid mobile number.",
         "instance": "/api/v1/customers/",
         "errors": [{"field": "mobile", "message": "Enter a valid mobile number."}],
@@ -90,13 +90,15 @@ PROBLEM_SCHEMA = {
 }
 
 RESPONSES = {
-    "400": "Invalid input (errors lists each field), or an invalid Idempotency-Key.",
+    "400": "The request cannot be read: malformed JSON or an invalid "
+    "Idempotency-Key header.",
     "401": "No key, an unknown, rotated or revoked key, or its user is inactive.",
     "403": "The key lacks the scope, or its user the permission, for this call.",
     "404": "Not found, or outside what the key's user may see.",
     "409": "A conflict: a twin exists (existing_id), the record's state forbids "
     "the change, or a request with this Idempotency-Key is still running.",
-    "422": "This Idempotency-Key was already used for a different request.",
+    "422": "Invalid input: errors lists each field and why, nothing was saved; or "
+    "this Idempotency-Key was already used for a different request.",
     "429": "Over the key's rate limit; retry after Retry-After seconds.",
 }
 
@@ -136,9 +138,9 @@ def add_common_responses(result, generator, request, public):
             if method not in METHODS:
                 continue
             responses = operation.setdefault("responses", {})
-            codes = ["400", "401", "403", "404", "429"]
+            codes = ["400", "401", "403", "404", "422", "429"]
             if method in WRITES:
-                codes += ["409", "422"]
+                codes.append("409")
             for code in codes:
                 responses.setdefault(
                     code, {"$ref": f"#/components/responses/Problem{code}"}

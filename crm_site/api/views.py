@@ -12,10 +12,19 @@ DRF's own classes, so that what every call must do is done once, here:
 
 from __future__ import annotations
 
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from crm_site.api import context, idempotency
+from crm_site.permissions import Perm, has_access
+
+
+def require_perm(request: Request, perm: Perm) -> None:
+    """The permission the UI's page or form needs, for the key's user (403)."""
+    if not has_access(request.user, perm):
+        raise PermissionDenied
 
 
 class ApiMixin:
@@ -23,17 +32,37 @@ class ApiMixin:
 
     _idempotent = None
     _via_token = None
+    #: The permission the UI needs for the same page or form, per viewset action
+    #: (or HTTP method for an ApiView), checked for the key's user after the scope.
+    #: When declared, an action missing from it is refused (403), never opened.
+    required_perms: dict[str, Perm] | None = None
 
     def initial(self, request, *args, **kwargs) -> None:
         # Authentication, scope, permissions and the rate limit first: a refused
         # call neither names a key on the trail nor takes an idempotency key.
         super().initial(request, *args, **kwargs)
+        if self.required_perms is not None:
+            # Viewsets have an action (None for a method they do not offer: DRF
+            # answers 405); a plain ApiView declares per HTTP method.
+            action = getattr(self, "action", request.method)
+            if action is None:
+                return
+            perm = self.required_perms.get(action)
+            if perm is None:
+                raise PermissionDenied
+            require_perm(request, perm)
         key = getattr(request, "auth", None)
         name = getattr(key, "name", None)
         if name:
             self._via_token = context.enter(name)
         if request.method == "POST" and key is not None and hasattr(key, "scopes"):
             self._idempotent = idempotency.begin(request, key)
+
+    def query(self, serializer_class: type[serializers.Serializer]) -> dict:
+        """The query parameters, validated (422 with field errors)."""
+        params = serializer_class(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return params.validated_data
 
     def handle_exception(self, exc):
         if isinstance(exc, idempotency.Replay):

@@ -32,9 +32,9 @@ def _check_complete(schema: dict) -> list[str]:
         operation = schema["paths"][op.template][op.method.lower()]
         if operation.get("security") != [{"ApiKey": []}]:
             problems.append(f"{op}: no ApiKey security")
-        codes = {"400", "401", "403", "404", "429"}
+        codes = {"400", "401", "403", "404", "422", "429"}
         if op.method != "GET":
-            codes |= {"409", "422"}
+            codes.add("409")
         for code in sorted(codes - set(operation["responses"])):
             problems.append(f"{op}: no {code} response")
         if not any(code.startswith("2") for code in operation["responses"]):

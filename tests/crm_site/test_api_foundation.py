@@ -145,7 +145,7 @@ def test_a_repeated_post_is_replayed_not_run_again(writer):
 def test_an_error_answer_is_replayed_too(writer):
     first = writer.post(URL, {"name": "bad"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
     again = writer.post(URL, {"name": "bad"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
-    assert first.status_code == again.status_code == 400
+    assert first.status_code == again.status_code == 422
     assert again["Idempotent-Replayed"] == "true"
 
 
@@ -297,7 +297,7 @@ def test_a_service_validation_error_is_a_field_error(writer):
     response = writer.post(
         URL, {"name": "bad"}, format="json", HTTP_ACCEPT_LANGUAGE="en"
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
     assert body["errors"] == [{"field": "name", "message": "This name is not allowed."}]
@@ -310,7 +310,7 @@ def test_a_service_validation_error_is_a_field_error(writer):
 
 def test_serializer_errors_are_field_errors(writer):
     response = writer.post(URL, {"name": ""}, format="json", HTTP_ACCEPT_LANGUAGE="en")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "name"
 
 
