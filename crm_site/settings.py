@@ -155,9 +155,7 @@ CACHES = {
     "default": {
         "BACKEND": "crm_site.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
-        # The test suite runs in several processes (pytest-xdist), each on its own
-        # database: each keeps its own cache keys too (ids repeat across databases).
-        "KEY_PREFIX": "anju" + os.environ.get("PYTEST_XDIST_WORKER", ""),
+        "KEY_PREFIX": "anju",
         "TIMEOUT": 300,
         # Fail fast when Redis is down or hangs: the cache then misses, and is skipped
         # for `retry_after` seconds so a page pays the timeout at most once

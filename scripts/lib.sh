@@ -500,7 +500,10 @@ _anju_start_postgres() {
       chown -R postgres: "$ANJU_PG_BASE" "$sockdir"
     fi
     ANJU_PG_PORT=$(anju_free_port)
-    opts="-p $ANJU_PG_PORT -k $sockdir -c listen_addresses=127.0.0.1"
+    # gunicorn's threaded workers (scripts/gunicorn.conf.py) may each keep a
+    # connection per thread for DJANGO_CONN_MAX_AGE: room for 3 × 50 of them, the
+    # Celery worker and beat.
+    opts="-p $ANJU_PG_PORT -k $sockdir -c listen_addresses=127.0.0.1 -c max_connections=250"
     if [[ $ANJU_MODE == test ]]; then
       opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi

@@ -46,7 +46,9 @@ anju_step "check --deploy" env DJANGO_DEBUG=false DJANGO_SECRET_KEY="$(random_ke
 _ANJU_STEP_NO=$((_ANJU_STEP_NO + 1))
 anju_heading "[$_ANJU_STEP_NO] pytest $*"
 rc=0
-python -m pytest "$@" || rc=$?
+# Two processes (pytest-xdist), each with its own test database and cache keys
+# (tests/conftest.py); the API tests stay together in one (--dist loadgroup).
+python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@" || rc=$?
 if ((rc == 5)); then
   anju_log "NOTE: pytest collected no tests (exit status 5); treated as success"
   rc=0

@@ -7,10 +7,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.core.cache import caches
 from django.test import override_settings
 
 from crm_site.models import User
@@ -31,6 +35,13 @@ from tests.portal_fixtures import (  # noqa: F401
 )
 
 PASSWORD = "test-pass-2026"
+
+# The suite runs in two processes (pytest-xdist, scripts/test.sh), each on its own
+# test database: each keeps its own cache keys too, since ids repeat across databases
+# and a cached user or count must never cross over.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    settings.CACHES["default"]["KEY_PREFIX"] += f"-{worker}"
+    caches["default"].key_prefix = settings.CACHES["default"]["KEY_PREFIX"]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -274,3 +285,21 @@ def _watch_audited_saves():
         ).exists()
     ]
     assert not missing, f"changed without an audit entry: {', '.join(missing)}"
+
+
+# Test modules that call the REST API (tests/api/test_schema.py checks that they
+# exercise every operation of the schema, from what this process recorded).
+_API_TESTS = ("test_*api*.py", "test_telephony*.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (scripts/test.sh: --dist loadgroup) the API tests and the
+    schema coverage check run in one process, so the check sees every call."""
+    for item in items:
+        path = item.path
+        if "browser" in path.parts:
+            continue
+        if path.parent.name == "api" or any(
+            fnmatch(path.name, pattern) for pattern in _API_TESTS
+        ):
+            item.add_marker(pytest.mark.xdist_group("api"))

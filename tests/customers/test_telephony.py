@@ -114,7 +114,7 @@ def test_an_unknown_extension_is_a_422_problem_and_records_nothing(switch, agent
 
 def test_a_bad_event_is_a_field_error(switch, agent):
     response = post(switch, "hung-up")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "event"
     assert not Call.objects.exists()
 
@@ -162,7 +162,7 @@ def test_a_call_rung_at_one_extension_cannot_be_moved_to_another(
     AgentExtension.objects.create(extension="8002", user=consultant)
     post(switch, "ringing")
     response = post(switch, "answered", extension="8002")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert Call.objects.get().answered_at is None
 
 
