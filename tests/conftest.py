@@ -11,10 +11,12 @@ import os
 import sys
 from fnmatch import fnmatch
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from asgiref.local import Local
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import caches, close_caches
 from django.test import override_settings
 
 from crm_site.models import User
@@ -37,11 +39,17 @@ from tests.portal_fixtures import (  # noqa: F401
 PASSWORD = "test-pass-2026"
 
 # The suite runs in two processes (pytest-xdist, scripts/test.sh), each on its own
-# test database: each keeps its own cache keys too, since ids repeat across databases
-# and a cached user or count must never cross over.
+# test database. Each uses its own Redis database too: a test's cache.clear() empties
+# its whole Redis database, ids repeat across the test databases (a cached user or
+# count must never cross over), and the screen pop's channels are named by agent id.
 if worker := os.environ.get("PYTEST_XDIST_WORKER"):
-    settings.CACHES["default"]["KEY_PREFIX"] += f"-{worker}"
-    caches["default"].key_prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    _redis = urlsplit(settings.REDIS_URL)
+    _db = (int(_redis.path.strip("/") or 0) + int(worker.removeprefix("gw"))) % 16
+    settings.REDIS_URL = urlunsplit(_redis._replace(path=f"/{_db}"))
+    settings.CACHES["default"]["LOCATION"] = settings.REDIS_URL
+    close_caches()
+    caches._settings = caches.settings = caches.configure_settings(None)
+    caches._connections = Local()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -292,6 +300,7 @@ def _watch_audited_saves():
 _API_TESTS = ("test_*api*.py", "test_telephony*.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist names the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (scripts/test.sh: --dist loadgroup) the API tests and the
     schema coverage check run in one process, so the check sees every call."""
