@@ -616,6 +616,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name across resources ("kind", "stage",
+    # "status", "channel") get names of their own instead of hashed ones.
+    "ENUM_NAME_OVERRIDES": {
+        "CustomerKindEnum": "customers.models.Customer.Kind",
+        "CustomerStageEnum": "customers.models.Customer.Stage",
+        "ContactChannelEnum": "customers.models.Channel",
+        "DealStageEnum": "sales.models.Opportunity.Stage",
+        "UnitStatusEnum": "sales.models.Unit.Status",
+        "RequestKindEnum": "service.models.ServiceRequest.Kind",
+        "RequestStatusEnum": "service.models.ServiceRequest.Status",
+        "RequestChannelEnum": "service.models.ServiceRequest.Channel",
+        "DepartmentEnum": "service.models.Department",
+    },
     # The key's security scheme (crm_site.api.schema.ApiKeyScheme), the problem
     # responses every operation may answer and Idempotency-Key on every POST are
     # added to every operation (crm_site.api.schema), so a resource declares only

@@ -89,7 +89,7 @@ class OwnerSerializer(serializers.Serializer):
         return customer.mobile_for(self.context["request"].user)
 
 
-class UnitSerializer(serializers.Serializer):
+class RequestUnitSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     label = serializers.CharField(source="__str__", read_only=True)
 
@@ -120,7 +120,7 @@ class StepSerializer(serializers.Serializer):
 
 class ServiceRequestSerializer(serializers.ModelSerializer):
     customer = OwnerSerializer(read_only=True)
-    unit = UnitSerializer(read_only=True, allow_null=True)
+    unit = RequestUnitSerializer(read_only=True, allow_null=True)
     receiver = serializers.SerializerMethodField(
         help_text="The first receiver, accountable until the callback (首问负责制)."
     )
