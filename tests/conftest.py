@@ -18,6 +18,7 @@ from asgiref.local import Local
 from django.conf import settings
 from django.core.cache import caches, close_caches
 from django.test import override_settings
+from django.utils import translation
 
 from crm_site.models import User
 from crm_site.roles import Role
@@ -67,6 +68,14 @@ def _plain_static_storage():
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
     ):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # A test that switched the language with translation.activate() and did not
+    # switch back must not leave the next test of its process in that language.
+    translation.deactivate()
+    yield
 
 
 @pytest.fixture
