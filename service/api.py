@@ -66,8 +66,7 @@ PROBLEM_422 = OpenApiResponse(
 
 
 def valid(serializer: serializers.Serializer) -> dict[str, Any]:
-    if not serializer.is_valid():
-        raise serializers.ValidationError(serializer.errors)
+    serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
 
@@ -327,7 +326,7 @@ class ServiceRequestViewSet(
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         require_perm(request, "service.view_service_request")
-        filters = valid(RequestFilterSerializer(data=request.query_params))
+        filters = self.query(RequestFilterSerializer)
         items = self.get_queryset()
         # request_customer_idx, request_status_idx and the unit's foreign-key index.
         if "customer" in filters:
@@ -550,7 +549,7 @@ class SurveyResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        filters = valid(SurveyFilterSerializer(data=request.query_params))
+        filters = self.query(SurveyFilterSerializer)
         answers = self.get_queryset()
         if "since" in filters:
             # survey_response_recent_idx
