@@ -77,6 +77,21 @@ SUBSCRIPTION_CANCELLED = events.register(
     legacy=("Subscription cancelled: %(_note)s", "认购已取消：%(_note)s"),
 )
 
+# Opening day (sales.services.opening): the deposit of intent brought the buyer in,
+# and the unit was chosen in a selection session.
+DEPOSIT_OF_INTENT = events.register(
+    "sales.deposit_of_intent",
+    _("Deposit of intent %(receipt)s, queue number %(number)s"),
+    receipt=events.Text(),
+    number=events.Number(),
+)
+UNIT_SELECTED = events.register(
+    "sales.unit_selected",
+    _("Unit %(unit)s chosen at %(session)s"),
+    unit=events.Text(),
+    session=events.Text(),
+)
+
 # Notifications ----------------------------------------------------------------------
 
 HOLD_EXPIRED_NOTICE = events.register(

@@ -40,6 +40,9 @@ def connect() -> None:
         [
             moved("sales.opportunity.customer"),
             moved("sales.dealchange.new_customer"),
+            # Opening day: the deposit and the units chosen with it are the buyer's.
+            moved("sales.intentdeposit.customer"),
+            moved("sales.selection.customer"),
             # The history moves before the rule below writes the merge's own entries.
             moved("sales.ownershipevent.customer"),
             merged(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from django.contrib import messages
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm_site import live
 from crm_site.permissions import action_required, self_service
 from customers import services, telephony
 from customers.forms import CustomerForm, duplicate_message
@@ -36,26 +35,7 @@ def screen_pop_stream(request: HttpRequest) -> HttpResponse:
     if not telephony.extension_of(request.user):
         # 204 tells EventSource to stop reconnecting: no extension, no calls.
         return HttpResponse(status=204)
-    last_id = telephony.valid_event_id(
-        request.headers.get("Last-Event-ID", "") or request.GET.get("last", "")
-    )
-    response = StreamingHttpResponse(
-        _without_database(telephony.stream(user_id=request.user.pk, last_id=last_id)),
-        content_type="text/event-stream; charset=utf-8",
-    )
-    response["Cache-Control"] = "no-store"
-    # nginx and similar proxies: pass each event on at once.
-    response["X-Accel-Buffering"] = "no"
-    return response
-
-
-def _without_database(events: Iterator[str]) -> Iterator[str]:
-    """A stream needs no database: its connection goes back before the first event
-    (the stream is read after the view and the middleware are done), so a hundred
-    open agent pages do not hold a hundred PostgreSQL connections."""
-    if not connection.in_atomic_block:
-        connection.close()
-    yield from events
+    return live.sse_response(request, f"screen-pop:{request.user.pk}")
 
 
 def _card_context(request: HttpRequest, call: Call) -> dict:

@@ -11,6 +11,14 @@ from sales.models.deals import (
 )
 from sales.models.inventory import Building, PriceChange, Project, SalesAccess, Unit
 from sales.models.money import DiscountRequest, PaymentItem, Receipt
+from sales.models.opening import (
+    DepositRefund,
+    IntentDeposit,
+    Selection,
+    SelectionSession,
+    SessionEntry,
+    SessionUnit,
+)
 from sales.models.ownership import OwnershipEvent, ProtectionRule, Registration
 from sales.models.reminders import FollowUpDigest, FollowUpEscalation
 
@@ -18,9 +26,11 @@ __all__ = [
     "Building",
     "CoBuyer",
     "DealChange",
+    "DepositRefund",
     "DiscountRequest",
     "FollowUpDigest",
     "FollowUpEscalation",
+    "IntentDeposit",
     "Opportunity",
     "OwnershipEvent",
     "PaymentItem",
@@ -30,6 +40,10 @@ __all__ = [
     "Receipt",
     "Registration",
     "SalesAccess",
+    "Selection",
+    "SelectionSession",
+    "SessionEntry",
+    "SessionUnit",
     "StageChange",
     "Unit",
     "UnitHold",

@@ -49,6 +49,24 @@ class Project(models.Model):
         _("reservation hold (days)"), default=3
     )
     is_active = models.BooleanField(_("on sale"), default=True)
+    # Opening day (sales.models.opening): the usual deposit of intent, how many a buyer
+    # (and their household) may hold at once, and whether the buyer's purchase
+    # qualification (购房资格) must be checked before they may choose a unit.
+    deposit_amount = models.DecimalField(
+        _("deposit of intent"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("50000.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    deposits_per_buyer = models.PositiveSmallIntegerField(
+        _("deposits per buyer and household"),
+        default=1,
+        validators=[MinValueValidator(1)],
+    )
+    requires_qualification = models.BooleanField(
+        _("purchase qualification required"), default=False
+    )
     # The sales teams of the project's sales office: their consultants' first contact
     # with a customer registers the customer here.
     teams = models.ManyToManyField(

@@ -14,7 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm_site import webhooks
+from crm_site import events, webhooks
 from crm_site.models import User
 from crm_site.notifications import notify
 from customers.models import Customer
@@ -168,8 +168,14 @@ def holds_expire(*, now=None, limit: int = 500) -> int:
 
 
 @transaction.atomic
-def unit_subscribe(*, actor: User, opportunity: Opportunity) -> Opportunity:
-    """Sign the subscription (认购) for the deal's held unit, or an available one."""
+def unit_subscribe(
+    *,
+    actor: User,
+    opportunity: Opportunity,
+    because: events.Entry | None = None,
+) -> Opportunity:
+    """Sign the subscription (认购) for the deal's held unit, or an available one;
+    ``because`` says why when the system signs it (a selection on opening day)."""
     opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     if opportunity.unit_id is None:
         raise ValidationError(_("Choose a unit for the deal first."))
@@ -196,7 +202,7 @@ def unit_subscribe(*, actor: User, opportunity: Opportunity) -> Opportunity:
         unit=unit, discount_percent=opportunity.discount_percent
     ).price
     opportunity.save(update_fields=["agreed_price"])
-    opportunity.move_to(Opportunity.Stage.SUBSCRIBED, actor=actor)
+    opportunity.move_to(Opportunity.Stage.SUBSCRIBED, actor=actor, because=because)
     if opportunity.customer.stage == Customer.Stage.PROSPECT:
         from customers.services import customer_update
 

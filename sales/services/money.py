@@ -217,7 +217,16 @@ def payment_plan_create(
         )
     if opportunity.agreed_price is None:
         raise ValidationError(_("The deal has no agreed price."))
-    if opportunity.payment_items.filter(received__gt=0).exists():
+    # A deposit of intent applied at a selection (sales.services.opening) is the
+    # plan's first line, already received: the plan is built around it.
+    applied = opportunity.payment_items.filter(
+        sequence=1, kind=PaymentItem.Kind.DEPOSIT, received=F("amount")
+    ).first()
+    paid = opportunity.payment_items.filter(received__gt=0)
+    if applied is not None:
+        paid = paid.exclude(pk=applied.pk)
+        deposit = applied.amount
+    if paid.exists():
         raise ValidationError(
             _("Money has been received; the plan can no longer be replaced.")
         )
@@ -227,8 +236,11 @@ def payment_plan_create(
         start=start or timezone.localdate(),
         deposit=deposit,
     )
-    opportunity.payment_items.all().delete()
-    return PaymentItem.objects.bulk_create(
+    opportunity.payment_items.exclude(pk=getattr(applied, "pk", None)).delete()
+    if applied is not None:
+        lines = lines[1:]
+    first = 2 if applied is not None else 1
+    created = PaymentItem.objects.bulk_create(
         PaymentItem(
             opportunity=opportunity,
             sequence=n,
@@ -236,8 +248,9 @@ def payment_plan_create(
             due_date=line.due_date,
             amount=line.amount,
         )
-        for n, line in enumerate(lines, start=1)
+        for n, line in enumerate(lines, start=first)
     )
+    return [applied, *created] if applied is not None else created
 
 
 @transaction.atomic

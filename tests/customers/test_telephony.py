@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm_site import live
 from crm_site.api.scopes import Scope
 from crm_site.roles import Role
 from customers import events as customer_events
@@ -80,7 +81,7 @@ def post(client, event, call_id="c-1", caller="135 1234 5678", extension="8001",
 
 def recent(user) -> list[dict]:
     entries = telephony._client().xrange(telephony.recent_key(user.pk))
-    return [json.loads(fields[b"data"]) for _id, fields in entries]
+    return [json.loads(fields[b"data"])["data"] for _id, fields in entries]
 
 
 # The endpoint --------------------------------------------------------------------
@@ -346,7 +347,7 @@ def _event(chunk: bytes) -> tuple[str, dict]:
 def test_a_ringing_call_reaches_the_agents_open_stream(
     client, switch, agent, owner, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(telephony, "STREAM_SECONDS", 3)
+    monkeypatch.setattr(live, "STREAM_SECONDS", 3)
     client.force_login(agent)
     response, chunks = _open_stream(client)
     with django_capture_on_commit_callbacks(execute=True):
@@ -372,7 +373,7 @@ def test_another_agents_calls_never_reach_the_stream(
     django_capture_on_commit_callbacks,
     monkeypatch,
 ):
-    monkeypatch.setattr(telephony, "STREAM_SECONDS", 1.5)
+    monkeypatch.setattr(live, "STREAM_SECONDS", 1.5)
     AgentExtension.objects.create(extension="8002", user=consultant)
     client.force_login(consultant)
     response, chunks = _open_stream(client)
@@ -385,7 +386,7 @@ def test_another_agents_calls_never_reach_the_stream(
 def test_a_reconnecting_stream_replays_what_it_missed(
     client, switch, agent, owner, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(telephony, "STREAM_SECONDS", 0.5)
+    monkeypatch.setattr(live, "STREAM_SECONDS", 0.5)
     with django_capture_on_commit_callbacks(execute=True):
         post(switch, "ringing", call_id="c-1")
         post(switch, "ringing", call_id="c-2")
@@ -407,7 +408,7 @@ def test_a_reconnecting_stream_replays_what_it_missed(
 def test_a_fresh_stream_replays_nothing(
     client, switch, agent, owner, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(telephony, "STREAM_SECONDS", 0.3)
+    monkeypatch.setattr(live, "STREAM_SECONDS", 0.3)
     with django_capture_on_commit_callbacks(execute=True):
         post(switch, "ringing")
     client.force_login(agent)

@@ -1,0 +1,213 @@
+"""Pushing events to open pages: Redis pub/sub plus a short replay stream per topic.
+
+A topic is a name ("screen-pop:42", "opening:7"). ``publish`` keeps the event in a
+short Redis stream under the topic (``RECENT_SECONDS``), whose entry id is the
+server-sent event's id, and sends it on the topic's pub/sub channel, which reaches
+whichever web worker holds a page's event stream. ``stream`` is the text of one
+server-sent events response: it subscribes, replays what came after the browser's
+``Last-Event-ID``, then forwards what arrives until it ends (``STREAM_SECONDS``); the
+browser reconnects at once with the last id it saw, so nothing is lost between two
+connections. ``sse_response`` wraps a stream for a view.
+
+The screen pop (customers.telephony) and the opening-day screens (sales) use it. Put
+only ids and public facts in an event: the page fetches anything personal as its user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, StreamingHttpResponse
+
+logger = logging.getLogger(__name__)
+
+# A stream answers this long (less a random part of up to a fifth, so that pages
+# opened together do not all reconnect at the same moment), then ends; the browser
+# reconnects at once (retry:) with the last event id it saw. Short enough that a
+# worker thread is never held long by a tab that went away without closing.
+STREAM_SECONDS = 25.0
+# A comment line this often, so proxies keep the connection open and a closed tab is
+# noticed (the write fails) within this time.
+HEARTBEAT_SECONDS = 10.0
+# How long events are kept for replay after a reconnect.
+RECENT_SECONDS = 60
+RECENT_MAX = 50
+# Milliseconds the browser waits before it reconnects.
+RETRY_MS = 200
+
+
+@cache
+def client() -> redis.Redis:
+    # Publishing runs inside a request: wait for Redis no longer than a page.
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+    )
+
+
+@cache
+def _stream_client() -> redis.Redis:
+    # A stream waits on its socket with select(); reads of a ready socket are quick.
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=1.0, socket_timeout=5.0
+    )
+
+
+@cache
+def prefix() -> str:
+    # Pub/sub channels are shared by every database of a Redis server: name the
+    # database, so two CRMs (or test runs) on one server never cross.
+    db = client().connection_pool.connection_kwargs.get("db", 0)
+    return f"anju:{db}"
+
+
+def channel_name(topic: str) -> str:
+    return f"{prefix()}:{topic}"
+
+
+def recent_key(topic: str) -> str:
+    # The topic's last part stays last ("…:screen-pop:recent:42"): keys of one kind
+    # share a prefix whatever their id.
+    head, sep, tail = topic.rpartition(":")
+    return (
+        f"{prefix()}:{head}{sep}recent:{tail}" if sep else f"{prefix()}:recent:{topic}"
+    )
+
+
+def publish(
+    topic: str,
+    data: dict[str, Any],
+    *,
+    name: str = "message",
+    max_len: int = RECENT_MAX,
+) -> str | None:
+    """Keep the event for replay and send it to the topic's open streams; returns its
+    id. A Redis outage is logged, never raised: what happened is recorded all the
+    same, and pages catch up when they reload."""
+    body = json.dumps({"name": name, "data": data})
+    redis_client = client()
+    try:
+        event_id = redis_client.xadd(
+            recent_key(topic), {"data": body}, maxlen=max_len, approximate=True
+        )
+        event_id = event_id.decode() if isinstance(event_id, bytes) else event_id
+        with redis_client.pipeline(transaction=False) as pipe:
+            pipe.expire(recent_key(topic), RECENT_SECONDS)
+            pipe.publish(channel_name(topic), json.dumps({"id": event_id, "b": body}))
+            pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("event not published on %s: %s", topic, exc)
+        return None
+    return event_id
+
+
+def _id_tuple(event_id: str) -> tuple[int, int]:
+    ms, _sep, seq = event_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return (0, 0)
+
+
+def _frame(event_id: str, body: str) -> str:
+    message = json.loads(body)
+    return (
+        f"id: {event_id}\nevent: {message['name']}\n"
+        f"data: {json.dumps(message['data'])}\n\n"
+    )
+
+
+def valid_event_id(text: str) -> str:
+    """A Last-Event-ID as Redis stream ids look ("1700000000000-0"), else ""."""
+    ms, sep, seq = (text or "").strip().partition("-")
+    if ms.isdigit() and seq.isdigit() and sep and len(text) < 40:
+        return text.strip()
+    return ""
+
+
+def stream(
+    topic: str,
+    *,
+    last_id: str = "",
+    seconds: float | None = None,
+    heartbeat: float | None = None,
+) -> Iterator[str]:
+    """The text of one server-sent events response for this topic.
+
+    Subscribes first, then replays what came after ``last_id``, then forwards what
+    the channel brings until ``seconds`` have passed; an event both replayed and
+    received is sent once (ids only grow).
+    """
+    if seconds is None:
+        seconds = STREAM_SECONDS * random.uniform(0.8, 1.0)
+    heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
+    redis_client = _stream_client()
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(channel_name(topic))
+        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        sent = _id_tuple(last_id) if last_id else (0, 0)
+        if last_id:
+            for raw_id, fields in redis_client.xrange(
+                recent_key(topic), min=f"({last_id}", max="+"
+            ):
+                event_id = raw_id.decode()
+                sent = max(sent, _id_tuple(event_id))
+                yield _frame(event_id, fields[b"data"].decode())
+        deadline = time.monotonic() + seconds
+        quiet_since = time.monotonic()
+        while (left := deadline - time.monotonic()) > 0:
+            message = pubsub.get_message(timeout=min(left, 1.0))
+            if message is None:
+                if time.monotonic() - quiet_since >= heartbeat:
+                    quiet_since = time.monotonic()
+                    yield ": keep-alive\n\n"
+                continue
+            envelope = json.loads(message["data"])
+            event_id = envelope["id"]
+            if _id_tuple(event_id) <= sent:
+                continue
+            sent = _id_tuple(event_id)
+            quiet_since = time.monotonic()
+            yield _frame(event_id, envelope["b"])
+    except redis.RedisError as exc:
+        # The browser reconnects after RETRY_MS and replays from its last id.
+        logger.warning("event stream of %s broken: %s", topic, exc)
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            pubsub.close()
+
+
+def _without_database(events: Iterator[str]) -> Iterator[str]:
+    """A stream needs no database: its connection goes back before the first event
+    (the stream is read after the view and the middleware are done), so a hundred
+    open pages do not hold a hundred PostgreSQL connections."""
+    if not connection.in_atomic_block:
+        connection.close()
+    yield from events
+
+
+def sse_response(request: HttpRequest, topic: str) -> StreamingHttpResponse:
+    """The server-sent events response of a view that has checked who may listen."""
+    last_id = valid_event_id(
+        request.headers.get("Last-Event-ID", "") or request.GET.get("last", "")
+    )
+    response = StreamingHttpResponse(
+        _without_database(stream(topic, last_id=last_id)),
+        content_type="text/event-stream; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-store"
+    # nginx and similar proxies: pass each event on at once.
+    response["X-Accel-Buffering"] = "no"
+    return response

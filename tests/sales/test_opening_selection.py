@@ -1,0 +1,212 @@
+"""The selection (选房) under its rules and under load: sales.services.opening."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from customers.models import Household
+from sales.models import (
+    IntentDeposit,
+    Opportunity,
+    PaymentItem,
+    Selection,
+    SelectionSession,
+    Unit,
+)
+from sales.services import money
+from sales.services.deals import UnitUnavailable
+from sales.services.opening import SelectionRefused, selection_make
+from tests.factories import CustomerFactory
+from tests.opening_fixtures import enter, make_deposit, make_session, opening_project
+
+pytestmark = pytest.mark.django_db
+
+ON_SITE = Selection.Channel.ON_SITE
+ONLINE = Selection.Channel.ONLINE
+
+
+@pytest.fixture
+def opening(consultant, sales_manager):
+    project, units = opening_project()
+    session = make_session(project=project, created_by=sales_manager)
+    return project, units, session
+
+
+def test_a_selection_subscribes_the_unit_with_the_deposit_applied(opening, consultant):
+    project, units, session = opening
+    entry = enter(session, make_deposit(project=project, consultant=consultant))
+    selection = selection_make(
+        session=session, entry=entry, unit=units[0], channel=ON_SITE, actor=consultant
+    )
+    units[0].refresh_from_db()
+    assert units[0].status == Unit.Status.SUBSCRIBED
+    deal = selection.opportunity
+    assert deal.stage == Opportunity.Stage.SUBSCRIBED and deal.unit == units[0]
+    assert deal.agreed_price == units[0].list_price
+    deposit = IntentDeposit.objects.get(pk=entry.deposit_id)
+    assert deposit.status == IntentDeposit.Status.APPLIED
+    assert deposit.opportunity == deal
+    item = deal.payment_items.get()
+    assert item.kind == PaymentItem.Kind.DEPOSIT
+    assert item.received == item.amount == Decimal("50000.00")
+    assert item.receipts.get().reference == deposit.receipt_number
+
+
+def test_the_payment_plan_is_built_around_the_applied_deposit(opening, consultant):
+    project, units, session = opening
+    entry = enter(session, make_deposit(project=project, consultant=consultant))
+    deal = selection_make(
+        session=session, entry=entry, unit=units[0], channel=ON_SITE, actor=consultant
+    ).opportunity
+    items = money.payment_plan_create(
+        actor=consultant, opportunity=deal, scheme="full", deposit=Decimal("1")
+    )
+    assert [(i.sequence, i.kind) for i in items] == [(1, "deposit"), (2, "full")]
+    assert sum(i.amount for i in items) == deal.agreed_price
+    assert items[0].received == Decimal("50000.00")
+
+
+def test_a_second_unit_is_refused_over_the_buyers_limit(opening, consultant):
+    project, units, session = opening
+    entry = enter(session, make_deposit(project=project, consultant=consultant))
+    selection_make(session=session, entry=entry, unit=units[0], channel=ON_SITE)
+    with pytest.raises(SelectionRefused) as refused:
+        selection_make(session=session, entry=entry, unit=units[1], channel=ON_SITE)
+    assert refused.value.code == "buyer_limit"
+    assert Unit.objects.get(pk=units[1].pk).status == Unit.Status.AVAILABLE
+
+
+def test_a_household_may_not_exceed_its_limit_through_two_members(opening, consultant):
+    project, units, session = opening
+    home = Household.objects.create(name="李家")
+    spouse_a = CustomerFactory(household=home)
+    spouse_b = CustomerFactory(household=home)
+    a = enter(
+        session, make_deposit(project=project, consultant=consultant, customer=spouse_a)
+    )
+    b = enter(
+        session, make_deposit(project=project, consultant=consultant, customer=spouse_b)
+    )
+    selection_make(session=session, entry=a, unit=units[0], channel=ON_SITE)
+    with pytest.raises(SelectionRefused) as refused:
+        selection_make(session=session, entry=b, unit=units[1], channel=ON_SITE)
+    assert refused.value.code == "household_limit"
+
+
+def test_an_online_buyer_waits_for_their_slot(opening, consultant):
+    project, units, session = opening
+    entry = enter(
+        session, make_deposit(project=project, consultant=consultant), slot_open=False
+    )
+    entry.slot_starts_at = timezone.now() + timedelta(minutes=10)
+    entry.save()
+    with pytest.raises(SelectionRefused) as refused:
+        selection_make(session=session, entry=entry, unit=units[0], channel=ONLINE)
+    assert refused.value.code == "too_soon"
+
+
+def test_an_unqualified_buyer_cannot_choose_where_the_project_checks(
+    opening, consultant
+):
+    project, units, session = opening
+    project.requires_qualification = True
+    project.save()
+    entry = enter(
+        session,
+        make_deposit(
+            project=project,
+            consultant=consultant,
+            qualification=IntentDeposit.Qualification.PENDING,
+        ),
+    )
+    with pytest.raises(SelectionRefused) as refused:
+        selection_make(session=session, entry=entry, unit=units[0], channel=ON_SITE)
+    assert refused.value.code == "unqualified"
+
+
+def test_a_closed_session_refuses_and_a_unit_outside_it_is_refused(
+    consultant, sales_manager
+):
+    project, units = opening_project()
+    session = make_session(project=project, created_by=sales_manager, units=units[:1])
+    entry = enter(session, make_deposit(project=project, consultant=consultant))
+    with pytest.raises(SelectionRefused) as refused:
+        selection_make(session=session, entry=entry, unit=units[1], channel=ON_SITE)
+    assert refused.value.code == "unit"
+    session.status = SelectionSession.Status.CLOSED
+    session.save()
+    with pytest.raises(SelectionRefused):
+        selection_make(session=session, entry=entry, unit=units[0], channel=ON_SITE)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_buyers_rushing_for_few_units_never_get_one_unit_twice_or_exceed_limits(
+    consultant, sales_manager
+):
+    project, units = opening_project(floors=2, per_floor=2)
+    session = make_session(
+        project=project, created_by=sales_manager, units_per_household=1
+    )
+    home = Household.objects.create(name="王家")
+    entries = [
+        enter(session, make_deposit(project=project, consultant=consultant))
+        for _ in range(10)
+    ]
+    # Two members of one household, each on their own phone.
+    entries += [
+        enter(
+            session,
+            make_deposit(
+                project=project,
+                consultant=consultant,
+                customer=CustomerFactory(household=home),
+            ),
+        )
+        for _ in range(2)
+    ]
+    barrier = threading.Barrier(len(entries) * 2)
+    outcomes: list[str] = []
+
+    def attempt(entry, order):
+        try:
+            barrier.wait()
+            for unit in order:
+                try:
+                    selection_make(
+                        session=session, entry=entry, unit=unit, channel=ONLINE
+                    )
+                    outcomes.append("sold")
+                    return
+                except UnitUnavailable:
+                    continue
+            outcomes.append("none left")
+        except SelectionRefused as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    # Every buyer tries twice at once (two phones), first choice the same unit.
+    threads = [
+        threading.Thread(target=attempt, args=(entry, units))
+        for entry in entries
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("sold") == len(units)
+    live = Selection.objects.filter(session=session, cancelled_at=None)
+    assert live.count() == len(units)
+    assert live.values("unit").distinct().count() == len(units)
+    assert live.values("entry").distinct().count() == len(units)
+    assert live.filter(household=home).count() <= 1
+    assert Unit.objects.filter(
+        pk__in=[u.pk for u in units], status=Unit.Status.SUBSCRIBED
+    ).count() == len(units)
