@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sales import views, views_overview
+from sales import views, views_overview, views_sessions
 
 app_name = "sales"
 
@@ -82,4 +82,62 @@ urlpatterns = [
         name="registration-reassign",
     ),
     path("projects/<int:pk>/rules/", views.project_rules, name="project-rules"),
+    # Issue 16 (console): selection sessions, the on-site console and big screen.
+    path(
+        "projects/<int:pk>/sessions/", views_sessions.session_list, name="session-list"
+    ),
+    path(
+        "projects/<int:pk>/sessions/new/",
+        views_sessions.session_create,
+        name="session-create",
+    ),
+    path("sessions/<int:pk>/", views_sessions.session_detail, name="session-detail"),
+    path("sessions/<int:pk>/edit/", views_sessions.session_edit, name="session-edit"),
+    path("sessions/<int:pk>/open/", views_sessions.session_open, name="session-open"),
+    path("sessions/<int:pk>/call/", views_sessions.session_call, name="session-call"),
+    path(
+        "sessions/<int:pk>/console/",
+        views_sessions.session_console,
+        name="session-console",
+    ),
+    path(
+        "sessions/<int:pk>/console/card/",
+        views_sessions.session_console_card,
+        name="session-console-card",
+    ),
+    path(
+        "sessions/<int:pk>/select/",
+        views_sessions.session_select,
+        name="session-select",
+    ),
+    path(
+        "sessions/<int:pk>/screen/",
+        views_sessions.session_screen,
+        name="session-screen",
+    ),
+    path(
+        "sessions/<int:pk>/events/",
+        views_sessions.session_events,
+        name="session-events",
+    ),
+    path(
+        "sessions/<int:pk>/close/", views_sessions.session_close, name="session-close"
+    ),
+    path(
+        "sessions/<int:pk>/report/",
+        views_sessions.session_report,
+        name="session-report",
+    ),
+    path(
+        "selections/<int:pk>/print/",
+        views_sessions.selection_print,
+        name="selection-print",
+    ),
+    # The deposits branch owns this name (its order/draw page); the placeholder
+    # goes when the branches are merged.
+    path(
+        "sessions/<int:pk>/order/",
+        views_sessions.session_order_placeholder,
+        name="session-order",
+    ),
 ]

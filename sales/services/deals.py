@@ -23,6 +23,7 @@ from sales import attribution
 from sales import events as sales_events
 from sales.models import DiscountRequest, Opportunity, Project, Unit, UnitHold
 from sales.pricing import quote
+from sales.services.sessions import unit_in_selling_session
 
 
 class UnitUnavailable(Exception):
@@ -88,6 +89,7 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
         raise ValidationError(_("The unit belongs to another project than the deal."))
     if locked.status != Unit.Status.AVAILABLE:
         raise UnitUnavailable(locked)
+    _refuse_session_unit(locked)
     if opportunity.unit_id and opportunity.unit_id != locked.pk:
         raise ValidationError(
             _("This deal already holds another unit; release it first.")
@@ -112,6 +114,20 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
         because=sales_events.UNIT_HELD(unit=locked.number, until=held_until),
     )
     return hold
+
+
+def _refuse_session_unit(unit: Unit) -> None:
+    """A unit offered in an ordered or open selection session is sold only there
+    (the unit row is locked by the caller, as session_create locks it)."""
+    session = unit_in_selling_session(unit.pk)
+    if session is not None:
+        raise ValidationError(
+            _(
+                "Unit %(unit)s is offered in the selection session %(session)s; "
+                "it can be chosen only there until the session closes."
+            )
+            % {"unit": unit.number, "session": session.name}
+        )
 
 
 def _end_hold(hold: UnitHold, status: str) -> None:
@@ -191,6 +207,10 @@ def unit_subscribe(
         unit.status == Unit.Status.RESERVED and hold is None
     ):
         raise UnitUnavailable(unit)
+    # selection_make signs through here with because=UNIT_SELECTED: that is the one
+    # way a session's unit is sold while the session runs.
+    if because is None or because.code != sales_events.UNIT_SELECTED.code:
+        _refuse_session_unit(unit)
     if opportunity.discount_requests.filter(
         status=DiscountRequest.Status.PENDING
     ).exists():

@@ -1,0 +1,143 @@
+"""Forms of the selection-session screens: parse and normalise; the services in
+sales.services.sessions check the rules."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crm_site.validation import InputLimits
+from sales.models import Building, Project, SelectionSession, Unit
+from sales.services.sessions import CloseChoice
+
+
+def parse_floors(text: str) -> list[int]:
+    """ "3-10, 12" → [3, 4, …, 10, 12] (full-width commas and dashes too)."""
+    floors: set[int] = set()
+    normalised = text.replace("，", ",").replace("－", "-").replace("～", "-")
+    for part in (p.strip() for p in normalised.split(",")):
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            first = int(low)
+            last = int(high) if dash else first
+        except ValueError:
+            raise forms.ValidationError(
+                _("Write floors as numbers and ranges, e.g. 3-10, 12.")
+            ) from None
+        if first > last or first < -5 or last > 200:
+            raise forms.ValidationError(
+                _("%(part)s is not a range of floors.") % {"part": part}
+            )
+        floors.update(range(first, last + 1))
+    return sorted(floors)
+
+
+class SessionForm(InputLimits, forms.ModelForm):
+    """A session's rules and the units it offers (by building, then optionally by
+    floor and layout)."""
+
+    buildings = forms.ModelMultipleChoiceField(
+        label=_("Buildings"),
+        queryset=Building.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    floors = forms.CharField(
+        label=_("Floors"),
+        required=False,
+        max_length=200,
+        help_text=_("Empty: every floor. E.g. 3-10, 12."),
+    )
+    layouts = forms.MultipleChoiceField(
+        label=_("Layouts"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every layout."),
+    )
+
+    class Meta:
+        model = SelectionSession
+        fields = [
+            "name",
+            "starts_at",
+            "mode",
+            "order",
+            "units_per_buyer",
+            "units_per_household",
+            "minutes_per_buyer",
+        ]
+        widgets = {
+            "starts_at": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            )
+        }
+
+    def __init__(self, *args, project: Project, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.fields["buildings"].queryset = Building.objects.filter(
+            project=project
+        ).order_by("name")
+        layouts = (
+            Unit.objects.filter(building__project=project)
+            .exclude(layout="")
+            .values_list("layout", flat=True)
+            .distinct()
+            .order_by("layout")
+        )
+        self.fields["layouts"].choices = [(v, v) for v in layouts]
+        self.fields["starts_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+        if self.instance.pk and not self.is_bound:
+            # What the session offers now, as the form would choose it again.
+            units = Unit.objects.filter(
+                pk__in=self.instance.session_units.values("unit_id")
+            )
+            self.initial["buildings"] = list(
+                units.values_list("building_id", flat=True).distinct()
+            )
+
+    def clean_floors(self) -> list[int]:
+        return parse_floors(self.cleaned_data.get("floors") or "")
+
+
+class CallForm(InputLimits, forms.Form):
+    """Call a given number to the desk (empty: the next one)."""
+
+    position = forms.IntegerField(label=_("Number"), min_value=1, required=False)
+
+
+class SelectForm(InputLimits, forms.Form):
+    entry = forms.IntegerField(min_value=1)
+    unit = forms.IntegerField(min_value=1)
+
+
+class CloseForm(InputLimits, forms.Form):
+    deposits = forms.ChoiceField(
+        label=_("Unused deposits"),
+        choices=[
+            (CloseChoice.REFUND, _("Queue a refund of each (a manager approves it)")),
+            (CloseChoice.MOVE, _("Move them to the next session")),
+        ],
+        widget=forms.RadioSelect,
+    )
+    next_session = forms.ModelChoiceField(
+        label=_("Next session"),
+        queryset=SelectionSession.objects.none(),
+        required=False,
+        help_text=_("A session of the project still being prepared."),
+    )
+
+    def __init__(self, *args, session: SelectionSession, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["next_session"].queryset = SelectionSession.objects.filter(
+            project_id=session.project_id, status=SelectionSession.Status.DRAFT
+        ).exclude(pk=session.pk)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("deposits") == CloseChoice.MOVE and not data.get("next_session"):
+            self.add_error(
+                "next_session", _("Choose the session the deposits move to.")
+            )
+        return data
