@@ -34,6 +34,20 @@ def parse_floors(text: str) -> list[int]:
     return sorted(floors)
 
 
+def format_floors(floors: list[int]) -> str:
+    """[3, 4, 5, 7] → "3-5, 7" (what parse_floors reads back)."""
+    parts: list[str] = []
+    start = previous = None
+    for floor in [*floors, None]:
+        if start is not None and (floor is None or floor != previous + 1):
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+            start = None
+        if floor is not None and start is None:
+            start = floor
+        previous = floor
+    return ", ".join(parts)
+
+
 class SessionForm(InputLimits, forms.ModelForm):
     """A session's rules and the units it offers (by building, then optionally by
     floor and layout)."""
@@ -93,9 +107,19 @@ class SessionForm(InputLimits, forms.ModelForm):
             units = Unit.objects.filter(
                 pk__in=self.instance.session_units.values("unit_id")
             )
-            self.initial["buildings"] = list(
-                units.values_list("building_id", flat=True).distinct()
-            )
+            building_ids = list(units.values_list("building_id", flat=True).distinct())
+            self.initial["buildings"] = building_ids
+            # Floors and layouts only when the session offers fewer than all of
+            # its buildings': saving the form unchanged keeps the same units.
+            everything = Unit.objects.filter(building_id__in=building_ids)
+            floors = sorted(set(units.values_list("floor", flat=True)))
+            if floors != sorted(set(everything.values_list("floor", flat=True))):
+                self.initial["floors"] = format_floors(floors)
+            layouts = sorted(set(units.values_list("layout", flat=True)) - {""})
+            if layouts != sorted(
+                set(everything.values_list("layout", flat=True)) - {""}
+            ):
+                self.initial["layouts"] = layouts
 
     def clean_floors(self) -> list[int]:
         return parse_floors(self.cleaned_data.get("floors") or "")

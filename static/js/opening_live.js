@@ -22,7 +22,8 @@
     return;
   }
   var lastId = "";
-  var STATUS_CLASS = /(^|\s)unit-[a-z_]+(?=\s|$)/g;
+  // Classes that say a cell's status; "unit-cell" and others stay.
+  var STATUSES = ["available", "reserved", "subscribed", "contracted", "handed_over"];
 
   function cellsOf(unitId) {
     return document.querySelectorAll('[data-unit-id="' + String(unitId) + '"]');
@@ -30,7 +31,9 @@
 
   function setStatus(unitId, status) {
     cellsOf(unitId).forEach(function (cell) {
-      cell.className = cell.className.replace(STATUS_CLASS, " ").trim();
+      STATUSES.forEach(function (name) {
+        cell.classList.remove("unit-" + name);
+      });
       cell.classList.add("unit-" + status);
       cell.dataset.status = status;
       cell.querySelectorAll("button").forEach(function (button) {
@@ -82,7 +85,9 @@
 
   var handlers = {
     sold: function (data) {
-      setStatus(data.unit, data.status || "subscribed");
+      // A sold unit is never on sale, whatever status the event carries.
+      var status = data.status && data.status !== "available" ? data.status : "subscribed";
+      setStatus(data.unit, status);
       recount();
       listSale(data);
     },

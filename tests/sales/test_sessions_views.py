@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm_site import live
+from sales.forms_sessions import format_floors, parse_floors
 from sales.models import (
     DepositRefund,
     Selection,
@@ -511,3 +512,28 @@ def test_the_report_page_shows_the_figures(client, consultant, sales_manager, op
     assert response.status_code == 200
     assert response.context["report"].sold == 1
     assert units[0].layout in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("floors", "text"),
+    [([3, 4, 5, 7], "3-5, 7"), ([1], "1"), ([], ""), ([2, 4, 6], "2, 4, 6")],
+)
+def test_floors_are_written_as_ranges_and_read_back(floors, text):
+    assert format_floors(floors) == text
+    assert parse_floors(text) == floors
+
+
+def test_the_edit_form_starts_from_the_floors_the_session_offers(
+    client, sales_manager, team
+):
+    project, units = opening_project(floors=4, per_floor=2)
+    top = max(u.floor for u in units)
+    session = make_session(
+        project=project,
+        created_by=sales_manager,
+        status=Status.DRAFT,
+        units=[u for u in units if u.floor == top],
+    )
+    client.force_login(sales_manager)
+    form = client.get(_url("session-edit", session)).context["form"]
+    assert form.initial["floors"] == str(top)

@@ -681,6 +681,7 @@ def build_world() -> World:
     _portal_club(w)
     _api_service_marketing(w)
     _screen_pop(w)
+    _opening_sessions(w)
     return w
 
 
@@ -924,3 +925,65 @@ def _screen_pop(w: World) -> None:
         extension="8002",
         ringing_at=now,
     )
+
+
+# Opening day's selection sessions (issue 16, console): a session of a project both
+# teams sell, with a selection, and one of a project only the far team sells.
+_SESSION_URLS = [
+    "session-detail",
+    "session-edit",
+    "session-open",
+    "session-call",
+    "session-console",
+    "session-console-card",
+    "session-select",
+    "session-screen",
+    "session-events",
+    "session-close",
+    "session-report",
+    "session-order",
+]
+PK_OF.update({f"sales:{name}": {"pk": "session"} for name in _SESSION_URLS})
+PK_OF.update(
+    {
+        "sales:session-list": {"pk": "opening_project"},
+        "sales:session-create": {"pk": "opening_project"},
+        "sales:selection-print": {"pk": "selection"},
+    }
+)
+FAR_VISIBLE_TO["session"] = {"executive", "administrator", "far_consultant"}
+FAR_VISIBLE_TO["opening_project"] = {"executive", "administrator", "far_consultant"}
+
+
+def _opening_sessions(w: World) -> None:
+    from crm_site.models import Team
+    from sales.services.opening import selection_make
+    from sales.services.ownership import current_rule
+    from tests.opening_fixtures import enter, make_deposit, make_session
+
+    consultant = w.users["consultant"]
+    manager = w.users["sales_manager"]
+    far_consultant = w.users["far_consultant"]
+    near_team = consultant.team
+    far_team = Team.objects.get(pk=far_consultant.team_id)
+    for side, name, teams, seller in (
+        (w.near, "世界·开盘苑", [near_team, far_team], consultant),
+        (w.far, "世界·远盘苑", [far_team], far_consultant),
+    ):
+        building = make_building(project_name=name, floors=2, per_floor=2, skipped=())
+        project = building.project
+        project.teams.add(*teams)
+        # The rule a protection page would otherwise create on first read.
+        current_rule(project)
+        session = make_session(project=project, created_by=manager)
+        entry = enter(session, make_deposit(project=project, consultant=seller))
+        enter(session, make_deposit(project=project, consultant=seller))
+        side["opening_project"], side["session"] = project, session
+        if side is w.near:
+            side["selection"] = selection_make(
+                session=session,
+                entry=entry,
+                unit=building.units.order_by("pk").first(),
+                channel="on_site",
+                actor=consultant,
+            )
