@@ -234,7 +234,7 @@ def _selection_confirmation(entry: SessionEntry, unit: Unit, name: str) -> Confi
         % {"unit": unit.number, "position": entry.position},
         facts=[
             (_("Number"), str(entry.position)),
-            (_("Buyer"), name),
+            (_("Customer"), name),
             (_("Unit"), f"{unit.building.name} {unit.number}"),
             (_("Layout"), unit.layout or "—"),
             (_("Gross area"), f"{unit.gross_area} m²"),
