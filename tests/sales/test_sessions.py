@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from crm_site import live
+from crm_site.models import AuditEntry
 from sales.models import (
     DepositRefund,
     IntentDeposit,
@@ -453,8 +454,6 @@ def test_the_report_counts_sales_by_layout_building_consultant_channel_and_time(
         )
     # Known times: called → chosen 60 s and 120 s on site; online 300 s from the slot.
     called = {1: opened, 2: opened + timedelta(minutes=5)}
-    from crm_site.models import AuditEntry
-
     for row in AuditEntry.objects.filter(changes__has_key="called_position"):
         position = int(row.changes["called_position"]["new"])
         AuditEntry.objects.filter(pk=row.pk).update(created_at=called[position])
