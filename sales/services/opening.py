@@ -189,7 +189,7 @@ def selection_make(
         _apply_deposit(deposit=deposit, deal=deal, actor=signer)
     payload = {
         "unit": unit.pk,
-        "status": unit.status,
+        "status": Unit.Status.SUBSCRIBED,
         "position": entry.position,
         "selection": selection.pk,
     }
