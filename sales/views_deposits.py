@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
@@ -326,15 +327,15 @@ def session_order(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _session_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
+def _session_action(request: HttpRequest, pk: int, action, done) -> HttpResponse:
+    """Run a session action; ``done`` says what it did, from its result."""
     session = get_object_or_404(SelectionSession, pk=pk)
     try:
         result = action(actor=request.user, session=session)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        text = done % {"count": result} if isinstance(result, int) else done
-        messages.success(request, text)
+        messages.success(request, done(result))
     return redirect("sales:session-order", pk=session.pk)
 
 
@@ -345,7 +346,14 @@ def session_fill(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lottery.session_entries_fill,
-        _("%(count)s buyers entered in the session."),
+        lambda count: (
+            ngettext(
+                "%(count)s buyer entered in the session.",
+                "%(count)s buyers entered in the session.",
+                count,
+            )
+            % {"count": count}
+        ),
     )
 
 
@@ -356,7 +364,9 @@ def session_commit(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lottery.session_commit_seed,
-        _("The lottery's seed is committed; its fingerprint is published."),
+        lambda _session: _(
+            "The lottery's seed is committed; its fingerprint is published."
+        ),
     )
 
 
@@ -367,5 +377,7 @@ def session_order_set(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         lottery.session_order_set,
-        _("The order is set and each buyer is sent their number and time slot."),
+        lambda _session: _(
+            "The order is set and each buyer is sent their number and time slot."
+        ),
     )
