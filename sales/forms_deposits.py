@@ -20,7 +20,7 @@ CANDIDATES = 20
 
 class DepositTakeForm(InputLimits, forms.Form):
     customer = forms.ModelChoiceField(
-        label=_("Buyer"),
+        label=_("Customer"),
         queryset=Customer.objects.none(),
         widget=forms.RadioSelect,
         error_messages={
@@ -34,7 +34,9 @@ class DepositTakeForm(InputLimits, forms.Form):
     )
     method = forms.ChoiceField(label=_("Method"), choices=Receipt.Method.choices)
     paid_on = forms.DateField(
-        label=_("Paid on"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Paid on"),
+        # A date input takes ISO dates whatever the page's language.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     def __init__(
@@ -80,7 +82,7 @@ class DepositFilterForm(InputLimits, forms.Form):
     qualification = forms.ChoiceField(
         label=_("Purchase qualification"),
         required=False,
-        choices=[("", _("Any")), *IntentDeposit.Qualification.choices],
+        choices=[("", _("Any qualification")), *IntentDeposit.Qualification.choices],
     )
 
 

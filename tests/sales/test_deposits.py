@@ -490,3 +490,13 @@ def test_the_deposit_list_and_refund_list_queries_do_not_grow(
         ),
         at_most=25,
     )
+
+
+def test_the_deal_page_shows_the_deposit(client, project, consultant, own_customer):
+    deposit = take(consultant, project, own_customer)
+    client.force_login(consultant)
+    page = client.get(
+        reverse("sales:opportunity-detail", args=[deposit.opportunity_id])
+    )
+    assert 'data-testid="deal-deposits"' in page.content.decode()
+    assert reverse("sales:deposit-detail", args=[deposit.pk]) in page.content.decode()
