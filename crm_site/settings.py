@@ -510,6 +510,12 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "service.tasks.portal_notices_send",
         "schedule": 300.0,
     },
+    # Every minute: selection-order messages (a buyer's number and slot, issue 16)
+    # whose task was lost; the outbox claims each row, so none goes twice.
+    "sales-session-order-notices": {
+        "task": "sales.tasks.session_order_notices_send",
+        "schedule": 60.0,
+    },
 }
 # Outgoing messages (crm_site.outbox): a message still "sending" after this many seconds
 # was interrupted by a crash and is checked with the provider (or parked for review).

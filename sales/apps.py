@@ -75,6 +75,13 @@ class SalesConfig(AppConfig):
         # The webhook events this app sends (crm_site.webhooks).
         from sales import webhooks  # noqa: F401
 
+        # Opening day (issue 16, deposits): each buyer's number and slot by SMS through
+        # the one outbox; the deposit page is where timeline entries link to.
+        from sales.services import lottery
+
+        outbox.register(lottery.NOTICES)
+        links.register("sales.intentdeposit", "sales:deposit-detail")
+
 
 def _on_interaction_logged(sender, *, interaction, **kwargs) -> None:
     from sales.services.ownership import registration_on_interaction

@@ -286,3 +286,49 @@ MERGE_UNDONE_BACK_WITH = events.register(
     _("Merge undone: back with %(customer)s"),
     customer=events.Text(),
 )
+
+# Deposits of intent and the order of a selection session (deposits helper, issue 16) --
+
+DEPOSIT_TAKEN = events.register(
+    "sales.deposit_taken",
+    _("Deposit of intent %(amount)s for %(project)s, queue number %(number)s"),
+    amount=events.Money(),
+    project=events.Text(),
+    number=events.Number(),
+)
+DEPOSIT_QUALIFICATION = events.register(
+    "sales.deposit_qualification",
+    _("Purchase qualification for %(project)s: %(result)s"),
+    project=events.Text(),
+    result=events.Choice("sales.IntentDeposit", "qualification"),
+)
+DEPOSIT_REFUNDED = events.register(
+    "sales.deposit_refunded",
+    _("Deposit of intent %(receipt)s refunded: %(amount)s"),
+    receipt=events.Text(),
+    amount=events.Money(),
+)
+DEPOSIT_REFUND_ASKED = events.register(
+    "sales.deposit_refund_asked",
+    _("%(who)s asks to refund the deposit of intent of %(customer)s (%(amount)s)."),
+    who=events.Text(),
+    customer=events.Text(),
+    amount=events.Money(),
+)
+DEPOSIT_REFUND_APPROVED = events.register(
+    "sales.deposit_refund_approved",
+    _("Refund of the deposit of intent approved: %(customer)s"),
+    customer=events.Text(),
+)
+DEPOSIT_REFUND_REJECTED = events.register(
+    "sales.deposit_refund_rejected",
+    _("Refund of the deposit of intent refused: %(customer)s"),
+    customer=events.Text(),
+)
+SESSION_POSITION = events.register(
+    "sales.session_position",
+    _("%(session)s: position %(position)s, time slot from %(slot)s"),
+    session=events.Text(),
+    position=events.Number(),
+    slot=events.DateTime(),
+)

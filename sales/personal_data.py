@@ -20,13 +20,16 @@ from crm_site.personal_data import Erasure, Section, register, rows
 from sales.models import (
     CoBuyer,
     DealChange,
+    DepositRefund,
     DiscountRequest,
     FollowUpEscalation,
+    IntentDeposit,
     Opportunity,
     OwnershipEvent,
     PaymentItem,
     Receipt,
     Registration,
+    Selection,
     StageChange,
     UnitHold,
 )
@@ -356,8 +359,103 @@ def _co_buyers(customer: Any) -> list[dict]:
     )
 
 
+# Opening day: deposits of intent and selections (issue 16) -------------------------
+
+
+def _deposits(customer: Any) -> list[dict]:
+    return rows(
+        IntentDeposit.objects.filter(customer=customer).order_by("created_at", "pk"),
+        [
+            ("project__name", gettext_lazy("project")),
+            "queue_number",
+            "amount",
+            "receipt_number",
+            "method",
+            "paid_on",
+            "qualification",
+            "qualification_note",
+            "status",
+            ("consultant", gettext_lazy("consultant")),
+            ("created_at", gettext_lazy("taken")),
+        ],
+    )
+
+
+def _deposit_refunds(customer: Any) -> list[dict]:
+    return rows(
+        DepositRefund.objects.filter(deposit__customer=customer).order_by(
+            "requested_at", "pk"
+        ),
+        [
+            ("deposit__queue_number", gettext_lazy("queue number")),
+            "amount",
+            "reason",
+            ("status", gettext_lazy("status")),
+            ("requested_by", gettext_lazy("requested by")),
+            ("requested_at", gettext_lazy("requested")),
+            ("decided_by", gettext_lazy("decided by")),
+            "decision_note",
+        ],
+    )
+
+
+def _anonymise_deposits(customer: Any, *, erasure: Erasure) -> int:
+    """The deposits are money received and stay; a refund's reason may name the
+    buyer: scrubbed."""
+    refunds = list(
+        DepositRefund.objects.filter(deposit__customer=customer).filter(
+            ~Q(reason="") | ~Q(decision_note="")
+        )
+    )
+    changed = []
+    for refund in refunds:
+        reason, note = erasure.scrub(refund.reason), erasure.scrub(refund.decision_note)
+        if (reason, note) != (refund.reason, refund.decision_note):
+            refund.reason, refund.decision_note = reason, note
+            changed.append(refund)
+    DepositRefund.objects.bulk_update(changed, ["reason", "decision_note"])
+    return len(changed)
+
+
+def _deposit_blockers(customer: Any) -> list[str]:
+    held = IntentDeposit.objects.filter(
+        customer=customer, status=IntentDeposit.Status.ACTIVE
+    ).count()
+    if not held:
+        return []
+    return [
+        ngettext(
+            "%(count)s deposit of intent is still held: refund it or apply it first.",
+            "%(count)s deposits of intent are still held: refund them or apply "
+            "them first.",
+            held,
+        )
+        % {"count": held}
+    ]
+
+
+def _selections(customer: Any) -> list[dict]:
+    return rows(
+        Selection.objects.filter(customer=customer).order_by("selected_at", "pk"),
+        [
+            ("session__name", gettext_lazy("selection session")),
+            ("unit__building__name", gettext_lazy("building")),
+            ("unit__number", gettext_lazy("unit")),
+            ("channel", gettext_lazy("channel")),
+            ("selected_by", gettext_lazy("selected by")),
+            ("selected_at", gettext_lazy("selected")),
+            ("cancelled_at", gettext_lazy("cancelled")),
+        ],
+    )
+
+
 def _related(customer: Any) -> dict[str, list[int]]:
-    return {"sales.opportunity": list(deals_of(customer).values_list("pk", flat=True))}
+    return {
+        "sales.opportunity": list(deals_of(customer).values_list("pk", flat=True)),
+        "sales.intentdeposit": list(
+            IntentDeposit.objects.filter(customer=customer).values_list("pk", flat=True)
+        ),
+    }
 
 
 def _count(queryset_of):
@@ -511,5 +609,54 @@ def connect() -> None:
             count=_count(lambda c: FollowUpEscalation.objects.filter(customer=c)),
             export=_escalations,
             covers=("sales.FollowUpEscalation.customer",),
+        )
+    )
+    register(
+        Section(
+            key="sales.deposits",
+            title=gettext_lazy("Deposits of intent"),
+            order=20,
+            count=_count(lambda c: IntentDeposit.objects.filter(customer=c)),
+            export=_deposits,
+            anonymise=_anonymise_deposits,
+            retained=lambda c: {
+                "deposits": IntentDeposit.objects.filter(customer=c).count()
+            },
+            reasons={
+                "deposits": gettext_lazy(
+                    "Deposits of intent with their amount, receipt and refunds: "
+                    "accounting records."
+                )
+            },
+            blockers=_deposit_blockers,
+            covers=("sales.IntentDeposit.customer",),
+        )
+    )
+    register(
+        Section(
+            key="sales.deposit_refunds",
+            title=gettext_lazy("Deposit refunds"),
+            order=21,
+            count=_count(lambda c: DepositRefund.objects.filter(deposit__customer=c)),
+            export=_deposit_refunds,
+        )
+    )
+    register(
+        Section(
+            key="sales.selections",
+            title=gettext_lazy("Units chosen at selection sessions"),
+            order=22,
+            count=_count(lambda c: Selection.objects.filter(customer=c)),
+            export=_selections,
+            retained=lambda c: {
+                "selections": Selection.objects.filter(customer=c).count()
+            },
+            reasons={
+                "selections": gettext_lazy(
+                    "A unit chosen at a selection session is part of the "
+                    "subscription's legal record, without any text."
+                )
+            },
+            covers=("sales.Selection.customer",),
         )
     )

@@ -80,3 +80,23 @@ def unit_import_check(token: str) -> None:
     from sales.services.unit_import import units_check_run
 
     units_check_run(token=token)
+
+
+@shared_task(name="sales.tasks.session_order_notice_send", ignore_result=True)
+def session_order_notice_send(notice_id: int) -> bool:
+    """Send one buyer's number and slot; a duplicate delivery sends nothing."""
+    from sales.services.lottery import notice_send
+
+    return notice_send(notice_id=notice_id)
+
+
+@shared_task(name="sales.tasks.session_order_notices_send", ignore_result=True)
+@tracked("sales.session_order_notices_send")
+def session_order_notices_send() -> int:
+    """The sweep: one send task per order message still to send."""
+    from sales.services.lottery import notices_pending
+
+    pending = notices_pending()
+    for pk in pending:
+        session_order_notice_send.delay(pk)
+    return len(pending)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sales import views, views_overview, views_sessions
+from sales import views, views_deposits, views_overview, views_sessions
 
 app_name = "sales"
 
@@ -133,11 +133,56 @@ urlpatterns = [
         views_sessions.selection_print,
         name="selection-print",
     ),
-    # The deposits branch owns this name (its order/draw page); the placeholder
-    # goes when the branches are merged.
+    # Opening day (issue 16): deposits of intent and the order of a session.
+    path(
+        "projects/<int:pk>/deposits/",
+        views_deposits.deposit_list,
+        name="deposit-list",
+    ),
+    path(
+        "projects/<int:pk>/deposits/new/",
+        views_deposits.deposit_take,
+        name="deposit-take",
+    ),
+    path("deposits/<int:pk>/", views_deposits.deposit_detail, name="deposit-detail"),
+    path(
+        "deposits/<int:pk>/refund/",
+        views_deposits.deposit_refund_request,
+        name="deposit-refund-request",
+    ),
+    path(
+        "deposits/<int:pk>/qualification/",
+        views_deposits.deposit_qualify,
+        name="deposit-qualify",
+    ),
+    path(
+        "deposits/refunds/",
+        views_deposits.deposit_refund_list,
+        name="deposit-refund-list",
+    ),
+    path(
+        "deposits/refunds/<int:pk>/decide/",
+        views_deposits.deposit_refund_decide,
+        name="deposit-refund-decide",
+    ),
     path(
         "sessions/<int:pk>/order/",
-        views_sessions.session_order_placeholder,
+        views_deposits.session_order,
         name="session-order",
+    ),
+    path(
+        "sessions/<int:pk>/order/fill/",
+        views_deposits.session_fill,
+        name="session-fill",
+    ),
+    path(
+        "sessions/<int:pk>/order/commit/",
+        views_deposits.session_commit,
+        name="session-commit",
+    ),
+    path(
+        "sessions/<int:pk>/order/set/",
+        views_deposits.session_order_set,
+        name="session-order-set",
     ),
 ]

@@ -420,11 +420,3 @@ def session_report(request: HttpRequest, pk: int) -> HttpResponse:
             ],
         },
     )
-
-
-@see_required(DESK)
-def session_order_placeholder(request: HttpRequest, pk: int) -> HttpResponse:
-    """Stands for the deposits screens' order page (``sales:session-order``) until
-    the branches are merged: the integrator keeps theirs and drops this one."""
-    session = _session(request, pk)
-    return redirect(session)

@@ -19,6 +19,7 @@ from sales.models.opening import (
     SessionEntry,
     SessionUnit,
 )
+from sales.models.opening_notices import SessionOrderNotice
 from sales.models.ownership import OwnershipEvent, ProtectionRule, Registration
 from sales.models.reminders import FollowUpDigest, FollowUpEscalation
 
@@ -43,6 +44,7 @@ __all__ = [
     "Selection",
     "SelectionSession",
     "SessionEntry",
+    "SessionOrderNotice",
     "SessionUnit",
     "StageChange",
     "Unit",

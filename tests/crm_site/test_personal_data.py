@@ -51,14 +51,17 @@ from marketing.selectors import segment_customers
 from sales.models import (
     CoBuyer,
     DealChange,
+    DepositRefund,
     DiscountRequest,
     FollowUpEscalation,
+    IntentDeposit,
     Opportunity,
     OwnershipEvent,
     PaymentItem,
     ProtectionRule,
     Receipt,
     Registration,
+    Selection,
     StageChange,
     UnitHold,
 )
@@ -83,6 +86,7 @@ from service.models import (
 )
 from tests.factories import CustomerFactory, UserFactory, make_building
 from tests.helpers import assert_queries_do_not_grow
+from tests.opening_fixtures import enter, make_deposit, make_session
 
 NAME = "欧阳明月"
 MOBILE = "+8613912345678"
@@ -236,6 +240,31 @@ def world(consultant, service_agent):
         held_by=consultant,
         held_until=timezone.now(),
         status="converted",
+    )
+    # Opening day: the deposit of intent, a refund once asked, the unit chosen.
+    deposit = make_deposit(
+        project=project,
+        consultant=consultant,
+        customer=customer,
+        status=IntentDeposit.Status.APPLIED,
+        opportunity=deal,
+    )
+    DepositRefund.objects.create(
+        deposit=deposit,
+        amount=deposit.amount,
+        reason=f"{NAME} 犹豫",
+        requested_by=consultant,
+        status=DepositRefund.Status.REJECTED,
+    )
+    opening = make_session(project=project, created_by=consultant, units=units[:1])
+    Selection.objects.create(
+        session=opening,
+        entry=enter(opening, deposit),
+        unit=units[0],
+        customer=customer,
+        opportunity=deal,
+        channel=Selection.Channel.ON_SITE,
+        selected_by=consultant,
     )
     rule = ProtectionRule.objects.create(project=project, version=1)
     registration = Registration.objects.create(
@@ -481,8 +510,9 @@ def test_export_query_count_does_not_grow_with_rows_per_section(world, consultan
 
     # 66: issue 14 added sections (club points, portal recommendations, letters to
     # the general manager, portal messages, portal sign-in codes), a query each;
-    # 67: issue 15's calls (screen pop).
-    assert_queries_do_not_grow(lambda: personal_data.export(customer), grow, at_most=67)
+    # 67: issue 15's calls (screen pop); 70: issue 16's deposits of intent, their
+    # refunds and the units chosen at selection sessions.
+    assert_queries_do_not_grow(lambda: personal_data.export(customer), grow, at_most=72)
 
 
 def test_export_view_downloads_a_zip_of_json_and_xlsx_logged_and_audited(
@@ -880,7 +910,8 @@ def test_personal_data_page_query_count_does_not_grow_with_rows(
             )
 
     # One count per section, plus what is kept and what blocks: many, but fixed.
-    assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=100)
+    # 107: issue 16's deposits, refunds and selections (counts, kept, blockers).
+    assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=107)
 
 
 def test_export_is_in_the_administrators_language(client, administrator, world):

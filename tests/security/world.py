@@ -111,6 +111,17 @@ PK_OF: dict[str, dict[str, str]] = {
     "sales:pool-claim": {"customer_pk": "pool_customer"},
     "sales:registration-reassign": {"pk": "registration"},
     "sales:project-rules": {"pk": "project"},
+    # Opening day (issue 16): deposits of intent and a session's order.
+    "sales:deposit-list": {"pk": "project"},
+    "sales:deposit-take": {"pk": "project"},
+    "sales:deposit-detail": {"pk": "deposit"},
+    "sales:deposit-refund-request": {"pk": "deposit"},
+    "sales:deposit-qualify": {"pk": "deposit"},
+    "sales:deposit-refund-decide": {"pk": "deposit_refund"},
+    "sales:session-order": {"pk": "selection_session"},
+    "sales:session-fill": {"pk": "selection_session"},
+    "sales:session-commit": {"pk": "selection_session"},
+    "sales:session-order-set": {"pk": "selection_session"},
     # service
     "service:request-detail": {"pk": "service_request"},
     "service:request-photos-add": {"pk": "service_request"},
@@ -211,6 +222,8 @@ FAR_VISIBLE_TO: dict[str, set[str]] = {
     "customer": {"executive", "administrator", "far_consultant"},
     "deal": {"executive", "administrator", "far_consultant"},
     "discount_request": {"executive", "administrator", "far_consultant"},
+    "deposit": {"executive", "administrator", "far_consultant"},
+    "deposit_refund": {"executive", "administrator", "far_consultant"},
     "registration": {"executive", "administrator", "far_consultant"},
     "contact_point": {"executive", "administrator", "far_consultant"},
     "saved_filter": {"far_consultant"},
@@ -375,6 +388,37 @@ def build_world() -> World:
         requested_by=far_consultant,
         percent=Decimal("9.00"),
         reason="老客",
+    )
+
+    # Opening day (issue 16): a deposit of intent on each side with a refund asked,
+    # and a lottery session being prepared.
+    from sales.models import DepositRefund, SelectionSession
+    from sales.services import deposits as deposit_services
+
+    for side, who, whom, receipt in (
+        (n, consultant, customer, "W-1"),
+        (f, far_consultant, far_customer, "W-2"),
+    ):
+        side["deposit"] = deposit_services.deposit_take(
+            actor=who,
+            project=project,
+            customer=whom,
+            receipt_number=receipt,
+            method="transfer",
+        )
+        side["deposit_refund"] = DepositRefund.objects.create(
+            deposit=side["deposit"],
+            amount=side["deposit"].amount,
+            reason="放弃",
+            requested_by=who,
+        )
+    n["selection_session"] = SelectionSession.objects.create(
+        project=project,
+        name="世界首开",
+        starts_at=timezone.now() + timedelta(days=1),
+        mode=SelectionSession.Mode.BOTH,
+        order=SelectionSession.Order.LOTTERY,
+        created_by=w.users["sales_manager"],
     )
 
     subscriber = CustomerFactory(name="认购客", assigned_consultant=consultant)

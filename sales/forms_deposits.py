@@ -1,0 +1,105 @@
+"""Forms of the deposit screens: parse and normalise; sales.services.deposits works."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm_site.models import User
+from crm_site.validation import InputLimits
+from customers.models import Customer
+from sales.models import IntentDeposit, Project, Receipt
+
+# Customers a search offers to choose from.
+CANDIDATES = 20
+
+
+class DepositTakeForm(InputLimits, forms.Form):
+    customer = forms.ModelChoiceField(
+        label=_("Customer"),
+        queryset=Customer.objects.none(),
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Search for the buyer and choose them."),
+            "invalid_choice": _("Choose a customer you can see."),
+        },
+    )
+    receipt_number = forms.CharField(label=_("Receipt number"), max_length=40)
+    amount = forms.DecimalField(
+        label=_("Amount"), min_value=Decimal("0.01"), decimal_places=2
+    )
+    method = forms.ChoiceField(label=_("Method"), choices=Receipt.Method.choices)
+    paid_on = forms.DateField(
+        label=_("Paid on"),
+        # A date input takes ISO dates whatever the page's language.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def __init__(
+        self,
+        *args,
+        user: User,
+        project: Project,
+        candidates: list[Customer],
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = Customer.objects.visible_to(
+            user
+        ).identifiable()
+        # Only the search results are offered; any visible customer is accepted.
+        self.fields["customer"].widget.choices = [
+            (c.pk, f"{c.name} · {c.mobile_for(user)}") for c in candidates
+        ]
+        self.fields["amount"].initial = project.deposit_amount
+        self.fields["paid_on"].initial = timezone.localdate()
+
+    def clean_receipt_number(self) -> str:
+        return self.cleaned_data["receipt_number"].strip()
+
+    def clean_paid_on(self):
+        value = self.cleaned_data["paid_on"]
+        if value > timezone.localdate():
+            raise forms.ValidationError(
+                gettext("Money cannot be received in the future.")
+            )
+        return value
+
+
+class DepositFilterForm(InputLimits, forms.Form):
+    q = forms.CharField(
+        label=_("Name, queue number or receipt"), max_length=100, required=False
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("Any status")), *IntentDeposit.Status.choices],
+    )
+    qualification = forms.ChoiceField(
+        label=_("Purchase qualification"),
+        required=False,
+        choices=[("", _("Any qualification")), *IntentDeposit.Qualification.choices],
+    )
+
+
+class RefundRequestForm(InputLimits, forms.Form):
+    reason = forms.CharField(label=_("Reason for the refund"), max_length=200)
+
+
+class QualificationForm(InputLimits, forms.Form):
+    result = forms.ChoiceField(
+        label=_("Result of the check"),
+        choices=[
+            ("qualified", _("Qualified")),
+            ("unqualified", _("Not qualified")),
+        ],
+    )
+    reference = forms.CharField(
+        label=_("Check reference"),
+        max_length=100,
+        help_text=_("E.g. the housing bureau's check number."),
+    )
