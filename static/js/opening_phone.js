@@ -87,6 +87,13 @@
   }
 
   var source = new EventSource(root.getAttribute("data-live-url"));
+  // Tests and the curious can see whether the page is listening.
+  source.addEventListener("open", function () {
+    root.setAttribute("data-live-state", "open");
+  });
+  source.addEventListener("error", function () {
+    root.setAttribute("data-live-state", "reconnecting");
+  });
   function on(name, handle) {
     source.addEventListener(name, function (event) {
       var data = {};
@@ -99,7 +106,11 @@
       document.dispatchEvent(new CustomEvent("opening:" + name, { detail: data }));
     });
   }
-  on("sold", function (data) { setStatus(data.unit, data.status || "subscribed"); });
+  on("sold", function (data) {
+    // A sold unit is never on sale, whatever status the event names.
+    var status = data.status && data.status !== "available" ? data.status : "subscribed";
+    setStatus(data.unit, status);
+  });
   on("released", function (data) { setStatus(data.unit, "available"); });
   on("closed", function () {
     source.close();
