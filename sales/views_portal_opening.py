@@ -21,6 +21,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -32,6 +35,7 @@ from sales.services.deals import UnitUnavailable
 from sales.services.opening import SelectionRefused, selection_make
 
 SOLD_WORDS = "This unit was just sold. Please choose another one."
+OFF = ' aria-disabled="true" tabindex="-1"'
 
 
 def _entries(request: HttpRequest):
@@ -68,30 +72,29 @@ def _turn(entry: SessionEntry, now) -> dict:
 def _grid(session: SelectionSession, *, building: str, layout: str) -> dict:
     """The session's units by building and floor, with the filter choices: one
     query whatever the number of units."""
-    units = [
-        row.unit
-        for row in SessionUnit.objects.filter(session=session)
-        .select_related("unit__building")
-        .only(
-            "unit__id",
-            "unit__number",
-            "unit__floor",
-            "unit__position",
-            "unit__layout",
-            "unit__gross_area",
-            "unit__list_price",
-            "unit__status",
-            "unit__building__id",
-            "unit__building__name",
+    # Plain rows, not model instances: building 1,500 objects (entry, unit,
+    # building) for a 500-unit session cost more than the rest of the page.
+    units = list(
+        Unit.objects.filter(selection_sessions=session)
+        .order_by("building__name", "-floor", "position")
+        .values_list(
+            "pk",
+            "number",
+            "floor",
+            "layout",
+            "gross_area",
+            "list_price",
+            "status",
+            "building__name",
+            named=True,
         )
-        .order_by("unit__building__name", "-unit__floor", "unit__position")
-    ]
-    buildings = sorted({u.building.name for u in units})
+    )
+    buildings = sorted({u.building__name for u in units})
     layouts = sorted({u.layout for u in units if u.layout})
     shown = [
         u
         for u in units
-        if (not building or u.building.name == building)
+        if (not building or u.building__name == building)
         and (not layout or u.layout == layout)
     ]
     return {
@@ -111,9 +114,60 @@ def _grid(session: SelectionSession, *, building: str, layout: str) -> dict:
                     )
                 ],
             }
-            for name, group in groupby(shown, key=lambda u: u.building.name)
+            for name, group in groupby(shown, key=lambda u: u.building__name)
         ],
     }
+
+
+def _grid_html(
+    groups: list[dict], *, may_choose: bool, taken: int | None
+) -> SafeString:
+    """The grid's cells, written here rather than in a template loop: a session of
+    500 units is 500 cells, which the template engine took ~300 ms to draw, and a
+    buyer told "just sold" reloads this grid in the middle of the rush. The markup is
+    the shared opening-day grid's ([data-unit-id][data-status], class unit-<status>);
+    links are relative to the session page (units/<id>/)."""
+    available, sold = escape(_("Available")), escape(_("Sold"))
+    floor_suffix = escape(pgettext("floor number suffix", "F"))
+    # price_short's format, with the language looked up once, not per cell.
+    zh = (get_language() or "").startswith("zh")
+    layouts: dict[str, str] = {}
+    parts: list[str] = []
+    for group in groups:
+        parts.append(f'<h3 class="h6 mt-3 mb-1">{escape(group["building"])}</h3>')
+        for row in group["floors"]:
+            parts.append(
+                f'<div class="opening-floor"><div class="opening-floor-no">'
+                f'{row["floor"]}{floor_suffix}</div><div class="opening-units">'
+            )
+            for unit in row["units"]:
+                on_sale = unit.status == Unit.Status.AVAILABLE
+                off = "" if on_sale and may_choose else OFF
+                facts = layouts.get(unit.layout) or layouts.setdefault(
+                    unit.layout, escape(unit.layout)
+                )
+                price = (
+                    f"{unit.list_price / 10000:,.0f}万"
+                    if zh
+                    else f"¥{unit.list_price / 1000000:,.2f}M"
+                )
+                if unit.gross_area:
+                    facts += f" · {unit.gross_area:.0f}m²"
+                parts.append(
+                    f'<a class="opening-unit unit-{unit.status}'
+                    f'{" opening-taken" if unit.pk == taken else ""}" '
+                    f'data-unit-id="{unit.pk}" data-status="{unit.status}" '
+                    f'href="units/{unit.pk}/"'
+                    f"{off}>"
+                    f'<span class="opening-unit-number">{escape(unit.number)}</span>'
+                    f'<span class="opening-unit-facts">{facts}</span>'
+                    f'<span class="opening-unit-price">{price}</span>'
+                    f'<span class="opening-unit-state" data-unit-state>'
+                    f"{available if on_sale else sold}</span></a>"
+                )
+            parts.append("</div></div>")
+    # Safe: every value from the database above went through escape().
+    return mark_safe("".join(parts))
 
 
 @owner_required
@@ -142,7 +196,17 @@ def opening_session(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("unit__building")
         .order_by("selected_at")
     )
-    taken = request.GET.get("taken", "")
+    taken_text = request.GET.get("taken", "")
+    taken = int(taken_text) if taken_text.isdigit() else None
+    may_choose = (
+        session.status == SelectionSession.Status.OPEN
+        and len(chosen) < session.units_per_buyer
+    )
+    grid = _grid(
+        session,
+        building=request.GET.get("building", "")[:50],
+        layout=request.GET.get("layout", "")[:50],
+    )
     return render(
         request,
         "portal/opening_session.html",
@@ -151,14 +215,10 @@ def opening_session(request: HttpRequest, pk: int) -> HttpResponse:
             "session": session,
             "turn": _turn(entry, now),
             "chosen": chosen,
-            "may_choose": session.status == SelectionSession.Status.OPEN
-            and len(chosen) < session.units_per_buyer,
-            "taken": int(taken) if taken.isdigit() else None,
-            **_grid(
-                session,
-                building=request.GET.get("building", "")[:50],
-                layout=request.GET.get("layout", "")[:50],
-            ),
+            "may_choose": may_choose,
+            "taken": taken,
+            "grid_html": _grid_html(grid["groups"], may_choose=may_choose, taken=taken),
+            **grid,
         },
     )
 
@@ -193,6 +253,11 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
     (not the buyer's turn yet, a limit reached): back to the grid with its reason."""
     entry = _entry(request, pk)
     chosen_unit = _session_unit(entry, unit)
+    if chosen_unit.status != Unit.Status.AVAILABLE:
+        # Sold before this request came in: say so at once, without queueing on
+        # the row locks behind the buyers who are choosing.
+        messages.error(request, _(SOLD_WORDS))
+        return _back_to_grid(entry, taken=chosen_unit.pk)
     if request.method == "POST":
         try:
             selection = selection_make(
@@ -211,9 +276,6 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
         return redirect(
             "sales_portal:opening-selection", pk=entry.pk, selection=selection.pk
         )
-    if chosen_unit.status != Unit.Status.AVAILABLE:
-        messages.error(request, _(SOLD_WORDS))
-        return _back_to_grid(entry, taken=chosen_unit.pk)
     return render(
         request,
         "portal/opening_choose.html",
