@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Opening day's rush (issue 16): a first-come online session on the buyers' phones.
 
-    DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/opening.py
+    REDIS_URL=... .venv/bin/python bench/opening.py
         [--buyers 2000] [--units 500] [--screens 300]
         [--workers 3] [--threads 120] [--port 8766]
-        [--base-url http://127.0.0.1:8000] [--database-url postgres://...]
+        [--database-url postgres://... [--base-url http://127.0.0.1:8000]]
+        [--pg-port 55433]
 
 Goals: every unit sold once (units sold = units when demand exceeds supply), none sold
 twice, no buyer over the limit, selection p95 ≤ 2 s under the rush, every screen
@@ -12,9 +13,11 @@ shows each sale within 2 s of its publication, no server error.
 
 What it does:
 
-1. The data, on its own database: ``<DATABASE_URL's name>_opening`` is dropped,
-   created and migrated (``--database-url`` names another one to use as it is,
-   migrated). A project of ``--units`` units (buildings of 25 floors × 4 units),
+1. The data, on a database of its own: a PostgreSQL server started for the bench in
+   a temporary directory (initdb, port ``--pg-port``, max_connections 500: every
+   gunicorn thread keeps its connection, as in production, which is more than a
+   shared server's default 100 leaves to others), migrated, and removed at the
+   end; or ``--database-url``, a migrated database used as it is. A project of ``--units`` units (buildings of 25 floors × 4 units),
    ``--buyers`` buyers each with a deposit of intent (诚意金) entered in one open,
    first-come online session (one unit per buyer), and an owner-portal session per
    buyer, written directly (no SMS): a phone that has the page open.
@@ -44,6 +47,7 @@ each goal whether it is met.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -51,10 +55,12 @@ import os
 import random
 import re
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -69,7 +75,10 @@ FLOORS, PER_FLOOR = 25, 4
 LAYOUTS = ["两室两厅一卫", "三室两厅两卫", "三室两厅两卫", "四室两厅两卫"]
 AREAS = ["89", "115", "128", "143"]
 AVAILABLE = re.compile(r'data-unit-id="(\d+)" data-status="available"')
-CSRF = "b" * 32  # an unmasked CSRF secret: cookie and form field agree
+CSRF = "b" * 32
+SERVER_LOG = (
+    Path(tempfile.gettempdir()) / "anju-opening-server.log"
+)  # an unmasked CSRF secret: cookie and form field agree
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -84,27 +93,69 @@ def log(message: str) -> None:
 # The database ----------------------------------------------------------------------
 
 
-def own_database(url: str) -> str:
-    """Drop, create and migrate ``<name>_opening`` next to the given database."""
-    import psycopg2
+class PrivatePostgres:
+    """A PostgreSQL server of the bench's own, in a temporary directory: the rush
+    holds hundreds of connections (each gunicorn thread keeps one, as in
+    production), more than a shared server's default 100 leaves to others."""
 
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.strip("/") + "_opening"
-    conn = psycopg2.connect(parts._replace(path="/postgres").geturl())
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    target = parts._replace(path=f"/{name}").geturl()
-    log(f"migrating {name}")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": target},
-        check=True,
-    )
-    return target
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.base = Path(tempfile.mkdtemp(prefix="anju-opening-pg-"))
+        self.data = self.base / "data"
+        self.bin = self._bin()
+
+    @staticmethod
+    def _bin() -> Path:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not found:
+            sys.exit(
+                "initdb not found (/usr/lib/postgresql/*/bin): pass --database-url"
+            )
+        return found[-1].parent
+
+    def _run(self, *command: str) -> None:
+        # initdb and postgres refuse to run as root.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [*prefix, *command], check=True, stdout=subprocess.DEVNULL, cwd="/"
+        )
+
+    def start(self) -> str:
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres")
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+        )  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
+            " -c max_connections=500 -c shared_buffers=256MB"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60",
+            "-l", str(self.base / "postgres.log"), "-o", options, "start",
+        )  # fmt: skip
+        self._run(
+            str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+            "-U", "postgres", "anju_opening",
+        )  # fmt: skip
+        url = f"postgres://postgres@127.0.0.1:{self.port}/anju_opening"
+        log(f"PostgreSQL of the bench's own on port {self.port}: migrating")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            check=True,
+        )
+        return url
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(
+                str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+                "stop",
+            )  # fmt: skip
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def build(buyers: int, units: int) -> dict:
@@ -284,7 +335,9 @@ def screens_process(host, port, streams, ready, stop, results) -> None:
     halt = threading.Event()
     screens = [Screen(host, port, path, cookie, halt) for path, cookie in streams]
     for screen in screens:
+        # Screens are opened over a few seconds, as people open their pages.
         screen.start()
+        time.sleep(0.02)
     opened = sum(screen.ready.wait(30) for screen in screens)
     ready.put(opened)
     stop.wait()
@@ -434,7 +487,9 @@ def start_server(args, database_url: str) -> subprocess.Popen:
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        # Kept to count what the server logged (an event it could not publish).
+        stdout=open(SERVER_LOG, "w"),  # noqa: SIM115 - the server holds it open
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     for _ in range(300):
@@ -503,15 +558,26 @@ def main() -> int:
     parser.add_argument("--screens", type=int, default=300)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=120)
+    parser.add_argument("--pg-port", type=int, default=55433)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--base-url")
     parser.add_argument("--database-url")
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL") and not args.database_url:
-        sys.exit("set DATABASE_URL (or --database-url)")
-    database_url = args.database_url or own_database(os.environ["DATABASE_URL"])
-    os.environ["DATABASE_URL"] = database_url
+    if args.base_url and not args.database_url:
+        sys.exit("--base-url needs --database-url: the database that server uses")
+    private = None if args.database_url else PrivatePostgres(args.pg_port)
+    try:
+        database_url = args.database_url or private.start()
+        os.environ["DATABASE_URL"] = database_url
+        return run(args)
+    finally:
+        if private is not None:
+            private.stop()
+
+
+def run(args) -> int:
+    database_url = os.environ["DATABASE_URL"]
     django_setup()
     from django.conf import settings
     from django.db import connections
@@ -639,6 +705,10 @@ def main() -> int:
         f"  screen × sale never received: {missed}; stream failures "
         f"{report['failures']}"
     )
+    unpublished = 0
+    if proc is not None and SERVER_LOG.exists():
+        unpublished = SERVER_LOG.read_text(errors="replace").count("not published")
+        print(f"  sales whose event Redis did not take (server log): {unpublished}")
     print(f"server errors: {len(errors)} — {verdict(not errors)}")
     if errors:
         kinds: dict[str, int] = {}
