@@ -355,3 +355,25 @@ def test_a_household_member_may_choose_for_the_households_entry(
     assert client.get(_url("opening-session", entry.pk)).status_code == 200
     assert _choose(client, entry, units[3]).status_code == 302
     assert Selection.objects.get(entry=entry).customer == owner_household.buyer
+
+
+def test_losing_the_race_inside_the_selection_sends_the_buyer_back_saying_so(
+    online, monkeypatch
+):
+    """The unit was still on sale when the page was read, and another buyer's
+    selection committed first: selection_make answers UnitUnavailable."""
+    from sales import views_portal_opening
+    from sales.services.deals import UnitUnavailable
+
+    _session, units, entry, _rival = online
+
+    def faster(**kwargs):
+        raise UnitUnavailable(kwargs["unit"])
+
+    monkeypatch.setattr(views_portal_opening, "selection_make", faster)
+    client = owner_client_for(entry.deposit.customer)
+    response = _choose(client, entry, units[4])
+    assert response["Location"].endswith(f"?taken={units[4].pk}")
+    text = client.get(response["Location"]).content.decode()
+    assert gettext(SOLD_WORDS) in text
+    assert "opening-taken" in text
