@@ -3,7 +3,7 @@
 
     REDIS_URL=... .venv/bin/python bench/opening.py
         [--buyers 2000] [--units 500] [--screens 300]
-        [--workers 3] [--threads 120] [--port 8766]
+        [--workers 4] [--threads 90] [--port 8766]
         [--database-url postgres://... [--base-url http://127.0.0.1:8000]]
         [--pg-port 55433]
 
@@ -24,7 +24,8 @@ What it does:
 2. The server: gunicorn (scripts/gunicorn.conf.py, gthread) with ``--workers`` ×
    ``--threads``, or the server at ``--base-url`` (which must use that database,
    its Redis and its DJANGO_SECRET_KEY). Threads must cover the open streams and
-   leave some for the selections: 3 × 120 carries 300 streams and 60 requests.
+   leave some for the selections: 4 × 90 carries 300 streams and 60 requests (a
+   worker past 100 streams would hit redis-py's default pool limit of 100).
 3. ``--screens`` grid views open the session's event stream (the buyer's page,
    /portal/sales/opening/<entry>/live/), each reconnecting with Last-Event-ID as
    EventSource does, in a process of their own (so the buyers' threads do not
@@ -556,8 +557,10 @@ def main() -> int:
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--units", type=int, default=500)
     parser.add_argument("--screens", type=int, default=300)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=120)
+    # At most ~95 threads a worker: each open stream holds a pub/sub connection of
+    # its worker's Redis pool, which redis-py (8.x) caps at 100 by default.
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=90)
     parser.add_argument("--pg-port", type=int, default=55433)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--base-url")
