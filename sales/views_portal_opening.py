@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, pgettext
+from django.utils.translation import get_language, gettext_noop, pgettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -34,7 +34,7 @@ from sales.portal import ONLINE_MODES
 from sales.services.deals import UnitUnavailable
 from sales.services.opening import SelectionRefused, selection_make
 
-SOLD_WORDS = "This unit was just sold. Please choose another one."
+SOLD_WORDS = gettext_noop("This unit was just sold. Please choose another one.")
 OFF = ' aria-disabled="true" tabindex="-1"'
 
 
