@@ -11,7 +11,15 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from sales.models import CoBuyer, Opportunity, PaymentItem, Receipt, Unit
+from sales.models import (
+    CoBuyer,
+    Opportunity,
+    PaymentItem,
+    Receipt,
+    SelectionSession,
+    SessionEntry,
+    Unit,
+)
 
 # A buyer (and their co-buyers) may sign in from subscription (认购) on.
 BOUGHT_STAGES = (
@@ -68,6 +76,37 @@ def household(customer) -> set[int]:
         "customer_id", flat=True
     )
     return set(buyers.union(co_buyers))
+
+
+# Online selection (在线选房) ------------------------------------------------------------
+#
+# A buyer with a deposit of intent entered in a session that offers online selection
+# signs in with the same one-time SMS code as an owner, from the moment the order is
+# published until the session closes, and sees the "online selection" section.
+
+ONLINE_MODES = (SelectionSession.Mode.ONLINE, SelectionSession.Mode.BOTH)
+SELECTING_STATUSES = (SelectionSession.Status.ORDERED, SelectionSession.Status.OPEN)
+
+
+def online_entries():
+    """Entries of sessions a buyer may now follow or choose in from their phone."""
+    return SessionEntry.objects.filter(
+        session__mode__in=ONLINE_MODES, session__status__in=SELECTING_STATUSES
+    )
+
+
+def opening_eligible(customer_ids: Iterable[int]) -> set[int]:
+    """Holders of a deposit entered in an ordered or open online session."""
+    return set(
+        online_entries()
+        .filter(deposit__customer_id__in=list(customer_ids))
+        .values_list("deposit__customer_id", flat=True)
+    )
+
+
+def opening_shown(ctx) -> bool:
+    """The section shows only to whoever holds such an entry (one indexed query)."""
+    return online_entries().filter(deposit__customer_id__in=ctx.household_ids).exists()
 
 
 # What the owner sees -----------------------------------------------------------------
@@ -190,6 +229,7 @@ def register() -> None:
     from crm_site import portal
 
     portal.register_eligibility(eligible)
+    portal.register_eligibility(opening_eligible)
     portal.register_household(household)
     portal.register(
         "sales.homes",
@@ -204,4 +244,13 @@ def register() -> None:
         url_name="sales_portal:payments",
         order=20,
         icon="bi-cash-coin",
+    )
+    portal.register(
+        "sales.opening",
+        title=_("Online selection"),
+        url_name="sales_portal:opening-sessions",
+        # First on a buyer's tab bar: on opening day it is why they signed in.
+        order=5,
+        icon="bi-grid-3x3-gap",
+        shown=opening_shown,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sales import views_portal
+from sales import views_portal, views_portal_opening
 
 app_name = "sales_portal"
 
@@ -16,5 +16,27 @@ urlpatterns = [
         "deals/<int:pk>/documents/<str:document>/",
         views_portal.document,
         name="document",
+    ),
+    # Online selection on opening day (在线选房): keyed by the buyer's entry.
+    path("opening/", views_portal_opening.opening_sessions, name="opening-sessions"),
+    path(
+        "opening/<int:pk>/",
+        views_portal_opening.opening_session,
+        name="opening-session",
+    ),
+    path(
+        "opening/<int:pk>/units/<int:unit>/",
+        views_portal_opening.opening_choose,
+        name="opening-choose",
+    ),
+    path(
+        "opening/<int:pk>/selections/<int:selection>/",
+        views_portal_opening.opening_selection,
+        name="opening-selection",
+    ),
+    path(
+        "opening/<int:pk>/live/",
+        views_portal_opening.opening_live,
+        name="opening-live",
     ),
 ]

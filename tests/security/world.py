@@ -722,6 +722,7 @@ def build_world() -> World:
     Unit.objects.filter(pk=units[5].pk).update(status=Unit.Status.CONTRACTED)
     n["commission"] = commission_on_contract(opportunity=partner_deal, actor=None)
     _portal_households(w)
+    _portal_opening(w)
     _portal_club(w)
     _api_service_marketing(w)
     _screen_pop(w)
@@ -1031,3 +1032,50 @@ def _opening_sessions(w: World) -> None:
                 channel="on_site",
                 actor=consultant,
             )
+
+
+# Online selection on opening day (sales.views_portal_opening), issue 16 ---------------
+PK_OF.update(
+    {
+        "sales_portal:opening-session": {"pk": "portal_entry"},
+        "sales_portal:opening-live": {"pk": "portal_entry"},
+        "sales_portal:opening-choose": {"pk": "portal_entry", "unit": "portal_offer"},
+        "sales_portal:opening-selection": {
+            "pk": "portal_entry",
+            "selection": "portal_selection",
+        },
+    }
+)
+
+
+def _portal_opening(w: World) -> None:
+    """Each portal household's co-buyer holds a deposit entered in an open online
+    session of two units and has chosen the first; the second is still on offer."""
+    from sales.models import SelectionSession
+    from sales.services.opening import selection_make
+    from tests.opening_fixtures import enter, make_deposit, make_session
+
+    sides = ((w.near, w.users["consultant"]), (w.far, w.users["far_consultant"]))
+    for side, actor in sides:
+        project = side["portal_unit"].building.project
+        building = make_building(
+            project_name=project.name, floors=1, per_floor=2, skipped=()
+        )
+        units = list(building.units.order_by("position"))
+        session = make_session(
+            project=project,
+            created_by=w.users["sales_manager"],
+            units=units,
+            mode=SelectionSession.Mode.ONLINE,
+            order=SelectionSession.Order.FIRST_COME,
+            name=f"{project.name} 线上首开",
+        )
+        deposit = make_deposit(
+            project=project, consultant=actor, customer=side["portal_co_buyer"]
+        )
+        entry = enter(session, deposit)
+        side["portal_entry"] = entry
+        side["portal_offer"] = units[1]
+        side["portal_selection"] = selection_make(
+            session=session, entry=entry, unit=units[0], channel="online"
+        )

@@ -1,0 +1,725 @@
+#!/usr/bin/env python
+"""Opening day's rush (issue 16): a first-come online session on the buyers' phones.
+
+    REDIS_URL=... .venv/bin/python bench/opening.py
+        [--buyers 2000] [--units 500] [--screens 300]
+        [--workers 4] [--threads 90] [--port 8766]
+        [--database-url postgres://... [--base-url http://127.0.0.1:8000]]
+        [--pg-port 55433]
+
+Goals: every unit sold once (units sold = units when demand exceeds supply), none sold
+twice, no buyer over the limit, selection p95 ≤ 2 s under the rush, every screen
+shows each sale within 2 s of its publication, no server error.
+
+What it does:
+
+1. The data, on a database of its own: a PostgreSQL server started for the bench in
+   a temporary directory (initdb, port ``--pg-port``, max_connections 500: every
+   gunicorn thread keeps its connection, as in production, which is more than a
+   shared server's default 100 leaves to others), migrated, and removed at the
+   end; or ``--database-url``, a migrated database used as it is. A project of ``--units`` units (buildings of 25 floors × 4 units),
+   ``--buyers`` buyers each with a deposit of intent (诚意金) entered in one open,
+   first-come online session (one unit per buyer), and an owner-portal session per
+   buyer, written directly (no SMS): a phone that has the page open.
+2. The server: gunicorn (scripts/gunicorn.conf.py, gthread) with ``--workers`` ×
+   ``--threads``, or the server at ``--base-url`` (which must use that database,
+   its Redis and its DJANGO_SECRET_KEY). Threads must cover the open streams and
+   leave some for the selections: 4 × 90 carries 300 streams and 60 requests (a
+   worker past 100 streams would hit redis-py's default pool limit of 100).
+3. ``--screens`` grid views open the session's event stream (the buyer's page,
+   /portal/sales/opening/<entry>/live/), each reconnecting with Last-Event-ID as
+   EventSource does, in a process of their own (so the buyers' threads do not
+   delay their clocks).
+4. At one moment every buyer POSTs the confirm form of their first choice (a few
+   units are everyone's favourites), with the CSRF token and a submission token as
+   the page's form has. A buyer told the unit was just sold follows the redirect
+   to the grid as the phone does, reads which units it shows available, and POSTs
+   the next of its choices among them; it stops with a unit or when the grid shows
+   none left.
+
+It prints units sold (from the database), units sold twice, buyers and households
+over the limit, the selection POST's p50/p95/max (and the time from the start until
+a buyer had their unit), the seconds from each sale's publication (its Redis
+stream id) until the last screen received it (p50/p95/max over the sales) and sales
+some screen never received, server errors (5xx or a broken connection), and for
+each goal whether it is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, django_setup, mobile_for_index
+
+GOAL_SECONDS = 2.0
+FLOORS, PER_FLOOR = 25, 4
+LAYOUTS = ["两室两厅一卫", "三室两厅两卫", "三室两厅两卫", "四室两厅两卫"]
+AREAS = ["89", "115", "128", "143"]
+AVAILABLE = re.compile(r'data-unit-id="(\d+)" data-status="available"')
+CSRF = "b" * 32
+SERVER_LOG = (
+    Path(tempfile.gettempdir()) / "anju-opening-server.log"
+)  # an unmasked CSRF secret: cookie and form field agree
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# The database ----------------------------------------------------------------------
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the bench's own, in a temporary directory: the rush
+    holds hundreds of connections (each gunicorn thread keeps one, as in
+    production), more than a shared server's default 100 leaves to others."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.base = Path(tempfile.mkdtemp(prefix="anju-opening-pg-"))
+        self.data = self.base / "data"
+        self.bin = self._bin()
+
+    @staticmethod
+    def _bin() -> Path:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not found:
+            sys.exit(
+                "initdb not found (/usr/lib/postgresql/*/bin): pass --database-url"
+            )
+        return found[-1].parent
+
+    def _run(self, *command: str) -> None:
+        # initdb and postgres refuse to run as root.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [*prefix, *command], check=True, stdout=subprocess.DEVNULL, cwd="/"
+        )
+
+    def start(self) -> str:
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres")
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+        )  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
+            " -c max_connections=500 -c shared_buffers=256MB"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60",
+            "-l", str(self.base / "postgres.log"), "-o", options, "start",
+        )  # fmt: skip
+        self._run(
+            str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+            "-U", "postgres", "anju_opening",
+        )  # fmt: skip
+        url = f"postgres://postgres@127.0.0.1:{self.port}/anju_opening"
+        log(f"PostgreSQL of the bench's own on port {self.port}: migrating")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            check=True,
+        )
+        return url
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(
+                str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+                "stop",
+            )  # fmt: skip
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def build(buyers: int, units: int) -> dict:
+    """The project, units, buyers, deposits, entries and the open session."""
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from crm_site.models import User
+    from crm_site.roles import Role
+    from customers.models import Customer
+    from sales.models import (
+        IntentDeposit,
+        Project,
+        SelectionSession,
+        SessionEntry,
+        SessionUnit,
+        Unit,
+    )
+    from sales.services import building_generate
+
+    manager, _ = User.objects.get_or_create(
+        username="bench_opening_manager", defaults={"last_name": "开盘经理"}
+    )
+    manager.groups.add(Group.objects.get(name=Role.SALES_MANAGER.value))
+    consultant, _ = User.objects.get_or_create(
+        username="bench_opening_consultant", defaults={"last_name": "置业顾问"}
+    )
+    consultant.groups.add(Group.objects.get(name=Role.CONSULTANT.value))
+    stamp = time.strftime("%m%d%H%M%S")
+    project = Project.objects.create(name=f"开盘压测苑 {stamp}", city="苏州")
+    per_building = FLOORS * PER_FLOOR
+    for n in range((units + per_building - 1) // per_building):
+        building_generate(
+            actor=manager,
+            project=project,
+            name=f"{n + 1}号楼",
+            floors=FLOORS,
+            units_per_floor=PER_FLOOR,
+            skipped_floors=[],
+            layouts=LAYOUTS,
+            gross_areas=[Decimal(a) for a in AREAS],
+            base_price=Decimal(21000 + 500 * n),
+            floor_increment=Decimal("150"),
+        )
+    unit_ids = list(
+        Unit.objects.filter(building__project=project)
+        .order_by("building__name", "floor", "position")
+        .values_list("pk", flat=True)[:units]
+    )
+    seed = int(stamp)
+    customers = Customer.objects.bulk_create(
+        Customer(
+            name=f"抢房客{n:04d}",
+            mobile=mobile_for_index(n, prefixes=["139", "158"], seed=seed % 9973),
+            stage=Customer.Stage.PROSPECT,
+            source=Customer.Source.WALK_IN,
+            assigned_consultant=consultant,
+        )
+        for n in range(buyers)
+    )
+    deposits = IntentDeposit.objects.bulk_create(
+        IntentDeposit(
+            project=project,
+            customer=customer,
+            consultant=consultant,
+            amount=Decimal("50000.00"),
+            receipt_number=f"B{n + 1:05d}",
+            method="transfer",
+            queue_number=n + 1,
+            created_by=consultant,
+        )
+        for n, customer in enumerate(customers)
+    )
+    session = SelectionSession.objects.create(
+        project=project,
+        name="首开 线上抢选",
+        starts_at=timezone.now(),
+        mode=SelectionSession.Mode.ONLINE,
+        order=SelectionSession.Order.FIRST_COME,
+        status=SelectionSession.Status.OPEN,
+        opened_at=timezone.now(),
+        units_per_buyer=1,
+        units_per_household=1,
+        created_by=manager,
+    )
+    SessionUnit.objects.bulk_create(
+        SessionUnit(session=session, unit_id=pk) for pk in unit_ids
+    )
+    entries = SessionEntry.objects.bulk_create(
+        SessionEntry(session=session, deposit=d, position=n + 1)
+        for n, d in enumerate(deposits)
+    )
+    return {
+        "session": session.pk,
+        "units": unit_ids,
+        "buyers": [(e.pk, c.pk) for e, c in zip(entries, customers, strict=True)],
+    }
+
+
+def owner_cookies(customer_ids: list[int]) -> list[str]:
+    """An owner session per buyer, as a phone that has the page open holds: signed
+    in, eligibility just checked."""
+    from django.utils import timezone
+
+    from crm_site import portal
+
+    cookies = []
+    now = timezone.now().timestamp()
+    for pk in customer_ids:
+        session = portal.SessionStore()
+        session[portal.OWNER_KEY] = pk
+        session[portal.SIGNED_IN_AT_KEY] = timezone.now().isoformat()
+        session[portal.REMEMBERED_KEY] = False
+        session[portal.HOUSEHOLD_KEY] = [pk]
+        session[portal.CHECKED_AT_KEY] = now
+        session.set_expiry(3600)
+        session.save()
+        cookies.append(session.session_key)
+    return cookies
+
+
+# The screens -------------------------------------------------------------------------
+
+
+class Screen(threading.Thread):
+    """One grid view: the session's event stream, reopened with the last id seen."""
+
+    def __init__(
+        self, host: str, port: int, path: str, cookie: str, stop: threading.Event
+    ) -> None:
+        super().__init__(daemon=True)
+        self.host, self.port, self.path, self.cookie = host, port, path, cookie
+        self.stop = stop
+        self.seen: dict[str, float] = {}  # event id -> when received
+        self.ready = threading.Event()
+        self.failures = 0
+
+    def run(self) -> None:
+        from django.conf import settings
+
+        last = ""
+        while not self.stop.is_set():
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=40)
+            headers = {"Cookie": f"{settings.PORTAL_SESSION_COOKIE}={self.cookie}"}
+            if last:
+                headers["Last-Event-ID"] = last
+            try:
+                conn.request("GET", self.path, headers=headers)
+                response = conn.getresponse()
+                if response.status != 200:
+                    self.failures += 1
+                    raise OSError(f"stream answered {response.status}")
+                event_id = name = ""
+                while not self.stop.is_set():
+                    line = response.readline()
+                    if not line:
+                        break
+                    text = line.decode().rstrip("\n")
+                    if text.startswith("retry:"):
+                        self.ready.set()
+                    elif text.startswith("id: "):
+                        event_id = text[4:]
+                    elif text.startswith("event: "):
+                        name = text[7:]
+                    elif text == "" and event_id:
+                        if name == "sold" and event_id not in self.seen:
+                            self.seen[event_id] = time.time()
+                        last, event_id = event_id, ""
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.2)
+            finally:
+                conn.close()
+
+
+def screens_process(host, port, streams, ready, stop, results) -> None:
+    """The screens, in their own process: reports {event id: [receipt times]}."""
+    halt = threading.Event()
+    screens = [Screen(host, port, path, cookie, halt) for path, cookie in streams]
+    for screen in screens:
+        # Screens are opened over a few seconds, as people open their pages.
+        screen.start()
+        time.sleep(0.02)
+    opened = sum(screen.ready.wait(30) for screen in screens)
+    ready.put(opened)
+    stop.wait()
+    halt.set()
+    seen: dict[str, list[float]] = {}
+    for screen in screens:
+        for event_id, when in screen.seen.items():
+            seen.setdefault(event_id, []).append(when)
+    results.put(
+        {"seen": seen, "failures": sum(s.failures for s in screens), "n": len(screens)}
+    )
+
+
+# The buyers --------------------------------------------------------------------------
+
+
+class Buyer(threading.Thread):
+    def __init__(self, bench: Rush, index: int, entry: int, cookie: str, prefs):
+        super().__init__(daemon=True)
+        self.bench, self.index, self.entry, self.cookie = bench, index, entry, cookie
+        self.prefs: list[int] = prefs
+        self.got: int | None = None
+        self.posts: list[float] = []
+        self.grids: list[float] = []
+        self.errors: list[str] = []
+        self.done_after: float | None = None
+
+    def _request(self, method: str, path: str, body: str = "") -> tuple[int, str, str]:
+        bench = self.bench
+        conn = http.client.HTTPConnection(bench.host, bench.port, timeout=120)
+        headers = {
+            "Cookie": f"{bench.cookie_name}={self.cookie}; csrftoken={CSRF}",
+            "Connection": "close",
+        }
+        if body:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, path, body=body or None, headers=headers)
+            response = conn.getresponse()
+            text = response.read().decode() if method == "GET" else ""
+            return response.status, response.getheader("Location") or "", text
+        finally:
+            conn.close()
+
+    def run(self) -> None:
+        bench = self.bench
+        bench.go.wait()
+        known_available: set[int] | None = None
+        for _attempt in range(60):
+            choice = next(
+                (
+                    u
+                    for u in self.prefs
+                    if known_available is None or u in known_available
+                ),
+                None,
+            )
+            if choice is None:
+                return
+            body = urllib.parse.urlencode(
+                {
+                    "csrfmiddlewaretoken": CSRF,
+                    "submission_token": secrets.token_urlsafe(24),
+                }
+            )
+            at = time.monotonic()
+            try:
+                status, location, _text = self._request(
+                    "POST", f"{bench.prefix}{self.entry}/units/{choice}/", body
+                )
+            except (OSError, http.client.HTTPException) as exc:
+                self.errors.append(f"POST {type(exc).__name__}")
+                return
+            self.posts.append(time.monotonic() - at)
+            if status != 302:
+                self.errors.append(f"POST {status}")
+                return
+            if "/selections/" in location:
+                self.got = choice
+                self.done_after = time.monotonic() - bench.started
+                return
+            # Told it was just sold (or refused): the phone shows the grid again.
+            at = time.monotonic()
+            try:
+                status, _loc, text = self._request("GET", location)
+            except (OSError, http.client.HTTPException) as exc:
+                self.errors.append(f"GET {type(exc).__name__}")
+                return
+            self.grids.append(time.monotonic() - at)
+            if status != 200:
+                self.errors.append(f"GET {status}")
+                return
+            if "taken=" not in location:
+                return  # a refusal, not a race: this buyer cannot choose
+            known_available = {int(pk) for pk in AVAILABLE.findall(text)}
+
+
+class Rush:
+    def __init__(self, host: str, port: int, cookie_name: str) -> None:
+        self.host, self.port, self.cookie_name = host, port, cookie_name
+        self.prefix = "/portal/sales/opening/"
+        self.go = threading.Event()
+        self.started = 0.0
+
+
+def preferences(rng: random.Random, units: list[int]) -> list[int]:
+    """A buyer's choices: a tenth of the units draw half the first choices (the
+    south-facing high floors everyone wants), then the rest in a random order."""
+    hot = units[: max(1, len(units) // 10)]
+    first = rng.choice(hot) if rng.random() < 0.5 else rng.choice(units)
+    rest = [u for u in units if u != first]
+    rng.shuffle(rest)
+    return [first, *rest]
+
+
+# The run -----------------------------------------------------------------------------
+
+
+def start_server(args, database_url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SECURE_HTTPS": "false",
+        "GUNICORN_THREADS": str(args.threads),
+    }
+    # The pages name their static files through the manifest (debug off).
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "crm_site.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            str(args.workers),
+            "--backlog",
+            "4096",
+            "--config",
+            str(ROOT / "scripts" / "gunicorn.conf.py"),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        # Kept to count what the server logged (an event it could not publish).
+        stdout=open(SERVER_LOG, "w"),  # noqa: SIM115 - the server holds it open
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise SystemExit("gunicorn exited during startup")
+        try:
+            http.client.HTTPConnection("127.0.0.1", args.port, timeout=1).connect()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def check(session_id: int) -> dict:
+    from django.db import connection
+
+    from sales.models import Opportunity, Selection, SessionUnit, Unit
+
+    live = Selection.objects.filter(session_id=session_id, cancelled_at=None)
+    units = SessionUnit.objects.filter(session_id=session_id).values("unit_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT unit_id FROM sales_selection"
+            " WHERE session_id = %s GROUP BY unit_id HAVING count(*) > 1) t",
+            [session_id],
+        )
+        twice_selected = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT entry_id FROM sales_selection"
+            " WHERE session_id = %s AND cancelled_at IS NULL"
+            " GROUP BY entry_id HAVING count(*) > 1) t",
+            [session_id],
+        )
+        over_limit = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT household_id FROM sales_selection"
+            " WHERE session_id = %s AND cancelled_at IS NULL"
+            " AND household_id IS NOT NULL"
+            " GROUP BY household_id HAVING count(*) > 1) t",
+            [session_id],
+        )
+        households_over = cursor.fetchone()[0]
+    deals_on = (
+        Opportunity.objects.filter(
+            unit_id__in=units, stage=Opportunity.Stage.SUBSCRIBED
+        )
+        .values("unit_id")
+        .order_by()
+    )
+    twice_deals = len(deals_on) - len({row["unit_id"] for row in deals_on})
+    return {
+        "sold": live.count(),
+        "subscribed_units": Unit.objects.filter(
+            pk__in=units, status=Unit.Status.SUBSCRIBED
+        ).count(),
+        "twice": twice_selected + twice_deals,
+        "over_limit": over_limit,
+        "households_over": households_over,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--units", type=int, default=500)
+    parser.add_argument("--screens", type=int, default=300)
+    # At most ~95 threads a worker: each open stream holds a pub/sub connection of
+    # its worker's Redis pool, which redis-py (8.x) caps at 100 by default.
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=90)
+    parser.add_argument("--pg-port", type=int, default=55433)
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--base-url")
+    parser.add_argument("--database-url")
+    parser.add_argument("--seed", type=int, default=16)
+    args = parser.parse_args()
+    if args.base_url and not args.database_url:
+        sys.exit("--base-url needs --database-url: the database that server uses")
+    private = None if args.database_url else PrivatePostgres(args.pg_port)
+    try:
+        database_url = args.database_url or private.start()
+        os.environ["DATABASE_URL"] = database_url
+        return run(args)
+    finally:
+        if private is not None:
+            private.stop()
+
+
+def run(args) -> int:
+    database_url = os.environ["DATABASE_URL"]
+    django_setup()
+    from django.conf import settings
+    from django.db import connections
+
+    log(f"building {args.units} units and {args.buyers} buyers")
+    data = build(args.buyers, args.units)
+    session_id, units = data["session"], data["units"]
+    proc = None
+    if args.base_url:
+        parts = urllib.parse.urlsplit(args.base_url)
+        if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            sys.exit("--base-url must be a loopback address")
+        host, port = parts.hostname, parts.port or 80
+    else:
+        log(f"starting gunicorn: {args.workers} workers × {args.threads} threads")
+        proc = start_server(args, database_url)
+        host, port = "127.0.0.1", args.port
+    buyers = data["buyers"]
+    cookies = owner_cookies([customer for _entry, customer in buyers])
+    connections.close_all()
+
+    mp = multiprocessing.get_context("fork")
+    ready, results, stop = mp.Queue(), mp.Queue(), mp.Event()
+    streams = [
+        (f"/portal/sales/opening/{entry}/live/", cookie)
+        for (entry, _customer), cookie in zip(
+            buyers[: args.screens], cookies[: args.screens], strict=True
+        )
+    ]
+    screens = mp.Process(
+        target=screens_process, args=(host, port, streams, ready, stop, results)
+    )
+    try:
+        screens.start()
+        opened = ready.get(timeout=120)
+        log(f"{opened} of {len(streams)} screens listening")
+
+        rush = Rush(host, port, settings.PORTAL_SESSION_COOKIE)
+        rng = random.Random(args.seed)
+        threading.stack_size(256 * 1024)
+        team = [
+            Buyer(rush, n, entry, cookie, preferences(rng, units))
+            for n, ((entry, _customer), cookie) in enumerate(
+                zip(buyers, cookies, strict=True)
+            )
+        ]
+        for buyer in team:
+            buyer.start()
+        time.sleep(1.0)
+        log(f"{len(team)} buyers choose at once")
+        rush.started = time.monotonic()
+        rush.go.set()
+        for buyer in team:
+            buyer.join(timeout=600)
+        elapsed = time.monotonic() - rush.started
+        time.sleep(GOAL_SECONDS + 1.0)  # the last sales' events on their way
+        stop.set()
+        report = results.get(timeout=60)
+        screens.join(timeout=30)
+    finally:
+        stop.set()
+        if screens.is_alive():
+            screens.terminate()
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGQUIT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    facts = check(session_id)
+    posts = [t for b in team for t in b.posts]
+    grids = [t for b in team for t in b.grids]
+    errors = [e for b in team for e in b.errors]
+    got = [b.done_after for b in team if b.done_after is not None]
+    # Each sale: publication (its Redis stream id, in ms) to the last screen's receipt.
+    seen = report["seen"]
+    lags, missed = [], 0
+    for event_id, times in seen.items():
+        published = int(event_id.split("-")[0]) / 1000
+        lags.append(max(times) - published)
+        missed += report["n"] - len(times)
+    sales_heard = len(seen)
+
+    def line(values: list[float]) -> str:
+        if not values:
+            return "none"
+        return (
+            f"p50 {statistics.median(values):.2f} s, p95 "
+            f"{percentile(values, 0.95):.2f} s, max {max(values):.2f} s"
+        )
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    print()
+    print(
+        f"opening rush: {args.buyers} buyers, {len(units)} units, {report['n']} "
+        f"screens; {'server ' + args.base_url if args.base_url else f'gunicorn {args.workers} workers × {args.threads} threads'}; "
+        f"{os.cpu_count()} CPUs; rush over in {elapsed:.1f} s"
+    )
+    print(
+        f"units sold: {facts['sold']} (units subscribed {facts['subscribed_units']})"
+        f" — {verdict(facts['sold'] == len(units) == facts['subscribed_units'])}"
+    )
+    print(f"units sold twice: {facts['twice']} — {verdict(facts['twice'] == 0)}")
+    print(
+        f"buyers over their limit: {facts['over_limit']}, households over: "
+        f"{facts['households_over']} — "
+        f"{verdict(facts['over_limit'] == facts['households_over'] == 0)}"
+    )
+    print(
+        f"selection POST ({len(posts)}): {line(posts)} — goal p95 ≤ {GOAL_SECONDS:.0f}"
+        f" s {verdict(bool(posts) and percentile(posts, 0.95) <= GOAL_SECONDS)}"
+    )
+    print(f"  grid reloaded after 'just sold' ({len(grids)}): {line(grids)}")
+    print(f"  start of the rush → buyer has a unit ({len(got)}): {line(got)}")
+    print(
+        f"sale published → last screen shows it ({sales_heard} sales): {line(lags)}"
+        f" — goal ≤ {GOAL_SECONDS:.0f} s "
+        f"{verdict(bool(lags) and max(lags) <= GOAL_SECONDS and missed == 0 and sales_heard == facts['sold'])}"
+    )
+    print(
+        f"  screen × sale never received: {missed}; stream failures "
+        f"{report['failures']}"
+    )
+    unpublished = 0
+    if proc is not None and SERVER_LOG.exists():
+        unpublished = SERVER_LOG.read_text(errors="replace").count("not published")
+        print(f"  sales whose event Redis did not take (server log): {unpublished}")
+    print(f"server errors: {len(errors)} — {verdict(not errors)}")
+    if errors:
+        kinds: dict[str, int] = {}
+        for e in errors:
+            kinds[e] = kinds.get(e, 0) + 1
+        print(f"  {json.dumps(kinds)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

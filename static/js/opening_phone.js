@@ -1,0 +1,120 @@
+// The buyer's phone on opening day (templates/portal/opening_*.html). The page
+// listens to its session's events (sales.views_portal_opening.opening_live, the
+// session's crm_site.live topic) and keeps the grid current without polling:
+// "sold" greys a unit out, "released" puts it back on sale, "closed" reloads. Cells
+// follow the contract markup shared with the staff screens: [data-unit-id] with
+// data-status and the class unit-<status>; each event is also dispatched on document
+// as "opening:<name>". EventSource reconnects by itself with the last event id, and
+// the server replays what it missed.
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-live-url]");
+
+  // A countdown to the buyer's slot (or T0): the page reloads when it is reached,
+  // so the grid opens for choosing.
+  var countdown = document.querySelector("[data-countdown-to]");
+  if (countdown) {
+    var target = Date.parse(countdown.getAttribute("data-countdown-to"));
+    var tick = function () {
+      var left = Math.max(0, Math.round((target - Date.now()) / 1000));
+      var h = Math.floor(left / 3600);
+      var m = Math.floor((left % 3600) / 60);
+      var s = left % 60;
+      countdown.textContent =
+        (h ? h + ":" : "") + (m < 10 ? "0" : "") + m + ":" + (s < 10 ? "0" : "") + s;
+      if (left === 0) {
+        window.clearInterval(timer);
+        window.setTimeout(function () { window.location.reload(); }, 500);
+      }
+    };
+    var timer = window.setInterval(tick, 1000);
+    tick();
+  }
+
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
+  if (!root || !window.EventSource) {
+    return;
+  }
+  var soldText = root.getAttribute("data-sold-text") || "";
+  var availableText = root.getAttribute("data-available-text") || "";
+  var counter = root.querySelector("[data-available-count]");
+
+  function countAvailable() {
+    if (counter) {
+      counter.textContent = String(
+        root.querySelectorAll('[data-unit-id][data-status="available"]').length
+      );
+    }
+  }
+
+  function setStatus(unitId, status) {
+    var cell = root.querySelector('[data-unit-id="' + unitId + '"]');
+    if (cell) {
+      Array.prototype.slice.call(cell.classList).forEach(function (name) {
+        if (name.indexOf("unit-") === 0) {
+          cell.classList.remove(name);
+        }
+      });
+      cell.classList.add("unit-" + status);
+      cell.setAttribute("data-status", status);
+      var state = cell.querySelector("[data-unit-state]");
+      if (state) {
+        state.textContent = status === "available" ? availableText : soldText;
+      }
+      if (status === "available") {
+        cell.removeAttribute("aria-disabled");
+        cell.removeAttribute("tabindex");
+      } else {
+        cell.setAttribute("aria-disabled", "true");
+        cell.setAttribute("tabindex", "-1");
+      }
+      countAvailable();
+    }
+    // The confirmation page of a unit someone else just took: say so at once.
+    if (root.getAttribute("data-watch-unit") === String(unitId)) {
+      var note = root.querySelector("[data-unit-sold-note]");
+      if (note) {
+        note.hidden = status === "available";
+      }
+      var button = root.querySelector("form button[type=submit]");
+      if (button) {
+        button.disabled = status !== "available";
+      }
+    }
+  }
+
+  var source = new EventSource(root.getAttribute("data-live-url"));
+  // Tests and the curious can see whether the page is listening.
+  source.addEventListener("open", function () {
+    root.setAttribute("data-live-state", "open");
+  });
+  source.addEventListener("error", function () {
+    root.setAttribute("data-live-state", "reconnecting");
+  });
+  function on(name, handle) {
+    source.addEventListener(name, function (event) {
+      var data = {};
+      try {
+        data = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      handle(data);
+      document.dispatchEvent(new CustomEvent("opening:" + name, { detail: data }));
+    });
+  }
+  on("sold", function (data) {
+    // A sold unit is never on sale, whatever status the event names.
+    var status = data.status && data.status !== "available" ? data.status : "subscribed";
+    setStatus(data.unit, status);
+  });
+  on("released", function (data) { setStatus(data.unit, "available"); });
+  on("closed", function () {
+    source.close();
+    window.location.reload();
+  });
+  window.addEventListener("pagehide", function () { source.close(); });
+})();
