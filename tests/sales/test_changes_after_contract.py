@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from crm_site.models import AuditEntry
+from crm_site.audit import audit_entries_for
 from customers import services as customer_services
 from customers.models import Interaction
 from sales import confirmations, services
@@ -128,7 +128,7 @@ def test_a_cancelled_contract_forfeits_by_the_rule_and_owes_the_rest_back(
         )
     )
     assert "sales.refund_due" in codes
-    assert AuditEntry.objects.filter(object_id=refund.pk, action="create").exists()
+    assert audit_entries_for(refund).filter(action="create").exists()
 
 
 def test_a_percent_forfeit_is_of_the_agreed_price_and_never_more_than_received(
