@@ -397,7 +397,7 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
         done = _(
             "The contract is cancelled: unit %(unit)s goes back on sale, the deal is "
             "lost, %(forfeit)s is forfeited and %(refund)s is recorded as due back "
-            "to the buyer; the consultant's commission is clawed back."
+            "to the buyer; any commission on the deal is clawed back."
         ) % {
             "unit": deal.unit.number if deal.unit else "—",
             "forfeit": _money(money.forfeit),

@@ -384,7 +384,7 @@ class DealChange(Decided):
     that only takes effect once a sales manager approves it. The rows are the history."""
 
     class Kind(models.TextChoices):
-        CANCEL = "cancel", _("Cancel the subscription")
+        CANCEL = "cancel", _("Cancel the purchase")
         CHANGE_UNIT = "change_unit", _("Change to another unit")
         CHANGE_BUYER = "change_buyer", _("Change the buyer")
 
