@@ -44,13 +44,11 @@ def commission_accrue(
         if deal.stage == Opportunity.Stage.PAID
         else Commission.Status.ACCRUED
     )
+    # The sale's commission is one per deal: a deal reassigned after it accrued
+    # keeps the row of the consultant who earned it.
     existing = (
         Commission.objects.select_for_update()
-        .filter(
-            opportunity=deal,
-            consultant_id=deal.consultant_id,
-            kind=Commission.Kind.SALE,
-        )
+        .filter(opportunity=deal, kind=Commission.Kind.SALE)
         .first()
     )
     if existing is not None:

@@ -338,3 +338,17 @@ def test_marking_a_refund_paid_back(
     assert refund.status == "paid" and refund.paid_by == sales_manager
     assert client.post(url).status_code == 302
     assert audit_entries_for(refund).filter(action="update").count() == 1
+
+
+def test_a_deal_reassigned_after_accrual_keeps_one_commission(
+    building, consultant, other_consultant, own_customer
+):
+    from sales.models import Opportunity
+
+    percent_rule(building.project)
+    deal = signed_deal(consultant, own_customer, _unit(building))
+    Opportunity.objects.filter(pk=deal.pk).update(consultant=other_consultant)
+    deal.refresh_from_db()
+    _pay(other_consultant, deal, deal.agreed_price)
+    commission = Commission.objects.get(opportunity=deal)
+    assert (commission.consultant, commission.status) == (consultant, "payable")
