@@ -326,18 +326,49 @@ def discount_decided(item: DiscountRequest, *, approved: bool) -> str:
     )
 
 
+def _settlement_facts(change: DealChange, money) -> list[tuple[str, str]]:
+    """The money of the change under the project's rule, before it is approved."""
+    if change.kind == DealChange.Kind.CANCEL:
+        return [
+            (_("Received"), _money(money.received)),
+            (_("Forfeit (project rule)"), _money(money.forfeit)),
+            (_("Refund to the buyer"), _money(money.refund)),
+        ]
+    if change.kind == DealChange.Kind.CHANGE_UNIT:
+        facts = [
+            (
+                _("Received, counted against the new price"),
+                _money(money.received - money.forfeit),
+            )
+        ]
+        if money.forfeit:
+            facts.append((_("Forfeit (project rule)"), _money(money.forfeit)))
+        if money.refund:
+            facts.append((_("Refund to the buyer"), _money(money.refund)))
+        elif money.outstanding is not None:
+            facts.append((_("Still to pay"), _money(money.outstanding)))
+        return facts
+    return [(_("Fee for the change"), _money(money.fee))]
+
+
 def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
+    from sales.services.changes import SIGNED, settlement
+
     deal = change.opportunity
+    signed = deal.stage in SIGNED
+    money = settlement(deal=deal, kind=change.kind, new_unit=change.new_unit)
     facts = [
         (_("Buyer"), _buyer(deal)),
+        (_("Stage"), deal.get_stage_display()),
         (_("Unit"), str(deal.unit) if deal.unit else "—"),
-        (_("Subscription price"), _money(deal.agreed_price)),
+        (
+            _("Contract price") if signed else _("Subscription price"),
+            _money(deal.agreed_price),
+        ),
         (_("Change"), change.get_kind_display()),
     ]
     if change.kind == DealChange.Kind.CHANGE_UNIT and change.new_unit:
-        new_price = quote(
-            unit=change.new_unit, discount_percent=deal.discount_percent
-        ).price
+        new_price = money.new_price
         facts += [
             (_("New unit"), str(change.new_unit)),
             (_("New price"), _money(new_price)),
@@ -351,6 +382,10 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
             "price": _money(new_price),
             "old": deal.unit.number if deal.unit else "—",
         }
+        if money.refund:
+            done += " " + _("%(refund)s is recorded as due back to the buyer.") % {
+                "refund": _money(money.refund)
+            }
     elif change.kind == DealChange.Kind.CHANGE_BUYER and change.new_customer:
         facts.append((_("New buyer"), change.new_customer.name))
         done = _("%(new)s becomes the buyer of unit %(unit)s instead of %(old)s.") % {
@@ -358,11 +393,26 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
             "unit": deal.unit.number if deal.unit else "—",
             "old": _buyer(deal),
         }
+    elif signed:
+        done = _(
+            "The contract is cancelled: unit %(unit)s goes back on sale, the deal is "
+            "lost, %(forfeit)s is forfeited and %(refund)s is recorded as due back "
+            "to the buyer; any commission on the deal is clawed back."
+        ) % {
+            "unit": deal.unit.number if deal.unit else "—",
+            "forfeit": _money(money.forfeit),
+            "refund": _money(money.refund),
+        }
     else:
         done = _(
             "The subscription is cancelled: unit %(unit)s goes back on sale and the "
             "deal is lost."
         ) % {"unit": deal.unit.number if deal.unit else "—"}
+        if money.received:
+            done += " " + _(
+                "%(forfeit)s is forfeited and %(refund)s is recorded as due back."
+            ) % {"forfeit": _money(money.forfeit), "refund": _money(money.refund)}
+    facts += _settlement_facts(change, money)
     facts += [
         (_("Asked by"), change.requested_by.display_name),
         (_("Reason"), change.reason),

@@ -332,3 +332,63 @@ SESSION_POSITION = events.register(
     position=events.Number(),
     slot=events.DateTime(),
 )
+
+# The sale after contract (aftersale helper, issue 16): approved changes of a signed
+# deal, their refunds, and commission.
+
+CONTRACT_CANCELLED = events.register(
+    "sales.contract_cancelled",
+    _(
+        "Contract cancelled: %(received)s received, %(forfeit)s forfeited, %(refund)s to refund"
+    ),
+    received=events.Money(),
+    forfeit=events.Money(),
+    refund=events.Money(),
+)
+REFUND_DUE = events.register(
+    "sales.refund_due",
+    _("Refund of %(amount)s due for unit %(unit)s (%(forfeit)s forfeited)"),
+    amount=events.Money(),
+    unit=events.Text(),
+    forfeit=events.Money(),
+)
+REFUND_PAID = events.register(
+    "sales.refund_paid",
+    _("Refund of %(amount)s paid back"),
+    amount=events.Money(),
+)
+UNIT_CHANGED_REPRICED = events.register(
+    "sales.unit_changed_repriced",
+    _(
+        "Unit changed from %(old)s to %(new)s: price %(price)s, %(received)s "
+        "received counts against it"
+    ),
+    old=events.Text(),
+    new=events.Text(),
+    price=events.Money(),
+    received=events.Money(),
+)
+CHANGE_FEE = events.register(
+    "sales.change_fee",
+    _("Fee for the change: %(fee)s"),
+    fee=events.Money(),
+)
+COMMISSION_ACCRUED = events.register(
+    "sales.commission_accrued",
+    _("Commission of %(amount)s accrued for %(who)s"),
+    amount=events.Money(),
+    who=events.Text(),
+)
+COMMISSION_CLAWED_BACK = events.register(
+    "sales.commission_clawed_back",
+    _("Commission of %(amount)s of %(who)s clawed back: the deal was cancelled"),
+    amount=events.Money(),
+    who=events.Text(),
+)
+CHANGE_ASKED_SIGNED = events.register(
+    "sales.change_asked_signed",
+    _("%(who)s asks to change a signed deal: %(kind)s (%(customer)s)."),
+    who=events.Text(),
+    kind=events.Choice("sales.DealChange", "kind"),
+    customer=events.Text(),
+)

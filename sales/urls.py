@@ -186,3 +186,21 @@ urlpatterns = [
         name="session-order-set",
     ),
 ]
+
+# The sale after contract (aftersale, issue 16).
+from sales import views_aftersale  # noqa: E402
+
+urlpatterns += [
+    path(
+        "projects/<int:pk>/aftersale-rules/",
+        views_aftersale.project_aftersale_rules,
+        name="project-aftersale-rules",
+    ),
+    path("commissions/", views_aftersale.commission_list, name="commission-list"),
+    path(
+        "commissions/<int:pk>/pay/",
+        views_aftersale.commission_pay,
+        name="commission-pay",
+    ),
+    path("refunds/<int:pk>/pay/", views_aftersale.refund_pay, name="refund-pay"),
+]

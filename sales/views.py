@@ -59,6 +59,7 @@ from sales.overview import overdue_payments, pending_approvals
 from sales.pricing import change_effect, discount_effect, quote
 from sales.services import ownership
 from sales.services import unit_import as unit_import_service
+from sales.services.changes import CHANGEABLE, settlement
 from sales.services.co_buyers import (
     CO_BUYER_STAGES,
     co_buyer_candidates,
@@ -391,8 +392,15 @@ def _render_deal(
     status: int = 200,
 ) -> HttpResponse:
     """The deal page; a change form that did not validate is shown with its errors."""
-    if change_form is None and deal.stage == Opportunity.Stage.SUBSCRIBED:
+    if change_form is None and deal.stage in CHANGEABLE:
         change_form = DealChangeForm(opportunity=deal, user=request.user)
+    if change_form is not None:
+        # A deal paid in full may be cancelled or change its buyer, not its unit.
+        change_form.fields["kind"].choices = [
+            (value, label)
+            for value, label in DealChange.Kind.choices
+            if value in CHANGEABLE.get(deal.stage, ())
+        ]
     items = list(deal.payment_items.all())
     co_buyers = [row.customer for row in deal.co_buyers.select_related("customer")]
     candidates = co_buyer_candidates(deal)
@@ -424,6 +432,10 @@ def _render_deal(
             "deal_changes": deal.changes.select_related(
                 "new_unit", "new_customer", "requested_by", "decided_by"
             ).order_by("-requested_at")[:10],
+            "refunds": deal.refunds.select_related("paid_by").order_by("-created_at"),
+            "commissions": deal.commissions.select_related("consultant").order_by(
+                "accrued_at"
+            ),
             "plan_form": PaymentPlanForm(),
             "receipt_form": ReceiptForm(
                 opportunity=deal, initial={"received_on": timezone.localdate()}
@@ -636,12 +648,19 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "new_unit__building__project",
             "new_customer",
             "requested_by",
+            "opportunity__project__change_rule",
         )
-        .prefetch_related(*selectors.deal_history_prefetches())
+        .prefetch_related(
+            *selectors.deal_history_prefetches(), "opportunity__payment_items"
+        )
         .order_by("requested_at")[:100]
     )
     for change in changes:
         change.effect = change_effect(change)
+        # What the buyer gets back or pays, under the project's rule.
+        change.money = settlement(
+            deal=change.opportunity, kind=change.kind, new_unit=change.new_unit
+        )
         change.history = selectors.deal_history(change.opportunity)
         change.asks = confirmations.for_decision(change, confirmations.change_decision)
     return render(

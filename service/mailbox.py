@@ -64,7 +64,8 @@ def _project_id(customer: Customer, unit: Unit | None) -> int | None:
         return unit.building.project_id
     return (
         Opportunity.objects.filter(
-            customer=customer,
+            # A co-buyer is an owner too (sales.CoBuyer).
+            Q(customer=customer) | Q(co_buyers__customer=customer),
             stage__in=[
                 Opportunity.Stage.SUBSCRIBED,
                 Opportunity.Stage.CONTRACTED,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -64,17 +64,23 @@ OWNING_STAGES = (
 
 
 def units_owned_by(customer_ids: list[int]) -> dict[int, list[Unit]]:
-    """Each customer's units (subscribed, contracted or paid deals), in one query
-    whatever the number of customers (opp_customer_idx)."""
+    """Each customer's units (subscribed, contracted or paid deals), as buyer or as
+    co-buyer (共同购房人: an owner for service too), in one query whatever the
+    number of customers (opp_customer_idx, co_buyer_customer_idx)."""
     owned: dict[int, list[Unit]] = {}
     if not customer_ids:
         return owned
+    wanted = set(customer_ids)
     deals = (
         Opportunity.objects.filter(
-            customer_id__in=customer_ids,
+            Q(customer_id__in=customer_ids)
+            | Q(co_buyers__customer_id__in=customer_ids),
             stage__in=OWNING_STAGES,
             unit__isnull=False,
         )
+        # One row per deal and co-buyer: the filter's join, so a deal with two
+        # co-buyers of the list gives each of them the unit.
+        .annotate(co_buyer_id=F("co_buyers__customer_id"))
         .select_related("unit__building__project")
         .order_by(
             "unit__building__project__name",
@@ -84,14 +90,17 @@ def units_owned_by(customer_ids: list[int]) -> dict[int, list[Unit]]:
         )
     )
     for deal in deals:
-        units = owned.setdefault(deal.customer_id, [])
-        if all(unit.pk != deal.unit_id for unit in units):
-            units.append(deal.unit)
+        for customer_id in (deal.customer_id, deal.co_buyer_id):
+            if customer_id not in wanted:
+                continue
+            units = owned.setdefault(customer_id, [])
+            if all(unit.pk != deal.unit_id for unit in units):
+                units.append(deal.unit)
     return owned
 
 
 def owner_units(customer: Customer) -> list[Unit]:
-    """Units the customer bought (subscribed, contracted or paid deals)."""
+    """Units the customer bought or co-bought (subscribed, contracted or paid deals)."""
     return units_owned_by([customer.pk]).get(customer.pk, [])
 
 

@@ -161,7 +161,9 @@ def _project_of(request: ServiceRequest) -> int | None:
         )
     return (
         Opportunity.objects.filter(
-            customer_id=request.customer_id,
+            # A co-buyer is an owner too (sales.CoBuyer).
+            Q(customer_id=request.customer_id)
+            | Q(co_buyers__customer_id=request.customer_id),
             stage__in=[
                 Opportunity.Stage.SUBSCRIBED,
                 Opportunity.Stage.CONTRACTED,

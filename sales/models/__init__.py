@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from sales.models.aftersale import (
+    ChangeRule,
+    Commission,
+    CommissionRule,
+    DealRefund,
+)
 from sales.models.deals import (
     CoBuyer,
     DealChange,
@@ -25,8 +31,12 @@ from sales.models.reminders import FollowUpDigest, FollowUpEscalation
 
 __all__ = [
     "Building",
+    "ChangeRule",
     "CoBuyer",
+    "Commission",
+    "CommissionRule",
     "DealChange",
+    "DealRefund",
     "DepositRefund",
     "DiscountRequest",
     "FollowUpDigest",

@@ -47,10 +47,15 @@ class Opportunity(models.Model):
         Stage.VISITED: {Stage.RESERVED, Stage.SUBSCRIBED, Stage.LOST},
         Stage.RESERVED: {Stage.VISITED, Stage.SUBSCRIBED, Stage.LOST},
         Stage.SUBSCRIBED: {Stage.CONTRACTED, Stage.LOST},
-        Stage.CONTRACTED: {Stage.PAID},
-        Stage.PAID: set(),
+        Stage.CONTRACTED: {Stage.PAID, Stage.LOST},
+        Stage.PAID: {Stage.LOST},
         Stage.LOST: set(),
     }
+    # A signed contract ends only through a cancellation a sales manager approved
+    # (sales.services.changes): move_to() takes these moves only with that change.
+    APPROVED_CHANGE_ONLY: frozenset[tuple[str, str]] = frozenset(
+        {(Stage.CONTRACTED, Stage.LOST), (Stage.PAID, Stage.LOST)}
+    )
     OPEN_STAGES = (
         Stage.NEW,
         Stage.CONTACTED,
@@ -166,7 +171,9 @@ class Opportunity(models.Model):
         return self.stage in self.OPEN_STAGES
 
     def can_move_to(self, stage: str) -> bool:
-        return stage in self.TRANSITIONS.get(self.stage, set())
+        return stage in self.TRANSITIONS.get(self.stage, set()) and (
+            (self.stage, stage) not in self.APPROVED_CHANGE_ONLY
+        )
 
     def move_to(
         self,
@@ -177,6 +184,7 @@ class Opportunity(models.Model):
         note: str = "",
         because: events.Entry | None = None,
         when=None,
+        change: DealChange | None = None,
     ) -> bool:
         """The one way a deal changes stage.
 
@@ -185,7 +193,8 @@ class Opportunity(models.Model):
         timeline. The caller holds the transaction (and the row lock where it matters).
         ``note`` is what a person wrote; ``because`` is the system's reason for the
         move (an event entry, e.g. sales.events.HOLD_EXPIRED), shown in the reader's
-        language.
+        language. ``change`` is the approved DealChange that allows ending a signed
+        contract (APPROVED_CHANGE_ONLY).
         """
         from crm_site import webhooks
         from crm_site.audit import audit_change, snapshot
@@ -194,7 +203,13 @@ class Opportunity(models.Model):
 
         if stage == self.stage:
             return False
-        if not self.can_move_to(stage):
+        approved = (
+            change is not None
+            and change.opportunity_id == self.pk
+            and change.status == DealChange.Status.APPROVED
+            and (self.stage, stage) in self.APPROVED_CHANGE_ONLY
+        )
+        if not approved and not self.can_move_to(stage):
             raise ValidationError(
                 _("A deal cannot move from %(old)s to %(new)s.")
                 % {"old": self.get_stage_display(), "new": self.Stage(stage).label}
@@ -369,7 +384,7 @@ class DealChange(Decided):
     that only takes effect once a sales manager approves it. The rows are the history."""
 
     class Kind(models.TextChoices):
-        CANCEL = "cancel", _("Cancel the subscription")
+        CANCEL = "cancel", _("Cancel the purchase")
         CHANGE_UNIT = "change_unit", _("Change to another unit")
         CHANGE_BUYER = "change_buyer", _("Change the buyer")
 
@@ -404,6 +419,15 @@ class DealChange(Decided):
     )
     # What the deal looked like before the approved change (unit, customer, price).
     before = models.JSONField(default=dict, blank=True)
+    # The stage the deal was at when the change was asked (subscribed, contracted,
+    # paid): the project's rules differ by it.
+    stage = models.CharField(
+        max_length=20, choices=Opportunity.Stage.choices, blank=True
+    )
+    # The project's fee for this change (a change of buyer), fixed when approved.
+    fee = models.DecimalField(
+        _("fee"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
 
     class Meta:
         verbose_name = _("deal change")

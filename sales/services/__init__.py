@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sales.services.changes import deal_change_decide, deal_change_request
+from sales.services.changes import (
+    deal_change_decide,
+    deal_change_request,
+    deal_refund_mark_paid,
+)
 from sales.services.deals import (
     UnitUnavailable,
     holds_expire,
@@ -30,6 +34,7 @@ __all__ = [
     "building_generate",
     "deal_change_decide",
     "deal_change_request",
+    "deal_refund_mark_paid",
     "discount_decide",
     "discount_request",
     "floor_numbers",

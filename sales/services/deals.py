@@ -23,6 +23,7 @@ from sales import attribution
 from sales import events as sales_events
 from sales.models import DiscountRequest, Opportunity, Project, Unit, UnitHold
 from sales.pricing import quote
+from sales.services.commission import commission_accrue
 from sales.services.sessions import unit_in_selling_session
 
 
@@ -244,4 +245,5 @@ def opportunity_contract(*, actor: User, opportunity: Opportunity) -> Opportunit
     totals = opportunity.payment_items.aggregate(due=Sum("amount"), got=Sum("received"))
     if totals["due"] and totals["got"] >= totals["due"]:
         opportunity.move_to(Opportunity.Stage.PAID, actor=actor)
+    commission_accrue(deal=opportunity, actor=actor)
     return opportunity

@@ -20,6 +20,7 @@ from customers.services import interaction_log
 from sales import events as sales_events
 from sales.models import DiscountRequest, Opportunity, PaymentItem, Receipt
 from sales.pricing import quote
+from sales.services.commission import commission_accrue
 
 
 def _sales_managers_of(user: User):
@@ -296,4 +297,5 @@ def receipt_record(
         opportunity.move_to(
             Opportunity.Stage.PAID, actor=actor, because=sales_events.PAID_IN_FULL()
         )
+        commission_accrue(deal=opportunity, actor=actor)
     return receipt

@@ -122,6 +122,10 @@ PK_OF: dict[str, dict[str, str]] = {
     "sales:session-fill": {"pk": "selection_session"},
     "sales:session-commit": {"pk": "selection_session"},
     "sales:session-order-set": {"pk": "selection_session"},
+    # The sale after contract (issue 16).
+    "sales:project-aftersale-rules": {"pk": "project"},
+    "sales:commission-pay": {"pk": "commission"},
+    "sales:refund-pay": {"pk": "refund"},
     # service
     "service:request-detail": {"pk": "service_request"},
     "service:request-photos-add": {"pk": "service_request"},
@@ -434,6 +438,32 @@ def build_world() -> World:
         kind=DealChange.Kind.CHANGE_UNIT,
         new_unit=units[3],
         reason="换房",
+    )
+    # The sale after contract (issue 16): a commission and a refund to mark paid.
+    from sales.models import Commission, DealRefund
+
+    n["commission"] = Commission.objects.create(
+        opportunity=subscribed,
+        consultant=consultant,
+        project=project,
+        basis="fixed",
+        rate=Decimal("1000"),
+        amount=Decimal("1000"),
+        status=Commission.Status.PAYABLE,
+    )
+    n["refund"] = DealRefund.objects.create(
+        change=DealChange.objects.create(
+            opportunity=deal,
+            requested_by=consultant,
+            kind=DealChange.Kind.CANCEL,
+            reason="退房",
+            status=DealChange.Status.REJECTED,
+        ),
+        opportunity=deal,
+        received=Decimal("50000"),
+        forfeit=Decimal("0"),
+        amount=Decimal("50000"),
+        created_by=consultant,
     )
 
     # An owner: a contracted deal on a unit of the building (service and referrals).

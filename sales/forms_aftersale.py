@@ -1,0 +1,82 @@
+"""Forms of the sale after contract: a project's change and commission rules, and the
+commission list's filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crm_site.validation import InputLimits
+from sales.models import ChangeRule, Commission, CommissionRule, Project
+
+
+class ChangeRuleForm(InputLimits, forms.ModelForm):
+    class Meta:
+        model = ChangeRule
+        fields = [
+            "forfeit_basis",
+            "forfeit_subscribed",
+            "forfeit_contracted",
+            "buyer_change_fee",
+            "unit_change_keeps_money",
+        ]
+        help_texts = {
+            "forfeit_subscribed": _("A percentage of the agreed price, or yuan."),
+            "forfeit_contracted": _("A percentage of the agreed price, or yuan."),
+        }
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("forfeit_basis") == "percent":
+            for name in ("forfeit_subscribed", "forfeit_contracted"):
+                value = cleaned.get(name)
+                if value is not None and value > 100:
+                    self.add_error(name, _("A percentage is at most 100."))
+        return cleaned
+
+
+class CommissionRuleForm(InputLimits, forms.ModelForm):
+    class Meta:
+        model = CommissionRule
+        fields = ["basis", "rate", "earned_at"]
+        help_texts = {"rate": _("A percentage of the agreed price, or yuan per unit.")}
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        rate = cleaned.get("rate")
+        if cleaned.get("basis") == "percent" and rate is not None and rate > 100:
+            self.add_error("rate", _("A percentage is at most 100."))
+        return cleaned
+
+
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class CommissionFilterForm(forms.Form):
+    month = forms.CharField(
+        label=_("Month"),
+        required=False,
+        widget=forms.TextInput(attrs={"type": "month"}),
+    )
+    project = forms.ModelChoiceField(
+        label=_("Project"),
+        queryset=Project.objects.order_by("name"),
+        required=False,
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        choices=[("", _("All")), *Commission.Status.choices],
+        required=False,
+    )
+
+    def clean_month(self) -> dt.date | None:
+        text = (self.cleaned_data.get("month") or "").strip()
+        if not text:
+            return None
+        match = MONTH.match(text)
+        if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
+            raise forms.ValidationError(_("Enter a month as YYYY-MM."))
+        return dt.date(int(match[1]), int(match[2]), 1)

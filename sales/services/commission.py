@@ -1,0 +1,194 @@
+"""Consultants' commission per deal (佣金), by the project's rule.
+
+Accrued when the deal reaches the rule's earning stage (called from the services that
+move it there: opportunity_contract, receipt_record, an approved change of unit),
+payable once the deal is paid in full, paid when a sales manager marks it, clawed
+back when an approved cancellation follows. One row per deal, consultant and kind:
+accruing twice finds the row and changes nothing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm_site.audit import audit_change, audit_record, snapshot
+from crm_site.models import AuditEntry, User
+from customers.services import interaction_log
+from sales import events as sales_events
+from sales.models import Commission, CommissionRule, Opportunity, Project
+from sales.models.aftersale import Basis
+
+
+def _log(deal: Opportunity, actor: User | None, entry) -> None:
+    interaction_log(
+        customer=deal.customer, kind="system", actor=actor, link=deal, entry=entry
+    )
+
+
+@transaction.atomic
+def commission_accrue(
+    *, deal: Opportunity, actor: User | None = None
+) -> Commission | None:
+    """The deal's commission once it is earned; None when the project has no rule
+    or the deal has not reached the earning stage. Safe to call again and again."""
+    rule = CommissionRule.objects.filter(project_id=deal.project_id).first()
+    if rule is None or not rule.earned_by(deal.stage):
+        return None
+    status = (
+        Commission.Status.PAYABLE
+        if deal.stage == Opportunity.Stage.PAID
+        else Commission.Status.ACCRUED
+    )
+    # The sale's commission is one per deal: a deal reassigned after it accrued
+    # keeps the row of the consultant who earned it.
+    existing = (
+        Commission.objects.select_for_update()
+        .filter(opportunity=deal, kind=Commission.Kind.SALE)
+        .first()
+    )
+    if existing is not None:
+        if existing.status == Commission.Status.ACCRUED and status == (
+            Commission.Status.PAYABLE
+        ):
+            before = snapshot(existing, ["status"])
+            existing.status = status
+            existing.save(update_fields=["status"])
+            audit_change(actor=actor, instance=existing, before=before)
+        return existing
+    try:
+        # A concurrent accrual of the same deal: the unique constraint decides.
+        with transaction.atomic():
+            commission = Commission.objects.create(
+                opportunity=deal,
+                consultant_id=deal.consultant_id,
+                project_id=deal.project_id,
+                basis=rule.basis,
+                rate=rule.rate,
+                price=deal.agreed_price,
+                amount=rule.amount_for(deal),
+                status=status,
+            )
+    except IntegrityError:
+        return Commission.objects.get(
+            opportunity=deal,
+            consultant_id=deal.consultant_id,
+            kind=Commission.Kind.SALE,
+        )
+    audit_record(
+        actor=actor,
+        instance=commission,
+        action=AuditEntry.Action.CREATE,
+        changes={"amount": {"old": "", "new": str(commission.amount)}},
+    )
+    _log(
+        deal,
+        actor,
+        sales_events.COMMISSION_ACCRUED(
+            amount=commission.amount, who=deal.consultant.display_name
+        ),
+    )
+    return commission
+
+
+@transaction.atomic
+def commission_reprice(*, deal: Opportunity, actor: User | None) -> None:
+    """A change of unit moved the price: commission not yet paid follows it."""
+    for commission in Commission.objects.select_for_update().filter(
+        opportunity=deal,
+        status__in=[Commission.Status.ACCRUED, Commission.Status.PAYABLE],
+        basis=Basis.PERCENT,
+    ):
+        before = snapshot(commission, ["price", "amount"])
+        commission.price = deal.agreed_price
+        commission.amount = (
+            (deal.agreed_price or Decimal("0")) * commission.rate / Decimal("100")
+        ).quantize(Decimal("0.01"))
+        commission.save(update_fields=["price", "amount"])
+        audit_change(actor=actor, instance=commission, before=before)
+
+
+@transaction.atomic
+def commission_claw_back(*, deal: Opportunity, actor: User | None) -> list[Commission]:
+    """An approved cancellation: every commission of the deal not yet clawed back
+    is. A paid one is then owed back by the consultant (the row says so)."""
+    clawed = []
+    for commission in (
+        Commission.objects.select_for_update()
+        .filter(opportunity=deal)
+        .exclude(status=Commission.Status.CLAWED_BACK)
+        .select_related("consultant")
+    ):
+        before = snapshot(commission, ["status"])
+        commission.status = Commission.Status.CLAWED_BACK
+        commission.clawed_back_at = timezone.now()
+        commission.save(update_fields=["status", "clawed_back_at"])
+        audit_change(actor=actor, instance=commission, before=before)
+        _log(
+            deal,
+            actor,
+            sales_events.COMMISSION_CLAWED_BACK(
+                amount=commission.amount, who=commission.consultant.display_name
+            ),
+        )
+        clawed.append(commission)
+    return clawed
+
+
+@transaction.atomic
+def commission_mark_paid(*, actor: User, commission: Commission) -> bool:
+    """A sales manager records a payable commission as paid; False when it was
+    already paid (a second click)."""
+    commission = Commission.objects.select_for_update().get(pk=commission.pk)
+    if commission.status == Commission.Status.PAID:
+        return False
+    if commission.status != Commission.Status.PAYABLE:
+        raise ValidationError(
+            _(
+                "Only a payable commission can be paid: it becomes payable when the "
+                "deal is paid in full."
+            )
+        )
+    before = snapshot(commission, ["status", "paid_at", "paid_by"])
+    commission.status = Commission.Status.PAID
+    commission.paid_at = timezone.now()
+    commission.paid_by = actor
+    commission.save(update_fields=["status", "paid_at", "paid_by"])
+    audit_change(actor=actor, instance=commission, before=before)
+    return True
+
+
+@transaction.atomic
+def commission_rule_set(
+    *,
+    actor: User,
+    project: Project,
+    basis: str,
+    rate: Decimal,
+    earned_at: str,
+) -> CommissionRule:
+    """Set the project's rule; rows already accrued keep the rule they were made
+    under. Audited with the old and new values."""
+    if basis == Basis.PERCENT and rate > 100:
+        raise ValidationError(_("A percentage is at most 100."))
+    if rate < 0:
+        raise ValidationError(_("The rate cannot be negative."))
+    rule = CommissionRule.objects.select_for_update().filter(project=project).first()
+    fields = ["basis", "rate", "earned_at"]
+    if rule is None:
+        rule = CommissionRule(project=project)
+        before = dict.fromkeys(fields, "")
+    else:
+        before = snapshot(rule, fields)
+    rule.basis = basis
+    rule.rate = rate
+    rule.earned_at = earned_at
+    rule.updated_by = actor
+    rule.updated_at = timezone.now()
+    rule.save()
+    audit_change(actor=actor, instance=rule, before=before)
+    return rule

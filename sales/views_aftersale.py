@@ -1,0 +1,188 @@
+"""Screens of the sale after contract: a project's change and commission rules, the
+commission list, marking commission and refunds paid."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm_site.pagination import paginate
+from crm_site.permissions import action_required, see_required
+from sales.forms_aftersale import (
+    ChangeRuleForm,
+    CommissionFilterForm,
+    CommissionRuleForm,
+)
+from sales.models import (
+    ChangeRule,
+    Commission,
+    CommissionRule,
+    DealRefund,
+    Opportunity,
+    Project,
+)
+from sales.services.changes import change_rule_set, deal_refund_mark_paid
+from sales.services.commission import commission_mark_paid, commission_rule_set
+
+
+@action_required("sales.manage_sales", see="sales.view_sales_management")
+def project_aftersale_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    """A project's rules for changes after subscription or contract and for the
+    consultants' commission; each form saves on its own."""
+    project = get_object_or_404(Project, pk=pk)
+    change_rule = ChangeRule.objects.filter(project=project).first()
+    commission_rule = CommissionRule.objects.filter(project=project).first()
+    which = request.POST.get("which") if request.method == "POST" else None
+    change_form = ChangeRuleForm(
+        request.POST if which == "change" else None,
+        instance=change_rule or ChangeRule(project=project),
+        prefix="change",
+    )
+    commission_form = CommissionRuleForm(
+        request.POST if which == "commission" else None,
+        instance=commission_rule or CommissionRule(project=project),
+        prefix="commission",
+    )
+    status = 200
+    if which == "change":
+        if change_form.is_valid():
+            change_rule_set(
+                actor=request.user, project=project, **change_form.cleaned_data
+            )
+            messages.success(request, _("The rules for changes are saved."))
+            return redirect("sales:project-aftersale-rules", pk=project.pk)
+        status = 400
+    elif which == "commission":
+        if commission_form.is_valid():
+            commission_rule_set(
+                actor=request.user, project=project, **commission_form.cleaned_data
+            )
+            messages.success(
+                request,
+                _(
+                    "The commission rule is saved; commission accrued before keeps its rule."
+                ),
+            )
+            return redirect("sales:project-aftersale-rules", pk=project.pk)
+        status = 400
+    elif request.method == "POST":
+        messages.error(request, _("Choose which rules to save."))
+        status = 400
+    return render(
+        request,
+        "sales/change_rules.html",
+        {
+            "project": project,
+            "change_form": change_form,
+            "commission_form": commission_form,
+            "change_rule": change_rule,
+            "commission_rule": commission_rule,
+        },
+        status=status,
+    )
+
+
+def _visible_commissions(user):
+    """A consultant sees their own commission; a sales manager their team's (the
+    deals they may see), a manager every project's."""
+    rows = Commission.objects.filter(
+        opportunity__in=Opportunity.objects.visible_to(user)
+    )
+    if not user.has_perm("sales.view_sales_management"):
+        rows = rows.filter(consultant=user)
+    return rows
+
+
+def _month_range(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = timezone.make_aware(dt.datetime.combine(month, dt.time.min))
+    following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return start, timezone.make_aware(dt.datetime.combine(following, dt.time.min))
+
+
+@see_required("sales.view_sales_desk")
+def commission_list(request: HttpRequest) -> HttpResponse:
+    form = CommissionFilterForm(request.GET or None)
+    rows = _visible_commissions(request.user)
+    query = {}
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        if data["month"]:
+            start, end = _month_range(data["month"])
+            rows = rows.filter(accrued_at__gte=start, accrued_at__lt=end)
+            query["month"] = data["month"].strftime("%Y-%m")
+        if data["project"]:
+            rows = rows.filter(project=data["project"])
+            query["project"] = data["project"].pk
+        if data["status"]:
+            rows = rows.filter(status=data["status"])
+            query["status"] = data["status"]
+    elif form.is_bound:
+        rows = rows.none()
+    zero = Decimal("0")
+    totals = rows.aggregate(
+        **{
+            value: Sum("amount", filter=Q(status=value), default=zero)
+            for value in Commission.Status.values
+        }
+    )
+    page = paginate(
+        rows.select_related(
+            "opportunity__customer", "opportunity__unit", "consultant", "project"
+        ).order_by("-accrued_at", "-pk"),
+        page=request.GET.get("page"),
+    )
+    return render(
+        request,
+        "sales/commission_list.html",
+        {
+            "form": form,
+            "page": page,
+            "totals": [
+                (value, label, totals[value])
+                for value, label in Commission.Status.choices
+            ],
+            "filter_query": "&".join(f"{k}={v}" for k, v in query.items()),
+        },
+        status=400 if form.is_bound and not form.is_valid() else 200,
+    )
+
+
+@action_required("sales.manage_sales")
+@require_POST
+def commission_pay(request: HttpRequest, pk: int) -> HttpResponse:
+    commission = get_object_or_404(_visible_commissions(request.user), pk=pk)
+    try:
+        paid = commission_mark_paid(actor=request.user, commission=commission)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if paid:
+            messages.success(request, _("Commission recorded as paid."))
+        else:
+            messages.info(request, _("This commission was paid already."))
+    return redirect("sales:commission-list")
+
+
+@action_required("sales.manage_sales")
+@require_POST
+def refund_pay(request: HttpRequest, pk: int) -> HttpResponse:
+    refund = get_object_or_404(
+        DealRefund.objects.filter(
+            opportunity__in=Opportunity.objects.visible_to(request.user)
+        ),
+        pk=pk,
+    )
+    if deal_refund_mark_paid(actor=request.user, refund=refund):
+        messages.success(request, _("The refund is recorded as paid back."))
+    else:
+        messages.info(request, _("This refund was paid already."))
+    return redirect("sales:opportunity-detail", pk=refund.opportunity_id)

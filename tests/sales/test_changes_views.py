@@ -1,0 +1,124 @@
+"""The screens of a change after contract: the deal page asks, the approvals page
+shows the refund under the project's rule, the decision applies it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from sales import services
+from sales.models import ChangeRule, DealChange, DealRefund
+from tests.factories import CustomerFactory, make_building
+from tests.helpers import assert_queries_do_not_grow
+from tests.sales.test_changes_after_contract import _pay, signed_deal
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def building(db):
+    return make_building()
+
+
+@pytest.fixture
+def deal(building, consultant, own_customer):
+    ChangeRule.objects.create(
+        project=building.project,
+        forfeit_basis="fixed",
+        forfeit_contracted=Decimal("20000"),
+    )
+    return signed_deal(consultant, own_customer, building.units.order_by("pk").first())
+
+
+def test_a_contracted_deal_offers_every_change_and_a_paid_one_no_unit_change(
+    client, deal, consultant
+):
+    client.force_login(consultant)
+    response = client.get(deal.get_absolute_url())
+    kinds = dict(response.context["change_form"].fields["kind"].choices)
+    assert set(kinds) == {"cancel", "change_unit", "change_buyer"}
+    _pay(consultant, deal, deal.agreed_price)
+    response = client.get(deal.get_absolute_url())
+    kinds = dict(response.context["change_form"].fields["kind"].choices)
+    assert set(kinds) == {"cancel", "change_buyer"}
+
+
+def test_asking_a_cancellation_after_contract_and_approving_it(
+    client, deal, consultant, sales_manager
+):
+    client.force_login(consultant)
+    response = client.post(
+        reverse("sales:deal-change-create", args=[deal.pk]),
+        {"kind": "cancel", "reason": "客户资金问题"},
+    )
+    assert response.status_code == 302
+    change = DealChange.objects.get()
+    assert change.stage == "contracted"
+    client.force_login(sales_manager)
+    page = client.get(reverse("sales:approval-list"))
+    assert "¥80,000.00" in page.content.decode()
+    shown = page.context["changes"][0].money
+    assert (shown.forfeit, shown.refund) == (Decimal("20000"), Decimal("80000"))
+    # Without the confirmation the manager is asked first, nothing changes.
+    asked = client.post(
+        reverse("sales:deal-change-decide", args=[change.pk]), {"decision": "approve"}
+    )
+    assert asked.status_code == 200 and "¥80,000.00" in asked.content.decode()
+    change.refresh_from_db()
+    assert change.status == "pending"
+    client.post(
+        reverse("sales:deal-change-decide", args=[change.pk]),
+        {"decision": "approve", "confirmed": "1"},
+    )
+    deal.refresh_from_db()
+    assert deal.stage == "lost"
+    page = client.get(deal.get_absolute_url())
+    assert b'data-testid="deal-refund"' in page.content
+
+
+def test_others_deals_are_not_found_and_deciding_needs_the_manager(
+    client, deal, consultant, other_consultant, far_consultant, sales_manager
+):
+    url = reverse("sales:deal-change-create", args=[deal.pk])
+    client.force_login(other_consultant)
+    assert client.post(url, {"kind": "cancel", "reason": "x"}).status_code == 404
+    client.force_login(consultant)
+    client.post(url, {"kind": "cancel", "reason": "x"})
+    change = DealChange.objects.get()
+    decide = reverse("sales:deal-change-decide", args=[change.pk])
+    assert client.post(decide, {"decision": "approve"}).status_code == 403
+    # Bad input: no decision, nothing decided.
+    client.force_login(sales_manager)
+    client.post(decide, {"decision": "maybe", "confirmed": "1"})
+    change.refresh_from_db()
+    assert change.status == "pending" and not DealRefund.objects.exists()
+
+
+def test_the_approvals_page_queries_do_not_grow_with_changes(
+    client, building, consultant, sales_manager
+):
+    ChangeRule.objects.create(project=building.project, buyer_change_fee=Decimal("1"))
+    units = iter(building.units.order_by("pk"))
+    client.force_login(sales_manager)
+
+    def grow():
+        for kind in ("cancel", "change_buyer", "cancel"):
+            deal = signed_deal(
+                consultant, CustomerFactory(assigned_consultant=consultant), next(units)
+            )
+            services.deal_change_request(
+                actor=consultant,
+                opportunity=deal,
+                kind=kind,
+                reason="x",
+                new_customer=CustomerFactory(assigned_consultant=consultant)
+                if kind == "change_buyer"
+                else None,
+            )
+
+    grow()
+    assert_queries_do_not_grow(
+        lambda: client.get(reverse("sales:approval-list")), grow, at_most=25
+    )
