@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -46,21 +47,54 @@ RECENT_MAX = 50
 RETRY_MS = 200
 
 
+@dataclass(frozen=True)
+class TopicKind:
+    """How the topics named "<prefix>:…" behave; None keeps the module's default.
+
+    The screen pop keeps the defaults (an agent's card matters for a minute). Opening
+    day registers its own: every sale must reach every screen, so its events are kept
+    longer and more of them, its streams reconnect less often, and publishing waits
+    longer for Redis on a busy machine rather than lose the event.
+    """
+
+    keep_events: int | None = None
+    keep_seconds: int | None = None
+    stream_seconds: float | None = None
+    publish_timeout: float | None = None
+
+
+_KINDS: dict[str, TopicKind] = {}
+
+
+def register_kind(prefix: str, **options) -> TopicKind:
+    """Called from an app's ready(); registering a prefix again replaces it."""
+    _KINDS[prefix] = kind = TopicKind(**options)
+    return kind
+
+
+def _kind(topic: str) -> TopicKind:
+    return _KINDS.get(topic.partition(":")[0], TopicKind())
+
+
 @cache
-def client() -> redis.Redis:
-    # Publishing runs inside a request: wait for Redis no longer than a page.
+def client(timeout: float | None = None) -> redis.Redis:
+    # Publishing runs inside a request: wait for Redis no longer than a page, unless
+    # the topic's kind says the event is worth waiting for.
+    timeout = settings.REDIS_SOCKET_TIMEOUT if timeout is None else timeout
     return redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout
     )
 
 
 @cache
 def _stream_client() -> redis.Redis:
     # A stream waits on its socket with select(); reads of a ready socket are quick.
+    # Each open stream holds one connection of the pool: room for every thread.
     return redis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=1.0, socket_timeout=5.0
+        settings.REDIS_URL,
+        socket_connect_timeout=1.0,
+        socket_timeout=5.0,
+        max_connections=2000,
     )
 
 
@@ -150,7 +184,9 @@ def stream(
     received is sent once (ids only grow).
     """
     if seconds is None:
-        seconds = STREAM_SECONDS * random.uniform(0.8, 1.0)
+        seconds = (_kind(topic).stream_seconds or STREAM_SECONDS) * random.uniform(
+            0.8, 1.0
+        )
     heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
     redis_client = _stream_client()
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)

@@ -72,6 +72,21 @@ class SalesConfig(AppConfig):
 
         sales_telephony.register()
 
+        # Opening day's screens (the big screen, the selection desk, buyers' phones)
+        # listen on "opening:<session>": every sale must reach every screen, so a
+        # session's events are kept for 15 minutes (a screen that reconnects late still
+        # replays them), streams last two minutes (fewer reconnects in the rush) and a
+        # sale waits up to 2 s for Redis rather than go unannounced.
+        from crm_site import live
+
+        live.register_kind(
+            "opening",
+            keep_events=5000,
+            keep_seconds=900,
+            stream_seconds=120.0,
+            publish_timeout=2.0,
+        )
+
         # The webhook events this app sends (crm_site.webhooks).
         from sales import webhooks  # noqa: F401
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site.audit import audit_entries_for
 from customers import services as customer_services
@@ -416,11 +416,13 @@ def test_the_manager_sees_the_refund_before_approving(deal, consultant):
     change = services.deal_change_request(
         actor=consultant, opportunity=deal, kind="cancel", reason="x"
     )
-    asked = confirmations.change_decision(change, approve=True)
-    facts = dict(asked.facts)
+    with translation.override("en"):
+        asked = confirmations.change_decision(change, approve=True)
+        facts = {str(k): v for k, v in asked.facts}
+        consequence = str(asked.consequence)
     assert facts["Refund to the buyer"] == "¥80,000.00"
     assert facts["Forfeit (project rule)"] == "¥20,000.00"
-    assert "¥80,000.00" in asked.consequence
+    assert "¥80,000.00" in consequence
 
 
 @pytest.mark.django_db(transaction=True)
