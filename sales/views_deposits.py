@@ -286,11 +286,6 @@ def deposit_refund_decide(request: HttpRequest, pk: int) -> HttpResponse:
 # The session's order ------------------------------------------------------------
 
 
-def _mask_name(name: str) -> str:
-    # The order is printed and posted in the sales office: the family name only.
-    return f"{name[:1]}**" if name else "—"
-
-
 @see_required("sales.view_sales_desk")
 def session_order(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_object_or_404(
@@ -302,7 +297,7 @@ def session_order(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("position", "deposit__queue_number")
     )
     for entry in entries:
-        entry.masked_name = _mask_name(entry.deposit.customer.name)
+        entry.masked_name = sessions.mask_name(entry.deposit.customer.name)
     numbers = sorted(e.deposit.queue_number for e in entries)
     drawn = session.drawn_at is not None
     return render(

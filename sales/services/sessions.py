@@ -61,20 +61,13 @@ class SessionRefused(ValidationError):
 
 
 def sessions_visible_to(user: User) -> QuerySet[SelectionSession]:
-    """Sessions of the projects the user sells: a project with sales teams is seen by
-    their members (and by roles that see everything); a project without teams by
-    everyone at the sales desk."""
-    qs = SelectionSession.objects.all()
-    if not user.is_authenticated or not user.has_perm("sales.view_sales_desk"):
-        return qs.none()
-    if user.has_perm("customers.scope_all"):
-        return qs
-    return qs.filter(
-        Q(project__teams__isnull=True) | Q(project__teams__id=user.team_id)
-    ).distinct()
+    """Sessions of the projects the user sells (projects_visible_to)."""
+    return SelectionSession.objects.filter(project__in=projects_visible_to(user))
 
 
 def projects_visible_to(user: User) -> QuerySet[Project]:
+    """A project with sales teams is seen by their members (and by roles that see
+    everything); a project without teams by everyone at the sales desk."""
     qs = Project.objects.all()
     if not user.is_authenticated or not user.has_perm("sales.view_sales_desk"):
         return qs.none()
