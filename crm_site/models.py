@@ -439,3 +439,28 @@ from crm_site.webhooks.models import (  # noqa: E402, F401
     WebhookPauseNotice,
     WebhookSubscription,
 )
+
+
+class FactDirty(models.Model):
+    """A key of a fact table whose live rows changed (crm_site.insight): written by
+    triggers in the changing transaction, claimed and deleted by the refresh."""
+
+    fact = models.CharField(max_length=40)
+    key = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["fact", "id"], name="factdirty_claim_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.fact}:{self.key}"
+
+
+class FactState(models.Model):
+    """When a fact table was last refreshed and rebuilt (shown with its figures)."""
+
+    fact = models.CharField(max_length=40, primary_key=True)
+    refreshed_at = models.DateTimeField(null=True)
+    rebuilt_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return self.fact

@@ -449,6 +449,14 @@ CELERY_BEAT_SCHEDULE = {
     # overview of each scope is always ready. Only a cache write; a lost run costs one
     # cold page.
     "crm-overview-warm": {"task": "crm_site.tasks.overview_warm", "schedule": 50.0},
+    # Every minute: the explorer's fact tables take in the rows changed since the
+    # last run (marked by triggers in the changing transaction, so a missed run is
+    # caught up by the next one; crm_site.insight).
+    "crm-insight-refresh": {
+        "task": "crm_site.tasks.insight_refresh",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     # Every 5 min: daily and hourly jobs (crm_site.jobs: the morning digest, the lapse
     # warning) whose run for the current day or hour is missing (beat or the worker
     # was down at the time) run now, once: the job's JobRun row is the guard.

@@ -91,3 +91,12 @@ def webhooks_send_pending() -> int:
     for pk in pending:
         webhook_deliver.delay(pk)
     return len(pending)
+
+
+@shared_task(name="crm_site.tasks.insight_refresh", ignore_result=True)
+def insight_refresh() -> dict[str, int]:
+    """Bring the explorer's fact tables up to date with the rows changed since the
+    last run (crm_site.insight); overlapping runs skip a table another one holds."""
+    from crm_site import insight
+
+    return insight.refresh()

@@ -44,7 +44,11 @@ class SalesConfig(AppConfig):
             _on_interaction_logged, dispatch_uid="sales.registration_on_interaction"
         )
 
+        from sales import insight as sales_insight
         from sales import overview as sales_overview
+
+        # Deals in the explorer: the deal fact table and its source.
+        sales_insight.register()
 
         # Sales' figures on the managers' overview, and the project filter's choices.
         sales_overview.register()

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm_site import confirm
+from crm_site import confirm, insight
 from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
@@ -311,6 +311,8 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
                 )
             )
         )
+    # The rows behind an explorer cell (crm_site.insight).
+    qs, drill = insight.drill_apply(request, qs)
     page = paginate(qs, page=request.GET.get("page"))
     filters = request.GET.copy()
     filters.pop("page", None)
@@ -319,6 +321,7 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
         "sales/opportunity_list.html",
         {
             "page": page,
+            "drill": drill,
             "stage": stage,
             "project": project,
             "stages": Opportunity.Stage.choices,

@@ -15,6 +15,7 @@ from sales.models.deals import (
     StageChange,
     UnitHold,
 )
+from sales.models.facts import DealFact
 from sales.models.inventory import Building, PriceChange, Project, SalesAccess, Unit
 from sales.models.money import DiscountRequest, PaymentItem, Receipt
 from sales.models.opening import (
@@ -36,6 +37,7 @@ __all__ = [
     "Commission",
     "CommissionRule",
     "DealChange",
+    "DealFact",
     "DealRefund",
     "DepositRefund",
     "DiscountRequest",

@@ -7,11 +7,10 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from customers import services as customer_services
-from sales import services
 from sales.dashboard import sales_dashboard
-from tests.factories import CustomerFactory, make_building
+from tests.factories import make_building
 from tests.helpers import assert_queries_do_not_grow
+from tests.insight_fixtures import sell
 
 DASHBOARD = reverse("sales:dashboard")
 
@@ -26,37 +25,6 @@ def _fresh_cache():
 @pytest.fixture
 def building(db):
     return make_building()
-
-
-def sell(building, consultant, *, contract: bool, pay: bool = False):
-    customer = CustomerFactory(assigned_consultant=consultant, source="wechat")
-    customer_services.interaction_log(
-        customer=customer, kind="visit", summary="到访", actor=consultant
-    )
-    deal = services.opportunity_open(
-        actor=consultant, customer=customer, project=building.project
-    )
-    unit = (
-        building.units.filter(status="available").order_by("floor", "position").first()
-    )
-    services.unit_reserve(actor=consultant, opportunity=deal, unit=unit)
-    services.unit_subscribe(actor=consultant, opportunity=deal)
-    if contract:
-        items = services.payment_plan_create(
-            actor=consultant, opportunity=deal, scheme="full", deposit=Decimal("50000")
-        )
-        services.opportunity_contract(actor=consultant, opportunity=deal)
-        if pay:
-            for item in items:
-                services.receipt_record(
-                    actor=consultant,
-                    item=item,
-                    amount=item.amount,
-                    received_on=timezone.localdate(),
-                    method="transfer",
-                )
-    deal.refresh_from_db()
-    return deal
 
 
 def test_funnel_conversions_breakdowns_and_money(building, consultant, sales_manager):

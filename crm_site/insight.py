@@ -1,0 +1,484 @@
+"""Insight: the explorer's registry and the fact tables it reads.
+
+The explorer (多维分析) answers questions the dashboards did not foresee: a measure
+(a count, an amount, a duration, a satisfaction score), up to two dimensions and some
+filters. It never reads the live tables: each app keeps **fact tables** — one narrow,
+indexed row per deal, per service request, per day of interactions… — and registers
+**sources** over them here, in its ``AppConfig.ready()``. ``crm_site`` imports no app.
+
+How a fact table stays within minutes of the live data
+------------------------------------------------------
+A PostgreSQL trigger on each live table a fact depends on writes the fact's key into
+``crm_site_factdirty`` in the same transaction as the change (``trigger_sql`` writes the
+trigger for an app's migration). Triggers see every write — ``save()``, ``update()``,
+bulk inserts, merges, raw SQL — so nothing is missed, and a rolled-back change leaves
+no mark. Every minute ``refresh`` (Celery beat, ``crm_site.tasks.insight_refresh``)
+claims a batch of keys (``DELETE … RETURNING`` over ``FOR UPDATE SKIP LOCKED``),
+deletes their fact rows and inserts them again from the fact's SELECT, all in one
+transaction: a crash rolls the claim back with the work, and running twice recomputes
+the same rows. Keys are never de-duplicated on insert: a change committed while its key
+is being refreshed leaves its own row for the next run, so it cannot be lost to a race.
+``rebuild`` recomputes a whole table (``manage.py insight_rebuild``).
+
+A fact table is described by ``FactTable``: its model (the rows the explorer reads), the
+column that holds the key, and a SELECT producing the model's columns in order, with a
+``{where}`` placeholder that ``refresh`` fills with ``<key_expr> = ANY(%(keys)s)`` and
+``rebuild`` with ``TRUE``.
+
+Drilling into a cell
+--------------------
+Every source names the real list that shows its rows (``list_url``) and the fact
+column holding that list's primary key (``row_key``). ``drill_url`` signs the cell's
+coordinates and filters into ``?drill=…``; the list view calls ``drill_apply`` on its
+scoped queryset and shows ``drill.description`` above the rows. The list then holds
+exactly the rows the cell counted: the same fact rows, intersected with what the user
+may see.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import connection, models, transaction
+from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+logger = logging.getLogger(__name__)
+
+# Keys one refresh transaction takes: a few seconds of work at most.
+REFRESH_BATCH = 5000
+# A refresh run stops claiming new batches after this long (it runs every minute).
+REFRESH_SECONDS = 45
+DRILL_SALT = "crm_site.insight.drill"
+
+
+# --- Fact tables ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FactTable:
+    """One fact table: ``model`` holds the rows, ``key_column`` the key that the
+    triggers mark dirty, ``select_sql`` computes rows (``{where}`` restricts them to
+    keys through ``key_expr``). SQL may use ``%(tz)s`` for the site's time zone."""
+
+    key: str
+    model: type[models.Model]
+    key_column: str
+    key_expr: str
+    select_sql: str
+    label: Any = ""
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    def columns(self) -> list[str]:
+        return [f.column for f in self.model._meta.concrete_fields]
+
+    def _insert_sql(self, where: str) -> str:
+        cols = ", ".join(connection.ops.quote_name(c) for c in self.columns())
+        select = self.select_sql.format(where=where)
+        return f"INSERT INTO {self.table} ({cols}) {select}"
+
+    def upsert(self, keys: Sequence[int]) -> int:
+        """Recompute the rows of these keys (deleted where the live row is gone)."""
+        if not keys:
+            return 0
+        keys = sorted(set(keys))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {self.table} WHERE {self.key_column} = ANY(%(keys)s)",
+                {"keys": keys},
+            )
+            cursor.execute(
+                self._insert_sql(f"{self.key_expr} = ANY(%(keys)s)"),
+                {"keys": keys, "tz": settings.TIME_ZONE},
+            )
+            return cursor.rowcount
+
+    def rebuild_rows(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {self.table}")
+            cursor.execute(self._insert_sql("TRUE"), {"tz": settings.TIME_ZONE})
+            return cursor.rowcount
+
+
+_FACTS: dict[str, FactTable] = {}
+
+
+def register_fact(fact: FactTable) -> FactTable:
+    _FACTS[fact.key] = fact
+    return fact
+
+
+def facts() -> list[FactTable]:
+    return list(_FACTS.values())
+
+
+def fact_named(key: str) -> FactTable:
+    return _FACTS[key]
+
+
+def trigger_sql(
+    *,
+    name: str,
+    table: str,
+    fact: str,
+    key: str = "{row}.id",
+    keys_select: str | None = None,
+    columns: Iterable[str] = (),
+) -> tuple[str, str]:
+    """(forward, reverse) SQL for a migration: after a row of ``table`` is inserted,
+    changed or deleted, mark ``fact``'s keys dirty. ``key`` is an expression over
+    ``{row}`` (NEW or OLD); ``keys_select`` a SELECT of several keys instead (a
+    customer's deals). With ``columns``, an update marks only when one of them changed.
+    """
+    select = keys_select or f"SELECT {key}"
+    insert = (
+        "INSERT INTO crm_site_factdirty (fact, key) "
+        "SELECT '{fact}', k FROM ({select}) AS s(k) WHERE k IS NOT NULL;"
+    )
+    old = insert.format(fact=fact, select=select.format(row="OLD"))
+    new = insert.format(fact=fact, select=select.format(row="NEW"))
+    changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in columns)
+    skip = (
+        f"IF TG_OP = 'UPDATE' AND NOT ({changed}) THEN RETURN NULL; END IF;"
+        if changed
+        else ""
+    )
+    function = f"insight_dirty_{name}"
+    forward = f"""
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  {skip}
+  IF TG_OP <> 'INSERT' THEN {old} END IF;
+  IF TG_OP <> 'DELETE' THEN {new} END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS {function} ON {table};
+CREATE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {table}
+  FOR EACH ROW EXECUTE FUNCTION {function}();
+"""
+    reverse_sql = (
+        f"DROP TRIGGER IF EXISTS {function} ON {table}; "
+        f"DROP FUNCTION IF EXISTS {function}();"
+    )
+    return forward, reverse_sql
+
+
+def _claim(fact: FactTable, limit: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM crm_site_factdirty WHERE id IN ("
+            " SELECT id FROM crm_site_factdirty WHERE fact = %s"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING key",
+            [fact.key, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _lock(fact: FactTable, *, wait: bool) -> bool:
+    """A transaction lock per fact table: one refresh or rebuild of it at a time."""
+    with connection.cursor() as cursor:
+        fn = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        cursor.execute(f"SELECT {fn}(hashtext(%s))", ["insight:" + fact.key])
+        return wait or bool(cursor.fetchone()[0])
+
+
+def _mark(fact: FactTable, *, rebuilt: bool = False) -> None:
+    from crm_site.models import FactState
+
+    now = timezone.now()
+    values: dict[str, Any] = {"refreshed_at": now}
+    if rebuilt:
+        values["rebuilt_at"] = now
+    FactState.objects.update_or_create(fact=fact.key, defaults=values)
+
+
+def refresh_fact(fact: FactTable, *, batch: int = REFRESH_BATCH) -> int | None:
+    """Refresh one batch of dirty keys; None when another refresh holds the table."""
+    with transaction.atomic():
+        if not _lock(fact, wait=False):
+            return None
+        keys = _claim(fact, batch)
+        if keys:
+            fact.upsert(keys)
+        _mark(fact)
+        return len(keys)
+
+
+def refresh(*, only: Iterable[str] | None = None, seconds: float = REFRESH_SECONDS):
+    """Bring every fact table up to date; returns {fact: keys refreshed}."""
+    from crm_site.models import FactState
+
+    done: dict[str, int] = {}
+    deadline = time.monotonic() + seconds
+    built = set(
+        FactState.objects.filter(rebuilt_at__isnull=False).values_list(
+            "fact", flat=True
+        )
+    )
+    for fact in facts():
+        if only is not None and fact.key not in only:
+            continue
+        if fact.key not in built:
+            # A table never filled (new, or after an upgrade) starts whole.
+            done[fact.key] = rebuild(only=[fact.key])[fact.key]
+            continue
+        done[fact.key] = 0
+        while True:
+            n = refresh_fact(fact)
+            if n is None:
+                break
+            done[fact.key] += n
+            if n < REFRESH_BATCH or time.monotonic() > deadline:
+                break
+    return done
+
+
+def rebuild(*, only: Iterable[str] | None = None) -> dict[str, int]:
+    """Recompute whole fact tables, each in one transaction."""
+    done: dict[str, int] = {}
+    for fact in facts():
+        if only is not None and fact.key not in only:
+            continue
+        with transaction.atomic():
+            _lock(fact, wait=True)
+            # The dirty keys seen now are covered by the rebuild's later snapshot.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM crm_site_factdirty WHERE fact = %s", [fact.key]
+                )
+            done[fact.key] = fact.rebuild_rows()
+            _mark(fact, rebuilt=True)
+    return done
+
+
+def refreshed_at(keys: Iterable[str]) -> Any:
+    """The oldest refresh among these fact tables (what the page says it shows)."""
+    from crm_site.models import FactState
+
+    return (
+        FactState.objects.filter(fact__in=list(keys))
+        .order_by("refreshed_at")
+        .values_list("refreshed_at", flat=True)
+        .first()
+    )
+
+
+# --- The explorer's sources ------------------------------------------------------------
+
+
+class Kind:
+    COUNT = "count"
+    MONEY = "money"
+    DURATION = "duration"  # days, with decimals
+    HOURS = "hours"
+    SCORE = "score"
+    NUMBER = "number"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a cell holds: ``count`` of rows, or the ``sum``/``avg`` of a fact column."""
+
+    key: str
+    label: Any
+    aggregate: str = "count"
+    field: str | None = None
+    kind: str = Kind.COUNT
+    decimals: int = 0
+
+    def expression(self):
+        if self.aggregate == "count":
+            return Count("pk")
+        if self.aggregate == "sum":
+            return Sum(self.field)
+        if self.aggregate == "avg":
+            return Avg(self.field)
+        raise ValueError(self.aggregate)
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A way to split or filter rows: a fact column. Labels come from the column's
+    choices, or from ``labels`` (values → names, one query for all of them), or the
+    value itself; ``month`` columns hold the first day of a month."""
+
+    key: str
+    label: Any
+    field: str
+    labels: Callable[[list[Any]], dict[Any, str]] | None = None
+    month: bool = False
+
+    def label_map(self, model: type[models.Model], values: list[Any]) -> dict:
+        present = [v for v in values if v is not None and v != ""]
+        if self.labels is not None:
+            names = dict(self.labels(present)) if present else {}
+        else:
+            choices = model._meta.get_field(self.field).flatchoices
+            names = {k: str(v) for k, v in choices} if choices else {}
+        out: dict[Any, str] = {}
+        for value in values:
+            if value is None or value == "":
+                out[value] = str(_("(none)"))
+            elif self.month and isinstance(value, date):
+                out[value] = value.strftime("%Y-%m")
+            else:
+                out[value] = str(names.get(value, value))
+        return out
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the explorer can count: rows of one fact model, for users with ``see``."""
+
+    key: str
+    label: Any
+    model: type[models.Model]
+    measures: tuple[Measure, ...]
+    dimensions: tuple[Dimension, ...]
+    see: str
+    # Q on the fact model: the rows this user may count (same as their list's scope).
+    scope: Callable[[Any], Q]
+    # The real list that shows the rows behind a cell, and the fact column holding
+    # that list's primary key.
+    list_url: str
+    row_key: str
+    facts: tuple[str, ...] = ()
+    order: int = 50
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def measure(self, key: str) -> Measure | None:
+        return next((m for m in self.measures if m.key == key), None)
+
+    def dimension(self, key: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.key == key), None)
+
+    def rows_for(self, user, filters: dict[str, Any] | None = None) -> QuerySet:
+        """The fact rows this user may count, narrowed by {dimension: value}."""
+        return self.model.objects.filter(self.scope(user)).filter(
+            self.lookups(filters or {})
+        )
+
+    def lookups(self, filters: dict[str, Any]) -> Q:
+        q = Q()
+        for key, value in filters.items():
+            dim = self.dimension(key)
+            if dim is None:
+                raise KeyError(key)
+            values = list(value) if isinstance(value, list | tuple) else [value]
+            given = [v for v in values if v is not None and v != ""]
+            part = Q(**{f"{dim.field}__in": given}) if given else Q(pk__in=[])
+            if len(given) < len(values):
+                part |= self._empty(dim.field)
+            q &= part
+        return q
+
+    def _empty(self, name: str) -> Q:
+        """No value: NULL, and the empty string in a text column."""
+        empty = Q(**{f"{name}__isnull": True})
+        if isinstance(self.model._meta.get_field(name), models.CharField):
+            empty |= Q(**{name: ""})
+        return empty
+
+
+_SOURCES: dict[str, Source] = {}
+
+
+def register(source: Source) -> Source:
+    _SOURCES[source.key] = source
+    return source
+
+
+def sources() -> list[Source]:
+    return sorted(_SOURCES.values(), key=lambda s: (s.order, s.key))
+
+
+def source_named(key: str) -> Source | None:
+    return _SOURCES.get(key)
+
+
+def sources_for(user) -> list[Source]:
+    return [s for s in sources() if user.has_perm(s.see)]
+
+
+# --- Drilling into a cell --------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def drill_token(source: Source, filters: dict[str, Any]) -> str:
+    data = {
+        "s": source.key,
+        "f": {
+            k: [_plain(x) for x in v] if isinstance(v, list | tuple) else _plain(v)
+            for k, v in filters.items()
+        },
+    }
+    return signing.dumps(data, salt=DRILL_SALT, compress=True)
+
+
+def drill_url(source: Source, filters: dict[str, Any]) -> str:
+    return f"{reverse(source.list_url)}?drill={drill_token(source, filters)}"
+
+
+@dataclass(frozen=True)
+class Drill:
+    source: Source
+    filters: dict[str, Any]
+    # [(dimension label, value label)] for the banner above the list.
+    description: list[tuple[str, str]]
+    token: str
+
+
+def drill_read(token: str | None) -> tuple[Source, dict[str, Any]] | None:
+    if not token:
+        return None
+    try:
+        data = signing.loads(token, salt=DRILL_SALT)
+    except signing.BadSignature:
+        return None
+    source = source_named(data.get("s", ""))
+    if source is None:
+        return None
+    filters = data.get("f") or {}
+    if any(source.dimension(k) is None for k in filters):
+        return None
+    return source, filters
+
+
+def drill_apply(request, qs: QuerySet) -> tuple[QuerySet, Drill | None]:
+    """Narrow a list's scoped queryset to the rows behind an explorer cell
+    (``?drill=``); a token for another list or a forged one is ignored."""
+    token = request.GET.get("drill")
+    found = drill_read(token)
+    if found is None:
+        return qs, None
+    source, filters = found
+    if reverse(source.list_url) != request.path:
+        return qs, None
+    rows = source.rows_for(request.user, filters).values(source.row_key)
+    description = []
+    for key, value in filters.items():
+        dim = source.dimension(key)
+        values = value if isinstance(value, list) else [value]
+        parsed = [
+            date.fromisoformat(v) if dim.month and isinstance(v, str) else v
+            for v in values
+        ]
+        names = dim.label_map(source.model, parsed)
+        description.append((str(dim.label), "、".join(names[v] for v in parsed)))
+    drill = Drill(source, filters, description, token or "")
+    return qs.filter(pk__in=rows), drill
