@@ -356,6 +356,10 @@ class Source:
     row_key: str
     facts: tuple[str, ...] = ()
     order: int = 50
+    # For a source whose fact rows are aggregates (a day of interactions), the drill
+    # cannot list fact rows: ``live(filters)`` gives the Q on the list's own model that
+    # selects the rows the cell summed. None: the list shows pk IN (fact rows' row_key).
+    live: Callable[[dict[str, Any]], Q] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def measure(self, key: str) -> Measure | None:
@@ -469,7 +473,11 @@ def drill_apply(request, qs: QuerySet) -> tuple[QuerySet, Drill | None]:
     source, filters = found
     if reverse(source.list_url) != request.path:
         return qs, None
-    rows = source.rows_for(request.user, filters).values(source.row_key)
+    if source.live is not None:
+        narrowed = qs.filter(source.live(filters))
+    else:
+        rows = source.rows_for(request.user, filters).values(source.row_key)
+        narrowed = qs.filter(pk__in=rows)
     description = []
     for key, value in filters.items():
         dim = source.dimension(key)
@@ -481,4 +489,106 @@ def drill_apply(request, qs: QuerySet) -> tuple[QuerySet, Drill | None]:
         names = dim.label_map(source.model, parsed)
         description.append((str(dim.label), "、".join(names[v] for v in parsed)))
     drill = Drill(source, filters, description, token or "")
-    return qs.filter(pk__in=rows), drill
+    return narrowed, drill
+
+
+# --- The pivot --------------------------------------------------------------------------
+
+
+@dataclass
+class Pivot:
+    """A measure split by one or two dimensions. ``rows``/``columns`` are
+    [(value, label)], ``cells`` maps (row value, column value) to the measure; with one
+    dimension the only column value is None. Totals are computed by the database (an
+    average of averages would be wrong), over every row, not only those shown."""
+
+    source: Source
+    measure: Measure
+    dimensions: list[Dimension]
+    filters: dict[str, Any]
+    rows: list[tuple[Any, str]]
+    columns: list[tuple[Any, str]]
+    cells: dict[tuple[Any, Any], Any]
+    row_totals: dict[Any, Any]
+    column_totals: dict[Any, Any]
+    total: Any
+    # More row or column values than shown (the largest by the measure are kept).
+    truncated: bool = False
+
+    def cell_filters(self, row: Any, column: Any = None) -> dict[str, Any]:
+        """The filters that select exactly one cell's rows (for its drill-down)."""
+        out = dict(self.filters)
+        if self.dimensions:
+            out[self.dimensions[0].key] = _plain(row)
+        if len(self.dimensions) > 1:
+            out[self.dimensions[1].key] = _plain(column)
+        return out
+
+
+def _ordered(dim: Dimension, values: list[Any], by: dict[Any, Any], limit: int):
+    """Months and choices keep their order; anything else goes largest first."""
+    if dim.month:
+        keep = sorted(values, key=lambda v: (v is None, v))
+    else:
+        keep = sorted(values, key=lambda v: (by.get(v) is None, -(by.get(v) or 0)))
+    return keep[:limit], len(keep) > limit
+
+
+def pivot(
+    user,
+    source: Source,
+    measure: Measure,
+    dimensions: Sequence[Dimension] = (),
+    filters: dict[str, Any] | None = None,
+    *,
+    limit: int = 60,
+) -> Pivot:
+    filters = dict(filters or {})
+    rows_qs = source.rows_for(user, filters)
+    expr = measure.expression()
+    total = rows_qs.aggregate(v=expr)["v"]
+    dims = list(dimensions)[:2]
+    cells: dict[tuple[Any, Any], Any] = {}
+    row_totals: dict[Any, Any] = {}
+    column_totals: dict[Any, Any] = {}
+    if dims:
+        first = dims[0].field
+        row_totals = {
+            r[first]: r["v"] for r in rows_qs.order_by().values(first).annotate(v=expr)
+        }
+    if len(dims) == 2:
+        second = dims[1].field
+        column_totals = {
+            r[second]: r["v"]
+            for r in rows_qs.order_by().values(second).annotate(v=expr)
+        }
+        for r in rows_qs.order_by().values(first, second).annotate(v=expr):
+            cells[(r[first], r[second])] = r["v"]
+    elif dims:
+        cells = {(k, None): v for k, v in row_totals.items()}
+    truncated = False
+    row_values: list[Any] = []
+    column_values: list[Any] = [None]
+    if dims:
+        row_values, cut = _ordered(dims[0], list(row_totals), row_totals, limit)
+        truncated |= cut
+    if len(dims) == 2:
+        column_values, cut = _ordered(dims[1], list(column_totals), column_totals, 20)
+        truncated |= cut
+    row_labels = dims[0].label_map(source.model, row_values) if dims else {}
+    column_labels = (
+        dims[1].label_map(source.model, column_values) if len(dims) == 2 else {}
+    )
+    return Pivot(
+        source=source,
+        measure=measure,
+        dimensions=dims,
+        filters=filters,
+        rows=[(v, row_labels[v]) for v in row_values],
+        columns=[(v, column_labels.get(v, "")) for v in column_values],
+        cells=cells,
+        row_totals=row_totals,
+        column_totals=column_totals,
+        total=total,
+        truncated=truncated,
+    )

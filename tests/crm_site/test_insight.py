@@ -133,3 +133,26 @@ def test_a_forged_or_misdirected_drill_is_ignored(client, building, consultant):
     response = client.get(reverse("customers:customer-list"), {"drill": token})
     assert response.status_code == 200
     assert response.context.get("drill") is None
+
+
+def test_the_pivot_totals_and_cells_agree_with_the_rows(
+    building, consultant, other_consultant, sales_manager
+):
+    sell(building, consultant, contract=True)
+    sell(building, consultant, contract=False, source="phone")
+    sell(building, other_consultant, contract=True)
+    facts_refreshed(DEALS)
+    source = insight.source_named(DEALS)
+    table = insight.pivot(
+        sales_manager,
+        source,
+        source.measure("deals"),
+        [source.dimension("consultant"), source.dimension("stage")],
+    )
+    assert table.total == 3
+    assert table.cells[(consultant.pk, "contracted")] == 1
+    assert table.row_totals[consultant.pk] == 2
+    assert dict(table.rows)[consultant.pk] == consultant.display_name
+    for (row, column), value in table.cells.items():
+        cell = source.rows_for(sales_manager, table.cell_filters(row, column))
+        assert cell.count() == value
