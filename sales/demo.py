@@ -200,9 +200,11 @@ def _walk(deal: Opportunity, target: str, actor: User, units: list[Unit]) -> Non
 
 
 def _spread_over_the_year(rng: random.Random, project: Project) -> None:
-    """Move each demo deal's history (its opening too) back by a random number of days, so the
-    dashboard shows a year of activity rather than one afternoon; the first two with
-    money received stay in the current month, so this month's figures are not empty."""
+    """Move each demo deal's history back by a random number of days, so the dashboard
+    shows a year of activity rather than one afternoon; the first two with money
+    received stay in the current month, so this month's figures are not empty. Then
+    stretch the steps before the latest one over days and weeks (_stretch), so time in
+    stage and days to contract look like a sales office's."""
     this_month = timezone.localdate().day - 1
     paid = Receipt.objects.filter(item__opportunity=OuterRef("pk"))
     deals = Opportunity.objects.filter(project=project).order_by(~Exists(paid), "pk")
@@ -221,3 +223,20 @@ def _spread_over_the_year(rng: random.Random, project: Project) -> None:
         PaymentItem.objects.filter(opportunity=deal).update(
             due_date=F("due_date") - shift
         )
+        _stretch(rng, deal)
+
+
+def _stretch(rng: random.Random, deal: Opportunity) -> None:
+    """Each earlier step of the deal (and its opening) moves further back: the latest
+    step keeps its day, the ones before it come 1 to 20 days apart."""
+    changes = list(
+        StageChange.objects.filter(opportunity=deal).order_by("-changed_at", "-pk")
+    )
+    back = timedelta()
+    for change in changes[1:]:
+        back += timedelta(days=rng.randint(1, 20), hours=rng.randint(0, 12))
+        StageChange.objects.filter(pk=change.pk).update(
+            changed_at=F("changed_at") - back
+        )
+    back += timedelta(days=rng.randint(0, 5))
+    Opportunity.objects.filter(pk=deal.pk).update(created_at=F("created_at") - back)
