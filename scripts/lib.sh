@@ -625,7 +625,7 @@ _anju_replica_skip() {
 }
 
 _anju_start_replica() {
-  local psql num major user log err url host port settings opts admin own=0
+  local psql num major user log err url host port settings opts admin size own=0
   local backup=()
   if [[ -n ${DATABASE_REPLICA_URL:-} ]]; then
     anju_log "DATABASE_REPLICA_URL is set: using that replica, not starting one"
@@ -661,14 +661,21 @@ _anju_start_replica() {
   fi
 
   if ((own == 0)); then
-    # Someone else's server: a place for the copy that the postgres user can reach.
+    # Someone else's server: the copy holds all its databases. Not past the limit.
+    size=$(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$admin" \
+      -c 'SELECT (sum(pg_database_size(datname)) / 1048576)::bigint FROM pg_database' 2>/dev/null) || size=""
+    if [[ $size =~ ^[0-9]+$ ]] && ((size > ${ANJU_REPLICA_MAX_COPY_MB:-4096})); then
+      _anju_replica_skip "PostgreSQL at $host:$port holds $size MB; a replica of it is a copy of all that
+    (more than ANJU_REPLICA_MAX_COPY_MB=${ANJU_REPLICA_MAX_COPY_MB:-4096}; raise it to copy anyway)"
+      return 0
+    fi
+    # A place for the copy that the postgres user can reach.
     _anju_pg_choose_base
     _anju_pg_choose_sockdir
     if _anju_is_root; then
       chown postgres: "$ANJU_PG_SOCKDIR"
     fi
-    anju_log "Copying PostgreSQL at $host:$port for a streaming replica ($(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$admin" \
-      -c 'SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database' 2>/dev/null || echo 'size unknown'))"
+    anju_log "Copying PostgreSQL at $host:$port ($size MB) for a streaming replica"
   fi
   ANJU_REPLICA_DATA="$ANJU_PG_BASE/replica"
   log="$ANJU_PG_BASE/replica.log"

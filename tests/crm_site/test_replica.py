@@ -36,7 +36,7 @@ HAS_REPLICA = REPLICA in django_settings.DATABASES
 needs_replica = pytest.mark.skipif(
     not HAS_REPLICA,
     reason="DATABASE_REPLICA_URL is unset: no streaming replica to read from "
-    "(scripts/test.sh starts one; on a server that refuses replication it warns)",
+    "(scripts/test.sh starts one, or says why it could not)",
 )
 BOTH = [PRIMARY, REPLICA] if HAS_REPLICA else [PRIMARY]
 on_replica = pytest.mark.django_db(transaction=True, databases=BOTH)
