@@ -144,6 +144,39 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = int(
     os.environ.get("DATABASE_CONNECT_TIMEOUT", "3")
 )
+
+# Reads off the primary (docs/replica.md): a PostgreSQL streaming replica for the
+# reporting pages and exports, which opt in with crm_site.replica.reads_from_replica
+# or replica_reads(). Everything else, and every write, stays on "default".
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+# The replica serves reporting reads while its replay lag is at most this many
+# seconds; further behind (or unreachable), those reads go to the primary.
+DATABASE_REPLICA_MAX_LAG = float(os.environ.get("DATABASE_REPLICA_MAX_LAG", "30"))
+# How long a process trusts its last look at the replica (reachable, lag): a page
+# pays at most one check, and a replica that is down costs one connect timeout per
+# process per interval, not one per page.
+DATABASE_REPLICA_CHECK_SECONDS = float(
+    os.environ.get("DATABASE_REPLICA_CHECK_SECONDS", "5")
+)
+# A switch that keeps every read on the primary without removing the replica (its
+# maintenance; scripts/test.sh, whose tests read the rows they have just written).
+DATABASE_REPLICA_READS = env_bool("DATABASE_REPLICA_READS", True)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+    # Short: a replica that does not answer sends the reads to the primary, and the
+    # page should not wait long to find out (libpq counts at least 2 seconds).
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = int(
+        os.environ.get("DATABASE_REPLICA_CONNECT_TIMEOUT", "2")
+    )
+    # Tests create their database on the primary only; the replica receives it by
+    # physical replication, so the "replica" alias keeps its server and takes the
+    # test database's name (tests/crm_site/test_replica.py).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["crm_site.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

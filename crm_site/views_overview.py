@@ -7,9 +7,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from crm_site import overview
+from crm_site.replica import reads_from_replica
 from crm_site.validation import parse_id
 
 
+@reads_from_replica
 def overview_page(request: HttpRequest) -> HttpResponse:
     projects = overview.project_choices()
     wanted = parse_id(request.GET.get("project"))

@@ -14,6 +14,9 @@
 #                             (skipped when the stamp says they are installed).
 #   anju_start_services       PostgreSQL and Redis, unless DATABASE_URL /
 #                             REDIS_URL are already set; exports both URLs.
+#                             Test mode: also a streaming replica of that
+#                             PostgreSQL, unless DATABASE_REPLICA_URL is set;
+#                             exports DATABASE_REPLICA_URL when it runs.
 #   anju_spawn NAME CMD..     start a long-running child in its own process group.
 #   anju_wait_children        block until one of the children exits.
 #   anju_supervise_children   keep the children running (restart with back-off)
@@ -53,6 +56,10 @@ ANJU_PG_BASE=""        # holds data/, postgres.log, owner.pid and (usually) the 
 ANJU_PG_DATA=""
 ANJU_PG_PORT=""
 ANJU_PG_STARTED=0      # 1 when this script must stop PostgreSQL at exit
+ANJU_PG_SOCKDIR=""     # its Unix socket directory (when started here)
+ANJU_REPLICA_DATA=""   # test mode: the streaming replica's data directory
+ANJU_REPLICA_PORT=""
+ANJU_REPLICA_STARTED=0 # 1 when this script must stop the replica at exit
 ANJU_REDIS_DIR=""
 ANJU_REDIS_PORT=""
 ANJU_REDIS_PID=""
@@ -456,6 +463,30 @@ _anju_pg_initdb() {
   fi
 }
 
+# Set ANJU_PG_SOCKDIR: the Unix socket next to the data (ANJU_PG_BASE), unless
+# the path is too long for a socket (limit ~107 bytes) or would need quoting
+# inside pg_ctl -o. Not in a $(...) subshell: it may add to ANJU_EXTRA_TMP.
+_anju_pg_choose_sockdir() {
+  ANJU_PG_SOCKDIR=$ANJU_PG_BASE
+  if ((${#ANJU_PG_SOCKDIR} > 80)) || [[ ! $ANJU_PG_SOCKDIR =~ ^[A-Za-z0-9_./-]+$ ]]; then
+    ANJU_PG_SOCKDIR=$(mktemp -d /tmp/anju-pgsock.XXXXXX)
+    chmod 755 "$ANJU_PG_SOCKDIR"
+    ANJU_EXTRA_TMP+=("$ANJU_PG_SOCKDIR")
+  fi
+}
+
+# Replication connections from the socket and the loopback, trusted like the
+# others (initdb --auth=trust writes these lines already; made sure of here).
+_anju_pg_allow_replication() {
+  local hba="$ANJU_PG_DATA/pg_hba.conf"
+  if ! grep -qE '^[[:space:]]*local[[:space:]]+replication[[:space:]]' "$hba"; then
+    echo "local   replication     all                                     trust" >>"$hba"
+  fi
+  if ! grep -qE '^[[:space:]]*host[[:space:]]+replication[[:space:]]+all[[:space:]]+127\.0\.0\.1/32' "$hba"; then
+    echo "host    replication     all             127.0.0.1/32            trust" >>"$hba"
+  fi
+}
+
 _anju_start_postgres() {
   local ver sockdir opts log
   _anju_pg_choose_base
@@ -488,14 +519,8 @@ _anju_start_postgres() {
       _anju_pg_initdb
     fi
     log="$ANJU_PG_BASE/postgres.log"
-    # Unix socket next to the data, unless the path is too long for a socket
-    # (limit ~107 bytes) or would need quoting inside pg_ctl -o.
-    sockdir=$ANJU_PG_BASE
-    if ((${#sockdir} > 80)) || [[ ! $sockdir =~ ^[A-Za-z0-9_./-]+$ ]]; then
-      sockdir=$(mktemp -d /tmp/anju-pgsock.XXXXXX)
-      chmod 755 "$sockdir"
-      ANJU_EXTRA_TMP+=("$sockdir")
-    fi
+    _anju_pg_choose_sockdir
+    sockdir=$ANJU_PG_SOCKDIR
     if _anju_is_root; then
       chown -R postgres: "$ANJU_PG_BASE" "$sockdir"
     fi
@@ -506,6 +531,9 @@ _anju_start_postgres() {
     opts="-p $ANJU_PG_PORT -k $sockdir -c listen_addresses=127.0.0.1 -c max_connections=250"
     if [[ $ANJU_MODE == test ]]; then
       opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+      # A primary for the streaming replica the tests read from (_anju_start_replica).
+      opts+=" -c wal_level=replica -c max_wal_senders=10 -c max_replication_slots=10"
+      _anju_pg_allow_replication
     fi
     anju_log "Starting PostgreSQL ($("$ANJU_PG_BIN/postgres" --version | awk '{print $3}')) on 127.0.0.1:$ANJU_PG_PORT, data in $ANJU_PG_DATA"
     ANJU_PG_STARTED=1
@@ -534,6 +562,181 @@ _anju_stop_postgres() {
       anju_warn "pg_ctl stop failed; see $ANJU_PG_BASE/postgres.log"
   fi
   rm -f -- "$ANJU_PG_BASE/owner.pid"
+}
+
+# --- The streaming replica (test mode) ------------------------------------------------
+#
+# tests/crm_site/test_replica.py proves that reporting reads go to a replica and
+# fall back to the primary (crm_site/replica.py); it needs a real one. Test mode
+# starts it next to the primary: pg_basebackup -R of the server DATABASE_URL names
+# (the one started above, or the one given), a hot standby on a free port that
+# streams from it, stopped and removed at exit. When that server refuses
+# replication connections: a warning, and those tests skip.
+
+# _anju_pg_url_field URL FIELD: host, port or user of a postgres:// URL.
+_anju_pg_url_field() {
+  "$ANJU_PYTHON" - "$1" "$2" <<'EOF'
+import sys
+from urllib.parse import unquote, urlsplit
+
+u = urlsplit(sys.argv[1])
+print({
+    "host": u.hostname or "",
+    "port": str(u.port or 5432),
+    "user": unquote(u.username or ""),
+}[sys.argv[2]])
+EOF
+}
+
+# _anju_pg_url_at URL PORT: the same URL on 127.0.0.1:PORT (user, password and
+# database kept).
+_anju_pg_url_at() {
+  "$ANJU_PYTHON" - "$1" "$2" <<'EOF'
+import sys
+from urllib.parse import urlsplit
+
+u = urlsplit(sys.argv[1])
+userinfo = u.netloc.rpartition("@")[0]
+hostport = f"127.0.0.1:{sys.argv[2]}"
+print(u._replace(netloc=f"{userinfo}@{hostport}" if userinfo else hostport).geturl())
+EOF
+}
+
+# _anju_pg_url_db URL DB: the same URL naming database DB (the one in DATABASE_URL
+# may not exist yet: pytest-django creates test_<name> from "postgres").
+_anju_pg_url_db() {
+  "$ANJU_PYTHON" - "$1" "$2" <<'EOF'
+import sys
+from urllib.parse import quote, urlsplit
+
+print(urlsplit(sys.argv[1])._replace(path="/" + quote(sys.argv[2])).geturl())
+EOF
+}
+
+# Give up on the replica: warn, remove what was made of it, carry on without it.
+_anju_replica_skip() {
+  anju_warn "$1
+    The tests that need a streaming replica (tests/crm_site/test_replica.py) will skip."
+  _anju_stop_replica
+  if [[ -n $ANJU_REPLICA_DATA ]]; then
+    rm -rf -- "$ANJU_REPLICA_DATA"
+  fi
+  return 0
+}
+
+_anju_start_replica() {
+  local psql num major user log err url host port settings opts admin size own=0
+  local backup=()
+  if [[ -n ${DATABASE_REPLICA_URL:-} ]]; then
+    anju_log "DATABASE_REPLICA_URL is set: using that replica, not starting one"
+    return 0
+  fi
+  if ((ANJU_PG_STARTED)); then
+    own=1
+  fi
+  host=$(_anju_pg_url_field "$DATABASE_URL" host)
+  port=$(_anju_pg_url_field "$DATABASE_URL" port)
+  user=$(_anju_pg_url_field "$DATABASE_URL" user)
+  admin=$(_anju_pg_url_db "$DATABASE_URL" postgres)
+  psql=$ANJU_PSQL
+  if [[ -z $psql ]]; then
+    if ! command -v psql >/dev/null 2>&1; then
+      ensure_apt_packages postgresql-client
+    fi
+    psql=$(command -v psql) || anju_die "psql not found"
+  fi
+  if ! num=$(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$admin" -c 'SHOW server_version_num' 2>&1); then
+    _anju_replica_skip "cannot ask PostgreSQL at $host:$port for its version: ${num##*$'\n'}"
+    return 0
+  fi
+  major=$((num / 10000))
+  if [[ -z $ANJU_PG_BIN ]] && ! _anju_find_pg_bin "$major"; then
+    ensure_apt_packages postgresql
+    _anju_find_pg_bin "$major" || true
+  fi
+  if [[ -z $ANJU_PG_BIN || ! -x $ANJU_PG_BIN/pg_basebackup ||
+    $("$ANJU_PG_BIN/postgres" --version) != *" $major."* ]]; then
+    _anju_replica_skip "no PostgreSQL $major server programs here (pg_basebackup, postgres) to run a replica of $host:$port"
+    return 0
+  fi
+
+  if ((own == 0)); then
+    # Someone else's server: the copy holds all its databases. Not past the limit.
+    size=$(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$admin" \
+      -c 'SELECT (sum(pg_database_size(datname)) / 1048576)::bigint FROM pg_database' 2>/dev/null) || size=""
+    if [[ $size =~ ^[0-9]+$ ]] && ((size > ${ANJU_REPLICA_MAX_COPY_MB:-4096})); then
+      _anju_replica_skip "PostgreSQL at $host:$port holds $size MB; a replica of it is a copy of all that
+    (more than ANJU_REPLICA_MAX_COPY_MB=${ANJU_REPLICA_MAX_COPY_MB:-4096}; raise it to copy anyway)"
+      return 0
+    fi
+    # A place for the copy that the postgres user can reach.
+    _anju_pg_choose_base
+    _anju_pg_choose_sockdir
+    if _anju_is_root; then
+      chown postgres: "$ANJU_PG_SOCKDIR"
+    fi
+    anju_log "Copying PostgreSQL at $host:$port ($size MB) for a streaming replica"
+  fi
+  ANJU_REPLICA_DATA="$ANJU_PG_BASE/replica"
+  log="$ANJU_PG_BASE/replica.log"
+  rm -rf -- "$ANJU_REPLICA_DATA"
+  backup=(-d "$DATABASE_URL" -D "$ANJU_REPLICA_DATA" -R -X stream -c fast --no-sync)
+  if ((own)); then
+    # Our own throwaway primary: a slot keeps the WAL the replica still needs.
+    backup+=(-C -S anju_test_replica)
+  fi
+  if ! err=$(_anju_pg_run env PGCONNECT_TIMEOUT=5 "$ANJU_PG_BIN/pg_basebackup" "${backup[@]}" 2>&1); then
+    _anju_replica_skip "pg_basebackup from $host:$port failed: ${err##*$'\n'}
+    (that server must accept replication connections from here: wal_level=replica,
+    max_wal_senders > 0 and a pg_hba.conf line such as 'host replication ${user:-postgres} 127.0.0.1/32 trust';
+    or unset DATABASE_URL: the test command then starts its own primary and replica)"
+    return 0
+  fi
+  # A Debian cluster keeps its configuration in /etc, outside the copied data.
+  if [[ ! -f $ANJU_REPLICA_DATA/postgresql.conf ]]; then
+    _anju_pg_run touch "$ANJU_REPLICA_DATA/postgresql.conf"
+  fi
+  if [[ ! -f $ANJU_REPLICA_DATA/pg_ident.conf ]]; then
+    _anju_pg_run touch "$ANJU_REPLICA_DATA/pg_ident.conf"
+  fi
+  if [[ ! -f $ANJU_REPLICA_DATA/pg_hba.conf ]]; then
+    # shellcheck disable=SC2016  # expanded by the inner sh
+    _anju_pg_run sh -c 'printf "local all %s trust\nhost all %s 127.0.0.1/32 trust\n" "$1" "$1" >"$2"' \
+      sh "${user:-postgres}" "$ANJU_REPLICA_DATA/pg_hba.conf"
+  fi
+  # A hot standby needs at least the primary's values of these.
+  settings=$(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$admin" -c "SELECT string_agg(format('-c %s=%s', name, setting), ' ')
+    FROM pg_settings WHERE name IN ('max_connections', 'max_worker_processes', 'max_wal_senders',
+    'max_prepared_transactions', 'max_locks_per_transaction')") || settings=""
+  ANJU_REPLICA_PORT=$(anju_free_port)
+  opts="-p $ANJU_REPLICA_PORT -k $ANJU_PG_SOCKDIR -c listen_addresses=127.0.0.1 -c hot_standby=on"
+  opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off $settings"
+  anju_log "Starting a PostgreSQL streaming replica of $host:$port on 127.0.0.1:$ANJU_REPLICA_PORT, data in $ANJU_REPLICA_DATA"
+  ANJU_REPLICA_STARTED=1
+  if ! _anju_pg_run "$ANJU_PG_BIN/pg_ctl" -D "$ANJU_REPLICA_DATA" -w -t 60 -l "$log" -o "$opts" start >/dev/null; then
+    tail -n 20 -- "$log" >&2 || true
+    _anju_replica_skip "the replica did not start (log: $log)"
+    return 0
+  fi
+  url=$(_anju_pg_url_at "$DATABASE_URL" "$ANJU_REPLICA_PORT")
+  if [[ $(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$(_anju_pg_url_db "$url" postgres)" -c 'SELECT pg_is_in_recovery()' 2>/dev/null) != t ]]; then
+    _anju_replica_skip "the replica on port $ANJU_REPLICA_PORT does not answer as a standby (log: $log)"
+    return 0
+  fi
+  export DATABASE_REPLICA_URL=$url
+}
+
+_anju_stop_replica() {
+  if ((ANJU_REPLICA_STARTED == 0)); then
+    return 0
+  fi
+  ANJU_REPLICA_STARTED=0
+  if [[ -f $ANJU_REPLICA_DATA/postmaster.pid ]]; then
+    anju_log "Stopping the PostgreSQL replica (port $ANJU_REPLICA_PORT)"
+    # A throwaway copy, removed with the test directory: no shutdown checkpoint.
+    _anju_pg_run "$ANJU_PG_BIN/pg_ctl" -D "$ANJU_REPLICA_DATA" -m immediate -w -t 60 stop >/dev/null 2>&1 ||
+      anju_warn "pg_ctl stop of the replica failed; see $ANJU_PG_BASE/replica.log"
+  fi
 }
 
 # --- Redis ------------------------------------------------------------------------------
@@ -662,7 +865,8 @@ _anju_stop_redis() {
   rm -f -- "$ANJU_REDIS_DIR/owner.pid"
 }
 
-# Start PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set.
+# Start PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set; in test
+# mode, a streaming replica of that PostgreSQL unless DATABASE_REPLICA_URL is set.
 anju_start_services() {
   anju_find_python
   if [[ -n ${DATABASE_URL:-} ]]; then
@@ -674,6 +878,9 @@ anju_start_services() {
     anju_log "REDIS_URL is set: using that Redis, not starting one"
   else
     _anju_start_redis
+  fi
+  if [[ $ANJU_MODE == test ]]; then
+    _anju_start_replica
   fi
 }
 
@@ -926,6 +1133,7 @@ _anju_on_exit() {
     _ANJU_CLEANED=1
     _anju_stop_children
     _anju_stop_redis
+    _anju_stop_replica
     _anju_stop_postgres
     if [[ -n $ANJU_CHILDREN_FILE ]]; then
       rm -f -- "$ANJU_CHILDREN_FILE"

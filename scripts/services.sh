@@ -3,7 +3,8 @@
 # scripts/test.sh: project-local PostgreSQL and Redis on free ports.
 #
 #   scripts/services.sh start [run|test]  start them (unless DATABASE_URL /
-#                                         REDIS_URL are set), print the export
+#                                         REDIS_URL are set; test: a streaming
+#                                         replica too), print the export
 #                                         lines, keep running until Ctrl-C
 #   scripts/services.sh check [run|test]  start them, connect with psql and
 #                                         redis PING over the URLs, stop again
@@ -17,7 +18,7 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -105,6 +106,9 @@ cmd_stop() {
 print_exports() {
   printf 'export DATABASE_URL=%q\n' "${DATABASE_URL:-}"
   printf 'export REDIS_URL=%q\n' "${REDIS_URL:-}"
+  if [[ -n ${DATABASE_REPLICA_URL:-} ]]; then
+    printf 'export DATABASE_REPLICA_URL=%q\n' "$DATABASE_REPLICA_URL"
+  fi
 }
 
 cmd_check() {
@@ -114,6 +118,11 @@ cmd_check() {
   [[ -n $psql ]] || anju_die "psql not found"
   PGCONNECT_TIMEOUT=5 "$psql" -X -v ON_ERROR_STOP=1 "$DATABASE_URL" -tA \
     -c "SELECT current_database() || ' on port ' || inet_server_port() || ', ' || version()"
+  if [[ -n ${DATABASE_REPLICA_URL:-} ]]; then
+    anju_heading "psql $DATABASE_REPLICA_URL"
+    PGCONNECT_TIMEOUT=5 "$psql" -X -v ON_ERROR_STOP=1 "$DATABASE_REPLICA_URL" -tA \
+      -c "SELECT current_database() || ' on port ' || inet_server_port() || ', in recovery: ' || pg_is_in_recovery()"
+  fi
   anju_heading "PING $REDIS_URL"
   if command -v redis-cli >/dev/null 2>&1; then
     redis_ok=$(redis-cli -u "$REDIS_URL" ping)

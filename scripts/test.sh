@@ -3,7 +3,9 @@
 # deployment check, then pytest (arguments are passed to pytest).
 #
 # PostgreSQL and Redis are throwaway servers on free ports, removed at exit,
-# unless DATABASE_URL / REDIS_URL are set (then those are used).
+# unless DATABASE_URL / REDIS_URL are set (then those are used). A streaming
+# replica of that PostgreSQL too, for tests/crm_site/test_replica.py, unless
+# DATABASE_REPLICA_URL is set; when the server refuses replication, those skip.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -33,6 +35,9 @@ DJANGO_SECRET_KEY=$(random_key)
 ID_NUMBER_HASH_KEY=$(random_key)
 export DJANGO_DEBUG=false
 export DJANGO_SETTINGS_MODULE=crm_site.settings
+# Tests read the rows they have just written: reporting reads stay on the primary,
+# except in tests/crm_site/test_replica.py, which turns them on (crm_site/replica.py).
+export DATABASE_REPLICA_READS="${DATABASE_REPLICA_READS:-false}"
 
 anju_step "ruff check" ruff check .
 anju_step "ruff format --check" ruff format --check .
