@@ -199,7 +199,7 @@ REQUEST_DIMENSIONS = (
     Dimension("unit", _("Unit"), "unit_id", labels=unit_names),
     Dimension("department", _("Handled by"), "department"),
     Dimension("contractor", _("Contractor"), "contractor_id", labels=contractor_names),
-    Dimension("month", _("Month opened"), "opened_month", month=True),
+    Dimension("month", _("Month received"), "opened_month", month=True),
     Dimension("status", _("Status"), "status"),
     Dimension("overdue", _("Deadline"), "overdue"),
     Dimension("repeat", _("Repeat"), "repeat"),
@@ -224,7 +224,12 @@ WORK_ORDER_DIMENSIONS = (
     Dimension("status", _("Status"), "status"),
     Dimension("on_time", _("Sign-off"), "on_time"),
     Dimension("month", _("Month created"), "created_month", month=True),
-    Dimension("request_month", _("Month opened"), "request_month", month=True),
+    Dimension(
+        "request_month",
+        _("Month the request was received"),
+        "request_month",
+        month=True,
+    ),
     Dimension("answered", _("Survey"), "answered"),
 )
 

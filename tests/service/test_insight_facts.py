@@ -213,3 +213,44 @@ def test_refreshing_twice_and_rebuilding_give_the_same_rows(history):
     insight.rebuild(only=[REQUESTS, WORK_ORDERS])
     assert list(RequestFact.objects.order_by("request_id").values()) == requests
     assert list(WorkOrderFact.objects.order_by("work_order_id").values()) == work
+
+
+def test_a_unit_moved_to_another_building_moves_its_facts(history, units):
+    from sales.models import Unit
+    from tests.factories import make_building
+
+    facts_refreshed(REQUESTS, WORK_ORDERS)
+    other = make_building(project_name="安居·云栖府", floors=1, per_floor=1, skipped=())
+    other.units.all().delete()  # an empty building to move the unit into
+    Unit.objects.filter(pk=units[0].pk).update(building=other)
+    facts_refreshed(REQUESTS, WORK_ORDERS)
+    assert _fact(history["leak"]).building_id == other.pk
+    assert _fact(history["leak"]).project_id == other.project_id
+    fixed = WorkOrderFact.objects.get(work_order_id=history["fixed"].pk)
+    assert fixed.building_id == other.pk
+
+
+@pytest.mark.parametrize(
+    ("source_key", "measure", "dims"),
+    [
+        ("service.requests", "requests", ["month", "category"]),
+        ("service.requests", "cost", ["unit", "repeat"]),
+        ("service.requests", "satisfaction", ["contractor"]),
+        ("service.work_orders", "cost", ["contractor", "status"]),
+    ],
+)
+def test_every_explorer_cell_equals_its_rows(
+    history, service_manager, source_key, measure, dims
+):
+    facts_refreshed(REQUESTS, WORK_ORDERS)
+    source = insight.source_named(source_key)
+    table = insight.pivot(
+        service_manager,
+        source,
+        source.measure(measure),
+        [source.dimension(d) for d in dims],
+    )
+    assert table.cells
+    for (row, column), value in table.cells.items():
+        rows = source.rows_for(service_manager, table.cell_filters(row, column))
+        assert rows.aggregate(v=source.measure(measure).expression())["v"] == value

@@ -267,3 +267,28 @@ def test_the_page_costs_the_same_queries_whatever_the_rows(
     grow(6)
     assert RequestFact.objects.count() == 8
     assert _queries(client) == few
+
+
+def test_the_units_page_costs_the_same_queries_whatever_the_rows(
+    client, make_request, units, service_manager
+):
+    client.force_login(service_manager)
+    url = reverse("service:insight-units")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    for unit in units[:2]:
+        make_request(unit=unit)
+        make_request(unit=unit)
+    facts_refreshed()
+    count()
+    few = count()
+    for unit in units[2:6]:
+        make_request(unit=unit)
+        make_request(unit=unit)
+    facts_refreshed()
+    assert len(client.get(url).context["units"]) == 6
+    assert count() == few
