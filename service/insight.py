@@ -202,7 +202,7 @@ REQUEST_DIMENSIONS = (
     Dimension("month", _("Month received"), "opened_month", month=True),
     Dimension("status", _("Status"), "status"),
     Dimension("overdue", _("Deadline"), "overdue"),
-    Dimension("repeat", _("Repeat"), "repeat"),
+    Dimension("repeat", _("Repeat within 90 days"), "repeat"),
     Dimension("answered", _("Survey"), "answered"),
 )
 
