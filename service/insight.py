@@ -10,7 +10,11 @@ days before it was received.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import insight
@@ -18,7 +22,10 @@ from crm_site.insight import Dimension, Kind, Measure
 from service.models import RequestFact, WorkOrderFact
 
 REPEAT_DAYS = 90
-# Statuses in which a request is still being worked (its deadline still runs).
+# How far back the escalation sweep (every 10 minutes) looks for deadlines that passed.
+DEADLINE_LOOKBACK = timedelta(hours=1)
+# Statuses in which a request is still being worked (its deadline still runs). Being
+# late is judged at the statement's time, not the transaction's start (now()).
 _WORKING = "('received', 'assigned', 'in_progress')"
 
 REQUESTS = insight.FactTable(
@@ -36,8 +43,9 @@ SELECT r.id, r.customer_id, r.receiver_id, r.kind, r.category, r.severity, r.cha
        (r.closed_at AT TIME ZONE %(tz)s)::date,
        round((EXTRACT(EPOCH FROM r.closed_at - r.received_at) / 3600)::numeric, 1),
        CASE WHEN r.status IN {_WORKING}
-            THEN now() > r.resolution_due
-                 OR (r.status = 'received' AND now() > r.response_due)
+            THEN statement_timestamp() > r.resolution_due
+                 OR (r.status = 'received'
+                     AND statement_timestamp() > r.response_due)
             ELSE COALESCE(r.resolved_at > r.resolution_due, FALSE) END,
        COALESCE(w.cost, 0), COALESCE(cb.amount, 0),
        COALESCE(w.cost, 0) - COALESCE(cb.amount, 0),
@@ -99,6 +107,29 @@ LEFT JOIN service_surveyresponse s ON s.invitation_id = i.id
 WHERE wo.status <> 'cancelled' AND {where}
 """,
 )
+
+
+def deadlines_passed_mark(*, now: datetime | None = None) -> int:
+    """Mark dirty the requests still being worked whose deadline passed within
+    DEADLINE_LOOKBACK: becoming late changes no row, so no trigger sees it, and their
+    overdue flag would wait for the next change. Run by the escalation sweep; marking
+    a key twice only recomputes its row again."""
+    now = now or timezone.now()
+    since = now - DEADLINE_LOOKBACK
+    with connection.cursor() as cursor:
+        # request_due_idx serves the resolution deadlines, request_status_idx the
+        # requests still at the desk.
+        cursor.execute(
+            f"""
+INSERT INTO crm_site_factdirty (fact, key)
+SELECT %(fact)s, id FROM service_servicerequest
+WHERE status IN {_WORKING}
+  AND ((resolution_due >= %(since)s AND resolution_due < %(now)s)
+       OR (status = 'received' AND response_due >= %(since)s
+           AND response_due < %(now)s))""",
+            {"fact": REQUESTS.key, "since": since, "now": now},
+        )
+        return cursor.rowcount
 
 
 def request_scope(user) -> Q:

@@ -44,8 +44,8 @@ class RequestFact(models.Model):
     opened_on = models.DateField()
     closed_on = models.DateField(null=True)
     hours_to_close = models.DecimalField(max_digits=9, decimal_places=1, null=True)
-    # Resolved after its deadline, or still being worked past it (set when the
-    # escalation sweep raises it, which marks the row dirty).
+    # Resolved after its deadline, or still being worked past it (the escalation
+    # sweep marks requests whose deadline just passed: service.insight).
     overdue = models.BooleanField(choices=OVERDUE_CHOICES)
     # What its work orders (not cancelled) cost; what was charged back to contractors
     # for defects reported in it; the difference.

@@ -254,3 +254,31 @@ def test_every_explorer_cell_equals_its_rows(
     for (row, column), value in table.cells.items():
         rows = source.rows_for(service_manager, table.cell_filters(row, column))
         assert rows.aggregate(v=source.measure(measure).expression())["v"] == value
+
+
+def test_a_request_whose_deadline_just_passed_becomes_overdue_after_the_sweep(
+    make_request,
+):
+    import time
+    from datetime import timedelta
+
+    from service import tasks
+    from service.insight import deadlines_passed_mark
+    from service.models import ServiceRequest
+
+    request = make_request()
+    due = timezone.now() + timedelta(seconds=2)
+    ServiceRequest.objects.filter(pk=request.pk).update(
+        response_due=due, resolution_due=due
+    )
+    facts_refreshed(REQUESTS)
+    assert _fact(request).overdue is False
+    time.sleep(2.2)
+    # Becoming late changes no row: nothing is marked until the sweep looks.
+    assert not FactDirty.objects.filter(fact=REQUESTS, key=request.pk).exists()
+    tasks.escalations_sweep.run()
+    assert FactDirty.objects.filter(fact=REQUESTS, key=request.pk).exists()
+    facts_refreshed(REQUESTS)
+    assert _fact(request).overdue is True
+    # Deadlines that passed long ago are not marked again and again.
+    assert deadlines_passed_mark(now=timezone.now() + timedelta(days=2)) == 0
