@@ -76,5 +76,10 @@ class ServiceConfig(AppConfig):
 
         service_telephony.register()
 
+        # The request and work-order facts, and their sources in the explorer.
+        from service import insight as service_insight
+
+        service_insight.register()
+
         # The webhook events this app sends (crm_site.webhooks).
         from service import webhooks  # noqa: F401

@@ -414,3 +414,32 @@ class PortalLetterForm(InputLimits, forms.Form):
         if unit is None:
             raise forms.ValidationError(gettext("Choose one of your homes."))
         return unit
+
+
+class InsightFilterForm(InputLimits, forms.Form):
+    """The service insight page's period and project; a bad value shows its error and
+    the page falls back to the default."""
+
+    months = forms.TypedChoiceField(
+        label=_("Period"),
+        coerce=int,
+        required=False,
+        empty_value=None,
+        choices=[
+            (6, _("Last 6 months")),
+            (12, _("Last 12 months")),
+            (24, _("Last 24 months")),
+        ],
+    )
+    project = forms.ModelChoiceField(
+        label=_("Project"),
+        queryset=None,
+        required=False,
+        empty_label=_("All projects"),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from sales.models import Project
+
+        self.fields["project"].queryset = Project.objects.order_by("name")

@@ -10,10 +10,14 @@ from crm_site.jobs import tracked
 @shared_task(name="service.tasks.escalations_sweep", ignore_result=True)
 @tracked("service.escalations_sweep")
 def escalations_sweep() -> int:
-    """Raise overdue requests up the escalation ladder; each level once."""
+    """Raise overdue requests up the escalation ladder; each level once. Requests
+    that just became late are marked for the insight facts' refresh too."""
+    from service.insight import deadlines_passed_mark
     from service.services import escalations_sweep as sweep
 
-    return sweep()
+    raised = sweep()
+    deadlines_passed_mark()
+    return raised
 
 
 @shared_task(name="service.tasks.dashboard_warm", ignore_result=True)

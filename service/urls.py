@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from service.views import dashboard as dashboard_views
-from service.views import handover, mailbox, surveys
+from service.views import handover, insight, mailbox, surveys
 from service.views import knowledge as knowledge_views
 from service.views import requests as views
 from service.views import work as work_views
@@ -95,6 +95,9 @@ urlpatterns = [
     path("letters/<int:pk>/answer/", mailbox.letter_answer, name="letter-answer"),
     # Dashboard (item 10).
     path("dashboard/", dashboard_views.service_dashboard, name="dashboard"),
+    # Service insight (issue 17, item 3): read from the fact tables.
+    path("insight/", insight.service_insight, name="insight"),
+    path("insight/units/", insight.insight_units, name="insight-units"),
     path("handovers/", handover.handover_list, name="handover-list"),
     path("handovers/new/", handover.handover_create, name="handover-create"),
     path("handovers/<int:pk>/", handover.handover_detail, name="handover-detail"),

@@ -12,6 +12,7 @@ from service.models.core import (  # noqa: F401
     ServiceStep,
     Severity,
 )
+from service.models.facts import RequestFact, WorkOrderFact  # noqa: F401
 from service.models.handover import (  # noqa: F401
     DEFAULT_CHECKLIST,
     HandoverAppointment,

@@ -275,6 +275,12 @@ class ServiceRequest(models.Model):
             models.Index(
                 fields=["customer", "-received_at"], name="request_customer_idx"
             ),
+            # A unit's earlier requests of a category (repeats, service.insight).
+            models.Index(
+                fields=["unit", "category", "received_at"],
+                condition=Q(unit__isnull=False),
+                name="request_unit_repeat_idx",
+            ),
             models.Index(
                 fields=["resolution_due"],
                 condition=~Q(status__in=["resolved", "called_back", "closed"]),

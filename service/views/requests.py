@@ -16,7 +16,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm_site import confirm
+from crm_site import confirm, insight
 from crm_site.overview import moment
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
@@ -82,7 +82,10 @@ def request_list(request: HttpRequest) -> HttpResponse:
     qs = ServiceRequest.objects.visible_to(request.user).select_related(
         "customer", "receiver", "handler", "unit__building"
     )
-    view = request.GET.get("view", "open")
+    # The rows behind an explorer cell or an insight figure (crm_site.insight), shown
+    # whatever their status unless a tab is picked as well.
+    qs, drill = insight.drill_apply(request, qs)
+    view = request.GET.get("view", "all" if drill is not None else "open")
     now = timezone.now()
     if view == "mine":
         qs = qs.filter(receiver=request.user, status__in=ServiceRequest.OPEN)
@@ -121,7 +124,11 @@ def request_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "view": view,
             "narrowed": narrowed,
-            "filter_query": urlencode({"view": view, **narrowed}),
+            "drill": drill,
+            "filter_query": urlencode(
+                {"view": view, **narrowed}
+                | ({"drill": drill.token} if drill is not None else {})
+            ),
         },
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -9,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm_site import insight
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from service import services_work
@@ -112,25 +115,33 @@ WORK_VIEWS = {
     "pending": WorkOrder.PENDING,
     "done": (WorkOrder.Status.DONE,),
     "cancelled": (WorkOrder.Status.CANCELLED,),
+    "all": tuple(WorkOrder.Status.values),
 }
 
 
 @see_required("service.view_service_desk")
 def work_order_list(request: HttpRequest) -> HttpResponse:
-    view = request.GET.get("view", "pending")
-    if view not in WORK_VIEWS:
-        view = "pending"
-    qs = WorkOrder.objects.filter(status__in=WORK_VIEWS[view]).select_related(
+    qs = WorkOrder.objects.select_related(
         "contractor", "request__customer", "request__unit__building"
     )
+    # The work orders behind an explorer cell or an insight figure, whatever their
+    # status unless a tab is picked as well.
+    qs, drill = insight.drill_apply(request, qs)
+    view = request.GET.get("view", "all" if drill is not None else "pending")
+    if view not in WORK_VIEWS:
+        view = "pending"
+    if view != "all":
+        qs = qs.filter(status__in=WORK_VIEWS[view])
     order = ("appointment_at", "pk") if view == "pending" else ("-created_at", "-pk")
+    query = {"view": view} | ({"drill": drill.token} if drill is not None else {})
     return render(
         request,
         "service/work_order_list.html",
         {
             "page": paginate(qs.order_by(*order), page=request.GET.get("page")),
             "view": view,
-            "filter_query": f"view={view}",
+            "drill": drill,
+            "filter_query": urlencode(query),
         },
     )
 
