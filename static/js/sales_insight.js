@@ -50,8 +50,8 @@
       },
       plugins: [valueLabels],
       options: Object.assign({}, base, {
-        layout: { padding: { top: 16 } },
-        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } }
+        // Headroom above the tallest bar for its number.
+        scales: { y: { beginAtZero: true, grace: "15%", ticks: { precision: 0 } } }
       })
     });
   }

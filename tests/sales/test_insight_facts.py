@@ -178,3 +178,20 @@ def test_the_first_visit_is_the_earliest_visit_near_the_deal_or_its_move_to_visi
     fact = DealFact.objects.get(deal_id=deal.pk)
     assert fact.first_visit_on == date(2026, 3, 25)
     assert fact.visit_month == date(2026, 3, 1)
+
+
+def test_the_time_in_stage_source_pivots_and_drills_into_its_deals(
+    client, building, consultant, far_consultant, sales_manager
+):
+    mine = [sell(building, consultant, contract=c) for c in (True, False)]
+    sell(building, far_consultant, contract=True)  # another team's
+    facts_refreshed(STAGES)
+    source = insight.source_named(STAGES)
+    table = insight.pivot(
+        sales_manager, source, source.measure("deals"), [source.dimension("stage")]
+    )
+    assert table.cells[("subscribed", None)] == 2
+    assert table.cells[("contracted", None)] == 1
+    client.force_login(sales_manager)
+    response = client.get(insight.drill_url(source, table.cell_filters("subscribed")))
+    assert {d.pk for d in response.context["page"].items} == {d.pk for d in mine}
