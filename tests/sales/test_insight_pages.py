@@ -326,6 +326,6 @@ def test_the_figures_read_the_fact_tables_only(sales_manager, deals):
         assert not any(f'"{t}"' in query["sql"] for t in live), query["sql"]
 
 
-def test_a_months_first_visit_is_its_cohort_even_at_the_year_boundary():
+def test_months_are_counted_across_the_year_boundary():
     assert add_months(date(2026, 11, 1), 2) == date(2027, 1, 1)
     assert add_months(date(2026, 1, 1), -1) == date(2025, 12, 1)
