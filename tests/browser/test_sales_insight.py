@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -46,6 +47,13 @@ def _office(consultant, other_consultant):
             deal.move_to("lost", actor=actor, reason=reasons[n % 5])
         _spread(deal, now - timedelta(days=20 + 9 * n), [1 + n % 4, 2 + n, 3, 4])
     facts_refreshed()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def _fits_the_phone(page) -> None:
