@@ -1,4 +1,6 @@
-"""Sales in the explorer (crm_site.insight): the deal fact table and its source."""
+"""Sales in the explorer (crm_site.insight): the deal fact and the stage-duration fact,
+and their sources. The win/loss, time-in-stage and cohort pages read them too
+(sales.insight_figures)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,20 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site import insight
 from crm_site.insight import Dimension, Kind, Measure
-from sales.models import DealFact, Opportunity
+from sales.models import DealFact, Opportunity, StageDuration
 
 # Stage order for "how far it got": lost is not a place on the way.
 _WAY = [s for s in Opportunity.Stage.values if s != Opportunity.Stage.LOST]
 _RANK = "CASE {col} " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(_WAY))
 _RANK += " END"
 _WAY_ARRAY = "ARRAY[" + ", ".join(f"'{s}'" for s in _WAY) + "]"
+# A move to any of these stages means the customer has been to the sales office.
+_SINCE_VISIT = ", ".join(
+    f"'{s}'" for s in _WAY[_WAY.index(Opportunity.Stage.VISITED) :]
+)
+# A visit logged this long before a deal opened still counts as the deal's first visit
+# (a customer who comes back a year later for another project starts a new cohort).
+VISIT_BEFORE_DAYS = 90
 
 DEALS = insight.FactTable(
     key="sales.deals",
@@ -31,7 +40,19 @@ SELECT o.id, o.customer_id, o.project_id, u.building_id, COALESCE(u.layout, ''),
        (o.created_at AT TIME ZONE %(tz)s)::date,
        h.contracted_on, h.lost_on, o.agreed_price,
        CASE WHEN o.stage IN ('contracted', 'paid') THEN o.agreed_price END,
-       h.contracted_on - (o.created_at AT TIME ZONE %(tz)s)::date
+       h.contracted_on - (o.created_at AT TIME ZONE %(tz)s)::date,
+       CASE WHEN o.stage IN ('contracted', 'paid') THEN 'won'
+            WHEN o.stage = 'lost' THEN 'lost' ELSE '' END,
+       date_trunc('month', CASE
+           WHEN o.stage IN ('contracted', 'paid') THEN COALESCE(
+               h.contracted_on, (o.stage_changed_at AT TIME ZONE %(tz)s)::date)
+           WHEN o.stage = 'lost' THEN COALESCE(
+               h.lost_on, (o.stage_changed_at AT TIME ZONE %(tz)s)::date)
+       END)::date,
+       (LEAST(v.first_visit, h.visited_at) AT TIME ZONE %(tz)s)::date,
+       date_trunc('month', LEAST(v.first_visit, h.visited_at) AT TIME ZONE %(tz)s)::date,
+       date_trunc('month', h.subscribed_at AT TIME ZONE %(tz)s)::date,
+       date_trunc('month', h.contracted_on)::date
 FROM sales_opportunity o
 JOIN customers_customer c ON c.id = o.customer_id
 JOIN crm_site_user cu ON cu.id = o.consultant_id
@@ -41,14 +62,94 @@ LEFT JOIN LATERAL (
            (min(sc.changed_at) FILTER (WHERE sc.to_stage = 'contracted')
                AT TIME ZONE %(tz)s)::date AS contracted_on,
            (max(sc.changed_at) FILTER (WHERE sc.to_stage = 'lost')
-               AT TIME ZONE %(tz)s)::date AS lost_on
+               AT TIME ZONE %(tz)s)::date AS lost_on,
+           min(sc.changed_at) FILTER (
+               WHERE sc.to_stage IN ({_SINCE_VISIT})) AS visited_at,
+           min(sc.changed_at) FILTER (
+               WHERE sc.to_stage IN ('subscribed', 'contracted', 'paid')
+           ) AS subscribed_at
     FROM sales_stagechange sc WHERE sc.opportunity_id = o.id
 ) h ON TRUE
+LEFT JOIN LATERAL (
+    SELECT min(i.occurred_at) AS first_visit
+    FROM customers_interaction i
+    WHERE i.customer_id = o.customer_id AND i.kind = 'visit'
+      AND i.occurred_at >= o.created_at - interval '{VISIT_BEFORE_DAYS} days'
+) v ON TRUE
 WHERE {{where}}
 """,
 )
 
-# The triggers that mark a deal's row dirty: sales/migrations/0024_deal_fact_triggers.
+# The triggers that mark a deal's row dirty: sales/migrations/0024_deal_fact_triggers
+# and 0026_win_loss_fact_triggers.
+
+# Every stage in Opportunity.Stage order: a row's id is deal_id * 16 + this place.
+_PLACE = "CASE {col} " + " ".join(
+    f"WHEN '{s}' THEN {i}" for i, s in enumerate(Opportunity.Stage.values)
+)
+_PLACE += " END"
+_BUCKETS = [
+    (1, StageDuration.Bucket.D0),
+    (3, StageDuration.Bucket.D1),
+    (7, StageDuration.Bucket.D3),
+    (14, StageDuration.Bucket.D7),
+    (30, StageDuration.Bucket.D14),
+    (60, StageDuration.Bucket.D30),
+]
+_BUCKET = (
+    "CASE "
+    + " ".join(f"WHEN {{days}} < {limit} THEN '{code}'" for limit, code in _BUCKETS)
+    + f" ELSE '{StageDuration.Bucket.D60}' END"
+)
+
+# A deal's stays: the first stage from its creation (the first move's from-stage, or
+# its stage when it never moved), then each move's to-stage; a stay ends when the next
+# begins. History moved before the creation (imported deals) starts the first stay at
+# that move. Stays in one stage are summed; a stage the deal is in now has no duration.
+STAGE_DURATIONS = insight.FactTable(
+    key="sales.stage_durations",
+    label=_("Time in stage"),
+    model=StageDuration,
+    key_column="deal_id",
+    key_expr="o.id",
+    select_sql=f"""
+WITH stays AS (
+    SELECT s.deal_id, s.stage, s.entered_at,
+           lead(s.entered_at) OVER (
+               PARTITION BY s.deal_id ORDER BY s.entered_at, s.seq) AS left_at
+    FROM (
+        SELECT o.id AS deal_id, COALESCE(f.from_stage, o.stage) AS stage,
+               LEAST(o.created_at, f.changed_at) AS entered_at, 0 AS seq
+        FROM sales_opportunity o
+        LEFT JOIN LATERAL (
+            SELECT sc.from_stage, sc.changed_at FROM sales_stagechange sc
+            WHERE sc.opportunity_id = o.id ORDER BY sc.changed_at, sc.id LIMIT 1
+        ) f ON TRUE
+        WHERE {{where}}
+        UNION ALL
+        SELECT sc.opportunity_id, sc.to_stage, sc.changed_at, sc.id
+        FROM sales_stagechange sc JOIN sales_opportunity o ON o.id = sc.opportunity_id
+        WHERE {{where}}
+    ) s
+), per_stage AS (
+    SELECT deal_id, stage, min(entered_at) AS entered_at,
+           CASE WHEN bool_and(left_at IS NOT NULL) THEN max(left_at) END AS left_at,
+           CASE WHEN bool_and(left_at IS NOT NULL) THEN round(sum(
+               GREATEST(EXTRACT(EPOCH FROM left_at - entered_at), 0)
+           ) / 86400, 2) END AS days
+    FROM stays GROUP BY deal_id, stage
+)
+SELECT p.deal_id * 16 + {_PLACE.format(col="p.stage")}, p.deal_id, p.stage,
+       p.entered_at, p.left_at, p.days,
+       CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END,
+       o.project_id, o.consultant_id, cu.team_id, c.source,
+       date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)::date
+FROM per_stage p
+JOIN sales_opportunity o ON o.id = p.deal_id
+JOIN customers_customer c ON c.id = o.customer_id
+JOIN crm_site_user cu ON cu.id = o.consultant_id
+""",
+)
 
 
 def deal_scope(user) -> Q:
@@ -109,6 +210,35 @@ def _dimensions() -> tuple[Dimension, ...]:
         Dimension("reached", _("Stage reached"), "reached"),
         Dimension("lost_reason", _("Lost reason"), "lost_reason"),
         Dimension("month", _("Month opened"), "created_month", month=True),
+        Dimension("outcome", _("Outcome"), "outcome"),
+        Dimension("closed_month", _("Month won or lost"), "closed_month", month=True),
+        Dimension("visit_month", _("Month of first visit"), "visit_month", month=True),
+        Dimension(
+            "subscribed_month",
+            _("Month subscribed"),
+            "subscribed_month",
+            month=True,
+        ),
+        Dimension(
+            "contracted_month",
+            _("Month contracted"),
+            "contracted_month",
+            month=True,
+        ),
+    )
+
+
+def _stage_dimensions() -> tuple[Dimension, ...]:
+    """The deal's own dimensions, by the same keys (a drill keeps its meaning)."""
+    by_key = {d.key: d for d in _dimensions()}
+    return (
+        Dimension("stage", _("Stage"), "stage"),
+        by_key["project"],
+        by_key["consultant"],
+        by_key["team"],
+        by_key["channel"],
+        Dimension("entered_month", _("Month entered"), "entered_month", month=True),
+        Dimension("bucket", _("Time in stage"), "bucket"),
     )
 
 
@@ -155,3 +285,46 @@ def register() -> None:
             order=10,
         )
     )
+    insight.register_fact(STAGE_DURATIONS)
+    insight.register(
+        insight.Source(
+            key="sales.stage_durations",
+            label=_("Time in stage"),
+            model=StageDuration,
+            measures=(
+                Measure("deals", _("Deals"), "count"),
+                Measure(
+                    "days",
+                    _("Days in stage (average)"),
+                    "avg",
+                    "days",
+                    kind=Kind.DURATION,
+                    decimals=1,
+                ),
+                Measure(
+                    "days_total",
+                    _("Days in stage (total)"),
+                    "sum",
+                    "days",
+                    kind=Kind.DURATION,
+                    decimals=1,
+                ),
+            ),
+            dimensions=_stage_dimensions(),
+            see="sales.view_sales_management",
+            # The same columns and rule as the deals: a manager counts their team's.
+            scope=deal_scope,
+            list_url="sales:opportunity-list",
+            row_key="deal_id",
+            facts=("sales.stage_durations",),
+            order=11,
+        )
+    )
+
+
+def deals_source() -> insight.Source:
+    return insight.source_named(DEALS.key)
+
+
+def stages_source() -> insight.Source:
+    return insight.source_named(STAGE_DURATIONS.key)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sales import views, views_deposits, views_overview, views_sessions
+from sales import views, views_deposits, views_insight, views_overview, views_sessions
 
 app_name = "sales"
 
@@ -63,6 +63,9 @@ urlpatterns = [
     path("approvals/<int:pk>/decide/", views.approval_decide, name="approval-decide"),
     path("payments/overdue/", views.payments_overdue, name="payments-overdue"),
     path("dashboard/", views.sales_dashboard, name="dashboard"),
+    path("insight/win-loss/", views_insight.win_loss, name="insight-win-loss"),
+    path("insight/velocity/", views_insight.velocity, name="insight-velocity"),
+    path("insight/cohorts/", views_insight.cohorts, name="insight-cohorts"),
     path(
         "deals/<int:pk>/changes/", views.deal_change_create, name="deal-change-create"
     ),

@@ -15,7 +15,7 @@ from sales.models.deals import (
     StageChange,
     UnitHold,
 )
-from sales.models.facts import DealFact
+from sales.models.facts import DealFact, StageDuration
 from sales.models.inventory import Building, PriceChange, Project, SalesAccess, Unit
 from sales.models.money import DiscountRequest, PaymentItem, Receipt
 from sales.models.opening import (
@@ -59,6 +59,7 @@ __all__ = [
     "SessionOrderNotice",
     "SessionUnit",
     "StageChange",
+    "StageDuration",
     "Unit",
     "UnitHold",
 ]

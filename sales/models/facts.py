@@ -12,6 +12,11 @@ from django.utils.translation import gettext_lazy as _
 from sales.models.deals import Opportunity
 
 
+class Outcome(models.TextChoices):
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
 class DealFact(models.Model):
     """One row per deal: who, where, through which channel, how far it got, for how
     much and how fast. Kept by sales.insight.DEALS."""
@@ -40,10 +45,32 @@ class DealFact(models.Model):
     # The agreed price of a deal under contract (contracted or paid), else NULL.
     contract_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True)
     days_to_contract = models.IntegerField(null=True)
+    # Won (under contract or paid) or lost, and the month it happened; open: blank.
+    outcome = models.CharField(max_length=4, choices=Outcome.choices, blank=True)
+    closed_month = models.DateField(null=True)
+    # The deal's first visit (首访): the customer's first visit logged from 90 days
+    # before the deal opened, or the deal's first move to visited or beyond, whichever
+    # came first; NULL for a deal never visited. Its month is the deal's cohort.
+    first_visit_on = models.DateField(null=True)
+    visit_month = models.DateField(null=True)
+    # The months the deal first reached subscription (认购) and contract (签约),
+    # kept even when the deal was cancelled afterwards: the cohorts count events.
+    subscribed_month = models.DateField(null=True)
+    contracted_month = models.DateField(null=True)
 
     class Meta:
         verbose_name = _("deal fact")
         indexes = [
+            models.Index(
+                fields=["closed_month", "outcome"],
+                condition=models.Q(closed_month__isnull=False),
+                name="dealfact_closed",
+            ),
+            models.Index(
+                fields=["visit_month", "project_id"],
+                condition=models.Q(visit_month__isnull=False),
+                name="dealfact_cohort",
+            ),
             models.Index(fields=["created_month", "project_id"], name="dealfact_month"),
             models.Index(fields=["team_id", "created_month"], name="dealfact_team"),
             models.Index(
@@ -54,3 +81,49 @@ class DealFact(models.Model):
 
     def __str__(self) -> str:
         return f"deal {self.deal_id}"
+
+
+class StageDuration(models.Model):
+    """One row per deal and stage it has been in: when it entered (the first stage
+    at the deal's creation), when it left (NULL while it is still there) and the days
+    spent, summed over every stay when the deal came back to the stage. Kept by
+    sales.insight.STAGE_DURATIONS from the stage history."""
+
+    class Bucket(models.TextChoices):
+        D0 = "d00", _("under 1 day")
+        D1 = "d01", _("1–3 days")
+        D3 = "d03", _("3–7 days")
+        D7 = "d07", _("7–14 days")
+        D14 = "d14", _("14–30 days")
+        D30 = "d30", _("30–60 days")
+        D60 = "d60", _("over 60 days")
+
+    # deal_id * 16 + the stage's place in Opportunity.Stage: one row per deal and stage.
+    id = models.BigIntegerField(primary_key=True)
+    deal_id = models.BigIntegerField()
+    stage = models.CharField(max_length=20, choices=Opportunity.Stage.choices)
+    entered_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True)
+    days = models.DecimalField(max_digits=9, decimal_places=2, null=True)
+    bucket = models.CharField(max_length=3, choices=Bucket.choices, blank=True)
+    project_id = models.BigIntegerField()
+    consultant_id = models.BigIntegerField()
+    team_id = models.BigIntegerField(null=True)
+    channel = models.CharField(max_length=20, blank=True)
+    entered_month = models.DateField()
+
+    class Meta:
+        verbose_name = _("stage duration")
+        indexes = [
+            models.Index(fields=["deal_id"], name="stagedur_deal"),
+            models.Index(
+                fields=["entered_month", "project_id", "stage"], name="stagedur_month"
+            ),
+            models.Index(fields=["team_id", "entered_month"], name="stagedur_team"),
+            models.Index(
+                fields=["consultant_id", "entered_month"], name="stagedur_consultant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"deal {self.deal_id} in {self.stage}"
