@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import explorer, outbox
@@ -150,6 +150,8 @@ def reports_queue(*, now: datetime | None = None) -> int:
                 subscription_id=sub.pk,
                 period=due.isoformat(),
                 channel=outbox.Channel.EMAIL,
+                next_attempt_at=now,
+                created_at=now,
             )
         )
     before = ReportDelivery.objects.count() if rows else 0
@@ -231,7 +233,7 @@ def overview_workbook(user: User, start: date, end: date) -> bytes:
         [
             gettext("Section"),
             gettext("Figure"),
-            gettext("Value"),
+            pgettext("report", "Value"),
             gettext("Previous period"),
             gettext("Target"),
         ]

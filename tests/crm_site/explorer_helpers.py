@@ -47,7 +47,7 @@ def assert_table_is_its_rows(client, table: Table) -> int:
     sum of the rows its link opens; returns how many links were checked."""
     cells = [c for line in table.lines for c in line.cells if c.url]
     cells += [line.total for line in table.lines]
-    cells += table.column_totals + [table.total]
+    cells += [*table.column_totals, table.total]
     for cell in cells:
         pks = drilled_pks(client, cell.url)
         assert _same(figure_of(table, pks), cell.value), (cell.filters, cell.value)
