@@ -29,7 +29,9 @@ def deals(consultant, other_consultant, far_consultant):
     """Two projects; the first team's deals in several stages, and one of another
     team that its sales manager must never count."""
     first = make_building(project_name="安居·御景湾", floors=3, per_floor=4, skipped=())
-    second = make_building(project_name="安居·滨江府", floors=2, per_floor=4, skipped=())
+    second = make_building(
+        project_name="安居·滨江府", floors=2, per_floor=4, skipped=()
+    )
     made = [
         sell(first, consultant, contract=True),
         sell(first, consultant, contract=False, source="phone"),
@@ -91,9 +93,7 @@ def test_the_explorer_is_refused_without_its_permission(client, persona):
     assert client.post(reverse("explorer-view-save"), {"name": "x"}).status_code == 403
 
 
-def test_a_user_without_the_sources_permission_is_offered_no_source(
-    client, marketer
-):
+def test_a_user_without_the_sources_permission_is_offered_no_source(client, marketer):
     response = _get(client, marketer, source=DEALS)
     assert response.status_code == 200
     assert response.context["result"] is None

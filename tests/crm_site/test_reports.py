@@ -116,7 +116,7 @@ def test_the_email_carries_the_views_workbook_computed_as_the_subscriber(
     message = mail.outbox[0]
     assert message.to == [sales_manager.email]
     assert "2026-11-23" in message.subject and "2026-11-29" in message.subject
-    (name, content, mimetype), = message.attachments
+    ((name, content, mimetype),) = message.attachments
     assert name.endswith(".xlsx") and "spreadsheetml" in mimetype
     rows = list(load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
     assert rows[-1][-1] == 2
@@ -127,7 +127,7 @@ def test_the_overview_report_carries_the_overviews_figures(sales_manager):
     _weekly(sales_manager)
     reports.reports_send(now=_at("2026-12-03"))
     (message,) = mail.outbox
-    (_name, content, _mime), = message.attachments
+    ((_name, content, _mime),) = message.attachments
     sheet = load_workbook(io.BytesIO(content)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[1][1] == "2026-11-23 – 2026-11-29"
