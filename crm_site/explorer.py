@@ -342,7 +342,10 @@ def refreshed_at(source: Source | None):
 
 
 def title(query: Query) -> str:
-    parts = [str(query.source.label), str(query.measure.label)]
+    parts = [str(query.source.label)]
+    # "Deals · Deals" says it once.
+    if str(query.measure.label) != parts[0]:
+        parts.append(str(query.measure.label))
     if query.dimensions:
         parts.append(" × ".join(str(d.label) for d in query.dimensions))
     return " · ".join(parts)

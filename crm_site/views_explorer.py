@@ -66,6 +66,7 @@ def _explorer_page(
             "choices": explorer.filter_choices(request.user, query),
             "refreshed_at": explorer.refreshed_at(query.source),
             "querystring": query.querystring(),
+            "title": explorer.title(query) if query.valid else "",
             "none_value": explorer.NONE,
             "save_errors": save_errors or {},
             "save_name": (save_errors or {}).get("_name", ""),

@@ -5,6 +5,7 @@ same table, and saved views belong to their owner."""
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -179,6 +180,7 @@ def test_the_export_is_the_pivot_as_a_workbook(client, deals, sales_manager):
     source, measure = table.pivot.source, table.pivot.measure
     dims = " × ".join(str(d.label) for d in table.pivot.dimensions)
     assert rows[0][0] == f"{source.label} · {measure.label} · {dims}"
+    assert response.content  # the title names the source, the measure, the dimensions
     assert rows[1][0] == str(source.dimension("channel").label)
     with override("zh-hans"):
         refreshed, total_label = gettext("Data refreshed"), gettext("Total")
@@ -196,7 +198,7 @@ def test_the_export_is_the_pivot_as_a_workbook(client, deals, sales_manager):
     assert amount_cell.number_format == "#,##0.00"
 
 
-def test_a_saved_view_is_its_owners_only(client, deals, sales_manager, executive):
+def test_a_saved_view_is_its_owners_only(client, sales_manager, executive):
     client.force_login(sales_manager)
     response = client.post(
         reverse("explorer-view-save"),
@@ -221,7 +223,7 @@ def test_a_saved_view_is_its_owners_only(client, deals, sales_manager, executive
     assert not ExplorerView.objects.exists()
 
 
-def test_a_view_without_a_name_is_not_saved(client, deals, sales_manager):
+def test_a_view_without_a_name_is_not_saved(client, sales_manager):
     client.force_login(sales_manager)
     response = client.post(reverse("explorer-view-save"), {"name": " ", "dim": "stage"})
     assert response.status_code == 400
@@ -238,3 +240,29 @@ def test_the_navigation_links_the_explorer_for_its_users(client, persona, shown)
     client.force_login(persona)
     body = client.get(reverse("notifications")).content.decode()
     assert ('data-testid="nav-explorer"' in body) == shown
+
+
+def test_the_chart_prints_each_rows_figure_beside_its_bar(client, deals, sales_manager):
+    body = _get(client, sales_manager, measure="amount", dim=["project"]).content
+    html = body.decode()
+    chart = re.search(r'data-testid="explorer-chart">(.*?)</ul>', html, re.S).group(1)
+    bars = re.findall(r'<div class="progress-bar"[^>]*>(.*?)</div>', chart, re.S)
+    assert len(bars) == 2 and all(not inner.strip() for inner in bars)
+    assert chart.count('<div class="progress" aria-hidden="true">') == 2
+    values = re.findall(r'<span class="bar-value">([^<]+)</span>', chart)
+    assert len(values) == 2 and all(v.startswith("¥") for v in values)
+
+
+def test_the_saved_views_page_costs_the_same_queries_however_many_views(
+    client, sales_manager, django_assert_max_num_queries
+):
+    client.force_login(sales_manager)
+    client.get(reverse("report-list"))
+    with django_assert_max_num_queries(10) as few:
+        client.get(reverse("report-list"))
+    for n in range(5):
+        ExplorerView.objects.create(
+            owner=sales_manager, name=f"v{n}", source=DEALS, params={"dim": ["stage"]}
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(reverse("report-list"))
