@@ -74,6 +74,12 @@ def report_subscribe(
                 "view", gettext("Choose one of your saved views.")
             )
     else:
+        from crm_site.overview import may_see_overview
+
+        if not may_see_overview(user):
+            raise SubscriptionRefused(
+                "what", gettext("The overview is not open to your role.")
+            )
         view = None
     if frequency == ReportSubscription.Frequency.WEEKLY:
         if weekday is None or not 0 <= weekday <= 6:

@@ -202,3 +202,13 @@ def test_send_email_attaches_files():
         attachments=[messaging.Attachment("a.xlsx", b"PK", "application/x")],
     )
     assert mail.outbox[0].attachments == [("a.xlsx", b"PK", "application/x")]
+
+
+def test_the_overview_is_offered_only_to_those_who_see_it(client, marketer):
+    client.force_login(marketer)
+    response = client.post(
+        reverse("report-subscribe"),
+        {"what": "overview", "frequency": "weekly", "weekday": "4"},
+    )
+    assert response.status_code == 400 and response.context["errors"]["what"]
+    assert not ReportSubscription.objects.exists()
