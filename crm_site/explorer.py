@@ -90,13 +90,18 @@ def _decode(source: Source, dim: Dimension, raw: str) -> Any:
     """A filter value from the URL as the fact column holds it; ValueError if not."""
     if raw == NONE:
         return None
+    if "\x00" in raw or len(raw) > 200:
+        raise ValueError(raw[:20])
     if dim.month:
         return date.fromisoformat(raw).replace(day=1)
     model_field = source.model._meta.get_field(dim.field)
     try:
-        return model_field.to_python(raw)
+        value = model_field.to_python(raw)
     except ValidationError as exc:
         raise ValueError(raw) from exc
+    if isinstance(value, int) and not -(2**63) < value < 2**63:
+        raise ValueError(raw)
+    return value
 
 
 def querydict(params: dict[str, list[str]]) -> QueryDict:
@@ -128,7 +133,7 @@ def parse(user, data: QueryDict) -> Query:
         if query.measure is None:
             query.errors["measure"] = _(
                 "“%(measure)s” is not a measure of %(source)s; choose one offered."
-            ) % {"measure": measure, "source": source.label}
+            ) % {"measure": measure[:40], "source": source.label}
     else:
         query.measure = source.measures[0]
     keys = [k.strip() for k in getlist("dim") if k and k.strip()]
@@ -141,7 +146,7 @@ def parse(user, data: QueryDict) -> Query:
         if dim is None:
             query.errors["dim"] = _(
                 "“%(dimension)s” is not a dimension of %(source)s."
-            ) % {"dimension": k, "source": source.label}
+            ) % {"dimension": k[:40], "source": source.label}
         elif k in seen:
             query.errors["dim"] = _("Choose two different dimensions.")
         else:

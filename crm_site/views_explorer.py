@@ -117,7 +117,7 @@ def explorer_view_save(request: HttpRequest) -> HttpResponse:
     errors = {}
     if not name:
         errors["name"] = _("Give the view a name.")
-    elif len(name) > 100:
+    elif len(name) > 100 or "\x00" in name:
         errors["name"] = _("A name has at most 100 characters.")
     if not query.valid:
         errors["name"] = errors.get("name") or _(

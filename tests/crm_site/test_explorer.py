@@ -109,6 +109,8 @@ def test_a_user_without_the_sources_permission_is_offered_no_source(client, mark
         ({"dim": ["stage", "stage"]}, "dim", ""),
         ({"dim": ["stage", "project", "channel"]}, "dim", ""),
         ({"f.project": "abc"}, "filters", ""),
+        ({"f.project": "9" * 30}, "filters", ""),
+        ({"f.month": "2026-13-01"}, "filters", ""),
         ({"f.planet": "1"}, "filters", ""),
         ({"source": "nowhere"}, "source", ""),
     ],
