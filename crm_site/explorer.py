@@ -230,6 +230,8 @@ class Line:
     total: Cell
     # The bar's width, 0–100 (of the largest row total), for the chart.
     bar: float = 0.0
+    # The page's query string narrowed to this row (set by the view).
+    narrow: str = ""
 
 
 @dataclass

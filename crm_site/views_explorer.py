@@ -54,6 +54,19 @@ def _explorer_page(
             rest = {k: v for k, v in query.filters.items() if k != dim.key}
             filters.append((dim, values, query.querystring(filters=rest)))
     keys = [d.key for d in query.dimensions] + ["", ""]
+    column_filters: list[str] = []
+    if result is not None and result.pivot.dimensions:
+        # A row's or column's label narrows the view to it (a filter by clicking).
+        dims = result.pivot.dimensions
+        for line in result.lines:
+            line.narrow = query.querystring(
+                filters={**query.filters, dims[0].key: [line.value]}
+            )
+        if result.two:
+            column_filters = [
+                query.querystring(filters={**query.filters, dims[1].key: [value]})
+                for value, _label in result.columns
+            ]
     return render(
         request,
         "crm_site/explorer.html",
@@ -62,6 +75,9 @@ def _explorer_page(
             "result": result,
             "filters": filters,
             "row_dim": keys[0],
+            "column_headers": list(zip(result.columns, column_filters, strict=True))
+            if result is not None and result.two
+            else [],
             "col_dim": keys[1],
             "choices": explorer.filter_choices(request.user, query),
             "refreshed_at": explorer.refreshed_at(query.source),

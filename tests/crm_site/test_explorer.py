@@ -268,3 +268,11 @@ def test_the_saved_views_page_costs_the_same_queries_however_many_views(
         )
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(reverse("report-list"))
+
+
+def test_a_row_label_narrows_the_view_to_its_value(client, deals, sales_manager):
+    response = _get(client, sales_manager, dim=["project", "stage"])
+    line = response.context["result"].lines[0]
+    narrowed = client.get(f"{URL}?{line.narrow}").context["result"]
+    assert [ln.value for ln in narrowed.lines] == [line.value]
+    assert narrowed.total.value == line.total.value
