@@ -165,12 +165,27 @@ def lookup_sms(key: str) -> Lookup:
         return UNKNOWN
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an e-mail."""
+
+    filename: str
+    content: bytes
+    mimetype: str
+
+
 def email_message_id(key: str) -> str:
     return f"<{key}@anju-crm>" if key else f"<{uuid.uuid4().hex}@anju-crm>"
 
 
 def send_email(
-    to: str, subject: str, body: str, html: str | None = None, *, key: str = ""
+    to: str,
+    subject: str,
+    body: str,
+    html: str | None = None,
+    *,
+    key: str = "",
+    attachments: tuple[Attachment, ...] | list[Attachment] = (),
 ) -> str:
     """Send one e-mail through Django's mail backend; returns its Message-ID, which is
     derived from the key so a receiving server can recognise a repeat."""
@@ -179,6 +194,8 @@ def send_email(
     message = EmailMultiAlternatives(subject=subject, body=body, to=[to])
     if html:
         message.attach_alternative(html, "text/html")
+    for attachment in attachments:
+        message.attach(attachment.filename, attachment.content, attachment.mimetype)
     message.extra_headers["Message-ID"] = email_message_id(key)
     try:
         message.send()

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site import events, fragments, links
 from crm_site.api.context import current_via
+from crm_site.outbox import OutboxMessage, outbox_indexes
 from crm_site.roles import Role, roles_of
 from crm_site.templatetags.money import yuan
 
@@ -464,3 +465,121 @@ class FactState(models.Model):
 
     def __str__(self) -> str:
         return self.fact
+
+
+# --- The explorer's saved views and the reports that arrive by e-mail ------------------
+
+
+class ExplorerView(models.Model):
+    """A manager's saved explorer view (crm_site.explorer): the source and the query
+    string of the page, so opening it is opening the page with those parameters."""
+
+    owner = models.ForeignKey(
+        User, verbose_name=_("owner"), on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    source = models.CharField(_("source"), max_length=60)
+    params = models.JSONField(_("parameters"), default=dict)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("saved explorer view")
+        verbose_name_plural = _("saved explorer views")
+        permissions = [("use_explorer", _("Can use the explorer and its reports"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"], name="explorerview_owner_name_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReportSubscription(models.Model):
+    """A weekly or monthly report by e-mail (crm_site.reports): a saved explorer view
+    or the managers' overview, as an XLSX attachment, for its subscriber only."""
+
+    class What(models.TextChoices):
+        VIEW = "view", _("A saved explorer view")
+        OVERVIEW = "overview", _("The managers' overview")
+
+    class Frequency(models.TextChoices):
+        WEEKLY = "weekly", _("Weekly")
+        MONTHLY = "monthly", _("Monthly")
+
+    user = models.ForeignKey(
+        User, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="+"
+    )
+    what = models.CharField(_("report"), max_length=10, choices=What.choices)
+    view = models.ForeignKey(
+        ExplorerView,
+        verbose_name=_("saved view"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="subscriptions",
+    )
+    frequency = models.CharField(
+        _("frequency"), max_length=10, choices=Frequency.choices
+    )
+    # 0 = Monday (weekly); 1–28 (monthly), so every month has the day.
+    weekday = models.PositiveSmallIntegerField(_("weekday"), null=True, blank=True)
+    day = models.PositiveSmallIntegerField(_("day of month"), null=True, blank=True)
+    # The language the report is written in: the subscriber's when they subscribed.
+    language = models.CharField(_("language"), max_length=10, default="zh-hans")
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("report subscription")
+        verbose_name_plural = _("report subscriptions")
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="reportsub_user_idx"),
+            models.Index(
+                fields=["frequency"],
+                condition=models.Q(active=True),
+                name="reportsub_active_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(what="overview") | models.Q(view__isnull=False),
+                name="reportsub_view_given",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(frequency="weekly", weekday__range=(0, 6))
+                    | models.Q(frequency="monthly", day__range=(1, 28))
+                ),
+                name="reportsub_schedule_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_what_display()} · {self.frequency}"
+
+
+class ReportDelivery(OutboxMessage):
+    """One report of one subscription for one period: the period's key is unique, so
+    a job that runs twice or after a crash queues it once (crm_site.reports)."""
+
+    subscription = models.ForeignKey(
+        ReportSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    # The day the report was due (ISO date): the period it covers ends before it.
+    period = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("report e-mail")
+        verbose_name_plural = _("report e-mails")
+        indexes = outbox_indexes("reportdelivery")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period"], name="reportdelivery_period_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription} · {self.period}"

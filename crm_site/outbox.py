@@ -115,6 +115,8 @@ class Message:
     subject: str
     text: str
     html: str | None = None
+    # Files sent with an e-mail (a report's workbook), computed when composing.
+    attachments: tuple[messaging.Attachment, ...] = ()
 
 
 class OutboxKind:
@@ -226,7 +228,12 @@ def deliver(message: Message, *, key: str) -> str:
         return ""
     if message.channel == Channel.EMAIL:
         return messaging.send_email(
-            message.address, message.subject, message.text, message.html, key=key
+            message.address,
+            message.subject,
+            message.text,
+            message.html,
+            key=key,
+            attachments=message.attachments,
         )
     return messaging.send_sms(message.address, message.text, key=key)
 

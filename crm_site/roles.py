@@ -35,6 +35,9 @@ _SERVICE_MANAGEMENT = [*_SERVICE_DESK, "service.view_service_management"]
 # The general manager's mailbox (总经理信箱): owners' letters, seen and answered by the
 # executive and the service manager.
 _GM_MAILBOX = ["service.view_gm_mailbox", "service.answer_gm_letter"]
+# The explorer (多维分析) and its reports by e-mail (crm_site.explorer, crm_site.reports):
+# each source it offers still needs that source's own see permission.
+_EXPLORER = ["crm_site.use_explorer"]
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.CONSULTANT: [
@@ -50,6 +53,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.SALES_MANAGER: [
         *_CUSTOMER_BASE,
+        *_EXPLORER,
         *_SALES_MANAGEMENT,
         "customers.add_customer",
         "customers.change_customer",
@@ -84,6 +88,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.SERVICE_MANAGER: [
         *_CUSTOMER_BASE,
+        *_EXPLORER,
         *_SERVICE_MANAGEMENT,
         "customers.change_customer",
         "customers.scope_service",
@@ -104,6 +109,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     # customers, which is the desks' work).
     Role.MARKETING: [
         *_CUSTOMER_BASE,
+        *_EXPLORER,
         "customers.scope_consented",
         "customers.export_customer",
         "marketing.use_marketing",
@@ -122,6 +128,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     # lists: answering the owners' letters to the general manager.
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
+        *_EXPLORER,
         *_SALES_MANAGEMENT,
         *_SERVICE_MANAGEMENT,
         *_GM_MAILBOX,
@@ -134,6 +141,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.ADMINISTRATOR: [
         *_CUSTOMER_BASE,
+        *_EXPLORER,
         *_SALES_MANAGEMENT,
         *_SERVICE_MANAGEMENT,
         "customers.add_customer",
@@ -261,6 +269,7 @@ SEE_PERMISSIONS: frozenset[str] = frozenset(
         "crm_site.view_auditentry",
         "crm_site.view_heartbeat",
         "crm_site.view_target",
+        "crm_site.use_explorer",
         "auth.view_group",
         "service.view_surveytemplate",
         "service.view_surveyquestion",
@@ -378,6 +387,10 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "marketing.partner_portal": (
         "the partner portal only: register customers for their partner, see its "
         "registrations and commissions"
+    ),
+    "crm_site.use_explorer": (
+        "the explorer (多维分析) over what they may see, and their own saved views "
+        "and reports by e-mail"
     ),
     "crm_site.use_admin": "the Django admin (users, teams, groups, survey templates)",
     "crm_site.add_user": None,

@@ -490,6 +490,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    # Every 15 min: weekly and monthly reports by e-mail (crm_site.reports) that are
+    # due get their outbox row (unique per subscription and day, so a second run or
+    # one after a crash queues nothing more) and are sent; a missed run is caught up.
+    "crm-reports-send": {
+        "task": "crm_site.tasks.reports_send",
+        "schedule": 900.0,
+        "options": {"expires": 900},
+    },
     # Every 5 min: daily and hourly jobs (crm_site.jobs: the morning digest, the lapse
     # warning) whose run for the current day or hour is missing (beat or the worker
     # was down at the time) run now, once: the job's JobRun row is the guard.

@@ -100,3 +100,12 @@ def insight_refresh() -> dict[str, int]:
     from crm_site import insight
 
     return insight.refresh()
+
+
+@shared_task(name="crm_site.tasks.reports_send", ignore_result=True)
+def reports_send() -> int:
+    """Queue the reports that are due (one row per subscription and day) and send
+    them through the outbox (crm_site.reports); running twice sends each once."""
+    from crm_site.reports import reports_send as send
+
+    return send()

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm_site import views, views_outbox
+from crm_site import views, views_explorer, views_outbox
 from crm_site.permissions import public, self_service
 
 # A database outage shows the friendly 503 page; anything else the plain 500 page.
@@ -38,6 +38,31 @@ urlpatterns = [
         views_outbox.parked_mark_sent,
         name="outbox-mark-sent",
     ),
+    # The explorer (多维分析) over the apps' fact tables, and reports by e-mail.
+    path("insight/explorer/", views_explorer.explorer_page, name="explorer"),
+    path(
+        "insight/explorer/export/",
+        views_explorer.explorer_export,
+        name="explorer-export",
+    ),
+    path(
+        "insight/explorer/save/",
+        views_explorer.explorer_view_save,
+        name="explorer-view-save",
+    ),
+    path(
+        "insight/views/delete/",
+        views_explorer.explorer_view_delete,
+        name="explorer-view-delete",
+    ),
+    path("insight/reports/", views_explorer.report_list, name="report-list"),
+    path(
+        "insight/reports/subscribe/",
+        views_explorer.report_subscribe,
+        name="report-subscribe",
+    ),
+    path("insight/reports/pause/", views_explorer.report_pause, name="report-pause"),
+    path("insight/reports/delete/", views_explorer.report_delete, name="report-delete"),
     # The language switch is on the login page too.
     path(
         "i18n/setlang/",
