@@ -47,6 +47,10 @@ class CrmSiteConfig(AppConfig):
 
         outbox.register(DELIVERIES)
         outbox.register(PAUSE_NOTICES)
+        # Reports by e-mail (crm_site.reports): a workbook per subscription and period.
+        from crm_site.reports import REPORTS
+
+        outbox.register(REPORTS)
         fragments.track(WebhookSubscription, ApiKey)
 
 

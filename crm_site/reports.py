@@ -340,6 +340,3 @@ class ReportKind(outbox.OutboxKind):
 
 
 REPORTS = ReportKind()
-# Registered on import: the pages (crm_site.urls → views_explorer) and the beat task
-# both import this module. TODO(#17): move to CrmSiteConfig.ready() with the others.
-outbox.register(REPORTS)

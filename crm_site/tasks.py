@@ -19,8 +19,11 @@ def heartbeat() -> None:
 def overview_warm() -> int:
     """Precompute the managers' default overview of every scope."""
     from crm_site.overview import warm
+    from crm_site.replica import replica_reads
 
-    return warm()
+    # Reports read off the primary when a replica serves (crm_site.replica).
+    with replica_reads():
+        return warm()
 
 
 @shared_task(name="crm_site.tasks.jobs_catch_up", ignore_result=True)

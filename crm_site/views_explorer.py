@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from crm_site import explorer, reports
 from crm_site.models import ExplorerView, ReportSubscription
 from crm_site.permissions import see_required, self_service
+from crm_site.replica import reads_from_replica
 from crm_site.validation import parse_id
 
 USE = "crm_site.use_explorer"
@@ -92,12 +93,14 @@ def _explorer_page(
 
 
 @see_required(USE)
+@reads_from_replica
 def explorer_page(request: HttpRequest) -> HttpResponse:
     """Choose a source, a measure, up to two dimensions and filters; see the pivot."""
     return _explorer_page(request, request.GET)
 
 
 @see_required(USE)
+@reads_from_replica
 def explorer_export(request: HttpRequest) -> HttpResponse:
     """The page's pivot as an XLSX workbook (title, filters, refresh time, totals)."""
     query = explorer.parse(request.user, request.GET)

@@ -69,9 +69,12 @@ def digests_send_pending() -> int:
 @tracked("sales.dashboard_warm")
 def dashboard_warm() -> int:
     """Precompute the sales dashboard of every scope before anyone asks for it."""
+    from crm_site.replica import replica_reads
     from sales.dashboard import warm
 
-    return warm()
+    # Reports read off the primary when a replica serves (crm_site.replica).
+    with replica_reads():
+        return warm()
 
 
 @shared_task(name="sales.tasks.unit_import_check", ignore_result=True)

@@ -22,6 +22,7 @@ from crm_site import confirm, insight
 from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
+from crm_site.replica import reads_from_replica
 from crm_site.validation import parse_date, parse_id
 from customers.forms import InteractionForm
 from customers.models import Customer
@@ -790,6 +791,7 @@ def _form_errors_to_messages(request: HttpRequest, form) -> None:
 
 
 @see_required("sales.view_sales_management")
+@reads_from_replica
 def sales_dashboard(request: HttpRequest) -> HttpResponse:
     form = DashboardFilterForm(request.GET)
     form.is_valid()  # invalid values fall back to the defaults and show their error

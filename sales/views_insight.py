@@ -16,6 +16,7 @@ from django.utils.translation import get_language
 from crm_site import insight
 from crm_site.overview import scope_key
 from crm_site.permissions import see_required
+from crm_site.replica import reads_from_replica
 from sales import insight_figures
 from sales.forms_insight import CohortFilterForm, InsightFilterForm
 from sales.insight import DEALS, STAGE_DURATIONS
@@ -48,6 +49,7 @@ def _page(request: HttpRequest, template: str, context: dict, facts) -> HttpResp
 
 
 @see_required(SEE)
+@reads_from_replica
 def win_loss(request: HttpRequest) -> HttpResponse:
     form = InsightFilterForm(request.GET, default_months=6)
     values = form.values()
@@ -79,6 +81,7 @@ def win_loss(request: HttpRequest) -> HttpResponse:
 
 
 @see_required(SEE)
+@reads_from_replica
 def velocity(request: HttpRequest) -> HttpResponse:
     form = InsightFilterForm(request.GET, default_months=6)
     values = form.values()
@@ -116,6 +119,7 @@ def velocity(request: HttpRequest) -> HttpResponse:
 
 
 @see_required(SEE)
+@reads_from_replica
 def cohorts(request: HttpRequest) -> HttpResponse:
     form = CohortFilterForm(request.GET, default_months=12)
     values = form.values()

@@ -24,9 +24,12 @@ def escalations_sweep() -> int:
 @tracked("service.dashboard_warm")
 def dashboard_warm() -> int:
     """Precompute the service dashboard's default view (all projects and each one)."""
+    from crm_site.replica import replica_reads
     from service.dashboard import warm
 
-    return warm()
+    # Reports read off the primary when a replica serves (crm_site.replica).
+    with replica_reads():
+        return warm()
 
 
 @shared_task(name="service.tasks.handover_notice_send", ignore_result=True)

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.permissions import see_required
+from crm_site.replica import reads_from_replica
 from marketing import selectors
 from marketing.models import Campaign
 from marketing.referrals import referral_funnel
@@ -33,6 +34,7 @@ def _referral_steps() -> list[tuple[str, int, int | None]]:
 
 
 @see_required("marketing.use_marketing")
+@reads_from_replica
 def dashboard(request: HttpRequest) -> HttpResponse:
     campaigns = list(
         Campaign.objects.exclude(status=Campaign.Status.CANCELLED)

@@ -7,11 +7,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from crm_site.permissions import see_required
+from crm_site.replica import reads_from_replica
 from sales.forms import DashboardFilterForm
 from service import dashboard
 
 
 @see_required("service.view_service_management")
+@reads_from_replica
 def service_dashboard(request: HttpRequest) -> HttpResponse:
     form = DashboardFilterForm(request.GET)
     form.is_valid()  # invalid values fall back to the defaults and show their error

@@ -11,6 +11,7 @@ from django.shortcuts import render
 
 from crm_site.pagination import paginate
 from crm_site.permissions import see_required
+from crm_site.replica import reads_from_replica
 from service import insight_figures as figures
 from service.forms import InsightFilterForm
 
@@ -33,6 +34,7 @@ def _period(request: HttpRequest) -> tuple[InsightFilterForm, figures.Period, st
 
 
 @see_required("service.view_service_management")
+@reads_from_replica
 def service_insight(request: HttpRequest) -> HttpResponse:
     form, period, query = _period(request)
     page = figures.service_insight(request.user, period)
@@ -44,6 +46,7 @@ def service_insight(request: HttpRequest) -> HttpResponse:
 
 
 @see_required("service.view_service_management")
+@reads_from_replica
 def insight_units(request: HttpRequest) -> HttpResponse:
     """Every unit with repeated requests in the period, most repeats first."""
     form, period, query = _period(request)
