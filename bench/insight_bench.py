@@ -13,9 +13,10 @@ later are benched without editing this script:
 2. **Refresh lag**: for every fact table, N live rows of each table whose trigger
    marks it (a trigger that watches only some columns is left out: a no-op update does
    not fire it) are updated in one transaction; the clock then runs until
-   ``insight.refresh`` has emptied the fact's dirty queue. For interactions, N new
-   interactions are also inserted and the fact's sum is checked against the live
-   count. In production the refresh runs every minute (Celery beat), so the lag is at
+   ``insight.refresh`` has emptied the fact's dirty queue. For interactions, N
+   random interactions are also moved by a second (their trigger watches columns),
+   and first N new interactions are logged today (the everyday case, one month);
+   the fact's sum is checked against the live count each time. In production the refresh runs every minute (Celery beat), so the lag is at
    most one minute plus the refresh time measured here.
 3. **Pivots**: ``insight.pivot(user, source, measure, dims, filters)`` for a set of
    typical pivots per source — each measure alone, by its first dimension and by its
@@ -171,7 +172,22 @@ def change_rows(table: str, n: int) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET id = id WHERE id IN"
-            f" (SELECT id FROM {table} TABLESAMPLE SYSTEM (1) LIMIT %s)",
+            f" (SELECT id FROM {table} ORDER BY random() LIMIT %s)",
+            [n],
+        )
+        return cursor.rowcount
+
+
+def move_interactions(n: int) -> int:
+    """n random interactions a second later (a real change: the trigger watches
+    occurred_at; most stay in their month)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE customers_interaction SET occurred_at = occurred_at"
+            " + interval '1 second' WHERE id IN"
+            " (SELECT id FROM customers_interaction ORDER BY random() LIMIT %s)",
             [n],
         )
         return cursor.rowcount
@@ -225,18 +241,13 @@ def bench_lag(n: int) -> list[dict]:
     from crm_site import insight
 
     results = []
-    for fact in insight.facts():
-        refresh_until_clean(fact.key)  # start from an empty queue
-        changed = {}
-        for table, _name, some_columns in fact_triggers(fact.key):
-            if not some_columns and table not in changed:
-                changed[table] = change_rows(table, n)
-        if fact.key == "customers.interactions":
-            changed["customers_interaction (new)"] = insert_interactions(n)
+
+    def measure(fact, label: str, changed: dict) -> None:
         queued = dirty(fact.key)
         seconds, keys = refresh_until_clean(fact.key)
         row = {
             "fact": fact.key,
+            "case": label,
             "changed": changed,
             "dirty_rows": queued,
             "keys_refreshed": keys,
@@ -248,10 +259,26 @@ def bench_lag(n: int) -> list[dict]:
         results.append(row)
         what = ", ".join(f"{t} {c:,}" for t, c in changed.items()) or "no table"
         log(
-            f"  {fact.key:<32} changed {what}; {queued:,} dirty marks, "
+            f"  {fact.key} ({label}): changed {what}; {queued:,} dirty marks, "
             f"{keys:,} keys refreshed in {seconds:.1f} s → lag ≤ "
             f"{seconds + BEAT_SECONDS:.0f} s (goal ≤ 300 s)"
         )
+
+    for fact in insight.facts():
+        refresh_until_clean(fact.key)  # start from an empty queue
+        if fact.key == "customers.interactions":
+            # The everyday case: what consultants log today (the current month).
+            measure(
+                fact, "new today", {"customers_interaction": insert_interactions(n)}
+            )
+        changed = {}
+        if fact.key == "customers.interactions":
+            # Its table's trigger watches some columns: a no-op update does not fire.
+            changed["customers_interaction"] = move_interactions(n)
+        for table, _name, some_columns in fact_triggers(fact.key):
+            if not some_columns and table not in changed:
+                changed[table] = change_rows(table, n)
+        measure(fact, "random rows", changed)
     return results
 
 
