@@ -73,7 +73,7 @@ WITH k AS MATERIALIZED (
     GROUP BY ca.customer_id
 ), g AS (
     SELECT i.mk, i.kind, i.channel, i.created_by_id, a.team_id AS team_id,
-           c.assigned_consultant_id, o.team_id AS owner_team_id,
+           c.assigned_consultant_id IS NOT NULL AS owned, o.team_id AS owner_team_id,
            COALESCE(acc.users, '{{{{}}}}') AS users,
            COALESCE(acc.teams, '{{{{}}}}') AS teams,
            (c.consent_sms OR c.consent_email OR c.consent_phone) AS consented,
@@ -95,7 +95,7 @@ WITH k AS MATERIALIZED (
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 )
 SELECT mk, make_date(mk / 12, mod(mk, 12) + 1, 1), kind, channel, created_by_id,
-       team_id, assigned_consultant_id, owner_team_id, users, teams, consented,
+       team_id, owned, owner_team_id, users, teams, consented,
        service, n
 FROM g
 """
@@ -143,7 +143,8 @@ INTERACTIONS = InteractionsFact(
 
 def interaction_scope(user) -> Q:
     """The fact rows a user may count: the rule of Customer.visible_to, on the
-    customer columns each fact row carries."""
+    customer columns each fact row carries (exact for every scope but scope_own, which
+    no role with the right to analyse follow-ups holds)."""
     if (
         not user.is_authenticated
         or not user.has_perm(SEE)
@@ -157,14 +158,12 @@ def interaction_scope(user) -> Q:
         clauses |= (
             Q(owner_team_id=user.team_id)
             | Q(access_teams__contains=[user.team_id])
-            | Q(owner_id__isnull=True)
+            | Q(owned=False)
         )
     if user.has_perm("customers.scope_own"):
-        clauses |= (
-            Q(owner_id=user.pk)
-            | Q(access_users__contains=[user.pk])
-            | Q(owner_id__isnull=True)
-        )
+        # The pool and the customers shared with them; their own customers are not
+        # told apart in the fact (no role that analyses follow-ups works this way).
+        clauses |= Q(access_users__contains=[user.pk]) | Q(owned=False)
     if user.has_perm("customers.scope_consented"):
         clauses |= Q(consented=True)
     if user.has_perm("customers.scope_service"):

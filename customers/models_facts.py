@@ -20,9 +20,9 @@ class InteractionFact(models.Model):
     kept by customers.insight_interactions.INTERACTIONS.
 
     Five million interactions make a few hundred thousand rows at most. The customer
-    columns (owner, owner's team, who else may see them, consent, buyer or owner) are
-    exactly what Customer.visible_to looks at, so a user's scope selects the same
-    interactions here as on the follow-up records list.
+    columns (owned or in the pool, owner's team, who else may see them, consent,
+    buyer or owner) are what Customer.visible_to looks at, so a manager's scope selects
+    the same interactions here as on the follow-up records list.
     """
 
     # Months since year 0 (year * 12 + month - 1), in the site's time zone: the key the
@@ -34,8 +34,10 @@ class InteractionFact(models.Model):
     # Who logged them (Interaction.created_by) and that user's team.
     consultant_id = models.BigIntegerField(null=True)
     team_id = models.BigIntegerField(null=True)
-    # The customers' owner (assigned consultant) and the owner's team.
-    owner_id = models.BigIntegerField(null=True)
+    # Whether the customers have an owner (assigned consultant), and the owner's
+    # team. Not the owner: that would multiply the rows by the consultants for a rule
+    # (scope_own) no role that analyses follow-ups has.
+    owned = models.BooleanField()
     owner_team_id = models.BigIntegerField(null=True)
     # Users with CustomerAccess to the customers, and their teams (sorted, distinct).
     access_users = ArrayField(models.BigIntegerField(), default=list)

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('channel', models.CharField(blank=True, choices=[('face_to_face', 'Face to face'), ('phone', 'Phone'), ('sms', 'SMS'), ('email', 'E-mail'), ('wechat', 'WeChat'), ('web', 'Web'), ('partner', 'Channel partner'), ('portal', 'Owner portal')], max_length=20)),
                 ('consultant_id', models.BigIntegerField(null=True)),
                 ('team_id', models.BigIntegerField(null=True)),
-                ('owner_id', models.BigIntegerField(null=True)),
+                ('owned', models.BooleanField()),
                 ('owner_team_id', models.BigIntegerField(null=True)),
                 ('access_users', django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), default=list, size=None)),
                 ('access_teams', django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), default=list, size=None)),

@@ -86,6 +86,12 @@ def _midnight(day: date) -> datetime:
 
 def visible_interactions(user):
     """The interactions of the customers this user may see (Customer.visible_to)."""
+    if user.has_perm("customers.view_customer") and user.has_perm(
+        "customers.scope_all"
+    ):
+        # Every live customer: a join, which lets the newest page be read on the
+        # occurred_at index without hashing a million customers first.
+        return Interaction.objects.filter(customer__merged_into__isnull=True)
     return Interaction.objects.filter(
         customer__in=Customer.objects.visible_to(user).values("pk")
     )

@@ -65,7 +65,7 @@ def fact_rows() -> list[tuple]:
             "channel",
             "consultant_id",
             "team_id",
-            "owner_id",
+            "owned",
             "owner_team_id",
             "access_users",
             "access_teams",
