@@ -253,3 +253,13 @@ def test_queries_do_not_grow_with_rows(world, client, sales_manager, consultant)
     few = queries()
     more(40)
     assert queries() == few
+
+
+def test_a_merged_customer_leaves_the_counts_and_the_list(world, executive):
+    with connection.cursor() as cursor:  # as a merge marks the absorbed customer
+        cursor.execute(
+            "UPDATE customers_customer SET merged_into_id = %s WHERE id = %s",
+            [world["mine"].pk, world["theirs"].pk],
+        )
+    facts_refreshed(KEY)
+    assert total(executive) == 6 == visible_interactions(executive).count()
