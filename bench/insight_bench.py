@@ -343,7 +343,15 @@ def pivots_for(source) -> list[tuple[str, str, list[str], dict]]:
             source.dimension(d) for d in [*ds, *filters]
         ):
             out.append((name, measure, ds, filters))
-    return out
+    # The same pivot reached twice (month first among the dimensions) is timed once.
+    seen: set = set()
+    unique = []
+    for name, measure, ds, filters in out:
+        key = (measure, tuple(ds), tuple(sorted(filters.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append((name, measure, ds, filters))
+    return unique
 
 
 def percentile(values: list[float], q: float) -> float:
