@@ -49,4 +49,7 @@ class CustomersConfig(AppConfig):
         telephony_signals.connect()
 
         # The webhook events this app sends (crm_site.webhooks).
-        from customers import webhooks  # noqa: F401
+        from customers import (
+            insight_interactions,  # noqa: F401  (explorer source)
+            webhooks,  # noqa: F401
+        )

@@ -7,6 +7,7 @@ from customers.views import (
     duplicates,
     exports,
     imports,
+    interactions,
     personal_data,
     registration,
     telephony,
@@ -16,6 +17,7 @@ app_name = "customers"
 
 urlpatterns = [
     path("", customers.customer_list, name="customer-list"),
+    path("interactions/", interactions.interaction_list, name="interaction-list"),
     path("new/", customers.customer_create, name="customer-create"),
     path("<int:pk>/", customers.customer_detail, name="customer-detail"),
     path("<int:pk>/edit/", customers.customer_edit, name="customer-edit"),
