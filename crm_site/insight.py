@@ -46,8 +46,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, models, transaction
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db import connection, connections, models, transaction
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -534,6 +534,69 @@ def _ordered(dim: Dimension, values: list[Any], by: dict[Any, Any], limit: int):
     return keep[:limit], len(keep) > limit
 
 
+_SQL_AGGREGATES = {"count": "COUNT(*)", "sum": "SUM(m)", "avg": "AVG(m)"}
+
+
+def _grouped(rows_qs: QuerySet, measure: Measure, dims: list[Dimension]):
+    """Cells, row totals, column totals and the grand total in one scan of the fact
+    rows (GROUP BY GROUPING SETS): four separate GROUP BYs read 300,000 deal rows four
+    times. Values come back as the ORM would give them (an average of an integer
+    column is a float, a count an int)."""
+    columns = {f"d{i}": F(dim.field) for i, dim in enumerate(dims)}
+    columns["m"] = F(measure.field) if measure.field else Value(1)
+    sql, params = rows_qs.order_by().values(**columns).query.sql_with_params()
+    agg = _SQL_AGGREGATES[measure.aggregate]
+    names = [f"d{i}" for i in range(len(dims))]
+    if len(dims) == 2:
+        sets = "GROUPING SETS ((d0, d1), (d0), (d1), ())"
+    elif dims:
+        sets = "GROUPING SETS ((d0), ())"
+    select = ", ".join([*names, f"GROUPING({', '.join(names)})" if names else "0"])
+    query = f"SELECT {select}, {agg} FROM ({sql}) AS f"
+    if dims:
+        query += f" GROUP BY {sets}"
+    convert = _converter(rows_qs.model, measure)
+    cells: dict[tuple[Any, Any], Any] = {}
+    row_totals: dict[Any, Any] = {}
+    column_totals: dict[Any, Any] = {}
+    total = None
+    with connections[rows_qs.db].cursor() as cursor:
+        cursor.execute(query, params)
+        for *keys, grouping, value in cursor.fetchall():
+            value = convert(value)
+            if len(dims) == 2:
+                if grouping == 0:
+                    cells[(keys[0], keys[1])] = value
+                elif grouping == 1:
+                    row_totals[keys[0]] = value
+                elif grouping == 2:
+                    column_totals[keys[1]] = value
+                else:
+                    total = value
+            elif dims:
+                if grouping == 0:
+                    row_totals[keys[0]] = value
+                    cells[(keys[0], None)] = value
+                else:
+                    total = value
+            else:
+                total = value
+    if total is None and measure.aggregate == "count":
+        total = 0
+    return cells, row_totals, column_totals, total
+
+
+def _converter(model: type[models.Model], measure: Measure) -> Callable[[Any], Any]:
+    if measure.aggregate == "count":
+        return int
+    field_ = model._meta.get_field(measure.field)
+    if isinstance(field_, models.DecimalField):
+        return lambda v: v
+    if measure.aggregate == "avg" or isinstance(field_, models.FloatField):
+        return lambda v: None if v is None else float(v)
+    return lambda v: None if v is None else int(v)
+
+
 def pivot(
     user,
     source: Source,
@@ -545,27 +608,8 @@ def pivot(
 ) -> Pivot:
     filters = dict(filters or {})
     rows_qs = source.rows_for(user, filters)
-    expr = measure.expression()
-    total = rows_qs.aggregate(v=expr)["v"]
     dims = list(dimensions)[:2]
-    cells: dict[tuple[Any, Any], Any] = {}
-    row_totals: dict[Any, Any] = {}
-    column_totals: dict[Any, Any] = {}
-    if dims:
-        first = dims[0].field
-        row_totals = {
-            r[first]: r["v"] for r in rows_qs.order_by().values(first).annotate(v=expr)
-        }
-    if len(dims) == 2:
-        second = dims[1].field
-        column_totals = {
-            r[second]: r["v"]
-            for r in rows_qs.order_by().values(second).annotate(v=expr)
-        }
-        for r in rows_qs.order_by().values(first, second).annotate(v=expr):
-            cells[(r[first], r[second])] = r["v"]
-    elif dims:
-        cells = {(k, None): v for k, v in row_totals.items()}
+    cells, row_totals, column_totals, total = _grouped(rows_qs, measure, dims)
     truncated = False
     row_values: list[Any] = []
     column_values: list[Any] = [None]
