@@ -237,6 +237,12 @@ class Customer(models.Model):
                 "handle_personal_data",
                 _("Can export and anonymise a customer's personal information"),
             ),
+            # Customer value (customers.value): the figures, the top customers list
+            # and the value explorer. Everyone who opens a customer sees the tier.
+            (
+                "view_customer_value",
+                _("Can see customer value and the top customers list"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

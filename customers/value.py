@@ -43,14 +43,11 @@ from crm_site.insight import Dimension, Kind, Measure
 FACT = "customers.value"
 PARTS = ("contracted", "referred", "cost")
 
-# Roles that see customers' value figures and the top customers list: sales
-# management, service management and marketing (and those who hold all three: the
-# executive, the administrator). Everyone who may open a customer sees the tier.
-SEE_VALUE = (
-    "sales.view_sales_management",
-    "service.view_service_management",
-    "marketing.use_marketing",
-)
+# Who sees customers' value figures, the top customers list and the value explorer:
+# a see permission meant for sales management, service management and marketing
+# (and the executive and the administrator). Everyone who may open a customer sees
+# the tier.
+SEE_VALUE = "customers.view_customer_value"
 
 
 def referral_weight() -> Decimal:
@@ -61,9 +58,7 @@ def referral_weight() -> Decimal:
 
 
 def may_see_value(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False)) and any(
-        user.has_perm(perm) for perm in SEE_VALUE
-    )
+    return bool(getattr(user, "is_authenticated", False)) and user.has_perm(SEE_VALUE)
 
 
 # --- The registry of contributions -----------------------------------------------------
@@ -378,9 +373,7 @@ def register() -> None:
                     labels=_project_names,
                 ),
             ),
-            # Who may open the source is narrowed by value_scope (sales management,
-            # service management or marketing): see takes one permission only.
-            see="customers.view_customer",
+            see=SEE_VALUE,
             scope=value_scope,
             list_url="customers:customer-list",
             row_key="customer_id",

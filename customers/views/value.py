@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -63,12 +62,10 @@ def value_rows(customers, *, user, first_rank: int) -> list[ValueRow]:
     return rows
 
 
-@see_required("customers.view_customer")
+@see_required(value.SEE_VALUE)
 def value_list(request: HttpRequest) -> HttpResponse:
-    """Sales management, service management and marketing (value.SEE_VALUE); the
-    customers are those of the customer list's scope for the same user."""
-    if not value.may_see_value(request.user):
-        raise PermissionDenied
+    """For the roles that see value (value.SEE_VALUE); the customers are those of
+    the customer list's scope for the same user."""
     form = ValueFilterForm(request.GET or None)
     tier = project = None
     if form.is_bound and form.is_valid():
