@@ -251,6 +251,30 @@ def _fact() -> ValueFact:
     )
 
 
+#: The tiers a new installation starts with (customers/migrations/0020 creates them),
+#: as (name, from score in CNY, badge style): edited in the admin afterwards.
+DEFAULT_TIERS = [
+    ("钻石", Decimal("10000000"), "dark"),
+    ("黄金", Decimal("5000000"), "warning"),
+    ("白银", Decimal("2000000"), "secondary"),
+    ("普通", Decimal("0"), "light"),
+]
+
+
+def default_tiers_create() -> bool:
+    """Create the default tiers when there are none (a new installation, an emptied
+    table); False when tiers exist, which are never touched."""
+    from customers.models import ValueTier
+
+    if ValueTier.objects.exists():
+        return False
+    ValueTier.objects.bulk_create(
+        ValueTier(name=name, min_score=min_score, style=style)
+        for name, min_score, style in DEFAULT_TIERS
+    )
+    return True
+
+
 def rebuild_fact() -> int:
     """Recompute every customer's value (manage.py insight_rebuild customers.value)."""
     return insight.rebuild(only=[FACT])[FACT]

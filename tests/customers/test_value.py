@@ -23,6 +23,15 @@ from tests.insight_fixtures import facts_refreshed, sell
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _tiers(db):
+    # The migration's defaults, again after a transactional test emptied the tables.
+    from customers.value import default_tiers_create
+
+    default_tiers_create()
+
+
 FACT = "customers.value"
 
 

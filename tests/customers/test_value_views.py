@@ -14,6 +14,15 @@ from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _tiers(db):
+    # The migration's defaults, again after a transactional test emptied the tables.
+    from customers.value import default_tiers_create
+
+    default_tiers_create()
+
+
 URL = reverse("customers:value-list")
 
 #: The roles meant to hold customers.view_customer_value. Until crm_site.roles grants

@@ -18,6 +18,14 @@ from tests.factories import CustomerFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _tiers(db):
+    # The migration's defaults, again after a transactional test emptied the tables.
+    from customers.value import default_tiers_create
+
+    default_tiers_create()
+
+
 def put(customer, score: str) -> None:
     score_d = Decimal(score)
     CustomerValue.objects.create(
