@@ -1025,8 +1025,9 @@ class ValueTier(models.Model):
 
 
 class CustomerValue(models.Model):
-    """One row per live customer: what they brought and what they cost, derived by
-    customers.value from the contributions other apps register, never edited.
+    """One row per live customer (anonymised ones left out): what they brought and
+    what they cost, derived by customers.value from the contributions other apps
+    register, never edited.
 
     The links hold no database constraint (db_constraint=False), like every fact
     row: a fact must never hold up a delete or a merge; the refresh removes the row

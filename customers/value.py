@@ -11,7 +11,7 @@ amount per customer id in one of three parts:
 A contribution gives SQL (``SELECT customer_id, amount, project_id, at … WHERE
 {where}``, where ``{where}`` restricts ``customer_expr`` to a set of ids, or is TRUE)
 or a function ``(ids or None) -> {customer id: amount}``. The fact table
-``customers.value`` (CustomerValue, one row per live customer) is kept by the
+``customers.value`` (CustomerValue, one row per live, identifiable customer) is kept by the
 explorer's refresh (crm_site.insight): triggers on the tables a contribution reads
 mark the customer dirty — each app puts its triggers in its own migration — and the
 refresh recomputes the row within a minute. A merge moves deals, referrals and
@@ -143,8 +143,9 @@ def _parts_sql(keyed: bool, with_functions: bool) -> str:
 
 
 def select_sql(*, keyed: bool, with_functions: bool) -> str:
-    """The fact's rows: every live customer (keyed: those in %(keys)s), their parts
-    summed, the score and the tier it reaches."""
+    """The fact's rows: every live, identifiable customer (keyed: those in
+    %(keys)s), their parts summed, the score and the tier it reaches. Anonymised
+    customers are left out, as from every list and segment."""
     customers = "c.id = ANY(%(keys)s)" if keyed else "TRUE"
     return f"""
 WITH parts(part, customer_id, amount, project_id, at) AS (
@@ -173,7 +174,7 @@ CROSS JOIN LATERAL (
          COALESCE(s.contracted, 0) + %(weight)s * COALESCE(s.referred, 0)
            - COALESCE(s.cost, 0) AS score
 ) v
-WHERE c.merged_into_id IS NULL AND {customers}
+WHERE c.merged_into_id IS NULL AND c.anonymised_at IS NULL AND {customers}
 """
 
 

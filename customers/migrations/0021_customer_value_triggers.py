@@ -1,6 +1,7 @@
 """Triggers that mark a customer's value row dirty (customers.value): a customer
-created, deleted, merged away or restored, or whose source channel changed. The
-other apps' migrations add the triggers on what their contributions read."""
+created, deleted, merged away or restored, anonymised, or whose source channel
+changed. The other apps' migrations add the triggers on what their contributions
+read."""
 
 from django.db import migrations
 
@@ -11,7 +12,7 @@ TRIGGERS = [
         name="value_customer",
         table="customers_customer",
         fact="customers.value",
-        columns=["merged_into_id", "source"],
+        columns=["merged_into_id", "anonymised_at", "source"],
     ),
 ]
 

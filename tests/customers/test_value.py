@@ -324,3 +324,13 @@ def test_a_merged_customers_value_moves_to_the_survivor(
     assert fact.score == before
     # The absorbed customer has no row of its own any more.
     assert not CustomerValue.objects.filter(customer_id=absorbed.pk).exists()
+
+
+def test_an_anonymised_customer_leaves_the_value_table(building, consultant):
+    from customers.models import Customer
+
+    deal = sell(building, consultant, contract=True)
+    refreshed()
+    Customer.objects.filter(pk=deal.customer_id).update(anonymised_at=timezone.now())
+    refreshed()
+    assert not CustomerValue.objects.filter(customer_id=deal.customer_id).exists()

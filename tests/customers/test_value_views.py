@@ -255,3 +255,37 @@ def test_a_sales_managers_pivot_keeps_to_the_customer_lists_scope(
 ):
     source = insight.source_named("customers.value")
     assert insight.pivot(sales_manager, source, source.measure("customers")).total == 3
+
+
+def test_the_value_row_costs_the_customer_page_no_query(
+    client, sales_manager, consultant, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    plain = CustomerFactory(assigned_consultant=consultant)
+    valued = CustomerFactory(assigned_consultant=consultant)
+    put(valued, "6000000")
+    client.force_login(sales_manager)
+    client.get(plain.get_absolute_url())
+    client.get(valued.get_absolute_url())
+    with CaptureQueriesContext(connection) as base:
+        client.get(plain.get_absolute_url())
+    with django_assert_num_queries(len(base.captured_queries)):
+        response = client.get(valued.get_absolute_url())
+    assert "黄金" in response.content.decode()
+
+
+def test_saving_a_tier_in_the_admin_re_tiers_customers(client, consultant):
+    from tests.factories import UserFactory
+
+    customer = CustomerFactory(assigned_consultant=consultant)
+    put(customer, "2500000")
+    silver = ValueTier.objects.get(name="白银")
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    response = client.post(
+        reverse("admin:customers_valuetier_change", args=[silver.pk]),
+        {"name": "白银", "min_score": "3000000", "style": "secondary"},
+    )
+    assert response.status_code == 302
+    assert CustomerValue.objects.get(customer=customer).tier.name == "普通"
