@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from customers.models import AgentExtension, Customer
+from customers.models import AgentExtension, Customer, ValueTier
 
 
 @admin.register(Customer)
@@ -46,3 +46,30 @@ class AgentExtensionAdmin(admin.ModelAdmin):
     list_display = ["extension", "user"]
     search_fields = ["extension", "user__username", "user__last_name"]
     autocomplete_fields = ["user"]
+
+
+@admin.register(ValueTier)
+class ValueTierAdmin(admin.ModelAdmin):
+    """The value tiers and their thresholds (customers.value). Saving or deleting one
+    re-tiers every customer in the same transaction."""
+
+    list_display = ["name", "min_score", "style"]
+    ordering = ["-min_score"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        from customers.value import value_tiers_apply
+
+        super().save_model(request, obj, form, change)
+        value_tiers_apply()
+
+    def delete_model(self, request, obj) -> None:
+        from customers.value import value_tiers_apply
+
+        super().delete_model(request, obj)
+        value_tiers_apply()
+
+    def delete_queryset(self, request, queryset) -> None:
+        from customers.value import value_tiers_apply
+
+        super().delete_queryset(request, queryset)
+        value_tiers_apply()

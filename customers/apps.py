@@ -48,6 +48,12 @@ class CustomersConfig(AppConfig):
         )
         telephony_signals.connect()
 
+        # Customer value: the fact table the other apps' contributions feed, and its
+        # explorer source (customers.value).
+        from customers import value
+
+        value.register()
+
         # The webhook events this app sends (crm_site.webhooks).
         from customers import (
             insight_interactions,  # noqa: F401  (explorer source)

@@ -543,3 +543,32 @@ class RegistrationForm(InputLimits, forms.Form):
                 gettext("The next follow-up cannot be in the past.")
             )
         return value
+
+
+class ValueFilterForm(InputLimits, forms.Form):
+    """The top customers list's filters: a value tier and a project (of the first
+    contract). Unknown values are refused next to the field."""
+
+    tier = forms.TypedChoiceField(
+        label=_("Value tier"), required=False, coerce=int, empty_value=None
+    )
+    project = forms.TypedChoiceField(
+        label=_("First contracted project"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        from customers import value
+        from customers.models import ValueTier
+
+        super().__init__(*args, **kwargs)
+        self.fields["tier"].choices = [
+            ("", _("Any tier")),
+            *ValueTier.objects.values_list("pk", "name"),
+        ]
+        self.fields["project"].choices = [
+            ("", _("Any project")),
+            *value.project_choices(),
+        ]

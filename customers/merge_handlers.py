@@ -88,6 +88,13 @@ def connect() -> None:
                 "codes are dead either way.",
             ),
             kept(
+                "customers.customervalue.customer",
+                reason="A derived fact row (customers.value), never moved: the "
+                "triggers see the deals, referrals and requests the merge moves, and "
+                "the next refresh recomputes the survivor's row and drops the "
+                "absorbed's.",
+            ),
+            kept(
                 "customers.duplicatepair.second",
                 reason="A decision about these two records; the merge marks the "
                 "absorbed's open pairs merged and undo reopens them.",

@@ -237,6 +237,12 @@ class Customer(models.Model):
                 "handle_personal_data",
                 _("Can export and anonymise a customer's personal information"),
             ),
+            # Customer value (customers.value): the figures, the top customers list
+            # and the value explorer. Everyone who opens a customer sees the tier.
+            (
+                "view_customer_value",
+                _("Can see customer value and the top customers list"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -318,6 +324,15 @@ class Customer(models.Model):
         if self.contact_visible_to(user):
             return self.id_number
         return mask_id_number(self.id_number)
+
+    @property
+    def value_row(self) -> CustomerValue | None:
+        """The customer's value fact (customers.value), or None before the first
+        refresh; read with ``select_related("value__tier")`` it costs no query."""
+        try:
+            return self.value
+        except CustomerValue.DoesNotExist:
+            return None
 
     def mobile_for(self, user: User) -> str:
         if not self.mobile:
@@ -971,4 +986,94 @@ class Call(models.Model):
         return self.call_id
 
 
+class ValueTier(models.Model):
+    """A value tier (钻石, 黄金, 白银, 普通…): the customers whose value score reaches
+    ``min_score`` and not the next tier's. The lowest tier also takes every score
+    below its own threshold (a customer whose service cost exceeds their value), so
+    every customer has a tier as long as one exists. Edited in the admin; a change
+    re-tiers every customer at once (customers.value.value_tiers_apply)."""
+
+    class Style(models.TextChoices):
+        DARK = "dark", _("Dark")
+        GOLD = "warning", _("Gold")
+        SILVER = "secondary", _("Silver")
+        BLUE = "primary", _("Blue")
+        LIGHT = "light", _("Light")
+
+    name = models.CharField(_("name"), max_length=30, unique=True)
+    min_score = models.DecimalField(
+        _("from value score (CNY)"),
+        max_digits=16,
+        decimal_places=2,
+        unique=True,
+        help_text=_(
+            "Customers whose value score reaches this amount and not the next "
+            "tier's. The lowest tier also takes every score below it."
+        ),
+    )
+    style = models.CharField(
+        _("badge colour"), max_length=20, choices=Style.choices, default=Style.LIGHT
+    )
+
+    class Meta:
+        verbose_name = _("value tier")
+        verbose_name_plural = _("value tiers")
+        ordering = ["-min_score"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerValue(models.Model):
+    """One row per live customer (anonymised ones left out): what they brought and
+    what they cost, derived by customers.value from the contributions other apps
+    register, never edited.
+
+    The links hold no database constraint (db_constraint=False), like every fact
+    row: a fact must never hold up a delete or a merge; the refresh removes the row
+    of a customer who is gone or merged away."""
+
+    customer = models.OneToOneField(
+        Customer,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="value",
+    )
+    # The agreed price of the customer's deals under contract (contracted or paid).
+    contracted = models.DecimalField(
+        _("contracted value"), max_digits=16, decimal_places=2
+    )
+    # The contracted value of the buyers this customer referred (老带新).
+    referred = models.DecimalField(_("referred value"), max_digits=16, decimal_places=2)
+    # Work orders on the customer's service requests, less contractors' chargebacks.
+    cost = models.DecimalField(_("service cost"), max_digits=16, decimal_places=2)
+    # contracted + referral weight × referred − cost (customers.value.score_sql).
+    score = models.DecimalField(_("value score"), max_digits=16, decimal_places=2)
+    tier = models.ForeignKey(
+        ValueTier,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        verbose_name=_("value tier"),
+    )
+    # The customer's source channel (Customer.source), for the explorer.
+    channel = models.CharField(max_length=20, blank=True)
+    # The project of the customer's first deal under contract.
+    project_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        verbose_name = _("customer value")
+        indexes = [
+            # The top customers list and "value at least" segments.
+            models.Index(fields=["-score", "-customer"], name="value_score_idx"),
+            # The list and segments filtered by tier.
+            models.Index(fields=["tier", "-score"], name="value_tier_idx"),
+            # The list filtered by project.
+            models.Index(fields=["project_id", "-score"], name="value_project_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"value of customer {self.customer_id}"
 from customers.models_facts import InteractionFact  # noqa: E402, F401  (the explorer)

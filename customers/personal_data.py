@@ -73,6 +73,13 @@ PROFILE_COLUMNS = [
     "next_follow_up",
     "created_at",
     "merged_into",
+    # The customer's value (customers.value), read in the same query: derived
+    # figures the person may ask about; anonymising the customer drops the row.
+    ("value__score", _("value score")),
+    ("value__tier__name", _("value tier")),
+    ("value__contracted", _("contracted value")),
+    ("value__referred", _("referred value")),
+    ("value__cost", _("service cost")),
     "anonymised_at",
 ]
 
@@ -370,7 +377,12 @@ def connect() -> None:
             order=0,
             count=lambda c: 1 + len(absorbed_ids(c)),
             export=_profile,
-            covers=("customers.Customer.merged_into",),
+            # The value row is derived and follows the record: the refresh drops it
+            # once the customer is anonymised (customers.value).
+            covers=(
+                "customers.Customer.merged_into",
+                "customers.CustomerValue.customer",
+            ),
             related=_related,
         )
     )

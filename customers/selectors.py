@@ -59,7 +59,7 @@ def customer_for_page(*, user: User) -> QuerySet:
         can_edit = Value(False, output_field=BooleanField())
     return (
         Customer.objects.visible_to(user)
-        .select_related("assigned_consultant", "created_by", "household")
+        .select_related("assigned_consultant", "created_by", "household", "value__tier")
         .annotate(
             tag_names=ArraySubquery(
                 Tag.objects.filter(customer=OuterRef("pk"))

@@ -11,6 +11,7 @@ from customers.views import (
     personal_data,
     registration,
     telephony,
+    value,
 )
 
 app_name = "customers"
@@ -18,6 +19,7 @@ app_name = "customers"
 urlpatterns = [
     path("", customers.customer_list, name="customer-list"),
     path("interactions/", interactions.interaction_list, name="interaction-list"),
+    path("value/", value.value_list, name="value-list"),
     path("new/", customers.customer_create, name="customer-create"),
     path("<int:pk>/", customers.customer_detail, name="customer-detail"),
     path("<int:pk>/edit/", customers.customer_edit, name="customer-edit"),

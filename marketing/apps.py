@@ -68,6 +68,10 @@ class MarketingConfig(AppConfig):
 
         # The top campaigns on the managers' overview.
         marketing_overview.register()
+        # Referred buyers' contracted value, in customer value (customers.value).
+        from marketing import value as marketing_value
+
+        marketing_value.register()
         links.register("marketing.campaign", "marketing:campaign-detail")
         links.register("marketing.referral", "marketing:referral-detail")
         links.register("marketing.channelpartner", "marketing:partner-detail")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.validation import InputLimits
-from customers.models import Customer, Tag
+from customers.models import Customer, Tag, ValueTier
 from marketing.models import Campaign, CostLine, Segment
 from sales.models import Project
 
@@ -28,6 +29,8 @@ class SegmentForm(InputLimits, forms.ModelForm):
         "satisfaction",
         "open_complaints",
         "consent",
+        "value_min",
+        "value_tier",
     ]
 
     stage = forms.ChoiceField(label=_("Lifecycle stage"), required=False)
@@ -79,6 +82,21 @@ class SegmentForm(InputLimits, forms.ModelForm):
         ],
     )
 
+    # Customer value (customers.value): the score and the tier of the value facts.
+    value_min = forms.DecimalField(
+        label=_("Value score at least (CNY)"),
+        required=False,
+        max_digits=16,
+        decimal_places=2,
+        help_text=_("Contracted value + referred buyers' share − service cost."),
+    )
+    value_tier = forms.ModelChoiceField(
+        label=_("Value tier"),
+        required=False,
+        queryset=ValueTier.objects.all(),
+        empty_label=_("Any tier"),
+    )
+
     class Meta:
         model = Segment
         fields = ["name"]
@@ -112,6 +130,8 @@ class SegmentForm(InputLimits, forms.ModelForm):
                 continue
             if isinstance(value, date):
                 value = value.isoformat()
+            elif isinstance(value, Decimal):
+                value = str(value)
             elif hasattr(value, "pk"):
                 value = value.pk
             result[name] = value

@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from crm_site.models import User
-from customers.models import Customer
+from customers.models import Customer, CustomerValue
 from marketing.models import Campaign, CampaignMember, CostLine, Invitation, Response
 from sales.models import Opportunity, Registration
 from service.models import ServiceRequest, SurveyResponse
@@ -78,7 +78,22 @@ def segment_customers(*, user: User, criteria: dict) -> QuerySet:
             )
         )
     qs = _service_filters(qs, criteria)
-    return qs
+    return _value_filters(qs, criteria)
+
+
+def _value_filters(qs: QuerySet, criteria: dict) -> QuerySet:
+    """Value score and tier (customers.value): one EXISTS on the value facts, a
+    semi-join on their primary key, score or tier index."""
+    wanted = {}
+    if criteria.get("value_min") not in (None, ""):
+        wanted["score__gte"] = Decimal(str(criteria["value_min"]))
+    if criteria.get("value_tier"):
+        wanted["tier_id"] = criteria["value_tier"]
+    if not wanted:
+        return qs
+    return qs.filter(
+        Exists(CustomerValue.objects.filter(customer_id=OuterRef("pk"), **wanted))
+    )
 
 
 def _service_filters(qs: QuerySet, criteria: dict) -> QuerySet:

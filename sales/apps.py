@@ -49,6 +49,10 @@ class SalesConfig(AppConfig):
 
         # Deals in the explorer: the deal fact table and its source.
         sales_insight.register()
+        # What contracted deals add to customer value (customers.value).
+        from sales import value as sales_value
+
+        sales_value.register()
 
         # Sales' figures on the managers' overview, and the project filter's choices.
         sales_overview.register()

@@ -34,6 +34,10 @@ class ServiceConfig(AppConfig):
 
         # Service's figures on the managers' overview.
         service_overview.register()
+        # What work orders and chargebacks cost, in customer value (customers.value).
+        from service import value as service_value
+
+        service_value.register()
         # What service holds about a person, for personal-information requests.
         personal_data.connect()
         from service import points

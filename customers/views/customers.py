@@ -19,12 +19,12 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm_site import fragments, panels
+from crm_site import fragments, insight, panels
 from crm_site.cache import CacheUnavailable
 from crm_site.models import User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required, self_service
-from customers import selectors, services
+from customers import selectors, services, value
 from customers.forms import (
     ConsentForm,
     ContactPointForm,
@@ -56,6 +56,8 @@ FILTER_KEYS = [
     "contact_before",
     "follow_up",
     "sort",
+    # The rows behind an explorer cell (crm_site.insight): kept across pages.
+    "drill",
 ]
 
 
@@ -94,6 +96,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         .select_related("assigned_consultant")
     )
     qs = form.filter(qs) if request.GET else qs.ranked()
+    # The rows behind an explorer cell (customers.value): no query without ?drill=.
+    qs, drill = insight.drill_apply(request, qs)
     page = paginate(qs, page=request.GET.get("page"))
     rows = selectors.customer_rows(page.items, user=request.user)
     if request.htmx and request.htmx.target == "results":
@@ -107,6 +111,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
                 "hidden_match": _hidden_match(request, page),
                 "digits_too_few": digits_too_few(request.GET.get("q", "")),
                 "filter_query": filter_querystring(request.GET),
+                "drill": drill,
             },
         )
     return render(
@@ -125,6 +130,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "save_form": SavedFilterForm(),
             "can_add": request.user.has_perm("customers.add_customer"),
             "can_export": request.user.has_perm("customers.export_customer"),
+            "can_see_value": value.may_see_value(request.user),
+            "drill": drill,
         },
     )
 
@@ -141,9 +148,9 @@ def _filter_fields(request: HttpRequest, form: CustomerFilterForm) -> str:
     else:
         scope = "own"
     chosen = QueryDict(mutable=True)
-    for key in FILTER_KEYS[1:]:
-        if value := request.GET.get(key, ""):
-            chosen[key] = value
+    for key in FILTER_KEYS[1:-1]:
+        if chosen_value := request.GET.get(key, ""):
+            chosen[key] = chosen_value
     digest = hashlib.blake2b(chosen.urlencode().encode(), digest_size=8).hexdigest()
     return fragments.cached(
         f"customer-filters:{scope}:{digest}",
@@ -271,6 +278,10 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "audit_page": request.GET.get("audit_page", ""),
             "can_edit": can_edit,
             "has_panels": panels.any_for(request.user),
+            # The tier for everyone who opens the customer, the figures for the
+            # roles that see value (read with the customer: no query).
+            "value_row": customer.value_row,
+            "can_see_value": value.may_see_value(request.user),
         }
     )
     if can_edit:
@@ -368,7 +379,9 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
         form = InteractionForm()
         # Read again: the log moved the last contact and the follow-up, and another
         # app may have acted on it (sales registers the customer, so owner and stage).
-        customer = Customer.objects.select_related("assigned_consultant").get(pk=pk)
+        customer = Customer.objects.select_related(
+            "assigned_consultant", "value__tier"
+        ).get(pk=pk)
     elif as_row:
         return render(
             request,
@@ -397,6 +410,7 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
             {
                 "oob": True,
                 "tags": [tag.name for tag in customer.tags.all()],
+                "value_row": customer.value_row,
                 "panels": panels.for_customer(
                     customer=customer, user=request.user, refreshed_only=True
                 ),
