@@ -30,7 +30,7 @@ TRIGGERS = [
 class Migration(migrations.Migration):
     dependencies = [
         ("marketing", "0010_member_club"),
-        ("sales", "0025_customer_value_triggers"),
+        ("sales", "0027_customer_value_triggers"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0018_telephony_calls'),
+        ('customers', '0020_interaction_fact_triggers'),
     ]
 
     operations = [

@@ -35,8 +35,8 @@ TRIGGERS = [
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("service", "0017_portal_requests_and_gm_mailbox"),
-        ("customers", "0021_customer_value_triggers"),
+        ("service", "0019_request_work_order_fact_triggers"),
+        ("customers", "0023_customer_value_triggers"),
     ]
 
     operations = [

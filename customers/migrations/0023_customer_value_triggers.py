@@ -19,7 +19,7 @@ TRIGGERS = [
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0020_value_tier_defaults"),
+        ("customers", "0022_value_tier_defaults"),
         ("crm_site", "0018_insight_facts"),
     ]
 

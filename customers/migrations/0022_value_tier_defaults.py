@@ -21,6 +21,6 @@ def create(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("customers", "0019_customer_value")]
+    dependencies = [("customers", "0021_customer_value")]
 
     operations = [migrations.RunPython(create, migrations.RunPython.noop)]

@@ -19,8 +19,8 @@ TRIGGERS = [
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sales", "0024_deal_fact_triggers"),
-        ("customers", "0021_customer_value_triggers"),
+        ("sales", "0026_win_loss_fact_triggers"),
+        ("customers", "0023_customer_value_triggers"),
     ]
 
     operations = [
