@@ -38,6 +38,9 @@ _GM_MAILBOX = ["service.view_gm_mailbox", "service.answer_gm_letter"]
 # The explorer (多维分析) and its reports by e-mail (crm_site.explorer, crm_site.reports):
 # each source it offers still needs that source's own see permission.
 _EXPLORER = ["crm_site.use_explorer"]
+# Customer value (customers.value): the top customers list, the value figures on the
+# customer page and the value source of the explorer. Managers and marketing.
+_VALUE = ["customers.view_customer_value"]
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.CONSULTANT: [
@@ -54,6 +57,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.SALES_MANAGER: [
         *_CUSTOMER_BASE,
         *_EXPLORER,
+        *_VALUE,
         *_SALES_MANAGEMENT,
         "customers.add_customer",
         "customers.change_customer",
@@ -89,6 +93,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.SERVICE_MANAGER: [
         *_CUSTOMER_BASE,
         *_EXPLORER,
+        *_VALUE,
         *_SERVICE_MANAGEMENT,
         "customers.change_customer",
         "customers.scope_service",
@@ -110,9 +115,11 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.MARKETING: [
         *_CUSTOMER_BASE,
         *_EXPLORER,
+        *_VALUE,
         "customers.scope_consented",
         "customers.export_customer",
         "marketing.use_marketing",
+        "customers.view_customer_value",
         "marketing.run_campaigns",
         "marketing.view_referral",
         "marketing.pay_reward",
@@ -129,6 +136,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.EXECUTIVE: [
         *_CUSTOMER_BASE,
         *_EXPLORER,
+        *_VALUE,
         *_SALES_MANAGEMENT,
         *_SERVICE_MANAGEMENT,
         *_GM_MAILBOX,
@@ -142,6 +150,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.ADMINISTRATOR: [
         *_CUSTOMER_BASE,
         *_EXPLORER,
+        *_VALUE,
         *_SALES_MANAGEMENT,
         *_SERVICE_MANAGEMENT,
         "customers.add_customer",
@@ -186,6 +195,10 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm_site.add_target",
         "crm_site.change_target",
         "crm_site.delete_target",
+        "customers.view_valuetier",
+        "customers.add_valuetier",
+        "customers.change_valuetier",
+        "customers.delete_valuetier",
         # Integration keys of the REST API: create, rotate, revoke (crm_site.api).
         "crm_site.view_apikey",
         "crm_site.add_apikey",
@@ -269,6 +282,7 @@ SEE_PERMISSIONS: frozenset[str] = frozenset(
         "crm_site.view_auditentry",
         "crm_site.view_heartbeat",
         "crm_site.view_target",
+        "customers.view_valuetier",
         "crm_site.use_explorer",
         "auth.view_group",
         "service.view_surveytemplate",
@@ -388,6 +402,9 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
         "the partner portal only: register customers for their partner, see its "
         "registrations and commissions"
     ),
+    "customers.view_customer_value": (
+        "customer value: the top customers list and each customer's value figures"
+    ),
     "crm_site.use_explorer": (
         "the explorer (多维分析) over what they may see, and their own saved views "
         "and reports by e-mail"
@@ -428,6 +445,10 @@ PERMISSION_SUMMARY: dict[str, str | None] = {
     "crm_site.change_target": None,
     "crm_site.delete_target": None,
     "crm_site.view_target": None,
+    "customers.add_valuetier": "set the customer value tiers (admin)",
+    "customers.change_valuetier": None,
+    "customers.delete_valuetier": None,
+    "customers.view_valuetier": None,
     "crm_site.view_apikey": None,
     "crm_site.add_apikey": None,
     "crm_site.change_apikey": None,

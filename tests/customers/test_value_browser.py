@@ -4,7 +4,6 @@ tier, and opens the most valuable customer, whose page shows the tier and figure
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from playwright.sync_api import expect
 
 from customers import value
@@ -24,8 +23,6 @@ def test_a_sales_manager_finds_the_top_customers_and_opens_one(
     consultant,
 ):
     value.default_tiers_create()
-    perm = Permission.objects.get(codename="view_customer_value")
-    Group.objects.get(name="sales_manager").permissions.add(perm)
     building = make_building(floors=3, per_floor=4, skipped=())
     deals = [sell(building, consultant, contract=True) for _ in range(3)]
     referrer = CustomerFactory(

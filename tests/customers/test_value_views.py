@@ -25,29 +25,6 @@ def _tiers(db):
 
 URL = reverse("customers:value-list")
 
-#: The roles meant to hold customers.view_customer_value. Until crm_site.roles grants
-#: it by default (asked of the integrator), the tests give it as an administrator
-#: would in the admin; adding it twice changes nothing.
-VALUE_ROLES = [
-    "sales_manager",
-    "service_manager",
-    "marketing",
-    "executive",
-    "administrator",
-]
-
-
-@pytest.fixture(autouse=True)
-def _value_roles(db):
-    from django.contrib.auth.models import Group, Permission
-
-    perm = Permission.objects.get(
-        content_type__app_label="customers", codename="view_customer_value"
-    )
-    for name in VALUE_ROLES:
-        Group.objects.get_or_create(name=name)[0].permissions.add(perm)
-
-
 def put(customer, score: str, *, cost: str = "0", project_id=None) -> CustomerValue:
     """A value row as the refresh would write it (the rows are derived data)."""
     from customers.value import tier_for
