@@ -198,45 +198,18 @@ class ValueFact(insight.FactTable):
     """customers.value: its SELECT is put together from the contributions registered
     when it runs (apps register theirs after customers is ready)."""
 
-    def _run(self, keys: Sequence[int] | None) -> int:
-        from customers.models import CustomerValue
+    def _with_functions(self) -> bool:
+        return any(c.function is not None for c in contributions())
 
-        keyed = keys is not None
-        with_functions = any(c.function is not None for c in contributions())
-        params: dict[str, Any] = {
-            "weight": referral_weight(),
-            "tz": settings.TIME_ZONE,
-        }
-        if keyed:
-            params["keys"] = list(keys)
-        if with_functions:
+    def select(self, *, keyed: bool) -> str:
+        return select_sql(keyed=keyed, with_functions=self._with_functions())
+
+    def params(self, keys: Sequence[int] | None) -> dict[str, Any]:
+        params = super().params(keys)
+        params["weight"] = referral_weight()
+        if self._with_functions():
             params.update(_function_params(keys))
-        cols = ", ".join(
-            connection.ops.quote_name(f.column)
-            for f in CustomerValue._meta.concrete_fields
-        )
-        sql = f"INSERT INTO {self.table} ({cols}) " + select_sql(
-            keyed=keyed, with_functions=with_functions
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
-
-    def upsert(self, keys: Sequence[int]) -> int:
-        if not keys:
-            return 0
-        keys = sorted(set(keys))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {self.table} WHERE customer_id = ANY(%(keys)s)",
-                {"keys": keys},
-            )
-        return self._run(keys)
-
-    def rebuild_rows(self) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {self.table}")
-        return self._run(None)
+        return params
 
 
 def _fact() -> ValueFact:
