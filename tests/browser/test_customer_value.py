@@ -8,7 +8,6 @@ from playwright.sync_api import expect
 
 from customers import value
 from customers.models import ValueTier
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401
 from tests.browser.test_customer_journey import login
 from tests.factories import CustomerFactory, make_building
 from tests.insight_fixtures import facts_refreshed, sell
@@ -17,8 +16,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_sales_manager_finds_the_top_customers_and_opens_one(
-    page,  # noqa: F811
-    screenshot,  # noqa: F811
+    page,
+    screenshot,
     sales_manager,
     consultant,
 ):
