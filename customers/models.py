@@ -1076,4 +1076,6 @@ class CustomerValue(models.Model):
 
     def __str__(self) -> str:
         return f"value of customer {self.customer_id}"
+
+
 from customers.models_facts import InteractionFact  # noqa: E402, F401  (the explorer)

@@ -25,6 +25,7 @@ def _tiers(db):
 
 URL = reverse("customers:value-list")
 
+
 def put(customer, score: str, *, cost: str = "0", project_id=None) -> CustomerValue:
     """A value row as the refresh would write it (the rows are derived data)."""
     from customers.value import tier_for
