@@ -360,12 +360,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def bench_pivots(repeat: int) -> list[dict]:
+def bench_pivots(repeat: int, only: list[str] | None = None) -> list[dict]:
     from crm_site import insight
 
     users = bench_users()
     results = []
     for source in insight.sources():
+        if only and source.key not in only:
+            continue
         for who, user in users.items():
             if not user.has_perm(source.see):
                 log(f"  {source.key} — {who}: not visible to this role, skipped")
@@ -418,6 +420,11 @@ def main() -> None:
     parser.add_argument("--skip-rebuild", action="store_true")
     parser.add_argument("--skip-lag", action="store_true")
     parser.add_argument(
+        "--source",
+        action="append",
+        help="time only this source's pivots (repeatable), e.g. customers.value",
+    )
+    parser.add_argument(
         "--json", type=Path, default=common.OUT / "insight_results.json"
     )
     args = parser.parse_args()
@@ -437,7 +444,7 @@ def main() -> None:
         log(f"\n2. Incremental refresh after changing {args.changes:,} rows per table")
         out["lag"] = bench_lag(args.changes)
     log(f"\n3. Explorer pivots ({args.repeat} runs each)")
-    out["pivots"] = bench_pivots(args.repeat)
+    out["pivots"] = bench_pivots(args.repeat, args.source)
     out["machine_after"] = machine()
     log(f"\nMachine after: {out['machine_after']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

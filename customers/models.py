@@ -1062,6 +1062,11 @@ class CustomerValue(models.Model):
     channel = models.CharField(max_length=20, blank=True)
     # The project of the customer's first deal under contract.
     project_id = models.BigIntegerField(null=True)
+    # What decides who may count the row (Customer.visible_to), copied from the
+    # customer so that the explorer's scope needs no join on a million customers.
+    consultant_id = models.BigIntegerField(null=True)
+    consented = models.BooleanField(default=False)
+    service = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("customer value")
@@ -1072,6 +1077,8 @@ class CustomerValue(models.Model):
             models.Index(fields=["tier", "-score"], name="value_tier_idx"),
             # The list filtered by project.
             models.Index(fields=["project_id", "-score"], name="value_project_idx"),
+            # The explorer's scope of a team.
+            models.Index(fields=["consultant_id"], name="value_consultant_idx"),
         ]
 
     def __str__(self) -> str:

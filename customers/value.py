@@ -39,6 +39,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site import insight
 from crm_site.insight import Dimension, Kind, Measure
+from crm_site.lookups import IdArray
 
 FACT = "customers.value"
 PARTS = ("contracted", "referred", "cost")
@@ -164,7 +165,9 @@ SELECT c.id, v.contracted, v.referred, v.cost, v.score,
          (SELECT t.id FROM customers_valuetier t WHERE t.min_score <= v.score
           ORDER BY t.min_score DESC LIMIT 1),
          (SELECT t.id FROM customers_valuetier t ORDER BY t.min_score LIMIT 1)),
-       c.source, s.project_id
+       c.source, s.project_id, c.assigned_consultant_id,
+       (c.consent_sms OR c.consent_email OR c.consent_phone),
+       c.stage IN ('buyer', 'owner')
 FROM customers_customer c
 LEFT JOIN sums s ON s.customer_id = c.id
 CROSS JOIN LATERAL (
@@ -290,15 +293,36 @@ def tier_for(score: Decimal, tiers: Iterable) -> Any:
 
 
 def value_scope(user) -> Q:
-    """The value rows a user may count: their customers (the customer list's scope),
-    and only for the roles that see value."""
-    from customers.models import Customer
+    """The value rows a user may count: the customers of their customer list
+    (Customer.visible_to's rule, on the columns the row copies from the customer), and
+    only for the roles that see value."""
+    from customers.models import CustomerAccess
 
-    if not may_see_value(user):
+    if not may_see_value(user) or not user.has_perm("customers.view_customer"):
         return Q(pk__in=[])
     if user.has_perm("customers.scope_all"):
         return Q()
-    return Q(customer_id__in=Customer.objects.visible_to(user).values("pk"))
+    clauses = Q(pk__in=[])
+    if user.has_perm("customers.scope_team") and user.team_id:
+        members = IdArray(user.team_member_ids())
+        shared = CustomerAccess.objects.filter(user_id__any_of=members)
+        clauses |= (
+            Q(consultant_id__any_of=members)
+            | Q(customer_id__in=shared.values("customer_id"))
+            | Q(consultant_id__isnull=True)
+        )
+    if user.has_perm("customers.scope_own"):
+        shared = CustomerAccess.objects.filter(user=user)
+        clauses |= (
+            Q(consultant_id=user.pk)
+            | Q(customer_id__in=shared.values("customer_id"))
+            | Q(consultant_id__isnull=True)
+        )
+    if user.has_perm("customers.scope_consented"):
+        clauses |= Q(consented=True)
+    if user.has_perm("customers.scope_service"):
+        clauses |= Q(service=True)
+    return clauses
 
 
 def top_customers(

@@ -334,3 +334,44 @@ def test_an_anonymised_customer_leaves_the_value_table(building, consultant):
     Customer.objects.filter(pk=deal.customer_id).update(anonymised_at=timezone.now())
     refreshed()
     assert not CustomerValue.objects.filter(customer_id=deal.customer_id).exists()
+
+
+def test_the_value_scope_is_the_customer_lists_for_every_persona(
+    consultant,
+    other_consultant,
+    far_consultant,
+    sales_manager,
+    service_manager,
+    marketer,
+    executive,
+):
+    from customers.models import CustomerAccess
+
+    customers = [
+        CustomerFactory(assigned_consultant=consultant),
+        CustomerFactory(assigned_consultant=other_consultant, consent_sms=True),
+        CustomerFactory(assigned_consultant=far_consultant, stage="owner"),
+        CustomerFactory(assigned_consultant=far_consultant),
+        CustomerFactory(assigned_consultant=None),  # the public pool
+    ]
+    # Registered to the first team at another project: shared with a consultant.
+    shared = CustomerFactory(assigned_consultant=far_consultant)
+    CustomerAccess.objects.create(customer=shared, user=other_consultant)
+    facts_refreshed(value.FACT)
+    # The copied columns follow the customer: reassigned, consented, became an owner.
+    Customer.objects.filter(pk=customers[3].pk).update(
+        assigned_consultant=consultant, consent_email=True, stage="buyer"
+    )
+    facts_refreshed(value.FACT)
+    for user in (sales_manager, service_manager, marketer, executive):
+        counted = set(
+            CustomerValue.objects.filter(value.value_scope(user)).values_list(
+                "customer_id", flat=True
+            )
+        )
+        listed = set(
+            Customer.objects.visible_to(user)
+            .identifiable()
+            .values_list("pk", flat=True)
+        )
+        assert counted == listed, user.username

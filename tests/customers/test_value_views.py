@@ -40,6 +40,11 @@ def put(customer, score: str, *, cost: str = "0", project_id=None) -> CustomerVa
         tier=tier_for(score_d, ValueTier.objects.all()),
         channel=customer.source,
         project_id=project_id,
+        consultant_id=customer.assigned_consultant_id,
+        consented=customer.consent_sms
+        or customer.consent_email
+        or customer.consent_phone,
+        service=customer.stage in ("buyer", "owner"),
     )
 
 
