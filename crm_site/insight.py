@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
@@ -477,6 +478,19 @@ def drill_read(token: str | None) -> tuple[Source, dict[str, Any]] | None:
     return source, filters
 
 
+def _describe(dim: Dimension, values: list[Any], names: dict[Any, str]) -> str:
+    """The chosen values for the banner: a run of consecutive months as a range
+    (2026-01 – 2026-06), anything else one by one."""
+    months = sorted(v for v in values if isinstance(v, date))
+    if dim.month and len(months) == len(values) > 2:
+        steps = {
+            (b.year - a.year) * 12 + b.month - a.month for a, b in pairwise(months)
+        }
+        if steps == {1}:
+            return f"{names[months[0]]} – {names[months[-1]]}"
+    return "、".join(names[v] for v in values)
+
+
 def drill_apply(request, qs: QuerySet) -> tuple[QuerySet, Drill | None]:
     """Narrow a list's scoped queryset to the rows behind an explorer cell
     (``?drill=``); a token for another list or a forged one is ignored."""
@@ -501,7 +515,7 @@ def drill_apply(request, qs: QuerySet) -> tuple[QuerySet, Drill | None]:
             for v in values
         ]
         names = dim.label_map(source.model, parsed)
-        description.append((str(dim.label), "、".join(names[v] for v in parsed)))
+        description.append((str(dim.label), _describe(dim, parsed, names)))
     drill = Drill(source, filters, description, token or "")
     return narrowed, drill
 
