@@ -323,6 +323,31 @@ class Measure:
         raise ValueError(self.aggregate)
 
 
+def names_of(model: type[models.Model], attr: str = "name"):
+    """Labels for the ids of a model: one query for all the values of a dimension."""
+
+    def label(values: list) -> dict:
+        return {
+            obj.pk: str(getattr(obj, attr))
+            for obj in model.objects.filter(pk__in=values)
+        }
+
+    return label
+
+
+def user_names(values: list) -> dict:
+    """Staff by their display names (family name first), one query."""
+    from crm_site.models import User
+
+    return {u.pk: u.display_name for u in User.objects.filter(pk__in=values)}
+
+
+def choice_labels(choices) -> Callable[[list], dict]:
+    """Labels of a choice column that is not the fact's own (a customer's channel)."""
+    names = {k: str(v) for k, v in choices}
+    return lambda values: {v: names.get(v, v) for v in values}
+
+
 @dataclass(frozen=True)
 class Dimension:
     """A way to split or filter rows: a fact column. Labels come from the column's

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site import insight
 from crm_site.insight import Dimension, Measure
+from crm_site.models import Team
 from customers.models_facts import InteractionFact
 
 KEY = "customers.interactions"
@@ -218,18 +219,6 @@ def live(filters: dict[str, Any]) -> Q:
     return q
 
 
-def _user_names(values: list) -> dict:
-    from crm_site.models import User
-
-    return {u.pk: u.display_name for u in User.objects.filter(pk__in=values)}
-
-
-def _team_names(values: list) -> dict:
-    from crm_site.models import Team
-
-    return {t.pk: t.name for t in Team.objects.filter(pk__in=values)}
-
-
 SOURCE = insight.Source(
     key=KEY,
     label=_("Follow-up records"),
@@ -239,8 +228,10 @@ SOURCE = insight.Source(
         Dimension("month", _("Month"), "month", month=True),
         Dimension("kind", _("Kind"), "kind"),
         Dimension("channel", _("Channel"), "channel"),
-        Dimension("consultant", _("Logged by"), "consultant_id", labels=_user_names),
-        Dimension("team", _("Team"), "team_id", labels=_team_names),
+        Dimension(
+            "consultant", _("Logged by"), "consultant_id", labels=insight.user_names
+        ),
+        Dimension("team", _("Team"), "team_id", labels=insight.names_of(Team)),
     ),
     see=SEE,
     scope=interaction_scope,

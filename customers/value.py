@@ -348,19 +348,13 @@ def top_customers(
 # --- The explorer's source -------------------------------------------------------------
 
 
-def _tier_names(values: list) -> dict:
-    from customers.models import ValueTier
-
-    return {t.pk: t.name for t in ValueTier.objects.filter(pk__in=values)}
-
-
 def _project_names(values: list) -> dict:
     wanted = set(values)
     return {pk: name for pk, name in project_choices() if pk in wanted}
 
 
 def register() -> None:
-    from customers.models import Customer, CustomerValue
+    from customers.models import Customer, CustomerValue, ValueTier
 
     insight.register_fact(_fact())
     money = {"kind": Kind.MONEY, "decimals": 2}
@@ -379,14 +373,17 @@ def register() -> None:
                 Measure("cost", _("Service cost"), "sum", "cost", **money),
             ),
             dimensions=(
-                Dimension("tier", _("Value tier"), "tier_id", labels=_tier_names),
+                Dimension(
+                    "tier",
+                    _("Value tier"),
+                    "tier_id",
+                    labels=insight.names_of(ValueTier),
+                ),
                 Dimension(
                     "channel",
                     _("Source channel"),
                     "channel",
-                    labels=lambda values: {
-                        k: str(v) for k, v in Customer.Source.choices if k in values
-                    },
+                    labels=insight.choice_labels(Customer.Source.choices),
                 ),
                 Dimension(
                     "project",

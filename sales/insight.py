@@ -163,24 +163,6 @@ def deal_scope(user) -> Q:
     return Q(consultant_id=user.pk)
 
 
-def names(model, attr: str = "name"):
-    """Labels for ids of a model: one query for all the values of a dimension."""
-
-    def label(values: list) -> dict:
-        return {
-            obj.pk: str(getattr(obj, attr))
-            for obj in model.objects.filter(pk__in=values)
-        }
-
-    return label
-
-
-def user_names(values: list) -> dict:
-    from crm_site.models import User
-
-    return {u.pk: u.display_name for u in User.objects.filter(pk__in=values)}
-
-
 def _dimensions() -> tuple[Dimension, ...]:
     from django.apps import apps
 
@@ -192,20 +174,26 @@ def _dimensions() -> tuple[Dimension, ...]:
     Campaign = apps.get_model("marketing", "Campaign")
 
     return (
-        Dimension("project", _("Project"), "project_id", labels=names(Project)),
-        Dimension("building", _("Building"), "building_id", labels=names(Building)),
+        Dimension(
+            "project", _("Project"), "project_id", labels=insight.names_of(Project)
+        ),
+        Dimension(
+            "building", _("Building"), "building_id", labels=insight.names_of(Building)
+        ),
         Dimension("layout", _("Layout"), "layout"),
-        Dimension("consultant", _("Consultant"), "consultant_id", labels=user_names),
-        Dimension("team", _("Team"), "team_id", labels=names(Team)),
+        Dimension(
+            "consultant", _("Consultant"), "consultant_id", labels=insight.user_names
+        ),
+        Dimension("team", _("Team"), "team_id", labels=insight.names_of(Team)),
         Dimension(
             "channel",
             _("Source channel"),
             "channel",
-            labels=lambda values: {
-                k: str(v) for k, v in Customer.Source.choices if k in values
-            },
+            labels=insight.choice_labels(Customer.Source.choices),
         ),
-        Dimension("campaign", _("Campaign"), "campaign_id", labels=names(Campaign)),
+        Dimension(
+            "campaign", _("Campaign"), "campaign_id", labels=insight.names_of(Campaign)
+        ),
         Dimension("stage", _("Stage"), "stage"),
         Dimension("reached", _("Stage reached"), "reached"),
         Dimension("lost_reason", _("Lost reason"), "lost_reason"),

@@ -20,8 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import insight
+from crm_site.insight import names_of, user_names
 from customers.models import Customer
-from sales.insight import deal_scope, deals_source, stages_source, user_names
+from sales.insight import deal_scope, deals_source, stages_source
 from sales.models import DealFact, Opportunity, Project, StageDuration
 from sales.models.facts import Outcome
 
@@ -109,10 +110,6 @@ def _iso(months: Iterable[date]) -> list[str]:
 def _choice_labels(choices) -> Callable[[list], dict]:
     names = {k: str(v) for k, v in choices}
     return lambda values: {v: names.get(v, v) for v in values}
-
-
-def _project_names(values: list) -> dict:
-    return dict(Project.objects.filter(pk__in=values).values_list("pk", "name"))
 
 
 # --- Win/loss ------------------------------------------------------------------------
@@ -240,7 +237,7 @@ def win_loss(*, user, start: date, end: date, project_id: int | None = None) -> 
         ),
         by_consultant=rate_rows("consultant_id", "consultant", user_names),
         by_channel=rate_rows("channel", "channel", channel_labels),
-        by_project=rate_rows("project_id", "project", _project_names),
+        by_project=rate_rows("project_id", "project", names_of(Project)),
     )
 
 

@@ -19,7 +19,8 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site import insight
 from crm_site.insight import Dimension, Kind, Measure
-from service.models import RequestFact, WorkOrderFact
+from sales.models import Project
+from service.models import Contractor, RequestFact, WorkOrderFact
 
 REPEAT_DAYS = 90
 # How far back the escalation sweep (every 10 minutes) looks for deadlines that passed.
@@ -155,12 +156,6 @@ def work_order_scope(user) -> Q:
 # --- Labels: one query for all the values of a dimension -------------------------------
 
 
-def project_names(values: list) -> dict:
-    from sales.models import Project
-
-    return {p.pk: p.name for p in Project.objects.filter(pk__in=values)}
-
-
 def building_names(values: list) -> dict:
     from sales.models import Building
 
@@ -177,12 +172,6 @@ def unit_names(values: list) -> dict:
         u.pk: f"{u.building.project.name} {u.building.name} {u.number}"
         for u in Unit.objects.filter(pk__in=values).select_related("building__project")
     }
-
-
-def contractor_names(values: list) -> dict:
-    from service.models import Contractor
-
-    return dict(Contractor.objects.filter(pk__in=values).values_list("pk", "name"))
 
 
 # --- Sources ---------------------------------------------------------------------------
@@ -225,11 +214,16 @@ REQUEST_DIMENSIONS = (
     Dimension("kind", _("Kind"), "kind"),
     Dimension("severity", _("Severity"), "severity"),
     Dimension("channel", _("Channel"), "channel"),
-    Dimension("project", _("Project"), "project_id", labels=project_names),
+    Dimension("project", _("Project"), "project_id", labels=insight.names_of(Project)),
     Dimension("building", _("Building"), "building_id", labels=building_names),
     Dimension("unit", _("Unit"), "unit_id", labels=unit_names),
     Dimension("department", _("Handled by"), "department"),
-    Dimension("contractor", _("Contractor"), "contractor_id", labels=contractor_names),
+    Dimension(
+        "contractor",
+        _("Contractor"),
+        "contractor_id",
+        labels=insight.names_of(Contractor),
+    ),
     Dimension("month", _("Month received"), "opened_month", month=True),
     Dimension("status", _("Status"), "status"),
     Dimension("overdue", _("Deadline"), "overdue"),
@@ -246,11 +240,16 @@ WORK_ORDER_MEASURES = (
 )
 
 WORK_ORDER_DIMENSIONS = (
-    Dimension("contractor", _("Contractor"), "contractor_id", labels=contractor_names),
+    Dimension(
+        "contractor",
+        _("Contractor"),
+        "contractor_id",
+        labels=insight.names_of(Contractor),
+    ),
     Dimension("assignee_kind", _("Assigned to"), "assignee_kind"),
     Dimension("department", _("Department"), "department"),
     Dimension("category", _("Category"), "category"),
-    Dimension("project", _("Project"), "project_id", labels=project_names),
+    Dimension("project", _("Project"), "project_id", labels=insight.names_of(Project)),
     Dimension("building", _("Building"), "building_id", labels=building_names),
     Dimension("status", _("Status"), "status"),
     Dimension("on_time", _("Sign-off"), "on_time"),

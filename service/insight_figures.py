@@ -27,9 +27,8 @@ from service.insight import (
     REQUESTS,
     WORK_ORDER_SOURCE,
     WORK_ORDERS,
-    contractor_names,
 )
-from service.models import Category
+from service.models import Category, Contractor
 
 PERIODS = (6, 12, 24)
 DEFAULT_MONTHS = 12
@@ -328,7 +327,9 @@ def by_contractor(user, period: Period) -> Contractors:
         .order_by("-cost_sum", "-work_order_count", "contractor_id")
     )
     shown = rows[:CONTRACTOR_ROWS]
-    names = contractor_names([r["contractor_id"] for r in shown if r["contractor_id"]])
+    names = insight.names_of(Contractor)(
+        [r["contractor_id"] for r in shown if r["contractor_id"]]
+    )
     out = []
     for row in shown:
         contractor = row["contractor_id"]
