@@ -139,10 +139,6 @@ def facts() -> list[FactTable]:
     return list(_FACTS.values())
 
 
-def fact_named(key: str) -> FactTable:
-    return _FACTS[key]
-
-
 def trigger_sql(
     *,
     name: str,
