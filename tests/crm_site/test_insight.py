@@ -156,3 +156,19 @@ def test_the_pivot_totals_and_cells_agree_with_the_rows(
     for (row, column), value in table.cells.items():
         cell = source.rows_for(sales_manager, table.cell_filters(row, column))
         assert cell.count() == value
+
+
+def test_a_drill_over_consecutive_months_is_described_as_a_range(
+    client, building, consultant, sales_manager
+):
+    sell(building, consultant, contract=True)
+    facts_refreshed(DEALS)
+    source = insight.source_named(DEALS)
+    months = ["2026-01-01", "2026-02-01", "2026-03-01"]
+    client.force_login(sales_manager)
+    response = client.get(insight.drill_url(source, {"month": months}))
+    assert response.context["drill"].description == [
+        ("商机创建月份", "2026-01 – 2026-03")
+    ]
+    response = client.get(insight.drill_url(source, {"month": months[::2]}))
+    assert response.context["drill"].description[0][1] == "2026-01、2026-03"
