@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.html import format_html_join
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from crm_site import fragments
 from crm_site.models import User
@@ -14,12 +15,16 @@ from sales.models import Opportunity, OwnershipEvent, Registration
 
 
 def team_consultant_choices(team_id: int) -> list[tuple[int, str]]:
-    """(id, name) of a team's active consultants, cached until a user or a group
-    membership changes (tracked in SalesConfig.ready)."""
+    """(id, <option> HTML) of a team's active consultants, cached until a user
+    or a group membership changes (tracked in SalesConfig.ready). The options are
+    escaped once here: a team of 200 costs 1.6 ms of format_html per select."""
 
     def build() -> list[tuple[int, str]]:
         return [
-            (c.pk, c.display_name)
+            (
+                c.pk,
+                format_html('<option value="{}">{}</option>', c.pk, c.display_name),
+            )
             for c in User.objects.filter(
                 is_active=True, groups__name=Role.CONSULTANT.value, team_id=team_id
             )
@@ -28,9 +33,10 @@ def team_consultant_choices(team_id: int) -> list[tuple[int, str]]:
         ]
 
     return fragments.cached(
-        f"team-consultants:{team_id}",
+        f"team-consultant-options:{team_id}",
         build,
         depends_on=[User, User.groups.through],
+        per_language=False,
     )
 
 
@@ -61,14 +67,11 @@ def customer_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
     )
     for registration in registrations:
         # The reassign select, built here: a team can have hundreds of consultants.
-        registration.reassign_options = format_html_join(
-            "",
-            '<option value="{}">{}</option>',
-            (
-                (pk, name)
-                for pk, name in consultants
-                if pk != registration.consultant_id
-            ),
+        # Each option was escaped by format_html when the list was cached.
+        registration.reassign_options = mark_safe(
+            "".join(
+                option for pk, option in consultants if pk != registration.consultant_id
+            )
         )
     return {
         "customer": customer,
