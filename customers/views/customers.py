@@ -90,11 +90,7 @@ def filter_querystring(data: QueryDict) -> str:
 @see_required("customers.view_customer")
 def customer_list(request: HttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET or None, user=request.user)
-    qs = (
-        Customer.objects.visible_to(request.user)
-        .identifiable()
-        .select_related("assigned_consultant")
-    )
+    qs = Customer.objects.visible_to(request.user).identifiable().for_rows()
     qs = form.filter(qs) if request.GET else qs.ranked()
     # The rows behind an explorer cell (customers.value): no query without ?drill=.
     qs, drill = insight.drill_apply(request, qs)
