@@ -146,8 +146,8 @@ class CustomerRow:
     source_label: str
     consultant: str  # the consultant's name, or "Public pool"
     in_pool: bool
-    last_contact: str
-    next_follow_up: str
+    last_contact: str  # "—" when none, as the list shows it
+    next_follow_up: str  # "—" when none
 
 
 def customer_rows(customers: Iterable[Customer], *, user: User) -> list[CustomerRow]:
@@ -173,10 +173,10 @@ def customer_rows(customers: Iterable[Customer], *, user: User) -> list[Customer
                 in_pool=consultant is None,
                 last_contact=localtime(customer.last_contact_at).strftime("%Y-%m-%d")
                 if customer.last_contact_at
-                else "",
+                else "—",
                 next_follow_up=customer.next_follow_up.strftime("%Y-%m-%d")
                 if customer.next_follow_up
-                else "",
+                else "—",
             )
         )
     return rows
