@@ -365,6 +365,7 @@ class Buyer(threading.Thread):
         self.grids: list[float] = []
         self.errors: list[str] = []
         self.done_after: float | None = None
+        self.lost = 0
 
     def _request(self, method: str, path: str, body: str = "") -> tuple[int, str, str]:
         bench = self.bench
@@ -375,10 +376,13 @@ class Buyer(threading.Thread):
         }
         if body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+            if not bench.reload_grid:
+                # As the phone's script asks (static/js/opening_phone.js).
+                headers["Accept"] = "application/json"
         try:
             conn.request(method, path, body=body or None, headers=headers)
             response = conn.getresponse()
-            text = response.read().decode() if method == "GET" else ""
+            text = response.read().decode()
             return response.status, response.getheader("Location") or "", text
         finally:
             conn.close()
@@ -406,13 +410,28 @@ class Buyer(threading.Thread):
             )
             at = time.monotonic()
             try:
-                status, location, _text = self._request(
+                status, location, text = self._request(
                     "POST", f"{bench.prefix}{self.entry}/units/{choice}/", body
                 )
             except (OSError, http.client.HTTPException) as exc:
                 self.errors.append(f"POST {type(exc).__name__}")
                 return
             self.posts.append(time.monotonic() - at)
+            if not bench.reload_grid:
+                if status >= 500 or status not in (200, 409):
+                    self.errors.append(f"POST {status}")
+                    return
+                answer = json.loads(text)
+                if answer["result"] == "chosen":
+                    self.got = choice
+                    self.done_after = time.monotonic() - bench.started
+                    return
+                if answer["result"] != "taken":
+                    return  # a refusal, not a race: this buyer cannot choose
+                self.lost += 1
+                # The phone chooses again among the units the answer says are left.
+                known_available = set(answer["available"])
+                continue
             if status != 302:
                 self.errors.append(f"POST {status}")
                 return
@@ -437,8 +456,11 @@ class Buyer(threading.Thread):
 
 
 class Rush:
-    def __init__(self, host: str, port: int, cookie_name: str) -> None:
+    def __init__(
+        self, host: str, port: int, cookie_name: str, *, reload_grid: bool = False
+    ) -> None:
         self.host, self.port, self.cookie_name = host, port, cookie_name
+        self.reload_grid = reload_grid
         self.prefix = "/portal/sales/opening/"
         self.go = threading.Event()
         self.started = 0.0
@@ -566,6 +588,9 @@ def main() -> int:
     parser.add_argument("--base-url")
     parser.add_argument("--database-url")
     parser.add_argument("--seed", type=int, default=16)
+    # The phone before its script read the JSON answer: a plain form post, and a
+    # lost race followed to the grid page (~190 KB), read for what is left.
+    parser.add_argument("--reload-grid", action="store_true")
     args = parser.parse_args()
     if args.base_url and not args.database_url:
         sys.exit("--base-url needs --database-url: the database that server uses")
@@ -618,7 +643,9 @@ def run(args) -> int:
         opened = ready.get(timeout=120)
         log(f"{opened} of {len(streams)} screens listening")
 
-        rush = Rush(host, port, settings.PORTAL_SESSION_COOKIE)
+        rush = Rush(
+            host, port, settings.PORTAL_SESSION_COOKIE, reload_grid=args.reload_grid
+        )
         rng = random.Random(args.seed)
         threading.stack_size(256 * 1024)
         team = [
@@ -697,7 +724,10 @@ def run(args) -> int:
         f"selection POST ({len(posts)}): {line(posts)} — goal p95 ≤ {GOAL_SECONDS:.0f}"
         f" s {verdict(bool(posts) and percentile(posts, 0.95) <= GOAL_SECONDS)}"
     )
-    print(f"  grid reloaded after 'just sold' ({len(grids)}): {line(grids)}")
+    if args.reload_grid:
+        print(f"  grid reloaded after 'just sold' ({len(grids)}): {line(grids)}")
+    else:
+        print(f"  lost races answered with what is left: {sum(b.lost for b in team)}")
     print(f"  start of the rush → buyer has a unit ({len(got)}): {line(got)}")
     print(
         f"sale published → last screen shows it ({sales_heard} sales): {line(lags)}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -239,9 +239,46 @@ def _session_unit(entry: SessionEntry, unit_pk: int) -> Unit:
     return unit
 
 
-def _back_to_grid(entry: SessionEntry, *, taken: int | None = None) -> HttpResponse:
+def _grid_url(entry: SessionEntry, *, taken: int | None = None) -> str:
     url = reverse("sales_portal:opening-session", args=[entry.pk])
-    return redirect(f"{url}?taken={taken}" if taken else url)
+    return f"{url}?taken={taken}" if taken else url
+
+
+def _back_to_grid(entry: SessionEntry, *, taken: int | None = None) -> HttpResponse:
+    return redirect(_grid_url(entry, taken=taken))
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    """The phone's script asks for the answer as data (Accept: application/json);
+    a plain form post gets the redirect."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _taken(request: HttpRequest, entry: SessionEntry, unit_pk: int) -> HttpResponse:
+    """Someone was faster. A plain form goes back to the grid (a page of every
+    unit); the phone's script gets what it needs to choose again: the units still
+    on sale, a few hundred bytes instead of the grid's ~190 KB (in the rush every
+    buyer but one per unit hears this, most of them more than once)."""
+    if not _wants_json(request):
+        messages.error(request, _(SOLD_WORDS))
+        return _back_to_grid(entry, taken=unit_pk)
+    available = list(
+        SessionUnit.objects.filter(
+            session=entry.session_id, unit__status=Unit.Status.AVAILABLE
+        )
+        .order_by("unit_id")
+        .values_list("unit_id", flat=True)
+    )
+    return JsonResponse(
+        {
+            "result": "taken",
+            "unit": unit_pk,
+            "message": _(SOLD_WORDS),
+            "available": available,
+            "grid": _grid_url(entry, taken=unit_pk),
+        },
+        status=409,
+    )
 
 
 @owner_required
@@ -250,14 +287,16 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
     """GET: the unit and what choosing it means; POST: choose it.
 
     A unit someone was faster to: back to the grid, saying so. A rule that refuses
-    (not the buyer's turn yet, a limit reached): back to the grid with its reason."""
+    (not the buyer's turn yet, a limit reached): back to the grid with its reason.
+    The phone's script (Accept: application/json) gets the same answers as data:
+    {"result": "chosen", "url": …}, {"result": "taken", "available": [unit ids], …}
+    (409) or {"result": "refused", "code": …, "message": …} (409)."""
     entry = _entry(request, pk)
     chosen_unit = _session_unit(entry, unit)
     if chosen_unit.status != Unit.Status.AVAILABLE:
         # Sold before this request came in: say so at once, without queueing on
         # the row locks behind the buyers who are choosing.
-        messages.error(request, _(SOLD_WORDS))
-        return _back_to_grid(entry, taken=chosen_unit.pk)
+        return _taken(request, entry, chosen_unit.pk)
     if request.method == "POST":
         try:
             selection = selection_make(
@@ -268,14 +307,27 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
                 actor=None,
             )
         except UnitUnavailable:
-            messages.error(request, _(SOLD_WORDS))
-            return _back_to_grid(entry, taken=chosen_unit.pk)
+            return _taken(request, entry, chosen_unit.pk)
         except SelectionRefused as exc:
+            if _wants_json(request):
+                return JsonResponse(
+                    {
+                        "result": "refused",
+                        "code": exc.code,
+                        "message": exc.messages[0],
+                        "grid": _grid_url(entry),
+                    },
+                    status=409,
+                )
             messages.error(request, exc.messages[0])
             return _back_to_grid(entry)
-        return redirect(
-            "sales_portal:opening-selection", pk=entry.pk, selection=selection.pk
+        done = reverse(
+            "sales_portal:opening-selection",
+            kwargs={"pk": entry.pk, "selection": selection.pk},
         )
+        if _wants_json(request):
+            return JsonResponse({"result": "chosen", "url": done})
+        return redirect(done)
     return render(
         request,
         "portal/opening_choose.html",

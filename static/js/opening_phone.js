@@ -35,6 +35,55 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // The confirm form asks for its answer as data: a lost race is then told in a few
+  // hundred bytes (the unit says it was just sold, the button goes off, "back to the
+  // units" outlines it) instead of a reload of the whole grid in the middle of the
+  // rush. Any other answer, or no answer, falls back to the plain form post.
+  var confirmForm = document.querySelector("[data-testid=opening-choose-form]");
+  if (confirmForm && window.fetch && window.FormData) {
+    confirmForm.addEventListener("submit", function (event) {
+      if (confirmForm.getAttribute("data-plain") === "1") {
+        return;
+      }
+      event.preventDefault();
+      var button = confirmForm.querySelector("button[type=submit]");
+      if (button) {
+        button.disabled = true;
+      }
+      var fallback = function () {
+        confirmForm.setAttribute("data-plain", "1");
+        HTMLFormElement.prototype.submit.call(confirmForm);
+      };
+      window
+        .fetch(confirmForm.getAttribute("action") || window.location.href, {
+          method: "POST",
+          body: new FormData(confirmForm),
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        })
+        .then(function (response) {
+          return response.json();
+        })
+        .then(function (answer) {
+          if (answer.result === "chosen" && answer.url) {
+            window.location.assign(answer.url);
+          } else if (answer.result === "taken") {
+            var note = document.querySelector("[data-unit-sold-note]");
+            if (note) {
+              note.hidden = false;
+            }
+            document.querySelectorAll("[data-back-to-grid]").forEach(function (link) {
+              link.setAttribute("href", answer.grid);
+            });
+            confirmForm.setAttribute("data-answer", "taken");
+          } else {
+            fallback();
+          }
+        })
+        .catch(fallback);
+    });
+  }
+
   if (!root || !window.EventSource) {
     return;
   }
