@@ -80,6 +80,7 @@ CSRF = "b" * 32
 SERVER_LOG = (
     Path(tempfile.gettempdir()) / "anju-opening-server.log"
 )  # an unmasked CSRF secret: cookie and form field agree
+LIVE_LOG = Path(tempfile.gettempdir()) / "anju-opening-live.log"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -479,6 +480,44 @@ def preferences(rng: random.Random, units: list[int]) -> list[int]:
 # The run -----------------------------------------------------------------------------
 
 
+def _wait_for(proc: subprocess.Popen, port: int, what: str) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited during startup")
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not start")
+
+
+def start_live_server(args, database_url: str) -> subprocess.Popen:
+    """The event-stream server, as scripts/run.sh starts it (crm_site.live_server)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SECURE_HTTPS": "false"}
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "crm_site.live_server:application",
+            "--bind",
+            f"127.0.0.1:{args.port + 1}",
+            "--backlog",
+            "4096",
+            "--config",
+            str(ROOT / "scripts" / "gunicorn_live.conf.py"),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(LIVE_LOG, "w"),  # noqa: SIM115 - the server holds it open
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _wait_for(proc, args.port + 1, "the event-stream server")
+    return proc
+
+
 def start_server(args, database_url: str) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -515,15 +554,8 @@ def start_server(args, database_url: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited during startup")
-        try:
-            http.client.HTTPConnection("127.0.0.1", args.port, timeout=1).connect()
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
+    _wait_for(proc, args.port, "gunicorn")
+    return proc
 
 
 def check(session_id: int) -> dict:
@@ -591,6 +623,10 @@ def main() -> int:
     # The phone before its script read the JSON answer: a plain form post, and a
     # lost race followed to the grid page (~190 KB), read for what is left.
     parser.add_argument("--reload-grid", action="store_true")
+    # The screens on the page server, as before the event-stream server.
+    parser.add_argument("--streams-with-pages", action="store_true")
+    # With --base-url: the port of that server's event-stream server.
+    parser.add_argument("--stream-port", type=int)
     args = parser.parse_args()
     if args.base_url and not args.database_url:
         sys.exit("--base-url needs --database-url: the database that server uses")
@@ -613,16 +649,22 @@ def run(args) -> int:
     log(f"building {args.units} units and {args.buyers} buyers")
     data = build(args.buyers, args.units)
     session_id, units = data["session"], data["units"]
-    proc = None
+    proc = live_proc = None
     if args.base_url:
         parts = urllib.parse.urlsplit(args.base_url)
         if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             sys.exit("--base-url must be a loopback address")
         host, port = parts.hostname, parts.port or 80
+        stream_port = args.stream_port or port
     else:
         log(f"starting gunicorn: {args.workers} workers × {args.threads} threads")
         proc = start_server(args, database_url)
         host, port = "127.0.0.1", args.port
+        stream_port = port
+        if not args.streams_with_pages:
+            log(f"starting the event-stream server on port {port + 1}")
+            live_proc = start_live_server(args, database_url)
+            stream_port = port + 1
     buyers = data["buyers"]
     cookies = owner_cookies([customer for _entry, customer in buyers])
     connections.close_all()
@@ -636,7 +678,8 @@ def run(args) -> int:
         )
     ]
     screens = mp.Process(
-        target=screens_process, args=(host, port, streams, ready, stop, results)
+        target=screens_process,
+        args=(host, stream_port, streams, ready, stop, results),
     )
     try:
         screens.start()
@@ -671,13 +714,15 @@ def run(args) -> int:
         stop.set()
         if screens.is_alive():
             screens.terminate()
-        if proc is not None:
-            os.killpg(proc.pid, signal.SIGQUIT)
+        for server in (proc, live_proc):
+            if server is None:
+                continue
+            os.killpg(server.pid, signal.SIGQUIT)
             try:
-                proc.wait(timeout=10)
+                server.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
     facts = check(session_id)
     posts = [t for b in team for t in b.posts]

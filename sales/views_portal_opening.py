@@ -219,6 +219,7 @@ def opening_session(request: HttpRequest, pk: int) -> HttpResponse:
             "taken": taken,
             "grid_html": _grid_html(grid["groups"], may_choose=may_choose, taken=taken),
             **grid,
+            **_live_urls(entry),
         },
     )
 
@@ -237,6 +238,13 @@ def _session_unit(entry: SessionEntry, unit_pk: int) -> Unit:
     if unit is None:
         raise Http404
     return unit
+
+
+def _live_urls(entry: SessionEntry) -> dict:
+    """Where the page's script listens: the event-stream server, and this server
+    should that one not answer."""
+    here = reverse("sales_portal:opening-live", args=[entry.pk])
+    return {"live_url": live.events_url(here), "live_fallback_url": here}
 
 
 def _grid_url(entry: SessionEntry, *, taken: int | None = None) -> str:
@@ -336,6 +344,7 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
             "session": entry.session,
             "unit": chosen_unit,
             "turn": _turn(entry, timezone.now()),
+            **_live_urls(entry),
         },
     )
 
@@ -368,6 +377,7 @@ def opening_selection(request: HttpRequest, pk: int, selection: int) -> HttpResp
     )
 
 
+@live.live_view
 @owner_required
 @require_safe
 def opening_live(request: HttpRequest, pk: int) -> HttpResponse:

@@ -135,25 +135,47 @@
     }
   }
 
-  var source = new EventSource(root.getAttribute("data-live-url"));
-  // Tests and the curious can see whether the page is listening.
-  source.addEventListener("open", function () {
-    root.setAttribute("data-live-state", "open");
-  });
-  source.addEventListener("error", function () {
-    root.setAttribute("data-live-state", "reconnecting");
-  });
-  function on(name, handle) {
-    source.addEventListener(name, function (event) {
-      var data = {};
-      try {
-        data = JSON.parse(event.data);
-      } catch (e) {
-        return;
-      }
-      handle(data);
-      document.dispatchEvent(new CustomEvent("opening:" + name, { detail: data }));
+  // The event-stream server (crm_site.live_server) when the page names one, with the
+  // page's cookies; should it never answer, this server's own stream
+  // (data-live-fallback), from the last event seen.
+  var handlers = {};
+  var source = null;
+  var opened = false;
+  var lastId = "";
+  function listen(url) {
+    source = new EventSource(url, { withCredentials: true });
+    // Tests and the curious can see whether the page is listening.
+    source.addEventListener("open", function () {
+      opened = true;
+      root.setAttribute("data-live-state", "open");
     });
+    source.addEventListener("error", function () {
+      root.setAttribute("data-live-state", "reconnecting");
+      var fallback = root.getAttribute("data-live-fallback");
+      if (source.readyState === EventSource.CLOSED && !opened && fallback) {
+        window.setTimeout(function () {
+          listen(fallback + (lastId ? "?last=" + encodeURIComponent(lastId) : ""));
+        }, 1000);
+      }
+    });
+    Object.keys(handlers).forEach(function (name) {
+      source.addEventListener(name, function (event) {
+        if (event.lastEventId) {
+          lastId = event.lastEventId;
+        }
+        var data = {};
+        try {
+          data = JSON.parse(event.data);
+        } catch (e) {
+          return;
+        }
+        handlers[name](data);
+        document.dispatchEvent(new CustomEvent("opening:" + name, { detail: data }));
+      });
+    });
+  }
+  function on(name, handle) {
+    handlers[name] = handle;
   }
   on("sold", function (data) {
     // A sold unit is never on sale, whatever status the event names.
@@ -165,5 +187,6 @@
     source.close();
     window.location.reload();
   });
+  listen(root.getAttribute("data-live-url"));
   window.addEventListener("pagehide", function () { source.close(); });
 })();
