@@ -419,7 +419,7 @@ class Buyer(threading.Thread):
                 return
             self.posts.append(time.monotonic() - at)
             if not bench.reload_grid:
-                if status >= 500 or status not in (200, 409):
+                if status != 200:
                     self.errors.append(f"POST {status}")
                     return
                 answer = json.loads(text)

@@ -369,13 +369,19 @@ async def astream(
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
+            # Everything that arrived meanwhile goes out in one write: in a rush
+            # a stream wakes up once for many sales, not once for each.
+            frames = []
+            while event:  # an event; None: the hub broke; False: no more
+                event_key, frame = event
+                if event_key > sent:
+                    sent = event_key
+                    frames.append(frame)
+                event = queue.get_nowait() if not queue.empty() else False
+            if frames:
+                yield "".join(frames)
             if event is None:
                 break  # the hub lost Redis: the browser reconnects and replays
-            event_key, frame = event
-            if event_key <= sent:
-                continue
-            sent = event_key
-            yield frame
     except (redis.RedisError, OSError) as exc:
         logger.warning("event stream of %s broken: %s", topic, exc)
     finally:

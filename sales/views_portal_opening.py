@@ -284,8 +284,7 @@ def _taken(request: HttpRequest, entry: SessionEntry, unit_pk: int) -> HttpRespo
             "message": _(SOLD_WORDS),
             "available": available,
             "grid": _grid_url(entry, taken=unit_pk),
-        },
-        status=409,
+        }
     )
 
 
@@ -298,7 +297,8 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
     (not the buyer's turn yet, a limit reached): back to the grid with its reason.
     The phone's script (Accept: application/json) gets the same answers as data:
     {"result": "chosen", "url": …}, {"result": "taken", "available": [unit ids], …}
-    (409) or {"result": "refused", "code": …, "message": …} (409)."""
+    or {"result": "refused", "code": …, "message": …}, all 200: losing a race is
+    the rush's everyday answer, not an error to log thousands of times."""
     entry = _entry(request, pk)
     chosen_unit = _session_unit(entry, unit)
     if chosen_unit.status != Unit.Status.AVAILABLE:
@@ -324,8 +324,7 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
                         "code": exc.code,
                         "message": exc.messages[0],
                         "grid": _grid_url(entry),
-                    },
-                    status=409,
+                    }
                 )
             messages.error(request, exc.messages[0])
             return _back_to_grid(entry)

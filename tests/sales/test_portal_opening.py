@@ -406,7 +406,7 @@ def test_a_lost_race_is_answered_with_the_units_still_on_sale_not_the_grid(onlin
     selection_make(session=session, entry=rival, unit=units[0], channel="online")
     client = owner_client_for(entry.deposit.customer)
     response = _choose_json(client, entry, units[0])
-    assert response.status_code == 409
+    assert response.status_code == 200
     answer = response.json()
     assert answer["result"] == "taken" and answer["unit"] == units[0].pk
     assert answer["available"] == sorted(u.pk for u in units[1:])
@@ -434,7 +434,7 @@ def test_losing_inside_the_selection_is_answered_as_data_too(online, monkeypatch
     monkeypatch.setattr(views_portal_opening, "selection_make", faster)
     client = owner_client_for(entry.deposit.customer)
     response = _choose_json(client, entry, units[4])
-    assert response.status_code == 409
+    assert response.status_code == 200
     assert response.json()["result"] == "taken"
     assert units[4].pk in response.json()["available"]  # still on sale in the table
 
@@ -444,7 +444,7 @@ def test_a_refusal_is_answered_as_data_with_its_reason(online):
     client = owner_client_for(entry.deposit.customer)
     _choose_json(client, entry, units[0])
     response = _choose_json(client, entry, units[1])
-    assert response.status_code == 409
+    assert response.status_code == 200
     answer = response.json()
     assert answer["result"] == "refused" and answer["code"] == "buyer_limit"
     assert answer["message"] == gettext(
