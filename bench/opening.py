@@ -48,6 +48,7 @@ each goal whether it is met.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -62,7 +63,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from decimal import Decimal
@@ -279,43 +279,94 @@ def owner_cookies(customer_ids: list[int]) -> list[str]:
     return cookies
 
 
-# The screens -------------------------------------------------------------------------
+# The client -------------------------------------------------------------------------
+#
+# The buyers and the screens run on event loops (asyncio), not on threads: the client
+# shares the server's two cores, and 2,300 Python threads taking turns at one
+# interpreter lock cost more CPU than the server's answers, and delayed the clocks
+# that measure them.
 
 
-class Screen(threading.Thread):
+async def http_request(
+    host: str, port: int, method: str, path: str, headers: dict, body: str = ""
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on its own connection (Connection: close, as a phone's first
+    request after a while), read to the end."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        data = body.encode()
+        head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        head += ["Connection: close", f"Content-Length: {len(data)}", "", ""]
+        writer.write("\r\n".join(head).encode() + data)
+        await writer.drain()
+        raw = await reader.read()
+    finally:
+        writer.close()
+    header_text, _sep, content = raw.partition(b"\r\n\r\n")
+    lines = header_text.decode("latin-1").split("\r\n")
+    if not lines or len(lines[0].split()) < 2:
+        raise ConnectionError("no answer")
+    status = int(lines[0].split()[1])
+    found = {}
+    for line in lines[1:]:
+        name, _c, value = line.partition(":")
+        found[name.strip().lower()] = value.strip()
+    if found.get("transfer-encoding") == "chunked":
+        content = _unchunk(content)
+    return status, found, content
+
+
+def _unchunk(data: bytes) -> bytes:
+    out, at = bytearray(), 0
+    while True:
+        end = data.index(b"\r\n", at)
+        size = int(data[at:end].split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += data[end + 2 : end + 2 + size]
+        at = end + 2 + size + 2
+
+
+class Screen:
     """One grid view: the session's event stream, reopened with the last id seen."""
 
-    def __init__(
-        self, host: str, port: int, path: str, cookie: str, stop: threading.Event
-    ) -> None:
-        super().__init__(daemon=True)
+    def __init__(self, host: str, port: int, path: str, cookie: str) -> None:
         self.host, self.port, self.path, self.cookie = host, port, path, cookie
-        self.stop = stop
         self.seen: dict[str, float] = {}  # event id -> when received
-        self.ready = threading.Event()
+        self.ready = asyncio.Event()
         self.failures = 0
 
-    def run(self) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         from django.conf import settings
 
         last = ""
-        while not self.stop.is_set():
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=40)
-            headers = {"Cookie": f"{settings.PORTAL_SESSION_COOKIE}={self.cookie}"}
-            if last:
-                headers["Last-Event-ID"] = last
+        while not stop.is_set():
+            writer = None
             try:
-                conn.request("GET", self.path, headers=headers)
-                response = conn.getresponse()
-                if response.status != 200:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                head = [
+                    f"GET {self.path} HTTP/1.1",
+                    f"Host: {self.host}:{self.port}",
+                    f"Cookie: {settings.PORTAL_SESSION_COOKIE}={self.cookie}",
+                    "Accept: text/event-stream",
+                ]
+                if last:
+                    head.append(f"Last-Event-ID: {last}")
+                writer.write(("\r\n".join([*head, "", ""])).encode())
+                await writer.drain()
+                status_line = await reader.readline()
+                if b" 200 " not in status_line:
                     self.failures += 1
-                    raise OSError(f"stream answered {response.status}")
+                    raise OSError(f"stream answered {status_line!r}")
+                while (await reader.readline()) not in (b"\r\n", b""):
+                    pass  # the headers
                 event_id = name = ""
-                while not self.stop.is_set():
-                    line = response.readline()
+                while not stop.is_set():
+                    line = await reader.readline()
                     if not line:
                         break
-                    text = line.decode().rstrip("\n")
+                    text = line.decode().rstrip("\r\n")
                     if text.startswith("retry:"):
                         self.ready.set()
                     elif text.startswith("id: "):
@@ -326,39 +377,54 @@ class Screen(threading.Thread):
                         if name == "sold" and event_id not in self.seen:
                             self.seen[event_id] = time.time()
                         last, event_id = event_id, ""
-            except (OSError, http.client.HTTPException):
-                time.sleep(0.2)
+            except (OSError, ValueError):
+                await asyncio.sleep(0.2)
             finally:
-                conn.close()
+                if writer is not None:
+                    writer.close()
 
 
 def screens_process(host, port, streams, ready, stop, results) -> None:
     """The screens, in their own process: reports {event id: [receipt times]}."""
-    halt = threading.Event()
-    screens = [Screen(host, port, path, cookie, halt) for path, cookie in streams]
-    for screen in screens:
-        # Screens are opened over a few seconds, as people open their pages.
-        screen.start()
-        time.sleep(0.02)
-    opened = sum(screen.ready.wait(30) for screen in screens)
-    ready.put(opened)
-    stop.wait()
-    halt.set()
-    seen: dict[str, list[float]] = {}
-    for screen in screens:
-        for event_id, when in screen.seen.items():
-            seen.setdefault(event_id, []).append(when)
-    results.put(
-        {"seen": seen, "failures": sum(s.failures for s in screens), "n": len(screens)}
-    )
+
+    async def main() -> None:
+        halt = asyncio.Event()
+        screens = [Screen(host, port, path, cookie) for path, cookie in streams]
+        tasks = []
+        for screen in screens:
+            # Screens are opened over a few seconds, as people open their pages.
+            tasks.append(asyncio.ensure_future(screen.run(halt)))
+            await asyncio.sleep(0.02)
+        waits = [asyncio.wait_for(s.ready.wait(), 30) for s in screens]
+        opened = sum(
+            1 for r in await asyncio.gather(*waits, return_exceptions=True) if r
+        )
+        ready.put(opened)
+        await asyncio.to_thread(stop.wait)
+        halt.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        seen: dict[str, list[float]] = {}
+        for screen in screens:
+            for event_id, when in screen.seen.items():
+                seen.setdefault(event_id, []).append(when)
+        results.put(
+            {
+                "seen": seen,
+                "failures": sum(s.failures for s in screens),
+                "n": len(screens),
+            }
+        )
+
+    asyncio.run(main())
 
 
 # The buyers --------------------------------------------------------------------------
 
 
-class Buyer(threading.Thread):
+class Buyer:
     def __init__(self, bench: Rush, index: int, entry: int, cookie: str, prefs):
-        super().__init__(daemon=True)
         self.bench, self.index, self.entry, self.cookie = bench, index, entry, cookie
         self.prefs: list[int] = prefs
         self.got: int | None = None
@@ -368,29 +434,24 @@ class Buyer(threading.Thread):
         self.done_after: float | None = None
         self.lost = 0
 
-    def _request(self, method: str, path: str, body: str = "") -> tuple[int, str, str]:
+    async def _request(
+        self, method: str, path: str, body: str = ""
+    ) -> tuple[int, str, str]:
         bench = self.bench
-        conn = http.client.HTTPConnection(bench.host, bench.port, timeout=120)
-        headers = {
-            "Cookie": f"{bench.cookie_name}={self.cookie}; csrftoken={CSRF}",
-            "Connection": "close",
-        }
+        headers = {"Cookie": f"{bench.cookie_name}={self.cookie}; csrftoken={CSRF}"}
         if body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             if not bench.reload_grid:
                 # As the phone's script asks (static/js/opening_phone.js).
                 headers["Accept"] = "application/json"
-        try:
-            conn.request(method, path, body=body or None, headers=headers)
-            response = conn.getresponse()
-            text = response.read().decode()
-            return response.status, response.getheader("Location") or "", text
-        finally:
-            conn.close()
+        status, found, content = await asyncio.wait_for(
+            http_request(bench.host, bench.port, method, path, headers, body), 120
+        )
+        return status, found.get("location", ""), content.decode()
 
-    def run(self) -> None:
+    async def run(self) -> None:
         bench = self.bench
-        bench.go.wait()
+        await bench.go.wait()
         known_available: set[int] | None = None
         for _attempt in range(60):
             choice = next(
@@ -411,10 +472,10 @@ class Buyer(threading.Thread):
             )
             at = time.monotonic()
             try:
-                status, location, text = self._request(
+                status, location, text = await self._request(
                     "POST", f"{bench.prefix}{self.entry}/units/{choice}/", body
                 )
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 self.errors.append(f"POST {type(exc).__name__}")
                 return
             self.posts.append(time.monotonic() - at)
@@ -443,8 +504,13 @@ class Buyer(threading.Thread):
             # Told it was just sold (or refused): the phone shows the grid again.
             at = time.monotonic()
             try:
-                status, _loc, text = self._request("GET", location)
-            except (OSError, http.client.HTTPException) as exc:
+                status, _loc, text = await self._request(
+                    "GET",
+                    urllib.parse.urlsplit(location).path
+                    + "?"
+                    + urllib.parse.urlsplit(location).query,
+                )
+            except (OSError, TimeoutError, ValueError) as exc:
                 self.errors.append(f"GET {type(exc).__name__}")
                 return
             self.grids.append(time.monotonic() - at)
@@ -463,7 +529,7 @@ class Rush:
         self.host, self.port, self.cookie_name = host, port, cookie_name
         self.reload_grid = reload_grid
         self.prefix = "/portal/sales/opening/"
-        self.go = threading.Event()
+        self.go = asyncio.Event()
         self.started = 0.0
 
 
@@ -686,25 +752,31 @@ def run(args) -> int:
         opened = ready.get(timeout=120)
         log(f"{opened} of {len(streams)} screens listening")
 
-        rush = Rush(
-            host, port, settings.PORTAL_SESSION_COOKIE, reload_grid=args.reload_grid
-        )
         rng = random.Random(args.seed)
-        threading.stack_size(256 * 1024)
-        team = [
-            Buyer(rush, n, entry, cookie, preferences(rng, units))
-            for n, ((entry, _customer), cookie) in enumerate(
-                zip(buyers, cookies, strict=True)
+        prefs = [preferences(rng, units) for _ in buyers]
+
+        async def rush_all() -> tuple[Rush, list[Buyer]]:
+            rush = Rush(
+                host,
+                port,
+                settings.PORTAL_SESSION_COOKIE,
+                reload_grid=args.reload_grid,
             )
-        ]
-        for buyer in team:
-            buyer.start()
-        time.sleep(1.0)
-        log(f"{len(team)} buyers choose at once")
-        rush.started = time.monotonic()
-        rush.go.set()
-        for buyer in team:
-            buyer.join(timeout=600)
+            team = [
+                Buyer(rush, n, entry, cookie, prefs[n])
+                for n, ((entry, _customer), cookie) in enumerate(
+                    zip(buyers, cookies, strict=True)
+                )
+            ]
+            tasks = [asyncio.ensure_future(buyer.run()) for buyer in team]
+            await asyncio.sleep(1.0)
+            log(f"{len(team)} buyers choose at once")
+            rush.started = time.monotonic()
+            rush.go.set()
+            await asyncio.wait(tasks, timeout=600)
+            return rush, team
+
+        rush, team = asyncio.run(rush_all())
         elapsed = time.monotonic() - rush.started
         time.sleep(GOAL_SECONDS + 1.0)  # the last sales' events on their way
         stop.set()
