@@ -22,20 +22,25 @@ What it does:
    first-come online session (one unit per buyer), and an owner-portal session per
    buyer, written directly (no SMS): a phone that has the page open.
 2. The server: gunicorn (scripts/gunicorn.conf.py, gthread) with ``--workers`` ×
-   ``--threads``, or the server at ``--base-url`` (which must use that database,
-   its Redis and its DJANGO_SECRET_KEY). Threads must cover the open streams and
-   leave some for the selections: 4 × 90 carries 300 streams and 60 requests (a
-   worker past 100 streams would hit redis-py's default pool limit of 100).
+   ``--threads`` for the pages, and the event-stream server next to it on
+   ``--port`` + 1 (crm_site.live_server, gunicorn's asgi worker), as scripts/run.sh
+   starts them; or the server at ``--base-url`` (which must use that database, its
+   Redis and its DJANGO_SECRET_KEY; ``--stream-port`` names its event-stream
+   server). ``--streams-with-pages`` puts the screens on the page server as before.
 3. ``--screens`` grid views open the session's event stream (the buyer's page,
    /portal/sales/opening/<entry>/live/), each reconnecting with Last-Event-ID as
-   EventSource does, in a process of their own (so the buyers' threads do not
-   delay their clocks).
+   EventSource does, in a process of their own (so the buyers do not delay their
+   clocks).
 4. At one moment every buyer POSTs the confirm form of their first choice (a few
-   units are everyone's favourites), with the CSRF token and a submission token as
-   the page's form has. A buyer told the unit was just sold follows the redirect
-   to the grid as the phone does, reads which units it shows available, and POSTs
-   the next of its choices among them; it stops with a unit or when the grid shows
-   none left.
+   units are everyone's favourites) with the CSRF token, as the phone's script does
+   (Accept: application/json, static/js/opening_phone.js). A buyer told the unit was
+   just sold reads the units still on sale from that answer and POSTs the next of
+   its choices among them; it stops with a unit or when none is left.
+   ``--reload-grid`` is the phone without its script: the plain form (with its
+   one-time submission token), the redirect to the grid (~190 KB) after a lost
+   race, and the next choice among the units the grid shows.
+
+The client runs on event loops, not threads: it shares the server's two cores.
 
 It prints units sold (from the database), units sold twice, buyers and households
 over the limit, the selection POST's p50/p95/max (and the time from the start until
@@ -464,12 +469,11 @@ class Buyer:
             )
             if choice is None:
                 return
-            body = urllib.parse.urlencode(
-                {
-                    "csrfmiddlewaretoken": CSRF,
-                    "submission_token": secrets.token_urlsafe(24),
-                }
-            )
+            fields = {"csrfmiddlewaretoken": CSRF}
+            if bench.reload_grid:
+                # The plain form's one-time token; the phone's script sends none.
+                fields["submission_token"] = secrets.token_urlsafe(24)
+            body = urllib.parse.urlencode(fields)
             at = time.monotonic()
             try:
                 status, location, text = await self._request(

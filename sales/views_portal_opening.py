@@ -38,16 +38,17 @@ SOLD_WORDS = gettext_noop("This unit was just sold. Please choose another one.")
 OFF = ' aria-disabled="true" tabindex="-1"'
 
 
-def _entries(request: HttpRequest):
+def _own_entries(request: HttpRequest):
     """The household's entries in sessions that offer online selection."""
-    return (
-        SessionEntry.objects.filter(
-            deposit__customer_id__in=request.household_ids,
-            session__mode__in=ONLINE_MODES,
-        )
-        .exclude(session__status=SelectionSession.Status.DRAFT)
-        .select_related("session__project", "deposit")
-    )
+    return SessionEntry.objects.filter(
+        deposit__customer_id__in=request.household_ids,
+        session__mode__in=ONLINE_MODES,
+    ).exclude(session__status=SelectionSession.Status.DRAFT)
+
+
+def _entries(request: HttpRequest):
+    """… with what the pages show of them."""
+    return _own_entries(request).select_related("session__project", "deposit")
 
 
 def _entry(request: HttpRequest, pk: int) -> SessionEntry:
@@ -224,17 +225,15 @@ def opening_session(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _session_unit(entry: SessionEntry, unit_pk: int) -> Unit:
-    unit = (
-        Unit.objects.filter(
-            pk=unit_pk,
-            pk__in=SessionUnit.objects.filter(session=entry.session_id).values(
-                "unit_id"
-            ),
-        )
-        .select_related("building__project")
-        .first()
-    )
+def _session_unit(
+    entry: SessionEntry, unit_pk: int, *, only: tuple[str, ...] = ()
+) -> Unit:
+    units = Unit.objects.filter(
+        pk=unit_pk,
+        pk__in=SessionUnit.objects.filter(session=entry.session_id).values("unit_id"),
+    ).order_by()
+    units = units.only(*only) if only else units.select_related("building__project")
+    unit = units.first()
     if unit is None:
         raise Http404
     return unit
@@ -299,8 +298,17 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
     {"result": "chosen", "url": …}, {"result": "taken", "available": [unit ids], …}
     or {"result": "refused", "code": …, "message": …}, all 200: losing a race is
     the rush's everyday answer, not an error to log thousands of times."""
-    entry = _entry(request, pk)
-    chosen_unit = _session_unit(entry, unit)
+    if request.method == "POST":
+        # Only what choosing needs (selection_make reads the rest under its locks):
+        # in the rush this view answers a few thousand times in a minute, most of
+        # them "someone was faster".
+        entry = get_object_or_404(
+            _own_entries(request).select_related("session").only("session"), pk=pk
+        )
+        chosen_unit = _session_unit(entry, unit, only=("pk", "number", "status"))
+    else:
+        entry = _entry(request, pk)
+        chosen_unit = _session_unit(entry, unit)
     if chosen_unit.status != Unit.Status.AVAILABLE:
         # Sold before this request came in: say so at once, without queueing on
         # the row locks behind the buyers who are choosing.

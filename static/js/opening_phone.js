@@ -54,10 +54,16 @@
         confirmForm.setAttribute("data-plain", "1");
         HTMLFormElement.prototype.submit.call(confirmForm);
       };
+      // Without the one-time submission token: the button is off until the answer
+      // comes, and a selection cannot be made twice anyway (a second one finds the
+      // unit sold or the buyer's limit reached); the token's bookkeeping would
+      // be two more writes on every choice of the rush. The plain form keeps it.
+      var body = new FormData(confirmForm);
+      body.delete("submission_token");
       window
         .fetch(confirmForm.getAttribute("action") || window.location.href, {
           method: "POST",
-          body: new FormData(confirmForm),
+          body: body,
           credentials: "same-origin",
           headers: { Accept: "application/json" },
         })
