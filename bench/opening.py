@@ -3,7 +3,8 @@
 
     REDIS_URL=... .venv/bin/python bench/opening.py
         [--buyers 2000] [--units 500] [--screens 300]
-        [--workers 4] [--threads 90] [--port 8766]
+        [--workers 4] [--threads 8] [--port 8766]
+        [--reload-grid] [--streams-with-pages] [--stream-port N]
         [--database-url postgres://... [--base-url http://127.0.0.1:8000]]
         [--pg-port 55433]
 
@@ -681,10 +682,12 @@ def main() -> int:
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--units", type=int, default=500)
     parser.add_argument("--screens", type=int, default=300)
-    # At most ~95 threads a worker: each open stream holds a pub/sub connection of
-    # its worker's Redis pool, which redis-py (8.x) caps at 100 by default.
+    # The page server's threads serve pages only (the streams have their own
+    # server): a few per worker keep the two cores busy while some wait on
+    # PostgreSQL, without many threads taking turns at one interpreter lock.
+    # --streams-with-pages needs threads for the streams too (4 × 90 before).
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=90)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--pg-port", type=int, default=55433)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--base-url")

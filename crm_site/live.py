@@ -72,6 +72,8 @@ class TopicKind:
     keep_seconds: int | None = None
     stream_seconds: float | None = None
     publish_timeout: float | None = None
+    # How far before the browser's last event id a replay starts (_replay_from).
+    replay_slack_ms: int = 0
 
 
 _KINDS: dict[str, TopicKind] = {}
@@ -165,6 +167,20 @@ def _id_tuple(event_id: str) -> tuple[int, int]:
         return (0, 0)
 
 
+def _replay_from(topic: str, last_id: str) -> str:
+    """Where a replay starts: after the browser's last id, or, for a kind with a
+    replay slack, that many milliseconds before it. Two events published at nearly
+    the same moment may reach the channel in the other order than their ids (each
+    is added to the topic's stream, then published), so an event older than the
+    last one a browser saw may still have been on its way when it reconnected; the
+    pages of such a kind ignore an event id they have already handled."""
+    slack = _kind(topic).replay_slack_ms
+    if not slack:
+        return f"({last_id}"
+    ms, _seq = _id_tuple(last_id)
+    return f"{max(0, ms - slack)}-0"
+
+
 def _frame(event_id: str, body: str) -> str:
     message = json.loads(body)
     return (
@@ -190,9 +206,10 @@ def stream(
 ) -> Iterator[str]:
     """The text of one server-sent events response for this topic.
 
-    Subscribes first, then replays what came after ``last_id``, then forwards what
-    the channel brings until ``seconds`` have passed; an event both replayed and
-    received is sent once (ids only grow).
+    Subscribes first, then replays what came after ``last_id`` (see
+    ``_replay_from``), then forwards what the channel brings until ``seconds`` have
+    passed; an event both replayed and received is sent once. Events go out in the
+    order they arrive, which is not always the order of their ids.
     """
     if seconds is None:
         seconds = (_kind(topic).stream_seconds or STREAM_SECONDS) * random.uniform(
@@ -204,13 +221,13 @@ def stream(
     try:
         pubsub.subscribe(channel_name(topic))
         yield f"retry: {RETRY_MS}\n: connected\n\n"
-        sent = _id_tuple(last_id) if last_id else (0, 0)
+        sent: set[str] = set()
         if last_id:
             for raw_id, fields in redis_client.xrange(
-                recent_key(topic), min=f"({last_id}", max="+"
+                recent_key(topic), min=_replay_from(topic, last_id), max="+"
             ):
                 event_id = raw_id.decode()
-                sent = max(sent, _id_tuple(event_id))
+                sent.add(event_id)
                 yield _frame(event_id, fields[b"data"].decode())
         deadline = time.monotonic() + seconds
         quiet_since = time.monotonic()
@@ -223,9 +240,9 @@ def stream(
                 continue
             envelope = json.loads(message["data"])
             event_id = envelope["id"]
-            if _id_tuple(event_id) <= sent:
+            if event_id in sent:
                 continue
-            sent = _id_tuple(event_id)
+            sent.add(event_id)
             quiet_since = time.monotonic()
             yield _frame(event_id, envelope["b"])
     except redis.RedisError as exc:
@@ -300,10 +317,7 @@ class _Hub:
                 if not queues:
                     continue
                 envelope = json.loads(message["data"])
-                event = (
-                    _id_tuple(envelope["id"]),
-                    _frame(envelope["id"], envelope["b"]),
-                )
+                event = (envelope["id"], _frame(envelope["id"], envelope["b"]))
                 for queue in queues:
                     queue.put_nowait(event)
         except (redis.RedisError, OSError) as exc:
@@ -354,13 +368,13 @@ async def astream(
     queue = hub.join(channel)
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n"
-        sent = _id_tuple(last_id) if last_id else (0, 0)
+        sent: set[str] = set()
         if last_id:
             for raw_id, fields in await hub.redis.xrange(
-                recent_key(topic), min=f"({last_id}", max="+"
+                recent_key(topic), min=_replay_from(topic, last_id), max="+"
             ):
                 event_id = raw_id.decode()
-                sent = max(sent, _id_tuple(event_id))
+                sent.add(event_id)
                 yield _frame(event_id, fields[b"data"].decode())
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
@@ -373,9 +387,9 @@ async def astream(
             # a stream wakes up once for many sales, not once for each.
             frames = []
             while event:  # an event; None: the hub broke; False: no more
-                event_key, frame = event
-                if event_key > sent:
-                    sent = event_key
+                event_id, frame = event
+                if event_id not in sent:
+                    sent.add(event_id)
                     frames.append(frame)
                 event = queue.get_nowait() if not queue.empty() else False
             if frames:

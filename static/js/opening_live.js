@@ -107,8 +107,16 @@
     },
   };
 
+  // A reconnect replays a little before the last event seen (a sale may arrive
+  // out of order): an event already handled is skipped.
+  var handled = {};
+
   function dispatch(name, event) {
     if (event.lastEventId) {
+      if (handled[event.lastEventId]) {
+        return;
+      }
+      handled[event.lastEventId] = true;
       lastId = event.lastEventId;
     }
     var data = {};

@@ -145,6 +145,7 @@
   // page's cookies; should it never answer, this server's own stream
   // (data-live-fallback), from the last event seen.
   var handlers = {};
+  var handled = {};
   var source = null;
   var opened = false;
   var lastId = "";
@@ -167,6 +168,11 @@
     Object.keys(handlers).forEach(function (name) {
       source.addEventListener(name, function (event) {
         if (event.lastEventId) {
+          // A reconnect replays a little before the last event seen.
+          if (handled[event.lastEventId]) {
+            return;
+          }
+          handled[event.lastEventId] = true;
           lastId = event.lastEventId;
         }
         var data = {};
