@@ -5,6 +5,7 @@ origins allowed with their cookies, nothing but marked event-stream views."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 
 import pytest
@@ -16,6 +17,17 @@ from tests.factories import CustomerFactory
 from tests.opening_fixtures import enter, make_deposit, make_session, opening_project
 
 PAGE_ORIGIN = "http://127.0.0.1:8000"
+
+
+def _run(coroutine):
+    """asyncio.run, on a thread of its own when this one already runs a loop (a
+    browser test's Playwright may have left one)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _scope(path: str, *, method: str = "GET", headers=()) -> dict:
@@ -76,7 +88,7 @@ async def _call(scope: dict, *, until: bytes = b"", publish=None, wait: float = 
 
 
 def test_a_page_is_not_served_by_the_event_stream_server():
-    status, _headers, _body = asyncio.run(_call(_scope("/portal/")))
+    status, _headers, _body = _run(_call(_scope("/portal/")))
     assert status == 404
 
 
@@ -84,7 +96,7 @@ def test_a_page_is_not_served_by_the_event_stream_server():
 def test_a_preflight_of_a_page_origin_is_allowed_with_credentials(settings):
     settings.LIVE_PAGE_ORIGINS = [PAGE_ORIGIN]
     path = reverse("sales_portal:opening-live", args=[1])
-    status, headers, _body = asyncio.run(
+    status, headers, _body = _run(
         _call(
             _scope(path, method="OPTIONS", headers=[(b"origin", PAGE_ORIGIN.encode())])
         )
@@ -99,7 +111,7 @@ def test_a_preflight_of_a_page_origin_is_allowed_with_credentials(settings):
 def test_another_origin_gets_no_cors_headers(settings):
     settings.LIVE_PAGE_ORIGINS = [PAGE_ORIGIN]
     path = reverse("sales_portal:opening-live", args=[1])
-    _status, headers, _body = asyncio.run(
+    _status, headers, _body = _run(
         _call(
             _scope(
                 path, method="OPTIONS", headers=[(b"origin", b"http://evil.example")]
@@ -137,7 +149,7 @@ def test_the_buyers_stream_is_served_with_its_cookie_and_pushes_a_sale(
         (b"origin", PAGE_ORIGIN.encode()),
         (b"cookie", f"{settings.PORTAL_SESSION_COOKIE}={cookie}".encode()),
     ]
-    status, sent_headers, body = asyncio.run(
+    status, sent_headers, body = _run(
         _call(
             _scope(path, headers=headers),
             until=b"event: sold",
@@ -154,7 +166,7 @@ def test_the_buyers_stream_is_served_with_its_cookie_and_pushes_a_sale(
 def test_a_stranger_is_not_served_the_buyers_stream(buyer_entry):
     _session, entry, _cookie = buyer_entry
     path = reverse("sales_portal:opening-live", args=[entry.pk])
-    status, _headers, _body = asyncio.run(_call(_scope(path)))
+    status, _headers, _body = _run(_call(_scope(path)))
     assert status in (302, 404)
 
 
@@ -170,7 +182,7 @@ def test_a_stream_on_the_event_loop_replays_what_came_after_the_last_id():
             text += part
         return text
 
-    text = asyncio.run(read())
+    text = _run(read())
     assert '"n": 2' in text and '"n": 1' not in text
 
 
@@ -194,7 +206,7 @@ def test_open_streams_share_one_subscription_and_each_hears_every_event():
         assert live.channel_name(topic) not in hub.listeners  # all left
         return texts
 
-    for text in asyncio.run(run()):
+    for text in _run(run()):
         assert text.count("event: sold") == 1
 
 
@@ -234,7 +246,7 @@ def test_a_sale_published_out_of_order_still_reaches_the_stream_on_the_event_loo
         await reader
         return text
 
-    text = asyncio.run(run())
+    text = _run(run())
     assert "id: 2000-0" in text and "id: 1000-0" in text
 
 
@@ -263,7 +275,7 @@ def test_an_opening_screen_reconnecting_replays_the_last_two_seconds_too():
             text += part
         return text
 
-    text = asyncio.run(read())
+    text = _run(read())
     # The page skips the ids it has handled; an earlier sale still on its way when
     # the screen reconnected is not lost.
     assert f"id: {earlier}" in text
