@@ -316,8 +316,12 @@ class _Hub:
                 queues = self.listeners.get(channel)
                 if not queues:
                     continue
-                envelope = json.loads(message["data"])
-                event = (envelope["id"], _frame(envelope["id"], envelope["b"]))
+                try:
+                    envelope = json.loads(message["data"])
+                    event = (envelope["id"], _frame(envelope["id"], envelope["b"]))
+                except (ValueError, KeyError, TypeError):
+                    logger.warning("event on %s not understood; skipped", channel)
+                    continue
                 for queue in queues:
                     queue.put_nowait(event)
         except (redis.RedisError, OSError) as exc:
