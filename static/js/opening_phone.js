@@ -36,7 +36,7 @@
   });
 
   // The confirm form asks for its answer as data: a lost race is then told in a few
-  // hundred bytes (the unit says it was just sold, the button goes off, "back to the
+  // kilobytes at most (the unit says it was just sold, the button goes off, "back to the
   // units" outlines it) instead of a reload of the whole grid in the middle of the
   // rush. Any other answer, or no answer, falls back to the plain form post.
   var confirmForm = document.querySelector("[data-testid=opening-choose-form]");
@@ -148,6 +148,7 @@
   var handled = {};
   var source = null;
   var opened = false;
+  var fellBack = false;
   var lastId = "";
   function listen(url) {
     source = new EventSource(url, { withCredentials: true });
@@ -159,9 +160,10 @@
     source.addEventListener("error", function () {
       root.setAttribute("data-live-state", "reconnecting");
       var fallback = root.getAttribute("data-live-fallback");
-      if (source.readyState === EventSource.CLOSED && !opened && fallback) {
+      if (source.readyState === EventSource.CLOSED && !opened && fallback && !fellBack) {
+        fellBack = true;
         window.setTimeout(function () {
-          listen(fallback + (lastId ? "?last=" + encodeURIComponent(lastId) : ""));
+          listen(lastId ? fallback + "?last=" + encodeURIComponent(lastId) : fallback);
         }, 1000);
       }
     });
