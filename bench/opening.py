@@ -3,7 +3,8 @@
 
     REDIS_URL=... .venv/bin/python bench/opening.py
         [--buyers 2000] [--units 500] [--screens 300]
-        [--workers 4] [--threads 90] [--port 8766]
+        [--workers 4] [--threads 8] [--port 8766]
+        [--reload-grid] [--streams-with-pages] [--stream-port N]
         [--database-url postgres://... [--base-url http://127.0.0.1:8000]]
         [--pg-port 55433]
 
@@ -22,20 +23,25 @@ What it does:
    first-come online session (one unit per buyer), and an owner-portal session per
    buyer, written directly (no SMS): a phone that has the page open.
 2. The server: gunicorn (scripts/gunicorn.conf.py, gthread) with ``--workers`` ×
-   ``--threads``, or the server at ``--base-url`` (which must use that database,
-   its Redis and its DJANGO_SECRET_KEY). Threads must cover the open streams and
-   leave some for the selections: 4 × 90 carries 300 streams and 60 requests (a
-   worker past 100 streams would hit redis-py's default pool limit of 100).
+   ``--threads`` for the pages, and the event-stream server next to it on
+   ``--port`` + 1 (crm_site.live_server, gunicorn's asgi worker), as scripts/run.sh
+   starts them; or the server at ``--base-url`` (which must use that database, its
+   Redis and its DJANGO_SECRET_KEY; ``--stream-port`` names its event-stream
+   server). ``--streams-with-pages`` puts the screens on the page server as before.
 3. ``--screens`` grid views open the session's event stream (the buyer's page,
    /portal/sales/opening/<entry>/live/), each reconnecting with Last-Event-ID as
-   EventSource does, in a process of their own (so the buyers' threads do not
-   delay their clocks).
+   EventSource does, in a process of their own (so the buyers do not delay their
+   clocks).
 4. At one moment every buyer POSTs the confirm form of their first choice (a few
-   units are everyone's favourites), with the CSRF token and a submission token as
-   the page's form has. A buyer told the unit was just sold follows the redirect
-   to the grid as the phone does, reads which units it shows available, and POSTs
-   the next of its choices among them; it stops with a unit or when the grid shows
-   none left.
+   units are everyone's favourites) with the CSRF token, as the phone's script does
+   (Accept: application/json, static/js/opening_phone.js). A buyer told the unit was
+   just sold reads the units still on sale from that answer and POSTs the next of
+   its choices among them; it stops with a unit or when none is left.
+   ``--reload-grid`` is the phone without its script: the plain form (with its
+   one-time submission token), the redirect to the grid (~190 KB) after a lost
+   race, and the next choice among the units the grid shows.
+
+The client runs on event loops, not threads: it shares the server's two cores.
 
 It prints units sold (from the database), units sold twice, buyers and households
 over the limit, the selection POST's p50/p95/max (and the time from the start until
@@ -48,6 +54,7 @@ each goal whether it is met.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -62,7 +69,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from decimal import Decimal
@@ -80,6 +86,7 @@ CSRF = "b" * 32
 SERVER_LOG = (
     Path(tempfile.gettempdir()) / "anju-opening-server.log"
 )  # an unmasked CSRF secret: cookie and form field agree
+LIVE_LOG = Path(tempfile.gettempdir()) / "anju-opening-live.log"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -278,43 +285,94 @@ def owner_cookies(customer_ids: list[int]) -> list[str]:
     return cookies
 
 
-# The screens -------------------------------------------------------------------------
+# The client -------------------------------------------------------------------------
+#
+# The buyers and the screens run on event loops (asyncio), not on threads: the client
+# shares the server's two cores, and 2,300 Python threads taking turns at one
+# interpreter lock cost more CPU than the server's answers, and delayed the clocks
+# that measure them.
 
 
-class Screen(threading.Thread):
+async def http_request(
+    host: str, port: int, method: str, path: str, headers: dict, body: str = ""
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on its own connection (Connection: close, as a phone's first
+    request after a while), read to the end."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        data = body.encode()
+        head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        head += ["Connection: close", f"Content-Length: {len(data)}", "", ""]
+        writer.write("\r\n".join(head).encode() + data)
+        await writer.drain()
+        raw = await reader.read()
+    finally:
+        writer.close()
+    header_text, _sep, content = raw.partition(b"\r\n\r\n")
+    lines = header_text.decode("latin-1").split("\r\n")
+    if not lines or len(lines[0].split()) < 2:
+        raise ConnectionError("no answer")
+    status = int(lines[0].split()[1])
+    found = {}
+    for line in lines[1:]:
+        name, _c, value = line.partition(":")
+        found[name.strip().lower()] = value.strip()
+    if found.get("transfer-encoding") == "chunked":
+        content = _unchunk(content)
+    return status, found, content
+
+
+def _unchunk(data: bytes) -> bytes:
+    out, at = bytearray(), 0
+    while True:
+        end = data.index(b"\r\n", at)
+        size = int(data[at:end].split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += data[end + 2 : end + 2 + size]
+        at = end + 2 + size + 2
+
+
+class Screen:
     """One grid view: the session's event stream, reopened with the last id seen."""
 
-    def __init__(
-        self, host: str, port: int, path: str, cookie: str, stop: threading.Event
-    ) -> None:
-        super().__init__(daemon=True)
+    def __init__(self, host: str, port: int, path: str, cookie: str) -> None:
         self.host, self.port, self.path, self.cookie = host, port, path, cookie
-        self.stop = stop
         self.seen: dict[str, float] = {}  # event id -> when received
-        self.ready = threading.Event()
+        self.ready = asyncio.Event()
         self.failures = 0
 
-    def run(self) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         from django.conf import settings
 
         last = ""
-        while not self.stop.is_set():
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=40)
-            headers = {"Cookie": f"{settings.PORTAL_SESSION_COOKIE}={self.cookie}"}
-            if last:
-                headers["Last-Event-ID"] = last
+        while not stop.is_set():
+            writer = None
             try:
-                conn.request("GET", self.path, headers=headers)
-                response = conn.getresponse()
-                if response.status != 200:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                head = [
+                    f"GET {self.path} HTTP/1.1",
+                    f"Host: {self.host}:{self.port}",
+                    f"Cookie: {settings.PORTAL_SESSION_COOKIE}={self.cookie}",
+                    "Accept: text/event-stream",
+                ]
+                if last:
+                    head.append(f"Last-Event-ID: {last}")
+                writer.write(("\r\n".join([*head, "", ""])).encode())
+                await writer.drain()
+                status_line = await reader.readline()
+                if b" 200 " not in status_line:
                     self.failures += 1
-                    raise OSError(f"stream answered {response.status}")
+                    raise OSError(f"stream answered {status_line!r}")
+                while (await reader.readline()) not in (b"\r\n", b""):
+                    pass  # the headers
                 event_id = name = ""
-                while not self.stop.is_set():
-                    line = response.readline()
+                while not stop.is_set():
+                    line = await reader.readline()
                     if not line:
                         break
-                    text = line.decode().rstrip("\n")
+                    text = line.decode().rstrip("\r\n")
                     if text.startswith("retry:"):
                         self.ready.set()
                     elif text.startswith("id: "):
@@ -325,39 +383,54 @@ class Screen(threading.Thread):
                         if name == "sold" and event_id not in self.seen:
                             self.seen[event_id] = time.time()
                         last, event_id = event_id, ""
-            except (OSError, http.client.HTTPException):
-                time.sleep(0.2)
+            except (OSError, ValueError):
+                await asyncio.sleep(0.2)
             finally:
-                conn.close()
+                if writer is not None:
+                    writer.close()
 
 
 def screens_process(host, port, streams, ready, stop, results) -> None:
     """The screens, in their own process: reports {event id: [receipt times]}."""
-    halt = threading.Event()
-    screens = [Screen(host, port, path, cookie, halt) for path, cookie in streams]
-    for screen in screens:
-        # Screens are opened over a few seconds, as people open their pages.
-        screen.start()
-        time.sleep(0.02)
-    opened = sum(screen.ready.wait(30) for screen in screens)
-    ready.put(opened)
-    stop.wait()
-    halt.set()
-    seen: dict[str, list[float]] = {}
-    for screen in screens:
-        for event_id, when in screen.seen.items():
-            seen.setdefault(event_id, []).append(when)
-    results.put(
-        {"seen": seen, "failures": sum(s.failures for s in screens), "n": len(screens)}
-    )
+
+    async def main() -> None:
+        halt = asyncio.Event()
+        screens = [Screen(host, port, path, cookie) for path, cookie in streams]
+        tasks = []
+        for screen in screens:
+            # Screens are opened over a few seconds, as people open their pages.
+            tasks.append(asyncio.ensure_future(screen.run(halt)))
+            await asyncio.sleep(0.02)
+        waits = [asyncio.wait_for(s.ready.wait(), 30) for s in screens]
+        opened = sum(
+            1 for r in await asyncio.gather(*waits, return_exceptions=True) if r
+        )
+        ready.put(opened)
+        await asyncio.to_thread(stop.wait)
+        halt.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        seen: dict[str, list[float]] = {}
+        for screen in screens:
+            for event_id, when in screen.seen.items():
+                seen.setdefault(event_id, []).append(when)
+        results.put(
+            {
+                "seen": seen,
+                "failures": sum(s.failures for s in screens),
+                "n": len(screens),
+            }
+        )
+
+    asyncio.run(main())
 
 
 # The buyers --------------------------------------------------------------------------
 
 
-class Buyer(threading.Thread):
+class Buyer:
     def __init__(self, bench: Rush, index: int, entry: int, cookie: str, prefs):
-        super().__init__(daemon=True)
         self.bench, self.index, self.entry, self.cookie = bench, index, entry, cookie
         self.prefs: list[int] = prefs
         self.got: int | None = None
@@ -365,27 +438,26 @@ class Buyer(threading.Thread):
         self.grids: list[float] = []
         self.errors: list[str] = []
         self.done_after: float | None = None
+        self.lost = 0
 
-    def _request(self, method: str, path: str, body: str = "") -> tuple[int, str, str]:
+    async def _request(
+        self, method: str, path: str, body: str = ""
+    ) -> tuple[int, str, str]:
         bench = self.bench
-        conn = http.client.HTTPConnection(bench.host, bench.port, timeout=120)
-        headers = {
-            "Cookie": f"{bench.cookie_name}={self.cookie}; csrftoken={CSRF}",
-            "Connection": "close",
-        }
+        headers = {"Cookie": f"{bench.cookie_name}={self.cookie}; csrftoken={CSRF}"}
         if body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        try:
-            conn.request(method, path, body=body or None, headers=headers)
-            response = conn.getresponse()
-            text = response.read().decode() if method == "GET" else ""
-            return response.status, response.getheader("Location") or "", text
-        finally:
-            conn.close()
+            if not bench.reload_grid:
+                # As the phone's script asks (static/js/opening_phone.js).
+                headers["Accept"] = "application/json"
+        status, found, content = await asyncio.wait_for(
+            http_request(bench.host, bench.port, method, path, headers, body), 120
+        )
+        return status, found.get("location", ""), content.decode()
 
-    def run(self) -> None:
+    async def run(self) -> None:
         bench = self.bench
-        bench.go.wait()
+        await bench.go.wait()
         known_available: set[int] | None = None
         for _attempt in range(60):
             choice = next(
@@ -398,21 +470,35 @@ class Buyer(threading.Thread):
             )
             if choice is None:
                 return
-            body = urllib.parse.urlencode(
-                {
-                    "csrfmiddlewaretoken": CSRF,
-                    "submission_token": secrets.token_urlsafe(24),
-                }
-            )
+            fields = {"csrfmiddlewaretoken": CSRF}
+            if bench.reload_grid:
+                # The plain form's one-time token; the phone's script sends none.
+                fields["submission_token"] = secrets.token_urlsafe(24)
+            body = urllib.parse.urlencode(fields)
             at = time.monotonic()
             try:
-                status, location, _text = self._request(
+                status, location, text = await self._request(
                     "POST", f"{bench.prefix}{self.entry}/units/{choice}/", body
                 )
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 self.errors.append(f"POST {type(exc).__name__}")
                 return
             self.posts.append(time.monotonic() - at)
+            if not bench.reload_grid:
+                if status != 200:
+                    self.errors.append(f"POST {status}")
+                    return
+                answer = json.loads(text)
+                if answer["result"] == "chosen":
+                    self.got = choice
+                    self.done_after = time.monotonic() - bench.started
+                    return
+                if answer["result"] != "taken":
+                    return  # a refusal, not a race: this buyer cannot choose
+                self.lost += 1
+                # The phone chooses again among the units the answer says are left.
+                known_available = set(answer["available"])
+                continue
             if status != 302:
                 self.errors.append(f"POST {status}")
                 return
@@ -423,8 +509,13 @@ class Buyer(threading.Thread):
             # Told it was just sold (or refused): the phone shows the grid again.
             at = time.monotonic()
             try:
-                status, _loc, text = self._request("GET", location)
-            except (OSError, http.client.HTTPException) as exc:
+                status, _loc, text = await self._request(
+                    "GET",
+                    urllib.parse.urlsplit(location).path
+                    + "?"
+                    + urllib.parse.urlsplit(location).query,
+                )
+            except (OSError, TimeoutError, ValueError) as exc:
                 self.errors.append(f"GET {type(exc).__name__}")
                 return
             self.grids.append(time.monotonic() - at)
@@ -437,10 +528,13 @@ class Buyer(threading.Thread):
 
 
 class Rush:
-    def __init__(self, host: str, port: int, cookie_name: str) -> None:
+    def __init__(
+        self, host: str, port: int, cookie_name: str, *, reload_grid: bool = False
+    ) -> None:
         self.host, self.port, self.cookie_name = host, port, cookie_name
+        self.reload_grid = reload_grid
         self.prefix = "/portal/sales/opening/"
-        self.go = threading.Event()
+        self.go = asyncio.Event()
         self.started = 0.0
 
 
@@ -455,6 +549,44 @@ def preferences(rng: random.Random, units: list[int]) -> list[int]:
 
 
 # The run -----------------------------------------------------------------------------
+
+
+def _wait_for(proc: subprocess.Popen, port: int, what: str) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited during startup")
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not start")
+
+
+def start_live_server(args, database_url: str) -> subprocess.Popen:
+    """The event-stream server, as scripts/run.sh starts it (crm_site.live_server)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SECURE_HTTPS": "false"}
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "crm_site.live_server:application",
+            "--bind",
+            f"127.0.0.1:{args.port + 1}",
+            "--backlog",
+            "4096",
+            "--config",
+            str(ROOT / "scripts" / "gunicorn_live.conf.py"),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(LIVE_LOG, "w"),  # noqa: SIM115 - the server holds it open
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _wait_for(proc, args.port + 1, "the event-stream server")
+    return proc
 
 
 def start_server(args, database_url: str) -> subprocess.Popen:
@@ -493,15 +625,8 @@ def start_server(args, database_url: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited during startup")
-        try:
-            http.client.HTTPConnection("127.0.0.1", args.port, timeout=1).connect()
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
+    _wait_for(proc, args.port, "gunicorn")
+    return proc
 
 
 def check(session_id: int) -> dict:
@@ -557,15 +682,24 @@ def main() -> int:
     parser.add_argument("--buyers", type=int, default=2000)
     parser.add_argument("--units", type=int, default=500)
     parser.add_argument("--screens", type=int, default=300)
-    # At most ~95 threads a worker: each open stream holds a pub/sub connection of
-    # its worker's Redis pool, which redis-py (8.x) caps at 100 by default.
+    # The page server's threads serve pages only (the streams have their own
+    # server): a few per worker keep the two cores busy while some wait on
+    # PostgreSQL, without many threads taking turns at one interpreter lock.
+    # --streams-with-pages needs threads for the streams too (4 × 90 before).
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=90)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--pg-port", type=int, default=55433)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--base-url")
     parser.add_argument("--database-url")
     parser.add_argument("--seed", type=int, default=16)
+    # The phone before its script read the JSON answer: a plain form post, and a
+    # lost race followed to the grid page (~190 KB), read for what is left.
+    parser.add_argument("--reload-grid", action="store_true")
+    # The screens on the page server, as before the event-stream server.
+    parser.add_argument("--streams-with-pages", action="store_true")
+    # With --base-url: the port of that server's event-stream server.
+    parser.add_argument("--stream-port", type=int)
     args = parser.parse_args()
     if args.base_url and not args.database_url:
         sys.exit("--base-url needs --database-url: the database that server uses")
@@ -588,16 +722,22 @@ def run(args) -> int:
     log(f"building {args.units} units and {args.buyers} buyers")
     data = build(args.buyers, args.units)
     session_id, units = data["session"], data["units"]
-    proc = None
+    proc = live_proc = None
     if args.base_url:
         parts = urllib.parse.urlsplit(args.base_url)
         if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             sys.exit("--base-url must be a loopback address")
         host, port = parts.hostname, parts.port or 80
+        stream_port = args.stream_port or port
     else:
         log(f"starting gunicorn: {args.workers} workers × {args.threads} threads")
         proc = start_server(args, database_url)
         host, port = "127.0.0.1", args.port
+        stream_port = port
+        if not args.streams_with_pages:
+            log(f"starting the event-stream server on port {port + 1}")
+            live_proc = start_live_server(args, database_url)
+            stream_port = port + 1
     buyers = data["buyers"]
     cookies = owner_cookies([customer for _entry, customer in buyers])
     connections.close_all()
@@ -611,30 +751,39 @@ def run(args) -> int:
         )
     ]
     screens = mp.Process(
-        target=screens_process, args=(host, port, streams, ready, stop, results)
+        target=screens_process,
+        args=(host, stream_port, streams, ready, stop, results),
     )
     try:
         screens.start()
         opened = ready.get(timeout=120)
         log(f"{opened} of {len(streams)} screens listening")
 
-        rush = Rush(host, port, settings.PORTAL_SESSION_COOKIE)
         rng = random.Random(args.seed)
-        threading.stack_size(256 * 1024)
-        team = [
-            Buyer(rush, n, entry, cookie, preferences(rng, units))
-            for n, ((entry, _customer), cookie) in enumerate(
-                zip(buyers, cookies, strict=True)
+        prefs = [preferences(rng, units) for _ in buyers]
+
+        async def rush_all() -> tuple[Rush, list[Buyer]]:
+            rush = Rush(
+                host,
+                port,
+                settings.PORTAL_SESSION_COOKIE,
+                reload_grid=args.reload_grid,
             )
-        ]
-        for buyer in team:
-            buyer.start()
-        time.sleep(1.0)
-        log(f"{len(team)} buyers choose at once")
-        rush.started = time.monotonic()
-        rush.go.set()
-        for buyer in team:
-            buyer.join(timeout=600)
+            team = [
+                Buyer(rush, n, entry, cookie, prefs[n])
+                for n, ((entry, _customer), cookie) in enumerate(
+                    zip(buyers, cookies, strict=True)
+                )
+            ]
+            tasks = [asyncio.ensure_future(buyer.run()) for buyer in team]
+            await asyncio.sleep(1.0)
+            log(f"{len(team)} buyers choose at once")
+            rush.started = time.monotonic()
+            rush.go.set()
+            await asyncio.wait(tasks, timeout=600)
+            return rush, team
+
+        rush, team = asyncio.run(rush_all())
         elapsed = time.monotonic() - rush.started
         time.sleep(GOAL_SECONDS + 1.0)  # the last sales' events on their way
         stop.set()
@@ -644,13 +793,15 @@ def run(args) -> int:
         stop.set()
         if screens.is_alive():
             screens.terminate()
-        if proc is not None:
-            os.killpg(proc.pid, signal.SIGQUIT)
+        for server in (proc, live_proc):
+            if server is None:
+                continue
+            os.killpg(server.pid, signal.SIGQUIT)
             try:
-                proc.wait(timeout=10)
+                server.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
     facts = check(session_id)
     posts = [t for b in team for t in b.posts]
@@ -697,7 +848,10 @@ def run(args) -> int:
         f"selection POST ({len(posts)}): {line(posts)} — goal p95 ≤ {GOAL_SECONDS:.0f}"
         f" s {verdict(bool(posts) and percentile(posts, 0.95) <= GOAL_SECONDS)}"
     )
-    print(f"  grid reloaded after 'just sold' ({len(grids)}): {line(grids)}")
+    if args.reload_grid:
+        print(f"  grid reloaded after 'just sold' ({len(grids)}): {line(grids)}")
+    else:
+        print(f"  lost races answered with what is left: {sum(b.lost for b in team)}")
     print(f"  start of the rush → buyer has a unit ({len(got)}): {line(got)}")
     print(
         f"sale published → last screen shows it ({sales_heard} sales): {line(lags)}"

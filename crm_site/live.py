@@ -11,21 +11,32 @@ connections. ``sse_response`` wraps a stream for a view.
 
 The screen pop (customers.telephony) and the opening-day screens (sales) use it. Put
 only ids and public facts in an event: the page fetches anything personal as its user.
+
+Two ways to serve a stream. Under WSGI (gunicorn's gthread workers, the test server)
+a stream holds a thread and a Redis pub/sub connection while it is open. Under ASGI
+(``crm_site.live_server``, the event-stream server scripts/run.sh starts on a port of
+its own) it holds neither: one pattern subscription per process (``_Hub``) hands each
+event, framed once, to every open stream of the topic, so three hundred screens cost
+one Redis connection and a screen's reconnect never waits behind the pages' requests.
+A view marked ``@live_view`` may be served there; ``events_url`` is the address a
+page gives its script (the stream server's when ``LIVE_EVENTS_URL`` is set).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import redis
+import redis.asyncio
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, StreamingHttpResponse
@@ -61,6 +72,8 @@ class TopicKind:
     keep_seconds: int | None = None
     stream_seconds: float | None = None
     publish_timeout: float | None = None
+    # How far before the browser's last event id a replay starts (_replay_from).
+    replay_slack_ms: int = 0
 
 
 _KINDS: dict[str, TopicKind] = {}
@@ -154,6 +167,20 @@ def _id_tuple(event_id: str) -> tuple[int, int]:
         return (0, 0)
 
 
+def _replay_from(topic: str, last_id: str) -> str:
+    """Where a replay starts: after the browser's last id, or, for a kind with a
+    replay slack, that many milliseconds before it. Two events published at nearly
+    the same moment may reach the channel in the other order than their ids (each
+    is added to the topic's stream, then published), so an event older than the
+    last one a browser saw may still have been on its way when it reconnected; the
+    pages of such a kind ignore an event id they have already handled."""
+    slack = _kind(topic).replay_slack_ms
+    if not slack:
+        return f"({last_id}"
+    ms, _seq = _id_tuple(last_id)
+    return f"{max(0, ms - slack)}-0"
+
+
 def _frame(event_id: str, body: str) -> str:
     message = json.loads(body)
     return (
@@ -179,9 +206,10 @@ def stream(
 ) -> Iterator[str]:
     """The text of one server-sent events response for this topic.
 
-    Subscribes first, then replays what came after ``last_id``, then forwards what
-    the channel brings until ``seconds`` have passed; an event both replayed and
-    received is sent once (ids only grow).
+    Subscribes first, then replays what came after ``last_id`` (see
+    ``_replay_from``), then forwards what the channel brings until ``seconds`` have
+    passed; an event both replayed and received is sent once. Events go out in the
+    order they arrive, which is not always the order of their ids.
     """
     if seconds is None:
         seconds = (_kind(topic).stream_seconds or STREAM_SECONDS) * random.uniform(
@@ -193,13 +221,13 @@ def stream(
     try:
         pubsub.subscribe(channel_name(topic))
         yield f"retry: {RETRY_MS}\n: connected\n\n"
-        sent = _id_tuple(last_id) if last_id else (0, 0)
+        sent: set[str] = set()
         if last_id:
             for raw_id, fields in redis_client.xrange(
-                recent_key(topic), min=f"({last_id}", max="+"
+                recent_key(topic), min=_replay_from(topic, last_id), max="+"
             ):
                 event_id = raw_id.decode()
-                sent = max(sent, _id_tuple(event_id))
+                sent.add(event_id)
                 yield _frame(event_id, fields[b"data"].decode())
         deadline = time.monotonic() + seconds
         quiet_since = time.monotonic()
@@ -212,9 +240,9 @@ def stream(
                 continue
             envelope = json.loads(message["data"])
             event_id = envelope["id"]
-            if _id_tuple(event_id) <= sent:
+            if event_id in sent:
                 continue
-            sent = _id_tuple(event_id)
+            sent.add(event_id)
             quiet_since = time.monotonic()
             yield _frame(event_id, envelope["b"])
     except redis.RedisError as exc:
@@ -234,14 +262,181 @@ def _without_database(events: Iterator[str]) -> Iterator[str]:
     yield from events
 
 
+class _Hub:
+    """One process's pub/sub connection for every stream it serves (ASGI only).
+
+    It subscribes once to the pattern of every topic of this Redis database and hands
+    each event, framed once, to the queues of the topic's open streams. Subscribed
+    before any stream joins, it never misses an event a stream then replays from the
+    topic's recent stream, whatever the order in which Redis sees the two. When Redis
+    breaks, every open stream ends (its browser reconnects and replays) and the next
+    stream starts a new hub.
+    """
+
+    def __init__(self) -> None:
+        self.redis = redis.asyncio.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1.0, socket_timeout=5.0
+        )
+        # Subscribe messages are read once, to know the subscription holds.
+        self.pubsub = self.redis.pubsub()
+        self.listeners: dict[str, set[asyncio.Queue]] = {}
+        self.reader: asyncio.Task | None = None
+        self.broken = False
+
+    async def start(self) -> None:
+        await self.pubsub.psubscribe(f"{prefix()}:*")
+        # Wait for Redis to confirm: from here on every publish reaches us.
+        while True:
+            message = await self.pubsub.get_message(timeout=5.0)
+            if message is None:
+                raise redis.RedisError("no subscription confirmation")
+            if message["type"] == "psubscribe":
+                break
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    def join(self, channel: str) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        self.listeners.setdefault(channel, set()).add(queue)
+        return queue
+
+    def leave(self, channel: str, queue: asyncio.Queue) -> None:
+        queues = self.listeners.get(channel)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self.listeners[channel]
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                message = await self.pubsub.get_message(timeout=1.0)
+                if message is None or message["type"] != "pmessage":
+                    continue
+                channel = message["channel"].decode()
+                queues = self.listeners.get(channel)
+                if not queues:
+                    continue
+                try:
+                    envelope = json.loads(message["data"])
+                    event = (envelope["id"], _frame(envelope["id"], envelope["b"]))
+                except (ValueError, KeyError, TypeError):
+                    logger.warning("event on %s not understood; skipped", channel)
+                    continue
+                for queue in queues:
+                    queue.put_nowait(event)
+        except (redis.RedisError, OSError) as exc:
+            logger.warning("event hub lost Redis: %s", exc)
+        finally:
+            self.broken = True
+            for queues in self.listeners.values():
+                for queue in queues:
+                    queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await self.pubsub.aclose()
+
+
+_hubs: dict[asyncio.AbstractEventLoop, _Hub] = {}
+_hub_starting: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+async def _hub() -> _Hub:
+    loop = asyncio.get_running_loop()
+    async with _hub_starting.setdefault(loop, asyncio.Lock()):
+        hub = _hubs.get(loop)
+        if hub is None or hub.broken:
+            hub = _Hub()
+            await hub.start()
+            _hubs[loop] = hub
+        return hub
+
+
+async def astream(
+    topic: str,
+    *,
+    last_id: str = "",
+    seconds: float | None = None,
+    heartbeat: float | None = None,
+) -> AsyncIterator[str]:
+    """``stream`` for an event loop: the same text, through the process's hub."""
+    if seconds is None:
+        seconds = (_kind(topic).stream_seconds or STREAM_SECONDS) * random.uniform(
+            0.8, 1.0
+        )
+    heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
+    try:
+        hub = await _hub()
+    except (redis.RedisError, OSError) as exc:
+        logger.warning("event stream of %s not opened: %s", topic, exc)
+        return
+    channel = channel_name(topic)
+    queue = hub.join(channel)
+    try:
+        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        sent: set[str] = set()
+        if last_id:
+            for raw_id, fields in await hub.redis.xrange(
+                recent_key(topic), min=_replay_from(topic, last_id), max="+"
+            ):
+                event_id = raw_id.decode()
+                sent.add(event_id)
+                yield _frame(event_id, fields[b"data"].decode())
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = await asyncio.wait_for(queue.get(), min(left, heartbeat))
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            # Everything that arrived meanwhile goes out in one write: in a rush
+            # a stream wakes up once for many sales, not once for each.
+            frames = []
+            while event:  # an event; None: the hub broke; False: no more
+                event_id, frame = event
+                if event_id not in sent:
+                    sent.add(event_id)
+                    frames.append(frame)
+                event = queue.get_nowait() if not queue.empty() else False
+            if frames:
+                yield "".join(frames)
+            if event is None:
+                break  # the hub lost Redis: the browser reconnects and replays
+    except (redis.RedisError, OSError) as exc:
+        logger.warning("event stream of %s broken: %s", topic, exc)
+    finally:
+        hub.leave(channel, queue)
+
+
+def live_view(view: Callable) -> Callable:
+    """Marks a view whose answer is an event stream: the event-stream server
+    (crm_site.live_server) serves it, and only such views."""
+    view.live_view = True
+    return view
+
+
+def events_url(path: str) -> str:
+    """The address a page's script opens an event stream at: on the event-stream
+    server when LIVE_EVENTS_URL names one, else on this server."""
+    base = getattr(settings, "LIVE_EVENTS_URL", "")
+    return f"{base.rstrip('/')}{path}" if base else path
+
+
+def _under_asgi(request: HttpRequest) -> bool:
+    return hasattr(request, "scope")
+
+
 def sse_response(request: HttpRequest, topic: str) -> StreamingHttpResponse:
     """The server-sent events response of a view that has checked who may listen."""
     last_id = valid_event_id(
         request.headers.get("Last-Event-ID", "") or request.GET.get("last", "")
     )
+    if _under_asgi(request):
+        # The view ran in the server's one thread for sync code; the stream itself
+        # runs on the event loop and holds no database connection.
+        events = astream(topic, last_id=last_id)
+    else:
+        events = _without_database(stream(topic, last_id=last_id))
     response = StreamingHttpResponse(
-        _without_database(stream(topic, last_id=last_id)),
-        content_type="text/event-stream; charset=utf-8",
+        events, content_type="text/event-stream; charset=utf-8"
     )
     response["Cache-Control"] = "no-store"
     # nginx and similar proxies: pass each event on at once.

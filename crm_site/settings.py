@@ -183,6 +183,12 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Seconds a web request waits for Redis (cache, sessions, publishing a task) before
 # going on without it. Pages must answer within 1 s while Redis hangs.
 REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.3"))
+# The event-stream server (crm_site.live_server, started by scripts/run.sh): where the
+# pages open their event streams ("http://127.0.0.1:8001"; empty: on this server, or
+# behind a proxy that sends the stream paths there), and the pages' origins it lets
+# read them with their cookies.
+LIVE_EVENTS_URL = os.environ.get("LIVE_EVENTS_URL", "").rstrip("/")
+LIVE_PAGE_ORIGINS = env_list("LIVE_PAGE_ORIGINS")
 
 CACHES = {
     "default": {
@@ -337,7 +343,7 @@ CONTENT_SECURITY_POLICY = {
         # data: for the SVG icons in Bootstrap's CSS and generated QR images.
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
-        "connect-src": [SELF],
+        "connect-src": [SELF, *([LIVE_EVENTS_URL] if LIVE_EVENTS_URL else [])],
         "object-src": [NONE],
         "base-uri": [SELF],
         "frame-ancestors": [NONE],

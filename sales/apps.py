@@ -93,6 +93,9 @@ class SalesConfig(AppConfig):
             keep_seconds=900,
             stream_seconds=120.0,
             publish_timeout=2.0,
+            # Many sales a second: a reconnecting screen replays the last two
+            # seconds too, so a sale published out of order is not lost.
+            replay_slack_ms=2000,
         )
 
         # The webhook events this app sends (crm_site.webhooks).

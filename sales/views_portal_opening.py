@@ -17,7 +17,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -38,16 +38,17 @@ SOLD_WORDS = gettext_noop("This unit was just sold. Please choose another one.")
 OFF = ' aria-disabled="true" tabindex="-1"'
 
 
-def _entries(request: HttpRequest):
+def _own_entries(request: HttpRequest):
     """The household's entries in sessions that offer online selection."""
-    return (
-        SessionEntry.objects.filter(
-            deposit__customer_id__in=request.household_ids,
-            session__mode__in=ONLINE_MODES,
-        )
-        .exclude(session__status=SelectionSession.Status.DRAFT)
-        .select_related("session__project", "deposit")
-    )
+    return SessionEntry.objects.filter(
+        deposit__customer_id__in=request.household_ids,
+        session__mode__in=ONLINE_MODES,
+    ).exclude(session__status=SelectionSession.Status.DRAFT)
+
+
+def _entries(request: HttpRequest):
+    """… with what the pages show of them."""
+    return _own_entries(request).select_related("session__project", "deposit")
 
 
 def _entry(request: HttpRequest, pk: int) -> SessionEntry:
@@ -219,29 +220,71 @@ def opening_session(request: HttpRequest, pk: int) -> HttpResponse:
             "taken": taken,
             "grid_html": _grid_html(grid["groups"], may_choose=may_choose, taken=taken),
             **grid,
+            **_live_urls(entry),
         },
     )
 
 
-def _session_unit(entry: SessionEntry, unit_pk: int) -> Unit:
-    unit = (
-        Unit.objects.filter(
-            pk=unit_pk,
-            pk__in=SessionUnit.objects.filter(session=entry.session_id).values(
-                "unit_id"
-            ),
-        )
-        .select_related("building__project")
-        .first()
-    )
+def _session_unit(
+    entry: SessionEntry, unit_pk: int, *, only: tuple[str, ...] = ()
+) -> Unit:
+    units = Unit.objects.filter(
+        pk=unit_pk,
+        pk__in=SessionUnit.objects.filter(session=entry.session_id).values("unit_id"),
+    ).order_by()
+    units = units.only(*only) if only else units.select_related("building__project")
+    unit = units.first()
     if unit is None:
         raise Http404
     return unit
 
 
-def _back_to_grid(entry: SessionEntry, *, taken: int | None = None) -> HttpResponse:
+def _live_urls(entry: SessionEntry) -> dict:
+    """Where the page's script listens: the event-stream server, and this server
+    should that one not answer."""
+    here = reverse("sales_portal:opening-live", args=[entry.pk])
+    return {"live_url": live.events_url(here), "live_fallback_url": here}
+
+
+def _grid_url(entry: SessionEntry, *, taken: int | None = None) -> str:
     url = reverse("sales_portal:opening-session", args=[entry.pk])
-    return redirect(f"{url}?taken={taken}" if taken else url)
+    return f"{url}?taken={taken}" if taken else url
+
+
+def _back_to_grid(entry: SessionEntry, *, taken: int | None = None) -> HttpResponse:
+    return redirect(_grid_url(entry, taken=taken))
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    """The phone's script asks for the answer as data (Accept: application/json);
+    a plain form post gets the redirect."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _taken(request: HttpRequest, entry: SessionEntry, unit_pk: int) -> HttpResponse:
+    """Someone was faster. A plain form goes back to the grid (a page of every
+    unit); the phone's script gets what it needs to choose again: the units still
+    on sale, a few hundred bytes instead of the grid's ~190 KB (in the rush every
+    buyer but one per unit hears this, most of them more than once)."""
+    if not _wants_json(request):
+        messages.error(request, _(SOLD_WORDS))
+        return _back_to_grid(entry, taken=unit_pk)
+    available = list(
+        SessionUnit.objects.filter(
+            session=entry.session_id, unit__status=Unit.Status.AVAILABLE
+        )
+        .order_by("unit_id")
+        .values_list("unit_id", flat=True)
+    )
+    return JsonResponse(
+        {
+            "result": "taken",
+            "unit": unit_pk,
+            "message": _(SOLD_WORDS),
+            "available": available,
+            "grid": _grid_url(entry, taken=unit_pk),
+        }
+    )
 
 
 @owner_required
@@ -250,14 +293,26 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
     """GET: the unit and what choosing it means; POST: choose it.
 
     A unit someone was faster to: back to the grid, saying so. A rule that refuses
-    (not the buyer's turn yet, a limit reached): back to the grid with its reason."""
-    entry = _entry(request, pk)
-    chosen_unit = _session_unit(entry, unit)
+    (not the buyer's turn yet, a limit reached): back to the grid with its reason.
+    The phone's script (Accept: application/json) gets the same answers as data:
+    {"result": "chosen", "url": …}, {"result": "taken", "available": [unit ids], …}
+    or {"result": "refused", "code": …, "message": …}, all 200: losing a race is
+    the rush's everyday answer, not an error to log thousands of times."""
+    if request.method == "POST":
+        # Only what choosing needs (selection_make reads the rest under its locks):
+        # in the rush this view answers a few thousand times in a minute, most of
+        # them "someone was faster".
+        entry = get_object_or_404(
+            _own_entries(request).select_related("session").only("session"), pk=pk
+        )
+        chosen_unit = _session_unit(entry, unit, only=("pk", "number", "status"))
+    else:
+        entry = _entry(request, pk)
+        chosen_unit = _session_unit(entry, unit)
     if chosen_unit.status != Unit.Status.AVAILABLE:
         # Sold before this request came in: say so at once, without queueing on
         # the row locks behind the buyers who are choosing.
-        messages.error(request, _(SOLD_WORDS))
-        return _back_to_grid(entry, taken=chosen_unit.pk)
+        return _taken(request, entry, chosen_unit.pk)
     if request.method == "POST":
         try:
             selection = selection_make(
@@ -268,14 +323,26 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
                 actor=None,
             )
         except UnitUnavailable:
-            messages.error(request, _(SOLD_WORDS))
-            return _back_to_grid(entry, taken=chosen_unit.pk)
+            return _taken(request, entry, chosen_unit.pk)
         except SelectionRefused as exc:
+            if _wants_json(request):
+                return JsonResponse(
+                    {
+                        "result": "refused",
+                        "code": exc.code,
+                        "message": exc.messages[0],
+                        "grid": _grid_url(entry),
+                    }
+                )
             messages.error(request, exc.messages[0])
             return _back_to_grid(entry)
-        return redirect(
-            "sales_portal:opening-selection", pk=entry.pk, selection=selection.pk
+        done = reverse(
+            "sales_portal:opening-selection",
+            kwargs={"pk": entry.pk, "selection": selection.pk},
         )
+        if _wants_json(request):
+            return JsonResponse({"result": "chosen", "url": done})
+        return redirect(done)
     return render(
         request,
         "portal/opening_choose.html",
@@ -284,6 +351,7 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
             "session": entry.session,
             "unit": chosen_unit,
             "turn": _turn(entry, timezone.now()),
+            **_live_urls(entry),
         },
     )
 
@@ -316,6 +384,7 @@ def opening_selection(request: HttpRequest, pk: int, selection: int) -> HttpResp
     )
 
 
+@live.live_view
 @owner_required
 @require_safe
 def opening_live(request: HttpRequest, pk: int) -> HttpResponse:

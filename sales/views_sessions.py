@@ -197,11 +197,18 @@ def session_call(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("sales:session-console", pk=session.pk)
 
 
+def _live_urls(session: SelectionSession) -> dict:
+    """Where the page's script listens: the event-stream server, and this server
+    should that one not answer."""
+    here = reverse("sales:session-events", args=[session.pk])
+    return {"live_url": live.events_url(here), "live_fallback_url": here}
+
+
 def _console_context(request: HttpRequest, session: SelectionSession) -> dict:
     return {
         "session": session,
         "called": service.called_buyer(session=session, viewer=request.user),
-        "live_url": reverse("sales:session-events", args=[session.pk]),
+        **_live_urls(session),
     }
 
 
@@ -329,11 +336,12 @@ def session_screen(request: HttpRequest, pk: int) -> HttpResponse:
             "session": session,
             "grid": service.session_grid(session=session),
             "recent": _recent_sales(session),
-            "live_url": reverse("sales:session-events", args=[session.pk]),
+            **_live_urls(session),
         },
     )
 
 
+@live.live_view
 @see_required(DESK)
 def session_events(request: HttpRequest, pk: int) -> HttpResponse:
     session = _session(request, pk)

@@ -5,6 +5,7 @@
 #
 # Environment (all optional):
 #   HOST, PORT            where gunicorn listens (default 127.0.0.1:8000)
+#   LIVE_PORT             where the event-stream server listens (default PORT + 1)
 #   DATABASE_URL          use this database instead of starting PostgreSQL
 #   REDIS_URL             use this Redis instead of starting one
 #   DJANGO_SECRET_KEY     default: generated once into var/secret_key
@@ -20,6 +21,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
+LIVE_PORT=${LIVE_PORT:-$((PORT + 1))}
 DEMO_PASSWORD="demo-pass-2026"
 DEMO_USERS=(consultant consultant2 sales_manager service_agent service_manager marketer executive admin)
 
@@ -27,6 +29,9 @@ anju_init run
 anju_find_python
 if ! anju_port_bindable "$HOST" "$PORT"; then
   anju_die "$HOST:$PORT is already in use; stop what listens there or choose another port: PORT=8001 scripts/run.sh"
+fi
+if ! anju_port_bindable "$HOST" "$LIVE_PORT"; then
+  anju_die "$HOST:$LIVE_PORT (the event-stream server) is already in use; choose another: LIVE_PORT=9001 scripts/run.sh"
 fi
 
 anju_heading "Python environment"
@@ -68,15 +73,6 @@ anju_step "migrate" python manage.py migrate --noinput
 anju_step "collectstatic" python manage.py collectstatic --noinput -v0
 anju_step "demo_data" python manage.py demo_data
 
-anju_heading "Starting gunicorn, Celery worker and Celery beat"
-anju_spawn gunicorn gunicorn crm_site.wsgi:application \
-  --bind "$HOST:$PORT" --workers 3 --access-logfile - \
-  --config "$ANJU_ROOT/scripts/gunicorn.conf.py"
-anju_spawn celery-worker celery -A crm_site worker --loglevel INFO --concurrency 2
-anju_spawn celery-beat celery -A crm_site beat --loglevel INFO \
-  --schedule "$ANJU_VAR/celerybeat-schedule"
-
-# Wait until gunicorn accepts connections (or one of the children dies).
 connect_host=$HOST
 case $connect_host in
   0.0.0.0 | "" | "*") connect_host=127.0.0.1 ;;
@@ -86,6 +82,24 @@ url_host=$connect_host
 if [[ $url_host == *:* ]]; then
   url_host="[$url_host]"
 fi
+# The pages open their event streams there, with their cookies (crm_site.live_server).
+export LIVE_EVENTS_URL="${LIVE_EVENTS_URL:-http://$url_host:$LIVE_PORT}"
+export LIVE_PAGE_ORIGINS="${LIVE_PAGE_ORIGINS:-http://$url_host:$PORT,http://localhost:$PORT,http://127.0.0.1:$PORT}"
+
+anju_heading "Starting gunicorn, the event-stream server, Celery worker and Celery beat"
+anju_spawn gunicorn gunicorn crm_site.wsgi:application \
+  --bind "$HOST:$PORT" --workers 3 --access-logfile - \
+  --config "$ANJU_ROOT/scripts/gunicorn.conf.py"
+# Opening day's event streams (big screen, selection desk, buyers' phones) on a port
+# of their own (crm_site.live_server): the pages name it, and a screen's reconnect
+# never queues behind the page requests.
+anju_spawn live-events gunicorn crm_site.live_server:application \
+  --bind "$HOST:$LIVE_PORT" --config "$ANJU_ROOT/scripts/gunicorn_live.conf.py"
+anju_spawn celery-worker celery -A crm_site worker --loglevel INFO --concurrency 2
+anju_spawn celery-beat celery -A crm_site beat --loglevel INFO \
+  --schedule "$ANJU_VAR/celerybeat-schedule"
+
+# Wait until gunicorn accepts connections (or one of the children dies).
 for ((i = 0; i < 300; i++)); do
   if _anju_tcp_open "$connect_host" "$PORT"; then
     break

@@ -8,7 +8,12 @@ session's limits:
 2. the household is locked with a transaction-scoped advisory lock keyed by session
    and household, so two members of one household choose one after the other;
 3. the unit row is locked, then its status is checked (as unit_reserve does), and a
-   partial unique index on live selections backs it up.
+   partial unique index on live selections backs it up. A unit row another selection
+   holds is not waited for: that selection is signing it, so this one is answered
+   "someone was faster" at once (UnitUnavailable) instead of holding a web thread
+   and a database connection in the rush only to hear the same a moment later.
+   Should that other selection fail, the unit is still on sale and may be chosen
+   again.
 
 Locks are always taken in that order, so two selections never wait on each other in
 a circle. Every screen of the session hears of the sale through crm_site.live once
@@ -95,15 +100,16 @@ def selection_make(
     """
     now = now or timezone.now()
     session = SelectionSession.objects.get(pk=session.pk)
+    # The entry and its deposit locked in one statement.
     entry = (
-        SessionEntry.objects.select_for_update(of=("self",))
-        .select_related("deposit__customer", "deposit__project")
+        SessionEntry.objects.select_for_update(of=("self", "deposit"))
+        .select_related("deposit__customer", "deposit__project", "deposit__consultant")
         .get(pk=entry.pk)
     )
     if entry.session_id != session.pk:
         raise SelectionRefused(_("The buyer is not in this session."), "not_entered")
     check_turn(session=session, entry=entry, channel=channel, now=now)
-    deposit = IntentDeposit.objects.select_for_update().get(pk=entry.deposit_id)
+    deposit = entry.deposit
     if deposit.status == IntentDeposit.Status.REFUNDED:
         raise SelectionRefused(_("The deposit has been refunded."), "refunded")
     if deposit.refunds.filter(status="pending").exists():
@@ -137,9 +143,21 @@ def selection_make(
                 _("The household has chosen as many units as the session allows."),
                 "household_limit",
             )
-    unit = Unit.objects.select_for_update().get(pk=unit.pk)
-    if not SessionUnit.objects.filter(session=session, unit=unit).exists():
+    if not SessionUnit.objects.filter(session=session, unit_id=unit.pk).exists():
         raise SelectionRefused(_("This unit is not offered in the session."), "unit")
+    # Only the unit's row: Unit's default ordering joins its building, whose row
+    # (locked too without ``of``) every sale of the building would then hold.
+    locked = next(
+        iter(
+            Unit.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=unit.pk)
+            .order_by()
+        ),
+        None,
+    )
+    if locked is None:
+        raise UnitUnavailable(unit)  # another selection is signing it right now
+    unit = locked
     if unit.status != Unit.Status.AVAILABLE:
         raise UnitUnavailable(unit)
 

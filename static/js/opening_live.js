@@ -107,8 +107,16 @@
     },
   };
 
+  // A reconnect replays a little before the last event seen (a sale may arrive
+  // out of order): an event already handled is skipped.
+  var handled = {};
+
   function dispatch(name, event) {
     if (event.lastEventId) {
+      if (handled[event.lastEventId]) {
+        return;
+      }
+      handled[event.lastEventId] = true;
       lastId = event.lastEventId;
     }
     var data = {};
@@ -121,13 +129,20 @@
     document.dispatchEvent(new CustomEvent("opening:" + name, { detail: data }));
   }
 
+  // The event-stream server (crm_site.live_server) when the page names one, with the
+  // page's cookies; should it never answer, this server's own stream
+  // (data-live-fallback).
+  var streamUrl = root.dataset.liveUrl;
+  var opened = false;
+
   function connect() {
-    var url = root.dataset.liveUrl;
+    var url = streamUrl;
     if (lastId) {
       url += (url.indexOf("?") < 0 ? "?" : "&") + "last=" + encodeURIComponent(lastId);
     }
-    var source = new EventSource(url);
+    var source = new EventSource(url, { withCredentials: true });
     source.addEventListener("open", function () {
+      opened = true;
       root.dataset.liveState = "open"; // listening (browser tests wait for it)
     });
     Object.keys(handlers).forEach(function (name) {
@@ -138,6 +153,9 @@
     source.addEventListener("error", function () {
       root.dataset.liveState = "reconnecting";
       if (source.readyState === EventSource.CLOSED) {
+        if (!opened && root.dataset.liveFallback) {
+          streamUrl = root.dataset.liveFallback;
+        }
         window.setTimeout(connect, 3000);
       }
     });

@@ -35,6 +35,61 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // The confirm form asks for its answer as data: a lost race is then told in a few
+  // kilobytes at most (the unit says it was just sold, the button goes off, "back to the
+  // units" outlines it) instead of a reload of the whole grid in the middle of the
+  // rush. Any other answer, or no answer, falls back to the plain form post.
+  var confirmForm = document.querySelector("[data-testid=opening-choose-form]");
+  if (confirmForm && window.fetch && window.FormData) {
+    confirmForm.addEventListener("submit", function (event) {
+      if (confirmForm.getAttribute("data-plain") === "1") {
+        return;
+      }
+      event.preventDefault();
+      var button = confirmForm.querySelector("button[type=submit]");
+      if (button) {
+        button.disabled = true;
+      }
+      var fallback = function () {
+        confirmForm.setAttribute("data-plain", "1");
+        HTMLFormElement.prototype.submit.call(confirmForm);
+      };
+      // Without the one-time submission token: the button is off until the answer
+      // comes, and a selection cannot be made twice anyway (a second one finds the
+      // unit sold or the buyer's limit reached); the token's bookkeeping would
+      // be two more writes on every choice of the rush. The plain form keeps it.
+      var body = new FormData(confirmForm);
+      body.delete("submission_token");
+      window
+        .fetch(confirmForm.getAttribute("action") || window.location.href, {
+          method: "POST",
+          body: body,
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        })
+        .then(function (response) {
+          return response.json();
+        })
+        .then(function (answer) {
+          if (answer.result === "chosen" && answer.url) {
+            window.location.assign(answer.url);
+          } else if (answer.result === "taken") {
+            var note = document.querySelector("[data-unit-sold-note]");
+            if (note) {
+              note.hidden = false;
+            }
+            document.querySelectorAll("[data-back-to-grid]").forEach(function (link) {
+              link.setAttribute("href", answer.grid);
+            });
+            confirmForm.setAttribute("data-answer", "taken");
+          } else {
+            fallback();
+          }
+        })
+        .catch(fallback);
+    });
+  }
+
   if (!root || !window.EventSource) {
     return;
   }
@@ -86,25 +141,55 @@
     }
   }
 
-  var source = new EventSource(root.getAttribute("data-live-url"));
-  // Tests and the curious can see whether the page is listening.
-  source.addEventListener("open", function () {
-    root.setAttribute("data-live-state", "open");
-  });
-  source.addEventListener("error", function () {
-    root.setAttribute("data-live-state", "reconnecting");
-  });
-  function on(name, handle) {
-    source.addEventListener(name, function (event) {
-      var data = {};
-      try {
-        data = JSON.parse(event.data);
-      } catch (e) {
-        return;
-      }
-      handle(data);
-      document.dispatchEvent(new CustomEvent("opening:" + name, { detail: data }));
+  // The event-stream server (crm_site.live_server) when the page names one, with the
+  // page's cookies; should it never answer, this server's own stream
+  // (data-live-fallback), from the last event seen.
+  var handlers = {};
+  var handled = {};
+  var source = null;
+  var opened = false;
+  var fellBack = false;
+  var lastId = "";
+  function listen(url) {
+    source = new EventSource(url, { withCredentials: true });
+    // Tests and the curious can see whether the page is listening.
+    source.addEventListener("open", function () {
+      opened = true;
+      root.setAttribute("data-live-state", "open");
     });
+    source.addEventListener("error", function () {
+      root.setAttribute("data-live-state", "reconnecting");
+      var fallback = root.getAttribute("data-live-fallback");
+      if (source.readyState === EventSource.CLOSED && !opened && fallback && !fellBack) {
+        fellBack = true;
+        window.setTimeout(function () {
+          listen(lastId ? fallback + "?last=" + encodeURIComponent(lastId) : fallback);
+        }, 1000);
+      }
+    });
+    Object.keys(handlers).forEach(function (name) {
+      source.addEventListener(name, function (event) {
+        if (event.lastEventId) {
+          // A reconnect replays a little before the last event seen.
+          if (handled[event.lastEventId]) {
+            return;
+          }
+          handled[event.lastEventId] = true;
+          lastId = event.lastEventId;
+        }
+        var data = {};
+        try {
+          data = JSON.parse(event.data);
+        } catch (e) {
+          return;
+        }
+        handlers[name](data);
+        document.dispatchEvent(new CustomEvent("opening:" + name, { detail: data }));
+      });
+    });
+  }
+  function on(name, handle) {
+    handlers[name] = handle;
   }
   on("sold", function (data) {
     // A sold unit is never on sale, whatever status the event names.
@@ -116,5 +201,6 @@
     source.close();
     window.location.reload();
   });
+  listen(root.getAttribute("data-live-url"));
   window.addEventListener("pagehide", function () { source.close(); });
 })();

@@ -28,6 +28,9 @@ from tests.opening_fixtures import enter, make_deposit, make_session, opening_pr
 pytestmark = pytest.mark.django_db
 
 ON_SITE = Selection.Channel.ON_SITE
+# Statements of one online selection (deal opened, two stage moves with their audit,
+# history and timeline entries, the payment item and receipt, the deposit applied).
+SELECTION_QUERY_BUDGET = 62  # 67 before the entry and its deposit were locked at once
 ONLINE = Selection.Channel.ONLINE
 
 
@@ -210,3 +213,56 @@ def test_buyers_rushing_for_few_units_never_get_one_unit_twice_or_exceed_limits(
     assert Unit.objects.filter(
         pk__in=[u.pk for u in units], status=Unit.Status.SUBSCRIBED
     ).count() == len(units)
+
+
+def test_a_selection_costs_a_fixed_budget_of_queries_whatever_was_sold_before(
+    opening, consultant
+):
+    """Measured with CaptureQueriesContext: the selection's statements do not grow
+    with the sales before it (the budget is today's count, so a new statement in the
+    rush's hottest path is a decision, not an accident)."""
+    from django.test.utils import CaptureQueriesContext
+
+    project, units, session = opening
+    counts = []
+    for unit in units[:3]:
+        entry = enter(session, make_deposit(project=project, consultant=consultant))
+        with CaptureQueriesContext(connection) as queries:
+            selection_make(session=session, entry=entry, unit=unit, channel=ONLINE)
+        counts.append(len(queries))
+    assert counts[1] == counts[2] <= counts[0]
+    assert counts[2] <= SELECTION_QUERY_BUDGET, counts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_unit_another_selection_is_signing_is_refused_at_once(opening, consultant):
+    """The unit row is locked by a selection in progress: the second buyer hears
+    "someone was faster" without waiting for it (SKIP LOCKED)."""
+    project, units, session = opening
+    entry = enter(session, make_deposit(project=project, consultant=consultant))
+    holder_ready, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        from django.db import connections, transaction
+
+        try:
+            with transaction.atomic():
+                Unit.objects.select_for_update().get(pk=units[0].pk)
+                holder_ready.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert holder_ready.wait(10)
+        with pytest.raises(UnitUnavailable):
+            selection_make(session=session, entry=entry, unit=units[0], channel=ONLINE)
+    finally:
+        release.set()
+        thread.join()
+    # Nothing was signed, and the unit may still be chosen.
+    assert not Selection.objects.exists()
+    selection_make(session=session, entry=entry, unit=units[0], channel=ONLINE)
+    assert Unit.objects.get(pk=units[0].pk).status == Unit.Status.SUBSCRIBED

@@ -377,3 +377,96 @@ def test_losing_the_race_inside_the_selection_sends_the_buyer_back_saying_so(
     text = client.get(response["Location"]).content.decode()
     assert gettext(SOLD_WORDS) in text
     assert "opening-taken" in text
+
+
+# The phone's script: answers as data -----------------------------------------------
+
+
+def _choose_json(client: Client, entry, unit):
+    return client.post(
+        _url("opening-choose", entry.pk, unit.pk), HTTP_ACCEPT="application/json"
+    )
+
+
+def test_the_phones_script_is_told_its_choice_as_data(online):
+    _session, units, entry, _rival = online
+    client = owner_client_for(entry.deposit.customer)
+    response = _choose_json(client, entry, units[2])
+    selection = Selection.objects.get()
+    assert response.status_code == 200
+    assert response.json() == {
+        "result": "chosen",
+        "url": _url("opening-selection", entry.pk, selection.pk),
+    }
+    assert selection.unit == units[2] and selection.entry == entry
+
+
+def test_a_lost_race_is_answered_with_the_units_still_on_sale_not_the_grid(online):
+    session, units, entry, rival = online
+    selection_make(session=session, entry=rival, unit=units[0], channel="online")
+    client = owner_client_for(entry.deposit.customer)
+    response = _choose_json(client, entry, units[0])
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["result"] == "taken" and answer["unit"] == units[0].pk
+    assert answer["available"] == sorted(u.pk for u in units[1:])
+    assert answer["grid"] == _url("opening-session", entry.pk) + f"?taken={units[0].pk}"
+    assert answer["message"] == gettext(SOLD_WORDS)
+    assert len(response.content) < 1000  # not the grid
+    assert not Selection.objects.filter(entry=entry).exists()
+    # No message waits for the next page: the phone showed it already.
+    page = client.get(_url("opening-session", entry.pk))
+    assert gettext(SOLD_WORDS) not in page.content.decode()
+    # … and the buyer chooses again from that list.
+    again = _choose_json(client, entry, units[1])
+    assert again.json()["result"] == "chosen"
+
+
+def test_losing_inside_the_selection_is_answered_as_data_too(online, monkeypatch):
+    from sales import views_portal_opening
+    from sales.services.deals import UnitUnavailable
+
+    _session, units, entry, _rival = online
+
+    def faster(**kwargs):
+        raise UnitUnavailable(kwargs["unit"])
+
+    monkeypatch.setattr(views_portal_opening, "selection_make", faster)
+    client = owner_client_for(entry.deposit.customer)
+    response = _choose_json(client, entry, units[4])
+    assert response.status_code == 200
+    assert response.json()["result"] == "taken"
+    assert units[4].pk in response.json()["available"]  # still on sale in the table
+
+
+def test_a_refusal_is_answered_as_data_with_its_reason(online):
+    _session, units, entry, _rival = online
+    client = owner_client_for(entry.deposit.customer)
+    _choose_json(client, entry, units[0])
+    response = _choose_json(client, entry, units[1])
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["result"] == "refused" and answer["code"] == "buyer_limit"
+    assert answer["message"] == gettext(
+        "The buyer has chosen as many units as the session allows."
+    )
+    assert Selection.objects.filter(entry=entry).count() == 1
+
+
+def test_a_lost_race_costs_the_same_queries_whatever_the_number_of_units(online):
+    session, units, entry, rival = online
+    selection_make(session=session, entry=rival, unit=units[0], channel="online")
+    client = owner_client_for(entry.deposit.customer)
+
+    def grow() -> None:
+        building = make_building(
+            project_name=session.project.name, floors=6, per_floor=4
+        )
+        SessionUnit.objects.bulk_create(
+            SessionUnit(session=session, unit=u) for u in building.units.all()
+        )
+
+    # The owner, the entry, the unit, the units still on sale.
+    assert_queries_do_not_grow(
+        lambda: _choose_json(client, entry, units[0]), grow, at_most=4
+    )
