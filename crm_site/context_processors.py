@@ -100,6 +100,9 @@ def navigation(request: HttpRequest) -> dict:
     items = [NavItem(label, url, icon, url == current) for label, url, icon in allowed]
     return {
         "nav_items": items,
+        # What the items show besides their labels (the language's): the header is
+        # rendered once per process for it (base.html, {% memo %}).
+        "nav_key": tuple((item.url, item.active) for item in items),
         "header_urls": {key: cached_reverse(name) for key, name in HEADER_URLS.items()},
         "can_use_admin": user.has_perm("crm_site.use_admin"),
         # Counted only when a page shows the bell (htmx fragments do not), cached per
