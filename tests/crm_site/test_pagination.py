@@ -4,9 +4,11 @@ jump to a page, without ever counting a whole big table."""
 from __future__ import annotations
 
 import re
+from unittest import mock
 
 import pytest
 from django.db import connection
+from django.db.models.sql.query import Query
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -59,6 +61,27 @@ def test_a_total_is_remembered_until_a_row_of_its_model_changes(
     assert len(ctx.captured_queries) == 1  # the page itself, no plan, no count
     CustomerFactory(assigned_consultant=consultant)
     assert paginate(qs, page="1", per_page=10).total == 31
+
+
+def test_a_remembered_total_is_found_by_the_page_query_without_compiling_another(
+    db, consultant, other_consultant, settings
+):
+    settings.PAGINATION_COUNT_CAP = 50
+    CustomerFactory.create_batch(12, assigned_consultant=consultant)
+    CustomerFactory.create_batch(15, assigned_consultant=other_consultant)
+    mine = Customer.objects.filter(assigned_consultant=consultant).order_by("pk")
+    theirs = Customer.objects.filter(assigned_consultant=other_consultant).order_by(
+        "pk"
+    )
+    assert paginate(mine, page="1", per_page=5).total == 12
+    # The key of the total is the SQL the page was read with: no count query is
+    # compiled for it (only on a miss, to plan and count).
+    with mock.patch.object(
+        Query, "sql_with_params", side_effect=AssertionError("compiled")
+    ):
+        assert paginate(mine, page="2", per_page=5).total == 12
+    # Another filter (the same SQL, other parameters) is another total.
+    assert paginate(theirs, page="1", per_page=5).total == 15
 
 
 def test_a_list_above_the_cap_shows_the_planners_rounded_estimate(
