@@ -18,7 +18,12 @@ from crm_site.outbox import OutboxMessage, outbox_indexes
 from crm_site.reversing import reverse_id
 from customers.identity import mask_id_number
 from customers.phones import format_phone, mask_phone
-from customers.querysets import CustomerQuerySet, NameChars, NationalDigits
+from customers.querysets import (
+    CustomerQuerySet,
+    NameBigrams,
+    NameChars,
+    NationalDigits,
+)
 
 if TYPE_CHECKING:
     from crm_site.models import User
@@ -295,6 +300,9 @@ class Customer(models.Model):
             ),
             GinIndex(NameChars("name"), name="customer_name_chars"),
             GinIndex(NameChars("company"), name="customer_company_chars"),
+            # Any two adjacent characters (search_ids: Chinese text of two or more).
+            GinIndex(NameBigrams("name"), name="customer_name_bigrams"),
+            GinIndex(NameBigrams("company"), name="customer_company_bigrams"),
             models.Index(
                 fields=["name"],
                 name="customer_name_prefix",

@@ -102,3 +102,51 @@ def test_absorbed_customers_are_not_found(people):
     absorbed = people["staff"]
     Customer.objects.filter(pk=absorbed.pk).update(merged_into=people["zhangsan"])
     assert not Customer.objects.live().search("李四", user=None).exists()
+
+
+@pytest.mark.parametrize(
+    "text", ["王小明", "王", "", "周冬冬", "Tencent 腾讯", "杭州远景科技有限公司"]
+)
+def test_the_pairs_index_function_makes_the_pairs_search_asks_for(db, text):
+    from django.db import connection
+
+    from customers.querysets import bigrams
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT anju_bigrams(%s)", [text])
+        (stored,) = cursor.fetchone()
+    assert sorted(stored) == sorted(bigrams(text))
+
+
+def test_chinese_text_is_found_in_order_and_by_one_character(consultant):
+    wang = CustomerFactory(name="王小明")
+    CustomerFactory(name="明小王")  # the same characters, another order
+    CustomerFactory(name="周冬")
+    assert list(Customer.objects.search("小明", user=None)) == [wang]
+    assert list(Customer.objects.search("王小明", user=None)) == [wang]
+    assert {c.name for c in Customer.objects.search("冬", user=None)} == {"周冬"}
+    assert {c.name for c in Customer.objects.search("小", user=None)} == {
+        "王小明",
+        "明小王",
+    }
+
+
+def test_a_chinese_name_search_reads_the_pairs_index(consultant):
+    """The planner is told to avoid sequential scans: what matters is that an index
+    on the pairs can answer the lookup (bench/README.md measures the speed)."""
+    from django.db import connection
+
+    from customers.querysets import _chars_match
+
+    CustomerFactory(name="周冬")
+    sql, params = (
+        _chars_match(Customer.objects.all(), "name", "周冬")
+        .order_by()
+        .values("pk")
+        .query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "customer_name_bigrams" in plan
