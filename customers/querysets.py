@@ -114,7 +114,7 @@ class CustomerQuerySet(AuditedQuerySet):
         searched, listed, targeted or matched."""
         return self.filter(anonymised_at__isnull=True)
 
-    def _scope(self, user: User, *, for_change: bool) -> QuerySet:
+    def _scope(self, user: User, *, for_change: bool, one: bool = False) -> QuerySet:
         perm = "customers.change_customer" if for_change else "customers.view_customer"
         if not user.is_authenticated or not user.has_perm(perm):
             return self.none()
@@ -130,17 +130,23 @@ class CustomerQuerySet(AuditedQuerySet):
         from customers.models import CustomerAccess
 
         if user.has_perm("customers.scope_team") and user.team_id:
-            # A list of ids keeps the owner index usable (no join on users); sent
-            # as one array (crm_site.lookups), however large the team.
-            members = IdArray(user.team_member_ids())
-            clauses.append(Q(assigned_consultant_id__any_of=members))
-            clauses.append(
-                Q(
-                    pk__in=CustomerAccess.objects.filter(
-                        user_id__any_of=members
-                    ).values("customer_id")
-                )
-            )
+            if one:
+                # One customer (its page): the team as a subquery. PostgreSQL plans
+                # it in a fraction of the time it takes to weigh 200 ids against its
+                # statistics (0.6 ms against 1.4-2.3 ms a lookup), and it is the
+                # same users.
+                from django.contrib.auth import get_user_model
+
+                team = get_user_model().objects.filter(team_id=user.team_id)
+                clauses.append(Q(assigned_consultant_id__in=team.values("pk")))
+                access = CustomerAccess.objects.filter(user_id__in=team.values("pk"))
+            else:
+                # A list of ids keeps the owner index usable (no join on users);
+                # sent as one array (crm_site.lookups), however large the team.
+                members = IdArray(user.team_member_ids())
+                clauses.append(Q(assigned_consultant_id__any_of=members))
+                access = CustomerAccess.objects.filter(user_id__any_of=members)
+            clauses.append(Q(pk__in=access.values("customer_id")))
             if not for_change:
                 clauses.append(Q(assigned_consultant__isnull=True))
         if user.has_perm("customers.scope_own"):
@@ -162,11 +168,13 @@ class CustomerQuerySet(AuditedQuerySet):
             return self.none()
         return live.filter(reduce(operator.or_, clauses))
 
-    def visible_to(self, user: User) -> QuerySet:
-        return self._scope(user, for_change=False)
+    def visible_to(self, user: User, *, one: bool = False) -> QuerySet:
+        """The customers ``user`` may see. ``one``: the caller looks up a single
+        customer (by primary key), so the scope is written for that plan."""
+        return self._scope(user, for_change=False, one=one)
 
-    def editable_by(self, user: User) -> QuerySet:
-        return self._scope(user, for_change=True)
+    def editable_by(self, user: User, *, one: bool = False) -> QuerySet:
+        return self._scope(user, for_change=True, one=one)
 
     def search(self, text: str, *, user: User | None) -> QuerySet:
         """One box: a full phone number in any format, any run of three or more of its

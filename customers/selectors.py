@@ -54,11 +54,13 @@ def customer_for_page(*, user: User) -> QuerySet:
     read in the same query: owner, creator and household, the tag names
     (``tag_names``) and whether the user may change it (``can_edit``)."""
     if user.has_perm("customers.change_customer"):
-        can_edit = Exists(Customer.objects.editable_by(user).filter(pk=OuterRef("pk")))
+        can_edit = Exists(
+            Customer.objects.editable_by(user, one=True).filter(pk=OuterRef("pk"))
+        )
     else:
         can_edit = Value(False, output_field=BooleanField())
     return (
-        Customer.objects.visible_to(user)
+        Customer.objects.visible_to(user, one=True)
         .select_related("assigned_consultant", "created_by", "household", "value__tier")
         .annotate(
             tag_names=ArraySubquery(

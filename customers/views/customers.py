@@ -63,7 +63,7 @@ FILTER_KEYS = [
 
 def _visible_customer(request: HttpRequest, pk: int) -> Customer:
     return get_object_or_404(
-        Customer.objects.visible_to(request.user).select_related(
+        Customer.objects.visible_to(request.user, one=True).select_related(
             "assigned_consultant", "created_by", "household"
         ),
         pk=pk,
@@ -73,7 +73,7 @@ def _visible_customer(request: HttpRequest, pk: int) -> Customer:
 def _editable_customer(request: HttpRequest, pk: int) -> Customer:
     """404 outside the user's scope, 403 inside it without the right to change."""
     customer = _visible_customer(request, pk)
-    if not Customer.objects.editable_by(request.user).filter(pk=pk).exists():
+    if not Customer.objects.editable_by(request.user, one=True).filter(pk=pk).exists():
         raise PermissionDenied
     return customer
 

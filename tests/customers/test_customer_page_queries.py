@@ -153,3 +153,55 @@ def test_the_customer_page_shows_what_every_app_adds(client, consultant, rich_cu
     ):
         assert f'data-testid="{testid}"' in body, testid
     assert "漏水" in body  # the service request on the timeline
+
+
+def test_the_one_customer_scope_is_the_lists_for_every_persona(
+    consultant,
+    other_consultant,
+    far_consultant,
+    sales_manager,
+    service_manager,
+    service_agent,
+    marketer,
+    executive,
+    outsider,
+):
+    """A customer's page asks the scope for one customer (``one=True``): the team
+    as a subquery instead of an array of ids. It must open exactly the customers the
+    list shows, and allow changes to exactly those the list's edit scope holds."""
+    from customers.models import Customer, CustomerAccess
+
+    CustomerFactory(assigned_consultant=consultant)
+    CustomerFactory(assigned_consultant=other_consultant, consent_sms=True)
+    CustomerFactory(assigned_consultant=far_consultant, stage="owner")
+    CustomerFactory(assigned_consultant=far_consultant)
+    CustomerFactory(assigned_consultant=None)  # the public pool
+    shared = CustomerFactory(assigned_consultant=far_consultant)
+    CustomerAccess.objects.create(customer=shared, user=other_consultant)
+    merged = CustomerFactory(assigned_consultant=consultant)
+    Customer.objects.filter(pk=merged.pk).update(merged_into=shared)
+    everyone = list(Customer.objects.values_list("pk", flat=True))
+    personas = (
+        consultant,
+        other_consultant,
+        far_consultant,
+        sales_manager,
+        service_manager,
+        service_agent,
+        marketer,
+        executive,
+        outsider,
+    )
+    for user in personas:
+        for scope in ("visible_to", "editable_by"):
+            listed = set(
+                getattr(Customer.objects, scope)(user).values_list("pk", flat=True)
+            )
+            one_by_one = {
+                pk
+                for pk in everyone
+                if getattr(Customer.objects, scope)(user, one=True)
+                .filter(pk=pk)
+                .exists()
+            }
+            assert one_by_one == listed, (user.username, scope)
