@@ -111,6 +111,11 @@ class StageDuration(models.Model):
     team_id = models.BigIntegerField(null=True)
     channel = models.CharField(max_length=20, blank=True)
     entered_month = models.DateField()
+    # True on one row per deal (its first stage): the explorer counts a deal once
+    # however many stages it went through (crm_site.insight.Measure.first).
+    first = models.BooleanField(default=False)
+    # True on one row per deal and month entered (its first stay entered that month).
+    first_in_month = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("stage duration")
