@@ -41,7 +41,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -427,7 +427,41 @@ class Source:
     # cannot list fact rows: ``live(filters)`` gives the Q on the list's own model that
     # selects the rows the cell summed. None: the list shows pk IN (fact rows' row_key).
     live: Callable[[dict[str, Any]], Q] | None = None
+    # What a report of a week or a month covers (crm_site.reports): ``period`` is the
+    # fact column giving a row's day (a DateField, or a DateTimeField read in the
+    # site's time zone), the day its month dimension is the month of. A fact kept by
+    # month only names that dimension in ``period_month`` instead, and can be reported
+    # by whole months only. Neither: the rows are a snapshot (values as they are now).
+    period: str | None = None
+    period_month: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def by_day(self) -> bool:
+        return self.period is not None
+
+    @property
+    def snapshot(self) -> bool:
+        return self.period is None and self.period_month is None
+
+    def within(self, start: date, end: date) -> Q:
+        """The fact rows of the days ``start`` to ``end`` (whole months for a fact
+        kept by month: ValueError for a part of a month)."""
+        if self.period is not None:
+            column = self.model._meta.get_field(self.period)
+            lookup = (
+                "__date__range"
+                if isinstance(column, models.DateTimeField)
+                else ("__range")
+            )
+            return Q(**{f"{self.period}{lookup}": (start, end)})
+        if self.period_month is not None:
+            following = end + timedelta(days=1)
+            if start.day != 1 or following.day != 1:
+                raise ValueError("a fact kept by month reports whole months only")
+            dim = self.dimension(self.period_month)
+            return Q(**{f"{dim.field}__gte": start, f"{dim.field}__lt": following})
+        return Q()
 
     def measure(self, key: str) -> Measure | None:
         return next((m for m in self.measures if m.key == key), None)
@@ -803,9 +837,14 @@ def pivot(
     filters: dict[str, Any] | None = None,
     *,
     limit: int = 60,
+    period: tuple[date, date] | None = None,
 ) -> Pivot:
+    """The measure by up to two dimensions over the user's rows, narrowed by
+    ``filters`` and, for a report, to the rows of ``period`` (``Source.within``)."""
     filters = dict(filters or {})
     rows_qs = source.rows_for(user, filters)
+    if period is not None:
+        rows_qs = rows_qs.filter(source.within(*period))
     dims = list(dimensions)[:2]
     cells, row_totals, column_totals, total = _grouped(rows_qs, measure, dims, filters)
     truncated = False

@@ -278,6 +278,8 @@ def register() -> None:
             row_key="deal_id",
             facts=("sales.deals",),
             order=10,
+            # A report covers the deals opened in its period (the month dimension).
+            period="created_on",
         )
     )
     insight.register_fact(STAGE_DURATIONS)
@@ -324,6 +326,8 @@ def register() -> None:
             row_key="deal_id",
             facts=("sales.stage_durations",),
             order=11,
+            # A report covers the stays entered in its period (as "month entered").
+            period="entered_at",
         )
     )
 
