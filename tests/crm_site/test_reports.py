@@ -10,12 +10,13 @@ from datetime import datetime
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from crm_site import messaging, outbox, reports
+from crm_site import messaging, outbox, replica, reports
 from crm_site.models import ExplorerView, ReportDelivery, ReportSubscription
 from sales.models import Opportunity
 from tests.factories import make_building
@@ -178,6 +179,29 @@ def test_a_weekly_report_of_a_view_kept_by_month_is_refused(client, sales_manage
     assert response.status_code == 400
     assert "请选择月报" in response.content.decode()
     assert not ReportSubscription.objects.exists()
+
+
+def test_the_figures_are_read_as_a_report_and_who_may_receive_them_is_not(
+    sales_manager, consultant, view
+):
+    """The workbook's reads may come from the replica (crm_site.replica); whether the
+    subscriber may still receive it is read from the primary, as it is now."""
+    sell(make_building(floors=1, per_floor=2, skipped=()), consultant, contract=False)
+    facts_refreshed(DEALS)
+    _weekly(sales_manager, view)
+    reads: list[tuple[bool, str]] = []
+
+    def note(execute, sql, params, many, context):
+        reads.append((replica.in_reporting_context(), sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        reports.reports_send(now=_at("2026-12-03"))
+    assert len(mail.outbox) == 1
+    facts = [inside for inside, sql in reads if '"sales_dealfact"' in sql]
+    assert facts and all(facts)
+    rights = [inside for inside, sql in reads if '"auth_permission"' in sql]
+    assert rights and not any(rights)
 
 
 def test_the_overview_report_carries_the_overviews_figures(sales_manager):
