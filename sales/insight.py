@@ -150,6 +150,11 @@ SELECT p.deal_id * 16 + {_PLACE.format(col="p.stage")}, p.deal_id, p.stage,
        row_number() OVER (
            PARTITION BY p.deal_id, date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)
            ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
+       ) = 1,
+       row_number() OVER (
+           PARTITION BY p.deal_id,
+               CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END
+           ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
        ) = 1
 FROM per_stage p
 JOIN sales_opportunity o ON o.id = p.deal_id
@@ -299,7 +304,10 @@ def register() -> None:
                     unique_with="stage",
                     first="first",
                     varies=("stage", "entered_month", "bucket"),
-                    first_per=(("entered_month", "first_in_month"),),
+                    first_per=(
+                        ("entered_month", "first_in_month"),
+                        ("bucket", "first_in_bucket"),
+                    ),
                 ),
                 Measure(
                     "days",

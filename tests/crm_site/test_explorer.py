@@ -99,6 +99,7 @@ def stays(deals):
         ("deals", ["stage", "entered_month"], {}),
         ("deals", ["consultant"], {"f.entered_month": MONTHS}),
         ("deals", ["project", "bucket"], {}),
+        ("deals", ["entered_month", "bucket"], {}),
         ("deals", ["channel"], {"f.stage": ["visited", "subscribed"]}),
         ("deals", ["consultant"], {"f.stage": "subscribed"}),
         ("days_total", ["project", "stage"], {}),
