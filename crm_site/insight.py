@@ -429,9 +429,9 @@ class Source:
     live: Callable[[dict[str, Any]], Q] | None = None
     # What a report of a week or a month covers (crm_site.reports): ``period`` is the
     # fact column giving a row's day (a DateField, or a DateTimeField read in the
-    # site's time zone), the day its month dimension is the month of. A fact kept by
-    # month only names that dimension in ``period_month`` instead, and can be reported
-    # by whole months only. Neither: the rows are a snapshot (values as they are now).
+    # site's time zone), ``period_month`` the dimension holding that day's month. A
+    # fact kept by month has no ``period`` and can be reported by whole months only.
+    # Neither: the rows are a snapshot (values as they are now).
     period: str | None = None
     period_month: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -449,11 +449,8 @@ class Source:
         kept by month: ValueError for a part of a month)."""
         if self.period is not None:
             column = self.model._meta.get_field(self.period)
-            lookup = (
-                "__date__range"
-                if isinstance(column, models.DateTimeField)
-                else ("__range")
-            )
+            by_date = isinstance(column, models.DateTimeField)
+            lookup = "__date__range" if by_date else "__range"
             return Q(**{f"{self.period}{lookup}": (start, end)})
         if self.period_month is not None:
             following = end + timedelta(days=1)
@@ -829,6 +826,10 @@ def _finisher(model: type[models.Model], measure: Measure) -> Callable[..., Any]
     return lambda amount, count: int(amount) if count else None
 
 
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
 def pivot(
     user,
     source: Source,
@@ -843,10 +844,20 @@ def pivot(
     ``filters`` and, for a report, to the rows of ``period`` (``Source.within``)."""
     filters = dict(filters or {})
     rows_qs = source.rows_for(user, filters)
+    # What narrows the rows, as a distinct measure needs to know (_count_how): a
+    # period of one whole month fixes its month; a week narrows the month without
+    # fixing it (a deal may have stays before it in the same month).
+    narrowing = dict(filters)
     if period is not None:
         rows_qs = rows_qs.filter(source.within(*period))
+        if source.period_month is not None:
+            start, end = period
+            whole = start.day == 1 and (end + timedelta(days=1)) == _next_month(start)
+            narrowing[source.period_month] = [start] if whole else [start, end]
     dims = list(dimensions)[:2]
-    cells, row_totals, column_totals, total = _grouped(rows_qs, measure, dims, filters)
+    cells, row_totals, column_totals, total = _grouped(
+        rows_qs, measure, dims, narrowing
+    )
     truncated = False
     row_values: list[Any] = []
     column_values: list[Any] = [None]

@@ -285,6 +285,7 @@ def register() -> None:
             order=10,
             # A report covers the deals opened in its period (the month dimension).
             period="created_on",
+            period_month="month",
         )
     )
     insight.register_fact(STAGE_DURATIONS)
@@ -336,6 +337,7 @@ def register() -> None:
             order=11,
             # A report covers the stays entered in its period (as "month entered").
             period="entered_at",
+            period_month="entered_month",
         )
     )
 

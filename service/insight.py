@@ -277,6 +277,7 @@ REQUEST_SOURCE = insight.Source(
     order=30,
     # A report covers the requests received in its period (as "month received").
     period="opened_on",
+    period_month="month",
 )
 
 WORK_ORDER_SOURCE = insight.Source(

@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 
 from crm_site import messaging, outbox, replica, reports
 from crm_site.models import ExplorerView, ReportDelivery, ReportSubscription
-from sales.models import Opportunity
+from sales.models import Opportunity, StageChange, StageDuration
 from tests.factories import make_building
 from tests.insight_fixtures import facts_refreshed, sell
 
@@ -28,6 +28,7 @@ pytestmark = [
 ]
 
 DEALS = "sales.deals"
+STAGES = "sales.stage_durations"
 
 
 @pytest.fixture
@@ -157,6 +158,39 @@ def test_a_monthly_report_covers_its_calendar_month_only(sales_manager, consulta
     assert rows[1] == ("时段", "2026-11-01 – 2026-11-30")
     # One line, November's, holding its two deals.
     assert rows[-2] == ("2026-11", 2) and rows[-1][-1] == 2
+
+
+def test_a_weekly_time_in_stage_report_counts_the_deals_with_a_stay_entered_that_week(
+    sales_manager, consultant
+):
+    building = make_building(floors=2, per_floor=4, skipped=())
+    # Opened (its first stay) before the week, moved on within it: it counts once.
+    during = sell(building, consultant, contract=True)
+    Opportunity.objects.filter(pk=during.pk).update(created_at=_at("2026-11-20"))
+    for n, change in enumerate(during.stage_changes.order_by("id")):
+        day = "2026-11-21" if n == 0 else "2026-11-24"
+        StageChange.objects.filter(pk=change.pk).update(changed_at=_at(day, 9 + n))
+    sell(building, consultant, contract=False)  # every stay after the week
+    facts_refreshed(STAGES)
+    view = ExplorerView.objects.create(
+        owner=sales_manager,
+        name="阶段停留",
+        source=STAGES,
+        params={"source": [STAGES], "measure": ["deals"], "dim": ["stage"]},
+    )
+    _weekly(sales_manager, view)
+    reports.reports_send(now=_at("2026-12-03"))
+    ((_name, content, _mime),) = mail.outbox[0].attachments
+    rows = list(load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
+    assert rows[1] == ("时段", "2026-11-23 – 2026-11-29")
+    entered = StageDuration.objects.filter(
+        deal_id=during.pk, entered_at__date__range=("2026-11-23", "2026-11-29")
+    )
+    assert entered.count() >= 2  # the stages it entered that week, one line each
+    assert len(rows) - rows.index(next(r for r in rows if r[-1] == "合计")) - 2 == (
+        entered.count()
+    )
+    assert rows[-1][-1] == 1  # one deal, not one per stage, nor none
 
 
 def test_a_weekly_report_of_a_view_kept_by_month_is_refused(client, sales_manager):
