@@ -306,11 +306,17 @@ def table(pivot: Pivot) -> Table:
     )
 
 
-def run(user, query: Query) -> Table | None:
+def run(user, query: Query, *, period: tuple[date, date] | None = None) -> Table | None:
+    """The query's table; a report gives the ``period`` its rows are narrowed to."""
     if not query.valid:
         return None
     pivot = insight.pivot(
-        user, query.source, query.measure, query.dimensions, query.pivot_filters()
+        user,
+        query.source,
+        query.measure,
+        query.dimensions,
+        query.pivot_filters(),
+        period=period,
     )
     return table(pivot)
 
@@ -376,13 +382,18 @@ def _format(measure: Measure) -> str:
     return "0." + "0" * max(measure.decimals, 1)
 
 
-def write_sheet(sheet, query: Query, result: Table, refreshed) -> None:
-    """Title, filters, refresh time, then the table with its totals."""
+def write_sheet(
+    sheet, query: Query, result: Table, refreshed, period: tuple[date, date] | None
+) -> None:
+    """Title, the report's period, filters, refresh time, then the table with its
+    totals."""
     from openpyxl.styles import Font
 
     bold = Font(bold=True)
     sheet.append([title(query)])
     sheet["A1"].font = Font(bold=True, size=13)
+    if period is not None:
+        sheet.append([_("Period"), f"{period[0]:%Y-%m-%d} – {period[1]:%Y-%m-%d}"])
     for dim, values in filter_labels(query):
         sheet.append([str(dim.label), "、".join(v[1] for v in values)])
         _no_formulas(sheet)
@@ -436,13 +447,15 @@ def write_sheet(sheet, query: Query, result: Table, refreshed) -> None:
     sheet.column_dimensions["A"].width = 28
 
 
-def workbook(query: Query, result: Table, refreshed) -> bytes:
+def workbook(
+    query: Query, result: Table, refreshed, period: tuple[date, date] | None = None
+) -> bytes:
     from openpyxl import Workbook
 
     book = Workbook()
     sheet = book.active
     sheet.title = _("Explorer")[:31]
-    write_sheet(sheet, query, result, refreshed)
+    write_sheet(sheet, query, result, refreshed, period)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -41,7 +41,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -300,7 +300,24 @@ class Kind:
 
 @dataclass(frozen=True)
 class Measure:
-    """What a cell holds: ``count`` of rows, or the ``sum``/``avg`` of a fact column."""
+    """What a cell holds: ``count`` of rows, the ``sum``/``avg`` of a fact column, or
+    the number of ``distinct`` values of a fact column — for a fact with several rows
+    per thing the drill-down lists once (a deal's stays in its stages: the deal list
+    shows the deal once), so that a cell and every total count what the list shows.
+
+    A DISTINCT over every row is slow (it sorts them), so a distinct measure says when
+    the pivot can count rows instead, in the same scan as the cells:
+
+    - ``unique_with``: the dimension that, with ``field``, identifies a row; a cell or
+      total that fixes it (a dimension of the group, or a filter on one value) holds
+      one row per value, and COUNT(*) is exact;
+    - ``first``: a boolean fact column true on exactly one row per value, and
+      ``varies``: the dimensions whose value can differ between those rows; a cell or
+      total that narrows none of them holds all the rows of its values, and the number
+      of its ``first`` rows is exact (``first_per``: the same for a group that fixes
+      one of ``varies``, a month split).
+
+    Any other cell or total is counted by COUNT(DISTINCT) in one more statement."""
 
     key: str
     label: Any
@@ -308,10 +325,24 @@ class Measure:
     field: str | None = None
     kind: str = Kind.COUNT
     decimals: int = 0
+    unique_with: str | None = None
+    first: str | None = None
+    varies: tuple[str, ...] = ()
+    # (dimension, column): a boolean column true on one row per value and value of
+    # that dimension; a group that fixes it and narrows no other of ``varies`` counts
+    # its true rows.
+    first_per: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def counts(self) -> bool:
+        """Whether the measure is a number of rows or things (not an amount)."""
+        return self.aggregate in ("count", "distinct")
 
     def expression(self):
         if self.aggregate == "count":
             return Count("pk")
+        if self.aggregate == "distinct":
+            return Count(self.field, distinct=True)
         if self.aggregate == "sum":
             return Sum(self.field)
         if self.aggregate == "avg":
@@ -396,7 +427,38 @@ class Source:
     # cannot list fact rows: ``live(filters)`` gives the Q on the list's own model that
     # selects the rows the cell summed. None: the list shows pk IN (fact rows' row_key).
     live: Callable[[dict[str, Any]], Q] | None = None
+    # What a report of a week or a month covers (crm_site.reports): ``period`` is the
+    # fact column giving a row's day (a DateField, or a DateTimeField read in the
+    # site's time zone), ``period_month`` the dimension holding that day's month. A
+    # fact kept by month has no ``period`` and can be reported by whole months only.
+    # Neither: the rows are a snapshot (values as they are now).
+    period: str | None = None
+    period_month: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def by_day(self) -> bool:
+        return self.period is not None
+
+    @property
+    def snapshot(self) -> bool:
+        return self.period is None and self.period_month is None
+
+    def within(self, start: date, end: date) -> Q:
+        """The fact rows of the days ``start`` to ``end`` (whole months for a fact
+        kept by month: ValueError for a part of a month)."""
+        if self.period is not None:
+            column = self.model._meta.get_field(self.period)
+            by_date = isinstance(column, models.DateTimeField)
+            lookup = "__date__range" if by_date else "__range"
+            return Q(**{f"{self.period}{lookup}": (start, end)})
+        if self.period_month is not None:
+            following = end + timedelta(days=1)
+            if start.day != 1 or following.day != 1:
+                raise ValueError("a fact kept by month reports whole months only")
+            dim = self.dimension(self.period_month)
+            return Q(**{f"{dim.field}__gte": start, f"{dim.field}__lt": following})
+        return Q()
 
     def measure(self, key: str) -> Measure | None:
         return next((m for m in self.measures if m.key == key), None)
@@ -583,7 +645,12 @@ def _ordered(dim: Dimension, values: list[Any], by: dict[Any, Any], limit: int):
     return keep[:limit], len(keep) > limit
 
 
-def _grouped(rows_qs: QuerySet, measure: Measure, dims: list[Dimension]):
+def _grouped(
+    rows_qs: QuerySet,
+    measure: Measure,
+    dims: list[Dimension],
+    filters: dict[str, Any],
+):
     """Cells, row totals, column totals and the grand total from one GROUP BY over
     the fact rows: each cell comes back as (sum, count), and the totals are added up
     from the cells — exact for counts, sums and averages alike (an average's total is
@@ -591,6 +658,8 @@ def _grouped(rows_qs: QuerySet, measure: Measure, dims: list[Dimension]):
     one GROUP BY in parallel; four separate ones read 300,000 deal rows four times,
     and GROUPING SETS cannot be parallel. Values come back as the ORM would give
     them (an average of an integer column is a float, a count an int)."""
+    if measure.aggregate == "distinct":
+        return _grouped_distinct(rows_qs, measure, dims, filters)
     columns = {f"d{i}": F(dim.field) for i, dim in enumerate(dims)}
     columns["m"] = F(measure.field) if measure.field else Value(1)
     value = _finisher(rows_qs.model, measure)
@@ -630,6 +699,117 @@ def _grouped(rows_qs: QuerySet, measure: Measure, dims: list[Dimension]):
     )
 
 
+def _count_how(measure: Measure, keys: Sequence[str], filters: dict) -> str:
+    """How a distinct measure counts a group of rows split by ``keys`` (dimension
+    keys) under ``filters``: "rows" (COUNT(*)), the boolean column whose true rows to
+    count, or "distinct" (see ``Measure``)."""
+    one = {
+        k for k, v in filters.items() if not isinstance(v, list | tuple) or len(v) == 1
+    }
+    if measure.unique_with is not None and measure.unique_with in {*keys, *one}:
+        return "rows"
+    narrowed = {*keys, *filters} & set(measure.varies)
+    if measure.first is not None and not narrowed:
+        return measure.first
+    for dim, column in measure.first_per:
+        if narrowed == {dim} and dim in {*keys, *one}:
+            return column
+    return "distinct"
+
+
+def _grouped_distinct(
+    rows_qs: QuerySet,
+    measure: Measure,
+    dims: list[Dimension],
+    filters: dict[str, Any],
+):
+    """``_grouped`` for a distinct measure. Cells and totals that can be counted as
+    rows or as ``first`` rows come from one GROUP BY over the fact rows, like any
+    other measure; those that cannot come from one COUNT(DISTINCT) over GROUPING SETS
+    of just those groups. Totals are never added up from cells: a deal in two cells
+    of a row is one deal of the row."""
+    names = [f"d{i}" for i in range(len(dims))]
+    # The groups of the table, by their dimensions' SQL names.
+    levels: list[tuple[str, list[str]]] = [("total", [])]
+    if dims:
+        levels.append(("cells", names))
+    if len(dims) == 2:
+        levels += [("rows", names[:1]), ("columns", names[1:])]
+    how = {
+        level: _count_how(measure, [dims[int(n[1:])].key for n in cols], filters)
+        for level, cols in levels
+    }
+    flags = sorted({h for h in how.values() if h not in ("rows", "distinct")})
+    columns: dict[str, Any] = {n: F(d.field) for n, d in zip(names, dims, strict=True)}
+    columns["m_key"] = F(measure.field)
+    for i, flag in enumerate(flags):
+        columns[f"m_first{i}"] = F(flag)
+    try:
+        sql, params = rows_qs.order_by().values(**columns).query.sql_with_params()
+    except EmptyResultSet:  # a scope that sees nothing
+        return {}, {}, {}, 0
+    found: dict[str, dict[tuple, int]] = {level: {} for level, _ in levels}
+    db = connections[rows_qs.db]
+    if any(h != "distinct" for h in how.values()):
+        counts = ["COUNT(*)"] + [
+            f"SUM(CASE WHEN m_first{i} THEN 1 ELSE 0 END)" for i in range(len(flags))
+        ]
+        query = f"SELECT {', '.join([*names, *counts])} FROM ({sql}) AS f"
+        if names:
+            query += f" GROUP BY {', '.join(names)}"
+        with db.cursor() as cursor:
+            cursor.execute(query, params)
+            for row in cursor.fetchall():
+                keys, figures = row[: len(names)], row[len(names) :]
+                for level, cols in levels:
+                    if how[level] == "distinct":
+                        continue
+                    key = tuple(keys[: len(cols)] if level != "columns" else keys[1:])
+                    place = 0 if how[level] == "rows" else 1 + flags.index(how[level])
+                    acc = found[level]
+                    acc[key] = acc.get(key, 0) + (figures[place] or 0)
+    distinct = [(level, cols) for level, cols in levels if how[level] == "distinct"]
+    if distinct:
+        # Only the dimensions some set splits by may be selected and passed to
+        # GROUPING(), which has a bit per one, set when a group does not split by it.
+        used = [n for n in names if any(n in cols for _, cols in distinct)]
+        sets = ", ".join(f"({', '.join(cols)})" for _, cols in distinct)
+        grouping = f"GROUPING({', '.join(used)})" if used else "0"
+        query = (
+            f"SELECT {', '.join([*used, grouping, 'COUNT(DISTINCT m_key)'])}"
+            f" FROM ({sql}) AS f"
+        )
+        if used:
+            query += f" GROUP BY GROUPING SETS ({sets})"
+        mask = {
+            level: sum(
+                1 << (len(used) - 1 - i) for i, n in enumerate(used) if n not in cols
+            )
+            for level, cols in distinct
+        }
+        by_mask = {m: level for level, m in mask.items()}
+        with db.cursor() as cursor:
+            cursor.execute(query, params)
+            for *keys, bits, count in cursor.fetchall():
+                level = by_mask[bits]
+                cols = dict(levels)[level]
+                kept = [k for n, k in zip(used, keys, strict=True) if n in cols]
+                found[level][tuple(kept)] = count
+    cells = {}
+    for key, count in found.get("cells", {}).items():
+        cells[(key[0], key[1] if len(dims) == 2 else None)] = count
+    row_totals = (
+        {k[0]: v for k, v in found["rows"].items()}
+        if len(dims) == 2
+        else {row: v for (row, _), v in cells.items()}
+    )
+    column_totals = (
+        {k[0]: v for k, v in found["columns"].items()} if len(dims) == 2 else {}
+    )
+    # Every cell is in one row and one column, so each present value has a total.
+    return cells, row_totals, column_totals, found["total"].get((), 0)
+
+
 def _finisher(model: type[models.Model], measure: Measure) -> Callable[..., Any]:
     """(sum, count) → the measure, typed as Django's Count/Sum/Avg would give it."""
     if measure.aggregate == "count":
@@ -646,6 +826,10 @@ def _finisher(model: type[models.Model], measure: Measure) -> Callable[..., Any]
     return lambda amount, count: int(amount) if count else None
 
 
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
 def pivot(
     user,
     source: Source,
@@ -654,11 +838,26 @@ def pivot(
     filters: dict[str, Any] | None = None,
     *,
     limit: int = 60,
+    period: tuple[date, date] | None = None,
 ) -> Pivot:
+    """The measure by up to two dimensions over the user's rows, narrowed by
+    ``filters`` and, for a report, to the rows of ``period`` (``Source.within``)."""
     filters = dict(filters or {})
     rows_qs = source.rows_for(user, filters)
+    # What narrows the rows, as a distinct measure needs to know (_count_how): a
+    # period of one whole month fixes its month; a week narrows the month without
+    # fixing it (a deal may have stays before it in the same month).
+    narrowing = dict(filters)
+    if period is not None:
+        rows_qs = rows_qs.filter(source.within(*period))
+        if source.period_month is not None:
+            start, end = period
+            whole = start.day == 1 and (end + timedelta(days=1)) == _next_month(start)
+            narrowing[source.period_month] = [start] if whole else [start, end]
     dims = list(dimensions)[:2]
-    cells, row_totals, column_totals, total = _grouped(rows_qs, measure, dims)
+    cells, row_totals, column_totals, total = _grouped(
+        rows_qs, measure, dims, narrowing
+    )
     truncated = False
     row_values: list[Any] = []
     column_values: list[Any] = [None]

@@ -24,9 +24,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
-from crm_site import explorer, outbox
+from crm_site import explorer, insight, outbox
 from crm_site.messaging import Attachment
 from crm_site.models import ExplorerView, ReportDelivery, ReportSubscription, User
+from crm_site.replica import replica_reads
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,11 @@ def report_subscribe(
     if frequency == ReportSubscription.Frequency.WEEKLY:
         if weekday is None or not 0 <= weekday <= 6:
             raise SubscriptionRefused("weekday", gettext("Choose a weekday."))
+        if view is not None and not weekly_fits(view):
+            raise SubscriptionRefused(
+                "frequency",
+                gettext("This view's data are kept by month: choose a monthly report."),
+            )
         day = None
     else:
         if day is None or not 1 <= day <= 28:
@@ -100,6 +106,13 @@ def report_subscribe(
         day=day,
         language=language,
     )
+
+
+def weekly_fits(view: ExplorerView) -> bool:
+    """Whether a week of the view's source can be counted: not for a fact kept by
+    month only (crm_site.insight.Source.period_month)."""
+    source = insight.source_named(view.source)
+    return source is None or source.by_day or source.snapshot
 
 
 def subscriptions_of(user: User) -> QuerySet:
@@ -201,13 +214,21 @@ def refusal(sub: ReportSubscription) -> str:
         return "the subscriber may no longer see the view's source"
     if not query.valid:
         return "the saved view no longer fits its source"
+    if sub.frequency == ReportSubscription.Frequency.WEEKLY and not weekly_fits(
+        sub.view
+    ):
+        return "the view's source is kept by month: a week cannot be reported"
     return ""
 
 
-def view_workbook(user: User, view: ExplorerView) -> bytes:
+def view_workbook(user: User, view: ExplorerView, start: date, end: date) -> bytes:
+    """The saved view over the rows of the period only (on the source's day or month
+    column, ``Source.within``), as the subscriber; a snapshot source (customer value)
+    as it is when the report is composed."""
     query = explorer.parse(user, explorer.querydict(view.params))
-    result = explorer.run(user, query)
-    return explorer.workbook(query, result, explorer.refreshed_at(query.source))
+    period = None if query.source.snapshot else (start, end)
+    result = explorer.run(user, query, period=period)
+    return explorer.workbook(query, result, explorer.refreshed_at(query.source), period)
 
 
 def overview_workbook(user: User, start: date, end: date) -> bytes:
@@ -298,12 +319,16 @@ class ReportKind(outbox.OutboxKind):
         due = date.fromisoformat(row.period)
         start, end = period_of(sub, due)
         with translation.override(sub.language or settings.LANGUAGE_CODE):
-            if sub.what == ReportSubscription.What.OVERVIEW:
-                name = gettext("Managers' overview")
-                content = overview_workbook(user, start, end)
-            else:
-                name = sub.view.name
-                content = view_workbook(user, sub.view)
+            # The figures are a report: read off the primary when a replica serves
+            # (crm_site.replica). Who may still receive it was decided above, on the
+            # primary, so that a role withdrawn a moment ago already counts.
+            with replica_reads():
+                if sub.what == ReportSubscription.What.OVERVIEW:
+                    name = gettext("Managers' overview")
+                    content = overview_workbook(user, start, end)
+                else:
+                    name = sub.view.name
+                    content = view_workbook(user, sub.view, start, end)
             subject = gettext("%(report)s: %(start)s – %(end)s") % {
                 "report": name,
                 "start": start.isoformat(),

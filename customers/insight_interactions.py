@@ -239,6 +239,8 @@ SOURCE = insight.Source(
     row_key="id",
     facts=(KEY,),
     order=20,
+    # Rows are months of interactions: a report covers whole months.
+    period_month="month",
     live=live,
 )
 

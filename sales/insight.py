@@ -143,7 +143,19 @@ SELECT p.deal_id * 16 + {_PLACE.format(col="p.stage")}, p.deal_id, p.stage,
        p.entered_at, p.left_at, p.days,
        CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END,
        o.project_id, o.consultant_id, cu.team_id, c.source,
-       date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)::date
+       date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)::date,
+       row_number() OVER (
+           PARTITION BY p.deal_id ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
+       ) = 1,
+       row_number() OVER (
+           PARTITION BY p.deal_id, date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)
+           ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
+       ) = 1,
+       row_number() OVER (
+           PARTITION BY p.deal_id,
+               CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END
+           ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
+       ) = 1
 FROM per_stage p
 JOIN sales_opportunity o ON o.id = p.deal_id
 JOIN customers_customer c ON c.id = o.customer_id
@@ -271,6 +283,9 @@ def register() -> None:
             row_key="deal_id",
             facts=("sales.deals",),
             order=10,
+            # A report covers the deals opened in its period (the month dimension).
+            period="created_on",
+            period_month="month",
         )
     )
     insight.register_fact(STAGE_DURATIONS)
@@ -280,7 +295,21 @@ def register() -> None:
             label=_("Time in stage"),
             model=StageDuration,
             measures=(
-                Measure("deals", _("Deals"), "count"),
+                # The deal list opens each deal once: a deal counts once in a cell
+                # or total, however many of its stages it holds.
+                Measure(
+                    "deals",
+                    _("Deals"),
+                    "distinct",
+                    "deal_id",
+                    unique_with="stage",
+                    first="first",
+                    varies=("stage", "entered_month", "bucket"),
+                    first_per=(
+                        ("entered_month", "first_in_month"),
+                        ("bucket", "first_in_bucket"),
+                    ),
+                ),
                 Measure(
                     "days",
                     _("Days in stage (average)"),
@@ -306,6 +335,9 @@ def register() -> None:
             row_key="deal_id",
             facts=("sales.stage_durations",),
             order=11,
+            # A report covers the stays entered in its period (as "month entered").
+            period="entered_at",
+            period_month="entered_month",
         )
     )
 

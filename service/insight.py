@@ -275,6 +275,9 @@ REQUEST_SOURCE = insight.Source(
     row_key="request_id",
     facts=("service.requests",),
     order=30,
+    # A report covers the requests received in its period (as "month received").
+    period="opened_on",
+    period_month="month",
 )
 
 WORK_ORDER_SOURCE = insight.Source(
@@ -289,6 +292,8 @@ WORK_ORDER_SOURCE = insight.Source(
     row_key="work_order_id",
     facts=("service.work_orders",),
     order=31,
+    # The fact keeps the month a work order was created, not its day.
+    period_month="month",
 )
 
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 
 from crm_site.permissions import see_required
+from crm_site.replica import reads_from_replica
 from customers.forms import CustomerFilterForm
 from customers.models import Customer
 from customers.services import imports as services
@@ -16,8 +17,11 @@ from customers.views.customers import FILTER_KEYS, filter_querystring
 
 
 @see_required("customers.export_customer")
+@reads_from_replica
 def customer_export(request: HttpRequest) -> HttpResponse:
-    """The list as the user filtered it; numbers masked as on the screen."""
+    """The list as the user filtered it; numbers masked as on the screen. Its reads
+    may come from the replica (a report); the export's record is a write, and goes
+    to the primary (crm_site.replica.ReplicaRouter)."""
     form = CustomerFilterForm(request.GET, user=request.user)
     queryset = form.filter(Customer.objects.visible_to(request.user))
     filters = {key: request.GET[key] for key in FILTER_KEYS if request.GET.get(key)}

@@ -111,6 +111,13 @@ class StageDuration(models.Model):
     team_id = models.BigIntegerField(null=True)
     channel = models.CharField(max_length=20, blank=True)
     entered_month = models.DateField()
+    # True on one row per deal (its first stage): the explorer counts a deal once
+    # however many stages it went through (crm_site.insight.Measure.first).
+    first = models.BooleanField(default=False)
+    # True on one row per deal and month entered (its first stay entered that month),
+    # and on one row per deal and time bucket.
+    first_in_month = models.BooleanField(default=False)
+    first_in_bucket = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("stage duration")

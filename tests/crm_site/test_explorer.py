@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext, override
 from openpyxl import load_workbook
 
 from crm_site.models import ExplorerView
+from sales.models import Opportunity, StageChange, StageDuration
 from tests.crm_site.explorer_helpers import assert_table_is_its_rows
 from tests.factories import make_building
 from tests.insight_fixtures import facts_refreshed, sell
@@ -61,6 +64,63 @@ def test_every_cell_and_total_is_the_rows_its_drill_down_opens(
     assert table.total.value == len(deals["mine"])
     assert len(table.lines) == 2 and table.two
     assert assert_table_is_its_rows(client, table) >= 9
+
+
+STAGES = "sales.stage_durations"
+MONTHS = "every month entered"
+
+
+@pytest.fixture
+def stays(deals):
+    """The deals' stays in their stages; one deal's history spread over two months
+    and two time buckets, so that its stays fall in different months too."""
+    deal = deals["mine"][0]
+    opened = timezone.now() - timedelta(days=45)
+    Opportunity.objects.filter(pk=deal.pk).update(created_at=opened)
+    for n, change in enumerate(deal.stage_changes.order_by("id")):
+        at = opened + timedelta(days=10 * n + 2)
+        StageChange.objects.filter(pk=change.pk).update(changed_at=at)
+    facts_refreshed(STAGES)
+    rows = StageDuration.objects.filter(deal_id__in=[d.pk for d in deals["mine"]])
+    # Every deal went through several stages, one of them over two months.
+    assert rows.count() >= 3 * len(deals["mine"])
+    assert rows.filter(deal_id=deal.pk).values("entered_month").distinct().count() > 1
+    return deals
+
+
+@pytest.mark.parametrize(
+    ("measure", "dims", "filters"),
+    [
+        ("deals", [], {}),
+        ("deals", ["project", "stage"], {}),
+        ("deals", ["stage", "consultant"], {}),
+        ("deals", ["entered_month"], {}),
+        ("deals", ["entered_month", "stage"], {}),
+        ("deals", ["stage", "entered_month"], {}),
+        ("deals", ["consultant"], {"f.entered_month": MONTHS}),
+        ("deals", ["project", "bucket"], {}),
+        ("deals", ["entered_month", "bucket"], {}),
+        ("deals", ["channel"], {"f.stage": ["visited", "subscribed"]}),
+        ("deals", ["consultant"], {"f.stage": "subscribed"}),
+        ("days_total", ["project", "stage"], {}),
+    ],
+)
+def test_time_in_stage_counts_each_deal_its_drill_down_opens_once(
+    client, stays, sales_manager, measure, dims, filters
+):
+    if filters.get("f.entered_month") == MONTHS:
+        months = StageDuration.objects.values_list("entered_month", flat=True)
+        filters = {"f.entered_month": [m.isoformat() for m in set(months)]}
+    response = _get(
+        client, sales_manager, source=STAGES, measure=measure, dim=dims, **filters
+    )
+    assert response.status_code == 200
+    table = response.context["result"]
+    assert table is not None, response.context["query"].errors
+    if measure == "deals" and not filters:
+        # A deal counts once in the grand total, not once per stage it went through.
+        assert table.total.value == len(stays["mine"])
+    assert assert_table_is_its_rows(client, table) >= 1
 
 
 def test_every_amount_is_the_sum_of_the_rows_its_drill_down_opens(

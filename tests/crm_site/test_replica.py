@@ -135,6 +135,52 @@ def test_the_overview_view_is_a_reporting_view():
     assert overview_page.__wrapped__.__name__ == "overview_page"
 
 
+# Every page and export that README and docs/replica.md say read from the replica:
+# (URL name, query string).
+REPORTING_PAGES = [
+    ("home", {}),  # the managers' overview, for the roles that land on it
+    ("explorer", {"source": "sales.deals", "measure": "deals", "dim": "stage"}),
+    ("explorer-export", {"source": "sales.deals", "measure": "deals"}),
+    ("sales:dashboard", {}),
+    ("service:dashboard", {}),
+    ("marketing:dashboard", {}),
+    ("sales:insight-win-loss", {}),
+    ("sales:insight-velocity", {}),
+    ("sales:insight-cohorts", {}),
+    ("service:insight", {}),
+    ("service:insight-units", {}),
+    ("customers:customer-export", {"format": "csv"}),
+]
+# Who opens them: the executive sees every report; the customer export is a sales
+# manager's (the executive does not hold the export permission).
+EXPORTER = {"customers:customer-export": "sales_manager"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "params"), REPORTING_PAGES)
+def test_each_reporting_page_reads_inside_a_replica_context(
+    request, client, name, params
+):
+    """The view's own reads run in a reporting context (@reads_from_replica): the
+    router would send them to a replica that serves. Without the decorator every
+    read of the page is outside one. (The test's transaction keeps them on the
+    primary all the same: the real replica's test is below.)"""
+    cache.clear()
+    client.force_login(request.getfixturevalue(EXPORTER.get(name, "executive")))
+    reads: list[bool] = []
+
+    def note(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("SELECT"):
+            reads.append(replica.in_reporting_context())
+        return execute(sql, params, many, context)
+
+    with connections[PRIMARY].execute_wrapper(note):
+        response = client.get(reverse(name), params)
+    assert response.status_code == 200, name
+    assert any(reads), f"{name}: no read in a reporting context"
+    cache.clear()
+
+
 @pytest.mark.django_db
 def test_inside_a_transaction_reads_stay_on_the_primary(settings):
     """An ordinary test runs in a transaction: it never reaches the replica."""
@@ -286,3 +332,45 @@ def test_the_overview_reads_from_the_replica(live_replica, client, sales_manager
     assert response.status_code == 200
     assert len(on_standby.captured_queries) > 1  # the check, then the figures
     cache.clear()
+
+
+@needs_replica
+@on_replica
+def test_the_explorer_reads_its_pivot_from_the_replica(
+    live_replica, client, sales_manager
+):
+    from sales.models import DealFact
+
+    _wait_replayed()
+    client.force_login(sales_manager)
+    params = {"source": "sales.deals", "measure": "deals", "dim": "stage"}
+    with (
+        CaptureQueriesContext(connections[REPLICA]) as on_standby,
+        CaptureQueriesContext(connections[PRIMARY]) as on_primary,
+    ):
+        response = client.get(reverse("explorer"), params)
+    assert response.status_code == 200
+    assert response.context["result"] is not None
+    fact = DealFact._meta.db_table
+    assert any(fact in q["sql"] for q in on_standby.captured_queries)
+    assert not any(fact in q["sql"] for q in on_primary.captured_queries)
+
+
+@needs_replica
+@on_replica
+def test_the_customer_export_reads_the_replica_and_records_itself_on_the_primary(
+    live_replica, client, sales_manager, own_customer
+):
+    from customers.models import ExportRecord
+
+    _wait_replayed()
+    client.force_login(sales_manager)
+    with CaptureQueriesContext(connections[REPLICA]) as on_standby:
+        response = client.get(reverse("customers:customer-export"), {"format": "csv"})
+    assert response.status_code == 200
+    assert own_customer.name in response.content.decode("utf-8-sig")
+    standby = [q["sql"].lstrip().upper() for q in on_standby.captured_queries]
+    assert any('"CUSTOMERS_CUSTOMER"' in sql for sql in standby)
+    assert not any(sql.startswith(("INSERT", "UPDATE", "DELETE")) for sql in standby)
+    # The export's record is a write: on the primary, at once.
+    assert ExportRecord.objects.using(PRIMARY).filter(user=sales_manager).count() == 1

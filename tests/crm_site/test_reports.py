@@ -10,13 +10,15 @@ from datetime import datetime
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from crm_site import messaging, outbox, reports
+from crm_site import messaging, outbox, replica, reports
 from crm_site.models import ExplorerView, ReportDelivery, ReportSubscription
+from sales.models import Opportunity, StageChange, StageDuration
 from tests.factories import make_building
 from tests.insight_fixtures import facts_refreshed, sell
 
@@ -26,6 +28,7 @@ pytestmark = [
 ]
 
 DEALS = "sales.deals"
+STAGES = "sales.stage_durations"
 
 
 @pytest.fixture
@@ -100,12 +103,15 @@ def test_a_monthly_report_on_its_day_and_a_paused_one_never(sales_manager, view)
     assert reports.reports_queue(now=_at("2027-01-02")) == 0
 
 
-def test_the_email_carries_the_views_workbook_computed_as_the_subscriber(
+def test_the_email_carries_the_views_workbook_of_its_week_computed_as_the_subscriber(
     sales_manager, consultant, view
 ):
     building = make_building(floors=2, per_floor=4, skipped=())
-    sell(building, consultant, contract=True)
-    sell(building, consultant, contract=False)
+    # The report due on Thursday 2026-12-03 covers Monday 11-23 to Sunday 11-29: the
+    # deals opened on the Sunday before and on the Monday after are left out.
+    for opened in ("2026-11-22", "2026-11-23", "2026-11-29", "2026-11-30"):
+        deal = sell(building, consultant, contract=opened == "2026-11-23")
+        Opportunity.objects.filter(pk=deal.pk).update(created_at=_at(opened, 23))
     facts_refreshed(DEALS)
     _weekly(sales_manager, view)
     now = _at("2026-12-03")
@@ -119,8 +125,117 @@ def test_the_email_carries_the_views_workbook_computed_as_the_subscriber(
     ((name, content, mimetype),) = message.attachments
     assert name.endswith(".xlsx") and "spreadsheetml" in mimetype
     rows = list(load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
+    assert rows[1] == ("时段", "2026-11-23 – 2026-11-29")
     assert rows[-1][-1] == 2
     assert ReportDelivery.objects.get().status == outbox.Status.SENT
+
+
+def test_a_monthly_report_covers_its_calendar_month_only(sales_manager, consultant):
+    building = make_building(floors=2, per_floor=4, skipped=())
+    for opened in ("2026-10-31", "2026-11-01", "2026-11-30", "2026-12-01"):
+        deal = sell(building, consultant, contract=False)
+        Opportunity.objects.filter(pk=deal.pk).update(created_at=_at(opened, 12))
+    facts_refreshed(DEALS)
+    view = ExplorerView.objects.create(
+        owner=sales_manager,
+        name="按月新增",
+        source=DEALS,
+        params={"source": [DEALS], "measure": ["deals"], "dim": ["month"]},
+    )
+    sub = reports.report_subscribe(
+        user=sales_manager,
+        what="view",
+        view=view,
+        frequency="monthly",
+        weekday=None,
+        day=2,
+        language="zh-hans",
+    )
+    ReportSubscription.objects.filter(pk=sub.pk).update(created_at=_at("2026-11-01"))
+    reports.reports_send(now=_at("2026-12-02"))
+    ((_name, content, _mime),) = mail.outbox[0].attachments
+    rows = list(load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
+    assert rows[1] == ("时段", "2026-11-01 – 2026-11-30")
+    # One line, November's, holding its two deals.
+    assert rows[-2] == ("2026-11", 2) and rows[-1][-1] == 2
+
+
+def test_a_weekly_time_in_stage_report_counts_the_deals_with_a_stay_entered_that_week(
+    sales_manager, consultant
+):
+    building = make_building(floors=2, per_floor=4, skipped=())
+    # Opened (its first stay) before the week, moved on within it: it counts once.
+    during = sell(building, consultant, contract=True)
+    Opportunity.objects.filter(pk=during.pk).update(created_at=_at("2026-11-20"))
+    for n, change in enumerate(during.stage_changes.order_by("id")):
+        day = "2026-11-21" if n == 0 else "2026-11-24"
+        StageChange.objects.filter(pk=change.pk).update(changed_at=_at(day, 9 + n))
+    sell(building, consultant, contract=False)  # every stay after the week
+    facts_refreshed(STAGES)
+    view = ExplorerView.objects.create(
+        owner=sales_manager,
+        name="阶段停留",
+        source=STAGES,
+        params={"source": [STAGES], "measure": ["deals"], "dim": ["stage"]},
+    )
+    _weekly(sales_manager, view)
+    reports.reports_send(now=_at("2026-12-03"))
+    ((_name, content, _mime),) = mail.outbox[0].attachments
+    rows = list(load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
+    assert rows[1] == ("时段", "2026-11-23 – 2026-11-29")
+    entered = StageDuration.objects.filter(
+        deal_id=during.pk, entered_at__date__range=("2026-11-23", "2026-11-29")
+    )
+    assert entered.count() >= 2  # the stages it entered that week, one line each
+    assert len(rows) - rows.index(next(r for r in rows if r[-1] == "合计")) - 2 == (
+        entered.count()
+    )
+    assert rows[-1][-1] == 1  # one deal, not one per stage, nor none
+
+
+def test_a_weekly_report_of_a_view_kept_by_month_is_refused(client, sales_manager):
+    view = ExplorerView.objects.create(
+        owner=sales_manager,
+        name="跟进按月",
+        source="customers.interactions",
+        params={
+            "source": ["customers.interactions"],
+            "measure": ["interactions"],
+            "dim": ["month"],
+        },
+    )
+    client.force_login(sales_manager)
+    response = client.post(
+        reverse("report-subscribe"),
+        {"what": "view", "view": view.pk, "frequency": "weekly", "weekday": "0"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert response.status_code == 400
+    assert "请选择月报" in response.content.decode()
+    assert not ReportSubscription.objects.exists()
+
+
+def test_the_figures_are_read_as_a_report_and_who_may_receive_them_is_not(
+    sales_manager, consultant, view
+):
+    """The workbook's reads may come from the replica (crm_site.replica); whether the
+    subscriber may still receive it is read from the primary, as it is now."""
+    sell(make_building(floors=1, per_floor=2, skipped=()), consultant, contract=False)
+    facts_refreshed(DEALS)
+    _weekly(sales_manager, view)
+    reads: list[tuple[bool, str]] = []
+
+    def note(execute, sql, params, many, context):
+        reads.append((replica.in_reporting_context(), sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        reports.reports_send(now=_at("2026-12-03"))
+    assert len(mail.outbox) == 1
+    facts = [inside for inside, sql in reads if '"sales_dealfact"' in sql]
+    assert facts and all(facts)
+    rights = [inside for inside, sql in reads if '"auth_permission"' in sql]
+    assert rights and not any(rights)
 
 
 def test_the_overview_report_carries_the_overviews_figures(sales_manager):

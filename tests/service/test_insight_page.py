@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm_site import insight
-from service import services_work
-from service.models import RequestFact, WorkOrderFact
+from service import services, services_work
+from service.models import Contractor, RequestFact, WorkOrderFact
 from tests.insight_fixtures import facts_refreshed
 from tests.service import test_insight_facts
 
@@ -149,6 +149,50 @@ def test_the_figures_equal_the_rows_their_links_open(
     plumbing = next(r for r in board.categories if r["value"] == "plumbing")
     assert plumbing["requests"] == 5 and plumbing["average_cost"] == Decimal("100.00")
     assert [r["value"] for r in board.satisfaction_by_category] == ["plumbing"]
+
+
+def test_satisfaction_by_contractor_is_the_index_of_the_surveys_their_work_was_for(
+    client, history, contractor, service_agent, service_manager
+):
+    """Each line averages the satisfaction index of the requests its work orders were
+    for (answered surveys only) and counts those work orders; lowest first."""
+    roofer = Contractor.objects.create(
+        name="安居屋面", trade="屋面", warranty_months=12
+    )
+    other = history["other"]
+    roofing = test_insight_facts._work(service_agent, other, "80.00", roofer)
+    services_work.work_order_sign_off(
+        actor=service_agent, work_order=roofing, note="好"
+    )
+    # Work for a request without an answered survey weighs in neither figure.
+    test_insight_facts._work(service_agent, history["fresh"], "50.00", contractor)
+    services.request_start(actor=service_agent, request=other)
+    services.request_resolve(actor=service_agent, request=other, note="已修复")
+    services.request_callback(
+        actor=service_agent, request=other, satisfied=True, note="一般"
+    )
+    services.request_close(actor=service_agent, request=other)
+    other.refresh_from_db()
+    test_insight_facts._answer(other, 2)
+    facts_refreshed()
+    client.force_login(service_manager)
+    board = client.get(URL).context["insight"]
+    lines = board.satisfaction_by_contractor
+    figures = {
+        row["contractor_id"]: (row["answered"], row["satisfaction"]) for row in lines
+    }
+    assert figures == {
+        roofer.pk: (1, Decimal("25.0")),
+        contractor.pk: (1, Decimal("75.0")),  # the leak's survey; not the fresh one's
+        None: (1, Decimal("75.0")),  # the internal check on the same leak
+    }
+    assert lines[0]["contractor_id"] == roofer.pk  # the lowest first
+    by_contractor = {row["contractor_id"]: row for row in board.contractors.rows}
+    assert by_contractor[contractor.pk]["work_orders"] == 2
+    answered = _rows_behind(
+        service_manager, by_contractor[contractor.pk]["answered_url"]
+    )
+    assert answered == {history["fixed"].pk}
 
 
 def test_the_units_page_lists_units_with_repeats_and_links_their_requests(
