@@ -315,7 +315,7 @@ class Measure:
       ``varies``: the dimensions whose value can differ between those rows; a cell or
       total that narrows none of them holds all the rows of its values, and the number
       of its ``first`` rows is exact (``first_per``: the same for a group that fixes
-      one of ``varies``, a month split).
+      some of ``varies`` and narrows no other, a month split, a month × bucket split).
 
     Any other cell or total is counted by COUNT(DISTINCT) in one more statement."""
 
@@ -328,10 +328,10 @@ class Measure:
     unique_with: str | None = None
     first: str | None = None
     varies: tuple[str, ...] = ()
-    # (dimension, column): a boolean column true on one row per value and value of
-    # that dimension; a group that fixes it and narrows no other of ``varies`` counts
-    # its true rows.
-    first_per: tuple[tuple[str, str], ...] = ()
+    # (dimensions, column): a boolean column true on one row per value and values of
+    # those dimensions; a group that fixes them all and narrows no other of
+    # ``varies`` counts its true rows.
+    first_per: tuple[tuple[tuple[str, ...], str], ...] = ()
 
     @property
     def counts(self) -> bool:
@@ -650,6 +650,7 @@ def _grouped(
     measure: Measure,
     dims: list[Dimension],
     filters: dict[str, Any],
+    by_day: bool = False,
 ):
     """Cells, row totals, column totals and the grand total from one GROUP BY over
     the fact rows: each cell comes back as (sum, count), and the totals are added up
@@ -659,7 +660,7 @@ def _grouped(
     and GROUPING SETS cannot be parallel. Values come back as the ORM would give
     them (an average of an integer column is a float, a count an int)."""
     if measure.aggregate == "distinct":
-        return _grouped_distinct(rows_qs, measure, dims, filters)
+        return _grouped_distinct(rows_qs, measure, dims, filters, by_day)
     columns = {f"d{i}": F(dim.field) for i, dim in enumerate(dims)}
     columns["m"] = F(measure.field) if measure.field else Value(1)
     value = _finisher(rows_qs.model, measure)
@@ -708,13 +709,39 @@ def _count_how(measure: Measure, keys: Sequence[str], filters: dict) -> str:
     }
     if measure.unique_with is not None and measure.unique_with in {*keys, *one}:
         return "rows"
-    narrowed = {*keys, *filters} & set(measure.varies)
+    narrowed = _narrowed(measure, keys, filters)
     if measure.first is not None and not narrowed:
         return measure.first
-    for dim, column in measure.first_per:
-        if narrowed == {dim} and dim in {*keys, *one}:
+    for dims, column in measure.first_per:
+        if narrowed == set(dims) and set(dims) <= {*keys, *one}:
             return column
     return "distinct"
+
+
+def _narrowed(measure: Measure, keys: Sequence[str], filters: dict) -> set[str]:
+    """The dimensions among ``measure.varies`` that a group split by ``keys`` under
+    ``filters`` splits or filters by."""
+    return {*keys, *filters} & set(measure.varies)
+
+
+def _distinct_rows(
+    measure: Measure, groups: list[list[str]], filters: dict, by_day: bool
+) -> str | None:
+    """A ``first_per`` column whose true rows suffice to COUNT(DISTINCT) the groups
+    (lists of dimension keys) under ``filters``, or None.
+
+    Its dimensions must include every varying one the groups split or filter by:
+    then each value keeps, in each group, a row with the same values of all of them
+    (several months filtered: one row per deal and month instead of one per stage).
+    Not when the rows are also narrowed by day (``by_day``: a report's week), which
+    no column follows."""
+    if by_day:
+        return None
+    narrowed = set().union(*(_narrowed(measure, keys, filters) for keys in groups))
+    for dims, column in measure.first_per:
+        if narrowed <= set(dims):
+            return column
+    return None
 
 
 def _grouped_distinct(
@@ -722,6 +749,7 @@ def _grouped_distinct(
     measure: Measure,
     dims: list[Dimension],
     filters: dict[str, Any],
+    by_day: bool = False,
 ):
     """``_grouped`` for a distinct measure. Cells and totals that can be counted as
     rows or as ``first`` rows come from one GROUP BY over the fact rows, like any
@@ -744,6 +772,18 @@ def _grouped_distinct(
     columns["m_key"] = F(measure.field)
     for i, flag in enumerate(flags):
         columns[f"m_first{i}"] = F(flag)
+    restrict = _distinct_rows(
+        measure,
+        [
+            [dims[int(n[1:])].key for n in cols]
+            for level, cols in levels
+            if how[level] == "distinct"
+        ],
+        filters,
+        by_day,
+    )
+    if restrict is not None:
+        columns["m_restrict"] = F(restrict)
     try:
         sql, params = rows_qs.order_by().values(**columns).query.sql_with_params()
     except EmptyResultSet:  # a scope that sees nothing
@@ -779,6 +819,8 @@ def _grouped_distinct(
             f"SELECT {', '.join([*used, grouping, 'COUNT(DISTINCT m_key)'])}"
             f" FROM ({sql}) AS f"
         )
+        if restrict is not None:
+            query += " WHERE m_restrict"
         if used:
             query += f" GROUP BY GROUPING SETS ({sets})"
         mask = {
@@ -848,15 +890,18 @@ def pivot(
     # period of one whole month fixes its month; a week narrows the month without
     # fixing it (a deal may have stays before it in the same month).
     narrowing = dict(filters)
+    by_day = False
     if period is not None:
         rows_qs = rows_qs.filter(source.within(*period))
+        start, end = period
+        whole = start.day == 1 and (end + timedelta(days=1)) == _next_month(start)
+        # Narrowed by day unless the period is a whole month of the month dimension.
+        by_day = not (whole and source.period_month is not None)
         if source.period_month is not None:
-            start, end = period
-            whole = start.day == 1 and (end + timedelta(days=1)) == _next_month(start)
             narrowing[source.period_month] = [start] if whole else [start, end]
     dims = list(dimensions)[:2]
     cells, row_totals, column_totals, total = _grouped(
-        rows_qs, measure, dims, narrowing
+        rows_qs, measure, dims, narrowing, by_day
     )
     truncated = False
     row_values: list[Any] = []

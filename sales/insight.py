@@ -155,6 +155,12 @@ SELECT p.deal_id * 16 + {_PLACE.format(col="p.stage")}, p.deal_id, p.stage,
            PARTITION BY p.deal_id,
                CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END
            ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
+       ) = 1,
+       row_number() OVER (
+           PARTITION BY p.deal_id,
+               date_trunc('month', p.entered_at AT TIME ZONE %(tz)s),
+               CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END
+           ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
        ) = 1
 FROM per_stage p
 JOIN sales_opportunity o ON o.id = p.deal_id
@@ -306,8 +312,9 @@ def register() -> None:
                     first="first",
                     varies=("stage", "entered_month", "bucket"),
                     first_per=(
-                        ("entered_month", "first_in_month"),
-                        ("bucket", "first_in_bucket"),
+                        (("entered_month",), "first_in_month"),
+                        (("bucket",), "first_in_bucket"),
+                        (("entered_month", "bucket"), "first_in_month_bucket"),
                     ),
                 ),
                 Measure(

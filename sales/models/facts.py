@@ -115,9 +115,10 @@ class StageDuration(models.Model):
     # however many stages it went through (crm_site.insight.Measure.first).
     first = models.BooleanField(default=False)
     # True on one row per deal and month entered (its first stay entered that month),
-    # and on one row per deal and time bucket.
+    # on one row per deal and time bucket, and on one per deal, month and bucket.
     first_in_month = models.BooleanField(default=False)
     first_in_bucket = models.BooleanField(default=False)
+    first_in_month_bucket = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("stage duration")

@@ -68,6 +68,7 @@ def test_every_cell_and_total_is_the_rows_its_drill_down_opens(
 
 STAGES = "sales.stage_durations"
 MONTHS = "every month entered"
+LATER = "every month entered but the first"
 
 
 @pytest.fixture
@@ -98,6 +99,10 @@ def stays(deals):
         ("deals", ["entered_month", "stage"], {}),
         ("deals", ["stage", "entered_month"], {}),
         ("deals", ["consultant"], {"f.entered_month": MONTHS}),
+        ("deals", ["bucket"], {"f.entered_month": MONTHS}),
+        ("deals", ["project"], {"f.entered_month": LATER}),
+        ("deals", ["bucket"], {"f.entered_month": LATER}),
+        ("deals", ["entered_month", "bucket"], {"f.entered_month": MONTHS}),
         ("deals", ["project", "bucket"], {}),
         ("deals", ["entered_month", "bucket"], {}),
         ("deals", ["channel"], {"f.stage": ["visited", "subscribed"]}),
@@ -108,9 +113,14 @@ def stays(deals):
 def test_time_in_stage_counts_each_deal_its_drill_down_opens_once(
     client, stays, sales_manager, measure, dims, filters
 ):
+    months = sorted(set(StageDuration.objects.values_list("entered_month", flat=True)))
     if filters.get("f.entered_month") == MONTHS:
-        months = StageDuration.objects.values_list("entered_month", flat=True)
-        filters = {"f.entered_month": [m.isoformat() for m in set(months)]}
+        filters = {"f.entered_month": [m.isoformat() for m in months]}
+    elif filters.get("f.entered_month") == LATER:
+        # Not the month of the spread deal's first stays, and an empty one: several
+        # months, so each deal is counted among its own stays of those months.
+        filters = {"f.entered_month": [m.isoformat() for m in months[1:]]}
+        filters["f.entered_month"].append("2020-01-01")
     response = _get(
         client, sales_manager, source=STAGES, measure=measure, dim=dims, **filters
     )
