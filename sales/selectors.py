@@ -324,8 +324,12 @@ def my_day(*, user: User) -> dict:
         )
     )
     due_today = list(mine.filter(next_follow_up=today).order_by("name")[:50])
+    # By date, then name: the order of the (consultant, next_follow_up, name) index,
+    # which reads just these 50. Ordered by date alone, PostgreSQL preferred walking
+    # every customer's follow-up dates and skipping other consultants' (15,000 rows
+    # on a million customers, 29 ms against 1 ms).
     overdue = list(
-        mine.filter(next_follow_up__lt=today).order_by("next_follow_up")[:50]
+        mine.filter(next_follow_up__lt=today).order_by("next_follow_up", "name")[:50]
     )
     # Ending within a week and not yet ended: the (consultant, status,
     # protected_until) index walks exactly these.
