@@ -155,16 +155,21 @@ def test_the_customer_page_shows_what_every_app_adds(client, consultant, rich_cu
     assert "漏水" in body  # the service request on the timeline
 
 
+PERSONAS = (
+    "consultant",
+    "other_consultant",
+    "far_consultant",
+    "sales_manager",
+    "service_manager",
+    "service_agent",
+    "marketer",
+    "executive",
+    "outsider",
+)
+
+
 def test_the_one_customer_scope_is_the_lists_for_every_persona(
-    consultant,
-    other_consultant,
-    far_consultant,
-    sales_manager,
-    service_manager,
-    service_agent,
-    marketer,
-    executive,
-    outsider,
+    request, consultant, other_consultant, far_consultant
 ):
     """A customer's page asks the scope for one customer (``one=True``): the team
     as a subquery instead of an array of ids. It must open exactly the customers the
@@ -181,17 +186,7 @@ def test_the_one_customer_scope_is_the_lists_for_every_persona(
     merged = CustomerFactory(assigned_consultant=consultant)
     Customer.objects.filter(pk=merged.pk).update(merged_into=shared)
     everyone = list(Customer.objects.values_list("pk", flat=True))
-    personas = (
-        consultant,
-        other_consultant,
-        far_consultant,
-        sales_manager,
-        service_manager,
-        service_agent,
-        marketer,
-        executive,
-        outsider,
-    )
+    personas = [request.getfixturevalue(name) for name in PERSONAS]
     for user in personas:
         for scope in ("visible_to", "editable_by"):
             listed = set(
