@@ -133,7 +133,7 @@ def test_chinese_text_is_found_in_order_and_by_one_character(consultant):
 
 def test_a_chinese_name_search_reads_the_pairs_index(consultant):
     """The planner is told to avoid sequential scans: what matters is that an index
-    on the pairs can answer the lookup (bench/README.md measures the speed)."""
+    on the pairs can answer the lookup (README's Benchmarks give the speed)."""
     from django.db import connection
 
     from customers.querysets import _chars_match
