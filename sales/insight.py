@@ -138,31 +138,29 @@ WITH stays AS (
                GREATEST(EXTRACT(EPOCH FROM left_at - entered_at), 0)
            ) / 86400, 2) END AS days
     FROM stays GROUP BY deal_id, stage
+), placed AS (
+    SELECT p.*, {_PLACE.format(col="p.stage")} AS place,
+           CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END
+               AS bucket,
+           date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)::date AS month
+    FROM per_stage p
 )
-SELECT p.deal_id * 16 + {_PLACE.format(col="p.stage")}, p.deal_id, p.stage,
-       p.entered_at, p.left_at, p.days,
-       CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END,
-       o.project_id, o.consultant_id, cu.team_id, c.source,
-       date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)::date,
+-- The first-row flags: a deal's first stay, and its first of each month entered,
+-- of each time bucket, and of each month and bucket (crm_site.insight.Measure).
+SELECT p.deal_id * 16 + p.place, p.deal_id, p.stage,
+       p.entered_at, p.left_at, p.days, p.bucket,
+       o.project_id, o.consultant_id, cu.team_id, c.source, p.month,
+       row_number() OVER (PARTITION BY p.deal_id ORDER BY p.entered_at, p.place) = 1,
        row_number() OVER (
-           PARTITION BY p.deal_id ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
+           PARTITION BY p.deal_id, p.month ORDER BY p.entered_at, p.place
        ) = 1,
        row_number() OVER (
-           PARTITION BY p.deal_id, date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)
-           ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
+           PARTITION BY p.deal_id, p.bucket ORDER BY p.entered_at, p.place
        ) = 1,
        row_number() OVER (
-           PARTITION BY p.deal_id,
-               CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END
-           ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
-       ) = 1,
-       row_number() OVER (
-           PARTITION BY p.deal_id,
-               date_trunc('month', p.entered_at AT TIME ZONE %(tz)s),
-               CASE WHEN p.days IS NULL THEN '' ELSE {_BUCKET.format(days="p.days")} END
-           ORDER BY p.entered_at, {_PLACE.format(col="p.stage")}
+           PARTITION BY p.deal_id, p.month, p.bucket ORDER BY p.entered_at, p.place
        ) = 1
-FROM per_stage p
+FROM placed p
 JOIN sales_opportunity o ON o.id = p.deal_id
 JOIN customers_customer c ON c.id = o.customer_id
 JOIN crm_site_user cu ON cu.id = o.consultant_id
