@@ -763,24 +763,17 @@ def _grouped_distinct(
         levels.append(("cells", names))
     if len(dims) == 2:
         levels += [("rows", names[:1]), ("columns", names[1:])]
-    how = {
-        level: _count_how(measure, [dims[int(n[1:])].key for n in cols], filters)
-        for level, cols in levels
-    }
+    # Each level's dimensions, by key.
+    split_by = {level: [dims[int(n[1:])].key for n in cols] for level, cols in levels}
+    how = {level: _count_how(measure, split_by[level], filters) for level, _ in levels}
+    distinct = [(level, cols) for level, cols in levels if how[level] == "distinct"]
     flags = sorted({h for h in how.values() if h not in ("rows", "distinct")})
     columns: dict[str, Any] = {n: F(d.field) for n, d in zip(names, dims, strict=True)}
     columns["m_key"] = F(measure.field)
     for i, flag in enumerate(flags):
         columns[f"m_first{i}"] = F(flag)
     restrict = _distinct_rows(
-        measure,
-        [
-            [dims[int(n[1:])].key for n in cols]
-            for level, cols in levels
-            if how[level] == "distinct"
-        ],
-        filters,
-        by_day,
+        measure, [split_by[level] for level, _ in distinct], filters, by_day
     )
     if restrict is not None:
         columns["m_restrict"] = F(restrict)
@@ -808,7 +801,6 @@ def _grouped_distinct(
                     place = 0 if how[level] == "rows" else 1 + flags.index(how[level])
                     acc = found[level]
                     acc[key] = acc.get(key, 0) + (figures[place] or 0)
-    distinct = [(level, cols) for level, cols in levels if how[level] == "distinct"]
     if distinct:
         # Only the dimensions some set splits by may be selected and passed to
         # GROUPING(), which has a bit per one, set when a group does not split by it.
