@@ -309,6 +309,18 @@ def bench_users():
     }
 
 
+def source_months(source, key: str) -> list:
+    """The months a source's rows fall in, oldest first (what the explorer's month
+    filter offers)."""
+    field = source.dimension(key).field
+    return sorted(
+        source.model.objects.order_by()
+        .values_list(field, flat=True)
+        .distinct()
+        .exclude(**{f"{field}__isnull": True})
+    )
+
+
 def pivots_for(source) -> list[tuple[str, str, list[str], dict]]:
     """(name, measure, dimensions, filters): generic ones, then named ones."""
     dims = [d.key for d in source.dimensions]
@@ -325,6 +337,17 @@ def pivots_for(source) -> list[tuple[str, str, list[str], dict]]:
         out.append((f"{first} by {month}", first, [month], {}))
         if other:
             out.append((f"{first} by {month} × {other}", first, [month, other], {}))
+        # Several months ticked in the filter (a quarter, every month there is): a
+        # filter of several values, on the column a distinct measure varies by.
+        months = source_months(source, month)
+        for d in dims:
+            if d == month:
+                continue
+            for label, chosen in (("3", months[-3:]), ("all", months)):
+                if len(chosen) > 1:
+                    out.append(
+                        (f"{first} by {d}, {label} months", first, [d], {month: chosen})
+                    )
     named = {
         "sales.deals": [
             ("lost deals by reason × consultant", "deals", ["lost_reason", "consultant"], {"stage": "lost"}),
@@ -347,7 +370,7 @@ def pivots_for(source) -> list[tuple[str, str, list[str], dict]]:
     seen: set = set()
     unique = []
     for name, measure, ds, filters in out:
-        key = (measure, tuple(ds), tuple(sorted(filters.items())))
+        key = (measure, tuple(ds), repr(sorted(filters.items())))
         if key not in seen:
             seen.add(key)
             unique.append((name, measure, ds, filters))

@@ -50,7 +50,17 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, connections, models, transaction
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum, Value
+from django.db.models import (
+    Avg,
+    Count,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.lookups import Exact
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -315,7 +325,9 @@ class Measure:
       ``varies``: the dimensions whose value can differ between those rows; a cell or
       total that narrows none of them holds all the rows of its values, and the number
       of its ``first`` rows is exact (``first_per``: the same for a group that fixes
-      some of ``varies`` and narrows no other, a month split, a month × bucket split).
+      some of ``varies`` and narrows no other, a month split, a month × bucket split;
+      ``runs`` and ``masks``: the same for a filter on several consecutive months,
+      on several stages or buckets).
 
     Any other cell or total is counted by COUNT(DISTINCT) in one more statement."""
 
@@ -332,6 +344,21 @@ class Measure:
     # those dimensions; a group that fixes them all and narrows no other of
     # ``varies`` counts its true rows.
     first_per: tuple[tuple[tuple[str, ...], str], ...] = ()
+    # (column, month dimension, previous): ``column`` is a ``first_per`` column over
+    # that month dimension (and maybe others), ``previous`` a fact column holding, on
+    # each row, the latest earlier month in which the value has rows (with the same
+    # values of the column's other dimensions). A group that filters the month by a
+    # run of consecutive months, without splitting by it, and fixes the column's
+    # other dimensions counts the ``column`` rows of the run whose ``previous`` is
+    # before it: each value's first month in the run, once.
+    runs: tuple[tuple[str, str, str], ...] = ()
+    # (dimensions, dimension, mask, values): ``mask`` a fact column holding, on each
+    # row, a bit for each of ``values`` (in that order) that ``dimension`` takes on
+    # the value's rows before this one (among those with the same values of
+    # ``dimensions``), in the order of ``values``. A group that filters the dimension
+    # by several of ``values``, without splitting by it, and fixes ``dimensions``
+    # counts the rows whose mask meets none of the filter's: each value's first row.
+    masks: tuple[tuple[tuple[str, ...], str, str, tuple[str, ...]], ...] = ()
 
     @property
     def counts(self) -> bool:
@@ -700,10 +727,61 @@ def _grouped(
     )
 
 
-def _count_how(measure: Measure, keys: Sequence[str], filters: dict) -> str:
+@dataclass(frozen=True)
+class Flag:
+    """Rows a distinct measure counts as values: those where ``column`` is true and,
+    with ``previous``, whose previous month is before ``start`` (Measure.runs); with
+    ``mask``, those whose mask has none of ``bits`` (Measure.masks)."""
+
+    column: str | None
+    previous: str | None = None
+    start: date | None = None
+    mask: str | None = None
+    bits: int = 0
+
+    def expression(self):
+        rows = Q(**{self.column: True}) if self.column is not None else Q()
+        if self.previous is not None:
+            rows &= Q(**{f"{self.previous}__isnull": True}) | Q(
+                **{f"{self.previous}__lt": self.start}
+            )
+        if self.mask is not None:
+            rows &= Q(Exact(F(self.mask).bitand(self.bits), 0))
+        return ExpressionWrapper(rows, output_field=models.BooleanField())
+
+
+def _run_start(values: Any) -> date | None:
+    """The first month of ``values`` when they are two or more consecutive months
+    (first days of months, as the explorer's month filter gives them), else None."""
+    if not isinstance(values, list | tuple) or len(values) < 2:
+        return None
+    if not all(isinstance(v, date) and v.day == 1 for v in values):
+        return None
+    months = sorted(set(values))
+    if len(months) != len(values):
+        return None
+    if any(_next_month(a) != b for a, b in pairwise(months)):
+        return None
+    return months[0]
+
+
+def _bits(values: Any, order: Sequence[str]) -> int:
+    """The mask of ``values`` (several, each one of ``order``) by their places in
+    ``order``, else 0."""
+    if not isinstance(values, list | tuple) or len(values) < 2:
+        return 0
+    if not all(isinstance(v, str) and v in order for v in values):
+        return 0
+    return sum(1 << i for i, v in enumerate(order) if v in values)
+
+
+def _count_how(
+    measure: Measure, keys: Sequence[str], filters: dict, by_day: bool = False
+) -> str | Flag:
     """How a distinct measure counts a group of rows split by ``keys`` (dimension
-    keys) under ``filters``: "rows" (COUNT(*)), the boolean column whose true rows to
-    count, or "distinct" (see ``Measure``)."""
+    keys) under ``filters``: "rows" (COUNT(*)), the ``Flag`` of the rows to count,
+    or "distinct" (see ``Measure``). ``by_day``: the rows are also narrowed by day (a
+    report's week), which no flag follows."""
     one = {
         k for k, v in filters.items() if not isinstance(v, list | tuple) or len(v) == 1
     }
@@ -711,10 +789,31 @@ def _count_how(measure: Measure, keys: Sequence[str], filters: dict) -> str:
         return "rows"
     narrowed = _narrowed(measure, keys, filters)
     if measure.first is not None and not narrowed:
-        return measure.first
+        return Flag(measure.first)
     for dims, column in measure.first_per:
         if narrowed == set(dims) and set(dims) <= {*keys, *one}:
-            return column
+            return Flag(column)
+    if by_day:
+        return "distinct"
+    for dims, dim, mask, values in measure.masks:
+        bits = _bits(filters.get(dim), values)
+        if (
+            bits
+            and dim not in keys
+            and narrowed == {*dims, dim}
+            and set(dims) <= {*keys, *one}
+        ):
+            return Flag(None, mask=mask, bits=bits)
+    for column, month, previous in measure.runs:
+        dims = next(d for d, c in measure.first_per if c == column)
+        start = _run_start(filters.get(month))
+        if (
+            start is not None
+            and month not in keys
+            and narrowed == set(dims)
+            and set(dims) - {month} <= {*keys, *one}
+        ):
+            return Flag(column, previous, start)
     return "distinct"
 
 
@@ -765,13 +864,16 @@ def _grouped_distinct(
         levels += [("rows", names[:1]), ("columns", names[1:])]
     # Each level's dimensions, by key.
     split_by = {level: [dims[int(n[1:])].key for n in cols] for level, cols in levels}
-    how = {level: _count_how(measure, split_by[level], filters) for level, _ in levels}
+    how = {
+        level: _count_how(measure, split_by[level], filters, by_day)
+        for level, _ in levels
+    }
     distinct = [(level, cols) for level, cols in levels if how[level] == "distinct"]
-    flags = sorted({h for h in how.values() if h not in ("rows", "distinct")})
+    flags = list(dict.fromkeys(h for h in how.values() if isinstance(h, Flag)))
     columns: dict[str, Any] = {n: F(d.field) for n, d in zip(names, dims, strict=True)}
     columns["m_key"] = F(measure.field)
     for i, flag in enumerate(flags):
-        columns[f"m_first{i}"] = F(flag)
+        columns[f"m_first{i}"] = flag.expression()
     restrict = _distinct_rows(
         measure, [split_by[level] for level, _ in distinct], filters, by_day
     )

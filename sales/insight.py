@@ -102,6 +102,12 @@ _BUCKET = (
     + f" ELSE '{StageDuration.Bucket.D60}' END"
 )
 
+_STAGES = tuple(Opportunity.Stage.values)
+_BUCKETS_ORDER = tuple(StageDuration.BUCKET_BITS)
+_BUCKET_BITS = (
+    "ARRAY[" + ", ".join(f"'{b}'" for b in StageDuration.BUCKET_BITS) + "]::text[]"
+)
+
 # A deal's stays: the first stage from its creation (the first move's from-stage, or
 # its stage when it never moved), then each move's to-stage; a stay ends when the next
 # begins. History moved before the creation (imported deals) starts the first stay at
@@ -144,9 +150,14 @@ WITH stays AS (
                AS bucket,
            date_trunc('month', p.entered_at AT TIME ZONE %(tz)s)::date AS month
     FROM per_stage p
+), bucketed AS (
+    SELECT p.*, array_position({_BUCKET_BITS}, p.bucket) - 1 AS bucket_place
+    FROM placed p
 )
 -- The first-row flags: a deal's first stay, and its first of each month entered,
--- of each time bucket, and of each month and bucket (crm_site.insight.Measure).
+-- of each time bucket, and of each month and bucket (crm_site.insight.Measure);
+-- then the deal's latest earlier month entered, overall and in the row's bucket;
+-- then the masks of the stages and buckets of the deal's rows before this one.
 SELECT p.deal_id * 16 + p.place, p.deal_id, p.stage,
        p.entered_at, p.left_at, p.days, p.bucket,
        o.project_id, o.consultant_id, cu.team_id, c.source, p.month,
@@ -159,8 +170,36 @@ SELECT p.deal_id * 16 + p.place, p.deal_id, p.stage,
        ) = 1,
        row_number() OVER (
            PARTITION BY p.deal_id, p.month, p.bucket ORDER BY p.entered_at, p.place
-       ) = 1
-FROM placed p
+       ) = 1,
+       max(p.month) OVER (
+           PARTITION BY p.deal_id ORDER BY p.month
+           RANGE BETWEEN UNBOUNDED PRECEDING AND '1 day' PRECEDING
+       ),
+       max(p.month) OVER (
+           PARTITION BY p.deal_id, p.bucket ORDER BY p.month
+           RANGE BETWEEN UNBOUNDED PRECEDING AND '1 day' PRECEDING
+       ),
+       COALESCE(bit_or(1 << p.place) OVER (
+           PARTITION BY p.deal_id ORDER BY p.place
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0),
+       COALESCE(bit_or(1 << p.place) OVER (
+           PARTITION BY p.deal_id, p.bucket ORDER BY p.place
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0),
+       COALESCE(bit_or(1 << p.place) OVER (
+           PARTITION BY p.deal_id, p.month ORDER BY p.place
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0),
+       COALESCE(bit_or(1 << p.bucket_place) OVER (
+           PARTITION BY p.deal_id ORDER BY p.bucket_place, p.place
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0),
+       COALESCE(bit_or(1 << p.bucket_place) OVER (
+           PARTITION BY p.deal_id, p.month ORDER BY p.bucket_place, p.place
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+       ), 0)
+FROM bucketed p
 JOIN sales_opportunity o ON o.id = p.deal_id
 JOIN customers_customer c ON c.id = o.customer_id
 JOIN crm_site_user cu ON cu.id = o.consultant_id
@@ -313,6 +352,31 @@ def register() -> None:
                         (("entered_month",), "first_in_month"),
                         (("bucket",), "first_in_bucket"),
                         (("entered_month", "bucket"), "first_in_month_bucket"),
+                    ),
+                    runs=(
+                        ("first_in_month", "entered_month", "prev_month"),
+                        (
+                            "first_in_month_bucket",
+                            "entered_month",
+                            "prev_month_in_bucket",
+                        ),
+                    ),
+                    masks=(
+                        ((), "stage", "stages_before", _STAGES),
+                        (("bucket",), "stage", "stages_before_in_bucket", _STAGES),
+                        (
+                            ("entered_month",),
+                            "stage",
+                            "stages_before_in_month",
+                            _STAGES,
+                        ),
+                        ((), "bucket", "buckets_before", _BUCKETS_ORDER),
+                        (
+                            ("entered_month",),
+                            "bucket",
+                            "buckets_before_in_month",
+                            _BUCKETS_ORDER,
+                        ),
                     ),
                 ),
                 Measure(

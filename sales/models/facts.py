@@ -98,6 +98,9 @@ class StageDuration(models.Model):
         D30 = "d30", _("30–60 days")
         D60 = "d60", _("over 60 days")
 
+    # A bucket's bit in buckets_before... ("": still in the stage).
+    BUCKET_BITS = ("", *Bucket.values)
+
     # deal_id * 16 + the stage's place in Opportunity.Stage: one row per deal and stage.
     id = models.BigIntegerField(primary_key=True)
     deal_id = models.BigIntegerField()
@@ -119,6 +122,23 @@ class StageDuration(models.Model):
     first_in_month = models.BooleanField(default=False)
     first_in_bucket = models.BooleanField(default=False)
     first_in_month_bucket = models.BooleanField(default=False)
+    # The deal's latest month entered before this row's (NULL: none), and the latest
+    # before it with a stay in this row's bucket. Under a filter on a run of
+    # consecutive months, a deal's first_in_month row whose prev_month is before the
+    # run is its one row of the run (the same per bucket): counted without DISTINCT.
+    prev_month = models.DateField(null=True)
+    prev_month_in_bucket = models.DateField(null=True)
+    # The stages (bit: the stage's place in Opportunity.Stage) of the deal's rows
+    # before this one in stage order, and the time buckets (bit: the place in
+    # BUCKET_BITS) of its rows before this one in bucket order: among all its rows,
+    # among those of this row's bucket, among those of this row's month. Under a
+    # filter on several stages or buckets, a row whose mask meets none of them is the
+    # deal's first row there, counted once without DISTINCT (Measure.masks).
+    stages_before = models.SmallIntegerField(default=0)
+    stages_before_in_bucket = models.SmallIntegerField(default=0)
+    stages_before_in_month = models.SmallIntegerField(default=0)
+    buckets_before = models.SmallIntegerField(default=0)
+    buckets_before_in_month = models.SmallIntegerField(default=0)
 
     class Meta:
         verbose_name = _("stage duration")
