@@ -20,7 +20,9 @@ later are benched without editing this script:
    most one minute plus the refresh time measured here.
 3. **Pivots**: ``insight.pivot(user, source, measure, dims, filters)`` for a set of
    typical pivots per source — each measure alone, by its first dimension and by its
-   first two, by month, plus a few named ones for deals and interactions — repeated
+   first two, by month; the first measure by every other dimension with several
+   months ticked in the filter (the last three, every month, every other month);
+   plus named ones for deals, time in stage and interactions — repeated
    ``--repeat`` times as a manager of all scope (the executive role) and as a team
    manager (the sales manager of the demo consultants' team), p50/p95 per pivot.
 
@@ -309,6 +311,19 @@ def bench_users():
     }
 
 
+STAGES = [
+    "new",
+    "contacted",
+    "visited",
+    "reserved",
+    "subscribed",
+    "contracted",
+    "paid",
+    "lost",
+]
+BUCKETS = ["", "d00", "d01", "d03", "d07", "d14", "d30", "d60"]
+
+
 def source_months(source, key: str) -> list:
     """The months a source's rows fall in, oldest first (what the explorer's month
     filter offers)."""
@@ -343,10 +358,15 @@ def pivots_for(source) -> list[tuple[str, str, list[str], dict]]:
         for d in dims:
             if d == month:
                 continue
-            for label, chosen in (("3", months[-3:]), ("all", months)):
+            every_other = months[::2]
+            for label, chosen in (
+                ("3 months", months[-3:]),
+                ("all months", months),
+                ("every other month", every_other),
+            ):
                 if len(chosen) > 1:
                     out.append(
-                        (f"{first} by {d}, {label} months", first, [d], {month: chosen})
+                        (f"{first} by {d}, {label}", first, [d], {month: chosen})
                     )
     named = {
         "sales.deals": [
@@ -354,6 +374,13 @@ def pivots_for(source) -> list[tuple[str, str, list[str], dict]]:
             ("contracted amount by project × month", "contract_amount", ["project", "month"], {}),
             ("deals by channel × stage reached", "deals", ["channel", "reached"], {}),
             ("days to contract by consultant", "days_to_contract", ["consultant"], {}),
+        ],
+        "sales.stage_durations": [
+            ("deals by consultant, every stage ticked", "deals", ["consultant"], {"stage": STAGES}),
+            ("deals by bucket, three stages", "deals", ["bucket"], {"stage": STAGES[2:5]}),
+            ("deals by consultant, six buckets", "deals", ["consultant"], {"bucket": BUCKETS[1:]}),
+            ("deals by month entered, two buckets", "deals", ["entered_month"], {"bucket": BUCKETS[1:3]}),
+            ("deals by stage × consultant, three buckets", "deals", ["stage", "consultant"], {"bucket": BUCKETS[2:5]}),
         ],
         "customers.interactions": [
             ("interactions by month × kind", "interactions", ["month", "kind"], {}),

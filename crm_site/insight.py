@@ -924,9 +924,17 @@ def _grouped_distinct(
             for level, cols in distinct
         }
         by_mask = {m: level for level, m in mask.items()}
-        with db.cursor() as cursor:
+        # The statement reads a large share of the rows (several values of a varying
+        # dimension are ticked): PostgreSQL would walk a whole index in group order
+        # to spare the sort and read the table at random (a split by team over all
+        # teams: 605 ms, 297 ms by a sequential scan), for this statement only (a
+        # failed statement's rollback undoes the SET LOCAL too).
+        with transaction.atomic(using=db.alias), db.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = off")
             cursor.execute(query, params)
-            for *keys, bits, count in cursor.fetchall():
+            found_rows = cursor.fetchall()
+            cursor.execute("SET LOCAL enable_indexscan TO DEFAULT")
+            for *keys, bits, count in found_rows:
                 level = by_mask[bits]
                 cols = dict(levels)[level]
                 kept = [k for n, k in zip(used, keys, strict=True) if n in cols]
