@@ -24,8 +24,9 @@ hanging off them, registrations, ownership events, rules, buildings, the project
 stops before deleting anything when other apps' rows hang off the project (service
 requests, handovers, surveys, campaigns, referrals): run service_generate.py --reset
 first, or start from a new database.
-Prints the time of each step and ANALYZEs the tables at the end. Only bench/
-helpers and the application's services are used; the script edits no app code.
+Prints the time of each step, VACUUMs the customers (every row rewritten) and ANALYZEs
+the tables at the end. Only bench/ helpers and the application's services are used;
+the script edits no app code.
 """
 
 from __future__ import annotations
@@ -583,9 +584,13 @@ def main() -> int:
             f"  past due {counts['past_due']:,}, within 3 days "
             f"{counts['within_3_days']:,}, later {counts['later']:,}"
         )
-    with Step("ANALYZE"), connection.cursor() as cursor:
+    with Step("VACUUM and ANALYZE"), connection.cursor() as cursor:
+        # Every customer row was rewritten above (next follow-up, stage): without a
+        # VACUUM the name search's bigram GIN index keeps a dead entry for each old
+        # row (周冬: 9 ms instead of 1 ms) until autovacuum comes by.
+        cursor.execute("VACUUM ANALYZE customers_customer")
         for table in (
-            "customers_customer", "sales_opportunity", "sales_stagechange",
+            "sales_opportunity", "sales_stagechange",
             "sales_registration", "sales_unit", "sales_unithold",
             "sales_paymentitem", "sales_receipt", "sales_building",
             "crm_site_user", "sales_ownershipevent",
