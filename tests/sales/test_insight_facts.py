@@ -86,6 +86,24 @@ def test_stage_durations_follow_a_known_history(deal, consultant):
     assert {
         (r.project_id, r.consultant_id, r.team_id, r.channel) for r in rows.values()
     } == {(deal.project_id, consultant.pk, consultant.team_id, "phone")}
+    # The month entered before (Measure.runs): none before March, March before April.
+    assert new.prev_month is None
+    assert reserved.prev_month == lost.prev_month == date(2026, 3, 1)
+    # The stages of the rows before, in stage order (bits: new 0, visited 2,
+    # reserved 3), and the buckets before, in bucket order ("" 0, d00 1, d01 2, d03 3:
+    # lost, reserved, new, visited) (Measure.masks).
+    assert [rows[s].stages_before for s in ("new", "visited", "reserved", "lost")] == [
+        0,
+        0b1,
+        0b101,
+        0b1101,
+    ]
+    assert [rows[s].buckets_before for s in ("lost", "reserved", "new", "visited")] == [
+        0,
+        0b1,
+        0b11,
+        0b111,
+    ]
 
 
 def test_a_stage_visited_twice_sums_its_stays_and_one_still_open_has_no_days(
