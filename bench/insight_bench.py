@@ -311,19 +311,6 @@ def bench_users():
     }
 
 
-STAGES = [
-    "new",
-    "contacted",
-    "visited",
-    "reserved",
-    "subscribed",
-    "contracted",
-    "paid",
-    "lost",
-]
-BUCKETS = ["", "d00", "d01", "d03", "d07", "d14", "d30", "d60"]
-
-
 def source_months(source, key: str) -> list:
     """The months a source's rows fall in, oldest first (what the explorer's month
     filter offers)."""
@@ -355,19 +342,22 @@ def pivots_for(source) -> list[tuple[str, str, list[str], dict]]:
         # Several months ticked in the filter (a quarter, every month there is): a
         # filter of several values, on the column a distinct measure varies by.
         months = source_months(source, month)
+        ticked = (
+            ("3 months", months[-3:]),
+            ("all months", months),
+            ("every other month", months[::2]),
+        )
         for d in dims:
             if d == month:
                 continue
-            every_other = months[::2]
-            for label, chosen in (
-                ("3 months", months[-3:]),
-                ("all months", months),
-                ("every other month", every_other),
-            ):
+            for label, chosen in ticked:
                 if len(chosen) > 1:
                     out.append(
                         (f"{first} by {d}, {label}", first, [d], {month: chosen})
                     )
+    from sales.models import Opportunity, StageDuration
+
+    stages, buckets = Opportunity.Stage.values, list(StageDuration.BUCKET_BITS)
     named = {
         "sales.deals": [
             ("lost deals by reason × consultant", "deals", ["lost_reason", "consultant"], {"stage": "lost"}),
@@ -376,11 +366,11 @@ def pivots_for(source) -> list[tuple[str, str, list[str], dict]]:
             ("days to contract by consultant", "days_to_contract", ["consultant"], {}),
         ],
         "sales.stage_durations": [
-            ("deals by consultant, every stage ticked", "deals", ["consultant"], {"stage": STAGES}),
-            ("deals by bucket, three stages", "deals", ["bucket"], {"stage": STAGES[2:5]}),
-            ("deals by consultant, six buckets", "deals", ["consultant"], {"bucket": BUCKETS[1:]}),
-            ("deals by month entered, two buckets", "deals", ["entered_month"], {"bucket": BUCKETS[1:3]}),
-            ("deals by stage × consultant, three buckets", "deals", ["stage", "consultant"], {"bucket": BUCKETS[2:5]}),
+            ("deals by consultant, every stage ticked", "deals", ["consultant"], {"stage": stages}),
+            ("deals by bucket, three stages", "deals", ["bucket"], {"stage": stages[2:5]}),
+            ("deals by consultant, every bucket but one", "deals", ["consultant"], {"bucket": buckets[1:]}),
+            ("deals by month entered, two buckets", "deals", ["entered_month"], {"bucket": buckets[1:3]}),
+            ("deals by stage × consultant, three buckets", "deals", ["stage", "consultant"], {"bucket": buckets[2:5]}),
         ],
         "customers.interactions": [
             ("interactions by month × kind", "interactions", ["month", "kind"], {}),

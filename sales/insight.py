@@ -103,7 +103,6 @@ _BUCKET = (
 )
 
 _STAGES = tuple(Opportunity.Stage.values)
-_BUCKETS_ORDER = tuple(StageDuration.BUCKET_BITS)
 _BUCKET_BITS = (
     "ARRAY[" + ", ".join(f"'{b}'" for b in StageDuration.BUCKET_BITS) + "]::text[]"
 )
@@ -370,12 +369,12 @@ def register() -> None:
                             "stages_before_in_month",
                             _STAGES,
                         ),
-                        ((), "bucket", "buckets_before", _BUCKETS_ORDER),
+                        ((), "bucket", "buckets_before", StageDuration.BUCKET_BITS),
                         (
                             ("entered_month",),
                             "bucket",
                             "buckets_before_in_month",
-                            _BUCKETS_ORDER,
+                            StageDuration.BUCKET_BITS,
                         ),
                     ),
                 ),

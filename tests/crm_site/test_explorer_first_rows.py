@@ -56,12 +56,8 @@ def spread(consultant, other_consultant):
     first_month, last_month = months[0], months[-1]
     every = [first_month]
     while every[-1] < last_month:
-        every.append(_next(every[-1]))
+        every.append(insight._next_month(every[-1]))
     return every
-
-
-def _next(month: date) -> date:
-    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def _expected(months, dim_field, bucket=None, **lookups):
