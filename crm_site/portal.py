@@ -284,21 +284,29 @@ def checked_household(request: HttpRequest, owner: Any) -> frozenset[int] | None
     the owner session meanwhile: a deal lost or a co-buyer removed takes effect
     within that time."""
     session = request.owner_session
-    now = timezone.now().timestamp()
+    kept = kept_household(session)
+    if kept is not None:
+        return kept
+    if not is_eligible(owner):
+        return None
+    ids = household_ids(owner)
+    session[HOUSEHOLD_KEY] = sorted(ids)
+    session[CHECKED_AT_KEY] = timezone.now().timestamp()
+    return ids
+
+
+def kept_household(session: SessionStore) -> frozenset[int] | None:
+    """The household ids the owner session keeps, if they were checked less than
+    PORTAL_RECHECK_SECONDS ago; None when they are due for a check."""
     checked = session.get(CHECKED_AT_KEY)
     kept = session.get(HOUSEHOLD_KEY)
     if (
         checked is not None
         and kept is not None
-        and 0 <= now - checked < settings.PORTAL_RECHECK_SECONDS
+        and 0 <= timezone.now().timestamp() - checked < settings.PORTAL_RECHECK_SECONDS
     ):
         return frozenset(kept)
-    if not is_eligible(owner):
-        return None
-    ids = household_ids(owner)
-    session[HOUSEHOLD_KEY] = sorted(ids)
-    session[CHECKED_AT_KEY] = now
-    return ids
+    return None
 
 
 def session_for(customer: Any, *, remember: bool = False) -> SessionStore:

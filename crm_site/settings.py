@@ -111,6 +111,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "crm_site.urls"
 WSGI_APPLICATION = "crm_site.wsgi.application"
 ASGI_APPLICATION = "crm_site.asgi.application"
+# Requests answered in the WSGI callable before Django's handling (crm_site.lanes):
+# the phone's choice in opening day's rush.
+WSGI_LANES = ["sales.opening_lane.answer"]
 
 TEMPLATES = [
     {
@@ -569,6 +572,13 @@ CELERY_BEAT_SCHEDULE |= {
     # whose task was lost; the outbox claims each row, so none goes twice.
     "sales-session-order-notices": {
         "task": "sales.tasks.session_order_notices_send",
+        "schedule": 60.0,
+    },
+    # Every minute: opening-day selections claimed on a buyer's phone whose paperwork
+    # (deal, subscription, deposit applied) was not done 30 s later: its task was
+    # lost or the worker was down. Signing is guarded by the selection's row lock.
+    "sales-selections-complete": {
+        "task": "sales.tasks.selections_complete_pending",
         "schedule": 60.0,
     },
 }

@@ -8,4 +8,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_site.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from crm_site import lanes  # noqa: E402 - after Django is set up
+
+# The lanes (crm_site.lanes) answer a few hot requests before Django's handling.
+application = lanes.wrap(django_application)

@@ -103,3 +103,26 @@ def session_order_notices_send() -> int:
     for pk in pending:
         session_order_notice_send.delay(pk)
     return len(pending)
+
+
+@shared_task(name="sales.tasks.selection_complete", ignore_result=True)
+def selection_complete(selection_id: int) -> None:
+    """The paperwork of a selection a buyer's phone claimed; a duplicate delivery
+    finds it done (sales.services.opening.selection_complete)."""
+    from sales.services.opening import selection_complete as complete
+
+    complete(selection_id)
+
+
+@shared_task(name="sales.tasks.selections_complete_pending", ignore_result=True)
+@tracked("sales.selections_complete_pending")
+def selections_complete_pending() -> int:
+    """The sweep: selections claimed a while ago whose paperwork is still to do."""
+    from datetime import timedelta
+
+    from sales.services.opening import selections_to_sign
+
+    pending = selections_to_sign(older_than=timedelta(seconds=30))
+    for pk in pending:
+        selection_complete.delay(pk)
+    return len(pending)

@@ -5,7 +5,9 @@ portal's one-time SMS code (sales.portal.opening_eligible) and sees: their sessi
 then a session's page with their position, their slot (or the session's start, T0,
 for first come, first served) and the live grid of the session's units; they choose
 a unit, confirm, and get the confirmation. The choice itself is
-``sales.services.opening.selection_make`` (channel online, no consultant).
+``sales.opening_lane.choose``: the unit claimed for the buyer at once
+(``sales.services.opening.selection_claim``, channel online, no consultant), the
+subscription signed by a worker a moment later.
 
 Every page is keyed by the buyer's entry, looked up within ``request.household_ids``:
 another buyer's entry is not found (404). The grid stays current through the
@@ -23,18 +25,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, gettext_noop, pgettext
+from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
 from crm_site import live
 from crm_site.permissions import owner_required
 from sales.models import Selection, SelectionSession, SessionEntry, SessionUnit, Unit
+from sales.opening_lane import SOLD_WORDS, answer_data, choose, grid_url
 from sales.portal import ONLINE_MODES
-from sales.services.deals import UnitUnavailable
-from sales.services.opening import SelectionRefused, selection_make
 
-SOLD_WORDS = gettext_noop("This unit was just sold. Please choose another one.")
 OFF = ' aria-disabled="true" tabindex="-1"'
 
 
@@ -246,45 +246,14 @@ def _live_urls(entry: SessionEntry) -> dict:
     return {"live_url": live.events_url(here), "live_fallback_url": here}
 
 
-def _grid_url(entry: SessionEntry, *, taken: int | None = None) -> str:
-    url = reverse("sales_portal:opening-session", args=[entry.pk])
-    return f"{url}?taken={taken}" if taken else url
-
-
 def _back_to_grid(entry: SessionEntry, *, taken: int | None = None) -> HttpResponse:
-    return redirect(_grid_url(entry, taken=taken))
+    return redirect(grid_url(entry.pk, taken=taken))
 
 
 def _wants_json(request: HttpRequest) -> bool:
     """The phone's script asks for the answer as data (Accept: application/json);
     a plain form post gets the redirect."""
     return "application/json" in request.headers.get("Accept", "")
-
-
-def _taken(request: HttpRequest, entry: SessionEntry, unit_pk: int) -> HttpResponse:
-    """Someone was faster. A plain form goes back to the grid (a page of every
-    unit); the phone's script gets what it needs to choose again: the units still
-    on sale, a few hundred bytes instead of the grid's ~190 KB (in the rush every
-    buyer but one per unit hears this, most of them more than once)."""
-    if not _wants_json(request):
-        messages.error(request, _(SOLD_WORDS))
-        return _back_to_grid(entry, taken=unit_pk)
-    available = list(
-        SessionUnit.objects.filter(
-            session=entry.session_id, unit__status=Unit.Status.AVAILABLE
-        )
-        .order_by("unit_id")
-        .values_list("unit_id", flat=True)
-    )
-    return JsonResponse(
-        {
-            "result": "taken",
-            "unit": unit_pk,
-            "message": _(SOLD_WORDS),
-            "available": available,
-            "grid": _grid_url(entry, taken=unit_pk),
-        }
-    )
 
 
 @owner_required
@@ -294,55 +263,51 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
 
     A unit someone was faster to: back to the grid, saying so. A rule that refuses
     (not the buyer's turn yet, a limit reached): back to the grid with its reason.
-    The phone's script (Accept: application/json) gets the same answers as data:
-    {"result": "chosen", "url": …}, {"result": "taken", "available": [unit ids], …}
-    or {"result": "refused", "code": …, "message": …}, all 200: losing a race is
-    the rush's everyday answer, not an error to log thousands of times."""
+    The phone's script (Accept: application/json) gets the same answers as data
+    (sales.opening_lane.answer_data); in the rush the page server's lane answers
+    it before this view (sales.opening_lane)."""
     if request.method == "POST":
-        # Only what choosing needs (selection_make reads the rest under its locks):
+        # Only what choosing needs (selection_claim reads the rest under its locks):
         # in the rush this view answers a few thousand times in a minute, most of
         # them "someone was faster".
         entry = get_object_or_404(
             _own_entries(request).select_related("session").only("session"), pk=pk
         )
         chosen_unit = _session_unit(entry, unit, only=("pk", "number", "status"))
-    else:
-        entry = _entry(request, pk)
-        chosen_unit = _session_unit(entry, unit)
-    if chosen_unit.status != Unit.Status.AVAILABLE:
-        # Sold before this request came in: say so at once, without queueing on
-        # the row locks behind the buyers who are choosing.
-        return _taken(request, entry, chosen_unit.pk)
-    if request.method == "POST":
-        try:
-            selection = selection_make(
-                session=entry.session,
-                entry=entry,
-                unit=chosen_unit,
-                channel=Selection.Channel.ONLINE,
-                actor=None,
-            )
-        except UnitUnavailable:
-            return _taken(request, entry, chosen_unit.pk)
-        except SelectionRefused as exc:
-            if _wants_json(request):
-                return JsonResponse(
-                    {
-                        "result": "refused",
-                        "code": exc.code,
-                        "message": exc.messages[0],
-                        "grid": _grid_url(entry),
-                    }
-                )
-            messages.error(request, exc.messages[0])
-            return _back_to_grid(entry)
-        done = reverse(
-            "sales_portal:opening-selection",
-            kwargs={"pk": entry.pk, "selection": selection.pk},
+        choice = choose(
+            entry_id=entry.pk,
+            session_id=entry.session_id,
+            unit_id=chosen_unit.pk,
+            unit_status=chosen_unit.status,
         )
         if _wants_json(request):
-            return JsonResponse({"result": "chosen", "url": done})
-        return redirect(done)
+            return JsonResponse(
+                answer_data(
+                    entry_id=entry.pk,
+                    session_id=entry.session_id,
+                    unit_id=chosen_unit.pk,
+                    choice=choice,
+                )
+            )
+        if choice.result == "taken":
+            messages.error(request, _(SOLD_WORDS))
+            return _back_to_grid(entry, taken=chosen_unit.pk)
+        if choice.result == "refused":
+            assert choice.refusal is not None
+            messages.error(request, choice.refusal.messages[0])
+            return _back_to_grid(entry)
+        assert choice.selection is not None
+        return redirect(
+            "sales_portal:opening-selection",
+            pk=entry.pk,
+            selection=choice.selection.pk,
+        )
+    entry = _entry(request, pk)
+    chosen_unit = _session_unit(entry, unit)
+    if chosen_unit.status != Unit.Status.AVAILABLE:
+        # Sold before this page was asked for: back to the grid, saying so.
+        messages.error(request, _(SOLD_WORDS))
+        return _back_to_grid(entry, taken=chosen_unit.pk)
     return render(
         request,
         "portal/opening_choose.html",
@@ -368,7 +333,13 @@ def opening_selection(request: HttpRequest, pk: int, selection: int) -> HttpResp
         pk=selection,
     )
     deposit = entry.deposit
-    price = chosen.opportunity.agreed_price or chosen.unit.list_price
+    # Claimed on the phone a moment ago: the unit is the buyer's, and a worker is
+    # signing the subscription (sales.services.opening.selection_complete). The
+    # page says so and looks again in a few seconds.
+    signing = chosen.opportunity_id is None and chosen.cancelled_at is None
+    price = (
+        chosen.opportunity.agreed_price if chosen.opportunity_id else None
+    ) or chosen.unit.list_price
     return render(
         request,
         "portal/opening_done.html",
@@ -380,6 +351,7 @@ def opening_selection(request: HttpRequest, pk: int, selection: int) -> HttpResp
             "price": price,
             "deposit": deposit,
             "balance": price - deposit.amount,
+            "signing": signing,
         },
     )
 

@@ -365,6 +365,15 @@ def selection_print(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     deal = selection.opportunity
+    if deal is None:
+        # Claimed on the buyer's phone a moment ago; a worker is signing it.
+        messages.info(
+            request,
+            _(
+                "The subscription of this selection is being signed; print it in a moment."
+            ),
+        )
+        return redirect(selection.session)
     context = selectors.print_context(deal=deal, viewer=request.user)
     context["selection"] = selection
     return render(request, "sales/session_print.html", context)

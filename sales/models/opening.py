@@ -349,8 +349,15 @@ class Selection(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The deal the subscription was signed on. Null for a moment after a buyer's
+    # phone claimed the unit, until the paperwork is done
+    # (sales.services.opening.selection_complete).
     opportunity = models.ForeignKey(
-        Opportunity, on_delete=models.PROTECT, related_name="selections"
+        Opportunity,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="selections",
     )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # The consultant who chose on site; null when the buyer chose online.
@@ -386,6 +393,12 @@ class Selection(models.Model):
                 name="selection_household_idx",
             ),
             models.Index(fields=["customer"], name="selection_customer_idx"),
+            # The sweep of claims still to sign (a handful at most).
+            models.Index(
+                fields=["selected_at"],
+                condition=Q(opportunity__isnull=True, cancelled_at__isnull=True),
+                name="selection_to_sign_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -131,6 +131,33 @@ def _refuse_session_unit(unit: Unit) -> None:
         )
 
 
+def _subscribe_checks(
+    opportunity: Opportunity, unit: Unit, because: events.Entry | None
+) -> None:
+    """May the deal sign for the (locked) unit? Ends the deal's own hold on it."""
+    hold = (
+        UnitHold.objects.select_for_update()
+        .filter(unit=unit, status=UnitHold.Status.ACTIVE)
+        .first()
+    )
+    if hold is not None and hold.opportunity_id != opportunity.pk:
+        raise UnitUnavailable(unit)
+    if unit.status not in (Unit.Status.AVAILABLE, Unit.Status.RESERVED) or (
+        unit.status == Unit.Status.RESERVED and hold is None
+    ):
+        raise UnitUnavailable(unit)
+    # selection_make signs through here with because=UNIT_SELECTED: that is the one
+    # way a session's unit is sold while the session runs.
+    if because is None or because.code != sales_events.UNIT_SELECTED.code:
+        _refuse_session_unit(unit)
+    if opportunity.discount_requests.filter(
+        status=DiscountRequest.Status.PENDING
+    ).exists():
+        raise ValidationError(_("A discount for this deal is waiting for approval."))
+    if hold is not None:
+        _end_hold(hold, UnitHold.Status.CONVERTED)
+
+
 def _end_hold(hold: UnitHold, status: str) -> None:
     hold.status = status
     hold.ended_at = timezone.now()
@@ -190,35 +217,25 @@ def unit_subscribe(
     actor: User,
     opportunity: Opportunity,
     because: events.Entry | None = None,
+    claimed: bool = False,
 ) -> Opportunity:
     """Sign the subscription (认购) for the deal's held unit, or an available one;
-    ``because`` says why when the system signs it (a selection on opening day)."""
+    ``because`` says why when the system signs it (a selection on opening day).
+
+    ``claimed``: an opening-day selection already claimed the unit for this buyer
+    (sales.services.opening.selection_claim checked the rules, a pending discount
+    included, and marked the unit subscribed under its row lock); what is left is
+    the paperwork."""
     opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     if opportunity.unit_id is None:
         raise ValidationError(_("Choose a unit for the deal first."))
     unit = Unit.objects.select_for_update().get(pk=opportunity.unit_id)
-    hold = (
-        UnitHold.objects.select_for_update()
-        .filter(unit=unit, status=UnitHold.Status.ACTIVE)
-        .first()
-    )
-    if hold is not None and hold.opportunity_id != opportunity.pk:
-        raise UnitUnavailable(unit)
-    if unit.status not in (Unit.Status.AVAILABLE, Unit.Status.RESERVED) or (
-        unit.status == Unit.Status.RESERVED and hold is None
-    ):
-        raise UnitUnavailable(unit)
-    # selection_make signs through here with because=UNIT_SELECTED: that is the one
-    # way a session's unit is sold while the session runs.
-    if because is None or because.code != sales_events.UNIT_SELECTED.code:
-        _refuse_session_unit(unit)
-    if opportunity.discount_requests.filter(
-        status=DiscountRequest.Status.PENDING
-    ).exists():
-        raise ValidationError(_("A discount for this deal is waiting for approval."))
-    if hold is not None:
-        _end_hold(hold, UnitHold.Status.CONVERTED)
-    _set_unit_status(unit, Unit.Status.SUBSCRIBED)
+    if claimed:
+        if unit.status != Unit.Status.SUBSCRIBED:
+            raise UnitUnavailable(unit)
+    else:
+        _subscribe_checks(opportunity, unit, because)
+        _set_unit_status(unit, Unit.Status.SUBSCRIBED)
     opportunity.agreed_price = quote(
         unit=unit, discount_percent=opportunity.discount_percent
     ).price

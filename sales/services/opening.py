@@ -18,16 +18,23 @@ session's limits:
 Locks are always taken in that order, so two selections never wait on each other in
 a circle. Every screen of the session hears of the sale through crm_site.live once
 the transaction commits.
+
+A selection is two steps: the claim (selection_claim: the rules, the locks, the
+selection row and the unit marked subscribed; 8 statements) and the paperwork
+(selection_complete: the deal, its stages, the price, the deposit applied; about
+55). The desk does both in one transaction (selection_make); a buyer's phone in the
+rush is answered after the claim and the paperwork follows in a worker a moment
+later, so two thousand phones wait for 8 statements each, not 63 (bench/opening.py).
 """
 
 from __future__ import annotations
 
 import zlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,6 +42,8 @@ from crm_site import live
 from crm_site.models import User
 from sales import events as sales_events
 from sales.models import (
+    DepositRefund,
+    DiscountRequest,
     IntentDeposit,
     Opportunity,
     PaymentItem,
@@ -45,7 +54,12 @@ from sales.models import (
     SessionUnit,
     Unit,
 )
-from sales.services.deals import UnitUnavailable, opportunity_open, unit_subscribe
+from sales.services.deals import (
+    UnitUnavailable,
+    _set_unit_status,
+    opportunity_open,
+    unit_subscribe,
+)
 
 
 class SelectionRefused(ValidationError):
@@ -92,31 +106,78 @@ def selection_make(
     actor: User | None = None,
     now: datetime | None = None,
 ) -> Selection:
-    """Choose ``unit`` for the entry's buyer: the subscription (认购) is signed with
-    the deposit applied. ``actor`` is the consultant on site; None when the buyer
-    chose online (the deposit's consultant then owns the deal).
+    """Choose ``unit`` for the entry's buyer and sign the subscription (认购) with
+    the deposit applied, in one transaction: the selection desk on site and the
+    API. ``actor`` is the consultant on site; None when the buyer chose online (the
+    deposit's consultant then owns the deal).
+
+    Raises SelectionRefused (a rule) or UnitUnavailable (someone was faster).
+    """
+    selection = selection_claim(
+        session=session,
+        entry=entry,
+        unit=unit,
+        channel=channel,
+        actor=actor,
+        now=now,
+        sign_later=False,
+    )
+    return selection_complete(selection.pk)
+
+
+@transaction.atomic
+def selection_claim(
+    *,
+    session: SelectionSession,
+    entry: SessionEntry,
+    unit: Unit,
+    channel: str,
+    actor: User | None = None,
+    now: datetime | None = None,
+    sign_later: bool = True,
+) -> Selection:
+    """The unit becomes the buyer's: every rule checked under the locks above, the
+    selection recorded and the unit marked subscribed, so that it is sold on every
+    screen the moment this commits. ``entry``, ``session`` and ``unit`` need only
+    their primary keys: they are read again under their locks.
+
+    The paperwork (the deal, its stages, the subscription's price, the deposit
+    applied as its first payment) is selection_complete. ``sign_later``: the
+    buyer's phone in the rush, which is answered once the claim is recorded; the
+    paperwork follows a moment later in a worker (sales.tasks.selection_complete,
+    queued on commit; the selection row without its deal is what says it is still
+    to do, and sales.tasks.selections_complete_pending re-queues one whose message
+    was lost). The desk signs at once (selection_make).
 
     Raises SelectionRefused (a rule) or UnitUnavailable (someone was faster).
     """
     now = now or timezone.now()
-    session = SelectionSession.objects.get(pk=session.pk)
-    # The entry and its deposit locked in one statement.
+    # The entry and its deposit locked in one statement, with their session (read,
+    # not locked) and whether a refund of the deposit waits for approval.
     entry = (
         SessionEntry.objects.select_for_update(of=("self", "deposit"))
-        .select_related("deposit__customer", "deposit__project", "deposit__consultant")
+        .select_related("session", "deposit__customer", "deposit__project")
+        .annotate(
+            refund_pending=Exists(
+                DepositRefund.objects.filter(
+                    deposit=OuterRef("deposit"), status=DepositRefund.Status.PENDING
+                )
+            )
+        )
         .get(pk=entry.pk)
     )
     if entry.session_id != session.pk:
         raise SelectionRefused(_("The buyer is not in this session."), "not_entered")
+    session = entry.session
     check_turn(session=session, entry=entry, channel=channel, now=now)
     deposit = entry.deposit
     if deposit.status == IntentDeposit.Status.REFUNDED:
         raise SelectionRefused(_("The deposit has been refunded."), "refunded")
-    if deposit.refunds.filter(status="pending").exists():
+    if entry.refund_pending:
         raise SelectionRefused(
             _("A refund of the deposit waits for approval."), "refund_pending"
         )
-    project = entry.deposit.project
+    project = deposit.project
     if (
         project.requires_qualification
         and deposit.qualification != IntentDeposit.Qualification.QUALIFIED
@@ -125,53 +186,146 @@ def selection_make(
             _("The buyer's purchase qualification has not been confirmed."),
             "unqualified",
         )
-    customer = entry.deposit.customer
+    customer = deposit.customer
     household_id = customer.household_id
-    live_selections = Selection.objects.filter(session=session, cancelled_at=None)
-    if live_selections.filter(entry=entry).count() >= session.units_per_buyer:
+    if household_id is not None:
+        _household_lock(session.pk, household_id)
+    # The buyer's and the household's selections, counted in one statement (the
+    # household's under its lock).
+    chosen = Selection.objects.filter(session=session, cancelled_at=None).aggregate(
+        buyer=Count("pk", filter=Q(entry=entry)),
+        household=Count("pk", filter=Q(household_id=household_id)),
+    )
+    if chosen["buyer"] >= session.units_per_buyer:
         raise SelectionRefused(
             _("The buyer has chosen as many units as the session allows."),
             "buyer_limit",
         )
-    if household_id is not None:
-        _household_lock(session.pk, household_id)
-        if (
-            live_selections.filter(household_id=household_id).count()
-            >= session.units_per_household
-        ):
-            raise SelectionRefused(
-                _("The household has chosen as many units as the session allows."),
-                "household_limit",
-            )
-    if not SessionUnit.objects.filter(session=session, unit_id=unit.pk).exists():
-        raise SelectionRefused(_("This unit is not offered in the session."), "unit")
-    # Only the unit's row: Unit's default ordering joins its building, whose row
-    # (locked too without ``of``) every sale of the building would then hold.
+    if household_id is not None and chosen["household"] >= session.units_per_household:
+        raise SelectionRefused(
+            _("The household has chosen as many units as the session allows."),
+            "household_limit",
+        )
+    # Only the unit's row, and only if the session offers it: Unit's default
+    # ordering joins its building, whose row (locked too without ``of``) every sale
+    # of the building would then hold.
     locked = next(
         iter(
             Unit.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk=unit.pk)
+            .filter(pk=unit.pk, selection_sessions=session)
             .order_by()
         ),
         None,
     )
     if locked is None:
+        if not SessionUnit.objects.filter(session=session, unit_id=unit.pk).exists():
+            raise SelectionRefused(
+                _("This unit is not offered in the session."), "unit"
+            )
         raise UnitUnavailable(unit)  # another selection is signing it right now
     unit = locked
     if unit.status != Unit.Status.AVAILABLE:
         raise UnitUnavailable(unit)
+    _check_open_deal(customer_id=customer.pk, project_id=project.pk, unit=unit)
+    _set_unit_status(unit, Unit.Status.SUBSCRIBED)
+    try:
+        # No savepoint of its own: should the index refuse, the exception ends
+        # this function's atomic block, which rolls the claim back.
+        selection = Selection.objects.create(
+            session=session,
+            entry=entry,
+            unit=unit,
+            customer=customer,
+            household_id=household_id,
+            channel=channel,
+            selected_by=actor,
+            selected_at=now,
+        )
+    except IntegrityError:
+        raise UnitUnavailable(unit) from None
+    payload = {
+        "unit": unit.pk,
+        "status": Unit.Status.SUBSCRIBED,
+        "position": entry.position,
+        "selection": selection.pk,
+    }
+    transaction.on_commit(lambda: live.publish(session.topic, payload, name="sold"))
+    if sign_later:
+        from sales.tasks import selection_complete as complete_task
 
-    deal = opportunity_open(
-        actor=actor or deposit.consultant,
-        customer=customer,
-        project=project,
-        consultant=deposit.consultant,
+        complete_task.delay_on_commit(selection.pk)
+    return selection
+
+
+def _check_open_deal(*, customer_id: int, project_id: int, unit: Unit) -> None:
+    """What signing would refuse of the buyer's open deal at the project, asked
+    before the unit is claimed: it holds another unit, or a discount of it waits
+    for approval."""
+    deal = (
+        Opportunity.objects.filter(
+            customer_id=customer_id,
+            project_id=project_id,
+            stage__in=Opportunity.OPEN_STAGES,
+        )
+        .annotate(
+            discount_pending=Exists(
+                DiscountRequest.objects.filter(
+                    opportunity=OuterRef("pk"), status=DiscountRequest.Status.PENDING
+                )
+            )
+        )
+        .values("unit_id", "discount_pending")
+        .first()
     )
-    if deal.unit_id is not None and deal.unit_id != unit.pk:
+    if deal is None:
+        return
+    if deal["unit_id"] is not None and deal["unit_id"] != unit.pk:
         raise SelectionRefused(
             _("The buyer's open deal holds another unit; release it first."), "deal"
         )
-    signer = actor or deposit.consultant
+    if deal["discount_pending"]:
+        raise SelectionRefused(
+            _("A discount for this deal is waiting for approval."), "discount"
+        )
+
+
+@transaction.atomic
+def selection_complete(selection_id: int) -> Selection:
+    """The paperwork of a claimed selection: the buyer's deal at the project (opened
+    if they have none), moved to subscribed for the unit at its price, the deposit
+    applied as the deal's first payment. Runs once whoever asks and however often
+    (the selection row is locked and a selection with its deal is done)."""
+    selection = (
+        Selection.objects.select_for_update(of=("self",))
+        .select_related(
+            "session",
+            "unit",
+            "entry__deposit__customer",
+            "entry__deposit__project",
+            "entry__deposit__consultant",
+        )
+        .get(pk=selection_id)
+    )
+    if selection.opportunity_id is not None or selection.cancelled_at is not None:
+        return selection
+    session, unit = selection.session, selection.unit
+    deposit = IntentDeposit.objects.select_for_update().get(
+        pk=selection.entry.deposit_id
+    )
+    customer = selection.entry.deposit.customer
+    signer = selection.selected_by or selection.entry.deposit.consultant
+    deal = opportunity_open(
+        actor=signer,
+        customer=customer,
+        project=selection.entry.deposit.project,
+        consultant=selection.entry.deposit.consultant,
+    )
+    if deal.unit_id is not None and deal.unit_id != unit.pk:
+        # The claim checked this; a consultant gave the deal another unit in the
+        # moment between. The selection stays to sign, and the sweeper says so.
+        raise SelectionRefused(
+            _("The buyer's open deal holds another unit; release it first."), "deal"
+        )
     if deal.stage in (Opportunity.Stage.NEW, Opportunity.Stage.CONTACTED):
         # The deposit was paid at the sales office: the buyer has visited.
         deal.move_to(
@@ -187,32 +341,27 @@ def selection_make(
         actor=signer,
         opportunity=deal,
         because=sales_events.UNIT_SELECTED(unit=unit.number, session=session.name),
+        claimed=True,
     )
-    try:
-        with transaction.atomic():
-            selection = Selection.objects.create(
-                session=session,
-                entry=entry,
-                unit=unit,
-                customer=customer,
-                household_id=household_id,
-                opportunity=deal,
-                channel=channel,
-                selected_by=actor,
-                selected_at=now,
-            )
-    except IntegrityError:
-        raise UnitUnavailable(unit) from None
+    selection.opportunity = deal
+    selection.save(update_fields=["opportunity"])
     if deposit.status == IntentDeposit.Status.ACTIVE:
         _apply_deposit(deposit=deposit, deal=deal, actor=signer)
-    payload = {
-        "unit": unit.pk,
-        "status": Unit.Status.SUBSCRIBED,
-        "position": entry.position,
-        "selection": selection.pk,
-    }
-    transaction.on_commit(lambda: live.publish(session.topic, payload, name="sold"))
     return selection
+
+
+def selections_to_sign(*, older_than: timedelta) -> list[int]:
+    """Claimed selections whose paperwork has not been done for a while (its
+    message lost, or the worker down)."""
+    return list(
+        Selection.objects.filter(
+            opportunity__isnull=True,
+            cancelled_at=None,
+            selected_at__lt=timezone.now() - older_than,
+        )
+        .order_by("selected_at")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 def _apply_deposit(*, deposit: IntentDeposit, deal: Opportunity, actor: User) -> None:

@@ -380,6 +380,21 @@ class CloseResult:
     already_closed: bool = False
 
 
+def _sign_claims(session: SelectionSession) -> None:
+    """Selections claimed on buyers' phones whose paperwork a worker has not done
+    yet are signed now: their deposits are applied to their deals, not refunded."""
+    from sales.services.opening import SelectionRefused, selection_complete
+
+    pending = session.selections.filter(
+        opportunity__isnull=True, cancelled_at=None
+    ).values_list("pk", flat=True)
+    for pk in pending:
+        try:
+            selection_complete(pk)
+        except SelectionRefused as exc:
+            raise SessionRefused(exc.messages[0], "unsigned") from exc
+
+
 @transaction.atomic
 def session_close(
     *,
@@ -420,6 +435,7 @@ def session_close(
                 "next",
                 "next_session",
             )
+    _sign_claims(session)
     old = session.status
     session.status = Status.CLOSED
     session.closed_at = timezone.now()
@@ -664,7 +680,7 @@ def session_report(*, session: SelectionSession) -> SessionReport:
             "unit__building",
             "opportunity__consultant",
             "selected_by",
-            "entry",
+            "entry__deposit__consultant",
         )
         .order_by("selected_at", "pk")
     )
@@ -674,7 +690,9 @@ def session_report(*, session: SelectionSession) -> SessionReport:
     channels = dict(Selection.Channel.choices)
 
     def value(s: Selection) -> Decimal:
-        return s.opportunity.agreed_price or s.unit.list_price
+        # A claim whose paperwork is still being done has no deal yet.
+        deal = s.opportunity
+        return (deal.agreed_price if deal else None) or s.unit.list_price
 
     report.sold = len(selections)
     report.value = sum((value(s) for s in selections), Decimal("0.00"))
@@ -683,7 +701,11 @@ def session_report(*, session: SelectionSession) -> SessionReport:
     report.by_consultant = _rows(
         [
             (
-                (s.selected_by or s.opportunity.consultant).display_name,
+                (
+                    s.selected_by
+                    or (s.opportunity.consultant if s.opportunity else None)
+                    or s.entry.deposit.consultant
+                ).display_name,
                 value(s),
             )
             for s in selections

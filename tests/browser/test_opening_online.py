@@ -2,7 +2,8 @@
 unit and confirm at the same moment. One gets it; the other's confirm page says at
 once that it was just sold (the phone's script reads the short "taken" answer rather
 than reloading the grid), goes back to the grid, and picks another. A third screen watching the session's
-grid shows both sales without being reloaded."""
+grid shows both sales without being reloaded. The winner's confirmation says the
+subscription is being signed and updates itself once the worker has signed it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from playwright.sync_api import expect
 
 from crm_site import portal
 from sales.models import Selection, SelectionSession, Unit
-from sales.views_portal_opening import SOLD_WORDS
+from sales.opening_lane import SOLD_WORDS
+from sales.services.opening import selection_complete
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.portal import phone_page, sign_in_owner
 from tests.factories import CustomerFactory
@@ -125,6 +127,15 @@ def test_two_buyers_choose_one_unit_at_once_one_gets_it_the_other_picks_another(
             path=str(SCREENSHOTS / "opening-phone-lost.png"), full_page=True
         )
         won.screenshot(path=str(SCREENSHOTS / "opening-phone-won.png"), full_page=True)
+        # The unit is theirs at once; the worker signs the subscription a moment
+        # later, and the confirmation reloads itself until it is signed.
+        expect(won.get_by_test_id("opening-signing")).to_be_visible()
+        selection_complete(Selection.objects.get(unit=hot).pk)
+        expect(won.get_by_test_id("opening-signing")).to_have_count(0, timeout=8000)
+        expect(won.get_by_role("link", name="我的房产").last).to_be_visible()
+        won.screenshot(
+            path=str(SCREENSHOTS / "opening-phone-signed.png"), full_page=True
+        )
 
         # … and picks another.
         other = units[1]

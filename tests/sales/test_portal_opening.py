@@ -13,44 +13,25 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm_site import portal
+from sales import tasks
 from sales.models import (
     IntentDeposit,
+    Opportunity,
     Selection,
     SelectionSession,
     SessionUnit,
     Unit,
 )
+from sales.opening_lane import SOLD_WORDS
 from sales.services.opening import selection_make
-from sales.views_portal_opening import SOLD_WORDS
-from tests.factories import CustomerFactory, make_building
+from tests.factories import make_building
 from tests.helpers import assert_queries_do_not_grow
-from tests.opening_fixtures import enter, make_deposit, make_session, opening_project
+from tests.opening_fixtures import enter, make_deposit, make_session
 from tests.portal_fixtures import owner_client_for
 
 pytestmark = pytest.mark.django_db
 
 ONLINE = SelectionSession.Mode.ONLINE
-
-
-@pytest.fixture
-def online(consultant, sales_manager):
-    """An open first-come online session of 10 units with two buyers entered."""
-    project, units = opening_project()
-    session = make_session(
-        project=project,
-        created_by=sales_manager,
-        mode=ONLINE,
-        order=SelectionSession.Order.FIRST_COME,
-    )
-    buyer = CustomerFactory(name="钱买家", assigned_consultant=consultant)
-    rival = CustomerFactory(name="孙对手", assigned_consultant=consultant)
-    entry = enter(
-        session, make_deposit(project=project, consultant=consultant, customer=buyer)
-    )
-    rival_entry = enter(
-        session, make_deposit(project=project, consultant=consultant, customer=rival)
-    )
-    return session, units, entry, rival_entry
 
 
 def _url(name: str, *args) -> str:
@@ -247,14 +228,17 @@ def test_the_live_stream_answers_with_server_sent_events(online):
 # Choosing ----------------------------------------------------------------------------
 
 
-def test_choosing_a_unit_subscribes_it_and_shows_the_confirmation(online):
+def test_choosing_a_unit_claims_it_and_a_worker_signs_the_subscription(
+    online, django_capture_on_commit_callbacks
+):
     _session, units, entry, _rival = online
     client = owner_client_for(entry.deposit.customer)
     page = client.get(_url("opening-choose", entry.pk, units[2].pk))
     assert page.status_code == 200 and units[2].number in page.content.decode()
     assert not Selection.objects.exists()  # GET changes nothing
 
-    response = _choose(client, entry, units[2])
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _choose(client, entry, units[2])
     selection = Selection.objects.get()
     assert response.status_code == 302
     assert response["Location"] == _url("opening-selection", entry.pk, selection.pk)
@@ -263,13 +247,24 @@ def test_choosing_a_unit_subscribes_it_and_shows_the_confirmation(online):
     assert selection.selected_by is None
     units[2].refresh_from_db()
     assert units[2].status == Unit.Status.SUBSCRIBED
+    # The unit is the buyer's at once; the paperwork is queued for a worker.
+    assert selection.opportunity is None
+    assert len(callbacks) == 2  # the screens told, the paperwork queued
+    signing = client.get(response["Location"])
+    assert signing.status_code == 200 and signing.context["signing"]
+    assert 'http-equiv="refresh"' in signing.content.decode()
+
+    tasks.selection_complete(selection.pk)
+    selection.refresh_from_db()
+    assert selection.opportunity.stage == Opportunity.Stage.SUBSCRIBED
+    assert selection.opportunity.unit == units[2]
     deposit = IntentDeposit.objects.get(pk=entry.deposit_id)
     assert deposit.status == IntentDeposit.Status.APPLIED
 
     done = client.get(response["Location"])
-    assert done.status_code == 200
+    assert done.status_code == 200 and not done.context["signing"]
     text = done.content.decode()
-    assert units[2].number in text
+    assert units[2].number in text and 'http-equiv="refresh"' not in text
     assert done.context["balance"] == done.context["price"] - deposit.amount
 
 
@@ -361,8 +356,8 @@ def test_losing_the_race_inside_the_selection_sends_the_buyer_back_saying_so(
     online, monkeypatch
 ):
     """The unit was still on sale when the page was read, and another buyer's
-    selection committed first: selection_make answers UnitUnavailable."""
-    from sales import views_portal_opening
+    selection committed first: selection_claim answers UnitUnavailable."""
+    from sales import opening_lane
     from sales.services.deals import UnitUnavailable
 
     _session, units, entry, _rival = online
@@ -370,7 +365,7 @@ def test_losing_the_race_inside_the_selection_sends_the_buyer_back_saying_so(
     def faster(**kwargs):
         raise UnitUnavailable(kwargs["unit"])
 
-    monkeypatch.setattr(views_portal_opening, "selection_make", faster)
+    monkeypatch.setattr(opening_lane, "selection_claim", faster)
     client = owner_client_for(entry.deposit.customer)
     response = _choose(client, entry, units[4])
     assert response["Location"].endswith(f"?taken={units[4].pk}")
@@ -423,7 +418,7 @@ def test_a_lost_race_is_answered_with_the_units_still_on_sale_not_the_grid(onlin
 
 
 def test_losing_inside_the_selection_is_answered_as_data_too(online, monkeypatch):
-    from sales import views_portal_opening
+    from sales import opening_lane
     from sales.services.deals import UnitUnavailable
 
     _session, units, entry, _rival = online
@@ -431,7 +426,7 @@ def test_losing_inside_the_selection_is_answered_as_data_too(online, monkeypatch
     def faster(**kwargs):
         raise UnitUnavailable(kwargs["unit"])
 
-    monkeypatch.setattr(views_portal_opening, "selection_make", faster)
+    monkeypatch.setattr(opening_lane, "selection_claim", faster)
     client = owner_client_for(entry.deposit.customer)
     response = _choose_json(client, entry, units[4])
     assert response.status_code == 200

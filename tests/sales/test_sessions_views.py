@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from crm_site import live
 from sales.forms_sessions import format_floors, parse_floors
@@ -354,6 +355,28 @@ def test_the_consultant_selects_for_the_called_buyer_after_confirming(
     printed = client.get(reverse("sales:selection-print", args=[selection.pk]))
     assert printed.status_code == 200
     assert units[0].number in printed.content.decode()
+
+
+def test_a_selection_still_being_signed_is_printed_a_moment_later(
+    client, consultant, sales_manager, opening
+):
+    from sales.services.opening import selection_claim, selection_complete
+
+    project, units, session = opening
+    entry = enter(session, make_deposit(project=project, consultant=consultant))
+    selection = selection_claim(
+        session=session, entry=entry, unit=units[0], channel="online"
+    )
+    client.force_login(consultant)
+    url = reverse("sales:selection-print", args=[selection.pk])
+    waiting = client.get(url, follow=True)
+    assert waiting.redirect_chain[0][0] == session.get_absolute_url()
+    assert str(next(iter(waiting.context["messages"]))) == gettext(
+        "The subscription of this selection is being signed; print it in a moment."
+    )
+    selection_complete(selection.pk)
+    printed = client.get(url)
+    assert printed.status_code == 200 and units[0].number in printed.content.decode()
 
 
 def test_a_refused_selection_says_why_and_sells_nothing(

@@ -1,0 +1,376 @@
+"""The buyer's choice in the rush (在线抢选), answered before Django's middleware.
+
+At T0 of a first-come online session two thousand phones POST their choice in the
+same second, and most of them lose their race: for those, the whole answer is "sold,
+here are the units still on sale". Through Django's middleware chain (sessions,
+locale, CSRF, authentication, messages, …) and the view, each answer cost ~10 ms of
+CPU, and the last phone of the rush waited half a minute for the others'. This lane
+answers the phone's script (``POST …/opening/<entry>/units/<unit>/`` with ``Accept:
+application/json``) in the page server's WSGI callable (crm_site.lanes), with the
+same checks and the same answers as the view, for ~1 ms:
+
+- the CSRF token, by Django's own CsrfViewMiddleware;
+- the owner: the portal's session cookie, then what ``owner_required`` asks (signed
+  in, not merged away or anonymised, household checked within
+  PORTAL_RECHECK_SECONDS, rechecked otherwise, with the session written back as
+  OwnerSessionMiddleware would; an owner choosing for their own entry of an ordered
+  or open session needs no household check, as holding it makes them eligible);
+- the owner still on record, the entry the household's, in an online session past
+  its draft, and the unit offered in it: one statement.
+
+Anything else (no cookie, a bad token, another buyer's entry, a plain form, a
+database error) is left to Django, which answers as for any request: the lane only
+ever answers what the view would have answered.
+
+The choice itself (``choose``, the view's too) adds a gate in front of the
+selection's row locks: the first phone to ask for a unit takes a claim on it in
+Redis for CLAIM_SECONDS; the others hear "someone was faster" from Redis, without a
+transaction. A failed selection lifts its claim. The gate only spares work: the
+database decides every sale (sales.services.opening), and with Redis down every
+request goes to it. The units still on sale are read from the database at most once
+per AVAILABLE_SECONDS and session, less the units claimed meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest, get_script_name
+from django.db import DatabaseError, connection
+from django.http import HttpResponse, JsonResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.urls import reverse, set_script_prefix
+from django.utils import translation
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from crm_site import live, portal
+from crm_site.permissions import _signed_in_owner
+from customers.models import Customer
+from sales.models import (
+    IntentDeposit,
+    Selection,
+    SelectionSession,
+    SessionEntry,
+    SessionUnit,
+    Unit,
+)
+from sales.portal import ONLINE_MODES, SELECTING_STATUSES
+from sales.services.deals import UnitUnavailable
+from sales.services.opening import SelectionRefused, selection_claim
+
+log = logging.getLogger(__name__)
+
+SOLD_WORDS = gettext_noop("This unit was just sold. Please choose another one.")
+# How long a unit's claim holds back other phones: far longer than a claim takes
+# (~20 ms), short enough that a claimer that died frees the unit at once.
+CLAIM_SECONDS = 5.0
+AVAILABLE_SECONDS = 1.0
+MAX_BODY = 4096
+
+_PATH = re.compile(
+    rf"^{re.escape(settings.PORTAL_PATH)}sales/opening/(\d+)/units/(\d+)/$"
+)
+
+
+# The choice: the view's and the lane's --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    result: str  # "chosen", "taken" or "refused"
+    selection: Selection | None = None
+    refusal: SelectionRefused | None = None
+
+
+def choose(*, entry_id: int, session_id: int, unit_id: int, unit_status: str) -> Choice:
+    """The buyer's phone chooses ``unit_id`` (an offered unit, ``unit_status`` as
+    read a moment ago): claimed for them, or taken, or refused with the rule's
+    reason. The subscription's paperwork follows in a worker."""
+    if unit_status != Unit.Status.AVAILABLE or not _claim(session_id, unit_id):
+        return Choice("taken")
+    try:
+        selection = selection_claim(
+            session=SelectionSession(pk=session_id),
+            entry=SessionEntry(pk=entry_id),
+            unit=Unit(pk=unit_id),
+            channel=Selection.Channel.ONLINE,
+        )
+    except UnitUnavailable:
+        _unclaim(session_id, unit_id)
+        return Choice("taken")
+    except SelectionRefused as exc:
+        _unclaim(session_id, unit_id)
+        return Choice("refused", refusal=exc)
+    except BaseException:
+        _unclaim(session_id, unit_id)
+        raise
+    return Choice("chosen", selection=selection)
+
+
+def grid_url(entry_id: int, *, taken: int | None = None) -> str:
+    url = reverse("sales_portal:opening-session", args=[entry_id])
+    return f"{url}?taken={taken}" if taken else url
+
+
+def answer_data(*, entry_id: int, session_id: int, unit_id: int, choice: Choice):
+    """What the phone's script is told (static/js/opening_phone.js): all 200, as
+    losing a race is the rush's everyday answer, not an error."""
+    if choice.result == "chosen":
+        assert choice.selection is not None
+        done = reverse(
+            "sales_portal:opening-selection",
+            kwargs={"pk": entry_id, "selection": choice.selection.pk},
+        )
+        return {"result": "chosen", "url": done}
+    if choice.result == "refused":
+        assert choice.refusal is not None
+        return {
+            "result": "refused",
+            "code": choice.refusal.code,
+            "message": choice.refusal.messages[0],
+            "grid": grid_url(entry_id),
+        }
+    # Someone was faster: the units still on sale, a few hundred bytes instead of
+    # the grid's ~190 KB (in the rush every buyer but one per unit hears this).
+    return {
+        "result": "taken",
+        "unit": unit_id,
+        "message": _(SOLD_WORDS),
+        "available": available_units(session_id),
+        "grid": grid_url(entry_id, taken=unit_id),
+    }
+
+
+def available_units(session_id: int) -> list[int]:
+    """The session's units still on sale, by id: read from the database at most
+    once per AVAILABLE_SECONDS, less the units claimed since."""
+    cached = claims = None
+    try:
+        pipe = live.client().pipeline(transaction=False)
+        pipe.get(_available_key(session_id))
+        pipe.hgetall(_claims_key(session_id))
+        cached, claims = pipe.execute()
+    except redis.RedisError:
+        pass
+    if cached is not None:
+        units = json.loads(cached)
+    else:
+        units = list(
+            SessionUnit.objects.filter(
+                session=session_id, unit__status=Unit.Status.AVAILABLE
+            )
+            .order_by("unit_id")
+            .values_list("unit_id", flat=True)
+        )
+        with contextlib.suppress(redis.RedisError):
+            live.client().set(
+                _available_key(session_id),
+                json.dumps(units),
+                px=int(AVAILABLE_SECONDS * 1000),
+            )
+    if not claims:
+        return units
+    now = time.time()
+    claimed = {int(unit) for unit, until in claims.items() if float(until) > now}
+    return [unit for unit in units if unit not in claimed]
+
+
+def _available_key(session_id: int) -> str:
+    return f"{live.prefix()}:opening:{session_id}:available"
+
+
+def _claims_key(session_id: int) -> str:
+    return f"{live.prefix()}:opening:{session_id}:claims"
+
+
+def _claim(session_id: int, unit_id: int) -> bool:
+    """True when no other phone has claimed the unit within CLAIM_SECONDS: this
+    one may ask the database for it."""
+    key, now = _claims_key(session_id), time.time()
+    until = repr(now + CLAIM_SECONDS)
+    try:
+        client = live.client()
+        pipe = client.pipeline(transaction=False)
+        pipe.hsetnx(key, unit_id, until)
+        pipe.hget(key, unit_id)
+        pipe.expire(key, 3600)
+        first, held, _expire = pipe.execute()
+        if first:
+            return True
+        if held is not None and float(held) > now:
+            return False
+        # The claim lapsed (its claimer failed without lifting it): take it over.
+        # Two phones doing so at once both reach the database, which decides.
+        client.hset(key, unit_id, until)
+    except redis.RedisError:
+        pass  # no gate: the database decides, as it always does
+    return True
+
+
+def _unclaim(session_id: int, unit_id: int) -> None:
+    # Should Redis fail, the claim lapses after CLAIM_SECONDS.
+    with contextlib.suppress(redis.RedisError):
+        live.client().hdel(_claims_key(session_id), unit_id)
+
+
+# The lane ----------------------------------------------------------------------------
+
+
+# The session statuses in which a buyer sees an entry (the view's: past its draft),
+# and those in which holding one makes a buyer eligible to sign in.
+SHOWN = [str(s) for s in SelectionSession.Status if s != SelectionSession.Status.DRAFT]
+SELECTING = [str(s) for s in SELECTING_STATUSES]
+
+
+def _checked_lookup(request: WSGIRequest, entry_id: int, unit_id: int, owner_id: int):
+    owner = _signed_in_owner(request)
+    if owner is None:
+        return None
+    household = portal.checked_household(request, owner)
+    if household is None:
+        return None
+    return _lookup(entry_id, household, unit_id, owner_id, SHOWN)
+
+
+def _lookup(
+    entry_id: int,
+    household: frozenset[int],
+    unit_id: int,
+    owner_id: int,
+    statuses: list[str],
+):
+    """(session id, unit status, whether the unit is offered) of the household's
+    entry in an online session in one of ``statuses``, for an owner still on record
+    (not merged away or anonymised: owner_required's question); None when there is
+    no such entry or owner."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT e.session_id, u.status, su.id IS NOT NULL
+            FROM {SessionEntry._meta.db_table} e
+            JOIN {IntentDeposit._meta.db_table} d ON d.id = e.deposit_id
+            JOIN {SelectionSession._meta.db_table} s ON s.id = e.session_id
+            JOIN {Customer._meta.db_table} c
+                ON c.id = %s AND c.merged_into_id IS NULL AND c.anonymised_at IS NULL
+            LEFT JOIN {SessionUnit._meta.db_table} su
+                ON su.session_id = e.session_id AND su.unit_id = %s
+            LEFT JOIN {Unit._meta.db_table} u ON u.id = su.unit_id
+            WHERE e.id = %s AND d.customer_id = ANY(%s)
+              AND s.mode = ANY(%s) AND s.status = ANY(%s)
+            """,
+            [
+                owner_id,
+                unit_id,
+                entry_id,
+                sorted(household),
+                [str(mode) for mode in ONLINE_MODES],
+                statuses,
+            ],
+        )
+        return cursor.fetchone()
+
+
+def _response(request: WSGIRequest, data: dict) -> HttpResponse:
+    """The JSON answer with the headers Django's middleware gives the view's."""
+    response = JsonResponse(data)
+    add_never_cache_headers(response)
+    patch_vary_headers(response, ("Cookie", "Accept-Language"))
+    response.headers["Content-Language"] = translation.get_language()
+    response = _SECURITY.process_response(request, response)
+    response = _FRAMES.process_response(request, response)
+    return portal.OwnerSessionMiddleware._save(request, response)
+
+
+def answer(environ: dict) -> HttpResponse | None:
+    """The lane's answer to the request, or None: Django answers it."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        return None
+    match = _PATH.match(environ.get("PATH_INFO", ""))
+    if match is None or "application/json" not in environ.get("HTTP_ACCEPT", ""):
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= MAX_BODY:
+        return None
+    # Read once, kept for Django should the lane leave the request to it.
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        return _answer(environ, int(match[1]), int(match[2]))
+    except DatabaseError:
+        log.warning("opening lane: database error, left to Django", exc_info=True)
+        connection.close()
+        return None
+    except Exception:
+        # Whatever the lane did was rolled back (the claim is one transaction):
+        # Django answers, with its own error page and report should it fail too.
+        log.exception("opening lane failed, left to Django")
+        return None
+    finally:
+        environ["wsgi.input"] = io.BytesIO(body)
+
+
+def _answer(environ: dict, entry_id: int, unit_id: int) -> HttpResponse | None:
+    from sales.views_portal_opening import opening_choose
+
+    set_script_prefix(get_script_name(environ))
+    request = WSGIRequest(environ)
+    request.owner_session = portal.SessionStore(
+        request.COOKIES.get(settings.PORTAL_SESSION_COOKIE)
+    )
+    if portal.owner_id(request) is None:
+        return None
+    _CSRF.process_request(request)
+    if _CSRF.process_view(request, opening_choose, (), {}) is not None:
+        return None
+    owner_id = portal.owner_id(request)
+    household = portal.kept_household(request.owner_session)
+    if household is not None:
+        found = _lookup(entry_id, household, unit_id, owner_id, SHOWN)
+    else:
+        # The household is due for its check (every PORTAL_RECHECK_SECONDS), as on
+        # the first choice of a phone that waited on the countdown. The owner's own
+        # entry in an ordered or open online session needs none: holding it is what
+        # makes them eligible (sales.portal.opening_eligible), whoever else the
+        # household is. Another member's entry goes through owner_required's check.
+        found = _lookup(entry_id, frozenset([owner_id]), unit_id, owner_id, SELECTING)
+        if found is None:
+            found = _checked_lookup(request, entry_id, unit_id, owner_id)
+    if found is None or not found[2]:
+        return None  # not found, as the view says
+    session_id, unit_status, _offered = found
+    language = translation.get_language_from_request(request)
+    with translation.override(language):
+        choice = choose(
+            entry_id=entry_id,
+            session_id=session_id,
+            unit_id=unit_id,
+            unit_status=unit_status,
+        )
+        data = answer_data(
+            entry_id=entry_id, session_id=session_id, unit_id=unit_id, choice=choice
+        )
+        return _response(request, data)
+
+
+def _nothing(request):  # pragma: no cover - the middlewares' get_response, unused
+    raise AssertionError
+
+
+_CSRF = CsrfViewMiddleware(_nothing)
+_SECURITY = SecurityMiddleware(_nothing)
+_FRAMES = XFrameOptionsMiddleware(_nothing)

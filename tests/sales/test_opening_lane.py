@@ -1,0 +1,360 @@
+"""The phone's choice answered in the page server's WSGI callable (sales.opening_lane,
+crm_site.lanes): the same checks and answers as the view, or the request is left to
+Django."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import RequestFactory
+from django.urls import reverse
+from django.utils.translation import gettext, override
+
+from crm_site import live, portal, wsgi
+from sales import opening_lane
+from sales.models import Selection, SelectionSession, SessionUnit, Unit
+from sales.opening_lane import SOLD_WORDS
+from sales.services.opening import selection_make
+from tests.factories import CustomerFactory, make_building
+from tests.opening_fixtures import enter, make_deposit, make_session, opening_project
+
+pytestmark = pytest.mark.django_db
+
+CSRF = "c" * 32
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_transaction():
+    # The WSGI handler closes "old" connections around a request, which would end
+    # the test's transaction; Django's test Client disconnects the same receivers.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+class Answer:
+    def __init__(self, status: str, headers: list, body: bytes) -> None:
+        self.status_code = int(status.split()[0])
+        self.headers = dict(headers)
+        self.cookies = [v for k, v in headers if k == "Set-Cookie"]
+        self.body = body
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def _signed_in(owner) -> str:
+    """An owner session whose household was just checked (a phone with the page
+    open): its key."""
+    session = portal.session_for(owner)
+    session[portal.HOUSEHOLD_KEY] = [owner.pk]
+    session[portal.CHECKED_AT_KEY] = time.time()
+    session.save()
+    return session.session_key
+
+
+def _post(
+    entry_id: int,
+    unit_id: int,
+    *,
+    owner=None,
+    cookie: str | None = None,
+    token: str = CSRF,
+    accept: str = "application/json",
+    language: str | None = None,
+) -> Answer:
+    """POST the phone's choice through the page server's WSGI callable."""
+    factory = RequestFactory()
+    factory.cookies["csrftoken"] = CSRF
+    if owner is not None:
+        cookie = portal.session_for(owner).session_key
+    if cookie is not None:
+        factory.cookies[settings.PORTAL_SESSION_COOKIE] = cookie
+    if language:
+        factory.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    path = reverse("sales_portal:opening-choose", args=[entry_id, unit_id])
+    request = factory.post(
+        path, {"csrfmiddlewaretoken": token}, HTTP_ACCEPT=accept, secure=True
+    )
+    environ = request.environ
+    environ["HTTP_HOST"] = "testserver"
+    environ["HTTP_REFERER"] = "https://testserver/portal/"
+    started: list = []
+
+    def start_response(status, headers, exc_info=None):
+        started.extend([status, headers])
+
+    body = b"".join(wsgi.application(environ, start_response))
+    return Answer(started[0], started[1], body)
+
+
+@pytest.fixture
+def lane():
+    """Records each answer of the lane (None: left to Django)."""
+    given: list = []
+
+    def recording(environ):
+        result = opening_lane.answer(environ)
+        given.append(result)
+        return result
+
+    wsgi.application.lanes[:] = [recording]
+    yield given
+    wsgi.application.lanes[:] = [opening_lane.answer]
+
+
+def test_the_page_servers_callable_has_the_opening_lane():
+    assert wsgi.application.lanes == [opening_lane.answer]
+
+
+def test_the_lane_claims_the_unit_and_answers_as_the_view_does(online, lane):
+    _session, units, entry, _rival = online
+    answer = _post(entry.pk, units[2].pk, owner=entry.deposit.customer)
+    assert lane[0] is not None  # answered by the lane, not by Django
+    selection = Selection.objects.get()
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "result": "chosen",
+        "url": reverse("sales_portal:opening-selection", args=[entry.pk, selection.pk]),
+    }
+    assert selection.unit == units[2] and selection.entry == entry
+    assert selection.channel == Selection.Channel.ONLINE
+    units[2].refresh_from_db()
+    assert units[2].status == Unit.Status.SUBSCRIBED
+    # The headers Django's middleware gives the view's answer.
+    assert "no-store" in answer.headers["Cache-Control"]
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert "Cookie" in answer.headers["Vary"]
+
+
+def test_a_household_member_chooses_for_the_households_entry_through_the_lane(
+    online, consultant, owner_household, lane
+):
+    """The co-buyer's household is due for its check: the lane checks it as
+    owner_required does, keeps it in the session and writes the cookie back."""
+    session, units, _entry, _rival = online
+    deposit = make_deposit(
+        project=session.project, consultant=consultant, customer=owner_household.buyer
+    )
+    entry = enter(session, deposit)
+    cookie = portal.session_for(owner_household.co_buyer).session_key
+    answer = _post(entry.pk, units[3].pk, cookie=cookie)
+    assert lane[0] is not None and answer.json()["result"] == "chosen"
+    assert Selection.objects.get(entry=entry).customer == owner_household.buyer
+    assert any(settings.PORTAL_PATH in cookie for cookie in answer.cookies)
+    kept = portal.SessionStore(cookie)
+    assert owner_household.buyer.pk in kept[portal.HOUSEHOLD_KEY]
+
+
+def test_an_owner_choosing_for_their_own_entry_needs_no_household_check(
+    online, lane, django_assert_max_num_queries
+):
+    """Holding an entry of an open online session is what makes the buyer eligible:
+    a phone that waited on the countdown past the recheck chooses at once."""
+    session, units, entry, rival = online
+    selection_make(session=session, entry=rival, unit=units[0], channel="online")
+    cookie = portal.session_for(entry.deposit.customer).session_key  # never checked
+    opening_lane.available_units(session.pk)
+    with django_assert_max_num_queries(1):  # the entry, the owner, the unit
+        answer = _post(entry.pk, units[0].pk, cookie=cookie)
+    assert lane[0] is not None and answer.json()["result"] == "taken"
+    assert answer.cookies == []  # nothing written
+
+
+def test_a_lost_race_is_answered_by_the_lane_with_the_units_still_on_sale(online, lane):
+    session, units, entry, rival = online
+    selection_make(session=session, entry=rival, unit=units[0], channel="online")
+    answer = _post(entry.pk, units[0].pk, owner=entry.deposit.customer)
+    assert lane[0] is not None
+    data = answer.json()
+    assert data["result"] == "taken" and data["unit"] == units[0].pk
+    assert data["available"] == sorted(u.pk for u in units[1:])
+    assert data["message"] == gettext(SOLD_WORDS)
+    assert not Selection.objects.filter(entry=entry).exists()
+
+
+def test_a_refusal_is_answered_by_the_lane_with_its_reason(online, lane):
+    _session, units, entry, _rival = online
+    _post(entry.pk, units[0].pk, owner=entry.deposit.customer)
+    data = _post(entry.pk, units[1].pk, owner=entry.deposit.customer).json()
+    assert data["result"] == "refused" and data["code"] == "buyer_limit"
+    assert Selection.objects.filter(entry=entry).count() == 1
+    # The refused choice lifted its claim: another buyer may take the unit.
+    assert units[1].pk in opening_lane.available_units(entry.session_id)
+
+
+def test_the_lane_answers_in_the_buyers_language(online, lane):
+    session, units, entry, rival = online
+    selection_make(session=session, entry=rival, unit=units[0], channel="online")
+    data = _post(
+        entry.pk, units[0].pk, owner=entry.deposit.customer, language="en"
+    ).json()
+    with override("en"):
+        assert data["message"] == gettext(SOLD_WORDS)
+    assert data["message"] == "This unit was just sold. Please choose another one."
+
+
+# What the lane leaves to Django ------------------------------------------------------
+
+
+def test_without_an_owner_session_django_sends_the_phone_to_sign_in(online, lane):
+    _session, units, entry, _rival = online
+    answer = _post(entry.pk, units[0].pk)
+    assert lane == [None]
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith(reverse("portal:sign-in"))
+    assert not Selection.objects.exists()
+
+
+def test_an_owner_no_longer_on_record_is_signed_out_by_django(online, lane):
+    from django.utils import timezone
+
+    from customers.models import Customer
+
+    _session, units, entry, _rival = online
+    owner = entry.deposit.customer
+    cookie = _signed_in(owner)
+    Customer.objects.filter(pk=owner.pk).update(anonymised_at=timezone.now())
+    answer = _post(entry.pk, units[0].pk, cookie=cookie)
+    assert lane == [None]
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith(reverse("portal:sign-in"))
+    assert not Selection.objects.exists()
+
+
+def test_a_bad_csrf_token_is_refused_by_django(online, lane):
+    _session, units, entry, _rival = online
+    answer = _post(entry.pk, units[0].pk, owner=entry.deposit.customer, token="x" * 32)
+    assert lane == [None]
+    assert answer.status_code == 403
+    assert not Selection.objects.exists()
+
+
+def test_another_buyers_entry_is_not_found_and_django_still_reads_the_token(
+    online, lane
+):
+    """The lane read the body for the token; Django reads it again (not a 403)."""
+    _session, units, entry, rival = online
+    answer = _post(rival.pk, units[0].pk, owner=entry.deposit.customer)
+    assert lane == [None]
+    assert answer.status_code == 404
+    assert not Selection.objects.exists()
+
+
+def test_a_unit_outside_the_session_is_left_to_django(online, lane):
+    _session, _units, entry, _rival = online
+    outside = make_building(project_name="别的楼盘", floors=1, per_floor=1)
+    answer = _post(entry.pk, outside.units.get().pk, owner=entry.deposit.customer)
+    assert lane == [None] and answer.status_code == 404
+
+
+def test_a_plain_form_is_left_to_django(online, lane):
+    _session, units, entry, _rival = online
+    answer = _post(entry.pk, units[0].pk, owner=entry.deposit.customer, accept="*/*")
+    assert lane == [None]  # Django answers the plain form
+    assert answer.status_code == 302
+    assert Selection.objects.get().unit == units[0]
+
+
+def test_an_entry_of_a_draft_session_is_left_to_django(consultant, sales_manager, lane):
+    project, units = opening_project()
+    session = make_session(
+        project=project,
+        created_by=sales_manager,
+        mode=SelectionSession.Mode.ONLINE,
+        status=SelectionSession.Status.DRAFT,
+    )
+    buyer = CustomerFactory(assigned_consultant=consultant)
+    entry = enter(
+        session, make_deposit(project=project, consultant=consultant, customer=buyer)
+    )
+    _post(entry.pk, units[0].pk, owner=buyer)
+    assert lane == [None]
+    assert not Selection.objects.exists()
+
+
+def test_a_failing_lane_leaves_the_request_to_django(online, lane, monkeypatch):
+    _session, units, entry, _rival = online
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug in the lane")
+
+    monkeypatch.setattr(opening_lane, "choose", broken)
+    answer = _post(entry.pk, units[0].pk, owner=entry.deposit.customer)
+    assert lane == [None]
+    # The view chooses (it imported choose before the patch).
+    assert answer.status_code == 200 and answer.json()["result"] == "chosen"
+
+
+# The gate in front of the database ----------------------------------------------------
+
+
+def test_a_unit_another_phone_is_claiming_is_taken_without_a_transaction(
+    online, lane, django_assert_max_num_queries
+):
+    session, units, entry, _rival = online
+    assert opening_lane._claim(session.pk, units[3].pk)  # another phone's claim
+    cookie = _signed_in(entry.deposit.customer)
+    opening_lane.available_units(session.pk)  # read a moment ago by another phone
+    # The owner, the entry with its session and unit: one statement, no lock.
+    with django_assert_max_num_queries(1):
+        data = _post(entry.pk, units[3].pk, cookie=cookie).json()
+    assert data["result"] == "taken"
+    assert units[3].pk not in data["available"]  # being claimed: not offered
+    assert not Selection.objects.exists()
+
+
+def test_a_lapsed_claim_no_longer_holds_the_unit_back(online, lane):
+    session, units, entry, _rival = online
+    key = opening_lane._claims_key(session.pk)
+    live.client().hset(key, units[3].pk, repr(time.time() - 1))
+    assert units[3].pk in opening_lane.available_units(session.pk)
+    data = _post(entry.pk, units[3].pk, owner=entry.deposit.customer).json()
+    assert data["result"] == "chosen"
+
+
+def test_with_redis_down_the_database_alone_decides(online, lane, monkeypatch):
+    session, units, entry, rival = online
+
+    class Down:
+        def __getattr__(self, name):
+            raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(live, "client", lambda *a, **k: Down())
+    assert opening_lane._claim(session.pk, units[0].pk)
+    selection_make(session=session, entry=rival, unit=units[0], channel="online")
+    data = _post(entry.pk, units[0].pk, owner=entry.deposit.customer).json()
+    assert data["result"] == "taken"
+    assert data["available"] == sorted(u.pk for u in units[1:])
+    assert (
+        _post(entry.pk, units[1].pk, owner=entry.deposit.customer).json()["result"]
+        == "chosen"
+    )
+
+
+def test_the_units_on_sale_are_read_once_a_moment_whatever_their_number(online):
+    session, units, _entry, _rival = online
+    opening_lane.available_units(session.pk)
+    building = make_building(project_name=session.project.name, floors=6, per_floor=4)
+    SessionUnit.objects.bulk_create(
+        SessionUnit(session=session, unit=u) for u in building.units.all()
+    )
+    live.client().delete(opening_lane._available_key(session.pk))
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as first:
+        fresh = opening_lane.available_units(session.pk)
+    with CaptureQueriesContext(connection) as second:
+        again = opening_lane.available_units(session.pk)
+    assert len(first) == 1 and len(second) == 0
+    assert fresh == again and len(fresh) == len(units) + 24
