@@ -580,10 +580,22 @@ def _wait_for(proc: subprocess.Popen, port: int, what: str) -> None:
     raise SystemExit(f"{what} did not start")
 
 
+def _spawn(command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """A server of the bench in its own process group, its output in ``log_path``."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "w"),  # the process holds it open
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def start_live_server(args, database_url: str) -> subprocess.Popen:
     """The event-stream server, as scripts/run.sh starts it (crm_site.live_server)."""
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SECURE_HTTPS": "false"}
-    proc = subprocess.Popen(
+    proc = _spawn(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "crm_site.live_server:application",
@@ -596,11 +608,8 @@ def start_live_server(args, database_url: str) -> subprocess.Popen:
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
-        env=env,
-        stdout=open(LIVE_LOG, "w"),  # noqa: SIM115 - the server holds it open
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        env,
+        LIVE_LOG,
     )
     _wait_for(proc, args.port + 1, "the event-stream server")
     return proc
@@ -620,7 +629,7 @@ def start_server(args, database_url: str) -> subprocess.Popen:
         env=env,
         check=True,
     )
-    proc = subprocess.Popen(
+    proc = _spawn(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "crm_site.wsgi:application",
@@ -639,12 +648,9 @@ def start_server(args, database_url: str) -> subprocess.Popen:
             "--access-logformat",
             "%(m)s %(U)s %(s)s %(L)s",
         ],
-        cwd=ROOT,
-        env=env,
+        env,
         # Kept to count what the server logged (an event it could not publish).
-        stdout=open(SERVER_LOG, "w"),  # noqa: SIM115 - the server holds it open
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        SERVER_LOG,
     )
     _wait_for(proc, args.port, "gunicorn")
     return proc
@@ -655,7 +661,7 @@ def start_worker(database_url: str) -> subprocess.Popen:
     the pages the CPU first): it signs the subscriptions of the units the phones
     claimed (sales.tasks.selection_complete), on the same two cores as the rush."""
     env = {**os.environ, "DATABASE_URL": database_url}
-    proc = subprocess.Popen(
+    proc = _spawn(
         [
             "nice",
             "-n",
@@ -669,11 +675,8 @@ def start_worker(database_url: str) -> subprocess.Popen:
             "--loglevel",
             "WARNING",
         ],
-        cwd=ROOT,
-        env=env,
-        stdout=open(WORKER_LOG, "w"),  # noqa: SIM115 - the worker holds it open
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        env,
+        WORKER_LOG,
     )
     time.sleep(3.0)
     if proc.poll() is not None:

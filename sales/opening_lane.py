@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.core.handlers.wsgi import WSGIRequest, get_script_name
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
@@ -315,6 +316,8 @@ def answer(environ: dict) -> HttpResponse | None:
         log.warning("opening lane: database error, left to Django", exc_info=True)
         connection.close()
         return None
+    except SuspiciousOperation:
+        return None  # a bad Host header, say: Django answers 400 and reports it
     except Exception:
         # Whatever the lane did was rolled back (the claim is one transaction):
         # Django answers, with its own error page and report should it fail too.

@@ -295,6 +295,24 @@ def test_a_failing_lane_leaves_the_request_to_django(online, lane, monkeypatch):
     assert answer.status_code == 200 and answer.json()["result"] == "chosen"
 
 
+def test_a_bad_host_is_left_to_django(online, lane):
+    _session, units, entry, _rival = online
+    factory = RequestFactory()
+    factory.cookies["csrftoken"] = CSRF
+    factory.cookies[settings.PORTAL_SESSION_COOKIE] = _signed_in(entry.deposit.customer)
+    request = factory.post(
+        reverse("sales_portal:opening-choose", args=[entry.pk, units[0].pk]),
+        {"csrfmiddlewaretoken": CSRF},
+        HTTP_ACCEPT="application/json",
+        HTTP_HOST="evil.example",
+        secure=True,
+    )
+    started: list = []
+    wsgi.application(request.environ, lambda status, headers: started.append(status))
+    assert lane == [None] and started[0].startswith("400")
+    assert not Selection.objects.exists()
+
+
 # The gate in front of the database ----------------------------------------------------
 
 
