@@ -28,7 +28,7 @@ What it does:
    starts them; or the server at ``--base-url`` (which must use that database, its
    Redis and its DJANGO_SECRET_KEY; ``--stream-port`` names its event-stream
    server). ``--streams-with-pages`` puts the screens on the page server as before.
-   The Celery worker too (niced, as scripts/run.sh starts it): it signs the
+   The Celery worker too (its pool niced, as scripts/run.sh starts it): it signs the
    subscriptions of the units the phones claimed.
 3. ``--screens`` grid views open the session's event stream (the buyer's page,
    /portal/sales/opening/<entry>/live/), each reconnecting with Last-Event-ID as
@@ -657,15 +657,12 @@ def start_server(args, database_url: str) -> subprocess.Popen:
 
 
 def start_worker(database_url: str) -> subprocess.Popen:
-    """The Celery worker, as scripts/run.sh starts it (niced: background work gives
-    the pages the CPU first): it signs the subscriptions of the units the phones
+    """The Celery worker, as scripts/run.sh starts it (its pool processes niced,
+    CELERY_WORKER_NICE: background work gives the pages the CPU first): it signs the subscriptions of the units the phones
     claimed (sales.tasks.selection_complete), on the same two cores as the rush."""
     env = {**os.environ, "DATABASE_URL": database_url}
     proc = _spawn(
         [
-            "nice",
-            "-n",
-            "10",
             str(Path(sys.executable).parent / "celery"),
             "-A",
             "crm_site",

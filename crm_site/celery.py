@@ -9,7 +9,13 @@ import time
 
 from celery import Celery, bootsteps
 from celery.contrib.django.task import DjangoTask
-from celery.signals import beat_init, before_task_publish, celeryd_init, worker_ready
+from celery.signals import (
+    beat_init,
+    before_task_publish,
+    celeryd_init,
+    worker_process_init,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_site.settings")
 
@@ -98,6 +104,18 @@ def _record_beat_tick(sender: str | None = None, **kwargs: object) -> None:
         from crm_site.models import Heartbeat
 
         Heartbeat.beat(Heartbeat.Component.BEAT)
+
+
+@worker_process_init.connect
+def _lower_priority(**kwargs: object) -> None:
+    """Each pool process runs at a lower CPU priority (settings.CELERY_WORKER_NICE):
+    when the pages and background work both want the cores, as in opening day's
+    rush while the worker signs the claimed units' paperwork, the pages go first.
+    Idle cores still run the tasks at full speed."""
+    from django.conf import settings
+
+    if settings.CELERY_WORKER_NICE > 0:
+        os.nice(settings.CELERY_WORKER_NICE)
 
 
 @worker_ready.connect

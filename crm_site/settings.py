@@ -387,6 +387,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The niceness of the worker's pool processes (crm_site.celery): background work
+# gives the pages the CPU first when both want it. 0 leaves it as started.
+CELERY_WORKER_NICE = int(os.environ.get("CELERY_WORKER_NICE", "10"))
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 # Redis redelivers an unacknowledged task after this; longer than any task runs.

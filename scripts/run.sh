@@ -95,9 +95,7 @@ anju_spawn gunicorn gunicorn crm_site.wsgi:application \
 # never queues behind the page requests.
 anju_spawn live-events gunicorn crm_site.live_server:application \
   --bind "$HOST:$LIVE_PORT" --config "$ANJU_ROOT/scripts/gunicorn_live.conf.py"
-# Niced: background work (reminders, sends, the paperwork of opening day's
-# selections) gives the pages the CPU first when both want it (bench/opening.py).
-anju_spawn celery-worker nice -n 10 celery -A crm_site worker --loglevel INFO --concurrency 2
+anju_spawn celery-worker celery -A crm_site worker --loglevel INFO --concurrency 2
 anju_spawn celery-beat celery -A crm_site beat --loglevel INFO \
   --schedule "$ANJU_VAR/celerybeat-schedule"
 

@@ -73,3 +73,27 @@ def test_every_background_job_is_scheduled_and_registered(settings):
         assert job in scheduled, job
     digest = schedule["sales-follow-up-digest"]["schedule"]
     assert digest.hour == {settings.FOLLOW_UP_DIGEST_HOUR}
+
+
+def test_the_workers_pool_processes_give_the_pages_the_cpu_first(settings):
+    """Each pool process lowers its priority by CELERY_WORKER_NICE (a child process
+    here: niceness cannot be raised back)."""
+    import multiprocessing
+    import os
+
+    from crm_site.celery import _lower_priority
+
+    def child(queue) -> None:
+        before = os.nice(0)
+        _lower_priority()
+        queue.put(os.nice(0) - before)
+
+    for nice, expected in ((10, 10), (0, 0)):
+        settings.CELERY_WORKER_NICE = nice
+        queue = multiprocessing.get_context("fork").Queue()
+        process = multiprocessing.get_context("fork").Process(
+            target=child, args=(queue,)
+        )
+        process.start()
+        process.join(10)
+        assert queue.get(timeout=5) == expected
