@@ -181,7 +181,7 @@ def owner_required(view: View) -> View:
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        owner = _signed_in_owner(request)
+        owner = signed_in_owner(request)
         if owner is None:
             portal.sign_out(request)
             return _to_sign_in(request)
@@ -195,7 +195,10 @@ def owner_required(view: View) -> View:
     return _mark(login_not_required(wrapped), Access(Kind.OWNER, reason="owner"))
 
 
-def _signed_in_owner(request: HttpRequest):
+def signed_in_owner(request: HttpRequest):
+    """The owner of the request's owner session, if still on record (not merged
+    away or anonymised); None otherwise. owner_required asks it, and so does the
+    opening day's lane (sales.opening_lane)."""
     from django.apps import apps
 
     from crm_site import portal

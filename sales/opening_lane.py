@@ -57,7 +57,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crm_site import live, portal
-from crm_site.permissions import _signed_in_owner
+from crm_site.permissions import signed_in_owner
 from customers.models import Customer
 from sales.models import (
     IntentDeposit,
@@ -236,7 +236,7 @@ SELECTING = [str(s) for s in SELECTING_STATUSES]
 
 
 def _checked_lookup(request: WSGIRequest, entry_id: int, unit_id: int, owner_id: int):
-    owner = _signed_in_owner(request)
+    owner = signed_in_owner(request)
     if owner is None:
         return None
     household = portal.checked_household(request, owner)
