@@ -207,9 +207,11 @@ def signed_in_owner(request: HttpRequest):
     if pk is None:
         return None
     customer_model = apps.get_model("customers", "Customer")
-    owner = customer_model.objects.filter(
-        pk=pk, merged_into__isnull=True, anonymised_at__isnull=True
-    ).first()
+    # By its key alone, then checked: with the conditions in the query, PostgreSQL
+    # may reach the row through the partial index of live customers, scanning it.
+    owner = customer_model.objects.filter(pk=pk).first()
+    if owner is None or owner.merged_into_id is not None or owner.is_anonymised:
+        return None
     return owner
 
 

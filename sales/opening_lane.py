@@ -39,6 +39,7 @@ import json
 import logging
 import re
 import time
+import weakref
 from dataclasses import dataclass
 
 import redis
@@ -245,6 +246,32 @@ def _checked_lookup(request: WSGIRequest, entry_id: int, unit_id: int, owner_id:
     return _lookup(entry_id, household, unit_id, owner_id, SHOWN)
 
 
+# The lane's one statement, prepared once per database connection: planning a join
+# of six tables cost PostgreSQL more than running it (0.8 ms a lookup, 0.2 ms
+# prepared), thousands of times in a rush. The owner's row is read by its key alone
+# (OFFSET 0 keeps the planner from reaching it through a partial index of live
+# customers, which it did, scanning them all), then checked.
+_LOOKUP = "anju_opening_lookup"
+_LOOKUP_SQL = f"""
+    PREPARE {_LOOKUP} (bigint, bigint, bigint, bigint[], text[], text[]) AS
+    SELECT e.session_id, u.status, su.id IS NOT NULL
+    FROM {SessionEntry._meta.db_table} e
+    JOIN {IntentDeposit._meta.db_table} d ON d.id = e.deposit_id
+    JOIN {SelectionSession._meta.db_table} s ON s.id = e.session_id
+    JOIN (
+        SELECT merged_into_id, anonymised_at FROM {Customer._meta.db_table}
+        WHERE id = $1 OFFSET 0
+    ) c ON c.merged_into_id IS NULL AND c.anonymised_at IS NULL
+    LEFT JOIN {SessionUnit._meta.db_table} su
+        ON su.session_id = e.session_id AND su.unit_id = $2
+    LEFT JOIN {Unit._meta.db_table} u ON u.id = su.unit_id
+    WHERE e.id = $3 AND d.customer_id = ANY($4)
+      AND s.mode = ANY($5) AND s.status = ANY($6)
+"""
+# The database connections (psycopg2's, one per thread) that have it prepared.
+_prepared: weakref.WeakSet = weakref.WeakSet()
+
+
 def _lookup(
     entry_id: int,
     household: frozenset[int],
@@ -257,20 +284,12 @@ def _lookup(
     (not merged away or anonymised: owner_required's question); None when there is
     no such entry or owner."""
     with connection.cursor() as cursor:
+        raw = connection.connection
+        if raw not in _prepared:
+            cursor.execute(_LOOKUP_SQL)
+            _prepared.add(raw)
         cursor.execute(
-            f"""
-            SELECT e.session_id, u.status, su.id IS NOT NULL
-            FROM {SessionEntry._meta.db_table} e
-            JOIN {IntentDeposit._meta.db_table} d ON d.id = e.deposit_id
-            JOIN {SelectionSession._meta.db_table} s ON s.id = e.session_id
-            JOIN {Customer._meta.db_table} c
-                ON c.id = %s AND c.merged_into_id IS NULL AND c.anonymised_at IS NULL
-            LEFT JOIN {SessionUnit._meta.db_table} su
-                ON su.session_id = e.session_id AND su.unit_id = %s
-            LEFT JOIN {Unit._meta.db_table} u ON u.id = su.unit_id
-            WHERE e.id = %s AND d.customer_id = ANY(%s)
-              AND s.mode = ANY(%s) AND s.status = ANY(%s)
-            """,
+            f"EXECUTE {_LOOKUP} (%s, %s, %s, %s, %s, %s)",
             [
                 owner_id,
                 unit_id,

@@ -96,6 +96,11 @@ def _post(
     return Answer(started[0], started[1], body)
 
 
+def _prepare_the_lookup() -> None:
+    """The lane's statement is prepared on its connection's first lookup."""
+    opening_lane._lookup(0, frozenset([0]), 0, 0, opening_lane.SHOWN)
+
+
 @pytest.fixture
 def lane():
     """Records each answer of the lane (None: left to Django)."""
@@ -164,6 +169,7 @@ def test_an_owner_choosing_for_their_own_entry_needs_no_household_check(
     selection_make(session=session, entry=rival, unit=units[0], channel="online")
     cookie = portal.session_for(entry.deposit.customer).session_key  # never checked
     opening_lane.available_units(session.pk)
+    _prepare_the_lookup()
     with django_assert_max_num_queries(1):  # the entry, the owner, the unit
         answer = _post(entry.pk, units[0].pk, cookie=cookie)
     assert lane[0] is not None and answer.json()["result"] == "taken"
@@ -323,6 +329,7 @@ def test_a_unit_another_phone_is_claiming_is_taken_without_a_transaction(
     assert opening_lane._claim(session.pk, units[3].pk)  # another phone's claim
     cookie = _signed_in(entry.deposit.customer)
     opening_lane.available_units(session.pk)  # read a moment ago by another phone
+    _prepare_the_lookup()
     # The owner, the entry with its session and unit: one statement, no lock.
     with django_assert_max_num_queries(1):
         data = _post(entry.pk, units[3].pk, cookie=cookie).json()
@@ -376,3 +383,45 @@ def test_the_units_on_sale_are_read_once_a_moment_whatever_their_number(online):
         again = opening_lane.available_units(session.pk)
     assert len(first) == 1 and len(second) == 0
     assert fresh == again and len(fresh) == len(units) + 24
+
+
+def test_the_lookup_is_prepared_once_per_connection_and_again_after_a_reconnect(
+    online,
+):
+    from django.db import connection
+
+    _session, units, entry, _rival = online
+    owner = entry.deposit.customer.pk
+    args = (entry.pk, frozenset([owner]), units[0].pk, owner, opening_lane.SHOWN)
+    found = opening_lane._lookup(*args)
+    assert found == (entry.session_id, Unit.Status.AVAILABLE, True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name = %s",
+            [opening_lane._LOOKUP],
+        )
+        assert cursor.fetchone()[0] == 1
+    assert opening_lane._lookup(*args) == found  # no second PREPARE
+
+
+def test_the_owner_is_read_by_its_key_not_through_the_live_customers_index(online):
+    """With the owner's conditions in the join, PostgreSQL scanned the partial
+    index of live customers for the owner's id."""
+    from django.db import connection
+
+    _session, units, entry, _rival = online
+    owner = entry.deposit.customer.pk
+    with connection.cursor() as cursor:
+        body = opening_lane._LOOKUP_SQL.split(" AS", 1)[1]
+        cursor.execute(
+            "EXPLAIN "
+            + body.replace("$1", "%s")
+            .replace("$2", "%s")
+            .replace("$3", "%s")
+            .replace("$4", "%s")
+            .replace("$5", "%s")
+            .replace("$6", "%s"),
+            [owner, units[0].pk, entry.pk, [owner], ["online"], ["open"]],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "customers_customer_pkey" in plan, plan
