@@ -796,9 +796,9 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=500)
     parser.add_argument("--screens", type=int, default=300)
     # The page server's threads serve pages only (the streams have their own
-    # server). Since the lane answers most of the rush in ~1.5 ms, one worker per
-    # core with 16 threads (to overlap the waits on PostgreSQL) did best: p95
-    # 10.8 s against 14.0 (2 × 8), 13.0 (2 × 32) and 14.4 (4 × 8), README.
+    # server). Since the lane answers most of the rush in ~1.5 ms, 16 threads per
+    # worker (to overlap the waits on PostgreSQL) did best, with 2 to 4 workers
+    # within the runs' spread (README, "The rush, measured").
     # --streams-with-pages needs threads for the streams too (4 × 90 before).
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
