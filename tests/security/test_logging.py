@@ -123,6 +123,17 @@ def test_the_log_sms_backend_writes_no_number_text_or_link(captured, settings):
     assert f"{len(text)} characters" in output
 
 
+def test_the_log_sms_backends_message_ids_are_never_masked_as_numbers():
+    """A hex id held a run of digits like a mobile number about once in a hundred
+    sends, and was logged half masked (the test above then failed)."""
+    from crm_site.logging import mask_text
+    from crm_site.messaging import _logged_message_id
+
+    ids = [_logged_message_id() for _ in range(5000)]
+    assert all(mask_text(f"SMS {i} sent") == f"SMS {i} sent" for i in ids)
+    assert len(set(ids)) == len(ids) and all(len(i) == 32 for i in ids)
+
+
 def test_the_masked_console_mail_backend_prints_no_body_name_or_link():
     stream = io.StringIO()
     backend = MaskedConsoleEmailBackend(stream=stream)
