@@ -7,7 +7,8 @@ locale, CSRF, authentication, messages, …) and the view, each answer cost ~10 
 CPU, and the last phone of the rush waited half a minute for the others'. This lane
 answers the phone's script (``POST …/opening/<entry>/units/<unit>/`` with ``Accept:
 application/json``) in the page server's WSGI callable (crm_site.lanes), with the
-same checks and the same answers as the view, for ~1 ms:
+same checks and the same answers as the view, for ~1.5 ms of the page server's CPU
+(bench/opening.py):
 
 - the CSRF token, by Django's own CsrfViewMiddleware;
 - the owner: the portal's session cookie, then what ``owner_required`` asks (signed
@@ -76,7 +77,7 @@ log = logging.getLogger(__name__)
 
 SOLD_WORDS = gettext_noop("This unit was just sold. Please choose another one.")
 # How long a unit's claim holds back other phones: far longer than a claim takes
-# (~20 ms), short enough that a claimer that died frees the unit at once.
+# (~10 ms, longer in the rush's queue), short enough that a claimer that died frees the unit at once.
 CLAIM_SECONDS = 5.0
 AVAILABLE_SECONDS = 1.0
 MAX_BODY = 4096
