@@ -130,7 +130,16 @@ TEMPLATES = [
                 "crm_site.context_processors.portal_navigation",
             ],
         },
-    }
+    },
+    # Row templates (``templates/<app>/_x_rows.jinja``) for the loops of the busiest
+    # pages, called from Django templates with {% rows %}; see crm_site/jinja.py.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "NAME": "jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "crm_site.jinja.environment"},
+    },
 ]
 
 # Databases and Redis ------------------------------------------------------

@@ -163,7 +163,8 @@ def test_static_files_keep_their_caching(db):
 
 
 def _templates() -> list[Path]:
-    return sorted(TEMPLATES.rglob("*.html"))
+    # Django templates and the Jinja2 row templates (crm_site/jinja.py).
+    return sorted([*TEMPLATES.rglob("*.html"), *TEMPLATES.rglob("*.jinja")])
 
 
 def test_templates_have_no_inline_script():
