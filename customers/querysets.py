@@ -350,11 +350,11 @@ def search_ids(text: str, *, user: User | None) -> list[int]:
         digits = "".join(ch for ch in text if ch.isdigit())
         full = try_normalize_phone(text) if len(digits) >= 7 else None
         if full:
-            return _ids(live.filter(mobile=full)) + list(
-                points.filter(value=full).values_list("customer_id", flat=True)[
-                    :SEARCH_CAP
-                ]
-            )
+            # A whole number matches a handful of rows on two indexes: one round
+            # trip for both (UNION ALL), as on every phone search of the list.
+            mobiles = live.filter(mobile=full).order_by().values_list("pk", flat=True)
+            others = points.filter(value=full).values_list("customer_id", flat=True)
+            return list(mobiles.union(others, all=True)[:SEARCH_CAP])
         if len(digits) >= MIN_RUN:
             return list(dict.fromkeys(_digit_run_ids(digits, user=user)))
         return []

@@ -10,6 +10,7 @@ from customers.identity import (
     validate_resident_id,
 )
 from customers.models import ContactPoint, Customer
+from customers.querysets import search_ids
 from customers.search import pinyin_keys
 from tests.factories import CustomerFactory
 
@@ -86,6 +87,17 @@ def test_search_finds_a_number_kept_as_a_further_contact(people):
         people["zhangsan"]
     ]
     assert list(Customer.objects.search("5678", user=None)) == [people["zhangsan"]]
+
+
+def test_a_whole_number_is_looked_up_in_one_query(people, django_assert_num_queries):
+    """The mobile and the further numbers, in one round trip (UNION ALL)."""
+    other = CustomerFactory(name="赵六", mobile="+8613900001111")
+    ContactPoint.objects.create(
+        customer=people["zhangsan"], kind="mobile", value="+8613900001111"
+    )
+    with django_assert_num_queries(1):
+        ids = search_ids("139 0000 1111", user=None)
+    assert sorted(ids) == sorted([other.pk, people["zhangsan"].pk])
 
 
 def test_search_ranks_the_exact_name_first(consultant):
