@@ -129,6 +129,9 @@ TEMPLATES = [
                 "crm_site.context_processors.navigation",
                 "crm_site.context_processors.portal_navigation",
             ],
+            # {% load i18n %} with constant {% translate %} rendered once per language
+            # (crm_site/templatetags/translate_once.py).
+            "libraries": {"i18n": "crm_site.templatetags.translate_once"},
         },
     },
     # Row templates (``templates/<app>/_x_rows.jinja``) for the loops of the busiest
