@@ -89,9 +89,10 @@ def filter_querystring(data: QueryDict) -> str:
 
 @see_required("customers.view_customer")
 def customer_list(request: HttpRequest) -> HttpResponse:
-    form = CustomerFilterForm(request.GET or None, user=request.user)
+    # The plain list needs no form (its filter selects come from the cache).
+    form = CustomerFilterForm(request.GET, user=request.user) if request.GET else None
     qs = Customer.objects.visible_to(request.user).identifiable().for_rows()
-    qs = form.filter(qs) if request.GET else qs.ranked()
+    qs = form.filter(qs) if form is not None else qs.ranked()
     # The rows behind an explorer cell (customers.value): no query without ?drill=.
     qs, drill = insight.drill_apply(request, qs)
     page = paginate(qs, page=request.GET.get("page"))
@@ -123,7 +124,6 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "query": request.GET.get("q", ""),
             "filter_query": filter_querystring(request.GET),
             "saved_filters": _saved_filters(request.user),
-            "save_form": SavedFilterForm(),
             "can_add": request.user.has_perm("customers.add_customer"),
             "can_export": request.user.has_perm("customers.export_customer"),
             "can_see_value": value.may_see_value(request.user),
@@ -132,7 +132,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _filter_fields(request: HttpRequest, form: CustomerFilterForm) -> str:
+def _filter_fields(request: HttpRequest, form: CustomerFilterForm | None) -> str:
     """The list's filter selects as HTML, cached per language, scope and chosen values:
     the consultant and tag lists cost two queries and most of the form's rendering,
     and are the same for every user of a team."""
@@ -151,7 +151,8 @@ def _filter_fields(request: HttpRequest, form: CustomerFilterForm) -> str:
     return fragments.cached(
         f"customer-filters:{scope}:{digest}",
         lambda: render_to_string(
-            "customers/customer_list.html#filter-fields", {"form": form}
+            "customers/customer_list.html#filter-fields",
+            {"form": form or CustomerFilterForm(user=user)},
         ),
         depends_on=[User, User.groups.through, Tag],
     )
