@@ -100,6 +100,20 @@ def test_a_whole_number_is_looked_up_in_one_query(people, django_assert_num_quer
     assert sorted(ids) == sorted([other.pk, people["zhangsan"].pk])
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("zhangsan", "zhangsan"), ("远景", "company"), ("王小明", "wangxiaoming")],
+)
+def test_the_text_lookups_run_in_one_query(
+    people, django_assert_num_queries, text, expected
+):
+    """Name, company, initials and full pinyin: each its own lookup, one round trip."""
+    with django_assert_num_queries(1):
+        ids = search_ids(text, user=None)
+    assert people[expected].pk in ids
+    assert len(ids) == len(set(ids))
+
+
 def test_search_ranks_the_exact_name_first(consultant):
     later = CustomerFactory(name="张三丰")
     exact = CustomerFactory(name="张三")
