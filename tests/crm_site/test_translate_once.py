@@ -75,3 +75,20 @@ def test_a_variable_message_follows_the_variable():
     with translation.override("en"):
         assert template.render(Context({"word": "Customers"})) == "Customers"
         assert template.render(Context({"word": "Stage"})) == "Stage"
+
+
+def test_only_the_intended_library_name_is_used_twice(monkeypatch):
+    """Django's templates.W003 is silenced for the i18n library; crm_site.checks still
+    warns about any other name two modules share."""
+    from crm_site import checks
+
+    assert checks.template_library_names_check() == []
+    real = checks.get_template_tag_modules
+
+    def with_a_clash():
+        yield from real()
+        yield "money", "elsewhere.templatetags.money"
+
+    monkeypatch.setattr(checks, "get_template_tag_modules", with_a_clash)
+    (warning,) = checks.template_library_names_check()
+    assert warning.id == "crm_site.W003" and "'money'" in warning.msg
