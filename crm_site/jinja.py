@@ -14,7 +14,9 @@ What a row template may do is deliberately little:
   ``.jinja`` files); every label comes translated in the rows or as an argument;
 - no undefined names: ``StrictUndefined`` makes a misspelt attribute an error in
   tests instead of an empty cell;
-- autoescaping on, as in Django templates; Django's safe strings stay unescaped.
+- autoescaping on, as in Django templates; Django's safe strings stay unescaped;
+- ``submission_token()`` prints a form's one-time token as ``{% submission_token %}``
+  does; the CSRF token is passed in (``csrf_token=csrf_token``), the same for the page.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from jinja2 import Environment, StrictUndefined
 
 
 def environment(**options: Any) -> Environment:
+    from crm_site.templatetags.submit_once import submission_token
+
     options["undefined"] = StrictUndefined
     options["autoescape"] = True
-    return Environment(**options)
+    env = Environment(**options)
+    # {% submission_token %} of a row's form: a new one-time token per call.
+    env.globals["submission_token"] = submission_token
+    return env

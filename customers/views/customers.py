@@ -376,7 +376,7 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
                 if next_follow_up
                 else "",
             )
-            return render(request, "customers/_quick_log_rows.html", {"rows": [row]})
+            return render(request, "customers/_quick_log_done.html", {"row": row})
         if not request.htmx:
             messages.success(request, _("Logged on the timeline."))
             return redirect(customer)
