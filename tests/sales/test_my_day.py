@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm_site.submissions import FIELD
 from customers import services as customer_services
 from customers.models import Interaction
 from sales.models import Project, Registration
@@ -58,6 +60,10 @@ def test_my_day_lists_only_what_can_be_acted_on(client, consultant, project):
     # The number to call (the consultant's own customer: in full) and a log form.
     assert 'href="tel:+8613800001111"' in body
     assert body.count('data-testid="quick-log-form"') == 2
+    # Each row's form has the page's CSRF token and a one-time token of its own.
+    csrf = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body))
+    tokens = re.findall(rf'name="{FIELD}" value="([^"]+)"', body)
+    assert len(csrf) == 1 and len(tokens) == len(set(tokens)) >= 2
 
 
 def test_one_click_log_replaces_the_row_and_renews_the_protection(
