@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from crm_site.notifications import unread_count
-from crm_site.reversing import cached_reverse
+from crm_site.reversing import cached_reverse, cached_reverse_all
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,14 @@ def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": [], "header_urls": {"home": cached_reverse("home")}}
-    allowed = [
-        (label, cached_reverse(url_name), icon)
+    shown = [
+        (label, url_name, icon)
         for label, url_name, icon, perm in NAVIGATION
         if perm is None or user.has_perm(perm)
+    ]
+    urls = cached_reverse_all(url_name for _l, url_name, _i in shown)
+    allowed = [
+        (label, url, icon) for (label, _n, icon), url in zip(shown, urls, strict=True)
     ]
     # The item whose URL is the longest prefix of the page is the active one, so
     # /sales/today/ lights "My day" and /sales/deals/ lights "Sales".
@@ -103,7 +107,9 @@ def navigation(request: HttpRequest) -> dict:
         # What the items show besides their labels (the language's): the header is
         # rendered once per process for it (base.html, {% memo %}).
         "nav_key": tuple((item.url, item.active) for item in items),
-        "header_urls": {key: cached_reverse(name) for key, name in HEADER_URLS.items()},
+        "header_urls": dict(
+            zip(HEADER_URLS, cached_reverse_all(HEADER_URLS.values()), strict=True)
+        ),
         "can_use_admin": user.has_perm("crm_site.use_admin"),
         # Counted only when a page shows the bell (htmx fragments do not), cached per
         # user (crm_site.notifications.unread_count).

@@ -9,6 +9,7 @@ Both are keyed by script prefix and URL configuration, like reverse() itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from django.conf import settings
@@ -39,6 +40,14 @@ def _key() -> tuple[str, str | None]:
 def cached_reverse(url_name: str) -> str:
     """reverse(url_name) of a URL name without arguments."""
     return _reversed(url_name, *_key())
+
+
+def cached_reverse_all(url_names: Iterable[str]) -> list[str]:
+    """cached_reverse of each name, the prefix and URL configuration read once (each
+    read goes through asgiref's context-local storage: the header's two dozen links
+    spent more there than in the remembered URLs)."""
+    key = _key()
+    return [_reversed(url_name, *key) for url_name in url_names]
 
 
 def reverse_id(url_name: str, pk: int) -> str:

@@ -129,7 +129,7 @@ def test_the_header_links_lead_where_they_say(client, consultant):
 
 @pytest.mark.django_db
 def test_remembered_urls_are_the_urls_reverse_gives(consultant):
-    from crm_site.reversing import cached_reverse, reverse_id
+    from crm_site.reversing import cached_reverse, cached_reverse_all, reverse_id
 
     customer = CustomerFactory(assigned_consultant=consultant)
     assert customer.get_absolute_url() == reverse(
@@ -140,6 +140,8 @@ def test_remembered_urls_are_the_urls_reverse_gives(consultant):
             "customers:interaction-create", args=[pk]
         )
     assert cached_reverse("sales:my-day") == reverse("sales:my-day")
+    names = ["home", "sales:my-day", "customers:customer-list", "logout"]
+    assert cached_reverse_all(names) == [reverse(name) for name in names]
     with pytest.raises(NoReverseMatch):
         reverse_id("customers:contact-point-delete", 1)
 
