@@ -34,6 +34,7 @@ from customers.models import (
     Tag,
 )
 from customers.phones import InvalidPhone, normalize_phone
+from customers.querysets import search_text
 
 
 def duplicate_message(existing: Customer, user: User) -> str:
@@ -437,6 +438,13 @@ class CustomerFilterForm(InputLimits, forms.Form):
         cleaned = super().clean()
         clean_date_range(self, "contact_after", "contact_before")
         return cleaned
+
+    def searches(self) -> bool:
+        """Whether filter() narrows the list by a search text (to a few ids)."""
+        self.is_valid()
+        return "q" not in self.errors and bool(
+            search_text(self.cleaned_data.get("q") or "")
+        )
 
     def filter(self, qs):
         """Apply the valid filters; invalid values are ignored (and shown as errors)."""

@@ -187,9 +187,7 @@ class CustomerQuerySet(AuditedQuerySet):
         name first, then names starting with the text. ``user`` is who searches (None:
         the system): a number they see masked is not found by its hidden digits.
         """
-        # NUL never reaches PostgreSQL (it refuses it in text): multipart forms are
-        # not screened by crm_site.middleware.InputGuardMiddleware.
-        text = " ".join(text.replace("\x00", "").split())
+        text = search_text(text)
         if not text:
             return self
         # Up to a few thousand ids: one array parameter (crm_site.lookups).
@@ -236,6 +234,13 @@ SEARCH_CAP = 1000
 # The shortest run of digits searched: a trigram, the unit of the index. One or two
 # digits would match nearly every customer.
 MIN_RUN = 3
+
+
+def search_text(text: str) -> str:
+    """The text a search looks for ("" when it looks for nothing): NUL never reaches
+    PostgreSQL (it refuses it in text; multipart forms are not screened by
+    crm_site.middleware.InputGuardMiddleware), and runs of spaces are one space."""
+    return " ".join(text.replace("\x00", "").split())
 
 
 def _ids(qs: QuerySet, *, common: bool = False) -> list[int]:

@@ -93,7 +93,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET, user=request.user) if request.GET else None
     # A search narrows to a few ids first (Customer.objects.search): the scope is then
     # checked on those rows, written as for one customer (quicker to plan).
-    searching = bool(request.GET.get("q", "").strip())
+    searching = form is not None and form.searches()
     qs = (
         Customer.objects.visible_to(request.user, one=searching)
         .identifiable()

@@ -117,3 +117,30 @@ def test_search_as_you_type_returns_only_the_results(
     assert response.status_code == 200 and "<html" not in body
     assert 'id="results"' in body and "张三" in body and "赵六" not in body
     assert count_queries(lambda: client.get(LIST, {"q": "张"}, **headers)) <= 10
+
+
+def _page_query(client, params) -> tuple[str, set[str]]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(LIST, params)
+    sql = next(
+        q["sql"] for q in queries if "search_rank" in q["sql"] or "LIMIT 26" in q["sql"]
+    )
+    return sql, names(response)
+
+
+def test_a_search_checks_the_team_scope_on_the_ids_it_found(
+    client, sales_manager, consultant, other_consultant, far_consultant
+):
+    """Written as for one customer (the team as a subquery) when a search has
+    narrowed the rows; as the list of member ids otherwise, an ignored text too."""
+    CustomerFactory(name="周冬梅", assigned_consultant=consultant)
+    CustomerFactory(name="周冬雪", assigned_consultant=far_consultant)
+    client.force_login(sales_manager)
+    searched, found = _page_query(client, {"q": "周冬"})
+    assert found == {"周冬梅"}
+    assert '"crm_site_user"."team_id"' in searched or 'U0."team_id"' in searched
+    listed, _ = _page_query(client, {"q": "周" * 101})
+    assert "team_id" not in listed and "ANY(" in listed
