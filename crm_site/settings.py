@@ -197,6 +197,10 @@ if DATABASE_REPLICA_URL:
     # test database's name (tests/crm_site/test_replica.py).
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["crm_site.replica.ReplicaRouter"]
+# The busiest pages' queries run as statements prepared once per connection
+# (crm_site.prepared). Off behind a pooler in transaction mode, which does not keep a
+# server connection's prepared statements for the next transaction.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

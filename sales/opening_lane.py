@@ -40,7 +40,6 @@ import json
 import logging
 import re
 import time
-import weakref
 from dataclasses import dataclass
 
 import redis
@@ -58,7 +57,7 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from crm_site import live, portal
+from crm_site import live, portal, prepared
 from crm_site.permissions import signed_in_owner
 from customers.models import Customer
 from sales.models import (
@@ -269,8 +268,6 @@ _LOOKUP_SQL = f"""
     WHERE e.id = $3 AND d.customer_id = ANY($4)
       AND s.mode = ANY($5) AND s.status = ANY($6)
 """
-# The database connections (psycopg2's, one per thread) that have it prepared.
-_prepared: weakref.WeakSet = weakref.WeakSet()
 
 
 def _lookup(
@@ -285,10 +282,7 @@ def _lookup(
     (not merged away or anonymised: owner_required's question); None when there is
     no such entry or owner."""
     with connection.cursor() as cursor:
-        raw = connection.connection
-        if raw not in _prepared:
-            cursor.execute(_LOOKUP_SQL)
-            _prepared.add(raw)
+        prepared.ensure_statement(connection, cursor, _LOOKUP, _LOOKUP_SQL)
         cursor.execute(
             f"EXECUTE {_LOOKUP} (%s, %s, %s, %s, %s, %s)",
             [

@@ -22,6 +22,7 @@ from crm_site import confirm, insight
 from crm_site.models import JobRun, User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
+from crm_site.prepared import prepared_statements
 from crm_site.replica import reads_from_replica
 from crm_site.validation import parse_date, parse_id
 from customers.forms import InteractionForm
@@ -123,6 +124,7 @@ def _grid_context(request: HttpRequest, building: Building) -> dict:
 
 
 @see_required("sales.view_sales_desk")
+@prepared_statements
 def building_grid(request: HttpRequest, pk: int) -> HttpResponse:
     building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
     return render(request, "sales/building_grid.html", _grid_context(request, building))
@@ -384,6 +386,7 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
 
 
 @see_required("sales.view_sales_desk")
+@prepared_statements
 def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_deal(request, _visible_deal(request, pk))
 

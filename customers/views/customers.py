@@ -24,6 +24,7 @@ from crm_site.cache import CacheUnavailable
 from crm_site.models import User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required, self_service
+from crm_site.prepared import prepared_statements
 from customers import selectors, services, value
 from customers.forms import (
     ConsentForm,
@@ -260,6 +261,7 @@ def _blank_forms() -> dict[str, str]:
 
 
 @see_required("customers.view_customer")
+@prepared_statements
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # One query for the customer, its tags and whether the user may change it; the
     # other apps' panels load right after the page (customer_panels), the rarely read
@@ -294,6 +296,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @see_required("customers.view_customer")
+@prepared_statements
 def customer_panels(request: HttpRequest, pk: int) -> HttpResponse:
     """What other apps add to the customer page (crm_site.panels), loaded right after
     the page; each panel's own context function decides what this user sees."""
@@ -339,6 +342,7 @@ def customer_consents(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @see_required("customers.view_customer")
+@prepared_statements
 def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     """The timeline alone, for htmx: filtering by kind and paging re-render just it."""
     customer = _visible_customer(request, pk)

@@ -20,6 +20,7 @@ from crm_site import confirm, insight
 from crm_site.overview import moment
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
+from crm_site.prepared import prepared_statements
 from crm_site.validation import parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
@@ -310,6 +311,7 @@ def _request(request: HttpRequest, pk: int) -> ServiceRequest:
 
 
 @see_required("service.view_service_request")
+@prepared_statements
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_detail(request, _request(request, pk))
 

@@ -1,0 +1,178 @@
+"""Prepared statements (crm_site.prepared): the same rows as the plain statement, one
+PREPARE per connection, and nothing broken by what PostgreSQL will not prepare."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from crm_site import prepared
+from customers.models import Customer
+from tests.factories import CustomerFactory
+
+
+@pytest.fixture(autouse=True)
+def no_statements_yet(request):
+    """Each test starts from a connection with nothing prepared (the connection
+    outlives a test; other tests may have prepared on it)."""
+    if "django_db" not in request.keywords:
+        return
+    request.getfixturevalue("db")
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection._anju_prepared = None
+
+
+def _prepared_sql() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _run(sql: str, params) -> list[tuple]:
+    with connection.execute_wrapper(prepared._execute), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def test_placeholders_are_numbered_as_the_driver_reads_them():
+    sql = "SELECT a FROM t WHERE b = %s AND c LIKE 'x%%' AND d = ANY(%s) AND e = %s"
+    assert prepared._numbered(sql) == (
+        "SELECT a FROM t WHERE b = $1 AND c LIKE 'x%' AND d = ANY($2) AND e = $3"
+    )
+    # "%%s" is a percent sign followed by the letter s, not a placeholder.
+    assert prepared._numbered("SELECT '%%s', %s") == "SELECT '%s', $1"
+
+
+def test_only_plain_parameters_have_a_type():
+    now = timezone.now()
+    assert [
+        prepared._pg_type(value)
+        for value in (
+            True,
+            7,
+            "王",
+            now,
+            now.replace(tzinfo=None),
+            datetime.date(2026, 12, 4),
+            Decimal("1.5"),
+            1.5,
+            [1, 2],
+            ["a"],
+        )
+    ] == [
+        "boolean",
+        "bigint",
+        "text",
+        "timestamptz",
+        "timestamp",
+        "date",
+        "numeric",
+        "double precision",
+        "bigint[]",
+        "text[]",
+    ]
+    # No type to give: a NULL, an empty or mixed list, anything else (JSON).
+    for value in (None, [], [1, "a"], [True], (1, 2), {"a": 1}):
+        assert prepared._pg_type(value) is None
+
+
+@pytest.mark.django_db
+def test_a_statement_is_prepared_once_per_connection_and_gives_the_same_rows():
+    customers = CustomerFactory.create_batch(3)
+    sql = (
+        'SELECT "id", "name" FROM "customers_customer" '
+        'WHERE "id" = ANY(%s) AND "name" LIKE %s ORDER BY "id"'
+    )
+    params = [[c.pk for c in customers], "%"]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        plain = cursor.fetchall()
+    assert _run(sql, params) == plain == [(c.pk, c.name) for c in customers]
+    assert _run(sql, params) == plain
+    statements = _prepared_sql()
+    assert len(statements) == 1
+    assert "ANY($1)" in statements[0] and "LIKE $2" in statements[0]
+
+
+@pytest.mark.django_db
+def test_a_statement_postgresql_refuses_runs_plainly_and_keeps_the_transaction():
+    # substring(text, bigint) does not exist: PREPARE fails, the plain statement
+    # (its literal an integer) runs.
+    sql = "SELECT substring(%s, %s)"
+    with transaction.atomic():
+        assert _run(sql, ["安居客户", 3]) == [("客户",)]
+        # The transaction is still usable, and the refusal is remembered.
+        assert Customer.objects.count() == 0
+        assert (sql, ("text", "bigint")) in prepared._refused
+        assert _run(sql, ["安居客户", 3]) == [("客户",)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refusal_outside_a_transaction_runs_plainly_too():
+    assert connection.get_autocommit()
+    assert _run("SELECT left(%s, %s)", ["安居", 1]) == [("安",)]
+    assert _run("SELECT repeat(%s, %s)", ["安", 2]) == [("安安",)]
+
+
+@pytest.mark.django_db
+def test_what_has_no_plain_type_is_not_prepared():
+    before = len(_prepared_sql())
+    assert _run("SELECT %s IS NULL", [None]) == [(True,)]
+    assert _run("SELECT 1 WHERE 1 = ANY(%s)", [[]]) == []
+    # Not a SELECT: never prepared.
+    with connection.execute_wrapper(prepared._execute), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = %s", ["5s"])
+    assert len(_prepared_sql()) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_prepares_again():
+    sql = 'SELECT count(*) FROM "customers_customer" WHERE "id" > %s'
+    assert _run(sql, [0]) == [(0,)]
+    connection.close()
+    connection.connect()
+    try:
+        assert _run(sql, [0]) == [(0,)]
+        assert any("customers_customer" in s for s in _prepared_sql())
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db
+def test_a_connection_holds_at_most_max_statements(monkeypatch):
+    monkeypatch.setattr(prepared, "MAX_STATEMENTS", 2)
+    for n in range(4):
+        assert _run(f"SELECT {n} + %s", [1]) == [(n + 1,)]
+    assert len([s for s in _prepared_sql() if "$1" in s]) <= 2
+
+
+@pytest.mark.django_db
+def test_the_customer_page_runs_its_queries_prepared_with_the_same_page(
+    client, sales_manager, settings
+):
+    customer = CustomerFactory(assigned_consultant=sales_manager, name="周冬梅")
+    url = reverse("customers:customer-detail", args=[customer.pk])
+    client.force_login(sales_manager)
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    plain = client.get(url)
+    settings.DATABASE_PREPARED_STATEMENTS = True
+    client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get(url)
+    assert again.status_code == plain.status_code == 200
+    # The one-time tokens differ between any two renderings; the rest does not.
+    assert _without_tokens(again.content) == _without_tokens(plain.content)
+    assert any(q["sql"].startswith("EXECUTE anju_q") for q in queries.captured_queries)
+
+
+def _without_tokens(html: bytes) -> str:
+    import re
+
+    return re.sub(r"[A-Za-z0-9_:\-]{32,}", "", html.decode())
