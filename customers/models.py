@@ -19,7 +19,7 @@ from crm_site.reversing import reverse_id
 from customers.identity import mask_id_number
 from customers.phones import format_phone, mask_phone
 from customers.querysets import (
-    CustomerQuerySet,
+    CustomerManager,
     NameBigrams,
     NameChars,
     NationalDigits,
@@ -195,7 +195,7 @@ class Customer(models.Model):
         editable=False,
     )
 
-    objects = CustomerQuerySet.as_manager()
+    objects = CustomerManager()
 
     # The business facts of a customer: every change to one leaves an audit entry
     # (crm_site.audit; bulk updates of them go through audited_update).

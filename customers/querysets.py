@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from functools import reduce
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -104,6 +105,49 @@ def bigrams(text: str) -> list[str]:
     return list(dict.fromkeys(text[i : i + 2] for i in range(len(text) - 1)))
 
 
+class ScopeKey(NamedTuple):
+    """Everything a user's customer scope depends on: two users with the same key
+    see the same customers, and _scope_filter builds the scope from it alone."""
+
+    for_change: bool
+    one: bool
+    user_id: int
+    team_id: int | None
+    all: bool
+    team: bool
+    own: bool
+    consented: bool
+    service: bool
+    # The team's ids where the scope lists them (the list form, one=False).
+    members: tuple[int, ...]
+
+    @classmethod
+    def of(cls, user: User, *, for_change: bool, one: bool) -> ScopeKey:
+        team = user.has_perm("customers.scope_team")
+        return cls(
+            for_change=for_change,
+            one=one,
+            user_id=user.pk,
+            team_id=user.team_id,
+            all=user.has_perm("customers.scope_all"),
+            team=team,
+            own=user.has_perm("customers.scope_own"),
+            consented=user.has_perm("customers.scope_consented"),
+            service=user.has_perm("customers.scope_service"),
+            members=tuple(user.team_member_ids())
+            if team and user.team_id and not one
+            else (),
+        )
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope_of(model, key: ScopeKey) -> QuerySet:
+    """The scope's queryset, built once per process and key; callers take a clone
+    (.all()) and never evaluate it. Building it (Q objects, two subqueries, their
+    resolution) cost ~0.5 ms a call, twice on the customer page."""
+    return CustomerQuerySet(model=model)._scope_filter(key)
+
+
 class CustomerQuerySet(AuditedQuerySet):
     def live(self) -> QuerySet:
         """Customers not absorbed by a merge."""
@@ -118,51 +162,62 @@ class CustomerQuerySet(AuditedQuerySet):
         perm = "customers.change_customer" if for_change else "customers.view_customer"
         if not user.is_authenticated or not user.has_perm(perm):
             return self.none()
+        key = ScopeKey.of(user, for_change=for_change, one=one)
+        if getattr(self, "_fresh", False):
+            # Straight from the manager: the scope is the same queryset for every
+            # request with the same key, built once per process (_scope_of).
+            return _scope_of(self.model, key).all()
+        return self._scope_filter(key)
+
+    def _scope_filter(self, key: ScopeKey) -> QuerySet:
+        """The customers of ``key``'s scope, built from the key alone."""
         live = self.live()
-        if for_change:
+        if key.for_change:
             # An anonymised customer is never edited again (PIPL request).
             live = live.identifiable()
-        if user.has_perm("customers.scope_all"):
+        if key.all:
             return live
-        from customers.models import Customer
+        from customers.models import Customer, CustomerAccess
 
         clauses: list[Q] = []
-        from customers.models import CustomerAccess
-
-        if user.has_perm("customers.scope_team") and user.team_id:
-            if one:
+        if key.team and key.team_id:
+            if key.one:
                 # One customer (its page): the team as a subquery. PostgreSQL plans
                 # it in a fraction of the time it takes to weigh 200 ids against its
                 # statistics (0.6 ms against 1.4-2.3 ms a lookup), and it is the
                 # same users.
                 from django.contrib.auth import get_user_model
 
-                team = get_user_model().objects.filter(team_id=user.team_id)
+                team = get_user_model().objects.filter(team_id=key.team_id)
                 clauses.append(Q(assigned_consultant_id__in=team.values("pk")))
                 access = CustomerAccess.objects.filter(user_id__in=team.values("pk"))
             else:
                 # A list of ids keeps the owner index usable (no join on users);
                 # sent as one array (crm_site.lookups), however large the team.
-                members = IdArray(user.team_member_ids())
+                members = IdArray(key.members)
                 clauses.append(Q(assigned_consultant_id__any_of=members))
                 access = CustomerAccess.objects.filter(user_id__any_of=members)
             clauses.append(Q(pk__in=access.values("customer_id")))
-            if not for_change:
+            if not key.for_change:
                 clauses.append(Q(assigned_consultant__isnull=True))
-        if user.has_perm("customers.scope_own"):
-            clauses.append(Q(assigned_consultant=user))
+        if key.own:
+            clauses.append(Q(assigned_consultant_id=key.user_id))
             # Registered at another project than the one the primary owner has.
             clauses.append(
-                Q(pk__in=CustomerAccess.objects.filter(user=user).values("customer_id"))
+                Q(
+                    pk__in=CustomerAccess.objects.filter(
+                        user_id=key.user_id
+                    ).values("customer_id")
+                )
             )
-            if not for_change:
+            if not key.for_change:
                 # The public pool: unowned customers anyone in sales may see and claim.
                 clauses.append(Q(assigned_consultant__isnull=True))
-        if user.has_perm("customers.scope_consented"):
+        if key.consented:
             clauses.append(
                 Q(consent_sms=True) | Q(consent_email=True) | Q(consent_phone=True)
             )
-        if user.has_perm("customers.scope_service"):
+        if key.service:
             clauses.append(Q(stage__in=[Customer.Stage.BUYER, Customer.Stage.OWNER]))
         if not clauses:
             return self.none()
@@ -397,3 +452,12 @@ def search_ids(text: str, *, user: User | None) -> list[int]:
         if len(key) >= 3:
             lookups.append(_newest(live.filter(name_pinyin__contains=key)))
     return list(dict.fromkeys(_ids_of_all(lookups)))
+
+
+class CustomerManager(models.Manager.from_queryset(CustomerQuerySet)):
+    def get_queryset(self) -> CustomerQuerySet:
+        queryset = super().get_queryset()
+        # Nothing applied yet: a scope taken from here may come from _scope_of.
+        # Any clone (filter(), all(), ...) is a new queryset without the mark.
+        queryset._fresh = True
+        return queryset
