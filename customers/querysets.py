@@ -140,6 +140,15 @@ class ScopeKey(NamedTuple):
         )
 
 
+def scope_key(user: User, *, for_change: bool, one: bool = False) -> ScopeKey | None:
+    """The key of the customers ``user`` may see (``for_change``: change); None when
+    they may not see (change) customers at all."""
+    perm = "customers.change_customer" if for_change else "customers.view_customer"
+    if not user.is_authenticated or not user.has_perm(perm):
+        return None
+    return ScopeKey.of(user, for_change=for_change, one=one)
+
+
 @functools.lru_cache(maxsize=1024)
 def _scope_of(model, key: ScopeKey) -> QuerySet:
     """The scope's queryset, built once per process and key; callers take a clone
@@ -159,10 +168,12 @@ class CustomerQuerySet(AuditedQuerySet):
         return self.filter(anonymised_at__isnull=True)
 
     def _scope(self, user: User, *, for_change: bool, one: bool = False) -> QuerySet:
-        perm = "customers.change_customer" if for_change else "customers.view_customer"
-        if not user.is_authenticated or not user.has_perm(perm):
+        return self.in_scope(scope_key(user, for_change=for_change, one=one))
+
+    def in_scope(self, key: ScopeKey | None) -> QuerySet:
+        """The customers of the scope ``key`` (scope_key); none for None."""
+        if key is None:
             return self.none()
-        key = ScopeKey.of(user, for_change=for_change, one=one)
         if getattr(self, "_fresh", False):
             # Straight from the manager: the scope is the same queryset for every
             # request with the same key, built once per process (_scope_of).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from customers.models import (
     Tag,
 )
 from customers.phones import format_phone, mask_phone
+from customers.querysets import ScopeKey, scope_key
 
 
 def customer_list(
@@ -53,14 +55,22 @@ def customer_for_page(*, user: User) -> QuerySet:
     """The customers the user may open, each with what the 360 page shows around it
     read in the same query: owner, creator and household, the tag names
     (``tag_names``) and whether the user may change it (``can_edit``)."""
-    if user.has_perm("customers.change_customer"):
-        can_edit = Exists(
-            Customer.objects.editable_by(user, one=True).filter(pk=OuterRef("pk"))
-        )
+    return _page_customers(
+        scope_key(user, for_change=False, one=True),
+        scope_key(user, for_change=True, one=True),
+    ).all()
+
+
+@functools.lru_cache(maxsize=1024)
+def _page_customers(view: ScopeKey | None, change: ScopeKey | None) -> QuerySet:
+    """customer_for_page's queryset, built once per process and pair of scopes (its
+    joins and annotations cost ~0.3 ms a page); callers take a clone."""
+    if change is not None:
+        can_edit = Exists(Customer.objects.in_scope(change).filter(pk=OuterRef("pk")))
     else:
         can_edit = Value(False, output_field=BooleanField())
     return (
-        Customer.objects.visible_to(user, one=True)
+        Customer.objects.in_scope(view)
         .select_related("assigned_consultant", "created_by", "household", "value__tier")
         .annotate(
             tag_names=ArraySubquery(

@@ -91,3 +91,24 @@ def test_the_change_scope_is_kept_apart_from_the_view_scope(consultant, pool_cus
     assert pool_customer not in Customer.objects.editable_by(consultant)
     assert pool_customer in Customer.objects.visible_to(consultant, one=True)
     assert pool_customer not in Customer.objects.editable_by(consultant, one=True)
+
+
+@pytest.mark.django_db
+def test_the_customer_page_query_follows_both_scopes(
+    consultant, own_customer, pool_customer, others_customer, executive
+):
+    from customers.selectors import customer_for_page
+
+    def flags(user):
+        user = User.objects.get(pk=user.pk)
+        return dict(customer_for_page(user=user).values_list("pk", "can_edit"))
+
+    assert flags(consultant) == {own_customer.pk: True, pool_customer.pk: False}
+    # Seeing everyone without the right to change anyone: can_edit is never true.
+    assert set(flags(executive).values()) <= {False}
+    consultant.groups.set([Group.objects.get(name=Role.SALES_MANAGER.value)])
+    assert flags(consultant) == {
+        own_customer.pk: True,
+        pool_customer.pk: False,
+        others_customer.pk: True,
+    }
