@@ -112,3 +112,41 @@ def test_the_customer_page_query_follows_both_scopes(
         pool_customer.pk: False,
         others_customer.pk: True,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_compiling_clones_of_one_cached_scope_get_their_own_sql(
+    consultant, other_consultant, sales_manager, own_customer, others_customer
+):
+    """A gunicorn worker's threads share the cached querysets: each compiles its own
+    clone, and what one thread adds never shows in another's SQL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from customers.selectors import customer_for_page
+
+    users = [consultant, other_consultant, sales_manager]
+
+    def sql_of(user, pk):
+        return str(customer_for_page(user=user).filter(pk=pk).query)
+
+    expected = {
+        (user.pk, pk): sql_of(user, pk)
+        for user in users
+        for pk in (own_customer.pk, others_customer.pk)
+    }
+
+    def work(n):
+        try:
+            seen = []
+            for i in range(200):
+                user = users[(n + i) % 3]
+                pk = (own_customer.pk, others_customer.pk)[i % 2]
+                seen.append(sql_of(user, pk) == expected[(user.pk, pk)])
+            return all(seen)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(work, range(8)))
