@@ -18,12 +18,11 @@ Two ways in:
 - ``ensure_statement``: a hand-written ``PREPARE`` (sales.opening_lane's lookup).
 
 What is not prepared runs as before: a statement without parameters, a server-side
-cursor's (``QuerySet.iterator()``), a parameter
-whose type is not one of the plain ones below (JSON, a NULL, an empty list), and
-SQL PostgreSQL refuses to prepare (it is remembered and not tried again). Inside a
+cursor's (``QuerySet.iterator()``), a parameter whose type is not one of the plain
+ones below (JSON, a NULL, an empty list), and SQL PostgreSQL refuses to prepare (it is remembered and not tried again). Inside a
 transaction the ``PREPARE`` is wrapped in a savepoint, so a refusal cannot break it.
 ``PREPARE`` runs on the driver's cursor, outside Django's query log: query counts are
-those of the page (the ``EXECUTE`` is logged as the statement Django built).
+those of the page, and the log shows each query as ``EXECUTE anju_qN (params)``.
 
 A connection holds at most ``MAX_STATEMENTS`` of them; they go with it (connections
 live ``DJANGO_CONN_MAX_AGE`` seconds). ``DATABASE_PREPARED_STATEMENTS=false`` turns
