@@ -214,13 +214,8 @@ class CustomerQuerySet(AuditedQuerySet):
         if key.own:
             clauses.append(Q(assigned_consultant_id=key.user_id))
             # Registered at another project than the one the primary owner has.
-            clauses.append(
-                Q(
-                    pk__in=CustomerAccess.objects.filter(
-                        user_id=key.user_id
-                    ).values("customer_id")
-                )
-            )
+            own_access = CustomerAccess.objects.filter(user_id=key.user_id)
+            clauses.append(Q(pk__in=own_access.values("customer_id")))
             if not key.for_change:
                 # The public pool: unowned customers anyone in sales may see and claim.
                 clauses.append(Q(assigned_consultant__isnull=True))

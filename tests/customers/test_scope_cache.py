@@ -17,9 +17,7 @@ from tests.factories import CustomerFactory, UserFactory
 def _visible(user: User, *, one: bool = False) -> set[int]:
     # A fresh user object each time, as each request loads one.
     user = User.objects.get(pk=user.pk)
-    return set(
-        Customer.objects.visible_to(user, one=one).values_list("pk", flat=True)
-    )
+    return set(Customer.objects.visible_to(user, one=one).values_list("pk", flat=True))
 
 
 @pytest.mark.django_db
