@@ -25,7 +25,10 @@ transaction the ``PREPARE`` is wrapped in a savepoint, so a refusal cannot break
 those of the page, and the log shows each query as ``EXECUTE anju_qN (params)``.
 
 A connection holds at most ``MAX_STATEMENTS`` of them; they go with it (connections
-live ``DJANGO_CONN_MAX_AGE`` seconds). ``DATABASE_PREPARED_STATEMENTS=false`` turns
+live ``DJANGO_CONN_MAX_AGE`` seconds). When an EXECUTE finds its statement stale (a
+migration changed a column it returns while the connection lived, or the statements
+were deallocated), the connection's statements are dropped and prepared again; outside
+a transaction the query is run plainly at once. ``DATABASE_PREPARED_STATEMENTS=false`` turns
 the decorator off: behind a pooler in transaction mode (pgbouncer), statements
 prepared on one server connection are not there on the next.
 """
@@ -41,8 +44,9 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 MAX_STATEMENTS = 128
@@ -51,6 +55,9 @@ _REFUSED_MAX = 512
 _refused: set[tuple[str, tuple[str, ...]]] = set()
 _names = itertools.count(1)
 _PLACEHOLDER = re.compile(r"%([s%])")
+# What EXECUTE raises when the server's statement is not the one registered:
+# "cached plan must not change result type", "prepared statement ... does not exist".
+_STALE = (psycopg2.errors.FeatureNotSupported, psycopg2.errors.InvalidSqlStatementName)
 
 
 def _pg_type(value: Any) -> str | None:
@@ -161,7 +168,21 @@ def _execute(execute: Callable, sql: str, params, many: bool, context: dict):
     if name is None:
         return execute(sql, params, many, context)
     placeholders = ", ".join(["%s"] * len(params))
-    return execute(f"EXECUTE {name} ({placeholders})", params, many, context)
+    try:
+        return execute(f"EXECUTE {name} ({placeholders})", params, many, context)
+    except DatabaseError as error:
+        if not isinstance(error.__cause__, _STALE):
+            raise
+        # The connection's statements no longer match the server: a migration
+        # changed a column a statement returns, or something deallocated them.
+        # They are prepared again from the next query on; outside a transaction
+        # this one runs plainly now, inside one the transaction is lost anyway.
+        db._anju_prepared = None
+        if not db.get_autocommit():
+            raise
+        with db.cursor() as cursor:
+            cursor.cursor.execute("DEALLOCATE ALL")
+        return execute(sql, params, many, context)
 
 
 def prepared_statements(view: Callable) -> Callable:

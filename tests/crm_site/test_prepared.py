@@ -132,6 +132,20 @@ def test_what_has_no_plain_type_is_not_prepared():
     assert len(_prepared_sql()) == before
 
 
+@pytest.mark.django_db
+def test_a_server_side_cursor_runs_its_query_plainly():
+    customers = CustomerFactory.create_batch(3)
+    with connection.execute_wrapper(prepared._execute):
+        ids = list(
+            Customer.objects.filter(pk__gt=0)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .iterator(chunk_size=2)
+        )
+    assert ids == [c.pk for c in customers]
+    assert _prepared_sql() == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_new_connection_prepares_again():
     sql = 'SELECT count(*) FROM "customers_customer" WHERE "id" > %s'
@@ -143,6 +157,40 @@ def test_a_new_connection_prepares_again():
         assert any("customers_customer" in s for s in _prepared_sql())
     finally:
         connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_gone_stale_is_run_plainly_and_prepared_again():
+    sql = 'SELECT count(*) FROM "customers_customer" WHERE "id" > %s'
+    assert _run(sql, [0]) == [(0,)]
+    # Deallocated behind the registry's back (a reset connection, say).
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert _run(sql, [0]) == [(0,)]
+    assert _run(sql, [0]) == [(0,)]
+    assert len(_prepared_sql()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_column_changed_under_a_prepared_statement_is_read_plainly():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE anju_prepared_probe (a integer)")
+        cursor.execute("INSERT INTO anju_prepared_probe VALUES (1), (2)")
+    try:
+        sql = "SELECT a FROM anju_prepared_probe WHERE a > %s ORDER BY a"
+        assert _run(sql, [0]) == [(1,), (2,)]
+        with connection.cursor() as cursor:
+            # The statement's result type changes: PostgreSQL refuses to run it.
+            cursor.execute("ALTER TABLE anju_prepared_probe ALTER a TYPE bigint")
+        assert _run(sql, [1]) == [(2,)]
+        # The stale statement was dropped, and the query ran plainly.
+        assert connection._anju_prepared is None
+        assert _prepared_sql() == []
+        assert _run(sql, [0]) == [(1,), (2,)]
+        assert len(_prepared_sql()) == 1
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE anju_prepared_probe")
 
 
 @pytest.mark.django_db
