@@ -125,8 +125,15 @@ def _slice(qs: QuerySet | Sequence, number: int, per_page: int) -> _Read:
             executed.append(f"{_LIMIT_OFFSET.sub('', sql)}\x00{params!r}")
         return execute(sql, params, many, context)
 
-    with connections[qs.db].execute_wrapper(remember_first):
+    # First in the chain, so it sees the SQL Django built even where a wrapper
+    # further in runs it another way (crm_site.prepared's EXECUTE of a statement
+    # whose name means nothing to another process).
+    wrappers = connections[qs.db].execute_wrappers
+    wrappers.insert(0, remember_first)
+    try:
         rows = list(page)
+    finally:
+        wrappers.remove(remember_first)
     return _Read(rows, executed[0] if executed else None)
 
 

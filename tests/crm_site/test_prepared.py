@@ -224,3 +224,20 @@ def _without_tokens(html: bytes) -> str:
     import re
 
     return re.sub(r"[A-Za-z0-9_:\-]{32,}", "", html.decode())
+
+
+@pytest.mark.django_db
+def test_a_page_read_prepared_keys_its_total_by_the_sql_django_built():
+    """The cached total of a list is keyed by its SQL: under prepared statements it
+    must still be that SQL, not "EXECUTE anju_qN", whose name another process gives
+    to another query."""
+    from crm_site.pagination import _slice
+
+    CustomerFactory.create_batch(3)
+    qs = Customer.objects.filter(pk__gt=0).order_by("pk")
+    with connection.execute_wrapper(prepared._execute):
+        read = _slice(qs, 1, 2)
+    assert len(read.rows) == 3
+    assert read.sql_key.startswith("SELECT")
+    # ... and the page was read prepared.
+    assert len(_prepared_sql()) == 1
