@@ -113,10 +113,14 @@ class _Read:
     sql_key: str | None = None
 
 
-def _slice(qs: QuerySet | Sequence, number: int, per_page: int) -> _Read:
+def _slice(
+    qs: QuerySet | Sequence, number: int, per_page: int, *, keyed: bool = True
+) -> _Read:
+    """The page's rows (one more, to know whether a next page exists); ``keyed``:
+    with the SQL that read them, for a total to come."""
     offset = (number - 1) * per_page
     page = qs[offset : offset + per_page + 1]
-    if not isinstance(qs, QuerySet) or qs._result_cache is not None:
+    if not keyed or not isinstance(qs, QuerySet) or qs._result_cache is not None:
         return _Read(list(page))
     executed: list[str] = []
 
@@ -235,7 +239,7 @@ def paginate(
     that show no total."""
     number, moved = parse_page_number(page)
     number = min(number, MAX_OFFSET // per_page + 1)
-    read = _slice(qs, number, per_page)
+    read = _slice(qs, number, per_page, keyed=count)
     if not read.rows and number > 1:
         # Past the end: the rare case where counting is worth it. The list is
         # shorter than the requested offset, so the count stops there.
@@ -245,7 +249,7 @@ def paginate(
         else:
             total = min(len(qs), offset)
         number = max(1, -(-total // per_page))
-        read = _slice(qs, number, per_page)
+        read = _slice(qs, number, per_page, keyed=count)
         moved = True
     rows = read.rows
     has_next = len(rows) > per_page
