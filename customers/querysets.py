@@ -167,9 +167,6 @@ class CustomerQuerySet(AuditedQuerySet):
         searched, listed, targeted or matched."""
         return self.filter(anonymised_at__isnull=True)
 
-    def _scope(self, user: User, *, for_change: bool, one: bool = False) -> QuerySet:
-        return self.in_scope(scope_key(user, for_change=for_change, one=one))
-
     def in_scope(self, key: ScopeKey | None) -> QuerySet:
         """The customers of the scope ``key`` (scope_key); none for None."""
         if key is None:
@@ -233,10 +230,10 @@ class CustomerQuerySet(AuditedQuerySet):
         """The customers ``user`` may see. ``one``: the caller looks up a single
         customer, or the few ids a search found, by primary key, so the scope is
         written for that plan."""
-        return self._scope(user, for_change=False, one=one)
+        return self.in_scope(scope_key(user, for_change=False, one=one))
 
     def editable_by(self, user: User, *, one: bool = False) -> QuerySet:
-        return self._scope(user, for_change=True, one=one)
+        return self.in_scope(scope_key(user, for_change=True, one=one))
 
     def search(self, text: str, *, user: User | None) -> QuerySet:
         """One box: a full phone number in any format, any run of three or more of its
