@@ -229,6 +229,15 @@ def test_buyers_rushing_for_few_units_never_get_one_unit_twice_or_exceed_limits(
     ).count() == len(units)
 
 
+def _warm_claim(project, session, unit, consultant) -> None:
+    """One claim, unmeasured, before a query count: it fills the caches a claim reads
+    (the webhook subscribers, kept until a subscription or key changes, which an
+    earlier test in the same worker may have done), so the count does not depend on
+    test order."""
+    warm = enter(session, make_deposit(project=project, consultant=consultant))
+    selection_claim(session=session, entry=warm, unit=unit, channel=ONLINE)
+
+
 def test_a_selection_costs_a_fixed_budget_of_queries_whatever_was_sold_before(
     opening, consultant
 ):
@@ -238,11 +247,7 @@ def test_a_selection_costs_a_fixed_budget_of_queries_whatever_was_sold_before(
     from django.test.utils import CaptureQueriesContext
 
     project, units, session = opening
-    # One claim first, unmeasured: it fills the caches a claim reads (the webhook
-    # subscribers, kept until a subscription or key changes, which an earlier test
-    # in the same worker may have done), so the count does not depend on test order.
-    warm = enter(session, make_deposit(project=project, consultant=consultant))
-    selection_claim(session=session, entry=warm, unit=units[3], channel=ONLINE)
+    _warm_claim(project, session, units[3], consultant)
     counts = []
     for unit in units[:3]:
         entry = enter(session, make_deposit(project=project, consultant=consultant))
@@ -335,11 +340,7 @@ def test_a_claim_costs_a_fixed_budget_of_queries(opening, consultant):
     from django.test.utils import CaptureQueriesContext
 
     project, units, session = opening
-    # One claim first, unmeasured: it fills the caches a claim reads (the webhook
-    # subscribers, kept until a subscription or key changes, which an earlier test
-    # in the same worker may have done), so the count does not depend on test order.
-    warm = enter(session, make_deposit(project=project, consultant=consultant))
-    selection_claim(session=session, entry=warm, unit=units[3], channel=ONLINE)
+    _warm_claim(project, session, units[3], consultant)
     counts = []
     for unit in units[:3]:
         entry = enter(session, make_deposit(project=project, consultant=consultant))
