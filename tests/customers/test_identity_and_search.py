@@ -176,3 +176,55 @@ def test_a_chinese_name_search_reads_the_pairs_index(consultant):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "customer_name_bigrams" in plan
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "周冬",
+        "王小明",
+        "杭州远景科技有限公司",
+        "冬",
+        "王%",
+        "王'明",
+        "\ue000\ue001",
+        "Tencent 腾讯",
+    ],
+)
+def test_chinese_text_is_looked_up_through_sql_compiled_once(consultant, text):
+    """The name and company lookups of Chinese text are compiled once per process
+    with a stand-in text; any other text then finds what the ORM's own query finds,
+    whatever its length (its pairs are one array parameter)."""
+    from customers.querysets import _chinese_ids, _chinese_lookups, _chinese_sql
+
+    for name in ["周冬", "王小明", "王%明", "王'明", "明小王", "冬"]:
+        CustomerFactory(name=name)
+    CustomerFactory(name="赵六", company="杭州远景科技有限公司")
+    CustomerFactory(name="李四", company="Tencent 腾讯")
+    found = _chinese_ids(text)
+    assert found == list(_chinese_lookups(text))
+    assert found or text == "\ue000\ue001"
+    assert search_ids(text, user=None) == list(dict.fromkeys(found))
+    assert _chinese_sql.cache_info().currsize >= 1
+
+
+def test_the_compiled_name_lookups_refuse_a_parameter_made_from_the_text(
+    db, monkeypatch
+):
+    """Should a lookup ever pass the text on in another form (a LIKE pattern, say),
+    reusing the compiled SQL for another text would search for the stand-in: it is
+    refused at compile time instead."""
+    from customers import querysets
+
+    def lookups_with_a_pattern(text):
+        return Customer.objects.filter(name__startswith=text).values_list(
+            "pk", flat=True
+        )
+
+    monkeypatch.setattr(querysets, "_chinese_lookups", lookups_with_a_pattern)
+    querysets._chinese_sql.cache_clear()
+    try:
+        with pytest.raises(AssertionError, match="take a parameter"):
+            querysets._chinese_ids("周冬")
+    finally:
+        querysets._chinese_sql.cache_clear()
