@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 
 from crm_site import links
 from crm_site.audit import audit_entries_for
+from crm_site.compiled import KeyLookup
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, paginate
 from crm_site.reversing import reverse_id
@@ -59,6 +60,21 @@ def customer_for_page(*, user: User) -> QuerySet:
         scope_key(user, for_change=False, one=True),
         scope_key(user, for_change=True, one=True),
     ).all()
+
+
+def customer_on_page(*, user: User, pk: int) -> Customer | None:
+    """The customer of customer_for_page with this key, or None outside the user's
+    scope: the same query, its SQL compiled once per pair of scopes (~1.5 ms a
+    page, crm_site.compiled)."""
+    return _page_lookup(
+        scope_key(user, for_change=False, one=True),
+        scope_key(user, for_change=True, one=True),
+    ).get(pk)
+
+
+@functools.lru_cache(maxsize=1024)
+def _page_lookup(view: ScopeKey | None, change: ScopeKey | None) -> KeyLookup:
+    return KeyLookup(_page_customers(view, change))
 
 
 @functools.lru_cache(maxsize=1024)

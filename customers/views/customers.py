@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -267,7 +267,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # other apps' panels load right after the page (customer_panels), the rarely read
     # records (change history, merges, consent history) when scrolled to
     # (customer_history, customer_consents); blank forms come from the cache.
-    customer = get_object_or_404(selectors.customer_for_page(user=request.user), pk=pk)
+    customer = selectors.customer_on_page(user=request.user, pk=pk)
+    if customer is None:
+        raise Http404
     can_edit = customer.can_edit
     context = _timeline_context(request, customer)
     context.update(

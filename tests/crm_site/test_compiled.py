@@ -1,0 +1,103 @@
+"""Lookups by key compiled once (crm_site.compiled.KeyLookup): the customer page's
+customer read from SQL compiled once per pair of scopes is the one the ORM reads,
+related rows and annotations included; out of scope it is not found."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
+
+from crm_site.compiled import STAND_IN, KeyLookup
+from crm_site.models import User
+from customers import selectors
+from customers.models import Customer, Household, Tag
+from tests.factories import CustomerFactory
+
+
+def _state(customer: Customer) -> tuple:
+    fields = {k: v for k, v in vars(customer).items() if k != "_state"}
+    related = {
+        name: (
+            None
+            if obj is None
+            else {k: v for k, v in vars(obj).items() if k != "_state"}
+        )
+        for name, obj in customer._state.fields_cache.items()
+    }
+    return fields, related, customer._state.db, customer._state.adding
+
+
+@pytest.mark.django_db
+def test_the_page_customer_is_the_one_the_orm_reads(consultant, sales_manager):
+    household = Household.objects.create(name="张家")
+    customer = CustomerFactory(
+        assigned_consultant=consultant, created_by=consultant, household=household
+    )
+    customer.tags.add(Tag.objects.create(name="VIP"))
+    for user in (consultant, sales_manager):
+        user = User.objects.get(pk=user.pk)
+        orm = selectors.customer_for_page(user=user).get(pk=customer.pk)
+        compiled = selectors.customer_on_page(user=user, pk=customer.pk)
+        assert _state(compiled) == _state(orm)
+        assert compiled.tag_names == ["VIP"] and compiled.household == household
+        # The same again, from the SQL compiled by the first call.
+        assert _state(selectors.customer_on_page(user=user, pk=customer.pk)) == _state(
+            orm
+        )
+
+
+@pytest.mark.django_db
+def test_out_of_scope_or_missing_is_none(consultant, others_customer, own_customer):
+    user = User.objects.get(pk=consultant.pk)
+    assert selectors.customer_on_page(user=user, pk=own_customer.pk) == own_customer
+    assert selectors.customer_on_page(user=user, pk=others_customer.pk) is None
+    assert selectors.customer_on_page(user=user, pk=10**12) is None
+
+
+@pytest.mark.django_db
+def test_one_query_and_no_compiling_after_the_first(own_customer):
+    lookup = KeyLookup(Customer.objects.select_related("assigned_consultant"))
+    lookup.get(own_customer.pk)
+    with CaptureQueriesContext(connection) as queries:
+        found = lookup.get(own_customer.pk)
+    assert found == own_customer and found.assigned_consultant.username == "consultant"
+    assert len(queries) == 1
+    assert str(STAND_IN) not in queries[0]["sql"]
+
+
+@pytest.mark.django_db
+def test_a_query_holding_the_stand_in_elsewhere_is_refused(db):
+    lookup = KeyLookup(Customer.objects.filter(Q(pk=STAND_IN) | Q(name="x")))
+    with pytest.raises(AssertionError, match="2 times"):
+        lookup.get(1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_read_through_their_own_connections(consultant):
+    customers = [CustomerFactory(assigned_consultant=consultant) for _ in range(4)]
+    lookup = KeyLookup(Customer.objects.select_related("assigned_consultant"))
+    found: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def read(index: int) -> None:
+        try:
+            found[index] = [
+                lookup.get(customers[(index + n) % 4].pk).pk for n in range(20)
+            ]
+        except Exception as exc:  # noqa: BLE001 - the main thread asserts on it
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for index, pks in found.items():
+        assert pks == [customers[(index + n) % 4].pk for n in range(20)]
