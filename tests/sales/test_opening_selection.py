@@ -99,6 +99,33 @@ def test_a_second_unit_is_refused_over_the_buyers_limit(opening, consultant):
     assert Unit.objects.get(pk=units[1].pk).status == Unit.Status.AVAILABLE
 
 
+def test_a_claim_reads_its_entry_as_it_is_now(opening, consultant):
+    """The entry's statement is compiled once per process (crm_site.compiled): each
+    claim still reads the entry, its deposit and a pending refund as they are."""
+    from sales.models import DepositRefund, SessionEntry
+
+    project, units, session = opening
+    asked = make_deposit(project=project, consultant=consultant)
+    entry = enter(session, asked)
+    other = enter(session, make_deposit(project=project, consultant=consultant))
+    selection_claim(session=session, entry=other, unit=units[1], channel=ONLINE)
+    DepositRefund.objects.create(
+        deposit=asked, amount=asked.amount, reason="x", requested_by=consultant
+    )
+    with pytest.raises(SelectionRefused) as refused:
+        selection_claim(session=session, entry=entry, unit=units[0], channel=ONLINE)
+    assert refused.value.code == "refund_pending"
+    IntentDeposit.objects.filter(pk=asked.pk).update(status="refunded")
+    with pytest.raises(SelectionRefused) as refused:
+        selection_claim(session=session, entry=entry, unit=units[0], channel=ONLINE)
+    assert refused.value.code == "refunded"
+    with pytest.raises(SessionEntry.DoesNotExist):
+        selection_claim(
+            session=session, entry=SessionEntry(pk=10**9), unit=units[0], channel=ONLINE
+        )
+    assert Unit.objects.get(pk=units[0].pk).status == Unit.Status.AVAILABLE
+
+
 def test_a_household_may_not_exceed_its_limit_through_two_members(opening, consultant):
     project, units, session = opening
     home = Household.objects.create(name="李家")
