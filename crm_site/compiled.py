@@ -16,6 +16,8 @@ from that SQL: the same instance, related rows and annotations as
 The queryset must not change afterwards, and must not depend on anything but what its
 owner keys it by (customers.selectors keys it by the user's scopes). The stand-in is a
 key no row has; compiling refuses a query in which it does not appear exactly once.
+Used by the customer page (customers.selectors.customer_on_page) and by opening day's
+claim, for the entry it locks (sales.services.opening).
 """
 
 from __future__ import annotations
