@@ -22,7 +22,7 @@ What it does:
    ``--buyers`` buyers each with a deposit of intent (诚意金) entered in one open,
    first-come online session (one unit per buyer), and an owner-portal session per
    buyer, written directly (no SMS): a phone that has the page open.
-2. The server: gunicorn (scripts/gunicorn.conf.py, gthread's worker in crm_site.gunicorn_worker) with ``--workers`` ×
+2. The server: gunicorn (scripts/gunicorn.conf.py, gthread) with ``--workers`` ×
    ``--threads`` for the pages, and the event-stream server next to it on
    ``--port`` + 1 (crm_site.live_server, gunicorn's asgi worker), as scripts/run.sh
    starts them; or the server at ``--base-url`` (which must use that database, its

@@ -1,6 +1,6 @@
 """Screen pop latency: from the telephony system's POST to the event on the stream.
 
-Starts gunicorn (scripts/gunicorn.conf.py, gthread's worker in crm_site.gunicorn_worker) with several workers, opens one
+Starts gunicorn (scripts/gunicorn.conf.py, gthread) with several workers, opens one
 server-sent events stream per agent (each reconnecting with Last-Event-ID when the
 server ends it, as EventSource does), posts ringing calls through the API with a
 telephony key, and prints p50/p95/max of POST start → event received, and how many

@@ -14,9 +14,7 @@ and sign-up links included) pass through the CRM's masking filter, as Django's d
 
 import os
 
-# gthread, closing connections without holding up its main thread
-# (crm_site/gunicorn_worker.py).
-worker_class = "crm_site.gunicorn_worker.ThreadWorker"
+worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "50"))
 # A gthread worker accepts connections beyond its threads and queues them; with no
 # more than it has threads, a worker full of streams leaves new connections to the
