@@ -58,7 +58,15 @@ class KeyLookup:
 
     def get(self, pk: int) -> Model | None:
         """The row whose key is ``pk``, or None when the queryset has no such row."""
-        alias = router.db_for_read(self._queryset.model)
+        model = self._queryset.model
+        alias = router.db_for_read(model)
+        low, high = connections[alias].ops.integer_field_range(
+            model._meta.pk.get_internal_type()
+        )
+        if not low <= int(pk) <= high:
+            return (
+                None  # no such row, as the ORM says of a key out of the column's range
+            )
         compiled = self._compiled.get(alias) or self._compile(alias)
         template, sql, params, slot = compiled
         values = list(params)

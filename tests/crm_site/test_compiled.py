@@ -56,6 +56,15 @@ def test_out_of_scope_or_missing_is_none(consultant, others_customer, own_custom
     assert selectors.customer_on_page(user=user, pk=own_customer.pk) == own_customer
     assert selectors.customer_on_page(user=user, pk=others_customer.pk) is None
     assert selectors.customer_on_page(user=user, pk=10**12) is None
+    # Beyond the key column's range: not found, as the ORM says (not a database error).
+    assert selectors.customer_on_page(user=user, pk=2**63) is None
+    assert selectors.customer_on_page(user=user, pk=-(2**63) - 1) is None
+
+
+@pytest.mark.django_db
+def test_the_customer_page_of_a_key_out_of_range_is_not_found(client, consultant):
+    client.force_login(consultant)
+    assert client.get("/customers/9223372036854775808/").status_code == 404
 
 
 @pytest.mark.django_db
