@@ -24,12 +24,49 @@ from __future__ import annotations
 
 import copy
 import threading
+from typing import Any, NamedTuple
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
 
 # No row has it (keys are positive); any other parameter equal to it is refused.
 STAND_IN = -7_346_281_905_117_013
+
+
+class Slot(NamedTuple):
+    """Where a compiled statement takes the value named ``name``."""
+
+    name: str
+
+
+def parameter_slots(params, stand_ins: dict[str, Any]) -> tuple:
+    """The parameters of SQL compiled with ``stand_ins`` (name: value) for some of
+    its values: a Slot where a parameter is a stand-in, the others as they are.
+
+    A text stand-in is made of private-use characters: a parameter that holds one
+    without being it was made from that text another way (a LIKE pattern, say) and
+    cannot be reused for another text, so it is refused."""
+    slots = []
+    for param in params:
+        name = next((n for n, v in stand_ins.items() if param == v), None)
+        if name is not None:
+            slots.append(Slot(name))
+        elif any(_holds(param, v[0]) for v in stand_ins.values() if isinstance(v, str)):
+            raise AssertionError(f"the compiled SQL would take a parameter {param!r}")
+        else:
+            slots.append(param)
+    return tuple(slots)
+
+
+def filled(slots: tuple, values: dict[str, Any]) -> list:
+    """parameter_slots' parameters with the values put in their slots."""
+    return [values[slot.name] if isinstance(slot, Slot) else slot for slot in slots]
+
+
+def _holds(param, char: str) -> bool:
+    if isinstance(param, str):
+        return char in param
+    return isinstance(param, list | tuple) and any(_holds(p, char) for p in param)
 
 
 class KeyLookup:
@@ -45,15 +82,16 @@ class KeyLookup:
             if alias not in self._compiled:
                 compiler = self._queryset.query.get_compiler(alias)
                 sql, params = compiler.as_sql()
-                slots = [i for i, param in enumerate(params) if param == STAND_IN]
-                if len(slots) != 1:
+                slots = parameter_slots(params, {"pk": STAND_IN})
+                keys = sum(isinstance(slot, Slot) for slot in slots)
+                if keys != 1:
                     raise AssertionError(
-                        f"the key appears {len(slots)} times in the lookup's SQL"
+                        f"the key appears {keys} times in the lookup's SQL"
                     )
                 # The compiler keeps what reading the rows needs (its columns, the
                 # related models they fill); not its thread's connection.
                 compiler.connection = None
-                self._compiled[alias] = (compiler, sql, tuple(params), slots[0])
+                self._compiled[alias] = (compiler, sql, slots)
             return self._compiled[alias]
 
     def get(self, pk: int) -> Model | None:
@@ -64,13 +102,11 @@ class KeyLookup:
             model._meta.pk.get_internal_type()
         )
         if not low <= int(pk) <= high:
-            return (
-                None  # no such row, as the ORM says of a key out of the column's range
-            )
+            # No such row, as the ORM says of a key out of the column's range.
+            return None
         compiled = self._compiled.get(alias) or self._compile(alias)
-        template, sql, params, slot = compiled
-        values = list(params)
-        values[slot] = int(pk)
+        template, sql, slots = compiled
+        values = filled(slots, {"pk": int(pk)})
         compiler = copy.copy(template)
         compiler.connection = connections[alias]
         compiler.as_sql = lambda *args, **kwargs: (sql, values)

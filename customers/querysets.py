@@ -24,6 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Right, StrIndex
 
 from crm_site.audit import AuditedQuerySet
+from crm_site.compiled import filled, parameter_slots
 from crm_site.lookups import IdArray
 from customers.phones import MAINLAND_CODE
 
@@ -373,36 +374,17 @@ def _chinese_lookups(text: str) -> QuerySet:
 # The text _chinese_sql compiles the lookups with: private-use characters, so that no
 # parameter but the text and what the index narrows by can equal it or its pairs.
 _STAND_IN = {True: "\ue000", False: "\ue000\ue001"}
-# Where _chinese_sql's parameters take the text and what the index narrows by.
-_TEXT, _NARROW = object(), object()
 
 
 @functools.cache
 def _chinese_sql(one_character: bool) -> tuple[str, tuple]:
     """_chinese_lookups' SQL, compiled once per process (building and compiling them
-    cost ~1.2 ms of each name search), and its parameters: _TEXT where the text goes,
-    _NARROW where what the index narrows by goes, the others as they are."""
+    cost ~1.2 ms of each name search), and its parameters with slots for the text and
+    what the index narrows by (crm_site.compiled.parameter_slots)."""
     stand_in = _STAND_IN[one_character]
     sql, params = _chinese_lookups(stand_in).query.sql_with_params()
-    narrow = _narrowing(stand_in).value
-    slots = []
-    for param in params:
-        if param == stand_in:
-            slots.append(_TEXT)
-        elif param == narrow:
-            slots.append(_NARROW)
-        elif _holds(param, stand_in[0]):
-            # Made from the text some other way: it cannot be reused for another.
-            raise AssertionError(f"the name lookups take a parameter {param!r}")
-        else:
-            slots.append(param)
-    return sql, tuple(slots)
-
-
-def _holds(param, char: str) -> bool:
-    if isinstance(param, str):
-        return char in param
-    return isinstance(param, list | tuple) and any(_holds(p, char) for p in param)
+    stand_ins = {"text": stand_in, "narrow": _narrowing(stand_in).value}
+    return sql, parameter_slots(params, stand_ins)
 
 
 def _chinese_ids(text: str) -> list[int]:
@@ -410,10 +392,7 @@ def _chinese_ids(text: str) -> list[int]:
     from customers.models import Customer
 
     sql, slots = _chinese_sql(len(text) == 1)
-    narrow = _narrowing(text).value
-    params = [
-        text if slot is _TEXT else narrow if slot is _NARROW else slot for slot in slots
-    ]
+    params = filled(slots, {"text": text, "narrow": _narrowing(text).value})
     with connections[router.db_for_read(Customer)].cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
