@@ -7,7 +7,7 @@ A statement prepared once on a connection (``PREPARE``) and then run with
 ``EXECUTE name (params)`` skips the parse and, once PostgreSQL settles on its generic
 plan (after five runs, when that plan is no dearer), the planning too.
 
-Two ways in:
+Three ways in:
 
 - ``prepared_statements`` (a view decorator): the SELECTs the view runs on the
   default database go through statements prepared on the thread's connection, keyed by
@@ -15,6 +15,10 @@ Two ways in:
   ORM reads the rows from the same cursor. For pages that find their rows by key (a
   customer, a deal, a request), whose plan does not depend on the values: a search
   whose best plan depends on the text is better planned each time.
+- ``prepared_queries`` (a context manager): the same for a part of a view. The
+  customer list prepares its first page's queries when it is the plain list or a
+  search has narrowed it to ids (customers.views.customers), whose plans are the same
+  whatever the values; the search's lookups and the filters are planned each time.
 - ``ensure_statement``: a hand-written ``PREPARE`` (sales.opening_lane's lookup).
 
 What is not prepared runs as before: a statement without parameters, a server-side
@@ -35,11 +39,12 @@ prepared on one server connection are not there on the next.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -185,14 +190,25 @@ def _execute(execute: Callable, sql: str, params, many: bool, context: dict):
         return execute(sql, params, many, context)
 
 
+@contextlib.contextmanager
+def prepared_queries(alias: str = "default") -> Iterator[None]:
+    """Run the SELECTs on ``alias`` inside the block as prepared statements: for a
+    part of a view whose plan does not depend on the values (the customer list's
+    rows once a search has narrowed them to ids), where the rest of the view is
+    better planned each time."""
+    if not settings.DATABASE_PREPARED_STATEMENTS:
+        yield
+        return
+    with connections[alias].execute_wrapper(_execute):
+        yield
+
+
 def prepared_statements(view: Callable) -> Callable:
     """Run the view's SELECTs on the default database as prepared statements."""
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
-        if not settings.DATABASE_PREPARED_STATEMENTS:
-            return view(request, *args, **kwargs)
-        with connections["default"].execute_wrapper(_execute):
+        with prepared_queries():
             return view(request, *args, **kwargs)
 
     return wrapped

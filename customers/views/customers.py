@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import replace
 
@@ -24,7 +25,7 @@ from crm_site.cache import CacheUnavailable
 from crm_site.models import User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required, self_service
-from crm_site.prepared import prepared_statements
+from crm_site.prepared import prepared_queries, prepared_statements
 from customers import selectors, services, value
 from customers.forms import (
     ConsentForm,
@@ -103,7 +104,16 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     qs = form.filter(qs) if form is not None else qs.ranked()
     # The rows behind an explorer cell (customers.value): no query without ?drill=.
     qs, drill = insight.drill_apply(request, qs)
-    page = paginate(qs, page=request.GET.get("page"))
+    # The first page of the plain list or of a search (its ids found) is read the
+    # same way whatever the values: its statements are prepared once per connection,
+    # not planned on every view (~0.5 ms of PostgreSQL's time). A filter's best plan
+    # depends on what it asks for, and each later page's OFFSET is a statement of
+    # its own: planned each time.
+    plain = not any(request.GET.get(key) for key in FILTER_KEYS if key != "q")
+    first = request.GET.get("page", "") in ("", "1")
+    prepare = first and (searching or plain)
+    with prepared_queries() if prepare else contextlib.nullcontext():
+        page = paginate(qs, page=request.GET.get("page"))
     rows = selectors.customer_rows(page.items, user=request.user)
     if request.htmx and request.htmx.target == "results":
         # Search as you type: only the results are re-rendered.
