@@ -18,6 +18,12 @@ owner keys it by (customers.selectors keys it by the user's scopes). The stand-i
 key no row has; compiling refuses a query in which it does not appear exactly once.
 Used by the customer page (customers.selectors.customer_on_page) and by opening day's
 claim, for the entry it locks (sales.services.opening).
+
+``SliceRead(queryset, stand_ins)`` does the same for a list's page: the queryset
+compiled once with stand-in values (a private-use text, an array holding STAND_IN),
+then ``rows(values, low, high)`` reads ``queryset[low:high]`` with the real values in
+their places, Django's LIMIT and OFFSET added as Django writes them (the customer
+list's first page, customers.selectors.customer_list_page).
 """
 
 from __future__ import annotations
@@ -69,11 +75,13 @@ def _holds(param, char: str) -> bool:
     return isinstance(param, list | tuple) and any(_holds(p, char) for p in param)
 
 
-class KeyLookup:
-    """One row of ``queryset`` by its primary key, the SQL compiled once per alias."""
+class _Compiled:
+    """``queryset``'s SQL compiled once per database alias, with Slots where it takes
+    the values named in ``stand_ins``; the rows read by Django's own iterable."""
 
-    def __init__(self, queryset: QuerySet) -> None:
-        self._queryset = queryset.filter(pk=STAND_IN)[:1]
+    def __init__(self, queryset: QuerySet, stand_ins: dict[str, Any]) -> None:
+        self._queryset = queryset
+        self._stand_ins = stand_ins
         self._compiled: dict[str, tuple] = {}
         self._lock = threading.Lock()
 
@@ -82,17 +90,43 @@ class KeyLookup:
             if alias not in self._compiled:
                 compiler = self._queryset.query.get_compiler(alias)
                 sql, params = compiler.as_sql()
-                slots = parameter_slots(params, {"pk": STAND_IN})
-                keys = sum(isinstance(slot, Slot) for slot in slots)
-                if keys != 1:
-                    raise AssertionError(
-                        f"the key appears {keys} times in the lookup's SQL"
-                    )
+                slots = parameter_slots(params, self._stand_ins)
+                self._check(slots)
                 # The compiler keeps what reading the rows needs (its columns, the
                 # related models they fill); not its thread's connection.
                 compiler.connection = None
                 self._compiled[alias] = (compiler, sql, slots)
             return self._compiled[alias]
+
+    def _check(self, slots: tuple) -> None:
+        for name in self._stand_ins:
+            if Slot(name) not in slots:
+                raise AssertionError(f"the compiled SQL takes no {name}")
+
+    def _read(self, alias: str, values: dict[str, Any], suffix: str = "") -> tuple:
+        """The rows of the compiled SQL (plus ``suffix``) with ``values`` in their
+        slots, and the SQL and parameters run (without the suffix)."""
+        compiled = self._compiled.get(alias) or self._compile(alias)
+        template, sql, slots = compiled
+        params = filled(slots, values)
+        compiler = copy.copy(template)
+        compiler.connection = connections[alias]
+        compiler.as_sql = lambda *args, **kwargs: (sql + suffix, params)
+        queryset = self._queryset.using(alias)
+        queryset.query.get_compiler = lambda *args, **kwargs: compiler
+        return list(queryset), sql, params
+
+
+class KeyLookup(_Compiled):
+    """One row of ``queryset`` by its primary key, the SQL compiled once per alias."""
+
+    def __init__(self, queryset: QuerySet) -> None:
+        super().__init__(queryset.filter(pk=STAND_IN)[:1], {"pk": STAND_IN})
+
+    def _check(self, slots: tuple) -> None:
+        keys = slots.count(Slot("pk"))
+        if keys != 1:
+            raise AssertionError(f"the key appears {keys} times in the lookup's SQL")
 
     def get(self, pk: int) -> Model | None:
         """The row whose key is ``pk``, or None when the queryset has no such row."""
@@ -104,13 +138,19 @@ class KeyLookup:
         if not low <= int(pk) <= high:
             # No such row, as the ORM says of a key out of the column's range.
             return None
-        compiled = self._compiled.get(alias) or self._compile(alias)
-        template, sql, slots = compiled
-        values = filled(slots, {"pk": int(pk)})
-        compiler = copy.copy(template)
-        compiler.connection = connections[alias]
-        compiler.as_sql = lambda *args, **kwargs: (sql, values)
-        queryset = self._queryset.using(alias)
-        queryset.query.get_compiler = lambda *args, **kwargs: compiler
-        rows = list(queryset)
+        rows, _sql, _params = self._read(alias, {"pk": int(pk)})
         return rows[0] if rows else None
+
+
+class SliceRead(_Compiled):
+    """A slice of ``queryset`` (ordered, not sliced) with values in the places of its
+    ``stand_ins``, the SQL compiled once per alias: a list's page."""
+
+    def rows(
+        self, values: dict[str, Any], low: int, high: int
+    ) -> tuple[list[Model], str, list]:
+        """Rows ``low`` to ``high`` (as ``queryset[low:high]``) with ``values``, and
+        the SQL (without its LIMIT and OFFSET) and parameters that read them."""
+        alias = router.db_for_read(self._queryset.model)
+        limits = connections[alias].ops.limit_offset_sql(low, high)
+        return self._read(alias, values, f" {limits}")

@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 
 from crm_site import links
 from crm_site.audit import audit_entries_for
-from crm_site.compiled import KeyLookup
+from crm_site.compiled import STAND_IN, KeyLookup, SliceRead
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, paginate
 from crm_site.reversing import reverse_id
@@ -39,6 +39,42 @@ def customer_list(
     if source:
         qs = qs.filter(source=source)
     return qs.select_related("assigned_consultant").ranked()
+
+
+# What the customer list's compiled read takes in the places of a search's text and
+# ids (crm_site.compiled): a private-use text, and an id no row has.
+_TEXT_STAND_IN = "\ue000\ue001"
+_IDS_STAND_IN = [STAND_IN]
+
+
+def customer_list_page(
+    *, user: User, text: str = ""
+) -> tuple[QuerySet, Callable[[int, int], tuple[list, str, list]]]:
+    """The customer list as the user sees it, or the customers a search for ``text``
+    found, ranked: the queryset (to count) and a reader of its slices whose SQL is
+    compiled once per process and scope (~0.4 ms a page; crm_site.compiled)."""
+    from customers.querysets import search_ids, search_text
+
+    text = search_text(text)
+    scope = scope_key(user, for_change=False, one=bool(text))
+    if scope is None:
+        return Customer.objects.none(), lambda low, high: ([], "", [])
+    rows = Customer.objects.in_scope(scope).identifiable().for_rows()
+    read = _list_read(scope, bool(text))
+    if not text:
+        return rows.ranked(), functools.partial(read.rows, {})
+    ids = search_ids(text, user=user)
+    values = {"ids": ids, "text": text}
+    return rows.matching(ids, text).ranked(), functools.partial(read.rows, values)
+
+
+@functools.lru_cache(maxsize=1024)
+def _list_read(scope: ScopeKey | None, searching: bool) -> SliceRead:
+    rows = Customer.objects.in_scope(scope).identifiable().for_rows()
+    if not searching:
+        return SliceRead(rows.ranked(), {})
+    rows = rows.matching(_IDS_STAND_IN, _TEXT_STAND_IN).ranked()
+    return SliceRead(rows, {"ids": _IDS_STAND_IN, "text": _TEXT_STAND_IN})
 
 
 def customer_counts_by(*, user: User, field: str) -> dict[str, int]:

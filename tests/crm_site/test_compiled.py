@@ -110,3 +110,48 @@ def test_threads_read_through_their_own_connections(consultant):
     assert not errors
     for index, pks in found.items():
         assert pks == [customers[(index + n) % 4].pk for n in range(20)]
+
+
+@pytest.mark.django_db
+def test_the_list_page_compiled_reads_what_the_orm_reads(
+    consultant, other_consultant, far_consultant, sales_manager, marketer, executive
+):
+    """The customer list's first page read through SQL compiled once per scope
+    (crm_site.compiled.SliceRead): the same SQL, parameters and rows as the ORM's
+    slice, for the plain list and for searches, whoever reads it."""
+    for n, owner in enumerate([consultant, other_consultant, far_consultant, None] * 4):
+        CustomerFactory(
+            name=["周冬梅", "周冬", "王周冬", "李%周冬_"][n % 4],
+            assigned_consultant=owner,
+            consent_sms=n % 2 == 0,
+        )
+    users = (consultant, sales_manager, marketer, executive)
+    for user in (User.objects.get(pk=u.pk) for u in users):
+        for text in ("", "周冬", "周", "%周冬_", "'; --", "\ue000\ue001", "zhou"):
+            qs, reader = selectors.customer_list_page(user=user, text=text)
+            for low, high in ((0, 26), (0, 3), (2, 5)):
+                rows, sql, params = reader(low, high)
+                orm_sql, orm_params = qs[low:high].query.sql_with_params()
+                assert orm_sql.startswith(sql) and orm_sql[len(sql) :].startswith(
+                    " LIMIT"
+                )
+                assert tuple(params) == tuple(orm_params), (user, text)
+                expected = list(qs[low:high])
+                assert [_state(r) for r in rows] == [_state(r) for r in expected]
+
+
+@pytest.mark.django_db
+def test_a_search_ranks_the_exact_name_then_names_starting_with_it(sales_manager):
+    for name in ("王周冬", "周冬梅", "周冬", "李周冬"):
+        CustomerFactory(name=name, assigned_consultant=sales_manager)
+    qs, reader = selectors.customer_list_page(user=sales_manager, text="周冬")
+    rows, _sql, _params = reader(0, 26)
+    assert [r.name for r in rows][:2] == ["周冬", "周冬梅"]
+    assert {r.name for r in rows[2:]} == {"王周冬", "李周冬"}
+    assert [r.name for r in rows] == [r.name for r in qs]
+
+
+@pytest.mark.django_db
+def test_the_list_page_of_someone_who_sees_no_customers_is_empty(outsider):
+    qs, reader = selectors.customer_list_page(user=outsider, text="周冬")
+    assert list(qs) == [] and reader(0, 26)[0] == []
