@@ -23,7 +23,8 @@ claim, for the entry it locks (sales.services.opening).
 compiled once with stand-in values (a private-use text, an array holding STAND_IN),
 then ``rows(values, low, high)`` reads ``queryset[low:high]`` with the real values in
 their places, Django's LIMIT and OFFSET added as Django writes them (the customer
-list's first page, customers.selectors.customer_list_page).
+list's first page, customers.selectors.customer_list_page; the customer page's
+timeline and further contacts, by the customer's key).
 """
 
 from __future__ import annotations
@@ -147,10 +148,11 @@ class SliceRead(_Compiled):
     ``stand_ins``, the SQL compiled once per alias: a list's page."""
 
     def rows(
-        self, values: dict[str, Any], low: int, high: int
+        self, values: dict[str, Any], low: int = 0, high: int | None = None
     ) -> tuple[list[Model], str, list]:
-        """Rows ``low`` to ``high`` (as ``queryset[low:high]``) with ``values``, and
-        the SQL (without its LIMIT and OFFSET) and parameters that read them."""
+        """Rows ``low`` to ``high`` (as ``queryset[low:high]``; all by default) with
+        ``values``, and the SQL (without its LIMIT and OFFSET) and parameters that
+        read them."""
         alias = router.db_for_read(self._queryset.model)
         limits = connections[alias].ops.limit_offset_sql(low, high)
-        return self._read(alias, values, f" {limits}")
+        return self._read(alias, values, f" {limits}" if limits else "")

@@ -239,12 +239,14 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
     kind = request.GET.get("kind", "")
     if kind not in Interaction.Kind.values:
         kind = ""
+    timeline, reader = selectors.customer_timeline_page(customer=customer, kind=kind)
     page = paginate(
-        selectors.customer_timeline(customer=customer, kind=kind),
+        timeline,
         page=request.GET.get("page"),
         per_page=20,
         # The timeline is a feed read with Newer / Older links: no total shown.
         count=False,
+        reader=reader,
     )
     page = replace(page, items=selectors.timeline_rows(page.items))
     return {

@@ -155,3 +155,38 @@ def test_a_search_ranks_the_exact_name_then_names_starting_with_it(sales_manager
 def test_the_list_page_of_someone_who_sees_no_customers_is_empty(outsider):
     qs, reader = selectors.customer_list_page(user=outsider, text="周冬")
     assert list(qs) == [] and reader(0, 26)[0] == []
+
+
+@pytest.mark.django_db
+def test_the_timeline_and_contacts_compiled_read_what_the_orm_reads(consultant):
+    """The customer page's timeline (per kind, any page) and further contacts read
+    through SQL compiled once: the ORM's rows, for each customer."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from customers.models import ContactPoint, Interaction
+
+    now = timezone.now()
+    customers = [CustomerFactory(assigned_consultant=consultant) for _ in range(2)]
+    for c_index, customer in enumerate(customers):
+        for n in range(7 + c_index):
+            Interaction.objects.create(
+                customer=customer,
+                kind=["visit", "call_in", "wechat"][n % 3],
+                summary=f"第{n}次",
+                occurred_at=now - timedelta(hours=n % 4),
+                created_by=consultant if n % 2 else None,
+            )
+        for kind, value in (("wechat", f"wx{c_index}"), ("mobile", "13800138000")):
+            ContactPoint.objects.create(customer=customer, kind=kind, value=value)
+    for customer in customers:
+        for kind in ("", "visit", "call_in", "email"):
+            qs, reader = selectors.customer_timeline_page(customer=customer, kind=kind)
+            for low, high in ((0, 21), (2, 5), (20, 41)):
+                rows, _sql, params = reader(low, high)
+                assert tuple(params) == qs[low:high].query.sql_with_params()[1]
+                assert [_state(r) for r in rows] == [_state(r) for r in qs[low:high]]
+        shown = selectors.contact_points_for(customer=customer, user=consultant)
+        expected = list(customer.contact_points.order_by("kind", "id"))
+        assert [_state(row.point) for row in shown] == [_state(p) for p in expected]
