@@ -379,8 +379,9 @@ def _chinese_lookups(text: str) -> QuerySet:
     return name.union(company, all=True)
 
 
-# The text _chinese_sql compiles the lookups with: private-use characters, so that no
-# parameter but the text and what the index narrows by can equal it or its pairs.
+# The text _chinese_sql and _phone_sql compile the lookups with: private-use
+# characters, so that no parameter but the text (the number) and what the index
+# narrows by can equal it or its pairs.
 _STAND_IN = {True: "\ue000", False: "\ue000\ue001"}
 
 
@@ -397,12 +398,40 @@ def _chinese_sql(one_character: bool) -> tuple[str, tuple]:
 
 def _chinese_ids(text: str) -> list[int]:
     """The ids _chinese_lookups(text) finds, through its SQL compiled once."""
+    values = {"text": text, "narrow": _narrowing(text).value}
+    return _compiled_ids(_chinese_sql(len(text) == 1), values)
+
+
+def _phone_lookups(full: str) -> QuerySet:
+    """The customers whose mobile, or one of whose further numbers, is ``full``: a
+    handful of rows on two indexes, in one round trip (UNION ALL)."""
+    from customers.models import ContactPoint, Customer
+
+    live = Customer.objects.filter(merged_into__isnull=True, anonymised_at__isnull=True)
+    mobiles = live.filter(mobile=full).order_by().values_list("pk", flat=True)
+    others = ContactPoint.objects.filter(
+        kind__in=ContactPoint.PHONE_KINDS, value=full
+    ).values_list("customer_id", flat=True)
+    return mobiles.union(others, all=True)[:SEARCH_CAP]
+
+
+@functools.cache
+def _phone_sql() -> tuple[str, tuple]:
+    """_phone_lookups' SQL, compiled once per process (~0.3 ms of each search by a
+    whole number), with a slot for the number."""
+    stand_in = _STAND_IN[False]
+    sql, params = _phone_lookups(stand_in).query.sql_with_params()
+    return sql, parameter_slots(params, {"phone": stand_in})
+
+
+def _compiled_ids(compiled: tuple[str, tuple], values: dict) -> list[int]:
+    """The ids a lookup's SQL compiled once (its SQL and slots) finds with
+    ``values`` in its slots."""
     from customers.models import Customer
 
-    sql, slots = _chinese_sql(len(text) == 1)
-    params = filled(slots, {"text": text, "narrow": _narrowing(text).value})
+    sql, slots = compiled
     with connections[router.db_for_read(Customer)].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, filled(slots, values))
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -475,27 +504,22 @@ def search_ids(text: str, *, user: User | None) -> list[int]:
     ``user`` is whoever searches: numbers they see masked are found only by what the
     mask shows (see _digit_run). None searches as the system, for internal callers.
     """
-    from customers.models import ContactPoint, Customer
+    from customers.models import Customer
     from customers.phones import try_normalize_phone
     from customers.search import looks_like_pinyin
 
-    live = Customer.objects.filter(merged_into__isnull=True, anonymised_at__isnull=True)
-    points = ContactPoint.objects.filter(kind__in=ContactPoint.PHONE_KINDS)
     if PHONE_LIKE.fullmatch(text):
         digits = "".join(ch for ch in text if ch.isdigit())
         full = try_normalize_phone(text) if len(digits) >= 7 else None
         if full:
-            # A whole number matches a handful of rows on two indexes: one round
-            # trip for both (UNION ALL), as on every phone search of the list.
-            mobiles = live.filter(mobile=full).order_by().values_list("pk", flat=True)
-            others = points.filter(value=full).values_list("customer_id", flat=True)
-            return list(mobiles.union(others, all=True)[:SEARCH_CAP])
+            return _compiled_ids(_phone_sql(), {"phone": full})
         if len(digits) >= MIN_RUN:
             return list(dict.fromkeys(_digit_run_ids(digits, user=user)))
         return []
     if not text.isascii():
         # Chinese text, nearly every name search: one statement, compiled once.
         return list(dict.fromkeys(_chinese_ids(text)))
+    live = Customer.objects.filter(merged_into__isnull=True, anonymised_at__isnull=True)
     lookups: list[QuerySet] = []
     if len(text) >= 3:
         # Trigrams need three characters; shorter text would read the whole index.

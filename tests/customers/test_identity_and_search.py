@@ -208,6 +208,28 @@ def test_chinese_text_is_looked_up_through_sql_compiled_once(consultant, text):
     assert _chinese_sql.cache_info().currsize >= 1
 
 
+def test_a_whole_number_is_looked_up_through_sql_compiled_once(consultant):
+    """A search by a whole number (mobile or a further number) runs its lookup
+    compiled once with a stand-in number: the ORM's query's ids, for any number."""
+    from customers.models import ContactPoint
+    from customers.querysets import _compiled_ids, _phone_lookups, _phone_sql
+
+    first = CustomerFactory(mobile="+8613800138000")
+    second = CustomerFactory(mobile="+8613900139000")
+    ContactPoint.objects.create(
+        customer=second, kind="landline", value="+8613800138000"
+    )
+    ContactPoint.objects.create(customer=first, kind="email", value="+8613700137000")
+    for full in ("+8613800138000", "+8613900139000", "+8613700137000", "+861"):
+        found = _compiled_ids(_phone_sql(), {"phone": full})
+        assert sorted(found) == sorted(_phone_lookups(full)), full
+    assert sorted(search_ids("138 0013 8000", user=None)) == sorted(
+        [first.pk, second.pk]
+    )
+    # An e-mail "number" is not a phone: not found by it.
+    assert search_ids("137 0013 7000", user=None) == []
+
+
 def test_the_compiled_name_lookups_refuse_a_parameter_made_from_the_text(
     db, monkeypatch
 ):
