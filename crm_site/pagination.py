@@ -124,13 +124,13 @@ def _slice(
     per_page: int,
     *,
     keyed: bool = True,
-    read: Reader | None = None,
+    reader: Reader | None = None,
 ) -> _Read:
     """The page's rows (one more, to know whether a next page exists); ``keyed``:
     with the SQL that read them, for a total to come."""
     offset = (number - 1) * per_page
-    if read is not None:
-        rows, sql, params = read(offset, offset + per_page + 1)
+    if reader is not None:
+        rows, sql, params = reader(offset, offset + per_page + 1)
         return _Read(rows, f"{sql}\x00{tuple(params)!r}")
     page = qs[offset : offset + per_page + 1]
     if not keyed or not isinstance(qs, QuerySet) or qs._result_cache is not None:
@@ -254,7 +254,7 @@ def paginate(
     (crm_site.compiled.SliceRead); ``qs`` is then compiled only to be counted."""
     number, moved = parse_page_number(page)
     number = min(number, MAX_OFFSET // per_page + 1)
-    read = _slice(qs, number, per_page, keyed=count, read=reader)
+    read = _slice(qs, number, per_page, keyed=count, reader=reader)
     if not read.rows and number > 1:
         # Past the end: the rare case where counting is worth it. The list is
         # shorter than the requested offset, so the count stops there.
@@ -264,7 +264,7 @@ def paginate(
         else:
             total = min(len(qs), offset)
         number = max(1, -(-total // per_page))
-        read = _slice(qs, number, per_page, keyed=count, read=reader)
+        read = _slice(qs, number, per_page, keyed=count, reader=reader)
         moved = True
     rows = read.rows
     has_next = len(rows) > per_page
