@@ -38,6 +38,9 @@ from django.db.models import Model, QuerySet
 
 # No row has it (keys are positive); any other parameter equal to it is refused.
 STAND_IN = -7_346_281_905_117_013
+# A text no one searches for: private-use characters, so that no parameter but the
+# text (or what is made of it on purpose, such as its pairs) can hold them.
+TEXT_STAND_IN = "\ue000\ue001"
 
 
 class Slot(NamedTuple):

@@ -25,7 +25,7 @@ from django.db.models.functions import Right, StrIndex
 from django.db.models.lookups import Exact
 
 from crm_site.audit import AuditedQuerySet
-from crm_site.compiled import filled, parameter_slots
+from crm_site.compiled import TEXT_STAND_IN, filled, parameter_slots
 from crm_site.lookups import IdArray
 from customers.phones import MAINLAND_CODE
 
@@ -382,7 +382,7 @@ def _chinese_lookups(text: str) -> QuerySet:
 # The text _chinese_sql and _phone_sql compile the lookups with: private-use
 # characters, so that no parameter but the text (the number) and what the index
 # narrows by can equal it or its pairs.
-_STAND_IN = {True: "\ue000", False: "\ue000\ue001"}
+_STAND_IN = {True: TEXT_STAND_IN[0], False: TEXT_STAND_IN}
 
 
 @functools.cache

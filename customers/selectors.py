@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 
 from crm_site import links
 from crm_site.audit import audit_entries_for
-from crm_site.compiled import STAND_IN, KeyLookup, SliceRead
+from crm_site.compiled import STAND_IN, TEXT_STAND_IN, KeyLookup, SliceRead
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, Reader, paginate
 from crm_site.reversing import reverse_id
@@ -41,9 +41,8 @@ def customer_list(
     return qs.select_related("assigned_consultant").ranked()
 
 
-# What the customer list's compiled read takes in the places of a search's text and
-# ids (crm_site.compiled): a private-use text, and an id no row has.
-_TEXT_STAND_IN = "\ue000\ue001"
+# What the customer list's compiled read takes in the place of a search's ids
+# (crm_site.compiled): an id no row has.
 _IDS_STAND_IN = [STAND_IN]
 
 
@@ -71,8 +70,8 @@ def _list_read(scope: ScopeKey | None, searching: bool) -> SliceRead:
     rows = Customer.objects.in_scope(scope).identifiable().for_rows()
     if not searching:
         return SliceRead(rows.ranked(), {})
-    rows = rows.matching(_IDS_STAND_IN, _TEXT_STAND_IN).ranked()
-    return SliceRead(rows, {"ids": _IDS_STAND_IN, "text": _TEXT_STAND_IN})
+    rows = rows.matching(_IDS_STAND_IN, TEXT_STAND_IN).ranked()
+    return SliceRead(rows, {"ids": _IDS_STAND_IN, "text": TEXT_STAND_IN})
 
 
 def customer_counts_by(*, user: User, field: str) -> dict[str, int]:
