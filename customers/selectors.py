@@ -27,7 +27,15 @@ from customers.models import (
     Tag,
 )
 from customers.phones import format_phone, mask_phone
-from customers.querysets import ScopeKey, scope_key, search_ids, search_text
+from customers.querysets import (
+    ScopeKey,
+    match_stand_in,
+    match_values,
+    reads_matches,
+    scope_key,
+    search_ids,
+    search_text,
+)
 
 
 def customer_list(
@@ -55,21 +63,32 @@ def customer_list_page(*, user: User, text: str = "") -> tuple[QuerySet, Reader]
     if scope is None:
         return Customer.objects.none(), lambda low, high: ([], "", [])
     rows = Customer.objects.in_scope(scope).identifiable().for_rows()
-    read = _list_read(scope, bool(text))
     if not text:
-        return rows.ranked(), functools.partial(read.rows, {})
+        return rows.ranked(), functools.partial(_list_read(scope, "").rows, {})
+    if reads_matches(text):
+        read = _list_read(scope, match_stand_in(text))
+        values = match_values(text)
+        return rows.reading_matches(text).ranked(), functools.partial(read.rows, values)
     ids = search_ids(text, user=user)
     values = {"ids": ids, "text": text}
+    read = _list_read(scope, _IDS)
     return rows.matching(ids, text).ranked(), functools.partial(read.rows, values)
 
 
+# _list_read's kinds besides the plain list ("") and a text's stand-in (a search
+# that reads its matches' rows): a search narrowed to ids first.
+_IDS = "ids"
+
+
 @functools.lru_cache(maxsize=1024)
-def _list_read(scope: ScopeKey | None, searching: bool) -> SliceRead:
+def _list_read(scope: ScopeKey | None, kind: str) -> SliceRead:
     rows = Customer.objects.in_scope(scope).identifiable().for_rows()
-    if not searching:
+    if not kind:
         return SliceRead(rows.ranked(), {})
-    rows = rows.matching(_IDS_STAND_IN, TEXT_STAND_IN).ranked()
-    return SliceRead(rows, {"ids": _IDS_STAND_IN, "text": TEXT_STAND_IN})
+    if kind == _IDS:
+        rows = rows.matching(_IDS_STAND_IN, TEXT_STAND_IN).ranked()
+        return SliceRead(rows, {"ids": _IDS_STAND_IN, "text": TEXT_STAND_IN})
+    return SliceRead(rows.reading_matches(kind).ranked(), match_values(kind))
 
 
 def customer_counts_by(*, user: User, field: str) -> dict[str, int]:

@@ -12,7 +12,7 @@ from customers.identity import (
 from customers.models import ContactPoint, Customer
 from customers.querysets import search_ids
 from customers.search import pinyin_keys
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, UserFactory
 
 VALID_ID = "11010519491231002X"
 
@@ -206,6 +206,32 @@ def test_chinese_text_is_looked_up_through_sql_compiled_once(consultant, text):
     assert found or text == "\ue000\ue001"
     assert search_ids(text, user=None) == list(dict.fromkeys(found))
     assert _chinese_sql.cache_info().currsize >= 1
+
+
+@pytest.mark.parametrize("text", ["王伟", "王"])
+def test_a_name_search_reads_its_matches_once_each(consultant, text):
+    """A Chinese search reads its matches' rows (crm_site.derived): a customer whose
+    name and company both hold the text is found once, by its name; the scope and
+    the rank apply to those rows, as they do to the ids of any other search."""
+    both = CustomerFactory(
+        name="王伟", company="王伟装修", assigned_consultant=consultant
+    )
+    company = CustomerFactory(name="李强", company="王伟装修")
+    starts = CustomerFactory(name="王伟强")
+    other = CustomerFactory(name="王伟", assigned_consultant=UserFactory())
+    found = list(
+        Customer.objects.visible_to(consultant, one=True)
+        .search(text, user=None)
+        .ranked()
+    )
+    expected = [both, starts, company] if text == "王伟" else [starts, company, both]
+    assert sorted(c.pk for c in found) == sorted(c.pk for c in expected)
+    assert other not in found
+    if text == "王伟":
+        assert found[0] == both and found[1] == starts
+    assert sorted(search_ids(text, user=None)) == sorted(
+        c.pk for c in [both, company, starts, other]
+    )
 
 
 def test_a_whole_number_is_looked_up_through_sql_compiled_once(consultant):
