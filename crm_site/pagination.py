@@ -108,6 +108,16 @@ _LIMIT_OFFSET = re.compile(r"\s+LIMIT\s+\d+(\s+OFFSET\s+\d+)?\s*$")
 Reader = Callable[[int, int], tuple[list, str, list]]
 
 
+@dataclass(frozen=True)
+class ToCount:
+    """A list's queryset built only should its total be counted: with a Reader the
+    page is read from SQL compiled once and the total is mostly cached, and building
+    the queryset of a search cost ~0.7 ms a page (customers.selectors)."""
+
+    model: type
+    build: Callable[[], QuerySet]
+
+
 @dataclass
 class _Read:
     """A page as read, with the SQL that read it (without its LIMIT and OFFSET): the
@@ -200,7 +210,9 @@ def planner_estimate(qs: QuerySet) -> int:
     return query_plan(qs).rows
 
 
-def _total(qs: QuerySet | Sequence, sql_key: str | None = None) -> tuple[int, bool]:
+def _total(
+    qs: QuerySet | Sequence | ToCount, sql_key: str | None = None
+) -> tuple[int, bool]:
     """(how many rows match, whether that is an estimate) for a list with more than
     one page.
 
@@ -209,17 +221,22 @@ def _total(qs: QuerySet | Sequence, sql_key: str | None = None) -> tuple[int, bo
     would be dear: a selective filter no index serves makes "count up to 10,000"
     read the whole table, and the estimate is shown instead.
     """
-    if not isinstance(qs, QuerySet):
+    if not isinstance(qs, QuerySet | ToCount):
         return len(qs), False
+
+    def counted() -> tuple[int, bool]:
+        return _count(qs.build() if isinstance(qs, ToCount) else qs)
+
     if not fragments.is_tracked(qs.model):
-        return _count(qs)
+        return counted()
     if sql_key is None:
-        sql, params = qs.order_by().query.sql_with_params()
+        built = qs.build() if isinstance(qs, ToCount) else qs
+        sql, params = built.order_by().query.sql_with_params()
         sql_key = f"{sql}\x00{params!r}"
     digest = hashlib.blake2b(sql_key.encode(), digest_size=12)
     return fragments.cached(
         f"count:{digest.hexdigest()}",
-        lambda: _count(qs),
+        counted,
         depends_on=[qs.model],
         timeout=COUNT_TIMEOUT,
         per_language=False,
@@ -242,7 +259,7 @@ def _count(qs: QuerySet) -> tuple[int, bool]:
 
 
 def paginate(
-    qs: QuerySet | Sequence,
+    qs: QuerySet | Sequence | ToCount,
     *,
     page: str | int | None,
     per_page: int = 25,
@@ -251,13 +268,18 @@ def paginate(
 ) -> Page:
     """The requested page; ``count=False`` for feeds read with Newer / Older links
     that show no total. ``reader``: reads ``qs``'s slices from SQL compiled once
-    (crm_site.compiled.SliceRead); ``qs`` is then compiled only to be counted."""
+    (crm_site.compiled.SliceRead); ``qs`` is then compiled only to be counted, and
+    may be a ToCount, built only then."""
+    if isinstance(qs, ToCount) and reader is None:
+        raise ValueError("a ToCount is read by a reader")
     number, moved = parse_page_number(page)
     number = min(number, MAX_OFFSET // per_page + 1)
     read = _slice(qs, number, per_page, keyed=count, reader=reader)
     if not read.rows and number > 1:
         # Past the end: the rare case where counting is worth it. The list is
         # shorter than the requested offset, so the count stops there.
+        if isinstance(qs, ToCount):
+            qs = qs.build()
         offset = min((number - 1) * per_page, MAX_OFFSET)
         if isinstance(qs, QuerySet):
             total = qs[:offset].count()

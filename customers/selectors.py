@@ -16,7 +16,7 @@ from crm_site import links
 from crm_site.audit import audit_entries_for
 from crm_site.compiled import STAND_IN, TEXT_STAND_IN, KeyLookup, SliceRead
 from crm_site.models import AuditEntry, User
-from crm_site.pagination import Page, Reader, paginate
+from crm_site.pagination import Page, Reader, ToCount, paginate
 from crm_site.reversing import reverse_id
 from customers.identity import mask_id_number
 from customers.models import (
@@ -54,25 +54,28 @@ def customer_list(
 _IDS_STAND_IN = [STAND_IN]
 
 
-def customer_list_page(*, user: User, text: str = "") -> tuple[QuerySet, Reader]:
+def customer_list_page(*, user: User, text: str = "") -> tuple[ToCount, Reader]:
     """The customer list as the user sees it, or the customers a search for ``text``
-    found, ranked: the queryset (to count) and a reader of its slices whose SQL is
-    compiled once per process and scope (~0.4 ms a page; crm_site.compiled)."""
+    found, ranked: the queryset to count (built only should the total be counted)
+    and a reader of its slices whose SQL is compiled once per process and scope
+    (~0.4 ms a page; crm_site.compiled)."""
     text = search_text(text)
     scope = scope_key(user, for_change=False, one=bool(text))
     if scope is None:
-        return Customer.objects.none(), lambda low, high: ([], "", [])
+        none = ToCount(Customer, Customer.objects.none)
+        return none, lambda low, high: ([], "", [])
     rows = Customer.objects.in_scope(scope).identifiable().for_rows()
     if not text:
-        return rows.ranked(), functools.partial(_list_read(scope, "").rows, {})
+        counted = ToCount(Customer, rows.ranked)
+        return counted, functools.partial(_list_read(scope, "").rows, {})
     if reads_matches(text):
         read = _list_read(scope, match_stand_in(text))
-        values = match_values(text)
-        return rows.reading_matches(text).ranked(), functools.partial(read.rows, values)
+        counted = ToCount(Customer, lambda: rows.reading_matches(text).ranked())
+        return counted, functools.partial(read.rows, match_values(text))
     ids = search_ids(text, user=user)
-    values = {"ids": ids, "text": text}
     read = _list_read(scope, _IDS)
-    return rows.matching(ids, text).ranked(), functools.partial(read.rows, values)
+    counted = ToCount(Customer, lambda: rows.matching(ids, text).ranked())
+    return counted, functools.partial(read.rows, {"ids": ids, "text": text})
 
 
 # _list_read's kinds besides the plain list ("") and a text's stand-in (a search

@@ -84,6 +84,39 @@ def test_a_remembered_total_is_found_by_the_page_query_without_compiling_another
     assert paginate(theirs, page="1", per_page=5).total == 15
 
 
+def test_a_list_read_by_a_reader_builds_its_queryset_only_to_count(
+    db, consultant, settings
+):
+    """With a reader (SQL compiled once), the queryset to count may be a ToCount:
+    built on a miss of the cached total, or to find the last page past the end."""
+    from crm_site.compiled import SliceRead
+    from crm_site.pagination import ToCount
+
+    settings.PAGINATION_COUNT_CAP = 50
+    CustomerFactory.create_batch(12, assigned_consultant=consultant)
+    qs = Customer.objects.filter(assigned_consultant=consultant).order_by("pk")
+    read = SliceRead(qs, {})
+    built = []
+
+    def build():
+        built.append(1)
+        return qs
+
+    counted = ToCount(Customer, build)
+
+    def reader(low, high):
+        return read.rows({}, low, high)
+
+    assert paginate(counted, page="1", per_page=5, reader=reader).total == 12
+    assert len(built) == 1
+    assert paginate(counted, page="1", per_page=5, reader=reader).total == 12
+    assert len(built) == 1  # the total was remembered
+    last = paginate(counted, page="9", per_page=5, reader=reader)
+    assert (last.number, len(last.items)) == (3, 2)
+    with pytest.raises(ValueError):
+        paginate(counted, page="1")
+
+
 def test_a_list_above_the_cap_shows_the_planners_rounded_estimate(
     db, consultant, settings
 ):
