@@ -251,8 +251,9 @@ class CustomerQuerySet(AuditedQuerySet):
         text = search_text(text)
         if not text:
             return self
-        if reads_matches(text):
-            return self.reading_matches(text)
+        matches = matches_of(text)
+        if matches is not None:
+            return self.reading_matches(matches, text)
         return self.matching(search_ids(text, user=user), text)
 
     def matching(self, ids: list[int], text: str) -> QuerySet:
@@ -261,13 +262,13 @@ class CustomerQuerySet(AuditedQuerySet):
         # Up to a few thousand ids: one array parameter (crm_site.lookups).
         return self.filter(pk__any_of=IdArray(ids)).annotate(search_rank=_rank(text))
 
-    def reading_matches(self, text: str) -> QuerySet:
-        """The customers whose name or company holds the Chinese ``text``, ranked
-        (_rank), read from the rows its lookups find (_chinese_arms): the scope and
+    def reading_matches(self, matches: Matches, text: str) -> QuerySet:
+        """The customers a search for ``text`` finds (its ``matches``, matches_of),
+        ranked (_rank), read from the rows its lookups find (_arms): the scope and
         the rank apply to the rows the lookups have already read, instead of a second
-        read of each by its key (crm_site.derived; a common name's page cost
-        PostgreSQL ~4 ms, now ~2.5)."""
-        return read_from(self, *_chinese_arms(text)).annotate(search_rank=_rank(text))
+        read of each by its key (crm_site.derived; a name search's page cost
+        PostgreSQL ~3.1 ms of CPU, now ~2.5)."""
+        return read_from(self, *_arms(matches)).annotate(search_rank=_rank(text))
 
     # What a row of the customer list reads (customers.selectors.CustomerRow): 13 of
     # the customer's and its consultant's 44 columns. The other columns cost SQL
@@ -387,16 +388,69 @@ def _narrowing(text: str) -> Value:
     )
 
 
-def reads_matches(text: str) -> bool:
-    """Whether a search for ``text`` (search_text) reads its matches' rows
-    (CustomerQuerySet.reading_matches) rather than their ids: Chinese text."""
-    return not text.isascii()
+class Matches(NamedTuple):
+    """A search whose lookups are read as rows (CustomerQuerySet.reading_matches):
+    their kind ("chars" and "pairs": Chinese text of one character, of more;
+    "number": a whole phone number) and the values they take, by the names of their
+    slots in SQL compiled once (stand_in_matches, crm_site.compiled)."""
+
+    kind: str
+    values: dict
+
+    @property
+    def planned(self) -> bool:
+        """Whether the best plan depends on the values (a common character is read
+        another way than a rare one): planned each time, never prepared."""
+        return self.kind != "number"
+
+
+def matches_of(text: str) -> Matches | None:
+    """How a search for ``text`` (search_text) reads its matches as rows; None when
+    it finds ids first (search_ids: runs of digits, pinyin, Latin text)."""
+    if PHONE_LIKE.fullmatch(text):
+        full = _whole_number(text)
+        return Matches("number", {"phone": full}) if full else None
+    if text.isascii():
+        return None
+    kind = "chars" if len(text) == 1 else "pairs"
+    return Matches(kind, {"text": text, "narrow": _narrowing(text).value})
+
+
+def _whole_number(text: str) -> str | None:
+    """The phone number ``text`` (digits and separators) spells in full, or None."""
+    from customers.phones import try_normalize_phone
+
+    digits = sum(ch.isdigit() for ch in text)
+    return try_normalize_phone(text) if digits >= 7 else None
+
+
+# What the lookups' SQL is compiled with in the places of their values: private-use
+# characters, so that no parameter but the text (the number) and what the index
+# narrows by can equal them (crm_site.compiled.parameter_slots).
+NUMBER_STAND_IN = "\ue001\ue000"
+
+
+@functools.cache
+def stand_in_matches(kind: str) -> Matches:
+    """The Matches of ``kind`` that SQL compiled once is compiled with."""
+    if kind == "number":
+        return Matches(kind, {"phone": NUMBER_STAND_IN})
+    matches = matches_of(TEXT_STAND_IN[0] if kind == "chars" else TEXT_STAND_IN)
+    assert matches is not None and matches.kind == kind
+    return matches
+
+
+def _arms(matches: Matches) -> tuple[QuerySet, QuerySet]:
+    """The lookups of a search, as rows (every column): no customer in both."""
+    if matches.kind == "number":
+        return _number_arms(matches.values["phone"])
+    return _chinese_arms(matches.values["text"])
 
 
 def _chinese_arms(text: str) -> tuple[QuerySet, QuerySet]:
-    """The lookups of a Chinese text, as rows: the newest SEARCH_CAP customers whose
-    name contains it, and the newest SEARCH_CAP whose company name contains it and
-    whose name does not (no customer is found by both)."""
+    """The lookups of a Chinese text: the newest SEARCH_CAP customers whose name
+    contains it, and the newest SEARCH_CAP whose company name contains it and whose
+    name does not (no customer is found by both)."""
     from customers.models import Customer
 
     live = Customer.objects.filter(merged_into__isnull=True, anonymised_at__isnull=True)
@@ -410,66 +464,37 @@ def _chinese_arms(text: str) -> tuple[QuerySet, QuerySet]:
     return _newest_rows(names, common=common), _newest_rows(companies, common=common)
 
 
-def _chinese_lookups(text: str) -> QuerySet:
-    """The ids of _chinese_arms(text), in one statement."""
-    name, company = (arm.values_list("pk", flat=True) for arm in _chinese_arms(text))
-    return name.union(company, all=True)
-
-
-# The text _chinese_sql and _phone_sql compile the lookups with: private-use
-# characters, so that no parameter but the text (the number) and what the index
-# narrows by can equal it or its pairs.
-_STAND_IN = {True: TEXT_STAND_IN[0], False: TEXT_STAND_IN}
-
-
-@functools.cache
-def _chinese_sql(one_character: bool) -> tuple[str, tuple]:
-    """_chinese_lookups' SQL, compiled once per process (building and compiling them
-    cost ~1.2 ms of each name search), and its parameters with slots for the text and
-    what the index narrows by (crm_site.compiled.parameter_slots)."""
-    stand_in = _STAND_IN[one_character]
-    sql, params = _chinese_lookups(stand_in).query.sql_with_params()
-    return sql, parameter_slots(params, match_values(stand_in))
-
-
-def match_values(text: str) -> dict:
-    """The values the lookups of a Chinese ``text`` take (_chinese_arms): the text and
-    what the index narrows by, by the names of their slots in SQL compiled once with
-    match_stand_in() in their places (crm_site.compiled)."""
-    return {"text": text, "narrow": _narrowing(text).value}
-
-
-def match_stand_in(text: str) -> str:
-    """The stand-in that SQL compiled once for a search of ``text`` is compiled with:
-    one character or two, as the lookups differ (_chars_match)."""
-    return _STAND_IN[len(text) == 1]
-
-
-def _chinese_ids(text: str) -> list[int]:
-    """The ids _chinese_lookups(text) finds, through its SQL compiled once."""
-    return _compiled_ids(_chinese_sql(len(text) == 1), match_values(text))
-
-
-def _phone_lookups(full: str) -> QuerySet:
-    """The customers whose mobile, or one of whose further numbers, is ``full``: a
-    handful of rows on two indexes, in one round trip (UNION ALL)."""
+def _number_arms(full: str) -> tuple[QuerySet, QuerySet]:
+    """The lookups of a whole number: the customer whose mobile it is, and those who
+    have it as a further number (not as their mobile): a handful of rows on two
+    indexes."""
     from customers.models import ContactPoint, Customer
 
     live = Customer.objects.filter(merged_into__isnull=True, anonymised_at__isnull=True)
-    mobiles = live.filter(mobile=full).order_by().values_list("pk", flat=True)
-    others = ContactPoint.objects.filter(
-        kind__in=ContactPoint.PHONE_KINDS, value=full
-    ).values_list("customer_id", flat=True)
-    return mobiles.union(others, all=True)[:SEARCH_CAP]
+    # The kinds as plain text: a statement of plain parameters can be prepared
+    # (crm_site.prepared), as a number's plan is the same whatever the number.
+    kinds = [str(kind) for kind in ContactPoint.PHONE_KINDS]
+    points = ContactPoint.objects.filter(kind__in=kinds, value=full)
+    others = Customer.objects.filter(pk__in=points.values("customer_id"))
+    return (
+        live.filter(mobile=full).order_by()[:SEARCH_CAP],
+        others.exclude(mobile=full).order_by()[:SEARCH_CAP],
+    )
+
+
+def _lookups(matches: Matches) -> QuerySet:
+    """The ids of _arms(matches), in one statement."""
+    first, second = (arm.values_list("pk", flat=True) for arm in _arms(matches))
+    return first.union(second, all=True)
 
 
 @functools.cache
-def _phone_sql() -> tuple[str, tuple]:
-    """_phone_lookups' SQL, compiled once per process (~0.3 ms of each search by a
-    whole number), with a slot for the number."""
-    stand_in = _STAND_IN[False]
-    sql, params = _phone_lookups(stand_in).query.sql_with_params()
-    return sql, parameter_slots(params, {"phone": stand_in})
+def _lookups_sql(kind: str) -> tuple[str, tuple]:
+    """_lookups' SQL for a kind of Matches, compiled once per process (building and
+    compiling them cost ~1.2 ms of each name search), with slots for its values."""
+    stand_in = stand_in_matches(kind)
+    sql, params = _lookups(stand_in).query.sql_with_params()
+    return sql, parameter_slots(params, stand_in.values)
 
 
 def _compiled_ids(compiled: tuple[str, tuple], values: dict) -> list[int]:
@@ -553,20 +578,19 @@ def search_ids(text: str, *, user: User | None) -> list[int]:
     mask shows (see _digit_run). None searches as the system, for internal callers.
     """
     from customers.models import Customer
-    from customers.phones import try_normalize_phone
     from customers.search import looks_like_pinyin
 
+    matches = matches_of(text)
+    if matches is not None:
+        # A whole number or Chinese text, nearly every search: one statement,
+        # compiled once.
+        found = _compiled_ids(_lookups_sql(matches.kind), matches.values)
+        return list(dict.fromkeys(found))
     if PHONE_LIKE.fullmatch(text):
         digits = "".join(ch for ch in text if ch.isdigit())
-        full = try_normalize_phone(text) if len(digits) >= 7 else None
-        if full:
-            return _compiled_ids(_phone_sql(), {"phone": full})
         if len(digits) >= MIN_RUN:
             return list(dict.fromkeys(_digit_run_ids(digits, user=user)))
         return []
-    if not text.isascii():
-        # Chinese text, nearly every name search: one statement, compiled once.
-        return list(dict.fromkeys(_chinese_ids(text)))
     live = Customer.objects.filter(merged_into__isnull=True, anonymised_at__isnull=True)
     lookups: list[QuerySet] = []
     if len(text) >= 3:

@@ -29,12 +29,11 @@ from customers.models import (
 from customers.phones import format_phone, mask_phone
 from customers.querysets import (
     ScopeKey,
-    match_stand_in,
-    match_values,
-    reads_matches,
+    matches_of,
     scope_key,
     search_ids,
     search_text,
+    stand_in_matches,
 )
 
 
@@ -68,18 +67,21 @@ def customer_list_page(*, user: User, text: str = "") -> tuple[ToCount, Reader]:
     if not text:
         counted = ToCount(Customer, rows.ranked)
         return counted, functools.partial(_list_read(scope, "").rows, {})
-    if reads_matches(text):
-        read = _list_read(scope, match_stand_in(text))
-        counted = ToCount(Customer, lambda: rows.reading_matches(text).ranked())
-        return counted, functools.partial(read.rows, match_values(text))
+    matches = matches_of(text)
+    if matches is not None:
+        read = _list_read(scope, matches.kind)
+        counted = ToCount(
+            Customer, lambda: rows.reading_matches(matches, text).ranked()
+        )
+        return counted, functools.partial(read.rows, {**matches.values, "text": text})
     ids = search_ids(text, user=user)
     read = _list_read(scope, _IDS)
     counted = ToCount(Customer, lambda: rows.matching(ids, text).ranked())
     return counted, functools.partial(read.rows, {"ids": ids, "text": text})
 
 
-# _list_read's kinds besides the plain list ("") and a text's stand-in (a search
-# that reads its matches' rows): a search narrowed to ids first.
+# _list_read's kinds besides the plain list ("") and those of a search that reads
+# its matches' rows (querysets.Matches): a search narrowed to ids first.
 _IDS = "ids"
 
 
@@ -91,7 +93,11 @@ def _list_read(scope: ScopeKey | None, kind: str) -> SliceRead:
     if kind == _IDS:
         rows = rows.matching(_IDS_STAND_IN, TEXT_STAND_IN).ranked()
         return SliceRead(rows, {"ids": _IDS_STAND_IN, "text": TEXT_STAND_IN})
-    return SliceRead(rows.reading_matches(kind).ranked(), match_values(kind))
+    stand_in = stand_in_matches(kind)
+    # The rank's text: a name search's own; a number's, as typed, its own stand-in.
+    values = {"text": TEXT_STAND_IN, **stand_in.values}
+    rows = rows.reading_matches(stand_in, values["text"]).ranked()
+    return SliceRead(rows, values)
 
 
 def customer_counts_by(*, user: User, field: str) -> dict[str, int]:

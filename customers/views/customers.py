@@ -46,7 +46,7 @@ from customers.models import (
     Tag,
 )
 from customers.phones import format_phone, mask_phone, try_normalize_phone
-from customers.querysets import digits_too_few, reads_matches
+from customers.querysets import digits_too_few, matches_of, search_text
 
 FILTER_KEYS = [
     "q",
@@ -107,7 +107,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     if plain and request.GET.get("page", "") in ("", "1"):
         text = form.cleaned_data["q"] if searching else ""
         qs, reader = selectors.customer_list_page(user=request.user, text=text)
-        planned = contextlib.nullcontext() if reads_matches(text) else None
+        matches = matches_of(search_text(text))
+        planned = contextlib.nullcontext() if matches and matches.planned else None
         with planned or prepared_queries():
             page = paginate(qs, page=1, reader=reader)
         drill = None

@@ -124,10 +124,21 @@ def test_the_list_page_compiled_reads_what_the_orm_reads(
             name=["周冬梅", "周冬", "王周冬", "李%周冬_"][n % 4],
             assigned_consultant=owner,
             consent_sms=n % 2 == 0,
+            mobile=f"+86138001380{n:02d}",
         )
     users = (consultant, sales_manager, marketer, executive)
     for user in (User.objects.get(pk=u.pk) for u in users):
-        for text in ("", "周冬", "周", "%周冬_", "'; --", "\ue000\ue001", "zhou"):
+        for text in (
+            "",
+            "周冬",
+            "周",
+            "%周冬_",
+            "'; --",
+            "\ue000\ue001",
+            "zhou",
+            "138 0013 8000",
+            "1380",
+        ):
             counted, reader = selectors.customer_list_page(user=user, text=text)
             qs = counted.build()
             for low, high in ((0, 26), (0, 3), (2, 5)):

@@ -195,17 +195,18 @@ def test_chinese_text_is_looked_up_through_sql_compiled_once(consultant, text):
     """The name and company lookups of Chinese text are compiled once per process
     with a stand-in text; any other text then finds what the ORM's own query finds,
     whatever its length (its pairs are one array parameter)."""
-    from customers.querysets import _chinese_ids, _chinese_lookups, _chinese_sql
+    from customers.querysets import _compiled_ids, _lookups, _lookups_sql, matches_of
 
     for name in ["周冬", "王小明", "王%明", "王'明", "明小王", "冬"]:
         CustomerFactory(name=name)
     CustomerFactory(name="赵六", company="杭州远景科技有限公司")
     CustomerFactory(name="李四", company="Tencent 腾讯")
-    found = _chinese_ids(text)
-    assert found == list(_chinese_lookups(text))
+    matches = matches_of(text)
+    found = _compiled_ids(_lookups_sql(matches.kind), matches.values)
+    assert found == list(_lookups(matches))
     assert found or text == "\ue000\ue001"
     assert search_ids(text, user=None) == list(dict.fromkeys(found))
-    assert _chinese_sql.cache_info().currsize >= 1
+    assert _lookups_sql.cache_info().currsize >= 1
 
 
 @pytest.mark.parametrize("text", ["王伟", "王"])
@@ -238,7 +239,7 @@ def test_a_whole_number_is_looked_up_through_sql_compiled_once(consultant):
     """A search by a whole number (mobile or a further number) runs its lookup
     compiled once with a stand-in number: the ORM's query's ids, for any number."""
     from customers.models import ContactPoint
-    from customers.querysets import _compiled_ids, _phone_lookups, _phone_sql
+    from customers.querysets import Matches, _compiled_ids, _lookups, _lookups_sql
 
     first = CustomerFactory(mobile="+8613800138000")
     second = CustomerFactory(mobile="+8613900139000")
@@ -246,14 +247,19 @@ def test_a_whole_number_is_looked_up_through_sql_compiled_once(consultant):
         customer=second, kind="landline", value="+8613800138000"
     )
     ContactPoint.objects.create(customer=first, kind="email", value="+8613700137000")
+    # Her own mobile kept as a further number too: found once, by her mobile.
+    ContactPoint.objects.create(customer=first, kind="mobile", value="+8613800138000")
     for full in ("+8613800138000", "+8613900139000", "+8613700137000", "+861"):
-        found = _compiled_ids(_phone_sql(), {"phone": full})
-        assert sorted(found) == sorted(_phone_lookups(full)), full
+        found = _compiled_ids(_lookups_sql("number"), {"phone": full})
+        assert sorted(found) == sorted(_lookups(Matches("number", {"phone": full})))
     assert sorted(search_ids("138 0013 8000", user=None)) == sorted(
         [first.pk, second.pk]
     )
+    listed = Customer.objects.search("138 0013 8000", user=None).ranked()
+    assert sorted(c.pk for c in listed) == sorted([first.pk, second.pk])
     # An e-mail "number" is not a phone: not found by it.
     assert search_ids("137 0013 7000", user=None) == []
+    assert not Customer.objects.search("137 0013 7000", user=None).exists()
 
 
 def test_the_compiled_name_lookups_refuse_a_parameter_made_from_the_text(
@@ -264,15 +270,16 @@ def test_the_compiled_name_lookups_refuse_a_parameter_made_from_the_text(
     refused at compile time instead."""
     from customers import querysets
 
-    def lookups_with_a_pattern(text):
+    def lookups_with_a_pattern(matches):
+        text = matches.values["text"]
         return Customer.objects.filter(name__startswith=text).values_list(
             "pk", flat=True
         )
 
-    monkeypatch.setattr(querysets, "_chinese_lookups", lookups_with_a_pattern)
-    querysets._chinese_sql.cache_clear()
+    monkeypatch.setattr(querysets, "_lookups", lookups_with_a_pattern)
+    querysets._lookups_sql.cache_clear()
     try:
         with pytest.raises(AssertionError, match="take a parameter"):
-            querysets._chinese_ids("周冬")
+            querysets.search_ids("周冬", user=None)
     finally:
-        querysets._chinese_sql.cache_clear()
+        querysets._lookups_sql.cache_clear()
