@@ -7,7 +7,10 @@ plain queryset of the same model (every column of its table, no annotation selec
 ordered and sliced as it likes; the caller makes sure no row comes from two of them.
 PostgreSQL knows no key of such rows, so it refuses an aggregate grouped by them
 (``annotate(n=Count(…))``): group over their keys instead
-(``Model.objects.filter(pk__in=derived.values("pk")).annotate(…)``).
+(``Model.objects.filter(pk__in=derived.values("pk")).annotate(…)``). Such a queryset
+only reads: ``UPDATE`` and ``DELETE`` name the table itself, where the sources' choice
+of rows would be lost, so ``update()`` and ``delete()`` are refused; change the rows
+through their keys the same way.
 
 Why: a search by name finds the newest thousand customers whose name holds the text
 through an index of the names' pairs of characters, reading each of those rows from
@@ -19,6 +22,8 @@ already read.
 """
 
 from __future__ import annotations
+
+import functools
 
 from django.db.models import QuerySet
 from django.db.models.sql.datastructures import BaseTable
@@ -51,6 +56,27 @@ class _Derived(BaseTable):
         return self.__class__, self.table_name, self.table_alias, id(self.sources)
 
 
+class DerivedRowsAreReadOnly(TypeError):
+    pass
+
+
+def _refused(self, *args, **kwargs):
+    raise DerivedRowsAreReadOnly(
+        "rows read from other queries are changed through their keys: "
+        'Model.objects.filter(pk__in=derived.values("pk"))'
+    )
+
+
+@functools.cache
+def _read_only(cls: type) -> type:
+    """``cls`` (a QuerySet class) refusing to change rows; its clones keep it."""
+    return type(
+        f"Derived{cls.__name__}",
+        (cls,),
+        dict.fromkeys(("update", "_update", "delete", "_raw_delete"), _refused),
+    )
+
+
 def read_from(queryset: QuerySet, *sources: QuerySet) -> QuerySet:
     """``queryset`` reading its rows from ``sources`` (see the module)."""
     for source in sources:
@@ -59,6 +85,7 @@ def read_from(queryset: QuerySet, *sources: QuerySet) -> QuerySet:
         if source.query.annotation_select or source.query.values_select:
             raise ValueError("a source selects its table's columns, nothing else")
     derived = queryset.all()
+    derived.__class__ = _read_only(type(queryset))
     query = derived.query
     # The base table's alias: the first of the query's tables.
     alias = query.base_table if query.alias_map else query.get_initial_alias()

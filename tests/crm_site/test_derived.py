@@ -71,3 +71,24 @@ def test_a_source_must_be_plain_rows_of_the_model(people):
         read_from(base, Interaction.objects.all())
     with pytest.raises(ValueError):
         read_from(base, base.union(base))
+
+
+@pytest.mark.django_db
+def test_derived_rows_are_changed_through_their_keys_only(people):
+    """UPDATE and DELETE name the table itself: the sources' choice of rows would be
+    lost (every row of the queryset's own filters changed), so they are refused."""
+    from crm_site.derived import DerivedRowsAreReadOnly
+
+    wang = Customer.objects.filter(name__startswith="王")
+    derived = read_from(Customer.objects.all(), wang).filter(pk__gt=0)
+    with pytest.raises(DerivedRowsAreReadOnly):
+        derived.update(notes="x")
+    with pytest.raises(DerivedRowsAreReadOnly):
+        derived.order_by("pk").delete()
+    assert Customer.objects.filter(pk__in=derived.values("pk")).update(notes="x") == 2
+    assert sorted(
+        Customer.objects.filter(notes="x").values_list("name", flat=True)
+    ) == [
+        "王一",
+        "王二",
+    ]
