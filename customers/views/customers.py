@@ -99,10 +99,11 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     # A search alone, or nothing at all (the list as the user sees it): the first
     # page is read the same way whatever the text, through SQL compiled once per
     # process and scope (selectors.customer_list_page, ~0.4 ms of Python) and, for
-    # the plain list and a search narrowed to ids, run as a statement prepared once
-    # per connection (~0.5 ms of PostgreSQL's planning). A name's lookups, a filter
-    # and each later page's OFFSET are planned each time: their best plan depends on
-    # what is asked (a common character is read another way than a rare one).
+    # the plain list, a whole number and a search narrowed to ids, run as a statement
+    # prepared once per connection (~0.5 ms of PostgreSQL's planning). A name search,
+    # a filter and each later page's OFFSET are planned each time: their best plan
+    # depends on what is asked (a common character is read another way than a rare
+    # one).
     plain = not any(request.GET.get(key) for key in FILTER_KEYS if key != "q")
     if plain and request.GET.get("page", "") in ("", "1"):
         text = form.cleaned_data["q"] if searching else ""
