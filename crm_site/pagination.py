@@ -225,13 +225,12 @@ def _total(
         return len(qs), False
 
     def counted() -> tuple[int, bool]:
-        return _count(qs.build() if isinstance(qs, ToCount) else qs)
+        return _count(_built(qs))
 
     if not fragments.is_tracked(qs.model):
         return counted()
     if sql_key is None:
-        built = qs.build() if isinstance(qs, ToCount) else qs
-        sql, params = built.order_by().query.sql_with_params()
+        sql, params = _built(qs).order_by().query.sql_with_params()
         sql_key = f"{sql}\x00{params!r}"
     digest = hashlib.blake2b(sql_key.encode(), digest_size=12)
     return fragments.cached(
@@ -241,6 +240,10 @@ def _total(
         timeout=COUNT_TIMEOUT,
         per_language=False,
     )
+
+
+def _built(qs: QuerySet | ToCount) -> QuerySet:
+    return qs.build() if isinstance(qs, ToCount) else qs
 
 
 def _count(qs: QuerySet) -> tuple[int, bool]:
@@ -278,8 +281,7 @@ def paginate(
     if not read.rows and number > 1:
         # Past the end: the rare case where counting is worth it. The list is
         # shorter than the requested offset, so the count stops there.
-        if isinstance(qs, ToCount):
-            qs = qs.build()
+        qs = _built(qs)
         offset = min((number - 1) * per_page, MAX_OFFSET)
         if isinstance(qs, QuerySet):
             total = qs[:offset].count()

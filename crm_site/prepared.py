@@ -16,9 +16,10 @@ Three ways in:
   customer, a deal, a request), whose plan does not depend on the values: a search
   whose best plan depends on the text is better planned each time.
 - ``prepared_queries`` (a context manager): the same for a part of a view. The
-  customer list prepares its first page's queries when it is the plain list or a
-  search has narrowed it to ids (customers.views.customers), whose plans are the same
-  whatever the values; the search's lookups and the filters are planned each time.
+  customer list reads its first page prepared when it is the plain list, a whole
+  number or a search narrowed to ids (customers.selectors.customer_list_page), whose
+  plans are the same whatever the values; a name search and the filters are planned
+  each time.
 - ``ensure_statement``: a hand-written ``PREPARE`` (sales.opening_lane's lookup).
 
 What is not prepared runs as before: a statement without parameters, a server-side
@@ -194,8 +195,7 @@ def _execute(execute: Callable, sql: str, params, many: bool, context: dict):
 def prepared_queries(alias: str = "default") -> Iterator[None]:
     """Run the SELECTs on ``alias`` inside the block as prepared statements: for a
     part of a view whose plan does not depend on the values (the customer list's
-    rows once a search has narrowed them to ids), where the rest of the view is
-    better planned each time."""
+    first page), where the rest of the view is better planned each time."""
     if not settings.DATABASE_PREPARED_STATEMENTS:
         yield
         return

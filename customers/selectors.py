@@ -17,6 +17,7 @@ from crm_site.audit import audit_entries_for
 from crm_site.compiled import STAND_IN, TEXT_STAND_IN, KeyLookup, SliceRead
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, Reader, ToCount, paginate
+from crm_site.prepared import prepared_queries
 from crm_site.reversing import reverse_id
 from customers.identity import mask_id_number
 from customers.models import (
@@ -66,18 +67,34 @@ def customer_list_page(*, user: User, text: str = "") -> tuple[ToCount, Reader]:
     rows = Customer.objects.in_scope(scope).identifiable().for_rows()
     if not text:
         counted = ToCount(Customer, rows.ranked)
-        return counted, functools.partial(_list_read(scope, "").rows, {})
+        return counted, _reader(_list_read(scope, ""), {}, prepared=True)
     matches = matches_of(text)
     if matches is not None:
         read = _list_read(scope, matches.kind)
         counted = ToCount(
             Customer, lambda: rows.reading_matches(matches, text).ranked()
         )
-        return counted, functools.partial(read.rows, {**matches.values, "text": text})
+        values = {**matches.values, "text": text}
+        return counted, _reader(read, values, prepared=not matches.planned)
     ids = search_ids(text, user=user)
     read = _list_read(scope, _IDS)
     counted = ToCount(Customer, lambda: rows.matching(ids, text).ranked())
-    return counted, functools.partial(read.rows, {"ids": ids, "text": text})
+    return counted, _reader(read, {"ids": ids, "text": text}, prepared=True)
+
+
+def _reader(read: SliceRead, values: dict, *, prepared: bool) -> Reader:
+    """The list's reader: run as a statement prepared once per connection (~0.5 ms
+    of PostgreSQL's planning) when its plan is the same whatever the values (the
+    plain list, a whole number, a search narrowed to ids); a name search is planned
+    each time (a common character is read another way than a rare one)."""
+    if not prepared:
+        return functools.partial(read.rows, values)
+
+    def reader(low: int, high: int) -> tuple[list, str, list]:
+        with prepared_queries():
+            return read.rows(values, low, high)
+
+    return reader
 
 
 # _list_read's kinds besides the plain list ("") and those of a search that reads

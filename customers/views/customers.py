@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from dataclasses import replace
 
@@ -25,7 +24,7 @@ from crm_site.cache import CacheUnavailable
 from crm_site.models import User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required, self_service
-from crm_site.prepared import prepared_queries, prepared_statements
+from crm_site.prepared import prepared_statements
 from customers import selectors, services, value
 from customers.forms import (
     ConsentForm,
@@ -46,7 +45,7 @@ from customers.models import (
     Tag,
 )
 from customers.phones import format_phone, mask_phone, try_normalize_phone
-from customers.querysets import digits_too_few, matches_of, search_text
+from customers.querysets import digits_too_few
 
 FILTER_KEYS = [
     "q",
@@ -98,20 +97,15 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     searching = form is not None and form.searches()
     # A search alone, or nothing at all (the list as the user sees it): the first
     # page is read the same way whatever the text, through SQL compiled once per
-    # process and scope (selectors.customer_list_page, ~0.4 ms of Python) and, for
-    # the plain list, a whole number and a search narrowed to ids, run as a statement
-    # prepared once per connection (~0.5 ms of PostgreSQL's planning). A name search,
-    # a filter and each later page's OFFSET are planned each time: their best plan
-    # depends on what is asked (a common character is read another way than a rare
-    # one).
+    # process and scope (selectors.customer_list_page, ~0.4 ms of Python), prepared
+    # where its plan does not depend on the values. A filter and each later page's
+    # OFFSET are built and planned each time: their best plan depends on what is
+    # asked.
     plain = not any(request.GET.get(key) for key in FILTER_KEYS if key != "q")
     if plain and request.GET.get("page", "") in ("", "1"):
         text = form.cleaned_data["q"] if searching else ""
         qs, reader = selectors.customer_list_page(user=request.user, text=text)
-        matches = matches_of(search_text(text))
-        planned = contextlib.nullcontext() if matches and matches.planned else None
-        with planned or prepared_queries():
-            page = paginate(qs, page=1, reader=reader)
+        page = paginate(qs, page=1, reader=reader)
         drill = None
     else:
         qs = (
