@@ -18,7 +18,7 @@ from crm_site.compiled import STAND_IN, TEXT_STAND_IN, KeyLookup, SliceRead
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, Reader, ToCount, paginate
 from crm_site.prepared import prepared_queries
-from crm_site.reversing import reverse_id
+from crm_site.reversing import reverse_ids
 from customers.identity import mask_id_number
 from customers.models import (
     ConsentRecord,
@@ -281,16 +281,19 @@ def customer_rows(customers: Iterable[Customer], *, user: User) -> list[Customer
     sources = {value: str(label) for value, label in Customer.Source.choices}
     company = str(Customer.Kind.COMPANY.label)
     pool = gettext("Public pool")
+    # customer.get_absolute_url() and customer.mobile_for(user), worked out once.
+    url = reverse_ids("customers:customer-detail")
+    mobile = Customer.mobiles_for(user)
     rows = []
     for customer in customers:
         consultant = customer.assigned_consultant
         rows.append(
             CustomerRow(
                 pk=customer.pk,
-                url=customer.get_absolute_url(),
+                url=url(customer.pk),
                 name=customer.name,
                 kind_label=company if customer.kind == Customer.Kind.COMPANY else "",
-                mobile=customer.mobile_for(user),
+                mobile=mobile(customer),
                 stage=customer.stage,
                 stage_label=stages.get(customer.stage, customer.stage),
                 source_label=sources.get(customer.source, customer.source),
@@ -333,20 +336,25 @@ def quick_log_rows(
 ) -> list[QuickLogRow]:
     """(customer, note) pairs as rows; numbers masked per user."""
     may_reveal = user.has_perm("customers.reveal_contact")
+    # The links and the number's masking worked out once, not once per row.
+    url = reverse_ids("customers:customer-detail")
+    reveal_url = reverse_ids("customers:contact-reveal")
+    log_url = reverse_ids("customers:interaction-create")
+    mobile = Customer.mobiles_for(user)
     rows = []
     for customer, note in items:
         full = customer.contact_visible_to(user)
         rows.append(
             QuickLogRow(
                 pk=customer.pk,
-                url=customer.get_absolute_url(),
+                url=url(customer.pk),
                 name=customer.name,
                 mobile=customer.mobile,
-                mobile_display=customer.mobile_for(user),
+                mobile_display=mobile(customer),
                 full_number=full,
                 can_reveal=may_reveal and not full,
-                reveal_url=reverse_id("customers:contact-reveal", customer.pk),
-                log_url=reverse_id("customers:interaction-create", customer.pk),
+                reveal_url=reveal_url(customer.pk),
+                log_url=log_url(customer.pk),
                 note=note,
                 note_class=note_class,
             )
