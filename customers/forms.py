@@ -9,6 +9,7 @@ from crispy_forms.layout import HTML, Column, Layout, Row, Submit
 from django import forms
 from django.core.validators import validate_email
 from django.db.models import F
+from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -438,6 +439,18 @@ class CustomerFilterForm(InputLimits, forms.Form):
         cleaned = super().clean()
         clean_date_range(self, "contact_after", "contact_before")
         return cleaned
+
+    @classmethod
+    def search_alone(cls, data: QueryDict) -> str:
+        """The text searched for by a request that asks for a search and nothing
+        else ("" when it searches for nothing or its text is invalid, as
+        ``searches()`` says), cleaned by the form's own field without building the
+        form: its nine fields copied and bounded cost ~0.6 ms on the hot page."""
+        try:
+            text = cls.base_fields["q"].clean(data.get("q", ""))
+        except forms.ValidationError:
+            return ""
+        return search_text(text)
 
     def searches(self) -> bool:
         """Whether filter() narrows the list by a search text (to a few ids)."""

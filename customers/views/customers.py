@@ -90,30 +90,31 @@ def filter_querystring(data: QueryDict) -> str:
 
 @see_required("customers.view_customer")
 def customer_list(request: HttpRequest) -> HttpResponse:
-    # The plain list needs no form (its filter selects come from the cache).
-    form = CustomerFilterForm(request.GET, user=request.user) if request.GET else None
-    # A search narrows to a few ids first (Customer.objects.search): the scope is then
-    # checked on those rows, written as for one customer (quicker to plan).
-    searching = form is not None and form.searches()
     # A search alone, or nothing at all (the list as the user sees it): the first
     # page is read the same way whatever the text, through SQL compiled once per
     # process and scope (selectors.customer_list_page, ~0.4 ms of Python), prepared
-    # where its plan does not depend on the values. A filter and each later page's
-    # OFFSET are built and planned each time: their best plan depends on what is
-    # asked.
+    # where its plan does not depend on the values; no form is built (the filter
+    # selects come from the cache, the text is cleaned by the form's own field). A
+    # filter and each later page's OFFSET are built and planned each time: their
+    # best plan depends on what is asked.
     plain = not any(request.GET.get(key) for key in FILTER_KEYS if key != "q")
     if plain and request.GET.get("page", "") in ("", "1"):
-        text = form.cleaned_data["q"] if searching else ""
+        form = None
+        text = CustomerFilterForm.search_alone(request.GET)
         qs, reader = selectors.customer_list_page(user=request.user, text=text)
         page = paginate(qs, page=1, reader=reader)
         drill = None
     else:
+        form = CustomerFilterForm(request.GET, user=request.user)
+        # A search narrows to a few ids first (Customer.objects.search): the scope
+        # is then checked on those rows, written as for one customer (quicker to
+        # plan).
         qs = (
-            Customer.objects.visible_to(request.user, one=searching)
+            Customer.objects.visible_to(request.user, one=form.searches())
             .identifiable()
             .for_rows()
         )
-        qs = form.filter(qs) if form is not None else qs.ranked()
+        qs = form.filter(qs)
         # The rows behind an explorer cell (customers.value): no query without
         # ?drill=.
         qs, drill = insight.drill_apply(request, qs)
@@ -169,13 +170,21 @@ def _filter_fields(request: HttpRequest, form: CustomerFilterForm | None) -> str
     for key in FILTER_KEYS[1:-1]:
         if chosen_value := request.GET.get(key, ""):
             chosen[key] = chosen_value
+
+    def build() -> str:
+        return render_to_string(
+            "customers/customer_list.html#filter-fields",
+            {"form": form or CustomerFilterForm(user=user)},
+        )
+
+    if form is not None and "q" in form.errors:
+        # The text's error is shown with the selects, and the text is not part of
+        # the key: cached, it would be shown to the next user of these filters.
+        return build()
     digest = hashlib.blake2b(chosen.urlencode().encode(), digest_size=8).hexdigest()
     return fragments.cached(
         f"customer-filters:{scope}:{digest}",
-        lambda: render_to_string(
-            "customers/customer_list.html#filter-fields",
-            {"form": form or CustomerFilterForm(user=user)},
-        ),
+        build,
         depends_on=[User, User.groups.through, Tag],
     )
 

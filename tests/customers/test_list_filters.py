@@ -148,3 +148,39 @@ def test_a_search_checks_the_team_scope_on_the_ids_it_found(
     assert f'"team_id" = {sales_manager.team_id}' in searched
     listed, _ = _page_query(client, {"q": "周" * 101})
     assert "team_id" not in listed and "ANY(" in listed
+
+
+def test_a_search_alone_is_read_without_building_the_filter_form(
+    client, sales_manager, consultant, monkeypatch
+):
+    from customers.forms import CustomerFilterForm
+
+    CustomerFactory(name="周冬梅", assigned_consultant=consultant)
+    CustomerFactory(name="吴秋", assigned_consultant=consultant)
+    client.force_login(sales_manager)
+    client.get(LIST)  # the filter selects cached
+    built = []
+    init = CustomerFilterForm.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(args)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(CustomerFilterForm, "__init__", counted)
+    assert names(client.get(LIST, {"q": " 周冬 "})) == {"周冬梅"}
+    # A text too long is no search: the list as it is.
+    assert names(client.get(LIST, {"q": "周" * 101})) == {"周冬梅", "吴秋"}
+    assert built == []
+    # A filter builds it, and the text still narrows.
+    assert names(client.get(LIST, {"q": "周冬", "stage": "prospect"})) <= {"周冬梅"}
+    assert len(built) == 1
+
+
+def test_the_texts_error_is_never_cached_with_the_filter_selects(
+    client, sales_manager, own_customer
+):
+    client.force_login(sales_manager)
+    too_long = client.get(LIST, {"q": "周" * 101, "stage": "prospect"})
+    assert "filter-errors" in too_long.content.decode()
+    fine = client.get(LIST, {"q": "周", "stage": "prospect"})
+    assert "filter-errors" not in fine.content.decode()
