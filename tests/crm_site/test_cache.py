@@ -53,3 +53,45 @@ def test_permissions_come_from_the_cache_and_follow_group_changes(
     assert fresh().has_perm("customers.merge_customer")
     consultant.groups.clear()
     assert not fresh().has_perm("sales.use_sales")
+
+
+def test_reads_sent_on_a_pooled_connection_answer_as_djangos_client():
+    from django.core.cache import cache
+
+    cache.set_many({"read-a": {"x": 1}, "read-b": [1, 2]})
+    cache.delete("read-none")
+    assert cache.get("read-a") == {"x": 1}
+    assert cache.get("read-none", "default") == "default"
+    assert cache.get_many(["read-a", "read-none", "read-b"]) == {
+        "read-a": {"x": 1},
+        "read-b": [1, 2],
+    }
+    assert cache.get_many([]) == {}
+
+
+def test_a_read_that_fails_midway_leaves_no_half_read_connection_in_the_pool():
+    from django.core.cache import cache
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from crm_site.cache import breaker
+
+    client = cache._cache
+    pool = client._get_connection_pool(False)
+    cache.set("read-a", 1)
+    assert cache.get("read-a") == 1
+    connection = pool.get_connection()
+    pool.release(connection)
+    original = type(connection).read_response
+
+    def times_out(self, *args, **kwargs):
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    type(connection).read_response = times_out
+    try:
+        assert cache.get("read-a", "missed") == "missed"  # the breaker's miss
+    finally:
+        type(connection).read_response = original
+    # The connection that timed out was closed before it went back to the pool.
+    assert connection._sock is None
+    breaker.reset(cache._location)
+    assert cache.get("read-a") == 1
