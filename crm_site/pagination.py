@@ -223,15 +223,17 @@ def _total(
     """
     if not isinstance(qs, QuerySet | ToCount):
         return len(qs), False
+    if not fragments.is_tracked(qs.model):
+        return _count(_built(qs))
+    if sql_key is None:
+        # The key is the SQL: a ToCount is built for it, once.
+        qs = _built(qs)
+        sql, params = qs.order_by().query.sql_with_params()
+        sql_key = f"{sql}\x00{params!r}"
 
     def counted() -> tuple[int, bool]:
         return _count(_built(qs))
 
-    if not fragments.is_tracked(qs.model):
-        return counted()
-    if sql_key is None:
-        sql, params = _built(qs).order_by().query.sql_with_params()
-        sql_key = f"{sql}\x00{params!r}"
     digest = hashlib.blake2b(sql_key.encode(), digest_size=12)
     return fragments.cached(
         f"count:{digest.hexdigest()}",

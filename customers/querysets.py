@@ -583,9 +583,8 @@ def search_ids(text: str, *, user: User | None) -> list[int]:
     matches = matches_of(text)
     if matches is not None:
         # A whole number or Chinese text, nearly every search: one statement,
-        # compiled once.
-        found = _compiled_ids(_lookups_sql(matches.kind), matches.values)
-        return list(dict.fromkeys(found))
+        # compiled once; no customer is found by both of its lookups (_arms).
+        return _compiled_ids(_lookups_sql(matches.kind), matches.values)
     if PHONE_LIKE.fullmatch(text):
         digits = "".join(ch for ch in text if ch.isdigit())
         if len(digits) >= MIN_RUN:
