@@ -314,9 +314,12 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # The customer's page; lists link their rows with reverse_ids(DETAIL_URL).
+    DETAIL_URL = "customers:customer-detail"
+
     def get_absolute_url(self) -> str:
         # Every list row links here: the remembered form of reverse().
-        return reverse_id("customers:customer-detail", self.pk)
+        return reverse_id(self.DETAIL_URL, self.pk)
 
     @property
     def is_anonymised(self) -> bool:

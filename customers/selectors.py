@@ -282,7 +282,7 @@ def customer_rows(customers: Iterable[Customer], *, user: User) -> list[Customer
     company = str(Customer.Kind.COMPANY.label)
     pool = gettext("Public pool")
     # customer.get_absolute_url() and customer.mobile_for(user), worked out once.
-    url = reverse_ids("customers:customer-detail")
+    url = reverse_ids(Customer.DETAIL_URL)
     mobile = Customer.mobiles_for(user)
     rows = []
     for customer in customers:
@@ -337,7 +337,7 @@ def quick_log_rows(
     """(customer, note) pairs as rows; numbers masked per user."""
     may_reveal = user.has_perm("customers.reveal_contact")
     # The links and the number's masking worked out once, not once per row.
-    url = reverse_ids("customers:customer-detail")
+    url = reverse_ids(Customer.DETAIL_URL)
     reveal_url = reverse_ids("customers:contact-reveal")
     log_url = reverse_ids("customers:interaction-create")
     mobile = Customer.mobiles_for(user)
