@@ -192,15 +192,49 @@ def _execute(execute: Callable, sql: str, params, many: bool, context: dict):
 
 
 @contextlib.contextmanager
-def prepared_queries(alias: str = "default") -> Iterator[None]:
+def prepared_queries(
+    alias: str = "default", *, generic: bool = False
+) -> Iterator[None]:
     """Run the SELECTs on ``alias`` inside the block as prepared statements: for a
     part of a view whose plan does not depend on the values (the customer list's
-    first page), where the rest of the view is better planned each time."""
+    first page), where the rest of the view is better planned each time.
+
+    ``generic``: run them on their generic plan from the first EXECUTE
+    (``plan_cache_mode``), for a query whose plan is the same whatever the values but
+    whose generic cost PostgreSQL overestimates, so that it would go on planning it
+    for every run (a name search's lookups on the index of the names' pairs)."""
     if not settings.DATABASE_PREPARED_STATEMENTS:
         yield
         return
-    with connections[alias].execute_wrapper(_execute):
+    db = connections[alias]
+    with db.execute_wrapper(_execute):
+        if not generic:
+            yield
+            return
+        with _generic_plans(db):
+            yield
+
+
+@contextlib.contextmanager
+def _generic_plans(db: BaseDatabaseWrapper) -> Iterator[None]:
+    """The connection's prepared statements run on their generic plans inside the
+    block; set on the driver's cursor (outside the query log, as PREPARE is) and set
+    back after it. A transaction that fails inside undoes the SET itself."""
+    db.ensure_connection()
+    with db.connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+    try:
         yield
+    finally:
+        raw = db.connection
+        if (
+            raw is not None
+            and not raw.closed
+            and raw.info.transaction_status
+            != psycopg2.extensions.TRANSACTION_STATUS_INERROR
+        ):
+            with raw.cursor() as cursor:
+                cursor.execute("RESET plan_cache_mode")
 
 
 def prepared_statements(view: Callable) -> Callable:

@@ -75,23 +75,32 @@ def customer_list_page(*, user: User, text: str = "") -> tuple[ToCount, Reader]:
             Customer, lambda: rows.reading_matches(matches, text).ranked()
         )
         values = {**matches.values, "text": text}
-        return counted, _reader(read, values, prepared=not matches.planned)
+        return counted, _reader(
+            read,
+            values,
+            prepared=matches.plan != "each",
+            generic=matches.plan == "generic",
+        )
     ids = search_ids(text, user=user)
     read = _list_read(scope, _IDS)
     counted = ToCount(Customer, lambda: rows.matching(ids, text).ranked())
     return counted, _reader(read, {"ids": ids, "text": text}, prepared=True)
 
 
-def _reader(read: SliceRead, values: dict, *, prepared: bool) -> Reader:
+def _reader(
+    read: SliceRead, values: dict, *, prepared: bool, generic: bool = False
+) -> Reader:
     """The list's reader: run as a statement prepared once per connection (~0.5 ms
     of PostgreSQL's planning) when its plan is the same whatever the values (the
-    plain list, a whole number, a search narrowed to ids); a name search is planned
-    each time (a common character is read another way than a rare one)."""
+    plain list, a whole number, a search narrowed to ids, a name search of two
+    characters or more, on its generic plan: querysets.Matches.plan); a search for
+    one character is planned each time (a common one is read another way than a
+    rare one)."""
     if not prepared:
         return functools.partial(read.rows, values)
 
     def reader(low: int, high: int) -> tuple[list, str, list]:
-        with prepared_queries():
+        with prepared_queries(generic=generic):
             return read.rows(values, low, high)
 
     return reader

@@ -247,9 +247,10 @@ def test_a_page_read_prepared_keys_its_total_by_the_sql_django_built():
 def test_the_customer_list_prepares_its_plain_first_page_and_a_search_not_a_filter(
     client, sales_manager, settings
 ):
-    """The plain list's first page and a search narrowed to ids (a number) are read
-    the same way whatever the values: prepared, with the same page. A name search
-    (its best plan depends on the text), a filter and a later page are planned."""
+    """The plain list's first page, a search narrowed to ids (a number) and a name
+    search of two characters or more are read the same way whatever the values:
+    prepared, with the same page. A search for one character (its best plan depends
+    on it), a filter and a later page are planned."""
     for name in ("周冬梅", "周冬雪", "王强"):
         CustomerFactory(assigned_consultant=sales_manager, name=name)
     CustomerFactory(assigned_consultant=sales_manager, mobile="+8613912345678")
@@ -262,7 +263,12 @@ def test_the_customer_list_prepares_its_plain_first_page_and_a_search_not_a_filt
         assert response.status_code == 200
         return response.content, [q["sql"] for q in queries.captured_queries]
 
-    for params in ({}, {"q": "13912345678"}, {"q": "139 1234 5678", "page": "1"}):
+    for params in (
+        {},
+        {"q": "13912345678"},
+        {"q": "139 1234 5678", "page": "1"},
+        {"q": "周冬"},
+    ):
         settings.DATABASE_PREPARED_STATEMENTS = False
         plain, _ = executed(params)
         settings.DATABASE_PREPARED_STATEMENTS = True
@@ -270,7 +276,6 @@ def test_the_customer_list_prepares_its_plain_first_page_and_a_search_not_a_filt
         assert _without_tokens(again) == _without_tokens(plain)
         assert any(s.startswith("EXECUTE anju_q") for s in sql), params
     for params in (
-        {"q": "周冬"},
         {"q": "周"},
         {"stage": "new"},
         {"q": "周冬", "page": "2"},
@@ -281,3 +286,55 @@ def test_the_customer_list_prepares_its_plain_first_page_and_a_search_not_a_filt
         if "q" in params:
             # The name's lookups and the page are one statement, planned.
             assert any("STRPOS" in s.upper() for s in sql)
+
+
+def _plan_cache_mode() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_name_search_runs_on_its_generic_plan_from_the_first_search(
+    client, sales_manager
+):
+    """A name of two characters or more is read through one statement on its
+    generic plan: PostgreSQL does not plan it for each text (its estimate of that
+    plan's cost is dearer than a text's own), and the connection's other
+    statements are planned as before once the read is done."""
+    for name in ("周冬梅", "王冬", "李强"):
+        CustomerFactory(assigned_consultant=sales_manager, name=name)
+    client.force_login(sales_manager)
+    url = reverse("customers:customer-list")
+    for text, names in (
+        ("周冬", ["周冬梅"]),
+        ("冬梅", ["周冬梅"]),
+        ("李强", ["李强"]),
+        ("不在", []),
+    ):
+        response = client.get(url, {"q": text})
+        assert response.status_code == 200
+        assert [row.name for row in response.context["rows"]] == names
+        assert _plan_cache_mode() == "auto"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%STRPOS%%'"
+        )
+        assert cursor.fetchall() == [(4, 0)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generic_plans_are_set_back_and_a_failed_transaction_undoes_them():
+    CustomerFactory(name="周冬梅")
+    with prepared.prepared_queries(generic=True):
+        assert _plan_cache_mode() == "force_generic_plan"
+        assert _run("SELECT name FROM customers_customer WHERE id > %s", [0]) == [
+            ("周冬梅",)
+        ]
+    assert _plan_cache_mode() == "auto"
+    with pytest.raises(Exception), transaction.atomic():
+        with prepared.prepared_queries(generic=True):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")
+    assert _plan_cache_mode() == "auto"
