@@ -7,7 +7,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -333,8 +333,11 @@ def test_generic_plans_are_set_back_and_a_failed_transaction_undoes_them():
             ("周冬梅",)
         ]
     assert _plan_cache_mode() == "auto"
-    with pytest.raises(Exception), transaction.atomic():
-        with prepared.prepared_queries(generic=True):
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1 / 0")
+    with (
+        pytest.raises(DataError),
+        transaction.atomic(),
+        prepared.prepared_queries(generic=True),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT 1 / 0")
     assert _plan_cache_mode() == "auto"
