@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from crm_site import links
 from crm_site.audit import audit_entries_for
 from crm_site.compiled import STAND_IN, TEXT_STAND_IN, KeyLookup, SliceRead
+from crm_site.lookups import IdArray
 from crm_site.models import AuditEntry, User
 from crm_site.pagination import Page, Reader, ToCount, paginate
 from crm_site.prepared import prepared_queries
@@ -190,8 +191,12 @@ def customer_timeline(*, customer: Customer | int, kind: str = "") -> QuerySet:
     qs = Interaction.objects.filter(customer=customer)
     if kind:
         qs = qs.filter(kind=kind)
-    # The link's content type comes from ContentType's own cache (timeline_rows).
-    return qs.select_related("created_by").order_by("-occurred_at", "-id")
+    # The link's content type comes from ContentType's own cache, and the authors
+    # are read for the page's entries only (timeline_rows): joined here, PostgreSQL
+    # joined every entry of the customer to sort them all and keep a page (its
+    # estimate of a customer's entries is the average, a handful), ~0.4 ms for 200
+    # entries, instead of reading the page's from the timeline's index in order.
+    return qs.order_by("-occurred_at", "-id")
 
 
 def customer_timeline_page(
@@ -230,6 +235,8 @@ class TimelineRow:
 
 
 def timeline_rows(items: Iterable[Interaction]) -> list[TimelineRow]:
+    items = list(items)
+    authors = _author_names({item.created_by_id for item in items} - {None})
     kinds = {value: str(label) for value, label in Interaction.Kind.choices}
     channels = {
         value: str(label)
@@ -253,7 +260,7 @@ def timeline_rows(items: Iterable[Interaction]) -> list[TimelineRow]:
                 kind_label=kinds.get(item.kind, item.kind),
                 channel_label=channels.get(item.channel, item.channel),
                 when=localtime(item.occurred_at).strftime("%Y-%m-%d %H:%M"),
-                author=item.created_by.display_name if item.created_by else system,
+                author=authors.get(item.created_by_id, system),
                 text=item.text,
                 link_label=item.link_label,
                 link_url=link_url,
@@ -263,6 +270,23 @@ def timeline_rows(items: Iterable[Interaction]) -> list[TimelineRow]:
             )
         )
     return rows
+
+
+def _author_names(ids: set[int]) -> dict[int, str]:
+    """The display names of the users ``ids`` (a timeline page's authors), read in
+    one statement compiled once per process."""
+    if not ids:
+        return {}
+    users, _sql, _params = _authors_read().rows({"ids": sorted(ids)})
+    return {user.pk: user.display_name for user in users}
+
+
+@functools.cache
+def _authors_read() -> SliceRead:
+    users = User.objects.filter(pk__any_of=IdArray(_IDS_STAND_IN)).only(
+        "username", "first_name", "last_name"
+    )
+    return SliceRead(users.order_by(), {"ids": _IDS_STAND_IN})
 
 
 @dataclass(frozen=True)

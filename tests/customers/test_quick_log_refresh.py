@@ -25,8 +25,9 @@ def project(team):
 
 # Customer, scope check (the session's user comes from the cache); the log with sales' renewal of protection
 # (savepoints, projects, registration, update, event); then the answer: the customer
-# read again, the timeline page, tags and the protection panel's three lists.
-QUICK_LOG_QUERIES = 18
+# read again, the timeline page and its authors, tags and the protection panel's
+# three lists.
+QUICK_LOG_QUERIES = 19
 
 
 def log_url(customer):

@@ -231,6 +231,11 @@ def test_timeline_partial_filters_by_kind_and_pages(client, consultant, own_cust
 def test_timeline_partial_query_count_does_not_grow(client, consultant, own_customer):
     client.force_login(consultant)
     url = reverse("customers:customer-timeline", args=[own_customer.pk])
+    # One entry to begin with: a page with entries reads their authors (one query,
+    # whatever their number).
+    services.interaction_log(
+        customer=own_customer, kind="visit", summary="first", actor=consultant
+    )
     assert_queries_do_not_grow(
         lambda: client.get(url),
         lambda: [
@@ -306,3 +311,33 @@ def test_household_view_links_by_phone_within_scope_only(
     mine.refresh_from_db()
     own_customer.refresh_from_db()
     assert mine.household_id == own_customer.household_id is not None
+
+
+def test_each_entry_shows_its_author_or_the_system(
+    client, consultant, sales_manager, own_customer
+):
+    """The authors are read for the page's entries apart from the entries: each
+    shows its own, and an entry nobody wrote shows the system."""
+    consultant.last_name, consultant.first_name = "赵", "一"
+    consultant.save()
+    now = timezone.now()
+    for minutes, author in ((3, consultant), (2, sales_manager), (1, None)):
+        Interaction.objects.create(
+            customer=own_customer,
+            kind="note",
+            summary=f"by {author}",
+            created_by=author,
+            occurred_at=now - timedelta(minutes=minutes),
+        )
+    client.force_login(consultant)
+    response = client.get(
+        reverse("customers:customer-timeline", args=[own_customer.pk])
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    # Newest first: the system's entry, the manager's, the consultant's.
+    shown = [
+        html.index(f" · {name}</span>")
+        for name in ("系统", sales_manager.display_name, "赵一")
+    ]
+    assert shown == sorted(shown)
