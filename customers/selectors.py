@@ -65,15 +65,19 @@ def customer_list_page(*, user: User, text: str = "") -> tuple[ToCount, Reader]:
     if scope is None:
         none = ToCount(Customer, Customer.objects.none)
         return none, lambda low, high: ([], "", [])
-    rows = Customer.objects.in_scope(scope).identifiable().for_rows()
+
+    # Built only should the total be counted (~0.15 ms of Python a page).
+    def rows() -> QuerySet:
+        return Customer.objects.in_scope(scope).identifiable().for_rows()
+
     if not text:
-        counted = ToCount(Customer, rows.ranked)
+        counted = ToCount(Customer, lambda: rows().ranked())
         return counted, _reader(_list_read(scope, ""), {}, prepared=True)
     matches = matches_of(text)
     if matches is not None:
         read = _list_read(scope, matches.kind)
         counted = ToCount(
-            Customer, lambda: rows.reading_matches(matches, text).ranked()
+            Customer, lambda: rows().reading_matches(matches, text).ranked()
         )
         values = {**matches.values, "text": text}
         return counted, _reader(
@@ -84,7 +88,7 @@ def customer_list_page(*, user: User, text: str = "") -> tuple[ToCount, Reader]:
         )
     ids = search_ids(text, user=user)
     read = _list_read(scope, _IDS)
-    counted = ToCount(Customer, lambda: rows.matching(ids, text).ranked())
+    counted = ToCount(Customer, lambda: rows().matching(ids, text).ranked())
     return counted, _reader(read, {"ids": ids, "text": text}, prepared=True)
 
 
