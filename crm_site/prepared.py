@@ -17,9 +17,12 @@ Three ways in:
   whose best plan depends on the text is better planned each time.
 - ``prepared_queries`` (a context manager): the same for a part of a view. The
   customer list reads its first page prepared when it is the plain list, a whole
-  number or a search narrowed to ids (customers.selectors.customer_list_page), whose
-  plans are the same whatever the values; a name search and the filters are planned
-  each time.
+  number, a search narrowed to ids or a name of two characters or more
+  (customers.selectors.customer_list_page), whose plans are the same whatever the
+  values; a search for one character and the filters are planned each time. With
+  ``generic=True`` the statements run on their generic plan from the first EXECUTE
+  (``plan_cache_mode``): for the name search, whose generic plan PostgreSQL costs
+  dearer than a text's own and would otherwise never settle on.
 - ``ensure_statement``: a hand-written ``PREPARE`` (sales.opening_lane's lookup).
 
 What is not prepared runs as before: a statement without parameters, a server-side
