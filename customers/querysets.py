@@ -281,15 +281,22 @@ class CustomerQuerySet(AuditedQuerySet):
         "source",
         "last_contact_at",
         "next_follow_up",
-        "assigned_consultant__username",
-        "assigned_consultant__first_name",
-        "assigned_consultant__last_name",
+        "assigned_consultant",
     )
+    # The consultant's name as columns of the row: a User built for each row (what
+    # select_related does) cost ~0.2 ms of Python a list page.
+    ROW_CONSULTANT = {
+        "consultant_username": "assigned_consultant__username",
+        "consultant_first_name": "assigned_consultant__first_name",
+        "consultant_last_name": "assigned_consultant__last_name",
+    }
 
     def for_rows(self) -> QuerySet:
-        """The customers as list rows: their consultant joined, only the columns a row
-        shows (customers.selectors.customer_rows)."""
-        return self.select_related("assigned_consultant").only(*self.ROW_FIELDS)
+        """The customers as list rows: only the columns a row shows, and their
+        consultant's name (customers.selectors.customer_rows)."""
+        return self.only(*self.ROW_FIELDS).annotate(
+            **{name: F(path) for name, path in self.ROW_CONSULTANT.items()}
+        )
 
     def ranked(self) -> QuerySet:
         """Order search results by rank (if searched), then newest first."""

@@ -313,7 +313,8 @@ class CustomerRow:
 
 
 def customer_rows(customers: Iterable[Customer], *, user: User) -> list[CustomerRow]:
-    """``customers`` with ``assigned_consultant`` selected; numbers masked per user."""
+    """``customers`` as ``for_rows()`` reads them (their consultant's name
+    annotated); numbers masked per user."""
     stages = {value: str(label) for value, label in Customer.Stage.choices}
     sources = {value: str(label) for value, label in Customer.Source.choices}
     company = str(Customer.Kind.COMPANY.label)
@@ -323,7 +324,7 @@ def customer_rows(customers: Iterable[Customer], *, user: User) -> list[Customer
     mobile = Customer.mobiles_for(user)
     rows = []
     for customer in customers:
-        consultant = customer.assigned_consultant
+        in_pool = customer.assigned_consultant_id is None
         rows.append(
             CustomerRow(
                 pk=customer.pk,
@@ -334,8 +335,14 @@ def customer_rows(customers: Iterable[Customer], *, user: User) -> list[Customer
                 stage=customer.stage,
                 stage_label=stages.get(customer.stage, customer.stage),
                 source_label=sources.get(customer.source, customer.source),
-                consultant=consultant.display_name if consultant else pool,
-                in_pool=consultant is None,
+                consultant=pool
+                if in_pool
+                else User.name_of(
+                    customer.consultant_username,
+                    customer.consultant_first_name,
+                    customer.consultant_last_name,
+                ),
+                in_pool=in_pool,
                 last_contact=localtime(customer.last_contact_at).strftime("%Y-%m-%d")
                 if customer.last_contact_at
                 else "—",
