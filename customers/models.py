@@ -353,16 +353,23 @@ class Customer(models.Model):
         return self.mobiles_for(user)(self)
 
     @staticmethod
+    def contacts_visible_for(user: User) -> Callable[[Customer], bool]:
+        """``customer.contact_visible_to(user)`` as a function of the customer, for a
+        list's rows: the user's right read once, not once per row."""
+        sees_all = user.has_perm("customers.view_contact")
+        user_pk = user.pk
+        return lambda customer: customer._contact_visible(sees_all, user_pk)
+
+    @staticmethod
     def mobiles_for(user: User) -> Callable[[Customer], str]:
         """``customer.mobile_for(user)`` as a function of the customer, for a list's
         rows: the user's right read once, not once per row."""
-        sees_all = user.has_perm("customers.view_contact")
-        user_pk = user.pk
+        visible = Customer.contacts_visible_for(user)
 
         def mobile(customer: Customer) -> str:
             if not customer.mobile:
                 return ""
-            if customer._contact_visible(sees_all, user_pk):
+            if visible(customer):
                 return format_phone(customer.mobile)
             return mask_phone(customer.mobile)
 

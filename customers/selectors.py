@@ -385,9 +385,10 @@ def quick_log_rows(
     reveal_url = reverse_ids("customers:contact-reveal")
     log_url = reverse_ids("customers:interaction-create")
     mobile = Customer.mobiles_for(user)
+    visible = Customer.contacts_visible_for(user)
     rows = []
     for customer, note in items:
-        full = customer.contact_visible_to(user)
+        full = visible(customer)
         rows.append(
             QuickLogRow(
                 pk=customer.pk,
