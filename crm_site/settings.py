@@ -87,7 +87,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise, so static files keep their own headers and caching.
-    "csp.middleware.CSPMiddleware",
+    "crm_site.csp.CSPMiddleware",
     "crm_site.no_store.PrivateCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Owners' sessions, separate from staff sessions (own cookie and table), on the

@@ -7,9 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
-from django.test import Client, override_settings
+from csp.decorators import csp_update
+from csp.exceptions import CSPNonceError
+from csp.middleware import CSPMiddleware as DjangoCSP
+from django.conf import settings
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
+from crm_site.csp import CSPMiddleware
 from marketing import services as marketing_services
 from marketing.models import Invitation
 from marketing.services.invitations import (
@@ -193,3 +199,87 @@ def test_the_behaviours_script_is_on_every_page_that_needs_it(client, consultant
     body = client.get("/", follow=True).content.decode()
     assert "js/behaviours.js" in body
     assert "data-autosubmit" in body  # the language switch
+
+
+# The policy built once per process (crm_site.csp) ------------------------------------
+
+
+def _response_of(view, path="/customers/"):
+
+    request = RequestFactory().get(path)
+    middleware = CSPMiddleware(view)
+    middleware.process_request(request)
+    return middleware.process_response(request, view(request))
+
+
+def _plain(request):
+
+    return HttpResponse("ok")
+
+
+def test_the_memoised_policy_is_django_csps_own():
+
+    request = RequestFactory().get("/customers/")
+    theirs = DjangoCSP(_plain)
+    theirs.process_request(request)
+    expected = theirs.process_response(request, _plain(request))
+    for _ in range(2):  # built, then from the memo
+        response = _response_of(_plain)
+        assert (
+            response["Content-Security-Policy"] == expected["Content-Security-Policy"]
+        )
+        assert "Content-Security-Policy-Report-Only" not in response
+
+
+def test_a_response_that_changes_its_policy_or_sets_its_own_keeps_it():
+
+    @csp_update({"img-src": ["https://maps.example.com"]})
+    def updated(request):
+        return HttpResponse("map")
+
+    def sandboxed(request):
+        response = HttpResponse("photo")
+        response["Content-Security-Policy"] = "sandbox"
+        return response
+
+    assert (
+        "https://maps.example.com" in _response_of(updated)["Content-Security-Policy"]
+    )
+    assert (
+        "https://maps.example.com"
+        not in _response_of(_plain)["Content-Security-Policy"]
+    )
+    assert _response_of(sandboxed)["Content-Security-Policy"] == "sandbox"
+
+
+def test_a_nonce_asked_for_gets_its_own_policy_and_none_after_the_header():
+
+    def with_nonce(request):
+        with_nonce.nonce = str(request.csp_nonce)
+        return HttpResponse("nonce")
+
+    request = RequestFactory().get("/")
+    middleware = CSPMiddleware(with_nonce)
+    middleware.process_request(request)
+    middleware.process_response(request, with_nonce(request))
+    request = RequestFactory().get("/")
+    middleware.process_request(request)
+    middleware.process_response(request, _plain(request))
+    with pytest.raises(CSPNonceError):
+        str(request.csp_nonce)
+
+
+def test_a_changed_policy_setting_is_built_again():
+
+    policy = {
+        "DIRECTIVES": {
+            **settings.CONTENT_SECURITY_POLICY["DIRECTIVES"],
+            "img-src": ["'self'"],
+        },
+        "EXCLUDE_URL_PREFIXES": ["/api/"],
+    }
+    _response_of(_plain)
+    with override_settings(CONTENT_SECURITY_POLICY=policy):
+        assert directives(_response_of(_plain))["img-src"] == ["'self'"]
+        assert "Content-Security-Policy" not in _response_of(_plain, "/api/v1/x/")
+    assert set(directives(_response_of(_plain))["img-src"]) == {"'self'", "data:"}
