@@ -11,6 +11,7 @@ five minutes.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
@@ -29,13 +30,34 @@ def _user_key(user_pk: int) -> str:
     return f"auth-user:{user_pk}"
 
 
+# Keys of the user's that every page reads from the cache once the user is known (the
+# bell's count, the telephony extension): read in the user's round trip instead of one
+# each (crm_site.cache.ResilientRedisCache.get_many_ahead; ~65 µs of CPU each).
+_READ_WITH_USER: dict[str, Callable[[int], str]] = {}
+
+
+def read_with_user(name: str, key_of: Callable[[int], str]) -> None:
+    """Read the cache key ``key_of(user.pk)`` with the signed-in user on every
+    request; the first cache.get() of it in that request takes the value read."""
+    _READ_WITH_USER[name] = key_of
+
+
+def _read_user_keys(pk: int) -> dict:
+    keys = [VERSION_KEY, _user_key(pk), _key(pk)]
+    ahead = [key_of(pk) for key_of in _READ_WITH_USER.values()]
+    read_ahead = getattr(cache, "get_many_ahead", None)
+    if read_ahead is None or not ahead:  # another cache backend
+        return cache.get_many(keys)
+    return read_ahead(keys, ahead)
+
+
 class CachedPermissionBackend(ModelBackend):
     def get_user(self, user_id):
         try:
             pk = int(user_id)
         except (TypeError, ValueError):
             return None
-        found = cache.get_many([VERSION_KEY, _user_key(pk), _key(pk)])
+        found = _read_user_keys(pk)
         version = found.get(VERSION_KEY)
         row = found.get(_user_key(pk))
         if row is not None and row[0] == version:

@@ -30,6 +30,9 @@ _OUTAGE = (RedisConnectionError, RedisTimeoutError)
 # Seconds the cache is skipped after a failure (per process, per Redis location).
 DEFAULT_RETRY_AFTER = 5.0
 
+# A key read ahead and not found (ResilientRedisCache.get_many_ahead).
+_ABSENT = object()
+
 
 class CacheUnavailable(ValueError):
     """incr() while Redis is down. A ValueError, as for a missing key (Django's
@@ -168,6 +171,25 @@ class ResilientRedisCache(RedisCache):
         refuse (over 250 characters, spaces or control characters), a regular
         expression a key on every cache call."""
 
+    # Reading ahead. A cache object serves one thread (django.core.cache.caches), so
+    # what it read ahead is this request's; Django closes the caches when a request
+    # finishes, and close() forgets it.
+    _ahead: dict | None = None
+
+    def get_many_ahead(self, keys: list[str], ahead: list[str]) -> dict:
+        """get_many(keys), with ``ahead`` read in the same round trip: the next get()
+        of each of those (found or not) is answered from what was read, once, unless
+        something is written to the cache in between. For the keys every page reads
+        after a first read it cannot do without (crm_site.auth_backends: the user's
+        bell and extension, read with the user)."""
+        found = self.get_many([*keys, *ahead])
+        self._ahead = {key: found.get(key, _ABSENT) for key in ahead}
+        return {key: found[key] for key in keys if key in found}
+
+    def close(self, **kwargs) -> None:
+        self._ahead = None
+        super().close(**kwargs)
+
 
 # Every public method of RedisCache that talks to Redis; get_or_set, decr,
 # incr_version, get/set_many's callers and the async variants build on these.
@@ -185,3 +207,42 @@ for _name, _fallback in {
     "clear": lambda *args, **kwargs: False,
 }.items():
     setattr(ResilientRedisCache, _name, _tolerant(_name, _fallback))
+
+
+def _reading_ahead(get):
+    @functools.wraps(get)
+    def wrapper(self, key, default=None, version=None):
+        ahead = self._ahead
+        if ahead and version is None and key in ahead:
+            value = ahead.pop(key)
+            return default if value is _ABSENT else value
+        return get(self, key, default, version)
+
+    return wrapper
+
+
+def _forgetting_ahead(write):
+    @functools.wraps(write)
+    def wrapper(self, *args, **kwargs):
+        self._ahead = None
+        return write(self, *args, **kwargs)
+
+    return wrapper
+
+
+ResilientRedisCache.get = _reading_ahead(ResilientRedisCache.get)
+for _name in (
+    "set",
+    "set_many",
+    "add",
+    "touch",
+    "delete",
+    "delete_many",
+    "incr",
+    "clear",
+):
+    setattr(
+        ResilientRedisCache,
+        _name,
+        _forgetting_ahead(getattr(ResilientRedisCache, _name)),
+    )

@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
-from crm_site import events
+from crm_site import auth_backends, events
 from crm_site.models import Notification, User
 
 
@@ -87,6 +87,8 @@ def _user_saved(sender, instance: User, created: bool = False, **kwargs) -> None
 
 
 def connect_signals() -> None:
+    # The bell is on every page: its count is read with the user.
+    auth_backends.read_with_user("unread", _unread_key)
     post_save.connect(_notification_changed, sender=Notification, dispatch_uid="unread")
     post_delete.connect(
         _notification_changed, sender=Notification, dispatch_uid="unread-del"

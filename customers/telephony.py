@@ -86,13 +86,13 @@ def card_sections(*, call: Any, customer: Any, user: Any) -> list[Shown]:
 _NONE = "-"
 
 
-def _extension_key(user_id: int) -> str:
+def extension_key(user_id: int) -> str:
     return f"telephony:extension:{user_id}"
 
 
 def extension_of(user: Any) -> str:
     """The user's extension ("" for none): cached, so pages cost no query for it."""
-    key = _extension_key(user.pk)
+    key = extension_key(user.pk)
     value = django_cache.get(key)
     if value is None:
         from customers.models import AgentExtension
@@ -108,7 +108,7 @@ def extension_of(user: Any) -> str:
 
 def remember_extension(user_id: int, extension: str) -> None:
     """Keep the cache in step with the admin's change (called on commit)."""
-    django_cache.set(_extension_key(user_id), extension or _NONE, None)
+    django_cache.set(extension_key(user_id), extension or _NONE, None)
 
 
 # The push to the agent: one crm_site.live topic per agent ------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models.signals import post_delete, post_init, post_save
 
+from crm_site import auth_backends
 from crm_site.models import User
 from customers import telephony
 from customers.models import AgentExtension
@@ -40,6 +41,8 @@ def _user_saved(sender, instance: User, created: bool = False, **kwargs) -> None
 
 
 def connect() -> None:
+    # Every page asks (the screen-pop stream): read with the user.
+    auth_backends.read_with_user("telephony-extension", telephony.extension_key)
     post_save.connect(
         _extension_saved, sender=AgentExtension, dispatch_uid="telephony-extension"
     )

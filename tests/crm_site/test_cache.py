@@ -95,3 +95,92 @@ def test_a_read_that_fails_midway_leaves_no_half_read_connection_in_the_pool():
     assert connection._sock is None
     breaker.reset(cache._location)
     assert cache.get("read-a") == 1
+
+
+# Reading ahead (ResilientRedisCache.get_many_ahead) ------------------------------------
+
+
+def _behind_the_caches_back(key, value):
+    """Change a key in Redis without the cache object (as another process would)."""
+    from django.core.cache import cache
+
+    cache._cache.get_client(write=True).set(
+        cache.make_key(key), cache._cache._serializer.dumps(value)
+    )
+
+
+def test_a_key_read_ahead_answers_the_next_get_once():
+    from django.core.cache import cache
+
+    cache.set_many({"ahead-user": "u", "ahead-bell": 3})
+    cache.delete("ahead-none")
+    assert cache.get_many_ahead(["ahead-user"], ["ahead-bell", "ahead-none"]) == {
+        "ahead-user": "u"
+    }
+    _behind_the_caches_back("ahead-bell", 4)
+    assert cache.get("ahead-bell") == 3  # as read ahead, no round trip
+    assert cache.get("ahead-bell") == 4  # once only
+    _behind_the_caches_back("ahead-none", "now there")
+    assert cache.get("ahead-none", "default") == "default"  # read ahead: absent
+    assert cache.get("ahead-none") == "now there"
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda cache: cache.set("ahead-other", 1),
+        lambda cache: cache.delete("ahead-bell"),
+        lambda cache: cache.add("ahead-other", 1),
+        lambda cache: cache.set_many({"ahead-other": 1}),
+        lambda cache: cache.delete_many(["ahead-other"]),
+        lambda cache: cache.touch("ahead-bell"),
+        lambda cache: cache.close(),  # the request is over
+    ],
+)
+def test_a_write_or_the_requests_end_forgets_what_was_read_ahead(write):
+    from django.core.cache import cache
+
+    cache.set("ahead-bell", 3)
+    cache.get_many_ahead([], ["ahead-bell"])
+    write(cache)
+    _behind_the_caches_back("ahead-bell", 5)
+    assert cache.get("ahead-bell") == 5
+
+
+@pytest.mark.django_db
+def test_the_bell_and_the_extension_are_read_with_the_user(client, consultant):
+    """One round trip for the user, its permissions, the bell's count and the
+    telephony extension; what each page shows stays exact after a change."""
+    from django.core.cache import cache
+
+    from crm_site.models import Notification
+    from customers.models import AgentExtension
+
+    client.force_login(consultant)
+    client.get("/customers/")  # caches the user, the count, the extension
+    sent = []
+    connection_class = type(cache._cache._get_connection_pool(False).get_connection())
+    original = connection_class.send_command
+
+    def counting(self, *args, **kwargs):
+        sent.append([str(arg) for arg in args])
+        return original(self, *args, **kwargs)
+
+    connection_class.send_command = counting
+    try:
+        page = client.get("/customers/")
+    finally:
+        connection_class.send_command = original
+    assert page.status_code == 200
+    keys = [key for command in sent for key in command[1:]]
+    user_read = next(c for c in sent if any("auth-user:" in k for k in c[1:]))
+    assert any(f"unread:{consultant.pk}" in k for k in user_read[1:])
+    assert any(f"telephony:extension:{consultant.pk}" in k for k in user_read[1:])
+    assert sum(f"unread:{consultant.pk}" in k for k in keys) == 1
+    assert sum(f"telephony:extension:{consultant.pk}" in k for k in keys) == 1
+
+    Notification.objects.create(user=consultant, message="回访提醒", url="/")
+    AgentExtension.objects.create(user=consultant, extension="8001")
+    page = client.get("/customers/").content.decode()
+    assert 'rounded-pill bg-danger">1</span>' in page
+    assert 'data-extension="8001"' in page
