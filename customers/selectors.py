@@ -337,11 +337,7 @@ def customer_rows(customers: Iterable[Customer], *, user: User) -> list[Customer
                 source_label=sources.get(customer.source, customer.source),
                 consultant=pool
                 if in_pool
-                else User.name_of(
-                    customer.consultant_username,
-                    customer.consultant_first_name,
-                    customer.consultant_last_name,
-                ),
+                else User.name_of(*customer.consultant_names),
                 in_pool=in_pool,
                 last_contact=localtime(customer.last_contact_at).strftime("%Y-%m-%d")
                 if customer.last_contact_at
