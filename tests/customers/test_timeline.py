@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -226,6 +227,27 @@ def test_timeline_partial_filters_by_kind_and_pages(client, consultant, own_cust
     assert first.count('class="list-group-item px-0"') == 20 and "page=2" in first
     second = client.get(url, {"page": 2}).content.decode()
     assert second.count('class="list-group-item px-0"') == 6
+
+
+def test_the_kind_filter_marks_the_chosen_kind_and_links_every_kind(
+    client, consultant, own_customer
+):
+    client.force_login(consultant)
+    url = reverse("customers:customer-timeline", args=[own_customer.pk])
+    for query, language, chosen, words in (
+        ({}, "zh-hans", "全部", ("全部", "来访", "微信")),
+        ({"kind": "wechat"}, "zh-hans", "微信", ("全部", "来访", "微信")),
+        ({"kind": "visit"}, "en", "Visit", ("All", "Visit", "WeChat")),
+    ):
+        client.cookies["django_language"] = language
+        page = client.get(url, query).content.decode()
+        primary = re.findall(r'class="btn btn-sm btn-primary"[^>]*>([^<]+)</a>', page)
+        assert primary == [chosen], (query, language)
+        for value, _label in Interaction.Kind.choices:
+            assert f'hx-get="{url}?kind={value}"' in page
+            assert f'href="?kind={value}"' in page
+        for word in words:
+            assert f">{word}</a>" in page
 
 
 def test_timeline_partial_query_count_does_not_grow(client, consultant, own_customer):
