@@ -9,7 +9,8 @@ customer page; p50 / p95 per page and the CPU each request costs.
 
 Without --base-url it starts `gunicorn crm_site.wsgi:application --workers 2` on a
 free loopback port against DATABASE_URL (as scripts/run.sh does, with its
-scripts/gunicorn.conf.py, no access log) and stops it at the end; run
+scripts/gunicorn.conf.py: threaded workers, and the access log of production, into
+bench/out/throughput_gunicorn.log) and stops it at the end; run
 `manage.py collectstatic` once before. With --base-url it loads that running server;
 --server-pid (the gunicorn master) adds its workers' CPU.
 
