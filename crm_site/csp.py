@@ -21,15 +21,17 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponseBase
 
 # What a view or decorator sets on a response to change its policy (django-csp).
-_RESPONSE_PARTS = (
-    "_csp_config",
-    "_csp_update",
-    "_csp_replace",
-    "_csp_exempt",
-    "_csp_config_ro",
-    "_csp_update_ro",
-    "_csp_replace_ro",
-    "_csp_exempt_ro",
+_RESPONSE_PARTS = frozenset(
+    {
+        "_csp_config",
+        "_csp_update",
+        "_csp_replace",
+        "_csp_exempt",
+        "_csp_config_ro",
+        "_csp_update_ro",
+        "_csp_replace_ro",
+        "_csp_exempt_ro",
+    }
 )
 _SETTINGS = ("CONTENT_SECURITY_POLICY", "CONTENT_SECURITY_POLICY_REPORT_ONLY", "DEBUG")
 
@@ -65,10 +67,10 @@ class CSPMiddleware(BaseCSPMiddleware):
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
-        changed = getattr(request, "_csp_nonce", None) is not None or any(
-            hasattr(response, part) for part in _RESPONSE_PARTS
-        )
-        if changed or settings.DEBUG:
+        nonce = getattr(request, "_csp_nonce", None)
+        # The decorators set their parts as attributes of the response (its __dict__).
+        changed = not _RESPONSE_PARTS.isdisjoint(vars(response))
+        if nonce is not None or changed or settings.DEBUG:
             return super().process_response(request, response)
         path = request.path_info
         for header, policy, prefixes in _policies():
