@@ -12,7 +12,7 @@ from django.db.models import BooleanField, Count, Exists, OuterRef, QuerySet, Va
 from django.utils.timezone import get_current_timezone, localtime
 from django.utils.translation import gettext
 
-from crm_site import links
+from crm_site import events, links
 from crm_site.audit import audit_entries_for
 from crm_site.compiled import STAND_IN, TEXT_STAND_IN, KeyLookup, SliceRead
 from crm_site.lookups import IdArray
@@ -203,14 +203,38 @@ def customer_timeline(*, customer: Customer | int, kind: str = "") -> QuerySet:
     return qs.order_by("-occurred_at", "-id")
 
 
+# What a timeline row shows (TimelineRow), read as named tuples: an Interaction built
+# for each entry cost ~6 µs of the customer page's Python (20 a page).
+TIMELINE_COLUMNS = (
+    "kind",
+    "channel",
+    "occurred_at",
+    "created_by_id",
+    "event",
+    "params",
+    "summary",
+    "link_label",
+    "link_type_id",
+    "link_id",
+    "next_follow_up",
+)
+
+
+def _timeline_entries(*, customer: Customer | int, kind: str) -> QuerySet:
+    return customer_timeline(customer=customer, kind=kind).values_list(
+        *TIMELINE_COLUMNS, named=True
+    )
+
+
 def customer_timeline_page(
     *, customer: Customer, kind: str = ""
 ) -> tuple[QuerySet, Reader]:
-    """customer_timeline, and a reader of its slices whose SQL is compiled once per
-    process and kind (~0.3 ms a page; crm_site.compiled)."""
+    """customer_timeline's entries as timeline_rows reads them (TIMELINE_COLUMNS), and
+    a reader of their slices whose SQL is compiled once per process and kind (~0.3 ms
+    a page; crm_site.compiled)."""
     values = {"customer": customer.pk}
     return (
-        customer_timeline(customer=customer, kind=kind),
+        _timeline_entries(customer=customer, kind=kind),
         functools.partial(_timeline_read(kind).rows, values),
     )
 
@@ -218,7 +242,7 @@ def customer_timeline_page(
 @functools.lru_cache(maxsize=64)
 def _timeline_read(kind: str) -> SliceRead:
     return SliceRead(
-        customer_timeline(customer=STAND_IN, kind=kind), {"customer": STAND_IN}
+        _timeline_entries(customer=STAND_IN, kind=kind), {"customer": STAND_IN}
     )
 
 
@@ -238,7 +262,9 @@ class TimelineRow:
     next_follow_up: str
 
 
-def timeline_rows(items: Iterable[Interaction]) -> list[TimelineRow]:
+def timeline_rows(items: Iterable) -> list[TimelineRow]:
+    """The entries customer_timeline_page read (named tuples of TIMELINE_COLUMNS)
+    as the page shows them."""
     items = list(items)
     authors = _author_names({item.created_by_id for item in items} - {None})
     kinds = {value: str(label) for value, label in Interaction.Kind.choices}
@@ -267,7 +293,7 @@ def timeline_rows(items: Iterable[Interaction]) -> list[TimelineRow]:
                 channel_label=channels.get(item.channel, item.channel),
                 when=localtime(item.occurred_at, zone).strftime("%Y-%m-%d %H:%M"),
                 author=authors.get(item.created_by_id, system),
-                text=item.text,
+                text=events.text_of(item.event, item.params, item.summary),
                 link_label=item.link_label,
                 link_url=link_url,
                 next_follow_up=item.next_follow_up.strftime("%Y-%m-%d")

@@ -198,7 +198,9 @@ def test_the_timeline_and_contacts_compiled_read_what_the_orm_reads(consultant):
             for low, high in ((0, 21), (2, 5), (20, 41)):
                 rows, _sql, params = reader(low, high)
                 assert tuple(params) == qs[low:high].query.sql_with_params()[1]
-                assert [_state(r) for r in rows] == [_state(r) for r in qs[low:high]]
+                # The page's entries are named tuples (selectors.TIMELINE_COLUMNS).
+                assert rows == list(qs[low:high])
+                assert all(r._fields == selectors.TIMELINE_COLUMNS for r in rows)
         shown = selectors.contact_points_for(customer=customer, user=consultant)
         expected = list(customer.contact_points.order_by("kind", "id"))
         assert [_state(row.point) for row in shown] == [_state(p) for p in expected]
