@@ -171,9 +171,11 @@ class ResilientRedisCache(RedisCache):
         refuse (over 250 characters, spaces or control characters), a regular
         expression a key on every cache call."""
 
-    # Reading ahead. A cache object serves one thread (django.core.cache.caches), so
-    # what it read ahead is this request's; Django closes the caches when a request
-    # finishes, and close() forgets it.
+    # Reading ahead. A cache object serves one thread, or one request's async context
+    # (django.core.cache.caches), so what it read ahead is this request's; Django
+    # closes the caches when a request finishes, and close() forgets it. The keys are
+    # the user's own: at worst another request of the same user, in the same
+    # context, takes a value read moments before.
     _ahead: dict | None = None
 
     def get_many_ahead(self, keys: list[str], ahead: list[str]) -> dict:
