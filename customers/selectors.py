@@ -262,12 +262,18 @@ class TimelineRow:
     next_follow_up: str
 
 
-def timeline_rows(items: Iterable) -> list[TimelineRow]:
+def timeline_kind_labels() -> dict[str, str]:
+    """Each kind of timeline entry and its label in the reader's language: for the
+    page's filter and its rows alike (translated once a page)."""
+    return {value: str(label) for value, label in Interaction.Kind.choices}
+
+
+def timeline_rows(items: Iterable, *, kinds: dict[str, str]) -> list[TimelineRow]:
     """The entries customer_timeline_page read (named tuples of TIMELINE_COLUMNS)
-    as the page shows them."""
+    as the page shows them; ``kinds``: timeline_kind_labels(), which the page's
+    filter shows too."""
     items = list(items)
     authors = _author_names({item.created_by_id for item in items} - {None})
-    kinds = {value: str(label) for value, label in Interaction.Kind.choices}
     channels = {
         value: str(label)
         for value, label in Interaction._meta.get_field("channel").choices

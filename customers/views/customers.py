@@ -256,14 +256,15 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
         count=False,
         reader=reader,
     )
-    page = replace(page, items=selectors.timeline_rows(page.items))
+    kinds = selectors.timeline_kind_labels()
+    page = replace(page, items=selectors.timeline_rows(page.items, kinds=kinds))
     return {
         "customer": customer,
         "timeline": page,
         "kind": kind,
         # Printed by a row template (customers/_timeline_kinds.jinja): its eleven
         # buttons cost 66 Django template nodes, a quarter of the page's.
-        "kinds": [(value, str(label)) for value, label in Interaction.Kind.choices],
+        "kinds": list(kinds.items()),
         "timeline_query": f"kind={kind}" if kind else "",
     }
 
