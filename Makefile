@@ -10,7 +10,7 @@ help: ## Show this help
 	@echo "Anju CRM - make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'
 
-run: ## Start the whole CRM (scripts/run.sh): PostgreSQL, Redis, gunicorn, Celery
+run: ## Start the whole CRM (scripts/run.sh): PostgreSQL, Redis, the page server, Celery
 	scripts/run.sh
 
 test: ## Run the whole test suite (scripts/test.sh; extra pytest args: PYTEST_ARGS=...)

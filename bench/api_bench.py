@@ -16,12 +16,12 @@ look them up, printing p50 / p95 / max and the throughput. The key is revoked an
 deleted at the end; the only other writes are the key's last-use time.
 
 Without ``--base-url`` the calls run in this process through DRF's test client (one
-per thread: what the application costs, no network, no gunicorn). With
+per thread: what the application costs, no network, no page server). With
 ``--base-url`` the threads call a running server over HTTP (loopback only), which
 must use the same database and ``DJANGO_SECRET_KEY`` (the key's digest is keyed
 with it). To run it like production, on the bench database:
 
-    .venv/bin/gunicorn crm_site.wsgi -c scripts/gunicorn.conf.py -b 127.0.0.1:8000
+    .venv/bin/python scripts/page_server.py --bind 127.0.0.1:8000
     .venv/bin/python bench/api_bench.py --base-url http://127.0.0.1:8000
 
 When the route is missing (the customers resource is not registered), the script

@@ -47,6 +47,20 @@ def django_setup() -> None:
     django.setup()
 
 
+def page_server_command(
+    bind: str, workers: int, *, threads: int | None = None, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """The page server (granian, scripts/page_server.py) as scripts/run.sh starts it,
+    from BENCH_PROJECT_ROOT's copy when set: run it with that copy as its working
+    directory."""
+    project = Path(os.environ.get("BENCH_PROJECT_ROOT") or ROOT)
+    command = [sys.executable, str(project / "scripts" / "page_server.py")]
+    command += ["--bind", bind, "--workers", str(workers)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    return command + list(extra)
+
+
 def _feistel(value: int, seed: int) -> int:
     left, right = value >> _HALF_BITS, value & _HALF_MASK
     for round_key in (0x5BD1E995, 0x1B873593, 0x85EBCA6B, 0xC2B2AE35):

@@ -145,7 +145,7 @@ def main() -> int:
 
 
 def profile_pages(user, urls: list[str], *, runs: int) -> None:
-    """Render each page in this process (no HTTP, no gunicorn): where does time go?"""
+    """Render each page in this process (no HTTP, no page server): where does time go?"""
     from django.conf import settings
     from django.db import connection
     from django.test import Client

@@ -1,6 +1,6 @@
 """Screen pop latency: from the telephony system's POST to the event on the stream.
 
-Starts gunicorn (scripts/gunicorn.conf.py, gthread) with several workers, opens one
+Starts the page server (scripts/page_server.py) with several workers, opens one
 server-sent events stream per agent (each reconnecting with Last-Event-ID when the
 server ends it, as EventSource does), posts ringing calls through the API with a
 telephony key, and prints p50/p95/max of POST start → event received, and how many
@@ -30,7 +30,7 @@ from importlib import import_module
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, django_setup
+from bench.common import ROOT, django_setup, page_server_command
 
 
 def _prepare(agents: int) -> tuple[list[tuple[int, str, str]], str]:
@@ -140,13 +140,13 @@ def _post(port: int, raw_key: str, body: dict) -> int:
 def _wait_for_port(port: int, proc: subprocess.Popen) -> None:
     for _ in range(300):
         if proc.poll() is not None:
-            raise SystemExit("gunicorn exited during startup")
+            raise SystemExit("the page server exited during startup")
         try:
             http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
             return
         except OSError:
             time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the page server did not start")
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -168,24 +168,14 @@ def main() -> None:
     django_setup()
     agents, raw_key = _prepare(args.agents)
 
-    env = {
-        **os.environ,
-        "DJANGO_SECURE_HTTPS": "false",
-        "GUNICORN_THREADS": str(args.threads),
-    }
+    env = {**os.environ, "DJANGO_SECURE_HTTPS": "false"}
     proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "crm_site.wsgi:application",
-            "--bind",
+        page_server_command(
             f"127.0.0.1:{args.port}",
-            "--workers",
-            str(args.workers),
-            "--config",
-            str(ROOT / "scripts" / "gunicorn.conf.py"),
-            "--log-level",
-            "warning",
-        ],
+            args.workers,
+            threads=args.threads,
+            extra=("--log-level", "warning"),
+        ),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -250,7 +240,7 @@ def main() -> None:
             across = any(at <= c <= arrivals[0] for c in listeners[index].connected_at)
             (replayed if across else live).append(latencies[-1])
         print(
-            f"screen pop: {args.agents} agents (streams), {args.workers} gunicorn "
+            f"screen pop: {args.agents} agents (streams), {args.workers} page server "
             f"workers × {args.threads} threads, {args.calls} ringing calls in "
             f"{elapsed:.1f} s"
         )

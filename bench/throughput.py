@@ -1,20 +1,20 @@
 #!/usr/bin/env python
-"""Pages per second at saturation: gunicorn with 2 workers (the issue's two cores),
-driven by several client processes, for the customer list, the search and the
+"""Pages per second at saturation: the page server with 2 workers (the issue's two
+cores), driven by several client processes, for the customer list, the search and the
 customer page; p50 / p95 per page and the CPU each request costs.
 
-    python bench/throughput.py                              # starts gunicorn itself
+    python bench/throughput.py                              # starts the page server
     python bench/throughput.py --duration 30 --processes 3 --threads 2
     python bench/throughput.py --base-url http://127.0.0.1:8000 --server-pid 1234
 
-Without --base-url it starts `gunicorn crm_site.wsgi:application --workers 2` on a
-free loopback port against DATABASE_URL (as scripts/run.sh does, with its
-scripts/gunicorn.conf.py: threaded workers, and the access log of production, into
-bench/out/throughput_gunicorn.log) and stops it at the end; run
-`manage.py collectstatic` once before. With --base-url it loads that running server;
---server-pid (the gunicorn master) adds its workers' CPU.
+Without --base-url it starts `scripts/page_server.py --workers 2` (granian, as
+scripts/run.sh does: threaded workers keeping connections alive, and the access log of
+production, masked, into bench/out/throughput_server.log) on a free loopback port
+against DATABASE_URL, and stops it at the end; run `manage.py collectstatic` once
+before. With --base-url it loads that running server; --server-pid (its main process)
+adds its workers' CPU.
 
-CPU per request comes from /proc: the gunicorn workers' user+system time, and the
+CPU per request comes from /proc: the server's workers' user+system time, and the
 PostgreSQL backends serving them (found by their client ports), divided by the
 requests served. The load generator runs on the same machine and takes CPU from the
 server: its own CPU per request is printed too. The goal of issue 13 is 250 pages/s on
@@ -199,7 +199,7 @@ def postgres_backends(cursor, worker_pids: list[int]) -> list[int]:
 
 
 class ServerCpu:
-    """CPU seconds of the gunicorn workers and of the PostgreSQL backends serving them,
+    """CPU seconds of the page server's workers and of the PostgreSQL backends serving them,
     polled every `interval` seconds while a phase runs: Django reconnects every
     CONN_MAX_AGE seconds, so backends come and go (a new one counts from zero; what a
     closing one did after its last poll is lost). Parallel query workers live shorter
@@ -261,7 +261,7 @@ class ServerCpu:
         return used
 
 
-# --- Gunicorn -----------------------------------------------------------------------
+# --- The page server ----------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -270,7 +270,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int) -> tuple[subprocess.Popen, str]:
     project = Path(os.environ.get("BENCH_PROJECT_ROOT") or common.ROOT)
     port = free_port()
     env = {
@@ -282,20 +282,21 @@ def start_gunicorn(workers: int) -> tuple[subprocess.Popen, str]:
     }
     env.setdefault("DJANGO_SECRET_KEY", "bench-only-not-secret")
     env.setdefault("ID_NUMBER_HASH_KEY", "bench-only-not-secret-id-key")
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    command = [
-        str(gunicorn), "crm_site.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--config", str(project / "scripts" / "gunicorn.conf.py"),
-        "--chdir", str(project),
-    ]  # fmt: skip
-    log = open(common.OUT / "throughput_gunicorn.log", "w")  # noqa: SIM115
+    command = common.page_server_command(f"127.0.0.1:{port}", workers)
+    log = open(common.OUT / "throughput_server.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        env=env,
+        cwd=project,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     for _ in range(600):
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited ({process.returncode}); see {log.name}")
+            raise SystemExit(
+                f"the page server exited ({process.returncode}); see {log.name}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             break
@@ -303,11 +304,11 @@ def start_gunicorn(workers: int) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
     else:
         process.terminate()
-        raise SystemExit("gunicorn did not accept connections within 60 s")
+        raise SystemExit("the page server did not accept connections within 60 s")
     return process, f"http://127.0.0.1:{port}"
 
 
-def stop_gunicorn(process: subprocess.Popen) -> None:
+def stop_server(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)  # the group this script started
         try:
@@ -376,7 +377,7 @@ def ceiling(row: dict) -> float:
 def print_rows(rows: list[dict]) -> None:
     header = (
         f"{'page':<24} {'reqs':>6} {'errs':>5} {'pages/s':>8} {'p50 ms':>8} "
-        f"{'p95 ms':>8} {'CPU ms/req: gunicorn':>21} {'postgres':>9} {'client':>7}"
+        f"{'p95 ms':>8} {'CPU ms/req: server':>21} {'postgres':>9} {'client':>7}"
         f" {'2-core ceiling':>15}"
     )
     print(header)
@@ -396,7 +397,7 @@ def print_rows(rows: list[dict]) -> None:
             print(f"  error on {r['page']}: {sample}")
     print(
         f"Goal: ≥ {GOAL_PAGES_PER_SECOND} pages/s on two cores; at saturation the "
-        "server cost per page is gunicorn + postgres CPU ms; the ceiling is "
+        "server cost per page is server + postgres CPU ms; the ceiling is "
         "2000 / that: what two otherwise idle cores could serve."
     )
 
@@ -404,8 +405,8 @@ def print_rows(rows: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", help="a running server (default: start one)")
-    parser.add_argument("--server-pid", type=int, help="its gunicorn master's pid")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--server-pid", type=int, help="its main process's pid")
+    parser.add_argument("--workers", type=int, default=2, help="page server workers")
     parser.add_argument("--processes", type=int, default=3, help="client processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per process")
     parser.add_argument("--duration", type=float, default=20.0, help="s per page")
@@ -442,7 +443,7 @@ def main() -> int:
             require_loopback(args.base_url)
             base_url, master = args.base_url.rstrip("/"), args.server_pid
         else:
-            server, base_url = start_gunicorn(args.workers)
+            server, base_url = start_server(args.workers)
             master = server.pid
         cpu = ServerCpu(master)
         cookies = [
@@ -471,7 +472,7 @@ def main() -> int:
         return 2
     finally:
         if server is not None:
-            stop_gunicorn(server)
+            stop_server(server)
     if args.json:
         args.json.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
         print(f"\nWritten to {args.json}")

@@ -12,7 +12,7 @@ connections. ``sse_response`` wraps a stream for a view.
 The screen pop (customers.telephony) and the opening-day screens (sales) use it. Put
 only ids and public facts in an event: the page fetches anything personal as its user.
 
-Two ways to serve a stream. Under WSGI (gunicorn's gthread workers, the test server)
+Two ways to serve a stream. Under WSGI (the page server's threads, the test server)
 a stream holds a thread and a Redis pub/sub connection while it is open. Under ASGI
 (``crm_site.live_server``, the event-stream server scripts/run.sh starts on a port of
 its own) it holds neither: one pattern subscription per process (``_Hub``) hands each

@@ -111,3 +111,33 @@ class MaskPersonalDataFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = mask_text(record.stack_info)
         return True
+
+
+def server_logging(loggers: dict[str, str]) -> dict:
+    """A logging.config dictionary for a server's own ``loggers`` (name: level): each
+    writes to standard output through the masking filter (the page server's granian,
+    scripts/page_server.py; the event-stream server's gunicorn,
+    scripts/gunicorn_live.conf.py). An access log holds every request's path, signed
+    survey, booking and sign-up links included."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"mask_personal": {"()": f"{__name__}.MaskPersonalDataFilter"}},
+        "formatters": {
+            "generic": {
+                "format": "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
+            }
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "generic",
+                "filters": ["mask_personal"],
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "loggers": {
+            name: {"level": level, "handlers": ["console"], "propagate": False}
+            for name, level in loggers.items()
+        },
+    }

@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn crm_site.wsgi:application)."""
+"""WSGI entry point (the page server, scripts/page_server.py: crm_site.wsgi:application)."""
 
 from __future__ import annotations
 
@@ -13,4 +13,36 @@ django_application = get_wsgi_application()
 from crm_site import lanes  # noqa: E402 - after Django is set up
 
 # The lanes (crm_site.lanes) answer a few hot requests before Django's handling.
-application = lanes.wrap(django_application)
+lanes_application = lanes.wrap(django_application)
+
+# What a request's environ may hold of its own (RFC 3875's meta-variables, its
+# headers): the rest of a name the process's environment also has came from there.
+_REQUEST_KEYS = frozenset(
+    {
+        "AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE", "GATEWAY_INTERFACE",
+        "PATH_INFO", "PATH_TRANSLATED", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST",
+        "REMOTE_PORT", "REMOTE_USER", "REQUEST_METHOD", "SCRIPT_NAME", "SERVER_NAME",
+        "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE",
+    }
+)  # fmt: skip
+
+
+def inherited_keys(process_environment) -> tuple[str, ...]:
+    """The names of ``process_environment`` that are not a request's own."""
+    return tuple(
+        key
+        for key in process_environment
+        if key not in _REQUEST_KEYS and not key.startswith("HTTP_")
+    )
+
+
+_INHERITED = inherited_keys(os.environ)
+
+
+def application(environ: dict, start_response):
+    # granian, as CGI servers do, puts its process's environment in every request's
+    # environ: the secret keys and DATABASE_URL would reach request.META, and from
+    # there any error report or view that shows it. Only the request's own go on.
+    for key in _INHERITED:
+        environ.pop(key, None)
+    return lanes_application(environ, start_response)

@@ -161,7 +161,7 @@ print(s.getsockname()[1])
 s.close()'
 }
 
-# True when HOST:PORT can be bound (same SO_REUSEADDR semantics as gunicorn).
+# True when HOST:PORT can be bound (with SO_REUSEADDR, as the servers bind).
 anju_port_bindable() {
   "$ANJU_PYTHON" - "$1" "$2" <<'EOF'
 import socket
@@ -525,9 +525,9 @@ _anju_start_postgres() {
       chown -R postgres: "$ANJU_PG_BASE" "$sockdir"
     fi
     ANJU_PG_PORT=$(anju_free_port)
-    # gunicorn's threaded workers (scripts/gunicorn.conf.py) may each keep a
-    # connection per thread for DJANGO_CONN_MAX_AGE: room for 3 × 50 of them, the
-    # Celery worker and beat.
+    # The page server's threads (scripts/page_server.py) may each keep a
+    # connection for DJANGO_CONN_MAX_AGE: room for 3 × 50 of them, the Celery
+    # worker and beat.
     opts="-p $ANJU_PG_PORT -k $sockdir -c listen_addresses=127.0.0.1 -c max_connections=250"
     if [[ $ANJU_MODE == test ]]; then
       opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -943,9 +943,9 @@ _anju_write_children_file() {
   } >"$ANJU_CHILDREN_FILE.tmp" && mv -f -- "$ANJU_CHILDREN_FILE.tmp" "$ANJU_CHILDREN_FILE"
 }
 
-# Stop what is left of process group PGID (the workers of a gunicorn master or
-# a Celery worker killed with -9 keep running, and gunicorn's keep the port).
-# Orphans get 2 s to finish a request or task (an idle gunicorn worker may wait
+# Stop what is left of process group PGID (the workers of a page server or
+# a Celery worker killed with -9 keep running, and the page server's keep the port).
+# Orphans get 2 s to finish a request or task (an idle server worker may wait
 # far longer for its next connection before it notices SIGTERM), then SIGKILL.
 _anju_stop_group() {
   local pgid=$1 deadline
@@ -1081,7 +1081,7 @@ _anju_stop_children() {
     return 0
   fi
   anju_log "Stopping ${ANJU_CHILD_NAMES[*]}"
-  # The group leaders (gunicorn master, celery main process) stop their own
+  # The group leaders (the servers' main processes, celery's) stop their own
   # workers on SIGTERM; whatever is left of a group afterwards is killed.
   for pid in "${pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Start the whole Anju CRM locally: PostgreSQL and Redis (project-local, data
-# kept in var/), migrations, static files, demo data, then gunicorn, a Celery
+# kept in var/), migrations, static files, demo data, then the page server, a Celery
 # worker and Celery beat. Ctrl-C stops everything this script started.
 #
 # Environment (all optional):
-#   HOST, PORT            where gunicorn listens (default 127.0.0.1:8000)
+#   HOST, PORT            where the page server listens (default 127.0.0.1:8000)
 #   LIVE_PORT             where the event-stream server listens (default PORT + 1)
 #   DATABASE_URL          use this database instead of starting PostgreSQL
 #   REDIS_URL             use this Redis instead of starting one
@@ -86,10 +86,10 @@ fi
 export LIVE_EVENTS_URL="${LIVE_EVENTS_URL:-http://$url_host:$LIVE_PORT}"
 export LIVE_PAGE_ORIGINS="${LIVE_PAGE_ORIGINS:-http://$url_host:$PORT,http://localhost:$PORT,http://127.0.0.1:$PORT}"
 
-anju_heading "Starting gunicorn, the event-stream server, Celery worker and Celery beat"
-anju_spawn gunicorn gunicorn crm_site.wsgi:application \
-  --bind "$HOST:$PORT" --workers 3 --access-logfile - \
-  --config "$ANJU_ROOT/scripts/gunicorn.conf.py"
+anju_heading "Starting the page server, the event-stream server, Celery worker and Celery beat"
+# granian serving the pages (scripts/page_server.py), its access log masked.
+anju_spawn page-server python "$ANJU_ROOT/scripts/page_server.py" \
+  --bind "$HOST:$PORT" --workers 3
 # Opening day's event streams (big screen, selection desk, buyers' phones) on a port
 # of their own (crm_site.live_server): the pages name it, and a screen's reconnect
 # never queues behind the page requests.
@@ -99,7 +99,7 @@ anju_spawn celery-worker celery -A crm_site worker --loglevel INFO --concurrency
 anju_spawn celery-beat celery -A crm_site beat --loglevel INFO \
   --schedule "$ANJU_VAR/celerybeat-schedule"
 
-# Wait until gunicorn accepts connections (or one of the children dies).
+# Wait until the page server accepts connections (or one of the children dies).
 for ((i = 0; i < 300; i++)); do
   if _anju_tcp_open "$connect_host" "$PORT"; then
     break
@@ -110,7 +110,7 @@ for ((i = 0; i < 300; i++)); do
   done
   sleep 0.2
 done
-((i < 300)) || anju_die "gunicorn did not accept connections on $HOST:$PORT within 60 s"
+((i < 300)) || anju_die "the page server did not accept connections on $HOST:$PORT within 60 s"
 
 {
   echo

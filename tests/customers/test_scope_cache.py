@@ -116,7 +116,7 @@ def test_the_customer_page_query_follows_both_scopes(
 def test_threads_compiling_clones_of_one_cached_scope_get_their_own_sql(
     consultant, other_consultant, sales_manager, own_customer, others_customer
 ):
-    """A gunicorn worker's threads share the cached querysets: each compiles its own
+    """A page-server worker's threads share the cached querysets: each compiles its own
     clone, and what one thread adds never shows in another's SQL."""
     from concurrent.futures import ThreadPoolExecutor
 
