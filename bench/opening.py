@@ -16,13 +16,13 @@ What it does:
 
 1. The data, on a database of its own: a PostgreSQL server started for the bench in
    a temporary directory (initdb, port ``--pg-port``, max_connections 500: every
-   gunicorn thread keeps its connection, as in production, which is more than a
+   page server thread keeps its connection, as in production, which is more than a
    shared server's default 100 leaves to others), migrated, and removed at the
    end; or ``--database-url``, a migrated database used as it is. A project of ``--units`` units (buildings of 25 floors × 4 units),
    ``--buyers`` buyers each with a deposit of intent (诚意金) entered in one open,
    first-come online session (one unit per buyer), and an owner-portal session per
    buyer, written directly (no SMS): a phone that has the page open.
-2. The server: gunicorn (scripts/gunicorn.conf.py, gthread) with ``--workers`` ×
+2. The server: the page server (scripts/page_server.py, granian) with ``--workers`` ×
    ``--threads`` for the pages, and the event-stream server next to it on
    ``--port`` + 1 (crm_site.live_server, gunicorn's asgi worker), as scripts/run.sh
    starts them; or the server at ``--base-url`` (which must use that database, its
@@ -82,7 +82,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, django_setup, mobile_for_index
+from bench.common import ROOT, django_setup, mobile_for_index, page_server_command
 
 GOAL_SECONDS = 2.0
 FLOORS, PER_FLOOR = 25, 4
@@ -111,7 +111,7 @@ def log(message: str) -> None:
 
 class PrivatePostgres:
     """A PostgreSQL server of the bench's own, in a temporary directory: the rush
-    holds hundreds of connections (each gunicorn thread keeps one, as in
+    holds hundreds of connections (each page server thread keeps one, as in
     production), more than a shared server's default 100 leaves to others."""
 
     def __init__(self, port: int) -> None:
@@ -399,7 +399,12 @@ class Screen:
 
 
 def screens_process(host, port, streams, ready, stop, results) -> None:
-    """The screens, in their own process: reports {event id: [receipt times]}."""
+    """The screens, in their own process: reports {event id: [receipt times]}.
+
+    In a session of its own: the kernel's autogroup scheduling (on by default) shares
+    the CPU between sessions first, and the screens, devices of their own in a real
+    rush, would otherwise share one group with the buyers, which take most of it."""
+    os.setsid()
 
     async def main() -> None:
         halt = asyncio.Event()
@@ -620,7 +625,6 @@ def start_server(args, database_url: str) -> subprocess.Popen:
         **os.environ,
         "DATABASE_URL": database_url,
         "DJANGO_SECURE_HTTPS": "false",
-        "GUNICORN_THREADS": str(args.threads),
     }
     # The pages name their static files through the manifest (debug off).
     subprocess.run(
@@ -630,29 +634,26 @@ def start_server(args, database_url: str) -> subprocess.Popen:
         check=True,
     )
     proc = _spawn(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "crm_site.wsgi:application",
-            "--bind",
+        page_server_command(
             f"127.0.0.1:{args.port}",
-            "--workers",
-            str(args.workers),
-            "--backlog",
-            "4096",
-            "--config",
-            str(ROOT / "scripts" / "gunicorn.conf.py"),
-            "--log-level",
-            "warning",
-            # Each request's time inside the server (the access log is on, as in
-            # production): the rush's queueing is the rest of a phone's wait.
-            "--access-logformat",
-            "%(m)s %(U)s %(s)s %(L)s",
-        ],
+            args.workers,
+            threads=args.threads,
+            extra=(
+                "--backlog",
+                "4096",
+                "--log-level",
+                "warning",
+                # Each request's time inside the server (the access log is on, as
+                # in production): the rush's queueing is the rest of a phone's wait.
+                "--access-log-format",
+                "%(method)s %(path)s %(status)d %(dt_ms).1f",
+            ),
+        ),
         env,
         # Kept to count what the server logged (an event it could not publish).
         SERVER_LOG,
     )
-    _wait_for(proc, args.port, "gunicorn")
+    _wait_for(proc, args.port, "the page server")
     return proc
 
 
@@ -716,12 +717,12 @@ def cpu_by_process() -> dict[str, float]:
         pid, parent = int(entry.name), int(fields[1])
         if pid == me:
             kind = "client: buyers"
+        elif "page_server.py" in command:
+            kind = "page server"
         elif parent == me and "python" in command and "gunicorn" not in command:
             kind = "client: screens"
         elif "live_server" in command:
             kind = "event-stream server"
-        elif "gunicorn" in command:
-            kind = "page server (gunicorn)"
         elif "celery" in command:
             kind = "Celery worker"
         elif command.startswith("postgres") or "postgres:" in command:
@@ -844,7 +845,9 @@ def run(args) -> int:
         host, port = parts.hostname, parts.port or 80
         stream_port = args.stream_port or port
     else:
-        log(f"starting gunicorn: {args.workers} workers × {args.threads} threads")
+        log(
+            f"starting the page server: {args.workers} workers × {args.threads} threads"
+        )
         proc = start_server(args, database_url)
         host, port = "127.0.0.1", args.port
         stream_port = port
@@ -963,7 +966,7 @@ def run(args) -> int:
     print()
     print(
         f"opening rush: {args.buyers} buyers, {len(units)} units, {report['n']} "
-        f"screens; {'server ' + args.base_url if args.base_url else f'gunicorn {args.workers} workers × {args.threads} threads'}; "
+        f"screens; {'server ' + args.base_url if args.base_url else f'page server {args.workers} workers × {args.threads} threads'}; "
         f"{os.cpu_count()} CPUs; rush over in {elapsed:.1f} s"
     )
     print(
