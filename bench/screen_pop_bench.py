@@ -1,6 +1,8 @@
 """Screen pop latency: from the telephony system's POST to the event on the stream.
 
-Starts the page server (scripts/page_server.py) with several workers, opens one
+Starts the page server (scripts/page_server.py) with several workers and the
+event-stream server next to it (crm_site.live_server, as scripts/run.sh does; with
+--streams-with-pages the streams stay on the page server), opens one
 server-sent events stream per agent (each reconnecting with Last-Event-ID when the
 server ends it, as EventSource does), posts ringing calls through the API with a
 telephony key, and prints p50/p95/max of POST start → event received, and how many
@@ -162,6 +164,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=50)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
+        "--streams-with-pages",
+        action="store_true",
+        help="the streams on the page server, not the event-stream server (port + 1)",
+    )
+    parser.add_argument(
         "--gap", type=float, default=0.05, help="seconds between two calls"
     )
     args = parser.parse_args()
@@ -181,10 +188,36 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
+    # The streams on the event-stream server, as scripts/run.sh's pages open them
+    # (crm_site.live_server, LIVE_EVENTS_URL); --streams-with-pages: on the page server.
+    stream_port = args.port
+    live_proc = None
+    if not args.streams_with_pages:
+        stream_port = args.port + 1
+        live_proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "crm_site.live_server:application",
+                "--bind",
+                f"127.0.0.1:{stream_port}",
+                "--config",
+                str(ROOT / "scripts" / "gunicorn_live.conf.py"),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     stop = threading.Event()
     try:
         _wait_for_port(args.port, proc)
-        listeners = [Listener(args.port, cookie, stop) for _pk, _ext, cookie in agents]
+        if live_proc is not None:
+            _wait_for_port(stream_port, live_proc)
+        listeners = [
+            Listener(stream_port, cookie, stop) for _pk, _ext, cookie in agents
+        ]
         for listener in listeners:
             listener.start()
         for listener in listeners:
@@ -268,13 +301,16 @@ def main() -> None:
         )
     finally:
         stop.set()
-        # Quit at once: open streams would hold a graceful stop for its timeout.
-        os.killpg(proc.pid, signal.SIGQUIT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        for server in (proc, live_proc):
+            if server is None:
+                continue
+            # Quit at once: open streams would hold a graceful stop for its timeout.
+            os.killpg(server.pid, signal.SIGQUIT)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, StreamingHttpResponse
@@ -253,13 +254,26 @@ def stream(
             pubsub.close()
 
 
+def _close_connection() -> None:
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 def _without_database(events: Iterator[str]) -> Iterator[str]:
     """A stream needs no database: its connection goes back before the first event
     (the stream is read after the view and the middleware are done), so a hundred
     open pages do not hold a hundred PostgreSQL connections."""
-    if not connection.in_atomic_block:
-        connection.close()
+    _close_connection()
     yield from events
+
+
+async def _awithout_database(events: AsyncIterator[str]) -> AsyncIterator[str]:
+    """_without_database on the event loop: the request's sync code ran on a thread
+    of its own (Django's ASGI handler gives each request one), whose connection
+    would stay open as long as the stream; closed on that thread."""
+    await sync_to_async(_close_connection)()
+    async for chunk in events:
+        yield chunk
 
 
 class _Hub:
@@ -430,9 +444,9 @@ def sse_response(request: HttpRequest, topic: str) -> StreamingHttpResponse:
         request.headers.get("Last-Event-ID", "") or request.GET.get("last", "")
     )
     if _under_asgi(request):
-        # The view ran in the server's one thread for sync code; the stream itself
+        # The view ran on the request's thread for sync code; the stream itself
         # runs on the event loop and holds no database connection.
-        events = astream(topic, last_id=last_id)
+        events = _awithout_database(astream(topic, last_id=last_id))
     else:
         events = _without_database(stream(topic, last_id=last_id))
     response = StreamingHttpResponse(

@@ -26,6 +26,7 @@ def _own_calls(request: HttpRequest) -> QuerySet[Call]:
     return Call.objects.filter(agent=request.user)
 
 
+@live.live_view
 @self_service("the agent's own screen-pop channel")
 def screen_pop_stream(request: HttpRequest) -> HttpResponse:
     """Server-sent events for the logged-in agent: each call that rings at their

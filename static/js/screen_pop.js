@@ -73,15 +73,28 @@
     }
   });
 
+  // The stream is on the event-stream server when the page names one (with the
+  // page's cookies); if it cannot be reached before it ever opened, this server's.
+  var streamUrl = root.dataset.streamUrl;
+  var opened = false;
+
   function connect() {
-    var url = root.dataset.streamUrl;
+    var url = streamUrl;
     var last = stored(LAST);
     if (last) {
       url += "?last=" + encodeURIComponent(last);
     }
-    var source = new EventSource(url);
+    var source = new EventSource(url, { withCredentials: true });
     source.addEventListener("open", function () {
+      opened = true;
       root.dataset.state = "open"; // listening (the browser test waits for it)
+    });
+    source.addEventListener("error", function () {
+      var fallback = root.dataset.streamFallback;
+      if (source.readyState === EventSource.CLOSED && !opened && streamUrl !== fallback) {
+        streamUrl = fallback;
+        window.setTimeout(connect, 3000);
+      }
     });
     source.addEventListener("call", function (event) {
       if (event.lastEventId) {

@@ -279,3 +279,45 @@ def test_an_opening_screen_reconnecting_replays_the_last_two_seconds_too():
     # The page skips the ids it has handled; an earlier sale still on its way when
     # the screen reconnected is not lost.
     assert f"id: {earlier}" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_agents_screen_pop_is_served_by_the_event_stream_server(
+    service_agent, settings, client
+):
+    """An open screen pop costs the page server no thread: the agent's page opens it
+    here, with its cookies, and a ringing call reaches it."""
+    from customers import telephony
+    from customers.models import AgentExtension
+
+    settings.LIVE_PAGE_ORIGINS = [PAGE_ORIGIN]
+    AgentExtension.objects.create(extension="8001", user=service_agent)
+    client.force_login(service_agent)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    headers = [
+        (b"origin", PAGE_ORIGIN.encode()),
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
+    ]
+    status, sent_headers, body = _run(
+        _call(
+            _scope(reverse("customers:screen-pop-stream"), headers=headers),
+            until=b"event: call",
+            publish=lambda: telephony.publish(
+                user_id=service_agent.pk, event="ringing", call_id=5, card_url="/c/5/"
+            ),
+        )
+    )
+    assert status == 200
+    assert sent_headers[b"access-control-allow-origin"] == PAGE_ORIGIN.encode()
+    assert b'"card": "/c/5/"' in body
+
+
+def test_the_screen_pop_names_the_event_stream_server_when_there_is_one(settings):
+    from customers.templatetags.screen_pop import screen_pop_stream_url
+
+    settings.LIVE_EVENTS_URL = "http://127.0.0.1:8001"
+    assert (
+        screen_pop_stream_url() == "http://127.0.0.1:8001/customers/screen-pop/stream/"
+    )
+    settings.LIVE_EVENTS_URL = ""
+    assert screen_pop_stream_url() == "/customers/screen-pop/stream/"
