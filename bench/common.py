@@ -61,6 +61,24 @@ def page_server_command(
     return command + list(extra)
 
 
+def quit_servers(*servers) -> None:
+    """Stop the benches' servers (subprocess.Popen, each the leader of its own process
+    group; None is skipped) at once: open streams would hold a graceful stop for its
+    timeout."""
+    import signal
+    import subprocess
+
+    for server in servers:
+        if server is None:
+            continue
+        os.killpg(server.pid, signal.SIGQUIT)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
 def _feistel(value: int, seed: int) -> int:
     left, right = value >> _HALF_BITS, value & _HALF_MASK
     for round_key in (0x5BD1E995, 0x1B873593, 0x85EBCA6B, 0xC2B2AE35):

@@ -71,7 +71,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -82,7 +81,13 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, django_setup, mobile_for_index, page_server_command
+from bench.common import (
+    ROOT,
+    django_setup,
+    mobile_for_index,
+    page_server_command,
+    quit_servers,
+)
 
 GOAL_SECONDS = 2.0
 FLOORS, PER_FLOOR = 25, 4
@@ -928,15 +933,7 @@ def run(args) -> int:
         stop.set()
         if screens.is_alive():
             screens.terminate()
-        for server in (proc, live_proc, worker):
-            if server is None:
-                continue
-            os.killpg(server.pid, signal.SIGQUIT)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        quit_servers(proc, live_proc, worker)
 
     facts = check(session_id)
     posts = [t for b in team for t in b.posts]

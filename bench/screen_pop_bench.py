@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from importlib import import_module
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, django_setup, page_server_command
+from bench.common import ROOT, django_setup, page_server_command, quit_servers
 
 
 def _prepare(agents: int) -> tuple[list[tuple[int, str, str]], str]:
@@ -301,16 +300,7 @@ def main() -> None:
         )
     finally:
         stop.set()
-        for server in (proc, live_proc):
-            if server is None:
-                continue
-            # Quit at once: open streams would hold a graceful stop for its timeout.
-            os.killpg(server.pid, signal.SIGQUIT)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        quit_servers(proc, live_proc)
 
 
 if __name__ == "__main__":
