@@ -157,3 +157,31 @@ def test_the_page_server_serves_the_application_and_logs_each_request(tmp_path):
     text = log.read_text()
     assert f'"GET /health/ HTTP/1.1" {status}' in text
     assert "Traceback" not in text
+
+
+def test_a_whole_answer_goes_to_the_server_as_one_piece_and_is_closed(monkeypatch):
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+    from django.http import HttpResponse, StreamingHttpResponse
+
+    finished = []
+
+    def on_finished(**kwargs):
+        finished.append(True)
+
+    answers = [HttpResponse(b"<p>page</p>"), StreamingHttpResponse(iter([b"a", b"b"]))]
+    monkeypatch.setattr(wsgi, "lanes_application", lambda e, s: answers.pop(0))
+    # As Django's test client does: the test's database connection stays as it is.
+    request_finished.disconnect(close_old_connections)
+    request_finished.connect(on_finished)
+    try:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+        assert wsgi.application(dict(environ), lambda *a: None) == [b"<p>page</p>"]
+        assert finished == [True]  # closed: connections and caches given back
+        streamed = wsgi.application(dict(environ), lambda *a: None)
+        # A stream stays one for the server, which closes it when it is done.
+        assert isinstance(streamed, StreamingHttpResponse) and finished == [True]
+        assert b"".join(streamed) == b"ab"
+    finally:
+        request_finished.disconnect(on_finished)
+        request_finished.connect(close_old_connections)
