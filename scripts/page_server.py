@@ -8,8 +8,8 @@ Why granian rather than gunicorn: its HTTP handling (parsing, keep-alive, writin
 answer) is Rust, outside the interpreter, where gunicorn's threaded worker spent about a
 fifth of each page's CPU in Python handing every kept-alive connection between its
 poller and its threads (py-spy, issue 13). On the same machine and data,
-bench/throughput.py served 14-25 % more pages a second with it (the README's
-Benchmarks: issue 13, the page server).
+bench/throughput.py served up to a quarter more pages a second with it, mostly
+15-22 % more (the README's Benchmarks: issue 13, the page server).
 
 Each worker process runs the WSGI application on up to ``--threads`` threads
 (PAGE_SERVER_THREADS, default 50), and takes no more requests at once than that
