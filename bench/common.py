@@ -61,6 +61,15 @@ def page_server_command(
     return command + list(extra)
 
 
+def live_server_command(bind: str, *, extra: tuple[str, ...] = ()) -> list[str]:
+    """The event-stream server (crm_site.live_server, gunicorn's asgi worker) as
+    scripts/run.sh starts it, its logs at warning level."""
+    command = [str(Path(sys.executable).parent / "gunicorn")]
+    command += ["crm_site.live_server:application", "--bind", bind, *extra]
+    command += ["--config", str(ROOT / "scripts" / "gunicorn_live.conf.py")]
+    return [*command, "--log-level", "warning"]
+
+
 def quit_servers(*servers) -> None:
     """Stop the benches' servers (subprocess.Popen, each the leader of its own process
     group; None is skipped) at once: open streams would hold a graceful stop for its

@@ -84,6 +84,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     ROOT,
     django_setup,
+    live_server_command,
     mobile_for_index,
     page_server_command,
     quit_servers,
@@ -606,18 +607,7 @@ def start_live_server(args, database_url: str) -> subprocess.Popen:
     """The event-stream server, as scripts/run.sh starts it (crm_site.live_server)."""
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SECURE_HTTPS": "false"}
     proc = _spawn(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "crm_site.live_server:application",
-            "--bind",
-            f"127.0.0.1:{args.port + 1}",
-            "--backlog",
-            "4096",
-            "--config",
-            str(ROOT / "scripts" / "gunicorn_live.conf.py"),
-            "--log-level",
-            "warning",
-        ],
+        live_server_command(f"127.0.0.1:{args.port + 1}", extra=("--backlog", "4096")),
         env,
         LIVE_LOG,
     )

@@ -31,7 +31,13 @@ from importlib import import_module
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, django_setup, page_server_command, quit_servers
+from bench.common import (
+    ROOT,
+    django_setup,
+    live_server_command,
+    page_server_command,
+    quit_servers,
+)
 
 
 def _prepare(agents: int) -> tuple[list[tuple[int, str, str]], str]:
@@ -194,16 +200,7 @@ def main() -> None:
     if not args.streams_with_pages:
         stream_port = args.port + 1
         live_proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "crm_site.live_server:application",
-                "--bind",
-                f"127.0.0.1:{stream_port}",
-                "--config",
-                str(ROOT / "scripts" / "gunicorn_live.conf.py"),
-                "--log-level",
-                "warning",
-            ],
+            live_server_command(f"127.0.0.1:{stream_port}"),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

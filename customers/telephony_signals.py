@@ -41,7 +41,7 @@ def _user_saved(sender, instance: User, created: bool = False, **kwargs) -> None
 
 
 def connect() -> None:
-    # Every page asks (the screen-pop stream): read with the user.
+    # Every page asks (base.html, whether to show the screen pop): read with the user.
     auth_backends.read_with_user("telephony-extension", telephony.extension_key)
     post_save.connect(
         _extension_saved, sender=AgentExtension, dispatch_uid="telephony-extension"
