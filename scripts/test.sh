@@ -20,8 +20,9 @@ random_key() {
 
 anju_heading "System packages"
 # Chromium (used by the Playwright tests through executable_path=/usr/bin/chromium),
-# CJK fonts for the screenshots, gettext for the translation catalogs.
-ensure_apt_packages chromium fonts-wqy-microhei gettext
+# CJK fonts for the screenshots, gettext for the translation catalogs, wrk for the
+# throughput bench's load generator (tests/crm_site/test_bench_throughput.py).
+ensure_apt_packages chromium fonts-wqy-microhei gettext wrk
 
 anju_heading "Python environment"
 anju_ensure_venv test
