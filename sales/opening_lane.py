@@ -52,12 +52,13 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import reverse, set_script_prefix
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crm_site import live, portal, prepared
+from crm_site.csp import CSPMiddleware
 from crm_site.permissions import signed_in_owner
 from customers.models import Customer
 from sales.models import (
@@ -70,7 +71,12 @@ from sales.models import (
 )
 from sales.portal import ONLINE_MODES, SELECTING_STATUSES
 from sales.services.deals import UnitUnavailable
-from sales.services.opening import SelectionRefused, selection_claim
+from sales.services.opening import (
+    SelectionRefused,
+    check_buyer_limit,
+    check_turn,
+    selection_claim,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +87,10 @@ CLAIM_SECONDS = 5.0
 AVAILABLE_SECONDS = 1.0
 MAX_BODY = 4096
 
+# As Django's resolver reads the path (its int converter: ASCII digits; fullmatch:
+# no trailing newline, which "$" would let through).
 _PATH = re.compile(
-    rf"^{re.escape(settings.PORTAL_PATH)}sales/opening/(\d+)/units/(\d+)/$"
+    rf"{re.escape(settings.PORTAL_PATH)}sales/opening/([0-9]+)/units/([0-9]+)/"
 )
 
 
@@ -96,10 +104,43 @@ class Choice:
     refusal: SelectionRefused | None = None
 
 
-def choose(*, entry_id: int, session_id: int, unit_id: int, unit_status: str) -> Choice:
+@dataclass(frozen=True)
+class Seen:
+    """What the request read of the buyer's entry a moment ago, without locks."""
+
+    session: SelectionSession  # status, mode, order, starts_at, units_per_buyer
+    entry: SessionEntry  # slot_starts_at
+    chosen: int  # the buyer's selections in the session, not cancelled
+    held_id: int | None  # the buyer's selection of the unit asked for, if any
+
+
+def choose(
+    *, entry_id: int, session_id: int, unit_id: int, unit_status: str, seen: Seen
+) -> Choice:
     """The buyer's phone chooses ``unit_id`` (an offered unit, ``unit_status`` as
     read a moment ago): claimed for them, or taken, or refused with the rule's
-    reason. The subscription's paperwork follows in a worker."""
+    reason. The subscription's paperwork follows in a worker.
+
+    ``seen`` answers two cases before the unit is claimed. A unit the buyer already
+    holds is theirs: a phone that lost the answer to its choice and asks again is
+    told it was chosen, not "someone was faster". And a buyer whose turn has not
+    come, or who holds as many units as the session allows, is refused without a
+    claim: a claim makes the unit look sold to every other phone while it lasts,
+    and such a buyer's requests, scripted across the grid, would otherwise keep
+    units from the buyers who may choose them. The claim checks every rule again
+    under its locks."""
+    if seen.held_id is not None:
+        return Choice("chosen", selection=Selection(pk=seen.held_id))
+    try:
+        check_turn(
+            session=seen.session,
+            entry=seen.entry,
+            channel=Selection.Channel.ONLINE,
+            now=timezone.now(),
+        )
+        check_buyer_limit(session=seen.session, chosen=seen.chosen)
+    except SelectionRefused as exc:
+        return Choice("refused", refusal=exc)
     if unit_status != Unit.Status.AVAILABLE or not _claim(session_id, unit_id):
         return Choice("taken")
     try:
@@ -119,6 +160,22 @@ def choose(*, entry_id: int, session_id: int, unit_id: int, unit_status: str) ->
         _unclaim(session_id, unit_id)
         raise
     return Choice("chosen", selection=selection)
+
+
+def seen_of(entry: SessionEntry, unit_id: int) -> Seen:
+    """Seen for the view: ``entry`` with its session (select_related) and its
+    slot_starts_at; the buyer's selections in one query."""
+    held = dict(
+        Selection.objects.filter(entry=entry, cancelled_at=None).values_list(
+            "unit_id", "pk"
+        )
+    )
+    return Seen(
+        session=entry.session,
+        entry=entry,
+        chosen=len(held),
+        held_id=held.get(unit_id),
+    )
 
 
 def grid_url(entry_id: int, *, taken: int | None = None) -> str:
@@ -254,7 +311,12 @@ def _checked_lookup(request: WSGIRequest, entry_id: int, unit_id: int, owner_id:
 _LOOKUP = "anju_opening_lookup"
 _LOOKUP_SQL = f"""
     PREPARE {_LOOKUP} (bigint, bigint, bigint, bigint[], text[], text[]) AS
-    SELECT e.session_id, u.status, su.id IS NOT NULL
+    SELECT e.session_id, u.status, su.id IS NOT NULL,
+        s.status, s.mode, s."order", s.starts_at, s.units_per_buyer, e.slot_starts_at,
+        (SELECT count(*) FROM {Selection._meta.db_table} x
+         WHERE x.entry_id = e.id AND x.cancelled_at IS NULL),
+        (SELECT x.id FROM {Selection._meta.db_table} x
+         WHERE x.unit_id = $2 AND x.entry_id = e.id AND x.cancelled_at IS NULL)
     FROM {SessionEntry._meta.db_table} e
     JOIN {IntentDeposit._meta.db_table} d ON d.id = e.deposit_id
     JOIN {SelectionSession._meta.db_table} s ON s.id = e.session_id
@@ -277,10 +339,11 @@ def _lookup(
     owner_id: int,
     statuses: list[str],
 ):
-    """(session id, unit status, whether the unit is offered) of the household's
-    entry in an online session in one of ``statuses``, for an owner still on record
-    (not merged away or anonymised: owner_required's question); None when there is
-    no such entry or owner."""
+    """The household's entry in an online session in one of ``statuses``, for an
+    owner still on record (not merged away or anonymised: owner_required's
+    question): its session's id, the unit's status, whether the session offers the
+    unit, then what Seen holds (_seen); None when there is no such entry or
+    owner."""
     with connection.cursor() as cursor:
         prepared.ensure_statement(connection, cursor, _LOOKUP, _LOOKUP_SQL)
         cursor.execute(
@@ -297,6 +360,23 @@ def _lookup(
         return cursor.fetchone()
 
 
+def _seen(entry_id: int, session_id: int, row: tuple) -> Seen:
+    status, mode, order, starts_at, units_per_buyer, slot_starts_at, chosen, held = row
+    return Seen(
+        session=SelectionSession(
+            pk=session_id,
+            status=status,
+            mode=mode,
+            order=order,
+            starts_at=starts_at,
+            units_per_buyer=units_per_buyer,
+        ),
+        entry=SessionEntry(pk=entry_id, slot_starts_at=slot_starts_at),
+        chosen=chosen,
+        held_id=held,
+    )
+
+
 def _response(request: WSGIRequest, data: dict) -> HttpResponse:
     """The JSON answer with the headers Django's middleware gives the view's."""
     response = JsonResponse(data)
@@ -304,6 +384,7 @@ def _response(request: WSGIRequest, data: dict) -> HttpResponse:
     patch_vary_headers(response, ("Cookie", "Accept-Language"))
     response.headers["Content-Language"] = translation.get_language()
     response = _SECURITY.process_response(request, response)
+    response = _POLICY.process_response(request, response)
     response = _FRAMES.process_response(request, response)
     return portal.OwnerSessionMiddleware._save(request, response)
 
@@ -312,7 +393,7 @@ def answer(environ: dict) -> HttpResponse | None:
     """The lane's answer to the request, or None: Django answers it."""
     if environ.get("REQUEST_METHOD") != "POST":
         return None
-    match = _PATH.match(environ.get("PATH_INFO", ""))
+    match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
     if match is None or "application/json" not in environ.get("HTTP_ACCEPT", ""):
         return None
     try:
@@ -333,8 +414,9 @@ def answer(environ: dict) -> HttpResponse | None:
     except SuspiciousOperation:
         return None  # a bad Host header, say: Django answers 400 and reports it
     except Exception:
-        # Whatever the lane did was rolled back (the claim is one transaction):
-        # Django answers, with its own error page and report should it fail too.
+        # Django answers, with its own error page and report should it fail too. A
+        # claim that committed before the failure is the buyer's: the view finds
+        # the unit held by the entry and answers "chosen" (choose, Seen.held_id).
         log.exception("opening lane failed, left to Django")
         return None
     finally:
@@ -350,6 +432,11 @@ def _answer(environ: dict, entry_id: int, unit_id: int) -> HttpResponse | None:
         request.COOKIES.get(settings.PORTAL_SESSION_COOKIE)
     )
     if portal.owner_id(request) is None:
+        return None
+    # As Django's middleware would first: a Host not allowed raises (Django answers
+    # 400), and a plain-HTTP request where HTTPS is required is redirected by it.
+    request.get_host()
+    if _SECURITY.process_request(request) is not None:
         return None
     _CSRF.process_request(request)
     if _CSRF.process_view(request, opening_choose, (), {}) is not None:
@@ -369,7 +456,7 @@ def _answer(environ: dict, entry_id: int, unit_id: int) -> HttpResponse | None:
             found = _checked_lookup(request, entry_id, unit_id, owner_id)
     if found is None or not found[2]:
         return None  # not found, as the view says
-    session_id, unit_status, _offered = found
+    session_id, unit_status = found[:2]
     language = translation.get_language_from_request(request)
     with translation.override(language):
         choice = choose(
@@ -377,6 +464,7 @@ def _answer(environ: dict, entry_id: int, unit_id: int) -> HttpResponse | None:
             session_id=session_id,
             unit_id=unit_id,
             unit_status=unit_status,
+            seen=_seen(entry_id, session_id, found[3:]),
         )
         data = answer_data(
             entry_id=entry_id, session_id=session_id, unit_id=unit_id, choice=choice
@@ -390,4 +478,5 @@ def _nothing(request):  # pragma: no cover - the middlewares' get_response, unus
 
 _CSRF = CsrfViewMiddleware(_nothing)
 _SECURITY = SecurityMiddleware(_nothing)
+_POLICY = CSPMiddleware(_nothing)
 _FRAMES = XFrameOptionsMiddleware(_nothing)

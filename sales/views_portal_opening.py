@@ -32,7 +32,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from crm_site import live
 from crm_site.permissions import owner_required
 from sales.models import Selection, SelectionSession, SessionEntry, SessionUnit, Unit
-from sales.opening_lane import SOLD_WORDS, answer_data, choose, grid_url
+from sales.opening_lane import SOLD_WORDS, answer_data, choose, grid_url, seen_of
 from sales.portal import ONLINE_MODES
 
 OFF = ' aria-disabled="true" tabindex="-1"'
@@ -271,7 +271,10 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
         # in the rush this view answers a few thousand times in a minute, most of
         # them "someone was faster".
         entry = get_object_or_404(
-            _own_entries(request).select_related("session").only("session"), pk=pk
+            _own_entries(request)
+            .select_related("session")
+            .only("session", "slot_starts_at"),
+            pk=pk,
         )
         chosen_unit = _session_unit(entry, unit, only=("pk", "number", "status"))
         choice = choose(
@@ -279,6 +282,7 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
             session_id=entry.session_id,
             unit_id=chosen_unit.pk,
             unit_status=chosen_unit.status,
+            seen=seen_of(entry, chosen_unit.pk),
         )
         if _wants_json(request):
             return JsonResponse(

@@ -98,6 +98,16 @@ def check_turn(
         raise SelectionRefused(_("Your time slot has not started yet."), "too_soon")
 
 
+def check_buyer_limit(*, session: SelectionSession, chosen: int) -> None:
+    """Refuse a buyer who already holds ``chosen`` of the session's units, as many
+    as it allows."""
+    if chosen >= session.units_per_buyer:
+        raise SelectionRefused(
+            _("The buyer has chosen as many units as the session allows."),
+            "buyer_limit",
+        )
+
+
 @transaction.atomic
 def selection_make(
     *,
@@ -206,11 +216,7 @@ def selection_claim(
         buyer=Count("pk", filter=Q(entry=entry)),
         household=Count("pk", filter=Q(household_id=household_id)),
     )
-    if chosen["buyer"] >= session.units_per_buyer:
-        raise SelectionRefused(
-            _("The buyer has chosen as many units as the session allows."),
-            "buyer_limit",
-        )
+    check_buyer_limit(session=session, chosen=chosen["buyer"])
     if household_id is not None and chosen["household"] >= session.units_per_household:
         raise SelectionRefused(
             _("The household has chosen as many units as the session allows."),

@@ -4,6 +4,7 @@ Django."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -71,6 +72,8 @@ def _post(
     token: str = CSRF,
     accept: str = "application/json",
     language: str | None = None,
+    host: str = "testserver",
+    secure: bool = True,
 ) -> Answer:
     """POST the phone's choice through the page server's WSGI callable."""
     factory = RequestFactory()
@@ -83,11 +86,11 @@ def _post(
         factory.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     path = reverse("sales_portal:opening-choose", args=[entry_id, unit_id])
     request = factory.post(
-        path, {"csrfmiddlewaretoken": token}, HTTP_ACCEPT=accept, secure=True
+        path, {"csrfmiddlewaretoken": token}, HTTP_ACCEPT=accept, secure=secure
     )
     environ = request.environ
-    environ["HTTP_HOST"] = "testserver"
-    environ["HTTP_REFERER"] = "https://testserver/portal/"
+    environ["HTTP_HOST"] = host
+    environ["HTTP_REFERER"] = f"{'https' if secure else 'http'}://{host}/portal/"
     started: list = []
 
     def start_response(status, headers, exc_info=None):
@@ -396,7 +399,10 @@ def test_the_lookup_is_prepared_once_per_connection_and_again_after_a_reconnect(
     owner = entry.deposit.customer.pk
     args = (entry.pk, frozenset([owner]), units[0].pk, owner, opening_lane.SHOWN)
     found = opening_lane._lookup(*args)
-    assert found == (entry.session_id, Unit.Status.AVAILABLE, True)
+    assert found[:3] == (entry.session_id, Unit.Status.AVAILABLE, True)
+    # What the choice's early checks read (opening_lane.Seen): nothing chosen yet.
+    assert found[3] == SelectionSession.Status.OPEN
+    assert found[-2:] == (0, None)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_prepared_statements WHERE name = %s",
@@ -420,14 +426,15 @@ def test_the_owner_is_read_by_its_key_not_through_the_live_customers_index(onlin
         # it never would. Ruled out, the planner still chooses among the indexes.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(
-            "EXPLAIN "
-            + body.replace("$1", "%s")
-            .replace("$2", "%s")
-            .replace("$3", "%s")
-            .replace("$4", "%s")
-            .replace("$5", "%s")
-            .replace("$6", "%s"),
-            [owner, units[0].pk, entry.pk, [owner], ["online"], ["open"]],
+            "EXPLAIN " + re.sub(r"\$(\d)", r"%(p\1)s", body),
+            {
+                "p1": owner,
+                "p2": units[0].pk,
+                "p3": entry.pk,
+                "p4": [owner],
+                "p5": ["online"],
+                "p6": ["open"],
+            },
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("SET LOCAL enable_seqscan = on")
@@ -440,3 +447,192 @@ def test_the_owner_is_read_by_its_key_not_through_the_live_customers_index(onlin
         plan,
     ), plan
     assert "customer_mobile_unique_live" not in plan, plan
+
+
+# What the choice reads first (opening_lane.Seen) -----------------------------------
+
+
+@pytest.fixture
+def claims(monkeypatch):
+    """The units each choice claimed in Redis."""
+    taken: list[int] = []
+    claim = opening_lane._claim
+
+    def recording(session_id, unit_id):
+        taken.append(unit_id)
+        return claim(session_id, unit_id)
+
+    monkeypatch.setattr(opening_lane, "_claim", recording)
+    return taken
+
+
+def test_a_phone_asking_again_for_its_own_unit_is_told_it_is_theirs(online, lane):
+    """A phone that lost the answer to its choice asks again: the unit is theirs,
+    not "just sold", from the lane and from the view alike."""
+    _session, units, entry, _rival = online
+    owner = entry.deposit.customer
+    first = _post(entry.pk, units[2].pk, owner=owner).json()
+    assert first["result"] == "chosen"
+
+    again = _post(entry.pk, units[2].pk, owner=owner)
+    assert lane[1] is not None
+    assert again.json() == first
+    wsgi.lanes_application.lanes[:] = []  # the view alone
+    assert _post(entry.pk, units[2].pk, owner=owner).json() == first
+    assert Selection.objects.count() == 1
+
+
+@pytest.mark.parametrize("through", ["lane", "view"])
+def test_a_buyer_at_their_limit_is_refused_without_claiming_the_unit(
+    online, lane, claims, through
+):
+    _session, units, entry, rival = online
+    assert (
+        _post(entry.pk, units[0].pk, owner=entry.deposit.customer).json()["result"]
+        == "chosen"
+    )
+    if through == "view":
+        wsgi.lanes_application.lanes[:] = []
+
+    answer = _post(entry.pk, units[1].pk, owner=entry.deposit.customer).json()
+
+    assert answer["result"] == "refused" and answer["code"] == "buyer_limit"
+    # No claim: the unit never looked sold to the others while the buyer was refused.
+    assert claims == [units[0].pk]
+    assert (
+        _post(rival.pk, units[1].pk, owner=rival.deposit.customer).json()["result"]
+        == "chosen"
+    )
+
+
+def test_a_buyer_whose_slot_has_not_come_is_refused_without_a_claim(
+    consultant, sales_manager, lane, claims
+):
+    project, units = opening_project()
+    session = make_session(
+        project=project,
+        created_by=sales_manager,
+        mode=SelectionSession.Mode.ONLINE,
+        order=SelectionSession.Order.QUEUE,
+    )
+    late = enter(
+        session,
+        make_deposit(
+            project=project,
+            consultant=consultant,
+            customer=CustomerFactory(assigned_consultant=consultant),
+        ),
+        slot_open=False,
+    )
+
+    answer = _post(late.pk, units[0].pk, owner=late.deposit.customer)
+
+    assert lane[0] is not None
+    assert answer.json()["result"] == "refused"
+    assert answer.json()["code"] == "too_soon"
+    assert claims == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_committed_before_a_failure_is_still_the_buyers(
+    online, consultant, owner_household, lane, monkeypatch
+):
+    """A co-buyer choosing for the household's entry: their session is written
+    after the claim commits (the household checked). Should that fail, Django
+    answers the request again, and tells them the unit is theirs."""
+    from django.db import OperationalError
+
+    session, units, _entry, _rival = online
+    deposit = make_deposit(
+        project=session.project, consultant=consultant, customer=owner_household.buyer
+    )
+    entry = enter(session, deposit)
+    cookie = portal.session_for(owner_household.co_buyer).session_key
+    saves: list[int] = []
+    save = portal.SessionStore.save
+
+    def failing_once(self, *args, **kwargs):
+        saves.append(1)
+        if len(saves) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(portal.SessionStore, "save", failing_once)
+
+    answer = _post(entry.pk, units[4].pk, cookie=cookie)
+
+    assert lane == [None]  # the lane failed after its claim and left it to Django
+    selection = Selection.objects.get(entry=entry)
+    assert selection.unit_id == units[4].pk
+    assert answer.json() == {
+        "result": "chosen",
+        "url": reverse("sales_portal:opening-selection", args=[entry.pk, selection.pk]),
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "sales/opening/١/units/٢/",  # digits Django's int converter does not take
+        "sales/opening/1/units/2/\n",
+    ],
+)
+def test_the_lane_leaves_paths_django_would_not_resolve(path):
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": f"{settings.PORTAL_PATH}{path}",
+        "HTTP_ACCEPT": "application/json",
+        "CONTENT_LENGTH": "4",
+        "wsgi.input": io.BytesIO(b"x=1&"),
+    }
+    assert opening_lane.answer(environ) is None
+
+
+def test_the_lanes_answer_has_the_headers_of_the_views(online, lane):
+    _session, units, entry, rival = online
+    _post(entry.pk, units[0].pk, owner=entry.deposit.customer)
+    by_lane = _post(rival.pk, units[0].pk, owner=rival.deposit.customer)
+    wsgi.lanes_application.lanes[:] = []
+    by_view = _post(rival.pk, units[0].pk, owner=rival.deposit.customer)
+
+    assert lane[1] is not None
+    assert by_lane.json() == by_view.json()
+    assert by_lane.json()["result"] == "taken"
+    # Content-Length is the page server's to add (granian writes it); the view
+    # checked the household and wrote the owner's session (its cookie), which the
+    # lane spares a buyer choosing for their own entry.
+    own = {"Content-Length", "Set-Cookie"}
+    assert set(by_lane.headers) - own == set(by_view.headers) - own
+    assert (
+        by_lane.headers["Content-Security-Policy"]
+        == by_view.headers["Content-Security-Policy"]
+    )
+
+
+def test_a_host_django_refuses_is_left_to_django(online, lane):
+    _session, units, entry, _rival = online
+
+    answer = _post(
+        entry.pk, units[1].pk, owner=entry.deposit.customer, host="evil.example"
+    )
+
+    assert lane == [None]
+    assert answer.status_code == 400
+    assert not Selection.objects.exists()
+
+
+def test_plain_http_where_https_is_required_is_left_to_djangos_redirect(
+    online, lane, monkeypatch
+):
+    """SECURE_SSL_REDIRECT on, as in production and in the middleware chain the
+    page server's handler was built with (tests/conftest.py turns the setting off
+    only after that)."""
+    monkeypatch.setattr(opening_lane._SECURITY, "redirect", True)
+    _session, units, entry, _rival = online
+
+    answer = _post(entry.pk, units[1].pk, owner=entry.deposit.customer, secure=False)
+
+    assert lane == [None]
+    assert answer.status_code == 301
+    assert answer.headers["Location"].startswith("https://testserver/")
+    assert not Selection.objects.exists()
