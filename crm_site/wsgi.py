@@ -37,7 +37,18 @@ def inherited_keys(process_environment) -> tuple[str, ...]:
     )
 
 
+def inherited_headers(process_environment) -> dict[str, str]:
+    """The process's variables named as a request's headers are (HTTP_PROXY, say,
+    with a proxy's password in it), with their values."""
+    return {
+        key: value
+        for key, value in process_environment.items()
+        if key.startswith("HTTP_")
+    }
+
+
 _INHERITED = inherited_keys(os.environ)
+_INHERITED_HEADERS = inherited_headers(os.environ)
 
 
 def application(environ: dict, start_response):
@@ -46,6 +57,11 @@ def application(environ: dict, start_response):
     # there any error report or view that shows it. Only the request's own go on.
     for key in _INHERITED:
         environ.pop(key, None)
+    # A variable named as a header is the request's own when the request sent that
+    # header (its value then replaces the process's), else the process's.
+    for key, value in _INHERITED_HEADERS.items():
+        if environ.get(key) == value:
+            del environ[key]
     response = lanes_application(environ, start_response)
     if isinstance(response, HttpResponse):
         # A whole answer as one piece: granian writes a list at once, where it reads

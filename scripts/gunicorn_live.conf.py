@@ -22,3 +22,6 @@ timeout = 30
 # Open streams end at once on a restart; their browsers reconnect and replay.
 graceful_timeout = 5
 logconfig_dict = server_logging({"gunicorn.error": "INFO", "gunicorn.access": "INFO"})
+# The access log as the page server's (scripts/page_server.py): the path without its
+# query string, no Referer (a page's address, a search's text in it) nor User-Agent.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(M)s ms'

@@ -321,3 +321,54 @@ def test_the_screen_pop_names_the_event_stream_server_when_there_is_one(settings
     )
     settings.LIVE_EVENTS_URL = ""
     assert screen_pop_stream_url() == "/customers/screen-pop/stream/"
+
+
+def test_the_event_stream_servers_access_log_has_no_query_referer_or_agent(capfd):
+    """As the page server's: a stream's query (its last event id) and the page's
+    address in the Referer (a search's text) stay out of the log."""
+    import datetime
+    import runpy
+    from pathlib import Path
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    conf = runpy.run_path(
+        str(Path(__file__).resolve().parents[2] / "scripts" / "gunicorn_live.conf.py")
+    )
+    config = Config()
+    for key in ("worker_class", "logconfig_dict", "access_log_format"):
+        config.set(key, conf[key])
+    logger = Logger(config)
+    assert logger.access_log_enabled
+
+    class Answer:
+        status = "200"
+        headers: list = []
+        sent = 10
+
+    logger.access(
+        Answer(),
+        {},
+        {
+            "REMOTE_ADDR": "10.0.0.5",
+            "REQUEST_METHOD": "GET",
+            "RAW_URI": "/portal/sales/opening/7/live/?last=1-0",
+            "PATH_INFO": "/portal/sales/opening/7/live/",
+            "QUERY_STRING": "last=1-0",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_REFERER": "https://crm.example/customers/?q=王小明",
+            "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone)",
+        },
+        datetime.timedelta(seconds=20),
+    )
+    captured = capfd.readouterr()
+    line = [
+        text for text in (captured.err + captured.out).splitlines() if "/live/" in text
+    ]
+    assert (
+        line and '"GET /portal/sales/opening/7/live/ HTTP/1.1" 200 20000 ms' in line[0]
+    )
+    assert (
+        "last=" not in line[0] and "王小明" not in line[0] and "iPhone" not in line[0]
+    )

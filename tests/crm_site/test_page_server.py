@@ -70,6 +70,30 @@ def test_a_request_reaches_the_application_without_the_process_environment(
     assert seen["QUERY_STRING"] == "q=1" and "wsgi.input" in seen
 
 
+def test_a_process_variable_named_as_a_header_stays_out_unless_the_request_sent_it(
+    monkeypatch,
+):
+    seen: list[dict] = []
+
+    def application(environ, start_response):
+        seen.append(dict(environ))
+        return [b""]
+
+    proxy = "http://user:secret@proxy.intranet:3128"
+    monkeypatch.setattr(wsgi, "lanes_application", application)
+    monkeypatch.setattr(wsgi, "_INHERITED_HEADERS", {"HTTP_PROXY": proxy})
+    base = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "wsgi.input": io.BytesIO()}
+    assert wsgi.inherited_headers({"HTTP_PROXY": proxy, "PATH": "/bin"}) == {
+        "HTTP_PROXY": proxy
+    }
+
+    wsgi.application({**base, "HTTP_PROXY": proxy}, lambda *args: None)
+    wsgi.application({**base, "HTTP_PROXY": "sent"}, lambda *args: None)
+
+    assert "HTTP_PROXY" not in seen[0]  # the process's, granian passed it on
+    assert seen[1]["HTTP_PROXY"] == "sent"  # the request's own Proxy header
+
+
 def test_the_servers_logs_pass_through_the_masking_filter(capsys):
     page_server = runpy.run_path(str(SCRIPT))
     args = page_server["parse_args"](["--bind", "127.0.0.1:8000", "--threads", "7"])
