@@ -133,25 +133,24 @@ def recent_key(topic: str) -> str:
     )
 
 
-def publish(
-    topic: str,
-    data: dict[str, Any],
-    *,
-    name: str = "message",
-    max_len: int = RECENT_MAX,
-) -> str | None:
-    """Keep the event for replay and send it to the topic's open streams; returns its
-    id. A Redis outage is logged, never raised: what happened is recorded all the
-    same, and pages catch up when they reload."""
+def publish(topic: str, data: dict[str, Any], *, name: str = "message") -> str | None:
+    """Keep the event for replay (as many and as long as the topic's kind says) and
+    send it to the topic's open streams; returns its id. A Redis outage is logged,
+    never raised: what happened is recorded all the same, and pages catch up when
+    they reload."""
     body = json.dumps({"name": name, "data": data})
-    redis_client = client()
+    kind = _kind(topic)
+    redis_client = client(kind.publish_timeout)
     try:
         event_id = redis_client.xadd(
-            recent_key(topic), {"data": body}, maxlen=max_len, approximate=True
+            recent_key(topic),
+            {"data": body},
+            maxlen=kind.keep_events or RECENT_MAX,
+            approximate=True,
         )
         event_id = event_id.decode() if isinstance(event_id, bytes) else event_id
         with redis_client.pipeline(transaction=False) as pipe:
-            pipe.expire(recent_key(topic), RECENT_SECONDS)
+            pipe.expire(recent_key(topic), kind.keep_seconds or RECENT_SECONDS)
             pipe.publish(channel_name(topic), json.dumps({"id": event_id, "b": body}))
             pipe.execute()
     except redis.RedisError as exc:

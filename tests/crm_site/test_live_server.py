@@ -281,6 +281,24 @@ def test_an_opening_screen_reconnecting_replays_the_last_two_seconds_too():
     assert f"id: {earlier}" in text
 
 
+def test_an_opening_topic_keeps_its_events_as_its_kind_says():
+    """Opening day keeps 5,000 events for 15 minutes (sales.apps): a screen that
+    reconnects in the rush replays every sale, not the default's last 50."""
+    opening, other = "opening:test-keep", "screen-pop:test-keep"
+    client = live.client()
+    try:
+        for n in range(120):
+            live.publish(opening, {"unit": n}, name="sold")
+            live.publish(other, {"n": n})
+        assert client.xlen(live.recent_key(opening)) == 120
+        assert client.ttl(live.recent_key(opening)) > 600
+        assert client.ttl(live.recent_key(other)) <= live.RECENT_SECONDS
+        kept = live._replay_from(opening, "0-0")
+        assert len(client.xrange(live.recent_key(opening), min=kept)) == 120
+    finally:
+        client.delete(live.recent_key(opening), live.recent_key(other))
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_agents_screen_pop_is_served_by_the_event_stream_server(
     service_agent, settings, client
