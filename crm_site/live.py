@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -258,12 +259,48 @@ def _close_connection() -> None:
         connection.close()
 
 
+class _Slots:
+    """How many of something a process has going at once, up to a limit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.used = 0
+
+    def take(self, limit: int) -> bool:
+        with self._lock:
+            if self.used >= limit:
+                return False
+            self.used += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.used -= 1
+
+
+# The threaded streams (the page server's) this process serves at once.
+_THREADED_STREAMS = _Slots()
+# How long a browser turned away waits before it asks again.
+BUSY_RETRY_MS = 10_000
+
+
 def _without_database(events: Iterator[str]) -> Iterator[str]:
-    """A stream needs no database: its connection goes back before the first event
-    (the stream is read after the view and the middleware are done), so a hundred
-    open pages do not hold a hundred PostgreSQL connections."""
+    """A threaded stream: it needs no database, so its connection goes back before
+    the first event (the stream is read after the view and the middleware are
+    done), and a hundred open pages do not hold a hundred PostgreSQL connections.
+
+    Each holds one of the page server's threads for a stream's length: a process
+    serves at most LIVE_THREADED_STREAMS at once and turns the others away with a
+    retry, so that streams (a phone that could not reach the event-stream server,
+    a buyer opening a hundred tabs) never take every thread from the pages."""
     _close_connection()
-    yield from events
+    if not _THREADED_STREAMS.take(settings.LIVE_THREADED_STREAMS):
+        yield f"retry: {BUSY_RETRY_MS}\n: busy\n\n"
+        return
+    try:
+        yield from events
+    finally:
+        _THREADED_STREAMS.give()
 
 
 async def _awithout_database(events: AsyncIterator[str]) -> AsyncIterator[str]:

@@ -8,8 +8,10 @@ scripts/run.sh starts it next to the page server, on a port of its own
 
 and tells the pages where it is (``LIVE_EVENTS_URL``), so a screen's or a phone's
 (re)connect never waits in the page server's accept queue behind two thousand buyers
-choosing, and an open stream costs no thread and no Redis connection of its own
-(crm_site.live). Behind a reverse proxy the same split is a path rule: send
+choosing, and an open stream costs no Redis or database connection of its own and
+no thread that runs (crm_site.live): it waits on the event loop. (Django's ASGI
+handler keeps a thread for each request's synchronous code until its answer ends,
+so each open stream has one asleep; its database connection is closed.) Behind a reverse proxy the same split is a path rule: send
 ``…/events/`` and ``…/live/`` to this server and leave ``LIVE_EVENTS_URL`` empty.
 
 It answers only views marked ``crm_site.live.live_view`` (everything else: 404), runs

@@ -216,6 +216,15 @@ REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.3"))
 # read them with their cookies.
 LIVE_EVENTS_URL = os.environ.get("LIVE_EVENTS_URL", "").rstrip("/")
 LIVE_PAGE_ORIGINS = env_list("LIVE_PAGE_ORIGINS")
+# Event streams the page server's process serves on its own threads at once (where no
+# event-stream server answers): half its threads (scripts/page_server.py), the rest
+# kept for pages; a stream beyond it is told to come back later (crm_site.live).
+LIVE_THREADED_STREAMS = int(
+    os.environ.get(
+        "LIVE_THREADED_STREAMS",
+        max(1, int(os.environ.get("PAGE_SERVER_THREADS", "50")) // 2),
+    )
+)
 
 CACHES = {
     "default": {

@@ -3,8 +3,9 @@ scripts/run.sh starts next to the page server (scripts/page_server.py) on a port
 its own.
 
 One process with gunicorn's asyncio ``asgi`` worker holds every open stream: a
-stream costs a socket and a queue, no thread and no Redis connection of its own
-(crm_site.live._Hub), so a few thousand fit. The logs pass through the CRM's masking
+stream costs a socket, a queue and a sleeping thread (Django's ASGI handler keeps
+one for each request's synchronous code until its answer ends), no Redis or database
+connection of its own (crm_site.live._Hub), so a few thousand fit. The logs pass through the CRM's masking
 filter, as the page server's do (crm_site.logging.server_logging).
 """
 

@@ -390,3 +390,22 @@ def test_the_event_stream_servers_access_log_has_no_query_referer_or_agent(capfd
     assert (
         "last=" not in line[0] and "王小明" not in line[0] and "iPhone" not in line[0]
     )
+
+
+def test_threaded_streams_beyond_the_limit_are_told_to_come_back(settings):
+    """The page server's threads stay with its pages: a process serves at most
+    LIVE_THREADED_STREAMS streams on them at once."""
+    settings.LIVE_THREADED_STREAMS = 1
+    assert live._THREADED_STREAMS.used == 0
+
+    first = live._without_database(iter(["retry: 200\n: connected\n\n", "id: 1\n"]))
+    assert "connected" in next(first)
+    assert live._THREADED_STREAMS.used == 1
+
+    turned_away = list(live._without_database(iter(["never"])))
+    assert turned_away == [f"retry: {live.BUSY_RETRY_MS}\n: busy\n\n"]
+
+    first.close()  # the browser went away: its slot is free
+    assert live._THREADED_STREAMS.used == 0
+    assert list(live._without_database(iter(["ok"]))) == ["ok"]
+    assert live._THREADED_STREAMS.used == 0
