@@ -621,6 +621,10 @@ def start_server(args, database_url: str) -> subprocess.Popen:
         "DATABASE_URL": database_url,
         "DJANGO_SECURE_HTTPS": "false",
     }
+    if args.streams_with_pages:
+        # The screens' streams may take every thread, as before the event-stream
+        # server (a page server serves half its threads to streams by default).
+        env["LIVE_THREADED_STREAMS"] = str(args.threads)
     # The pages name their static files through the manifest (debug off).
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],

@@ -181,6 +181,9 @@ def main() -> None:
     agents, raw_key = _prepare(args.agents)
 
     env = {**os.environ, "DJANGO_SECURE_HTTPS": "false"}
+    if args.streams_with_pages:
+        # Every thread may hold a stream (by default half are kept for pages).
+        env["LIVE_THREADED_STREAMS"] = str(args.threads)
     proc = subprocess.Popen(
         page_server_command(
             f"127.0.0.1:{args.port}",

@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     # from the project.
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_site.settings")
+    # The workers' settings size what streams may take of them by it
+    # (LIVE_THREADED_STREAMS).
+    os.environ["PAGE_SERVER_THREADS"] = str(args.threads)
     server(args).serve()
 
 
