@@ -18,9 +18,8 @@ CPU per request comes from /proc: the server's workers' user+system time, and th
 PostgreSQL backends serving them (found by their client ports), divided by the
 requests served. The load generator runs on the same machine and takes CPU from the
 server: its own CPU per request is printed too. By default it is wrk (`apt-get install
-wrk`; bench/wrk_pages.lua), which costs a few hundredths of a millisecond a request, where
-the Python clients (`--client python`, processes × threads of http.client) cost about
-a millisecond: with those, a fifth of the two cores went to the client. The goal of
+wrk`; bench/wrk_pages.lua), about 0.1 ms of CPU a request, where the Python clients
+(`--client python`, processes × threads of http.client) take 0.2-0.5 ms. The goal of
 issue 13 is 250 pages/s on two cores.
 """
 
