@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import importlib.util
 import re
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -46,3 +50,23 @@ def customer_page(client, customer, **extra) -> str:
         assert fragment.status_code == 200
         parts.append(fragment.content.decode())
     return "\n".join(parts)
+
+
+@contextlib.contextmanager
+def bench_module(name: str):
+    """bench/<name>.py imported as a module, with bench/ on the path for its own
+    imports (common, load), all forgotten afterwards."""
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    sys.path.insert(0, str(bench))
+    had = {module for module in ("common", "load") if module in sys.modules}
+    try:
+        spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
+        for module in {"common", "load"} - had:
+            sys.modules.pop(module, None)
+        sys.path.remove(str(bench))

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers import bench_module
+
 HERE = "tests/crm_site/test_bench_profile.py"
 
 
 @pytest.fixture(scope="module")
 def profile_pages():
-    sys.path.insert(0, str(BENCH))
-    had_common = "common" in sys.modules
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "profile_pages", BENCH / "profile_pages.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["profile_pages"] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
+    with bench_module("profile_pages") as module:
         yield module
-    finally:
-        sys.modules.pop("profile_pages", None)
-        if not had_common:
-            sys.modules.pop("common", None)  # bench/common.py
-        sys.path.remove(str(BENCH))
 
 
 def _work(seconds: float) -> None:

@@ -3,16 +3,13 @@ session's cookie, its figures read back, any answer but 200 an error."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers import bench_module
 
 pytestmark = pytest.mark.skipif(
     shutil.which("wrk") is None, reason="wrk is not installed (scripts/test.sh does)"
@@ -21,22 +18,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def throughput():
-    sys.path.insert(0, str(BENCH))
-    had = {name: name in sys.modules for name in ("common", "load")}
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "throughput", BENCH / "throughput.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["throughput"] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
+    with bench_module("throughput") as module:
         yield module
-    finally:
-        sys.modules.pop("throughput", None)
-        for name, was_there in had.items():
-            if not was_there:
-                sys.modules.pop(name, None)  # bench/common.py, bench/load.py
-        sys.path.remove(str(BENCH))
 
 
 @pytest.fixture
@@ -91,7 +74,9 @@ def test_wrk_asks_each_path_with_the_cookie_and_reports_its_figures(throughput, 
 def test_an_answer_other_than_200_is_an_error_not_a_page(throughput, site):
     base_url, _ = site
 
-    result = throughput.wrk_phase(base_url, "sessionid=expired", ["/customers/"], {}, 1, 1)
+    result = throughput.wrk_phase(
+        base_url, "sessionid=expired", ["/customers/"], {}, 1, 1
+    )
 
     assert result["requests"] == 0
     assert result["errors"]
