@@ -324,6 +324,28 @@ class ConsentForm(InputLimits, forms.Form):
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
 
 
+def editable_customer_with_mobile(user: User, mobile: str) -> Customer:
+    """The customer ``user`` may change whose mobile is ``mobile`` (normalised), for
+    a form that acts on them (a unit held, a deal renamed, a co-buyer linked);
+    ValidationError otherwise. A customer the user only sees (the public pool's, say)
+    must be claimed first: acting on them by their number would pass the claim's
+    rules (the daily cap, protection)."""
+    editable = Customer.objects.editable_by(user, one=True).filter(mobile=mobile)
+    customer = editable.first()
+    if customer is not None:
+        return customer
+    if Customer.objects.visible_to(user, one=True).filter(mobile=mobile).exists():
+        raise forms.ValidationError(
+            gettext(
+                "This customer is not yours to change. A customer of the public "
+                "pool must be claimed first."
+            )
+        )
+    raise forms.ValidationError(
+        gettext("No customer you can see has this mobile number.")
+    )
+
+
 class HouseholdLinkForm(InputLimits, forms.Form):
     """Link a co-buyer, found by the phone number the user types."""
 
@@ -342,11 +364,8 @@ class HouseholdLinkForm(InputLimits, forms.Form):
             mobile = normalize_phone(self.cleaned_data["phone"])
         except InvalidPhone as exc:
             raise forms.ValidationError(str(exc)) from exc
-        other = Customer.objects.visible_to(self.user).filter(mobile=mobile).first()
-        if other is None:
-            raise forms.ValidationError(
-                gettext("No customer you can see has this mobile number.")
-            )
+        # Linking changes the other customer too (their household and role).
+        other = editable_customer_with_mobile(self.user, mobile)
         if other.pk == self.customer.pk:
             raise forms.ValidationError(gettext("This is the customer's own number."))
         return other

@@ -12,9 +12,11 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.validation import InputLimits, clean_date_range, parse_decimal
+from customers.forms import editable_customer_with_mobile
 from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
 from sales.models import DealChange, Opportunity, Project, ProtectionRule, Receipt, Unit
+from sales.services.sessions import projects_visible_to
 
 
 def _split(text: str) -> list[str]:
@@ -30,6 +32,15 @@ class BuildingGenerateForm(InputLimits, forms.Form):
     name = forms.CharField(
         label=_("Building name"), max_length=50, help_text=_("e.g. 3号楼")
     )
+
+    def __init__(self, *args, user: User | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            # Only a project the manager's team sells (sessions.projects_visible_to).
+            self.fields["project"].queryset = projects_visible_to(user).filter(
+                is_active=True
+            )
+
     floors = forms.IntegerField(label=_("Floors"), min_value=1, max_value=100)
     units_per_floor = forms.IntegerField(
         label=_("Units per floor"), min_value=1, max_value=30
@@ -155,12 +166,11 @@ class ReserveForm(InputLimits, forms.Form):
         except InvalidPhone as exc:
             self.add_error("mobile", str(exc))
             return cleaned
-        customer = Customer.objects.visible_to(self.user).filter(mobile=mobile).first()
-        if customer is None:
-            self.add_error(
-                "mobile", gettext("No customer you can see has this mobile number.")
-            )
-        cleaned["customer"] = customer
+        try:
+            cleaned["customer"] = editable_customer_with_mobile(self.user, mobile)
+        except forms.ValidationError as exc:
+            self.add_error("mobile", exc)
+            cleaned["customer"] = None
         return cleaned
 
 
@@ -365,14 +375,11 @@ class DealChangeForm(InputLimits, forms.Form):
             except InvalidPhone as exc:
                 self.add_error("new_buyer_mobile", str(exc))
                 return cleaned
-            customer = (
-                Customer.objects.visible_to(self.user).filter(mobile=mobile).first()
-            )
-            if customer is None:
-                self.add_error(
-                    "new_buyer_mobile",
-                    gettext("No customer you can see has this mobile number."),
-                )
+            try:
+                customer = editable_customer_with_mobile(self.user, mobile)
+            except forms.ValidationError as exc:
+                self.add_error("new_buyer_mobile", exc)
+                customer = None
             cleaned["new_customer"] = customer
         return cleaned
 
@@ -426,6 +433,11 @@ class PricePlanForm(InputLimits, forms.Form):
 
 class UnitImportForm(forms.Form):
     project = forms.ModelChoiceField(label=_("Project"), queryset=Project.objects.all())
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = projects_visible_to(user)
+
     file = forms.FileField(
         label=_("File"),
         help_text=_(

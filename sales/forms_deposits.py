@@ -48,10 +48,12 @@ class DepositTakeForm(InputLimits, forms.Form):
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = Customer.objects.visible_to(
+        # The deposit's consultant takes the customer on: one they may change (a
+        # customer of the public pool is claimed first, under the claim's rules).
+        self.fields["customer"].queryset = Customer.objects.editable_by(
             user
         ).identifiable()
-        # Only the search results are offered; any visible customer is accepted.
+        # Only the search results are offered; any such customer is accepted.
         self.fields["customer"].widget.choices = [
             (c.pk, f"{c.name} · {c.mobile_for(user)}") for c in candidates
         ]

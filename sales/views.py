@@ -67,6 +67,7 @@ from sales.services.co_buyers import (
     co_buyer_candidates,
     deal_co_buyers_set,
 )
+from sales.services.sessions import projects_visible_to
 
 
 @see_required("sales.view_sales_desk")
@@ -141,7 +142,7 @@ def building_grid_cells(request: HttpRequest, pk: int) -> HttpResponse:
 
 @action_required("sales.manage_inventory")
 def building_create(request: HttpRequest) -> HttpResponse:
-    form = BuildingGenerateForm(request.POST or None)
+    form = BuildingGenerateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             building = services.building_generate(
@@ -938,7 +939,12 @@ def _decide(
 @action_required("sales.manage_inventory")
 def price_plan(request: HttpRequest, pk: int) -> HttpResponse:
     """Reprice many units: fill the form, see the preview, then apply it."""
-    building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
+    building = get_object_or_404(
+        Building.objects.select_related("project").filter(
+            project__in=projects_visible_to(request.user)
+        ),
+        pk=pk,
+    )
     form = PricePlanForm(request.POST or None)
     preview = None
     if request.method == "POST" and form.is_valid():
@@ -972,7 +978,9 @@ UNIT_IMPORT_SHOWN_ROWS = 200
 def unit_import(request: HttpRequest) -> HttpResponse:
     """Upload → dry run in a worker, polled → every row's verdict → import all or
     nothing. No request reads more of the file than its zip directory."""
-    form = UnitImportForm(request.POST or None, request.FILES or None)
+    form = UnitImportForm(
+        request.POST or None, request.FILES or None, user=request.user
+    )
     if request.method == "POST" and request.POST.get("token"):
         token = request.POST["token"]
         saved = unit_import_service.units_check_state(token=token, actor=request.user)
@@ -981,7 +989,9 @@ def unit_import(request: HttpRequest) -> HttpResponse:
                 request, _("The dry run has expired; upload the file again.")
             )
             return redirect("sales:unit-import")
-        project = get_object_or_404(Project, pk=saved["project"])
+        project = get_object_or_404(
+            projects_visible_to(request.user), pk=saved["project"]
+        )
         try:
             count = unit_import_service.units_import(
                 actor=request.user, project=project, rows=saved["rows"]
@@ -1129,7 +1139,9 @@ def registration_reassign(request: HttpRequest, pk: int) -> HttpResponse:
 
 @action_required("sales.manage_sales", see="sales.view_sales_management")
 def project_rules(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_object_or_404(Project, pk=pk)
+    # Only a project the manager's team sells: its rules decide whose customers
+    # its consultants protect.
+    project = get_object_or_404(projects_visible_to(request.user), pk=pk)
     current = ownership.current_rule(project)
     form = ProtectionRuleForm(
         request.POST or None,

@@ -28,17 +28,18 @@ from sales.models import (
     CommissionRule,
     DealRefund,
     Opportunity,
-    Project,
 )
 from sales.services.changes import change_rule_set, deal_refund_mark_paid
 from sales.services.commission import commission_mark_paid, commission_rule_set
+from sales.services.sessions import projects_visible_to
 
 
 @action_required("sales.manage_sales", see="sales.view_sales_management")
 def project_aftersale_rules(request: HttpRequest, pk: int) -> HttpResponse:
     """A project's rules for changes after subscription or contract and for the
-    consultants' commission; each form saves on its own."""
-    project = get_object_or_404(Project, pk=pk)
+    consultants' commission; each form saves on its own. Only a project the
+    manager's team sells: its rules decide what its consultants are paid."""
+    project = get_object_or_404(projects_visible_to(request.user), pk=pk)
     change_rule = ChangeRule.objects.filter(project=project).first()
     commission_rule = CommissionRule.objects.filter(project=project).first()
     which = request.POST.get("which") if request.method == "POST" else None

@@ -94,14 +94,14 @@ def deposit_list(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("sales.use_sales")
 def deposit_take(request: HttpRequest, pk: int) -> HttpResponse:
     project = get_object_or_404(sessions.projects_visible_to(request.user), pk=pk)
-    visible = Customer.objects.visible_to(request.user).identifiable()
+    editable = Customer.objects.editable_by(request.user).identifiable()
     text = " ".join(request.GET.get("q", "").split())[:100]
     candidates = []
     if text:
-        candidates = list(visible.search(text, user=request.user)[:CANDIDATES])
+        candidates = list(editable.search(text, user=request.user)[:CANDIDATES])
     chosen = parse_id(request.POST.get("customer") or request.GET.get("customer"))
     if chosen and chosen not in {c.pk for c in candidates}:
-        candidates += list(visible.filter(pk=chosen))
+        candidates += list(editable.filter(pk=chosen))
     form = DepositTakeForm(
         request.POST or None,
         user=request.user,
