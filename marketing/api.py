@@ -98,6 +98,10 @@ class SignUpSerializer(serializers.ModelSerializer):
 
 
 class SignUpResultSerializer(SignUpSerializer):
+    name = serializers.SerializerMethodField(
+        help_text="The name as the form sent it: the answer to a landing page never "
+        "tells who a number on record belongs to."
+    )
     registered = serializers.BooleanField(
         read_only=True, help_text="The mobile was new: a customer was registered."
     )
@@ -110,6 +114,9 @@ class SignUpResultSerializer(SignUpSerializer):
         fields = [*SignUpSerializer.Meta.fields, "registered", "created"]
         read_only_fields = fields
 
+    def get_name(self, response: Response) -> str:
+        return self.context["typed_name"]
+
 
 class SignUpInputSerializer(serializers.Serializer):
     """What a landing page's form sends."""
@@ -120,8 +127,9 @@ class SignUpInputSerializer(serializers.Serializer):
     )
     consent = serializers.BooleanField(
         help_text="The landing page's box «contact me by SMS and phone», as the "
-        "person left it: true records consent given on a web form; false changes "
-        "nothing they agreed to before."
+        "person left it: true records consent given on a web form for a person "
+        "registered by this sign-up; a customer already on record keeps what they "
+        "agreed to (nothing proves the form was filled by them), as does false."
     )
     source = serializers.CharField(
         required=False,
@@ -166,7 +174,9 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     serializer_class = CampaignSerializer
     queryset = Campaign.objects.none()
     lookup_value_regex = r"\d+"
-    required_scopes = Scope.CAMPAIGNS_WRITE
+    # A landing page's key signs people up; reading the sign-ups (names, numbers,
+    # door codes) is another integration's need, and another scope.
+    required_scopes = {"GET": Scope.CAMPAIGNS_READ, "POST": Scope.CAMPAIGNS_WRITE}
 
     def get_queryset(self) -> QuerySet[Campaign]:
         campaigns = Campaign.objects.select_related("project")
@@ -253,7 +263,10 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         )
         response.registered = signup.registered
         response.created = signup.created
-        body = SignUpResultSerializer(response, context=self.get_serializer_context())
+        body = SignUpResultSerializer(
+            response,
+            context={**self.get_serializer_context(), "typed_name": data["name"]},
+        )
         return ApiResponse(
             body.data,
             status=status.HTTP_201_CREATED if signup.created else status.HTTP_200_OK,

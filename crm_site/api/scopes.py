@@ -21,6 +21,7 @@ class Scope(models.TextChoices):
     DEALS_READ = "deals:read", _("Read deals and their stage history")
     SERVICE_READ = "service:read", _("Read service requests")
     SERVICE_WRITE = "service:write", _("Create service requests and add steps")
+    CAMPAIGNS_READ = "campaigns:read", _("Read campaigns and their sign-ups")
     CAMPAIGNS_WRITE = "campaigns:write", _("Sign people up for campaigns")
     SURVEYS_READ = "surveys:read", _("Read survey results")
     WEBHOOKS = "webhooks", _("Receive webhooks")

@@ -55,8 +55,11 @@ def signup_from_landing(
     ``mobile`` is E.164. The person is found by number as at the desks (an existing
     customer keeps their record, name and consultant: never a twin), else registered
     with the website as source. ``consent`` is the landing page's box ("contact me
-    by SMS and phone"): ticked, it is recorded as consent given on a web form; not
-    ticked, nothing the person agreed to before changes. Signing up twice returns the
+    by SMS and phone"): ticked, it is recorded as consent given on a web form for a
+    person this sign-up registers. A customer already on record keeps what they
+    agreed to, ticked or not: nothing proves the form was filled by the number's
+    owner, and anyone typing it would otherwise opt a customer who withdrew their
+    consent back in (their consultant records it when they confirm). Signing up twice returns the
     first sign-up. Where the visitor came from (``source``, ``utm``) is kept on the
     sign-up's audit entry. A campaign that is not running refuses (ResponseRefused).
     """
@@ -76,7 +79,7 @@ def signup_from_landing(
         except DuplicateCustomer as twin:
             # Registered elsewhere a moment ago: that record.
             customer = twin.existing
-    if consent:
+    if consent and registered:
         for purpose, field in LANDING_CONSENTS.items():
             if not getattr(customer, field):
                 consent_set(

@@ -17,6 +17,7 @@ from tests.marketing.conftest import make_campaign
 
 CAMPAIGNS = "/api/v1/campaigns/"
 WRITE = Scope.CAMPAIGNS_WRITE
+READ = Scope.CAMPAIGNS_READ
 
 
 def signups_url(campaign: Campaign) -> str:
@@ -31,7 +32,7 @@ def test_the_website_lists_running_campaigns_only(
     api_client, marketer, running, project
 ):
     make_campaign(marketer, project, name="还在筹备")  # planned
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
     response = client.get(CAMPAIGNS)
     assert response.status_code == 200
     (row,) = response.json()["results"]
@@ -45,7 +46,7 @@ def test_the_website_lists_running_campaigns_only(
 def test_a_sign_up_registers_a_new_person_with_consent_and_credits_the_campaign(
     api_client, marketer, running
 ):
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
     response = client.post(
         signups_url(running),
         form(utm_source="baidu", source="sem"),
@@ -76,19 +77,25 @@ def test_a_sign_up_registers_a_new_person_with_consent_and_credits_the_campaign(
 def test_a_sign_up_with_an_existing_mobile_creates_no_twin(
     api_client, marketer, running
 ):
-    known = CustomerFactory(name="林晓", mobile="+8613912340000", consent_phone=False)
+    known = CustomerFactory(
+        name="林晓", mobile="+8613912340000", consent_sms=False, consent_phone=False
+    )
     count = Customer.objects.count()
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
     response = client.post(
         signups_url(running), form(mobile="+86 139-1234-0000"), format="json"
     )
     assert response.status_code == 201, response.json()
     assert response.json()["customer"] == known.pk
     assert response.json()["registered"] is False
+    # The answer gives the name as typed, never the record's.
+    assert response.json()["name"] == "林小姐"
     assert Customer.objects.count() == count
     known.refresh_from_db()
     assert known.name == "林晓"  # the record keeps its name
-    assert known.consent_phone is True
+    # A ticked box typed by anyone does not opt a customer on record back in.
+    assert not known.consent_phone and not known.consent_sms
+    assert not ConsentRecord.objects.filter(customer=known).exists()
     # Signing up again returns the first sign-up.
     again = client.post(signups_url(running), form(), format="json")
     assert again.status_code == 200 and again.json()["created"] is False
@@ -98,7 +105,7 @@ def test_a_sign_up_with_an_existing_mobile_creates_no_twin(
 
 
 def test_an_unticked_consent_box_changes_no_consent(api_client, marketer, running):
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
     response = client.post(signups_url(running), form(consent=False), format="json")
     assert response.status_code == 201
     customer = Customer.objects.get(pk=response.json()["customer"])
@@ -112,7 +119,7 @@ def test_a_campaign_that_is_not_running_refuses_with_a_409_and_saves_nothing(
 ):
     if state != "planned":
         Campaign.objects.filter(pk=campaign.pk).update(status=state)
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
     count = Customer.objects.count()
     response = client.post(
         signups_url(campaign), form(), format="json", HTTP_ACCEPT_LANGUAGE="en"
@@ -124,7 +131,7 @@ def test_a_campaign_that_is_not_running_refuses_with_a_409_and_saves_nothing(
 
 
 def test_an_unknown_campaign_is_a_404(api_client, marketer):
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
     response = client.post(f"{CAMPAIGNS}999999/sign-ups/", form(), format="json")
     assert response.status_code == 404
     assert not Customer.objects.filter(mobile="+8613912340000").exists()
@@ -143,7 +150,7 @@ def test_an_unknown_campaign_is_a_404(api_client, marketer):
 def test_bad_input_is_a_422_problem_with_field_errors_and_saves_nothing(
     api_client, marketer, running, fields, field
 ):
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
     data = {k: v for k, v in (form() | fields).items() if v is not None}
     count = Customer.objects.count()
     response = client.post(signups_url(running), data, format="json")
@@ -162,7 +169,7 @@ def test_sign_ups_need_the_scope_and_the_right_to_run_campaigns(
     )
     assert no_scope.get(CAMPAIGNS).status_code == 403
     # A consultant does not run campaigns nor see marketing's lists.
-    no_right = api_client(consultant, WRITE)
+    no_right = api_client(consultant, READ, WRITE)
     assert no_right.post(signups_url(running), form(), format="json").status_code == (
         403
     )
@@ -174,13 +181,13 @@ def test_sign_ups_need_the_scope_and_the_right_to_run_campaigns(
 def test_the_sign_up_list_masks_numbers_and_its_query_count_does_not_grow(
     api_client, marketer, administrator, running
 ):
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
     client.post(signups_url(running), form(), format="json")
     listed = client.get(signups_url(running))
     assert listed.status_code == 200
     (row,) = listed.json()["results"]
     assert row["mobile"] == "139****0000" and row["name"] == "林小姐"
-    full = api_client(administrator, WRITE).get(signups_url(running)).json()
+    full = api_client(administrator, READ, WRITE).get(signups_url(running)).json()
     assert full["results"][0]["mobile"] == "139 1234 0000"
 
     def grow():
@@ -200,7 +207,7 @@ def test_the_sign_up_list_masks_numbers_and_its_query_count_does_not_grow(
 def test_the_campaign_list_query_count_does_not_grow(
     api_client, marketer, running, project
 ):
-    client = api_client(marketer, WRITE)
+    client = api_client(marketer, READ, WRITE)
 
     def grow():
         for n in range(3):
@@ -209,3 +216,20 @@ def test_the_campaign_list_query_count_does_not_grow(
 
     assert_queries_do_not_grow(lambda: client.get(CAMPAIGNS), grow, at_most=6)
     assert len(client.get(CAMPAIGNS).json()["results"]) == 4
+
+
+def test_a_key_that_signs_people_up_does_not_read_the_sign_ups(
+    api_client, marketer, running
+):
+    """A landing page's key: it signs people up; the list of who signed up (names,
+    numbers, door codes) needs the read scope."""
+    landing_page = api_client(marketer, WRITE)
+    assert (
+        landing_page.post(signups_url(running), form(), format="json").status_code
+        == 201
+    )
+    assert landing_page.get(signups_url(running)).status_code == 403
+    assert landing_page.get(CAMPAIGNS).status_code == 403
+    reader = api_client(marketer, READ)
+    assert reader.get(signups_url(running)).status_code == 200
+    assert reader.post(signups_url(running), form(), format="json").status_code == 403
