@@ -13,6 +13,8 @@ locked, from where, and who let them back in.
 
 from __future__ import annotations
 
+import ipaddress
+
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
 from axes.models import AccessAttempt
@@ -59,14 +61,30 @@ class LockoutHandler(AxesDatabaseHandler):
 
 
 def client_address(request: HttpRequest) -> str | None:
-    """The client's address: behind the reverse proxy (DJANGO_BEHIND_PROXY), the last
-    address it appended to X-Forwarded-For; otherwise the connection's."""
+    """The client's address as the limits count it: behind the reverse proxy
+    (DJANGO_BEHIND_PROXY), the last address it appended to X-Forwarded-For; otherwise
+    the connection's (counted_address)."""
     if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if hops:
-            return hops[-1]
-    return request.META.get("REMOTE_ADDR")
+            return counted_address(hops[-1])
+    return counted_address(request.META.get("REMOTE_ADDR"))
+
+
+def counted_address(address: str | None) -> str | None:
+    """An IPv6 address as its /64 network (its first address): one subscriber line
+    holds a whole /64, and counted one by one each of its 2^64 addresses would have
+    a limit of its own. An IPv4 address, also one mapped into IPv6, as it is."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False).network_address)
+    return str(parsed)
 
 
 def lockout_minutes() -> int:

@@ -386,3 +386,18 @@ def test_old_code_rows_and_expired_owner_sessions_are_pruned_twice_safely(owner)
     portal_sessions_prune()
     portal_sessions_prune()
     assert not PortalSession.objects.filter(session_key=session.session_key).exists()
+
+
+def test_the_addresses_of_one_ipv6_network_share_one_limit(owner):
+    """A subscriber line holds a whole /64: counted address by address, each of its
+    2^64 addresses would have a limit of its own (crm_site.lockout.counted_address)."""
+    for n in range(settings.PORTAL_CODES_PER_ADDRESS_HOUR):
+        response = _ask(
+            Client(), mobile=f"139{n:08d}", REMOTE_ADDR=f"2001:db8:0:7::{n + 1:x}"
+        )
+        assert response.status_code == 302  # on to the code's page
+    response = _ask(Client(), REMOTE_ADDR="2001:db8:0:7:ffff::1")
+    assert response.status_code == 429
+    assert not PortalCode.objects.filter(customer=owner).exists()
+    # Another network is counted apart.
+    assert _ask(Client(), REMOTE_ADDR="2001:db8:0:8::1").status_code == 302

@@ -228,3 +228,13 @@ def test_a_new_user_logs_in_after_a_colleague_locked_their_own_account(client, d
     UserFactory(username="clumsy", password=PASSWORD)
     fail(client, "clumsy", 5, address="10.4.4.4")
     assert attempt(client, "fresh", PASSWORD, "10.4.4.4").status_code == 302
+
+
+def test_an_address_is_counted_by_its_ipv6_network_and_ipv4_as_it_is():
+    from crm_site.lockout import counted_address
+
+    assert counted_address("2001:db8:0:7:1234:5678:9abc:def0") == "2001:db8:0:7::"
+    assert counted_address("::ffff:10.1.2.3") == "10.1.2.3"
+    assert counted_address("10.1.2.3") == "10.1.2.3"
+    assert counted_address("not an address") == "not an address"
+    assert counted_address(None) is None
