@@ -412,6 +412,11 @@ def test_the_service_desk_events_are_sent_from_the_services(
         ("https://169.254.169.254/", True),
         ("https://[fe80::1]/", True),
         ("https://[::ffff:169.254.169.254]/", True),
+        # The same address through 6to4 and NAT64 (Python counts these ranges global).
+        ("https://[2002:a9fe:a9fe::1]/", True),
+        ("https://[64:ff9b::a9fe:a9fe]/", True),
+        ("https://[2002:7f00:1::1]/", False),
+        ("https://[64:ff9b::a01:203]/", False),
         ("https://0.0.0.0/", True),
         ("https://224.0.0.1/", True),
         ("http://127.0.0.1:8080/", False),
@@ -431,6 +436,7 @@ def test_webhook_targets_refused(url, allow_private, settings):
 
 def test_webhook_targets_allowed(settings):
     targets.check_url("https://93.184.216.34/hook")
+    targets.check_url("https://[64:ff9b::5db8:d822]/hook")  # 93.184.216.34 via NAT64
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     targets.check_url("http://127.0.0.1:9000/hook")
     targets.check_url("https://10.1.2.3/hook")
