@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from marketing.models import Commission, PartnerRegistration, Referral
 from sales.models import Opportunity
 
 
-def referral_rows(*, project=None, reward: str = "") -> QuerySet:
-    """Referrals newest first, with the stage of the friend's latest deal."""
+def referrals_visible_to(user) -> QuerySet:
+    """The referrals ``user`` sees and settles: a sales manager those of the
+    projects their team sells (sales.services.sessions.projects_visible_to), as
+    for the project's other rules and money; the marketing desk, which pays every
+    project's rewards, and roles that see everything, all of them."""
+    from sales.services.sessions import projects_visible_to
+
+    if user.has_perm("sales.view_sales_desk") and not user.has_perm(
+        "customers.scope_all"
+    ):
+        return Referral.objects.filter(
+            Q(project__isnull=True) | Q(project__in=projects_visible_to(user))
+        )
+    return Referral.objects.all()
+
+
+def referral_rows(*, user, project=None, reward: str = "") -> QuerySet:
+    """Referrals ``user`` sees (referrals_visible_to) newest first, with the stage
+    of the friend's latest deal."""
     friend_deals = Opportunity.objects.filter(customer=OuterRef("friend_id"))
     qs = (
-        Referral.objects.select_related(
+        referrals_visible_to(user)
+        .select_related(
             "referrer", "friend", "project", "opportunity", "reward", "recorded_by"
         )
         .annotate(

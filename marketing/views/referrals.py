@@ -17,7 +17,11 @@ from customers.services import DuplicateCustomer, customer_find_by_phone
 from marketing.models import ReferralReward, ReferralRule
 from marketing.models.payouts import Payout
 from marketing.partner_forms import ReferralFilterForm, ReferralForm, ReferralRuleForm
-from marketing.partner_selectors import referral_rows, stage_label
+from marketing.partner_selectors import (
+    referral_rows,
+    referrals_visible_to,
+    stage_label,
+)
 from marketing.services.payouts import payout_move
 from marketing.services.referrals import referral_create as create_referral
 from marketing.services.referrals import referral_rule_set, reward_amount
@@ -63,7 +67,9 @@ def referral_create(request: HttpRequest, customer_pk: int) -> HttpResponse:
 def referral_list(request: HttpRequest) -> HttpResponse:
     form = ReferralFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    qs = referral_rows(project=data.get("project"), reward=data.get("reward", ""))
+    qs = referral_rows(
+        user=request.user, project=data.get("project"), reward=data.get("reward", "")
+    )
     filters = request.GET.copy()
     filters.pop("page", None)
     page = paginate(qs, page=request.GET.get("page"))
@@ -82,7 +88,7 @@ def referral_list(request: HttpRequest) -> HttpResponse:
 
 @see_required("marketing.view_referral")
 def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    referral = get_object_or_404(referral_rows(), pk=pk)
+    referral = get_object_or_404(referral_rows(user=request.user), pk=pk)
     referral.friend_stage_label = stage_label(referral.friend_stage)
     reward = getattr(referral, "reward", None)
     return render(
@@ -97,7 +103,10 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _settle(request: HttpRequest, pk: int, status: str) -> HttpResponse:
-    reward = get_object_or_404(ReferralReward, referral_id=pk)
+    reward = get_object_or_404(
+        ReferralReward.objects.filter(referral__in=referrals_visible_to(request.user)),
+        referral_id=pk,
+    )
     try:
         moved = payout_move(actor=request.user, payout=reward, status=status)
     except ValidationError as exc:

@@ -424,3 +424,21 @@ def test_a_negative_reward_is_refused_next_to_the_field(client, marketer, projec
 def test_who_may_set_referral_rewards(client, persona, status):
     client.force_login(persona)
     assert client.get(RULES).status_code == status
+
+
+def test_a_sales_manager_settles_only_the_referrals_of_their_teams_projects(
+    client, sales_manager, marketer, other_team, referral, friend, consultant, sign
+):
+    sign(friend, consultant)
+    referral.project.teams.set([other_team])  # sold by another team only
+    client.force_login(sales_manager)
+
+    approve = client.post(reverse("marketing:reward-approve", args=[referral.pk]))
+    detail = client.get(reverse("marketing:referral-detail", args=[referral.pk]))
+
+    assert (approve.status_code, detail.status_code) == (404, 404)
+    assert referral.pk not in [r.pk for r in client.get(LIST).context["page"].items]
+    assert ReferralReward.objects.get().status == Payout.Status.DUE
+    # The marketing desk pays every project's rewards.
+    client.force_login(marketer)
+    assert referral.pk in [r.pk for r in client.get(LIST).context["page"].items]
