@@ -203,6 +203,13 @@ def unit_reserve(request: HttpRequest, pk: int) -> HttpResponse:
         for error in form.errors.values():
             messages.error(request, " ".join(error))
         return redirect(unit)
+    if not form.cleaned_data.get("opportunity") and ownership.protected_by_another(
+        customer=form.cleaned_data["customer"],
+        project=unit.building.project,
+        user=request.user,
+    ):
+        messages.error(request, _("This customer is protected at this project."))
+        return redirect(unit)
     try:
         with transaction.atomic():
             opportunity = form.cleaned_data.get(
@@ -591,11 +598,17 @@ def opportunity_open(request: HttpRequest, customer_pk: int) -> HttpResponse:
     )
     form = OpportunityOpenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        deal = services.opportunity_open(
-            actor=request.user, customer=customer, project=form.cleaned_data["project"]
-        )
-        messages.success(request, _("Deal opened."))
-        return redirect(deal)
+        project = form.cleaned_data["project"]
+        if ownership.protected_by_another(
+            customer=customer, project=project, user=request.user
+        ):
+            form.add_error("project", _("This customer is protected at this project."))
+        else:
+            deal = services.opportunity_open(
+                actor=request.user, customer=customer, project=project
+            )
+            messages.success(request, _("Deal opened."))
+            return redirect(deal)
     return render(
         request, "sales/opportunity_form.html", {"form": form, "customer": customer}
     )

@@ -176,6 +176,22 @@ def registration_create(
     raise RegistrationRefused(existing)
 
 
+def protected_by_another(
+    *, customer: Customer, project: Project, user: User
+) -> Registration | None:
+    """The registration protecting ``customer`` at ``project`` for a consultant other
+    than ``user``: a deal there is that consultant's to open (a manager reassigns the
+    registration first), whoever else may see or change the customer (through their
+    own registration at another project, say)."""
+    return (
+        Registration.objects.filter(
+            customer=customer, project=project, status=Registration.Status.PROTECTED
+        )
+        .exclude(consultant=user)
+        .first()
+    )
+
+
 def _refuse(existing: Registration, *, consultant: User, actor: User | None) -> None:
     _event(
         existing,

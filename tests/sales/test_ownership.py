@@ -10,7 +10,7 @@ from crm_site.models import Notification
 from customers import services as customer_services
 from customers.models import Customer
 from sales import services
-from sales.models import OwnershipEvent, Project, Registration
+from sales.models import Opportunity, OwnershipEvent, Project, Registration
 from sales.services import ownership
 from tests.factories import CustomerFactory, make_building
 from tests.helpers import customer_page
@@ -298,3 +298,50 @@ def test_rules_page(client, project, sales_manager, consultant):
         },
     )
     assert ownership.current_rule(project).call_days == 20
+
+
+def test_a_deal_at_a_project_is_opened_by_the_consultant_protected_there(
+    client, team, consultant, other_consultant, pool_customer
+):
+    """The other consultant reaches the customer through their own registration at
+    another project: they may work with them there, not open a deal where the
+    consultant holds protection."""
+    here = Project.objects.create(name="安居·御景湾")
+    there = Project.objects.create(name="安居·云栖")
+    for project in (here, there):
+        project.teams.add(team)
+    ownership.registration_create(
+        actor=consultant,
+        customer=pool_customer,
+        project=here,
+        consultant=consultant,
+        basis=Registration.Basis.VISIT,
+    )
+    ownership.registration_create(
+        actor=other_consultant,
+        customer=pool_customer,
+        project=there,
+        consultant=other_consultant,
+        basis=Registration.Basis.VISIT,
+    )
+    client.force_login(other_consultant)
+    url = reverse("sales:opportunity-open", args=[pool_customer.pk])
+    assert client.get(url).status_code == 200  # they may change the customer
+
+    refused = client.post(url, {"project": here.pk})
+    unit = make_building(project_name=here.name).units.first()
+    held = client.post(
+        reverse("sales:unit-reserve", args=[unit.pk]),
+        {"mobile": pool_customer.mobile},
+        follow=True,
+    )
+
+    assert "该客户在此项目处于保护期内。" in refused.content.decode()
+    assert not Opportunity.objects.filter(
+        customer=pool_customer, project=here
+    ).exists()
+    assert "该客户在此项目处于保护期内。" in held.content.decode()
+    unit.refresh_from_db()
+    assert unit.status == "available"
+    # At their own project they open it.
+    assert client.post(url, {"project": there.pk}).status_code == 302
