@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
@@ -21,6 +23,12 @@ def _may_open(user: User, target: models.Model) -> bool:
     return True
 
 
+# The customers a notification names, by id, kept in its params (not shown): a
+# personal-information request finds them there whether or not the notification
+# links to the customer (crm_site.personal_data).
+ABOUT_KEY = "_customer_ids"
+
+
 def notify(
     *,
     user: User,
@@ -28,20 +36,31 @@ def notify(
     message: str = "",
     target: models.Model | None = None,
     url: str = "",
+    about: Iterable[models.Model] = (),
 ) -> Notification:
     """Tell a user something. A row first; e-mail digests are built from these rows.
 
     What the system says is an ``entry`` (crm_site.events), shown in the reader's
-    language; ``message`` is for words a person wrote.
+    language; ``message`` is for words a person wrote. ``about``: the customers the
+    words name besides ``target`` (a customer target counts itself), even where the
+    reader gets no link.
     """
     if entry is None and not message:
         raise ValueError("notify needs an event entry or a message")
     if target is not None and not url and _may_open(user, target):
         url = target.get_absolute_url()
+    params = dict(entry.params) if entry is not None else {}
+    named = {
+        customer.pk
+        for customer in (*about, *([target] if target is not None else []))
+        if customer._meta.label_lower == "customers.customer"
+    }
+    if named:
+        params[ABOUT_KEY] = sorted(named)
     return Notification.objects.create(
         user=user,
         event=entry.code if entry is not None else "",
-        params=entry.params if entry is not None else {},
+        params=params,
         message=message[:300],
         url=url[:300],
     )

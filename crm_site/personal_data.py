@@ -32,7 +32,7 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -412,10 +412,16 @@ def _notification_urls(customer: Any) -> list[str]:
 
 def _notifications(customer: Any) -> QuerySet:
     # Notifications about the customer link to their page or to one of their deals,
-    # requests...; the url has no index, which is fine for a rare administrator task.
+    # requests...; one without a link (its reader may not open the customer) names
+    # them among its params' ids (crm_site.notifications.ABOUT_KEY). Neither has an
+    # index, which is fine for a rare administrator task.
     from crm_site.models import Notification
+    from crm_site.notifications import ABOUT_KEY
 
-    return Notification.objects.filter(url__in=_notification_urls(customer))
+    return Notification.objects.filter(
+        Q(url__in=_notification_urls(customer))
+        | Q(params__contains={ABOUT_KEY: [customer.pk]})
+    )
 
 
 def _notifications_export(customer: Any) -> list[Row]:

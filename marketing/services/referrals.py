@@ -177,6 +177,7 @@ def reward_on_contract(
             ),
             # The owner's page: whoever recorded the referral can open it.
             target=referral.referrer,
+            about=[referral.friend],
         )
     webhooks.emit(
         "referral.reward_due",

@@ -269,6 +269,7 @@ def _tell_consultants(
                     )
                 ),
             ),
+            about=[survivor, absorbed],
         )
     kept_on: dict[int, list[Registration]] = {}
     for registration in arrived:

@@ -929,3 +929,45 @@ def test_export_is_in_the_administrators_language(client, administrator, world):
     assert "Customer record" in titles and "Receipts" in titles
     profile = document["sections"][0]["rows"][0]
     assert profile["Name"] == NAME and profile["lifecycle stage"] == "Owner"
+
+
+def test_a_notification_without_a_link_forgets_the_customer_too(
+    administrator, consultant, other_consultant, sales_manager
+):
+    """A consultant whose registration ended in a merge is told without a link (the
+    customer may no longer be theirs to open): the notification names the customer
+    all the same, and an anonymisation finds it by the ids it keeps."""
+    from sales.models import Project, Registration
+    from sales.services import ownership
+
+    survivor = CustomerFactory(name="欧阳锋", mobile="+8613511112222")
+    absorbed = CustomerFactory(name="欧阳克", mobile="+8613511113333")
+    project = Project.objects.create(name="一期")
+    for customer, consultant_, days in (
+        (survivor, consultant, 2),
+        (absorbed, other_consultant, 1),
+    ):
+        ownership.registration_create(
+            actor=consultant_,
+            customer=customer,
+            project=project,
+            consultant=consultant_,
+            basis=Registration.Basis.VISIT,
+            now=timezone.now() - timedelta(days=days),
+        )
+    customer_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
+    )
+    told = Notification.objects.get(
+        user=other_consultant, event="sales.merge_registration_ended"
+    )
+    assert told.url == "" and "欧阳克" in told.text
+
+    survivor.refresh_from_db()
+    services.customer_anonymise(
+        actor=administrator, customer=survivor, reference="R1", reason="pipl"
+    )
+
+    told.refresh_from_db()
+    assert "欧阳锋" not in json.dumps(told.params, ensure_ascii=False)
+    assert "欧阳克" not in json.dumps(told.params, ensure_ascii=False)

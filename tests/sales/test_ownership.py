@@ -337,9 +337,7 @@ def test_a_deal_at_a_project_is_opened_by_the_consultant_protected_there(
     )
 
     assert "该客户在此项目处于保护期内。" in refused.content.decode()
-    assert not Opportunity.objects.filter(
-        customer=pool_customer, project=here
-    ).exists()
+    assert not Opportunity.objects.filter(customer=pool_customer, project=here).exists()
     assert "该客户在此项目处于保护期内。" in held.content.decode()
     unit.refresh_from_db()
     assert unit.status == "available"
