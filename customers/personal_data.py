@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import events
@@ -23,6 +25,7 @@ from customers.models import (
     CustomerAccess,
     DuplicatePair,
     ImportChange,
+    ImportJob,
     Interaction,
     MergeRecord,
     PersonalDataRequest,
@@ -289,11 +292,60 @@ def _imports(customer: Customer) -> list[dict[str, Any]]:
     )
 
 
+# Imports whose file is no longer read (one still to run or running keeps it).
+IMPORT_OVER = (
+    ImportJob.Status.DONE,
+    ImportJob.Status.FAILED,
+    ImportJob.Status.REVERTED,
+)
+
+
 def _anonymise_imports(customer: Customer, *, erasure: Erasure) -> int:
     """The values before an import are the person's data; and an import's revert must
-    never touch an anonymised record, so the change is detached from it."""
+    never touch an anonymised record, so the change is detached from it. The files
+    and dry-run previews of the imports that held the person go too: the uploaded
+    file and its rejected rows are deleted (once the import is over; its counts and
+    changes stay) and the preview's rows that name them are scrubbed."""
+    jobs = ImportJob.objects.filter(
+        Q(pk__in=ImportChange.objects.filter(customer=customer).values("job_id"))
+        | _preview_naming(erasure.texts)
+    )
+    for job in jobs.select_for_update(of=("self",)):
+        preview = [
+            {
+                key: erasure.scrub(value) if isinstance(value, str) else value
+                for key, value in row.items()
+            }
+            if isinstance(row, dict)
+            else row
+            for row in job.preview
+        ]
+        files = {}
+        if job.status in IMPORT_OVER:
+            for name in ("file", "rejected_file"):
+                stored = getattr(job, name)
+                if stored:
+                    erasure.delete_file_on_commit(stored)
+                    files[name] = ""
+        if preview != job.preview or files:
+            ImportJob.objects.filter(pk=job.pk).update(preview=preview, **files)
     return ImportChange.objects.filter(customer=customer).update(
         customer=None, before={}
+    )
+
+
+def _preview_naming(texts: list[str]) -> Q:
+    """Import jobs whose dry-run preview holds one of ``texts`` (the preview has no
+    index: a rare administrator task reads the jobs' table once)."""
+    naming = Q(pk__in=[])
+    for text in texts:
+        naming |= Q(preview_text__contains=text)
+    return Q(
+        pk__in=ImportJob.objects.annotate(
+            preview_text=Cast("preview", models.TextField())
+        )
+        .filter(naming)
+        .values("pk")
     )
 
 

@@ -971,3 +971,39 @@ def test_a_notification_without_a_link_forgets_the_customer_too(
     told.refresh_from_db()
     assert "欧阳锋" not in json.dumps(told.params, ensure_ascii=False)
     assert "欧阳克" not in json.dumps(told.params, ensure_ascii=False)
+
+
+def test_an_imports_file_and_preview_forget_the_customer(
+    administrator, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    from customers.models import ImportJob
+    from customers.services import imports
+
+    upload = SimpleUploadedFile(
+        "c.csv",
+        "姓名,手机,证件号码\n黄药师,13522223333,11010519491231002X\n".encode(),
+        content_type="text/csv",
+    )
+    job = imports.import_upload(actor=administrator, uploaded_file=upload)
+    imports.import_check(
+        job=job, mapping={"姓名": "name", "手机": "mobile", "证件号码": "id_number"}
+    )
+    job.refresh_from_db()
+    imports.import_start(job=job, actor=administrator)
+    imports.import_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DONE, job.error
+    stored = job.file.name
+    customer = Customer.objects.get(mobile="+8613522223333")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.customer_anonymise(
+            actor=administrator, customer=customer, reference="R2", reason="pipl"
+        )
+
+    job.refresh_from_db()
+    assert not job.file and not default_storage.exists(stored)
+    assert "黄药师" not in json.dumps(job.preview, ensure_ascii=False)
+    assert job.created_count == 1  # what the import did stays
