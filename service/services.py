@@ -337,9 +337,11 @@ def request_assign(
     """Hand the work to a department (and a person there). The receiver stays accountable."""
     request = _locked(request)
     must_be_accepted(request)
+    before = snapshot(request, ["department", "handler"])
     request.department = department
     request.handler = handler
     request.save(update_fields=["department", "handler"])
+    audit_change(actor=actor, instance=request, before=before)
     request.move_to(
         ServiceRequest.Status.ASSIGNED,
         actor=actor,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site import events
-from crm_site.audit import audit_record
+from crm_site.audit import audit_change, audit_record, snapshot
 from crm_site.models import AuditEntry, User
 from customers.services import interaction_log
 from service import events as service_events
@@ -139,8 +139,10 @@ def work_order_create(
     )
     work_order.save()
     if request.status == ServiceRequest.Status.RECEIVED:
+        before = snapshot(request, ["department"])
         request.department = work_order.department
         request.save(update_fields=["department"])
+        audit_change(actor=actor, instance=request, before=before)
         request.move_to(
             ServiceRequest.Status.ASSIGNED,
             actor=actor,

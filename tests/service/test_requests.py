@@ -309,3 +309,42 @@ def test_requests_follow_a_merged_owner_and_come_back_on_undo(
     customer_merge_restore(actor=service_manager, record=record)
     complaint.refresh_from_db()
     assert complaint.customer != survivor
+
+
+def test_each_hand_over_is_in_the_audit_trail(service_agent, service_manager):
+    """Moving a complaint between departments and people leaves its trace, the
+    second hand-over too (its status stays "assigned")."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from crm_site.models import AuditEntry
+    from service import services as service_services
+    from service.models import ServiceRequest as Request
+    from tests.factories import CustomerFactory
+
+    request = service_services.request_create(
+        actor=service_agent,
+        customer=CustomerFactory(stage="owner"),
+        kind="complaint",
+        category="construction",
+        severity="normal",
+        channel="phone",
+        description="墙面开裂",
+    )
+    for department, handler in (
+        ("engineering", service_agent),
+        ("property", service_manager),
+    ):
+        service_services.request_assign(
+            actor=service_agent, request=request, department=department, handler=handler
+        )
+    changes = list(
+        AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(Request),
+            object_id=request.pk,
+        )
+        .order_by("pk")
+        .values_list("changes", flat=True)
+    )
+    departments = [c["department"]["new"] for c in changes if "department" in c]
+    assert departments == ["engineering", "property"]
+    assert len([c for c in changes if "handler" in c]) == 2
