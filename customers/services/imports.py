@@ -408,6 +408,12 @@ def _parse(cells: list[str], columns: dict[str, int], verdict: Verdict) -> None:
             verdict.reasons.append(
                 _("E-mail “%(value)s” is not a valid address.") % {"value": email}
             )
+        # The validator takes up to 320 characters; the column holds 254.
+        if len(email) > TEXT_LIMITS["email"]:
+            verdict.reasons.append(
+                _("%(field)s is longer than %(limit)s characters.")
+                % {"field": IMPORT_FIELDS["email"], "limit": TEXT_LIMITS["email"]}
+            )
         verdict.values["email"] = email.lower()
     for name in CHOICE_FIELDS:
         text = raw.get(name, "")
@@ -968,6 +974,21 @@ def import_run(*, job_id: int) -> None:
             error=(str(exc) or exc.__class__.__name__)[:2000],
             finished_at=timezone.now(),
         )
+        _undo_failed_run(job)
+
+
+def _undo_failed_run(job: ImportJob) -> None:
+    """All or nothing: the batches a failed run committed (each in its own
+    transaction, so that a large file never holds its locks for minutes) are
+    reverted at once, as its importer would revert them; the job then says
+    Reverted, with the failure's reason."""
+    if not job.changes.exists():
+        return
+    try:
+        with transaction.atomic():
+            import_revert(job=job, actor=job.created_by)
+    except Exception:
+        logger.exception("import %s: undoing the failed run failed", job.pk)
 
 
 # Revert ---------------------------------------------------------------------------
