@@ -36,7 +36,13 @@ def connect() -> None:
         [
             moved("customers.interaction.customer"),
             moved("customers.consentrecord.customer"),
-            moved("customers.importchange.customer"),
+            kept(
+                "customers.importchange.customer",
+                reason="An import's change is of the record it wrote: its values "
+                "before are the absorbed record's, and a revert must never write them "
+                "onto the survivor (a merged record is no one's to edit: the revert "
+                "counts it and leaves it).",
+            ),
             # The screen pop's calls: the caller is the surviving customer now.
             moved("customers.call.customer"),
             merged(

@@ -280,9 +280,16 @@ def _kept_merges(customer: Customer) -> dict[str, int]:
 # Imports, access, requests ----------------------------------------------------------
 
 
+def _import_changes(customer: Customer):
+    # A merge leaves an import's changes on the record it wrote (merge_handlers).
+    return ImportChange.objects.filter(
+        customer_id__in=[customer.pk, *absorbed_ids(customer)]
+    )
+
+
 def _imports(customer: Customer) -> list[dict[str, Any]]:
     return rows(
-        ImportChange.objects.filter(customer=customer).order_by("pk"),
+        _import_changes(customer).order_by("pk"),
         [
             ("job__original_name", _("file")),
             ("job__created_at", _("imported")),
@@ -307,7 +314,7 @@ def _anonymise_imports(customer: Customer, *, erasure: Erasure) -> int:
     file and its rejected rows are deleted (once the import is over; its counts and
     changes stay) and the preview's rows that name them are scrubbed."""
     jobs = ImportJob.objects.filter(
-        Q(pk__in=ImportChange.objects.filter(customer=customer).values("job_id"))
+        Q(pk__in=_import_changes(customer).values("job_id"))
         | _preview_naming(erasure.texts)
     )
     for job in jobs.select_for_update(of=("self",)):
@@ -329,9 +336,7 @@ def _anonymise_imports(customer: Customer, *, erasure: Erasure) -> int:
                     files[name] = ""
         if preview != job.preview or files:
             ImportJob.objects.filter(pk=job.pk).update(preview=preview, **files)
-    return ImportChange.objects.filter(customer=customer).update(
-        customer=None, before={}
-    )
+    return _import_changes(customer).update(customer=None, before={})
 
 
 def _preview_naming(texts: list[str]) -> Q:
@@ -533,7 +538,7 @@ def connect() -> None:
             key="customers.imports",
             title=_("Imports"),
             order=7,
-            count=lambda c: ImportChange.objects.filter(customer=c).count(),
+            count=lambda c: _import_changes(c).count(),
             export=_imports,
             anonymise=_anonymise_imports,
             covers=("customers.ImportChange.customer",),

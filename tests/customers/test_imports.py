@@ -712,3 +712,34 @@ def test_rows_matching_another_teams_customer_are_rejected_not_updated(
     assert far.stage != Customer.Stage.OWNER
     assert far.name == "远方"
     assert (job.updated_count, job.invalid_count) == (0, 1)
+
+
+def test_a_revert_after_a_merge_leaves_the_survivor_as_it_is(sales_manager):
+    """The import updated A; A was then merged into B. Its values before the import
+    are A's: reverting must not write them onto B (merge_handlers keeps the change
+    on A, which no one edits any more)."""
+    from customers.services.merge import customer_merge
+
+    a = CustomerFactory(
+        name="甲",
+        mobile="+8613533334444",
+        email="old-a@example.com",
+        assigned_consultant=sales_manager,
+    )
+    b = CustomerFactory(
+        name="乙",
+        mobile="+8613533335555",
+        email="b@example.com",
+        assigned_consultant=sales_manager,
+    )
+    job = run(
+        checked(sales_manager, HEADER + "甲新,13533334444,new-a@example.com,,,,,\n")
+    )
+    assert job.status == ImportJob.Status.DONE and job.updated_count == 1
+    customer_merge(actor=sales_manager, survivor=b, absorbed=a, choices={})
+
+    result = imports.import_revert(job=job, actor=sales_manager)
+
+    b.refresh_from_db()
+    assert (b.name, b.email) == ("乙", "b@example.com")
+    assert result.restored == 0 and result.out_of_scope == 1
