@@ -213,13 +213,18 @@ def survey_link(invitation: SurveyInvitation) -> str:
 
 def invitation_from_token(token: str) -> SurveyInvitation:
     """The invitation a link is for. Raises signing.SignatureExpired for an old link,
-    signing.BadSignature for a tampered one, SurveyInvitation.DoesNotExist if gone."""
-    pk = signing.loads(
-        token,
-        salt=LINK_SALT,
-        max_age=timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS),
-    )
-    return SurveyInvitation.objects.select_related("template").get(pk=int(pk))
+    signing.BadSignature for a tampered one, SurveyInvitation.DoesNotExist if gone.
+
+    A link works for SURVEY_LINK_MAX_AGE_DAYS from the invitation's first sending,
+    not from the message that carried it: the reminder's link, signed days later,
+    ends with the invitation's."""
+    max_age = timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS)
+    pk = signing.loads(token, salt=LINK_SALT, max_age=max_age)
+    invitation = SurveyInvitation.objects.select_related("template").get(pk=int(pk))
+    first_sent = invitation.sent_at or invitation.due_at
+    if timezone.now() > first_sent + max_age:
+        raise signing.SignatureExpired("the survey's invitation is older than its links")
+    return invitation
 
 
 # Sending ----------------------------------------------------------------------------

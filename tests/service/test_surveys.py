@@ -232,6 +232,24 @@ def test_an_expired_link_is_refused(client, invitation, settings, monkeypatch):
     assert not SurveyResponse.objects.exists()
 
 
+def test_a_reminders_link_ends_with_the_invitations(client, invitation, settings):
+    """The reminder carries a link signed days after the invitation's: both end
+    SURVEY_LINK_MAX_AGE_DAYS after the invitation was first sent."""
+    sent = timezone.now() - timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS + 4)
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(
+        sent_at=sent, due_at=sent, status="sent"
+    )
+    # Signed now (the reminder's message), well within its own max age.
+    url = reverse("service:survey-answer", args=[surveys.survey_token(invitation)])
+
+    response = client.get(url)
+
+    assert response.status_code == 410
+    assert response.context["reason"] == "expired"
+    assert client.post(url, _answers(invitation)).status_code == 410
+    assert not SurveyResponse.objects.exists()
+
+
 @pytest.mark.parametrize(
     "mangle",
     [
