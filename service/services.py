@@ -503,6 +503,22 @@ def _escalate(request: ServiceRequest, level: int, reason: str) -> bool:
     return True
 
 
+def _resolve_by(request: ServiceRequest):
+    """When the ladder counts the request late for its fix: its resolution deadline,
+    or, once an owner not satisfied reopened it, a fresh resolution window from then
+    (the deadline stays the request's first commitment, for the figures; the time it
+    waited for its callback is not the handler's lateness)."""
+    if request.reopened_at is None:
+        return request.resolution_due
+    _response, resolution_hours = deadlines_for(
+        category=request.category, severity=request.severity
+    )
+    return max(
+        request.resolution_due,
+        request.reopened_at + timedelta(hours=resolution_hours),
+    )
+
+
 def escalations_sweep(*, now=None) -> int:
     """Raise overdue requests up the ladder. A row per request and level: running it
     twice, or after a crash, raises each level once. Letters to the general manager
@@ -525,11 +541,20 @@ def escalations_sweep(*, now=None) -> int:
         .select_related("receiver", "handler")
     )
     for request in overdue.iterator(chunk_size=1000):
-        late_since = (
-            request.resolution_due
-            if request.resolution_due < now
-            else request.response_due
-        )
+        # Late since the earliest deadline missed: an urgent request nobody answered
+        # climbs from its response deadline, not from its later resolution one.
+        missed = []
+        resolve_by = _resolve_by(request)
+        if resolve_by < now:
+            missed.append(resolve_by)
+        if (
+            request.status == ServiceRequest.Status.RECEIVED
+            and request.response_due < now
+        ):
+            missed.append(request.response_due)
+        if not missed:
+            continue
+        late_since = min(missed)
         hours_late = (now - late_since).total_seconds() / 3600
         for level, after in LADDER:
             if hours_late < after or request.escalation_level >= level:

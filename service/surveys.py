@@ -223,7 +223,9 @@ def invitation_from_token(token: str) -> SurveyInvitation:
     invitation = SurveyInvitation.objects.select_related("template").get(pk=int(pk))
     first_sent = invitation.sent_at or invitation.due_at
     if timezone.now() > first_sent + max_age:
-        raise signing.SignatureExpired("the survey's invitation is older than its links")
+        raise signing.SignatureExpired(
+            "the survey's invitation is older than its links"
+        )
     return invitation
 
 

@@ -156,7 +156,7 @@ def test_escalation_ladder_runs_twice_with_one_effect(
 ):
     ServiceRequest.objects.filter(pk=complaint.pk).update(
         resolution_due=timezone.now() - timedelta(hours=30),
-        response_due=timezone.now() - timedelta(hours=90),
+        response_due=timezone.now() - timedelta(hours=31),
     )
     assert services.escalations_sweep() == 2  # handler, then manager after 24 h
     assert services.escalations_sweep() == 0
@@ -166,6 +166,52 @@ def test_escalation_ladder_runs_twice_with_one_effect(
     assert services.escalations_sweep() == 1
     assert sorted(Escalation.objects.values_list("level", flat=True)) == [1, 2, 3]
     assert Notification.objects.filter(user=executive).count() == 1
+
+
+def test_an_unanswered_request_climbs_from_its_response_deadline(
+    complaint, service_agent, service_manager
+):
+    """Urgent: answer in 2 h, fix in 24 h. Nobody answered for 28 h: the manager
+    hears of it now (24 h past the first deadline missed), not a day later."""
+    now = timezone.now()
+    ServiceRequest.objects.filter(pk=complaint.pk).update(
+        response_due=now - timedelta(hours=28), resolution_due=now - timedelta(hours=6)
+    )
+    assert services.escalations_sweep(now=now) == 2
+    escalations = Escalation.objects.filter(request=complaint)
+    assert sorted(escalations.values_list("level", "reason")) == [
+        (1, "response_overdue"),
+        (2, "response_overdue"),
+    ]
+
+
+def test_a_reopened_request_climbs_from_a_fresh_window(
+    complaint, service_agent, service_manager, executive
+):
+    """Resolved in time, called back four days after its deadline and reopened: the
+    handler gets a fresh window to fix it, the executives are not told at once."""
+    services.request_start(actor=service_agent, request=complaint)
+    services.request_resolve(actor=service_agent, request=complaint, note="修补")
+    now = timezone.now()
+    ServiceRequest.objects.filter(pk=complaint.pk).update(
+        received_at=now - timedelta(days=11),
+        response_due=now - timedelta(days=10),
+        resolution_due=now - timedelta(days=4),
+    )
+    complaint.refresh_from_db()
+    services.request_callback(
+        actor=service_agent, request=complaint, satisfied=False, note="还在漏"
+    )
+
+    assert services.escalations_sweep(now=now + timedelta(minutes=10)) == 0
+    assert not Escalation.objects.filter(request=complaint, level=3).exists()
+    # Late again, the ladder climbs from the new window's end.
+    _response, resolution_hours = services.deadlines_for(
+        category=complaint.category, severity=complaint.severity
+    )
+    later = now + timedelta(hours=resolution_hours + 73)
+    assert services.escalations_sweep(now=later) == 1
+    assert Escalation.objects.filter(request=complaint, level=3).exists()
 
 
 def test_escalation_task_body(complaint):
