@@ -85,3 +85,22 @@ def make_building(
         base_price=Decimal("30000"),
         floor_increment=Decimal("100"),
     )
+
+
+def register_at(customer, consultant, project, *, days_ago: float = 0):
+    """The consultant registers the customer at the project (a visit), ``days_ago``."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sales.models import Registration
+    from sales.services import ownership
+
+    return ownership.registration_create(
+        actor=consultant,
+        customer=customer,
+        project=project,
+        consultant=consultant,
+        basis=Registration.Basis.VISIT,
+        now=timezone.now() - timedelta(days=days_ago),
+    )

@@ -940,24 +940,14 @@ def test_a_notification_without_a_link_forgets_the_customer_too(
     """A consultant whose registration ended in a merge is told without a link (the
     customer may no longer be theirs to open): the notification names the customer
     all the same, and an anonymisation finds it by the ids it keeps."""
-    from sales.models import Project, Registration
-    from sales.services import ownership
+    from sales.models import Project
+    from tests.factories import register_at
 
     survivor = CustomerFactory(name="欧阳锋", mobile="+8613511112222")
     absorbed = CustomerFactory(name="欧阳克", mobile="+8613511113333")
     project = Project.objects.create(name="一期")
-    for customer, consultant_, days in (
-        (survivor, consultant, 2),
-        (absorbed, other_consultant, 1),
-    ):
-        ownership.registration_create(
-            actor=consultant_,
-            customer=customer,
-            project=project,
-            consultant=consultant_,
-            basis=Registration.Basis.VISIT,
-            now=timezone.now() - timedelta(days=days),
-        )
+    register_at(survivor, consultant, project, days_ago=2)
+    register_at(absorbed, other_consultant, project, days_ago=1)
     customer_merge(
         actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
     )

@@ -12,7 +12,7 @@ from customers.models import Customer
 from sales import services
 from sales.models import Opportunity, OwnershipEvent, Project, Registration
 from sales.services import ownership
-from tests.factories import CustomerFactory, make_building
+from tests.factories import CustomerFactory, make_building, register_at
 from tests.helpers import customer_page
 
 
@@ -310,20 +310,8 @@ def test_a_deal_at_a_project_is_opened_by_the_consultant_protected_there(
     there = Project.objects.create(name="安居·云栖")
     for project in (here, there):
         project.teams.add(team)
-    ownership.registration_create(
-        actor=consultant,
-        customer=pool_customer,
-        project=here,
-        consultant=consultant,
-        basis=Registration.Basis.VISIT,
-    )
-    ownership.registration_create(
-        actor=other_consultant,
-        customer=pool_customer,
-        project=there,
-        consultant=other_consultant,
-        basis=Registration.Basis.VISIT,
-    )
+    register_at(pool_customer, consultant, here)
+    register_at(pool_customer, other_consultant, there)
     client.force_login(other_consultant)
     url = reverse("sales:opportunity-open", args=[pool_customer.pk])
     assert client.get(url).status_code == 200  # they may change the customer

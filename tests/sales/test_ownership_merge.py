@@ -21,8 +21,7 @@ from sales.models import (
     Project,
     Registration,
 )
-from sales.services import ownership
-from tests.factories import CustomerFactory, UserFactory
+from tests.factories import CustomerFactory, UserFactory, register_at
 from tests.helpers import count_queries, customer_page
 
 pytestmark = pytest.mark.django_db
@@ -45,16 +44,8 @@ def project(name: str) -> Project:
     return Project.objects.create(name=name)
 
 
-def register(customer, consultant, at_project, *, days_ago: float) -> Registration:
-    """A visit registration made `days_ago` (protected for the visit window, 7 days)."""
-    return ownership.registration_create(
-        actor=consultant,
-        customer=customer,
-        project=at_project,
-        consultant=consultant,
-        basis=Registration.Basis.VISIT,
-        now=timezone.now() - timedelta(days=days_ago),
-    )
+# A visit registration made `days_ago` (protected for the visit window, 7 days).
+register = register_at
 
 
 def merge(survivor, absorbed, actor, **choices):
