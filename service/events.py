@@ -192,6 +192,11 @@ HANDED_TO_YOU = events.register(
     _("Service request %(number)s was handed to you."),
     number=events.Text(),
 )
+REOPENED_FOR_YOU = events.register(
+    "service.reopened_for_you",
+    _("Request %(number)s is reopened: the owner is not satisfied with the fix."),
+    number=events.Text(),
+)
 RESOLVED_CALL_BACK = events.register(
     "service.resolved_call_back",
     _("Request %(number)s is resolved: call the owner back."),

@@ -444,6 +444,14 @@ def callback_record(
         because=not_satisfied,
     )
     _escalate(request, Escalation.Level.MANAGER, Escalation.Reason.NOT_SATISFIED)
+    # The one who fixed it works on it again: told, as the manager is.
+    worker = request.handler or request.receiver
+    if worker is not None and worker != actor:
+        notify(
+            user=worker,
+            entry=service_events.REOPENED_FOR_YOU(number=request.number),
+            target=request,
+        )
     return request
 
 

@@ -151,6 +151,26 @@ def test_not_satisfied_reopens_and_escalates_to_the_manager(
     assert Notification.objects.filter(user=service_manager).exists()
 
 
+def test_a_reopened_request_is_told_to_whoever_fixed_it(
+    complaint, service_agent, service_manager
+):
+    services.request_assign(
+        actor=service_agent,
+        request=complaint,
+        department="engineering",
+        handler=service_manager,
+    )
+    services.request_start(actor=service_manager, request=complaint)
+    services.request_resolve(actor=service_manager, request=complaint, note="x")
+    services.request_callback(
+        actor=service_agent, request=complaint, satisfied=False, note="还在漏"
+    )
+    told = Notification.objects.filter(
+        user=service_manager, event="service.reopened_for_you"
+    ).get()
+    assert complaint.number in told.text
+
+
 def test_escalation_ladder_runs_twice_with_one_effect(
     complaint, service_agent, service_manager, executive
 ):
