@@ -52,8 +52,13 @@ def referral_rows(*, user, project=None, reward: str = "") -> QuerySet:
 def partner_registration_rows(*, partner) -> QuerySet:
     """A partner's registrations newest first, with the customer's deal stage at the
     project and the commission, if any."""
+    # Only deals opened since the partner registered the customer: an earlier one
+    # (a lost deal before the protection lapsed) would tell the broker the number
+    # was a customer already.
     deals = Opportunity.objects.filter(
-        customer=OuterRef("customer_id"), project=OuterRef("project_id")
+        customer=OuterRef("customer_id"),
+        project=OuterRef("project_id"),
+        created_at__gte=OuterRef("created_at"),
     ).order_by("-created_at")
     return (
         PartnerRegistration.objects.filter(partner=partner)
@@ -65,7 +70,11 @@ def partner_registration_rows(*, partner) -> QuerySet:
 
 def commission_rows(*, partner=None, status: str = "") -> QuerySet:
     qs = Commission.objects.select_related(
-        "partner", "opportunity__customer", "opportunity__project", "paid_by"
+        "partner",
+        "opportunity__customer",
+        "opportunity__project",
+        "paid_by",
+        "registration",
     ).order_by("-due_at", "-id")
     if partner is not None:
         qs = qs.filter(partner=partner)

@@ -107,8 +107,12 @@ class InvitationKind(outbox.OutboxKind):
 
     def compose(self, row: Invitation) -> outbox.Message | None:
         """The message, unless the member withdrew consent (or their address) since
-        the row was queued."""
+        the row was queued, or their record was merged away or anonymised (a merge
+        keeps the absorbed record's membership where the survivor has one: the
+        person hears from the survivor's)."""
         customer = row.member.customer
+        if customer.merged_into_id is not None or customer.anonymised_at is not None:
+            return None
         consent_field, address_field = CHANNEL_CONSENT[row.channel]
         if not getattr(customer, consent_field) or not getattr(customer, address_field):
             return None
@@ -245,6 +249,9 @@ def unsubscribe(*, invitation: Invitation) -> bool:
     customer = Customer.objects.select_for_update().get(
         pk=invitation.member.customer_id
     )
+    while customer.merged_into_id is not None:
+        # A message sent before a merge: the person is the live record now.
+        customer = Customer.objects.select_for_update().get(pk=customer.merged_into_id)
     consent_field, _address = CHANNEL_CONSENT[invitation.channel]
     Invitation.objects.filter(
         member__customer=customer,

@@ -39,9 +39,22 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+def _signup_invitation(token: str):
+    """The invitation a sign-up link is for; None for a bad link, and for the link
+    of a record since merged away or anonymised (no sign-up, lead or deal comes of
+    it: an anonymised person's old message may be anyone's now)."""
+    invitation = invitation_from_token(token, SIGNUP_SALT)
+    if invitation is None:
+        return None
+    customer = invitation.member.customer
+    if customer.merged_into_id is not None or customer.anonymised_at is not None:
+        return None
+    return invitation
+
+
 @public("the guest's signed sign-up link")
 def signup(request: HttpRequest, token: str) -> HttpResponse:
-    invitation = invitation_from_token(token, SIGNUP_SALT)
+    invitation = _signup_invitation(token)
     if invitation is None:
         return _invalid(request)
     error = ""
@@ -70,7 +83,7 @@ def signup(request: HttpRequest, token: str) -> HttpResponse:
 @public("the QR code of the guest's signed sign-up link")
 def qr_image(request: HttpRequest, token: str) -> HttpResponse:
     """The invitation's code as a PNG QR image, for the e-mail to show."""
-    invitation = invitation_from_token(token, SIGNUP_SALT)
+    invitation = _signup_invitation(token)
     if invitation is None:
         return _invalid(request)
     image = io.BytesIO()
