@@ -90,7 +90,9 @@ def test_an_anonymised_persons_old_sign_up_link_is_dead(
     customer_anonymise(
         actor=administrator, customer=person, reference="PIPL-1", reason="request"
     )
-    url = reverse("marketing:public-signup", args=[public_token(invitation, SIGNUP_SALT)])
+    url = reverse(
+        "marketing:public-signup", args=[public_token(invitation, SIGNUP_SALT)]
+    )
 
     page = Client().get(url)
     posted = Client().post(url)
