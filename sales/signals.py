@@ -5,6 +5,11 @@ deal_contracted(sender=Opportunity, opportunity, actor): a deal has just moved t
 (a referral reward, a partner commission) is committed with the contract or not at all.
 Receivers must be idempotent: a deal is contracted once, but a receiver may be asked
 again by a repair job.
+
+deal_cancelled(sender=Opportunity, opportunity, actor): a subscribed, contracted or
+paid deal was cancelled (退房, approved). Sent inside that transaction; what the deal
+earned elsewhere and is not yet paid (a partner's commission, a referral reward) is
+withdrawn by its receivers.
 """
 
 from __future__ import annotations
@@ -12,3 +17,4 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 deal_contracted = Signal()
+deal_cancelled = Signal()

@@ -135,6 +135,9 @@ def _credited_registration(opportunity: Opportunity) -> PartnerRegistration | No
             created_at__lte=opportunity.stage_changed_at,
         )
         .exclude(lapsed_first)
+        # One commission a registration: a deal signed again after a cancellation
+        # earns it again only if the first was withdrawn (marketing.handlers).
+        .exclude(commissions__isnull=False)
         .order_by("-created_at")
         .first()
     )

@@ -25,3 +25,26 @@ def payout_move(*, actor: User, payout: Payout, status: str) -> bool:
         )
     payout.refresh_from_db()
     return moved
+
+
+def payouts_withdraw(*, actor: User | None, payouts) -> int:
+    """The deal that earned them was cancelled: what is still unpaid (due or approved)
+    is withdrawn — deleted under its row lock, with an audit entry that keeps its
+    amount and status; a paid one stays (getting it back is a person's matter).
+    Returns how many were withdrawn."""
+    withdrawn = 0
+    for payout in payouts.select_for_update():
+        if payout.status == Payout.Status.PAID:
+            continue
+        audit_record(
+            actor=actor,
+            instance=payout,
+            action=AuditEntry.Action.DELETE,
+            changes={
+                "status": {"old": payout.status, "new": ""},
+                "amount": {"old": str(payout.amount), "new": ""},
+            },
+        )
+        payout.delete()
+        withdrawn += 1
+    return withdrawn

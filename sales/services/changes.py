@@ -42,6 +42,7 @@ from sales.services.commission import (
 )
 from sales.services.deals import UnitUnavailable, _set_unit_status
 from sales.services.money import _sales_managers_of
+from sales.signals import deal_cancelled
 
 ZERO = Decimal("0")
 
@@ -315,6 +316,7 @@ def _cancel(
             ),
         )
     commission_claw_back(deal=deal, actor=actor)
+    deal_cancelled.send(sender=Opportunity, opportunity=deal, actor=actor)
     return money
 
 

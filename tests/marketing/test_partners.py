@@ -441,3 +441,42 @@ def test_the_projects_sales_manager_sees_the_partners_customer_and_hands_it_over
     assert response.status_code == 302
     link.customer.refresh_from_db()
     assert link.customer.assigned_consultant == consultant
+
+
+def test_a_cancelled_deal_withdraws_the_unpaid_commission_and_a_re_sign_earns_one(
+    broker, partner, project, consultant, sales_manager, sign
+):
+    from crm_site.models import AuditEntry
+    from marketing.models import Commission
+    from marketing.services.partners import partner_registration_create
+    from sales import services as sales_services
+    from sales.services.ownership import registration_reassign
+
+    link = partner_registration_create(
+        broker=broker,
+        partner=partner,
+        project=project,
+        name="冯一",
+        mobile="+8613911112222",
+    )
+    registration_reassign(
+        actor=sales_manager,
+        registration=link.registration,
+        consultant=consultant,
+        reason="到访",
+    )
+    deal = sign(link.customer, consultant)
+    first = Commission.objects.get()
+    change = sales_services.deal_change_request(
+        actor=consultant, opportunity=deal, kind="cancel", reason="退房"
+    )
+    sales_services.deal_change_decide(actor=sales_manager, change=change, approve=True)
+
+    assert not Commission.objects.exists()  # withdrawn, not payable
+    withdrawn = AuditEntry.objects.get(object_id=first.pk, action="delete")
+    assert withdrawn.changes["status"]["old"] == "due"
+
+    again = sign(link.customer, consultant)  # the customer signs again: earned once
+    assert list(Commission.objects.values_list("opportunity_id", flat=True)) == [
+        again.pk
+    ]

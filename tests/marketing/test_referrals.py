@@ -442,3 +442,21 @@ def test_a_sales_manager_settles_only_the_referrals_of_their_teams_projects(
     # The marketing desk pays every project's rewards.
     client.force_login(marketer)
     assert referral.pk in [r.pk for r in client.get(LIST).context["page"].items]
+
+
+def test_a_cancelled_deal_withdraws_the_unpaid_reward(
+    referral, friend, consultant, sales_manager, sign
+):
+    from sales import services as sales_services
+
+    deal = sign(friend, consultant)
+    assert ReferralReward.objects.get().status == Payout.Status.DUE
+    change = sales_services.deal_change_request(
+        actor=consultant, opportunity=deal, kind="cancel", reason="退房"
+    )
+    sales_services.deal_change_decide(actor=sales_manager, change=change, approve=True)
+
+    assert not ReferralReward.objects.exists()
+    referral.refresh_from_db()
+    assert referral.opportunity_id is None  # a later deal may earn it again
+    assert AuditEntry.objects.filter(action="delete").exists()
