@@ -321,14 +321,27 @@ def run(user, query: Query, *, period: tuple[date, date] | None = None) -> Table
     return table(pivot)
 
 
-def filter_labels(query: Query) -> list[tuple[Dimension, list[tuple[str, str]]]]:
-    """The filters in force, each value with its label and the value's code; one
-    label query per filtered dimension."""
+def filter_labels(user, query: Query) -> list[tuple[Dimension, list[tuple[str, str]]]]:
+    """The filters in force, each value with its label and the value's code. A
+    dimension whose labels are names read elsewhere (people, teams, campaigns,
+    buildings) is labelled only for the values the user's rows hold: any id typed
+    into the address would otherwise show whose it is (the figures, scoped, are
+    empty for it); the others show their code. One or two queries per filtered
+    dimension."""
     out = []
     for key, values in query.filters.items():
         dim = query.source.dimension(key)
-        labels = dim.label_map(query.source.model, values)
-        out.append((dim, [(encode(v), labels[v]) for v in values]))
+        named = values
+        if dim.labels is not None:
+            named = list(
+                query.source.rows_for(user)
+                .filter(**{f"{dim.field}__in": values})
+                .order_by()
+                .values_list(dim.field, flat=True)
+                .distinct()
+            )
+        labels = dim.label_map(query.source.model, named) if named else {}
+        out.append((dim, [(encode(v), labels.get(v, str(v))) for v in values]))
     return out
 
 
@@ -383,7 +396,12 @@ def _format(measure: Measure) -> str:
 
 
 def write_sheet(
-    sheet, query: Query, result: Table, refreshed, period: tuple[date, date] | None
+    sheet,
+    user,
+    query: Query,
+    result: Table,
+    refreshed,
+    period: tuple[date, date] | None,
 ) -> None:
     """Title, the report's period, filters, refresh time, then the table with its
     totals."""
@@ -394,7 +412,7 @@ def write_sheet(
     sheet["A1"].font = Font(bold=True, size=13)
     if period is not None:
         sheet.append([_("Period"), f"{period[0]:%Y-%m-%d} – {period[1]:%Y-%m-%d}"])
-    for dim, values in filter_labels(query):
+    for dim, values in filter_labels(user, query):
         sheet.append([str(dim.label), "、".join(v[1] for v in values)])
         _no_formulas(sheet)
     when = (
@@ -448,14 +466,18 @@ def write_sheet(
 
 
 def workbook(
-    query: Query, result: Table, refreshed, period: tuple[date, date] | None = None
+    user,
+    query: Query,
+    result: Table,
+    refreshed,
+    period: tuple[date, date] | None = None,
 ) -> bytes:
     from openpyxl import Workbook
 
     book = Workbook()
     sheet = book.active
     sheet.title = _("Explorer")[:31]
-    write_sheet(sheet, query, result, refreshed, period)
+    write_sheet(sheet, user, query, result, refreshed, period)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -228,7 +228,9 @@ def view_workbook(user: User, view: ExplorerView, start: date, end: date) -> byt
     query = explorer.parse(user, explorer.querydict(view.params))
     period = None if query.source.snapshot else (start, end)
     result = explorer.run(user, query, period=period)
-    return explorer.workbook(query, result, explorer.refreshed_at(query.source), period)
+    return explorer.workbook(
+        user, query, result, explorer.refreshed_at(query.source), period
+    )
 
 
 def overview_workbook(user: User, start: date, end: date) -> bytes:

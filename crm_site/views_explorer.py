@@ -51,7 +51,7 @@ def _explorer_page(
     result = explorer.run(request.user, query)
     filters = []
     if query.source is not None:
-        for dim, values in explorer.filter_labels(query):
+        for dim, values in explorer.filter_labels(request.user, query):
             rest = {k: v for k, v in query.filters.items() if k != dim.key}
             filters.append((dim, values, query.querystring(filters=rest)))
     keys = [d.key for d in query.dimensions] + ["", ""]
@@ -108,7 +108,9 @@ def explorer_export(request: HttpRequest) -> HttpResponse:
         # The page says what is wrong, next to the field.
         return _explorer_page(request, request.GET, status=400)
     result = explorer.run(request.user, query)
-    content = explorer.workbook(query, result, explorer.refreshed_at(query.source))
+    content = explorer.workbook(
+        request.user, query, result, explorer.refreshed_at(query.source)
+    )
     response = HttpResponse(content, content_type=explorer.XLSX)
     response["Content-Disposition"] = (
         f'attachment; filename="{explorer.filename(query)}"'

@@ -346,3 +346,28 @@ def test_a_row_label_narrows_the_view_to_its_value(client, deals, sales_manager)
     narrowed = client.get(f"{URL}?{line.narrow}").context["result"]
     assert [ln.value for ln in narrowed.lines] == [line.value]
     assert narrowed.total.value == line.total.value
+
+
+def test_a_filter_on_an_id_outside_the_users_rows_names_no_one(
+    client, deals, sales_manager, administrator, far_consultant
+):
+    """Any user id typed into the address: the figures are empty (scoped), and the
+    filter's chip and the export do not say whose id it is."""
+    administrator.last_name, administrator.first_name = "钱", "管理员"
+    administrator.save()
+    client.force_login(sales_manager)
+    for stranger in (administrator, far_consultant):
+        params = {
+            "source": "sales.deals",
+            "measure": "deals",
+            "f.consultant": stranger.pk,
+        }
+        page = client.get(URL, params).content.decode()
+        export = client.get(reverse("explorer-export"), params)
+        sheet = load_workbook(io.BytesIO(export.content)).active
+        cells = " ".join(
+            str(c) for row in sheet.iter_rows(values_only=True) for c in row
+        )
+        assert stranger.display_name not in page
+        assert stranger.display_name not in cells
+        assert str(stranger.pk) in cells  # the filter still says what it is
