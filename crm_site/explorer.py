@@ -333,7 +333,8 @@ def filter_labels(user, query: Query) -> list[tuple[Dimension, list[tuple[str, s
         dim = query.source.dimension(key)
         named = values
         if dim.labels is not None:
-            named = list(
+            # "None" (the empty value) has its own label and names no one.
+            named = [value for value in values if value is None] + list(
                 query.source.rows_for(user)
                 .filter(**{f"{dim.field}__in": values})
                 .order_by()
