@@ -447,18 +447,9 @@ def test_a_cancelled_deal_withdraws_the_unpaid_commission_and_a_re_sign_earns_on
     broker, partner, project, consultant, sales_manager, sign
 ):
     from crm_site.models import AuditEntry
-    from marketing.models import Commission
-    from marketing.services.partners import partner_registration_create
     from sales import services as sales_services
-    from sales.services.ownership import registration_reassign
 
-    link = partner_registration_create(
-        broker=broker,
-        partner=partner,
-        project=project,
-        name="冯一",
-        mobile="+8613911112222",
-    )
+    link = register(broker, partner, project)
     registration_reassign(
         actor=sales_manager,
         registration=link.registration,
