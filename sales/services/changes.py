@@ -40,7 +40,11 @@ from sales.services.commission import (
     commission_claw_back,
     commission_reprice,
 )
-from sales.services.deals import UnitUnavailable, _set_unit_status
+from sales.services.deals import (
+    UnitUnavailable,
+    _refuse_session_unit,
+    _set_unit_status,
+)
 from sales.services.money import _sales_managers_of
 from sales.signals import deal_cancelled
 
@@ -154,6 +158,7 @@ def deal_change_request(
             raise ValidationError(_("Choose another unit of the same project."))
         if new_unit.status != Unit.Status.AVAILABLE:
             raise UnitUnavailable(new_unit)
+        _refuse_session_unit(new_unit)  # sold only in its selection session
     if kind == DealChange.Kind.CHANGE_BUYER and (
         new_customer is None or new_customer.pk == opportunity.customer_id
     ):
@@ -326,6 +331,7 @@ def _change_unit(
     new_unit = Unit.objects.select_for_update().get(pk=change.new_unit_id)
     if new_unit.status != Unit.Status.AVAILABLE:
         raise UnitUnavailable(new_unit)
+    _refuse_session_unit(new_unit)
     money = settlement(deal=deal, kind=DealChange.Kind.CHANGE_UNIT, new_unit=new_unit)
     _set_unit_status(old_unit, Unit.Status.AVAILABLE)
     _set_unit_status(

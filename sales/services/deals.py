@@ -7,6 +7,7 @@ One unit, one buyer: every change of a unit's status locks the unit row first
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -15,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site import events, webhooks
+from crm_site.audit import audit_change, snapshot
 from crm_site.models import User
 from crm_site.notifications import notify
 from customers.models import Customer
@@ -175,8 +177,16 @@ def unit_release(*, actor: User | None, hold: UnitHold, expired: bool = False) -
     if unit.status == Unit.Status.RESERVED:
         _set_unit_status(unit, Unit.Status.AVAILABLE)
     opportunity = Opportunity.objects.select_for_update().get(pk=hold.opportunity_id)
+    # A discount is granted for the unit it was asked on (its floor price, the
+    # manager's decision): it ends with the hold, and a waiting request with it.
+    before = snapshot(opportunity, ["discount_percent"])
     opportunity.unit = None
-    opportunity.save(update_fields=["unit"])
+    opportunity.discount_percent = Decimal("0")
+    opportunity.save(update_fields=["unit", "discount_percent"])
+    audit_change(actor=actor, instance=opportunity, before=before)
+    opportunity.discount_requests.filter(status=DiscountRequest.Status.PENDING).update(
+        status=DiscountRequest.Status.WITHDRAWN, decided_at=timezone.now()
+    )
     if opportunity.stage == Opportunity.Stage.RESERVED:
         because = sales_events.HOLD_EXPIRED if expired else sales_events.UNIT_RELEASED
         opportunity.move_to(

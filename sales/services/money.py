@@ -254,6 +254,14 @@ def payment_plan_create(
     return [applied, *created] if applied is not None else created
 
 
+# The stages at which money comes in (paid in full: a correction of its last line).
+RECEIVING_STAGES = (
+    Opportunity.Stage.SUBSCRIBED,
+    Opportunity.Stage.CONTRACTED,
+    Opportunity.Stage.PAID,
+)
+
+
 @transaction.atomic
 def receipt_record(
     *,
@@ -271,6 +279,11 @@ def receipt_record(
         .select_related("opportunity")
         .get(pk=item.pk)
     )
+    if item.opportunity.stage not in RECEIVING_STAGES:
+        # A cancelled deal's money is settled by its refund, not by more receipts.
+        raise ValidationError(
+            _("Money is received on a subscribed or contracted deal only.")
+        )
     if amount <= 0:
         raise ValidationError(_("The amount must be positive."))
     if amount > item.outstanding:
