@@ -27,3 +27,15 @@ class Decided(models.Model):
 
     class Meta:
         abstract = True
+
+
+def refuse_own_approval(request: Decided, actor) -> None:
+    """Four eyes: who asked does not approve (rejecting, and so withdrawing, their
+    own request they may). An administrator may: a company whose one sales manager
+    asks still has someone to decide."""
+    from django.core.exceptions import ValidationError
+
+    if request.requested_by_id == actor.pk and not actor.has_perm("crm_site.use_admin"):
+        raise ValidationError(
+            _("Someone else than who asked approves it: another sales manager.")
+        )

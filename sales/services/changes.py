@@ -34,6 +34,7 @@ from sales.models import (
     Selection,
     Unit,
 )
+from sales.models.approval import refuse_own_approval
 from sales.pricing import quote
 from sales.services.commission import (
     commission_accrue,
@@ -442,6 +443,8 @@ def deal_change_decide(
     change = DealChange.objects.select_for_update(of=("self",)).get(pk=change.pk)
     if change.status != DealChange.Status.PENDING:
         return change
+    if approve:
+        refuse_own_approval(change, actor)
     deal = (
         Opportunity.objects.select_for_update()
         .select_related("customer", "consultant", "project")

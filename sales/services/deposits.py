@@ -34,6 +34,7 @@ from sales.models import (
     Project,
     SelectionSession,
 )
+from sales.models.approval import refuse_own_approval
 from sales.services.deals import opportunity_open
 from sales.services.money import _sales_managers_of
 
@@ -232,6 +233,8 @@ def deposit_refund_decide(
     refund = DepositRefund.objects.select_for_update().get(pk=refund.pk)
     if refund.status != DepositRefund.Status.PENDING:
         return refund
+    if approve:
+        refuse_own_approval(refund, actor)
     deposit = (
         IntentDeposit.objects.select_for_update(of=("self",))
         .select_related("customer", "project")

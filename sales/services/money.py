@@ -19,6 +19,7 @@ from crm_site.roles import Role
 from customers.services import interaction_log
 from sales import events as sales_events
 from sales.models import DiscountRequest, Opportunity, PaymentItem, Receipt
+from sales.models.approval import refuse_own_approval
 from sales.pricing import quote
 from sales.services.commission import commission_accrue
 
@@ -115,6 +116,8 @@ def discount_decide(
     )
     if request.status != DiscountRequest.Status.PENDING:
         return request
+    if approve:
+        refuse_own_approval(request, actor)
     if approve and request.opportunity.unit is None:
         # The hold was released after the request: there is no price to discount.
         raise ValidationError(

@@ -81,3 +81,26 @@ def test_no_receipt_on_a_cancelled_deal(
             received_on=date.today(),
             method="transfer",
         )
+
+
+def test_who_asked_does_not_approve(
+    building, sales_manager, administrator, own_customer
+):
+    """Four eyes: a sales manager working their own deal asks for a discount beyond
+    the limit; another manager (or an administrator) approves it, not they."""
+    unit = _units(building)[0]
+    deal = services.opportunity_open(
+        actor=sales_manager, customer=own_customer, project=building.project
+    )
+    services.unit_reserve(actor=sales_manager, opportunity=deal, unit=unit)
+    waiting = services.discount_request(
+        actor=sales_manager, opportunity=deal, percent=Decimal("20"), reason="自批"
+    )
+    assert waiting.status == DiscountRequest.Status.PENDING
+
+    with pytest.raises(ValidationError):
+        services.discount_decide(actor=sales_manager, request=waiting, approve=True)
+    decided = services.discount_decide(
+        actor=administrator, request=waiting, approve=True
+    )
+    assert decided.status == DiscountRequest.Status.APPROVED

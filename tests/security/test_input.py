@@ -337,12 +337,23 @@ def test_a_discount_request_whose_hold_was_released_neither_breaks_nor_applies(
     assert deal.unit is None
     client.force_login(sales_manager)
     assert client.get(reverse("sales:approval-list")).status_code == 200
+    # The release withdrew it (a discount is for the unit it was asked on): an
+    # approval now changes nothing.
+    request.refresh_from_db()
+    assert request.status == DiscountRequest.Status.WITHDRAWN
+    sales_services.discount_decide(actor=sales_manager, request=request, approve=True)
+    request.refresh_from_db()
+    assert request.status == DiscountRequest.Status.WITHDRAWN
+    deal.refresh_from_db()
+    assert deal.discount_percent == 0
+    # A request left waiting on a deal without a unit is refused, never applied.
+    DiscountRequest.objects.filter(pk=request.pk).update(
+        status=DiscountRequest.Status.PENDING
+    )
     with pytest.raises(ValidationError):
         sales_services.discount_decide(
             actor=sales_manager, request=request, approve=True
         )
-    request.refresh_from_db()
-    assert request.status == DiscountRequest.Status.PENDING
 
 
 def test_customer_list_names_a_reversed_contact_window_and_still_answers(
