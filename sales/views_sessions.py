@@ -280,6 +280,18 @@ def session_select(request: HttpRequest, pk: int) -> HttpResponse:
     if entry is None or unit is None:
         messages.error(request, _("This buyer or unit is not in the session."))
         return redirect(back)
+    if (
+        session.order != SelectionSession.Order.FIRST_COME
+        and entry.position != session.called_position
+    ):
+        # The desk chooses for the buyer called to it: a buyer who missed their turn
+        # is called again first (sessions.session_call), never picked by number.
+        messages.error(
+            request,
+            _("Number %(position)s has not been called to the desk.")
+            % {"position": entry.position},
+        )
+        return redirect(back)
     if not confirm.confirmed(request):
         customer = entry.deposit.customer
         name = (

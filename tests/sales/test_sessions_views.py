@@ -566,3 +566,29 @@ def test_the_edit_form_starts_from_the_floors_the_session_offers(
     client.force_login(sales_manager)
     form = client.get(_url("session-edit", session)).context["form"]
     assert form.initial["floors"] == str(top)
+
+
+def test_the_desk_selects_only_for_the_buyer_called_to_it(
+    client, consultant, sales_manager, opening
+):
+    """Number 2 cannot jump the queue by its entry's id while number 1 is called; a
+    buyer who missed their turn is called again first."""
+    project, units, session = opening
+    called = _called(session, project, consultant, sales_manager)
+    waiting = enter(session, make_deposit(project=project, consultant=consultant))
+    client.force_login(consultant)
+    data = {"entry": waiting.pk, "unit": units[0].pk, "confirmed": "1"}
+
+    refused = client.post(_url("session-select", session), data, follow=True)
+
+    assert not Selection.objects.exists()
+    assert (
+        f"{waiting.position} 号" in refused.content.decode()
+        or str(waiting.position) in refused.content.decode()
+    )
+    service.session_call(
+        actor=sales_manager, session=session, position=waiting.position
+    )
+    client.post(_url("session-select", session), data)
+    assert Selection.objects.get().entry == waiting
+    assert called.position != waiting.position
