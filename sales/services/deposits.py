@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -100,9 +100,15 @@ def deposit_take(
                 % {"count": limit}
             }
         )
+    # The household as it is now, not as it was when each deposit was taken: a
+    # spouse linked since counts with the deposit taken before the link.
     if (
         customer.household_id is not None
-        and active.filter(household_id=customer.household_id).count() >= limit
+        and active.filter(
+            Q(household_id=customer.household_id)
+            | Q(customer__household_id=customer.household_id)
+        ).count()
+        >= limit
     ):
         raise ValidationError(
             {

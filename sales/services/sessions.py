@@ -228,6 +228,13 @@ def session_update(
         raise SessionRefused(
             _("Only a session being prepared can be changed."), "status"
         )
+    if session.seed_commitment and order != session.order:
+        # The fingerprint promised a draw: the order rule is final once published.
+        raise SessionRefused(
+            _("The lottery's fingerprint is published: its order rule is final."),
+            "order",
+            "order",
+        )
     _check_rules(
         units_per_buyer=units_per_buyer,
         units_per_household=units_per_household,
@@ -426,6 +433,9 @@ def session_close(
             next_session.pk == session.pk
             or next_session.project_id != session.project_id
             or next_session.status != Status.DRAFT
+            # A lottery whose list is sealed by its published fingerprint takes no
+            # one more: they would push back every buyer drawn after them.
+            or next_session.seed_commitment
         ):
             raise SessionRefused(
                 _(

@@ -622,12 +622,15 @@ def test_a_host_django_refuses_is_left_to_django(online, lane):
 
 
 def test_plain_http_where_https_is_required_is_left_to_djangos_redirect(
-    online, lane, monkeypatch
+    online, lane, monkeypatch, settings
 ):
-    """SECURE_SSL_REDIRECT on, as in production and in the middleware chain the
-    page server's handler was built with (tests/conftest.py turns the setting off
-    only after that)."""
+    """SECURE_SSL_REDIRECT on, as in production: the lane's own middleware and a
+    Django handler built with it (the tests' settings turn it off)."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    settings.SECURE_SSL_REDIRECT = True
     monkeypatch.setattr(opening_lane._SECURITY, "redirect", True)
+    monkeypatch.setattr(wsgi.lanes_application, "django", WSGIHandler())
     _session, units, entry, _rival = online
 
     answer = _post(entry.pk, units[1].pk, owner=entry.deposit.customer, secure=False)
