@@ -33,6 +33,19 @@ def register(broker, partner, project, mobile="+8613911112222", name="冯一"):
     )
 
 
+def _signed_through(broker, partner, project, consultant, sales_manager, sign):
+    """The broker registers a customer, a manager hands them to the consultant on
+    their visit, and the deal is signed: (the partner's registration, the deal)."""
+    link = register(broker, partner, project)
+    registration_reassign(
+        actor=sales_manager,
+        registration=link.registration,
+        consultant=consultant,
+        reason="到访后转给置业顾问",
+    )
+    return link, sign(link.customer, consultant)
+
+
 def test_a_broker_registers_a_new_customer_under_the_projects_rule(
     broker, partner, project
 ):
@@ -102,14 +115,9 @@ def test_a_consultant_is_refused_a_customer_the_partner_protects(
 def test_percent_commission_is_due_on_contract_to_the_fen(
     broker, partner, project, consultant, sales_manager, sign
 ):
-    link = register(broker, partner, project)
-    registration_reassign(
-        actor=sales_manager,
-        registration=link.registration,
-        consultant=consultant,
-        reason="到访后转给置业顾问",
+    _link, deal = _signed_through(
+        broker, partner, project, consultant, sales_manager, sign
     )
-    deal = sign(link.customer, consultant)
     commission = Commission.objects.get()
     assert commission.partner == partner and commission.opportunity == deal
     assert commission.base_price == deal.agreed_price
@@ -449,14 +457,9 @@ def test_a_cancelled_deal_withdraws_the_unpaid_commission_and_a_re_sign_earns_on
     from crm_site.models import AuditEntry
     from sales import services as sales_services
 
-    link = register(broker, partner, project)
-    registration_reassign(
-        actor=sales_manager,
-        registration=link.registration,
-        consultant=consultant,
-        reason="到访",
+    link, deal = _signed_through(
+        broker, partner, project, consultant, sales_manager, sign
     )
-    deal = sign(link.customer, consultant)
     first = Commission.objects.get()
     change = sales_services.deal_change_request(
         actor=consultant, opportunity=deal, kind="cancel", reason="退房"
