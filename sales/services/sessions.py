@@ -433,9 +433,6 @@ def session_close(
             next_session.pk == session.pk
             or next_session.project_id != session.project_id
             or next_session.status != Status.DRAFT
-            # A lottery whose list is sealed by its published fingerprint takes no
-            # one more: they would push back every buyer drawn after them.
-            or next_session.seed_commitment
         ):
             raise SessionRefused(
                 _(
@@ -445,6 +442,17 @@ def session_close(
                 "next",
                 "next_session",
             )
+    if deposits == CloseChoice.MOVE and next_session.seed_commitment:
+        # A lottery whose list is sealed by its published fingerprint takes no one
+        # more: they would push back every buyer drawn after them.
+        raise SessionRefused(
+            _(
+                "The next session's lottery fingerprint is published: its list of "
+                "buyers is final, and no deposit moves into it."
+            ),
+            "next",
+            "next_session",
+        )
     _sign_claims(session)
     old = session.status
     session.status = Status.CLOSED

@@ -47,11 +47,13 @@ def test_closing_does_not_move_deposits_into_a_sealed_lottery(
     enter(first, make_deposit(project=project, consultant=consultant))
     sealed = _sealed_lottery(project, sales_manager, consultant, units=units[4:])
 
-    with pytest.raises(service.SessionRefused):
+    with pytest.raises(service.SessionRefused, match="摇号指纹已公布"):
         service.session_close(
             actor=sales_manager, session=first, deposits="move", next_session=sealed
         )
     assert sealed.entries.count() == 1
+    first.refresh_from_db()
+    assert first.status != Status.CLOSED  # nothing half done
 
 
 def test_a_sealed_lotterys_order_rule_is_final(consultant, sales_manager):
