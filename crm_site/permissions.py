@@ -210,7 +210,7 @@ def signed_in_owner(request: HttpRequest):
     # By its key alone, then checked: with the conditions in the query, PostgreSQL
     # may reach the row through the partial index of live customers, scanning it.
     owner = customer_model.objects.filter(pk=pk).first()
-    if owner is None or owner.merged_into_id is not None or owner.is_anonymised:
+    if owner is None or owner.is_gone:
         return None
     return owner
 

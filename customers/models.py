@@ -325,6 +325,12 @@ class Customer(models.Model):
     def is_anonymised(self) -> bool:
         return self.anonymised_at is not None
 
+    @property
+    def is_gone(self) -> bool:
+        """Merged into another record or anonymised: no one is reached at it any
+        more (an old link or message of it may be anyone's now)."""
+        return self.merged_into_id is not None or self.is_anonymised
+
     def contact_visible_to(self, user: User) -> bool:
         """Full numbers go to the consultant who owns the customer and to roles with the right."""
         return self._contact_visible(user.has_perm("customers.view_contact"), user.pk)

@@ -111,7 +111,7 @@ class InvitationKind(outbox.OutboxKind):
         keeps the absorbed record's membership where the survivor has one: the
         person hears from the survivor's)."""
         customer = row.member.customer
-        if customer.merged_into_id is not None or customer.anonymised_at is not None:
+        if customer.is_gone:
             return None
         consent_field, address_field = CHANNEL_CONSENT[row.channel]
         if not getattr(customer, consent_field) or not getattr(customer, address_field):

@@ -67,10 +67,7 @@ def response_record(
     )
     if campaign.status != Campaign.Status.RUNNING:
         raise ResponseRefused(_("The campaign is not running."))
-    if Customer.objects.filter(
-        Q(merged_into__isnull=False) | Q(anonymised_at__isnull=False),
-        pk=member.customer_id,
-    ).exists():
+    if member.customer.is_gone:
         # An old link of a record merged away or anonymised: no sign-up, lead or
         # deal comes of it (an anonymised person's link may be anyone's now).
         raise ResponseRefused(_("This link is not valid."))

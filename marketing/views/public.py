@@ -46,8 +46,7 @@ def _signup_invitation(token: str):
     invitation = invitation_from_token(token, SIGNUP_SALT)
     if invitation is None:
         return None
-    customer = invitation.member.customer
-    if customer.merged_into_id is not None or customer.anonymised_at is not None:
+    if invitation.member.customer.is_gone:
         return None
     return invitation
 

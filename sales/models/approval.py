@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,8 +34,6 @@ def refuse_own_approval(request: Decided, actor) -> None:
     """Four eyes: who asked does not approve (rejecting, and so withdrawing, their
     own request they may). An administrator may: a company whose one sales manager
     asks still has someone to decide."""
-    from django.core.exceptions import ValidationError
-
     if request.requested_by_id == actor.pk and not actor.has_perm("crm_site.use_admin"):
         raise ValidationError(
             _("Someone else than who asked approves it: another sales manager.")
