@@ -10,10 +10,15 @@ else is here, once:
 - send: the message goes to the provider with the row's idempotency key; success marks
   it sent, a refusal schedules another attempt with a growing delay (back-off) until
   ``max_attempts``, then it is failed;
-- stale: a row left "sending" by a worker that died is checked with the provider by its
-  key: accepted → sent, not accepted → pending again, cannot tell → parked as
-  "unknown" for a person to decide (``message_send_again`` / ``message_mark_sent``).
-  It is never sent again blindly.
+- stale: a row left "sending" by a worker that died is settled by what it got to.
+  Never handed over (``handed_over_at`` empty: the rest of a crashed batch, or a
+  crash while composing): pending again at once, failed once its attempts are used.
+  Handed over: checked with the provider by its key: accepted → sent, not accepted →
+  counted as a refusal (back-off, failed after ``max_attempts``, so a send that kills
+  its worker every time is not retried for ever), cannot tell → parked as "unknown"
+  for a person to decide (``message_send_again`` / ``message_mark_sent``). It is
+  never sent again blindly. Each stale row is settled on its own: one row's error
+  does not hold up the others.
 
 A kind may bring its own channel: it overrides ``deliver`` (how the message leaves,
 e.g. a webhook's signed HTTP POST), ``lookup`` (what a stale row's outcome is on that
@@ -29,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q, QuerySet
@@ -81,6 +87,9 @@ class OutboxMessage(models.Model):
     # Not before this time: when it was queued, or when a refused send may be retried.
     next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Set just before the message is handed to the provider (cleared by each claim):
+    # only such a row, when a worker dies, may have reached it.
+    handed_over_at = models.DateTimeField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     # Given to the provider with the message, so it accepts a repeat once and can say
     # whether it has it after a crash.
@@ -218,7 +227,10 @@ def claim(
         )
         if pks:
             kind.model.objects.filter(pk__in=pks).update(
-                status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+                status=Status.SENDING,
+                claimed_at=now,
+                handed_over_at=None,
+                attempts=F("attempts") + 1,
             )
     return pks
 
@@ -268,9 +280,10 @@ def send_claimed(kind: OutboxKind, pk: int, *, now: datetime | None = None) -> b
         model.objects.filter(pk=pk, status=Status.SENDING).update(status=Status.SKIPPED)
         return False
     # Recorded before the provider sees it: a crash is then checked on this channel.
-    if row.channel != message.channel:
-        model.objects.filter(pk=pk).update(channel=message.channel)
-        row.channel = message.channel
+    row.channel = message.channel
+    model.objects.filter(pk=pk).update(
+        channel=message.channel, handed_over_at=timezone.now()
+    )
     try:
         message_id = kind.deliver(row, message)
     except messaging.SendFailed as exc:
@@ -337,7 +350,13 @@ def send_due(
         if not pks:
             break
         for pk in pks:
-            sent += send_claimed(kind, pk, now=now)
+            try:
+                sent += send_claimed(kind, pk, now=now)
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception:  # one row's bug: the others of the batch still go
+                # Left "sending": the stale check settles it by what it got to.
+                logger.exception("%s %s: sending failed", kind.name, pk)
         handled += len(pks)
     return sent
 
@@ -362,41 +381,83 @@ class Recovered:
     sent: int = 0
     requeued: int = 0
     parked: int = 0
+    failed: int = 0
+
+
+# What a stale row records when the provider says it never got it.
+INTERRUPTED_ERROR = "Interrupted while sending; the provider did not receive it."
 
 
 def recover_stale(
     kind: OutboxKind, *, now: datetime | None = None, limit: int = 500
 ) -> Recovered:
-    """Settle rows left "sending" by a worker that died: ask the provider by key."""
+    """Settle rows left "sending" by a worker that died, each in its own transaction
+    (a row whose settling fails is parked with its error, the others go on)."""
     now = now or timezone.now()
     outcome = Recovered()
-    model = kind.model
-    with transaction.atomic():
-        rows = list(
-            kind.rows()
-            .select_for_update(skip_locked=True, of=("self",))
-            .filter(status=Status.SENDING, claimed_at__lt=now - kind.stale_after)
-            .order_by("claimed_at")[:limit]
+    pks = list(
+        kind.model.objects.filter(
+            status=Status.SENDING, claimed_at__lt=now - kind.stale_after
         )
-        for row in rows:
-            # No channel: the worker died before it composed the message.
-            answer = kind.lookup(row) if row.channel else messaging.NOT_ACCEPTED
-            if isinstance(answer, messaging.Accepted):
-                mark_sent(kind, row, message_id=answer.message_id, now=now)
-                outcome.sent += 1
-            elif answer == messaging.NOT_ACCEPTED:
-                model.objects.filter(pk=row.pk).update(
-                    status=Status.PENDING, next_attempt_at=now, claimed_at=None
+        .order_by("claimed_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in pks:
+        try:
+            with transaction.atomic():
+                row = (
+                    kind.rows()
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .filter(pk=pk, status=Status.SENDING)
+                    .first()
                 )
-                outcome.requeued += 1
-            else:
-                model.objects.filter(pk=row.pk).update(
-                    status=Status.UNKNOWN, error=UNKNOWN_ERROR
-                )
-                outcome.parked += 1
+                if row is not None:
+                    _settle_stale(kind, row, now=now, outcome=outcome)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:  # a bug in one row's follow-up: park it, go on
+            logger.exception("%s %s could not be settled", kind.name, pk)
+            kind.model.objects.filter(pk=pk, status=Status.SENDING).update(
+                status=Status.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:300]
+            )
+            outcome.parked += 1
     if outcome.parked:
         logger.warning("%s: %s messages parked for review", kind.name, outcome.parked)
     return outcome
+
+
+def _settle_stale(
+    kind: OutboxKind, row: OutboxMessage, *, now: datetime, outcome: Recovered
+) -> None:
+    model = kind.model
+    if row.handed_over_at is None:
+        # Never reached the provider: again at once, unless its attempts are used
+        # (a message whose composing kills the worker each time ends failed).
+        if row.attempts >= kind.max_attempts:
+            _refused(kind, row, INTERRUPTED_ERROR, now=now)
+            outcome.failed += 1
+        else:
+            model.objects.filter(pk=row.pk).update(
+                status=Status.PENDING, next_attempt_at=now, claimed_at=None
+            )
+            outcome.requeued += 1
+        return
+    answer = kind.lookup(row)
+    if isinstance(answer, messaging.Accepted):
+        mark_sent(kind, row, message_id=answer.message_id, now=now)
+        outcome.sent += 1
+    elif answer == messaging.NOT_ACCEPTED:
+        # Handed over and lost (a send the time limit killed): a refusal.
+        _refused(kind, row, INTERRUPTED_ERROR, now=now)
+        if row.attempts >= kind.max_attempts:
+            outcome.failed += 1
+        else:
+            outcome.requeued += 1
+    else:
+        model.objects.filter(pk=row.pk).update(
+            status=Status.UNKNOWN, error=UNKNOWN_ERROR
+        )
+        outcome.parked += 1
 
 
 # Review of parked messages ----------------------------------------------------------

@@ -37,7 +37,9 @@ WARN_JOB = "registrations_warn"
 def _lapsing(day: date, now: datetime):
     soon = now + timedelta(days=3)
     return Registration.objects.filter(
-        status=Registration.Status.PROTECTED, protected_until__lte=soon
+        status=Registration.Status.PROTECTED,
+        protected_until__lte=soon,
+        consultant__is_active=True,
     )
 
 
@@ -49,7 +51,8 @@ def digests_build(*, now: datetime | None = None) -> list[int]:
     day = timezone.localdate(now)
     counts = (
         Customer.objects.live()
-        .filter(next_follow_up__lte=day, assigned_consultant__isnull=False)
+        # A deactivated account (someone who left) is sent no list of names.
+        .filter(next_follow_up__lte=day, assigned_consultant__is_active=True)
         .values("assigned_consultant")
         .annotate(
             due_today=Count("id", filter=Q(next_follow_up=day)),
@@ -213,6 +216,8 @@ class DigestKind(outbox.OutboxKind):
 
     def compose(self, row: FollowUpDigest) -> outbox.Message | None:
         user = row.user
+        if not user.is_active:  # left after the row was written
+            return None
         if not user.email:
             return outbox.Message(outbox.Channel.APP, "", "", str(_summary(row)))
         lines = [str(_summary(row)), ""]

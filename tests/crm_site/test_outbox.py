@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -138,8 +139,11 @@ def test_a_crash_before_the_provider_got_it_is_queued_again_and_sent_once(db):
         outbox.send_one(DIGESTS, row.pk)
     later = timezone.now() + DIGESTS.stale_after + timedelta(minutes=1)
     assert outbox.recover_stale(DIGESTS, now=later).requeued == 1
-    assert outbox.send_due(DIGESTS, now=later) == 1
+    # Handed over and lost: retried like a refusal, after its back-off.
     assert outbox.send_due(DIGESTS, now=later) == 0
+    again = later + DIGESTS.backoff(1)
+    assert outbox.send_due(DIGESTS, now=again) == 1
+    assert outbox.send_due(DIGESTS, now=again) == 0
     assert len(mail.outbox) == 1
 
 
@@ -269,3 +273,67 @@ def test_the_review_page_costs_the_same_queries_whatever_is_parked(
     assert_queries_do_not_grow(
         lambda: client.get(reverse("outbox-parked")), park_more, at_most=20
     )
+
+
+def test_a_stale_row_at_its_last_attempt_is_failed_not_sent_again(db):
+    (row,) = digests(1)
+    past = timezone.now() - DIGESTS.stale_after - timedelta(minutes=1)
+    FollowUpDigest.objects.filter(pk=row.pk).update(
+        status="sending", attempts=DIGESTS.max_attempts, claimed_at=past
+    )
+    assert outbox.recover_stale(DIGESTS).failed == 1
+    row.refresh_from_db()
+    assert row.status == "failed" and row.error == outbox.INTERRUPTED_ERROR
+    assert outbox.send_due(DIGESTS, now=timezone.now() + timedelta(days=1)) == 0
+    assert mail.outbox == []
+
+
+def test_a_send_that_kills_its_worker_every_time_ends_failed(db):
+    (row,) = digests(1)
+    now = timezone.now()
+    with mock.patch("crm_site.outbox.deliver", side_effect=SystemExit("time limit")):
+        for _cycle in range(DIGESTS.max_attempts + 3):
+            with contextlib.suppress(SystemExit):
+                outbox.send_due(DIGESTS, now=now)
+            now += DIGESTS.stale_after + timedelta(minutes=1)
+            outbox.recover_stale(DIGESTS, now=now)
+            now += timedelta(hours=2)  # past any back-off
+    row.refresh_from_db()
+    assert row.status == "failed" and row.attempts == DIGESTS.max_attempts
+
+
+def test_one_row_that_cannot_be_settled_is_parked_and_the_others_are_settled(db):
+    poison, healthy = digests(2)
+    for row in (poison, healthy):
+        crash_after_the_provider_accepted(row.pk)
+    real_after_sent = type(DIGESTS).after_sent
+
+    def after_sent(self, row, *, now):
+        if row.pk == poison.pk:
+            raise ValueError("a bug in one row's follow-up")
+        return real_after_sent(self, row, now=now)
+
+    later = timezone.now() + DIGESTS.stale_after + timedelta(minutes=1)
+    with mock.patch.object(type(DIGESTS), "after_sent", after_sent):
+        recovered = outbox.recover_stale(DIGESTS, now=later)
+    assert (recovered.sent, recovered.parked) == (1, 1)
+    poison.refresh_from_db()
+    healthy.refresh_from_db()
+    assert healthy.status == "sent"
+    assert poison.status == "unknown" and "a bug in one row" in poison.error
+    assert len(mail.outbox) == 2
+
+
+def test_one_row_that_breaks_does_not_strand_the_rest_of_its_batch(db):
+    rows = digests(3)
+    real_mark_sent = outbox.mark_sent
+
+    def mark_sent(kind, row, **kwargs):
+        if row.pk == rows[0].pk:
+            raise ValueError("a bug in one row's follow-up")
+        return real_mark_sent(kind, row, **kwargs)
+
+    with mock.patch("crm_site.outbox.mark_sent", mark_sent):
+        assert outbox.send_due(DIGESTS) == 2
+    statuses = dict(FollowUpDigest.objects.values_list("pk", "status"))
+    assert statuses == {rows[0].pk: "sending", rows[1].pk: "sent", rows[2].pk: "sent"}

@@ -4,6 +4,7 @@ signature, retries with back-off, replay, pause and resume, crashes, SSRF, priva
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -232,10 +233,46 @@ def test_a_delivery_a_killed_worker_left_sending_is_sent_again_with_the_same_id(
     # Not stale yet: the sweeper leaves it alone.
     assert services.deliveries_pending() == []
     later = timezone.now() + timedelta(seconds=settings.WEBHOOK_STALE_AFTER_SECONDS + 1)
-    assert services.deliveries_pending(now=later) == [delivery.pk]
-    assert outbox.send_one(DELIVERIES, delivery.pk, now=later) is True
+    # The receiver cannot be asked: sent again, after a refusal's back-off.
+    assert services.deliveries_pending(now=later) == []
+    again = later + DELIVERIES.backoff(1)
+    assert services.deliveries_pending(now=again) == [delivery.pk]
+    assert outbox.send_one(DELIVERIES, delivery.pk, now=again) is True
     first, second = receiver.ids()
     assert first == second == str(delivery.event_id)
+
+
+def test_a_delivery_that_kills_its_worker_every_time_is_retried_a_bounded_number_of_times(
+    subscription, receiver, settings
+):
+    # A receiver that drips its answer past the time limit: each try is counted
+    # as a failure of the subscription, and the delivery ends failed.
+    emit()
+    delivery = only_delivery()
+    calls = {"n": 0}
+
+    def killed(*args, **kwargs):
+        calls["n"] += 1
+        raise SystemExit("hard time limit: worker killed mid-POST")
+
+    now = timezone.now()
+    for _cycle in range(DELIVERIES.max_attempts + 5):
+        with (
+            mock.patch("crm_site.webhooks.delivery.post", killed),
+            contextlib.suppress(SystemExit),
+        ):
+            outbox.send_one(DELIVERIES, delivery.pk, now=now)
+        now += timedelta(seconds=settings.WEBHOOK_STALE_AFTER_SECONDS + 1)
+        services.deliveries_pending(now=now)
+        now += timedelta(days=1)  # past any back-off
+    delivery.refresh_from_db()
+    subscription.refresh_from_db()
+    assert 1 < calls["n"] <= DELIVERIES.max_attempts
+    assert subscription.consecutive_failures == calls["n"]
+    # Ended: failed, or waiting while the subscription is paused for its failures.
+    assert delivery.status == "failed" or (
+        delivery.status == "pending" and subscription.status == "paused"
+    )
 
 
 def test_replay_is_a_new_delivery_of_the_same_event_and_is_audited(

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from crm_site import messaging
+from crm_site import messaging, outbox
 from customers.models import ConsentRecord, Interaction
 from marketing import services, tasks
 from marketing.models import Invitation
@@ -117,16 +117,53 @@ def test_a_send_that_crashes_half_way_resumes_without_sending_anyone_twice(
     assert len(outboxes) == 3
     statuses = sorted(Invitation.objects.values_list("status", flat=True))
     assert statuses == ["sending"] * 3 + ["sent"] * 3
-    # Once stale, each is checked with the gateway by its key: none reached it, so
-    # they are queued again and sent once each.
+    # Once stale: the two never handed over are queued again at once; the one the
+    # worker died handing over is checked with the gateway by its key (it has not
+    # got it) and retried after the back-off of a refusal. Each is sent once.
     later = timezone.now() + timedelta(hours=1)
     recovered = services.invitations_recover(now=later)
     assert (recovered.requeued, recovered.sent, recovered.parked) == (3, 0, 0)
     services.invitations_send(campaign_id=campaign.pk, now=later)
     services.invitations_send(campaign_id=campaign.pk, now=later)
+    assert len(outboxes) == 5
+    interrupted = Invitation.objects.get(status="pending")
+    assert interrupted.error == outbox.INTERRUPTED_ERROR
+    services.invitations_send(campaign_id=campaign.pk, now=interrupted.next_attempt_at)
     phones = [m.phone for m in outboxes]
     assert len(phones) == 6 == len(set(phones))
     assert Invitation.objects.filter(status="sent").count() == 6
+
+
+def test_rows_of_a_crashed_batch_never_handed_over_are_queued_again_not_parked(
+    campaign, marketer, outboxes, settings
+):
+    # E-mail invitations carry their channel from the start; SMTP cannot say what it
+    # has. Only the row the worker died handing over is unknown; the rest of its
+    # claimed batch never reached the server and is queued again.
+    campaign.invite_sms = False
+    campaign.save(update_fields=["invite_sms"])
+    for n in range(5):
+        CustomerFactory(email=f"o{n}@example.com", consent_email=True)
+    start_and_queue(campaign, marketer)
+    assert Invitation.objects.filter(channel="email").count() == 5
+    real_send = messaging.send_email
+    calls = {"n": 0}
+
+    def crash_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemExit("worker killed")
+        return real_send(*args, **kwargs)
+
+    with (
+        mock.patch("crm_site.messaging.send_email", crash_on_second),
+        pytest.raises(SystemExit),
+    ):
+        services.invitations_send(campaign_id=campaign.pk)
+    assert len(mail.outbox) == 1
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    recovered = services.invitations_recover(now=timezone.now() + timedelta(hours=1))
+    assert (recovered.sent, recovered.requeued, recovered.parked) == (0, 3, 1)
 
 
 def test_sending_is_rate_limited_to_one_batch_per_run(

@@ -145,3 +145,21 @@ def test_my_day_query_count_does_not_grow(client, consultant):
 def test_my_day_is_for_sales(client, service_agent):
     client.force_login(service_agent)
     assert client.get(reverse("sales:my-day")).status_code == 403
+
+
+def test_a_deactivated_consultant_is_sent_no_list_of_names(follow_ups, consultant):
+    # Someone who left, their customers not yet handed on: no digest is written, and
+    # one written before the account was closed is skipped at send time.
+    consultant.is_active = False
+    consultant.save(update_fields=["is_active"])
+    assert (
+        not reminders.digests_build()
+        or not FollowUpDigest.objects.filter(user=consultant).exists()
+    )
+    FollowUpDigest.objects.create(
+        user=consultant, day=timezone.localdate(), due_today=1
+    )
+    for digest_id in FollowUpDigest.objects.values_list("pk", flat=True):
+        reminders.digest_send(digest_id=digest_id)
+    assert [m for m in mail.outbox if consultant.email in m.to] == []
+    assert FollowUpDigest.objects.get(user=consultant).status == "skipped"
