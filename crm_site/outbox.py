@@ -303,7 +303,7 @@ def _refused(kind: OutboxKind, row: OutboxMessage, error: str, *, now: datetime)
             "next_attempt_at": now + kind.backoff(row.attempts),
         }
     if kind.model.objects.filter(pk=row.pk, status=Status.SENDING).update(
-        error=error[:300], claimed_at=None, **changes
+        error=error[:300], claimed_at=None, handed_over_at=None, **changes
     ):
         kind.refused(row, error=error, now=now, failed=failed)
 

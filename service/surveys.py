@@ -221,12 +221,21 @@ def invitation_from_token(token: str) -> SurveyInvitation:
     max_age = timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS)
     pk = signing.loads(token, salt=LINK_SALT, max_age=max_age)
     invitation = SurveyInvitation.objects.select_related("template").get(pk=int(pk))
-    first_sent = invitation.sent_at or invitation.due_at
-    if timezone.now() > first_sent + max_age:
+    if timezone.now() > links_end(invitation):
         raise signing.SignatureExpired(
             "the survey's invitation is older than its links"
         )
     return invitation
+
+
+def links_end(invitation: SurveyInvitation) -> datetime:
+    """When every link to this invitation's survey stops working."""
+    first_sent = invitation.sent_at or invitation.due_at
+    return first_sent + timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS)
+
+
+# A reminder is worth sending only while its link works for at least this long.
+REMINDER_LINK_LEFT = timedelta(days=1)
 
 
 # Sending ----------------------------------------------------------------------------
@@ -283,6 +292,8 @@ class ReminderKind(outbox.OutboxKind):
         invitation = row.invitation
         if invitation.answered_at is not None:
             return None  # answered since the reminder was planned
+        if timezone.now() + REMINDER_LINK_LEFT > links_end(invitation):
+            return None  # late (an outage, a backlog): its link would be dead
         return outreach.message_to(
             invitation.customer, *_compose(invitation, reminder=True)
         )
@@ -320,12 +331,17 @@ def reminders_plan(*, now: datetime | None = None) -> int:
     answered; one per invitation (its primary key), so planning twice adds none."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS)
+    # Sent so long ago that its links end within REMINDER_LINK_LEFT: no reminder.
+    too_old = (
+        now + REMINDER_LINK_LEFT - timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS)
+    )
     ids = list(
         SurveyInvitation.objects.filter(
             status=outbox.Status.SENT,
             answered_at__isnull=True,
             reminded_at__isnull=True,
             sent_at__lte=cutoff,
+            sent_at__gt=too_old,
             reminder__isnull=True,
         ).values_list("pk", flat=True)[:BATCH]
     )

@@ -15,6 +15,7 @@ from service import handover, services, surveys
 from service.models import (
     SurveyInvitation,
     SurveyQuestion,
+    SurveyReminder,
     SurveyResponse,
 )
 from service.survey_defaults import active_template
@@ -112,7 +113,7 @@ def test_beat_jobs_queue_one_task_per_due_row_and_the_task_sends_once(
     assert tasks.survey_invitation_send(invitation.pk) is False
     assert tasks.survey_invitations_send() == 0
     SurveyInvitation.objects.filter(pk=invitation.pk).update(
-        sent_at=timezone.now() - timedelta(days=30)
+        sent_at=timezone.now() - timedelta(days=6)
     )
     reminders = []
     monkeypatch.setattr(tasks.survey_reminder_send, "delay", reminders.append)
@@ -143,10 +144,10 @@ def test_no_reminder_after_an_answer(invitation, settings):
     assert surveys.reminders_send() == 0
 
 
-def test_a_refused_reminder_is_tried_again(invitation, monkeypatch):
+def test_a_refused_reminder_is_tried_again(invitation, monkeypatch, settings):
     surveys.invitations_send_due()
     SurveyInvitation.objects.filter(pk=invitation.pk).update(
-        sent_at=timezone.now() - timedelta(days=30)
+        sent_at=timezone.now() - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS + 1)
     )
 
     def refuse(phone, text, **kwargs):
@@ -160,6 +161,27 @@ def test_a_refused_reminder_is_tried_again(invitation, monkeypatch):
     later = timezone.now() + timedelta(minutes=2)
     assert surveys.reminders_send(now=later) == 1
     assert surveys.reminders_send(now=later) == 0
+
+
+def test_no_reminder_whose_link_would_be_dead(invitation, settings):
+    # An outage or a backlog: the invitation went out nearly a link's lifetime ago.
+    surveys.invitations_send_due()
+    long_ago = timezone.now() - timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS)
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(
+        sent_at=long_ago + timedelta(hours=12)
+    )
+    assert surveys.reminders_plan() == 0
+    # A reminder planned in time but sent late (its worker was down) is skipped.
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(
+        sent_at=timezone.now() - timedelta(days=settings.SURVEY_REMINDER_AFTER_DAYS + 1)
+    )
+    assert surveys.reminders_plan() == 1
+    SurveyInvitation.objects.filter(pk=invitation.pk).update(
+        sent_at=long_ago + timedelta(hours=12)
+    )
+    assert surveys.reminders_send() == 0
+    assert SurveyReminder.objects.get().status == "skipped"
+    assert len(messaging.sms_outbox) == 1
 
 
 def test_handover_survey_is_due_days_after_the_handover(
@@ -443,7 +465,7 @@ def test_a_reminder_is_a_row_keyed_by_its_invitation_and_skipped_once_answered(
 
     surveys.invitations_send_due()
     SurveyInvitation.objects.filter(pk=invitation.pk).update(
-        sent_at=timezone.now() - timedelta(days=30)
+        sent_at=timezone.now() - timedelta(days=6)
     )
     assert surveys.reminders_plan() == 1
     assert surveys.reminders_plan() == 0
