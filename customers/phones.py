@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
@@ -18,6 +19,16 @@ MOBILE_TYPES = {
 MAINLAND_CODE = 86
 MAINLAND_MOBILE_DIGITS = 11
 PHONE_CHARACTERS = re.compile(r"[\d\s+\-().]*")
+
+
+def number_text(text: str) -> str:
+    """``text`` with an input method's full-width digits and signs (１３８－００１３,
+    ＋８６, the ideographic space) as ASCII when, so folded, it holds only a phone
+    number's characters; any other text (a name) is returned as it is."""
+    if text.isascii():
+        return text
+    folded = unicodedata.normalize("NFKC", text)
+    return folded if PHONE_CHARACTERS.fullmatch(folded) else text
 
 
 class InvalidPhone(ValueError):
@@ -77,7 +88,7 @@ def typed_mobile(raw: str) -> TypedMobile:
     It is called invalid as soon as that is certain (eleven digits from 1 that no
     operator uses, a whole landline, letters), never while digits may be missing.
     """
-    text = (raw or "").strip()
+    text = number_text((raw or "").strip())
     if not text:
         return TypedMobile("empty")
     try:

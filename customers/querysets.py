@@ -31,7 +31,7 @@ from crm_site.audit import AuditedQuerySet
 from crm_site.compiled import TEXT_STAND_IN, filled, parameter_slots
 from crm_site.derived import read_from
 from crm_site.lookups import IdArray
-from customers.phones import MAINLAND_CODE
+from customers.phones import MAINLAND_CODE, number_text
 
 if TYPE_CHECKING:
     from crm_site.models import User
@@ -312,8 +312,9 @@ MIN_RUN = 3
 def search_text(text: str) -> str:
     """The text a search looks for ("" when it looks for nothing): NUL never reaches
     PostgreSQL (it refuses it in text; multipart forms are not screened by
-    crm_site.middleware.InputGuardMiddleware), and runs of spaces are one space."""
-    return " ".join(text.replace("\x00", "").split())
+    crm_site.middleware.InputGuardMiddleware), runs of spaces are one space, and a
+    number typed in full width is searched as its digits (phones.number_text)."""
+    return number_text(" ".join(text.replace("\x00", "").split()))
 
 
 def _ids(qs: QuerySet, *, common: bool = False) -> list[int]:
@@ -598,7 +599,7 @@ def _digit_run_ids(digits: str, *, user: User | None) -> list[int]:
 
 def digits_too_few(text: str) -> bool:
     """Text that can only be a number but has fewer digits than a search needs."""
-    text = " ".join(text.split())
+    text = search_text(text)
     digits = sum(ch.isdigit() for ch in text)
     return bool(text) and bool(PHONE_LIKE.fullmatch(text)) and digits < MIN_RUN
 

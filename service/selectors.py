@@ -301,12 +301,12 @@ def caller_lookup(*, user, text: str, picked_id: int | None = None) -> CallerLoo
     Queries: the lookup's own few, and one for every match's units.
     """
     from customers.models import Customer
-    from customers.phones import try_normalize_phone
+    from customers.phones import number_text, try_normalize_phone
     from customers.querysets import PHONE_LIKE
     from customers.services import customer_find_by_phone
     from service.services import is_owner, units_owned_by
 
-    text = " ".join(text.split())[:100]
+    text = number_text(" ".join(text.split())[:100])
     mobile = None
     if PHONE_LIKE.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 7:
         mobile = try_normalize_phone(text)

@@ -127,3 +127,13 @@ def test_the_pool_search_keeps_pool_numbers_masked(client, consultant, pool_cust
     pool = reverse("sales:pool")
     assert client.get(pool, {"q": "0013"}).context["page"].items == []
     assert client.get(pool, {"q": "7000"}).context["page"].items == [pool_customer]
+
+
+@pytest.mark.parametrize(
+    "typed", ["１８６－２２２２－３３３３", "＋８６ １８６２２２２３３３３", "２２２２"]
+)
+def test_a_number_typed_in_full_width_is_searched_as_its_digits(
+    client, consultant, walk_in, noise, typed
+):
+    client.force_login(consultant)
+    assert walk_in.name in client.get(LIST, {"q": typed}).content.decode()

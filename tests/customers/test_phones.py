@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from customers.phones import InvalidPhone, format_phone, mask_phone, normalize_phone
+from customers.phones import (
+    InvalidPhone,
+    format_phone,
+    mask_phone,
+    normalize_phone,
+    number_text,
+    typed_mobile,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,3 +48,15 @@ def test_mask_phone_hides_the_middle_digits():
 
 def test_format_phone_groups_mainland_mobiles():
     assert format_phone("+8613800138000") == "138 0013 8000"
+
+
+def test_a_number_typed_in_full_width_is_folded_and_a_name_is_not():
+    assert number_text("１３８－００１３　８０００") == "138-0013 8000"
+    assert number_text("＋８６１３８") == "+86138"
+    assert number_text("王小明") == "王小明"
+    assert number_text("ＡＢＣ") == "ＡＢＣ"  # not a number: left as typed
+
+
+def test_a_full_width_number_still_being_typed_is_incomplete_not_invalid():
+    assert typed_mobile("１８６－１２３４").state == "incomplete"
+    assert typed_mobile("１８６－１２３４－５６７８").e164 == "+8618612345678"

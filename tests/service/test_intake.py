@@ -96,6 +96,17 @@ def test_a_full_mobile_finds_any_caller_with_their_units_and_the_number_masked(
     assert "135 1234 5678" in lookup(client, mobile="+86 135-1234-5678")
 
 
+@pytest.mark.parametrize(
+    "typed", ["１３５－１２３４－５６７８", "＋８６　１３５　１２３４　５６７８"]
+)
+def test_a_mobile_typed_in_full_width_finds_the_caller(
+    client, service_agent, two_unit_owner, typed
+):
+    # A Chinese input method types "－", "＋" and the ideographic space.
+    client.force_login(service_agent)
+    assert "周大福" in lookup(client, mobile=typed)
+
+
 def test_a_name_search_stays_within_the_users_scope(
     client, consultant, service_agent, own_customer, two_unit_owner
 ):
