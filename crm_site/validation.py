@@ -141,3 +141,16 @@ def parse_decimal(value: str | None) -> Decimal | None:
     if not number.is_finite() or number.adjusted() >= MAX_DIGITS - 2:
         return None
     return number
+
+
+def errors_text(form: forms.BaseForm) -> str:
+    """A form's errors for a message shown away from the form: each under its
+    field's label as the page shows it (not the field's name in the code)."""
+    parts = []
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        text = " ".join(str(error) for error in errors)
+        if field is not None and field.label:
+            text = _("%(field)s: %(errors)s") % {"field": field.label, "errors": text}
+        parts.append(text)
+    return " ".join(parts)

@@ -25,6 +25,7 @@ from crm_site.models import User
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required, self_service
 from crm_site.prepared import prepared_statements
+from crm_site.validation import errors_text
 from customers import selectors, services, value
 from customers.forms import (
     ConsentForm,
@@ -432,8 +433,7 @@ def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
     elif not request.htmx:
         messages.error(
             request,
-            _("The entry was not logged: %(errors)s")
-            % {"errors": form.errors.as_text()},
+            _("The entry was not logged: %(errors)s") % {"errors": errors_text(form)},
         )
         return redirect(customer)
     context = _timeline_context(request, customer)
@@ -511,8 +511,7 @@ def contact_point_create(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(
             request,
-            _("The contact was not added: %(errors)s")
-            % {"errors": form.errors.as_text()},
+            _("The contact was not added: %(errors)s") % {"errors": errors_text(form)},
         )
     return redirect(customer)
 
@@ -539,7 +538,7 @@ def consent_update(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(
             request,
             _("The consent was not recorded: %(errors)s")
-            % {"errors": form.errors.as_text()},
+            % {"errors": errors_text(form)},
         )
     return redirect(customer)
 
@@ -561,7 +560,7 @@ def household_link(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(
             request,
             _("The co-buyer was not linked: %(errors)s")
-            % {"errors": form.errors.as_text()},
+            % {"errors": errors_text(form)},
         )
     return redirect(customer)
 

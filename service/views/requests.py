@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Value, When
+from django.forms import BaseForm
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -21,7 +23,7 @@ from crm_site.overview import moment
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.prepared import prepared_statements
-from crm_site.validation import parse_date, parse_id
+from crm_site.validation import errors_text, parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
 from service import confirmations, portal_requests, services
@@ -362,9 +364,9 @@ def render_detail(
             "mobile_display": item.customer.mobile_for(user),
             "steps": item.steps.select_related("actor").order_by("-at", "-pk"),
             "escalations": item.escalations.order_by("level"),
-            "assign_form": AssignForm(),
-            "resolve_form": ResolveForm(),
-            "callback_form": CallbackForm(),
+            "assign_form": forms.get("assign_form") or AssignForm(),
+            "resolve_form": forms.get("resolve_form") or ResolveForm(),
+            "callback_form": forms.get("callback_form") or CallbackForm(),
             "work_order_form": forms.get("work_order_form") or WorkOrderForm(),
             "photos_form": forms.get("photos_form") or PhotosForm(),
             "photos": list(item.photos.order_by("uploaded_at", "pk")) if desk else [],
@@ -398,15 +400,25 @@ def render_detail(
 
 
 def run_step(
-    request: HttpRequest, *, service, form_class, target: dict, back
+    request: HttpRequest,
+    *,
+    service,
+    form_class,
+    target: dict,
+    back,
+    invalid: Callable[[BaseForm], HttpResponse] | None = None,
 ) -> HttpResponse:
     """Run one workflow step from a POST: validate its form (if any), call the service
-    with the target object(s), report the outcome, go back (POST-redirect-GET)."""
+    with the target object(s), report the outcome, go back (POST-redirect-GET).
+    A form that fails goes to ``invalid`` (the page again, the form bound: its
+    errors next to its fields, what was typed kept), else its errors are a message."""
     data = {}
     if form_class is not None:
         form = form_class(request.POST, request.FILES)
         if not form.is_valid():
-            messages.error(request, form.errors.as_text())
+            if invalid is not None:
+                return invalid(form)
+            messages.error(request, errors_text(form))
             return redirect(back)
         data = form.cleaned_data
     try:
@@ -418,7 +430,9 @@ def run_step(
     return redirect(back)
 
 
-def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpResponse:
+def _act(
+    request: HttpRequest, pk: int, service, form_class=None, form_name: str = ""
+) -> HttpResponse:
     item = _request(request, pk)
     return run_step(
         request,
@@ -426,6 +440,11 @@ def _act(request: HttpRequest, pk: int, service, form_class=None) -> HttpRespons
         form_class=form_class,
         target={"request": item},
         back=item,
+        invalid=(
+            lambda form: render_detail(request, item, status=400, **{form_name: form})
+        )
+        if form_name
+        else None,
     )
 
 
@@ -453,7 +472,7 @@ def request_accept(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def request_assign(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, services.request_assign, AssignForm)
+    return _act(request, pk, services.request_assign, AssignForm, "assign_form")
 
 
 @action_required("service.use_service")
@@ -465,13 +484,13 @@ def request_start(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def request_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, services.request_resolve, ResolveForm)
+    return _act(request, pk, services.request_resolve, ResolveForm, "resolve_form")
 
 
 @action_required("service.use_service")
 @require_POST
 def request_callback(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, services.request_callback, CallbackForm)
+    return _act(request, pk, services.request_callback, CallbackForm, "callback_form")
 
 
 @action_required("service.use_service")

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site.models import Notification
 from customers.models import Interaction
@@ -312,6 +313,54 @@ def test_pages_through_the_workflow(client, complaint, service_agent, service_ma
     )
     complaint.refresh_from_db()
     assert complaint.status == "closed"
+
+
+def test_a_step_refused_shows_its_error_next_to_the_field_and_keeps_the_input(
+    client, complaint, service_agent
+):
+    # A note of spaces passes the browser's "required" and fails on the server:
+    # the page comes back with the error under the field, the answer kept.
+    client.force_login(service_agent)
+    client.post(reverse("service:request-start", args=[complaint.pk]))
+    response = client.post(
+        reverse("service:request-resolve", args=[complaint.pk]),
+        {"note": "   "},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert response.status_code == 400
+    assert response.context["resolve_form"].errors["note"]
+    assert "is-invalid" in response.content.decode()
+    complaint.refresh_from_db()
+    assert complaint.status == "in_progress"
+    client.post(
+        reverse("service:request-resolve", args=[complaint.pk]), {"note": "修好了"}
+    )
+    response = client.post(
+        reverse("service:request-callback", args=[complaint.pk]),
+        {"satisfied": "0", "note": "  "},
+    )
+    assert response.status_code == 400
+    form = response.context["callback_form"]
+    assert form.errors["note"] and form["satisfied"].value() == "0"
+    assert re.search(
+        r'<input[^>]*name="satisfied"[^>]*value="0"[^>]*checked',
+        response.content.decode(),
+    )
+    complaint.refresh_from_db()
+    assert complaint.status == "resolved"
+
+
+def test_a_step_refused_away_from_its_form_names_the_field_as_the_page_does(
+    client, complaint, service_agent
+):
+    from crm_site.validation import errors_text
+    from service.forms import ResolveForm
+
+    form = ResolveForm({"note": " "})
+    assert not form.is_valid()
+    with translation.override("zh-hans"):
+        text = errors_text(form)
+    assert "note" not in text and str(form.fields["note"].label) in text
 
 
 @pytest.mark.parametrize("persona", ["marketer", "outsider"], indirect=True)
