@@ -62,3 +62,17 @@ def test_language_switch_turns_the_page_english(page, consultant):
         page.locator("#language-select").select_option("en")
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("link", name="Customers").first.is_visible()
+
+
+@pytest.mark.parametrize(
+    "path", ["/customers/register/", "/customers/new/", "/service/requests/new/"]
+)
+def test_the_intake_forms_fit_a_phone_without_scrolling_sideways(
+    page, screenshot, consultant, service_agent, path
+):
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, "service_agent" if path.startswith("/service") else "consultant")
+    page.goto(path)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    screenshot("phone-width-" + path.strip("/").replace("/", "-"))
+    assert width <= 390, f"{path} is {width}px wide on a 390px screen"
