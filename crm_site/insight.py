@@ -601,15 +601,22 @@ def _describe(dim: Dimension, values: list[Any], names: dict[Any, str]) -> str:
     return "、".join(names[v] for v in values)
 
 
-def drill_apply(request, qs: QuerySet) -> tuple[QuerySet, Drill | None]:
+def drill_apply(
+    request, qs: QuerySet, *, list_url: str | None = None
+) -> tuple[QuerySet, Drill | None]:
     """Narrow a list's scoped queryset to the rows behind an explorer cell
-    (``?drill=``); a token for another list or a forged one is ignored."""
+    (``?drill=``); a token for another list or a forged one is ignored. ``list_url``
+    names the list whose rows ``qs`` holds when the request is not that list's own
+    page (its export); by default, the page requested."""
     token = request.GET.get("drill")
     found = drill_read(token)
     if found is None:
         return qs, None
     source, filters = found
-    if reverse(source.list_url) != request.path:
+    if list_url is not None:
+        if source.list_url != list_url:
+            return qs, None
+    elif reverse(source.list_url) != request.path:
         return qs, None
     if source.live is not None:
         narrowed = qs.filter(source.live(filters))

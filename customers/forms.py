@@ -23,6 +23,7 @@ from crm_site.validation import InputLimits, clean_date_range
 from crm_site.widgets import FastSelect
 from customers.identity import (
     InvalidIdNumber,
+    mask_id_number,
     normalize_id_number,
     validate_resident_id,
 )
@@ -34,7 +35,7 @@ from customers.models import (
     Interaction,
     Tag,
 )
-from customers.phones import InvalidPhone, normalize_phone
+from customers.phones import InvalidPhone, mask_phone, normalize_phone
 from customers.querysets import search_text
 
 
@@ -114,6 +115,17 @@ class CustomerForm(InputLimits, forms.ModelForm):
             )
         else:
             del self.fields["assigned_consultant"]
+        # Numbers the page shows masked to this user are masked here too: left as
+        # shown, the stored number stays; typed anew, it replaces it.
+        self.masked: dict[str, str] = {}
+        if self.instance.pk and not self.instance.contact_visible_to(user):
+            for name, mask in (("mobile", mask_phone), ("id_number", mask_id_number)):
+                if stored := getattr(self.instance, name):
+                    self.masked[name] = self.initial[name] = mask(stored)
+                    self.fields[name].help_text = _(
+                        "Shown masked. Leave it as it is to keep the number, or "
+                        "type a new one."
+                    )
         self.helper = FormHelper()
         self.helper.layout = Layout(
             Row(
@@ -151,7 +163,14 @@ class CustomerForm(InputLimits, forms.ModelForm):
             raise forms.ValidationError(gettext("Enter the customer's name."))
         return name
 
+    def _kept(self, name: str) -> bool:
+        """The field was sent back masked, as shown: the stored number stays."""
+        sent = "".join(str(self.cleaned_data.get(name) or "").split())
+        return name in self.masked and sent.upper() == self.masked[name].upper()
+
     def clean_mobile(self) -> str:
+        if self._kept("mobile"):
+            return self.instance.mobile
         try:
             mobile = normalize_phone(self.cleaned_data["mobile"], mobile_only=True)
         except InvalidPhone as exc:
@@ -179,10 +198,19 @@ class CustomerForm(InputLimits, forms.ModelForm):
     def clean(self) -> dict:
         cleaned = super().clean()
         id_type = cleaned.get("id_type")
-        number = normalize_id_number(cleaned.get("id_number", ""))
+        kept = self._kept("id_number")
+        number = (
+            self.instance.id_number
+            if kept
+            else normalize_id_number(cleaned.get("id_number", ""))
+        )
         if number and not id_type:
             self.add_error("id_type", gettext("Choose the type of the document."))
-        elif id_type == Customer.IdType.RESIDENT_ID and number:
+        elif (
+            id_type == Customer.IdType.RESIDENT_ID
+            and number
+            and not (kept and id_type == self.instance.id_type)
+        ):
             try:
                 validate_resident_id(number)
             except InvalidIdNumber as exc:

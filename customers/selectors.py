@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -483,6 +484,17 @@ def household_of(*, customer: Customer, user: User) -> list[Customer]:
 # Audited fields shown masked to users who may not see the customer's numbers.
 MASKED_FIELDS = {"mobile": mask_phone, "id_number": mask_id_number}
 
+# A number in a further contact's entry ("手机号 +8618622223333", the kind in the
+# writer's language): phones are stored in E.164; a bare mainland mobile is caught too.
+_CONTACT_NUMBER = re.compile(r"(?<![\w+])\+\d{6,15}(?!\d)|(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def _contact_change(text: str, *, masked: bool) -> str:
+    """A further contact's entry with its number masked (138****8000), as the
+    customer page shows it to this user, or written as people write it."""
+    show = mask_phone if masked else format_phone
+    return _CONTACT_NUMBER.sub(lambda number: show(number[0]), str(text))
+
 
 @dataclass(frozen=True)
 class HistoryRow:
@@ -504,6 +516,9 @@ def customer_history(*, customer: Customer, user: User, page: str | int | None) 
             if masked and name in MASKED_FIELDS:
                 mask = MASKED_FIELDS[name]
                 old, new = (mask(old) if old else ""), (mask(new) if new else "")
+            elif name == "contact_points":
+                old = _contact_change(old, masked=masked)
+                new = _contact_change(new, masked=masked)
             elif name == "mobile":
                 # Stored as +8613800138000; written as people write it.
                 old, new = format_phone(old), format_phone(new)

@@ -13,7 +13,9 @@ import zipfile
 from typing import Any
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
@@ -22,7 +24,7 @@ from openpyxl.cell import WriteOnlyCell
 from crm_site import personal_data
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
-from customers.models import ContactPoint, Customer, PersonalDataRequest
+from customers.models import ContactPoint, Customer, Household, PersonalDataRequest
 from customers.personal_data import absorbed_ids
 from customers.phones import format_phone, national_digits
 
@@ -59,6 +61,10 @@ DERIVED = {"name_pinyin", "name_initials", "id_number_hash"}
 
 HIDDEN = personal_data.HIDDEN
 
+# The audit key of a further contact added or removed (customers.services.records):
+# both sides are the person's number or address, hidden like their fields.
+CONTACT_POINTS = "contact_points"
+
 
 def anonymised_label(customer: Customer) -> str:
     """The neutral name an anonymised customer gets, in the site's language: it is
@@ -91,7 +97,29 @@ def _identifying_texts(customers: list[Customer]) -> list[str]:
         "value", flat=True
     )
     texts |= {value for value in points if len(value) >= 3}
+    texts |= _past_contact_values(customers)
     return sorted(texts, key=len, reverse=True)
+
+
+def _past_contact_values(customers: list[Customer]) -> set[str]:
+    """Further contacts the person had and that were removed since: their entries
+    ("手机号 +8618622223333", contact_point_add) are the only copy left."""
+    entries = AuditEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Customer),
+        object_id__in=[customer.pk for customer in customers],
+        changes__has_key=CONTACT_POINTS,
+    ).values_list("changes", flat=True)
+    values = set()
+    for changes in entries:
+        change = changes[CONTACT_POINTS]
+        if not isinstance(change, dict):
+            continue
+        for text in (change.get("old"), change.get("new")):
+            # The kind, in the writer's language, then the value (no spaces in it).
+            value = str(text or "").rpartition(" ")[2]
+            if len(value) >= 3:
+                values.add(value)
+    return values
 
 
 def personal_data_overview(*, customer: Customer) -> dict[str, Any]:
@@ -156,6 +184,20 @@ def _clear(customer: Customer, *, label: str) -> dict[str, dict[str, str]]:
     return changes
 
 
+def _rename_households(
+    customer: Customer, absorbed: list[Customer], *, erasure: personal_data.Erasure
+) -> None:
+    """Households named after the person (household_link names a new one after its
+    principal): the customer's own, and those left behind when its members joined
+    another. One with other members is someone else's household of the same name."""
+    erased = [customer.pk, *(old.pk for old in absorbed)]
+    others = Customer.objects.filter(household=OuterRef("pk")).exclude(pk__in=erased)
+    named = Q(name__in=erasure.texts) & ~Exists(others)
+    if customer.household_id is not None:
+        named |= Q(pk=customer.household_id, name__in=erasure.texts)
+    Household.objects.filter(named).update(name=erasure.label)
+
+
 @transaction.atomic
 def customer_anonymise(
     *, actor: User, customer: Customer, reference: str, reason: str
@@ -190,15 +232,12 @@ def customer_anonymise(
         name=locked.name,
         label=anonymised_label(locked),
         texts=_identifying_texts([locked, *absorbed]),
-        fields={"name", *CLEARED_FIELDS},
+        fields={"name", CONTACT_POINTS, *CLEARED_FIELDS},
     )
     changed = personal_data.anonymise(locked, erasure=erasure)
 
-    household = locked.household
+    _rename_households(locked, absorbed, erasure=erasure)
     changes = _clear(locked, label=erasure.label)
-    if household is not None and household.name in erasure.texts:
-        household.name = erasure.label
-        household.save(update_fields=["name"])
     locked.anonymised_at, locked.anonymised_by = now, actor
     locked.save()
     for old in absorbed:

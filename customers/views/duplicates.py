@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -44,8 +45,12 @@ def _reason_labels(reasons: list[str]) -> list[str]:
     return [str(labels.get(reason, reason)) for reason in reasons]
 
 
-def _scoped_pair(request: HttpRequest, pair_pk: int) -> DuplicatePair:
-    """The pair, when the user may see both of its customers; 404 otherwise."""
+def _scoped_pair(
+    request: HttpRequest, pair_pk: int, *, for_change: bool = False
+) -> DuplicatePair:
+    """The pair, when the user may see both of its customers; 404 otherwise.
+    ``for_change``: deciding it changes both, so both must be the user's to change
+    (403 otherwise)."""
     pair = get_object_or_404(
         DuplicatePair.objects.select_related(
             "first__assigned_consultant",
@@ -60,6 +65,12 @@ def _scoped_pair(request: HttpRequest, pair_pk: int) -> DuplicatePair:
     )
     if visible.count() != 2:
         raise Http404
+    if for_change:
+        editable = Customer.objects.editable_by(request.user).filter(
+            pk__in=[pair.first_id, pair.second_id]
+        )
+        if editable.count() != 2:
+            raise PermissionDenied
     return pair
 
 
@@ -135,7 +146,8 @@ def _sides(pair: DuplicatePair, survivor_pk: str | None) -> tuple[Customer, Cust
 
 @action_required(PERMISSION)
 def duplicate_merge(request: HttpRequest, pair_pk: int) -> HttpResponse:
-    pair = _scoped_pair(request, pair_pk)
+    # The side-by-side page is a read; the merge itself changes both customers.
+    pair = _scoped_pair(request, pair_pk, for_change=request.method == "POST")
     if pair.status != DuplicatePair.Status.OPEN:
         messages.info(request, _("This pair has already been decided."))
         return redirect("customers:duplicate-list")
@@ -197,7 +209,7 @@ def duplicate_merge(request: HttpRequest, pair_pk: int) -> HttpResponse:
 @action_required(PERMISSION)
 @require_POST
 def duplicate_dismiss(request: HttpRequest, pair_pk: int) -> HttpResponse:
-    pair = _scoped_pair(request, pair_pk)
+    pair = _scoped_pair(request, pair_pk, for_change=True)
     merge_services.duplicate_dismiss(pair=pair, actor=request.user)
     messages.success(request, _("Marked as not a duplicate."))
     return redirect("customers:duplicate-list")
@@ -212,6 +224,10 @@ def merge_restore(request: HttpRequest, merge_pk: int) -> HttpResponse:
     visible = Customer.objects.visible_to(request.user)
     if not visible.filter(pk=record.survivor_id).exists():
         raise Http404
+    # Undoing changes the survivor (the absorbed record, merged, is in no scope).
+    editable = Customer.objects.editable_by(request.user)
+    if not editable.filter(pk=record.survivor_id).exists():
+        raise PermissionDenied
     try:
         absorbed = merge_services.customer_merge_restore(
             actor=request.user, record=record

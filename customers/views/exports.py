@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
+from crm_site import insight
 from crm_site.permissions import see_required
 from crm_site.replica import reads_from_replica
 from customers.forms import CustomerFilterForm
@@ -23,8 +24,20 @@ def customer_export(request: HttpRequest) -> HttpResponse:
     may come from the replica (a report); the export's record is a write, and goes
     to the primary (crm_site.replica.ReplicaRouter)."""
     form = CustomerFilterForm(request.GET, user=request.user)
-    queryset = form.filter(Customer.objects.visible_to(request.user))
-    filters = {key: request.GET[key] for key in FILTER_KEYS if request.GET.get(key)}
+    # The customers the list shows: an anonymised record is listed nowhere.
+    queryset = form.filter(Customer.objects.visible_to(request.user).identifiable())
+    # The rows behind an explorer cell, as the list shows them (its link carries
+    # ?drill=); recorded as what it selects, not as the signed token.
+    queryset, drill = insight.drill_apply(
+        request, queryset, list_url="customers:customer-list"
+    )
+    filters = {
+        key: request.GET[key]
+        for key in FILTER_KEYS
+        if request.GET.get(key) and key != "drill"
+    }
+    if drill is not None:
+        filters["drill"] = {"source": drill.source.key, "filters": drill.filters}
     try:
         content, filename, content_type = services.customer_export(
             user=request.user,

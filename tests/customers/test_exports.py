@@ -94,6 +94,18 @@ def test_export_only_contains_customers_the_user_may_see(
     assert names == ["张三"]
 
 
+def test_export_leaves_out_anonymised_customers_as_the_list_does(
+    client, sales_manager, own_customer
+):
+    gone = CustomerFactory(
+        name="已匿名", assigned_consultant=own_customer.assigned_consultant
+    )
+    Customer.objects.filter(pk=gone.pk).update(anonymised_at="2026-01-01T00:00Z")
+    client.force_login(sales_manager)
+    names = [row[0] for row in csv_rows(client.get(EXPORT, {"format": "csv"}))[1:]]
+    assert names == ["张三"]
+
+
 def test_export_headers_follow_the_active_language(client, sales_manager):
     client.force_login(sales_manager)
     with translation.override("zh-hans"):

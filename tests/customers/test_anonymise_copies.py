@@ -1,0 +1,119 @@
+"""Anonymising a customer reaches the copies of their data left in their change
+history (a further number since removed) and in households named after them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crm_site.models import AuditEntry
+from customers import services
+from customers.models import ContactPoint, Customer
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+NAME = "周小红"
+FURTHER = "+8618622223333"
+
+
+def anonymise(administrator, customer) -> None:
+    services.customer_anonymise(
+        actor=administrator, customer=customer, reference="T-1", reason="本人要求"
+    )
+
+
+def history_text(customer) -> str:
+    entries = AuditEntry.objects.filter(
+        content_type__model="customer", object_id=customer.pk
+    )
+    return json.dumps([e.changes for e in entries], ensure_ascii=False)
+
+
+def test_anonymising_hides_a_further_number_removed_before_the_request(
+    administrator, sales_manager
+):
+    customer = CustomerFactory(name=NAME, assigned_consultant=None)
+    point = services.contact_point_add(
+        actor=sales_manager,
+        customer=customer,
+        kind=ContactPoint.Kind.MOBILE,
+        value=FURTHER,
+    )
+    services.contact_point_remove(actor=sales_manager, point=point)
+    assert "18622223333" in history_text(customer)  # set-up
+    anonymise(administrator, customer)
+    text = history_text(customer)
+    assert "18622223333" not in text
+    # Who added and removed a contact, and when, stays.
+    assert text.count('"contact_points"') == 2
+
+
+def test_a_removed_further_number_is_among_the_texts_scrubbed_elsewhere(
+    consultant,
+):
+    """Other apps scrub the person's texts from what they wrote (a deal's note, a
+    notification): a number removed before the request is one of them."""
+    from customers.services.personal_data import _identifying_texts
+
+    customer = CustomerFactory(name=NAME, assigned_consultant=consultant)
+    point = services.contact_point_add(
+        actor=consultant,
+        customer=customer,
+        kind=ContactPoint.Kind.MOBILE,
+        value=FURTHER,
+    )
+    services.contact_point_remove(actor=consultant, point=point)
+    services.contact_point_add(
+        actor=consultant,
+        customer=customer,
+        kind=ContactPoint.Kind.WECHAT,
+        value="zhou_xh",
+    )
+    texts = _identifying_texts([customer])
+    # The number itself, not the entry's words around it (the kind).
+    assert [text for text in texts if FURTHER in text] == [FURTHER]
+    assert "zhou_xh" in texts
+
+
+def test_anonymising_renames_a_household_left_behind_named_after_the_person(
+    administrator, consultant
+):
+    person = CustomerFactory(name=NAME, assigned_consultant=consultant)
+    spouse = CustomerFactory(name="周杰", assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=person, other=spouse, role="spouse"
+    )
+    left = Customer.objects.get(pk=person.pk).household
+    # Later the couple joins the parents' household: theirs is left behind, empty.
+    parent = CustomerFactory(name="周父", assigned_consultant=consultant)
+    mother = CustomerFactory(name="周母", assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=parent, other=mother, role="spouse"
+    )
+    services.household_link(
+        actor=consultant, customer=parent, other=person, role="child"
+    )
+    current = Customer.objects.get(pk=person.pk).household
+    assert current.pk != left.pk and not left.members.exists()  # set-up
+    anonymise(administrator, person)
+    left.refresh_from_db()
+    current.refresh_from_db()
+    assert NAME not in left.name
+    assert current.name == "周父"  # the parents' household is not named after her
+
+
+def test_anonymising_keeps_the_household_of_someone_else_with_the_same_name(
+    administrator, consultant
+):
+    person = CustomerFactory(name=NAME, assigned_consultant=consultant)
+    namesake = CustomerFactory(name=NAME, assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant,
+        customer=namesake,
+        other=CustomerFactory(assigned_consultant=consultant),
+        role="spouse",
+    )
+    anonymise(administrator, person)
+    assert Customer.objects.get(pk=namesake.pk).household.name == NAME
