@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
+from crm_site.roles import Role
 from crm_site.validation import InputLimits, clean_date_range, parse_decimal
 from customers.forms import editable_customer_with_mobile
 from customers.models import Customer
@@ -179,6 +180,13 @@ class OpportunityOpenForm(InputLimits, forms.Form):
         label=_("Project"), queryset=Project.objects.filter(is_active=True)
     )
 
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only a project the user's team sells (sessions.projects_visible_to).
+        self.fields["project"].queryset = projects_visible_to(user).filter(
+            is_active=True
+        )
+
 
 class StageMoveForm(InputLimits, forms.Form):
     stage = forms.ChoiceField(label=_("Move to"), choices=Opportunity.Stage.choices)
@@ -207,6 +215,10 @@ class StageMoveForm(InputLimits, forms.Form):
             Opportunity.Stage.PAID,
         ):
             allowed = set()
+        if opportunity.stage == Opportunity.Stage.RESERVED and opportunity.unit_id:
+            # A deal holding a unit goes back to visited by releasing the unit (its
+            # own step, asked first): never at visited with the unit still held.
+            allowed = allowed - {Opportunity.Stage.VISITED}
         self.fields["stage"].choices = [
             (value, label)
             for value, label in Opportunity.Stage.choices
@@ -220,6 +232,32 @@ class StageMoveForm(InputLimits, forms.Form):
         ):
             self.add_error("lost_reason", gettext("Say why the deal was lost."))
         return cleaned
+
+
+class ReassignForm(InputLimits, forms.Form):
+    """A manager hands a protected registration to a consultant of their team."""
+
+    consultant = forms.ModelChoiceField(
+        label=_("Consultant"), queryset=User.objects.none()
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=200,
+        error_messages={"required": _("Give the reason for the reassignment.")},
+    )
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # What the customer panel offers (sales.panels.team_consultant_choices).
+        self.fields["consultant"].queryset = (
+            User.objects.filter(
+                is_active=True,
+                groups__name=Role.CONSULTANT.value,
+                team_id=user.team_id,
+            )
+            if user.team_id
+            else User.objects.none()
+        )
 
 
 class DiscountForm(InputLimits, forms.Form):

@@ -41,6 +41,7 @@ from sales.models import (
     Receipt,
     StageChange,
 )
+from sales.services.money import RECEIVING_STAGES
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
 
@@ -106,11 +107,13 @@ def receipts_in(
 
 
 def overdue_payments(*, user: User, project_id: int | None) -> QuerySet[PaymentItem]:
-    """Instalments past their due date and not fully received."""
+    """Instalments past their due date and not fully received, of deals still
+    receiving money: a cancelled deal's money is settled by its refund instead."""
     return PaymentItem.objects.filter(
         deal_filter(overview.scope_key(user), user, project_id, "opportunity__"),
         due_date__lt=timezone.localdate(),
         received__lt=F("amount"),
+        opportunity__stage__in=RECEIVING_STAGES,
     )
 
 

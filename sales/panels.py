@@ -12,6 +12,7 @@ from crm_site.models import User
 from crm_site.roles import Role
 from customers.models import Customer
 from sales.models import Opportunity, OwnershipEvent, Registration
+from sales.selectors import registrations_reassignable_by
 
 
 def team_consultant_choices(team_id: int) -> list[tuple[int, str]]:
@@ -65,7 +66,18 @@ def customer_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
     consultants = (
         team_consultant_choices(user.team_id) if can_reassign and user.team_id else []
     )
+    # Only the protections this manager may hand over (another team's is theirs).
+    reassignable = (
+        set(
+            registrations_reassignable_by(user)
+            .filter(pk__in=[r.pk for r in registrations])
+            .values_list("pk", flat=True)
+        )
+        if consultants and registrations
+        else set()
+    )
     for registration in registrations:
+        registration.reassignable = registration.pk in reassignable
         # The reassign select, built here: a team can have hundreds of consultants.
         # Each option was escaped by format_html when the list was cached.
         registration.reassign_options = mark_safe(

@@ -16,6 +16,7 @@ from django.db.models import (
     OuterRef,
     Prefetch,
     Q,
+    QuerySet,
     Sum,
     Value,
 )
@@ -33,9 +34,28 @@ from sales.models import (
     DiscountRequest,
     Opportunity,
     Project,
+    Registration,
     StageChange,
     Unit,
 )
+from sales.services.sessions import projects_visible_to
+
+
+def registrations_reassignable_by(user: User) -> QuerySet[Registration]:
+    """Registrations a manager may hand over: at a project their team sells, of a
+    customer they see, and protected by their own team's consultant or by a channel
+    partner's broker (taken over on the visit). Another team's protection is that
+    team's, even where both teams sell (撞单); who sees every customer decides all."""
+    qs = Registration.objects.filter(
+        project__in=projects_visible_to(user),
+        customer__in=Customer.objects.visible_to(user),
+    )
+    if user.has_perm("customers.scope_all"):
+        return qs
+    holders = Q(groups__name=Role.CHANNEL_PARTNER.value)
+    if user.team_id:
+        holders |= Q(team_id=user.team_id)
+    return qs.filter(consultant__in=User.objects.filter(holders))
 
 
 def my_customers_by_stage(*, user: User) -> dict[str, int]:
@@ -307,6 +327,7 @@ def my_day(*, user: User) -> dict:
     the next seven days (a logged visit or call renews them; already lapsed ones are
     the pool's), customers who just returned to the pool (claim), open deals by stage."""
     from sales.models import OwnershipEvent, Registration
+    from sales.services.ownership import pool_claimable
 
     today = timezone.localdate()
     now = timezone.now()
@@ -362,7 +383,9 @@ def my_day(*, user: User) -> dict:
         OwnershipEvent.objects.filter(
             kind=OwnershipEvent.Kind.LAPSED,
             at__gte=now - timedelta(days=1),
-            customer__assigned_consultant__isnull=True,
+            # What the pool lists and a claim allows: not merged away, anonymised,
+            # a buyer or an owner (a subquery, no extra query).
+            customer__in=pool_claimable(),
         )
         .select_related("customer", "project")
         .order_by("-at")[:20]
@@ -494,7 +517,9 @@ SUBSCRIPTION_STAGES = (
 
 
 def printable_documents(deal: Opportunity) -> list[str]:
-    if deal.unit_id is None:
+    # A lost deal gave its unit back (it keeps unit_id as a record): a sheet naming
+    # the buyer for that unit must not print any more.
+    if deal.unit_id is None or deal.stage == Opportunity.Stage.LOST:
         return []
     if deal.stage in SUBSCRIPTION_STAGES:
         return ["selection", "subscription"]

@@ -41,6 +41,7 @@ from sales.forms import (
     PaymentPlanForm,
     PricePlanForm,
     ProtectionRuleForm,
+    ReassignForm,
     ReceiptForm,
     ReserveForm,
     StageMoveForm,
@@ -52,7 +53,6 @@ from sales.models import (
     DiscountRequest,
     Opportunity,
     Project,
-    Registration,
     StageChange,
     Unit,
     UnitHold,
@@ -89,9 +89,9 @@ def sales_home(request: HttpRequest) -> HttpResponse:
             "my_total": sum(by_stage.values()),
             "pool_size": selectors.public_pool_size(),
             "recent": recent,
-            "projects": Project.objects.filter(is_active=True).prefetch_related(
-                "buildings"
-            ),
+            "projects": projects_visible_to(request.user)
+            .filter(is_active=True)
+            .prefetch_related("buildings"),
             "deal_counts": selectors.open_deal_counts(user=request.user),
             "team": selectors.team_workload(user=request.user)
             if request.user.has_perm("sales.view_sales_management")
@@ -124,17 +124,37 @@ def _grid_context(request: HttpRequest, building: Building) -> dict:
     }
 
 
+def _visible_building(request: HttpRequest, pk: int) -> Building:
+    """A building of a project the user's team sells (404 otherwise)."""
+    return get_object_or_404(
+        Building.objects.select_related("project").filter(
+            project__in=projects_visible_to(request.user)
+        ),
+        pk=pk,
+    )
+
+
+def _visible_unit(request: HttpRequest, pk: int) -> Unit:
+    """A unit of a project the user's team sells (404 otherwise)."""
+    return get_object_or_404(
+        Unit.objects.select_related("building__project").filter(
+            building__project__in=projects_visible_to(request.user)
+        ),
+        pk=pk,
+    )
+
+
 @see_required("sales.view_sales_desk")
 @prepared_statements
 def building_grid(request: HttpRequest, pk: int) -> HttpResponse:
-    building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
+    building = _visible_building(request, pk)
     return render(request, "sales/building_grid.html", _grid_context(request, building))
 
 
 @see_required("sales.view_sales_desk")
 def building_grid_cells(request: HttpRequest, pk: int) -> HttpResponse:
     """The grid alone: the page re-fetches it every few seconds so the office screen stays current."""
-    building = get_object_or_404(Building.objects.select_related("project"), pk=pk)
+    building = _visible_building(request, pk)
     return render(
         request, "sales/building_grid.html#grid", _grid_context(request, building)
     )
@@ -162,7 +182,7 @@ def building_create(request: HttpRequest) -> HttpResponse:
 
 @see_required("sales.view_sales_desk")
 def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    unit = get_object_or_404(Unit.objects.select_related("building__project"), pk=pk)
+    unit = _visible_unit(request, pk)
     hold = (
         UnitHold.objects.filter(unit=unit, status=UnitHold.Status.ACTIVE)
         .select_related("opportunity__customer", "held_by")
@@ -197,7 +217,7 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("sales.use_sales")
 @require_POST
 def unit_reserve(request: HttpRequest, pk: int) -> HttpResponse:
-    unit = get_object_or_404(Unit.objects.select_related("building__project"), pk=pk)
+    unit = _visible_unit(request, pk)
     form = ReserveForm(request.POST, user=request.user, project=unit.building.project)
     if not form.is_valid():
         for error in form.errors.values():
@@ -305,11 +325,11 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     if stage in Opportunity.Stage.values:
         qs = qs.filter(stage=stage)
     project = request.GET.get("project", "")
-    if project.isdigit():
-        qs = qs.filter(project_id=int(project))
+    if project_id := parse_id(project):
+        qs = qs.filter(project_id=project_id)
     consultant = request.GET.get("consultant", "")
-    if consultant.isdigit():
-        qs = qs.filter(consultant_id=int(consultant))
+    if consultant_id := parse_id(consultant):
+        qs = qs.filter(consultant_id=consultant_id)
     reached = _reached_filter(request)
     if reached:
         qs = qs.filter(
@@ -596,7 +616,7 @@ def opportunity_open(request: HttpRequest, customer_pk: int) -> HttpResponse:
     customer = get_object_or_404(
         Customer.objects.editable_by(request.user), pk=customer_pk
     )
-    form = OpportunityOpenForm(request.POST or None)
+    form = OpportunityOpenForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         project = form.cleaned_data["project"]
         if ownership.protected_by_another(
@@ -1072,7 +1092,9 @@ def pool_list(request: HttpRequest) -> HttpResponse:
     page = paginate(qs.ranked(), page=request.GET.get("page"))
     for customer in page.items:
         customer.mobile_display = customer.mobile_for(request.user)
-    projects = list(Project.objects.filter(is_active=True).order_by("name"))
+    projects = list(
+        projects_visible_to(request.user).filter(is_active=True).order_by("name")
+    )
     claimed = ownership.claims_today_by_project(request.user)
     rules = ownership.current_rules(projects)
     return render(
@@ -1095,8 +1117,11 @@ def pool_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def pool_claim(request: HttpRequest, customer_pk: int) -> HttpResponse:
     customer = get_object_or_404(ownership.pool_queryset(), pk=customer_pk)
+    # Only at a project the user's team sells: the pool page offers no other.
     project = get_object_or_404(
-        Project, pk=parse_id(request.POST.get("project")) or 0, is_active=True
+        projects_visible_to(request.user),
+        pk=parse_id(request.POST.get("project")) or 0,
+        is_active=True,
     )
     if not request.user.has_perm("customers.scope_own"):
         raise PermissionDenied
@@ -1122,24 +1147,22 @@ def pool_claim(request: HttpRequest, customer_pk: int) -> HttpResponse:
 @require_POST
 def registration_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     registration = get_object_or_404(
-        Registration.objects.select_related("customer"),
+        selectors.registrations_reassignable_by(request.user).select_related(
+            "customer"
+        ),
         pk=pk,
-        customer__in=Customer.objects.visible_to(request.user),
     )
-    target = get_object_or_404(
-        User.objects.filter(is_active=True, team_id=request.user.team_id),
-        pk=request.POST.get("consultant") or 0,
-    )
-    reason = request.POST.get("reason", "").strip()[:200]
-    if not reason:
-        messages.error(request, _("Give the reason for the reassignment."))
+    form = ReassignForm(request.POST, user=request.user)
+    if not form.is_valid():
+        _form_errors_to_messages(request, form)
         return redirect(registration.customer)
+    target = form.cleaned_data["consultant"]
     try:
         ownership.registration_reassign(
             actor=request.user,
             registration=registration,
             consultant=target,
-            reason=reason,
+            reason=form.cleaned_data["reason"],
         )
     except ownership.ClaimRefused as exc:
         messages.error(request, str(exc))

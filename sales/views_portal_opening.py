@@ -31,6 +31,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from crm_site import live
 from crm_site.permissions import owner_required
+from crm_site.validation import parse_id
 from sales.models import Selection, SelectionSession, SessionEntry, SessionUnit, Unit
 from sales.opening_lane import SOLD_WORDS, answer_data, choose, grid_url, seen_of
 from sales.portal import ONLINE_MODES
@@ -197,8 +198,7 @@ def opening_session(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("unit__building")
         .order_by("selected_at")
     )
-    taken_text = request.GET.get("taken", "")
-    taken = int(taken_text) if taken_text.isdigit() else None
+    taken = parse_id(request.GET.get("taken"))
     may_choose = (
         session.status == SelectionSession.Status.OPEN
         and len(chosen) < session.units_per_buyer

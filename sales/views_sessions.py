@@ -21,6 +21,7 @@ from crm_site.confirm import Confirmation
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.templatetags.money import yuan
+from crm_site.validation import parse_id
 from sales import selectors
 from sales.forms_sessions import CallForm, CloseForm, SelectForm, SessionForm
 from sales.models import Selection, SelectionSession, SessionEntry, Unit
@@ -218,10 +219,7 @@ def session_console(request: HttpRequest, pk: int) -> HttpResponse:
     context = _console_context(request, session)
     context["grid"] = service.session_grid(session=session)
     context["recent"] = _recent_sales(session)
-    printed = request.GET.get("printed", "")
-    context["printed"] = (
-        int(printed) if printed.isdigit() and len(printed) < 12 else None
-    )
+    context["printed"] = parse_id(request.GET.get("printed"))
     return render(request, "sales/session_console.html", context)
 
 

@@ -554,6 +554,9 @@ def current_rules(projects: list[Project]) -> dict[int, ProtectionRule]:
 def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registration:
     """Claim a pool customer at a project, within the day's cap. A buyer or an owner
     is never claimed: their consultant and the service desk look after them."""
+    # One claim per claimant at a time: two claims of different customers (two tabs)
+    # would otherwise both count the day's claims before either is written.
+    list(User.objects.select_for_update().filter(pk=actor.pk).values_list("pk"))
     # One decision per customer at a time (registration_create takes the same lock):
     # a subscription recorded meanwhile is seen below.
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -595,10 +598,19 @@ def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registra
 def registration_reassign(
     *, actor: User, registration: Registration, consultant: User, reason: str
 ) -> Registration:
-    """A manager moves a protected customer to another consultant, with a reason."""
+    """A manager moves a protected customer to another consultant, with a reason; the
+    customer's open deals at the project go with them (each change audited)."""
     registration = Registration.objects.select_for_update().get(pk=registration.pk)
     if registration.status != Registration.Status.PROTECTED:
         raise ClaimRefused(_("This registration is no longer protected."))
+    open_deals = Opportunity.objects.filter(
+        customer_id=registration.customer_id,
+        project_id=registration.project_id,
+        stage__in=Opportunity.OPEN_STAGES,
+    )
+    # The deals before the customer (registration_create), in the order the deal
+    # services take them: a subscription at the same moment waits, never deadlocks.
+    list(open_deals.select_for_update().values_list("pk"))
     Registration.objects.filter(pk=registration.pk).update(
         status=Registration.Status.ENDED, ended_at=timezone.now()
     )
@@ -609,6 +621,12 @@ def registration_reassign(
         consultant=consultant,
         basis=Registration.Basis.REASSIGN,
         reason=reason,
+    )
+    # The deal at the project is worked by whoever protects the customer there (one
+    # open deal per customer and project). Commission already accrued stays with the
+    # consultant who earned it (commission_accrue keeps its row).
+    audited_update(
+        open_deals.exclude(consultant=consultant), actor=actor, consultant=consultant
     )
     if _outside_partner(registration.consultant):
         # A channel partner's broker learns that sales took the customer over, never
