@@ -47,6 +47,7 @@ from sales.services.deals import (
     _set_unit_status,
 )
 from sales.services.money import _sales_managers_of
+from sales.services.ownership import protected_by_another
 from sales.signals import deal_cancelled
 
 ZERO = Decimal("0")
@@ -160,10 +161,10 @@ def deal_change_request(
         if new_unit.status != Unit.Status.AVAILABLE:
             raise UnitUnavailable(new_unit)
         _refuse_session_unit(new_unit)  # sold only in its selection session
-    if kind == DealChange.Kind.CHANGE_BUYER and (
-        new_customer is None or new_customer.pk == opportunity.customer_id
-    ):
-        raise ValidationError(_("Choose the new buyer."))
+    if kind == DealChange.Kind.CHANGE_BUYER:
+        if new_customer is None or new_customer.pk == opportunity.customer_id:
+            raise ValidationError(_("Choose the new buyer."))
+        _refuse_protected_buyer(opportunity, new_customer)
     change = DealChange.objects.create(
         opportunity=opportunity,
         kind=kind,
@@ -188,8 +189,19 @@ def deal_change_request(
                 customer=opportunity.customer.name,
             ),
             url="/sales/approvals/",
+            about=[opportunity.customer],
         )
     return change
+
+
+def _refuse_protected_buyer(deal: Opportunity, customer: Customer) -> None:
+    """A change of buyer keeps the deal its consultant's: refused for a customer a
+    colleague protects at the project, as opening a deal for them is (the colleague's
+    registration is reassigned first)."""
+    if protected_by_another(
+        customer=customer, project=deal.project, user=deal.consultant
+    ):
+        raise ValidationError(_("This customer is protected at this project."))
 
 
 def _log(deal: Opportunity, actor: User, entry, customer: Customer | None = None):
@@ -386,6 +398,8 @@ def _change_buyer(
     money = settlement(deal=deal, kind=DealChange.Kind.CHANGE_BUYER)
     old_customer = deal.customer
     new_customer = Customer.objects.get(pk=change.new_customer_id)
+    # Protected by a colleague since the request: the manager is told so, nothing changes.
+    _refuse_protected_buyer(deal, new_customer)
     before = snapshot(deal, ["customer"])
     deal.customer = new_customer
     _save_deal(deal, actor, ["customer"], before)

@@ -2,6 +2,10 @@
 
 One unit, one buyer: every change of a unit's status locks the unit row first
 (SELECT ... FOR UPDATE), and the database refuses a second active hold on a unit.
+
+Locks are taken in one order everywhere: the deal, then its unit, then the unit's
+hold (and a plan's lines after the deal). Two people acting on one deal at once then
+wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site import events, webhooks
-from crm_site.audit import audit_change, snapshot
-from crm_site.models import User
+from crm_site.audit import audit_change, audit_record, diff, snapshot
+from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
 from customers.models import Customer
 from customers.services import interaction_log
@@ -41,12 +45,23 @@ class UnitUnavailable(Exception):
 def opportunity_open(
     *, actor: User, customer: Customer, project: Project, consultant: User | None = None
 ) -> Opportunity:
-    """Open a deal for a customer at a project (one open deal per customer and project)."""
-    existing = (
-        Opportunity.objects.select_for_update()
-        .filter(customer=customer, project=project, stage__in=Opportunity.OPEN_STAGES)
-        .first()
+    """Open a deal for a customer at a project (one open deal per customer and project).
+
+    There is no row to lock before the deal exists: two at once (a double click, a
+    consultant and a manager) lock the customer row, then look again, so the second
+    finds the first's deal. An existing deal is looked for before that lock:
+    subscribing locks the deal, then its customer, and this must not wait the other
+    way round. FOR NO KEY UPDATE: rows that merely point at the customer (its
+    timeline) are not blocked."""
+    open_deals = Opportunity.objects.select_for_update().filter(
+        customer=customer, project=project, stage__in=Opportunity.OPEN_STAGES
     )
+    existing = open_deals.first()
+    if existing is None:
+        Customer.objects.select_for_update(no_key=True).values_list("pk").get(
+            pk=customer.pk
+        )
+        existing = open_deals.first()
     if existing is not None:
         return existing
     opportunity = Opportunity.objects.create(
@@ -54,6 +69,12 @@ def opportunity_open(
         project=project,
         consultant=consultant or actor,
         campaign_id=attribution.campaign_for(customer=customer),
+    )
+    audit_record(
+        actor=actor,
+        instance=opportunity,
+        action=AuditEntry.Action.CREATE,
+        changes=diff(opportunity, dict.fromkeys(Opportunity.AUDITED_FIELDS, "")),
     )
     interaction_log(
         customer=customer,
@@ -82,12 +103,12 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
     Two consultants at the same moment: the second waits for the first's row lock,
     then finds the unit no longer available and is refused.
     """
+    opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     locked = (
         Unit.objects.select_for_update()
         .select_related("building__project")
         .get(pk=unit.pk)
     )
-    opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     if locked.building.project_id != opportunity.project_id:
         raise ValidationError(_("The unit belongs to another project than the deal."))
     if locked.status != Unit.Status.AVAILABLE:
@@ -109,8 +130,10 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
     except IntegrityError:
         raise UnitUnavailable(locked) from None
     _set_unit_status(locked, Unit.Status.RESERVED)
+    before = snapshot(opportunity, ["unit"])
     opportunity.unit = locked
     opportunity.save(update_fields=["unit"])
+    audit_change(actor=actor, instance=opportunity, before=before)
     opportunity.move_to(
         Opportunity.Stage.RESERVED,
         actor=actor,
@@ -168,18 +191,29 @@ def _end_hold(hold: UnitHold, status: str) -> None:
 
 @transaction.atomic
 def unit_release(*, actor: User | None, hold: UnitHold, expired: bool = False) -> bool:
-    """End an active hold and put the unit back on sale. Repeating it does nothing."""
+    """End an active hold and put the unit back on sale. Repeating it does nothing.
+
+    Locks the deal, the unit, then the hold, as subscribing does (a hold never
+    changes its deal or unit, and an ended hold never becomes active again)."""
+    if hold.status != UnitHold.Status.ACTIVE:
+        return False
+    opportunity = Opportunity.objects.select_for_update().get(pk=hold.opportunity_id)
+    unit = (
+        Unit.objects.select_for_update(of=("self",))
+        .select_related("building__project")
+        .get(pk=hold.unit_id)
+    )
     hold = UnitHold.objects.select_for_update().get(pk=hold.pk)
     if hold.status != UnitHold.Status.ACTIVE:
         return False
-    unit = Unit.objects.select_for_update().get(pk=hold.unit_id)
     _end_hold(hold, UnitHold.Status.EXPIRED if expired else UnitHold.Status.RELEASED)
     if unit.status == Unit.Status.RESERVED:
         _set_unit_status(unit, Unit.Status.AVAILABLE)
-    opportunity = Opportunity.objects.select_for_update().get(pk=hold.opportunity_id)
+    if opportunity.unit_id == unit.pk:
+        opportunity.unit = unit  # read with its building: the audit names it
     # A discount is granted for the unit it was asked on (its floor price, the
     # manager's decision): it ends with the hold, and a waiting request with it.
-    before = snapshot(opportunity, ["discount_percent"])
+    before = snapshot(opportunity, ["unit", "discount_percent"])
     opportunity.unit = None
     opportunity.discount_percent = Decimal("0")
     opportunity.save(update_fields=["unit", "discount_percent"])
@@ -205,18 +239,20 @@ def unit_release(*, actor: User | None, hold: UnitHold, expired: bool = False) -
 
 def holds_expire(*, now=None, limit: int = 500) -> int:
     """Release every hold past its deadline. Safe to run twice or concurrently: each
-    hold is claimed with SKIP LOCKED and re-checked under the lock."""
+    hold is re-checked under unit_release's locks, deal first as subscribing takes
+    them (claiming the hold first would deadlock with a subscription). One
+    transaction per hold: a batch holding many deals' locks at once could wait in a
+    circle with a consultant working on one of them."""
     now = now or timezone.now()
     released = 0
     while True:
-        with transaction.atomic():
-            due = list(
-                UnitHold.objects.select_for_update(skip_locked=True)
-                .filter(status=UnitHold.Status.ACTIVE, held_until__lte=now)
-                .order_by("held_until")[:limit]
-            )
-            for hold in due:
-                released += unit_release(actor=None, hold=hold, expired=True)
+        due = list(
+            UnitHold.objects.filter(
+                status=UnitHold.Status.ACTIVE, held_until__lte=now
+            ).order_by("held_until", "pk")[:limit]
+        )
+        for hold in due:
+            released += unit_release(actor=None, hold=hold, expired=True)
         if len(due) < limit:
             return released
 
@@ -246,10 +282,12 @@ def unit_subscribe(
     else:
         _subscribe_checks(opportunity, unit, because)
         _set_unit_status(unit, Unit.Status.SUBSCRIBED)
+    before = snapshot(opportunity, ["agreed_price"])
     opportunity.agreed_price = quote(
         unit=unit, discount_percent=opportunity.discount_percent
     ).price
     opportunity.save(update_fields=["agreed_price"])
+    audit_change(actor=actor, instance=opportunity, before=before)
     opportunity.move_to(Opportunity.Stage.SUBSCRIBED, actor=actor, because=because)
     if opportunity.customer.stage == Customer.Stage.PROSPECT:
         from customers.services import customer_update

@@ -226,6 +226,7 @@ def deposit_refund_request(
                 amount=deposit.amount,
             ),
             url=url,
+            about=[deposit.customer],
         )
     return refund
 
@@ -265,6 +266,7 @@ def deposit_refund_decide(
             user=refund.requested_by,
             entry=sales_events.DEPOSIT_REFUND_REJECTED(customer=deposit.customer.name),
             url=url,
+            about=[deposit.customer],
         )
         return refund
     deposit_before = snapshot(deposit, ["status"])
@@ -285,5 +287,6 @@ def deposit_refund_decide(
         user=refund.requested_by,
         entry=sales_events.DEPOSIT_REFUND_APPROVED(customer=deposit.customer.name),
         url=url,
+        about=[deposit.customer],
     )
     return refund

@@ -12,8 +12,8 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm_site.audit import audit_change, snapshot
-from crm_site.models import User
+from crm_site.audit import audit_change, audit_record, snapshot
+from crm_site.models import AuditEntry, User
 from crm_site.notifications import notify
 from crm_site.roles import Role
 from customers.services import interaction_log
@@ -84,6 +84,7 @@ def discount_request(
                     customer=opportunity.customer.name,
                 ),
                 url="/sales/approvals/",
+                about=[opportunity.customer],
             )
     return request
 
@@ -240,6 +241,7 @@ def payment_plan_create(
         start=start or timezone.localdate(),
         deposit=deposit,
     )
+    old_plan = _plan_text(opportunity.payment_items.order_by("sequence"))
     opportunity.payment_items.exclude(pk=getattr(applied, "pk", None)).delete()
     if applied is not None:
         lines = lines[1:]
@@ -254,7 +256,25 @@ def payment_plan_create(
         )
         for n, line in enumerate(lines, start=first)
     )
-    return [applied, *created] if applied is not None else created
+    plan = [applied, *created] if applied is not None else created
+    # What the buyer owes and when: who replaced which plan stays on the deal's trail.
+    new_plan = _plan_text(plan)
+    if new_plan != old_plan:
+        audit_record(
+            actor=actor,
+            instance=opportunity,
+            action=AuditEntry.Action.UPDATE,
+            changes={"payment_items": {"old": old_plan, "new": new_plan}},
+        )
+    return plan
+
+
+def _plan_text(items) -> str:
+    """A plan's lines as the audit trail keeps them: number, kind, due date, amount."""
+    return "; ".join(
+        f"{item.sequence}. {item.kind} {item.due_date:%Y-%m-%d} {item.amount:.2f}"
+        for item in items
+    )
 
 
 # The stages at which money comes in (paid in full: a correction of its last line).
@@ -277,12 +297,12 @@ def receipt_record(
 ) -> Receipt:
     """Money in. The deal becomes paid in full when every item is received and the
     contract is signed."""
-    item = (
-        PaymentItem.objects.select_for_update()
-        .select_related("opportunity")
-        .get(pk=item.pk)
-    )
-    if item.opportunity.stage not in RECEIVING_STAGES:
+    # The deal first, then its line, as a change of the deal (its plan re-cut) and
+    # a new plan lock them: the other way round the two would deadlock.
+    opportunity = Opportunity.objects.select_for_update().get(pk=item.opportunity_id)
+    item = PaymentItem.objects.select_for_update().get(pk=item.pk)
+    item.opportunity = opportunity
+    if opportunity.stage not in RECEIVING_STAGES:
         # A cancelled deal's money is settled by its refund, not by more receipts.
         raise ValidationError(
             _("Money is received on a subscribed or contracted deal only.")
@@ -303,7 +323,6 @@ def receipt_record(
         recorded_by=actor,
     )
     PaymentItem.objects.filter(pk=item.pk).update(received=F("received") + amount)
-    opportunity = Opportunity.objects.select_for_update().get(pk=item.opportunity_id)
     totals = opportunity.payment_items.aggregate(due=Sum("amount"), got=Sum("received"))
     if (
         opportunity.stage == Opportunity.Stage.CONTRACTED

@@ -40,6 +40,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site import live
+from crm_site.audit import audit_change, snapshot
 from crm_site.compiled import KeyLookup
 from crm_site.models import User
 from sales import events as sales_events
@@ -315,7 +316,7 @@ def selection_complete(selection_id: int) -> Selection:
         Selection.objects.select_for_update(of=("self",))
         .select_related(
             "session",
-            "unit",
+            "unit__building__project",  # named in the deal's audit entry
             "entry__deposit__customer",
             "entry__deposit__project",
             "entry__deposit__consultant",
@@ -351,8 +352,10 @@ def selection_complete(selection_id: int) -> Selection:
                 receipt=deposit.receipt_number, number=deposit.queue_number
             ),
         )
+    before = snapshot(deal, ["unit"])
     deal.unit = unit
     deal.save(update_fields=["unit"])
+    audit_change(actor=signer, instance=deal, before=before)
     deal = unit_subscribe(
         actor=signer,
         opportunity=deal,

@@ -38,8 +38,11 @@ ON_SITE = Selection.Channel.ON_SITE
 # Statements of one online selection (deal opened, two stage moves with their audit,
 # history and timeline entries, the payment item and receipt, the deposit applied).
 # 67 before the entry and its deposit were locked at once, 62 after; 63 since the
-# claim and the paperwork are two steps (the paperwork reads its selection again).
-SELECTION_QUERY_BUDGET = 63
+# claim and the paperwork are two steps (the paperwork reads its selection again);
+# 68 since the paperwork audits the deal's opening, unit and price and opening a
+# deal locks its customer (one open deal per customer and project). The claim, what
+# the rush waits for, is unchanged.
+SELECTION_QUERY_BUDGET = 68
 # Statements of the claim alone, what a buyer's phone waits for in the rush: the
 # entry with its session, deposit and pending refund, both limits counted at once,
 # the unit locked if offered, the buyer's open deal, the unit's status and its
