@@ -3,7 +3,9 @@ and partner registrations follow the surviving customer, and come back on undo.
 
 A campaign the survivor is already a member of keeps the absorbed customer's
 membership where it was; a friend is referred once, so when the survivor was already
-referred, the absorbed customer's referral stays where it was."""
+referred, the absorbed customer's referral stays where it was. A referral between the
+two records stays where it was too: moved, it would make the person their own
+referrer."""
 
 from __future__ import annotations
 
@@ -25,10 +27,14 @@ def _responses(absorbed, survivor):
     return Response.objects.filter(member__in=_memberships(absorbed, survivor))
 
 
+def _referrals_made(absorbed, survivor):
+    return Referral.objects.filter(referrer=absorbed).exclude(friend=survivor)
+
+
 def _friend_referrals(absorbed, survivor):
     if Referral.objects.filter(friend=survivor).exists():
         return Referral.objects.none()
-    return Referral.objects.filter(friend=absorbed)
+    return Referral.objects.filter(friend=absorbed).exclude(referrer=survivor)
 
 
 def _move_points(ids: list[int], customer) -> None:
@@ -81,11 +87,19 @@ def connect() -> None:
                 "is already a member, the absorbed's membership stays where it was.",
                 rows=_memberships,
             ),
-            moved("marketing.referral.referrer", key="marketing.referral.referrer"),
+            merged(
+                "marketing.referral.referrer",
+                rule="A customer never refers themselves: the absorbed customer's "
+                "referral of the survivor stays where it was (no reward on their "
+                "own deal); the others follow the survivor.",
+                rows=_referrals_made,
+                key="marketing.referral.referrer",
+            ),
             merged(
                 "marketing.referral.friend",
                 rule="A friend is referred once: when the survivor was already "
-                "referred, the absorbed customer's referral stays where it was.",
+                "referred, the absorbed customer's referral stays where it was; so "
+                "does one by the survivor (a customer never refers themselves).",
                 rows=_friend_referrals,
                 key="marketing.referral.friend",
             ),

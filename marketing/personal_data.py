@@ -5,6 +5,12 @@ Registered in MarketingConfig.ready().
 Memberships and responses hold no personal information beyond the link and stay for
 the campaigns' figures; invitations not yet sent are withdrawn. Referral rewards and
 partner commissions are accounting records.
+
+A merge leaves some rows on the absorbed record (a campaign membership the survivor
+already had, with its invitations and responses; a referral of a friend referred
+twice, or between the two records; the club membership): those sections read the
+person's absorbed records too. Partner registrations, recommendations and points
+entries all follow the survivor.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm_site.personal_data import Erasure, Section, register, rows
+from customers.personal_data import absorbed_ids
 from marketing.models import (
     CampaignMember,
     ClubMember,
@@ -28,9 +35,26 @@ from marketing.models import (
 )
 
 
+def _person(customer: Any) -> list[int]:
+    """The customer and the records merged into them: one person."""
+    return [customer.pk, *absorbed_ids(customer)]
+
+
+def _members_of(customer: Any) -> QuerySet:
+    return CampaignMember.objects.filter(customer_id__in=_person(customer))
+
+
+def _invitations_of(customer: Any) -> QuerySet:
+    return Invitation.objects.filter(member__customer_id__in=_person(customer))
+
+
+def _responses_of(customer: Any) -> QuerySet:
+    return Response.objects.filter(customer_id__in=_person(customer))
+
+
 def _members(customer: Any) -> list[dict]:
     return rows(
-        CampaignMember.objects.filter(customer=customer).order_by("added_at", "pk"),
+        _members_of(customer).order_by("added_at", "pk"),
         [
             ("campaign__name", _("campaign")),
             ("campaign__kind", _("type")),
@@ -40,17 +64,16 @@ def _members(customer: Any) -> list[dict]:
 
 
 def _kept_members(customer: Any) -> dict[str, int]:
+    ids = _person(customer)
     return {
-        "members": CampaignMember.objects.filter(customer=customer).count()
-        + Response.objects.filter(customer=customer).count()
+        "members": CampaignMember.objects.filter(customer_id__in=ids).count()
+        + Response.objects.filter(customer_id__in=ids).count()
     }
 
 
 def _invitations(customer: Any) -> list[dict]:
     return rows(
-        Invitation.objects.filter(member__customer=customer).order_by(
-            "created_at", "pk"
-        ),
+        _invitations_of(customer).order_by("created_at", "pk"),
         [
             ("campaign__name", _("campaign")),
             "channel",
@@ -61,14 +84,16 @@ def _invitations(customer: Any) -> list[dict]:
 
 
 def _anonymise_invitations(customer: Any, *, erasure: Erasure) -> int:
-    return Invitation.objects.filter(
-        member__customer=customer, status=Invitation.Status.PENDING
-    ).update(status=Invitation.Status.WITHDRAWN)
+    return (
+        _invitations_of(customer)
+        .filter(status=Invitation.Status.PENDING)
+        .update(status=Invitation.Status.WITHDRAWN)
+    )
 
 
 def _responses(customer: Any) -> list[dict]:
     return rows(
-        Response.objects.filter(customer=customer).order_by("at", "pk"),
+        _responses_of(customer).order_by("at", "pk"),
         [
             ("campaign__name", _("campaign")),
             "kind",
@@ -80,7 +105,8 @@ def _responses(customer: Any) -> list[dict]:
 
 
 def _referrals_of(customer: Any) -> QuerySet:
-    return Referral.objects.filter(Q(referrer=customer) | Q(friend=customer))
+    ids = _person(customer)
+    return Referral.objects.filter(Q(referrer_id__in=ids) | Q(friend_id__in=ids))
 
 
 def _referrals(customer: Any) -> list[dict]:
@@ -125,6 +151,15 @@ def _partner_registrations(customer: Any) -> list[dict]:
     )
 
 
+def _anonymise_partner_registrations(customer: Any, *, erasure: Erasure) -> int:
+    # The name the broker typed: the commission needs the link, not the name.
+    return (
+        PartnerRegistration.objects.filter(customer=customer)
+        .exclude(name_given="")
+        .update(name_given="")
+    )
+
+
 def _kept_partner_registrations(customer: Any) -> dict[str, int]:
     return {"partners": PartnerRegistration.objects.filter(customer=customer).count()}
 
@@ -137,9 +172,10 @@ def _points(customer: Any) -> list[dict]:
 
 
 def _kept_points(customer: Any) -> dict[str, int]:
+    # A merge keeps the absorbed record's club membership (its balance summed again).
     return {
         "points": PointEntry.objects.filter(member=customer).count()
-        + ClubMember.objects.filter(customer=customer).count()
+        + ClubMember.objects.filter(customer_id__in=_person(customer)).count()
     }
 
 
@@ -152,17 +188,25 @@ def _recommendations(customer: Any) -> list[dict]:
 
 def _anonymise_recommendations(customer: Any, *, erasure: Erasure) -> int:
     # The friend's name and number as the owner typed them: the friend's data,
-    # held only because of this owner.
+    # held only because of this owner; and, the customer being the friend, theirs
+    # (whether it became their referral or was declined: found by their number).
     return (
-        Recommendation.objects.filter(owner=customer)
+        Recommendation.objects.filter(
+            Q(owner=customer)
+            | Q(referral__friend_id__in=_person(customer))
+            | Q(mobile_given__in=erasure.texts)
+        )
         .exclude(name_given="", mobile_given="")
         .update(name_given="", mobile_given="")
     )
 
 
 def _related(customer: Any) -> dict[str, list[int]]:
+    # A reward's description names the referrer and the friend.
+    found = list(_referrals_of(customer).values_list("pk", "reward"))
     return {
-        "marketing.referral": list(_referrals_of(customer).values_list("pk", flat=True))
+        "marketing.referral": [pk for pk, _reward in found],
+        "marketing.referralreward": [reward for _pk, reward in found if reward],
     }
 
 
@@ -176,7 +220,7 @@ def connect() -> None:
             key="marketing.members",
             title=gettext_lazy("Campaign memberships"),
             order=30,
-            count=_count(lambda c: CampaignMember.objects.filter(customer=c)),
+            count=_count(_members_of),
             export=_members,
             retained=_kept_members,
             reasons={
@@ -193,7 +237,7 @@ def connect() -> None:
             key="marketing.invitations",
             title=gettext_lazy("Campaign invitations"),
             order=31,
-            count=_count(lambda c: Invitation.objects.filter(member__customer=c)),
+            count=_count(_invitations_of),
             export=_invitations,
             anonymise=_anonymise_invitations,
         )
@@ -203,7 +247,7 @@ def connect() -> None:
             key="marketing.responses",
             title=gettext_lazy("Sign-ups and check-ins"),
             order=32,
-            count=_count(lambda c: Response.objects.filter(customer=c)),
+            count=_count(_responses_of),
             export=_responses,
             covers=("marketing.Response.customer",),
         )
@@ -263,6 +307,7 @@ def connect() -> None:
             order=34,
             count=_count(lambda c: PartnerRegistration.objects.filter(customer=c)),
             export=_partner_registrations,
+            anonymise=_anonymise_partner_registrations,
             retained=_kept_partner_registrations,
             reasons={
                 "partners": gettext_lazy(

@@ -134,7 +134,8 @@ def referral_create(
 def reward_on_contract(
     *, opportunity: Opportunity, actor: User | None
 ) -> ReferralReward | None:
-    """The friend's deal was contracted: the referrer's reward becomes due, once.
+    """The friend's deal was contracted: the referrer's reward becomes due, once, and
+    never when the referrer is the friend (a record merged into theirs).
 
     Runs inside the contract's transaction. The referral row is locked and the reward
     is one row per referral (a OneToOne), so a repeated call does nothing."""
@@ -144,7 +145,11 @@ def reward_on_contract(
         .filter(customer_matches(opportunity))
         .first()
     )
-    if referral is None or ReferralReward.objects.filter(referral=referral).exists():
+    if (
+        referral is None
+        or _refers_themselves(referral)
+        or ReferralReward.objects.filter(referral=referral).exists()
+    ):
         return None
     referral.opportunity = opportunity
     referral.save(update_fields=["opportunity"])
@@ -188,6 +193,27 @@ def reward_on_contract(
         },
     )
     return reward
+
+
+def _surviving_id(customer: Customer) -> int:
+    """The record the customer now lives on: their own, or the one they were merged
+    into (through every later merge)."""
+    pk, into = customer.pk, customer.merged_into_id
+    while into is not None:
+        pk = into
+        into = (
+            Customer.objects.filter(pk=pk)
+            .values_list("merged_into_id", flat=True)
+            .first()
+        )
+    return pk
+
+
+def _refers_themselves(referral: Referral) -> bool:
+    """Whether referrer and friend are one person: one record, or two merged (a merge
+    leaves a referral between the two records on the absorbed one). Nobody earns a
+    reward on their own deal."""
+    return _surviving_id(referral.referrer) == _surviving_id(referral.friend)
 
 
 def customer_matches(opportunity: Opportunity):

@@ -27,7 +27,8 @@ class FollowUpDigest(OutboxMessage):
     due_today = models.PositiveIntegerField(default=0)
     overdue = models.PositiveIntegerField(default=0)
     lapsing = models.PositiveIntegerField(default=0)
-    # A few customers of each list for the e-mail: [{"id", "name", "date"}...]
+    # A few customers of each list for the e-mail: [{"id", "date"}...]; their names
+    # are read when it is composed (no copy of a name to outlive an erasure).
     payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

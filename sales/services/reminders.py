@@ -128,14 +128,29 @@ def register_jobs() -> None:
 
 
 def _sample(user_id: int, day: date) -> dict:
+    # Ids and dates only: a name copied here would outlive the customer's
+    # anonymisation in a digest still to send; compose reads the names.
     mine = Customer.objects.live().filter(assigned_consultant_id=user_id)
     due = mine.filter(next_follow_up__lte=day).order_by("next_follow_up", "pk")[:SAMPLE]
     return {
         "follow_ups": [
-            {"id": c.pk, "name": c.name, "date": c.next_follow_up.isoformat()}
-            for c in due
+            {"id": pk, "date": follow_up.isoformat()}
+            for pk, follow_up in due.values_list("pk", "next_follow_up")
         ]
     }
+
+
+def _follow_up_lines(payload: dict) -> list[str]:
+    """The digest's sample as e-mail lines, named as the customers are now (one
+    query); a customer merged away or anonymised since is left out."""
+    items = payload.get("follow_ups", [])
+    customers = Customer.objects.only("pk", "name", "merged_into", "anonymised_at")
+    found = customers.in_bulk([item["id"] for item in items])
+    return [
+        f"- {found[item['id']].name} ({item['date']})"
+        for item in items
+        if item["id"] in found and not found[item["id"]].is_gone
+    ]
 
 
 @transaction.atomic
@@ -220,11 +235,7 @@ class DigestKind(outbox.OutboxKind):
             return None
         if not user.email:
             return outbox.Message(outbox.Channel.APP, "", "", str(_summary(row)))
-        lines = [str(_summary(row)), ""]
-        lines += [
-            f"- {item['name']} ({item['date']})"
-            for item in row.payload.get("follow_ups", [])
-        ]
+        lines = [str(_summary(row)), "", *_follow_up_lines(row.payload)]
         return outbox.Message(
             outbox.Channel.EMAIL,
             user.email,

@@ -178,7 +178,14 @@ def rich_pair(consultant, other_consultant, far_consultant, marketer, service_ag
         FollowUpEscalation.objects.create(
             customer=customer, consultant=user, due_date=timezone.localdate()
         )
-        Opportunity.objects.create(customer=customer, project=first, consultant=user)
+        # One open deal per person and project (a merge refuses two): the absorbed's
+        # deal at the same project is closed.
+        Opportunity.objects.create(
+            customer=customer,
+            project=first,
+            consultant=user,
+            stage="lost" if customer == absorbed else "new",
+        )
         service_services.request_create(
             actor=service_agent,
             customer=customer,
