@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
 from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
@@ -35,17 +35,28 @@ from customers.models import (
 
 def absorbed_ids(customer: Customer) -> list[int]:
     """Customers merged into this one, directly or through earlier merges: the same
-    person, whose old records still hold their values."""
-    found: list[int] = []
-    frontier = [customer.pk]
-    while frontier:
-        frontier = list(
-            Customer.objects.filter(merged_into_id__in=frontier).values_list(
-                "pk", flat=True
+    person, whose old records still hold their values. One statement, read once per
+    customer object (an export or the page asks it for each section)."""
+    known = getattr(customer, "_absorbed_ids", None)
+    if known is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH RECURSIVE absorbed(id) AS (
+                    SELECT id FROM {TABLE} WHERE merged_into_id = %s
+                    UNION
+                    SELECT c.id FROM {TABLE} c JOIN absorbed a ON c.merged_into_id = a.id
+                )
+                SELECT id FROM absorbed ORDER BY id
+                """,
+                [customer.pk],
             )
-        )
-        found += frontier
-    return found
+            known = [row[0] for row in cursor.fetchall()]
+        customer._absorbed_ids = known
+    return list(known)
+
+
+TABLE = Customer._meta.db_table
 
 
 # The record -------------------------------------------------------------------------
