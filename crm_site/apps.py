@@ -51,7 +51,16 @@ class CrmSiteConfig(AppConfig):
         from crm_site.reports import REPORTS
 
         outbox.register(REPORTS)
-        fragments.track(WebhookSubscription, ApiKey)
+        # It follows the rights of the keys' users too (User and its groups are
+        # tracked above): a role taken away stops that role's events.
+        from django.contrib.auth.models import Group
+
+        fragments.track(
+            WebhookSubscription,
+            ApiKey,
+            User.user_permissions.through,
+            Group.permissions.through,
+        )
 
 
 class CrmAdminConfig(admin_apps.AdminConfig):

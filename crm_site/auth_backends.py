@@ -6,6 +6,13 @@ come from the cache in one round trip. Any change to who is in which group, what
 group may do, a user's own permissions or a user row (deactivation, a new password)
 bumps a version that invalidates every cached entry at once; entries also expire after
 five minutes.
+
+The version is bumped when the change is saved and again when it is committed: a
+request in between reads the new version with the old rows and caches them under it.
+A bump is never skipped because Redis failed a moment earlier (the circuit breaker of
+crm_site.cache): it is tried anyway, and one Redis did not take is tried again before
+this process reads a cached user. Nothing is cached under a version neither read
+nor started by the same call.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from collections.abc import Callable
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 VERSION_KEY = "perms-version"
@@ -57,18 +65,19 @@ class CachedPermissionBackend(ModelBackend):
             pk = int(user_id)
         except (TypeError, ValueError):
             return None
+        _bump_if_pending()
         found = _read_user_keys(pk)
         version = found.get(VERSION_KEY)
         row = found.get(_user_key(pk))
-        if row is not None and row[0] == version:
+        if version is not None and row is not None and row[0] == version:
             user = row[1]
         else:
             user = super().get_user(pk)
             if user is None:
                 return None
-            cache.set(_user_key(pk), (version, user), TIMEOUT)
+            _cache_under(version, _user_key(pk), user)
         perms = found.get(_key(pk))
-        if perms is not None and perms[0] == version:
+        if version is not None and perms is not None and perms[0] == version:
             user._perm_cache, user._group_names = perms[1], perms[2]
         return user if self.user_can_authenticate(user) else None
 
@@ -83,16 +92,28 @@ class CachedPermissionBackend(ModelBackend):
 def _load(user, model_backend) -> None:
     """Set the user's permission set and group names, from the cache when current."""
     key = _key(user.pk)
+    _bump_if_pending()
     found = cache.get_many([VERSION_KEY, key])
     version = found.get(VERSION_KEY)
     cached = found.get(key)
-    if cached is not None and cached[0] == version:
+    if version is not None and cached is not None and cached[0] == version:
         user._perm_cache, user._group_names = cached[1], cached[2]
         return
     perms = model_backend().get_all_permissions(user) if user.is_active else set()
     names = set(user.groups.values_list("name", flat=True))
     user._perm_cache, user._group_names = perms, names
-    cache.set(key, (version, perms, names), TIMEOUT)
+    _cache_under(version, key, perms, names)
+
+
+def _cache_under(version: str | None, key: str, *items) -> None:
+    """Cache ``(version, *items)`` under the version read. None read (Redis did not
+    answer, or the version was lost): a version is started, and the entry cached
+    under it only if this call started it, so no entry outlives a bump it missed."""
+    if version is None:
+        version = uuid.uuid4().hex
+        if not cache.add(VERSION_KEY, version, None):
+            return
+    cache.set(key, (version, *items), TIMEOUT)
 
 
 def group_names(user) -> set[str]:
@@ -102,8 +123,32 @@ def group_names(user) -> set[str]:
     return user._group_names
 
 
-def invalidate(**kwargs) -> None:
-    cache.set(VERSION_KEY, uuid.uuid4().hex, None)
+# A bump Redis did not take (it was down): tried again before this process next reads
+# a cached user, so entries cached before the change cannot come back with Redis.
+_bump_pending = False
+
+
+def _bump() -> None:
+    global _bump_pending
+    version = uuid.uuid4().hex
+    set_through = getattr(cache, "set_through", None)
+    if set_through is None:  # another cache backend
+        cache.set(VERSION_KEY, version, None)
+        return
+    _bump_pending = not set_through(VERSION_KEY, version, None)
+
+
+def _bump_if_pending() -> None:
+    if _bump_pending and cache.available():
+        _bump()
+
+
+def invalidate(using: str | None = None, **kwargs) -> None:
+    _bump()
+    # A request between the change and its commit reads the new version but the old
+    # rows, and caches them under it: bumped again once the change is visible.
+    if transaction.get_connection(using).in_atomic_block:
+        transaction.on_commit(_bump, using=using)
 
 
 def connect_signals() -> None:

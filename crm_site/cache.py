@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -165,6 +166,24 @@ class ResilientRedisCache(RedisCache):
     def available(self) -> bool:
         """False while the breaker is open (Redis failed a moment ago)."""
         return not breaker.is_open(self._location)
+
+    def set_through(self, key, value, timeout=DEFAULT_TIMEOUT) -> bool:
+        """set(), tried even while the breaker is open: for a write that must not be
+        skipped because another call failed a moment ago (crm_site.auth_backends'
+        version bump). False when Redis did not take it."""
+        self._ahead = None
+        try:
+            RedisCache.set(self, key, value, timeout)
+        except _OUTAGE as exc:
+            if breaker.trip(self._location, self._retry_after):
+                logger.warning(
+                    "cache unavailable (set_through): %s; skipping it for %ss",
+                    exc,
+                    self._retry_after,
+                )
+            return False
+        breaker.reset(self._location)
+        return True
 
     def validate_key(self, key: str) -> None:
         """No check: Redis takes any key. Django's warns of keys memcached would

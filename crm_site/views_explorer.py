@@ -7,6 +7,7 @@ within the user's own (404 otherwise).
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db import transaction
@@ -34,6 +35,22 @@ WEEKDAYS = [
     (5, gettext_lazy("Saturday")),
     (6, gettext_lazy("Sunday")),
 ]
+
+
+class SaveViewForm(forms.Form):
+    """The saved view's name; its parameters are what explorer.parse reads."""
+
+    # A NUL byte comes only from a hand-made request: the length message will do.
+    name = forms.CharField(
+        max_length=100,
+        error_messages={
+            "required": gettext_lazy("Give the view a name."),
+            "max_length": gettext_lazy("A name has at most 100 characters."),
+            "null_characters_not_allowed": gettext_lazy(
+                "A name has at most 100 characters."
+            ),
+        },
+    )
 
 
 def _small(value: str) -> int | None:
@@ -134,20 +151,23 @@ def explorer_view_save(request: HttpRequest) -> HttpResponse:
         }
     )
     query = explorer.parse(request.user, data)
-    name = request.POST.get("name", "").strip()
+    form = SaveViewForm(request.POST)
     errors = {}
-    if not name:
-        errors["name"] = _("Give the view a name.")
-    elif len(name) > 100 or "\x00" in name:
-        errors["name"] = _("A name has at most 100 characters.")
+    if not form.is_valid():
+        errors["name"] = form.errors["name"][0]
     if not query.valid:
         errors["name"] = errors.get("name") or _(
             "Correct the view's fields before saving it."
         )
     if errors:
-        errors["_name"] = name
+        # Shown back in the save field as typed.
+        errors["_name"] = request.POST.get("name", "").replace("\x00", "").strip()
         return _explorer_page(request, data, save_errors=errors, status=400)
-    params = {k: data.getlist(k) for k in data}
+    # What the page understands, as parsed (no other field of the POST is kept).
+    params: dict[str, list[str]] = {}
+    for key, value in query.params():
+        params.setdefault(key, []).append(value)
+    name = form.cleaned_data["name"]
     ExplorerView.objects.update_or_create(
         owner=request.user,
         name=name,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet, Value
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -346,19 +346,32 @@ def _kept_letters(customer: Any) -> dict[str, int]:
 
 
 def _related(customer: Any) -> dict[str, list[int]]:
-    return {
-        "service.servicerequest": list(
-            requests_of(customer).values_list("pk", flat=True)
+    """The customer's rows here (their audit entries, notifications), in one query:
+    it runs for each section that reads the audit trail."""
+    of = {
+        "service.servicerequest": requests_of(customer),
+        "service.handoverappointment": HandoverAppointment.objects.filter(
+            customer=customer
         ),
-        "service.handoverappointment": list(
-            HandoverAppointment.objects.filter(customer=customer).values_list(
-                "pk", flat=True
-            )
+        "service.ownerletter": OwnerLetter.objects.filter(customer=customer),
+        # Messages to the owner: a reviewer's decision on a parked one is audited
+        # with the row's text (an invitation's names the owner).
+        "service.surveyinvitation": SurveyInvitation.objects.filter(customer=customer),
+        "service.handovernotice": HandoverNotice.objects.filter(
+            appointment__customer=customer
         ),
-        "service.ownerletter": list(
-            OwnerLetter.objects.filter(customer=customer).values_list("pk", flat=True)
-        ),
+        "service.portalnotice": _portal_notices_of(customer),
     }
+    labelled = [
+        found.order_by().values_list(Value(label, output_field=CharField()), "pk")
+        for label, found in of.items()
+    ]
+    related: dict[str, list[int]] = {label: [] for label in of}
+    for label, pk in labelled[0].union(*labelled[1:], all=True):
+        related[label].append(pk)
+    # A survey reminder's key is its invitation's.
+    related["service.surveyreminder"] = related["service.surveyinvitation"]
+    return related
 
 
 def _count(queryset_of):

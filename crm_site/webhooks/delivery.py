@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from crm_site import messaging, outbox
-from crm_site.webhooks import targets
+from crm_site.webhooks import event_type, targets
 from crm_site.webhooks.models import (
     SECRET_PREFIX,
     WebhookDelivery,
@@ -104,6 +104,14 @@ def post(url: str, *, headers: dict[str, str], body: bytes) -> tuple[int, bytes]
         conn.close()
 
 
+def _may_see(user, event: str) -> bool:
+    try:
+        permission = event_type(event).permission
+    except KeyError:  # an event type no longer offered
+        return False
+    return user.has_perm(permission)
+
+
 class WebhookKind(outbox.OutboxKind):
     name = "crm_site.webhook"
     label = gettext_lazy("Webhook deliveries")
@@ -131,6 +139,8 @@ class WebhookKind(outbox.OutboxKind):
             key.revoked_at is not None
             or not key.acts_as.is_active
             or "webhooks" not in key.scopes
+            # The key's user may have lost the role since the event was written.
+            or not _may_see(key.acts_as, row.event.type)
         ):
             return None
         return outbox.Message(

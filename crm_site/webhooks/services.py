@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -65,10 +66,20 @@ def subscribers(event: str) -> list[int]:
     return fragments.cached(
         "webhook-subscribers",
         _subscribers,
-        depends_on=[WebhookSubscription, ApiKey],
+        # A key's user who loses a role (or is deactivated) stops being offered
+        # its events: the users, their groups and the groups' permissions count too.
+        depends_on=[
+            WebhookSubscription,
+            ApiKey,
+            User,
+            User.groups.through,
+            User.user_permissions.through,
+            Group.permissions.through,
+        ],
         per_language=False,
-        # Kept until a subscription or a key changes (their versions), so the
-        # services' writes do not pay a query when an entry merely expired.
+        # Kept until a subscription, a key or a user's rights change (their
+        # versions), so the services' writes do not pay a query when an entry
+        # merely expired.
         timeout=None,
     ).get(event, [])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import QuerySet
@@ -19,6 +20,12 @@ from customers.phones import format_phone, mask_phone
 from customers.services import telephony as call_services
 
 TOUCH_POINTS = 5
+
+
+class CallNoteForm(forms.Form):
+    """The card's note (the input's maxlength; a CharField refuses NUL bytes)."""
+
+    note = forms.CharField(required=False, max_length=2000)
 
 
 def _own_calls(request: HttpRequest) -> QuerySet[Call]:
@@ -101,15 +108,21 @@ def screen_pop_log(request: HttpRequest, pk: int) -> HttpResponse:
     """One click on the card: the call goes on the caller's timeline (now if it has
     ended, with its duration when it ends otherwise), once, with the agent's note."""
     call = get_object_or_404(_own_calls(request), pk=pk)
-    note = request.POST.get("note", "")[:2000]
-    call_services.call_log(call=call, actor=request.user, note=note)
+    form = CallNoteForm(request.POST)
+    if form.is_valid():
+        call_services.call_log(
+            call=call, actor=request.user, note=form.cleaned_data["note"]
+        )
     call = get_object_or_404(
         _own_calls(request).select_related("customer__assigned_consultant"), pk=pk
     )
     return render(
         request,
         "customers/screen_pop_card.html",
-        {**_card_context(request, call), "log_requested": True},
+        {**_card_context(request, call), "log_requested": form.is_valid()},
+        # A note no browser sends (a NUL byte, past the field's maxlength): nothing
+        # logged, the card as it was.
+        status=200 if form.is_valid() else 400,
     )
 
 
