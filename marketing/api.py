@@ -24,6 +24,7 @@ from crm_site.api.scopes import Scope
 from crm_site.api.views import ApiViewSet, require_perm
 from customers.phones import InvalidPhone, normalize_phone
 from marketing.models import Campaign, Response
+from marketing.selectors import of_visible_customers
 from marketing.services import ResponseRefused
 from marketing.services.signups import signup_from_landing
 
@@ -226,8 +227,10 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         require_perm(request, USE)
         campaign = self.get_object()
         # response_campaign_idx (campaign, kind)
-        responses = Response.objects.filter(
-            campaign=campaign, kind=Response.Kind.SIGNUP
+        # Only the customers the key's user may see, as on the campaign's pages.
+        responses = of_visible_customers(
+            Response.objects.filter(campaign=campaign, kind=Response.Kind.SIGNUP),
+            user=request.user,
         ).select_related("customer", "member")
         page = self.paginate_queryset(responses)
         body = SignUpSerializer(page, many=True, context=self.get_serializer_context())

@@ -13,7 +13,7 @@ from django.utils import timezone
 from crm_site.models import User
 from customers.models import Customer, CustomerValue
 from marketing.models import Campaign, CampaignMember, CostLine, Invitation, Response
-from sales.models import Opportunity, Registration
+from sales.models import Opportunity, Project, Registration
 from service.models import ServiceRequest, SurveyResponse
 
 # Deals at these stages count as subscriptions, and the last two as contracts.
@@ -126,13 +126,25 @@ def segment_count(*, user: User, criteria: dict) -> int:
     return segment_customers(user=user, criteria=criteria).order_by().count()
 
 
-def latest_campaign_of(*, customer: Customer) -> int | None:
-    """The campaign the customer last answered (signed up or checked in), if any."""
+def of_visible_customers(rows: QuerySet, *, user: User) -> QuerySet:
+    """The rows (campaign members, responses, deals) of customers the user may see:
+    a campaign's members were copied with the scope of whoever started it."""
+    return rows.filter(customer__in=Customer.objects.visible_to(user).values("pk"))
+
+
+def latest_campaign_of(
+    *, customer: Customer, project: Project | None = None
+) -> int | None:
+    """The campaign the customer last answered (signed up or checked in), if any;
+    with a project (a deal's), only that project's campaigns. A cancelled campaign
+    is credited with nothing."""
+    responses = Response.objects.filter(customer_id=customer.pk).exclude(
+        campaign__status=Campaign.Status.CANCELLED
+    )
+    if project is not None:
+        responses = responses.filter(campaign__project_id=project.pk)
     return (
-        Response.objects.filter(customer_id=customer.pk)
-        .order_by("-at", "-id")
-        .values_list("campaign_id", flat=True)
-        .first()
+        responses.order_by("-at", "-id").values_list("campaign_id", flat=True).first()
     )
 
 

@@ -10,14 +10,15 @@ _RESOLVERS: list[Callable[..., int | None]] = []
 
 
 def register(resolver: Callable[..., int | None]) -> None:
-    """resolver(customer=...) returns a campaign id or None."""
+    """resolver(customer=..., project=...) returns a campaign id or None: a deal is
+    credited only to a campaign of its own project."""
     if resolver not in _RESOLVERS:
         _RESOLVERS.append(resolver)
 
 
-def campaign_for(*, customer: Any) -> int | None:
+def campaign_for(*, customer: Any, project: Any) -> int | None:
     for resolver in _RESOLVERS:
-        campaign_id = resolver(customer=customer)
+        campaign_id = resolver(customer=customer, project=project)
         if campaign_id is not None:
             return campaign_id
     return None

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm_site.audit import audit_record, diff, snapshot
 from crm_site.models import AuditEntry, User
@@ -14,6 +16,16 @@ from marketing.models import Campaign, CampaignMember, CostLine, Invitation, Seg
 from marketing.selectors import segment_customers
 
 AUDITED_FIELDS = [*Campaign.EDITABLE_FIELDS, "status"]
+ENDED = (Campaign.Status.FINISHED, Campaign.Status.CANCELLED)
+# Fixed once the campaign starts: its members were copied from them.
+START_FIELDS = ("segment", "min_level")
+
+
+def _refuse_ended(campaign: Campaign) -> None:
+    """A finished or cancelled campaign is read-only (docs/marketing.md); the caller
+    holds the row lock, so a move committed since its form was read is seen."""
+    if campaign.status in ENDED:
+        raise ValidationError(_("A finished or cancelled campaign cannot change."))
 
 
 @transaction.atomic
@@ -30,7 +42,13 @@ def campaign_create(*, actor: User, **fields: Any) -> Campaign:
 
 @transaction.atomic
 def campaign_update(*, actor: User, campaign: Campaign, **fields: Any) -> Campaign:
+    """Edit a planned or running campaign; ValidationError once it has ended. The
+    segment and club level change only while it is planned (a start committed after
+    the form was read keeps them)."""
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    _refuse_ended(locked)
+    if locked.status != Campaign.Status.PLANNED:
+        fields = {k: v for k, v in fields.items() if k not in START_FIELDS}
     before = snapshot(locked, AUDITED_FIELDS)
     for name, value in fields.items():
         setattr(locked, name, value)
@@ -48,6 +66,9 @@ def campaign_update(*, actor: User, campaign: Campaign, **fields: Any) -> Campai
 
 @transaction.atomic
 def cost_line_add(*, actor: User, campaign: Campaign, **fields: Any) -> CostLine:
+    """Record money spent, whatever the campaign's status: invoices arrive after
+    the event, and a cancelled one may have cost something (its return figures
+    leave cancelled campaigns out)."""
     line = CostLine.objects.create(campaign=campaign, created_by=actor, **fields)
     audit_record(
         actor=actor,

@@ -50,6 +50,11 @@ def invitations_queue(*, actor: User, campaign: Campaign) -> int:
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status != Campaign.Status.RUNNING:
             raise InvitationsRefused(_("Start the campaign before sending."))
+        if campaign.ends_on < timezone.localdate():
+            raise InvitationsRefused(
+                _("The campaign ended on %(day)s: invitations are no longer sent.")
+                % {"day": campaign.ends_on.isoformat()}
+            )
         if not campaign.channels:
             raise InvitationsRefused(_("The campaign invites on no channel."))
         added = sum(_queue_channel(campaign, channel) for channel in campaign.channels)
@@ -102,14 +107,30 @@ class InvitationKind(outbox.OutboxKind):
         return Invitation.objects.select_related("campaign", "member__customer")
 
     def ready(self, now: datetime) -> Q:
-        # An ended campaign's rows are withdrawn; a paused one's wait.
-        return Q(campaign__status=Campaign.Status.RUNNING)
+        # An ended campaign's rows are withdrawn; a paused one's wait. Nobody is
+        # invited after the campaign's last day (inclusive, in local time).
+        return Q(
+            campaign__status=Campaign.Status.RUNNING,
+            campaign__ends_on__gte=timezone.localdate(now),
+        )
 
     def compose(self, row: Invitation) -> outbox.Message | None:
         """The message, unless the member withdrew consent (or their address) since
         the row was queued, or their record was merged away or anonymised (a merge
         keeps the absorbed record's membership where the survivor has one: the
-        person hears from the survivor's)."""
+        person hears from the survivor's). A row claimed before its campaign ended
+        (finished, cancelled or past its last day) is withdrawn, not sent."""
+        # The campaign as read with the row, just now: the claim may be a batch of
+        # sends older, and ending a campaign withdraws only the rows still queued.
+        campaign = row.campaign
+        if (
+            campaign.status != Campaign.Status.RUNNING
+            or campaign.ends_on < timezone.localdate()
+        ):
+            Invitation.objects.filter(
+                pk=row.pk, status=Invitation.Status.SENDING
+            ).update(status=Invitation.Status.WITHDRAWN)
+            return None
         customer = row.member.customer
         if customer.is_gone:
             return None
@@ -216,7 +237,9 @@ def campaigns_with_queued() -> list[int]:
         campaign_id=OuterRef("pk"), status=Invitation.Status.PENDING
     )
     return list(
-        Campaign.objects.filter(status=Campaign.Status.RUNNING)
+        Campaign.objects.filter(
+            status=Campaign.Status.RUNNING, ends_on__gte=timezone.localdate()
+        )
         .filter(Exists(queued))
         .order_by("pk")
         .values_list("pk", flat=True)

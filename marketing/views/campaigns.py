@@ -74,10 +74,14 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             if form.fields["segment"].disabled:
                 fields.pop("segment")  # the members were copied at the start
                 fields.pop("min_level")
-            campaign = services.campaign_update(
-                actor=request.user, campaign=campaign, **fields
-            )
-            messages.success(request, _("Campaign saved."))
+            try:
+                campaign = services.campaign_update(
+                    actor=request.user, campaign=campaign, **fields
+                )
+            except ValidationError as exc:  # it ended while the form was open
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(request, _("Campaign saved."))
         return redirect(campaign)
     return render(
         request, "marketing/campaign_form.html", {"form": form, "campaign": campaign}
@@ -103,12 +107,14 @@ def _detail_context(
             "cost_lines": campaign.cost_lines.order_by("spent_on", "id"),
             "cost_form": cost_form
             or CostLineForm(initial={"spent_on": timezone.localdate()}),
-            "responses": Response.objects.filter(campaign=campaign)
+            "responses": selectors.of_visible_customers(
+                Response.objects.filter(campaign=campaign), user=request.user
+            )
             .select_related("customer", "lead_consultant")
             .order_by("-at", "-id")[:20],
-            "deals": campaign.deals.select_related("customer", "consultant").order_by(
-                "-created_at"
-            )[:20],
+            "deals": selectors.of_visible_customers(campaign.deals, user=request.user)
+            .select_related("customer", "consultant")
+            .order_by("-created_at")[:20],
             "history": audit_entries_for(campaign).select_related("actor")[:10],
             "can_run": request.user.has_perm(RUN),
             "can_attribute": request.user.has_perm("marketing.attribute_deal"),
@@ -157,7 +163,9 @@ def campaign_progress(request: HttpRequest, pk: int) -> HttpResponse:
 def campaign_members(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)
     page = paginate(
-        CampaignMember.objects.filter(campaign=campaign)
+        selectors.of_visible_customers(
+            CampaignMember.objects.filter(campaign=campaign), user=request.user
+        )
         .select_related("customer")
         .order_by("pk"),
         page=request.GET.get("page"),
@@ -225,10 +233,14 @@ def cost_line_add(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)
     form = CostLineForm(request.POST)
     if form.is_valid():
-        services.cost_line_add(
-            actor=request.user, campaign=campaign, **form.cleaned_data
-        )
-        messages.success(request, _("Cost recorded."))
+        try:
+            services.cost_line_add(
+                actor=request.user, campaign=campaign, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Cost recorded."))
         return redirect(campaign)
     return render(
         request,

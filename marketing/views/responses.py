@@ -12,7 +12,7 @@ from django.utils import timezone
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_date, parse_id
-from marketing import services
+from marketing import selectors, services
 from marketing.forms import CheckInForm
 from marketing.models import Campaign, Response
 from marketing.overview import responses_in
@@ -75,6 +75,9 @@ def response_list(request: HttpRequest) -> HttpResponse:
         .select_related("campaign", "customer", "lead_consultant")
         .order_by("-at", "-id")
     )
+    # The figures count every response; the list names only customers the user
+    # may see (members were copied with the scope of whoever started a campaign).
+    responses = selectors.of_visible_customers(responses, user=request.user)
     query = {"start": start.isoformat(), "end": end.isoformat()}
     if project_id:
         query["project"] = project_id

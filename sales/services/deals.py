@@ -68,7 +68,7 @@ def opportunity_open(
         customer=customer,
         project=project,
         consultant=consultant or actor,
-        campaign_id=attribution.campaign_for(customer=customer),
+        campaign_id=attribution.campaign_for(customer=customer, project=project),
     )
     audit_record(
         actor=actor,

@@ -1,0 +1,236 @@
+"""A campaign's life and its invitations: nothing goes out once it has ended
+(cancelled, finished or past its last day), and an ended campaign is read-only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from crm_site import outbox
+from marketing import services, tasks
+from marketing.models import Campaign, CostLine, Invitation, Segment
+from marketing.services.invitations import INVITATIONS
+from tests.factories import CustomerFactory
+
+
+def start_and_queue(campaign, marketer) -> int:
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    with mock.patch("marketing.tasks.invitations_send.delay"):
+        return services.invitations_queue(actor=marketer, campaign=campaign)
+
+
+def set_dates(campaign, *, starts_ago: int, ends_ago: int) -> None:
+    today = timezone.localdate()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        starts_on=today - timedelta(days=starts_ago),
+        ends_on=today - timedelta(days=ends_ago),
+    )
+
+
+# Invitations claimed before the campaign ended -----------------------------------
+
+
+@pytest.mark.parametrize("status", ["cancelled", "finished"])
+def test_invitations_claimed_before_the_campaign_ended_are_withdrawn_not_sent(
+    campaign, marketer, outboxes, status
+):
+    CustomerFactory.create_batch(3)
+    assert start_and_queue(campaign, marketer) == 3
+    pks = outbox.claim(INVITATIONS, only=Q(campaign_id=campaign.pk))
+    services.campaign_move(actor=marketer, campaign=campaign, status=status)
+    for pk in pks:
+        assert outbox.send_claimed(INVITATIONS, pk) is False
+    assert outboxes == []
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"withdrawn"}
+
+
+def test_invitations_claimed_on_the_last_day_are_not_sent_the_day_after(
+    campaign, marketer, outboxes
+):
+    CustomerFactory.create_batch(2)
+    start_and_queue(campaign, marketer)
+    pks = outbox.claim(INVITATIONS, only=Q(campaign_id=campaign.pk))
+    set_dates(campaign, starts_ago=3, ends_ago=1)  # midnight passed meanwhile
+    for pk in pks:
+        outbox.send_claimed(INVITATIONS, pk)
+    assert outboxes == []
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"withdrawn"}
+
+
+# The end date ----------------------------------------------------------------------
+
+
+def test_queued_invitations_wait_unsent_after_the_end_date_and_the_pump_skips_them(
+    campaign, marketer, outboxes
+):
+    CustomerFactory.create_batch(2)
+    start_and_queue(campaign, marketer)
+    set_dates(campaign, starts_ago=10, ends_ago=3)
+    assert services.invitations_send(campaign_id=campaign.pk) == 0
+    assert outboxes == []
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"pending"}
+    with mock.patch("marketing.tasks.invitations_send.delay") as delay:
+        assert tasks.invitations_pump() == 0
+    delay.assert_not_called()
+    # Finishing the campaign withdraws them, as before.
+    services.campaign_move(actor=marketer, campaign=campaign, status="finished")
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"withdrawn"}
+
+
+def test_invitations_still_go_out_on_the_campaigns_last_day(
+    campaign, marketer, outboxes
+):
+    CustomerFactory.create_batch(2)
+    start_and_queue(campaign, marketer)
+    set_dates(campaign, starts_ago=5, ends_ago=0)  # the end date is inclusive
+    assert services.invitations_send(campaign_id=campaign.pk) == 2
+    assert len(outboxes) == 2
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_queueing_is_refused_after_the_end_date_with_the_date(campaign, marketer):
+    CustomerFactory.create_batch(2)
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=10, ends_ago=1)
+    ended = (timezone.localdate() - timedelta(days=1)).isoformat()
+    with (
+        mock.patch("marketing.tasks.invitations_send.delay") as delay,
+        pytest.raises(services.InvitationsRefused, match=ended),
+    ):
+        services.invitations_queue(actor=marketer, campaign=campaign)
+    delay.assert_not_called()
+    assert not Invitation.objects.exists()
+
+
+def test_the_send_button_after_the_end_date_says_why_and_queues_nothing(
+    client, campaign, marketer
+):
+    CustomerFactory.create_batch(2)
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=10, ends_ago=1)
+    client.force_login(marketer)
+    with mock.patch("marketing.tasks.invitations_send.delay"):
+        response = client.post(
+            reverse("marketing:campaign-send", args=[campaign.pk]), {"confirmed": "1"}
+        )
+    assert response.status_code == 302
+    (message,) = get_messages(response.wsgi_request)
+    assert message.level_tag == "error"
+    assert not Invitation.objects.exists()
+
+
+def test_a_check_in_on_the_events_last_day_is_recorded(campaign, marketer):
+    customer = CustomerFactory()
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=2, ends_ago=0)
+    member = campaign.members.get(customer=customer)
+    response, created = services.checkin_by_code(
+        actor=marketer, campaign=campaign, code=member.code
+    )
+    assert created and response.kind == "checkin"
+
+
+# Editing: what a start or an end committed meanwhile decides ----------------------
+
+
+def test_campaign_update_keeps_the_segment_and_level_of_a_started_campaign(
+    campaign, marketer, segment
+):
+    CustomerFactory.create_batch(2)
+    other = Segment.objects.create(name="另一个", criteria={"stage": "owner"})
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    stale = Campaign.objects.get(pk=campaign.pk)
+    stale.status = Campaign.Status.PLANNED  # what the form read before the start
+    updated = services.campaign_update(
+        actor=marketer,
+        campaign=stale,
+        segment=other,
+        min_level=None,
+        budget=Decimal("9000"),
+    )
+    assert updated.segment_id == segment.pk and updated.budget == Decimal("9000")
+    campaign.refresh_from_db()
+    assert campaign.segment_id == segment.pk and campaign.budget == Decimal("9000")
+    assert campaign.members.count() == 2
+
+
+def test_campaign_update_still_changes_the_segment_of_a_planned_campaign(
+    campaign, marketer
+):
+    other = Segment.objects.create(name="另一个", criteria={"stage": "owner"})
+    updated = services.campaign_update(actor=marketer, campaign=campaign, segment=other)
+    assert updated.segment_id == other.pk
+
+
+@pytest.mark.parametrize("status", ["cancelled", "finished"])
+def test_campaign_update_refuses_a_campaign_that_has_ended(campaign, marketer, status):
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    services.campaign_move(actor=marketer, campaign=campaign, status=status)
+    with pytest.raises(ValidationError):
+        services.campaign_update(actor=marketer, campaign=campaign, budget=Decimal("1"))
+    campaign.refresh_from_db()
+    assert campaign.budget == Decimal("0")
+
+
+def test_saving_the_form_of_a_campaign_cancelled_meanwhile_says_so_and_saves_nothing(
+    client, campaign, marketer, segment
+):
+    client.force_login(marketer)
+    real_update = services.campaign_update
+
+    def cancel_first(**kwargs):
+        # A colleague's Cancel commits just before this save takes its lock.
+        services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
+        return real_update(**kwargs)
+
+    data = {
+        "name": "改过的名字",
+        "kind": campaign.kind,
+        "project": campaign.project_id,
+        "segment": segment.pk,
+        "starts_on": campaign.starts_on.isoformat(),
+        "ends_on": campaign.ends_on.isoformat(),
+        "budget": "0",
+        "invite_email": "on",
+        "invite_sms": "on",
+        "email_subject": "邀请函",
+        "message": "x",
+    }
+    with mock.patch("marketing.views.campaigns.services.campaign_update", cancel_first):
+        response = client.post(
+            reverse("marketing:campaign-edit", args=[campaign.pk]), data
+        )
+    assert response.status_code == 302
+    assert response["Location"] == campaign.get_absolute_url()
+    (message,) = get_messages(response.wsgi_request)
+    assert message.level_tag == "error"
+    campaign.refresh_from_db()
+    assert campaign.status == "cancelled" and campaign.name != "改过的名字"
+
+
+# Cost lines ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["finished", "cancelled"])
+def test_a_cost_that_arrives_after_the_campaign_ended_is_still_recorded(
+    client, campaign, marketer, status
+):
+    # Invoices come after the event; the rest of an ended campaign is read-only.
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    services.campaign_move(actor=marketer, campaign=campaign, status=status)
+    client.force_login(marketer)
+    url = reverse("marketing:campaign-detail", args=[campaign.pk])
+    assert 'data-testid="add-cost"' in client.get(url).content.decode()
+    client.post(
+        reverse("marketing:cost-line-add", args=[campaign.pk]),
+        {"spent_on": "2026-11-01", "item": "场地", "amount": "800"},
+    )
+    assert CostLine.objects.get().amount == Decimal("800")
