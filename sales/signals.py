@@ -10,6 +10,11 @@ deal_cancelled(sender=Opportunity, opportunity, actor): a subscribed, contracted
 paid deal was cancelled (退房, approved). Sent inside that transaction; what the deal
 earned elsewhere and is not yet paid (a partner's commission, a referral reward) is
 withdrawn by its receivers.
+
+deal_buyer_changed(sender=Opportunity, opportunity, old_customer, actor): a deal's
+buyer was replaced (更名, approved); ``opportunity.customer`` is the new buyer. Sent
+inside that transaction; what was made for the former buyer as the unit's owner (a
+handover appointment) follows the new one. Receivers must be idempotent.
 """
 
 from __future__ import annotations
@@ -18,3 +23,4 @@ from django.dispatch import Signal
 
 deal_contracted = Signal()
 deal_cancelled = Signal()
+deal_buyer_changed = Signal()

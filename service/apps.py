@@ -30,6 +30,10 @@ class ServiceConfig(AppConfig):
         links.register("service.handoverappointment", "service:handover-appointment")
         links.register("service.ownerletter", "service:letter-detail")
         merge_handlers.connect()
+        from service import sales_handlers
+
+        # A handover appointment follows its deal (退房, 更名): sales.signals.
+        sales_handlers.connect()
         from service import overview as service_overview
 
         # Service's figures on the managers' overview.

@@ -9,14 +9,14 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm_site import outbox, webhooks
-from crm_site.audit import audit_record
+from crm_site.audit import audit_change, audit_record, snapshot
 from crm_site.models import AuditEntry, User
 from customers.models import Customer
 from customers.services import customer_update, interaction_log
@@ -37,6 +37,35 @@ from service.models import (
 
 # A unit's owner is the buyer on its signed (or fully paid) deal.
 SOLD_STAGES = (Opportunity.Stage.CONTRACTED, Opportunity.Stage.PAID)
+# Appointments that can still be booked, inspected and handed over.
+CLOSED_STATUSES = (
+    HandoverAppointment.Status.HANDED_OVER,
+    HandoverAppointment.Status.CANCELLED,
+)
+
+
+def sold_to_invitee() -> Exists:
+    """Whether the appointment's unit is still sold to its customer (a signed deal
+    naming them): false after 退房, 更名 or 换房. Annotate it as ``still_sold`` to
+    spare booking_open a query per appointment."""
+    return Exists(
+        Opportunity.objects.filter(
+            unit_id=OuterRef("unit_id"),
+            customer_id=OuterRef("customer_id"),
+            stage__in=SOLD_STAGES,
+        )
+    )
+
+
+def _still_sold(appointment: HandoverAppointment) -> bool:
+    known = getattr(appointment, "still_sold", None)
+    if known is not None:
+        return known
+    return Opportunity.objects.filter(
+        unit_id=appointment.unit_id,
+        customer_id=appointment.customer_id,
+        stage__in=SOLD_STAGES,
+    ).exists()
 
 
 def unit_owners(building: Building) -> dict[int, int]:
@@ -151,14 +180,17 @@ def slots_with_load(batch: HandoverBatch) -> list[HandoverSlot]:
 def batch_invite(*, actor: User, batch: HandoverBatch) -> int:
     """Invite the owner of every sold unit not yet invited: an appointment and an
     invitation notice each (rows first), then one task per notice after commit.
-    Running it again invites only units sold since."""
+    Running it again invites only units sold since. The building row is locked
+    first: two batches of one building invited at once invite each owner once."""
+    Building.objects.select_for_update().only("pk").get(pk=batch.building_id)
     batch = HandoverBatch.objects.select_for_update().get(pk=batch.pk)
     owners = unit_owners(batch.building)
-    # A unit invited by an earlier batch of the building stays with that batch.
+    # A unit invited by an earlier batch of the building stays with that batch; a
+    # cancelled appointment (退房, 更名) leaves the unit to its next buyer.
     known = set(
-        HandoverAppointment.objects.filter(
-            unit__building_id=batch.building_id
-        ).values_list("unit_id", flat=True)
+        HandoverAppointment.objects.filter(unit__building_id=batch.building_id)
+        .exclude(status=HandoverAppointment.Status.CANCELLED)
+        .values_list("unit_id", flat=True)
     )
     new = [
         HandoverAppointment(batch=batch, unit_id=unit_id, customer_id=customer_id)
@@ -203,6 +235,62 @@ def batch_close(*, actor: User, batch: HandoverBatch) -> bool:
     return True
 
 
+def _open_appointments(*, unit_id: int, customer_id: int) -> list[HandoverAppointment]:
+    return list(
+        HandoverAppointment.objects.select_for_update(of=("self",))
+        .filter(unit_id=unit_id, customer_id=customer_id)
+        .exclude(status__in=CLOSED_STATUSES)
+        .select_related("batch")
+        .order_by("pk")
+    )
+
+
+def _cancel(actor: User | None, appointment: HandoverAppointment) -> None:
+    before = snapshot(appointment, ["status", "slot"])
+    appointment.status = HandoverAppointment.Status.CANCELLED
+    appointment.slot = None  # its place in the slot is free again
+    appointment.save(update_fields=["status", "slot"])
+    audit_change(actor=actor, instance=appointment, before=before)
+
+
+@transaction.atomic
+def appointments_cancel(
+    *, actor: User | None, unit_id: int, customer_id: int
+) -> list[HandoverAppointment]:
+    """The customer's deal on the unit was cancelled (退房): their appointments not
+    yet handed over are cancelled, their booking link closes, unsent notices are not
+    sent, and the unit's next buyer can be invited. Running it again does nothing."""
+    cancelled = _open_appointments(unit_id=unit_id, customer_id=customer_id)
+    for appointment in cancelled:
+        _cancel(actor, appointment)
+    return cancelled
+
+
+@transaction.atomic
+def appointments_transfer(
+    *, actor: User | None, unit_id: int, old_customer_id: int, new_customer_id: int
+) -> list[HandoverAppointment]:
+    """The deal on the unit changed its buyer (更名): the former buyer's appointment
+    is cancelled (their link closes) and, while its batch is open, the new buyer is
+    invited in its place (an appointment and an invitation of their own). Running it
+    again does nothing."""
+    invited = []
+    for appointment in _open_appointments(unit_id=unit_id, customer_id=old_customer_id):
+        _cancel(actor, appointment)
+        if appointment.batch.status == HandoverBatch.Status.CLOSED:
+            continue  # a later batch of the building invites the new buyer
+        new = HandoverAppointment.objects.create(
+            batch=appointment.batch, unit_id=unit_id, customer_id=new_customer_id
+        )
+        audit_record(actor=actor, instance=new, action=AuditEntry.Action.CREATE)
+        notice = HandoverNotice.objects.create(
+            appointment=new, kind=HandoverNotice.Kind.INVITATION
+        )
+        _queue_notices([notice.pk])
+        invited.append(new)
+    return invited
+
+
 def _queue_notices(ids: list[int]) -> None:
     from service import tasks
 
@@ -230,16 +318,25 @@ def appointment_book(
     )
     if appointment.status == HandoverAppointment.Status.HANDED_OVER:
         raise ValidationError(_("This unit has been handed over already."))
+    if appointment.status == HandoverAppointment.Status.CANCELLED:
+        raise ValidationError(_("This handover appointment has been cancelled."))
     if appointment.slot_id == slot.pk:
         return appointment
     taken = slot.appointments.exclude(pk=appointment.pk).count()
     if taken >= slot.capacity:
         raise ValidationError(_("This slot is full; choose another."))
+    before = snapshot(appointment, ["slot", "status"])
     appointment.slot = slot
     appointment.status = HandoverAppointment.Status.BOOKED
-    appointment.save(update_fields=["slot", "status"])
-    notice, _created = HandoverNotice.objects.get_or_create(
-        appointment=appointment, kind=HandoverNotice.Kind.CONFIRMATION, slot=slot
+    # Every move is a new confirmation, a move back to an earlier slot included.
+    appointment.sequence += 1
+    appointment.save(update_fields=["slot", "status", "sequence"])
+    audit_change(actor=actor, instance=appointment, before=before)
+    notice = HandoverNotice.objects.create(
+        appointment=appointment,
+        kind=HandoverNotice.Kind.CONFIRMATION,
+        slot=slot,
+        sequence=appointment.sequence,
     )
     interaction_log(
         customer=appointment.customer,
@@ -272,17 +369,24 @@ def appointment_from_token(token: str) -> HandoverAppointment:
     link was altered, HandoverAppointment.DoesNotExist when it is gone. The link works
     while its batch is open (see booking_open)."""
     pk = signing.loads(token, salt=BOOKING_SALT)
-    return HandoverAppointment.objects.select_related(
-        "batch", "slot", "unit__building__project", "customer"
-    ).get(pk=int(pk))
+    return (
+        HandoverAppointment.objects.select_related(
+            "batch", "slot", "unit__building__project", "customer"
+        )
+        .annotate(still_sold=sold_to_invitee())
+        .get(pk=int(pk))
+    )
 
 
 def booking_open(appointment: HandoverAppointment) -> bool:
+    """The owner may book while the batch is open, the unit not handed over and
+    still sold to them (a cancelled deal or a new buyer closes their link)."""
     batch = appointment.batch
     return (
-        appointment.status != HandoverAppointment.Status.HANDED_OVER
+        appointment.status not in CLOSED_STATUSES
         and batch.status != HandoverBatch.Status.CLOSED
         and batch.ends_on >= timezone.localdate()
+        and _still_sold(appointment)
     )
 
 
@@ -337,6 +441,8 @@ class NoticeKind(outbox.OutboxKind):
         )
 
     def compose(self, row: HandoverNotice) -> outbox.Message | None:
+        if row.appointment.status == HandoverAppointment.Status.CANCELLED:
+            return None  # the deal was cancelled or changed buyer: nothing to tell
         subject, text = _compose_notice(row)
         return outreach.message_to(row.appointment.customer, subject, text)
 
@@ -388,6 +494,49 @@ def inspection_start(*, actor: User, appointment: HandoverAppointment) -> Inspec
     return inspection
 
 
+# What the inspection form changes on an item, audited per item.
+INSPECTION_FIELDS = ["result", "category", "note", "photo"]
+
+
+@transaction.atomic
+def inspection_save(
+    *,
+    actor: User,
+    appointment: HandoverAppointment,
+    items: list[InspectionItem],
+) -> list[InspectionItem]:
+    """Save the inspection's changed items (the form's unsaved instances), each
+    audited. The appointment row is locked and its status read again, as
+    handover_complete does: a defect cannot land on a unit whose keys are being
+    handed over, where no one would turn it into a repair request."""
+    appointment = HandoverAppointment.objects.select_for_update(of=("self",)).get(
+        pk=appointment.pk
+    )
+    if appointment.status == HandoverAppointment.Status.HANDED_OVER:
+        raise ValidationError(
+            _("The keys are handed over; the inspection can no longer change.")
+        )
+    if appointment.status == HandoverAppointment.Status.CANCELLED:
+        raise ValidationError(_("This handover appointment has been cancelled."))
+    current = (
+        InspectionItem.objects.select_for_update(of=("self",))
+        .filter(inspection__appointment=appointment)
+        .in_bulk([item.pk for item in items])
+    )
+    saved = []
+    for item in items:
+        old = current.get(item.pk)
+        if old is None:
+            continue
+        if old.repair_request_id:
+            continue  # settled: the repair request goes on
+        before = snapshot(old, INSPECTION_FIELDS)
+        item.save(update_fields=INSPECTION_FIELDS)
+        audit_change(actor=actor, instance=item, before=before)
+        saved.append(item)
+    return saved
+
+
 def _category(value: str | None) -> str:
     return value if value in Category.values else Category.CONSTRUCTION
 
@@ -436,8 +585,17 @@ def handover_complete(
     """Hand the keys over: the appointment and the unit are marked handed over, the
     buyer becomes an owner, the timeline says so and the handover survey is planned.
     Refused while a defect found at inspection is not yet a repair request, so none
-    is forgotten. Repeating it does nothing."""
+    is forgotten, and unless the unit is still sold to the invited customer (退房 and
+    更名 after the invitation). Repeating it does nothing."""
     on = on or timezone.localdate()
+    # The unit's signed deals are locked before the appointment, in the order a
+    # deal change takes them (deal, then the appointment in its handler): a change
+    # approved meanwhile is waited for and seen.
+    buyers = set(
+        Opportunity.objects.select_for_update(of=("self",))
+        .filter(unit_id=appointment.unit_id, stage__in=SOLD_STAGES)
+        .values_list("customer_id", flat=True)
+    )
     appointment = (
         HandoverAppointment.objects.select_for_update(of=("self",))
         .select_related("customer", "unit__building")
@@ -445,6 +603,16 @@ def handover_complete(
     )
     if appointment.status == HandoverAppointment.Status.HANDED_OVER:
         return False
+    if appointment.status == HandoverAppointment.Status.CANCELLED:
+        raise ValidationError(_("This handover appointment has been cancelled."))
+    if appointment.customer_id not in buyers:
+        raise ValidationError(
+            _(
+                "Unit %(unit)s is no longer sold to %(name)s: no signed deal names "
+                "them. The keys go to the buyer on the deal."
+            )
+            % {"unit": appointment.unit, "name": appointment.customer.name}
+        )
     if InspectionItem.objects.filter(
         inspection__appointment=appointment,
         result=InspectionItem.Result.DEFECT,

@@ -20,18 +20,22 @@ from service.models import (
 
 
 def eligible(customer_ids: Iterable[int]) -> set[int]:
-    """Owners invited to a handover (the unit is theirs)."""
+    """Owners invited to a handover (the unit is theirs); an appointment cancelled
+    with its deal (退房, 更名) lets no one in."""
     return set(
-        HandoverAppointment.objects.filter(
-            customer_id__in=list(customer_ids)
-        ).values_list("customer_id", flat=True)
+        HandoverAppointment.objects.filter(customer_id__in=list(customer_ids))
+        .exclude(status=HandoverAppointment.Status.CANCELLED)
+        .values_list("customer_id", flat=True)
     )
 
 
 def household_appointments(household_ids: Iterable[int]):
-    return HandoverAppointment.objects.filter(
-        customer_id__in=list(household_ids)
-    ).select_related("batch", "slot", "unit__building__project")
+    return (
+        HandoverAppointment.objects.filter(customer_id__in=list(household_ids))
+        .exclude(status=HandoverAppointment.Status.CANCELLED)
+        .select_related("batch", "slot", "unit__building__project")
+        .annotate(still_sold=handover.sold_to_invitee())
+    )
 
 
 def home_panel(household_ids: frozenset[int], unit_ids: list[int]) -> dict[int, dict]:

@@ -46,9 +46,12 @@ def _record(
     step: events.Entry,
     action: str,
     note: str = "",
+    before: dict[str, str] | None = None,
 ) -> None:
     """Leave the step on the request, the line on the owner's timeline, the audit row.
-    ``step`` is what happened (an event entry); ``note`` what the person wrote."""
+    ``step`` is what happened (an event entry); ``note`` what the person wrote;
+    ``before`` the work order's snapshot (``_watched``) taken before the step, so the
+    audit row says what it changed (the money included)."""
     request = work_order.request
     ServiceStep.objects.create(
         request=request,
@@ -70,12 +73,24 @@ def _record(
         actor=actor,
         link=request,
     )
-    audit_record(
-        actor=actor,
-        instance=work_order,
-        action=action,
-        changes={"status": {"new": work_order.status}},
-    )
+    if before is None:
+        audit_record(
+            actor=actor,
+            instance=work_order,
+            action=action,
+            changes={"status": {"new": work_order.status}},
+        )
+    else:
+        audit_change(actor=actor, instance=work_order, before=before)
+
+
+# What a step may change and the audit trail must show: the cost is what the
+# contractor is paid.
+WATCHED = ["status", "cost", "appointment_at"]
+
+
+def _watched(work_order: WorkOrder) -> dict[str, str]:
+    return snapshot(work_order, WATCHED)
 
 
 def _assignee_fields(
@@ -176,6 +191,7 @@ def work_order_schedule(
     *, actor: User, work_order: WorkOrder, appointment_at: datetime
 ) -> WorkOrder:
     work_order = _locked(work_order)
+    before = _watched(work_order)
     work_order.move_to(WorkOrder.Status.SCHEDULED)
     work_order.appointment_at = appointment_at
     work_order.save(update_fields=["status", "appointment_at"])
@@ -183,6 +199,7 @@ def work_order_schedule(
         actor=actor,
         work_order=work_order,
         action=AuditEntry.Action.UPDATE,
+        before=before,
         step=service_events.WORK_ORDER_SCHEDULED(
             pk=work_order.pk,
             who=service_events.assignee_of(work_order),
@@ -205,6 +222,7 @@ def work_order_sign_off(
     if not note.strip():
         raise ValidationError({"note": _("Say what was found on site.")})
     work_order = _locked(work_order)
+    before = _watched(work_order)
     if not work_order.move_to(WorkOrder.Status.DONE):
         return work_order
     work_order.signed_off_at = timezone.now()
@@ -221,6 +239,7 @@ def work_order_sign_off(
         action=AuditEntry.Action.UPDATE,
         step=service_events.WORK_ORDER_SIGNED_OFF(pk=work_order.pk),
         note=work_order.signoff_note,
+        before=before,
     )
     return work_order
 
@@ -230,6 +249,7 @@ def work_order_cancel(*, actor: User, work_order: WorkOrder, reason: str) -> Wor
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the work order is cancelled.")})
     work_order = _locked(work_order)
+    before = _watched(work_order)
     if not work_order.move_to(WorkOrder.Status.CANCELLED):
         return work_order
     work_order.cancel_reason = reason.strip()
@@ -240,6 +260,7 @@ def work_order_cancel(*, actor: User, work_order: WorkOrder, reason: str) -> Wor
         action=AuditEntry.Action.UPDATE,
         step=service_events.WORK_ORDER_CANCELLED(pk=work_order.pk),
         note=work_order.cancel_reason,
+        before=before,
     )
     return work_order
 
@@ -260,7 +281,10 @@ def chargeback_create(
     reason: str,
 ) -> Chargeback:
     """Charge a contractor for a defect in its signed-off work, reported within its
-    warranty: in the work's own request (reopened now) or in a later request."""
+    warranty: in the work's own request (reopened now) or in a later request about a
+    unit of the same building. The work order row is locked first, so the same defect
+    submitted twice at once is recorded once and the second is told so."""
+    work_order = _locked(work_order)
     end = warranty_end(work_order)
     if end is None:
         raise ValidationError(
@@ -274,6 +298,7 @@ def chargeback_create(
             raise ValidationError(
                 {"request": _("That request was received before the work was done.")}
             )
+        _refuse_other_building(work_order, request)
     if reported_at > end:
         raise ValidationError(
             _("The warranty of this work ended on %(end)s.")
@@ -291,6 +316,23 @@ def chargeback_create(
     )
     audit_record(actor=actor, instance=chargeback, action=AuditEntry.Action.CREATE)
     return chargeback
+
+
+def _refuse_other_building(work_order: WorkOrder, request: ServiceRequest) -> None:
+    """A defect in someone else's building is not a defect in this work. Work on a
+    request without a unit (nothing to compare) is not restricted."""
+    done_at = work_order.request.unit
+    if done_at is None:
+        return
+    if request.unit is None or request.unit.building_id != done_at.building_id:
+        raise ValidationError(
+            {
+                "request": _(
+                    "That request is not about a unit of the building where the work "
+                    "was done."
+                )
+            }
+        )
 
 
 @transaction.atomic

@@ -48,7 +48,7 @@ from sales.services.deals import (
 )
 from sales.services.money import _sales_managers_of
 from sales.services.ownership import protected_by_another
-from sales.signals import deal_cancelled
+from sales.signals import deal_buyer_changed, deal_cancelled
 
 ZERO = Decimal("0")
 
@@ -443,6 +443,9 @@ def _change_buyer(
         from customers.services import customer_update
 
         customer_update(actor=actor, customer=new_customer, stage=Customer.Stage.BUYER)
+    deal_buyer_changed.send(
+        sender=Opportunity, opportunity=deal, old_customer=old_customer, actor=actor
+    )
     return money
 
 

@@ -111,6 +111,9 @@ class HandoverAppointment(models.Model):
         INVITED = "invited", _("Invited")
         BOOKED = "booked", _("Booked")
         HANDED_OVER = "handed_over", _("Handed over")
+        # The deal was cancelled (退房) or changed its buyer (更名) before the keys
+        # were handed over: the unit is no longer this customer's to receive.
+        CANCELLED = "cancelled", _("Cancelled")
 
     batch = models.ForeignKey(
         HandoverBatch, on_delete=models.CASCADE, related_name="appointments"
@@ -139,14 +142,20 @@ class HandoverAppointment(models.Model):
         _("status"), max_length=20, choices=Status.choices, default=Status.INVITED
     )
     handed_over_on = models.DateField(_("handed over on"), null=True, blank=True)
+    # Counts the bookings and moves: each confirmation carries the number it was
+    # made for, so moving back to an earlier slot is a new confirmation.
+    sequence = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         verbose_name = _("handover appointment")
         verbose_name_plural = _("handover appointments")
         constraints = [
+            # A cancelled appointment leaves room for the unit's next buyer.
             models.UniqueConstraint(
-                fields=["batch", "unit"], name="handover_appointment_unit"
+                fields=["batch", "unit"],
+                condition=~Q(status="cancelled"),
+                name="handover_appointment_unit",
             )
         ]
         indexes = [
@@ -178,6 +187,8 @@ class HandoverNotice(OutboxMessage):
     slot = models.ForeignKey(
         HandoverSlot, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # The appointment's booking sequence it confirms (HandoverAppointment.sequence).
+    sequence = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -190,7 +201,7 @@ class HandoverNotice(OutboxMessage):
                 name="handover_notice_once",
             ),
             models.UniqueConstraint(
-                fields=["appointment", "kind", "slot"],
+                fields=["appointment", "kind", "slot", "sequence"],
                 name="handover_notice_once_per_slot",
             ),
         ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -41,7 +40,10 @@ MANAGE = "service.manage_service"
 @see_required("service.view_service_desk")
 def handover_list(request: HttpRequest) -> HttpResponse:
     batches = HandoverBatch.objects.select_related("building__project").annotate(
-        units=Count("appointments"),
+        units=Count(
+            "appointments",
+            filter=~Q(appointments__status=HandoverAppointment.Status.CANCELLED),
+        ),
         done=Count(
             "appointments",
             filter=Q(appointments__status=HandoverAppointment.Status.HANDED_OVER),
@@ -307,9 +309,16 @@ def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
     if not formset.is_valid():
         messages.error(request, _("Check the items marked in red."))
         return _render_appointment(request, appointment, formset)
-    with transaction.atomic():
-        formset.save()
-    messages.success(request, _("Inspection saved."))
+    try:
+        services.inspection_save(
+            actor=request.user,
+            appointment=appointment,
+            items=formset.save(commit=False),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Inspection saved."))
     return redirect(appointment)
 
 
