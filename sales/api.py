@@ -2,8 +2,10 @@
 deals with their stage history.
 
 Read-only. Inventory needs what the sales-control grid and unit pages need
-(``sales.view_sales_desk``); deals are scoped as the sales desk scopes them
-(``Opportunity.objects.visible_to``: a consultant's own, a manager's team's).
+(``sales.view_sales_desk``) and shows what they show: the projects the key's user
+sells (``sales.services.sessions.projects_visible_to``), 404 outside them. Deals
+are scoped as the sales desk scopes them (``Opportunity.objects.visible_to``: a
+consultant's own, a manager's team's).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from crm_site.api.scopes import Scope
 from crm_site.api.views import ApiViewSet
 from customers.api import INVALID, PROBLEMS, Ref
 from sales.models import Building, Opportunity, Project, StageChange, Unit
+from sales.services.sessions import projects_visible_to
 
 ID = {"min_value": 1, "max_value": 2**63 - 1, "required": False}
 
@@ -105,7 +108,11 @@ class InventoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
 )
 class ProjectViewSet(InventoryViewSet):
     serializer_class = ProjectSerializer
-    queryset = Project.objects.all()
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # the schema's introspection
+            return Project.objects.none()
+        return projects_visible_to(self.request.user)
 
 
 @extend_schema_view(
@@ -122,8 +129,11 @@ class BuildingViewSet(InventoryViewSet):
     serializer_class = BuildingSerializer
 
     def get_queryset(self) -> QuerySet:
-        qs = Building.objects.all()
-        if self.action != "list" or getattr(self, "swagger_fake_view", False):
+        if getattr(self, "swagger_fake_view", False):  # the schema's introspection
+            return Building.objects.none()
+        # As the sales-control grid: only the projects the user sells (a subquery).
+        qs = Building.objects.filter(project__in=projects_visible_to(self.request.user))
+        if self.action != "list":
             return qs
         if project := self.query(BuildingFilterSerializer).get("project"):
             qs = qs.filter(project_id=project)  # the foreign key's index
@@ -144,8 +154,13 @@ class UnitViewSet(InventoryViewSet):
     serializer_class = UnitSerializer
 
     def get_queryset(self) -> QuerySet:
-        qs = Unit.objects.select_related("building")
-        if self.action != "list" or getattr(self, "swagger_fake_view", False):
+        if getattr(self, "swagger_fake_view", False):  # the schema's introspection
+            return Unit.objects.none()
+        # As the unit page: only the projects the user sells (a subquery).
+        qs = Unit.objects.filter(
+            building__project__in=projects_visible_to(self.request.user)
+        ).select_related("building")
+        if self.action != "list":
             return qs
         filters = self.query(UnitFilterSerializer)
         # (building, status) is indexed; a project is a handful of buildings.

@@ -199,6 +199,17 @@ class StageMoveForm(InputLimits, forms.Form):
 
     def __init__(self, *args, opportunity: Opportunity, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        allowed = self.stages_offered(opportunity)
+        self.fields["stage"].choices = [
+            (value, label)
+            for value, label in Opportunity.Stage.choices
+            if value in allowed
+        ]
+
+    @staticmethod
+    def stages_offered(opportunity: Opportunity) -> set[str]:
+        """The moves the form offers this deal (the view checks the chosen one again
+        against the locked row: the deal may have moved since it was read)."""
         allowed = Opportunity.TRANSITIONS.get(opportunity.stage, set())
         # Holding, subscribing and signing have their own steps (which move the
         # unit too), and a deal becomes paid when its money is in; after the
@@ -219,11 +230,7 @@ class StageMoveForm(InputLimits, forms.Form):
             # A deal holding a unit goes back to visited by releasing the unit (its
             # own step, asked first): never at visited with the unit still held.
             allowed = allowed - {Opportunity.Stage.VISITED}
-        self.fields["stage"].choices = [
-            (value, label)
-            for value, label in Opportunity.Stage.choices
-            if value in allowed
-        ]
+        return allowed
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -557,12 +557,23 @@ def opportunity_move(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             with transaction.atomic():
                 locked = Opportunity.objects.select_for_update().get(pk=deal.pk)
-                if form.cleaned_data["stage"] == Opportunity.Stage.LOST:
+                stage = form.cleaned_data["stage"]
+                # The form was checked against the deal as read before the lock; a
+                # subscription or a hold in another tab may have moved it since.
+                if stage not in StageMoveForm.stages_offered(locked):
+                    raise ValidationError(
+                        _("A deal cannot move from %(old)s to %(new)s.")
+                        % {
+                            "old": locked.get_stage_display(),
+                            "new": Opportunity.Stage(stage).label,
+                        }
+                    )
+                if stage == Opportunity.Stage.LOST:
                     for hold in locked.holds.filter(status=UnitHold.Status.ACTIVE):
                         services.unit_release(actor=request.user, hold=hold)
                     locked.refresh_from_db()
                 locked.move_to(
-                    form.cleaned_data["stage"],
+                    stage,
                     actor=request.user,
                     reason=form.cleaned_data["lost_reason"],
                     note=form.cleaned_data["note"],

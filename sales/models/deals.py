@@ -51,10 +51,15 @@ class Opportunity(models.Model):
         Stage.PAID: {Stage.LOST},
         Stage.LOST: set(),
     }
-    # A signed contract ends only through a cancellation a sales manager approved
-    # (sales.services.changes): move_to() takes these moves only with that change.
+    # A subscription or a signed contract ends only through a cancellation a sales
+    # manager approved (sales.services.changes: the unit back on sale, the refund):
+    # move_to() takes these moves only with that change.
     APPROVED_CHANGE_ONLY: frozenset[tuple[str, str]] = frozenset(
-        {(Stage.CONTRACTED, Stage.LOST), (Stage.PAID, Stage.LOST)}
+        {
+            (Stage.SUBSCRIBED, Stage.LOST),
+            (Stage.CONTRACTED, Stage.LOST),
+            (Stage.PAID, Stage.LOST),
+        }
     )
     OPEN_STAGES = (
         Stage.NEW,
@@ -193,8 +198,8 @@ class Opportunity(models.Model):
         timeline. The caller holds the transaction (and the row lock where it matters).
         ``note`` is what a person wrote; ``because`` is the system's reason for the
         move (an event entry, e.g. sales.events.HOLD_EXPIRED), shown in the reader's
-        language. ``change`` is the approved DealChange that allows ending a signed
-        contract (APPROVED_CHANGE_ONLY).
+        language. ``change`` is the approved DealChange that allows ending a
+        subscription or a signed contract (APPROVED_CHANGE_ONLY).
         """
         from crm_site import webhooks
         from crm_site.audit import audit_change, snapshot

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -90,6 +92,58 @@ class Repricing:
     unit: Unit
     old_price: Decimal
     new_price: Decimal
+    # The floor price (a consultant's negotiating limit) moves by the same rule, so a
+    # cut does not leave the list price under it; None for a unit without one.
+    old_floor_price: Decimal | None = None
+    new_floor_price: Decimal | None = None
+
+
+def _matching(
+    qs: QuerySet[Unit],
+    *,
+    floor_from: int | None = None,
+    floor_to: int | None = None,
+    layout: str = "",
+) -> QuerySet[Unit]:
+    qs = qs.filter(status=Unit.Status.AVAILABLE)
+    if floor_from is not None:
+        qs = qs.filter(floor__gte=floor_from)
+    if floor_to is not None:
+        qs = qs.filter(floor__lte=floor_to)
+    if layout:
+        qs = qs.filter(layout=layout)
+    return qs
+
+
+def _plan(units: Iterable[Unit], *, mode: str, value: Decimal) -> list[Repricing]:
+    def moved(price: Decimal, unit: Unit) -> Decimal:
+        if mode == "percent":
+            new = price * (Decimal("100") + value) / Decimal("100")
+        else:
+            new = price + value * unit.gross_area
+        new = new.quantize(Decimal("1"))
+        if new <= 0:
+            raise ValidationError(
+                _("The adjustment would make unit %(unit)s free or negative.")
+                % {"unit": unit.number}
+            )
+        return new
+
+    plan = []
+    for unit in units:
+        new = moved(unit.list_price, unit)
+        if new != unit.list_price:
+            floor = unit.floor_price
+            plan.append(
+                Repricing(
+                    unit,
+                    unit.list_price,
+                    new,
+                    floor,
+                    moved(floor, unit) if floor is not None else None,
+                )
+            )
+    return plan
 
 
 def price_plan_preview(
@@ -100,44 +154,42 @@ def price_plan_preview(
     floor_from: int | None = None,
     floor_to: int | None = None,
     layout: str = "",
-    units=None,
 ) -> list[Repricing]:
     """What a price adjustment would do to the building's units still on sale.
 
     mode "percent" moves each price by value %; mode "per_m2" by value yuan per m².
+    The floor price moves by the same rule.
     """
-    qs = units if units is not None else Unit.objects.filter(building=building)
-    qs = qs.filter(status=Unit.Status.AVAILABLE)
-    if floor_from is not None:
-        qs = qs.filter(floor__gte=floor_from)
-    if floor_to is not None:
-        qs = qs.filter(floor__lte=floor_to)
-    if layout:
-        qs = qs.filter(layout=layout)
-    plan = []
-    for unit in qs.order_by("-floor", "position"):
-        if mode == "percent":
-            new = unit.list_price * (Decimal("100") + value) / Decimal("100")
-        else:
-            new = unit.list_price + value * unit.gross_area
-        new = new.quantize(Decimal("1"))
-        if new <= 0:
-            raise ValidationError(
-                _("The adjustment would make unit %(unit)s free or negative.")
-                % {"unit": unit.number}
-            )
-        if new != unit.list_price:
-            plan.append(Repricing(unit, unit.list_price, new))
-    return plan
+    qs = _matching(
+        Unit.objects.filter(building=building),
+        floor_from=floor_from,
+        floor_to=floor_to,
+        layout=layout,
+    )
+    return _plan(qs.order_by("-floor", "position"), mode=mode, value=value)
 
 
 @transaction.atomic
 def price_plan_apply(
-    *, actor: User, building: Building, reason: str, **criteria
+    *,
+    actor: User,
+    building: Building,
+    reason: str,
+    mode: str,
+    value: Decimal,
+    **criteria,
 ) -> int:
     """Reprice many units at once after a preview; every change keeps its history."""
-    locked = Unit.objects.select_for_update().filter(building=building)
-    plan = price_plan_preview(building=building, units=locked, **criteria)
+    # Locked in id order, as every other locker of several units does (a selection
+    # session being set up on the same building waits, it does not deadlock); the
+    # plan then reads them top floor first, as the preview shows them.
+    locked = list(
+        _matching(Unit.objects.filter(building=building), **criteria)
+        .select_for_update()
+        .order_by("pk")
+    )
+    locked.sort(key=lambda unit: (-unit.floor, unit.position))
+    plan = _plan(locked, mode=mode, value=value)
     now = timezone.now()
     PriceChange.objects.bulk_create(
         PriceChange(
@@ -152,7 +204,10 @@ def price_plan_apply(
     )
     for r in plan:
         r.unit.list_price = r.new_price
-    Unit.objects.bulk_update([r.unit for r in plan], ["list_price"], batch_size=500)
+        r.unit.floor_price = r.new_floor_price
+    Unit.objects.bulk_update(
+        [r.unit for r in plan], ["list_price", "floor_price"], batch_size=500
+    )
     audit_record(
         actor=actor,
         instance=building,

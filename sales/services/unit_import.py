@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DataError, connection, transaction
 from django.utils.translation import gettext as _
 
 from crm_site import spreadsheets
@@ -97,7 +97,11 @@ def _read(upload) -> list[list[str]]:
         raise ValidationError(str(exc)) from exc
 
 
-def _decimal(text: str, label: str, row: UnitRow, *, required: bool) -> Decimal | None:
+def _decimal(
+    text: str, label: str, row: UnitRow, *, required: bool, column: str
+) -> Decimal | None:
+    """The cell as the unit's ``column`` can store it (its digits and decimal
+    places), or None with the row's error."""
     if not text:
         if required:
             row.errors.append(_("%(column)s is missing.") % {"column": label})
@@ -105,6 +109,10 @@ def _decimal(text: str, label: str, row: UnitRow, *, required: bool) -> Decimal 
     try:
         value = Decimal(text.replace(",", ""))
     except InvalidOperation:
+        value = None
+    # Infinity and NaN parse as decimals but are no amount (and NaN cannot be
+    # compared): the same "not a number" as any other text.
+    if value is None or not value.is_finite():
         row.errors.append(
             _("%(column)s is not a number: %(value)s")
             % {"column": label, "value": text}
@@ -112,7 +120,44 @@ def _decimal(text: str, label: str, row: UnitRow, *, required: bool) -> Decimal 
         return None
     if value <= 0:
         row.errors.append(_("%(column)s must be positive.") % {"column": label})
+        return value
+    field = Unit._meta.get_field(column)
+    _sign, digits, exponent = value.normalize().as_tuple()
+    if -exponent > field.decimal_places:
+        row.errors.append(
+            _("%(column)s has more than %(places)s decimal places.")
+            % {"column": label, "places": field.decimal_places}
+        )
+    whole = field.max_digits - field.decimal_places
+    if len(digits) + exponent > whole:
+        largest = Decimal(10) ** whole - Decimal(1).scaleb(-field.decimal_places)
+        row.errors.append(
+            _("%(column)s is too large (at most %(max)s).")
+            % {"column": label, "max": largest}
+        )
     return value
+
+
+def _too_long(text: str, label: str, row: UnitRow, *, field) -> None:
+    if len(text) > field.max_length:
+        row.errors.append(
+            _("%(column)s is too long (at most %(max)s characters).")
+            % {"column": label, "max": field.max_length}
+        )
+
+
+def _out_of_range(
+    value: int | None, label: str, row: UnitRow, *, column: str, low: int | None = None
+) -> None:
+    """A whole number the unit's integer ``column`` cannot hold."""
+    field = Unit._meta.get_field(column)
+    lowest, highest = connection.ops.integer_field_range(field.get_internal_type())
+    lowest = lowest if low is None else max(low, lowest)
+    if value is not None and not lowest <= value <= highest:
+        row.errors.append(
+            _("%(column)s must be between %(min)s and %(max)s.")
+            % {"column": label, "min": lowest, "max": highest}
+        )
 
 
 def units_parse(*, project: Project, upload) -> list[UnitRow]:
@@ -160,6 +205,8 @@ def units_parse(*, project: Project, upload) -> list[UnitRow]:
         building, number = raw.get("building", ""), raw.get("number", "")
         if not building or not number:
             row.errors.append(_("Building and unit number are required."))
+        _too_long(building, _("Building"), row, field=Building._meta.get_field("name"))
+        _too_long(number, _("Unit number"), row, field=Unit._meta.get_field("number"))
         try:
             floor = int(raw.get("floor", ""))
             position = int(raw.get("position", ""))
@@ -170,11 +217,35 @@ def units_parse(*, project: Project, upload) -> list[UnitRow]:
                 _("Floor and position are whole numbers (position from 1).")
             )
             floor = position = None
-        gross = _decimal(raw.get("gross_area", ""), _("Gross area"), row, required=True)
-        net = _decimal(raw.get("net_area", ""), _("Net area"), row, required=False)
-        price = _decimal(raw.get("list_price", ""), _("List price"), row, required=True)
+        _out_of_range(floor, _("Floor"), row, column="floor")
+        _out_of_range(position, _("Position"), row, column="position", low=1)
+        gross = _decimal(
+            raw.get("gross_area", ""),
+            _("Gross area"),
+            row,
+            required=True,
+            column="gross_area",
+        )
+        net = _decimal(
+            raw.get("net_area", ""),
+            _("Net area"),
+            row,
+            required=False,
+            column="net_area",
+        )
+        price = _decimal(
+            raw.get("list_price", ""),
+            _("List price"),
+            row,
+            required=True,
+            column="list_price",
+        )
         floor_price = _decimal(
-            raw.get("floor_price", ""), _("Floor price"), row, required=False
+            raw.get("floor_price", ""),
+            _("Floor price"),
+            row,
+            required=False,
+            column="floor_price",
         )
         if gross and net and net > gross:
             row.errors.append(_("The net area is larger than the gross area."))
@@ -228,6 +299,26 @@ def units_import(*, actor: User, project: Project, rows: list[UnitRow]) -> int:
         raise ValidationError(
             _("Fix the rows with errors first; nothing was imported.")
         )
+    try:
+        units = _create(project, rows)
+    except DataError as exc:
+        # The dry run checks each column against the database's limits; a value
+        # it let through anyway (rows checked before a limit changed) refuses the
+        # file as a row error would, not as a server error. Leaving this atomic
+        # block rolls back whatever was written.
+        raise ValidationError(
+            _("Fix the rows with errors first; nothing was imported.")
+        ) from exc
+    audit_record(
+        actor=actor,
+        instance=project,
+        action=AuditEntry.Action.CREATE,
+        changes={"units": {"old": "", "new": str(len(units))}},
+    )
+    return len(units)
+
+
+def _create(project: Project, rows: list[UnitRow]) -> list[Unit]:
     buildings: dict[str, Building] = {}
     for name in sorted({row.values["building"] for row in rows}):
         mine = [r.values for r in rows if r.values["building"] == name]
@@ -249,7 +340,7 @@ def units_import(*, actor: User, project: Project, rows: list[UnitRow]) -> int:
         raise ValidationError(
             _("Some units were created meanwhile; run the dry run again.")
         )
-    units = Unit.objects.bulk_create(
+    return Unit.objects.bulk_create(
         Unit(
             building=buildings[v["building"]],
             **{
@@ -269,13 +360,6 @@ def units_import(*, actor: User, project: Project, rows: list[UnitRow]) -> int:
         )
         for v in (row.values for row in rows)
     )
-    audit_record(
-        actor=actor,
-        instance=project,
-        action=AuditEntry.Action.CREATE,
-        changes={"units": {"old": "", "new": str(len(units))}},
-    )
-    return len(units)
 
 
 CHECK_CACHE = "sales-unit-import:{token}"

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from sales.models import Opportunity, StageChange
+from sales.models import DealChange, Opportunity, StageChange
 from tests.browser.axe import axe_violations
 from tests.browser.test_customer_journey import login
 from tests.factories import make_building
@@ -21,6 +21,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDE = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
+
+
+def approved(deal: Opportunity) -> DealChange:
+    """The approved cancellation move_to() asks for to end a subscription."""
+    return DealChange(opportunity=deal, status=DealChange.Status.APPROVED)
 
 
 def _spread(deal: Opportunity, start: datetime, gaps: list[int]) -> None:
@@ -45,7 +50,10 @@ def _office(consultant, other_consultant):
             source=("wechat", "phone", "web")[n % 3],
         )
         if n % 3 == 1:
-            deal.move_to("lost", actor=actor, reason=reasons[n % 5])
+            # A subscription ends only through an approved cancellation.
+            deal.move_to(
+                "lost", actor=actor, reason=reasons[n % 5], change=approved(deal)
+            )
         _spread(deal, now - timedelta(days=20 + 9 * n), [1 + n % 4, 2 + n, 3, 4])
     facts_refreshed()
 

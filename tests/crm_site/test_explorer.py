@@ -17,7 +17,7 @@ from django.utils.translation import gettext, override
 from openpyxl import load_workbook
 
 from crm_site.models import ExplorerView
-from sales.models import Opportunity, StageChange, StageDuration
+from sales.models import DealChange, Opportunity, StageChange, StageDuration
 from tests.crm_site.explorer_helpers import assert_table_is_its_rows
 from tests.factories import make_building
 from tests.insight_fixtures import facts_refreshed, sell
@@ -26,6 +26,11 @@ pytestmark = pytest.mark.django_db
 
 DEALS = "sales.deals"
 URL = reverse("explorer")
+
+
+def approved(deal: Opportunity) -> DealChange:
+    """The approved cancellation move_to() asks for to end a subscription."""
+    return DealChange(opportunity=deal, status=DealChange.Status.APPROVED)
 
 
 @pytest.fixture
@@ -44,7 +49,8 @@ def deals(consultant, other_consultant, far_consultant):
         sell(second, consultant, contract=True),
     ]
     lost = sell(second, other_consultant, contract=False)
-    lost.move_to("lost", actor=other_consultant, reason="price")
+    # A subscription ends only through an approved cancellation (APPROVED_CHANGE_ONLY).
+    lost.move_to("lost", actor=other_consultant, reason="price", change=approved(lost))
     far = sell(second, far_consultant, contract=True)
     facts_refreshed(DEALS)
     return {"mine": [*made, lost], "far": far, "projects": (first, second)}

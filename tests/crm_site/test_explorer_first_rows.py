@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm_site import insight
-from sales.models import Opportunity, StageChange, StageDuration
+from sales.models import DealChange, Opportunity, StageChange, StageDuration
 from tests.factories import make_building
 from tests.insight_fixtures import facts_refreshed, sell
 
@@ -24,6 +24,11 @@ STAGES = "sales.stage_durations"
 # Days after the deal was opened at which it moved on: stays spread over months, some
 # months skipped (a deal's next month entered is not always the next month).
 HISTORIES = [(35, 95), (1, 32), (40, 41), (5, 10), (70, 100), (20, 64), (2, 3)]
+
+
+def approved(deal: Opportunity) -> DealChange:
+    """The approved cancellation move_to() asks for to end a subscription."""
+    return DealChange(opportunity=deal, status=DealChange.Status.APPROVED)
 
 
 @pytest.fixture
@@ -38,7 +43,8 @@ def spread(consultant, other_consultant):
         seller = consultant if n % 3 else other_consultant
         deal = sell(building, seller, contract=n % 2 == 0)
         if n == 3:
-            deal.move_to("lost", actor=seller, reason="price")
+            # A subscription ends only through an approved cancellation.
+            deal.move_to("lost", actor=seller, reason="price", change=approved(deal))
         opened = start + timedelta(days=23 * n)
         Opportunity.objects.filter(pk=deal.pk).update(created_at=opened)
         changes = list(deal.stage_changes.order_by("id"))

@@ -11,13 +11,18 @@ from django.urls import reverse
 from crm_site import insight
 from crm_site.models import FactDirty, FactState
 from customers.models import Customer
-from sales.models import DealFact, Opportunity
+from sales.models import DealChange, DealFact, Opportunity
 from tests.factories import make_building
 from tests.insight_fixtures import facts_refreshed, sell
 
 pytestmark = pytest.mark.django_db
 
 DEALS = "sales.deals"
+
+
+def approved(deal: Opportunity) -> DealChange:
+    """The approved cancellation move_to() asks for to end a subscription."""
+    return DealChange(opportunity=deal, status=DealChange.Status.APPROVED)
 
 
 @pytest.fixture
@@ -62,7 +67,8 @@ def test_a_rolled_back_change_leaves_no_mark(building, consultant):
 
 def test_a_lost_deal_keeps_the_stage_it_reached(building, consultant):
     deal = sell(building, consultant, contract=False)
-    deal.move_to("lost", actor=consultant, reason="price")
+    # A subscription ends only through an approved cancellation (APPROVED_CHANGE_ONLY).
+    deal.move_to("lost", actor=consultant, reason="price", change=approved(deal))
     facts_refreshed(DEALS)
     fact = DealFact.objects.get(deal_id=deal.pk)
     assert (fact.stage, fact.reached, fact.lost_reason) == (

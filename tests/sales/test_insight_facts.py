@@ -13,7 +13,7 @@ from crm_site import insight
 from crm_site.models import FactDirty
 from customers.services import interaction_log
 from sales import services
-from sales.models import DealFact, Opportunity, StageChange, StageDuration
+from sales.models import DealChange, DealFact, Opportunity, StageChange, StageDuration
 from tests.factories import CustomerFactory, make_building
 from tests.insight_fixtures import facts_refreshed, sell
 
@@ -22,6 +22,11 @@ pytestmark = pytest.mark.django_db
 STAGES = "sales.stage_durations"
 DEALS = "sales.deals"
 T0 = datetime(2026, 3, 30, 10, 0, tzinfo=timezone.get_fixed_timezone(480))
+
+
+def approved(deal: Opportunity) -> DealChange:
+    """The approved cancellation move_to() asks for to end a subscription."""
+    return DealChange(opportunity=deal, status=DealChange.Status.APPROVED)
 
 
 def walk(deal: Opportunity, actor, start: datetime, moves: list[tuple[str, float]]):
@@ -153,7 +158,8 @@ def test_the_deal_fact_knows_outcome_closing_month_and_cohort_months(
 ):
     won = sell(building, consultant, contract=True)
     lost = sell(building, consultant, contract=False)
-    lost.move_to("lost", actor=consultant, reason="competitor")
+    # A subscription ends only through an approved cancellation (APPROVED_CHANGE_ONLY).
+    lost.move_to("lost", actor=consultant, reason="competitor", change=approved(lost))
     open_deal = sell(building, consultant, contract=False)
     facts_refreshed(DEALS)
     this_month = timezone.localdate().replace(day=1)

@@ -18,7 +18,7 @@ from customers.models import Interaction
 from customers.services import interaction_log
 from sales import services
 from sales.insight_figures import Figure, add_months, cohorts, velocity, win_loss
-from sales.models import DealFact, Opportunity, StageChange
+from sales.models import DealChange, DealFact, Opportunity, StageChange
 from tests.factories import CustomerFactory, make_building
 from tests.insight_fixtures import facts_refreshed, sell
 
@@ -28,6 +28,11 @@ WIN_LOSS = reverse("sales:insight-win-loss")
 VELOCITY = reverse("sales:insight-velocity")
 COHORTS = reverse("sales:insight-cohorts")
 THIS_MONTH = timezone.localdate().replace(day=1)
+
+
+def approved(deal: Opportunity) -> DealChange:
+    """The approved cancellation move_to() asks for to end a subscription."""
+    return DealChange(opportunity=deal, status=DealChange.Status.APPROVED)
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +60,8 @@ def visited_deal(building, consultant) -> Opportunity:
 
 
 def lose(deal: Opportunity, actor, reason: str) -> Opportunity:
-    deal.move_to("lost", actor=actor, reason=reason)
+    # A subscription ends only through an approved cancellation (APPROVED_CHANGE_ONLY).
+    deal.move_to("lost", actor=actor, reason=reason, change=approved(deal))
     return deal
 
 
