@@ -87,6 +87,8 @@ def test_price_plan_page_previews_then_applies(
     client.force_login(sales_manager)
     preview = client.post(url, {**data, "confirm": "0"})
     assert len(preview.context["preview"]) == 10 and not PriceChange.objects.exists()
+    # The floor price moves with the list price: the preview says to what.
+    assert preview.content.decode().count('data-testid="new-floor"') == 10
     applied = client.post(url, {**data, "confirm": "1"})
     assert applied.status_code == 302 and PriceChange.objects.count() == 10
     bad = client.post(url, {**data, "value": "80", "confirm": "1"})
