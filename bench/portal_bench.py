@@ -112,18 +112,19 @@ def plan_pages(owner: Owner) -> None:
 
     from crm_site import portal
     from customers.models import Customer
-    from sales.portal import household_deals
+    from sales.portal import owner_deals
     from service import handover
-    from service.portal import household_appointments
+    from service.portal import owner_appointments
 
     customer = Customer.objects.get(pk=owner.customer_id)
     household = portal.household_ids(customer)
+    deal_ids = portal.owner_deal_ids(customer)
     pages = [("home", reverse("portal:home"))]
     pages += [(f"section {s.key}", s.url) for s in portal.sections()]
-    deal = household_deals(household).first()
+    deal = owner_deals(deal_ids).first()
     if deal is not None:
         pages.append(("one home", reverse("sales_portal:home-detail", args=[deal.pk])))
-    for appointment in household_appointments(household)[:1]:
+    for appointment in owner_appointments(household, deal_ids)[:1]:
         if handover.booking_open(appointment):
             pages.append(
                 (

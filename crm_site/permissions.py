@@ -14,7 +14,8 @@ every URL pattern and fails on a view that carries none.
   notifications and saved filters, password, the landing page); no permission.
 - ``@owner_required``: a page of the owners' portal (crm_site.portal). Only a signed-in
   owner session passes (its own cookie and table, never a staff session); the view
-  gets ``request.owner`` (the customer) and ``request.household_ids`` and looks every
+  gets ``request.owner`` (the customer), ``request.household_ids`` and
+  ``request.owner_deal_ids`` (the deals the owner bought: their homes) and looks every
   object up within those ids (404 outside them). Anyone else is sent to the portal's
   sign-in page.
 
@@ -45,6 +46,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -190,6 +192,9 @@ def owner_required(view: View) -> View:
         if request.household_ids is None:
             portal.sign_out(request)
             return _to_sign_in(request)
+        # Asked only by the pages that show homes (one query), and fresh: a home
+        # bought online shows at once, while the household is kept a minute.
+        request.owner_deal_ids = SimpleLazyObject(lambda: portal.owner_deal_ids(owner))
         return view(request, *args, **kwargs)
 
     return _mark(login_not_required(wrapped), Access(Kind.OWNER, reason="owner"))

@@ -12,6 +12,10 @@ handover appointment. They fill two hook registries:
 
 - ``register_household(fn)``: fn(customer) -> set of customer ids in the same
   household (the buyer and co-buyers sharing a deal or unit);
+- ``register_deals(fn)``: fn(customer) -> ids of the deals the customer bought, as
+  buyer or co-buyer: the owner's homes. Homes, payments, units and appointments are
+  read from these, never from what another member of the household bought (a
+  co-buyer's other home, bought with someone else, is not the owner's);
 - ``register_eligibility(fn)``: fn(customer_ids) -> the subset that may sign in.
 
 Owner sessions are not staff sessions. They live in their own table
@@ -142,12 +146,18 @@ def home_panels(
 # Household and eligibility hooks ----------------------------------------------------
 
 _HOUSEHOLD: list[Callable[[Any], Iterable[int]]] = []
+_DEALS: list[Callable[[Any], Iterable[int]]] = []
 _ELIGIBILITY: list[Callable[[Iterable[int]], Iterable[int]]] = []
 
 
 def register_household(fn: Callable[[Any], Iterable[int]]) -> None:
     if fn not in _HOUSEHOLD:
         _HOUSEHOLD.append(fn)
+
+
+def register_deals(fn: Callable[[Any], Iterable[int]]) -> None:
+    if fn not in _DEALS:
+        _DEALS.append(fn)
 
 
 def register_eligibility(fn: Callable[[Iterable[int]], Iterable[int]]) -> None:
@@ -160,6 +170,16 @@ def household_ids(customer: Any) -> frozenset[int]:
     plus whoever the apps say shares a deal or a unit with them."""
     ids = {customer.pk}
     for fn in _HOUSEHOLD:
+        ids.update(fn(customer))
+    return frozenset(ids)
+
+
+def owner_deal_ids(customer: Any) -> frozenset[int]:
+    """The ids of the deals this owner bought, as buyer or co-buyer (their homes):
+    asked on each request that needs them (an index look-up or two), as a new home
+    must show at once."""
+    ids: set[int] = set()
+    for fn in _DEALS:
         ids.update(fn(customer))
     return frozenset(ids)
 
@@ -282,7 +302,8 @@ def checked_household(request: HttpRequest, owner: Any) -> frozenset[int] | None
     Whether the owner is still eligible, and who their household is, are asked of
     the apps' hooks (a few queries) at most every PORTAL_RECHECK_SECONDS and kept in
     the owner session meanwhile: a deal lost or a co-buyer removed takes effect
-    within that time."""
+    within that time. The owner's deals (owner_deal_ids) are not kept: a home bought
+    online shows under "My homes" at once."""
     session = request.owner_session
     kept = kept_household(session)
     if kept is not None:

@@ -64,6 +64,11 @@ def household_deal_ids(customer_ids: Iterable[int]) -> list[int]:
     return list(as_buyer.union(as_co_buyer))
 
 
+def owner_deal_ids(customer) -> list[int]:
+    """The owner's homes: the bought deals they are buyer or co-buyer of."""
+    return household_deal_ids([customer.pk])
+
+
 def household(customer) -> set[int]:
     """The buyers and co-buyers of every bought deal the customer is part of."""
     deal_ids = household_deal_ids([customer.pk])
@@ -142,12 +147,14 @@ def _buyer_fields_not_shown() -> list[str]:
 BUYER_FIELDS_NOT_SHOWN = _buyer_fields_not_shown()
 
 
-def household_deals(household_ids: Iterable[int]):
-    """The bought deals a member of the household is buyer or co-buyer of, with the
-    unit, the project and the co-buyers: three queries whatever their number."""
+def owner_deals(deal_ids: Iterable[int]):
+    """The owner's bought deals (``request.owner_deal_ids``: those they are buyer or
+    co-buyer of, not those of another member of their household), with the unit, the
+    project and the co-buyers: two queries whatever their number, three with the
+    look-up of the deal ids."""
     return (
         bought_deals()
-        .filter(pk__in=household_deal_ids(household_ids))
+        .filter(pk__in=list(deal_ids))
         .select_related("customer", "project", "unit__building__project")
         # The buyer's name is all the owner's pages show of the buyer's record.
         .defer(*BUYER_FIELDS_NOT_SHOWN)
@@ -161,6 +168,11 @@ def household_deals(household_ids: Iterable[int]):
         )
         .order_by("-stage_changed_at", "-pk")
     )
+
+
+def owner_unit_ids(deal_ids: Iterable[int]):
+    """The units of the owner's bought deals, as a subquery (no query of its own)."""
+    return bought_deals().filter(pk__in=list(deal_ids)).values("unit_id")
 
 
 @dataclass
@@ -178,14 +190,15 @@ class Payments:
     documents: list[str] = field(default_factory=list)
 
 
-def household_payments(household_ids: Iterable[int]) -> list[Payments]:
-    """Per bought deal of the household: the plan, the receipts, what is received,
-    outstanding and overdue. Five queries whatever the number of deals and lines."""
+def owner_payments(deal_ids: Iterable[int]) -> list[Payments]:
+    """Per bought deal of the owner: the plan, the receipts, what is received,
+    outstanding and overdue. Four queries whatever the number of deals and lines,
+    five with the look-up of the deal ids."""
     from sales.selectors import printable_documents
 
     today = timezone.localdate()
     deals = list(
-        household_deals(household_ids).prefetch_related(
+        owner_deals(deal_ids).prefetch_related(
             Prefetch(
                 "payment_items",
                 queryset=PaymentItem.objects.order_by("sequence").prefetch_related(
@@ -231,6 +244,7 @@ def register() -> None:
     portal.register_eligibility(eligible)
     portal.register_eligibility(opening_eligible)
     portal.register_household(household)
+    portal.register_deals(owner_deal_ids)
     portal.register(
         "sales.homes",
         title=_("My homes"),

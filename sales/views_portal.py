@@ -1,5 +1,6 @@
 """Sales' pages in the owners' portal: my homes and my payments, with the signed
-documents to print. Every read is within ``request.household_ids`` (404 outside)."""
+documents to print. Every read is within the owner's own deals,
+``request.owner_deal_ids`` (404 outside): a co-buyer's other home is not theirs."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from django.views.decorators.http import require_safe
 from crm_site import portal
 from crm_site.permissions import owner_required
 from sales import selectors
-from sales.portal import household_deals, household_payments, stage_words
+from sales.portal import owner_deals, owner_payments, stage_words
 
 
-def _household_deal(request: HttpRequest, pk: int):
-    return get_object_or_404(household_deals(request.household_ids), pk=pk)
+def _owners_deal(request: HttpRequest, pk: int):
+    return get_object_or_404(owner_deals(request.owner_deal_ids), pk=pk)
 
 
 def _homes(request: HttpRequest, deals: list) -> list[dict]:
@@ -36,8 +37,8 @@ def _homes(request: HttpRequest, deals: list) -> list[dict]:
 @owner_required
 @require_safe
 def homes(request: HttpRequest) -> HttpResponse:
-    """Every unit the household bought: project, building, unit, area, stage."""
-    deals = list(household_deals(request.household_ids))
+    """Every unit the owner bought: project, building, unit, area, stage."""
+    deals = list(owner_deals(request.owner_deal_ids))
     return render(request, "sales/portal_homes.html", {"homes": _homes(request, deals)})
 
 
@@ -46,7 +47,7 @@ def homes(request: HttpRequest) -> HttpResponse:
 def home_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One home: its facts, who bought it, and what the other apps add (handover,
     inspection)."""
-    deal = _household_deal(request, pk)
+    deal = _owners_deal(request, pk)
     return render(
         request,
         "sales/portal_home_detail.html",
@@ -61,7 +62,7 @@ def payments(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sales/portal_payments.html",
-        {"plans": household_payments(request.household_ids)},
+        {"plans": owner_payments(request.owner_deal_ids)},
     )
 
 
@@ -70,7 +71,7 @@ def payments(request: HttpRequest) -> HttpResponse:
 def document(request: HttpRequest, pk: int, document: str) -> HttpResponse:
     """The subscription agreement (认购书) or the unit-selection confirmation, as the
     sales office prints them; numbers masked."""
-    deal = _household_deal(request, pk)
+    deal = _owners_deal(request, pk)
     if document not in selectors.printable_documents(deal):
         raise Http404
     return render(

@@ -40,7 +40,11 @@ OFF = ' aria-disabled="true" tabindex="-1"'
 
 
 def _own_entries(request: HttpRequest):
-    """The household's entries in sessions that offer online selection."""
+    """The household's entries in sessions that offer online selection. The
+    household's, not only the owner's: a spouse chooses with the deposit the other
+    holds, and the section shows to whoever holds an entry, they or their household
+    (README, "Online selection on the buyer's phone"); the opening lane does the same
+    (sales.opening_lane)."""
     return SessionEntry.objects.filter(
         deposit__customer_id__in=request.household_ids,
         session__mode__in=ONLINE_MODES,

@@ -97,7 +97,7 @@ def letter_write(
 ) -> OwnerLetter:
     """The owner's letter: in the queue with its deadline, on the owner's timeline,
     audited, and the queue's people notified."""
-    from service.portal_requests import household_units
+    from service.portal_requests import units_of_owner
 
     subject = " ".join(subject.split())
     body = body.strip()
@@ -105,9 +105,7 @@ def letter_write(
         raise ValidationError({"subject": _("Give your letter a subject.")})
     if not body:
         raise ValidationError({"body": _("Write your letter.")})
-    if unit is not None and all(
-        unit.pk != own.pk for own in household_units(household_ids)
-    ):
+    if unit is not None and all(unit.pk != own.pk for own in units_of_owner(owner)):
         raise ValidationError({"unit": _("Choose one of your homes.")})
     now = timezone.now()
     letter = OwnerLetter.objects.create(

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from sales.portal import owner_unit_ids
 from service import handover
 from service.models import (
     HandoverAppointment,
@@ -30,11 +31,22 @@ def eligible(customer_ids: Iterable[int]) -> set[int]:
 
 
 def household_appointments(household_ids: Iterable[int]):
+    """The household's appointments; narrow them to the owner's homes (by unit, as
+    home_panel does, or with owner_appointments)."""
     return (
         HandoverAppointment.objects.filter(customer_id__in=list(household_ids))
         .exclude(status=HandoverAppointment.Status.CANCELLED)
         .select_related("batch", "slot", "unit__building__project")
         .annotate(still_sold=handover.sold_to_invitee())
+    )
+
+
+def owner_appointments(household_ids: Iterable[int], deal_ids: Iterable[int]):
+    """The household's appointments for the units of the owner's own deals
+    (``request.owner_deal_ids``), not for another home a co-buyer bought with someone
+    else. The units are a subquery: no query of their own."""
+    return household_appointments(household_ids).filter(
+        unit_id__in=owner_unit_ids(deal_ids)
     )
 
 

@@ -12,13 +12,14 @@ so the rating counts in every satisfaction figure.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,6 +30,7 @@ from crm_site.audit import audit_change, snapshot
 from crm_site.models import User
 from customers.models import Customer
 from sales.models import Unit
+from sales.portal import owner_unit_ids
 from service import events as service_events
 from service import outreach
 from service.models import (
@@ -48,22 +50,35 @@ OWNER_KINDS = (ServiceRequest.Kind.REPAIR, ServiceRequest.Kind.COMPLAINT)
 RATING_GRACE = timedelta(days=1)
 
 
-def household_units(household_ids: frozenset[int] | set[int]) -> list[Unit]:
-    """The units the household bought (subscribed, contracted or paid deals of any of
-    its members), each once."""
+def owner_units(deal_ids: Iterable[int]) -> list[Unit]:
+    """The units of the owner's own bought deals (``request.owner_deal_ids``): not
+    another home a co-buyer bought with someone else. One query."""
+    return list(
+        Unit.objects.filter(pk__in=owner_unit_ids(deal_ids))
+        .select_related("building__project")
+        .order_by("building__project__name", "building__name", "number", "pk")
+    )
+
+
+def units_of_owner(owner: Customer) -> list[Unit]:
+    """The units the owner bought (subscribed, contracted or paid deals), as buyer
+    or co-buyer: what a request or a letter from them may be about."""
     from service.services import units_owned_by
 
-    units: dict[int, Unit] = {}
-    for owned in units_owned_by(sorted(household_ids)).values():
-        for unit in owned:
-            units.setdefault(unit.pk, unit)
-    return list(units.values())
+    return units_owned_by([owner.pk]).get(owner.pk, [])
 
 
-def requests_of_household(household_ids: frozenset[int]) -> QuerySet[ServiceRequest]:
-    """Every request of the household, whoever reported it or whatever the channel:
-    the owner follows the calls they made too."""
-    return ServiceRequest.objects.filter(customer_id__in=household_ids)
+def owners_requests(
+    *, owner_id: int, household_ids: frozenset[int], deal_ids: Iterable[int]
+) -> QuerySet[ServiceRequest]:
+    """The requests the owner follows: those of their household about the owner's
+    own homes, whoever of the household reported them and whatever the channel, and
+    every request the owner reported themselves. A co-buyer's requests about another
+    home, bought with someone else, are not the owner's."""
+    return ServiceRequest.objects.filter(
+        Q(customer_id__in=household_ids, unit_id__in=owner_unit_ids(deal_ids))
+        | Q(customer_id=owner_id)
+    )
 
 
 @transaction.atomic
@@ -79,15 +94,15 @@ def portal_request_submit(
 ) -> ServiceRequest:
     """The owner's request from the portal, with its photos, or nothing at all.
 
-    The unit must be one of the household's; the deadlines are those of its category
-    at normal severity, as for a request the desk records. ValidationErrors are keyed
-    by form field."""
+    The unit must be one the owner bought (as buyer or co-buyer), not merely one of
+    their household's; the deadlines are those of its category at normal severity,
+    as for a request the desk records. ValidationErrors are keyed by form field."""
     from service.services import photos_add, request_create
 
     photos = photos or []
     if kind not in OWNER_KINDS:
         raise ValidationError({"kind": _("Choose a repair or a complaint.")})
-    if unit is None or all(unit.pk != own.pk for own in household_units(household_ids)):
+    if unit is None or all(unit.pk != own.pk for own in units_of_owner(owner)):
         raise ValidationError({"unit": _("Choose one of your homes.")})
     if not description.strip():
         raise ValidationError({"description": _("Describe the problem.")})

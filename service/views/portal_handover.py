@@ -1,5 +1,6 @@
 """Service's pages in the owners' portal: booking or changing the handover slot, and
-the open surveys. Everything within ``request.household_ids`` (404 outside)."""
+the open surveys. Everything within ``request.household_ids`` (404 outside); a
+handover only for a home of the owner's own deals (``request.owner_deal_ids``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_safe
 
 from crm_site.permissions import owner_required
 from customers.models import Channel
-from sales.portal import household_deals
+from sales.portal import owner_deals
 from service import handover as services
 from service import portal as service_portal
 from service.forms_handover import OwnerBookForm
@@ -21,7 +22,7 @@ from service.surveys import survey_token
 
 
 def _home_url(request: HttpRequest, unit_id: int) -> str:
-    deal = household_deals(request.household_ids).filter(unit_id=unit_id).first()
+    deal = owner_deals(request.owner_deal_ids).filter(unit_id=unit_id).first()
     if deal is None:
         return reverse("sales_portal:homes")
     return reverse("sales_portal:home-detail", args=[deal.pk])
@@ -32,7 +33,10 @@ def handover_booking(request: HttpRequest, pk: int) -> HttpResponse:
     """Choose or change the handover slot, among those with room left (the slot row
     is locked while booking: service.handover.appointment_book)."""
     appointment = get_object_or_404(
-        service_portal.household_appointments(request.household_ids), pk=pk
+        service_portal.owner_appointments(
+            request.household_ids, request.owner_deal_ids
+        ),
+        pk=pk,
     )
     back = _home_url(request, appointment.unit_id)
     if not services.booking_open(appointment):

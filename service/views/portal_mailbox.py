@@ -14,7 +14,7 @@ from crm_site.pagination import paginate
 from crm_site.permissions import owner_required
 from service import mailbox
 from service.forms import PortalLetterForm
-from service.portal_requests import household_units
+from service.portal_requests import owner_units
 
 
 @owner_required
@@ -31,7 +31,7 @@ def letter_list(request: HttpRequest) -> HttpResponse:
 
 @owner_required
 def letter_create(request: HttpRequest) -> HttpResponse:
-    units = household_units(request.household_ids)
+    units = owner_units(request.owner_deal_ids)
     form = PortalLetterForm(request.POST or None, units=units)
     status = 200
     if request.method == "POST":

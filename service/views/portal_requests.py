@@ -1,7 +1,8 @@
 """Repairs and complaints in the owners' portal: the household's requests, a new one
 with photos, its steps in plain words, confirming or rejecting the fix, rating it.
 
-Every query is within ``request.household_ids`` (404 outside the household)."""
+Every query is within the owner's requests (portal_requests.owners_requests: the
+household's about the owner's own homes, and the owner's own; 404 outside them)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,17 @@ from service.models import RequestPhoto, ServiceRequest
 from service.photos import photo_response
 
 
+def _owners_requests(request: HttpRequest):
+    return portal_requests.owners_requests(
+        owner_id=request.owner.pk,
+        household_ids=request.household_ids,
+        deal_ids=request.owner_deal_ids,
+    )
+
+
 def _mine(request: HttpRequest, pk: int) -> ServiceRequest:
     return get_object_or_404(
-        portal_requests.requests_of_household(request.household_ids).select_related(
-            "customer", "unit__building__project"
-        ),
+        _owners_requests(request).select_related("customer", "unit__building__project"),
         pk=pk,
     )
 
@@ -36,7 +43,7 @@ def _mine(request: HttpRequest, pk: int) -> ServiceRequest:
 @owner_required
 def request_list(request: HttpRequest) -> HttpResponse:
     page = paginate(
-        portal_requests.requests_of_household(request.household_ids)
+        _owners_requests(request)
         .select_related("unit__building")
         .order_by("-received_at", "-pk"),
         page=request.GET.get("page"),
@@ -49,7 +56,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 @owner_required
 def request_create(request: HttpRequest) -> HttpResponse:
-    units = portal_requests.household_units(request.household_ids)
+    units = portal_requests.owner_units(request.owner_deal_ids)
     form = PortalRequestForm(
         request.POST or None,
         request.FILES or None,

@@ -18,6 +18,7 @@ from crm_site import messaging, outbox
 from crm_site.models import AuditEntry
 from crm_site.roles import Role
 from customers.models import Interaction
+from sales.models import CoBuyer
 from service import photos as photo_rules
 from service import portal_requests, services, surveys
 from service.forms import PortalRequestForm
@@ -111,6 +112,7 @@ def test_a_unit_outside_the_household_is_refused_and_nothing_is_saved(
 
 def test_a_co_buyers_household_may_report_for_the_buyers_unit(home, household):
     co_buyer = CustomerFactory()
+    CoBuyer.objects.create(opportunity=home, customer=co_buyer)
     request = submit(home, household | {co_buyer.pk}, owner=co_buyer, photos=[])
     assert request.customer == co_buyer and request.unit == home.unit
 
