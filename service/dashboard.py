@@ -26,6 +26,11 @@ from service.models import ServiceRequest
 from service.selectors import Cluster, clusters, contractor_ranking
 
 CACHE_SECONDS = 300
+RESOLVED_SO_FAR = (
+    ServiceRequest.Status.RESOLVED,
+    ServiceRequest.Status.CALLED_BACK,
+    ServiceRequest.Status.CLOSED,
+)
 WORKING = (
     ServiceRequest.Status.RECEIVED,
     ServiceRequest.Status.ASSIGNED,
@@ -152,15 +157,18 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
 
     categories = dict(ServiceRequest._meta.get_field("category").choices)
     # One pass over the period: the figures and the count of every category.
+    # Resolved and still so: a request the owner was not satisfied with is back in
+    # the queue (its resolved_at is its last resolution's, set again when it is).
+    done = Q(resolved_at__isnull=False, status__in=RESOLVED_SO_FAR)
     figures = period.aggregate(
         received=Count("id"),
-        resolved=Count("id", filter=Q(resolved_at__isnull=False)),
-        in_time=Count("id", filter=Q(resolved_at__lte=F("resolution_due"))),
+        resolved=Count("id", filter=done),
+        in_time=Count("id", filter=done & Q(resolved_at__lte=F("resolution_due"))),
         reopened=Count("id", filter=Q(reopen_count__gt=0)),
         from_portal=Count("id", filter=Q(channel=ServiceRequest.Channel.PORTAL)),
         called_back=Count("id", filter=Q(satisfied__isnull=False)),
         respond=Avg(F("responded_at") - F("received_at")),
-        resolve=Avg(F("resolved_at") - F("received_at")),
+        resolve=Avg(F("resolved_at") - F("received_at"), filter=done),
         **{
             f"category_{value}": Count("id", filter=Q(category=value))
             for value in categories

@@ -50,7 +50,9 @@
   var months = document.getElementById("months-chart");
   if (months) {
     var labels = { contracted: months.dataset.contracted || "Contracted", collected: months.dataset.collected || "Collected" };
-    var wan = function (v) { return (v / 10000).toLocaleString(undefined, { maximumFractionDigits: 0 }) + "万"; };
+    // Compact money in the page's language: 700万 in Chinese, 7M in English.
+    var compact = new Intl.NumberFormat(document.documentElement.lang || undefined, { notation: "compact", maximumFractionDigits: 1 });
+    var wan = function (v) { return compact.format(v); };
     new Chart(months, {
       type: "bar",
       data: {

@@ -39,7 +39,8 @@ def test_figures_add_up(make_request, units, service_agent, contractor):
     board = dashboard.compute(start=start, end=end, project=None)
     t = board.totals
     assert t["received"] == 5 and t["open"] == 5 and t["overdue"] == 1
-    assert (t["resolved"], t["in_time"], t["compliance"]) == (2, 1, 50.0)
+    # a is back in the queue (not resolved any more); b was resolved, late.
+    assert (t["resolved"], t["in_time"], t["compliance"]) == (1, 0, 0.0)
     assert (t["reopened"], t["called_back"], t["reopen_rate"]) == (1, 1, 100.0)
     assert t["respond_hours"] is not None and t["resolve_hours"] is not None
     assert [(r["key"], r["count"], r["share"]) for r in board.by_category] == [
@@ -156,3 +157,35 @@ def test_warming_fills_the_cache_the_page_reads(client, service_manager, make_re
     make_request()
     assert client.get(URL).context["board"].computed_at == board.computed_at
     assert board.totals["received"] == 1
+
+
+def test_service_dashboard_does_not_count_a_reopened_request_as_resolved_in_time(
+    service_agent, owner_customer
+):
+    """An owner not satisfied at the callback reopens the request: it is being worked
+    on again, not resolved, so 'Resolved within deadline' must not count it."""
+    request = services.request_create(
+        actor=service_agent,
+        customer=owner_customer,
+        kind="complaint",
+        category="plumbing",
+        severity="normal",
+        channel="phone",
+        description="卫生间天花板漏水",
+    )
+    services.request_assign(
+        actor=service_agent, request=request, department="engineering", handler=None
+    )
+    request.refresh_from_db()
+    services.request_start(actor=service_agent, request=request)
+    services.request_resolve(actor=service_agent, request=request, note="已修")
+    services.request_callback(
+        actor=service_agent, request=request, satisfied=False, note="仍漏水"
+    )
+    request.refresh_from_db()
+    assert request.status == "in_progress"
+    today = timezone.localdate()
+    board = dashboard.compute(start=today - timedelta(days=1), end=today, project=None)
+    assert board.totals["open"] == 1
+    assert board.totals["resolved"] == 0, board.totals
+    assert board.totals["in_time"] == 0, board.totals
