@@ -14,6 +14,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from crm_site.confirm import Confirmation, keyed
+from crm_site.models import User
 from crm_site.templatetags.money import yuan
 from sales.models import (
     DealChange,
@@ -24,6 +25,14 @@ from sales.models import (
     UnitHold,
 )
 from sales.pricing import quote
+
+
+def _told(deal: Opportunity, requester: User) -> str:
+    """Who the decision's notice went to (sales.services.money.decision_told)."""
+    from sales.services.money import decision_told
+
+    told = decision_told(deal, requester)
+    return (told or requester).display_name
 
 
 def _money(amount: Decimal | None) -> str:
@@ -308,7 +317,7 @@ def discount_decided(item: DiscountRequest, *, approved: bool) -> str:
     values = {
         "percent": _percent(item.percent),
         "buyer": _buyer(deal),
-        "who": item.requested_by.display_name,
+        "who": _told(deal, item.requested_by),
     }
     if approved:
         values["price"] = _money(
@@ -436,7 +445,7 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
 
 def change_decided(change: DealChange, *, approved: bool) -> str:
     """The message after the decision; ``change`` as it was loaded before it."""
-    who = change.requested_by.display_name
+    who = _told(change.opportunity, change.requested_by)
     if approved:
         return _("Change approved: %(done)s %(who)s is told.") % {
             "done": change_decision(change, approve=True).consequence,

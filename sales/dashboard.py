@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count, DecimalField, F, Q, Sum, Value
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -22,6 +22,7 @@ from crm_site.models import User
 from crm_site.overview import one_user_per_scope, scope_key
 from customers.models import Customer, Interaction
 from sales.models import Building, Opportunity, Project, Receipt, StageChange, Unit
+from sales.services.sessions import projects_visible_to
 
 CACHE_SECONDS = 300
 FUNNEL_STEPS = [
@@ -70,13 +71,19 @@ def _window(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
+def _deals_reaching(stage: str) -> Count:
+    """Deals, not moves: a deal reserved, released and reserved again counts once
+    (as sales.overview.compute counts them)."""
+    return Count("opportunity_id", filter=Q(to_stage=stage), distinct=True)
+
+
 def _breakdown(changes, key: str, label_of) -> list[dict]:
     rows = (
         changes.values(key)
         .annotate(
-            reserved=Count("id", filter=Q(to_stage=Opportunity.Stage.RESERVED)),
-            subscribed=Count("id", filter=Q(to_stage=Opportunity.Stage.SUBSCRIBED)),
-            contracted=Count("id", filter=Q(to_stage=Opportunity.Stage.CONTRACTED)),
+            reserved=_deals_reaching(Opportunity.Stage.RESERVED),
+            subscribed=_deals_reaching(Opportunity.Stage.SUBSCRIBED),
+            contracted=_deals_reaching(Opportunity.Stage.CONTRACTED),
             amount=Coalesce(
                 Sum(
                     "opportunity__agreed_price",
@@ -148,10 +155,7 @@ def _compute(
     result = Dashboard(start=start, end=end, computed_at=timezone.now())
 
     counts = changes.aggregate(
-        **{
-            stage: Count("id", filter=Q(to_stage=stage))
-            for stage, _label in FUNNEL_STEPS[1:]
-        }
+        **{stage: _deals_reaching(stage) for stage, _label in FUNNEL_STEPS[1:]}
     )
     visits = Interaction.objects.filter(
         kind=Interaction.Kind.VISIT, occurred_at__gte=since, occurred_at__lt=until
@@ -159,7 +163,15 @@ def _compute(
     if not user.has_perm("customers.scope_all"):
         visits = visits.filter(customer__in=Customer.objects.visible_to(user))
     if project is not None:
-        visits = visits.filter(customer__opportunities__project=project)
+        # A semi-join (as sales.overview.visits_in): a join would count a visit once
+        # per deal of the customer at the project.
+        visits = visits.filter(
+            Exists(
+                Opportunity.objects.filter(
+                    project=project, customer_id=OuterRef("customer_id")
+                )
+            )
+        )
     counts["visits"] = visits.count()
     previous = None
     for step, label in FUNNEL_STEPS:
@@ -230,19 +242,25 @@ def _compute(
             by_month[month]["collected"] = row["total"] or Decimal("0")
     result.months = list(by_month.values())
 
-    buildings = Building.objects.select_related("project").annotate(
-        total=Count("units", filter=~Q(units__status=Unit.Status.NOT_FOR_SALE)),
-        sold=Count(
-            "units",
-            filter=Q(
-                units__status__in=[
-                    Unit.Status.SUBSCRIBED,
-                    Unit.Status.CONTRACTED,
-                    Unit.Status.HANDED_OVER,
-                ]
+    # Only the projects the user sells: another team's building grid is a 404 to them.
+    # The cache key's scope (crm_site.overview.scope_key) decides these projects too.
+    buildings = (
+        Building.objects.filter(project__in=projects_visible_to(user))
+        .select_related("project")
+        .annotate(
+            total=Count("units", filter=~Q(units__status=Unit.Status.NOT_FOR_SALE)),
+            sold=Count(
+                "units",
+                filter=Q(
+                    units__status__in=[
+                        Unit.Status.SUBSCRIBED,
+                        Unit.Status.CONTRACTED,
+                        Unit.Status.HANDED_OVER,
+                    ]
+                ),
             ),
-        ),
-        held=Count("units", filter=Q(units__status=Unit.Status.RESERVED)),
+            held=Count("units", filter=Q(units__status=Unit.Status.RESERVED)),
+        )
     )
     if project is not None:
         buildings = buildings.filter(project=project)

@@ -347,6 +347,13 @@ class DashboardFilterForm(InputLimits, forms.Form):
         empty_label=_("All projects"),
     )
 
+    def __init__(self, *args, user: User | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            # The sales dashboard offers only a project the user's team sells
+            # (sessions.projects_visible_to); the service dashboard, every project.
+            self.fields["project"].queryset = projects_visible_to(user)
+
     def clean(self) -> dict:
         cleaned = super().clean()
         from sales.dashboard import default_window

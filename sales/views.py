@@ -841,7 +841,7 @@ def _form_errors_to_messages(request: HttpRequest, form) -> None:
 @see_required("sales.view_sales_management")
 @reads_from_replica
 def sales_dashboard(request: HttpRequest) -> HttpResponse:
-    form = DashboardFilterForm(request.GET)
+    form = DashboardFilterForm(request.GET, user=request.user)
     form.is_valid()  # invalid values fall back to the defaults and show their error
     data = form.cleaned_data
     board = dashboard.sales_dashboard(

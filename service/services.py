@@ -477,15 +477,21 @@ def request_close(
 
 def _people(level: int, request: ServiceRequest) -> list[User]:
     if level == Escalation.Level.HANDLER:
-        if request.handler_id or request.receiver_id:
-            return [request.handler or request.receiver]
-        # A portal request nobody accepted: the whole desk hears of it.
-        return list(
+        for worker in (request.handler, request.receiver):
+            if worker is not None and worker.is_active:
+                return [worker]
+        # A portal request nobody accepted, or whose people have left: the whole desk
+        # hears of it; with nobody at the desk, its managers.
+        agents = list(
             User.objects.filter(
                 is_active=True, groups__name=Role.SERVICE_AGENT.value
             ).distinct()
         )
-    role = Role.SERVICE_MANAGER if level == Escalation.Level.MANAGER else Role.EXECUTIVE
+        if agents:
+            return agents
+    role = (
+        Role.EXECUTIVE if level == Escalation.Level.EXECUTIVE else Role.SERVICE_MANAGER
+    )
     return list(User.objects.filter(is_active=True, groups__name=role.value).distinct())
 
 

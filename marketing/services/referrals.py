@@ -171,9 +171,16 @@ def reward_on_contract(
         actor=actor,
         link=None,
     )
-    # Whoever recorded the referral; for one the owner made in the portal, the
-    # referrer's consultant.
-    told = referral.recorded_by or referral.referrer.assigned_consultant
+    # Whoever recorded the referral; for one the owner made in the portal, or one
+    # whose recorder has left, the referrer's consultant.
+    told = next(
+        (
+            user
+            for user in (referral.recorded_by, referral.referrer.assigned_consultant)
+            if user is not None and user.is_active
+        ),
+        None,
+    )
     if told is not None:
         notify(
             user=told,

@@ -46,7 +46,7 @@ from sales.services.deals import (
     _refuse_session_unit,
     _set_unit_status,
 )
-from sales.services.money import _sales_managers_of
+from sales.services.money import _sales_managers_of, decision_told
 from sales.services.ownership import protected_by_another
 from sales.signals import deal_buyer_changed, deal_cancelled
 
@@ -481,11 +481,14 @@ def deal_change_decide(
             action=AuditEntry.Action.UPDATE,
             changes={"status": {"old": "pending", "new": change.status}},
         )
-        notify(
-            user=change.requested_by,
-            entry=sales_events.CHANGE_REFUSED(customer=deal.customer.name),
-            target=deal,
-        )
+        told = decision_told(deal, change.requested_by)
+        if told is not None:
+            notify(
+                user=told,
+                entry=sales_events.CHANGE_REFUSED(customer=deal.customer.name),
+                target=deal,
+                about=[deal.customer],
+            )
         return change
     if change.kind not in CHANGEABLE.get(deal.stage, set()):
         raise ValidationError(
@@ -531,11 +534,13 @@ def deal_change_decide(
         action=AuditEntry.Action.UPDATE,
         changes={"status": {"old": "pending", "new": change.status}},
     )
-    notify(
-        user=change.requested_by,
-        entry=sales_events.CHANGE_APPROVED(kind=change.kind),
-        target=deal,
-    )
+    told = decision_told(deal, change.requested_by)
+    if told is not None:
+        notify(
+            user=told,
+            entry=sales_events.CHANGE_APPROVED(kind=change.kind),
+            target=deal,
+        )
     return change
 
 

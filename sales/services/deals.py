@@ -226,13 +226,17 @@ def unit_release(*, actor: User | None, hold: UnitHold, expired: bool = False) -
         opportunity.move_to(
             Opportunity.Stage.VISITED, actor=actor, because=because(unit=unit.number)
         )
-    if expired:
+    # Whoever works the deal now: the one who held the unit may have been moved off
+    # it (a reassignment) and no longer sees it.
+    consultant = opportunity.consultant
+    if expired and consultant is not None and consultant.is_active:
         notify(
-            user=hold.held_by,
+            user=consultant,
             entry=sales_events.HOLD_EXPIRED_NOTICE(
                 unit=str(unit), customer=opportunity.customer.name
             ),
             target=opportunity,
+            about=[opportunity.customer],
         )
     return True
 

@@ -30,6 +30,18 @@ def _sales_managers_of(user: User):
     ).distinct()
 
 
+def decision_told(deal: Opportunity, requester: User) -> User | None:
+    """Who hears a manager's decision on a deal: who asked, while they still see the
+    deal; else (moved off it, or gone) whoever works it now. Nobody who has left."""
+    if (
+        requester.is_active
+        and Opportunity.objects.visible_to(requester).filter(pk=deal.pk).exists()
+    ):
+        return requester
+    consultant = deal.consultant
+    return consultant if consultant is not None and consultant.is_active else None
+
+
 @transaction.atomic
 def discount_request(
     *, actor: User, opportunity: Opportunity, percent: Decimal, reason: str
@@ -133,15 +145,18 @@ def discount_decide(
     request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     if approve:
         _apply_discount(request.opportunity, request.percent, actor)
-    notify(
-        user=request.requested_by,
-        entry=(
-            sales_events.DISCOUNT_APPROVED
-            if approve
-            else sales_events.DISCOUNT_REJECTED
-        )(customer=request.opportunity.customer.name),
-        target=request.opportunity,
-    )
+    told = decision_told(request.opportunity, request.requested_by)
+    if told is not None:
+        notify(
+            user=told,
+            entry=(
+                sales_events.DISCOUNT_APPROVED
+                if approve
+                else sales_events.DISCOUNT_REJECTED
+            )(customer=request.opportunity.customer.name),
+            target=request.opportunity,
+            about=[request.opportunity.customer],
+        )
     return request
 
 
