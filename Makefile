@@ -33,5 +33,5 @@ messages: venv ## Update and compile the zh_Hans translation catalog
 clean-data: ## Explain how to remove the local data in var/ (removes nothing)
 	@echo "Local data (PostgreSQL, Redis, secret key, static files) lives in var/."
 	@echo "To start from scratch: stop scripts/run.sh (Ctrl-C), then run:"
-	@echo "    scripts/services.sh stop   # only if a killed run.sh left servers running"
+	@echo "    scripts/services.sh stop   # only if a killed run.sh left servers or processes running"
 	@echo "    rm -rf var/"

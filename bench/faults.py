@@ -240,6 +240,15 @@ def _pg_base() -> Path | None:
     return None
 
 
+def _read_password(path: Path) -> str:
+    """A password scripts/lib.sh keeps in a file, as ":<password>" ("" without one)."""
+    try:
+        password = path.read_text().strip()
+    except OSError:
+        return ""
+    return f":{urllib.parse.quote(password, safe='')}" if password else ""
+
+
 @dataclass
 class Stack:
     base_url: str
@@ -256,12 +265,16 @@ class Stack:
         database_url = os.environ.get("DATABASE_URL", "")
         if not database_url and pg_data and (pg_data / "postmaster.pid").exists():
             port = (pg_data / "postmaster.pid").read_text().splitlines()[3].strip()
-            database_url = f"postgres://postgres@127.0.0.1:{port}/anju"
+            # The password scripts/run.sh keeps next to the data (scripts/lib.sh).
+            password = _read_password(pg_base / "password")
+            database_url = f"postgres://postgres{password}@127.0.0.1:{port}/anju"
         redis_dir = VAR / "redis" if (VAR / "redis" / "redis.conf").exists() else None
         redis_url = os.environ.get("REDIS_URL", "")
         if not redis_url and redis_dir:
             port = (redis_dir / "port").read_text().strip()
-            redis_url = f"redis://127.0.0.1:{port}/0"
+            password = _read_password(redis_dir / "password")
+            userinfo = f"{password}@" if password else ""
+            redis_url = f"redis://{userinfo}127.0.0.1:{port}/0"
         if not database_url or not redis_url:
             sys.exit("no running stack found in var/: start scripts/run.sh first")
         for url in (database_url, redis_url):
@@ -277,7 +290,7 @@ class Stack:
                 continue
             for line in f.read_text().splitlines():
                 parts = line.split()
-                if len(parts) == 3 and parts[0].isdigit():
+                if len(parts) >= 3 and parts[0].isdigit():
                     found[parts[2]] = int(parts[0])
         return found
 

@@ -339,6 +339,12 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "var" / "media"))
 MEDIA_URL = "media/"
+# Uploads hold personal data (customer imports with names, mobiles and identity
+# numbers; photos): readable by the CRM's own account only, whatever its umask.
+# Django applies the same modes to collectstatic's copies (served by WhiteNoise,
+# in the same process).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

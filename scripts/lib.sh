@@ -8,6 +8,9 @@
 # Entry points:
 #   anju_init MODE            MODE is "run" or "test": cd to the repo root and
 #                             install the EXIT/INT/TERM/HUP traps (cleanup).
+#                             Run mode: one start per checkout (var/run/run.lock);
+#                             a second one stops with "already running (pid N)".
+#   anju_bind_address H P     H:P for a server's --bind, [H]:P for an IPv6 host.
 #   ensure_apt_packages PKG.. install missing Debian packages (root only).
 #   anju_find_python          set ANJU_PYTHON to a Python >= 3.11.
 #   anju_ensure_venv MODE     create .venv and pip-install the requirements
@@ -50,12 +53,14 @@ ANJU_RESTART_MAX_DELAY=${ANJU_RESTART_MAX_DELAY:-30}
 ANJU_RESTART_RESET=${ANJU_RESTART_RESET:-60}  # up this long: back-off starts over
 _ANJU_SLEEP_PID=""
 ANJU_CHILDREN_FILE=""  # run mode: var/run/children.<pid>, to clean up after a kill -9
+ANJU_LOCK_FD=""        # run mode: the open var/run/run.lock (flock), one start per checkout
 ANJU_PG_BIN=""         # directory holding initdb, pg_ctl, postgres
 ANJU_PSQL=""
 ANJU_PG_BASE=""        # holds data/, postgres.log, owner.pid and (usually) the socket
 ANJU_PG_DATA=""
 ANJU_PG_PORT=""
 ANJU_PG_STARTED=0      # 1 when this script must stop PostgreSQL at exit
+ANJU_PG_PASSWORD=""    # the superuser's password (ANJU_PG_BASE/password)
 ANJU_PG_SOCKDIR=""     # its Unix socket directory (when started here)
 ANJU_REPLICA_DATA=""   # test mode: the streaming replica's data directory
 ANJU_REPLICA_PORT=""
@@ -64,6 +69,7 @@ ANJU_REDIS_DIR=""
 ANJU_REDIS_PORT=""
 ANJU_REDIS_PID=""
 ANJU_REDIS_STARTED=0   # 1 when this script must stop Redis at exit
+ANJU_REDIS_PASSWORD="" # its requirepass (ANJU_REDIS_DIR/password)
 ANJU_REPORT_ELAPSED=0  # 1: print the total run time at exit
 ANJU_START_SECONDS=$SECONDS
 _ANJU_APT_UPDATED=0
@@ -150,6 +156,30 @@ _anju_wait_pid_gone() {
 # True when something accepts TCP connections on HOST:PORT.
 _anju_tcp_open() {
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# HOST:PORT as the servers' --bind takes it: an IPv6 host in brackets ([::]:8001).
+anju_bind_address() {
+  local host=$1 port=$2
+  if [[ $host == *:* && $host != \[*\] ]]; then
+    host="[$host]"
+  fi
+  printf '%s:%s\n' "$host" "$port"
+}
+
+# Field 22 of /proc/PID/stat: when PID started, in clock ticks since boot. With
+# the boot id, it tells a process apart from a later one given the same id.
+_anju_pid_start_time() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  read -r -a fields <<<"$stat"
+  # Fields counted from 3 (state) after the command name.
+  echo "${fields[19]}"
+}
+
+_anju_boot_id() {
+  cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown
 }
 
 # Print a free TCP port on 127.0.0.1 (the kernel picks it: bind to port 0).
@@ -357,14 +387,46 @@ _anju_find_pg_bin() {
 # (the server refuses to run as root), from a directory every user can read.
 _anju_pg_run() {
   if _anju_is_root; then
-    (cd / && runuser -u postgres -- "$@")
+    (cd / && _anju_without_lock runuser -u postgres -- "$@")
   else
-    (cd / && "$@")
+    (cd / && _anju_without_lock "$@")
   fi
 }
 
 _anju_psql() {
-  PGCONNECT_TIMEOUT=5 "$ANJU_PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ANJU_PG_PORT" -U postgres "$@"
+  PGPASSWORD=$ANJU_PG_PASSWORD PGCONNECT_TIMEOUT=5 \
+    "$ANJU_PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ANJU_PG_PORT" -U postgres "$@"
+}
+
+# Print the password kept in FILE, generating it first when there is none
+# (0600, like var/secret_key; hex: no quoting in URLs and configuration files).
+_anju_password_file() {
+  local file=$1
+  if [[ ! -s $file ]]; then
+    (umask 077 && "$ANJU_PYTHON" -c 'import secrets; print(secrets.token_hex(24))' >"$file") ||
+      anju_die "cannot write $file"
+  fi
+  chmod 600 "$file"
+  cat -- "$file"
+}
+
+# The local servers ask for a password: every account on the machine may
+# connect to 127.0.0.1 (and PostgreSQL's socket), only this one reads var/.
+# PostgreSQL data initialised with --auth=trust by an earlier version of this
+# script gets the password and scram-sha-256 in pg_hba.conf once it is up.
+_anju_pg_require_password() {
+  local hba="$ANJU_PG_DATA/pg_hba.conf"
+  if ! grep -qE '^[[:space:]]*(local|host)[[:space:]].*[[:space:]]trust[[:space:]]*$' "$hba"; then
+    return 0
+  fi
+  anju_log "Setting a password on PostgreSQL in $ANJU_PG_DATA (it trusted every local account)"
+  _anju_psql -d postgres -c "SET password_encryption = 'scram-sha-256'" \
+    -c "ALTER ROLE postgres PASSWORD '$ANJU_PG_PASSWORD'" >/dev/null ||
+    anju_die "cannot set the PostgreSQL password"
+  _anju_pg_run sed -i -E 's/^([[:space:]]*(local|host)[[:space:]].*[[:space:]])trust([[:space:]]*)$/\1scram-sha-256\3/' "$hba" ||
+    anju_die "cannot rewrite $hba"
+  _anju_psql -d postgres -tA -c 'SELECT pg_reload_conf()' >/dev/null ||
+    anju_die "PostgreSQL did not reload $hba"
 }
 
 # Pick ANJU_PG_BASE; when root, make sure the postgres user can reach it.
@@ -401,6 +463,8 @@ _anju_pg_choose_base() {
     fi
     chown postgres: "$base"
   fi
+  # Its log and (usually) its socket: for the server's account only.
+  chmod 700 "$base"
   ANJU_PG_BASE=$base
   ANJU_PG_DATA="$base/data"
 }
@@ -447,16 +511,17 @@ _anju_pg_initdb() {
   fi
   anju_log "Initialising PostgreSQL data in $ANJU_PG_DATA"
   rm -rf -- "$ANJU_PG_DATA"
-  if ! _anju_pg_run "$ANJU_PG_BIN/initdb" -D "$ANJU_PG_DATA" -U postgres --auth=trust \
-    -E UTF8 --locale="$locale" >"$log" 2>&1; then
+  # The password from its file (not on a command line others may read).
+  if ! _anju_pg_run "$ANJU_PG_BIN/initdb" -D "$ANJU_PG_DATA" -U postgres --auth=scram-sha-256 \
+    --pwfile="$ANJU_PG_BASE/password" -E UTF8 --locale="$locale" >"$log" 2>&1; then
     if [[ $locale == C ]]; then
       cat -- "$log" >&2
       anju_die "initdb failed"
     fi
     anju_warn "initdb with locale C.UTF-8 failed; retrying with locale C"
     rm -rf -- "$ANJU_PG_DATA"
-    if ! _anju_pg_run "$ANJU_PG_BIN/initdb" -D "$ANJU_PG_DATA" -U postgres --auth=trust \
-      -E UTF8 --locale=C >"$log" 2>&1; then
+    if ! _anju_pg_run "$ANJU_PG_BIN/initdb" -D "$ANJU_PG_DATA" -U postgres --auth=scram-sha-256 \
+      --pwfile="$ANJU_PG_BASE/password" -E UTF8 --locale=C >"$log" 2>&1; then
       cat -- "$log" >&2
       anju_die "initdb failed"
     fi
@@ -475,15 +540,16 @@ _anju_pg_choose_sockdir() {
   fi
 }
 
-# Replication connections from the socket and the loopback, trusted like the
-# others (initdb --auth=trust writes these lines already; made sure of here).
+# Replication connections from the socket and the loopback, with the password
+# like the others (initdb --auth=scram-sha-256 writes these lines already; made
+# sure of here).
 _anju_pg_allow_replication() {
   local hba="$ANJU_PG_DATA/pg_hba.conf"
   if ! grep -qE '^[[:space:]]*local[[:space:]]+replication[[:space:]]' "$hba"; then
-    echo "local   replication     all                                     trust" >>"$hba"
+    echo "local   replication     all                                     scram-sha-256" >>"$hba"
   fi
   if ! grep -qE '^[[:space:]]*host[[:space:]]+replication[[:space:]]+all[[:space:]]+127\.0\.0\.1/32' "$hba"; then
-    echo "host    replication     all             127.0.0.1/32            trust" >>"$hba"
+    echo "host    replication     all             127.0.0.1/32            scram-sha-256" >>"$hba"
   fi
 }
 
@@ -511,6 +577,15 @@ _anju_start_postgres() {
     ANJU_PSQL=$(command -v psql) || anju_die "psql not found"
   fi
 
+  if [[ -f $ANJU_PG_DATA/PG_VERSION && ! -s $ANJU_PG_BASE/password ]] &&
+    ! grep -qE '^[[:space:]]*(local|host)[[:space:]].*[[:space:]]trust[[:space:]]*$' "$ANJU_PG_DATA/pg_hba.conf"; then
+    anju_die "$ANJU_PG_DATA asks for a password, and $ANJU_PG_BASE/password (where it is kept) is gone;
+    restore that file, or move $ANJU_PG_BASE away to start with an empty database"
+  fi
+  ANJU_PG_PASSWORD=$(_anju_password_file "$ANJU_PG_BASE/password")
+  if _anju_is_root; then
+    chown postgres: "$ANJU_PG_BASE/password" # initdb --pwfile reads it as that user
+  fi
   if [[ $ANJU_MODE == run ]]; then
     _anju_pg_reuse_running
   fi
@@ -544,11 +619,12 @@ _anju_start_postgres() {
     fi
   fi
 
+  _anju_pg_require_password
   if [[ $(_anju_psql -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$ANJU_DB_NAME'") != 1 ]]; then
     anju_log "Creating database $ANJU_DB_NAME"
     _anju_psql -d postgres -c "CREATE DATABASE $ANJU_DB_NAME" >/dev/null
   fi
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$ANJU_PG_PORT/$ANJU_DB_NAME"
+  export DATABASE_URL="postgres://postgres:$ANJU_PG_PASSWORD@127.0.0.1:$ANJU_PG_PORT/$ANJU_DB_NAME"
 }
 
 _anju_stop_postgres() {
@@ -741,18 +817,54 @@ _anju_stop_replica() {
 
 # --- Redis ------------------------------------------------------------------------------
 
-_anju_redis_ping() {
-  if command -v redis-cli >/dev/null 2>&1; then
-    [[ $(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
-  else
-    "$ANJU_PYTHON" - "$1" <<'EOF' 2>/dev/null
+# _anju_redis_call PORT PASSWORD ARG...: send the command ARG... to the Redis on
+# 127.0.0.1:PORT (after AUTH PASSWORD unless empty) and print its reply's first
+# line. The password travels in the environment, never on a command line; an
+# ARG "@password" stands for it.
+_anju_redis_call() {
+  local port=$1 password=$2
+  shift 2
+  ANJU_REDIS_AUTH=$password "$ANJU_PYTHON" - "$port" "$@" <<'EOF' 2>/dev/null
+import os
 import socket
 import sys
 
+password = os.environ["ANJU_REDIS_AUTH"]
+
+
+def command(*parts):
+    out = b"*%d\r\n" % len(parts)
+    for part in parts:
+        part = (password if part == "@password" else part).encode()
+        out += b"$%d\r\n%s\r\n" % (len(part), part)
+    return out
+
+
 with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) as s:
-    s.sendall(b"PING\r\n")
-    sys.exit(0 if s.recv(64).startswith(b"+PONG") else 1)
+    replies = s.makefile("rb")
+    if password:
+        s.sendall(command("AUTH", password))
+        replies.readline()
+    s.sendall(command(*sys.argv[2:]))
+    print(replies.readline().decode().strip())
 EOF
+}
+
+_anju_redis_ping() {
+  [[ $(_anju_redis_call "$1" "$ANJU_REDIS_PASSWORD" PING) == +PONG ]]
+}
+
+# A Redis of an earlier start without a password (this script's earlier
+# versions): give it one, now and in its redis.conf.
+_anju_redis_require_password() {
+  local conf="$ANJU_REDIS_DIR/redis.conf"
+  if [[ $(_anju_redis_call "$ANJU_REDIS_PORT" "" PING) == +PONG ]]; then
+    anju_log "Setting a password on Redis on port $ANJU_REDIS_PORT (it answered every local account)"
+    [[ $(_anju_redis_call "$ANJU_REDIS_PORT" "" CONFIG SET requirepass @password) == +OK ]] ||
+      anju_die "cannot set the Redis password"
+  fi
+  if [[ -f $conf ]] && ! grep -q '^requirepass ' "$conf"; then
+    echo "requirepass $(_anju_redis_quote "$ANJU_REDIS_PASSWORD")" >>"$conf"
   fi
 }
 
@@ -764,7 +876,7 @@ _anju_redis_quote() {
 }
 
 _anju_start_redis() {
-  local dir pidfile conf pid owner i
+  local dir pidfile conf pid owner i umask_was
   if ! command -v redis-server >/dev/null 2>&1; then
     ensure_apt_packages redis-server
     command -v redis-server >/dev/null 2>&1 || anju_die "redis-server not found"
@@ -775,7 +887,13 @@ _anju_start_redis() {
     dir="$ANJU_TMP/redis"
   fi
   mkdir -p -- "$dir"
+  # The sessions and the broker's messages are in its files: this account only
+  # (files of an earlier start included; the server writes its own under umask 077).
+  chmod -R go-rwx -- "$dir"
+  umask_was=$(umask)
+  umask 077
   ANJU_REDIS_DIR=$dir
+  ANJU_REDIS_PASSWORD=$(_anju_password_file "$dir/password")
   pidfile="$dir/redis.pid"
 
   # Run mode: a Redis from a previous start may still be running.
@@ -786,6 +904,7 @@ _anju_start_redis() {
       if ! [[ $ANJU_REDIS_PORT =~ ^[0-9]+$ ]] || ! _anju_redis_ping "$ANJU_REDIS_PORT"; then
         anju_die "a Redis (pid $pid) from $dir is running but does not answer; stop it (kill $pid) and retry"
       fi
+      _anju_redis_require_password
       ANJU_REDIS_PID=$pid
       owner=$(cat "$dir/owner.pid" 2>/dev/null || true)
       if [[ -n $owner && $owner != "$$" ]] && _anju_pid_alive "$owner" '(run|services|test)\.sh'; then
@@ -795,7 +914,8 @@ _anju_start_redis() {
         ANJU_REDIS_STARTED=1
         echo "$$" >"$dir/owner.pid"
       fi
-      export REDIS_URL="redis://127.0.0.1:$ANJU_REDIS_PORT/0"
+      export REDIS_URL="redis://:$ANJU_REDIS_PASSWORD@127.0.0.1:$ANJU_REDIS_PORT/0"
+      umask "$umask_was"
       return 0
     fi
     anju_log "Removing stale $pidfile (process $pid is gone)"
@@ -814,6 +934,7 @@ _anju_start_redis() {
     echo "pidfile $(_anju_redis_quote "$pidfile")"
     echo "logfile $(_anju_redis_quote "$dir/redis.log")"
     echo "dir $(_anju_redis_quote "$dir")"
+    echo "requirepass $(_anju_redis_quote "$ANJU_REDIS_PASSWORD")"
     if [[ $ANJU_MODE == run ]]; then
       echo "appendonly yes"
     else
@@ -824,7 +945,7 @@ _anju_start_redis() {
   anju_log "Starting Redis ($(redis-server --version | awk '{print $3}' | sed 's/^v=//')) on 127.0.0.1:$ANJU_REDIS_PORT, data in $dir"
   ANJU_REDIS_STARTED=1
   echo "$$" >"$dir/owner.pid"
-  redis-server "$conf" >/dev/null || anju_die "redis-server failed to start (log: $dir/redis.log)"
+  _anju_without_lock redis-server "$conf" >/dev/null || anju_die "redis-server failed to start (log: $dir/redis.log)"
   for ((i = 0; i < 150; i++)); do
     if [[ -s $pidfile ]] && _anju_redis_ping "$ANJU_REDIS_PORT"; then
       break
@@ -836,7 +957,8 @@ _anju_start_redis() {
     tail -n 30 -- "$dir/redis.log" >&2 || true
     anju_die "Redis did not answer PING on port $ANJU_REDIS_PORT (log: $dir/redis.log)"
   fi
-  export REDIS_URL="redis://127.0.0.1:$ANJU_REDIS_PORT/0"
+  umask "$umask_was"
+  export REDIS_URL="redis://:$ANJU_REDIS_PASSWORD@127.0.0.1:$ANJU_REDIS_PORT/0"
 }
 
 _anju_stop_redis() {
@@ -921,24 +1043,31 @@ anju_spawn() {
 # Start child number I from its remembered command.
 _anju_start_child() {
   local i=$1
-  eval "setsid ${ANJU_CHILD_CMDS[$i]} &"
+  if [[ -n $ANJU_LOCK_FD ]]; then
+    eval "setsid ${ANJU_CHILD_CMDS[$i]} {ANJU_LOCK_FD}>&- &"
+  else
+    eval "setsid ${ANJU_CHILD_CMDS[$i]} &"
+  fi
   ANJU_CHILD_PIDS[i]=$!
   ANJU_CHILD_STARTED[i]=$SECONDS
   _anju_write_children_file
   anju_log "Started ${ANJU_CHILD_NAMES[$i]} (pid $!)"
 }
 
-# Run mode: var/run/children.<script pid> lists "pgid program name" for each
-# running child, to clean up after a kill -9 of this script (and for
-# bench/faults.py, which finds the worker and beat there).
+# Run mode: var/run/children.<script pid> lists "pgid program name start boot"
+# for each running child (start: field 22 of /proc/<pgid>/stat; boot:
+# /proc/sys/kernel/random/boot_id), to clean up after a kill -9 of this script
+# (and for bench/faults.py, which finds the worker and beat there).
 _anju_write_children_file() {
-  local i prog
+  local i prog start boot
   [[ -n $ANJU_CHILDREN_FILE ]] || return 0
+  boot=$(_anju_boot_id)
   {
     for i in "${!ANJU_CHILD_PIDS[@]}"; do
       [[ -n ${ANJU_CHILD_PIDS[$i]} ]] || continue
+      start=$(_anju_pid_start_time "${ANJU_CHILD_PIDS[$i]}") || continue
       read -r prog _ <<<"${ANJU_CHILD_CMDS[$i]}"
-      echo "${ANJU_CHILD_PIDS[$i]} $(basename -- "$prog") ${ANJU_CHILD_NAMES[$i]}"
+      echo "${ANJU_CHILD_PIDS[$i]} $(basename -- "$prog") ${ANJU_CHILD_NAMES[$i]} $start $boot"
     done
   } >"$ANJU_CHILDREN_FILE.tmp" && mv -f -- "$ANJU_CHILDREN_FILE.tmp" "$ANJU_CHILDREN_FILE"
 }
@@ -962,10 +1091,45 @@ _anju_stop_group() {
   done
 }
 
+# True when process group PGID is still the child recorded as started at
+# START (clock ticks since boot) during boot BOOT: its leader is that very
+# process, or the leader is gone and members of its group are left (the kernel
+# hands out no id that a living group still uses). Without START and BOOT (a
+# line written before they were recorded): only when LEGACY is 1, the file was
+# written during this boot and the leader started before it was written (then
+# it held that id when it was written: the same process).
+_anju_child_is_ours() {
+  local pgid=$1 start=$2 boot=$3 legacy=$4 file=$5 now btime tick file_time
+  if [[ -n $start && -n $boot ]]; then
+    [[ $boot == "$(_anju_boot_id)" ]] || return 1
+    if now=$(_anju_pid_start_time "$pgid"); then
+      [[ $now == "$start" ]]
+      return
+    fi
+    _anju_groups_alive "$pgid"
+    return
+  fi
+  ((legacy)) || return 1
+  now=$(_anju_pid_start_time "$pgid") || return 1
+  btime=$(awk '$1 == "btime" {print $2}' /proc/stat 2>/dev/null)
+  tick=$(getconf CLK_TCK 2>/dev/null || echo 100)
+  file_time=$(stat -c %Y -- "$file" 2>/dev/null)
+  [[ $btime =~ ^[0-9]+$ && $file_time =~ ^[0-9]+$ ]] || return 1
+  # (btime is whole seconds: one second of slack.)
+  ((file_time >= btime && btime + now / tick <= file_time + 1))
+}
+
 # Run mode: stop the children of an earlier start that was killed with -9
-# (recorded in var/run/children.<script pid>, the script being gone).
+# (recorded in var/run/children.<script pid>, the script being gone), only
+# those still the processes recorded (_anju_child_is_ours: an id handed out
+# again after a reboot or a wrap-around belongs to someone else). With
+# "legacy" (scripts/services.sh stop, asked for by hand) also lines without
+# the start time, when they can only be the process recorded.
 _anju_reap_stale_children() {
-  local f owner pgid prog name deadline
+  local legacy=0 f owner pgid prog name start boot deadline
+  if [[ ${1:-} == legacy ]]; then
+    legacy=1
+  fi
   for f in "$ANJU_VAR"/run/children.*; do
     [[ -f $f ]] || continue
     owner=${f##*.}
@@ -976,9 +1140,13 @@ _anju_reap_stale_children() {
     if _anju_pid_alive "$owner" '(run|services|test)\.sh'; then
       continue
     fi
-    while read -r pgid prog name; do
+    while read -r pgid prog name start boot; do
       [[ $pgid =~ ^[0-9]+$ && -n $prog ]] || continue
       _anju_group_matches "$pgid" "$prog" || continue
+      if ! _anju_child_is_ours "$pgid" "$start" "$boot" "$legacy" "$f"; then
+        anju_warn "Not stopping process group $pgid (was $name of an earlier start): not the process recorded in $f"
+        continue
+      fi
       anju_warn "Stopping $name (process group $pgid) left running by an earlier start"
       kill -TERM -- "-$pgid" 2>/dev/null || true
       deadline=$((SECONDS + 30))
@@ -1053,7 +1221,7 @@ anju_supervise_children() {
         fi
       fi
     done
-    sleep 1 &
+    _anju_without_lock sleep 1 &
     _ANJU_SLEEP_PID=$!
     wait "$_ANJU_SLEEP_PID" 2>/dev/null || true
     _ANJU_SLEEP_PID=""
@@ -1151,6 +1319,38 @@ _anju_on_exit() {
   exit "$rc"
 }
 
+# Run mode: one start per checkout. A second run.sh (another PORT) or
+# services.sh start would share this one's PostgreSQL, Redis, var/run and beat
+# schedule (jobs queued twice), and lose its servers when this one stops.
+# The lock is held on an open descriptor until the script exits (children and
+# servers do not inherit it: _anju_spawn, _anju_pg_run and redis-server close it).
+_anju_lock_run() {
+  local lockfile="$ANJU_VAR/run/run.lock" holder
+  if ! command -v flock >/dev/null 2>&1; then
+    anju_warn "flock (util-linux) not found: not guarding against a second start in this checkout"
+    return 0
+  fi
+  exec {ANJU_LOCK_FD}>>"$lockfile"
+  # A short wait: a step of a start killed with -9 may hold it a moment longer.
+  if ! flock -w 2 "$ANJU_LOCK_FD"; then
+    holder=$(cat -- "$lockfile" 2>/dev/null || true)
+    exec {ANJU_LOCK_FD}>&-
+    ANJU_LOCK_FD=""
+    anju_die "Anju CRM is already running (pid ${holder:-unknown}) from $ANJU_ROOT; stop that one first (Ctrl-C there)"
+  fi
+  echo "$$" >"$lockfile"
+}
+
+# Run CMD... without the run lock's descriptor (a server outliving this script
+# must not keep the lock).
+_anju_without_lock() {
+  if [[ -n $ANJU_LOCK_FD ]]; then
+    "$@" {ANJU_LOCK_FD}>&-
+  else
+    "$@"
+  fi
+}
+
 # anju_init run|test
 anju_init() {
   ANJU_MODE=$1
@@ -1168,6 +1368,16 @@ anju_init() {
     chmod 755 "$ANJU_TMP"
   else
     mkdir -p -- "$ANJU_VAR/run"
+    # var/ holds the database, Redis, the keys and the uploads (customer lists,
+    # photos): for this account only; as root, the postgres user may pass through
+    # to its var/postgres (PostgreSQL runs as that user), and list nothing.
+    if _anju_is_root && id -u postgres >/dev/null 2>&1; then
+      chgrp postgres "$ANJU_VAR"
+      chmod 710 "$ANJU_VAR"
+    else
+      chmod 700 "$ANJU_VAR"
+    fi
+    _anju_lock_run
     _anju_reap_stale_children
     rm -f -- "$ANJU_VAR"/run/hold-*
     ANJU_CHILDREN_FILE="$ANJU_VAR/run/children.$$"

@@ -11,7 +11,7 @@
 #   DJANGO_SECRET_KEY     default: generated once into var/secret_key
 #   ID_NUMBER_HASH_KEY    default: generated once into var/id_number_hash_key
 #   DJANGO_DEBUG          default: false
-#   DJANGO_ALLOWED_HOSTS  default: localhost,127.0.0.1,$HOST
+#   DJANGO_ALLOWED_HOSTS  default: localhost,127.0.0.1,$HOST (and [::1] for HOST=::)
 #   ANJU_RESTART_MIN_DELAY, ANJU_RESTART_MAX_DELAY, ANJU_RESTART_RESET
 #                         back-off of a crashed child (default 1, 30, 60 s)
 set -euo pipefail
@@ -66,12 +66,6 @@ export ID_NUMBER_HASH_KEY
 export DJANGO_DEBUG="${DJANGO_DEBUG:-false}"
 # Plain http on the local machine: no HTTPS redirect, no secure-only cookies.
 export DJANGO_SECURE_HTTPS=false
-export DJANGO_ALLOWED_HOSTS="${DJANGO_ALLOWED_HOSTS:-localhost,127.0.0.1,$HOST}"
-export DJANGO_SETTINGS_MODULE=crm_site.settings
-
-anju_step "migrate" python manage.py migrate --noinput
-anju_step "collectstatic" python manage.py collectstatic --noinput -v0
-anju_step "demo_data" python manage.py demo_data
 
 connect_host=$HOST
 case $connect_host in
@@ -82,6 +76,14 @@ url_host=$connect_host
 if [[ $url_host == *:* ]]; then
   url_host="[$url_host]"
 fi
+# The address printed below too ([::1] when HOST is an IPv6 one).
+export DJANGO_ALLOWED_HOSTS="${DJANGO_ALLOWED_HOSTS:-localhost,127.0.0.1,$HOST,$url_host}"
+export DJANGO_SETTINGS_MODULE=crm_site.settings
+
+anju_step "migrate" python manage.py migrate --noinput
+anju_step "collectstatic" python manage.py collectstatic --noinput -v0
+anju_step "demo_data" python manage.py demo_data
+
 # The pages open their event streams there, with their cookies (crm_site.live_server).
 export LIVE_EVENTS_URL="${LIVE_EVENTS_URL:-http://$url_host:$LIVE_PORT}"
 export LIVE_PAGE_ORIGINS="${LIVE_PAGE_ORIGINS:-http://$url_host:$PORT,http://localhost:$PORT,http://127.0.0.1:$PORT}"
@@ -89,12 +91,12 @@ export LIVE_PAGE_ORIGINS="${LIVE_PAGE_ORIGINS:-http://$url_host:$PORT,http://loc
 anju_heading "Starting the page server, the event-stream server, Celery worker and Celery beat"
 # granian serving the pages (scripts/page_server.py), its access log masked.
 anju_spawn page-server python "$ANJU_ROOT/scripts/page_server.py" \
-  --bind "$HOST:$PORT" --workers 3
+  --bind "$(anju_bind_address "$HOST" "$PORT")" --workers 3
 # Opening day's event streams (big screen, selection desk, buyers' phones) on a port
 # of their own (crm_site.live_server): the pages name it, and a screen's reconnect
 # never queues behind the page requests.
 anju_spawn live-events gunicorn crm_site.live_server:application \
-  --bind "$HOST:$LIVE_PORT" --config "$ANJU_ROOT/scripts/gunicorn_live.conf.py"
+  --bind "$(anju_bind_address "$HOST" "$LIVE_PORT")" --config "$ANJU_ROOT/scripts/gunicorn_live.conf.py"
 anju_spawn celery-worker celery -A crm_site worker --loglevel INFO --concurrency 2
 anju_spawn celery-beat celery -A crm_site beat --loglevel INFO \
   --schedule "$ANJU_VAR/celerybeat-schedule"

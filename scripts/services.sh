@@ -9,8 +9,9 @@
 #   scripts/services.sh check [run|test]  start them, connect with psql and
 #                                         redis PING over the URLs, stop again
 #   scripts/services.sh status            show the run-mode servers kept in var/
-#   scripts/services.sh stop              stop run-mode servers left running by
-#                                         a run.sh that was killed (kill -9)
+#   scripts/services.sh stop              stop run-mode servers and children
+#                                         (page server, worker, beat) left
+#                                         running by a run.sh killed with -9
 #   scripts/services.sh venv [run|test]   create .venv and install requirements
 set -euo pipefail
 
@@ -18,7 +19,7 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -71,8 +72,11 @@ cmd_status() {
 }
 
 cmd_stop() {
-  local base pid owner
+  local base pid owner sockdir
   ANJU_MODE=run
+  # The page server, event-stream server, worker and beat of a killed run.sh
+  # (var/run/children.<pid>) first: they use the servers stopped below.
+  _anju_reap_stale_children legacy
   while IFS= read -r base; do
     pid=$(sed -n 1p "$base/data/postmaster.pid" 2>/dev/null || true)
     _anju_pid_alive "$pid" postgres || continue
@@ -86,7 +90,12 @@ cmd_stop() {
     ANJU_PG_DATA="$base/data"
     ANJU_PG_PORT=$(sed -n 4p "$base/data/postmaster.pid")
     ANJU_PG_STARTED=1
+    # Its socket directory, when the data path could not hold the socket.
+    sockdir=$(sed -n 5p "$base/data/postmaster.pid")
     _anju_stop_postgres
+    if [[ $sockdir =~ ^/tmp/anju-pgsock\.[A-Za-z0-9]+$ && -d $sockdir && ! -L $sockdir ]]; then
+      rm -rf -- "$sockdir"
+    fi
   done < <(run_pg_bases)
   pid=$(cat "$ANJU_VAR/redis/redis.pid" 2>/dev/null || true)
   if _anju_pid_alive "$pid" redis-server; then
@@ -124,13 +133,35 @@ cmd_check() {
       -c "SELECT current_database() || ' on port ' || inet_server_port() || ', in recovery: ' || pg_is_in_recovery()"
   fi
   anju_heading "PING $REDIS_URL"
-  if command -v redis-cli >/dev/null 2>&1; then
-    redis_ok=$(redis-cli -u "$REDIS_URL" ping)
-  else
-    redis_ok=$("$ANJU_PYTHON" -c 'import redis, sys; print("PONG" if redis.Redis.from_url(sys.argv[1]).ping() else "")' "$REDIS_URL")
-  fi
+  # The URL (and its password) in the environment, not on a command line.
+  redis_ok=$(ANJU_CHECK_URL=$REDIS_URL "$ANJU_PYTHON" - <<'EOF'
+import os
+import socket
+from urllib.parse import unquote, urlsplit
+
+u = urlsplit(os.environ["ANJU_CHECK_URL"])
+
+
+def command(*parts):
+    out = b"*%d\r\n" % len(parts)
+    for part in parts:
+        out += b"$%d\r\n%s\r\n" % (len(part.encode()), part.encode())
+    return out
+
+
+with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=5) as s:
+    replies = s.makefile("rb")
+    if u.password is not None:
+        user = unquote(u.username or "")
+        auth = ("AUTH", user, unquote(u.password)) if user else ("AUTH", unquote(u.password))
+        s.sendall(command(*auth))
+        print(replies.readline().decode().strip())
+    s.sendall(command("PING"))
+    print(replies.readline().decode().strip().lstrip("+"))
+EOF
+  )
   echo "$redis_ok"
-  [[ $redis_ok == PONG ]] || anju_die "Redis did not answer PONG"
+  [[ ${redis_ok##*$'\n'} == PONG ]] || anju_die "Redis did not answer PONG"
   anju_log "Service check passed"
 }
 
