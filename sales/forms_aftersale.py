@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.validation import InputLimits
 from sales.models import ChangeRule, Commission, CommissionRule, Project
+from sales.services.sessions import projects_visible_to
+
+if TYPE_CHECKING:
+    from crm_site.models import User
 
 
 class ChangeRuleForm(InputLimits, forms.ModelForm):
@@ -71,6 +76,12 @@ class CommissionFilterForm(forms.Form):
         choices=[("", _("All")), *Commission.Status.choices],
         required=False,
     )
+
+    def __init__(self, *args, user: User | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            # Only a project the user's team sells, as the sales dashboard offers.
+            self.fields["project"].queryset = projects_visible_to(user).order_by("name")
 
     def clean_month(self) -> dt.date | None:
         text = (self.cleaned_data.get("month") or "").strip()

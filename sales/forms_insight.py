@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.utils import timezone
@@ -12,6 +13,10 @@ from django.utils.translation import gettext_lazy as _
 from crm_site.validation import EARLIEST_DATE, LATEST_DATE, InputLimits
 from sales.insight_figures import COHORT_EVENTS, add_months
 from sales.models import Project
+from sales.services.sessions import projects_visible_to
+
+if TYPE_CHECKING:
+    from crm_site.models import User
 
 MAX_MONTHS = 36
 
@@ -50,9 +55,14 @@ class InsightFilterForm(InputLimits, forms.Form):
         empty_label=_("All projects"),
     )
 
-    def __init__(self, *args, default_months: int = 6, **kwargs) -> None:
+    def __init__(
+        self, *args, default_months: int = 6, user: User | None = None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.default_months = default_months
+        if user is not None:
+            # Only a project the user's team sells, as the sales dashboard offers.
+            self.fields["project"].queryset = projects_visible_to(user).order_by("name")
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm_site.models import User
+from crm_site.pagination import paginate
 from crm_site.roles import Role
 from crm_site.templatetags.money import price_short
 from customers.models import Customer
@@ -69,7 +70,15 @@ def my_customers_by_stage(*, user: User) -> dict[str, int]:
 
 
 def public_pool_size() -> int:
-    return Customer.objects.filter(assigned_consultant__isnull=True).count()
+    """The sales home's pool figure: what the pool page lists (pool_claimable, not
+    merged, anonymised, buyers or owners), counted as that page counts it — exact up
+    to the count cap, the planner's rounded estimate beyond, cached for a minute
+    (crm_site.pagination): on a million customers the claimable filter is not read in
+    full on every visit to the sales home."""
+    from sales.services.ownership import pool_claimable
+
+    page = paginate(pool_claimable().order_by("pk"), page=1, per_page=1)
+    return page.total or 0
 
 
 def team_workload(*, user: User) -> list[User]:
@@ -386,6 +395,8 @@ def my_day(*, user: User) -> dict:
             # What the pool lists and a claim allows: not merged away, anonymised,
             # a buyer or an owner (a subquery, no extra query).
             customer__in=pool_claimable(),
+            # Claim posts the row's project: only those the user's team sells.
+            project__in=projects_visible_to(user),
         )
         .select_related("customer", "project")
         .order_by("-at")[:20]

@@ -356,7 +356,7 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
             "stage": stage,
             "project": project,
             "stages": Opportunity.Stage.choices,
-            "projects": Project.objects.all(),
+            "projects": projects_visible_to(request.user),
             "consultant": consultant,
             # Managers list deals per consultant of their team.
             "consultants": User.objects.filter(
@@ -408,7 +408,7 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
             "total_count": sum(c.count for c in columns),
             "total_amount": sum((c.amount for c in columns), start=Decimal("0")),
             "project": project,
-            "projects": Project.objects.all(),
+            "projects": projects_visible_to(request.user),
         },
     )
 

@@ -93,14 +93,14 @@ def project_aftersale_rules(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _visible_commissions(user):
-    """A consultant sees their own commission; a sales manager their team's (the
-    deals they may see), a manager every project's."""
-    rows = Commission.objects.filter(
+    """A consultant sees the commission they earned, whoever works the deal now (a
+    reassigned deal leaves the row theirs, commission_accrue); a sales manager their
+    team's (the deals they may see), a manager every project's."""
+    if not user.has_perm("sales.view_sales_management"):
+        return Commission.objects.filter(consultant=user)
+    return Commission.objects.filter(
         opportunity__in=Opportunity.objects.visible_to(user)
     )
-    if not user.has_perm("sales.view_sales_management"):
-        rows = rows.filter(consultant=user)
-    return rows
 
 
 def _month_range(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -111,7 +111,7 @@ def _month_range(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 @see_required("sales.view_sales_desk")
 def commission_list(request: HttpRequest) -> HttpResponse:
-    form = CommissionFilterForm(request.GET or None)
+    form = CommissionFilterForm(request.GET or None, user=request.user)
     rows = _visible_commissions(request.user)
     query = {}
     if form.is_bound and form.is_valid():

@@ -53,7 +53,8 @@ def _search(qs, text: str, user) -> object:
     found = Q(receipt_number__iexact=text) | Q(
         customer__in=Customer.objects.visible_to(user).search(text, user=user)
     )
-    if text.isdigit() and len(text) <= 9:
+    # isascii(): str.isdigit() also accepts "²" and "①", which int() refuses.
+    if text.isascii() and text.isdigit() and len(text) <= 9:
         found |= Q(queue_number=int(text))
     return qs.filter(found)
 

@@ -51,7 +51,7 @@ def _page(request: HttpRequest, template: str, context: dict, facts) -> HttpResp
 @see_required(SEE)
 @reads_from_replica
 def win_loss(request: HttpRequest) -> HttpResponse:
-    form = InsightFilterForm(request.GET, default_months=6)
+    form = InsightFilterForm(request.GET, default_months=6, user=request.user)
     values = form.values()
     report, computed_at = _cached(
         "win-loss",
@@ -83,7 +83,7 @@ def win_loss(request: HttpRequest) -> HttpResponse:
 @see_required(SEE)
 @reads_from_replica
 def velocity(request: HttpRequest) -> HttpResponse:
-    form = InsightFilterForm(request.GET, default_months=6)
+    form = InsightFilterForm(request.GET, default_months=6, user=request.user)
     values = form.values()
     report, computed_at = _cached(
         "velocity",
@@ -121,7 +121,7 @@ def velocity(request: HttpRequest) -> HttpResponse:
 @see_required(SEE)
 @reads_from_replica
 def cohorts(request: HttpRequest) -> HttpResponse:
-    form = CohortFilterForm(request.GET, default_months=12)
+    form = CohortFilterForm(request.GET, default_months=12, user=request.user)
     values = form.values()
     report, computed_at = _cached(
         "cohorts",

@@ -180,7 +180,7 @@ def deal_change_request(
         if opportunity.stage in SIGNED
         else sales_events.CHANGE_ASKED
     )
-    for manager in _sales_managers_of(opportunity.consultant):
+    for manager in _sales_managers_of(opportunity.consultant, opportunity.project):
         notify(
             user=manager,
             entry=asked(

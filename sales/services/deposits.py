@@ -35,8 +35,10 @@ from sales.models import (
     SelectionSession,
 )
 from sales.models.approval import refuse_own_approval
+from sales.querysets import team_deals
 from sales.services.deals import opportunity_open
 from sales.services.money import _sales_managers_of
+from sales.services.ownership import protected_by_another
 
 Status = IntentDeposit.Status
 Qualification = IntentDeposit.Qualification
@@ -44,14 +46,14 @@ Qualification = IntentDeposit.Qualification
 
 def deposits_visible_to(user: User) -> QuerySet:
     """Deposits in the user's scope, as deals are: consultants their own, sales
-    managers their team's, roles with the whole scope all of them."""
+    managers their team's (team_deals), roles with the whole scope all of them."""
     qs = IntentDeposit.objects.all()
     if not user.is_authenticated or not user.has_perm("sales.view_sales_desk"):
         return qs.none()
     if user.has_perm("customers.scope_all"):
         return qs
     if user.has_perm("sales.view_sales_management") and user.team_id:
-        return qs.filter(consultant__team_id=user.team_id)
+        return qs.filter(team_deals(user))
     return qs.filter(consultant=user)
 
 
@@ -82,6 +84,17 @@ def deposit_take(
         raise ValidationError({"customer": _("Choose a customer you can see.")})
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     customer = Customer.objects.get(pk=customer.pk)
+    # Seeing (or changing) the customer is not enough: a deal at the project is the
+    # protecting consultant's to open, and an open deal there stays its consultant's.
+    open_deal = Opportunity.objects.filter(
+        customer=customer, project=project, stage__in=Opportunity.OPEN_STAGES
+    ).first()
+    if protected_by_another(customer=customer, project=project, user=actor) or (
+        open_deal is not None and open_deal.consultant_id != actor.pk
+    ):
+        raise ValidationError(
+            {"customer": _("This customer is protected at this project.")}
+        )
     receipt_number = receipt_number.strip()
     deposits = IntentDeposit.objects.filter(project=project)
     if deposits.filter(receipt_number=receipt_number).exists():
@@ -198,7 +211,7 @@ def deposit_refund_request(
     """Ask for the deposit back (the whole amount); a sales manager decides."""
     deposit = (
         IntentDeposit.objects.select_for_update(of=("self",))
-        .select_related("customer", "consultant")
+        .select_related("customer", "consultant", "project")
         .get(pk=deposit.pk)
     )
     if deposit.status != Status.ACTIVE:
@@ -217,7 +230,7 @@ def deposit_refund_request(
     )
     audit_record(actor=actor, instance=refund, action=AuditEntry.Action.CREATE)
     url = reverse("sales:deposit-refund-list")
-    for manager in _sales_managers_of(deposit.consultant):
+    for manager in _sales_managers_of(deposit.consultant, deposit.project):
         notify(
             user=manager,
             entry=sales_events.DEPOSIT_REFUND_ASKED(

@@ -18,16 +18,24 @@ from crm_site.notifications import notify
 from crm_site.roles import Role
 from customers.services import interaction_log
 from sales import events as sales_events
-from sales.models import DiscountRequest, Opportunity, PaymentItem, Receipt
+from sales.models import DiscountRequest, Opportunity, PaymentItem, Project, Receipt
 from sales.models.approval import refuse_own_approval
 from sales.pricing import quote
 from sales.services.commission import commission_accrue
 
 
-def _sales_managers_of(user: User):
-    return User.objects.filter(
-        is_active=True, team_id=user.team_id, groups__name=Role.SALES_MANAGER.value
+def _sales_managers_of(user: User, project: Project | None = None):
+    """Who decides what ``user`` asks at ``project``: the managers who see the deal
+    (Opportunity.visible_to) — the user's team's while that team sells the project
+    (a project without teams is everyone's), else the teams' that sell it."""
+    managers = User.objects.filter(
+        is_active=True, groups__name=Role.SALES_MANAGER.value
     ).distinct()
+    if project is not None:
+        teams = set(project.teams.values_list("pk", flat=True))
+        if teams and user.team_id not in teams:
+            return managers.filter(team_id__in=teams)
+    return managers.filter(team_id=user.team_id)
 
 
 def decision_told(deal: Opportunity, requester: User) -> User | None:
@@ -87,7 +95,7 @@ def discount_request(
     if within_rules:
         _apply_discount(opportunity, percent, actor)
     else:
-        for manager in _sales_managers_of(opportunity.consultant):
+        for manager in _sales_managers_of(opportunity.consultant, opportunity.project):
             notify(
                 user=manager,
                 entry=sales_events.DISCOUNT_ASKED(
