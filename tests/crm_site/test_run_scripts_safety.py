@@ -435,20 +435,23 @@ def test_other_local_accounts_cannot_use_the_project_databases(scratch):
         started.proc.wait(60)
 
 
+# The commit that gave the local servers their passwords: its parent's scripts
+# started them with initdb --auth=trust and no requirepass.
+PASSWORDS_CAME = "b9e5df1"
+
+
 def _old_scripts(path: Path) -> None:
     """The scripts as they were before the passwords (initdb --auth=trust)."""
     for name in ("lib.sh", "services.sh"):
         old = subprocess.run(
-            ["git", "show", f"HEAD:scripts/{name}"],
+            ["git", "show", f"{PASSWORDS_CAME}^:scripts/{name}"],
             cwd=ROOT,
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout
-        assert "--auth=trust" in old or name != "lib.sh", (
-            "HEAD already has the passwords"
         )
-        (path / "scripts" / name).write_text(old)
+        if old.returncode:
+            pytest.skip("the history before the passwords is not in this checkout")
+        (path / "scripts" / name).write_text(old.stdout)
 
 
 @needs_root
