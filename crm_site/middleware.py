@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
+from crm_site.api.problems import InvalidCharacters, problem_response
+
 # C0 control characters a person never types: PostgreSQL refuses NUL in text,
 # and the spreadsheet writer refuses the others. Tab, newline and carriage
 # return are ordinary text.
@@ -85,4 +87,7 @@ class InputGuardMiddleware:
 
     @staticmethod
     def refuse(request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith("/api/"):
+            # An integration reads problem details, as from every other API error.
+            return problem_response(request, InvalidCharacters())
         return HttpResponse(render_to_string("400.html", request=request), status=400)

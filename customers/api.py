@@ -32,6 +32,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
+from crm_site.api.fields import DateTimeField
 from crm_site.api.pagination import Cursor
 from crm_site.api.problems import Conflict
 from crm_site.api.scopes import Scope
@@ -400,7 +401,7 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         return qs
 
     def create(self, request, *args, **kwargs) -> Response:
-        data = self._checked(request.data, customer=None)
+        data = self._checked(customer=None)
         with transaction.atomic():
             values = self._form_values(data, customer=None)
             try:
@@ -423,7 +424,7 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
             .exists()
         ):
             raise PermissionDenied
-        data = self._checked(request.data, customer=customer)
+        data = self._checked(customer=customer)
         with transaction.atomic():
             values = self._form_values(data, customer=customer)
             try:
@@ -434,12 +435,10 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
                 raise _twin_conflict(exc.existing, request.user) from None
         return Response(self.get_serializer(self.get_object()).data)
 
-    def _checked(self, raw: Any, *, customer: Customer | None) -> dict:
+    def _checked(self, *, customer: Customer | None) -> dict:
         """The body's shape, the right to assign, and no twin (409 before 422, so a
         caller learns of the existing customer whatever else is wrong)."""
-        body = CustomerWriteSerializer(data=raw, partial=customer is not None)
-        body.is_valid(raise_exception=True)
-        data = dict(body.validated_data)
+        data = dict(self.body(CustomerWriteSerializer, partial=customer is not None))
         if "consultant" in data and not self.request.user.has_perm(
             "customers.assign_customer"
         ):
@@ -561,7 +560,7 @@ class InteractionWriteSerializer(serializers.Serializer):
         "note; the channel follows from it as in the UI.",
     )
     summary = serializers.CharField(max_length=2000)
-    occurred_at = serializers.DateTimeField(
+    occurred_at = DateTimeField(
         required=False, help_text="When it happened; now when left out"
     )
     next_follow_up = serializers.DateField(required=False, allow_null=True)
@@ -622,9 +621,7 @@ class InteractionViewSet(mixins.ListModelMixin, ApiViewSet):
         return customer
 
     def create(self, request, *args, **kwargs) -> Response:
-        body = InteractionWriteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = self.body(InteractionWriteSerializer)
         customer = self._customer(data["customer"])
         if (
             not Customer.objects.editable_by(request.user)

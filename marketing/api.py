@@ -239,10 +239,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     def _sign_up(self, request: Request) -> ApiResponse:
         require_perm(request, RUN)
         campaign = self.get_object()
-        serializer = SignUpInputSerializer(data=request.data)
-        if not serializer.is_valid():
-            raise serializers.ValidationError(serializer.errors)
-        data = serializer.validated_data
+        data = self.body(SignUpInputSerializer)
         try:
             signup = signup_from_landing(
                 actor=request.user,

@@ -14,12 +14,13 @@ answered with a 500 problem that says nothing of the internals.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -74,6 +75,16 @@ class IdempotentRequestInProgress(exceptions.APIException):
     )
 
 
+class InvalidCharacters(exceptions.ParseError):
+    """400: a NUL byte in the URL or query string (crm_site.middleware refuses it
+    before any view)."""
+
+    default_code = "invalid_characters"
+    default_detail = _(
+        "The request contains characters the CRM does not accept (such as a NUL byte)."
+    )
+
+
 class ServerError(exceptions.APIException):
     status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
     default_code = "server_error"
@@ -123,6 +134,24 @@ def refusal(exc: DjangoValidationError) -> exceptions.APIException:
 
 def _title(exc: exceptions.APIException) -> str:
     return str(getattr(exc, "default_detail", "")) or str(exc.default_code)
+
+
+def problem_response(
+    request: HttpRequest, exc: exceptions.APIException
+) -> HttpResponse:
+    """A problem answered before any API view runs (by a middleware)."""
+    body = {
+        "type": PROBLEM_TYPE_BASE + str(exc.default_code).replace("_", "-"),
+        "title": _title(exc),
+        "status": exc.status_code,
+        "detail": str(exc.detail),
+        "instance": request.get_full_path(),
+    }
+    return HttpResponse(
+        json.dumps(body, ensure_ascii=False),
+        status=exc.status_code,
+        content_type=CONTENT_TYPE,
+    )
 
 
 def problem_handler(exc: Exception, context: dict) -> Response | None:

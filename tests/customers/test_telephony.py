@@ -598,3 +598,10 @@ def test_the_service_request_form_takes_the_prefill(client, agent, owner):
     assert f'id="caller-{owner.pk}" value="{owner.pk}" checked' in body
     assert f'id="unit-{owner.unit.pk}" value="{owner.unit.pk}" checked' in body
     assert '<option value="phone" selected>' in body
+
+
+def test_a_switch_s_own_fields_in_an_event_are_ignored(switch, agent, owner):
+    # Phone switches send vendor fields (trunk, queue, uniqueid…): not refused.
+    response = post(switch, "ringing", trunk="SIP/1", uniqueid="1733.42")
+    assert response.status_code == 201
+    assert Call.objects.get().customer == owner
