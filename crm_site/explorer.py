@@ -23,7 +23,7 @@ from django.http import QueryDict
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from crm_site import insight
+from crm_site import insight, spreadsheets
 from crm_site.insight import Dimension, Kind, Measure, Pivot, Source
 from crm_site.templatetags.money import yuan
 
@@ -381,13 +381,6 @@ def title(query: Query) -> str:
 # --- The workbook --------------------------------------------------------------------
 
 
-def _no_formulas(sheet) -> None:
-    # A label is text, never a formula (a campaign's or a consultant's name).
-    for cell in sheet[sheet.max_row]:
-        if isinstance(cell.value, str) and cell.value.startswith("="):
-            cell.data_type = "s"
-
-
 def _format(measure: Measure) -> str:
     if measure.kind == Kind.MONEY:
         return "#,##0.00"
@@ -408,21 +401,25 @@ def write_sheet(
     totals."""
     from openpyxl.styles import Font
 
+    def append(values: list[Any]) -> None:
+        # Labels are text from anywhere (a campaign's or a consultant's name): never
+        # a formula, never a control character that breaks the file.
+        sheet.append(spreadsheets.sheet_row(sheet, values))
+
     bold = Font(bold=True)
-    sheet.append([title(query)])
+    append([title(query)])
     sheet["A1"].font = Font(bold=True, size=13)
     if period is not None:
-        sheet.append([_("Period"), f"{period[0]:%Y-%m-%d} – {period[1]:%Y-%m-%d}"])
+        append([_("Period"), f"{period[0]:%Y-%m-%d} – {period[1]:%Y-%m-%d}"])
     for dim, values in filter_labels(user, query):
-        sheet.append([str(dim.label), "、".join(v[1] for v in values)])
-        _no_formulas(sheet)
+        append([str(dim.label), "、".join(v[1] for v in values)])
     when = (
         timezone.localtime(refreshed).strftime("%Y-%m-%d %H:%M")
         if refreshed
         else _("not yet refreshed")
     )
-    sheet.append([_("Data refreshed"), when])
-    sheet.append([])
+    append([_("Data refreshed"), when])
+    append([])
     pivot = result.pivot
     dims = pivot.dimensions
     fmt = _format(pivot.measure)
@@ -431,14 +428,12 @@ def write_sheet(
         header[0] = f"{dims[0].label} \\ {dims[1].label}"
         header += [(label) for _v, label in result.columns]
     header.append(_("Total"))
-    sheet.append(header)
-    _no_formulas(sheet)
+    append(header)
     for cell in sheet[sheet.max_row]:
         cell.font = bold
 
     def put(values: list[Any], *, strong: bool = False) -> None:
-        sheet.append(values)
-        _no_formulas(sheet)
+        append(values)
         for cell in sheet[sheet.max_row][1:]:
             cell.number_format = fmt
             if strong:
@@ -460,9 +455,7 @@ def write_sheet(
         strong=True,
     )
     if pivot.truncated:
-        sheet.append(
-            [_("Only the largest rows and columns are listed; totals count all.")]
-        )
+        append([_("Only the largest rows and columns are listed; totals count all.")])
     sheet.column_dimensions["A"].width = 28
 
 

@@ -469,6 +469,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HEALTH_HEARTBEAT_INTERVAL,
         "options": {"expires": HEALTH_HEARTBEAT_INTERVAL * 2},
     },
+    # Every 5 min: imports a lost task or a dead worker left behind. A run still
+    # "running" past its task's hard time limit is failed and its committed batches
+    # reverted; an import or dry run queued over 5 min ago and never taken is queued
+    # again. Each job is claimed with a conditional UPDATE: repeated runs act once.
+    "customers-imports-sweep": {
+        "task": "customers.tasks.imports_sweep",
+        "schedule": 300.0,
+    },
     # Every 5 min: units whose hold (认筹/预留) deadline passed go back on sale, and
     # the consultant is told. The holds are rows, so a missed run is caught up next time.
     "sales-holds-expire": {"task": "sales.tasks.holds_expire", "schedule": 300.0},

@@ -12,6 +12,11 @@ however big the file is.
 
 Every refusal is a SpreadsheetRefused whose message is translated and says what to
 change; callers turn it into a form error, never a 500.
+
+Writing goes through ``sheet_row``: every workbook the CRM produces (customer
+exports, personal-data exports, the explorer) writes its cells that way, so text
+from any source (an import, a form, the API) can neither break the file nor run as
+a formula.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import csv
 import io
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -28,6 +33,8 @@ from pathlib import PurePath
 from typing import IO, Any
 
 from django.utils.translation import gettext as _
+
+from crm_site.middleware import CONTROL_CHARACTERS
 
 EXTENSIONS = (".csv", ".xlsx")
 
@@ -118,8 +125,33 @@ def cell_text(value: object) -> str:
         return value.isoformat(sep=" ")
     if isinstance(value, date):
         return value.isoformat()
-    # PostgreSQL refuses NUL in text; a workbook can smuggle one in as _x0000_.
-    return str(value).replace("\x00", "").strip()
+    # PostgreSQL refuses NUL in text; a workbook can smuggle one in as _x0000_. The
+    # other control characters (an ESC pasted from a terminal) would be stored and
+    # then break every workbook the customer is written to: the form rule
+    # (crm_site.middleware) drops them, keeping tab, newline and carriage return.
+    return CONTROL_CHARACTERS.sub("", str(value).replace("\x00", "")).strip()
+
+
+# Writing ---------------------------------------------------------------------------
+
+
+def sheet_cell(sheet: Any, value: object) -> Any:
+    """One cell for ``sheet`` (write-only or not) holding ``value``: text without the
+    control characters openpyxl refuses to write (IllegalCharacterError), and kept
+    as text when it starts with "=" (a customer's text is never a formula)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    if isinstance(value, str):
+        value = CONTROL_CHARACTERS.sub("", value.replace("\x00", ""))
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"
+    return cell
+
+
+def sheet_row(sheet: Any, values: Iterable[object]) -> list[Any]:
+    """A row for ``sheet.append``, every value through ``sheet_cell``."""
+    return [sheet_cell(sheet, value) for value in values]
 
 
 # XLSX ------------------------------------------------------------------------------
@@ -261,8 +293,17 @@ def _xlsx_rows(sheet: _Sheet, limits: Limits) -> Iterator[tuple[int, list[str]]]
             date_formats=workbook._date_formats,
             timedelta_formats=workbook._timedelta_formats,
         )
+        # The row number a row declares (its r attribute) only names it to the
+        # user: ten rows all declaring r="2" are ten rows. Numbers must increase,
+        # and both the count and the number (blank rows in between count) are
+        # bounded.
+        read = previous = 0
         for line, cells in _parsed(parser):
-            if line > limits.max_rows:
+            read += 1
+            if line <= previous:
+                raise not_a_spreadsheet()
+            previous = line
+            if read > limits.max_rows or line > limits.max_rows:
                 raise too_many_rows(limits)
             values: dict[int, str] = {}
             for cell in cells:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from crm_site.jobs import tracked
+
 
 # A 20 MB file holds some 300,000 rows: far longer than the global 120 s limit.
 @shared_task(
@@ -31,6 +33,23 @@ def import_check(job_id: int) -> None:
     from customers.services.imports import import_check_run
 
     import_check_run(job_id=job_id)
+
+
+# Undoing a killed 300,000-row import takes as long as an import may.
+@shared_task(
+    name="customers.tasks.imports_sweep",
+    ignore_result=True,
+    soft_time_limit=900,
+    time_limit=960,
+)
+@tracked("customers.imports_sweep")
+def imports_sweep() -> str:
+    """Imports a lost task or a dead worker left queued, running or half checked:
+    run again, or failed and undone. Each job is claimed, so running twice acts
+    once."""
+    from customers.services.imports import import_sweep
+
+    return str(import_sweep())
 
 
 @shared_task(name="customers.tasks.duplicate_scan", ignore_result=True)

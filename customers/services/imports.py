@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 from itertools import islice
 from pathlib import PurePath
@@ -36,7 +37,6 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 
 from crm_site import spreadsheets, webhooks
 from crm_site.models import AuditEntry, User
@@ -576,6 +576,9 @@ def import_check_queue(
         "invalid_count": 0,
         "preview": [],
         "error": "",
+        # When the dry run was set going: the sweep (import_sweep) tells one whose
+        # worker died by it.
+        "started_at": timezone.now(),
     }
     with transaction.atomic():
         changed = ImportJob.objects.filter(pk=job.pk, status__in=CHECKABLE).update(
@@ -687,9 +690,11 @@ def import_start(*, job: ImportJob, actor: User) -> ImportJob:
             _("Nothing to import: every row is a duplicate or invalid.")
         )
     with transaction.atomic():
+        # started_at says when it was queued until a worker claims it (import_run
+        # sets it again): the sweep (import_sweep) tells a lost task by it.
         queued = ImportJob.objects.filter(
             pk=job.pk, status=ImportJob.Status.CHECKED
-        ).update(status=ImportJob.Status.QUEUED)
+        ).update(status=ImportJob.Status.QUEUED, started_at=timezone.now())
         if not queued:
             raise ImportRefused(
                 _("Only a checked import that has not been started can be started.")
@@ -838,11 +843,11 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
         links += [{"customer": customer.pk, "tag": tag_ids[t]} for t in verdict.tags]
 
     updated = [v for v in verdicts if v.kind == UPDATED and v.customer is not None]
-    current_tags: dict[int, set[int]] = {}
-    for customer_id, tag_id in Customer.tags.through.objects.filter(
+    current_tags: dict[int, dict[int, str]] = {}
+    for customer_id, tag_id, tag_name in Customer.tags.through.objects.filter(
         customer_id__in=[v.customer.pk for v in updated if v.tags]
-    ).values_list("customer_id", "tag_id"):
-        current_tags.setdefault(customer_id, set()).add(tag_id)
+    ).values_list("customer_id", "tag_id", "tag__name"):
+        current_tags.setdefault(customer_id, {})[tag_id] = tag_name
     changed_customers: list[Customer] = []
     for verdict in updated:
         customer = verdict.customer
@@ -852,13 +857,19 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
                 before[name] = getattr(customer, name)
                 setattr(customer, name, value)
         audit = _audit_changes({n: getattr(customer, n) for n in before}, before)
-        had = current_tags.get(customer.pk, set())
+        had = current_tags.get(customer.pk, {})
         added = [t for t in verdict.tags if tag_ids[t] not in had]
         if added:
-            # Imported tags are added to the customer's own, never replace them.
+            # Imported tags are added to the customer's own, never replace them. The
+            # revert takes off only the links listed in "tags_added", so tags a
+            # colleague adds in the meantime stay.
             before["tags"] = sorted(had)
+            before["tags_added"] = sorted(tag_ids[t] for t in added)
             links += [{"customer": customer.pk, "tag": tag_ids[t]} for t in added]
-            audit["tags"] = {"old": "", "new": ", ".join(added)}
+            audit["tags"] = {
+                "old": ", ".join(sorted(had.values())),
+                "new": ", ".join(sorted([*had.values(), *added])),
+            }
         if not before:
             continue
         refresh_derived_fields(customer)
@@ -991,6 +1002,100 @@ def _undo_failed_run(job: ImportJob) -> None:
         logger.exception("import %s: undoing the failed run failed", job.pk)
 
 
+# The sweep ------------------------------------------------------------------------
+
+# A job still running this long past its task's hard time limit lost its worker: the
+# limit kills the task, if nothing (SIGKILL, out of memory, a restart) did before.
+SWEEP_MARGIN = timedelta(minutes=1)
+# A queued import or dry run no worker has taken this long after it was queued has
+# probably lost its message (the broker was down, the publish breaker was open): it
+# is queued again, at most once per this interval. A message that was only late
+# finds the job taken (import_run claims it; a dry run that is done is not rerun).
+REQUEUE_AFTER = timedelta(minutes=5)
+
+
+@dataclass
+class SweepResult:
+    failed: int = 0
+    requeued: int = 0
+    checks_requeued: int = 0
+    checks_stopped: int = 0
+
+
+def _hard_time_limit(task: Any) -> timedelta:
+    from crm_site.celery import app
+
+    return timedelta(seconds=task.time_limit or app.conf.task_time_limit)
+
+
+def _stale(before: datetime) -> Q:
+    # No time: queued before the time was recorded, so long ago.
+    return Q(started_at__isnull=True) | Q(started_at__lt=before)
+
+
+def import_sweep(*, now: datetime | None = None) -> SweepResult:
+    """Imports and dry runs a lost task or a dead worker left behind. Each job is
+    claimed with a conditional UPDATE, so overlapping sweeps act on it once:
+
+    - an import still running past its task's hard time limit was killed mid-run:
+      it fails with the reason and the batches it committed are reverted, as for a
+      run that failed (all or nothing);
+    - an import queued a while ago and never taken is queued again;
+    - a dry run never taken is queued again; one a dead worker left half done goes
+      back to the mapping page with an error, to be started again."""
+    from customers import tasks
+
+    now = now or timezone.now()
+    result = SweepResult()
+    dead = now - _hard_time_limit(tasks.import_run) - SWEEP_MARGIN
+    for pk in ImportJob.objects.filter(
+        status=ImportJob.Status.RUNNING, started_at__lt=dead
+    ).values_list("pk", flat=True):
+        claimed = ImportJob.objects.filter(
+            pk=pk, status=ImportJob.Status.RUNNING, started_at__lt=dead
+        ).update(
+            status=ImportJob.Status.FAILED,
+            error=_(
+                "The import was interrupted before it finished: its worker stopped."
+            ),
+            finished_at=now,
+        )
+        if claimed:
+            logger.warning("import %s: its worker died mid-run; undoing it", pk)
+            _undo_failed_run(ImportJob.objects.select_related("created_by").get(pk=pk))
+            result.failed += 1
+    # The sweep runs outside any transaction: each claim below is committed before
+    # its message is published, so delay() here, not delay_on_commit().
+    late = now - REQUEUE_AFTER
+    for pk in ImportJob.objects.filter(
+        _stale(late), status=ImportJob.Status.QUEUED
+    ).values_list("pk", flat=True):
+        if ImportJob.objects.filter(
+            _stale(late), pk=pk, status=ImportJob.Status.QUEUED
+        ).update(started_at=now):
+            tasks.import_run.delay(pk)
+            result.requeued += 1
+    # A dry run writes its progress after every batch: none at all means no worker
+    # took it; some, and past the hard time limit, means its worker died.
+    for pk in ImportJob.objects.filter(
+        _stale(late), status=ImportJob.Status.CHECKING, processed_rows=0
+    ).values_list("pk", flat=True):
+        if ImportJob.objects.filter(
+            _stale(late), pk=pk, status=ImportJob.Status.CHECKING, processed_rows=0
+        ).update(started_at=now):
+            tasks.import_check.delay(pk)
+            result.checks_requeued += 1
+    result.checks_stopped = ImportJob.objects.filter(
+        _stale(now - _hard_time_limit(tasks.import_check) - SWEEP_MARGIN),
+        status=ImportJob.Status.CHECKING,
+        processed_rows__gt=0,
+    ).update(
+        status=ImportJob.Status.UPLOADED,
+        error=_("The dry run stopped with an error. Try again."),
+    )
+    return result
+
+
 # Revert ---------------------------------------------------------------------------
 
 
@@ -1026,6 +1131,58 @@ def _delete_unused(ids: list[int]) -> set[int]:
                 except (ProtectedError, RestrictedError):
                     kept.add(pk)
     return kept
+
+
+@dataclass
+class _Link:
+    pk: int
+    name: str
+
+
+def _tag_links(customer_ids: list[int]) -> dict[int, dict[int, _Link]]:
+    """{customer: {tag: its link row and name}} for these customers, one query."""
+    links: dict[int, dict[int, _Link]] = {}
+    for pk, customer_id, tag_id, name in Customer.tags.through.objects.filter(
+        customer_id__in=customer_ids
+    ).values_list("pk", "customer_id", "tag_id", "tag__name"):
+        links.setdefault(customer_id, {})[tag_id] = _Link(pk, name)
+    return links
+
+
+def _untag(
+    customer_id: int,
+    before: dict[str, Any],
+    links: dict[int, _Link],
+    tag_names: dict[int, str],
+    unlink: list[int],
+    relink: list[tuple[int, int]],
+) -> dict[str, str] | None:
+    """What a revert does to one customer's tags: the links to take off go to
+    ``unlink``, those to put back to ``relink``; returns the audit's old and new tag
+    names, or None when the tags stay as they are.
+
+    An import records the tags it added ("tags_added"); only those come off, so a
+    tag a colleague added since stays. An import recorded before that kept only the
+    tags the customer had ("tags"): those still existing (``tag_names``) are put
+    back and the others taken off, as reverts did then."""
+    if "tags_added" in before:
+        gone = [t for t in before["tags_added"] if t in links]
+        back: list[int] = []
+    elif "tags" in before:
+        gone = [t for t in links if t not in set(before["tags"])]
+        back = [t for t in before["tags"] if t not in links and t in tag_names]
+    else:
+        return None
+    if not gone and not back:
+        return None
+    unlink += [links[t].pk for t in gone]
+    relink += [(customer_id, t) for t in back]
+    old = sorted(link.name for link in links.values())
+    new = sorted(
+        [link.name for t, link in links.items() if t not in gone]
+        + [tag_names[t] for t in back]
+    )
+    return {"old": ", ".join(old), "new": ", ".join(new)}
 
 
 @transaction.atomic
@@ -1106,9 +1263,22 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
         editable = _editable_ids(actor, list(customers))
         result.out_of_scope += sum(1 for pk in customers if pk not in editable)
         customers = {pk: c for pk, c in customers.items() if pk in editable}
+        links = _tag_links(list(customers))
+        # Only reverts of imports recorded before "tags_added" put tags back.
+        tag_names = dict(
+            Tag.objects.filter(
+                pk__in={
+                    t
+                    for r in rows
+                    if "tags_added" not in r.before
+                    for t in r.before.get("tags", ())
+                }
+            ).values_list("pk", "name")
+        )
+        unlink: list[int] = []
+        relink: list[tuple[int, int]] = []
         restored: list[Customer] = []
         audits: list[AuditEntry] = []
-        retag: dict[int, list[int]] = {}
         for row in rows:
             customer = customers.get(row.customer_id)
             if customer is None:
@@ -1120,8 +1290,16 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
             }
             for name, value in values.items():
                 setattr(customer, name, value)
-            if "tags" in row.before:
-                retag[customer.pk] = list(row.before["tags"])
+            tags = _untag(
+                customer.pk,
+                row.before,
+                links.get(customer.pk, {}),
+                tag_names,
+                unlink,
+                relink,
+            )
+            if tags:
+                audit["tags"] = tags
             refresh_derived_fields(customer)
             customer.updated_at = now
             restored.append(customer)
@@ -1137,20 +1315,12 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
                 )
             )
         _bulk_update(restored, [*WRITTEN_FIELDS, *DERIVED_FIELDS, "updated_at"])
-        if retag:
-            through.objects.filter(customer_id__in=list(retag)).delete()
-            existing_tags = set(
-                Tag.objects.filter(
-                    pk__in={t for ids in retag.values() for t in ids}
-                ).values_list("pk", flat=True)
-            )
+        if unlink:
+            through.objects.filter(pk__in=unlink).delete()
+        if relink:
             through.objects.bulk_create(
-                [
-                    through(customer_id=customer_id, tag_id=tag_id)
-                    for customer_id, ids in retag.items()
-                    for tag_id in ids
-                    if tag_id in existing_tags
-                ]
+                [through(customer_id=c, tag_id=t) for c, t in relink],
+                ignore_conflicts=True,
             )
         AuditEntry.objects.bulk_create(audits)
         result.restored += len(restored)
@@ -1223,16 +1393,9 @@ def _export_row(customer: Customer, user: User) -> list[str]:
 def _xlsx(headers: list[str], rows: Iterable[list[str]]) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=_("Customers")[:31])
-    sheet.append(headers)
+    sheet.append(spreadsheets.sheet_row(sheet, headers))
     for row in rows:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, str) and value.startswith("="):
-                # openpyxl would store it as a formula; a customer's text is text.
-                cell.data_type = "s"
-            cells.append(cell)
-        sheet.append(cells)
+        sheet.append(spreadsheets.sheet_row(sheet, row))
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

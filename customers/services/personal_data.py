@@ -19,9 +19,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 
-from crm_site import personal_data
+from crm_site import personal_data, spreadsheets
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from customers.models import ContactPoint, Customer, Household, PersonalDataRequest
@@ -309,16 +308,11 @@ def _xlsx(data: list[tuple[Any, list[dict]]]) -> bytes:
         if not headers:
             sheet.append([_("Nothing held.")])
             continue
-        sheet.append(headers)
+        sheet.append(spreadsheets.sheet_row(sheet, headers))
         for row in section_rows:
-            cells = []
-            for header in headers:
-                cell = WriteOnlyCell(sheet, value=row.get(header, ""))
-                if isinstance(cell.value, str) and cell.value.startswith("="):
-                    # A customer's text is text, never a formula.
-                    cell.data_type = "s"
-                cells.append(cell)
-            sheet.append(cells)
+            sheet.append(
+                spreadsheets.sheet_row(sheet, (row.get(h, "") for h in headers))
+            )
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
