@@ -269,6 +269,9 @@ def test_sales_manager_changes_the_campaign_of_a_deal(
 def test_deal_campaign_is_404_outside_the_managers_scope(
     client, sales_manager, far_consultant, project
 ):
+    # Another team's deal at a project that team sells too: theirs to manage (a deal
+    # at a project only this manager's team sells would be theirs, whoever opened it).
+    project.teams.add(far_consultant.team)
     deal = Opportunity.objects.create(
         customer=CustomerFactory(), project=project, consultant=far_consultant
     )
