@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db import OperationalError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 
@@ -42,12 +43,23 @@ def _deposits(absorbed: Customer, survivor: Customer) -> QuerySet:
     )
     projects = sorted(set(active.values_list("project_id", flat=True)))
     # Locked as deposit_take locks them: no deposit is taken while the merge counts.
-    limits = dict(
-        Project.objects.select_for_update(no_key=True)
-        .filter(pk__in=projects)
-        .order_by("pk")
-        .values_list("pk", "deposits_per_buyer")
-    )
+    # NOWAIT: a deposit being taken holds its project and then wants the customer the
+    # merge already holds; waiting would deadlock, so the merge is refused instead.
+    try:
+        with transaction.atomic():
+            limits = dict(
+                Project.objects.select_for_update(no_key=True, nowait=True)
+                .filter(pk__in=projects)
+                .order_by("pk")
+                .values_list("pk", "deposits_per_buyer")
+            )
+    except OperationalError as exc:
+        raise MergeRefused(
+            _(
+                "A deposit of intent is being taken for one of these records right "
+                "now; try the merge again in a moment."
+            )
+        ) from exc
     held: dict[int, list[IntentDeposit]] = {}
     for deposit in active.select_related("project").order_by("queue_number", "pk"):
         held.setdefault(deposit.project_id, []).append(deposit)

@@ -555,8 +555,13 @@ def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registra
     """Claim a pool customer at a project, within the day's cap. A buyer or an owner
     is never claimed: their consultant and the service desk look after them."""
     # One claim per claimant at a time: two claims of different customers (two tabs)
-    # would otherwise both count the day's claims before either is written.
-    list(User.objects.select_for_update().filter(pk=actor.pk).values_list("pk"))
+    # would otherwise both count the day's claims before either is written. NO KEY:
+    # rows that name the user (a registration, an audit entry) are not held up.
+    list(
+        User.objects.select_for_update(no_key=True)
+        .filter(pk=actor.pk)
+        .values_list("pk")
+    )
     # One decision per customer at a time (registration_create takes the same lock):
     # a subscription recorded meanwhile is seen below.
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
