@@ -190,6 +190,13 @@ def duplicate_merge(request: HttpRequest, pair_pk: int) -> HttpResponse:
                 chosen=str(form[name].value()),
             )
         )
+    # Merging changes both records: the page says so before the user tries.
+    may_merge = (
+        Customer.objects.editable_by(request.user)
+        .filter(pk__in=[survivor.pk, absorbed.pk])
+        .count()
+        == 2
+    )
     return render(
         request,
         "customers/duplicate_merge.html",
@@ -198,6 +205,7 @@ def duplicate_merge(request: HttpRequest, pair_pk: int) -> HttpResponse:
             "survivor": survivor,
             "absorbed": absorbed,
             "form": form,
+            "may_merge": may_merge,
             "rows": rows,
             "reasons": _reason_labels(pair.reasons),
             "survivor_tags": [tag.name for tag in survivor.tags.all()],

@@ -51,8 +51,11 @@ def test_a_pair_with_one_customer_the_user_may_not_change_is_not_merged(
     pair = DuplicatePair.objects.create(first=first, second=second, reasons=["name"])
     client.force_login(sales_manager)
     url = reverse("customers:duplicate-merge", args=[pair.pk])
-    rows = client.get(url).context["rows"]
-    data = {row.name: "survivor" for row in rows}
+    page = client.get(url)
+    # The page says so before the manager tries: no Merge button, who can.
+    assert page.context["may_merge"] is False
+    assert 'data-testid="may-not-merge"' in page.content.decode()
+    data = {row.name: "survivor" for row in page.context["rows"]}
     data["survivor"] = own_customer.pk
     assert client.post(url, data).status_code == 403
     pool_customer.refresh_from_db()
