@@ -32,13 +32,18 @@ from sales.models import (
     IntentDeposit,
     Opportunity,
     Project,
+    Registration,
     SelectionSession,
 )
 from sales.models.approval import refuse_own_approval
 from sales.querysets import team_deals
 from sales.services.deals import opportunity_open
 from sales.services.money import _sales_managers_of
-from sales.services.ownership import protected_by_another
+from sales.services.ownership import (
+    deals_follow_protection,
+    open_deals_at,
+    protected_by_another,
+)
 
 Status = IntentDeposit.Status
 Qualification = IntentDeposit.Qualification
@@ -86,15 +91,26 @@ def deposit_take(
     customer = Customer.objects.get(pk=customer.pk)
     # Seeing (or changing) the customer is not enough: a deal at the project is the
     # protecting consultant's to open, and an open deal there stays its consultant's.
-    open_deal = Opportunity.objects.filter(
-        customer=customer, project=project, stage__in=Opportunity.OPEN_STAGES
-    ).first()
-    if protected_by_another(customer=customer, project=project, user=actor) or (
-        open_deal is not None and open_deal.consultant_id != actor.pk
-    ):
+    open_deals = open_deals_at(customer.pk, project.pk)
+    open_deal = open_deals.first()
+    if protected_by_another(customer=customer, project=project, user=actor):
         raise ValidationError(
             {"customer": _("This customer is protected at this project.")}
         )
+    if open_deal is not None and open_deal.consultant_id != actor.pk:
+        if not Registration.objects.filter(
+            customer=customer,
+            project=project,
+            consultant=actor,
+            status=Registration.Status.PROTECTED,
+        ).exists():
+            raise ValidationError(
+                {"customer": _("This customer is protected at this project.")}
+            )
+        # Left open by a consultant whose protection lapsed (claimed from the pool
+        # before deals followed claims): the deal is the protecting consultant's.
+        list(open_deals.select_for_update().values_list("pk"))
+        deals_follow_protection(actor=actor, open_deals=open_deals, consultant=actor)
     receipt_number = receipt_number.strip()
     deposits = IntentDeposit.objects.filter(project=project)
     if deposits.filter(receipt_number=receipt_number).exists():

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -562,6 +562,10 @@ def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registra
         .filter(pk=actor.pk)
         .values_list("pk")
     )
+    # A deal left open there by the consultant whose protection lapsed goes to the
+    # claimant (below): locked before the customer, as the deal services lock them.
+    open_deals = open_deals_at(customer.pk, project.pk)
+    list(open_deals.select_for_update().values_list("pk"))
     # One decision per customer at a time (registration_create takes the same lock):
     # a subscription recorded meanwhile is seen below.
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -590,12 +594,35 @@ def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registra
         customer=customer, project=project, status=Registration.Status.PROTECTED
     ).exists():
         raise ClaimRefused(_("This customer is protected at this project."))
-    return registration_create(
+    registration = registration_create(
         actor=actor,
         customer=customer,
         project=project,
         consultant=actor,
         basis=Registration.Basis.CLAIM,
+    )
+    deals_follow_protection(actor=actor, open_deals=open_deals, consultant=actor)
+    return registration
+
+
+def open_deals_at(customer_id: int, project_id: int) -> QuerySet:
+    return Opportunity.objects.filter(
+        customer_id=customer_id,
+        project_id=project_id,
+        stage__in=Opportunity.OPEN_STAGES,
+    )
+
+
+def deals_follow_protection(
+    *, actor: User | None, open_deals: QuerySet, consultant: User
+) -> None:
+    """The deal at a project is worked by whoever protects the customer there (one
+    open deal per customer and project): the customer's open deals there go to
+    ``consultant``, each change audited. The caller has locked them (before the
+    customer, in the order the deal services take them). Commission already accrued
+    stays with the consultant who earned it (commission_accrue keeps its row)."""
+    audited_update(
+        open_deals.exclude(consultant=consultant), actor=actor, consultant=consultant
     )
 
 
@@ -608,11 +635,7 @@ def registration_reassign(
     registration = Registration.objects.select_for_update().get(pk=registration.pk)
     if registration.status != Registration.Status.PROTECTED:
         raise ClaimRefused(_("This registration is no longer protected."))
-    open_deals = Opportunity.objects.filter(
-        customer_id=registration.customer_id,
-        project_id=registration.project_id,
-        stage__in=Opportunity.OPEN_STAGES,
-    )
+    open_deals = open_deals_at(registration.customer_id, registration.project_id)
     # The deals before the customer (registration_create), in the order the deal
     # services take them: a subscription at the same moment waits, never deadlocks.
     list(open_deals.select_for_update().values_list("pk"))
@@ -627,12 +650,7 @@ def registration_reassign(
         basis=Registration.Basis.REASSIGN,
         reason=reason,
     )
-    # The deal at the project is worked by whoever protects the customer there (one
-    # open deal per customer and project). Commission already accrued stays with the
-    # consultant who earned it (commission_accrue keeps its row).
-    audited_update(
-        open_deals.exclude(consultant=consultant), actor=actor, consultant=consultant
-    )
+    deals_follow_protection(actor=actor, open_deals=open_deals, consultant=consultant)
     if _outside_partner(registration.consultant):
         # A channel partner's broker learns that sales took the customer over, never
         # which consultant now protects them (the reason may name them too).
