@@ -239,7 +239,9 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     def _sign_up(self, request: Request) -> ApiResponse:
         require_perm(request, RUN)
         campaign = self.get_object()
-        data = self.body(SignUpInputSerializer)
+        # A landing page passes on whatever it was given (utm_term, utm_content…):
+        # what the sign-up does not take is ignored, never a lost lead.
+        data = self.body(SignUpInputSerializer, strict=False)
         try:
             signup = signup_from_landing(
                 actor=request.user,
