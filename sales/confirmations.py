@@ -31,6 +31,9 @@ def _told(deal: Opportunity, requester: User) -> str:
     """Who the decision's notice went to (sales.services.money.decision_told)."""
     from sales.services.money import decision_told
 
+    if requester.is_active and requester.pk == deal.consultant_id:
+        # Who works the deal asked: they are told (no query, a dialog per request).
+        return requester.display_name
     told = decision_told(deal, requester)
     return (told or requester).display_name
 
@@ -268,6 +271,7 @@ def discount_decision(item: DiscountRequest, *, approve: bool) -> Confirmation:
         (_("Reason"), item.reason),
     ]
     warnings = []
+    told = _told(deal, item.requested_by)
     if unit is not None:
         asked = quote(unit=unit, discount_percent=item.percent)
         current = quote(unit=unit, discount_percent=deal.discount_percent)
@@ -286,15 +290,15 @@ def discount_decision(item: DiscountRequest, *, approve: bool) -> Confirmation:
             % {
                 "price": _money(asked.price),
                 "amount": _money(asked.discount_amount),
-                "who": item.requested_by.display_name,
+                "who": told,
             }
             if approve
             else _("The deal keeps its price of %(price)s; %(who)s is told.")
-            % {"price": _money(current.price), "who": item.requested_by.display_name}
+            % {"price": _money(current.price), "who": told}
         )
     else:
         consequence = _("The deal holds no unit any more; %(who)s is told.") % {
-            "who": item.requested_by.display_name
+            "who": told
         }
     return Confirmation(
         title=(
@@ -437,7 +441,7 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
         consequence=done
         if approve
         else _("The deal stays as it is; %(who)s is told.")
-        % {"who": change.requested_by.display_name},
+        % {"who": _told(change.opportunity, change.requested_by)},
         action=_decision_label(approve),
         danger=not approve or change.kind == DealChange.Kind.CANCEL,
     )
