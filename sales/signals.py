@@ -15,6 +15,11 @@ deal_buyer_changed(sender=Opportunity, opportunity, old_customer, actor): a deal
 buyer was replaced (更名, approved); ``opportunity.customer`` is the new buyer. Sent
 inside that transaction; what was made for the former buyer as the unit's owner (a
 handover appointment) follows the new one. Receivers must be idempotent.
+
+deal_unit_changed(sender=Opportunity, opportunity, old_unit, actor): a deal moved to
+another unit (换房, approved); ``opportunity.unit`` is the new one. Sent inside that
+transaction; what was made for the buyer as the old unit's owner (a handover
+appointment) ends, so the old unit's next buyer can be invited. Idempotent.
 """
 
 from __future__ import annotations
@@ -24,3 +29,4 @@ from django.dispatch import Signal
 deal_contracted = Signal()
 deal_cancelled = Signal()
 deal_buyer_changed = Signal()
+deal_unit_changed = Signal()

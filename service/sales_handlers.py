@@ -32,8 +32,24 @@ def on_deal_buyer_changed(
     )
 
 
+def on_deal_unit_changed(
+    sender, *, opportunity, old_unit, actor=None, **kwargs
+) -> None:
+    """换房: the buyer's open appointment for the old unit is cancelled (a later
+    batch of the new unit's building invites them there)."""
+    from service.handover import appointments_cancel
+
+    appointments_cancel(
+        actor=actor, unit_id=old_unit.pk, customer_id=opportunity.customer_id
+    )
+
+
 def connect() -> None:
-    from sales.signals import deal_buyer_changed, deal_cancelled
+    from sales.signals import deal_buyer_changed, deal_cancelled, deal_unit_changed
+
+    deal_unit_changed.connect(
+        on_deal_unit_changed, dispatch_uid="service.on_deal_unit_changed"
+    )
 
     deal_cancelled.connect(on_deal_cancelled, dispatch_uid="service.on_deal_cancelled")
     deal_buyer_changed.connect(

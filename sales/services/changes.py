@@ -48,7 +48,7 @@ from sales.services.deals import (
 )
 from sales.services.money import _sales_managers_of, decision_told
 from sales.services.ownership import protected_by_another
-from sales.signals import deal_buyer_changed, deal_cancelled
+from sales.signals import deal_buyer_changed, deal_cancelled, deal_unit_changed
 
 ZERO = Decimal("0")
 
@@ -389,6 +389,9 @@ def _change_unit(
                 because=sales_events.PAID_IN_FULL(),
             )
             commission_accrue(deal=deal, actor=actor)
+    deal_unit_changed.send(
+        sender=Opportunity, opportunity=deal, old_unit=old_unit, actor=actor
+    )
     return money
 
 
