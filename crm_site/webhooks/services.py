@@ -66,12 +66,12 @@ def subscribers(event: str) -> list[int]:
     return fragments.cached(
         "webhook-subscribers",
         _subscribers,
-        # A key's user who loses a role (or is deactivated) stops being offered
-        # its events: the users, their groups and the groups' permissions count too.
+        # A key's user who loses a role stops being offered its events: their groups
+        # and the groups' permissions count too. Not the user rows (every sign-in
+        # saves one): a deactivated key user's deliveries are skipped when composed.
         depends_on=[
             WebhookSubscription,
             ApiKey,
-            User,
             User.groups.through,
             User.user_permissions.through,
             Group.permissions.through,
