@@ -1012,6 +1012,8 @@ SWEEP_MARGIN = timedelta(minutes=1)
 # is queued again, at most once per this interval. A message that was only late
 # finds the job taken (import_run claims it; a dry run that is done is not rerun).
 REQUEUE_AFTER = timedelta(minutes=5)
+# How long the sweep keeps undoing a failed run whose undo was interrupted.
+UNDO_RETRY_FOR = timedelta(days=1)
 
 
 @dataclass
@@ -1020,6 +1022,7 @@ class SweepResult:
     requeued: int = 0
     checks_requeued: int = 0
     checks_stopped: int = 0
+    undone: int = 0
 
 
 def _hard_time_limit(task: Any) -> timedelta:
@@ -1064,6 +1067,22 @@ def import_sweep(*, now: datetime | None = None) -> SweepResult:
             logger.warning("import %s: its worker died mid-run; undoing it", pk)
             _undo_failed_run(ImportJob.objects.select_related("created_by").get(pk=pk))
             result.failed += 1
+    # A failed run whose undo was itself interrupted (a time limit, a lock, a dead
+    # worker) still holds its batches: undone again, for a day (import_revert locks
+    # the job: two sweeps undo it once; one its importer may no longer revert is
+    # left to an administrator after that).
+    for pk in (
+        ImportJob.objects.filter(
+            status=ImportJob.Status.FAILED,
+            finished_at__gte=now - UNDO_RETRY_FOR,
+            finished_at__lt=now - REQUEUE_AFTER,
+            changes__isnull=False,
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+    ):
+        _undo_failed_run(ImportJob.objects.select_related("created_by").get(pk=pk))
+        result.undone += 1
     # The sweep runs outside any transaction: each claim below is committed before
     # its message is published, so delay() here, not delay_on_commit().
     late = now - REQUEUE_AFTER

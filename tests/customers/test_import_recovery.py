@@ -211,3 +211,25 @@ def test_the_sweep_is_scheduled(settings):
     """Fails until the beat entry "customers-imports-sweep" is in settings."""
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "customers.tasks.imports_sweep" in scheduled
+
+
+def test_a_dead_run_whose_undo_was_interrupted_is_undone_by_a_later_sweep(
+    sales_manager, monkeypatch
+):
+    job = checked(sales_manager)
+    killed_after_first_batch(job, monkeypatch)
+    started(job, timedelta(hours=3))
+    # The undo itself is cut short (its time limit, a lock, a dead worker).
+    with mock.patch.object(imports, "import_revert", side_effect=RuntimeError("cut")):
+        assert imports.import_sweep().failed == 1
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert Customer.objects.filter(mobile__in=MOBILES).count() == 1
+    # Not at once (the undo may still be running), but at a sweep after that.
+    assert imports.import_sweep().undone == 0
+    later = timezone.now() + imports.REQUEUE_AFTER + timedelta(minutes=1)
+    assert imports.import_sweep(now=later).undone == 1
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.REVERTED
+    assert not Customer.objects.filter(mobile__in=MOBILES).exists()
+    assert imports.import_sweep(now=later).undone == 0
