@@ -36,6 +36,18 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _services(path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``scripts/services.sh ARGS`` in ``path``, its output captured."""
+    return subprocess.run(
+        ["bash", "scripts/services.sh", *args],
+        cwd=path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _alive(pid: int) -> bool:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -268,14 +280,7 @@ def test_services_stop_also_stops_the_children_of_a_killed_run(root):
     os.kill(first.proc.pid, signal.SIGKILL)
     first.proc.wait(10)
 
-    done = subprocess.run(
-        ["bash", "scripts/services.sh", "stop"],
-        cwd=path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _services(path, "stop")
     assert done.returncode == 0, done.stderr
     assert _wait_gone(sleeper), done.stderr
 
@@ -292,14 +297,7 @@ def test_services_stop_also_stops_children_recorded_before_start_times_were(root
     (path / "var" / "run" / f"children.{_gone_pid()}").write_text(
         f"{child.pid} sleep celery-worker\n"
     )
-    done = subprocess.run(
-        ["bash", "scripts/services.sh", "stop"],
-        cwd=path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _services(path, "stop")
     assert done.returncode == 0, done.stderr
     child.wait(15)
 
@@ -313,14 +311,7 @@ def test_services_stop_leaves_a_process_younger_than_an_old_children_file(root):
     stale.write_text(f"{bystander.pid} python page-server\n")
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    done = subprocess.run(
-        ["bash", "scripts/services.sh", "stop"],
-        cwd=path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _services(path, "stop")
     assert done.returncode == 0, done.stderr
     time.sleep(0.5)
     assert bystander.poll() is None, done.stderr
@@ -348,13 +339,7 @@ def scratch():
         os.chmod(p, 0o755)
     shutil.copytree(ROOT / "scripts", path / "scripts")
     yield path
-    subprocess.run(
-        ["bash", "scripts/services.sh", "stop"],
-        cwd=path,
-        env=_env(),
-        capture_output=True,
-        timeout=120,
-    )
+    _services(path, "stop")
     shutil.rmtree(path.parent, ignore_errors=True)
 
 
@@ -469,26 +454,12 @@ def test_data_of_an_earlier_start_without_passwords_gets_them(scratch, left_runn
         os.kill(old.proc.pid, signal.SIGKILL)
         old.proc.wait(10)
     else:
-        old = subprocess.run(
-            ["bash", "scripts/services.sh", "check", "run"],
-            cwd=scratch,
-            env=_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        old = _services(scratch, "check", "run")
         assert old.returncode == 0, old.stderr
     shutil.rmtree(scratch / "scripts")
     shutil.copytree(ROOT / "scripts", scratch / "scripts")
 
-    checked = subprocess.run(
-        ["bash", "scripts/services.sh", "check", "run"],
-        cwd=scratch,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    checked = _services(scratch, "check", "run")
     assert checked.returncode == 0, checked.stderr
     assert "Setting a password on PostgreSQL" in checked.stderr
     if left_running:
@@ -550,14 +521,7 @@ def test_services_stop_after_a_kill_removes_the_socket_folder_it_used(scratch):
         os.kill(started.proc.pid, signal.SIGKILL)
         started.proc.wait(10)
         assert _alive(postmaster)
-        done = subprocess.run(
-            ["bash", "scripts/services.sh", "stop"],
-            cwd=scratch,
-            env=_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = _services(scratch, "stop")
         assert done.returncode == 0, done.stderr
         assert _wait_gone(postmaster)
         assert not Path(sockdir).exists()
