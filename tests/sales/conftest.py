@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sales.models import SelectionSession
+from sales.models import Project, SelectionSession
 from tests.factories import CustomerFactory
 from tests.opening_fixtures import enter, make_deposit, make_session, opening_project
 
@@ -30,3 +30,18 @@ def online(consultant, sales_manager):
         session, make_deposit(project=project, consultant=consultant, customer=rival)
     )
     return session, units, entry, rival_entry
+
+
+# Two teams selling different projects (the sales desk's team-project scope).
+@pytest.fixture
+def our_project(team):
+    project = Project.objects.create(name="安居·御景湾")
+    project.teams.add(team)
+    return project
+
+
+@pytest.fixture
+def their_project(other_team):
+    project = Project.objects.create(name="安居·江南府")
+    project.teams.add(other_team)
+    return project

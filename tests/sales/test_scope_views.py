@@ -8,24 +8,10 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from sales import services
-from sales.models import Opportunity, Project, Registration, Unit, UnitHold
+from sales.models import Opportunity, Registration, Unit, UnitHold
 from tests.factories import CustomerFactory, make_building, register_at
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def our_project(team):
-    project = Project.objects.create(name="安居·御景湾")
-    project.teams.add(team)
-    return project
-
-
-@pytest.fixture
-def their_project(other_team):
-    project = Project.objects.create(name="安居·江南府")
-    project.teams.add(other_team)
-    return project
 
 
 @pytest.fixture

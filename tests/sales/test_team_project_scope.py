@@ -32,23 +32,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def our_project(team):
-    project = Project.objects.create(name="安居·御景湾")
-    project.teams.add(team)
-    return project
-
-
-@pytest.fixture
 def our_second_project(team):
     project = Project.objects.create(name="安居·翠湖苑")
     project.teams.add(team)
-    return project
-
-
-@pytest.fixture
-def their_project(other_team):
-    project = Project.objects.create(name="安居·江南府")
-    project.teams.add(other_team)
     return project
 
 
