@@ -31,9 +31,6 @@ def _told(deal: Opportunity, requester: User) -> str:
     """Who the decision's notice went to (sales.services.money.decision_told)."""
     from sales.services.money import decision_told
 
-    if requester.is_active and requester.pk == deal.consultant_id:
-        # Who works the deal asked: they are told (no query, a dialog per request).
-        return requester.display_name
     told = decision_told(deal, requester)
     return (told or requester).display_name
 

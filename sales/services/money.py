@@ -40,10 +40,12 @@ def _sales_managers_of(user: User, project: Project | None = None):
 
 def decision_told(deal: Opportunity, requester: User) -> User | None:
     """Who hears a manager's decision on a deal: who asked, while they still see the
-    deal; else (moved off it, or gone) whoever works it now. Nobody who has left."""
-    if (
-        requester.is_active
-        and Opportunity.objects.visible_to(requester).filter(pk=deal.pk).exists()
+    deal; else (moved off it, or gone) whoever works it now. Nobody who has left.
+    No query when who works the deal asked (a dialog per request on the approvals
+    page asks too)."""
+    if requester.is_active and (
+        requester.pk == deal.consultant_id
+        or Opportunity.objects.visible_to(requester).filter(pk=deal.pk).exists()
     ):
         return requester
     consultant = deal.consultant
