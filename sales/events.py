@@ -379,9 +379,29 @@ COMMISSION_ACCRUED = events.register(
     amount=events.Money(),
     who=events.Text(),
 )
+# Written by cancellations before clawback lines (kept to show those entries).
 COMMISSION_CLAWED_BACK = events.register(
     "sales.commission_clawed_back",
     _("Commission of %(amount)s of %(who)s clawed back: the deal was cancelled"),
+    amount=events.Money(),
+    who=events.Text(),
+)
+# A paid commission of a cancelled deal: a negative line in the next settlement.
+COMMISSION_CLAWBACK_DUE = events.register(
+    "sales.commission_clawback_due",
+    _(
+        "Commission of %(amount)s paid to %(who)s is taken back in the next "
+        "settlement: the deal was cancelled"
+    ),
+    amount=events.Money(),
+    who=events.Text(),
+)
+COMMISSION_VOIDED = events.register(
+    "sales.commission_voided",
+    _(
+        "Commission of %(amount)s of %(who)s voided: the deal was cancelled before "
+        "it was paid"
+    ),
     amount=events.Money(),
     who=events.Text(),
 )

@@ -166,8 +166,15 @@ def commission_pay(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        if paid:
+        clawback = commission.kind == Commission.Kind.CLAWBACK
+        if paid and clawback:
+            messages.success(
+                request, _("Clawback recorded as deducted from the settlement.")
+            )
+        elif paid:
             messages.success(request, _("Commission recorded as paid."))
+        elif clawback:
+            messages.info(request, _("This clawback was deducted already."))
         else:
             messages.info(request, _("This commission was paid already."))
     return redirect("sales:commission-list")

@@ -207,16 +207,23 @@ class CommissionRule(models.Model):
 class Commission(models.Model):
     """A consultant's commission on one deal: accrued when the deal reaches the
     project's earning stage, payable once the deal is paid in full, paid when the
-    manager marks it, clawed back when an approved cancellation follows."""
+    manager marks it. An approved cancellation voids it while unpaid; a paid one
+    stays paid (the money went out) and is reversed by a clawback line of the
+    negative amount, payable, so the consultant's next settlement deducts it (the
+    manager marks it deducted: *clawed back*)."""
 
     class Kind(models.TextChoices):
         SALE = "sale", _("Sale")
+        CLAWBACK = "clawback", _("Clawback")
 
     class Status(models.TextChoices):
         ACCRUED = "accrued", _("Accrued")
         PAYABLE = "payable", _("Payable")
         PAID = "paid", _("Paid")
+        # A clawback line deducted in a settlement.
         CLAWED_BACK = "clawed_back", _("Clawed back")
+        # Unpaid commission of a deal cancelled before it was paid.
+        VOIDED = "voided", _("Voided")
 
     opportunity = models.ForeignKey(
         Opportunity,
@@ -253,6 +260,7 @@ class Commission(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # When an approved cancellation voided the row or, paid, reversed it.
     clawed_back_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -264,8 +272,11 @@ class Commission(models.Model):
                 fields=["opportunity", "consultant", "kind"],
                 name="commission_once_per_deal",
             ),
+            # A sale earns, a clawback line takes back.
             models.CheckConstraint(
-                condition=Q(amount__gte=0), name="commission_not_negative"
+                condition=Q(kind="sale", amount__gte=0)
+                | Q(kind="clawback", amount__lte=0),
+                name="commission_sign_by_kind",
             ),
         ]
         indexes = [

@@ -45,6 +45,7 @@ from sales.services.deals import (
     UnitUnavailable,
     _refuse_session_unit,
     _set_unit_status,
+    customer_stage_follow_deals,
 )
 from sales.services.money import _sales_managers_of, decision_told
 from sales.services.ownership import protected_by_another
@@ -334,6 +335,8 @@ def _cancel(
             ),
         )
     commission_claw_back(deal=deal, actor=actor)
+    # A buyer whose only live deal this was is a prospect again.
+    customer_stage_follow_deals(actor=actor, customer=deal.customer)
     deal_cancelled.send(sender=Opportunity, opportunity=deal, actor=actor)
     return money
 
@@ -442,10 +445,10 @@ def _change_buyer(
         )
     if money.fee > 0:
         _log(deal, actor, sales_events.CHANGE_FEE(fee=money.fee), customer=new_customer)
-    if new_customer.stage == Customer.Stage.PROSPECT:
-        from customers.services import customer_update
-
-        customer_update(actor=actor, customer=new_customer, stage=Customer.Stage.BUYER)
+    # The new buyer is a buyer now; the old one is what their other deals make them
+    # (a prospect again when this was their only one). Customers in id order.
+    for customer in sorted((old_customer, new_customer), key=lambda c: c.pk):
+        customer_stage_follow_deals(actor=actor, customer=customer)
     deal_buyer_changed.send(
         sender=Opportunity, opportunity=deal, old_customer=old_customer, actor=actor
     )

@@ -2,9 +2,10 @@
 
 Accrued when the deal reaches the rule's earning stage (called from the services that
 move it there: opportunity_contract, receipt_record, an approved change of unit),
-payable once the deal is paid in full, paid when a sales manager marks it, clawed
-back when an approved cancellation follows. One row per deal, consultant and kind:
-accruing twice finds the row and changes nothing.
+payable once the deal is paid in full, paid when a sales manager marks it. An
+approved cancellation voids it while unpaid, and takes a paid one back with a
+negative clawback line in the consultant's next settlement. One row per deal,
+consultant and kind: accruing twice finds the row and changes nothing.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def commission_reprice(*, deal: Opportunity, actor: User | None) -> None:
     """A change of unit moved the price: commission not yet paid follows it."""
     for commission in Commission.objects.select_for_update().filter(
         opportunity=deal,
+        kind=Commission.Kind.SALE,
         status__in=[Commission.Status.ACCRUED, Commission.Status.PAYABLE],
         basis=Basis.PERCENT,
     ):
@@ -114,37 +116,96 @@ def commission_reprice(*, deal: Opportunity, actor: User | None) -> None:
 
 @transaction.atomic
 def commission_claw_back(*, deal: Opportunity, actor: User | None) -> list[Commission]:
-    """An approved cancellation: every commission of the deal not yet clawed back
-    is. A paid one is then owed back by the consultant (the row says so)."""
-    clawed = []
+    """An approved cancellation (退房): the deal's commission does not stand.
+
+    Unpaid (accrued or payable), it is voided. Paid, it stays paid — the money went
+    out — and a clawback line of the negative amount is made, payable, so the
+    consultant's next settlement deducts it; a sales manager marks it deducted as
+    they mark commission paid. Each step is audited and on the customer's timeline;
+    running it again changes nothing (a row ended once keeps its clawed_back_at, and
+    there is one clawback line per deal and consultant). Returns the rows changed
+    and the lines made."""
+    changed: list[Commission] = []
+    now = timezone.now()
     for commission in (
         Commission.objects.select_for_update()
-        .filter(opportunity=deal)
-        .exclude(status=Commission.Status.CLAWED_BACK)
+        .filter(
+            opportunity=deal,
+            kind=Commission.Kind.SALE,
+            clawed_back_at__isnull=True,
+            status__in=[
+                Commission.Status.ACCRUED,
+                Commission.Status.PAYABLE,
+                Commission.Status.PAID,
+            ],
+        )
         .select_related("consultant")
+        .order_by("pk")
     ):
-        before = snapshot(commission, ["status"])
-        commission.status = Commission.Status.CLAWED_BACK
-        commission.clawed_back_at = timezone.now()
+        who = commission.consultant.display_name
+        before = snapshot(commission, ["status", "clawed_back_at"])
+        commission.clawed_back_at = now
+        if commission.status == Commission.Status.PAID:
+            commission.save(update_fields=["clawed_back_at"])
+            audit_change(actor=actor, instance=commission, before=before)
+            line = _clawback_line(commission, now=now, actor=actor)
+            _log(
+                deal,
+                actor,
+                sales_events.COMMISSION_CLAWBACK_DUE(amount=commission.amount, who=who),
+            )
+            changed += [commission, line]
+            continue
+        commission.status = Commission.Status.VOIDED
         commission.save(update_fields=["status", "clawed_back_at"])
         audit_change(actor=actor, instance=commission, before=before)
         _log(
             deal,
             actor,
-            sales_events.COMMISSION_CLAWED_BACK(
-                amount=commission.amount, who=commission.consultant.display_name
-            ),
+            sales_events.COMMISSION_VOIDED(amount=commission.amount, who=who),
         )
-        clawed.append(commission)
-    return clawed
+        changed.append(commission)
+    return changed
+
+
+def _clawback_line(commission: Commission, *, now, actor: User | None) -> Commission:
+    """The negative line that takes a paid commission back in the next settlement."""
+    line = Commission.objects.create(
+        opportunity_id=commission.opportunity_id,
+        consultant_id=commission.consultant_id,
+        project_id=commission.project_id,
+        kind=Commission.Kind.CLAWBACK,
+        basis=commission.basis,
+        rate=commission.rate,
+        price=commission.price,
+        amount=-commission.amount,
+        status=Commission.Status.PAYABLE,
+        accrued_at=now,
+    )
+    audit_record(
+        actor=actor,
+        instance=line,
+        action=AuditEntry.Action.CREATE,
+        changes={
+            "amount": {"old": "", "new": str(line.amount)},
+            "status": {"old": "", "new": line.status},
+        },
+    )
+    return line
 
 
 @transaction.atomic
 def commission_mark_paid(*, actor: User, commission: Commission) -> bool:
-    """A sales manager records a payable commission as paid; False when it was
-    already paid (a second click)."""
+    """A sales manager records a payable commission as paid — a clawback line as
+    deducted (clawed back) — with who and when; False when it was done already (a
+    second click)."""
     commission = Commission.objects.select_for_update().get(pk=commission.pk)
-    if commission.status == Commission.Status.PAID:
+    settled = (
+        Commission.Status.CLAWED_BACK
+        if commission.kind == Commission.Kind.CLAWBACK
+        else Commission.Status.PAID
+    )
+    if commission.status == settled:
         return False
     if commission.status != Commission.Status.PAYABLE:
         raise ValidationError(
@@ -154,7 +215,7 @@ def commission_mark_paid(*, actor: User, commission: Commission) -> bool:
             )
         )
     before = snapshot(commission, ["status", "paid_at", "paid_by"])
-    commission.status = Commission.Status.PAID
+    commission.status = settled
     commission.paid_at = timezone.now()
     commission.paid_by = actor
     commission.save(update_fields=["status", "paid_at", "paid_by"])

@@ -10,7 +10,7 @@ wait for each other instead of deadlocking.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -27,9 +27,17 @@ from customers.models import Customer
 from customers.services import interaction_log
 from sales import attribution
 from sales import events as sales_events
-from sales.models import DiscountRequest, Opportunity, Project, Unit, UnitHold
+from sales.models import (
+    CoBuyer,
+    DiscountRequest,
+    Opportunity,
+    Project,
+    Unit,
+    UnitHold,
+)
 from sales.pricing import quote
 from sales.services.commission import commission_accrue
+from sales.services.ownership import BUYER_STAGES
 from sales.services.sessions import unit_in_selling_session
 
 
@@ -102,8 +110,27 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
 
     Two consultants at the same moment: the second waits for the first's row lock,
     then finds the unit no longer available and is refused.
+
+    A hold past its deadline is over whether or not the five-minute sweep has run:
+    under the unit's lock it is expired here as the sweep would expire it, and the
+    unit is held for this deal at once. Its deal is locked with this one first (both
+    in id order, then the unit, then the hold: the one lock order).
     """
-    opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
+    now = timezone.now()
+    lapsed_deal_id = (
+        UnitHold.objects.filter(
+            unit_id=unit.pk, status=UnitHold.Status.ACTIVE, held_until__lte=now
+        )
+        .values_list("opportunity_id", flat=True)
+        .first()
+    )
+    deals = {
+        deal.pk: deal
+        for deal in Opportunity.objects.select_for_update()
+        .filter(pk__in={opportunity.pk, lapsed_deal_id} - {None})
+        .order_by("pk")
+    }
+    opportunity = deals[opportunity.pk]
     locked = (
         Unit.objects.select_for_update()
         .select_related("building__project")
@@ -111,6 +138,7 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
     )
     if locked.building.project_id != opportunity.project_id:
         raise ValidationError(_("The unit belongs to another project than the deal."))
+    _expire_lapsed_hold(locked, deals=deals, now=now)
     if locked.status != Unit.Status.AVAILABLE:
         raise UnitUnavailable(locked)
     _refuse_session_unit(locked)
@@ -118,7 +146,7 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
         raise ValidationError(
             _("This deal already holds another unit; release it first.")
         )
-    held_until = timezone.now() + timedelta(days=locked.building.project.hold_days)
+    held_until = now + timedelta(days=locked.building.project.hold_days)
     try:
         with transaction.atomic():
             hold = UnitHold.objects.create(
@@ -140,6 +168,29 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
         because=sales_events.UNIT_HELD(unit=locked.number, until=held_until),
     )
     return hold
+
+
+def _expire_lapsed_hold(
+    unit: Unit, *, deals: dict[int, Opportunity], now: datetime
+) -> None:
+    """The (locked) unit's active hold, if past its deadline at ``now``, ends as
+    expired, exactly as holds_expire ends it (by the system, the consultant told).
+    Only a hold whose deal the caller locked is ended; another (it appeared between
+    the look and the locks) stays and the unit is refused as held."""
+    hold = (
+        UnitHold.objects.select_for_update()
+        .filter(unit=unit, status=UnitHold.Status.ACTIVE)
+        .first()
+    )
+    if hold is None or hold.held_until > now or hold.opportunity_id not in deals:
+        return
+    _release(
+        actor=None,
+        opportunity=deals[hold.opportunity_id],
+        unit=unit,
+        hold=hold,
+        expired=True,
+    )
 
 
 def _refuse_session_unit(unit: Unit) -> None:
@@ -167,6 +218,19 @@ def _subscribe_checks(
     )
     if hold is not None and hold.opportunity_id != opportunity.pk:
         raise UnitUnavailable(unit)
+    if hold is not None and hold.held_until <= timezone.now():
+        # The hold is over at its deadline, swept or not: the unit may be someone
+        # else's by now, so the buyer holds it again (if still on sale) first.
+        raise ValidationError(
+            _(
+                "The hold on unit %(unit)s ended at %(until)s. Hold the unit again "
+                "if it is still available, then record the subscription."
+            )
+            % {
+                "unit": unit.number,
+                "until": timezone.localtime(hold.held_until).strftime("%Y-%m-%d %H:%M"),
+            }
+        )
     if unit.status not in (Unit.Status.AVAILABLE, Unit.Status.RESERVED) or (
         unit.status == Unit.Status.RESERVED and hold is None
     ):
@@ -206,6 +270,21 @@ def unit_release(*, actor: User | None, hold: UnitHold, expired: bool = False) -
     hold = UnitHold.objects.select_for_update().get(pk=hold.pk)
     if hold.status != UnitHold.Status.ACTIVE:
         return False
+    _release(
+        actor=actor, opportunity=opportunity, unit=unit, hold=hold, expired=expired
+    )
+    return True
+
+
+def _release(
+    *,
+    actor: User | None,
+    opportunity: Opportunity,
+    unit: Unit,
+    hold: UnitHold,
+    expired: bool,
+) -> None:
+    """End the active hold; the caller locked the deal, the unit and the hold."""
     _end_hold(hold, UnitHold.Status.EXPIRED if expired else UnitHold.Status.RELEASED)
     if unit.status == Unit.Status.RESERVED:
         _set_unit_status(unit, Unit.Status.AVAILABLE)
@@ -238,7 +317,6 @@ def unit_release(*, actor: User | None, hold: UnitHold, expired: bool = False) -
             target=opportunity,
             about=[opportunity.customer],
         )
-    return True
 
 
 def holds_expire(*, now=None, limit: int = 500) -> int:
@@ -293,13 +371,41 @@ def unit_subscribe(
     opportunity.save(update_fields=["agreed_price"])
     audit_change(actor=actor, instance=opportunity, before=before)
     opportunity.move_to(Opportunity.Stage.SUBSCRIBED, actor=actor, because=because)
-    if opportunity.customer.stage == Customer.Stage.PROSPECT:
-        from customers.services import customer_update
-
-        customer_update(
-            actor=actor, customer=opportunity.customer, stage=Customer.Stage.BUYER
-        )
+    customer_stage_follow_deals(actor=actor, customer=opportunity.customer, live=True)
     return opportunity
+
+
+def customer_stage_follow_deals(
+    *, actor: User | None, customer: Customer, live: bool | None = None
+) -> None:
+    """Set the customer's lifecycle stage to what they still have, after a deal of
+    theirs was subscribed, cancelled or given to another buyer: an owner stays an
+    owner (handed a home); the buyer or a co-buyer of a live deal (subscribed,
+    contracted or paid) is a buyer; anyone else is a prospect again. Audited through
+    customers.services.customer_update, in the caller's transaction.
+
+    The customer row is locked (after the deal and its unit, in the one lock order)
+    before the deals are read: a subscription of another of their deals at the same
+    moment takes the same lock, so one of the two sees the other's deal. ``live``:
+    the caller knows the customer has a live deal (it just subscribed one)."""
+    from customers.services import customer_update
+
+    stage = (
+        Customer.objects.select_for_update(no_key=True)
+        .values_list("stage", flat=True)
+        .get(pk=customer.pk)
+    )
+    if stage == Customer.Stage.OWNER:
+        return
+    live = live or (
+        Opportunity.objects.filter(customer=customer, stage__in=BUYER_STAGES).exists()
+        or CoBuyer.objects.filter(
+            customer=customer, opportunity__stage__in=BUYER_STAGES
+        ).exists()
+    )
+    wanted = Customer.Stage.BUYER if live else Customer.Stage.PROSPECT
+    if stage != wanted:
+        customer_update(actor=actor, customer=customer, stage=wanted)
 
 
 @transaction.atomic

@@ -31,6 +31,7 @@ from customers.services import (
 )
 from sales import events as sales_events
 from sales.models import (
+    CoBuyer,
     Opportunity,
     OwnershipEvent,
     Project,
@@ -574,6 +575,9 @@ def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registra
         or Opportunity.objects.filter(
             customer=customer, stage__in=BUYER_STAGES
         ).exists()
+        or CoBuyer.objects.filter(
+            customer=customer, opportunity__stage__in=BUYER_STAGES
+        ).exists()
     ):
         raise ClaimRefused(
             _(
@@ -686,7 +690,9 @@ def pool_queryset():
 
 def pool_claimable():
     """The pool as the pool page lists it: without buyers and owners, whom pool_claim
-    refuses (the deal lookup runs on opp_customer_idx per listed customer)."""
+    refuses — a co-buyer of a live deal owns the unit with its buyer and counts as
+    one (the deal lookups run on opp_customer_idx and co_buyer_customer_idx per
+    listed customer)."""
     return (
         pool_queryset()
         .exclude(stage=Customer.Stage.OWNER)
@@ -694,6 +700,13 @@ def pool_claimable():
             Exists(
                 Opportunity.objects.filter(
                     customer=OuterRef("pk"), stage__in=BUYER_STAGES
+                )
+            )
+        )
+        .exclude(
+            Exists(
+                CoBuyer.objects.filter(
+                    customer=OuterRef("pk"), opportunity__stage__in=BUYER_STAGES
                 )
             )
         )

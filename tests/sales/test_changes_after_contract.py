@@ -462,3 +462,76 @@ def test_two_managers_approving_at_once_cancel_once(team):
     assert DealRefund.objects.filter(opportunity=deal).count() == 1
     assert StageChange.objects.filter(opportunity=deal, to_stage="lost").count() == 1
     assert Unit.objects.get(pk=deal.unit_id).status == "available"
+
+
+# The customer's stage follows what they still have -------------------------------
+
+
+def _stage_audits(customer) -> list[dict]:
+    return [
+        entry.changes["stage"]
+        for entry in audit_entries_for(customer).filter(changes__has_key="stage")
+    ]
+
+
+def test_a_cancelled_only_deal_takes_its_buyer_back_to_prospect_audited(
+    deal, consultant, sales_manager, own_customer
+):
+    own_customer.refresh_from_db()
+    assert own_customer.stage == "buyer"
+    _cancel(deal, consultant, sales_manager)
+    own_customer.refresh_from_db()
+    assert own_customer.stage == "prospect"
+    assert _stage_audits(own_customer)[0] == {"old": "buyer", "new": "prospect"}
+    assert audit_entries_for(own_customer).first().actor == sales_manager
+
+
+def test_a_buyer_with_another_live_deal_stays_a_buyer_after_a_cancellation(
+    deal, consultant, sales_manager, own_customer
+):
+    other = make_building(project_name="安居·江南府")
+    _subscribed(consultant, own_customer, other.units.order_by("pk").first())
+    _cancel(deal, consultant, sales_manager)
+    own_customer.refresh_from_db()
+    assert own_customer.stage == "buyer"
+
+
+def test_an_owner_stays_an_owner_after_a_cancellation(
+    deal, consultant, sales_manager, own_customer
+):
+    customer_services.customer_update(
+        actor=consultant, customer=own_customer, stage="owner"
+    )
+    _cancel(deal, consultant, sales_manager)
+    own_customer.refresh_from_db()
+    assert own_customer.stage == "owner"
+
+
+def test_the_old_buyer_of_an_approved_change_of_buyer_goes_back_to_prospect(
+    deal, consultant, sales_manager, own_customer
+):
+    new_buyer = CustomerFactory(name="赵六", assigned_consultant=consultant)
+    change = services.deal_change_request(
+        actor=consultant,
+        opportunity=deal,
+        kind="change_buyer",
+        reason="更名",
+        new_customer=new_buyer,
+    )
+    services.deal_change_decide(actor=sales_manager, change=change, approve=True)
+    own_customer.refresh_from_db()
+    new_buyer.refresh_from_db()
+    assert (own_customer.stage, new_buyer.stage) == ("prospect", "buyer")
+    assert _stage_audits(own_customer)[0] == {"old": "buyer", "new": "prospect"}
+
+
+def test_a_co_buyer_of_another_live_deal_stays_a_buyer_after_a_cancellation(
+    deal, consultant, sales_manager, own_customer
+):
+    other = make_building(project_name="安居·江南府")
+    partner = CustomerFactory(name="孙八", assigned_consultant=consultant)
+    partners_deal = _subscribed(consultant, partner, other.units.order_by("pk")[0])
+    CoBuyer.objects.create(opportunity=partners_deal, customer=own_customer)
+    _cancel(deal, consultant, sales_manager)
+    own_customer.refresh_from_db()
+    assert own_customer.stage == "buyer"

@@ -13,10 +13,12 @@ from django.urls import reverse
 
 from crm_site.audit import audit_entries_for
 from crm_site.roles import Role
+from customers.models import Interaction
 from sales import services
 from sales.models import ChangeRule, Commission, CommissionRule, DealRefund
 from sales.services.commission import (
     commission_accrue,
+    commission_claw_back,
     commission_mark_paid,
 )
 from tests.factories import CustomerFactory, UserFactory, make_building
@@ -84,17 +86,63 @@ def test_no_rule_no_commission_and_accruing_again_changes_nothing(
     assert audit_entries_for(first).filter(action="create").count() == 1
 
 
-def test_an_approved_cancellation_claws_the_commission_back(
-    building, consultant, own_customer, sales_manager
-):
-    percent_rule(building.project)
-    deal = signed_deal(consultant, own_customer, _unit(building))
+def _cancel(deal, consultant, sales_manager) -> None:
     change = services.deal_change_request(
         actor=consultant, opportunity=deal, kind="cancel", reason="退房"
     )
     services.deal_change_decide(actor=sales_manager, change=change, approve=True)
+
+
+def test_an_approved_cancellation_voids_an_unpaid_commission(
+    building, consultant, own_customer, sales_manager
+):
+    percent_rule(building.project)
+    deal = signed_deal(consultant, own_customer, _unit(building))
+    _cancel(deal, consultant, sales_manager)
     commission = Commission.objects.get(opportunity=deal)
-    assert commission.status == "clawed_back" and commission.clawed_back_at
+    assert commission.status == "voided" and commission.clawed_back_at
+    assert audit_entries_for(commission).first().changes["status"] == {
+        "old": "accrued",
+        "new": "voided",
+    }
+    assert Interaction.objects.filter(
+        customer=own_customer, event="sales.commission_voided"
+    ).exists()
+
+
+def test_a_paid_commission_of_a_cancelled_deal_is_taken_back_in_the_next_settlement(
+    client, building, consultant, own_customer, sales_manager
+):
+    percent_rule(building.project)
+    deal = signed_deal(consultant, own_customer, _unit(building))
+    _pay(consultant, deal, deal.agreed_price)
+    paid = Commission.objects.get(opportunity=deal)
+    commission_mark_paid(actor=sales_manager, commission=paid)
+    _cancel(deal, consultant, sales_manager)
+    paid.refresh_from_db()
+    # The money went out: the row stays paid, marked as taken back.
+    assert paid.status == "paid" and paid.clawed_back_at
+    line = Commission.objects.get(opportunity=deal, kind="clawback")
+    assert (line.amount, line.status, line.consultant) == (
+        -paid.amount,
+        "payable",
+        consultant,
+    )
+    assert audit_entries_for(line).filter(action="create").exists()
+    assert Interaction.objects.filter(
+        customer=own_customer, event="sales.commission_clawback_due"
+    ).exists()
+    # Cancelling is final; clawing back again makes no second line.
+    commission_claw_back(deal=deal, actor=sales_manager)
+    assert Commission.objects.filter(opportunity=deal).count() == 2
+    # The consultant's next settlement nets it: payable is the negative line.
+    client.force_login(sales_manager)
+    page = client.get(reverse("sales:commission-list")).content.decode()
+    assert 'data-testid="clawback"' in page
+    assert commission_mark_paid(actor=sales_manager, commission=line)
+    line.refresh_from_db()
+    assert line.status == "clawed_back" and line.paid_by == sales_manager
+    assert not commission_mark_paid(actor=sales_manager, commission=line)
 
 
 def test_a_unit_change_reprices_a_percent_commission(

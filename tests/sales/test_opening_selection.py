@@ -40,9 +40,11 @@ ON_SITE = Selection.Channel.ON_SITE
 # 67 before the entry and its deposit were locked at once, 62 after; 63 since the
 # claim and the paperwork are two steps (the paperwork reads its selection again);
 # 68 since the paperwork audits the deal's opening, unit and price and opening a
-# deal locks its customer (one open deal per customer and project). The claim, what
+# deal locks its customer (one open deal per customer and project); 69 since the
+# subscription locks its customer before setting their stage (a cancellation of
+# another of their deals at once must not leave a buyer a prospect). The claim, what
 # the rush waits for, is unchanged.
-SELECTION_QUERY_BUDGET = 68
+SELECTION_QUERY_BUDGET = 69
 # Statements of the claim alone, what a buyer's phone waits for in the rush: the
 # entry with its session, deposit and pending refund, both limits counted at once,
 # the unit locked if offered, the buyer's open deal, the unit's status and its

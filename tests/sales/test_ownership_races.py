@@ -12,7 +12,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from sales.models import Opportunity, OwnershipEvent, Project
+from sales.models import CoBuyer, Opportunity, OwnershipEvent, Project
 from sales.services import ownership
 from tests.factories import CustomerFactory
 
@@ -100,7 +100,17 @@ def test_my_day_offers_from_the_pool_only_customers_a_claim_allows(
         consultant=other_consultant,
         stage=Opportunity.Stage.SUBSCRIBED,
     )
-    for customer in (claimable, merged, anonymised, owner, buyer):
+    co_buyer = CustomerFactory(name="共同购房人", assigned_consultant=None)
+    CoBuyer.objects.create(
+        opportunity=Opportunity.objects.create(
+            customer=CustomerFactory(),
+            project=project,
+            consultant=other_consultant,
+            stage=Opportunity.Stage.CONTRACTED,
+        ),
+        customer=co_buyer,
+    )
+    for customer in (claimable, merged, anonymised, owner, buyer, co_buyer):
         _lapsed(customer, project)
     client.force_login(consultant)
     offered = [e.customer for e in client.get(MY_DAY).context["pool_new"]]
@@ -109,6 +119,27 @@ def test_my_day_offers_from_the_pool_only_customers_a_claim_allows(
     assert set(ownership.pool_claimable().filter(pk__in=[c.pk for c in offered])) == {
         claimable
     }
+
+
+def test_a_co_buyer_of_a_live_deal_is_not_claimable_from_the_pool(
+    consultant, other_consultant, project
+):
+    co_buyer = CustomerFactory(name="共同购房人", assigned_consultant=None)
+    deal = Opportunity.objects.create(
+        customer=CustomerFactory(),
+        project=project,
+        consultant=other_consultant,
+        stage=Opportunity.Stage.SUBSCRIBED,
+    )
+    CoBuyer.objects.create(opportunity=deal, customer=co_buyer)
+    assert not ownership.pool_claimable().filter(pk=co_buyer.pk).exists()
+    with pytest.raises(ownership.ClaimRefused):
+        ownership.pool_claim(actor=consultant, customer=co_buyer, project=project)
+    co_buyer.refresh_from_db()
+    assert co_buyer.assigned_consultant is None
+    # Once that deal is lost, they are a free lead like any other.
+    Opportunity.objects.filter(pk=deal.pk).update(stage=Opportunity.Stage.LOST)
+    ownership.pool_claim(actor=consultant, customer=co_buyer, project=project)
 
 
 def test_my_day_queries_do_not_grow_with_the_pool_s_new_customers(

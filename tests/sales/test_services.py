@@ -207,6 +207,56 @@ def test_expired_holds_are_released_once_and_the_consultant_is_told(
     assert StageChange.objects.filter(opportunity=deal).count() == 2
 
 
+def test_a_hold_past_its_deadline_is_over_for_a_colleague_before_the_sweep(
+    deal, building, consultant, other_consultant
+):
+    unit = building.units.first()
+    hold = services.unit_reserve(actor=consultant, opportunity=deal, unit=unit)
+    UnitHold.objects.filter(pk=hold.pk).update(
+        held_until=timezone.now() - timedelta(minutes=1)
+    )
+    rival = services.opportunity_open(
+        actor=other_consultant, customer=CustomerFactory(), project=building.project
+    )
+    services.unit_reserve(actor=other_consultant, opportunity=rival, unit=unit)
+    hold.refresh_from_db()
+    deal.refresh_from_db()
+    rival.refresh_from_db()
+    # Ended as the sweep ends it: expired, the deal back to visited, its
+    # consultant told; the unit is the colleague's.
+    assert (hold.status, deal.unit, deal.stage) == ("expired", None, "visited")
+    assert (rival.unit, rival.stage) == (unit, "reserved")
+    assert StageChange.objects.filter(
+        opportunity=deal, event="sales.hold_expired"
+    ).exists()
+    assert Notification.objects.filter(user=consultant).count() == 1
+    assert services.holds_expire() == 0
+
+
+def test_subscribing_a_hold_past_its_deadline_is_refused_and_saves_nothing(
+    deal, building, consultant
+):
+    unit = building.units.first()
+    hold = services.unit_reserve(actor=consultant, opportunity=deal, unit=unit)
+    UnitHold.objects.filter(pk=hold.pk).update(
+        held_until=timezone.now() - timedelta(minutes=1)
+    )
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        services.unit_subscribe(actor=consultant, opportunity=deal)
+    assert f"The hold on unit {unit.number} ended at" in refused.value.messages[0]
+    deal.refresh_from_db()
+    unit.refresh_from_db()
+    assert (deal.stage, unit.status) == ("reserved", "reserved")
+    # Held again (the old hold ends as expired), the subscription goes through.
+    services.unit_reserve(actor=consultant, opportunity=deal, unit=unit)
+    services.unit_subscribe(actor=consultant, opportunity=deal)
+    assert list(
+        UnitHold.objects.filter(unit=unit)
+        .order_by("pk")
+        .values_list("status", flat=True)
+    ) == ["expired", "converted"]
+
+
 def test_holds_not_yet_due_are_kept(deal, building, consultant):
     services.unit_reserve(
         actor=consultant, opportunity=deal, unit=building.units.first()
