@@ -529,6 +529,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.tasks.invitations_pump",
         "schedule": 60.0,
     },
+    # Hourly, at :05 (Asia/Shanghai): running campaigns whose end date has passed (it
+    # is a calendar day; a campaign runs through it) are recorded as finished, audited
+    # like a marketer's Finish, and their unsent invitations withdrawn. Reads already
+    # treat them as ended; each campaign is moved once under its row lock, so a
+    # repeated or missed run finishes nothing twice and nothing is left behind.
+    "marketing-campaigns-finish": {
+        "task": "marketing.tasks.campaigns_finish",
+        "schedule": crontab(minute=5),
+    },
     # Hourly: member-club points for every active rule's occurrences since the last
     # run (surveys answered, years of ownership, and any on-commit award that was
     # lost). Runs once per clock hour (crm_site.jobs; "jobs-catch-up" runs a missed

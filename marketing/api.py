@@ -36,7 +36,8 @@ PROBLEM_404 = OpenApiResponse(OpenApiTypes.OBJECT, description="No such campaign
 PROBLEM_409 = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="The campaign does not take sign-ups: it is not running (planned, "
-    "finished or cancelled), or it is a club event above the person's level.",
+    "finished, cancelled or past its end date), or it is a club event above the "
+    "person's level.",
 )
 PROBLEM_422 = OpenApiResponse(
     OpenApiTypes.OBJECT,
@@ -50,6 +51,13 @@ RUN = "marketing.run_campaigns"
 
 class CampaignSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="project_id", read_only=True)
+    status = serializers.ChoiceField(
+        source="current_status",
+        choices=Campaign.Status.choices,
+        read_only=True,
+        help_text="``finished`` once the end date has passed (the last day included, "
+        "in Asia/Shanghai), even before the campaign is recorded as finished.",
+    )
     project_name = serializers.CharField(source="project.name", read_only=True)
 
     class Meta:
@@ -182,8 +190,8 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     def get_queryset(self) -> QuerySet[Campaign]:
         campaigns = Campaign.objects.select_related("project")
         if self.action == "list":
-            # campaign_status_idx
-            return campaigns.filter(status=Campaign.Status.RUNNING)
+            # campaign_status_idx; not past the end date either
+            return campaigns.running()
         return campaigns
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> ApiResponse:

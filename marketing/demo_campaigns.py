@@ -193,6 +193,7 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
         if Campaign.objects.filter(name=name).exists():
             continue
         starts = today + timedelta(days=offset)
+        ends = starts + timedelta(days=days)
         campaign = services.campaign_create(
             actor=marketer,
             name=name,
@@ -200,7 +201,9 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
             project=project,
             segment=segments.get(segment_name),
             starts_on=starts,
-            ends_on=starts + timedelta(days=days),
+            # Open until today while its guests answer (a campaign past its end date
+            # takes no sign-ups); its own end date is set back afterwards.
+            ends_on=max(ends, today),
             budget=Decimal(budget),
             invite_email="email" in channels,
             invite_sms="sms" in channels,
@@ -223,6 +226,8 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
         _invitations_sent(campaign, channels)
         _responses(rng, campaign, marketer, guests)
         _credit_deals(rng, campaign, marketer, deals)
+        Campaign.objects.filter(pk=campaign.pk).update(ends_on=ends)
+        campaign.refresh_from_db()
         _during_the_campaign(rng, campaign)
         if final == Campaign.Status.FINISHED:
             services.campaign_move(actor=marketer, campaign=campaign, status=final)

@@ -2,14 +2,16 @@
 and partner registrations follow the surviving customer, and come back on undo.
 
 A campaign the survivor is already a member of keeps the absorbed customer's
-membership where it was; a friend is referred once, so when the survivor was already
+membership where it was, but its responses are folded into the survivor's: the
+survivor's membership holds the person's earliest sign-up and check-in, so the
+campaign counts the person once (the figures leave merged-away members out). A friend is referred once, so when the survivor was already
 referred, the absorbed customer's referral stays where it was. A referral between the
 two records stays where it was too: moved, it would make the person their own
 referrer."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 
 from customers.signals import follow_merges, kept, merged, moved
 from marketing.models import CampaignMember, PointEntry, Referral, Response
@@ -22,9 +24,94 @@ def _memberships(absorbed, survivor):
     return CampaignMember.objects.filter(customer=absorbed).exclude(Exists(already))
 
 
-def _responses(absorbed, survivor):
+# A kind no response has: a survivor's response set aside while the earlier one
+# takes its place (the unique member-and-kind index allows no swap in one step).
+ASIDE = "aside"
+
+
+def _twins(absorbed, survivor) -> dict[int, int]:
+    """The absorbed customer's memberships of campaigns the survivor is a member of
+    too: {absorbed's membership: survivor's membership}."""
+    return dict(
+        CampaignMember.objects.filter(customer=survivor)
+        .filter(
+            Exists(
+                CampaignMember.objects.filter(
+                    campaign_id=OuterRef("campaign_id"), customer=absorbed
+                )
+            )
+        )
+        .annotate(
+            twin=Subquery(
+                CampaignMember.objects.filter(
+                    campaign_id=OuterRef("campaign_id"), customer=absorbed
+                ).values("pk")[:1]
+            )
+        )
+        .values_list("twin", "pk")
+    )
+
+
+def _swap(*, earlier: Response, later: Response, customers: tuple) -> None:
+    """Swap two responses of one kind between their memberships (on a merge the
+    earlier goes to the survivor's; on undo, back): ``customers`` are the new
+    customers of ``earlier`` and ``later``, their new memberships' own."""
+    to_later, to_earlier = later.member_id, earlier.member_id
+    rows = Response.objects
+    rows.filter(pk=later.pk).update(
+        member_id=to_earlier, kind=ASIDE, customer=customers[1]
+    )
+    rows.filter(pk=earlier.pk).update(member_id=to_later, customer=customers[0])
+    rows.filter(pk=later.pk).update(kind=later.kind)
+
+
+def _merge_responses(*, survivor, absorbed, record):
+    """Responses of the memberships that move follow them to the survivor. Where
+    both customers were members of a campaign, the absorbed's responses fold into
+    the survivor's membership: a kind the survivor lacks moves over; of two of a
+    kind the earlier one is kept there, the other set aside on the absorbed's."""
     # Listed before the memberships: found through the memberships still to move.
-    return Response.objects.filter(member__in=_memberships(absorbed, survivor))
+    plain = list(
+        Response.objects.filter(member__in=_memberships(absorbed, survivor))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    Response.objects.filter(pk__in=plain).update(customer=survivor)
+    twins = _twins(absorbed, survivor)
+    folded: list[list[int]] = []
+    swapped: list[list[int]] = []
+    if twins:
+        kept = {
+            (r.member_id, r.kind): r
+            for r in Response.objects.select_for_update().filter(
+                member_id__in=twins.values()
+            )
+        }
+        theirs = Response.objects.select_for_update().filter(member_id__in=twins)
+        for response in theirs.order_by("pk"):
+            target = twins[response.member_id]
+            other = kept.get((target, response.kind))
+            if other is None:
+                Response.objects.filter(pk=response.pk).update(
+                    member_id=target, customer=survivor
+                )
+                folded.append([response.pk, response.member_id])
+            elif response.at < other.at:
+                _swap(earlier=response, later=other, customers=(survivor, absorbed))
+                swapped.append([response.pk, other.pk])
+    state = {"folded": folded, "swapped": swapped} if folded or swapped else {}
+    return {"marketing.response": plain}, state
+
+
+def _restore_responses(*, survivor, absorbed, record, moved, state, actor):
+    for earlier_pk, later_pk in reversed(state.get("swapped", [])):
+        earlier = Response.objects.get(pk=earlier_pk)
+        later = Response.objects.get(pk=later_pk)
+        _swap(earlier=earlier, later=later, customers=(absorbed, survivor))
+    for pk, member_id in state.get("folded", []):
+        Response.objects.filter(pk=pk).update(member_id=member_id, customer=absorbed)
+    ids = moved.get("marketing.response") or []
+    Response.objects.filter(pk__in=ids).update(customer=absorbed)
 
 
 def _referrals_made(absorbed, survivor):
@@ -78,8 +165,11 @@ def connect() -> None:
         [
             merged(
                 "marketing.response.customer",
-                rule="A response follows its campaign membership.",
-                rows=_responses,
+                rule="A response follows its campaign membership; where both "
+                "customers were members of a campaign, the absorbed's responses fold "
+                "into the survivor's membership (the earliest of each kind kept).",
+                merge=_merge_responses,
+                restore=_restore_responses,
             ),
             merged(
                 "marketing.campaignmember.customer",

@@ -26,6 +26,7 @@ from marketing.models import (
     Referral,
     Response,
 )
+from marketing.models.campaigns import campaign_today
 from marketing.models.payouts import Payout
 from sales.models import Opportunity, StageChange
 
@@ -157,21 +158,28 @@ def friend_rows(household_ids: Iterable[int], *, limit: int = 50) -> list[Friend
     return rows[:limit]
 
 
-def owner_events(owner_id: int) -> QuerySet[CampaignMember]:
-    """Running events (campaigns of the event kind) that invite this owner, with
-    whether they signed up. One query."""
+def owner_event_memberships(owner_id: int) -> QuerySet[CampaignMember]:
+    """Every event (campaign of the event kind) that invited this owner, whatever
+    its state, with whether they signed up. One query."""
     signed_up = Response.objects.filter(
         member_id=OuterRef("pk"), kind=Response.Kind.SIGNUP
     )
     return (
         CampaignMember.objects.filter(
-            customer_id=owner_id,
-            campaign__kind=Campaign.Kind.EVENT,
-            campaign__status=Campaign.Status.RUNNING,
+            customer_id=owner_id, campaign__kind=Campaign.Kind.EVENT
         )
         .select_related("campaign__min_level")
         .annotate(signed_up=Exists(signed_up))
         .order_by("campaign__starts_on", "pk")
+    )
+
+
+def owner_events(owner_id: int) -> QuerySet[CampaignMember]:
+    """The running events that invite this owner: not past their end date (the
+    last day included), as sign-ups are decided."""
+    return owner_event_memberships(owner_id).filter(
+        campaign__status=Campaign.Status.RUNNING,
+        campaign__ends_on__gte=campaign_today(),
     )
 
 

@@ -279,13 +279,20 @@ def _grouped_figures(
     def figures(row) -> CampaignReturn:
         return result.setdefault(row[key], CampaignReturn())
 
-    for row in rows(CampaignMember, n=Count("id")):
+    # A person counts once: a merge folds the absorbed customer's responses into the
+    # survivor's membership of a campaign both were members of, and the absorbed's
+    # membership left behind is not counted (merged-away customers are few: a hashed
+    # NOT IN).
+    once = ~Q(
+        customer_id__in=Customer.objects.filter(merged_into__isnull=False).values("pk")
+    )
+    for row in rows(CampaignMember, n=Count("id")).filter(once):
         figures(row).members = row["n"]
     for row in rows(
         Response,
         responses=Count("member_id", distinct=True),
         visits=Count("member_id", filter=Q(kind=Response.Kind.CHECKIN)),
-    ):
+    ).filter(once):
         figures(row).responses = row["responses"]
         figures(row).visits = row["visits"]
     for row in rows(
@@ -327,9 +334,11 @@ def returns_by_kind() -> list[tuple[str, CampaignReturn]]:
 
 
 def contracted_value_by_source() -> list[tuple[str, int, Decimal]]:
-    """Contracts credited to any campaign, by the customer's source channel."""
+    """Contracts credited to a campaign, by the customer's source channel: over the
+    campaigns the return's totals count (every one not cancelled)."""
     rows = (
         Opportunity.objects.filter(campaign__isnull=False, stage__in=CONTRACTED_STAGES)
+        .exclude(campaign__status=Campaign.Status.CANCELLED)
         .order_by()
         .values("customer__source")
         .annotate(n=Count("id"), value=Sum("agreed_price"))
@@ -343,3 +352,19 @@ def contracted_value_by_source() -> list[tuple[str, int, Decimal]]:
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class CancelledCost:
+    campaigns: int
+    cost: Decimal
+
+
+def cancelled_cost() -> CancelledCost:
+    """What the cancelled campaigns cost: left out of the return's figures, as the
+    contracts credited to them are, and shown apart so no money spent goes unseen."""
+    row = Campaign.objects.filter(status=Campaign.Status.CANCELLED).aggregate(
+        campaigns=Count("pk", filter=Q(cost_lines__isnull=False), distinct=True),
+        cost=Sum("cost_lines__amount"),
+    )
+    return CancelledCost(campaigns=row["campaigns"], cost=row["cost"] or Decimal("0"))

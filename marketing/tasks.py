@@ -1,4 +1,5 @@
-"""Marketing background jobs: sending campaign invitations from their outbox."""
+"""Marketing background jobs: sending campaign invitations from their outbox,
+finishing campaigns past their end date, member-club points."""
 
 from __future__ import annotations
 
@@ -43,6 +44,17 @@ def invitations_pump() -> int:
     for campaign_id in pending:
         invitations_send.delay(campaign_id)
     return len(pending)
+
+
+@shared_task(name="marketing.tasks.campaigns_finish", ignore_result=True)
+@tracked("marketing.campaigns_finish")
+def campaigns_finish() -> int:
+    """Hourly: record as finished the running campaigns whose end date has passed
+    (every read treats them as ended already). A campaign finishes once, under its
+    row lock: a second run, or one after a missed hour, finishes nothing twice."""
+    from marketing.services import campaigns_finish as finish
+
+    return finish()
 
 
 @shared_task(name="marketing.tasks.points_award", ignore_result=True)

@@ -3,6 +3,7 @@ sent to them (an outbox, one row per member and channel) and their responses."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -16,6 +17,39 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.outbox import OutboxMessage, outbox_indexes
 from marketing.codes import code_db_default, display_code, normalize_code
+
+
+def campaign_today() -> date:
+    """Today in the house's time zone (Asia/Shanghai), whatever the request activated:
+    a campaign's end date is a calendar day there, and it runs through that day."""
+    return timezone.localdate(timezone=timezone.get_default_timezone())
+
+
+class CampaignQuerySet(models.QuerySet):
+    def running(self, today: date | None = None) -> CampaignQuerySet:
+        """Running and not past the end date: what takes sign-ups and check-ins. A
+        running campaign past it is finished, whether or not the hourly task has
+        recorded it yet (campaign_status_idx)."""
+        return self.filter(
+            status=Campaign.Status.RUNNING, ends_on__gte=today or campaign_today()
+        )
+
+    def past_end(self, today: date | None = None) -> CampaignQuerySet:
+        """Still recorded as running, but the end date has passed: finished."""
+        return self.filter(
+            status=Campaign.Status.RUNNING, ends_on__lt=today or campaign_today()
+        )
+
+    def in_status(self, status: str) -> CampaignQuerySet:
+        """The campaigns whose status, as shown (Campaign.current_status), is this."""
+        if status == Campaign.Status.RUNNING:
+            return self.running()
+        if status == Campaign.Status.FINISHED:
+            return self.filter(
+                Q(status=Campaign.Status.FINISHED)
+                | Q(status=Campaign.Status.RUNNING, ends_on__lt=campaign_today())
+            )
+        return self.filter(status=status)
 
 
 class Campaign(models.Model):
@@ -116,6 +150,8 @@ class Campaign(models.Model):
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
 
+    objects = CampaignQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("campaign")
         verbose_name_plural = _("campaigns")
@@ -152,7 +188,28 @@ class Campaign(models.Model):
             if wanted
         ]
 
+    @property
+    def past_end(self) -> bool:
+        """Running, but its end date (inclusive, in Asia/Shanghai) has passed."""
+        return self.status == self.Status.RUNNING and self.ends_on < campaign_today()
+
+    @property
+    def current_status(self) -> str:
+        """The status every read decides by: a running campaign past its end date
+        is finished, before marketing.tasks.campaigns_finish records it."""
+        return self.Status.FINISHED if self.past_end else self.status
+
+    @property
+    def is_running(self) -> bool:
+        return self.current_status == self.Status.RUNNING
+
+    def get_current_status_display(self) -> str:
+        return str(self.Status(self.current_status).label)
+
     def can_move_to(self, status: str) -> bool:
+        if self.past_end:
+            # It has ended: the only move left is recording that it finished.
+            return status == self.Status.FINISHED
         return status in self.TRANSITIONS.get(self.status, set())
 
     def move_to(self, status: str) -> bool:
@@ -163,11 +220,22 @@ class Campaign(models.Model):
         if not self.can_move_to(status):
             raise ValidationError(
                 _("A campaign cannot move from %(old)s to %(new)s.")
-                % {"old": self.get_status_display(), "new": self.Status(status).label}
+                % {
+                    "old": self.get_current_status_display(),
+                    "new": self.Status(status).label,
+                }
             )
+        ended_by_date = self.past_end
         self.status = status
         if status == self.Status.RUNNING:
             self.started_at = timezone.now()
+        elif ended_by_date:
+            # It ran through its last day: it ended at midnight after it, however
+            # late the finishing task ran.
+            self.ended_at = timezone.make_aware(
+                datetime.combine(self.ends_on + timedelta(days=1), time.min),
+                timezone.get_default_timezone(),
+            )
         else:
             self.ended_at = timezone.now()
         self.save(update_fields=["status", "started_at", "ended_at"])

@@ -7,6 +7,7 @@ from marketing.services.campaigns import (
     campaign_create,
     campaign_move,
     campaign_update,
+    campaigns_finish,
     cost_line_add,
     members_snapshot,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "campaign_create",
     "campaign_move",
     "campaign_update",
+    "campaigns_finish",
     "checkin_by_code",
     "cost_line_add",
     "deal_campaign_set",

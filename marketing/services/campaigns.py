@@ -3,6 +3,7 @@ snapshot), finish or cancel. Every change is in the audit trail."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -23,8 +24,9 @@ START_FIELDS = ("segment", "min_level")
 
 def _refuse_ended(campaign: Campaign) -> None:
     """A finished or cancelled campaign is read-only (docs/marketing.md); the caller
-    holds the row lock, so a move committed since its form was read is seen."""
-    if campaign.status in ENDED:
+    holds the row lock, so a move committed since its form was read is seen. A
+    running campaign past its end date has ended too."""
+    if campaign.current_status in ENDED:
         raise ValidationError(_("A finished or cancelled campaign cannot change."))
 
 
@@ -119,7 +121,7 @@ def members_snapshot(*, campaign: Campaign, segment: Segment, actor: User) -> in
 
 
 @transaction.atomic
-def campaign_move(*, actor: User, campaign: Campaign, status: str) -> Campaign:
+def campaign_move(*, actor: User | None, campaign: Campaign, status: str) -> Campaign:
     """Start, finish or cancel. Starting snapshots the segment's members in the same
     transaction: either the campaign runs with its members, or neither happened.
     Repeating a move does nothing."""
@@ -140,3 +142,21 @@ def campaign_move(*, actor: User, campaign: Campaign, status: str) -> Campaign:
         actor=actor, instance=locked, action=AuditEntry.Action.UPDATE, changes=changes
     )
     return locked
+
+
+def campaigns_finish(*, today: date | None = None) -> int:
+    """Finish the running campaigns whose end date has passed (a calendar day in
+    Asia/Shanghai: a campaign runs through it). Each is a campaign_move by the
+    system, under the campaign's row lock and in the audit trail like a marketer's;
+    a campaign finished meanwhile, by hand or by another run, is left as it is.
+    Returns how many this run finished."""
+    finished = 0
+    due = Campaign.objects.past_end(today).order_by("pk").values_list("pk", flat=True)
+    for pk in list(due):
+        with transaction.atomic():
+            locked = Campaign.objects.select_for_update().get(pk=pk)
+            if not locked.past_end:
+                continue  # finished, cancelled or extended since the list was read
+            campaign_move(actor=None, campaign=locked, status=Campaign.Status.FINISHED)
+            finished += 1
+    return finished

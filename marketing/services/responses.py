@@ -17,7 +17,11 @@ from marketing import events as marketing_events
 from marketing.models import Campaign, CampaignMember, Response
 from sales.models import Project, Registration
 from sales.services import opportunity_open
-from sales.services.ownership import RegistrationRefused, registration_create
+from sales.services.ownership import (
+    RegistrationRefused,
+    open_deals_at,
+    registration_create,
+)
 
 
 class ResponseRefused(Exception):
@@ -65,8 +69,7 @@ def response_record(
     campaign = Campaign.objects.select_related("created_by", "min_level").get(
         pk=member.campaign_id
     )
-    if campaign.status != Campaign.Status.RUNNING:
-        raise ResponseRefused(_("The campaign is not running."))
+    refuse_unless_running(campaign, kind=kind)
     if member.customer.is_gone:
         # An old link of a record merged away or anonymised: no sign-up, lead or
         # deal comes of it (an anonymised person's link may be anyone's now).
@@ -90,6 +93,17 @@ def response_record(
     if not created:
         return response, False
     response.campaign = campaign
+    # A responder nobody owns becomes a lead (lead_assign): its locks are taken in
+    # the sales order (project, then the customer's open deal there, then the
+    # customer), as a deposit or a subscription of the same customer takes them.
+    # Locking the customer first deadlocked with those.
+    leading = (
+        Customer.objects.filter(pk=member.customer_id, assigned_consultant__isnull=True)
+        .values_list("pk")
+        .exists()
+    )
+    if leading:
+        _lead_locks(campaign=campaign, customer_id=member.customer_id)
     customer = Customer.objects.select_for_update().get(pk=member.customer_id)
     answered = (
         marketing_events.CHECKED_IN
@@ -115,8 +129,37 @@ def response_record(
         # Club points for coming to the event, once the check-in is committed.
         tasks.points_award.delay_on_commit(EVENT_ATTENDED, [customer.pk])
     if customer.assigned_consultant_id is None:
+        # (Lost their consultant since the read above, a lapse in between: still a
+        # lead; the locks above are then taken late, the old order, a rare retry.)
         lead_assign(actor=actor, response=response, customer=customer)
     return response, True
+
+
+def refuse_unless_running(campaign: Campaign, *, kind: str) -> None:
+    """ResponseRefused unless the campaign takes sign-ups and check-ins now: running
+    and not past its end date (the last day included, in Asia/Shanghai)."""
+    if campaign.past_end:
+        if kind == Response.Kind.CHECKIN:
+            message = _("The campaign ended on %(day)s: check-in is closed.")
+        else:
+            message = _("The campaign ended on %(day)s: sign-ups are closed.")
+        raise ResponseRefused(message % {"day": campaign.ends_on.isoformat()})
+    if campaign.status != Campaign.Status.RUNNING:
+        raise ResponseRefused(_("The campaign is not running."))
+
+
+def _lead_locks(*, campaign: Campaign, customer_id: int) -> None:
+    """The locks a lead hand-out needs, before the customer's: the project (one
+    hand-out at a time keeps the rotation fair; NO KEY, so deals and registrations
+    may still be written there) and the customer's open deal at it."""
+    Project.objects.select_for_update(no_key=True).values_list("pk").get(
+        pk=campaign.project_id
+    )
+    list(
+        open_deals_at(customer_id, campaign.project_id)
+        .select_for_update()
+        .values_list("pk")
+    )
 
 
 def _project_consultants(project: Project) -> list[User]:
@@ -148,8 +191,9 @@ def lead_assign(*, actor: User | None, response: Response, customer: Customer) -
     """Hand an unowned responder to the next consultant of the project's team: a
     registration (so they own the customer) and a new deal, and a notification."""
     campaign = response.campaign
-    # One hand-out at a time per project keeps the rotation fair.
-    project = Project.objects.select_for_update().get(pk=campaign.project_id)
+    # One hand-out at a time per project keeps the rotation fair; response_record
+    # took this lock (and the deal's) before the customer's, in the sales order.
+    project = Project.objects.select_for_update(no_key=True).get(pk=campaign.project_id)
     consultants = _project_consultants(project)
     if not consultants:
         if campaign.created_by_id:

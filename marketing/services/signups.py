@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
@@ -20,7 +19,7 @@ from customers.services import (
     customer_find_by_phone,
 )
 from marketing.models import Campaign, CampaignMember, Response
-from marketing.services.responses import ResponseRefused, response_record
+from marketing.services.responses import refuse_unless_running, response_record
 
 #: What a ticked consent box on a landing page that asks for a mobile agrees to.
 LANDING_CONSENTS = {
@@ -61,10 +60,11 @@ def signup_from_landing(
     owner, and anyone typing it would otherwise opt a customer who withdrew their
     consent back in (their consultant records it when they confirm). Signing up twice returns the
     first sign-up. Where the visitor came from (``source``, ``utm``) is kept on the
-    sign-up's audit entry. A campaign that is not running refuses (ResponseRefused).
+    sign-up's audit entry. A campaign that is not running, or past its end date,
+    refuses (ResponseRefused).
     """
-    if campaign.status != Campaign.Status.RUNNING:
-        raise ResponseRefused(_("The campaign is not running."))
+    # Before anyone is registered: a refused sign-up saves nothing.
+    refuse_unless_running(campaign, kind=Response.Kind.SIGNUP)
     customer = customer_find_by_phone(mobile)
     registered = False
     if customer is None:

@@ -38,7 +38,8 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     qs = Campaign.objects.select_related("project").order_by("-starts_on", "-id")
     if status in Campaign.Status.values:
-        qs = qs.filter(status=status)
+        # As the badge shows it: a running campaign past its end date is finished.
+        qs = qs.in_status(status)
     page = paginate(qs, page=request.GET.get("page"))
     figures = selectors.campaign_returns(campaign_ids=[c.pk for c in page.items])
     return render(
@@ -58,7 +59,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @action_required(RUN)
 def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     campaign = _campaign(pk) if pk else None
-    if campaign is not None and campaign.status in (
+    if campaign is not None and campaign.current_status in (
         Campaign.Status.FINISHED,
         Campaign.Status.CANCELLED,
     ):
@@ -130,11 +131,11 @@ def _asks(request: HttpRequest, campaign: Campaign, context: dict) -> dict:
     if not context["can_run"]:
         return {}
     asks = {}
-    if campaign.status == Campaign.Status.RUNNING and campaign.channels:
+    if campaign.is_running and campaign.channels:
         asks["send"] = confirmations.send(
             campaign, selectors.invitations_preview(campaign=campaign)
         )
-    if campaign.status in (Campaign.Status.PLANNED, Campaign.Status.RUNNING):
+    if campaign.current_status in (Campaign.Status.PLANNED, Campaign.Status.RUNNING):
         asks["cancel"] = confirmations.cancel(
             campaign, progress=context["progress"], figures=context["figures"]
         )
@@ -214,7 +215,7 @@ def campaign_move(request: HttpRequest, pk: int, status: str) -> HttpResponse:
 def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign(pk)
     preview = selectors.invitations_preview(campaign=campaign)
-    if campaign.status == Campaign.Status.RUNNING and not confirm.confirmed(request):
+    if campaign.is_running and not confirm.confirmed(request):
         return confirm.ask(
             request, confirmations.send(campaign, preview), back=campaign
         )

@@ -54,6 +54,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "by_kind": by_kind,
             "by_source": selectors.contracted_value_by_source(),
             "total": total,
+            "cancelled": selectors.cancelled_cost(),
             "referral_steps": _referral_steps(),
             "referral_rewards": referral_funnel(),
         },

@@ -20,6 +20,7 @@ from marketing.club_selectors import club_card
 from marketing.models import PointEntry, Response
 from marketing.services import ResponseRefused, response_record
 from marketing.services.referrals import is_owner, referral_from_owner
+from marketing.services.responses import refuse_unless_running
 
 # Points history lines a page (older ones on the next pages).
 LEDGER_ROWS = 20
@@ -102,7 +103,15 @@ def event_signup(request: HttpRequest, pk: int) -> HttpResponse:
     """Sign up for an event that invites the owner (the same response as the
     invitation's sign-up link; on the timeline from the portal). GET shows the event
     with the button, for a link opened on its own."""
-    member = get_object_or_404(marketing_portal.owner_events(request.owner.pk), pk=pk)
+    member = get_object_or_404(
+        marketing_portal.owner_event_memberships(request.owner.pk), pk=pk
+    )
+    try:
+        # An event that ended (or never ran) says so, rather than "not found".
+        refuse_unless_running(member.campaign, kind=Response.Kind.SIGNUP)
+    except ResponseRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("marketing_portal:club")
     if request.method != "POST":
         return render(request, "marketing/portal_event_signup.html", {"m": member})
     try:

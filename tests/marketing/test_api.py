@@ -233,3 +233,30 @@ def test_a_key_that_signs_people_up_does_not_read_the_sign_ups(
     reader = api_client(marketer, READ)
     assert reader.get(signups_url(running)).status_code == 200
     assert reader.post(signups_url(running), form(), format="json").status_code == 403
+
+
+def test_a_running_campaign_past_its_end_date_is_finished_to_the_website(
+    api_client, marketer, running
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    Campaign.objects.filter(pk=running.pk).update(
+        starts_on=today - timedelta(days=5), ends_on=today - timedelta(days=1)
+    )
+    client = api_client(marketer, READ, WRITE)
+    assert client.get(CAMPAIGNS).json()["results"] == []
+    assert client.get(f"{CAMPAIGNS}{running.pk}/").json()["status"] == "finished"
+    count = Customer.objects.count()
+    response = client.post(
+        signups_url(running), form(), format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 409
+    ended = (today - timedelta(days=1)).isoformat()
+    assert response.json()["detail"] == (
+        f"The campaign ended on {ended}: sign-ups are closed."
+    )
+    assert Customer.objects.count() == count
+    assert not Response.objects.exists() and not CampaignMember.objects.exists()

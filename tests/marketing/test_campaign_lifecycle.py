@@ -19,6 +19,7 @@ from marketing import services, tasks
 from marketing.models import Campaign, CostLine, Invitation, Segment
 from marketing.services.invitations import INVITATIONS
 from tests.factories import CustomerFactory
+from tests.marketing.conftest import make_campaign
 
 
 def start_and_queue(campaign, marketer) -> int:
@@ -234,3 +235,137 @@ def test_a_cost_that_arrives_after_the_campaign_ended_is_still_recorded(
         {"spent_on": "2026-11-01", "item": "场地", "amount": "800"},
     )
     assert CostLine.objects.get().amount == Decimal("800")
+
+
+# Past the end date: finished, for every read and then by the hourly task ---------
+
+
+def _signup_url(campaign, marketer) -> str:
+    from marketing.services.invitations import SIGNUP_SALT, public_token
+
+    CustomerFactory(consent_sms=True)
+    start_and_queue(campaign, marketer)
+    invitation = Invitation.objects.get()
+    return reverse(
+        "marketing:public-signup", args=[public_token(invitation, SIGNUP_SALT)]
+    )
+
+
+def test_a_sign_up_the_day_after_the_end_date_is_refused_with_the_date_and_saves_nothing(
+    client, campaign, marketer
+):
+    from marketing.models import Response
+
+    url = _signup_url(campaign, marketer)
+    set_dates(campaign, starts_ago=5, ends_ago=1)
+    ended = (timezone.localdate() - timedelta(days=1)).isoformat()
+    response = client.post(url, HTTP_ACCEPT_LANGUAGE="en")
+    page = response.content.decode()
+    assert f"The campaign ended on {ended}: sign-ups are closed." in page
+    assert 'data-testid="signed-up"' not in page
+    assert not Response.objects.exists()
+
+
+def test_a_sign_up_on_the_campaigns_last_day_is_recorded(client, campaign, marketer):
+    from marketing.models import Response
+
+    url = _signup_url(campaign, marketer)
+    set_dates(campaign, starts_ago=5, ends_ago=0)
+    client.post(url)
+    assert Response.objects.get().kind == "signup"
+
+
+def test_a_check_in_the_day_after_the_end_date_is_refused(campaign, marketer):
+    customer = CustomerFactory()
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=3, ends_ago=1)
+    member = campaign.members.get(customer=customer)
+    with pytest.raises(services.ResponseRefused, match="check-in is closed"):
+        services.checkin_by_code(actor=marketer, campaign=campaign, code=member.code)
+    assert not member.responses.exists()
+
+
+def test_the_finish_task_finishes_campaigns_past_their_end_date_once_and_audits_it(
+    campaign, marketer, project
+):
+    from crm_site.models import AuditEntry
+    from marketing.services.campaigns import campaigns_finish
+
+    CustomerFactory.create_batch(2)
+    start_and_queue(campaign, marketer)
+    set_dates(campaign, starts_ago=5, ends_ago=1)
+    last_day = services.campaign_move(
+        actor=marketer,
+        campaign=make_campaign(marketer, project, name="今天最后一天"),
+        status="running",
+    )
+    set_dates(last_day, starts_ago=5, ends_ago=0)
+    assert tasks.campaigns_finish() == 1
+    assert campaigns_finish() == 0  # a second run finishes nothing twice
+    campaign.refresh_from_db()
+    assert campaign.status == "finished"
+    # It ran through its last day: it ended at midnight after it (Asia/Shanghai).
+    assert timezone.localtime(campaign.ended_at).date() == timezone.localdate()
+    assert timezone.localtime(campaign.ended_at).hour == 0
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"withdrawn"}
+    moves = AuditEntry.objects.filter(
+        object_id=campaign.pk, changes__status__new="finished"
+    )
+    assert moves.count() == 1 and moves.get().actor is None
+    assert Campaign.objects.get(pk=last_day.pk).status == "running"
+
+
+def test_the_finish_task_is_scheduled_in_beat(settings):
+    tasks_scheduled = {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+    assert "marketing.tasks.campaigns_finish" in tasks_scheduled
+
+
+def test_pages_show_a_running_campaign_past_its_end_date_as_finished(
+    client, campaign, marketer
+):
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=5, ends_ago=1)
+    client.force_login(marketer)
+    detail = client.get(
+        reverse("marketing:campaign-detail", args=[campaign.pk]),
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    badge = detail.split('data-testid="campaign-status">')[1].split("<")[0]
+    assert badge == "Finished"
+    assert 'data-testid="send-invitations"' not in detail
+    assert 'data-testid="open-checkin"' not in detail
+    assert 'data-testid="add-cost"' in detail  # invoices still come
+    listing = reverse("marketing:campaign-list")
+    running = client.get(listing, {"status": "running"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert running.context["rows"] == []
+    finished = client.get(listing, {"status": "finished"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert [c.pk for c, _f in finished.context["rows"]] == [campaign.pk]
+    assert 'data-testid="campaign-status">Finished<' in finished.content.decode()
+
+
+def test_a_cost_that_arrives_after_the_end_date_is_still_recorded(
+    client, campaign, marketer
+):
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=5, ends_ago=1)
+    client.force_login(marketer)
+    client.post(
+        reverse("marketing:cost-line-add", args=[campaign.pk]),
+        {"spent_on": "2026-11-01", "item": "场地", "amount": "800"},
+    )
+    assert CostLine.objects.get().amount == Decimal("800")
+
+
+def test_a_campaign_past_its_end_date_can_no_longer_be_edited_or_cancelled(
+    campaign, marketer
+):
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=5, ends_ago=1)
+    with pytest.raises(ValidationError):
+        services.campaign_update(actor=marketer, campaign=campaign, budget=Decimal("1"))
+    with pytest.raises(ValidationError):
+        services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
+    campaign.refresh_from_db()
+    assert campaign.status == "running" and campaign.budget == Decimal("0")

@@ -43,3 +43,46 @@ def test_the_timeline_links_to_the_campaign(running, marketer, consultant):
     services.checkin_by_code(actor=marketer, campaign=running, code=member.code)
     entry = Interaction.objects.get(customer=member.customer)
     assert entry.link_url == running.get_absolute_url()
+
+
+def test_merged_twins_who_were_both_members_count_once_in_the_campaigns_figures(
+    running, marketer, sales_manager, consultant
+):
+    from datetime import timedelta
+
+    from marketing.selectors import campaign_returns
+
+    survivor = CustomerFactory(assigned_consultant=consultant)
+    absorbed = CustomerFactory(assigned_consultant=consultant)
+    theirs = CampaignMember.objects.create(campaign=running, customer=survivor)
+    twin = CampaignMember.objects.create(campaign=running, customer=absorbed)
+    # Both signed up (the absorbed record first), and only the absorbed came.
+    first = services.response_record(actor=marketer, member=twin, kind="signup")[0]
+    later = services.response_record(actor=marketer, member=theirs, kind="signup")[0]
+    Response.objects.filter(pk=first.pk).update(at=later.at - timedelta(days=1))
+    came = services.checkin_by_code(actor=marketer, campaign=running, code=twin.code)[0]
+    before = campaign_returns(campaign_ids=[running.pk])[running.pk]
+    assert (before.members, before.responses, before.visits) == (2, 2, 1)
+
+    record = customer_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
+    )
+    after = campaign_returns(campaign_ids=[running.pk])[running.pk]
+    assert (after.members, after.responses, after.visits) == (1, 1, 1)
+    # The survivor's membership holds the earliest sign-up and the check-in.
+    kept = {r.kind: r.pk for r in Response.objects.filter(member=theirs)}
+    assert kept == {"signup": first.pk, "checkin": came.pk}
+    assert set(
+        Response.objects.filter(member=theirs).values_list("customer", flat=True)
+    ) == {survivor.pk}
+    assert Response.objects.get(pk=later.pk).member_id == twin.pk
+
+    customer_merge_restore(actor=sales_manager, record=record)
+    rows = {r.pk: (r.member_id, r.customer_id, r.kind) for r in Response.objects.all()}
+    assert rows == {
+        first.pk: (twin.pk, absorbed.pk, "signup"),
+        later.pk: (theirs.pk, survivor.pk, "signup"),
+        came.pk: (twin.pk, absorbed.pk, "checkin"),
+    }
+    again = campaign_returns(campaign_ids=[running.pk])[running.pk]
+    assert (again.members, again.responses, again.visits) == (2, 2, 1)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from customers.models import Customer, Interaction
 from marketing import services
 from marketing.models import (
+    Campaign,
     CampaignMember,
     ClubLevel,
     Recommendation,
@@ -353,3 +354,18 @@ def test_staff_sessions_and_strangers_never_open_the_owners_club(client, markete
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("portal:sign-in"))
         client.logout()
+
+
+def test_an_event_past_its_end_date_is_not_offered_and_refuses_a_late_sign_up(
+    owner_client, signed_owner, marketer
+):
+    member = _event(marketer, signed_owner)
+    today = timezone.localdate()
+    Campaign.objects.filter(pk=member.campaign_id).update(
+        starts_on=today - timedelta(days=3), ends_on=today - timedelta(days=1)
+    )
+    assert 'data-testid="club-event"' not in owner_client.get(CLUB).content.decode()
+    url = reverse("marketing_portal:event-signup", args=[member.pk])
+    response = owner_client.post(url, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert "sign-ups are closed" in response.content.decode()
+    assert not Response.objects.exists()

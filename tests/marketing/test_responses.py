@@ -230,3 +230,39 @@ def test_return_by_channel_sums_every_campaign_but_the_cancelled(
     assert sms.cost == Decimal("4000") and sms.contracts == 1
     assert sms.return_ratio == Decimal("200.00")
     assert event.cost == Decimal("5000") and event.return_ratio == Decimal("0.00")
+
+
+def test_the_return_leaves_cancelled_campaigns_out_of_every_figure_and_shows_their_cost_apart(
+    client, marketer, consultant, project
+):
+    from django.urls import reverse
+
+    kept = make_campaign(marketer, project, name="开盘", kind="sms")
+    dropped = make_campaign(marketer, project, name="取消的", kind="sms")
+    for campaign, cost in ((kept, "1000"), (dropped, "9000")):
+        CostLine.objects.create(
+            campaign=campaign, spent_on=campaign.starts_on, item="x", amount=cost
+        )
+        Opportunity.objects.create(
+            customer=CustomerFactory(source="web"),
+            project=project,
+            consultant=consultant,
+            campaign=campaign,
+            stage="contracted",
+            agreed_price=Decimal("800000"),
+        )
+    services.campaign_move(actor=marketer, campaign=dropped, status="cancelled")
+    client.force_login(marketer)
+    context = client.get(reverse("marketing:dashboard")).context
+    assert context["total"].cost == Decimal("1000")
+    assert context["total"].contracts == 1
+    # The buyers by source are those of the same campaigns as the cost.
+    assert [(n, value) for _label, n, value in context["by_source"]] == [
+        (1, Decimal("800000"))
+    ]
+    assert context["cancelled"].cost == Decimal("9000")
+    assert context["cancelled"].campaigns == 1
+    page = client.get(
+        reverse("marketing:dashboard"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert 'data-testid="cancelled-cost"' in page
