@@ -23,7 +23,8 @@
 #   anju_spawn NAME CMD..     start a long-running child in its own process group.
 #   anju_wait_children        block until one of the children exits.
 #   anju_supervise_children   keep the children running (restart with back-off)
-#                             until a signal stops the script.
+#                             until a signal stops the script; in run mode, the
+#                             PostgreSQL and Redis it started too.
 #
 # Everything this library starts is stopped again by the exit trap, and only
 # what it started: servers reused from another running script are left alone.
@@ -420,9 +421,11 @@ _anju_pg_require_password() {
     return 0
   fi
   anju_log "Setting a password on PostgreSQL in $ANJU_PG_DATA (it trusted every local account)"
-  _anju_psql -d postgres -c "SET password_encryption = 'scram-sha-256'" \
-    -c "ALTER ROLE postgres PASSWORD '$ANJU_PG_PASSWORD'" >/dev/null ||
-    anju_die "cannot set the PostgreSQL password"
+  # The statement on psql's input: a -c argument would show the password to ps.
+  _anju_psql -d postgres >/dev/null <<EOF || anju_die "cannot set the PostgreSQL password"
+SET password_encryption = 'scram-sha-256';
+ALTER ROLE postgres PASSWORD '$ANJU_PG_PASSWORD';
+EOF
   _anju_pg_run sed -i -E 's/^([[:space:]]*(local|host)[[:space:]].*[[:space:]])trust([[:space:]]*)$/\1scram-sha-256\3/' "$hba" ||
     anju_die "cannot rewrite $hba"
   _anju_psql -d postgres -tA -c 'SELECT pg_reload_conf()' >/dev/null ||
@@ -649,31 +652,36 @@ _anju_stop_postgres() {
 # streams from it, stopped and removed at exit. When that server refuses
 # replication connections: a warning, and those tests skip.
 
+# The URLs below carry passwords: they reach Python through the environment, never
+# as arguments (every local account reads every command line: ps, /proc/PID/cmdline).
+
 # _anju_pg_url_field URL FIELD: host, port or user of a postgres:// URL.
 _anju_pg_url_field() {
-  "$ANJU_PYTHON" - "$1" "$2" <<'EOF'
+  ANJU_URL=$1 "$ANJU_PYTHON" - "$2" <<'EOF'
+import os
 import sys
 from urllib.parse import unquote, urlsplit
 
-u = urlsplit(sys.argv[1])
+u = urlsplit(os.environ["ANJU_URL"])
 print({
     "host": u.hostname or "",
     "port": str(u.port or 5432),
     "user": unquote(u.username or ""),
-}[sys.argv[2]])
+}[sys.argv[1]])
 EOF
 }
 
 # _anju_pg_url_at URL PORT: the same URL on 127.0.0.1:PORT (user, password and
 # database kept).
 _anju_pg_url_at() {
-  "$ANJU_PYTHON" - "$1" "$2" <<'EOF'
+  ANJU_URL=$1 "$ANJU_PYTHON" - "$2" <<'EOF'
+import os
 import sys
 from urllib.parse import urlsplit
 
-u = urlsplit(sys.argv[1])
+u = urlsplit(os.environ["ANJU_URL"])
 userinfo = u.netloc.rpartition("@")[0]
-hostport = f"127.0.0.1:{sys.argv[2]}"
+hostport = f"127.0.0.1:{sys.argv[1]}"
 print(u._replace(netloc=f"{userinfo}@{hostport}" if userinfo else hostport).geturl())
 EOF
 }
@@ -681,12 +689,72 @@ EOF
 # _anju_pg_url_db URL DB: the same URL naming database DB (the one in DATABASE_URL
 # may not exist yet: pytest-django creates test_<name> from "postgres").
 _anju_pg_url_db() {
-  "$ANJU_PYTHON" - "$1" "$2" <<'EOF'
+  ANJU_URL=$1 "$ANJU_PYTHON" - "$2" <<'EOF'
+import os
 import sys
 from urllib.parse import quote, urlsplit
 
-print(urlsplit(sys.argv[1])._replace(path="/" + quote(sys.argv[2])).geturl())
+print(urlsplit(os.environ["ANJU_URL"])._replace(path="/" + quote(sys.argv[1])).geturl())
 EOF
+}
+
+# _anju_url_split URL: print URL without its password, a NUL, the password (decoded;
+# empty when there is none), a NUL. A "password" query parameter counts too.
+_anju_url_split() {
+  ANJU_URL=$1 "$ANJU_PYTHON" - <<'EOF'
+import os
+import sys
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+u = urlsplit(os.environ["ANJU_URL"])
+password = ""
+if u.password is not None:
+    password = unquote(u.password)
+    userinfo, _, hostport = u.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    u = u._replace(netloc=f"{user}@{hostport}" if user else hostport)
+query = parse_qsl(u.query, keep_blank_values=True)
+for name, value in query:
+    if name == "password":
+        password = value
+u = u._replace(query=urlencode([(n, v) for n, v in query if n != "password"]))
+sys.stdout.write(f"{u.geturl()}\0{password}\0")
+EOF
+}
+
+# _anju_url_shown URL: URL with its password as *** (for messages).
+_anju_url_shown() {
+  local bare="" password=""
+  { IFS= read -r -d '' bare && IFS= read -r -d '' password; } < <(_anju_url_split "$1") || true
+  if [[ -n $password && $bare == *://*@* ]]; then
+    bare=${bare/@/:***@}
+  elif [[ -n $password ]]; then
+    bare=${bare/:\/\//:\/\/:***@}
+  fi
+  printf '%s\n' "$bare"
+}
+
+# _anju_pg_with URL CMD...: run CMD (a program or a function) with the password of
+# the postgres:// URL in PGPASSWORD, in the environment: an argument "@url" stands
+# for URL without its password, so none lands on a command line.
+_anju_pg_with() {
+  local url=$1 bare="" password="" arg args=()
+  shift
+  { IFS= read -r -d '' bare && IFS= read -r -d '' password; } < <(_anju_url_split "$url") ||
+    anju_die "cannot read the database URL"
+  for arg in "$@"; do
+    if [[ $arg == @url ]]; then
+      args+=("$bare")
+    else
+      args+=("$arg")
+    fi
+  done
+  (
+    if [[ -n $password ]]; then
+      export PGPASSWORD=$password
+    fi
+    "${args[@]}"
+  )
 }
 
 # Give up on the replica: warn, remove what was made of it, carry on without it.
@@ -721,7 +789,7 @@ _anju_start_replica() {
     fi
     psql=$(command -v psql) || anju_die "psql not found"
   fi
-  if ! num=$(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$admin" -c 'SHOW server_version_num' 2>&1); then
+  if ! num=$(PGCONNECT_TIMEOUT=5 _anju_pg_with "$admin" "$psql" -X -tA @url -c 'SHOW server_version_num' 2>&1); then
     _anju_replica_skip "cannot ask PostgreSQL at $host:$port for its version: ${num##*$'\n'}"
     return 0
   fi
@@ -738,7 +806,7 @@ _anju_start_replica() {
 
   if ((own == 0)); then
     # Someone else's server: the copy holds all its databases. Not past the limit.
-    size=$(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$admin" \
+    size=$(PGCONNECT_TIMEOUT=5 _anju_pg_with "$admin" "$psql" -X -tA @url \
       -c 'SELECT (sum(pg_database_size(datname)) / 1048576)::bigint FROM pg_database' 2>/dev/null) || size=""
     if [[ $size =~ ^[0-9]+$ ]] && ((size > ${ANJU_REPLICA_MAX_COPY_MB:-4096})); then
       _anju_replica_skip "PostgreSQL at $host:$port holds $size MB; a replica of it is a copy of all that
@@ -756,12 +824,14 @@ _anju_start_replica() {
   ANJU_REPLICA_DATA="$ANJU_PG_BASE/replica"
   log="$ANJU_PG_BASE/replica.log"
   rm -rf -- "$ANJU_REPLICA_DATA"
-  backup=(-d "$DATABASE_URL" -D "$ANJU_REPLICA_DATA" -R -X stream -c fast --no-sync)
+  # -R writes the connection, password included, into the copy's
+  # postgresql.auto.conf (a file of the server's account), not on a command line.
+  backup=(-d @url -D "$ANJU_REPLICA_DATA" -R -X stream -c fast --no-sync)
   if ((own)); then
     # Our own throwaway primary: a slot keeps the WAL the replica still needs.
     backup+=(-C -S anju_test_replica)
   fi
-  if ! err=$(_anju_pg_run env PGCONNECT_TIMEOUT=5 "$ANJU_PG_BIN/pg_basebackup" "${backup[@]}" 2>&1); then
+  if ! err=$(PGCONNECT_TIMEOUT=5 _anju_pg_with "$DATABASE_URL" _anju_pg_run "$ANJU_PG_BIN/pg_basebackup" "${backup[@]}" 2>&1); then
     _anju_replica_skip "pg_basebackup from $host:$port failed: ${err##*$'\n'}
     (that server must accept replication connections from here: wal_level=replica,
     max_wal_senders > 0 and a pg_hba.conf line such as 'host replication ${user:-postgres} 127.0.0.1/32 trust';
@@ -781,7 +851,7 @@ _anju_start_replica() {
       sh "${user:-postgres}" "$ANJU_REPLICA_DATA/pg_hba.conf"
   fi
   # A hot standby needs at least the primary's values of these.
-  settings=$(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$admin" -c "SELECT string_agg(format('-c %s=%s', name, setting), ' ')
+  settings=$(PGCONNECT_TIMEOUT=5 _anju_pg_with "$admin" "$psql" -X -tA @url -c "SELECT string_agg(format('-c %s=%s', name, setting), ' ')
     FROM pg_settings WHERE name IN ('max_connections', 'max_worker_processes', 'max_wal_senders',
     'max_prepared_transactions', 'max_locks_per_transaction')") || settings=""
   ANJU_REPLICA_PORT=$(anju_free_port)
@@ -795,7 +865,7 @@ _anju_start_replica() {
     return 0
   fi
   url=$(_anju_pg_url_at "$DATABASE_URL" "$ANJU_REPLICA_PORT")
-  if [[ $(PGCONNECT_TIMEOUT=5 "$psql" -X -tA "$(_anju_pg_url_db "$url" postgres)" -c 'SELECT pg_is_in_recovery()' 2>/dev/null) != t ]]; then
+  if [[ $(PGCONNECT_TIMEOUT=5 _anju_pg_with "$(_anju_pg_url_db "$url" postgres)" "$psql" -X -tA @url -c 'SELECT pg_is_in_recovery()' 2>/dev/null) != t ]]; then
     _anju_replica_skip "the replica on port $ANJU_REPLICA_PORT does not answer as a standby (log: $log)"
     return 0
   fi
@@ -1221,11 +1291,152 @@ anju_supervise_children() {
         fi
       fi
     done
+    if [[ $ANJU_MODE == run ]]; then
+      ((ANJU_PG_STARTED == 0)) || _anju_supervise_service postgres PostgreSQL
+      ((ANJU_REDIS_STARTED == 0)) || _anju_supervise_service redis Redis
+    fi
     _anju_without_lock sleep 1 &
     _ANJU_SLEEP_PID=$!
     wait "$_ANJU_SLEEP_PID" 2>/dev/null || true
     _ANJU_SLEEP_PID=""
   done
+}
+
+# --- Supervising the local PostgreSQL and Redis (run mode) --------------------------------
+#
+# They run as daemons, not as our children: what tells a crash (kill -9, the OOM
+# killer) from a stop on purpose is the pid file. A clean stop (pg_ctl stop, Redis'
+# SIGTERM or SHUTDOWN; bench/faults.py stops them that way) removes it, and the
+# server is left stopped; a crash leaves it behind with its process gone, and the
+# server is started again on the same port with the same data, with the children's
+# back-off. var/run/hold-postgres, var/run/hold-redis hold it too.
+
+declare -gA _ANJU_SVC_DELAY=() _ANJU_SVC_AT=() _ANJU_SVC_UP=() _ANJU_SVC_NOTED=()
+
+# _anju_service_state NAME: "up", "stopped" (no pid file) or "crashed PID".
+_anju_service_state() {
+  local pidfile pattern pid
+  case $1 in
+    postgres) pidfile="$ANJU_PG_DATA/postmaster.pid" pattern=postgres ;;
+    redis) pidfile="$ANJU_REDIS_DIR/redis.pid" pattern=redis-server ;;
+  esac
+  if [[ ! -f $pidfile ]]; then
+    echo stopped
+    return 0
+  fi
+  pid=$(sed -n 1p "$pidfile" 2>/dev/null || true)
+  if _anju_pid_alive "$pid" "$pattern"; then
+    echo up
+  else
+    echo "crashed $pid"
+  fi
+}
+
+# The options PostgreSQL was started with (postmaster.opts, kept after a crash),
+# without the program and its data directory, quoted for pg_ctl -o.
+_anju_pg_recorded_opts() {
+  ANJU_OPTS_FILE="$ANJU_PG_DATA/postmaster.opts" "$ANJU_PYTHON" - <<'EOF'
+import os
+import shlex
+
+words = shlex.split(open(os.environ["ANJU_OPTS_FILE"]).read())[1:]
+if "-D" in words:
+    i = words.index("-D")
+    del words[i : i + 2]
+print(shlex.join(words))
+EOF
+}
+
+# Start NAME again; print its new pid. PostgreSQL itself refuses to start while a
+# process of the killed server still uses its shared memory: a failure, tried again.
+_anju_service_restart() {
+  local opts i
+  case $1 in
+    postgres)
+      opts=$(_anju_pg_recorded_opts) || return 1
+      _anju_pg_run "$ANJU_PG_BIN/pg_ctl" -D "$ANJU_PG_DATA" -w -t 30 \
+        -l "$ANJU_PG_BASE/postgres.log" -o "$opts" start >/dev/null 2>&1 || return 1
+      sed -n 1p "$ANJU_PG_DATA/postmaster.pid"
+      ;;
+    redis)
+      (umask 077 && _anju_without_lock redis-server "$ANJU_REDIS_DIR/redis.conf" >/dev/null 2>&1) ||
+        return 1
+      for ((i = 0; i < 50; i++)); do
+        if _anju_redis_ping "$ANJU_REDIS_PORT"; then
+          ANJU_REDIS_PID=$(cat "$ANJU_REDIS_DIR/redis.pid" 2>/dev/null || true)
+          echo "$ANJU_REDIS_PID"
+          return 0
+        fi
+        sleep 0.1
+      done
+      return 1
+      ;;
+  esac
+}
+
+# One look at service NAME (LABEL in messages) from anju_supervise_children.
+_anju_supervise_service() {
+  local name=$1 label=$2 state delay up pid log
+  state=$(_anju_service_state "$name")
+  if [[ -z ${_ANJU_SVC_AT[$name]:-} ]]; then
+    case $state in
+      up)
+        _ANJU_SVC_NOTED[$name]=""
+        return 0
+        ;;
+      stopped)
+        if [[ -z ${_ANJU_SVC_NOTED[$name]:-} ]]; then
+          anju_warn "$label was stopped, not by a crash: not restarting it"
+          _ANJU_SVC_NOTED[$name]=1
+        fi
+        return 0
+        ;;
+    esac
+    # Crashed: schedule its restart.
+    up=$((SECONDS - ${_ANJU_SVC_UP[$name]:-0}))
+    delay=${_ANJU_SVC_DELAY[$name]:-$ANJU_RESTART_MIN_DELAY}
+    if ((up >= ANJU_RESTART_RESET)); then
+      delay=$ANJU_RESTART_MIN_DELAY
+    fi
+    anju_warn "$label (pid ${state#crashed }) is gone after ${up} s; restarting it in ${delay} s"
+    _ANJU_SVC_AT[$name]=$((SECONDS + delay))
+    delay=$((delay * 2))
+    _ANJU_SVC_DELAY[$name]=$((delay > ANJU_RESTART_MAX_DELAY ? ANJU_RESTART_MAX_DELAY : delay))
+    ANJU_CHILD_RESTARTS=$((ANJU_CHILD_RESTARTS + 1))
+    return 0
+  fi
+  # A restart is due at _ANJU_SVC_AT (the pid file may be gone by now: a failed
+  # start removes it).
+  if [[ $state == up ]]; then
+    anju_log "$label is running again (started by someone else)"
+    _ANJU_SVC_AT[$name]=""
+    _ANJU_SVC_UP[$name]=$SECONDS
+    return 0
+  fi
+  ((SECONDS >= ${_ANJU_SVC_AT[$name]})) || return 0
+  if [[ -e $ANJU_VAR/run/hold-$name ]]; then
+    if [[ -z ${_ANJU_SVC_NOTED[$name]:-} ]]; then
+      anju_log "$label is held (var/run/hold-$name); not restarting it"
+      _ANJU_SVC_NOTED[$name]=1
+    fi
+    return 0
+  fi
+  _ANJU_SVC_NOTED[$name]=""
+  if pid=$(_anju_service_restart "$name"); then
+    anju_log "Restarted $label (pid $pid)"
+    _ANJU_SVC_AT[$name]=""
+    _ANJU_SVC_UP[$name]=$SECONDS
+    return 0
+  fi
+  log="$ANJU_PG_BASE/postgres.log"
+  if [[ $name == redis ]]; then
+    log="$ANJU_REDIS_DIR/redis.log"
+  fi
+  delay=${_ANJU_SVC_DELAY[$name]}
+  anju_warn "$label did not start again (log: $log); trying again in ${delay} s"
+  _ANJU_SVC_AT[$name]=$((SECONDS + delay))
+  delay=$((delay * 2))
+  _ANJU_SVC_DELAY[$name]=$((delay > ANJU_RESTART_MAX_DELAY ? ANJU_RESTART_MAX_DELAY : delay))
 }
 
 # The running children's process group ids (skips those waiting to restart).

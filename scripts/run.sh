@@ -6,14 +6,19 @@
 # Environment (all optional):
 #   HOST, PORT            where the page server listens (default 127.0.0.1:8000)
 #   LIVE_PORT             where the event-stream server listens (default PORT + 1)
-#   DATABASE_URL          use this database instead of starting PostgreSQL
+#   DATABASE_URL          use this database instead of starting PostgreSQL; the demo
+#                         data and demo logins are then not loaded into it unless
+#                         ANJU_DEMO_DATA=1
+#   ANJU_DEMO_DATA        1: load the demo data and demo logins (default for the
+#                         project-local database only); 0: do not
 #   REDIS_URL             use this Redis instead of starting one
 #   DJANGO_SECRET_KEY     default: generated once into var/secret_key
 #   ID_NUMBER_HASH_KEY    default: generated once into var/id_number_hash_key
 #   DJANGO_DEBUG          default: false
 #   DJANGO_ALLOWED_HOSTS  default: localhost,127.0.0.1,$HOST (and [::1] for HOST=::)
 #   ANJU_RESTART_MIN_DELAY, ANJU_RESTART_MAX_DELAY, ANJU_RESTART_RESET
-#                         back-off of a crashed child (default 1, 30, 60 s)
+#                         back-off of a crashed child, or of the PostgreSQL or
+#                         Redis started here (default 1, 30, 60 s)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -39,6 +44,19 @@ anju_ensure_venv run
 [[ -f manage.py ]] || anju_die "manage.py not found in $ANJU_ROOT"
 
 anju_heading "PostgreSQL and Redis"
+# Demo data (customers, and logins with the password published in the README, an
+# administrator among them) only into the database this script starts itself;
+# someone's own database only when asked.
+own_database=1
+if [[ -n ${DATABASE_URL:-} ]]; then
+  own_database=0
+fi
+case ${ANJU_DEMO_DATA:-} in
+  "") demo_data=$own_database ;;
+  1 | true | yes) demo_data=1 ;;
+  0 | false | no) demo_data=0 ;;
+  *) anju_die "ANJU_DEMO_DATA must be 1 (load the demo data and demo logins) or 0 (do not)" ;;
+esac
 anju_start_services
 
 if [[ -z ${DJANGO_SECRET_KEY:-} ]]; then
@@ -82,7 +100,16 @@ export DJANGO_SETTINGS_MODULE=crm_site.settings
 
 anju_step "migrate" python manage.py migrate --noinput
 anju_step "collectstatic" python manage.py collectstatic --noinput -v0
-anju_step "demo_data" python manage.py demo_data
+if ((demo_data)); then
+  anju_step "demo_data" python manage.py demo_data
+elif ((own_database)); then
+  anju_log "ANJU_DEMO_DATA=0: not loading the demo data and demo logins"
+else
+  anju_log "DATABASE_URL is set: not loading the demo data and demo logins into that database"
+  anju_log "  (ANJU_DEMO_DATA=1 scripts/run.sh loads them: demo customers, and demo users with a published password)"
+  anju_log "  Create an administrator, with the same DATABASE_URL set:"
+  anju_log "    DJANGO_DEBUG=true .venv/bin/python manage.py createsuperuser"
+fi
 
 # The pages open their event streams there, with their cookies (crm_site.live_server).
 export LIVE_EVENTS_URL="${LIVE_EVENTS_URL:-http://$url_host:$LIVE_PORT}"
@@ -120,19 +147,28 @@ done
   echo " Anju CRM is running: http://$url_host:$PORT/"
   echo " Log in at:           http://$url_host:$PORT/accounts/login/"
   echo
-  printf ' %-18s %s\n' "Username" "Password"
-  printf ' %-18s %s\n' "------------------" "--------------"
-  for user in "${DEMO_USERS[@]}"; do
-    printf ' %-18s %s\n' "$user" "$DEMO_PASSWORD"
-  done
-  echo
-  echo " Owner portal:        http://$url_host:$PORT/portal/ (demo owner 138 0013 8888;"
-  echo "                      the sign-in code appears in this output: 'sign-in code')"
+  if ((demo_data)); then
+    printf ' %-18s %s\n' "Username" "Password"
+    printf ' %-18s %s\n' "------------------" "--------------"
+    for user in "${DEMO_USERS[@]}"; do
+      printf ' %-18s %s\n' "$user" "$DEMO_PASSWORD"
+    done
+    echo
+    echo " Owner portal:        http://$url_host:$PORT/portal/ (demo owner 138 0013 8888;"
+    echo "                      the sign-in code appears in this output: 'sign-in code')"
+  else
+    echo " No demo data or demo logins were loaded (ANJU_DEMO_DATA=1 loads them)."
+    if ((!own_database)); then
+      echo " Create an administrator, if there is none yet (with the same DATABASE_URL set):"
+      echo "   DJANGO_DEBUG=true .venv/bin/python manage.py createsuperuser"
+    fi
+  fi
   echo " Data is kept in var/ between starts. Press Ctrl-C to stop."
   echo "================================================================"
   echo
 }
 
 # Runs until Ctrl-C or SIGTERM (the exit trap stops everything). A child that
-# crashes or is killed is started again with a back-off (1 s doubling to 30 s).
+# crashes or is killed is started again with a back-off (1 s doubling to 30 s); so
+# are the PostgreSQL and Redis started above (not one stopped on purpose).
 anju_supervise_children

@@ -123,16 +123,18 @@ print_exports() {
 cmd_check() {
   local psql redis_ok
   psql=${ANJU_PSQL:-$(command -v psql || true)}
-  anju_heading "psql $DATABASE_URL"
+  anju_heading "psql $(_anju_url_shown "$DATABASE_URL")"
   [[ -n $psql ]] || anju_die "psql not found"
-  PGCONNECT_TIMEOUT=5 "$psql" -X -v ON_ERROR_STOP=1 "$DATABASE_URL" -tA \
+  # The passwords in psql's environment (PGPASSWORD), not on its command line, which
+  # every local account may read (ps).
+  PGCONNECT_TIMEOUT=5 _anju_pg_with "$DATABASE_URL" "$psql" -X -v ON_ERROR_STOP=1 @url -tA \
     -c "SELECT current_database() || ' on port ' || inet_server_port() || ', ' || version()"
   if [[ -n ${DATABASE_REPLICA_URL:-} ]]; then
-    anju_heading "psql $DATABASE_REPLICA_URL"
-    PGCONNECT_TIMEOUT=5 "$psql" -X -v ON_ERROR_STOP=1 "$DATABASE_REPLICA_URL" -tA \
+    anju_heading "psql $(_anju_url_shown "$DATABASE_REPLICA_URL")"
+    PGCONNECT_TIMEOUT=5 _anju_pg_with "$DATABASE_REPLICA_URL" "$psql" -X -v ON_ERROR_STOP=1 @url -tA \
       -c "SELECT current_database() || ' on port ' || inet_server_port() || ', in recovery: ' || pg_is_in_recovery()"
   fi
-  anju_heading "PING $REDIS_URL"
+  anju_heading "PING $(_anju_url_shown "$REDIS_URL")"
   # The URL (and its password) in the environment, not on a command line.
   redis_ok=$(ANJU_CHECK_URL=$REDIS_URL "$ANJU_PYTHON" - <<'EOF'
 import os

@@ -126,3 +126,56 @@ def test_a_new_password_signs_out_other_sessions_though_users_are_cached(
     consultant.set_password("another-pass-2026")
     consultant.save()
     assert client.get(notifications).status_code == 302
+
+
+def _hasher_runs(client, username: str, password: str) -> int:
+    """How often a sign-in through the login page runs the password hasher (its
+    encode or verify, the slow part; a verify that encodes counts once)."""
+    from unittest import mock
+
+    from django.contrib.auth.hashers import get_hasher
+
+    hasher = type(get_hasher())
+    runs = mock.Mock()
+    inside = []
+
+    def counted(method):
+        def run(self, *args, **kwargs):
+            if not inside:
+                runs(method.__name__)
+            inside.append(method)
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                inside.pop()
+
+        return run
+
+    with (
+        mock.patch.object(hasher, "encode", counted(hasher.encode)),
+        mock.patch.object(hasher, "verify", counted(hasher.verify)),
+    ):
+        response = client.post(
+            reverse("login"), {"username": username, "password": password}
+        )
+    assert response.status_code == 200 and response.context["form"].errors
+    return runs.call_count
+
+
+def test_a_wrong_sign_in_runs_the_hasher_for_unknown_and_known_names_alike(
+    client, consultant
+):
+    """No timing oracle on the login page: a name that is nobody's costs the hasher
+    as much as a known one with a wrong password, an inactive one or one without a
+    usable password (a user imported or created without one)."""
+    from tests.conftest import UserFactory
+
+    left = UserFactory(username="left", is_active=False)
+    imported = UserFactory(username="imported")
+    imported.set_unusable_password()
+    imported.save()
+    known = _hasher_runs(client, "consultant", "wrong-pass-2026")
+    assert known == 1
+    assert _hasher_runs(client, "nobody-by-that-name", "wrong-pass-2026") == known
+    assert _hasher_runs(client, left.username, PASSWORD) == known
+    assert _hasher_runs(client, imported.username, "wrong-pass-2026") == known

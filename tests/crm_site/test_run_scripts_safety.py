@@ -1,7 +1,9 @@
 """scripts/run.sh and scripts/services.sh keep the local stack to themselves: one start
 per checkout, a killed start's processes stopped by the next start or by
 `services.sh stop` (and only those), an IPv6 HOST bound as the servers take it,
-uploads readable by the CRM's own account only.
+uploads readable by the CRM's own account only, no password on a command line, demo
+data and logins only in the database run.sh started itself, and its own PostgreSQL
+and Redis restarted after a crash.
 
 Each script test copies scripts/ into a throwaway root, so its var/ is its own.
 """
@@ -9,6 +11,7 @@ Each script test copies scripts/ into a throwaway root, so its var/ is its own.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -16,6 +19,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -627,3 +631,291 @@ def test_an_uploaded_customer_list_is_not_world_readable(
     assert stat.S_IMODE(mode) == 0o600, stat.filemode(mode)
     parent = os.stat(os.path.dirname(job.file.path)).st_mode
     assert stat.S_IMODE(parent) == 0o700, stat.filemode(parent)
+
+
+# scripts/run.sh end to end, with its programs stubbed: a .venv whose python records
+# each `manage.py` command (and serves the page server's port), whose gunicorn and
+# celery only sleep. PostgreSQL and Redis are real when the script starts them.
+
+FAKE_PYTHON = r"""#!/usr/bin/env bash
+case "${1:-}" in
+  manage.py)
+    echo "manage.py ${*:2}" >>"$ANJU_FAKE_LOG"
+    exit 0
+    ;;
+  */page_server.py)
+    exec "$ANJU_REAL_PYTHON" -c '
+import socket, sys
+host, _, port = sys.argv[sys.argv.index("--bind") + 1].rpartition(":")
+s = socket.create_server((host.strip("[]"), int(port)), reuse_port=True)
+while True:
+    s.accept()[0].close()
+' "$@"
+    ;;
+esac
+exec "$ANJU_REAL_PYTHON" "$@"
+"""
+
+
+def _requirements_stamp(path: Path) -> str:
+    """The line anju_ensure_venv writes once run mode's requirements are installed."""
+    text = (path / "requirements.txt").read_bytes()
+    line = f"{hashlib.sha256(text).hexdigest()}  requirements.txt\n"
+    return f"runtime {hashlib.sha256(line.encode()).hexdigest()}\n"
+
+
+@pytest.fixture
+def stubbed(scratch):
+    """The scratch root with manage.py, the requirements and a stubbed .venv."""
+    (scratch / "manage.py").write_text("")
+    (scratch / "requirements.txt").write_text("Django\n")
+    (scratch / "requirements-dev.txt").write_text("-r requirements.txt\n")
+    bin_dir = scratch / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text(FAKE_PYTHON)
+    for name in ("gunicorn", "celery"):
+        (bin_dir / name).write_text("#!/bin/sh\nexec sleep 600\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    (scratch / ".venv" / ".anju-requirements").write_text(_requirements_stamp(scratch))
+    return scratch
+
+
+def _free_port_pair() -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+def _run_sh(path: Path, **env: str) -> tuple[str, list[str]]:
+    """Start scripts/run.sh until it says it is running, stop it; its output and the
+    manage.py commands it ran."""
+    log = path / "manage-commands.log"
+    log.unlink(missing_ok=True)
+    port = _free_port_pair()
+    proc = subprocess.Popen(
+        ["bash", "scripts/run.sh"],
+        cwd=path,
+        env={
+            **_env(),
+            "PORT": str(port),
+            "ANJU_FAKE_LOG": str(log),
+            "ANJU_REAL_PYTHON": sys.executable,
+            **env,
+        },
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any("Anju CRM is running" in line for line in out):
+                break
+            time.sleep(0.1)
+        assert any("Anju CRM is running" in line for line in out), "".join(out)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        reader.join(5)
+    commands = log.read_text().splitlines() if log.exists() else []
+    return "".join(out), commands
+
+
+EXTERNAL = {
+    "DATABASE_URL": "postgres://crm:someones-password@db.example.internal:5432/crm",
+    "REDIS_URL": "redis://127.0.0.1:6379/10",
+}
+
+
+@needs_root
+def test_run_sh_loads_no_demo_data_into_a_database_given_by_database_url(stubbed):
+    output, commands = _run_sh(stubbed, **EXTERNAL)
+    assert "manage.py migrate --noinput" in commands
+    assert not [c for c in commands if "demo_data" in c], commands
+    assert "not loading the demo data and demo logins into that database" in output
+    assert "ANJU_DEMO_DATA=1" in output
+    assert "manage.py createsuperuser" in output
+    # Nor does it print logins that do not exist there.
+    assert "demo-pass-2026" not in output
+
+
+@needs_root
+def test_run_sh_loads_demo_data_into_a_given_database_only_when_asked(stubbed):
+    output, commands = _run_sh(stubbed, ANJU_DEMO_DATA="1", **EXTERNAL)
+    assert "manage.py demo_data" in commands
+    assert "demo-pass-2026" in output
+
+
+@needs_root
+def test_run_sh_loads_demo_data_and_logins_into_its_own_database(stubbed):
+    """The README's command: its own PostgreSQL, the demo data and logins as ever."""
+    output, commands = _run_sh(stubbed, REDIS_URL=EXTERNAL["REDIS_URL"])
+    assert "Starting PostgreSQL" in output
+    assert commands[-1] == "manage.py demo_data", commands
+    assert "admin              demo-pass-2026" in output
+    assert "not loading the demo data" not in output
+
+
+# No password on a command line: every local account reads every process's command
+# line (ps, /proc/<pid>/cmdline). strace records each program the scripts start
+# with its arguments (not its environment, where the passwords belong).
+
+needs_strace = pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+
+
+def _command_lines(path: Path, *args: str, env: dict[str, str]) -> tuple[str, str]:
+    """Run ``scripts/services.sh ARGS`` under strace: its output, and the argument
+    lists of every program run on the way."""
+    trace = path / "execve.trace"
+    done = subprocess.run(
+        [
+            *("strace", "-f", "-qq", "-e", "trace=execve", "-s", "100000"),
+            *("-o", str(trace), "bash", "scripts/services.sh", *args),
+        ],
+        cwd=path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr + done.stdout, trace.read_text()
+
+
+@needs_root
+@needs_strace
+def test_services_check_puts_no_given_password_on_a_command_line(scratch):
+    env = {
+        **_env(),
+        # The local server trusts its loopback: the password is only carried.
+        "DATABASE_URL": "postgres://postgres:pg-Secret-7x@127.0.0.1:5432/postgres",
+        "REDIS_URL": "redis://:redis-Secret-9y@127.0.0.1:6379/10",
+    }
+    output, argv = _command_lines(scratch, "check", "run", env=env)
+    assert "Service check passed" in output
+    assert "psql" in argv
+    assert "pg-Secret-7x" not in argv
+    assert "redis-Secret-9y" not in argv
+    # Nor in the headings printed while checking (only the export lines carry them).
+    checking = output.split("export REDIS_URL=", 1)[1].split("\n", 1)[1]
+    assert "pg-Secret-7x" not in checking
+    assert "redis-Secret-9y" not in checking
+
+
+GENERATED_PASSWORD = re.compile(r"(?<![0-9a-f])[0-9a-f]{48}(?![0-9a-f])")
+
+
+@needs_root
+@needs_strace
+def test_the_test_servers_and_their_replica_get_no_password_on_a_command_line(
+    scratch,
+):
+    output, argv = _command_lines(scratch, "check", "test", env=_env())
+    assert "Service check passed" in output
+    assert "pg_basebackup" in argv
+    assert "in recovery: t" in output
+    assert not GENERATED_PASSWORD.findall(argv)
+
+
+SUPERVISED_SERVICES = """
+source scripts/lib.sh
+anju_init run
+anju_start_services
+echo "services ready" >&2
+anju_supervise_children
+"""
+
+
+def _postmaster(path: Path) -> tuple[int, str]:
+    lines = (path / "var/postgres/data/postmaster.pid").read_text().splitlines()
+    return int(lines[0]), lines[3]
+
+
+def _wait_until(predicate, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if predicate():
+                return True
+        time.sleep(0.2)
+    return False
+
+
+@needs_root
+def test_run_restarts_its_own_postgresql_and_redis_killed_with_a_back_off(scratch):
+    started = subprocess.Popen(
+        ["bash", "-c", SUPERVISED_SERVICES],
+        cwd=scratch,
+        env={**_env(), "ANJU_RESTART_MIN_DELAY": "1", "ANJU_RESTART_MAX_DELAY": "4"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    script = _Script.__new__(_Script)
+    script.proc, script.err = started, []
+    threading.Thread(
+        target=lambda: script.err.extend(line.rstrip("\n") for line in started.stderr),
+        daemon=True,
+    ).start()
+    var = scratch / "var"
+    try:
+        script.wait_for("services ready", timeout=120)
+        pg_password = (var / "postgres/password").read_text().strip()
+        redis_password = (var / "redis/password").read_text().strip()
+        redis_port = (var / "redis/port").read_text().strip()
+        postmaster, pg_port = _postmaster(scratch)
+        redis_pid = int((var / "redis/redis.pid").read_text())
+        url = f"postgres://postgres@127.0.0.1:{pg_port}/anju"
+
+        os.kill(postmaster, signal.SIGKILL)
+        os.kill(redis_pid, signal.SIGKILL)
+        script.wait_for(rf"PostgreSQL \(pid {postmaster}\) .*restarting it in 1 s")
+        script.wait_for(rf"Redis \(pid {redis_pid}\) .*restarting it in 1 s")
+        script.wait_for(r"Restarted PostgreSQL \(pid \d+\)", timeout=60)
+        script.wait_for(r"Restarted Redis \(pid \d+\)", timeout=60)
+        # Where the page server, worker and beat look for them, with the passwords.
+        assert _postmaster(scratch)[1] == pg_port
+        assert _postmaster(scratch)[0] != postmaster
+        assert _wait_until(lambda: _psql(url, password=pg_password))
+        assert _redis(redis_port, "ping", password=redis_password) == "PONG"
+
+        # A second crash soon after: the back-off doubles.
+        redis_pid = int((var / "redis/redis.pid").read_text())
+        os.kill(redis_pid, signal.SIGKILL)
+        script.wait_for(rf"Redis \(pid {redis_pid}\) .*restarting it in 2 s")
+        assert _wait_until(
+            lambda: sum("Restarted Redis" in line for line in script.err) == 2
+        ), script.err
+
+        # Stopped on purpose (a clean shutdown removes the pid file): left stopped.
+        redis_pid = int((var / "redis/redis.pid").read_text())
+        os.kill(redis_pid, signal.SIGTERM)
+        assert _wait_gone(redis_pid)
+        script.wait_for(r"Redis was stopped, not by a crash: not restarting it")
+        time.sleep(3)
+        assert sum("Restarted Redis" in line for line in script.err) == 2
+        postmaster = _postmaster(scratch)[0]
+    finally:
+        started.send_signal(signal.SIGTERM)
+        started.wait(60)
+    # And the restarted server is stopped with everything else.
+    assert _wait_gone(postmaster)
