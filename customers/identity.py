@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import unicodedata
+from collections.abc import Collection
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -49,3 +52,33 @@ def mask_id_number(number: str) -> str:
         return "*" * len(number)
     head = 3 if len(number) >= 12 else 1
     return f"{number[:head]}{'*' * (len(number) - head - 4)}{number[-4:]}"
+
+
+# A run of an identity number's characters in free text as people type one: digits
+# and the check letter X (full-width ones too), spaces and dashes between groups.
+_ID_RUN = re.compile(r"[\dXxＸｘ][\dXxＸｘ\s\-－]*")
+
+
+def id_numbers_replaced(text: str, numbers: Collection[str], replacement: str) -> str:
+    """``text`` with every run of an identity number's characters that holds one of
+    ``numbers`` as typed (110105 19491231 002x, full-width digits) replaced by
+    ``replacement``, the run read as the number fields read one
+    (normalize_id_number)."""
+    wanted = {normalize_id_number(number) for number in numbers if number}
+    if not wanted or not text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        run = match[0]
+        folded = normalize_id_number(unicodedata.normalize("NFKC", run))
+        folded = folded.replace("-", "")
+        if not any(number in folded for number in wanted):
+            return run
+        # The spaces around the number stay.
+        return (
+            run[: len(run) - len(run.lstrip())]
+            + replacement
+            + (run[len(run.rstrip()) :])
+        )
+
+    return _ID_RUN.sub(replace, text)

@@ -757,6 +757,10 @@ class ImportJob(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Values changed since the import that its revert left as they were.
+    corrections_kept = models.PositiveIntegerField(
+        _("values changed since the import and kept"), default=0
+    )
 
     class Meta:
         verbose_name = _("import")
@@ -770,7 +774,8 @@ class ImportJob(models.Model):
 
 
 class ImportChange(models.Model):
-    """A customer an import created or updated, with the values before, for revert."""
+    """A customer an import created or updated, with the values before and after,
+    for revert."""
 
     class Action(models.TextChoices):
         CREATED = "created", _("Created")
@@ -782,6 +787,10 @@ class ImportChange(models.Model):
     )
     action = models.CharField(max_length=20, choices=Action.choices)
     before = models.JSONField(default=dict, blank=True)
+    # The values the import wrote: the revert restores a field only while it still
+    # holds this one (a correction made since is kept). Empty on changes recorded
+    # before it was kept: their fields are restored.
+    after = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["job", "action"], name="import_change_job_idx")]

@@ -318,12 +318,42 @@ IMPORT_OVER = (
 )
 
 
+def _discard_imports_not_run(erasure: Erasure) -> int:
+    """Imports not run yet whose file holds the person (their number as typed, ID
+    number, e-mail): the file would keep them, and starting it would bring them
+    back as a new customer. Each is taken back (customers.services.imports), its
+    file deleted once the erasure has committed. A file is read row by row: an
+    administrator's rare task, and few imports wait to be run."""
+    from customers.services import imports
+
+    identifies = getattr(erasure, "identifies", None)
+    if identifies is None:  # an erasure that knows only texts
+
+        def identifies(text: str) -> bool:
+            return erasure.scrub(text) != text
+
+    discarded = 0
+    for job in (
+        ImportJob.objects.filter(status__in=imports.NOT_RUN)
+        .exclude(file="")
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    ):
+        if imports.import_file_mentions(job, identifies):
+            erasure.delete_file_on_commit(job.file)
+            imports.import_discard_not_run(job=job, at=erasure.at)
+            discarded += 1
+    return discarded
+
+
 def _anonymise_imports(customer: Customer, *, erasure: Erasure) -> int:
     """The values before an import are the person's data; and an import's revert must
     never touch an anonymised record, so the change is detached from it. The files
     and dry-run previews of the imports that held the person go too: the uploaded
     file and its rejected rows are deleted (once the import is over; its counts and
-    changes stay) and the preview's rows that name them are scrubbed."""
+    changes stay) and the preview's rows that name them are scrubbed. An import not
+    run yet whose file holds them is taken back (_discard_imports_not_run)."""
+    discarded = _discard_imports_not_run(erasure)
     jobs = ImportJob.objects.filter(
         Q(pk__in=_import_changes(customer).values("job_id"))
         | _preview_naming(erasure.texts)
@@ -347,7 +377,8 @@ def _anonymise_imports(customer: Customer, *, erasure: Erasure) -> int:
                     files[name] = ""
         if preview != job.preview or files:
             ImportJob.objects.filter(pk=job.pk).update(preview=preview, **files)
-    return _import_changes(customer).update(customer=None, before={})
+    detached = _import_changes(customer).update(customer=None, before={}, after={})
+    return discarded + detached
 
 
 def _preview_naming(texts: list[str]) -> Q:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import phonenumbers
@@ -193,3 +194,47 @@ def mask_phone(e164: str) -> str:
         return "*" * len(digits)
     head = digits[:3] if len(digits) >= 8 else ""
     return f"{head}{'*' * (len(digits) - len(head) - 4)}{digits[-4:]}"
+
+
+# A run of a phone number's characters in free text, as people type one: digits
+# (full-width ones too), spaces, dashes, dots and brackets, a leading plus.
+_NUMBER_RUN = re.compile(r"[+＋]?\d[\d\s\-－.．()（）]*")
+# A run's groups of digits, the plus going with the first.
+_NUMBER_GROUP = re.compile(r"[+＋]?\d+")
+# The most characters one number takes as typed (+86 (0755) 1234-5678 and the like).
+_LONGEST_TYPED = 24
+
+
+def numbers_replaced(text: str, numbers: Collection[str], replacement: str) -> str:
+    """``text`` with every way one of ``numbers`` (E.164) may be typed in it
+    (13800138000, 138 0013 8000, 138-0013-8000, +86 138 0013 8000, full-width
+    digits) replaced by ``replacement``. Each run of a number's characters is read
+    as a typed number is (number_text, normalize_phone), and where the run holds
+    more than the number (other digits typed after it), so is each span of its
+    groups of digits, longest first."""
+    if not numbers or not text:
+        return text
+    wanted = set(numbers)
+    nationals = {national_digits(number) for number in wanted}
+
+    def replace(match: re.Match[str]) -> str:
+        run = match[0]
+        digits = "".join(ch for ch in number_text(run.strip()) if ch.isdigit())
+        if not any(national in digits for national in nationals):
+            return run  # most runs: a date, an amount, someone else's number
+        groups = [(g.start(), g.end()) for g in _NUMBER_GROUP.finditer(run)]
+        parts, done, first = [], 0, 0
+        while first < len(groups):
+            for last in range(len(groups), first, -1):
+                start, end = groups[first][0], groups[last - 1][1]
+                if end - start <= _LONGEST_TYPED and (
+                    try_normalize_phone(number_text(run[start:end])) in wanted
+                ):
+                    parts += [run[done:start], replacement]
+                    done, first = end, last
+                    break
+            else:
+                first += 1
+        return "".join(parts) + run[done:]
+
+    return _NUMBER_RUN.sub(replace, text)

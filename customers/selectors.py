@@ -7,9 +7,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import BooleanField, Count, Exists, OuterRef, QuerySet, Value
+from django.utils import translation
 from django.utils.timezone import get_current_timezone, localtime
 from django.utils.translation import gettext
 
@@ -489,11 +491,35 @@ MASKED_FIELDS = {"mobile": mask_phone, "id_number": mask_id_number}
 _CONTACT_NUMBER = re.compile(r"(?<![\w+])\+\d{6,15}(?!\d)|(?<!\d)1[3-9]\d{9}(?!\d)")
 
 
-def _contact_change(text: str, *, masked: bool) -> str:
+def _contact_change(text: str, *, masked: bool, kind: str = "") -> str:
     """A further contact's entry with its number masked (138****8000), as the
-    customer page shows it to this user, or written as people write it."""
+    customer page shows it to this user, or written as people write it; its kind in
+    the reader's language (stored as its code, or, in entries written before, as
+    the label in the writer's language)."""
     show = mask_phone if masked else format_phone
-    return _CONTACT_NUMBER.sub(lambda number: show(number[0]), str(text))
+    text = _CONTACT_NUMBER.sub(lambda number: show(number[0]), str(text))
+    if not text:
+        return ""
+    if not kind:
+        written, _space, value = text.partition(" ")
+        kind = _contact_kinds().get(written, "")
+        if kind:
+            text = value
+    if kind not in ContactPoint.Kind.values:
+        return text
+    return f"{ContactPoint.Kind(kind).label} {text}"
+
+
+@functools.cache
+def _contact_kinds() -> dict[str, str]:
+    """A further contact's kind as every language of the site labels it → its code."""
+    kinds = {}
+    for language, _name in settings.LANGUAGES:
+        with translation.override(language):
+            kinds.update(
+                {str(label): code for code, label in ContactPoint.Kind.choices}
+            )
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -517,8 +543,9 @@ def customer_history(*, customer: Customer, user: User, page: str | int | None) 
                 mask = MASKED_FIELDS[name]
                 old, new = (mask(old) if old else ""), (mask(new) if new else "")
             elif name == "contact_points":
-                old = _contact_change(old, masked=masked)
-                new = _contact_change(new, masked=masked)
+                kind = str(entry.changes[name].get("kind", ""))
+                old = _contact_change(old, masked=masked, kind=kind)
+                new = _contact_change(new, masked=masked, kind=kind)
             elif name == "mobile":
                 # Stored as +8613800138000; written as people write it.
                 old, new = format_phone(old), format_phone(new)

@@ -16,7 +16,7 @@ import logging
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +39,7 @@ from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 
 from crm_site import spreadsheets, webhooks
+from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
 from customers.identity import (
     InvalidIdNumber,
@@ -675,6 +676,47 @@ def import_check(
     return job
 
 
+# Imports whose file has not been run (a dry run may be under way): all it holds is
+# still to come.
+NOT_RUN = (
+    ImportJob.Status.UPLOADED,
+    ImportJob.Status.CHECKING,
+    ImportJob.Status.CHECKED,
+    ImportJob.Status.QUEUED,
+)
+
+
+def import_file_mentions(job: ImportJob, mentions: Callable[[str], bool]) -> bool:
+    """Whether a row of the job's kept file holds what ``mentions`` recognises (a
+    person's number, for an erasure); each row is read as one text, its cells apart.
+    A kept file that can no longer be read counts as mentioning: nobody can say it
+    does not."""
+    if not job.file:
+        return False
+    try:
+        with _job_table(job) as table:
+            return any(mentions(" | ".join(cells)) for _line, cells in table.rows)
+    except (ImportRefused, OSError):
+        return True
+
+
+def import_discard_not_run(*, job: ImportJob, at: datetime) -> None:
+    """Take back an import that has not run: it fails with the reason and its file
+    and preview go (the caller deletes the stored file once it has committed). A
+    queued run then finds nothing to claim, a dry run nothing to write."""
+    ImportJob.objects.filter(pk=job.pk, status__in=NOT_RUN).update(
+        status=ImportJob.Status.FAILED,
+        file="",
+        preview=[],
+        finished_at=at,
+        error=_(
+            "This import was taken back before it ran: its file named a customer "
+            "whose personal information was erased on request. Upload the file "
+            "again without them."
+        ),
+    )
+
+
 # Running --------------------------------------------------------------------------
 
 
@@ -788,9 +830,17 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
     audits: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
 
-    def record(customer: Customer, action: str, before: dict, audit: dict) -> None:
+    def record(
+        customer: Customer, action: str, before: dict, audit: dict, after: dict
+    ) -> None:
         changes.append(
-            {"job": job.pk, "customer": customer.pk, "action": action, "before": before}
+            {
+                "job": job.pk,
+                "customer": customer.pk,
+                "action": action,
+                "before": before,
+                "after": after,
+            }
         )
         audits.append(
             {
@@ -839,6 +889,7 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
             ImportChange.Action.CREATED,
             {},
             _audit_changes(new_values, dict.fromkeys(new_values, "")),
+            {},
         )
         links += [{"customer": customer.pk, "tag": tag_ids[t]} for t in verdict.tags]
 
@@ -875,7 +926,9 @@ def _apply(job: ImportJob, verdicts: list[Verdict]) -> None:
         refresh_derived_fields(customer)
         customer.updated_at = now
         changed_customers.append(customer)
-        record(customer, ImportChange.Action.UPDATED, before, audit)
+        # What the import wrote, as stored: a revert restores only these.
+        after = {n: getattr(customer, n) for n in before if n in WRITTEN_FIELDS}
+        record(customer, ImportChange.Action.UPDATED, before, audit, after)
     _bulk_update(changed_customers, [*WRITTEN_FIELDS, *DERIVED_FIELDS, "updated_at"])
     webhooks.emit_many(
         "customer.updated", data=[{"customer_id": c.pk} for c in changed_customers]
@@ -1127,6 +1180,9 @@ class RevertResult:
     # Customers left as they are because the reverting user may not edit them now
     # (not named: they may be outside what the user may see).
     out_of_scope: int = 0
+    # Fields changed since the import (a consultant's correction, a later import):
+    # kept, the revert restores only what the import wrote.
+    corrections_kept: int = 0
 
 
 def _chunks(items: list[int], size: int = BATCH_SIZE) -> Iterator[list[int]]:
@@ -1207,8 +1263,10 @@ def _untag(
 @transaction.atomic
 def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
     """Undo an import: remove the customers it created that nobody has used since and
-    put back the values it overwrote. A created customer that has since got a timeline
-    entry or is referred to elsewhere is kept and reported. Only customers the actor
+    put back the values it overwrote, where the field still holds what the import
+    wrote: a value changed since (a correction) is kept and counted. A created
+    customer that has since got a timeline entry or is referred to elsewhere is kept
+    and reported. Only customers the actor
     may edit now are touched (a created one nobody owns counts as theirs: the import
     made it); the others are counted, not named."""
     _check_may_import(actor)
@@ -1303,6 +1361,13 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
             if customer is None:
                 continue
             values = {k: v for k, v in row.before.items() if k in WRITTEN_FIELDS}
+            changed_since = {
+                name
+                for name in values
+                if name in row.after and getattr(customer, name) != row.after[name]
+            }
+            result.corrections_kept += len(changed_since)
+            values = {k: v for k, v in values.items() if k not in changed_since}
             audit = {
                 name: {"old": str(getattr(customer, name)), "new": str(value)}
                 for name, value in values.items()
@@ -1319,6 +1384,8 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
             )
             if tags:
                 audit["tags"] = tags
+            if not audit:
+                continue
             refresh_derived_fields(customer)
             customer.updated_at = now
             restored.append(customer)
@@ -1344,14 +1411,27 @@ def import_revert(*, job: ImportJob, actor: User) -> RevertResult:
         AuditEntry.objects.bulk_create(audits)
         result.restored += len(restored)
 
+    audit_record(
+        actor=actor,
+        instance=locked,
+        action=AuditEntry.Action.UPDATE,
+        changes={
+            "status": {"old": locked.status, "new": ImportJob.Status.REVERTED},
+            "corrections_kept": {"old": "", "new": str(result.corrections_kept)},
+        },
+    )
     locked.status = ImportJob.Status.REVERTED
     locked.reverted_at = now
     locked.reverted_by = actor
-    locked.save(update_fields=["status", "reverted_at", "reverted_by"])
-    job.status, job.reverted_at, job.reverted_by = (
+    locked.corrections_kept = result.corrections_kept
+    locked.save(
+        update_fields=["status", "reverted_at", "reverted_by", "corrections_kept"]
+    )
+    job.status, job.reverted_at, job.reverted_by, job.corrections_kept = (
         locked.status,
         locked.reverted_at,
         locked.reverted_by,
+        locked.corrections_kept,
     )
     return result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -23,9 +24,15 @@ from openpyxl import Workbook
 from crm_site import personal_data, spreadsheets
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry, User
+from customers.identity import id_numbers_replaced
 from customers.models import ContactPoint, Customer, Household, PersonalDataRequest
 from customers.personal_data import absorbed_ids
-from customers.phones import format_phone, national_digits
+from customers.phones import (
+    format_phone,
+    national_digits,
+    numbers_replaced,
+    try_normalize_phone,
+)
 
 
 class PersonalDataRefused(Exception):
@@ -98,6 +105,69 @@ def _identifying_texts(customers: list[Customer]) -> list[str]:
     texts |= {value for value in points if len(value) >= 3}
     texts |= _past_contact_values(customers)
     return sorted(texts, key=len, reverse=True)
+
+
+@dataclass
+class PersonErasure(personal_data.Erasure):
+    """The erasure of one person: their texts as stored, and their phone and identity
+    numbers however they were typed into free text (138 0013 8000, 138-0013-8000,
+    +86 138 0013 8000, full-width digits, a spaced or lower-case ID number), which
+    a literal replacement cannot find. Every app's anonymiser scrubs through it."""
+
+    # E.164 phone numbers and normalised identity numbers of the person.
+    numbers: frozenset[str] = frozenset()
+    id_numbers: frozenset[str] = frozenset()
+    # What identifies the person alone (numbers, e-mail, further contacts), unlike
+    # a name or an address that someone else may share.
+    keys: tuple[str, ...] = ()
+
+    def scrub(self, text: str) -> str:
+        text = numbers_replaced(text, self.numbers, self.label)
+        text = id_numbers_replaced(text, self.id_numbers, self.label)
+        return super().scrub(text)
+
+    def identifies(self, text: str) -> bool:
+        """Whether ``text`` holds something that is this person's alone: one of their
+        numbers as typed, their ID number, e-mail or a further contact."""
+        return (
+            numbers_replaced(text, self.numbers, "\0") != text
+            or id_numbers_replaced(text, self.id_numbers, "\0") != text
+            or any(key in text for key in self.keys)
+        )
+
+
+def _erasure(
+    *, actor: User, at: Any, customer: Customer, absorbed: list[Customer]
+) -> PersonErasure:
+    people = [customer, *absorbed]
+    texts = _identifying_texts(people)
+    shared = {
+        value.strip()
+        for person in people
+        for value in (person.name, person.address, person.company)
+        if value
+    }
+    numbers = {person.mobile for person in people if person.mobile}
+    points = ContactPoint.objects.filter(
+        customer__in=people, kind__in=ContactPoint.PHONE_KINDS
+    ).values_list("value", flat=True)
+    numbers |= {number for value in points if (number := try_normalize_phone(value))}
+    numbers |= {
+        number
+        for value in _past_contact_values(people)
+        if value.startswith("+") and (number := try_normalize_phone(value))
+    }
+    return PersonErasure(
+        actor=actor,
+        at=at,
+        name=customer.name,
+        label=anonymised_label(customer),
+        texts=texts,
+        fields={"name", CONTACT_POINTS, *CLEARED_FIELDS},
+        numbers=frozenset(numbers),
+        id_numbers=frozenset(p.id_number for p in people if p.id_number),
+        keys=tuple(text for text in texts if text not in shared),
+    )
 
 
 def _past_contact_values(customers: list[Customer]) -> set[str]:
@@ -225,14 +295,7 @@ def customer_anonymise(
     )
     kept = personal_data.retained(locked)
     now = timezone.now()
-    erasure = personal_data.Erasure(
-        actor=actor,
-        at=now,
-        name=locked.name,
-        label=anonymised_label(locked),
-        texts=_identifying_texts([locked, *absorbed]),
-        fields={"name", CONTACT_POINTS, *CLEARED_FIELDS},
-    )
+    erasure = _erasure(actor=actor, at=now, customer=locked, absorbed=absorbed)
     changed = personal_data.anonymise(locked, erasure=erasure)
 
     _rename_households(locked, absorbed, erasure=erasure)

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from crm_site import webhooks
 from crm_site.audit import audit_record, audited_update, diff, snapshot
@@ -150,16 +152,12 @@ def contact_point_add(
         customer=customer, kind=kind, value=value, defaults={"label": label}
     )
     if created:
+        # The kind as its code: the history names it in the reader's language.
         audit_record(
             actor=actor,
             instance=customer,
             action=AuditEntry.Action.UPDATE,
-            changes={
-                "contact_points": {
-                    "old": "",
-                    "new": f"{point.get_kind_display()} {value}",
-                }
-            },
+            changes={"contact_points": {"old": "", "new": value, "kind": point.kind}},
         )
     return point
 
@@ -167,13 +165,13 @@ def contact_point_add(
 @transaction.atomic
 def contact_point_remove(*, actor: User, point: ContactPoint) -> None:
     customer = point.customer
-    text = f"{point.get_kind_display()} {point.value}"
+    change = {"old": point.value, "new": "", "kind": point.kind}
     point.delete()
     audit_record(
         actor=actor,
         instance=customer,
         action=AuditEntry.Action.UPDATE,
-        changes={"contact_points": {"old": text, "new": ""}},
+        changes={"contact_points": change},
     )
 
 
@@ -204,11 +202,47 @@ def consent_set(
     return record
 
 
+class HouseholdRefused(Exception):
+    """Linking would change customers the actor may not edit; the message names them
+    (those the actor may see) and is shown to the user."""
+
+
+def _household_refusal(*, actor: User, blocked: list[Customer]) -> HouseholdRefused:
+    visible = set(
+        Customer.objects.visible_to(actor)
+        .filter(pk__in=[c.pk for c in blocked])
+        .values_list("pk", flat=True)
+    )
+    names = sorted(c.name for c in blocked if c.pk in visible)
+    hidden = len(blocked) - len(names)
+    if hidden:
+        # Not named: the actor may not even know they exist.
+        names.append(
+            ngettext(
+                "%(count)s customer you cannot see",
+                "%(count)s customers you cannot see",
+                hidden,
+            )
+            % {"count": hidden}
+        )
+    return HouseholdRefused(
+        _(
+            "Linking would change customers you may not change: %(names)s. Ask "
+            "their consultant or a sales manager to link the households."
+        )
+        % {"names": ", ".join(names)}
+    )
+
+
 @transaction.atomic
 def household_link(
     *, actor: User, customer: Customer, other: Customer, role: str
 ) -> None:
-    """Put two customers who buy together in one household (joining existing ones)."""
+    """Put two customers who buy together in one household (joining existing ones).
+
+    Every customer whose row changes (the two, and the members of a household that
+    joins the other) must be one the actor may edit; otherwise HouseholdRefused,
+    and nothing changes."""
     # Re-read both: the callers' objects may predate an earlier link.
     customer, other = (
         Customer.objects.select_for_update(of=("self",))
@@ -217,19 +251,49 @@ def household_link(
         for c in (customer, other)
     )
     household = customer.household or other.household
-    if household is None:
-        household = Household.objects.create(name=customer.name)
-    for member, member_role in (
+    moves = [
         (customer, customer.household_role or Customer.HouseholdRole.PRINCIPAL),
         (other, role),
-    ):
-        if member.household_id not in (None, household.pk):
-            # The other side already had a household: bring its members along.
-            audited_update(
-                Customer.objects.filter(household_id=member.household_id),
-                actor=actor,
-                household=household,
-            )
+    ]
+    # The other side already had a household: its members come along.
+    joining = {
+        member.household_id
+        for member, _role in moves
+        if member.household_id is not None
+        and household is not None
+        and member.household_id != household.pk
+    }
+    changing = {
+        member.pk: member
+        for member, member_role in moves
+        if household is None
+        or member.household_id != household.pk
+        or member.household_role != member_role
+    }
+    if joining:
+        changing.update(
+            (member.pk, member)
+            for member in Customer.objects.select_for_update(of=("self",))
+            .filter(household_id__in=joining)
+            .order_by("pk")
+        )
+    editable = set(
+        Customer.objects.editable_by(actor)
+        .filter(pk__in=list(changing))
+        .values_list("pk", flat=True)
+    )
+    blocked = [member for pk, member in changing.items() if pk not in editable]
+    if blocked:
+        raise _household_refusal(actor=actor, blocked=blocked)
+    if household is None:
+        household = Household.objects.create(name=customer.name)
+    if joining:
+        audited_update(
+            Customer.objects.filter(household_id__in=joining),
+            actor=actor,
+            household=household,
+        )
+    for member, member_role in moves:
         customer_update(
             actor=actor,
             customer=member,

@@ -549,13 +549,20 @@ def household_link(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     form = HouseholdLinkForm(request.POST, customer=customer, user=request.user)
     if form.is_valid():
-        services.household_link(
-            actor=request.user,
-            customer=customer,
-            other=form.cleaned_data["phone"],
-            role=form.cleaned_data["role"],
-        )
-        messages.success(request, _("Co-buyer linked."))
+        try:
+            services.household_link(
+                actor=request.user,
+                customer=customer,
+                other=form.cleaned_data["phone"],
+                role=form.cleaned_data["role"],
+            )
+        except services.HouseholdRefused as exc:
+            messages.error(
+                request,
+                _("The co-buyer was not linked: %(errors)s") % {"errors": exc},
+            )
+        else:
+            messages.success(request, _("Co-buyer linked."))
     else:
         messages.error(
             request,

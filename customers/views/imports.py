@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
@@ -141,8 +142,10 @@ def import_detail(request: HttpRequest, job_pk: int) -> HttpResponse:
             "columns": columns,
             "can_start": job.status == ImportJob.Status.CHECKED
             and (job.created_count or job.updated_count),
-            "can_revert": job.status
-            in (ImportJob.Status.DONE, ImportJob.Status.FAILED),
+            # A failed import that wrote nothing (taken back before it ran, say)
+            # has nothing to revert.
+            "can_revert": job.status == ImportJob.Status.DONE
+            or (job.status == ImportJob.Status.FAILED and job.processed_rows > 0),
             "preview": [
                 {**row, "label": labels.get(row.get("verdict"), "")}
                 for row in job.preview
@@ -209,6 +212,18 @@ def import_revert(request: HttpRequest, job_pk: int) -> HttpResponse:
         _("Import reverted: %(deleted)s customers removed, %(restored)s restored.")
         % {"deleted": result.deleted, "restored": result.restored},
     )
+    if result.corrections_kept:
+        messages.info(
+            request,
+            ngettext(
+                "%(count)s value changed since the import was kept: the revert "
+                "restores only what the import wrote.",
+                "%(count)s values changed since the import were kept: the revert "
+                "restores only what the import wrote.",
+                result.corrections_kept,
+            )
+            % {"count": result.corrections_kept},
+        )
     if result.out_of_scope:
         messages.warning(
             request,

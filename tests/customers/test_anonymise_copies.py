@@ -117,3 +117,68 @@ def test_anonymising_keeps_the_household_of_someone_else_with_the_same_name(
     )
     anonymise(administrator, person)
     assert Customer.objects.get(pk=namesake.pk).household.name == NAME
+
+
+TYPED_NUMBERS = [
+    "138 0013 8000",
+    "138-0013-8000",
+    "+86 138 0013 8000",
+    "１３８ ００１３ ８０００",
+    "+86-186-2222-3333",
+]
+
+
+def test_anonymising_scrubs_the_persons_numbers_however_they_were_typed(
+    administrator, consultant
+):
+    """A colleague typed the customer's mobile, a further number and the ID number
+    into a note the way people type them; a literal replacement of the stored forms
+    finds none of them."""
+    from crm_site.models import Notification
+    from crm_site.notifications import ABOUT_KEY
+
+    customer = CustomerFactory(
+        name=NAME,
+        mobile="+8613800138000",
+        id_type=Customer.IdType.RESIDENT_ID,
+        id_number="11010519491231002X",
+        assigned_consultant=consultant,
+    )
+    services.contact_point_add(
+        actor=consultant,
+        customer=customer,
+        kind=ContactPoint.Kind.MOBILE,
+        value=FURTHER,
+    )
+    note = "；".join(
+        [
+            *(f"电话 {number} 下午回电" for number in TYPED_NUMBERS),
+            "证件 110105 19491231 002x",
+        ]
+    )
+    notification = Notification.objects.create(
+        user=consultant,
+        message=note[:300],
+        params={ABOUT_KEY: [customer.pk], "note": note},
+    )
+    anonymise(administrator, customer)
+    notification.refresh_from_db()
+    for text in (notification.message, notification.params["note"]):
+        digits = "".join(ch for ch in text if ch.isdigit())
+        assert "0013" not in digits and "2222" not in digits, text
+        assert "19491231" not in digits, text
+        assert "下午回电" in text  # the rest of the note stays
+
+
+def test_scrubbing_leaves_other_numbers_and_the_digits_around_a_number(
+    consultant,
+):
+    from customers.services.personal_data import _erasure
+
+    customer = CustomerFactory(name=NAME, mobile="+8613800138000")
+    erasure = _erasure(actor=consultant, at=None, customer=customer, absorbed=[])
+    label = erasure.label
+    assert erasure.scrub("139 0013 9000 或 138 0013 8000 2次") == (
+        f"139 0013 9000 或 {label} 2次"
+    )
+    assert erasure.scrub("金额 1,380,013 元") == "金额 1,380,013 元"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from crm_site.audit import audit_record
 from crm_site.models import AuditEntry
 from customers import services
 from customers.models import ContactPoint
+from customers.phones import format_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +95,33 @@ def test_other_further_contacts_are_shown_as_the_page_shows_them(
     )
     client.force_login(consultant)
     assert "qian@example.com" in history(client, pool_customer)
+
+
+def test_a_further_contacts_kind_is_named_in_the_readers_language(
+    client, consultant, own_customer
+):
+    """Added by a colleague working in Chinese, read in English: the kind is stored
+    as its code and named when shown; an entry written before as the Chinese label
+    is read in English too."""
+    with translation.override("zh-hans"):
+        services.contact_point_add(
+            actor=consultant,
+            customer=own_customer,
+            kind=ContactPoint.Kind.WECHAT,
+            value="zhang_san",
+        )
+    audit_record(
+        actor=consultant,
+        instance=own_customer,
+        action=AuditEntry.Action.UPDATE,
+        changes={"contact_points": {"old": "座机 +862161234567", "new": ""}},
+    )
+    client.force_login(consultant)
+    with translation.override("en"):
+        body = client.get(
+            reverse("customers:customer-history", args=[own_customer.pk]),
+            HTTP_ACCEPT_LANGUAGE="en",
+        ).content.decode()
+    assert "WeChat ID zhang_san" in body
+    assert f"Landline {format_phone('+862161234567')}" in body
+    assert "微信号" not in body and "座机" not in body

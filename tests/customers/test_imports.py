@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -15,6 +16,7 @@ from customers import services
 from customers.identity import id_number_hash
 from customers.models import Customer, ImportChange, ImportJob, Interaction, Tag
 from customers.services import imports
+from customers.services.imports import PREVIEW_ROWS
 from tests.factories import CustomerFactory
 
 # A valid resident ID (the check digit is right).
@@ -444,6 +446,61 @@ def test_revert_removes_created_customers_and_restores_updated_ones(
         imports.import_revert(job=job, actor=sales_manager)
 
 
+def test_revert_keeps_a_field_corrected_since_the_import(
+    sales_manager, consultant, own_customer
+):
+    """The import wrote the e-mail and the stage; the consultant then corrected the
+    e-mail. The revert puts the stage back but keeps the correction, and says so."""
+    text = HEADER + "张三,13800138000,zhang@example.com,,,owner,,\n"
+    job = run(checked(sales_manager, text))
+    services.customer_update(
+        actor=consultant, customer=own_customer, email="zhang.san@example.com"
+    )
+    result = imports.import_revert(job=job, actor=sales_manager)
+    own_customer.refresh_from_db()
+    assert own_customer.email == "zhang.san@example.com"
+    assert own_customer.stage == Customer.Stage.PROSPECT
+    assert (result.restored, result.corrections_kept) == (1, 1)
+    entry = AuditEntry.objects.filter(
+        object_id=own_customer.pk, actor=sales_manager
+    ).latest("pk")
+    assert "email" not in entry.changes
+    assert entry.changes["stage"] == {"old": "owner", "new": "prospect"}
+    job.refresh_from_db()
+    assert job.corrections_kept == 1
+    revert = AuditEntry.objects.get(content_type__model="importjob", object_id=job.pk)
+    assert revert.changes["corrections_kept"] == {"old": "", "new": "1"}
+
+
+def test_revert_leaves_a_customer_whose_every_imported_field_was_corrected(
+    sales_manager, consultant, own_customer
+):
+    job = run(checked(sales_manager, HEADER + "张三,13800138000,,,,owner,,\n"))
+    services.customer_update(
+        actor=consultant, customer=own_customer, stage=Customer.Stage.BUYER
+    )
+    result = imports.import_revert(job=job, actor=sales_manager)
+    own_customer.refresh_from_db()
+    assert own_customer.stage == Customer.Stage.BUYER
+    assert (result.restored, result.corrections_kept) == (0, 1)
+
+
+def test_revert_page_says_how_many_corrections_it_kept(
+    client, sales_manager, consultant, own_customer
+):
+    job = run(checked(sales_manager, HEADER + "张三,13800138000,,,,owner,,\n"))
+    services.customer_update(
+        actor=consultant, customer=own_customer, stage=Customer.Stage.BUYER
+    )
+    client.force_login(sales_manager)
+    response = client.post(
+        reverse("customers:import-revert", args=[job.pk]), follow=True
+    )
+    assert "1 value changed since the import was kept" in response.content.decode()
+    body = client.get(detail_url(job)).content.decode()
+    assert 'data-testid="import-corrections-kept"' in body
+
+
 def test_revert_keeps_a_created_customer_that_has_timeline_entries(sales_manager):
     job = run(
         checked(
@@ -467,6 +524,47 @@ def test_revert_refuses_an_import_that_has_not_run(sales_manager):
     job = checked(sales_manager, HEADER + "王五,13812345678,,,,,,\n")
     with pytest.raises(imports.ImportRefused):
         imports.import_revert(job=job, actor=sales_manager)
+
+
+def test_anonymising_takes_back_a_checked_import_whose_file_holds_the_person(
+    sales_manager, administrator, own_customer, django_capture_on_commit_callbacks
+):
+    """Checked, never started: the kept upload must not keep the person (their
+    number typed with spaces, past the rows the preview shows), nor bring them back
+    as a new customer if started later."""
+    rows = "".join(f"客户{n},1390000{n:04d},,,,,,\n" for n in range(PREVIEW_ROWS + 5))
+    job = checked(sales_manager, HEADER + rows + "张三,138 0013 8000,,,,owner,,\n")
+    other = checked(sales_manager, HEADER + "王五,13812345678,,,,,,\n")
+    path = Path(job.file.path)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.customer_anonymise(
+            actor=administrator,
+            customer=own_customer,
+            reference="T-1",
+            reason="本人要求",
+        )
+    job.refresh_from_db()
+    assert not path.exists()
+    assert (job.status, job.file.name, job.preview) == (ImportJob.Status.FAILED, "", [])
+    assert "personal information was erased" in job.error
+    with pytest.raises(imports.ImportRefused):
+        imports.import_start(job=job, actor=sales_manager)
+    # An import that does not hold them is left to run.
+    other.refresh_from_db()
+    assert other.status == ImportJob.Status.CHECKED and Path(other.file.path).exists()
+
+
+def test_an_import_taken_back_before_it_ran_offers_no_revert(
+    client, sales_manager, administrator, own_customer
+):
+    job = upload(sales_manager, HEADER + "张三,13800138000,,,,,,\n")
+    services.customer_anonymise(
+        actor=administrator, customer=own_customer, reference="T-1", reason="本人要求"
+    )
+    client.force_login(sales_manager)
+    body = client.get(detail_url(job)).content.decode()
+    assert 'data-testid="import-error"' in body
+    assert 'data-testid="import-revert"' not in body
 
 
 # Views --------------------------------------------------------------------------

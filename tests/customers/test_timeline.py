@@ -139,6 +139,82 @@ def test_household_link_joins_two_customers_and_their_households(
     assert Customer.objects.filter(household=own_customer.household).count() == 4
 
 
+def _households_of(*customers) -> list[tuple[int | None, str]]:
+    return [
+        (c.household_id, c.household_role)
+        for c in Customer.objects.filter(pk__in=[c.pk for c in customers]).order_by(
+            "pk"
+        )
+    ]
+
+
+@pytest.fixture
+def mixed_household(administrator, consultant, others_customer, pool_customer):
+    """A household an administrator linked: the other consultant's protected
+    customer, a customer of the public pool, and one of ours."""
+    ours = CustomerFactory(
+        name="孙丽", mobile="+8615000002222", assigned_consultant=consultant
+    )
+    services.household_link(
+        actor=administrator, customer=others_customer, other=ours, role="spouse"
+    )
+    services.household_link(
+        actor=administrator, customer=others_customer, other=pool_customer, role="child"
+    )
+    return ours
+
+
+def test_household_link_refuses_to_move_members_the_actor_may_not_edit(
+    consultant, own_customer, others_customer, pool_customer, mixed_household
+):
+    """Joining our customer's household with a co-buyer's would move the other
+    consultant's customer and a pool customer: refused, naming the one the
+    consultant may see and counting the other, and nothing changes."""
+    child = CustomerFactory(assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=own_customer, other=child, role="child"
+    )
+    members = (own_customer, child, others_customer, pool_customer, mixed_household)
+    before = _households_of(*members)
+    entries = AuditEntry.objects.count()
+    with pytest.raises(services.HouseholdRefused) as refused:
+        services.household_link(
+            actor=consultant,
+            customer=own_customer,
+            other=mixed_household,
+            role="spouse",
+        )
+    message = str(refused.value)
+    assert "钱七" in message and "1 customer you cannot see" in message
+    assert "赵六" not in message and "孙丽" not in message
+    assert _households_of(*members) == before
+    assert AuditEntry.objects.count() == entries
+
+
+def test_household_link_moves_a_whole_household_the_actor_may_edit(
+    administrator, own_customer, others_customer, mixed_household
+):
+    """Someone who may edit every member joins the households, audited per row."""
+    child = CustomerFactory(assigned_consultant=own_customer.assigned_consultant)
+    services.household_link(
+        actor=administrator, customer=own_customer, other=child, role="child"
+    )
+    services.household_link(
+        actor=administrator,
+        customer=own_customer,
+        other=mixed_household,
+        role="spouse",
+    )
+    own_customer.refresh_from_db()
+    assert Customer.objects.filter(household=own_customer.household).count() == 5
+    assert (
+        AuditEntry.objects.filter(
+            object_id=others_customer.pk, changes__has_key="household"
+        ).count()
+        == 2
+    )
+
+
 # Views -------------------------------------------------------------------------
 
 
@@ -333,6 +409,28 @@ def test_household_view_links_by_phone_within_scope_only(
     mine.refresh_from_db()
     own_customer.refresh_from_db()
     assert mine.household_id == own_customer.household_id is not None
+
+
+def test_household_view_refuses_to_move_a_colleagues_customer_and_says_who(
+    client, consultant, own_customer, others_customer, mixed_household
+):
+    """The co-buyer is ours, but their household holds customers we may not
+    change: the page says so next to nothing saved."""
+    child = CustomerFactory(assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=own_customer, other=child, role="child"
+    )
+    before = _households_of(own_customer, others_customer, mixed_household)
+    client.force_login(consultant)
+    response = client.post(
+        reverse("customers:household-link", args=[own_customer.pk]),
+        {"phone": "150 0000 2222", "role": "spouse"},
+        follow=True,
+    )
+    text = response.content.decode()
+    # The message, in the reader's language, names the pool customer it would move.
+    assert "钱七" in text and "赵六" not in text
+    assert _households_of(own_customer, others_customer, mixed_household) == before
 
 
 def test_each_entry_shows_its_author_or_the_system(

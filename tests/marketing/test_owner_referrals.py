@@ -59,7 +59,7 @@ def test_a_protected_existing_customer_keeps_their_record_and_consultant(
 
 @pytest.mark.parametrize("case", ["referred", "signed", "household", "self"])
 def test_a_friend_who_cannot_be_referred_is_kept_declined_without_an_error(
-    owner, consultant, sign, case
+    owner, consultant, sign, case, admin_user
 ):
     friend = CustomerFactory(mobile="+8613811112222", assigned_consultant=consultant)
     outcome = {
@@ -76,7 +76,8 @@ def test_a_friend_who_cannot_be_referred_is_kept_declined_without_an_error(
     elif case == "household":
         from customers.services import household_link
 
-        household_link(actor=consultant, customer=owner, other=friend, role="spouse")
+        # The owner is a colleague's customer: someone who may change both links them.
+        household_link(actor=admin_user, customer=owner, other=friend, role="spouse")
     mobile = owner.mobile if case == "self" else friend.mobile
     referrals_before = Referral.objects.count()
     recommendation = _recommend(owner, mobile=mobile)
