@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site import insight
 from crm_site.insight import Dimension, Kind, Measure
 from sales.models import DealFact, Opportunity, StageDuration
+from sales.querysets import team_deals
 
 # Stage order for "how far it got": lost is not a place on the way.
 _WAY = [s for s in Opportunity.Stage.values if s != Opportunity.Stage.LOST]
@@ -207,13 +208,17 @@ JOIN crm_site_user cu ON cu.id = o.consultant_id
 
 
 def deal_scope(user) -> Q:
-    """The deal facts a user may count: the same rule as Opportunity.visible_to."""
+    """The deal facts a user may count: the same rule as Opportunity.visible_to, on
+    the fact's own project and consultant's team (a consultant's move to another team
+    marks their deals' rows dirty, sales/migrations/0024 and 0026): a manager counts
+    the deals their list shows, a moved consultant's deals staying with the teams that
+    sell the project (sales.querysets.team_deals)."""
     if not user.is_authenticated or not user.has_perm("sales.view_sales_desk"):
         return Q(pk__in=[])
     if user.has_perm("customers.scope_all"):
         return Q()
     if user.has_perm("sales.view_sales_management") and user.team_id:
-        return Q(team_id=user.team_id)
+        return team_deals(user, project="project_id", team="team_id")
     return Q(consultant_id=user.pk)
 
 

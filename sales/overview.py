@@ -41,6 +41,7 @@ from sales.models import (
     Receipt,
     StageChange,
 )
+from sales.querysets import team_deals
 from sales.services.money import RECEIVING_STAGES
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
@@ -50,10 +51,12 @@ def deal_filter(scope_key: str, user: User, project_id: int | None, prefix: str)
     """The user's scope and the project as conditions on a deal reached through
     `prefix` ("opportunity__", "item__opportunity__"): joins from the few rows of the
     period to their deals, rather than an IN over every deal of the scope. The same
-    scope as Opportunity.objects.visible_to."""
+    scope as Opportunity.objects.visible_to (a team's: sales.querysets.team_deals)."""
     conditions = Q()
     if scope_key.startswith("team"):
-        conditions &= Q(**{f"{prefix}consultant__team_id": user.team_id})
+        conditions &= team_deals(
+            user, project=f"{prefix}project_id", team=f"{prefix}consultant__team_id"
+        )
     elif scope_key != "all":
         conditions &= Q(**{f"{prefix}consultant_id": user.pk})
     if project_id is not None:

@@ -12,22 +12,30 @@ if TYPE_CHECKING:
     from crm_site.models import User
 
 
-def team_deals(user: User) -> Q:
+def team_deals(
+    user: User, *, project: str = "project_id", team: str = "consultant__team_id"
+) -> Q:
     """A sales manager's deals: their team's consultants' at the projects the team
     sells (a project without teams is everyone's), and the deals at a project their
     team sells whose consultant's team does not sell it (moved to another team, or
     the project's teams changed): those are the project's managers' to decide, never
-    the managers' of a team that cannot open the project."""
+    the managers' of a team that cannot open the project.
+
+    The one rule for every list and figure of a manager's deals: `project` and `team`
+    name where the deal's project and its consultant's team are read, on a deal
+    (the defaults), through a relation to it (``"opportunity__project_id"``) or on a
+    fact row that stores them (``"project_id"``, ``"team_id"``)."""
     from sales.models import Project
     from sales.services.sessions import projects_visible_to
 
     sold_by = Project.teams.through.objects.filter(
-        project_id=OuterRef("project_id"), team_id=OuterRef("consultant__team_id")
+        project_id=OuterRef(project), team_id=OuterRef(team)
     )
     return Q(
-        consultant__team_id=user.team_id, project__in=projects_visible_to(user)
+        **{team: user.team_id, f"{project}__in": projects_visible_to(user).values("pk")}
     ) | (
-        Q(project__in=Project.objects.filter(teams__id=user.team_id)) & ~Exists(sold_by)
+        Q(**{f"{project}__in": Project.objects.filter(teams__id=user.team_id)})
+        & ~Exists(sold_by)
     )
 
 

@@ -39,6 +39,7 @@ from sales.models import (
     StageChange,
     Unit,
 )
+from sales.querysets import team_deals
 from sales.services.sessions import projects_visible_to
 
 
@@ -46,17 +47,40 @@ def registrations_reassignable_by(user: User) -> QuerySet[Registration]:
     """Registrations a manager may hand over: at a project their team sells, of a
     customer they see, and protected by their own team's consultant or by a channel
     partner's broker (taken over on the visit). Another team's protection is that
-    team's, even where both teams sell (撞单); who sees every customer decides all."""
+    team's, even where both teams sell (撞单); a protection held by a consultant whose
+    team does not sell the project (moved to another team) is the project's managers',
+    as its deals are (sales.querysets.team_deals); who sees every customer decides
+    all."""
     qs = Registration.objects.filter(
         project__in=projects_visible_to(user),
         customer__in=Customer.objects.visible_to(user),
     )
     if user.has_perm("customers.scope_all"):
         return qs
-    holders = Q(groups__name=Role.CHANNEL_PARTNER.value)
-    if user.team_id:
-        holders |= Q(team_id=user.team_id)
-    return qs.filter(consultant__in=User.objects.filter(holders))
+    partners = Q(
+        consultant__in=User.objects.filter(groups__name=Role.CHANNEL_PARTNER.value)
+    )
+    if not user.team_id:
+        return qs.filter(partners)
+    return qs.filter(team_deals(user) | partners)
+
+
+def reassign_targets(*, user: User, project: Project) -> QuerySet[User]:
+    """The consultants ``user`` may hand a protection at ``project`` to: active
+    consultants whose team sells it (any consultant's, a project without teams), of
+    the manager's own team; who decides all (an administrator, with or without a
+    team) chooses among every such team."""
+    sellers = Project.teams.through.objects.filter(project_id=project.pk)
+    consultants = User.objects.filter(
+        Exists(sellers.filter(team_id=OuterRef("team_id"))) | ~Exists(sellers),
+        is_active=True,
+        groups__name=Role.CONSULTANT.value,
+    )
+    if user.has_perm("customers.scope_all"):
+        return consultants
+    if not user.team_id:
+        return consultants.none()
+    return consultants.filter(team_id=user.team_id)
 
 
 def my_customers_by_stage(*, user: User) -> dict[str, int]:

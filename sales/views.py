@@ -52,7 +52,6 @@ from sales.models import (
     DealChange,
     DiscountRequest,
     Opportunity,
-    Project,
     StageChange,
     Unit,
     UnitHold,
@@ -396,9 +395,11 @@ def _reached_filter(request: HttpRequest) -> dict | None:
 
 @see_required("sales.view_sales_desk")
 def opportunity_board(request: HttpRequest) -> HttpResponse:
+    # Only a project the user's team sells: another team's is ignored as an unknown
+    # id would be (the page would name it and filter by it).
     project = None
     if project_id := parse_id(request.GET.get("project")):
-        project = Project.objects.filter(pk=project_id).first()
+        project = projects_visible_to(request.user).filter(pk=project_id).first()
     columns = selectors.deal_board(user=request.user, project=project)
     return render(
         request,
@@ -672,6 +673,8 @@ def opportunity_discount(request: HttpRequest, pk: int) -> HttpResponse:
 
 @see_required("sales.view_sales_management")
 def approval_list(request: HttpRequest) -> HttpResponse:
+    """Both queues the overview's "approvals waiting" counts, each paginated on its
+    own (changes by ?changes_page, discounts by ?page), so none is cut off."""
     project_id = parse_id(request.GET.get("project"))
     discounts, deal_changes = pending_approvals(
         user=request.user, project_id=project_id
@@ -684,7 +687,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "requested_by",
         )
         .prefetch_related(*selectors.deal_history_prefetches())
-        .order_by("requested_at")
+        .order_by("requested_at", "pk")
     )
     page = paginate(pending, page=request.GET.get("page"))
     for item in page.items:
@@ -692,7 +695,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         item.effect = discount_effect(item)
         item.history = selectors.deal_history(item.opportunity)
         item.asks = confirmations.for_decision(item, confirmations.discount_decision)
-    changes = list(
+    changes_page = paginate(
         deal_changes.select_related(
             "opportunity__customer",
             "opportunity__project",
@@ -705,9 +708,10 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         .prefetch_related(
             *selectors.deal_history_prefetches(), "opportunity__payment_items"
         )
-        .order_by("requested_at")[:100]
+        .order_by("requested_at", "pk"),
+        page=request.GET.get("changes_page"),
     )
-    for change in changes:
+    for change in changes_page.items:
         change.effect = change_effect(change)
         # What the buyer gets back or pays, under the project's rule.
         change.money = settlement(
@@ -715,14 +719,26 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         )
         change.history = selectors.deal_history(change.opportunity)
         change.asks = confirmations.for_decision(change, confirmations.change_decision)
+    # Each list's page links keep the filter and the other list's page.
+    project_query = {"project": project_id} if project_id else {}
+    if changes_page.number > 1:
+        discounts_query = {**project_query, "changes_page": changes_page.number}
+    else:
+        discounts_query = project_query
+    if page.number > 1:
+        changes_query = {**project_query, "page": page.number}
+    else:
+        changes_query = project_query
     return render(
         request,
         "sales/approval_list.html",
         {
             "page": page,
             "form": DiscountDecisionForm(),
-            "changes": changes,
-            "filter_query": f"project={project_id}" if project_id else "",
+            "changes": changes_page.items,
+            "changes_page": changes_page,
+            "filter_query": urlencode(discounts_query),
+            "changes_filter_query": urlencode(changes_query),
         },
     )
 
@@ -1159,11 +1175,17 @@ def pool_claim(request: HttpRequest, customer_pk: int) -> HttpResponse:
 def registration_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     registration = get_object_or_404(
         selectors.registrations_reassignable_by(request.user).select_related(
-            "customer"
+            "customer", "project"
         ),
         pk=pk,
     )
     form = ReassignForm(request.POST, user=request.user)
+    # Only a consultant who sells the project: an administrator without a team
+    # chooses among its teams' consultants, and nobody hands a protection (and the
+    # deals that follow it) to a team that cannot open the project.
+    form.fields["consultant"].queryset = selectors.reassign_targets(
+        user=request.user, project=registration.project
+    )
     if not form.is_valid():
         _form_errors_to_messages(request, form)
         return redirect(registration.customer)

@@ -73,6 +73,11 @@ class DealFact(models.Model):
             ),
             models.Index(fields=["created_month", "project_id"], name="dealfact_month"),
             models.Index(fields=["team_id", "created_month"], name="dealfact_team"),
+            # A manager's scope also counts the deals at their team's projects whose
+            # consultant's team does not sell them (sales.querysets.team_deals).
+            models.Index(
+                fields=["project_id", "team_id"], name="dealfact_project_team"
+            ),
             models.Index(
                 fields=["consultant_id", "created_month"], name="dealfact_consultant"
             ),
@@ -148,6 +153,10 @@ class StageDuration(models.Model):
                 fields=["entered_month", "project_id", "stage"], name="stagedur_month"
             ),
             models.Index(fields=["team_id", "entered_month"], name="stagedur_team"),
+            # The second branch of a manager's scope (sales.querysets.team_deals).
+            models.Index(
+                fields=["project_id", "team_id"], name="stagedur_project_team"
+            ),
             models.Index(
                 fields=["consultant_id", "entered_month"], name="stagedur_consultant"
             ),

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from sales import services
-from sales.models import ChangeRule, DealChange, DealRefund
+from sales.models import ChangeRule, DealChange, DealRefund, Opportunity
 from tests.factories import CustomerFactory, make_building
 from tests.helpers import assert_queries_do_not_grow
 from tests.sales.test_changes_after_contract import _pay, signed_deal
@@ -121,4 +121,99 @@ def test_the_approvals_page_queries_do_not_grow_with_changes(
     grow()
     assert_queries_do_not_grow(
         lambda: client.get(reverse("sales:approval-list")), grow, at_most=25
+    )
+
+
+def _more_pending_changes(deal, count: int) -> None:
+    """``count`` more pending cancellations, each on its own contracted deal of the
+    same buyer and project (rows only: what the approvals page lists)."""
+    deals = Opportunity.objects.bulk_create(
+        Opportunity(
+            customer_id=deal.customer_id,
+            project_id=deal.project_id,
+            consultant_id=deal.consultant_id,
+            stage=Opportunity.Stage.CONTRACTED,
+            agreed_price=deal.agreed_price,
+        )
+        for _ in range(count)
+    )
+    DealChange.objects.bulk_create(
+        DealChange(
+            opportunity=other,
+            kind=DealChange.Kind.CANCEL,
+            reason="x",
+            requested_by_id=deal.consultant_id,
+        )
+        for other in deals
+    )
+
+
+def test_the_approvals_page_lists_every_change_the_overview_counts(
+    client, deal, consultant, sales_manager
+):
+    from crm_site.overview import Scope, scope_key
+    from sales import overview as sales_overview
+
+    services.deal_change_request(
+        actor=consultant, opportunity=deal, kind="cancel", reason="不买了"
+    )
+    _more_pending_changes(deal, 120)
+    waiting = sales_overview.current(
+        Scope(user=sales_manager, project_id=None, key=scope_key(sales_manager))
+    )["sales.approvals"]
+    client.force_login(sales_manager)
+
+    listed = []
+    number = 1
+    while True:
+        response = client.get(reverse("sales:approval-list"), {"changes_page": number})
+        changes_page = response.context["changes_page"]
+        assert changes_page.total == waiting == 121
+        listed += [change.pk for change in response.context["changes"]]
+        if not changes_page.has_next:
+            break
+        assert f"changes_page={number + 1}" in response.content.decode()
+        number += 1
+
+    assert number == 5
+    assert sorted(listed) == sorted(
+        DealChange.objects.filter(status="pending").values_list("pk", flat=True)
+    )
+
+
+def test_the_approvals_pages_keep_the_other_lists_page_and_the_project(
+    client, deal, consultant, sales_manager
+):
+    services.deal_change_request(
+        actor=consultant, opportunity=deal, kind="cancel", reason="不买了"
+    )
+    _more_pending_changes(deal, 30)
+    client.force_login(sales_manager)
+
+    response = client.get(
+        reverse("sales:approval-list"),
+        {"project": deal.project_id, "changes_page": 2},
+    )
+
+    assert response.context["changes_page"].number == 2
+    assert len(response.context["changes"]) == 6
+    body = response.content.decode()
+    assert f"project={deal.project_id}&amp;changes_page=1" in body
+    assert response.context["filter_query"] == (
+        f"project={deal.project_id}&changes_page=2"
+    )
+
+
+def test_the_approvals_page_queries_do_not_grow_with_pages_of_changes(
+    client, deal, consultant, sales_manager
+):
+    services.deal_change_request(
+        actor=consultant, opportunity=deal, kind="cancel", reason="不买了"
+    )
+    _more_pending_changes(deal, 30)
+    client.force_login(sales_manager)
+    assert_queries_do_not_grow(
+        lambda: client.get(reverse("sales:approval-list")),
+        lambda: _more_pending_changes(deal, 60),
+        at_most=30,
     )

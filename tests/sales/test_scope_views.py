@@ -323,3 +323,107 @@ def test_releasing_the_unit_takes_a_reserved_deal_back_to_visited(
     unit.refresh_from_db()
     assert reserved_deal.stage == Opportunity.Stage.VISITED
     assert reserved_deal.unit is None and unit.status == Unit.Status.AVAILABLE
+
+
+@pytest.fixture
+def moved_protection(consultant, other_consultant, our_project, other_team):
+    """The consultant protects a customer at our project, then moves to the other
+    team (which does not sell it); a colleague's registration at another of our
+    projects lets our manager see the customer."""
+    from sales.models import Project
+
+    second = Project.objects.create(name="安居·翠湖苑")
+    second.teams.add(our_project.teams.get())
+    customer = CustomerFactory(assigned_consultant=None)
+    registration = register_at(customer, consultant, our_project)
+    register_at(customer, other_consultant, second)
+    consultant.team = other_team
+    consultant.save(update_fields=["team"])
+    return registration
+
+
+def test_the_projects_manager_reassigns_a_protection_held_by_a_consultant_who_moved(
+    client, sales_manager, other_consultant, moved_protection
+):
+    client.force_login(sales_manager)
+
+    response = _reassign(client, moved_protection, other_consultant, reason="调岗")
+
+    assert response.status_code == 302
+    assert (
+        Registration.objects.get(
+            project=moved_protection.project, status=Registration.Status.PROTECTED
+        ).consultant
+        == other_consultant
+    )
+
+
+def test_the_moved_consultants_new_manager_cannot_reassign_their_old_protection(
+    client, consultant, far_consultant, moved_protection, other_team
+):
+    from crm_site.roles import Role
+    from tests.factories import UserFactory
+
+    far_manager = UserFactory(
+        username="far_manager", team=other_team, role=Role.SALES_MANAGER
+    )
+    client.force_login(far_manager)
+
+    response = _reassign(client, moved_protection, far_consultant, reason="调岗")
+
+    assert response.status_code == 404
+    moved_protection.refresh_from_db()
+    assert moved_protection.status == Registration.Status.PROTECTED
+    assert moved_protection.consultant == consultant
+
+
+def test_a_manager_still_keeps_off_a_protection_whose_holders_team_sells_the_project(
+    sales_manager, consultant, moved_protection, other_team
+):
+    """Once the new team sells the project too, the protection is that team's (撞单)."""
+    from sales.selectors import registrations_reassignable_by
+
+    moved_protection.project.teams.add(other_team)
+
+    assert not registrations_reassignable_by(sales_manager).filter(
+        pk=moved_protection.pk
+    )
+
+
+def test_an_administrator_without_a_team_reassigns_to_a_consultant_of_the_projects_team(
+    client, administrator, consultant, other_consultant, our_project
+):
+    assert administrator.team_id is None
+    customer = CustomerFactory(assigned_consultant=consultant)
+    registration = register_at(customer, consultant, our_project)
+    client.force_login(administrator)
+
+    response = _reassign(client, registration, other_consultant)
+
+    assert response.status_code == 302
+    assert (
+        Registration.objects.get(
+            customer=customer, status=Registration.Status.PROTECTED
+        ).consultant
+        == other_consultant
+    )
+
+
+def test_an_administrator_cannot_hand_a_protection_to_a_team_that_does_not_sell_it(
+    client, administrator, consultant, far_consultant, our_project, other_team
+):
+    """Not even to their own team's consultant: the deals would follow the
+    protection to a consultant who cannot open the project."""
+    administrator.team = other_team
+    administrator.save(update_fields=["team"])
+    customer = CustomerFactory(assigned_consultant=consultant)
+    registration = register_at(customer, consultant, our_project)
+    client.force_login(administrator)
+
+    response = _reassign(client, registration, far_consultant)
+
+    assert response.status_code == 302
+    assert _messages(response)
+    registration.refresh_from_db()
+    assert registration.status == Registration.Status.PROTECTED
+    assert registration.consultant == consultant

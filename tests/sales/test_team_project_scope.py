@@ -220,6 +220,111 @@ def test_a_discount_at_a_project_is_decided_by_a_manager_of_a_team_that_sells_it
     assert client.get(moved_deal.get_absolute_url()).status_code == 200
 
 
+def _overview_counts(user) -> dict:
+    """The overview's reservations of today and what waits now, for this user."""
+    from crm_site.overview import Scope, scope_key
+    from sales import overview as sales_overview
+
+    today = timezone.localdate()
+    reserved = sales_overview.stage_changes_in(
+        user=user,
+        project_id=None,
+        first=today,
+        stop=today + timedelta(days=1),
+        stages=[Opportunity.Stage.RESERVED],
+    )
+    return {
+        "reserved": set(reserved.values_list("opportunity_id", flat=True)),
+        **sales_overview.current(
+            Scope(user=user, project_id=None, key=scope_key(user))
+        ),
+    }
+
+
+def test_a_moved_consultants_deal_stays_in_the_overview_of_the_projects_team(
+    consultant, sales_manager, far_manager, moved_deal
+):
+    services.discount_request(
+        actor=consultant, opportunity=moved_deal, percent=Decimal("30"), reason="老客户"
+    )
+
+    ours = _overview_counts(sales_manager)
+    theirs = _overview_counts(far_manager)
+
+    assert ours["reserved"] == {moved_deal.pk}
+    assert ours["sales.approvals"] == 1
+    assert theirs["reserved"] == set()
+    assert theirs["sales.approvals"] == 0
+    # The figures count what the lists show.
+    for manager, counts in ((sales_manager, ours), (far_manager, theirs)):
+        listed = set(
+            Opportunity.objects.visible_to(manager).values_list("pk", flat=True)
+        )
+        assert counts["reserved"] == listed
+
+
+def test_a_moved_consultants_deal_stays_in_the_insight_figures_of_the_projects_team(
+    sales_manager, far_manager, moved_deal
+):
+    from sales.insight import deal_scope
+    from sales.models import DealFact, StageDuration
+    from tests.insight_fixtures import facts_refreshed
+
+    facts_refreshed()
+    assert DealFact.objects.get(deal_id=moved_deal.pk).team_id == far_manager.team_id
+
+    for manager, expected in ((sales_manager, {moved_deal.pk}), (far_manager, set())):
+        listed = set(
+            Opportunity.objects.visible_to(manager).values_list("pk", flat=True)
+        )
+        counted = set(
+            DealFact.objects.filter(deal_scope(manager)).values_list(
+                "deal_id", flat=True
+            )
+        )
+        stayed = set(
+            StageDuration.objects.filter(deal_scope(manager)).values_list(
+                "deal_id", flat=True
+            )
+        )
+        assert counted == stayed == listed == expected
+
+
+def test_a_moved_consultants_deal_counts_for_a_new_team_that_sells_the_project_too(
+    consultant, sales_manager, far_manager, moved_deal, other_team
+):
+    """Both teams sell the project: the deal is the consultant's team's, as listed."""
+    from sales.insight import deal_scope
+    from sales.models import DealFact
+    from tests.insight_fixtures import facts_refreshed
+
+    moved_deal.project.teams.add(other_team)
+    facts_refreshed()
+
+    for manager, expected in ((sales_manager, set()), (far_manager, {moved_deal.pk})):
+        listed = set(
+            Opportunity.objects.visible_to(manager).values_list("pk", flat=True)
+        )
+        counted = set(
+            DealFact.objects.filter(deal_scope(manager)).values_list(
+                "deal_id", flat=True
+            )
+        )
+        assert counted == _overview_counts(manager)["reserved"] == listed == expected
+
+
+def test_the_dashboard_funnel_counts_a_moved_consultants_deal_for_the_projects_team(
+    sales_manager, far_manager, moved_deal
+):
+    from sales.dashboard import sales_dashboard
+
+    today = timezone.localdate()
+    for manager, expected in ((sales_manager, 1), (far_manager, 0)):
+        funnel = sales_dashboard(user=manager, start=today, end=today).funnel
+        reserved = next(s for s in funnel if s["step"] == Opportunity.Stage.RESERVED)
+        assert reserved["value"] == expected
+
+
 def test_a_manager_keeps_their_own_teams_deals_and_not_anothers_at_a_shared_project(
     consultant, far_consultant, sales_manager, far_manager, our_project, other_team
 ):
@@ -368,6 +473,46 @@ def test_a_sales_page_project_filter_offers_only_projects_the_team_sells(
     offered = _offered(client.get(reverse(url_name)), key)
     assert our_project in offered
     assert their_project not in offered
+
+
+def test_the_deal_board_ignores_a_project_the_team_does_not_sell(
+    client, sales_manager, consultant, our_project, their_project
+):
+    """Another team's project is treated as an unknown id: not named, not filtered."""
+    Opportunity.objects.create(
+        customer=CustomerFactory(assigned_consultant=consultant),
+        project=our_project,
+        consultant=consultant,
+    )
+    client.force_login(sales_manager)
+
+    response = client.get(
+        reverse("sales:opportunity-board"), {"project": their_project.pk}
+    )
+
+    assert response.status_code == 200
+    assert response.context["project"] is None
+    assert their_project.name not in response.content.decode()
+    assert response.context["total_count"] == 1
+
+
+def test_the_deal_board_filters_by_a_project_the_team_sells(
+    client, sales_manager, consultant, our_project, our_second_project
+):
+    for project in (our_project, our_second_project):
+        Opportunity.objects.create(
+            customer=CustomerFactory(assigned_consultant=consultant),
+            project=project,
+            consultant=consultant,
+        )
+    client.force_login(sales_manager)
+
+    response = client.get(
+        reverse("sales:opportunity-board"), {"project": our_project.pk}
+    )
+
+    assert response.context["project"] == our_project
+    assert response.context["total_count"] == 1
 
 
 def test_the_commission_filter_refuses_a_project_the_team_does_not_sell(
