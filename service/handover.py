@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -155,7 +155,7 @@ def slot_change(
     """Change a slot's capacity, or remove it (capacity 0). Never below the owners
     already booked into it: they keep their time."""
     slot = HandoverSlot.objects.select_for_update().get(pk=slot.pk)
-    booked = slot.appointments.count()
+    booked = live_in(slot).count()
     if capacity < booked:
         raise ValidationError(
             _("%(count)s owners are booked into this slot; it cannot hold fewer.")
@@ -169,10 +169,33 @@ def slot_change(
     return slot
 
 
+def live_in(slot: HandoverSlot):
+    """The appointments that take a place in the slot: a cancelled one (退房, 更名,
+    换房) takes none, even if it still names the slot."""
+    return slot.appointments.exclude(status=HandoverAppointment.Status.CANCELLED)
+
+
 def slots_with_load(batch: HandoverBatch) -> list[HandoverSlot]:
-    """The batch's slots, each with `booked` (appointments in it); one query."""
+    """The batch's slots, each with `booked` (the live appointments in it, cancelled
+    ones not counted); one query."""
     return list(
-        batch.slots.annotate(booked=Count("appointments")).order_by("day", "starts_at")
+        batch.slots.annotate(
+            booked=Count(
+                "appointments",
+                filter=~Q(appointments__status=HandoverAppointment.Status.CANCELLED),
+            )
+        ).order_by("day", "starts_at")
+    )
+
+
+def takes_invitations(batch: HandoverBatch) -> bool:
+    """A batch invites owners until it is closed or its last day has passed: its
+    booking links would be dead on arrival (booking_open). A unit sold, or a buyer
+    changed (更名), after that waits for the building's next batch, whose "Invite the
+    owners" picks it up."""
+    return (
+        batch.status != HandoverBatch.Status.CLOSED
+        and batch.ends_on >= timezone.localdate()
     )
 
 
@@ -181,9 +204,17 @@ def batch_invite(*, actor: User, batch: HandoverBatch) -> int:
     """Invite the owner of every sold unit not yet invited: an appointment and an
     invitation notice each (rows first), then one task per notice after commit.
     Running it again invites only units sold since. The building row is locked
-    first: two batches of one building invited at once invite each owner once."""
+    first: two batches of one building invited at once invite each owner once.
+    A closed or ended batch invites no one (takes_invitations)."""
     Building.objects.select_for_update().only("pk").get(pk=batch.building_id)
     batch = HandoverBatch.objects.select_for_update().get(pk=batch.pk)
+    if not takes_invitations(batch):
+        raise ValidationError(
+            _(
+                "This batch is closed or its last day has passed: invite the "
+                "owners to a later batch of the building."
+            )
+        )
     owners = unit_owners(batch.building)
     # A unit invited by an earlier batch of the building stays with that batch; a
     # cancelled appointment (退房, 更名) leaves the unit to its next buyer.
@@ -271,13 +302,21 @@ def appointments_transfer(
     *, actor: User | None, unit_id: int, old_customer_id: int, new_customer_id: int
 ) -> list[HandoverAppointment]:
     """The deal on the unit changed its buyer (更名): the former buyer's appointment
-    is cancelled (their link closes) and, while its batch is open, the new buyer is
-    invited in its place (an appointment and an invitation of their own). Running it
-    again does nothing."""
+    is cancelled (their link closes) and, while its batch still takes invitations
+    (not closed, last day not passed), the new buyer is invited in its place (an
+    appointment and an invitation of their own). After that the new buyer is left,
+    like a unit sold late, to the building's next batch. Running it again does
+    nothing. The building row is locked first, as batch_invite does, so a batch
+    invited meanwhile and this invitation cannot both invite the new buyer."""
+    list(
+        Building.objects.select_for_update(of=("self",))
+        .filter(units=unit_id)
+        .values_list("pk", flat=True)
+    )
     invited = []
     for appointment in _open_appointments(unit_id=unit_id, customer_id=old_customer_id):
         _cancel(actor, appointment)
-        if appointment.batch.status == HandoverBatch.Status.CLOSED:
+        if not takes_invitations(appointment.batch):
             continue  # a later batch of the building invites the new buyer
         new = HandoverAppointment.objects.create(
             batch=appointment.batch, unit_id=unit_id, customer_id=new_customer_id
@@ -322,7 +361,7 @@ def appointment_book(
         raise ValidationError(_("This handover appointment has been cancelled."))
     if appointment.slot_id == slot.pk:
         return appointment
-    taken = slot.appointments.exclude(pk=appointment.pk).count()
+    taken = live_in(slot).exclude(pk=appointment.pk).count()
     if taken >= slot.capacity:
         raise ValidationError(_("This slot is full; choose another."))
     before = snapshot(appointment, ["slot", "status"])
@@ -381,11 +420,9 @@ def appointment_from_token(token: str) -> HandoverAppointment:
 def booking_open(appointment: HandoverAppointment) -> bool:
     """The owner may book while the batch is open, the unit not handed over and
     still sold to them (a cancelled deal or a new buyer closes their link)."""
-    batch = appointment.batch
     return (
         appointment.status not in CLOSED_STATUSES
-        and batch.status != HandoverBatch.Status.CLOSED
-        and batch.ends_on >= timezone.localdate()
+        and takes_invitations(appointment.batch)
         and _still_sold(appointment)
     )
 

@@ -311,5 +311,7 @@ def letter_figures(
     )
 
 
-def letters_of_household(household_ids: frozenset[int]) -> QuerySet[OwnerLetter]:
-    return OwnerLetter.objects.filter(customer_id__in=household_ids)
+def letters_of_owner(owner_id: int) -> QuerySet[OwnerLetter]:
+    """The letters the owner wrote. A letter to the general manager is its writer's
+    own: another member of the household does not read it, nor its answer."""
+    return OwnerLetter.objects.filter(customer_id=owner_id)

@@ -6,6 +6,14 @@ Requests keep their kind, category, unit and dates (the unit's defect history an
 service statistics) without the owner's words; photos are deleted. The handover of a
 unit is a legal record and stays. Survey scores stay (anonymous statistics), the
 comments go. Messages not yet sent to the owner are not sent.
+
+Photos, decided: every photo of the owner's requests, of their work orders' sign-off
+and of their handover inspection is deleted, files and all. They are taken inside the
+owner's home, often with the owner or their papers in the frame, and nothing can make
+a photo anonymous. What a warranty or a chargeback needs stays without them: the work
+order (task, who did it, when it was signed off, its cost), the chargeback and the
+inspection's findings (room, item, defect), with the owner's name and number taken
+out of their texts.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from crm_site import events
 from crm_site.outbox import Status as Outbox
 from crm_site.personal_data import Erasure, Section, register, rows
 from service.models import (
+    Chargeback,
     HandoverAppointment,
     HandoverNotice,
     InspectionItem,
@@ -153,8 +162,47 @@ def _work_orders(customer: Any) -> list[dict]:
             "due_at",
             "signed_off_at",
             "signoff_note",
+            "signoff_photo",
+            "cancel_reason",
         ],
     )
+
+
+def _scrub_rows(queryset: QuerySet, fields: list[str], *, erasure: Erasure) -> int:
+    """Take the customer's identifying texts (name, mobile...) out of these fields of
+    these rows, the rest of the words kept; the rows changed."""
+    changed = []
+    for row in queryset.only("pk", *fields):
+        scrubbed = {name: erasure.scrub(getattr(row, name)) for name in fields}
+        if any(scrubbed[name] != getattr(row, name) for name in fields):
+            for name, value in scrubbed.items():
+                setattr(row, name, value)
+            changed.append(row)
+    queryset.model.objects.bulk_update(changed, fields)
+    return len(changed)
+
+
+def _anonymise_work_orders(customer: Any, *, erasure: Erasure) -> int:
+    """The sign-off photos are deleted (see the module's note); the work orders and
+    their chargebacks stay, the owner's name taken out of what staff wrote."""
+    work = WorkOrder.objects.filter(request__customer=customer)
+    photographed = list(work.exclude(signoff_photo=""))
+    for work_order in photographed:
+        erasure.delete_file_on_commit(work_order.signoff_photo)
+    changed = erasure.update(
+        work.filter(pk__in=[w.pk for w in photographed]), signoff_photo=""
+    )
+    changed += _scrub_rows(
+        work, ["task", "signoff_note", "cancel_reason"], erasure=erasure
+    )
+    changed += _scrub_rows(
+        Chargeback.objects.filter(
+            Q(request__customer=customer) | Q(work_order__request__customer=customer)
+        ),
+        ["reason"],
+        erasure=erasure,
+    )
+    return changed
 
 
 def _kept_work_orders(customer: Any) -> dict[str, int]:
@@ -201,15 +249,24 @@ def _inspection(customer: Any) -> list[dict]:
     )
 
 
+def _inspection_items(customer: Any) -> QuerySet:
+    return InspectionItem.objects.filter(inspection__appointment__customer=customer)
+
+
 def _anonymise_inspection(customer: Any, *, erasure: Erasure) -> int:
-    items = list(
-        InspectionItem.objects.filter(
-            inspection__appointment__customer=customer
-        ).exclude(photo="")
-    )
+    """The photos are deleted (see the module's note); the findings stay, the owner's
+    name taken out of their notes."""
+    items = list(_inspection_items(customer).exclude(photo=""))
     for item in items:
         erasure.delete_file_on_commit(item.photo)
-    return InspectionItem.objects.filter(pk__in=[i.pk for i in items]).update(photo="")
+    changed = erasure.update(
+        InspectionItem.objects.filter(pk__in=[i.pk for i in items]), photo=""
+    )
+    return changed + _scrub_rows(_inspection_items(customer), ["note"], erasure=erasure)
+
+
+def _kept_inspection(customer: Any) -> dict[str, int]:
+    return {"inspection": _inspection_items(customer).count()}
 
 
 def _notices(customer: Any) -> list[dict]:
@@ -426,11 +483,14 @@ def connect() -> None:
             order=23,
             count=_count(lambda c: WorkOrder.objects.filter(request__customer=c)),
             export=_work_orders,
+            anonymise=_anonymise_work_orders,
             retained=_kept_work_orders,
             reasons={
                 "work_orders": gettext_lazy(
                     "Work orders of the requests: the contractors' work, costs and "
-                    "charge-backs are accounting records."
+                    "charge-backs are accounting and warranty records. Their sign-off "
+                    "photos are deleted and the owner's name is taken out of their "
+                    "notes."
                 )
             },
         )
@@ -463,6 +523,14 @@ def connect() -> None:
             ),
             export=_inspection,
             anonymise=_anonymise_inspection,
+            retained=_kept_inspection,
+            reasons={
+                "inspection": gettext_lazy(
+                    "What the handover inspection found in the unit (room, item, "
+                    "defect): the unit's warranty record. The photos are deleted and "
+                    "the owner's name is taken out of the notes."
+                )
+            },
         )
     )
     register(

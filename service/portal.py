@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -84,12 +85,28 @@ def home_panel(household_ids: frozenset[int], unit_ids: list[int]) -> dict[int, 
     return panels
 
 
-def open_surveys(household_ids: Iterable[int]) -> list[SurveyInvitation]:
-    """Surveys sent to the household, not answered, whose link still works."""
+def open_surveys(
+    *, owner_id: int, household_ids: Iterable[int], deal_ids: Iterable[int]
+) -> list[SurveyInvitation]:
+    """The owner's surveys not answered, whose link still works. A survey is about
+    one request or one handover: the owner sees those sent to them, and those sent to
+    their household about a request they follow or the handover of one of their own
+    homes (``request.owner_deal_ids``), as the repairs section does; never a co-buyer's
+    survey about another home bought with someone else."""
+    from service.portal_requests import owners_requests
+
     since = timezone.now() - timedelta(days=settings.SURVEY_LINK_MAX_AGE_DAYS)
+    followed = owners_requests(
+        owner_id=owner_id, household_ids=frozenset(household_ids), deal_ids=deal_ids
+    ).values("pk")
     return list(
         SurveyInvitation.objects.filter(
-            customer_id__in=list(household_ids),
+            Q(customer_id=owner_id)
+            | Q(customer_id__in=list(household_ids))
+            & (
+                Q(request__in=followed)
+                | Q(appointment__unit_id__in=owner_unit_ids(deal_ids))
+            ),
             status="sent",
             answered_at__isnull=True,
             sent_at__gte=since,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -209,6 +209,12 @@ def work_order_schedule(
     return work_order
 
 
+def may_sign_off(actor: User, request: ServiceRequest) -> bool:
+    """Who confirms the work on site: the request's receiver, accountable for it
+    whoever did the work (首问负责制), or a service manager; not any agent."""
+    return actor.pk == request.receiver_id or actor.has_perm("service.manage_service")
+
+
 @transaction.atomic
 def work_order_sign_off(
     *,
@@ -218,10 +224,15 @@ def work_order_sign_off(
     photo: UploadedFile | None = None,
     cost: Decimal | None = None,
 ) -> WorkOrder:
-    """The owner or the receiver confirms the work on site (note and photo)."""
+    """The receiver confirms the work on site with the owner (note and photo); a
+    service manager may stand in. Anyone else is refused (PermissionDenied)."""
+    work_order = _locked(work_order)
+    if not may_sign_off(actor, work_order.request):
+        raise PermissionDenied(
+            _("The request's receiver or a service manager signs the work off.")
+        )
     if not note.strip():
         raise ValidationError({"note": _("Say what was found on site.")})
-    work_order = _locked(work_order)
     before = _watched(work_order)
     if not work_order.move_to(WorkOrder.Status.DONE):
         return work_order

@@ -156,7 +156,16 @@ class HandoverAppointment(models.Model):
                 fields=["batch", "unit"],
                 condition=~Q(status="cancelled"),
                 name="handover_appointment_unit",
-            )
+            ),
+            # One live appointment per unit across the building's batches: a unit
+            # invited by one batch stays with it (service.handover.batch_invite, under
+            # the building's row lock); this backs the lock up, as unit_reserve's
+            # index does.
+            models.UniqueConstraint(
+                fields=["unit"],
+                condition=~Q(status="cancelled"),
+                name="handover_appointment_live_unit",
+            ),
         ]
         indexes = [
             models.Index(fields=["batch", "status"], name="handover_appt_status_idx"),

@@ -106,6 +106,7 @@ def _render_batch(
             "filter_query": f"status={status}" if status else "",
             "slot_form": slot_form,
             "may_manage": request.user.has_perm(MANAGE),
+            "takes_invitations": services.takes_invitations(batch),
         },
     )
 
@@ -180,7 +181,11 @@ def handover_slot_change(request: HttpRequest, pk: int, slot_pk: int) -> HttpRes
 @require_POST
 def handover_invite(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch(pk)
-    count = services.batch_invite(actor=request.user, batch=batch)
+    try:
+        count = services.batch_invite(actor=request.user, batch=batch)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(batch)
     messages.success(
         request,
         _("%(count)s owners invited; their notices are being sent.") % {"count": count},

@@ -75,8 +75,13 @@ def handover_booking(request: HttpRequest, pk: int) -> HttpResponse:
 @owner_required
 @require_safe
 def surveys(request: HttpRequest) -> HttpResponse:
-    """The household's open surveys, each linking to its signed survey page."""
-    invitations = service_portal.open_surveys(request.household_ids)
+    """The owner's open surveys (about the requests they follow and their own
+    homes' handovers), each linking to its signed survey page."""
+    invitations = service_portal.open_surveys(
+        owner_id=request.owner.pk,
+        household_ids=request.household_ids,
+        deal_ids=request.owner_deal_ids,
+    )
     return render(
         request,
         "service/portal_surveys.html",

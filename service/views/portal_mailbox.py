@@ -1,6 +1,6 @@
-"""The GM mailbox in the owners' portal: write to the general manager, see the
-household's letters and their answers. Every query is within
-``request.household_ids`` (404 outside the household)."""
+"""The GM mailbox in the owners' portal: write to the general manager, see one's own
+letters and their answers. A letter is its writer's: every query is within
+``request.owner`` (404 for anyone else's, a household member's included)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ from service.portal_requests import owner_units
 @owner_required
 def letter_list(request: HttpRequest) -> HttpResponse:
     page = paginate(
-        mailbox.letters_of_household(request.household_ids).order_by(
-            "-written_at", "-pk"
-        ),
+        mailbox.letters_of_owner(request.owner.pk).order_by("-written_at", "-pk"),
         page=request.GET.get("page"),
         per_page=20,
     )
@@ -64,7 +62,7 @@ def letter_create(request: HttpRequest) -> HttpResponse:
 @owner_required
 def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
     letter = get_object_or_404(
-        mailbox.letters_of_household(request.household_ids).select_related(
+        mailbox.letters_of_owner(request.owner.pk).select_related(
             "customer", "unit__building"
         ),
         pk=pk,

@@ -26,7 +26,7 @@ from crm_site.prepared import prepared_statements
 from crm_site.validation import errors_text, parse_date, parse_id
 from customers.models import Customer
 from customers.selectors import customer_counts_by, customer_list
-from service import confirmations, portal_requests, services
+from service import confirmations, portal_requests, services, services_work
 from service.forms import (
     AssignForm,
     CallbackForm,
@@ -387,6 +387,7 @@ def render_detail(
             "cluster_days": settings.SERVICE_CLUSTER_DAYS,
             "may_call_back": user.pk == item.receiver_id
             or user.has_perm("service.manage_service"),
+            "may_sign_off": services_work.may_sign_off(user, item),
             "portal_rating": portal_requests.rating_of(item)
             if item.channel == ServiceRequest.Channel.PORTAL
             else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -70,14 +70,18 @@ def work_order_create(request: HttpRequest, pk: int) -> HttpResponse:
     return render_detail(request, item, work_order_form=form, status=400)
 
 
-def _work_order(pk: int) -> WorkOrder:
+def _work_order(request: HttpRequest, pk: int) -> WorkOrder:
+    """A work order of a request the user may see (404 outside them)."""
     return get_object_or_404(
-        WorkOrder.objects.select_related("request", "contractor"), pk=pk
+        WorkOrder.objects.filter(
+            request__in=ServiceRequest.objects.visible_to(request.user)
+        ).select_related("request", "contractor"),
+        pk=pk,
     )
 
 
 def _step(request: HttpRequest, pk: int, service, form_class) -> HttpResponse:
-    work_order = _work_order(pk)
+    work_order = _work_order(request, pk)
     return run_step(
         request,
         service=service,
@@ -96,7 +100,20 @@ def work_order_schedule(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def work_order_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
-    return _step(request, pk, services_work.work_order_sign_off, SignOffForm)
+    """Only the request's receiver or a service manager signs off (403 for any other
+    agent, before the form is read)."""
+    work_order = _work_order(request, pk)
+    if not services_work.may_sign_off(request.user, work_order.request):
+        raise PermissionDenied(
+            _("The request's receiver or a service manager signs the work off.")
+        )
+    return run_step(
+        request,
+        service=services_work.work_order_sign_off,
+        form_class=SignOffForm,
+        target={"work_order": work_order},
+        back=work_order.request,
+    )
 
 
 @action_required("service.use_service")
@@ -108,7 +125,7 @@ def work_order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @see_required("service.view_service_desk")
 def work_order_photo(request: HttpRequest, pk: int) -> FileResponse:
     """The sign-off photo, only to service staff (media is not served publicly)."""
-    return photo_response(_work_order(pk).signoff_photo)
+    return photo_response(_work_order(request, pk).signoff_photo)
 
 
 WORK_VIEWS = {

@@ -183,6 +183,27 @@ def test_a_slot_shrinks_or_goes_only_down_to_its_bookings(
     assert not type(slot).objects.filter(pk=slot.pk).exists()
 
 
+def test_a_cancelled_appointment_takes_no_place_in_its_slot(
+    client, invited, batch, slot, service_agent, service_manager
+):
+    for appointment in invited[:2]:
+        handover.appointment_book(
+            actor=service_agent, appointment=appointment, slot=slot
+        )
+    # Cancelled (退房) while still naming the slot it had.
+    HandoverAppointment.objects.filter(pk=invited[1].pk).update(
+        status=HandoverAppointment.Status.CANCELLED
+    )
+    client.force_login(service_manager)
+    (shown,) = client.get(batch.get_absolute_url()).context["slots"]
+    assert shown.booked == 1
+    assert handover.slot_change(actor=service_manager, slot=slot, capacity=1)
+    handover.slot_change(actor=service_manager, slot=slot, capacity=2)
+    handover.appointment_book(actor=service_agent, appointment=invited[2], slot=slot)
+    invited[2].refresh_from_db()
+    assert invited[2].slot == slot
+
+
 def test_booking_respects_the_slot_capacity_and_confirms(invited, slot, service_agent):
     for appointment in invited[:2]:
         handover.appointment_book(

@@ -3,10 +3,12 @@ unit's signed deal, the former buyer's link closes, and the next buyer is invite
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from crm_site import messaging, portal
 from crm_site.audit import audit_entries_for
@@ -14,7 +16,7 @@ from customers.models import Customer
 from sales import services as sales_services
 from sales.models import Opportunity, Unit
 from service import handover
-from service.models import HandoverAppointment, HandoverNotice
+from service.models import HandoverAppointment, HandoverBatch, HandoverNotice
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -227,3 +229,54 @@ def test_a_cancelled_appointment_s_page_says_so_and_offers_no_step(
     start = reverse("service:inspection-start", args=[appointment.pk])
     assert f'action="{start}"' not in page
     assert "btn btn-primary mt-3" not in page  # no "Save the inspection"
+
+
+def _ended(batch) -> None:
+    """The batch's last day has passed; nobody closed it."""
+    today = timezone.localdate()
+    HandoverBatch.objects.filter(pk=batch.pk).update(
+        starts_on=today - timedelta(days=20), ends_on=today - timedelta(days=1)
+    )
+
+
+def test_a_buyer_change_after_the_batch_s_last_day_invites_no_one_to_it(
+    invited, batch, building, consultant, sales_manager, service_manager
+):
+    appointment = invited[0]
+    _ended(batch)
+    new_buyer = CustomerFactory(stage="buyer")
+
+    _change_buyer(appointment.unit, new_buyer, consultant, sales_manager)
+
+    appointment.refresh_from_db()
+    assert appointment.status == HandoverAppointment.Status.CANCELLED
+    assert not HandoverAppointment.objects.filter(customer=new_buyer).exists()
+    assert not HandoverNotice.objects.filter(appointment__customer=new_buyer).exists()
+    # Like a unit sold late, the new buyer waits for the building's next batch.
+    today = timezone.localdate()
+    later = handover.batch_create(
+        actor=service_manager,
+        building=building,
+        name="第二批",
+        starts_on=today,
+        ends_on=today + timedelta(days=10),
+    )
+    assert handover.batch_invite(actor=service_manager, batch=later) == 1
+    fresh = HandoverAppointment.objects.get(customer=new_buyer)
+    assert fresh.batch == later and fresh.unit == appointment.unit
+    assert fresh.notices.get().kind == HandoverNotice.Kind.INVITATION
+
+
+def test_an_ended_batch_invites_no_one_and_says_so(
+    client, batch, sold, service_manager
+):
+    _ended(batch)
+    with pytest.raises(ValidationError):
+        handover.batch_invite(actor=service_manager, batch=batch)
+    client.force_login(service_manager)
+    page = client.get(batch.get_absolute_url()).content.decode()
+    assert 'data-testid="invite-owners"' not in page
+    response = client.post(reverse("service:handover-invite", args=[batch.pk]))
+    assert response.status_code == 302
+    assert not HandoverAppointment.objects.exists()
+    assert not HandoverNotice.objects.exists()

@@ -9,7 +9,7 @@ from datetime import time, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -197,3 +197,29 @@ def test_batch_invite_of_two_batches_at_once_invites_each_owner_once(
     for deal in sold:
         assert HandoverAppointment.objects.filter(unit=deal.unit).count() == 1
         assert HandoverNotice.objects.filter(appointment__unit=deal.unit).count() == 1
+
+
+def test_a_unit_has_one_live_appointment_across_the_buildings_batches(
+    invited, building, service_manager
+):
+    """The index behind the building lock: a second batch cannot hold the same unit
+    while its first appointment is live; once that one is cancelled, it can."""
+    today = timezone.localdate()
+    second = handover.batch_create(
+        actor=service_manager,
+        building=building,
+        name="第二批",
+        starts_on=today,
+        ends_on=today + timedelta(days=10),
+    )
+    first = invited[0]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        HandoverAppointment.objects.create(
+            batch=second, unit=first.unit, customer=first.customer
+        )
+    HandoverAppointment.objects.filter(pk=first.pk).update(
+        status=HandoverAppointment.Status.CANCELLED
+    )
+    HandoverAppointment.objects.create(
+        batch=second, unit=first.unit, customer=first.customer
+    )

@@ -5,7 +5,10 @@ entries are about the owner: in their export, scrubbed when they are anonymised.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from crm_site import outbox
@@ -14,10 +17,14 @@ from crm_site.models import AuditEntry
 from customers import services
 from service.handover import NOTICES as HANDOVER_NOTICES
 from service.models import (
+    Chargeback,
+    Contractor,
     HandoverNotice,
+    InspectionItem,
     PortalNotice,
     SurveyInvitation,
     SurveyReminder,
+    WorkOrder,
 )
 from service.portal_requests import NOTICES as PORTAL_NOTICES
 from service.surveys import INVITATIONS, REMINDERS
@@ -71,3 +78,67 @@ def test_decisions_on_the_persons_parked_messages_are_in_their_audit_export(
     }
     for kind, row in messages:
         assert (kind.model._meta.model_name, row.pk) in audited
+
+
+def test_anonymising_deletes_work_order_and_inspection_photos_and_names(
+    administrator, service_agent, world, django_capture_on_commit_callbacks
+):
+    """Photos taken in the owner's home go, files and all; the work, its chargeback
+    and the inspection's findings stay for the warranty, without the owner's name."""
+    customer, request = world["customer"], world["request"]
+    contractor = Contractor.objects.create(name="安居防水", trade="防水")
+    work = WorkOrder.objects.create(
+        request=request,
+        task=f"{NAME}家重做防水",
+        assignee_kind="contractor",
+        contractor=contractor,
+        status="done",
+        due_at=timezone.now(),
+        signed_off_at=timezone.now(),
+        signoff_note=f"闭水试验通过，{NAME}签字确认",
+        signoff_photo=SimpleUploadedFile(
+            "done.jpg", b"jpeg", content_type="image/jpeg"
+        ),
+        cost=Decimal("800.00"),
+        created_by=service_agent,
+    )
+    chargeback = Chargeback.objects.create(
+        contractor=contractor,
+        work_order=work,
+        request=request,
+        amount=Decimal("200.00"),
+        reason=f"{NAME}家再次渗水",
+        created_by=service_agent,
+    )
+    InspectionItem.objects.filter(pk=world["inspection_item"].pk).update(
+        note=f"水槽渗水（{NAME}指出）"
+    )
+    work_photo = work.signoff_photo.path
+    inspection_photo = world["inspection_item"].photo.path
+    with django_capture_on_commit_callbacks(execute=True):
+        services.customer_anonymise(
+            actor=administrator, customer=customer, reference="RE-2", reason="本人要求"
+        )
+    work.refresh_from_db()
+    assert not work.signoff_photo
+    assert not work.signoff_photo.storage.exists(work_photo)
+    assert NAME not in work.task and "重做防水" in work.task
+    assert NAME not in work.signoff_note and "闭水试验通过" in work.signoff_note
+    assert work.cost == Decimal("800.00") and work.contractor == contractor
+    chargeback.refresh_from_db()
+    assert NAME not in chargeback.reason and chargeback.amount == Decimal("200.00")
+    item = InspectionItem.objects.get(pk=world["inspection_item"].pk)
+    assert not item.photo and not item.photo.storage.exists(inspection_photo)
+    assert NAME not in item.note and "水槽渗水" in item.note
+    # The photo's removal is audited, without the old value.
+    assert AuditEntry.objects.filter(
+        content_type__model="workorder",
+        object_id=work.pk,
+        action=AuditEntry.Action.ANONYMISE,
+    ).exists()
+    kept = {
+        entry["reason"]
+        for entry in crm_personal_data.retained(customer)
+        if entry["section"] in {"service.work_orders", "service.inspections"}
+    }
+    assert kept == {"work_orders", "inspection"}

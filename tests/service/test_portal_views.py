@@ -1,17 +1,31 @@
+# ruff: noqa: F811  (the other_home fixture is imported, then used as an argument)
 """Repairs and the GM mailbox in the owners' portal (issue 14, items 4 and 7): the
-owner's pages, each within their household (two owners, every URL)."""
+owner's pages, each within their household (two owners, every URL); letters are their
+writer's own, surveys follow the requests and homes the owner follows."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from service import mailbox, portal_requests, services
-from service.models import OwnerLetter, ServiceRequest, SurveyResponse
+from service.models import (
+    OwnerLetter,
+    ServiceRequest,
+    SurveyInvitation,
+    SurveyResponse,
+    SurveyTemplate,
+)
 from tests.helpers import assert_queries_do_not_grow
 from tests.portal_fixtures import owner_client_for
+from tests.security.test_portal_household_reach import (  # noqa: F401
+    _request,
+    other_home,
+)
 from tests.security.world import PNG
+from tests.service.test_portal_handover import _handover
 
 
 def png(name: str = "leak.png") -> SimpleUploadedFile:
@@ -272,3 +286,92 @@ def test_the_request_page_runs_a_fixed_number_of_queries(
         services.photos_add(actor=service_agent, request=resolved, files=[png()])
 
     assert_queries_do_not_grow(lambda: owner_client.get(url), grow, at_most=16)
+
+
+# A household member's other home: B co-owns the first home with A, and bought
+# another with C (tests.security.test_portal_household_reach.other_home).
+
+
+def test_a_letter_is_read_only_by_the_owner_who_wrote_it(
+    owner_client, owner_household, other_home
+):
+    mine = mailbox.letter_write(
+        owner=owner_household.buyer,
+        household_ids=household_of(owner_household),
+        subject="绿化",
+        body="东侧绿化何时完成？",
+    )
+    co_buyers = mailbox.letter_write(
+        owner=other_home.buyer,
+        household_ids=frozenset({other_home.buyer.pk, other_home.partner.pk}),
+        subject="新居门禁",
+        body="新居门禁卡失灵。",
+        unit=other_home.unit,
+    )
+    listed = owner_client.get(reverse("service_portal:letter-list"))
+    assert [letter.pk for letter in listed.context["page"].items] == [mine.pk]
+    assert co_buyers.subject not in listed.content.decode()
+    detail = reverse("service_portal:letter-detail", args=[co_buyers.pk])
+    assert owner_client.get(detail).status_code == 404
+    # Nor does the co-buyer, who shares the first home, read the owner's letter.
+    client = owner_client_for(other_home.buyer)
+    listed = client.get(reverse("service_portal:letter-list"))
+    assert [letter.pk for letter in listed.context["page"].items] == [co_buyers.pk]
+    mine_url = reverse("service_portal:letter-detail", args=[mine.pk])
+    assert client.get(mine_url).status_code == 404
+
+
+def _sent(template, customer, **subject) -> SurveyInvitation:
+    now = timezone.now()
+    return SurveyInvitation.objects.create(
+        template=template,
+        customer=customer,
+        due_at=now,
+        status="sent",
+        sent_at=now,
+        **subject,
+    )
+
+
+def test_an_owner_sees_the_surveys_of_their_requests_and_homes_only(
+    owner_client, owner_household, other_home, service_manager, consultant
+):
+    closed = SurveyTemplate.objects.create(name="回访", occasion="request_closed")
+    handed = SurveyTemplate.objects.create(name="交房", occasion="handover")
+    shared = _sent(
+        closed,
+        owner_household.co_buyer,
+        request=_request(owner_household.co_buyer, owner_household.unit, "阳台漏水"),
+    )
+    own = _sent(
+        closed,
+        owner_household.buyer,
+        request=_request(owner_household.buyer, None, "物业响应慢"),
+    )
+    elsewhere = _sent(
+        closed,
+        other_home.buyer,
+        request=_request(other_home.buyer, other_home.unit, "新居门锁坏了"),
+    )
+    appointment, _slots = _handover(other_home, service_manager, consultant)
+    other_handover = _sent(handed, other_home.buyer, appointment=appointment)
+
+    listed = owner_client.get(reverse("service_portal:surveys"))
+    assert {s["invitation"].pk for s in listed.context["surveys"]} == {
+        shared.pk,
+        own.pk,
+    }
+    # The co-buyer answers for both their homes; the partner for the second only.
+    client = owner_client_for(other_home.buyer)
+    listed = client.get(reverse("service_portal:surveys"))
+    assert {s["invitation"].pk for s in listed.context["surveys"]} == {
+        shared.pk,
+        elsewhere.pk,
+        other_handover.pk,
+    }
+    client = owner_client_for(other_home.partner)
+    listed = client.get(reverse("service_portal:surveys"))
+    assert {s["invitation"].pk for s in listed.context["surveys"]} == {
+        elsewhere.pk,
+        other_handover.pk,
+    }

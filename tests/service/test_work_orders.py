@@ -5,12 +5,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from crm_site.models import AuditEntry
+from crm_site.roles import Role
 from customers.models import Interaction
 from service import services, services_work
 from service.models import (
@@ -21,6 +22,7 @@ from service.models import (
     WorkOrder,
 )
 from service.selectors import contractor_scorecards
+from tests.factories import UserFactory
 from tests.helpers import assert_queries_do_not_grow
 
 PNG = (
@@ -547,3 +549,88 @@ def test_the_ranking_is_cached_until_a_contractor_changes(
         {"name": "安居防水", "trade": "防水", "warranty_months": "36", "active": "on"},
     )
     assert len(client.get(url).context["page"].items) == 2
+
+
+# Who signs the work off ----------------------------------------------------------------
+
+
+@pytest.fixture
+def other_agent(db):
+    """An agent of the same desk who is not the request's receiver."""
+    return UserFactory(username="service_agent2", role=Role.SERVICE_AGENT)
+
+
+@pytest.fixture
+def scheduled(leak, contractor, service_agent) -> WorkOrder:
+    return _to_contractor(
+        service_agent, leak, contractor, appointment_at=timezone.now()
+    )
+
+
+def test_an_agent_who_is_not_the_receiver_may_not_sign_the_work_off(
+    scheduled, other_agent
+):
+    with pytest.raises(PermissionDenied):
+        services_work.work_order_sign_off(
+            actor=other_agent, work_order=scheduled, note="我来签"
+        )
+    scheduled.refresh_from_db()
+    assert scheduled.status == "scheduled" and scheduled.signed_off_by is None
+    assert not ServiceStep.objects.filter(
+        event="service.work_order_signed_off"
+    ).exists()
+
+
+@pytest.mark.parametrize("persona", ["service_agent", "service_manager"], indirect=True)
+def test_the_receiver_or_a_service_manager_signs_the_work_off_on_the_page(
+    client, scheduled, persona
+):
+    client.force_login(persona)
+    page = client.get(scheduled.request.get_absolute_url()).content.decode()
+    assert 'data-testid="signoff-form"' in page
+    response = client.post(
+        reverse("service:work-order-sign-off", args=[scheduled.pk]), {"note": "验收"}
+    )
+    assert response.status_code == 302
+    scheduled.refresh_from_db()
+    assert scheduled.status == "done" and scheduled.signed_off_by == persona
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [
+        ("other_agent", 403),  # in scope, not accountable
+        ("executive", 403),  # reads the desk, changes nothing
+        ("consultant", 403),
+        ("marketer", 403),
+        ("outsider", 403),
+    ],
+    indirect=["persona"],
+)
+def test_sign_off_page_refuses_everyone_else_and_changes_nothing(
+    client, scheduled, persona, status
+):
+    client.force_login(persona)
+    response = client.post(
+        reverse("service:work-order-sign-off", args=[scheduled.pk]), {"note": "验收"}
+    )
+    assert response.status_code == status
+    scheduled.refresh_from_db()
+    assert scheduled.status == "scheduled" and not scheduled.signoff_note
+
+
+def test_the_request_page_offers_the_sign_off_only_to_whom_may_do_it(
+    client, scheduled, other_agent
+):
+    client.force_login(other_agent)
+    page = client.get(scheduled.request.get_absolute_url()).content.decode()
+    assert 'data-testid="signoff-form"' not in page
+    assert 'data-testid="signoff-by-receiver"' in page
+
+
+def test_an_unknown_work_order_is_404_for_the_desk(client, service_manager):
+    client.force_login(service_manager)
+    response = client.post(
+        reverse("service:work-order-sign-off", args=[999999]), {"note": "验收"}
+    )
+    assert response.status_code == 404
