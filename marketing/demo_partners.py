@@ -42,7 +42,11 @@ from sales.services.ownership import registration_reassign
 
 PARTNER_NAME = "链家·滨江店"
 BROKER = ("broker", "孙", "立")
+BROKER_EMAIL = "broker@partner.example.com"
 DEMO_LOGINS = [(BROKER[0], Role.CHANNEL_PARTNER)]
+# The login this module creates, told from a real user of that name by its e-mail
+# (crm_site's demo_data command: its guard and its list of demo logins).
+DEMO_ACCOUNTS = {BROKER[0]: BROKER_EMAIL}
 
 
 @unaudited("demo data sets up and back-dates its own history")
@@ -72,7 +76,7 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
         },
     )
     broker = _broker(partner, DEMO_PASSWORD)
-    if PartnerRegistration.objects.filter(partner=partner).exists():
+    if broker is None or PartnerRegistration.objects.filter(partner=partner).exists():
         return
     ReferralRule.objects.get_or_create(
         project=project, defaults={"reward": Decimal("8000.00")}
@@ -81,20 +85,25 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
     _referrals(rng, users, project)
 
 
-def _broker(partner: ChannelPartner, password: str) -> User:
+def _broker(partner: ChannelPartner, password: str) -> User | None:
+    """The demo broker login of the partner: created with the channel-partner role
+    and the demo password. One that exists is used as it is (no role, no password
+    given); a user of that name that is not the demo broker is not made the
+    partner's broker: None, and the partner gets no demo registrations."""
     username, family, given = BROKER
-    user, created = User.objects.get_or_create(
-        username=username,
-        defaults={
-            "last_name": family,
-            "first_name": given,
-            "email": f"{username}@partner.example.com",
-        },
-    )
-    if created:
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User.objects.create(
+            username=username,
+            last_name=family,
+            first_name=given,
+            email=BROKER_EMAIL,
+        )
         user.set_password(password)
         user.save(update_fields=["password"])
-    user.groups.add(Group.objects.get_or_create(name=Role.CHANNEL_PARTNER.value)[0])
+        user.groups.add(Group.objects.get_or_create(name=Role.CHANNEL_PARTNER.value)[0])
+    elif user.email != BROKER_EMAIL:
+        return None
     Broker.objects.get_or_create(user=user, defaults={"partner": partner})
     return user
 

@@ -261,6 +261,26 @@ class CampaignReturn:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+def counted_once() -> Q:
+    """Members and responses that count: a person counts once. A merge folds the
+    absorbed customer's responses into the survivor's membership of a campaign both
+    were members of, and what the absorbed record left behind is not counted
+    (merged-away customers are few: a hashed NOT IN)."""
+    return ~Q(
+        customer_id__in=Customer.objects.filter(merged_into__isnull=False).values("pk")
+    )
+
+
+def checked_in_count(*, campaign: Campaign) -> int:
+    """The guests checked in at the door, each person once (as the figures count
+    visits): one query."""
+    return (
+        Response.objects.filter(campaign=campaign, kind=Response.Kind.CHECKIN)
+        .filter(counted_once())
+        .count()
+    )
+
+
 def _grouped_figures(
     result: dict, *, key: str, campaigns: Q
 ) -> dict[Any, CampaignReturn]:
@@ -279,13 +299,7 @@ def _grouped_figures(
     def figures(row) -> CampaignReturn:
         return result.setdefault(row[key], CampaignReturn())
 
-    # A person counts once: a merge folds the absorbed customer's responses into the
-    # survivor's membership of a campaign both were members of, and the absorbed's
-    # membership left behind is not counted (merged-away customers are few: a hashed
-    # NOT IN).
-    once = ~Q(
-        customer_id__in=Customer.objects.filter(merged_into__isnull=False).values("pk")
-    )
+    once = counted_once()
     for row in rows(CampaignMember, n=Count("id")).filter(once):
         figures(row).members = row["n"]
     for row in rows(

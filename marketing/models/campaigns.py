@@ -206,10 +206,18 @@ class Campaign(models.Model):
     def get_current_status_display(self) -> str:
         return str(self.Status(self.current_status).label)
 
+    @property
+    def start_too_late(self) -> bool:
+        """Planned, but its end date (inclusive, in Asia/Shanghai) has passed: it
+        would run for no day at all, so it starts only once its dates are changed."""
+        return self.status == self.Status.PLANNED and self.ends_on < campaign_today()
+
     def can_move_to(self, status: str) -> bool:
         if self.past_end:
             # It has ended: the only move left is recording that it finished.
             return status == self.Status.FINISHED
+        if status == self.Status.RUNNING and self.start_too_late:
+            return False
         return status in self.TRANSITIONS.get(self.status, set())
 
     def move_to(self, status: str) -> bool:
@@ -217,6 +225,14 @@ class Campaign(models.Model):
         holds the row lock and records the audit entry."""
         if status == self.status:
             return False
+        if status == self.Status.RUNNING and self.start_too_late:
+            raise ValidationError(
+                _(
+                    "The campaign's end date %(day)s has passed: change its dates "
+                    "before starting it."
+                )
+                % {"day": self.ends_on.isoformat()}
+            )
         if not self.can_move_to(status):
             raise ValidationError(
                 _("A campaign cannot move from %(old)s to %(new)s.")

@@ -15,6 +15,7 @@ from customers.models import Channel, Customer, Interaction
 from customers.services import interaction_log
 from marketing import events as marketing_events
 from marketing.models import Campaign, CampaignMember, Response
+from marketing.models.campaigns import campaign_today
 from sales.models import Project, Registration
 from sales.services import opportunity_open
 from sales.services.ownership import (
@@ -135,17 +136,36 @@ def response_record(
     return response, True
 
 
-def refuse_unless_running(campaign: Campaign, *, kind: str) -> None:
-    """ResponseRefused unless the campaign takes sign-ups and check-ins now: running
-    and not past its end date (the last day included, in Asia/Shanghai)."""
-    if campaign.past_end:
+def closed_reason(campaign: Campaign, *, kind: str) -> str:
+    """Why the campaign takes no sign-ups (or check-ins) now, or "" while it does:
+    running and not past its end date (the last day included, in Asia/Shanghai).
+    The pages say it before the guest presses a button; refuse_unless_running says
+    it on the press. Ended by its date, before or after the hourly task recorded it,
+    it names the date."""
+    ended_by_date = (
+        campaign.status
+        in (
+            Campaign.Status.RUNNING,
+            Campaign.Status.FINISHED,
+        )
+        and campaign.ends_on < campaign_today()
+    )
+    if ended_by_date:
         if kind == Response.Kind.CHECKIN:
             message = _("The campaign ended on %(day)s: check-in is closed.")
         else:
             message = _("The campaign ended on %(day)s: sign-ups are closed.")
-        raise ResponseRefused(message % {"day": campaign.ends_on.isoformat()})
+        return message % {"day": campaign.ends_on.isoformat()}
     if campaign.status != Campaign.Status.RUNNING:
-        raise ResponseRefused(_("The campaign is not running."))
+        return _("The campaign is not running.")
+    return ""
+
+
+def refuse_unless_running(campaign: Campaign, *, kind: str) -> None:
+    """ResponseRefused unless the campaign takes sign-ups and check-ins now."""
+    reason = closed_reason(campaign, kind=kind)
+    if reason:
+        raise ResponseRefused(reason)
 
 
 def _lead_locks(*, campaign: Campaign, customer_id: int) -> None:

@@ -17,6 +17,7 @@ from marketing.services.invitations import (
     UNSUBSCRIBE_SALT,
     invitation_from_token,
 )
+from marketing.services.responses import closed_reason
 
 
 def _invalid(request: HttpRequest) -> HttpResponse:
@@ -58,7 +59,10 @@ def signup(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid(request)
     error = ""
     done = False
-    if request.method == "POST":
+    # Said on the page itself once the campaign has ended (its end date) or is not
+    # running: no button that only leads to a refusal.
+    closed = closed_reason(invitation.campaign, kind=Response.Kind.SIGNUP)
+    if request.method == "POST" and not closed:
         try:
             services.response_record(
                 actor=None, member=invitation.member, kind=Response.Kind.SIGNUP
@@ -73,8 +77,10 @@ def signup(request: HttpRequest, token: str) -> HttpResponse:
             "invitation": invitation,
             "done": done,
             "error": error,
+            "closed": closed,
             "code": invitation.member.code_display,
-            "qr": _qr_svg(invitation.member.code),
+            # No door code to show once the doors have closed.
+            "qr": "" if closed else _qr_svg(invitation.member.code),
         },
     )
 

@@ -16,6 +16,7 @@ from marketing import selectors, services
 from marketing.forms import CheckInForm
 from marketing.models import Campaign, Response
 from marketing.overview import responses_in
+from marketing.services.responses import closed_reason
 from sales.models import Project
 
 RUN = "marketing.run_campaigns"
@@ -41,9 +42,9 @@ def campaign_checkin(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "campaign": campaign,
         "form": form,
-        "checked_in": Response.objects.filter(
-            campaign=campaign, kind=Response.Kind.CHECKIN
-        ).count(),
+        "checked_in": selectors.checked_in_count(campaign=campaign),
+        # Once it has ended (its end date) the page says so instead of the form.
+        "closed": closed_reason(campaign, kind=Response.Kind.CHECKIN),
         **result,
     }
     template = "marketing/campaign_checkin.html"

@@ -4,13 +4,14 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
 from crm_site.management.commands.demo_data import DEMO_PASSWORD, DEMO_USERS
 from crm_site.models import User
 from customers.models import Customer
 from customers.phones import normalize_phone
+from tests.factories import UserFactory
 
 
 @pytest.mark.django_db
@@ -37,6 +38,52 @@ def test_demo_data_fills_every_app_with_valid_records_and_nothing_twice():
         )
         assert user is not None, username
         assert role in user.roles
-    # A second run adds nothing.
+    # A second run (run.sh's second start) adds nothing, also once an administrator
+    # has added users of their own and changed a demo login's roles: it touches no
+    # user it did not create in that run.
+    colleague = UserFactory(username="wang.fang")
+    consultant = User.objects.get(username="consultant")
+    consultant.groups.clear()
     call_command("demo_data", customers=120, stdout=StringIO())
-    assert (User.objects.count(), Customer.objects.count()) == counts
+    assert (User.objects.count() - 1, Customer.objects.count()) == counts
+    assert not consultant.groups.exists()
+    assert not colleague.groups.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("username", ["admin", "zhang.wei"])
+def test_demo_data_refuses_a_database_that_holds_users_it_did_not_create(username):
+    """A real database (a real administrator, or anyone): no demo logins with the
+    published password, no demo role for a namesake, no demo customers."""
+    real = User.objects.create_superuser(
+        username=username, email=f"{username}@anju-real.cn", password="real-secret-1"
+    )
+    with pytest.raises(CommandError, match=rf"{username}.*--force"):
+        call_command("demo_data", customers=10, stdout=StringIO())
+    assert list(User.objects.all()) == [real]
+    assert not Customer.objects.exists()
+    real.refresh_from_db()
+    assert real.check_password("real-secret-1") and not real.groups.exists()
+
+
+@pytest.mark.django_db
+def test_demo_data_with_force_leaves_the_users_that_were_there_as_they_were():
+    from crm_site.roles import Role
+
+    namesake = UserFactory(username="executive", email="zhao.lei@anju-real.cn")
+    admin = UserFactory(username="admin", email="it@anju-real.cn")
+    out = StringIO()
+    call_command("demo_data", customers=40, force=True, stdout=out)
+    for user in (namesake, admin):
+        user.refresh_from_db()
+        assert not user.groups.exists(), user.username
+        assert not user.is_superuser and not user.is_staff
+        assert not user.check_password(DEMO_PASSWORD)
+        assert user.check_password("test-pass-2026")
+    assert "executive" in out.getvalue() and "left as it was" in out.getvalue()
+    # The demo logins it created itself have their roles and the demo password.
+    created = User.objects.get(username="consultant")
+    assert Role.CONSULTANT in created.roles
+    assert created.check_password(DEMO_PASSWORD)
+    # Run again, without --force: the database now holds the demo logins.
+    call_command("demo_data", customers=40, stdout=StringIO())

@@ -12,7 +12,7 @@ from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site import outbox
 from marketing import services, tasks
@@ -280,7 +280,11 @@ def test_a_check_in_the_day_after_the_end_date_is_refused(campaign, marketer):
     services.campaign_move(actor=marketer, campaign=campaign, status="running")
     set_dates(campaign, starts_ago=3, ends_ago=1)
     member = campaign.members.get(customer=customer)
-    with pytest.raises(services.ResponseRefused, match="check-in is closed"):
+    ended = (timezone.localdate() - timedelta(days=1)).isoformat()
+    with (
+        translation.override("en"),
+        pytest.raises(services.ResponseRefused, match=f"{ended}: check-in is closed"),
+    ):
         services.checkin_by_code(actor=marketer, campaign=campaign, code=member.code)
     assert not member.responses.exists()
 
@@ -369,3 +373,112 @@ def test_a_campaign_past_its_end_date_can_no_longer_be_edited_or_cancelled(
         services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
     campaign.refresh_from_db()
     assert campaign.status == "running" and campaign.budget == Decimal("0")
+
+
+# Starting a planned campaign whose end date has passed ----------------------------
+
+
+def test_starting_a_planned_campaign_past_its_end_date_is_refused_with_the_date(
+    campaign, marketer
+):
+    from crm_site.models import AuditEntry
+
+    CustomerFactory.create_batch(2)
+    set_dates(campaign, starts_ago=10, ends_ago=1)
+    ended = (timezone.localdate() - timedelta(days=1)).isoformat()
+    audited = AuditEntry.objects.count()
+    with pytest.raises(ValidationError, match=ended):
+        services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    campaign.refresh_from_db()
+    assert campaign.status == "planned" and campaign.started_at is None
+    assert not campaign.members.exists()
+    assert AuditEntry.objects.count() == audited
+
+
+def test_the_start_button_of_a_campaign_past_its_end_date_says_to_change_the_dates(
+    client, campaign, marketer
+):
+    set_dates(campaign, starts_ago=10, ends_ago=1)
+    ended = (timezone.localdate() - timedelta(days=1)).isoformat()
+    client.force_login(marketer)
+    response = client.post(
+        reverse("marketing:campaign-move", args=[campaign.pk, "running"]),
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 302
+    (message,) = get_messages(response.wsgi_request)
+    assert message.level_tag == "error"
+    assert ended in message.message and "dates" in message.message
+    campaign.refresh_from_db()
+    assert campaign.status == "planned"
+
+
+def test_a_planned_campaign_ending_today_still_starts(campaign, marketer):
+    set_dates(campaign, starts_ago=3, ends_ago=0)
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    campaign.refresh_from_db()
+    assert campaign.status == "running"
+
+
+def test_a_planned_campaign_past_its_end_date_may_still_be_cancelled(
+    campaign, marketer
+):
+    set_dates(campaign, starts_ago=10, ends_ago=1)
+    services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
+    campaign.refresh_from_db()
+    assert campaign.status == "cancelled"
+
+
+# The sign-up page after the end date shows that it ended, not the button ---------
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_the_sign_up_page_after_the_end_date_shows_the_end_date_instead_of_the_button(
+    client, campaign, marketer, recorded
+):
+    url = _signup_url(campaign, marketer)
+    set_dates(campaign, starts_ago=5, ends_ago=1)
+    if recorded:  # the hourly task has recorded it as finished
+        tasks.campaigns_finish()
+    ended = (timezone.localdate() - timedelta(days=1)).isoformat()
+    response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"The campaign ended on {ended}: sign-ups are closed." in page
+    assert 'data-testid="signup-button"' not in page
+    assert 'data-testid="signup-closed"' in page
+
+
+def test_the_sign_up_page_of_a_cancelled_campaign_shows_no_button(
+    client, campaign, marketer
+):
+    url = _signup_url(campaign, marketer)
+    services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "The campaign is not running." in page
+    assert 'data-testid="signup-button"' not in page
+
+
+def test_the_sign_up_page_on_the_last_day_still_shows_the_button(
+    client, campaign, marketer
+):
+    url = _signup_url(campaign, marketer)
+    set_dates(campaign, starts_ago=5, ends_ago=0)
+    page = client.get(url).content.decode()
+    assert 'data-testid="signup-button"' in page
+    assert 'data-testid="signup-closed"' not in page
+
+
+def test_the_door_page_after_the_end_date_shows_the_end_date_instead_of_the_form(
+    client, campaign, marketer
+):
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=5, ends_ago=1)
+    ended = (timezone.localdate() - timedelta(days=1)).isoformat()
+    client.force_login(marketer)
+    page = client.get(
+        reverse("marketing:campaign-checkin", args=[campaign.pk]),
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    assert f"The campaign ended on {ended}: check-in is closed." in page
+    assert 'data-testid="checkin-button"' not in page

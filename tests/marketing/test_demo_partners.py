@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -11,7 +12,14 @@ from django.test import RequestFactory
 from crm_site.management.commands.demo_data import DEMO_PASSWORD, DEMO_USERS
 from crm_site.models import User
 from marketing import demo_partners
-from marketing.models import Commission, PartnerRegistration, Referral, ReferralReward
+from marketing.models import (
+    Broker,
+    ChannelPartner,
+    Commission,
+    PartnerRegistration,
+    Referral,
+    ReferralReward,
+)
 
 
 @pytest.mark.django_db
@@ -46,3 +54,36 @@ def test_demo_partners_seed_runs_twice_and_covers_every_state():
         "paid",
     ]
     assert Referral.objects.filter(reward__isnull=True).count() == 2
+
+
+@pytest.mark.django_db
+def test_demo_broker_leaves_an_existing_user_named_broker_as_it_was():
+    from tests.factories import UserFactory
+
+    partner = ChannelPartner.objects.create(
+        name=demo_partners.PARTNER_NAME,
+        contact_name="周经理",
+        contact_phone="+8613512340000",
+        commission_value=Decimal("1.50"),
+    )
+    real = UserFactory(username="broker", email="broker@anju-real.cn")
+    assert demo_partners._broker(partner, DEMO_PASSWORD) is None
+    real.refresh_from_db()
+    assert not real.groups.exists()
+    assert not real.check_password(DEMO_PASSWORD)
+    assert not Broker.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_broker_is_created_with_its_role_and_the_demo_password_once():
+    partner = ChannelPartner.objects.create(
+        name=demo_partners.PARTNER_NAME,
+        contact_name="周经理",
+        contact_phone="+8613512340000",
+        commission_value=Decimal("1.50"),
+    )
+    broker = demo_partners._broker(partner, DEMO_PASSWORD)
+    assert broker.check_password(DEMO_PASSWORD)
+    assert broker.has_perm("marketing.partner_portal")
+    assert demo_partners._broker(partner, DEMO_PASSWORD) == broker
+    assert Broker.objects.get().user == broker

@@ -86,3 +86,30 @@ def test_merged_twins_who_were_both_members_count_once_in_the_campaigns_figures(
     }
     again = campaign_returns(campaign_ids=[running.pk])[running.pk]
     assert (again.members, again.responses, again.visits) == (2, 2, 1)
+
+
+def test_the_door_counts_merged_twins_who_both_checked_in_once(
+    client, running, marketer, sales_manager, consultant
+):
+    from django.urls import reverse
+
+    survivor = CustomerFactory(assigned_consultant=consultant)
+    absorbed = CustomerFactory(assigned_consultant=consultant)
+    theirs = CampaignMember.objects.create(campaign=running, customer=survivor)
+    twin = CampaignMember.objects.create(campaign=running, customer=absorbed)
+    # The same person, on two records, was let in twice at the door.
+    services.checkin_by_code(actor=marketer, campaign=running, code=twin.code)
+    services.checkin_by_code(actor=marketer, campaign=running, code=theirs.code)
+    url = reverse("marketing:campaign-checkin", args=[running.pk])
+    client.force_login(marketer)
+    assert client.get(url).context["checked_in"] == 2
+
+    record = customer_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
+    )
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    assert page.context["checked_in"] == 1
+    assert "1 guest checked in" in page.content.decode()
+
+    customer_merge_restore(actor=sales_manager, record=record)
+    assert client.get(url).context["checked_in"] == 2
