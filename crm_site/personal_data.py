@@ -65,6 +65,31 @@ class Erasure:
                 text = text.replace(value, self.label)
         return text
 
+    def scrub_keys(self, text: str) -> str:
+        """The text with only what identifies the person alone replaced (their
+        numbers, e-mail...), not a name someone else may share: for text written on
+        other people's records. An erasure that knows only texts knows none."""
+        return text
+
+    def scrub_json(self, value: Any, scrub: Callable[[str], str] | None = None) -> Any:
+        """A JSON value (an event's parameters) with every string in it scrubbed,
+        however deep: a nested entry (why a request moved) has parameters too."""
+        scrub = scrub or self.scrub
+        if isinstance(value, str):
+            return scrub(value)
+        if isinstance(value, dict):
+            return {key: self.scrub_json(item, scrub) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_json(item, scrub) for item in value]
+        return value
+
+    def audit(
+        self, model: type[models.Model], ids: Iterable[int], fields: list[str]
+    ) -> None:
+        """One entry per row saying which of its fields (or related rows: "steps")
+        the anonymisation changed, the old values hidden."""
+        self._audit(model, ids, fields)
+
     def update(
         self, queryset: models.QuerySet, *, filled: bool = False, **values: Any
     ) -> int:
@@ -450,10 +475,7 @@ def _notifications_anonymise(customer: Any, *, erasure: Erasure) -> int:
     changed = []
     for notification in _notifications(customer):
         message = erasure.scrub(notification.message)[:300]
-        params = {
-            name: erasure.scrub(value) if isinstance(value, str) else value
-            for name, value in notification.params.items()
-        }
+        params = erasure.scrub_json(notification.params)
         if message != notification.message or params != notification.params:
             notification.message = message
             notification.params = params

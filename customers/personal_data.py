@@ -217,11 +217,51 @@ def _timeline(customer: Customer) -> list[dict[str, Any]]:
 def _anonymise_timeline(customer: Customer, *, erasure: Erasure) -> int:
     # An event's parameters may name people (a referred friend): they go with the
     # summary; the event code stays, so the entry still says what happened.
-    return (
+    own = (
         Interaction.objects.filter(customer=customer)
         .filter(~Q(summary="") | ~Q(link_label="") | ~Q(params={}))
         .update(summary="", link_label="", params={})
     )
+    return own + _scrub_linked_timelines(customer, erasure=erasure)
+
+
+def _linked_ids(customer: Customer) -> set[int]:
+    """The customers linked to the person: the members of their household and the
+    buyers and co-buyers of the homes they bought with others (the portal's
+    household hook, crm_site.portal, which sales fills)."""
+    from crm_site import portal
+
+    erased = {customer.pk, *absorbed_ids(customer)}
+    households = Customer.objects.filter(pk__in=erased, household__isnull=False).values(
+        "household_id"
+    )
+    members = Customer.objects.filter(household__in=households).values_list(
+        "pk", flat=True
+    )
+    return (set(members) | set(portal.household_ids(customer))) - erased
+
+
+def _scrub_linked_timelines(customer: Customer, *, erasure: Erasure) -> int:
+    """A note on a relative's timeline often holds the person's number ("his wife,
+    138…"): their numbers, ID number, e-mail and further contacts are taken out of
+    the linked customers' timelines (erasure.scrub_keys); the name stays, as names
+    are shared. Bounded to the linked customers: other timelines are not read."""
+    changed = []
+    for entry in Interaction.objects.filter(customer_id__in=_linked_ids(customer)).only(
+        "pk", "summary", "link_label", "params"
+    ):
+        scrubbed = (
+            erasure.scrub_keys(entry.summary),
+            erasure.scrub_keys(entry.link_label),
+            erasure.scrub_json(entry.params, erasure.scrub_keys),
+        )
+        if scrubbed != (entry.summary, entry.link_label, entry.params):
+            entry.summary, entry.link_label, entry.params = scrubbed
+            changed.append(entry)
+    Interaction.objects.bulk_update(
+        changed, ["summary", "link_label", "params"], batch_size=500
+    )
+    return len(changed)
 
 
 def _kept_timeline(customer: Customer) -> dict[str, int]:
@@ -333,17 +373,50 @@ def _discard_imports_not_run(erasure: Erasure) -> int:
             return erasure.scrub(text) != text
 
     discarded = 0
+    # Running imports are locked with the others: one that a worker claimed since
+    # the page was shown is found here, not left to run.
     for job in (
-        ImportJob.objects.filter(status__in=imports.NOT_RUN)
+        ImportJob.objects.filter(
+            status__in=[*imports.NOT_RUN, ImportJob.Status.RUNNING]
+        )
         .exclude(file="")
         .select_for_update(of=("self",))
         .order_by("pk")
     ):
-        if imports.import_file_mentions(job, identifies):
-            erasure.delete_file_on_commit(job.file)
-            imports.import_discard_not_run(job=job, at=erasure.at)
-            discarded += 1
+        if not imports.import_file_mentions(job, identifies):
+            continue
+        if job.status == ImportJob.Status.RUNNING:
+            from customers.services.personal_data import PersonalDataRefused
+
+            raise PersonalDataRefused(str(IMPORT_RUNNING))
+        erasure.delete_file_on_commit(job.file)
+        imports.import_discard_not_run(job=job, at=erasure.at)
+        discarded += 1
     return discarded
+
+
+# A running import cannot be taken back half-way (its batches commit one by one), and
+# a later batch would bring the person back as a new customer: the request waits.
+IMPORT_RUNNING = _(
+    "An import whose file holds this customer is running: try again when the "
+    "import has finished."
+)
+
+
+def _import_blockers(customer: Customer) -> list[str]:
+    """Shown before the request is made; _discard_imports_not_run checks again under
+    the rows' locks. A running import's file is read row by row: rare, and few run
+    at once."""
+    running = ImportJob.objects.filter(status=ImportJob.Status.RUNNING).exclude(file="")
+    if customer.anonymised_at is not None or not running.exists():
+        return []
+    from customers.services import imports
+    from customers.services.personal_data import erasure_of
+
+    identifies = erasure_of(customer).identifies
+    if any(imports.import_file_mentions(job, identifies) for job in running):
+        return [str(IMPORT_RUNNING)]
+    return []
 
 
 def _anonymise_imports(customer: Customer, *, erasure: Erasure) -> int:
@@ -583,6 +656,7 @@ def connect() -> None:
             count=lambda c: _import_changes(c).count(),
             export=_imports,
             anonymise=_anonymise_imports,
+            blockers=_import_blockers,
             covers=("customers.ImportChange.customer",),
         )
     )

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from crm_site import events
+from crm_site.audit import unaudited
 from crm_site.outbox import Status as Outbox
 from crm_site.personal_data import Erasure, Section, register, rows
 from service.models import (
@@ -74,15 +75,44 @@ def _requests(customer: Any) -> list[dict]:
     )
 
 
+def _anonymise_steps(customer: Any, *, erasure: Erasure) -> tuple[int, set[int]]:
+    """The steps of the customer's requests (their work orders' steps among them):
+    what a person wrote goes; what the system wrote stays as its event, with the
+    person taken out of its parameters (a work order's task names them as the desk
+    typed it). The steps changed, and the requests they belong to."""
+    changed = []
+    for step in ServiceStep.objects.filter(request__customer=customer).only(
+        "pk", "request_id", "note", "params"
+    ):
+        params = erasure.scrub_json(step.params)
+        if step.note or params != step.params:
+            step.note, step.params = "", params
+            changed.append(step)
+    ServiceStep.objects.bulk_update(changed, ["note", "params"], batch_size=500)
+    return len(changed), {step.request_id for step in changed}
+
+
 def _anonymise_requests(customer: Any, *, erasure: Erasure) -> int:
-    worded = requests_of(customer).filter(~Q(description="") | ~Q(callback_note=""))
-    changed = erasure.update(worded, description="", callback_note="")
-    changed += (
-        ServiceStep.objects.filter(request__customer=customer)
-        .exclude(note="")
-        .update(note="")
+    """The owner's words go from the requests and their steps; each request changed
+    gets one audit entry naming what (its steps: "steps"), old values hidden."""
+    worded = set(
+        requests_of(customer)
+        .filter(~Q(description="") | ~Q(callback_note=""))
+        .values_list("pk", flat=True)
     )
-    return changed
+    steps_changed, stepped = _anonymise_steps(customer, erasure=erasure)
+    audited: dict[tuple[str, ...], list[int]] = {}
+    for pk in worded | stepped:
+        fields = ("description", "callback_note") if pk in worded else ()
+        fields += ("steps",) if pk in stepped else ()
+        audited.setdefault(fields, []).append(pk)
+    for fields, ids in audited.items():
+        erasure.audit(ServiceRequest, ids, list(fields))
+    with unaudited("anonymisation records its own entries without the old values"):
+        blanked = ServiceRequest._base_manager.filter(pk__in=worded).update(
+            description="", callback_note=""
+        )
+    return blanked + steps_changed
 
 
 def _kept_requests(customer: Any) -> dict[str, int]:

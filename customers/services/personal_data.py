@@ -126,6 +126,18 @@ class PersonErasure(personal_data.Erasure):
         text = id_numbers_replaced(text, self.id_numbers, self.label)
         return super().scrub(text)
 
+    def scrub_keys(self, text: str) -> str:
+        """Only what is the person's alone (numbers as typed, ID number, e-mail,
+        further contacts), replaced by ``***``: for notes on their relatives'
+        records, where their name (shared by many) stays and the label would tie
+        it to the anonymised record."""
+        text = numbers_replaced(text, self.numbers, HIDDEN)
+        text = id_numbers_replaced(text, self.id_numbers, HIDDEN)
+        for key in self.keys:
+            if key in text:
+                text = text.replace(key, HIDDEN)
+        return text
+
     def identifies(self, text: str) -> bool:
         """Whether ``text`` holds something that is this person's alone: one of their
         numbers as typed, their ID number, e-mail or a further contact."""
@@ -137,7 +149,7 @@ class PersonErasure(personal_data.Erasure):
 
 
 def _erasure(
-    *, actor: User, at: Any, customer: Customer, absorbed: list[Customer]
+    *, actor: User | None, at: Any, customer: Customer, absorbed: list[Customer]
 ) -> PersonErasure:
     people = [customer, *absorbed]
     texts = _identifying_texts(people)
@@ -168,6 +180,13 @@ def _erasure(
         id_numbers=frozenset(p.id_number for p in people if p.id_number),
         keys=tuple(text for text in texts if text not in shared),
     )
+
+
+def erasure_of(customer: Customer) -> PersonErasure:
+    """The erasure an anonymisation of the customer would use, to recognise them
+    beforehand (a running import's file that holds them blocks the request)."""
+    absorbed = list(Customer.objects.filter(pk__in=absorbed_ids(customer)))
+    return _erasure(actor=None, at=timezone.now(), customer=customer, absorbed=absorbed)
 
 
 def _past_contact_values(customers: list[Customer]) -> set[str]:

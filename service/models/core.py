@@ -490,6 +490,8 @@ class ServiceStep(models.Model):
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("request step")
+        verbose_name_plural = _("request steps")
         indexes = [models.Index(fields=["request", "-at"], name="service_step_idx")]
 
     def __str__(self) -> str:

@@ -182,3 +182,55 @@ def test_scrubbing_leaves_other_numbers_and_the_digits_around_a_number(
         f"139 0013 9000 或 {label} 2次"
     )
     assert erasure.scrub("金额 1,380,013 元") == "金额 1,380,013 元"
+
+
+def test_anonymising_scrubs_the_persons_numbers_from_household_and_co_buyer_timelines(
+    administrator, consultant
+):
+    """A note on the spouse's or the co-buyer's timeline holds the person's numbers
+    as typed: those go; their name stays (names are shared). Other customers'
+    timelines are not read (docs/personal-information.md, Limits)."""
+    from customers.models import Interaction
+    from sales.models import CoBuyer, Opportunity
+    from tests.factories import make_building
+
+    person = CustomerFactory(
+        name=NAME,
+        mobile="+8613800138000",
+        id_type=Customer.IdType.RESIDENT_ID,
+        id_number="11010519491231002X",
+        assigned_consultant=consultant,
+    )
+    spouse = CustomerFactory(name="周杰", assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=person, other=spouse, role="spouse"
+    )
+    partner = CustomerFactory(name="李合伙", assigned_consultant=consultant)
+    building = make_building(floors=1, per_floor=1, skipped=())
+    deal = Opportunity.objects.create(
+        customer=partner,
+        project=building.project,
+        unit=building.units.get(),
+        consultant=consultant,
+        stage=Opportunity.Stage.CONTRACTED,
+    )
+    CoBuyer.objects.create(customer=person, opportunity=deal)
+    stranger = CustomerFactory(name="王五", assigned_consultant=consultant)
+    note = f"{NAME} 电话 138 0013 8000，证件 110105 19491231 002x，下午回电"
+    for customer in (spouse, partner, stranger):
+        Interaction.objects.create(
+            customer=customer,
+            kind=Interaction.Kind.CALL_OUT,
+            summary=note,
+            params={"about": {"note": note}},
+        )
+
+    anonymise(administrator, person)
+
+    for customer in (spouse, partner):
+        entry = Interaction.objects.get(customer=customer, summary__contains="下午回电")
+        for text in (entry.summary, entry.params["about"]["note"]):
+            digits = "".join(ch for ch in text if ch.isdigit())
+            assert "0013" not in digits and "19491231" not in digits, text
+            assert NAME in text and "下午回电" in text
+    assert Interaction.objects.get(customer=stranger).summary == note

@@ -554,6 +554,61 @@ def test_anonymising_takes_back_a_checked_import_whose_file_holds_the_person(
     assert other.status == ImportJob.Status.CHECKED and Path(other.file.path).exists()
 
 
+def test_anonymising_is_refused_while_an_import_whose_file_holds_the_person_runs(
+    client, sales_manager, administrator, own_customer
+):
+    """A running import cannot be taken back half-way: a later batch of its file
+    would bring the person back as a new customer. The request waits for it."""
+    job = checked(sales_manager, HEADER + "张三,138 0013 8000,,,,owner,,\n")
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+    client.force_login(administrator)
+    page = client.get(reverse("customers:personal-data", args=[own_customer.pk]))
+    assert "try again when the import has finished" in page.content.decode()
+    with pytest.raises(services.PersonalDataRefused, match="import has finished"):
+        services.customer_anonymise(
+            actor=administrator,
+            customer=own_customer,
+            reference="T-1",
+            reason="本人要求",
+        )
+    # A worker that claimed it after the check is found under the rows' locks.
+    with (
+        mock.patch("crm_site.personal_data.blockers", return_value=[]),
+        pytest.raises(services.PersonalDataRefused, match="import has finished"),
+    ):
+        services.customer_anonymise(
+            actor=administrator,
+            customer=own_customer,
+            reference="T-1",
+            reason="本人要求",
+        )
+    own_customer.refresh_from_db()
+    assert own_customer.anonymised_at is None and own_customer.name == "张三"
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.RUNNING and job.file
+    # Once it has finished, the request goes through and its file goes too.
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.DONE)
+    services.customer_anonymise(
+        actor=administrator, customer=own_customer, reference="T-1", reason="本人要求"
+    )
+    own_customer.refresh_from_db()
+    assert own_customer.anonymised_at is not None
+
+
+def test_an_import_running_without_the_person_does_not_hold_up_anonymising(
+    sales_manager, administrator, own_customer
+):
+    job = checked(sales_manager, HEADER + "王五,13812345678,,,,,,\n")
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+    services.customer_anonymise(
+        actor=administrator, customer=own_customer, reference="T-1", reason="本人要求"
+    )
+    own_customer.refresh_from_db()
+    job.refresh_from_db()
+    assert own_customer.anonymised_at is not None
+    assert job.status == ImportJob.Status.RUNNING and job.file
+
+
 def test_an_import_taken_back_before_it_ran_offers_no_revert(
     client, sales_manager, administrator, own_customer
 ):

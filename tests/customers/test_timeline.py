@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site.models import AuditEntry
 from customers import services
@@ -177,7 +177,10 @@ def test_household_link_refuses_to_move_members_the_actor_may_not_edit(
     members = (own_customer, child, others_customer, pool_customer, mixed_household)
     before = _households_of(*members)
     entries = AuditEntry.objects.count()
-    with pytest.raises(services.HouseholdRefused) as refused:
+    with (
+        translation.override("en"),
+        pytest.raises(services.HouseholdRefused) as refused,
+    ):
         services.household_link(
             actor=consultant,
             customer=own_customer,
