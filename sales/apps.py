@@ -28,8 +28,9 @@ class SalesConfig(AppConfig):
         from customers.signals import interaction_logged
         from sales.panels import customer_panel
 
-        # The panel's reassign choices (a team's consultants) are cached until a user
-        # or a group membership changes (crm_site tracks users).
+        # The panel's reassign choices (the consultants of the teams selling each
+        # project) are cached until a user or a group membership changes (crm_site
+        # tracks users).
         # A visit or call logged on the customer page renews protection: the panel
         # is re-rendered in place with the timeline.
         panels.register(

@@ -11,12 +11,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
-from crm_site.roles import Role
 from crm_site.validation import InputLimits, clean_date_range, parse_decimal
 from customers.forms import editable_customer_with_mobile
 from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
 from sales.models import DealChange, Opportunity, Project, ProtectionRule, Receipt, Unit
+from sales.selectors import reassign_targets
 from sales.services.sessions import projects_visible_to
 
 
@@ -242,7 +242,8 @@ class StageMoveForm(InputLimits, forms.Form):
 
 
 class ReassignForm(InputLimits, forms.Form):
-    """A manager hands a protected registration to a consultant of their team."""
+    """A manager hands a protected registration at ``project`` to a consultant who
+    sells it (sales.selectors.reassign_targets, which the customer panel offers)."""
 
     consultant = forms.ModelChoiceField(
         label=_("Consultant"), queryset=User.objects.none()
@@ -253,17 +254,13 @@ class ReassignForm(InputLimits, forms.Form):
         error_messages={"required": _("Give the reason for the reassignment.")},
     )
 
-    def __init__(self, *args, user: User, **kwargs) -> None:
+    def __init__(self, *args, user: User, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # What the customer panel offers (sales.panels.team_consultant_choices).
-        self.fields["consultant"].queryset = (
-            User.objects.filter(
-                is_active=True,
-                groups__name=Role.CONSULTANT.value,
-                team_id=user.team_id,
-            )
-            if user.team_id
-            else User.objects.none()
+        # Only a consultant who sells the project: an administrator without a team
+        # chooses among its teams' consultants, and nobody hands a protection (and
+        # the deals that follow it) to a team that cannot open the project.
+        self.fields["consultant"].queryset = reassign_targets(
+            user=user, project=project
         )
 
 

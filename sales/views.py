@@ -195,12 +195,20 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .first()
     )
     form = ReserveForm(user=request.user, project=unit.building.project)
+    # A hold past its deadline is over before the five-minute sweep marks it:
+    # unit_reserve expires it under the unit's lock, so the hold form is offered.
+    hold_lapsed = (
+        unit.status == Unit.Status.RESERVED
+        and hold is not None
+        and hold.held_until <= timezone.now()
+    )
     return render(
         request,
         "sales/unit_detail.html",
         {
             "unit": unit,
             "hold": hold,
+            "hold_lapsed": hold_lapsed,
             "deal": deal,
             "hold_is_visible": hold is not None
             and deal is not None
@@ -1179,13 +1187,7 @@ def registration_reassign(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
-    form = ReassignForm(request.POST, user=request.user)
-    # Only a consultant who sells the project: an administrator without a team
-    # chooses among its teams' consultants, and nobody hands a protection (and the
-    # deals that follow it) to a team that cannot open the project.
-    form.fields["consultant"].queryset = selectors.reassign_targets(
-        user=request.user, project=registration.project
-    )
+    form = ReassignForm(request.POST, user=request.user, project=registration.project)
     if not form.is_valid():
         _form_errors_to_messages(request, form)
         return redirect(registration.customer)

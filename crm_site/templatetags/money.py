@@ -21,11 +21,15 @@ def _decimal(value) -> Decimal | None:
 
 @register.filter
 def yuan(value, places: int = 0) -> str:
-    """¥3,000,000 — Chinese contracts group money by thousands, like English ones."""
+    """¥3,000,000 — Chinese contracts group money by thousands, like English ones.
+    A negative amount (a commission clawback) is written -¥1,234.00, the sign before
+    the yuan sign as accounts write it; one that rounds to zero has no sign."""
     amount = _decimal(value)
     if amount is None:
         return "—"
-    return f"¥{amount:,.{int(places)}f}"
+    text = f"{abs(amount):,.{int(places)}f}"
+    sign = "-" if amount.is_signed() and text.strip("0.,") else ""
+    return f"{sign}¥{text}"
 
 
 @register.filter

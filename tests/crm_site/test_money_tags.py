@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm_site.templatetags.money import amount_in_capitals, yuan_capital
+from crm_site.templatetags.money import amount_in_capitals, yuan, yuan_capital
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,20 @@ def test_amounts_read_as_contracts_write_them(amount, words):
 @pytest.mark.parametrize("value", [None, "", "abc", "NaN", "Infinity", "1e20"])
 def test_what_is_not_an_amount_shows_a_dash(value):
     assert yuan_capital(value) == "—"
+
+
+@pytest.mark.parametrize(
+    ("amount", "places", "shown"),
+    [
+        ("1234", 2, "¥1,234.00"),
+        ("-1234", 2, "-¥1,234.00"),
+        ("-3000000", 0, "-¥3,000,000"),
+        ("-0.004", 2, "¥0.00"),
+        ("0", 0, "¥0"),
+        (None, 0, "—"),
+    ],
+)
+def test_yuan_writes_the_minus_before_the_yuan_sign(amount, places, shown):
+    """A clawback of commission reads -¥1,234.00, as accounts write it, never
+    ¥-1,234.00; an amount that rounds to zero has no sign."""
+    assert yuan(amount, places) == shown

@@ -250,3 +250,43 @@ def test_hidden_inputs_carry_every_filter_but_the_page_and_escape_values():
         '<input type="hidden" name="tag" value="2">'
     )
     assert query_as_hidden_inputs("") == ""
+
+
+def _page_links(**context) -> str:
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    page = SimpleNamespace(
+        moved=False,
+        total=60,
+        total_is_estimate=False,
+        has_previous=True,
+        has_next=True,
+        previous_page_number=1,
+        next_page_number=3,
+        number=2,
+        last_page_number=3,
+    )
+    return render_to_string("components/_pagination.html", {"page": page, **context})
+
+
+def test_the_page_links_name_the_page_parameter_they_are_given():
+    """A page with two lists pages the second by its own parameter: the links and
+    the jump use it, and the jump keeps the first list's page."""
+    html = _page_links(param="changes_page", filter_query="project=4&page=2")
+
+    assert "project=4&amp;page=2&amp;changes_page=1" in html
+    assert "project=4&amp;page=2&amp;changes_page=3" in html
+    jump = html.split('data-testid="page-jump"')[1].split("</form>")[0]
+    assert 'name="changes_page"' in jump
+    assert '<input type="hidden" name="page" value="2">' in jump
+    assert 'name="changes_page" value' not in jump.split("<label")[0]
+
+
+def test_the_page_links_use_page_by_default():
+    html = _page_links(filter_query="stage=prospect")
+
+    assert "stage=prospect&amp;page=1" in html
+    assert "stage=prospect&amp;page=3" in html
+    assert 'type="number" name="page"' in html

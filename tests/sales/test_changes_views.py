@@ -204,6 +204,33 @@ def test_the_approvals_pages_keep_the_other_lists_page_and_the_project(
     )
 
 
+def test_the_approvals_changes_list_offers_the_shared_page_links_and_jump(
+    client, deal, consultant, sales_manager
+):
+    """The changes' links are the shared component's, by ?changes_page: the total
+    and the page jump, the project kept."""
+    services.deal_change_request(
+        actor=consultant, opportunity=deal, kind="cancel", reason="不买了"
+    )
+    _more_pending_changes(deal, 30)
+    client.force_login(sales_manager)
+
+    body = client.get(
+        reverse("sales:approval-list"),
+        {"project": deal.project_id},
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+
+    changes = body.split('data-testid="change-approvals"')[1].split(
+        'data-testid="approvals"'
+    )[0]
+    assert f"project={deal.project_id}&amp;changes_page=2" in changes
+    assert "31 matches" in changes
+    jump = changes.split('data-testid="page-jump"')[1].split("</form>")[0]
+    assert 'name="changes_page"' in jump
+    assert f'<input type="hidden" name="project" value="{deal.project_id}">' in jump
+
+
 def test_the_approvals_page_queries_do_not_grow_with_pages_of_changes(
     client, deal, consultant, sales_manager
 ):

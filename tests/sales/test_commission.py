@@ -145,6 +145,28 @@ def test_a_paid_commission_of_a_cancelled_deal_is_taken_back_in_the_next_settlem
     assert not commission_mark_paid(actor=sales_manager, commission=line)
 
 
+def test_the_deal_page_names_a_clawback_line_and_writes_its_amount_negative(
+    client, building, consultant, own_customer, sales_manager
+):
+    percent_rule(building.project)
+    deal = signed_deal(consultant, own_customer, _unit(building))
+    _pay(consultant, deal, deal.agreed_price)
+    commission_mark_paid(
+        actor=sales_manager, commission=Commission.objects.get(opportunity=deal)
+    )
+    _cancel(deal, consultant, sales_manager)
+    line = Commission.objects.get(opportunity=deal, kind="clawback")
+    client.force_login(sales_manager)
+
+    page = client.get(deal.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en")
+
+    rows = page.content.decode().split('data-testid="deal-commission"')[1:]
+    clawback = next(row for row in rows if 'data-testid="clawback"' in row)
+    assert "Clawback" in clawback
+    assert f"-¥{-line.amount:,.2f}" in clawback
+    assert "¥-" not in page.content.decode()
+
+
 def test_a_unit_change_reprices_a_percent_commission(
     building, consultant, own_customer, sales_manager
 ):

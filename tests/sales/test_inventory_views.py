@@ -184,3 +184,60 @@ def test_reserve_is_post_only(client, consultant, building):
         ).status_code
         == 405
     )
+
+
+def test_a_unit_whose_hold_has_lapsed_offers_the_hold_form_before_the_sweep(
+    client, consultant, other_consultant, own_customer, building
+):
+    """The unit still reads "reserved" until the five-minute sweep, but unit_reserve
+    ends a lapsed hold itself: the page says the hold has ended and offers the form."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sales.models import UnitHold
+
+    unit = building.units.order_by("floor", "position").first()
+    client.force_login(consultant)
+    client.post(
+        reverse("sales:unit-reserve", args=[unit.pk]), {"mobile": "138 0013 8000"}
+    )
+    UnitHold.objects.filter(unit=unit).update(
+        held_until=timezone.now() - timedelta(minutes=1)
+    )
+    client.force_login(other_consultant)
+
+    page = client.get(
+        reverse("sales:unit-detail", args=[unit.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+
+    assert 'data-testid="reserve-form"' in page
+    assert 'data-testid="hold-lapsed"' in page
+    assert "The previous hold has ended" in page
+    assert 'data-testid="unit-taken"' not in page
+    rival = services.opportunity_open(
+        actor=other_consultant,
+        customer=CustomerFactory(assigned_consultant=other_consultant),
+        project=building.project,
+    )
+    client.post(
+        reverse("sales:unit-reserve", args=[unit.pk]), {"opportunity": rival.pk}
+    )
+    rival.refresh_from_db()
+    assert rival.unit == unit
+
+
+def test_a_unit_held_until_later_offers_no_hold_form(
+    client, consultant, other_consultant, own_customer, building
+):
+    unit = building.units.order_by("floor", "position").first()
+    client.force_login(consultant)
+    client.post(
+        reverse("sales:unit-reserve", args=[unit.pk]), {"mobile": "138 0013 8000"}
+    )
+    client.force_login(other_consultant)
+
+    page = client.get(reverse("sales:unit-detail", args=[unit.pk])).content.decode()
+
+    assert 'data-testid="reserve-form"' not in page
+    assert 'data-testid="hold-lapsed"' not in page
