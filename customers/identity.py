@@ -54,31 +54,53 @@ def mask_id_number(number: str) -> str:
     return f"{number[:head]}{'*' * (len(number) - head - 4)}{number[-4:]}"
 
 
-# A run of an identity number's characters in free text as people type one: digits
-# and the check letter X (full-width ones too), spaces and dashes between groups.
-_ID_RUN = re.compile(r"[\dXxＸｘ][\dXxＸｘ\s\-－]*")
+# A group of an identity number's characters as people type one: digits and the
+# check letter X (full-width ones too). One typed number is one group or several
+# (110105 19491231 002x), each apart from the next by one space or dash; a line break
+# or anything longer ends it: the next line is another entry (a date, a phone, a
+# unit number), the next word another person's number.
+_ID_GROUP = re.compile(r"[\dXxＸｘ]+")
+_ID_SEPARATOR = re.compile(r"[ \t\u3000\-－]")
+
+
+def _id_folded(typed: str) -> str:
+    """A typed group read as the number fields read one (normalize_id_number)."""
+    return normalize_id_number(unicodedata.normalize("NFKC", typed)).replace("-", "")
 
 
 def id_numbers_replaced(text: str, numbers: Collection[str], replacement: str) -> str:
-    """``text`` with every run of an identity number's characters that holds one of
-    ``numbers`` as typed (110105 19491231 002x, full-width digits) replaced by
-    ``replacement``, the run read as the number fields read one
-    (normalize_id_number)."""
+    """``text`` with every place where one of ``numbers`` is typed (110105 19491231
+    002x, 110105-19491231-002X, full-width digits) replaced by ``replacement``, and
+    nothing else: of the groups typed one after another, only the shortest span
+    whose characters are the number goes; a number typed next to it (a spouse's ID)
+    and the lines around it stay."""
     wanted = {normalize_id_number(number) for number in numbers if number}
     if not wanted or not text:
         return text
+    longest = max(len(number) for number in wanted)
+    groups = [(match.start(), match.end()) for match in _ID_GROUP.finditer(text)]
 
-    def replace(match: re.Match[str]) -> str:
-        run = match[0]
-        folded = normalize_id_number(unicodedata.normalize("NFKC", run))
-        folded = folded.replace("-", "")
-        if not any(number in folded for number in wanted):
-            return run
-        # The spaces around the number stay.
-        return (
-            run[: len(run) - len(run.lstrip())]
-            + replacement
-            + (run[len(run.rstrip()) :])
-        )
+    def number_end(first: int) -> int | None:
+        # The last group of the number typed from ``first`` on, if it is one.
+        folded = ""
+        for last in range(first, len(groups)):
+            if last > first and not _ID_SEPARATOR.fullmatch(
+                text[groups[last - 1][1] : groups[last][0]]
+            ):
+                return None
+            folded += _id_folded(text[groups[last][0] : groups[last][1]])
+            if len(folded) > longest:
+                return None
+            if folded in wanted:
+                return last
+        return None
 
-    return _ID_RUN.sub(replace, text)
+    parts, done, first = [], 0, 0
+    while first < len(groups):
+        last = number_end(first)
+        if last is None:
+            first += 1
+            continue
+        parts += [text[done : groups[first][0]], replacement]
+        done, first = groups[last][1], last + 1
+    return "".join(parts) + text[done:]

@@ -197,8 +197,9 @@ def mask_phone(e164: str) -> str:
 
 
 # A run of a phone number's characters in free text, as people type one: digits
-# (full-width ones too), spaces, dashes, dots and brackets, a leading plus.
-_NUMBER_RUN = re.compile(r"[+＋]?\d[\d\s\-－.．()（）]*")
+# (full-width ones too), spaces, dashes, dots and brackets, a leading plus. A run
+# never crosses a line break: a pasted column of figures is many short runs.
+_NUMBER_RUN = re.compile(r"[+＋]?\d[\d \t\u3000\-－.．()（）]*")
 # A run's groups of digits, the plus going with the first.
 _NUMBER_GROUP = re.compile(r"[+＋]?\d+")
 # The most characters one number takes as typed (+86 (0755) 1234-5678 and the like).
@@ -211,11 +212,34 @@ def numbers_replaced(text: str, numbers: Collection[str], replacement: str) -> s
     digits) replaced by ``replacement``. Each run of a number's characters is read
     as a typed number is (number_text, normalize_phone), and where the run holds
     more than the number (other digits typed after it), so is each span of its
-    groups of digits, longest first."""
+    groups of digits that is short enough to be one typed number, longest first:
+    the time grows with the run's length, not its square."""
     if not numbers or not text:
         return text
     wanted = set(numbers)
     nationals = {national_digits(number) for number in wanted}
+    shortest = min(len(national) for national in nationals)
+
+    def number_end(run: str, groups: list[tuple[int, int]], first: int) -> int | None:
+        # The last group of the number typed from ``first`` on, if it is one.
+        start = groups[first][0]
+        reach = first  # the last group a typed number from ``first`` may end on
+        while (
+            reach + 1 < len(groups) and groups[reach + 1][1] - start <= _LONGEST_TYPED
+        ):
+            reach += 1
+        for last in range(reach, first - 1, -1):
+            span = run[start : groups[last][1]]
+            if len(span) > _LONGEST_TYPED:
+                continue  # one group longer than any number: nothing to read
+            digits = "".join(ch for ch in number_text(span) if ch.isdigit())
+            if len(digits) < shortest:
+                return None  # the shorter spans hold fewer digits still
+            if any(national in digits for national in nationals) and (
+                try_normalize_phone(number_text(span)) in wanted
+            ):
+                return last
+        return None
 
     def replace(match: re.Match[str]) -> str:
         run = match[0]
@@ -225,16 +249,12 @@ def numbers_replaced(text: str, numbers: Collection[str], replacement: str) -> s
         groups = [(g.start(), g.end()) for g in _NUMBER_GROUP.finditer(run)]
         parts, done, first = [], 0, 0
         while first < len(groups):
-            for last in range(len(groups), first, -1):
-                start, end = groups[first][0], groups[last - 1][1]
-                if end - start <= _LONGEST_TYPED and (
-                    try_normalize_phone(number_text(run[start:end])) in wanted
-                ):
-                    parts += [run[done:start], replacement]
-                    done, first = end, last
-                    break
-            else:
+            last = number_end(run, groups, first)
+            if last is None:
                 first += 1
+                continue
+            parts += [run[done : groups[first][0]], replacement]
+            done, first = groups[last][1], last + 1
         return "".join(parts) + run[done:]
 
     return _NUMBER_RUN.sub(replace, text)

@@ -687,15 +687,17 @@ NOT_RUN = (
 
 
 def import_file_mentions(job: ImportJob, mentions: Callable[[str], bool]) -> bool:
-    """Whether a row of the job's kept file holds what ``mentions`` recognises (a
-    person's number, for an erasure); each row is read as one text, its cells apart.
-    A kept file that can no longer be read counts as mentioning: nobody can say it
-    does not."""
+    """Whether a cell of the job's kept file holds what ``mentions`` recognises (a
+    person's number, for an erasure); each cell is read on its own, so nothing is
+    found across two cells. A kept file that can no longer be read counts as
+    mentioning: nobody can say it does not."""
     if not job.file:
         return False
     try:
         with _job_table(job) as table:
-            return any(mentions(" | ".join(cells)) for _line, cells in table.rows)
+            return any(
+                mentions(cell) for _line, cells in table.rows for cell in cells if cell
+            )
     except (ImportRefused, OSError):
         return True
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
@@ -117,8 +121,8 @@ class PersonErasure(personal_data.Erasure):
     # E.164 phone numbers and normalised identity numbers of the person.
     numbers: frozenset[str] = frozenset()
     id_numbers: frozenset[str] = frozenset()
-    # What identifies the person alone (numbers, e-mail, further contacts), unlike
-    # a name or an address that someone else may share.
+    # Besides the numbers, what identifies the person alone (erasure_keys: e-mail,
+    # ID number, WeChat ID), unlike a name or an address someone else may share.
     keys: tuple[str, ...] = ()
 
     def scrub(self, text: str) -> str:
@@ -126,26 +130,75 @@ class PersonErasure(personal_data.Erasure):
         text = id_numbers_replaced(text, self.id_numbers, self.label)
         return super().scrub(text)
 
+    @cached_property
+    def _keys_found(self) -> re.Pattern[str] | None:
+        # A key as a word of its own: "zhou_xh" is not found in "zhou_xh2" nor
+        # "a.zhou@example.com" in "zhou@example.com"; Chinese text around it is.
+        if not self.keys:
+            return None
+        alternatives = "|".join(re.escape(key) for key in self.keys)
+        return re.compile(
+            rf"(?<![\w.@+\-])(?:{alternatives})(?![\w@\-]|\.\w)",
+            re.IGNORECASE | re.ASCII,
+        )
+
     def scrub_keys(self, text: str) -> str:
         """Only what is the person's alone (numbers as typed, ID number, e-mail,
-        further contacts), replaced by ``***``: for notes on their relatives'
-        records, where their name (shared by many) stays and the label would tie
-        it to the anonymised record."""
+        WeChat ID), replaced by ``***``: for notes on their relatives' records,
+        where their name (shared by many) stays and the label would tie it to the
+        anonymised record."""
         text = numbers_replaced(text, self.numbers, HIDDEN)
         text = id_numbers_replaced(text, self.id_numbers, HIDDEN)
-        for key in self.keys:
-            if key in text:
-                text = text.replace(key, HIDDEN)
+        if self._keys_found is not None:
+            text = self._keys_found.sub(HIDDEN, text)
         return text
 
     def identifies(self, text: str) -> bool:
         """Whether ``text`` holds something that is this person's alone: one of their
-        numbers as typed, their ID number, e-mail or a further contact."""
+        numbers as typed, their ID number, e-mail or WeChat ID."""
         return (
             numbers_replaced(text, self.numbers, "\0") != text
             or id_numbers_replaced(text, self.id_numbers, "\0") != text
-            or any(key in text for key in self.keys)
+            or (self._keys_found is not None and bool(self._keys_found.search(text)))
         )
+
+
+# A WeChat ID as WeChat gives one out: a letter, then 5 to 19 letters, digits, "_"
+# or "-". The WeChat field holds what was typed, often "同手机号" (the WeChat is the
+# mobile number), words that many other notes hold: only an ID is the person's.
+WECHAT_ID = re.compile(r"[A-Za-z][-_A-Za-z0-9]{5,19}")
+
+
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def erasure_keys(customers: list[Customer], past: set[str]) -> tuple[str, ...]:
+    """What identifies the person alone besides their phone numbers (which are
+    matched however typed): a valid e-mail, the ID number, a further contact or one
+    removed since (``past``) that is an e-mail or has a WeChat ID's shape. Free text
+    typed as a contact is not one: it would match other people's words."""
+    keys = {customer.id_number for customer in customers if customer.id_number}
+    keys |= {
+        customer.email.strip()
+        for customer in customers
+        if customer.email and _is_email(customer.email.strip())
+    }
+    points = (
+        ContactPoint.objects.filter(customer__in=customers)
+        .exclude(kind__in=ContactPoint.PHONE_KINDS)
+        .values_list("value", flat=True)
+    )
+    keys |= {
+        value.strip()
+        for value in (*points, *past)
+        if _is_email(value.strip()) or WECHAT_ID.fullmatch(value.strip())
+    }
+    return tuple(sorted(keys, key=len, reverse=True))
 
 
 def _erasure(
@@ -153,20 +206,17 @@ def _erasure(
 ) -> PersonErasure:
     people = [customer, *absorbed]
     texts = _identifying_texts(people)
-    shared = {
-        value.strip()
-        for person in people
-        for value in (person.name, person.address, person.company)
-        if value
-    }
+    past = _past_contact_values(people)
     numbers = {person.mobile for person in people if person.mobile}
+    # A WeChat typed as the mobile number it is registered with is a number too.
     points = ContactPoint.objects.filter(
-        customer__in=people, kind__in=ContactPoint.PHONE_KINDS
+        customer__in=people,
+        kind__in=[*ContactPoint.PHONE_KINDS, ContactPoint.Kind.WECHAT],
     ).values_list("value", flat=True)
     numbers |= {number for value in points if (number := try_normalize_phone(value))}
     numbers |= {
         number
-        for value in _past_contact_values(people)
+        for value in past
         if value.startswith("+") and (number := try_normalize_phone(value))
     }
     return PersonErasure(
@@ -178,7 +228,7 @@ def _erasure(
         fields={"name", CONTACT_POINTS, *CLEARED_FIELDS},
         numbers=frozenset(numbers),
         id_numbers=frozenset(p.id_number for p in people if p.id_number),
-        keys=tuple(text for text in texts if text not in shared),
+        keys=erasure_keys(people, past),
     )
 
 

@@ -240,16 +240,21 @@ def household_link(
 ) -> None:
     """Put two customers who buy together in one household (joining existing ones).
 
-    Every customer whose row changes (the two, and the members of a household that
-    joins the other) must be one the actor may edit; otherwise HouseholdRefused,
-    and nothing changes."""
-    # Re-read both: the callers' objects may predate an earlier link.
-    customer, other = (
-        Customer.objects.select_for_update(of=("self",))
+    Every customer whose row changes (the two, and the live members of a household
+    that joins the other) must be one the actor may edit; otherwise
+    HouseholdRefused, and nothing changes. A record absorbed by a merge keeps the
+    household it had (undoing the merge gives it back its own values): it is not
+    moved, so not checked."""
+    # Re-read both: the callers' objects may predate an earlier link. Locked in pk
+    # order, so linking A to B and B to A at once cannot deadlock.
+    locked = {
+        row.pk: row
+        for row in Customer.objects.select_for_update(of=("self",))
         .select_related("household")
-        .get(pk=c.pk)
-        for c in (customer, other)
-    )
+        .filter(pk__in=[customer.pk, other.pk])
+        .order_by("pk")
+    }
+    customer, other = locked[customer.pk], locked[other.pk]
     household = customer.household or other.household
     moves = [
         (customer, customer.household_role or Customer.HouseholdRole.PRINCIPAL),
@@ -273,7 +278,8 @@ def household_link(
     if joining:
         changing.update(
             (member.pk, member)
-            for member in Customer.objects.select_for_update(of=("self",))
+            for member in Customer.objects.live()
+            .select_for_update(of=("self",))
             .filter(household_id__in=joining)
             .order_by("pk")
         )
@@ -289,7 +295,7 @@ def household_link(
         household = Household.objects.create(name=customer.name)
     if joining:
         audited_update(
-            Customer.objects.filter(household_id__in=joining),
+            Customer.objects.live().filter(household_id__in=joining),
             actor=actor,
             household=household,
         )

@@ -234,3 +234,82 @@ def test_anonymising_scrubs_the_persons_numbers_from_household_and_co_buyer_time
             assert "0013" not in digits and "19491231" not in digits, text
             assert NAME in text and "下午回电" in text
     assert Interaction.objects.get(customer=stranger).summary == note
+
+
+PERSON_ID = "110105194912310021"
+SPOUSE_ID = "320102198001011234"
+
+
+def _couple(consultant, **person_fields):
+    person = CustomerFactory(name=NAME, assigned_consultant=consultant, **person_fields)
+    spouse = CustomerFactory(name="周杰", assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=person, other=spouse, role="spouse"
+    )
+    return person, spouse
+
+
+def _spouse_note(spouse, summary: str):
+    from customers.models import Interaction
+
+    return Interaction.objects.create(
+        customer=spouse, kind=Interaction.Kind.CALL_OUT, summary=summary
+    )
+
+
+def test_anonymising_keeps_the_spouses_own_id_number_on_the_spouses_timeline(
+    administrator, consultant
+):
+    person, spouse = _couple(
+        consultant,
+        mobile="+8613800138000",
+        id_type=Customer.IdType.RESIDENT_ID,
+        id_number=PERSON_ID,
+    )
+    entry = _spouse_note(
+        spouse, f"夫妻双方证件 {PERSON_ID} {SPOUSE_ID}\n2026-12-05 交定金 1-2-301"
+    )
+    anonymise(administrator, person)
+    entry.refresh_from_db()
+    assert entry.summary == f"夫妻双方证件 *** {SPOUSE_ID}\n2026-12-05 交定金 1-2-301"
+
+
+def test_anonymising_leaves_the_spouses_own_words_that_match_a_wechat_entry(
+    administrator, consultant, sales_manager
+):
+    """A WeChat field holds what was typed, often "同手机号" (the WeChat is the
+    mobile number): words, not the person's, that the spouse's note holds too."""
+    person, spouse = _couple(consultant)
+    services.contact_point_add(
+        actor=sales_manager,
+        customer=person,
+        kind=ContactPoint.Kind.WECHAT,
+        value="同手机号",
+    )
+    entry = _spouse_note(spouse, "周杰微信同手机号，已加")
+    anonymise(administrator, person)
+    entry.refresh_from_db()
+    assert entry.summary == "周杰微信同手机号，已加"
+
+
+def test_anonymising_takes_the_persons_wechat_id_and_e_mail_off_the_spouses_timeline(
+    administrator, consultant
+):
+    person, spouse = _couple(consultant, email="zhou.xh@example.com")
+    services.contact_point_add(
+        actor=consultant,
+        customer=person,
+        kind=ContactPoint.Kind.WECHAT,
+        value="zhou_xh",
+    )
+    entry = _spouse_note(
+        spouse,
+        "她微信zhou_xh，邮箱 Zhou.XH@example.com。他微信 zhou_xh2，"
+        "邮箱 a.zhou.xh@example.com",
+    )
+    anonymise(administrator, person)
+    entry.refresh_from_db()
+    # Hers go; his, which merely start or end like hers, stay.
+    assert entry.summary == (
+        "她微信***，邮箱 ***。他微信 zhou_xh2，邮箱 a.zhou.xh@example.com"
+    )

@@ -6,6 +6,7 @@ from customers import services
 from customers.identity import (
     InvalidIdNumber,
     id_number_hash,
+    id_numbers_replaced,
     mask_id_number,
     validate_resident_id,
 )
@@ -33,6 +34,42 @@ def test_id_hash_matches_equal_numbers_and_reveals_nothing():
 
 def test_id_number_is_masked_but_for_the_ends():
     assert mask_id_number(VALID_ID) == "110***********002X"
+
+
+SPOUSE_ID = "320102198001011234"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "11010519491231002X",
+        "110105 19491231 002x",
+        "110105-19491231-002X",
+        "１１０１０５　１９４９１２３１　００２Ｘ",
+    ],
+)
+def test_id_scrub_takes_out_the_number_however_it_was_typed(typed):
+    text = f"证件{typed}，已核对"
+    assert id_numbers_replaced(text, [VALID_ID], "***") == "证件***，已核对"
+
+
+def test_id_scrub_keeps_another_persons_id_number_typed_after_a_space():
+    text = f"两人身份证 {VALID_ID} {SPOUSE_ID} 签约"
+    assert id_numbers_replaced(text, [VALID_ID], "***") == (
+        f"两人身份证 *** {SPOUSE_ID} 签约"
+    )
+
+
+def test_id_scrub_keeps_the_date_and_numbers_on_the_next_lines():
+    text = f"证件 {VALID_ID}\n2026-12-05 13900001111\n1-2-301"
+    assert id_numbers_replaced(text, [VALID_ID], "***") == (
+        "证件 ***\n2026-12-05 13900001111\n1-2-301"
+    )
+
+
+def test_id_scrub_keeps_a_unit_number_typed_just_before_the_number():
+    text = f"1-2-301 {VALID_ID}"
+    assert id_numbers_replaced(text, [VALID_ID], "***") == "1-2-301 ***"
 
 
 def test_pinyin_keys_cover_full_pinyin_initials_and_surname_readings():

@@ -554,6 +554,48 @@ def test_anonymising_takes_back_a_checked_import_whose_file_holds_the_person(
     assert other.status == ImportJob.Status.CHECKED and Path(other.file.path).exists()
 
 
+def test_anonymising_leaves_an_unrelated_import_that_merely_shares_a_phrase(
+    sales_manager, administrator, own_customer
+):
+    """The person's WeChat was typed as "同手机号" (the WeChat is the mobile
+    number): a colleague's import whose note says so of someone else is theirs."""
+    services.contact_point_add(
+        actor=sales_manager,
+        customer=own_customer,
+        kind="wechat",
+        value="同手机号",
+    )
+    job = checked(sales_manager, HEADER + "王五,13812345678,,,,,,微信同手机号\n")
+    services.customer_anonymise(
+        actor=administrator, customer=own_customer, reference="T-1", reason="本人要求"
+    )
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.CHECKED, job.error
+    assert Path(job.file.path).exists()
+
+
+def test_anonymising_takes_back_an_import_whose_cell_holds_the_persons_wechat_id(
+    sales_manager, administrator, own_customer
+):
+    services.contact_point_add(
+        actor=sales_manager,
+        customer=own_customer,
+        kind="wechat",
+        value="zhang_san88",
+    )
+    job = checked(
+        sales_manager, HEADER + "王五,13812345678,,,,,,介绍人微信zhang_san88\n"
+    )
+    other = checked(sales_manager, HEADER + "赵六,13812345679,,,,,,微信zhang_san889\n")
+    services.customer_anonymise(
+        actor=administrator, customer=own_customer, reference="T-1", reason="本人要求"
+    )
+    job.refresh_from_db()
+    other.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert other.status == ImportJob.Status.CHECKED, other.error
+
+
 def test_anonymising_is_refused_while_an_import_whose_file_holds_the_person_runs(
     client, sales_manager, administrator, own_customer
 ):

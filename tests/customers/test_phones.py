@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from customers.phones import (
@@ -8,6 +10,7 @@ from customers.phones import (
     mask_phone,
     normalize_phone,
     number_text,
+    numbers_replaced,
     typed_mobile,
 )
 
@@ -60,3 +63,32 @@ def test_a_number_typed_in_full_width_is_folded_and_a_name_is_not():
 def test_a_full_width_number_still_being_typed_is_incomplete_not_invalid():
     assert typed_mobile("１８６－１２３４").state == "incomplete"
     assert typed_mobile("１８６－１２３４－５６７８").e164 == "+8618612345678"
+
+
+MOBILE = "+8613800138000"
+
+
+def test_number_scrub_of_a_long_pasted_table_takes_well_under_a_second_a_kb():
+    # A pasted column of figures (digits, spaces, line breaks), ~10 KB, the
+    # person's number on its last line.
+    text = "\n".join(f"{i % 97} {i % 13}" for i in range(2000)) + "\n13800138000"
+    started = time.monotonic()
+    scrubbed = numbers_replaced(text, [MOBILE], "***")
+    elapsed = time.monotonic() - started
+    assert scrubbed.endswith("\n***") and scrubbed.count("***") == 1
+    assert elapsed < 2.0, f"{len(text)} characters took {elapsed:.1f} s"
+
+
+def test_number_scrub_of_a_long_line_of_figures_grows_with_its_length():
+    # The same figures on one line: one run of ~15 KB.
+    text = " ".join(str(i % 97) for i in range(5000)) + " 138 0013 8000 2次"
+    started = time.monotonic()
+    scrubbed = numbers_replaced(text, [MOBILE], "***")
+    elapsed = time.monotonic() - started
+    assert scrubbed.endswith(" *** 2次") and scrubbed.count("***") == 1
+    assert elapsed < 2.0, f"{len(text)} characters took {elapsed:.1f} s"
+
+
+def test_a_number_is_not_read_across_a_line_break():
+    text = "138 0013\n8000 台账"
+    assert numbers_replaced(text, [MOBILE], "***") == text

@@ -218,6 +218,47 @@ def test_household_link_moves_a_whole_household_the_actor_may_edit(
     )
 
 
+def test_household_link_joins_a_household_that_once_held_a_merged_duplicate(
+    administrator, consultant
+):
+    """The wife's duplicate record was linked too, then merged into her: it keeps
+    its household (undoing the merge gives it back), is not moved when the couple
+    joins the parents' household, and so does not stop anyone linking them."""
+    from customers.services.merge import customer_merge, customer_merge_restore
+
+    husband = CustomerFactory(name="张三", assigned_consultant=consultant)
+    wife = CustomerFactory(name="李四", assigned_consultant=consultant)
+    duplicate = CustomerFactory(name="李四", assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=husband, other=wife, role="spouse"
+    )
+    services.household_link(
+        actor=consultant, customer=husband, other=duplicate, role="spouse"
+    )
+    couple = Customer.objects.get(pk=husband.pk).household_id
+    record = customer_merge(
+        actor=administrator, survivor=wife, absorbed=duplicate, choices={}
+    )
+    father = CustomerFactory(name="张父", assigned_consultant=consultant)
+    mother = CustomerFactory(name="张母", assigned_consultant=consultant)
+    services.household_link(
+        actor=consultant, customer=father, other=mother, role="spouse"
+    )
+
+    services.household_link(
+        actor=consultant, customer=father, other=husband, role="child"
+    )
+
+    parents = Customer.objects.get(pk=father.pk).household_id
+    assert _households_of(husband, wife, duplicate) == [
+        (parents, "child"),
+        (parents, "spouse"),
+        (couple, "spouse"),
+    ]
+    customer_merge_restore(actor=administrator, record=record)
+    assert _households_of(duplicate) == [(couple, "spouse")]
+
+
 # Views -------------------------------------------------------------------------
 
 

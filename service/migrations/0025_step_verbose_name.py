@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("service", "0023_handover_appointment_live_unit"),
+        ("service", "0024_handover_appointment_live_unit"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("service", "0022_handover_cancelled_and_sequence"),
+        ("service", "0023_handover_one_live_appointment_a_unit"),
     ]
 
     operations = [
