@@ -11,10 +11,15 @@ referrer."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils.translation import gettext as _
 
+from customers.models import MergeRecord
+from customers.services.merge import MergeRefused
 from customers.signals import follow_merges, kept, merged, moved
 from marketing.models import CampaignMember, PointEntry, Referral, Response
+
+RESPONSES = "marketing.response.customer"
 
 
 def _memberships(absorbed, survivor):
@@ -103,7 +108,56 @@ def _merge_responses(*, survivor, absorbed, record):
     return {"marketing.response": plain}, state
 
 
+def _refuse_while_a_later_merge_moved_them(*, survivor, record, moved, state):
+    """Two merges into one survivor may be undone in either order, unless the later
+    one moved responses the earlier brought over: it swapped one of them off the
+    survivor's membership, or put one of its own on a membership the earlier moved.
+    Undone first, the earlier would put responses on the wrong person (the later
+    one's undo swaps back by the ids it moved), so it waits for the later undo."""
+    brought = {
+        *(moved.get("marketing.response") or []),
+        *(pk for pk, _member in state.get("folded", [])),
+        *(earlier for earlier, _later in state.get("swapped", [])),
+    }
+    memberships = moved.get("marketing.campaignmember") or []
+    if not brought and not memberships:
+        return
+    later = MergeRecord.objects.filter(
+        Q(merged_at__gt=record.merged_at)
+        | Q(merged_at=record.merged_at, pk__gt=record.pk),
+        survivor_id=survivor.pk,
+        restored_at__isnull=True,
+    ).select_related("absorbed")
+    for other in later.order_by("merged_at", "pk"):
+        theirs = (other.details or {}).get(RESPONSES) or {}
+        swapped = theirs.get("swapped", [])
+        placed = [pk for pk, _member in theirs.get("folded", [])] + [
+            earlier for earlier, _later in swapped
+        ]
+        if {later_pk for _earlier, later_pk in swapped} & brought or (
+            memberships
+            and placed
+            and Response.objects.filter(
+                pk__in=placed, member_id__in=memberships
+            ).exists()
+        ):
+            raise MergeRefused(
+                _(
+                    "%(absorbed)s was merged into %(survivor)s later and that merge "
+                    "moved campaign responses this one brought over; undo that "
+                    "merge first."
+                )
+                % {
+                    "absorbed": f"{other.absorbed.name} (#{other.absorbed_id})",
+                    "survivor": f"{survivor.name} (#{survivor.pk})",
+                }
+            )
+
+
 def _restore_responses(*, survivor, absorbed, record, moved, state, actor):
+    _refuse_while_a_later_merge_moved_them(
+        survivor=survivor, record=record, moved=moved, state=state
+    )
     for earlier_pk, later_pk in reversed(state.get("swapped", [])):
         earlier = Response.objects.get(pk=earlier_pk)
         later = Response.objects.get(pk=later_pk)

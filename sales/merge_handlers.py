@@ -92,6 +92,25 @@ def _deals(absorbed: Customer, survivor: Customer) -> QuerySet:
     deal at one project (one open deal per customer and project): a deal may hold a
     unit, a deposit or money, so which one ends is for sales to decide. Two signed
     contracts are two homes bought, with nothing left to close: they both move."""
+    # The absorbed's deals are locked before they move, in pk order. NOWAIT: a deal
+    # being subscribed or cancelled holds the deal and its unit and then wants the
+    # customer row the merge already holds; waiting would deadlock, so the merge is
+    # refused instead.
+    try:
+        with transaction.atomic():
+            list(
+                Opportunity.objects.select_for_update(no_key=True, nowait=True)
+                .filter(customer=absorbed)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+    except OperationalError as exc:
+        raise MergeRefused(
+            _(
+                "A deal of one of these records is being changed right now; try "
+                "the merge again in a moment."
+            )
+        ) from exc
     open_deals = (
         Opportunity.objects.filter(
             customer_id__in=[survivor.pk, absorbed.pk],

@@ -72,7 +72,9 @@ class Campaign(models.Model):
     TRANSITIONS: dict[str, set[str]] = {
         Status.PLANNED: {Status.RUNNING, Status.CANCELLED},
         Status.RUNNING: {Status.FINISHED, Status.CANCELLED},
-        Status.FINISHED: set(),
+        # An event called off whose cancellation is recorded late, after the hourly
+        # job finished it at its end date: cancelled, it leaves the return's figures.
+        Status.FINISHED: {Status.CANCELLED},
         Status.CANCELLED: set(),
     }
 
@@ -214,8 +216,9 @@ class Campaign(models.Model):
 
     def can_move_to(self, status: str) -> bool:
         if self.past_end:
-            # It has ended: the only move left is recording that it finished.
-            return status == self.Status.FINISHED
+            # It has ended, but is still recorded as running: it is recorded as
+            # finished, or as cancelled (an event called off, recorded a day late).
+            return status in (self.Status.FINISHED, self.Status.CANCELLED)
         if status == self.Status.RUNNING and self.start_too_late:
             return False
         return status in self.TRANSITIONS.get(self.status, set())

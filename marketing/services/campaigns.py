@@ -24,9 +24,11 @@ START_FIELDS = ("segment", "min_level")
 
 def _refuse_ended(campaign: Campaign) -> None:
     """A finished or cancelled campaign is read-only (docs/marketing.md); the caller
-    holds the row lock, so a move committed since its form was read is seen. A
-    running campaign past its end date has ended too."""
-    if campaign.current_status in ENDED:
+    holds the row lock, so a move committed since its form was read is seen. By the
+    recorded status: a running campaign past its end date takes no sign-ups, but
+    may still be extended (a later end date revives it) until it is recorded as
+    finished."""
+    if campaign.status in ENDED:
         raise ValidationError(_("A finished or cancelled campaign cannot change."))
 
 
@@ -44,9 +46,9 @@ def campaign_create(*, actor: User, **fields: Any) -> Campaign:
 
 @transaction.atomic
 def campaign_update(*, actor: User, campaign: Campaign, **fields: Any) -> Campaign:
-    """Edit a planned or running campaign; ValidationError once it has ended. The
-    segment and club level change only while it is planned (a start committed after
-    the form was read keeps them)."""
+    """Edit a planned or running campaign; ValidationError once it is recorded as
+    finished or cancelled. The segment and club level change only while it is
+    planned (a start committed after the form was read keeps them)."""
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _refuse_ended(locked)
     if locked.status != Campaign.Status.PLANNED:

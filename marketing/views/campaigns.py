@@ -59,7 +59,9 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @action_required(RUN)
 def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     campaign = _campaign(pk) if pk else None
-    if campaign is not None and campaign.current_status in (
+    # By the recorded status: a running campaign past its end date may still be
+    # extended (services.campaign_update).
+    if campaign is not None and campaign.status in (
         Campaign.Status.FINISHED,
         Campaign.Status.CANCELLED,
     ):
@@ -135,7 +137,7 @@ def _asks(request: HttpRequest, campaign: Campaign, context: dict) -> dict:
         asks["send"] = confirmations.send(
             campaign, selectors.invitations_preview(campaign=campaign)
         )
-    if campaign.current_status in (Campaign.Status.PLANNED, Campaign.Status.RUNNING):
+    if campaign.status in (Campaign.Status.PLANNED, Campaign.Status.RUNNING):
         asks["cancel"] = confirmations.cancel(
             campaign, progress=context["progress"], figures=context["figures"]
         )

@@ -362,17 +362,101 @@ def test_a_cost_that_arrives_after_the_end_date_is_still_recorded(
     assert CostLine.objects.get().amount == Decimal("800")
 
 
-def test_a_campaign_past_its_end_date_can_no_longer_be_edited_or_cancelled(
-    campaign, marketer
+def test_a_campaign_that_ran_out_yesterday_can_still_be_extended(campaign, marketer):
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=4, ends_ago=1)
+    later = timezone.localdate() + timedelta(days=7)
+    services.campaign_update(actor=marketer, campaign=campaign, ends_on=later)
+    campaign.refresh_from_db()
+    assert campaign.ends_on == later
+    # Extended, it runs again: it takes sign-ups and the finish task leaves it.
+    assert campaign.status == "running" and campaign.current_status == "running"
+
+
+def test_a_campaign_that_ran_out_yesterday_can_still_be_cancelled(campaign, marketer):
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=4, ends_ago=1)
+    services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
+    campaign.refresh_from_db()
+    assert campaign.status == "cancelled"
+    # It took no sign-up after its last day: it ended at midnight after it.
+    assert timezone.localtime(campaign.ended_at).date() == timezone.localdate()
+    assert timezone.localtime(campaign.ended_at).hour == 0
+
+
+def test_the_edit_page_of_a_campaign_that_ran_out_yesterday_extends_it(
+    client, campaign, marketer, segment
 ):
     services.campaign_move(actor=marketer, campaign=campaign, status="running")
-    set_dates(campaign, starts_ago=5, ends_ago=1)
-    with pytest.raises(ValidationError):
-        services.campaign_update(actor=marketer, campaign=campaign, budget=Decimal("1"))
-    with pytest.raises(ValidationError):
-        services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
+    set_dates(campaign, starts_ago=4, ends_ago=1)
     campaign.refresh_from_db()
-    assert campaign.status == "running" and campaign.budget == Decimal("0")
+    later = timezone.localdate() + timedelta(days=7)
+    client.force_login(marketer)
+    url = reverse("marketing:campaign-edit", args=[campaign.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(
+        url,
+        {
+            "name": campaign.name,
+            "kind": campaign.kind,
+            "project": campaign.project_id,
+            "starts_on": campaign.starts_on.isoformat(),
+            "ends_on": later.isoformat(),
+            "budget": "0",
+            "invite_email": "on",
+            "invite_sms": "on",
+            "email_subject": "邀请函",
+            "message": "x",
+        },
+    )
+    assert response.status_code == 302
+    (message,) = get_messages(response.wsgi_request)
+    assert message.level_tag == "success"
+    campaign.refresh_from_db()
+    assert campaign.ends_on == later and campaign.current_status == "running"
+
+
+def test_the_finish_task_leaves_a_campaign_extended_since_it_read_the_list(
+    campaign, marketer
+):
+    from marketing.services.campaigns import campaigns_finish
+
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=4, ends_ago=1)
+    later = timezone.localdate() + timedelta(days=7)
+    services.campaign_update(actor=marketer, campaign=campaign, ends_on=later)
+    # A list read as if before the extension: the campaign is on it.
+    assert campaigns_finish(today=later + timedelta(days=1)) == 0
+    campaign.refresh_from_db()
+    assert campaign.status == "running" and campaign.ended_at is None
+
+
+def test_a_finished_campaign_is_not_extended(campaign, marketer):
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=4, ends_ago=1)
+    services.campaign_move(actor=marketer, campaign=campaign, status="finished")
+    later = timezone.localdate() + timedelta(days=7)
+    with pytest.raises(ValidationError):
+        services.campaign_update(actor=marketer, campaign=campaign, ends_on=later)
+    campaign.refresh_from_db()
+    assert campaign.status == "finished" and campaign.ends_on < later
+
+
+def test_a_campaign_the_job_finished_is_still_cancelled_from_its_page(
+    client, campaign, marketer
+):
+    # Called off, but recorded after the hourly job finished it at its end date.
+    services.campaign_move(actor=marketer, campaign=campaign, status="running")
+    set_dates(campaign, starts_ago=4, ends_ago=1)
+    services.campaigns_finish()
+    campaign.refresh_from_db()
+    assert campaign.status == "finished"
+    client.force_login(marketer)
+    page = client.get(reverse("marketing:campaign-detail", args=[campaign.pk]))
+    assert 'data-testid="cancel-campaign"' in page.content.decode()
+    services.campaign_move(actor=marketer, campaign=campaign, status="cancelled")
+    campaign.refresh_from_db()
+    assert campaign.status == "cancelled"
 
 
 # Starting a planned campaign whose end date has passed ----------------------------

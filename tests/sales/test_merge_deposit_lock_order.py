@@ -1,4 +1,5 @@
-"""A deposit taken while its customer is merged: refused or done, never a deadlock."""
+"""A deposit taken, or a deal subscribed, while its customer is merged: refused or
+done, never a deadlock."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import time
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.utils import translation
 
+from customers.models import Customer
+from customers.services import merge as merge_module
 from customers.services.merge import MergeRefused, customer_merge
+from sales import services
+from sales.models import Opportunity
+from sales.services import deals as deal_services
 from sales.services import deposits as deposit_services
 from tests.factories import CustomerFactory, make_building
 from tests.opening_fixtures import make_deposit
@@ -78,3 +85,86 @@ def test_a_deposit_taken_while_the_customer_is_merged_never_deadlocks(
     finally:
         deposit_services.protected_by_another = real_check
     assert not errors, [repr(e) for e in errors]
+
+
+def test_merging_a_buyer_while_their_deal_is_subscribed_never_deadlocks(
+    consultant, sales_manager, monkeypatch
+):
+    # unit_subscribe locks the deal and its unit, then the buyer's customer row
+    # (customer_stage_follow_deals); a merge locks both customers, then moves the
+    # absorbed's deals. Both at once: the merge is refused at once (NOWAIT on the
+    # deals), the subscription goes through.
+    customer = CustomerFactory(assigned_consultant=consultant, stage="buyer")
+    survivor = CustomerFactory(assigned_consultant=consultant)
+    building = make_building()
+    deal = services.opportunity_open(
+        actor=consultant, customer=customer, project=building.project
+    )
+    services.unit_reserve(
+        actor=consultant, opportunity=deal, unit=building.units.order_by("pk").first()
+    )
+    real_follow = deal_services.customer_stage_follow_deals
+    real_lock = merge_module._lock_pair
+    subscribing = threading.Event()
+    merge_locked = threading.Event()
+
+    def follow_once_the_merge_holds_the_customers(**kwargs):
+        subscribing.set()  # the deal and its unit are locked by now
+        merge_locked.wait(20)
+        time.sleep(0.5)  # the merge reaches the deals meanwhile
+        return real_follow(**kwargs)
+
+    def lock_pair(first, second):
+        subscribing.wait(20)
+        rows = real_lock(first, second)
+        merge_locked.set()
+        return rows
+
+    monkeypatch.setattr(
+        deal_services,
+        "customer_stage_follow_deals",
+        follow_once_the_merge_holds_the_customers,
+    )
+    monkeypatch.setattr(merge_module, "_lock_pair", lock_pair)
+    errors: list[str] = []
+    refused: list[str] = []
+
+    def run(action):
+        try:
+            with translation.override("en"):
+                action()
+        except MergeRefused as exc:
+            refused.append(str(exc))
+        except BaseException as exc:  # noqa: BLE001 - a 500 for the user
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(
+            target=run,
+            args=(lambda: services.unit_subscribe(actor=consultant, opportunity=deal),),
+        ),
+        threading.Thread(
+            target=run,
+            args=(
+                lambda: customer_merge(
+                    actor=sales_manager,
+                    survivor=survivor,
+                    absorbed=customer,
+                    choices={},
+                ),
+            ),
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert Opportunity.objects.get(pk=deal.pk).stage == Opportunity.Stage.SUBSCRIBED
+    merged = Customer.objects.get(pk=customer.pk).merged_into_id == survivor.pk
+    assert merged or refused == [
+        "A deal of one of these records is being changed right now; try the merge "
+        "again in a moment."
+    ]
