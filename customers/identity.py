@@ -11,6 +11,8 @@ from collections.abc import Collection
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from customers.phones import spans_replaced
+
 # Weights and check characters of GB 11643-1999 (the 18-digit resident ID).
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -95,12 +97,4 @@ def id_numbers_replaced(text: str, numbers: Collection[str], replacement: str) -
                 return last
         return None
 
-    parts, done, first = [], 0, 0
-    while first < len(groups):
-        last = number_end(first)
-        if last is None:
-            first += 1
-            continue
-        parts += [text[done : groups[first][0]], replacement]
-        done, first = groups[last][1], last + 1
-    return "".join(parts) + text[done:]
+    return spans_replaced(text, groups, number_end, replacement)

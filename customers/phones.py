@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import phonenumbers
@@ -247,14 +247,29 @@ def numbers_replaced(text: str, numbers: Collection[str], replacement: str) -> s
         if not any(national in digits for national in nationals):
             return run  # most runs: a date, an amount, someone else's number
         groups = [(g.start(), g.end()) for g in _NUMBER_GROUP.finditer(run)]
-        parts, done, first = [], 0, 0
-        while first < len(groups):
-            last = number_end(run, groups, first)
-            if last is None:
-                first += 1
-                continue
-            parts += [run[done : groups[first][0]], replacement]
-            done, first = groups[last][1], last + 1
-        return "".join(parts) + run[done:]
+        return spans_replaced(
+            run, groups, lambda first: number_end(run, groups, first), replacement
+        )
 
     return _NUMBER_RUN.sub(replace, text)
+
+
+def spans_replaced(
+    text: str,
+    groups: list[tuple[int, int]],
+    number_end: Callable[[int], int | None],
+    replacement: str,
+) -> str:
+    """``text`` with each span of its ``groups`` (start, end) that ``number_end``
+    reads as a wanted number (the first group's index in, the last's out, or None)
+    replaced by ``replacement``, from the first group on; the text between the
+    groups it does not replace stays as typed."""
+    parts, done, first = [], 0, 0
+    while first < len(groups):
+        last = number_end(first)
+        if last is None:
+            first += 1
+            continue
+        parts += [text[done : groups[first][0]], replacement]
+        done, first = groups[last][1], last + 1
+    return "".join(parts) + text[done:]
