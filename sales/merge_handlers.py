@@ -45,21 +45,17 @@ def _deposits(absorbed: Customer, survivor: Customer) -> QuerySet:
     # Locked as deposit_take locks them: no deposit is taken while the merge counts.
     # NOWAIT: a deposit being taken holds its project and then wants the customer the
     # merge already holds; waiting would deadlock, so the merge is refused instead.
-    try:
-        with transaction.atomic():
-            limits = dict(
-                Project.objects.select_for_update(no_key=True, nowait=True)
-                .filter(pk__in=projects)
-                .order_by("pk")
-                .values_list("pk", "deposits_per_buyer")
-            )
-    except OperationalError as exc:
-        raise MergeRefused(
+    limits = dict(
+        _locked_or_refused(
+            Project.objects.filter(pk__in=projects).values_list(
+                "pk", "deposits_per_buyer"
+            ),
             _(
                 "A deposit of intent is being taken for one of these records right "
                 "now; try the merge again in a moment."
-            )
-        ) from exc
+            ),
+        )
+    )
     held: dict[int, list[IntentDeposit]] = {}
     for deposit in active.select_related("project").order_by("queue_number", "pk"):
         held.setdefault(deposit.project_id, []).append(deposit)
@@ -87,6 +83,17 @@ def _deposits(absorbed: Customer, survivor: Customer) -> QuerySet:
     return IntentDeposit.objects.filter(customer=absorbed)
 
 
+def _locked_or_refused(rows: QuerySet, refusal: str) -> list:
+    """``rows`` locked FOR NO KEY UPDATE in pk order, without waiting: the merge
+    already holds both customers, and a sale path holding these rows wants a customer
+    next, so waiting would deadlock; the merge is refused with ``refusal`` instead."""
+    try:
+        with transaction.atomic():
+            return list(rows.select_for_update(no_key=True, nowait=True).order_by("pk"))
+    except OperationalError as exc:
+        raise MergeRefused(refusal) from exc
+
+
 def _deals(absorbed: Customer, survivor: Customer) -> QuerySet:
     """The absorbed's deals, all of them; refused while both records have an open
     deal at one project (one open deal per customer and project): a deal may hold a
@@ -96,21 +103,13 @@ def _deals(absorbed: Customer, survivor: Customer) -> QuerySet:
     # being subscribed or cancelled holds the deal and its unit and then wants the
     # customer row the merge already holds; waiting would deadlock, so the merge is
     # refused instead.
-    try:
-        with transaction.atomic():
-            list(
-                Opportunity.objects.select_for_update(no_key=True, nowait=True)
-                .filter(customer=absorbed)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-    except OperationalError as exc:
-        raise MergeRefused(
-            _(
-                "A deal of one of these records is being changed right now; try "
-                "the merge again in a moment."
-            )
-        ) from exc
+    _locked_or_refused(
+        Opportunity.objects.filter(customer=absorbed).values_list("pk", flat=True),
+        _(
+            "A deal of one of these records is being changed right now; try "
+            "the merge again in a moment."
+        ),
+    )
     open_deals = (
         Opportunity.objects.filter(
             customer_id__in=[survivor.pk, absorbed.pk],

@@ -71,6 +71,8 @@ class Campaign(models.Model):
     # The moves a campaign may make; anything else is refused.
     TRANSITIONS: dict[str, set[str]] = {
         Status.PLANNED: {Status.RUNNING, Status.CANCELLED},
+        # Past its end date too, before the hourly job records it as finished: a
+        # campaign called off is cancelled, even a day late.
         Status.RUNNING: {Status.FINISHED, Status.CANCELLED},
         # An event called off whose cancellation is recorded late, after the hourly
         # job finished it at its end date: cancelled, it leaves the return's figures.
@@ -215,10 +217,6 @@ class Campaign(models.Model):
         return self.status == self.Status.PLANNED and self.ends_on < campaign_today()
 
     def can_move_to(self, status: str) -> bool:
-        if self.past_end:
-            # It has ended, but is still recorded as running: it is recorded as
-            # finished, or as cancelled (an event called off, recorded a day late).
-            return status in (self.Status.FINISHED, self.Status.CANCELLED)
         if status == self.Status.RUNNING and self.start_too_late:
             return False
         return status in self.TRANSITIONS.get(self.status, set())
