@@ -19,6 +19,8 @@ index on occurred_at), not the whole table.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Any
 
@@ -109,22 +111,41 @@ class InteractionsFact(insight.FactTable):
     def columns(self) -> list[str]:
         return [c for c in super().columns() if c != "id"]
 
-    def _plan(self) -> None:
+    @contextmanager
+    def _planned(self) -> Iterator[None]:
         """A month is a few hundred thousand interactions, but the planner, blind to
         the month's bounds, expects a few hundred and would look each customer up
         by its key (minutes of random reads): hash joins and an in-memory
-        aggregation instead, for this transaction only."""
+        aggregation instead, for this fact's statements only.
+
+        SET LOCAL lasts to the end of the outermost transaction: inside a caller's
+        (demo_data's, a test's) the facts rebuilt after this one were planned
+        without nested loops too, and PostgreSQL, costing the deals' lateral join
+        as disabled (10^10), JIT-compiled it for 2-3 s a statement. The settings
+        are put back as they were; a statement that failed leaves the transaction
+        to be rolled back, which undoes them."""
         with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('enable_nestloop'), current_setting('work_mem')"
+            )
+            before = cursor.fetchone()
             cursor.execute("SET LOCAL enable_nestloop = off")
             cursor.execute("SET LOCAL work_mem = '64MB'")
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('enable_nestloop', %s, true),"
+                " set_config('work_mem', %s, true)",
+                before,
+            )
 
     def upsert(self, keys) -> int:
-        self._plan()
-        return super().upsert(keys)
+        with self._planned():
+            return super().upsert(keys)
 
     def rebuild_rows(self) -> int:
-        self._plan()
-        return super().rebuild_rows()
+        with self._planned():
+            return super().rebuild_rows()
 
 
 INTERACTIONS = InteractionsFact(

@@ -100,6 +100,28 @@ def test_refresh_and_rebuild_give_the_same_rows(world, consultant):
     assert sum(r[-1] for r in refreshed) == Interaction.objects.count()
 
 
+def planner_settings_changed() -> list[str]:
+    """The planner settings that differ from the connection's own."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM pg_settings WHERE name IN ('enable_nestloop', 'work_mem')"
+            " AND setting <> reset_val"
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def test_the_facts_planner_settings_end_with_its_own_statements(world, consultant):
+    """Inside a caller's transaction (demo_data, this test) the facts rebuilt or
+    refreshed after this one are planned as usual: with nested loops off they cost
+    a lateral join as disabled and PostgreSQL JIT-compiled them, seconds each."""
+    assert planner_settings_changed() == []
+    insight.rebuild(only=[KEY])
+    assert planner_settings_changed() == []
+    log(world["mine"], consultant, at(2026, 3, 3))
+    facts_refreshed(KEY)
+    assert planner_settings_changed() == []
+
+
 def test_moving_and_deleting_interactions_reaches_both_months(world, executive):
     one = Interaction.objects.filter(occurred_at=at(2026, 1, 5)).get()
     Interaction.objects.filter(pk=one.pk).update(occurred_at=at(2026, 2, 5))
