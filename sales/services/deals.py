@@ -138,7 +138,7 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
     )
     if locked.building.project_id != opportunity.project_id:
         raise ValidationError(_("The unit belongs to another project than the deal."))
-    _expire_lapsed_hold(locked, deals=deals, now=now)
+    _expire_lapsed_hold(locked, deals=deals, now=now, holder=opportunity)
     if locked.status != Unit.Status.AVAILABLE:
         raise UnitUnavailable(locked)
     _refuse_session_unit(locked)
@@ -171,10 +171,12 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
 
 
 def _expire_lapsed_hold(
-    unit: Unit, *, deals: dict[int, Opportunity], now: datetime
+    unit: Unit, *, deals: dict[int, Opportunity], now: datetime, holder: Opportunity
 ) -> None:
     """The (locked) unit's active hold, if past its deadline at ``now``, ends as
-    expired, exactly as holds_expire ends it (by the system, the consultant told).
+    expired, exactly as holds_expire ends it (by the system, the consultant told,
+    unless ``holder``, the deal holding the unit now, is the hold's own deal: its
+    consultant is the one holding it again, as subscribing told them to).
     Only a hold whose deal the caller locked is ended; another (it appeared between
     the look and the locks) stays and the unit is refused as held."""
     hold = (
@@ -190,6 +192,7 @@ def _expire_lapsed_hold(
         unit=unit,
         hold=hold,
         expired=True,
+        tell=hold.opportunity_id != holder.pk,
     )
 
 
@@ -283,8 +286,10 @@ def _release(
     unit: Unit,
     hold: UnitHold,
     expired: bool,
+    tell: bool = True,
 ) -> None:
-    """End the active hold; the caller locked the deal, the unit and the hold."""
+    """End the active hold; the caller locked the deal, the unit and the hold.
+    An expired hold's consultant is told (``tell``)."""
     _end_hold(hold, UnitHold.Status.EXPIRED if expired else UnitHold.Status.RELEASED)
     if unit.status == Unit.Status.RESERVED:
         _set_unit_status(unit, Unit.Status.AVAILABLE)
@@ -308,7 +313,7 @@ def _release(
     # Whoever works the deal now: the one who held the unit may have been moved off
     # it (a reassignment) and no longer sees it.
     consultant = opportunity.consultant
-    if expired and consultant is not None and consultant.is_active:
+    if expired and tell and consultant is not None and consultant.is_active:
         notify(
             user=consultant,
             entry=sales_events.HOLD_EXPIRED_NOTICE(

@@ -249,6 +249,8 @@ def test_subscribing_a_hold_past_its_deadline_is_refused_and_saves_nothing(
     assert (deal.stage, unit.status) == ("reserved", "reserved")
     # Held again (the old hold ends as expired), the subscription goes through.
     services.unit_reserve(actor=consultant, opportunity=deal, unit=unit)
+    # The consultant holding it again, as told, hears no "hold expired".
+    assert not Notification.objects.filter(user=consultant).exists()
     services.unit_subscribe(actor=consultant, opportunity=deal)
     assert list(
         UnitHold.objects.filter(unit=unit)
