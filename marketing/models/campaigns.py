@@ -19,10 +19,11 @@ from crm_site.outbox import OutboxMessage, outbox_indexes
 from marketing.codes import code_db_default, display_code, normalize_code
 
 
-def campaign_today() -> date:
-    """Today in the house's time zone (Asia/Shanghai), whatever the request activated:
-    a campaign's end date is a calendar day there, and it runs through that day."""
-    return timezone.localdate(timezone=timezone.get_default_timezone())
+def campaign_today(now: datetime | None = None) -> date:
+    """Today (the day of ``now``) in the house's time zone (Asia/Shanghai), whatever
+    the request activated: a campaign's end date is a calendar day there, and it
+    runs through that day."""
+    return timezone.localdate(now, timezone=timezone.get_default_timezone())
 
 
 class CampaignQuerySet(models.QuerySet):

@@ -28,6 +28,7 @@ from customers.models import ConsentRecord, Customer, Interaction
 from customers.services import consent_set, interaction_log
 from marketing import events as marketing_events
 from marketing.models import Campaign, CampaignMember, Invitation
+from marketing.models.campaigns import campaign_today
 
 UNSUBSCRIBE_SALT = "marketing.unsubscribe"
 SIGNUP_SALT = "marketing.signup"
@@ -50,7 +51,7 @@ def invitations_queue(*, actor: User, campaign: Campaign) -> int:
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status != Campaign.Status.RUNNING:
             raise InvitationsRefused(_("Start the campaign before sending."))
-        if campaign.ends_on < timezone.localdate():
+        if campaign.ends_on < campaign_today():
             raise InvitationsRefused(
                 _("The campaign ended on %(day)s: invitations are no longer sent.")
                 % {"day": campaign.ends_on.isoformat()}
@@ -111,7 +112,7 @@ class InvitationKind(outbox.OutboxKind):
         # invited after the campaign's last day (inclusive, in local time).
         return Q(
             campaign__status=Campaign.Status.RUNNING,
-            campaign__ends_on__gte=timezone.localdate(now),
+            campaign__ends_on__gte=campaign_today(now),
         )
 
     def compose(self, row: Invitation) -> outbox.Message | None:
@@ -125,7 +126,7 @@ class InvitationKind(outbox.OutboxKind):
         campaign = row.campaign
         if (
             campaign.status != Campaign.Status.RUNNING
-            or campaign.ends_on < timezone.localdate()
+            or campaign.ends_on < campaign_today()
         ):
             Invitation.objects.filter(
                 pk=row.pk, status=Invitation.Status.SENDING
@@ -238,7 +239,7 @@ def campaigns_with_queued() -> list[int]:
     )
     return list(
         Campaign.objects.filter(
-            status=Campaign.Status.RUNNING, ends_on__gte=timezone.localdate()
+            status=Campaign.Status.RUNNING, ends_on__gte=campaign_today()
         )
         .filter(Exists(queued))
         .order_by("pk")

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from unittest import mock
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -297,3 +298,22 @@ def test_a_sender_killed_after_the_gateway_accepted_is_settled_without_a_second_
     assert len(phones) == 2 == len(set(phones))
     assert Invitation.objects.filter(status="sent").count() == 2
     assert Interaction.objects.count() == 2  # each on its customer's timeline once
+
+
+def test_the_last_day_is_the_houses_whatever_zone_is_active(
+    campaign, marketer, outboxes
+):
+    """A campaign runs through its end date in Asia/Shanghai: at 01:00 there the
+    next morning (still the end date in New York), nobody is invited."""
+    CustomerFactory.create_batch(2)
+    start_and_queue(campaign, marketer)
+    shanghai = timezone.get_default_timezone()
+    morning_after = timezone.make_aware(
+        datetime.combine(campaign.ends_on + timedelta(days=1), time(1, 0)), shanghai
+    )
+    with (
+        mock.patch("django.utils.timezone.now", return_value=morning_after),
+        timezone.override(ZoneInfo("America/New_York")),
+    ):
+        assert services.invitations_send(campaign_id=campaign.pk) == 0
+    assert outboxes == []
