@@ -405,6 +405,18 @@ COMMISSION_VOIDED = events.register(
     amount=events.Money(),
     who=events.Text(),
 )
+# A clawback line a sales manager wrote off (核销): it will not be recovered. The
+# reason is the manager's own words.
+COMMISSION_CLAWBACK_WAIVED = events.register(
+    "sales.commission_clawback_waived",
+    _(
+        "Clawback of %(amount)s from %(who)s written off, it will not be recovered: "
+        "%(reason)s"
+    ),
+    amount=events.Money(),
+    who=events.Text(),
+    reason=events.Text(),
+)
 CHANGE_ASKED_SIGNED = events.register(
     "sales.change_asked_signed",
     _("%(who)s asks to change a signed deal: %(kind)s (%(customer)s)."),

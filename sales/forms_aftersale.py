@@ -1,5 +1,5 @@
-"""Forms of the sale after contract: a project's change and commission rules, and the
-commission list's filters."""
+"""Forms of the sale after contract: a project's change and commission rules, the
+commission list's filters and the reason a clawback line is written off."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.validation import InputLimits
 from sales.models import ChangeRule, Commission, CommissionRule, Project
+from sales.services.commission import WAIVE_REASON_MAX
 from sales.services.sessions import projects_visible_to
 
 if TYPE_CHECKING:
@@ -91,3 +92,24 @@ class CommissionFilterForm(forms.Form):
         if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
             raise forms.ValidationError(_("Enter a month as YYYY-MM."))
         return dt.date(int(match[1]), int(match[2]), 1)
+
+
+class CommissionWaiveForm(forms.Form):
+    """Why a clawback line will not be recovered (the consultant left...)."""
+
+    reason = forms.CharField(
+        label=_("Reason for writing off"),
+        max_length=WAIVE_REASON_MAX,
+        error_messages={
+            "required": _("Give the reason for writing the clawback off."),
+            "max_length": _("The reason is at most %(limit_value)s characters."),
+        },
+        # One small form per line of the commission list.
+        widget=forms.TextInput(
+            attrs={
+                "class": "form-control form-control-sm",
+                "placeholder": _("Reason for writing off"),
+                "aria-label": _("Reason for writing off"),
+            }
+        ),
+    )

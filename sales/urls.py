@@ -205,5 +205,10 @@ urlpatterns += [
         views_aftersale.commission_pay,
         name="commission-pay",
     ),
+    path(
+        "commissions/<int:pk>/waive/",
+        views_aftersale.commission_waive,
+        name="commission-waive",
+    ),
     path("refunds/<int:pk>/pay/", views_aftersale.refund_pay, name="refund-pay"),
 ]

@@ -1,5 +1,5 @@
 """Screens of the sale after contract: a project's change and commission rules, the
-commission list, marking commission and refunds paid."""
+commission list, marking commission and refunds paid, writing a clawback line off."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm_site import confirm
+from crm_site.confirm import Confirmation, keyed
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
+from crm_site.templatetags.money import yuan
 from sales.forms_aftersale import (
     ChangeRuleForm,
     CommissionFilterForm,
     CommissionRuleForm,
+    CommissionWaiveForm,
 )
 from sales.models import (
     ChangeRule,
@@ -30,7 +34,11 @@ from sales.models import (
     Opportunity,
 )
 from sales.services.changes import change_rule_set, deal_refund_mark_paid
-from sales.services.commission import commission_mark_paid, commission_rule_set
+from sales.services.commission import (
+    commission_mark_paid,
+    commission_rule_set,
+)
+from sales.services.commission import commission_waive as write_off
 from sales.services.sessions import projects_visible_to
 
 
@@ -135,12 +143,25 @@ def commission_list(request: HttpRequest) -> HttpResponse:
             for value in Commission.Status.values
         }
     )
+    # A paid row of a cancelled deal says whether its clawback line was written off
+    # (not taken back after all), in the same query.
+    written_off = Commission.objects.filter(
+        opportunity=OuterRef("opportunity"),
+        consultant=OuterRef("consultant"),
+        kind=Commission.Kind.CLAWBACK,
+        status=Commission.Status.WAIVED,
+    )
     page = paginate(
-        rows.select_related(
+        rows.annotate(written_off=Exists(written_off))
+        .select_related(
             "opportunity__customer", "opportunity__unit", "consultant", "project"
-        ).order_by("-accrued_at", "-pk"),
+        )
+        .order_by("-accrued_at", "-pk"),
         page=request.GET.get("page"),
     )
+    may_waive = request.user.has_perm("sales.manage_sales")
+    for row in page.items:
+        row.waive_ask = _waive_confirmation(row) if may_waive else None
     return render(
         request,
         "sales/commission_list.html",
@@ -152,6 +173,7 @@ def commission_list(request: HttpRequest) -> HttpResponse:
                 for value, label in Commission.Status.choices
             ],
             "filter_query": "&".join(f"{k}={v}" for k, v in query.items()),
+            "waive_form": CommissionWaiveForm(auto_id=False),
         },
         status=400 if form.is_bound and not form.is_valid() else 200,
     )
@@ -177,6 +199,91 @@ def commission_pay(request: HttpRequest, pk: int) -> HttpResponse:
             messages.info(request, _("This clawback was deducted already."))
         else:
             messages.info(request, _("This commission was paid already."))
+    return redirect("sales:commission-list")
+
+
+def _waivable(commission: Commission) -> bool:
+    return (
+        commission.kind == Commission.Kind.CLAWBACK
+        and commission.status == Commission.Status.PAYABLE
+    )
+
+
+def _waive_confirmation(
+    commission: Commission, *, reason: str = ""
+) -> Confirmation | None:
+    """What writing a clawback line off asks first, from the row as the list loaded
+    it (deal, customer, unit, consultant), with the reason once it is typed; None
+    for a line that cannot be."""
+    if not _waivable(commission):
+        return None
+    deal = commission.opportunity
+    consultant = commission.consultant
+    who = consultant.display_name
+    if not consultant.is_active:
+        who = _("%(name)s (left the company)") % {"name": who}
+    shown = deal.customer.name
+    if deal.unit is not None:
+        shown = f"{shown} · {deal.unit.number}"
+    facts = [
+        (_("Consultant"), who),
+        (_("Deal"), shown),
+        (_("Not recovered"), yuan(-commission.amount, 2)),
+    ]
+    if reason:
+        facts.append((_("Reason"), reason))
+    return keyed(
+        Confirmation(
+            title=_("Write this clawback off?"),
+            facts=facts,
+            consequence=_(
+                "The line leaves the payable total and is never deducted from the "
+                "consultant's settlements. This cannot be undone."
+            ),
+            action=_("Write off"),
+            danger=True,
+        ),
+        "waive",
+        commission.pk,
+    )
+
+
+@action_required("sales.manage_sales")
+@require_POST
+def commission_waive(request: HttpRequest, pk: int) -> HttpResponse:
+    """A sales manager writes a payable clawback line off with a reason (核销): the
+    consultant left, or it will not be recovered. Asks first."""
+    commission = get_object_or_404(
+        _visible_commissions(request.user).select_related(
+            "opportunity__customer", "opportunity__unit", "consultant"
+        ),
+        pk=pk,
+    )
+    form = CommissionWaiveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors["reason"]))
+        return redirect("sales:commission-list")
+    if _waivable(commission) and not confirm.confirmed(request):
+        return confirm.ask(
+            request,
+            _waive_confirmation(commission, reason=form.cleaned_data["reason"]),
+            back="sales:commission-list",
+        )
+    try:
+        waived = write_off(
+            actor=request.user,
+            commission=commission,
+            reason=form.cleaned_data["reason"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if waived:
+            messages.success(
+                request, _("Clawback written off: it will not be recovered.")
+            )
+        else:
+            messages.info(request, _("This clawback was written off already."))
     return redirect("sales:commission-list")
 
 

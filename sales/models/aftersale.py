@@ -210,7 +210,9 @@ class Commission(models.Model):
     manager marks it. An approved cancellation voids it while unpaid; a paid one
     stays paid (the money went out) and is reversed by a clawback line of the
     negative amount, payable, so the consultant's next settlement deducts it (the
-    manager marks it deducted: *clawed back*)."""
+    manager marks it deducted: *clawed back*), or written off with a reason when it
+    will not be recovered (*waived*: the consultant left, there is no next
+    settlement)."""
 
     class Kind(models.TextChoices):
         SALE = "sale", _("Sale")
@@ -224,6 +226,8 @@ class Commission(models.Model):
         CLAWED_BACK = "clawed_back", _("Clawed back")
         # Unpaid commission of a deal cancelled before it was paid.
         VOIDED = "voided", _("Voided")
+        # A clawback line a sales manager wrote off (核销): it will not be recovered.
+        WAIVED = "waived", _("Waived")
 
     opportunity = models.ForeignKey(
         Opportunity,
@@ -252,6 +256,8 @@ class Commission(models.Model):
         _("status"), max_length=12, choices=Status.choices, default=Status.ACCRUED
     )
     accrued_at = models.DateTimeField(_("accrued"), default=timezone.now)
+    # When and by whom the row was settled: paid, a clawback line deducted or
+    # written off.
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     paid_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -262,6 +268,10 @@ class Commission(models.Model):
     )
     # When an approved cancellation voided the row or, paid, reversed it.
     clawed_back_at = models.DateTimeField(null=True, blank=True)
+    # Why a clawback line was written off, as the sales manager gave it.
+    waive_reason = models.CharField(
+        _("reason for writing off"), max_length=200, blank=True
+    )
 
     class Meta:
         verbose_name = _("commission")
@@ -277,6 +287,11 @@ class Commission(models.Model):
                 condition=Q(kind="sale", amount__gte=0)
                 | Q(kind="clawback", amount__lte=0),
                 name="commission_sign_by_kind",
+            ),
+            # Only what is owed back may be written off, never a consultant's pay.
+            models.CheckConstraint(
+                condition=~Q(status="waived") | Q(kind="clawback"),
+                name="commission_waived_only_clawback",
             ),
         ]
         indexes = [

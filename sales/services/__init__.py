@@ -7,6 +7,7 @@ from sales.services.changes import (
     deal_change_request,
     deal_refund_mark_paid,
 )
+from sales.services.commission import commission_waive
 from sales.services.deals import (
     UnitUnavailable,
     holds_expire,
@@ -32,6 +33,7 @@ from sales.services.money import (
 __all__ = [
     "UnitUnavailable",
     "building_generate",
+    "commission_waive",
     "deal_change_decide",
     "deal_change_request",
     "deal_refund_mark_paid",

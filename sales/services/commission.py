@@ -4,8 +4,10 @@ Accrued when the deal reaches the rule's earning stage (called from the services
 move it there: opportunity_contract, receipt_record, an approved change of unit),
 payable once the deal is paid in full, paid when a sales manager marks it. An
 approved cancellation voids it while unpaid, and takes a paid one back with a
-negative clawback line in the consultant's next settlement. One row per deal,
-consultant and kind: accruing twice finds the row and changes nothing.
+negative clawback line in the consultant's next settlement; a sales manager may
+write that line off with a reason when it will not be recovered (the consultant
+left). One row per deal, consultant and kind: accruing twice finds the row and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -207,6 +209,10 @@ def commission_mark_paid(*, actor: User, commission: Commission) -> bool:
     )
     if commission.status == settled:
         return False
+    if commission.status == Commission.Status.WAIVED:
+        raise ValidationError(
+            _("This clawback was written off: it is no longer deducted.")
+        )
     if commission.status != Commission.Status.PAYABLE:
         raise ValidationError(
             _(
@@ -220,6 +226,58 @@ def commission_mark_paid(*, actor: User, commission: Commission) -> bool:
     commission.paid_by = actor
     commission.save(update_fields=["status", "paid_at", "paid_by"])
     audit_change(actor=actor, instance=commission, before=before)
+    return True
+
+
+WAIVE_REASON_MAX = 200
+
+
+@transaction.atomic
+def commission_waive(*, actor: User, commission: Commission, reason: str) -> bool:
+    """A sales manager writes a payable clawback line off (核销): it will not be
+    recovered — the consultant left and has no next settlement, or the manager
+    decides not to take it back. Whoever the consultant is, with a reason; who and
+    when are kept as for a deduction (paid_by, paid_at). Audited and on the deal
+    customer's timeline; False when it was written off already (a second click)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Give the reason for writing the clawback off."))
+    if len(reason) > WAIVE_REASON_MAX:
+        raise ValidationError(
+            _("The reason is at most %(limit_value)s characters.")
+            % {"limit_value": WAIVE_REASON_MAX}
+        )
+    commission = (
+        Commission.objects.select_for_update(of=("self",))
+        .select_related("opportunity__customer", "consultant")
+        .get(pk=commission.pk)
+    )
+    if commission.kind != Commission.Kind.CLAWBACK:
+        raise ValidationError(
+            _("Only a clawback line can be written off, never a consultant's pay.")
+        )
+    if commission.status == Commission.Status.WAIVED:
+        return False
+    if commission.status != Commission.Status.PAYABLE:
+        raise ValidationError(
+            _("This clawback was deducted already: there is nothing to write off.")
+        )
+    before = snapshot(commission, ["status", "paid_at", "paid_by", "waive_reason"])
+    commission.status = Commission.Status.WAIVED
+    commission.paid_at = timezone.now()
+    commission.paid_by = actor
+    commission.waive_reason = reason
+    commission.save(update_fields=["status", "paid_at", "paid_by", "waive_reason"])
+    audit_change(actor=actor, instance=commission, before=before)
+    _log(
+        commission.opportunity,
+        actor,
+        sales_events.COMMISSION_CLAWBACK_WAIVED(
+            amount=-commission.amount,
+            who=commission.consultant.display_name,
+            reason=reason,
+        ),
+    )
     return True
 
 

@@ -288,11 +288,24 @@ def test_the_commission_list_needs_the_sales_desk(client, outsider):
 
 
 def test_the_commission_list_queries_do_not_grow_with_rows(
-    client, sales_manager, building, consultant
+    client, sales_manager, building, consultant, team
 ):
     percent_rule(building.project)
     client.force_login(sales_manager)
     counter = iter(range(1, 10))
+
+    def clawback_line(who):
+        deal = signed_deal(
+            who,
+            CustomerFactory(assigned_consultant=who),
+            _unit(building, next(counter)),
+        )
+        _pay(who, deal, deal.agreed_price)
+        commission_mark_paid(
+            actor=sales_manager, commission=Commission.objects.get(opportunity=deal)
+        )
+        commission_claw_back(deal=deal, actor=sales_manager)
+        return Commission.objects.get(opportunity=deal, kind="clawback")
 
     def grow():
         for _ in range(3):
@@ -302,6 +315,15 @@ def test_the_commission_list_queries_do_not_grow_with_rows(
                 CustomerFactory(assigned_consultant=consultant),
                 _unit(building, n),
             )
+        # A line written off, and a payable one of a consultant who has left (its
+        # badge and its write-off form with the dialog).
+        services.commission_waive(
+            actor=sales_manager, commission=clawback_line(consultant), reason="x"
+        )
+        departed = UserFactory(username="left", team=team, role=Role.CONSULTANT)
+        clawback_line(departed)
+        departed.is_active = False
+        departed.save(update_fields=["is_active"])
 
     assert_queries_do_not_grow(
         lambda: client.get(reverse("sales:commission-list")), grow, at_most=14

@@ -125,6 +125,7 @@ PK_OF: dict[str, dict[str, str]] = {
     # The sale after contract (issue 16).
     "sales:project-aftersale-rules": {"pk": "project"},
     "sales:commission-pay": {"pk": "commission"},
+    "sales:commission-waive": {"pk": "commission"},
     "sales:refund-pay": {"pk": "refund"},
     # service
     "service:request-detail": {"pk": "service_request"},
