@@ -60,3 +60,39 @@ def test_cancellation_after_contract_is_asked_approved_with_the_refund_shown(
     assert deal.stage == Opportunity.Stage.LOST
     assert Unit.objects.get(pk=deal.unit_id).status == Unit.Status.AVAILABLE
     assert DealRefund.objects.get(opportunity=deal).amount == Decimal("80000")
+
+
+def test_a_manager_writes_off_the_clawback_of_a_consultant_who_left(
+    page, screenshot, consultant, sales_manager
+):
+    from sales.models import Commission
+    from tests.sales.test_commission import percent_rule
+    from tests.sales.test_commission_waive import clawback_line
+
+    building = make_building()
+    percent_rule(building.project)
+    line = clawback_line(building, consultant, 0, sales_manager)
+    consultant.is_active = False
+    consultant.save(update_fields=["is_active"])
+
+    login(page, "sales_manager")
+    page.goto("/sales/commissions/")
+    row = page.get_by_test_id("commission-row").filter(
+        has=page.get_by_test_id("waive-commission")
+    )
+    expect(row.get_by_test_id("consultant-left")).to_have_text("已离职")
+    row.locator("input[name=reason]").fill("顾问已离职，无法从结算中扣回")
+    row.get_by_test_id("waive-commission").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text("核销这笔追回佣金？")
+    expect(dialog).to_contain_text("（已离职）")
+    screenshot("aftersale-05-write-off-dialog")
+    with page.expect_navigation():
+        dialog.get_by_test_id("confirm-ok").click()
+    expect(page.locator(".alert-success")).to_contain_text("已核销")
+    expect(page.get_by_test_id("waive-reason")).to_have_text(
+        "顾问已离职，无法从结算中扣回"
+    )
+    screenshot("aftersale-06-written-off")
+    line.refresh_from_db()
+    assert line.status == Commission.Status.WAIVED
