@@ -16,7 +16,7 @@ from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import events
-from crm_site.personal_data import Erasure, Section, register, rows
+from crm_site.personal_data import Erasure, Section, register, relatives, rows
 from customers.models import (
     Call,
     ConsentRecord,
@@ -226,11 +226,11 @@ def _anonymise_timeline(customer: Customer, *, erasure: Erasure) -> int:
 
 
 def _linked_ids(customer: Customer) -> set[int]:
-    """The customers linked to the person: the members of their household and the
-    buyers and co-buyers of the homes they bought with others (the portal's
-    household hook, crm_site.portal, which sales fills)."""
-    from crm_site import portal
-
+    """The customers linked to the person: the members of their household and those
+    the apps link to them (crm_site.personal_data.relatives: sales gives the buyers
+    and co-buyers of every deal they are buyer or co-buyer of, whatever its stage).
+    Not the portal's household: that one is who may see a home, from subscription on;
+    a note naming the person is written from a deal's first stage."""
     erased = {customer.pk, *absorbed_ids(customer)}
     households = Customer.objects.filter(pk__in=erased, household__isnull=False).values(
         "household_id"
@@ -238,7 +238,7 @@ def _linked_ids(customer: Customer) -> set[int]:
     members = Customer.objects.filter(household__in=households).values_list(
         "pk", flat=True
     )
-    return (set(members) | set(portal.household_ids(customer))) - erased
+    return (set(members) | relatives(erased)) - erased
 
 
 def _scrub_linked_timelines(customer: Customer, *, erasure: Erasure) -> int:

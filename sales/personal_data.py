@@ -9,6 +9,7 @@ on the contract. The free text of other deals is cleared.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -16,7 +17,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from crm_site import events
-from crm_site.personal_data import Erasure, Section, register, rows
+from crm_site.personal_data import (
+    Erasure,
+    Section,
+    register,
+    register_relatives,
+    rows,
+)
 from sales.models import (
     CoBuyer,
     DealChange,
@@ -359,6 +366,26 @@ def _co_buyers(customer: Any) -> list[dict]:
     )
 
 
+def co_buyer_relatives(customer_ids: Iterable[int]) -> set[int]:
+    """The buyers and co-buyers of every deal these customers are buyer or co-buyer
+    of, whatever its stage: a co-buyer is named from a deal's first stage
+    (sales.services.co_buyers) and a lost deal keeps them, with the notes about them.
+    The customers' timelines are scrubbed of the person's numbers (customers'
+    timeline section). One statement; the given customers may be among them."""
+    ids = list(customer_ids)
+    named_on = CoBuyer.objects.filter(customer_id__in=ids).values("opportunity_id")
+    their_co_buyers = CoBuyer.objects.filter(
+        opportunity__customer_id__in=ids
+    ).values_list("customer_id", flat=True)
+    buyers = Opportunity.objects.filter(pk__in=named_on).values_list(
+        "customer_id", flat=True
+    )
+    fellow_co_buyers = CoBuyer.objects.filter(opportunity_id__in=named_on).values_list(
+        "customer_id", flat=True
+    )
+    return set(their_co_buyers.union(buyers, fellow_co_buyers))
+
+
 # Opening day: deposits of intent and selections (issue 16) -------------------------
 
 
@@ -463,6 +490,7 @@ def _count(queryset_of):
 
 
 def connect() -> None:
+    register_relatives(co_buyer_relatives)
     register(
         Section(
             key="sales.deals",

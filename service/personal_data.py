@@ -198,32 +198,65 @@ def _work_orders(customer: Any) -> list[dict]:
     )
 
 
-def _scrub_rows(queryset: QuerySet, fields: list[str], *, erasure: Erasure) -> int:
+def _scrub_rows(
+    queryset: QuerySet,
+    fields: list[str],
+    *,
+    erasure: Erasure,
+    cleared: dict[int, tuple[str, ...]] | None = None,
+) -> int:
     """Take the customer's identifying texts (name, mobile...) out of these fields of
-    these rows, the rest of the words kept; the rows changed."""
+    these rows, the rest of the words kept; the rows changed.
+
+    Each row changed, here or by the caller (``cleared``: {pk: fields} it blanked, a
+    photo), gets one audit entry naming its fields, the old words hidden: as a
+    request's (Erasure.audit), since the words are what is erased. One insert per
+    set of fields changed, whatever the number of rows."""
+    audited = dict(cleared or {})
     changed = []
     for row in queryset.only("pk", *fields):
         scrubbed = {name: erasure.scrub(getattr(row, name)) for name in fields}
-        if any(scrubbed[name] != getattr(row, name) for name in fields):
-            for name, value in scrubbed.items():
-                setattr(row, name, value)
+        names = tuple(name for name in fields if scrubbed[name] != getattr(row, name))
+        if names:
+            for name in names:
+                setattr(row, name, scrubbed[name])
             changed.append(row)
-    queryset.model.objects.bulk_update(changed, fields)
+            audited[row.pk] = audited.get(row.pk, ()) + names
+    by_fields: dict[tuple[str, ...], list[int]] = {}
+    for pk, names in audited.items():
+        by_fields.setdefault(names, []).append(pk)
+    for names, ids in by_fields.items():
+        erasure.audit(queryset.model, ids, list(names))
+    with unaudited("anonymisation records its own entries without the old values"):
+        queryset.model._base_manager.bulk_update(changed, fields, batch_size=500)
     return len(changed)
+
+
+def _clear_files(queryset: QuerySet, name: str, *, erasure: Erasure) -> dict:
+    """Delete the files of this file field once the erasure commits and blank it in
+    these rows, unaudited: the caller's _scrub_rows audits the rows ({pk: (name,)})."""
+    rows_with_file = list(queryset.exclude(**{name: ""}).only("pk", name))
+    for row in rows_with_file:
+        erasure.delete_file_on_commit(getattr(row, name))
+    ids = [row.pk for row in rows_with_file]
+    if ids:
+        with unaudited("anonymisation records its own entries without the old values"):
+            queryset.model._base_manager.filter(pk__in=ids).update(**{name: ""})
+    return dict.fromkeys(ids, (name,))
 
 
 def _anonymise_work_orders(customer: Any, *, erasure: Erasure) -> int:
     """The sign-off photos are deleted (see the module's note); the work orders and
-    their chargebacks stay, the owner's name taken out of what staff wrote."""
+    their chargebacks stay, the owner's name taken out of what staff wrote. Each work
+    order and chargeback changed gets one audit entry, as the requests do."""
     work = WorkOrder.objects.filter(request__customer=customer)
-    photographed = list(work.exclude(signoff_photo=""))
-    for work_order in photographed:
-        erasure.delete_file_on_commit(work_order.signoff_photo)
-    changed = erasure.update(
-        work.filter(pk__in=[w.pk for w in photographed]), signoff_photo=""
-    )
+    photographed = _clear_files(work, "signoff_photo", erasure=erasure)
+    changed = len(photographed)
     changed += _scrub_rows(
-        work, ["task", "signoff_note", "cancel_reason"], erasure=erasure
+        work,
+        ["task", "signoff_note", "cancel_reason"],
+        erasure=erasure,
+        cleared=photographed,
     )
     changed += _scrub_rows(
         Chargeback.objects.filter(
@@ -285,14 +318,12 @@ def _inspection_items(customer: Any) -> QuerySet:
 
 def _anonymise_inspection(customer: Any, *, erasure: Erasure) -> int:
     """The photos are deleted (see the module's note); the findings stay, the owner's
-    name taken out of their notes."""
-    items = list(_inspection_items(customer).exclude(photo=""))
-    for item in items:
-        erasure.delete_file_on_commit(item.photo)
-    changed = erasure.update(
-        InspectionItem.objects.filter(pk__in=[i.pk for i in items]), photo=""
+    name taken out of their notes. Each item changed gets one audit entry."""
+    items = _inspection_items(customer)
+    photographed = _clear_files(items, "photo", erasure=erasure)
+    return len(photographed) + _scrub_rows(
+        items, ["note"], erasure=erasure, cleared=photographed
     )
-    return changed + _scrub_rows(_inspection_items(customer), ["note"], erasure=erasure)
 
 
 def _kept_inspection(customer: Any) -> dict[str, int]:
@@ -437,6 +468,9 @@ def _related(customer: Any) -> dict[str, list[int]]:
     it runs for each section that reads the audit trail."""
     of = {
         "service.servicerequest": requests_of(customer),
+        # A work order's entries are described by its task (WorkOrder.__str__), which
+        # often names the owner as the desk typed it.
+        "service.workorder": WorkOrder.objects.filter(request__customer=customer),
         "service.handoverappointment": HandoverAppointment.objects.filter(
             customer=customer
         ),

@@ -313,3 +313,117 @@ def test_anonymising_takes_the_persons_wechat_id_and_e_mail_off_the_spouses_time
     assert entry.summary == (
         "她微信***，邮箱 ***。他微信 zhou_xh2，邮箱 a.zhou.xh@example.com"
     )
+
+
+def _deal(consultant, buyer, stage, *co_buyers):
+    """A deal of ``buyer`` at ``stage`` naming ``co_buyers``, recorded as they were at
+    the time: none of them shares the buyer's household any longer."""
+    from sales.models import CoBuyer, Opportunity
+    from tests.factories import make_building
+
+    building = make_building(floors=1, per_floor=1, skipped=())
+    deal = Opportunity.objects.create(
+        customer=buyer,
+        project=building.project,
+        unit=building.units.get() if stage != Opportunity.Stage.NEW else None,
+        consultant=consultant,
+        stage=stage,
+    )
+    for co_buyer in co_buyers:
+        CoBuyer.objects.create(customer=co_buyer, opportunity=deal)
+    return deal
+
+
+NOTE = f"{NAME} 电话 138 0013 8000，下午回电"
+
+
+def _noted(customer):
+    from customers.models import Interaction
+
+    return Interaction.objects.create(
+        customer=customer,
+        kind=Interaction.Kind.CALL_OUT,
+        summary=NOTE,
+        params={"about": {"note": NOTE}},
+    )
+
+
+def _scrubbed(entry) -> bool:
+    entry.refresh_from_db()
+    texts = (entry.summary, entry.params["about"]["note"])
+    return all(
+        "0013" not in "".join(ch for ch in text if ch.isdigit())
+        and NAME in text
+        and "下午回电" in text
+        for text in texts
+    )
+
+
+def test_anonymising_a_co_buyer_before_subscription_scrubs_the_buyer_and_co_buyers(
+    administrator, consultant
+):
+    """Co-buyers are named from the first stage of a deal on (sales.services.co_buyers):
+    a note on the buyer's or another co-buyer's timeline holds the person's number as
+    much as on a bought home's."""
+    from sales.models import Opportunity
+
+    person = CustomerFactory(
+        name=NAME, mobile="+8613800138000", assigned_consultant=consultant
+    )
+    buyer = CustomerFactory(name="李买家", assigned_consultant=consultant)
+    other = CustomerFactory(name="李共买", assigned_consultant=consultant)
+    _deal(consultant, buyer, Opportunity.Stage.NEW, person, other)
+    entries = [_noted(buyer), _noted(other)]
+    stranger = _noted(CustomerFactory(name="王五", assigned_consultant=consultant))
+
+    anonymise(administrator, person)
+
+    assert all(_scrubbed(entry) for entry in entries)
+    stranger.refresh_from_db()
+    assert stranger.summary == NOTE
+
+
+def test_anonymising_the_buyer_of_a_lost_deal_scrubs_its_co_buyers_timelines(
+    administrator, consultant
+):
+    """A lost deal keeps its co-buyers, and their notes keep the buyer's number."""
+    from sales.models import Opportunity
+
+    person = CustomerFactory(
+        name=NAME, mobile="+8613800138000", assigned_consultant=consultant
+    )
+    co_buyer = CustomerFactory(name="周共买", assigned_consultant=consultant)
+    _deal(consultant, person, Opportunity.Stage.LOST, co_buyer)
+    entry = _noted(co_buyer)
+
+    anonymise(administrator, person)
+
+    assert _scrubbed(entry)
+
+
+def test_the_linked_customers_are_found_in_three_queries_however_many_deals(
+    consultant, django_assert_num_queries
+):
+    """The merged records, the household, the deals' buyers and co-buyers: three
+    statements, whatever the number of deals."""
+    from customers.personal_data import _linked_ids
+    from sales.models import Opportunity
+
+    person = CustomerFactory(name=NAME, assigned_consultant=consultant)
+    others = [
+        CustomerFactory(name=f"共买{n}", assigned_consultant=consultant)
+        for n in range(6)
+    ]
+    _deal(consultant, others[0], Opportunity.Stage.NEW, person)
+    _deal(consultant, person, Opportunity.Stage.LOST, others[1])
+    fresh = Customer.objects.get(pk=person.pk)
+    with django_assert_num_queries(3):
+        found = _linked_ids(fresh)
+    assert found == {others[0].pk, others[1].pk}
+
+    _deal(consultant, others[2], Opportunity.Stage.CONTRACTED, person, others[3])
+    _deal(consultant, person, Opportunity.Stage.LOST, others[4], others[5])
+    fresh = Customer.objects.get(pk=person.pk)
+    with django_assert_num_queries(3):
+        found = _linked_ids(fresh)
+    assert found == {other.pk for other in others}

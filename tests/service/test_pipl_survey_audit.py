@@ -5,6 +5,7 @@ entries are about the owner: in their export, scrubbed when they are anonymised.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from crm_site import outbox
 from crm_site import personal_data as crm_personal_data
+from crm_site.audit import audit_record
 from crm_site.models import AuditEntry
 from customers import services
 from service.handover import NOTICES as HANDOVER_NOTICES
@@ -142,3 +144,150 @@ def test_anonymising_deletes_work_order_and_inspection_photos_and_names(
         if entry["section"] in {"service.work_orders", "service.inspections"}
     }
     assert kept == {"work_orders", "inspection"}
+
+
+def _work(request, service_agent, contractor, **fields) -> WorkOrder:
+    return WorkOrder.objects.create(
+        request=request,
+        assignee_kind="contractor",
+        contractor=contractor,
+        due_at=timezone.now(),
+        created_by=service_agent,
+        **fields,
+    )
+
+
+def _anonymisation_entries(model, pk):
+    return AuditEntry.objects.filter(
+        content_type__model=model, object_id=pk, action=AuditEntry.Action.ANONYMISE
+    )
+
+
+def test_anonymising_audits_each_work_order_and_chargeback_it_scrubs_without_words(
+    administrator, service_agent, world, django_capture_on_commit_callbacks
+):
+    """Work orders and their charge-backs are the work of a request: what the
+    anonymisation changes in them is audited like the request itself, one entry per
+    row it changed naming the fields, the old words hidden."""
+    customer, request = world["customer"], world["request"]
+    contractor = Contractor.objects.create(name="安居防水", trade="防水")
+    untouched = WorkOrder.objects.get(request=request, task="更换水龙头")
+    worded = _work(
+        request,
+        service_agent,
+        contractor,
+        task=f"{NAME}家重做防水",
+        signoff_note=f"闭水试验通过，{NAME}签字确认",
+    )
+    photographed = _work(
+        request,
+        service_agent,
+        contractor,
+        task=f"{NAME}家换角阀",
+        signoff_photo=SimpleUploadedFile(
+            "done.jpg", b"jpeg", content_type="image/jpeg"
+        ),
+    )
+    chargeback = Chargeback.objects.create(
+        contractor=contractor,
+        work_order=worded,
+        request=request,
+        amount=Decimal("200.00"),
+        reason=f"{NAME}家再次渗水",
+        created_by=service_agent,
+    )
+    plain_chargeback = Chargeback.objects.create(
+        contractor=contractor,
+        work_order=photographed,
+        request=request,
+        amount=Decimal("50.00"),
+        reason="返工",
+        created_by=service_agent,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.customer_anonymise(
+            actor=administrator, customer=customer, reference="RE-3", reason="本人要求"
+        )
+
+    hidden = {"old": "***", "new": ""}
+    (entry,) = _anonymisation_entries("workorder", worded.pk)
+    assert entry.changes == {"task": hidden, "signoff_note": hidden}
+    assert entry.actor == administrator
+    # One entry for the row, the photo's removal with its words.
+    (entry,) = _anonymisation_entries("workorder", photographed.pk)
+    assert entry.changes == {"signoff_photo": hidden, "task": hidden}
+    (entry,) = _anonymisation_entries("chargeback", chargeback.pk)
+    assert entry.changes == {"reason": hidden}
+    # Rows the anonymisation did not change get no entry.
+    assert not _anonymisation_entries("workorder", untouched.pk).exists()
+    assert not _anonymisation_entries("chargeback", plain_chargeback.pk).exists()
+    written = AuditEntry.objects.filter(
+        action=AuditEntry.Action.ANONYMISE,
+        content_type__model__in=["workorder", "chargeback"],
+    ).values_list("object_repr", "changes")
+    assert NAME not in json.dumps(list(written), ensure_ascii=False)
+
+
+def test_anonymising_scrubs_the_persons_name_from_earlier_entries_about_work_orders(
+    administrator, service_agent, world, django_capture_on_commit_callbacks
+):
+    """A work order's entry is described by its task (WorkOrder.__str__), which often
+    names the owner as the desk typed it: the entry stays, without the name."""
+    customer, request = world["customer"], world["request"]
+    contractor = Contractor.objects.create(name="安居防水", trade="防水")
+    work = _work(request, service_agent, contractor, task=f"{NAME}家重做防水")
+    created = audit_record(
+        actor=service_agent, instance=work, action=AuditEntry.Action.CREATE
+    )
+    assert NAME in created.object_repr  # set-up
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.customer_anonymise(
+            actor=administrator, customer=customer, reference="RE-4", reason="本人要求"
+        )
+
+    created.refresh_from_db()
+    assert NAME not in created.object_repr and "重做防水" in created.object_repr
+    assert created.actor == service_agent
+
+
+def test_the_work_order_scrub_reads_and_audits_in_as_many_queries_however_many_rows(
+    administrator, service_agent, world
+):
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from customers.services.personal_data import erasure_of
+    from service.personal_data import _anonymise_work_orders
+
+    customer, request = world["customer"], world["request"]
+    contractor = Contractor.objects.create(name="安居防水", trade="防水")
+    for model in (WorkOrder, Chargeback):
+        ContentType.objects.get_for_model(model)
+    erasure = erasure_of(customer)
+    erasure.actor = administrator
+
+    def scrub_queries(rows: int) -> int:
+        for n in range(rows):
+            work = _work(request, service_agent, contractor, task=f"{NAME}家第{n}处")
+            Chargeback.objects.create(
+                contractor=contractor,
+                work_order=work,
+                request=request,
+                amount=Decimal("10.00"),
+                reason=f"{NAME}家返工",
+                created_by=service_agent,
+            )
+        with CaptureQueriesContext(connection) as captured:
+            _anonymise_work_orders(customer, erasure=erasure)
+        return len(captured.captured_queries)
+
+    assert scrub_queries(1) == scrub_queries(4)
+    assert (
+        AuditEntry.objects.filter(
+            action=AuditEntry.Action.ANONYMISE, content_type__model="chargeback"
+        ).count()
+        == 5
+    )
