@@ -375,7 +375,7 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
             _("Contract price") if signed else _("Subscription price"),
             _money(deal.agreed_price),
         ),
-        (_("Change"), change.get_kind_display()),
+        (_("Kind of change"), change.get_kind_display()),
     ]
     if change.kind == DealChange.Kind.CHANGE_UNIT and change.new_unit:
         new_price = money.new_price

@@ -375,7 +375,7 @@ class DashboardFilterForm(InputLimits, forms.Form):
 
 
 class DealChangeForm(InputLimits, forms.Form):
-    kind = forms.ChoiceField(label=_("Change"), choices=DealChange.Kind.choices)
+    kind = forms.ChoiceField(label=_("Kind of change"), choices=DealChange.Kind.choices)
     # Picked by building, floor and number (sales/_unit_picker.html), never from a
     # list of every unit: any unit of the project parses, clean_new_unit() says why a
     # taken one cannot be chosen.
