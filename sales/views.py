@@ -435,8 +435,19 @@ def _render_deal(
     change_form: DealChangeForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """The deal page; a change form that did not validate is shown with its errors."""
-    if change_form is None and deal.stage in CHANGEABLE:
+    """The deal page; a change form that did not validate is shown with its errors.
+    While a change waits for approval no other can be asked (deal_change_request
+    refuses it): the card says so instead of offering the form again."""
+    deal_changes = list(
+        deal.changes.select_related(
+            "new_unit", "new_customer", "requested_by", "decided_by"
+        ).order_by("-requested_at")[:10]
+    )
+    # At most one waits at a time, and none is asked after it: it is the newest.
+    change_pending = bool(deal_changes) and (
+        deal_changes[0].status == DealChange.Status.PENDING
+    )
+    if change_form is None and deal.stage in CHANGEABLE and not change_pending:
         change_form = DealChangeForm(opportunity=deal, user=request.user)
     if change_form is not None:
         # A deal paid in full may be cancelled or change its buyer, not its unit.
@@ -473,9 +484,8 @@ def _render_deal(
             "unit_picker": _unit_picker(deal, change_form)
             if change_form is not None
             else None,
-            "deal_changes": deal.changes.select_related(
-                "new_unit", "new_customer", "requested_by", "decided_by"
-            ).order_by("-requested_at")[:10],
+            "deal_changes": deal_changes,
+            "change_pending": change_pending and deal.stage in CHANGEABLE,
             "refunds": deal.refunds.select_related("paid_by").order_by("-created_at"),
             "commissions": deal.commissions.select_related("consultant").order_by(
                 "accrued_at"

@@ -45,6 +45,23 @@ def test_a_contracted_deal_offers_every_change_and_a_paid_one_no_unit_change(
     assert set(kinds) == {"cancel", "change_buyer"}
 
 
+def test_while_a_change_waits_the_deal_page_says_so_instead_of_offering_another(
+    client, deal, consultant, sales_manager
+):
+    change = services.deal_change_request(
+        actor=consultant, opportunity=deal, kind="cancel", reason="客户资金问题"
+    )
+    client.force_login(consultant)
+    page = client.get(deal.get_absolute_url())
+    assert page.context["change_form"] is None
+    assert b'data-testid="change-pending"' in page.content
+    assert b'data-testid="change-form"' not in page.content
+    services.deal_change_decide(actor=sales_manager, change=change, approve=False)
+    page = client.get(deal.get_absolute_url())
+    assert b'data-testid="change-form"' in page.content
+    assert b'data-testid="change-pending"' not in page.content
+
+
 def test_asking_a_cancellation_after_contract_and_approving_it(
     client, deal, consultant, sales_manager
 ):
