@@ -17,6 +17,7 @@ from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
 from sales.models import DealChange, Opportunity, Project, ProtectionRule, Receipt, Unit
 from sales.selectors import reassign_targets
+from sales.services.changes import unit_open_for_change
 from sales.services.sessions import projects_visible_to
 
 
@@ -378,7 +379,7 @@ class DealChangeForm(InputLimits, forms.Form):
     kind = forms.ChoiceField(label=_("Kind of change"), choices=DealChange.Kind.choices)
     # Picked by building, floor and number (sales/_unit_picker.html), never from a
     # list of every unit: any unit of the project parses, clean_new_unit() says why a
-    # taken one cannot be chosen.
+    # taken one cannot be chosen (one held past its deadline is not taken).
     new_unit = forms.ModelChoiceField(
         label=_("New unit"),
         queryset=Unit.objects.none(),
@@ -405,7 +406,7 @@ class DealChangeForm(InputLimits, forms.Form):
 
     def clean_new_unit(self) -> Unit | None:
         unit = self.cleaned_data.get("new_unit")
-        if unit is not None and unit.status != Unit.Status.AVAILABLE:
+        if unit is not None and not unit_open_for_change(unit):
             raise forms.ValidationError(
                 gettext("Unit %(unit)s is not available (%(status)s); choose another.")
                 % {"unit": unit.number, "status": unit.get_status_display()}

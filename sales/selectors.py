@@ -40,6 +40,7 @@ from sales.models import (
     Unit,
 )
 from sales.querysets import team_deals
+from sales.services.changes import open_for_change
 from sales.services.sessions import projects_visible_to
 
 
@@ -519,10 +520,11 @@ def units_available_for_change(
     floor: int | None = None,
     text: str = "",
 ) -> UnitChoices:
-    """Available units of the project a deal may change to, filtered by building,
+    """Units of the project a deal may change to (available, or held only past the
+    hold's deadline: sales.services.changes.open_for_change), filtered by building,
     floor and unit number (part of it), in one query (unit_status_idx per building)."""
     qs = Unit.objects.filter(
-        building__project_id=project_id, status=Unit.Status.AVAILABLE
+        open_for_change(now=timezone.now()), building__project_id=project_id
     ).select_related("building")
     if building_id is not None:
         qs = qs.filter(building_id=building_id)

@@ -10,10 +10,12 @@ change of buyer may cost a fee and keeps only co-buyers of the new buyer's house
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,6 +35,7 @@ from sales.models import (
     PaymentItem,
     Selection,
     Unit,
+    UnitHold,
 )
 from sales.models.approval import refuse_own_approval
 from sales.pricing import quote
@@ -43,6 +46,7 @@ from sales.services.commission import (
 )
 from sales.services.deals import (
     UnitUnavailable,
+    _expire_lapsed_hold,
     _refuse_session_unit,
     _set_unit_status,
     customer_stage_follow_deals,
@@ -134,6 +138,44 @@ def settlement(
     )
 
 
+def _lapsed_holds(now: datetime) -> QuerySet[UnitHold]:
+    return UnitHold.objects.filter(status=UnitHold.Status.ACTIVE, held_until__lte=now)
+
+
+def open_for_change(*, now: datetime) -> Q:
+    """The units a deal may change to: on sale, or reserved only by a hold past its
+    deadline. Such a hold is over whether or not the five-minute sweep has run (as
+    unit_reserve treats it); approving the change ends it as the sweep would. A
+    unit reserved without a hold is refused, as subscribing refuses it."""
+    return Q(status=Unit.Status.AVAILABLE) | Q(
+        Exists(_lapsed_holds(now).filter(unit=OuterRef("pk"))),
+        status=Unit.Status.RESERVED,
+    )
+
+
+def unit_open_for_change(unit: Unit, *, now: datetime | None = None) -> bool:
+    """Whether ``unit`` (as read) is open for a change of unit (open_for_change)."""
+    if unit.status == Unit.Status.AVAILABLE:
+        return True
+    return (
+        unit.status == Unit.Status.RESERVED
+        and _lapsed_holds(now or timezone.now()).filter(unit_id=unit.pk).exists()
+    )
+
+
+def _lapsed_hold_deal_id(unit_id: int | None, now: datetime) -> int | None:
+    """The deal of the unit's hold past its deadline, read without a lock: the
+    caller locks it with its own deal (in id order) before the unit."""
+    if unit_id is None:
+        return None
+    return (
+        _lapsed_holds(now)
+        .filter(unit_id=unit_id)
+        .values_list("opportunity_id", flat=True)
+        .first()
+    )
+
+
 @transaction.atomic
 def deal_change_request(
     *,
@@ -159,7 +201,8 @@ def deal_change_request(
     if kind == DealChange.Kind.CHANGE_UNIT:
         if new_unit is None or new_unit.building.project_id != opportunity.project_id:
             raise ValidationError(_("Choose another unit of the same project."))
-        if new_unit.status != Unit.Status.AVAILABLE:
+        # A hold past its deadline stays until the approval ends it.
+        if not unit_open_for_change(new_unit):
             raise UnitUnavailable(new_unit)
         _refuse_session_unit(new_unit)  # sold only in its selection session
     if kind == DealChange.Kind.CHANGE_BUYER:
@@ -342,9 +385,19 @@ def _cancel(
 
 
 def _change_unit(
-    change: DealChange, deal: Opportunity, old_unit: Unit, actor: User
+    change: DealChange,
+    deal: Opportunity,
+    old_unit: Unit,
+    actor: User,
+    *,
+    deals: dict[int, Opportunity],
+    now: datetime,
 ) -> Settlement:
+    """``deals``: this deal and the deal of a hold on the new unit past its deadline
+    at ``now``, both locked; that hold ends as the sweep would end it (its consultant
+    told), as unit_reserve ends it. A hold still valid refuses the unit."""
     new_unit = Unit.objects.select_for_update().get(pk=change.new_unit_id)
+    _expire_lapsed_hold(new_unit, deals=deals, now=now, holder=deal)
     if new_unit.status != Unit.Status.AVAILABLE:
         raise UnitUnavailable(new_unit)
     _refuse_session_unit(new_unit)
@@ -462,17 +515,32 @@ def deal_change_decide(
     """Apply (or refuse) a change. The new unit is locked and re-checked at approval
     time: it may have been sold since the request. Deciding twice (two managers at
     once) does nothing the second time: the change row is locked and no longer
-    pending."""
+    pending.
+
+    Locks: the change, then the deals in id order (this one and, for a change of
+    unit, the deal of a hold on the new unit past its deadline: that hold ends here),
+    then the units, then the hold, as unit_reserve takes them."""
     change = DealChange.objects.select_for_update(of=("self",)).get(pk=change.pk)
     if change.status != DealChange.Status.PENDING:
         return change
     if approve:
         refuse_own_approval(change, actor)
-    deal = (
-        Opportunity.objects.select_for_update()
-        .select_related("customer", "consultant", "project")
-        .get(pk=change.opportunity_id)
+    now = timezone.now()
+    lapsed_deal_id = (
+        _lapsed_hold_deal_id(change.new_unit_id, now)
+        if approve and change.kind == DealChange.Kind.CHANGE_UNIT
+        else None
     )
+    # The deal rows only: their customers are locked after the units when needed
+    # (customer_stage_follow_deals), in the one lock order.
+    deals = {
+        deal.pk: deal
+        for deal in Opportunity.objects.select_for_update(of=("self",))
+        .select_related("customer", "consultant", "project")
+        .filter(pk__in={change.opportunity_id, lapsed_deal_id} - {None})
+        .order_by("pk")
+    }
+    deal = deals[change.opportunity_id]
     change.decided_by = actor
     change.decided_at = timezone.now()
     change.decision_note = note
@@ -517,12 +585,14 @@ def deal_change_decide(
     }
     # move_to() accepts ending a signed contract only with an approved change.
     change.status = DealChange.Status.APPROVED
-    apply = {
-        DealChange.Kind.CANCEL: _cancel,
-        DealChange.Kind.CHANGE_UNIT: _change_unit,
-        DealChange.Kind.CHANGE_BUYER: _change_buyer,
-    }[change.kind]
-    money = apply(change, deal, old_unit, actor)
+    if change.kind == DealChange.Kind.CHANGE_UNIT:
+        money = _change_unit(change, deal, old_unit, actor, deals=deals, now=now)
+    else:
+        apply = {
+            DealChange.Kind.CANCEL: _cancel,
+            DealChange.Kind.CHANGE_BUYER: _change_buyer,
+        }[change.kind]
+        money = apply(change, deal, old_unit, actor)
     change.fee = money.fee
     change.save(
         update_fields=[
