@@ -12,7 +12,7 @@ by item before any lookup sees it, which is most of the cost.
 
 from __future__ import annotations
 
-from django.db.models import Field, ForeignObject, Lookup
+from django.db.models import CharField, Field, ForeignObject, Lookup, TextField
 
 
 class IdArray:
@@ -41,3 +41,26 @@ class AnyOf(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} = ANY({rhs}::bigint[])", [*lhs_params, *rhs_params]
+
+
+@CharField.register_lookup
+@TextField.register_lookup
+class Extends(Lookup):
+    """``name__extends=text``: the value starts with ``text`` and goes on after it.
+
+    Written as a range on the byte order of the pattern operators (``~>~``, ``~<~``),
+    which an index of the column's ``varchar_pattern_ops`` (``text_pattern_ops``)
+    reads whatever the text, also in a statement prepared with the text as a
+    parameter: ``LIKE %s`` takes the index only when the planner sees the pattern.
+    The bound is the text followed by U+10FFFF, the largest code point: a value that
+    goes on with that very character is past it (a private-use character no name
+    holds). The text is one parameter as it is, no pattern made of it, so SQL
+    compiled with a stand-in text takes any other (crm_site.compiled)."""
+
+    lookup_name = "extends"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        sql = f"({lhs}::text ~>~ {rhs} AND {lhs}::text ~<~ ({rhs} || chr(1114111)))"
+        return sql, [*lhs_params, *rhs_params, *lhs_params, *rhs_params]

@@ -116,6 +116,10 @@ class ToCount:
 
     model: type
     build: Callable[[], QuerySet]
+    # Counted without asking the planner first: every row it counts is found on an
+    # index and the count is bounded (a search's ranks, customers.selectors), where
+    # the planner's estimate of a text's matches can be off by a hundred times.
+    indexed: bool = False
 
 
 @dataclass
@@ -232,7 +236,7 @@ def _total(
         sql_key = f"{sql}\x00{params!r}"
 
     def counted() -> tuple[int, bool]:
-        return _count(_built(qs))
+        return _count(_built(qs), indexed=isinstance(qs, ToCount) and qs.indexed)
 
     digest = hashlib.blake2b(sql_key.encode(), digest_size=12)
     return fragments.cached(
@@ -248,11 +252,13 @@ def _built(qs: QuerySet | ToCount) -> QuerySet:
     return qs.build() if isinstance(qs, ToCount) else qs
 
 
-def _count(qs: QuerySet) -> tuple[int, bool]:
+def _count(qs: QuerySet, *, indexed: bool = False) -> tuple[int, bool]:
     cap = count_cap()
-    plan = query_plan(qs)
-    if plan.rows > cap * CLEARLY_ABOVE_CAP or plan.cost_of_first(cap + 1) > getattr(
-        settings, "PAGINATION_COUNT_MAX_COST", DEFAULT_COUNT_MAX_COST
+    plan = None if indexed else query_plan(qs)
+    if plan is not None and (
+        plan.rows > cap * CLEARLY_ABOVE_CAP
+        or plan.cost_of_first(cap + 1)
+        > getattr(settings, "PAGINATION_COUNT_MAX_COST", DEFAULT_COUNT_MAX_COST)
     ):
         return round_estimate(plan.rows), True
     # Ordering does not change a count: dropping it lets the planner stop at the
@@ -260,7 +266,7 @@ def _count(qs: QuerySet) -> tuple[int, bool]:
     counted = qs.order_by()[: cap + 1].count()
     if counted <= cap:
         return counted, False
-    return round_estimate(max(plan.rows, cap + 1)), True
+    return round_estimate(max((plan or query_plan(qs)).rows, cap + 1)), True
 
 
 def paginate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterable
@@ -77,6 +78,12 @@ def customer_list_page(*, user: User, text: str = "") -> tuple[ToCount, Reader]:
         counted = ToCount(Customer, lambda: rows().ranked())
         return counted, _reader(_list_read(scope, ""), {}, prepared=True)
     matches = matches_of(text)
+    if matches is not None and matches.kind == IN_RANKS:
+        counted = ToCount(
+            Customer, lambda: _keys_of(rows().in_ranks(text)), indexed=True
+        )
+        values = {**matches.values, "text": text}
+        return counted, _ranked_reader(_rank_reads(scope), values)
     if matches is not None:
         read = _list_read(scope, matches.kind)
         counted = ToCount(
@@ -112,6 +119,64 @@ def _reader(
             return read.rows(values, low, high)
 
     return reader
+
+
+# The searches whose every page is read rank by rank (CustomerQuerySet.in_ranks):
+# Chinese text of two characters or more.
+IN_RANKS = "pairs"
+
+
+def reads_in_ranks(text: str) -> bool:
+    """Whether every page of a search for ``text`` alone (search_text) is read by
+    customer_list_page, rank by rank: the first page and the next must come from the
+    same reading, or a row could be shown twice or never."""
+    matches = matches_of(text)
+    return matches is not None and matches.kind == IN_RANKS
+
+
+@functools.lru_cache(maxsize=1024)
+def _rank_reads(scope: ScopeKey) -> tuple[SliceRead, ...]:
+    """The ranks of a search (CustomerQuerySet.in_ranks) in ``scope``, each compiled
+    once per process with the stand-in text (and the pairs the rest is narrowed by)."""
+    rows = Customer.objects.in_scope(scope).identifiable().for_rows()
+    exact, longer, rest = rows.in_ranks(TEXT_STAND_IN)
+    text = {"text": TEXT_STAND_IN}
+    return (
+        SliceRead(exact, text),
+        SliceRead(longer, text),
+        SliceRead(rest, stand_in_matches(IN_RANKS).values),
+    )
+
+
+def _ranked_reader(reads: tuple[SliceRead, ...], values: dict) -> Reader:
+    """Rows ``low`` to ``high`` of the ranks one after another: each rank is read up
+    to ``high`` rows, and the next only while the page is not full (a name common in
+    the data fills it from the first: PostgreSQL reads ~26 of its rows on the names'
+    index instead of every customer whose name holds the text). The first page's
+    statements are prepared, on their generic plans (the same whatever the text); a
+    later page's LIMIT makes statements of its own, planned each time. The SQL
+    returned keys the list's cached total: the first rank's, marked as this reading's.
+    """
+
+    def reader(low: int, high: int) -> tuple[list, str, list]:
+        found: list = []
+        key: tuple[str, list] | None = None
+        with prepared_queries(generic=True) if low == 0 else contextlib.nullcontext():
+            for read in reads:
+                rows, sql, params = read.rows(values, 0, high)
+                key = key or (f"/* in ranks */ {sql}", params)
+                found.extend(rows)
+                if len(found) >= high:
+                    break
+        return found[low:high], *key
+
+    return reader
+
+
+def _keys_of(querysets: Iterable[QuerySet]) -> QuerySet:
+    """The keys of ``querysets``' rows, in one statement (a list's total counts it)."""
+    first, *rest = (qs.order_by().values("pk") for qs in querysets)
+    return first.union(*rest, all=True)
 
 
 # _list_read's kinds besides the plain list ("") and those of a search that reads

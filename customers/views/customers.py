@@ -98,12 +98,15 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     # selects come from the cache, the text is cleaned by the form's own field). A
     # filter and each later page's OFFSET are built and planned each time: their
     # best plan depends on what is asked.
+    # A search of Chinese text alone is read so on every page, rank by rank
+    # (selectors.reads_in_ranks): its pages must come from the same reading.
     plain = not any(request.GET.get(key) for key in FILTER_KEYS if key != "q")
-    if plain and request.GET.get("page", "") in ("", "1"):
+    text = CustomerFilterForm.search_alone(request.GET) if plain else ""
+    first = request.GET.get("page", "") in ("", "1")
+    if plain and (first or selectors.reads_in_ranks(text)):
         form = None
-        text = CustomerFilterForm.search_alone(request.GET)
         qs, reader = selectors.customer_list_page(user=request.user, text=text)
-        page = paginate(qs, page=1, reader=reader)
+        page = paginate(qs, page=1 if first else request.GET.get("page"), reader=reader)
         drill = None
     else:
         form = CustomerFilterForm(request.GET, user=request.user)
