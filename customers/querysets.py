@@ -458,18 +458,6 @@ class Matches(NamedTuple):
     kind: str
     values: dict
 
-    @property
-    def plan(self) -> str:
-        """How its statement is planned (customers.selectors._reader, crm_site.
-        prepared): "each" time for one character, whose best plan depends on it (a
-        common one is read by walking the newest customers, a rare one from the
-        index); "generic" for two or more, always read from the index of the pairs:
-        prepared, and on the generic plan from the first run (PostgreSQL estimates
-        that plan dearer than a text's own and would go on planning each search,
-        ~0.8 ms of its CPU); "prepared" for a number, whose plan PostgreSQL settles
-        on by itself."""
-        return {"chars": "each", "pairs": "generic"}.get(self.kind, "prepared")
-
 
 def matches_of(text: str) -> Matches | None:
     """How a search for ``text`` (search_text) reads its matches as rows; None when

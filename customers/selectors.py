@@ -90,32 +90,26 @@ def customer_list_page(*, user: User, text: str = "") -> tuple[ToCount, Reader]:
             Customer, lambda: rows().reading_matches(matches, text).ranked()
         )
         values = {**matches.values, "text": text}
-        return counted, _reader(
-            read,
-            values,
-            prepared=matches.plan != "each",
-            generic=matches.plan == "generic",
-        )
+        # One character is planned each time: a common one is read by walking the
+        # newest customers, a rare one from its index.
+        return counted, _reader(read, values, prepared=matches.kind != "chars")
     ids = search_ids(text, user=user)
     read = _list_read(scope, _IDS)
     counted = ToCount(Customer, lambda: rows().matching(ids, text).ranked())
     return counted, _reader(read, {"ids": ids, "text": text}, prepared=True)
 
 
-def _reader(
-    read: SliceRead, values: dict, *, prepared: bool, generic: bool = False
-) -> Reader:
+def _reader(read: SliceRead, values: dict, *, prepared: bool) -> Reader:
     """The list's reader: run as a statement prepared once per connection (~0.5 ms
     of PostgreSQL's planning) when its plan is the same whatever the values (the
-    plain list, a whole number, a search narrowed to ids, a name search of two
-    characters or more, on its generic plan: querysets.Matches.plan); a search for
-    one character is planned each time (a common one is read another way than a
-    rare one)."""
+    plain list, a whole number, a search narrowed to ids); a search for one
+    character is planned each time (a common one is read another way than a rare
+    one). A name search of two characters or more: _ranked_reader."""
     if not prepared:
         return functools.partial(read.rows, values)
 
     def reader(low: int, high: int) -> tuple[list, str, list]:
-        with prepared_queries(generic=generic):
+        with prepared_queries():
             return read.rows(values, low, high)
 
     return reader
