@@ -250,8 +250,9 @@ def test_the_customer_list_prepares_its_plain_first_page_and_a_search_not_a_filt
     """The plain list's first page, a search narrowed to ids (a number) and a name
     search of two characters or more are read the same way whatever the values:
     prepared, with the same page. A search for one character (its best plan depends
-    on it), a filter and a later page are planned."""
-    for name in ("周冬梅", "周冬雪", "王强"):
+    on it), a filter and a later page (its LIMIT a statement of its own) are
+    planned."""
+    for name in ("周冬梅", "周冬雪", "王强", *["周冬"] * 26):
         CustomerFactory(assigned_consultant=sales_manager, name=name)
     CustomerFactory(assigned_consultant=sales_manager, mobile="+8613912345678")
     client.force_login(sales_manager)
