@@ -994,9 +994,15 @@ def _decide(
                 note=form.cleaned_data["note"],
                 **{argument: item},
             )
-        except services.UnitUnavailable:
+        except services.UnitUnavailable as exc:
+            # Sold, or held again by a colleague, since the change was asked for.
             messages.error(
-                request, _("The new unit was sold meanwhile; refuse the change.")
+                request,
+                _(
+                    "Unit %(unit)s is no longer available (%(status)s); refuse the "
+                    "change."
+                )
+                % {"unit": exc.unit.number, "status": exc.unit.get_status_display()},
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

@@ -223,7 +223,12 @@ def test_a_lapsed_hold_made_valid_again_before_approval_refuses_it_and_saves_not
         {"decision": "approve", "confirmed": "1"},
     )
     assert response.status_code == 302
-    assert [m.level_tag for m in get_messages(response.wsgi_request)] == ["error"]
+    [message] = get_messages(response.wsgi_request)
+    assert message.level_tag == "error"
+    # Held again, not sold: the message says what the unit is now.
+    assert str(message) == (
+        f"房源 {lapsed.unit.number} 已不可选（已预留），请驳回该变更。"
+    )
     _nothing_changed(change, deal, deal.unit, lapsed)
     assert not Notification.objects.filter(event="sales.hold_expired_notice").exists()
 
