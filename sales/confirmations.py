@@ -396,6 +396,8 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
             done += " " + _("%(refund)s is recorded as due back to the buyer.") % {
                 "refund": _money(money.refund)
             }
+        if approve:
+            done += _lapsed_hold_ends(change.new_unit)
     elif change.kind == DealChange.Kind.CHANGE_BUYER and change.new_customer:
         facts.append((_("New buyer"), change.new_customer.name))
         done = _("%(new)s becomes the buyer of unit %(unit)s instead of %(old)s.") % {
@@ -442,6 +444,34 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
         action=_decision_label(approve),
         danger=not approve or change.kind == DealChange.Kind.CANCEL,
     )
+
+
+def _lapsed_hold_ends(unit: Unit) -> str:
+    """The sentence saying that approving ends another deal's hold on ``unit`` whose
+    deadline has passed (sales.services.changes.open_for_change), or ""."""
+    hold = (
+        UnitHold.objects.filter(
+            unit=unit, status=UnitHold.Status.ACTIVE, held_until__lte=timezone.now()
+        )
+        .select_related("opportunity__consultant")
+        .first()
+    )
+    if hold is None:
+        return ""
+    values = {"unit": unit.number, "until": _moment(hold.held_until)}
+    consultant = hold.opportunity.consultant
+    if consultant is None or not consultant.is_active:
+        return (
+            " "
+            + _(
+                "The hold on unit %(unit)s ran out at %(until)s and ends with this change."
+            )
+            % values
+        )
+    return " " + _(
+        "The hold on unit %(unit)s ran out at %(until)s and ends with this change; "
+        "%(consultant)s is told."
+    ) % {**values, "consultant": consultant.display_name}
 
 
 def change_decided(change: DealChange, *, approved: bool) -> str:

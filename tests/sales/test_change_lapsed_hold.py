@@ -344,3 +344,17 @@ def _race(*actions) -> list[BaseException]:
     for thread in threads:
         thread.join()
     return errors
+
+
+def test_the_approval_dialog_says_the_lapsed_hold_ends_and_who_is_told(
+    deal, lapsed, consultant, other_consultant
+):
+    from sales.confirmations import change_decision
+
+    change = _ask(consultant, deal, lapsed.unit)
+    approve = change_decision(change, approve=True).consequence
+    assert f"房源 {lapsed.unit.number} 的预留已于" in approve
+    assert f"到期，随本次变更结束；将通知{other_consultant.display_name}。" in approve
+    assert "预留" not in change_decision(change, approve=False).consequence
+    _set_deadline(lapsed, minutes=60)
+    assert "预留" not in change_decision(change, approve=True).consequence
