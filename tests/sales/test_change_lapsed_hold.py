@@ -6,13 +6,10 @@ would (as unit_reserve does for a colleague holding the unit)."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.messages import get_messages
-from django.core.exceptions import ValidationError
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,6 +20,7 @@ from sales.forms import DealChangeForm
 from sales.models import DealChange, Opportunity, StageChange, Unit, UnitHold
 from tests.factories import CustomerFactory, make_building
 from tests.sales.test_changes_after_contract import signed_deal
+from tests.sales.test_deal_races import _race
 
 pytestmark = pytest.mark.django_db
 
@@ -319,31 +317,6 @@ def test_approving_while_a_colleague_holds_the_unit_never_deadlocks(
             ("approved", "subscribed", False),
             ("pending", "reserved", True),
         }
-
-
-def _race(*actions) -> list[BaseException]:
-    """Run the actions in threads released at once; what a user would see as a 500
-    (anything but a refusal) is returned."""
-    barrier = threading.Barrier(len(actions))
-    errors: list[BaseException] = []
-
-    def run(action):
-        try:
-            barrier.wait()
-            action()
-        except (services.UnitUnavailable, ValidationError):
-            pass
-        except BaseException as exc:  # noqa: BLE001 - a 500 for the user
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def test_the_approval_dialog_says_the_lapsed_hold_ends_and_who_is_told(
