@@ -112,21 +112,19 @@ def _anonymise_deals(customer: Any, *, erasure: Erasure) -> int:
     others = _other_deal_ids(customer)
     noted = Opportunity.objects.filter(pk__in=others).exclude(lost_note="")
     changed += erasure.update(noted, lost_note="")
-    changed += (
-        StageChange.objects.filter(opportunity_id__in=others)
-        .exclude(note="")
-        .update(note="")
+    # The history's words: each row cleared gets its audit entry, as a deal does.
+    changed += erasure.update(
+        StageChange.objects.filter(opportunity_id__in=others).exclude(note=""),
+        note="",
     )
-    changed += (
-        DiscountRequest.objects.filter(opportunity_id__in=others)
-        .filter(~Q(reason="") | ~Q(decision_note=""))
-        .update(reason="", decision_note="")
-    )
-    changed += (
-        DealChange.objects.filter(opportunity_id__in=others)
-        .filter(~Q(reason="") | ~Q(decision_note=""))
-        .update(reason="", decision_note="")
-    )
+    for model in (DiscountRequest, DealChange):
+        changed += erasure.update(
+            model.objects.filter(opportunity_id__in=others).filter(
+                ~Q(reason="") | ~Q(decision_note="")
+            ),
+            reason="",
+            decision_note="",
+        )
     return changed
 
 

@@ -1000,3 +1000,34 @@ def test_an_imports_file_and_preview_forget_the_customer(
     assert not job.file and not default_storage.exists(stored)
     assert "黄药师" not in json.dumps(job.preview, ensure_ascii=False)
     assert job.created_count == 1  # what the import did stays
+
+
+def test_anonymise_audits_each_row_of_a_lost_deals_history_it_clears(
+    administrator, world, consultant, django_capture_on_commit_callbacks
+):
+    """The words of a deal that never reached a contract (its stage changes' notes,
+    a discount's and a change's reasons) are cleared, each row with an audit entry
+    naming its fields and hiding the old words, as the deal's own."""
+    customer, lost = world["customer"], world["lost"]
+    discount = DiscountRequest.objects.create(
+        opportunity=lost,
+        percent=Decimal("1.00"),
+        reason=f"{NAME} 老客户",
+        requested_by=consultant,
+    )
+    stage_change = StageChange.objects.get(opportunity=lost)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.customer_anonymise(
+            actor=administrator, customer=customer, reference="T-2", reason="本人要求"
+        )
+    discount.refresh_from_db()
+    assert (discount.reason, discount.decision_note) == ("", "")
+    for row, fields in (
+        (stage_change, {"note"}),
+        (discount, {"reason", "decision_note"}),
+    ):
+        [entry] = AuditEntry.objects.filter(
+            content_type__model=row._meta.model_name, object_id=row.pk
+        )
+        assert entry.actor == administrator and set(entry.changes) == fields
+        assert NAME not in json.dumps(entry.changes, ensure_ascii=False)
