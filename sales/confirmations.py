@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models import QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -446,16 +447,25 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
     )
 
 
+def lapsed_holds(now=None) -> QuerySet:
+    """Active holds past their deadline, with their deal's consultant: what a list of
+    changes prefetches on its new units as ``lapsed_holds`` (the approvals)."""
+    return UnitHold.objects.filter(
+        status=UnitHold.Status.ACTIVE, held_until__lte=now or timezone.now()
+    ).select_related("opportunity__consultant")
+
+
 def _lapsed_hold_ends(unit: Unit) -> str:
     """The sentence saying that approving ends another deal's hold on ``unit`` whose
-    deadline has passed (sales.services.changes.open_for_change), or ""."""
-    hold = (
-        UnitHold.objects.filter(
-            unit=unit, status=UnitHold.Status.ACTIVE, held_until__lte=timezone.now()
-        )
-        .select_related("opportunity__consultant")
-        .first()
-    )
+    deadline has passed (sales.services.changes.open_for_change), or "". Only a
+    reserved unit can have one; a list prefetches them (lapsed_holds)."""
+    if unit.status != Unit.Status.RESERVED:
+        return ""
+    prefetched = getattr(unit, "lapsed_holds", None)
+    if prefetched is not None:
+        hold = prefetched[0] if prefetched else None
+    else:
+        hold = lapsed_holds().filter(unit=unit).first()
     if hold is None:
         return ""
     values = {"unit": unit.number, "until": _moment(hold.held_until)}

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -724,7 +724,14 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "opportunity__project__change_rule",
         )
         .prefetch_related(
-            *selectors.deal_history_prefetches(), "opportunity__payment_items"
+            *selectors.deal_history_prefetches(),
+            "opportunity__payment_items",
+            # The approval's dialog says when it ends a colleague's lapsed hold.
+            Prefetch(
+                "new_unit__holds",
+                queryset=confirmations.lapsed_holds(),
+                to_attr="lapsed_holds",
+            ),
         )
         .order_by("requested_at", "pk"),
         page=request.GET.get("changes_page"),

@@ -331,3 +331,35 @@ def test_the_approval_dialog_says_the_lapsed_hold_ends_and_who_is_told(
     assert "预留" not in change_decision(change, approve=False).consequence
     _set_deadline(lapsed, minutes=60)
     assert "预留" not in change_decision(change, approve=True).consequence
+
+
+def test_the_approvals_list_reads_the_lapsed_holds_at_once(
+    client, building, deal, lapsed, consultant, other_consultant, sales_manager
+):
+    """The approvals list prefetches the holds its dialogs speak of: its queries do
+    not grow with changes to units held past their deadline."""
+    from tests.helpers import assert_queries_do_not_grow
+
+    _ask(consultant, deal, lapsed.unit)
+    pairs = iter([("102", "202"), ("302", "501")])
+
+    def grow():
+        for number, wanted in pairs:
+            buyer = services.opportunity_open(
+                actor=consultant,
+                customer=CustomerFactory(assigned_consultant=consultant),
+                project=building.project,
+            )
+            services.unit_reserve(
+                actor=consultant, opportunity=buyer, unit=_unit(building, number)
+            )
+            services.unit_subscribe(actor=consultant, opportunity=buyer)
+            hold = _held(other_consultant, building, wanted)
+            _set_deadline(hold, minutes=-1)
+            _ask(consultant, buyer, hold.unit)
+
+    client.force_login(sales_manager)
+    url = reverse("sales:approval-list")
+    assert_queries_do_not_grow(lambda: client.get(url), grow, at_most=16)
+    body = client.get(url).content.decode()
+    assert body.count("到期，随本次变更结束") == 3
