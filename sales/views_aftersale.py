@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -119,6 +120,14 @@ def _month_range(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 @see_required("sales.view_sales_desk")
 def commission_list(request: HttpRequest) -> HttpResponse:
+    return _commission_list(request)
+
+
+def _commission_list(
+    request: HttpRequest, *, refused: tuple[int, CommissionWaiveForm] | None = None
+) -> HttpResponse:
+    """The list (filtered by the query string), with ``refused``: the line whose
+    write-off was refused and its bound form, shown with the error on that line."""
     form = CommissionFilterForm(request.GET or None, user=request.user)
     rows = _visible_commissions(request.user)
     query = {}
@@ -162,6 +171,8 @@ def commission_list(request: HttpRequest) -> HttpResponse:
     may_waive = request.user.has_perm("sales.manage_sales")
     for row in page.items:
         row.waive_ask = _waive_confirmation(row) if may_waive else None
+        if refused is not None and refused[0] == row.pk:
+            row.waive_form = refused[1]
     return render(
         request,
         "sales/commission_list.html",
@@ -174,8 +185,9 @@ def commission_list(request: HttpRequest) -> HttpResponse:
             ],
             "filter_query": "&".join(f"{k}={v}" for k, v in query.items()),
             "waive_form": CommissionWaiveForm(auto_id=False),
+            "list_query": request.GET.urlencode(),
         },
-        status=400 if form.is_bound and not form.is_valid() else 200,
+        status=400 if refused or (form.is_bound and not form.is_valid()) else 200,
     )
 
 
@@ -259,10 +271,12 @@ def commission_waive(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
-    form = CommissionWaiveForm(request.POST)
+    form = CommissionWaiveForm(request.POST, auto_id=False)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors["reason"]))
-        return redirect("sales:commission-list")
+        # The list again (its filters and page kept in the form's action), the
+        # error next to the line's reason.
+        form.fields["reason"].widget.attrs["class"] += " is-invalid"
+        return _commission_list(request, refused=(commission.pk, form))
     if _waivable(commission) and not confirm.confirmed(request):
         return confirm.ask(
             request,
@@ -284,7 +298,9 @@ def commission_waive(request: HttpRequest, pk: int) -> HttpResponse:
             )
         else:
             messages.info(request, _("This clawback was written off already."))
-    return redirect("sales:commission-list")
+    # Back to the list as it was filtered and paged (the form's action keeps it).
+    query = request.GET.urlencode()
+    return redirect(f"{reverse('sales:commission-list')}{'?' + query if query else ''}")
 
 
 @action_required("sales.manage_sales")

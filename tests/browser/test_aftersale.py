@@ -81,6 +81,15 @@ def test_a_manager_writes_off_the_clawback_of_a_consultant_who_left(
         has=page.get_by_test_id("waive-commission")
     )
     expect(row.get_by_test_id("consultant-left")).to_have_text("已离职")
+    # A reason of spaces passes the browser's "required": the list comes back with
+    # the error next to this line's reason.
+    row.locator("input[name=reason]").fill("   ")
+    row.get_by_test_id("waive-commission").click()
+    with page.expect_navigation():
+        page.locator("dialog[open]").get_by_test_id("confirm-ok").click()
+    expect(row.get_by_test_id("waive-error")).to_be_visible()
+    expect(row.get_by_test_id("waive-error")).to_contain_text("核销")
+    screenshot("aftersale-05a-write-off-reason-missing")
     row.locator("input[name=reason]").fill("顾问已离职，无法从结算中扣回")
     row.get_by_test_id("waive-commission").click()
     dialog = page.locator("dialog[open]")

@@ -255,10 +255,15 @@ def test_a_blank_or_too_long_reason_is_said_and_nothing_is_saved(
 
     response = _waive(client, line, reason=reason)
 
-    assert response.status_code == 302
-    assert response.url == reverse("sales:commission-list")
-    (message,) = _messages(response)
-    assert "reason" in message.lower()
+    # The list again, the error next to the line's reason (not a message at the top).
+    assert response.status_code == 400
+    assert not _messages(response)
+    page = response.content.decode()
+    row = page.split(f'action="{reverse("sales:commission-waive", args=[line.pk])}')[1]
+    row = row.split("</form>")[0]
+    assert "is-invalid" in row and 'data-testid="waive-error"' in row
+    error = row.split('data-testid="waive-error">')[1].split("</div>")[0]
+    assert "reason" in error.lower()
     line.refresh_from_db()
     assert (line.status, line.waive_reason) == ("payable", "")
     assert not Interaction.objects.filter(
@@ -349,3 +354,19 @@ def test_a_consultant_sees_their_line_without_the_write_off(client, line, consul
 
     assert 'data-testid="clawback"' in page
     assert "waive-commission" not in page and "confirm-waive" not in page
+
+
+def test_a_refused_write_off_keeps_the_lists_filters_and_page(
+    client, line, sales_manager
+):
+    """The line's form posts with the list's query string: refused, the same
+    filtered list comes back; written off, the browser goes back to it."""
+    client.force_login(sales_manager)
+    listed = client.get(reverse("sales:commission-list"), {"status": "payable"})
+    action = reverse("sales:commission-waive", args=[line.pk])
+    assert f'action="{action}?status=payable"' in listed.content.decode()
+    refused = client.post(f"{action}?status=payable", {"reason": " ", "confirmed": "1"})
+    assert refused.status_code == 400
+    assert refused.context["form"].cleaned_data["status"] == "payable"
+    done = client.post(f"{action}?status=payable", {"reason": REASON, "confirmed": "1"})
+    assert done.url == f"{reverse('sales:commission-list')}?status=payable"
