@@ -36,6 +36,7 @@ from sales.models import (
 )
 from sales.services.changes import change_rule_set, deal_refund_mark_paid
 from sales.services.commission import (
+    WAIVE_REASON_MAX,
     commission_mark_paid,
     commission_rule_set,
 )
@@ -120,14 +121,6 @@ def _month_range(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 @see_required("sales.view_sales_desk")
 def commission_list(request: HttpRequest) -> HttpResponse:
-    return _commission_list(request)
-
-
-def _commission_list(
-    request: HttpRequest, *, refused: tuple[int, CommissionWaiveForm] | None = None
-) -> HttpResponse:
-    """The list (filtered by the query string), with ``refused``: the line whose
-    write-off was refused and its bound form, shown with the error on that line."""
     form = CommissionFilterForm(request.GET or None, user=request.user)
     rows = _visible_commissions(request.user)
     query = {}
@@ -169,10 +162,11 @@ def _commission_list(
         page=request.GET.get("page"),
     )
     may_waive = request.user.has_perm("sales.manage_sales")
+    refused = request.session.pop(WAIVE_REFUSED_KEY, None)
     for row in page.items:
         row.waive_ask = _waive_confirmation(row) if may_waive else None
-        if refused is not None and refused[0] == row.pk:
-            row.waive_form = refused[1]
+        if row.waive_ask and refused and refused.get("pk") == row.pk:
+            row.waive_form = _refused_waive_form(refused.get("reason", ""))
     return render(
         request,
         "sales/commission_list.html",
@@ -187,8 +181,29 @@ def _commission_list(
             "waive_form": CommissionWaiveForm(auto_id=False),
             "list_query": request.GET.urlencode(),
         },
-        status=400 if refused or (form.is_bound and not form.is_valid()) else 200,
+        status=400 if form.is_bound and not form.is_valid() else 200,
     )
+
+
+# A write-off refused for its reason: the line and what was typed, shown by the list
+# the browser is sent back to (its filters and page kept), the error next to it.
+WAIVE_REFUSED_KEY = "sales:commission-waive-refused"
+
+
+def _refused_waive_form(reason: str) -> CommissionWaiveForm:
+    """The line's reason as typed, checked again (the error in the reader's
+    language) and marked invalid."""
+    form = CommissionWaiveForm({"reason": reason}, auto_id=False)
+    form.is_valid()
+    form.fields["reason"].widget.attrs["class"] += " is-invalid"
+    return form
+
+
+def _back_to_commissions(request: HttpRequest) -> HttpResponse:
+    """The commission list as it was filtered and paged (the line's form posts with
+    the list's query string)."""
+    query = request.GET.urlencode()
+    return redirect(f"{reverse('sales:commission-list')}{'?' + query if query else ''}")
 
 
 @action_required("sales.manage_sales")
@@ -271,12 +286,15 @@ def commission_waive(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
-    form = CommissionWaiveForm(request.POST, auto_id=False)
+    form = CommissionWaiveForm(request.POST)
     if not form.is_valid():
-        # The list again (its filters and page kept in the form's action), the
-        # error next to the line's reason.
-        form.fields["reason"].widget.attrs["class"] += " is-invalid"
-        return _commission_list(request, refused=(commission.pk, form))
+        # Back to the list, the error next to the line's reason (at most a little
+        # more than a valid reason is kept to show it again).
+        request.session[WAIVE_REFUSED_KEY] = {
+            "pk": commission.pk,
+            "reason": request.POST.get("reason", "")[: WAIVE_REASON_MAX + 20],
+        }
+        return _back_to_commissions(request)
     if _waivable(commission) and not confirm.confirmed(request):
         return confirm.ask(
             request,
@@ -298,9 +316,7 @@ def commission_waive(request: HttpRequest, pk: int) -> HttpResponse:
             )
         else:
             messages.info(request, _("This clawback was written off already."))
-    # Back to the list as it was filtered and paged (the form's action keeps it).
-    query = request.GET.urlencode()
-    return redirect(f"{reverse('sales:commission-list')}{'?' + query if query else ''}")
+    return _back_to_commissions(request)
 
 
 @action_required("sales.manage_sales")
