@@ -452,7 +452,12 @@ class CustomerFilterForm(InputLimits, forms.Form):
         label=_("Sort by"),
         required=False,
         widget=FastSelect,
+        # The default is blank: a search's best matches first (the exact name, then
+        # names starting with the text), otherwise the newest. A value here would be
+        # sent by every search from the box (the form is included), which then lost
+        # its ranking and the list's fast reading (views.customers.customer_list).
         choices=[
+            ("", _("Default order")),
             ("-created", _("Newest first")),
             ("name", _("Name")),
             ("-last_contact", _("Latest contact")),
