@@ -447,12 +447,13 @@ def change_decision(change: DealChange, *, approve: bool) -> Confirmation:
     )
 
 
-def lapsed_holds(now=None) -> QuerySet:
-    """Active holds past their deadline, with their deal's consultant: what a list of
-    changes prefetches on its new units as ``lapsed_holds`` (the approvals)."""
-    return UnitHold.objects.filter(
-        status=UnitHold.Status.ACTIVE, held_until__lte=now or timezone.now()
-    ).select_related("opportunity__consultant")
+def told_lapsed_holds() -> QuerySet:
+    """Holds past their deadline now, with their deal's consultant (who is told):
+    what a list of changes prefetches on its new units as ``lapsed_holds`` (the
+    approvals)."""
+    from sales.services.deals import lapsed_holds
+
+    return lapsed_holds(timezone.now()).select_related("opportunity__consultant")
 
 
 def _lapsed_hold_ends(unit: Unit) -> str:
@@ -465,7 +466,7 @@ def _lapsed_hold_ends(unit: Unit) -> str:
     if prefetched is not None:
         hold = prefetched[0] if prefetched else None
     else:
-        hold = lapsed_holds().filter(unit=unit).first()
+        hold = told_lapsed_holds().filter(unit=unit).first()
     if hold is None:
         return ""
     values = {"unit": unit.number, "until": _moment(hold.held_until)}

@@ -729,7 +729,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             # The approval's dialog says when it ends a colleague's lapsed hold.
             Prefetch(
                 "new_unit__holds",
-                queryset=confirmations.lapsed_holds(),
+                queryset=confirmations.told_lapsed_holds(),
                 to_attr="lapsed_holds",
             ),
         )

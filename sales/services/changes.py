@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,7 +35,6 @@ from sales.models import (
     PaymentItem,
     Selection,
     Unit,
-    UnitHold,
 )
 from sales.models.approval import refuse_own_approval
 from sales.pricing import quote
@@ -50,6 +49,8 @@ from sales.services.deals import (
     _refuse_session_unit,
     _set_unit_status,
     customer_stage_follow_deals,
+    lapsed_hold_deal_id,
+    lapsed_holds,
 )
 from sales.services.money import _sales_managers_of, decision_told
 from sales.services.ownership import protected_by_another
@@ -138,17 +139,13 @@ def settlement(
     )
 
 
-def _lapsed_holds(now: datetime) -> QuerySet[UnitHold]:
-    return UnitHold.objects.filter(status=UnitHold.Status.ACTIVE, held_until__lte=now)
-
-
 def open_for_change(*, now: datetime) -> Q:
     """The units a deal may change to: on sale, or reserved only by a hold past its
     deadline. Such a hold is over whether or not the five-minute sweep has run (as
     unit_reserve treats it); approving the change ends it as the sweep would. A
     unit reserved without a hold is refused, as subscribing refuses it."""
     return Q(status=Unit.Status.AVAILABLE) | Q(
-        Exists(_lapsed_holds(now).filter(unit=OuterRef("pk"))),
+        Exists(lapsed_holds(now).filter(unit=OuterRef("pk"))),
         status=Unit.Status.RESERVED,
     )
 
@@ -159,20 +156,7 @@ def unit_open_for_change(unit: Unit, *, now: datetime | None = None) -> bool:
         return True
     return (
         unit.status == Unit.Status.RESERVED
-        and _lapsed_holds(now or timezone.now()).filter(unit_id=unit.pk).exists()
-    )
-
-
-def _lapsed_hold_deal_id(unit_id: int | None, now: datetime) -> int | None:
-    """The deal of the unit's hold past its deadline, read without a lock: the
-    caller locks it with its own deal (in id order) before the unit."""
-    if unit_id is None:
-        return None
-    return (
-        _lapsed_holds(now)
-        .filter(unit_id=unit_id)
-        .values_list("opportunity_id", flat=True)
-        .first()
+        and lapsed_holds(now or timezone.now()).filter(unit_id=unit.pk).exists()
     )
 
 
@@ -527,7 +511,7 @@ def deal_change_decide(
         refuse_own_approval(change, actor)
     now = timezone.now()
     lapsed_deal_id = (
-        _lapsed_hold_deal_id(change.new_unit_id, now)
+        lapsed_hold_deal_id(change.new_unit_id, now)
         if approve and change.kind == DealChange.Kind.CHANGE_UNIT
         else None
     )

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -117,13 +117,7 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
     in id order, then the unit, then the hold: the one lock order).
     """
     now = timezone.now()
-    lapsed_deal_id = (
-        UnitHold.objects.filter(
-            unit_id=unit.pk, status=UnitHold.Status.ACTIVE, held_until__lte=now
-        )
-        .values_list("opportunity_id", flat=True)
-        .first()
-    )
+    lapsed_deal_id = lapsed_hold_deal_id(unit.pk, now)
     deals = {
         deal.pk: deal
         for deal in Opportunity.objects.select_for_update()
@@ -168,6 +162,25 @@ def unit_reserve(*, actor: User, opportunity: Opportunity, unit: Unit) -> UnitHo
         because=sales_events.UNIT_HELD(unit=locked.number, until=held_until),
     )
     return hold
+
+
+def lapsed_holds(now: datetime) -> QuerySet[UnitHold]:
+    """Active holds past their deadline at ``now``: over whether or not the
+    five-minute sweep (holds_expire) has run yet."""
+    return UnitHold.objects.filter(status=UnitHold.Status.ACTIVE, held_until__lte=now)
+
+
+def lapsed_hold_deal_id(unit_id: int | None, now: datetime) -> int | None:
+    """The deal of the unit's hold past its deadline, read without a lock: the
+    caller locks it with its own deal (in id order) before the unit."""
+    if unit_id is None:
+        return None
+    return (
+        lapsed_holds(now)
+        .filter(unit_id=unit_id)
+        .values_list("opportunity_id", flat=True)
+        .first()
+    )
 
 
 def _expire_lapsed_hold(
