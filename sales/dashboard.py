@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Sum, Value
+from django.db.models import Count, DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -20,8 +20,9 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.overview import one_user_per_scope, scope_key
-from customers.models import Customer, Interaction
+from customers.models import Customer
 from sales.models import Building, Opportunity, Project, Receipt, StageChange, Unit
+from sales.overview import visits_in
 from sales.services.sessions import projects_visible_to
 
 CACHE_SECONDS = 300
@@ -157,22 +158,15 @@ def _compute(
     counts = changes.aggregate(
         **{stage: _deals_reaching(stage) for stage, _label in FUNNEL_STEPS[1:]}
     )
-    visits = Interaction.objects.filter(
-        kind=Interaction.Kind.VISIT, occurred_at__gte=since, occurred_at__lt=until
-    )
-    if not user.has_perm("customers.scope_all"):
-        visits = visits.filter(customer__in=Customer.objects.visible_to(user))
-    if project is not None:
-        # A semi-join (as sales.overview.visits_in): a join would count a visit once
-        # per deal of the customer at the project.
-        visits = visits.filter(
-            Exists(
-                Opportunity.objects.filter(
-                    project=project, customer_id=OuterRef("customer_id")
-                )
-            )
-        )
-    counts["visits"] = visits.count()
+    # The overview's figure and the list behind it (sales.overview.visits_in):
+    # visits of customers with a deal the reader may see, so the funnel's first step
+    # is the same population as the steps after it, and the same number on both pages.
+    counts["visits"] = visits_in(
+        user=user,
+        project_id=project.pk if project else None,
+        first=start,
+        stop=end + timedelta(days=1),
+    ).aggregate(n=Count("customer_id"))["n"]
     previous = None
     for step, label in FUNNEL_STEPS:
         value = counts[step]

@@ -914,6 +914,16 @@ def sales_dashboard(request: HttpRequest) -> HttpResponse:
             "form": form,
             "charts": charts,
             "cache_minutes": dashboard.CACHE_SECONDS // 60,
+            # The funnel's visits open the overview's list of the rows they count.
+            "visits_url": reverse("sales:visit-list")
+            + "?"
+            + urlencode(
+                {
+                    "start": board.start.isoformat(),
+                    "end": board.end.isoformat(),
+                    **({"project": data["project"].pk} if data.get("project") else {}),
+                }
+            ),
         },
     )
 

@@ -168,3 +168,34 @@ def test_sales_dashboard_funnel_counts_a_deal_reserved_twice_once(
     # The breakdowns count deals too.
     for rows in (board.by_project, board.by_consultant, board.by_source):
         assert [(row["reserved"], row["subscribed"]) for row in rows] == [(1, 1)]
+
+
+def test_sales_dashboard_counts_the_visits_the_overview_counts(
+    client, consultant, sales_manager, two_teams_buildings
+):
+    """The funnel's first step is the overview's visits figure and the rows of the
+    list behind it (sales.overview.visits_in): visits of customers with a deal the
+    reader may see. A walk-in left in the public pool, or a customer only another
+    team sells to, is not this team's visit on either page."""
+    ours, theirs = two_teams_buildings
+    ours_buyer = CustomerFactory(assigned_consultant=consultant)
+    pool_walk_in = CustomerFactory(assigned_consultant=None)
+    for customer in (ours_buyer, pool_walk_in):
+        customer_services.interaction_log(
+            customer=customer, kind="visit", summary="到访", actor=consultant
+        )
+    services.opportunity_open(
+        actor=consultant, customer=ours_buyer, project=ours.project
+    )
+    start, end = _month()
+    board = sales_dashboard(user=sales_manager, start=start, end=end)
+    funnel = {row["step"]: row["value"] for row in board.funnel}
+    client.force_login(sales_manager)
+    listed = client.get(
+        reverse("sales:visit-list"),
+        {"start": start.isoformat(), "end": end.isoformat()},
+    ).context["page"]
+    assert funnel["visits"] == len(listed.items) == 1
+    # The dashboard's figure opens that list.
+    response = client.get(DASHBOARD, {"start": start, "end": end})
+    assert reverse("sales:visit-list") in response.content.decode()
