@@ -7,7 +7,10 @@ within a second (customers.telephony). Registered in CustomersConfig.ready().
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -40,6 +43,14 @@ class CallEventIn(serializers.Serializer):
     at = DateTimeField(
         required=False, help_text=_("When the event happened (default: now).")
     )
+
+    def validate_at(self, value):
+        # As the interactions API: a little slack for the switch's clock, no more. A
+        # call dated years ahead would sit on the timeline there and hold the
+        # customer's last contact in the future for good.
+        if value > timezone.now() + timedelta(minutes=5):
+            raise serializers.ValidationError(_("This time is in the future."))
+        return value
 
 
 class CallOut(serializers.ModelSerializer):

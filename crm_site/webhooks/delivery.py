@@ -14,6 +14,7 @@ and replay, so a receiver de-duplicates by it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -21,6 +22,7 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -73,14 +75,34 @@ def body_of(row: WebhookDelivery) -> bytes:
 
 
 class _Pinned(http.client.HTTPConnection):
-    """Connects to the address that was checked, not to what DNS says later."""
+    """Connects to the address that was checked, not to what DNS says later.
+
+    ``timeout`` bounds each socket operation; ``expire`` ends the exchange whatever
+    it is waiting for (post's deadline for the whole of it)."""
 
     def __init__(self, ip: str, host: str, port: int, timeout: float):
         super().__init__(host, port, timeout=timeout)
         self._ip = ip
+        self.expired = False
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self._refuse_if_expired()
+
+    def _refuse_if_expired(self) -> None:
+        # The deadline may pass while a socket is being made, before expire can
+        # reach it: checked once it is in place.
+        if self.expired:
+            raise TimeoutError("deadline passed")
+
+    def expire(self) -> None:
+        self.expired = True
+        sock = self.sock
+        if sock is not None:
+            # The socket's own shutdown, also under TLS: a read blocked in another
+            # thread returns at once.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _PinnedTLS(_Pinned):
@@ -88,19 +110,32 @@ class _PinnedTLS(_Pinned):
         super().connect()
         context = ssl.create_default_context()
         self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
+        self._refuse_if_expired()
 
 
 def post(url: str, *, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-    """POST without following redirects; (status, start of the body)."""
+    """POST without following redirects; (status, start of the body).
+
+    WEBHOOK_TIMEOUT_SECONDS bounds the whole exchange, not each read: a receiver
+    that answers a byte at a time would otherwise hold the worker for hours."""
     scheme, host, port, path = targets.split(url)
     ip = targets.resolve(host, port)
     cls = _PinnedTLS if scheme == "https" else _Pinned
-    conn = cls(str(ip), host, port, settings.WEBHOOK_TIMEOUT_SECONDS)
+    seconds = settings.WEBHOOK_TIMEOUT_SECONDS
+    conn = cls(str(ip), host, port, seconds)
+    deadline = threading.Timer(seconds, conn.expire)
+    deadline.daemon = True
+    deadline.start()
     try:
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
         return response.status, response.read(1024)
+    except (OSError, http.client.HTTPException):
+        if conn.expired:
+            raise TimeoutError(f"no complete answer within {seconds:g} s") from None
+        raise
     finally:
+        deadline.cancel()
         conn.close()
 
 

@@ -5,8 +5,8 @@ delivery (DNS may change: the connection goes to the very address that was check
 
 - https to a public address: always;
 - http, or an address on this machine or the private network (10/8, 172.16/12,
-  192.168/16, fc00::/7, 127/8): only when WEBHOOK_ALLOW_PRIVATE_TARGETS is set
-  (an intranet receiver, the tests);
+  192.168/16, fc00::/7, fec0::/10, 127/8): only when WEBHOOK_ALLOW_PRIVATE_TARGETS
+  is set (an intranet receiver, the tests);
 - link-local (169.254/16 with the cloud metadata service, fe80::/10), multicast,
   unspecified and reserved addresses: never.
 """
@@ -57,7 +57,10 @@ def check_address(ip: IPAddress) -> None:
         or (ip.is_reserved and not ip.is_loopback)
     ):
         raise TargetRefused(_("Webhooks cannot be sent to %(ip)s.") % {"ip": ip})
-    if not ip.is_global and not _private_allowed():
+    # Site-local IPv6 (fec0::/10) is deprecated but still routed inside old
+    # intranets, and Python counts it as global: it is a private network.
+    private = not ip.is_global or getattr(ip, "is_site_local", False)
+    if private and not _private_allowed():
         raise TargetRefused(
             _("Webhooks are sent to public addresses only; %(ip)s is private.")
             % {"ip": ip}
