@@ -29,6 +29,6 @@ register_event(
 register_event(
     "survey.answered",
     _("An owner answered a satisfaction survey"),
-    permission="service.view_service_desk",
+    permission="service.view_service_management",
     resource=("surveys/{}/", "survey_id"),
 )
