@@ -513,7 +513,11 @@ def notices_send_pending(*, now=None) -> int:
 
 @transaction.atomic
 def inspection_start(*, actor: User, appointment: HandoverAppointment) -> Inspection:
-    """The inspection of the unit, with the batch's checklist; once per appointment."""
+    """The inspection of the unit, with the batch's checklist; once per appointment.
+    Refused once the appointment is cancelled (退房, 更名): the unit's next buyer has
+    an appointment, and an inspection, of their own."""
+    if appointment.status == HandoverAppointment.Status.CANCELLED:
+        raise ValidationError(_("This handover appointment has been cancelled."))
     inspection, created = Inspection.objects.get_or_create(
         appointment=appointment, defaults={"inspector": actor}
     )
@@ -581,12 +585,19 @@ def _category(value: str | None) -> str:
 @transaction.atomic
 def defects_to_requests(*, actor: User, inspection: Inspection) -> list[ServiceRequest]:
     """One repair request per defect not yet turned into one, each linked back to its
-    item. The items are locked, so a double click or two desks create each once."""
+    item. The items are locked, so a double click or two desks create each once.
+    The appointment is locked and read again, as handover_complete does: once it is
+    cancelled (退房, 更名) its customer no longer owns the unit, and no repair is
+    recorded for them."""
     from service.services import request_create
 
-    appointment = HandoverAppointment.objects.select_related(
-        "customer", "unit__building"
-    ).get(pk=inspection.appointment_id)
+    appointment = (
+        HandoverAppointment.objects.select_for_update(of=("self",))
+        .select_related("customer", "unit__building")
+        .get(pk=inspection.appointment_id)
+    )
+    if appointment.status == HandoverAppointment.Status.CANCELLED:
+        raise ValidationError(_("This handover appointment has been cancelled."))
     defects = list(
         InspectionItem.objects.select_for_update()
         .filter(

@@ -360,8 +360,24 @@ def request_assign(
 
 @transaction.atomic
 def request_start(*, actor: User, request: ServiceRequest) -> ServiceRequest:
+    """Start the work on a request still at the desk or handed over. A resolved or
+    called-back request goes back to work only through a "not satisfied" callback
+    (counted as a reopening, told to the manager): a stale "Start work" button
+    pressed after a colleague resolved it must not skip the callback."""
     request = _locked(request)
     must_be_accepted(request)
+    if request.status not in (
+        ServiceRequest.Status.RECEIVED,
+        ServiceRequest.Status.ASSIGNED,
+        ServiceRequest.Status.IN_PROGRESS,
+    ):
+        raise ValidationError(
+            _(
+                "This request is %(status)s: it goes back to work only when the "
+                "owner is not satisfied at the callback."
+            )
+            % {"status": request.get_status_display()}
+        )
     request.move_to(ServiceRequest.Status.IN_PROGRESS, actor=actor)
     return request
 
@@ -443,7 +459,21 @@ def callback_record(
         note=note,
         because=not_satisfied,
     )
-    _escalate(request, Escalation.Level.MANAGER, Escalation.Reason.NOT_SATISFIED)
+    if not _escalate(
+        request, Escalation.Level.MANAGER, Escalation.Reason.NOT_SATISFIED
+    ):
+        # The rung was climbed before (overdue, or an earlier "not satisfied"): its
+        # row stays one, but the managers hear of every unhappy owner.
+        for user in _people(Escalation.Level.MANAGER, request):
+            notify(
+                user=user,
+                entry=service_events.ESCALATED(
+                    level=Escalation.Level.MANAGER,
+                    number=request.number,
+                    reason=Escalation.Reason.NOT_SATISFIED,
+                ),
+                target=request,
+            )
     # The one who fixed it works on it again: told, as the manager is.
     worker = request.handler or request.receiver
     if worker is not None and worker != actor:

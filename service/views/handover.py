@@ -293,8 +293,11 @@ def appointment_book(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def inspection_start(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _appointment(pk)
-    services.inspection_start(actor=request.user, appointment=appointment)
-    return redirect(appointment)
+    return _done(
+        request,
+        appointment,
+        lambda: services.inspection_start(actor=request.user, appointment=appointment),
+    )
 
 
 @action_required("service.use_service")
@@ -331,13 +334,18 @@ def inspection_save(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def inspection_defects(request: HttpRequest, pk: int) -> HttpResponse:
     appointment, inspection = _inspection(pk)
-    created = services.defects_to_requests(actor=request.user, inspection=inspection)
-    messages.success(
-        request,
-        _("%(count)s repair requests created from the defects.")
-        % {"count": len(created)},
-    )
-    return redirect(appointment)
+
+    def turn() -> None:
+        created = services.defects_to_requests(
+            actor=request.user, inspection=inspection
+        )
+        messages.success(
+            request,
+            _("%(count)s repair requests created from the defects.")
+            % {"count": len(created)},
+        )
+
+    return _done(request, appointment, turn)
 
 
 @action_required("service.use_service")

@@ -303,7 +303,7 @@ def _recorded_message(request: HttpRequest, intake: services.Intake) -> str:
     return " ".join(str(part) for part in parts)
 
 
-def _request(request: HttpRequest, pk: int) -> ServiceRequest:
+def visible_request(request: HttpRequest, pk: int) -> ServiceRequest:
     return get_object_or_404(
         ServiceRequest.objects.visible_to(request.user).select_related(
             "customer", "receiver", "handler", "unit__building__project"
@@ -315,13 +315,13 @@ def _request(request: HttpRequest, pk: int) -> ServiceRequest:
 @see_required("service.view_service_request")
 @prepared_statements
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render_detail(request, _request(request, pk))
+    return render_detail(request, visible_request(request, pk))
 
 
 @action_required("service.use_service")
 @require_POST
 def request_photos_add(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _request(request, pk)
+    item = visible_request(request, pk)
     form = PhotosForm(request.POST, request.FILES)
     if not form.is_valid():
         return render_detail(request, item, status=400, photos_form=form)
@@ -334,7 +334,7 @@ def request_photos_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @see_required("service.view_service_desk")
 def request_photo(request: HttpRequest, pk: int, photo_pk: int) -> FileResponse:
-    item = _request(request, pk)
+    item = visible_request(request, pk)
     return photo_response(
         get_object_or_404(RequestPhoto, pk=photo_pk, request=item).file
     )
@@ -352,6 +352,21 @@ def render_detail(
     # facts and steps, not the desk's photos, work orders and knowledge base.
     desk = user.has_perm("service.view_service_desk")
     cluster, cluster_requests = cluster_of(item) if desk else (None, [])
+    work_orders = (
+        list(item.work_orders.select_related("contractor").order_by("created_at", "pk"))
+        if desk
+        else []
+    )
+    # Each pending work order's step forms; the one whose step was refused gets its
+    # bound form back (what was typed on site kept, the error next to its field).
+    failed_pk, failed_name, failed_form = forms.get("work_order_step") or (0, "", None)
+    for work_order in work_orders:
+        work_order.schedule_form = ScheduleForm()
+        work_order.signoff_form = SignOffForm()
+        work_order.cancel_form = CancelForm()
+        work_order.step_failed = work_order.pk == failed_pk
+        if work_order.step_failed:
+            setattr(work_order, failed_name, failed_form)
     return render(
         request,
         "service/request_detail.html",
@@ -370,16 +385,7 @@ def render_detail(
             "work_order_form": forms.get("work_order_form") or WorkOrderForm(),
             "photos_form": forms.get("photos_form") or PhotosForm(),
             "photos": list(item.photos.order_by("uploaded_at", "pk")) if desk else [],
-            "schedule_form": ScheduleForm(),
-            "signoff_form": SignOffForm(),
-            "cancel_form": CancelForm(),
-            "work_orders": list(
-                item.work_orders.select_related("contractor").order_by(
-                    "created_at", "pk"
-                )
-            )
-            if desk
-            else [],
+            "work_orders": work_orders,
             "articles": list(item.articles.order_by("title")) if desk else [],
             "suggested_articles": articles_suggested(item) if desk else [],
             "cluster": cluster,
@@ -434,7 +440,7 @@ def run_step(
 def _act(
     request: HttpRequest, pk: int, service, form_class=None, form_name: str = ""
 ) -> HttpResponse:
-    item = _request(request, pk)
+    item = visible_request(request, pk)
     return run_step(
         request,
         service=service,
@@ -453,7 +459,7 @@ def _act(
 @require_POST
 def request_accept(request: HttpRequest, pk: int) -> HttpResponse:
     """Accept an owner's portal request: the agent becomes its first receiver."""
-    item = _request(request, pk)
+    item = visible_request(request, pk)
     try:
         portal_requests.request_accept(actor=request.user, request=item)
     except ValidationError as exc:
@@ -497,7 +503,7 @@ def request_callback(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def request_close(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _request(request, pk)
+    item = visible_request(request, pk)
     if item.status == ServiceRequest.Status.CALLED_BACK and not confirm.confirmed(
         request
     ):

@@ -6,12 +6,15 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm_site import insight
+from crm_site.audit import audit_change, audit_record, snapshot
+from crm_site.models import AuditEntry
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from service import services_work
@@ -32,7 +35,7 @@ from service.selectors import (
     contractor_ranking_forget,
     contractor_scorecards,
 )
-from service.views.requests import render_detail, run_step
+from service.views.requests import render_detail, run_step, visible_request
 
 
 def _errors_to_form(form, exc: ValidationError) -> None:
@@ -80,7 +83,24 @@ def _work_order(request: HttpRequest, pk: int) -> WorkOrder:
     )
 
 
-def _step(request: HttpRequest, pk: int, service, form_class) -> HttpResponse:
+def _refused(request: HttpRequest, work_order: WorkOrder, form_name: str):
+    """The request's page again, the work order's refused form bound (status 400):
+    a note typed on site is not lost to a photo of the wrong kind."""
+
+    def invalid(form) -> HttpResponse:
+        return render_detail(
+            request,
+            visible_request(request, work_order.request_id),
+            status=400,
+            work_order_step=(work_order.pk, form_name, form),
+        )
+
+    return invalid
+
+
+def _step(
+    request: HttpRequest, pk: int, service, form_class, form_name: str
+) -> HttpResponse:
     work_order = _work_order(request, pk)
     return run_step(
         request,
@@ -88,13 +108,16 @@ def _step(request: HttpRequest, pk: int, service, form_class) -> HttpResponse:
         form_class=form_class,
         target={"work_order": work_order},
         back=work_order.request,
+        invalid=_refused(request, work_order, form_name),
     )
 
 
 @action_required("service.use_service")
 @require_POST
 def work_order_schedule(request: HttpRequest, pk: int) -> HttpResponse:
-    return _step(request, pk, services_work.work_order_schedule, ScheduleForm)
+    return _step(
+        request, pk, services_work.work_order_schedule, ScheduleForm, "schedule_form"
+    )
 
 
 @action_required("service.use_service")
@@ -113,13 +136,16 @@ def work_order_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
         form_class=SignOffForm,
         target={"work_order": work_order},
         back=work_order.request,
+        invalid=_refused(request, work_order, "signoff_form"),
     )
 
 
 @action_required("service.use_service")
 @require_POST
 def work_order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    return _step(request, pk, services_work.work_order_cancel, CancelForm)
+    return _step(
+        request, pk, services_work.work_order_cancel, CancelForm, "cancel_form"
+    )
 
 
 @see_required("service.view_service_desk")
@@ -229,8 +255,18 @@ def _contractor_form(
     request: HttpRequest, contractor: Contractor | None = None
 ) -> HttpResponse:
     form = ContractorForm(request.POST or None, instance=contractor)
+    # Read before the form writes the posted values onto the instance: the warranty
+    # decides which chargebacks may be made, so every change is audited.
+    before = snapshot(contractor, ContractorForm.Meta.fields) if contractor else None
     if request.method == "POST" and form.is_valid():
-        saved = form.save()
+        with transaction.atomic():
+            saved = form.save()
+            if before is None:
+                audit_record(
+                    actor=request.user, instance=saved, action=AuditEntry.Action.CREATE
+                )
+            else:
+                audit_change(actor=request.user, instance=saved, before=before)
         contractor_ranking_forget()
         messages.success(request, _("Saved."))
         return redirect(saved)
