@@ -279,7 +279,12 @@ def work_order_cancel(*, actor: User, work_order: WorkOrder, reason: str) -> Wor
 def warranty_end(work_order: WorkOrder) -> datetime | None:
     if work_order.signed_off_at is None or work_order.contractor_id is None:
         return None
-    return add_months(work_order.signed_off_at, work_order.contractor.warranty_months)
+    # Months are counted on the site's calendar: 02:00 in Shanghai on 31 January is
+    # still 30 January in UTC, whose month later would be a day late (1 March).
+    return add_months(
+        timezone.localtime(work_order.signed_off_at),
+        work_order.contractor.warranty_months,
+    )
 
 
 @transaction.atomic

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -634,3 +634,22 @@ def test_an_unknown_work_order_is_404_for_the_desk(client, service_manager):
         reverse("service:work-order-sign-off", args=[999999]), {"note": "验收"}
     )
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("signed_off", "ends"),
+    [
+        # 02:00 in Shanghai is the day before in UTC: a month from 31 January is the
+        # last day of February there, not 1 March.
+        ("2026-01-31T02:00:00+08:00", "2026-02-28T02:00:00+08:00"),
+        ("2026-03-31T01:30:00+08:00", "2026-04-30T01:30:00+08:00"),
+        ("2026-06-15T23:30:00+08:00", "2026-07-15T23:30:00+08:00"),
+    ],
+)
+def test_the_warranty_ends_on_the_same_local_day_months_later(
+    finished, signed_off, ends
+):
+    # As read from the database: in UTC.
+    finished.signed_off_at = datetime.fromisoformat(signed_off).astimezone(UTC)
+    finished.contractor.warranty_months = 1
+    assert services_work.warranty_end(finished) == datetime.fromisoformat(ends)
