@@ -18,6 +18,7 @@ from customers.services.personal_data import (
 from customers.services.records import (
     AUDITED_FIELDS,
     CustomerAnonymised,
+    CustomerMerged,
     DuplicateCustomer,
     HouseholdRefused,
     RevealLimitReached,
@@ -37,6 +38,7 @@ from customers.services.timeline import interaction_log
 __all__ = [
     "AUDITED_FIELDS",
     "CustomerAnonymised",
+    "CustomerMerged",
     "DuplicateCustomer",
     "HouseholdRefused",
     "PersonalDataRefused",

@@ -439,7 +439,11 @@ def customer_merge_restore(*, actor: User | None, record: MergeRecord) -> Custom
     for mobile in (record.absorbed_before["mobile"], record.survivor_before["mobile"]):
         # The survivor gives the number back itself; anyone else blocks the restore.
         holder = _mobile_taken(mobile, besides=[survivor.pk, absorbed.pk])
-        if holder is not None:
+        if holder is None:
+            continue
+        if actor is not None and (
+            Customer.objects.visible_to(actor).filter(pk=holder.pk).exists()
+        ):
             raise MergeRefused(
                 _(
                     "The mobile number %(mobile)s now belongs to %(holder)s. "
@@ -447,6 +451,15 @@ def customer_merge_restore(*, actor: User | None, record: MergeRecord) -> Custom
                 )
                 % {"mobile": mobile, "holder": _label(holder)}
             )
+        # A customer outside the actor's scope is not named (nor its id).
+        raise MergeRefused(
+            _(
+                "The mobile number %(mobile)s now belongs to a customer you cannot "
+                "see. Their consultant must change that number before this merge "
+                "can be undone."
+            )
+            % {"mobile": mobile}
+        )
 
     audit_before = snapshot(survivor, AUDITED_FIELDS)
     survivor_tags_before = set(survivor.tags.values_list("pk", flat=True))

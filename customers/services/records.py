@@ -37,6 +37,15 @@ class CustomerAnonymised(Exception):
     """A change to the personal information of an anonymised customer."""
 
 
+class CustomerMerged(Exception):
+    """A change to a record that a merge absorbed meanwhile: it is no one's to
+    change any more (its survivor is)."""
+
+    def __init__(self, customer: Customer) -> None:
+        super().__init__(f"customer {customer.pk} was merged into another")
+        self.survivor_id = customer.merged_into_id
+
+
 class DuplicateCustomer(Exception):
     """The mobile number already belongs to another customer."""
 
@@ -109,6 +118,10 @@ def customer_update(
 ) -> Customer:
     """Change a customer's fields and record what changed; a no-op change records nothing."""
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if locked.merged_into_id is not None:
+        # The caller read the record before a merge committed: what it writes
+        # would be lost on a record nobody sees (and undone by an undo).
+        raise CustomerMerged(locked)
     if locked.anonymised_at is not None and (
         tags is not None or set(fields) - ANONYMISED_EDITABLE
     ):

@@ -71,7 +71,13 @@ def interaction_log(
         updates["next_follow_up"] = next_follow_up
     if updates:
         updates["updated_at"] = timezone.now()
-        Customer.objects.filter(pk=customer.pk).update(**updates)
+        # Conditional on the record being live: one merged away while the caller
+        # held it (the merge committed while this insert waited on its lock) is not
+        # read again, it matches nothing here.
+        if not Customer.objects.filter(pk=customer.pk, merged_into__isnull=True).update(
+            **updates
+        ):
+            customer = _onto_survivor(interaction, customer, updates)
     interaction_logged.send(sender=Interaction, interaction=interaction)
     webhooks.emit(
         "interaction.logged",
@@ -83,3 +89,25 @@ def interaction_log(
         },
     )
     return interaction
+
+
+def _onto_survivor(
+    interaction: Interaction, customer: Customer, updates: dict
+) -> Customer:
+    """The entry was written on a record merged away meanwhile: it goes to the record
+    that lives on (following merges of merges), which the contact then updates, so
+    the timeline, the follow-up and the sales registration it triggers are not left
+    on a record nobody sees."""
+    survivor = Customer.objects.filter(pk=customer.pk).first()
+    seen: set[int] = set()
+    while survivor is not None and survivor.merged_into_id is not None:
+        if survivor.pk in seen:
+            return customer
+        seen.add(survivor.pk)
+        survivor = Customer.objects.filter(pk=survivor.merged_into_id).first()
+    if survivor is None or survivor.pk == customer.pk:
+        return customer
+    Interaction.objects.filter(pk=interaction.pk).update(customer=survivor)
+    interaction.customer = survivor
+    Customer.objects.filter(pk=survivor.pk).update(**updates)
+    return survivor

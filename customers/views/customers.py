@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -471,6 +471,9 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except services.DuplicateCustomer as exc:
             form.add_error("mobile", duplicate_message(exc.existing, request.user))
+        except services.CustomerMerged as exc:
+            # What was typed stays in the form, to be copied to the survivor.
+            form.add_error(None, _merged_message(request, exc))
         else:
             messages.success(
                 request, _("Customer %(name)s saved.") % {"name": customer.name}
@@ -479,6 +482,26 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "customers/customer_form.html", {"form": form, "customer": customer}
     )
+
+
+def _merged_message(request: HttpRequest, exc: services.CustomerMerged) -> str:
+    """The refusal of a change to a record merged away meanwhile, linking to the
+    record that lives on when the user may open it."""
+    text = _(
+        "This customer was merged into another one meanwhile: nothing was saved here."
+    )
+    survivor = exc.survivor_id
+    if (
+        survivor
+        and Customer.objects.visible_to(request.user).filter(pk=survivor).exists()
+    ):
+        return format_html(
+            '{} <a href="{}">{}</a>',
+            text,
+            reverse("customers:customer-detail", args=[survivor]),
+            _("Open the customer it was merged into."),
+        )
+    return text
 
 
 @action_required("customers.add_customer")
@@ -535,8 +558,14 @@ def consent_update(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     form = ConsentForm(request.POST)
     if form.is_valid():
-        services.consent_set(actor=request.user, customer=customer, **form.cleaned_data)
-        messages.success(request, _("Consent recorded."))
+        try:
+            services.consent_set(
+                actor=request.user, customer=customer, **form.cleaned_data
+            )
+        except services.CustomerMerged as exc:
+            messages.error(request, _merged_message(request, exc))
+        else:
+            messages.success(request, _("Consent recorded."))
     else:
         messages.error(
             request,
@@ -564,6 +593,8 @@ def household_link(request: HttpRequest, pk: int) -> HttpResponse:
                 request,
                 _("The co-buyer was not linked: %(errors)s") % {"errors": exc},
             )
+        except services.CustomerMerged as exc:
+            messages.error(request, _merged_message(request, exc))
         else:
             messages.success(request, _("Co-buyer linked."))
     else:

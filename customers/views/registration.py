@@ -53,6 +53,20 @@ def phone_lookup(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _log_contact(request: HttpRequest, customer: Customer, data: dict) -> None:
+    services.interaction_log(
+        customer=customer,
+        kind=data["kind"],
+        channel=CHANNEL_OF_KIND[data["kind"]],
+        summary=data["summary"],
+        entry=None
+        if data["summary"]
+        else customer_events.CONTACT_WITHOUT_NOTES(kind=data["kind"]),
+        actor=request.user,
+        next_follow_up=data["next_follow_up"],
+    )
+
+
 @action_required("customers.add_customer")
 def register(request: HttpRequest) -> HttpResponse:
     form = RegistrationForm(request.POST or None)
@@ -62,40 +76,48 @@ def register(request: HttpRequest) -> HttpResponse:
         if existing is None and not data["name"].strip():
             form.add_error("name", _("Enter the name of the new customer."))
         else:
-            with transaction.atomic():
-                customer = existing or services.customer_create(
-                    actor=request.user,
-                    name=" ".join(data["name"].split()),
-                    mobile=data["mobile"],
-                    source=data["source"],
-                )
-                services.interaction_log(
-                    customer=customer,
-                    kind=data["kind"],
-                    channel=CHANNEL_OF_KIND[data["kind"]],
-                    summary=data["summary"],
-                    entry=None
-                    if data["summary"]
-                    else customer_events.CONTACT_WITHOUT_NOTES(kind=data["kind"]),
-                    actor=request.user,
-                    next_follow_up=data["next_follow_up"],
-                )
+            try:
+                with transaction.atomic():
+                    customer = existing or services.customer_create(
+                        actor=request.user,
+                        name=" ".join(data["name"].split()),
+                        mobile=data["mobile"],
+                        source=data["source"],
+                    )
+                    _log_contact(request, customer, data)
+            except services.DuplicateCustomer as exc:
+                # Another desk registered the number between the lookup and this
+                # save (the unique index told): the contact goes on that record.
+                customer = existing = exc.existing
+                with transaction.atomic():
+                    _log_contact(request, customer, data)
+            visible = (
+                Customer.objects.visible_to(request.user)
+                .filter(pk=customer.pk)
+                .exists()
+            )
             if existing is None:
                 messages.success(
                     request,
                     _("New customer %(name)s registered.") % {"name": customer.name},
                 )
-            else:
+            elif visible:
                 messages.success(
                     request,
                     _("Logged on the existing customer %(name)s.")
                     % {"name": customer.name},
                 )
-            if (
-                Customer.objects.visible_to(request.user)
-                .filter(pk=customer.pk)
-                .exists()
-            ):
+            else:
+                # Not named: the user may not open this customer (the hint under
+                # the number does not name them either).
+                messages.success(
+                    request,
+                    _(
+                        "Logged on an existing customer you cannot open; they stay "
+                        "with their consultant."
+                    ),
+                )
+            if visible:
                 return redirect(customer)
             return redirect("customers:register")
     # A refused number has its message next to the field; the hint does not repeat it.

@@ -570,6 +570,16 @@ def pool_claim(*, actor: User, customer: Customer, project: Project) -> Registra
     # One decision per customer at a time (registration_create takes the same lock):
     # a subscription recorded meanwhile is seen below.
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    # The page was read before a merge or an erasure committed: protection on a
+    # record nobody sees any more would keep the customer from everyone.
+    if customer.merged_into_id is not None:
+        raise ClaimRefused(
+            _("This customer was merged into another one meanwhile: claim that one.")
+        )
+    if customer.anonymised_at is not None:
+        raise ClaimRefused(
+            _("This customer's personal information was erased: nobody claims them.")
+        )
     if (
         customer.stage == Customer.Stage.OWNER
         or Opportunity.objects.filter(

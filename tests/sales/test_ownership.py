@@ -331,3 +331,19 @@ def test_a_deal_at_a_project_is_opened_by_the_consultant_protected_there(
     assert unit.status == "available"
     # At their own project they open it.
     assert client.post(url, {"project": there.pk}).status_code == 302
+
+
+@pytest.mark.parametrize("gone", ["merged", "anonymised"])
+def test_a_claim_of_a_customer_merged_or_erased_meanwhile_is_refused(
+    project, consultant, gone
+):
+    """The claimant's page was read before a merge (or a PIPL erasure) committed: the
+    claim would register protection on a record nobody sees any more."""
+    customer, survivor = CustomerFactory.create_batch(2, assigned_consultant=None)
+    if gone == "merged":
+        Customer.objects.filter(pk=customer.pk).update(merged_into=survivor)
+    else:
+        Customer.objects.filter(pk=customer.pk).update(anonymised_at=timezone.now())
+    with pytest.raises(ownership.ClaimRefused):
+        ownership.pool_claim(actor=consultant, customer=customer, project=project)
+    assert not Registration.objects.filter(customer=customer).exists()
