@@ -14,17 +14,37 @@ def on_deal_contracted(sender, *, opportunity, actor=None, **kwargs) -> None:
 
 def on_deal_cancelled(sender, *, opportunity, actor=None, **kwargs) -> None:
     """A cancelled deal earns nothing: its referral reward and partner commission,
-    while unpaid, are withdrawn; the referral and the partner's registration may then
-    be credited again should the customer sign another deal."""
+    while unpaid, are withdrawn, and so are the referrer's club points for it (a
+    correction answers the award); the referral and the partner's registration may
+    then be credited again should the customer sign another deal."""
+    from django.conf import settings
+    from django.utils import translation
+    from django.utils.translation import gettext
+
     from marketing.models import Commission, Referral, ReferralReward
+    from marketing.point_sources import referral_award_keys
+    from marketing.services.club import points_take_back
     from marketing.services.payouts import payouts_withdraw
 
     payouts_withdraw(
         actor=actor, payouts=Commission.objects.filter(opportunity=opportunity)
     )
     rewards = ReferralReward.objects.filter(referral__opportunity=opportunity)
-    if payouts_withdraw(actor=actor, payouts=rewards):
+    withdrawn = payouts_withdraw(actor=actor, payouts=rewards)
+    if withdrawn:
         Referral.objects.filter(opportunity=opportunity).update(opportunity=None)
+        # Kept on the ledger in the site's language: owners read it in the portal.
+        with translation.override(settings.LANGUAGE_CODE):
+            reason = gettext("The referred friend's contract was cancelled.")
+        points_take_back(
+            actor=actor,
+            keys=[
+                key
+                for pk, reward in withdrawn.items()
+                for key in referral_award_keys(reward.referral_id, pk)
+            ],
+            reason=reason,
+        )
 
 
 def connect() -> None:

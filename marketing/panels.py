@@ -26,6 +26,7 @@ def referral_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
     )
     if not referrals and not can_record:
         return None
+    _name_friends(referrals, customer=customer, user=user)
     from marketing.services.referrals import is_owner
 
     show_form = can_record and is_owner(customer)
@@ -36,6 +37,27 @@ def referral_panel(*, customer: Customer, user: User) -> dict[str, Any] | None:
         # The select's choices, from the cache while no project changed.
         "projects": active_project_choices() if show_form else [],
     }
+
+
+def _name_friends(referrals: list[Referral], *, customer: Customer, user: User) -> None:
+    """The friends this customer referred, named as the reader may know them: the
+    CRM's name for a friend they may open, else the name the referrer gave (a number
+    typed at the desk must not tell whose it is). One query, only when there are
+    friends to name."""
+    friend_ids = {r.friend_id for r in referrals if r.referrer_id == customer.pk}
+    visible = (
+        set(
+            Customer.objects.visible_to(user, one=True)
+            .filter(pk__in=friend_ids)
+            .values_list("pk", flat=True)
+        )
+        if friend_ids
+        else set()
+    )
+    for r in referrals:
+        r.friend_shown = (
+            r.friend.name if r.friend_id in visible else r.name_given or "—"
+        )
 
 
 def active_project_choices() -> list[dict[str, Any]]:

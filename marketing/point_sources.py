@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import islice
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,21 +19,44 @@ EVENT_ATTENDED = "event_attended"
 OWNERSHIP_YEAR = "ownership_year"
 
 
+def referral_award_keys(referral_id: int, reward_id: int) -> tuple[str, str]:
+    """The occurrence keys a referral's reward may have earned points under: the
+    referral's own, or, once an earlier reward's points were taken back (its deal
+    was cancelled), the reward's (a friend who signs again earns them again)."""
+    first = f"referral:{referral_id}"
+    return first, f"{first}:{reward_id}"
+
+
 def referral_contracts(
     *, since: datetime | None, customer_ids: Iterable[int] | None
 ) -> Iterator[Occurrence]:
     """A friend the member referred signed a contract: the reward became due."""
-    from marketing.models import ReferralReward
+    from marketing.models import PointEntry, ReferralReward
 
     rewards = ReferralReward.objects.all()
     if since is not None:
         rewards = rewards.filter(due_at__gte=since)
     if customer_ids is not None:
         rewards = rewards.filter(referral__referrer_id__in=list(customer_ids))
-    for referral_id, referrer_id, due_at in rewards.values_list(
-        "referral_id", "referral__referrer_id", "due_at"
-    ).iterator(chunk_size=2000):
-        yield Occurrence(referrer_id, f"referral:{referral_id}", due_at)
+    rows = rewards.values_list(
+        "pk", "referral_id", "referral__referrer_id", "due_at"
+    ).iterator(chunk_size=2000)
+    while chunk := list(islice(rows, 2000)):
+        keys = {
+            pk: referral_award_keys(referral_id, pk) for pk, referral_id, *_ in chunk
+        }
+        # The referrals whose first award was taken back: their reward now earns
+        # under its own key (one query a chunk).
+        taken_back = set(
+            PointEntry.objects.filter(
+                kind=PointEntry.Kind.CORRECTION,
+                source=REFERRAL_CONTRACT,
+                corrects__key__in=[first for first, _own in keys.values()],
+            ).values_list("corrects__key", flat=True)
+        )
+        for pk, _referral_id, referrer_id, due_at in chunk:
+            first, own = keys[pk]
+            yield Occurrence(referrer_id, own if first in taken_back else first, due_at)
 
 
 def events_attended(

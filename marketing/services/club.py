@@ -16,7 +16,7 @@ from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -250,6 +250,56 @@ def register_jobs() -> None:
 
 
 # Corrections ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def points_take_back(*, actor: User | None, keys: Iterable[str], reason: str) -> int:
+    """Awards whose occurrence no longer stands (the deal that earned a referral's
+    points was cancelled): each is answered by a correction of its points, once, on
+    the ledger of whoever holds it now; the award itself stays. The correction
+    carries the award's source, which tells it from a correction by staff.
+    Returns how many awards were answered."""
+    awards = list(
+        PointEntry.objects.filter(kind=PointEntry.Kind.AWARD, key__in=list(keys))
+    )
+    if not awards:
+        return 0
+    member_ids = sorted({award.member_id for award in awards})
+    _lock_members(member_ids)
+    answered = set(
+        PointEntry.objects.filter(
+            kind=PointEntry.Kind.CORRECTION,
+            corrects__in=awards,
+            source=F("corrects__source"),
+        ).values_list("corrects_id", flat=True)
+    )
+    added = []
+    for award in awards:
+        if award.pk in answered:
+            continue
+        entry = PointEntry.objects.create(
+            member_id=award.member_id,
+            kind=PointEntry.Kind.CORRECTION,
+            points=-award.points,
+            source=award.source,
+            reason=reason[:200],
+            corrects=award,
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            instance=entry,
+            action=AuditEntry.Action.CREATE,
+            changes={
+                "points": {"old": "", "new": f"{entry.points:+d}"},
+                "reason": {"old": "", "new": entry.reason},
+                "corrects": {"old": "", "new": str(award.pk)},
+            },
+        )
+        added.append(entry)
+    if added:
+        balances_refresh(member_ids)
+    return len(added)
 
 
 @transaction.atomic

@@ -27,12 +27,13 @@ def payout_move(*, actor: User, payout: Payout, status: str) -> bool:
     return moved
 
 
-def payouts_withdraw(*, actor: User | None, payouts) -> int:
+def payouts_withdraw(*, actor: User | None, payouts) -> dict[int, Payout]:
     """The deal that earned them was cancelled: what is still unpaid (due or approved)
     is withdrawn — deleted under its row lock, with an audit entry that keeps its
     amount and status; a paid one stays (getting it back is a person's matter).
-    Returns how many were withdrawn."""
-    withdrawn = 0
+    Returns the withdrawn payouts by the id they had (the deleted instances keep
+    their other fields), empty when none was."""
+    withdrawn: dict[int, Payout] = {}
     for payout in payouts.select_for_update():
         if payout.status == Payout.Status.PAID:
             continue
@@ -45,6 +46,7 @@ def payouts_withdraw(*, actor: User | None, payouts) -> int:
                 "amount": {"old": str(payout.amount), "new": ""},
             },
         )
+        pk = payout.pk
         payout.delete()
-        withdrawn += 1
+        withdrawn[pk] = payout
     return withdrawn

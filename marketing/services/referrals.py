@@ -94,10 +94,11 @@ def referral_create(
         )
     if friend.pk == referrer.pk:
         raise ValidationError(_("A customer cannot refer themselves."))
+    shown_name = _friend_name_for(actor, friend, typed=friend_name)
     if Opportunity.objects.filter(customer=friend, stage__in=SIGNED).exists():
         raise ValidationError(
             _("%(name)s has already signed a contract; there is nothing to refer.")
-            % {"name": friend.name}
+            % {"name": shown_name}
         )
     deal = (
         Opportunity.objects.filter(customer=friend, stage__in=Opportunity.OPEN_STAGES)
@@ -118,17 +119,30 @@ def referral_create(
             )
     except IntegrityError:
         raise ValidationError(
-            _("%(name)s was already referred by someone else.") % {"name": friend.name}
+            _("%(name)s was already referred by someone else.") % {"name": shown_name}
         ) from None
     audit_record(actor=actor, instance=referral, action=AuditEntry.Action.CREATE)
     entries = [(friend, marketing_events.REFERRED_BY(name=referrer.name))]
     if log_referrer:
-        entries.insert(0, (referrer, marketing_events.REFERRED(name=friend.name)))
+        entries.insert(0, (referrer, marketing_events.REFERRED(name=shown_name)))
     for customer, entry in entries:
         interaction_log(
             customer=customer, kind="system", entry=entry, actor=actor, link=None
         )
     return referral
+
+
+def _friend_name_for(actor: User | None, friend: Customer, *, typed: str) -> str:
+    """The friend's name as the recorder may learn it: the CRM's when they may open
+    the friend, else the name they typed. A number typed at the desk must not tell a
+    consultant whose number it is (customers.forms.duplicate_message), neither in a
+    refusal nor on the referrer's timeline, which everyone who sees the owner reads."""
+    typed = " ".join(typed.split())[:100]
+    if not typed or actor is None:
+        return friend.name
+    if Customer.objects.visible_to(actor, one=True).filter(pk=friend.pk).exists():
+        return friend.name
+    return typed
 
 
 def reward_on_contract(
