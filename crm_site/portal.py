@@ -35,8 +35,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDbStore
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import rotate_token
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.functional import Promise
 
 from crm_site.reversing import cached_reverse
@@ -47,6 +49,10 @@ HOUSEHOLD_KEY = "portal_household"
 CHECKED_AT_KEY = "portal_checked_at"
 SIGNED_IN_AT_KEY = "portal_signed_in_at"
 REMEMBERED_KEY = "portal_remembered"
+# A keyed hash of the mobile number the owner signed in with: a new number (a phone
+# lost, a number given up) ends the sessions of the old one, as a new password ends
+# a staff user's sessions.
+MOBILE_KEY = "portal_mobile"
 
 # Sections ---------------------------------------------------------------------------
 
@@ -266,7 +272,8 @@ class OwnerSessionMiddleware:
 
 
 def sign_in(request: HttpRequest, *, customer: Any, remember: bool) -> None:
-    """Start an owner session for the customer, with a new key (no fixation)."""
+    """Start an owner session for the customer, with a new key and a new CSRF token
+    (no fixation of either: Django's login rotates the token too)."""
     session = request.owner_session
     if session is None:  # pragma: no cover - only portal views sign in
         raise RuntimeError("owner sessions exist under the portal's path only")
@@ -274,12 +281,29 @@ def sign_in(request: HttpRequest, *, customer: Any, remember: bool) -> None:
     session[OWNER_KEY] = customer.pk
     session[SIGNED_IN_AT_KEY] = timezone.now().isoformat()
     session[REMEMBERED_KEY] = remember
+    session[MOBILE_KEY] = mobile_stamp(customer)
     session.set_expiry(
         timedelta(days=settings.PORTAL_REMEMBER_DAYS)
         if remember
         else timedelta(seconds=settings.PORTAL_SESSION_SECONDS)
     )
     session.cycle_key()
+    rotate_token(request)
+
+
+def mobile_stamp(customer: Any) -> str:
+    """The keyed hash of the customer's mobile kept in their owner session."""
+    return salted_hmac(
+        "crm_site.portal.mobile", customer.mobile or "", algorithm="sha256"
+    ).hexdigest()
+
+
+def same_mobile(session: SessionStore, owner: Any) -> bool:
+    """Whether the owner still has the mobile number the session was signed in
+    with. A session written before numbers were kept (or by the opening bench)
+    holds none and passes; it ends within PORTAL_REMEMBER_DAYS anyway."""
+    stamp = session.get(MOBILE_KEY)
+    return stamp is None or constant_time_compare(stamp, mobile_stamp(owner))
 
 
 def sign_out(request: HttpRequest) -> None:
@@ -303,8 +327,11 @@ def checked_household(request: HttpRequest, owner: Any) -> frozenset[int] | None
     the apps' hooks (a few queries) at most every PORTAL_RECHECK_SECONDS and kept in
     the owner session meanwhile: a deal lost or a co-buyer removed takes effect
     within that time. The owner's deals (owner_deal_ids) are not kept: a home bought
-    online shows under "My homes" at once."""
+    online shows under "My homes" at once. A session signed in with a mobile number
+    the owner no longer has is None at once (same_mobile)."""
     session = request.owner_session
+    if not same_mobile(session, owner):
+        return None
     kept = kept_household(session)
     if kept is not None:
         return kept
@@ -337,6 +364,7 @@ def session_for(customer: Any, *, remember: bool = False) -> SessionStore:
     session[OWNER_KEY] = customer.pk
     session[SIGNED_IN_AT_KEY] = timezone.now().isoformat()
     session[REMEMBERED_KEY] = remember
+    session[MOBILE_KEY] = mobile_stamp(customer)
     session.set_expiry(
         timedelta(days=settings.PORTAL_REMEMBER_DAYS)
         if remember

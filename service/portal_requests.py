@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse
@@ -48,6 +48,10 @@ OWNER_KINDS = (ServiceRequest.Kind.REPAIR, ServiceRequest.Kind.COMPLAINT)
 #: After confirming the fix the owner may rate it in the portal for this long before
 #: the survey goes out by message (it is not sent once answered).
 RATING_GRACE = timedelta(days=1)
+#: Requests an owner may send in the portal in a day: each may carry MAX_PHOTOS
+#: photos of 10 MB and lands in every agent's queue; more is a script, not a
+#: household's problems (the desk takes more by phone).
+REQUESTS_PER_DAY = 10
 
 
 def owner_units(deal_ids: Iterable[int]) -> list[Unit]:
@@ -109,6 +113,20 @@ def portal_request_submit(
     if len(photos) > MAX_PHOTOS:
         raise ValidationError(
             {"photos": _("At most %(count)s photos at a time.") % {"count": MAX_PHOTOS}}
+        )
+    sent_today = ServiceRequest.objects.filter(
+        customer=owner,
+        channel=ServiceRequest.Channel.PORTAL,
+        received_at__gte=timezone.now() - timedelta(days=1),
+    )[:REQUESTS_PER_DAY].count()
+    if sent_today >= REQUESTS_PER_DAY:
+        raise ValidationError(
+            {
+                NON_FIELD_ERRORS: _(
+                    "You have sent many requests today. Please try again tomorrow, "
+                    "or call the service desk."
+                )
+            }
         )
     request = request_create(
         actor=None,
