@@ -5,7 +5,9 @@ from axes.admin import AccessAttemptAdmin as BaseAccessAttemptAdmin
 from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -23,10 +25,86 @@ from crm_site.api.keys import (
 )
 from crm_site.api.models import ApiKey
 from crm_site.api.scopes import Scope
-from crm_site.audit import snapshot
+from crm_site.audit import audit_record, snapshot
 from crm_site.lockout import login_unlock
 from crm_site.models import AuditEntry, Heartbeat, Target, Team, User
+from crm_site.personal_data import HIDDEN
 from crm_site.roles import Role
+
+
+def _field_value(obj, field) -> str:
+    if field.many_to_many:
+        related = getattr(obj, field.name).all()
+        if field.related_model is Permission:
+            names = [
+                f"{app_label}.{codename}"
+                for app_label, codename in related.values_list(
+                    "content_type__app_label", "codename"
+                )
+            ]
+        else:
+            names = [str(row) for row in related]
+        return ", ".join(sorted(names))
+    value = getattr(obj, field.attname)
+    return "" if value is None or value == "" else str(value)
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Every add, change and delete made in the admin leaves an audit entry with the
+    old and new values, many-to-many fields included (a user's groups, a group's
+    permissions): who gave whom which rights is the first question after an incident.
+    Secrets (``hidden_fields``) are recorded as changed, never their value."""
+
+    hidden_fields: tuple[str, ...] = ()
+
+    def _audited_values(self, obj) -> dict[str, str]:
+        meta = obj._meta
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        values = {f.name: _field_value(obj, f) for f in [*fields, *meta.many_to_many]}
+        for name in self.hidden_fields:
+            if values.get(name):
+                values[name] = HIDDEN + values[name]  # compared, never recorded
+        return values
+
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
+        if change:
+            old = type(obj)._base_manager.get(pk=obj.pk)
+            obj._admin_audit_before = self._audited_values(old)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        after = self._audited_values(obj)
+        before = getattr(obj, "_admin_audit_before", None)
+        if before is None:
+            changes = {n: {"old": "", "new": v} for n, v in after.items() if v}
+            action = AuditEntry.Action.CREATE
+        else:
+            changes = {
+                n: {"old": before.get(n, ""), "new": v}
+                for n, v in after.items()
+                if before.get(n, "") != v
+            }
+            action = AuditEntry.Action.UPDATE
+        for name in self.hidden_fields:
+            if name in changes:
+                changes[name] = {"old": HIDDEN, "new": HIDDEN}
+        if changes or action == AuditEntry.Action.CREATE:
+            audit_record(
+                actor=request.user, instance=obj, action=action, changes=changes
+            )
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        audit_record(actor=request.user, instance=obj, action=AuditEntry.Action.DELETE)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for obj in queryset:
+            audit_record(
+                actor=request.user, instance=obj, action=AuditEntry.Action.DELETE
+            )
+        super().delete_queryset(request, queryset)
 
 
 def _unlocked_message(request: HttpRequest, count: int) -> None:
@@ -38,7 +116,8 @@ def _unlocked_message(request: HttpRequest, count: int) -> None:
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdmin, BaseUserAdmin):
+    hidden_fields = ("password",)
     fieldsets = (*BaseUserAdmin.fieldsets, (_("Sales team"), {"fields": ("team",)}))
     list_display = ["username", "last_name", "first_name", "team", "is_active"]
     list_filter = ["groups", "team", "is_active"]
@@ -54,6 +133,42 @@ class UserAdmin(BaseUserAdmin):
             for username in queryset.values_list("username", flat=True)
         )
         _unlocked_message(request, count)
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # Only a superuser makes superusers: an administrator holds the rights of the
+        # role, and must not hand themselves (or an accomplice) every other right,
+        # the audit trail's deletion included.
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields.append("is_superuser")
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Nor does an administrator change a superuser (their password, their groups).
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request: HttpRequest, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = self.get_object(request, id)
+            audit_record(
+                actor=request.user,
+                instance=user,
+                action=AuditEntry.Action.UPDATE,
+                changes={"password": {"old": HIDDEN, "new": HIDDEN}},
+            )
+        return response
+
+
+# Roles are groups: who may do what changes here (crm_site.roles), audited.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(AuditedAdmin, BaseGroupAdmin):
+    pass
 
 
 # Axes' list of failed attempts, where an administrator unlocks a username or an
@@ -86,7 +201,7 @@ class AccessAttemptAdmin(BaseAccessAttemptAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdmin):
     search_fields = ["name"]
 
 
@@ -102,6 +217,11 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # The trail is the record of who did what: nobody deletes it, superusers
+        # included (PIPL anonymising hides old values in place, see personal_data).
         return False
 
     @admin.display(description=_("by"), ordering="actor")
@@ -344,7 +464,7 @@ class TargetForm(forms.ModelForm):
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(AuditedAdmin):
     form = TargetForm
     list_display = ["figure_label", "month", "project", "team", "value"]
     list_filter = ["figure", "team", "project"]

@@ -136,6 +136,10 @@ class OutboxKind:
     label: str
     model: type[OutboxMessage]
     max_attempts = 5
+    # A permission a reviewer of parked messages (crm_site.review_outbox) also needs
+    # to see and decide on this kind's ("": the review permission is enough). A
+    # kind whose rows name people or data outside the service desk's reach sets it.
+    reviewed_by = ""
 
     @property
     def stale_after(self) -> timedelta:
@@ -472,10 +476,17 @@ class ParkedGroup:
     rows: list[tuple[OutboxMessage, str]]
 
 
-def parked_groups() -> list[ParkedGroup]:
-    """Parked messages of every kind (the oldest first), two queries per kind."""
+def may_review(user, kind: OutboxKind) -> bool:
+    return not kind.reviewed_by or user.has_perm(kind.reviewed_by)
+
+
+def parked_groups(user) -> list[ParkedGroup]:
+    """Parked messages of every kind ``user`` reviews (the oldest first), two
+    queries per kind."""
     groups = []
     for kind in kinds():
+        if not may_review(user, kind):
+            continue
         parked = kind.rows().filter(status=Status.UNKNOWN)
         total = parked.count()
         rows = list(parked.order_by("claimed_at", "pk")[:PARKED_SHOWN]) if total else []

@@ -18,21 +18,26 @@ REVIEW = "crm_site.review_outbox"
 def parked_list(request: HttpRequest) -> HttpResponse:
     """Parked messages of every kind, oldest first, with what to do about each."""
     return render(
-        request, "crm_site/outbox_parked.html", {"groups": outbox.parked_groups()}
+        request,
+        "crm_site/outbox_parked.html",
+        {"groups": outbox.parked_groups(request.user)},
     )
 
 
-def _kind(name: str) -> outbox.OutboxKind:
+def _kind(request: HttpRequest, name: str) -> outbox.OutboxKind:
     try:
-        return outbox.kind_named(name)
+        kind = outbox.kind_named(name)
     except KeyError:
         raise Http404 from None
+    if not outbox.may_review(request.user, kind):
+        raise Http404
+    return kind
 
 
 @action_required(REVIEW)
 @require_POST
 def parked_send_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    if outbox.message_send_again(actor=request.user, kind=_kind(kind), pk=pk):
+    if outbox.message_send_again(actor=request.user, kind=_kind(request, kind), pk=pk):
         messages.success(request, _("The message will be sent again."))
     else:
         messages.info(request, _("This message is no longer parked."))
@@ -42,7 +47,7 @@ def parked_send_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 @action_required(REVIEW)
 @require_POST
 def parked_mark_sent(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    if outbox.message_mark_sent(actor=request.user, kind=_kind(kind), pk=pk):
+    if outbox.message_mark_sent(actor=request.user, kind=_kind(request, kind), pk=pk):
         messages.success(request, _("The message is recorded as sent."))
     else:
         messages.info(request, _("This message is no longer parked."))

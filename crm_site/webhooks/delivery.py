@@ -152,6 +152,9 @@ class WebhookKind(outbox.OutboxKind):
     label = gettext_lazy("Webhook deliveries")
     model = WebhookDelivery
     max_attempts = len(BACKOFF) + 1
+    # A delivery names a subscriber's URL (often with a token) and its replay reaches
+    # an outside system: decided by those who may replay deliveries.
+    reviewed_by = "crm_site.replay_webhookdelivery"
 
     @property
     def stale_after(self) -> timedelta:
@@ -270,6 +273,7 @@ class PauseNoticeKind(outbox.OutboxKind):
     name = "crm_site.webhook_pause_notice"
     label = gettext_lazy("Webhook pause e-mails to administrators")
     model = WebhookPauseNotice
+    reviewed_by = "crm_site.use_admin"
 
     def rows(self) -> QuerySet:
         return WebhookPauseNotice.objects.select_related("subscription", "user")

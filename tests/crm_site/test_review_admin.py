@@ -1,0 +1,207 @@
+"""The admin as an attacker and a tired manager see it: the audit trail stays, an
+administrator cannot make themselves superuser, and who may do what is audited."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
+
+from crm_site.models import AuditEntry, Team, User
+from crm_site.roles import Role
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _entries_about(instance) -> list[AuditEntry]:
+    return list(
+        AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(instance),
+            object_id=instance.pk,
+        ).order_by("pk")
+    )
+
+
+def _user_form(user: User, **changes) -> dict:
+    """The admin's change form of ``user`` as the page would send it back."""
+    data = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "is_active": "on" if user.is_active else "",
+        "is_staff": "on" if user.is_staff else "",
+        "is_superuser": "on" if user.is_superuser else "",
+        "groups": [str(pk) for pk in user.groups.values_list("pk", flat=True)],
+        "user_permissions": [],
+        "team": str(user.team_id or ""),
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != ""}
+
+
+def test_the_audit_trail_cannot_be_deleted_in_the_admin_even_by_a_superuser(client):
+    root = UserFactory(is_superuser=True, is_staff=True)
+    team = Team.objects.create(name="一组")
+    entry = AuditEntry.objects.create(
+        actor=root,
+        action=AuditEntry.Action.UPDATE,
+        content_type=ContentType.objects.get_for_model(Team),
+        object_id=team.pk,
+        object_repr=str(team),
+    )
+    client.force_login(root)
+    delete_url = reverse("admin:crm_site_auditentry_delete", args=[entry.pk])
+    assert client.get(delete_url).status_code == 403
+    client.post(delete_url, {"post": "yes"})
+    listing = client.get(reverse("admin:crm_site_auditentry_changelist"))
+    assert "delete_selected" not in listing.content.decode()
+    client.post(
+        reverse("admin:crm_site_auditentry_changelist"),
+        {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"},
+    )
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_an_administrator_cannot_make_themselves_or_anyone_superuser(
+    client, administrator
+):
+    assert not administrator.is_superuser
+    client.force_login(administrator)
+    url = reverse("admin:crm_site_user_change", args=[administrator.pk])
+    response = client.post(url, _user_form(administrator, is_superuser="on"))
+    assert response.status_code in (200, 302)
+    administrator.refresh_from_db()
+    assert not administrator.is_superuser
+    other = UserFactory(role=Role.CONSULTANT)
+    url = reverse("admin:crm_site_user_change", args=[other.pk])
+    client.post(url, _user_form(other, is_superuser="on"))
+    other.refresh_from_db()
+    assert not other.is_superuser
+
+
+def test_a_superuser_still_names_superusers(client):
+    root = UserFactory(is_superuser=True, is_staff=True)
+    other = UserFactory(role=Role.ADMINISTRATOR)
+    client.force_login(root)
+    url = reverse("admin:crm_site_user_change", args=[other.pk])
+    response = client.post(url, _user_form(other, is_superuser="on"))
+    assert response.status_code == 302
+    other.refresh_from_db()
+    assert other.is_superuser
+
+
+def test_a_role_given_in_the_admin_is_in_the_audit_trail(client, administrator):
+    consultant = UserFactory(role=Role.CONSULTANT)
+    managers = Group.objects.get(name=Role.SALES_MANAGER.value)
+    consultants = Group.objects.get(name=Role.CONSULTANT.value)
+    client.force_login(administrator)
+    url = reverse("admin:crm_site_user_change", args=[consultant.pk])
+    response = client.post(
+        url,
+        _user_form(consultant, groups=[str(consultants.pk), str(managers.pk)]),
+    )
+    assert response.status_code == 302
+    assert set(consultant.groups.values_list("name", flat=True)) == {
+        Role.CONSULTANT.value,
+        Role.SALES_MANAGER.value,
+    }
+    [entry] = _entries_about(consultant)
+    assert entry.actor == administrator
+    assert entry.action == AuditEntry.Action.UPDATE
+    assert Role.SALES_MANAGER.value in entry.changes["groups"]["new"]
+    assert Role.SALES_MANAGER.value not in entry.changes["groups"]["old"]
+
+
+def test_a_deactivation_in_the_admin_is_in_the_audit_trail(client, administrator):
+    leaver = UserFactory(role=Role.CONSULTANT)
+    client.force_login(administrator)
+    url = reverse("admin:crm_site_user_change", args=[leaver.pk])
+    client.post(url, _user_form(leaver, is_active=""))
+    leaver.refresh_from_db()
+    assert not leaver.is_active
+    [entry] = _entries_about(leaver)
+    assert entry.changes["is_active"] == {"old": "True", "new": "False"}
+
+
+def test_a_user_created_in_the_admin_is_in_the_audit_trail(client, administrator):
+    client.force_login(administrator)
+    response = client.post(
+        reverse("admin:crm_site_user_add"),
+        {
+            "username": "newhire",
+            "password1": "An-0ther-long-pass!",
+            "password2": "An-0ther-long-pass!",
+        },
+    )
+    assert response.status_code == 302
+    user = User.objects.get(username="newhire")
+    [entry] = _entries_about(user)
+    assert entry.action == AuditEntry.Action.CREATE
+    assert entry.actor == administrator
+
+
+def test_a_permission_given_to_a_role_in_the_admin_is_in_the_audit_trail(
+    client, administrator
+):
+    group = Group.objects.get(name=Role.CONSULTANT.value)
+    before = list(group.permissions.values_list("pk", flat=True))
+    scope_all = Permission.objects.get(
+        content_type__app_label="customers", codename="scope_all"
+    )
+    client.force_login(administrator)
+    response = client.post(
+        reverse("admin:auth_group_change", args=[group.pk]),
+        {"name": group.name, "permissions": [*map(str, before), str(scope_all.pk)]},
+    )
+    assert response.status_code == 302
+    assert group.permissions.filter(pk=scope_all.pk).exists()
+    [entry] = _entries_about(group)
+    assert entry.actor == administrator
+    assert "customers.scope_all" in entry.changes["permissions"]["new"]
+    assert "customers.scope_all" not in entry.changes["permissions"]["old"]
+
+
+def test_a_team_changed_in_the_admin_is_in_the_audit_trail(client, administrator):
+    team = Team.objects.create(name="一组")
+    client.force_login(administrator)
+    response = client.post(
+        reverse("admin:crm_site_team_change", args=[team.pk]), {"name": "二组"}
+    )
+    assert response.status_code == 302
+    [entry] = _entries_about(team)
+    assert entry.changes["name"] == {"old": "一组", "new": "二组"}
+
+
+def test_an_administrator_cannot_reset_a_superusers_password(client, administrator):
+    root = UserFactory(is_superuser=True, is_staff=True)
+    client.force_login(administrator)
+    url = reverse("admin:auth_user_password_change", args=[root.pk])
+    response = client.post(
+        url,
+        {"password1": "Taken-0ver-pass!", "password2": "Taken-0ver-pass!"},
+    )
+    assert response.status_code == 403
+    root.refresh_from_db()
+    assert not root.check_password("Taken-0ver-pass!")
+
+
+def test_a_password_set_in_the_admin_is_in_the_audit_trail_without_its_value(
+    client, administrator
+):
+    consultant = UserFactory(role=Role.CONSULTANT)
+    client.force_login(administrator)
+    url = reverse("admin:auth_user_password_change", args=[consultant.pk])
+    response = client.post(
+        url,
+        {"password1": "Fresh-l0ng-pass!", "password2": "Fresh-l0ng-pass!"},
+    )
+    assert response.status_code == 302
+    [entry] = _entries_about(consultant)
+    assert entry.changes == {"password": {"old": "***", "new": "***"}}
