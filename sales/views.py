@@ -726,6 +726,8 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         .prefetch_related(
             *selectors.deal_history_prefetches(),
             "opportunity__payment_items",
+            # Money an earlier change owes back is not the buyer's any more.
+            "opportunity__refunds",
             # The approval's dialog says when it ends a colleague's lapsed hold.
             Prefetch(
                 "new_unit__holds",

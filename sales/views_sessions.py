@@ -360,10 +360,14 @@ def session_events(request: HttpRequest, pk: int) -> HttpResponse:
 
 @see_required(DESK)
 def selection_print(request: HttpRequest, pk: int) -> HttpResponse:
-    """The confirmation (认购确认书) of a selection, to print and sign at the desk."""
+    """The confirmation (认购确认书) of a selection, to print and sign at the desk.
+    Only while the selection stands: one cancelled (退房) or moved to another unit
+    (换房) names the buyer for a unit that is no longer theirs (404, as the deal's
+    own printouts of a lost deal)."""
     selection = get_object_or_404(
         Selection.objects.filter(
-            session__in=service.sessions_visible_to(request.user)
+            session__in=service.sessions_visible_to(request.user),
+            cancelled_at__isnull=True,
         ).select_related(
             "session",
             "entry__deposit",

@@ -73,6 +73,8 @@ class Settlement:
     """What a change does to the buyer's money, as the approver sees it before
     deciding and as the approval records it."""
 
+    # The buyer's money on the deal: what was received less what an earlier change
+    # (to a cheaper unit) already owes or paid back (``refunded``).
     received: Decimal
     forfeit: Decimal = ZERO
     refund: Decimal = ZERO
@@ -80,6 +82,8 @@ class Settlement:
     # A change of unit: the new price and what is still to pay against it.
     new_price: Decimal | None = None
     outstanding: Decimal | None = None
+    # Refunds of earlier changes: the plan's lines still count that money received.
+    refunded: Decimal = ZERO
 
 
 def rule_of(deal: Opportunity) -> ChangeRule | None:
@@ -100,13 +104,17 @@ def settlement(
 ) -> Settlement:
     """The money of a change under the project's rule (ChangeRule; none: nothing is
     kept, no fee). The forfeit is never more than what was received, so the refund
-    is never negative."""
+    is never negative. Money an earlier change owes back (a DealRefund) is no longer
+    the buyer's on the deal: it is neither refunded again nor counted against a new
+    price."""
     if items is None:
         # A page of approvals prefetches them.
         items = list(deal.payment_items.all())
     if rule is None:
         rule = rule_of(deal)
-    received = sum((i.received for i in items), start=ZERO)
+    # deal.refunds prefetched on a page of approvals; none for most deals.
+    refunded = sum((r.amount for r in deal.refunds.all()), start=ZERO)
+    received = sum((i.received for i in items), start=ZERO) - refunded
     due = sum((i.amount for i in items), start=ZERO)
 
     def forfeit() -> Decimal:
@@ -130,6 +138,7 @@ def settlement(
             refund=max(counted - price, ZERO),
             new_price=price,
             outstanding=max(price - counted, ZERO) if due else None,
+            refunded=refunded,
         )
     return Settlement(
         received=received,
@@ -396,8 +405,9 @@ def _change_unit(
     deal.unit = new_unit
     deal.agreed_price = money.new_price
     _save_deal(deal, actor, ["unit", "agreed_price"], before)
-    # A forfeit kept on the change is owed on top of the new price.
-    over = _replan(deal, money.new_price + money.forfeit)
+    # A forfeit kept on the change is owed on top of the new price; money already
+    # owed back stays on the received lines, so the lines count it too.
+    over = _replan(deal, money.new_price + money.forfeit + money.refunded)
     if over > 0:
         _refund(change=change, deal=deal, money=money, amount=over, actor=actor)
         _log(

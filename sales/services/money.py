@@ -348,6 +348,19 @@ def receipt_record(
         recorded_by=actor,
     )
     PaymentItem.objects.filter(pk=item.pk).update(received=F("received") + amount)
+    # Money in is on the deal's trail as its plan is: who recorded what, where.
+    audit_record(
+        actor=actor,
+        instance=opportunity,
+        action=AuditEntry.Action.UPDATE,
+        changes={
+            "receipts": {
+                "old": "",
+                "new": f"{item.sequence}. {item.kind} {amount:.2f} "
+                f"{received_on:%Y-%m-%d} {method} {reference}".strip(),
+            }
+        },
+    )
     totals = opportunity.payment_items.aggregate(due=Sum("amount"), got=Sum("received"))
     if (
         opportunity.stage == Opportunity.Stage.CONTRACTED
