@@ -29,6 +29,7 @@ from sales import attribution
 from sales import events as sales_events
 from sales.models import (
     CoBuyer,
+    DealChange,
     DiscountRequest,
     Opportunity,
     Project,
@@ -432,6 +433,17 @@ def opportunity_contract(*, actor: User, opportunity: Opportunity) -> Opportunit
     opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     if opportunity.stage != Opportunity.Stage.SUBSCRIBED or opportunity.unit_id is None:
         raise ValidationError(_("Only a subscribed deal can be contracted."))
+    # A change asked at subscription (退房, 换房, 更名) is decided first: approved after
+    # the signature, it would undo a contract under the subscription's terms.
+    waiting = opportunity.changes.filter(status=DealChange.Status.PENDING).first()
+    if waiting is not None:
+        raise ValidationError(
+            _(
+                "A change of this deal (%(kind)s) is waiting for approval: it is "
+                "decided before the contract is signed."
+            )
+            % {"kind": waiting.get_kind_display()}
+        )
     unit = Unit.objects.select_for_update().get(pk=opportunity.unit_id)
     _set_unit_status(unit, Unit.Status.CONTRACTED)
     opportunity.move_to(Opportunity.Stage.CONTRACTED, actor=actor)

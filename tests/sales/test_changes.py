@@ -153,3 +153,22 @@ def test_change_form_refuses_missing_unit_and_unknown_buyer(client, deal, consul
         {"kind": "change_buyer", "reason": "x", "new_buyer_mobile": "186 0000 0001"},
     )
     assert not DealChange.objects.exists()
+
+
+def test_a_contract_waits_while_a_change_of_the_subscription_waits(
+    deal, consultant, sales_manager
+):
+    """A 退房 asked at subscription, then the contract signed before the manager
+    decides: the approval would cancel a signed contract under the contracted rule.
+    The contract waits for the decision."""
+    change = services.deal_change_request(
+        actor=consultant, opportunity=deal, kind="cancel", reason="客户资金问题"
+    )
+    with pytest.raises(ValidationError):
+        services.opportunity_contract(actor=consultant, opportunity=deal)
+    deal.refresh_from_db()
+    assert deal.stage == "subscribed"
+    services.deal_change_decide(actor=sales_manager, change=change, approve=False)
+    services.opportunity_contract(actor=consultant, opportunity=deal)
+    deal.refresh_from_db()
+    assert deal.stage in ("contracted", "paid")
