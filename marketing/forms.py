@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site.validation import InputLimits
 from customers.models import Customer, Tag, ValueTier
 from marketing.models import Campaign, CostLine, Segment
-from sales.models import Project
+from sales.models import Opportunity, Project
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -207,6 +207,13 @@ class DealCampaignForm(InputLimits, forms.Form):
     campaign = forms.ModelChoiceField(
         label=_("Credited to campaign"),
         required=False,
-        queryset=Campaign.objects.all(),
+        queryset=Campaign.objects.none(),
         empty_label=_("No campaign"),
     )
+
+    def __init__(self, *args, deal: Opportunity, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Another project's campaign would take this deal into its return.
+        self.fields["campaign"].queryset = Campaign.objects.may_credit(
+            deal.project_id
+        ).order_by("-starts_on", "name")

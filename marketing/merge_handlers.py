@@ -11,9 +11,11 @@ referrer."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
+from crm_site.audit import audit_record
+from crm_site.models import AuditEntry
 from customers.models import MergeRecord
 from customers.services.merge import MergeRefused
 from customers.signals import follow_merges, kept, merged, moved
@@ -184,22 +186,91 @@ def _move_points(ids: list[int], customer) -> None:
     PointEntry._base_manager.filter(pk__in=ids).update(member=customer)
 
 
+def _in_site_language():
+    """Ledger reasons are kept in the site's language: owners read them in the
+    portal."""
+    from django.conf import settings
+    from django.utils import translation
+
+    return translation.override(settings.LANGUAGE_CODE)
+
+
+def _twin_event_awards(*, survivor, absorbed) -> list[str]:
+    """The keys of the absorbed customer's standing event awards for an event the
+    survivor holds a standing award of too: one person checked in twice under two
+    records earns the event's points once."""
+    from marketing.point_sources import EVENT_ATTENDED
+
+    answered = PointEntry.objects.filter(
+        kind=PointEntry.Kind.CORRECTION,
+        corrects_id=OuterRef("pk"),
+        source=OuterRef("source"),
+    )
+    awards = {
+        int(key.removeprefix("checkin:")): (member_id, key)
+        for member_id, key in PointEntry.objects.filter(
+            member__in=[survivor.pk, absorbed.pk],
+            kind=PointEntry.Kind.AWARD,
+            source=EVENT_ATTENDED,
+            key__startswith="checkin:",
+        )
+        .exclude(Exists(answered))
+        .values_list("member_id", "key")
+        if key.removeprefix("checkin:").isdigit()
+    }
+    if not awards:
+        return []
+    campaigns = dict(
+        Response.objects.filter(pk__in=list(awards)).values_list("pk", "campaign_id")
+    )
+    held = {
+        campaigns.get(pk)
+        for pk, (member_id, _key) in awards.items()
+        if member_id == survivor.pk
+    }
+    return [
+        key
+        for pk, (member_id, key) in sorted(awards.items())
+        if member_id == absorbed.pk and pk in campaigns and campaigns[pk] in held
+    ]
+
+
 def _merge_points(*, survivor, absorbed, record):
     """The absorbed customer's points entries go to the survivor, and both balances
-    are summed again from the ledger."""
-    from marketing.services.club import _lock_members, balances_refresh
+    are summed again from the ledger. An event both records were awarded for is
+    taken back once (on the absorbed's ledger, before the move); undo gives it back."""
+    from marketing.services.club import (
+        _lock_members,
+        balances_refresh,
+        points_take_back,
+    )
 
+    if not PointEntry.objects.filter(member=absorbed).exists():
+        return {}, {}
+    _lock_members(sorted([survivor.pk, absorbed.pk]))
+    taken: list[int] = []
+    if twins := _twin_event_awards(survivor=survivor, absorbed=absorbed):
+        with _in_site_language():
+            reason = _("Merged with a record that has this event's points already.")
+        points_take_back(actor=record.merged_by, keys=twins, reason=reason)
+        taken = list(
+            PointEntry.objects.filter(
+                member=absorbed,
+                kind=PointEntry.Kind.CORRECTION,
+                corrects__key__in=twins,
+                source=F("corrects__source"),
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
     ids = list(
         PointEntry.objects.filter(member=absorbed)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    if not ids:
-        return {}, {}
-    _lock_members(sorted([survivor.pk, absorbed.pk]))
     _move_points(ids, survivor)
     balances_refresh([survivor.pk, absorbed.pk])
-    return {"marketing.pointentry": ids}, {}
+    return {"marketing.pointentry": ids}, ({"taken_back": taken} if taken else {})
 
 
 def _restore_points(*, survivor, absorbed, record, moved, state, actor):
@@ -210,6 +281,31 @@ def _restore_points(*, survivor, absorbed, record, moved, state, actor):
         return
     _lock_members(sorted([survivor.pk, absorbed.pk]))
     _move_points(ids, absorbed)
+    # Two records again: each has its event's points. The ledger is append-only,
+    # so the merge's take-back is answered by a correction of its own.
+    taken = PointEntry.objects.filter(pk__in=state.get("taken_back") or [])
+    with _in_site_language():
+        reason = _("The merge was undone.")
+    for correction in taken.order_by("pk"):
+        entry = PointEntry.objects.create(
+            member=absorbed,
+            kind=PointEntry.Kind.CORRECTION,
+            points=-correction.points,
+            source=correction.source,
+            reason=reason,
+            corrects=correction,
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            instance=entry,
+            action=AuditEntry.Action.CREATE,
+            changes={
+                "points": {"old": "", "new": f"{entry.points:+d}"},
+                "reason": {"old": "", "new": entry.reason},
+                "corrects": {"old": "", "new": str(correction.pk)},
+            },
+        )
     balances_refresh([survivor.pk, absorbed.pk])
 
 

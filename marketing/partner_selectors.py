@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from customers.models import Customer
 from marketing.models import Commission, PartnerRegistration, Referral
 from sales.models import Opportunity
+from sales.services.sessions import mask_name
 
 
 def referrals_visible_to(user) -> QuerySet:
@@ -81,6 +83,27 @@ def commission_rows(*, partner=None, status: str = "") -> QuerySet:
     if status:
         qs = qs.filter(status=status)
     return qs
+
+
+def visible_customer_ids(*, user, customer_ids) -> set[int]:
+    """Which of a page's customers ``user`` may see: one query, whatever the page."""
+    ids = {pk for pk in customer_ids if pk is not None}
+    if not ids:
+        return set()
+    return set(
+        Customer.objects.visible_to(user, one=True)
+        .filter(pk__in=ids)
+        .values_list("pk", flat=True)
+    )
+
+
+def partner_customer_name(*, customer, name_given: str, visible: bool) -> str:
+    """The name a partner's list shows for a customer: the CRM's to a reader whose
+    scope holds the customer; to anyone else (brokers included) the name the broker
+    typed (older rows: the surname only), never the CRM's record for the number."""
+    if visible:
+        return customer.name
+    return name_given or mask_name(customer.name)
 
 
 def stage_label(stage: str | None) -> str:

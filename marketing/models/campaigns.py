@@ -41,6 +41,13 @@ class CampaignQuerySet(models.QuerySet):
             status=Campaign.Status.RUNNING, ends_on__lt=today or campaign_today()
         )
 
+    def may_credit(self, project_id: int) -> CampaignQuerySet:
+        """The campaigns a deal at this project may be credited to: the project's own
+        (every campaign has one), never a cancelled one (sales.attribution agrees)."""
+        return self.filter(project_id=project_id).exclude(
+            status=Campaign.Status.CANCELLED
+        )
+
     def in_status(self, status: str) -> CampaignQuerySet:
         """The campaigns whose status, as shown (Campaign.current_status), is this."""
         if status == Campaign.Status.RUNNING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -22,14 +23,18 @@ def deal_campaign(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     form = DealCampaignForm(
-        request.POST or None, initial={"campaign": deal.campaign_id}
+        request.POST or None, deal=deal, initial={"campaign": deal.campaign_id}
     )
     if request.method == "POST" and form.is_valid():
-        services.deal_campaign_set(
-            actor=request.user, deal=deal, campaign=form.cleaned_data["campaign"]
-        )
-        messages.success(request, _("The deal's campaign was saved."))
-        return redirect(deal)
+        try:
+            services.deal_campaign_set(
+                actor=request.user, deal=deal, campaign=form.cleaned_data["campaign"]
+            )
+        except ValidationError as exc:  # cancelled while the form was open
+            form.add_error("campaign", exc)
+        else:
+            messages.success(request, _("The deal's campaign was saved."))
+            return redirect(deal)
     return render(
         request, "marketing/deal_campaign_form.html", {"form": form, "deal": deal}
     )

@@ -20,8 +20,10 @@ from marketing.models.payouts import Payout
 from marketing.partner_forms import BrokerForm, PartnerForm, PortalRegistrationForm
 from marketing.partner_selectors import (
     commission_rows,
+    partner_customer_name,
     partner_registration_rows,
     stage_label,
+    visible_customer_ids,
 )
 from marketing.services.partners import (
     PartnerRegistrationRefused,
@@ -123,14 +125,24 @@ def commission_list(request: HttpRequest) -> HttpResponse:
     status = status if status in (Payout.Status.DUE, Payout.Status.PAID) else ""
     filters = request.GET.copy()
     filters.pop("page", None)
+    page = paginate(
+        commission_rows(partner=partner, status=status), page=request.GET.get("page")
+    )
+    visible = visible_customer_ids(
+        user=request.user,
+        customer_ids=[c.opportunity.customer_id for c in page.items],
+    )
+    for c in page.items:
+        c.shown_name = partner_customer_name(
+            customer=c.opportunity.customer,
+            name_given=c.registration.name_given,
+            visible=c.opportunity.customer_id in visible,
+        )
     return render(
         request,
         "marketing/commission_list.html",
         {
-            "page": paginate(
-                commission_rows(partner=partner, status=status),
-                page=request.GET.get("page"),
-            ),
+            "page": page,
             "partners": ChannelPartner.objects.order_by("name"),
             "partner": partner,
             "status": status,
@@ -163,16 +175,22 @@ def _registration_page(
     page = paginate(
         partner_registration_rows(partner=partner), page=request.GET.get("page")
     )
+    # A broker never sees the CRM's name; staff only for customers in their scope.
+    visible = (
+        set()
+        if for_partner
+        else visible_customer_ids(
+            user=request.user, customer_ids=[row.customer_id for row in page.items]
+        )
+    )
     for row in page.items:
         # Nobody reads a full number off a partner's list, brokers included.
         row.masked_mobile = mask_phone(row.customer.mobile)
         row.deal_stage_label = stage_label(row.deal_stage)
-        # A broker sees the name they typed (older rows: the surname only), never the
-        # name the CRM holds for the number.
-        row.shown_name = (
-            (row.name_given or f"{row.customer.name[:1]}*")
-            if for_partner
-            else row.customer.name
+        row.shown_name = partner_customer_name(
+            customer=row.customer,
+            name_given=row.name_given,
+            visible=row.customer_id in visible,
         )
     return page
 
