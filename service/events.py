@@ -151,6 +151,17 @@ OWNER_NOT_SATISFIED = events.register(
     _("Owner not satisfied"),
     legacy=("Owner not satisfied: %(_note)s", "业主不满意：%(_note)s"),
 )
+# Which knowledge-base article the desk said the request was handled with.
+ARTICLE_LINKED = events.register(
+    "service.article_linked",
+    _("Knowledge-base article linked: %(title)s"),
+    title=events.Text(),
+)
+ARTICLE_UNLINKED = events.register(
+    "service.article_unlinked",
+    _("Knowledge-base article unlinked: %(title)s"),
+    title=events.Text(),
+)
 WORK_ORDER_CREATED = events.register(
     "service.work_order_created",
     _("Work order WO%(pk)s to %(who)s: %(task)s"),

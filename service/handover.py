@@ -128,6 +128,27 @@ def checklist_update(
     return batch
 
 
+# What a slot's audit entries record: enough to tell, once it is gone, which batch,
+# day and window it was and how many owners it could take.
+SLOT_FIELDS = ["batch", "day", "starts_at", "ends_at", "capacity"]
+
+
+def _slot_audit(
+    *, actor: User, slot: HandoverSlot, action: str, values: dict[str, str]
+) -> None:
+    created = action == AuditEntry.Action.CREATE
+    audit_record(
+        actor=actor,
+        instance=slot,
+        action=action,
+        changes={
+            name: {"old": "" if created else value, "new": value if created else ""}
+            for name, value in values.items()
+        },
+    )
+
+
+@transaction.atomic
 def slot_add(
     *,
     actor: User,
@@ -143,9 +164,16 @@ def slot_add(
         raise ValidationError({"ends_at": _("The window ends before it starts.")})
     if HandoverSlot.objects.filter(batch=batch, day=day, starts_at=starts_at).exists():
         raise ValidationError({"starts_at": _("A slot already starts at this time.")})
-    return HandoverSlot.objects.create(
+    slot = HandoverSlot.objects.create(
         batch=batch, day=day, starts_at=starts_at, ends_at=ends_at, capacity=capacity
     )
+    _slot_audit(
+        actor=actor,
+        slot=slot,
+        action=AuditEntry.Action.CREATE,
+        values=snapshot(slot, SLOT_FIELDS),
+    )
+    return slot
 
 
 @transaction.atomic
@@ -162,10 +190,19 @@ def slot_change(
             % {"count": booked}
         )
     if capacity == 0:
+        # Recorded before the row goes: the entry keeps the slot's id.
+        _slot_audit(
+            actor=actor,
+            slot=slot,
+            action=AuditEntry.Action.DELETE,
+            values=snapshot(slot, SLOT_FIELDS),
+        )
         slot.delete()
         return None
+    before = snapshot(slot, ["capacity"])
     slot.capacity = capacity
     slot.save(update_fields=["capacity"])
+    audit_change(actor=actor, instance=slot, before=before)
     return slot
 
 

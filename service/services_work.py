@@ -368,13 +368,49 @@ def chargeback_recover(*, actor: User, chargeback: Chargeback) -> bool:
     return bool(updated)
 
 
+def _article_step(
+    *, actor: User, request: ServiceRequest, article: Article, linked: bool
+) -> None:
+    """The step on the request and the audit entry of a link made or undone."""
+    step = (
+        service_events.ARTICLE_LINKED if linked else service_events.ARTICLE_UNLINKED
+    )(title=article.title)
+    ServiceStep.objects.create(
+        request=request,
+        from_status=request.status,
+        to_status=request.status,
+        actor=actor,
+        event=step.code,
+        params=step.params,
+    )
+    title = article.title
+    audit_record(
+        actor=actor,
+        instance=request,
+        action=AuditEntry.Action.UPDATE,
+        changes={
+            "articles": {"old": "" if linked else title, "new": title if linked else ""}
+        },
+    )
+
+
+@transaction.atomic
 def article_use(*, actor: User, request: ServiceRequest, article: Article) -> bool:
     """Note that a request was handled with an article; once per pair."""
     _use, created = ArticleUse.objects.get_or_create(
         article=article, request=request, defaults={"used_by": actor}
     )
+    if created:
+        _article_step(actor=actor, request=request, article=article, linked=True)
     return created
 
 
-def article_unuse(*, request: ServiceRequest, article: Article) -> None:
-    ArticleUse.objects.filter(article=article, request=request).delete()
+@transaction.atomic
+def article_unuse(*, actor: User, request: ServiceRequest, article: Article) -> bool:
+    """Undo the link; recorded only when there was one."""
+    deleted, _rows = ArticleUse.objects.filter(
+        article=article, request=request
+    ).delete()
+    if deleted:
+        _article_step(actor=actor, request=request, article=article, linked=False)
+    return bool(deleted)

@@ -161,14 +161,22 @@ def customer_update(
 def contact_point_add(
     *, actor: User, customer: Customer, kind: str, value: str, label: str = ""
 ) -> ContactPoint:
+    # Locked as customer_update does: a merge holds this row until it commits, and
+    # a contact added to the record it absorbed would stay on a record nobody sees.
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if locked.merged_into_id is not None:
+        raise CustomerMerged(locked)
+    if locked.anonymised_at is not None:
+        # A number added after a personal information request would undo it.
+        raise CustomerAnonymised(f"customer {locked.pk} is anonymised")
     point, created = ContactPoint.objects.get_or_create(
-        customer=customer, kind=kind, value=value, defaults={"label": label}
+        customer=locked, kind=kind, value=value, defaults={"label": label}
     )
     if created:
         # The kind as its code: the history names it in the reader's language.
         audit_record(
             actor=actor,
-            instance=customer,
+            instance=locked,
             action=AuditEntry.Action.UPDATE,
             changes={"contact_points": {"old": "", "new": value, "kind": point.kind}},
         )

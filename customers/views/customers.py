@@ -530,10 +530,22 @@ def contact_point_create(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     form = ContactPointForm(request.POST)
     if form.is_valid():
-        services.contact_point_add(
-            actor=request.user, customer=customer, **form.cleaned_data
-        )
-        messages.success(request, _("Contact added."))
+        try:
+            services.contact_point_add(
+                actor=request.user, customer=customer, **form.cleaned_data
+            )
+        except services.CustomerMerged as exc:
+            messages.error(request, _merged_message(request, exc))
+        except services.CustomerAnonymised:
+            messages.error(
+                request,
+                _(
+                    "This customer's personal information was anonymised meanwhile: "
+                    "the contact was not added."
+                ),
+            )
+        else:
+            messages.success(request, _("Contact added."))
     else:
         messages.error(
             request,

@@ -83,10 +83,10 @@ def article_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def article_use(request: HttpRequest, pk: int, article_pk: int) -> HttpResponse:
-    item = get_object_or_404(ServiceRequest, pk=pk)
+    item = get_object_or_404(ServiceRequest.objects.visible_to(request.user), pk=pk)
     article = get_object_or_404(Article, pk=article_pk)
     if request.POST.get("remove"):
-        services_work.article_unuse(request=item, article=article)
+        services_work.article_unuse(actor=request.user, request=item, article=article)
     else:
         services_work.article_use(actor=request.user, request=item, article=article)
     return redirect(item)

@@ -1,0 +1,145 @@
+"""A further contact added to a record a merge absorbed meanwhile is refused, not
+left on a record nobody sees."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from customers import merge_handlers, services
+from customers.models import ContactPoint, Customer
+from customers.services.merge import customer_merge
+from customers.signals import customer_merged
+from tests.factories import CustomerFactory
+
+
+@pytest.fixture(autouse=True)
+def _merge_handlers():
+    merge_handlers.connect()
+
+
+def test_a_contact_added_to_a_record_merged_meanwhile_is_refused(
+    db, consultant, sales_manager
+):
+    survivor = CustomerFactory(assigned_consultant=consultant)
+    absorbed = CustomerFactory(assigned_consultant=consultant)
+    stale = Customer.objects.get(pk=absorbed.pk)
+    customer_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
+    )
+
+    with pytest.raises(services.CustomerMerged) as refused:
+        services.contact_point_add(
+            actor=consultant, customer=stale, kind="wechat", value="lilei_wx"
+        )
+
+    assert refused.value.survivor_id == survivor.pk
+    assert not ContactPoint.objects.filter(value="lilei_wx").exists()
+
+
+def test_the_page_says_the_record_was_merged_when_a_contact_is_refused(
+    client, consultant, sales_manager, monkeypatch
+):
+    from customers.views import customers as views
+
+    survivor = CustomerFactory(assigned_consultant=consultant)
+    absorbed = CustomerFactory(assigned_consultant=consultant)
+    stale = Customer.objects.get(pk=absorbed.pk)
+    customer_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
+    )
+    # The scope check ran a moment before the merge committed.
+    monkeypatch.setattr(views, "_editable_customer", lambda request, pk: stale)
+    client.force_login(consultant)
+
+    response = client.post(
+        reverse("customers:contact-point-create", args=[absorbed.pk]),
+        {"kind": "wechat", "value": "lilei_wx", "label": ""},
+        follow=True,
+        headers={"accept-language": "en"},
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert not ContactPoint.objects.filter(value="lilei_wx").exists()
+    assert "Contact added." not in messages
+    assert any("merged into another one meanwhile" in m for m in messages)
+    assert any(survivor.get_absolute_url() in m for m in messages)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_contact_added_while_a_merge_runs_is_refused(consultant, sales_manager):
+    survivor = CustomerFactory(assigned_consultant=consultant)
+    absorbed = CustomerFactory(assigned_consultant=consultant)
+    stale = Customer.objects.get(pk=absorbed.pk)
+    merging = threading.Event()
+
+    def slow_handler(sender, **kwargs):
+        # The merge holds both rows locked while every app moves its rows.
+        merging.set()
+        threading.Event().wait(0.5)
+
+    customer_merged.connect(slow_handler, dispatch_uid="hh-slow-merge")
+    errors: list[BaseException] = []
+
+    def merge():
+        try:
+            customer_merge(
+                actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def add():
+        try:
+            merging.wait(5)
+            services.contact_point_add(
+                actor=consultant, customer=stale, kind="wechat", value="lilei_wx"
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=merge), threading.Thread(target=add)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        customer_merged.disconnect(dispatch_uid="hh-slow-merge")
+    assert [type(exc) for exc in errors] == [services.CustomerMerged]
+    assert not ContactPoint.objects.filter(value="lilei_wx").exists()
+    assert Customer.objects.get(pk=absorbed.pk).merged_into_id == survivor.pk
+
+
+def test_a_contact_added_to_a_record_anonymised_meanwhile_is_refused(
+    client, consultant, administrator, monkeypatch
+):
+    from customers.services.personal_data import customer_anonymise
+    from customers.views import customers as views
+
+    customer = CustomerFactory(assigned_consultant=consultant)
+    stale = Customer.objects.get(pk=customer.pk)
+    customer_anonymise(
+        actor=administrator, customer=customer, reference="PI-1", reason="删除请求"
+    )
+    monkeypatch.setattr(views, "_editable_customer", lambda request, pk: stale)
+    client.force_login(consultant)
+
+    response = client.post(
+        reverse("customers:contact-point-create", args=[customer.pk]),
+        {"kind": "mobile", "value": "139 0000 1111", "label": ""},
+        follow=True,
+        headers={"accept-language": "en"},
+    )
+
+    assert not ContactPoint.objects.filter(customer=customer).exists()
+    messages = [str(m) for m in response.context["messages"]]
+    assert "Contact added." not in messages
+    assert any("anonymised" in m for m in messages)
