@@ -197,6 +197,18 @@ def _clawback_line(commission: Commission, *, now, actor: User | None) -> Commis
 
 
 @transaction.atomic
+def _refuse_own(commission: Commission, actor: User) -> None:
+    """Four eyes, as for approvals (refuse_own_approval): a sales manager who sells
+    does not settle their own line — pay it, deduct it or write it off. An
+    administrator may: a company with one sales manager still has someone to."""
+    if commission.consultant_id == actor.pk and not actor.has_perm(
+        "crm_site.use_admin"
+    ):
+        raise ValidationError(
+            _("Someone else settles your own commission: another sales manager.")
+        )
+
+
 def commission_mark_paid(*, actor: User, commission: Commission) -> bool:
     """A sales manager records a payable commission as paid — a clawback line as
     deducted (clawed back) — with who and when; False when it was done already (a
@@ -209,6 +221,7 @@ def commission_mark_paid(*, actor: User, commission: Commission) -> bool:
     )
     if commission.status == settled:
         return False
+    _refuse_own(commission, actor)
     if commission.status == Commission.Status.WAIVED:
         raise ValidationError(
             _("This clawback was written off: it is no longer deducted.")
@@ -258,6 +271,7 @@ def commission_waive(*, actor: User, commission: Commission, reason: str) -> boo
         )
     if commission.status == Commission.Status.WAIVED:
         return False
+    _refuse_own(commission, actor)
     if commission.status != Commission.Status.PAYABLE:
         raise ValidationError(
             _("This clawback was deducted already: there is nothing to write off.")

@@ -444,3 +444,22 @@ def test_a_deal_reassigned_after_accrual_keeps_one_commission(
     _pay(other_consultant, deal, deal.agreed_price)
     commission = Commission.objects.get(opportunity=deal)
     assert (commission.consultant, commission.status) == (consultant, "payable")
+
+
+def test_a_sales_manager_does_not_settle_their_own_commission(
+    building, sales_manager, own_customer, administrator
+):
+    """Four eyes, as for approvals: a sales manager who sells too does not mark their
+    own commission paid (another manager, or an administrator, does)."""
+    percent_rule(building.project)
+    own_customer.assigned_consultant = sales_manager
+    own_customer.save(update_fields=["assigned_consultant"])
+    deal = signed_deal(sales_manager, own_customer, _unit(building))
+    _pay(sales_manager, deal, deal.agreed_price)
+    commission = Commission.objects.get(opportunity=deal)
+    assert commission.consultant == sales_manager
+    with pytest.raises(ValidationError):
+        commission_mark_paid(actor=sales_manager, commission=commission)
+    commission.refresh_from_db()
+    assert commission.status == "payable"
+    assert commission_mark_paid(actor=administrator, commission=commission)
