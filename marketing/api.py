@@ -118,6 +118,11 @@ class SignUpResultSerializer(SignUpSerializer):
         read_only=True,
         help_text="False when this person had signed up for the campaign already.",
     )
+    code = serializers.SerializerMethodField(
+        help_text="The guest's door code, given only when this sign-up made them a "
+        "guest: null for one who signed up before or was invited (their invitation "
+        "carries it). Anyone may type a number into a landing page."
+    )
 
     class Meta(SignUpSerializer.Meta):
         fields = [*SignUpSerializer.Meta.fields, "registered", "created"]
@@ -125,6 +130,9 @@ class SignUpResultSerializer(SignUpSerializer):
 
     def get_name(self, response: Response) -> str:
         return self.context["typed_name"]
+
+    def get_code(self, response: Response) -> str | None:
+        return response.member.code_display if response.joined else None
 
 
 class SignUpInputSerializer(serializers.Serializer):
@@ -273,6 +281,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         )
         response.registered = signup.registered
         response.created = signup.created
+        response.joined = signup.joined
         body = SignUpResultSerializer(
             response,
             context={**self.get_serializer_context(), "typed_name": data["name"]},

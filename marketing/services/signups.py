@@ -36,6 +36,9 @@ class SignUp:
     registered: bool
     #: False when the person had signed up for this campaign already.
     created: bool
+    #: This sign-up made the person a guest of the campaign (not invited, nor signed
+    #: up before): only then is their door code theirs to be told.
+    joined: bool = False
 
 
 @transaction.atomic
@@ -90,7 +93,7 @@ def signup_from_landing(
                     method=ConsentRecord.Method.WEB,
                     note=campaign.name,
                 )
-    member, _joined = CampaignMember.objects.get_or_create(
+    member, joined = CampaignMember.objects.get_or_create(
         campaign=campaign, customer=customer
     )
     response, created = response_record(
@@ -109,5 +112,9 @@ def signup_from_landing(
             },
         )
     return SignUp(
-        response=response, member=member, registered=registered, created=created
+        response=response,
+        member=member,
+        registered=registered,
+        created=created,
+        joined=joined,
     )

@@ -260,3 +260,22 @@ def test_a_running_campaign_past_its_end_date_is_finished_to_the_website(
     )
     assert Customer.objects.count() == count
     assert not Response.objects.exists() and not CampaignMember.objects.exists()
+
+
+def test_the_door_code_is_given_only_to_the_sign_up_that_made_the_guest(
+    api_client, marketer, running
+):
+    """Whoever types a number into the landing page must not receive the code of a
+    guest who signed up before, nor of one invited (their invitation carries it):
+    the code checks that person in at the door."""
+    client = api_client(marketer, READ, WRITE)
+    first = client.post(signups_url(running), form(), format="json").json()
+    assert first["code"]
+    again = client.post(signups_url(running), form(name="别人"), format="json")
+    assert again.status_code == 200 and again.json()["code"] is None
+    invited = CustomerFactory(mobile="+8613912341111")
+    CampaignMember.objects.create(campaign=running, customer=invited)
+    response = client.post(
+        signups_url(running), form(mobile="139 1234 1111"), format="json"
+    )
+    assert response.status_code == 201 and response.json()["code"] is None
