@@ -177,7 +177,7 @@ def test_sales_dashboard_counts_the_visits_the_overview_counts(
     list behind it (sales.overview.visits_in): visits of customers with a deal the
     reader may see. A walk-in left in the public pool, or a customer only another
     team sells to, is not this team's visit on either page."""
-    ours, theirs = two_teams_buildings
+    ours, _theirs = two_teams_buildings
     ours_buyer = CustomerFactory(assigned_consultant=consultant)
     pool_walk_in = CustomerFactory(assigned_consultant=None)
     for customer in (ours_buyer, pool_walk_in):
