@@ -192,7 +192,8 @@ def login_unlock(
 # Owners sign in with a one-time code, not a password, so axes' authenticate() hook
 # never sees them; their wrong codes are counted here in axes' own table (one
 # AccessAttempt row per number key and address), under the same limits and cool-off
-# as staff log-ins, and an administrator unlocks them on the same admin page. The
+# as staff log-ins, and an administrator unlocks them on the same admin page. Only the
+# address locks (portal_locked says why a number does not). The
 # "username" of such a row is ``portal:<key>``: the key names the customer
 # (``c<id>``) or, for a number that is nobody's, a keyed hash of it (never the number).
 
@@ -208,12 +209,16 @@ def _portal_recent(match: Q):
     return AccessAttempt.objects.filter(match, attempt_time__gte=since)
 
 
-def portal_locked(*, key: str, ip_address: str | None) -> bool:
-    """Whether sign-in with this number key, or from this address, is locked now."""
-    if _sum(_portal_recent(Q(username=portal_username(key)))) >= (
-        settings.LOGIN_FAILURE_LIMIT
-    ):
-        return True
+def portal_locked(*, ip_address: str | None) -> bool:
+    """Whether sign-in from this address is locked now.
+
+    A number is never locked: anyone who knows an owner's mobile could otherwise keep
+    them out (on opening day, a rival keeping buyers from choosing). Guessing one
+    number's code needs no lock to stay bounded: every guess is checked against the
+    number's newest live code and a wrong one uses one of its PORTAL_CODE_TRIES, and a
+    number gets at most PORTAL_CODES_PER_NUMBER_HOUR codes an hour (customers.services
+    .portal). The address is the guesser's own, so its lock stops guessing across many
+    numbers without keeping anyone else out."""
     if not ip_address:
         return False
     per_address = _portal_recent(
@@ -231,10 +236,10 @@ def portal_failure_record(
     path: str = "",
     target: models.Model | None,
 ) -> bool:
-    """Count one wrong code for the number key from this address; True when this
-    failure locked the number or the address (audited on ``target``, the customer,
-    or else on the attempt row)."""
-    was_locked = portal_locked(key=key, ip_address=ip_address)
+    """Count one wrong code for the number key from this address (the number's count
+    is a record for the administrator, never a lock); True when this failure locked
+    the address (audited on ``target``, the customer, or else on the attempt row)."""
+    was_locked = portal_locked(ip_address=ip_address)
     now = timezone.now()
     attempt, created = AccessAttempt.objects.select_for_update().get_or_create(
         username=portal_username(key),
@@ -257,7 +262,7 @@ def portal_failure_record(
         )
     else:
         AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=now)
-    locked = portal_locked(key=key, ip_address=ip_address)
+    locked = portal_locked(ip_address=ip_address)
     if locked and not was_locked:
         audit_record(
             actor=None,

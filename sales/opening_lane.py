@@ -16,8 +16,10 @@ same checks and the same answers as the view, for ~1.5 ms of the page server's C
   PORTAL_RECHECK_SECONDS, rechecked otherwise, with the session written back as
   OwnerSessionMiddleware would; an owner choosing for their own entry of an ordered
   or open session needs no household check, as holding it makes them eligible);
-- the owner still on record, the entry the household's, in an online session past
-  its draft, and the unit offered in it: one statement.
+- the owner still on record, the entry the owner's or, among the portal household,
+  a member's of the owner's own household (Customer.household_id, as the view's
+  _own_entries), in an online session past its draft, and the unit offered in it:
+  one statement.
 
 Anything else (no cookie, a bad token, another buyer's entry, a plain form, a
 database error) is left to Django, which answers as for any request: the lane only
@@ -115,7 +117,13 @@ class Seen:
 
 
 def choose(
-    *, entry_id: int, session_id: int, unit_id: int, unit_status: str, seen: Seen
+    *,
+    entry_id: int,
+    session_id: int,
+    unit_id: int,
+    unit_status: str,
+    seen: Seen,
+    owner_id: int,
 ) -> Choice:
     """The buyer's phone chooses ``unit_id`` (an offered unit, ``unit_status`` as
     read a moment ago): claimed for them, or taken, or refused with the rule's
@@ -128,7 +136,8 @@ def choose(
     claim: a claim makes the unit look sold to every other phone while it lasts,
     and such a buyer's requests, scripted across the grid, would otherwise keep
     units from the buyers who may choose them. The claim checks every rule again
-    under its locks."""
+    under its locks. ``owner_id``, who chose, is recorded with the claim only once
+    the unit is theirs (selection_claim)."""
     if seen.held_id is not None:
         return Choice("chosen", selection=Selection(pk=seen.held_id))
     try:
@@ -149,6 +158,7 @@ def choose(
             entry=SessionEntry(pk=entry_id),
             unit=Unit(pk=unit_id),
             channel=Selection.Channel.ONLINE,
+            owner_id=owner_id,
         )
     except UnitUnavailable:
         _unclaim(session_id, unit_id)
@@ -321,13 +331,20 @@ _LOOKUP_SQL = f"""
     JOIN {IntentDeposit._meta.db_table} d ON d.id = e.deposit_id
     JOIN {SelectionSession._meta.db_table} s ON s.id = e.session_id
     JOIN (
-        SELECT merged_into_id, anonymised_at FROM {Customer._meta.db_table}
+        SELECT merged_into_id, anonymised_at, household_id
+        FROM {Customer._meta.db_table}
         WHERE id = $1 OFFSET 0
     ) c ON c.merged_into_id IS NULL AND c.anonymised_at IS NULL
     LEFT JOIN {SessionUnit._meta.db_table} su
         ON su.session_id = e.session_id AND su.unit_id = $2
     LEFT JOIN {Unit._meta.db_table} u ON u.id = su.unit_id
-    WHERE e.id = $3 AND d.customer_id = ANY($4)
+    WHERE e.id = $3
+      AND (d.customer_id = $1 OR (
+        d.customer_id = ANY($4) AND c.household_id = (
+            SELECT h.household_id FROM {Customer._meta.db_table} h
+            WHERE h.id = d.customer_id
+        )
+      ))
       AND s.mode = ANY($5) AND s.status = ANY($6)
 """
 
@@ -339,8 +356,10 @@ def _lookup(
     owner_id: int,
     statuses: list[str],
 ):
-    """The household's entry in an online session in one of ``statuses``, for an
-    owner still on record (not merged away or anonymised: owner_required's
+    """The owner's entry, or one of ``household`` (the portal household) whose
+    holder is of the owner's own household (Customer.household_id; the view's
+    _own_entries), in an online session in one of ``statuses``, for an owner still
+    on record (not merged away or anonymised: owner_required's
     question): its session's id, the unit's status, whether the session offers the
     unit, then what Seen holds (_seen); None when there is no such entry or
     owner."""
@@ -465,6 +484,7 @@ def _answer(environ: dict, entry_id: int, unit_id: int) -> HttpResponse | None:
             unit_id=unit_id,
             unit_status=unit_status,
             seen=_seen(entry_id, session_id, found[3:]),
+            owner_id=owner_id,
         )
         data = answer_data(
             entry_id=entry_id, session_id=session_id, unit_id=unit_id, choice=choice

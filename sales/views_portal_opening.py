@@ -9,8 +9,8 @@ a unit, confirm, and get the confirmation. The choice itself is
 (``sales.services.opening.selection_claim``, channel online, no consultant), the
 subscription signed by a worker a moment later.
 
-Every page is keyed by the buyer's entry, looked up within ``request.household_ids``:
-another buyer's entry is not found (404). The grid stays current through the
+Every page is keyed by the buyer's entry, looked up among the owner's own and their
+household's (_own_entries): another buyer's entry is not found (404). The grid stays current through the
 session's live topic (crm_site.live), which the page's script listens to.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -40,15 +41,23 @@ OFF = ' aria-disabled="true" tabindex="-1"'
 
 
 def _own_entries(request: HttpRequest):
-    """The household's entries in sessions that offer online selection. The
-    household's, not only the owner's: a spouse chooses with the deposit the other
-    holds, and the section shows to whoever holds an entry, they or their household
-    (README, "Online selection on the buyer's phone"); the opening lane does the same
-    (sales.opening_lane)."""
-    return SessionEntry.objects.filter(
-        deposit__customer_id__in=request.household_ids,
-        session__mode__in=ONLINE_MODES,
-    ).exclude(session__status=SelectionSession.Status.DRAFT)
+    """The entries, in sessions that offer online selection, the owner may choose
+    with: their own deposits', and those of the members of their own household
+    (Customer.household_id: a spouse chooses with the deposit the other holds, and
+    the deposit limits count that household) among the portal household. Sharing a
+    home is not enough: two co-owners of an old home (divorced, say) are not one
+    household, and neither may choose with the other's deposit. The opening lane
+    asks the same (sales.opening_lane._LOOKUP_SQL)."""
+    owner = request.owner
+    mine = Q(deposit__customer_id=owner.pk)
+    if owner.household_id is not None:
+        mine |= Q(
+            deposit__customer_id__in=request.household_ids,
+            deposit__customer__household_id=owner.household_id,
+        )
+    return SessionEntry.objects.filter(mine, session__mode__in=ONLINE_MODES).exclude(
+        session__status=SelectionSession.Status.DRAFT
+    )
 
 
 def _entries(request: HttpRequest):
@@ -287,6 +296,7 @@ def opening_choose(request: HttpRequest, pk: int, unit: int) -> HttpResponse:
             unit_id=chosen_unit.pk,
             unit_status=chosen_unit.status,
             seen=seen_of(entry, chosen_unit.pk),
+            owner_id=request.owner.pk,
         )
         if _wants_json(request):
             return JsonResponse(

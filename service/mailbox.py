@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import Aggregate, Avg, Count, DurationField, F, Q, QuerySet
 from django.utils import timezone
@@ -30,6 +30,11 @@ from customers.services import interaction_log
 from sales.models import Opportunity, Unit
 from service import events as service_events
 from service.models import MailboxSettings, OwnerLetter, PortalNotice
+
+#: Letters an owner may write in a day: each notifies everyone of the queue; more
+#: is a script, not an owner (the service desk takes the rest by phone). As
+#: service.portal_requests.REQUESTS_PER_DAY.
+LETTERS_PER_DAY = 10
 
 #: The roles whose queue it is (and who hear of new and overdue letters).
 QUEUE_ROLES = (Role.EXECUTIVE, Role.SERVICE_MANAGER)
@@ -96,7 +101,8 @@ def letter_write(
     unit: Unit | None = None,
 ) -> OwnerLetter:
     """The owner's letter: in the queue with its deadline, on the owner's timeline,
-    audited, and the queue's people notified."""
+    audited, and the queue's people notified. At most LETTERS_PER_DAY in 24 hours
+    (refused with a message for the form, nothing saved)."""
     from service.portal_requests import units_of_owner
 
     subject = " ".join(subject.split())
@@ -108,6 +114,21 @@ def letter_write(
     if unit is not None and all(unit.pk != own.pk for own in units_of_owner(owner)):
         raise ValidationError({"unit": _("Choose one of your homes.")})
     now = timezone.now()
+    # The owner's row locked: two letters posted at once are counted one after the
+    # other, so the cap holds.
+    Customer.objects.select_for_update().filter(pk=owner.pk).values_list("pk").get()
+    written_today = OwnerLetter.objects.filter(
+        customer=owner, written_at__gte=now - timedelta(days=1)
+    )[:LETTERS_PER_DAY].count()
+    if written_today >= LETTERS_PER_DAY:
+        raise ValidationError(
+            {
+                NON_FIELD_ERRORS: _(
+                    "You have written many letters today. Please try again tomorrow, "
+                    "or call the service desk."
+                )
+            }
+        )
     letter = OwnerLetter.objects.create(
         customer=owner,
         unit=unit,

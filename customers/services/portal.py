@@ -7,8 +7,12 @@
 - The code is never stored: it is derived from the row's idempotency key with the
   secret key (so the worker can write it into the SMS), and only its keyed hash is kept
   to compare with what the owner types.
-- Wrong codes count towards the same lock-out as staff log-ins (crm_site.lockout), per
-  number and per address; a locked number is refused even with the right code.
+- Wrong codes are counted as staff log-ins are (crm_site.lockout), per number and per
+  address, but only the address locks: knowing an owner's mobile must not be enough to
+  keep them out. Guessing a number's code stays bounded without a lock: each guess is
+  checked against the number's newest live code and a wrong one uses one of its
+  PORTAL_CODE_TRIES (under its row lock), and a number gets at most
+  PORTAL_CODES_PER_NUMBER_HOUR codes an hour: 25 guesses an hour of a million codes.
 - Every sign-in and every failure on a customer's number is an audit entry and a
   timeline entry on that customer.
 """
@@ -162,12 +166,13 @@ def portal_sign_in(
 ) -> SignIn:
     """Check a code typed for a number: the customer to sign in, or None (wrong,
     expired, used, or the number is nobody's: one answer) with ``locked`` when the
-    number or the address is locked out. Failures are recorded even though nobody
-    signs in (they commit on their own)."""
+    address is locked out. The right code, while its code lives and has tries left,
+    signs in however many wrong ones were typed for the number elsewhere. Failures
+    are recorded even though nobody signs in (they commit on their own)."""
     now = now or timezone.now()
     customer = existing_with_mobile(phone)
     key = lock_key(phone=phone, customer=customer)
-    if portal_locked(key=key, ip_address=ip_address):
+    if portal_locked(ip_address=ip_address):
         return SignIn(None, locked=True)
     with transaction.atomic():
         row = (

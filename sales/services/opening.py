@@ -40,9 +40,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site import live
-from crm_site.audit import audit_change, snapshot
+from crm_site.audit import audit_change, audit_record, snapshot
 from crm_site.compiled import KeyLookup
-from crm_site.models import User
+from crm_site.models import AuditEntry, User
+from customers.models import Channel, Customer, Interaction
+from customers.services import interaction_log
 from sales import events as sales_events
 from sales.models import (
     DepositRefund,
@@ -166,6 +168,7 @@ def selection_claim(
     actor: User | None = None,
     now: datetime | None = None,
     sign_later: bool = True,
+    owner_id: int | None = None,
 ) -> Selection:
     """The unit becomes the buyer's: every rule checked under the locks above, the
     selection recorded and the unit marked subscribed, so that it is sold on every
@@ -179,6 +182,11 @@ def selection_claim(
     queued on commit; the selection row without its deal is what says it is still
     to do, and sales.tasks.selections_complete_pending re-queues one whose message
     was lost). The desk signs at once (selection_make).
+
+    ``owner_id``: the owner who chose on their phone (the deposit's holder or a
+    member of their household; ``selected_by`` is for staff): named in an audit
+    entry and on their timeline with the portal's channel, once the unit is theirs
+    (a refused or lost claim writes nothing).
 
     Raises SelectionRefused (a rule) or UnitUnavailable (someone was faster).
     """
@@ -260,6 +268,10 @@ def selection_claim(
         )
     except IntegrityError:
         raise UnitUnavailable(unit) from None
+    if owner_id is not None:
+        _owner_choice_record(
+            selection=selection, owner_id=owner_id, holder=customer, session=session
+        )
     payload = {
         "unit": unit.pk,
         "status": Unit.Status.SUBSCRIBED,
@@ -272,6 +284,45 @@ def selection_claim(
 
         complete_task.delay_on_commit(selection.pk)
     return selection
+
+
+def _owner_choice_record(
+    *,
+    selection: Selection,
+    owner_id: int,
+    holder: Customer,
+    session: SelectionSession,
+) -> None:
+    """Who chose on the phone: nothing else says so (selected_by names staff only,
+    and the selection's customer is the deposit's holder, not whoever of their
+    household tapped the button)."""
+    holder_chose = owner_id == holder.pk
+    owner = holder if holder_chose else Customer.objects.get(pk=owner_id)
+    audit_record(
+        actor=None,
+        instance=selection,
+        action=AuditEntry.Action.CREATE,
+        changes={
+            "chosen_by": {"old": "", "new": f"{owner.name} (#{owner.pk})"},
+            "channel": {"old": "", "new": Channel.PORTAL},
+            "unit": {"old": "", "new": selection.unit.number},
+        },
+    )
+    if holder_chose:
+        # The holder's timeline says it when the worker signs the subscription
+        # (its stage change names the unit chosen at the session): the rush's
+        # winners write one row more, not a timeline entry.
+        return
+    interaction_log(
+        customer=owner,
+        kind=Interaction.Kind.SYSTEM,
+        entry=sales_events.UNIT_SELECTED(
+            unit=selection.unit.number, session=session.name
+        ),
+        channel=Channel.PORTAL,
+        actor=None,
+        link=selection,
+    )
 
 
 def _check_open_deal(*, customer_id: int, project_id: int, unit: Unit) -> None:
