@@ -966,9 +966,12 @@ def deal_change_create(request: HttpRequest, pk: int) -> HttpResponse:
 def deal_change_decide(request: HttpRequest, pk: int) -> HttpResponse:
     return _decide(
         request,
+        # The money as it stood when the manager decided: the message after the
+        # decision (change_decided) says what the dialog said, not what is left once
+        # the refund it created counts as paid back.
         DealChange.objects.select_related(
             "new_unit__building__project", "new_customer"
-        ),
+        ).prefetch_related("opportunity__payment_items", "opportunity__refunds"),
         pk,
         services.deal_change_decide,
         "change",

@@ -196,7 +196,6 @@ def _clawback_line(commission: Commission, *, now, actor: User | None) -> Commis
     return line
 
 
-@transaction.atomic
 def _refuse_own(commission: Commission, actor: User) -> None:
     """Four eyes, as for approvals (refuse_own_approval): a sales manager who sells
     does not settle their own line — pay it, deduct it or write it off. An
@@ -209,6 +208,7 @@ def _refuse_own(commission: Commission, actor: User) -> None:
         )
 
 
+@transaction.atomic
 def commission_mark_paid(*, actor: User, commission: Commission) -> bool:
     """A sales manager records a payable commission as paid — a clawback line as
     deducted (clawed back) — with who and when; False when it was done already (a
