@@ -14,8 +14,6 @@ from __future__ import annotations
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
-from crm_site.audit import audit_record
-from crm_site.models import AuditEntry
 from customers.models import MergeRecord
 from customers.services.merge import MergeRefused
 from customers.signals import follow_merges, kept, merged, moved
@@ -274,7 +272,11 @@ def _merge_points(*, survivor, absorbed, record):
 
 
 def _restore_points(*, survivor, absorbed, record, moved, state, actor):
-    from marketing.services.club import _lock_members, balances_refresh
+    from marketing.services.club import (
+        _lock_members,
+        balances_refresh,
+        correction_answering,
+    )
 
     ids = moved.get("marketing.pointentry") or []
     if not ids:
@@ -287,24 +289,8 @@ def _restore_points(*, survivor, absorbed, record, moved, state, actor):
     with _in_site_language():
         reason = _("The merge was undone.")
     for correction in taken.order_by("pk"):
-        entry = PointEntry.objects.create(
-            member=absorbed,
-            kind=PointEntry.Kind.CORRECTION,
-            points=-correction.points,
-            source=correction.source,
-            reason=reason,
-            corrects=correction,
-            created_by=actor,
-        )
-        audit_record(
-            actor=actor,
-            instance=entry,
-            action=AuditEntry.Action.CREATE,
-            changes={
-                "points": {"old": "", "new": f"{entry.points:+d}"},
-                "reason": {"old": "", "new": entry.reason},
-                "corrects": {"old": "", "new": str(correction.pk)},
-            },
+        correction_answering(
+            correction, member_id=absorbed.pk, reason=reason, actor=actor
         )
     balances_refresh([survivor.pk, absorbed.pk])
 

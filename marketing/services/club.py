@@ -252,6 +252,35 @@ def register_jobs() -> None:
 # Corrections ---------------------------------------------------------------------
 
 
+def correction_answering(
+    entry: PointEntry, *, member_id: int, reason: str, actor: User | None
+) -> PointEntry:
+    """A correction that cancels ``entry``'s points on ``member_id``'s ledger (which
+    is never edited: an entry is answered by another), with ``entry``'s source, which
+    tells it from a correction by staff; audited. The caller holds the member locked
+    and refreshes the balance."""
+    correction = PointEntry.objects.create(
+        member_id=member_id,
+        kind=PointEntry.Kind.CORRECTION,
+        points=-entry.points,
+        source=entry.source,
+        reason=reason[:200],
+        corrects=entry,
+        created_by=actor,
+    )
+    audit_record(
+        actor=actor,
+        instance=correction,
+        action=AuditEntry.Action.CREATE,
+        changes={
+            "points": {"old": "", "new": f"{correction.points:+d}"},
+            "reason": {"old": "", "new": correction.reason},
+            "corrects": {"old": "", "new": str(entry.pk)},
+        },
+    )
+    return correction
+
+
 @transaction.atomic
 def points_take_back(*, actor: User | None, keys: Iterable[str], reason: str) -> int:
     """Awards whose occurrence no longer stands (the deal that earned a referral's
@@ -277,26 +306,11 @@ def points_take_back(*, actor: User | None, keys: Iterable[str], reason: str) ->
     for award in awards:
         if award.pk in answered:
             continue
-        entry = PointEntry.objects.create(
-            member_id=award.member_id,
-            kind=PointEntry.Kind.CORRECTION,
-            points=-award.points,
-            source=award.source,
-            reason=reason[:200],
-            corrects=award,
-            created_by=actor,
+        added.append(
+            correction_answering(
+                award, member_id=award.member_id, reason=reason, actor=actor
+            )
         )
-        audit_record(
-            actor=actor,
-            instance=entry,
-            action=AuditEntry.Action.CREATE,
-            changes={
-                "points": {"old": "", "new": f"{entry.points:+d}"},
-                "reason": {"old": "", "new": entry.reason},
-                "corrects": {"old": "", "new": str(award.pk)},
-            },
-        )
-        added.append(entry)
     if added:
         balances_refresh(member_ids)
     return len(added)
