@@ -70,3 +70,56 @@ def bench_module(name: str):
         for module in {"common", "load"} - had:
             sys.modules.pop(module, None)
         sys.path.remove(str(bench))
+
+
+def during_a_slow_merge(
+    *, actor, survivor, absorbed, act: Callable[[], object]
+) -> list[BaseException]:
+    """Merge ``absorbed`` into ``survivor`` in one thread, holding both rows locked
+    for half a second while the apps move their rows, and run ``act`` in another
+    once the merge has them: what either raised, merge first (a transactional test's
+    race)."""
+    import threading
+
+    from customers.services.merge import customer_merge
+    from customers.signals import customer_merged
+
+    merging = threading.Event()
+    merge_errors: list[BaseException] = []
+    act_errors: list[BaseException] = []
+
+    def slow_handler(sender, **kwargs):
+        merging.set()
+        threading.Event().wait(0.5)
+
+    def in_thread(work, errors):
+        def run():
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - returned to the test
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        return threading.Thread(target=run)
+
+    def merge():
+        customer_merge(actor=actor, survivor=survivor, absorbed=absorbed, choices={})
+
+    def after_merge_began():
+        merging.wait(5)
+        act()
+
+    customer_merged.connect(slow_handler, dispatch_uid="tests-slow-merge")
+    try:
+        threads = [
+            in_thread(merge, merge_errors),
+            in_thread(after_merge_began, act_errors),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        customer_merged.disconnect(dispatch_uid="tests-slow-merge")
+    return merge_errors + act_errors

@@ -3,17 +3,14 @@ left on a record nobody sees."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from customers import merge_handlers, services
 from customers.models import ContactPoint, Customer
 from customers.services.merge import customer_merge
-from customers.signals import customer_merged
 from tests.factories import CustomerFactory
+from tests.helpers import during_a_slow_merge
 
 
 @pytest.fixture(autouse=True)
@@ -74,45 +71,15 @@ def test_a_contact_added_while_a_merge_runs_is_refused(consultant, sales_manager
     survivor = CustomerFactory(assigned_consultant=consultant)
     absorbed = CustomerFactory(assigned_consultant=consultant)
     stale = Customer.objects.get(pk=absorbed.pk)
-    merging = threading.Event()
-
-    def slow_handler(sender, **kwargs):
-        # The merge holds both rows locked while every app moves its rows.
-        merging.set()
-        threading.Event().wait(0.5)
-
-    customer_merged.connect(slow_handler, dispatch_uid="hh-slow-merge")
-    errors: list[BaseException] = []
-
-    def merge():
-        try:
-            customer_merge(
-                actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
 
     def add():
-        try:
-            merging.wait(5)
-            services.contact_point_add(
-                actor=consultant, customer=stale, kind="wechat", value="lilei_wx"
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        services.contact_point_add(
+            actor=consultant, customer=stale, kind="wechat", value="lilei_wx"
+        )
 
-    try:
-        threads = [threading.Thread(target=merge), threading.Thread(target=add)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        customer_merged.disconnect(dispatch_uid="hh-slow-merge")
+    errors = during_a_slow_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, act=add
+    )
     assert [type(exc) for exc in errors] == [services.CustomerMerged]
     assert not ContactPoint.objects.filter(value="lilei_wx").exists()
     assert Customer.objects.get(pk=absorbed.pk).merged_into_id == survivor.pk

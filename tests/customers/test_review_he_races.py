@@ -3,16 +3,13 @@ record that lives on, never on the one merged away."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from customers import merge_handlers, services
 from customers.models import Customer, Interaction
 from customers.services.merge import customer_merge
-from customers.signals import customer_merged
 from tests.factories import CustomerFactory
+from tests.helpers import during_a_slow_merge
 
 
 @pytest.mark.django_db(transaction=True)
@@ -22,49 +19,19 @@ def test_a_call_logged_while_a_merge_runs_lands_on_the_survivor(
     merge_handlers.connect()
     survivor = CustomerFactory(name="李雷", assigned_consultant=consultant)
     absorbed = CustomerFactory(name="李雷", assigned_consultant=consultant)
-    merging = threading.Event()
-
-    def slow_handler(sender, **kwargs):
-        # The merge holds both rows locked while every app moves its rows.
-        merging.set()
-        threading.Event().wait(0.5)
-
-    customer_merged.connect(slow_handler, dispatch_uid="he-slow-merge")
-    errors: list[BaseException] = []
-
-    def merge():
-        try:
-            customer_merge(
-                actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
 
     def log():
-        try:
-            merging.wait(5)
-            # The consultant's page still shows the absorbed record.
-            services.interaction_log(
-                customer=absorbed,
-                kind=Interaction.Kind.CALL_OUT,
-                summary="约周六看房",
-                actor=consultant,
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        # The consultant's page still shows the absorbed record.
+        services.interaction_log(
+            customer=absorbed,
+            kind=Interaction.Kind.CALL_OUT,
+            summary="约周六看房",
+            actor=consultant,
+        )
 
-    try:
-        threads = [threading.Thread(target=merge), threading.Thread(target=log)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        customer_merged.disconnect(dispatch_uid="he-slow-merge")
+    errors = during_a_slow_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, act=log
+    )
     assert not errors
     call = Interaction.objects.get(summary="约周六看房")
     assert call.customer_id == survivor.pk
