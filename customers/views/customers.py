@@ -474,6 +474,15 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except services.CustomerMerged as exc:
             # What was typed stays in the form, to be copied to the survivor.
             form.add_error(None, _merged_message(request, exc))
+        except services.CustomerAnonymised:
+            # Erased (PIPL) after the page was opened: nothing is written back.
+            form.add_error(
+                None,
+                _(
+                    "This customer's personal information was anonymised meanwhile: "
+                    "nothing was saved."
+                ),
+            )
         else:
             messages.success(
                 request, _("Customer %(name)s saved.") % {"name": customer.name}

@@ -110,3 +110,35 @@ def test_a_contact_added_to_a_record_anonymised_meanwhile_is_refused(
     messages = [str(m) for m in response.context["messages"]]
     assert "Contact added." not in messages
     assert any("anonymised" in m for m in messages)
+
+
+def test_an_edit_saved_on_a_record_anonymised_meanwhile_is_refused_on_the_form(
+    client, consultant, administrator, monkeypatch
+):
+    """The edit page was opened before a PIPL erasure committed: the save is refused
+    next to the form (it was a server error), nothing written back."""
+    from customers.services.personal_data import customer_anonymise
+    from customers.views import customers as views
+
+    customer = CustomerFactory(assigned_consultant=consultant, name="王芳")
+    stale = Customer.objects.get(pk=customer.pk)
+    customer_anonymise(
+        actor=administrator, customer=customer, reference="PI-2", reason="删除请求"
+    )
+    monkeypatch.setattr(views, "_editable_customer", lambda request, pk: stale)
+    client.force_login(consultant)
+    response = client.post(
+        reverse("customers:customer-edit", args=[customer.pk]),
+        {
+            "name": "王芳",
+            "kind": stale.kind,
+            "mobile": "139 0000 2222",
+            "stage": stale.stage,
+            "source": stale.source,
+        },
+        headers={"accept-language": "en"},
+    )
+    assert response.status_code == 200
+    assert "anonymised" in " ".join(response.context["form"].non_field_errors())
+    customer.refresh_from_db()
+    assert customer.anonymised_at is not None and customer.name != "王芳"
