@@ -4,35 +4,26 @@ the code's own tries and the codes per hour, and the guesser's address is what l
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.conf import settings
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 
-from crm_site import messaging
 from customers.models import PortalCode
 from customers.services import portal as sign_in
+from tests.customers.test_portal_sign_in import (  # noqa: F401 - the fixture
+    OWNER_MOBILE,
+    _ask,
+    _deliver,
+    _sms_kept_in_memory,
+)
 
 pytestmark = pytest.mark.django_db
 
-OWNER_MOBILE = "+8613812340001"
-CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
-
-
-@pytest.fixture(autouse=True)
-def _sms_kept_in_memory():
-    messaging.sms_outbox.clear()
-    with override_settings(SMS_BACKEND="crm_site.messaging.LocMemSmsBackend"):
-        yield
-    messaging.sms_outbox.clear()
-
 
 def _code_for_owner(client: Client) -> str:
-    client.post(reverse("portal:sign-in"), {"mobile": "13812340001"})
-    sign_in.portal_codes_send_pending()
-    return CODE.search(messaging.sms_outbox[-1].text).group(1)
+    _ask(client)
+    return _deliver()
 
 
 def _wrong(code: str) -> str:

@@ -15,9 +15,8 @@ from service.models import OwnerLetter
 pytestmark = pytest.mark.django_db
 
 
-def test_the_letter_past_the_days_cap_is_refused_on_the_form_and_nothing_is_sent(
-    owner_client, owner, executive
-):
+def _a_days_letters(owner) -> None:
+    """As many letters as the owner may write in a day."""
     for n in range(mailbox.LETTERS_PER_DAY):
         mailbox.letter_write(
             owner=owner,
@@ -25,6 +24,12 @@ def test_the_letter_past_the_days_cap_is_refused_on_the_form_and_nothing_is_sent
             subject=f"第{n}封",
             body="内容",
         )
+
+
+def test_the_letter_past_the_days_cap_is_refused_on_the_form_and_nothing_is_sent(
+    owner_client, owner, executive
+):
+    _a_days_letters(owner)
     notified = Notification.objects.count()
     response = owner_client.post(
         reverse("service_portal:letter-create"), {"subject": "再写一封", "body": "内容"}
@@ -38,13 +43,7 @@ def test_the_letter_past_the_days_cap_is_refused_on_the_form_and_nothing_is_sent
 
 
 def test_letters_older_than_a_day_do_not_count(owner, executive):
-    for n in range(mailbox.LETTERS_PER_DAY):
-        mailbox.letter_write(
-            owner=owner,
-            household_ids=frozenset([owner.pk]),
-            subject=f"第{n}封",
-            body="内容",
-        )
+    _a_days_letters(owner)
     OwnerLetter.objects.update(
         written_at=OwnerLetter.objects.first().written_at.replace(year=2020)
     )
@@ -55,13 +54,7 @@ def test_letters_older_than_a_day_do_not_count(owner, executive):
 
 
 def test_another_owners_letters_do_not_count(owner, other_owner, executive):
-    for n in range(mailbox.LETTERS_PER_DAY):
-        mailbox.letter_write(
-            owner=other_owner,
-            household_ids=frozenset([other_owner.pk]),
-            subject=f"第{n}封",
-            body="内容",
-        )
+    _a_days_letters(other_owner)
     mailbox.letter_write(
         owner=owner, household_ids=frozenset([owner.pk]), subject="我的", body="内容"
     )

@@ -159,3 +159,17 @@ def make_request(service_agent, consultant):
 @pytest.fixture
 def leak(make_request, units):
     return make_request(unit=units[0])
+
+
+@pytest.fixture
+def complaint(service_agent, owner_customer) -> ServiceRequest:
+    """A high-severity plumbing complaint by phone, received by the service agent."""
+    return services.request_create(
+        actor=service_agent,
+        customer=owner_customer,
+        kind="complaint",
+        category="plumbing",
+        severity="high",
+        channel="phone",
+        description="卫生间漏水",
+    )

@@ -18,16 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def request_(service_agent, owner_customer) -> ServiceRequest:
-    return services.request_create(
-        actor=service_agent,
-        customer=owner_customer,
-        kind="complaint",
-        category="plumbing",
-        severity="high",
-        channel="phone",
-        description="卫生间漏水",
-    )
+def request_(complaint) -> ServiceRequest:
+    return complaint
 
 
 def _leaves(user) -> None:

@@ -15,19 +15,6 @@ from service.models import DeadlineRule, Escalation, ServiceRequest
 from tests.helpers import assert_queries_do_not_grow
 
 
-@pytest.fixture
-def complaint(service_agent, owner_customer):
-    return services.request_create(
-        actor=service_agent,
-        customer=owner_customer,
-        kind="complaint",
-        category="plumbing",
-        severity="high",
-        channel="phone",
-        description="卫生间漏水",
-    )
-
-
 def test_recording_sets_deadlines_the_receiver_and_the_timeline(
     complaint, service_agent
 ):

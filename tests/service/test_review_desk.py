@@ -20,19 +20,6 @@ from service.models import (
 )
 
 
-@pytest.fixture
-def complaint(service_agent, owner_customer):
-    return services.request_create(
-        actor=service_agent,
-        customer=owner_customer,
-        kind="complaint",
-        category="plumbing",
-        severity="high",
-        channel="phone",
-        description="卫生间漏水",
-    )
-
-
 def _resolved(agent, request: ServiceRequest) -> ServiceRequest:
     services.request_start(actor=agent, request=request)
     services.request_resolve(actor=agent, request=request, note="已修")
