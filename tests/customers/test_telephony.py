@@ -356,7 +356,7 @@ def test_a_ringing_call_reaches_the_agents_open_stream(
     call = Call.objects.get()
     assert data["event"] == "ringing"
     assert data["card"] == reverse("customers:screen-pop-card", args=[call.pk])
-    assert "135" not in json.dumps(data)  # no number travels through Redis
+    assert "12345678" not in json.dumps(data)  # no number travels through Redis
     assert (
         event_id
         == telephony._client().xrange(telephony.recent_key(agent.pk))[0][0].decode()
