@@ -162,6 +162,9 @@ def slot_add(
         raise ValidationError({"day": _("The day is outside the batch's dates.")})
     if ends_at <= starts_at:
         raise ValidationError({"ends_at": _("The window ends before it starts.")})
+    # The batch's row lock makes the check and the insert one step: two managers
+    # adding the same time at once get one slot, and the second is told.
+    HandoverBatch.objects.select_for_update().filter(pk=batch.pk).first()
     if HandoverSlot.objects.filter(batch=batch, day=day, starts_at=starts_at).exists():
         raise ValidationError({"starts_at": _("A slot already starts at this time.")})
     slot = HandoverSlot.objects.create(

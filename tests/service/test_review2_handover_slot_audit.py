@@ -114,3 +114,53 @@ def test_a_double_click_removing_a_slot_lands_on_the_batch_not_a_404(
     assert second.status_code == 302
     assert second.url == batch.get_absolute_url()
     assert slot_entries(slot.pk).filter(action=AuditEntry.Action.DELETE).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_managers_adding_the_same_slot_at_once_make_one(
+    batch, service_manager, monkeypatch
+):
+    """The check that no slot starts at that time and the insert are one step per
+    batch: the second manager waits for the first and is told the time is taken."""
+    import threading
+
+    from django.db import connection
+
+    first_inside = threading.Event()
+    audit = handover._slot_audit
+
+    def slow_audit(**kwargs):
+        audit(**kwargs)
+        if threading.current_thread().name == "first":
+            first_inside.set()
+            threading.Event().wait(0.5)  # the first slot not yet committed
+
+    monkeypatch.setattr(handover, "_slot_audit", slow_audit)
+    errors: list[BaseException] = []
+
+    def add():
+        try:
+            handover.slot_add(
+                actor=service_manager,
+                batch=batch,
+                day=batch.starts_on,
+                starts_at=time(7),
+                ends_at=time(8),
+                capacity=2,
+            )
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=add, name="first")
+    second = threading.Thread(target=add, name="second")
+    first.start()
+    assert first_inside.wait(5)
+    second.start()
+    first.join(10)
+    second.join(10)
+
+    assert HandoverSlot.objects.filter(batch=batch, starts_at=time(7)).count() == 1
+    assert len(errors) == 1 and isinstance(errors[0], ValidationError)
+    assert "starts_at" in errors[0].message_dict
