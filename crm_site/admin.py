@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import axes.admin  # registers axes' admins first, so ours can replace one
 from axes.admin import AccessAttemptAdmin as BaseAccessAttemptAdmin
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
@@ -49,10 +49,27 @@ def _field_value(obj, field) -> str:
     return "" if value is None or value == "" else str(value)
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class AuditedDeletes(admin.ModelAdmin):
+    """A delete made in the admin, one or a selection, leaves an audit entry: for
+    models whose adds and changes the admin hands to a service that audits them."""
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        audit_record(actor=request.user, instance=obj, action=AuditEntry.Action.DELETE)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for obj in queryset:
+            audit_record(
+                actor=request.user, instance=obj, action=AuditEntry.Action.DELETE
+            )
+        super().delete_queryset(request, queryset)
+
+
+class AuditedAdmin(AuditedDeletes):
     """Every add, change and delete made in the admin leaves an audit entry with the
     old and new values, many-to-many fields included (a user's groups, a group's
     permissions): who gave whom which rights is the first question after an incident.
+    Rows of an inline (a survey's questions) are recorded each as its own entry.
     Secrets (``hidden_fields``) are recorded as changed, never their value."""
 
     hidden_fields: tuple[str, ...] = ()
@@ -66,17 +83,20 @@ class AuditedAdmin(admin.ModelAdmin):
                 values[name] = HIDDEN + values[name]  # compared, never recorded
         return values
 
-    def save_model(self, request: HttpRequest, obj, form, change) -> None:
-        if change:
-            old = type(obj)._base_manager.get(pk=obj.pk)
-            obj._admin_audit_before = self._audited_values(old)
-        super().save_model(request, obj, form, change)
+    def _stored(self, model, pks) -> dict[int, dict[str, str]]:
+        """The audited values of ``model``'s rows ``pks`` as the database holds
+        them (a form's 30 is the row's 30.00: read back, nothing looks changed
+        that is not)."""
+        return {
+            row.pk: self._audited_values(row)
+            for row in model._base_manager.filter(pk__in=list(pks))
+        }
 
-    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
-        super().save_related(request, form, formsets, change)
-        obj = form.instance
-        after = self._audited_values(obj)
-        before = getattr(obj, "_admin_audit_before", None)
+    def _record(
+        self, request: HttpRequest, obj, before: dict | None, after: dict
+    ) -> None:
+        """An entry for ``obj`` with its values ``after`` against ``before`` (None:
+        it was added); none when nothing changed."""
         if before is None:
             changes = {n: {"old": "", "new": v} for n, v in after.items() if v}
             action = AuditEntry.Action.CREATE
@@ -95,16 +115,50 @@ class AuditedAdmin(admin.ModelAdmin):
                 actor=request.user, instance=obj, action=action, changes=changes
             )
 
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        audit_record(actor=request.user, instance=obj, action=AuditEntry.Action.DELETE)
-        super().delete_model(request, obj)
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
+        if change:
+            obj._admin_audit_before = self._stored(type(obj), [obj.pk])[obj.pk]
+        super().save_model(request, obj, form, change)
 
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        for obj in queryset:
-            audit_record(
-                actor=request.user, instance=obj, action=AuditEntry.Action.DELETE
-            )
-        super().delete_queryset(request, queryset)
+    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        after = self._stored(type(obj), [obj.pk])[obj.pk]
+        self._record(request, obj, getattr(obj, "_admin_audit_before", None), after)
+
+    def save_formset(self, request: HttpRequest, form, formset, change) -> None:
+        # The rows as stored: the forms' instances already hold the new values.
+        before = self._stored(
+            formset.model, [f.instance.pk for f in formset.initial_forms]
+        )
+        for gone in formset.deleted_forms:
+            if gone.instance.pk is not None:
+                audit_record(
+                    actor=request.user,
+                    instance=gone.instance,
+                    action=AuditEntry.Action.DELETE,
+                )
+        super().save_formset(request, form, formset, change)
+        saved = [*formset.new_objects, *(row for row, _n in formset.changed_objects)]
+        after = self._stored(formset.model, [row.pk for row in saved])
+        for row in formset.new_objects:
+            self._record(request, row, None, after[row.pk])
+        for row, _names in formset.changed_objects:
+            self._record(request, row, before.get(row.pk, {}), after[row.pk])
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the system writes and nobody edits: shown, never added, changed or
+    deleted in the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 def _unlocked_message(request: HttpRequest, count: int) -> None:
@@ -174,11 +228,28 @@ class GroupAdmin(AuditedAdmin, BaseGroupAdmin):
 # Axes' list of failed attempts, where an administrator unlocks a username or an
 # address; removing rows here is the unlock, so it goes through login_unlock (audited).
 admin.site.unregister(axes.admin.AccessAttempt)
+# Axes' logs of log-ins and failed log-ins are evidence after an incident: shown,
+# never changed or deleted here (axes' own clean-up ages them out).
+admin.site.unregister(AccessLog)
+admin.site.unregister(AccessFailureLog)
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyAdmin, axes.admin.AccessLogAdmin):
+    pass
+
+
+@admin.register(AccessFailureLog)
+class AccessFailureLogAdmin(ReadOnlyAdmin, axes.admin.AccessFailureLogAdmin):
+    pass
 
 
 @admin.register(AccessAttempt)
 class AccessAttemptAdmin(BaseAccessAttemptAdmin):
     actions = ["unlock"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # shown and unlocked, never edited
 
     @admin.action(description=_("Unlock (forget these failed attempts)"))
     def unlock(self, request: HttpRequest, queryset) -> None:
@@ -441,7 +512,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Heartbeat)
-class HeartbeatAdmin(admin.ModelAdmin):
+class HeartbeatAdmin(ReadOnlyAdmin):
+    """Written by the worker and beat themselves (crm_site.health): a row typed or
+    removed here would hide a component that stopped."""
+
     list_display = ["component", "last_seen"]
 
 

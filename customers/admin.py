@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from crm_site.admin import AuditedAdmin
 from customers.models import AgentExtension, Customer, ValueTier
 
 
@@ -39,7 +40,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(AgentExtension)
-class AgentExtensionAdmin(admin.ModelAdmin):
+class AgentExtensionAdmin(AuditedAdmin):
     """Which user answers which extension: the telephony system names the extension a
     call rings on, and that user's browser shows the caller's card (screen pop)."""
 
@@ -49,7 +50,7 @@ class AgentExtensionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ValueTier)
-class ValueTierAdmin(admin.ModelAdmin):
+class ValueTierAdmin(AuditedAdmin):
     """The value tiers and their thresholds (customers.value). Saving or deleting one
     re-tiers every customer in the same transaction."""
 

@@ -3,18 +3,19 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from crm_site.admin import AuditedAdmin
 from marketing.models import ClubLevel, PointEntry, PointRule, ReferralRule
 
 
 @admin.register(ReferralRule)
-class ReferralRuleAdmin(admin.ModelAdmin):
+class ReferralRuleAdmin(AuditedAdmin):
     """The reward per project; projects without a rule use REFERRAL_REWARD_DEFAULT."""
 
     list_display = ["project", "reward", "updated_at"]
 
 
 @admin.register(ClubLevel)
-class ClubLevelAdmin(admin.ModelAdmin):
+class ClubLevelAdmin(AuditedAdmin):
     """The member club's levels: a member holds the highest level whose minimum their
     balance reaches."""
 
@@ -23,7 +24,7 @@ class ClubLevelAdmin(admin.ModelAdmin):
 
 
 @admin.register(PointRule)
-class PointRuleAdmin(admin.ModelAdmin):
+class PointRuleAdmin(AuditedAdmin):
     """Points per occurrence of each source; an inactive rule earns nothing. A
     changed amount applies to what is awarded from then on: entries stay as they are."""
 

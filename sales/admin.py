@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from crm_site.admin import AuditedAdmin
 from sales.models import Project
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedAdmin):
     """A project's settings and its sales teams (whose consultants' first contact
     registers a customer at the project). Buildings, units and deals are managed on
     the sales desk, where their rules and audit trail apply."""

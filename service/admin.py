@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from crm_site.admin import AuditedAdmin
 from service.models import (
     DeadlineRule,
     MailboxSettings,
@@ -16,7 +17,7 @@ class SurveyQuestionInline(admin.TabularInline):
 
 
 @admin.register(SurveyTemplate)
-class SurveyTemplateAdmin(admin.ModelAdmin):
+class SurveyTemplateAdmin(AuditedAdmin):
     """Administrators change the questions and their weights here; answers already
     given keep the index they had."""
 
@@ -26,7 +27,7 @@ class SurveyTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeadlineRule)
-class DeadlineRuleAdmin(admin.ModelAdmin):
+class DeadlineRuleAdmin(AuditedAdmin):
     """Hours to respond and to resolve per category and severity; a new request takes
     its deadlines from here (requests already received keep theirs)."""
 
@@ -35,7 +36,7 @@ class DeadlineRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(MailboxSettings)
-class MailboxSettingsAdmin(admin.ModelAdmin):
+class MailboxSettingsAdmin(AuditedAdmin):
     """The GM mailbox's deadline (one row): a letter written from now on must be
     answered within this many (working) days, else it is escalated."""
 

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from crm_site.admin import AuditedDeletes
 from crm_site.api.models import ApiKey
 from crm_site.webhooks import event_type, event_types, services, targets
 from crm_site.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -94,7 +95,7 @@ def _secrets_page(
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(AuditedDeletes):
     form = SubscriptionForm
     list_display = [
         "api_key",

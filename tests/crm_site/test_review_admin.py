@@ -205,3 +205,151 @@ def test_a_password_set_in_the_admin_is_in_the_audit_trail_without_its_value(
     assert response.status_code == 302
     [entry] = _entries_about(consultant)
     assert entry.changes == {"password": {"old": "***", "new": "***"}}
+
+
+# Every admin that changes data leaves an audit trail -------------------------------
+
+
+def test_every_admin_that_may_change_data_is_audited(rf):
+    """A guard over the registry: an admin page that adds, changes or deletes rows
+    records it (AuditedAdmin), hands its saves to a service that does (the keys and
+    webhook subscriptions), or only shows rows the system writes (ReadOnlyAdmin)."""
+    from django.contrib import admin
+
+    from crm_site.admin import AccessAttemptAdmin, AuditedAdmin, AuditedDeletes
+
+    service_audited_saves = {"crm_site.ApiKey", "crm_site.WebhookSubscription"}
+    request = rf.get("/")
+    request.user = UserFactory(is_superuser=True, is_staff=True)
+    unaudited = []
+    for model, model_admin in admin.site._registry.items():
+        label = model._meta.label
+        saves = model_admin.has_add_permission(
+            request
+        ) or model_admin.has_change_permission(request)
+        audited = isinstance(model_admin, AuditedAdmin)
+        if saves and not audited and label not in service_audited_saves:
+            unaudited.append(f"{label}: add/change")
+        if model_admin.has_delete_permission(request) and not isinstance(
+            model_admin, AuditedDeletes | AccessAttemptAdmin
+        ):
+            unaudited.append(f"{label}: delete")
+    assert unaudited == []
+
+
+def test_a_survey_question_reweighted_in_the_admin_is_in_the_audit_trail(
+    client, administrator
+):
+    from service.models import SurveyQuestion, SurveyTemplate
+
+    template = SurveyTemplate.objects.create(name="回访问卷", occasion="handover")
+    kept = SurveyQuestion.objects.create(template=template, position=1, text="质量")
+    dropped = SurveyQuestion.objects.create(template=template, position=2, text="服务")
+    client.force_login(administrator)
+    url = reverse("admin:service_surveytemplate_change", args=[template.pk])
+    response = client.post(
+        url,
+        {
+            "name": template.name,
+            "occasion": template.occasion,
+            "intro": "",
+            "is_active": "on",
+            "questions-TOTAL_FORMS": "3",
+            "questions-INITIAL_FORMS": "2",
+            "questions-MIN_NUM_FORMS": "0",
+            "questions-MAX_NUM_FORMS": "1000",
+            "questions-0-id": str(kept.pk),
+            "questions-0-template": str(template.pk),
+            "questions-0-position": "1",
+            "questions-0-text": "质量",
+            "questions-0-weight": "30",
+            "questions-1-id": str(dropped.pk),
+            "questions-1-template": str(template.pk),
+            "questions-1-position": "2",
+            "questions-1-text": "服务",
+            "questions-1-weight": "1",
+            "questions-1-DELETE": "on",
+            "questions-2-template": str(template.pk),
+            "questions-2-position": "3",
+            "questions-2-text": "维修及时",
+            "questions-2-weight": "20",
+        },
+    )
+    assert response.status_code == 302, response.context["errors"]
+
+    (changed,) = _entries_about(kept)
+    assert changed.actor == administrator
+    assert changed.action == AuditEntry.Action.UPDATE
+    assert changed.changes == {"weight": {"old": "1.00", "new": "30.00"}}
+    (gone,) = AuditEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(SurveyQuestion),
+        object_id=dropped.pk,
+    )
+    assert gone.action == AuditEntry.Action.DELETE
+    added = SurveyQuestion.objects.get(template=template, position=3)
+    (entry,) = _entries_about(added)
+    assert entry.action == AuditEntry.Action.CREATE
+    assert entry.changes["text"] == {"old": "", "new": "维修及时"}
+
+
+def test_a_point_rule_changed_in_the_list_is_in_the_audit_trail(client, administrator):
+    from marketing.models import PointRule
+
+    rule = PointRule.objects.order_by("pk").first() or PointRule.objects.create(
+        source="event_attended", points=50
+    )
+    client.force_login(administrator)
+    response = client.post(
+        reverse("admin:marketing_pointrule_changelist"),
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-MIN_NUM_FORMS": "0",
+            "form-MAX_NUM_FORMS": "1000",
+            "form-0-id": str(rule.pk),
+            "form-0-points": str(rule.points + 5),
+            "form-0-is_active": "on" if rule.is_active else "",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302
+    (entry,) = _entries_about(rule)
+    assert entry.changes["points"] == {
+        "old": str(rule.points),
+        "new": str(rule.points + 5),
+    }
+
+
+def test_a_project_given_a_team_in_the_admin_is_in_the_audit_trail(
+    client, administrator
+):
+    from sales.models import Project
+
+    project = Project.objects.create(name="安居·御景湾", city="杭州")
+    team = Team.objects.create(name="二组")
+    client.force_login(administrator)
+    response = client.post(
+        reverse("admin:sales_project_change", args=[project.pk]),
+        {
+            "name": project.name,
+            "city": project.city,
+            "address": project.address,
+            "is_active": "on" if project.is_active else "",
+            "discount_limit": str(project.discount_limit),
+            "hold_days": str(project.hold_days),
+            "teams": [str(team.pk)],
+        },
+    )
+    assert response.status_code == 302, response.context["errors"]
+    (entry,) = _entries_about(project)
+    assert entry.changes == {"teams": {"old": "", "new": "二组"}}
+
+
+def test_heartbeats_and_login_logs_cannot_be_forged_or_removed_in_the_admin(
+    client, administrator
+):
+    client.force_login(administrator)
+    assert client.get(reverse("admin:crm_site_heartbeat_add")).status_code == 403
+    listing = client.get(reverse("admin:axes_accesslog_changelist"))
+    assert listing.status_code == 200
+    assert "delete_selected" not in listing.content.decode()
