@@ -110,6 +110,12 @@ class Opportunity(models.Model):
     discount_percent = models.DecimalField(
         _("discount (%)"), max_digits=5, decimal_places=2, default=Decimal("0")
     )
+    # Forfeits approved changes kept of the money received: still counted on the
+    # plan's lines (on top of the price), no longer the buyer's. Kept here, under
+    # the deal's row lock, so a change's money needs no query of earlier changes.
+    forfeited = models.DecimalField(
+        _("forfeited"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
     # The marketing campaign credited with the deal (for its return); set when the
     # deal opens from the customer's latest campaign response, managers may change it.
     campaign = models.ForeignKey(
@@ -143,6 +149,7 @@ class Opportunity(models.Model):
         "lost_note",
         "agreed_price",
         "discount_percent",
+        "forfeited",
         "campaign",
     ]
 
@@ -432,6 +439,12 @@ class DealChange(Decided):
     # The project's fee for this change (a change of buyer), fixed when approved.
     fee = models.DecimalField(
         _("fee"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
+    # What the developer kept of the buyer's money on this change (the project's
+    # forfeit of a cancellation, or of a change of unit that does not keep the
+    # money), fixed when approved.
+    forfeit = models.DecimalField(
+        _("forfeit"), max_digits=14, decimal_places=2, default=Decimal("0")
     )
 
     class Meta:

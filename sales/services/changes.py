@@ -5,6 +5,10 @@ A cancellation keeps the project's forfeit from the money received and owes the 
 back (a DealRefund); a change of unit re-prices the deal and counts the money
 received against the new price (the plan's open lines absorb the difference); a
 change of buyer may cost a fee and keeps only co-buyers of the new buyer's household.
+
+What a change keeps (its forfeit) is recorded on the change and added to the deal's
+``forfeited``: it stays on the plan's received lines but is the buyer's no more, so
+no later change gives it back or counts it against another price.
 """
 
 from __future__ import annotations
@@ -73,8 +77,8 @@ class Settlement:
     """What a change does to the buyer's money, as the approver sees it before
     deciding and as the approval records it."""
 
-    # The buyer's money on the deal: what was received less what an earlier change
-    # (to a cheaper unit) already owes or paid back (``refunded``).
+    # The buyer's money on the deal: what was received less what earlier changes
+    # owe or paid back (``refunded``) and less what they kept (``forfeited``).
     received: Decimal
     forfeit: Decimal = ZERO
     refund: Decimal = ZERO
@@ -82,8 +86,10 @@ class Settlement:
     # A change of unit: the new price and what is still to pay against it.
     new_price: Decimal | None = None
     outstanding: Decimal | None = None
-    # Refunds of earlier changes: the plan's lines still count that money received.
+    # Refunds and forfeits of earlier changes: the plan's lines still count that
+    # money received.
     refunded: Decimal = ZERO
+    forfeited: Decimal = ZERO
 
 
 def rule_of(deal: Opportunity) -> ChangeRule | None:
@@ -104,9 +110,9 @@ def settlement(
 ) -> Settlement:
     """The money of a change under the project's rule (ChangeRule; none: nothing is
     kept, no fee). The forfeit is never more than what was received, so the refund
-    is never negative. Money an earlier change owes back (a DealRefund) is no longer
-    the buyer's on the deal: it is neither refunded again nor counted against a new
-    price."""
+    is never negative. Money an earlier change owes back (a DealRefund) or kept (the
+    deal's ``forfeited``) is no longer the buyer's on the deal: it is neither
+    refunded again nor counted against a new price."""
     if items is None:
         # A page of approvals prefetches them.
         items = list(deal.payment_items.all())
@@ -114,7 +120,8 @@ def settlement(
         rule = rule_of(deal)
     # deal.refunds prefetched on a page of approvals; none for most deals.
     refunded = sum((r.amount for r in deal.refunds.all()), start=ZERO)
-    received = sum((i.received for i in items), start=ZERO) - refunded
+    forfeited = deal.forfeited
+    received = sum((i.received for i in items), start=ZERO) - refunded - forfeited
     due = sum((i.amount for i in items), start=ZERO)
 
     def forfeit() -> Decimal:
@@ -126,7 +133,13 @@ def settlement(
 
     if kind == DealChange.Kind.CANCEL:
         kept = forfeit()
-        return Settlement(received=received, forfeit=kept, refund=received - kept)
+        return Settlement(
+            received=received,
+            forfeit=kept,
+            refund=received - kept,
+            refunded=refunded,
+            forfeited=forfeited,
+        )
     if kind == DealChange.Kind.CHANGE_UNIT and new_unit is not None:
         kept = ZERO if rule is None or rule.unit_change_keeps_money else forfeit()
         price = quote(unit=new_unit, discount_percent=deal.discount_percent).price
@@ -139,12 +152,15 @@ def settlement(
             new_price=price,
             outstanding=max(price - counted, ZERO) if due else None,
             refunded=refunded,
+            forfeited=forfeited,
         )
     return Settlement(
         received=received,
         fee=rule.buyer_change_fee
         if rule is not None and kind == DealChange.Kind.CHANGE_BUYER
         else ZERO,
+        refunded=refunded,
+        forfeited=forfeited,
     )
 
 
@@ -344,6 +360,10 @@ def _cancel(
 ) -> Settlement:
     money = settlement(deal=deal, kind=DealChange.Kind.CANCEL)
     signed = deal.stage in SIGNED
+    if money.forfeit:
+        before = snapshot(deal, ["forfeited"])
+        deal.forfeited += money.forfeit
+        _save_deal(deal, actor, ["forfeited"], before)
     _set_unit_status(old_unit, Unit.Status.AVAILABLE)
     _end_selection(deal, old_unit)
     because = (
@@ -401,13 +421,15 @@ def _change_unit(
         Unit.Status.CONTRACTED if deal.stage in SIGNED else Unit.Status.SUBSCRIBED,
     )
     _end_selection(deal, old_unit)
-    before = snapshot(deal, ["unit", "agreed_price"])
+    before = snapshot(deal, ["unit", "agreed_price", "forfeited"])
     deal.unit = new_unit
     deal.agreed_price = money.new_price
-    _save_deal(deal, actor, ["unit", "agreed_price"], before)
+    deal.forfeited += money.forfeit
+    _save_deal(deal, actor, ["unit", "agreed_price", "forfeited"], before)
     # A forfeit kept on the change is owed on top of the new price; money already
-    # owed back stays on the received lines, so the lines count it too.
-    over = _replan(deal, money.new_price + money.forfeit + money.refunded)
+    # owed back or kept by earlier changes stays on the received lines, so the
+    # lines count it too (deal.forfeited: this forfeit and the earlier ones).
+    over = _replan(deal, money.new_price + deal.forfeited + money.refunded)
     if over > 0:
         _refund(change=change, deal=deal, money=money, amount=over, actor=actor)
         _log(
@@ -588,6 +610,7 @@ def deal_change_decide(
         }[change.kind]
         money = apply(change, deal, old_unit, actor)
     change.fee = money.fee
+    change.forfeit = money.forfeit
     change.save(
         update_fields=[
             "status",
@@ -596,13 +619,18 @@ def deal_change_decide(
             "decision_note",
             "before",
             "fee",
+            "forfeit",
         ]
     )
+    changes = {"status": {"old": "pending", "new": change.status}}
+    for name in ("fee", "forfeit"):
+        if getattr(change, name):
+            changes[name] = {"old": "", "new": str(getattr(change, name))}
     audit_record(
         actor=actor,
         instance=change,
         action=AuditEntry.Action.UPDATE,
-        changes={"status": {"old": "pending", "new": change.status}},
+        changes=changes,
     )
     told = decision_told(deal, change.requested_by)
     if told is not None:
