@@ -11,7 +11,7 @@ referrer."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
 from customers.models import MergeRecord
@@ -199,11 +199,6 @@ def _twin_event_awards(*, survivor, absorbed) -> list[str]:
     records earns the event's points once."""
     from marketing.point_sources import EVENT_ATTENDED
 
-    answered = PointEntry.objects.filter(
-        kind=PointEntry.Kind.CORRECTION,
-        corrects_id=OuterRef("pk"),
-        source=OuterRef("source"),
-    )
     awards = {
         int(key.removeprefix("checkin:")): (member_id, key)
         for member_id, key in PointEntry.objects.filter(
@@ -212,7 +207,7 @@ def _twin_event_awards(*, survivor, absorbed) -> list[str]:
             source=EVENT_ATTENDED,
             key__startswith="checkin:",
         )
-        .exclude(Exists(answered))
+        .standing()
         .values_list("member_id", "key")
         if key.removeprefix("checkin:").isdigit()
     }
@@ -239,8 +234,8 @@ def _merge_points(*, survivor, absorbed, record):
     taken back once (on the absorbed's ledger, before the move); undo gives it back."""
     from marketing.services.club import (
         _lock_members,
+        _points_take_back,
         balances_refresh,
-        points_take_back,
     )
 
     if not PointEntry.objects.filter(member=absorbed).exists():
@@ -250,17 +245,10 @@ def _merge_points(*, survivor, absorbed, record):
     if twins := _twin_event_awards(survivor=survivor, absorbed=absorbed):
         with _in_site_language():
             reason = _("Merged with a record that has this event's points already.")
-        points_take_back(actor=record.merged_by, keys=twins, reason=reason)
-        taken = list(
-            PointEntry.objects.filter(
-                member=absorbed,
-                kind=PointEntry.Kind.CORRECTION,
-                corrects__key__in=twins,
-                source=F("corrects__source"),
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        # Only this merge's take-backs: an earlier merge of the two, undone, left
+        # its own (answered) on the absorbed's ledger.
+        added = _points_take_back(actor=record.merged_by, keys=twins, reason=reason)
+        taken = [correction.pk for correction in added]
     ids = list(
         PointEntry.objects.filter(member=absorbed)
         .order_by("pk")
@@ -284,8 +272,8 @@ def _restore_points(*, survivor, absorbed, record, moved, state, actor):
     _lock_members(sorted([survivor.pk, absorbed.pk]))
     _move_points(ids, absorbed)
     # Two records again: each has its event's points. The ledger is append-only,
-    # so the merge's take-back is answered by a correction of its own.
-    taken = PointEntry.objects.filter(pk__in=state.get("taken_back") or [])
+    # so the merge's take-back is answered by a correction of its own, once.
+    taken = PointEntry.objects.filter(pk__in=state.get("taken_back") or []).unanswered()
     with _in_site_language():
         reason = _("The merge was undone.")
     for correction in taken.order_by("pk"):

@@ -45,14 +45,15 @@ def referral_contracts(
         keys = {
             pk: referral_award_keys(referral_id, pk) for pk, referral_id, *_ in chunk
         }
-        # The referrals whose first award was taken back: their reward now earns
-        # under its own key (one query a chunk).
+        # The referrals whose first award was taken back (and not given back
+        # since): their reward now earns under its own key (one query a chunk).
         taken_back = set(
             PointEntry.objects.filter(
-                kind=PointEntry.Kind.CORRECTION,
                 source=REFERRAL_CONTRACT,
-                corrects__key__in=[first for first, _own in keys.values()],
-            ).values_list("corrects__key", flat=True)
+                key__in=[first for first, _own in keys.values()],
+            )
+            .taken_back()
+            .values_list("key", flat=True)
         )
         for pk, _referral_id, referrer_id, due_at in chunk:
             first, own = keys[pk]

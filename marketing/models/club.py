@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -104,6 +105,70 @@ class PointEntryQuerySet(models.QuerySet):
 
     def balance(self) -> int:
         return self.aggregate(total=models.Sum("points"))["total"] or 0
+
+    # Whether an award stands. An occurrence that no longer stands (a cancelled deal,
+    # a twin record merged away) is taken back by a correction that carries the
+    # award's source and corrects it; when the occurrence stands again (the merge is
+    # undone) that take-back is answered in turn by a correction with the same source
+    # that corrects the take-back. The ledger writes nothing deeper, so an award's
+    # chain is those two levels; staff corrections carry no source and take back no
+    # occurrence. The award stands when its chain nets to nothing: every take-back
+    # answered, however many times it was taken back and given back.
+
+    def _chain_net(self):
+        """The points of an award's chain: its take-backs and their answers (two
+        subqueries, each on the ``corrects`` index: one OR across the join would
+        scan the ledger)."""
+
+        def net(**link):
+            return Coalesce(
+                Subquery(
+                    self.model.objects.filter(
+                        kind=PointEntry.Kind.CORRECTION,
+                        source=OuterRef("source"),
+                        **link,
+                    )
+                    .order_by()
+                    .values("source")
+                    .annotate(net=Sum("points"))
+                    .values("net")
+                ),
+                0,
+            )
+
+        return net(corrects_id=OuterRef("pk")) + net(
+            corrects__corrects_id=OuterRef("pk")
+        )
+
+    def standing(self) -> PointEntryQuerySet:
+        """The awards that stand: never taken back, or every take-back answered."""
+        return (
+            self.filter(kind=PointEntry.Kind.AWARD)
+            .alias(chain_net=self._chain_net())
+            .filter(chain_net=0)
+        )
+
+    def taken_back(self) -> PointEntryQuerySet:
+        """The awards that do not stand: taken back, and not given back since."""
+        return (
+            self.filter(kind=PointEntry.Kind.AWARD)
+            .alias(chain_net=self._chain_net())
+            .exclude(chain_net=0)
+        )
+
+    def unanswered(self) -> PointEntryQuerySet:
+        """Take-backs no correction with their source answers yet (answering one
+        twice would give its award back twice)."""
+        answers = self.model.objects.filter(
+            kind=PointEntry.Kind.CORRECTION,
+            corrects_id=OuterRef("pk"),
+            source=OuterRef("source"),
+        )
+        return (
+            self.filter(kind=PointEntry.Kind.CORRECTION)
+            .exclude(source="")
+            .exclude(Exists(answers))
+        )
 
 
 class PointEntry(models.Model):

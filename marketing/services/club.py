@@ -16,7 +16,7 @@ from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -282,38 +282,36 @@ def correction_answering(
 
 
 @transaction.atomic
-def points_take_back(*, actor: User | None, keys: Iterable[str], reason: str) -> int:
-    """Awards whose occurrence no longer stands (the deal that earned a referral's
-    points was cancelled): each is answered by a correction of its points, once, on
-    the ledger of whoever holds it now; the award itself stays. The correction
-    carries the award's source, which tells it from a correction by staff.
-    Returns how many awards were answered."""
-    awards = list(
-        PointEntry.objects.filter(kind=PointEntry.Kind.AWARD, key__in=list(keys))
-    )
-    if not awards:
-        return 0
-    member_ids = sorted({award.member_id for award in awards})
+def _points_take_back(
+    *, actor: User | None, keys: Iterable[str], reason: str
+) -> list[PointEntry]:
+    """points_take_back, returning the corrections it added."""
+    awards = PointEntry.objects.filter(kind=PointEntry.Kind.AWARD, key__in=list(keys))
+    member_ids = sorted(set(awards.values_list("member_id", flat=True)))
+    if not member_ids:
+        return []
     _lock_members(member_ids)
-    answered = set(
-        PointEntry.objects.filter(
-            kind=PointEntry.Kind.CORRECTION,
-            corrects__in=awards,
-            source=F("corrects__source"),
-        ).values_list("corrects_id", flat=True)
-    )
-    added = []
-    for award in awards:
-        if award.pk in answered:
-            continue
-        added.append(
-            correction_answering(
-                award, member_id=award.member_id, reason=reason, actor=actor
-            )
+    # Read under the lock: a take-back of the same awards running at the same time
+    # has committed its corrections, and these awards no longer stand.
+    added = [
+        correction_answering(
+            award, member_id=award.member_id, reason=reason, actor=actor
         )
+        for award in awards.standing().order_by("pk")
+    ]
     if added:
         balances_refresh(member_ids)
-    return len(added)
+    return added
+
+
+def points_take_back(*, actor: User | None, keys: Iterable[str], reason: str) -> int:
+    """Awards whose occurrence no longer stands (the deal that earned a referral's
+    points was cancelled): each award that stands is answered by a correction of its
+    points, once, on the ledger of whoever holds it now; the award itself stays. The
+    correction carries the award's source, which tells it from a correction by staff.
+    An award taken back and given back since stands again and is taken back again
+    (PointEntryQuerySet.standing). Returns how many awards were answered."""
+    return len(_points_take_back(actor=actor, keys=keys, reason=reason))
 
 
 @transaction.atomic
