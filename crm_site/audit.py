@@ -57,6 +57,30 @@ def audit_record(
     )
 
 
+def audit_created(
+    *, actor: User | None, rows: list[models.Model], fields: list[str]
+) -> None:
+    """One creation entry per row of ``rows`` (one model, just created in bulk) with
+    the values of ``fields``, as audit_record would write them, in one statement."""
+    if not rows:
+        return
+    content_type = ContentType.objects.get_for_model(rows[0])
+    AuditEntry.objects.bulk_create(
+        AuditEntry(
+            actor=actor,
+            action=AuditEntry.Action.CREATE,
+            content_type=content_type,
+            object_id=row.pk,
+            object_repr=str(row)[:200],
+            changes={
+                name: {"old": "", "new": value}
+                for name, value in snapshot(row, fields).items()
+            },
+        )
+        for row in rows
+    )
+
+
 def audit_change(
     *, actor: User | None, instance: models.Model, before: dict[str, str]
 ) -> AuditEntry | None:

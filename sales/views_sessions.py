@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -24,7 +24,7 @@ from crm_site.templatetags.money import yuan
 from crm_site.validation import parse_id
 from sales import selectors
 from sales.forms_sessions import CallForm, CloseForm, SelectForm, SessionForm
-from sales.models import Selection, SelectionSession, SessionEntry, Unit
+from sales.models import Opportunity, Selection, SelectionSession, SessionEntry, Unit
 from sales.services import sessions as service
 from sales.services.deals import UnitUnavailable
 from sales.services.opening import SelectionRefused, selection_make
@@ -363,7 +363,8 @@ def selection_print(request: HttpRequest, pk: int) -> HttpResponse:
     """The confirmation (认购确认书) of a selection, to print and sign at the desk.
     Only while the selection stands: one cancelled (退房) or moved to another unit
     (换房) names the buyer for a unit that is no longer theirs (404, as the deal's
-    own printouts of a lost deal)."""
+    own printouts of a lost deal). Printed by the consultant who chose at the desk
+    and whoever may see the deal (404 for anyone else)."""
     selection = get_object_or_404(
         Selection.objects.filter(
             session__in=service.sessions_visible_to(request.user),
@@ -388,6 +389,14 @@ def selection_print(request: HttpRequest, pk: int) -> HttpResponse:
             ),
         )
         return redirect(selection.session)
+    if (
+        selection.selected_by_id != request.user.pk
+        and not Opportunity.objects.visible_to(request.user).filter(pk=deal.pk).exists()
+    ):
+        # The sheet names the buyer in full, with the unit and the price: for the
+        # consultant who chose at the desk and whoever may see the deal, not for
+        # every consultant of the project (the session page masks their names).
+        raise Http404
     context = selectors.print_context(deal=deal, viewer=request.user)
     context["selection"] = selection
     return render(request, "sales/session_print.html", context)

@@ -22,12 +22,12 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site import live
-from crm_site.audit import audit_record
+from crm_site.audit import audit_created, audit_record, diff, snapshot
 from crm_site.models import AuditEntry, User
 from sales.models import (
     Building,
@@ -46,6 +46,16 @@ Status = SelectionSession.Status
 LIVE_STATUSES = (Status.DRAFT, Status.ORDERED, Status.OPEN)
 # Sessions whose units the normal reserve/subscribe may not touch.
 SELLING_STATUSES = (Status.ORDERED, Status.OPEN)
+# What a session's form changes; each one changed is written in the audit trail.
+RULE_FIELDS = [
+    "name",
+    "starts_at",
+    "mode",
+    "order",
+    "units_per_buyer",
+    "units_per_household",
+    "minutes_per_buyer",
+]
 
 
 class SessionRefused(ValidationError):
@@ -247,10 +257,8 @@ def session_update(
         layouts=layouts,
         session=session,
     )
-    before = {
-        "name": session.name,
-        "units": str(session.session_units.count()),
-    }
+    offered = set(session.session_units.values_list("unit_id", flat=True))
+    before = snapshot(session, RULE_FIELDS)
     session.name = name
     session.starts_at = starts_at
     session.mode = mode
@@ -261,19 +269,21 @@ def session_update(
     session.save()
     wanted = {u.pk for u in units}
     session.session_units.exclude(unit_id__in=wanted).delete()
-    have = set(session.session_units.values_list("unit_id", flat=True))
     SessionUnit.objects.bulk_create(
-        SessionUnit(session=session, unit_id=pk) for pk in sorted(wanted - have)
+        SessionUnit(session=session, unit_id=pk) for pk in sorted(wanted - offered)
     )
-    audit_record(
-        actor=actor,
-        instance=session,
-        action=AuditEntry.Action.UPDATE,
-        changes={
-            "name": {"old": before["name"], "new": name},
-            "units": {"old": before["units"], "new": str(len(wanted))},
-        },
-    )
+    # Every rule changed, old and new: who changed the order rule or a limit
+    # before the order was published is on the record.
+    changes = diff(session, before)
+    if wanted != offered:
+        changes["units"] = {"old": str(len(offered)), "new": str(len(wanted))}
+    if changes:
+        audit_record(
+            actor=actor,
+            instance=session,
+            action=AuditEntry.Action.UPDATE,
+            changes=changes,
+        )
     return session
 
 
@@ -297,6 +307,16 @@ def session_open(*, actor: User, session: SelectionSession) -> SelectionSession:
         return session
     first_come = session.order == SelectionSession.Order.FIRST_COME
     if session.status == Status.DRAFT and first_come:
+        # It opens without an order being set: drop here what setting one drops —
+        # deposits refunded or used since they were entered, and deposits taking
+        # part in another session ordered or open meanwhile (one deposit selecting
+        # in two sessions at once could claim two units).
+        elsewhere = SessionEntry.objects.filter(
+            deposit=OuterRef("deposit"), session__status__in=SELLING_STATUSES
+        ).exclude(session=session)
+        session.entries.filter(
+            ~Q(deposit__status=IntentDeposit.Status.ACTIVE) | Exists(elsewhere)
+        ).delete()
         if not session.entries.exists():
             raise SessionRefused(
                 _("Enter the deposits in the session before opening it."), "entries"
@@ -460,14 +480,6 @@ def session_close(
     session.save(update_fields=["status", "closed_at"])
     _status_change(session, actor, old)
 
-    # Unsold units: they are already "available"; closing the session is what puts
-    # them back on normal sale (deals.unit_reserve no longer refuses them).
-    released = list(
-        Unit.objects.filter(
-            pk__in=session.session_units.values("unit_id"),
-            status=Unit.Status.AVAILABLE,
-        ).values_list("pk", flat=True)
-    )
     unused = list(
         IntentDeposit.objects.select_for_update()
         .filter(
@@ -477,10 +489,29 @@ def session_close(
         .exclude(refunds__status=DepositRefund.Status.PENDING)
         .order_by("pk")
     )
+    # A claim on a buyer's phone may have committed after the claims were signed
+    # above, while its deposit row was locked (the lock above waited for it): its
+    # deposit is the subscription's, applied when the worker signs it, and is
+    # neither refunded nor moved. A statement of its own, so that it sees that
+    # claim.
+    claimed = set(
+        Selection.objects.filter(
+            session=session, cancelled_at=None, entry__deposit__in=unused
+        ).values_list("entry__deposit_id", flat=True)
+    )
+    unused = [deposit for deposit in unused if deposit.pk not in claimed]
+    # Unsold units: they are already "available"; closing the session is what puts
+    # them back on normal sale (deals.unit_reserve no longer refuses them).
+    released = list(
+        Unit.objects.filter(
+            pk__in=session.session_units.values("unit_id"),
+            status=Unit.Status.AVAILABLE,
+        ).values_list("pk", flat=True)
+    )
     refunds = moved = 0
     if deposits == CloseChoice.REFUND:
         reason = _("Selection session closed: %(name)s") % {"name": session.name}
-        DepositRefund.objects.bulk_create(
+        queued = DepositRefund.objects.bulk_create(
             DepositRefund(
                 deposit=deposit,
                 amount=deposit.amount,
@@ -489,7 +520,9 @@ def session_close(
             )
             for deposit in unused
         )
-        refunds = len(unused)
+        # Each refund is on the record as one asked on the deposit page is.
+        audit_created(actor=actor, rows=queued, fields=["amount", "reason"])
+        refunds = len(queued)
     else:
         assert next_session is not None
         already = set(
@@ -503,6 +536,17 @@ def session_close(
             if deposit.pk not in already
         )
         moved = len(unused) - len(already)
+        if moved:
+            # As filling the session is: who entered how many buyers, and from where.
+            audit_record(
+                actor=actor,
+                instance=next_session,
+                action=AuditEntry.Action.UPDATE,
+                changes={
+                    "entries": {"old": "", "new": str(moved)},
+                    "moved_from": {"old": "", "new": f"{session.name} (#{session.pk})"},
+                },
+            )
 
     topic = session.topic
 
