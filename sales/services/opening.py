@@ -198,6 +198,14 @@ def selection_claim(
     if entry.session_id != session.pk:
         raise SelectionRefused(_("The buyer is not in this session."), "not_entered")
     session = entry.session
+    # The statement above read the session as it was before it waited for the
+    # entry's locks: closing holds the deposits locked while it ends the session.
+    # Read as committed now, a close this claim waited for refuses it.
+    session.status = (
+        SelectionSession.objects.filter(pk=session.pk)
+        .values_list("status", flat=True)
+        .get()
+    )
     check_turn(session=session, entry=entry, channel=channel, now=now)
     deposit = entry.deposit
     if deposit.status == IntentDeposit.Status.REFUNDED:

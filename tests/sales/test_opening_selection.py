@@ -43,13 +43,15 @@ ON_SITE = Selection.Channel.ON_SITE
 # deal locks its customer (one open deal per customer and project); 69 since the
 # subscription locks its customer before setting their stage (a cancellation of
 # another of their deals at once must not leave a buyer a prospect). The claim, what
-# the rush waits for, is unchanged.
-SELECTION_QUERY_BUDGET = 69
+# the rush waits for, is unchanged. 70 since the claim reads the session's status
+# again under the entry's lock.
+SELECTION_QUERY_BUDGET = 70
 # Statements of the claim alone, what a buyer's phone waits for in the rush: the
 # entry with its session, deposit and pending refund, both limits counted at once,
 # the unit locked if offered, the buyer's open deal, the unit's status and its
-# webhook, the selection.
-CLAIM_QUERY_BUDGET = 8
+# webhook, the selection; 9 since the session's status is read again once the
+# entry is locked (a close the claim waited for refuses it).
+CLAIM_QUERY_BUDGET = 9
 ONLINE = Selection.Channel.ONLINE
 
 
@@ -449,3 +451,43 @@ def test_the_session_report_counts_a_claim_still_being_signed(opening, consultan
     report = session_report(session=session)
     assert report.sold == 1 and report.value == units[0].list_price
     assert [row.label for row in report.by_consultant] == [consultant.display_name]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_waited_for_the_close_is_refused(opening, consultant):
+    """Closing locks the deposits; a claim waiting on one of them read the session
+    as open before it waited. Once the close commits, the claim reads the session
+    again and is refused: a closed session takes no selection (its units are back on
+    normal sale)."""
+    project, units, session = opening
+    entry = enter(session, make_deposit(project=project, consultant=consultant))
+    closing, close = threading.Event(), threading.Event()
+
+    def closer() -> None:
+        from django.db import connections, transaction
+
+        try:
+            with transaction.atomic():
+                SelectionSession.objects.select_for_update().get(pk=session.pk)
+                IntentDeposit.objects.select_for_update().get(pk=entry.deposit_id)
+                closing.set()
+                close.wait(10)
+                SelectionSession.objects.filter(pk=session.pk).update(
+                    status=SelectionSession.Status.CLOSED, closed_at=timezone.now()
+                )
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=closer)
+    thread.start()
+    try:
+        assert closing.wait(10)
+        threading.Timer(0.5, close.set).start()  # the claim is waiting by then
+        with pytest.raises(SelectionRefused) as refused:
+            selection_claim(session=session, entry=entry, unit=units[0], channel=ONLINE)
+    finally:
+        close.set()
+        thread.join()
+    assert refused.value.code == "not_open"
+    assert not Selection.objects.exists()
+    assert Unit.objects.get(pk=units[0].pk).status == Unit.Status.AVAILABLE
