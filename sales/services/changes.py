@@ -56,7 +56,7 @@ from sales.services.deals import (
     lapsed_hold_deal_id,
     lapsed_holds,
 )
-from sales.services.money import _sales_managers_of, decision_told
+from sales.services.money import _sales_managers_of, decision_told, plan_total
 from sales.services.ownership import protected_by_another
 from sales.signals import deal_buyer_changed, deal_cancelled, deal_unit_changed
 
@@ -429,7 +429,7 @@ def _change_unit(
     # A forfeit kept on the change is owed on top of the new price; money already
     # owed back or kept by earlier changes stays on the received lines, so the
     # lines count it too (deal.forfeited: this forfeit and the earlier ones).
-    over = _replan(deal, money.new_price + deal.forfeited + money.refunded)
+    over = _replan(deal, plan_total(deal))
     if over > 0:
         _refund(change=change, deal=deal, money=money, amount=over, actor=actor)
         _log(

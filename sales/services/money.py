@@ -227,6 +227,14 @@ def plan_lines(
     return lines
 
 
+def plan_total(deal: Opportunity) -> Decimal:
+    """What a deal's plan adds up to: its price, and the money earlier changes kept
+    (``forfeited``) or owe back (its refunds), which stays on the lines received
+    though it is no longer the buyer's."""
+    refunded = deal.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    return deal.agreed_price + deal.forfeited + refunded
+
+
 @transaction.atomic
 def payment_plan_create(
     *,
@@ -261,7 +269,7 @@ def payment_plan_create(
             _("Money has been received; the plan can no longer be replaced.")
         )
     lines = plan_lines(
-        total=opportunity.agreed_price,
+        total=plan_total(opportunity),
         scheme=scheme,
         start=start or timezone.localdate(),
         deposit=deposit,

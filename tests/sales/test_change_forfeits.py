@@ -295,3 +295,18 @@ def test_the_deal_page_names_what_each_change_kept(client, moved_once, consultan
     with translation.override("zh-hans"):
         page = client.get(moved_once.get_absolute_url()).content.decode()
     assert "违约金 ¥5,000" in page
+
+
+def test_a_plan_replaced_after_a_change_keeps_what_the_change_kept(
+    moved_once, units, consultant
+):
+    """The plan's lines still count the forfeit as received: a new scheme chosen
+    afterwards adds it on top of the price again, or the buyer would owe the
+    forfeit's amount less than the price."""
+    deal = moved_once
+    services.payment_plan_create(
+        actor=consultant, opportunity=deal, scheme="instalments", deposit=KEPT
+    )
+    due, got = _sums(deal)
+    assert due == units[2].list_price + KEPT and got == Decimal("100000")
+    assert settlement(deal=deal, kind="cancel").received == Decimal("95000")
