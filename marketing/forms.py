@@ -213,7 +213,10 @@ class DealCampaignForm(InputLimits, forms.Form):
 
     def __init__(self, *args, deal: Opportunity, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Another project's campaign would take this deal into its return.
-        self.fields["campaign"].queryset = Campaign.objects.may_credit(
-            deal.project_id
+        # Another project's campaign would take this deal into its return. The
+        # campaign the deal is credited to stays on offer (credited before it was
+        # cancelled): saving the form as it opened keeps the credit.
+        self.fields["campaign"].queryset = (
+            Campaign.objects.may_credit(deal.project_id)
+            | Campaign.objects.filter(pk=deal.campaign_id)
         ).order_by("-starts_on", "name")

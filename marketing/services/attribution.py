@@ -17,6 +17,8 @@ def deal_campaign_set(
     *, actor: User, deal: Opportunity, campaign: Campaign | None
 ) -> Opportunity:
     locked = Opportunity.objects.select_for_update().get(pk=deal.pk)
+    if locked.campaign_id == (campaign.pk if campaign else None):
+        return locked  # unchanged: a credit given before a cancellation stays
     if (
         campaign is not None
         and not Campaign.objects.may_credit(locked.project_id)
@@ -27,8 +29,6 @@ def deal_campaign_set(
             _("A deal can only be credited to a campaign of its project.")
         )
     old = locked.campaign
-    if locked.campaign_id == (campaign.pk if campaign else None):
-        return locked
     locked.campaign = campaign
     locked.save(update_fields=["campaign"])
     audit_record(

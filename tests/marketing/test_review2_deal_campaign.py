@@ -79,3 +79,19 @@ def test_deal_campaign_set_still_clears_the_campaign(sales_manager, deal, runnin
     services.deal_campaign_set(actor=sales_manager, deal=deal, campaign=None)
     deal.refresh_from_db()
     assert deal.campaign_id is None
+
+
+def test_a_deal_already_credited_to_a_cancelled_campaign_keeps_it_when_saved_unchanged(
+    client, sales_manager, deal, cancelled
+):
+    """The credit was given before the campaign was cancelled: the form shows it
+    chosen, and saving the form as it opened keeps it (it would silently drop it)."""
+    Opportunity.objects.filter(pk=deal.pk).update(campaign=cancelled)
+    client.force_login(sales_manager)
+    url = reverse("marketing:deal-campaign", args=[deal.pk])
+    form = client.get(url).context["form"]
+    assert cancelled in form.fields["campaign"].queryset
+    response = client.post(url, {"campaign": cancelled.pk})
+    assert response.status_code == 302
+    deal.refresh_from_db()
+    assert deal.campaign == cancelled
