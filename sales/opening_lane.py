@@ -16,10 +16,11 @@ same checks and the same answers as the view, for ~1.5 ms of the page server's C
   PORTAL_RECHECK_SECONDS, rechecked otherwise, with the session written back as
   OwnerSessionMiddleware would; an owner choosing for their own entry of an ordered
   or open session needs no household check, as holding it makes them eligible);
-- the owner still on record, the entry the owner's or, among the portal household,
-  a member's of the owner's own household (Customer.household_id, as the view's
-  _own_entries), in an online session past its draft, and the unit offered in it:
-  one statement.
+- the owner still on record and still with the mobile number the session was
+  signed in with (portal.same_mobile: a new number ends the session, on every path),
+  the entry the owner's or, among the portal household, a member's of the owner's
+  own household (Customer.household_id, as the view's _own_entries), in an online
+  session past its draft, and the unit offered in it: one statement.
 
 Anything else (no cookie, a bad token, another buyer's entry, a plain form, a
 database error) is left to Django, which answers as for any request: the lane only
@@ -310,15 +311,20 @@ def _checked_lookup(request: WSGIRequest, entry_id: int, unit_id: int, owner_id:
     household = portal.checked_household(request, owner)
     if household is None:
         return None
-    return _lookup(entry_id, household, unit_id, owner_id, SHOWN)
+    return _lookup(entry_id, household, unit_id, owner_id, SHOWN, request.owner_session)
 
 
 # The lane's one statement, prepared once per database connection: planning a join
 # of six tables cost PostgreSQL more than running it (0.8 ms a lookup, 0.2 ms
 # prepared), thousands of times in a rush. The owner's row is read by its key alone
 # (OFFSET 0 keeps the planner from reaching it through a partial index of live
-# customers, which it did, scanning them all), then checked.
-_LOOKUP = "anju_opening_lookup"
+# customers, which it did, scanning them all), then checked; its mobile number is
+# returned for the session's stamp (portal.same_mobile), a secret's hash PostgreSQL
+# cannot compute. The name carries the SQL's version, to be raised with any change
+# of it: ensure_statement knows a statement by its name alone, and a server session
+# that outlived the previous release's process (behind a pooler) may still hold
+# that release's statement, whose name PREPARE would refuse.
+_LOOKUP = "anju_opening_lookup_v2"
 _LOOKUP_SQL = f"""
     PREPARE {_LOOKUP} (bigint, bigint, bigint, bigint[], text[], text[]) AS
     SELECT e.session_id, u.status, su.id IS NOT NULL,
@@ -326,12 +332,13 @@ _LOOKUP_SQL = f"""
         (SELECT count(*) FROM {Selection._meta.db_table} x
          WHERE x.entry_id = e.id AND x.cancelled_at IS NULL),
         (SELECT x.id FROM {Selection._meta.db_table} x
-         WHERE x.unit_id = $2 AND x.entry_id = e.id AND x.cancelled_at IS NULL)
+         WHERE x.unit_id = $2 AND x.entry_id = e.id AND x.cancelled_at IS NULL),
+        c.mobile
     FROM {SessionEntry._meta.db_table} e
     JOIN {IntentDeposit._meta.db_table} d ON d.id = e.deposit_id
     JOIN {SelectionSession._meta.db_table} s ON s.id = e.session_id
     JOIN (
-        SELECT merged_into_id, anonymised_at, household_id
+        SELECT merged_into_id, anonymised_at, household_id, mobile
         FROM {Customer._meta.db_table}
         WHERE id = $1 OFFSET 0
     ) c ON c.merged_into_id IS NULL AND c.anonymised_at IS NULL
@@ -355,14 +362,17 @@ def _lookup(
     unit_id: int,
     owner_id: int,
     statuses: list[str],
+    session: portal.SessionStore | None = None,
 ):
     """The owner's entry, or one of ``household`` (the portal household) whose
     holder is of the owner's own household (Customer.household_id; the view's
     _own_entries), in an online session in one of ``statuses``, for an owner still
     on record (not merged away or anonymised: owner_required's
-    question): its session's id, the unit's status, whether the session offers the
-    unit, then what Seen holds (_seen); None when there is no such entry or
-    owner."""
+    question) and, given the owner ``session`` (the lane always gives it), still
+    with the mobile number it was signed in with (same_mobile, which
+    checked_household asks): its session's id, the unit's status, whether the
+    session offers the unit, then what Seen holds (_seen); None when there is no
+    such entry or owner."""
     with connection.cursor() as cursor:
         prepared.ensure_statement(connection, cursor, _LOOKUP, _LOOKUP_SQL)
         cursor.execute(
@@ -376,7 +386,14 @@ def _lookup(
                 statuses,
             ],
         )
-        return cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if session is not None and not portal.same_mobile(
+        session, Customer(pk=owner_id, mobile=row[-1])
+    ):
+        return None
+    return row[:-1]
 
 
 def _seen(entry_id: int, session_id: int, row: tuple) -> Seen:
@@ -461,16 +478,21 @@ def _answer(environ: dict, entry_id: int, unit_id: int) -> HttpResponse | None:
     if _CSRF.process_view(request, opening_choose, (), {}) is not None:
         return None
     owner_id = portal.owner_id(request)
-    household = portal.kept_household(request.owner_session)
+    session = request.owner_session
+    # A session whose owner's mobile number changed finds nothing: Django signs it
+    # out (owner_required), on every path below as on the household's check.
+    household = portal.kept_household(session)
     if household is not None:
-        found = _lookup(entry_id, household, unit_id, owner_id, SHOWN)
+        found = _lookup(entry_id, household, unit_id, owner_id, SHOWN, session)
     else:
         # The household is due for its check (every PORTAL_RECHECK_SECONDS), as on
         # the first choice of a phone that waited on the countdown. The owner's own
         # entry in an ordered or open online session needs none: holding it is what
         # makes them eligible (sales.portal.opening_eligible), whoever else the
         # household is. Another member's entry goes through owner_required's check.
-        found = _lookup(entry_id, frozenset([owner_id]), unit_id, owner_id, SELECTING)
+        found = _lookup(
+            entry_id, frozenset([owner_id]), unit_id, owner_id, SELECTING, session
+        )
         if found is None:
             found = _checked_lookup(request, entry_id, unit_id, owner_id)
     if found is None or not found[2]:

@@ -114,6 +114,9 @@ def portal_request_submit(
         raise ValidationError(
             {"photos": _("At most %(count)s photos at a time.") % {"count": MAX_PHOTOS}}
         )
+    # The owner's row locked, as for a GM letter (mailbox.letter_write): two
+    # requests sent at once are counted one after the other, so the cap holds.
+    Customer.objects.select_for_update().filter(pk=owner.pk).values_list("pk").get()
     sent_today = ServiceRequest.objects.filter(
         customer=owner,
         channel=ServiceRequest.Channel.PORTAL,
