@@ -302,8 +302,10 @@ PORTAL_REMEMBER_DAYS = int(os.environ.get("PORTAL_REMEMBER_DAYS", "30"))
 PORTAL_RECHECK_SECONDS = int(os.environ.get("PORTAL_RECHECK_SECONDS", "60"))
 # One-time sign-in codes: how long one lives, how many wrong tries burn it, and how
 # many may be asked for per number (at most one each PORTAL_CODE_INTERVAL_SECONDS)
-# and per address within an hour. Wrong codes count towards the log-in lock-out
-# (LOGIN_FAILURE_LIMIT per number, LOGIN_ADDRESS_FAILURE_LIMIT per address).
+# and per address within an hour. Wrong codes lock out the address that sent them
+# (LOGIN_ADDRESS_FAILURE_LIMIT), never the number (anyone who knows it could lock its
+# owner out); guessing a number's codes stays bounded by PORTAL_CODES_PER_NUMBER_HOUR
+# × PORTAL_CODE_TRIES an hour.
 PORTAL_CODE_MINUTES = int(os.environ.get("PORTAL_CODE_MINUTES", "5"))
 PORTAL_CODE_TRIES = int(os.environ.get("PORTAL_CODE_TRIES", "5"))
 PORTAL_CODE_INTERVAL_SECONDS = int(os.environ.get("PORTAL_CODE_INTERVAL_SECONDS", "60"))
