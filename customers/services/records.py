@@ -185,12 +185,24 @@ def contact_point_add(
 
 @transaction.atomic
 def contact_point_remove(*, actor: User, point: ContactPoint) -> None:
-    customer = point.customer
-    change = {"old": point.value, "new": "", "kind": point.kind}
-    point.delete()
+    """Remove a further contact; one already gone (removed twice) is left alone."""
+    # Locked as contact_point_add does: a merge holding this row moves the contact to
+    # the survivor, which would lose it with no trace on its own history (and undo
+    # could not give it back).
+    locked = Customer.objects.select_for_update().get(pk=point.customer_id)
+    if locked.merged_into_id is not None:
+        raise CustomerMerged(locked)
+    if locked.anonymised_at is not None:
+        # The removal's entry would write the erased value back into the history.
+        raise CustomerAnonymised(f"customer {locked.pk} is anonymised")
+    current = ContactPoint.objects.filter(pk=point.pk, customer_id=locked.pk).first()
+    if current is None:
+        return
+    change = {"old": current.value, "new": "", "kind": current.kind}
+    current.delete()
     audit_record(
         actor=actor,
-        instance=customer,
+        instance=locked,
         action=AuditEntry.Action.UPDATE,
         changes={"contact_points": change},
     )

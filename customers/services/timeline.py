@@ -69,15 +69,22 @@ def interaction_log(
         updates["next_follow_up"] = next_follow_up
     elif next_follow_up is not None:
         updates["next_follow_up"] = next_follow_up
+    # Conditional on the record being live, and taking its row lock: one merged away
+    # while the caller held it (the merge committed while this waited on the lock)
+    # is not read again, it matches nothing here, and the entry follows to the
+    # survivor; a merge that has not taken the lock yet waits for this commit and
+    # moves the entry itself.
+    live = Customer.objects.filter(pk=customer.pk, merged_into__isnull=True)
     if updates:
         updates["updated_at"] = timezone.now()
-        # Conditional on the record being live: one merged away while the caller
-        # held it (the merge committed while this insert waited on its lock) is not
-        # read again, it matches nothing here.
-        if not Customer.objects.filter(pk=customer.pk, merged_into__isnull=True).update(
-            **updates
-        ):
-            customer = _onto_survivor(interaction, customer, updates)
+        still_live = bool(live.update(**updates))
+    else:
+        # A note (or a system entry) changes nothing on the record, but needs the
+        # same lock: the foreign key is only checked at commit, so the insert alone
+        # does not wait for a merge.
+        still_live = live.select_for_update(no_key=True).exists()
+    if not still_live:
+        customer = _onto_survivor(interaction, customer, updates)
     interaction_logged.send(sender=Interaction, interaction=interaction)
     webhooks.emit(
         "interaction.logged",
@@ -109,5 +116,6 @@ def _onto_survivor(
         return customer
     Interaction.objects.filter(pk=interaction.pk).update(customer=survivor)
     interaction.customer = survivor
-    Customer.objects.filter(pk=survivor.pk).update(**updates)
+    if updates:
+        Customer.objects.filter(pk=survivor.pk).update(**updates)
     return survivor

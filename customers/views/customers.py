@@ -568,8 +568,20 @@ def contact_point_create(request: HttpRequest, pk: int) -> HttpResponse:
 def contact_point_delete(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     point = get_object_or_404(ContactPoint, pk=point_pk, customer=customer)
-    services.contact_point_remove(actor=request.user, point=point)
-    messages.success(request, _("Contact removed."))
+    try:
+        services.contact_point_remove(actor=request.user, point=point)
+    except services.CustomerMerged as exc:
+        messages.error(request, _merged_message(request, exc))
+    except services.CustomerAnonymised:
+        messages.error(
+            request,
+            _(
+                "This customer's personal information was anonymised meanwhile: "
+                "the contact was not removed."
+            ),
+        )
+    else:
+        messages.success(request, _("Contact removed."))
     return redirect(customer)
 
 
