@@ -75,13 +75,15 @@ def interaction_log(
     # survivor; a merge that has not taken the lock yet waits for this commit and
     # moves the entry itself.
     live = Customer.objects.filter(pk=customer.pk, merged_into__isnull=True)
+    still_live = True
     if updates:
         updates["updated_at"] = timezone.now()
         still_live = bool(live.update(**updates))
-    else:
-        # A note (or a system entry) changes nothing on the record, but needs the
-        # same lock: the foreign key is only checked at commit, so the insert alone
-        # does not wait for a merge.
+    elif entry is None:
+        # A note someone wrote changes nothing on the record, but needs the same
+        # lock: the foreign key is only checked at commit, so the insert alone does
+        # not wait for a merge. (What the system writes comes from flows that lock
+        # their own rows first, a deal say, and take no customer lock after them.)
         still_live = live.select_for_update(no_key=True).exists()
     if not still_live:
         customer = _onto_survivor(interaction, customer, updates)
