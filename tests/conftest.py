@@ -188,6 +188,29 @@ def owner_customer(other_consultant):
     )
 
 
+def _named_keys_only(sender, instance, created, **kwargs) -> None:
+    unnamed = instance.unnamed_keys()
+    assert not unnamed, (
+        f"audit entry on {instance.content_type.model_class().__name__} with keys "
+        f"{unnamed} the trail can only show as code: name them in "
+        "AuditEntry.EXTRA_LABELS (with a translation) or use the field's name"
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_keys_are_named():
+    """Every key of an audit entry written through the ORM is a field of its model
+    or one of AuditEntry.EXTRA_LABELS: the trail shows each in the reader's
+    language, never as the code calls it ("chosen_by")."""
+    from django.db.models.signals import post_save
+
+    from crm_site.models import AuditEntry
+
+    post_save.connect(_named_keys_only, sender=AuditEntry, dispatch_uid="named-keys")
+    yield
+    post_save.disconnect(sender=AuditEntry, dispatch_uid="named-keys")
+
+
 @pytest.fixture(autouse=True)
 def _every_change_is_audited(request):
     """No code path changes a customer, deal or service request without an audit entry.

@@ -359,7 +359,7 @@ class Selection(models.Model):
         on_delete=models.PROTECT,
         related_name="selections",
     )
-    channel = models.CharField(max_length=10, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     # The consultant who chose on site; null when the buyer chose online.
     selected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

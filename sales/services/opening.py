@@ -312,7 +312,7 @@ def _owner_choice_record(
         action=AuditEntry.Action.CREATE,
         changes={
             "chosen_by": {"old": "", "new": f"{owner.name} (#{owner.pk})"},
-            "channel": {"old": "", "new": Channel.PORTAL},
+            "channel": {"old": "", "new": selection.channel},
             "unit": {"old": "", "new": selection.unit.number},
         },
     )

@@ -100,6 +100,33 @@ def test_audit_entries_show_yes_and_no_for_flags(consultant):
         assert entry.readable_changes() == [("短信营销", "否", "是")]
 
 
+def test_audit_keys_that_are_not_fields_are_named_in_the_readers_language(db):
+    """A key that is no field of the model (who chose a unit on the phone) has its
+    label; one that has none is what the suite's guard refuses."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import translation
+
+    from crm_site.models import AuditEntry
+    from sales.models import Selection
+
+    entry = AuditEntry(
+        action="create",
+        content_type=ContentType.objects.get_for_model(Selection),
+        object_id=1,
+        changes={
+            "chosen_by": {"old": "", "new": "王芳 (#7)"},
+            "channel": {"old": "", "new": "online"},
+            "made_up": {"old": "", "new": "x"},
+        },
+    )
+    assert entry.unnamed_keys() == ["made_up"]
+    with translation.override("zh-hans"):
+        assert entry.readable_changes()[:2] == [
+            ("选房人", "", "王芳 (#7)"),
+            ("渠道", "", "线上"),
+        ]
+
+
 def test_the_signed_in_user_comes_from_the_cache_yet_a_deactivation_applies_at_once(
     client, consultant
 ):

@@ -50,7 +50,9 @@ def test_a_household_member_choosing_on_the_phone_is_named(
     assert selection.customer == buyer
     [audit] = _recorded(selection)
     assert audit.changes["chosen_by"]["new"] == f"{co_buyer.name} (#{co_buyer.pk})"
-    assert audit.changes["channel"]["new"] == Channel.PORTAL
+    assert (
+        audit.changes["channel"]["new"] == Selection.Channel.ONLINE
+    )  # shown as the field's choice
     entry_on_timeline = Interaction.objects.get(
         customer=co_buyer, event="sales.unit_selected"
     )
