@@ -625,7 +625,7 @@ def deal_change_decide(
     changes = {"status": {"old": "pending", "new": change.status}}
     for name in ("fee", "forfeit"):
         if getattr(change, name):
-            changes[name] = {"old": "", "new": str(getattr(change, name))}
+            changes[name] = {"old": "0.00", "new": str(getattr(change, name))}
     audit_record(
         actor=actor,
         instance=change,
