@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.validation import InputLimits
 from sales.models import Building, Project, SelectionSession, Unit
-from sales.services.sessions import CloseChoice
+from sales.services.sessions import RULE_FIELDS, CloseChoice
 
 
 def parse_floors(text: str) -> list[int]:
@@ -72,15 +72,8 @@ class SessionForm(InputLimits, forms.ModelForm):
 
     class Meta:
         model = SelectionSession
-        fields = [
-            "name",
-            "starts_at",
-            "mode",
-            "order",
-            "units_per_buyer",
-            "units_per_household",
-            "minutes_per_buyer",
-        ]
+        # What the form changes is what the audit trail records (sessions.py).
+        fields = RULE_FIELDS
         widgets = {
             "starts_at": forms.DateTimeInput(
                 attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
