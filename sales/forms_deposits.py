@@ -10,12 +10,18 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
+from crm_site.templatetags.money import yuan
 from crm_site.validation import InputLimits
 from customers.models import Customer
 from sales.models import IntentDeposit, Project, Receipt
 
 # Customers a search offers to choose from.
 CANDIDATES = 20
+# The most a deposit of intent may be unless the project's usual deposit is more.
+# A deposit holds a buyer's place in the queue; it is tens of thousands of yuan,
+# rarely a few hundred thousand, never millions: an amount past this is a slip of
+# zeros at the desk (50000000 for 50000), and the project has no maximum of its own.
+MAX_DEPOSIT = Decimal("10000000.00")
 
 
 class DepositTakeForm(InputLimits, forms.Form):
@@ -58,10 +64,23 @@ class DepositTakeForm(InputLimits, forms.Form):
             (c.pk, f"{c.name} · {c.mobile_for(user)}") for c in candidates
         ]
         self.fields["amount"].initial = project.deposit_amount
+        self.max_amount = max(MAX_DEPOSIT, project.deposit_amount)
         self.fields["paid_on"].initial = timezone.localdate()
 
     def clean_receipt_number(self) -> str:
         return self.cleaned_data["receipt_number"].strip()
+
+    def clean_amount(self) -> Decimal:
+        value = self.cleaned_data["amount"]
+        if value > self.max_amount:
+            raise forms.ValidationError(
+                gettext(
+                    "A deposit of intent is at most %(limit)s: check the number of "
+                    "zeros."
+                )
+                % {"limit": yuan(self.max_amount)}
+            )
+        return value
 
     def clean_paid_on(self):
         value = self.cleaned_data["paid_on"]

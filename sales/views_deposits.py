@@ -140,6 +140,12 @@ def _visible_deposit(request: HttpRequest, pk: int) -> IntentDeposit:
     )
 
 
+def _own_request(refund: DepositRefund, user) -> bool:
+    """Four eyes (refuse_own_approval): who asked is not offered the decision; an
+    administrator, who may approve their own, is."""
+    return refund.requested_by_id == user.pk and not user.has_perm("crm_site.use_admin")
+
+
 @see_required("sales.view_sales_desk")
 def deposit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deposit = _visible_deposit(request, pk)
@@ -173,6 +179,7 @@ def deposit_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "decision_form": DiscountDecisionForm(),
             "may_act": user.has_perm("sales.use_sales"),
             "may_decide": user.has_perm("sales.manage_sales"),
+            "own_request": pending is not None and _own_request(pending, user),
             "open_session": any(
                 e.session.status == SelectionSession.Status.OPEN for e in entries
             ),
@@ -239,8 +246,10 @@ def deposit_refund_list(request: HttpRequest) -> HttpResponse:
         .order_by("requested_at", "pk")
     )
     page = paginate(pending, page=request.GET.get("page"))
+    user = request.user
     for refund in page.items:
-        refund.mobile_display = refund.deposit.customer.mobile_for(request.user)
+        refund.mobile_display = refund.deposit.customer.mobile_for(user)
+        refund.own_request = _own_request(refund, user)
     return render(
         request,
         "sales/deposit_refund_list.html",

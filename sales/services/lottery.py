@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -148,6 +148,25 @@ def session_commit_seed(*, actor: User, session: SelectionSession) -> SelectionS
     return session
 
 
+def entries_taking_no_part(session: SelectionSession) -> QuerySet[SessionEntry]:
+    """The session's entries that take no place once it is ordered or opened:
+    deposits refunded or used since they were entered, deposits whose refund waits
+    for approval (the buyer is leaving: the fill does not enter such a deposit, and
+    no slot nor SMS is due), and deposits taking part in another session ordered or
+    open meanwhile (one deposit choosing in two sessions could claim two units)."""
+    elsewhere = SessionEntry.objects.filter(
+        deposit=OuterRef("deposit"), session__status__in=ORDERED_OR_OPEN
+    ).exclude(session=session)
+    pending = DepositRefund.objects.filter(
+        deposit=OuterRef("deposit"), status=DepositRefund.Status.PENDING
+    )
+    return SessionEntry.objects.filter(session=session).filter(
+        ~Q(deposit__status=IntentDeposit.Status.ACTIVE)
+        | Exists(elsewhere)
+        | Exists(pending)
+    )
+
+
 @transaction.atomic
 def session_order_set(
     *, actor: User, session: SelectionSession, now: datetime | None = None
@@ -162,14 +181,7 @@ def session_order_set(
     )
     if session.status != SessionStatus.DRAFT:
         return session
-    # Deposits refunded or used since they were entered, or placed in another
-    # session ordered meanwhile, take no place.
-    elsewhere = SessionEntry.objects.filter(
-        deposit=OuterRef("deposit"), session__status__in=ORDERED_OR_OPEN
-    ).exclude(session=session)
-    SessionEntry.objects.filter(session=session).filter(
-        ~Q(deposit__status=IntentDeposit.Status.ACTIVE) | Exists(elsewhere)
-    ).delete()
+    entries_taking_no_part(session).delete()
     entries = list(
         SessionEntry.objects.select_for_update(of=("self",))
         .filter(session=session)

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,6 +40,7 @@ from sales.models import (
     SessionUnit,
     Unit,
 )
+from sales.services.lottery import entries_taking_no_part
 
 Status = SelectionSession.Status
 # Sessions in which a unit counts as offered: one of them at a time per unit.
@@ -307,16 +308,8 @@ def session_open(*, actor: User, session: SelectionSession) -> SelectionSession:
         return session
     first_come = session.order == SelectionSession.Order.FIRST_COME
     if session.status == Status.DRAFT and first_come:
-        # It opens without an order being set: drop here what setting one drops —
-        # deposits refunded or used since they were entered, and deposits taking
-        # part in another session ordered or open meanwhile (one deposit selecting
-        # in two sessions at once could claim two units).
-        elsewhere = SessionEntry.objects.filter(
-            deposit=OuterRef("deposit"), session__status__in=SELLING_STATUSES
-        ).exclude(session=session)
-        session.entries.filter(
-            ~Q(deposit__status=IntentDeposit.Status.ACTIVE) | Exists(elsewhere)
-        ).delete()
+        # It opens without an order being set: drop here what setting one drops.
+        entries_taking_no_part(session).delete()
         if not session.entries.exists():
             raise SessionRefused(
                 _("Enter the deposits in the session before opening it."), "entries"
@@ -499,7 +492,20 @@ def session_close(
             session=session, cancelled_at=None, entry__deposit__in=unused
         ).values_list("entry__deposit_id", flat=True)
     )
-    unused = [deposit for deposit in unused if deposit.pk not in claimed]
+    # A refund asked on the deposit page while the lock above waited for its
+    # deposit (deposit_refund_request locks the deposit, then adds the refund) is
+    # not seen by the statement that took the lock: this one sees it, and that
+    # deposit's refund is the one already waiting, not a second one.
+    asked = set(
+        DepositRefund.objects.filter(
+            deposit__in=unused, status=DepositRefund.Status.PENDING
+        ).values_list("deposit_id", flat=True)
+    )
+    unused = [
+        deposit
+        for deposit in unused
+        if deposit.pk not in claimed and deposit.pk not in asked
+    ]
     # Unsold units: they are already "available"; closing the session is what puts
     # them back on normal sale (deals.unit_reserve no longer refuses them).
     released = list(
