@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Prefetch, QuerySet
 from django.forms.models import model_to_dict
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.translation import gettext
@@ -73,6 +74,24 @@ class TwinProblemSerializer(ProblemSerializer):
         required=False,
         allow_null=True,
         help_text="The owning consultant's name, when the customer is not visible.",
+    )
+
+
+class ChangeConflictProblemSerializer(TwinProblemSerializer):
+    existing_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The mobile number is taken: as for registering a customer.",
+    )
+    survivor_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The customer was merged into another one after it was read: the "
+        "customer that lives on, to send the change to, when the key's user may see "
+        "them (null otherwise).",
+    )
+    survivor_url = serializers.CharField(
+        required=False, allow_null=True, help_text="That customer's address here."
     )
 
 
@@ -331,6 +350,31 @@ def _twin_conflict(existing: Customer, user: User) -> Conflict:
     )
 
 
+def _merged_conflict(exc: services.CustomerMerged, user: User) -> Conflict:
+    """409 for a change to a record a merge absorbed after the caller read it, as
+    the customer page says it: the survivor's id and address when the user may see
+    it (the change is to be sent there), otherwise neither."""
+    survivor = exc.survivor_id
+    if survivor is not None and not (
+        Customer.objects.visible_to(user).filter(pk=survivor).exists()
+    ):
+        survivor = None
+    return Conflict(
+        gettext(
+            "This customer was merged into another one meanwhile: nothing was saved "
+            "here."
+        ),
+        extra={
+            "survivor_id": survivor,
+            "survivor_url": (
+                reverse("api:customer-detail", args=[survivor])
+                if survivor is not None
+                else None
+            ),
+        },
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="Find customers by phone number or name",
@@ -359,7 +403,9 @@ def _twin_conflict(existing: Customer, user: User) -> Conflict:
             200: CustomerSerializer,
             **PROBLEMS,
             409: OpenApiResponse(
-                TwinProblemSerializer, description="The mobile number is taken"
+                ChangeConflictProblemSerializer,
+                description="The mobile number is taken, or the customer was merged "
+                "into another one or anonymised after it was read",
             ),
             **INVALID,
         },
@@ -433,6 +479,16 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
                 )
             except services.DuplicateCustomer as exc:
                 raise _twin_conflict(exc.existing, request.user) from None
+            except services.CustomerMerged as exc:
+                raise _merged_conflict(exc, request.user) from None
+            except services.CustomerAnonymised:
+                # Erased (PIPL) after the caller read it: nothing is written back.
+                raise Conflict(
+                    gettext(
+                        "This customer's personal information was anonymised "
+                        "meanwhile: nothing was saved."
+                    )
+                ) from None
         return Response(self.get_serializer(self.get_object()).data)
 
     def _checked(self, *, customer: Customer | None) -> dict:

@@ -476,13 +476,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, _merged_message(request, exc))
         except services.CustomerAnonymised:
             # Erased (PIPL) after the page was opened: nothing is written back.
-            form.add_error(
-                None,
-                _(
-                    "This customer's personal information was anonymised meanwhile: "
-                    "nothing was saved."
-                ),
-            )
+            form.add_error(None, _anonymised_message())
         else:
             messages.success(
                 request, _("Customer %(name)s saved.") % {"name": customer.name}
@@ -490,6 +484,14 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(customer)
     return render(
         request, "customers/customer_form.html", {"form": form, "customer": customer}
+    )
+
+
+def _anonymised_message() -> str:
+    """The refusal of a change to a record erased (PIPL) after the page was opened."""
+    return _(
+        "This customer's personal information was anonymised meanwhile: "
+        "nothing was saved."
     )
 
 
@@ -597,6 +599,8 @@ def consent_update(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except services.CustomerMerged as exc:
             messages.error(request, _merged_message(request, exc))
+        except services.CustomerAnonymised:
+            messages.error(request, _anonymised_message())
         else:
             messages.success(request, _("Consent recorded."))
     else:
@@ -628,6 +632,8 @@ def household_link(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except services.CustomerMerged as exc:
             messages.error(request, _merged_message(request, exc))
+        except services.CustomerAnonymised:
+            messages.error(request, _anonymised_message())
         else:
             messages.success(request, _("Co-buyer linked."))
     else:

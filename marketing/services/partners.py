@@ -87,7 +87,9 @@ def partner_registration_create(
                 defaults={
                     "partner": partner,
                     "broker": broker,
-                    "customer": customer,
+                    # The registration's: a merge committed since the number
+                    # was looked up moved the person to the record that lives on.
+                    "customer": registration.customer,
                     "project": project,
                     "name_given": name[:100],
                 },

@@ -229,7 +229,7 @@ def lead_assign(*, actor: User | None, response: Response, customer: Customer) -
         return
     consultant = _next_consultant(project, consultants)
     try:
-        registration_create(
+        registration = registration_create(
             actor=actor,
             customer=customer,
             project=project,
@@ -239,6 +239,9 @@ def lead_assign(*, actor: User | None, response: Response, customer: Customer) -
         )
     except RegistrationRefused:
         return  # someone protects the customer at this project already
+    # The registration's: a merge committed since the response was read moved the
+    # person to the record that lives on.
+    customer = registration.customer
     opportunity_open(
         actor=actor or consultant,
         customer=customer,

@@ -157,9 +157,16 @@ def registration_create(
     entry), by default the basis and the rule."""
     now = now or timezone.now()
     with transaction.atomic():
-        Customer.objects.select_for_update().get(
-            pk=customer.pk
-        )  # one decision at a time
+        # One decision at a time.
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        while customer.merged_into_id is not None:
+            # Found (by phone, a campaign's response, a partner's broker) before a
+            # merge committed: the person is the record that lives on, and its own
+            # protections decide. Protection on the absorbed record would bind no
+            # one (and its owner could not be set: CustomerMerged).
+            customer = Customer.objects.select_for_update().get(
+                pk=customer.merged_into_id
+            )
         existing = (
             Registration.objects.select_related("consultant", "rule")
             .filter(

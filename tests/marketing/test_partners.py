@@ -474,3 +474,25 @@ def test_a_cancelled_deal_withdraws_the_unpaid_commission_and_a_re_sign_earns_on
     assert list(Commission.objects.values_list("opportunity_id", flat=True)) == [
         again.pk
     ]
+
+
+def test_a_broker_registering_a_number_found_just_before_a_merge_links_the_survivor(
+    broker, partner, project, sales_manager, monkeypatch
+):
+    """The number was looked up, then a merge committed: the partner's link names
+    the record the registration protects, not the merged-away one."""
+    from customers.services.merge import customer_merge
+    from marketing.services import partners as partner_services
+    from tests.factories import CustomerFactory
+
+    absorbed = CustomerFactory(mobile="+8613911112222")
+    survivor = CustomerFactory()
+    customer_merge(
+        actor=sales_manager, survivor=survivor, absorbed=absorbed, choices={}
+    )
+    monkeypatch.setattr(
+        partner_services, "customer_find_by_phone", lambda mobile: absorbed
+    )
+    link = register(broker, partner, project)
+    assert link.registration.customer_id == survivor.pk
+    assert link.customer_id == survivor.pk
