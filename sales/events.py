@@ -315,6 +315,16 @@ DEPOSIT_REFUND_ASKED = events.register(
     customer=events.Text(),
     amount=events.Money(),
 )
+SESSION_REFUNDS_ASKED = events.register(
+    "sales.session_refunds_asked",
+    _(
+        "%(who)s closed %(session)s: refunds of %(count)s unused deposits of intent "
+        "wait for approval."
+    ),
+    who=events.Text(),
+    session=events.Text(),
+    count=events.Number(),
+)
 DEPOSIT_REFUND_APPROVED = events.register(
     "sales.deposit_refund_approved",
     _("Refund of the deposit of intent approved: %(customer)s"),

@@ -23,12 +23,15 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site import live
 from crm_site.audit import audit_created, audit_record, diff, snapshot
 from crm_site.models import AuditEntry, User
+from crm_site.notifications import notify
+from sales import events as sales_events
 from sales.models import (
     Building,
     DepositRefund,
@@ -41,6 +44,7 @@ from sales.models import (
     Unit,
 )
 from sales.services.lottery import entries_taking_no_part
+from sales.services.money import _sales_managers_of
 
 Status = SelectionSession.Status
 # Sessions in which a unit counts as offered: one of them at a time per unit.
@@ -529,6 +533,19 @@ def session_close(
         # Each refund is on the record as one asked on the deposit page is.
         audit_created(actor=actor, rows=queued, fields=["amount", "reason"])
         refunds = len(queued)
+        # The closer asked them: another manager decides (four eyes), told once.
+        if refunds:
+            url = reverse("sales:deposit-refund-list")
+            for manager in _sales_managers_of(actor, session.project).exclude(
+                pk=actor.pk
+            ):
+                notify(
+                    user=manager,
+                    entry=sales_events.SESSION_REFUNDS_ASKED(
+                        who=actor.display_name, session=session.name, count=refunds
+                    ),
+                    url=url,
+                )
     else:
         assert next_session is not None
         already = set(

@@ -244,3 +244,25 @@ def test_a_manager_is_not_offered_approve_on_their_own_refund_request(
     client.force_login(colleague)
     page = client.get(reverse("sales:deposit-refund-list")).content.decode()
     assert page.count('value="approve"') == 2
+
+
+# --- 5. the refunds a close queues are someone's to decide -------------------------
+
+
+def test_the_refunds_a_close_queues_are_told_to_the_other_managers(
+    consultant, sales_manager, team
+):
+    """The closing manager asked them (four eyes: another decides): the team's other
+    managers hear it once, with the count; the closer is not told their own."""
+    from crm_site.models import Notification
+
+    colleague = UserFactory(role=Role.SALES_MANAGER, team=team)
+    project, session = _opening(sales_manager, status=Status.OPEN)
+    for _n in range(2):
+        enter(session, make_deposit(project=project, consultant=consultant))
+    session_services.session_close(
+        actor=sales_manager, session=session, deposits=CloseChoice.REFUND
+    )
+    told = Notification.objects.filter(event="sales.session_refunds_asked")
+    assert [n.user for n in told] == [colleague]
+    assert told.get().params["count"] == "2"
