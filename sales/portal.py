@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -109,9 +109,26 @@ def opening_eligible(customer_ids: Iterable[int]) -> set[int]:
     )
 
 
+def choosable_by(owner, household_ids: Iterable[int]) -> Q:
+    """Entries the owner may choose with: their own deposits', and those of the
+    members of their own household (Customer.household_id: a spouse chooses with the
+    deposit the other holds, and the deposit limits count that household) among the
+    portal household ``household_ids``. Sharing a home is not enough: two co-owners
+    of an old home (divorced, say) are not one household. The opening lane asks the
+    same (sales.opening_lane._LOOKUP_SQL)."""
+    mine = Q(deposit__customer_id=owner.pk)
+    if owner.household_id is not None:
+        mine |= Q(
+            deposit__customer_id__in=list(household_ids),
+            deposit__customer__household_id=owner.household_id,
+        )
+    return mine
+
+
 def opening_shown(ctx) -> bool:
-    """The section shows only to whoever holds such an entry (one indexed query)."""
-    return online_entries().filter(deposit__customer_id__in=ctx.household_ids).exists()
+    """The section shows only to whoever may choose with such an entry (one
+    query)."""
+    return online_entries().filter(choosable_by(ctx.owner, ctx.household_ids)).exists()
 
 
 # What the owner sees -----------------------------------------------------------------

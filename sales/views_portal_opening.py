@@ -19,7 +19,6 @@ from __future__ import annotations
 from itertools import groupby
 
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -35,29 +34,18 @@ from crm_site.permissions import owner_required
 from crm_site.validation import parse_id
 from sales.models import Selection, SelectionSession, SessionEntry, SessionUnit, Unit
 from sales.opening_lane import SOLD_WORDS, answer_data, choose, grid_url, seen_of
-from sales.portal import ONLINE_MODES
+from sales.portal import ONLINE_MODES, choosable_by
 
 OFF = ' aria-disabled="true" tabindex="-1"'
 
 
 def _own_entries(request: HttpRequest):
     """The entries, in sessions that offer online selection, the owner may choose
-    with: their own deposits', and those of the members of their own household
-    (Customer.household_id: a spouse chooses with the deposit the other holds, and
-    the deposit limits count that household) among the portal household. Sharing a
-    home is not enough: two co-owners of an old home (divorced, say) are not one
-    household, and neither may choose with the other's deposit. The opening lane
-    asks the same (sales.opening_lane._LOOKUP_SQL)."""
-    owner = request.owner
-    mine = Q(deposit__customer_id=owner.pk)
-    if owner.household_id is not None:
-        mine |= Q(
-            deposit__customer_id__in=request.household_ids,
-            deposit__customer__household_id=owner.household_id,
-        )
-    return SessionEntry.objects.filter(mine, session__mode__in=ONLINE_MODES).exclude(
-        session__status=SelectionSession.Status.DRAFT
-    )
+    with (sales.portal.choosable_by)."""
+    return SessionEntry.objects.filter(
+        choosable_by(request.owner, request.household_ids),
+        session__mode__in=ONLINE_MODES,
+    ).exclude(session__status=SelectionSession.Status.DRAFT)
 
 
 def _entries(request: HttpRequest):

@@ -91,3 +91,20 @@ def test_the_holders_household_member_still_chooses_through_the_lane(
         client.get(reverse("sales_portal:opening-session", args=[entry.pk])).status_code
         == 200
     )
+
+
+def test_a_co_owner_of_another_household_is_not_offered_the_online_selection(
+    divorced,
+):
+    """The section shows to whoever may choose with an entry (the view's own
+    entries), not to everyone sharing a home with its holder: A would open an empty
+    list."""
+    from crm_site import portal
+    from sales.portal import opening_shown
+
+    a, b, _entry, _units = divorced
+    for owner, shown in ((a, False), (b, True)):
+        ctx = portal.OwnerContext(
+            owner=owner, household_ids=portal.household_ids(owner)
+        )
+        assert opening_shown(ctx) is shown, owner
