@@ -495,6 +495,22 @@ def _anonymised_message() -> str:
     )
 
 
+def _on_the_record(
+    request: HttpRequest, change, *, done: str, anonymised: str | None = None
+) -> None:
+    """Run ``change`` (a service call on the customer of the page) and say how it
+    went: ``done``, or that the record was merged away (linking to the survivor) or
+    erased since the page was opened."""
+    try:
+        change()
+    except services.CustomerMerged as exc:
+        messages.error(request, _merged_message(request, exc))
+    except services.CustomerAnonymised:
+        messages.error(request, anonymised or _anonymised_message())
+    else:
+        messages.success(request, done)
+
+
 def _merged_message(request: HttpRequest, exc: services.CustomerMerged) -> str:
     """The refusal of a change to a record merged away meanwhile, linking to the
     record that lives on when the user may open it."""
@@ -541,22 +557,17 @@ def contact_point_create(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     form = ContactPointForm(request.POST)
     if form.is_valid():
-        try:
-            services.contact_point_add(
+        _on_the_record(
+            request,
+            lambda: services.contact_point_add(
                 actor=request.user, customer=customer, **form.cleaned_data
-            )
-        except services.CustomerMerged as exc:
-            messages.error(request, _merged_message(request, exc))
-        except services.CustomerAnonymised:
-            messages.error(
-                request,
-                _(
-                    "This customer's personal information was anonymised meanwhile: "
-                    "the contact was not added."
-                ),
-            )
-        else:
-            messages.success(request, _("Contact added."))
+            ),
+            done=_("Contact added."),
+            anonymised=_(
+                "This customer's personal information was anonymised meanwhile: "
+                "the contact was not added."
+            ),
+        )
     else:
         messages.error(
             request,
@@ -570,20 +581,15 @@ def contact_point_create(request: HttpRequest, pk: int) -> HttpResponse:
 def contact_point_delete(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     point = get_object_or_404(ContactPoint, pk=point_pk, customer=customer)
-    try:
-        services.contact_point_remove(actor=request.user, point=point)
-    except services.CustomerMerged as exc:
-        messages.error(request, _merged_message(request, exc))
-    except services.CustomerAnonymised:
-        messages.error(
-            request,
-            _(
-                "This customer's personal information was anonymised meanwhile: "
-                "the contact was not removed."
-            ),
-        )
-    else:
-        messages.success(request, _("Contact removed."))
+    _on_the_record(
+        request,
+        lambda: services.contact_point_remove(actor=request.user, point=point),
+        done=_("Contact removed."),
+        anonymised=_(
+            "This customer's personal information was anonymised meanwhile: "
+            "the contact was not removed."
+        ),
+    )
     return redirect(customer)
 
 
@@ -593,16 +599,13 @@ def consent_update(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _editable_customer(request, pk)
     form = ConsentForm(request.POST)
     if form.is_valid():
-        try:
-            services.consent_set(
+        _on_the_record(
+            request,
+            lambda: services.consent_set(
                 actor=request.user, customer=customer, **form.cleaned_data
-            )
-        except services.CustomerMerged as exc:
-            messages.error(request, _merged_message(request, exc))
-        except services.CustomerAnonymised:
-            messages.error(request, _anonymised_message())
-        else:
-            messages.success(request, _("Consent recorded."))
+            ),
+            done=_("Consent recorded."),
+        )
     else:
         messages.error(
             request,
