@@ -236,6 +236,9 @@ def test_a_manager_is_not_offered_approve_on_their_own_refund_request(
     text = detail.content.decode()
     assert 'value="approve"' not in text
     assert 'data-testid="own-request"' in text
+    # Who asked may still withdraw it (four eyes is about approving).
+    assert 'value="reject"' in own_row and "撤回申请" in own_row
+    assert 'value="reject"' in text
 
     # Another sales manager of the team is offered both.
     colleague: User = UserFactory(
@@ -244,6 +247,18 @@ def test_a_manager_is_not_offered_approve_on_their_own_refund_request(
     client.force_login(colleague)
     page = client.get(reverse("sales:deposit-refund-list")).content.decode()
     assert page.count('value="approve"') == 2
+
+    # The manager withdraws their own request from the list.
+    client.force_login(sales_manager)
+    own = DepositRefund.objects.get(deposit=mine)
+    form = client.get(reverse("sales:deposit-refund-list")).content.decode()
+    token = form.split('name="submission_token" value="')[1].split('"')[0]
+    client.post(
+        reverse("sales:deposit-refund-decide", args=[own.pk]),
+        {"decision": "reject", "note": "", "submission_token": token},
+    )
+    own.refresh_from_db()
+    assert own.status == DepositRefund.Status.REJECTED
 
 
 # --- 5. the refunds a close queues are someone's to decide -------------------------
