@@ -33,6 +33,7 @@ from sales.models import (
     SelectionSession,
     SessionEntry,
 )
+from sales.models.approval import may_approve
 from sales.services import deposits as service
 from sales.services import lottery, sessions
 
@@ -141,9 +142,8 @@ def _visible_deposit(request: HttpRequest, pk: int) -> IntentDeposit:
 
 
 def _own_request(refund: DepositRefund, user) -> bool:
-    """Four eyes (refuse_own_approval): who asked is not offered the decision; an
-    administrator, who may approve their own, is."""
-    return refund.requested_by_id == user.pk and not user.has_perm("crm_site.use_admin")
+    """Four eyes: who asked is offered only to withdraw it."""
+    return not may_approve(refund, user)
 
 
 @see_required("sales.view_sales_desk")

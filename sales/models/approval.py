@@ -30,11 +30,23 @@ class Decided(models.Model):
         abstract = True
 
 
+def other_eyes(actor, concerned_id: int | None) -> bool:
+    """Four eyes: whether ``actor`` may decide on what concerns the user
+    ``concerned_id`` (who asked, whose commission it is): anyone else may, and an
+    administrator may too (a company whose one sales manager asks still has someone
+    to decide)."""
+    return concerned_id != actor.pk or actor.has_perm("crm_site.use_admin")
+
+
+def may_approve(request: Decided, actor) -> bool:
+    """Who asked does not approve (rejecting, and so withdrawing, their own request
+    they may)."""
+    return other_eyes(actor, request.requested_by_id)
+
+
 def refuse_own_approval(request: Decided, actor) -> None:
-    """Four eyes: who asked does not approve (rejecting, and so withdrawing, their
-    own request they may). An administrator may: a company whose one sales manager
-    asks still has someone to decide."""
-    if request.requested_by_id == actor.pk and not actor.has_perm("crm_site.use_admin"):
+    """may_approve, as a refusal with its reason."""
+    if not may_approve(request, actor):
         raise ValidationError(
             _("Someone else than who asked approves it: another sales manager.")
         )

@@ -25,6 +25,7 @@ from customers.services import interaction_log
 from sales import events as sales_events
 from sales.models import Commission, CommissionRule, Opportunity, Project
 from sales.models.aftersale import Basis
+from sales.models.approval import other_eyes
 
 
 def _log(deal: Opportunity, actor: User | None, entry) -> None:
@@ -200,9 +201,7 @@ def _refuse_own(commission: Commission, actor: User) -> None:
     """Four eyes, as for approvals (refuse_own_approval): a sales manager who sells
     does not settle their own line — pay it, deduct it or write it off. An
     administrator may: a company with one sales manager still has someone to."""
-    if commission.consultant_id == actor.pk and not actor.has_perm(
-        "crm_site.use_admin"
-    ):
+    if not other_eyes(actor, commission.consultant_id):
         raise ValidationError(
             _("Someone else settles your own commission: another sales manager.")
         )
