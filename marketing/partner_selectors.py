@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from customers.models import Customer
+from customers.phones import mask_phone
 from marketing.models import Commission, PartnerRegistration, Referral
 from sales.models import Opportunity
 from sales.services.sessions import mask_name
@@ -104,6 +105,14 @@ def partner_customer_name(*, customer, name_given: str, visible: bool) -> str:
     if visible:
         return customer.name
     return name_given or mask_name(customer.name)
+
+
+def partner_customer_mobile(*, customer, mobile_given: str) -> str:
+    """The masked number a partner's list shows: the one the broker typed (older
+    rows: the customer's own). Never the record's primary mobile when the broker gave
+    another: the number may be a known customer's second phone (or the record was
+    merged, or its number changed), and the mask would tell the broker so."""
+    return mask_phone(mobile_given or customer.mobile)
 
 
 def stage_label(stage: str | None) -> str:

@@ -152,11 +152,11 @@ def _partner_registrations(customer: Any) -> list[dict]:
 
 
 def _anonymise_partner_registrations(customer: Any, *, erasure: Erasure) -> int:
-    # The name the broker typed: the commission needs the link, not the name.
+    # The name and number the broker typed: the commission needs the link, not them.
     return (
         PartnerRegistration.objects.filter(customer=customer)
-        .exclude(name_given="")
-        .update(name_given="")
+        .exclude(name_given="", mobile_given="")
+        .update(name_given="", mobile_given="")
     )
 
 

@@ -206,6 +206,14 @@ MERGE_UNDONE_PROTECTION = events.register(
     customer=events.Text(),
     projects=events.Text(limit=250),
 )
+# A channel partner's broker is told only the name they gave (never the CRM's
+# records or which consultant holds the customer).
+PROTECTION_RESTORED = events.register(
+    "sales.protection_restored",
+    _("Your registration of %(customer)s at %(projects)s is protected again."),
+    customer=events.Text(),
+    projects=events.Text(limit=250),
+)
 FOLLOW_UPS_OVERDUE = events.register(
     "sales.follow_ups_overdue",
     _("%(count)s follow-ups of your team are overdue by more than %(days)s days."),

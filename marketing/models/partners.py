@@ -111,6 +111,12 @@ class PartnerRegistration(models.Model):
     name_given = models.CharField(
         _("name given by the broker"), max_length=100, blank=True, default=""
     )
+    # The number the broker typed (E.164): the portal masks it, never the customer's
+    # own primary mobile, which differs when the number is a known customer's second
+    # phone, or after a merge or a change of number at the desk.
+    mobile_given = models.CharField(
+        _("mobile given by the broker"), max_length=20, blank=True, default=""
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

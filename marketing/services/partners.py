@@ -3,9 +3,12 @@ and the partner earns a commission when such a customer's deal is contracted."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_site.audit import audit_record
@@ -13,6 +16,7 @@ from crm_site.models import AuditEntry, User
 from crm_site.roles import Role
 from customers.models import Customer
 from customers.services import (
+    DuplicateCustomer,
     customer_access_grant,
     customer_create,
     customer_find_by_phone,
@@ -20,7 +24,7 @@ from customers.services import (
 )
 from marketing import events as marketing_events
 from marketing.models import Broker, ChannelPartner, Commission, PartnerRegistration
-from sales.models import Opportunity, Project, Registration
+from sales.models import Opportunity, OwnershipEvent, Project, Registration
 from sales.services.ownership import RegistrationRefused, registration_create
 
 
@@ -45,6 +49,42 @@ class PartnerRegistrationRefused(Exception):
         )
 
 
+# Registrations one broker may try in a day, refusals included: a busy day in the
+# field, too few to protect a pasted list of numbers (blocking the consultants for
+# the call window) or to learn from the answers which numbers are taken.
+REGISTRATIONS_PER_DAY = 30
+
+
+class PartnerRegistrationLimit(PartnerRegistrationRefused):
+    """The broker tried as many registrations as a day allows; nothing was looked up."""
+
+    def __init__(self) -> None:
+        self.registration = None
+        Exception.__init__(self, self.message)
+
+    @property
+    def message(self) -> str:
+        return _(
+            "You have registered many customers today. Please try again tomorrow, "
+            "or ask your contact in the sales office."
+        )
+
+
+def _refuse_past_daily_limit(broker: User) -> None:
+    """Raise PartnerRegistrationLimit when the broker tried REGISTRATIONS_PER_DAY
+    registrations in the last 24 hours (each registered or refused one is on record
+    as an OwnershipEvent). The broker's row is locked first: two registrations posted
+    at once are counted one after the other, so the cap holds."""
+    Broker.objects.select_for_update().filter(user=broker).values_list("pk").first()
+    tried = OwnershipEvent.objects.filter(
+        consultant_id=broker.pk,
+        kind__in=(OwnershipEvent.Kind.REGISTERED, OwnershipEvent.Kind.REFUSED),
+        at__gte=timezone.now() - timedelta(days=1),
+    )[:REGISTRATIONS_PER_DAY].count()
+    if tried >= REGISTRATIONS_PER_DAY:
+        raise PartnerRegistrationLimit
+
+
 def partner_of(user: User) -> ChannelPartner | None:
     broker = (
         Broker.objects.select_related("partner")
@@ -63,13 +103,23 @@ def partner_registration_create(
     through sales' registration_create with the broker as the holder, so the protection
     windows, the refusal of a customer someone else protects and its OwnershipEvent
     are the consultants' own. The refusal is committed (it is evidence in a dispute)
-    before PartnerRegistrationRefused is raised."""
+    before PartnerRegistrationRefused is raised. At most REGISTRATIONS_PER_DAY tries
+    a broker a day (PartnerRegistrationLimit, before the number is looked up)."""
     with transaction.atomic():
+        _refuse_past_daily_limit(broker)
         customer = customer_find_by_phone(mobile)
         if customer is None:
-            customer = customer_create(
-                actor=broker, name=name, mobile=mobile, source=Customer.Source.BROKER
-            )
+            try:
+                customer = customer_create(
+                    actor=broker,
+                    name=name,
+                    mobile=mobile,
+                    source=Customer.Source.BROKER,
+                )
+            except DuplicateCustomer as twin:
+                # Registered elsewhere a moment ago (another broker, a desk): that
+                # record, whose protection decides as for any number found.
+                customer = twin.existing
         try:
             registration = registration_create(
                 actor=broker,
@@ -92,12 +142,15 @@ def partner_registration_create(
                     "customer": registration.customer,
                     "project": project,
                     "name_given": name[:100],
+                    "mobile_given": mobile[:20],
                 },
             )
             if created:
-                _show_to_sales_managers(customer, project)
+                # The record the registration protects: the one found by the
+                # number may have been merged into it since.
+                _show_to_sales_managers(registration.customer, project)
                 interaction_log(
-                    customer=customer,
+                    customer=registration.customer,
                     kind="system",
                     entry=marketing_events.PARTNER_REGISTERED(
                         project=project.name, partner=partner.name

@@ -14,12 +14,13 @@ from django.views.decorators.http import require_POST
 
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
-from customers.phones import mask_phone
+from crm_site.validation import parse_id
 from marketing.models import ChannelPartner, Commission
 from marketing.models.payouts import Payout
 from marketing.partner_forms import BrokerForm, PartnerForm, PortalRegistrationForm
 from marketing.partner_selectors import (
     commission_rows,
+    partner_customer_mobile,
     partner_customer_name,
     partner_registration_rows,
     stage_label,
@@ -117,9 +118,10 @@ def broker_add(request: HttpRequest, pk: int) -> HttpResponse:
 def commission_list(request: HttpRequest) -> HttpResponse:
     partner_id = request.GET.get("partner", "")
     status = request.GET.get("status", "")
+    partner_pk = parse_id(partner_id)
     partner = (
-        ChannelPartner.objects.filter(pk=partner_id).first()
-        if partner_id.isdigit()
+        ChannelPartner.objects.filter(pk=partner_pk).first()
+        if partner_pk is not None
         else None
     )
     status = status if status in (Payout.Status.DUE, Payout.Status.PAID) else ""
@@ -185,7 +187,9 @@ def _registration_page(
     )
     for row in page.items:
         # Nobody reads a full number off a partner's list, brokers included.
-        row.masked_mobile = mask_phone(row.customer.mobile)
+        row.masked_mobile = partner_customer_mobile(
+            customer=row.customer, mobile_given=row.mobile_given
+        )
         row.deal_stage_label = stage_label(row.deal_stage)
         row.shown_name = partner_customer_name(
             customer=row.customer,
@@ -263,7 +267,10 @@ def portal_commissions(request: HttpRequest) -> HttpResponse:
     partner = _portal_partner(request)
     page = paginate(commission_rows(partner=partner), page=request.GET.get("page"))
     for row in page.items:
-        row.masked_mobile = mask_phone(row.opportunity.customer.mobile)
+        row.masked_mobile = partner_customer_mobile(
+            customer=row.opportunity.customer,
+            mobile_given=row.registration.mobile_given,
+        )
     return render(
         request,
         "marketing/portal_commissions.html",

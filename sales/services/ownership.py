@@ -38,6 +38,7 @@ from sales.models import (
     ProtectionRule,
     Registration,
 )
+from sales.services.sessions import mask_name
 
 # Only these renew protection: a logged visit or call, not an edited note.
 RENEWING_KINDS = (
@@ -139,6 +140,31 @@ def _sync_owners(customer: Customer, actor: User | None) -> None:
     )
 
 
+class _MergedMeanwhile(Exception):
+    def __init__(self, into: int) -> None:
+        self.into = into
+
+
+def _locked_survivor(pk: int) -> Customer:
+    """The customer ``pk``, locked, or the record it was merged into (following
+    merges of merges). Found (by phone, a campaign's response, a partner's broker)
+    before a merge committed, the person is the record that lives on, and its own
+    protections decide: protection on the absorbed record would bind no one (and its
+    owner could not be set: CustomerMerged). Each attempt holds its lock in a
+    savepoint that lets it go when the record turns out merged away: holding the
+    absorbed record while waiting for the survivor would wait in a circle with the
+    merge's undo, which locks the pair in id order (merge._lock_pair)."""
+    while True:
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.select_for_update().get(pk=pk)
+                if customer.merged_into_id is None:
+                    return customer
+                raise _MergedMeanwhile(customer.merged_into_id)
+        except _MergedMeanwhile as merged:
+            pk = merged.into
+
+
 def registration_create(
     *,
     actor: User | None,
@@ -158,15 +184,7 @@ def registration_create(
     now = now or timezone.now()
     with transaction.atomic():
         # One decision at a time.
-        customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        while customer.merged_into_id is not None:
-            # Found (by phone, a campaign's response, a partner's broker) before a
-            # merge committed: the person is the record that lives on, and its own
-            # protections decide. Protection on the absorbed record would bind no
-            # one (and its owner could not be set: CustomerMerged).
-            customer = Customer.objects.select_for_update().get(
-                pk=customer.merged_into_id
-            )
+        customer = _locked_survivor(customer.pk)
         existing = (
             Registration.objects.select_related("consultant", "rule")
             .filter(
@@ -672,10 +690,13 @@ def registration_reassign(
         reason=reason,
     )
     deals_follow_protection(actor=actor, open_deals=open_deals, consultant=consultant)
-    if _outside_partner(registration.consultant):
+    if outside_partner(registration.consultant):
         # A channel partner's broker learns that sales took the customer over, never
-        # which consultant now protects them (the reason may name them too).
-        entry = sales_events.HANDED_TO_SALES_OFFICE(customer=registration.customer.name)
+        # which consultant now protects them (the reason may name them too), nor
+        # the name the CRM holds for the number they gave.
+        entry = sales_events.HANDED_TO_SALES_OFFICE(
+            customer=name_for_broker(registration)
+        )
         note = ""
     else:
         entry = sales_events.REASSIGNED(
@@ -691,7 +712,14 @@ def registration_reassign(
     return new
 
 
-def _outside_partner(user: User) -> bool:
+def name_for_broker(registration: Registration) -> str:
+    """The customer as a channel partner's broker knows them: the name they gave
+    when they registered the number (marketing's partner link), else masked."""
+    link = getattr(registration, "partner_link", None)
+    return (link.name_given if link else "") or mask_name(registration.customer.name)
+
+
+def outside_partner(user: User) -> bool:
     """A channel partner's broker: outside the company, told nothing about who in
     sales holds a customer."""
     return Role.CHANNEL_PARTNER in roles_of(user)

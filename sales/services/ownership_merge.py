@@ -27,6 +27,7 @@ from customers.models import Customer, CustomerAccess, MergeRecord
 from customers.services import customer_owner_set
 from sales import events as sales_events
 from sales.models import Opportunity, OwnershipEvent, Registration
+from sales.services.ownership import name_for_broker, outside_partner
 
 REGISTRATIONS_KEY = "sales.registration"
 ACCESS_KEY = "customers.customeraccess"
@@ -255,6 +256,17 @@ def _tell_consultants(
     for winner, loser in contests:
         lost.setdefault(loser.consultant_id, []).append((winner, loser))
     for pairs in lost.values():
+        if outside_partner(pairs[0][1].consultant):
+            # A channel partner's broker: the customer they registered went to the
+            # sales office, under the name they gave; nothing of the CRM's records.
+            for _winner, loser in pairs:
+                notify(
+                    user=loser.consultant,
+                    entry=sales_events.HANDED_TO_SALES_OFFICE(
+                        customer=name_for_broker(loser)
+                    ),
+                )
+            continue
         notify(
             user=pairs[0][1].consultant,
             entry=sales_events.MERGE_REGISTRATION_ENDED(
@@ -275,6 +287,8 @@ def _tell_consultants(
     for registration in arrived:
         kept_on.setdefault(registration.consultant_id, []).append(registration)
     for mine in kept_on.values():
+        if outside_partner(mine[0].consultant):
+            continue  # the broker's registration goes on as it was, under their name
         notify(
             user=mine[0].consultant,
             entry=sales_events.MERGE_PROTECTION_CONTINUES(
@@ -443,6 +457,14 @@ def registrations_merge_restore(
             back_to.setdefault(key, []).append(registration)
     for (_user_id, customer_id), mine in back_to.items():
         customer = customers[customer_id]
+        if outside_partner(mine[0].consultant):
+            notify(
+                user=mine[0].consultant,
+                entry=sales_events.PROTECTION_RESTORED(
+                    customer=name_for_broker(mine[0]), projects=_projects(mine)
+                ),
+            )
+            continue
         notify(
             user=mine[0].consultant,
             entry=sales_events.MERGE_UNDONE_PROTECTION(
