@@ -125,7 +125,8 @@ def parse_date(value: str | None) -> date | None:
 def parse_id(value: str | None) -> int | None:
     """A query-string or POST primary key, or None when it cannot be one."""
     value = (value or "").strip()
-    if not value.isascii() or not value.isdigit():
+    # More digits than a bigint holds is no id (and int() refuses past 4,300).
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
         return None
     number = int(value)
     return number if 0 < number <= BIGINT_MAX else None

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from sales.dashboard import _window, default_window
 from sales.models import Building, Project
 from service.mailbox import letter_figures
-from service.models import ServiceRequest
+from service.models import ServiceRequest, overdue_q
 from service.selectors import Cluster, clusters, contractor_ranking
 
 CACHE_SECONDS = 300
@@ -30,11 +30,6 @@ RESOLVED_SO_FAR = (
     ServiceRequest.Status.RESOLVED,
     ServiceRequest.Status.CALLED_BACK,
     ServiceRequest.Status.CLOSED,
-)
-WORKING = (
-    ServiceRequest.Status.RECEIVED,
-    ServiceRequest.Status.ASSIGNED,
-    ServiceRequest.Status.IN_PROGRESS,
 )
 
 
@@ -176,7 +171,7 @@ def compute(*, start: date, end: date, project: Project | None) -> ServiceDashbo
     )
     live = all_requests.filter(status__in=ServiceRequest.OPEN).aggregate(
         open=Count("id"),
-        overdue=Count("id", filter=Q(status__in=WORKING, resolution_due__lt=now)),
+        overdue=Count("id", filter=overdue_q(now)),
         to_accept=Count(
             "id",
             filter=Q(channel=ServiceRequest.Channel.PORTAL, receiver__isnull=True),

@@ -709,9 +709,13 @@ def handover_complete(
         raise ValidationError(
             _("Turn the defects into repair requests before handing the keys over.")
         )
+    before = snapshot(appointment, ["status", "handed_over_on"])
     appointment.status = HandoverAppointment.Status.HANDED_OVER
     appointment.handed_over_on = on
     appointment.save(update_fields=["status", "handed_over_on"])
+    # Who handed the keys over, and when, is on the appointment's trail as its
+    # booking and cancelling are.
+    audit_change(actor=actor, instance=appointment, before=before)
     unit = appointment.unit
     old_status = unit.status
     Unit.objects.filter(pk=unit.pk).update(

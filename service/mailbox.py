@@ -13,7 +13,7 @@ so two sweeps escalate it once).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
@@ -43,10 +43,17 @@ QUEUE_ROLES = (Role.EXECUTIVE, Role.SERVICE_MANAGER)
 def add_working_days(start: datetime, days: int, *, working_only: bool) -> datetime:
     """``days`` days after ``start`` at the same local time, skipping Saturdays and
     Sundays when ``working_only`` (public holidays are not known to the CRM). A letter
-    written at the weekend counts from Monday morning's first working day."""
+    written at the weekend counts from the close of the Friday before: it is due
+    with the letters of Friday night, on the last day of its working days."""
     moment = timezone.localtime(start)
     if not working_only:
         return moment + timedelta(days=days)
+    if moment.weekday() >= 5:
+        # The weekend's hours do not count: counted from the close of the Friday
+        # before, so a letter of Saturday 00:10 is not due before one of Friday
+        # 23:50 (it would otherwise get Monday, Tuesday and ten minutes of Wednesday).
+        friday = moment.date() - timedelta(days=moment.weekday() - 4)
+        moment = datetime.combine(friday, time(23, 59, 59), tzinfo=moment.tzinfo)
     added = 0
     while added < days:
         moment += timedelta(days=1)

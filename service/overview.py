@@ -7,20 +7,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from urllib.parse import urlencode
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import overview
-from service.models import OwnerLetter, ServiceRequest, SurveyResponse
+from service.models import OwnerLetter, ServiceRequest, SurveyResponse, overdue_q
 from service.surveys import satisfaction_index_for
-
-WORKING = (
-    ServiceRequest.Status.RECEIVED,
-    ServiceRequest.Status.ASSIGNED,
-    ServiceRequest.Status.IN_PROGRESS,
-)
 
 
 def requests_of(project_id: int | None) -> QuerySet[ServiceRequest]:
@@ -61,9 +55,7 @@ def current(scope: overview.Scope) -> dict:
         .filter(status__in=ServiceRequest.OPEN)
         .aggregate(
             open=Count("id"),
-            overdue=Count(
-                "id", filter=Q(status__in=WORKING, resolution_due__lt=timezone.now())
-            ),
+            overdue=Count("id", filter=overdue_q(timezone.now())),
         )
         .items()
     }

@@ -387,6 +387,12 @@ def request_resolve(
     *, actor: User, request: ServiceRequest, note: str
 ) -> ServiceRequest:
     request = _locked(request)
+    if request.status == ServiceRequest.Status.RESOLVED:
+        # A colleague resolved it a moment ago (two clicks at once, a stale page):
+        # said so, and the receiver is not told a second time.
+        raise ValidationError(
+            _("This request was marked resolved already: call the owner back.")
+        )
     if request.work_orders.filter(status__in=["open", "scheduled"]).exists():
         raise ValidationError(
             _("Sign off or cancel the open work orders before resolving.")

@@ -11,6 +11,7 @@ from service.models.core import (  # noqa: F401
     ServiceRequest,
     ServiceStep,
     Severity,
+    overdue_q,
 )
 from service.models.facts import RequestFact, WorkOrderFact  # noqa: F401
 from service.models.handover import (  # noqa: F401

@@ -53,7 +53,20 @@ class ServiceAccess(models.Model):
         return str(self._meta.verbose_name)
 
 
+def overdue_q(now) -> Q:
+    """Requests past a deadline they still owe: not answered by the response
+    deadline, or not resolved by the resolution one. The same rule as
+    ServiceRequest.overdue, the escalation sweep and the insight facts, so the
+    queue's "Overdue" tab and every count list what the rows mark red."""
+    return Q(status="received", response_due__lt=now) | Q(
+        status__in=["received", "assigned", "in_progress"], resolution_due__lt=now
+    )
+
+
 class ServiceRequestQuerySet(AuditedQuerySet):
+    def overdue(self, now=None) -> models.QuerySet:
+        return self.filter(overdue_q(now or timezone.now()))
+
     def visible_to(self, user) -> models.QuerySet:
         """The service desk sees every request; anyone else who records requests
         sees those they received (首问负责制), and nothing more."""
@@ -327,7 +340,9 @@ class ServiceRequest(models.Model):
 
     @property
     def number(self) -> str:
-        return f"KF{self.received_at:%Y%m%d}-{self.pk:05d}"
+        # The day it was logged in Shanghai (00:10 there is still yesterday in UTC),
+        # as a GM letter's number.
+        return f"KF{timezone.localtime(self.received_at):%Y%m%d}-{self.pk:05d}"
 
     @property
     def awaiting_acceptance(self) -> bool:

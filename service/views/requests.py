@@ -38,15 +38,9 @@ from service.forms import (
     SignOffForm,
     WorkOrderForm,
 )
-from service.models import Category, RequestPhoto, ServiceRequest
+from service.models import Category, RequestPhoto, ServiceRequest, overdue_q
 from service.photos import photo_response
 from service.selectors import caller_lookup
-
-WORKING = (
-    ServiceRequest.Status.RECEIVED,
-    ServiceRequest.Status.ASSIGNED,
-    ServiceRequest.Status.IN_PROGRESS,
-)
 
 
 @see_required("service.view_service_desk")
@@ -72,9 +66,7 @@ def service_home(request: HttpRequest) -> HttpResponse:
             "owners": owners,
             "my_open": mine.count(),
             "to_call_back": mine.filter(status=ServiceRequest.Status.RESOLVED).count(),
-            "overdue": ServiceRequest.objects.filter(
-                status__in=WORKING, resolution_due__lt=now
-            ).count(),
+            "overdue": ServiceRequest.objects.overdue(now).count(),
         },
     )
 
@@ -93,7 +85,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
     if view == "mine":
         qs = qs.filter(receiver=request.user, status__in=ServiceRequest.OPEN)
     elif view == "overdue":
-        qs = qs.filter(status__in=WORKING, resolution_due__lt=now)
+        qs = qs.overdue(now)
     elif view == "callback":
         qs = qs.filter(status=ServiceRequest.Status.RESOLVED)
     elif view == "portal":
@@ -109,7 +101,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
         # The agent's queue, the landing page of the desk: what is late comes first.
         qs = qs.annotate(
             late=Case(
-                When(status__in=WORKING, resolution_due__lt=now, then=Value(0)),
+                When(overdue_q(now), then=Value(0)),
                 default=Value(1),
             )
         ).order_by("late", "resolution_due", "pk")
@@ -414,11 +406,14 @@ def run_step(
     target: dict,
     back,
     invalid: Callable[[BaseForm], HttpResponse] | None = None,
+    refusal_on_form: bool = False,
 ) -> HttpResponse:
     """Run one workflow step from a POST: validate its form (if any), call the service
     with the target object(s), report the outcome, go back (POST-redirect-GET).
     A form that fails goes to ``invalid`` (the page again, the form bound: its
-    errors next to its fields, what was typed kept), else its errors are a message."""
+    errors next to its fields, what was typed kept), else its errors are a message.
+    ``refusal_on_form``: the service's refusal goes to ``invalid`` too, on the form
+    (a note typed at length is not lost to "open work orders first")."""
     data = {}
     if form_class is not None:
         form = form_class(request.POST, request.FILES)
@@ -431,14 +426,32 @@ def run_step(
     try:
         service(actor=request.user, **target, **data)
     except ValidationError as exc:
+        if refusal_on_form and form_class is not None and invalid is not None:
+            errors_to_form(form, exc)
+            return invalid(form)
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, _("Saved."))
     return redirect(back)
 
 
+def errors_to_form(form: BaseForm, exc: ValidationError) -> None:
+    """A service's refusal on the form: by field where it names one, else above it."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
 def _act(
-    request: HttpRequest, pk: int, service, form_class=None, form_name: str = ""
+    request: HttpRequest,
+    pk: int,
+    service,
+    form_class=None,
+    form_name: str = "",
+    *,
+    refusal_on_form: bool = False,
 ) -> HttpResponse:
     item = visible_request(request, pk)
     return run_step(
@@ -452,6 +465,7 @@ def _act(
         )
         if form_name
         else None,
+        refusal_on_form=refusal_on_form,
     )
 
 
@@ -491,13 +505,27 @@ def request_start(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def request_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, services.request_resolve, ResolveForm, "resolve_form")
+    return _act(
+        request,
+        pk,
+        services.request_resolve,
+        ResolveForm,
+        "resolve_form",
+        refusal_on_form=True,
+    )
 
 
 @action_required("service.use_service")
 @require_POST
 def request_callback(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, services.request_callback, CallbackForm, "callback_form")
+    return _act(
+        request,
+        pk,
+        services.request_callback,
+        CallbackForm,
+        "callback_form",
+        refusal_on_form=True,
+    )
 
 
 @action_required("service.use_service")

@@ -35,15 +35,12 @@ from service.selectors import (
     contractor_ranking_forget,
     contractor_scorecards,
 )
-from service.views.requests import render_detail, run_step, visible_request
-
-
-def _errors_to_form(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
+from service.views.requests import (
+    errors_to_form,
+    render_detail,
+    run_step,
+    visible_request,
+)
 
 
 @action_required("service.use_service")
@@ -62,7 +59,7 @@ def work_order_create(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request.user, request=item, **form.cleaned_data
             )
         except ValidationError as exc:
-            _errors_to_form(form, exc)
+            errors_to_form(form, exc)
         else:
             messages.success(
                 request,
@@ -305,7 +302,7 @@ def chargeback_create(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             if hasattr(exc, "error_dict") and "request" in exc.error_dict:
                 exc = ValidationError({"request_number": exc.error_dict["request"]})
-            _errors_to_form(form, exc)
+            errors_to_form(form, exc)
         else:
             messages.success(request, _("Chargeback recorded."))
             return redirect(contractor)
