@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from crm_site import insight, spreadsheets
 from crm_site.insight import Dimension, Kind, Measure, Pivot, Source
 from crm_site.templatetags.money import yuan
+from crm_site.validation import EARLIEST_DATE, LATEST_DATE
 
 MAX_DIMENSIONS = 2
 # Values offered for a filter: the distinct values present, at most this many.
@@ -93,7 +94,12 @@ def _decode(source: Source, dim: Dimension, raw: str) -> Any:
     if "\x00" in raw or len(raw) > 200:
         raise ValueError(raw[:20])
     if dim.month:
-        return date.fromisoformat(raw).replace(day=1)
+        month = date.fromisoformat(raw).replace(day=1)
+        # A month no row holds and whose drill-down's date arithmetic (the month
+        # after it) would overflow: year 9999 is never what a user meant.
+        if not EARLIEST_DATE <= month <= LATEST_DATE:
+            raise ValueError(raw)
+        return month
     model_field = source.model._meta.get_field(dim.field)
     try:
         value = model_field.to_python(raw)
@@ -331,16 +337,7 @@ def filter_labels(user, query: Query) -> list[tuple[Dimension, list[tuple[str, s
     out = []
     for key, values in query.filters.items():
         dim = query.source.dimension(key)
-        named = values
-        if dim.labels is not None:
-            # "None" (the empty value) has its own label and names no one.
-            named = [value for value in values if value is None] + list(
-                query.source.rows_for(user)
-                .filter(**{f"{dim.field}__in": values})
-                .order_by()
-                .values_list(dim.field, flat=True)
-                .distinct()
-            )
+        named = query.source.named(user, dim, values)
         labels = dim.label_map(query.source.model, named) if named else {}
         out.append((dim, [(encode(v), labels.get(v, str(v))) for v in values]))
     return out

@@ -493,6 +493,29 @@ class Source:
     def dimension(self, key: str) -> Dimension | None:
         return next((d for d in self.dimensions if d.key == key), None)
 
+    def named(self, user, dim: Dimension, values: list[Any]) -> list[Any]:
+        """The ``values`` of ``dim`` that may be shown by their names to ``user``.
+        A dimension whose labels are names read elsewhere (people, teams,
+        campaigns, buildings) names only the values the user's rows hold: an id
+        typed into an address, or signed into a drill, would otherwise show whose
+        it is; the caller shows the others by their code. One query for such a
+        dimension, none for the others ("None", the empty value, names no one)."""
+        if dim.labels is None or not values:
+            return list(values)
+        given = [v for v in values if v is not None and v != ""]
+        held = (
+            list(
+                self.rows_for(user)
+                .filter(**{f"{dim.field}__in": given})
+                .order_by()
+                .values_list(dim.field, flat=True)
+                .distinct()
+            )
+            if given
+            else []
+        )
+        return [v for v in values if v is None or v == ""] + held
+
     def rows_for(self, user, filters: dict[str, Any] | None = None) -> QuerySet:
         """The fact rows this user may count, narrowed by {dimension: value}."""
         return self.model.objects.filter(self.scope(user)).filter(
@@ -631,7 +654,11 @@ def drill_apply(
             date.fromisoformat(v) if dim.month and isinstance(v, str) else v
             for v in values
         ]
-        names = dim.label_map(source.model, parsed)
+        # Only what the user's rows hold is named (Source.named): a token signed
+        # for a filter on any id names no one outside the user's scope.
+        named = source.named(request.user, dim, parsed)
+        names = dim.label_map(source.model, named) if named else {}
+        names = {v: names.get(v, str(v)) for v in parsed}
         description.append((str(dim.label), _describe(dim, parsed, names)))
     drill = Drill(source, filters, description, token or "")
     return narrowed, drill

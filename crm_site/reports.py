@@ -331,7 +331,9 @@ class ReportKind(outbox.OutboxKind):
                     name = gettext("Managers' overview")
                     content = overview_workbook(user, start, end)
                 else:
-                    name = sub.view.name
+                    # A name is one line in a subject: a line break (a hand-made
+                    # POST, the admin) would make every attempt to send it fail.
+                    name = " ".join(sub.view.name.split())
                     content = view_workbook(user, sub.view, start, end)
             subject = gettext("%(report)s: %(start)s – %(end)s") % {
                 "report": name,

@@ -197,6 +197,9 @@ def _month_range(value: Any) -> Q:
     day = date.fromisoformat(value) if isinstance(value, str) else value
     tz = timezone.get_default_timezone()
     start = timezone.make_aware(datetime.combine(day.replace(day=1), time()), tz)
+    if (day.year, day.month) == (date.max.year, date.max.month):
+        # The last month a date can name has no following month to end at.
+        return Q(occurred_at__gte=start)
     following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
     end = timezone.make_aware(datetime.combine(following, time()), tz)
     return Q(occurred_at__gte=start, occurred_at__lt=end)

@@ -16,11 +16,12 @@ from crm_site import insight
 from crm_site.models import User
 from crm_site.pagination import paginate
 from crm_site.permissions import see_required
+from crm_site.validation import InputLimits
 from customers.insight_interactions import SEE
 from customers.models import Channel, Customer, Interaction
 
 
-class InteractionFilterForm(forms.Form):
+class InteractionFilterForm(InputLimits, forms.Form):
     start = forms.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
