@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -21,6 +21,10 @@ def _displayable(instance: models.Model, field: models.Field) -> str:
     value = getattr(instance, field.name)
     if value is None or value == "":
         return ""
+    if isinstance(value, datetime) and timezone.is_aware(value):
+        # A row read back holds UTC, a form's value the reader's zone: one moment
+        # must read the same either way, or saving a form unchanged is a change.
+        value = value.astimezone(UTC)
     return str(value)
 
 

@@ -13,6 +13,7 @@ from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils import formats, timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from crm_site import events, fragments, links
@@ -212,7 +213,8 @@ class AuditEntry(models.Model):
     def unnamed_keys(self) -> list[str]:
         """The keys of ``changes`` the trail could only show as written in code:
         neither a field of the model (a reverse relation included) nor one of
-        EXTRA_LABELS."""
+        EXTRA_LABELS, or a field whose label Django made up from its name
+        ("called position", on a Chinese page too)."""
         model = self.content_type.model_class()
         if model is None:
             return []
@@ -221,8 +223,11 @@ class AuditEntry(models.Model):
             if name in self.EXTRA_LABELS:
                 continue
             try:
-                model._meta.get_field(name)
+                field = model._meta.get_field(name)
             except FieldDoesNotExist:
+                unnamed.append(name)
+                continue
+            if field.concrete and not isinstance(field.verbose_name, Promise):
                 unnamed.append(name)
         return unnamed
 

@@ -735,7 +735,7 @@ class ImportJob(models.Model):
     # {"column header in the file": "customer field"}
     mapping = models.JSONField(default=dict, blank=True)
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.UPLOADED
+        _("status"), max_length=20, choices=Status.choices, default=Status.UPLOADED
     )
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)

@@ -56,6 +56,7 @@ from sales.models import (
     Unit,
     UnitHold,
 )
+from sales.models.approval import may_approve
 from sales.overview import overdue_payments, pending_approvals
 from sales.pricing import change_effect, discount_effect, quote
 from sales.services import ownership
@@ -713,6 +714,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         item.effect = discount_effect(item)
         item.history = selectors.deal_history(item.opportunity)
         item.asks = confirmations.for_decision(item, confirmations.discount_decision)
+        item.may_approve = may_approve(item, request.user)
     changes_page = paginate(
         deal_changes.select_related(
             "opportunity__customer",
@@ -746,6 +748,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         )
         change.history = selectors.deal_history(change.opportunity)
         change.asks = confirmations.for_decision(change, confirmations.change_decision)
+        change.may_approve = may_approve(change, request.user)
     # Each list's page links keep the filter and the other list's page.
     project_query = {"project": project_id} if project_id else {}
     if changes_page.number > 1:

@@ -34,6 +34,7 @@ from sales.models import (
     DealRefund,
     Opportunity,
 )
+from sales.models.approval import other_eyes
 from sales.services.changes import change_rule_set, deal_refund_mark_paid
 from sales.services.commission import (
     WAIVE_REASON_MAX,
@@ -161,10 +162,12 @@ def commission_list(request: HttpRequest) -> HttpResponse:
         .order_by("-accrued_at", "-pk"),
         page=request.GET.get("page"),
     )
-    may_waive = request.user.has_perm("sales.manage_sales")
+    may_settle = request.user.has_perm("sales.manage_sales")
     refused = request.session.pop(WAIVE_REFUSED_KEY, None)
     for row in page.items:
-        row.waive_ask = _waive_confirmation(row) if may_waive else None
+        # Four eyes: a manager who sells settles no line of their own.
+        row.may_settle = may_settle and other_eyes(request.user, row.consultant_id)
+        row.waive_ask = _waive_confirmation(row) if row.may_settle else None
         if row.waive_ask and refused and refused.get("pk") == row.pk:
             row.waive_form = _refused_waive_form(refused.get("reason", ""))
     return render(

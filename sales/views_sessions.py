@@ -434,7 +434,7 @@ def session_close(request: HttpRequest, pk: int) -> HttpResponse:
                 },
             )
             return redirect(session)
-    unused = session.entries.filter(deposit__status="active").count()
+    unused = service.unused_deposits(session).count()
     return render(
         request,
         "sales/session_close.html",

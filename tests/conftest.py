@@ -193,7 +193,8 @@ def _named_keys_only(sender, instance, created, **kwargs) -> None:
     assert not unnamed, (
         f"audit entry on {instance.content_type.model_class().__name__} with keys "
         f"{unnamed} the trail can only show as code: name them in "
-        "AuditEntry.EXTRA_LABELS (with a translation) or use the field's name"
+        "AuditEntry.EXTRA_LABELS (with a translation), use the field's name, and "
+        "give the field a translated verbose_name"
     )
 
 

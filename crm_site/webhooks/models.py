@@ -44,7 +44,9 @@ class WebhookSubscription(models.Model):
         models.CharField(max_length=50), verbose_name=_("events"), default=list
     )
     description = models.CharField(_("purpose"), max_length=200, blank=True)
-    secret = models.CharField(max_length=100, default=new_secret, editable=False)
+    secret = models.CharField(
+        _("signing secret"), max_length=100, default=new_secret, editable=False
+    )
     # After a rotation, deliveries are signed with both secrets for a while, so the
     # receiver can switch without refusing any (Standard Webhooks: several signatures).
     previous_secret = models.CharField(max_length=100, blank=True, editable=False)

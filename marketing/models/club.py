@@ -68,7 +68,7 @@ class PointRule(models.Model):
         _("points per occurrence"), validators=[MinValueValidator(1)]
     )
     is_active = models.BooleanField(_("active"), default=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("point rule")

@@ -133,8 +133,9 @@ class DealRefund(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("paid out by"),
     )
-    paid_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid out at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("deal refund")
@@ -265,9 +266,10 @@ class Commission(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("settled by"),
     )
     # When an approved cancellation voided the row or, paid, reversed it.
-    clawed_back_at = models.DateTimeField(null=True, blank=True)
+    clawed_back_at = models.DateTimeField(_("clawed back at"), null=True, blank=True)
     # Why a clawback line was written off, as the sales manager gave it.
     waive_reason = models.CharField(
         _("reason for writing off"), max_length=200, blank=True

@@ -427,7 +427,7 @@ class DealChange(Decided):
     )
     reason = models.CharField(_("reason"), max_length=200)
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PENDING
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
     )
     # What the deal looked like before the approved change (unit, customer, price).
     before = models.JSONField(default=dict, blank=True)

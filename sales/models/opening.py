@@ -160,7 +160,7 @@ class DepositRefund(Decided):
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     reason = models.CharField(_("reason"), max_length=200)
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PENDING
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
     )
 
     class Meta:
@@ -228,11 +228,13 @@ class SelectionSession(models.Model):
     )
     # The lottery: the SHA-256 of the seed is published before the draw, the seed at
     # the draw; anyone can recompute the order from the seed and the published list.
-    seed_commitment = models.CharField(max_length=64, blank=True)
-    seed = models.CharField(max_length=64, blank=True)
+    seed_commitment = models.CharField(
+        _("seed commitment (SHA-256)"), max_length=64, blank=True
+    )
+    seed = models.CharField(_("lottery seed"), max_length=64, blank=True)
     drawn_at = models.DateTimeField(null=True, blank=True)
     # The position called to the selection desk on site (the big screen shows it).
-    called_position = models.PositiveIntegerField(default=0)
+    called_position = models.PositiveIntegerField(_("number called"), default=0)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -338,7 +340,9 @@ class Selection(models.Model):
     entry = models.ForeignKey(
         SessionEntry, on_delete=models.PROTECT, related_name="selections"
     )
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="+", verbose_name=_("unit")
+    )
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="+"
     )

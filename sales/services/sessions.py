@@ -419,6 +419,23 @@ def _sign_claims(session: SelectionSession) -> None:
             raise SessionRefused(exc.messages[0], "unsigned") from exc
 
 
+def unused_deposits(session: SelectionSession) -> QuerySet[IntentDeposit]:
+    """The deposits closing ``session`` refunds or moves (the close page counts
+    them): entered in it, still valid, no refund waiting and no unit chosen in it."""
+    return (
+        IntentDeposit.objects.filter(
+            pk__in=session.entries.values("deposit_id"),
+            status=IntentDeposit.Status.ACTIVE,
+        )
+        .exclude(refunds__status=DepositRefund.Status.PENDING)
+        .exclude(
+            pk__in=Selection.objects.filter(session=session, cancelled_at=None).values(
+                "entry__deposit_id"
+            )
+        )
+    )
+
+
 @transaction.atomic
 def session_close(
     *,
@@ -477,15 +494,7 @@ def session_close(
     session.save(update_fields=["status", "closed_at"])
     _status_change(session, actor, old)
 
-    unused = list(
-        IntentDeposit.objects.select_for_update()
-        .filter(
-            pk__in=session.entries.values("deposit_id"),
-            status=IntentDeposit.Status.ACTIVE,
-        )
-        .exclude(refunds__status=DepositRefund.Status.PENDING)
-        .order_by("pk")
-    )
+    unused = list(unused_deposits(session).select_for_update().order_by("pk"))
     # A claim on a buyer's phone may have committed after the claims were signed
     # above, while its deposit row was locked (the lock above waited for it): its
     # deposit is the subscription's, applied when the worker signs it, and is

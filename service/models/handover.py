@@ -79,7 +79,10 @@ class HandoverSlot(models.Model):
     """A time window on a day in which up to `capacity` units are handed over."""
 
     batch = models.ForeignKey(
-        HandoverBatch, on_delete=models.CASCADE, related_name="slots"
+        HandoverBatch,
+        on_delete=models.CASCADE,
+        related_name="slots",
+        verbose_name=_("handover batch"),
     )
     day = models.DateField(_("day"))
     starts_at = models.TimeField(_("starts at"))

@@ -43,9 +43,12 @@ class SurveyQuestion(models.Model):
     """A 1–5 scale question with its weight in the index (e.g. product quality 30)."""
 
     template = models.ForeignKey(
-        SurveyTemplate, on_delete=models.CASCADE, related_name="questions"
+        SurveyTemplate,
+        on_delete=models.CASCADE,
+        related_name="questions",
+        verbose_name=_("survey template"),
     )
-    position = models.PositiveSmallIntegerField()
+    position = models.PositiveSmallIntegerField(_("position"))
     text = models.CharField(_("question"), max_length=200)
     weight = models.DecimalField(
         _("weight"),
