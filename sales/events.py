@@ -326,8 +326,8 @@ DEPOSIT_REFUND_ASKED = events.register(
 SESSION_REFUNDS_ASKED = events.register(
     "sales.session_refunds_asked",
     _(
-        "%(who)s closed %(session)s: refunds of %(count)s unused deposits of intent "
-        "wait for approval."
+        "%(who)s closed %(session)s: unused deposits of intent to refund, waiting "
+        "for approval: %(count)s."
     ),
     who=events.Text(),
     session=events.Text(),

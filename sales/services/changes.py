@@ -571,7 +571,7 @@ def deal_change_decide(
             action=AuditEntry.Action.UPDATE,
             changes={"status": {"old": "pending", "new": change.status}},
         )
-        told = decision_told(deal, change.requested_by)
+        told = decision_told(deal, change.requested_by, actor)
         if told is not None:
             notify(
                 user=told,
@@ -632,7 +632,7 @@ def deal_change_decide(
         action=AuditEntry.Action.UPDATE,
         changes=changes,
     )
-    told = decision_told(deal, change.requested_by)
+    told = decision_told(deal, change.requested_by, actor)
     if told is not None:
         notify(
             user=told,

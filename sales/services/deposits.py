@@ -291,12 +291,15 @@ def deposit_refund_decide(
     audit_change(actor=actor, instance=refund, before=before)
     url = reverse("sales:deposit-detail", args=[deposit.pk])
     if not approve:
-        notify(
-            user=refund.requested_by,
-            entry=sales_events.DEPOSIT_REFUND_REJECTED(customer=deposit.customer.name),
-            url=url,
-            about=[deposit.customer],
-        )
+        if refund.requested_by_id != actor.pk:  # who withdrew their own knows
+            notify(
+                user=refund.requested_by,
+                entry=sales_events.DEPOSIT_REFUND_REJECTED(
+                    customer=deposit.customer.name
+                ),
+                url=url,
+                about=[deposit.customer],
+            )
         return refund
     deposit_before = snapshot(deposit, ["status"])
     deposit.status = Status.REFUNDED

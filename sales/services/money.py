@@ -38,11 +38,18 @@ def _sales_managers_of(user: User, project: Project | None = None):
     return managers.filter(team_id=user.team_id)
 
 
-def decision_told(deal: Opportunity, requester: User) -> User | None:
+def decision_told(
+    deal: Opportunity, requester: User, decider: User | None = None
+) -> User | None:
     """Who hears a manager's decision on a deal: who asked, while they still see the
-    deal; else (moved off it, or gone) whoever works it now. Nobody who has left.
-    No query when who works the deal asked (a dialog per request on the approvals
-    page asks too)."""
+    deal; else (moved off it, or gone) whoever works it now. Nobody who has left,
+    and not the ``decider`` (who asked and withdrew it knows). No query when who
+    works the deal asked (a dialog per request on the approvals page asks too)."""
+    told = _decision_told(deal, requester)
+    return None if decider is not None and told == decider else told
+
+
+def _decision_told(deal: Opportunity, requester: User) -> User | None:
     if requester.is_active and (
         requester.pk == deal.consultant_id
         or Opportunity.objects.visible_to(requester).filter(pk=deal.pk).exists()
@@ -155,7 +162,7 @@ def discount_decide(
     request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     if approve:
         _apply_discount(request.opportunity, request.percent, actor)
-    told = decision_told(request.opportunity, request.requested_by)
+    told = decision_told(request.opportunity, request.requested_by, actor)
     if told is not None:
         notify(
             user=told,
