@@ -1008,7 +1008,14 @@ def _decide(
     form = DiscountDecisionForm(request.POST)
     if form.is_valid():
         approve = form.cleaned_data["decision"] == "approve"
-        if item.status == item.Status.PENDING and not confirm.confirmed(request):
+        # Who asked and takes it back (four eyes is about approving) is asked
+        # nothing and told nobody: asking again undoes it.
+        withdrawn = not approve and item.requested_by_id == request.user.pk
+        if (
+            item.status == item.Status.PENDING
+            and not withdrawn
+            and not confirm.confirmed(request)
+        ):
             return confirm.ask(
                 request, asked(item, approve=approve), back="sales:approval-list"
             )
@@ -1037,6 +1044,8 @@ def _decide(
                 or decided.decided_by_id != request.user.pk
             ):
                 messages.info(request, _("This was decided already."))
+            elif withdrawn:
+                messages.success(request, _("Your request was withdrawn."))
             else:
                 messages.success(
                     request,

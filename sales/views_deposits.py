@@ -284,12 +284,13 @@ def deposit_refund_decide(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(
-            request,
-            _("Refund approved: the deposit is refunded.")
-            if approve
-            else _("Refund rejected."),
-        )
+        if approve:
+            said = _("Refund approved: the deposit is refunded.")
+        elif _own_request(refund, request.user):
+            said = _("Your request was withdrawn.")
+        else:
+            said = _("Refund rejected.")
+        messages.success(request, said)
     return redirect("sales:deposit-refund-list")
 
 

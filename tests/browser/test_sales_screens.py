@@ -171,3 +171,45 @@ def test_sales_office_screens_grid_board_picker_and_approvals(
     expect(cards.first.get_by_text("Deal history and approvals")).to_be_visible()
     _no_sideways_scroll(page)
     screenshot("47-approvals-390-en")
+
+
+def test_a_managers_own_discount_request_shows_withdraw_not_approve_on_a_phone(
+    page, screenshot, consultant, sales_manager, team
+):
+    """Four eyes on the approvals page: the manager's own request says another
+    manager decides and offers only Withdraw, inside a phone's width."""
+    building, _subscribed = _office(consultant, team)
+    haggler = services.opportunity_open(
+        actor=consultant,
+        customer=CustomerFactory(name="司马晴", assigned_consultant=consultant),
+        project=building.project,
+    )
+    unit = building.units.filter(status=Unit.Status.AVAILABLE).order_by("pk").first()
+    services.unit_reserve(actor=consultant, opportunity=haggler, unit=unit)
+    mine = services.discount_request(
+        actor=sales_manager,
+        opportunity=haggler,
+        percent=Decimal("6"),
+        reason="经理特批：开盘团购",
+    )
+    page.set_viewport_size(PHONE)
+    login(page, "sales_manager")
+    page.goto("/sales/approvals/")
+    own = page.get_by_test_id("approval-item").filter(has_text="经理特批")
+    expect(own.get_by_test_id("own-request")).to_be_visible()
+    expect(own.get_by_role("button", name="批准")).to_have_count(0)
+    withdraw = own.get_by_role("button", name="撤回申请")
+    expect(withdraw).to_be_visible()
+    # The colleague's request beside it still offers both decisions.
+    other = page.get_by_test_id("approval-item").filter(has_text="团购三套")
+    expect(other.get_by_role("button", name="批准")).to_be_visible()
+    _no_sideways_scroll(page)
+    own.scroll_into_view_if_needed()
+    screenshot("47-own-request-phone")
+    withdraw.click()
+    expect(page.locator(".alert-success")).to_contain_text("您的申请已撤回")
+    expect(
+        page.get_by_test_id("approval-item").filter(has_text="经理特批")
+    ).to_have_count(0)
+    mine.refresh_from_db()
+    assert mine.status == "rejected"
