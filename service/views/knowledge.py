@@ -5,19 +5,21 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm_site.audit import audit_record
+from crm_site.audit import audit_change, audit_record, snapshot
 from crm_site.models import AuditEntry
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from service import services_work
 from service.forms import ArticleForm, ArticleSearchForm
-from service.models import Article, ServiceRequest
+from service.models import Article
 from service.selectors import article_search
+from service.views.requests import visible_request
 
 
 @see_required("service.view_service_desk")
@@ -51,18 +53,21 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _article_form(request: HttpRequest, article: Article | None = None) -> HttpResponse:
     form = ArticleForm(request.POST or None, instance=article)
+    # Read before the form writes the posted values onto the instance: the entry says
+    # what the edit changed, as a contractor's does.
+    before = snapshot(article, ArticleForm.Meta.fields) if article else None
     if request.method == "POST" and form.is_valid():
-        saved = form.save(commit=False)
-        if article is None:
-            saved.created_by = request.user
-        saved.save()
-        audit_record(
-            actor=request.user,
-            instance=saved,
-            action=AuditEntry.Action.CREATE
-            if article is None
-            else AuditEntry.Action.UPDATE,
-        )
+        with transaction.atomic():
+            saved = form.save(commit=False)
+            if before is None:
+                saved.created_by = request.user
+                saved.save()
+                audit_record(
+                    actor=request.user, instance=saved, action=AuditEntry.Action.CREATE
+                )
+            else:
+                saved.save()
+                audit_change(actor=request.user, instance=saved, before=before)
         messages.success(request, _("Saved."))
         return redirect(saved)
     return render(
@@ -83,7 +88,7 @@ def article_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def article_use(request: HttpRequest, pk: int, article_pk: int) -> HttpResponse:
-    item = get_object_or_404(ServiceRequest.objects.visible_to(request.user), pk=pk)
+    item = visible_request(request, pk)
     article = get_object_or_404(Article, pk=article_pk)
     if request.POST.get("remove"):
         services_work.article_unuse(actor=request.user, request=item, article=article)

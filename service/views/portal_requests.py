@@ -23,6 +23,7 @@ from service.forms import (
 )
 from service.models import RequestPhoto, ServiceRequest
 from service.photos import photo_response
+from service.views.requests import errors_to_form
 
 
 def _owners_requests(request: HttpRequest):
@@ -104,8 +105,19 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _detail(request, _mine(request, pk))
 
 
-def _detail(request: HttpRequest, item: ServiceRequest) -> HttpResponse:
+def _detail(
+    request: HttpRequest,
+    item: ServiceRequest,
+    *,
+    reject_form: PortalRejectForm | None = None,
+    rating_form: PortalRatingForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The request's page; a refused "not solved" or rating comes back bound (status
+    400): what the owner wrote kept, the reason next to its field or above the form."""
     invitation = portal_requests.rating_invitation(item)
+    if rating_form is None and invitation is not None:
+        rating_form = PortalRatingForm(questions=surveys.questions_of(invitation))
     return render(
         request,
         "service/portal/request_detail.html",
@@ -115,12 +127,15 @@ def _detail(request: HttpRequest, item: ServiceRequest) -> HttpResponse:
             "steps": portal_requests.owner_steps(item),
             "photos": list(item.photos.order_by("uploaded_at", "pk")),
             "confirm_form": PortalConfirmForm(),
-            "reject_form": PortalRejectForm(),
-            "rating_form": PortalRatingForm(questions=surveys.questions_of(invitation))
-            if invitation
-            else None,
-            "rating": None if invitation else portal_requests.rating_of(item),
+            "reject_form": reject_form or PortalRejectForm(),
+            # A refused "not solved" is shown even when the desk moved the request
+            # on meanwhile (a stale page): the owner's words are not lost.
+            "callback_open": item.status == ServiceRequest.Status.RESOLVED
+            or reject_form is not None,
+            "rating_form": rating_form,
+            "rating": None if rating_form else portal_requests.rating_of(item),
         },
+        status=status,
     )
 
 
@@ -166,21 +181,24 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
         return _detail(request, item)  # the page that holds this form
     form = PortalRejectForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Tell us what is still wrong."))
-        return redirect("service_portal:request-detail", pk=item.pk)
-    return _done(
-        request,
-        item,
-        lambda: portal_requests.portal_request_reject(
+        return _detail(request, item, reject_form=form, status=400)
+    try:
+        portal_requests.portal_request_reject(
             household_ids=request.household_ids,
             request=item,
             note=form.cleaned_data["note"],
-        ),
+        )
+    except ValidationError as exc:
+        errors_to_form(form, exc)
+        return _detail(request, item, reject_form=form, status=400)
+    messages.success(
+        request,
         _(
             "We are sorry it is not solved. The request is open again and the service "
             "manager has been told."
         ),
     )
+    return redirect("service_portal:request-detail", pk=item.pk)
 
 
 @owner_required
@@ -194,18 +212,20 @@ def request_rate(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("service_portal:request-detail", pk=item.pk)
     form = PortalRatingForm(request.POST, questions=surveys.questions_of(invitation))
     if not form.is_valid():
-        messages.error(request, _("Give every question a score from 1 to 5."))
+        form.add_error(None, _("Give every question a score from 1 to 5."))
+        return _detail(request, item, rating_form=form, status=400)
+    try:
+        portal_requests.portal_request_rate(
+            household_ids=request.household_ids,
+            request=item,
+            scores=form.scores(),
+            comment=form.cleaned_data["comment"],
+        )
+    except surveys.AlreadyAnswered:
+        messages.error(request, _("You have rated this request already."))
         return redirect("service_portal:request-detail", pk=item.pk)
-
-    def rate():
-        try:
-            portal_requests.portal_request_rate(
-                household_ids=request.household_ids,
-                request=item,
-                scores=form.scores(),
-                comment=form.cleaned_data["comment"],
-            )
-        except surveys.AlreadyAnswered:
-            raise ValidationError(_("You have rated this request already.")) from None
-
-    return _done(request, item, rate, _("Thank you for your rating."))
+    except ValidationError as exc:
+        errors_to_form(form, exc)
+        return _detail(request, item, rating_form=form, status=400)
+    messages.success(request, _("Thank you for your rating."))
+    return redirect("service_portal:request-detail", pk=item.pk)

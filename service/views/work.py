@@ -46,12 +46,7 @@ from service.views.requests import (
 @action_required("service.use_service")
 @require_POST
 def work_order_create(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(
-        ServiceRequest.objects.select_related(
-            "customer", "receiver", "handler", "unit__building__project"
-        ),
-        pk=pk,
-    )
+    item = visible_request(request, pk)
     form = WorkOrderForm(request.POST)
     if form.is_valid():
         try:

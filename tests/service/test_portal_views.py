@@ -179,7 +179,7 @@ def test_the_owner_confirms_the_fix_and_rates_it(owner_client, resolved):
     bad = owner_client.post(
         reverse("service_portal:request-rate", args=[resolved.pk]), {}
     )
-    assert bad.status_code == 302 and not SurveyResponse.objects.exists()
+    assert bad.status_code == 400 and not SurveyResponse.objects.exists()
     owner_client.post(
         reverse("service_portal:request-rate", args=[resolved.pk]),
         {**scores, "comment": "满意"},
