@@ -16,7 +16,7 @@ from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -335,6 +335,25 @@ def points_correct(
     if corrects is not None and corrects.member_id != member.pk:
         raise ValidationError(_("That entry is not this member's."))
     _lock_members([member.pk])
+    if points < 0:
+        # Read under the member's lock: a correction or take-back at the same moment
+        # has committed, and its points are in the sum.
+        balance = (
+            PointEntry.objects.filter(member=member).aggregate(total=Sum("points"))[
+                "total"
+            ]
+            or 0
+        )
+        if balance + points < 0:
+            raise ValidationError(
+                {
+                    "points": _(
+                        "The member has %(balance)s points: a correction cannot take "
+                        "the balance below zero."
+                    )
+                    % {"balance": balance}
+                }
+            )
     entry = PointEntry.objects.create(
         member=member,
         kind=PointEntry.Kind.CORRECTION,

@@ -176,8 +176,10 @@ def _show_to_sales_managers(customer: Customer, project: Project) -> None:
 
 def _credited_registration(opportunity: Opportunity) -> PartnerRegistration | None:
     """The partner registration a contracted deal is credited to: the latest one of the
-    customer at the project made before the deal was contracted, unless it lapsed to the
-    pool before the deal was opened (a handover to sales by reassignment still counts)."""
+    customer at the project made before the deal was opened, unless it lapsed to the
+    pool before then (a handover to sales by reassignment still counts). A deal already
+    open when the broker registered the customer (their consultant's protection had
+    lapsed meanwhile) was not brought by the broker."""
     lapsed_first = Q(
         registration__status=Registration.Status.LAPSED,
         registration__ended_at__lt=opportunity.created_at,
@@ -187,7 +189,7 @@ def _credited_registration(opportunity: Opportunity) -> PartnerRegistration | No
         .filter(
             customer_id=opportunity.customer_id,
             project_id=opportunity.project_id,
-            created_at__lte=opportunity.stage_changed_at,
+            created_at__lte=opportunity.created_at,
         )
         .exclude(lapsed_first)
         # One commission a registration: a deal signed again after a cancellation

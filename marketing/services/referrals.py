@@ -24,7 +24,8 @@ from customers.services import (
 )
 from marketing import events as marketing_events
 from marketing.models import Recommendation, Referral, ReferralReward, ReferralRule
-from sales.models import Opportunity, Project
+from sales.models import CoBuyer, Opportunity, Project
+from sales.services.ownership import BUYER_STAGES
 
 SIGNED = (Opportunity.Stage.CONTRACTED, Opportunity.Stage.PAID)
 
@@ -34,6 +35,19 @@ def is_owner(customer: Customer) -> bool:
     return (
         customer.stage == Customer.Stage.OWNER
         or Opportunity.objects.filter(customer=customer, stage__in=SIGNED).exists()
+    )
+
+
+def has_bought(customer: Customer) -> bool:
+    """Whether the customer already bought: the buyer or a co-buyer of a deal
+    subscribed, contracted or paid (sales' BUYER_STAGES, as the public pool counts a
+    buyer). Such a friend was brought by nobody: a referral would earn its referrer
+    a reward on a purchase already made."""
+    return (
+        Opportunity.objects.filter(customer=customer, stage__in=BUYER_STAGES).exists()
+        or CoBuyer.objects.filter(
+            customer=customer, opportunity__stage__in=BUYER_STAGES
+        ).exists()
     )
 
 
@@ -80,7 +94,8 @@ def referral_create(
     (referral_from_owner, which writes the owner's own timeline entry).
 
     Refused when the referrer is no owner, refers themselves, or the friend was
-    already referred or has already signed (there is nothing left to reward)."""
+    already referred or has already bought, as buyer or co-buyer (has_bought: there
+    is nothing left to reward)."""
     if not is_owner(referrer):
         raise ValidationError(
             _("Only an owner (a customer with a signed contract) can refer a friend.")
@@ -95,7 +110,7 @@ def referral_create(
     if friend.pk == referrer.pk:
         raise ValidationError(_("A customer cannot refer themselves."))
     shown_name = _friend_name_for(actor, friend, typed=friend_name)
-    if Opportunity.objects.filter(customer=friend, stage__in=SIGNED).exists():
+    if has_bought(friend):
         raise ValidationError(
             _("%(name)s has already signed a contract; there is nothing to refer.")
             % {"name": shown_name}
@@ -373,6 +388,6 @@ def _declined_because(owner: Customer, friend: Customer | None) -> str | None:
         return Recommendation.Outcome.OWN_HOUSEHOLD
     if Referral.objects.filter(friend=friend).exists():
         return Recommendation.Outcome.ALREADY_REFERRED
-    if Opportunity.objects.filter(customer=friend, stage__in=SIGNED).exists():
+    if has_bought(friend):
         return Recommendation.Outcome.ALREADY_SIGNED
     return None
