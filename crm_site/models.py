@@ -220,14 +220,16 @@ class AuditEntry(models.Model):
             return []
         unnamed = []
         for name in self.changes or {}:
-            if name in self.EXTRA_LABELS:
-                continue
+            # As readable_changes labels them: a field by its own label first.
             try:
                 field = model._meta.get_field(name)
             except FieldDoesNotExist:
-                unnamed.append(name)
+                if name not in self.EXTRA_LABELS:
+                    unnamed.append(name)
                 continue
-            if field.concrete and not isinstance(field.verbose_name, Promise):
+            # A reverse relation is named after its model; any other field by
+            # its verbose_name, which must be translated.
+            if not field.auto_created and not isinstance(field.verbose_name, Promise):
                 unnamed.append(name)
         return unnamed
 

@@ -188,7 +188,7 @@ def owner_customer(other_consultant):
     )
 
 
-def _named_keys_only(sender, instance, created, **kwargs) -> None:
+def _named_keys_only(sender, instance, created=True, **kwargs) -> None:
     unnamed = instance.unnamed_keys()
     assert not unnamed, (
         f"audit entry on {instance.content_type.model_class().__name__} with keys "
@@ -201,14 +201,28 @@ def _named_keys_only(sender, instance, created, **kwargs) -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _audit_keys_are_named():
     """Every key of an audit entry written through the ORM is a field of its model
-    or one of AuditEntry.EXTRA_LABELS: the trail shows each in the reader's
-    language, never as the code calls it ("chosen_by")."""
+    with a translated label, or one of AuditEntry.EXTRA_LABELS: the trail shows
+    each in the reader's language, never as the code calls it ("chosen_by").
+    Entries written in bulk (audited_update, audit_created, erasures, import
+    reverts) send no post_save: their bulk_create is checked too."""
+    from django.db.models.query import QuerySet
     from django.db.models.signals import post_save
 
     from crm_site.models import AuditEntry
 
+    bulk_create = QuerySet.bulk_create
+
+    def checked_bulk_create(self, objs, *args, **kwargs):
+        if self.model is AuditEntry:
+            objs = list(objs)
+            for entry in objs:
+                _named_keys_only(AuditEntry, entry)
+        return bulk_create(self, objs, *args, **kwargs)
+
     post_save.connect(_named_keys_only, sender=AuditEntry, dispatch_uid="named-keys")
+    QuerySet.bulk_create = checked_bulk_create
     yield
+    QuerySet.bulk_create = bulk_create
     post_save.disconnect(sender=AuditEntry, dispatch_uid="named-keys")
 
 

@@ -25,7 +25,7 @@ class ReferralRule(models.Model):
     reward = models.DecimalField(
         _("reward per contract"), max_digits=12, decimal_places=2
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("referral rule")

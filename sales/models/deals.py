@@ -321,7 +321,7 @@ class StageChange(models.Model):
     changed_at = models.DateTimeField(default=timezone.now)
     # What a person wrote; a move the system made for a reason of its own (a hold
     # expired) stores that reason as an event code and parameters (crm_site.events).
-    note = models.CharField(max_length=200, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
     event = models.CharField(max_length=60, blank=True)
     params = models.JSONField(default=dict, blank=True)
 

@@ -75,7 +75,9 @@ class Project(models.Model):
         blank=True,
         related_name="projects",
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = models.DateTimeField(
+        _("created at"), default=timezone.now, editable=False
+    )
 
     class Meta:
         verbose_name = _("project")

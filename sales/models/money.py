@@ -30,7 +30,7 @@ class DiscountRequest(Decided):
     percent = models.DecimalField(_("discount (%)"), max_digits=5, decimal_places=2)
     reason = models.CharField(_("reason"), max_length=200)
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PENDING
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
     )
 
     class Meta:

@@ -242,7 +242,10 @@ class SelectionSession(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     units = models.ManyToManyField(
-        Unit, through="SessionUnit", related_name="selection_sessions"
+        Unit,
+        through="SessionUnit",
+        related_name="selection_sessions",
+        verbose_name=_("units"),
     )
 
     class Meta:

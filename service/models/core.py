@@ -56,8 +56,10 @@ class ServiceAccess(models.Model):
 def overdue_q(now) -> Q:
     """Requests past a deadline they still owe: not answered by the response
     deadline, or not resolved by the resolution one. The same rule as
-    ServiceRequest.overdue, the escalation sweep and the insight facts, so the
-    queue's "Overdue" tab and every count list what the rows mark red."""
+    ServiceRequest.overdue (the rows drawn red) and the insight facts, so the
+    queue's "Overdue" tab and every count list what the rows mark red. (The
+    escalation sweep gives a reopened request a fresh resolution window; the
+    figures keep its first deadline.)"""
     return Q(status="received", response_due__lt=now) | Q(
         status__in=["received", "assigned", "in_progress"], resolution_due__lt=now
     )
@@ -242,7 +244,9 @@ class ServiceRequest(models.Model):
     # The last time a callback sent it back to work: contractors' scorecards compare it
     # with their sign-off without reading the steps.
     reopened_at = models.DateTimeField(null=True, blank=True)
-    escalation_level = models.PositiveSmallIntegerField(default=0)
+    escalation_level = models.PositiveSmallIntegerField(
+        _("escalation level"), default=0
+    )
 
     objects = ServiceRequestQuerySet.as_manager()
 
