@@ -65,8 +65,8 @@ class PartnerRegistrationLimit(PartnerRegistrationRefused):
     @property
     def message(self) -> str:
         return _(
-            "You have registered many customers today. Please try again tomorrow, "
-            "or ask your contact in the sales office."
+            "You have registered many customers in the last 24 hours. Please try "
+            "again later, or ask your contact in the sales office."
         )
 
 

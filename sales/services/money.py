@@ -153,13 +153,24 @@ def discount_decide(
         raise ValidationError(
             _("This deal holds no unit any more; reject the request instead.")
         )
-    request.status = (
-        DiscountRequest.Status.APPROVED if approve else DiscountRequest.Status.REJECTED
-    )
+    if approve:
+        request.status = DiscountRequest.Status.APPROVED
+    elif request.requested_by_id == actor.pk:
+        # Who asked takes it back, as a new request of theirs would.
+        request.status = DiscountRequest.Status.WITHDRAWN
+    else:
+        request.status = DiscountRequest.Status.REJECTED
     request.decided_by = actor
     request.decided_at = timezone.now()
     request.decision_note = note
     request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    # Who decided (or withdrew their own request) is on its trail, as a change's.
+    audit_record(
+        actor=actor,
+        instance=request,
+        action=AuditEntry.Action.UPDATE,
+        changes={"status": {"old": "pending", "new": request.status}},
+    )
     if approve:
         _apply_discount(request.opportunity, request.percent, actor)
     told = decision_told(request.opportunity, request.requested_by, actor)

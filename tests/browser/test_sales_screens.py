@@ -212,4 +212,4 @@ def test_a_managers_own_discount_request_shows_withdraw_not_approve_on_a_phone(
         page.get_by_test_id("approval-item").filter(has_text="经理特批")
     ).to_have_count(0)
     mine.refresh_from_db()
-    assert mine.status == "rejected"
+    assert mine.status == "withdrawn"

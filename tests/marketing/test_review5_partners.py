@@ -92,7 +92,7 @@ def test_the_portal_shows_the_daily_cap_as_a_form_error(
     )
     assert second.status_code == 400
     # The broker's page is in Chinese: the message was written in it.
-    assert "明天再试" in " ".join(second.context["form"].non_field_errors())
+    assert "24 小时内" in " ".join(second.context["form"].non_field_errors())
     assert PartnerRegistration.objects.count() == 1
 
 
