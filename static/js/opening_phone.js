@@ -138,6 +138,14 @@
       if (button) {
         button.disabled = status !== "available";
       }
+      // Back on the grid the unit is outlined, as after a lost race's answer.
+      if (status !== "available") {
+        document.querySelectorAll("[data-back-to-grid]").forEach(function (link) {
+          var url = new URL(link.getAttribute("href"), window.location.href);
+          url.searchParams.set("taken", String(unitId));
+          link.setAttribute("href", url.pathname + url.search);
+        });
+      }
     }
   }
 

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from crm_site import portal
 from sales.models import Selection, SelectionSession, Unit
 from sales.opening_lane import SOLD_WORDS
-from sales.services.opening import selection_complete
+from sales.services.opening import selection_claim, selection_complete
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.portal import phone_page, sign_in_owner
 from tests.factories import CustomerFactory
@@ -168,3 +168,54 @@ def test_two_buyers_choose_one_unit_at_once_one_gets_it_the_other_picks_another(
         for context, _page, _v in phones:
             context.close()
         screen.close()
+
+
+def test_a_unit_sold_while_its_confirm_page_is_open_is_outlined_back_on_the_grid(
+    browser, live_server, consultant, sales_manager
+):
+    """The sale is pushed to the open confirm page before the buyer taps: the page
+    says so, the button goes off, and "back to the units" outlines the unit, as
+    after a lost race's answer (a busy phone may see the push first)."""
+    project, units = opening_project(floors=2, per_floor=2)
+    session = make_session(
+        project=project,
+        created_by=sales_manager,
+        mode=SelectionSession.Mode.ONLINE,
+        order=SelectionSession.Order.FIRST_COME,
+    )
+    buyer, other = (
+        CustomerFactory(mobile=mobile, assigned_consultant=consultant)
+        for mobile in ("+8613900004444", "+8613900005555")
+    )
+    mine, theirs = (
+        enter(session, make_deposit(project=project, consultant=consultant, customer=c))
+        for c in (buyer, other)
+    )
+    hot = units[0]
+    context, page, violations = phone_page(browser, live_server)
+    try:
+        context.add_cookies(
+            [
+                {
+                    "name": settings.PORTAL_SESSION_COOKIE,
+                    "value": portal.session_for(buyer).session_key,
+                    "url": live_server.url + "/portal/",
+                }
+            ]
+        )
+        page.goto(f"/portal/sales/opening/{mine.pk}/")
+        page.locator("[data-live-state=open]").wait_for(state="attached")
+        page.locator(f"[data-unit-id='{hot.pk}']").click()
+        page.get_by_test_id("opening-choose").wait_for()
+        page.locator("[data-live-state=open]").wait_for(state="attached")
+        selection_claim(session=session, entry=theirs, unit=hot, channel="online")
+        expect(page.get_by_test_id("opening-sold-note")).to_be_visible()
+        expect(page.get_by_test_id("opening-confirm")).to_be_disabled()
+        page.get_by_test_id("opening-back").click()
+        page.wait_for_url(lambda url: f"taken={hot.pk}" in url)
+        expect(page.locator(f"[data-unit-id='{hot.pk}']")).to_have_class(
+            re.compile("opening-taken")
+        )
+        assert violations == [], violations
+    finally:
+        context.close()
