@@ -106,6 +106,10 @@ def response_record(
     if leading:
         _lead_locks(campaign=campaign, customer_id=member.customer_id)
     customer = Customer.objects.select_for_update().get(pk=member.customer_id)
+    if customer.is_gone:
+        # Merged away or anonymised while this waited for the lock (the check above
+        # read the record before): refused as that check refuses, nothing kept.
+        raise ResponseRefused(_("This link is not valid."))
     answered = (
         marketing_events.CHECKED_IN
         if kind == Response.Kind.CHECKIN
