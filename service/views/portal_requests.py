@@ -109,12 +109,14 @@ def _detail(
     request: HttpRequest,
     item: ServiceRequest,
     *,
+    confirm_form: PortalConfirmForm | None = None,
     reject_form: PortalRejectForm | None = None,
     rating_form: PortalRatingForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """The request's page; a refused "not solved" or rating comes back bound (status
-    400): what the owner wrote kept, the reason next to its field or above the form."""
+    """The request's page; a refused "solved", "not solved" or rating comes back
+    bound (status 400): what the owner wrote kept, the reason next to its field or
+    above the form."""
     invitation = portal_requests.rating_invitation(item)
     if rating_form is None and invitation is not None:
         rating_form = PortalRatingForm(questions=surveys.questions_of(invitation))
@@ -126,7 +128,7 @@ def _detail(
             "status_words": portal_requests.owner_status(item),
             "steps": portal_requests.owner_steps(item),
             "photos": list(item.photos.order_by("uploaded_at", "pk")),
-            "confirm_form": PortalConfirmForm(),
+            "confirm_form": confirm_form or PortalConfirmForm(),
             "reject_form": reject_form or PortalRejectForm(),
             # A refused "not solved" is shown even when the desk moved the request
             # on meanwhile (a stale page): the owner's words are not lost.
@@ -163,12 +165,17 @@ def request_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return _detail(request, item)  # the page that holds this form
     form = PortalConfirmForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    if not form.is_valid():
+        # A note the form refuses (NUL, too long without the page's limit) is said
+        # next to it: the request is not closed without the owner's words.
+        return _detail(request, item, confirm_form=form, status=400)
     return _done(
         request,
         item,
         lambda: portal_requests.portal_request_confirm(
-            household_ids=request.household_ids, request=item, note=note
+            household_ids=request.household_ids,
+            request=item,
+            note=form.cleaned_data["note"],
         ),
         _("Thank you: the request is closed. Please rate our service below."),
     )

@@ -106,6 +106,22 @@ def test_a_not_solved_too_long_is_shown_on_its_field_with_the_text_kept(
     assert resolved.status == "resolved"
 
 
+def test_a_solved_with_a_note_too_long_is_not_closed_without_the_owners_words(
+    owner_client, resolved
+):
+    """The note was dropped and the request closed anyway: the owner's words are
+    said to be too long next to them, and the request stays resolved."""
+    note = "好" * 301
+    response = owner_client.post(
+        reverse("service_portal:request-confirm", args=[resolved.pk]), {"note": note}
+    )
+    assert response.status_code == 400
+    assert response.context["confirm_form"].errors["note"]
+    assert note in response.content.decode()
+    resolved.refresh_from_db()
+    assert resolved.status == "resolved"
+
+
 @pytest.fixture
 def closed(owner_client, resolved) -> ServiceRequest:
     owner_client.post(
