@@ -137,14 +137,14 @@ class Recommendation(models.Model):
     their statement that the friend agreed to be contacted, and what came of it.
 
     Accepted, it is a Referral like one recorded at the desk. Declined (the friend was
-    already referred, has already signed, or is the owner's own household), only the
+    already referred, has already bought, or is the owner's own household), only the
     staff see why: the owner's portal shows the recommendation as received, so it
     never tells an owner anything about an existing customer."""
 
     class Outcome(models.TextChoices):
         REFERRED = "referred", _("Recorded as a referral")
         ALREADY_REFERRED = "already_referred", _("Already referred by someone else")
-        ALREADY_SIGNED = "already_signed", _("Has already signed a contract")
+        ALREADY_SIGNED = "already_signed", _("Has already bought (buyer or co-buyer)")
         OWN_HOUSEHOLD = "own_household", _("Belongs to the owner's own household")
 
     owner = models.ForeignKey(

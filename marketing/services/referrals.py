@@ -112,7 +112,10 @@ def referral_create(
     shown_name = _friend_name_for(actor, friend, typed=friend_name)
     if has_bought(friend):
         raise ValidationError(
-            _("%(name)s has already signed a contract; there is nothing to refer.")
+            _(
+                "%(name)s has already bought here (subscribed or signed, as buyer or "
+                "co-buyer); there is nothing to refer."
+            )
             % {"name": shown_name}
         )
     deal = (

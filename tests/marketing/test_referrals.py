@@ -102,7 +102,7 @@ def test_a_friend_who_already_signed_cannot_be_referred(
     owner, friend, consultant, sign
 ):
     sign(friend, consultant)
-    with pytest.raises(ValidationError, match="已签约"):
+    with pytest.raises(ValidationError, match="已认购或签约"):
         referral_create(actor=consultant, referrer=owner, friend=friend, project=None)
 
 
