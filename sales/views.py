@@ -56,7 +56,7 @@ from sales.models import (
     Unit,
     UnitHold,
 )
-from sales.models.approval import may_approve
+from sales.models.approval import may_approve, withdraws
 from sales.overview import overdue_payments, pending_approvals
 from sales.pricing import change_effect, discount_effect, quote
 from sales.services import ownership
@@ -1010,7 +1010,7 @@ def _decide(
         approve = form.cleaned_data["decision"] == "approve"
         # Who asked and takes it back (four eyes is about approving) is asked
         # nothing and told nobody: asking again undoes it.
-        withdrawn = not approve and item.requested_by_id == request.user.pk
+        withdrawn = not approve and withdraws(item, request.user)
         if (
             item.status == item.Status.PENDING
             and not withdrawn

@@ -38,6 +38,12 @@ def other_eyes(actor, concerned_id: int | None) -> bool:
     return concerned_id != actor.pk or actor.has_perm("crm_site.use_admin")
 
 
+def withdraws(request: Decided, actor) -> bool:
+    """Whether ``actor`` deciding against ``request`` takes back their own: asked
+    nothing, told nothing (asking again undoes it)."""
+    return request.requested_by_id == actor.pk
+
+
 def may_approve(request: Decided, actor) -> bool:
     """Who asked does not approve (rejecting, and so withdrawing, their own request
     they may)."""

@@ -56,7 +56,7 @@ from sales.services.deals import (
     lapsed_hold_deal_id,
     lapsed_holds,
 )
-from sales.services.money import _sales_managers_of, decision_told, plan_total
+from sales.services.money import decision_told, plan_total, sales_managers_of
 from sales.services.ownership import protected_by_another
 from sales.signals import deal_buyer_changed, deal_cancelled, deal_unit_changed
 
@@ -233,7 +233,7 @@ def deal_change_request(
         if opportunity.stage in SIGNED
         else sales_events.CHANGE_ASKED
     )
-    for manager in _sales_managers_of(opportunity.consultant, opportunity.project):
+    for manager in sales_managers_of(opportunity.consultant, opportunity.project):
         notify(
             user=manager,
             entry=asked(

@@ -35,10 +35,10 @@ from sales.models import (
     Registration,
     SelectionSession,
 )
-from sales.models.approval import refuse_own_approval
+from sales.models.approval import refuse_own_approval, withdraws
 from sales.querysets import team_deals
 from sales.services.deals import opportunity_open
-from sales.services.money import _sales_managers_of
+from sales.services.money import sales_managers_of
 from sales.services.ownership import (
     deals_follow_protection,
     open_deals_at,
@@ -246,7 +246,7 @@ def deposit_refund_request(
     )
     audit_record(actor=actor, instance=refund, action=AuditEntry.Action.CREATE)
     url = reverse("sales:deposit-refund-list")
-    for manager in _sales_managers_of(deposit.consultant, deposit.project):
+    for manager in sales_managers_of(deposit.consultant, deposit.project):
         notify(
             user=manager,
             entry=sales_events.DEPOSIT_REFUND_ASKED(
@@ -291,7 +291,7 @@ def deposit_refund_decide(
     audit_change(actor=actor, instance=refund, before=before)
     url = reverse("sales:deposit-detail", args=[deposit.pk])
     if not approve:
-        if refund.requested_by_id != actor.pk:  # who withdrew their own knows
+        if not withdraws(refund, actor):  # who withdrew their own knows
             notify(
                 user=refund.requested_by,
                 entry=sales_events.DEPOSIT_REFUND_REJECTED(

@@ -19,12 +19,12 @@ from crm_site.roles import Role
 from customers.services import interaction_log
 from sales import events as sales_events
 from sales.models import DiscountRequest, Opportunity, PaymentItem, Project, Receipt
-from sales.models.approval import refuse_own_approval
+from sales.models.approval import refuse_own_approval, withdraws
 from sales.pricing import quote
 from sales.services.commission import commission_accrue
 
 
-def _sales_managers_of(user: User, project: Project | None = None):
+def sales_managers_of(user: User, project: Project | None = None):
     """Who decides what ``user`` asks at ``project``: the managers who see the deal
     (Opportunity.visible_to) — the user's team's while that team sells the project
     (a project without teams is everyone's), else the teams' that sell it."""
@@ -104,7 +104,7 @@ def discount_request(
     if within_rules:
         _apply_discount(opportunity, percent, actor)
     else:
-        for manager in _sales_managers_of(opportunity.consultant, opportunity.project):
+        for manager in sales_managers_of(opportunity.consultant, opportunity.project):
             notify(
                 user=manager,
                 entry=sales_events.DISCOUNT_ASKED(
@@ -155,7 +155,7 @@ def discount_decide(
         )
     if approve:
         request.status = DiscountRequest.Status.APPROVED
-    elif request.requested_by_id == actor.pk:
+    elif withdraws(request, actor):
         # Who asked takes it back, as a new request of theirs would.
         request.status = DiscountRequest.Status.WITHDRAWN
     else:

@@ -44,7 +44,7 @@ from sales.models import (
     Unit,
 )
 from sales.services.lottery import entries_taking_no_part
-from sales.services.money import _sales_managers_of
+from sales.services.money import sales_managers_of
 
 Status = SelectionSession.Status
 # Sessions in which a unit counts as offered: one of them at a time per unit.
@@ -494,31 +494,19 @@ def session_close(
     session.save(update_fields=["status", "closed_at"])
     _status_change(session, actor, old)
 
-    unused = list(unused_deposits(session).select_for_update().order_by("pk"))
-    # A claim on a buyer's phone may have committed after the claims were signed
-    # above, while its deposit row was locked (the lock above waited for it): its
-    # deposit is the subscription's, applied when the worker signs it, and is
-    # neither refunded nor moved. A statement of its own, so that it sees that
-    # claim.
-    claimed = set(
-        Selection.objects.filter(
-            session=session, cancelled_at=None, entry__deposit__in=unused
-        ).values_list("entry__deposit_id", flat=True)
+    locked = list(unused_deposits(session).select_for_update().order_by("pk"))
+    # The statement that took the locks does not see what committed while it
+    # waited for them: a claim on a buyer's phone (its deposit is the
+    # subscription's, applied when the worker signs it), a refund asked on the
+    # deposit page (deposit_refund_request locks the deposit, then adds the
+    # refund: that refund is the one waiting, not a second). A fresh statement of
+    # the same rule does, and neither is refunded nor moved.
+    still = set(
+        unused_deposits(session)
+        .filter(pk__in=[deposit.pk for deposit in locked])
+        .values_list("pk", flat=True)
     )
-    # A refund asked on the deposit page while the lock above waited for its
-    # deposit (deposit_refund_request locks the deposit, then adds the refund) is
-    # not seen by the statement that took the lock: this one sees it, and that
-    # deposit's refund is the one already waiting, not a second one.
-    asked = set(
-        DepositRefund.objects.filter(
-            deposit__in=unused, status=DepositRefund.Status.PENDING
-        ).values_list("deposit_id", flat=True)
-    )
-    unused = [
-        deposit
-        for deposit in unused
-        if deposit.pk not in claimed and deposit.pk not in asked
-    ]
+    unused = [deposit for deposit in locked if deposit.pk in still]
     # Unsold units: they are already "available"; closing the session is what puts
     # them back on normal sale (deals.unit_reserve no longer refuses them).
     released = list(
@@ -545,7 +533,7 @@ def session_close(
         # The closer asked them: another manager decides (four eyes), told once.
         if refunds:
             url = reverse("sales:deposit-refund-list")
-            for manager in _sales_managers_of(actor, session.project).exclude(
+            for manager in sales_managers_of(actor, session.project).exclude(
                 pk=actor.pk
             ):
                 notify(

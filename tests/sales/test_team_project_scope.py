@@ -25,7 +25,7 @@ from sales.models import (
     Project,
 )
 from sales.services import deposits
-from sales.services.money import _sales_managers_of
+from sales.services.money import sales_managers_of
 from tests.factories import CustomerFactory, UserFactory, make_building, register_at
 
 pytestmark = pytest.mark.django_db
@@ -366,8 +366,8 @@ def test_approval_notices_go_to_the_consultants_team_at_a_project_without_teams(
     consultant, sales_manager, far_manager
 ):
     everyone = Project.objects.create(name="安居·无团队")
-    assert set(_sales_managers_of(consultant, everyone)) == {sales_manager}
-    assert set(_sales_managers_of(consultant)) == {sales_manager}
+    assert set(sales_managers_of(consultant, everyone)) == {sales_manager}
+    assert set(sales_managers_of(consultant)) == {sales_manager}
 
 
 def test_a_moved_consultants_refund_request_goes_to_the_projects_managers(
