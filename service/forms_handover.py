@@ -53,8 +53,15 @@ class ChecklistRowForm(InputLimits, forms.Form):
     )
 
 
+# absolute_max: a POST claiming more rows (a forged TOTAL_FORMS) is refused before
+# a form is built for each of them.
 ChecklistFormSet = forms.formset_factory(
-    ChecklistRowForm, extra=3, can_delete=True, max_num=60, validate_max=True
+    ChecklistRowForm,
+    extra=3,
+    can_delete=True,
+    max_num=60,
+    absolute_max=60,
+    validate_max=True,
 )
 
 
@@ -128,8 +135,23 @@ class InspectionItemForm(InputLimits, forms.ModelForm):
         return data
 
 
+class BaseInspectionFormSet(forms.BaseModelFormSet):
+    """The inspection's own items, no more: a POST claiming more rows (a forged
+    TOTAL_FORMS, up to Django's 2,000) is refused before a form is built and
+    rendered for each of them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_num = self.absolute_max = len(self.get_queryset())
+        self.validate_max = True
+
+
 InspectionFormSet = forms.modelformset_factory(
-    InspectionItem, form=InspectionItemForm, extra=0, edit_only=True
+    InspectionItem,
+    form=InspectionItemForm,
+    formset=BaseInspectionFormSet,
+    extra=0,
+    edit_only=True,
 )
 
 SCALE = [(n, str(n)) for n in range(5, 0, -1)]

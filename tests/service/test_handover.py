@@ -703,3 +703,31 @@ def test_managers_edit_the_checklist_that_new_inspections_walk(
     }
     inspection = handover.inspection_start(actor=service_agent, appointment=invited[0])
     assert inspection.items.order_by("position").last().item == "划线与编号"
+
+
+def test_a_forged_form_count_builds_no_more_forms_than_the_inspection_has_items(
+    client, invited, service_agent
+):
+    """A POST claiming thousands of rows (or ١٢٣, which int() reads as 123) is
+    refused with a message, without building and rendering a form for each."""
+    appointment = invited[0]
+    inspection = handover.inspection_start(actor=service_agent, appointment=appointment)
+    client.force_login(service_agent)
+    url = reverse("service:inspection-save", args=[appointment.pk])
+    items = inspection.items.count()
+    for forged in ("2000", "١٢٣", str(items + 1)):
+        data = {"form-TOTAL_FORMS": forged, "form-INITIAL_FORMS": "0"}
+        response = client.post(url, data)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert page.count('data-testid="inspection-item"') <= items
+        assert response.context["formset"].non_form_errors()
+
+
+def test_a_forged_row_count_on_the_checklist_is_refused(client, batch, service_manager):
+    url = reverse("service:handover-checklist", args=[batch.pk])
+    client.force_login(service_manager)
+    response = client.post(url, {"rows-TOTAL_FORMS": "1000", "rows-INITIAL_FORMS": "0"})
+    assert response.status_code == 200
+    assert len(response.context["formset"].forms) <= 60
+    assert response.context["formset"].non_form_errors()
