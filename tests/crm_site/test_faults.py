@@ -93,15 +93,20 @@ def _caches_at(url: str) -> dict:
 
 @contextmanager
 def _broker_at(url: str):
+    # The producer pool too: once a task was sent in this process (a page of an
+    # earlier test, on the live server), it holds the working broker's connections.
+    amqp = celery_app.amqp
     old_url, old_pool = celery_app.conf.broker_url, celery_app._pool
+    old_producers = amqp._producer_pool
     celery_app.conf.broker_url = url
-    celery_app._pool = None
+    celery_app._pool = amqp._producer_pool = None
     try:
         yield
     finally:
         if celery_app._pool is not None:
             celery_app._pool.force_close_all()
         celery_app.conf.broker_url, celery_app._pool = old_url, old_pool
+        amqp._producer_pool = old_producers
 
 
 @contextmanager
