@@ -38,6 +38,11 @@ from customers.models import (
 from customers.phones import InvalidPhone, mask_phone, normalize_phone
 from customers.querysets import search_text
 
+# Each tag is looked up (and made) on its own when the form saves: as many as the
+# API takes (customers.api), so a long list of one-character tags cannot cost
+# hundreds of queries and rows in one request.
+MAX_TAGS = 50
+
 
 def duplicate_message(existing: Customer, user: User) -> str:
     """The refusal for a twin, linking to the first record when the user may open it."""
@@ -191,6 +196,10 @@ class CustomerForm(InputLimits, forms.ModelForm):
             for part in self.cleaned_data["tags_text"].replace("，", ",").split(",")
         ]
         names = list(dict.fromkeys(name for name in names if name))
+        if len(names) > MAX_TAGS:
+            raise forms.ValidationError(
+                gettext("At most %(count)s tags.") % {"count": MAX_TAGS}
+            )
         if any(len(name) > 50 for name in names):
             raise forms.ValidationError(gettext("A tag has at most 50 characters."))
         return names

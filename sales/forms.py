@@ -47,9 +47,12 @@ class BuildingGenerateForm(InputLimits, forms.Form):
     units_per_floor = forms.IntegerField(
         label=_("Units per floor"), min_value=1, max_value=30
     )
+    # Bounded: each floor number is looked up in the list (inventory.floor_numbers),
+    # and 30,000 of them cost seconds.
     skipped_floors = forms.CharField(
         label=_("Skipped floor numbers"),
         required=False,
+        max_length=200,
         initial="4, 14",
         help_text=_("Comma separated; the floor above takes the next number."),
     )
