@@ -226,7 +226,11 @@ def _hidden_match(request: HttpRequest, page) -> dict | None:
 def saved_filter_create(request: HttpRequest) -> HttpResponse:
     form = SavedFilterForm(request.POST)
     query = filter_querystring(request.POST)
-    if form.is_valid() and query:
+    if len(query) > SavedFilter._meta.get_field("query").max_length:
+        messages.error(
+            request, _("This filter is too long to save; shorten the search text.")
+        )
+    elif form.is_valid() and query:
         SavedFilter.objects.update_or_create(
             user=request.user, name=form.cleaned_data["name"], defaults={"query": query}
         )

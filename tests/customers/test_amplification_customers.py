@@ -36,3 +36,20 @@ def test_a_customer_with_as_many_tags_as_allowed_is_saved(client, consultant):
     response = client.post(CREATE, valid_form(tags_text=_tags(MAX_TAGS)))
     assert response.status_code == 302
     assert Customer.objects.get().tags.count() == MAX_TAGS
+
+
+def test_a_filter_too_long_to_keep_is_refused_with_a_message_not_a_500(
+    client, consultant
+):
+    from customers.models import SavedFilter
+
+    client.force_login(consultant)
+    response = client.post(
+        reverse("customers:saved-filter-create"),
+        {"name": "长", "stage": "prospect", "q": "张" * 400},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "too long to save" in response.content.decode()
+    assert not SavedFilter.objects.exists()

@@ -51,3 +51,14 @@ def test_building_form_takes_thirty_units_a_floor_with_long_layout_names(
     response = client.post(reverse("sales:building-create"), data)
     assert response.status_code == 302, response.context["form"].errors
     assert Building.objects.get(name="9号楼").units.count() == 60
+
+
+def test_a_layout_name_longer_than_a_unit_keeps_is_refused_next_to_the_field(
+    client, sales_manager, building
+):
+    client.force_login(sales_manager)
+    data = {**BUILDING_FORM, "project": building.project.pk, "layouts": "大" * 51}
+    response = client.post(reverse("sales:building-create"), data)
+    assert response.status_code == 200
+    assert "layouts" in response.context["form"].errors
+    assert not Building.objects.filter(name="9号楼").exists()
