@@ -40,20 +40,6 @@ export DJANGO_SETTINGS_MODULE=crm_site.settings
 # except in tests/crm_site/test_replica.py, which turns them on (crm_site/replica.py).
 export DATABASE_REPLICA_READS="${DATABASE_REPLICA_READS:-false}"
 
-# The database this script's own PostgreSQL was started with is migrated in the
-# background while the checks below run; each pytest process then copies it
-# (CREATE DATABASE ... TEMPLATE, tests/conftest.py) instead of applying every
-# migration itself (~25 s of both cores on a fresh clone). With DATABASE_URL set,
-# the processes migrate their own test databases as before. The migration is a
-# child like the run script's servers: the exit trap stops it if a check fails.
-template_pid=""
-template_log="$ANJU_TMP/template-migrate.log"
-if ((ANJU_PG_STARTED == 1)); then
-  anju_spawn "migrate (template database)" \
-    bash -c 'exec python manage.py migrate --noinput -v 0 >"$1" 2>&1' _ "$template_log"
-  template_pid=${ANJU_CHILD_PIDS[-1]}
-fi
-
 anju_step "ruff check" ruff check .
 anju_step "ruff format --check" ruff format --check .
 anju_step "makemigrations --check" python manage.py makemigrations --check --dry-run
@@ -62,18 +48,6 @@ anju_step "check --deploy" env DJANGO_DEBUG=false DJANGO_SECRET_KEY="$(random_ke
   ID_NUMBER_HASH_KEY="$(random_key)" \
   DJANGO_SECURE_HTTPS=true DJANGO_ALLOWED_HOSTS=crm.example.com \
   python manage.py check --deploy --fail-level WARNING
-
-if [[ -n $template_pid ]]; then
-  template_rc=0
-  wait "$template_pid" || template_rc=$?
-  ANJU_CHILD_PIDS[-1]=""
-  if ((template_rc == 0)); then
-    export ANJU_TEST_DB_TEMPLATE=$ANJU_DB_NAME
-  else
-    cat -- "$template_log" >&2
-    anju_warn "migrating the template database failed; each pytest process migrates its own"
-  fi
-fi
 
 _ANJU_STEP_NO=$((_ANJU_STEP_NO + 1))
 anju_heading "[$_ANJU_STEP_NO] pytest $*"

@@ -53,15 +53,6 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     caches._connections = Local()
 
 
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """scripts/test.sh migrates its own PostgreSQL's database while its checks run
-    (ANJU_TEST_DB_TEMPLATE names it): each process's test database is a copy of it,
-    and Django's migrate then finds nothing left to apply."""
-    if template := os.environ.get("ANJU_TEST_DB_TEMPLATE"):
-        settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = template
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _plain_static_storage():
     # The manifest needs collectstatic; tests serve static files from the source tree.
