@@ -1171,7 +1171,8 @@ def pool_list(request: HttpRequest) -> HttpResponse:
     qs = ownership.pool_claimable().filter(
         pk__in=Customer.objects.visible_to(request.user).values("pk")
     )
-    query = request.GET.get("q", "").strip()
+    # Cut to 100 characters, as every search box is.
+    query = " ".join(request.GET.get("q", "").split())[:100]
     if query:
         qs = qs.search(query, user=request.user)
     page = paginate(qs.ranked(), page=request.GET.get("page"))

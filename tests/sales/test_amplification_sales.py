@@ -62,3 +62,14 @@ def test_a_layout_name_longer_than_a_unit_keeps_is_refused_next_to_the_field(
     assert response.status_code == 200
     assert "layouts" in response.context["form"].errors
     assert not Building.objects.filter(name="9号楼").exists()
+
+
+def test_the_pools_search_reads_at_most_a_hundred_characters_like_every_search(
+    client, consultant, pool_customer
+):
+    client.force_login(consultant)
+    response = client.get(reverse("sales:pool"), {"q": "钱七" + "x" * 8_000})
+    assert response.status_code == 200
+    assert len(response.context["query"]) == 100
+    found = client.get(reverse("sales:pool"), {"q": "  钱七  "})
+    assert found.context["query"] == "钱七"
