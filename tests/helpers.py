@@ -14,6 +14,20 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 
+def audit_entries_about(instance) -> list:
+    """The audit trail's entries about one row, oldest first."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from crm_site.models import AuditEntry
+
+    return list(
+        AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(instance),
+            object_id=instance.pk,
+        ).order_by("pk")
+    )
+
+
 def count_queries(action: Callable[[], object]) -> int:
     with CaptureQueriesContext(connection) as ctx:
         action()

@@ -11,24 +11,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from crm_site.models import AuditEntry
 from sales.models import Opportunity, SelectionSession, StageChange
 from tests.factories import CustomerFactory, UserFactory, make_building
+from tests.helpers import audit_entries_about
 
 pytestmark = pytest.mark.django_db
-
-
-def _entries_about(instance) -> list[AuditEntry]:
-    return list(
-        AuditEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(instance),
-            object_id=instance.pk,
-        ).order_by("pk")
-    )
 
 
 def _unnamed(entries: list[AuditEntry]) -> set[str]:
@@ -62,7 +53,9 @@ def test_an_escalation_is_on_the_requests_trail_under_a_translated_label(
         response_due=now - timedelta(hours=2), resolution_due=now - timedelta(hours=2)
     )
     assert services.escalations_sweep(now=now) == 1
-    entries = [e for e in _entries_about(request) if "escalation_level" in e.changes]
+    entries = [
+        e for e in audit_entries_about(request) if "escalation_level" in e.changes
+    ]
     assert entries, "the escalation is on the request's trail"
     assert _unnamed(entries) == set()
 
@@ -92,7 +85,7 @@ def test_an_erasure_names_the_stage_change_notes_it_clears(consultant, administr
     customer_anonymise(
         actor=administrator, customer=customer, reference="T-1", reason="本人要求"
     )
-    entries = _entries_about(step)
+    entries = audit_entries_about(step)
     assert entries, "the cleared note is on the trail"
     assert _unnamed(entries) == set()
 
@@ -114,7 +107,7 @@ def test_a_referral_rule_changed_in_the_admin_names_every_key(client, administra
         {"project": str(project.pk), "reward": "3000.00"},
     )
     assert response.status_code == 302, response.context["errors"]
-    entries = _entries_about(rule)
+    entries = audit_entries_about(rule)
     assert entries and entries[-1].changes["reward"]["new"] == "3000.00"
     assert _unnamed(entries) == set()
 
@@ -139,7 +132,7 @@ def test_a_project_added_in_the_admin_names_every_key(client):
     )
     assert response.status_code == 302, response.status_code
     project = Project.objects.get(name="安居·新城")
-    entries = _entries_about(project)
+    entries = audit_entries_about(project)
     assert entries
     assert _unnamed(entries) == set()
 
@@ -164,7 +157,7 @@ def test_a_new_sessions_units_read_in_chinese_on_its_trail(consultant):
         order=SelectionSession.Order.QUEUE,
         buildings=[building],
     )
-    (entry,) = [e for e in _entries_about(session) if "units" in e.changes]
+    (entry,) = [e for e in audit_entries_about(session) if "units" in e.changes]
     with translation.override("zh-hans"):
         label = entry.readable_changes()[0][0]
         assert label == str(AuditEntry.EXTRA_LABELS["units"])

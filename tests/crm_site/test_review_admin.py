@@ -11,17 +11,9 @@ from django.urls import reverse
 from crm_site.models import AuditEntry, Team, User
 from crm_site.roles import Role
 from tests.factories import UserFactory
+from tests.helpers import audit_entries_about
 
 pytestmark = pytest.mark.django_db
-
-
-def _entries_about(instance) -> list[AuditEntry]:
-    return list(
-        AuditEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(instance),
-            object_id=instance.pk,
-        ).order_by("pk")
-    )
 
 
 def _user_form(user: User, **changes) -> dict:
@@ -112,7 +104,7 @@ def test_a_role_given_in_the_admin_is_in_the_audit_trail(client, administrator):
         Role.CONSULTANT.value,
         Role.SALES_MANAGER.value,
     }
-    [entry] = _entries_about(consultant)
+    [entry] = audit_entries_about(consultant)
     assert entry.actor == administrator
     assert entry.action == AuditEntry.Action.UPDATE
     assert Role.SALES_MANAGER.value in entry.changes["groups"]["new"]
@@ -126,7 +118,7 @@ def test_a_deactivation_in_the_admin_is_in_the_audit_trail(client, administrator
     client.post(url, _user_form(leaver, is_active=""))
     leaver.refresh_from_db()
     assert not leaver.is_active
-    [entry] = _entries_about(leaver)
+    [entry] = audit_entries_about(leaver)
     assert entry.changes["is_active"] == {"old": "True", "new": "False"}
 
 
@@ -142,7 +134,7 @@ def test_a_user_created_in_the_admin_is_in_the_audit_trail(client, administrator
     )
     assert response.status_code == 302
     user = User.objects.get(username="newhire")
-    [entry] = _entries_about(user)
+    [entry] = audit_entries_about(user)
     assert entry.action == AuditEntry.Action.CREATE
     assert entry.actor == administrator
 
@@ -162,7 +154,7 @@ def test_a_permission_given_to_a_role_in_the_admin_is_in_the_audit_trail(
     )
     assert response.status_code == 302
     assert group.permissions.filter(pk=scope_all.pk).exists()
-    [entry] = _entries_about(group)
+    [entry] = audit_entries_about(group)
     assert entry.actor == administrator
     assert "customers.scope_all" in entry.changes["permissions"]["new"]
     assert "customers.scope_all" not in entry.changes["permissions"]["old"]
@@ -175,7 +167,7 @@ def test_a_team_changed_in_the_admin_is_in_the_audit_trail(client, administrator
         reverse("admin:crm_site_team_change", args=[team.pk]), {"name": "二组"}
     )
     assert response.status_code == 302
-    [entry] = _entries_about(team)
+    [entry] = audit_entries_about(team)
     assert entry.changes["name"] == {"old": "一组", "new": "二组"}
 
 
@@ -203,7 +195,7 @@ def test_a_password_set_in_the_admin_is_in_the_audit_trail_without_its_value(
         {"password1": "Fresh-l0ng-pass!", "password2": "Fresh-l0ng-pass!"},
     )
     assert response.status_code == 302
-    [entry] = _entries_about(consultant)
+    [entry] = audit_entries_about(consultant)
     assert entry.changes == {"password": {"old": "***", "new": "***"}}
 
 
@@ -277,7 +269,7 @@ def test_a_survey_question_reweighted_in_the_admin_is_in_the_audit_trail(
     )
     assert response.status_code == 302, response.context["errors"]
 
-    (changed,) = _entries_about(kept)
+    (changed,) = audit_entries_about(kept)
     assert changed.actor == administrator
     assert changed.action == AuditEntry.Action.UPDATE
     assert changed.changes == {"weight": {"old": "1.00", "new": "30.00"}}
@@ -287,7 +279,7 @@ def test_a_survey_question_reweighted_in_the_admin_is_in_the_audit_trail(
     )
     assert gone.action == AuditEntry.Action.DELETE
     added = SurveyQuestion.objects.get(template=template, position=3)
-    (entry,) = _entries_about(added)
+    (entry,) = audit_entries_about(added)
     assert entry.action == AuditEntry.Action.CREATE
     assert entry.changes["text"] == {"old": "", "new": "维修及时"}
 
@@ -313,7 +305,7 @@ def test_a_point_rule_changed_in_the_list_is_in_the_audit_trail(client, administ
         },
     )
     assert response.status_code == 302
-    (entry,) = _entries_about(rule)
+    (entry,) = audit_entries_about(rule)
     assert entry.changes["points"] == {
         "old": str(rule.points),
         "new": str(rule.points + 5),
@@ -341,7 +333,7 @@ def test_a_project_given_a_team_in_the_admin_is_in_the_audit_trail(
         },
     )
     assert response.status_code == 302, response.context["errors"]
-    (entry,) = _entries_about(project)
+    (entry,) = audit_entries_about(project)
     assert entry.changes == {"teams": {"old": "", "new": "二组"}}
 
 
