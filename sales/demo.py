@@ -22,7 +22,10 @@ from sales.models import (
     StageChange,
     Unit,
 )
+from sales.models.aftersale import Basis
 from sales.services import ownership
+from sales.services.changes import change_rule_set
+from sales.services.commission import commission_rule_set
 
 # project, city, [(building, floors, layouts per position, areas, price per m²)]
 DEMO_PROJECTS = [
@@ -79,6 +82,7 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
         if Project.objects.filter(name=project_name).exists():
             continue
         project = Project.objects.create(name=project_name, city=city)
+        _rules(project, admin)
         for name, floors, layouts, areas, price in buildings:
             sales_services.building_generate(
                 actor=admin,
@@ -94,6 +98,34 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
             )
         _deals(rng, project, users)
         _spread_over_the_year(rng, project)
+
+
+# The consultants' commission (percent of the agreed price, when earned) and the
+# money kept when a deal is cancelled after subscription or contract.
+RULES = {
+    "安居·御景湾": (Decimal("0.50"), "contracted", Decimal("1.00"), Decimal("3.00")),
+    "安居·云栖府": (Decimal("0.30"), "paid", Decimal("2.00"), Decimal("5.00")),
+}
+
+
+def _rules(project: Project, admin: User) -> None:
+    rate, earned_at, subscribed, contracted = RULES[project.name]
+    commission_rule_set(
+        actor=admin,
+        project=project,
+        basis=Basis.PERCENT,
+        rate=rate,
+        earned_at=earned_at,
+    )
+    change_rule_set(
+        actor=admin,
+        project=project,
+        forfeit_basis=Basis.PERCENT,
+        forfeit_subscribed=subscribed,
+        forfeit_contracted=contracted,
+        buyer_change_fee=Decimal("2000.00"),
+        unit_change_keeps_money=True,
+    )
 
 
 def seed_ownership(rng: random.Random, users: dict[str, User]) -> None:

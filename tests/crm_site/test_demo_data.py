@@ -30,6 +30,7 @@ def test_demo_data_fills_every_app_with_valid_records_and_nothing_twice():
     assert SurveyResponse.objects.count() >= 10
     assert Campaign.objects.count() >= 3
     assert Response.objects.exists()
+    _opening_day_shown()
     for username, _family, _given, role, _team in DEMO_USERS:
         user = authenticate(
             RequestFactory().post("/accounts/login/"),
@@ -48,6 +49,51 @@ def test_demo_data_fills_every_app_with_valid_records_and_nothing_twice():
     assert (User.objects.count() - 1, Customer.objects.count()) == counts
     assert not consultant.groups.exists()
     assert not colleague.groups.exists()
+
+
+def _opening_day_shown() -> None:
+    """An open session by queue number whose first buyer may choose online, a
+    lottery drawn that anyone recomputes from its seed, deposits that take no part,
+    commissions, and a change of unit waiting for approval."""
+    from crm_site import portal
+    from customers.services import existing_with_mobile
+    from sales.demo_opening import ONLINE_BUYER_MOBILE
+    from sales.models import (
+        Commission,
+        DealChange,
+        DepositRefund,
+        IntentDeposit,
+        Selection,
+        SelectionSession,
+    )
+    from sales.services.lottery import lottery_order
+
+    queue = SelectionSession.objects.get(name="B栋首开")
+    assert (queue.status, queue.called_position) == ("open", 4)
+    assert queue.allows_online and queue.entries.count() == 8
+    first = queue.entries.get(position=1)
+    online = existing_with_mobile(ONLINE_BUYER_MOBILE)
+    assert first.deposit.customer == online and portal.is_eligible(online)
+    assert (
+        Selection.objects.filter(
+            session=queue, channel="on_site", opportunity__stage="subscribed"
+        ).count()
+        == 2
+    )
+    drawn = SelectionSession.objects.get(name="C栋摇号选房")
+    assert drawn.status == "ordered" and drawn.drawn_at is not None
+    entries = dict(drawn.entries.values_list("deposit__queue_number", "position"))
+    order = lottery_order(drawn.seed, entries)
+    assert [entries[number] for number in order] == list(range(1, len(entries) + 1))
+    assert not IntentDeposit.objects.filter(
+        entries__session__in=[queue, drawn], qualification="pending"
+    ).exists()
+    assert {refund.status for refund in DepositRefund.objects.all()} == {
+        "approved",
+        "pending",
+    }
+    assert Commission.objects.exists()
+    assert DealChange.objects.filter(status="pending", kind="change_unit").exists()
 
 
 @pytest.mark.django_db
