@@ -31,10 +31,14 @@ SIGNED = (Opportunity.Stage.CONTRACTED, Opportunity.Stage.PAID)
 
 
 def is_owner(customer: Customer) -> bool:
-    """An owner may refer: a customer who owns a home or has signed for one."""
+    """An owner may refer: a customer who owns a home or has signed for one, as the
+    buyer or a co-buyer (共同购房人) named on the contract."""
     return (
         customer.stage == Customer.Stage.OWNER
         or Opportunity.objects.filter(customer=customer, stage__in=SIGNED).exists()
+        or CoBuyer.objects.filter(
+            customer=customer, opportunity__stage__in=SIGNED
+        ).exists()
     )
 
 

@@ -16,8 +16,8 @@ from marketing.models import Referral, ReferralReward, ReferralRule
 from marketing.models.payouts import Payout
 from marketing.referrals import referral_funnel
 from marketing.services.payouts import payout_move
-from marketing.services.referrals import referral_create
-from sales.models import Opportunity
+from marketing.services.referrals import is_owner, referral_create
+from sales.models import CoBuyer, Opportunity
 from tests.factories import CustomerFactory
 from tests.helpers import assert_queries_do_not_grow, customer_page
 
@@ -86,6 +86,23 @@ def test_a_buyer_with_a_contracted_deal_counts_as_an_owner(
     referral_create(
         actor=consultant, referrer=own_customer, friend=friend, project=None
     )
+
+
+@pytest.mark.parametrize(
+    ("stage", "may_refer"),
+    [(Opportunity.Stage.SUBSCRIBED, False), (Opportunity.Stage.CONTRACTED, True)],
+)
+def test_a_co_buyer_of_a_signed_deal_refers_as_its_buyer_does(
+    own_customer, friend, consultant, sign, stage, may_refer
+):
+    """共同购房人 is an owner: the spouse named on a signed contract may recommend a
+    friend in the portal, as the buyer may."""
+    spouse = CustomerFactory(assigned_consultant=consultant)
+    deal = sign(own_customer, consultant, stage=stage)
+    CoBuyer.objects.create(opportunity=deal, customer=spouse)
+    assert is_owner(spouse) is may_refer
+    if may_refer:
+        referral_create(actor=consultant, referrer=spouse, friend=friend, project=None)
 
 
 def test_a_friend_is_referred_once_and_not_by_themselves(
