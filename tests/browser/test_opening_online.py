@@ -11,6 +11,7 @@ import re
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 from django.utils import translation
 from playwright.sync_api import expect
 
@@ -136,6 +137,16 @@ def test_two_buyers_choose_one_unit_at_once_one_gets_it_the_other_picks_another(
         won.screenshot(
             path=str(SCREENSHOTS / "opening-phone-signed.png"), full_page=True
         )
+        # Its printable confirmation reads on the phone: laid out at the phone's
+        # width, not shrunk from a desktop page's.
+        deal = Selection.objects.get(unit=hot).opportunity
+        won.goto(reverse("sales_portal:document", args=[deal.pk, "selection"]))
+        assert won.evaluate("window.innerWidth") == 390
+        assert won.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        won.screenshot(path=str(SCREENSHOTS / "opening-phone-document.png"))
+        won.go_back()
 
         # … and picks another.
         other = units[1]
