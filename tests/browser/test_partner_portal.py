@@ -43,6 +43,14 @@ def test_a_broker_registers_a_customer_and_sees_only_their_own(
     assert "陈二" not in table and "13911112222" not in table
     assert PartnerRegistration.objects.get(partner=partner).customer.name == "冯一"
     screenshot("60-partner-portal")
+    # On the broker's phone the table keeps its rows on one line and scrolls in its
+    # own box, the page itself no wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    cell = page.get_by_test_id("partner-registrations").locator("tbody td").nth(2)
+    assert cell.bounding_box()["height"] < 60
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.get_by_test_id("portal-register").get_attribute("aria-current") is None
+    screenshot("60-partner-portal-390")
     # No way into the customer list.
     response = page.goto("/customers/")
     assert response.status == 403
