@@ -45,6 +45,10 @@ def test_an_owner_signs_in_on_a_phone_and_sees_the_home_and_the_payments(
             page, "138 1234 0001", caplog, remember=True, screenshot_dir=SCREENSHOTS
         )
         assert page.locator("html").get_attribute("lang") == "zh-hans"
+        # On the phone, sign-out is an icon with its name kept for screen readers,
+        # and a thumb-sized target.
+        sign_out = page.get_by_role("button", name="退出登录")
+        assert sign_out.bounding_box()["height"] >= 44
         page.screenshot(path=str(SCREENSHOTS / "90-portal-home.png"), full_page=True)
         page.get_by_test_id("portal-tabs").locator(
             "a[href='/portal/sales/homes/']"
