@@ -7,6 +7,27 @@ from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 
 
+class DateInput(forms.DateInput):
+    """A date picker (<input type="date">). The browser takes its value as an ISO
+    date whatever the page's language; written in the language's input format
+    (zh-hans: 2026/12/06) it is dropped and the field shows empty."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class DateTimeInput(forms.DateTimeInput):
+    """A date and time picker (<input type="datetime-local">), its value in the
+    ISO form the browser takes (2026-12-06T09:30), in the current time zone."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+
+
 class FastSelect(forms.Select):
     """A single <select> rendered in Python rather than one template per option.
 

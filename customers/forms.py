@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site.models import User
 from crm_site.roles import Role
 from crm_site.validation import InputLimits, clean_date_range
-from crm_site.widgets import FastSelect
+from crm_site.widgets import DateInput, FastSelect
 from customers.identity import (
     InvalidIdNumber,
     mask_id_number,
@@ -260,7 +260,7 @@ class InteractionForm(InputLimits, forms.Form):
     next_follow_up = forms.DateField(
         label=_("Next follow-up"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
     )
 
     CHANNELS = {
@@ -439,12 +439,12 @@ class CustomerFilterForm(InputLimits, forms.Form):
     contact_after = forms.DateField(
         label=_("Last contact after"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
     )
     contact_before = forms.DateField(
         label=_("Last contact before"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
     )
     follow_up = forms.ChoiceField(
         label=_("Follow-up"),
@@ -609,7 +609,7 @@ class RegistrationForm(InputLimits, forms.Form):
     next_follow_up = forms.DateField(
         label=_("Next follow-up"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
     )
 
     def clean_mobile(self) -> str:

@@ -9,11 +9,12 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.validation import InputLimits
+from crm_site.widgets import DateInput
 from customers.models import Customer, Tag, ValueTier
 from marketing.models import Campaign, CostLine, Segment
 from sales.models import Opportunity, Project
 
-DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+DATE = DateInput()
 
 
 class SegmentForm(InputLimits, forms.ModelForm):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_site.models import User
 from crm_site.validation import InputLimits, clean_date_range, parse_decimal
+from crm_site.widgets import DateInput
 from customers.forms import editable_customer_with_mobile
 from customers.models import Customer
 from customers.phones import InvalidPhone, normalize_phone
@@ -303,7 +304,7 @@ class PaymentPlanForm(InputLimits, forms.Form):
     start = forms.DateField(
         label=_("First due date"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
     )
 
 
@@ -312,9 +313,7 @@ class ReceiptForm(InputLimits, forms.Form):
     amount = forms.DecimalField(
         label=_("Amount"), min_value=Decimal("0.01"), decimal_places=2
     )
-    received_on = forms.DateField(
-        label=_("Received on"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    received_on = forms.DateField(label=_("Received on"), widget=DateInput())
     method = forms.ChoiceField(label=_("Method"), choices=Receipt.Method.choices)
     reference = forms.CharField(label=_("Reference"), max_length=100, required=False)
 
@@ -335,12 +334,8 @@ class ReceiptForm(InputLimits, forms.Form):
 
 
 class DashboardFilterForm(InputLimits, forms.Form):
-    start = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    start = forms.DateField(label=_("From"), required=False, widget=DateInput())
+    end = forms.DateField(label=_("To"), required=False, widget=DateInput())
     project = forms.ModelChoiceField(
         label=_("Project"),
         queryset=Project.objects.all(),

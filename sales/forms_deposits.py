@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site.models import User
 from crm_site.templatetags.money import yuan
 from crm_site.validation import InputLimits
+from crm_site.widgets import DateInput
 from customers.models import Customer
 from sales.models import IntentDeposit, Project, Receipt
 
@@ -42,7 +43,7 @@ class DepositTakeForm(InputLimits, forms.Form):
     paid_on = forms.DateField(
         label=_("Paid on"),
         # A date input takes ISO dates whatever the page's language.
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=DateInput(),
     )
 
     def __init__(

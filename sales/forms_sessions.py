@@ -7,6 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.validation import InputLimits
+from crm_site.widgets import DateTimeInput
 from sales.models import Building, Project, SelectionSession, Unit
 from sales.services.sessions import RULE_FIELDS, CloseChoice
 
@@ -74,11 +75,7 @@ class SessionForm(InputLimits, forms.ModelForm):
         model = SelectionSession
         # What the form changes is what the audit trail records (sessions.py).
         fields = RULE_FIELDS
-        widgets = {
-            "starts_at": forms.DateTimeInput(
-                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
-            )
-        }
+        widgets = {"starts_at": DateTimeInput()}
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_site.models import User
 from crm_site.roles import Role
 from crm_site.validation import InputLimits
+from crm_site.widgets import DateTimeInput
 from service.models import (
     Article,
     Category,
@@ -145,13 +146,13 @@ class WorkOrderForm(InputLimits, forms.Form):
     appointment_at = forms.DateTimeField(
         label=_("Appointment"),
         required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=DateTimeInput(),
     )
     due_at = forms.DateTimeField(
         label=_("Finish by"),
         required=False,
         help_text=_("Empty: the request's resolution deadline."),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=DateTimeInput(),
     )
     cost = forms.DecimalField(
         label=_("Estimated cost (CNY)"),
@@ -177,7 +178,7 @@ class WorkOrderForm(InputLimits, forms.Form):
 class ScheduleForm(InputLimits, forms.Form):
     appointment_at = forms.DateTimeField(
         label=_("Appointment"),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=DateTimeInput(),
     )
 
 

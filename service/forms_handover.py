@@ -7,11 +7,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm_site.validation import InputLimits
+from crm_site.widgets import DateInput
 from sales.models import Building
 from service.models import Category, HandoverSlot, InspectionItem, SurveyQuestion
 from service.photos import clean_photo
 
-DATE = forms.DateInput(attrs={"type": "date"})
+DATE = DateInput()
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 
 

@@ -17,17 +17,14 @@ from crm_site.models import User
 from crm_site.pagination import paginate
 from crm_site.permissions import see_required
 from crm_site.validation import InputLimits
+from crm_site.widgets import DateInput
 from customers.insight_interactions import SEE
 from customers.models import Channel, Customer, Interaction
 
 
 class InteractionFilterForm(InputLimits, forms.Form):
-    start = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    start = forms.DateField(label=_("From"), required=False, widget=DateInput())
+    end = forms.DateField(label=_("To"), required=False, widget=DateInput())
     kind = forms.ChoiceField(
         label=_("Kind"),
         required=False,
