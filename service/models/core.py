@@ -378,6 +378,10 @@ class ServiceRequest(models.Model):
             return None
         return self.resolution_due - timezone.now()
 
+    @property
+    def past_resolution_due(self) -> bool:
+        return self.resolution_due < timezone.now()
+
     def move_to(
         self,
         status: str,

@@ -33,3 +33,22 @@ def test_service_home_query_count_does_not_grow(client, service_manager, consult
         ),
         at_most=12,
     )
+
+
+def test_a_request_past_its_deadline_says_how_late_it_is(
+    client, service_agent, complaint
+):
+    """Not "(0 minutes)": timeuntil gives 0 for a moment past."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from service.models import ServiceRequest
+
+    ServiceRequest.objects.filter(pk=complaint.pk).update(
+        resolution_due=timezone.now() - timedelta(days=3, hours=2)
+    )
+    client.force_login(service_agent)
+    url = reverse("service:request-detail", args=[complaint.pk])
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "已超时 3" in page and "(0" not in page
