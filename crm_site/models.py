@@ -210,6 +210,9 @@ class AuditEntry(models.Model):
         "utm_campaign": _("UTM campaign"),
     }
 
+    # Those of them that hold a yes or no (written "True" / "False").
+    EXTRA_FLAGS = frozenset({"remembered"})
+
     def unnamed_keys(self) -> list[str]:
         """The keys of ``changes`` the trail could only show as written in code:
         neither a field of the model (a reverse relation included) nor one of
@@ -246,6 +249,8 @@ class AuditEntry(models.Model):
                     field = None
                 if field is None:
                     label = str(self.EXTRA_LABELS.get(name, name))
+                    if name in self.EXTRA_FLAGS:
+                        choices = {"True": str(_("Yes")), "False": str(_("No"))}
                 elif field.auto_created and not field.concrete:
                     # A reverse relation (contact points...): name it after its model.
                     label = str(field.related_model._meta.verbose_name_plural)

@@ -12,7 +12,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm_site import messaging, outbox
 from crm_site.models import AuditEntry
@@ -155,6 +155,8 @@ def test_a_sign_in_is_audited_and_on_the_timeline(owner):
     _enter(client, _deliver(), remember=True)
     entry = AuditEntry.objects.get(object_id=owner.pk, action=AuditEntry.Action.SIGN_IN)
     assert entry.changes["remembered"]["new"] == "True"
+    with translation.override("zh-hans"):
+        assert ("记住此设备", "", "是") in entry.readable_changes()
     assert Interaction.objects.filter(
         customer=owner,
         event="customers.portal_signed_in_remembered",
