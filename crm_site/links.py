@@ -2,6 +2,10 @@
 
 Each app registers its detail pages in AppConfig.ready(), so the audit trail and the
 customer timeline can link to objects without importing the apps that own them.
+Given the reader, a link is offered only when their role may open that kind of page
+(the permission its view declares, crm_site.permissions): a service agent's timeline
+does not link to the sales desk's deal pages, which would answer 403. The object's
+own scope stays the page's check.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib.contenttypes.models import ContentType
-from django.urls import reverse
+from django.urls import resolve, reverse
+
+from crm_site.permissions import has_access
 
 _URL_NAMES: dict[str, str] = {}
 
@@ -22,13 +28,25 @@ def register(model_label: str, url_name: str) -> None:
 _PLACEHOLDER = 987654321987
 
 
-def url_builder(content_type: ContentType) -> Callable[[int], str] | None:
+def may_open(user, url: str) -> bool:
+    """Whether the user's role may open the page at ``url`` (its view's permission
+    for GET; a view that declares none is left to its own checks)."""
+    access = getattr(resolve(url).func, "access", None)
+    needed = access.permission_for("GET") if access is not None else None
+    return needed is None or has_access(user, needed)
+
+
+def url_builder(content_type: ContentType, *, user=None) -> Callable[[int], str] | None:
     """A function from an object id to its page, for lists that link many objects
-    of one type (the timeline): the URL is reversed once, not once per row."""
+    of one type (the timeline): the URL is reversed once, not once per row. None
+    when there is no such page, or ``user`` may not open it."""
     url_name = _URL_NAMES.get(f"{content_type.app_label}.{content_type.model}")
     if not url_name:
         return None
-    before, after = reverse(url_name, args=[_PLACEHOLDER]).split(str(_PLACEHOLDER))
+    sample = reverse(url_name, args=[_PLACEHOLDER])
+    if user is not None and not may_open(user, sample):
+        return None
+    before, after = sample.split(str(_PLACEHOLDER))
     return lambda object_id: f"{before}{object_id}{after}"
 
 

@@ -330,10 +330,13 @@ def timeline_kind_labels() -> dict[str, str]:
     return {value: str(label) for value, label in Interaction.Kind.choices}
 
 
-def timeline_rows(items: Iterable, *, kinds: dict[str, str]) -> list[TimelineRow]:
+def timeline_rows(
+    items: Iterable, *, kinds: dict[str, str], reader: User
+) -> list[TimelineRow]:
     """The entries customer_timeline_page read (named tuples of TIMELINE_COLUMNS)
     as the page shows them; ``kinds``: timeline_kind_labels(), which the page's
-    filter shows too."""
+    filter shows too. An entry links to its object's page when the ``reader``'s
+    role may open such pages."""
     items = list(items)
     authors = _author_names({item.created_by_id for item in items} - {None})
     channels = {
@@ -350,7 +353,7 @@ def timeline_rows(items: Iterable, *, kinds: dict[str, str]) -> list[TimelineRow
         if item.link_type_id is not None and item.link_id is not None:
             if item.link_type_id not in builders:
                 builders[item.link_type_id] = links.url_builder(
-                    ContentType.objects.get_for_id(item.link_type_id)
+                    ContentType.objects.get_for_id(item.link_type_id), user=reader
                 )
             build = builders[item.link_type_id]
             link_url = build(item.link_id) if build else None

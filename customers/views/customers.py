@@ -265,7 +265,10 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict:
         reader=reader,
     )
     kinds = selectors.timeline_kind_labels()
-    page = replace(page, items=selectors.timeline_rows(page.items, kinds=kinds))
+    page = replace(
+        page,
+        items=selectors.timeline_rows(page.items, kinds=kinds, reader=request.user),
+    )
     return {
         "customer": customer,
         "timeline": page,

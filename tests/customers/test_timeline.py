@@ -505,3 +505,30 @@ def test_each_entry_shows_its_author_or_the_system(
         for name in ("系统", sales_manager.display_name, "赵一")
     ]
     assert shown == sorted(shown)
+
+
+def test_an_entry_links_its_object_only_for_a_reader_whose_role_opens_such_pages(
+    client, consultant, service_agent, own_customer
+):
+    """A deal on the timeline: the consultant opens the deal page; the service
+    agent, whose role has no sales desk, reads the entry without a link to a 403."""
+    from sales import services as sales_services
+    from tests.factories import make_building
+
+    building = make_building(floors=1, per_floor=1, skipped=())
+    deal = sales_services.opportunity_open(
+        actor=consultant, customer=own_customer, project=building.project
+    )
+    services.interaction_log(
+        customer=own_customer, kind="system", summary="商机", actor=None, link=deal
+    )
+    own_customer.stage = Customer.Stage.BUYER
+    own_customer.save(update_fields=["stage"])
+    url = reverse("sales:opportunity-detail", args=[deal.pk])
+    for reader, linked in ((consultant, True), (service_agent, False)):
+        client.force_login(reader)
+        timeline = client.get(
+            reverse("customers:customer-timeline", args=[own_customer.pk])
+        ).content.decode()
+        assert "商机" in timeline
+        assert (f'href="{url}"' in timeline) is linked, reader.username
