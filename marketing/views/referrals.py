@@ -96,6 +96,13 @@ def referral_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "marketing/referral_detail.html",
         {
             "referral": referral,
+            # The customers whose page the reader may open (a marketer's scope is
+            # the customers who consented to marketing): the others are named only.
+            "openable": set(
+                Customer.objects.visible_to(request.user)
+                .filter(pk__in=[referral.referrer_id, referral.friend_id])
+                .values_list("pk", flat=True)
+            ),
             "reward": reward,
             "history": audit_entries_for(reward)[:20] if reward else [],
         },

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -477,3 +478,25 @@ def test_a_cancelled_deal_withdraws_the_unpaid_reward(
     referral.refresh_from_db()
     assert referral.opportunity_id is None  # a later deal may earn it again
     assert AuditEntry.objects.filter(action="delete").exists()
+
+
+def test_the_referral_page_links_only_to_pages_the_reader_may_open(
+    client, marketer, consultant, referral, friend, owner, sign
+):
+    """The marketer sees customers who consented to marketing and no sales desk:
+    the friend without that consent and the friend's deal are named, not linked
+    to a 404 and a 403. The consultant, whose customer the friend is, gets both."""
+    Customer.objects.filter(pk=friend.pk).update(
+        consent_sms=False, consent_email=False, consent_phone=False
+    )
+    Customer.objects.filter(pk=owner.pk).update(consent_sms=True)
+    deal = sign(friend, consultant)
+    referral.refresh_from_db()
+    url = reverse("marketing:referral-detail", args=[referral.pk])
+    client.force_login(marketer)
+    page = client.get(url).content.decode()
+    assert friend.name in page and f'href="{friend.get_absolute_url()}"' not in page
+    assert f'href="{owner.get_absolute_url()}"' in page
+    assert f'href="{deal.get_absolute_url()}"' not in page
+    for href in re.findall(r'href="(/(?:customers|sales)/[^"]+)"', page):
+        assert client.get(href).status_code == 200, href

@@ -203,3 +203,25 @@ def test_after_subscription_the_stage_screen_neither_signs_nor_cancels(
         deal.refresh_from_db()
         # Signing is its own step, cancelling a deal change a manager approves.
         assert deal.stage == "subscribed", stage
+
+
+def test_the_deal_names_its_campaign_and_links_it_for_marketing_only(
+    client, deal, consultant, marketer
+):
+    """A consultant has no marketing desk: the campaign is named, not a 403 link."""
+    from datetime import date
+
+    from marketing.models import Campaign
+
+    campaign = Campaign.objects.create(
+        name="春季开放日",
+        kind="event",
+        project=deal.project,
+        starts_on=date(2026, 3, 1),
+        ends_on=date(2026, 3, 2),
+    )
+    Opportunity.objects.filter(pk=deal.pk).update(campaign=campaign)
+    client.force_login(consultant)
+    page = client.get(reverse("sales:opportunity-detail", args=[deal.pk]))
+    text = page.content.decode()
+    assert "春季开放日" in text and campaign.get_absolute_url() not in text
