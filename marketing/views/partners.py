@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from crm_site.pagination import paginate
 from crm_site.permissions import action_required, see_required
 from crm_site.validation import parse_id
+from customers.phones import format_phone
 from marketing.models import ChannelPartner, Commission
 from marketing.models.payouts import Payout
 from marketing.partner_forms import BrokerForm, PartnerForm, PortalRegistrationForm
@@ -86,6 +87,7 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "marketing/partner_detail.html",
         {
             "partner": partner,
+            "contact_phone": format_phone(partner.contact_phone),
             "brokers": partner.brokers.select_related("user").order_by(
                 "user__username"
             ),

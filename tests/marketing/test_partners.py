@@ -433,6 +433,8 @@ def test_portal_and_commission_list_queries_do_not_grow(
     assert_queries_do_not_grow(lambda: client.get(COMMISSIONS), grow, at_most=12)
     partner_page = reverse("marketing:partner-detail", args=[partner.pk])
     assert_queries_do_not_grow(lambda: client.get(partner_page), grow, at_most=14)
+    # The contact's number reads as every number does, not in its stored form.
+    assert "135 1234 5678" in client.get(partner_page).content.decode()
 
 
 def test_the_projects_sales_manager_sees_the_partners_customer_and_hands_it_over(
