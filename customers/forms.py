@@ -434,7 +434,11 @@ class CustomerFilterForm(InputLimits, forms.Form):
         label=_("Consultant"), required=False, coerce=str, widget=FastSelect
     )
     tag = forms.ModelChoiceField(
-        label=_("Tag"), required=False, queryset=Tag.objects.all(), widget=FastSelect
+        label=_("Tag"),
+        required=False,
+        queryset=Tag.objects.all(),
+        widget=FastSelect,
+        empty_label=_("Any tag"),
     )
     contact_after = forms.DateField(
         label=_("Last contact after"),

@@ -71,6 +71,7 @@ class CommissionFilterForm(forms.Form):
         label=_("Project"),
         queryset=Project.objects.order_by("name"),
         required=False,
+        empty_label=_("All projects"),
     )
     status = forms.ChoiceField(
         label=_("Status"),
