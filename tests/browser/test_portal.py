@@ -78,6 +78,9 @@ def test_an_owner_signs_in_on_a_phone_and_sees_the_home_and_the_payments(
         payments.wait_for()
         assert "¥50,000.00" in payments.inner_text()
         assert page.get_by_test_id("overdue").is_visible()
+        # What to do about it, and whom to ask.
+        help_text = page.get_by_test_id("overdue-help").inner_text()
+        assert owner_household.deal.consultant.display_name in help_text
         assert page.locator("body").evaluate("b => b.scrollWidth") <= 390
         page.screenshot(
             path=str(SCREENSHOTS / "93-portal-payments.png"), full_page=True
