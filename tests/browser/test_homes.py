@@ -139,3 +139,19 @@ def test_every_roles_home_is_its_work_at_desktop_and_phone_width(
     ).select_option("en")
     page.locator("html[lang=en]").wait_for()
     _shoot(page, screenshot, "executive", "en")
+
+
+def test_the_unread_count_sits_on_the_bell_in_the_phones_menu(page, consultant):
+    """Collapsed, the menu's links are full width: the count stays on the bell."""
+    from crm_site.notifications import notify
+
+    notify(user=consultant, message="请回电客户")
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, "consultant")
+    page.locator(".navbar-toggler").click()
+    bell = page.get_by_test_id("notification-bell")
+    badge = bell.locator(".badge")
+    badge.wait_for()
+    icon = bell.locator(".bi-bell").bounding_box()
+    count = badge.bounding_box()
+    assert count["x"] - (icon["x"] + icon["width"]) < 24
