@@ -19,16 +19,17 @@ def _owners_deal(request: HttpRequest, pk: int):
     return get_object_or_404(owner_deals(request.owner_deal_ids), pk=pk)
 
 
-def _homes(request: HttpRequest, deals: list) -> list[dict]:
-    panels = portal.home_panels(
-        request.household_ids, [d.unit_id for d in deals if d.unit_id]
-    )
+def _homes(request: HttpRequest, deals: list, *, panels: bool) -> list[dict]:
+    """Each home as the page shows it; with ``panels``, what the other apps add
+    under it (handover, inspection): the home's own page, not the list."""
+    units = [d.unit_id for d in deals if d.unit_id] if panels else []
+    found = portal.home_panels(request.household_ids, units)
     return [
         {
             "deal": deal,
             "stage_words": stage_words(deal),
             "co_buyers": [row.customer for row in deal.co_buyers.all()],
-            "panels": panels.get(deal.unit_id, []),
+            "panels": found.get(deal.unit_id, []),
         }
         for deal in deals
     ]
@@ -39,7 +40,11 @@ def _homes(request: HttpRequest, deals: list) -> list[dict]:
 def homes(request: HttpRequest) -> HttpResponse:
     """Every unit the owner bought: project, building, unit, area, stage."""
     deals = list(owner_deals(request.owner_deal_ids))
-    return render(request, "sales/portal_homes.html", {"homes": _homes(request, deals)})
+    return render(
+        request,
+        "sales/portal_homes.html",
+        {"homes": _homes(request, deals, panels=False)},
+    )
 
 
 @owner_required
@@ -51,7 +56,7 @@ def home_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "sales/portal_home_detail.html",
-        {"home": _homes(request, [deal])[0]},
+        {"home": _homes(request, [deal], panels=True)[0]},
     )
 
 

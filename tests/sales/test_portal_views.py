@@ -35,6 +35,18 @@ def test_my_homes_show_each_unit_its_stage_and_co_buyers(owner_client, owner_hou
     assert home["stage_words"] in text
 
 
+def test_a_homes_own_page_adds_its_handover_or_says_when_it_will(
+    owner_client, owner_household
+):
+    """The list links each home to its page; the page says what the list does
+    not: the handover and inspection, or, before any, that an SMS will come."""
+    homes = owner_client.get(reverse("sales_portal:homes")).content.decode()
+    url = reverse("sales_portal:home-detail", args=[owner_household.deal.pk])
+    assert f'href="{url}"' in homes and "handover-none" not in homes
+    detail = owner_client.get(url).content.decode()
+    assert 'data-testid="handover-none"' in detail
+
+
 def test_my_homes_show_nothing_of_another_household(
     owner_client, other_owner_household
 ):
