@@ -172,9 +172,7 @@ def owner_deals(deal_ids: Iterable[int]):
     return (
         bought_deals()
         .filter(pk__in=list(deal_ids))
-        .select_related(
-            "customer", "project", "unit__building__project", "consultant"
-        )
+        .select_related("customer", "project", "unit__building__project", "consultant")
         # The buyer's name is all the owner's pages show of the buyer's record.
         .defer(*BUYER_FIELDS_NOT_SHOWN)
         .prefetch_related(

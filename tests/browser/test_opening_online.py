@@ -142,9 +142,7 @@ def test_two_buyers_choose_one_unit_at_once_one_gets_it_the_other_picks_another(
         deal = Selection.objects.get(unit=hot).opportunity
         won.goto(reverse("sales_portal:document", args=[deal.pk, "selection"]))
         assert won.evaluate("window.innerWidth") == 390
-        assert won.evaluate(
-            "document.documentElement.scrollWidth <= window.innerWidth"
-        )
+        assert won.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         won.screenshot(path=str(SCREENSHOTS / "opening-phone-document.png"))
         won.go_back()
 
