@@ -10,6 +10,8 @@ from crm_site.permissions import public, self_service
 
 # A database outage shows the friendly 503 page; anything else the plain 500 page.
 handler500 = "crm_site.outage.server_error"
+# Under the owners' portal the portal's own 404 page, the staff one elsewhere.
+handler404 = "crm_site.views.page_not_found"
 OWN_ACCOUNT = "a user's own session and password"
 
 urlpatterns = [

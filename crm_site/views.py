@@ -1,21 +1,25 @@
-"""The home page and the health page."""
+"""The home page, the health page and the page-not-found page."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_POST
 
+from crm_site import portal
 from crm_site.health import run_checks
 from crm_site.models import AuditEntry, Notification
 from crm_site.notifications import forget_unread
 from crm_site.overview import may_see_overview
 from crm_site.pagination import paginate
-from crm_site.permissions import public, self_service
+from crm_site.permissions import public, self_service, signed_in_owner
 from crm_site.views_overview import overview_page
 
 
@@ -108,3 +112,30 @@ def health(request: HttpRequest) -> HttpResponse:
         {"checks": checks, "healthy": healthy},
         status=status,
     )
+
+
+@requires_csrf_token
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: under the owners' portal its own look (its header, tab bar and
+    sign-out, a way back to its home page); the staff page everywhere else."""
+    if not request.path_info.startswith(settings.PORTAL_PATH):
+        return defaults.page_not_found(request, exception)
+    _load_owner(request)
+    return defaults.page_not_found(request, exception, template_name="portal/404.html")
+
+
+def _load_owner(request: HttpRequest) -> None:
+    """The signed-in owner for the portal's navigation, as owner_required would set
+    it, when no portal view ran (a path that matches no URL). Nobody (no session, a
+    stale one, an owner who may no longer sign in) gets the page without tabs; the
+    portal's next page signs them out."""
+    if getattr(request, "owner", None) is not None:
+        return
+    owner = signed_in_owner(request)
+    if owner is None:
+        return
+    household_ids = portal.checked_household(request, owner)
+    if household_ids is None:
+        return
+    request.owner = owner
+    request.household_ids = household_ids
