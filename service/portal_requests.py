@@ -331,19 +331,13 @@ class OwnerStep:
     note: str = ""
 
 
-def owner_steps(request: ServiceRequest) -> list[OwnerStep]:
-    """The request's steps in plain words, oldest first; one query. Internal notes
-    stay internal: only what the owner wrote and what the desk said it did show."""
-    result = [
-        OwnerStep(
-            at=request.received_at,
-            words=str(
-                gettext_lazy("You sent it in the portal")
-                if request.channel == ServiceRequest.Channel.PORTAL
-                else gettext_lazy("Recorded by the service desk")
-            ),
-        )
-    ]
+def owner_steps(
+    request: ServiceRequest, *, reader_id: int | None = None
+) -> list[OwnerStep]:
+    """The request's steps in plain words, oldest first, as the owner ``reader_id``
+    reads them (None: the owner who sent it); one query. Internal notes stay
+    internal: only what the owner wrote and what the desk said it did show."""
+    result = [OwnerStep(at=request.received_at, words=_first_words(request, reader_id))]
     for step in request.steps.order_by("at", "pk"):
         if step.from_status != step.to_status:
             reopened = step.from_status in (
@@ -358,6 +352,16 @@ def owner_steps(request: ServiceRequest) -> list[OwnerStep]:
         elif step.event in STEP_WORDS:
             result.append(OwnerStep(at=step.at, words=str(STEP_WORDS[step.event])))
     return result
+
+
+def _first_words(request: ServiceRequest, reader_id: int | None) -> str:
+    """How the request came in: a household member reading another's request is
+    told who sent it (its sender's row, select_related by the portal's views)."""
+    if request.channel != ServiceRequest.Channel.PORTAL:
+        return _("Recorded by the service desk")
+    if reader_id is None or reader_id == request.customer_id:
+        return _("You sent it in the portal")
+    return _("%(name)s sent it in the portal") % {"name": request.customer.name}
 
 
 # Messages to the owner ----------------------------------------------------------------

@@ -126,7 +126,7 @@ def _detail(
         {
             "item": item,
             "status_words": portal_requests.owner_status(item),
-            "steps": portal_requests.owner_steps(item),
+            "steps": portal_requests.owner_steps(item, reader_id=request.owner.pk),
             "photos": list(item.photos.order_by("uploaded_at", "pk")),
             "confirm_form": confirm_form or PortalConfirmForm(),
             "reject_form": reject_form or PortalRejectForm(),
