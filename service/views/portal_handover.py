@@ -18,6 +18,7 @@ from sales.portal import owner_deals
 from service import handover as services
 from service import portal as service_portal
 from service.forms_handover import OwnerBookForm
+from service.models import HandoverAppointment, HandoverSlot
 from service.surveys import survey_token
 
 
@@ -42,8 +43,10 @@ def handover_booking(request: HttpRequest, pk: int) -> HttpResponse:
     if not services.booking_open(appointment):
         messages.info(request, _("Booking is closed. Please call the service desk."))
         return redirect(back)
-    slots = services.slots_open_to_owners(appointment.batch)
-    form = OwnerBookForm(request.POST or None, slots=slots)
+    slots = _slots_with_current(appointment)
+    form = OwnerBookForm(
+        request.POST or None, slots=slots, initial={"slot": appointment.slot_id}
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -67,9 +70,27 @@ def handover_booking(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "service/portal_handover_booking.html",
-        {"appointment": appointment, "form": form, "slots": slots, "back": back},
+        {
+            "appointment": appointment,
+            "form": form,
+            "slots": slots,
+            "back": back,
+            "current_slot_id": appointment.slot_id,
+        },
         status=status,
     )
+
+
+def _slots_with_current(appointment: HandoverAppointment) -> list[HandoverSlot]:
+    """The slots open to owners and, among them in time order, the one the owner
+    holds even when it is no longer open (their own booking filled it, or it is
+    today): they see which one is theirs, and keeping it changes nothing
+    (appointment_book)."""
+    slots = services.slots_open_to_owners(appointment.batch)
+    current = appointment.slot
+    if current is None or any(slot.pk == current.pk for slot in slots):
+        return slots
+    return sorted([*slots, current], key=lambda slot: (slot.day, slot.starts_at))
 
 
 @owner_required
