@@ -132,6 +132,16 @@ def of_visible_customers(rows: QuerySet, *, user: User) -> QuerySet:
     return rows.filter(customer__in=Customer.objects.visible_to(user).values("pk"))
 
 
+def out_of_view(*, user: User) -> Q:
+    """Rows (members, responses, deals) of customers the user may not see: what
+    of_visible_customers leaves out, for counting it. NOT EXISTS, not NOT IN: the
+    visible customers may be most of a million, which PostgreSQL would hash (or,
+    past work_mem, scan again for every row); NOT EXISTS is an anti-join probing
+    the customers' primary key."""
+    visible = Customer.objects.visible_to(user).filter(pk=OuterRef("customer_id"))
+    return ~Q(Exists(visible))
+
+
 def latest_campaign_of(
     *, customer: Customer, project: Project | None = None
 ) -> int | None:
@@ -234,6 +244,14 @@ class CampaignReturn:
     contracts: int = 0
     contracted_value: Decimal = field(default_factory=lambda: Decimal("0"))
     cost: Decimal = field(default_factory=lambda: Decimal("0"))
+    # Counted for a reader only (campaign_returns(user=...)): of the members, the
+    # responding members and the deals credited to the campaign, those of customers
+    # the reader may not see. The figures above stay the campaign's own (its cost
+    # and return do not depend on who reads them); these say how many of them the
+    # page's lists leave out.
+    hidden_members: int = 0
+    hidden_responses: int = 0
+    hidden_deals: int = 0
 
     @property
     def cost_per_visit(self) -> Decimal | None:
@@ -282,11 +300,12 @@ def checked_in_count(*, campaign: Campaign) -> int:
 
 
 def _grouped_figures(
-    result: dict, *, key: str, campaigns: Q
+    result: dict, *, key: str, campaigns: Q, user: User | None = None
 ) -> dict[Any, CampaignReturn]:
     """Fill figures grouped by `key` (campaign_id, or campaign__kind) over the
     campaigns matched by `campaigns` (a Q on the campaign__ relation): four grouped
-    queries, whatever the number of campaigns."""
+    queries, whatever the number of campaigns. With a `user`, the same queries also
+    count the rows of customers that user may not see (CampaignReturn.hidden_*)."""
 
     def rows(model, **annotations):
         return (
@@ -300,37 +319,71 @@ def _grouped_figures(
         return result.setdefault(row[key], CampaignReturn())
 
     once = counted_once()
-    for row in rows(CampaignMember, n=Count("id")).filter(once):
+    hidden: dict[str, Any] = {}
+    if user is not None:
+        unseen = out_of_view(user=user)
+        hidden = {
+            "members": {"hidden": Count("id", filter=unseen)},
+            "responses": {"hidden": Count("member_id", distinct=True, filter=unseen)},
+            "deals": {"hidden": Count("id", filter=unseen)},
+        }
+    for row in rows(CampaignMember, n=Count("id"), **hidden.get("members", {})).filter(
+        once
+    ):
         figures(row).members = row["n"]
+        figures(row).hidden_members = row.get("hidden", 0)
     for row in rows(
         Response,
         responses=Count("member_id", distinct=True),
         visits=Count("member_id", filter=Q(kind=Response.Kind.CHECKIN)),
+        **hidden.get("responses", {}),
     ).filter(once):
         figures(row).responses = row["responses"]
         figures(row).visits = row["visits"]
+        figures(row).hidden_responses = row.get("hidden", 0)
     for row in rows(
         Opportunity,
         subscriptions=Count("id", filter=Q(stage__in=SUBSCRIBED_STAGES)),
         contracts=Count("id", filter=Q(stage__in=CONTRACTED_STAGES)),
         value=Sum("agreed_price", filter=Q(stage__in=CONTRACTED_STAGES)),
+        **hidden.get("deals", {}),
     ):
         figures(row).subscriptions = row["subscriptions"]
         figures(row).contracts = row["contracts"]
         figures(row).contracted_value = row["value"] or Decimal("0")
+        figures(row).hidden_deals = row.get("hidden", 0)
     for row in rows(CostLine, total=Sum("amount")):
         figures(row).cost = row["total"] or Decimal("0")
     return result
 
 
-def campaign_returns(*, campaign_ids: list[int]) -> dict[int, CampaignReturn]:
-    """Every figure of these campaigns, in four grouped queries."""
+def campaign_returns(
+    *, campaign_ids: list[int], user: User | None = None
+) -> dict[int, CampaignReturn]:
+    """Every figure of these campaigns, in four grouped queries. With a `user` (the
+    campaign's page), also how many of the customers counted that user may not see,
+    in the same queries."""
     result = {pk: CampaignReturn() for pk in campaign_ids}
     if not campaign_ids:
         return result
     return _grouped_figures(
-        result, key="campaign_id", campaigns=Q(campaign_id__in=campaign_ids)
+        result,
+        key="campaign_id",
+        campaigns=Q(campaign_id__in=campaign_ids),
+        user=user,
     )
+
+
+def members_out_of_view(*, campaign: Campaign, user: User) -> tuple[int, int]:
+    """The campaign's members as its figures count them, and how many of them are
+    customers the user may not see (the members page lists the others): one query."""
+    unseen = out_of_view(user=user)
+    row = (
+        CampaignMember.objects.filter(campaign=campaign)
+        .filter(counted_once())
+        .aggregate(total=Count("id"), hidden=Count("id", filter=unseen))
+    )
+    return row["total"], row["hidden"]
 
 
 def returns_by_kind() -> list[tuple[str, CampaignReturn]]:

@@ -104,9 +104,12 @@ def _detail_context(
     context = _progress_context(campaign)
     context.update(
         {
-            "figures": selectors.campaign_returns(campaign_ids=[campaign.pk])[
-                campaign.pk
-            ],
+            # The campaign's own figures (its cost and return are the same for
+            # every reader), with how many of the customers counted the reader may
+            # not see: the lists below name only the others, and say so.
+            "figures": selectors.campaign_returns(
+                campaign_ids=[campaign.pk], user=request.user
+            )[campaign.pk],
             "cost_lines": campaign.cost_lines.order_by("spent_on", "id"),
             "cost_form": cost_form
             or CostLineForm(initial={"spent_on": timezone.localdate()}),
@@ -176,10 +179,12 @@ def campaign_members(request: HttpRequest, pk: int) -> HttpResponse:
     )
     for member in page.items:
         member.mobile_display = member.customer.mobile_for(request.user)
+    # The campaign's figure counts every member: say how many are not listed here.
+    total, hidden = selectors.members_out_of_view(campaign=campaign, user=request.user)
     return render(
         request,
         "marketing/campaign_members.html",
-        {"campaign": campaign, "page": page},
+        {"campaign": campaign, "page": page, "total": total, "hidden": hidden},
     )
 
 
