@@ -72,10 +72,19 @@ def _window(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
+# The funnel's deal steps, in order.
+FUNNEL_STAGES = [step for step, _label in FUNNEL_STEPS[1:]]
+
+
 def _deals_reaching(stage: str) -> Count:
-    """Deals, not moves: a deal reserved, released and reserved again counts once
-    (as sales.overview.compute counts them)."""
-    return Count("opportunity_id", filter=Q(to_stage=stage), distinct=True)
+    """Deals that reached the step or a later one in the period: a deal counts at
+    every step up to the furthest it got, so no deal step converts more than the
+    one above it. An opening-day selection subscribes without a reservation, and a
+    deal reserved before the period may subscribe in it; a lost deal counts up to
+    where it got. Deals, not moves: a deal reserved, released and reserved again
+    counts once (as sales.overview.compute counts them)."""
+    later = FUNNEL_STAGES[FUNNEL_STAGES.index(stage) :]
+    return Count("opportunity_id", filter=Q(to_stage__in=later), distinct=True)
 
 
 def _breakdown(changes, key: str, label_of) -> list[dict]:
@@ -148,7 +157,7 @@ def _compute(
     # Only moves into the funnel's stages count: filtering on them first lets the
     # (to_stage, changed_at) index find a few thousand rows among hundreds of thousands.
     changes = StageChange.objects.filter(
-        to_stage__in=[step for step, _label in FUNNEL_STEPS[1:]],
+        to_stage__in=FUNNEL_STAGES,
         changed_at__gte=since,
         changed_at__lt=until,
         opportunity__in=deals,
@@ -156,7 +165,7 @@ def _compute(
     result = Dashboard(start=start, end=end, computed_at=timezone.now())
 
     counts = changes.aggregate(
-        **{stage: _deals_reaching(stage) for stage, _label in FUNNEL_STEPS[1:]}
+        **{stage: _deals_reaching(stage) for stage in FUNNEL_STAGES}
     )
     # The overview's figure and the list behind it (sales.overview.visits_in):
     # visits of customers with a deal the reader may see, so the funnel's first step
