@@ -48,6 +48,9 @@ class CommissionRuleForm(InputLimits, forms.ModelForm):
     class Meta:
         model = CommissionRule
         fields = ["basis", "rate", "earned_at"]
+        # The model's "basis" reads 报备方式 (a registration's); here it is how the
+        # commission is calculated.
+        labels = {"basis": _("Calculated as")}
         help_texts = {"rate": _("A percentage of the agreed price, or yuan per unit.")}
 
     def clean(self) -> dict:

@@ -541,6 +541,14 @@ def test_the_report_page_shows_the_figures(client, consultant, sales_manager, op
     assert response.status_code == 200
     assert response.context["report"].sold == 1
     assert units[0].layout in response.content.decode()
+    # The words of opening day, not their homonyms elsewhere in the catalog.
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+    report = client.get(_url("session-report", session), **zh).content.decode()
+    assert '<th class="text-end">金额</th>' in report and ">时段</th>" in report
+    console = client.get(_url("session-console", session), **zh).content.decode()
+    assert ">叫号</button>" in console
+    detail = client.get(_url("session-detail", session), **zh).content.decode()
+    assert "<th>选房序号</th>" in detail and "选房场次" in detail
 
 
 @pytest.mark.parametrize(
