@@ -4,6 +4,7 @@ and scripts/verify_lottery.py."""
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -325,6 +326,24 @@ def test_a_manager_fills_commits_and_draws_from_the_order_page(
     assert positions(session) == lottery.lottery_order(session.seed, [1, 2, 3, 4])
     printed = client.get(page).content.decode()
     assert printed.count('data-testid="order-row"') == 4
+    # The command the page prints checks the fingerprint too, and agrees.
+    command = re.search(
+        r"<code>python3 (scripts/verify_lottery\.py [^<]+)</code>", printed
+    )
+    assert "--commitment" in command[1]
+    checked = subprocess.run(
+        [sys.executable, *command[1].split()],
+        cwd=SCRIPT.parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    said, *lines = checked.stdout.splitlines()
+    assert said == "commitment matches"
+    order = [int(line.split()[1]) for line in lines]
+    assert order == lottery.lottery_order(session.seed, [1, 2, 3, 4])
+    # And leads back to the session.
+    assert reverse("sales:session-detail", args=[session.pk]) in printed
     # Names are masked on the posted order.
     name = IntentDeposit.objects.first().customer.name
     assert name not in printed or len(name) == 1
