@@ -50,6 +50,7 @@ from sales.forms import (
 from sales.models import (
     Building,
     DealChange,
+    DepositRefund,
     DiscountRequest,
     Opportunity,
     StageChange,
@@ -67,6 +68,7 @@ from sales.services.co_buyers import (
     co_buyer_candidates,
     deal_co_buyers_set,
 )
+from sales.services.deposits import deposits_visible_to
 from sales.services.sessions import projects_visible_to
 
 
@@ -769,6 +771,11 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             "changes_page": changes_page,
             "filter_query": urlencode(discounts_query),
             "changes_filter_query": urlencode(changes_query),
+            # Deposits of intent whose refund waits: decided on their own page.
+            "deposit_refunds": DepositRefund.objects.filter(
+                status=DepositRefund.Status.PENDING,
+                deposit__in=deposits_visible_to(request.user),
+            ).count(),
         },
     )
 

@@ -392,6 +392,10 @@ def test_the_refund_is_asked_on_the_deposit_page_and_decided_by_a_manager(
     page = client.get(reverse("sales:deposit-detail", args=[deposit.pk]))
     assert "客户改买别处" in page.content.decode()
     client.force_login(sales_manager)
+    # The approvals page, where a manager looks first, says it waits and leads to it.
+    approvals = client.get(reverse("sales:approval-list")).content.decode()
+    assert 'data-testid="deposit-refunds-waiting"' in approvals
+    assert reverse("sales:deposit-refund-list") in approvals
     listing = client.get(reverse("sales:deposit-refund-list"))
     assert [r.pk for r in listing.context["page"].items] == [refund.pk]
     decide = reverse("sales:deposit-refund-decide", args=[refund.pk])
