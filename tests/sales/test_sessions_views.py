@@ -597,3 +597,20 @@ def test_the_desk_selects_only_for_the_buyer_called_to_it(
     client.post(_url("session-select", session), data)
     assert Selection.objects.get().entry == waiting
     assert called.position != waiting.position
+
+
+def test_the_console_of_a_session_not_open_offers_no_unit_and_says_why(
+    client, consultant, sales_manager, opening
+):
+    """Before it opens every unit looked choosable and each click was refused."""
+    _project, units, session = opening
+    SelectionSession.objects.filter(pk=session.pk).update(
+        status=SelectionSession.Status.ORDERED
+    )
+    client.force_login(consultant)
+    console = client.get(
+        _url("session-console", session), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+    assert 'class="opening-pick"' not in console
+    assert 'data-testid="console-not-open"' in console and "尚未开始选房" in console
+    assert f'data-unit-id="{units[0].pk}"' in console  # the grid is still shown
