@@ -5,42 +5,21 @@ the lists agree for the reader."""
 
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 
 from customers.models import Customer
-from marketing import selectors, services
+from marketing import selectors
 from marketing.models import CampaignMember, Response
-from sales.models import Opportunity
 from tests.factories import CustomerFactory
 from tests.helpers import assert_queries_do_not_grow
+from tests.marketing import test_campaign_scope as scope
 
-SEEN = "同意营销"
-HIDDEN = "从未同意"
+# The campaign scope's own fixture and names: one member marketing may see, one it
+# may not.
+started_by_admin = scope.started_by_admin
+SEEN, HIDDEN = scope.SEEN, scope.HIDDEN
+
 EN = {"accept-language": "en"}
-
-
-@pytest.fixture
-def started_by_admin(campaign, administrator, consultant):
-    """A campaign an administrator started: one member marketing may see, one it may
-    not; both signed up, and each has a deal credited to the campaign."""
-    seen = CustomerFactory(name=SEEN, consent_sms=True, assigned_consultant=consultant)
-    hidden = CustomerFactory(
-        name=HIDDEN, consent_sms=False, assigned_consultant=consultant
-    )
-    services.campaign_move(actor=administrator, campaign=campaign, status="running")
-    for customer in (seen, hidden):
-        member = CampaignMember.objects.get(campaign=campaign, customer=customer)
-        services.response_record(
-            actor=administrator, member=member, kind=Response.Kind.SIGNUP
-        )
-        Opportunity.objects.create(
-            customer=customer,
-            project=campaign.project,
-            consultant=consultant,
-            campaign=campaign,
-        )
-    return campaign
 
 
 def _section(html: str, testid: str) -> str:

@@ -5,44 +5,15 @@ checked and labelled "当前预约", even when the owner's own booking filled it
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from sales.services import opportunity_contract
-from service import handover
-from service.models import HandoverAppointment
+from tests.service.test_portal_handover import _handover
 
 pytestmark = pytest.mark.django_db
 
 CURRENT = "当前预约"
-
-
-def _handover(household, manager, consultant, *, capacity: int = 2):
-    opportunity_contract(actor=consultant, opportunity=household.deal)
-    today = timezone.localdate()
-    batch = handover.batch_create(
-        actor=manager,
-        building=household.unit.building,
-        name="一期交房",
-        starts_on=today,
-        ends_on=today + timedelta(days=14),
-    )
-    slots = [
-        handover.slot_add(
-            actor=manager,
-            batch=batch,
-            day=today + timedelta(days=3),
-            starts_at=time(hour),
-            ends_at=time(hour + 1),
-            capacity=capacity,
-        )
-        for hour in (9, 14)
-    ]
-    handover.batch_invite(actor=manager, batch=batch)
-    return HandoverAppointment.objects.get(unit=household.unit), slots
 
 
 def _radios(body: str) -> dict[int, str]:
