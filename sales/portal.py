@@ -7,12 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q
+from django.db.models import DecimalField, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from sales.models import (
     CoBuyer,
+    DealRefund,
     Opportunity,
     PaymentItem,
     Receipt,
@@ -201,7 +203,13 @@ class Payments:
     receipts: list[Receipt]
     total: Decimal = Decimal("0")
     received: Decimal = Decimal("0")
+    # What is truly left: the agreed price less what was received, never below what
+    # the plan's own lines still owe.
     outstanding: Decimal = Decimal("0")
+    # The part of the agreed price no line of the plan covers yet: a subscription
+    # signed at a selection holds only the deposit applied; the rest's schedule is
+    # agreed at contract signing.
+    unscheduled: Decimal = Decimal("0")
     overdue: Decimal = Decimal("0")
     due_next: PaymentItem | None = None
     documents: list[str] = field(default_factory=list)
@@ -210,12 +218,32 @@ class Payments:
 def owner_payments(deal_ids: Iterable[int]) -> list[Payments]:
     """Per bought deal of the owner: the plan, the receipts, what is received,
     outstanding and overdue. Four queries whatever the number of deals and lines,
-    five with the look-up of the deal ids."""
+    five with the look-up of the deal ids.
+
+    What is left to pay is what the plan must add up to (the agreed price, and the
+    money earlier changes kept or owe back, which stays on the lines received:
+    sales.services.money.plan_total) less what the lines received, never below what
+    the lines still owe: a subscription signed at a selection has only the deposit
+    applied on its plan until the contract, not nothing left to pay."""
     from sales.selectors import printable_documents
 
     today = timezone.localdate()
+    refunded = (
+        DealRefund.objects.filter(opportunity=OuterRef("pk"))
+        .order_by()
+        .values("opportunity")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
     deals = list(
-        owner_deals(deal_ids).prefetch_related(
+        owner_deals(deal_ids)
+        .annotate(
+            plan_refunded=Coalesce(
+                Subquery(refunded, output_field=money), Decimal("0"), output_field=money
+            )
+        )
+        .prefetch_related(
             Prefetch(
                 "payment_items",
                 queryset=PaymentItem.objects.order_by("sequence").prefetch_related(
@@ -236,14 +264,28 @@ def owner_payments(deal_ids: Iterable[int]) -> list[Payments]:
                 i.get_kind_display() for i in items if i.pk == receipt.item_id
             )
         open_items = [i for i in items if i.outstanding > 0]
+        total = sum((i.amount for i in items), Decimal("0"))
+        received = sum((i.received for i in items), Decimal("0"))
+        owed = sum((i.outstanding for i in open_items), Decimal("0"))
+        # What the plan must add up to (sales.services.money.plan_total).
+        target = (
+            None
+            if deal.agreed_price is None
+            else deal.agreed_price + deal.forfeited + deal.plan_refunded
+        )
         result.append(
             Payments(
                 deal=deal,
                 items=items,
                 receipts=sorted(receipts, key=lambda r: (r.received_on, r.pk)),
-                total=sum((i.amount for i in items), Decimal("0")),
-                received=sum((i.received for i in items), Decimal("0")),
-                outstanding=sum((i.outstanding for i in open_items), Decimal("0")),
+                total=total,
+                received=received,
+                outstanding=owed if target is None else max(target - received, owed),
+                unscheduled=(
+                    Decimal("0")
+                    if target is None
+                    else max(target - total, Decimal("0"))
+                ),
                 overdue=sum(
                     (i.outstanding for i in open_items if i.due_date < today),
                     Decimal("0"),

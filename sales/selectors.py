@@ -570,8 +570,24 @@ def print_context(*, deal: Opportunity, viewer) -> dict:
     from sales.pricing import quote
 
     items = list(deal.payment_items.all())
+    # The selection (选房) in an opening session the deal was subscribed at, if it
+    # still holds the deal's unit: its confirmation says what happened there (the
+    # session, the buyer's number, the deposit of intent applied) rather than that
+    # the unit is held. A selection cancelled or moved off the unit is history.
+    selection = (
+        deal.selections.filter(cancelled_at__isnull=True, unit_id=deal.unit_id)
+        .select_related("session", "entry__deposit")
+        .order_by("-selected_at", "-pk")
+        .first()
+    )
+    # What is left to pay of the agreed price (its plan is agreed at contract): the
+    # price less what the plan's lines received that is still the buyer's.
+    received = sum((i.received for i in items), Decimal("0")) - deal.forfeited
+    price = deal.agreed_price
     return {
         "deal": deal,
+        "selection": selection,
+        "still_to_pay": None if price is None else max(price - received, Decimal("0")),
         "quote": quote(unit=deal.unit, discount_percent=deal.discount_percent),
         "items": items,
         # The deposit the buyer pays on signing the subscription (定金).

@@ -50,13 +50,16 @@ def homes(request: HttpRequest) -> HttpResponse:
 @owner_required
 @require_safe
 def home_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One home: its facts, who bought it, and what the other apps add (handover,
-    inspection)."""
+    """One home: its facts, who bought it, its documents to print (as my payments
+    offers them) and what the other apps add (handover, inspection)."""
     deal = _owners_deal(request, pk)
     return render(
         request,
         "sales/portal_home_detail.html",
-        {"home": _homes(request, [deal], panels=True)[0]},
+        {
+            "home": _homes(request, [deal], panels=True)[0],
+            "documents": selectors.printable_documents(deal),
+        },
     )
 
 
