@@ -122,6 +122,16 @@ def test_every_roles_home_is_its_work_at_desktop_and_phone_width(
             row.get_by_role("button", name="记录").click()
             page.get_by_test_id("quick-log-done").wait_for()
             screenshot("home-consultant-zh-390-logged")
+        if role == "sales_manager":
+            # The longest navigation stays on one line where it opens, and folds
+            # into the menu below that.
+            for width, folded in ((1280, False), (1024, True)):
+                page.set_viewport_size({"width": width, "height": 800})
+                toggler = page.locator(".navbar-toggler")
+                assert toggler.is_visible() is folded, width
+                if not folded:
+                    bar = page.locator("nav.navbar").bounding_box()
+                    assert bar["height"] < 70, f"{width}: {bar['height']}px"
         if role == "service_agent":
             first = page.get_by_test_id("request-table").locator("tbody tr").first
             assert "table-danger" in (first.get_attribute("class") or "")
