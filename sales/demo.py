@@ -14,6 +14,7 @@ from crm_site.models import User
 from customers.models import Customer
 from sales import services as sales_services
 from sales.models import (
+    CommissionRule,
     Opportunity,
     PaymentItem,
     Project,
@@ -25,7 +26,7 @@ from sales.models import (
 from sales.models.aftersale import Basis
 from sales.services import ownership
 from sales.services.changes import change_rule_set
-from sales.services.commission import commission_rule_set
+from sales.services.commission import commission_accrue, commission_rule_set
 
 # project, city, [(building, floors, layouts per position, areas, price per m²)]
 DEMO_PROJECTS = [
@@ -79,7 +80,9 @@ def seed(rng: random.Random, users: dict[str, User]) -> None:
     """Two projects, their buildings, and deals walked through every stage."""
     admin = users["admin"]
     for project_name, city, buildings in DEMO_PROJECTS:
-        if Project.objects.filter(name=project_name).exists():
+        existing = Project.objects.filter(name=project_name).first()
+        if existing is not None:
+            _rules_if_missing(existing, admin)
             continue
         project = Project.objects.create(name=project_name, city=city)
         _rules(project, admin)
@@ -126,6 +129,19 @@ def _rules(project: Project, admin: User) -> None:
         buyer_change_fee=Decimal("2000.00"),
         unit_change_keeps_money=True,
     )
+
+
+def _rules_if_missing(project: Project, admin: User) -> None:
+    """A demo database loaded before the rules existed gets them, and its deals the
+    commission they earned (accruing is idempotent)."""
+    if CommissionRule.objects.filter(project=project).exists():
+        return
+    _rules(project, admin)
+    for deal in Opportunity.objects.filter(
+        project=project,
+        stage__in=[Opportunity.Stage.CONTRACTED, Opportunity.Stage.PAID],
+    ):
+        commission_accrue(deal=deal, actor=admin)
 
 
 def seed_ownership(rng: random.Random, users: dict[str, User]) -> None:
