@@ -40,6 +40,10 @@ def parse_phone(raw: str, *, mobile_only: bool = False) -> phonenumbers.PhoneNum
     text = (raw or "").strip()
     if not text:
         raise InvalidPhone(_("Enter a phone number."))
+    if not PHONE_CHARACTERS.fullmatch(number_text(text)):
+        # phonenumbers reads letters as a keypad's digits ("1380013abcd" is 138 0013
+        # 2223) and drops an extension ("x12"): a typo must not save another number.
+        raise InvalidPhone(_("This is not a phone number."))
     try:
         number = phonenumbers.parse(text, settings.PHONE_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:

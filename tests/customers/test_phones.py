@@ -29,7 +29,20 @@ def test_normalize_phone_gives_one_e164_form_for_every_way_of_writing_it(raw):
     assert normalize_phone(raw) == "+8613800138000"
 
 
-@pytest.mark.parametrize("raw", ["", "12345", "abc", "138001380001234"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "12345",
+        "abc",
+        "138001380001234",
+        # Letters are a typo, not a keypad word: phonenumbers would read "1380013abcd"
+        # as 138 0013 2223 and drop a trailing "x" (an extension) without a word.
+        "1380013abcd",
+        "13900009999x",
+        "0571 8888 8888 ext. 12",
+    ],
+)
 def test_normalize_phone_refuses_what_is_not_a_number(raw):
     with pytest.raises(InvalidPhone):
         normalize_phone(raw)
