@@ -436,9 +436,12 @@ def _render_deal(
     deal: Opportunity,
     *,
     change_form: DealChangeForm | None = None,
+    bound: dict | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """The deal page; a change form that did not validate is shown with its errors.
+    """The deal page; a change form that did not validate is shown with its errors,
+    as is any of its other forms given in ``bound`` (its context name: the form),
+    each message next to its field and what was typed kept.
     While a change waits for approval no other can be asked (deal_change_request
     refuses it): the card says so instead of offering the form again."""
     deal_changes = list(
@@ -469,53 +472,50 @@ def _render_deal(
         "due": sum((i.amount for i in items), start=Decimal("0")),
         "received": sum((i.received for i in items), start=Decimal("0")),
     }
-    return render(
-        request,
-        "sales/opportunity_detail.html",
-        {
-            "deal": deal,
-            "quote": quote(unit=deal.unit, discount_percent=deal.discount_percent)
-            if deal.unit
-            else None,
-            "discounts": deal.discount_requests.select_related(
-                "requested_by", "decided_by"
-            ).order_by("-requested_at")[:10],
-            "items": items,
-            "totals": totals,
-            "discount_form": DiscountForm(),
-            "change_form": change_form,
-            "unit_picker": _unit_picker(deal, change_form)
-            if change_form is not None
-            else None,
-            "deal_changes": deal_changes,
-            "change_pending": change_pending and deal.stage in CHANGEABLE,
-            "refunds": deal.refunds.select_related("paid_by").order_by("-created_at"),
-            "commissions": deal.commissions.select_related("consultant").order_by(
-                "accrued_at"
-            ),
-            "plan_form": PaymentPlanForm(),
-            "receipt_form": ReceiptForm(
-                opportunity=deal, initial={"received_on": timezone.localdate()}
-            ),
-            "move_form": StageMoveForm(opportunity=deal),
-            "changes": deal.stage_changes.select_related("changed_by").order_by(
-                "-changed_at"
-            )[:50],
-            "hold": hold,
-            "confirm": confirmations.for_deal(deal, hold=hold, items=items)
-            if request.user.has_perm("sales.use_sales")
-            else {},
-            "mobile_display": deal.customer.mobile_for(request.user),
-            "co_buyers": co_buyers,
-            "co_buyers_form": CoBuyersForm(
-                candidates=candidates,
-                initial={"co_buyers": [c.pk for c in co_buyers]},
-            )
-            if deal.stage in CO_BUYER_STAGES and deal.customer.household_id
-            else None,
-        },
-        status=status,
-    )
+    context = {
+        "deal": deal,
+        "quote": quote(unit=deal.unit, discount_percent=deal.discount_percent)
+        if deal.unit
+        else None,
+        "discounts": deal.discount_requests.select_related(
+            "requested_by", "decided_by"
+        ).order_by("-requested_at")[:10],
+        "items": items,
+        "totals": totals,
+        "discount_form": DiscountForm(),
+        "change_form": change_form,
+        "unit_picker": _unit_picker(deal, change_form)
+        if change_form is not None
+        else None,
+        "deal_changes": deal_changes,
+        "change_pending": change_pending and deal.stage in CHANGEABLE,
+        "refunds": deal.refunds.select_related("paid_by").order_by("-created_at"),
+        "commissions": deal.commissions.select_related("consultant").order_by(
+            "accrued_at"
+        ),
+        "plan_form": PaymentPlanForm(),
+        "receipt_form": ReceiptForm(
+            opportunity=deal, initial={"received_on": timezone.localdate()}
+        ),
+        "move_form": StageMoveForm(opportunity=deal),
+        "changes": deal.stage_changes.select_related("changed_by").order_by(
+            "-changed_at"
+        )[:50],
+        "hold": hold,
+        "confirm": confirmations.for_deal(deal, hold=hold, items=items)
+        if request.user.has_perm("sales.use_sales")
+        else {},
+        "mobile_display": deal.customer.mobile_for(request.user),
+        "co_buyers": co_buyers,
+        "co_buyers_form": CoBuyersForm(
+            candidates=candidates,
+            initial={"co_buyers": [c.pk for c in co_buyers]},
+        )
+        if deal.stage in CO_BUYER_STAGES and deal.customer.household_id
+        else None,
+    }
+    context.update(bound or {})
+    return render(request, "sales/opportunity_detail.html", context, status=status)
 
 
 def _unit_picker(deal: Opportunity, form: DealChangeForm) -> dict:
@@ -617,8 +617,7 @@ def opportunity_co_buyers(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
     form = CoBuyersForm(request.POST, candidates=co_buyer_candidates(deal))
     if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return redirect(deal)
+        return _render_deal(request, deal, bound={"co_buyers_form": form}, status=400)
     chosen = list(form.cleaned_data["co_buyers"])
     try:
         changed = deal_co_buyers_set(actor=request.user, deal=deal, customers=chosen)
@@ -673,8 +672,7 @@ def opportunity_discount(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
     form = DiscountForm(request.POST)
     if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return redirect(deal)
+        return _render_deal(request, deal, bound={"discount_form": form}, status=400)
     try:
         result = services.discount_request(
             actor=request.user, opportunity=deal, **form.cleaned_data
@@ -818,8 +816,7 @@ def payment_plan(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
     form = PaymentPlanForm(request.POST)
     if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return redirect(deal)
+        return _render_deal(request, deal, bound={"plan_form": form}, status=400)
     try:
         services.payment_plan_create(
             actor=request.user, opportunity=deal, **form.cleaned_data
@@ -837,8 +834,7 @@ def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _visible_deal(request, pk)
     form = ReceiptForm(request.POST, opportunity=deal)
     if not form.is_valid():
-        _form_errors_to_messages(request, form)
-        return redirect(deal)
+        return _render_deal(request, deal, bound={"receipt_form": form}, status=400)
     try:
         services.receipt_record(actor=request.user, **form.cleaned_data)
     except ValidationError as exc:

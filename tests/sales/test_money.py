@@ -251,16 +251,28 @@ def test_payment_pages_work_and_refuse_bad_input(client, held, consultant):
     assert len(items) == 3
     url = reverse("sales:receipt-create", args=[deal.pk])
     future = (timezone.localdate() + timedelta(days=2)).isoformat()
-    client.post(
+    refused = client.post(
         url,
         {
             "item": items[0].pk,
             "amount": "50000",
             "received_on": future,
             "method": "pos",
+            "reference": "POS-778",
         },
     )
     assert not Receipt.objects.exists()
+    # The deal page again, the message under the date and what was typed kept.
+    assert refused.status_code == 400
+    form = refused.context["receipt_form"]
+    assert list(form.errors) == ["received_on"]
+    assert 'value="POS-778"' in refused.content.decode()
+    # A payment plan refused the same way opens its section with the message.
+    plan = client.post(
+        reverse("sales:payment-plan", args=[deal.pk]),
+        {"scheme": "mortgage", "deposit": "-1"},
+    )
+    assert plan.status_code == 400 and "deposit" in plan.context["plan_form"].errors
     client.post(
         url,
         {
