@@ -172,6 +172,11 @@ class WorkOrderForm(InputLimits, forms.Form):
         }.get(kind)
         if needed and not cleaned.get(needed):
             self.add_error(needed, gettext("This field is required."))
+        appointment, due = cleaned.get("appointment_at"), cleaned.get("due_at")
+        if appointment and due and due < appointment:
+            self.add_error(
+                "due_at", gettext("The work cannot be due before the appointment.")
+            )
         return cleaned
 
 

@@ -653,3 +653,18 @@ def test_the_warranty_ends_on_the_same_local_day_months_later(
     finished.signed_off_at = datetime.fromisoformat(signed_off).astimezone(UTC)
     finished.contractor.warranty_months = 1
     assert services_work.warranty_end(finished) == datetime.fromisoformat(ends)
+
+
+def test_a_work_order_cannot_be_due_before_its_appointment():
+    from service.forms import WorkOrderForm
+
+    form = WorkOrderForm(
+        {
+            "task": "更换水龙头",
+            "assignee_kind": "department",
+            "department": "engineering",
+            "appointment_at": "2026-12-06T21:00",
+            "due_at": "2026-12-06T20:00",
+        }
+    )
+    assert not form.is_valid() and list(form.errors) == ["due_at"]
