@@ -379,6 +379,13 @@ class ServiceRequest(models.Model):
         return self.resolution_due - timezone.now()
 
     @property
+    def escalation_label(self) -> str:
+        """Who the request was escalated to, in words (the list's badge)."""
+        if not self.escalation_level:
+            return ""
+        return str(Escalation.Level(self.escalation_level).label)
+
+    @property
     def past_resolution_due(self) -> bool:
         return self.resolution_due < timezone.now()
 

@@ -450,3 +450,19 @@ def test_each_hand_over_is_in_the_audit_trail(service_agent, service_manager):
     departments = [c["department"]["new"] for c in changes if "department" in c]
     assert departments == ["engineering", "property"]
     assert len([c for c in changes if "handler" in c]) == 2
+
+
+def test_the_queue_says_who_a_request_was_escalated_to_while_it_is_open(
+    client, service_agent, complaint
+):
+    """Not an unexplained "L2", and not on a request already closed."""
+    from service.models import ServiceRequest
+
+    ServiceRequest.objects.filter(pk=complaint.pk).update(escalation_level=2)
+    client.force_login(service_agent)
+    url = reverse("service:request-list")
+    page = client.get(url, {"view": "all"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "已升级：客服经理" in page.content.decode()
+    ServiceRequest.objects.filter(pk=complaint.pk).update(status="closed")
+    page = client.get(url, {"view": "all"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert 'data-testid="escalated"' not in page.content.decode()
