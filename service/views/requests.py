@@ -38,7 +38,13 @@ from service.forms import (
     SignOffForm,
     WorkOrderForm,
 )
-from service.models import Category, RequestPhoto, ServiceRequest, overdue_q
+from service.models import (
+    Category,
+    Department,
+    RequestPhoto,
+    ServiceRequest,
+    overdue_q,
+)
 from service.photos import photo_response
 from service.selectors import caller_lookup
 
@@ -407,13 +413,15 @@ def run_step(
     back,
     invalid: Callable[[BaseForm], HttpResponse] | None = None,
     refusal_on_form: bool = False,
+    told: Callable[[dict], str] | None = None,
 ) -> HttpResponse:
     """Run one workflow step from a POST: validate its form (if any), call the service
     with the target object(s), report the outcome, go back (POST-redirect-GET).
     A form that fails goes to ``invalid`` (the page again, the form bound: its
     errors next to its fields, what was typed kept), else its errors are a message.
     ``refusal_on_form``: the service's refusal goes to ``invalid`` too, on the form
-    (a note typed at length is not lost to "open work orders first")."""
+    (a note typed at length is not lost to "open work orders first"). ``told``:
+    what the step did, in words, from the form's data (else "Saved.")."""
     data = {}
     if form_class is not None:
         form = form_class(request.POST, request.FILES)
@@ -431,7 +439,7 @@ def run_step(
             return invalid(form)
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("Saved."))
+        messages.success(request, told(data) if told else _("Saved."))
     return redirect(back)
 
 
@@ -452,6 +460,7 @@ def _act(
     form_name: str = "",
     *,
     refusal_on_form: bool = False,
+    told: Callable[[dict], str] | None = None,
 ) -> HttpResponse:
     item = visible_request(request, pk)
     return run_step(
@@ -466,6 +475,7 @@ def _act(
         if form_name
         else None,
         refusal_on_form=refusal_on_form,
+        told=told,
     )
 
 
@@ -493,13 +503,25 @@ def request_accept(request: HttpRequest, pk: int) -> HttpResponse:
 @action_required("service.use_service")
 @require_POST
 def request_assign(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, services.request_assign, AssignForm, "assign_form")
+    return _act(
+        request,
+        pk,
+        services.request_assign,
+        AssignForm,
+        "assign_form",
+        told=lambda data: (
+            _("Handed over to %(department)s.")
+            % {"department": Department(data["department"]).label}
+        ),
+    )
 
 
 @action_required("service.use_service")
 @require_POST
 def request_start(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, services.request_start)
+    return _act(
+        request, pk, services.request_start, told=lambda data: _("Work started.")
+    )
 
 
 @action_required("service.use_service")
@@ -512,6 +534,9 @@ def request_resolve(request: HttpRequest, pk: int) -> HttpResponse:
         ResolveForm,
         "resolve_form",
         refusal_on_form=True,
+        told=lambda data: _(
+            "Resolved: call the owner back to hear whether it is fixed."
+        ),
     )
 
 
@@ -525,6 +550,14 @@ def request_callback(request: HttpRequest, pk: int) -> HttpResponse:
         CallbackForm,
         "callback_form",
         refusal_on_form=True,
+        told=lambda data: (
+            _("Callback recorded: the owner is satisfied; close it.")
+            if data["satisfied"]
+            else _(
+                "Callback recorded: the owner is not satisfied. The request is back in "
+                "progress and the service manager is told."
+            )
+        ),
     )
 
 

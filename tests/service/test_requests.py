@@ -280,14 +280,25 @@ def test_bad_input_records_nothing(client, service_agent, owner_customer, data):
 
 def test_pages_through_the_workflow(client, complaint, service_agent, service_manager):
     client.force_login(service_agent)
-    client.post(
+
+    def told(response) -> str:
+        return " ".join(str(m) for m in response.context["messages"])
+
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-hans", "follow": True}
+    assigned = client.post(
         reverse("service:request-assign", args=[complaint.pk]),
         {"department": "engineering", "handler": service_manager.pk},
+        **zh,
     )
+    # Each step says what it did, not only "已保存。".
+    assert "已转交给工程部" in told(assigned)
     client.post(reverse("service:request-start", args=[complaint.pk]))
-    client.post(
-        reverse("service:request-resolve", args=[complaint.pk]), {"note": "修好了"}
+    resolved = client.post(
+        reverse("service:request-resolve", args=[complaint.pk]),
+        {"note": "修好了"},
+        **zh,
     )
+    assert "请回访业主" in told(resolved)
     client.post(reverse("service:request-close", args=[complaint.pk]))
     complaint.refresh_from_db()
     assert complaint.status == "resolved"
@@ -333,6 +344,15 @@ def test_a_step_refused_shows_its_error_next_to_the_field_and_keeps_the_input(
         r'<input[^>]*name="satisfied"[^>]*value="0"[^>]*checked',
         response.content.decode(),
     )
+    # Said again with words: the step says the request reopened and who is told.
+    response = client.post(
+        reverse("service:request-callback", args=[complaint.pk]),
+        {"satisfied": "0", "note": "还在漏"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+        follow=True,
+    )
+    told = " ".join(str(m) for m in response.context["messages"])
+    assert "业主不满意" in told and "客服经理" in told
     complaint.refresh_from_db()
     assert complaint.status == "resolved"
 
