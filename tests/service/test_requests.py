@@ -344,6 +344,8 @@ def test_a_step_refused_shows_its_error_next_to_the_field_and_keeps_the_input(
         r'<input[^>]*name="satisfied"[^>]*value="0"[^>]*checked',
         response.content.decode(),
     )
+    complaint.refresh_from_db()
+    assert complaint.status == "resolved"
     # Said again with words: the step says the request reopened and who is told.
     response = client.post(
         reverse("service:request-callback", args=[complaint.pk]),
@@ -353,8 +355,6 @@ def test_a_step_refused_shows_its_error_next_to_the_field_and_keeps_the_input(
     )
     told = " ".join(str(m) for m in response.context["messages"])
     assert "业主不满意" in told and "客服经理" in told
-    complaint.refresh_from_db()
-    assert complaint.status == "resolved"
 
 
 def test_a_step_refused_away_from_its_form_names_the_field_as_the_page_does(
