@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib.contenttypes.models import ContentType
-from django.urls import resolve, reverse
+from django.urls import Resolver404, get_script_prefix, resolve, reverse
 
 from crm_site.permissions import has_access
 
@@ -30,8 +30,16 @@ _PLACEHOLDER = 987654321987
 
 def may_open(user, url: str) -> bool:
     """Whether the user's role may open the page at ``url`` (its view's permission
-    for GET; a view that declares none is left to its own checks)."""
-    access = getattr(resolve(url).func, "access", None)
+    for GET; a view that declares none is left to its own checks). ``url`` as
+    reverse() gives it, the script prefix included when the site is served under
+    one."""
+    prefix = get_script_prefix()
+    path = "/" + url.removeprefix(prefix) if url.startswith(prefix) else url
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return True  # not ours to judge: the page answers for itself
+    access = getattr(match.func, "access", None)
     needed = access.permission_for("GET") if access is not None else None
     return needed is None or has_access(user, needed)
 

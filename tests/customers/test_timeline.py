@@ -532,3 +532,19 @@ def test_an_entry_links_its_object_only_for_a_reader_whose_role_opens_such_pages
         ).content.decode()
         assert "商机" in timeline
         assert (f'href="{url}"' in timeline) is linked, reader.username
+
+
+def test_a_link_is_judged_under_a_script_prefix_too(consultant, service_agent):
+    """Served under /crm/ (SCRIPT_NAME), reverse() gives /crm/sales/deals/1/."""
+    from django.urls import set_script_prefix
+
+    from crm_site import links
+
+    set_script_prefix("/crm/")
+    try:
+        url = reverse("sales:opportunity-detail", args=[1])
+        assert url.startswith("/crm/")
+        assert links.may_open(consultant, url)
+        assert not links.may_open(service_agent, url)
+    finally:
+        set_script_prefix("/")
